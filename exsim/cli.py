@@ -1,0 +1,282 @@
+"""The ``exsim`` command line.
+
+``exsim demo`` is the main job for now: a seeded order flow through the exchange with a
+small story told by one account (a post-only order, a rejected post-only, a stop order
+triggered by the last price, self-trade prevention), a book ladder and an event summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+from exsim.book.orders import (
+    BUY,
+    GTC,
+    GTX,
+    IOC,
+    LIMIT,
+    MARKET,
+    SELL,
+    STOP_MARKET,
+    STP_EXPIRE_MAKER,
+    TRIGGER_LAST,
+)
+from exsim.errors import InputError
+from exsim.exchange import (
+    CancelOrder,
+    Exchange,
+    NewOrder,
+    OrderRejected,
+    SetSelfTradePrevention,
+    event_to_dict,
+)
+from exsim.instruments import get_instrument
+
+NS_PER_MS = 1_000_000
+YOU = 100  # the demo's storytelling account
+
+
+class DemoFlow:
+    """A seeded crowd of 20 accounts trading around a random-walk mid, plus one story.
+
+    Driven by a loop timer every ``step_ns``: each tick places a limit order near the mid,
+    cancels a random resting crowd order, or sends a market order. Account 100 (YOU)
+    acts at fixed ticks to show post-only, stop orders and self-trade prevention.
+    """
+
+    def __init__(self, exchange: Exchange, symbol: str, seed: int, steps: int) -> None:
+        self.exchange = exchange
+        self.symbol = symbol
+        self.rng = random.Random(seed)
+        self.steps = steps
+        self.step = 0
+        inst = exchange.markets[symbol].instrument
+        self.mid_ticks = inst.ticks("61590.0")
+        self.min_lots = max(inst.min_qty_lots, -(-inst.min_notional_atoms // (self.mid_ticks * inst.atoms_per_tick_lot)))
+        self.story: list[tuple[int, str]] = []
+        self.stp_price = 0
+        self.stop_trigger = 0
+        self.instrument = inst
+
+    def _px(self, ticks: int) -> str:
+        return self.instrument.price_str(ticks)
+
+    def __call__(self, loop: Any, ts_ns: int) -> None:
+        self.step += 1
+        if self.step > self.steps:
+            return
+        rng = self.rng
+        if rng.random() < 0.05:
+            self.mid_ticks += rng.choice((-1, 1)) * rng.randint(1, 3)
+        story = self._story_command(ts_ns)
+        if story is not None:
+            loop.schedule(story)
+            return
+        u = rng.random()
+        book = self.exchange.book(self.symbol)
+        if u < 0.30 and len(book) > 0:
+            orders = [o for o in book.orders.values() if o.account_id != YOU]
+            if orders:
+                o = orders[rng.randrange(len(orders))]
+                loop.schedule(CancelOrder(ts_ns, o.account_id, self.symbol, o.order_id))
+                return
+        account = rng.randint(1, 20)
+        side = BUY if rng.random() < 0.5 else SELL
+        qty = self.min_lots * rng.randint(1, 20)
+        if u < 0.40:
+            loop.schedule(NewOrder(ts_ns, account, self.symbol, side, qty, 0, MARKET, IOC))
+            return
+        offset = 1 + int(rng.expovariate(0.15))
+        price = self.mid_ticks - offset if side == BUY else self.mid_ticks + offset
+        loop.schedule(NewOrder(ts_ns, account, self.symbol, side, qty, price, LIMIT, GTC))
+
+    def _story_command(self, ts_ns: int) -> Any:
+        """YOU's commands at fixed steps (None on other steps)."""
+        ex, sym, n = self.exchange, self.symbol, self.steps
+        book = ex.book(sym)
+        bid, ask = book.best_bid(), book.best_ask()
+        if self.step == n // 10 and bid is not None:
+            self.story.append((ts_ns, "post-only bid one tick under the best bid: rests as a maker"))
+            return NewOrder(ts_ns, YOU, sym, BUY, self.min_lots, bid - 1, LIMIT, GTX, "you-postonly-ok")
+        if self.step == n // 10 + 1 and ask is not None:
+            self.story.append((ts_ns, "post-only bid AT the best ask: rejected, it would take"))
+            return NewOrder(ts_ns, YOU, sym, BUY, self.min_lots, ask, LIMIT, GTX, "you-postonly-bad")
+        if self.step == n // 5 and bid is not None:
+            trig = bid - 10
+            self.stop_trigger = trig
+            self.story.append((ts_ns, f"stop-market sell, trigger {self._px(trig)} on the LAST price"))
+            return NewOrder(
+                ts_ns, YOU, sym, SELL, self.min_lots * 3, 0, STOP_MARKET, GTC, "you-stop", False, trig, TRIGGER_LAST
+            )
+        if self.step == n // 2:
+            self.story.append((ts_ns, "self-trade prevention set to EXPIRE_MAKER"))
+            return SetSelfTradePrevention(ts_ns, YOU, STP_EXPIRE_MAKER)
+        if self.step == n // 2 + 1 and ask is not None:
+            self.stp_price = ask - 1 if bid is not None and ask - bid >= 2 else ask
+            self.story.append((ts_ns, f"resting sell at {self._px(self.stp_price)}"))
+            return NewOrder(ts_ns, YOU, sym, SELL, self.min_lots, self.stp_price, LIMIT, GTC, "you-ask")
+        if self.step == n // 2 + 2 and self.stp_price:
+            p = self.stp_price
+            qty = book.level_lots(SELL, p) + self.min_lots
+            self.story.append((ts_ns, f"IOC buy at {self._px(p)} meets your own sell: STP cancels the resting one"))
+            return NewOrder(ts_ns, YOU, sym, BUY, qty, p, LIMIT, IOC, "you-ioc")
+        if self.step == (3 * n) // 4 and bid is not None:
+            # a crowd account sells through the bids down past the story's stop trigger
+            floor = min(bid, self.stop_trigger) - 2
+            qty = sum(lots for px, lots in book.depth(BUY, 500) if px >= floor) + self.min_lots
+            self.story.append((ts_ns, f"account 7 market-sells {ex.markets[sym].instrument.qty_str(qty)}: the last price drops"))
+            return NewOrder(ts_ns, 7, sym, SELL, qty, 0, MARKET, IOC)
+        return None
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo: seeded flow, story, book ladder, event summary, JSONL events."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from exsim.loop import EventLoop
+    from exsim.sinks import CountingSink, JsonlSink, MemorySink, StateHasher
+
+    console = Console()
+    inst = get_instrument(args.symbol)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    counts = CountingSink()
+    hasher = StateHasher()
+    mine = MemorySink()
+
+    def only_you(events: Sequence[Any]) -> None:
+        mine([e for e in events if getattr(e, "account_id", None) == YOU or _touches_you(e)])
+
+    t0 = time.perf_counter()
+    with JsonlSink(out_dir / "events.jsonl") as jsonl:
+        exchange = Exchange([inst], sinks=[counts, hasher, jsonl, only_you])
+        loop = EventLoop(exchange)
+        flow = DemoFlow(exchange, inst.symbol, args.seed, args.events)
+        start_ns = 1_700_000_000_000_000_000
+        loop.call_every(start_ns, NS_PER_MS, flow)
+        processed = loop.run(until_ns=start_ns + args.events * NS_PER_MS)
+    wall_s = time.perf_counter() - t0
+
+    console.print(f"[bold]exsim demo[/bold]: {args.events:,} steps of seeded order flow on {inst.symbol} (seed {args.seed})")
+    ladder = Table(title=f"{inst.symbol} book, top 5 levels", show_lines=False)
+    ladder.add_column("bid qty", justify="right")
+    ladder.add_column("bid", justify="right", style="green")
+    ladder.add_column("ask", justify="right", style="red")
+    ladder.add_column("ask qty", justify="right")
+    book = exchange.book(inst.symbol)
+    bids, asks = book.depth(BUY, 5), book.depth(SELL, 5)
+    for i in range(max(len(bids), len(asks))):
+        b = bids[i] if i < len(bids) else None
+        a = asks[i] if i < len(asks) else None
+        ladder.add_row(
+            inst.qty_str(b[1]) if b else "",
+            inst.price_str(b[0]) if b else "",
+            inst.price_str(a[0]) if a else "",
+            inst.qty_str(a[1]) if a else "",
+        )
+    console.print(ladder)
+
+    summary = Table(title="what happened")
+    summary.add_column("event")
+    summary.add_column("count", justify="right")
+    for name, n in sorted(counts.as_dict().items()):
+        summary.add_row(name, f"{n:,}")
+    console.print(summary)
+
+    console.print("[bold]your story[/bold] (account 100; what you did, then what the exchange said):")
+    lines = [(ts, 0, f"[bold]{text}[/bold]") for ts, text in flow.story]
+    lines += [(e.ts_ns, 1, "  " + _story_line(e, inst)) for e in mine.events if _story_line(e, inst)]
+    for ts, _, text in sorted(lines, key=lambda x: (x[0], x[1])):
+        console.print(f"  t+{(ts - start_ns) // NS_PER_MS:>6} ms  {text}")
+
+    rejects = [e for e in mine.events if isinstance(e, OrderRejected)]
+    console.print(f"rejected orders of yours: {len(rejects)} ({', '.join(r.reason for r in rejects) or 'none'})")
+    console.print(exchange.describe())
+    console.print(f"state hash {exchange.state_hash()}   event-stream hash {hasher.hexdigest()}")
+    console.print(f"{processed:,} loop items, {counts.total:,} events in {wall_s:.2f}s; events written to {out_dir / 'events.jsonl'}")
+    exchange._check()
+    return 0
+
+
+def _story_line(e: Any, inst: Any) -> str:
+    """One plain line about an event of YOU's (empty for L2 deltas)."""
+    from exsim.exchange import Fill, OrderAccepted, OrderCancelled, OrderExpired, OrderTriggered
+    from exsim.units import format_atoms
+
+    if isinstance(e, Fill):
+        mine_taker = e.taker_account_id == YOU
+        side = e.aggressor_side if mine_taker else e.aggressor_side ^ 1
+        fee = e.taker_fee_atoms if mine_taker else e.maker_fee_atoms
+        verb = "bought" if side == BUY else "sold"
+        return (
+            f"[cyan]fill[/cyan] {verb} {inst.qty_str(e.qty_lots)} @ {inst.price_str(e.price_ticks)} "
+            f"as {'taker' if mine_taker else 'maker'}, fee {format_atoms(fee, 2)} {inst.quote}"
+        )
+    if isinstance(e, OrderAccepted):
+        return f"[cyan]accepted[/cyan] order {e.order_id} ({e.client_order_id})"
+    if isinstance(e, OrderRejected):
+        return f"[red]rejected[/red] {e.client_order_id}: {e.reason}"
+    if isinstance(e, OrderCancelled):
+        return f"[yellow]cancelled[/yellow] order {e.order_id} ({inst.qty_str(e.leaves_lots)} open), reason {e.reason}"
+    if isinstance(e, OrderExpired):
+        return f"[yellow]expired[/yellow] order {e.order_id} ({inst.qty_str(e.leaves_lots)} unfilled), reason {e.reason}"
+    if isinstance(e, OrderTriggered):
+        return (
+            f"[magenta]triggered[/magenta] order {e.order_id}: last {inst.price_str(e.reference_price_ticks)} "
+            f"reached trigger {inst.price_str(e.trigger_price_ticks)}"
+        )
+    return ""
+
+
+def _touches_you(event: Any) -> bool:
+    return getattr(event, "taker_account_id", None) == YOU or getattr(event, "maker_account_id", None) == YOU
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="exsim",
+        description=(
+            "exsim: an exchange matching and liquidation simulator for crypto perpetual futures. "
+            "Prices are integer ticks, sizes integer lots, money integer atoms (1e-8)."
+        ),
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    demo = sub.add_parser(
+        "demo",
+        help="run the demo: seeded order flow, a story of order types, book ladder, event log",
+        description=(
+            "Seeded order flow from 20 accounts on one instrument, driven by the event loop's timer, "
+            "plus account 100 showing post-only (accepted and rejected), a stop-market order triggered "
+            "by the last price, and self-trade prevention. Prints the book, an event summary and the "
+            "state hash; writes every event to OUT/events.jsonl. Same seed, same hash."
+        ),
+    )
+    demo.add_argument("--events", type=int, default=20_000, help="timer steps to run (default 20000)")
+    demo.add_argument("--seed", type=int, default=7, help="random seed of the order flow (default 7)")
+    demo.add_argument("--symbol", default="BTCUSDT", help="shipped instrument to trade (default BTCUSDT)")
+    demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args))
+    except InputError as exc:
+        print(f"exsim: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

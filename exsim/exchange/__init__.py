@@ -1,0 +1,56 @@
+"""The exchange: validates commands, drives the books, emits immutable events."""
+
+from exsim.exchange.commands import (
+    AmendOrder,
+    CancelOrder,
+    Command,
+    NewOrder,
+    ReplayedTrade,
+    SetMarkPrice,
+    SetReplayedLevel,
+    SetSelfTradePrevention,
+)
+from exsim.exchange.events import (
+    MAKER,
+    TAKER,
+    BookDelta,
+    Event,
+    Fill,
+    MarkPriceUpdated,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderTriggered,
+    SideFill,
+    event_to_dict,
+)
+from exsim.exchange.exchange import Exchange, RejectReason
+
+__all__ = [
+    "AmendOrder",
+    "BookDelta",
+    "CancelOrder",
+    "Command",
+    "Event",
+    "Exchange",
+    "Fill",
+    "MAKER",
+    "MarkPriceUpdated",
+    "NewOrder",
+    "OrderAccepted",
+    "OrderAmended",
+    "OrderCancelled",
+    "OrderExpired",
+    "OrderRejected",
+    "OrderTriggered",
+    "RejectReason",
+    "ReplayedTrade",
+    "SetMarkPrice",
+    "SetReplayedLevel",
+    "SetSelfTradePrevention",
+    "TAKER",
+    "SideFill",
+    "event_to_dict",
+]

@@ -1,0 +1,107 @@
+"""Commands: what users, strategies and replays ask of the exchange. Immutable messages.
+
+Every command is a ``NamedTuple`` whose first field is ``ts_ns`` (when it reaches the
+exchange). Prices are ticks and sizes lots of the command's instrument; codes are the
+ints of :mod:`exsim.book.orders`. Commands are validated by the exchange, which answers a
+bad one with an :class:`~exsim.exchange.events.OrderRejected` event, never an exception.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from exsim.book.orders import GTC, LIMIT, STP_NONE, TRIGGER_LAST
+
+
+class NewOrder(NamedTuple):
+    """Place an order. ``price_ticks`` is ignored (0) for market types; ``trigger_price_ticks``
+    is required for stop / take-profit types, which wait outside the book until the
+    ``trigger_by`` price (last trade or mark) reaches it."""
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    side: int
+    qty_lots: int
+    price_ticks: int = 0
+    order_type: int = LIMIT
+    tif: int = GTC
+    client_order_id: str | None = None
+    reduce_only: bool = False
+    trigger_price_ticks: int = 0
+    trigger_by: int = TRIGGER_LAST
+
+
+class CancelOrder(NamedTuple):
+    """Cancel a resting or untriggered order of this account."""
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    order_id: int
+
+
+class AmendOrder(NamedTuple):
+    """Change a resting order's price and/or total quantity (filled part included).
+
+    A pure size reduction keeps queue priority; a price change or a size increase loses it
+    (the order re-enters at the back of its new level, and may trade if it now crosses).
+    """
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    order_id: int
+    price_ticks: int
+    qty_lots: int
+
+
+class SetSelfTradePrevention(NamedTuple):
+    """Choose how an account's orders behave when they would trade with each other."""
+
+    ts_ns: int
+    account_id: int
+    stp_mode: int = STP_NONE
+
+
+class SetReplayedLevel(NamedTuple):
+    """Replayed L2 data: the venue's size at one price level is now ``lots`` (0 removes it)."""
+
+    ts_ns: int
+    symbol: str
+    side: int
+    price_ticks: int
+    lots: int
+
+
+class ReplayedTrade(NamedTuple):
+    """Replayed tape: an anonymous aggressor traded ``qty_lots`` up to ``price_ticks``.
+
+    It consumes the book in queue order like any taker, so simulated orders queued behind
+    replayed size fill only once that size is gone.
+    """
+
+    ts_ns: int
+    symbol: str
+    aggressor_side: int
+    price_ticks: int
+    qty_lots: int
+
+
+class SetMarkPrice(NamedTuple):
+    """A new mark price (replayed or computed) for an instrument."""
+
+    ts_ns: int
+    symbol: str
+    mark_price_ticks: int
+
+
+Command = (
+    NewOrder
+    | CancelOrder
+    | AmendOrder
+    | SetSelfTradePrevention
+    | SetReplayedLevel
+    | ReplayedTrade
+    | SetMarkPrice
+)

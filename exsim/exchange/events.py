@@ -1,0 +1,214 @@
+"""Events the exchange emits: immutable messages, created only after the state change they
+describe is complete.
+
+Every event is a ``NamedTuple`` whose first field is ``ts_ns``. Units are in the field
+names (ticks, lots, atoms). Codes (side, order type, ...) are the ints of
+:mod:`exsim.book.orders`; :func:`event_to_dict` turns an event into plain JSON-ready
+data with those codes spelled out.
+
+The exchange builds events with ``tuple.__new__(Cls, (...))`` on its hot path: it skips
+the keyword-argument handling of ``Cls(...)`` and is about 3x faster. Field order is
+therefore part of each class's contract; tests pin it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+from exsim.book.orders import ORDER_TYPE_NAMES, SIDE_NAMES, STP_NAMES, TIF_NAMES, TRIGGER_NAMES
+
+MAKER = 0
+TAKER = 1
+LIQUIDITY_NAMES = ("MAKER", "TAKER")
+
+
+class OrderAccepted(NamedTuple):
+    """An order passed the checks and entered the exchange (book or trigger index)."""
+
+    ts_ns: int
+    symbol: str
+    order_id: int
+    account_id: int
+    client_order_id: str | None
+    side: int
+    order_type: int
+    tif: int
+    price_ticks: int  # 0 for market orders
+    qty_lots: int
+    trigger_price_ticks: int  # 0 unless a stop / take-profit order
+
+
+class OrderRejected(NamedTuple):
+    """A command was refused; ``reason`` is a code from :class:`~exsim.exchange.RejectReason`."""
+
+    ts_ns: int
+    symbol: str
+    account_id: int
+    client_order_id: str | None
+    order_id: int  # the target of a cancel / amend, 0 for a new order
+    reason: str
+
+
+class OrderCancelled(NamedTuple):
+    """A resting (or untriggered) order left the exchange before filling completely.
+
+    ``reason``: ``USER`` (cancel command), ``STP`` (self-trade prevention cancelled the
+    resting order), ``AMEND`` is never used (amends emit :class:`OrderAmended`).
+    """
+
+    ts_ns: int
+    symbol: str
+    order_id: int
+    account_id: int
+    leaves_lots: int
+    reason: str
+
+
+class OrderExpired(NamedTuple):
+    """The unfilled remainder of an order ended by its own terms.
+
+    ``reason``: ``IOC`` (remainder of an IOC/market order), ``FOK`` (could not fill
+    completely), ``NO_LIQUIDITY`` (market order found the book empty), ``STP`` (self-trade
+    prevention expired the incoming order).
+    """
+
+    ts_ns: int
+    symbol: str
+    order_id: int
+    account_id: int
+    leaves_lots: int
+    reason: str
+
+
+class OrderAmended(NamedTuple):
+    """A resting order's price and/or total quantity changed.
+
+    ``kept_priority`` is true only for a pure size reduction.
+    """
+
+    ts_ns: int
+    symbol: str
+    order_id: int
+    account_id: int
+    price_ticks: int
+    qty_lots: int
+    leaves_lots: int
+    kept_priority: bool
+
+
+class OrderTriggered(NamedTuple):
+    """A stop / take-profit order's trigger was reached; it now enters the book."""
+
+    ts_ns: int
+    symbol: str
+    order_id: int
+    account_id: int
+    trigger_price_ticks: int
+    reference_price_ticks: int
+    trigger_by: int
+
+
+class Fill(NamedTuple):
+    """One match between a taker and a maker: the print on the tape and both sides' fills.
+
+    The taker is on ``aggressor_side``, the maker on the other side. Either side may be
+    anonymous replayed liquidity (order id 0, account 0, fee 0): a replayed trade that
+    consumed only replayed size is a Fill with both sides anonymous. One event per match,
+    rather than a trade plus two fills, keeps the emitted stream small; consumers that
+    want one record per account read :meth:`taker` and :meth:`maker`.
+    Fees are paid by the side's account, rounded up (against the trader).
+    """
+
+    ts_ns: int
+    symbol: str
+    trade_id: int
+    price_ticks: int
+    qty_lots: int
+    aggressor_side: int
+    taker_order_id: int
+    taker_account_id: int
+    taker_leaves_lots: int  # what the taker still has open after this fill
+    taker_fee_atoms: int
+    maker_order_id: int
+    maker_account_id: int
+    maker_leaves_lots: int  # what the maker still has open after this fill
+    maker_fee_atoms: int
+
+    def taker(self) -> "SideFill":
+        """The taker's side of this match."""
+        return SideFill(
+            self.taker_order_id, self.taker_account_id, self.aggressor_side, TAKER, self.taker_leaves_lots, self.taker_fee_atoms
+        )
+
+    def maker(self) -> "SideFill":
+        """The maker's side of this match."""
+        return SideFill(
+            self.maker_order_id, self.maker_account_id, self.aggressor_side ^ 1, MAKER, self.maker_leaves_lots, self.maker_fee_atoms
+        )
+
+
+class SideFill(NamedTuple):
+    """One account's part of a :class:`Fill` (a view, not an emitted event)."""
+
+    order_id: int
+    account_id: int
+    side: int
+    liquidity: int  # MAKER or TAKER
+    leaves_lots: int
+    fee_atoms: int
+
+
+class BookDelta(NamedTuple):
+    """The new total size at one price level (0: the level is gone). L2, replayed + simulated."""
+
+    ts_ns: int
+    symbol: str
+    side: int
+    price_ticks: int
+    lots: int
+
+
+class MarkPriceUpdated(NamedTuple):
+    """A new mark price for an instrument."""
+
+    ts_ns: int
+    symbol: str
+    mark_price_ticks: int
+
+
+Event = (
+    OrderAccepted
+    | OrderRejected
+    | OrderCancelled
+    | OrderExpired
+    | OrderAmended
+    | OrderTriggered
+    | Fill
+    | BookDelta
+    | MarkPriceUpdated
+)
+
+_CODE_FIELDS: dict[str, tuple[str, ...]] = {
+    "side": SIDE_NAMES,
+    "aggressor_side": SIDE_NAMES,
+    "order_type": ORDER_TYPE_NAMES,
+    "tif": TIF_NAMES,
+    "liquidity": LIQUIDITY_NAMES,
+    "trigger_by": TRIGGER_NAMES,
+    "stp_mode": STP_NAMES,
+}
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """Plain, JSON-ready dict of an event: ``{"event": ClassName, field: value, ...}``.
+
+    Integer codes become their names (``side: "BUY"``); numbers stay fixed-point ints.
+
+    >>> event_to_dict(BookDelta(5, "BTCUSDT", 0, 1000, 3))
+    {'event': 'BookDelta', 'ts_ns': 5, 'symbol': 'BTCUSDT', 'side': 'BUY', 'price_ticks': 1000, 'lots': 3}
+    """
+    out: dict[str, Any] = {"event": type(event).__name__}
+    for name, value in zip(event._fields, event):
+        names = _CODE_FIELDS.get(name)
+        out[name] = names[value] if names is not None else value
+    return out

@@ -1,0 +1,676 @@
+"""The exchange: the one place that sequences a command and emits what it caused.
+
+Pipeline of one command (``DESIGN.md`` §2), all inside :meth:`Exchange.submit`:
+
+1. validate the command (bad values are answered with ``OrderRejected`` + a reason code);
+2. ``OrderBook.match`` / ``OrderBook.limit`` (the book knows nothing of accounts);
+3. turn the book's raw fills into ``Fill`` events (one per match, both sides, fees);
+4. report cancelled / expired remainders and the L2 levels that changed (``BookDelta``);
+5. fire stop / take-profit orders whose reference price was crossed, each through the
+   same path, until none is left;
+6. hand the command's events, in order, to every sink.
+
+Events are appended to one buffer while the command runs and given to the sinks once it
+has completed, so no sink ever sees a half-applied command.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Callable, Final, Iterable
+
+from exsim.book.order_book import CONSERVATIVE, Fill as BookFill, OrderBook
+from exsim.book.orders import (
+    ANONYMOUS,
+    BUY,
+    FOK,
+    GTC,
+    GTX,
+    IOC,
+    LIMIT,
+    MARKET,
+    SELL,
+    STOP_LIMIT,
+    STP_NAMES,
+    STP_NONE,
+    TAKE_PROFIT_LIMIT,
+    TIF_NAMES,
+    TRIGGER_LAST,
+    TRIGGER_MARK,
+    TRIGGER_NAMES,
+    ORDER_TYPE_NAMES,
+    Order,
+)
+from exsim.exchange.commands import (
+    AmendOrder,
+    CancelOrder,
+    Command,
+    NewOrder,
+    ReplayedTrade,
+    SetMarkPrice,
+    SetReplayedLevel,
+    SetSelfTradePrevention,
+)
+from exsim.exchange.events import (
+    MAKER,
+    TAKER,
+    BookDelta,
+    Event,
+    Fill,
+    MarkPriceUpdated,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderTriggered,
+)
+from exsim.exchange.triggers import STOP_TYPES, StopOrder, TriggerIndex, direction_of, fires
+from exsim.instruments import Instrument
+from exsim.units import rate_ceil
+
+Sink = Callable[[list[Event]], None]
+
+_new = tuple.__new__  # builds NamedTuple events without keyword handling (events.py)
+
+
+class RejectReason:
+    """Why a command was refused (the ``reason`` of :class:`OrderRejected`)."""
+
+    UNKNOWN_SYMBOL: Final = "UNKNOWN_SYMBOL"
+    UNKNOWN_ORDER: Final = "UNKNOWN_ORDER"  # no such open order for this account
+    INVALID_ACCOUNT: Final = "INVALID_ACCOUNT"  # account ids are positive ints
+    INVALID_SIDE: Final = "INVALID_SIDE"
+    INVALID_ORDER_TYPE: Final = "INVALID_ORDER_TYPE"
+    INVALID_TIF: Final = "INVALID_TIF"  # unknown, or not allowed for this order type
+    INVALID_QTY: Final = "INVALID_QTY"  # not a positive int number of lots
+    QTY_BELOW_MIN: Final = "QTY_BELOW_MIN"
+    QTY_ABOVE_MAX: Final = "QTY_ABOVE_MAX"
+    INVALID_PRICE: Final = "INVALID_PRICE"  # not a positive int number of ticks
+    NOTIONAL_BELOW_MIN: Final = "NOTIONAL_BELOW_MIN"
+    POST_ONLY_WOULD_TAKE: Final = "POST_ONLY_WOULD_TAKE"
+    INVALID_TRIGGER: Final = "INVALID_TRIGGER"  # trigger price or trigger reference
+    WOULD_IMMEDIATELY_TRIGGER: Final = "WOULD_IMMEDIATELY_TRIGGER"
+    DUPLICATE_CLIENT_ORDER_ID: Final = "DUPLICATE_CLIENT_ORDER_ID"
+    AMEND_QTY_NOT_ABOVE_FILLED: Final = "AMEND_QTY_NOT_ABOVE_FILLED"
+    NOT_AMENDABLE: Final = "NOT_AMENDABLE"  # only resting limit orders can be amended
+    INVALID_STP_MODE: Final = "INVALID_STP_MODE"
+    INVALID_LEVEL: Final = "INVALID_LEVEL"  # a replayed level / trade with bad values
+
+
+class _Market:
+    """Everything the exchange keeps per instrument."""
+
+    __slots__ = ("instrument", "book", "triggers", "last_price_ticks", "mark_price_ticks")
+
+    def __init__(self, instrument: Instrument, queue_model: str) -> None:
+        self.instrument = instrument
+        self.book = OrderBook(queue_model)
+        self.triggers = TriggerIndex()
+        self.last_price_ticks = 0  # 0: no trade yet
+        self.mark_price_ticks = 0  # 0: no mark yet
+
+
+class Exchange:
+    """Owns instruments and their books; validates, matches and emits events.
+
+    ``sinks`` are callables taking the list of events one command produced (they must
+    copy what they keep: the list is reused). ``emit_book_deltas`` turns the L2
+    ``BookDelta`` events off for runs that do not need them.
+    """
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        *,
+        sinks: Iterable[Sink] = (),
+        queue_model: str = CONSERVATIVE,
+        emit_book_deltas: bool = True,
+    ) -> None:
+        self.markets: dict[str, _Market] = {}
+        for inst in instruments:
+            if inst.symbol in self.markets:
+                raise ValueError(f"instrument {inst.symbol} given twice")
+            self.markets[inst.symbol] = _Market(inst, queue_model)
+        self.sinks: list[Sink] = list(sinks)
+        self.emit_book_deltas = emit_book_deltas
+        self.stp_modes: dict[int, int] = {}  # account id -> STP mode (default STP_NONE)
+        self.next_order_id = 1
+        self.next_trade_id = 1
+        self._client_ids: dict[tuple[int, str], int] = {}  # open orders' client ids
+        self._out: list[Event] = []
+        self._fills: list[BookFill] = []
+        self._handlers: dict[type, Callable[[Command], None]] = {
+            NewOrder: self._on_new_order,  # type: ignore[dict-item]
+            CancelOrder: self._on_cancel,  # type: ignore[dict-item]
+            AmendOrder: self._on_amend,  # type: ignore[dict-item]
+            ReplayedTrade: self._on_replayed_trade,  # type: ignore[dict-item]
+            SetReplayedLevel: self._on_replayed_level,  # type: ignore[dict-item]
+            SetMarkPrice: self._on_mark_price,  # type: ignore[dict-item]
+            SetSelfTradePrevention: self._on_set_stp,  # type: ignore[dict-item]
+        }
+
+    # ------------------------------------------------------------------ entry point
+    def submit(self, command: Command) -> None:
+        """Run one command to completion, then hand its events to every sink."""
+        self._handlers[type(command)](command)
+        out = self._out
+        if out:
+            for sink in self.sinks:
+                sink(out)
+            out.clear()
+
+    def book(self, symbol: str) -> OrderBook:
+        """The order book of ``symbol`` (read it; change it only through commands)."""
+        return self.markets[symbol].book
+
+    def last_price(self, symbol: str) -> int | None:
+        """Last trade price in ticks (replayed or simulated), None before the first trade."""
+        return self.markets[symbol].last_price_ticks or None
+
+    def mark_price(self, symbol: str) -> int | None:
+        """Latest mark price in ticks, None before the first mark."""
+        return self.markets[symbol].mark_price_ticks or None
+
+    def open_order(self, symbol: str, order_id: int) -> Order | StopOrder | None:
+        """A resting or untriggered order by id, or None."""
+        market = self.markets[symbol]
+        return market.book.orders.get(order_id) or market.triggers.orders.get(order_id)
+
+    # ------------------------------------------------------------------ new orders
+    def _reject(self, cmd: NewOrder | CancelOrder | AmendOrder, reason: str, order_id: int = 0) -> None:
+        coid = cmd.client_order_id if type(cmd) is NewOrder else None
+        self._out.append(_new(OrderRejected, (cmd.ts_ns, cmd.symbol, cmd.account_id, coid, order_id, reason)))
+
+    def _on_new_order(self, cmd: NewOrder) -> None:
+        """Validate a new order; rest it in the trigger index or send it to the book."""
+        ts, account, symbol, side, qty, price, otype, tif, coid, reduce_only, trig, trig_by = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL)
+        reason = self._order_problem(market, account, side, qty, price, otype, tif, coid, trig, trig_by)
+        if reason:
+            return self._reject(cmd, reason)
+        book = market.book
+        if tif == GTX and book.would_take(side, price):
+            return self._reject(cmd, RejectReason.POST_ONLY_WOULD_TAKE)
+        if otype in STOP_TYPES:
+            ref = market.last_price_ticks if trig_by == TRIGGER_LAST else market.mark_price_ticks
+            if ref and fires(direction_of(side, otype), trig, ref):
+                return self._reject(cmd, RejectReason.WOULD_IMMEDIATELY_TRIGGER)
+        order_id = self.next_order_id
+        self.next_order_id = order_id + 1
+        if coid is not None:
+            self._client_ids[(account, coid)] = order_id
+        is_market = otype == MARKET
+        self._out.append(
+            _new(
+                OrderAccepted,
+                (ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig),
+            )
+        )
+        if otype in STOP_TYPES:
+            market.triggers.add(
+                StopOrder(order_id, account, side, otype, price, qty, trig, trig_by, coid, reduce_only, ts)
+            )
+            return None
+        order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only)
+        self._execute(ts, market, order, is_market)
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_LAST)
+        return None
+
+    def _order_problem(
+        self,
+        market: _Market,
+        account: int,
+        side: int,
+        qty: int,
+        price: int,
+        otype: int,
+        tif: int,
+        coid: str | None,
+        trig: int,
+        trig_by: int,
+    ) -> str | None:
+        """The reject reason for a new order's fields, or None when they are all valid."""
+        if type(account) is not int or account <= 0:
+            return RejectReason.INVALID_ACCOUNT
+        if side != BUY and side != SELL:
+            return RejectReason.INVALID_SIDE
+        if type(qty) is not int or qty <= 0:
+            return RejectReason.INVALID_QTY
+        inst = market.instrument
+        if qty < inst.min_qty_lots:
+            return RejectReason.QTY_BELOW_MIN
+        if inst.max_qty_lots and qty > inst.max_qty_lots:
+            return RejectReason.QTY_ABOVE_MAX
+        if otype == LIMIT or otype == STOP_LIMIT or otype == TAKE_PROFIT_LIMIT:
+            if type(price) is not int or price <= 0:
+                return RejectReason.INVALID_PRICE
+            if tif not in (GTC, IOC, FOK, GTX):
+                return RejectReason.INVALID_TIF
+            if price * qty * inst.atoms_per_tick_lot < inst.min_notional_atoms:
+                return RejectReason.NOTIONAL_BELOW_MIN
+        elif otype in STOP_TYPES or otype == MARKET:
+            if price != 0:
+                return RejectReason.INVALID_PRICE  # market types take no limit price
+            if tif == GTX or tif not in (GTC, IOC, FOK):
+                return RejectReason.INVALID_TIF
+        else:
+            return RejectReason.INVALID_ORDER_TYPE
+        if otype in STOP_TYPES:
+            if type(trig) is not int or trig <= 0:
+                return RejectReason.INVALID_TRIGGER
+            if trig_by != TRIGGER_LAST and trig_by != TRIGGER_MARK:
+                return RejectReason.INVALID_TRIGGER
+        elif trig != 0:
+            return RejectReason.INVALID_TRIGGER
+        if coid is not None and (account, coid) in self._client_ids:
+            return RejectReason.DUPLICATE_CLIENT_ORDER_ID
+        return None
+
+    def _execute(self, ts: int, market: _Market, order: Order, is_market: bool) -> None:
+        """Match an accepted order, rest (GTC/GTX) or expire (IOC/FOK/market) the remainder."""
+        book = market.book
+        fills = self._fills
+        side = order.side
+        stp = self.stp_modes.get(order.account_id, STP_NONE)
+        tif = order.tif
+        qty = order.leaves_lots
+        if tif == FOK and book.fillable_lots(side, None if is_market else order.price_ticks, order.account_id, stp, qty) < qty:
+            self._finish(order, ts, market, "FOK")
+            return
+        if is_market:
+            left = book.match(order.order_id, order.account_id, side, qty, None, stp, fills)
+            order.leaves_lots = left
+            rested = 0
+        elif tif == GTC or tif == GTX:
+            rested = book.limit(order, stp, fills)  # the level's new size, 0 if not rested
+            left = order.leaves_lots
+        else:
+            left = book.match(order.order_id, order.account_id, side, qty, order.price_ticks, stp, fills)
+            order.leaves_lots = left
+            rested = 0
+        if fills or book.stp_expired:
+            self._report_fills(ts, market, order, qty, fills)
+        if rested:
+            if self.emit_book_deltas:
+                self._out.append(_new(BookDelta, (ts, market.instrument.symbol, side, order.price_ticks, rested)))
+        elif left:
+            if book.taker_stp_expired:
+                reason = "STP"
+            elif is_market and left == qty:
+                reason = "NO_LIQUIDITY"
+            else:
+                reason = "IOC"
+            self._finish(order, ts, market, reason)
+        elif order.client_order_id is not None:
+            self._client_ids.pop((order.account_id, order.client_order_id), None)
+
+    def _finish(self, order: Order, ts: int, market: _Market, reason: str) -> None:
+        """Expire the unfilled remainder of an order that does not rest."""
+        self._out.append(
+            _new(
+                OrderExpired,
+                (ts, market.instrument.symbol, order.order_id, order.account_id, order.leaves_lots, reason),
+            )
+        )
+        order.leaves_lots = 0
+        if order.client_order_id is not None:
+            self._client_ids.pop((order.account_id, order.client_order_id), None)
+
+    def _report_fills(self, ts: int, market: _Market, taker: Order | None, taker_qty: int, fills: list[BookFill]) -> None:
+        """Emit Fill / STP-cancel / BookDelta events for the book's last match.
+
+        ``taker`` is None for an anonymous (replayed) aggressor. Clears ``fills``.
+        Hot path: one pass, locals bound, events built with ``tuple.__new__``.
+        """
+        append = self._out.append
+        inst = market.instrument
+        symbol = inst.symbol
+        atpl = inst.atoms_per_tick_lot
+        maker_fee = inst.maker_fee_e8
+        trade_id = self.next_trade_id
+        book = market.book
+        client_ids = self._client_ids
+        if taker is not None:
+            t_id = taker.order_id
+            t_acct = taker.account_id
+            t_side = taker.side
+            t_leaves = taker_qty
+            taker_fee = inst.taker_fee_e8
+        else:
+            t_id = t_acct = t_leaves = taker_fee = 0
+            t_side = fills[0][0].side ^ 1 if fills else 0
+        last_px = 0
+        touched: list[int] = []
+        for maker, px, q in fills:
+            notional = px * q * atpl
+            m_id = maker.order_id
+            if m_id:
+                m_leaves = maker.leaves_lots
+                m_fee = rate_ceil(notional, maker_fee)
+                if not m_leaves and maker.client_order_id is not None:
+                    client_ids.pop((maker.account_id, maker.client_order_id), None)
+            else:
+                m_leaves = m_fee = 0
+            if t_id:
+                t_leaves -= q
+            append(
+                _new(
+                    Fill,
+                    (
+                        ts,
+                        symbol,
+                        trade_id,
+                        px,
+                        q,
+                        t_side,
+                        t_id,
+                        t_acct,
+                        t_leaves,
+                        rate_ceil(notional, taker_fee) if t_id else 0,
+                        m_id,
+                        maker.account_id,
+                        m_leaves,
+                        m_fee,
+                    ),
+                )
+            )
+            trade_id += 1
+            if px != last_px:
+                touched.append(px)
+                last_px = px
+        self.next_trade_id = trade_id
+        stp_expired = book.stp_expired
+        for maker, cancelled_lots in stp_expired:
+            append(_new(OrderCancelled, (ts, symbol, maker.order_id, maker.account_id, cancelled_lots, "STP")))
+            if maker.client_order_id is not None:
+                client_ids.pop((maker.account_id, maker.client_order_id), None)
+            if maker.price_ticks not in touched:
+                touched.append(maker.price_ticks)
+        if fills:
+            market.last_price_ticks = fills[-1][1]
+            maker_side = fills[0][0].side
+            fills.clear()
+        elif stp_expired:
+            maker_side = stp_expired[0][0].side
+        else:
+            return
+        if stp_expired:
+            stp_expired.clear()  # reported: the next command must not see them again
+        if self.emit_book_deltas:
+            level_lots = book.level_lots
+            for px in touched:
+                append(_new(BookDelta, (ts, symbol, maker_side, px, level_lots(maker_side, px))))
+
+    # ------------------------------------------------------------------ triggers
+    def _fire_triggers(self, ts: int, market: _Market, trigger_by: int) -> None:
+        """Send every stop / take-profit order the reference price crossed into the book.
+
+        Fired orders can trade and move the last price, firing more: repeat until quiet.
+        """
+        triggers = market.triggers
+        while True:
+            ref = market.last_price_ticks if trigger_by == TRIGGER_LAST else market.mark_price_ticks
+            if not ref:
+                return
+            fired = triggers.pop_fired(trigger_by, ref)
+            if not fired:
+                if trigger_by == TRIGGER_MARK:
+                    trigger_by = TRIGGER_LAST  # fired mark orders may have traded: check last
+                    continue
+                return
+            symbol = market.instrument.symbol
+            for stop in fired:
+                self._out.append(
+                    _new(
+                        OrderTriggered,
+                        (ts, symbol, stop.order_id, stop.account_id, stop.trigger_price_ticks, ref, stop.trigger_by),
+                    )
+                )
+                is_market = stop.price_ticks == 0
+                order = Order(
+                    stop.order_id,
+                    stop.account_id,
+                    stop.side,
+                    stop.price_ticks,
+                    stop.qty_lots,
+                    stop.qty_lots,
+                    GTC,
+                    stop.client_order_id,
+                    ts,
+                    stop.reduce_only,
+                )
+                self._execute(ts, market, order, is_market)
+            trigger_by = TRIGGER_LAST
+
+    # ------------------------------------------------------------------ cancel / amend
+    def _on_cancel(self, cmd: CancelOrder) -> None:
+        """Cancel a resting or untriggered order of the commanding account."""
+        market = self.markets.get(cmd.symbol)
+        if market is None:
+            return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL, cmd.order_id)
+        book = market.book
+        order = book.orders.get(cmd.order_id)
+        if order is not None and order.account_id == cmd.account_id:
+            leaves = order.leaves_lots
+            level_lots = book.remove(order)
+            if order.client_order_id is not None:
+                self._client_ids.pop((order.account_id, order.client_order_id), None)
+            out = self._out
+            ts, symbol = cmd.ts_ns, cmd.symbol
+            out.append(_new(OrderCancelled, (ts, symbol, order.order_id, order.account_id, leaves, "USER")))
+            if self.emit_book_deltas:
+                out.append(_new(BookDelta, (ts, symbol, order.side, order.price_ticks, level_lots)))
+            return None
+        stop = market.triggers.orders.get(cmd.order_id)
+        if stop is not None and stop.account_id == cmd.account_id:
+            market.triggers.remove(stop.order_id)
+            self._forget_client_id(stop.account_id, stop.client_order_id)
+            self._out.append(
+                _new(OrderCancelled, (cmd.ts_ns, cmd.symbol, stop.order_id, stop.account_id, stop.qty_lots, "USER"))
+            )
+            return None
+        return self._reject(cmd, RejectReason.UNKNOWN_ORDER, cmd.order_id)
+
+    def _forget_client_id(self, account: int, coid: str | None) -> None:
+        if coid is not None:
+            self._client_ids.pop((account, coid), None)
+
+    def _on_amend(self, cmd: AmendOrder) -> None:
+        """Change a resting limit order's price and/or total quantity (see AmendOrder)."""
+        market = self.markets.get(cmd.symbol)
+        if market is None:
+            return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL, cmd.order_id)
+        book = market.book
+        order = book.orders.get(cmd.order_id)
+        if order is None or order.account_id != cmd.account_id:
+            if market.triggers.orders.get(cmd.order_id) is not None:
+                return self._reject(cmd, RejectReason.NOT_AMENDABLE, cmd.order_id)
+            return self._reject(cmd, RejectReason.UNKNOWN_ORDER, cmd.order_id)
+        price, qty = cmd.price_ticks, cmd.qty_lots
+        if type(price) is not int or price <= 0:
+            return self._reject(cmd, RejectReason.INVALID_PRICE, order.order_id)
+        if type(qty) is not int or qty <= 0:
+            return self._reject(cmd, RejectReason.INVALID_QTY, order.order_id)
+        filled = order.qty_lots - order.leaves_lots
+        if qty <= filled:
+            return self._reject(cmd, RejectReason.AMEND_QTY_NOT_ABOVE_FILLED, order.order_id)
+        inst = market.instrument
+        if inst.max_qty_lots and qty > inst.max_qty_lots:
+            return self._reject(cmd, RejectReason.QTY_ABOVE_MAX, order.order_id)
+        if price * qty * inst.atoms_per_tick_lot < inst.min_notional_atoms:
+            return self._reject(cmd, RejectReason.NOTIONAL_BELOW_MIN, order.order_id)
+        new_leaves = qty - filled
+        ts, symbol, side = cmd.ts_ns, cmd.symbol, order.side
+        out = self._out
+        if price == order.price_ticks and new_leaves <= order.leaves_lots:
+            book.reduce(order, new_leaves)
+            order.qty_lots = qty
+            out.append(_new(OrderAmended, (ts, symbol, order.order_id, order.account_id, price, qty, new_leaves, True)))
+            if self.emit_book_deltas:
+                out.append(_new(BookDelta, (ts, symbol, side, price, book.level_lots(side, price))))
+            return None
+        if order.tif == GTX and book.would_take(side, price):
+            return self._reject(cmd, RejectReason.POST_ONLY_WOULD_TAKE, order.order_id)
+        old_price = order.price_ticks
+        old_level_lots = book.remove(order)
+        order.price_ticks = price
+        order.qty_lots = qty
+        order.leaves_lots = new_leaves
+        out.append(_new(OrderAmended, (ts, symbol, order.order_id, order.account_id, price, qty, new_leaves, False)))
+        if self.emit_book_deltas and old_price != price:
+            out.append(_new(BookDelta, (ts, symbol, side, old_price, old_level_lots)))
+        self._execute(ts, market, order, False)
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_LAST)
+        return None
+
+    # ------------------------------------------------------------------ replayed market data
+    def _on_replayed_level(self, cmd: SetReplayedLevel) -> None:
+        """Set the replayed size of one level (see SetReplayedLevel).
+
+        Replayed depth is the venue's view and does not include simulated orders. When a
+        new replayed level would cross the other side of the book, the other side's
+        replayed size through that price is stale and is cleared first; simulated orders
+        still in the way are hit by the new size as by an anonymous taker (they fill as
+        makers); the rest of the size rests.
+        """
+        ts, symbol, side, price, lots = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ValueError(f"replayed level at ts {ts}: unknown symbol {symbol!r}")
+        if side != BUY and side != SELL or type(price) is not int or price <= 0 or type(lots) is not int or lots < 0:
+            raise ValueError(f"replayed level at ts {ts} for {symbol}: bad side/price/lots {side!r}/{price!r}/{lots!r}")
+        book = market.book
+        out = self._out
+        deltas = self.emit_book_deltas
+        opp = side ^ 1
+        if lots and book.would_take(side, price):
+            for lv in list(book.levels(opp)):
+                p = lv.price_ticks
+                if (p > price) if side == BUY else (p < price):
+                    break
+                if lv.anon_lots:
+                    book.set_anonymous_lots(opp, p, 0)
+                    if deltas:
+                        out.append(_new(BookDelta, (ts, symbol, opp, p, book.level_lots(opp, p))))
+            if book.would_take(side, price):
+                extra = lots - book.anonymous_lots(side, price)
+                if extra > 0:
+                    fills = self._fills
+                    left = book.match(0, ANONYMOUS, side, extra, price, STP_NONE, fills)
+                    if fills:
+                        self._report_fills(ts, market, None, extra, fills)
+                    lots -= extra - left
+        book.set_anonymous_lots(side, price, lots)
+        if deltas:
+            out.append(_new(BookDelta, (ts, symbol, side, price, book.level_lots(side, price))))
+
+    def _on_replayed_trade(self, cmd: ReplayedTrade) -> None:
+        """Replay a tape print: an anonymous taker consumes the book up to its price.
+
+        The last price becomes the print's price whatever the simulated book held.
+        """
+        ts, symbol, side, price, qty = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ValueError(f"replayed trade at ts {ts}: unknown symbol {symbol!r}")
+        if side != BUY and side != SELL or type(price) is not int or price <= 0 or type(qty) is not int or qty <= 0:
+            raise ValueError(f"replayed trade at ts {ts} for {symbol}: bad side/price/qty {side!r}/{price!r}/{qty!r}")
+        fills = self._fills
+        market.book.match(0, ANONYMOUS, side, qty, price, STP_NONE, fills)
+        if fills:
+            self._report_fills(ts, market, None, qty, fills)
+        market.last_price_ticks = price
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_LAST)
+
+    def _on_mark_price(self, cmd: SetMarkPrice) -> None:
+        """Record a new mark price and fire mark-triggered orders it crossed."""
+        ts, symbol, mark = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ValueError(f"mark price at ts {ts}: unknown symbol {symbol!r}")
+        if type(mark) is not int or mark <= 0:
+            raise ValueError(f"mark price at ts {ts} for {symbol}: {mark!r} is not a positive tick count")
+        market.mark_price_ticks = mark
+        self._out.append(_new(MarkPriceUpdated, (ts, symbol, mark)))
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_MARK)
+
+    def _on_set_stp(self, cmd: SetSelfTradePrevention) -> None:
+        """Set an account's self-trade prevention mode (applies to its next orders)."""
+        if cmd.stp_mode not in range(len(STP_NAMES)):
+            self._out.append(
+                _new(OrderRejected, (cmd.ts_ns, "", cmd.account_id, None, 0, RejectReason.INVALID_STP_MODE))
+            )
+            return
+        if cmd.stp_mode == STP_NONE:
+            self.stp_modes.pop(cmd.account_id, None)
+        else:
+            self.stp_modes[cmd.account_id] = cmd.stp_mode
+
+    # ------------------------------------------------------------------ state
+    def state_hash(self) -> str:
+        """Hex blake2b fingerprint of the whole exchange state.
+
+        Covers every book (levels in price order, queues in order, each entry's id,
+        account and sizes), every waiting stop order, last and mark prices, id counters
+        and STP modes. Independent of process, hash seed and dict history. O(state).
+        """
+        h = hashlib.blake2b(digest_size=16)
+        put = h.update
+        put(f"ids {self.next_order_id} {self.next_trade_id}\n".encode())
+        for account in sorted(self.stp_modes):
+            put(f"stp {account} {self.stp_modes[account]}\n".encode())
+        for symbol in sorted(self.markets):
+            m = self.markets[symbol]
+            put(f"market {symbol} {m.last_price_ticks} {m.mark_price_ticks}\n".encode())
+            for side in (BUY, SELL):
+                for lv in m.book.levels(side):
+                    put(f"L {side} {lv.price_ticks} {lv.total_lots} {lv.anon_lots}\n".encode())
+                    for o in lv.live():
+                        put(f" {o.order_id} {o.account_id} {o.leaves_lots} {o.qty_lots} {o.tif}\n".encode())
+            for oid in sorted(m.triggers.orders):
+                s = m.triggers.orders[oid]
+                put(
+                    f"S {oid} {s.account_id} {s.side} {s.order_type} {s.price_ticks} {s.qty_lots} "
+                    f"{s.trigger_price_ticks} {s.trigger_by}\n".encode()
+                )
+        return h.hexdigest()
+
+    def _check(self) -> None:
+        """Check every book and trigger index, and the client-id index. O(state)."""
+        live_ids: dict[tuple[int, str], int] = {}
+        for m in self.markets.values():
+            m.book._check()
+            m.triggers._check()
+            for o in list(m.book.orders.values()) + list(m.triggers.orders.values()):  # type: ignore[operator]
+                if o.client_order_id is not None:
+                    live_ids[(o.account_id, o.client_order_id)] = o.order_id
+        if live_ids != self._client_ids:
+            from exsim.errors import StateError
+
+            raise StateError("client order id index disagrees with the open orders")
+
+    def describe(self) -> str:
+        """One line per market: best bid/ask, last, mark, resting and waiting order counts."""
+        lines = []
+        for symbol, m in sorted(self.markets.items()):
+            inst = m.instrument
+            bid, ask = m.book.best_bid(), m.book.best_ask()
+
+            def fmt(t: int | None) -> str:
+                return "--" if not t else inst.price_str(t)
+
+            lines.append(
+                f"{symbol}: bid {fmt(bid)} ask {fmt(ask)} last {fmt(m.last_price_ticks)} "
+                f"mark {fmt(m.mark_price_ticks)}; {len(m.book)} resting, {len(m.triggers)} waiting"
+            )
+        return "\n".join(lines)
+
+
+__all__ = ["Exchange", "RejectReason", "TIF_NAMES", "TRIGGER_NAMES", "ORDER_TYPE_NAMES"]

@@ -1,0 +1,41 @@
+"""Instrument specifications and leverage brackets.
+
+>>> from exsim.instruments import get_instrument
+>>> btc = get_instrument("BTCUSDT")
+>>> btc.brackets.maint_margin_atoms(btc.notional_atoms(btc.ticks("60000"), btc.lots("1")))
+25000000000
+"""
+
+from exsim.instruments.brackets import (
+    Bracket,
+    BracketTable,
+    BracketTables,
+    load_binance_brackets,
+    parse_binance_brackets,
+    short_symbol,
+    symbol_aliases,
+    validate_brackets,
+)
+from exsim.instruments.instrument import Instrument
+from exsim.instruments.registry import (
+    get_instrument,
+    list_symbols,
+    load_brackets_file,
+    shipped_brackets,
+)
+
+__all__ = [
+    "Bracket",
+    "BracketTable",
+    "BracketTables",
+    "Instrument",
+    "get_instrument",
+    "list_symbols",
+    "load_binance_brackets",
+    "load_brackets_file",
+    "parse_binance_brackets",
+    "shipped_brackets",
+    "short_symbol",
+    "symbol_aliases",
+    "validate_brackets",
+]

@@ -1,0 +1,282 @@
+"""Instrument specification: grids, limits, fees, funding interval and brackets.
+
+An :class:`Instrument` is an immutable, validated spec. It is built once at the boundary
+(:meth:`Instrument.create` from decimal strings, or :func:`exsim.instruments.get_instrument`
+for the shipped examples) and then trusted by the hot path. Building one refuses any
+spec that would make integer state inexact: in particular ``tick_size * lot_size`` must be
+a whole number of atoms (:func:`exsim.units.atoms_per_tick_lot`), so notional and linear
+PnL are exact integers ``price_ticks * qty_lots * atoms_per_tick_lot``.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Final
+
+import attrs
+
+from exsim.errors import InputError, SpecError
+from exsim.instruments.brackets import BracketTable
+from exsim.units import (
+    NS_PER_HOUR,
+    RATE_SCALE,
+    ValueText,
+    atoms_per_tick_lot,
+    format_lots,
+    format_rate_e8,
+    format_ticks,
+    parse_decimal,
+    to_atoms,
+    to_lots,
+    to_rate_e8,
+    to_ticks,
+)
+
+__all__ = ["Instrument", "DEFAULT_MAKER_FEE_E8", "DEFAULT_TAKER_FEE_E8"]
+
+#: 0.02 % maker fee (MARGIN-SPEC §7).
+DEFAULT_MAKER_FEE_E8: Final = 20_000
+#: 0.05 % taker fee (MARGIN-SPEC §7).
+DEFAULT_TAKER_FEE_E8: Final = 50_000
+DEFAULT_FUNDING_INTERVAL_NS: Final = 8 * NS_PER_HOUR
+
+_UNIFIED_RE: Final = re.compile(r"([A-Z0-9]+)/([A-Z0-9]+):[A-Z0-9-]+", re.ASCII)
+_QUOTES: Final = ("USDT", "USDC", "BUSD", "FDUSD")
+
+
+def _tick_size(value: ValueText) -> Decimal:
+    """attrs converter: accept str/int/Decimal for ``tick_size``; SpecError if malformed."""
+    try:
+        return parse_decimal(value, field="tick_size")
+    except InputError as exc:
+        raise SpecError(exc.message, field="tick_size") from exc
+
+
+def _lot_size(value: ValueText) -> Decimal:
+    """attrs converter: accept str/int/Decimal for ``lot_size``; SpecError if malformed."""
+    try:
+        return parse_decimal(value, field="lot_size")
+    except InputError as exc:
+        raise SpecError(exc.message, field="lot_size") from exc
+
+
+def _split_symbol(symbol: str) -> tuple[str, str] | None:
+    """``(base, quote)`` guessed from ``BTC/USDT:USDT`` or ``BTCUSDT``; None if unsure."""
+    m = _UNIFIED_RE.fullmatch(symbol)
+    if m is not None:
+        return m.group(1), m.group(2)
+    for quote in _QUOTES:
+        if symbol.endswith(quote) and len(symbol) > len(quote):
+            return symbol[: -len(quote)], quote
+    return None
+
+
+@attrs.frozen(kw_only=True)
+class Instrument:
+    """A linear perpetual's specification. All integers carry their unit in their name.
+
+    - ``tick_size`` / ``lot_size``: price and quantity grids (``Decimal``), > 0.
+    - ``min_qty_lots`` (>= 1) / ``max_qty_lots`` (per order; 0 = no cap).
+    - ``min_notional_atoms`` (per order; 0 = none) / ``max_notional_atoms`` (per position;
+      0 = the bracket table's last cap, see :attr:`max_notional_limit_atoms`).
+    - ``maker_fee_e8`` (may be negative: a rebate), ``taker_fee_e8`` (>= 0),
+      ``clearance_fee_e8`` (liquidation fee, >= 0), all parts per 1e8 of fill notional.
+    - ``funding_interval_ns`` (> 0), ``brackets`` (validated :class:`BracketTable`).
+    - ``atoms_per_tick_lot``: derived, ``tick_size * lot_size / 1e-8``, exact.
+
+    Construction validates everything and raises :class:`SpecError` naming the
+    instrument and field. Instances are immutable and hashable.
+    """
+
+    symbol: str
+    base: str
+    quote: str
+    tick_size: Decimal = attrs.field(converter=_tick_size)
+    lot_size: Decimal = attrs.field(converter=_lot_size)
+    brackets: BracketTable
+    min_qty_lots: int = 1
+    max_qty_lots: int = 0
+    min_notional_atoms: int = 0
+    max_notional_atoms: int = 0
+    maker_fee_e8: int = DEFAULT_MAKER_FEE_E8
+    taker_fee_e8: int = DEFAULT_TAKER_FEE_E8
+    clearance_fee_e8: int = 0
+    funding_interval_ns: int = DEFAULT_FUNDING_INTERVAL_NS
+    atoms_per_tick_lot: int = attrs.field(init=False)
+
+    @atoms_per_tick_lot.default
+    def _atoms_per_tick_lot(self) -> int:
+        try:
+            return atoms_per_tick_lot(self.tick_size, self.lot_size)
+        except SpecError as exc:
+            raise SpecError(exc.message, where=self._where(), field=exc.field) from exc
+
+    def _where(self) -> str:
+        return f"instrument {self.symbol}" if self.symbol else "instrument"
+
+    def __attrs_post_init__(self) -> None:
+        where = self._where()
+
+        def bad(field: str, message: str) -> SpecError:
+            return SpecError(message, where=where, field=field)
+
+        for name in ("symbol", "base", "quote"):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not value:
+                raise bad(name, f"{value!r} must be a non-empty string")
+        for name in (
+            "min_qty_lots",
+            "max_qty_lots",
+            "min_notional_atoms",
+            "max_notional_atoms",
+            "maker_fee_e8",
+            "taker_fee_e8",
+            "clearance_fee_e8",
+            "funding_interval_ns",
+        ):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise bad(name, f"{value!r} must be an int")
+        if not isinstance(self.brackets, BracketTable):
+            raise bad("brackets", f"expected a BracketTable, got {type(self.brackets).__name__}")
+        if self.min_qty_lots < 1:
+            raise bad("min_qty_lots", f"{self.min_qty_lots} must be >= 1")
+        if self.max_qty_lots < 0 or 0 < self.max_qty_lots < self.min_qty_lots:
+            raise bad(
+                "max_qty_lots",
+                f"{self.max_qty_lots} must be 0 (no cap) or >= min_qty_lots {self.min_qty_lots}",
+            )
+        if self.min_notional_atoms < 0:
+            raise bad("min_notional_atoms", f"{self.min_notional_atoms} must be >= 0")
+        if self.max_notional_atoms < 0 or (
+            0 < self.max_notional_atoms <= self.min_notional_atoms
+        ):
+            raise bad(
+                "max_notional_atoms",
+                f"{self.max_notional_atoms} must be 0 (bracket cap) or above "
+                f"min_notional_atoms {self.min_notional_atoms}",
+            )
+        if not -RATE_SCALE < self.maker_fee_e8 < RATE_SCALE:
+            raise bad("maker_fee_e8", f"{format_rate_e8(self.maker_fee_e8)} is outside (-1, 1)")
+        for name in ("taker_fee_e8", "clearance_fee_e8"):
+            value = getattr(self, name)
+            if not 0 <= value < RATE_SCALE:
+                raise bad(name, f"{format_rate_e8(value)} is outside [0, 1)")
+        if self.funding_interval_ns <= 0:
+            raise bad("funding_interval_ns", f"{self.funding_interval_ns} must be > 0")
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        symbol: str,
+        tick_size: ValueText,
+        lot_size: ValueText,
+        brackets: BracketTable,
+        base: str | None = None,
+        quote: str | None = None,
+        min_qty: ValueText | None = None,
+        max_qty: ValueText = "0",
+        min_notional: ValueText = "0",
+        max_notional: ValueText = "0",
+        maker_fee: ValueText = "0.0002",
+        taker_fee: ValueText = "0.0005",
+        clearance_fee: ValueText = "0",
+        funding_interval_ns: int = DEFAULT_FUNDING_INTERVAL_NS,
+    ) -> Instrument:
+        """Build an instrument from human units given as decimal strings.
+
+        Sizes and quantities are in base units (``min_qty="0.001"``, default one lot;
+        ``max_qty="0"`` = no cap), notionals in the quote/settlement asset
+        (``min_notional="100"``), fees as fractions (``taker_fee="0.0005"`` = 0.05 %).
+        ``base``/``quote`` default to a split of ``symbol`` (``BTC/USDT:USDT`` or a
+        ``...USDT``/``...USDC`` name). Every value is converted exactly; anything off-grid,
+        malformed or out of range raises :class:`SpecError` naming the instrument and field.
+
+        >>> from exsim.instruments.brackets import BracketTable
+        >>> table = BracketTable.from_tiers([("0", "50000", "0.004", 125)])
+        >>> btc = Instrument.create(symbol="BTCUSDT", tick_size="0.1", lot_size="0.001",
+        ...                         brackets=table, min_notional="100")
+        >>> btc.base, btc.quote, btc.atoms_per_tick_lot, btc.min_notional_atoms
+        ('BTC', 'USDT', 10000, 10000000000)
+        """
+        where = f"instrument {symbol}" if symbol else "instrument"
+        if base is None or quote is None:
+            split = _split_symbol(symbol) if isinstance(symbol, str) else None
+            if split is None:
+                raise SpecError(
+                    f"cannot tell base/quote from symbol {symbol!r}; pass base= and quote=",
+                    where=where,
+                    field="symbol",
+                )
+            base = split[0] if base is None else base
+            quote = split[1] if quote is None else quote
+        try:
+            tick = parse_decimal(tick_size, field="tick_size", where=where)
+            lot = parse_decimal(lot_size, field="lot_size", where=where)
+            for name, size in (("tick_size", tick), ("lot_size", lot)):
+                if size <= 0:
+                    raise SpecError(f"{str(size)!r} must be positive", where=where, field=name)
+            min_lots = (
+                1 if min_qty is None else to_lots(min_qty, lot, field="min_qty", where=where)
+            )
+            max_lots = to_lots(max_qty, lot, field="max_qty", where=where)
+            min_notional_atoms = to_atoms(min_notional, field="min_notional", where=where)
+            max_notional_atoms = to_atoms(max_notional, field="max_notional", where=where)
+            maker = to_rate_e8(maker_fee, field="maker_fee", where=where)
+            taker = to_rate_e8(taker_fee, field="taker_fee", where=where)
+            clearance = to_rate_e8(clearance_fee, field="clearance_fee", where=where)
+        except SpecError:
+            raise
+        except InputError as exc:
+            raise SpecError(exc.message, where=exc.where, field=exc.field) from exc
+        return cls(
+            symbol=symbol,
+            base=base,
+            quote=quote,
+            tick_size=tick,
+            lot_size=lot,
+            brackets=brackets,
+            min_qty_lots=min_lots,
+            max_qty_lots=max_lots,
+            min_notional_atoms=min_notional_atoms,
+            max_notional_atoms=max_notional_atoms,
+            maker_fee_e8=maker,
+            taker_fee_e8=taker,
+            clearance_fee_e8=clearance,
+            funding_interval_ns=funding_interval_ns,
+        )
+
+    # ------------------------------------------------------------------ helpers
+
+    @property
+    def max_notional_limit_atoms(self) -> int:
+        """Largest position notional allowed, atoms: ``max_notional_atoms`` or, if 0, the
+        bracket table's last cap."""
+        return self.max_notional_atoms or self.brackets.last_cap_atoms
+
+    def notional_atoms(self, price_ticks: int, qty_lots: int) -> int:
+        """Exact notional ``price_ticks * qty_lots * atoms_per_tick_lot`` in atoms. O(1).
+
+        Signed like ``qty_lots``; pass the absolute size for bracket lookups.
+        """
+        return price_ticks * qty_lots * self.atoms_per_tick_lot
+
+    def price_str(self, price_ticks: int) -> str:
+        """Ticks as a plain price string with the tick's decimals (exact)."""
+        return format_ticks(price_ticks, self.tick_size)
+
+    def qty_str(self, qty_lots: int) -> str:
+        """Lots as a plain quantity string with the lot's decimals (exact)."""
+        return format_lots(qty_lots, self.lot_size)
+
+    def ticks(self, price: ValueText, *, where: str = "", field: str = "price") -> int:
+        """A price string as exact ticks; :class:`OffGridError` if off-grid (never rounds)."""
+        return to_ticks(price, self.tick_size, field=field, where=where)
+
+    def lots(self, qty: ValueText, *, where: str = "", field: str = "qty") -> int:
+        """A quantity string as exact lots; :class:`OffGridError` if off-grid (never rounds)."""
+        return to_lots(qty, self.lot_size, field=field, where=where)

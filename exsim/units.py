@@ -1,0 +1,494 @@
+"""Fixed-point units: the one module that converts, formats and rounds numbers.
+
+State in exsim holds integers only, each with its unit in its name:
+
+=============  ==========================================================  ==============
+unit           meaning                                                     example
+=============  ==========================================================  ==============
+``_ticks``     price as a whole number of the instrument's tick size       ``615903`` = 61590.3 at tick 0.1
+``_lots``      quantity as a whole number of the instrument's lot size     ``1500`` = 1.5 at lot 0.001
+``_atoms``     money; 1 atom = 1e-8 of the settlement asset                ``100_000_000`` = 1 USDT
+``_e8``        rate in parts per 1e8 (MMR, fees, funding)                  ``400_000`` = 0.4 %
+``_ns``        timestamp / duration in nanoseconds since the epoch         ``8 * NS_PER_HOUR``
+=============  ==========================================================  ==============
+
+Decimal strings exist only at the edges: :func:`parse_decimal` and the ``to_*`` converters
+turn text into integers **exactly** (off-grid input raises :class:`~exsim.errors.OffGridError`,
+nothing is ever rounded on the way in) and the ``format_*`` functions turn integers back
+into plain decimal strings (never an exponent, never a float).
+
+Rounding happens only here, in helpers named by direction (:func:`floor_div`,
+:func:`ceil_div`, :func:`mul_div_floor`, :func:`mul_div_ceil`, :func:`rate_floor`,
+:func:`rate_ceil`). All of them are exact integer arithmetic and correct for negative
+numerators. The house rule (DESIGN §3): requirements and fees round **against the trader**
+(up, ``*_ceil``); payouts round **down** (``*_floor``); whatever is rounded away from one
+account must be booked to another, so no atom is created or lost.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from functools import lru_cache
+from typing import Final
+
+from exsim.errors import InputError, OffGridError, SpecError
+
+__all__ = [
+    "ATOMS_PER_UNIT",
+    "ATOM_PLACES",
+    "RATE_SCALE",
+    "RATE_PLACES",
+    "NS_PER_SECOND",
+    "NS_PER_MINUTE",
+    "NS_PER_HOUR",
+    "NS_PER_DAY",
+    "parse_decimal",
+    "to_ticks",
+    "to_lots",
+    "to_atoms",
+    "to_rate_e8",
+    "to_int",
+    "format_ticks",
+    "format_lots",
+    "format_atoms",
+    "format_rate_e8",
+    "format_decimal",
+    "format_scaled",
+    "floor_div",
+    "ceil_div",
+    "mul_div_floor",
+    "mul_div_ceil",
+    "rate_floor",
+    "rate_ceil",
+    "atoms_per_tick_lot",
+]
+
+ATOM_PLACES: Final[int] = 8
+#: Atoms per unit of the settlement asset (1 atom = 1e-8 USDT, or 1 satoshi for BTC).
+ATOMS_PER_UNIT: Final[int] = 100_000_000
+RATE_PLACES: Final[int] = 8
+#: Scale of every ``*_e8`` rate: 0.4 % = 0.004 = ``400_000`` e8.
+RATE_SCALE: Final[int] = 100_000_000
+
+NS_PER_SECOND: Final[int] = 1_000_000_000
+NS_PER_MINUTE: Final[int] = 60 * NS_PER_SECOND
+NS_PER_HOUR: Final[int] = 60 * NS_PER_MINUTE
+NS_PER_DAY: Final[int] = 24 * NS_PER_HOUR
+
+# A decimal literal: optional sign, digits with an optional point, optional exponent.
+# ASCII digits only (``\d`` would accept other scripts' digits, as ``Decimal`` does), no
+# whitespace, no underscores (``Decimal("1_000")`` is accepted by Python), no nan/inf.
+_DECIMAL_RE: Final = re.compile(
+    r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?", re.ASCII
+)
+# Bounds that keep a hostile literal ("1e999999999") from allocating a gigantic integer.
+# 60 significant digits and |exponent| <= 60 are far beyond any real price or amount.
+_MAX_DIGITS: Final = 60
+_MAX_EXPONENT: Final = 60
+_MAX_TEXT: Final = 100
+# Powers of ten, precomputed: faster than ``10**k`` on the parse path and typed ``int``
+# (mypy types ``int ** int`` as Any because a negative exponent gives a float).
+_POW10: Final[tuple[int, ...]] = tuple(10**k for k in range(4 * _MAX_EXPONENT + 1))
+
+
+def _pow10(k: int) -> int:
+    """``10**k`` for ``k >= 0``."""
+    return _POW10[k] if k < len(_POW10) else int(10**k)
+
+ValueText = str | Decimal | int
+"""What the ``to_*`` converters accept: a decimal string, a ``Decimal`` or an ``int``,
+always as a value in the natural unit (price, quantity, USDT, fraction), never already
+scaled. ``float`` and ``bool`` are refused."""
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _shown(value: object) -> str:
+    """The value as it should be quoted in an error message."""
+    return value if isinstance(value, str) else str(value)
+
+
+def _scaled(value: ValueText, field: str, where: str) -> tuple[int, int]:
+    """Split ``value`` exactly into ``(n, e)`` with ``value == n * 10**e``.
+
+    Raises :class:`InputError` for anything that is not a finite decimal number.
+    """
+    if isinstance(value, str):
+        if len(value) > _MAX_TEXT:
+            raise InputError(
+                f"{value[:20]!r}... is too long ({len(value)} characters; at most {_MAX_TEXT})",
+                where=where,
+                field=field,
+            )
+        m = _DECIMAL_RE.fullmatch(value)
+        if m is None or not (m.group(2) or m.group(3)):
+            raise InputError(f"{value!r} is not a decimal number", where=where, field=field)
+        sign, int_part, frac_part, exp_part = m.groups()
+        frac_part = frac_part or ""
+        digits = (int_part + frac_part).lstrip("0")
+        exp = int(exp_part) if exp_part else 0
+        if len(digits) > _MAX_DIGITS or abs(exp) > _MAX_EXPONENT:
+            raise InputError(f"{value!r} is out of range", where=where, field=field)
+        n = int(digits) if digits else 0
+        return (-n if sign == "-" else n), exp - len(frac_part)
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        kind = type(value).__name__
+        hint = " (floats are inexact; pass a decimal string)" if kind == "float" else ""
+        raise InputError(
+            f"{value!r} has type {kind}; expected str, Decimal or int{hint}",
+            where=where,
+            field=field,
+        )
+    if isinstance(value, int):
+        return value, 0
+    if not value.is_finite():
+        raise InputError(f"{str(value)!r} is not a finite number", where=where, field=field)
+    sign_bit, digit_tuple, exp_d = value.as_tuple()
+    assert isinstance(exp_d, int)  # finite, so the exponent is an int
+    if len(digit_tuple) > _MAX_DIGITS or abs(exp_d) > _MAX_EXPONENT:
+        raise InputError(f"{str(value)!r} is out of range", where=where, field=field)
+    n = int("".join(map(str, digit_tuple)))
+    return (-n if sign_bit else n), exp_d
+
+
+def parse_decimal(text: ValueText, *, field: str, where: str = "") -> Decimal:
+    """Parse a decimal literal strictly and exactly.
+
+    Accepts an optional sign, digits with an optional decimal point and an optional
+    exponent (``"61590.3"``, ``"-0.5"``, ``".5"``, ``"6.15903E4"``); a ``Decimal`` (must be
+    finite) or an ``int`` is accepted as is. Rejects, with :class:`InputError` naming
+    ``where``, ``field`` and the value: the empty string, ``nan``/``inf``, surrounding
+    whitespace (callers strip CSV cells themselves), underscores, any other junk, floats,
+    bools, and literals longer than 100 characters, with more than 60 significant digits
+    or with an exponent beyond ±60.
+
+    >>> parse_decimal("61590.30", field="price")
+    Decimal('61590.30')
+    >>> parse_decimal("1e-8", field="amount")
+    Decimal('1E-8')
+    >>> parse_decimal("nan", field="price", where="x.csv:3")
+    Traceback (most recent call last):
+    ...
+    exsim.errors.InputError: x.csv:3: field 'price': 'nan' is not a decimal number
+    """
+    _scaled(text, field, where)  # validates; raises InputError
+    return text if isinstance(text, Decimal) else Decimal(text)
+
+
+def to_int(value: ValueText, *, field: str, where: str = "") -> int:
+    """Parse a whole number exactly (``"125"``, ``"125.0"``, ``"1.25e2"``); else InputError.
+
+    >>> to_int("125", field="leverage")
+    125
+    >>> to_int("2.5", field="leverage")
+    Traceback (most recent call last):
+    ...
+    exsim.errors.OffGridError: field 'leverage': '2.5' is not a whole number
+    """
+    n, e = _scaled(value, field, where)
+    if e >= 0:
+        return n * _pow10(e)
+    q, r = divmod(n, _pow10(-e))
+    if r:
+        raise OffGridError(f"{_shown(value)!r} is not a whole number", where=where, field=field)
+    return q
+
+
+# --------------------------------------------------------------------------- grids
+
+
+@lru_cache(maxsize=256)
+def _grid(step: Decimal) -> tuple[int, int]:
+    """``(m, p)`` with ``step == m * 10**-p``, ``m > 0``, ``p >= 0`` and minimal ``p``."""
+    n, e = _scaled(step, "step", "")
+    while e < 0 and n % 10 == 0:  # minimal p: 0.10 -> (1, 1)
+        n //= 10
+        e += 1
+    if e >= 0:
+        return n * _pow10(e), 0
+    return n, -e
+
+
+def _step(step: Decimal | str, name: str) -> tuple[int, int]:
+    """Validate a grid step (tick or lot size) and return its ``(m, p)``; SpecError if bad."""
+    try:
+        m, p = _grid(step if isinstance(step, Decimal) else parse_decimal(step, field=name))
+    except InputError as exc:
+        raise SpecError(exc.message, where=exc.where, field=name) from exc
+    if m <= 0:
+        raise SpecError(f"{_shown(step)!r} must be positive", field=name)
+    return m, p
+
+
+def format_decimal(value: Decimal) -> str:
+    """A ``Decimal`` as a plain string without exponent or trailing zeros.
+
+    >>> format_decimal(Decimal("1E-8")), format_decimal(Decimal("1E+1")), format_decimal(Decimal("0.10"))
+    ('0.00000001', '10', '0.1')
+    """
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _on_grid(
+    value: ValueText, m: int, p: int, field: str, where: str, what: str
+) -> int:
+    """``value / (m * 10**-p)`` as an exact int, or OffGridError naming ``what``."""
+    n, e = _scaled(value, field, where)
+    shift = e + p
+    if shift >= 0:
+        num, den = n * _pow10(shift), m
+    else:
+        num, den = n, m * _pow10(-shift)
+    q, r = divmod(num, den)
+    if r:
+        raise OffGridError(
+            f"{_shown(value)!r} is not a multiple of {what}", where=where, field=field
+        )
+    return q
+
+
+def to_ticks(
+    value: ValueText, tick_size: Decimal | str, *, field: str = "price", where: str = ""
+) -> int:
+    """A price in quote units as an exact number of ticks; never rounds.
+
+    ``value`` is a price (``"61590.3"``), not a tick count. Negative prices are converted
+    (callers that need a positive price check the sign). Off-grid values raise
+    :class:`OffGridError`; a bad ``tick_size`` raises :class:`SpecError`.
+
+    >>> to_ticks("61590.3", Decimal("0.1"))
+    615903
+    >>> to_ticks("61590.35", Decimal("0.1"), where="replays/x.csv:1412")
+    Traceback (most recent call last):
+    ...
+    exsim.errors.OffGridError: replays/x.csv:1412: field 'price': '61590.35' is not a multiple of tick 0.1
+    """
+    m, p = _step(tick_size, "tick_size")
+    return _on_grid(value, m, p, field, where, f"tick {_format_fixed(m, p)}")
+
+
+def to_lots(
+    value: ValueText, lot_size: Decimal | str, *, field: str = "qty", where: str = ""
+) -> int:
+    """A quantity in base units as an exact number of lots; never rounds.
+
+    Negative quantities are converted (callers check the sign). Off-grid values raise
+    :class:`OffGridError`.
+
+    >>> to_lots("1.5", Decimal("0.001"))
+    1500
+    >>> to_lots("-0.002", "0.001")
+    -2
+    """
+    m, p = _step(lot_size, "lot_size")
+    return _on_grid(value, m, p, field, where, f"lot {_format_fixed(m, p)}")
+
+
+def to_atoms(value: ValueText, *, field: str, where: str = "") -> int:
+    """An amount of the settlement asset as exact atoms (1e-8); never rounds.
+
+    Negative amounts are converted (a PnL or a balance change may be negative). More than
+    eight decimals of non-zero digits raise :class:`OffGridError`.
+
+    >>> to_atoms("1300", field="cum")
+    130000000000
+    >>> to_atoms("0.000000001", field="fee")
+    Traceback (most recent call last):
+    ...
+    exsim.errors.OffGridError: field 'fee': '0.000000001' is not a multiple of atom 0.00000001
+    """
+    return _on_grid(value, 1, ATOM_PLACES, field, where, "atom 0.00000001")
+
+
+def to_rate_e8(value: ValueText, *, field: str, where: str = "") -> int:
+    """A rate given as a fraction (``"0.004"`` = 0.4 %) as exact parts per 1e8; never rounds.
+
+    Negative rates are converted (funding rates and maker rebates can be negative).
+
+    >>> to_rate_e8("0.004", field="mmr")
+    400000
+    >>> to_rate_e8("-0.0001", field="funding_rate")
+    -10000
+    """
+    return _on_grid(value, 1, RATE_PLACES, field, where, "rate step 0.00000001")
+
+
+# --------------------------------------------------------------------------- formatting
+
+
+def _format_fixed(n: int, places: int) -> str:
+    """``n * 10**-places`` with exactly ``places`` decimals (``places >= 0``)."""
+    sign = "-" if n < 0 else ""
+    digits = str(-n if n < 0 else n)
+    if places == 0:
+        return sign + digits
+    digits = digits.rjust(places + 1, "0")
+    return f"{sign}{digits[:-places]}.{digits[-places:]}"
+
+
+def _format_trimmed(n: int, scale_places: int, min_places: int) -> str:
+    """``n * 10**-scale_places`` exactly, trailing zeros trimmed down to ``min_places``."""
+    if min_places < 0:
+        raise ValueError(f"places must be >= 0, got {min_places}")
+    text = _format_fixed(n, scale_places)
+    if min_places >= scale_places:
+        if min_places > scale_places:
+            text += ("" if scale_places else ".") + "0" * (min_places - scale_places)
+        return text
+    head, _, frac = text.partition(".")
+    frac = frac.rstrip("0")
+    if len(frac) < min_places:
+        frac = frac.ljust(min_places, "0")
+    return f"{head}.{frac}" if frac else head
+
+
+def format_scaled(n: int, scale_places: int, places: int = 0) -> str:
+    """``n * 10**-scale_places`` as an exact decimal string, at least ``places`` decimals.
+
+    Trailing zeros beyond ``places`` are trimmed; digits are never dropped (no rounding).
+
+    >>> format_scaled(130_000_000_000_000_000_000, 16), format_scaled(-125, 2, places=3)
+    ('13000', '-1.250')
+    """
+    if scale_places < 0:
+        raise ValueError(f"scale_places must be >= 0, got {scale_places}")
+    return _format_trimmed(n, scale_places, places)
+
+
+def format_ticks(ticks: int, tick_size: Decimal | str) -> str:
+    """A tick count as a plain price string with the tick's number of decimals. Exact.
+
+    >>> format_ticks(615903, Decimal("0.1")), format_ticks(-5, "0.05"), format_ticks(3, "10")
+    ('61590.3', '-0.25', '30')
+    """
+    m, p = _step(tick_size, "tick_size")
+    return _format_fixed(ticks * m, p)
+
+
+def format_lots(lots: int, lot_size: Decimal | str) -> str:
+    """A lot count as a plain quantity string with the lot's number of decimals. Exact.
+
+    >>> format_lots(1500, Decimal("0.001")), format_lots(7, "1")
+    ('1.500', '7')
+    """
+    m, p = _step(lot_size, "lot_size")
+    return _format_fixed(lots * m, p)
+
+
+def format_atoms(atoms: int, places: int = 8) -> str:
+    """Atoms as an exact decimal string of the settlement asset.
+
+    ``places`` is the *minimum* number of decimals: trailing zeros beyond it are trimmed,
+    but digits are never dropped, so the string is always exact (it does not round).
+
+    >>> format_atoms(130_000_000_000)
+    '1300.00000000'
+    >>> format_atoms(150_000_000, places=2), format_atoms(150_000_001, places=2), format_atoms(-5, 0)
+    ('1.50', '1.50000001', '-0.00000005')
+    """
+    return _format_trimmed(atoms, ATOM_PLACES, places)
+
+
+def format_rate_e8(rate_e8: int, places: int = 0) -> str:
+    """A ``*_e8`` rate as an exact decimal fraction (``400_000`` -> ``"0.004"``).
+
+    ``places`` is the minimum number of decimals (trailing zeros trimmed beyond it).
+
+    >>> format_rate_e8(400_000), format_rate_e8(-10_000), format_rate_e8(100_000_000)
+    ('0.004', '-0.0001', '1')
+    """
+    return _format_trimmed(rate_e8, RATE_PLACES, places)
+
+
+# --------------------------------------------------------------------------- rounding
+
+
+def floor_div(a: int, b: int) -> int:
+    """``a / b`` rounded toward minus infinity (down). Exact; ``b != 0``.
+
+    >>> floor_div(7, 2), floor_div(-7, 2), floor_div(7, -2), floor_div(-6, 2)
+    (3, -4, -4, -3)
+    """
+    return a // b
+
+
+def ceil_div(a: int, b: int) -> int:
+    """``a / b`` rounded toward plus infinity (up). Exact; ``b != 0``.
+
+    Use it for requirements and fees (against the trader), e.g. initial margin
+    ``ceil_div(notional_atoms, leverage)``.
+
+    >>> ceil_div(7, 2), ceil_div(-7, 2), ceil_div(7, -2), ceil_div(-6, 2)
+    (4, -3, -3, -3)
+    """
+    return -(-a // b)
+
+
+def mul_div_floor(a: int, num: int, den: int) -> int:
+    """``a * num / den`` rounded down (toward minus infinity), with no intermediate loss.
+
+    >>> mul_div_floor(10, 1, 3), mul_div_floor(-10, 1, 3)
+    (3, -4)
+    """
+    return a * num // den
+
+
+def mul_div_ceil(a: int, num: int, den: int) -> int:
+    """``a * num / den`` rounded up (toward plus infinity), with no intermediate loss.
+
+    >>> mul_div_ceil(10, 1, 3), mul_div_ceil(-10, 1, 3)
+    (4, -3)
+    """
+    return -(-(a * num) // den)
+
+
+def rate_floor(amount_atoms: int, rate_e8: int) -> int:
+    """``amount_atoms * rate_e8 / 1e8`` in atoms, rounded down (payouts, rebates).
+
+    >>> rate_floor(12_345, 50_000), rate_floor(-12_345, 50_000)
+    (6, -7)
+    """
+    return amount_atoms * rate_e8 // RATE_SCALE
+
+
+def rate_ceil(amount_atoms: int, rate_e8: int) -> int:
+    """``amount_atoms * rate_e8 / 1e8`` in atoms, rounded up (requirements, fees).
+
+    >>> rate_ceil(12_345, 50_000), rate_ceil(-12_345, 50_000)
+    (7, -6)
+    """
+    return -(-(amount_atoms * rate_e8) // RATE_SCALE)
+
+
+# --------------------------------------------------------------------------- instruments
+
+
+def atoms_per_tick_lot(tick_size: Decimal | str, lot_size: Decimal | str) -> int:
+    """Atoms of notional per tick per lot: ``tick_size * lot_size / 1e-8``, exactly.
+
+    Raises :class:`SpecError` when the product is not a whole number of atoms (notional
+    and linear PnL would then not be exact integers), or when a size is not positive.
+
+    >>> atoms_per_tick_lot(Decimal("0.1"), Decimal("0.001"))
+    10000
+    >>> atoms_per_tick_lot(Decimal("0.00001"), Decimal("0.0001"))
+    Traceback (most recent call last):
+    ...
+    exsim.errors.SpecError: field 'tick_size': tick 0.00001 x lot 0.0001 = 0.000000001 is not a whole number of atoms (0.00000001)
+    """
+    tm, tp = _step(tick_size, "tick_size")
+    lm, lp = _step(lot_size, "lot_size")
+    shift = ATOM_PLACES - tp - lp
+    if shift >= 0:
+        return tm * lm * _pow10(shift)
+    q, r = divmod(tm * lm, _pow10(-shift))
+    if r:
+        raise SpecError(
+            f"tick {_format_fixed(tm, tp)} x lot {_format_fixed(lm, lp)} = "
+            f"{_format_fixed(tm * lm, tp + lp)} is not a whole number of atoms (0.00000001)",
+            field="tick_size",
+        )
+    return q
