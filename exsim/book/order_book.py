@@ -262,6 +262,9 @@ class OrderBook:
             order.leaves_lots = left
             if not left or self.taker_stp_expired:
                 return 0
+        elif self.taker_stp_expired or self.stp_expired:  # no match: no STP outcome either
+            self.taker_stp_expired = False
+            self.stp_expired = []
         levels = self._levels[side]
         lv = levels.get(key)
         if lv is None:
@@ -397,8 +400,10 @@ class OrderBook:
         change = lots - lv.anon_lots
         if change > 0:
             q = lv.queue
-            if q and not q[-1].order_id and q[-1].leaves_lots:
-                q[-1].leaves_lots += change  # the last entry is replayed size already
+            while q and not q[-1].leaves_lots:
+                q.pop()  # dead entries at the tail: drop them so "last" means last live
+            if q and not q[-1].order_id:
+                q[-1].leaves_lots += change  # the last live entry is replayed size already
             else:
                 q.append(Order(0, ANONYMOUS, side, price_ticks, change))
                 lv.count += 1
@@ -484,6 +489,26 @@ class OrderBook:
                 return ahead
             ahead += o.leaves_lots
         raise KeyError(f"order {order.order_id} is not resting in this book")
+
+    def sweep_price(self, side: int, qty_lots: int) -> int | None:
+        """The deepest price a ``side`` market order of ``qty_lots`` would reach now.
+
+        The last level there is when the book is too thin; None when it is empty.
+        O(levels walked).
+        """
+        opp = side ^ 1
+        levels = self._levels[opp]
+        got = 0
+        price = None
+        for key in self._keys[opp]:
+            lv = levels[key]
+            if not lv.count:
+                continue
+            price = lv.price_ticks
+            got += lv.total_lots
+            if got >= qty_lots:
+                break
+        return price
 
     def fillable_lots(self, side: int, limit_px: int | None, account_id: int, stp_mode: int, want_lots: int) -> int:
         """Lots a ``side`` taker could fill now up to ``limit_px`` (capped at ``want_lots``).

@@ -89,6 +89,7 @@ class Order:
         "client_order_id",
         "ts_ns",
         "reduce_only",
+        "position_side",
     )
 
     def __init__(
@@ -103,6 +104,7 @@ class Order:
         client_order_id: str | None = None,
         ts_ns: int = 0,
         reduce_only: bool = False,
+        position_side: int = 0,
     ) -> None:
         self.order_id = order_id
         self.account_id = account_id
@@ -114,6 +116,7 @@ class Order:
         self.client_order_id = client_order_id
         self.ts_ns = ts_ns
         self.reduce_only = reduce_only
+        self.position_side = position_side  # the exchange's: which position it trades
 
     @property
     def filled_lots(self) -> int:

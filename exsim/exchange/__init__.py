@@ -1,19 +1,29 @@
 """The exchange: validates commands, drives the books, emits immutable events."""
 
 from exsim.exchange.commands import (
+    AdjustIsolatedMargin,
     AmendOrder,
     CancelOrder,
     Command,
+    Deposit,
     NewOrder,
     ReplayedTrade,
     SetMarkPrice,
     SetReplayedLevel,
+    SetLeverage,
+    SetMarginMode,
+    SetPositionMode,
     SetSelfTradePrevention,
+    Withdraw,
 )
 from exsim.exchange.events import (
     MAKER,
     TAKER,
+    BalanceChanged,
     BookDelta,
+    CommandRejected,
+    PositionChanged,
+    SettingChanged,
     Event,
     Fill,
     MarkPriceUpdated,
@@ -29,6 +39,16 @@ from exsim.exchange.events import (
 from exsim.exchange.exchange import Exchange, RejectReason
 
 __all__ = [
+    "AdjustIsolatedMargin",
+    "BalanceChanged",
+    "CommandRejected",
+    "Deposit",
+    "PositionChanged",
+    "SetLeverage",
+    "SetMarginMode",
+    "SetPositionMode",
+    "SettingChanged",
+    "Withdraw",
     "AmendOrder",
     "BookDelta",
     "CancelOrder",

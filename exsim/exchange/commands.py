@@ -30,6 +30,7 @@ class NewOrder(NamedTuple):
     reduce_only: bool = False
     trigger_price_ticks: int = 0
     trigger_by: int = TRIGGER_LAST
+    position_side: int = 0  # BOTH in one-way mode; LONG (1) / SHORT (2) in hedge mode
 
 
 class CancelOrder(NamedTuple):
@@ -96,6 +97,58 @@ class SetMarkPrice(NamedTuple):
     mark_price_ticks: int
 
 
+class Deposit(NamedTuple):
+    """Credit an account's cross wallet with ``amount_atoms`` (> 0). Creates the account."""
+
+    ts_ns: int
+    account_id: int
+    amount_atoms: int
+
+
+class Withdraw(NamedTuple):
+    """Debit the cross wallet; refused if it would leave cross margin short."""
+
+    ts_ns: int
+    account_id: int
+    amount_atoms: int
+
+
+class SetLeverage(NamedTuple):
+    """Set an account's leverage on one instrument (see :meth:`Ledger.set_leverage`)."""
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    leverage: int
+
+
+class SetMarginMode(NamedTuple):
+    """Switch one instrument between CROSS (0) and ISOLATED (1); refused with a position or orders."""
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    margin_mode: int
+
+
+class SetPositionMode(NamedTuple):
+    """One-way (False) or hedge mode (True); refused with any position or open order."""
+
+    ts_ns: int
+    account_id: int
+    hedge_mode: bool
+
+
+class AdjustIsolatedMargin(NamedTuple):
+    """Move ``delta_atoms`` into (+) or out of (−) an isolated position's bucket."""
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    position_side: int
+    delta_atoms: int
+
+
 Command = (
     NewOrder
     | CancelOrder
@@ -104,4 +157,10 @@ Command = (
     | SetReplayedLevel
     | ReplayedTrade
     | SetMarkPrice
+    | Deposit
+    | Withdraw
+    | SetLeverage
+    | SetMarginMode
+    | SetPositionMode
+    | AdjustIsolatedMargin
 )

@@ -17,6 +17,8 @@ from typing import Any, NamedTuple
 
 from exsim.book.orders import ORDER_TYPE_NAMES, SIDE_NAMES, STP_NAMES, TIF_NAMES, TRIGGER_NAMES
 
+POSITION_SIDE_NAMES = ("BOTH", "LONG", "SHORT")  # as exsim.ledger (events import no ledger code)
+
 MAKER = 0
 TAKER = 1
 LIQUIDITY_NAMES = ("MAKER", "TAKER")
@@ -176,6 +178,53 @@ class MarkPriceUpdated(NamedTuple):
     mark_price_ticks: int
 
 
+class CommandRejected(NamedTuple):
+    """An account command (deposit, withdrawal, leverage, modes, margin move) was refused."""
+
+    ts_ns: int
+    account_id: int
+    command: str  # the command's class name
+    reason: str
+
+
+class BalanceChanged(NamedTuple):
+    """Money entered or left an account's cross wallet (deposit, withdrawal, margin move)."""
+
+    ts_ns: int
+    account_id: int
+    kind: str  # DEPOSIT, WITHDRAW, ISOLATED_MARGIN
+    amount_atoms: int  # signed: + into the wallet
+    wallet_atoms: int  # the wallet afterwards
+
+
+class SettingChanged(NamedTuple):
+    """An account setting changed: LEVERAGE, MARGIN_MODE (CROSS/ISOLATED) or POSITION_MODE."""
+
+    ts_ns: int
+    account_id: int
+    symbol: str  # "" for account-wide settings
+    setting: str
+    value: str
+
+
+class PositionChanged(NamedTuple):
+    """A position after a fill, margin move or funding: size, exact entry cost, bucket.
+
+    ``qty_lots`` is signed (+ long, − short); 0 means the position is closed.
+    ``realized_pnl_atoms`` is the position's cumulative realized PnL (fees excluded).
+    """
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    position_side: int
+    qty_lots: int
+    cost_atoms: int
+    margin_atoms: int  # the isolated bucket; 0 for cross
+    realized_pnl_atoms: int
+    wallet_atoms: int  # the account's cross wallet afterwards
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -186,6 +235,10 @@ Event = (
     | Fill
     | BookDelta
     | MarkPriceUpdated
+    | CommandRejected
+    | BalanceChanged
+    | SettingChanged
+    | PositionChanged
 )
 
 _CODE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -196,6 +249,7 @@ _CODE_FIELDS: dict[str, tuple[str, ...]] = {
     "liquidity": LIQUIDITY_NAMES,
     "trigger_by": TRIGGER_NAMES,
     "stp_mode": STP_NAMES,
+    "position_side": POSITION_SIDE_NAMES,
 }
 
 

@@ -42,10 +42,16 @@ from exsim.book.orders import (
     Order,
 )
 from exsim.exchange.commands import (
+    AdjustIsolatedMargin,
     AmendOrder,
     CancelOrder,
     Command,
+    Deposit,
     NewOrder,
+    SetLeverage,
+    SetMarginMode,
+    SetPositionMode,
+    Withdraw,
     ReplayedTrade,
     SetMarkPrice,
     SetReplayedLevel,
@@ -54,7 +60,11 @@ from exsim.exchange.commands import (
 from exsim.exchange.events import (
     MAKER,
     TAKER,
+    BalanceChanged,
     BookDelta,
+    CommandRejected,
+    PositionChanged,
+    SettingChanged,
     Event,
     Fill,
     MarkPriceUpdated,
@@ -67,6 +77,7 @@ from exsim.exchange.events import (
 )
 from exsim.exchange.triggers import STOP_TYPES, StopOrder, TriggerIndex, direction_of, fires
 from exsim.instruments import Instrument
+from exsim.ledger import MARGIN_MODE_NAMES, Ledger, Position
 from exsim.units import rate_ceil
 
 Sink = Callable[[list[Event]], None]
@@ -126,6 +137,7 @@ class Exchange:
         sinks: Iterable[Sink] = (),
         queue_model: str = CONSERVATIVE,
         emit_book_deltas: bool = True,
+        ledger: Ledger | None = None,
     ) -> None:
         self.markets: dict[str, _Market] = {}
         for inst in instruments:
@@ -133,6 +145,11 @@ class Exchange:
                 raise ValueError(f"instrument {inst.symbol} given twice")
             self.markets[inst.symbol] = _Market(inst, queue_model)
         self.sinks: list[Sink] = list(sinks)
+        #: accounts, positions and margin; None runs the exchange as a pure matching
+        #: engine (no margin checks, no positions) — the mode of the book benchmarks
+        self.ledger = ledger
+        if ledger is not None and set(ledger.instruments) != set(self.markets):
+            raise ValueError("the ledger and the exchange must list the same instruments")
         self.emit_book_deltas = emit_book_deltas
         self.stp_modes: dict[int, int] = {}  # account id -> STP mode (default STP_NONE)
         self.next_order_id = 1
@@ -148,6 +165,12 @@ class Exchange:
             SetReplayedLevel: self._on_replayed_level,  # type: ignore[dict-item]
             SetMarkPrice: self._on_mark_price,  # type: ignore[dict-item]
             SetSelfTradePrevention: self._on_set_stp,  # type: ignore[dict-item]
+            Deposit: self._on_account_command,  # type: ignore[dict-item]
+            Withdraw: self._on_account_command,  # type: ignore[dict-item]
+            SetLeverage: self._on_account_command,  # type: ignore[dict-item]
+            SetMarginMode: self._on_account_command,  # type: ignore[dict-item]
+            SetPositionMode: self._on_account_command,  # type: ignore[dict-item]
+            AdjustIsolatedMargin: self._on_account_command,  # type: ignore[dict-item]
         }
 
     # ------------------------------------------------------------------ entry point
@@ -184,7 +207,7 @@ class Exchange:
 
     def _on_new_order(self, cmd: NewOrder) -> None:
         """Validate a new order; rest it in the trigger index or send it to the book."""
-        ts, account, symbol, side, qty, price, otype, tif, coid, reduce_only, trig, trig_by = cmd
+        ts, account, symbol, side, qty, price, otype, tif, coid, reduce_only, trig, trig_by, pside = cmd
         market = self.markets.get(symbol)
         if market is None:
             return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL)
@@ -199,10 +222,19 @@ class Exchange:
             if ref and fires(direction_of(side, otype), trig, ref):
                 return self._reject(cmd, RejectReason.WOULD_IMMEDIATELY_TRIGGER)
         order_id = self.next_order_id
+        is_market = otype == MARKET
+        ledger = self.ledger
+        if ledger is not None:
+            if otype in STOP_TYPES:  # no margin is held until the order triggers
+                reason = ledger.order_problem(account, symbol, side, qty, reduce_only, pside)
+            else:
+                notional = self._worst_notional(market, side, qty, None if is_market else price)
+                reason = ledger.hold_for_order(order_id, account, symbol, side, qty, notional, reduce_only, pside)
+            if reason:
+                return self._reject(cmd, reason)
         self.next_order_id = order_id + 1
         if coid is not None:
             self._client_ids[(account, coid)] = order_id
-        is_market = otype == MARKET
         self._out.append(
             _new(
                 OrderAccepted,
@@ -211,14 +243,34 @@ class Exchange:
         )
         if otype in STOP_TYPES:
             market.triggers.add(
-                StopOrder(order_id, account, side, otype, price, qty, trig, trig_by, coid, reduce_only, ts)
+                StopOrder(order_id, account, side, otype, price, qty, trig, trig_by, coid, reduce_only, ts, pside)
             )
+            if ledger is not None:
+                ledger.count_order(account, symbol, +1)
             return None
-        order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only)
+        order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
         self._execute(ts, market, order, is_market)
         if market.triggers.orders:
             self._fire_triggers(ts, market, TRIGGER_LAST)
         return None
+
+    def _worst_notional(self, market: _Market, side: int, qty: int, limit_px: int | None) -> int:
+        """Upper bound of the notional an order can trade at, in atoms (for margin holds).
+
+        A buy never pays more than its limit; a sell may fill above its limit against
+        higher bids, so it is valued at the better of its limit and the best bid. A market
+        order is valued at the deepest level it would reach (or the last one there is).
+        """
+        book = market.book
+        atpl = market.instrument.atoms_per_tick_lot
+        if limit_px is None:
+            px = book.sweep_price(side, qty) or market.last_price_ticks or market.mark_price_ticks
+        elif side == BUY:
+            px = limit_px
+        else:
+            bid = book.best_bid()
+            px = limit_px if bid is None or bid < limit_px else bid
+        return px * qty * atpl
 
     def _order_problem(
         self,
@@ -305,8 +357,11 @@ class Exchange:
             else:
                 reason = "IOC"
             self._finish(order, ts, market, reason)
-        elif order.client_order_id is not None:
-            self._client_ids.pop((order.account_id, order.client_order_id), None)
+        else:
+            if order.client_order_id is not None:
+                self._client_ids.pop((order.account_id, order.client_order_id), None)
+            if self.ledger is not None:
+                self.ledger.release_order(order.order_id)
 
     def _finish(self, order: Order, ts: int, market: _Market, reason: str) -> None:
         """Expire the unfilled remainder of an order that does not rest."""
@@ -319,6 +374,8 @@ class Exchange:
         order.leaves_lots = 0
         if order.client_order_id is not None:
             self._client_ids.pop((order.account_id, order.client_order_id), None)
+        if self.ledger is not None:
+            self.ledger.release_order(order.order_id)
 
     def _report_fills(self, ts: int, market: _Market, taker: Order | None, taker_qty: int, fills: list[BookFill]) -> None:
         """Emit Fill / STP-cancel / BookDelta events for the book's last match.
@@ -382,12 +439,16 @@ class Exchange:
             if px != last_px:
                 touched.append(px)
                 last_px = px
+        if self.ledger is not None:
+            self._book_fills(ts, market, taker, fills, len(fills))
         self.next_trade_id = trade_id
         stp_expired = book.stp_expired
         for maker, cancelled_lots in stp_expired:
             append(_new(OrderCancelled, (ts, symbol, maker.order_id, maker.account_id, cancelled_lots, "STP")))
             if maker.client_order_id is not None:
                 client_ids.pop((maker.account_id, maker.client_order_id), None)
+            if self.ledger is not None:
+                self.ledger.release_order(maker.order_id)
             if maker.price_ticks not in touched:
                 touched.append(maker.price_ticks)
         if fills:
@@ -404,6 +465,46 @@ class Exchange:
             level_lots = book.level_lots
             for px in touched:
                 append(_new(BookDelta, (ts, symbol, maker_side, px, level_lots(maker_side, px))))
+
+    def _book_fills(self, ts: int, market: _Market, taker: Order | None, fills: list[BookFill], n: int) -> None:
+        """Apply the last ``n`` matches to the ledger (both sides) and report positions.
+
+        Reads the Fill events just emitted (the last ``n`` of the buffer), so the ledger
+        sees exactly what the events say. Anonymous sides are booked to EXTERNAL.
+        """
+        ledger = self.ledger
+        assert ledger is not None
+        out = self._out
+        symbol = market.instrument.symbol
+        t_pside = taker.position_side if taker is not None else 0
+        changed: dict[tuple[int, int], Position] = {}
+        for (maker, _px, _q), ev in zip(fills, out[len(out) - n :]):
+            t_side = ev.aggressor_side
+            pos = ledger.apply_fill(
+                ev.taker_account_id, ev.taker_order_id, symbol, t_side, ev.qty_lots, ev.price_ticks,
+                ev.taker_fee_atoms, t_pside,
+            )
+            if ev.taker_account_id:
+                changed[(ev.taker_account_id, t_pside)] = pos
+            pos = ledger.apply_fill(
+                ev.maker_account_id, ev.maker_order_id, symbol, t_side ^ 1, ev.qty_lots, ev.price_ticks,
+                ev.maker_fee_atoms, maker.position_side,
+            )
+            if ev.maker_account_id:
+                changed[(ev.maker_account_id, maker.position_side)] = pos
+            if ev.maker_order_id and not ev.maker_leaves_lots:
+                ledger.release_order(ev.maker_order_id)
+        if not market.mark_price_ticks and fills:
+            ledger.marks[symbol] = fills[-1][1]  # no mark yet: value positions at the last trade
+        append = out.append
+        for (account_id, pside), pos in changed.items():  # insertion order: deterministic
+            append(
+                _new(
+                    PositionChanged,
+                    (ts, account_id, symbol, pside, pos.qty_lots, pos.cost_atoms, pos.margin_atoms,
+                     pos.realized_pnl_atoms, ledger.accounts[account_id].wallet_atoms),
+                )
+            )
 
     # ------------------------------------------------------------------ triggers
     def _fire_triggers(self, ts: int, market: _Market, trigger_by: int) -> None:
@@ -423,6 +524,7 @@ class Exchange:
                     continue
                 return
             symbol = market.instrument.symbol
+            ledger = self.ledger
             for stop in fired:
                 self._out.append(
                     _new(
@@ -431,6 +533,19 @@ class Exchange:
                     )
                 )
                 is_market = stop.price_ticks == 0
+                if ledger is not None:
+                    ledger.count_order(stop.account_id, symbol, -1)
+                    notional = self._worst_notional(market, stop.side, stop.qty_lots, None if is_market else stop.price_ticks)
+                    reason = ledger.hold_for_order(
+                        stop.order_id, stop.account_id, symbol, stop.side, stop.qty_lots, notional,
+                        stop.reduce_only, stop.position_side,
+                    )
+                    if reason:
+                        self._forget_client_id(stop.account_id, stop.client_order_id)
+                        self._out.append(
+                            _new(OrderRejected, (ts, symbol, stop.account_id, stop.client_order_id, stop.order_id, reason))
+                        )
+                        continue
                 order = Order(
                     stop.order_id,
                     stop.account_id,
@@ -442,6 +557,7 @@ class Exchange:
                     stop.client_order_id,
                     ts,
                     stop.reduce_only,
+                    stop.position_side,
                 )
                 self._execute(ts, market, order, is_market)
             trigger_by = TRIGGER_LAST
@@ -459,6 +575,8 @@ class Exchange:
             level_lots = book.remove(order)
             if order.client_order_id is not None:
                 self._client_ids.pop((order.account_id, order.client_order_id), None)
+            if self.ledger is not None:
+                self.ledger.release_order(order.order_id)
             out = self._out
             ts, symbol = cmd.ts_ns, cmd.symbol
             out.append(_new(OrderCancelled, (ts, symbol, order.order_id, order.account_id, leaves, "USER")))
@@ -469,6 +587,8 @@ class Exchange:
         if stop is not None and stop.account_id == cmd.account_id:
             market.triggers.remove(stop.order_id)
             self._forget_client_id(stop.account_id, stop.client_order_id)
+            if self.ledger is not None:
+                self.ledger.count_order(stop.account_id, cmd.symbol, -1)
             self._out.append(
                 _new(OrderCancelled, (cmd.ts_ns, cmd.symbol, stop.order_id, stop.account_id, stop.qty_lots, "USER"))
             )
@@ -507,6 +627,8 @@ class Exchange:
         ts, symbol, side = cmd.ts_ns, cmd.symbol, order.side
         out = self._out
         if price == order.price_ticks and new_leaves <= order.leaves_lots:
+            if self.ledger is not None:  # a smaller order holds less: never refused
+                self.ledger.rehold_order(order.order_id, new_leaves, self._worst_notional(market, side, new_leaves, price))
             book.reduce(order, new_leaves)
             order.qty_lots = qty
             out.append(_new(OrderAmended, (ts, symbol, order.order_id, order.account_id, price, qty, new_leaves, True)))
@@ -515,6 +637,11 @@ class Exchange:
             return None
         if order.tif == GTX and book.would_take(side, price):
             return self._reject(cmd, RejectReason.POST_ONLY_WOULD_TAKE, order.order_id)
+        if self.ledger is not None:
+            notional = self._worst_notional(market, side, new_leaves, price)
+            reason = self.ledger.rehold_order(order.order_id, new_leaves, notional)
+            if reason:
+                return self._reject(cmd, reason, order.order_id)
         old_price = order.price_ticks
         old_level_lots = book.remove(order)
         order.price_ticks = price
@@ -597,6 +724,8 @@ class Exchange:
         if type(mark) is not int or mark <= 0:
             raise ValueError(f"mark price at ts {ts} for {symbol}: {mark!r} is not a positive tick count")
         market.mark_price_ticks = mark
+        if self.ledger is not None:
+            self.ledger.marks[symbol] = mark
         self._out.append(_new(MarkPriceUpdated, (ts, symbol, mark)))
         if market.triggers.orders:
             self._fire_triggers(ts, market, TRIGGER_MARK)
@@ -612,6 +741,64 @@ class Exchange:
             self.stp_modes.pop(cmd.account_id, None)
         else:
             self.stp_modes[cmd.account_id] = cmd.stp_mode
+
+    # ------------------------------------------------------------------ accounts
+    def _on_account_command(self, cmd: Command) -> None:
+        """Deposits, withdrawals, leverage, margin and position modes, isolated margin moves."""
+        ledger = self.ledger
+        out = self._out
+        ts, account = cmd.ts_ns, cmd.account_id
+        name = type(cmd).__name__
+        if ledger is None:
+            out.append(_new(CommandRejected, (ts, account, name, "NO_LEDGER")))
+            return
+        if type(account) is not int or account <= 0:
+            out.append(_new(CommandRejected, (ts, account, name, RejectReason.INVALID_ACCOUNT)))
+            return
+        symbol = getattr(cmd, "symbol", "")
+        if symbol and symbol not in self.markets:
+            out.append(_new(CommandRejected, (ts, account, name, RejectReason.UNKNOWN_SYMBOL)))
+            return
+        if type(cmd) is Deposit:
+            reason = ledger.deposit(account, cmd.amount_atoms)
+            if not reason:
+                wallet = ledger.accounts[account].wallet_atoms
+                out.append(_new(BalanceChanged, (ts, account, "DEPOSIT", cmd.amount_atoms, wallet)))
+        elif type(cmd) is Withdraw:
+            reason = ledger.withdraw(account, cmd.amount_atoms)
+            if not reason:
+                wallet = ledger.accounts[account].wallet_atoms
+                out.append(_new(BalanceChanged, (ts, account, "WITHDRAW", -cmd.amount_atoms, wallet)))
+        elif type(cmd) is SetLeverage:
+            reason = ledger.set_leverage(account, symbol, cmd.leverage)
+            if not reason:
+                out.append(_new(SettingChanged, (ts, account, symbol, "LEVERAGE", str(cmd.leverage))))
+        elif type(cmd) is SetMarginMode:
+            reason = ledger.set_margin_mode(account, symbol, cmd.margin_mode)
+            if not reason:
+                mode = MARGIN_MODE_NAMES[cmd.margin_mode]
+                out.append(_new(SettingChanged, (ts, account, symbol, "MARGIN_MODE", mode)))
+        elif type(cmd) is SetPositionMode:
+            reason = ledger.set_position_mode(account, bool(cmd.hedge_mode))
+            if not reason:
+                mode = "HEDGE" if cmd.hedge_mode else "ONE_WAY"
+                out.append(_new(SettingChanged, (ts, account, "", "POSITION_MODE", mode)))
+        else:
+            assert type(cmd) is AdjustIsolatedMargin
+            reason = ledger.adjust_isolated_margin(account, symbol, cmd.position_side, cmd.delta_atoms)
+            if not reason:
+                acct = ledger.accounts[account]
+                pos = acct.positions[(symbol, cmd.position_side)]
+                out.append(_new(BalanceChanged, (ts, account, "ISOLATED_MARGIN", -cmd.delta_atoms, acct.wallet_atoms)))
+                out.append(
+                    _new(
+                        PositionChanged,
+                        (ts, account, symbol, pos.position_side, pos.qty_lots, pos.cost_atoms, pos.margin_atoms,
+                         pos.realized_pnl_atoms, acct.wallet_atoms),
+                    )
+                )
+        if reason:
+            out.append(_new(CommandRejected, (ts, account, name, reason)))
 
     # ------------------------------------------------------------------ state
     def state_hash(self) -> str:

@@ -62,6 +62,7 @@ class StopOrder:
         "client_order_id",
         "reduce_only",
         "ts_ns",
+        "position_side",
     )
 
     def __init__(
@@ -77,6 +78,7 @@ class StopOrder:
         client_order_id: str | None,
         reduce_only: bool,
         ts_ns: int,
+        position_side: int = 0,
     ) -> None:
         self.order_id = order_id
         self.account_id = account_id
@@ -90,6 +92,7 @@ class StopOrder:
         self.client_order_id = client_order_id
         self.reduce_only = reduce_only
         self.ts_ns = ts_ns
+        self.position_side = position_side
 
     def __repr__(self) -> str:
         return f"StopOrder(id={self.order_id}, acct={self.account_id}, trigger={self.trigger_price_ticks})"

@@ -6,7 +6,7 @@ import itertools
 from typing import Any, Callable, Iterator
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from exsim.book.orders import BUY, SELL
@@ -518,7 +518,6 @@ _stream = st.lists(st.tuples(st.integers(0, 6), st.integers(0, 2)), max_size=12)
 
 
 class TestOrderProperty:
-    @settings(derandomize=True, max_examples=300, deadline=None)
     @given(
         streams=st.lists(_stream, min_size=1, max_size=5),
         scheduled=_stream,

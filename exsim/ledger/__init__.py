@@ -1,0 +1,31 @@
+"""The position ledger: accounts, positions, isolated buckets, pools; knows nothing of the book."""
+
+from exsim.ledger.accounts import (
+    BOTH,
+    CROSS,
+    EXTERNAL,
+    ISOLATED,
+    LONG,
+    MARGIN_MODE_NAMES,
+    POSITION_SIDE_NAMES,
+    SHORT,
+    Account,
+    Position,
+)
+from exsim.ledger.ledger import Ledger, OrderHold, Reason
+
+__all__ = [
+    "BOTH",
+    "CROSS",
+    "EXTERNAL",
+    "ISOLATED",
+    "LONG",
+    "MARGIN_MODE_NAMES",
+    "POSITION_SIDE_NAMES",
+    "SHORT",
+    "Account",
+    "Ledger",
+    "OrderHold",
+    "Position",
+    "Reason",
+]

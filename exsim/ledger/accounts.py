@@ -1,0 +1,141 @@
+"""Accounts and positions: mutable, slotted entities holding integer money and sizes.
+
+Units: sizes in lots (signed: + long, - short), money in atoms (1e-8 of the settlement
+asset), leverage a plain int. A position keeps its **exact entry cost** — the sum of
+``price_ticks * lots * atoms_per_tick_lot`` over the size still open — never an average;
+:meth:`Position.entry_price_ticks` derives the average for display.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Final
+
+# margin modes
+CROSS: Final = 0
+ISOLATED: Final = 1
+MARGIN_MODE_NAMES: Final = ("CROSS", "ISOLATED")
+
+# position sides: one-way mode keeps one BOTH position per instrument; hedge mode keeps a
+# LONG and a SHORT position per instrument (Binance's positionSide)
+BOTH: Final = 0
+LONG: Final = 1
+SHORT: Final = 2
+POSITION_SIDE_NAMES: Final = ("BOTH", "LONG", "SHORT")
+
+#: the account that stands for the world outside the simulation: it takes the other side
+#: of every fill against replayed (anonymous) liquidity, so positions net to zero and
+#: money is conserved. Its wallet may go negative; it pays no fees.
+EXTERNAL: Final = 0
+
+
+class Position:
+    """One position of one account on one instrument (and, in hedge mode, one side).
+
+    ``qty_lots`` is signed (+ long, − short; a hedge-mode LONG is never negative, a SHORT
+    never positive). ``cost_atoms >= 0`` is the exact entry cost of the open size.
+    ``margin_atoms`` is the isolated bucket (0 for a cross position).
+    """
+
+    __slots__ = (
+        "account_id",
+        "symbol",
+        "position_side",
+        "isolated",
+        "leverage",
+        "qty_lots",
+        "cost_atoms",
+        "margin_atoms",
+        "realized_pnl_atoms",
+        "fees_atoms",
+        "funding_atoms",
+        "trigger_ticks",
+    )
+
+    def __init__(self, account_id: int, symbol: str, position_side: int, isolated: bool, leverage: int) -> None:
+        self.account_id = account_id
+        self.symbol = symbol
+        self.position_side = position_side
+        self.isolated = isolated
+        self.leverage = leverage
+        self.qty_lots = 0
+        self.cost_atoms = 0
+        self.margin_atoms = 0
+        self.realized_pnl_atoms = 0  # closed trades' PnL (fees and funding not included)
+        self.fees_atoms = 0  # fees paid (a negative total means net rebates)
+        self.funding_atoms = 0  # funding received (negative: paid)
+        self.trigger_ticks: int | None = None  # isolated: exact liquidation trigger in the index
+
+    def notional_atoms(self, price_ticks: int, atoms_per_tick_lot: int) -> int:
+        """``|qty| * price`` in atoms (exact)."""
+        q = self.qty_lots
+        return (q if q >= 0 else -q) * price_ticks * atoms_per_tick_lot
+
+    def upnl_atoms(self, price_ticks: int, atoms_per_tick_lot: int) -> int:
+        """Unrealized PnL at ``price_ticks``: exact, signed. O(1)."""
+        q = self.qty_lots
+        if q >= 0:
+            return q * price_ticks * atoms_per_tick_lot - self.cost_atoms
+        return self.cost_atoms + q * price_ticks * atoms_per_tick_lot
+
+    def entry_price_ticks(self, atoms_per_tick_lot: int) -> Fraction | None:
+        """Average entry price in ticks (exact rational), None when flat. For display."""
+        q = abs(self.qty_lots)
+        if not q:
+            return None
+        return Fraction(self.cost_atoms, q * atoms_per_tick_lot)
+
+    def __repr__(self) -> str:
+        kind = "isolated" if self.isolated else "cross"
+        return (
+            f"Position(acct={self.account_id} {self.symbol} {POSITION_SIDE_NAMES[self.position_side]} "
+            f"{kind} qty={self.qty_lots} cost={self.cost_atoms} margin={self.margin_atoms})"
+        )
+
+
+class Account:
+    """A trading account: the cross wallet, per-instrument settings and its positions.
+
+    ``wallet_atoms`` is the cross wallet: deposits − withdrawals + realized PnL of cross
+    positions − fees ± funding of cross positions − margin moved into isolated buckets +
+    margin released from them. ``held_atoms`` is the part of it held for open orders.
+    """
+
+    __slots__ = (
+        "account_id",
+        "wallet_atoms",
+        "held_atoms",
+        "hedge_mode",
+        "margin_modes",
+        "leverages",
+        "positions",
+        "open_orders",
+        "deposited_atoms",
+        "withdrawn_atoms",
+        "realized_pnl_atoms",
+        "fees_atoms",
+        "funding_atoms",
+    )
+
+    def __init__(self, account_id: int) -> None:
+        self.account_id = account_id
+        self.wallet_atoms = 0
+        self.held_atoms = 0
+        self.hedge_mode = False
+        self.margin_modes: dict[str, int] = {}  # symbol -> CROSS / ISOLATED (default CROSS)
+        self.leverages: dict[str, int] = {}  # symbol -> leverage (default: the ledger's)
+        #: (symbol, position_side) -> Position; flat positions are removed
+        self.positions: dict[tuple[str, int], Position] = {}
+        #: symbol -> number of open orders (resting or waiting for a trigger)
+        self.open_orders: dict[str, int] = {}
+        self.deposited_atoms = 0
+        self.withdrawn_atoms = 0
+        self.realized_pnl_atoms = 0  # over every position, closed ones included
+        self.fees_atoms = 0
+        self.funding_atoms = 0  # received (negative: paid)
+
+    def __repr__(self) -> str:
+        return (
+            f"Account({self.account_id}, wallet={self.wallet_atoms}, held={self.held_atoms}, "
+            f"positions={len(self.positions)})"
+        )

@@ -1,0 +1,1 @@
+"""Specification of exsim.exchange: commands in, exact event sequences out."""
