@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--symbol", default="BTCUSDT", help="shipped instrument to trade (default BTCUSDT)")
     demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
     demo.set_defaults(func=cmd_demo)
+    from exsim.margin.liq_price_cli import add_parser as add_liq_price
+
+    add_liq_price(sub)
     return parser
 
 

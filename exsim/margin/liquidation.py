@@ -115,6 +115,9 @@ __all__ = [
     "is_liquidatable",
 ]
 
+# Sides are the position's sign (as exsim.book.orders.SIDE_SIGN), used in s*Q*(P - EP).
+# Not exsim.ledger's position_side codes (BOTH=0, LONG=1, SHORT=2): a SHORT code of 2
+# passed here is refused, never silently taken as a long.
 LONG: Final = 1
 SHORT: Final = -1
 SIDE_NAMES: Final = {LONG: "long", SHORT: "short"}
@@ -878,6 +881,12 @@ def isolated_trigger_ticks(
     (short) of the rational root ``x`` in ticks. The result is then checked with the
     integer condition at ``p*`` and its neighbour and moved one tick if needed (never, if
     the algebra is right: a broken check raises :class:`StateError`).
+
+    Arguments: ``side`` the sign (+1 / -1, not the ledger's position_side code),
+    ``qty_lots > 0`` the absolute size, ``entry_cost_atoms >= 0`` the exact entry cost.
+    From an :mod:`exsim.ledger` position: ``side = 1 if pos.qty_lots > 0 else -1``,
+    ``qty_lots = abs(pos.qty_lots)``, ``entry_cost_atoms = pos.cost_atoms``,
+    ``margin_atoms = pos.margin_atoms``.
 
     Raises ``ValueError`` for a long liquidatable at *every* price (possible only if the
     last bracket's MMR is 100 %): there is no highest tick. O(K) for K brackets.

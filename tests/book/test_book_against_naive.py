@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import random
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
-from naive_book import NaiveBook
 
-from exsim.book import CONSERVATIVE, PROPORTIONAL, QUEUE_MODELS, Order, OrderBook
+from exsim.book import CONSERVATIVE, QUEUE_MODELS, Order, OrderBook
 from exsim.book.orders import (
     ANONYMOUS,
     BUY,
@@ -31,19 +29,17 @@ from exsim.book.orders import (
     STP_NONE,
 )
 
+# tests/book has no __init__.py, so pytest puts this folder on sys.path (rootdir "prepend" mode)
+from naive_book import NaiveBook  # noqa: E402  (isort: skip)
+
 STP_MODES = (STP_NONE, STP_EXPIRE_TAKER, STP_EXPIRE_MAKER, STP_EXPIRE_BOTH)
 ACCOUNTS = (1, 2, 3)
 LOW_PX, HIGH_PX = 95, 105  # the narrow band most operations use
 ALL_LEVELS = 1 << 30  # depth(n) large enough to list every level
 
 
-def fast_fills(fills: list) -> list[tuple]:
-    """OrderBook fills in comparable form."""
-    return [(m.order_id or "anon", m.account_id, px, q) for m, px, q in fills]
-
-
-def naive_fills(fills: list) -> list[tuple]:
-    """NaiveBook fills in comparable form."""
+def comparable(fills: list) -> list[tuple]:
+    """Fills of either book as ``(maker order id or 'anon', maker account, price, qty)``."""
     return [(m.order_id or "anon", m.account_id, px, q) for m, px, q in fills]
 
 
@@ -120,7 +116,7 @@ class Pair:
         rested, n_left = self.naive.limit(oid, account, side, price, qty, stp, nf)
         assert order.leaves_lots == n_left
         assert level_total == (self.naive.level_lots(side, price) if rested else 0)
-        assert fast_fills(ff) == naive_fills(nf)
+        assert comparable(ff) == comparable(nf)
         self.compare_stp()  # a limit that does not cross reports no STP outcome either
         if rested:
             self.tracked[oid] = order
@@ -147,7 +143,7 @@ class Pair:
         nf: list = []
         left = self.fast.match(oid, account, side, qty, limit_px, stp, ff)
         assert left == self.naive.match(oid, account, side, qty, limit_px, stp, nf)
-        assert fast_fills(ff) == naive_fills(nf)
+        assert comparable(ff) == comparable(nf)
         assert qty - left == want, "fillable_lots disagrees with what match filled"
         self.compare_stp()
         self.check()
@@ -157,7 +153,7 @@ class Pair:
         nf: list = []
         left = self.fast.match(0, ANONYMOUS, side, qty, limit_px, STP_NONE, ff)
         assert left == self.naive.replay_trade(side, qty, limit_px, nf)
-        assert fast_fills(ff) == naive_fills(nf)
+        assert comparable(ff) == comparable(nf)
         self.compare_stp()
         self.check()
 
@@ -395,8 +391,9 @@ def book_digest(book: OrderBook) -> int:
     acc = 0
     for side in (BUY, SELL):
         for lv in book.levels(side):
+            level_term = (side + 1) * 1_000_003 * lv.price_ticks
             for i, o in enumerate(lv.live()):
-                acc = (acc + (side + 1) * 1_000_003 * lv.price_ticks + 7919 * i + 104729 * o.order_id * o.leaves_lots + o.order_id) % M61
+                acc = (acc + level_term + 7919 * i + 104729 * o.order_id * o.leaves_lots + o.order_id) % M61
     return acc
 
 

@@ -69,6 +69,7 @@ ACCOUNTS = (1, 2, 3, 4, 5)
 STOP_TYPES = (STOP_MARKET, STOP_LIMIT, TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT)
 LIMIT_TYPES = (LIMIT, STOP_LIMIT, TAKE_PROFIT_LIMIT)
 ALL_KINDS = ("new", "cancel", "amend", "stp", "level", "trade", "mark")
+NO_AMEND_KINDS = tuple(k for k in ALL_KINDS if k != "amend")
 KIND_WEIGHTS = (50, 8, 10, 2, 14, 6, 8)
 
 
@@ -211,13 +212,13 @@ def random_commands(seed: int, n: int, kinds: tuple[str, ...] = ALL_KINDS) -> li
     return commands
 
 
-def run_hashes(seed: int, n: int) -> str:
+def run_hashes(seed: int, n: int, kinds: tuple[str, ...] = ALL_KINDS) -> str:
     """``"<state hash> <event stream hash>"`` after ``n`` random commands of ``seed``."""
     from exsim.sinks import StateHasher
 
     hasher = StateHasher()
     ex = Exchange(stress_instruments(), sinks=[hasher])
-    driver = RandomDriver(ex, seed)
+    driver = RandomDriver(ex, seed, kinds)
     for _ in range(n):
         ex.submit(driver.next_command())
     return f"{ex.state_hash()} {hasher.hexdigest()}"

@@ -157,8 +157,8 @@ class TestFiringOrder:
         """Orders fired by one print run in ascending order id, each trigger event followed by its fills."""
         h.new(CAROL, SELL, 2, P + 20)  # 1
         h.new(CAROL, SELL, 2, P + 30)  # 2
-        h.new(ALICE, BUY, 2, order_type=STOP_MARKET, trigger=P + 10)  # 3: fires second by price...
-        h.new(BOB, BUY, 2, order_type=STOP_MARKET, trigger=P + 5)  # 4: ...but first by id? no: ids rule
+        h.new(ALICE, BUY, 2, order_type=STOP_MARKET, trigger=P + 10)  # 3: the higher trigger, the lower id
+        h.new(BOB, BUY, 2, order_type=STOP_MARKET, trigger=P + 5)  # 4: the lower trigger, the higher id
         ev = h.tape(BUY, P + 10, 1)
         t = h.ts
         assert ev == [

@@ -1,0 +1,301 @@
+"""Which isolated buckets and cross pools a new mark price can put at risk, without a scan.
+
+``DESIGN.md`` §6. Per instrument and side, a ``SortedList`` holds each watched scope's
+*next threshold* price:
+
+* an **isolated bucket** is watched at its exact threshold price: the first tick at which
+  ``ratio × margin balance ≤ maintenance margin`` holds (ratio 80 % for the margin-call
+  warning until it has been given, then 100 % for liquidation). Its inputs change only
+  through fills, funding and margin moves, which re-file it.
+* a **cross pool** may hold several instruments, each moving on its own. Its slack to the
+  next threshold is shared among its instruments in proportion to their notional; each
+  instrument gets a conservative trigger price that cannot consume more than its share.
+  When any trigger is crossed, the pool is evaluated exactly (O(its positions)) and
+  re-filed with fresh shares. A pool is therefore never flagged later than the exact
+  condition, and is flagged only when the exact condition holds.
+
+A mark tick pops only the entries whose price it crossed: O(log N + k).
+
+Conservative-trigger bound: moving instrument i's mark by d ticks against the pool
+changes its equity by at most ``|q_net| × d × atpl`` and its maintenance margin by at
+most ``Σ|q_leg| × d × atpl × MMR(end)``, MMR taken at the end of the move (maintenance
+margin is convex in notional because bracket MMRs never decrease). A pool whose shares
+add up to at most its slack cannot cross its threshold while every instrument stays
+inside its trigger.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Final, Iterator
+
+from sortedcontainers import SortedList
+
+from exsim.errors import StateError
+from exsim.units import RATE_SCALE
+
+if TYPE_CHECKING:
+    from exsim.ledger.accounts import Account, Position
+    from exsim.ledger.ledger import Ledger
+
+#: margin ratio (maintenance margin / margin balance) of the margin-call warning, e8
+DEFAULT_WARN_RATIO_E8: Final = 80_000_000
+LIQUIDATION_RATIO_E8: Final = RATE_SCALE
+
+DOWN: Final = 0  # watched for a mark at or below the trigger
+UP: Final = 1  # watched for a mark at or above the trigger
+
+
+def at_or_past(ratio_e8: int, margin_balance_atoms: int, maint_margin_atoms: int) -> bool:
+    """Whether a scope has reached a margin-ratio threshold: ``ratio × balance ≤ MM``.
+
+    >>> at_or_past(LIQUIDATION_RATIO_E8, 100, 100), at_or_past(DEFAULT_WARN_RATIO_E8, 100, 79)
+    (True, False)
+    """
+    return ratio_e8 * margin_balance_atoms <= RATE_SCALE * maint_margin_atoms
+
+
+class RiskIndex:
+    """Threshold triggers of every watched scope, by instrument and direction.
+
+    A *scope* is an isolated :class:`Position` or a cross :class:`Account`. Entries are
+    ``(key, seq)`` where key grows away from firing (``-price`` for DOWN, ``price`` for
+    UP) and ``seq`` is a per-index counter: the pop order is deterministic.
+    """
+
+    def __init__(self, ledger: "Ledger", warn_ratio_e8: int = DEFAULT_WARN_RATIO_E8) -> None:
+        self.ledger = ledger
+        self.warn_ratio_e8 = warn_ratio_e8
+        self._lists: dict[str, tuple[SortedList, SortedList]] = {s: (SortedList(), SortedList()) for s in ledger.instruments}
+        self._scopes: dict[int, object] = {}  # seq -> scope
+        self._filed: dict[int, list[tuple[str, int, int]]] = {}  # id(scope)... see _entries
+        self._seq_of: dict[int, int] = {}  # id(scope) -> seq (identity-keyed, never iterated)
+        self._next_seq = 1
+        #: scopes that have had their margin-call warning (re-armed when they recover)
+        self.warned: set[int] = set()  # seqs; membership tests only, never iterated
+
+    # ------------------------------------------------------------------ filing
+    def _seq(self, scope: object) -> int:
+        seq = self._seq_of.get(id(scope))
+        if seq is None:
+            seq = self._seq_of[id(scope)] = self._next_seq
+            self._next_seq += 1
+            self._scopes[seq] = scope
+        return seq
+
+    def unfile(self, scope: object) -> None:
+        """Stop watching ``scope`` (its position closed, or it is being re-filed). O(k log N)."""
+        seq = self._seq_of.get(id(scope))
+        if seq is None:
+            return
+        for symbol, direction, key in self._filed.pop(seq, ()):
+            self._lists[symbol][direction].remove((key, seq))
+
+    def forget(self, scope: object) -> None:
+        """Drop ``scope`` entirely (a closed position or an emptied account)."""
+        self.unfile(scope)
+        seq = self._seq_of.pop(id(scope), None)
+        if seq is not None:
+            del self._scopes[seq]
+            self.warned.discard(seq)
+
+    def file(self, scope: object, triggers: list[tuple[str, int, int]]) -> None:
+        """Watch ``scope`` at ``(symbol, direction, price_ticks)`` triggers (replacing old ones)."""
+        self.unfile(scope)
+        seq = self._seq(scope)
+        filed = []
+        for symbol, direction, price in triggers:
+            key = -price if direction == DOWN else price
+            self._lists[symbol][direction].add((key, seq))
+            filed.append((symbol, direction, key))
+        if filed:
+            self._filed[seq] = filed
+
+    def threshold_e8(self, scope: object) -> int:
+        """The ratio the scope is watched for next: the warning, or liquidation once warned."""
+        seq = self._seq_of.get(id(scope))
+        return LIQUIDATION_RATIO_E8 if seq is not None and seq in self.warned else self.warn_ratio_e8
+
+    def pop_crossed(self, symbol: str, mark_ticks: int) -> list[object]:
+        """Remove and return the scopes whose trigger ``mark_ticks`` reached, in seq order.
+
+        O(log N + k). The caller evaluates each exactly and re-files it.
+        """
+        down, up = self._lists[symbol]
+        seqs: list[int] = []
+        while down and -down[0][0] >= mark_ticks:
+            seqs.append(down.pop(0)[1])
+        while up and up[0][0] <= mark_ticks:
+            seqs.append(up.pop(0)[1])
+        if not seqs:
+            return []
+        out = []
+        for seq in sorted(set(seqs)):
+            scope = self._scopes[seq]
+            self.unfile(scope)  # its other triggers (other instruments of a pool) too
+            out.append(scope)
+        return out
+
+    def mark_warned(self, scope: object, warned: bool) -> None:
+        seq = self._seq(scope)
+        if warned:
+            self.warned.add(seq)
+        else:
+            self.warned.discard(seq)
+
+    def __len__(self) -> int:
+        return sum(len(d) + len(u) for d, u in self._lists.values())
+
+    def entries(self) -> Iterator[tuple[str, int, int, object]]:
+        """Every ``(symbol, direction, price_ticks, scope)`` filed, for checks and displays."""
+        for symbol, pair in sorted(self._lists.items()):
+            for direction, lst in enumerate(pair):
+                for key, seq in lst:
+                    yield symbol, direction, (-key if direction == DOWN else key), self._scopes[seq]
+
+    def _check(self) -> None:
+        """Lists and filing records agree. O(N)."""
+        counted: dict[int, int] = {}
+        for symbol, pair in self._lists.items():
+            for direction, lst in enumerate(pair):
+                lst._check()
+                for key, seq in lst:
+                    if (symbol, direction, key) not in self._filed.get(seq, ()):
+                        raise StateError(f"risk index: entry {(symbol, direction, key, seq)} not on file")
+                    counted[seq] = counted.get(seq, 0) + 1
+        for seq, filed in self._filed.items():
+            if counted.get(seq, 0) != len(filed):
+                raise StateError(f"risk index: scope {seq} filed {len(filed)} times, listed {counted.get(seq, 0)}")
+
+
+# ---------------------------------------------------------------------- trigger prices
+def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -> tuple[int, int] | None:
+    """``(direction, price_ticks)`` where an isolated position first meets ``ratio`` exactly.
+
+    Long: the highest tick p with ``ratio × (margin + UPnL(p)) ≤ 1e8 × MM(p)`` (fires when
+    the mark is at or below p); short: the lowest such p (fires at or above). None when
+    no positive price reaches it. The condition is monotone in p (a long's margin
+    balance falls one-for-one with price while its MM falls at rate MMR < 1), so an
+    exponential then binary search over integer ticks finds the exact boundary with the
+    same integer arithmetic the exact check uses. O(log P) evaluations.
+    """
+    inst = ledger.instruments[pos.symbol]
+    atpl = inst.atoms_per_tick_lot
+    mm_of = inst.brackets.maint_margin_atoms
+    q = pos.qty_lots
+    size = q if q > 0 else -q
+    cost = pos.cost_atoms
+    margin = pos.margin_atoms
+    scale = RATE_SCALE
+
+    def hit(p: int) -> bool:
+        n = size * p * atpl
+        upnl = n - cost if q > 0 else cost - n
+        return ratio_e8 * (margin + upnl) <= scale * mm_of(n)
+
+    start = max(1, ledger.mark_ticks(pos.symbol, pos))
+    if q > 0:  # highest p that hits; hits are p <= boundary
+        if not hit(1):
+            return None
+        if hit(start):
+            lo, step = start, 1
+            while hit(lo + step):
+                lo += step
+                step *= 2
+            hi = lo + step  # hit(lo) and not hit(hi)
+        else:
+            hi = start
+            lo = 1
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if hit(mid):
+                lo = mid
+            else:
+                hi = mid
+        return DOWN, lo
+    # short: lowest p that hits; hits are p >= boundary
+    if hit(start):
+        hi, step = start, 1
+        while hi - step >= 1 and hit(hi - step):
+            hi -= step
+            step *= 2
+        lo = max(0, hi - step)  # not hit(lo) (or 0), hit(hi)
+    else:
+        lo, step = start, 1
+        while not hit(lo + step):
+            lo += step
+            step *= 2
+            if step > 1 << 62:
+                return None
+        hi = lo + step
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if hit(mid):
+            hi = mid
+        else:
+            lo = mid
+    return UP, hi
+
+
+def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tuple[str, int, int]] | None:
+    """Conservative per-instrument triggers for a cross pool, or None if it is already at ``ratio``.
+
+    Slack ``S = ratio × margin balance − 1e8 × MM`` (in atoms × 1e8) is shared in
+    proportion to each instrument's notional; instrument i may move ``d_i`` ticks against
+    the pool where ``rate_i × d_i ≤ share_i`` (see the module docstring). O(positions).
+    """
+    per: dict[str, list["Position"]] = {}
+    upnl = mm = 0
+    for pos in acct.positions.values():
+        if pos.isolated or not pos.qty_lots:
+            continue
+        per.setdefault(pos.symbol, []).append(pos)
+        _, u, m = ledger.position_figures(pos)
+        upnl += u
+        mm += m
+    if not per:
+        return []
+    balance = acct.wallet_atoms + upnl
+    slack = ratio_e8 * balance - RATE_SCALE * mm
+    if slack <= 0:
+        return None
+    # keep one atom of maintenance-margin rounding per position out of the shares
+    slack -= RATE_SCALE * sum(len(v) for v in per.values())
+    if slack <= 0:
+        return None
+    weights: dict[str, int] = {}
+    for symbol, legs in per.items():
+        weights[symbol] = sum(ledger.position_figures(p)[0] for p in legs) or 1
+    total_w = sum(weights.values())
+    triggers: list[tuple[str, int, int]] = []
+    for symbol in sorted(per):  # sorted: deterministic filing order
+        legs = per[symbol]
+        inst = ledger.instruments[symbol]
+        atpl = inst.atoms_per_tick_lot
+        mark = ledger.mark_ticks(symbol, legs[0])
+        share = slack * weights[symbol] // total_w  # floor: shares never exceed the slack
+        q_net = sum(p.qty_lots for p in legs)
+        gross = sum(abs(p.qty_lots) for p in legs)
+        for direction in (DOWN, UP):
+            adverse_equity = max(0, -q_net) if direction == UP else max(0, q_net)
+            # MM growth bound: MMR at the far end of the move (iterate to a fixed point)
+            mmr = inst.brackets.bracket_for(gross * mark * atpl).mmr_e8
+            d = 0
+            for _ in range(len(inst.brackets.brackets) + 1):
+                mm_rate = gross * mmr if direction == UP else sum(p.qty_lots for p in legs if p.qty_lots < 0) * -mmr
+                rate = (ratio_e8 * adverse_equity + mm_rate) * atpl
+                if rate <= 0:
+                    d = -1  # no adverse exposure in this direction: no trigger needed
+                    break
+                d = share // rate
+                end = mark + d if direction == UP else max(1, mark - d)
+                end_mmr = inst.brackets.bracket_for(gross * end * atpl).mmr_e8
+                if end_mmr <= mmr:
+                    break
+                mmr = end_mmr
+            if d < 0:
+                continue
+            price = mark + d if direction == UP else mark - d
+            if direction == DOWN and price < 1:
+                continue  # cannot be reached by a positive price
+            triggers.append((symbol, direction, price))
+    return triggers
