@@ -225,6 +225,42 @@ class PositionChanged(NamedTuple):
     wallet_atoms: int  # the account's cross wallet afterwards
 
 
+class MarginCall(NamedTuple):
+    """A scope's margin ratio (maintenance margin / margin balance) reached the warning level.
+
+    ``scope`` is ``ISOLATED`` (one bucket: ``symbol`` and ``position_side`` name it) or
+    ``CROSS`` (the account's cross pool: ``symbol`` is the instrument whose mark moved or
+    "" when a fill or transfer caused it).
+    """
+
+    ts_ns: int
+    account_id: int
+    scope: str
+    symbol: str
+    position_side: int
+    margin_balance_atoms: int
+    maint_margin_atoms: int
+    margin_ratio_e8: int
+
+
+class Liquidatable(NamedTuple):
+    """A scope's margin balance is at or below its maintenance margin: it must be liquidated.
+
+    Same fields as :class:`MarginCall`; ``mark_price_ticks`` is the mark of ``symbol``
+    at that moment (0 when none is known).
+    """
+
+    ts_ns: int
+    account_id: int
+    scope: str
+    symbol: str
+    position_side: int
+    margin_balance_atoms: int
+    maint_margin_atoms: int
+    margin_ratio_e8: int
+    mark_price_ticks: int
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -239,6 +275,8 @@ Event = (
     | BalanceChanged
     | SettingChanged
     | PositionChanged
+    | MarginCall
+    | Liquidatable
 )
 
 _CODE_FIELDS: dict[str, tuple[str, ...]] = {

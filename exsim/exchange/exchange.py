@@ -63,6 +63,8 @@ from exsim.exchange.events import (
     BalanceChanged,
     BookDelta,
     CommandRejected,
+    Liquidatable,
+    MarginCall,
     PositionChanged,
     SettingChanged,
     Event,
@@ -177,6 +179,9 @@ class Exchange:
     def submit(self, command: Command) -> None:
         """Run one command to completion, then hand its events to every sink."""
         self._handlers[type(command)](command)
+        ledger = self.ledger
+        if ledger is not None and ledger.pending:
+            self._report_risk(command.ts_ns, getattr(command, "symbol", ""))
         out = self._out
         if out:
             for sink in self.sinks:
@@ -724,9 +729,9 @@ class Exchange:
         if type(mark) is not int or mark <= 0:
             raise ValueError(f"mark price at ts {ts} for {symbol}: {mark!r} is not a positive tick count")
         market.mark_price_ticks = mark
-        if self.ledger is not None:
-            self.ledger.marks[symbol] = mark
         self._out.append(_new(MarkPriceUpdated, (ts, symbol, mark)))
+        if self.ledger is not None:
+            self.ledger.on_mark(symbol, mark)
         if market.triggers.orders:
             self._fire_triggers(ts, market, TRIGGER_MARK)
 
@@ -741,6 +746,26 @@ class Exchange:
             self.stp_modes.pop(cmd.account_id, None)
         else:
             self.stp_modes[cmd.account_id] = cmd.stp_mode
+
+    # ------------------------------------------------------------------ risk
+    def _report_risk(self, ts: int, symbol: str) -> None:
+        """Evaluate the scopes the ledger found near a threshold; emit MarginCall / Liquidatable."""
+        ledger = self.ledger
+        assert ledger is not None
+        append = self._out.append
+        for kind, scope, balance, mm in ledger.evaluate_pending():
+            ratio = ledger.margin_ratio_e8(balance, mm)
+            if type(scope) is Position:
+                fields = (ts, scope.account_id, "ISOLATED", scope.symbol, scope.position_side, balance, mm, ratio)
+                sym = scope.symbol
+            else:
+                fields = (ts, scope.account_id, "CROSS", symbol, 0, balance, mm, ratio)  # type: ignore[union-attr]
+                sym = symbol
+            if kind == "LIQUIDATABLE":
+                mark = self.markets[sym].mark_price_ticks if sym else 0
+                append(_new(Liquidatable, fields + (mark,)))
+            else:
+                append(_new(MarginCall, fields))
 
     # ------------------------------------------------------------------ accounts
     def _on_account_command(self, cmd: Command) -> None:

@@ -27,7 +27,15 @@ from exsim.book.orders import BUY
 from exsim.errors import StateError
 from exsim.instruments import Instrument
 from exsim.ledger.accounts import BOTH, CROSS, EXTERNAL, ISOLATED, LONG, SHORT, Account, Position
-from exsim.units import ceil_div, rate_ceil
+from exsim.ledger.risk_index import (
+    DEFAULT_WARN_RATIO_E8,
+    LIQUIDATION_RATIO_E8,
+    RiskIndex,
+    at_or_past,
+    cross_triggers,
+    isolated_threshold_ticks,
+)
+from exsim.units import RATE_SCALE, ceil_div, rate_ceil
 
 
 class Reason:
@@ -87,6 +95,7 @@ class Ledger:
         *,
         default_leverage: int = 20,
         insurance_fund_atoms: int = 0,
+        warn_ratio_e8: int = DEFAULT_WARN_RATIO_E8,
     ) -> None:
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.default_leverage = default_leverage
@@ -99,6 +108,11 @@ class Ledger:
         #: latest mark (or, before the first mark, last trade) price per symbol, in ticks
         self.marks: dict[str, int] = {}
         self.holds: dict[int, OrderHold] = {}  # order id -> hold
+        self.risk = RiskIndex(self, warn_ratio_e8)
+        #: scopes found at or past a threshold, to evaluate at the end of the command
+        self.pending: list[Account | Position] = []
+        #: scopes reported liquidatable and not yet closed or recovered
+        self.liquidatable: dict[int, Account | Position] = {}  # id(scope) -> scope, never iterated on an event path unsorted
 
     # ------------------------------------------------------------------ money in / out
     def account(self, account_id: int) -> Account:
@@ -118,6 +132,8 @@ class Ledger:
         acct.wallet_atoms += atoms
         acct.deposited_atoms += atoms
         self.total_in_atoms += atoms
+        if acct.positions:
+            self.refile(acct)
         return None
 
     def withdraw(self, account_id: int, atoms: int) -> str | None:
@@ -136,6 +152,7 @@ class Ledger:
         acct.wallet_atoms -= atoms
         acct.withdrawn_atoms += atoms
         self.total_out_atoms += atoms
+        self.refile(acct)
         return None
 
     # ------------------------------------------------------------------ margin figures
@@ -260,7 +277,7 @@ class Ledger:
         for p in positions:
             p.leverage = leverage
         acct.leverages[symbol] = leverage
-        return None
+        return None  # leverage changes no margin balance nor maintenance margin: no re-file
 
     def adjust_isolated_margin(self, account_id: int, symbol: str, position_side: int, delta_atoms: int) -> str | None:
         """Move margin between the cross wallet and an isolated bucket (+ adds, − removes).
@@ -287,6 +304,8 @@ class Ledger:
                 return Reason.INSUFFICIENT_BALANCE
         acct.wallet_atoms -= delta_atoms
         pos.margin_atoms += delta_atoms
+        self.refile(pos)
+        self.refile(acct)
         return None
 
     # ------------------------------------------------------------------ orders
@@ -472,6 +491,10 @@ class Ledger:
             pos.fees_atoms += fee_atoms
         if not pos.qty_lots:
             del acct.positions[key]
+        if account_id != EXTERNAL:
+            if pos.isolated:
+                self.refile(pos)
+            self.refile(acct)  # fees, realized PnL and margin moves change the cross pool
         return pos
 
     def _fund_bucket(self, acct: Account, pos: Position, value_atoms: int) -> None:
@@ -511,6 +534,113 @@ class Ledger:
             pos.cost_atoms = value
             if pos.isolated:
                 self._fund_bucket(acct, pos, value)
+
+    # ------------------------------------------------------------------ risk watch
+    def refile(self, scope: Account | Position) -> None:
+        """Re-file a scope in the risk index after its inputs changed (or forget it).
+
+        A scope already at or past its next threshold goes to :attr:`pending` instead.
+        Isolated: O(log P) price evaluations; cross: O(positions of the account).
+        """
+        risk = self.risk
+        if type(scope) is Position:
+            if not scope.qty_lots or not scope.isolated:
+                risk.forget(scope)
+                self.liquidatable.pop(id(scope), None)
+                return
+            ratio = risk.threshold_e8(scope)
+            hit = isolated_threshold_ticks(self, scope, ratio)
+            balance, mm = self.isolated_margin_balance(scope)
+            if at_or_past(ratio, balance, mm):
+                risk.unfile(scope)
+                self.pending.append(scope)
+            elif hit is None:
+                risk.unfile(scope)  # no positive price reaches it
+            else:
+                risk.file(scope, [(scope.symbol, hit[0], hit[1])])
+            return
+        acct = scope
+        assert type(acct) is Account
+        if not any(not p.isolated for p in acct.positions.values()):
+            risk.forget(acct)
+            self.liquidatable.pop(id(acct), None)
+            return
+        triggers = cross_triggers(self, acct, risk.threshold_e8(acct))
+        if triggers is None:
+            risk.unfile(acct)
+            self.pending.append(acct)
+        else:
+            risk.file(acct, triggers)
+
+    def on_mark(self, symbol: str, mark_ticks: int) -> None:
+        """A new mark: pop the scopes whose trigger it crossed into :attr:`pending`. O(log N + k).
+
+        Scopes already reported liquidatable that hold this instrument are re-checked too
+        (they may have recovered).
+        """
+        self.marks[symbol] = mark_ticks
+        self.pending.extend(self.risk.pop_crossed(symbol, mark_ticks))
+        if self.liquidatable:
+            for key in sorted(self.liquidatable, key=lambda k: self._scope_order(self.liquidatable[k])):
+                scope = self.liquidatable[key]
+                if self._holds_symbol(scope, symbol):
+                    self.pending.append(scope)
+
+    @staticmethod
+    def _scope_order(scope: Account | Position) -> tuple[int, str, int]:
+        if type(scope) is Position:
+            return scope.account_id, scope.symbol, scope.position_side
+        return scope.account_id, "", -1  # type: ignore[union-attr]
+
+    @staticmethod
+    def _holds_symbol(scope: Account | Position, symbol: str) -> bool:
+        if type(scope) is Position:
+            return scope.symbol == symbol
+        return any(s == symbol for s, _ in scope.positions)  # type: ignore[union-attr]
+
+    def evaluate_pending(self) -> list[tuple[str, Account | Position, int, int]]:
+        """Evaluate every pending scope exactly; return the alerts and re-file the rest.
+
+        Each alert is ``(kind, scope, margin_balance_atoms, maint_margin_atoms)`` with kind
+        ``"LIQUIDATABLE"`` or ``"MARGIN_CALL"``, in a deterministic order (account, symbol,
+        side; cross pool before isolated buckets). A liquidatable scope stays listed in
+        :attr:`liquidatable` until it is closed or recovers.
+        """
+        if not self.pending:
+            return []
+        scopes = {id(s): s for s in self.pending}
+        self.pending = []
+        alerts: list[tuple[str, Account | Position, int, int]] = []
+        risk = self.risk
+        for scope in sorted(scopes.values(), key=self._scope_order):
+            if type(scope) is Position:
+                if not scope.qty_lots:
+                    continue
+                balance, mm = self.isolated_margin_balance(scope)
+            else:
+                balance, mm = self.cross_margin_balance(scope)  # type: ignore[arg-type]
+                if not mm and not any(not p.isolated for p in scope.positions.values()):  # type: ignore[union-attr]
+                    continue
+            if at_or_past(LIQUIDATION_RATIO_E8, balance, mm):
+                risk.unfile(scope)
+                risk.mark_warned(scope, True)
+                if id(scope) not in self.liquidatable:
+                    self.liquidatable[id(scope)] = scope
+                    alerts.append(("LIQUIDATABLE", scope, balance, mm))
+                continue
+            self.liquidatable.pop(id(scope), None)
+            warned = at_or_past(risk.warn_ratio_e8, balance, mm)
+            if warned and risk.threshold_e8(scope) != LIQUIDATION_RATIO_E8:
+                alerts.append(("MARGIN_CALL", scope, balance, mm))
+            risk.mark_warned(scope, warned)
+            self.refile(scope)
+        return alerts
+
+    def margin_ratio_e8(self, balance_atoms: int, maint_margin_atoms: int) -> int:
+        """``MM / margin balance`` in e8, rounded up; a balance <= 0 reads as a huge ratio."""
+        if balance_atoms <= 0:
+            return 1 << 62
+        return ceil_div(maint_margin_atoms * RATE_SCALE, balance_atoms)
 
     # ------------------------------------------------------------------ checks
     def money_atoms(self) -> int:

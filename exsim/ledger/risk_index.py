@@ -121,18 +121,22 @@ class RiskIndex:
         O(log N + k). The caller evaluates each exactly and re-files it.
         """
         down, up = self._lists[symbol]
-        seqs: list[int] = []
+        popped: set[tuple[str, int, int, int]] = set()  # membership only
         while down and -down[0][0] >= mark_ticks:
-            seqs.append(down.pop(0)[1])
+            key, seq = down.pop(0)
+            popped.add((symbol, DOWN, key, seq))
         while up and up[0][0] <= mark_ticks:
-            seqs.append(up.pop(0)[1])
-        if not seqs:
+            key, seq = up.pop(0)
+            popped.add((symbol, UP, key, seq))
+        if not popped:
             return []
         out = []
-        for seq in sorted(set(seqs)):
-            scope = self._scopes[seq]
-            self.unfile(scope)  # its other triggers (other instruments of a pool) too
-            out.append(scope)
+        for seq in sorted({p[3] for p in popped}):
+            # drop the scope's other triggers too (other instruments / directions of a pool)
+            for sym, direction, key in self._filed.pop(seq, ()):
+                if (sym, direction, key, seq) not in popped:
+                    self._lists[sym][direction].remove((key, seq))
+            out.append(self._scopes[seq])
         return out
 
     def mark_warned(self, scope: object, warned: bool) -> None:

@@ -365,7 +365,7 @@ class BookMachine(RuleBasedStateMachine):
 
 
 BookMachine.TestCase.settings = settings(
-    max_examples=200,
+    max_examples=max(200, settings.default.max_examples),  # the "long" profile asks for more
     stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

@@ -106,11 +106,6 @@ class Harness:
     def mark(self, price: int, symbol: str = SYM) -> list[Any]:
         return self.submit(SetMarkPrice(0, symbol, price))
 
-    def trade_at(self, price: int, qty: int = 2) -> list[Any]:
-        """Make a simulated trade at ``price`` between CAROL (maker, sells) and DAVE (taker, buys)."""
-        events = self.new(CAROL, SELL, qty, price)
-        return events + self.new(DAVE, BUY, qty, price)
-
     # -- views
     def depth(self, side: int, symbol: str = SYM) -> list[tuple[int, int]]:
         return self.ex.book(symbol).depth(side, 1_000)

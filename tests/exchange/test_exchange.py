@@ -34,12 +34,14 @@ from exsim.exchange import (
     CancelOrder,
     Exchange,
     Fill,
+    MarkPriceUpdated,
     NewOrder,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderExpired,
     OrderRejected,
+    OrderTriggered,
     RejectReason,
 )
 from exsim.sinks import CountingSink
@@ -50,7 +52,6 @@ from .harness import (
     BTC,
     BUY,
     CAROL,
-    DAVE,
     ETH,
     SELL,
     SYM,
@@ -248,11 +249,6 @@ class TestMarketOrders:
         ev = h.new(ALICE, BUY, 3, tif=FOK)
         assert ev == [accepted(h.ts, 2, ALICE, BUY, 3, tif=FOK), OrderExpired(h.ts, SYM, 2, ALICE, 3, "FOK")]
         assert h.depth(SELL) == [(P, 2)]
-
-    def test_market_orders_skip_the_notional_minimum(self, h: Harness) -> None:
-        """A one-lot market order (60 USDT, below the 100 USDT minimum) is accepted: the minimum is for limit prices."""
-        h.new(BOB, SELL, 2, P)
-        assert h.new(ALICE, BUY, 1)[0] == accepted(h.ts, 2, ALICE, BUY, 1)
 
 
 # ---------------------------------------------------------------------- fees
@@ -738,6 +734,41 @@ class TestSelfTradePrevention:
 
 
 # ---------------------------------------------------------------------- the exchange object
+class TestEventFields:
+    def test_field_order_of_emitted_events(self) -> None:
+        """The exchange builds events positionally (tuple.__new__), so each class's field order is pinned here."""
+        assert OrderAccepted._fields == (
+            "ts_ns", "symbol", "order_id", "account_id", "client_order_id", "side", "order_type", "tif",
+            "price_ticks", "qty_lots", "trigger_price_ticks",
+        )
+        assert OrderRejected._fields == ("ts_ns", "symbol", "account_id", "client_order_id", "order_id", "reason")
+        assert OrderCancelled._fields == ("ts_ns", "symbol", "order_id", "account_id", "leaves_lots", "reason")
+        assert OrderExpired._fields == ("ts_ns", "symbol", "order_id", "account_id", "leaves_lots", "reason")
+        assert OrderAmended._fields == (
+            "ts_ns", "symbol", "order_id", "account_id", "price_ticks", "qty_lots", "leaves_lots", "kept_priority",
+        )
+        assert OrderTriggered._fields == (
+            "ts_ns", "symbol", "order_id", "account_id", "trigger_price_ticks", "reference_price_ticks", "trigger_by",
+        )
+        assert Fill._fields == (
+            "ts_ns", "symbol", "trade_id", "price_ticks", "qty_lots", "aggressor_side",
+            "taker_order_id", "taker_account_id", "taker_leaves_lots", "taker_fee_atoms",
+            "maker_order_id", "maker_account_id", "maker_leaves_lots", "maker_fee_atoms",
+        )
+        assert BookDelta._fields == ("ts_ns", "symbol", "side", "price_ticks", "lots")
+        assert MarkPriceUpdated._fields == ("ts_ns", "symbol", "mark_price_ticks")
+
+    def test_emitted_events_read_by_name(self, h: Harness) -> None:
+        """Fields read by name carry what their names say (a positional slip would show here)."""
+        h.new(BOB, SELL, 3, P, coid="m")
+        acc, fill = h.new(ALICE, BUY, 2, P + 1, coid="t")[:2]
+        assert (acc.order_id, acc.account_id, acc.client_order_id, acc.price_ticks, acc.qty_lots) == (2, ALICE, "t", P + 1, 2)
+        assert (fill.price_ticks, fill.qty_lots, fill.aggressor_side) == (P, 2, BUY)
+        assert (fill.taker_order_id, fill.taker_account_id, fill.taker_leaves_lots) == (2, ALICE, 0)
+        assert (fill.maker_order_id, fill.maker_account_id, fill.maker_leaves_lots) == (1, BOB, 1)
+        assert (fill.taker_fee_atoms, fill.maker_fee_atoms) == (6_000_000, 2_400_000)  # 1.2e10 atoms * 5e-4 / 2e-4
+
+
 class TestExchangeObject:
     def test_duplicate_instrument_is_refused(self) -> None:
         """Giving one instrument twice is a ValueError naming it."""
