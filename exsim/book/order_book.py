@@ -481,7 +481,12 @@ class OrderBook:
         return (levels[k] for k in self._keys[side] if levels[k].count)
 
     def queue_ahead_lots(self, order: Order) -> int:
-        """Lots queued ahead of a resting order at its level. O(entries ahead)."""
+        """Lots queued ahead of a resting order at its level. O(entries ahead).
+
+        ``KeyError`` if the order is not resting in this book.
+        """
+        if not order.order_id or self.orders.get(order.order_id) is not order:
+            raise KeyError(f"order {order.order_id} is not resting in this book")
         lv = self._levels[order.side][-order.price_ticks if order.side == BUY else order.price_ticks]
         ahead = 0
         for o in lv.queue:

@@ -13,7 +13,8 @@ priority what                                      commands / sources
 ======== ========================================= =====================================
 0        market data: book deltas, tape trades     ``SetReplayedLevel``, ``ReplayedTrade``
 1        user / strategy commands                  ``NewOrder``, ``CancelOrder``,
-                                                   ``AmendOrder``, ``SetSelfTradePrevention``
+                                                   ``AmendOrder``, ``SetSelfTradePrevention``,
+                                                   account commands (deposits, leverage...)
 2        mark price / index updates, then trigger  ``SetMarkPrice`` (the exchange runs the
          checks, then liquidations                 trigger checks and liquidations it
                                                    causes inside that one ``submit``)
@@ -59,13 +60,19 @@ from typing import Any, Callable, Final, Iterable, Iterator, Mapping, Protocol
 
 from exsim.errors import InputError, StateError
 from exsim.exchange.commands import (
+    AdjustIsolatedMargin,
     AmendOrder,
     CancelOrder,
+    Deposit,
     NewOrder,
     ReplayedTrade,
     SetMarkPrice,
     SetReplayedLevel,
+    SetLeverage,
+    SetMarginMode,
+    SetPositionMode,
     SetSelfTradePrevention,
+    Withdraw,
 )
 
 PRIORITY_MARKET_DATA: Final = 0
@@ -85,6 +92,12 @@ PRIORITY: Final[Mapping[type, int]] = MappingProxyType(
         CancelOrder: PRIORITY_COMMAND,
         AmendOrder: PRIORITY_COMMAND,
         SetSelfTradePrevention: PRIORITY_COMMAND,
+        Deposit: PRIORITY_COMMAND,
+        Withdraw: PRIORITY_COMMAND,
+        SetLeverage: PRIORITY_COMMAND,
+        SetMarginMode: PRIORITY_COMMAND,
+        SetPositionMode: PRIORITY_COMMAND,
+        AdjustIsolatedMargin: PRIORITY_COMMAND,
         SetMarkPrice: PRIORITY_MARK,
     }
 )

@@ -133,7 +133,7 @@ class TestQueueingBehindReplayedSize:
 
 class TestCrossingReplayedLevel:
     def test_crossing_level_clears_stale_replayed_size_and_trades_with_simulated_orders(self, h: Harness) -> None:
-        """A replayed bid through the asks wipes the stale replayed asks up to its price, fills the simulated asks in the way, and rests the rest."""
+        """A replayed bid through the asks clears stale replayed asks up to its price, fills simulated asks, rests the rest."""
         h.level(SELL, P, 5)
         h.level(SELL, P + 10, 4)
         h.new(ALICE, SELL, 3, P + 5)  # 1

@@ -21,8 +21,8 @@ from exsim.book.orders import (
     TAKE_PROFIT_MARKET,
     TRIGGER_LAST,
     TRIGGER_MARK,
+    Order,
 )
-from exsim.book.orders import Order
 from exsim.exchange import (
     BookDelta,
     Fill,
@@ -344,7 +344,12 @@ class TestTriggerRejects:
 
     @pytest.mark.parametrize(
         "side, otype, trigger",
-        [(BUY, STOP_MARKET, P + 1), (SELL, STOP_MARKET, P - 1), (BUY, TAKE_PROFIT_MARKET, P - 1), (SELL, TAKE_PROFIT_MARKET, P + 1)],
+        [
+            (BUY, STOP_MARKET, P + 1),
+            (SELL, STOP_MARKET, P - 1),
+            (BUY, TAKE_PROFIT_MARKET, P - 1),
+            (SELL, TAKE_PROFIT_MARKET, P + 1),
+        ],
     )
     def test_one_tick_away_is_accepted(self, h: Harness, side: int, otype: int, trigger: int) -> None:
         """A trigger one tick on the not-yet-reached side of last is accepted."""
