@@ -14,7 +14,9 @@ priority what                                      commands / sources
 0        market data: book deltas, tape trades     ``SetReplayedLevel``, ``ReplayedTrade``
 1        user / strategy commands                  ``NewOrder``, ``CancelOrder``,
                                                    ``AmendOrder``, ``SetSelfTradePrevention``,
-                                                   account commands (deposits, leverage...)
+                                                   ``Deposit``, ``Withdraw``, ``SetLeverage``,
+                                                   ``SetMarginMode``, ``SetPositionMode``,
+                                                   ``AdjustIsolatedMargin``
 2        mark price / index updates, then trigger  ``SetMarkPrice`` (the exchange runs the
          checks, then liquidations                 trigger checks and liquidations it
                                                    causes inside that one ``submit``)

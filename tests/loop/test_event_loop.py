@@ -87,6 +87,8 @@ def new_loop(**kwargs: Any) -> tuple[EventLoop, FakeExchange]:
 class TestPriorityTable:
     def test_table_matches_the_design(self) -> None:
         """Market data 0, user commands 1, mark price 2; funding 3 and timers 4 as constants."""
+        from exsim.exchange import commands
+
         assert dict(PRIORITY) == {
             SetReplayedLevel: 0,
             ReplayedTrade: 0,
@@ -94,6 +96,12 @@ class TestPriorityTable:
             CancelOrder: 1,
             AmendOrder: 1,
             SetSelfTradePrevention: 1,
+            commands.Deposit: 1,
+            commands.Withdraw: 1,
+            commands.SetLeverage: 1,
+            commands.SetMarginMode: 1,
+            commands.SetPositionMode: 1,
+            commands.AdjustIsolatedMargin: 1,
             SetMarkPrice: 2,
         }
         assert (PRIORITY_MARKET_DATA, PRIORITY_COMMAND, PRIORITY_MARK) == (0, 1, 2)
