@@ -108,7 +108,6 @@ class RejectReason:
     AMEND_QTY_NOT_ABOVE_FILLED: Final = "AMEND_QTY_NOT_ABOVE_FILLED"
     NOT_AMENDABLE: Final = "NOT_AMENDABLE"  # only resting limit orders can be amended
     INVALID_STP_MODE: Final = "INVALID_STP_MODE"
-    INVALID_LEVEL: Final = "INVALID_LEVEL"  # a replayed level / trade with bad values
 
 
 class _Market:
@@ -248,7 +247,7 @@ class Exchange:
         )
         if otype in STOP_TYPES:
             market.triggers.add(
-                StopOrder(order_id, account, side, otype, price, qty, trig, trig_by, coid, reduce_only, ts, pside)
+                StopOrder(order_id, account, side, otype, price, qty, trig, trig_by, coid, reduce_only, ts, pside, tif)
             )
             if ledger is not None:
                 ledger.count_order(account, symbol, +1)
@@ -305,8 +304,8 @@ class Exchange:
         if otype == LIMIT or otype == STOP_LIMIT or otype == TAKE_PROFIT_LIMIT:
             if type(price) is not int or price <= 0:
                 return RejectReason.INVALID_PRICE
-            if tif not in (GTC, IOC, FOK, GTX):
-                return RejectReason.INVALID_TIF
+            if tif not in (GTC, IOC, FOK, GTX) or (tif == GTX and otype != LIMIT):
+                return RejectReason.INVALID_TIF  # post-only applies to plain limit orders
             if price * qty * inst.atoms_per_tick_lot < inst.min_notional_atoms:
                 return RejectReason.NOTIONAL_BELOW_MIN
         elif otype in STOP_TYPES or otype == MARKET:
@@ -558,7 +557,7 @@ class Exchange:
                     stop.price_ticks,
                     stop.qty_lots,
                     stop.qty_lots,
-                    GTC,
+                    stop.tif,
                     stop.client_order_id,
                     ts,
                     stop.reduce_only,
@@ -612,7 +611,8 @@ class Exchange:
         book = market.book
         order = book.orders.get(cmd.order_id)
         if order is None or order.account_id != cmd.account_id:
-            if market.triggers.orders.get(cmd.order_id) is not None:
+            stop = market.triggers.orders.get(cmd.order_id)
+            if stop is not None and stop.account_id == cmd.account_id:
                 return self._reject(cmd, RejectReason.NOT_AMENDABLE, cmd.order_id)
             return self._reject(cmd, RejectReason.UNKNOWN_ORDER, cmd.order_id)
         price, qty = cmd.price_ticks, cmd.qty_lots
@@ -624,6 +624,8 @@ class Exchange:
         if qty <= filled:
             return self._reject(cmd, RejectReason.AMEND_QTY_NOT_ABOVE_FILLED, order.order_id)
         inst = market.instrument
+        if qty < inst.min_qty_lots:
+            return self._reject(cmd, RejectReason.QTY_BELOW_MIN, order.order_id)
         if inst.max_qty_lots and qty > inst.max_qty_lots:
             return self._reject(cmd, RejectReason.QTY_ABOVE_MAX, order.order_id)
         if price * qty * inst.atoms_per_tick_lot < inst.min_notional_atoms:
@@ -649,9 +651,11 @@ class Exchange:
                 return self._reject(cmd, reason, order.order_id)
         old_price = order.price_ticks
         old_level_lots = book.remove(order)
-        order.price_ticks = price
-        order.qty_lots = qty
-        order.leaves_lots = new_leaves
+        # a fresh entry: the old one may still sit (dead) in its level's queue
+        order = Order(
+            order.order_id, order.account_id, side, price, new_leaves, qty, order.tif,
+            order.client_order_id, order.ts_ns, order.reduce_only, order.position_side,
+        )
         out.append(_new(OrderAmended, (ts, symbol, order.order_id, order.account_id, price, qty, new_leaves, False)))
         if self.emit_book_deltas and old_price != price:
             out.append(_new(BookDelta, (ts, symbol, side, old_price, old_level_lots)))
@@ -700,6 +704,8 @@ class Exchange:
         book.set_anonymous_lots(side, price, lots)
         if deltas:
             out.append(_new(BookDelta, (ts, symbol, side, price, book.level_lots(side, price))))
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_LAST)
 
     def _on_replayed_trade(self, cmd: ReplayedTrade) -> None:
         """Replay a tape print: an anonymous taker consumes the book up to its price.
@@ -737,6 +743,9 @@ class Exchange:
 
     def _on_set_stp(self, cmd: SetSelfTradePrevention) -> None:
         """Set an account's self-trade prevention mode (applies to its next orders)."""
+        if type(cmd.account_id) is not int or cmd.account_id <= 0:
+            self._out.append(_new(OrderRejected, (cmd.ts_ns, "", cmd.account_id, None, 0, RejectReason.INVALID_ACCOUNT)))
+            return
         if cmd.stp_mode not in range(len(STP_NAMES)):
             self._out.append(
                 _new(OrderRejected, (cmd.ts_ns, "", cmd.account_id, None, 0, RejectReason.INVALID_STP_MODE))

@@ -63,6 +63,7 @@ class StopOrder:
         "reduce_only",
         "ts_ns",
         "position_side",
+        "tif",
     )
 
     def __init__(
@@ -79,6 +80,7 @@ class StopOrder:
         reduce_only: bool,
         ts_ns: int,
         position_side: int = 0,
+        tif: int = 0,
     ) -> None:
         self.order_id = order_id
         self.account_id = account_id
@@ -93,6 +95,7 @@ class StopOrder:
         self.reduce_only = reduce_only
         self.ts_ns = ts_ns
         self.position_side = position_side
+        self.tif = tif  # applied when the order fires (GTC, IOC, FOK)
 
     def __repr__(self) -> str:
         return f"StopOrder(id={self.order_id}, acct={self.account_id}, trigger={self.trigger_price_ticks})"

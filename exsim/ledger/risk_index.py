@@ -196,6 +196,17 @@ def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -
         upnl = n - cost if q > 0 else cost - n
         return ratio_e8 * (margin + upnl) <= scale * mm_of(n)
 
+    guess = _threshold_guess(q > 0, size, cost, margin, inst.brackets.brackets, atpl, ratio_e8)
+    if guess is not None:
+        # the rational root, per bracket; integer rounding of MM can move it by a tick
+        if q > 0:
+            for p in (guess + 1, guess, guess - 1, guess - 2):
+                if p >= 1 and hit(p) and not hit(p + 1):
+                    return DOWN, p
+        else:
+            for p in (guess - 1, guess, guess + 1, guess + 2):
+                if p >= 1 and hit(p) and (p == 1 or not hit(p - 1)):
+                    return UP, p
     start = max(1, ledger.mark_ticks(pos.symbol, pos))
     if q > 0:  # highest p that hits; hits are p <= boundary
         if not hit(1):
@@ -238,6 +249,35 @@ def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -
         else:
             lo = mid
     return UP, hi
+
+
+def _threshold_guess(
+    long: bool, size: int, cost: int, margin: int, brackets: tuple, atpl: int, ratio_e8: int
+) -> int | None:
+    """The threshold price (ticks, floored) from the linear solution in the consistent bracket.
+
+    Long: ``r(M + n − C) = n·mmr − 1e8·cum`` → ``n = (r(C − M) − 1e8·cum) / (r − mmr)``;
+    short: ``r(M + C − n) = n·mmr − 1e8·cum`` → ``n = (r(M + C) + 1e8·cum) / (r + mmr)``,
+    with n the notional in atoms and p = n / (size × atpl). None when no bracket is
+    self-consistent (the caller then searches).
+    """
+    scale = RATE_SCALE
+    per_tick = size * atpl
+    for b in brackets:
+        if long:
+            den = ratio_e8 - b.mmr_e8
+            if den <= 0:
+                continue
+            num = ratio_e8 * (cost - margin) - scale * b.cum_atoms
+        else:
+            den = ratio_e8 + b.mmr_e8
+            num = ratio_e8 * (margin + cost) + scale * b.cum_atoms
+        if num <= 0:
+            continue
+        n_floor = num // den
+        if b.floor_atoms <= n_floor and (n_floor < b.cap_atoms or b is brackets[-1]):
+            return n_floor // per_tick
+    return None
 
 
 def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tuple[str, int, int]] | None:
