@@ -5,10 +5,12 @@ The :class:`~exsim.exchange.Exchange` decides what may be sent to it.
 
 Layout
 ------
-Each side keeps a ``dict`` *key → Level* and a ``SortedList`` of keys, where the key is
-the price for asks and the negated price for bids. Keys therefore grow *away from the
-touch* on both sides, so one matching loop serves buyers and sellers alike, and the best
-level of a side is always ``keys[0]`` (cached in ``_best``).
+Each side keeps a ``dict`` *key → Level*, where the key is the price for asks and the
+negated price for bids. Keys therefore grow *away from the touch* on both sides, so one
+matching loop serves buyers and sellers alike; the best key is cached in ``_best``. The
+side's ``SortedList`` holds the keys *negated*, so the best level is its last element:
+levels come and go near the touch, and a ``SortedList`` inserts and pops near its end
+without shifting the rest of a sublist (near its start it moves up to a whole sublist).
 
 A :class:`Level` is one FIFO (``deque``) of :class:`~exsim.book.orders.Order` entries:
 identified orders of simulated accounts *and* anonymous chunks of replayed size
@@ -228,15 +230,15 @@ class OrderBook:
 
         Returns the new best key. Amortised O(log L) per level removed.
         """
-        keys = self._keys[side]
+        keys = self._keys[side]  # negated keys: the best is last
         levels = self._levels[side]
-        del levels[keys.pop(0)]
+        del levels[-keys.pop()]
         while keys:
-            key = keys[0]
+            key = -keys[-1]
             if levels[key].count:
                 self._best[side] = key
                 return key
-            keys.pop(0)
+            keys.pop()
             del levels[key]
             self._empty[side] -= 1
         self._best[side] = NO_PRICE_KEY
@@ -269,7 +271,7 @@ class OrderBook:
         lv = levels.get(key)
         if lv is None:
             lv = levels[key] = Level(price)
-            self._keys[side].add(key)
+            self._keys[side].add(-key)
             if key < self._best[side]:
                 self._best[side] = key
         elif not lv.count:  # an emptied level kept lazily comes back to life
@@ -293,7 +295,7 @@ class OrderBook:
         lv = levels.get(key)
         if lv is None:
             lv = levels[key] = Level(order.price_ticks)
-            self._keys[side].add(key)
+            self._keys[side].add(-key)
             if key < self._best[side]:
                 self._best[side] = key
         elif not lv.count:  # an emptied level kept lazily comes back to life
@@ -373,7 +375,7 @@ class OrderBook:
             del levels[k]
         keys = self._keys[side]
         keys.clear()
-        keys.update(levels)
+        keys.update(-k for k in levels)
         self._empty[side] = 0
 
     # ------------------------------------------------------------------ replayed size
@@ -392,7 +394,7 @@ class OrderBook:
             if not lots:
                 return 0
             lv = levels[key] = Level(price_ticks)
-            self._keys[side].add(key)
+            self._keys[side].add(-key)
             if key < self._best[side]:
                 self._best[side] = key
         elif not lv.count and lots:  # an emptied level kept lazily comes back to life
@@ -467,8 +469,8 @@ class OrderBook:
         """Top ``n`` live levels of ``side`` as ``(price_ticks, lots)``, best first. O(n + empties)."""
         out: list[tuple[int, int]] = []
         levels = self._levels[side]
-        for key in self._keys[side]:
-            lv = levels[key]
+        for nkey in reversed(self._keys[side]):
+            lv = levels[-nkey]
             if lv.count:
                 out.append((lv.price_ticks, lv.total_lots))
                 if len(out) >= n:
@@ -478,7 +480,7 @@ class OrderBook:
     def levels(self, side: int) -> Iterator[Level]:
         """Every live level of ``side``, best first."""
         levels = self._levels[side]
-        return (levels[k] for k in self._keys[side] if levels[k].count)
+        return (levels[-k] for k in reversed(self._keys[side]) if levels[-k].count)
 
     def queue_ahead_lots(self, order: Order) -> int:
         """Lots queued ahead of a resting order at its level. O(entries ahead).
@@ -505,8 +507,8 @@ class OrderBook:
         levels = self._levels[opp]
         got = 0
         price = None
-        for key in self._keys[opp]:
-            lv = levels[key]
+        for nkey in reversed(self._keys[opp]):
+            lv = levels[-nkey]
             if not lv.count:
                 continue
             price = lv.price_ticks
@@ -525,10 +527,10 @@ class OrderBook:
         opp = side ^ 1
         levels = self._levels[opp]
         got = 0
-        for key in self._keys[opp]:
-            if key > limit_key or got >= want_lots:
+        for nkey in reversed(self._keys[opp]):
+            if -nkey > limit_key or got >= want_lots:
                 break
-            lv = levels[key]
+            lv = levels[-nkey]
             if stp_mode == STP_NONE:
                 got += lv.total_lots
                 continue
@@ -556,9 +558,9 @@ class OrderBook:
             levels = self._levels[side]
             keys = self._keys[side]
             keys._check()
-            if set(keys) != set(levels):
+            if {-k for k in keys} != set(levels):
                 raise StateError(f"side {side}: sorted keys and level dict disagree")
-            best = keys[0] if keys else NO_PRICE_KEY
+            best = -keys[-1] if keys else NO_PRICE_KEY
             if self._best[side] != best:
                 raise StateError(f"side {side}: cached best {self._best[side]} != {best}")
             if keys and not levels[best].count:

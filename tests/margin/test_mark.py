@@ -360,8 +360,8 @@ class TestMovingAverageWindow:
         c = MarkPriceCalculator(INTERVAL, window_ns=S, sample_interval_ns=S)
         c.on_index(0, 1_000)
         c.on_mid(0, 2_040)
-        c.on_mid(1_500_000_000, 2_000)
         assert c.price2_ticks(S) == 1_020
+        c.on_mid(1_500_000_000, 2_000)
         assert c.price2_ticks(2 * S) == 1_000
         c._check()
 
