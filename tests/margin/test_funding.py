@@ -236,11 +236,14 @@ class TestPremiumAverager:
 
     def test_gap_over_several_intervals(self) -> None:
         """A long gap closes the intervals it crosses; the latest one settles correctly."""
-        a = PremiumAverager(8 * H)
-        a.on_premium(0, 3)
-        a.on_premium(100 * H, 4)
-        assert a.settle(96 * H) == 3
-        assert a.settle(104 * H) == 3  # samples up to 100 h are 3, after are 4, linear weights
+        a = PremiumAverager(8 * H)  # 5 s samples: 5,760 per interval
+        a.on_premium(0, 3_000)
+        a.on_premium(100 * H, 4_000)
+        assert a.settle(96 * H) == 3_000
+        # (96 h, 104 h]: samples 1..2880 are 3,000, samples 2881..5760 are 4,000
+        weights = range(1, 5_761)
+        exact = Fraction(sum(w * (3_000 if w <= 2_880 else 4_000) for w in weights), sum(weights))
+        assert a.settle(104 * H) == int(exact) == 3_749
         a._check()
 
     def test_bad_parameters_raise(self) -> None:
@@ -413,7 +416,8 @@ class TestFundingPayments:
 
     def test_hedge_mode_legs(self) -> None:
         """Hedge-mode legs of one account are separate keys, each settled on its own."""
-        s = funding_payments([((1, "LONG"), 3), ((1, "SHORT"), -1), ((2, "SHORT"), -2)], 1_000, 1, 10_000)
+        legs = [((1, "LONG"), 3), ((1, "SHORT"), -1), ((2, "SHORT"), -2)]
+        s = funding_payments(legs, 1_000_000, 1, 10_000)  # 100 atoms per lot
         assert s.by_key() == {(1, "LONG"): -300, (1, "SHORT"): 100, (2, "SHORT"): 200}
 
     def test_not_net_zero_raises(self) -> None:
