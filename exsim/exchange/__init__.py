@@ -14,6 +14,7 @@ from exsim.exchange.commands import (
     SetMarginMode,
     SetPositionMode,
     SetSelfTradePrevention,
+    SettleFunding,
     Withdraw,
 )
 from exsim.exchange.events import (
@@ -22,6 +23,8 @@ from exsim.exchange.events import (
     BalanceChanged,
     BookDelta,
     CommandRejected,
+    FundingPaid,
+    FundingSettled,
     Liquidatable,
     MarginCall,
     PositionChanged,
@@ -44,6 +47,9 @@ __all__ = [
     "AdjustIsolatedMargin",
     "BalanceChanged",
     "CommandRejected",
+    "FundingPaid",
+    "FundingSettled",
+    "SettleFunding",
     "Liquidatable",
     "MarginCall",
     "Deposit",

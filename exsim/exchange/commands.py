@@ -149,6 +149,18 @@ class AdjustIsolatedMargin(NamedTuple):
     delta_atoms: int
 
 
+class SettleFunding(NamedTuple):
+    """Funding time: every open position of ``symbol`` pays or receives ``Q × mark × rate``.
+
+    ``rate_e8`` is the funding rate in parts per 1e8 (0.01 % = 10_000), replayed or
+    computed; positive: longs pay shorts. Positions are valued at the current mark.
+    """
+
+    ts_ns: int
+    symbol: str
+    rate_e8: int
+
+
 Command = (
     NewOrder
     | CancelOrder
@@ -163,4 +175,5 @@ Command = (
     | SetMarginMode
     | SetPositionMode
     | AdjustIsolatedMargin
+    | SettleFunding
 )

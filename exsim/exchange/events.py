@@ -261,6 +261,31 @@ class Liquidatable(NamedTuple):
     mark_price_ticks: int
 
 
+class FundingPaid(NamedTuple):
+    """One position's funding at a funding time: + received, − paid (rounded down)."""
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    position_side: int
+    rate_e8: int
+    mark_price_ticks: int
+    amount_atoms: int
+
+
+class FundingSettled(NamedTuple):
+    """A funding settlement of one instrument: totals, and the rounding dust to the fund."""
+
+    ts_ns: int
+    symbol: str
+    rate_e8: int
+    mark_price_ticks: int
+    positions: int
+    paid_atoms: int
+    received_atoms: int
+    dust_atoms: int  # credited to the insurance fund
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -277,6 +302,8 @@ Event = (
     | PositionChanged
     | MarginCall
     | Liquidatable
+    | FundingPaid
+    | FundingSettled
 )
 
 _CODE_FIELDS: dict[str, tuple[str, ...]] = {

@@ -51,6 +51,7 @@ from exsim.exchange.commands import (
     SetLeverage,
     SetMarginMode,
     SetPositionMode,
+    SettleFunding,
     Withdraw,
     ReplayedTrade,
     SetMarkPrice,
@@ -63,6 +64,8 @@ from exsim.exchange.events import (
     BalanceChanged,
     BookDelta,
     CommandRejected,
+    FundingPaid,
+    FundingSettled,
     Liquidatable,
     MarginCall,
     PositionChanged,
@@ -172,6 +175,7 @@ class Exchange:
             SetMarginMode: self._on_account_command,  # type: ignore[dict-item]
             SetPositionMode: self._on_account_command,  # type: ignore[dict-item]
             AdjustIsolatedMargin: self._on_account_command,  # type: ignore[dict-item]
+            SettleFunding: self._on_funding,  # type: ignore[dict-item]
         }
 
     # ------------------------------------------------------------------ entry point
@@ -775,6 +779,32 @@ class Exchange:
                 append(_new(Liquidatable, fields + (mark,)))
             else:
                 append(_new(MarginCall, fields))
+
+    def _on_funding(self, cmd: SettleFunding) -> None:
+        """Settle funding on every position of the instrument at its current mark."""
+        ts, symbol, rate = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ValueError(f"funding at ts {ts}: unknown symbol {symbol!r}")
+        if type(rate) is not int:
+            raise ValueError(f"funding at ts {ts} for {symbol}: rate_e8 {rate!r} is not an int")
+        ledger = self.ledger
+        if ledger is None:
+            return
+        mark = market.mark_price_ticks or market.last_price_ticks
+        if not mark:
+            raise ValueError(f"funding at ts {ts} for {symbol}: no mark or last price to value positions at")
+        amounts, dust = ledger.settle_funding(symbol, rate, mark)
+        append = self._out.append
+        paid = received = 0
+        for pos, amount in amounts:
+            if amount < 0:
+                paid -= amount
+            else:
+                received += amount
+            if pos.account_id:
+                append(_new(FundingPaid, (ts, pos.account_id, symbol, pos.position_side, rate, mark, amount)))
+        append(_new(FundingSettled, (ts, symbol, rate, mark, len(amounts), paid, received, dust)))
 
     # ------------------------------------------------------------------ accounts
     def _on_account_command(self, cmd: Command) -> None:

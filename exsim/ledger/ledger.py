@@ -535,6 +535,48 @@ class Ledger:
             if pos.isolated:
                 self._fund_bucket(acct, pos, value)
 
+    # ------------------------------------------------------------------ funding
+    def settle_funding(self, symbol: str, rate_e8: int, mark_ticks: int) -> tuple[list[tuple[Position, int]], int]:
+        """Pay funding on every open position of ``symbol``: ``Q × mark × rate``.
+
+        Positive rate: longs pay shorts. Every amount is rounded down (payers pay the
+        exact amount rounded up, receivers get it rounded down); the dust this leaves
+        goes to the insurance fund, so the settlement is zero-sum to the atom. Isolated
+        positions pay from / receive into their bucket, cross ones their wallet; the
+        EXTERNAL account takes the replayed market's side. Returns ``(position, amount)``
+        in account order and the dust. O(accounts + positions of the instrument).
+        """
+        from exsim.margin.funding import funding_payments
+
+        inst = self.instruments[symbol]
+        held: list[tuple[Position, int]] = []
+        for account_id in sorted(self.accounts):
+            for (s, _), pos in self.accounts[account_id].positions.items():
+                if s == symbol:
+                    held.append((pos, pos.qty_lots))
+        for (s, _), pos in self.external.positions.items():
+            if s == symbol:
+                held.append((pos, pos.qty_lots))
+        if not held or not rate_e8:
+            return [], 0
+        settlement = funding_payments(held, mark_ticks, inst.atoms_per_tick_lot, rate_e8)
+        for pos, amount in settlement.amounts:
+            acct = self.accounts[pos.account_id] if pos.account_id != EXTERNAL else self.external
+            if pos.isolated:
+                pos.margin_atoms += amount
+            else:
+                acct.wallet_atoms += amount
+            pos.funding_atoms += amount
+            acct.funding_atoms += amount
+        self.insurance_fund_atoms += settlement.dust_atoms
+        for pos, _ in settlement.amounts:
+            if pos.account_id != EXTERNAL:
+                if pos.isolated:
+                    self.refile(pos)
+                else:
+                    self.refile(self.accounts[pos.account_id])
+        return list(settlement.amounts), settlement.dust_atoms
+
     # ------------------------------------------------------------------ risk watch
     def refile(self, scope: Account | Position) -> None:
         """Re-file a scope in the risk index after its inputs changed (or forget it).

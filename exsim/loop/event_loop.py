@@ -20,7 +20,7 @@ priority what                                      commands / sources
 2        mark price / index updates, then trigger  ``SetMarkPrice`` (the exchange runs the
          checks, then liquidations                 trigger checks and liquidations it
                                                    causes inside that one ``submit``)
-3        funding settlement                        funding timers (``priority=3``)
+3        funding settlement                        ``SettleFunding``, funding timers
 4        strategy timers                           ``call_at`` / ``call_every`` default
 ======== ========================================= =====================================
 
@@ -74,6 +74,7 @@ from exsim.exchange.commands import (
     SetMarginMode,
     SetPositionMode,
     SetSelfTradePrevention,
+    SettleFunding,
     Withdraw,
 )
 
@@ -101,6 +102,7 @@ PRIORITY: Final[Mapping[type, int]] = MappingProxyType(
         SetPositionMode: PRIORITY_COMMAND,
         AdjustIsolatedMargin: PRIORITY_COMMAND,
         SetMarkPrice: PRIORITY_MARK,
+        SettleFunding: PRIORITY_FUNDING,
     }
 )
 

@@ -80,8 +80,10 @@ def next_funding_time_ns(
     >>> H = 3_600_000_000_000
     >>> next_funding_time_ns(0, 8 * H) // H, next_funding_time_ns(1, 8 * H) // H
     (8, 8)
-    >>> next_funding_time_ns(8 * H, 8 * H) // H, next_funding_time_ns(8 * H, 8 * H, inclusive=True) // H
-    (16, 8)
+    >>> next_funding_time_ns(8 * H, 8 * H) // H
+    16
+    >>> next_funding_time_ns(8 * H, 8 * H, inclusive=True) // H
+    8
     >>> next_funding_time_ns(23 * H, 8 * H) // H  # the next day's 00:00
     24
     >>> next_funding_time_ns(5 * H, 4 * H, anchor_ns=2 * H) // H
@@ -103,7 +105,7 @@ def premium_index_e8(impact_bid_ticks: int, impact_ask_ticks: int, index_ticks: 
 
     Toward zero because the premium feeds a payment between longs and shorts: truncation
     never overstates it in either direction and treats a premium and the equal discount
-    alike (``premium(-x) == -premium(x)``). It is what Binance's 8-decimal figure is.
+    alike (``premium(-x) == -premium(x)``).
 
     The ratio is scale-free, so any common unit works: impact prices are average fill
     prices and rarely on the tick grid, and a caller can pass them exactly as
@@ -188,7 +190,10 @@ class PremiumAverager:
     ) -> None:
         """``interval_ns``: the funding interval; ``sample_interval_ns`` must divide it;
         ``anchor_ns``: a funding time; ``weighting``: ``LINEAR`` or ``EQUAL``."""
-        for name, value in (("interval_ns", interval_ns), ("sample_interval_ns", sample_interval_ns)):
+        for name, value in (
+            ("interval_ns", interval_ns),
+            ("sample_interval_ns", sample_interval_ns),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise InputError(f"{value!r} must be a positive int (ns)", field=name)
         if interval_ns % sample_interval_ns:
@@ -369,7 +374,7 @@ def funding_rate_e8(
 
     >>> funding_rate_e8(10_000)                    # P 0.01 %: F = I = 0.01 %
     10000
-    >>> funding_rate_e8(-30_000), funding_rate_e8(60_000)   # the edges of F = I
+    >>> funding_rate_e8(-40_000), funding_rate_e8(60_000)   # the edges of F = I
     (10000, 10000)
     >>> funding_rate_e8(200_000, cap_e8=750_000)   # P 0.2 %: 0.2 % - 0.05 % = 0.15 %
     150000
@@ -494,7 +499,8 @@ def funding_payments(
     does not exist: payers' rounding up contributes too.) The caller credits the dust to
     the insurance fund, so ``sum(amounts) + dust == 0`` and no atom is created or lost.
 
-    ``mark_ticks`` and ``atoms_per_tick_lot`` must be > 0. O(n).
+    ``mark_ticks`` (the mark at the funding time: settlement runs at priority 3, after
+    that timestamp's mark update, DESIGN §4) and ``atoms_per_tick_lot`` must be > 0. O(n).
 
     >>> s = funding_payments([("A", 3), ("B", -1), ("C", -2)], 3, 1, 33_333_333)
     >>> s.amounts, s.dust_atoms        # exact: -3, +1, +2 times 0.99999999

@@ -36,9 +36,10 @@ H = NS_PER_HOUR
 S = NS_PER_SECOND
 
 
-def utc_ns(*args: int) -> int:
+def utc_ns(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> int:
     """Nanoseconds since the epoch of a UTC wall-clock time."""
-    return int(datetime(*args, tzinfo=timezone.utc).timestamp()) * S
+    wall = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    return int(wall.timestamp()) * S
 
 
 # --------------------------------------------------------------------------- schedule
@@ -98,7 +99,9 @@ class TestPremiumIndex:
             premium_index_e8(1, 2, 0)
 
     @given(st.integers(1, 10**9), st.integers(-(10**6), 10**6), st.integers(0, 10**6))
-    def test_exact_within_one_toward_zero_and_symmetric(self, index: int, d: int, spread: int) -> None:
+    def test_exact_within_one_toward_zero_and_symmetric(
+        self, index: int, d: int, spread: int
+    ) -> None:
         """The result truncates the exact premium, and a mirrored book gives its negation."""
         bid, ask = index + d, index + d + spread
         assume(bid > 0 and 2 * index - bid > 0)
@@ -288,7 +291,9 @@ class TestPremiumAverager:
     ) -> None:
         """On random streams estimates and settlements equal the from-scratch reference."""
         interval, step = sizes
-        a = PremiumAverager(interval, sample_interval_ns=step, anchor_ns=anchor, weighting=weighting)
+        a = PremiumAverager(
+            interval, sample_interval_ns=step, anchor_ns=anchor, weighting=weighting
+        )
         ref = NaiveAverager(interval, step, anchor, weighting == LINEAR)
         ts = 0
         last_settled = None
@@ -380,6 +385,11 @@ def books(draw: st.DrawFn) -> list[tuple[int, int]]:
     return list(enumerate(qtys))
 
 
+MARKS = st.integers(1, 10**9)
+TICK_LOTS = st.integers(1, 10**6)
+RATES = st.integers(-3 * 10**6, 3 * 10**6)
+
+
 class TestFundingPayments:
     def test_positive_rate_long_pays(self) -> None:
         """With a positive rate the long pays and the short receives."""
@@ -439,7 +449,7 @@ class TestFundingPayments:
 
     def test_empty_book(self) -> None:
         """No positions: nothing paid, no dust."""
-        s = funding_payments([], 100, 1, 10_000)
+        s: FundingSettlement[int] = funding_payments([], 100, 1, 10_000)
         assert s.amounts == () and s.dust_atoms == 0
         s._check()
 
@@ -454,7 +464,7 @@ class TestFundingPayments:
             bad._check()
 
     @settings(max_examples=400)
-    @given(books(), st.integers(1, 10**9), st.integers(1, 10**6), st.integers(-3 * 10**6, 3 * 10**6))
+    @given(books(), MARKS, TICK_LOTS, RATES)
     def test_zero_sum_and_never_favours_a_trader(
         self, positions: list[tuple[int, int]], mark: int, aptl: int, rate: int
     ) -> None:
@@ -476,7 +486,7 @@ class TestFundingPayments:
         assert 0 <= s.dust_atoms <= max(0, fractional - 1)
         assert s.dust_atoms < max(1, sum(1 for _, q in positions if q))
 
-    @given(books(), st.integers(1, 10**9), st.integers(1, 10**6), st.integers(1, 3 * 10**6))
+    @given(books(), MARKS, TICK_LOTS, st.integers(1, 3 * 10**6))
     def test_sign_convention(
         self, positions: list[tuple[int, int]], mark: int, aptl: int, rate: int
     ) -> None:
@@ -489,7 +499,7 @@ class TestFundingPayments:
             elif qty < 0:
                 assert b <= 0 <= a
 
-    @given(books(), st.integers(1, 10**9), st.integers(1, 10**6), st.integers(-3 * 10**6, 3 * 10**6))
+    @given(books(), MARKS, TICK_LOTS, RATES)
     def test_negating_rate_equals_flipping_sides(
         self, positions: list[tuple[int, int]], mark: int, aptl: int, rate: int
     ) -> None:

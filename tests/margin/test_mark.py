@@ -67,7 +67,11 @@ class NaiveMark:
         last = self.latest("last", ts_ns, False)
         if index is None and mid_x2 is None:
             return None
-        base = Fraction(index) if index is not None else Fraction(mid_x2, 2)  # type: ignore[arg-type]
+        if index is not None:
+            base = Fraction(index)
+        else:
+            assert mid_x2 is not None
+            base = Fraction(mid_x2, 2)
         nxt = self.next_funding_ts_ns
         ttf = 0 if nxt is None else min(max(nxt - ts_ns, 0), self.interval_ns)
         p1 = base * (1 + Fraction(self.rate_e8, 10**8) * Fraction(ttf, self.interval_ns))
@@ -83,7 +87,7 @@ class NaiveMark:
                 if i_k is not None and m_k is not None:
                     samples.append(Fraction(m_k, 2) - i_k)
             if samples:
-                p2 = base + sum(samples) / len(samples)
+                p2 = base + sum(samples, Fraction(0)) / len(samples)
             elif mid_x2 is not None:
                 p2 = Fraction(mid_x2, 2)
             else:
