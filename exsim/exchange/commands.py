@@ -149,16 +149,26 @@ class AdjustIsolatedMargin(NamedTuple):
     delta_atoms: int
 
 
+class SetIndexPrice(NamedTuple):
+    """A new index (spot) price. With computed mark prices it also moves the mark."""
+
+    ts_ns: int
+    symbol: str
+    index_price_ticks: int
+
+
 class SettleFunding(NamedTuple):
     """Funding time: every open position of ``symbol`` pays or receives ``Q × mark × rate``.
 
-    ``rate_e8`` is the funding rate in parts per 1e8 (0.01 % = 10_000), replayed or
-    computed; positive: longs pay shorts. Positions are valued at the current mark.
+    ``rate_e8`` is the funding rate in parts per 1e8 (0.01 % = 10_000), replayed; None
+    computes it from the premium index averaged since the last funding (exchange built
+    with ``computed_funding=True``). Positive: longs pay shorts. Positions are valued at
+    the current mark.
     """
 
     ts_ns: int
     symbol: str
-    rate_e8: int
+    rate_e8: int | None = None
 
 
 Command = (
@@ -175,5 +185,6 @@ Command = (
     | SetMarginMode
     | SetPositionMode
     | AdjustIsolatedMargin
+    | SetIndexPrice
     | SettleFunding
 )

@@ -261,6 +261,14 @@ class Liquidatable(NamedTuple):
     mark_price_ticks: int
 
 
+class IndexPriceUpdated(NamedTuple):
+    """A new index price for an instrument."""
+
+    ts_ns: int
+    symbol: str
+    index_price_ticks: int
+
+
 class FundingPaid(NamedTuple):
     """One position's funding at a funding time: + received, − paid (rounded down)."""
 
@@ -304,6 +312,7 @@ Event = (
     | Liquidatable
     | FundingPaid
     | FundingSettled
+    | IndexPriceUpdated
 )
 
 _CODE_FIELDS: dict[str, tuple[str, ...]] = {

@@ -50,6 +50,7 @@ from exsim.exchange.commands import (
     NewOrder,
     SetLeverage,
     SetMarginMode,
+    SetIndexPrice,
     SetPositionMode,
     SettleFunding,
     Withdraw,
@@ -66,6 +67,7 @@ from exsim.exchange.events import (
     CommandRejected,
     FundingPaid,
     FundingSettled,
+    IndexPriceUpdated,
     Liquidatable,
     MarginCall,
     PositionChanged,
@@ -83,6 +85,8 @@ from exsim.exchange.events import (
 from exsim.exchange.triggers import STOP_TYPES, StopOrder, TriggerIndex, direction_of, fires
 from exsim.instruments import Instrument
 from exsim.ledger import MARGIN_MODE_NAMES, Ledger, Position
+from exsim.margin.funding import PremiumAverager, funding_rate_e8, next_funding_time_ns, premium_index_e8
+from exsim.margin.mark import MarkPriceCalculator
 from exsim.units import rate_ceil
 
 Sink = Callable[[list[Event]], None]
@@ -116,7 +120,17 @@ class RejectReason:
 class _Market:
     """Everything the exchange keeps per instrument."""
 
-    __slots__ = ("instrument", "book", "triggers", "last_price_ticks", "mark_price_ticks")
+    __slots__ = (
+        "instrument",
+        "book",
+        "triggers",
+        "last_price_ticks",
+        "mark_price_ticks",
+        "index_price_ticks",
+        "mark_calc",
+        "premium",
+        "funding_cap_e8",
+    )
 
     def __init__(self, instrument: Instrument, queue_model: str) -> None:
         self.instrument = instrument
@@ -124,6 +138,10 @@ class _Market:
         self.triggers = TriggerIndex()
         self.last_price_ticks = 0  # 0: no trade yet
         self.mark_price_ticks = 0  # 0: no mark yet
+        self.index_price_ticks = 0  # 0: no index yet
+        self.mark_calc: MarkPriceCalculator | None = None  # set for computed marks
+        self.premium: PremiumAverager | None = None  # set for computed funding
+        self.funding_cap_e8: int | None = None
 
 
 class Exchange:
@@ -142,12 +160,22 @@ class Exchange:
         queue_model: str = CONSERVATIVE,
         emit_book_deltas: bool = True,
         ledger: Ledger | None = None,
+        computed_marks: bool = False,
+        computed_funding: bool = False,
+        funding_caps_e8: dict[str, int] | None = None,
     ) -> None:
         self.markets: dict[str, _Market] = {}
         for inst in instruments:
             if inst.symbol in self.markets:
                 raise ValueError(f"instrument {inst.symbol} given twice")
             self.markets[inst.symbol] = _Market(inst, queue_model)
+        for symbol, market in self.markets.items():
+            inst = market.instrument
+            if computed_marks:  # MARGIN-SPEC §6: median(Price1, Price2, last) on each index update
+                market.mark_calc = MarkPriceCalculator.for_instrument(inst)
+            if computed_funding:  # premium index sampled on each index update
+                market.premium = PremiumAverager(inst.funding_interval_ns)
+            market.funding_cap_e8 = (funding_caps_e8 or {}).get(symbol)
         self.sinks: list[Sink] = list(sinks)
         #: accounts, positions and margin; None runs the exchange as a pure matching
         #: engine (no margin checks, no positions) — the mode of the book benchmarks
@@ -176,6 +204,7 @@ class Exchange:
             SetPositionMode: self._on_account_command,  # type: ignore[dict-item]
             AdjustIsolatedMargin: self._on_account_command,  # type: ignore[dict-item]
             SettleFunding: self._on_funding,  # type: ignore[dict-item]
+            SetIndexPrice: self._on_index_price,  # type: ignore[dict-item]
         }
 
     # ------------------------------------------------------------------ entry point
@@ -730,6 +759,35 @@ class Exchange:
         if market.triggers.orders:
             self._fire_triggers(ts, market, TRIGGER_LAST)
 
+    def _on_index_price(self, cmd: SetIndexPrice) -> None:
+        """Record an index price; with computed marks / funding, feed and apply them.
+
+        The computed mark samples the book's mid and the last trade at this moment (the
+        impact bid/ask of the premium index are the best bid/ask).
+        """
+        ts, symbol, index = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ValueError(f"index price at ts {ts}: unknown symbol {symbol!r}")
+        if type(index) is not int or index <= 0:
+            raise ValueError(f"index price at ts {ts} for {symbol}: {index!r} is not a positive tick count")
+        market.index_price_ticks = index
+        self._out.append(_new(IndexPriceUpdated, (ts, symbol, index)))
+        book = market.book
+        bid, ask = book.best_bid(), book.best_ask()
+        if market.premium is not None and bid is not None and ask is not None:
+            market.premium.on_premium(ts, premium_index_e8(bid, ask, index))
+        calc = market.mark_calc
+        if calc is not None:
+            calc.on_index(ts, index)
+            if bid is not None and ask is not None:
+                calc.on_mid(ts, bid + ask)
+            if market.last_price_ticks:
+                calc.on_last(ts, market.last_price_ticks)
+            mark = calc.mark_ticks(ts)
+            if mark is not None and mark != market.mark_price_ticks:
+                self._apply_mark(ts, market, mark)
+
     def _on_mark_price(self, cmd: SetMarkPrice) -> None:
         """Record a new mark price and fire mark-triggered orders it crossed."""
         ts, symbol, mark = cmd
@@ -738,6 +796,11 @@ class Exchange:
             raise ValueError(f"mark price at ts {ts}: unknown symbol {symbol!r}")
         if type(mark) is not int or mark <= 0:
             raise ValueError(f"mark price at ts {ts} for {symbol}: {mark!r} is not a positive tick count")
+        self._apply_mark(ts, market, mark)
+
+    def _apply_mark(self, ts: int, market: _Market, mark: int) -> None:
+        """A new mark: event, risk index, mark-triggered orders."""
+        symbol = market.instrument.symbol
         market.mark_price_ticks = mark
         self._out.append(_new(MarkPriceUpdated, (ts, symbol, mark)))
         if self.ledger is not None:
@@ -786,8 +849,17 @@ class Exchange:
         market = self.markets.get(symbol)
         if market is None:
             raise ValueError(f"funding at ts {ts}: unknown symbol {symbol!r}")
+        if rate is None:
+            if market.premium is None:
+                raise ValueError(f"funding at ts {ts} for {symbol}: no rate given and computed funding is off")
+            premium = market.premium.settle(ts)
+            cap = market.funding_cap_e8
+            rate = funding_rate_e8(0 if premium is None else premium, cap_e8=cap)
         if type(rate) is not int:
             raise ValueError(f"funding at ts {ts} for {symbol}: rate_e8 {rate!r} is not an int")
+        if market.mark_calc is not None:
+            interval = market.instrument.funding_interval_ns
+            market.mark_calc.on_funding_rate(rate, next_funding_time_ns(ts, interval))
         ledger = self.ledger
         if ledger is None:
             return

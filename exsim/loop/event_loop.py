@@ -17,7 +17,7 @@ priority what                                      commands / sources
                                                    ``Deposit``, ``Withdraw``, ``SetLeverage``,
                                                    ``SetMarginMode``, ``SetPositionMode``,
                                                    ``AdjustIsolatedMargin``
-2        mark price / index updates, then trigger  ``SetMarkPrice`` (the exchange runs the
+2        mark price / index updates, then trigger  ``SetMarkPrice``, ``SetIndexPrice`` (the exchange runs the
          checks, then liquidations                 trigger checks and liquidations it
                                                    causes inside that one ``submit``)
 3        funding settlement                        ``SettleFunding``, funding timers
@@ -73,6 +73,7 @@ from exsim.exchange.commands import (
     SetLeverage,
     SetMarginMode,
     SetPositionMode,
+    SetIndexPrice,
     SetSelfTradePrevention,
     SettleFunding,
     Withdraw,
@@ -102,6 +103,7 @@ PRIORITY: Final[Mapping[type, int]] = MappingProxyType(
         SetPositionMode: PRIORITY_COMMAND,
         AdjustIsolatedMargin: PRIORITY_COMMAND,
         SetMarkPrice: PRIORITY_MARK,
+        SetIndexPrice: PRIORITY_MARK,
         SettleFunding: PRIORITY_FUNDING,
     }
 )

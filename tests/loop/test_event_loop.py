@@ -103,6 +103,7 @@ class TestPriorityTable:
             commands.SetPositionMode: 1,
             commands.AdjustIsolatedMargin: 1,
             SetMarkPrice: 2,
+            commands.SetIndexPrice: 2,
             commands.SettleFunding: 3,
         }
         assert (PRIORITY_MARKET_DATA, PRIORITY_COMMAND, PRIORITY_MARK) == (0, 1, 2)
