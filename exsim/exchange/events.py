@@ -294,6 +294,31 @@ class FundingSettled(NamedTuple):
     dust_atoms: int  # credited to the insurance fund
 
 
+class Liquidation(NamedTuple):
+    """A completed liquidation of one scope, with everything needed to explain it.
+
+    ``positions`` holds one :class:`~exsim.liquidation.LiquidatedPosition` per position
+    closed (qty, mark, bankruptcy price, lots filled through the book and their notional,
+    lots taken over by the insurance fund, lots auto-deleveraged); ``adl`` one
+    :class:`~exsim.liquidation.AdlFill` per deleveraged counterparty with its rank.
+    ``explanation`` says it in one line.
+    """
+
+    ts_ns: int
+    account_id: int
+    scope: str  # ISOLATED or CROSS
+    symbol: str  # the bucket's instrument, or the instrument whose mark triggered a pool
+    margin_balance_atoms: int  # at the trigger
+    maint_margin_atoms: int  # at the trigger
+    positions: tuple  # of LiquidatedPosition
+    clearance_fee_atoms: int
+    insurance_fund_change_atoms: int
+    insurance_fund_atoms: int  # the fund's balance afterwards
+    uncovered_loss_atoms: int  # what nobody could absorb (0 normally)
+    adl: tuple  # of AdlFill
+    explanation: str
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -313,6 +338,7 @@ Event = (
     | FundingPaid
     | FundingSettled
     | IndexPriceUpdated
+    | Liquidation
 )
 
 _CODE_FIELDS: dict[str, tuple[str, ...]] = {
@@ -336,7 +362,17 @@ def event_to_dict(event: Event) -> dict[str, Any]:
     {'event': 'BookDelta', 'ts_ns': 5, 'symbol': 'BTCUSDT', 'side': 'BUY', 'price_ticks': 1000, 'lots': 3}
     """
     out: dict[str, Any] = {"event": type(event).__name__}
-    for name, value in zip(event._fields, event):
+    out.update(_fields_to_dict(event))
+    return out
+
+
+def _fields_to_dict(record: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in zip(record._fields, record):
         names = _CODE_FIELDS.get(name)
-        out[name] = names[value] if names is not None else value
+        if names is not None:
+            value = names[value]
+        elif type(value) is tuple and value and hasattr(value[0], "_fields"):
+            value = [_fields_to_dict(v) for v in value]  # nested records (Liquidation)
+        out[name] = value
     return out

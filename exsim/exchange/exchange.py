@@ -69,6 +69,7 @@ from exsim.exchange.events import (
     FundingSettled,
     IndexPriceUpdated,
     Liquidatable,
+    Liquidation,
     MarginCall,
     PositionChanged,
     SettingChanged,
@@ -87,6 +88,7 @@ from exsim.instruments import Instrument
 from exsim.ledger import MARGIN_MODE_NAMES, Ledger, Position
 from exsim.margin.funding import PremiumAverager, funding_rate_e8, next_funding_time_ns, premium_index_e8
 from exsim.margin.mark import MarkPriceCalculator
+from exsim.liquidation.engine import LiquidationEngine
 from exsim.units import rate_ceil
 
 Sink = Callable[[list[Event]], None]
@@ -163,6 +165,9 @@ class Exchange:
         computed_marks: bool = False,
         computed_funding: bool = False,
         funding_caps_e8: dict[str, int] | None = None,
+        liquidations: bool = True,
+        fund_unwind_lots: dict[str, int] | None = None,
+        adl_score: Callable[..., int] | None = None,
     ) -> None:
         self.markets: dict[str, _Market] = {}
         for inst in instruments:
@@ -182,11 +187,18 @@ class Exchange:
         self.ledger = ledger
         if ledger is not None and set(ledger.instruments) != set(self.markets):
             raise ValueError("the ledger and the exchange must list the same instruments")
+        #: closes liquidatable scopes inside the command that found them (None: only report)
+        self.liquidator = (
+            LiquidationEngine(self, fund_unwind_lots=fund_unwind_lots, adl_score=adl_score)
+            if ledger is not None and liquidations
+            else None
+        )
         self.emit_book_deltas = emit_book_deltas
         self.stp_modes: dict[int, int] = {}  # account id -> STP mode (default STP_NONE)
         self.next_order_id = 1
         self.next_trade_id = 1
         self._client_ids: dict[tuple[int, str], int] = {}  # open orders' client ids
+        self._liquidating_order_id = 0  # the liquidation order being executed, 0 if none
         self._out: list[Event] = []
         self._fills: list[BookFill] = []
         self._handlers: dict[type, Callable[[Command], None]] = {
@@ -213,7 +225,9 @@ class Exchange:
         self._handlers[type(command)](command)
         ledger = self.ledger
         if ledger is not None and ledger.pending:
-            self._report_risk(command.ts_ns, getattr(command, "symbol", ""))
+            symbol = getattr(command, "symbol", "")
+            while ledger.pending:  # a liquidation can put its counterparties at risk
+                self._report_risk(command.ts_ns, symbol)
         out = self._out
         if out:
             for sink in self.sinks:
@@ -283,7 +297,7 @@ class Exchange:
                 StopOrder(order_id, account, side, otype, price, qty, trig, trig_by, coid, reduce_only, ts, pside, tif)
             )
             if ledger is not None:
-                ledger.count_order(account, symbol, +1)
+                ledger.count_order(account, symbol, +1, order_id)
             return None
         order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
         self._execute(ts, market, order, is_market)
@@ -464,7 +478,7 @@ class Exchange:
                         t_id,
                         t_acct,
                         t_leaves,
-                        rate_ceil(notional, taker_fee) if t_id else 0,
+                        rate_ceil(notional, taker_fee) if t_acct > 0 else 0,
                         m_id,
                         maker.account_id,
                         m_leaves,
@@ -515,11 +529,12 @@ class Exchange:
         symbol = market.instrument.symbol
         t_pside = taker.position_side if taker is not None else 0
         changed: dict[tuple[int, int], Position] = {}
+        liquidating = self._liquidating_order_id
         for (maker, _px, _q), ev in zip(fills, out[len(out) - n :]):
             t_side = ev.aggressor_side
             pos = ledger.apply_fill(
                 ev.taker_account_id, ev.taker_order_id, symbol, t_side, ev.qty_lots, ev.price_ticks,
-                ev.taker_fee_atoms, t_pside,
+                ev.taker_fee_atoms, t_pside, liquidating != 0 and ev.taker_order_id == liquidating,
             )
             if ev.taker_account_id:
                 changed[(ev.taker_account_id, t_pside)] = pos
@@ -539,7 +554,7 @@ class Exchange:
                 _new(
                     PositionChanged,
                     (ts, account_id, symbol, pside, pos.qty_lots, pos.cost_atoms, pos.margin_atoms,
-                     pos.realized_pnl_atoms, ledger.accounts[account_id].wallet_atoms),
+                     pos.realized_pnl_atoms, ledger.any_account(account_id).wallet_atoms),
                 )
             )
 
@@ -571,7 +586,7 @@ class Exchange:
                 )
                 is_market = stop.price_ticks == 0
                 if ledger is not None:
-                    ledger.count_order(stop.account_id, symbol, -1)
+                    ledger.count_order(stop.account_id, symbol, -1, stop.order_id)
                     notional = self._worst_notional(market, stop.side, stop.qty_lots, None if is_market else stop.price_ticks)
                     reason = ledger.hold_for_order(
                         stop.order_id, stop.account_id, symbol, stop.side, stop.qty_lots, notional,
@@ -625,7 +640,7 @@ class Exchange:
             market.triggers.remove(stop.order_id)
             self._forget_client_id(stop.account_id, stop.client_order_id)
             if self.ledger is not None:
-                self.ledger.count_order(stop.account_id, cmd.symbol, -1)
+                self.ledger.count_order(stop.account_id, cmd.symbol, -1, stop.order_id)
             self._out.append(
                 _new(OrderCancelled, (cmd.ts_ns, cmd.symbol, stop.order_id, stop.account_id, stop.qty_lots, "USER"))
             )
@@ -805,6 +820,8 @@ class Exchange:
         self._out.append(_new(MarkPriceUpdated, (ts, symbol, mark)))
         if self.ledger is not None:
             self.ledger.on_mark(symbol, mark)
+            if self.liquidator is not None and self.ledger.fund.positions:
+                self.liquidator.unwind_fund(ts, market)
         if market.triggers.orders:
             self._fire_triggers(ts, market, TRIGGER_MARK)
 
@@ -840,6 +857,8 @@ class Exchange:
             if kind == "LIQUIDATABLE":
                 mark = self.markets[sym].mark_price_ticks if sym else 0
                 append(_new(Liquidatable, fields + (mark,)))
+                if self.liquidator is not None:
+                    self.liquidator.liquidate(ts, scope, balance, mm, sym)
             else:
                 append(_new(MarginCall, fields))
 
@@ -877,6 +896,57 @@ class Exchange:
             if pos.account_id:
                 append(_new(FundingPaid, (ts, pos.account_id, symbol, pos.position_side, rate, mark, amount)))
         append(_new(FundingSettled, (ts, symbol, rate, mark, len(amounts), paid, received, dust)))
+
+    # ------------------------------------------------------------------ liquidation glue
+    def _accept_internal(self, ts: int, market: _Market, order: Order, market_order: bool = False) -> None:
+        """Announce an order the exchange itself sends (liquidation, fund unwind)."""
+        self._out.append(
+            _new(
+                OrderAccepted,
+                (ts, market.instrument.symbol, order.order_id, order.account_id, order.client_order_id, order.side,
+                 MARKET if market_order else LIMIT, order.tif, 0 if market_order else order.price_ticks,
+                 order.qty_lots, 0),
+            )
+        )
+
+    def _cancel_internal(self, ts: int, symbol: str, order_id: int, reason: str) -> None:
+        """Cancel a resting or waiting order for the exchange's own reasons (liquidation)."""
+        market = self.markets[symbol]
+        book = market.book
+        order = book.orders.get(order_id)
+        ledger = self.ledger
+        if order is not None:
+            leaves = order.leaves_lots
+            level_lots = book.remove(order)
+            self._forget_client_id(order.account_id, order.client_order_id)
+            if ledger is not None:
+                ledger.release_order(order_id)
+            self._out.append(_new(OrderCancelled, (ts, symbol, order_id, order.account_id, leaves, reason)))
+            if self.emit_book_deltas:
+                self._out.append(_new(BookDelta, (ts, symbol, order.side, order.price_ticks, level_lots)))
+            return
+        stop = market.triggers.remove(order_id)
+        if stop is not None:
+            self._forget_client_id(stop.account_id, stop.client_order_id)
+            if ledger is not None:
+                ledger.count_order(stop.account_id, symbol, -1, order_id)
+            self._out.append(_new(OrderCancelled, (ts, symbol, order_id, stop.account_id, stop.qty_lots, reason)))
+
+    def _emit_position(self, ts: int, pos: Position) -> None:
+        if pos.account_id == 0:
+            return  # the EXTERNAL mirror is not reported
+        ledger = self.ledger
+        assert ledger is not None
+        self._out.append(
+            _new(
+                PositionChanged,
+                (ts, pos.account_id, pos.symbol, pos.position_side, pos.qty_lots, pos.cost_atoms, pos.margin_atoms,
+                 pos.realized_pnl_atoms, ledger.any_account(pos.account_id).wallet_atoms),
+            )
+        )
+
+    def _emit_liquidation(self, ts: int, *fields: object) -> None:
+        self._out.append(_new(Liquidation, (ts, *fields)))
 
     # ------------------------------------------------------------------ accounts
     def _on_account_command(self, cmd: Command) -> None:

@@ -23,6 +23,10 @@ LONG: Final = 1
 SHORT: Final = 2
 POSITION_SIDE_NAMES: Final = ("BOTH", "LONG", "SHORT")
 
+#: the insurance fund's account: its wallet is the fund's balance; it takes over positions
+#: that liquidation could not close within the bankruptcy price, and unwinds them
+INSURANCE_FUND: Final = -1
+
 #: the account that stands for the world outside the simulation: it takes the other side
 #: of every fill against replayed (anonymous) liquidity, so positions net to zero and
 #: money is conserved. Its wallet may go negative; it pays no fees.
@@ -110,6 +114,7 @@ class Account:
         "leverages",
         "positions",
         "open_orders",
+        "order_ids",
         "deposited_atoms",
         "withdrawn_atoms",
         "realized_pnl_atoms",
@@ -128,6 +133,8 @@ class Account:
         self.positions: dict[tuple[str, int], Position] = {}
         #: symbol -> number of open orders (resting or waiting for a trigger)
         self.open_orders: dict[str, int] = {}
+        #: order id -> symbol of every open order (resting or waiting), in arrival order
+        self.order_ids: dict[int, str] = {}
         self.deposited_atoms = 0
         self.withdrawn_atoms = 0
         self.realized_pnl_atoms = 0  # over every position, closed ones included

@@ -26,7 +26,7 @@ from typing import Final, Iterable
 from exsim.book.orders import BUY
 from exsim.errors import StateError
 from exsim.instruments import Instrument
-from exsim.ledger.accounts import BOTH, CROSS, EXTERNAL, ISOLATED, LONG, SHORT, Account, Position
+from exsim.ledger.accounts import BOTH, CROSS, EXTERNAL, INSURANCE_FUND, ISOLATED, LONG, SHORT, Account, Position
 from exsim.ledger.risk_index import (
     DEFAULT_WARN_RATIO_E8,
     LIQUIDATION_RATIO_E8,
@@ -101,8 +101,14 @@ class Ledger:
         self.default_leverage = default_leverage
         self.accounts: dict[int, Account] = {}
         self.external = Account(EXTERNAL)
+        #: the insurance fund: its wallet is the fund's balance, and it can hold positions
+        self.fund = Account(INSURANCE_FUND)
+        self.fund.wallet_atoms = insurance_fund_atoms
+        self._special = {EXTERNAL: self.external, INSURANCE_FUND: self.fund}
         self.fee_pool_atoms = 0
-        self.insurance_fund_atoms = insurance_fund_atoms
+        #: losses that neither the liquidated account, the fund nor ADL could absorb:
+        #: reported, never hidden (counted against the money in the identity)
+        self.uncovered_loss_atoms = 0
         self.total_in_atoms = insurance_fund_atoms  # deposits (and the fund's seed)
         self.total_out_atoms = 0  # withdrawals
         #: latest mark (or, before the first mark, last trade) price per symbol, in ticks
@@ -113,6 +119,16 @@ class Ledger:
         self.pending: list[Account | Position] = []
         #: scopes reported liquidatable and not yet closed or recovered
         self.liquidatable: dict[int, Account | Position] = {}  # id(scope) -> scope, never iterated on an event path unsorted
+
+    @property
+    def insurance_fund_atoms(self) -> int:
+        """The insurance fund's balance (its account's wallet)."""
+        return self.fund.wallet_atoms
+
+    def any_account(self, account_id: int) -> Account:
+        """A trader's account, EXTERNAL or INSURANCE_FUND; KeyError if unknown."""
+        acct = self.accounts.get(account_id)
+        return acct if acct is not None else self._special[account_id]
 
     # ------------------------------------------------------------------ money in / out
     def account(self, account_id: int) -> Account:
@@ -362,9 +378,13 @@ class Ledger:
             return Reason.NO_ACCOUNT
         return self._hold_needed(acct, symbol, side, qty_lots, 0, reduce_only, position_side)[0]
 
-    def count_order(self, account_id: int, symbol: str, delta: int) -> None:
-        """Count an open order that holds no margin (stop orders) in or out."""
+    def count_order(self, account_id: int, symbol: str, delta: int, order_id: int) -> None:
+        """Count an open order that holds no margin (stop orders) in (+1) or out (−1)."""
         acct = self.accounts[account_id]
+        if delta > 0:
+            acct.order_ids[order_id] = symbol
+        else:
+            del acct.order_ids[order_id]
         n = acct.open_orders.get(symbol, 0) + delta
         if n:
             acct.open_orders[symbol] = n
@@ -404,6 +424,7 @@ class Ledger:
             return Reason.INSUFFICIENT_MARGIN
         acct.held_atoms += hold
         acct.open_orders[symbol] = acct.open_orders.get(symbol, 0) + 1
+        acct.order_ids[order_id] = symbol
         self.holds[order_id] = OrderHold(account_id, symbol, hold, qty_lots, closing, side, reduce_only, position_side)
         return None
 
@@ -431,6 +452,7 @@ class Ledger:
             return
         acct = self.accounts[hold.account_id]
         acct.held_atoms -= hold.held_atoms
+        del acct.order_ids[order_id]
         n = acct.open_orders[hold.symbol] - 1
         if n:
             acct.open_orders[hold.symbol] = n
@@ -448,6 +470,7 @@ class Ledger:
         price_ticks: int,
         fee_atoms: int,
         position_side: int,
+        liquidation: bool = False,
     ) -> Position:
         """Book one side of a fill: release the order's hold pro rata, update the position,
         move realized PnL and margin, charge the fee. Returns the position (possibly flat).
@@ -457,8 +480,9 @@ class Ledger:
         """
         inst = self.instruments[symbol]
         atpl = inst.atoms_per_tick_lot
-        acct = self.accounts[account_id] if account_id != EXTERNAL else self.external
-        hold = self.holds.get(order_id) if account_id != EXTERNAL else None
+        acct = self.accounts.get(account_id) or self._special[account_id]
+        trader = account_id > 0
+        hold = self.holds.get(order_id) if trader else None
         if hold is not None:
             if qty_lots >= hold.open_lots:
                 release = hold.held_atoms
@@ -483,15 +507,18 @@ class Ledger:
             if pos.isolated:
                 self._fund_bucket(acct, pos, value)
         else:
-            self._close(acct, pos, q0, dq, price_ticks, atpl)
-        if fee_atoms and account_id != EXTERNAL:
-            acct.wallet_atoms -= fee_atoms
+            self._close(acct, pos, q0, dq, price_ticks, atpl, liquidation)
+        if fee_atoms and trader:
+            if liquidation and pos.isolated:
+                pos.margin_atoms -= fee_atoms  # a liquidation's fee comes out of the bucket
+            else:
+                acct.wallet_atoms -= fee_atoms
             self.fee_pool_atoms += fee_atoms
             acct.fees_atoms += fee_atoms
             pos.fees_atoms += fee_atoms
         if not pos.qty_lots:
-            del acct.positions[key]
-        if account_id != EXTERNAL:
+            del acct.positions[key]  # a liquidated bucket's margin is settled by the engine
+        if trader:
             if pos.isolated:
                 self.refile(pos)
             self.refile(acct)  # fees, realized PnL and margin moves change the cross pool
@@ -503,7 +530,9 @@ class Ledger:
         acct.wallet_atoms -= im
         pos.margin_atoms += im
 
-    def _close(self, acct: Account, pos: Position, q0: int, dq: int, price_ticks: int, atpl: int) -> None:
+    def _close(
+        self, acct: Account, pos: Position, q0: int, dq: int, price_ticks: int, atpl: int, liquidation: bool = False
+    ) -> None:
         """Reduce (and perhaps flip) a position by a fill of signed size ``dq`` against it."""
         size = q0 if q0 > 0 else -q0
         fill = dq if dq > 0 else -dq
@@ -517,8 +546,14 @@ class Ledger:
         acct.realized_pnl_atoms += pnl
         if pos.isolated:
             margin = pos.margin_atoms + pnl
+            if liquidation:
+                # the loss is capped at the bucket: nothing is released here; the engine
+                # settles the bucket when the liquidation is done (clearance fee, the rest
+                # to the wallet, or a deficit to the insurance fund)
+                pos.margin_atoms = margin
+                return
             if pos.qty_lots == 0:
-                release = margin  # a loss beyond the bucket comes out of the wallet
+                release = margin  # a voluntary close: a loss beyond the bucket comes out of the wallet
             elif margin > 0:
                 release = margin * close // size  # floor: the rest returns at the close
             else:
@@ -554,23 +589,24 @@ class Ledger:
             for (s, _), pos in self.accounts[account_id].positions.items():
                 if s == symbol:
                     held.append((pos, pos.qty_lots))
-        for (s, _), pos in self.external.positions.items():
-            if s == symbol:
-                held.append((pos, pos.qty_lots))
+        for special in (self.fund, self.external):
+            for (s, _), pos in special.positions.items():
+                if s == symbol:
+                    held.append((pos, pos.qty_lots))
         if not held or not rate_e8:
             return [], 0
         settlement = funding_payments(held, mark_ticks, inst.atoms_per_tick_lot, rate_e8)
         for pos, amount in settlement.amounts:
-            acct = self.accounts[pos.account_id] if pos.account_id != EXTERNAL else self.external
+            acct = self.any_account(pos.account_id)
             if pos.isolated:
                 pos.margin_atoms += amount
             else:
                 acct.wallet_atoms += amount
             pos.funding_atoms += amount
             acct.funding_atoms += amount
-        self.insurance_fund_atoms += settlement.dust_atoms
+        self.fund.wallet_atoms += settlement.dust_atoms
         for pos, _ in settlement.amounts:
-            if pos.account_id != EXTERNAL:
+            if pos.account_id > 0:
                 if pos.isolated:
                     self.refile(pos)
                 else:
@@ -687,8 +723,8 @@ class Ledger:
     # ------------------------------------------------------------------ checks
     def money_atoms(self) -> int:
         """Left side of the conservation identity (see the module docstring)."""
-        total = self.fee_pool_atoms + self.insurance_fund_atoms
-        for acct in (*self.accounts.values(), self.external):
+        total = self.fee_pool_atoms - self.uncovered_loss_atoms
+        for acct in (*self.accounts.values(), self.external, self.fund):
             total += acct.wallet_atoms
             for pos in acct.positions.values():
                 total += pos.margin_atoms
@@ -710,8 +746,10 @@ class Ledger:
             per[hold.symbol] = per.get(hold.symbol, 0) + 1
             if hold.held_atoms < 0 or hold.open_lots < 0:
                 raise StateError(f"negative hold {hold.held_atoms} / {hold.open_lots}")
-        for acct in (*self.accounts.values(), self.external):
-            if acct.account_id != EXTERNAL:
+        if self.fund.wallet_atoms < 0:
+            raise StateError(f"insurance fund below zero: {self.fund.wallet_atoms}")
+        for acct in (*self.accounts.values(), self.external, self.fund):
+            if acct.account_id > 0:
                 if acct.wallet_atoms < 0:
                     raise StateError(f"account {acct.account_id}: negative wallet {acct.wallet_atoms}")
                 if acct.held_atoms != held.get(acct.account_id, 0):

@@ -1,0 +1,392 @@
+"""The liquidation engine: close a failed isolated bucket or cross pool through the book.
+
+``MARGIN-SPEC.md`` §4–5. When the ledger reports a scope liquidatable, the exchange calls
+:meth:`LiquidationEngine.liquidate` inside the same command, so no other account's event
+interleaves. For the scope (one isolated bucket, or every cross position of the account
+at once):
+
+1. cancel the account's open orders in scope, releasing their margin;
+2. send one reduce-only IOC order per position into the book at its bankruptcy price
+   (rounded to the tick away from bad debt: up for a sell, down for a buy). It is an
+   ordinary order on the exchange's own path: it pays the taker fee (out of the bucket
+   for an isolated position) and no margin check;
+3. whatever did not fill within the bankruptcy price is taken over by the insurance fund
+   at that price — unless the fund could not absorb the loss it would carry at the mark,
+   in which case opposite positions of other accounts are auto-deleveraged at the
+   bankruptcy price, highest ADL rank first (no fee);
+4. the margin left is settled: the clearance fee (the instrument's rate on the liquidated
+   notional, capped by what is left) goes to the insurance fund and the rest back to the
+   trader's wallet; a deficit is covered by the fund, and what the fund cannot cover is
+   reported as an uncovered loss, never hidden;
+5. one :class:`~exsim.exchange.events.Liquidation` event explains it all.
+
+Bankruptcy price: isolated ``BP = EP − s·WB/Q``; cross, all positions at once, the pool's
+margin balance ``TNC`` is split in proportion to maintenance margin:
+``BP_i = MP_i − s_i·TNC·(MM_i / ΣMM) / Q_i`` (closing every position at its BP leaves the
+pool at zero).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable, NamedTuple
+
+from exsim.book.orders import BUY, IOC, SELL, STP_EXPIRE_MAKER, Order
+from exsim.ledger import CROSS, INSURANCE_FUND, ISOLATED, POSITION_SIDE_NAMES, Account, Position
+from exsim.units import RATE_SCALE, ceil_div, floor_div, format_atoms, rate_floor
+
+if TYPE_CHECKING:
+    from exsim.exchange.exchange import Exchange, _Market
+    from exsim.ledger import Ledger
+
+
+class LiquidatedPosition(NamedTuple):
+    """How one position of a liquidation was closed."""
+
+    symbol: str
+    position_side: int
+    qty_lots: int  # signed size at the trigger (+ long, − short)
+    mark_price_ticks: int
+    bankruptcy_price_ticks: int
+    order_id: int  # the liquidation IOC order
+    filled_lots: int  # closed through the book
+    fill_notional_atoms: int  # Σ price × lots of those fills (average = this / filled)
+    taken_over_lots: int  # taken over by the insurance fund at the bankruptcy price
+    adl_lots: int  # closed against auto-deleveraged accounts at the bankruptcy price
+
+
+class AdlFill(NamedTuple):
+    """One auto-deleveraged counterparty: it closed ``qty_lots`` at the bankruptcy price."""
+
+    account_id: int
+    symbol: str
+    position_side: int
+    qty_lots: int
+    price_ticks: int
+    rank: int  # 1 = first in the queue
+    score_e8: int  # PnlPercent × MarginRatio, e8
+
+
+def binance_adl_score(ledger: "Ledger", acct: Account, pos: Position) -> int:
+    """``PnlPercent × MarginRatio`` in e8 (MARGIN-SPEC §5), rounded down.
+
+    ``PnlPercent = max(0, UPnL) / max(1, WB)``; ``MarginRatio = MM / (WB + UPnL)``, 0 when
+    ``WB + UPnL <= 0``; WB is the bucket (isolated) or the wallet (cross).
+    """
+    _, upnl, mm = ledger.position_figures(pos)
+    wb = pos.margin_atoms if pos.isolated else acct.wallet_atoms
+    equity = wb + upnl
+    pnl_pct_e8 = max(0, upnl) * RATE_SCALE // max(1, wb)
+    ratio_e8 = mm * RATE_SCALE // equity if equity > 0 else 0
+    return pnl_pct_e8 * ratio_e8 // RATE_SCALE
+
+
+class LiquidationEngine:
+    """Runs liquidations for an exchange that has a ledger.
+
+    ``fund_unwind_lots``: per symbol, the most lots the insurance fund sends to the book
+    per mark tick when it unwinds positions it took over (default: everything at once).
+    """
+
+    def __init__(
+        self,
+        exchange: "Exchange",
+        *,
+        fund_unwind_lots: dict[str, int] | None = None,
+        adl_score: "Callable[[Ledger, Account, Position], int] | None" = None,
+    ) -> None:
+        self.exchange = exchange
+        self.fund_unwind_lots = dict(fund_unwind_lots or {})
+        #: ADL ranking score (higher first); default: MARGIN-SPEC §5's PnlPercent × MarginRatio
+        self.adl_score = adl_score or binance_adl_score
+        #: (ts_ns, balance after, change, reason) — the insurance fund's history
+        self.fund_history: list[tuple[int, int, int, str]] = []
+
+    # ------------------------------------------------------------------ entry point
+    def liquidate(self, ts: int, scope: Account | Position, balance_atoms: int, mm_atoms: int, trigger_symbol: str) -> None:
+        """Liquidate one scope completely, emitting its events (see the module docstring)."""
+        ex = self.exchange
+        ledger = ex.ledger
+        assert ledger is not None
+        isolated = type(scope) is Position
+        acct = ledger.accounts[scope.account_id]
+        fund_before = ledger.fund.wallet_atoms
+        if isolated:
+            positions = [scope]  # type: ignore[list-item]
+        else:
+            positions = sorted(
+                (p for p in acct.positions.values() if not p.isolated),
+                key=lambda p: (p.symbol, p.position_side),
+            )
+        self._cancel_orders_in_scope(ts, acct, scope, isolated)
+        bps = self._bankruptcy_prices(acct, positions, isolated)
+        marks = [ledger.mark_ticks(p.symbol, p) for p in positions]
+        results: list[LiquidatedPosition] = []
+        adl_fills: list[AdlFill] = []
+        liquidated_notional = 0
+        for pos, bp, mark in zip(positions, bps, marks):
+            qty0 = pos.qty_lots
+            order_id, filled, notional = self._close_through_book(ts, pos, bp)
+            liquidated_notional += notional
+            rest = abs(pos.qty_lots)
+            taken = adl = 0
+            if rest:
+                taken, adl_part = self._absorb_remainder(ts, pos, rest, bp, mark)
+                adl = rest - taken
+                adl_fills.extend(adl_part)
+                liquidated_notional += rest * bp * ex.markets[pos.symbol].instrument.atoms_per_tick_lot
+            results.append(LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, bp, order_id, filled, notional, taken, adl))
+        clearance, uncovered = self._settle_margin(ts, acct, positions, isolated, liquidated_notional)
+        fund_change = ledger.fund.wallet_atoms - fund_before
+        if fund_change:
+            self.fund_history.append((ts, ledger.fund.wallet_atoms, fund_change, f"liquidation of account {acct.account_id}"))
+        ex._emit_liquidation(
+            ts, acct.account_id, "ISOLATED" if isolated else "CROSS",
+            positions[0].symbol if isolated else trigger_symbol,
+            balance_atoms, mm_atoms, tuple(results), clearance, fund_change, ledger.fund.wallet_atoms,
+            uncovered, tuple(adl_fills),
+            self.explain(isolated, balance_atoms, mm_atoms, trigger_symbol if not isolated else positions[0].symbol,
+                         results, clearance, fund_change, uncovered, adl_fills),
+        )
+
+    # ------------------------------------------------------------------ steps
+    def _cancel_orders_in_scope(self, ts: int, acct: Account, scope: Account | Position, isolated: bool) -> None:
+        """Cancel the account's open orders on the liquidated scope (arrival order)."""
+        ex = self.exchange
+        ledger = ex.ledger
+        assert ledger is not None
+        for order_id, symbol in list(acct.order_ids.items()):
+            if isolated:
+                if symbol != scope.symbol:  # type: ignore[union-attr]
+                    continue
+                order = ex.open_order(symbol, order_id)
+                if order is not None and order.position_side != scope.position_side:  # type: ignore[union-attr]
+                    continue
+            elif ledger.margin_mode(acct, symbol) != CROSS:
+                continue
+            ex._cancel_internal(ts, symbol, order_id, "LIQUIDATION")
+
+    def _bankruptcy_prices(self, acct: Account, positions: list[Position], isolated: bool) -> list[int]:
+        """Each position's bankruptcy price in ticks, rounded away from bad debt (min 1 tick)."""
+        ledger = self.exchange.ledger
+        assert ledger is not None
+        out = []
+        if isolated:
+            pos = positions[0]
+            atpl = ledger.instruments[pos.symbol].atoms_per_tick_lot
+            size = abs(pos.qty_lots) * atpl
+            if pos.qty_lots > 0:  # long: sell at BP = (cost − margin) / size, rounded up
+                out.append(max(1, ceil_div(pos.cost_atoms - pos.margin_atoms, size)))
+            else:  # short: buy at BP = (cost + margin) / size, rounded down
+                out.append(max(1, floor_div(pos.cost_atoms + pos.margin_atoms, size)))
+            return out
+        figures = [ledger.position_figures(p) for p in positions]
+        tnc = acct.wallet_atoms + sum(f[1] for f in figures)
+        total_mm = sum(f[2] for f in figures) or 1
+        for pos, (_, _, mm) in zip(positions, figures):
+            atpl = ledger.instruments[pos.symbol].atoms_per_tick_lot
+            mark = ledger.mark_ticks(pos.symbol, pos)
+            size = abs(pos.qty_lots) * atpl
+            # the position's share of the pool's margin balance, in ticks of price move
+            num = tnc * mm
+            den = total_mm * size
+            if pos.qty_lots > 0:  # BP = MP − share: a sell, rounded up
+                out.append(max(1, mark - floor_div(num, den)))
+            else:  # BP = MP + share: a buy, rounded down
+                out.append(max(1, mark + floor_div(num, den)))
+        return out
+
+    def _close_through_book(self, ts: int, pos: Position, bp: int) -> tuple[int, int, int]:
+        """Send the reduce-only IOC liquidation order; return (order id, filled lots, notional)."""
+        ex = self.exchange
+        market = ex.markets[pos.symbol]
+        qty = abs(pos.qty_lots)
+        side = SELL if pos.qty_lots > 0 else BUY
+        order_id = ex.next_order_id
+        ex.next_order_id = order_id + 1
+        order = Order(order_id, pos.account_id, side, bp, qty, qty, IOC, "LIQUIDATION", ts, True, pos.position_side)
+        ex._accept_internal(ts, market, order)
+        fills = ex._fills
+        book = market.book
+        ex._liquidating_order_id = order_id
+        try:
+            left = book.match(order_id, pos.account_id, side, qty, bp, STP_EXPIRE_MAKER, fills)
+            order.leaves_lots = left
+            atpl = market.instrument.atoms_per_tick_lot
+            notional = sum(px * q for _, px, q in fills) * atpl
+            if fills or book.stp_expired:
+                ex._report_fills(ts, market, order, qty, fills)
+        finally:
+            ex._liquidating_order_id = 0
+        if left:
+            ex._finish(order, ts, market, "IOC")
+        return order_id, qty - left, notional
+
+    def _absorb_remainder(self, ts: int, pos: Position, rest: int, bp: int, mark: int) -> tuple[int, list[AdlFill]]:
+        """Insurance-fund takeover at the bankruptcy price, or ADL when the fund cannot absorb it.
+
+        Returns (lots taken over, ADL fills).
+        """
+        ex = self.exchange
+        ledger = ex.ledger
+        assert ledger is not None
+        inst = ledger.instruments[pos.symbol]
+        atpl = inst.atoms_per_tick_lot
+        long = pos.qty_lots > 0
+        close_side = SELL if long else BUY
+        # the fund would hold the position at bp; its loss at the mark right away:
+        loss_now = max(0, (bp - mark) * rest * atpl if long else (mark - bp) * rest * atpl)
+        fund_upnl = sum(ledger.position_figures(p)[1] for p in ledger.fund.positions.values())
+        if ledger.fund.wallet_atoms + fund_upnl - loss_now >= 0:
+            self._transfer(ts, pos, close_side, rest, bp, INSURANCE_FUND)
+            return rest, []
+        fills: list[AdlFill] = []
+        left = rest
+        for rank, (score, cand) in enumerate(self._adl_queue(pos.symbol, long), start=1):
+            if not left:
+                break
+            take = min(left, abs(cand.qty_lots))
+            self._transfer(ts, pos, close_side, take, bp, cand.account_id, cand)
+            fills.append(AdlFill(cand.account_id, cand.symbol, cand.position_side, take, bp, rank, score))
+            left -= take
+        taken = 0
+        if left:  # nobody left to deleverage: the fund takes it whatever it costs (reported)
+            self._transfer(ts, pos, close_side, left, bp, INSURANCE_FUND)
+            taken = left
+        return taken, fills
+
+    def _adl_queue(self, symbol: str, liquidated_long: bool) -> list[tuple[int, Position]]:
+        """Opposite positions of other accounts, ranked ``PnlPercent × MarginRatio``, highest first.
+
+        ``PnlPercent = max(0, UPnL) / max(1, WB)``, ``MarginRatio = MM / (WB + UPnL)`` (0
+        when ``WB + UPnL <= 0``); WB is the bucket (isolated) or the wallet (cross). Ties:
+        lower account id first. O(positions of the instrument).
+        """
+        ledger = self.exchange.ledger
+        assert ledger is not None
+        ranked: list[tuple[int, int, int, Position]] = []
+        score_of = self.adl_score
+        for account_id in sorted(ledger.accounts):
+            acct = ledger.accounts[account_id]
+            for (s, _), p in acct.positions.items():
+                if s != symbol or (p.qty_lots > 0) == liquidated_long:
+                    continue
+                ranked.append((-score_of(ledger, acct, p), account_id, p.position_side, p))
+        ranked.sort(key=lambda r: r[:3])
+        return [(-neg, p) for neg, _, _, p in ranked]
+
+    def _transfer(
+        self, ts: int, pos: Position, close_side: int, lots: int, price: int, to_account: int, cand: Position | None = None
+    ) -> None:
+        """Close ``lots`` of the liquidated position against ``to_account`` at ``price``, no fee."""
+        ex = self.exchange
+        ledger = ex.ledger
+        assert ledger is not None
+        symbol = pos.symbol
+        liq = ledger.apply_fill(pos.account_id, 0, symbol, close_side, lots, price, 0, pos.position_side, True)
+        other_side = cand.position_side if cand is not None else 0
+        other = ledger.apply_fill(to_account, 0, symbol, close_side ^ 1, lots, price, 0, other_side)
+        ex._emit_position(ts, liq)
+        ex._emit_position(ts, other)
+
+    def _settle_margin(
+        self, ts: int, acct: Account, positions: list[Position], isolated: bool, liquidated_notional: int
+    ) -> tuple[int, int]:
+        """Clearance fee to the fund, the rest to the wallet, a deficit from the fund.
+
+        Returns (clearance fee, uncovered loss).
+        """
+        ledger = self.exchange.ledger
+        assert ledger is not None
+        fund = ledger.fund
+        rate = max(ledger.instruments[p.symbol].clearance_fee_e8 for p in positions)
+        due = rate_floor(liquidated_notional, rate)
+        if isolated:
+            pos = positions[0]
+            left = pos.margin_atoms
+            pos.margin_atoms = 0
+        else:
+            left = acct.wallet_atoms
+            acct.wallet_atoms = 0
+        fee = min(due, max(0, left))
+        left -= fee
+        fund.wallet_atoms += fee
+        uncovered = 0
+        if left < 0:  # bad debt: the fund covers what it can
+            cover = min(-left, fund.wallet_atoms)
+            fund.wallet_atoms -= cover
+            uncovered = -left - cover
+            ledger.uncovered_loss_atoms += uncovered
+            left = 0
+        acct.wallet_atoms += left
+        ledger.refile(acct)
+        return fee, uncovered
+
+    # ------------------------------------------------------------------ fund unwinding
+    def unwind_fund(self, ts: int, market: "_Market") -> None:
+        """Send the fund's positions on this instrument to the book, ``fund_unwind_lots`` at a time."""
+        ex = self.exchange
+        ledger = ex.ledger
+        assert ledger is not None
+        symbol = market.instrument.symbol
+        pos = ledger.fund.positions.get((symbol, 0))
+        if pos is None or not pos.qty_lots:
+            return
+        qty = abs(pos.qty_lots)
+        pace = self.fund_unwind_lots.get(symbol)
+        if pace:
+            qty = min(qty, pace)
+        side = SELL if pos.qty_lots > 0 else BUY
+        order_id = ex.next_order_id
+        ex.next_order_id = order_id + 1
+        order = Order(order_id, INSURANCE_FUND, side, 0, qty, qty, IOC, "FUND_UNWIND", ts, True, 0)
+        ex._accept_internal(ts, market, order, market_order=True)
+        fills = ex._fills
+        left = market.book.match(order_id, INSURANCE_FUND, side, qty, None, STP_EXPIRE_MAKER, fills)
+        order.leaves_lots = left
+        if fills:
+            ex._report_fills(ts, market, order, qty, fills)
+        if left:
+            ex._finish(order, ts, market, "IOC")
+
+    # ------------------------------------------------------------------ words
+    def explain(
+        self,
+        isolated: bool,
+        balance: int,
+        mm: int,
+        symbol: str,
+        results: list[LiquidatedPosition],
+        clearance: int,
+        fund_change: int,
+        uncovered: int,
+        adl: list[AdlFill],
+    ) -> str:
+        """One line a person can read: why, at which mark, what was closed and who paid."""
+        ex = self.exchange
+        money = lambda a: format_atoms(a, 2)  # noqa: E731
+        scope = "isolated bucket" if isolated else "cross pool"
+        mark = next((r.mark_price_ticks for r in results if r.symbol == symbol), 0)
+        where = f" at {symbol} mark {ex.markets[symbol].instrument.price_str(mark)}" if symbol and mark else ""
+        parts = [
+            f"{scope}: margin balance {money(balance)} <= maintenance {money(mm)}{where}; "
+            f"{len(results)} position{'s' if len(results) != 1 else ''} closed"
+        ]
+        for r in results:
+            inst = ex.markets[r.symbol].instrument
+            side = "long" if r.qty_lots > 0 else "short"
+            text = f"{r.symbol} {POSITION_SIDE_NAMES[r.position_side].lower()} {side} {inst.qty_str(abs(r.qty_lots))}"
+            text += f" (bankruptcy {inst.price_str(r.bankruptcy_price_ticks)}): {inst.qty_str(r.filled_lots)} through the book"
+            if r.taken_over_lots:
+                text += f", {inst.qty_str(r.taken_over_lots)} taken over by the insurance fund"
+            if r.adl_lots:
+                text += f", {inst.qty_str(r.adl_lots)} auto-deleveraged"
+            parts.append(text)
+        parts.append(f"clearance fee {money(clearance)}; insurance fund {'+' if fund_change >= 0 else ''}{money(fund_change)}")
+        if adl:
+            parts.append("ADL: " + ", ".join(f"#{a.rank} account {a.account_id} {a.qty_lots} lots" for a in adl))
+        if uncovered:
+            parts.append(f"UNCOVERED LOSS {money(uncovered)}")
+        return "; ".join(parts)
+
+
+__all__ = ["AdlFill", "LiquidatedPosition", "LiquidationEngine", "ISOLATED", "CROSS"]
