@@ -98,6 +98,7 @@ class LiquidationEngine:
         self.fund_unwind_lots = dict(fund_unwind_lots or {})
         #: ADL ranking score (higher first); default: MARGIN-SPEC §5's PnlPercent × MarginRatio
         self.adl_score = adl_score or binance_adl_score
+        self._adl_cache: dict[tuple[int, str, bool], list] = {}
         #: (ts_ns, balance after, change, reason) — the insurance fund's history
         self.fund_history: list[tuple[int, int, int, str]] = []
 
@@ -241,26 +242,40 @@ class LiquidationEngine:
             return rest, []
         fills: list[AdlFill] = []
         left = rest
-        for rank, (score, cand) in enumerate(self._adl_queue(pos.symbol, long), start=1):
-            if not left:
-                break
+        queue = self._adl_queue(ts, pos.symbol, long)
+        ranked = queue[1]
+        i = queue[0]
+        while left and i < len(ranked):
+            score, cand = ranked[i]
+            if not cand.qty_lots or (cand.qty_lots > 0) == long:
+                i += 1  # closed (or flipped) since the queue was ranked
+                continue
             take = min(left, abs(cand.qty_lots))
             self._transfer(ts, pos, close_side, take, bp, cand.account_id, cand)
-            fills.append(AdlFill(cand.account_id, cand.symbol, cand.position_side, take, bp, rank, score))
+            fills.append(AdlFill(cand.account_id, cand.symbol, cand.position_side, take, bp, i + 1, score))
             left -= take
+            if not cand.qty_lots:
+                i += 1
+        queue[0] = i
         taken = 0
         if left:  # nobody left to deleverage: the fund takes it whatever it costs (reported)
             self._transfer(ts, pos, close_side, left, bp, INSURANCE_FUND)
             taken = left
         return taken, fills
 
-    def _adl_queue(self, symbol: str, liquidated_long: bool) -> list[tuple[int, Position]]:
-        """Opposite positions of other accounts, ranked ``PnlPercent × MarginRatio``, highest first.
+    def _adl_queue(self, ts: int, symbol: str, liquidated_long: bool) -> list:
+        """``[next index, ranked (score, position) list]``: opposite positions of other
+        accounts, highest :attr:`adl_score` first (ties: lower account id).
 
-        ``PnlPercent = max(0, UPnL) / max(1, WB)``, ``MarginRatio = MM / (WB + UPnL)`` (0
-        when ``WB + UPnL <= 0``); WB is the bucket (isolated) or the wallet (cross). Ties:
-        lower account id first. O(positions of the instrument).
+        Ranked once per timestamp and instrument side, then consumed from the front, so a
+        cascade of liquidations in one command pays the O(positions) ranking once (venues
+        likewise rank their ADL queue periodically, not per liquidation).
         """
+        key = (ts, symbol, liquidated_long)
+        cached = self._adl_cache.get(key)
+        if cached is not None:
+            return cached
+        self._adl_cache = {}  # only the current timestamp's queues are kept
         ledger = self.exchange.ledger
         assert ledger is not None
         ranked: list[tuple[int, int, int, Position]] = []
@@ -272,7 +287,9 @@ class LiquidationEngine:
                     continue
                 ranked.append((-score_of(ledger, acct, p), account_id, p.position_side, p))
         ranked.sort(key=lambda r: r[:3])
-        return [(-neg, p) for neg, _, _, p in ranked]
+        queue = [0, [(-neg, p) for neg, _, _, p in ranked]]
+        self._adl_cache[key] = queue
+        return queue
 
     def _transfer(
         self, ts: int, pos: Position, close_side: int, lots: int, price: int, to_account: int, cand: Position | None = None

@@ -1,0 +1,81 @@
+"""A liquidation cascade: 100k leveraged accounts, a crash that liquidates 10 % of them.
+
+Run: ``pytest benchmarks/test_bench_cascade.py --benchmark-only``. 100,000 accounts hold an
+isolated BTCUSDT long each (90 % at 2–5x, 10 % at 15–20x); a market maker quotes a thin
+book (a few lots on each of 50 bid levels); one mark tick 10 % lower makes the high-leverage
+tenth liquidatable, and the exchange liquidates them all in that command: IOC orders
+into the thin book, then insurance-fund takeover or ADL once the bids are gone.
+Reported: liquidations, liquidations/s and the tick's total time.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from exsim.book.orders import BUY, GTC, LIMIT, SELL
+from exsim.exchange import Deposit, Exchange, Liquidation, NewOrder, SetLeverage, SetMarkPrice
+from exsim.instruments import get_instrument
+from exsim.ledger import BOTH, EXTERNAL, ISOLATED, Ledger
+from exsim.sinks import CountingSink
+
+MARK = 600_000  # 60,000.0
+
+
+def build(n_accounts: int, seed: int = 7) -> tuple[Exchange, Ledger, CountingSink]:
+    inst = get_instrument("BTCUSDT")
+    ledger = Ledger([inst], insurance_fund_atoms=1_000_000 * 10**8)
+    counts = CountingSink()
+    ex = Exchange([inst], ledger=ledger, sinks=[counts], emit_book_deltas=False)
+    ex.submit(SetMarkPrice(0, "BTCUSDT", MARK))
+    ex.submit(Deposit(0, 1, 10**9 * 10**8))  # the market maker
+    ex.submit(SetLeverage(0, 1, "BTCUSDT", 2))
+    for k in range(50):  # a thin book: 0.005 BTC on each of 50 bid levels below the crash price
+        ex.submit(NewOrder(0, 1, "BTCUSDT", BUY, 5, MARK * 9 // 10 - 10 * k, LIMIT, GTC))
+        ex.submit(NewOrder(0, 1, "BTCUSDT", SELL, 5, MARK + 10 + 10 * k, LIMIT, GTC))
+    rng = random.Random(seed)
+    for account_id in range(2, n_accounts + 2):
+        ledger.deposit(account_id, 10_000 * 10**8)
+        ledger.set_margin_mode(account_id, "BTCUSDT", ISOLATED)
+        lev = rng.randint(15, 20) if account_id % 10 == 0 else rng.randint(2, 5)
+        ledger.set_leverage(account_id, "BTCUSDT", lev)
+        lots = rng.randint(10, 100)  # 0.01–0.1 BTC
+        ledger.apply_fill(account_id, 0, "BTCUSDT", BUY, lots, MARK, 0, BOTH)
+        ledger.apply_fill(EXTERNAL, 0, "BTCUSDT", SELL, lots, MARK, 0, BOTH)
+    assert not ledger.pending
+    return ex, ledger, counts
+
+
+def test_cascade_liquidations(benchmark: Any) -> None:
+    """One 10 % crash tick liquidates the 10 % high-leverage accounts through a thin book."""
+    n = 100_000
+
+    def setup() -> tuple[tuple[Exchange, Ledger, CountingSink], dict[str, Any]]:
+        return (build(n),), {}
+
+    def crash(state: tuple[Exchange, Ledger, CountingSink]) -> None:
+        ex = state[0]
+        ex.submit(SetMarkPrice(1, "BTCUSDT", MARK * 9 // 10))
+
+    states: list[Any] = []
+
+    def setup_keep() -> tuple[tuple[Any], dict[str, Any]]:
+        args, kw = setup()
+        states.append(args[0])
+        return args, kw
+
+    benchmark.pedantic(crash, setup=setup_keep, rounds=2, iterations=1)
+    ex, ledger, counts = states[-1]
+    ledger._check()
+    ex._check()
+    liquidations = counts[Liquidation]
+    assert 0.08 * n <= liquidations <= 0.12 * n
+    t = benchmark.stats.stats.min
+    benchmark.extra_info.update(
+        accounts=n,
+        liquidations=liquidations,
+        crash_tick_s=round(t, 3),
+        liquidations_per_s=round(liquidations / t),
+        insurance_fund_after=ledger.fund.wallet_atoms // 10**8,
+        uncovered_loss_atoms=ledger.uncovered_loss_atoms,
+    )
