@@ -317,6 +317,7 @@ class Liquidation(NamedTuple):
     uncovered_loss_atoms: int  # what nobody could absorb (0 normally)
     adl: tuple  # of AdlFill
     explanation: str
+    partial: bool  # True: positions were only reduced to a lower bracket and the scope survives
 
 
 Event = (

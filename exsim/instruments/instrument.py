@@ -83,6 +83,7 @@ class Instrument:
     - ``maker_fee_e8`` (may be negative: a rebate), ``taker_fee_e8`` (>= 0),
       ``clearance_fee_e8`` (liquidation fee, >= 0), all parts per 1e8 of fill notional.
     - ``funding_interval_ns`` (> 0), ``brackets`` (validated :class:`BracketTable`).
+    - ``partial_liquidation``: reduce to the bracket below before liquidating fully.
     - ``atoms_per_tick_lot``: derived, ``tick_size * lot_size / 1e-8``, exact.
 
     Construction validates everything and raises :class:`SpecError` naming the
@@ -103,6 +104,9 @@ class Instrument:
     taker_fee_e8: int = DEFAULT_TAKER_FEE_E8
     clearance_fee_e8: int = 0
     funding_interval_ns: int = DEFAULT_FUNDING_INTERVAL_NS
+    #: Binance-style partial liquidation: first reduce a position to the bracket below,
+    #: liquidate fully only if that is not enough
+    partial_liquidation: bool = False
     atoms_per_tick_lot: int = attrs.field(init=False)
 
     @atoms_per_tick_lot.default

@@ -119,6 +119,10 @@ class LiquidationEngine:
                 key=lambda p: (p.symbol, p.position_side),
             )
         self._cancel_orders_in_scope(ts, acct, scope, isolated)
+        if any(ex.markets[p.symbol].instrument.partial_liquidation for p in positions):
+            if self._partial(ts, acct, scope, positions, isolated, balance_atoms, mm_atoms, trigger_symbol, fund_before):
+                return  # reduced to a lower bracket and no longer liquidatable
+            # a partial reduction never closes a position (it keeps the lots under the floor)
         bps = self._bankruptcy_prices(acct, positions, isolated)
         marks = [ledger.mark_ticks(p.symbol, p) for p in positions]
         results: list[LiquidatedPosition] = []
@@ -147,7 +151,69 @@ class LiquidationEngine:
             uncovered, tuple(adl_fills),
             self.explain(isolated, balance_atoms, mm_atoms, trigger_symbol if not isolated else positions[0].symbol,
                          results, clearance, fund_change, uncovered, adl_fills),
+            False,
         )
+
+    def _partial(
+        self,
+        ts: int,
+        acct: Account,
+        scope: Account | Position,
+        positions: list[Position],
+        isolated: bool,
+        balance_atoms: int,
+        mm_atoms: int,
+        trigger_symbol: str,
+        fund_before: int,
+    ) -> bool:
+        """Binance-style partial liquidation: reduce each position on a partial-liquidation
+        instrument that sits above the first bracket to just under its bracket's floor,
+        through the book at the bankruptcy price. True when the scope is then no longer
+        liquidatable (a ``Liquidation`` event with ``partial=True`` is emitted).
+        """
+        ex = self.exchange
+        ledger = ex.ledger
+        assert ledger is not None
+        bps = self._bankruptcy_prices(acct, positions, isolated)
+        results: list[LiquidatedPosition] = []
+        for pos, bp in zip(positions, bps):
+            inst = ex.markets[pos.symbol].instrument
+            if not inst.partial_liquidation:
+                continue
+            mark = ledger.mark_ticks(pos.symbol, pos)
+            notional = pos.notional_atoms(mark, inst.atoms_per_tick_lot)
+            bracket = inst.brackets.bracket_for(notional)
+            if bracket.bracket <= 1:
+                continue
+            keep = (bracket.floor_atoms - 1) // (mark * inst.atoms_per_tick_lot)  # lots under the floor
+            cut = abs(pos.qty_lots) - keep
+            if cut <= 0 or keep <= 0:
+                continue
+            qty0 = pos.qty_lots
+            order_id, filled, fill_notional = self._close_through_book(ts, pos, bp, cut)
+            results.append(LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, bp, order_id, filled, fill_notional, 0, 0))
+        if not results:
+            return False
+        if isolated:
+            if not scope.qty_lots:  # type: ignore[union-attr]
+                return False
+            balance, mm = ledger.isolated_margin_balance(scope)  # type: ignore[arg-type]
+        else:
+            balance, mm = ledger.cross_margin_balance(acct)
+        if balance > mm:
+            ledger.liquidatable.pop(id(scope), None)
+            ledger.refile(scope)
+            symbol = positions[0].symbol if isolated else trigger_symbol
+            text = self.explain(isolated, balance_atoms, mm_atoms, symbol, results, 0, 0, 0, []).replace(
+                " closed", " reduced to a lower bracket", 1
+            )
+            ex._emit_liquidation(
+                ts, acct.account_id, "ISOLATED" if isolated else "CROSS", symbol, balance_atoms, mm_atoms,
+                tuple(results), 0, ledger.fund.wallet_atoms - fund_before, ledger.fund.wallet_atoms, 0, (),
+                text + f"; now margin balance {format_atoms(balance, 2)} > maintenance {format_atoms(mm, 2)}", True,
+            )
+            return True
+        return False
 
     # ------------------------------------------------------------------ steps
     def _cancel_orders_in_scope(self, ts: int, acct: Account, scope: Account | Position, isolated: bool) -> None:
@@ -196,11 +262,12 @@ class LiquidationEngine:
                 out.append(max(1, mark + floor_div(num, den)))
         return out
 
-    def _close_through_book(self, ts: int, pos: Position, bp: int) -> tuple[int, int, int]:
-        """Send the reduce-only IOC liquidation order; return (order id, filled lots, notional)."""
+    def _close_through_book(self, ts: int, pos: Position, bp: int, qty: int = 0) -> tuple[int, int, int]:
+        """Send the reduce-only IOC liquidation order for ``qty`` lots (default: all);
+        return (order id, filled lots, notional)."""
         ex = self.exchange
         market = ex.markets[pos.symbol]
-        qty = abs(pos.qty_lots)
+        qty = qty or abs(pos.qty_lots)
         side = SELL if pos.qty_lots > 0 else BUY
         order_id = ex.next_order_id
         ex.next_order_id = order_id + 1
