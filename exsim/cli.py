@@ -29,12 +29,19 @@ from exsim.book.orders import (
 from exsim.errors import InputError
 from exsim.exchange import (
     CancelOrder,
+    Deposit,
     Exchange,
+    Liquidation,
     NewOrder,
     OrderRejected,
+    SetLeverage,
+    SetMarginMode,
+    SetMarkPrice,
     SetSelfTradePrevention,
     event_to_dict,
 )
+from exsim.ledger import ISOLATED, Ledger
+from exsim.units import ATOMS_PER_UNIT
 from exsim.instruments import get_instrument
 
 NS_PER_MS = 1_000_000
@@ -61,6 +68,7 @@ class DemoFlow:
         self.story: list[tuple[int, str]] = []
         self.stp_price = 0
         self.stop_trigger = 0
+        self.crash_step = (9 * steps) // 10
         self.instrument = inst
 
     def _px(self, ticks: int) -> str:
@@ -73,12 +81,24 @@ class DemoFlow:
         rng = self.rng
         if rng.random() < 0.05:
             self.mid_ticks += rng.choice((-1, 1)) * rng.randint(1, 3)
+        if self.step == 1:  # funding: the crowd is deep-pocketed; YOU has 1,000 USDT, isolated 100x
+            for account in range(1, 21):
+                loop.schedule(Deposit(ts_ns, account, 10_000_000 * ATOMS_PER_UNIT))
+            loop.schedule(Deposit(ts_ns, YOU, 1_000 * ATOMS_PER_UNIT))
+            loop.schedule(SetMarginMode(ts_ns, YOU, self.symbol, ISOLATED))
+            loop.schedule(SetLeverage(ts_ns, YOU, self.symbol, 100))
+            self.story.append((ts_ns, "deposit 1,000 USDT; BTCUSDT in ISOLATED margin at 100x"))
+            return
+        book = self.exchange.book(self.symbol)
+        if self.step % 20 == 0 and self.step != self.crash_step:  # the mark follows the book's mid
+            bid, ask = book.best_bid(), book.best_ask()
+            if bid is not None and ask is not None:
+                loop.schedule(SetMarkPrice(ts_ns, self.symbol, (bid + ask) // 2))
         story = self._story_command(ts_ns)
         if story is not None:
             loop.schedule(story)
             return
         u = rng.random()
-        book = self.exchange.book(self.symbol)
         if u < 0.30 and len(book) > 0:
             orders = [o for o in book.orders.values() if o.account_id != YOU]
             if orders:
@@ -100,6 +120,13 @@ class DemoFlow:
         ex, sym, n = self.exchange, self.symbol, self.steps
         book = ex.book(sym)
         bid, ask = book.best_bid(), book.best_ask()
+        if self.step == n // 20 and ask is not None:
+            self.story.append((ts_ns, f"market buy {self.instrument.qty_str(self.min_lots * 15)} BTC at 100x"))
+            return NewOrder(ts_ns, YOU, sym, BUY, self.min_lots * 15, 0, MARKET, IOC, "you-long")
+        if self.step == self.crash_step and bid is not None and ask is not None:
+            mark = (bid + ask) * 99 // 200
+            self.story.append((ts_ns, f"the mark price (index) drops 1 % to {self._px(mark)}"))
+            return SetMarkPrice(ts_ns, sym, mark)
         if self.step == n // 10 and bid is not None:
             self.story.append((ts_ns, "post-only bid one tick under the best bid: rests as a maker"))
             return NewOrder(ts_ns, YOU, sym, BUY, self.min_lots, bid - 1, LIMIT, GTX, "you-postonly-ok")
@@ -140,6 +167,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from exsim.loop import EventLoop
+    from exsim.units import format_atoms
     from exsim.sinks import CountingSink, JsonlSink, MemorySink, StateHasher
 
     console = Console()
@@ -155,7 +183,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     with JsonlSink(out_dir / "events.jsonl") as jsonl:
-        exchange = Exchange([inst], sinks=[counts, hasher, jsonl, only_you])
+        ledger = Ledger([inst], insurance_fund_atoms=100_000 * ATOMS_PER_UNIT)
+        exchange = Exchange([inst], sinks=[counts, hasher, jsonl, only_you], ledger=ledger)
         loop = EventLoop(exchange)
         flow = DemoFlow(exchange, inst.symbol, args.seed, args.events)
         start_ns = 1_700_000_000_000_000_000
@@ -195,12 +224,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for ts, _, text in sorted(lines, key=lambda x: (x[0], x[1])):
         console.print(f"  t+{(ts - start_ns) // NS_PER_MS:>6} ms  {text}")
 
+    acct = ledger.accounts[YOU]
+    console.print(
+        f"your wallet: {format_atoms(acct.wallet_atoms, 2)} USDT (deposited 1,000; realized PnL "
+        f"{format_atoms(acct.realized_pnl_atoms, 2)}, fees {format_atoms(acct.fees_atoms, 2)}); "
+        f"insurance fund {format_atoms(ledger.insurance_fund_atoms, 2)} USDT"
+    )
     rejects = [e for e in mine.events if isinstance(e, OrderRejected)]
     console.print(f"rejected orders of yours: {len(rejects)} ({', '.join(r.reason for r in rejects) or 'none'})")
     console.print(exchange.describe())
     console.print(f"state hash {exchange.state_hash()}   event-stream hash {hasher.hexdigest()}")
     console.print(f"{processed:,} loop items, {counts.total:,} events in {wall_s:.2f}s; events written to {out_dir / 'events.jsonl'}")
     exchange._check()
+    ledger._check()
     return 0
 
 
@@ -226,6 +262,8 @@ def _story_line(e: Any, inst: Any) -> str:
         return f"[yellow]cancelled[/yellow] order {e.order_id} ({inst.qty_str(e.leaves_lots)} open), reason {e.reason}"
     if isinstance(e, OrderExpired):
         return f"[yellow]expired[/yellow] order {e.order_id} ({inst.qty_str(e.leaves_lots)} unfilled), reason {e.reason}"
+    if isinstance(e, Liquidation):
+        return f"[bold red]liquidated[/bold red]: {e.explanation}"
     if isinstance(e, OrderTriggered):
         return (
             f"[magenta]triggered[/magenta] order {e.order_id}: last {inst.price_str(e.reference_price_ticks)} "
