@@ -528,7 +528,7 @@ class Exchange:
         out = self._out
         symbol = market.instrument.symbol
         t_pside = taker.position_side if taker is not None else 0
-        changed: dict[tuple[int, int], Position] = {}
+        changed: dict[int, Position] = {}  # id(position) -> position, in first-touched order
         liquidating = self._liquidating_order_id
         for (maker, _px, _q), ev in zip(fills, out[len(out) - n :]):
             t_side = ev.aggressor_side
@@ -537,26 +537,69 @@ class Exchange:
                 ev.taker_fee_atoms, t_pside, liquidating != 0 and ev.taker_order_id == liquidating,
             )
             if ev.taker_account_id:
-                changed[(ev.taker_account_id, t_pside)] = pos
+                changed[id(pos)] = pos
             pos = ledger.apply_fill(
                 ev.maker_account_id, ev.maker_order_id, symbol, t_side ^ 1, ev.qty_lots, ev.price_ticks,
                 ev.maker_fee_atoms, maker.position_side,
             )
             if ev.maker_account_id:
-                changed[(ev.maker_account_id, maker.position_side)] = pos
+                changed[id(pos)] = pos
             if ev.maker_order_id and not ev.maker_leaves_lots:
                 ledger.release_order(ev.maker_order_id)
         if not market.mark_price_ticks and fills:
-            ledger.marks[symbol] = fills[-1][1]  # no mark yet: value positions at the last trade
+            ledger.on_mark(symbol, fills[-1][1])  # no mark yet: value positions at the last trade
         append = out.append
-        for (account_id, pside), pos in changed.items():  # insertion order: deterministic
+        for pos in changed.values():  # insertion order: deterministic
             append(
                 _new(
                     PositionChanged,
-                    (ts, account_id, symbol, pside, pos.qty_lots, pos.cost_atoms, pos.margin_atoms,
-                     pos.realized_pnl_atoms, ledger.any_account(account_id).wallet_atoms),
+                    (ts, pos.account_id, symbol, pos.position_side, pos.qty_lots, pos.cost_atoms, pos.margin_atoms,
+                     pos.realized_pnl_atoms, ledger.any_account(pos.account_id).wallet_atoms),
                 )
             )
+        for pos in changed.values():
+            if pos.account_id > 0:
+                self._trim_closing_orders(ts, market, pos)
+
+    def _trim_closing_orders(self, ts: int, market: _Market, pos: Position) -> None:
+        """Keep an account's resting closing orders (reduce-only; hedge closes) within the
+        position they close: when it shrank, the newest are reduced or cancelled (reason
+        REDUCE_ONLY), so none can open or flip a position that holds no margin for it.
+        O(open orders of the account).
+        """
+        ledger = self.ledger
+        assert ledger is not None
+        acct = ledger.accounts[pos.account_id]
+        symbol = market.instrument.symbol
+        holds = ledger.holds
+        book = market.book
+        closing = [
+            book.orders[oid]
+            for oid, s in acct.order_ids.items()
+            if s == symbol and oid in book.orders and holds[oid].closing
+            and book.orders[oid].position_side == pos.position_side
+        ]
+        if not closing:
+            return
+        q = pos.qty_lots
+        allowed = q if q > 0 else -q
+        for order in closing:
+            closes = order.side == SELL if q > 0 else order.side == BUY
+            room = allowed if closes and q else 0
+            if order.leaves_lots <= room:
+                allowed -= order.leaves_lots
+                continue
+            if room:
+                ledger.rehold_order(order.order_id, room, room * order.price_ticks * market.instrument.atoms_per_tick_lot)
+                order.qty_lots -= order.leaves_lots - room
+                book.reduce(order, room)
+                self._out.append(
+                    _new(OrderAmended, (ts, symbol, order.order_id, order.account_id, order.price_ticks,
+                                        order.qty_lots, room, True))
+                )
+                allowed = 0
+            else:
+                self._cancel_internal(ts, symbol, order.order_id, "REDUCE_ONLY")
 
     # ------------------------------------------------------------------ triggers
     def _fire_triggers(self, ts: int, market: _Market, trigger_by: int) -> None:

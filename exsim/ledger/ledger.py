@@ -58,7 +58,17 @@ class Reason:
 class OrderHold:
     """Margin held on the cross wallet for one open order. Mutable, slotted."""
 
-    __slots__ = ("account_id", "symbol", "held_atoms", "open_lots", "closing", "side", "reduce_only", "position_side")
+    __slots__ = (
+        "account_id",
+        "symbol",
+        "held_atoms",
+        "open_lots",
+        "closing",
+        "side",
+        "reduce_only",
+        "position_side",
+        "notional_atoms",
+    )
 
     def __init__(
         self,
@@ -70,10 +80,12 @@ class OrderHold:
         side: int,
         reduce_only: bool,
         position_side: int,
+        notional_atoms: int = 0,
     ) -> None:
         self.account_id = account_id
         self.symbol = symbol
         self.held_atoms = held_atoms
+        self.notional_atoms = notional_atoms  # worst-case notional (for brackets)
         self.open_lots = open_lots
         self.closing = closing
         self.side = side
@@ -275,7 +287,7 @@ class Ledger:
         if type(leverage) is not int or leverage < 1:
             return Reason.INVALID_LEVERAGE
         positions = [p for (s, _), p in acct.positions.items() if s == symbol]
-        notional = sum(self.position_figures(p)[0] for p in positions)
+        notional = sum(self.position_figures(p)[0] for p in positions) + self.open_order_notional(acct, symbol)
         if leverage > inst.brackets.max_leverage_for(notional):
             return Reason.LEVERAGE_ABOVE_BRACKET_MAX
         old = self.leverage(acct, symbol)
@@ -311,7 +323,7 @@ class Ledger:
         if type(delta_atoms) is not int or delta_atoms == 0:
             return Reason.INVALID_AMOUNT
         if delta_atoms > 0:
-            if delta_atoms > self.available_atoms(acct):
+            if delta_atoms > self.withdrawable_atoms(acct):  # real money, not unrealized profit
                 return Reason.INSUFFICIENT_BALANCE
         else:
             n, upnl, _ = self.position_figures(pos)
@@ -362,12 +374,24 @@ class Ledger:
             return None, fee, True
         lev = self.leverage(acct, symbol)
         pos_notional = self.position_figures(pos)[0] if pos is not None else 0
-        total = pos_notional + notional_atoms
+        total = pos_notional + self.open_order_notional(acct, symbol) + notional_atoms
         if total > inst.max_notional_limit_atoms:
             return Reason.NOTIONAL_ABOVE_MAX, 0, False
         if lev > inst.brackets.max_leverage_for(total):
             return Reason.LEVERAGE_ABOVE_BRACKET_MAX, 0, False
         return None, ceil_div(notional_atoms, lev) + fee, False
+
+    def open_order_notional(self, acct: Account, symbol: str) -> int:
+        """Worst-case notional of the account's open orders on ``symbol`` that may open
+        positions (closing orders excluded). O(open orders of the account)."""
+        holds = self.holds
+        total = 0
+        for order_id, s in acct.order_ids.items():
+            if s == symbol:
+                hold = holds.get(order_id)
+                if hold is not None and not hold.closing:
+                    total += hold.notional_atoms
+        return total
 
     def order_problem(
         self, account_id: int, symbol: str, side: int, qty_lots: int, reduce_only: bool, position_side: int
@@ -420,13 +444,27 @@ class Ledger:
         )
         if problem:
             return problem
-        if hold > self.available_atoms(acct):
+        if hold > self._room_for_hold(acct, symbol, closing):
             return Reason.INSUFFICIENT_MARGIN
         acct.held_atoms += hold
         acct.open_orders[symbol] = acct.open_orders.get(symbol, 0) + 1
         acct.order_ids[order_id] = symbol
-        self.holds[order_id] = OrderHold(account_id, symbol, hold, qty_lots, closing, side, reduce_only, position_side)
+        self.holds[order_id] = OrderHold(
+            account_id, symbol, hold, qty_lots, closing, side, reduce_only, position_side, notional_atoms
+        )
         return None
+
+    def _room_for_hold(self, acct: Account, symbol: str, closing: bool) -> int:
+        """How much a new hold may take. A hold is money set aside on the wallet (fees,
+        and the margin an isolated fill moves into its bucket), so it must be covered by
+        the wallet itself: unrealized profit can back cross margin, never a payment.
+        Cross openings also need the available balance (which counts unrealized PnL).
+        """
+        upnl, im, _ = self.cross_figures(acct)
+        real = acct.wallet_atoms + min(0, upnl) - im - acct.held_atoms
+        if closing or self.margin_mode(acct, symbol) == ISOLATED:
+            return real
+        return min(real, acct.wallet_atoms + upnl - im - acct.held_atoms)
 
     def rehold_order(self, order_id: int, open_lots: int, notional_atoms: int) -> str | None:
         """Re-size the hold of an amended order; refused (nothing changed) if margin is short."""
@@ -437,12 +475,13 @@ class Ledger:
         )
         if problem:
             return problem
-        if need - hold.held_atoms > self.available_atoms(acct):
+        if need - hold.held_atoms > self._room_for_hold(acct, hold.symbol, closing):
             return Reason.INSUFFICIENT_MARGIN
         acct.held_atoms += need - hold.held_atoms
         hold.held_atoms = need
         hold.open_lots = open_lots
         hold.closing = closing
+        hold.notional_atoms = notional_atoms
         return None
 
     def release_order(self, order_id: int) -> None:
@@ -621,6 +660,9 @@ class Ledger:
         Isolated: O(log P) price evaluations; cross: O(positions of the account).
         """
         risk = self.risk
+        if id(scope) in self.liquidatable and (scope.qty_lots if type(scope) is Position else True):
+            self.pending.append(scope)  # flagged earlier: re-evaluate (it may have recovered)
+            return
         if type(scope) is Position:
             if not scope.qty_lots or not scope.isolated:
                 risk.forget(scope)
@@ -632,10 +674,19 @@ class Ledger:
             if at_or_past(ratio, balance, mm):
                 risk.unfile(scope)
                 self.pending.append(scope)
-            elif hit is None:
-                risk.unfile(scope)  # no positive price reaches it
             else:
-                risk.file(scope, [(scope.symbol, hit[0], hit[1])])
+                triggers = [] if hit is None else [(scope.symbol, hit[0], hit[1])]
+                if ratio == LIQUIDATION_RATIO_E8:
+                    # warned: also watch the way back under the warning level, to re-arm it
+                    back = isolated_threshold_ticks(self, scope, risk.warn_ratio_e8)
+                    if back is not None:
+                        direction, price = back
+                        # long: warned at or below price, recovered above it (and vice versa)
+                        triggers.append((scope.symbol, 1 - direction, price + 1 if direction == 0 else price - 1))
+                if triggers:
+                    risk.file(scope, triggers)
+                else:
+                    risk.unfile(scope)  # no positive price reaches it
             return
         acct = scope
         assert type(acct) is Account

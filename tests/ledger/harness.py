@@ -40,7 +40,7 @@ from exsim.exchange import (
     Withdraw,
 )
 from exsim.instruments import Instrument, get_instrument
-from exsim.ledger import BOTH, EXTERNAL, Ledger, Position
+from exsim.ledger import BOTH, Ledger, Position
 from exsim.sinks import MemorySink
 
 SYM = "BTCUSDT"
@@ -71,7 +71,7 @@ def check_all(ex: Exchange, ledger: Ledger) -> None:
     counts: dict[tuple[int, str], int] = {}
     for symbol, market in ex.markets.items():
         for oid, order in market.book.orders.items():
-            if order.account_id != EXTERNAL:
+            if order.account_id > 0:  # traders (not replayed size, not the insurance fund)
                 resting.add(oid)
                 key = (order.account_id, symbol)
                 counts[key] = counts.get(key, 0) + 1

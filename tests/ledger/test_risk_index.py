@@ -44,7 +44,7 @@ from exsim.exchange import (
     Withdraw,
 )
 from exsim.instruments import BracketTable, Instrument
-from exsim.ledger import BOTH, CROSS, EXTERNAL, ISOLATED, LONG, SHORT, Account, Ledger, Position
+from exsim.ledger import BOTH, EXTERNAL, ISOLATED, LONG, SHORT, Account, Ledger, Position
 from exsim.sinks import MemorySink
 
 from .harness import BTC, ETH, P, SOL, USDT, LedgerHarness, check_all, of_type
@@ -323,7 +323,8 @@ def build_world(
             for (symbol, pside), pos in list(acct.positions.items()):
                 extra = more.randint(1, max(1, pos.margin_atoms or 10 * USDT))
                 ledger.deposit(acct.account_id, extra)
-                short = extra - ledger.available_atoms(acct)
+                upnl, im, _ = ledger.cross_figures(acct)  # margin adds need real money
+                short = extra - (acct.wallet_atoms + min(0, upnl) - im - acct.held_atoms)
                 if pos.isolated and short > 0:  # cross losses / IM use up part of the wallet
                     ledger.deposit(acct.account_id, short)
                 if pos.isolated:
