@@ -320,6 +320,15 @@ class Liquidation(NamedTuple):
     partial: bool  # True: positions were only reduced to a lower bracket and the scope survives
 
 
+class UncoveredLoss(NamedTuple):
+    """A loss nobody could absorb (the insurance fund ran dry): reported, never hidden."""
+
+    ts_ns: int
+    amount_atoms: int
+    total_atoms: int  # all uncovered losses so far
+    cause: str  # the command during which it arose
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -340,6 +349,7 @@ Event = (
     | FundingSettled
     | IndexPriceUpdated
     | Liquidation
+    | UncoveredLoss
 )
 
 _CODE_FIELDS: dict[str, tuple[str, ...]] = {

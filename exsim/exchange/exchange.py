@@ -70,6 +70,7 @@ from exsim.exchange.events import (
     IndexPriceUpdated,
     Liquidatable,
     Liquidation,
+    UncoveredLoss,
     MarginCall,
     PositionChanged,
     SettingChanged,
@@ -199,6 +200,8 @@ class Exchange:
         self.next_trade_id = 1
         self._client_ids: dict[tuple[int, str], int] = {}  # open orders' client ids
         self._liquidating_order_id = 0  # the liquidation order being executed, 0 if none
+        self._cmd_seq = 0  # commands submitted so far
+        self._fund_seen = ledger.fund.wallet_atoms if ledger is not None else 0
         self._out: list[Event] = []
         self._fills: list[BookFill] = []
         self._handlers: dict[type, Callable[[Command], None]] = {
@@ -222,12 +225,16 @@ class Exchange:
     # ------------------------------------------------------------------ entry point
     def submit(self, command: Command) -> None:
         """Run one command to completion, then hand its events to every sink."""
+        self._cmd_seq += 1
         self._handlers[type(command)](command)
         ledger = self.ledger
-        if ledger is not None and ledger.pending:
-            symbol = getattr(command, "symbol", "")
-            while ledger.pending:  # a liquidation can put its counterparties at risk
-                self._report_risk(command.ts_ns, symbol)
+        if ledger is not None:
+            if ledger.pending:
+                symbol = getattr(command, "symbol", "")
+                while ledger.pending:  # a liquidation can put its counterparties at risk
+                    self._report_risk(command.ts_ns, symbol)
+            if ledger.fund.wallet_atoms != self._fund_seen:
+                self._fund_changed(command)
         out = self._out
         if out:
             for sink in self.sinks:
@@ -940,13 +947,34 @@ class Exchange:
                 append(_new(FundingPaid, (ts, pos.account_id, symbol, pos.position_side, rate, mark, amount)))
         append(_new(FundingSettled, (ts, symbol, rate, mark, len(amounts), paid, received, dust)))
 
+    def _fund_changed(self, command: Command) -> None:
+        """Record an insurance-fund change the liquidation engine did not explain (funding
+        dust, unwinding, deficits of closes below bankruptcy); report any shortfall."""
+        ledger = self.ledger
+        assert ledger is not None
+        short = ledger.absorb_fund_shortfall()
+        name = type(command).__name__
+        change = ledger.fund.wallet_atoms - self._fund_seen
+        if change:
+            ledger.fund_history.append((command.ts_ns, ledger.fund.wallet_atoms, change, name))
+        if short:
+            ledger.fund_history.append((command.ts_ns, 0, 0, f"uncovered loss {short} atoms ({name})"))
+            self._out.append(_new(UncoveredLoss, (command.ts_ns, short, ledger.uncovered_loss_atoms, name)))
+        self._fund_seen = ledger.fund.wallet_atoms
+
     # ------------------------------------------------------------------ liquidation glue
-    def _accept_internal(self, ts: int, market: _Market, order: Order, market_order: bool = False) -> None:
-        """Announce an order the exchange itself sends (liquidation, fund unwind)."""
+    def _accept_internal(
+        self, ts: int, market: _Market, order: Order, market_order: bool = False, label: str = ""
+    ) -> None:
+        """Announce an order the exchange itself sends (liquidation, fund unwind).
+
+        ``label`` shows in the event's client-order-id field; the order itself carries
+        none, so it never collides with the account's own client ids.
+        """
         self._out.append(
             _new(
                 OrderAccepted,
-                (ts, market.instrument.symbol, order.order_id, order.account_id, order.client_order_id, order.side,
+                (ts, market.instrument.symbol, order.order_id, order.account_id, label or None, order.side,
                  MARKET if market_order else LIMIT, order.tif, 0 if market_order else order.price_ticks,
                  order.qty_lots, 0),
             )

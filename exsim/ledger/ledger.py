@@ -126,6 +126,8 @@ class Ledger:
         #: latest mark (or, before the first mark, last trade) price per symbol, in ticks
         self.marks: dict[str, int] = {}
         self.holds: dict[int, OrderHold] = {}  # order id -> hold
+        #: (ts_ns, balance after, change, reason): every change of the insurance fund
+        self.fund_history: list[tuple[int, int, int, str]] = []
         self.risk = RiskIndex(self, warn_ratio_e8)
         #: scopes found at or past a threshold, to evaluate at the end of the command
         self.pending: list[Account | Position] = []
@@ -592,7 +594,12 @@ class Ledger:
                 pos.margin_atoms = margin
                 return
             if pos.qty_lots == 0:
-                release = margin  # a voluntary close: a loss beyond the bucket comes out of the wallet
+                # closed: the bucket goes back to the wallet; a loss beyond it (a close through
+                # a thin book below the bankruptcy price) is capped at the bucket, like a
+                # liquidation's: the insurance fund takes the deficit
+                release = margin if margin > 0 else 0
+                if margin < 0:
+                    self.fund.wallet_atoms += margin
             elif margin > 0:
                 release = margin * close // size  # floor: the rest returns at the close
             else:
@@ -608,6 +615,19 @@ class Ledger:
             pos.cost_atoms = value
             if pos.isolated:
                 self._fund_bucket(acct, pos, value)
+
+    def absorb_fund_shortfall(self) -> int:
+        """If the fund's balance fell below zero, book the shortfall as an uncovered loss.
+
+        Returns the amount (0 when the fund is solvent). The loss is reported, not hidden:
+        :attr:`uncovered_loss_atoms` stands in the conservation identity.
+        """
+        short = -self.fund.wallet_atoms
+        if short <= 0:
+            return 0
+        self.fund.wallet_atoms = 0
+        self.uncovered_loss_atoms += short
+        return short
 
     # ------------------------------------------------------------------ funding
     def settle_funding(self, symbol: str, rate_e8: int, mark_ticks: int) -> tuple[list[tuple[Position, int]], int]:
@@ -660,9 +680,14 @@ class Ledger:
         Isolated: O(log P) price evaluations; cross: O(positions of the account).
         """
         risk = self.risk
-        if id(scope) in self.liquidatable and (scope.qty_lots if type(scope) is Position else True):
-            self.pending.append(scope)  # flagged earlier: re-evaluate (it may have recovered)
-            return
+        if id(scope) in self.liquidatable:
+            alive = scope.qty_lots if type(scope) is Position else any(
+                not p.isolated for p in scope.positions.values()  # type: ignore[union-attr]
+            )
+            if alive:
+                self.pending.append(scope)  # flagged earlier: re-evaluate (it may have recovered)
+                return
+            self.liquidatable.pop(id(scope), None)
         if type(scope) is Position:
             if not scope.qty_lots or not scope.isolated:
                 risk.forget(scope)

@@ -99,8 +99,13 @@ class LiquidationEngine:
         #: ADL ranking score (higher first); default: MARGIN-SPEC §5's PnlPercent × MarginRatio
         self.adl_score = adl_score or binance_adl_score
         self._adl_cache: dict[tuple[int, str, bool], list] = {}
-        #: (ts_ns, balance after, change, reason) — the insurance fund's history
-        self.fund_history: list[tuple[int, int, int, str]] = []
+
+    @property
+    def fund_history(self) -> list[tuple[int, int, int, str]]:
+        """Every change of the insurance fund: ``(ts_ns, balance after, change, reason)``."""
+        ledger = self.exchange.ledger
+        assert ledger is not None
+        return ledger.fund_history
 
     # ------------------------------------------------------------------ entry point
     def liquidate(self, ts: int, scope: Account | Position, balance_atoms: int, mm_atoms: int, trigger_symbol: str) -> None:
@@ -141,9 +146,11 @@ class LiquidationEngine:
                 liquidated_notional += rest * bp * ex.markets[pos.symbol].instrument.atoms_per_tick_lot
             results.append(LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, bp, order_id, filled, notional, taken, adl))
         clearance, uncovered = self._settle_margin(ts, acct, positions, isolated, liquidated_notional)
+        uncovered += ledger.absorb_fund_shortfall()
         fund_change = ledger.fund.wallet_atoms - fund_before
         if fund_change:
-            self.fund_history.append((ts, ledger.fund.wallet_atoms, fund_change, f"liquidation of account {acct.account_id}"))
+            ledger.fund_history.append((ts, ledger.fund.wallet_atoms, fund_change, f"liquidation of account {acct.account_id}"))
+        ex._fund_seen = ledger.fund.wallet_atoms
         ex._emit_liquidation(
             ts, acct.account_id, "ISOLATED" if isolated else "CROSS",
             positions[0].symbol if isolated else trigger_symbol,
@@ -247,7 +254,8 @@ class LiquidationEngine:
                 out.append(max(1, floor_div(pos.cost_atoms + pos.margin_atoms, size)))
             return out
         figures = [ledger.position_figures(p) for p in positions]
-        tnc = acct.wallet_atoms + sum(f[1] for f in figures)
+        # money still held for orders outside the scope (isolated ones) is not the pool's
+        tnc = acct.wallet_atoms - acct.held_atoms + sum(f[1] for f in figures)
         total_mm = sum(f[2] for f in figures) or 1
         for pos, (_, _, mm) in zip(positions, figures):
             atpl = ledger.instruments[pos.symbol].atoms_per_tick_lot
@@ -271,8 +279,8 @@ class LiquidationEngine:
         side = SELL if pos.qty_lots > 0 else BUY
         order_id = ex.next_order_id
         ex.next_order_id = order_id + 1
-        order = Order(order_id, pos.account_id, side, bp, qty, qty, IOC, "LIQUIDATION", ts, True, pos.position_side)
-        ex._accept_internal(ts, market, order)
+        order = Order(order_id, pos.account_id, side, bp, qty, qty, IOC, None, ts, True, pos.position_side)
+        ex._accept_internal(ts, market, order, label="LIQUIDATION")
         fills = ex._fills
         book = market.book
         ex._liquidating_order_id = order_id
@@ -309,13 +317,18 @@ class LiquidationEngine:
             return rest, []
         fills: list[AdlFill] = []
         left = rest
-        queue = self._adl_queue(ts, pos.symbol, long)
+        queue = self._adl_queue(ex._cmd_seq, pos.symbol, long)
         ranked = queue[1]
         i = queue[0]
         while left and i < len(ranked):
             score, cand = ranked[i]
             if not cand.qty_lots or (cand.qty_lots > 0) == long:
                 i += 1  # closed (or flipped) since the queue was ranked
+                continue
+            if cand.account_id == pos.account_id or not self._profitable_at(cand, bp, atpl):
+                # never one's own other leg; never a position that would realize a loss at
+                # the bankruptcy price (it could be pushed below zero)
+                i += 1
                 continue
             take = min(left, abs(cand.qty_lots))
             self._transfer(ts, pos, close_side, take, bp, cand.account_id, cand)
@@ -330,13 +343,20 @@ class LiquidationEngine:
             taken = left
         return taken, fills
 
+    @staticmethod
+    def _profitable_at(pos: Position, price: int, atpl: int) -> bool:
+        """Whether closing ``pos`` at ``price`` realizes a gain or nothing (never a loss)."""
+        value = abs(pos.qty_lots) * price * atpl
+        return value >= pos.cost_atoms if pos.qty_lots > 0 else value <= pos.cost_atoms
+
     def _adl_queue(self, ts: int, symbol: str, liquidated_long: bool) -> list:
         """``[next index, ranked (score, position) list]``: opposite positions of other
         accounts, highest :attr:`adl_score` first (ties: lower account id).
 
-        Ranked once per timestamp and instrument side, then consumed from the front, so a
-        cascade of liquidations in one command pays the O(positions) ranking once (venues
-        likewise rank their ADL queue periodically, not per liquidation).
+        Ranked once per command and instrument side (``ts`` is the exchange's command
+        counter), then consumed from the front, so a cascade of liquidations in one
+        command pays the O(positions) ranking once (venues likewise rank their ADL queue
+        periodically, not per liquidation).
         """
         key = (ts, symbol, liquidated_long)
         cached = self._adl_cache.get(key)
@@ -389,8 +409,8 @@ class LiquidationEngine:
             left = pos.margin_atoms
             pos.margin_atoms = 0
         else:
-            left = acct.wallet_atoms
-            acct.wallet_atoms = 0
+            left = acct.wallet_atoms - acct.held_atoms  # holds outside the scope stay backed
+            acct.wallet_atoms = acct.held_atoms
         fee = min(due, max(0, left))
         left -= fee
         fund.wallet_atoms += fee
@@ -422,8 +442,8 @@ class LiquidationEngine:
         side = SELL if pos.qty_lots > 0 else BUY
         order_id = ex.next_order_id
         ex.next_order_id = order_id + 1
-        order = Order(order_id, INSURANCE_FUND, side, 0, qty, qty, IOC, "FUND_UNWIND", ts, True, 0)
-        ex._accept_internal(ts, market, order, market_order=True)
+        order = Order(order_id, INSURANCE_FUND, side, 0, qty, qty, IOC, None, ts, True, 0)
+        ex._accept_internal(ts, market, order, market_order=True, label="FUND_UNWIND")
         fills = ex._fills
         left = market.book.match(order_id, INSURANCE_FUND, side, qty, None, STP_EXPIRE_MAKER, fills)
         order.leaves_lots = left

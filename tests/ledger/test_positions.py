@@ -334,17 +334,20 @@ class TestIsolatedBucket:
         fees = taker_fee(P, 10) + taker_fee(601_000, 5) + taker_fee(610_000, 4) + taker_fee(590_000, 11)
         assert h.wallet(ALICE) == W0 - 750_000_000 - fees
 
-    def test_loss_beyond_the_bucket_on_a_voluntary_close_comes_from_the_wallet(self) -> None:
-        """Closing below bankruptcy takes the bucket and the excess loss out of the wallet."""
+    def test_loss_beyond_the_bucket_on_a_voluntary_close_is_capped_at_the_bucket(self) -> None:
+        """Closing below bankruptcy loses the bucket, not the wallet: the fund takes the excess."""
         h = self.isolated(20)
         take(h, ALICE, BUY, 10, P)  # bucket 60,000,000,000 / 20 = 3,000,000,000
         pos = h.pos(ALICE)
         assert pos is not None and pos.margin_atoms == 3_000_000_000
         wallet = h.wallet(ALICE)
+        fund, uncovered = h.ledger.insurance_fund_atoms, h.ledger.uncovered_loss_atoms
         take(h, ALICE, SELL, 10, 565_000)
-        # pnl (565_000 - 600_000) * 10 * 10_000 = -3,500,000,000; bucket 3e9 - 3.5e9 = -500,000,000
-        assert h.wallet(ALICE) == wallet - 500_000_000 - taker_fee(565_000, 10)
-        assert h.wallet(ALICE) == W0 - 3_500_000_000 - taker_fee(P, 10) - taker_fee(565_000, 10)
+        # pnl (565_000 - 600_000) * 10 * 10_000 = -3,500,000,000; bucket 3e9 - 3.5e9 = -500,000,000:
+        # nothing comes back, and the 500,000,000 deficit is the fund's (uncovered when it is empty)
+        assert h.wallet(ALICE) == wallet - taker_fee(565_000, 10)
+        covered = fund - h.ledger.insurance_fund_atoms
+        assert covered + (h.ledger.uncovered_loss_atoms - uncovered) == 500_000_000
 
     def test_partial_close_of_an_underwater_bucket_releases_nothing(self) -> None:
         """A partial close that leaves bucket + PnL <= 0 releases nothing; the final close settles it."""
@@ -357,9 +360,10 @@ class TestIsolatedBucket:
         assert pos is not None and pos.margin_atoms == -250_000_000
         assert h.wallet(ALICE) == wallet - taker_fee(535_000, 5)
         take(h, ALICE, SELL, 5, 535_000)
-        # another -3,250,000,000: bucket -3,500,000,000 released (taken) at the close
+        # another -3,250,000,000: bucket -3,500,000,000 at the close; the loss is capped at the
+        # 3,000,000,000 bucket (the fund takes the 3,500,000,000 deficit), the wallet pays fees only
         assert h.pos(ALICE) is None
-        assert h.wallet(ALICE) == W0 - 6_500_000_000 - taker_fee(P, 10) - 2 * taker_fee(535_000, 5)
+        assert h.wallet(ALICE) == W0 - 3_000_000_000 - taker_fee(P, 10) - 2 * taker_fee(535_000, 5)
 
     def test_flip_releases_the_old_bucket_and_funds_the_new(self) -> None:
         """A flip releases bucket + PnL of the closed side and funds the new side's initial margin."""

@@ -127,9 +127,11 @@ class LiqHarness:
     def sym(self) -> str:
         return self.instruments[0].symbol
 
-    def submit(self, command: Any) -> list[Any]:
-        """Submit ``command`` at the next nanosecond, run every check, return its events."""
-        self.ts += 1
+    def submit(self, command: Any, same_ts: bool = False) -> list[Any]:
+        """Submit ``command`` at the next nanosecond (``same_ts``: at the previous command's),
+        run every check, return its events."""
+        if not same_ts:
+            self.ts += 1
         start = len(self.sink.events)
         self.ex.submit(command._replace(ts_ns=self.ts))
         events = self.sink.events[start:]
@@ -189,8 +191,8 @@ class LiqHarness:
         self.bids[(account, symbol)] = self.rest(account, BUY, qty, price, symbol=symbol)
 
     # -- market data
-    def mark(self, price: int, symbol: str | None = None) -> list[Any]:
-        return self.submit(SetMarkPrice(0, symbol or self.sym, price))
+    def mark(self, price: int, symbol: str | None = None, same_ts: bool = False) -> list[Any]:
+        return self.submit(SetMarkPrice(0, symbol or self.sym, price), same_ts)
 
     def level(self, side: int, price: int, lots: int, symbol: str | None = None) -> list[Any]:
         return self.submit(SetReplayedLevel(0, symbol or self.sym, side, price, lots))

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exsim.ledger import Account, Ledger, Position
+from exsim.exchange import NewOrder, PositionChanged, SetMarkPrice
+from exsim.ledger import LONG, SHORT, Account, Ledger, Position
 
 from .harness import (
     BUY,
@@ -22,12 +23,11 @@ from .harness import (
     liquidations,
     of_type,
 )
-from exsim.exchange import PositionChanged
 
 ENTRY = 500
 LONGS = {1: 10, 2: 10, 3: 20, 4: 30, 5: 20, 6: 10}  # BitMEX: accounts 1–6 and their longs
 SCORES = {1: 3, 2: 6, 3: 1, 4: 4, 5: 5, 6: 2}  # BitMEX's given ranking scores: queue 2, 5, 4, 1, 6, 3
-SHORT, OTHER = 7, 8  # the liquidated short of 20, and the other seller (short 80)
+BANKRUPT, OTHER = 7, 8  # the liquidated short of 20, and the other seller (short 80)
 
 
 def bitmex_score(ledger: Ledger, acct: Account, pos: Position) -> int:
@@ -50,18 +50,18 @@ def bitmex_world(adl_score: Any = bitmex_score, fund: int = 0) -> LiqHarness:
     assert inst.atoms_per_tick_lot == USDT
     h = LiqHarness(inst, fund=fund, adl_score=adl_score)
     h.mark(ENTRY)
-    h.account(SHORT, 5_000, leverage=5, mode=ISOLATED)
+    h.account(BANKRUPT, 5_000, leverage=5, mode=ISOLATED)
     h.account(OTHER, 100_000, leverage=10)
     for account in LONGS:
         h.account(account, 10_000, leverage=10, mode=CROSS)
-    h.rest(SHORT, SELL, 20, ENTRY)  # first in the queue: accounts 1 and 2 buy from account 7
+    h.rest(BANKRUPT, SELL, 20, ENTRY)  # first in the queue: accounts 1 and 2 buy from account 7
     h.rest(OTHER, SELL, 80, ENTRY)
     for account, lots in LONGS.items():
         h.order(account, BUY, lots, ENTRY)
         assert h.pos(account).qty_lots == lots
-    assert h.pos(SHORT).qty_lots == -20 and h.pos(OTHER).qty_lots == -80
-    h.adjust(SHORT, 1_000 * USDT)
-    assert h.pos(SHORT).margin_atoms == 3_000 * USDT
+    assert h.pos(BANKRUPT).qty_lots == -20 and h.pos(OTHER).qty_lots == -80
+    h.adjust(BANKRUPT, 1_000 * USDT)
+    assert h.pos(BANKRUPT).margin_atoms == 3_000 * USDT
     assert not h.ex.book(h.sym).depth(SELL, 10)  # nothing to buy back from
     return h
 
@@ -73,7 +73,7 @@ class TestBitmexExample:
         # mark 700: bucket 3,000 + 20 × (500 − 700) = −1,000 <= MM; the fund (0) would carry
         # (700 − 650) × 20 = 1,000 USDT at the mark: it cannot absorb it → ADL
         events = h.mark(700)
-        (liq,) = liquidations(events, SHORT)
+        (liq,) = liquidations(events, BANKRUPT)
         (lp,) = liq.positions
         assert (lp.qty_lots, lp.bankruptcy_price_ticks, lp.filled_lots, lp.taken_over_lots, lp.adl_lots) == (
             -20, 650, 0, 0, 20
@@ -91,7 +91,7 @@ class TestBitmexExample:
         for account in (1, 3, 4, 6):
             assert h.pos(account).qty_lots == LONGS[account] and h.wallet(account) == 10_000 * USDT
         # account 7 closed at its BP: the bucket is exactly used up; 5,000 − 2,000 − 1,000 = 2,000 stays
-        assert h.pos(SHORT) is None and h.wallet(SHORT) == 2_000 * USDT
+        assert h.pos(BANKRUPT) is None and h.wallet(BANKRUPT) == 2_000 * USDT
         assert h.fund == 0 and h.ledger.uncovered_loss_atoms == 0
 
     def test_adl_counterparties_are_told(self) -> None:
@@ -128,7 +128,7 @@ class TestDefaultRanking:
             scores[account] = (upnl * 10**8 // wb) * (mm * 10**8 // (wb + upnl)) // 10**8
         queue = sorted(LONGS, key=lambda a: (-scores[a], a))
         events = h.mark(700)
-        (liq,) = liquidations(events, SHORT)
+        (liq,) = liquidations(events, BANKRUPT)
         want, left = [], 20
         for account in queue:
             take = min(left, LONGS[account])
@@ -137,3 +137,74 @@ class TestDefaultRanking:
             left -= take
         assert [(a.account_id, a.qty_lots, a.score_e8) for a in liq.adl] == want
         assert want[0][0] == 4  # 30 lots with the same wallet: the most profitable and most leveraged
+
+
+class TestAdlQueue:
+    def test_adl_never_picks_the_liquidated_accounts_own_leg(self) -> None:
+        """Hedge mode: a bankrupt LONG bucket is deleveraged against other accounts' shorts, not its own SHORT leg."""
+        h = LiqHarness(fixed(), fund=0)  # BTCUSDT grid: 20 lots at 500_000 = 1,000 USDT
+        h.mark(500_000)
+        h.account(1, 1_000, mode=ISOLATED, hedge=True)
+        h.account(9, 1_000_000)
+        for account in (2, 3):
+            h.account(account, 100_000)
+        h.trade(1, 9, 20, 500_000, buyer_kw={"pside": LONG})  # LONG leg, bucket 100
+        h.rest(9, BUY, 20, 500_000)
+        h.order(1, SELL, 20, 500_000, pside=SHORT)  # SHORT leg, bucket 100; the maker is flat again
+        h.trade(3, 2, 20, 500_000)  # account 2 holds the only other short
+        # mark 44,000.0: LONG bucket 100 − 120 = −20; BP 45,000.0; no bid; the empty fund would carry
+        # (450_000 − 440_000) × 20 × 10_000 = 2e9 at the mark → ADL among the shorts
+        events = h.mark(440_000)
+        (liq,) = liquidations(events, 1)
+        assert liq.positions[0].position_side == LONG
+        assert [(a.account_id, a.qty_lots) for a in liq.adl] == [(2, 20)]
+        assert h.pos(1, pside=SHORT).qty_lots == -20  # the account's own SHORT bucket is untouched
+
+    def test_positions_opened_later_in_the_same_timestamp_are_ranked(self) -> None:
+        """Two liquidations at one timestamp: a short opened between them is deleveraged by the second."""
+        h = LiqHarness(fixed(), fund=0)
+        h.mark(500_000)
+        for account in (1, 4):
+            h.account(account, 100)  # 10x on 1,000 USDT of notional
+        for account in (2, 5):
+            h.account(account, 10_000)
+        h.trade(1, 2, 20, 500_000)
+        # ts T: mark 44,000.0 → account 1 (pool 100 − 120 = −20) is deleveraged against account 2
+        (first,) = liquidations(h.mark(440_000), 1)
+        assert [(a.account_id, a.qty_lots) for a in first.adl] == [(2, 20)]
+        # same T: account 5 shorts 20 to account 4 at 44,000.0, then the mark falls to 38,000.0:
+        # account 4's pool 100 − 0.02 × 6,000 = −20; BP = 380_000 + 20e8 / (20 × 10_000) = 390_000
+        h.submit(NewOrder(0, 5, h.sym, SELL, 20, 440_000), same_ts=True)
+        h.submit(NewOrder(0, 4, h.sym, BUY, 20, 440_000), same_ts=True)
+        events = h.submit(SetMarkPrice(0, h.sym, 380_000), same_ts=True)
+        (second,) = liquidations(events, 4)
+        assert second.positions[0].bankruptcy_price_ticks == 390_000
+        assert [(a.account_id, a.qty_lots) for a in second.adl] == [(5, 20)]
+        assert h.fund_pos() is None
+
+
+class TestAdlNeverBelowZero:
+    def test_adl_does_not_push_a_counterparty_below_zero(self) -> None:
+        """A pool bankrupt by its own sweep (BP 620 above the mark 500) must not leave the ADL'd isolated short below zero."""
+        # 1-USDT grid. Account 2 (isolated 10x, 520 USDT = its bucket) sells 10 at 520; account 3
+        # (cross, 100,000) sells 10 at 900; account 1 (cross, 1,800) buys 20 up to 900: its pool is
+        # 1,800 + (20 × 500 − 5,200 − 9,000) = −2,400 at the mark 500, so BP = 500 + 2,400 / 20 = 620.
+        # No ask is left and the fund is empty: ADL. Account 2 ranks first (PnL% 200/520 × ratio
+        # 250/720 ≫ account 3's 4,000/100,000 × 250/104,000); closing its short at 620 costs
+        # (620 − 520) × 10 = 1,000 > its 520 bucket.
+        h = LiqHarness(one_usdt_grid(), fund=0)
+        h.mark(ENTRY)
+        h.account(1, 1_800, leverage=10)
+        h.account(2, 520, leverage=10, mode=ISOLATED)
+        h.account(3, 100_000, leverage=10)
+        h.rest(2, SELL, 10, 520)
+        h.rest(3, SELL, 10, 900)
+        events = h.order(1, BUY, 20, 900)  # the harness checks every wallet >= 0 after this command
+        (liq,) = liquidations(events, 1)
+        assert liq.positions[0].bankruptcy_price_ticks == 620
+        # account 2 ranks first, but closing its short at 620 would realize a loss beyond
+        # its bucket: the engine deleverages only positions profitable at the bankruptcy
+        # price, so account 3 (short at 900, +280 a lot at 620) takes it, and 2 is untouched
+        assert [(a.account_id, a.qty_lots, a.rank) for a in liq.adl] == [(3, 10, 2)]
+        assert h.ledger.accounts[2].positions[("BTCUSDT", 0)].qty_lots == -10
+        assert h.wallet(2) >= 0

@@ -199,3 +199,20 @@ class TestUncoveredLoss:
         assert h.fund_pos() is None
         assert h.fund == 0
         assert h.ledger.uncovered_loss_atoms == 100 * USDT
+
+
+class TestVoluntaryCloseBelowBankruptcy:
+    def test_closing_through_a_thin_book_never_leaves_the_wallet_negative(self) -> None:
+        """A reduce-only market sell of the isolated long that can only fill at 40,000.0 (BP 45,000.0) leaves no wallet below zero."""
+        # The trader deposits exactly the 100 USDT bucket (wallet 0). At 40,000.0 the close would
+        # lose (500_000 − 400_000) × 20 × 10_000 = 2e10 = 200 USDT, twice the bucket; DESIGN §5:
+        # an isolated bucket's loss is capped at its margin.
+        h = LiqHarness(fixed(), fund=0)
+        h.mark(ENTRY)
+        h.account(TRADER, 100, leverage=10, mode=ISOLATED)
+        h.account(MM, 1_000_000, leverage=10)
+        h.trade(TRADER, MM, 20, ENTRY)
+        assert h.wallet(TRADER) == 0
+        h.rest(MM, BUY, 20, 400_000)
+        h.order(TRADER, SELL, 20, reduce_only=True)  # market; the harness checks every wallet >= 0
+        assert h.wallet(TRADER) >= 0

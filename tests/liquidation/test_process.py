@@ -16,7 +16,6 @@ from exsim.ledger import LONG, SHORT
 from .harness import (
     BTC_SYM,
     BUY,
-    CROSS,
     ETH_SYM,
     ISOLATED,
     MM,
@@ -77,6 +76,38 @@ class TestNeverWorseThanBankruptcy:
         assert all(f.aggressor_side == BUY and f.price_ticks <= 550_000 for f in fills)
         assert (lp.filled_lots, lp.taken_over_lots) == (15, 5)
         assert h.ex.book(BTC_SYM).depth(SELL, 10) == [(550_001, 5)]
+
+    def test_bankruptcy_price_rounds_away_from_bad_debt(self) -> None:
+        """A 7x long of 3 lots has BP 42,857.14…: the sell limit is 42,857.2 (up), never 42,857.1, and the bucket ends >= 0."""
+        # Notional 500_000 × 3 × 10_000 = 1.5e10; bucket ceil(1.5e10 / 7) = 2_142_857_143;
+        # BP = (1.5e10 − 2_142_857_143) / 30_000 = 428_571.43 → 428_572 ticks. Closing there
+        # leaves 2_142_857_143 + (428_572 − 500_000) × 30_000 = 17_143 atoms (428_571 would leave −12_857).
+        h = base()
+        h.account(1, 1_000, leverage=7, mode=ISOLATED)
+        h.trade(1, MM, 3, ENTRY, symbol=BTC_SYM)
+        assert h.pos(1, BTC_SYM).margin_atoms == 2_142_857_143
+        h.rest(MM, BUY, 1, 428_572, symbol=BTC_SYM)
+        h.rest(MM, BUY, 5, 428_571, symbol=BTC_SYM)
+        events = h.mark(428_000, BTC_SYM)
+        (liq,) = liquidations(events, 1)
+        (lp,) = liq.positions
+        assert lp.bankruptcy_price_ticks == 428_572
+        assert [(f.price_ticks, f.qty_lots) for f in fills_of_order(events, lp.order_id)] == [(428_572, 1)]
+        assert (lp.filled_lots, lp.taken_over_lots) == (1, 2)
+        # closed at 428_572 throughout: 17_143 atoms come back; the wallet had 1e11 − 2_142_857_143
+        assert h.wallet(1) == 100_000_000_000 - 2_142_857_143 + 17_143
+        assert liq.uncovered_loss_atoms == 0
+
+    def test_short_bankruptcy_price_rounds_down(self) -> None:
+        """The same 7x position short has BP 57,142.857…: the buy limit is 57,142.8 (down)."""
+        h = base()
+        h.account(1, 1_000, leverage=7, mode=ISOLATED)
+        h.rest(MM, BUY, 3, ENTRY, symbol=BTC_SYM)
+        h.order(1, SELL, 3, ENTRY, symbol=BTC_SYM)
+        # BP = (1.5e10 + 2_142_857_143) / 30_000 = 571_428.57 → 571_428
+        (liq,) = liquidations(h.mark(572_000, BTC_SYM), 1)
+        assert liq.positions[0].bankruptcy_price_ticks == 571_428
+        assert liq.uncovered_loss_atoms == 0
 
     def test_cross_positions_each_respect_their_own_bp(self) -> None:
         """A cross pool's two closes each stop at their own bankruptcy price, ΣMM-weighted."""
@@ -175,3 +206,60 @@ class TestCrossLeavesIsolatedAlone:
         assert (btc.qty_lots, btc.cost_atoms, btc.margin_atoms) == before
         assert btc_bid in h.ex.book(BTC_SYM).orders and h.ledger.holds[btc_bid].held_atoms == btc_hold
         assert h.pos(2, ETH_SYM) is None
+
+
+class TestRelapse:
+    def test_a_liquidated_cross_account_is_liquidated_again(self) -> None:
+        """After a cross liquidation, the account's next failing pool is liquidated like a fresh account's."""
+        # Account 1 (100 USDT, 10x) is liquidated at 47,000.0 (pool 100 − 60 = 40 <= MM 47) and keeps
+        # 40. Then it and a fresh account 2 each hold 140 USDT and have a bid of 20 lots at 52,000.0
+        # hit by the maker while the mark is 47,000.0: pool 140 − 0.02 × 5,000 = 40 <= MM 47 at once.
+        h = base()
+        h.account(1, 100, symbols=(BTC_SYM,))
+        h.trade(1, MM, 20, ENTRY, symbol=BTC_SYM)
+        h.rest(MM, BUY, 20, 470_000, symbol=BTC_SYM)
+        assert liquidations(h.mark(470_000, BTC_SYM), 1)
+        assert h.wallet(1) == 40 * USDT
+        h.account(1, 100, symbols=(BTC_SYM,))
+        h.account(2, 140, symbols=(BTC_SYM,))
+        for account in (2, 1):  # the fresh account first: the control
+            h.rest(account, BUY, 20, 520_000, symbol=BTC_SYM)
+            events = h.order(MM, SELL, 20, symbol=BTC_SYM)
+            liqs = liquidations(events, account)
+            assert len(liqs) == 1, f"account {account}: pool {h.ledger.cross_margin_balance(h.ledger.accounts[account])} not liquidated"
+            liq = liqs[0]
+            assert liq.scope == "CROSS" and (liq.margin_balance_atoms, liq.maint_margin_atoms) == (40 * USDT, 47 * USDT)
+
+
+class TestHoldsOutsideTheScope:
+    def test_isolated_order_surviving_a_cross_liquidation_stays_backed(self) -> None:
+        """The margin an isolated order holds is not spent by a cross liquidation: when it fills, no wallet goes below zero."""
+        # Account 2: 301 USDT; ETH cross long 500 lots at 2,000.00 (IM 100); a BTC isolated ask of
+        # 20 lots at 60,000.0 holding 120. ETH at 1,400.00: pool 301 − 300 = 1 <= MM 35 → the cross
+        # pool is liquidated (at the mark, 1 USDT left) but 120 USDT are still held for the BTC ask.
+        # Then the maker lifts the ask: the new bucket needs 120 USDT.
+        h = base()
+        h.account(2, 300, mode=ISOLATED, symbols=(BTC_SYM,))
+        h.account(2, 1, symbols=(ETH_SYM,))
+        h.trade(2, MM, 500, 200_000, symbol=ETH_SYM)
+        ask = h.rest(2, SELL, 20, 600_000, symbol=BTC_SYM)
+        assert h.ledger.holds[ask].held_atoms == 120 * USDT
+        h.rest(MM, BUY, 500, 140_000, symbol=ETH_SYM)
+        (liq,) = liquidations(h.mark(140_000, ETH_SYM), 2)
+        assert liq.scope == "CROSS" and ask in h.ex.book(BTC_SYM).orders
+        h.order(MM, BUY, 20, 600_000, symbol=BTC_SYM)  # the harness checks every wallet >= 0
+        assert h.wallet(2) >= 0
+
+
+class TestInternalOrders:
+    def test_user_client_id_named_liquidation_survives_a_liquidation(self) -> None:
+        """A resting order whose client id is 'LIQUIDATION' keeps its id index entry when the account's bucket is liquidated."""
+        h = base(fund=10_000 * USDT)
+        h.account(1, 1_000, mode=ISOLATED, symbols=(BTC_SYM,))
+        h.account(1, 1, symbols=(ETH_SYM,))
+        h.trade(1, MM, 20, ENTRY, symbol=BTC_SYM)
+        eth = h.rest(1, BUY, 10, 100_000, symbol=ETH_SYM, coid="LIQUIDATION")
+        # no bid within BP: the liquidation IOC expires unfilled (its client id is 'LIQUIDATION' too)
+        events = h.mark(440_000, BTC_SYM)  # Exchange._check() runs in the harness
+        assert liquidations(events, 1)
+        assert h.ex._client_ids.get((1, "LIQUIDATION")) == eth

@@ -2,9 +2,12 @@
 
 Each seed builds a world of 500 traders (50–2,000 USDT, leverage 2–50x per instrument
 within the brackets, cross or isolated per instrument, one in ten in hedge mode) and two
-market makers quoting a few thin levels around the mark, then runs a few thousand random
-commands: orders (limit, IOC, market, reduce-only, mark stops), cancels, margin moves,
-re-quotes, and mark moves (a random walk with crashes and spikes that empty the book).
+market makers quoting a few thin levels around the mark, then runs 2,500 random commands:
+orders (limit, IOC, market, reduce-only, mark stops), cancels, deposits, isolated margin
+moves, leverage changes, re-quotes, replayed (EXTERNAL) levels, and mark moves (a random
+walk with crashes and spikes that empty the book first). Two variants per seed: a thin
+insurance fund (0 to 100,000 USDT, so takeovers, ADL and uncovered losses all happen) and
+a deep one (every remainder is taken over; no ADL).
 
 After every command (:class:`~tests.liquidation.harness.LiqHarness`): conservation and no
 negative wallet or fund (``Ledger._check``), the risk index and the books
@@ -72,10 +75,11 @@ def naive_scan(h: LiqHarness) -> None:
 class World:
     """One seeded random run on a :class:`LiqHarness`."""
 
-    def __init__(self, seed: int, replayed: bool = False) -> None:
+    def __init__(self, seed: int, replayed: bool = True, fund: int | None = None) -> None:
         self.rng = random.Random(seed)
         self.replayed = replayed
-        fund = self.rng.choice([10**9 * USDT])
+        thin = self.rng.choice([0, 0, 1_000 * USDT, 100_000 * USDT])
+        fund = thin if fund is None else fund
         self.h = LiqHarness(*instruments(), fund=fund, fund_unwind_lots={"BTCUSDT": 50, "ETHUSDT": 500})
         self.marks = dict(START)
         self.quotes: dict[str, list[int]] = {s: [] for s in MAKERS}
@@ -202,8 +206,8 @@ class World:
         else:
             symbol = rng.choice(list(MAKERS))
             lev = rng.randint(2, 50)
-            if not (self.submit(SetLeverage(0, a, symbol, lev))[-1:] and
-                    type(self.h.sink.events[-1]).__name__ == "CommandRejected"):
+            events = self.submit(SetLeverage(0, a, symbol, lev))
+            if not any(type(e).__name__ == "CommandRejected" for e in events):
                 self.leverage[(a, symbol)] = lev
 
     def mark_move(self) -> None:
@@ -255,12 +259,19 @@ class World:
                     break
 
 
+def run_world(world: World) -> None:
+    world.run()
+    assert world.liquidations > 20 and world.cross_liquidations > 5  # the run did exercise liquidations
+    for acct in world.h.ledger.accounts.values():
+        assert acct.wallet_atoms >= 0
+
+
 @pytest.mark.parametrize("seed", [1, 2, 3])
 class TestRandomStress:
     def test_invariants_hold_through_crashes(self, seed: int) -> None:
-        """Conservation, wallets >= 0, uncrossed books, fills within BP, whole cross closes, nothing left liquidatable."""
-        world = World(seed)
-        world.run()
-        assert world.liquidations > 20 and world.cross_liquidations > 5  # the run did exercise liquidations
-        for acct in world.h.ledger.accounts.values():
-            assert acct.wallet_atoms >= 0
+        """Thin fund (0 to 100,000 USDT), replayed levels too: every invariant after every command."""
+        run_world(World(seed))
+
+    def test_invariants_hold_with_a_deep_fund(self, seed: int) -> None:
+        """A fund that absorbs every takeover (no ADL): every invariant after every command."""
+        run_world(World(seed, fund=10**9 * USDT))

@@ -22,7 +22,6 @@ against ``1e4·m``: never liquidatable at a positive mark (bankruptcy at 0).
 from __future__ import annotations
 
 from .harness import (
-    BUY,
     CROSS,
     ISOLATED,
     MM,
