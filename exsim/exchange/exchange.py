@@ -317,12 +317,16 @@ class Exchange:
 
         A buy never pays more than its limit; a sell may fill above its limit against
         higher bids, so it is valued at the better of its limit and the best bid. A market
-        order is valued at the deepest level it would reach (or the last one there is).
+        buy is valued at the deepest ask it would reach (or the last one there is), a
+        market sell at the best bid.
         """
         book = market.book
         atpl = market.instrument.atoms_per_tick_lot
         if limit_px is None:
-            px = book.sweep_price(side, qty) or market.last_price_ticks or market.mark_price_ticks
+            if side == BUY:  # pays at most the deepest ask it reaches
+                px = book.sweep_price(side, qty) or market.last_price_ticks or market.mark_price_ticks
+            else:  # receives at most the best bid for every lot
+                px = book.best_bid() or market.last_price_ticks or market.mark_price_ticks
         elif side == BUY:
             px = limit_px
         else:

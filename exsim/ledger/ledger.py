@@ -815,11 +815,10 @@ class Ledger:
             )
         net: dict[str, int] = {}
         held: dict[int, int] = {}
-        orders: dict[int, dict[str, int]] = {}
-        for hold in self.holds.values():
+        for order_id, hold in self.holds.items():
             held[hold.account_id] = held.get(hold.account_id, 0) + hold.held_atoms
-            per = orders.setdefault(hold.account_id, {})
-            per[hold.symbol] = per.get(hold.symbol, 0) + 1
+            if self.accounts[hold.account_id].order_ids.get(order_id) != hold.symbol:
+                raise StateError(f"hold of order {order_id} missing from its account's open orders")
             if hold.held_atoms < 0 or hold.open_lots < 0:
                 raise StateError(f"negative hold {hold.held_atoms} / {hold.open_lots}")
         if self.fund.wallet_atoms < 0:
