@@ -674,32 +674,11 @@ class Exchange:
         market = self.markets.get(cmd.symbol)
         if market is None:
             return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL, cmd.order_id)
-        book = market.book
-        order = book.orders.get(cmd.order_id)
-        if order is not None and order.account_id == cmd.account_id:
-            leaves = order.leaves_lots
-            level_lots = book.remove(order)
-            if order.client_order_id is not None:
-                self._client_ids.pop((order.account_id, order.client_order_id), None)
-            if self.ledger is not None:
-                self.ledger.release_order(order.order_id)
-            out = self._out
-            ts, symbol = cmd.ts_ns, cmd.symbol
-            out.append(_new(OrderCancelled, (ts, symbol, order.order_id, order.account_id, leaves, "USER")))
-            if self.emit_book_deltas:
-                out.append(_new(BookDelta, (ts, symbol, order.side, order.price_ticks, level_lots)))
-            return None
-        stop = market.triggers.orders.get(cmd.order_id)
-        if stop is not None and stop.account_id == cmd.account_id:
-            market.triggers.remove(stop.order_id)
-            self._forget_client_id(stop.account_id, stop.client_order_id)
-            if self.ledger is not None:
-                self.ledger.count_order(stop.account_id, cmd.symbol, -1, stop.order_id)
-            self._out.append(
-                _new(OrderCancelled, (cmd.ts_ns, cmd.symbol, stop.order_id, stop.account_id, stop.qty_lots, "USER"))
-            )
-            return None
-        return self._reject(cmd, RejectReason.UNKNOWN_ORDER, cmd.order_id)
+        order = market.book.orders.get(cmd.order_id) or market.triggers.orders.get(cmd.order_id)
+        if order is None or order.account_id != cmd.account_id:
+            return self._reject(cmd, RejectReason.UNKNOWN_ORDER, cmd.order_id)
+        self._cancel_internal(cmd.ts_ns, cmd.symbol, cmd.order_id, "USER")
+        return None
 
     def _forget_client_id(self, account: int, coid: str | None) -> None:
         if coid is not None:
@@ -985,7 +964,8 @@ class Exchange:
         )
 
     def _cancel_internal(self, ts: int, symbol: str, order_id: int, reason: str) -> None:
-        """Cancel a resting or waiting order for the exchange's own reasons (liquidation)."""
+        """Cancel a resting or waiting order (USER, LIQUIDATION, REDUCE_ONLY): out of the book
+        or the trigger index, its margin released, its client id freed, events emitted."""
         market = self.markets[symbol]
         book = market.book
         order = book.orders.get(order_id)
