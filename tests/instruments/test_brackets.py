@@ -448,11 +448,17 @@ class TestShippedData:
             assert tiers == shared[symbol], symbol
 
 
+@pytest.fixture(scope="module")
+def shared_tables() -> BracketTables:
+    """The full shared bracket file, loaded once for the module."""
+    return load_binance_brackets(SHARED_TIERS)
+
+
 @needs_shared
 class TestFullSharedFile:
-    @pytest.fixture(scope="class")
-    def tables(self) -> BracketTables:
-        return load_binance_brackets(SHARED_TIERS)
+    @pytest.fixture
+    def tables(self, shared_tables: BracketTables) -> BracketTables:
+        return shared_tables
 
     def test_all_symbols_validate(self, tables: BracketTables) -> None:
         """All 349 symbols (2,805 tiers) of the 2024-10-24 snapshot pass exact validation."""
