@@ -287,7 +287,10 @@ class Exchange:
                 reason = ledger.order_problem(account, symbol, side, qty, reduce_only, pside)
             else:
                 notional = self._worst_notional(market, side, qty, None if is_market else price)
-                reason = ledger.hold_for_order(order_id, account, symbol, side, qty, notional, reduce_only, pside)
+                may_rest = not is_market and (tif == GTC or tif == GTX)
+                reason = ledger.hold_for_order(
+                    order_id, account, symbol, side, qty, notional, reduce_only, pside, may_rest
+                )
             if reason:
                 return self._reject(cmd, reason)
         self.next_order_id = order_id + 1
@@ -571,6 +574,7 @@ class Exchange:
         for pos in changed.values():
             if pos.account_id > 0:
                 self._trim_closing_orders(ts, market, pos)
+                ledger.cover_bad_debt(ledger.accounts[pos.account_id])
 
     def _trim_closing_orders(self, ts: int, market: _Market, pos: Position) -> None:
         """Keep an account's resting closing orders (reduce-only; hedge closes) within the
@@ -594,23 +598,30 @@ class Exchange:
             return
         q = pos.qty_lots
         allowed = q if q > 0 else -q
-        for order in closing:
+        cut: list[Order] = []
+        shrink: tuple[Order, int] | None = None
+        for order in closing:  # oldest first keep their size
             closes = order.side == SELL if q > 0 else order.side == BUY
             room = allowed if closes and q else 0
             if order.leaves_lots <= room:
                 allowed -= order.leaves_lots
-                continue
-            if room:
-                ledger.rehold_order(order.order_id, room, room * order.price_ticks * market.instrument.atoms_per_tick_lot)
-                order.qty_lots -= order.leaves_lots - room
-                book.reduce(order, room)
-                self._out.append(
-                    _new(OrderAmended, (ts, symbol, order.order_id, order.account_id, order.price_ticks,
-                                        order.qty_lots, room, True))
-                )
+            elif room:
+                shrink = (order, room)
                 allowed = 0
             else:
-                self._cancel_internal(ts, symbol, order.order_id, "REDUCE_ONLY")
+                cut.append(order)
+        for order in cut:  # cancel first, so the shrunk order's new hold fits beside the rest
+            self._cancel_internal(ts, symbol, order.order_id, "REDUCE_ONLY")
+        if shrink is not None:
+            order, room = shrink
+            reason = ledger.rehold_order(order.order_id, room, room * order.price_ticks * market.instrument.atoms_per_tick_lot)
+            assert reason is None, reason  # a smaller closing order always fits
+            order.qty_lots -= order.leaves_lots - room
+            book.reduce(order, room)
+            self._out.append(
+                _new(OrderAmended, (ts, symbol, order.order_id, order.account_id, order.price_ticks,
+                                    order.qty_lots, room, True))
+            )
 
     # ------------------------------------------------------------------ triggers
     def _fire_triggers(self, ts: int, market: _Market, trigger_by: int) -> None:
@@ -644,7 +655,7 @@ class Exchange:
                     notional = self._worst_notional(market, stop.side, stop.qty_lots, None if is_market else stop.price_ticks)
                     reason = ledger.hold_for_order(
                         stop.order_id, stop.account_id, symbol, stop.side, stop.qty_lots, notional,
-                        stop.reduce_only, stop.position_side,
+                        stop.reduce_only, stop.position_side, not is_market and stop.tif == GTC,
                     )
                     if reason:
                         self._forget_client_id(stop.account_id, stop.client_order_id)

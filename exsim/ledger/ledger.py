@@ -353,8 +353,16 @@ class Ledger:
         notional_atoms: int,
         reduce_only: bool,
         position_side: int,
+        exclude: int = 0,
+        may_rest: bool = True,
     ) -> tuple[str | None, int, bool]:
-        """``(refusal, atoms to hold, closing)`` for an order; see :meth:`hold_for_order`."""
+        """``(refusal, atoms to hold, closing)`` for an order; see :meth:`hold_for_order`.
+
+        ``exclude``: an order id whose own hold is being re-sized (amend). ``may_rest``:
+        a closing order that can rest in the book must fit, together with the account's
+        other closing orders on that position, within the position; one that executes
+        now (IOC, FOK, market) need only fit by itself.
+        """
         problem = self.position_side_problem(acct, position_side)
         if problem:
             return problem, 0, False
@@ -371,6 +379,10 @@ class Ledger:
             closing = (position_side == LONG) != buy  # sell LONG / buy SHORT closes
             if closing and qty_lots > abs(pos_qty):
                 return Reason.REDUCE_ONLY_WOULD_INCREASE, 0, False
+        if closing and may_rest and qty_lots + self._closing_lots(acct, symbol, position_side, side, exclude) > abs(pos_qty):
+            # resting beside the account's other closing orders on this position, one taker
+            # could fill them all and open or flip it
+            return Reason.REDUCE_ONLY_WOULD_INCREASE, 0, False
         fee = rate_ceil(notional_atoms, inst.taker_fee_e8)
         if closing:
             return None, fee, True
@@ -382,6 +394,17 @@ class Ledger:
         if lev > inst.brackets.max_leverage_for(total):
             return Reason.LEVERAGE_ABOVE_BRACKET_MAX, 0, False
         return None, ceil_div(notional_atoms, lev) + fee, False
+
+    def _closing_lots(self, acct: Account, symbol: str, position_side: int, side: int, exclude: int) -> int:
+        """Open lots of the account's closing orders on one position and side. O(its orders)."""
+        holds = self.holds
+        total = 0
+        for order_id, s in acct.order_ids.items():
+            if s == symbol and order_id != exclude:
+                hold = holds.get(order_id)
+                if hold is not None and hold.closing and hold.position_side == position_side and hold.side == side:
+                    total += hold.open_lots
+        return total
 
     def open_order_notional(self, acct: Account, symbol: str) -> int:
         """Worst-case notional of the account's open orders on ``symbol`` that may open
@@ -427,6 +450,7 @@ class Ledger:
         notional_atoms: int,
         reduce_only: bool,
         position_side: int,
+        may_rest: bool = True,
     ) -> str | None:
         """Hold initial margin and the worst-case taker fee for a new order, or refuse it.
 
@@ -442,7 +466,7 @@ class Ledger:
         if acct is None:
             return Reason.NO_ACCOUNT
         problem, hold, closing = self._hold_needed(
-            acct, symbol, side, qty_lots, notional_atoms, reduce_only, position_side
+            acct, symbol, side, qty_lots, notional_atoms, reduce_only, position_side, 0, may_rest
         )
         if problem:
             return problem
@@ -473,7 +497,7 @@ class Ledger:
         hold = self.holds[order_id]
         acct = self.accounts[hold.account_id]
         problem, need, closing = self._hold_needed(
-            acct, hold.symbol, hold.side, open_lots, notional_atoms, hold.reduce_only, hold.position_side
+            acct, hold.symbol, hold.side, open_lots, notional_atoms, hold.reduce_only, hold.position_side, order_id
         )
         if problem:
             return problem
@@ -597,9 +621,10 @@ class Ledger:
                 # closed: the bucket goes back to the wallet; a loss beyond it (a close through
                 # a thin book below the bankruptcy price) is capped at the bucket, like a
                 # liquidation's: the insurance fund takes the deficit
-                release = margin if margin > 0 else 0
                 if margin < 0:
                     self.fund.wallet_atoms += margin
+                    margin = 0
+                release = margin
             elif margin > 0:
                 release = margin * close // size  # floor: the rest returns at the close
             else:
@@ -615,6 +640,19 @@ class Ledger:
             pos.cost_atoms = value
             if pos.isolated:
                 self._fund_bucket(acct, pos, value)
+
+    def cover_bad_debt(self, acct: Account) -> int:
+        """A trader whose wallet went below zero with no cross position left to back it
+        (a close far through a stale book) is reset to zero; the insurance fund takes the
+        deficit. Returns the amount. A negative wallet still backed by cross positions is
+        left to the risk index: the pool is liquidated if it is underwater.
+        """
+        debt = -acct.wallet_atoms
+        if debt <= 0 or acct.account_id <= 0 or any(not p.isolated for p in acct.positions.values()):
+            return 0
+        acct.wallet_atoms = 0
+        self.fund.wallet_atoms -= debt
+        return debt
 
     def absorb_fund_shortfall(self) -> int:
         """If the fund's balance fell below zero, book the shortfall as an uncovered loss.
@@ -825,7 +863,8 @@ class Ledger:
             raise StateError(f"insurance fund below zero: {self.fund.wallet_atoms}")
         for acct in (*self.accounts.values(), self.external, self.fund):
             if acct.account_id > 0:
-                if acct.wallet_atoms < 0:
+                if acct.wallet_atoms < 0 and all(p.isolated for p in acct.positions.values()):
+                    # only unrealized profit of cross positions may back a wallet below zero
                     raise StateError(f"account {acct.account_id}: negative wallet {acct.wallet_atoms}")
                 if acct.held_atoms != held.get(acct.account_id, 0):
                     raise StateError(f"account {acct.account_id}: held {acct.held_atoms} != sum of holds")

@@ -391,6 +391,8 @@ class LiquidationEngine:
         other = ledger.apply_fill(to_account, 0, symbol, close_side ^ 1, lots, price, 0, other_side)
         ex._emit_position(ts, liq)
         ex._emit_position(ts, other)
+        if to_account > 0:  # a deleveraged position shrank: its resting closing orders too
+            ex._trim_closing_orders(ts, ex.markets[symbol], other)
 
     def _settle_margin(
         self, ts: int, acct: Account, positions: list[Position], isolated: bool, liquidated_notional: int

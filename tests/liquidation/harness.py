@@ -82,9 +82,11 @@ def check_liquidation_events(ledger: Ledger, events: list[Any]) -> None:
     for liq in liqs:
         for lp in liq.positions:
             bp_of[lp.order_id] = (lp.bankruptcy_price_ticks, lp.qty_lots > 0)
-        symbols_bp = {lp.symbol: lp.bankruptcy_price_ticks for lp in liq.positions}
+        symbols_bp: dict[str, set[int]] = {}  # a hedge-mode pool can hold two legs of a symbol
+        for lp in liq.positions:
+            symbols_bp.setdefault(lp.symbol, set()).add(lp.bankruptcy_price_ticks)
         for a in liq.adl:
-            assert a.price_ticks == symbols_bp[a.symbol], f"ADL fill {a} not at the bankruptcy price {symbols_bp}"
+            assert a.price_ticks in symbols_bp[a.symbol], f"ADL fill {a} not at a bankruptcy price {symbols_bp}"
         if liq.scope == "CROSS" and not getattr(liq, "partial", False):
             acct = ledger.accounts[liq.account_id]
             left = [p for p in acct.positions.values() if not p.isolated]
