@@ -68,6 +68,7 @@ class OrderHold:
         "reduce_only",
         "position_side",
         "notional_atoms",
+        "may_rest",
     )
 
     def __init__(
@@ -81,7 +82,9 @@ class OrderHold:
         reduce_only: bool,
         position_side: int,
         notional_atoms: int = 0,
+        may_rest: bool = True,
     ) -> None:
+        self.may_rest = may_rest  # False for orders that execute at once (IOC, FOK, market)
         self.account_id = account_id
         self.symbol = symbol
         self.held_atoms = held_atoms
@@ -396,13 +399,19 @@ class Ledger:
         return None, ceil_div(notional_atoms, lev) + fee, False
 
     def _closing_lots(self, acct: Account, symbol: str, position_side: int, side: int, exclude: int) -> int:
-        """Open lots of the account's closing orders on one position and side. O(its orders)."""
+        """Open lots of the account's resting closing orders on one position and side. O(its orders)."""
         holds = self.holds
         total = 0
         for order_id, s in acct.order_ids.items():
             if s == symbol and order_id != exclude:
                 hold = holds.get(order_id)
-                if hold is not None and hold.closing and hold.position_side == position_side and hold.side == side:
+                if (
+                    hold is not None
+                    and hold.closing
+                    and hold.may_rest
+                    and hold.position_side == position_side
+                    and hold.side == side
+                ):
                     total += hold.open_lots
         return total
 
@@ -476,7 +485,7 @@ class Ledger:
         acct.open_orders[symbol] = acct.open_orders.get(symbol, 0) + 1
         acct.order_ids[order_id] = symbol
         self.holds[order_id] = OrderHold(
-            account_id, symbol, hold, qty_lots, closing, side, reduce_only, position_side, notional_atoms
+            account_id, symbol, hold, qty_lots, closing, side, reduce_only, position_side, notional_atoms, may_rest
         )
         return None
 
