@@ -317,6 +317,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"exsim: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
