@@ -28,10 +28,13 @@ pool at zero).
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from exsim.book.orders import BUY, IOC, SELL, STP_EXPIRE_MAKER, Order
 from exsim.ledger import CROSS, INSURANCE_FUND, ISOLATED, POSITION_SIDE_NAMES, Account, Position
+from exsim.ledger.risk_index import LIQUIDATION_RATIO_E8, isolated_threshold_ticks
+from exsim.margin.liquidation import format_price
 from exsim.units import RATE_SCALE, ceil_div, floor_div, format_atoms, rate_floor
 
 if TYPE_CHECKING:
@@ -46,6 +49,7 @@ class LiquidatedPosition(NamedTuple):
     position_side: int
     qty_lots: int  # signed size at the trigger (+ long, − short)
     mark_price_ticks: int
+    liquidation_price_ticks: int  # where margin balance met maintenance (others at their marks); 0: none
     bankruptcy_price_ticks: int
     order_id: int  # the liquidation IOC order
     filled_lots: int  # closed through the book
@@ -130,10 +134,11 @@ class LiquidationEngine:
             # a partial reduction never closes a position (it keeps the lots under the floor)
         bps = self._bankruptcy_prices(acct, positions, isolated)
         marks = [ledger.mark_ticks(p.symbol, p) for p in positions]
+        lps = self._liquidation_prices(acct, positions, isolated)
         results: list[LiquidatedPosition] = []
         adl_fills: list[AdlFill] = []
         liquidated_notional = 0
-        for pos, bp, mark in zip(positions, bps, marks):
+        for pos, bp, mark, lp in zip(positions, bps, marks, lps):
             qty0 = pos.qty_lots
             order_id, filled, notional = self._close_through_book(ts, pos, bp)
             liquidated_notional += notional
@@ -144,7 +149,9 @@ class LiquidationEngine:
                 adl = rest - taken
                 adl_fills.extend(adl_part)
                 liquidated_notional += rest * bp * ex.markets[pos.symbol].instrument.atoms_per_tick_lot
-            results.append(LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, bp, order_id, filled, notional, taken, adl))
+            results.append(
+                LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, order_id, filled, notional, taken, adl)
+            )
         clearance, uncovered = self._settle_margin(ts, acct, positions, isolated, liquidated_notional)
         uncovered += ledger.absorb_fund_shortfall()
         fund_change = ledger.fund.wallet_atoms - fund_before
@@ -182,8 +189,9 @@ class LiquidationEngine:
         ledger = ex.ledger
         assert ledger is not None
         bps = self._bankruptcy_prices(acct, positions, isolated)
+        lps = self._liquidation_prices(acct, positions, isolated)
         results: list[LiquidatedPosition] = []
-        for pos, bp in zip(positions, bps):
+        for pos, bp, lp in zip(positions, bps, lps):
             inst = ex.markets[pos.symbol].instrument
             if not inst.partial_liquidation:
                 continue
@@ -198,7 +206,9 @@ class LiquidationEngine:
                 continue
             qty0 = pos.qty_lots
             order_id, filled, fill_notional = self._close_through_book(ts, pos, bp, cut)
-            results.append(LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, bp, order_id, filled, fill_notional, 0, 0))
+            results.append(
+                LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, order_id, filled, fill_notional, 0, 0)
+            )
         if not results:
             return False
         if isolated:
@@ -268,6 +278,30 @@ class LiquidationEngine:
                 out.append(max(1, mark - floor_div(num, den)))
             else:  # BP = MP + share: a buy, rounded down
                 out.append(max(1, mark + floor_div(num, den)))
+        return out
+
+    def _liquidation_prices(self, acct: Account, positions: list[Position], isolated: bool) -> list[int]:
+        """Each position's liquidation price in ticks at the trigger (0 when there is none).
+
+        Isolated: the bucket's exact threshold. Cross: the price of that contract at which
+        the pool's margin balance meets its maintenance margin, the other contracts held at
+        their marks — the same search on a stand-in bucket holding the rest of the pool.
+        """
+        ledger = self.exchange.ledger
+        assert ledger is not None
+        if isolated:
+            hit = isolated_threshold_ticks(ledger, positions[0], LIQUIDATION_RATIO_E8)
+            return [hit[1] if hit else 0]
+        figures = [ledger.position_figures(p) for p in positions]
+        base = acct.wallet_atoms - acct.held_atoms + sum(f[1] for f in figures) - sum(f[2] for f in figures)
+        out = []
+        for pos, (_, upnl, mm) in zip(positions, figures):
+            stand_in = Position(pos.account_id, pos.symbol, pos.position_side, True, pos.leverage)
+            stand_in.qty_lots = pos.qty_lots
+            stand_in.cost_atoms = pos.cost_atoms
+            stand_in.margin_atoms = base - upnl + mm  # the rest of the pool backs this contract
+            hit = isolated_threshold_ticks(ledger, stand_in, LIQUIDATION_RATIO_E8)
+            out.append(hit[1] if hit else 0)
         return out
 
     def _close_through_book(self, ts: int, pos: Position, bp: int, qty: int = 0) -> tuple[int, int, int]:
@@ -481,7 +515,17 @@ class LiquidationEngine:
             inst = ex.markets[r.symbol].instrument
             side = "long" if r.qty_lots > 0 else "short"
             text = f"{r.symbol} {POSITION_SIDE_NAMES[r.position_side].lower()} {side} {inst.qty_str(abs(r.qty_lots))}"
-            text += f" (bankruptcy {inst.price_str(r.bankruptcy_price_ticks)}): {inst.qty_str(r.filled_lots)} through the book"
+            if r.liquidation_price_ticks:
+                text += f" (liquidation price {inst.price_str(r.liquidation_price_ticks)},"
+            else:
+                text += " ("
+            text += f" bankruptcy {inst.price_str(r.bankruptcy_price_ticks)}): {inst.qty_str(r.filled_lots)} through the book"
+            if r.filled_lots:
+                tick = Fraction(inst.tick_size)
+                avg = Fraction(r.fill_notional_atoms, r.filled_lots * inst.atoms_per_tick_lot) * tick
+                slip = avg - r.mark_price_ticks * tick
+                text += f" at average {format_price(avg, round_up=r.qty_lots > 0)}"
+                text += f" ({'+' if slip >= 0 else '-'}{format_price(abs(slip), round_up=True)} vs mark)"
             if r.taken_over_lots:
                 text += f", {inst.qty_str(r.taken_over_lots)} taken over by the insurance fund"
             if r.adl_lots:

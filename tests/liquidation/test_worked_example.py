@@ -135,3 +135,16 @@ class TestCrossWorkedExample:
         # at 1 tick: balance 2e5 × 1 = 200_000 atoms (0.002 USDT); MM 1e4 × 1 = 10_000
         assert (balance, mm) == (200_000, 10_000)
         assert h.pos(TRADER).qty_lots == 20
+
+
+class TestLiquidationEventExplains:
+    def test_liquidation_price_in_the_event_is_the_exact_threshold(self) -> None:
+        """The event's liquidation price is the worked example's boundary tick, 47,368.4 (473_684 ticks)."""
+        h = build(ISOLATED)
+        mark, events = walk(h, PATH)
+        (liq,) = [e for e in events if type(e) is Liquidation]
+        (closed,) = liq.positions
+        assert closed.liquidation_price_ticks == THRESHOLD == mark
+        assert "liquidation price 47368.4" in liq.explanation
+        # the fill at the mark: average 47,368.40000000, slippage +0 vs the mark
+        assert "at average 47368.40000000 (+0.00000000 vs mark)" in liq.explanation
