@@ -38,7 +38,6 @@ from exsim.exchange import (
     SetMarginMode,
     SetMarkPrice,
     SetSelfTradePrevention,
-    event_to_dict,
 )
 from exsim.ledger import ISOLATED, Ledger
 from exsim.units import ATOMS_PER_UNIT

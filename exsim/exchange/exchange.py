@@ -60,8 +60,6 @@ from exsim.exchange.commands import (
     SetSelfTradePrevention,
 )
 from exsim.exchange.events import (
-    MAKER,
-    TAKER,
     BalanceChanged,
     BookDelta,
     CommandRejected,
@@ -423,8 +421,7 @@ class Exchange:
                 reason = "IOC"
             self._finish(order, ts, market, reason)
         else:
-            if order.client_order_id is not None:
-                self._client_ids.pop((order.account_id, order.client_order_id), None)
+            self._forget_client_id(order.account_id, order.client_order_id)
             if self.ledger is not None:
                 self.ledger.release_order(order.order_id)
 
@@ -437,8 +434,7 @@ class Exchange:
             )
         )
         order.leaves_lots = 0
-        if order.client_order_id is not None:
-            self._client_ids.pop((order.account_id, order.client_order_id), None)
+        self._forget_client_id(order.account_id, order.client_order_id)
         if self.ledger is not None:
             self.ledger.release_order(order.order_id)
 
@@ -455,7 +451,6 @@ class Exchange:
         maker_fee = inst.maker_fee_e8
         trade_id = self.next_trade_id
         book = market.book
-        client_ids = self._client_ids
         if taker is not None:
             t_id = taker.order_id
             t_acct = taker.account_id
@@ -474,7 +469,7 @@ class Exchange:
                 m_leaves = maker.leaves_lots
                 m_fee = rate_ceil(notional, maker_fee)
                 if not m_leaves and maker.client_order_id is not None:
-                    client_ids.pop((maker.account_id, maker.client_order_id), None)
+                    self._forget_client_id(maker.account_id, maker.client_order_id)
             else:
                 m_leaves = m_fee = 0
             if t_id:
@@ -510,8 +505,7 @@ class Exchange:
         stp_expired = book.stp_expired
         for maker, cancelled_lots in stp_expired:
             append(_new(OrderCancelled, (ts, symbol, maker.order_id, maker.account_id, cancelled_lots, "STP")))
-            if maker.client_order_id is not None:
-                client_ids.pop((maker.account_id, maker.client_order_id), None)
+            self._forget_client_id(maker.account_id, maker.client_order_id)
             if self.ledger is not None:
                 self.ledger.release_order(maker.order_id)
             if maker.price_ticks not in touched:

@@ -113,7 +113,6 @@ class Account:
         "margin_modes",
         "leverages",
         "positions",
-        "open_orders",
         "order_ids",
         "deposited_atoms",
         "withdrawn_atoms",
@@ -131,8 +130,6 @@ class Account:
         self.leverages: dict[str, int] = {}  # symbol -> leverage (default: the ledger's)
         #: (symbol, position_side) -> Position; flat positions are removed
         self.positions: dict[tuple[str, int], Position] = {}
-        #: symbol -> number of open orders (resting or waiting for a trigger)
-        self.open_orders: dict[str, int] = {}
         #: order id -> symbol of every open order (resting or waiting), in arrival order
         self.order_ids: dict[int, str] = {}
         self.deposited_atoms = 0
@@ -140,6 +137,14 @@ class Account:
         self.realized_pnl_atoms = 0  # over every position, closed ones included
         self.fees_atoms = 0
         self.funding_atoms = 0  # received (negative: paid)
+
+    @property
+    def open_orders(self) -> dict[str, int]:
+        """Symbol -> number of open orders (resting or waiting); derived from :attr:`order_ids`."""
+        counts: dict[str, int] = {}
+        for symbol in self.order_ids.values():
+            counts[symbol] = counts.get(symbol, 0) + 1
+        return counts
 
     def __repr__(self) -> str:
         return (

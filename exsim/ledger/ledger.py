@@ -35,7 +35,7 @@ from exsim.ledger.risk_index import (
     cross_triggers,
     isolated_threshold_ticks,
 )
-from exsim.units import RATE_SCALE, ceil_div, rate_ceil
+from exsim.units import RATE_SCALE, ceil_div, floor_div, mul_div_floor, rate_ceil
 
 
 class Reason:
@@ -198,7 +198,7 @@ class Ledger:
         if not q:
             return 0
         # no price seen yet: value at entry (UPnL 0); floor keeps it an int tick
-        return pos.cost_atoms // (q * self.instruments[symbol].atoms_per_tick_lot)
+        return floor_div(pos.cost_atoms, q * self.instruments[symbol].atoms_per_tick_lot)
 
     def position_figures(self, pos: Position) -> tuple[int, int, int]:
         """``(notional, upnl, maint_margin)`` of a position at its mark, in atoms. O(log brackets)."""
@@ -249,8 +249,8 @@ class Ledger:
 
     def _has_exposure(self, acct: Account, symbol: str | None) -> bool:
         if symbol is None:
-            return bool(acct.positions) or any(acct.open_orders.values())
-        return acct.open_orders.get(symbol, 0) > 0 or any(s == symbol for s, _ in acct.positions)
+            return bool(acct.positions) or bool(acct.order_ids)
+        return symbol in acct.order_ids.values() or any(s == symbol for s, _ in acct.positions)
 
     def set_margin_mode(self, account_id: int, symbol: str, mode: int) -> str | None:
         """Switch an instrument between CROSS and ISOLATED; refused with a position or open orders."""
@@ -443,11 +443,6 @@ class Ledger:
             acct.order_ids[order_id] = symbol
         else:
             del acct.order_ids[order_id]
-        n = acct.open_orders.get(symbol, 0) + delta
-        if n:
-            acct.open_orders[symbol] = n
-        else:
-            del acct.open_orders[symbol]
 
     def hold_for_order(
         self,
@@ -482,7 +477,6 @@ class Ledger:
         if hold > self._room_for_hold(acct, symbol, closing):
             return Reason.INSUFFICIENT_MARGIN
         acct.held_atoms += hold
-        acct.open_orders[symbol] = acct.open_orders.get(symbol, 0) + 1
         acct.order_ids[order_id] = symbol
         self.holds[order_id] = OrderHold(
             account_id, symbol, hold, qty_lots, closing, side, reduce_only, position_side, notional_atoms, may_rest
@@ -527,11 +521,6 @@ class Ledger:
         acct = self.accounts[hold.account_id]
         acct.held_atoms -= hold.held_atoms
         del acct.order_ids[order_id]
-        n = acct.open_orders[hold.symbol] - 1
-        if n:
-            acct.open_orders[hold.symbol] = n
-        else:
-            del acct.open_orders[hold.symbol]
 
     # ------------------------------------------------------------------ fills
     def apply_fill(
@@ -561,7 +550,7 @@ class Ledger:
             if qty_lots >= hold.open_lots:
                 release = hold.held_atoms
             else:
-                release = hold.held_atoms * qty_lots // hold.open_lots  # floor: the rest stays held
+                release = mul_div_floor(hold.held_atoms, qty_lots, hold.open_lots)  # the rest stays held
             hold.held_atoms -= release
             hold.open_lots -= qty_lots
             acct.held_atoms -= release
@@ -611,7 +600,7 @@ class Ledger:
         size = q0 if q0 > 0 else -q0
         fill = dq if dq > 0 else -dq
         close = fill if fill < size else size
-        share = pos.cost_atoms if close == size else pos.cost_atoms * close // size
+        share = pos.cost_atoms if close == size else mul_div_floor(pos.cost_atoms, close, size)
         exit_value = close * price_ticks * atpl
         pnl = exit_value - share if q0 > 0 else share - exit_value
         pos.cost_atoms -= share
@@ -635,7 +624,7 @@ class Ledger:
                     margin = 0
                 release = margin
             elif margin > 0:
-                release = margin * close // size  # floor: the rest returns at the close
+                release = mul_div_floor(margin, close, size)  # the rest returns at the close
             else:
                 release = 0
             pos.margin_atoms = margin - release

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Final, Iterator
 from sortedcontainers import SortedList
 
 from exsim.errors import StateError
-from exsim.units import RATE_SCALE
+from exsim.units import RATE_SCALE, floor_div, mul_div_floor
 
 if TYPE_CHECKING:
     from exsim.ledger.accounts import Account, Position
@@ -67,7 +67,7 @@ class RiskIndex:
         self.warn_ratio_e8 = warn_ratio_e8
         self._lists: dict[str, tuple[SortedList, SortedList]] = {s: (SortedList(), SortedList()) for s in ledger.instruments}
         self._scopes: dict[int, object] = {}  # seq -> scope
-        self._filed: dict[int, list[tuple[str, int, int]]] = {}  # id(scope)... see _entries
+        self._filed: dict[int, list[tuple[str, int, int]]] = {}  # seq -> its (symbol, direction, key) entries
         self._seq_of: dict[int, int] = {}  # id(scope) -> seq (identity-keyed, never iterated)
         self._next_seq = 1
         #: scopes that have had their margin-call warning (re-armed when they recover)
@@ -274,9 +274,9 @@ def _threshold_guess(
             num = ratio_e8 * (margin + cost) + scale * b.cum_atoms
         if num <= 0:
             continue
-        n_floor = num // den
+        n_floor = floor_div(num, den)
         if b.floor_atoms <= n_floor and (n_floor < b.cap_atoms or b is brackets[-1]):
-            return n_floor // per_tick
+            return floor_div(n_floor, per_tick)
     return None
 
 
@@ -316,7 +316,7 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
         inst = ledger.instruments[symbol]
         atpl = inst.atoms_per_tick_lot
         mark = ledger.mark_ticks(symbol, legs[0])
-        share = slack * weights[symbol] // total_w  # floor: shares never exceed the slack
+        share = mul_div_floor(slack, weights[symbol], total_w)  # floor: shares never exceed the slack
         q_net = sum(p.qty_lots for p in legs)
         gross = sum(abs(p.qty_lots) for p in legs)
         for direction in (DOWN, UP):
@@ -330,7 +330,7 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
                 if rate <= 0:
                     d = -1  # no adverse exposure in this direction: no trigger needed
                     break
-                d = share // rate
+                d = floor_div(share, rate)
                 end = mark + d if direction == UP else max(1, mark - d)
                 end_mmr = inst.brackets.bracket_for(gross * end * atpl).mmr_e8
                 if end_mmr <= mmr:

@@ -32,10 +32,10 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from exsim.book.orders import BUY, IOC, SELL, STP_EXPIRE_MAKER, Order
-from exsim.ledger import CROSS, INSURANCE_FUND, ISOLATED, POSITION_SIDE_NAMES, Account, Position
+from exsim.ledger import CROSS, INSURANCE_FUND, POSITION_SIDE_NAMES, Account, Position
 from exsim.ledger.risk_index import LIQUIDATION_RATIO_E8, isolated_threshold_ticks
 from exsim.margin.liquidation import format_price
-from exsim.units import RATE_SCALE, ceil_div, floor_div, format_atoms, rate_floor
+from exsim.units import RATE_SCALE, ceil_div, floor_div, format_atoms, mul_div_floor, rate_floor
 
 if TYPE_CHECKING:
     from exsim.exchange.exchange import Exchange, _Market
@@ -79,9 +79,9 @@ def binance_adl_score(ledger: "Ledger", acct: Account, pos: Position) -> int:
     _, upnl, mm = ledger.position_figures(pos)
     wb = pos.margin_atoms if pos.isolated else acct.wallet_atoms
     equity = wb + upnl
-    pnl_pct_e8 = max(0, upnl) * RATE_SCALE // max(1, wb)
-    ratio_e8 = mm * RATE_SCALE // equity if equity > 0 else 0
-    return pnl_pct_e8 * ratio_e8 // RATE_SCALE
+    pnl_pct_e8 = mul_div_floor(max(0, upnl), RATE_SCALE, max(1, wb))
+    ratio_e8 = mul_div_floor(mm, RATE_SCALE, equity) if equity > 0 else 0
+    return mul_div_floor(pnl_pct_e8, ratio_e8, RATE_SCALE)
 
 
 class LiquidationEngine:
@@ -200,7 +200,7 @@ class LiquidationEngine:
             bracket = inst.brackets.bracket_for(notional)
             if bracket.bracket <= 1:
                 continue
-            keep = (bracket.floor_atoms - 1) // (mark * inst.atoms_per_tick_lot)  # lots under the floor
+            keep = floor_div(bracket.floor_atoms - 1, mark * inst.atoms_per_tick_lot)  # lots under the floor
             cut = abs(pos.qty_lots) - keep
             if cut <= 0 or keep <= 0:
                 continue
@@ -539,4 +539,4 @@ class LiquidationEngine:
         return "; ".join(parts)
 
 
-__all__ = ["AdlFill", "LiquidatedPosition", "LiquidationEngine", "ISOLATED", "CROSS"]
+__all__ = ["AdlFill", "LiquidatedPosition", "LiquidationEngine", "binance_adl_score"]
