@@ -75,6 +75,18 @@ class SetReplayedLevel(NamedTuple):
     lots: int
 
 
+class ClearReplayedLevels(NamedTuple):
+    """Replayed L2 data: drop every replayed size on ``side`` (BUY, SELL, or -1 for both).
+
+    A venue snapshot starts with this; its levels follow as ``SetReplayedLevel``.
+    Simulated orders stay where they are.
+    """
+
+    ts_ns: int
+    symbol: str
+    side: int
+
+
 class ReplayedTrade(NamedTuple):
     """Replayed tape: an anonymous aggressor traded ``qty_lots`` up to ``price_ticks``.
 
@@ -177,6 +189,7 @@ Command = (
     | AmendOrder
     | SetSelfTradePrevention
     | SetReplayedLevel
+    | ClearReplayedLevels
     | ReplayedTrade
     | SetMarkPrice
     | Deposit

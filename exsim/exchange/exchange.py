@@ -54,6 +54,7 @@ from exsim.exchange.commands import (
     SetPositionMode,
     SettleFunding,
     Withdraw,
+    ClearReplayedLevels,
     ReplayedTrade,
     SetMarkPrice,
     SetReplayedLevel,
@@ -208,6 +209,7 @@ class Exchange:
             AmendOrder: self._on_amend,  # type: ignore[dict-item]
             ReplayedTrade: self._on_replayed_trade,  # type: ignore[dict-item]
             SetReplayedLevel: self._on_replayed_level,  # type: ignore[dict-item]
+            ClearReplayedLevels: self._on_clear_replayed,  # type: ignore[dict-item]
             SetMarkPrice: self._on_mark_price,  # type: ignore[dict-item]
             SetSelfTradePrevention: self._on_set_stp,  # type: ignore[dict-item]
             Deposit: self._on_account_command,  # type: ignore[dict-item]
@@ -767,31 +769,59 @@ class Exchange:
         if side != BUY and side != SELL or type(price) is not int or price <= 0 or type(lots) is not int or lots < 0:
             raise ValueError(f"replayed level at ts {ts} for {symbol}: bad side/price/lots {side!r}/{price!r}/{lots!r}")
         book = market.book
+        if lots and book.would_take(side, price):
+            self._replayed_level_crossing(ts, market, side, price, lots)
+        else:
+            book.set_anonymous_lots(side, price, lots)
+            if self.emit_book_deltas:
+                self._out.append(_new(BookDelta, (ts, symbol, side, price, book.level_lots(side, price))))
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_LAST)
+
+    def _replayed_level_crossing(self, ts: int, market: _Market, side: int, price: int, lots: int) -> None:
+        """A replayed level that crosses the other side: clear the stale replayed size
+        through it, let the rest hit simulated orders still in the way, rest the remainder."""
+        symbol = market.instrument.symbol
+        book = market.book
         out = self._out
         deltas = self.emit_book_deltas
         opp = side ^ 1
-        if lots and book.would_take(side, price):
-            for lv in list(book.levels(opp)):
-                p = lv.price_ticks
-                if (p > price) if side == BUY else (p < price):
-                    break
-                if lv.anon_lots:
-                    book.set_anonymous_lots(opp, p, 0)
-                    if deltas:
-                        out.append(_new(BookDelta, (ts, symbol, opp, p, book.level_lots(opp, p))))
-            if book.would_take(side, price):
-                extra = lots - book.anonymous_lots(side, price)
-                if extra > 0:
-                    fills = self._fills
-                    left = book.match(0, ANONYMOUS, side, extra, price, STP_NONE, fills)
-                    if fills:
-                        self._report_fills(ts, market, None, extra, fills)
-                    lots -= extra - left
+        for lv in list(book.levels(opp)):
+            p = lv.price_ticks
+            if (p > price) if side == BUY else (p < price):
+                break
+            if lv.anon_lots:
+                book.set_anonymous_lots(opp, p, 0)
+                if deltas:
+                    out.append(_new(BookDelta, (ts, symbol, opp, p, book.level_lots(opp, p))))
+        if book.would_take(side, price):
+            extra = lots - book.anonymous_lots(side, price)
+            if extra > 0:
+                fills = self._fills
+                left = book.match(0, ANONYMOUS, side, extra, price, STP_NONE, fills)
+                if fills:
+                    self._report_fills(ts, market, None, extra, fills)
+                lots -= extra - left
         book.set_anonymous_lots(side, price, lots)
         if deltas:
             out.append(_new(BookDelta, (ts, symbol, side, price, book.level_lots(side, price))))
-        if market.triggers.orders:
-            self._fire_triggers(ts, market, TRIGGER_LAST)
+
+    def _on_clear_replayed(self, cmd: ClearReplayedLevels) -> None:
+        """Drop the replayed size of one side (or both) before a snapshot; simulated orders stay."""
+        ts, symbol, which = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ValueError(f"clear of replayed levels at ts {ts}: unknown symbol {symbol!r}")
+        if which not in (BUY, SELL, -1):
+            raise ValueError(f"clear of replayed levels at ts {ts} for {symbol}: bad side {which!r}")
+        book = market.book
+        deltas = self.emit_book_deltas
+        out = self._out
+        for side in (BUY, SELL) if which == -1 else (which,):
+            for p in [lv.price_ticks for lv in book.levels(side) if lv.anon_lots]:
+                book.set_anonymous_lots(side, p, 0)
+                if deltas:
+                    out.append(_new(BookDelta, (ts, symbol, side, p, book.level_lots(side, p))))
 
     def _on_replayed_trade(self, cmd: ReplayedTrade) -> None:
         """Replay a tape print: an anonymous taker consumes the book up to its price.
@@ -1071,8 +1101,9 @@ class Exchange:
         """Hex blake2b fingerprint of the whole exchange state.
 
         Covers every book (levels in price order, queues in order, each entry's id,
-        account and sizes), every waiting stop order, last and mark prices, id counters
-        and STP modes. Independent of process, hash seed and dict history. O(state).
+        account and sizes), every waiting stop order, last and mark prices, id counters,
+        STP modes and, with a ledger, every account, position, setting and the insurance
+        fund. Independent of process, hash seed and dict history. O(state).
         """
         h = hashlib.blake2b(digest_size=16)
         put = h.update
@@ -1093,6 +1124,9 @@ class Exchange:
                     f"S {oid} {s.account_id} {s.side} {s.order_type} {s.price_ticks} {s.qty_lots} "
                     f"{s.trigger_price_ticks} {s.trigger_by}\n".encode()
                 )
+        if self.ledger is not None:
+            for line in self.ledger.state_lines():
+                put(line.encode())
         return h.hexdigest()
 
     def _check(self) -> None:

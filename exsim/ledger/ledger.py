@@ -21,6 +21,8 @@ isolated bucket rounds down (the rest comes back when the position closes).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from typing import Final, Iterable
 
 from exsim.book.orders import BUY
@@ -187,6 +189,29 @@ class Ledger:
         self.total_out_atoms += atoms
         self.refile(acct)
         return None
+
+    def state_lines(self) -> Iterator[str]:
+        """Every piece of ledger state as text lines, in a fixed order (for state hashes):
+        accounts by id (wallet, holds, settings, positions, open orders), the insurance
+        fund and the external account."""
+        yield f"T {self.total_in_atoms} {self.total_out_atoms} {self.uncovered_loss_atoms}\n"
+        accounts = [self.external, self.fund] + [self.accounts[a] for a in sorted(self.accounts)]
+        for a in accounts:
+            yield (
+                f"A {a.account_id} {a.wallet_atoms} {a.held_atoms} {int(a.hedge_mode)} {a.deposited_atoms} "
+                f"{a.withdrawn_atoms} {a.realized_pnl_atoms} {a.fees_atoms} {a.funding_atoms}\n"
+            )
+            for sym in sorted(a.margin_modes):
+                yield f" mode {sym} {a.margin_modes[sym]}\n"
+            for sym in sorted(a.leverages):
+                yield f" lev {sym} {a.leverages[sym]}\n"
+            for key in sorted(a.positions):
+                p = a.positions[key]
+                yield (
+                    f" P {p.symbol} {p.position_side} {int(p.isolated)} {p.leverage} {p.qty_lots} {p.cost_atoms} "
+                    f"{p.margin_atoms} {p.realized_pnl_atoms} {p.fees_atoms} {p.funding_atoms}\n"
+                )
+            yield " orders " + " ".join(f"{oid}:{sym}" for oid, sym in a.order_ids.items()) + "\n"
 
     # ------------------------------------------------------------------ margin figures
     def mark_ticks(self, symbol: str, pos: Position) -> int:

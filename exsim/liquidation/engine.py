@@ -134,7 +134,7 @@ class LiquidationEngine:
             # a partial reduction never closes a position (it keeps the lots under the floor)
         bps = self._bankruptcy_prices(acct, positions, isolated)
         marks = [ledger.mark_ticks(p.symbol, p) for p in positions]
-        lps = self._liquidation_prices(acct, positions, isolated)
+        lps = self.liquidation_prices(acct, positions, isolated)
         results: list[LiquidatedPosition] = []
         adl_fills: list[AdlFill] = []
         liquidated_notional = 0
@@ -189,7 +189,7 @@ class LiquidationEngine:
         ledger = ex.ledger
         assert ledger is not None
         bps = self._bankruptcy_prices(acct, positions, isolated)
-        lps = self._liquidation_prices(acct, positions, isolated)
+        lps = self.liquidation_prices(acct, positions, isolated)
         results: list[LiquidatedPosition] = []
         for pos, bp, lp in zip(positions, bps, lps):
             inst = ex.markets[pos.symbol].instrument
@@ -280,7 +280,7 @@ class LiquidationEngine:
                 out.append(max(1, mark + floor_div(num, den)))
         return out
 
-    def _liquidation_prices(self, acct: Account, positions: list[Position], isolated: bool) -> list[int]:
+    def liquidation_prices(self, acct: Account, positions: list[Position], isolated: bool) -> list[int]:
         """Each position's liquidation price in ticks at the trigger (0 when there is none).
 
         Isolated: the bucket's exact threshold. Cross: the price of that contract at which

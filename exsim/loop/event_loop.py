@@ -11,7 +11,8 @@ Same-timestamp order (:data:`PRIORITY`; a smaller number runs first)
 ======== ========================================= =====================================
 priority what                                      commands / sources
 ======== ========================================= =====================================
-0        market data: book deltas, tape trades     ``SetReplayedLevel``, ``ReplayedTrade``
+0        market data: book deltas, tape trades     ``SetReplayedLevel``, ``ClearReplayedLevels``,
+                                                   ``ReplayedTrade``
 1        user / strategy commands                  ``NewOrder``, ``CancelOrder``,
                                                    ``AmendOrder``, ``SetSelfTradePrevention``,
                                                    ``Deposit``, ``Withdraw``, ``SetLeverage``,
@@ -67,6 +68,7 @@ from exsim.exchange.commands import (
     CancelOrder,
     Deposit,
     NewOrder,
+    ClearReplayedLevels,
     ReplayedTrade,
     SetMarkPrice,
     SetReplayedLevel,
@@ -91,6 +93,7 @@ PRIORITY_TIMER: Final = 4
 PRIORITY: Final[Mapping[type, int]] = MappingProxyType(
     {
         SetReplayedLevel: PRIORITY_MARKET_DATA,
+        ClearReplayedLevels: PRIORITY_MARKET_DATA,
         ReplayedTrade: PRIORITY_MARKET_DATA,
         NewOrder: PRIORITY_COMMAND,
         CancelOrder: PRIORITY_COMMAND,

@@ -13,6 +13,7 @@ from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.exchange.commands import (
     AmendOrder,
+    ClearReplayedLevels,
     CancelOrder,
     NewOrder,
     ReplayedTrade,
@@ -91,6 +92,7 @@ class TestPriorityTable:
 
         assert dict(PRIORITY) == {
             SetReplayedLevel: 0,
+            ClearReplayedLevels: 0,
             ReplayedTrade: 0,
             NewOrder: 1,
             CancelOrder: 1,
