@@ -1,0 +1,185 @@
+"""exsim's own normalized event format, as CSV (``exsim-csv``) or JSON lines (``exsim-jsonl``).
+
+Both carry exactly the fields of :class:`~exsim.readers.rows.Row` (documented with
+examples in ``docs/event-format.md``):
+
+CSV — the header line is required and exact::
+
+    ts_ns,kind,symbol,side,price,qty,rate
+    1723161256322000000,trade,BTCUSDT,buy,61800.30,0.006,
+    1723161256400000000,level,BTCUSDT,sell,61800.40,1.204,
+    1723161257000000000,mark,BTCUSDT,,61801.12,,
+    1723161600000000000,funding,BTCUSDT,,,,0.00010000
+
+JSONL — one object per line; empty fields may be left out::
+
+    {"ts_ns": 1723161256322000000, "kind": "trade", "symbol": "BTCUSDT", "side": "buy", "price": "61800.30", "qty": "0.006"}
+
+Prices, quantities and rates are decimal *text*, written exactly as the source gave them
+(``exsim convert`` never rounds). ``ts_ns`` is an integer count of nanoseconds since the
+Unix epoch. Rows must be in non-decreasing ``ts_ns``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import IO
+
+from exsim.errors import InputError
+from exsim.readers.opening import numbered_lines
+from exsim.readers.rows import GAP, KIND_CODES, KIND_NAMES, SIDE_CODES, SIDE_NAMES, Row
+
+CSV_HEADER = "ts_ns,kind,symbol,side,price,qty,rate"
+FIELDS = ("ts_ns", "kind", "symbol", "side", "price", "qty", "rate")
+_DECIMAL_CHARS = frozenset("0123456789.-+eE")
+
+
+def _ts(text: object, where: str) -> int:
+    if type(text) is int:
+        ts = text
+    elif type(text) is str and text.isdigit():
+        ts = int(text)
+    else:
+        raise InputError(f"{text!r} is not a whole number of nanoseconds since the epoch", where=where, field="ts_ns")
+    return ts
+
+
+def _decimal_text(text: object, field: str, where: str) -> str:
+    if type(text) is not str or (text and not _DECIMAL_CHARS.issuperset(text)):
+        raise InputError(f"{text!r} is not decimal text", where=where, field=field)
+    return text
+
+
+def _row(ts_text: object, kind_text: object, symbol: object, side_text: object, price: object, qty: object, rate: object, where: str, last_ts: int) -> Row:
+    ts = _ts(ts_text, where)
+    if ts < last_ts:
+        raise InputError(f"{ts} goes back in time (the previous row had {last_ts})", where=where, field="ts_ns")
+    kind = KIND_CODES.get(kind_text)  # type: ignore[arg-type]
+    if kind is None:
+        raise InputError(f"{kind_text!r} is not one of {', '.join(KIND_NAMES)}", where=where, field="kind")
+    side = SIDE_CODES.get(side_text)  # type: ignore[arg-type]
+    if side is None:
+        raise InputError(f"{side_text!r} is not 'buy', 'sell' or empty", where=where, field="side")
+    if type(symbol) is not str or not symbol:
+        raise InputError(f"{symbol!r}: a symbol is required", where=where, field="symbol")
+    return Row(
+        ts,
+        kind,
+        symbol,
+        side,
+        _decimal_text(price, "price", where),
+        _decimal_text(qty, "qty", where),
+        rate if kind == GAP and type(rate) is str else _decimal_text(rate, "rate", where),
+        where,
+    )
+
+
+def read_csv(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
+    """Rows of an ``exsim-csv`` file (``symbol`` given: only that symbol's rows)."""
+    name = str(path)
+    last_ts = 0
+    for line_no, line in numbered_lines(path):
+        where = f"{name}:{line_no}"
+        if line_no == 1:
+            if line != CSV_HEADER:
+                raise InputError(f"header {line!r} is not {CSV_HEADER!r}", where=where, field="header")
+            continue
+        if not line:
+            continue
+        parts = line.split(",")
+        if len(parts) != 7:
+            raise InputError(f"{len(parts)} fields; expected 7 ({CSV_HEADER})", where=where, field="row")
+        row = _row(*parts, where=where, last_ts=last_ts)  # type: ignore[misc]
+        last_ts = row.ts_ns
+        if symbol is None or row.symbol == symbol:
+            yield row
+
+
+def read_jsonl(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
+    """Rows of an ``exsim-jsonl`` file (``symbol`` given: only that symbol's rows)."""
+    name = str(path)
+    last_ts = 0
+    for line_no, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        where = f"{name}:{line_no}"
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise InputError(f"not JSON: {exc}", where=where, field="line") from exc
+        if type(obj) is not dict:
+            raise InputError("each line must be a JSON object", where=where, field="line")
+        unknown = set(obj) - set(FIELDS)
+        if unknown:
+            raise InputError(f"unknown field(s) {sorted(unknown)}; allowed: {', '.join(FIELDS)}", where=where, field=sorted(unknown)[0])
+        g = obj.get
+        row = _row(g("ts_ns"), g("kind"), g("symbol"), g("side", ""), g("price", ""), g("qty", ""), g("rate", ""), where, last_ts)
+        last_ts = row.ts_ns
+        if symbol is None or row.symbol == symbol:
+            yield row
+
+
+def write_rows(rows: Iterable[Row], out: IO[str], fmt: str) -> int:
+    """Write ``rows`` to ``out`` as ``exsim-csv`` or ``exsim-jsonl``; returns the count."""
+    n = 0
+    kinds, sides = KIND_NAMES, SIDE_NAMES
+    if fmt == "exsim-csv":
+        out.write(CSV_HEADER + "\n")
+        w = out.write
+        for r in rows:
+            rate = r.rate if r.kind != GAP else r.rate.replace(",", ";")  # a gap's message, not data
+            w(f"{r.ts_ns},{kinds[r.kind]},{r.symbol},{sides[r.side]},{r.price},{r.qty},{rate}\n")
+            n += 1
+    elif fmt == "exsim-jsonl":
+        dumps = json.dumps
+        for r in rows:
+            obj: dict[str, object] = {"ts_ns": r.ts_ns, "kind": kinds[r.kind], "symbol": r.symbol}
+            if r.side != -1:
+                obj["side"] = sides[r.side]
+            if r.price:
+                obj["price"] = r.price
+            if r.qty:
+                obj["qty"] = r.qty
+            if r.rate:
+                obj["rate"] = r.rate
+            out.write(dumps(obj) + "\n")
+            n += 1
+    else:
+        raise ValueError(f"unknown output format {fmt!r}: use exsim-csv or exsim-jsonl")
+    return n
+
+
+def scan_kinds(path: str | Path, fmt: str) -> frozenset[int]:
+    """The row kinds an exsim file holds (one pass over the ``kind`` column; no validation).
+
+    A replay uses it to decide, before running, what the file provides (depth, marks,
+    funding) and what must be modelled.
+    """
+    names: set[str] = set()
+    if fmt == "exsim-csv":
+        for line_no, line in numbered_lines(path):
+            if line_no > 1 and line:
+                parts = line.split(",", 2)
+                if len(parts) > 1:
+                    names.add(parts[1])
+    else:
+        for _, line in numbered_lines(path):
+            i = line.find('"kind"')
+            if i >= 0:
+                j = line.find('"', line.find(":", i) + 1)
+                names.add(line[j + 1 : line.find('"', j + 1)])
+    return frozenset(KIND_CODES[n] for n in names if n in KIND_CODES)
+
+
+def sniff(file_name: str, head: list[str]) -> str | None:
+    """``exsim-csv`` / ``exsim-jsonl`` when the first line says so."""
+    if head and head[0] == CSV_HEADER:
+        return "exsim-csv"
+    if head and head[0].startswith("{") and '"ts_ns"' in head[0] and '"kind"' in head[0]:
+        return "exsim-jsonl"
+    return None
+
+
+READERS = {"exsim-csv": read_csv, "exsim-jsonl": read_jsonl}
