@@ -1,0 +1,54 @@
+"""A grid: resting buys under and sells over the starting price, each fill re-armed.
+
+At the first two-sided book it places ``levels`` buy limits ``step_ticks`` apart under the
+mid and ``levels`` sell limits over it, ``qty`` each. When a buy fills, a sell goes one
+step above its price; when a sell fills, a buy goes one step below. It profits from
+oscillation and accumulates a position in a trend — with leverage, a trend can liquidate
+it, which is what the grid is here to show.
+
+    exsim replay replays/binance-usdm-btcusdt-20240808.gz --strategy grid \\
+        --param levels=5 --param step_ticks=100 --param qty=0.01 --leverage 50
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exsim.book.orders import BUY, SELL
+from exsim.replay import Context, OwnFill, Strategy
+
+
+class Grid(Strategy):
+    def __init__(self, symbol: str = "BTCUSDT", levels: int | str = 5, step_ticks: int | str = 100, qty: str = "0.01") -> None:
+        self.symbol = symbol
+        self.levels = int(levels)
+        self.step_ticks = int(step_ticks)
+        self.qty = qty
+        self.placed = False
+        self.rearmed = 0
+
+    def on_book(self, ctx: Context, level: Any) -> None:
+        self._place(ctx)
+
+    def on_trade(self, ctx: Context, trade: Any) -> None:
+        self._place(ctx)
+
+    def _place(self, ctx: Context) -> None:
+        if self.placed:
+            return
+        bid, ask = ctx.best_bid(self.symbol), ctx.best_ask(self.symbol)
+        if bid is None or ask is None:
+            return
+        self.placed = True
+        lots = ctx.qty_lots(self.symbol, self.qty)
+        for k in range(1, self.levels + 1):
+            ctx.buy(self.symbol, lots, bid - (k - 1) * self.step_ticks - self.step_ticks // 2, post_only=True)
+            ctx.sell(self.symbol, lots, ask + (k - 1) * self.step_ticks + self.step_ticks // 2, post_only=True)
+        ctx.note(f"grid: {self.levels} buys under {ctx.price_str(self.symbol, bid)}, {self.levels} sells over {ctx.price_str(self.symbol, ask)}")
+
+    def on_fill(self, ctx: Context, fill: OwnFill) -> None:
+        if fill.side == BUY:
+            ctx.sell(self.symbol, fill.qty_lots, fill.price_ticks + self.step_ticks, post_only=True)
+        elif fill.side == SELL:
+            ctx.buy(self.symbol, fill.qty_lots, fill.price_ticks - self.step_ticks, post_only=True)
+        self.rearmed += 1

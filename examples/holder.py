@@ -1,0 +1,80 @@
+"""A leveraged directional holder: open one position with a market order, then hold it.
+
+It waits until ``enter_after_s`` seconds into the replay (and a two-sided book), sets the
+leverage and margin mode, sends one market order of ``qty`` and never touches the
+position again: the venue's margin rules decide how it ends. Each step goes into the run's
+story (``ctx.note``), including the liquidation price right after the entry and the
+explanation of a liquidation.
+
+    exsim replay replays/binance-usdm-btcusdt-20240808.gz --strategy holder \\
+        --param side=long --param qty=0.4 --leverage 125
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exsim.book.orders import BUY, SELL
+from exsim.replay import Context, OwnFill, Strategy
+
+
+class Holder(Strategy):
+    def __init__(
+        self,
+        symbol: str = "BTCUSDT",
+        side: str = "long",
+        qty: str = "0.4",
+        leverage: int | str = 125,
+        margin_mode: str = "isolated",
+        enter_after_s: int | str = 0,
+    ) -> None:
+        if side not in ("long", "short"):
+            raise ValueError(f"side must be 'long' or 'short', not {side!r}")
+        self.symbol = symbol
+        self.side = BUY if side == "long" else SELL
+        self.qty = qty
+        self.leverage = int(leverage)
+        self.margin_mode = margin_mode
+        self.enter_after_ns = int(enter_after_s) * 1_000_000_000
+        self.start_ns = 0
+        self.state = "waiting"  # -> ordered -> holding (-> liquidated)
+
+    def on_start(self, ctx: Context) -> None:
+        self.start_ns = ctx.now_ns
+        ctx.set_margin_mode(self.symbol, self.margin_mode)
+        ctx.set_leverage(self.symbol, self.leverage)
+        ctx.call_every(100_000_000, "try-entry")  # look every 100 ms until in
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        if self.state != "waiting" or ctx.now_ns < self.start_ns + self.enter_after_ns:
+            return
+        if ctx.best_bid(self.symbol) is None or ctx.best_ask(self.symbol) is None:
+            return
+        self.state = "ordered"
+        qty_lots = ctx.qty_lots(self.symbol, self.qty)
+        if self.side == BUY:
+            ctx.buy(self.symbol, qty_lots)
+        else:
+            ctx.sell(self.symbol, qty_lots)
+        ctx.note(f"holder: market {'buy' if self.side == BUY else 'sell'} {self.qty} {self.symbol} at {self.leverage}x {self.margin_mode}")
+
+    def on_order(self, ctx: Context, event: Any) -> None:
+        if type(event).__name__ == "OrderRejected":
+            ctx.note(f"holder: order rejected ({event.reason})")
+            self.state = "waiting"
+
+    def on_fill(self, ctx: Context, fill: OwnFill) -> None:
+        if self.state == "ordered" and not fill.leaves_lots:
+            self.state = "holding"
+            pos = ctx.position(self.symbol)
+            lp = ctx.liquidation_price_ticks(self.symbol)
+            if pos is not None:
+                entry = float(pos.entry_price_ticks) * float(ctx.instrument(self.symbol).tick_size)
+                ctx.note(
+                    f"holder: holding {ctx.instrument(self.symbol).qty_str(pos.qty_lots)} from {entry:.2f}; "
+                    f"liquidation price {ctx.price_str(self.symbol, lp) if lp else 'none'}"
+                )
+
+    def on_liquidation(self, ctx: Context, liquidation: Any) -> None:
+        self.state = "liquidated"
+        ctx.note(f"holder: liquidated — {liquidation.explanation}")

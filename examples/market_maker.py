@@ -1,0 +1,95 @@
+"""A simple market maker: one post-only bid and one post-only ask around the mid.
+
+Every ``requote_ms`` it re-centres its quotes ``half_spread_ticks`` either side of the
+book's mid, skewed against its inventory (``skew_ticks`` per ``qty`` held), and stops
+quoting the side that would push the position past ``max_position``. Post-only quotes
+that would cross are rejected by the venue and simply retried at the next requote.
+It earns the spread and the maker fee, and carries inventory risk: with leverage, the
+inventory can be liquidated.
+
+    exsim replay replays/binance-usdm-btcusdt-20240808.gz --strategy market_maker \\
+        --param qty=0.01 --param half_spread_ticks=2 --leverage 20
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from exsim.book.orders import BUY, SELL
+from exsim.replay import Context, Strategy
+
+
+class MarketMaker(Strategy):
+    def __init__(
+        self,
+        symbol: str = "BTCUSDT",
+        qty: str = "0.01",
+        half_spread_ticks: int | str = 2,
+        skew_ticks: int | str = 1,
+        max_position: str = "0.05",
+        requote_ms: int | str = 500,
+    ) -> None:
+        self.symbol = symbol
+        self.qty = qty
+        self.half_spread_ticks = int(half_spread_ticks)
+        self.skew_ticks = int(skew_ticks)
+        self.max_position = max_position
+        self.requote_ns = int(requote_ms) * 1_000_000
+        self.quotes: dict[int, int] = {}  # side -> order id of the live quote
+        self.pending: dict[str, int] = {}  # client id -> side, until accepted
+
+    def on_start(self, ctx: Context) -> None:
+        self.qty_lots = ctx.qty_lots(self.symbol, self.qty)
+        self.max_lots = ctx.qty_lots(self.symbol, self.max_position)
+        ctx.call_every(self.requote_ns, "requote")
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        bid, ask = ctx.best_bid(self.symbol), ctx.best_ask(self.symbol)
+        if bid is None or ask is None or self.pending:
+            return
+        pos = ctx.position(self.symbol)
+        held = pos.qty_lots if pos is not None else 0
+        skew = (held * self.skew_ticks) // self.qty_lots  # whole ticks of skew per clip held
+        mid2 = bid + ask  # twice the mid, to stay in whole ticks
+        want = {
+            BUY: (mid2 // 2) - self.half_spread_ticks - skew,
+            SELL: -(-mid2 // 2) + self.half_spread_ticks - skew,
+        }
+        for side, price in want.items():
+            too_long = side == BUY and held + self.qty_lots > self.max_lots
+            too_short = side == SELL and held - self.qty_lots < -self.max_lots
+            oid = self.quotes.get(side)
+            if too_long or too_short:
+                if oid is not None:
+                    ctx.cancel(self.symbol, oid)
+                    self.quotes.pop(side)
+                continue
+            if oid is None:
+                cid = ctx.buy(self.symbol, self.qty_lots, price, post_only=True) if side == BUY else ctx.sell(
+                    self.symbol, self.qty_lots, price, post_only=True
+                )
+                self.pending[cid] = side
+            else:
+                order = ctx.book(self.symbol).orders.get(oid)
+                if order is not None and order.price_ticks != price:
+                    ctx.amend(self.symbol, oid, price, self.qty_lots)
+
+    def on_order(self, ctx: Context, event: Any) -> None:
+        kind = type(event).__name__
+        if kind == "OrderAccepted" and event.client_order_id in self.pending:
+            self.quotes[self.pending.pop(event.client_order_id)] = event.order_id
+        elif kind == "OrderRejected":
+            self.pending.pop(event.client_order_id or "", None)
+            if event.order_id:  # an amend that failed: forget the quote, the next requote replaces it
+                self._forget(event.order_id)
+        elif kind in ("OrderCancelled", "OrderExpired"):
+            self._forget(event.order_id)
+
+    def on_fill(self, ctx: Context, fill: Any) -> None:
+        if not fill.leaves_lots:
+            self._forget(fill.order_id)
+
+    def _forget(self, order_id: int) -> None:
+        for side, oid in list(self.quotes.items()):
+            if oid == order_id:
+                del self.quotes[side]

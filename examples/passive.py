@@ -1,0 +1,39 @@
+"""A strategy that only posts far from the market and never trades.
+
+It rests one buy 20 % under and one sell 20 % over the first mid it sees, 0.001 BTC each
+(post-only), and does nothing else. Replayed trades never reach those prices in a calm
+window, so the run must end with exactly the deposit: no fill, no fee, no funding (funding
+is paid on positions only). The replay tests and benchmarks use it as the "passive
+strategy".
+"""
+
+from __future__ import annotations
+
+from exsim.replay import Context, Strategy
+
+
+class Passive(Strategy):
+    def __init__(self, symbol: str = "BTCUSDT", distance_pct: int = 20) -> None:
+        self.symbol = symbol
+        self.distance_pct = distance_pct
+        self.posted = False
+
+    def on_book(self, ctx: Context, level: object) -> None:
+        self._post(ctx)
+
+    def on_trade(self, ctx: Context, trade: object) -> None:
+        self._post(ctx)
+
+    def _post(self, ctx: Context) -> None:
+        if self.posted:
+            return
+        bid, ask = ctx.best_bid(self.symbol), ctx.best_ask(self.symbol)
+        if bid is None or ask is None:
+            return
+        self.posted = True
+        inst = ctx.instrument(self.symbol)
+        lots = inst.min_qty_lots
+        mid = (bid + ask) // 2
+        away = mid * self.distance_pct // 100  # a distance, not a price taken from data: rounding it is harmless
+        ctx.buy(self.symbol, max(lots, -(-inst.min_notional_atoms // ((mid - away) * inst.atoms_per_tick_lot))), mid - away, post_only=True)
+        ctx.sell(self.symbol, max(lots, -(-inst.min_notional_atoms // ((mid + away) * inst.atoms_per_tick_lot))), mid + away, post_only=True)

@@ -1,0 +1,346 @@
+"""``exsim replay``, ``exsim demo``, ``exsim convert`` and ``exsim report``."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import importlib.util
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from exsim.errors import InputError
+
+SHIPPED_REPLAYS = Path(__file__).resolve().parents[2] / "replays"
+DEFAULT_REPLAY = "binance-usdm-btcusdt-20240808.gz"
+SHORT_NAMES = {
+    "holder": "exsim_examples.holder:Holder",
+    "market_maker": "exsim_examples.market_maker:MarketMaker",
+    "grid": "exsim_examples.grid:Grid",
+    "passive": "exsim_examples.passive:Passive",
+}
+
+
+# ---------------------------------------------------------------------- strategy loading
+def load_strategy(spec: str, params: list[str]) -> Any:
+    """``module:Class``, ``path/to/file.py:Class`` or a short name (holder, market_maker,
+    grid, passive); ``params`` are ``key=value`` texts passed as keyword arguments."""
+    spec = SHORT_NAMES.get(spec, spec)
+    if ":" not in spec:
+        raise InputError(
+            f"{spec!r}: expected module:Class, file.py:Class or one of {', '.join(SHORT_NAMES)}", field="--strategy"
+        )
+    where, _, cls_name = spec.rpartition(":")
+    if where.endswith(".py"):
+        path = Path(where)
+        if not path.is_file():
+            raise InputError("no such file", where=where, field="--strategy")
+        mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+        assert mod_spec is not None and mod_spec.loader is not None
+        module = importlib.util.module_from_spec(mod_spec)
+        mod_spec.loader.exec_module(module)
+    else:
+        try:
+            module = importlib.import_module(where)
+        except ImportError as exc:
+            raise InputError(f"cannot import {where!r}: {exc}", field="--strategy") from exc
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise InputError(f"{where} has no {cls_name!r}", field="--strategy")
+    kwargs: dict[str, str] = {}
+    for p in params:
+        key, eq, value = p.partition("=")
+        if not eq or not key:
+            raise InputError(f"{p!r} is not key=value", field="--param")
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{cls_name}({', '.join(params)}): {exc}", field="--param") from exc
+
+
+# ---------------------------------------------------------------------- replay
+def _duration_ns(text: str, field: str) -> int:
+    """``250ms``, ``1s``, ``5us``, ``100ns`` or a plain integer of ns."""
+    units = (("ms", 1_000_000), ("us", 1_000), ("ns", 1), ("s", 1_000_000_000))
+    for suffix, mult in units:
+        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
+            return int(text[: -len(suffix)]) * mult
+    if text.isdigit():
+        return int(text)
+    raise InputError(f"{text!r} is not a duration like 250ms, 1s, 5us or an integer of ns", field=field)
+
+
+def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> None:
+    if files:
+        p.add_argument("files", nargs="+", metavar="FILE", help="tick files (.csv/.gz/.zip/.zst; format detected) merged by time")
+    p.add_argument("--strategy", default="passive", help="module:Class, file.py:Class or holder / market_maker / grid / passive (default passive)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="strategy argument (repeatable)")
+    p.add_argument("--balance", default="10000", help="USDT deposited at the start (default 10000)")
+    p.add_argument("--leverage", type=int, default=None, help="leverage set on every symbol at the start (venue default 20)")
+    p.add_argument("--margin-mode", choices=("isolated", "cross"), default=None, help="margin mode of every symbol (venue default cross)")
+    p.add_argument("--latency-ns", type=int, default=0, help="ns from the strategy's decision to the order's arrival (default 0)")
+    p.add_argument(
+        "--queue-model",
+        choices=("conservative", "proportional", "probabilistic"),
+        default="conservative",
+        help="conservative: only trades at your price advance your queue; proportional (=probabilistic): cancels do too",
+    )
+    p.add_argument("--mark", choices=("auto", "replayed", "computed"), default="auto", help="mark price source (default auto: replayed if the data has it)")
+    p.add_argument("--funding", choices=("auto", "replayed", "computed", "none"), default="auto", help="funding source (default auto)")
+    p.add_argument("--mark-interval", default="1s", help="index sampling for computed marks when the data has no index (default 1s)")
+    p.add_argument("--sample", default="1s", help="time-series sampling interval (default 1s)")
+    p.add_argument("--synthetic-levels", type=int, default=10, help="without replayed depth: synthetic levels a side (default 10)")
+    p.add_argument("--synthetic-step-ticks", type=int, default=1, help="without replayed depth: ticks between levels (default 1)")
+    p.add_argument("--synthetic-qty", default=None, help="without replayed depth: size of a level (default 100,000 USDT of notional)")
+    p.add_argument("--symbol", default=None, help="replay only this symbol (default: every symbol found)")
+    p.add_argument("--format", action="append", default=None, help="force the format of each file (repeat once per file)")
+    p.add_argument("--skip-bad-rows", action="store_true", help="skip and count rows whose values do not convert instead of stopping")
+    p.add_argument("--log-book", action="store_true", help="also write every book level change to events.jsonl")
+    p.add_argument("--out", default=None, help="run directory for events.jsonl, fills.csv, timeseries.csv, summary.json")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def config_from_args(args: argparse.Namespace) -> Any:
+    from exsim.replay import ReplayConfig
+
+    return ReplayConfig(
+        balance=args.balance,
+        leverage=args.leverage,
+        margin_mode=args.margin_mode,
+        latency_ns=args.latency_ns,
+        queue_model=args.queue_model,
+        mark=args.mark,
+        funding=args.funding,
+        mark_interval_ns=_duration_ns(args.mark_interval, "--mark-interval"),
+        sample_interval_ns=_duration_ns(args.sample, "--sample"),
+        synthetic_levels=args.synthetic_levels,
+        synthetic_step_ticks=args.synthetic_step_ticks,
+        synthetic_qty=args.synthetic_qty,
+        symbol=args.symbol,
+        skip_bad_rows=args.skip_bad_rows,
+        log_book=args.log_book,
+    )
+
+
+def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dict[str, Any]:
+    """Build and run a replay with a progress bar; print the summary table."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from exsim.replay import Replay
+    from exsim.replay.recorder import utc_text
+
+    console = Console(stderr=False)
+    strategy = load_strategy(args.strategy, args.param)
+    config = config_from_args(args)
+    show = not args.no_progress and sys.stderr.isatty()
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.fields[rows]:>12,} rows  {task.fields[rate]:>9,.0f} rows/s  sim {task.fields[sim]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not show,
+        transient=False,
+    )
+    t0 = time.perf_counter()
+    with progress:
+        task = progress.add_task(title, total=None, rows=0, rate=0.0, sim="")
+
+        def report(rows: int, ts_ns: int) -> None:
+            dt = time.perf_counter() - t0
+            progress.update(task, rows=rows, rate=rows / dt if dt > 0 else 0.0, sim=utc_text(ts_ns)[:23])
+
+        replay = Replay(files, strategy, config, formats=args.format, out_dir=args.out, progress=report if show else None)
+        summary = replay.run()
+    print_summary(console, summary, args.out)
+    return summary
+
+
+def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
+    from rich.table import Table
+
+    acct = s["account"]
+    t = Table(title=f"{s['strategy']} on {', '.join(s['symbols'])}  ({s['first_time_utc'][:19]} → {s['last_time_utc'][:19]} UTC)")
+    t.add_column("figure")
+    t.add_column("value", justify="right")
+    hs = acct["min_margin_headroom"]
+    rows = [
+        ("deposit (USDT)", acct["deposit"]),
+        ("equity at the end", acct["equity"]),
+        ("PnL", acct["pnl"]),
+        ("  realized", acct["realized_pnl"]),
+        ("  fees paid", acct["fees"]),
+        ("  funding received", acct["funding"]),
+        ("max drawdown", acct["max_drawdown"]),
+        ("min margin headroom", "n/a (no position)" if hs is None else f"{hs['headroom']:.2%} at {hs['time_utc'][11:23]}"),
+        ("fills / orders sent", f"{acct['fills']} / {acct['orders_sent']}"),
+        ("liquidations", str(acct["liquidations"])),
+        ("auto-deleveraged", str(acct["adl"])),
+        ("open position", acct["open_position"]),
+    ]
+    for k, v in rows:
+        t.add_row(k, v)
+    console.print(t)
+    mm = s["market_model"]
+    console.print(f"[dim]depth:[/dim] {mm['depth']}")
+    console.print(f"[dim]mark:[/dim] {mm['mark']}")
+    console.print(f"[dim]funding:[/dim] {mm['funding']}")
+    qc = s.get("quote_check")
+    if qc:
+        console.print(
+            f"[dim]book check:[/dim] rebuilt best bid/ask matched {qc['price_match_rate']:.2%} of {qc['quotes']:,} replayed quotes "
+            f"(price and size {qc['price_and_size_match_rate']:.2%})"
+        )
+    if s["bad_rows"] or s["depth_gaps"]:
+        console.print(f"[yellow]bad rows skipped: {s['bad_rows']}, depth gaps: {s['depth_gaps']}[/yellow]")
+    for n in s["notes"]:
+        console.print(f"  {n['time_utc'][11:23]}  {n['text']}")
+    for liq in s["liquidations"]:
+        console.print(f"[bold red]liquidation[/bold red] {liq['time_utc'][11:23]}: {liq['explanation']}")
+    console.print(
+        f"{s['rows']:,} rows in {s['wall_s']:.2f} s ({(s['rows_per_s'] or 0):,} rows/s); state hash {s['state_hash'][:16]}"
+        + (f"; run written to {out}" if out else "")
+    )
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    run_replay(args.files, args, title="replay")
+    return 0
+
+
+#: the demo's two runs: (title, shipped file, symbol, holder parameters, story)
+DEMO_RUNS = (
+    (
+        "capture",
+        DEFAULT_REPLAY,
+        None,
+        ["qty=0.4", "leverage=125", "margin_mode=isolated", "enter_after_s=54"],
+        "6 minutes of the real Binance BTCUSDT perpetual feed (raw WebSocket capture, 2024-08-08 23:54 UTC; "
+        "depth, trades and quotes) replayed through exsim's book. A 125x isolated long opened 54 s in, at the "
+        "window's high, holds through a 0.4 % slide: the last price touches its liquidation price for under a "
+        "second; the mark price, sampled each second as on the venue, does not — no liquidation.",
+    ),
+    (
+        "crash",
+        "btc-perp-20220121-1m.csv",
+        "BTCUSDT",
+        ["qty=0.4", "leverage=125", "margin_mode=isolated", "enter_after_s=3600"],
+        "4 hours of 1-minute BTC perpetual bars from the January 2022 sell-off (2022-01-21 20:00 UTC), as a "
+        "price path with synthetic depth. The same 125x long, opened at 21:00, is liquidated when the mark "
+        "crosses its liquidation price, and the insurance fund takes the position over.",
+    ),
+)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """The main job on the shipped replays: a 125x long on real ticks, then through a crash."""
+    from rich.console import Console
+
+    from exsim.replay.report import write_report
+
+    console = Console()
+    out_root = Path(args.out)
+    for name, file_name, symbol, params, story in DEMO_RUNS:
+        path = SHIPPED_REPLAYS / file_name
+        if not path.is_file():
+            raise InputError("the shipped replay is missing (run from a checkout of the repository)", where=str(path))
+        console.rule(f"[bold]exsim demo: {name}[/bold]")
+        console.print(story)
+        run_args = argparse.Namespace(**vars(args))
+        run_args.param = params + list(args.param)
+        run_args.out = str(out_root / name)
+        run_args.symbol = symbol or args.symbol
+        run_replay([str(path)], run_args, title=name)
+        pngs = write_report(run_args.out)
+        console.print("report: " + ", ".join(str(p) for p in pngs))
+    return 0
+
+
+def cmd_convert(args: argparse.Namespace) -> int:
+    from exsim.readers import merge_rows, open_rows
+    from exsim.readers.native import write_rows
+
+    streams = []
+    fmts = args.format or [None] * len(args.files)
+    if len(fmts) != len(args.files):
+        raise InputError("give --format once per file, or not at all", field="--format")
+    for f, fmt in zip(args.files, fmts):
+        streams.append(open_rows(f, fmt, args.symbol)[1])
+    out_fmt = args.to or ("exsim-jsonl" if args.output.endswith((".jsonl", ".jsonl.gz")) else "exsim-csv")
+    t0 = time.perf_counter()
+    if args.output.endswith(".gz"):
+        import gzip
+
+        out_cm: Any = gzip.open(args.output, "wt", encoding="utf-8", newline="")
+    else:
+        out_cm = open(args.output, "w", encoding="utf-8", newline="")
+    with out_cm as out:
+        n = write_rows(merge_rows(streams), out, out_fmt)
+    print(f"wrote {n:,} rows as {out_fmt} to {args.output} in {time.perf_counter() - t0:.2f} s")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from exsim.replay.report import write_report
+
+    for p in write_report(args.run_dir):
+        print(p)
+    summary = json.loads((Path(args.run_dir) / "summary.json").read_text())
+    from rich.console import Console
+
+    print_summary(Console(), summary, args.run_dir)
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    rp = sub.add_parser(
+        "replay",
+        help="replay tick files with a strategy's orders queued among the replayed liquidity",
+        description=(
+            "Replay historical tick files (Binance public data CSVs and raw WebSocket captures, Tardis CSV, "
+            "OHLCV bars, exsim's own CSV/JSONL) through exsim's order book, ledger and liquidation engine with "
+            "a strategy trading in it. The market model (replayed or synthetic depth, replayed or computed mark "
+            "and funding) is chosen from what the data holds and printed with the summary. Example: "
+            "exsim replay replays/binance-usdm-btcusdt-20240808.gz --strategy holder --param qty=0.4 "
+            "--leverage 125 --out runs/holder && exsim report runs/holder"
+        ),
+    )
+    add_replay_arguments(rp)
+    rp.set_defaults(func=cmd_replay)
+
+    demo = sub.add_parser(
+        "demo",
+        help="the main job on the shipped replays: a 125x long on real ticks, then through a crash; summaries and plots",
+        description=(
+            "Runs the holder strategy (a 0.4 BTC long at 125x isolated, 1000 USDT deposited) on the two shipped "
+            "replays: the Binance BTCUSDT raw capture (real depth and trades; the mark never reaches the "
+            "liquidation price) and the January 2022 sell-off bars (liquidated, explained). Prints each summary "
+            "and writes events, fills, time series and PNG plots to OUT/capture and OUT/crash."
+        ),
+    )
+    add_replay_arguments(demo, files=False)
+    demo.set_defaults(strategy="holder", balance="1000", out="runs/demo", func=cmd_demo)
+
+    cv = sub.add_parser(
+        "convert",
+        help="write any readable tick file(s) in exsim's own format (CSV or JSONL)",
+        description="Reads FILEs with their readers, merges them by time, and writes exsim-csv or exsim-jsonl exactly (no rounding).",
+    )
+    cv.add_argument("files", nargs="+", metavar="FILE")
+    cv.add_argument("-o", "--output", required=True, help="output file (.csv, .jsonl, optionally .gz)")
+    cv.add_argument("--to", choices=("exsim-csv", "exsim-jsonl"), default=None, help="output format (default from the extension)")
+    cv.add_argument("--format", action="append", default=None, help="force the format of each file")
+    cv.add_argument("--symbol", default=None, help="keep only this symbol")
+    cv.set_defaults(func=cmd_convert)
+
+    rep = sub.add_parser(
+        "report",
+        help="draw PNG plots of a run directory and print its summary",
+        description="Writes price.png (last, mark, liquidation price, fills, liquidations), equity.png and margin_ratio.png into RUN_DIR.",
+    )
+    rep.add_argument("run_dir", metavar="RUN_DIR")
+    rep.set_defaults(func=cmd_report)

@@ -1,0 +1,296 @@
+"""Market model: normalized rows in, exchange commands out.
+
+The second stage of the replay pipeline (readers → **market model** → event loop →
+exchange → strategy and recorder). Here, and only here, the decimal text of a row meets
+an instrument's grid: prices become ticks and sizes lots through :mod:`exsim.units`
+(off-grid text is an error naming file, line and field, never rounded).
+
+What each row kind becomes:
+
+=============== ==================================================================
+row             command
+=============== ==================================================================
+``trade``       :class:`~exsim.exchange.ReplayedTrade` — an anonymous taker up to the
+                print's price. A print of unknown size (a bar's price path) sweeps
+                everything it reaches (:data:`UNKNOWN_SIZE_LOTS`).
+``liquidation`` the same: the venue's forced order was a taker on its book.
+``level``       :class:`~exsim.exchange.SetReplayedLevel` (depth replay)
+``clear``       :class:`~exsim.exchange.ClearReplayedLevels` (a snapshot follows)
+(update id)     a ``level`` row whose ``rate`` carries a new venue update id is preceded
+                by :class:`DepthUpdateId`, which lets the replay compare the venue's
+                quotes with the rebuilt book at the same update id
+``quote``       :class:`ReplayedQuote`: with replayed depth it is only checked against
+                the rebuilt book (the match rate is in the run summary); without
+                depth it centres the synthetic liquidity (``exsim.replay.runner``).
+``mark``        :class:`~exsim.exchange.SetMarkPrice` when marks are replayed
+``index``       :class:`~exsim.exchange.SetIndexPrice`
+``funding``     :class:`~exsim.exchange.SettleFunding` with the replayed rate, when
+                funding is replayed
+``premium``     :class:`ReplayedPremium` (feeds computed funding's premium average)
+``gap``         :class:`ReplayedGap` (counted and reported; depth is not trusted until
+                the reader's next snapshot)
+=============== ==================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any, NamedTuple
+
+from exsim.errors import InputError
+from exsim.exchange import (
+    ClearReplayedLevels,
+    ReplayedTrade,
+    SetIndexPrice,
+    SetMarkPrice,
+    SetReplayedLevel,
+    SettleFunding,
+)
+from exsim.instruments import Instrument
+from exsim.readers.rows import (
+    CLEAR,
+    FUNDING,
+    GAP,
+    INDEX,
+    KIND_NAMES,
+    LEVEL,
+    LIQUIDATION,
+    MARK,
+    PREMIUM,
+    QUOTE,
+    TRADE,
+    Row,
+)
+from exsim.units import floor_div, to_atoms, to_rate_e8
+
+#: the size of a print whose size the source does not know (bars, klines): large enough to
+#: reach every order at or through its price
+UNKNOWN_SIZE_LOTS = 1 << 62
+
+_CACHE_LIMIT = 1 << 16  # distinct price / size strings remembered per instrument
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+
+
+class ReplayedQuote(NamedTuple):
+    """The venue's best bid (side BUY) or best ask (SELL) and its size."""
+
+    ts_ns: int
+    symbol: str
+    side: int
+    price_ticks: int
+    lots: int
+    update_id: int  # the venue's update id when the source has one, else 0
+
+
+class DepthUpdateId(NamedTuple):
+    """The venue's update id of the depth rows that follow (a new diff or snapshot starts):
+    the rows before it are complete, so the book now stands at the previous id."""
+
+    ts_ns: int
+    symbol: str
+    update_id: int
+
+
+class IndexQuote(NamedTuple):
+    """A quote of the index proxy (e.g. the spot market's best bid/ask mid) in ticks of the
+    perpetual, rounded down to its tick (the index is a model input, not a fill price)."""
+
+    ts_ns: int
+    symbol: str
+    index_ticks: int
+
+
+def index_quotes(rows: Iterable[Row], instruments: dict[str, Instrument], source: str) -> Iterator[IndexQuote]:
+    """An index proxy from another market's quotes: the mid of its best bid and ask.
+
+    Used with a spot capture standing in for the venue's index (Binance's index is a
+    weighted basket of spot venues, Binance spot the largest). Only ``quote`` rows count;
+    the others are skipped. The mid is exact (1e-8 units) and then floored to the tick.
+    """
+    best: dict[tuple[str, int], int] = {}
+    tick_e8 = {sym: to_atoms(str(inst.tick_size), field="tick_size") for sym, inst in instruments.items()}
+    for row in rows:
+        if row.kind != QUOTE:
+            continue
+        step = tick_e8.get(row.symbol)
+        if step is None:
+            raise InputError(
+                f"index file symbol {row.symbol!r} is not one of the replayed symbols {sorted(instruments)}",
+                where=row.where,
+                field="symbol",
+            )
+        best[(row.symbol, row.side)] = to_atoms(row.price, field="price", where=row.where)
+        bid, ask = best.get((row.symbol, 0)), best.get((row.symbol, 1))
+        if bid is not None and ask is not None:
+            yield IndexQuote(row.ts_ns, row.symbol, floor_div(bid + ask, 2 * step))
+
+
+class ReplayedPremium(NamedTuple):
+    """A replayed premium-index sample, as a rate in parts per 1e8."""
+
+    ts_ns: int
+    symbol: str
+    premium_e8: int
+
+
+class ReplayedGap(NamedTuple):
+    """A reader found a break in a diff-depth sequence."""
+
+    ts_ns: int
+    symbol: str
+    message: str
+
+
+class _Grid:
+    """One instrument's text → int conversion with a bounded cache (prices repeat a lot)."""
+
+    __slots__ = ("inst", "ticks", "lots", "last_update_id")
+
+    def __init__(self, inst: Instrument) -> None:
+        self.inst = inst
+        self.last_update_id = ""  # of the depth rows seen last (venues that give one)
+        self.ticks: dict[str, int] = {}
+        self.lots: dict[str, int] = {}
+
+
+class MarketModel:
+    """Turns rows into commands for the symbols of the run.
+
+    ``marks_replayed`` / ``funding_replayed``: whether ``mark`` / ``funding`` rows are
+    applied (otherwise they are counted and left out: the exchange computes them).
+    ``skip_bad_rows``: a row whose values do not convert (off-grid, not a number) is
+    counted in :attr:`bad_rows` and left out instead of stopping the run; the first
+    few errors are kept in :attr:`bad_row_examples`. Rows of other symbols are counted in
+    :attr:`other_symbol_rows`.
+    """
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        *,
+        marks_replayed: bool,
+        funding_replayed: bool,
+        skip_bad_rows: bool = False,
+    ) -> None:
+        self.grids = {inst.symbol: _Grid(inst) for inst in instruments}
+        self.marks_replayed = marks_replayed
+        self.funding_replayed = funding_replayed
+        self.skip_bad_rows = skip_bad_rows
+        self.rows_in = 0
+        self.counts = [0] * len(KIND_NAMES)  # rows seen, by kind
+        self.ignored: dict[str, int] = {}  # why -> rows left out on purpose
+        self.bad_rows = 0
+        self.bad_row_examples: list[str] = []
+        self.other_symbol_rows = 0
+
+    def _ignore(self, why: str) -> None:
+        self.ignored[why] = self.ignored.get(why, 0) + 1
+
+    def commands(self, rows: Iterable[Row]) -> Iterator[Any]:
+        """The commands of ``rows``, lazily, in row order (one row may give none)."""
+        grids = self.grids
+        counts = self.counts
+        for row in rows:
+            ts, kind, symbol, side, price, qty, rate, where = row
+            counts[kind] += 1
+            grid = grids.get(symbol)
+            if grid is None:
+                self.other_symbol_rows += 1
+                continue
+            try:
+                if kind == TRADE or kind == LIQUIDATION:
+                    px = grid.ticks.get(price)
+                    if px is None:
+                        px = self._ticks(grid, price, where)
+                    if qty:
+                        lots = grid.lots.get(qty)
+                        if not lots:  # not cached, or a cached 0 that a trade may not have
+                            lots = self._lots(grid, qty, where, positive=True)
+                    else:
+                        lots = UNKNOWN_SIZE_LOTS
+                    if side != 0 and side != 1:
+                        self._side(side, where)
+                    yield _new(ReplayedTrade, (ts, symbol, side, px, lots))
+                elif kind == LEVEL:
+                    if rate != grid.last_update_id and rate:
+                        grid.last_update_id = rate
+                        yield DepthUpdateId(ts, symbol, self._update_id(rate, where))
+                    px = grid.ticks.get(price)
+                    if px is None:
+                        px = self._ticks(grid, price, where)
+                    lots = grid.lots.get(qty)
+                    if lots is None:
+                        lots = self._lots(grid, qty, where, positive=False)
+                    if side != 0 and side != 1:
+                        self._side(side, where)
+                    yield _new(SetReplayedLevel, (ts, symbol, side, px, lots))
+                elif kind == QUOTE:
+                    self._side(side, where)
+                    yield ReplayedQuote(
+                        ts,
+                        symbol,
+                        side,
+                        self._ticks(grid, price, where),
+                        self._lots(grid, qty, where, positive=False),
+                        self._update_id(rate, where) if rate else 0,
+                    )
+                elif kind == CLEAR:
+                    yield ClearReplayedLevels(ts, symbol, side)
+                elif kind == MARK:
+                    if self.marks_replayed:
+                        yield SetMarkPrice(ts, symbol, self._ticks(grid, price, where, field="mark price"))
+                    else:
+                        self._ignore("mark rows (marks are computed)")
+                elif kind == INDEX:
+                    yield SetIndexPrice(ts, symbol, self._ticks(grid, price, where, field="index price"))
+                elif kind == FUNDING:
+                    if self.funding_replayed:
+                        yield SettleFunding(ts, symbol, to_rate_e8(rate, field="rate", where=where))
+                    else:
+                        self._ignore("funding rows (funding is computed or off)")
+                elif kind == PREMIUM:
+                    yield ReplayedPremium(ts, symbol, to_rate_e8(rate, field="rate", where=where))
+                elif kind == GAP:
+                    yield ReplayedGap(ts, symbol, f"{where}: {rate}")
+                else:  # pragma: no cover - readers only yield the kinds above
+                    raise InputError(f"unknown row kind {kind!r}", where=where, field="kind")
+            except InputError as exc:
+                if not self.skip_bad_rows:
+                    raise
+                self.bad_rows += 1
+                if len(self.bad_row_examples) < 5:
+                    self.bad_row_examples.append(str(exc))
+
+    # ------------------------------------------------------------------ conversions
+    @staticmethod
+    def _update_id(text: str, where: str) -> int:
+        if not text.isdigit():
+            raise InputError(f"{text!r} is not a venue update id (a whole number)", where=where, field="rate")
+        return int(text)
+
+    @staticmethod
+    def _side(side: int, where: str) -> None:
+        if side != 0 and side != 1:
+            raise InputError(f"{side!r}: this row needs a side (buy or sell)", where=where, field="side")
+
+    @staticmethod
+    def _ticks(grid: _Grid, text: str, where: str, field: str = "price") -> int:
+        px = grid.ticks.get(text)
+        if px is None:
+            px = grid.inst.ticks(text, where=where, field=field)
+            if px <= 0:
+                raise InputError(f"{text!r} is not a positive price", where=where, field=field)
+            if len(grid.ticks) >= _CACHE_LIMIT:
+                grid.ticks.clear()
+            grid.ticks[text] = px
+        return px
+
+    @staticmethod
+    def _lots(grid: _Grid, text: str, where: str, *, positive: bool) -> int:
+        lots = grid.inst.lots(text, where=where, field="qty")
+        if lots < 0 or (positive and lots == 0):
+            raise InputError(f"{text!r} is not a {'positive' if positive else 'non-negative'} quantity", where=where, field="qty")
+        if len(grid.lots) >= _CACHE_LIMIT:
+            grid.lots.clear()
+        grid.lots[text] = lots
+        return lots

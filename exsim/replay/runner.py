@@ -1,0 +1,671 @@
+"""Replay: tick files + a strategy through the exchange, with a run record.
+
+The pipeline of one run, in the order data flows::
+
+    files ─ readers (exsim.readers) ─ merge by ts ─ MarketModel (rows → commands)
+          ─ EventLoop (ts, priority, seq) ─ Replay.submit ─ Exchange (book, ledger,
+          liquidations) ─ events ─ Replay._on_events ─ strategy hooks + Recorder
+
+How the market is modelled (each choice is stated in the run summary):
+
+* **Depth.** When an input carries depth (``level`` rows), the book's anonymous size is
+  the venue's, level by level; the strategy's orders queue behind the size already at
+  their price (``queue_model``: ``conservative`` — only trades at the level advance the
+  queue, cancels come from behind; ``proportional`` (alias ``probabilistic``) — cancels
+  also advance it, in proportion). When a strategy or liquidation order takes replayed
+  size, the book has less than the venue until the venue's next update for that level,
+  which sets the level's replayed size to the venue's figure again (the venue never saw
+  our order). Replayed trades at or through an order's price fill it once the size ahead
+  is gone.
+* **No depth (trades, quotes or bars only).** A synthetic ladder stands in:
+  ``synthetic_levels`` levels a side, ``synthetic_step_ticks`` apart, each of
+  ``synthetic_qty`` (default: 100,000 USDT of notional at the first price). With quotes
+  it hangs from the quoted best bid/ask (the top level has the quoted size); without, it
+  starts one step above and below the last trade. It is brought up to date (only the
+  levels that changed) before each strategy order and each mark/index update, so market
+  and liquidation orders pay slippage through it.
+* **Mark price.** Replayed from ``mark`` rows when the inputs have them; otherwise
+  computed as in MARGIN-SPEC §6 (``median(Price1, Price2, last)``) on each index update,
+  with index = replayed ``index`` rows or, when there are none, the book's mid (the
+  synthetic reference without depth) sampled every ``mark_interval_ns``.
+* **Funding.** Replayed rates when an input format carries funding; otherwise computed
+  from the premium index at each funding time (``funding="computed"``) or off.
+* **Latency.** A strategy command reaches the exchange ``latency_ns`` after the hook that
+  sent it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from exsim.book.orders import BUY, SELL
+from exsim.errors import InputError
+from exsim.exchange import (
+    AmendOrder,
+    ClearReplayedLevels,
+    Deposit,
+    Exchange,
+    Fill,
+    FundingPaid,
+    Liquidation,
+    MarkPriceUpdated,
+    NewOrder,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    OrderTriggered,
+    ReplayedTrade,
+    SetIndexPrice,
+    SetLeverage,
+    SetMarginMode,
+    SetMarkPrice,
+    SetReplayedLevel,
+    SettleFunding,
+)
+from exsim.instruments import Instrument, get_instrument
+from exsim.ledger import Ledger
+from exsim.loop.event_loop import PRIORITY, PRIORITY_COMMAND, PRIORITY_FUNDING, PRIORITY_MARK, PRIORITY_MARKET_DATA, EventLoop
+from exsim.margin.funding import next_funding_time_ns
+from exsim.readers import format_kinds, merge_rows, open_rows
+from exsim.readers.rows import FUNDING, INDEX, LEVEL, MARK, Row
+from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedGap, ReplayedPremium, ReplayedQuote
+from exsim.replay.recorder import Recorder
+from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy
+from exsim.units import floor_div, to_atoms
+
+NS_PER_S = 1_000_000_000
+QUEUE_MODELS = {"conservative": "conservative", "proportional": "proportional", "probabilistic": "proportional"}
+MARK_MODES = ("auto", "replayed", "computed")
+FUNDING_MODES = ("auto", "replayed", "computed", "none")
+_PEEK_ROWS = 5000  # rows read ahead per file to learn its symbols
+
+
+def _positive_int(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if type(value) is not int or value <= 0:
+        raise InputError(f"{value!r} is not a positive whole number", where="replay config", field=attribute.name)
+
+
+def _non_negative_int(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if type(value) is not int or value < 0:
+        raise InputError(f"{value!r} is not a whole number >= 0", where="replay config", field=attribute.name)
+
+
+def _one_of(options: Iterable[str]) -> Callable[[object, attrs.Attribute[str], object], None]:
+    allowed = tuple(options)
+
+    def check(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+        if value not in allowed:
+            raise InputError(f"{value!r} is not one of {', '.join(allowed)}", where="replay config", field=attribute.name)
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class ReplayConfig:
+    """Parameters of one replay (the command line's options, with the same names)."""
+
+    balance: str = "10000"  # USDT deposited at the start (decimal text, exact)
+    leverage: int | None = attrs.field(default=None)  # set on every symbol at the start
+    margin_mode: str | None = attrs.field(default=None, validator=attrs.validators.optional(_one_of(MARGIN_MODES)))
+    latency_ns: int = attrs.field(default=0, validator=_non_negative_int)
+    queue_model: str = attrs.field(default="conservative", validator=_one_of(QUEUE_MODELS))
+    mark: str = attrs.field(default="auto", validator=_one_of(MARK_MODES))
+    funding: str = attrs.field(default="auto", validator=_one_of(FUNDING_MODES))
+    mark_interval_ns: int = attrs.field(default=NS_PER_S, validator=_positive_int)
+    sample_interval_ns: int = attrs.field(default=NS_PER_S, validator=_positive_int)
+    synthetic_levels: int = attrs.field(default=10, validator=_positive_int)
+    synthetic_step_ticks: int = attrs.field(default=1, validator=_positive_int)
+    synthetic_qty: str | None = None  # per level, base-asset text; None: 100,000 USDT notional
+    insurance_fund: str = "1000000"  # USDT in the insurance fund at the start
+    symbol: str | None = None  # replay only this symbol (default: every symbol found)
+    skip_bad_rows: bool = False
+    log_book: bool = False  # put every book delta in events.jsonl too
+
+
+@attrs.define
+class _Ladder:
+    """Synthetic liquidity of one symbol without replayed depth."""
+
+    qty_lots: int = 0
+    bid_ticks: int = 0  # quoted best bid (0: none)
+    bid_lots: int = 0
+    ask_ticks: int = 0
+    ask_lots: int = 0
+    last_ticks: int = 0  # last trade
+    version: int = 0  # bumped by every quote / trade
+    built_version: int = -1
+    levels: dict[tuple[int, int], int] = attrs.Factory(dict)  # (side, price) -> lots now in the book
+
+
+class Replay:
+    """One replay run. Build it, then :meth:`run` (once)."""
+
+    def __init__(
+        self,
+        files: Sequence[str | Path],
+        strategy: Strategy,
+        config: ReplayConfig = ReplayConfig(),
+        *,
+        rows: tuple[str, frozenset[int], Iterable[Row]] | None = None,
+        index_files: Sequence[str | Path] = (),
+        formats: Sequence[str | None] | None = None,
+        out_dir: str | Path | None = None,
+        progress: Callable[[int, int], None] | None = None,
+        instruments: dict[str, Instrument] | None = None,
+    ) -> None:
+        if not files and rows is None:
+            raise InputError("no input files given", field="files")
+        self.config = config
+        self.strategy = strategy
+        self.progress = progress
+        self.commands_sent = 0
+        self.notes: list[tuple[int, str]] = []
+        fmts = list(formats) if formats is not None else [None] * len(files)
+        if len(fmts) != len(files):
+            raise InputError("give one format per file (or none)", field="format")
+        # 1. readers, and the symbols each file holds (peek at its first rows)
+        self.inputs: list[dict[str, Any]] = []
+        streams: list[Iterator[Row]] = []
+        symbols: list[str] = []
+        kinds_of: list[frozenset[int]] = []
+        for path, fmt in zip(files, fmts):
+            fmt, file_rows = open_rows(path, fmt, config.symbol)
+            head = list(itertools.islice(file_rows, _PEEK_ROWS))
+            for r in head:
+                if r.symbol not in symbols:
+                    symbols.append(r.symbol)
+            self.inputs.append({"path": str(path), "format": fmt})
+            streams.append(itertools.chain(head, file_rows))
+            kinds_of.append(format_kinds(path, fmt))
+        if rows is not None:  # rows already in memory: (name, the kinds they hold, rows)
+            name, kinds_given, given = rows
+            it = iter(given)
+            head = list(itertools.islice(it, _PEEK_ROWS))
+            for r in head:
+                if r.symbol not in symbols:
+                    symbols.append(r.symbol)
+            self.inputs.append({"path": name, "format": "rows"})
+            streams.append(itertools.chain(head, it))
+            kinds_of.append(kinds_given)
+        if config.symbol is not None:
+            symbols = [config.symbol]
+        if not symbols:
+            raise InputError("the input holds no rows", where=self.inputs[0]["path"])
+        insts = instruments or {}
+        self.instruments = [insts[s] if s in insts else get_instrument(s) for s in symbols]
+        self.symbols = [i.symbol for i in self.instruments]
+        if any(i.symbol != s for i, s in zip(self.instruments, symbols)):
+            raise InputError(f"symbols {symbols} must be given as exchange symbols like BTCUSDT", field="symbol")
+        kinds = frozenset().union(*kinds_of)
+        # 2. the market model's choices
+        self.depth_replayed = LEVEL in kinds
+        self.mark_mode = "replayed" if config.mark == "replayed" or (config.mark == "auto" and MARK in kinds) else "computed"
+        if config.mark == "auto" and MARK in kinds:
+            self.mark_mode = "auto"  # computed until the first replayed mark, replayed after
+        self.index_replayed = INDEX in kinds
+        if config.funding == "auto":
+            self.funding_mode = "replayed" if FUNDING in kinds else "computed"
+        else:
+            self.funding_mode = config.funding
+        self.model = MarketModel(
+            self.instruments,
+            marks_replayed=self.mark_mode != "computed",
+            funding_replayed=self.funding_mode == "replayed",
+            skip_bad_rows=config.skip_bad_rows,
+        )
+        self.rows = merge_rows(streams)
+        # index proxies: other markets' quotes (a spot capture) standing in for the index
+        self.index_files = [str(p) for p in index_files]
+        inst_by_symbol = {i.symbol: i for i in self.instruments}
+        self.index_sources = [
+            index_quotes(open_rows(p, None, config.symbol)[1], inst_by_symbol, str(p)) for p in self.index_files
+        ]
+        self.index_proxy: dict[str, int] = {}  # symbol -> latest index proxy (ticks)
+        # 3. the venue
+        self.ledger = Ledger(self.instruments, insurance_fund_atoms=to_atoms(config.insurance_fund, field="insurance_fund"))
+        self.recorder = Recorder(self, out_dir)
+        self.exchange = Exchange(
+            self.instruments,
+            sinks=[self._on_events],
+            queue_model=QUEUE_MODELS[config.queue_model],
+            emit_book_deltas=config.log_book,
+            ledger=self.ledger,
+            computed_marks=self.mark_mode != "replayed",
+            computed_funding=self.funding_mode == "computed",
+        )
+        priorities = dict(PRIORITY)
+        priorities.update({IndexQuote: PRIORITY_MARKET_DATA, DepthUpdateId: PRIORITY_MARKET_DATA, ReplayedQuote: PRIORITY_MARKET_DATA, ReplayedGap: PRIORITY_MARKET_DATA, ReplayedPremium: PRIORITY_MARK})
+        self.loop = EventLoop(self, priorities=priorities)
+        self.ctx = Context(self, ACCOUNT_ID)
+        self.ladders: dict[str, _Ladder] = {} if self.depth_replayed else {s: _Ladder() for s in self.symbols}
+        self.replayed_marks: set[str] = set()  # symbols whose marks are replayed now
+        self.index_seen: set[str] = set()
+        #: replayed best bid/ask vs the rebuilt book: every quote as it arrives ("raw"),
+        #: and at the same venue update id ("aligned": quotes whose id is a diff's final
+        #: id, compared once the book has applied that diff)
+        self.quote_checks = {
+            "quotes": 0,
+            "price_match": 0,
+            "size_match": 0,
+            "aligned": 0,
+            "aligned_price_match": 0,
+            "aligned_size_match": 0,
+            "not_aligned": 0,
+        }
+        self.quote_mismatches: list[dict[str, Any]] = []  # the first aligned mismatches
+        self.book_update_id: dict[str, int] = {}  # the id the book stands at, per symbol
+        self.pending_quotes: dict[str, list[ReplayedQuote]] = {}  # quotes ahead of the book
+        self.gaps: list[str] = []
+        self.trade_low_ticks = 1 << 62  # lowest / highest trade of the first symbol since the last sample
+        self.trade_high_ticks = 0
+        self.first_ts_ns = 0
+        self.last_ts_ns = 0
+        self.rows_done = 0
+        self.data_done = False
+        self.timers: list[Any] = []
+        self.wall_s = 0.0
+        # hooks the strategy overrides (the others are never called)
+        base = Strategy
+        cls = type(strategy)
+        self._hook_trade = strategy.on_trade if cls.on_trade is not base.on_trade else None
+        self._hook_book = strategy.on_book if cls.on_book is not base.on_book else None
+        self._hook_mark = strategy.on_mark if cls.on_mark is not base.on_mark else None
+        self._hook_fill = strategy.on_fill if cls.on_fill is not base.on_fill else None
+        self._hook_order = strategy.on_order if cls.on_order is not base.on_order else None
+        self._hook_liq = strategy.on_liquidation if cls.on_liquidation is not base.on_liquidation else None
+        self._hook_funding = strategy.on_funding if cls.on_funding is not base.on_funding else None
+        self._dispatch: dict[type, Callable[[Any], None]] = {
+            ReplayedTrade: self._on_trade,
+            SetReplayedLevel: self._on_level,
+            ReplayedQuote: self._on_quote,
+            DepthUpdateId: self._on_depth_update_id,
+            IndexQuote: self._on_index_quote,
+            ReplayedPremium: self._on_premium,
+            ReplayedGap: self._on_gap,
+            SetMarkPrice: self._on_mark,
+            SetIndexPrice: self._on_index,
+            NewOrder: self._on_user_order,
+            AmendOrder: self._on_user_order,
+        }
+        if self._hook_book is None:  # nobody listens: straight to the exchange
+            self._dispatch[SetReplayedLevel] = self.exchange.submit
+        self._order_events = (OrderAccepted, OrderRejected, OrderCancelled, OrderExpired, OrderAmended, OrderTriggered)
+
+    # ------------------------------------------------------------------ running
+    def run(self) -> dict[str, Any]:
+        """Run to the end of the data; returns the summary (also written to ``out_dir``)."""
+        rows = iter(self.rows)
+        first = next(rows, None)
+        if first is None:
+            raise InputError("the input holds no rows", where=self.inputs[0]["path"])
+        self.first_ts_ns = first.ts_ns
+        loop = self.loop
+        loop.add_source(self._commands(itertools.chain((first,), rows)), name="market data")
+        for path, source in zip(self.index_files, self.index_sources):
+            loop.add_source(source, name=f"index proxy {path}")
+        t0 = first.ts_ns
+        cfg = self.config
+        loop.schedule(Deposit(t0, ACCOUNT_ID, to_atoms(cfg.balance, field="balance")))
+        for sym in self.symbols:
+            if cfg.margin_mode is not None:
+                loop.schedule(SetMarginMode(t0, ACCOUNT_ID, sym, MARGIN_MODES[cfg.margin_mode]))
+            if cfg.leverage is not None:
+                loop.schedule(SetLeverage(t0, ACCOUNT_ID, sym, cfg.leverage))
+        loop.call_at(t0, lambda _loop, _ts: self.strategy.on_start(self.ctx), priority=PRIORITY_COMMAND)
+        if self.mark_mode != "replayed":  # index = the mid until (unless) an index row comes
+            start = (floor_div(t0, cfg.mark_interval_ns) + 1) * cfg.mark_interval_ns
+            self.timers.append(loop.call_every(start, cfg.mark_interval_ns, self._sample_index, priority=PRIORITY_MARK))
+        if self.funding_mode == "computed":
+            for sym, inst in zip(self.symbols, self.instruments):
+                nxt = next_funding_time_ns(t0, inst.funding_interval_ns)
+                self.timers.append(
+                    loop.call_every(nxt, inst.funding_interval_ns, self._settle_funding(sym), priority=PRIORITY_FUNDING)
+                )
+        start = (floor_div(t0, cfg.sample_interval_ns) + 1) * cfg.sample_interval_ns
+        self.timers.append(loop.call_every(start, cfg.sample_interval_ns, self.recorder.sample_timer))
+        wall0 = time.perf_counter()
+        loop.run()
+        self.wall_s = time.perf_counter() - wall0
+        self.strategy.on_end(self.ctx)
+        loop.run()  # what on_end sent
+        self.exchange._check()
+        self.ledger._check()
+        return self.recorder.finish()
+
+    def _commands(self, rows: Iterable[Row]) -> Iterator[Any]:
+        """The market model's commands, counting rows for the progress report; at the
+        end of the data, stops the periodic timers so the run ends there."""
+        model = self.model
+        progress = self.progress
+        if progress is None:
+            yield from model.commands(rows)
+        else:
+            step = 1 << 14
+            counted = self._count_rows(rows, step)
+            yield from model.commands(counted)
+        self.rows_done = model.rows_in = sum(model.counts)
+        self.last_ts_ns = self.loop.now_ns
+        for timer in self.timers:
+            timer.cancel()
+        self.data_done = True
+
+    def _count_rows(self, rows: Iterable[Row], step: int) -> Iterator[Row]:
+        progress = self.progress
+        assert progress is not None
+        n = 0
+        for n, row in enumerate(rows, 1):
+            if not n & (step - 1):
+                progress(n, row.ts_ns)
+            yield row
+        progress(n, self.loop.now_ns)
+
+    # ------------------------------------------------------------------ dispatch
+    def submit(self, command: Any) -> None:
+        """The loop's target: model-level items, the synthetic ladder, then the exchange."""
+        handler = self._dispatch.get(type(command))
+        if handler is not None:
+            handler(command)
+        else:
+            self.exchange.submit(command)
+
+    def _on_trade(self, cmd: ReplayedTrade) -> None:
+        if cmd.symbol == self.symbols[0]:  # the sampling interval's trade range, for the plots
+            px = cmd.price_ticks
+            if px < self.trade_low_ticks:
+                self.trade_low_ticks = px
+            if px > self.trade_high_ticks:
+                self.trade_high_ticks = px
+        ladder = self.ladders.get(cmd.symbol)
+        if ladder is not None:
+            ladder.last_ticks = cmd.price_ticks
+            ladder.version += 1
+        self.exchange.submit(cmd)
+        if self._hook_trade is not None:
+            self._hook_trade(self.ctx, cmd)
+
+    def _on_level(self, cmd: SetReplayedLevel) -> None:
+        self.exchange.submit(cmd)
+        if self._hook_book is not None:
+            self._hook_book(self.ctx, cmd)
+
+    def _on_quote(self, q: ReplayedQuote) -> None:
+        ladder = self.ladders.get(q.symbol)
+        if ladder is None:  # depth is replayed: check the rebuilt book against the venue's top
+            checks = self.quote_checks
+            checks["quotes"] += 1
+            price_ok, size_ok = self._compare_quote(q)
+            checks["price_match"] += price_ok
+            checks["size_match"] += size_ok
+            if q.update_id:
+                self._resolve_quotes(q.symbol)
+                at = self.book_update_id.get(q.symbol, 0)
+                if q.update_id == at:
+                    self._count_aligned(q)
+                elif q.update_id > at:
+                    self.pending_quotes.setdefault(q.symbol, []).append(q)
+                else:
+                    checks["not_aligned"] += 1
+            return
+        if q.side == BUY:
+            ladder.bid_ticks, ladder.bid_lots = q.price_ticks, q.lots
+        else:
+            ladder.ask_ticks, ladder.ask_lots = q.price_ticks, q.lots
+        ladder.version += 1
+
+    def _compare_quote(self, q: ReplayedQuote) -> tuple[bool, bool]:
+        book = self.exchange.book(q.symbol)
+        best = book.best_bid() if q.side == BUY else book.best_ask()
+        if best != q.price_ticks:
+            return False, False
+        return True, book.anonymous_lots(q.side, best) == q.lots
+
+    def _count_aligned(self, q: ReplayedQuote) -> None:
+        checks = self.quote_checks
+        price_ok, size_ok = self._compare_quote(q)
+        checks["aligned"] += 1
+        checks["aligned_price_match"] += price_ok
+        checks["aligned_size_match"] += size_ok
+        if not price_ok and len(self.quote_mismatches) < 20:
+            book = self.exchange.book(q.symbol)
+            ours = book.best_bid() if q.side == BUY else book.best_ask()
+            self.quote_mismatches.append(
+                {"ts_ns": q.ts_ns, "update_id": q.update_id, "side": "bid" if q.side == BUY else "ask", "venue_ticks": q.price_ticks, "book_ticks": ours}
+            )
+
+    def _resolve_quotes(self, symbol: str) -> None:
+        """Compare the quotes that waited for the book to reach their update id."""
+        waiting = self.pending_quotes.get(symbol)
+        if not waiting:
+            return
+        at = self.book_update_id.get(symbol, 0)
+        keep = []
+        for q in waiting:
+            if q.update_id == at:
+                self._count_aligned(q)
+            elif q.update_id < at:  # inside a diff: the book never stood at that id
+                self.quote_checks["not_aligned"] += 1
+            else:
+                keep.append(q)
+        self.pending_quotes[symbol] = keep
+
+    def _on_index_quote(self, q: IndexQuote) -> None:
+        if not self.data_done:
+            self.index_proxy[q.symbol] = q.index_ticks
+
+    def _on_depth_update_id(self, d: DepthUpdateId) -> None:
+        """The depth rows before this one are complete: the book stands at the last id."""
+        self._resolve_quotes(d.symbol)
+        self.book_update_id[d.symbol] = d.update_id
+
+    def _on_premium(self, p: ReplayedPremium) -> None:
+        premium = self.exchange.markets[p.symbol].premium
+        if premium is not None:
+            premium.on_premium(p.ts_ns, p.premium_e8)
+
+    def _on_gap(self, g: ReplayedGap) -> None:
+        self.gaps.append(g.message)
+        self.note(g.ts_ns, f"depth gap: {g.message}")
+
+    def _on_mark(self, cmd: SetMarkPrice) -> None:
+        market = self.exchange.markets[cmd.symbol]
+        if market.mark_calc is not None:  # auto: the first replayed mark ends the computed ones
+            market.mark_calc = None
+            self.note(cmd.ts_ns, f"{cmd.symbol}: marks replayed from here on")
+        self.replayed_marks.add(cmd.symbol)
+        self._refresh_ladder(cmd.symbol)
+        self.exchange.submit(cmd)
+
+    def _on_index(self, cmd: SetIndexPrice) -> None:
+        self.index_seen.add(cmd.symbol)
+        self._refresh_ladder(cmd.symbol)
+        self.exchange.submit(cmd)
+
+    def _on_user_order(self, cmd: NewOrder | AmendOrder) -> None:
+        self._refresh_ladder(cmd.symbol)
+        self.exchange.submit(cmd)
+
+    # ------------------------------------------------------------------ timers
+    def _sample_index(self, loop: EventLoop, ts: int) -> None:
+        """Computed marks without a replayed index: index = the book's mid (or the synthetic reference)."""
+        for sym in self.symbols:
+            if sym in self.replayed_marks or sym in self.index_seen:
+                continue
+            proxy = self.index_proxy.get(sym)
+            if proxy is not None:
+                self._refresh_ladder(sym)
+                self.exchange.submit(SetIndexPrice(ts, sym, proxy))
+                continue
+            ladder = self.ladders.get(sym)
+            if ladder is not None:
+                if ladder.bid_ticks and ladder.ask_ticks:
+                    bid, ask = ladder.bid_ticks, ladder.ask_ticks
+                else:
+                    bid = ask = ladder.last_ticks
+            else:
+                book = self.exchange.book(sym)
+                bid, ask = book.best_bid() or 0, book.best_ask() or 0
+            if bid and ask:
+                self._refresh_ladder(sym)
+                self.exchange.submit(SetIndexPrice(ts, sym, floor_div(bid + ask, 2)))
+
+    def _settle_funding(self, symbol: str) -> Callable[[EventLoop, int], None]:
+        def settle(loop: EventLoop, ts: int) -> None:
+            if self.exchange.mark_price(symbol) is not None:
+                self.exchange.submit(SettleFunding(ts, symbol, None))
+
+        return settle
+
+    def add_strategy_timer(self, ts_ns: int, interval_ns: int, name: str) -> None:
+        def fire(loop: EventLoop, ts: int) -> None:
+            if not self.data_done:
+                self.strategy.on_timer(self.ctx, name)
+
+        if interval_ns:
+            self.timers.append(self.loop.call_every(ts_ns, interval_ns, fire))
+        else:
+            self.loop.call_at(ts_ns, fire)
+
+    # ------------------------------------------------------------------ synthetic liquidity
+    def _refresh_ladder(self, symbol: str) -> None:
+        """Bring the synthetic ladder up to date (only the levels that changed)."""
+        ladder = self.ladders.get(symbol)
+        if ladder is None or ladder.built_version == ladder.version:
+            return
+        ladder.built_version = ladder.version
+        cfg = self.config
+        inst = self.exchange.markets[symbol].instrument
+        if ladder.bid_ticks and ladder.ask_ticks:
+            tops = ((BUY, ladder.bid_ticks, ladder.bid_lots), (SELL, ladder.ask_ticks, ladder.ask_lots))
+            first = 0
+        elif ladder.last_ticks:
+            tops = ((BUY, ladder.last_ticks, 0), (SELL, ladder.last_ticks, 0))
+            first = 1
+        else:
+            return
+        if not ladder.qty_lots:
+            ladder.qty_lots = self._synthetic_lots(inst, ladder.last_ticks or ladder.ask_ticks)
+        want: dict[tuple[int, int], int] = {}
+        step = cfg.synthetic_step_ticks
+        for side, top, top_lots in tops:
+            sign = -1 if side == BUY else 1
+            for k in range(first, first + cfg.synthetic_levels):
+                px = top + sign * k * step
+                if px <= 0:
+                    break
+                want[(side, px)] = top_lots if (k == 0 and top_lots) else ladder.qty_lots
+        ts = self.loop.now_ns
+        submit = self.exchange.submit
+        for key in [k for k in ladder.levels if k not in want]:
+            ladder.levels.pop(key)
+            submit(SetReplayedLevel(ts, symbol, key[0], key[1], 0))
+        book = self.exchange.book(symbol)
+        for (side, px), lots in want.items():  # compared with the book: trades may have eaten into a level
+            if book.anonymous_lots(side, px) != lots:
+                submit(SetReplayedLevel(ts, symbol, side, px, lots))
+            ladder.levels[(side, px)] = lots
+
+    def _synthetic_lots(self, inst: Instrument, price_ticks: int) -> int:
+        if self.config.synthetic_qty is not None:
+            lots = inst.lots(self.config.synthetic_qty, where="replay config", field="synthetic_qty")
+        else:  # 100,000 USDT of notional at the first price, in whole lots (a model parameter)
+            lots = floor_div(to_atoms("100000", field="synthetic notional"), max(1, price_ticks) * inst.atoms_per_tick_lot)
+        if lots <= 0:
+            raise InputError(f"{self.config.synthetic_qty!r} gives no lots", where="replay config", field="synthetic_qty")
+        return int(lots)
+
+    # ------------------------------------------------------------------ events → strategy, recorder
+    def _on_events(self, events: list[Any]) -> None:
+        rec = self.recorder
+        me = ACCOUNT_ID
+        for e in events:
+            t = type(e)
+            if t is Fill:
+                if e.taker_account_id == me or e.maker_account_id == me:
+                    self._own_fill(e)
+            elif t is MarkPriceUpdated:
+                rec.on_mark(e)
+                if self._hook_mark is not None:
+                    self._hook_mark(self.ctx, e)
+            elif t is Liquidation:
+                rec.on_liquidation(e)
+                if self._hook_liq is not None and (e.account_id == me or any(a.account_id == me for a in e.adl)):
+                    self._hook_liq(self.ctx, e)
+            elif t is FundingPaid:
+                if e.account_id == me:
+                    rec.on_funding(e)
+                    if self._hook_funding is not None:
+                        self._hook_funding(self.ctx, e)
+            elif t in self._order_events:
+                if getattr(e, "account_id", None) == me:
+                    rec.on_order_event(e)
+                    if self._hook_order is not None:
+                        self._hook_order(self.ctx, e)
+        rec.log(events)
+
+    def _own_fill(self, e: Fill) -> None:
+        me = ACCOUNT_ID
+        if e.taker_account_id == me:
+            fill = OwnFill(
+                e.ts_ns, e.symbol, e.taker_order_id, e.aggressor_side, e.price_ticks, e.qty_lots, e.taker_fee_atoms, False,
+                e.taker_leaves_lots, e.trade_id,
+            )
+            self.recorder.on_fill(fill)
+            if self._hook_fill is not None:
+                self._hook_fill(self.ctx, fill)
+        if e.maker_account_id == me:
+            fill = OwnFill(
+                e.ts_ns, e.symbol, e.maker_order_id, e.aggressor_side ^ 1, e.price_ticks, e.qty_lots, e.maker_fee_atoms, True,
+                e.maker_leaves_lots, e.trade_id,
+            )
+            self.recorder.on_fill(fill)
+            if self._hook_fill is not None:
+                self._hook_fill(self.ctx, fill)
+
+    # ------------------------------------------------------------------ account figures
+    def _account(self) -> Any:
+        return self.ledger.accounts.get(ACCOUNT_ID)
+
+    def equity_atoms(self) -> int:
+        """Wallet + isolated buckets + UPnL of every position at the marks."""
+        acct = self._account()
+        if acct is None:
+            return 0
+        total = acct.wallet_atoms
+        for pos in acct.positions.values():
+            if pos.qty_lots:
+                total += pos.margin_atoms + self.ledger.position_figures(pos)[1]
+        return int(total)
+
+    def margin_figures(self, symbol: str, position_side: int = 0) -> tuple[int, int] | None:
+        """``(margin balance, maintenance margin)`` of the scope holding the position."""
+        acct = self._account()
+        pos = acct.positions.get((symbol, position_side)) if acct is not None else None
+        if pos is None or not pos.qty_lots:
+            return None
+        if pos.isolated:
+            return self.ledger.isolated_margin_balance(pos)
+        return self.ledger.cross_margin_balance(acct)
+
+    def liquidation_price_ticks(self, symbol: str, position_side: int = 0) -> int | None:
+        acct = self._account()
+        pos = acct.positions.get((symbol, position_side)) if acct is not None else None
+        if pos is None or not pos.qty_lots or self.exchange.liquidator is None:
+            return None
+        if pos.isolated:
+            prices = self.exchange.liquidator.liquidation_prices(acct, [pos], True)
+        else:
+            cross = [p for p in acct.positions.values() if not p.isolated and p.qty_lots]
+            prices = self.exchange.liquidator.liquidation_prices(acct, cross, False)
+            prices = [prices[cross.index(pos)]]
+        return prices[0] or None
+
+    def note(self, ts_ns: int, text: str) -> None:
+        self.notes.append((ts_ns, text))

@@ -1,0 +1,315 @@
+"""The strategy API: a class with hooks, and the :class:`Context` it acts through.
+
+Subclass :class:`Strategy` and override the hooks you need (a hook you leave alone costs
+nothing: the replay does not even call it)::
+
+    class Holder(Strategy):
+        def on_start(self, ctx):
+            ctx.set_leverage("BTCUSDT", 125)
+        def on_book(self, ctx, level):
+            if not ctx.position("BTCUSDT") and ctx.best_ask("BTCUSDT"):
+                ctx.buy("BTCUSDT", ctx.qty_lots("BTCUSDT", "0.5"))
+
+What a strategy sees and when
+-----------------------------
+A hook runs after the exchange has applied the event it reports, so the book, positions
+and margin read through the context include it; nothing later has happened yet. Orders
+and settings a hook sends arrive at the exchange ``latency_ns`` later (a run parameter):
+at the same timestamp with zero latency, after that timestamp's market data. Prices are
+int ticks and sizes int lots of the instrument (``ctx.price_ticks("BTCUSDT", "61000.5")``
+and ``ctx.qty_lots(...)`` convert exactly, and refuse off-grid text); money is int atoms
+(1e-8 USDT).
+
+Hooks: ``on_start(ctx)``, ``on_trade(ctx, trade)`` (a replayed print:
+:class:`~exsim.exchange.ReplayedTrade`), ``on_book(ctx, level)`` (a replayed level change:
+:class:`~exsim.exchange.SetReplayedLevel`), ``on_mark(ctx, mark)``
+(:class:`~exsim.exchange.MarkPriceUpdated`), ``on_fill(ctx, fill)`` (:class:`OwnFill`),
+``on_order(ctx, event)`` (accepted, rejected, cancelled, expired, amended, triggered),
+``on_liquidation(ctx, liquidation)`` (:class:`~exsim.exchange.Liquidation`),
+``on_funding(ctx, payment)`` (:class:`~exsim.exchange.FundingPaid`),
+``on_timer(ctx, name)`` and ``on_end(ctx)``.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from exsim.book.orders import BUY, GTC, GTX, LIMIT, MARKET, SELL, TRIGGER_LAST
+from exsim.errors import InputError
+from exsim.exchange import (
+    AdjustIsolatedMargin,
+    AmendOrder,
+    CancelOrder,
+    NewOrder,
+    SetLeverage,
+    SetMarginMode,
+)
+from exsim.ledger import CROSS, ISOLATED
+
+if TYPE_CHECKING:
+    from exsim.replay.runner import Replay
+
+MARGIN_MODES = {"cross": CROSS, "isolated": ISOLATED}
+ACCOUNT_ID = 1  # the strategy's account in a replay
+
+
+class OwnFill(NamedTuple):
+    """One fill of the strategy's order, seen from its side."""
+
+    ts_ns: int
+    symbol: str
+    order_id: int
+    side: int  # BUY / SELL of the strategy's order
+    price_ticks: int
+    qty_lots: int
+    fee_atoms: int  # paid (negative: a rebate)
+    is_maker: bool
+    leaves_lots: int  # what the order still has open
+    trade_id: int
+
+
+class PositionView(NamedTuple):
+    """A position as the strategy reads it (a copy: it does not change afterwards)."""
+
+    symbol: str
+    position_side: int
+    qty_lots: int  # signed: + long, - short
+    entry_price_ticks: Fraction  # exact average entry
+    isolated: bool
+    leverage: int
+    margin_atoms: int  # the isolated bucket (0 for cross)
+    upnl_atoms: int  # at the current mark
+    maint_margin_atoms: int
+    realized_pnl_atoms: int
+
+
+class Strategy:
+    """Base class of replay strategies: override the hooks you need (see the module doc)."""
+
+    def on_start(self, ctx: Context) -> None:
+        """Once, at the first timestamp, after the deposit and the run's settings."""
+
+    def on_trade(self, ctx: Context, trade: Any) -> None:
+        """A replayed trade print (after it crossed the book)."""
+
+    def on_book(self, ctx: Context, level: Any) -> None:
+        """A replayed book level changed."""
+
+    def on_mark(self, ctx: Context, mark: Any) -> None:
+        """A new mark price (after any liquidation it caused)."""
+
+    def on_fill(self, ctx: Context, fill: OwnFill) -> None:
+        """One of the strategy's orders traded."""
+
+    def on_order(self, ctx: Context, event: Any) -> None:
+        """One of the strategy's orders was accepted, rejected, cancelled, expired, amended or triggered."""
+
+    def on_liquidation(self, ctx: Context, liquidation: Any) -> None:
+        """The strategy's account was liquidated (or auto-deleveraged)."""
+
+    def on_funding(self, ctx: Context, payment: Any) -> None:
+        """A funding payment was settled on one of the strategy's positions."""
+
+    def on_timer(self, ctx: Context, name: str) -> None:
+        """A timer set with :meth:`Context.call_at` / :meth:`Context.call_every` fired."""
+
+    def on_end(self, ctx: Context) -> None:
+        """Once, after the last event."""
+
+
+class Context:
+    """The strategy's door to the simulated venue: read state, send commands."""
+
+    def __init__(self, replay: Replay, account_id: int) -> None:
+        self._replay = replay
+        self.account_id = account_id
+        self._next_client_id = 0
+
+    # ------------------------------------------------------------------ time and units
+    @property
+    def now_ns(self) -> int:
+        """The current simulated time (ns since the epoch)."""
+        return self._replay.loop.now_ns
+
+    def instrument(self, symbol: str) -> Any:
+        return self._replay.exchange.markets[symbol].instrument
+
+    def price_ticks(self, symbol: str, price: str) -> int:
+        """Exact ticks of a price text; an error if off the tick grid."""
+        return int(self.instrument(symbol).ticks(price, where="strategy"))
+
+    def qty_lots(self, symbol: str, qty: str) -> int:
+        """Exact lots of a quantity text; an error if off the lot grid."""
+        return int(self.instrument(symbol).lots(qty, where="strategy"))
+
+    def price_str(self, symbol: str, price_ticks: int) -> str:
+        return str(self.instrument(symbol).price_str(price_ticks))
+
+    # ------------------------------------------------------------------ market
+    def best_bid(self, symbol: str) -> int | None:
+        return self._replay.exchange.book(symbol).best_bid()
+
+    def best_ask(self, symbol: str) -> int | None:
+        return self._replay.exchange.book(symbol).best_ask()
+
+    def last_price(self, symbol: str) -> int | None:
+        return self._replay.exchange.last_price(symbol)
+
+    def mark_price(self, symbol: str) -> int | None:
+        return self._replay.exchange.mark_price(symbol)
+
+    def book(self, symbol: str) -> Any:
+        """The order book (read it: ``depth``, ``levels``, ``queue_ahead_lots``; never change it)."""
+        return self._replay.exchange.book(symbol)
+
+    # ------------------------------------------------------------------ orders
+    def order(
+        self,
+        symbol: str,
+        side: int,
+        qty_lots: int,
+        price_ticks: int = 0,
+        *,
+        order_type: int = LIMIT,
+        tif: int = GTC,
+        reduce_only: bool = False,
+        client_order_id: str | None = None,
+        trigger_price_ticks: int = 0,
+        trigger_by: int = TRIGGER_LAST,
+        position_side: int = 0,
+    ) -> str:
+        """Send any order; returns its client order id (the events carry it)."""
+        if client_order_id is None:
+            self._next_client_id += 1
+            client_order_id = f"s{self._next_client_id}"
+        self._send(
+            NewOrder(
+                self._arrival_ns(),
+                self.account_id,
+                symbol,
+                side,
+                qty_lots,
+                price_ticks,
+                order_type,
+                tif,
+                client_order_id,
+                reduce_only,
+                trigger_price_ticks,
+                trigger_by,
+                position_side,
+            )
+        )
+        return client_order_id
+
+    def buy(self, symbol: str, qty_lots: int, price_ticks: int | None = None, **kw: Any) -> str:
+        """A market buy (``price_ticks`` None) or a GTC limit buy; ``post_only=True`` for GTX."""
+        return self._simple(symbol, BUY, qty_lots, price_ticks, **kw)
+
+    def sell(self, symbol: str, qty_lots: int, price_ticks: int | None = None, **kw: Any) -> str:
+        """A market sell (``price_ticks`` None) or a GTC limit sell; ``post_only=True`` for GTX."""
+        return self._simple(symbol, SELL, qty_lots, price_ticks, **kw)
+
+    def _simple(self, symbol: str, side: int, qty_lots: int, price_ticks: int | None, post_only: bool = False, **kw: Any) -> str:
+        if price_ticks is None:
+            return self.order(symbol, side, qty_lots, 0, order_type=MARKET, **kw)
+        tif = GTX if post_only else kw.pop("tif", GTC)
+        return self.order(symbol, side, qty_lots, price_ticks, tif=tif, **kw)
+
+    def cancel(self, symbol: str, order_id: int) -> None:
+        self._send(CancelOrder(self._arrival_ns(), self.account_id, symbol, order_id))
+
+    def amend(self, symbol: str, order_id: int, price_ticks: int, qty_lots: int) -> None:
+        self._send(AmendOrder(self._arrival_ns(), self.account_id, symbol, order_id, price_ticks, qty_lots))
+
+    def open_orders(self, symbol: str | None = None) -> list[int]:
+        """Ids of the account's open orders (resting or waiting for a trigger), oldest first."""
+        acct = self._account()
+        if acct is None:
+            return []
+        return [oid for oid, s in acct.order_ids.items() if symbol is None or s == symbol]
+
+    # ------------------------------------------------------------------ settings
+    def set_leverage(self, symbol: str, leverage: int) -> None:
+        self._send(SetLeverage(self._arrival_ns(), self.account_id, symbol, leverage))
+
+    def set_margin_mode(self, symbol: str, mode: str) -> None:
+        """``"isolated"`` or ``"cross"`` (refused by the venue with a position or open orders)."""
+        if mode not in MARGIN_MODES:
+            raise InputError(f"{mode!r} is not 'isolated' or 'cross'", where="strategy", field="margin_mode")
+        self._send(SetMarginMode(self._arrival_ns(), self.account_id, symbol, MARGIN_MODES[mode]))
+
+    def add_margin(self, symbol: str, amount_atoms: int, position_side: int = 0) -> None:
+        """Move margin from the wallet into the isolated bucket."""
+        self._send(AdjustIsolatedMargin(self._arrival_ns(), self.account_id, symbol, position_side, amount_atoms))
+
+    def remove_margin(self, symbol: str, amount_atoms: int, position_side: int = 0) -> None:
+        """Move margin out of the isolated bucket (refused below initial margin)."""
+        self._send(AdjustIsolatedMargin(self._arrival_ns(), self.account_id, symbol, position_side, -amount_atoms))
+
+    # ------------------------------------------------------------------ account
+    def position(self, symbol: str, position_side: int = 0) -> PositionView | None:
+        """The open position, or None when flat."""
+        acct = self._account()
+        pos = acct.positions.get((symbol, position_side)) if acct is not None else None
+        if pos is None or not pos.qty_lots:
+            return None
+        ledger = self._replay.ledger
+        _, upnl, mm = ledger.position_figures(pos)
+        atpl = ledger.instruments[symbol].atoms_per_tick_lot
+        entry = pos.entry_price_ticks(atpl)
+        assert entry is not None
+        return PositionView(
+            symbol, position_side, pos.qty_lots, entry, pos.isolated, pos.leverage, pos.margin_atoms, upnl, mm, pos.realized_pnl_atoms
+        )
+
+    @property
+    def wallet_atoms(self) -> int:
+        acct = self._account()
+        return acct.wallet_atoms if acct is not None else 0
+
+    def equity_atoms(self) -> int:
+        """Wallet + isolated buckets + unrealized PnL of every position, at the marks."""
+        return self._replay.equity_atoms()
+
+    def available_atoms(self) -> int:
+        acct = self._account()
+        return self._replay.ledger.available_atoms(acct) if acct is not None else 0
+
+    def margin_ratio_e8(self, symbol: str, position_side: int = 0) -> int | None:
+        """Maintenance margin / margin balance (parts per 1e8) of the scope holding the
+        position — its isolated bucket or the cross pool; liquidation at 1e8 (100 %)."""
+        figures = self._replay.margin_figures(symbol, position_side)
+        if figures is None:
+            return None
+        balance, mm = figures
+        return int(self._replay.ledger.margin_ratio_e8(balance, mm))
+
+    def liquidation_price_ticks(self, symbol: str, position_side: int = 0) -> int | None:
+        """Where the position would be liquidated (others at their marks), or None."""
+        return self._replay.liquidation_price_ticks(symbol, position_side)
+
+    # ------------------------------------------------------------------ timers and notes
+    def call_at(self, ts_ns: int, name: str) -> None:
+        """Call ``on_timer(ctx, name)`` at ``ts_ns`` (not in the past)."""
+        self._replay.add_strategy_timer(ts_ns, 0, name)
+
+    def call_every(self, interval_ns: int, name: str) -> None:
+        """Call ``on_timer(ctx, name)`` every ``interval_ns`` from now on."""
+        self._replay.add_strategy_timer(self.now_ns + interval_ns, interval_ns, name)
+
+    def note(self, text: str) -> None:
+        """Add a line to the run's story (printed and kept in summary.json)."""
+        self._replay.note(self.now_ns, text)
+
+    # ------------------------------------------------------------------ internals
+    def _account(self) -> Any:
+        ledger = self._replay.ledger
+        return ledger.accounts.get(self.account_id)
+
+    def _arrival_ns(self) -> int:
+        return self.now_ns + self._replay.config.latency_ns
+
+    def _send(self, command: Any) -> None:
+        self._replay.loop.schedule(command)
+        self._replay.commands_sent += 1
