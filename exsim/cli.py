@@ -1,8 +1,11 @@
 """The ``exsim`` command line.
 
-``exsim demo`` is the main job for now: a seeded order flow through the exchange with a
-small story told by one account (a post-only order, a rejected post-only, a stop order
-triggered by the last price, self-trade prevention), a book ladder and an event summary.
+Commands: ``exsim demo`` (the main job: the shipped real replay with a 125x long, a
+summary and plots), ``exsim replay``, ``exsim convert``, ``exsim report`` (in
+:mod:`exsim.replay.cli`), ``exsim liq-price`` (:mod:`exsim.margin.liq_price_cli`) and
+``exsim flow``: a seeded synthetic order flow through the exchange with a small story told
+by one account (a post-only order, a rejected post-only, a stop order triggered by the
+last price, self-trade prevention), a book ladder and an event summary.
 """
 
 from __future__ import annotations
@@ -160,8 +163,8 @@ class DemoFlow:
         return None
 
 
-def cmd_demo(args: argparse.Namespace) -> int:
-    """Run the demo: seeded flow, story, book ladder, event summary, JSONL events."""
+def cmd_flow(args: argparse.Namespace) -> int:
+    """Run the flow demo: seeded flow, story, book ladder, event summary, JSONL events."""
     from rich.console import Console
     from rich.table import Table
 
@@ -191,7 +194,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         processed = loop.run(until_ns=start_ns + args.events * NS_PER_MS)
     wall_s = time.perf_counter() - t0
 
-    console.print(f"[bold]exsim demo[/bold]: {args.events:,} steps of seeded order flow on {inst.symbol} (seed {args.seed})")
+    console.print(f"[bold]exsim flow[/bold]: {args.events:,} steps of seeded order flow on {inst.symbol} (seed {args.seed})")
     ladder = Table(title=f"{inst.symbol} book, top 5 levels", show_lines=False)
     ladder.add_column("bid qty", justify="right")
     ladder.add_column("bid", justify="right", style="green")
@@ -284,9 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    from exsim.replay.cli import add_parsers as add_replay_parsers
+
+    add_replay_parsers(sub)
     demo = sub.add_parser(
-        "demo",
-        help="run the demo: seeded order flow, a story of order types, book ladder, event log",
+        "flow",
+        help="seeded synthetic order flow: a story of order types, book ladder, event log",
         description=(
             "Seeded order flow from 20 accounts on one instrument, driven by the event loop's timer, "
             "plus account 100 showing post-only (accepted and rejected), a stop-market order triggered "
@@ -297,8 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--events", type=int, default=20_000, help="timer steps to run (default 20000)")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the order flow (default 7)")
     demo.add_argument("--symbol", default="BTCUSDT", help="shipped instrument to trade (default BTCUSDT)")
-    demo.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    demo.set_defaults(func=cmd_demo)
+    demo.add_argument("--out", default="runs/flow", help="output folder (default runs/flow)")
+    demo.set_defaults(func=cmd_flow)
     from exsim.margin.liq_price_cli import add_parser as add_liq_price
 
     add_liq_price(sub)
