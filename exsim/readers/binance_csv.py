@@ -402,7 +402,8 @@ def sniff(file_name: str, head: list[str]) -> str | None:
 
     >>> sniff("BTCUSDT-aggTrades-2024-08-08.csv", ["2266000000,61800.30,0.006,5141000000,5141000001,1723075200001,true"])
     'binance-aggTrades'
-    >>> sniff("BTCUSDT-1m-2024-08-08.csv", [KLINE_HEADER, "1723075200000,57002.6,57081.5,56977.3,57050.9,0,1723075259999,0,60,0,0,0"]) is None
+    >>> mark_bar = "1723075200000,57002.6,57081.5,56977.3,57050.9,0,1723075259999,0,60,0,0,0"
+    >>> sniff("BTCUSDT-1m-2024-08-08.csv", [KLINE_HEADER, mark_bar]) is None  # zero volume: which kind?
     True
     >>> sniff("markPriceKlines/BTCUSDT/1m/BTCUSDT-1m-2024-08-08.zip", [KLINE_HEADER])
     'binance-markPriceKlines'

@@ -98,10 +98,10 @@ def parse_timestamp_ns(text: str, where: str, field: str = "timestamp") -> int:
     1640991660500000000
     >>> parse_timestamp_ns("1640991660000", "x.csv:2")
     1640991660000000000
-    >>> parse_timestamp_ns("2021-12-31 25:01:00", "x.csv:2")
+    >>> parse_timestamp_ns("2021-12-31 25:01:00", "x.csv:2")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    exsim.errors.InputError: x.csv:2: field 'timestamp': '2021-12-31 25:01:00' is not a valid time of day; expected HH:MM:SS with HH < 24, MM < 60, SS < 60
+    exsim.errors.InputError: x.csv:2: field 'timestamp': '2021-12-31 25:01:00' is not a valid time of day; ...
     """
     if text.isascii() and text.isdigit():
         return epoch_to_ns(int(text))
@@ -138,7 +138,11 @@ def parse_timestamp_ns(text: str, where: str, field: str = "timestamp") -> int:
 # --------------------------------------------------------------------------- price path
 
 
-def check_bar(o: str, h: str, low: str, c: str, where: str, names: tuple[str, str, str, str] = ("open", "high", "low", "close")) -> tuple[Decimal, Decimal, Decimal, Decimal]:
+_Text4 = tuple[str, str, str, str]
+_Decimal4 = tuple[Decimal, Decimal, Decimal, Decimal]
+
+
+def check_bar(o: str, h: str, low: str, c: str, where: str, names: _Text4 = ("open", "high", "low", "close")) -> _Decimal4:
     """Validate one bar's prices; returns them as ``Decimal``.
 
     Each must be unsigned decimal text; ``high >= max(open, close)`` and ``low <=
@@ -163,7 +167,7 @@ def check_bar(o: str, h: str, low: str, c: str, where: str, names: tuple[str, st
 
 
 def bar_path(
-    open_ns: int, span_ns: int, close_ns: int, prices: tuple[str, str, str, str], values: tuple[Decimal, Decimal, Decimal, Decimal]
+    open_ns: int, span_ns: int, close_ns: int, prices: _Text4, values: _Decimal4
 ) -> tuple[tuple[int, str, Decimal], ...]:
     """The four ``(ts_ns, price_text, price)`` points of one bar (see the module doc).
 

@@ -109,7 +109,8 @@ def snapshot_depth(header: str) -> int | None:
 
 
 def _snapshot_names(depth: int) -> list[str]:
-    return [f"{s}[{i}].{f}" for i in range(depth) for s, f in (("asks", "price"), ("asks", "amount"), ("bids", "price"), ("bids", "amount"))]
+    group = (("asks", "price"), ("asks", "amount"), ("bids", "price"), ("bids", "amount"))
+    return [f"{side}[{i}].{what}" for i in range(depth) for side, what in group]
 
 
 def _data_lines(path: str | Path, fmt: str, header: str) -> Iterator[tuple[int, str]]:
@@ -127,7 +128,9 @@ def _data_lines(path: str | Path, fmt: str, header: str) -> Iterator[tuple[int, 
 def _ts_ns(text: str, previous_ns: int, where: str) -> int:
     """``local_timestamp`` (µs) as ns, checked not to go back from ``previous_ns``."""
     if not (text.isascii() and text.isdigit()):
-        raise InputError(f"{text!r} is not an integer count of microseconds since the epoch", where=where, field="local_timestamp")
+        raise InputError(
+            f"{text!r} is not an integer count of microseconds since the epoch", where=where, field="local_timestamp"
+        )
     ts_ns = int(text) * _NS_PER_US
     if ts_ns < previous_ns:
         raise InputError(
@@ -395,7 +398,8 @@ def read_derivative_ticker(path: str | Path, symbol: str | None = None) -> Itera
             (mark_price, "mark_price", _UNSIGNED),
         ):
             if text and not pattern(text):
-                raise InputError(f"{text!r} is not {'a' if pattern is _SIGNED else 'an unsigned'} decimal number", where=where, field=field)
+                what = "a decimal number" if pattern is _SIGNED else "an unsigned decimal number"
+                raise InputError(f"{text!r} is not {what}", where=where, field=field)
         st = state.get(sym)
         if st is None:
             st = state[sym] = ["", "", None, ""]
@@ -403,7 +407,9 @@ def read_derivative_ticker(path: str | Path, symbol: str | None = None) -> Itera
         if funding_ts:
             if not (funding_ts.isascii() and funding_ts.isdigit()):
                 raise InputError(
-                    f"{funding_ts!r} is not an integer count of microseconds since the epoch", where=where, field="funding_timestamp"
+                    f"{funding_ts!r} is not an integer count of microseconds since the epoch",
+                    where=where,
+                    field="funding_timestamp",
                 )
             funding_ns = int(funding_ts) * _NS_PER_US
             settled_ns = st[2]

@@ -471,8 +471,11 @@ class Replay:
             premium.on_premium(p.ts_ns, p.premium_e8)
 
     def _on_gap(self, g: ReplayedGap) -> None:
+        """Depth is not trusted after a gap: drop the replayed size until the reader's next
+        snapshot (simulated orders stay; trades still cross them)."""
         self.gaps.append(g.message)
-        self.note(g.ts_ns, f"depth gap: {g.message}")
+        self.note(g.ts_ns, f"depth gap: {g.message}; replayed depth dropped until the next snapshot")
+        self.exchange.submit(ClearReplayedLevels(g.ts_ns, g.symbol, -1))
 
     def _on_mark(self, cmd: SetMarkPrice) -> None:
         market = self.exchange.markets[cmd.symbol]

@@ -192,11 +192,13 @@ def snapshot(last_update_id: int) -> dict[str, Any]:
 
 
 def trade(px: str = "100.5", qty: str = "0.010", maker_is_buyer: bool = False) -> dict[str, Any]:
-    return {"stream": "btcusdt@trade", "data": {"e": "trade", "E": 1, "T": 1, "s": "BTCUSDT", "t": 1, "p": px, "q": qty, "X": "MARKET", "m": maker_is_buyer}}
+    data = {"e": "trade", "E": 1, "T": 1, "s": "BTCUSDT", "t": 1, "p": px, "q": qty, "X": "MARKET", "m": maker_is_buyer}
+    return {"stream": "btcusdt@trade", "data": data}
 
 
 def book_ticker(u: int) -> dict[str, Any]:
-    return {"stream": "btcusdt@bookTicker", "data": {"e": "bookTicker", "u": u, "s": "BTCUSDT", "b": "100.0", "B": "1.500", "a": "100.5", "A": "2.000", "T": 1, "E": 1}}
+    data = {"e": "bookTicker", "u": u, "s": "BTCUSDT", "b": "100.0", "B": "1.500", "a": "100.5", "A": "2.000", "T": 1, "E": 1}
+    return {"stream": "btcusdt@bookTicker", "data": data}
 
 
 def write_hft(tmp_path: Path, lines: list[str], name: str = "usdm_btcusdt_20240808") -> Path:
@@ -210,7 +212,11 @@ def assert_ts_ordered(rows: list[Row]) -> None:
 
 
 # ---------------------------------------------------------------------- real captures
-@pytest.fixture(scope="module", params=[("usdm_btcusdt_20240808.gz", "BTCUSDT"), ("usdm_ethusdt_20240808.gz", "ETHUSDT")], ids=["btcusdt", "ethusdt"])
+@pytest.fixture(
+    scope="module",
+    params=[("usdm_btcusdt_20240808.gz", "BTCUSDT"), ("usdm_ethusdt_20240808.gz", "ETHUSDT")],
+    ids=["btcusdt", "ethusdt"],
+)
 def hft_replay(request: pytest.FixtureRequest) -> tuple[dict[str, Any], BinanceWsReader, str]:
     """One streaming pass over a capture: its book replay counters, the reader (stats) and symbol."""
     if not DATA.is_dir():
@@ -401,9 +407,8 @@ class TestDepthSync:
 
     def test_duplicate_diff_is_stale_not_a_gap(self, tmp_path: Path) -> None:
         """A diff already applied (u not above the last applied u) is dropped, not a break."""
-        path = write_hft(
-            tmp_path, [hft_line(1000, snapshot(100)), hft_line(2000, depth(99, 105, 98)), hft_line(3000, depth(99, 105, 98)), hft_line(4000, depth(106, 110, 105))]
-        )
+        lines = [hft_line(1000, snapshot(100)), hft_line(2000, depth(99, 105, 98)), hft_line(3000, depth(99, 105, 98))]
+        path = write_hft(tmp_path, [*lines, hft_line(4000, depth(106, 110, 105))])
         reader = read_hftbacktest(path)
         assert not any(r.kind == GAP for r in reader)
         assert (reader.stats.diffs_applied, reader.stats.diffs_stale, reader.stats.gaps) == (2, 1, 0)
@@ -416,7 +421,9 @@ class TestDepthSync:
             del msg["data"]["pu"]
             return msg
 
-        path = write_hft(tmp_path, [hft_line(1000, snapshot(100)), hft_line(2000, spot(90, 100)), hft_line(3000, spot(101, 105)), hft_line(4000, spot(106, 108)), hft_line(5000, spot(110, 111))])
+        lines = [hft_line(1000, snapshot(100))]
+        lines += [hft_line(ts, spot(u0, u1)) for ts, u0, u1 in ((2000, 90, 100), (3000, 101, 105), (4000, 106, 108), (5000, 110, 111))]
+        path = write_hft(tmp_path, lines)
         reader = read_hftbacktest(path)
         gaps = [r for r in reader if r.kind == GAP]
         assert len(gaps) == 1 and "expected U=109" in gaps[0].rate
@@ -424,8 +431,11 @@ class TestDepthSync:
 
     def test_mark_index_and_liquidation_rows(self, tmp_path: Path) -> None:
         """markPriceUpdate gives mark and index (no funding); forceOrder gives a liquidation of the filled size."""
-        mark = {"stream": "btcusdt@markPrice@1s", "data": {"e": "markPriceUpdate", "E": 1, "s": "BTCUSDT", "p": "61800.12345678", "i": "61790.5", "P": "61795", "r": "0.00010000", "T": 2}}
-        force = {"stream": "btcusdt@forceOrder", "data": {"e": "forceOrder", "E": 1, "o": {"s": "BTCUSDT", "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.020", "p": "61000.0", "ap": "61500.0", "X": "FILLED", "l": "0.014", "z": "0.014", "T": 1}}}
+        mark_data = {"e": "markPriceUpdate", "E": 1, "s": "BTCUSDT", "p": "61800.12345678", "i": "61790.5", "P": "61795", "r": "0.0001", "T": 2}
+        mark = {"stream": "btcusdt@markPrice@1s", "data": mark_data}
+        order = {"s": "BTCUSDT", "S": "SELL", "o": "LIMIT", "f": "IOC", "q": "0.020", "p": "61000.0", "ap": "61500.0", "X": "FILLED"}
+        order.update(l="0.014", z="0.014", T=1)
+        force = {"stream": "btcusdt@forceOrder", "data": {"e": "forceOrder", "E": 1, "o": order}}
         kline = {"stream": "btcusdt@kline_1m", "data": {"e": "kline"}}
         reader = read_hftbacktest(write_hft(tmp_path, [hft_line(1, mark), hft_line(2, force), hft_line(3, kline)]))
         rows = list(reader)
@@ -454,7 +464,8 @@ class TestCryptofeedLayout:
         path = tmp_path / "BINANCE_FUTURES.ws.1.0"
         assert sniff(path.name, head_lines(path)) == CRYPTOFEED
         rows = list(read_cryptofeed(path))
-        assert rows[0].kind == CLEAR and rows[0].ts_ns == 1626992742000000001 and rows[0].where == f"{tmp_path / 'BINANCE_FUTURES.http.0.0'}:1"
+        assert rows[0].kind == CLEAR and rows[0].ts_ns == 1626992742000000001
+        assert rows[0].where == f"{tmp_path / 'BINANCE_FUTURES.http.0.0'}:1"
         assert [r.ts_ns for r in rows if r.kind == QUOTE] == [1626992742250000000] * 2
         assert rows[-1].ts_ns == 1626992743000000000 and rows[-1].rate == "107"
 
@@ -549,7 +560,8 @@ class TestInputErrors:
     def test_cryptofeed_timestamp(self, tmp_path: Path) -> None:
         """A cryptofeed line whose time is not decimal seconds names the line and 'receive_ts'."""
         path = tmp_path / "BINANCE_FUTURES.ws.1.0"
-        path.write_text(f"wss://fstream.binance.com/stream?streams=btcusdt@trade <-> 1.5\n1.25: {json.dumps(trade())}\nabc: {json.dumps(trade())}\n")
+        header = "wss://fstream.binance.com/stream?streams=btcusdt@trade <-> 1.5"
+        path.write_text(f"{header}\n1.25: {json.dumps(trade())}\nabc: {json.dumps(trade())}\n")
         with pytest.raises(InputError) as info:
             list(read_cryptofeed(path))
         assert info.value.where == f"{path}:3" and info.value.field == "receive_ts"
