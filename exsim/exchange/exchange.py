@@ -826,7 +826,9 @@ class Exchange:
     def _on_replayed_trade(self, cmd: ReplayedTrade) -> None:
         """Replay a tape print: an anonymous taker consumes the book up to its price.
 
-        The last price becomes the print's price whatever the simulated book held.
+        Replayed size it consumes makes no event (the print is the venue's own trade);
+        simulated orders it reaches fill as makers against the outside world. The last
+        price becomes the print's price whatever the simulated book held.
         """
         ts, symbol, side, price, qty = cmd
         market = self.markets.get(symbol)
@@ -837,7 +839,21 @@ class Exchange:
         fills = self._fills
         market.book.match(0, ANONYMOUS, side, qty, price, STP_NONE, fills)
         if fills:
-            self._report_fills(ts, market, None, qty, fills)
+            # the print consuming the venue's own replayed size is the venue's trade, already
+            # on the tape: only fills of simulated orders are new (events and ledger)
+            own = [f for f in fills if f[0].order_id]
+            if len(own) != len(fills):
+                if self.emit_book_deltas:
+                    book = market.book
+                    maker_side = side ^ 1
+                    for px in sorted({f[1] for f in fills if not f[0].order_id}, reverse=maker_side == BUY):
+                        if not any(f[1] == px for f in own):  # those are reported with the fills
+                            self._out.append(_new(BookDelta, (ts, symbol, maker_side, px, book.level_lots(maker_side, px))))
+                fills.clear()
+                fills.extend(own)
+            if own:
+                self._report_fills(ts, market, None, qty, fills)
+            fills.clear()
         market.last_price_ticks = price
         if market.triggers.orders:
             self._fire_triggers(ts, market, TRIGGER_LAST)

@@ -68,10 +68,9 @@ class TestQueueingBehindReplayedSize:
         assert h.queue(BUY, P) == [(0, 5), (1, 3)]
         assert h.ex.book(SYM).queue_ahead_lots(h.ex.open_order(SYM, 1)) == 5
         ev = h.tape(SELL, P, 4)
-        assert ev == [
-            Fill(h.ts, SYM, 1, P, 4, SELL, 0, 0, 0, 0, 0, 0, 0, 0),  # anonymous on both sides
-            BookDelta(h.ts, SYM, BUY, P, 4),
-        ]
+        # the print eating replayed size is the venue's own trade (it is on the tape): no
+        # Fill, nothing for the ledger; the level shrinks
+        assert ev == [BookDelta(h.ts, SYM, BUY, P, 4)]
         assert h.queue(BUY, P) == [(0, 1), (1, 3)]
 
     def test_print_beyond_the_size_ahead_fills_the_simulated_order_as_maker(self, h: Harness) -> None:
@@ -82,9 +81,9 @@ class TestQueueingBehindReplayedSize:
         ev = h.tape(SELL, P, 3)
         t = h.ts
         assert ev == [
-            Fill(t, SYM, 2, P, 1, SELL, 0, 0, 0, 0, 0, 0, 0, 0),
+            # 1 lot of replayed size first (no event), then ALICE's order as maker
             # maker fee: 600000 * 2 * 10_000 * 20_000 / 1e8 = 2_400_000 atoms; anonymous taker pays none
-            Fill(t, SYM, 3, P, 2, SELL, 0, 0, 0, 0, 1, ALICE, 1, maker_fee(P, 2)),
+            Fill(t, SYM, 1, P, 2, SELL, 0, 0, 0, 0, 1, ALICE, 1, maker_fee(P, 2)),
             BookDelta(t, SYM, BUY, P, 1),
         ]
         assert h.queue(BUY, P) == [(1, 1)] and h.ex.last_price(SYM) == P
@@ -189,7 +188,8 @@ class TestQueueModels:
         h = self.scenario("conservative")
         assert h.queue(BUY, P) == [(0, 10), (1, 2), (0, 2)]
         ev = h.tape(SELL, P, 9)
-        assert [(f.maker_order_id, f.qty_lots) for f in ev if type(f) is Fill] == [(0, 9)]
+        assert [type(e) for e in ev] == [BookDelta]  # 9 of the 10 replayed lots ahead: ALICE not reached
+        assert h.queue(BUY, P) == [(0, 1), (1, 2), (0, 2)]
 
     def test_proportional_advances_the_queue(self) -> None:
         """PROPORTIONAL: a decrease is spread over the replayed chunks by size, so ALICE moves up."""
@@ -198,9 +198,8 @@ class TestQueueModels:
         assert h.queue(BUY, P) == [(0, 8), (1, 2), (0, 4)]
         ev = h.tape(SELL, P, 9)
         t = h.ts
-        assert ev == [
-            Fill(t, SYM, 1, P, 8, SELL, 0, 0, 0, 0, 0, 0, 0, 0),
-            Fill(t, SYM, 2, P, 1, SELL, 0, 0, 0, 0, 1, ALICE, 1, maker_fee(P, 1)),
+        assert ev == [  # 8 replayed lots ahead go first (no event), then 1 of ALICE's 2
+            Fill(t, SYM, 1, P, 1, SELL, 0, 0, 0, 0, 1, ALICE, 1, maker_fee(P, 1)),
             BookDelta(t, SYM, BUY, P, 5),
         ]
 

@@ -1,0 +1,75 @@
+"""The command line: replay, report, convert, demo, and what bad input looks like."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from exsim.cli import main
+
+ROOT = Path(__file__).resolve().parents[2]
+CRASH = ROOT / "replays" / "btc-perp-20220121-1m.csv"
+
+
+def test_replay_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "run"
+    rc = main(
+        ["replay", str(CRASH), "--symbol", "BTCUSDT", "--strategy", "grid", "--param", "step_ticks=500", "--param", "qty=0.01",
+         "--leverage", "10", "--balance", "5000", "--out", str(out), "--no-progress"]
+    )
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "Grid on BTCUSDT" in text and "synthetic" in text and "state hash" in text
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["account"]["fills"] > 0 and summary["strategy"] == "exsim_examples.grid:Grid"
+    assert main(["report", str(out)]) == 0
+    for name in ("price.png", "equity.png", "margin_ratio.png"):
+        assert (out / name).stat().st_size > 10_000
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_convert_jsonl_round_trip(tmp_path: Path) -> None:
+    jl = tmp_path / "bars.jsonl"
+    assert main(["convert", str(CRASH), "--symbol", "BTCUSDT", "-o", str(jl)]) == 0
+    first = json.loads(jl.read_text().splitlines()[0])
+    assert first == {"ts_ns": 1642795200000000000, "kind": "trade", "symbol": "BTCUSDT", "side": "buy", "price": "38031.0"}
+    back = tmp_path / "bars.csv"
+    assert main(["convert", str(jl), "-o", str(back)]) == 0
+    rows = back.read_text().splitlines()
+    assert rows[0] == "ts_ns,kind,symbol,side,price,qty,rate" and len(rows) == 961
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["replay", "nope.csv"], "nope.csv: no such file"),
+        (["replay", str(CRASH), "--strategy", "nosuch"], "--strategy"),
+        (["replay", str(CRASH), "--symbol", "BTCUSDT", "--strategy", "holder", "--param", "sideways"], "not key=value"),
+        (["replay", str(CRASH), "--symbol", "BTCUSDT", "--strategy", "holder", "--param", "side=up"], "side must be"),
+        (["replay", str(CRASH), "--symbol", "BTCUSDT", "--sample", "fast"], "--sample"),
+        (["report", "/nonexistent/run"], "timeseries.csv"),
+    ],
+)
+def test_bad_input_is_one_clear_line(argv: list[str], expected: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("exsim: error:") and expected in err
+
+
+def test_bad_row_names_file_line_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bars.csv"
+    lines = CRASH.read_text().splitlines()
+    lines[5] = lines[5].replace(".0,", ".05,", 1)  # an off-grid open price on line 6
+    bad.write_text("\n".join(lines) + "\n")
+    assert main(["replay", str(bad), "--symbol", "BTCUSDT", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}:6" in err and "price" in err and "tick" in err
+
+
+def test_every_package_is_listed_in_pyproject() -> None:
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "exsim").rglob("__init__.py")}
+    assert found | {"exsim_examples"} == listed
