@@ -126,21 +126,25 @@ def delta_rows(deltas: list[Any]) -> list[Row]:
 
 
 class Subscribed(Strategy):
-    def __init__(self) -> None:
-        self.seen = 0
+    """Hears every book update (one per workload event: its deltas come as one update)."""
 
-    def on_book(self, ctx: Any, level: Any) -> None:
-        self.seen += 1
+    def __init__(self) -> None:
+        self.updates = 0
+        self.levels = 0
+
+    def on_book(self, ctx: Any, update: Any) -> None:
+        self.updates += 1
+        self.levels += len(update.levels)
 
 
 class MarketOrders(Strategy):
-    """One 0.001 BTC market order per book change, alternating sides."""
+    """One 0.001 BTC market order per book update, alternating sides."""
 
     def __init__(self) -> None:
         self.sent = 0
         self.fills = 0
 
-    def on_book(self, ctx: Any, level: Any) -> None:
+    def on_book(self, ctx: Any, update: Any) -> None:
         self.sent += 1
         if self.sent & 1:
             ctx.buy("BTCUSDT", 1)
@@ -166,10 +170,15 @@ class TestAgainstNautilus:
             return time.perf_counter() - t0, s, summary
 
         secs, s, summary = benchmark.pedantic(run, rounds=2, iterations=1)
-        assert s.seen == len(workload_rows) == summary["rows"]
+        assert s.levels == len(workload_rows) == summary["rows"]
         rate = len(workload_rows) / secs
-        benchmark.extra_info.update(events=len(workload_rows), events_per_s=round(rate), vs_nautilus=round(rate / 320_000, 2))
-        print(f"\n{len(workload_rows):,} deltas with a subscribed strategy: {rate:,.0f} events/s ({rate / 320_000:.2f}x NautilusTrader's 0.32M)")
+        benchmark.extra_info.update(
+            events=len(workload_rows), book_updates=s.updates, events_per_s=round(rate), vs_nautilus=round(rate / 320_000, 2)
+        )
+        print(
+            f"\n{len(workload_rows):,} deltas ({s.updates:,} book updates) with a subscribed strategy: "
+            f"{rate:,.0f} events/s ({rate / 320_000:.2f}x NautilusTrader's 0.32M)"
+        )
 
     def test_strategy_market_orders(self, benchmark: Any, workload_rows: list[Row]) -> None:
         rows = workload_rows[:200_000]
@@ -182,8 +191,8 @@ class TestAgainstNautilus:
             return time.perf_counter() - t0, s, summary
 
         secs, s, summary = benchmark.pedantic(run, rounds=2, iterations=1)
-        assert summary["account"]["orders_sent"] == s.sent == len(rows)
+        assert summary["account"]["orders_sent"] == s.sent > 0.8 * len(rows)
         assert s.fills > 0.9 * s.sent  # nearly every market order found liquidity
         rate = s.sent / secs
         benchmark.extra_info.update(orders=s.sent, fills=s.fills, orders_per_s=round(rate), vs_nautilus=round(rate / 2_200, 1))
-        print(f"\n{s.sent:,} strategy market orders among {len(rows):,} deltas: {rate:,.0f} orders/s ({rate / 2_200:,.0f}x NautilusTrader's 2.2k)")
+        print(f"\n{s.sent:,} strategy market orders among {len(rows):,} deltas ({secs:.2f} s): {rate:,.0f} orders/s ({rate / 2_200:,.0f}x NautilusTrader's 2.2k)")

@@ -75,6 +75,18 @@ class SetReplayedLevel(NamedTuple):
     lots: int
 
 
+class SetReplayedLevels(NamedTuple):
+    """Replayed L2 data: one venue update of several levels, applied in order.
+
+    ``levels`` is a tuple of ``(side, price_ticks, lots)``; each is applied as a
+    :class:`SetReplayedLevel` would be, and stop orders are checked once at the end.
+    """
+
+    ts_ns: int
+    symbol: str
+    levels: tuple[tuple[int, int, int], ...]
+
+
 class ClearReplayedLevels(NamedTuple):
     """Replayed L2 data: drop every replayed size on ``side`` (BUY, SELL, or -1 for both).
 
@@ -189,6 +201,7 @@ Command = (
     | AmendOrder
     | SetSelfTradePrevention
     | SetReplayedLevel
+    | SetReplayedLevels
     | ClearReplayedLevels
     | ReplayedTrade
     | SetMarkPrice

@@ -55,6 +55,7 @@ from exsim.exchange.commands import (
     SettleFunding,
     Withdraw,
     ClearReplayedLevels,
+    SetReplayedLevels,
     ReplayedTrade,
     SetMarkPrice,
     SetReplayedLevel,
@@ -210,6 +211,7 @@ class Exchange:
             ReplayedTrade: self._on_replayed_trade,  # type: ignore[dict-item]
             SetReplayedLevel: self._on_replayed_level,  # type: ignore[dict-item]
             ClearReplayedLevels: self._on_clear_replayed,  # type: ignore[dict-item]
+            SetReplayedLevels: self._on_replayed_levels,  # type: ignore[dict-item]
             SetMarkPrice: self._on_mark_price,  # type: ignore[dict-item]
             SetSelfTradePrevention: self._on_set_stp,  # type: ignore[dict-item]
             Deposit: self._on_account_command,  # type: ignore[dict-item]
@@ -766,17 +768,34 @@ class Exchange:
         market = self.markets.get(symbol)
         if market is None:
             raise ValueError(f"replayed level at ts {ts}: unknown symbol {symbol!r}")
+        self._apply_replayed_level(ts, market, side, price, lots)
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_LAST)
+
+    def _on_replayed_levels(self, cmd: SetReplayedLevels) -> None:
+        """One venue update of several levels (see SetReplayedLevels)."""
+        ts, symbol, levels = cmd
+        market = self.markets.get(symbol)
+        if market is None:
+            raise ValueError(f"replayed levels at ts {ts}: unknown symbol {symbol!r}")
+        apply = self._apply_replayed_level
+        for side, price, lots in levels:
+            apply(ts, market, side, price, lots)
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_LAST)
+
+    def _apply_replayed_level(self, ts: int, market: _Market, side: int, price: int, lots: int) -> None:
         if side != BUY and side != SELL or type(price) is not int or price <= 0 or type(lots) is not int or lots < 0:
-            raise ValueError(f"replayed level at ts {ts} for {symbol}: bad side/price/lots {side!r}/{price!r}/{lots!r}")
+            raise ValueError(
+                f"replayed level at ts {ts} for {market.instrument.symbol}: bad side/price/lots {side!r}/{price!r}/{lots!r}"
+            )
         book = market.book
         if lots and book.would_take(side, price):
             self._replayed_level_crossing(ts, market, side, price, lots)
         else:
             book.set_anonymous_lots(side, price, lots)
             if self.emit_book_deltas:
-                self._out.append(_new(BookDelta, (ts, symbol, side, price, book.level_lots(side, price))))
-        if market.triggers.orders:
-            self._fire_triggers(ts, market, TRIGGER_LAST)
+                self._out.append(_new(BookDelta, (ts, market.instrument.symbol, side, price, book.level_lots(side, price))))
 
     def _replayed_level_crossing(self, ts: int, market: _Market, side: int, price: int, lots: int) -> None:
         """A replayed level that crosses the other side: clear the stale replayed size

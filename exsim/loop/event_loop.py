@@ -11,8 +11,8 @@ Same-timestamp order (:data:`PRIORITY`; a smaller number runs first)
 ======== ========================================= =====================================
 priority what                                      commands / sources
 ======== ========================================= =====================================
-0        market data: book deltas, tape trades     ``SetReplayedLevel``, ``ClearReplayedLevels``,
-                                                   ``ReplayedTrade``
+0        market data: book deltas, tape trades     ``SetReplayedLevel``, ``SetReplayedLevels``,
+                                                   ``ClearReplayedLevels``, ``ReplayedTrade``
 1        user / strategy commands                  ``NewOrder``, ``CancelOrder``,
                                                    ``AmendOrder``, ``SetSelfTradePrevention``,
                                                    ``Deposit``, ``Withdraw``, ``SetLeverage``,
@@ -69,6 +69,7 @@ from exsim.exchange.commands import (
     Deposit,
     NewOrder,
     ClearReplayedLevels,
+    SetReplayedLevels,
     ReplayedTrade,
     SetMarkPrice,
     SetReplayedLevel,
@@ -94,6 +95,7 @@ PRIORITY: Final[Mapping[type, int]] = MappingProxyType(
     {
         SetReplayedLevel: PRIORITY_MARKET_DATA,
         ClearReplayedLevels: PRIORITY_MARKET_DATA,
+        SetReplayedLevels: PRIORITY_MARKET_DATA,
         ReplayedTrade: PRIORITY_MARKET_DATA,
         NewOrder: PRIORITY_COMMAND,
         CancelOrder: PRIORITY_COMMAND,

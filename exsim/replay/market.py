@@ -14,7 +14,8 @@ row             command
                 print's price. A print of unknown size (a bar's price path) sweeps
                 everything it reaches (:data:`UNKNOWN_SIZE_LOTS`).
 ``liquidation`` the same: the venue's forced order was a taker on its book.
-``level``       :class:`~exsim.exchange.SetReplayedLevel` (depth replay)
+``level``       :class:`~exsim.exchange.SetReplayedLevels`: the consecutive level rows of
+                one venue update, in order (depth replay)
 ``clear``       :class:`~exsim.exchange.ClearReplayedLevels` (a snapshot follows)
 (update id)     a ``level`` row whose ``rate`` carries a new venue update id is preceded
                 by :class:`DepthUpdateId`, which lets the replay compare the venue's
@@ -43,7 +44,7 @@ from exsim.exchange import (
     ReplayedTrade,
     SetIndexPrice,
     SetMarkPrice,
-    SetReplayedLevel,
+    SetReplayedLevels,
     SettleFunding,
 )
 from exsim.instruments import Instrument
@@ -187,9 +188,16 @@ class MarketModel:
         self.ignored[why] = self.ignored.get(why, 0) + 1
 
     def commands(self, rows: Iterable[Row]) -> Iterator[Any]:
-        """The commands of ``rows``, lazily, in row order (one row may give none)."""
+        """The commands of ``rows``, lazily, in row order (one row may give none).
+
+        Consecutive ``level`` rows of one venue update (same time, symbol and update id)
+        become one :class:`~exsim.exchange.SetReplayedLevels`: the exchange applies them
+        in order and a strategy hears of the update once.
+        """
         grids = self.grids
         counts = self.counts
+        batch: list[tuple[int, int, int]] = []  # the venue update being gathered, and its key:
+        batch_ts, batch_symbol, batch_rate = -1, "", ""  # time, symbol, update id
         for row in rows:
             ts, kind, symbol, side, price, qty, rate, where = row
             counts[kind] += 1
@@ -197,8 +205,27 @@ class MarketModel:
             if grid is None:
                 self.other_symbol_rows += 1
                 continue
+            if batch and (kind != LEVEL or ts != batch_ts or rate != batch_rate or symbol != batch_symbol):
+                yield _new(SetReplayedLevels, (batch_ts, batch_symbol, tuple(batch)))
+                batch = []
             try:
-                if kind == TRADE or kind == LIQUIDATION:
+                if kind == LEVEL:
+                    if rate != grid.last_update_id and rate:
+                        update_id = self._update_id(rate, where)
+                        grid.last_update_id = rate
+                        yield DepthUpdateId(ts, symbol, update_id)
+                    px = grid.ticks.get(price)
+                    if px is None:
+                        px = self._ticks(grid, price, where)
+                    lots = grid.lots.get(qty)
+                    if lots is None:
+                        lots = self._lots(grid, qty, where, positive=False)
+                    if side != 0 and side != 1:
+                        self._side(side, where)
+                    if not batch:
+                        batch_ts, batch_symbol, batch_rate = ts, symbol, rate
+                    batch.append((side, px, lots))
+                elif kind == TRADE or kind == LIQUIDATION:
                     px = grid.ticks.get(price)
                     if px is None:
                         px = self._ticks(grid, price, where)
@@ -211,29 +238,16 @@ class MarketModel:
                     if side != 0 and side != 1:
                         self._side(side, where)
                     yield _new(ReplayedTrade, (ts, symbol, side, px, lots))
-                elif kind == LEVEL:
-                    if rate != grid.last_update_id and rate:
-                        grid.last_update_id = rate
-                        yield DepthUpdateId(ts, symbol, self._update_id(rate, where))
+                elif kind == QUOTE:
+                    if side != 0 and side != 1:
+                        self._side(side, where)
                     px = grid.ticks.get(price)
                     if px is None:
                         px = self._ticks(grid, price, where)
                     lots = grid.lots.get(qty)
                     if lots is None:
                         lots = self._lots(grid, qty, where, positive=False)
-                    if side != 0 and side != 1:
-                        self._side(side, where)
-                    yield _new(SetReplayedLevel, (ts, symbol, side, px, lots))
-                elif kind == QUOTE:
-                    self._side(side, where)
-                    yield ReplayedQuote(
-                        ts,
-                        symbol,
-                        side,
-                        self._ticks(grid, price, where),
-                        self._lots(grid, qty, where, positive=False),
-                        self._update_id(rate, where) if rate else 0,
-                    )
+                    yield _new(ReplayedQuote, (ts, symbol, side, px, lots, self._update_id(rate, where) if rate else 0))
                 elif kind == CLEAR:
                     yield ClearReplayedLevels(ts, symbol, side)
                 elif kind == MARK:
@@ -260,6 +274,8 @@ class MarketModel:
                 self.bad_rows += 1
                 if len(self.bad_row_examples) < 5:
                     self.bad_row_examples.append(str(exc))
+        if batch:
+            yield _new(SetReplayedLevels, (batch_ts, batch_symbol, tuple(batch)))
 
     # ------------------------------------------------------------------ conversions
     @staticmethod

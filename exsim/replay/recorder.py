@@ -175,33 +175,56 @@ class Recorder:
         qty = pos.qty_lots if pos is not None else 0
         figures = r.margin_figures(sym)
         balance, mm = figures if figures is not None else (None, None)
-        ratio = None
-        if figures is not None and balance is not None and mm is not None:
-            ratio = format_rate_e8(r.ledger.margin_ratio_e8(balance, mm), 8)
+        ratio_e8 = None
+        if balance is not None and mm is not None:
+            ratio_e8 = r.ledger.margin_ratio_e8(balance, mm)
         lp = r.liquidation_price_ticks(sym) if qty else None
         equity = r.equity_atoms()
         self.equity_atoms.append(equity)
         low, high = r.trade_low_ticks, r.trade_high_ticks
         if why == "sample" or why == "end":  # the range restarts at each periodic sample
             r.trade_low_ticks, r.trade_high_ticks = 1 << 62, 0
+        # ints now, text when written (a run without --out never formats them)
         self.series.append(
             (
                 ts_ns,
-                utc_text(ts_ns),
-                self._px(sym, r.exchange.mark_price(sym)),
-                self._px(sym, r.exchange.last_price(sym)),
-                self._px(sym, low) if high else None,
-                self._px(sym, high) if high else None,
-                format_atoms(equity),
-                format_atoms(acct.wallet_atoms if acct is not None else 0),
-                self._qty(sym, qty),
-                None if balance is None else format_atoms(balance),
-                None if mm is None else format_atoms(mm),
-                ratio,
-                self._px(sym, lp),
+                r.exchange.mark_price(sym),
+                r.exchange.last_price(sym),
+                low if high else None,
+                high or None,
+                equity,
+                acct.wallet_atoms if acct is not None else 0,
+                qty,
+                balance,
+                mm,
+                ratio_e8,
+                lp,
                 why,
             )
         )
+
+    def _series_row(self, row: tuple[Any, ...]) -> list[Any]:
+        """One time-series row as exact text (empty where there is no value)."""
+        sym = self.replay.symbols[0]
+        ts, mark, last, low, high, equity, wallet, qty, balance, mm, ratio_e8, lp, why = row
+        px = self._px
+        cells = [
+            ts,
+            utc_text(ts),
+            px(sym, mark),
+            px(sym, last),
+            px(sym, low),
+            px(sym, high),
+            format_atoms(equity),
+            format_atoms(wallet),
+            self._qty(sym, qty),
+            None if balance is None else format_atoms(balance),
+            None if mm is None else format_atoms(mm),
+            None if ratio_e8 is None else format_rate_e8(ratio_e8, 8),
+            px(sym, lp),
+            why,
+        ]
+        return ["" if v is None else v for v in cells]
 
     # ------------------------------------------------------------------ the end
     def finish(self) -> dict[str, Any]:
@@ -235,7 +258,7 @@ class Recorder:
                 w = csv.writer(f)
                 w.writerow(SERIES_FIELDS)
                 for row in self.series:
-                    w.writerow(["" if v is None else v for v in row])
+                    w.writerow(self._series_row(row))
             with open(self.out_dir / "summary.json", "w") as f:
                 json.dump(summary, f, indent=1)
                 f.write("\n")

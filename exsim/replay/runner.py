@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,7 @@ from exsim.exchange import (
     SetLeverage,
     SetMarginMode,
     SetMarkPrice,
-    SetReplayedLevel,
+    SetReplayedLevels,
     SettleFunding,
 )
 from exsim.instruments import Instrument, get_instrument
@@ -262,7 +263,7 @@ class Replay:
         }
         self.quote_mismatches: list[dict[str, Any]] = []  # the first aligned mismatches
         self.book_update_id: dict[str, int] = {}  # the id the book stands at, per symbol
-        self.pending_quotes: dict[str, list[ReplayedQuote]] = {}  # quotes ahead of the book
+        self.pending_quotes: dict[str, deque[ReplayedQuote]] = {}  # quotes ahead of the book, by arrival
         self.gaps: list[str] = []
         self.trade_low_ticks = 1 << 62  # lowest / highest trade of the first symbol since the last sample
         self.trade_high_ticks = 0
@@ -284,7 +285,7 @@ class Replay:
         self._hook_funding = strategy.on_funding if cls.on_funding is not base.on_funding else None
         self._dispatch: dict[type, Callable[[Any], None]] = {
             ReplayedTrade: self._on_trade,
-            SetReplayedLevel: self._on_level,
+            SetReplayedLevels: self._on_level,
             ReplayedQuote: self._on_quote,
             DepthUpdateId: self._on_depth_update_id,
             IndexQuote: self._on_index_quote,
@@ -296,7 +297,7 @@ class Replay:
             AmendOrder: self._on_user_order,
         }
         if self._hook_book is None:  # nobody listens: straight to the exchange
-            self._dispatch[SetReplayedLevel] = self.exchange.submit
+            self._dispatch[SetReplayedLevels] = self.exchange.submit
         self._order_events = (OrderAccepted, OrderRejected, OrderCancelled, OrderExpired, OrderAmended, OrderTriggered)
 
     # ------------------------------------------------------------------ running
@@ -391,7 +392,7 @@ class Replay:
         if self._hook_trade is not None:
             self._hook_trade(self.ctx, cmd)
 
-    def _on_level(self, cmd: SetReplayedLevel) -> None:
+    def _on_level(self, cmd: SetReplayedLevels) -> None:
         self.exchange.submit(cmd)
         if self._hook_book is not None:
             self._hook_book(self.ctx, cmd)
@@ -410,7 +411,10 @@ class Replay:
                 if q.update_id == at:
                     self._count_aligned(q)
                 elif q.update_id > at:
-                    self.pending_quotes.setdefault(q.symbol, []).append(q)
+                    waiting = self.pending_quotes.get(q.symbol)
+                    if waiting is None:
+                        waiting = self.pending_quotes[q.symbol] = deque()
+                    waiting.append(q)
                 else:
                     checks["not_aligned"] += 1
             return
@@ -441,29 +445,30 @@ class Replay:
             )
 
     def _resolve_quotes(self, symbol: str) -> None:
-        """Compare the quotes that waited for the book to reach their update id."""
+        """Compare the quotes that waited for the book to reach their update id.
+
+        Quotes wait in arrival order; a venue's ids rise with time, so the ones the book
+        has reached are at the front (an out-of-order one just waits a little longer).
+        """
         waiting = self.pending_quotes.get(symbol)
         if not waiting:
             return
         at = self.book_update_id.get(symbol, 0)
-        keep = []
-        for q in waiting:
+        while waiting and waiting[0].update_id <= at:
+            q = waiting.popleft()
             if q.update_id == at:
                 self._count_aligned(q)
-            elif q.update_id < at:  # inside a diff: the book never stood at that id
+            else:  # inside a diff: the book never stood at that id
                 self.quote_checks["not_aligned"] += 1
-            else:
-                keep.append(q)
-        self.pending_quotes[symbol] = keep
-
-    def _on_index_quote(self, q: IndexQuote) -> None:
-        if not self.data_done:
-            self.index_proxy[q.symbol] = q.index_ticks
 
     def _on_depth_update_id(self, d: DepthUpdateId) -> None:
         """The depth rows before this one are complete: the book stands at the last id."""
         self._resolve_quotes(d.symbol)
         self.book_update_id[d.symbol] = d.update_id
+
+    def _on_index_quote(self, q: IndexQuote) -> None:
+        if not self.data_done:
+            self.index_proxy[q.symbol] = q.index_ticks
 
     def _on_premium(self, p: ReplayedPremium) -> None:
         premium = self.exchange.markets[p.symbol].premium
@@ -555,25 +560,25 @@ class Replay:
             return
         if not ladder.qty_lots:
             ladder.qty_lots = self._synthetic_lots(inst, ladder.last_ticks or ladder.ask_ticks)
-        want: dict[tuple[int, int], int] = {}
         step = cfg.synthetic_step_ticks
+        qty = ladder.qty_lots
+        want: dict[tuple[int, int], int] = {}
         for side, top, top_lots in tops:
-            sign = -1 if side == BUY else 1
+            delta = -step if side == BUY else step
+            px = top + first * delta
             for k in range(first, first + cfg.synthetic_levels):
-                px = top + sign * k * step
                 if px <= 0:
                     break
-                want[(side, px)] = top_lots if (k == 0 and top_lots) else ladder.qty_lots
-        ts = self.loop.now_ns
-        submit = self.exchange.submit
-        for key in [k for k in ladder.levels if k not in want]:
-            ladder.levels.pop(key)
-            submit(SetReplayedLevel(ts, symbol, key[0], key[1], 0))
-        book = self.exchange.book(symbol)
-        for (side, px), lots in want.items():  # compared with the book: trades may have eaten into a level
-            if book.anonymous_lots(side, px) != lots:
-                submit(SetReplayedLevel(ts, symbol, side, px, lots))
-            ladder.levels[(side, px)] = lots
+                want[(side, px)] = top_lots if (k == 0 and top_lots) else qty
+                px += delta
+        anonymous_lots = self.exchange.book(symbol).anonymous_lots
+        # stale levels go first, so no new level crosses one; then the levels that differ
+        # from the book (trades may have eaten into a level since the last refresh)
+        changes = [(side, px, 0) for (side, px) in ladder.levels if (side, px) not in want]
+        changes += [(side, px, lots) for (side, px), lots in want.items() if anonymous_lots(side, px) != lots]
+        ladder.levels = want
+        if changes:
+            self.exchange.submit(SetReplayedLevels(self.loop.now_ns, symbol, tuple(changes)))
 
     def _synthetic_lots(self, inst: Instrument, price_ticks: int) -> int:
         if self.config.synthetic_qty is not None:

@@ -21,8 +21,9 @@ and ``ctx.qty_lots(...)`` convert exactly, and refuse off-grid text); money is i
 (1e-8 USDT).
 
 Hooks: ``on_start(ctx)``, ``on_trade(ctx, trade)`` (a replayed print:
-:class:`~exsim.exchange.ReplayedTrade`), ``on_book(ctx, level)`` (a replayed level change:
-:class:`~exsim.exchange.SetReplayedLevel`), ``on_mark(ctx, mark)``
+:class:`~exsim.exchange.ReplayedTrade`), ``on_book(ctx, update)`` (a venue book update:
+:class:`~exsim.exchange.SetReplayedLevels`, its ``levels`` as ``(side, price_ticks,
+lots)``; synthetic liquidity is not reported), ``on_mark(ctx, mark)``
 (:class:`~exsim.exchange.MarkPriceUpdated`), ``on_fill(ctx, fill)`` (:class:`OwnFill`),
 ``on_order(ctx, event)`` (accepted, rejected, cancelled, expired, amended, triggered),
 ``on_liquidation(ctx, liquidation)`` (:class:`~exsim.exchange.Liquidation`),
@@ -93,8 +94,8 @@ class Strategy:
     def on_trade(self, ctx: Context, trade: Any) -> None:
         """A replayed trade print (after it crossed the book)."""
 
-    def on_book(self, ctx: Context, level: Any) -> None:
-        """A replayed book level changed."""
+    def on_book(self, ctx: Context, update: Any) -> None:
+        """The venue's book changed (one update: one or more levels, applied)."""
 
     def on_mark(self, ctx: Context, mark: Any) -> None:
         """A new mark price (after any liquidation it caused)."""

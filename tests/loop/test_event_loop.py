@@ -14,6 +14,7 @@ from exsim.errors import InputError
 from exsim.exchange.commands import (
     AmendOrder,
     ClearReplayedLevels,
+    SetReplayedLevels,
     CancelOrder,
     NewOrder,
     ReplayedTrade,
@@ -93,6 +94,7 @@ class TestPriorityTable:
         assert dict(PRIORITY) == {
             SetReplayedLevel: 0,
             ClearReplayedLevels: 0,
+            SetReplayedLevels: 0,
             ReplayedTrade: 0,
             NewOrder: 1,
             CancelOrder: 1,
