@@ -90,6 +90,13 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> N
     )
     p.add_argument("--mark", choices=("auto", "replayed", "computed"), default="auto", help="mark price source (default auto: replayed if the data has it)")
     p.add_argument("--funding", choices=("auto", "replayed", "computed", "none"), default="auto", help="funding source (default auto)")
+    p.add_argument(
+        "--index-file",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="another market's quotes (e.g. a Binance spot capture) whose mid stands in for the index of computed marks",
+    )
     p.add_argument("--mark-interval", default="1s", help="index sampling for computed marks when the data has no index (default 1s)")
     p.add_argument("--sample", default="1s", help="time-series sampling interval (default 1s)")
     p.add_argument("--synthetic-levels", type=int, default=10, help="without replayed depth: synthetic levels a side (default 10)")
@@ -154,7 +161,15 @@ def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dic
             dt = time.perf_counter() - t0
             progress.update(task, rows=rows, rate=rows / dt if dt > 0 else 0.0, sim=utc_text(ts_ns)[:23])
 
-        replay = Replay(files, strategy, config, formats=args.format, out_dir=args.out, progress=report if show else None)
+        replay = Replay(
+            files,
+            strategy,
+            config,
+            formats=args.format,
+            out_dir=args.out,
+            progress=report if show else None,
+            index_files=args.index_file,
+        )
         summary = replay.run()
     print_summary(console, summary, args.out)
     return summary

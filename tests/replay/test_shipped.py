@@ -17,7 +17,7 @@ import pytest
 from exsim.book.orders import BUY, SELL
 from exsim.exchange import Liquidation, MarkPriceUpdated
 from exsim.readers import open_rows
-from exsim.readers.rows import LEVEL, QUOTE, TRADE
+from exsim.readers.rows import LEVEL, TRADE
 from exsim.replay import Replay, ReplayConfig
 from exsim_examples.holder import Holder
 from exsim_examples.market_maker import MarketMaker
