@@ -11,7 +11,7 @@ import pytest
 from exsim.errors import InputError
 from exsim.replay import Replay, ReplayConfig, Strategy
 
-from tests.replay.test_replay_native import MS, S, T0, book_rows, write_csv
+from .test_replay_native import MS, S, T0, book_rows, write_csv
 
 
 @pytest.fixture
