@@ -418,6 +418,26 @@ class OrderBook:
 
     def _take_anonymous(self, lv: Level, lots: int) -> None:
         """Remove ``lots`` of anonymous size from ``lv`` per the queue model."""
+        if lv.total_lots == lv.anon_lots and self.queue_model != PROPORTIONAL:
+            # conservative, replayed size only (the common case): the loop below without
+            # building the list of chunks — the size comes off the back
+            q = lv.queue
+            i = len(q) - 1
+            remaining = lots
+            while remaining:
+                o = q[i]
+                t = o.leaves_lots
+                if t > remaining:
+                    o.leaves_lots = t - remaining
+                    break
+                if t:
+                    o.leaves_lots = 0
+                    remaining -= t
+                    lv.count -= 1
+                i -= 1
+            lv.total_lots -= lots
+            lv.anon_lots -= lots
+            return
         chunks = [o for o in lv.queue if not o.order_id and o.leaves_lots]
         if self.queue_model == PROPORTIONAL:
             anon = lv.anon_lots
