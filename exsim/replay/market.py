@@ -20,7 +20,7 @@ row             command
 (update id)     a ``level`` row whose ``rate`` carries a new venue update id is preceded
                 by :class:`DepthUpdateId`, which lets the replay compare the venue's
                 quotes with the rebuilt book at the same update id
-``quote``       :class:`ReplayedQuote`: with replayed depth it is only checked against
+``quote``       :class:`ReplayedQuote` (both sides of one message): with replayed depth it is only checked against
                 the rebuilt book (the match rate is in the run summary); without
                 depth it centres the synthetic liquidity (``exsim.replay.runner``).
 ``mark``        :class:`~exsim.exchange.SetMarkPrice` when marks are replayed
@@ -73,13 +73,18 @@ _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (ho
 
 
 class ReplayedQuote(NamedTuple):
-    """The venue's best bid (side BUY) or best ask (SELL) and its size."""
+    """The venue's best bid and ask with their sizes (0 ticks: that side is not quoted).
+
+    A venue's quote message gives both sides; the reader's two ``quote`` rows of one
+    message (same time, symbol and update id) come back together here.
+    """
 
     ts_ns: int
     symbol: str
-    side: int
-    price_ticks: int
-    lots: int
+    bid_ticks: int
+    bid_lots: int
+    ask_ticks: int
+    ask_lots: int
     update_id: int  # the venue's update id when the source has one, else 0
 
 
@@ -198,6 +203,7 @@ class MarketModel:
         counts = self.counts
         batch: list[tuple[int, int, int]] = []  # the venue update being gathered, and its key:
         batch_ts, batch_symbol, batch_rate = -1, "", ""  # time, symbol, update id
+        quote: list[Any] | None = None  # a quote waiting for its other side (same key)
         for row in rows:
             ts, kind, symbol, side, price, qty, rate, where = row
             counts[kind] += 1
@@ -208,6 +214,9 @@ class MarketModel:
             if batch and (kind != LEVEL or ts != batch_ts or rate != batch_rate or symbol != batch_symbol):
                 yield _new(SetReplayedLevels, (batch_ts, batch_symbol, tuple(batch)))
                 batch = []
+            if quote is not None and (kind != QUOTE or ts != quote[0] or rate != quote[7] or symbol != quote[1]):
+                yield _new(ReplayedQuote, tuple(quote[:7]))
+                quote = None
             try:
                 if kind == LEVEL:
                     if rate != grid.last_update_id and rate:
@@ -247,7 +256,16 @@ class MarketModel:
                     lots = grid.lots.get(qty)
                     if lots is None:
                         lots = self._lots(grid, qty, where, positive=False)
-                    yield _new(ReplayedQuote, (ts, symbol, side, px, lots, self._update_id(rate, where) if rate else 0))
+                    slot = 2 + 2 * side  # bid at 2-3, ask at 4-5
+                    if quote is not None and not quote[slot]:  # the other side of the same message
+                        quote[slot], quote[slot + 1] = px, lots
+                        yield _new(ReplayedQuote, tuple(quote[:7]))
+                        quote = None
+                    else:
+                        if quote is not None:
+                            yield _new(ReplayedQuote, tuple(quote[:7]))
+                        quote = [ts, symbol, 0, 0, 0, 0, self._update_id(rate, where) if rate else 0, rate]
+                        quote[slot], quote[slot + 1] = px, lots
                 elif kind == CLEAR:
                     yield ClearReplayedLevels(ts, symbol, side)
                 elif kind == MARK:
@@ -276,6 +294,8 @@ class MarketModel:
                     self.bad_row_examples.append(str(exc))
         if batch:
             yield _new(SetReplayedLevels, (batch_ts, batch_symbol, tuple(batch)))
+        if quote is not None:
+            yield _new(ReplayedQuote, tuple(quote[:7]))
 
     # ------------------------------------------------------------------ conversions
     @staticmethod

@@ -401,8 +401,8 @@ class Replay:
         ladder = self.ladders.get(q.symbol)
         if ladder is None:  # depth is replayed: check the rebuilt book against the venue's top
             checks = self.quote_checks
-            checks["quotes"] += 1
-            price_ok, size_ok = self._compare_quote(q)
+            sides, price_ok, size_ok = self._compare_quote(q)
+            checks["quotes"] += sides
             checks["price_match"] += price_ok
             checks["size_match"] += size_ok
             if q.update_id:
@@ -416,33 +416,43 @@ class Replay:
                         waiting = self.pending_quotes[q.symbol] = deque()
                     waiting.append(q)
                 else:
-                    checks["not_aligned"] += 1
+                    checks["not_aligned"] += sides
             return
-        if q.side == BUY:
-            ladder.bid_ticks, ladder.bid_lots = q.price_ticks, q.lots
-        else:
-            ladder.ask_ticks, ladder.ask_lots = q.price_ticks, q.lots
+        if q.bid_ticks:
+            ladder.bid_ticks, ladder.bid_lots = q.bid_ticks, q.bid_lots
+        if q.ask_ticks:
+            ladder.ask_ticks, ladder.ask_lots = q.ask_ticks, q.ask_lots
         ladder.version += 1
 
-    def _compare_quote(self, q: ReplayedQuote) -> tuple[bool, bool]:
+    def _compare_quote(self, q: ReplayedQuote) -> tuple[int, int, int]:
+        """``(sides quoted, sides whose price matches the book, ... price and size)``."""
         book = self.exchange.book(q.symbol)
-        best = book.best_bid() if q.side == BUY else book.best_ask()
-        if best != q.price_ticks:
-            return False, False
-        return True, book.anonymous_lots(q.side, best) == q.lots
+        sides = price_ok = size_ok = 0
+        if q.bid_ticks:
+            sides += 1
+            if book.best_bid() == q.bid_ticks:
+                price_ok += 1
+                size_ok += book.anonymous_lots(BUY, q.bid_ticks) == q.bid_lots
+        if q.ask_ticks:
+            sides += 1
+            if book.best_ask() == q.ask_ticks:
+                price_ok += 1
+                size_ok += book.anonymous_lots(SELL, q.ask_ticks) == q.ask_lots
+        return sides, price_ok, size_ok
 
     def _count_aligned(self, q: ReplayedQuote) -> None:
         checks = self.quote_checks
-        price_ok, size_ok = self._compare_quote(q)
-        checks["aligned"] += 1
+        sides, price_ok, size_ok = self._compare_quote(q)
+        checks["aligned"] += sides
         checks["aligned_price_match"] += price_ok
         checks["aligned_size_match"] += size_ok
-        if not price_ok and len(self.quote_mismatches) < 20:
+        if price_ok < sides and len(self.quote_mismatches) < 20:
             book = self.exchange.book(q.symbol)
-            ours = book.best_bid() if q.side == BUY else book.best_ask()
-            self.quote_mismatches.append(
-                {"ts_ns": q.ts_ns, "update_id": q.update_id, "side": "bid" if q.side == BUY else "ask", "venue_ticks": q.price_ticks, "book_ticks": ours}
-            )
+            for side, venue, ours in ((BUY, q.bid_ticks, book.best_bid()), (SELL, q.ask_ticks, book.best_ask())):
+                if venue and venue != ours:
+                    self.quote_mismatches.append(
+                        {"ts_ns": q.ts_ns, "update_id": q.update_id, "side": "bid" if side == BUY else "ask", "venue_ticks": venue, "book_ticks": ours}
+                    )
 
     def _resolve_quotes(self, symbol: str) -> None:
         """Compare the quotes that waited for the book to reach their update id.
@@ -459,7 +469,7 @@ class Replay:
             if q.update_id == at:
                 self._count_aligned(q)
             else:  # inside a diff: the book never stood at that id
-                self.quote_checks["not_aligned"] += 1
+                self.quote_checks["not_aligned"] += (q.bid_ticks != 0) + (q.ask_ticks != 0)
 
     def _on_depth_update_id(self, d: DepthUpdateId) -> None:
         """The depth rows before this one are complete: the book stands at the last id."""
