@@ -100,7 +100,7 @@ def detect_format(path: str | Path) -> str:
     if not head:
         raise InputError("the file is empty", where=f"{p}:1")
     for module in _MODULES:
-        fmt = module.sniff(p.name, head)
+        fmt = module.sniff(p.as_posix(), head)  # the path: Binance names a kline kind by its folder
         if fmt is not None:
             return fmt
     raise InputError(

@@ -208,9 +208,15 @@ class Replay:
         kinds = frozenset().union(*kinds_of)
         # 2. the market model's choices
         self.depth_replayed = LEVEL in kinds
-        self.mark_mode = "replayed" if config.mark == "replayed" or (config.mark == "auto" and MARK in kinds) else "computed"
-        if config.mark == "auto" and MARK in kinds:
+        # kinds a file is sure to hold (a raw WebSocket capture only may: it depends on
+        # which streams were recorded)
+        certain = frozenset().union(*(k for i, k in zip(self.inputs, kinds_of) if not i["format"].startswith("binance-ws")))
+        if config.mark == "replayed" or (config.mark == "auto" and MARK in certain):
+            self.mark_mode = "replayed"
+        elif config.mark == "auto" and MARK in kinds:
             self.mark_mode = "auto"  # computed until the first replayed mark, replayed after
+        else:
+            self.mark_mode = "computed"
         self.index_replayed = INDEX in kinds
         if config.funding == "auto":
             self.funding_mode = "replayed" if FUNDING in kinds else "computed"
