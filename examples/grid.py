@@ -16,6 +16,7 @@ from typing import Any
 
 from exsim.book.orders import BUY, SELL
 from exsim.replay import Context, OwnFill, Strategy
+from exsim.units import floor_div
 
 
 class Grid(Strategy):
@@ -41,9 +42,10 @@ class Grid(Strategy):
             return
         self.placed = True
         lots = ctx.qty_lots(self.symbol, self.qty)
+        half = floor_div(self.step_ticks, 2)  # the first rung half a step from the touch
         for k in range(1, self.levels + 1):
-            ctx.buy(self.symbol, lots, bid - (k - 1) * self.step_ticks - self.step_ticks // 2, post_only=True)
-            ctx.sell(self.symbol, lots, ask + (k - 1) * self.step_ticks + self.step_ticks // 2, post_only=True)
+            ctx.buy(self.symbol, lots, bid - (k - 1) * self.step_ticks - half, post_only=True)
+            ctx.sell(self.symbol, lots, ask + (k - 1) * self.step_ticks + half, post_only=True)
         ctx.note(f"grid: {self.levels} buys under {ctx.price_str(self.symbol, bid)}, {self.levels} sells over {ctx.price_str(self.symbol, ask)}")
 
     def on_fill(self, ctx: Context, fill: OwnFill) -> None:

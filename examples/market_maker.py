@@ -17,6 +17,7 @@ from typing import Any
 
 from exsim.book.orders import BUY, SELL
 from exsim.replay import Context, Strategy
+from exsim.units import ceil_div, floor_div
 
 
 class MarketMaker(Strategy):
@@ -49,11 +50,11 @@ class MarketMaker(Strategy):
             return
         pos = ctx.position(self.symbol)
         held = pos.qty_lots if pos is not None else 0
-        skew = (held * self.skew_ticks) // self.qty_lots  # whole ticks of skew per clip held
+        skew = floor_div(held * self.skew_ticks, self.qty_lots)  # whole ticks of skew per clip held
         mid2 = bid + ask  # twice the mid, to stay in whole ticks
-        want = {
-            BUY: (mid2 // 2) - self.half_spread_ticks - skew,
-            SELL: -(-mid2 // 2) + self.half_spread_ticks - skew,
+        want = {  # the quotes straddle the mid: bid at or under it, ask at or over it
+            BUY: floor_div(mid2, 2) - self.half_spread_ticks - skew,
+            SELL: ceil_div(mid2, 2) + self.half_spread_ticks - skew,
         }
         for side, price in want.items():
             too_long = side == BUY and held + self.qty_lots > self.max_lots

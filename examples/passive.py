@@ -9,7 +9,9 @@ strategy".
 
 from __future__ import annotations
 
+from exsim.book.orders import BUY, GTX, SELL
 from exsim.replay import Context, Strategy
+from exsim.units import ceil_div, floor_div
 
 
 class Passive(Strategy):
@@ -33,7 +35,9 @@ class Passive(Strategy):
         self.posted = True
         inst = ctx.instrument(self.symbol)
         lots = inst.min_qty_lots
-        mid = (bid + ask) // 2
-        away = mid * self.distance_pct // 100  # a distance, not a price taken from data: rounding it is harmless
-        ctx.buy(self.symbol, max(lots, -(-inst.min_notional_atoms // ((mid - away) * inst.atoms_per_tick_lot))), mid - away, post_only=True)
-        ctx.sell(self.symbol, max(lots, -(-inst.min_notional_atoms // ((mid + away) * inst.atoms_per_tick_lot))), mid + away, post_only=True)
+        mid = floor_div(bid + ask, 2)
+        away = floor_div(mid * self.distance_pct, 100)  # a distance chosen here, not a price from data
+        for side, price in ((BUY, mid - away), (SELL, mid + away)):
+            # at least the minimum size and the minimum notional (rounded up: never below it)
+            qty = max(lots, ceil_div(inst.min_notional_atoms, price * inst.atoms_per_tick_lot))
+            ctx.order(self.symbol, side, qty, price, tif=GTX)
