@@ -38,6 +38,9 @@ class Holder(Strategy):
         self.enter_after_ns = int(enter_after_s) * 1_000_000_000
         self.start_ns = 0
         self.state = "waiting"  # -> ordered -> holding (-> liquidated)
+        self.lp_ticks: int | None = None
+        self.worst_mark: tuple[int, int] | None = None  # (ticks, ts) furthest against us
+        self.worst_last: tuple[int, int] | None = None
 
     def on_start(self, ctx: Context) -> None:
         self.start_ns = ctx.now_ns
@@ -67,7 +70,7 @@ class Holder(Strategy):
         if self.state == "ordered" and not fill.leaves_lots:
             self.state = "holding"
             pos = ctx.position(self.symbol)
-            lp = ctx.liquidation_price_ticks(self.symbol)
+            lp = self.lp_ticks = ctx.liquidation_price_ticks(self.symbol)
             if pos is not None:
                 entry = float(pos.entry_price_ticks) * float(ctx.instrument(self.symbol).tick_size)
                 ctx.note(
@@ -75,6 +78,36 @@ class Holder(Strategy):
                     f"liquidation price {ctx.price_str(self.symbol, lp) if lp else 'none'}"
                 )
 
+    def on_mark(self, ctx: Context, mark: Any) -> None:
+        if self.state == "holding":
+            self.worst_mark = self._worse(self.worst_mark, mark.mark_price_ticks, mark.ts_ns)
+
+    def on_trade(self, ctx: Context, trade: Any) -> None:
+        if self.state == "holding":
+            self.worst_last = self._worse(self.worst_last, trade.price_ticks, trade.ts_ns)
+
+    def _worse(self, worst: tuple[int, int] | None, price: int, ts: int) -> tuple[int, int]:
+        """The price furthest against the position so far (lowest for a long)."""
+        if worst is None or (price < worst[0] if self.side == BUY else price > worst[0]):
+            return (price, ts)
+        return worst
+
     def on_liquidation(self, ctx: Context, liquidation: Any) -> None:
         self.state = "liquidated"
         ctx.note(f"holder: liquidated — {liquidation.explanation}")
+
+    def on_end(self, ctx: Context) -> None:
+        if self.state != "holding" or self.lp_ticks is None or self.worst_mark is None:
+            return
+        px = ctx.price_str
+        gap = abs(self.worst_mark[0] - self.lp_ticks)
+        line = (
+            f"holder: survived — the mark came within {px(self.symbol, gap)} of the liquidation price "
+            f"{px(self.symbol, self.lp_ticks)} (worst mark {px(self.symbol, self.worst_mark[0])})"
+        )
+        if self.worst_last is not None:
+            touched = self.worst_last[0] <= self.lp_ticks if self.side == BUY else self.worst_last[0] >= self.lp_ticks
+            line += f"; the last price reached {px(self.symbol, self.worst_last[0])}" + (
+                ", at or through it: venues liquidate on the mark, not the last trade" if touched else ""
+            )
+        ctx.note(line)

@@ -34,13 +34,12 @@ class Watch(Holder):
         super().__init__(**kw)
         self.marks: list[tuple[int, int]] = []
         self.liquidations: list[Any] = []
-        self.lp_ticks: int | None = None
         self.entry_ts = 0
 
     def on_fill(self, ctx: Any, fill: Any) -> None:
-        super().on_fill(ctx, fill)
-        if self.state == "holding" and self.lp_ticks is None:
-            self.lp_ticks = ctx.liquidation_price_ticks(self.symbol)
+        super().on_fill(ctx, fill)  # the holder notes its liquidation price once it holds
+        if self.state == "holding" and not self.entry_ts:
+            assert self.lp_ticks == ctx.liquidation_price_ticks(self.symbol)
             self.entry_ts = fill.ts_ns
 
     def on_mark(self, ctx: Any, mark: MarkPriceUpdated) -> None:
