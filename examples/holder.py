@@ -46,7 +46,7 @@ class Holder(Strategy):
         self.start_ns = ctx.now_ns
         ctx.set_margin_mode(self.symbol, self.margin_mode)
         ctx.set_leverage(self.symbol, self.leverage)
-        ctx.call_every(100_000_000, "try-entry")  # look every 100 ms until in
+        self.entry_timer = ctx.call_every(100_000_000, "try-entry")  # look every 100 ms until in
 
     def on_timer(self, ctx: Context, name: str) -> None:
         if self.state != "waiting" or ctx.now_ns < self.start_ns + self.enter_after_ns:
@@ -69,6 +69,7 @@ class Holder(Strategy):
     def on_fill(self, ctx: Context, fill: OwnFill) -> None:
         if self.state == "ordered" and not fill.leaves_lots:
             self.state = "holding"
+            self.entry_timer.cancel()
             pos = ctx.position(self.symbol)
             lp = self.lp_ticks = ctx.liquidation_price_ticks(self.symbol)
             if pos is not None:

@@ -547,15 +547,18 @@ class Replay:
 
         return settle
 
-    def add_strategy_timer(self, ts_ns: int, interval_ns: int, name: str) -> None:
+    def add_strategy_timer(self, ts_ns: int, interval_ns: int, name: str) -> Any:
+        """A strategy timer; returns the loop's handle (``.cancel()`` stops it)."""
+
         def fire(loop: EventLoop, ts: int) -> None:
             if not self.data_done:
                 self.strategy.on_timer(self.ctx, name)
 
         if interval_ns:
-            self.timers.append(self.loop.call_every(ts_ns, interval_ns, fire))
-        else:
-            self.loop.call_at(ts_ns, fire)
+            timer = self.loop.call_every(ts_ns, interval_ns, fire)
+            self.timers.append(timer)
+            return timer
+        return self.loop.call_at(ts_ns, fire)
 
     # ------------------------------------------------------------------ synthetic liquidity
     def _refresh_ladder(self, symbol: str) -> None:

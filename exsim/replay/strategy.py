@@ -291,13 +291,15 @@ class Context:
         return self._replay.liquidation_price_ticks(symbol, position_side)
 
     # ------------------------------------------------------------------ timers and notes
-    def call_at(self, ts_ns: int, name: str) -> None:
-        """Call ``on_timer(ctx, name)`` at ``ts_ns`` (not in the past)."""
-        self._replay.add_strategy_timer(ts_ns, 0, name)
+    def call_at(self, ts_ns: int, name: str) -> Any:
+        """Call ``on_timer(ctx, name)`` at ``ts_ns`` (not in the past); returns a handle
+        whose ``cancel()`` stops it."""
+        return self._replay.add_strategy_timer(ts_ns, 0, name)
 
-    def call_every(self, interval_ns: int, name: str) -> None:
-        """Call ``on_timer(ctx, name)`` every ``interval_ns`` from now on."""
-        self._replay.add_strategy_timer(self.now_ns + interval_ns, interval_ns, name)
+    def call_every(self, interval_ns: int, name: str) -> Any:
+        """Call ``on_timer(ctx, name)`` every ``interval_ns`` from now on; returns a handle
+        whose ``cancel()`` stops it."""
+        return self._replay.add_strategy_timer(self.now_ns + interval_ns, interval_ns, name)
 
     def note(self, text: str) -> None:
         """Add a line to the run's story (printed and kept in summary.json)."""
