@@ -42,15 +42,24 @@ def open_text(path: str | Path) -> IO[str]:
     return open(p, encoding="utf-8", newline="")
 
 
+#: lines to pass over, per file (``str(path)``): a replay run with ``skip_bad_rows`` puts
+#: here the lines a reader refused, then reads the file again (see exsim.replay.runner)
+SKIPPED_LINES: dict[str, frozenset[int]] = {}
+
+
 def numbered_lines(path: str | Path) -> Iterator[tuple[int, str]]:
-    """``(line_number, line_without_newline)`` for each line of ``path`` (1-based).
+    """``(line_number, line_without_newline)`` for each line of ``path`` (1-based),
+    less any in :data:`SKIPPED_LINES` for it.
 
     Decompression and decoding errors become an :class:`InputError` naming the line.
     """
     line_no = 0
+    skipped = SKIPPED_LINES.get(str(path))
     with open_text(path) as f:
         try:
             for line_no, line in enumerate(f, 1):
+                if skipped and line_no in skipped:
+                    continue
                 yield line_no, line.rstrip("\r\n")
         except (OSError, EOFError, UnicodeDecodeError, ValueError) as exc:
             raise InputError(f"unreadable after this line: {exc}", where=f"{path}:{line_no}") from exc

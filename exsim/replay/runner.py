@@ -76,6 +76,7 @@ from exsim.ledger import Ledger
 from exsim.loop.event_loop import PRIORITY, PRIORITY_COMMAND, PRIORITY_FUNDING, PRIORITY_MARK, PRIORITY_MARKET_DATA, EventLoop
 from exsim.margin.funding import next_funding_time_ns
 from exsim.readers import format_kinds, merge_rows, open_rows
+from exsim.readers.opening import SKIPPED_LINES
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, MARK, Row
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedGap, ReplayedPremium, ReplayedQuote
 from exsim.replay.recorder import Recorder
@@ -87,6 +88,13 @@ QUEUE_MODELS = {"conservative": "conservative", "proportional": "proportional", 
 MARK_MODES = ("auto", "replayed", "computed")
 FUNDING_MODES = ("auto", "replayed", "computed", "none")
 _PEEK_ROWS = 5000  # rows read ahead per file to learn its symbols
+_MAX_BAD_LINES = 1000  # lines a reader refused that skip_bad_rows passes over, per file
+
+
+def _line_of(where: str, path: str) -> int | None:
+    """The line number of ``path:line``, when the error is about that file."""
+    prefix, _, line = where.rpartition(":")
+    return int(line) if prefix == path and line.isdigit() else None
 
 
 def _positive_int(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
@@ -172,6 +180,7 @@ class Replay:
         fmts = list(formats) if formats is not None else [None] * len(files)
         if len(fmts) != len(files):
             raise InputError("give one format per file (or none)", field="format")
+        self.skipped_lines: list[str] = []  # lines readers refused (skip_bad_rows): the errors
         # 1. readers, and the symbols each file holds (peek at its first rows)
         self.inputs: list[dict[str, Any]] = []
         streams: list[Iterator[Row]] = []
@@ -179,6 +188,8 @@ class Replay:
         kinds_of: list[frozenset[int]] = []
         for path, fmt in zip(files, fmts):
             fmt, file_rows = open_rows(path, fmt, config.symbol)
+            if config.skip_bad_rows:
+                file_rows = self._rows_past_bad_lines(str(path), fmt)
             head = list(itertools.islice(file_rows, _PEEK_ROWS))
             for r in head:
                 if r.symbol not in symbols:
@@ -363,6 +374,38 @@ class Replay:
         for timer in self.timers:
             timer.cancel()
         self.data_done = True
+
+    def _rows_past_bad_lines(self, path: str, fmt: str) -> Iterator[Row]:
+        """A file's rows, reading past lines its reader refuses (``skip_bad_rows``).
+
+        A reader stops at a bad line; the file is then read again from the start with
+        that line left out, and the rows already delivered are passed over (readers are
+        deterministic and refuse a line before yielding any of its rows). Each bad line
+        costs one more read of the file, so at most :data:`_MAX_BAD_LINES` are skipped;
+        a bad header is never skipped.
+        """
+        bad: set[int] = set()
+        delivered = 0
+        try:
+            while True:
+                SKIPPED_LINES[path] = frozenset(bad)
+                again = delivered
+                try:
+                    for row in open_rows(path, fmt, self.config.symbol)[1]:
+                        if again:
+                            again -= 1
+                            continue
+                        delivered += 1
+                        yield row
+                    return
+                except InputError as exc:
+                    line = _line_of(exc.where, path)
+                    if line is None or line <= 1 or exc.field == "header" or line in bad or len(bad) >= _MAX_BAD_LINES:
+                        raise
+                    bad.add(line)
+                    self.skipped_lines.append(str(exc))
+        finally:
+            SKIPPED_LINES.pop(path, None)
 
     def _count_rows(self, rows: Iterable[Row], step: int) -> Iterator[Row]:
         progress = self.progress

@@ -216,3 +216,30 @@ class TestBadInput:
     def test_bad_config(self) -> None:
         with pytest.raises(InputError, match="queue_model"):
             ReplayConfig(queue_model="optimistic")
+
+
+class TestSkipBadRows:
+    """--skip-bad-rows passes over rows a reader refuses too (not only values that do not
+    convert), counts them, and gives the same result as the file without them."""
+
+    def test_malformed_lines_are_skipped_and_counted(self, depth_file: Path, tmp_path: Path) -> None:
+        lines = depth_file.read_text().splitlines()
+        bad = list(lines)
+        bad.insert(40, "1723161570000000000,trade,BTCUSDT,buy,61000.1")  # 5 fields
+        bad.insert(90, "soon,trade,BTCUSDT,buy,61000.1,0.010,")  # not a timestamp
+        bad.insert(140, "1723161571000000000,trade,BTCUSDT,up,61000.1,0.010,")  # no such side
+        dirty = tmp_path / "dirty.csv"
+        dirty.write_text("\n".join(bad) + "\n")
+        with pytest.raises(InputError, match="dirty.csv:41"):
+            Replay([dirty], Taker(), ReplayConfig(balance="100000", leverage=10)).run()
+        clean_summary = Replay([depth_file], Taker(), ReplayConfig(balance="100000", leverage=10)).run()
+        summary = Replay([dirty], Taker(), ReplayConfig(balance="100000", leverage=10, skip_bad_rows=True)).run()
+        assert summary["bad_rows"] == 3
+        assert [e.split(": field")[0] for e in summary["bad_row_examples"]] == [f"{dirty}:41", f"{dirty}:91", f"{dirty}:141"]
+        assert summary["state_hash"] == clean_summary["state_hash"] and summary["rows"] == clean_summary["rows"]
+
+    def test_a_bad_header_is_never_skipped(self, depth_file: Path, tmp_path: Path) -> None:
+        dirty = tmp_path / "dirty.csv"
+        dirty.write_text("ts,kind,symbol,side,price,qty,rate\n" + "\n".join(depth_file.read_text().splitlines()[1:]) + "\n")
+        with pytest.raises(InputError, match="header"):
+            Replay([dirty], Passive(), ReplayConfig(skip_bad_rows=True))
