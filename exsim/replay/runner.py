@@ -49,6 +49,7 @@ from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.exchange import (
     AmendOrder,
+    CommandRejected,
     ClearReplayedLevels,
     Deposit,
     Exchange,
@@ -122,7 +123,7 @@ class ReplayConfig:
     """Parameters of one replay (the command line's options, with the same names)."""
 
     balance: str = "10000"  # USDT deposited at the start (decimal text, exact)
-    leverage: int | None = attrs.field(default=None)  # set on every symbol at the start
+    leverage: int | None = attrs.field(default=None, validator=attrs.validators.optional(_positive_int))  # every symbol
     margin_mode: str | None = attrs.field(default=None, validator=attrs.validators.optional(_one_of(MARGIN_MODES)))
     latency_ns: int = attrs.field(default=0, validator=_non_negative_int)
     queue_model: str = attrs.field(default="conservative", validator=_one_of(QUEUE_MODELS))
@@ -151,7 +152,7 @@ class _Ladder:
     last_ticks: int = 0  # last trade
     version: int = 0  # bumped by every quote / trade
     built_version: int = -1
-    levels: dict[tuple[int, int], int] = attrs.Factory(dict)  # (side, price) -> lots now in the book
+    levels: dict[tuple[int, int], int] = attrs.Factory(dict)  # (side, price) -> lots of the last build
 
 
 class Replay:
@@ -673,6 +674,9 @@ class Replay:
                     rec.on_funding(e)
                     if self._hook_funding is not None:
                         self._hook_funding(self.ctx, e)
+            elif t is CommandRejected:
+                if e.account_id == me:  # a setting or margin move the venue refused: say so
+                    self.note(e.ts_ns, f"refused: {e.command} ({e.reason})")
             elif t in self._order_events:
                 if getattr(e, "account_id", None) == me:
                     rec.on_order_event(e)

@@ -73,3 +73,8 @@ def test_every_package_is_listed_in_pyproject() -> None:
     listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
     found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "exsim").rglob("__init__.py")}
     assert found | {"exsim_examples"} == listed
+
+
+def test_a_refused_setting_is_told(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(CRASH), "--symbol", "BTCUSDT", "--leverage", "200", "--no-progress"]) == 0
+    assert "refused: SetLeverage (LEVERAGE_ABOVE_BRACKET_MAX)" in capsys.readouterr().out
