@@ -311,6 +311,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_explain(args: argparse.Namespace) -> int:
+    from exsim.replay.explain import explain_run
+
+    print(explain_run(args.run_dir, args.liquidation))
+    return 0
+
+
 def add_parsers(sub: Any) -> None:
     rp = sub.add_parser(
         "replay",
@@ -359,3 +366,17 @@ def add_parsers(sub: Any) -> None:
     )
     rep.add_argument("run_dir", metavar="RUN_DIR")
     rep.set_defaults(func=cmd_report)
+
+    ex = sub.add_parser(
+        "explain",
+        help="the story of each liquidation of a run, in plain words and numbers",
+        description=(
+            "Reads RUN_DIR/events.jsonl and tells each liquidation: margin balance vs maintenance margin at the "
+            "trigger, the bracket that set the maintenance margin and its arithmetic, liquidation and bankruptcy "
+            "prices, what filled through the book and its slippage against the mark, insurance-fund takeover, "
+            "ADL, clearance fee and the fund's balance."
+        ),
+    )
+    ex.add_argument("run_dir", metavar="RUN_DIR")
+    ex.add_argument("--liquidation", type=int, default=None, metavar="N", help="only the N-th liquidation (1-based)")
+    ex.set_defaults(func=cmd_explain)

@@ -70,9 +70,16 @@ def test_a_replayed_mark_crash_liquidates_a_cross_long(tmp_path: Path) -> None:
     # the mark falls 20 % in the 4th minute while trades stay put: the venue's mark decides
     files = write_files(tmp_path, ["61000.0"] * 3 + ["48800.0"] * 7)
     s = Long()
-    summary = Replay(files, s, ReplayConfig(balance="10000", leverage=10)).run()
+    summary = Replay(files, s, ReplayConfig(balance="10000", leverage=10), out_dir=tmp_path / "run").run()
     assert len(s.liquidations) == 1
     liq = s.liquidations[0]
     assert liq.ts_ns == (T0_MS + 3 * MIN_MS) * 1_000_000  # the first 48800.0 mark point
     assert liq.positions[0].mark_price_ticks == 488000
     assert summary["account"]["liquidations"] == 1
+    # the trades (and so the synthetic depth) stayed at 61000.0 while the mark fell: the
+    # liquidation sells through the ladder one tick under the last trade, far above the mark
+    from exsim.replay.explain import explain_run
+
+    text = explain_run(tmp_path / "run")
+    assert "cross margin pool (BTCUSDT)" in text
+    assert "through the book: 1.000 at an average 60999.90000000 (12199.90000000 better than the mark, 2500.0 bp)" in text

@@ -78,3 +78,29 @@ def test_every_package_is_listed_in_pyproject() -> None:
 def test_a_refused_setting_is_told(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["replay", str(CRASH), "--symbol", "BTCUSDT", "--leverage", "200", "--no-progress"]) == 0
     assert "refused: SetLeverage (LEVERAGE_ABOVE_BRACKET_MAX)" in capsys.readouterr().out
+
+
+def test_explain_tells_the_liquidation_with_its_bracket(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "crash"
+    argv = ["replay", str(CRASH), "--symbol", "BTCUSDT", "--strategy", "holder", "--param", "enter_after_s=3600",
+            "--balance", "1000", "--out", str(out), "--no-progress"]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main(["explain", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("Liquidation 1 of 1: account 1, isolated bucket (BTCUSDT), 2022-01-21 21:33:40.000 UTC")
+    # 0.4 x 37755.0 = 15102 USDT, bracket 1 (MMR 0.4 %, cum 0): 15102 x 0.004 = 60.408
+    assert "notional 0.400 x 37755.0 = 15102.00 USDT, in bracket 1" in text
+    assert "= 60.408 USDT" in text and "maintenance margin of 60.408 USDT" in text
+    assert "liquidation price 37974.9" in text and "bankruptcy price 37823.1" in text
+    assert "taken over by the insurance fund: 0.400 at the bankruptcy price 37823.1" in text
+    assert main(["explain", str(out), "--liquidation", "2"]) == 2
+    assert "the run has 1 liquidation(s)" in capsys.readouterr().err
+
+
+def test_explain_a_run_without_liquidation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "calm"
+    assert main(["replay", str(CRASH), "--symbol", "BTCUSDT", "--out", str(out), "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["explain", str(out)]) == 0
+    assert capsys.readouterr().out.strip() == f"No liquidation in {out}."

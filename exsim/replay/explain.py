@@ -1,0 +1,146 @@
+"""``exsim explain RUN_DIR [--liquidation N]``: a liquidation told in plain words and numbers.
+
+Reads the run's ``events.jsonl`` (every ``Liquidation`` event carries the figures at the
+trigger) and, for each position closed, recomputes the maintenance margin from the
+instrument's brackets to show which bracket applied and why. Money is formatted from int
+atoms and prices from int ticks, exactly; percentages are for reading.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from exsim.errors import InputError
+from exsim.instruments import get_instrument
+from exsim.units import format_atoms, format_rate_e8
+
+NS_PER_S = 1_000_000_000
+
+
+def liquidations_of(run_dir: str | Path) -> list[dict[str, Any]]:
+    """Every ``Liquidation`` event of a run directory, in order."""
+    path = Path(run_dir) / "events.jsonl"
+    if not path.is_file():
+        raise InputError("missing: is this a run directory written with --out?", where=str(path))
+    out = []
+    with open(path) as f:
+        for line_no, line in enumerate(f, 1):
+            if '"Liquidation"' not in line:
+                continue
+            try:
+                event = json.loads(line)
+            except ValueError as exc:
+                raise InputError(f"not JSON: {exc}", where=f"{path}:{line_no}", field="line") from exc
+            if event.get("event") == "Liquidation":
+                out.append(event)
+    return out
+
+
+def _usdt(atoms: int) -> str:
+    return f"{format_atoms(atoms, 2)} USDT"
+
+
+def _pct(rate_e8: int) -> str:
+    return f"{format_rate_e8(rate_e8 * 100, 2)} %"
+
+
+def explain(event: dict[str, Any], number: int, of: int) -> str:
+    """The story of one ``Liquidation`` event (a dict from events.jsonl)."""
+    from exsim.replay.recorder import utc_text
+
+    scope = "isolated bucket" if event["scope"] == "ISOLATED" else "cross margin pool"
+    lines = [
+        f"Liquidation {number} of {of}: account {event['account_id']}, {scope} "
+        f"({event['symbol']}), {utc_text(event['ts_ns'])[:23].replace('T', ' ')} UTC"
+        + (" — partial: reduced to a lower bracket, the scope survives" if event["partial"] else ""),
+        "",
+        f"Trigger. The {event['symbol']} mark price moved. The {scope}'s margin balance (its margin "
+        f"plus unrealized PnL at the marks) was {_usdt(event['margin_balance_atoms'])}, at or below its "
+        f"maintenance margin of {_usdt(event['maint_margin_atoms'])}: the venue takes the position(s) over.",
+    ]
+    for p in event["positions"]:
+        inst = get_instrument(p["symbol"])
+        px = inst.price_str
+        qty = p["qty_lots"]
+        size = abs(qty)
+        side = "long" if qty > 0 else "short"
+        mark = p["mark_price_ticks"]
+        notional = size * mark * inst.atoms_per_tick_lot
+        b = inst.brackets.bracket_for(notional)
+        mm = inst.brackets.maint_margin_atoms(notional)
+        cap = "and up" if b is inst.brackets.brackets[-1] else f"to {_usdt(b.cap_atoms)}"
+        lines += [
+            "",
+            f"{p['symbol']} {side} {inst.qty_str(size)} (position side {p['position_side']}):",
+            f"  maintenance margin: notional {inst.qty_str(size)} x {px(mark)} = {_usdt(notional)}, in bracket "
+            f"{b.bracket} (notional from {_usdt(b.floor_atoms)} {cap}; MMR {_pct(b.mmr_e8)}, maintenance "
+            f"amount {_usdt(b.cum_atoms)}, max leverage {b.max_leverage}x): {_usdt(notional)} x {_pct(b.mmr_e8)} "
+            f"- {_usdt(b.cum_atoms)} = {_usdt(mm)}",
+        ]
+        if p["liquidation_price_ticks"]:
+            lines.append(
+                f"  liquidation price {px(p['liquidation_price_ticks'])}: where its margin balance met the "
+                f"maintenance margin; the mark was {px(mark)}"
+            )
+        lines.append(
+            f"  bankruptcy price {px(p['bankruptcy_price_ticks'])}: where its margin balance is zero; the "
+            f"liquidation order is a reduce-only IOC at that price"
+        )
+        filled = p["filled_lots"]
+        if filled:
+            # the average fill, exact as a fraction of ticks, shown to 8 places for reading
+            avg_ticks = Fraction(p["fill_notional_atoms"], filled * inst.atoms_per_tick_lot)
+            worse = (mark - avg_ticks) if qty > 0 else (avg_ticks - mark)  # > 0: worse than the mark
+            tick = Fraction(str(inst.tick_size))
+            lines.append(
+                f"  through the book: {inst.qty_str(filled)} at an average {_dec(avg_ticks * tick)} "
+                f"({_dec(worse * tick)} {'worse' if worse > 0 else 'better'} than the mark, "
+                f"{float(abs(worse) / mark) * 1e4:.1f} bp)"
+            )
+        else:
+            lines.append("  through the book: nothing (no liquidity at or better than the bankruptcy price)")
+        if p["taken_over_lots"]:
+            lines.append(
+                f"  taken over by the insurance fund: {inst.qty_str(p['taken_over_lots'])} at the bankruptcy "
+                f"price {px(p['bankruptcy_price_ticks'])}"
+            )
+        if p["adl_lots"]:
+            lines.append(f"  auto-deleveraged against profitable opposite positions: {inst.qty_str(p['adl_lots'])}")
+    for a in event.get("adl", []):
+        inst = get_instrument(a["symbol"])
+        lines.append(
+            f"  ADL #{a['rank']}: account {a['account_id']} closed {inst.qty_str(abs(a['qty_lots']))} at "
+            f"{inst.price_str(a['price_ticks'])} (ranking score {format_rate_e8(a['score_e8'], 4)})"
+        )
+    lines += [
+        "",
+        f"Clearance fee: {_usdt(event['clearance_fee_atoms'])} (what was left of the margin above the "
+        "bankruptcy price, taken by the insurance fund).",
+        f"Insurance fund: {'+' if event['insurance_fund_change_atoms'] >= 0 else ''}"
+        f"{_usdt(event['insurance_fund_change_atoms'])}, now {_usdt(event['insurance_fund_atoms'])}."
+        + (f" Uncovered loss: {_usdt(event['uncovered_loss_atoms'])}." if event["uncovered_loss_atoms"] else ""),
+        "",
+        f"In one line: {event['explanation']}",
+    ]
+    return "\n".join(lines)
+
+
+def _dec(value: Fraction) -> str:
+    """A non-negative rational for reading: its magnitude to 8 decimal places."""
+    return str((Decimal(abs(value.numerator)) / Decimal(value.denominator)).quantize(Decimal("0.00000001")))
+
+
+def explain_run(run_dir: str | Path, number: int | None = None) -> str:
+    """Every liquidation of the run (or only the ``number``-th, 1-based), explained."""
+    events = liquidations_of(run_dir)
+    if not events:
+        return f"No liquidation in {run_dir}."
+    if number is not None:
+        if not 1 <= number <= len(events):
+            raise InputError(f"{number}: the run has {len(events)} liquidation(s)", field="--liquidation")
+        return explain(events[number - 1], number, len(events))
+    return "\n\n".join(explain(e, i, len(events)) for i, e in enumerate(events, 1))
