@@ -104,3 +104,16 @@ def test_explain_a_run_without_liquidation(tmp_path: Path, capsys: pytest.Captur
     capsys.readouterr()
     assert main(["explain", str(out)]) == 0
     assert capsys.readouterr().out.strip() == f"No liquidation in {out}."
+
+
+def test_demo_runs_both_shipped_replays(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path), "--no-progress"]) == 0
+    text = capsys.readouterr().out
+    assert "exsim demo: capture" in text and "exsim demo: crash" in text
+    assert "holder: survived" in text and "holder: liquidated" in text
+    capture = json.loads((tmp_path / "capture" / "summary.json").read_text())
+    crash = json.loads((tmp_path / "crash" / "summary.json").read_text())
+    assert capture["account"]["liquidations"] == 0 and crash["account"]["liquidations"] == 1
+    for run in ("capture", "crash"):
+        for name in ("price.png", "equity.png", "margin_ratio.png"):
+            assert (tmp_path / run / name).stat().st_size > 10_000
