@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from exsim.book.orders import BUY, SELL
+from exsim.exchange import OrderRejected
 from exsim.replay import Context, OwnFill, Strategy
 
 
@@ -62,7 +63,7 @@ class Holder(Strategy):
         ctx.note(f"holder: market {'buy' if self.side == BUY else 'sell'} {self.qty} {self.symbol} at {self.leverage}x {self.margin_mode}")
 
     def on_order(self, ctx: Context, event: Any) -> None:
-        if type(event).__name__ == "OrderRejected":
+        if type(event) is OrderRejected:
             ctx.note(f"holder: order rejected ({event.reason})")
             self.state = "waiting"
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from exsim.book.orders import BUY, SELL
+from exsim.exchange import OrderAccepted, OrderCancelled, OrderExpired, OrderRejected
 from exsim.replay import Context, Strategy
 from exsim.units import ceil_div, floor_div
 
@@ -76,14 +77,14 @@ class MarketMaker(Strategy):
                     ctx.amend(self.symbol, oid, price, self.qty_lots)
 
     def on_order(self, ctx: Context, event: Any) -> None:
-        kind = type(event).__name__
-        if kind == "OrderAccepted" and event.client_order_id in self.pending:
+        kind = type(event)
+        if kind is OrderAccepted and event.client_order_id in self.pending:
             self.quotes[self.pending.pop(event.client_order_id)] = event.order_id
-        elif kind == "OrderRejected":
+        elif kind is OrderRejected:
             self.pending.pop(event.client_order_id or "", None)
             if event.order_id:  # an amend that failed: forget the quote, the next requote replaces it
                 self._forget(event.order_id)
-        elif kind in ("OrderCancelled", "OrderExpired"):
+        elif kind is OrderCancelled or kind is OrderExpired:
             self._forget(event.order_id)
 
     def on_fill(self, ctx: Context, fill: Any) -> None:

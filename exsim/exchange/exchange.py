@@ -765,15 +765,10 @@ class Exchange:
         makers); the rest of the size rests.
         """
         ts, symbol, side, price, lots = cmd
-        market = self.markets.get(symbol)
-        if market is None:
-            raise ValueError(f"replayed level at ts {ts}: unknown symbol {symbol!r}")
-        self._apply_replayed_level(ts, market, side, price, lots)
-        if market.triggers.orders:
-            self._fire_triggers(ts, market, TRIGGER_LAST)
+        self._on_replayed_levels(SetReplayedLevels(ts, symbol, ((side, price, lots),)))
 
     def _on_replayed_levels(self, cmd: SetReplayedLevels) -> None:
-        """One venue update of several levels (see SetReplayedLevels)."""
+        """One venue update of one or more levels (see SetReplayedLevels)."""
         ts, symbol, levels = cmd
         market = self.markets.get(symbol)
         if market is None:

@@ -142,6 +142,31 @@ def _ts_ns(text: str, previous_ns: int, where: str) -> int:
     return ts_ns
 
 
+def _timed_lines(lines: Iterator[tuple[int, str]], name: str, n_fields: int, header: str) -> Iterator[tuple[str, list[str], int]]:
+    """``(where, fields, ts_ns)`` for each data line: blank lines skipped, the field count
+    checked, ``local_timestamp`` (the 4th field) parsed once per distinct text (the hot path;
+    :func:`_ts_ns` explains a bad value)."""
+    last_text = "\n"  # the previous time text; no field can equal "\n" (lines are split at newlines)
+    ts_ns = 0
+    for line_no, line in lines:
+        parts = line.split(",")
+        where = f"{name}:{line_no}"
+        if len(parts) != n_fields:
+            if not line:
+                continue
+            raise _field_count(line, n_fields, header, where)
+        local = parts[3]
+        if local != last_text:
+            previous_ns = ts_ns
+            if not (local.isascii() and local.isdigit()):
+                _ts_ns(local, previous_ns, where)  # raises
+            ts_ns = int(local) * _NS_PER_US
+            if ts_ns < previous_ns:
+                _ts_ns(local, previous_ns, where)  # raises
+            last_text = local
+        yield where, parts, ts_ns
+
+
 def _field_count(line: str, n: int, header: str, where: str) -> InputError:
     return InputError(f"{line.count(',') + 1} fields; expected {n} ({header[:200]})", where=where, field="row")
 
@@ -166,42 +191,26 @@ def _read_prints(path: str | Path, symbol: str | None, fmt: str, kind: int) -> I
     # The hot loop of the module: locals bound, a timestamp parsed only when its text
     # changes, each price/amount text validated once while it stays in a bounded set.
     header = HEADERS[fmt]
-    name = str(path)
     new, R, sides = _new, Row, _TRADE_SIDES
     seen: set[str] = set()
-    last_text = "\n"  # the previous time text; no field can equal "\n" (lines are split at newlines)
-    ts_ns = 0
-    for line_no, line in _data_lines(path, fmt, header):
-        parts = line.split(",")
-        if len(parts) != 8:
-            if not line:
-                continue
-            raise _field_count(line, 8, header, f"{name}:{line_no}")
-        _, sym, _, local, _, side_text, price, amount = parts
-        if local != last_text:  # inlined _ts_ns (the hot path); _ts_ns explains a bad value
-            previous_ns = ts_ns
-            if not (local.isascii() and local.isdigit()):
-                _ts_ns(local, previous_ns, f"{name}:{line_no}")  # raises
-            ts_ns = int(local) * 1_000
-            if ts_ns < previous_ns:
-                _ts_ns(local, previous_ns, f"{name}:{line_no}")  # raises
-            last_text = local
+    for where, parts, ts_ns in _timed_lines(_data_lines(path, fmt, header), str(path), 8, header):
+        _, sym, _, _, _, side_text, price, amount = parts
         side = sides.get(side_text)
         if side is None:
             raise InputError(
                 f"{side_text!r} is not 'buy' or 'sell'"
                 + (": the venue did not say which side was the aggressor" if side_text == "unknown" else ""),
-                where=f"{name}:{line_no}",
+                where=where,
                 field="side",
             )
         if price not in seen:
-            _check(seen, price, "price", f"{name}:{line_no}")
+            _check(seen, price, "price", where)
         if amount not in seen:
-            _check(seen, amount, "amount", f"{name}:{line_no}")
+            _check(seen, amount, "amount", where)
         if not sym:
-            raise _no_symbol(f"{name}:{line_no}")
+            raise _no_symbol(where)
         if symbol is None or sym == symbol:
-            yield new(R, (ts_ns, kind, sym, side, price, amount, "", f"{name}:{line_no}"))
+            yield new(R, (ts_ns, kind, sym, side, price, amount, "", where))
 
 
 def read_trades(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
@@ -221,48 +230,32 @@ def read_incremental_book_l2(path: str | Path, symbol: str | None = None) -> Ite
     """``level`` rows (``clear`` before each snapshot run) of ``incremental_book_L2``."""
     fmt = "tardis-incremental_book_L2"
     header = HEADERS[fmt]
-    name = str(path)
     new, R, kind, sides = _new, Row, LEVEL, _BOOK_SIDES
     seen: set[str] = set()
     in_snapshot: dict[str, bool] = {}  # symbol -> its last row was a snapshot row
-    last_text = "\n"  # the previous time text; no field can equal "\n" (lines are split at newlines)
-    ts_ns = 0
-    for line_no, line in _data_lines(path, fmt, header):
-        parts = line.split(",")
-        if len(parts) != 8:
-            if not line:
-                continue
-            raise _field_count(line, 8, header, f"{name}:{line_no}")
-        _, sym, _, local, snapshot, side_text, price, amount = parts
-        if local != last_text:  # inlined _ts_ns (the hot path); _ts_ns explains a bad value
-            previous_ns = ts_ns
-            if not (local.isascii() and local.isdigit()):
-                _ts_ns(local, previous_ns, f"{name}:{line_no}")  # raises
-            ts_ns = int(local) * 1_000
-            if ts_ns < previous_ns:
-                _ts_ns(local, previous_ns, f"{name}:{line_no}")  # raises
-            last_text = local
+    for where, parts, ts_ns in _timed_lines(_data_lines(path, fmt, header), str(path), 8, header):
+        _, sym, _, _, snapshot, side_text, price, amount = parts
         side = sides.get(side_text)
         if side is None:
-            raise InputError(f"{side_text!r} is not 'bid' or 'ask'", where=f"{name}:{line_no}", field="side")
+            raise InputError(f"{side_text!r} is not 'bid' or 'ask'", where=where, field="side")
         if price not in seen:
-            _check(seen, price, "price", f"{name}:{line_no}")
+            _check(seen, price, "price", where)
         if amount not in seen:
-            _check(seen, amount, "amount", f"{name}:{line_no}")
+            _check(seen, amount, "amount", where)
         if not sym:
-            raise _no_symbol(f"{name}:{line_no}")
+            raise _no_symbol(where)
         wanted = symbol is None or sym == symbol
         if snapshot == "true":
             if not in_snapshot.get(sym):
                 in_snapshot[sym] = True
                 if wanted:
-                    yield new(R, (ts_ns, CLEAR, sym, ANY, "", "", "", f"{name}:{line_no}"))
+                    yield new(R, (ts_ns, CLEAR, sym, ANY, "", "", "", where))
         elif snapshot == "false":
             in_snapshot[sym] = False
         else:
-            raise InputError(f"{snapshot!r} is not 'true' or 'false'", where=f"{name}:{line_no}", field="is_snapshot")
+            raise InputError(f"{snapshot!r} is not 'true' or 'false'", where=where, field="is_snapshot")
         if wanted:
-            yield new(R, (ts_ns, kind, sym, side, price, amount, "", f"{name}:{line_no}"))
+            yield new(R, (ts_ns, kind, sym, side, price, amount, "", where))
 
 
 def read_book_snapshot(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
@@ -289,24 +282,8 @@ def read_book_snapshot(path: str | Path, symbol: str | None = None) -> Iterator[
     levels += [(SELL, 4 + 4 * i, 5 + 4 * i, f"asks[{i}].price", f"asks[{i}].amount") for i in range(depth)]
     new, R, kind = _new, Row, LEVEL
     seen: set[str] = set()
-    last_text = "\n"  # the previous time text; no field can equal "\n" (lines are split at newlines)
-    ts_ns = 0
-    for line_no, line in lines:
-        parts = line.split(",")
-        if len(parts) != n_fields:
-            if not line:
-                continue
-            raise _field_count(line, n_fields, header_text, f"{name}:{line_no}")
-        where = f"{name}:{line_no}"
-        sym, local = parts[1], parts[3]
-        if local != last_text:  # inlined _ts_ns (the hot path); _ts_ns explains a bad value
-            previous_ns = ts_ns
-            if not (local.isascii() and local.isdigit()):
-                _ts_ns(local, previous_ns, where)  # raises
-            ts_ns = int(local) * 1_000
-            if ts_ns < previous_ns:
-                _ts_ns(local, previous_ns, where)  # raises
-            last_text = local
+    for where, parts, ts_ns in _timed_lines(lines, name, n_fields, header_text):
+        sym = parts[1]
         if not sym:
             raise _no_symbol(where)
         out = [new(R, (ts_ns, CLEAR, sym, ANY, "", "", "", where))]
@@ -328,27 +305,10 @@ def read_quotes(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
     """``quote`` rows (bid BUY, then ask SELL; empty sides skipped) of a ``quotes`` CSV."""
     fmt = "tardis-quotes"
     header = HEADERS[fmt]
-    name = str(path)
     new, R, kind = _new, Row, QUOTE
     seen: set[str] = set()
-    last_text = "\n"  # the previous time text; no field can equal "\n" (lines are split at newlines)
-    ts_ns = 0
-    for line_no, line in _data_lines(path, fmt, header):
-        parts = line.split(",")
-        if len(parts) != 8:
-            if not line:
-                continue
-            raise _field_count(line, 8, header, f"{name}:{line_no}")
-        _, sym, _, local, ask_amount, ask_price, bid_price, bid_amount = parts
-        where = f"{name}:{line_no}"
-        if local != last_text:  # inlined _ts_ns (the hot path); _ts_ns explains a bad value
-            previous_ns = ts_ns
-            if not (local.isascii() and local.isdigit()):
-                _ts_ns(local, previous_ns, where)  # raises
-            ts_ns = int(local) * 1_000
-            if ts_ns < previous_ns:
-                _ts_ns(local, previous_ns, where)  # raises
-            last_text = local
+    for where, parts, ts_ns in _timed_lines(_data_lines(path, fmt, header), str(path), 8, header):
+        _, sym, _, _, ask_amount, ask_price, bid_price, bid_amount = parts
         if not sym:
             raise _no_symbol(where)
         wanted = symbol is None or sym == symbol

@@ -16,6 +16,7 @@ from typing import Any
 
 from exsim.errors import InputError
 from exsim.instruments import get_instrument
+from exsim.replay.recorder import utc_text
 from exsim.units import format_atoms, format_rate_e8
 
 NS_PER_S = 1_000_000_000
@@ -50,8 +51,6 @@ def _pct(rate_e8: int) -> str:
 
 def explain(event: dict[str, Any], number: int, of: int) -> str:
     """The story of one ``Liquidation`` event (a dict from events.jsonl)."""
-    from exsim.replay.recorder import utc_text
-
     scope = "isolated bucket" if event["scope"] == "ISOLATED" else "cross margin pool"
     lines = [
         f"Liquidation {number} of {of}: account {event['account_id']}, {scope} "

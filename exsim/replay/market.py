@@ -106,7 +106,7 @@ class IndexQuote(NamedTuple):
     index_ticks: int
 
 
-def index_quotes(rows: Iterable[Row], instruments: dict[str, Instrument], source: str) -> Iterator[IndexQuote]:
+def index_quotes(rows: Iterable[Row], instruments: dict[str, Instrument]) -> Iterator[IndexQuote]:
     """An index proxy from another market's quotes: the mid of its best bid and ask.
 
     Used with a spot capture standing in for the venue's index (Binance's index is a
@@ -182,7 +182,6 @@ class MarketModel:
         self.marks_replayed = marks_replayed
         self.funding_replayed = funding_replayed
         self.skip_bad_rows = skip_bad_rows
-        self.rows_in = 0
         self.counts = [0] * len(KIND_NAMES)  # rows seen, by kind
         self.ignored: dict[str, int] = {}  # why -> rows left out on purpose
         self.bad_rows = 0
@@ -250,12 +249,8 @@ class MarketModel:
                 elif kind == QUOTE:
                     if side != 0 and side != 1:
                         self._side(side, where)
-                    px = grid.ticks.get(price)
-                    if px is None:
-                        px = self._ticks(grid, price, where)
-                    lots = grid.lots.get(qty)
-                    if lots is None:
-                        lots = self._lots(grid, qty, where, positive=False)
+                    px = self._ticks(grid, price, where)
+                    lots = self._lots(grid, qty, where, positive=False)
                     slot = 2 + 2 * side  # bid at 2-3, ask at 4-5
                     if quote is not None and not quote[slot]:  # the other side of the same message
                         quote[slot], quote[slot + 1] = px, lots
@@ -323,10 +318,13 @@ class MarketModel:
 
     @staticmethod
     def _lots(grid: _Grid, text: str, where: str, *, positive: bool) -> int:
-        lots = grid.inst.lots(text, where=where, field="qty")
+        lots = grid.lots.get(text)
+        if lots is None:
+            lots = grid.inst.lots(text, where=where, field="qty")
+            if len(grid.lots) >= _CACHE_LIMIT:
+                grid.lots.clear()
+            if lots >= 0:
+                grid.lots[text] = lots
         if lots < 0 or (positive and lots == 0):
             raise InputError(f"{text!r} is not a {'positive' if positive else 'non-negative'} quantity", where=where, field="qty")
-        if len(grid.lots) >= _CACHE_LIMIT:
-            grid.lots.clear()
-        grid.lots[text] = lots
         return lots

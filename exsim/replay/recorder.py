@@ -71,8 +71,7 @@ class Recorder:
             self.jsonl = JsonlSink(self.out_dir / "events.jsonl")
         self.fills: list[OwnFill] = []
         self.liquidation_fill_orders: set[int] = set()
-        self.series: list[tuple[Any, ...]] = []
-        self.equity_atoms: list[int] = []  # the series' equity, as ints (for the drawdown)
+        self.series: list[tuple[Any, ...]] = []  # ints; see _series_row for the columns
         self.liquidations: list[dict[str, Any]] = []  # of the strategy's account
         self.other_liquidations = 0
         self.adl_events = 0  # the strategy's account was auto-deleveraged
@@ -80,7 +79,6 @@ class Recorder:
         self.funding_payments = 0
         self.order_events: dict[str, int] = {}
         self.min_headroom: tuple[int, int, int] | None = None  # (ts, balance, mm) at the smallest balance/mm
-        self.marks = 0
         self.last_fill_sample_ns = -(1 << 62)
 
     # ------------------------------------------------------------------ event hooks
@@ -97,7 +95,6 @@ class Recorder:
             self._sample(fill.ts_ns, "fill")
 
     def on_mark(self, e: Any) -> None:
-        self.marks += 1
         figures = self.replay.margin_figures(e.symbol)
         if figures is not None:
             balance, mm = figures
@@ -180,7 +177,6 @@ class Recorder:
             ratio_e8 = r.ledger.margin_ratio_e8(balance, mm)
         lp = r.liquidation_price_ticks(sym) if qty else None
         equity = r.equity_atoms()
-        self.equity_atoms.append(equity)
         low, high = r.trade_low_ticks, r.trade_high_ticks
         if why == "sample" or why == "end":  # the range restarts at each periodic sample
             r.trade_low_ticks, r.trade_high_ticks = 1 << 62, 0
@@ -274,7 +270,7 @@ class Recorder:
         # max drawdown over the recorded equity points (samples, fills, liquidations)
         peak = None
         max_dd = 0
-        for eq in self.equity_atoms:
+        for eq in (row[5] for row in self.series):  # equity
             peak = eq if peak is None or eq > peak else peak
             max_dd = max(max_dd, peak - eq)
         model = r.model

@@ -152,7 +152,7 @@ class _Ladder:
     last_ticks: int = 0  # last trade
     version: int = 0  # bumped by every quote / trade
     built_version: int = -1
-    levels: dict[tuple[int, int], int] = attrs.Factory(dict)  # (side, price) -> lots of the last build
+    levels: dict[tuple[int, int], int] = attrs.Factory(dict)  # (side, price) -> lots wanted at the last build
 
 
 class Replay:
@@ -245,7 +245,7 @@ class Replay:
         self.index_files = [str(p) for p in index_files]
         inst_by_symbol = {i.symbol: i for i in self.instruments}
         self.index_sources = [
-            index_quotes(open_rows(p, None, config.symbol)[1], inst_by_symbol, str(p)) for p in self.index_files
+            index_quotes(open_rows(p, None, config.symbol)[1], inst_by_symbol) for p in self.index_files
         ]
         self.index_proxy: dict[str, int] = {}  # symbol -> latest index proxy (ticks)
         # 3. the venue
@@ -370,7 +370,7 @@ class Replay:
             step = 1 << 14
             counted = self._count_rows(rows, step)
             yield from model.commands(counted)
-        self.rows_done = model.rows_in = sum(model.counts)
+        self.rows_done = sum(model.counts)
         self.last_ts_ns = self.loop.now_ns
         for timer in self.timers:
             timer.cancel()

@@ -54,15 +54,19 @@ class Harness:
     def __init__(self, *instruments: Instrument, **kwargs: Any) -> None:
         self.sink = MemorySink()
         self.ex = Exchange(instruments or (BTC,), sinks=[self.sink], **kwargs)
-        self.ex._check()
         self.ts = 0
+        self.check()
+
+    def check(self) -> None:
+        """What is checked after every command (subclasses check more)."""
+        self.ex._check()
 
     def submit(self, command: Any) -> list[Any]:
-        """Submit ``command`` (its ``ts_ns`` replaced by the next tick of the clock)."""
+        """Submit ``command`` (its ``ts_ns`` replaced by the next tick of the clock), then check."""
         self.ts += 1
         start = len(self.sink.events)
         self.ex.submit(command._replace(ts_ns=self.ts))
-        self.ex._check()
+        self.check()
         return self.sink.events[start:]
 
     # -- orders
@@ -79,12 +83,14 @@ class Harness:
         coid: str | None = None,
         trigger: int = 0,
         trigger_by: int = TRIGGER_LAST,
+        reduce_only: bool = False,
+        pside: int = 0,
     ) -> list[Any]:
         """A new order; the type defaults to LIMIT with a price, MARKET without."""
         if order_type is None:
             order_type = LIMIT if price else MARKET
         return self.submit(
-            NewOrder(0, account, symbol, side, qty, price, order_type, tif, coid, False, trigger, trigger_by)
+            NewOrder(0, account, symbol, side, qty, price, order_type, tif, coid, reduce_only, trigger, trigger_by, pside)
         )
 
     def cancel(self, account: int, order_id: int, symbol: str = SYM) -> list[Any]:

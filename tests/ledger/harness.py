@@ -20,46 +20,26 @@ from __future__ import annotations
 
 from typing import Any
 
-from exsim.book.orders import BUY, GTC, LIMIT, MARKET, SELL, TRIGGER_LAST
+from exchange.harness import ALICE, BOB, BTC, CAROL, DAVE, ETH, P, SYM, Harness, maker_fee, taker_fee
+
+from exsim.book.orders import BUY, SELL
 from exsim.exchange import (
     AdjustIsolatedMargin,
-    AmendOrder,
-    CancelOrder,
     CommandRejected,
     Deposit,
     Exchange,
-    NewOrder,
     OrderRejected,
     PositionChanged,
-    ReplayedTrade,
     SetLeverage,
     SetMarginMode,
-    SetMarkPrice,
     SetPositionMode,
-    SetReplayedLevel,
     Withdraw,
 )
 from exsim.instruments import Instrument, get_instrument
 from exsim.ledger import BOTH, Ledger, Position
-from exsim.sinks import MemorySink
 
-SYM = "BTCUSDT"
-BTC = get_instrument(SYM)
-ETH = get_instrument("ETHUSDT")
 SOL = get_instrument("SOLUSDT")
-P = 600_000  # 60,000.0 USDT in BTCUSDT ticks
 USDT = 10**8  # atoms per USDT
-ALICE, BOB, CAROL, DAVE = 1, 2, 3, 4
-
-
-def taker_fee(px: int, lots: int) -> int:
-    """BTCUSDT taker fee in atoms: ceil(px * lots * 10_000 * 50_000 / 1e8) = px * lots * 5."""
-    return px * lots * 5
-
-
-def maker_fee(px: int, lots: int) -> int:
-    """BTCUSDT maker fee in atoms: ceil(px * lots * 10_000 * 20_000 / 1e8) = px * lots * 2."""
-    return px * lots * 2
 
 
 def check_all(ex: Exchange, ledger: Ledger) -> None:
@@ -131,29 +111,22 @@ def of_type(events: list[Any], cls: type) -> list[Any]:
     return [e for e in events if type(e) is cls]
 
 
-class LedgerHarness:
+class LedgerHarness(Harness):
     """An exchange with a ledger and a memory sink; :func:`check_all` after every command.
 
     Each helper submits one command at the next timestamp and returns the events that
-    command produced. ``exchange_kwargs`` go to :class:`Exchange` (``liquidations=False``
-    for tests of voluntary trading below bankruptcy, which a liquidation would preempt).
+    command produced (orders, cancels, amends and market data as in the exchange tests'
+    harness). ``exchange_kwargs`` go to :class:`Exchange` (``liquidations=False`` for tests
+    of voluntary trading below bankruptcy, which a liquidation would preempt).
     """
 
     def __init__(self, *instruments: Instrument, exchange_kwargs: dict[str, Any] | None = None, **ledger_kwargs: Any) -> None:
         instruments = instruments or (BTC,)
         self.ledger = Ledger(instruments, **ledger_kwargs)
-        self.sink = MemorySink()
-        self.ex = Exchange(instruments, sinks=[self.sink], ledger=self.ledger, **(exchange_kwargs or {}))
-        self.ts = 0
-        check_all(self.ex, self.ledger)
+        super().__init__(*instruments, ledger=self.ledger, **(exchange_kwargs or {}))
 
-    def submit(self, command: Any) -> list[Any]:
-        """Submit ``command`` (its ``ts_ns`` replaced by the next tick of the clock), then check."""
-        self.ts += 1
-        start = len(self.sink.events)
-        self.ex.submit(command._replace(ts_ns=self.ts))
+    def check(self) -> None:
         check_all(self.ex, self.ledger)
-        return self.sink.events[start:]
 
     # -- account commands
     def deposit(self, account: int, atoms: int) -> list[Any]:
@@ -173,45 +146,6 @@ class LedgerHarness:
 
     def adjust(self, account: int, delta: int, symbol: str = SYM, pside: int = BOTH) -> list[Any]:
         return self.submit(AdjustIsolatedMargin(0, account, symbol, pside, delta))
-
-    # -- orders
-    def new(
-        self,
-        account: int,
-        side: int,
-        qty: int,
-        price: int = 0,
-        *,
-        symbol: str = SYM,
-        order_type: int | None = None,
-        tif: int = GTC,
-        reduce_only: bool = False,
-        pside: int = BOTH,
-        trigger: int = 0,
-        trigger_by: int = TRIGGER_LAST,
-    ) -> list[Any]:
-        """A new order; the type defaults to LIMIT with a price, MARKET without."""
-        if order_type is None:
-            order_type = LIMIT if price else MARKET
-        return self.submit(
-            NewOrder(0, account, symbol, side, qty, price, order_type, tif, None, reduce_only, trigger, trigger_by, pside)
-        )
-
-    def cancel(self, account: int, order_id: int, symbol: str = SYM) -> list[Any]:
-        return self.submit(CancelOrder(0, account, symbol, order_id))
-
-    def amend(self, account: int, order_id: int, price: int, qty: int, symbol: str = SYM) -> list[Any]:
-        return self.submit(AmendOrder(0, account, symbol, order_id, price, qty))
-
-    # -- market data
-    def level(self, side: int, price: int, lots: int, symbol: str = SYM) -> list[Any]:
-        return self.submit(SetReplayedLevel(0, symbol, side, price, lots))
-
-    def tape(self, aggressor_side: int, price: int, qty: int, symbol: str = SYM) -> list[Any]:
-        return self.submit(ReplayedTrade(0, symbol, aggressor_side, price, qty))
-
-    def mark(self, price: int, symbol: str = SYM) -> list[Any]:
-        return self.submit(SetMarkPrice(0, symbol, price))
 
     # -- views
     def acct(self, account: int) -> Any:

@@ -19,6 +19,8 @@ from exsim.readers import binance_csv
 from exsim.readers.binance_csv import KLINE_HEADER, READERS, sniff
 from exsim.readers.rows import ANY, FUNDING, INDEX, MARK, PREMIUM, QUOTE, TRADE, Row
 
+from .checks import assert_names_place
+
 MS = 1_000_000  # ns per ms
 T0_MS = 1_723_075_200_000  # 2024-08-08 00:00:00 UTC
 
@@ -288,10 +290,7 @@ class TestBadInput:
         path = write(tmp_path, "bad.csv", lines)
         with pytest.raises(InputError) as info:
             list(READERS[fmt](path, "BTCUSDT"))
-        err = info.value
-        assert (err.where, err.field) == (f"{path}:{line_no}", field)
-        text = str(err)
-        assert f"{path.name}:{line_no}:" in text and repr(field) in text and says in text
+        assert_names_place(info.value, path, line_no, field, says)
 
 
 class TestSniff:

@@ -15,6 +15,8 @@ from exsim.readers.ohlcv import READERS, read_ohlcv, sniff
 from exsim.readers.opening import head_lines
 from exsim.readers.rows import TRADE, Row
 
+from .checks import assert_names_place
+
 BARS = Path(__file__).parents[3] / "shared" / "data" / "nautilus-fixtures" / "btc-perp-20211231-20220201_1m.csv"
 S = 1_000_000_000  # ns per second
 T0 = 1_640_991_660 * S  # 2021-12-31 23:01:00 UTC
@@ -146,10 +148,7 @@ class TestBadInput:
         path = write(tmp_path, lines)
         with pytest.raises(InputError) as info:
             list(read_ohlcv(path, "BTC-PERP"))
-        err = info.value
-        assert (err.where, err.field) == (f"{path}:{line_no}", field)
-        text = str(err)
-        assert f"{path.name}:{line_no}:" in text and repr(field) in text and says in text
+        assert_names_place(info.value, path, line_no, field, says)
 
     def test_overlapping_bars(self, tmp_path: Path) -> None:
         """A bar that opens before the previous one (of length bar_ns) ends is refused."""

@@ -16,6 +16,8 @@ from exsim.readers.opening import head_lines
 from exsim.readers.rows import ANY, CLEAR, FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, QUOTE, TRADE, Row
 from exsim.readers.tardis import HEADERS, READERS, sniff
 
+from .checks import assert_names_place
+
 FIXTURES = Path(__file__).parents[3] / "shared" / "data" / "nautilus-fixtures" / "tardis"
 US = 1_000  # ns per µs
 
@@ -270,10 +272,7 @@ class TestBadInput:
         path = write(tmp_path, "bad.csv", lines)
         with pytest.raises(InputError) as info:
             list(READERS[fmt](path, None))
-        err = info.value
-        assert (err.where, err.field) == (f"{path}:{line_no}", field)
-        text = str(err)
-        assert f"{path.name}:{line_no}:" in text and repr(field) in text and says in text
+        assert_names_place(info.value, path, line_no, field, says)
 
 
 class TestSniff:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +71,12 @@ class TestPassiveStrategy:
         assert acct["pnl"] == "0.00000000" and acct["fees"] == "0.00000000" and acct["funding"] == "0.00000000"
         assert acct["order_events"] == {"OrderAccepted": 2}
 
-    def test_funding_is_settled_but_a_flat_account_pays_none(self, depth_file: Path) -> None:
-        summary = Replay([depth_file], Passive(), ReplayConfig(funding="computed")).run()
+    def test_funding_is_settled_but_a_flat_account_pays_none(self, depth_file: Path, tmp_path: Path) -> None:
+        summary = Replay([depth_file], Passive(), ReplayConfig(funding="computed"), out_dir=tmp_path / "run").run()
         assert "computed" in summary["market_model"]["funding"]
+        events = [json.loads(line) for line in open(tmp_path / "run" / "events.jsonl")]
+        settled = [e for e in events if e["event"] == "FundingSettled"]
+        assert [e["ts_ns"] for e in settled] == [T0]  # the file crosses 00:00 UTC once
         assert summary["account"]["funding_payments"] == 0
 
 
@@ -104,7 +108,8 @@ class TestFillsOnlyAtOfferedPrices:
         assert summary["account"]["open_position"] == "0.000"
         # money: equity = deposit + realized - fees (flat at the end, no funding here)
         acct = summary["account"]
-        assert Decimal_(acct["equity"]) == Decimal_(acct["deposit"]) + Decimal_(acct["realized_pnl"]) - Decimal_(acct["fees"]) + Decimal_(acct["funding"])
+        D = Decimal
+        assert D(acct["equity"]) == D(acct["deposit"]) + D(acct["realized_pnl"]) - D(acct["fees"]) + D(acct["funding"])
 
     def test_latency_delays_arrival(self, depth_file: Path) -> None:
         fast, slow = Taker(), Taker()
@@ -112,12 +117,6 @@ class TestFillsOnlyAtOfferedPrices:
         Replay([depth_file], slow, ReplayConfig(balance="100000", leverage=10, latency_ns=1500 * MS)).run()
         assert slow.fills[0].ts_ns == fast.fills[0].ts_ns + 1500 * MS
         assert slow.fills[0].price_ticks > fast.fills[0].price_ticks  # the book moved up meanwhile
-
-
-def Decimal_(text: str) -> Any:
-    from decimal import Decimal
-
-    return Decimal(text)
 
 
 class Maker(Recorder):

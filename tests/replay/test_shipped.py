@@ -16,6 +16,7 @@ import pytest
 
 from exsim.book.orders import BUY, SELL
 from exsim.exchange import Liquidation, MarkPriceUpdated
+from exsim.instruments import get_instrument
 from exsim.readers import open_rows
 from exsim.readers.rows import LEVEL, TRADE
 from exsim.replay import Replay, ReplayConfig
@@ -97,9 +98,6 @@ def test_rebuilt_book_matches_the_venue_best_bid_ask(capture_run: Any) -> None:
 def test_fills_only_at_prices_the_replay_offered(tmp_path: Path) -> None:
     offered = {BUY: set(), SELL: set()}  # prices the venue had on each side at some point
     trades: dict[int, list[tuple[int, int]]] = {}  # ts -> (aggressor side, price): prints and new levels
-    inst = None
-    from exsim.instruments import get_instrument
-
     inst = get_instrument("BTCUSDT")
     for row in open_rows(CAPTURE)[1]:
         if row.kind == LEVEL and row.qty.strip("0.") != "":
