@@ -33,13 +33,15 @@ from exsim.units import (
     to_ticks,
 )
 
-__all__ = ["Instrument", "DEFAULT_MAKER_FEE_E8", "DEFAULT_TAKER_FEE_E8"]
+__all__ = ["Instrument", "DEFAULT_MAKER_FEE_E8", "DEFAULT_TAKER_FEE_E8", "MAINT_MARGIN_BASES"]
 
 #: 0.02 % maker fee (MARGIN-SPEC §7).
 DEFAULT_MAKER_FEE_E8: Final = 20_000
 #: 0.05 % taker fee (MARGIN-SPEC §7).
 DEFAULT_TAKER_FEE_E8: Final = 50_000
 DEFAULT_FUNDING_INTERVAL_NS: Final = 8 * NS_PER_HOUR
+#: values of :attr:`Instrument.maint_margin_basis`: MM on the notional at mark / at entry
+MAINT_MARGIN_BASES: Final = ("mark", "entry")
 
 _UNIFIED_RE: Final = re.compile(r"([A-Z0-9]+)/([A-Z0-9]+):[A-Z0-9-]+", re.ASCII)
 _QUOTES: Final = ("USDT", "USDC", "BUSD", "FDUSD")
@@ -84,6 +86,11 @@ class Instrument:
       ``clearance_fee_e8`` (liquidation fee, >= 0), all parts per 1e8 of fill notional.
     - ``funding_interval_ns`` (> 0), ``brackets`` (validated :class:`BracketTable`).
     - ``partial_liquidation``: reduce to the bracket below before liquidating fully.
+    - ``maint_margin_basis``: the notional the maintenance margin is computed on,
+      ``"mark"`` (default, Binance: ``MM = N_mark * MMR - cum``, MARGIN-SPEC §1) or
+      ``"entry"`` (Bybit-style, MARGIN-SPEC §8: MM is held at its entry value, computed
+      on the position's exact entry cost, so it does not move with the mark; the
+      isolated liquidation price is then ``LP = EP - s * (WB - MM) / Q``).
     - ``atoms_per_tick_lot``: derived, ``tick_size * lot_size / 1e-8``, exact.
 
     Construction validates everything and raises :class:`SpecError` naming the
@@ -107,6 +114,8 @@ class Instrument:
     #: Binance-style partial liquidation: first reduce a position to the bracket below,
     #: liquidate fully only if that is not enough
     partial_liquidation: bool = False
+    #: notional the maintenance margin is computed on: "mark" (Binance) or "entry" (Bybit)
+    maint_margin_basis: str = "mark"
     atoms_per_tick_lot: int = attrs.field(init=False)
 
     @atoms_per_tick_lot.default
@@ -169,6 +178,11 @@ class Instrument:
                 raise bad(name, f"{format_rate_e8(value)} is outside [0, 1)")
         if self.funding_interval_ns <= 0:
             raise bad("funding_interval_ns", f"{self.funding_interval_ns} must be > 0")
+        if self.maint_margin_basis not in MAINT_MARGIN_BASES:
+            raise bad(
+                "maint_margin_basis",
+                f"{self.maint_margin_basis!r} must be one of {', '.join(map(repr, MAINT_MARGIN_BASES))}",
+            )
 
     # ------------------------------------------------------------------ construction
 
@@ -190,12 +204,14 @@ class Instrument:
         taker_fee: ValueText = "0.0005",
         clearance_fee: ValueText = "0",
         funding_interval_ns: int = DEFAULT_FUNDING_INTERVAL_NS,
+        maint_margin_basis: str = "mark",
     ) -> Instrument:
         """Build an instrument from human units given as decimal strings.
 
         Sizes and quantities are in base units (``min_qty="0.001"``, default one lot;
         ``max_qty="0"`` = no cap), notionals in the quote/settlement asset
         (``min_notional="100"``), fees as fractions (``taker_fee="0.0005"`` = 0.05 %).
+        ``maint_margin_basis`` is ``"mark"`` (default) or ``"entry"`` (see the class).
         ``base``/``quote`` default to a split of ``symbol`` (``BTC/USDT:USDT`` or a
         ``...USDT``/``...USDC`` name). Every value is converted exactly; anything off-grid,
         malformed or out of range raises :class:`SpecError` naming the instrument and field.
@@ -206,6 +222,9 @@ class Instrument:
         ...                         brackets=table, min_notional="100")
         >>> btc.base, btc.quote, btc.atoms_per_tick_lot, btc.min_notional_atoms
         ('BTC', 'USDT', 10000, 10000000000)
+        >>> Instrument.create(symbol="BTCUSDT", tick_size="0.1", lot_size="0.001",
+        ...                   brackets=table, maint_margin_basis="entry").maint_margin_basis
+        'entry'
         """
         where = f"instrument {symbol}" if symbol else "instrument"
         if base is None or quote is None:
@@ -252,6 +271,7 @@ class Instrument:
             taker_fee_e8=taker,
             clearance_fee_e8=clearance,
             funding_interval_ns=funding_interval_ns,
+            maint_margin_basis=maint_margin_basis,
         )
 
     # ------------------------------------------------------------------ helpers

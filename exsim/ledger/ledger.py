@@ -226,12 +226,18 @@ class Ledger:
         return floor_div(pos.cost_atoms, q * self.instruments[symbol].atoms_per_tick_lot)
 
     def position_figures(self, pos: Position) -> tuple[int, int, int]:
-        """``(notional, upnl, maint_margin)`` of a position at its mark, in atoms. O(log brackets)."""
+        """``(notional, upnl, maint_margin)`` of a position at its mark, in atoms. O(log brackets).
+
+        The maintenance margin is on the notional at mark, or, for an instrument whose
+        ``maint_margin_basis`` is ``"entry"``, on the exact entry cost (it then changes only
+        with fills, never with the mark).
+        """
         inst = self.instruments[pos.symbol]
         mark = self.mark_ticks(pos.symbol, pos)
         atpl = inst.atoms_per_tick_lot
         notional = pos.notional_atoms(mark, atpl)
-        return notional, pos.upnl_atoms(mark, atpl), inst.brackets.maint_margin_atoms(notional)
+        basis = pos.cost_atoms if inst.maint_margin_basis == "entry" else notional
+        return notional, pos.upnl_atoms(mark, atpl), inst.brackets.maint_margin_atoms(basis)
 
     def cross_figures(self, acct: Account) -> tuple[int, int, int]:
         """``(Σ UPnL, Σ initial margin, Σ maintenance margin)`` of the cross positions. O(positions)."""

@@ -19,7 +19,9 @@ A mark tick pops only the entries whose price it crossed: O(log N + k).
 Conservative-trigger bound: moving instrument i's mark by d ticks against the pool
 changes its equity by at most ``|q_net| × d × atpl`` and its maintenance margin by at
 most ``Σ|q_leg| × d × atpl × MMR(end)``, MMR taken at the end of the move (maintenance
-margin is convex in notional because bracket MMRs never decrease). A pool whose shares
+margin is convex in notional because bracket MMRs never decrease); on an instrument
+whose maintenance margin is held at its entry value (``maint_margin_basis="entry"``)
+the mark does not move it at all, so only the equity term counts. A pool whose shares
 add up to at most its slack cannot cross its threshold while every instrument stays
 inside its trigger.
 """
@@ -31,7 +33,7 @@ from typing import TYPE_CHECKING, Final, Iterator
 from sortedcontainers import SortedList
 
 from exsim.errors import StateError
-from exsim.units import RATE_SCALE, floor_div, mul_div_floor
+from exsim.units import RATE_SCALE, ceil_div, floor_div, mul_div_floor
 
 if TYPE_CHECKING:
     from exsim.ledger.accounts import Account, Position
@@ -181,6 +183,10 @@ def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -
     balance falls one-for-one with price while its MM falls at rate MMR < 1), so an
     exponential then binary search over integer ticks finds the exact boundary with the
     same integer arithmetic the exact check uses. O(log P) evaluations.
+
+    With the instrument's ``maint_margin_basis`` ``"entry"`` the MM is the constant
+    ``MM0 = MM(entry cost)`` and the condition is linear in p: the boundary is solved
+    directly (:func:`_entry_threshold`) and checked with the same predicate. O(1).
     """
     inst = ledger.instruments[pos.symbol]
     atpl = inst.atoms_per_tick_lot
@@ -191,12 +197,28 @@ def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -
     margin = pos.margin_atoms
     scale = RATE_SCALE
 
+    entry = inst.maint_margin_basis == "entry"
+    mm_entry = mm_of(cost) if entry else 0
+
     def hit(p: int) -> bool:
         n = size * p * atpl
         upnl = n - cost if q > 0 else cost - n
-        return ratio_e8 * (margin + upnl) <= scale * mm_of(n)
+        return ratio_e8 * (margin + upnl) <= scale * (mm_entry if entry else mm_of(n))
 
-    guess = _threshold_guess(q > 0, size, cost, margin, inst.brackets.brackets, atpl, ratio_e8)
+    guess: int | None
+    if entry:
+        guess = None  # the root is exact; the search below is only a fallback
+        if ratio_e8 > 0:
+            root = _entry_threshold(q > 0, size * atpl, cost, margin, mm_entry, ratio_e8)
+            if q > 0:
+                if root < 1:
+                    return None  # no positive price reaches it
+                if hit(root) and not hit(root + 1):
+                    return DOWN, root
+            elif hit(root) and (root == 1 or not hit(root - 1)):
+                return UP, root
+    else:
+        guess = _threshold_guess(q > 0, size, cost, margin, inst.brackets.brackets, atpl, ratio_e8)
     if guess is not None:
         # the rational root, per bracket; integer rounding of MM can move it by a tick
         if q > 0:
@@ -249,6 +271,29 @@ def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -
         else:
             lo = mid
     return UP, hi
+
+
+def _entry_threshold(long: bool, per_tick: int, cost: int, margin: int, mm_entry: int, ratio_e8: int) -> int:
+    """The exact threshold tick when the maintenance margin is the constant ``mm_entry``.
+
+    With ``n = p × per_tick`` (notional, atoms) and ``r = ratio_e8 > 0``:
+    long hits iff ``r(M + n − C) ≤ 1e8·MM0`` iff ``n ≤ (1e8·MM0 + r(C − M)) / r``, so the
+    highest such tick is ``floor(floor(num / r) / per_tick)`` (< 1: none);
+    short hits iff ``r(M + C − n) ≤ 1e8·MM0`` iff ``n ≥ (r(M + C) − 1e8·MM0) / r``, so the
+    lowest is ``ceil(ceil(num / r) / per_tick)``, at least 1. Exact: n is a whole number
+    of atoms, so the inner rounding loses nothing.
+
+    >>> # long 1 unit @1000.000 (per_tick 100 000 atoms), bucket 100, MM0 50 USDT: LP 950.000
+    >>> _entry_threshold(True, 100_000, 10**11, 10**10, 5 * 10**9, RATE_SCALE)
+    950000
+    >>> _entry_threshold(False, 100_000, 10**11, 10**10, 5 * 10**9, RATE_SCALE)
+    1050000
+    """
+    scale = RATE_SCALE
+    if long:
+        return floor_div(floor_div(scale * mm_entry + ratio_e8 * (cost - margin), ratio_e8), per_tick)
+    p = ceil_div(ceil_div(ratio_e8 * (margin + cost) - scale * mm_entry, ratio_e8), per_tick)
+    return p if p > 1 else 1
 
 
 def _threshold_guess(
@@ -319,23 +364,29 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
         share = mul_div_floor(slack, weights[symbol], total_w)  # floor: shares never exceed the slack
         q_net = sum(p.qty_lots for p in legs)
         gross = sum(abs(p.qty_lots) for p in legs)
+        entry = inst.maint_margin_basis == "entry"
         for direction in (DOWN, UP):
             adverse_equity = max(0, -q_net) if direction == UP else max(0, q_net)
-            # MM growth bound: MMR at the far end of the move (iterate to a fixed point)
-            mmr = inst.brackets.bracket_for(gross * mark * atpl).mmr_e8
-            d = 0
-            for _ in range(len(inst.brackets.brackets) + 1):
-                mm_rate = gross * mmr if direction == UP else sum(p.qty_lots for p in legs if p.qty_lots < 0) * -mmr
-                rate = (ratio_e8 * adverse_equity + mm_rate) * atpl
-                if rate <= 0:
-                    d = -1  # no adverse exposure in this direction: no trigger needed
-                    break
-                d = floor_div(share, rate)
-                end = mark + d if direction == UP else max(1, mark - d)
-                end_mmr = inst.brackets.bracket_for(gross * end * atpl).mmr_e8
-                if end_mmr <= mmr:
-                    break
-                mmr = end_mmr
+            if entry:
+                # MM held at its entry value: the mark does not move it, only equity
+                rate = ratio_e8 * adverse_equity * atpl
+                d = floor_div(share, rate) if rate > 0 else -1
+            else:
+                # MM growth bound: MMR at the far end of the move (iterate to a fixed point)
+                mmr = inst.brackets.bracket_for(gross * mark * atpl).mmr_e8
+                d = 0
+                for _ in range(len(inst.brackets.brackets) + 1):
+                    mm_rate = gross * mmr if direction == UP else sum(p.qty_lots for p in legs if p.qty_lots < 0) * -mmr
+                    rate = (ratio_e8 * adverse_equity + mm_rate) * atpl
+                    if rate <= 0:
+                        d = -1  # no adverse exposure in this direction: no trigger needed
+                        break
+                    d = floor_div(share, rate)
+                    end = mark + d if direction == UP else max(1, mark - d)
+                    end_mmr = inst.brackets.bracket_for(gross * end * atpl).mmr_e8
+                    if end_mmr <= mmr:
+                        break
+                    mmr = end_mmr
             if d < 0:
                 continue
             price = mark + d if direction == UP else mark - d

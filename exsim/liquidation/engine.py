@@ -181,8 +181,9 @@ class LiquidationEngine:
         fund_before: int,
     ) -> bool:
         """Binance-style partial liquidation: reduce each position on a partial-liquidation
-        instrument that sits above the first bracket to just under its bracket's floor,
-        through the book at the bankruptcy price. True when the scope is then no longer
+        instrument that sits above the first bracket to just under its bracket's floor
+        (its notional at mark, or its entry cost when the instrument's maintenance margin
+        is held at its entry value), through the book at the bankruptcy price. True when the scope is then no longer
         liquidatable (a ``Liquidation`` event with ``partial=True`` is emitted).
         """
         ex = self.exchange
@@ -196,11 +197,22 @@ class LiquidationEngine:
             if not inst.partial_liquidation:
                 continue
             mark = ledger.mark_ticks(pos.symbol, pos)
-            notional = pos.notional_atoms(mark, inst.atoms_per_tick_lot)
-            bracket = inst.brackets.bracket_for(notional)
-            if bracket.bracket <= 1:
-                continue
-            keep = floor_div(bracket.floor_atoms - 1, mark * inst.atoms_per_tick_lot)  # lots under the floor
+            if inst.maint_margin_basis == "entry":
+                # MM is on the entry cost: get the cost left under the bracket's floor. Each
+                # fill leaves ceil(cost·left/size) (the ledger realizes the floor of the
+                # share), so after n fills the cost left is < cost·keep/size + n, n < size:
+                # keep ≤ (floor − 1 − size)·size / cost is enough whatever the fills
+                size = abs(pos.qty_lots)
+                bracket = inst.brackets.bracket_for(pos.cost_atoms)
+                if bracket.bracket <= 1:
+                    continue
+                keep = floor_div((bracket.floor_atoms - 1 - size) * size, pos.cost_atoms)
+            else:
+                notional = pos.notional_atoms(mark, inst.atoms_per_tick_lot)
+                bracket = inst.brackets.bracket_for(notional)
+                if bracket.bracket <= 1:
+                    continue
+                keep = floor_div(bracket.floor_atoms - 1, mark * inst.atoms_per_tick_lot)  # lots under the floor
             cut = abs(pos.qty_lots) - keep
             if cut <= 0 or keep <= 0:
                 continue

@@ -12,10 +12,10 @@ import json
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from exsim.errors import InputError
-from exsim.instruments import get_instrument
+from exsim.instruments import Instrument, get_instrument
 from exsim.replay.recorder import utc_text
 from exsim.units import format_atoms, format_rate_e8
 
@@ -49,8 +49,19 @@ def _pct(rate_e8: int) -> str:
     return f"{format_rate_e8(rate_e8 * 100, 2)} %"
 
 
-def explain(event: dict[str, Any], number: int, of: int) -> str:
-    """The story of one ``Liquidation`` event (a dict from events.jsonl)."""
+def explain(
+    event: dict[str, Any], number: int, of: int, instruments: Mapping[str, Instrument] | None = None
+) -> str:
+    """The story of one ``Liquidation`` event (a dict from events.jsonl).
+
+    Instruments are looked up in ``instruments`` (by symbol; the run's own specs, e.g. one
+    whose maintenance margin is held at its entry value), else among the shipped ones.
+    """
+    insts = instruments or {}
+
+    def instrument_of(symbol: str) -> Instrument:
+        return insts[symbol] if symbol in insts else get_instrument(symbol)
+
     scope = "isolated bucket" if event["scope"] == "ISOLATED" else "cross margin pool"
     lines = [
         f"Liquidation {number} of {of}: account {event['account_id']}, {scope} "
@@ -62,24 +73,32 @@ def explain(event: dict[str, Any], number: int, of: int) -> str:
         f"maintenance margin of {_usdt(event['maint_margin_atoms'])}: the venue takes the position(s) over.",
     ]
     for p in event["positions"]:
-        inst = get_instrument(p["symbol"])
+        inst = instrument_of(p["symbol"])
         px = inst.price_str
         qty = p["qty_lots"]
         size = abs(qty)
         side = "long" if qty > 0 else "short"
         mark = p["mark_price_ticks"]
         notional = size * mark * inst.atoms_per_tick_lot
-        b = inst.brackets.bracket_for(notional)
-        mm = inst.brackets.maint_margin_atoms(notional)
-        cap = "and up" if b is inst.brackets.brackets[-1] else f"to {_usdt(b.cap_atoms)}"
-        lines += [
-            "",
-            f"{p['symbol']} {side} {inst.qty_str(size)} (position side {p['position_side']}):",
-            f"  maintenance margin: notional {inst.qty_str(size)} x {px(mark)} = {_usdt(notional)}, in bracket "
-            f"{b.bracket} (notional from {_usdt(b.floor_atoms)} {cap}; MMR {_pct(b.mmr_e8)}, maintenance "
-            f"amount {_usdt(b.cum_atoms)}, max leverage {b.max_leverage}x): {_usdt(notional)} x {_pct(b.mmr_e8)} "
-            f"- {_usdt(b.cum_atoms)} = {_usdt(mm)}",
-        ]
+        lines += ["", f"{p['symbol']} {side} {inst.qty_str(size)} (position side {p['position_side']}):"]
+        if inst.maint_margin_basis == "entry":
+            # the event carries no entry cost to recompute it from: say which notional it is
+            # on, and its amount when the scope's figure is this position's alone
+            only = f": {_usdt(event['maint_margin_atoms'])}" if len(event["positions"]) == 1 else ""
+            lines.append(
+                f"  maintenance margin: computed on the entry notional (held at its entry value, "
+                f"Bybit-style), not on the notional at the mark {px(mark)} ({_usdt(notional)}){only}"
+            )
+        else:
+            b = inst.brackets.bracket_for(notional)
+            mm = inst.brackets.maint_margin_atoms(notional)
+            cap = "and up" if b is inst.brackets.brackets[-1] else f"to {_usdt(b.cap_atoms)}"
+            lines.append(
+                f"  maintenance margin: notional {inst.qty_str(size)} x {px(mark)} = {_usdt(notional)}, in bracket "
+                f"{b.bracket} (notional from {_usdt(b.floor_atoms)} {cap}; MMR {_pct(b.mmr_e8)}, maintenance "
+                f"amount {_usdt(b.cum_atoms)}, max leverage {b.max_leverage}x): {_usdt(notional)} x {_pct(b.mmr_e8)} "
+                f"- {_usdt(b.cum_atoms)} = {_usdt(mm)}"
+            )
         if p["liquidation_price_ticks"]:
             lines.append(
                 f"  liquidation price {px(p['liquidation_price_ticks'])}: where its margin balance met the "
@@ -110,7 +129,7 @@ def explain(event: dict[str, Any], number: int, of: int) -> str:
         if p["adl_lots"]:
             lines.append(f"  auto-deleveraged against profitable opposite positions: {inst.qty_str(p['adl_lots'])}")
     for a in event.get("adl", []):
-        inst = get_instrument(a["symbol"])
+        inst = instrument_of(a["symbol"])
         lines.append(
             f"  ADL #{a['rank']}: account {a['account_id']} closed {inst.qty_str(abs(a['qty_lots']))} at "
             f"{inst.price_str(a['price_ticks'])} (ranking score {format_rate_e8(a['score_e8'], 4)})"
@@ -133,13 +152,18 @@ def _dec(value: Fraction) -> str:
     return str((Decimal(abs(value.numerator)) / Decimal(value.denominator)).quantize(Decimal("0.00000001")))
 
 
-def explain_run(run_dir: str | Path, number: int | None = None) -> str:
-    """Every liquidation of the run (or only the ``number``-th, 1-based), explained."""
+def explain_run(
+    run_dir: str | Path, number: int | None = None, instruments: Mapping[str, Instrument] | None = None
+) -> str:
+    """Every liquidation of the run (or only the ``number``-th, 1-based), explained.
+
+    ``instruments``: the run's instruments by symbol when they are not the shipped ones.
+    """
     events = liquidations_of(run_dir)
     if not events:
         return f"No liquidation in {run_dir}."
     if number is not None:
         if not 1 <= number <= len(events):
             raise InputError(f"{number}: the run has {len(events)} liquidation(s)", field="--liquidation")
-        return explain(events[number - 1], number, len(events))
-    return "\n\n".join(explain(e, i, len(events)) for i, e in enumerate(events, 1))
+        return explain(events[number - 1], number, len(events), instruments)
+    return "\n\n".join(explain(e, i, len(events), instruments) for i, e in enumerate(events, 1))
