@@ -16,7 +16,7 @@ from exsim.instruments.brackets import (
     symbol_aliases,
     validate_brackets,
 )
-from exsim.instruments.instrument import Instrument
+from exsim.instruments.instrument import Instrument, instrument_from_dict, instrument_to_dict
 from exsim.instruments.registry import (
     get_instrument,
     list_symbols,
@@ -30,6 +30,8 @@ __all__ = [
     "BracketTables",
     "Instrument",
     "get_instrument",
+    "instrument_from_dict",
+    "instrument_to_dict",
     "list_symbols",
     "load_binance_brackets",
     "load_brackets_file",

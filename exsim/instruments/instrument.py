@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -304,3 +304,58 @@ class Instrument:
     def lots(self, qty: ValueText, *, where: str = "", field: str = "qty") -> int:
         """A quantity string as exact lots; :class:`OffGridError` if off-grid (never rounds)."""
         return to_lots(qty, self.lot_size, field=field, where=where)
+
+
+# --------------------------------------------------------------------------- as JSON
+_JSON_INT_FIELDS = (
+    "min_qty_lots", "max_qty_lots", "min_notional_atoms", "max_notional_atoms", "maker_fee_e8", "taker_fee_e8",
+    "clearance_fee_e8", "funding_interval_ns",
+)
+
+
+def instrument_to_dict(inst: Instrument) -> dict[str, object]:
+    """Every field of an instrument as plain JSON values (read back by :func:`instrument_from_dict`).
+
+    A run directory keeps its instruments this way, so ``exsim explain`` can tell a run on
+    custom instruments (a scenario's) exactly.
+    """
+    out: dict[str, object] = {
+        "symbol": inst.symbol,
+        "base": inst.base,
+        "quote": inst.quote,
+        "tick_size": str(inst.tick_size),
+        "lot_size": str(inst.lot_size),
+        "partial_liquidation": inst.partial_liquidation,
+        "maint_margin_basis": inst.maint_margin_basis,
+    }
+    for name in _JSON_INT_FIELDS:
+        out[name] = getattr(inst, name)
+    out["brackets"] = [[b.floor_atoms, b.cap_atoms, b.mmr_e8, b.cum_atoms, b.max_leverage] for b in inst.brackets.brackets]
+    return out
+
+
+def instrument_from_dict(data: dict[str, Any], *, where: str = "") -> Instrument:
+    """The instrument :func:`instrument_to_dict` wrote; every invariant is checked again."""
+    from exsim.instruments.brackets import Bracket
+
+    try:
+        brackets = BracketTable(
+            tuple(Bracket(i + 1, *map(int, row)) for i, row in enumerate(data["brackets"])),
+            symbol=str(data["symbol"]),
+            source=where,
+        )
+        return Instrument(
+            symbol=str(data["symbol"]),
+            base=str(data["base"]),
+            quote=str(data["quote"]),
+            tick_size=str(data["tick_size"]),
+            lot_size=str(data["lot_size"]),
+            brackets=brackets,
+            partial_liquidation=bool(data["partial_liquidation"]),
+            maint_margin_basis=str(data["maint_margin_basis"]),
+            **{name: int(data[name]) for name in _JSON_INT_FIELDS},
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        if isinstance(exc, SpecError):
+            raise
+        raise SpecError(f"not an instrument record: {exc!r}", where=where, field="instrument") from exc

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from exsim.errors import InputError
-from exsim.instruments import Instrument, get_instrument
+from exsim.instruments import Instrument, get_instrument, instrument_from_dict
 from exsim.replay.recorder import utc_text
 from exsim.units import format_atoms, format_rate_e8
 
@@ -115,9 +115,13 @@ def explain(
             worse = (mark - avg_ticks) if qty > 0 else (avg_ticks - mark)  # > 0: worse than the mark
             tick = Fraction(str(inst.tick_size))
             lines.append(
-                f"  through the book: {inst.qty_str(filled)} at an average {_dec(avg_ticks * tick)} "
-                f"({_dec(worse * tick)} {'worse' if worse > 0 else 'better'} than the mark, "
-                f"{float(abs(worse) / mark) * 1e4:.1f} bp)"
+                f"  through the book: {inst.qty_str(filled)} at an average {_dec(avg_ticks * tick)}"
+                + (
+                    " (exactly the mark)"
+                    if worse == 0
+                    else f" ({_dec(worse * tick)} {'worse' if worse > 0 else 'better'} than the mark, "
+                    f"{float(abs(worse) / mark) * 1e4:.1f} bp)"
+                )
             )
         else:
             lines.append("  through the book: nothing (no liquidity at or better than the bankruptcy price)")
@@ -136,8 +140,9 @@ def explain(
         )
     lines += [
         "",
-        f"Clearance fee: {_usdt(event['clearance_fee_atoms'])} (what was left of the margin above the "
-        "bankruptcy price, taken by the insurance fund).",
+        f"Clearance fee: {_usdt(event['clearance_fee_atoms'])} (the instrument's rate on the liquidated notional, "
+        "capped by the margin left above the bankruptcy price; it goes to the insurance fund, and the account "
+        "keeps whatever margin is left after it).",
         f"Insurance fund: {'+' if event['insurance_fund_change_atoms'] >= 0 else ''}"
         f"{_usdt(event['insurance_fund_change_atoms'])}, now {_usdt(event['insurance_fund_atoms'])}."
         + (f" Uncovered loss: {_usdt(event['uncovered_loss_atoms'])}." if event["uncovered_loss_atoms"] else ""),
@@ -152,6 +157,26 @@ def _dec(value: Fraction) -> str:
     return str((Decimal(abs(value.numerator)) / Decimal(value.denominator)).quantize(Decimal("0.00000001")))
 
 
+def run_instruments(run_dir: str | Path) -> dict[str, Instrument]:
+    """The instruments a run directory recorded in ``instruments.json`` (scenario runs), by symbol."""
+    path = Path(run_dir) / "instruments.json"
+    if not path.is_file():
+        return {}
+    try:
+        records = json.loads(path.read_text())
+    except ValueError as exc:
+        raise InputError(f"not JSON: {exc}", where=str(path), field="instruments") from exc
+    if not isinstance(records, list):
+        raise InputError("expected a list of instruments", where=str(path), field="instruments")
+    out = {}
+    for i, r in enumerate(records):
+        if not isinstance(r, dict):
+            raise InputError("expected an instrument record", where=f"{path}: entry {i + 1}", field="instruments")
+        inst = instrument_from_dict(r, where=f"{path}: entry {i + 1}")
+        out[inst.symbol] = inst
+    return out
+
+
 def explain_run(
     run_dir: str | Path, number: int | None = None, instruments: Mapping[str, Instrument] | None = None
 ) -> str:
@@ -160,6 +185,8 @@ def explain_run(
     ``instruments``: the run's instruments by symbol when they are not the shipped ones.
     """
     events = liquidations_of(run_dir)
+    if instruments is None:
+        instruments = run_instruments(run_dir)
     if not events:
         return f"No liquidation in {run_dir}."
     if number is not None:
