@@ -290,6 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     from exsim.replay.cli import add_parsers as add_replay_parsers
 
     add_replay_parsers(sub)
+    from exsim.scenario.cli import add_parsers as add_scenario_parsers
+
+    add_scenario_parsers(sub)
     demo = sub.add_parser(
         "flow",
         help="seeded synthetic order flow: a story of order types, book ladder, event log",

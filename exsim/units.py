@@ -316,6 +316,20 @@ def to_rate_e8(value: ValueText, *, field: str, where: str = "") -> int:
     return _on_grid(value, 1, RATE_PLACES, field, where, "rate step 0.00000001")
 
 
+def nearest_ticks(value: Decimal, tick_size: Decimal | str) -> int:
+    """The tick nearest a *generated* price (ties to even), at least 1.
+
+    Only for prices the simulator makes up itself (a scenario's random path); a price read
+    from input goes through :func:`to_ticks`, which never rounds.
+
+    >>> nearest_ticks(Decimal("61590.349"), "0.1"), nearest_ticks(Decimal("0.01"), "0.1")
+    (615903, 1)
+    """
+    m, p = _step(tick_size, "tick_size")
+    ticks = int((value * _pow10(p) / m).to_integral_value())  # Decimal's default rounding: half even
+    return max(1, ticks)
+
+
 # --------------------------------------------------------------------------- formatting
 
 
@@ -390,6 +404,24 @@ def format_atoms(atoms: int, places: int = 8) -> str:
     ('1.50', '1.50000001', '-0.00000005')
     """
     return _format_trimmed(atoms, ATOM_PLACES, places)
+
+
+def format_atoms_rounded(atoms: int, places: int = 2) -> str:
+    """Atoms rounded half-even to ``places`` decimals, for tables meant for reading.
+
+    The exact figure stays in the run's files (:func:`format_atoms`); this is the "to the
+    cent" view of it.
+
+    >>> format_atoms_rounded(94_736_842_105), format_atoms_rounded(-5_263_157_895), format_atoms_rounded(50, 2)
+    ('947.37', '-52.63', '0.00')
+    """
+    if not 0 <= places <= ATOM_PLACES:
+        raise ValueError(f"places must be 0..{ATOM_PLACES}, got {places}")
+    unit = _pow10(ATOM_PLACES - places)
+    q, r = divmod(atoms, unit)
+    if 2 * r > unit or (2 * r == unit and q % 2):
+        q += 1
+    return _format_fixed(q, places)
 
 
 def format_rate_e8(rate_e8: int, places: int = 0) -> str:

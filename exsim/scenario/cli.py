@@ -1,0 +1,265 @@
+"""``exsim scenario`` and ``exsim compare``: run a scenario file, or one per margin mode side by side."""
+
+from __future__ import annotations
+
+import argparse
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from exsim.errors import InputError
+from exsim.scenario.runner import ScenarioRun
+from exsim.scenario.spec import MODES, Scenario, load_scenario
+
+BUILTIN = "exsim.scenario"
+
+
+def builtin_names() -> list[str]:
+    """The built-in scenarios that are installed, in their numbered order."""
+    folder = resources.files(BUILTIN).joinpath("builtin")
+    return [name for name in BUILTIN_ORDER if folder.joinpath(f"{name}.toml").is_file()]
+
+
+BUILTIN_ORDER = (
+    "one-position",
+    "one-position-entry-mm",
+    "correlated-crash",
+    "rally-alt-weakness",
+    "range-chop",
+    "hedged-pair",
+    "cascade",
+)
+
+
+def resolve(spec: str) -> Path:
+    """A scenario file path, or the name of a built-in scenario."""
+    p = Path(spec)
+    if p.is_file():
+        return p
+    if spec in BUILTIN_ORDER:
+        return Path(str(resources.files(BUILTIN).joinpath("builtin", f"{spec}.toml")))
+    if p.suffix == ".toml" or "/" in spec:
+        raise InputError("no such file", where=spec, field="FILE")
+    raise InputError(f"not a file nor a built-in scenario (exsim scenario --list shows them: {', '.join(BUILTIN_ORDER)})",
+                     where=spec, field="FILE")
+
+
+def list_builtins() -> list[tuple[str, str]]:
+    out = []
+    for name in builtin_names():
+        text = resources.files(BUILTIN).joinpath("builtin", f"{name}.toml").read_text(encoding="utf-8")
+        out.append((name, tomllib.loads(text)["scenario"].get("description", "")))
+    return out
+
+
+# --------------------------------------------------------------------------- printing
+def _money(text: str) -> str:
+    from exsim.units import format_atoms_rounded, to_atoms
+
+    return format_atoms_rounded(to_atoms(text, field="money"))
+
+
+def _pct(fraction_text: str, places: int = 2) -> str:
+    from exsim.units import format_atoms_rounded, to_atoms
+
+    return format_atoms_rounded(to_atoms(fraction_text, field="ratio") * 100, places) + " %"
+
+
+def _headroom(fraction_text: str) -> str:
+    """``1 − MM / margin balance`` in %; a trigger past bankruptcy (balance <= 0) says so."""
+    from exsim.scenario.record import UNBOUNDED_RATIO_E8
+    from exsim.units import RATE_SCALE, to_rate_e8
+
+    if RATE_SCALE - to_rate_e8(fraction_text, field="headroom") >= UNBOUNDED_RATIO_E8:
+        return "none: margin balance <= 0 at a trigger"
+    return _pct(fraction_text, 4)
+
+
+def _when(after_s: str | None) -> str:
+    """``"40m"``, ``"1m 30s"``, ``"12.5s"`` from exact seconds; ``never`` for None."""
+    if after_s is None:
+        return "never"
+    from decimal import Decimal
+
+    minutes, seconds = divmod(Decimal(after_s), 60)
+    sec = format(seconds.normalize(), "f")
+    if minutes and seconds:
+        return f"{minutes}m {sec}s"
+    return f"{minutes}m" if minutes else f"{sec}s"
+
+
+def account_rows(a: dict[str, Any]) -> list[tuple[str, str]]:
+    liqs = a["liquidations"]
+    liq_text = "; ".join(f"{_when(x['after_s'])} {x['scope']}: {', '.join(x['positions'])}" for x in liqs) or "none"
+    return [
+        ("margin mode", a["margin_mode"]),
+        ("deposit", _money(a["deposit"])),
+        ("liquidations", liq_text),
+        ("time to first liquidation", _when(a["first_liquidation_after_s"])),
+        ("realised loss", _money(a["realised_loss"])),
+        ("remaining balance", _money(a["remaining_balance"])),
+        ("max drawdown", f"{_money(a['max_drawdown'])} ({_pct(a['max_drawdown_fraction'])})"),
+        ("lowest margin-ratio headroom", _headroom(a["lowest_headroom"])),
+        ("auto-deleveraged", str(a["auto_deleveraged"])),
+        ("open positions at the end", ", ".join(a["open_positions"]) or "none"),
+    ]
+
+
+def population_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
+    p = s.get("population")
+    c = s["cascade"]
+    rows: list[tuple[str, str]] = []
+    if p:
+        rows += [
+            ("population accounts (isolated / cross)", f"{p['accounts']} ({p['isolated']} / {p['cross']})"),
+            ("accounts liquidated (isolated / cross)", f"{p['liquidated']} ({p['liquidated_isolated']} / {p['liquidated_cross']})"),
+            ("population deposits", _money(p["deposits"])),
+            ("population remaining balance", _money(p["remaining_balance"])),
+        ]
+    rows += [
+        ("liquidations", str(s["liquidations"])),
+        ("cascade depth (generations)", str(c["depth"])),
+    ]
+    for symbol, px in c["price"].items():
+        rows.append((f"{symbol} mark: start → low (move)", f"{px['start_mark']} → {px['lowest_mark']} (−{_pct(px['move_down_fraction'])})"))
+    rows += [
+        ("insurance fund: start → end", f"{_money(s['insurance_fund_start'])} → {_money(s['insurance_fund_end'])}"),
+        ("ADL fills", str(c["adl_events"])),
+    ]
+    return rows
+
+
+def print_scenario(console: Any, s: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{s['scenario']} ({s['margin_mode']})")
+    t.add_column("figure")
+    for a in s["accounts"]:
+        t.add_column(a["name"], justify="right")
+    if s["accounts"]:
+        keys = [k for k, _ in account_rows(s["accounts"][0])]
+        cols = [dict(account_rows(a)) for a in s["accounts"]]
+        for k in keys:
+            t.add_row(k, *(c[k] for c in cols))
+        console.print(t)
+    if s.get("population") or s["cascade"]["depth"]:
+        pt = Table(title="population and cascade")
+        pt.add_column("figure")
+        pt.add_column("value", justify="right")
+        for k, v in population_rows(s):
+            pt.add_row(k, v)
+        console.print(pt)
+    for a in s["accounts"]:
+        for x in a["liquidations"]:
+            console.print(f"[bold red]liquidation[/bold red] {a['name']} at {_when(x['after_s'])}: {x['explanation']}")
+
+
+def print_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    modes = list(runs)
+    first = runs[modes[0]]
+    t = Table(title=f"{first['scenario']}: {' vs '.join(modes)}")
+    t.add_column("account")
+    t.add_column("figure")
+    for m in modes:
+        t.add_column(m, justify="right")
+    for i, a in enumerate(first["accounts"]):
+        per_mode = [dict(account_rows(runs[m]["accounts"][i])) for m in modes]
+        for k, _ in account_rows(a):
+            t.add_row(a["name"], k, *(p[k] for p in per_mode))
+        t.add_section()
+    if first.get("population") or any(runs[m]["cascade"]["depth"] for m in modes):
+        per_mode = [dict(population_rows(runs[m])) for m in modes]
+        for k, _ in population_rows(first):
+            t.add_row("all", k, *(p.get(k, "") for p in per_mode))
+    console.print(t)
+
+
+# --------------------------------------------------------------------------- commands
+def run_one(scenario: Scenario, mode: str | None, out: Path | None) -> dict[str, Any]:
+    summary = ScenarioRun(scenario, margin_mode=mode, out_dir=out).run()
+    if out is not None:
+        from exsim.scenario.plots import write_scenario_plots
+
+        write_scenario_plots(out)
+    return summary
+
+
+def cmd_scenario(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console()
+    if args.list:
+        for name, description in list_builtins():
+            print(f"{name}  {description}")
+        return 0
+    if not args.file:
+        raise InputError("give a scenario FILE or NAME (or --list)", field="FILE")
+    scenario = load_scenario(resolve(args.file))
+    out = Path(args.out) if args.out else None
+    summary = run_one(scenario, args.mode, out)
+    print_scenario(console, summary)
+    if out is not None:
+        console.print(f"run written to {out} (summary.json, timeseries.csv, marks.csv, fills.csv, events.jsonl, plots); "
+                      f"exsim explain {out} tells each liquidation")
+    return 0
+
+
+def parse_modes(text: str) -> list[str]:
+    modes = [m.strip() for m in text.split(",") if m.strip()]
+    bad = [m for m in modes if m not in MODES]
+    if bad or not modes:
+        raise InputError(f"{text!r}: expected modes from {', '.join(MODES)}, comma-separated", field="--modes")
+    if len(set(modes)) != len(modes):
+        raise InputError(f"{text!r} names a mode twice", field="--modes")
+    return modes
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    console = Console()
+    modes = parse_modes(args.modes)
+    scenario = load_scenario(resolve(args.file))
+    out = Path(args.out) if args.out else Path("runs") / f"compare-{scenario.name}"
+    runs = {m: run_one(scenario, m, out / m) for m in modes}
+    print_compare(console, runs)
+    from exsim.scenario.plots import write_compare_plot
+
+    png = write_compare_plot({m: out / m for m in modes}, out / "compare.png")
+    console.print(f"plot: {png}; runs: {', '.join(str(out / m) for m in modes)} (exsim explain DIR tells each liquidation)")
+    return 0
+
+
+def add_parsers(sub: Any) -> None:
+    sp = sub.add_parser(
+        "scenario",
+        help="run a teaching scenario (a TOML file or a built-in name): positions, a price path, liquidations explained",
+        description=(
+            "Run a scenario file (format: docs/scenarios.md) or a built-in scenario by name. Prints each account's "
+            "outcome; with --out writes summary.json, timeseries.csv, marks.csv, fills.csv, events.jsonl and plots. "
+            "Example: exsim scenario one-position --out runs/one"
+        ),
+    )
+    sp.add_argument("file", nargs="?", metavar="FILE|NAME")
+    sp.add_argument("--list", action="store_true", help="list the built-in scenarios, one per line: name, then what it shows")
+    sp.add_argument("--mode", choices=MODES, help="margin mode of positions that do not fix one (default: the file's)")
+    sp.add_argument("--out", metavar="DIR", help="write the run here")
+    sp.set_defaults(func=cmd_scenario)
+
+    cp = sub.add_parser(
+        "compare",
+        help="run one scenario once per margin mode and print the outcomes side by side, with one plot of both",
+        description=(
+            "Run the same scenario under each margin mode (positions that fix their mode keep it) and print, per "
+            "account, liquidations, realised loss, remaining balance, max drawdown, lowest margin-ratio headroom "
+            "and time to first liquidation side by side; writes compare.png with both runs. "
+            "Example: exsim compare one-position"
+        ),
+    )
+    cp.add_argument("file", metavar="FILE|NAME")
+    cp.add_argument("--modes", default="isolated,cross", help="comma-separated margin modes (default isolated,cross)")
+    cp.add_argument("--out", metavar="DIR", help="where the runs and compare.png go (default runs/compare-NAME)")
+    cp.set_defaults(func=cmd_compare)

@@ -1,0 +1,253 @@
+"""Price paths of a scenario: ``[paths.SYMBOL]`` → ``((ns from start, mark ticks), ...)``.
+
+Four sources, one per path:
+
+* ``marks = [["0s", "1000"], ["10m", "960"], ...]`` — inline, exact;
+* ``csv = "file.csv"`` — a ``time,mark`` file (time a duration from the start or an ISO
+  time), exact; errors name the CSV's line;
+* ``replay = "btc-perp-20220121-1m.csv"`` — a tick file any exsim reader takes (the
+  shipped replays are found by name), sampled every ``every`` (default 1m): its marks if
+  it has them, else its last trade price in each interval;
+* ``generator = {start, drift, volatility, correlation, jumps}`` with the top-level
+  ``[generator] seed, step, duration`` — a seeded random walk in log price.
+
+The generator is exact and the same on every machine: normal draws are Irwin–Hall sums
+of twelve 32-bit integers from :class:`random.Random` (a bounded, near-normal variate that
+needs no floating-point library call), the walk is computed in :mod:`decimal`, whose
+``ln``/``exp`` are correctly rounded, and each price is put on the tick grid by
+:func:`exsim.units.nearest_ticks`. ``drift`` is the total return over the duration
+without noise (``"-0.15"``: −15 %); ``volatility`` the standard deviation of one step's
+log return; ``correlation`` each instrument's correlation with one common factor (two
+instruments with 0.9 and 0.8 are correlated 0.72); a jump multiplies the price by
+``1 + size`` at its time; ``reversion`` (0 to 1, default 0) pulls the log price back
+toward its drifting anchor by that share of the gap each step, which keeps a path in a
+range (an Ornstein–Uhlenbeck walk).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from decimal import Decimal, localcontext
+from pathlib import Path
+from typing import Any
+
+from exsim.errors import InputError
+from exsim.instruments import Instrument
+from exsim.readers import open_rows
+from exsim.readers.rows import MARK, TRADE
+from exsim.scenario.toml_fields import Fields, duration_ns
+from exsim.units import NS_PER_MINUTE, nearest_ticks, to_ticks
+
+SHIPPED_REPLAYS = Path(__file__).resolve().parents[2] / "replays"
+MAX_POINTS = 1_000_000
+
+
+def read_paths(
+    root: Fields, by_symbol: dict[str, Instrument], start_ns: int, generator: Fields | None
+) -> tuple[dict[str, tuple[tuple[int, int], ...]], dict[str, str]]:
+    paths: dict[str, tuple[tuple[int, int], ...]] = {}
+    kinds: dict[str, str] = {}
+    table = root.table_of("paths", None)
+    if table is None:
+        return paths, kinds
+    generated: dict[str, Fields] = {}
+    for symbol, _ in table.items():
+        if symbol not in by_symbol:
+            raise table.error(symbol, f"{symbol!r} is not an instrument of this scenario (listed: {', '.join(by_symbol)})")
+        f = table.table_of(symbol)
+        f.only(("marks", "csv", "replay", "every", "generator"))
+        given = [k for k in ("marks", "csv", "replay", "generator") if f.has(k)]
+        if len(given) != 1:
+            raise f.error("marks", "give exactly one of marks, csv, replay or generator")
+        kind = given[0]
+        kinds[symbol] = kind
+        inst = by_symbol[symbol]
+        if kind == "marks":
+            paths[symbol] = _inline(f, inst)
+        elif kind == "csv":
+            paths[symbol] = _csv(f, inst, start_ns)
+        elif kind == "replay":
+            paths[symbol] = _replay(f, inst)
+        else:
+            generated[symbol] = f.table_of("generator")
+        if f.has("every") and kind != "replay":
+            raise f.error("every", "only a replay path is sampled")
+    if generated:
+        if generator is None:
+            raise root.error("generator", "missing: a generated path needs [generator] with seed, step and duration")
+        paths.update(_generate(generator, generated, by_symbol))
+    elif generator is not None:
+        generator.only(("seed", "step", "duration"))
+    return paths, kinds
+
+
+def _checked(points: list[tuple[int, int]], f: Fields, key: str) -> tuple[tuple[int, int], ...]:
+    if not points:
+        raise f.error(key, "the path has no points")
+    if points[0][0] != 0:
+        raise f.error(key, "the path must start at the scenario's start (time \"0s\")")
+    for (t0, _), (t1, _) in zip(points, points[1:]):
+        if t1 <= t0:
+            raise f.error(key, f"times must increase: {t1} ns after {t0} ns")
+    if len(points) > MAX_POINTS:
+        raise f.error(key, f"more than {MAX_POINTS} points")
+    return tuple(points)
+
+
+def _inline(f: Fields, inst: Instrument) -> tuple[tuple[int, int], ...]:
+    rows = f.raw("marks", types=(list,))
+    points = []
+    for i, row in enumerate(rows):
+        field = f"{f.field('marks')}[{i}]"
+        if not (isinstance(row, list) and len(row) == 2 and isinstance(row[0], str) and isinstance(row[1], (str, int))
+                and not isinstance(row[1], bool)):
+            raise f.source.error(field, f"expected [\"<time>\", \"<price>\"] like [\"10m\", \"960\"], got {row!r}")
+        t = duration_ns(row[0], f, "marks")
+        price = to_ticks(str(row[1]), inst.tick_size, field=field, where=f.source.where(field))
+        if price <= 0:
+            raise f.source.error(field, f"price {row[1]!r} must be greater than 0")
+        points.append((t, price))
+    return _checked(points, f, "marks")
+
+
+def _resolve(f: Fields, key: str) -> Path:
+    name = f.text(key)
+    candidates = [Path(name)]
+    if f.source.base_dir is not None:
+        candidates.insert(0, f.source.base_dir / name)
+    candidates.append(SHIPPED_REPLAYS / name)
+    for c in candidates:
+        if c.is_file():
+            return c
+    raise f.error(key, f"{name!r} not found (looked beside the scenario file, in the working folder and in replays/)")
+
+
+def _csv(f: Fields, inst: Instrument, start_ns: int) -> tuple[tuple[int, int], ...]:
+    path = _resolve(f, "csv")
+    from exsim.scenario.spec import _utc_ns
+
+    points = []
+    with open(path, newline="") as fh:
+        reader = csv.reader(fh)
+        header = next(reader, None)
+        if header is None:
+            raise InputError("empty file; expected a header time,mark", where=f"{path}:1", field="header")
+        if [h.strip() for h in header] != ["time", "mark"]:
+            raise InputError(f"header {header!r}; expected time,mark", where=f"{path}:1", field="header")
+        for row in reader:
+            where = f"{path}:{reader.line_num}"
+            if len(row) != 2:
+                raise InputError(f"{len(row)} columns; expected 2 (time,mark)", where=where, field="columns")
+            t_text, price_text = row[0].strip(), row[1].strip()
+            if t_text[:1].isdigit() and ("T" in t_text or "-" in t_text):
+                stub = Fields(f.source, "", {"time": t_text})
+                try:
+                    t = _utc_ns(t_text, stub, "time") - start_ns
+                except InputError as exc:
+                    raise InputError(exc.message, where=where, field="time") from None
+            else:
+                stub = Fields(f.source, "", {"time": t_text})
+                try:
+                    t = duration_ns(t_text, stub, "time")
+                except InputError as exc:
+                    raise InputError(exc.message, where=where, field="time") from None
+            ticks = to_ticks(price_text, inst.tick_size, field="mark", where=where)
+            if ticks <= 0:
+                raise InputError(f"{price_text!r} must be greater than 0", where=where, field="mark")
+            if points and t <= points[-1][0]:
+                raise InputError("time goes backwards (or repeats)", where=where, field="time")
+            points.append((t, ticks))
+    return _checked(points, f, "csv")
+
+
+def _replay(f: Fields, inst: Instrument) -> tuple[tuple[int, int], ...]:
+    path = _resolve(f, "replay")
+    every = f.duration_ns("every", NS_PER_MINUTE, positive=True)
+    _, rows = open_rows(path, None, None)
+    marks: dict[int, int] = {}
+    trades: dict[int, int] = {}
+    first = None
+    for r in rows:
+        if r.symbol != inst.symbol or r.kind not in (MARK, TRADE):
+            continue
+        if first is None:
+            first = r.ts_ns - r.ts_ns % every
+        bucket = (r.ts_ns - first) // every * every
+        ticks = to_ticks(r.price, inst.tick_size, field="price", where=r.where)
+        (marks if r.kind == MARK else trades)[bucket] = ticks  # the last one in the interval
+    chosen = marks or trades
+    if not chosen:
+        raise f.error("replay", f"{path} holds no trades or marks of {inst.symbol}")
+    return _checked(sorted(chosen.items()), f, "replay")
+
+
+def _irwin_hall(rng: random.Random) -> Decimal:
+    """A near-normal draw (mean 0, variance 1, within ±6): twelve uniforms summed, minus 6."""
+    total = sum(rng.getrandbits(32) for _ in range(12))
+    return Decimal(total) / Decimal(1 << 32) - 6
+
+
+def _generate(g: Fields, tables: dict[str, Fields], by_symbol: dict[str, Instrument]) -> dict[str, tuple[tuple[int, int], ...]]:
+    g.only(("seed", "step", "duration"))
+    seed = g.integer("seed", minimum=0)
+    step = g.duration_ns("step", positive=True)
+    duration = g.duration_ns("duration", positive=True)
+    if duration % step:
+        raise g.error("duration", "must be a whole number of steps")
+    n = duration // step
+    if n + 1 > MAX_POINTS:
+        raise g.error("duration", f"more than {MAX_POINTS} steps")
+    specs: dict[str, dict[str, Any]] = {}
+    for symbol in sorted(tables):
+        f = tables[symbol]
+        f.only(("start", "drift", "volatility", "correlation", "reversion", "jumps"))
+        corr = f.decimal("correlation", Decimal(0))
+        if not -1 <= corr <= 1:
+            raise f.error("correlation", "must be between -1 and 1")
+        drift = f.decimal("drift", Decimal(0))
+        if drift <= -1:
+            raise f.error("drift", "a total return of -100 % or less has no log path")
+        reversion = f.decimal("reversion", Decimal(0), non_negative=True)
+        if reversion > 1:
+            raise f.error("reversion", "must be between 0 and 1 (the share of the gap to the anchor closed per step)")
+        jumps: dict[int, Decimal] = {}
+        for i, j in enumerate(f.raw("jumps", [], types=(list,))):
+            jf = Fields(f.source, f"{f.field('jumps')}[{i}]", j)
+            jf.only(("at", "size"))
+            at = jf.duration_ns("at")
+            if at % step or not 0 < at <= duration:
+                raise jf.error("at", "must fall on a step after the start and within the duration")
+            size = jf.decimal("size")
+            if size <= -1:
+                raise jf.error("size", "a jump of -100 % or more")
+            jumps[at // step] = jumps.get(at // step, Decimal(0)) + size
+        specs[symbol] = {
+            "start": f.decimal("start", positive=True),
+            "drift": drift,
+            "vol": f.decimal("volatility", Decimal(0), non_negative=True),
+            "corr": corr,
+            "reversion": reversion,
+            "jumps": jumps,
+        }
+    rng = random.Random(seed)
+    out: dict[str, list[tuple[int, int]]] = {}
+    with localcontext() as ctx:
+        ctx.prec = 34
+        logs = {}
+        for symbol, s in specs.items():
+            logs[symbol] = s["anchor"] = s["start"].ln()
+            s["mu"] = (1 + s["drift"]).ln() / n
+            s["idio"] = (1 - s["corr"] * s["corr"]).sqrt()
+            out[symbol] = [(0, nearest_ticks(s["start"], by_symbol[symbol].tick_size))]
+        for k in range(1, n + 1):
+            common = _irwin_hall(rng)
+            for symbol, s in specs.items():
+                z = s["corr"] * common + s["idio"] * _irwin_hall(rng)
+                if k in s["jumps"]:  # a jump moves the level the path reverts to as well
+                    s["anchor"] += (1 + s["jumps"][k]).ln()
+                    logs[symbol] += (1 + s["jumps"][k]).ln()
+                s["anchor"] += s["mu"]
+                logs[symbol] += s["mu"] + s["reversion"] * (s["anchor"] - logs[symbol]) + s["vol"] * z
+                out[symbol].append((k * step, nearest_ticks(logs[symbol].exp(), by_symbol[symbol].tick_size)))
+    return {s: tuple(p) for s, p in out.items()}

@@ -1,0 +1,332 @@
+"""What a scenario run keeps, and the run directory it writes.
+
+With an output directory a run writes:
+
+* ``events.jsonl`` — every exchange event (``exsim explain`` reads its liquidations);
+* ``timeseries.csv`` — each account at the start, at every mark and at the end: equity,
+  wallet, the margin balance and maintenance margin of its most loaded scope (the
+  isolated bucket or cross pool with the highest margin ratio) and that ratio;
+* ``marks.csv`` — every mark with the book's best bid and ask at that moment;
+* ``fills.csv`` — every fill of an account (liquidation orders flagged);
+* ``instruments.json`` — the instruments as run (custom ones too), for ``exsim explain``;
+* ``summary.json`` — per account, the population and the cascade (see :meth:`summary`).
+
+Money is kept as int atoms and written exactly; ratios are e8 integers, written as
+fractions for reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from exsim import __version__
+from exsim.exchange import Fill, MarkPriceUpdated
+from exsim.instruments import instrument_to_dict
+from exsim.ledger import INSURANCE_FUND
+from exsim.replay.recorder import utc_text
+from exsim.sinks import JsonlSink
+from exsim.units import RATE_SCALE, ceil_div, format_atoms, format_rate_e8, format_scaled
+
+if TYPE_CHECKING:
+    from exsim.scenario.runner import ScenarioRun
+
+SERIES_FIELDS = ("ts_ns", "time_utc", "account", "name", "equity", "wallet", "margin_balance", "maint_margin", "margin_ratio", "why")
+MARK_FIELDS = ("ts_ns", "time_utc", "symbol", "mark", "best_bid", "best_ask", "generation")
+FILL_FIELDS = ("ts_ns", "time_utc", "account", "symbol", "side", "price", "qty", "fee", "liquidity", "liquidation")
+UNBOUNDED_RATIO_E8 = 100 * RATE_SCALE  # margin ratio shown when the margin balance is <= 0
+
+
+class ScenarioRecorder:
+    def __init__(self, run: ScenarioRun, out_dir: str | Path | None) -> None:
+        self.run = run
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.jsonl: JsonlSink | None = None
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            self.jsonl = JsonlSink(self.out_dir / "events.jsonl")
+        self.series: list[tuple[int, int, int, int, int, int, int, str]] = []  # ts, acct, equity, wallet, bal, mm, ratio, why
+        self.marks: list[tuple[int, str, int, int | None, int | None, int]] = []
+        self.fills: list[tuple[int, int, str, int, int, int, int, bool, bool]] = []
+        self.liquidations: list[dict[str, Any]] = []
+        self.rejected: list[dict[str, Any]] = []
+        self.fund_path: list[tuple[int, int, int]] = []  # (ts, generation, fund balance) after each liquidation
+
+    # ------------------------------------------------------------------ events
+    def log(self, events: list[Any]) -> None:
+        for e in events:
+            t = type(e)
+            if t is Fill:
+                self._fill(e)
+            elif t is MarkPriceUpdated:
+                book = self.run.exchange.book(e.symbol)
+                self.marks.append((e.ts_ns, e.symbol, e.mark_price_ticks, book.best_bid(), book.best_ask(), self.run.generation))
+        if self.jsonl is not None:
+            self.jsonl(events)
+
+    def _fill(self, e: Fill) -> None:
+        liq_order = self.run.exchange._liquidating_order_id
+        for account, order_id, side, fee, maker in (
+            (e.taker_account_id, e.taker_order_id, e.aggressor_side, e.taker_fee_atoms, False),
+            (e.maker_account_id, e.maker_order_id, e.aggressor_side ^ 1, e.maker_fee_atoms, True),
+        ):
+            if account > 0 or account == INSURANCE_FUND:
+                self.fills.append((e.ts_ns, account, e.symbol, side, e.price_ticks, e.qty_lots, fee, maker,
+                                   bool(liq_order) and order_id == liq_order))
+
+    def on_liquidation(self, e: Any, generation: int) -> None:
+        run = self.run
+        self.liquidations.append(
+            {
+                "ts_ns": e.ts_ns,
+                "after_s": _seconds(e.ts_ns - run.scenario.start_ns),
+                "account": e.account_id,
+                "scope": e.scope.lower(),
+                "generation": generation,
+                "partial": e.partial,
+                "positions": [
+                    f"{p.symbol} {'long' if p.qty_lots > 0 else 'short'} "
+                    f"{run.scenario.instrument(p.symbol).qty_str(abs(p.qty_lots))}"
+                    for p in e.positions
+                ],
+                "marks": [run.scenario.instrument(p.symbol).price_str(p.mark_price_ticks) for p in e.positions],
+                "margin_balance": format_atoms(e.margin_balance_atoms),
+                "maint_margin": format_atoms(e.maint_margin_atoms),
+                "clearance_fee": format_atoms(e.clearance_fee_atoms),
+                "insurance_fund_after": format_atoms(e.insurance_fund_atoms),
+                "adl": [{"account": a.account_id, "qty": run.scenario.instrument(a.symbol).qty_str(a.qty_lots)} for a in e.adl],
+                "uncovered_loss": format_atoms(e.uncovered_loss_atoms),
+                "explanation": e.explanation,
+                "_ratio_e8": ratio_e8(e.margin_balance_atoms, e.maint_margin_atoms),
+                "_adl_lots": sum(a.qty_lots for a in e.adl),
+                "_marks_ticks": [p.mark_price_ticks for p in e.positions],
+            }
+        )
+        self.fund_path.append((e.ts_ns, generation, e.insurance_fund_atoms))
+
+    def on_rejected(self, e: Any) -> None:
+        self.rejected.append({"ts_ns": e.ts_ns, "account": e.account_id, "what": type(e).__name__, "reason": e.reason})
+
+    # ------------------------------------------------------------------ samples
+    def figures(self, account_id: int) -> tuple[int, int, int, int, int]:
+        """``(equity, wallet, margin balance, maintenance margin, margin ratio e8)`` of an account.
+
+        The margin figures are those of its most loaded scope (highest ratio); an account
+        without positions has ratio 0. Exact integers; the ratio is rounded up.
+        """
+        ledger = self.run.ledger
+        acct = ledger.accounts.get(account_id)
+        if acct is None:
+            return 0, 0, 0, 0, 0
+        equity = acct.wallet_atoms
+        scopes: list[tuple[int, int]] = []
+        cross = False
+        for pos in acct.positions.values():
+            if not pos.qty_lots:
+                continue
+            equity += pos.margin_atoms + ledger.position_figures(pos)[1]
+            if pos.isolated:
+                scopes.append(ledger.isolated_margin_balance(pos))
+            else:
+                cross = True
+        if cross:
+            scopes.append(ledger.cross_margin_balance(acct))
+        best = (0, 0, 0)
+        for balance, mm in scopes:
+            ratio = ratio_e8(balance, mm)
+            if ratio >= best[2]:
+                best = (balance, mm, ratio)
+        return equity, acct.wallet_atoms, best[0], best[1], best[2]
+
+    def sample(self, ts_ns: int, why: str) -> None:
+        for acct in self.run.accounts:
+            eq, wallet, bal, mm, ratio = self.figures(acct.account_id)
+            self.series.append((ts_ns, acct.account_id, eq, wallet, bal, mm, ratio, why))
+
+    # ------------------------------------------------------------------ the end
+    def finish(self) -> dict[str, Any]:
+        run = self.run
+        self.sample(run.loop.now_ns or run.scenario.start_ns, "end")
+        summary = self.summary()
+        if self.out_dir is not None:
+            assert self.jsonl is not None
+            self.jsonl.close()
+            self._write_csvs()
+            with open(self.out_dir / "instruments.json", "w") as f:
+                json.dump([instrument_to_dict(i) for i in run.scenario.instruments], f, indent=1)
+                f.write("\n")
+            with open(self.out_dir / "summary.json", "w") as f:
+                json.dump(summary, f, indent=1)
+                f.write("\n")
+        return summary
+
+    def _write_csvs(self) -> None:
+        assert self.out_dir is not None
+        run = self.run
+        names = {a.account_id: a.name for a in run.accounts}
+        names[INSURANCE_FUND] = "insurance fund"
+        with open(self.out_dir / "timeseries.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(SERIES_FIELDS)
+            for ts, aid, eq, wallet, bal, mm, ratio, why in self.series:
+                w.writerow((ts, utc_text(ts), aid, names[aid], format_atoms(eq), format_atoms(wallet), format_atoms(bal),
+                            format_atoms(mm), format_rate_e8(ratio, 8), why))
+        with open(self.out_dir / "marks.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(MARK_FIELDS)
+            for ts, symbol, mark, bid, ask, gen in self.marks:
+                inst = run.scenario.instrument(symbol)
+                w.writerow((ts, utc_text(ts), symbol, inst.price_str(mark), inst.price_str(bid) if bid is not None else "",
+                            inst.price_str(ask) if ask is not None else "", gen))
+        with open(self.out_dir / "fills.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(FILL_FIELDS)
+            for ts, aid, symbol, side, px, qty, fee, maker, liq in self.fills:
+                inst = run.scenario.instrument(symbol)
+                w.writerow((ts, utc_text(ts), names.get(aid, aid), symbol, "buy" if side == 0 else "sell", inst.price_str(px),
+                            inst.qty_str(qty), format_atoms(fee), "maker" if maker else "taker", liq))
+
+    def account_summary(self, spec: Any) -> dict[str, Any]:
+        run = self.run
+        acct = run.ledger.accounts.get(spec.account_id)
+        rows = [r for r in self.series if r[1] == spec.account_id]
+        peak = None
+        drawdown = 0
+        drawdown_peak = 0
+        low_ratio = (0, 0)  # (ratio, ts)
+        for ts, _, eq, _, _, _, ratio, _ in rows:
+            if peak is None or eq > peak:
+                peak = eq
+            if peak - eq > drawdown:
+                drawdown, drawdown_peak = peak - eq, peak
+            if ratio > low_ratio[0]:
+                low_ratio = (ratio, ts)
+        for x in self.liquidations:  # the ratio at each trigger (past 100 %), which no sample sees
+            if x["account"] == spec.account_id and x["_ratio_e8"] > low_ratio[0]:
+                low_ratio = (x["_ratio_e8"], x["ts_ns"])
+        equity = rows[-1][2] if rows else 0
+        liqs = [dict((k, v) for k, v in x.items() if not k.startswith("_")) for x in self.liquidations if x["account"] == spec.account_id]
+        adl = [x for x in self.liquidations if any(a["account"] == spec.account_id for a in x["adl"])]
+        modes = sorted({p.margin_mode or run.mode for p in spec.positions})
+        realised = (acct.realized_pnl_atoms - acct.fees_atoms + acct.funding_atoms) if acct is not None else 0
+        return {
+            "account": spec.account_id,
+            "name": spec.name,
+            "margin_mode": "/".join(modes) if modes else "-",
+            "deposit": format_atoms(spec.deposit_atoms),
+            "remaining_balance": format_atoms(equity),
+            "wallet": format_atoms(acct.wallet_atoms if acct is not None else 0),
+            "realised_pnl": format_atoms(realised),
+            "realised_loss": format_atoms(max(0, -realised)),
+            "fees": format_atoms(acct.fees_atoms if acct is not None else 0),
+            "funding": format_atoms(acct.funding_atoms if acct is not None else 0),
+            "max_drawdown": format_atoms(drawdown),
+            "max_drawdown_fraction": format_rate_e8(ceil_div(drawdown * RATE_SCALE, drawdown_peak), 8) if drawdown_peak > 0 else "0",
+            "highest_margin_ratio": format_rate_e8(low_ratio[0], 8),
+            "lowest_headroom": format_rate_e8(RATE_SCALE - low_ratio[0], 8),
+            "lowest_headroom_after_s": _seconds(low_ratio[1] - run.scenario.start_ns) if rows else None,
+            "liquidations": liqs,
+            "first_liquidation_after_s": liqs[0]["after_s"] if liqs else None,
+            "auto_deleveraged": len(adl),
+            "open_positions": [
+                f"{p.symbol} {'long' if p.qty_lots > 0 else 'short'} {run.scenario.instrument(p.symbol).qty_str(abs(p.qty_lots))}"
+                for p in (acct.positions.values() if acct is not None else ()) if p.qty_lots
+            ],
+            "_equity_atoms": equity,
+            "_deposit_atoms": spec.deposit_atoms,
+            "_realised_atoms": realised,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        run = self.run
+        sc = run.scenario
+        accounts = [self.account_summary(a) for a in run.accounts]
+        explicit = [a for a, spec in zip(accounts, run.accounts) if not spec.population]
+        out: dict[str, Any] = {
+            "exsim_version": __version__,
+            "scenario": sc.name,
+            "description": sc.description,
+            "source": sc.source,
+            "margin_mode": run.mode,
+            "start": utc_text(sc.start_ns),
+            "duration_s": _seconds(run.loop.now_ns - sc.start_ns) if run.loop.now_ns else 0,
+            "accounts": [_public(a) for a in explicit],
+            "liquidations": len(self.liquidations),
+            "insurance_fund_start": format_atoms(sc.insurance_fund_atoms),
+            "insurance_fund_end": format_atoms(run.ledger.insurance_fund_atoms),
+            "rejected": self.rejected[:20],
+            "rejected_count": len(self.rejected),
+            "commands": run.commands,
+            "state_hash": run.exchange.state_hash(),
+        }
+        if sc.population is not None:
+            pop = [a for a, spec in zip(accounts, run.accounts) if spec.population]
+            liquidated = [a for a in pop if a["liquidations"]]
+            out["population"] = {
+                "accounts": len(pop),
+                "isolated": sum(1 for a in pop if a["margin_mode"] == "isolated"),
+                "cross": sum(1 for a in pop if a["margin_mode"] == "cross"),
+                "liquidated": len(liquidated),
+                "liquidated_isolated": sum(1 for a in liquidated if a["margin_mode"] == "isolated"),
+                "liquidated_cross": sum(1 for a in liquidated if a["margin_mode"] == "cross"),
+                "deposits": format_atoms(sum(a["_deposit_atoms"] for a in pop)),
+                "remaining_balance": format_atoms(sum(a["_equity_atoms"] for a in pop)),
+                "realised_pnl": format_atoms(sum(a["_realised_atoms"] for a in pop)),
+            }
+        out["cascade"] = self.cascade()
+        return out
+
+    def cascade(self) -> dict[str, Any]:
+        """Depth (rounds of book-driven marks that liquidated someone), price impact, fund path, ADL."""
+        run = self.run
+        out: dict[str, Any] = {}
+        for symbol in run.scenario.paths:
+            inst = run.scenario.instrument(symbol)
+            marks = [m[2] for m in self.marks if m[1] == symbol]
+            if not marks:
+                continue
+            start, low, high = marks[0], min(marks), max(marks)
+            out[symbol] = {
+                "start_mark": inst.price_str(start),
+                "lowest_mark": inst.price_str(low),
+                "highest_mark": inst.price_str(high),
+                "move_down_fraction": format_rate_e8(ceil_div((start - low) * RATE_SCALE, start), 8),
+                "move_up_fraction": format_rate_e8(ceil_div((high - start) * RATE_SCALE, start), 8),
+            }
+        return {
+            "depth": max((x["generation"] for x in self.liquidations), default=0),
+            "liquidated_accounts": len({x["account"] for x in self.liquidations}),
+            "liquidations_by_generation": _count_by(x["generation"] for x in self.liquidations),
+            "price": out,
+            "insurance_fund_path": [
+                {"after_s": _seconds(ts - run.scenario.start_ns), "generation": g, "balance": format_atoms(b)}
+                for ts, g, b in self.fund_path
+            ],
+            "adl_events": sum(len(x["adl"]) for x in self.liquidations),
+            "adl_qty_lots": sum(x["_adl_lots"] for x in self.liquidations),
+        }
+
+
+def ratio_e8(balance_atoms: int, maint_margin_atoms: int) -> int:
+    """Margin ratio MM / margin balance in e8, rounded up; capped at 100x (and for balance <= 0)."""
+    if balance_atoms <= 0:
+        return UNBOUNDED_RATIO_E8
+    return min(UNBOUNDED_RATIO_E8, ceil_div(maint_margin_atoms * RATE_SCALE, balance_atoms))
+
+
+def _public(d: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in d.items() if not k.startswith("_")}
+
+
+def _count_by(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[str(v)] = out.get(str(v), 0) + 1
+    return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
+
+
+def _seconds(ns: int) -> str:
+    """Exact seconds as text (``"600"``, ``"0.25"``)."""
+    return format_scaled(ns, 9)

@@ -1,0 +1,268 @@
+"""Running a scenario: accounts and positions set up, the price path pushed through them.
+
+One run, in order:
+
+1. **Set up** at the start time: each account deposits; each position is opened *through
+   the book* — a one-off replayed level at the position's price meets the account's IOC
+   order, so the position, its margin and its fee are booked by the exchange as for any
+   fill — then an isolated bucket gets the extra margin asked for. A setup step the venue
+   refuses (too much leverage for the bracket, not enough margin) stops the run with an
+   error naming the scenario line.
+2. **Book**: a synthetic ladder per instrument, ``levels`` deep each side, ``step_ticks``
+   apart, ``depth`` of notional per level; best bid = mark − ``spread_ticks`` // 2, best
+   ask = best bid + ``spread_ticks``. With ``follow_mark`` it is re-centred on every mark
+   of the path *before* the mark is applied (liquidations then meet a book at the new
+   price); without it, it is built once and only trades move it.
+3. **Timeline** through the :class:`~exsim.loop.EventLoop`: the path's marks (priority of a
+   mark), the accounts' orders and margin moves (commands), funding every interval.
+   ``mark = "book"`` makes the book's mid the mark after every command: a liquidation
+   that sells into a thin book moves the mid, the new mark may liquidate the next
+   accounts — a cascade, each round a *generation*.
+
+Everything the exchange emits goes to :class:`~exsim.scenario.record.ScenarioRecorder`.
+With ``check_every_event`` the ledger's and the exchange's ``_check()`` run after every
+command (money conserved, no negative balance, books uncrossed, trigger index exact).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from exsim.book.orders import BUY, IOC, LIMIT, SELL
+from exsim.errors import InputError
+from exsim.exchange import (
+    AdjustIsolatedMargin,
+    CommandRejected,
+    Deposit,
+    Exchange,
+    Liquidation,
+    NewOrder,
+    OrderRejected,
+    SetLeverage,
+    SetMarginMode,
+    SetMarkPrice,
+    SetReplayedLevels,
+    SettleFunding,
+    Withdraw,
+)
+from exsim.ledger import Ledger
+from exsim.loop import PRIORITY, EventLoop
+from exsim.loop.event_loop import PRIORITY_MARK
+from exsim.scenario.population import draw_population
+from exsim.scenario.record import ScenarioRecorder
+from exsim.scenario.spec import MODE_CODES, AccountSpec, Scenario
+from exsim.units import floor_div
+
+
+class MarkStep(NamedTuple):
+    """A point of a price path: move the synthetic book (if it follows), then the mark."""
+
+    ts_ns: int
+    symbol: str
+    mark_price_ticks: int
+
+
+class ScenarioRun:
+    """One run of a scenario in one margin mode. Build it, then :meth:`run` (once)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        *,
+        margin_mode: str | None = None,
+        out_dir: str | Path | None = None,
+        check_every_event: bool = False,
+    ) -> None:
+        self.scenario = scenario
+        self.mode = margin_mode or scenario.margin_mode
+        if self.mode not in MODE_CODES:
+            raise InputError(f"{self.mode!r} is not isolated or cross", field="margin_mode")
+        accounts: list[AccountSpec] = list(scenario.accounts)
+        if scenario.population is not None:
+            pop = scenario.population
+            accounts += draw_population(pop, scenario.instrument(pop.symbol), len(accounts) + 1, self.mode)
+        self.accounts = accounts
+        self.check_every_event = check_every_event
+        self.ledger = Ledger(scenario.instruments, insurance_fund_atoms=scenario.insurance_fund_atoms)
+        self.recorder = ScenarioRecorder(self, out_dir)
+        self.exchange = Exchange(scenario.instruments, sinks=[self._on_events], ledger=self.ledger, emit_book_deltas=False)
+        priorities = dict(PRIORITY)
+        priorities[MarkStep] = PRIORITY_MARK
+        self.loop = EventLoop(self, priorities=priorities)
+        self.ladder: dict[str, dict[tuple[int, int], int]] = {s.symbol: {} for s in scenario.instruments}
+        self.setup_errors: list[str] = []
+        self.in_setup = False
+        self.generation = 0  # cascade round of the mark being applied (book-driven marks)
+        self.commands = 0
+
+    # ------------------------------------------------------------------ running
+    def run(self) -> dict[str, Any]:
+        sc = self.scenario
+        t0 = sc.start_ns
+        self._setup(t0)
+        for symbol, path in sc.paths.items():
+            self._mark_step(MarkStep(t0, symbol, path[0][1]))
+        self.recorder.sample(t0, "start")
+        self.loop.add_source(self._timeline(), name=f"scenario {sc.name}")
+        self.loop.run()
+        return self.recorder.finish()
+
+    def _timeline(self) -> list[Any]:
+        sc = self.scenario
+        t0 = sc.start_ns
+        items: list[Any] = []
+        if sc.mark_source == "path":
+            for symbol, path in sc.paths.items():
+                items += [MarkStep(t0 + t, symbol, ticks) for t, ticks in path[1:]]
+        for acct in self.accounts:
+            for o in acct.orders:
+                items.append(
+                    NewOrder(t0 + o.at_ns, acct.account_id, o.symbol, o.side, o.qty_lots, o.price_ticks, o.order_type, o.tif,
+                             None, o.reduce_only, o.trigger_ticks, o.trigger_by)
+                )
+            for a in acct.actions:
+                t = t0 + a.at_ns
+                if a.kind == "deposit":
+                    items.append(Deposit(t, acct.account_id, a.amount_atoms))
+                elif a.kind == "withdraw":
+                    items.append(Withdraw(t, acct.account_id, a.amount_atoms))
+                else:
+                    sign = 1 if a.kind == "add_margin" else -1
+                    items.append(AdjustIsolatedMargin(t, acct.account_id, a.symbol, 0, sign * a.amount_atoms))
+        if sc.funding_interval_ns:
+            end = sc.end_ns
+            k = 1
+            while k * sc.funding_interval_ns <= end:
+                for symbol in sorted(sc.funding_rates_e8):
+                    items.append(SettleFunding(t0 + k * sc.funding_interval_ns, symbol, sc.funding_rates_e8[symbol]))
+                k += 1
+        items.sort(key=lambda c: c.ts_ns)  # stable: same-time items keep this order; the loop applies priorities
+        return items
+
+    def submit(self, command: Any) -> None:
+        """The loop's target: a path point, or a command for the exchange."""
+        if type(command) is MarkStep:
+            self._mark_step(command)
+            self.recorder.sample(command.ts_ns, "mark")
+            return
+        self.generation = 0
+        self._send(command)
+        if self.scenario.mark_source == "book":
+            self._marks_from_book(command.ts_ns)
+
+    def _send(self, command: Any) -> None:
+        self.commands += 1
+        self.exchange.submit(command)
+        if self.check_every_event:
+            self.ledger._check()
+            self.exchange._check()
+
+    # ------------------------------------------------------------------ setup
+    def _setup(self, t0: int) -> None:
+        self.in_setup = True
+        for acct in self.accounts:
+            self._setup_step(Deposit(t0, acct.account_id, acct.deposit_atoms), acct.positions[0].where if acct.positions else "")
+            for p in acct.positions:
+                mode = p.margin_mode or self.mode
+                inst = self.scenario.instrument(p.symbol)
+                aid = acct.account_id
+                self._setup_step(SetMarginMode(t0, aid, p.symbol, MODE_CODES[mode]), p.where)
+                self._setup_step(SetLeverage(t0, aid, p.symbol, p.leverage), p.where)
+                other = SELL if p.side == BUY else BUY
+                self._send(SetReplayedLevels(t0, p.symbol, ((other, p.price_ticks, p.qty_lots),)))
+                self._setup_step(NewOrder(t0, aid, p.symbol, p.side, p.qty_lots, p.price_ticks, LIMIT, IOC), p.where)
+                left = self.exchange.book(p.symbol).anonymous_lots(other, p.price_ticks)
+                if left:  # the order did not take it all: say why, leave no stray liquidity
+                    self._send(SetReplayedLevels(t0, p.symbol, ((other, p.price_ticks, 0),)))
+                    raise InputError(
+                        f"the position could not be opened ({inst.qty_str(left)} of {inst.qty_str(p.qty_lots)} left)",
+                        where=p.where, field="qty",
+                    )
+                if p.margin_atoms is not None and mode == "isolated":
+                    pos = self.ledger.account(aid).positions[(p.symbol, 0)]
+                    extra = p.margin_atoms - pos.margin_atoms
+                    if extra > 0:
+                        self._setup_step(AdjustIsolatedMargin(t0, aid, p.symbol, 0, extra), p.where)
+        self.in_setup = False
+
+    def _setup_step(self, command: Any, where: str) -> None:
+        self.setup_errors.clear()
+        self._send(command)
+        if self.setup_errors:
+            raise InputError(f"the exchange refused {type(command).__name__}: {self.setup_errors[0]}", where=where,
+                             field="setup")
+
+    # ------------------------------------------------------------------ the book and the mark
+    def _mark_step(self, step: MarkStep) -> None:
+        if self.scenario.book.follow_mark or not self.ladder[step.symbol]:
+            self._move_ladder(step.ts_ns, step.symbol, step.mark_price_ticks)
+        self.generation = 0
+        self._send(SetMarkPrice(step.ts_ns, step.symbol, step.mark_price_ticks))
+        if self.scenario.mark_source == "book":
+            self._marks_from_book(step.ts_ns)
+
+    def _move_ladder(self, ts: int, symbol: str, mark: int) -> None:
+        """Set the synthetic ladder around ``mark``: only the levels that change are sent."""
+        book_spec = self.scenario.book
+        inst = self.scenario.instrument(symbol)
+        bid = mark - book_spec.spread_ticks // 2
+        ask = bid + book_spec.spread_ticks
+        want: dict[tuple[int, int], int] = {}
+        for k in range(book_spec.levels):
+            for side, px in ((BUY, bid - k * book_spec.step_ticks), (SELL, ask + k * book_spec.step_ticks)):
+                if px >= 1:
+                    want[(side, px)] = max(1, floor_div(book_spec.depth_atoms, px * inst.atoms_per_tick_lot))
+        book = self.exchange.book(symbol)
+        old = self.ladder[symbol]
+        changes = [(side, px, 0) for (side, px) in old if (side, px) not in want]
+        changes += [(side, px, lots) for (side, px), lots in want.items() if book.anonymous_lots(side, px) != lots]
+        self.ladder[symbol] = want
+        if changes:
+            self._send(SetReplayedLevels(ts, symbol, tuple(changes)))
+
+    def book_mark_ticks(self, symbol: str) -> int | None:
+        """The book's mid (rounded down to a tick); the last trade when a side is empty (a swept book)."""
+        book = self.exchange.book(symbol)
+        bid, ask = book.best_bid(), book.best_ask()
+        if bid is not None and ask is not None:
+            return floor_div(bid + ask, 2)
+        return self.exchange.last_price(symbol) or bid or ask
+
+    def _marks_from_book(self, ts: int) -> None:
+        """Mark = the book's mid, re-applied while it moves (a cascade).
+
+        Each application is one generation: its liquidations sell (or buy) into the book,
+        and what the insurance fund took over is unwound into the book on the next one
+        (the exchange unwinds the fund on every mark). It ends when neither the mid nor
+        the fund's position moves any more.
+        """
+        for symbol in self.scenario.paths:
+            while True:
+                mid = self.book_mark_ticks(symbol)
+                fund_lots = self._fund_lots(symbol)
+                if mid is None or (mid == self.exchange.mark_price(symbol) and not fund_lots):
+                    break
+                self.generation += 1
+                self._send(SetMarkPrice(ts, symbol, mid))
+                self.recorder.sample(ts, "book mark")
+                if mid == self.book_mark_ticks(symbol) and self._fund_lots(symbol) == fund_lots:
+                    break  # nothing moved: the fund's remainder has no bids to go to
+
+    def _fund_lots(self, symbol: str) -> int:
+        pos = self.ledger.fund.positions.get((symbol, 0))
+        return pos.qty_lots if pos is not None else 0
+
+    # ------------------------------------------------------------------ events
+    def _on_events(self, events: list[Any]) -> None:
+        rec = self.recorder
+        for e in events:
+            t = type(e)
+            if t is Liquidation:
+                rec.on_liquidation(e, self.generation)
+            elif t is OrderRejected or t is CommandRejected:
+                if self.in_setup:
+                    self.setup_errors.append(e.reason)
+                else:
+                    rec.on_rejected(e)
+        rec.log(events)

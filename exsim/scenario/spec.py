@@ -1,0 +1,487 @@
+"""Scenario files: TOML in, a validated :class:`Scenario` out (the format is in docs/scenarios.md).
+
+Every value is checked here, at the boundary, and converted to the exchange's integers
+(ticks, lots, atoms, rates e8, ns) exactly; an error names ``file:line`` and the field's
+path (``accounts[0].positions[1].qty``). Nothing later in the pipeline re-reads the TOML.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from exsim.book.orders import BUY, GTC, IOC, LIMIT, MARKET, SELL, STOP_MARKET, TAKE_PROFIT_MARKET, TRIGGER_LAST, TRIGGER_MARK
+from exsim.errors import InputError
+from exsim.instruments import BracketTable, Instrument, get_instrument, list_symbols, shipped_brackets
+from exsim.ledger.accounts import CROSS, ISOLATED
+from exsim.scenario.toml_fields import Fields, Source
+from exsim.units import NS_PER_SECOND, ceil_div, to_atoms, to_lots, to_rate_e8, to_ticks
+
+MODES = ("isolated", "cross")
+MODE_CODES = {"isolated": ISOLATED, "cross": CROSS}
+ORDER_TYPES = {"limit": LIMIT, "market": MARKET, "stop_market": STOP_MARKET, "take_profit_market": TAKE_PROFIT_MARKET}
+ACTIONS = ("add_margin", "remove_margin", "deposit", "withdraw")
+DEFAULT_START = "2024-01-01T00:00:00Z"
+MAX_ACCOUNTS = 100_000
+MAX_PATH_POINTS = 1_000_000
+
+
+@attrs.frozen
+class PositionSpec:
+    """A position the account holds at the start, opened at ``price_ticks`` through the book."""
+
+    symbol: str
+    side: int  # BUY opens a long, SELL a short
+    qty_lots: int
+    price_ticks: int
+    leverage: int
+    margin_mode: str | None  # None: the run's margin mode
+    margin_atoms: int | None  # isolated bucket wanted (>= initial margin); None: the initial margin
+    where: str
+
+
+@attrs.frozen
+class OrderSpec:
+    at_ns: int  # from the start
+    symbol: str
+    side: int
+    order_type: int
+    qty_lots: int
+    price_ticks: int
+    trigger_ticks: int
+    trigger_by: int
+    tif: int
+    reduce_only: bool
+    where: str
+
+
+@attrs.frozen
+class ActionSpec:
+    at_ns: int
+    kind: str  # one of ACTIONS
+    amount_atoms: int
+    symbol: str
+    where: str
+
+
+@attrs.frozen
+class AccountSpec:
+    account_id: int
+    name: str
+    deposit_atoms: int
+    positions: tuple[PositionSpec, ...]
+    orders: tuple[OrderSpec, ...]
+    actions: tuple[ActionSpec, ...]
+    population: bool = False  # drawn by [population], reported in aggregate
+
+
+@attrs.frozen
+class BookSpec:
+    """The synthetic book each instrument trades against."""
+
+    levels: int
+    depth_atoms: int  # notional per level, at the level's price (0: use depth_lots)
+    depth_lots: int  # lots per level (0: use depth_atoms); per instrument when given in lots
+    step_ticks: int
+    spread_ticks: int
+    follow_mark: bool  # re-centre on every mark of the path; False: built once, then only trades move it
+
+
+@attrs.frozen
+class PopulationSpec:
+    symbol: str
+    accounts: int
+    seed: int
+    price_ticks: int
+    notional_min_atoms: int
+    notional_max_atoms: int
+    leverages: tuple[int, ...]
+    long_share_e8: int
+    mostly_e8: int  # share of accounts in the run's margin mode; the rest use the other mode
+    deposit_multiple_e8: int  # deposit = initial margin × multiple
+    where: str
+
+
+@attrs.frozen
+class Scenario:
+    name: str
+    description: str
+    source: str
+    start_ns: int
+    margin_mode: str
+    mark_source: str  # "path" or "book"
+    insurance_fund_atoms: int
+    instruments: tuple[Instrument, ...]
+    accounts: tuple[AccountSpec, ...]
+    paths: dict[str, tuple[tuple[int, int], ...]]  # symbol -> ((ts from start ns, mark ticks), ...)
+    path_kinds: dict[str, str]
+    funding_interval_ns: int
+    funding_rates_e8: dict[str, int]
+    book: BookSpec
+    population: PopulationSpec | None
+    seed: int
+
+    def instrument(self, symbol: str) -> Instrument:
+        for inst in self.instruments:
+            if inst.symbol == symbol:
+                return inst
+        raise KeyError(symbol)
+
+    @property
+    def end_ns(self) -> int:
+        ends = [p[-1][0] for p in self.paths.values() if p]
+        ends += [o.at_ns for a in self.accounts for o in a.orders]
+        ends += [x.at_ns for a in self.accounts for x in a.actions]
+        return max(ends, default=0)
+
+
+# --------------------------------------------------------------------------- loading
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file; every problem is an :class:`InputError`."""
+    return parse_scenario(Source.read(path))
+
+
+def parse_scenario(src: Source) -> Scenario:
+    root = src.root()
+    root.only(("scenario", "instruments", "accounts", "paths", "generator", "funding", "book", "population"))
+    head = root.table_of("scenario")
+    head.only(("name", "description", "start", "margin_mode", "mark", "insurance_fund"))
+    name = head.text("name")
+    start_text = head.text("start", DEFAULT_START)
+    start_ns = _utc_ns(start_text, head, "start")
+    instruments = _instruments(root)
+    by_symbol = {i.symbol: i for i in instruments}
+    from exsim.scenario.paths import read_paths  # paths need the instruments
+
+    generator = root.table_of("generator", None)
+    seed = generator.integer("seed", 0, minimum=0) if generator is not None else 0
+    paths, kinds = read_paths(root, by_symbol, start_ns, generator)
+    population = _population(root.table_of("population", None), by_symbol)
+    accounts = _accounts(root, by_symbol)
+    if population is not None and len(accounts) + population.accounts > MAX_ACCOUNTS:
+        raise root.error("population", f"more than {MAX_ACCOUNTS} accounts in all")
+    mark_source = head.choice("mark", ("path", "book"), "path")
+    for inst in instruments:
+        if mark_source == "path" and inst.symbol not in paths:
+            raise root.error("paths", f"no price path for {inst.symbol} (give [paths.{inst.symbol}], or mark = \"book\")")
+        if mark_source == "book" and inst.symbol not in paths:
+            raise root.error("paths", f"no starting price for {inst.symbol}: give [paths.{inst.symbol}] marks = [[\"0s\", \"<price>\"]]")
+    interval_ns, rates = _funding(root.table_of("funding", None), by_symbol)
+    return Scenario(
+        name=name,
+        description=head.text("description", ""),
+        source=src.name,
+        start_ns=start_ns,
+        margin_mode=head.choice("margin_mode", MODES, "isolated"),
+        mark_source=mark_source,
+        insurance_fund_atoms=_atoms(head, "insurance_fund", "0", non_negative=True),
+        instruments=instruments,
+        accounts=accounts,
+        paths=paths,
+        path_kinds=kinds,
+        funding_interval_ns=interval_ns,
+        funding_rates_e8=rates,
+        book=_book(root.table_of("book", None)),
+        population=population,
+        seed=seed,
+    )
+
+
+def _utc_ns(text: str, f: Fields, key: str) -> int:
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise f.error(key, f"{text!r} is not an ISO time like 2024-01-01T00:00:00Z") from None
+    if dt.tzinfo is None:
+        raise f.error(key, f"{text!r} has no time zone; end it with Z for UTC")
+    delta = dt.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1_000
+
+
+def _atoms(f: Fields, key: str, default: Any = ..., **kw: bool) -> Any:
+    text = f.decimal_text(key, default, **kw)
+    if text is None:
+        return None
+    return to_atoms(text, field=f.field(key), where=f.source.where(f.field(key)))
+
+
+def _rate(f: Fields, key: str, default: Any = ..., **kw: bool) -> Any:
+    text = f.decimal_text(key, default, **kw)
+    return to_rate_e8(text, field=f.field(key), where=f.source.where(f.field(key)))
+
+
+def _symbol(f: Fields, key: str, by_symbol: dict[str, Instrument]) -> str:
+    symbol = f.text(key)
+    if symbol not in by_symbol:
+        raise f.error(key, f"{symbol!r} is not an instrument of this scenario (listed: {', '.join(by_symbol)})")
+    return symbol
+
+
+def _ticks(f: Fields, key: str, inst: Instrument, default: Any = ...) -> Any:
+    text = f.decimal_text(key, default, positive=True)
+    if text is default:
+        return text
+    return to_ticks(text, inst.tick_size, field=f.field(key), where=f.source.where(f.field(key)))
+
+
+def _lots(f: Fields, key: str, inst: Instrument) -> int:
+    text = f.decimal_text(key, positive=True)
+    return to_lots(text, inst.lot_size, field=f.field(key), where=f.source.where(f.field(key)))
+
+
+# --------------------------------------------------------------------------- instruments
+_INSTRUMENT_KEYS = (
+    "symbol", "tick_size", "lot_size", "brackets", "brackets_from", "maker_fee", "taker_fee", "clearance_fee",
+    "maint_margin_basis", "funding_interval",
+)
+
+
+def _instruments(root: Fields) -> tuple[Instrument, ...]:
+    tables = root.tables("instruments")
+    if not tables:
+        raise root.error("instruments", "missing: list at least one [[instruments]] with a symbol")
+    out: list[Instrument] = []
+    for f in tables:
+        f.only(_INSTRUMENT_KEYS)
+        symbol = f.text("symbol")
+        if any(i.symbol == symbol for i in out):
+            raise f.error("symbol", f"{symbol!r} is listed twice")
+        shipped = symbol in list_symbols()
+        where = f.source.where(f.path)
+        try:
+            if shipped and not (f.has("tick_size") or f.has("lot_size") or f.has("brackets") or f.has("brackets_from")):
+                inst = get_instrument(symbol)
+            else:
+                if not (f.has("tick_size") and f.has("lot_size")):
+                    raise f.error("tick_size", f"{symbol!r} is not a shipped instrument ({', '.join(list_symbols())}); "
+                                  "give tick_size, lot_size and brackets (or brackets_from)")
+                inst = Instrument.create(
+                    symbol=symbol,
+                    tick_size=f.decimal_text("tick_size", positive=True),
+                    lot_size=f.decimal_text("lot_size", positive=True),
+                    brackets=_brackets(f, symbol),
+                    base=symbol[:-4] if symbol.endswith(("USDT", "USDC")) and len(symbol) > 4 else symbol,
+                    quote=symbol[-4:] if symbol.endswith(("USDT", "USDC")) and len(symbol) > 4 else "USDT",
+                )
+            changes: dict[str, Any] = {}
+            for key, name in (("maker_fee", "maker_fee_e8"), ("taker_fee", "taker_fee_e8"), ("clearance_fee", "clearance_fee_e8")):
+                if f.has(key):
+                    changes[name] = _rate(f, key)
+            if f.has("maint_margin_basis"):
+                changes["maint_margin_basis"] = f.choice("maint_margin_basis", ("mark", "entry"))
+            if f.has("funding_interval"):
+                changes["funding_interval_ns"] = f.duration_ns("funding_interval", positive=True)
+            if changes:
+                inst = attrs.evolve(inst, **changes)
+        except InputError as exc:
+            if exc.where.startswith(f.source.name):
+                raise
+            raise InputError(exc.message, where=where, field=f"{f.path}.{exc.field}" if exc.field else f.path) from exc
+        out.append(inst)
+    return tuple(out)
+
+
+def _brackets(f: Fields, symbol: str) -> BracketTable:
+    if f.has("brackets_from"):
+        if f.has("brackets"):
+            raise f.error("brackets", "give brackets or brackets_from, not both")
+        name = f.text("brackets_from")
+        tables = shipped_brackets()
+        if name not in tables:
+            raise f.error("brackets_from", f"{name!r} is not in the shipped bracket file")
+        return tables[name]
+    rows = f.raw("brackets", types=(list,))
+    if not rows:
+        raise f.error("brackets", "give at least one bracket")
+    tiers = []
+    floor = "0"
+    for i, row in enumerate(rows):
+        b = Fields(f.source, f"{f.field('brackets')}[{i}]", row)
+        b.only(("cap", "mmr", "max_leverage"))
+        cap = b.decimal_text("cap", positive=True)
+        tiers.append((floor, cap, b.decimal_text("mmr", positive=True), b.integer("max_leverage", minimum=1)))
+        floor = cap
+    return BracketTable.from_tiers(tiers, symbol=symbol, source=f.source.where(f.field("brackets")))
+
+
+# --------------------------------------------------------------------------- accounts
+def _accounts(root: Fields, by_symbol: dict[str, Instrument]) -> tuple[AccountSpec, ...]:
+    out: list[AccountSpec] = []
+    names: set[str] = set()
+    for i, f in enumerate(root.tables("accounts")):
+        f.only(("name", "deposit", "positions", "orders", "actions"))
+        name = f.text("name", f"account {i + 1}")
+        if name in names:
+            raise f.error("name", f"{name!r} is used twice")
+        names.add(name)
+        positions = tuple(_position(p, by_symbol) for p in f.tables("positions"))
+        seen: set[str] = set()
+        for p, pf in zip(positions, f.tables("positions")):
+            if p.symbol in seen:
+                raise pf.error("symbol", f"a second position in {p.symbol}: one position per instrument (one-way mode)")
+            seen.add(p.symbol)
+        out.append(
+            AccountSpec(
+                account_id=i + 1,
+                name=name,
+                deposit_atoms=_atoms(f, "deposit", positive=True),
+                positions=positions,
+                orders=tuple(_order(o, by_symbol) for o in f.tables("orders")),
+                actions=tuple(_action(a, by_symbol) for a in f.tables("actions")),
+            )
+        )
+    if not out and not root.has("population"):
+        raise root.error("accounts", "missing: list at least one [[accounts]] (or a [population])")
+    return tuple(out)
+
+
+def _position(f: Fields, by_symbol: dict[str, Instrument]) -> PositionSpec:
+    f.only(("symbol", "side", "qty", "notional", "price", "leverage", "margin_mode", "margin"))
+    symbol = _symbol(f, "symbol", by_symbol)
+    inst = by_symbol[symbol]
+    side = BUY if f.choice("side", ("long", "short")) == "long" else SELL
+    price = _ticks(f, "price", inst)
+    if f.has("qty") == f.has("notional"):
+        raise f.error("qty", "give qty (in base units) or notional (in the quote asset), one of them")
+    if f.has("qty"):
+        qty = _lots(f, "qty", inst)
+    else:
+        notional = _atoms(f, "notional", positive=True)
+        per_lot = price * inst.atoms_per_tick_lot
+        qty, rest = divmod(notional, per_lot)
+        if rest or not qty:
+            raise f.error("notional", f"{f.table['notional']} is not a whole number of lots ({inst.lot_size}) at price "
+                          f"{inst.price_str(price)}; give qty instead")
+    leverage = f.integer("leverage", minimum=1, maximum=200)
+    im = ceil_div(inst.notional_atoms(price, qty), leverage)
+    margin = _atoms(f, "margin", None, positive=True)
+    if margin is not None and margin < im:
+        raise f.error("margin", f"{f.table['margin']} is below the initial margin {im / 10**8:.8f} "
+                      f"(notional / leverage {leverage})")
+    mode = f.choice("margin_mode", MODES, None)
+    if margin is not None and mode == "cross":
+        raise f.error("margin", "an isolated bucket allocation on a cross position")
+    return PositionSpec(symbol, side, qty, price, leverage, mode, margin, f.source.where(f.path))
+
+
+def _order(f: Fields, by_symbol: dict[str, Instrument]) -> OrderSpec:
+    f.only(("at", "symbol", "side", "type", "qty", "price", "trigger", "trigger_by", "tif", "reduce_only"))
+    symbol = _symbol(f, "symbol", by_symbol)
+    inst = by_symbol[symbol]
+    kind = f.choice("type", tuple(ORDER_TYPES))
+    order_type = ORDER_TYPES[kind]
+    price = _ticks(f, "price", inst, 0)
+    if order_type == LIMIT and not price:
+        raise f.error("price", "missing: a limit order needs a price")
+    if order_type != LIMIT and price:
+        raise f.error("price", f"a {kind} order takes no price")
+    trigger = _ticks(f, "trigger", inst, 0)
+    if order_type in (STOP_MARKET, TAKE_PROFIT_MARKET) and not trigger:
+        raise f.error("trigger", f"missing: a {kind} order needs a trigger price")
+    if order_type in (LIMIT, MARKET) and trigger:
+        raise f.error("trigger", f"a {kind} order takes no trigger")
+    tif_name = f.choice("tif", ("gtc", "ioc"), "gtc" if order_type == LIMIT else "ioc")
+    return OrderSpec(
+        at_ns=f.duration_ns("at"),
+        symbol=symbol,
+        side=BUY if f.choice("side", ("buy", "sell")) == "buy" else SELL,
+        order_type=order_type,
+        qty_lots=_lots(f, "qty", inst),
+        price_ticks=price,
+        trigger_ticks=trigger,
+        trigger_by=TRIGGER_MARK if f.choice("trigger_by", ("mark", "last"), "mark") == "mark" else TRIGGER_LAST,
+        tif=GTC if tif_name == "gtc" else IOC,
+        reduce_only=f.boolean("reduce_only", False),
+        where=f.source.where(f.path),
+    )
+
+
+def _action(f: Fields, by_symbol: dict[str, Instrument]) -> ActionSpec:
+    f.only(("at", "kind", "amount", "symbol"))
+    kind = f.choice("kind", ACTIONS)
+    symbol = ""
+    if kind in ("add_margin", "remove_margin"):
+        symbol = _symbol(f, "symbol", by_symbol)
+    elif f.has("symbol"):
+        raise f.error("symbol", f"a {kind} is for the account, not an instrument")
+    return ActionSpec(f.duration_ns("at"), kind, _atoms(f, "amount", positive=True), symbol, f.source.where(f.path))
+
+
+# --------------------------------------------------------------------------- market
+def _book(f: Fields | None) -> BookSpec:
+    if f is None:
+        return BookSpec(levels=20, depth_atoms=to_atoms("1000000", field="depth"), depth_lots=0, step_ticks=1,
+                        spread_ticks=1, follow_mark=True)
+    f.only(("levels", "depth", "step_ticks", "spread_ticks", "follow_mark"))
+    return BookSpec(
+        levels=f.integer("levels", 20, minimum=1, maximum=10_000),
+        depth_atoms=_atoms(f, "depth", "1000000", positive=True),
+        depth_lots=0,
+        step_ticks=f.integer("step_ticks", 1, minimum=1),
+        spread_ticks=f.integer("spread_ticks", 1, minimum=1),
+        follow_mark=f.boolean("follow_mark", True),
+    )
+
+
+def _funding(f: Fields | None, by_symbol: dict[str, Instrument]) -> tuple[int, dict[str, int]]:
+    if f is None:
+        return 0, {}
+    f.only(("interval", "rate", "rates"))
+    interval = f.duration_ns("interval", "8h", positive=True)
+    if f.has("rate") == f.has("rates"):
+        raise f.error("rate", "give rate (every instrument) or rates (a table by symbol), one of them")
+    if f.has("rate"):
+        rate = _rate(f, "rate")
+        return interval, {s: rate for s in by_symbol}
+    rates = f.table_of("rates")
+    out = {}
+    for symbol, _ in rates.items():
+        if symbol not in by_symbol:
+            raise rates.error(symbol, f"{symbol!r} is not an instrument of this scenario")
+        out[symbol] = _rate(rates, symbol)
+    return interval, out
+
+
+def _population(f: Fields | None, by_symbol: dict[str, Instrument]) -> PopulationSpec | None:
+    if f is None:
+        return None
+    f.only(("symbol", "accounts", "seed", "price", "notional_min", "notional_max", "leverages", "long_share", "mostly",
+            "deposit_multiple"))
+    symbol = _symbol(f, "symbol", by_symbol)
+    inst = by_symbol[symbol]
+    lo = _atoms(f, "notional_min", positive=True)
+    hi = _atoms(f, "notional_max", positive=True)
+    if hi < lo:
+        raise f.error("notional_max", "below notional_min")
+    levs = f.raw("leverages", types=(list,))
+    if not levs or not all(isinstance(x, int) and not isinstance(x, bool) and 1 <= x <= 200 for x in levs):
+        raise f.error("leverages", "expected a list of integers from 1 to 200, e.g. [10, 20, 50]")
+    for lev in levs:
+        if lev > inst.brackets.brackets[0].max_leverage:
+            raise f.error("leverages", f"{lev}x is above {symbol}'s maximum leverage {inst.brackets.brackets[0].max_leverage}x")
+
+    def share(key: str, default: str) -> int:
+        rate = _rate(f, key, default, non_negative=True)
+        if rate > 10**8:
+            raise f.error(key, "a share above 1")
+        return rate
+
+    multiple = _rate(f, "deposit_multiple", "2", positive=True)
+    if multiple < 10**8:
+        raise f.error("deposit_multiple", "below 1: the deposit must cover the initial margin")
+    return PopulationSpec(
+        symbol=symbol,
+        accounts=f.integer("accounts", minimum=1, maximum=MAX_ACCOUNTS),
+        seed=f.integer("seed", 0, minimum=0),
+        price_ticks=_ticks(f, "price", inst),
+        notional_min_atoms=lo,
+        notional_max_atoms=hi,
+        leverages=tuple(levs),
+        long_share_e8=share("long_share", "0.5"),
+        mostly_e8=share("mostly", "0.8"),
+        deposit_multiple_e8=multiple,
+        where=f.source.where(f.path),
+    )
