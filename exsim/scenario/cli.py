@@ -119,7 +119,7 @@ def population_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
         ]
     rows += [
         ("liquidations", str(s["liquidations"])),
-        ("cascade depth (generations)", str(c["depth"])),
+        ("cascade generations (mark rounds that liquidated)", str(c["generations"])),
     ]
     for symbol, px in c["price"].items():
         rows.append((f"{symbol} mark: start → low (move)", f"{px['start_mark']} → {px['lowest_mark']} (−{_pct(px['move_down_fraction'])})"))
@@ -143,7 +143,7 @@ def print_scenario(console: Any, s: dict[str, Any]) -> None:
         for k in keys:
             t.add_row(k, *(c[k] for c in cols))
         console.print(t)
-    if s.get("population") or s["cascade"]["depth"]:
+    if s.get("population") or s["cascade"]["generations"]:
         pt = Table(title="population and cascade")
         pt.add_column("figure")
         pt.add_column("value", justify="right")
@@ -170,7 +170,7 @@ def print_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
         for k, _ in account_rows(a):
             t.add_row(a["name"], k, *(p[k] for p in per_mode))
         t.add_section()
-    if first.get("population") or any(runs[m]["cascade"]["depth"] for m in modes):
+    if first.get("population") or any(runs[m]["cascade"]["generations"] for m in modes):
         per_mode = [dict(population_rows(runs[m])) for m in modes]
         for k, _ in population_rows(first):
             t.add_row("all", k, *(p.get(k, "") for p in per_mode))

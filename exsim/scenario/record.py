@@ -52,7 +52,7 @@ class ScenarioRecorder:
         self.fills: list[tuple[int, int, str, int, int, int, int, bool, bool]] = []
         self.liquidations: list[dict[str, Any]] = []
         self.rejected: list[dict[str, Any]] = []
-        self.fund_path: list[tuple[int, int, int]] = []  # (ts, generation, fund balance) after each liquidation
+        self.fund_path: list[tuple[int, int, int]] = []  # (ts, generation, fund balance) at each change
 
     # ------------------------------------------------------------------ events
     def log(self, events: list[Any]) -> None:
@@ -104,7 +104,6 @@ class ScenarioRecorder:
                 "_marks_ticks": [p.mark_price_ticks for p in e.positions],
             }
         )
-        self.fund_path.append((e.ts_ns, generation, e.insurance_fund_atoms))
 
     def on_rejected(self, e: Any) -> None:
         self.rejected.append({"ts_ns": e.ts_ns, "account": e.account_id, "what": type(e).__name__, "reason": e.reason})
@@ -296,7 +295,7 @@ class ScenarioRecorder:
                 "move_up_fraction": format_rate_e8(ceil_div((high - start) * RATE_SCALE, start), 8),
             }
         return {
-            "depth": max((x["generation"] for x in self.liquidations), default=0),
+            "generations": max((x["generation"] for x in self.liquidations), default=0),
             "liquidated_accounts": len({x["account"] for x in self.liquidations}),
             "liquidations_by_generation": _count_by(x["generation"] for x in self.liquidations),
             "price": out,

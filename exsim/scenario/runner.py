@@ -95,6 +95,7 @@ class ScenarioRun:
         self.in_setup = False
         self.generation = 0  # cascade round of the mark being applied (book-driven marks)
         self.commands = 0
+        self.fund_atoms = scenario.insurance_fund_atoms
 
     # ------------------------------------------------------------------ running
     def run(self) -> dict[str, Any]:
@@ -154,6 +155,10 @@ class ScenarioRun:
     def _send(self, command: Any) -> None:
         self.commands += 1
         self.exchange.submit(command)
+        fund = self.ledger.insurance_fund_atoms
+        if fund != self.fund_atoms:  # takeovers, fees, unwinding: the fund's whole path
+            self.fund_atoms = fund
+            self.recorder.fund_path.append((command.ts_ns, self.generation, fund))
         if self.check_every_event:
             self.ledger._check()
             self.exchange._check()
