@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exsim import __version__
-from exsim.exchange import Fill, MarkPriceUpdated
+from exsim.exchange import Fill, Liquidation, MarkPriceUpdated
 from exsim.instruments import instrument_to_dict
 from exsim.ledger import INSURANCE_FUND
 from exsim.replay.recorder import utc_text
@@ -56,25 +56,26 @@ class ScenarioRecorder:
 
     # ------------------------------------------------------------------ events
     def log(self, events: list[Any]) -> None:
+        # a liquidation's fills come before its Liquidation event, in the same batch
+        liquidation_orders = {p.order_id for e in events if type(e) is Liquidation for p in e.positions}
         for e in events:
             t = type(e)
             if t is Fill:
-                self._fill(e)
+                self._fill(e, liquidation_orders)
             elif t is MarkPriceUpdated:
                 book = self.run.exchange.book(e.symbol)
                 self.marks.append((e.ts_ns, e.symbol, e.mark_price_ticks, book.best_bid(), book.best_ask(), self.run.generation))
         if self.jsonl is not None:
             self.jsonl(events)
 
-    def _fill(self, e: Fill) -> None:
-        liq_order = self.run.exchange._liquidating_order_id
+    def _fill(self, e: Fill, liquidation_orders: set[int]) -> None:
         for account, order_id, side, fee, maker in (
             (e.taker_account_id, e.taker_order_id, e.aggressor_side, e.taker_fee_atoms, False),
             (e.maker_account_id, e.maker_order_id, e.aggressor_side ^ 1, e.maker_fee_atoms, True),
         ):
             if account > 0 or account == INSURANCE_FUND:
                 self.fills.append((e.ts_ns, account, e.symbol, side, e.price_ticks, e.qty_lots, fee, maker,
-                                   bool(liq_order) and order_id == liq_order))
+                                   order_id in liquidation_orders))
 
     def on_liquidation(self, e: Any, generation: int) -> None:
         run = self.run
