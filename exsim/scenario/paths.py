@@ -164,7 +164,7 @@ def _csv(f: Fields, inst: Instrument, start_ns: int) -> tuple[tuple[int, int], .
 def _replay(f: Fields, inst: Instrument) -> tuple[tuple[int, int], ...]:
     path = _resolve(f, "replay")
     every = f.duration_ns("every", NS_PER_MINUTE, positive=True)
-    _, rows = open_rows(path, None, None)
+    _, rows = open_rows(path, None, inst.symbol)
     marks: dict[int, int] = {}
     trades: dict[int, int] = {}
     first = None

@@ -102,6 +102,7 @@ class ScenarioRun:
         sc = self.scenario
         t0 = sc.start_ns
         self._setup(t0)
+        self.recorder.sample(t0, "opened")  # positions valued at their entry prices (no mark yet)
         for symbol, path in sc.paths.items():
             self._mark_step(MarkStep(t0, symbol, path[0][1]))
         self.recorder.sample(t0, "start")
