@@ -27,10 +27,11 @@ range (an Ornstein–Uhlenbeck walk).
 from __future__ import annotations
 
 import csv
+import io
 import random
 from decimal import Decimal, localcontext
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from exsim.errors import InputError
 from exsim.instruments import Instrument
@@ -74,11 +75,13 @@ def read_paths(
         if f.has("every") and kind != "replay":
             raise f.error("every", "only a replay path is sampled")
     if generated:
-        if generator is None:
-            raise root.error("generator", "missing: a generated path needs [generator] with seed, step and duration")
+        if generator is None:  # no [generator] line to name: name the first path that needs it
+            first = next(iter(generated.values()))
+            raise InputError("missing: a generated path needs [generator] with seed, step and duration",
+                             where=first.source.where(first.path), field="generator")
         paths.update(_generate(generator, generated, by_symbol))
     elif generator is not None:
-        generator.only(("seed", "step", "duration"))
+        raise generator.error("seed", "[generator] is set but no path uses it (give a path generator = {...})")
     return paths, kinds
 
 
@@ -128,14 +131,15 @@ def _csv(f: Fields, inst: Instrument, start_ns: int) -> tuple[tuple[int, int], .
     from exsim.scenario.spec import _utc_ns
 
     points = []
-    with open(path, newline="") as fh:
-        reader = csv.reader(fh)
-        header = next(reader, None)
+    with io.StringIO(_utf8(path), newline="") as fh:
+        reader = csv.reader(fh, strict=True)  # strict: an unclosed quote is an error, not a value
+        rows = _csv_rows(reader, path)
+        header = next(rows, None)
         if header is None:
             raise InputError("empty file; expected a header time,mark", where=f"{path}:1", field="header")
         if [h.strip() for h in header] != ["time", "mark"]:
             raise InputError(f"header {header!r}; expected time,mark", where=f"{path}:1", field="header")
-        for row in reader:
+        for row in rows:
             where = f"{path}:{reader.line_num}"
             if len(row) != 2:
                 raise InputError(f"{len(row)} columns; expected 2 (time,mark)", where=where, field="columns")
@@ -161,21 +165,44 @@ def _csv(f: Fields, inst: Instrument, start_ns: int) -> tuple[tuple[int, int], .
     return _checked(points, f, "csv")
 
 
+def _utf8(path: Path) -> str:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", where=str(path), field="file") from exc
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError("not UTF-8 text", where=f"{path}:{line}", field="file") from exc
+
+
+def _csv_rows(reader: Any, path: Path) -> Iterator[list[str]]:
+    """The reader's rows; a malformed one (an unclosed quote, a huge field) is an InputError naming its line."""
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InputError(f"not valid CSV: {exc}", where=f"{path}:{reader.line_num}", field="csv") from exc
+        yield row
+
+
 def _replay(f: Fields, inst: Instrument) -> tuple[tuple[int, int], ...]:
     path = _resolve(f, "replay")
     every = f.duration_ns("every", NS_PER_MINUTE, positive=True)
     _, rows = open_rows(path, None, inst.symbol)
-    marks: dict[int, int] = {}
-    trades: dict[int, int] = {}
-    first = None
+    # the last mark / trade in each interval, intervals counted from each kind's own first row
+    sampled: dict[int, dict[int, int]] = {MARK: {}, TRADE: {}}
+    first: dict[int, int] = {}
     for r in rows:
         if r.symbol != inst.symbol or r.kind not in (MARK, TRADE):
             continue
-        if first is None:
-            first = r.ts_ns - r.ts_ns % every
-        bucket = (r.ts_ns - first) // every * every
+        start = first.setdefault(r.kind, r.ts_ns - r.ts_ns % every)
         ticks = to_ticks(r.price, inst.tick_size, field="price", where=r.where)
-        (marks if r.kind == MARK else trades)[bucket] = ticks  # the last one in the interval
+        sampled[r.kind][(r.ts_ns - start) // every * every] = ticks
+    marks, trades = sampled[MARK], sampled[TRADE]
     chosen = marks or trades
     if not chosen:
         raise f.error("replay", f"{path} holds no trades or marks of {inst.symbol}")

@@ -7,6 +7,7 @@ path (``accounts[0].positions[1].qty``). Nothing later in the pipeline re-reads 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,11 @@ from typing import Any
 import attrs
 
 from exsim.book.orders import BUY, GTC, IOC, LIMIT, MARKET, SELL, STOP_MARKET, TAKE_PROFIT_MARKET, TRIGGER_LAST, TRIGGER_MARK
-from exsim.errors import InputError
+from exsim.errors import InputError, SpecError
 from exsim.instruments import BracketTable, Instrument, get_instrument, list_symbols, shipped_brackets
 from exsim.ledger.accounts import CROSS, ISOLATED
 from exsim.scenario.toml_fields import Fields, Source
-from exsim.units import NS_PER_SECOND, ceil_div, to_atoms, to_lots, to_rate_e8, to_ticks
+from exsim.units import NS_PER_SECOND, ceil_div, format_atoms, to_atoms, to_lots, to_rate_e8, to_ticks
 
 MODES = ("isolated", "cross")
 MODE_CODES = {"isolated": ISOLATED, "cross": CROSS}
@@ -41,6 +42,7 @@ class PositionSpec:
     margin_mode: str | None  # None: the run's margin mode
     margin_atoms: int | None  # isolated bucket wanted (>= initial margin); None: the initial margin
     where: str
+    field: str = ""  # its path in the file, e.g. accounts[0].positions[1]
 
 
 @attrs.frozen
@@ -122,7 +124,6 @@ class Scenario:
     funding_rates_e8: dict[str, int]
     book: BookSpec
     population: PopulationSpec | None
-    seed: int
 
     def instrument(self, symbol: str) -> Instrument:
         for inst in self.instruments:
@@ -157,18 +158,24 @@ def parse_scenario(src: Source) -> Scenario:
     from exsim.scenario.paths import read_paths  # paths need the instruments
 
     generator = root.table_of("generator", None)
-    seed = generator.integer("seed", 0, minimum=0) if generator is not None else 0
     paths, kinds = read_paths(root, by_symbol, start_ns, generator)
     population = _population(root.table_of("population", None), by_symbol)
     accounts = _accounts(root, by_symbol)
     if population is not None and len(accounts) + population.accounts > MAX_ACCOUNTS:
         raise root.error("population", f"more than {MAX_ACCOUNTS} accounts in all")
     mark_source = head.choice("mark", ("path", "book"), "path")
-    for inst in instruments:
+    for k, inst in enumerate(instruments):  # a missing path has no line: name the instrument's
+        where, field = src.where(f"instruments[{k}]"), f"paths.{inst.symbol}"
         if mark_source == "path" and inst.symbol not in paths:
-            raise root.error("paths", f"no price path for {inst.symbol} (give [paths.{inst.symbol}], or mark = \"book\")")
+            raise InputError(f"no price path for {inst.symbol} (give [paths.{inst.symbol}], or mark = \"book\")",
+                             where=where, field=field)
         if mark_source == "book" and inst.symbol not in paths:
-            raise root.error("paths", f"no starting price for {inst.symbol}: give [paths.{inst.symbol}] marks = [[\"0s\", \"<price>\"]]")
+            raise InputError(f"no starting price for {inst.symbol}: give [paths.{inst.symbol}] marks = [[\"0s\", \"<price>\"]]",
+                             where=where, field=field)
+    for inst in instruments:  # then, with every path present: book-driven marks take one point
+        if mark_source == "book" and inst.symbol in paths and len(paths[inst.symbol]) > 1:
+            raise root.error(f"paths.{inst.symbol}", "with mark = \"book\" the book sets the mark: give only the starting "
+                             "point, [[\"0s\", \"<price>\"]], and move the market with orders")
     interval_ns, rates = _funding(root.table_of("funding", None), by_symbol)
     return Scenario(
         name=name,
@@ -186,7 +193,6 @@ def parse_scenario(src: Source) -> Scenario:
         funding_rates_e8=rates,
         book=_book(root.table_of("book", None)),
         population=population,
-        seed=seed,
     )
 
 
@@ -197,7 +203,10 @@ def _utc_ns(text: str, f: Fields, key: str) -> int:
         raise f.error(key, f"{text!r} is not an ISO time like 2024-01-01T00:00:00Z") from None
     if dt.tzinfo is None:
         raise f.error(key, f"{text!r} has no time zone; end it with Z for UTC")
-    delta = dt.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    try:
+        delta = dt.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    except OverflowError:
+        raise f.error(key, f"{text!r} is out of range (years 1 to 9999 in UTC)") from None
     return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1_000
 
 
@@ -235,7 +244,7 @@ def _lots(f: Fields, key: str, inst: Instrument) -> int:
 # --------------------------------------------------------------------------- instruments
 _INSTRUMENT_KEYS = (
     "symbol", "tick_size", "lot_size", "brackets", "brackets_from", "maker_fee", "taker_fee", "clearance_fee",
-    "maint_margin_basis", "funding_interval",
+    "maint_margin_basis",
 )
 
 
@@ -250,13 +259,16 @@ def _instruments(root: Fields) -> tuple[Instrument, ...]:
         if any(i.symbol == symbol for i in out):
             raise f.error("symbol", f"{symbol!r} is listed twice")
         shipped = symbol in list_symbols()
-        where = f.source.where(f.path)
         try:
             if shipped and not (f.has("tick_size") or f.has("lot_size") or f.has("brackets") or f.has("brackets_from")):
                 inst = get_instrument(symbol)
             else:
                 if not (f.has("tick_size") and f.has("lot_size")):
-                    raise f.error("tick_size", f"{symbol!r} is not a shipped instrument ({', '.join(list_symbols())}); "
+                    missing = "lot_size" if f.has("tick_size") else "tick_size"
+                    if shipped:
+                        raise f.error(missing, f"missing: {symbol!r} with its own sizes or brackets needs tick_size, lot_size "
+                                      "and brackets (or brackets_from); or give none of them for the shipped instrument")
+                    raise f.error(missing, f"missing: {symbol!r} is not a shipped instrument ({', '.join(list_symbols())}); "
                                   "give tick_size, lot_size and brackets (or brackets_from)")
                 inst = Instrument.create(
                     symbol=symbol,
@@ -272,14 +284,13 @@ def _instruments(root: Fields) -> tuple[Instrument, ...]:
                     changes[name] = _rate(f, key)
             if f.has("maint_margin_basis"):
                 changes["maint_margin_basis"] = f.choice("maint_margin_basis", ("mark", "entry"))
-            if f.has("funding_interval"):
-                changes["funding_interval_ns"] = f.duration_ns("funding_interval", positive=True)
             if changes:
                 inst = attrs.evolve(inst, **changes)
         except InputError as exc:
             if exc.where.startswith(f.source.name):
                 raise
-            raise InputError(exc.message, where=where, field=f"{f.path}.{exc.field}" if exc.field else f.path) from exc
+            field = f"{f.path}.{exc.field}" if exc.field else f.path
+            raise InputError(exc.message, where=f.source.where(field), field=field) from exc
         out.append(inst)
     return tuple(out)
 
@@ -304,7 +315,13 @@ def _brackets(f: Fields, symbol: str) -> BracketTable:
         cap = b.decimal_text("cap", positive=True)
         tiers.append((floor, cap, b.decimal_text("mmr", positive=True), b.integer("max_leverage", minimum=1)))
         floor = cap
-    return BracketTable.from_tiers(tiers, symbol=symbol, source=f.source.where(f.field("brackets")))
+    try:
+        return BracketTable.from_tiers(tiers, symbol=symbol, source=f.source.where(f.field("brackets")))
+    except SpecError as exc:  # where is "file:line: SYMBOL bracket K", field the Bracket's: name the TOML's
+        m = re.search(r"bracket (\d+)$", exc.where)
+        key = {"cap_atoms": "cap", "floor_atoms": "cap", "max_leverage": "max_leverage"}.get(exc.field, "mmr")
+        field = f"{f.field('brackets')}[{int(m.group(1)) - 1}].{key}" if m else f.field("brackets")
+        raise SpecError(exc.message, where=f.source.where(field), field=field) from exc
 
 
 # --------------------------------------------------------------------------- accounts
@@ -359,12 +376,12 @@ def _position(f: Fields, by_symbol: dict[str, Instrument]) -> PositionSpec:
     im = ceil_div(inst.notional_atoms(price, qty), leverage)
     margin = _atoms(f, "margin", None, positive=True)
     if margin is not None and margin < im:
-        raise f.error("margin", f"{f.table['margin']} is below the initial margin {im / 10**8:.8f} "
+        raise f.error("margin", f"{f.table['margin']} is below the initial margin {format_atoms(im)} "
                       f"(notional / leverage {leverage})")
     mode = f.choice("margin_mode", MODES, None)
     if margin is not None and mode == "cross":
         raise f.error("margin", "an isolated bucket allocation on a cross position")
-    return PositionSpec(symbol, side, qty, price, leverage, mode, margin, f.source.where(f.path))
+    return PositionSpec(symbol, side, qty, price, leverage, mode, margin, f.source.where(f.path), f.path)
 
 
 def _order(f: Fields, by_symbol: dict[str, Instrument]) -> OrderSpec:
@@ -383,6 +400,8 @@ def _order(f: Fields, by_symbol: dict[str, Instrument]) -> OrderSpec:
         raise f.error("trigger", f"missing: a {kind} order needs a trigger price")
     if order_type in (LIMIT, MARKET) and trigger:
         raise f.error("trigger", f"a {kind} order takes no trigger")
+    if f.has("trigger_by") and not trigger:
+        raise f.error("trigger_by", f"a {kind} order has no trigger")
     tif_name = f.choice("tif", ("gtc", "ioc"), "gtc" if order_type == LIMIT else "ioc")
     return OrderSpec(
         at_ns=f.duration_ns("at"),
@@ -392,7 +411,7 @@ def _order(f: Fields, by_symbol: dict[str, Instrument]) -> OrderSpec:
         qty_lots=_lots(f, "qty", inst),
         price_ticks=price,
         trigger_ticks=trigger,
-        trigger_by=TRIGGER_MARK if f.choice("trigger_by", ("mark", "last"), "mark") == "mark" else TRIGGER_LAST,
+        trigger_by=TRIGGER_MARK if f.choice("trigger_by", ("mark", "last"), "mark") == "mark" else TRIGGER_LAST,  # checked above
         tif=GTC if tif_name == "gtc" else IOC,
         reduce_only=f.boolean("reduce_only", False),
         where=f.source.where(f.path),

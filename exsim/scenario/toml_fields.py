@@ -18,7 +18,9 @@ from typing import Any, Iterable
 from exsim.errors import InputError
 from exsim.units import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, parse_decimal
 
-_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_.\- ]+?)\s*\]\]?\s*(#.*)?$")
+# Linear-time patterns: key parts and the whitespace around them never overlap (an overlap made a
+# line like "[" + 2,000 spaces take seconds to reject, before tomllib could report it).
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*)\s*=")
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d)$")
 _DURATION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": NS_PER_SECOND, "m": NS_PER_MINUTE, "h": NS_PER_HOUR, "d": NS_PER_DAY}
@@ -70,10 +72,11 @@ class Source:
         self.map = LineMap(text)
         try:
             self.data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
+        except (ValueError, RecursionError) as exc:  # TOMLDecodeError; an int over 4300 digits; [[[[... nested
             m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-            where = f"{name}:{m.group(1)}" if m else name
-            raise InputError(f"not valid TOML: {exc}", where=where, field="toml") from exc
+            line = m.group(1) if m else len(text.splitlines()) if "at end of document" in str(exc) else 1
+            detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise InputError(f"not valid TOML: {detail}", where=f"{name}:{max(1, int(line))}", field="toml") from exc
 
     @classmethod
     def read(cls, path: str | Path) -> Source:
@@ -90,8 +93,8 @@ class Source:
         return cls(str(p), text, p.resolve().parent)
 
     def where(self, path: str) -> str:
-        line = self.map.line_of(path)
-        return f"{self.name}:{line}" if line else self.name
+        """``file:line`` of ``path``; line 1 when not even its top-level key is in the file."""
+        return f"{self.name}:{self.map.line_of(path) or 1}"
 
     def error(self, path: str, message: str) -> InputError:
         return InputError(message, where=self.where(path), field=path)
