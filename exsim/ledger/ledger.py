@@ -215,7 +215,7 @@ class Ledger:
 
     # ------------------------------------------------------------------ margin figures
     def mark_ticks(self, symbol: str, pos: Position) -> int:
-        """The price positions of ``symbol`` are valued at: mark, else last trade, else entry."""
+        """The price positions of ``symbol`` are valued at: the mark, else (no mark yet) the entry price."""
         mark = self.marks.get(symbol)
         if mark is not None:
             return mark

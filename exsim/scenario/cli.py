@@ -37,6 +37,8 @@ def resolve(spec: str) -> Path:
     p = Path(spec)
     if p.is_file():
         return p
+    if p.is_dir():
+        raise InputError("is a folder; expected a scenario .toml file or a built-in name", where=spec, field="FILE")
     if spec in BUILTIN_ORDER:
         return Path(str(resources.files(BUILTIN).joinpath("builtin", f"{spec}.toml")))
     if p.suffix == ".toml" or "/" in spec:

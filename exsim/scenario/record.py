@@ -250,6 +250,8 @@ class ScenarioRecorder:
             "description": sc.description,
             "source": sc.source,
             "margin_mode": run.mode,
+            "mark": sc.mark_source,
+            "paths": dict(sc.path_kinds),
             "start": utc_text(sc.start_ns),
             "duration_s": _seconds(run.loop.now_ns - sc.start_ns) if run.loop.now_ns else 0,
             "accounts": [_public(a) for a in explicit],

@@ -168,16 +168,19 @@ class ScenarioRun:
     def _setup(self, t0: int) -> None:
         self.in_setup = True
         for acct in self.accounts:
-            self._setup_step(Deposit(t0, acct.account_id, acct.deposit_atoms), acct.positions[0].where if acct.positions else "")
+            first = acct.positions[0] if acct.positions else None
+            self._setup_step(Deposit(t0, acct.account_id, acct.deposit_atoms), first.where if first else "",
+                             f"{first.field.rsplit('.', 1)[0]}.deposit" if first and first.field else "deposit")
             for p in acct.positions:
                 mode = p.margin_mode or self.mode
                 inst = self.scenario.instrument(p.symbol)
                 aid = acct.account_id
-                self._setup_step(SetMarginMode(t0, aid, p.symbol, MODE_CODES[mode]), p.where)
-                self._setup_step(SetLeverage(t0, aid, p.symbol, p.leverage), p.where)
+                self._setup_step(SetMarginMode(t0, aid, p.symbol, MODE_CODES[mode]), p.where, f"{p.field}.margin_mode")
+                self._setup_step(SetLeverage(t0, aid, p.symbol, p.leverage), p.where, f"{p.field}.leverage")
                 other = SELL if p.side == BUY else BUY
                 self._send(SetReplayedLevels(t0, p.symbol, ((other, p.price_ticks, p.qty_lots),)))
-                self._setup_step(NewOrder(t0, aid, p.symbol, p.side, p.qty_lots, p.price_ticks, LIMIT, IOC), p.where)
+                self._setup_step(NewOrder(t0, aid, p.symbol, p.side, p.qty_lots, p.price_ticks, LIMIT, IOC), p.where,
+                                 f"{p.field}.qty")
                 left = self.exchange.book(p.symbol).anonymous_lots(other, p.price_ticks)
                 if left:  # the order did not take it all: say why, leave no stray liquidity
                     self._send(SetReplayedLevels(t0, p.symbol, ((other, p.price_ticks, 0),)))
@@ -189,15 +192,16 @@ class ScenarioRun:
                     pos = self.ledger.account(aid).positions[(p.symbol, 0)]
                     extra = p.margin_atoms - pos.margin_atoms
                     if extra > 0:
-                        self._setup_step(AdjustIsolatedMargin(t0, aid, p.symbol, 0, extra), p.where)
+                        self._setup_step(AdjustIsolatedMargin(t0, aid, p.symbol, 0, extra), p.where, f"{p.field}.margin")
         self.in_setup = False
 
-    def _setup_step(self, command: Any, where: str) -> None:
+    def _setup_step(self, command: Any, where: str, field: str) -> None:
+        """Send a setup command; the venue's refusal stops the run, naming the scenario's field."""
         self.setup_errors.clear()
         self._send(command)
         if self.setup_errors:
             raise InputError(f"the exchange refused {type(command).__name__}: {self.setup_errors[0]}", where=where,
-                             field="setup")
+                             field=field or "setup")
 
     # ------------------------------------------------------------------ the book and the mark
     def _mark_step(self, step: MarkStep) -> None:
@@ -243,7 +247,9 @@ class ScenarioRun:
         (the exchange unwinds the fund on every mark). It ends when neither the mid nor
         the fund's position moves any more.
         """
+        first = self.generation
         for symbol in self.scenario.paths:
+            self.generation = first  # each instrument's rounds count from the command
             while True:
                 mid = self.book_mark_ticks(symbol)
                 fund_lots = self._fund_lots(symbol)
