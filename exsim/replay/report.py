@@ -20,7 +20,8 @@ from typing import Any
 from exsim.errors import InputError
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
+def read_run_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a run directory's CSV (replay or scenario), or an error naming the missing file."""
     if not path.is_file():
         raise InputError("missing: is this a run directory written with --out?", where=str(path))
     with open(path, newline="") as f:
@@ -44,8 +45,8 @@ def write_report(run_dir: str | Path) -> list[Path]:
     import matplotlib.pyplot as plt
 
     d = Path(run_dir)
-    series = _read_csv(d / "timeseries.csv")
-    fills = _read_csv(d / "fills.csv")
+    series = read_run_csv(d / "timeseries.csv")
+    fills = read_run_csv(d / "fills.csv")
     summary_path = d / "summary.json"
     if not summary_path.is_file():
         raise InputError("missing: is this a run directory written with --out?", where=str(summary_path))

@@ -16,7 +16,6 @@ The run's numbers are exact decimal text; they become floats here, for drawing o
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from datetime import datetime, timezone
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exsim.errors import InputError
+from exsim.replay.report import read_run_csv
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -59,13 +59,6 @@ def utc_ns(text: str) -> int:
     return secs * 1_000_000_000 + int((frac + "000000000")[:9])
 
 
-def _read_csv(path: Path) -> list[dict[str, str]]:
-    if not path.is_file():
-        raise InputError("missing: is this a scenario run directory written with --out?", where=str(path))
-    with open(path, newline="") as f:
-        return list(csv.DictReader(f))
-
-
 def _f(text: str) -> float:
     return float(text) if text else NAN
 
@@ -75,7 +68,7 @@ class _Run:
 
     def __init__(self, run_dir: str | Path) -> None:
         d = Path(run_dir)
-        rows, marks = _read_csv(d / "timeseries.csv"), _read_csv(d / "marks.csv")
+        rows, marks = read_run_csv(d / "timeseries.csv"), read_run_csv(d / "marks.csv")
         if not (d / "summary.json").is_file():
             raise InputError("missing: is this a scenario run directory written with --out?", where=str(d / "summary.json"))
         self.summary: dict[str, Any] = json.loads((d / "summary.json").read_text())
