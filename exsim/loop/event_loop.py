@@ -51,6 +51,15 @@ with an :class:`~exsim.errors.InputError` naming the source, the item index and 
 Items scheduled from inside the run (by a timer callback) at the *current* timestamp
 with a smaller priority than the one running are dispatched next: the loop never goes
 back in time, and the table orders what is queued when the loop reaches each item.
+
+Checkpoints
+-----------
+A loop pickles between two dispatches (from a timer callback, say): the queue, the clock,
+the ``seq`` counter and each source's read state, *except the sources' iterators*, which
+cannot be saved (a generator over a file). :meth:`EventLoop.sources` says how many items
+each source had read; after unpickling, :meth:`EventLoop.reattach_source` gives each one an
+iterator over the same items advanced past those (a deterministic source re-read from its
+start and fast-forwarded), and the run continues exactly as it would have.
 """
 
 from __future__ import annotations
@@ -178,6 +187,24 @@ class _Source:
         self.last_ts = 0  # ts_ns of ``head`` (the last item read)
         self.head: Any = _UNSTARTED  # the first item not yet queued, or _END
         self.head_prio = 0
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the iterator (see "Checkpoints"); the sentinels by name."""
+        state = {name: getattr(self, name) for name in self.__slots__ if name != "next_item"}
+        if self.head is _UNSTARTED or self.head is _END:
+            state["head"] = "_UNSTARTED" if self.head is _UNSTARTED else "_END"
+            state["sentinel"] = True
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if state.pop("sentinel", False):
+            state["head"] = _UNSTARTED if state["head"] == "_UNSTARTED" else _END
+        for name, value in state.items():
+            setattr(self, name, value)
+        self.next_item = self._detached
+
+    def _detached(self) -> Any:
+        raise StateError(f"source {self.name!r} was restored from a checkpoint but not reattached (EventLoop.reattach_source)")
 
 
 class EventLoop:
@@ -346,6 +373,52 @@ class EventLoop:
         if until_ns is not None and until_ns > self._now_ns and (not heap or heap[0][0] > until_ns):
             self._now_ns = until_ns  # everything up to until_ns has run: the clock reaches it
         return ran
+
+    # -- checkpoints --------------------------------------------------------------------
+
+    def sources(self) -> list[tuple[int, str, int]]:
+        """``(number, name, items read)`` of each source still being read, by number. O(n).
+
+        Sources are numbered from 0 in the order they were added; an exhausted source is
+        not listed (nothing of it is left to read). See "Checkpoints" in the module doc.
+        """
+        found = [e[4] for e in self._heap if e[3] == _MARKER]
+        return sorted((src.number, src.name, src.index + 1) for src in found)
+
+    def reattach_source(self, number: int, items: Iterator[Any]) -> None:
+        """Continue source ``number`` of an unpickled loop with ``items``. O(n).
+
+        ``items`` must yield what the original source would have yielded after the items
+        it had read (:meth:`sources`): the loop already holds the last of those as the
+        source's next item to queue. Raises ``KeyError`` for a source not being read.
+        """
+        for entry in self._heap:
+            if entry[3] == _MARKER and entry[4].number == number:
+                entry[4].next_item = iter(items).__next__
+                return
+        raise KeyError(f"no source {number} is being read")
+
+    def source_head(self, number: int) -> Any:
+        """The last item source ``number`` read (queued next), or None before its first. O(n)."""
+        for entry in self._heap:
+            if entry[3] == _MARKER and entry[4].number == number:
+                head = entry[4].head
+                return None if head is _UNSTARTED or head is _END else head
+        raise KeyError(f"no source {number} is being read")
+
+    def __getstate__(self) -> dict[str, Any]:
+        # the seq counter is saved as its next value (itertools.count does not pickle on
+        # every Python); reading it consumes that value, so the counter is rebuilt at it
+        next_seq = self._next_seq()
+        self._next_seq = count(next_seq).__next__
+        state = {name: getattr(self, name) for name in self.__slots__ if name != "_next_seq"}
+        state["next_seq"] = next_seq
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self._next_seq = count(state.pop("next_seq")).__next__
+        for name, value in state.items():
+            setattr(self, name, value)
 
     # -- internals ----------------------------------------------------------------------
 

@@ -40,7 +40,22 @@ def load_strategy(spec: str, params: list[str]) -> Any:
         mod_spec = importlib.util.spec_from_file_location(path.stem, path)
         assert mod_spec is not None and mod_spec.loader is not None
         module = importlib.util.module_from_spec(mod_spec)
-        mod_spec.loader.exec_module(module)
+        # registered under its name, as an imported module is (pickle finds the strategy's
+        # classes there for checkpoints, and so do dataclasses) -- unless another module
+        # has that name; a new load of the same file replaces the old one
+        held = sys.modules.get(path.stem)
+        register = held is None or getattr(held, "__file__", None) == mod_spec.origin
+        if register:
+            sys.modules[path.stem] = module
+        try:
+            mod_spec.loader.exec_module(module)
+        except BaseException:
+            if register:  # as it was
+                if held is None:
+                    sys.modules.pop(path.stem, None)
+                else:
+                    sys.modules[path.stem] = held
+            raise
     else:
         try:
             module = importlib.import_module(where)
@@ -153,6 +168,10 @@ def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dic
         disable=not show,
         transient=False,
     )
+    checkpoint_every = getattr(args, "checkpoint_every", None)
+    resume = getattr(args, "resume", None)
+    if checkpoint_every is not None and checkpoint_every <= 0:
+        raise InputError(f"{checkpoint_every} is not a positive number of rows", field="--checkpoint-every")
     t0 = time.perf_counter()
     with progress:
         task = progress.add_task(title, total=None, rows=0, rate=0.0, sim="")
@@ -169,7 +188,17 @@ def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dic
             out_dir=args.out,
             progress=report if show else None,
             index_files=args.index_file,
+            checkpoint_every=checkpoint_every,
+            checkpoint_dir=getattr(args, "checkpoint_dir", None),
+            resume=resume,
+            run_options={"strategy": args.strategy, "param": list(args.param)},
         )
+        if replay.resumed_from is not None:
+            progress.console.print(f"resumed from {resume} at row {replay.resumed_from['rows']:,}", soft_wrap=True, markup=False)
+        if replay.checkpoint_path is not None:
+            progress.console.print(
+                f"checkpoints: every {checkpoint_every:,} rows to {replay.checkpoint_path} (the latest kept)", soft_wrap=True, markup=False
+            )
         summary = replay.run()
     print_summary(console, summary, args.out)
     return summary
@@ -216,6 +245,13 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
         console.print(f"  {n['time_utc'][11:23]}  {n['text']}")
     for liq in s["liquidations"]:
         console.print(f"[bold red]liquidation[/bold red] {liq['time_utc'][11:23]}: {liq['explanation']}")
+    ck = s.get("checkpoint")
+    if ck:
+        if ck.get("resumed_from"):
+            console.print(f"[dim]resumed from[/dim] {ck['resumed_from']['path']} (row {ck['resumed_from']['rows']:,})")
+        if ck.get("every_rows"):
+            where = f"latest snapshot {ck['latest']} (row {ck['latest_at_row']:,})" if ck["latest"] else "none written yet"
+            console.print(f"[dim]checkpoints:[/dim] every {ck['every_rows']:,} rows, {ck['written']} written; {where}")
     console.print(
         f"{s['rows']:,} rows in {s['wall_s']:.2f} s ({(s['rows_per_s'] or 0):,} rows/s); state hash {s['state_hash'][:16]}"
         + (f"; run written to {out}" if out else "")
@@ -332,6 +368,22 @@ def add_parsers(sub: Any) -> None:
         ),
     )
     add_replay_arguments(rp)
+    ck = rp.add_argument_group(
+        "checkpoints",
+        "A snapshot of the whole run (exchange, ledger, books, queued events and timers, strategy, recorder) every "
+        "N input rows, so a long replay can stop and continue: run the same command with --resume SNAPSHOT (same "
+        "files and options; a different file or option is refused). The resumed run ends in the same state hash, "
+        "account figures and output files as one that never stopped. Snapshots are pickles: resume only from your "
+        "own. They are read only by the exsim version that wrote them.",
+    )
+    ck.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="write a snapshot every N input rows")
+    ck.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        metavar="DIR",
+        help="where the snapshot goes: DIR/replay.snapshot, replaced by each new one (default OUT/checkpoint, or ./exsim-checkpoint without --out)",
+    )
+    ck.add_argument("--resume", default=None, metavar="SNAPSHOT", help="continue the run from this snapshot")
     rp.set_defaults(func=cmd_replay)
 
     demo = sub.add_parser(

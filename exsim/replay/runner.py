@@ -32,10 +32,19 @@ How the market is modelled (each choice is stated in the run summary):
   from the premium index at each funding time (``funding="computed"``) or off.
 * **Latency.** A strategy command reaches the exchange ``latency_ns`` after the hook that
   sent it.
+
+Checkpoints (``checkpoint_every``, ``resume``; :mod:`exsim.replay.checkpoint`): every
+``checkpoint_every`` input rows (rows of the merged input stream the market model has
+taken), once the loop has run everything queued at the current timestamp, the whole run
+is pickled — exchange, ledger, books, the loop's queue and timers, the strategy and its
+context, the recorder — except the input streams, which are re-opened on resume and
+fast-forwarded past the items already read. A resumed run ends in the same state hash,
+account figures and output files as an uninterrupted one.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections import deque
@@ -74,17 +83,29 @@ from exsim.exchange import (
 )
 from exsim.instruments import Instrument, get_instrument
 from exsim.ledger import Ledger
-from exsim.loop.event_loop import PRIORITY, PRIORITY_COMMAND, PRIORITY_FUNDING, PRIORITY_MARK, PRIORITY_MARKET_DATA, EventLoop
+from exsim.loop.event_loop import (
+    PRIORITY,
+    PRIORITY_COMMAND,
+    PRIORITY_FUNDING,
+    PRIORITY_MARK,
+    PRIORITY_MARKET_DATA,
+    PRIORITY_TIMER,
+    EventLoop,
+)
 from exsim.margin.funding import next_funding_time_ns
 from exsim.readers import format_kinds, merge_rows, open_rows
 from exsim.readers.opening import SKIPPED_LINES
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, MARK, Row
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedGap, ReplayedPremium, ReplayedQuote
+from exsim.replay.checkpoint import SNAPSHOT_NAME, restore, write_snapshot
 from exsim.replay.recorder import Recorder
 from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy
 from exsim.units import floor_div, to_atoms
 
 NS_PER_S = 1_000_000_000
+#: same-timestamp priority of the checkpoint timer: after everything else at its timestamp
+PRIORITY_CHECKPOINT = PRIORITY_TIMER + 1
+_PROGRESS_ROWS = 1 << 14  # rows between two progress reports
 QUEUE_MODELS = {"conservative": "conservative", "proportional": "proportional", "probabilistic": "proportional"}
 MARK_MODES = ("auto", "replayed", "computed")
 FUNDING_MODES = ("auto", "replayed", "computed", "none")
@@ -155,8 +176,29 @@ class _Ladder:
     levels: dict[tuple[int, int], int] = attrs.Factory(dict)  # (side, price) -> lots wanted at the last build
 
 
+class _Recorder(Recorder):
+    """The recorder, whose summary also says where the run's checkpoints are."""
+
+    def summary(self) -> dict[str, Any]:
+        summary = super().summary()
+        info = self.replay.checkpoint_info()
+        if info is not None:
+            summary["checkpoint"] = info
+        return summary
+
+
 class Replay:
-    """One replay run. Build it, then :meth:`run` (once)."""
+    """One replay run. Build it, then :meth:`run` (once).
+
+    Checkpoints: ``checkpoint_every`` rows, write a snapshot of the whole run to
+    ``checkpoint_dir``/``replay.snapshot`` (default: ``out_dir``/``checkpoint``, or
+    ``exsim-checkpoint`` without ``out_dir``), replacing the previous one atomically;
+    ``on_checkpoint(info)`` is called after each. ``resume``: a snapshot to continue from;
+    build the replay with the same files and options as the run that wrote it (it refuses
+    otherwise). ``run_options``: further options to record in snapshots and compare on
+    resume (the command line's strategy spec and parameters). Snapshots are pickles: load
+    only your own (see :mod:`exsim.replay.checkpoint`).
+    """
 
     def __init__(
         self,
@@ -170,12 +212,38 @@ class Replay:
         out_dir: str | Path | None = None,
         progress: Callable[[int, int], None] | None = None,
         instruments: dict[str, Instrument] | None = None,
+        checkpoint_every: int | None = None,
+        checkpoint_dir: str | Path | None = None,
+        on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
+        resume: str | Path | None = None,
+        run_options: dict[str, Any] | None = None,
     ) -> None:
         if not files and rows is None:
             raise InputError("no input files given", field="files")
+        if checkpoint_every is not None and (type(checkpoint_every) is not int or checkpoint_every <= 0):
+            raise InputError(f"{checkpoint_every!r} is not a positive whole number of rows", field="checkpoint_every")
+        if (checkpoint_every is not None or resume is not None) and rows is not None:
+            raise InputError("checkpoints need input files (rows given in memory cannot be re-read)", field="rows")
         self.config = config
         self.strategy = strategy
         self.progress = progress
+        # checkpoints (none of these is saved in a snapshot: they are this process's)
+        self.checkpoint_every = checkpoint_every
+        if checkpoint_every is None:
+            self.checkpoint_path: Path | None = None
+        else:
+            folder = checkpoint_dir if checkpoint_dir is not None else (Path(out_dir) / "checkpoint" if out_dir is not None else "exsim-checkpoint")
+            self.checkpoint_path = Path(folder) / SNAPSHOT_NAME
+        self.on_checkpoint = on_checkpoint
+        self.run_options = dict(run_options or {})
+        self.resumed_from: dict[str, Any] | None = None
+        self._out_dir = out_dir
+        self._checkpoints: list[dict[str, Any]] = []  # what each snapshot of this process was
+        self._checkpoint_pending = False
+        self._fast_forwarding = False  # re-reading inputs on resume: no checkpoints then
+        self._restored = False
+        self._wall0 = 0.0
+        self._open_files: list[Any] = []  # files this process opened for a resumed run
         self.commands_sent = 0
         self.notes: list[tuple[int, str]] = []
         fmts = list(formats) if formats is not None else [None] * len(files)
@@ -250,7 +318,8 @@ class Replay:
         self.index_proxy: dict[str, int] = {}  # symbol -> latest index proxy (ticks)
         # 3. the venue
         self.ledger = Ledger(self.instruments, insurance_fund_atoms=to_atoms(config.insurance_fund, field="insurance_fund"))
-        self.recorder = Recorder(self, out_dir)
+        # (a resumed run reopens the run's events.jsonl itself, without truncating it)
+        self.recorder = _Recorder(self, out_dir if resume is None else None)
         self.exchange = Exchange(
             self.instruments,
             sinks=[self._on_events],
@@ -317,20 +386,51 @@ class Replay:
         if self._hook_book is None:  # nobody listens: straight to the exchange
             self._dispatch[SetReplayedLevels] = self.exchange.submit
         self._order_events = (OrderAccepted, OrderRejected, OrderCancelled, OrderExpired, OrderAmended, OrderTriggered)
+        if resume is not None:
+            restore(self, resume)
 
     # ------------------------------------------------------------------ running
     def run(self) -> dict[str, Any]:
-        """Run to the end of the data; returns the summary (also written to ``out_dir``)."""
+        """Run to the end of the data; returns the summary (also written to ``out_dir``).
+
+        A replay built with ``resume`` continues where its snapshot was taken.
+        """
+        if not self._restored:
+            self._start()
+        loop = self.loop
+        self._wall0 = wall0 = time.perf_counter()
+        try:
+            loop.run()
+            self.wall_s += time.perf_counter() - wall0  # (a resumed run adds to the snapshot's)
+            self.strategy.on_end(self.ctx)
+            loop.run()  # what on_end sent
+            self.exchange._check()
+            self.ledger._check()
+            return self.recorder.finish()
+        finally:
+            for f in self._open_files:
+                f.close()
+
+    def market_items(self) -> Iterator[Any]:
+        """The loop's market-data source: the merged rows through the market model.
+
+        Deterministic: a checkpoint's resume builds it again and skips the items the
+        snapshot's run had read. Sets :attr:`first_ts_ns`.
+        """
         rows = iter(self.rows)
         first = next(rows, None)
         if first is None:
             raise InputError("the input holds no rows", where=self.inputs[0]["path"])
         self.first_ts_ns = first.ts_ns
+        return self._commands(itertools.chain((first,), rows))
+
+    def _start(self) -> None:
+        """Queue the run's sources, settings and timers (a resumed run has them already)."""
         loop = self.loop
-        loop.add_source(self._commands(itertools.chain((first,), rows)), name="market data")
-        for path, source in zip(self.index_files, self.index_sources):
+        loop.add_source(self.market_items(), name="market data")  # source 0
+        for path, source in zip(self.index_files, self.index_sources):  # sources 1, 2, ...
             loop.add_source(source, name=f"index proxy {path}")
-        t0 = first.ts_ns
+        t0 = self.first_ts_ns
         cfg = self.config
         loop.schedule(Deposit(t0, ACCOUNT_ID, to_atoms(cfg.balance, field="balance")))
         for sym in self.symbols:
@@ -338,7 +438,7 @@ class Replay:
                 loop.schedule(SetMarginMode(t0, ACCOUNT_ID, sym, MARGIN_MODES[cfg.margin_mode]))
             if cfg.leverage is not None:
                 loop.schedule(SetLeverage(t0, ACCOUNT_ID, sym, cfg.leverage))
-        loop.call_at(t0, lambda _loop, _ts: self.strategy.on_start(self.ctx), priority=PRIORITY_COMMAND)
+        loop.call_at(t0, self._strategy_start, priority=PRIORITY_COMMAND)
         if self.mark_mode != "replayed":  # index = the mid until (unless) an index row comes
             start = (floor_div(t0, cfg.mark_interval_ns) + 1) * cfg.mark_interval_ns
             self.timers.append(loop.call_every(start, cfg.mark_interval_ns, self._sample_index, priority=PRIORITY_MARK))
@@ -346,30 +446,23 @@ class Replay:
             for sym, inst in zip(self.symbols, self.instruments):
                 nxt = next_funding_time_ns(t0, inst.funding_interval_ns)
                 self.timers.append(
-                    loop.call_every(nxt, inst.funding_interval_ns, self._settle_funding(sym), priority=PRIORITY_FUNDING)
+                    loop.call_every(nxt, inst.funding_interval_ns, functools.partial(self._settle_funding, sym), priority=PRIORITY_FUNDING)
                 )
         start = (floor_div(t0, cfg.sample_interval_ns) + 1) * cfg.sample_interval_ns
         self.timers.append(loop.call_every(start, cfg.sample_interval_ns, self.recorder.sample_timer))
-        wall0 = time.perf_counter()
-        loop.run()
-        self.wall_s = time.perf_counter() - wall0
-        self.strategy.on_end(self.ctx)
-        loop.run()  # what on_end sent
-        self.exchange._check()
-        self.ledger._check()
-        return self.recorder.finish()
+
+    def _strategy_start(self, loop: EventLoop, ts: int) -> None:
+        self.strategy.on_start(self.ctx)
 
     def _commands(self, rows: Iterable[Row]) -> Iterator[Any]:
-        """The market model's commands, counting rows for the progress report; at the
-        end of the data, stops the periodic timers so the run ends there."""
+        """The market model's commands, counting rows for the progress report and the
+        checkpoints; at the end of the data, stops the periodic timers so the run ends
+        there."""
         model = self.model
-        progress = self.progress
-        if progress is None:
+        if self.progress is None and self.checkpoint_every is None:
             yield from model.commands(rows)
         else:
-            step = 1 << 14
-            counted = self._count_rows(rows, step)
-            yield from model.commands(counted)
+            yield from model.commands(self._count_rows(rows))
         self.rows_done = sum(model.counts)
         self.last_ts_ns = self.loop.now_ns
         for timer in self.timers:
@@ -408,15 +501,63 @@ class Replay:
         finally:
             SKIPPED_LINES.pop(path, None)
 
-    def _count_rows(self, rows: Iterable[Row], step: int) -> Iterator[Row]:
-        progress = self.progress
-        assert progress is not None
+    def _count_rows(self, rows: Iterable[Row]) -> Iterator[Row]:
+        """``rows``, counted: a progress report and a checkpoint request at their marks."""
         n = 0
-        for n, row in enumerate(rows, 1):
-            if not n & (step - 1):
-                progress(n, row.ts_ns)
+        mark = self._row_mark(0, 0)
+        for row in rows:
+            n += 1
+            if n == mark:
+                mark = self._row_mark(n, row.ts_ns)
             yield row
-        progress(n, self.loop.now_ns)
+        if self.progress is not None:
+            self.progress(n, self.loop.now_ns)
+
+    def _row_mark(self, n: int, ts_ns: int) -> int:
+        """At ``n`` rows taken: report progress, ask for a checkpoint; the next mark.
+
+        The marks are multiples of fixed steps, so a resumed run's re-read of the inputs
+        meets them at the same rows (and asks for no checkpoint while it fast-forwards).
+        """
+        marks = []
+        if self.progress is not None:
+            if n and not n % _PROGRESS_ROWS:
+                self.progress(n, ts_ns)
+            marks.append((n // _PROGRESS_ROWS + 1) * _PROGRESS_ROWS)
+        every = self.checkpoint_every
+        if every is not None:
+            if n and not n % every and not self._fast_forwarding and not self._checkpoint_pending:
+                # the snapshot is taken once everything at this timestamp has run
+                self._checkpoint_pending = True
+                self.loop.call_at(self.loop.now_ns, self._checkpoint, priority=PRIORITY_CHECKPOINT)
+            marks.append((n // every + 1) * every)
+        return min(marks)
+
+    def _checkpoint(self, loop: EventLoop, ts: int) -> None:
+        """The checkpoint timer: write the snapshot (between two dispatches, all of this
+        timestamp's queued work done). None once the data has ended: what is left to run
+        is this timestamp's timers and ``on_end``, and a resume re-reads the inputs to a
+        source's position, which an ended source no longer has."""
+        self._checkpoint_pending = False
+        if self.data_done:
+            return
+        info = write_snapshot(self)
+        self._checkpoints.append(info)
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(info)
+
+    def checkpoint_info(self) -> dict[str, Any] | None:
+        """What the summary says of checkpoints: where the latest snapshot is, and where
+        this run was resumed from (None for a run with neither)."""
+        info: dict[str, Any] = {}
+        if self.checkpoint_path is not None:
+            info["every_rows"] = self.checkpoint_every
+            info["latest"] = str(self.checkpoint_path) if self._checkpoints else None
+            info["written"] = len(self._checkpoints)
+            info["latest_at_row"] = self._checkpoints[-1]["rows"] if self._checkpoints else None
+        if self.resumed_from is not None:
+            info["resumed_from"] = self.resumed_from
+        return info or None
 
     # ------------------------------------------------------------------ dispatch
     def submit(self, command: Any) -> None:
@@ -584,20 +725,18 @@ class Replay:
                 self._refresh_ladder(sym)
                 self.exchange.submit(SetIndexPrice(ts, sym, floor_div(bid + ask, 2)))
 
-    def _settle_funding(self, symbol: str) -> Callable[[EventLoop, int], None]:
-        def settle(loop: EventLoop, ts: int) -> None:
-            if self.exchange.mark_price(symbol) is not None:
-                self.exchange.submit(SettleFunding(ts, symbol, None))
+    # (timer callbacks are bound methods and partials, not closures: a snapshot pickles them)
+    def _settle_funding(self, symbol: str, loop: EventLoop, ts: int) -> None:
+        if self.exchange.mark_price(symbol) is not None:
+            self.exchange.submit(SettleFunding(ts, symbol, None))
 
-        return settle
+    def _strategy_timer(self, name: str, loop: EventLoop, ts: int) -> None:
+        if not self.data_done:
+            self.strategy.on_timer(self.ctx, name)
 
     def add_strategy_timer(self, ts_ns: int, interval_ns: int, name: str) -> Any:
         """A strategy timer; returns the loop's handle (``.cancel()`` stops it)."""
-
-        def fire(loop: EventLoop, ts: int) -> None:
-            if not self.data_done:
-                self.strategy.on_timer(self.ctx, name)
-
+        fire = functools.partial(self._strategy_timer, name)
         if interval_ns:
             timer = self.loop.call_every(ts_ns, interval_ns, fire)
             self.timers.append(timer)
