@@ -15,7 +15,7 @@ import random
 import sys
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from exsim.book.orders import (
     BUY,
@@ -278,8 +278,64 @@ def _touches_you(event: Any) -> bool:
     return getattr(event, "taker_account_id", None) == YOU or getattr(event, "maker_account_id", None) == YOU
 
 
+class UsageError(Exception):
+    """A command line argparse refuses (unknown option, missing or malformed value)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is raised (and printed by :func:`main` as one line)
+    instead of printing the usage and exiting. Subcommand parsers are of this class too
+    (``add_subparsers`` makes its parsers of the parent's class)."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message, self.prog)
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    if not (text.isascii() and text.isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 1")
+    return int(text)
+
+
+#: names ``exsim convert`` can tell its output format from (else --to must say)
+CONVERT_SUFFIXES = {".csv": "exsim-csv", ".csv.gz": "exsim-csv", ".jsonl": "exsim-jsonl", ".jsonl.gz": "exsim-jsonl"}
+
+
+def _checked_convert(args: argparse.Namespace) -> int:
+    """``exsim convert``, with its output name checked first: the writer knows only
+    exsim-csv and exsim-jsonl, plain or gzip, and would otherwise write plain CSV into a
+    file named ``.parquet`` or ``.zst`` that nothing could read back."""
+    from exsim.replay.cli import cmd_convert
+
+    out = str(args.output)
+    lower = out.lower()
+    suffix = next((s for s in sorted(CONVERT_SUFFIXES, key=len, reverse=True) if lower.endswith(s)), None)
+    if Path(out).is_dir():
+        raise InputError("is a directory; expected an output file name", where=out, field="--output")
+    if lower.endswith((".zst", ".zip", ".bz2", ".xz")):
+        raise InputError("the output can be compressed with gzip only; expected a name ending .gz", where=out, field="--output")
+    if suffix is None and args.to is None:
+        raise InputError(
+            f"cannot tell the output format from the name; expected one of {', '.join(CONVERT_SUFFIXES)}, or --to",
+            where=out,
+            field="--output",
+        )
+    if suffix is not None and args.to is not None and CONVERT_SUFFIXES[suffix] != args.to:
+        raise InputError(f"the name says {CONVERT_SUFFIXES[suffix]} but --to says {args.to}", where=out, field="--output")
+    return int(cmd_convert(args))
+
+
+def _checked_demo(args: argparse.Namespace) -> int:
+    """``exsim demo``, with its options checked before the first run prints anything."""
+    from exsim.replay.cli import cmd_demo, config_from_args
+
+    config_from_args(args)  # raises InputError on a bad option
+    return int(cmd_demo(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="exsim",
         description=(
             "exsim: an exchange matching and liquidation simulator for crypto perpetual futures. "
@@ -290,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     from exsim.replay.cli import add_parsers as add_replay_parsers
 
     add_replay_parsers(sub)
+    # checks of the replay module's commands that must come before any work or output
+    sub.choices["convert"].set_defaults(func=_checked_convert)
+    sub.choices["demo"].set_defaults(func=_checked_demo)
     from exsim.scenario.cli import add_parsers as add_scenario_parsers
 
     add_scenario_parsers(sub)
@@ -303,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
             "state hash; writes every event to OUT/events.jsonl. Same seed, same hash."
         ),
     )
-    demo.add_argument("--events", type=int, default=20_000, help="timer steps to run (default 20000)")
+    demo.add_argument("--events", type=_positive_int, default=20_000, help="timer steps to run (default 20000)")
     demo.add_argument("--seed", type=int, default=7, help="random seed of the order flow (default 7)")
     demo.add_argument("--symbol", default="BTCUSDT", help="shipped instrument to trade (default BTCUSDT)")
     demo.add_argument("--out", default="runs/flow", help="output folder (default runs/flow)")
@@ -314,9 +373,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; returns the exit code.
+
+    Bad input of any kind — a usage error, an :class:`~exsim.errors.InputError` from a
+    file, an option or a spec, a file that cannot be opened or written — is one line
+    ``exsim: error: ...`` on stderr and exit code 2, never a traceback.
+    """
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        message, prog = exc.args
+        words = list(sys.argv[1:] if argv is None else argv)
+        if prog == parser.prog and words and words[0] in _commands(parser):  # unknown options end here
+            prog = f"{parser.prog} {words[0]}"
+        command = prog.removeprefix(parser.prog).strip()
+        print(f"exsim: error: {command + ': ' if command else ''}{message} (see '{prog} --help')", file=sys.stderr)
+        return 2
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -328,6 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()
         return 0
+    except OSError as exc:  # a file that cannot be opened or written (--out, -o, a strategy file...)
+        place = f"{exc.filename}: " if exc.filename else ""
+        print(f"exsim: error: {place}{exc.strerror or exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -38,7 +38,7 @@ from pathlib import Path
 
 from exsim.errors import InputError
 from exsim.readers import binance_csv, binance_ws, native, ohlcv, tardis
-from exsim.readers.opening import head_lines
+from exsim.readers.opening import empty_file, head_lines
 from exsim.readers.rows import (
     CLEAR,
     FUNDING,
@@ -97,8 +97,8 @@ def detect_format(path: str | Path) -> str:
     """The format name of ``path``, from its name and first lines; InputError if unknown."""
     p = Path(path)
     head = head_lines(p, 5)
-    if not head:
-        raise InputError("the file is empty", where=f"{p}:1")
+    if not any(head) and len(head) < 5:
+        raise empty_file(p, "market data in one of the formats exsim reads (see `exsim replay --help`)")
     for module in _MODULES:
         fmt = module.sniff(p.as_posix(), head)  # the path: Binance names a kline kind by its folder
         if fmt is not None:
@@ -107,6 +107,7 @@ def detect_format(path: str | Path) -> str:
         f"cannot tell the format from the name and first line {head[0][:80]!r}; "
         f"pass --format (one of: {', '.join(sorted(READERS))})",
         where=f"{p}:1",
+        field="format",
     )
 
 

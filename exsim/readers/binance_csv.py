@@ -52,10 +52,16 @@ Mapping decisions:
   so their order is not checked.
 * ``fundingRate`` → one ``funding`` row at ``calc_time`` with ``rate`` =
   ``last_funding_rate``.
-* Columns the mapping does not use (trade ids, quote quantities, kline volumes and
-  counts, ``event_time``) are not validated: checking them would slow every row for no
-  effect on the replay. The used ones are; prices and quantities must be unsigned decimal
-  text (kept verbatim), rates and premiums signed.
+* **Duplicates**: the trade id (``id``, ``agg_trade_id``) must be a whole number that
+  increases from row to row, and ``calc_time`` of ``fundingRate`` too: a repeated row
+  (two downloads concatenated, an overlap) would replay a print twice or settle funding
+  twice, so it is an error naming the row. A repeated kline starts before the previous
+  one ended (an ``open_time`` error). ``bookTicker``'s ``update_id`` is not checked: a
+  repeated quote is the same state again and changes nothing.
+* Columns the mapping does not use (quote quantities, first/last trade ids, kline
+  volumes and counts, ``event_time``) are not validated: checking them would slow every
+  row for no effect on the replay. The used ones are; prices and quantities must be
+  unsigned decimal text (kept verbatim), rates and premiums signed.
 
 **Format detection** (:func:`sniff`): by header, else by the shape of the first line.
 The four kline formats share one layout and Binance gives their files the same name
@@ -77,7 +83,7 @@ from pathlib import Path
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.readers.ohlcv import bar_path, check_bar, path_side
-from exsim.readers.opening import numbered_lines
+from exsim.readers.opening import empty_file, numbered_lines
 from exsim.readers.rows import ANY, FUNDING, INDEX, MARK, PREMIUM, QUOTE, TRADE, Row
 
 KLINE_HEADER = (
@@ -187,10 +193,29 @@ def _data_lines(path: str | Path, fmt: str) -> Iterator[tuple[int, str]]:
             where=f"{path}:{line_no}",
             field="header",
         )
-    return lines
+    raise empty_file(path, f"the {fmt} header {HEADERS[fmt]!r} or data rows")
 
 
 # --------------------------------------------------------------------------- trades
+
+
+def _id_not_after(text: str, last: str, where: str, field: str) -> InputError:
+    """The error of a trade id that is not a whole number after the previous row's."""
+    if not (text.isascii() and text.isdigit()):
+        return InputError(f"{text!r} is not a whole-number trade id", where=where, field=field)
+    if last and int(text) == int(last):
+        return InputError(
+            f"{text} repeats the previous row's {field}: a duplicate trade (it would be replayed twice); "
+            "each id appears once, increasing",
+            where=where,
+            field=field,
+        )
+    return InputError(
+        f"{text} is not after the previous row's {field} {last}: ids increase through the file "
+        "(a repeated or out-of-order row; sort the file and drop duplicates first)",
+        where=where,
+        field=field,
+    )
 
 
 def _read_trades(
@@ -198,14 +223,20 @@ def _read_trades(
 ) -> Iterator[Row]:
     # The hot loop of the module (aggTrades files run to tens of millions of rows): locals
     # bound, a timestamp parsed only when its text changes, each price/qty text validated
-    # once while it stays in a bounded set, rows built with tuple.__new__.
+    # once while it stays in a bounded set, rows built with tuple.__new__. The trade id
+    # (column 0) must increase: compared as text while its length stays the same (digit
+    # strings of one length compare as the numbers do), checked to be digits and compared
+    # as numbers when the length changes.
     sym = file_symbol(path, symbol)
     name = str(path)
     columns = HEADERS[fmt].split(",")
     time_field, price_field, qty_field, maker_field = columns[i_time], columns[i_price], columns[i_qty], columns[i_maker]
+    id_field = columns[0]
     new, R, kind, sides = _new, Row, TRADE, _MAKER_SIDE
     seen: set[str] = set()
     last_text = "\n"  # the previous time text; no field can equal "\n" (lines are split at newlines)
+    last_id = ""  # the previous row's trade id text
+    n_id = -1  # its length (digits validated when the length changes)
     ts_ns = 0
     for line_no, line in _data_lines(path, fmt):
         parts = line.split(",")
@@ -223,6 +254,12 @@ def _read_trades(
             if ts_ns < previous_ns:
                 raise _backwards(ts_ns, previous_ns, f"{name}:{line_no}", time_field)
             last_text = t
+        tid = parts[0]
+        if tid <= last_id or len(tid) != n_id:  # the same length: text order is number order
+            if not (tid.isascii() and tid.isdigit()) or (last_id and int(tid) <= int(last_id)):
+                raise _id_not_after(tid, last_id, f"{name}:{line_no}", id_field)
+            n_id = len(tid)
+        last_id = tid
         maker = parts[i_maker]
         if maker in sides:
             side = sides[maker]
@@ -356,7 +393,7 @@ def read_funding_rate(path: str | Path, symbol: str | None = None) -> Iterator[R
     """``funding`` rows of a Binance ``fundingRate`` CSV (rate = ``last_funding_rate``)."""
     sym = file_symbol(path, symbol)
     name = str(path)
-    last_ns = 0
+    last_ns = -1
     for line_no, line in _data_lines(path, "binance-fundingRate"):
         if not line:
             continue
@@ -365,6 +402,13 @@ def read_funding_rate(path: str | Path, symbol: str | None = None) -> Iterator[R
         ts_ns = _ts_ns(calc_time, where, "calc_time")[0]
         if ts_ns < last_ns:
             raise _backwards(ts_ns, last_ns, where, "calc_time")
+        if ts_ns == last_ns:
+            raise InputError(
+                f"{calc_time} repeats the previous row's calc_time: a duplicate settlement (funding would be "
+                "paid twice); each calc_time appears once",
+                where=where,
+                field="calc_time",
+            )
         last_ns = ts_ns
         if not (hours.isascii() and hours.isdigit()):
             raise InputError(f"{hours!r} is not a whole number of hours", where=where, field="funding_interval_hours")

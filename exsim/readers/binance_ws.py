@@ -35,6 +35,9 @@ channel             rows
 ``aggTrade``        SELL if ``m`` (the buyer was the maker) else BUY. A futures ``trade``
                     whose ``X`` is not ``MARKET`` (an insurance-fund or ADL transfer, not a
                     print on the book) gives no row and is counted in ``stats.ignored``.
+                    The id (``t``, ``a``) may not go back on its stream, and a message
+                    equal to the stream's previous one is a duplicate (its print would be
+                    replayed twice): both are errors naming the line.
 ``bookTicker``      two ``quote`` rows: BUY = best bid ``b``/``B``, then SELL = best ask
                     ``a``/``A``. ``rate`` carries the bookTicker's update id ``u`` as text,
                     so a consumer can align quotes with the depth stream (see below).
@@ -111,7 +114,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
-from exsim.readers.opening import numbered_lines
+from exsim.readers.opening import empty_file, numbered_lines
 from exsim.readers.rows import ANY, CLEAR, GAP, INDEX, LEVEL, LIQUIDATION, MARK, QUOTE, TRADE, Row
 
 HFTBACKTEST: Final = "binance-ws-hftbacktest"
@@ -358,6 +361,28 @@ class BinanceWsReader:
         raise InputError(f"{text!r} is not decimal text (expected e.g. '61800.20')", where=where, field=field)
 
     @staticmethod
+    def _trade_id_error(trade_id: object, data: Any, last: tuple[int, Any] | None, channel: str, where: str) -> None:
+        """Raise for a trade id that is not an int or goes back; return for an equal id
+        on a message that differs (not a repeat)."""
+        field = f"{channel}.{'a' if channel == 'aggTrade' else 't'}"
+        if type(trade_id) is not int:
+            raise InputError(f"{trade_id!r} is not an integer trade id", where=where, field=field)
+        assert last is not None
+        if trade_id < last[0]:
+            raise InputError(
+                f"{trade_id} goes back from the previous {channel} message's id {last[0]}: ids increase per stream "
+                "(an old message sent again?)",
+                where=where,
+                field=field,
+            )
+        if data == last[1]:
+            raise InputError(
+                f"{trade_id}: the previous {channel} message again, a duplicate print (it would be replayed twice)",
+                where=where,
+                field=field,
+            )
+
+    @staticmethod
     def _int(value: object, field: str, where: str) -> int:
         if type(value) is not int:
             raise InputError(f"{value!r} is not an integer id", where=where, field=field)
@@ -408,7 +433,7 @@ class BinanceWsReader:
     def _hftbacktest_messages(self) -> Iterator[tuple[int, str, dict[str, Any], str | None]]:
         """``(receive ts_ns, where, message, None)`` per line of ``<ts_ns> <json>``."""
         name = self._name
-        last_ts = 0
+        last_ts = -1  # no line yet
         for line_no, line in numbered_lines(self.path):
             if not line:
                 continue
@@ -428,6 +453,8 @@ class BinanceWsReader:
                 )
             last_ts = ts_ns
             yield ts_ns, where, self._json(line, sep + 1, where), None
+        if last_ts < 0:
+            raise empty_file(name, "'<local_receive_ts_ns> <json>' lines (an hftbacktest capture)")
 
     def _cryptofeed_messages(self) -> Iterator[tuple[int, str, dict[str, Any], str | None]]:
         """The ws file's messages, with the sibling http files' depth snapshots merged in
@@ -436,6 +463,8 @@ class BinanceWsReader:
         snapshots = self._cryptofeed_snapshots()
         pending = next(snapshots, None)
         last_ts = 0
+        last_text = ""
+        line_no = 0
         for line_no, line in numbered_lines(self.path):
             where = f"{name}:{line_no}"
             if line_no == 1:
@@ -456,13 +485,15 @@ class BinanceWsReader:
                 raise InputError("expected '<unix_ts>: <json>'", where=where, field="line")
             if ts_ns < last_ts:
                 raise InputError(
-                    f"{ts_text} goes back in time (the previous line had {last_ts} ns)", where=where, field="receive_ts"
+                    f"{ts_text} goes back in time (the previous line had {last_text})", where=where, field="receive_ts"
                 )
-            last_ts = ts_ns
+            last_ts, last_text = ts_ns, ts_text
             while pending is not None and pending[0] <= ts_ns:
                 yield pending
                 pending = next(snapshots, None)
             yield ts_ns, where, self._json(line, sep + 2, where), None
+        if line_no == 0:
+            raise empty_file(name, "the header '<wss url> <-> <unix_ts>' (a cryptofeed capture)")
         while pending is not None:
             yield pending
             pending = next(snapshots, None)
@@ -574,6 +605,7 @@ class BinanceWsReader:
         want = self.symbol
         known = self._known
         decimal = self._decimal
+        last_trades: dict[str, tuple[int, Any]] = {}  # stream -> (id, data) of its last trade message
         for ts_ns, where, obj, snapshot_symbol in source:
             stream = obj.get("stream")
             if stream is None:
@@ -616,6 +648,12 @@ class BinanceWsReader:
                         reason = f"{channel} X={trade_type}"
                         ignored[reason] = ignored.get(reason, 0) + 1
                         continue
+                    trade_id = data.get("a" if channel == "aggTrade" else "t")
+                    if trade_id is not None:  # ids do not go back per stream; a repeated message is a duplicate
+                        last = last_trades.get(stream)
+                        if type(trade_id) is not int or (last is not None and trade_id <= last[0]):
+                            self._trade_id_error(trade_id, data, last, channel, where)
+                        last_trades[stream] = (trade_id, data)
                     maker_is_buyer = data["m"]
                     if maker_is_buyer is not True and maker_is_buyer is not False:
                         raise InputError(f"{maker_is_buyer!r} is not true/false", where=where, field=f"{channel}.m")

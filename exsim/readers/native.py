@@ -16,24 +16,30 @@ JSONL — one object per line; empty fields may be left out::
     {"ts_ns": 1723161256322000000, "kind": "trade", "symbol": "BTCUSDT", "side": "buy", "price": "61800.30", "qty": "0.006"}
 
 Prices, quantities and rates are decimal *text*, written exactly as the source gave them
-(``exsim convert`` never rounds). ``ts_ns`` is an integer count of nanoseconds since the
-Unix epoch. Rows must be in non-decreasing ``ts_ns``.
+(``exsim convert`` never rounds): prices and quantities unsigned, rates signed (an exponent,
+``1e-7``, is allowed). ``ts_ns`` is an integer count of nanoseconds since the Unix epoch.
+Rows must be in non-decreasing ``ts_ns``. The format has no ids: two equal ``trade`` rows
+are two trades.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 from exsim.errors import InputError
-from exsim.readers.opening import numbered_lines
+from exsim.readers.opening import empty_file, numbered_lines
 from exsim.readers.rows import GAP, KIND_CODES, KIND_NAMES, SIDE_CODES, SIDE_NAMES, Row
 
 CSV_HEADER = "ts_ns,kind,symbol,side,price,qty,rate"
 FIELDS = ("ts_ns", "kind", "symbol", "side", "price", "qty", "rate")
-_DECIMAL_CHARS = frozenset("0123456789.-+eE")
+# prices and sizes are unsigned, rates signed; an exponent is allowed (as other readers
+# pass on JavaScript's '1e-7')
+_UNSIGNED = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII).fullmatch
+_SIGNED = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII).fullmatch
 
 
 def _ts(text: object, where: str) -> int:
@@ -46,10 +52,17 @@ def _ts(text: object, where: str) -> int:
     return ts
 
 
-def _decimal_text(text: object, field: str, where: str) -> str:
-    if type(text) is not str or (text and not _DECIMAL_CHARS.issuperset(text)):
-        raise InputError(f"{text!r} is not decimal text", where=where, field=field)
-    return text
+def _decimal_text(text: object, field: str, where: str, signed: bool = False) -> str:
+    """``text`` if it is empty or decimal text (unsigned unless ``signed``), else InputError."""
+    if type(text) is str and (not text or (_SIGNED if signed else _UNSIGNED)(text)):
+        return text
+    if type(text) is str and not signed and _SIGNED(text):
+        raise InputError(f"{text!r} is negative; expected an unsigned decimal number", where=where, field=field)
+    raise InputError(
+        f"{text!r} is not {'a' if signed else 'an unsigned'} decimal number (text such as '61800.10')",
+        where=where,
+        field=field,
+    )
 
 
 def _row(ts_text: object, kind_text: object, symbol: object, side_text: object, price: object, qty: object, rate: object, where: str, last_ts: int) -> Row:
@@ -71,7 +84,7 @@ def _row(ts_text: object, kind_text: object, symbol: object, side_text: object, 
         side,
         _decimal_text(price, "price", where),
         _decimal_text(qty, "qty", where),
-        rate if kind == GAP and type(rate) is str else _decimal_text(rate, "rate", where),
+        rate if kind == GAP and type(rate) is str else _decimal_text(rate, "rate", where, signed=True),
         where,
     )
 
@@ -80,6 +93,7 @@ def read_csv(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
     """Rows of an ``exsim-csv`` file (``symbol`` given: only that symbol's rows)."""
     name = str(path)
     last_ts = 0
+    line_no = 0
     for line_no, line in numbered_lines(path):
         where = f"{name}:{line_no}"
         if line_no == 1:
@@ -95,15 +109,19 @@ def read_csv(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
         last_ts = row.ts_ns
         if symbol is None or row.symbol == symbol:
             yield row
+    if line_no == 0:
+        raise empty_file(path, f"the exsim-csv header {CSV_HEADER!r}")
 
 
 def read_jsonl(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
     """Rows of an ``exsim-jsonl`` file (``symbol`` given: only that symbol's rows)."""
     name = str(path)
     last_ts = 0
+    seen = False  # a non-blank line
     for line_no, line in numbered_lines(path):
         if not line.strip():
             continue
+        seen = True
         where = f"{name}:{line_no}"
         try:
             obj = json.loads(line)
@@ -119,6 +137,8 @@ def read_jsonl(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
         last_ts = row.ts_ns
         if symbol is None or row.symbol == symbol:
             yield row
+    if not seen:
+        raise empty_file(path, "one JSON object a line")
 
 
 def write_rows(rows: Iterable[Row], out: IO[str], fmt: str) -> int:

@@ -51,7 +51,7 @@ from pathlib import Path
 
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
-from exsim.readers.opening import numbered_lines
+from exsim.readers.opening import empty_file, numbered_lines
 from exsim.readers.rows import TRADE, Row
 
 #: bars looked at to infer the bar length (the smallest gap among them)
@@ -223,6 +223,7 @@ def _header(line: str, where: str) -> None:
 def _bars(path: str | Path) -> Iterator[tuple[int, str, str, str, str, str]]:
     """``(ts_ns, open, high, low, close, where)`` per bar, validated (not yet ordered)."""
     name = str(path)
+    line_no = 0
     for line_no, line in numbered_lines(path):
         where = f"{name}:{line_no}"
         if line_no == 1:
@@ -237,6 +238,8 @@ def _bars(path: str | Path) -> Iterator[tuple[int, str, str, str, str, str]]:
         if not _UNSIGNED(volume):
             raise InputError(f"{volume!r} is not an unsigned decimal number", where=where, field="volume")
         yield parse_timestamp_ns(ts_text, where), o, h, low, c, where
+    if line_no == 0:
+        raise empty_file(path, "the header 'timestamp,open,high,low,close,volume'")
 
 
 def read_ohlcv(path: str | Path, symbol: str | None = None, *, bar_ns: int | None = None) -> Iterator[Row]:

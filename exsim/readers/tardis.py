@@ -57,7 +57,12 @@ Mapping decisions:
   replayed.
 * Prices and amounts must be unsigned decimal text (an exponent, as JavaScript writes
   small numbers — ``1e-7`` — is accepted); they are kept verbatim. Rates are signed. The
-  ``exchange``, exchange ``timestamp`` and ``id`` columns are not used and not validated.
+  ``exchange`` and exchange ``timestamp`` columns are not used and not validated.
+* **Duplicates** (trades, liquidations): a row whose non-empty ``id`` equals the previous
+  row's, for the same symbol, is an error — a repeated row would be replayed twice. Ids
+  are the venue's text (not always numbers, not always ordered, sometimes empty), so only
+  an immediate repeat is detectable. The other layouts carry no id; their rows are
+  states (absolute level sizes, quotes, marks), which a repeat does not change.
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ from pathlib import Path
 
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
-from exsim.readers.opening import numbered_lines
+from exsim.readers.opening import empty_file, numbered_lines
 from exsim.readers.rows import ANY, CLEAR, FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, QUOTE, TRADE, Row
 
 PREFIX = "exchange,symbol,timestamp,local_timestamp"
@@ -121,8 +126,8 @@ def _data_lines(path: str | Path, fmt: str, header: str) -> Iterator[tuple[int, 
             raise InputError(
                 f"header {line[:200]!r} is not the {fmt} header {header[:200]!r}", where=f"{path}:{line_no}", field="header"
             )
-        break
-    return lines
+        return lines
+    raise empty_file(path, f"the {fmt} header {header[:200]!r}")
 
 
 def _ts_ns(text: str, previous_ns: int, where: str) -> int:
@@ -193,8 +198,16 @@ def _read_prints(path: str | Path, symbol: str | None, fmt: str, kind: int) -> I
     header = HEADERS[fmt]
     new, R, sides = _new, Row, _TRADE_SIDES
     seen: set[str] = set()
+    last_id = last_sym = ""  # the previous row's id and symbol
     for where, parts, ts_ns in _timed_lines(_data_lines(path, fmt, header), str(path), 8, header):
-        _, sym, _, _, _, side_text, price, amount = parts
+        _, sym, _, _, print_id, side_text, price, amount = parts
+        if print_id == last_id and sym == last_sym and print_id:
+            raise InputError(
+                f"{print_id!r} repeats the previous row's id for {sym}: a duplicate row (it would be replayed twice)",
+                where=where,
+                field="id",
+            )
+        last_id, last_sym = print_id, sym
         side = sides.get(side_text)
         if side is None:
             raise InputError(
@@ -274,7 +287,7 @@ def read_book_snapshot(path: str | Path, symbol: str | None = None) -> Iterator[
             )
         break
     if depth is None:
-        return
+        raise empty_file(path, f"a book_snapshot_N header ({PREFIX},asks[0].price,…)")
     n_fields = 4 + 4 * depth
     header_text = f"{PREFIX},{','.join(_snapshot_names(depth))}"
     # (side, price column, amount column, price field name, amount field name): bids then asks
