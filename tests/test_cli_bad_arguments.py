@@ -13,7 +13,6 @@ argument) are one line too, ending with the ``--help`` to read.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -90,7 +89,11 @@ CASES: list[tuple[str, list[str], str]] = [
     ("replay-sample-zero", [*R, "--sample", "0s"], "field 'sample_interval_ns': 0 is not a positive whole number"),
     ("replay-mark-interval", [*R, "--mark-interval", "1h"], "field '--mark-interval': '1h' is not a duration"),
     ("replay-balance", [*R, "--balance", "lots"], "field 'balance': 'lots' is not a decimal number"),
+    ("replay-balance-negative", [*R, "--balance", "-5"], "field 'balance': '-5' is not an amount >= 0 (USDT)"),
+    ("replay-balance-off-grid", [*R, "--balance", "0.000000001"], "field 'balance': '0.000000001' is not a multiple of atom"),
     ("replay-synthetic-qty", [*R, "--synthetic-qty", "0.0001"], "field 'synthetic_qty': '0.0001' is not a multiple of lot 0.001"),
+    ("replay-synthetic-qty-negative", [*R, "--synthetic-qty", "-1"], "field 'synthetic_qty': '-1' is not a positive quantity"),
+    ("replay-synthetic-qty-text", [*R, "--synthetic-qty", "many"], "field 'synthetic_qty': 'many' is not a decimal number"),
     ("replay-synthetic-levels", [*R, "--synthetic-levels", "0"], "field 'synthetic_levels': 0 is not a positive whole number"),
     ("replay-symbol-unknown", [*R, "--symbol", "NOSUCHUSDT"], "field 'symbol': unknown symbol 'NOSUCHUSDT'"),
     ("replay-index-file-missing", [*R, "--index-file", "{missing}"], "missing.csv: no such file"),
@@ -205,48 +208,30 @@ def test_leverage_above_the_brackets_is_told(paths: dict[str, str], capsys: pyte
     assert (rc, err) == (0, "") and "refused: SetLeverage (LEVERAGE_ABOVE_BRACKET_MAX)" in out
 
 
-# ---------------------------------------------------------------------- known gaps beyond exsim/cli.py
-GAPS = [
-    pytest.param(
-        [*R, "--leverage", "1000"],
-        "--leverage",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="exsim/replay/runner.py Replay.__init__: once the instruments are known, refuse a "
-            "config.leverage above every bracket's max leverage of a symbol (InputError field '--leverage' naming "
-            "the symbol and its max, 125 for BTCUSDT). Today the venue refuses SetLeverage and the run goes on at "
-            "the default leverage; note tests/replay/test_cli.py::test_a_refused_setting_is_told expects that for 200",
-        ),
-        id="replay-leverage-1000",
-    ),
-    pytest.param(
-        [*R, "--balance", "-5"],
-        "balance",
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="exsim/replay/runner.py ReplayConfig.balance has no validator: a negative deposit runs "
-            "(add one: decimal text >= 0, InputError field 'balance')",
-        ),
-        id="replay-negative-balance",
-    ),
-]
-
-
-@pytest.mark.parametrize(("argv", "phrase"), GAPS)
-def test_known_gaps(argv: list[str], phrase: str, paths: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    rc, out, err = run(argv, paths, capsys)
-    assert_one_line_error(rc, out, err, phrase)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    raises=json.JSONDecodeError,
-    reason="exsim/replay/cli.py cmd_report reads summary.json with json.loads unguarded: a damaged summary is a "
-    "JSONDecodeError traceback; it should be an InputError naming RUN_DIR/summary.json",
-)
-def test_report_on_a_damaged_run(paths: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+# ---------------------------------------------------------------------- damaged run directories
+def test_report_on_a_damaged_summary(paths: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A summary.json cut short (or not a run's summary): one line naming the file, nothing drawn."""
     rc, out, err = run([*R, "--out", "{tmp}/run"], paths, capsys)
     assert rc == 0
-    Path(paths["tmp"], "run", "summary.json").write_text('{"account": ')
-    rc, out, err = run(["report", "{tmp}/run"], paths, capsys)
-    assert rc == 2 and err.startswith("exsim: error: ") and "summary.json" in err
+    summary = Path(paths["tmp"], "run", "summary.json")
+    for damage, phrase in (('{"account": ', "damaged: not JSON"), ("[1, 2]", "damaged: a JSON list"), ("{}", "not the summary of a replay run (no symbols, ")):
+        summary.write_text(damage)
+        rc, out, err = run(["report", "{tmp}/run"], paths, capsys)
+        assert_one_line_error(rc, out, err, f"{summary}: {phrase}")
+        assert not list(summary.parent.glob("*.png"))
+
+
+def test_explain_on_a_damaged_event_log(paths: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A line of events.jsonl cut short is an error naming file:line, not "No liquidation"
+    (a liquidation's line cut before its name would go unseen)."""
+    rc, out, err = run([*R, "--out", "{tmp}/run"], paths, capsys)
+    assert rc == 0
+    log = Path(paths["tmp"], "run", "events.jsonl")
+    lines = log.read_text().splitlines(keepends=True)
+    assert len(lines) >= 2
+    log.write_text(lines[0] + lines[1][:10])  # the last write cut short
+    rc, out, err = run(["explain", "{tmp}/run"], paths, capsys)
+    assert_one_line_error(rc, out, err, f"{log}:2: field 'line': damaged: ")
+    log.write_text(lines[0][:-1] + "x\n" + "".join(lines[1:]))  # a damaged line before the end
+    rc, out, err = run(["explain", "{tmp}/run"], paths, capsys)
+    assert_one_line_error(rc, out, err, f"{log}:1: field 'line': damaged: ")

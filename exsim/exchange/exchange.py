@@ -982,7 +982,9 @@ class Exchange:
             return
         mark = market.mark_price_ticks or market.last_price_ticks
         if not mark:
-            raise ValueError(f"funding at ts {ts} for {symbol}: no mark or last price to value positions at")
+            # no mark and no trade yet: nothing has filled (a fill sets the last price, a
+            # liquidation needs a mark), so no position is open and nothing is paid: a no-op
+            return
         amounts, dust = ledger.settle_funding(symbol, rate, mark)
         append = self._out.append
         paid = received = 0

@@ -119,7 +119,11 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> N
     p.add_argument("--synthetic-qty", default=None, help="without replayed depth: size of a level (default 100,000 USDT of notional)")
     p.add_argument("--symbol", default=None, help="replay only this symbol (default: every symbol found)")
     p.add_argument("--format", action="append", default=None, help="force the format of each file (repeat once per file)")
-    p.add_argument("--skip-bad-rows", action="store_true", help="skip and count rows whose values do not convert instead of stopping")
+    p.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="skip and count bad lines (a source line with a bad value goes whole; a bad depth line is a depth gap) instead of stopping",
+    )
     p.add_argument("--log-book", action="store_true", help="also write every book level change to events.jsonl")
     p.add_argument("--out", default=None, help="run directory for events.jsonl, fills.csv, timeseries.csv, summary.json")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -335,12 +339,42 @@ def cmd_convert(args: argparse.Namespace) -> int:
     return 0
 
 
+#: what ``print_summary`` and ``write_report`` read of a run's summary.json
+SUMMARY_KEYS = (
+    "symbols", "strategy", "first_time_utc", "last_time_utc", "account", "market_model", "bad_rows", "depth_gaps",
+    "notes", "liquidations", "rows", "wall_s", "rows_per_s", "state_hash",
+)  # fmt: skip
+
+
+def read_summary(run_dir: str | Path) -> dict[str, Any]:
+    """A run directory's ``summary.json``; damaged (not JSON, not a run's summary): an
+    InputError naming the file."""
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        raise InputError("missing: is this a run directory written with --out?", where=str(path))
+    try:
+        summary = json.loads(path.read_bytes())
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise InputError(f"damaged: not JSON ({exc}); write the run again", where=str(path)) from None
+    if not isinstance(summary, dict):
+        raise InputError(f"damaged: a JSON {type(summary).__name__}, not a replay run's summary", where=str(path))
+    missing = [k for k in SUMMARY_KEYS if k not in summary]
+    if missing:
+        raise InputError(
+            f"not the summary of a replay run (no {', '.join(missing)}): damaged, or written by another command",
+            where=str(path),
+        )
+    return summary
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from exsim.replay.report import write_report
 
+    if (Path(args.run_dir) / "summary.json").is_file():
+        read_summary(args.run_dir)  # a damaged one is an error before anything is drawn
     for p in write_report(args.run_dir):
         print(p)
-    summary = json.loads((Path(args.run_dir) / "summary.json").read_text())
+    summary = read_summary(args.run_dir)
     from rich.console import Console
 
     print_summary(Console(), summary, args.run_dir)

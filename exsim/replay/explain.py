@@ -23,19 +23,34 @@ NS_PER_S = 1_000_000_000
 
 
 def liquidations_of(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Every ``Liquidation`` event of a run directory, in order."""
+    """Every ``Liquidation`` event of a run directory, in order.
+
+    Each line of ``events.jsonl`` is one JSON object. A damaged line (cut short, not an
+    object) is an error naming ``path:line``, whatever event it held: a liquidation line
+    cut before its name would otherwise go unseen ("No liquidation"). Only the lines that
+    name a liquidation are decoded; the others are checked to be ``{...}`` (a log with
+    every book change has millions of lines).
+    """
     path = Path(run_dir) / "events.jsonl"
     if not path.is_file():
         raise InputError("missing: is this a run directory written with --out?", where=str(path))
     out = []
-    with open(path) as f:
+    with open(path, "rb") as f:
         for line_no, line in enumerate(f, 1):
-            if '"Liquidation"' not in line:
+            text = line.rstrip(b"\r\n")
+            if not (text.startswith(b"{") and text.endswith(b"}")):
+                shown = text[:60].decode("utf-8", "replace")
+                raise InputError(
+                    f"damaged: {shown!r}{'...' if len(text) > 60 else ''} is not one JSON object",
+                    where=f"{path}:{line_no}",
+                    field="line",
+                )
+            if b'"Liquidation"' not in text:
                 continue
             try:
-                event = json.loads(line)
-            except ValueError as exc:
-                raise InputError(f"not JSON: {exc}", where=f"{path}:{line_no}", field="line") from exc
+                event = json.loads(text)
+            except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+                raise InputError(f"damaged: not JSON ({exc})", where=f"{path}:{line_no}", field="line") from None
             if event.get("event") == "Liquidation":
                 out.append(event)
     return out

@@ -29,7 +29,8 @@ row             command
                 funding is replayed
 ``premium``     :class:`ReplayedPremium` (feeds computed funding's premium average)
 ``gap``         :class:`ReplayedGap` (counted and reported; depth is not trusted until
-                the reader's next snapshot)
+                the reader's next snapshot). With ``skip_bad_rows`` a depth line left
+                out as bad becomes one too (:meth:`MarketModel.whole_lines`)
 =============== ==================================================================
 """
 
@@ -49,6 +50,7 @@ from exsim.exchange import (
 )
 from exsim.instruments import Instrument
 from exsim.readers.rows import (
+    ANY,
     CLEAR,
     FUNDING,
     GAP,
@@ -164,8 +166,9 @@ class MarketModel:
 
     ``marks_replayed`` / ``funding_replayed``: whether ``mark`` / ``funding`` rows are
     applied (otherwise they are counted and left out: the exchange computes them).
-    ``skip_bad_rows``: a row whose values do not convert (off-grid, not a number) is
-    counted in :attr:`bad_rows` and left out instead of stopping the run; the first
+    ``skip_bad_rows``: a source line with a row whose values do not convert (off-grid,
+    not a number) is counted in :attr:`bad_rows` and left out whole instead of stopping
+    the run (a bad depth line also breaks the depth: see :meth:`whole_lines`); the first
     few errors are kept in :attr:`bad_row_examples`. Rows of other symbols are counted in
     :attr:`other_symbol_rows`.
     """
@@ -191,13 +194,157 @@ class MarketModel:
     def _ignore(self, why: str) -> None:
         self.ignored[why] = self.ignored.get(why, 0) + 1
 
-    def commands(self, rows: Iterable[Row]) -> Iterator[Any]:
+    def commands(self, rows: Iterable[Row], *, lines_checked: bool = False) -> Iterator[Any]:
         """The commands of ``rows``, lazily, in row order (one row may give none).
 
         Consecutive ``level`` rows of one venue update (same time, symbol and update id)
         become one :class:`~exsim.exchange.SetReplayedLevels`: the exchange applies them
         in order and a strategy hears of the update once.
+
+        With ``skip_bad_rows`` the rows go through :meth:`whole_lines` first (a source line
+        with a bad row is left out whole), unless ``lines_checked`` says the caller did
+        that already (the replay does it file by file, before merging the files by time).
         """
+        if self.skip_bad_rows and not lines_checked:
+            rows = self.whole_lines(rows)
+        return self._commands(rows)
+
+    def whole_lines(self, rows: Iterable[Row]) -> Iterator[Row]:
+        """``rows`` less every source line that holds a bad row (for ``skip_bad_rows``).
+
+        One source line may give several rows (both sides of a quote, the four points of a
+        bar, a depth diff's or snapshot's levels, the mark and index of a ticker); they
+        share one :attr:`Row.where` and come one after another in their file. Each line's
+        rows are checked as :meth:`commands` converts them before any is passed on
+        (:meth:`lines`); if one is bad the whole line is left out, counted once in
+        :attr:`bad_rows` (:meth:`bad_line`): never part of a line. A depth line left out
+        (``level`` or ``clear`` rows) would leave the book missing an update, so a ``gap``
+        row takes its place (:meth:`gap_row`: a :class:`ReplayedGap`, counted and
+        reported, replayed depth dropped) and the ``level`` rows of its symbol that follow
+        are left out until the next snapshot, a ``clear`` row (:meth:`after_gaps`), as
+        after a break a reader finds itself.
+
+        Apply it to one file's rows: merged by time with other files, a line's rows need
+        not stay together. What a reader derives from a line for the next ones (a bar's
+        aggressor side from the previous close) stays derived: a replay of files reads a
+        file again without its bad lines instead (``exsim.replay.runner``). Cost: a list
+        of one line's rows and a dict look-up per converted value.
+        """
+        waiting: set[str] = set()  # symbols whose depth waits for a snapshot
+        for line, error in self.lines(rows):
+            if error is None:
+                yield from self.after_gaps(line, waiting)
+            else:
+                self.bad_line(error)
+                gap = self.gap_row(line, error)
+                if gap is not None:
+                    waiting.add(gap.symbol)
+                    yield gap
+
+    def lines(self, rows: Iterable[Row]) -> Iterator[tuple[list[Row], InputError | None]]:
+        """``rows`` by source line (adjacent rows of one ``where``), each line with the
+        first error :meth:`commands` would raise converting its rows (None: none). Counts
+        nothing (the conversions are cached)."""
+        check = self._check
+        line: list[Row] = []
+        where: str | None = None
+        error: InputError | None = None
+        for row in rows:
+            if row[7] != where:
+                if line:
+                    yield line, error
+                    line = []
+                    error = None
+                where = row[7]
+            line.append(row)
+            if error is None:
+                try:
+                    check(row)
+                except InputError as exc:
+                    error = exc
+        if line:
+            yield line, error
+
+    def after_gaps(self, line: list[Row], waiting: set[str]) -> Iterable[Row]:
+        """The rows of a good line that go on while the depth of the symbols in ``waiting``
+        waits for a snapshot: their ``level`` rows are left out (counted) until a ``clear``
+        row, which ends the wait."""
+        if not waiting:
+            return line
+        out = []
+        for row in line:
+            kind, symbol = row[1], row[2]
+            if symbol in waiting:
+                if kind == LEVEL:
+                    self.counts[LEVEL] += 1  # a row read, left out on purpose
+                    self._ignore("level rows after a skipped bad depth line (until the next snapshot)")
+                    continue
+                if kind == CLEAR:  # the next snapshot: the depth is whole again
+                    waiting.discard(symbol)
+            out.append(row)
+        return out
+
+    def bad_line(self, error: InputError) -> None:
+        """Count a source line left out for ``error``."""
+        self.bad_rows += 1
+        if len(self.bad_row_examples) < 5:
+            self.bad_row_examples.append(str(error))
+
+    def gap_row(self, line: list[Row], error: InputError) -> Row | None:
+        """The ``gap`` row that takes the place of a bad line left out, when it is a depth
+        line of a replayed symbol (a diff or snapshot: ``level`` or ``clear`` rows); the
+        depth of its symbol must then wait for a snapshot (see :meth:`after_gaps`)."""
+        for r in line:
+            if (r[1] == LEVEL or r[1] == CLEAR) and r[2] in self.grids:
+                reason = f"field {error.field!r}: {error.message}" if error.field else error.message
+                return Row(r[0], GAP, r[2], ANY, "", "", f"bad depth line skipped ({reason})", r[7])
+        return None
+
+    def _check(self, row: Row) -> None:
+        """Raise the InputError :meth:`commands` would raise converting ``row`` (nothing
+        for a row it does not convert); the values converted are cached for it."""
+        ts, kind, symbol, side, price, qty, rate, where = row
+        grid = self.grids.get(symbol)
+        if grid is None:
+            return
+        # (a value in a grid's cache converted before: valid, but for a trade's size of 0)
+        if kind == LEVEL:
+            if rate and not rate.isdigit():
+                self._update_id(rate, where)
+            if price not in grid.ticks:
+                self._ticks(grid, price, where)
+            if qty not in grid.lots:
+                self._lots(grid, qty, where, positive=False)
+            if side != 0 and side != 1:
+                self._side(side, where)
+        elif kind == TRADE or kind == LIQUIDATION:
+            if price not in grid.ticks:
+                self._ticks(grid, price, where)
+            if qty and not grid.lots.get(qty):
+                self._lots(grid, qty, where, positive=True)
+            if side != 0 and side != 1:
+                self._side(side, where)
+        elif kind == QUOTE:
+            if side != 0 and side != 1:
+                self._side(side, where)
+            if price not in grid.ticks:
+                self._ticks(grid, price, where)
+            if qty not in grid.lots:
+                self._lots(grid, qty, where, positive=False)
+            if rate and not rate.isdigit():
+                self._update_id(rate, where)
+        elif kind == MARK:
+            if self.marks_replayed:
+                self._ticks(grid, price, where, field="mark price")
+        elif kind == INDEX:
+            self._ticks(grid, price, where, field="index price")
+        elif kind == FUNDING:
+            if self.funding_replayed:
+                to_rate_e8(rate, field="rate", where=where)
+        elif kind == PREMIUM:
+            to_rate_e8(rate, field="rate", where=where)
+
+    def _commands(self, rows: Iterable[Row]) -> Iterator[Any]:
         grids = self.grids
         counts = self.counts
         batch: list[tuple[int, int, int]] = []  # the venue update being gathered, and its key:

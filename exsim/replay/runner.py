@@ -48,7 +48,7 @@ import functools
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +100,7 @@ from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_qu
 from exsim.replay.checkpoint import SNAPSHOT_NAME, restore, write_snapshot
 from exsim.replay.recorder import Recorder
 from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy
-from exsim.units import floor_div, to_atoms
+from exsim.units import floor_div, parse_decimal, to_atoms
 
 NS_PER_S = 1_000_000_000
 #: same-timestamp priority of the checkpoint timer: after everything else at its timestamp
@@ -119,6 +119,17 @@ def _line_of(where: str, path: str) -> int | None:
     return int(line) if prefix == path and line.isdigit() else None
 
 
+def _instrument_of(symbol: str, where: str) -> Instrument:
+    """The shipped instrument of ``symbol``; an unknown one is an error naming ``where``
+    (the first row that holds it)."""
+    try:
+        return get_instrument(symbol)
+    except InputError as exc:
+        if not where or exc.where:
+            raise
+        raise InputError(exc.message, where=where, field=exc.field or "symbol") from None
+
+
 def _positive_int(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
     if type(value) is not int or value <= 0:
         raise InputError(f"{value!r} is not a positive whole number", where="replay config", field=attribute.name)
@@ -127,6 +138,19 @@ def _positive_int(instance: object, attribute: attrs.Attribute[int], value: obje
 def _non_negative_int(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
     if type(value) is not int or value < 0:
         raise InputError(f"{value!r} is not a whole number >= 0", where="replay config", field=attribute.name)
+
+
+def _usdt_at_least_zero(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    """An amount of USDT: decimal text (or int, Decimal) on the 1e-8 grid, >= 0."""
+    atoms = to_atoms(value, field=attribute.name, where="replay config")  # type: ignore[arg-type]
+    if atoms < 0:
+        raise InputError(f"{value!r} is not an amount >= 0 (USDT)", where="replay config", field=attribute.name)
+
+
+def _positive_decimal(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    """A decimal number > 0 (its grid is the instrument's, checked where it is used)."""
+    if parse_decimal(value, field=attribute.name, where="replay config") <= 0:  # type: ignore[arg-type]
+        raise InputError(f"{value!r} is not a positive quantity", where="replay config", field=attribute.name)
 
 
 def _one_of(options: Iterable[str]) -> Callable[[object, attrs.Attribute[str], object], None]:
@@ -143,7 +167,7 @@ def _one_of(options: Iterable[str]) -> Callable[[object, attrs.Attribute[str], o
 class ReplayConfig:
     """Parameters of one replay (the command line's options, with the same names)."""
 
-    balance: str = "10000"  # USDT deposited at the start (decimal text, exact)
+    balance: str = attrs.field(default="10000", validator=_usdt_at_least_zero)  # USDT deposited at the start (exact)
     leverage: int | None = attrs.field(default=None, validator=attrs.validators.optional(_positive_int))  # every symbol
     margin_mode: str | None = attrs.field(default=None, validator=attrs.validators.optional(_one_of(MARGIN_MODES)))
     latency_ns: int = attrs.field(default=0, validator=_non_negative_int)
@@ -154,8 +178,9 @@ class ReplayConfig:
     sample_interval_ns: int = attrs.field(default=NS_PER_S, validator=_positive_int)
     synthetic_levels: int = attrs.field(default=10, validator=_positive_int)
     synthetic_step_ticks: int = attrs.field(default=1, validator=_positive_int)
-    synthetic_qty: str | None = None  # per level, base-asset text; None: 100,000 USDT notional
-    insurance_fund: str = "1000000"  # USDT in the insurance fund at the start
+    # per level, base-asset text; None: 100,000 USDT notional
+    synthetic_qty: str | None = attrs.field(default=None, validator=attrs.validators.optional(_positive_decimal))
+    insurance_fund: str = attrs.field(default="1000000", validator=_usdt_at_least_zero)  # USDT in the fund at the start
     symbol: str | None = None  # replay only this symbol (default: every symbol found)
     skip_bad_rows: bool = False
     log_book: bool = False  # put every book delta in events.jsonl too
@@ -253,15 +278,20 @@ class Replay:
         # 1. readers, and the symbols each file holds (peek at its first rows)
         self.inputs: list[dict[str, Any]] = []
         streams: list[Iterator[Row]] = []
+        rereads: list[tuple[str, str, set[int], Generator[Row, None, None]] | None] = []  # skip_bad_rows: to read a file again
         symbols: list[str] = []
+        first_where: dict[str, str] = {}  # symbol -> its first row's "path:line" (for errors)
         kinds_of: list[frozenset[int]] = []
         for path, fmt in zip(files, fmts):
             fmt, file_rows = open_rows(path, fmt, config.symbol)
             if config.skip_bad_rows:
-                file_rows = self._rows_past_bad_lines(str(path), fmt)
+                skipped: set[int] = set()
+                file_rows = self._rows_past_bad_lines(str(path), fmt, skipped)
+                rereads.append((str(path), fmt, skipped, file_rows))
             head = list(itertools.islice(file_rows, _PEEK_ROWS))
             for r in head:
-                if r.symbol not in symbols:
+                if r.symbol not in first_where:
+                    first_where[r.symbol] = r.where
                     symbols.append(r.symbol)
             self.inputs.append({"path": str(path), "format": fmt})
             streams.append(itertools.chain(head, file_rows))
@@ -271,17 +301,19 @@ class Replay:
             it = iter(given)
             head = list(itertools.islice(it, _PEEK_ROWS))
             for r in head:
-                if r.symbol not in symbols:
+                if r.symbol not in first_where:
+                    first_where[r.symbol] = r.where
                     symbols.append(r.symbol)
             self.inputs.append({"path": name, "format": "rows"})
             streams.append(itertools.chain(head, it))
+            rereads.append(None)
             kinds_of.append(kinds_given)
         if config.symbol is not None:
             symbols = [config.symbol]
         if not symbols:
             raise InputError("the input holds no rows", where=self.inputs[0]["path"])
         insts = instruments or {}
-        self.instruments = [insts[s] if s in insts else get_instrument(s) for s in symbols]
+        self.instruments = [insts[s] if s in insts else _instrument_of(s, first_where.get(s, "")) for s in symbols]
         self.symbols = [i.symbol for i in self.instruments]
         if any(i.symbol != s for i, s in zip(self.instruments, symbols)):
             raise InputError(f"symbols {symbols} must be given as exchange symbols like BTCUSDT", field="symbol")
@@ -308,6 +340,11 @@ class Replay:
             funding_replayed=self.funding_mode == "replayed",
             skip_bad_rows=config.skip_bad_rows,
         )
+        if config.skip_bad_rows:  # a line with a bad value is left out whole, file by file (where its rows are adjacent)
+            streams = [
+                self.model.whole_lines(stream) if again is None else self._rows_past_bad_values(stream, *again)
+                for stream, again in zip(streams, rereads)
+            ]
         self.rows = merge_rows(streams)
         # index proxies: other markets' quotes (a spot capture) standing in for the index
         self.index_files = [str(p) for p in index_files]
@@ -459,30 +496,34 @@ class Replay:
         checkpoints; at the end of the data, stops the periodic timers so the run ends
         there."""
         model = self.model
+        checked = self.config.skip_bad_rows  # (__init__ left out each file's bad lines already)
         if self.progress is None and self.checkpoint_every is None:
-            yield from model.commands(rows)
+            yield from model.commands(rows, lines_checked=checked)
         else:
-            yield from model.commands(self._count_rows(rows))
+            yield from model.commands(self._count_rows(rows), lines_checked=checked)
         self.rows_done = sum(model.counts)
         self.last_ts_ns = self.loop.now_ns
         for timer in self.timers:
             timer.cancel()
         self.data_done = True
 
-    def _rows_past_bad_lines(self, path: str, fmt: str) -> Iterator[Row]:
+    def _rows_past_bad_lines(
+        self, path: str, fmt: str, bad: set[int], also: frozenset[int] = frozenset()
+    ) -> Generator[Row, None, None]:
         """A file's rows, reading past lines its reader refuses (``skip_bad_rows``).
 
         A reader stops at a bad line; the file is then read again from the start with
         that line left out, and the rows already delivered are passed over (readers are
         deterministic and refuse a line before yielding any of its rows). Each bad line
         costs one more read of the file, so at most :data:`_MAX_BAD_LINES` are skipped;
-        a bad header is never skipped.
+        a bad header is never skipped. ``bad``: the lines the reader refused so far, left
+        out from the start (the lines found are added to it); ``also``: more lines to leave
+        out (see :meth:`_rows_past_bad_values`).
         """
-        bad: set[int] = set()
         delivered = 0
         try:
             while True:
-                SKIPPED_LINES[path] = frozenset(bad)
+                SKIPPED_LINES[path] = frozenset(bad) | also
                 again = delivered
                 try:
                     for row in open_rows(path, fmt, self.config.symbol)[1]:
@@ -500,6 +541,88 @@ class Replay:
                     self.skipped_lines.append(str(exc))
         finally:
             SKIPPED_LINES.pop(path, None)
+
+    def _rows_past_bad_values(
+        self, rows: Iterator[Row], path: str, fmt: str, bad: set[int], reader: Generator[Row, None, None]
+    ) -> Iterator[Row]:
+        """A file's rows (``rows``, read by ``reader``), less its lines with a value the
+        instrument's grid refuses (``skip_bad_rows``), each left out whole as if it were
+        not in the file.
+
+        The lines are checked whole before any row goes on (:meth:`MarketModel.lines`).
+        At the first bad one the file is read once to its end to find every such line
+        (up to :data:`_MAX_BAD_LINES`), then again from the start without them and without
+        the lines the reader refused (the rows already passed on are passed over), as
+        :meth:`_rows_past_bad_lines` does: what a reader derives from a line for the next
+        ones (a bar's aggressor side from the previous close, a diff sequence) is then as
+        if the bad lines were not there. Two more reads at most, however many bad lines.
+        A bad depth line (a diff or snapshot) cannot just go: a ``gap`` row takes its place
+        and the depth waits for the next snapshot (:meth:`MarketModel.gap_row`). A bad
+        line not found on that read (one of a file read beside this one, or one past the
+        limit) is left out where it is (:meth:`MarketModel.whole_lines`).
+        """
+        model = self.model
+        values_bad: set[int] = set()  # lines with a value the grid refuses
+        waiting: set[str] = set()  # symbols whose depth waits for a snapshot
+        pending: list[tuple[int, Row]] = []  # the gap rows in place of bad depth lines to come, by line
+        done = 0  # lines passed on (the same lines come first on a read without the bad ones)
+        read_again = True
+        while True:
+            again = done
+            for line, error in model.lines(rows):
+                if again:
+                    again -= 1
+                    continue
+                if pending:  # a gap goes where its line was: before the first later line
+                    n = _line_of(line[0].where, path)
+                    while pending and n is not None and n > pending[0][0]:
+                        gap = pending.pop(0)[1]
+                        waiting.add(gap.symbol)
+                        yield gap
+                if error is None:
+                    done += 1
+                    yield from model.after_gaps(line, waiting)
+                    continue
+                if read_again and (_line_of(error.where, path) or 0) > 1:
+                    read_again = False
+                    pending = self._bad_value_lines(path, fmt, bad, values_bad)
+                    break  # read again without them
+                done += 1
+                model.bad_line(error)  # left out where it is
+                gap = model.gap_row(line, error)
+                if gap is not None:
+                    waiting.add(gap.symbol)
+                    yield gap
+            else:
+                for _, gap in pending:  # bad depth lines at the end of the file
+                    yield gap
+                return
+            reader.close()  # (before the next read sets the file's lines to leave out)
+            rows = reader = self._rows_past_bad_lines(path, fmt, bad, frozenset(values_bad))
+
+    def _bad_value_lines(self, path: str, fmt: str, bad: set[int], values_bad: set[int]) -> list[tuple[int, Row]]:
+        """Read ``path`` to its end (without the lines the reader refuses, ``bad``) for the
+        lines with a value the grid refuses, at most :data:`_MAX_BAD_LINES`: add them to
+        ``values_bad`` and count them; return the gap rows of the depth lines among them,
+        by line."""
+        model = self.model
+        gaps: list[tuple[int, Row]] = []
+        reader = self._rows_past_bad_lines(path, fmt, bad)
+        try:
+            for line, error in model.lines(reader):
+                n = _line_of(error.where, path) if error is not None else None
+                if n is None or n <= 1:
+                    continue
+                values_bad.add(n)
+                self.skipped_lines.append(str(error))
+                gap = model.gap_row(line, error)
+                if gap is not None:
+                    gaps.append((n, gap))
+                if len(values_bad) >= _MAX_BAD_LINES:
+                    break
+        finally:
+            reader.close()
+        return gaps
 
     def _count_rows(self, rows: Iterable[Row]) -> Iterator[Row]:
         """``rows``, counted: a progress report and a checkpoint request at their marks."""

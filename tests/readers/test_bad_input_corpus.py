@@ -8,10 +8,15 @@ Each format has a small *good* file written here (:data:`LAYOUTS`); each corpus 
   ``path:line`` and whose ``field`` names the field, saying what was wrong;
 * ``exsim replay FILE --symbol BTCUSDT --no-progress`` prints exactly one line
   ``exsim: error: FILE:LINE: field 'F': ...`` on stderr, nothing on stdout, exits 2;
-* with ``--skip-bad-rows`` the run completes, ``summary.json`` counts the row in
-  ``bad_rows`` (naming it) and the run is the run of the file without the bad line: the
-  same final state hash, the same event log (``--log-book``: every book change) and the
-  same trades, book updates and marks seen by a strategy (:class:`Observer`).
+* with ``--skip-bad-rows`` the run completes, ``summary.json`` counts the line in
+  ``bad_rows`` (naming it) and the run is the run of the file without the bad line — all
+  of it: every row the line gives (both sides of a quote, a bar's four points, a ticker's
+  mark and index) is left out: the same final state hash, the same event log
+  (``--log-book``: every book change) and the same trades, book updates and marks seen by
+  a strategy (:class:`Observer`). A bad *depth* line (a diff or snapshot) cannot just be
+  left out — the book would miss an update — so it is a break in the depth sequence: the
+  run is that of the file with a gap row in the line's place and no depth after it until
+  the next snapshot, as when a reader finds a break (:func:`depth_gap_run`).
   :func:`test_a_missing_row_shows_in_the_trace` shows that this oracle does see a
   missing row, format by format.
 
@@ -21,8 +26,7 @@ on the first line it cannot read, naming it and a field, reading little, never w
 traceback; a truncated file stops the replay even with ``--skip-bad-rows``.
 
 What does not hold yet, because the fix belongs outside the readers, is an ``xfail``
-naming the file and the change to make (``PART_OF_A_LINE``, ``PREMIUM_IGNORED``,
-:func:`test_unknown_symbol_names_its_first_row`, :func:`test_funding_rows_without_any_price`).
+naming the file and the change to make (``PREMIUM_IGNORED``).
 
 To add a case: append a :class:`Bad` to :data:`CORPUS` (or a format to :data:`LAYOUTS`).
 
@@ -64,7 +68,7 @@ import json
 import random
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,6 +78,8 @@ import pytest
 from exsim.cli import main
 from exsim.errors import InputError
 from exsim.readers import detect_format, open_rows
+from exsim.readers.rows import ANY, CLEAR, LEVEL, Row
+from exsim.readers.rows import GAP as GAP_ROW  # (GAP: the corpus stage)
 from exsim.replay import Strategy
 
 T0_MS = 1_723_161_600_000  # 2024-08-09 00:00:00 UTC
@@ -281,8 +287,9 @@ def exsim_jsonl(n: int) -> list[str]:
 
 
 def prices_before(directory: Path) -> list[str]:
-    """A good aggTrades file whose prints come before ``T0``: funding needs a price to
-    value positions at (see :func:`test_funding_rows_without_any_price`)."""
+    """A good aggTrades file whose prints come before ``T0``: a price for funding to value
+    positions at and for the premium to be sampled against (without one, funding settles
+    nothing: :func:`test_funding_rows_without_any_price`)."""
     path = directory / "prices" / "BTCUSDT-aggTrades-2024-08-08.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = binance_agg_trades(4)
@@ -485,27 +492,11 @@ class Bad:
     stage: str = READ
     file_name: str = ""  # another name for the file (default: the layout's)
     args: tuple[str, ...] = ("--symbol", "BTCUSDT")  # replay options
-    skip_gap: str = ""  # why --skip-bad-rows does not yet leave the run untouched (a known gap)
     exact: bool = True  # SAME: the whole run is the same (else only the final state: a re-applied state)
 
     @property
     def id(self) -> str:
         return f"{self.fmt}:{self.case}"
-
-
-#: a value the grid refuses on a source line that gives several rows is skipped alone
-PART_OF_A_LINE = (
-    "exsim/replay/market.py MarketModel.commands skips only the bad row under skip_bad_rows; the other rows of "
-    "its source line (the other side of a quote, the other points of a bar, the rest of a depth diff or "
-    "snapshot, the index beside a mark) are still applied, so the run differs from one without the line. "
-    "Fix: convert every row of one source line (same Row.where, adjacent) before yielding any, drop them all "
-    "when one is bad, and for a depth diff or snapshot also yield ReplayedGap so the depth is not trusted "
-    "until the next snapshot"
-)
-MULTI_ROW_LINES = {
-    "binance-bookTicker", "binance-klines", "binance-markPriceKlines", "binance-indexPriceKlines", "tardis-book_snapshot",
-    "tardis-quotes", "tardis-derivative_ticker", "ohlcv",
-}  # fmt: skip
 
 
 #: a repeated row of these is applied again: the same final state, but book changes are logged again
@@ -523,13 +514,10 @@ def csv_cases(fmt: str, *, size: bool = True, sign_field: str = "", dup: tuple[s
         Bad(fmt, "non_numeric", cell(c["price"], "61800.O"), n["price"], numeric),
         Bad(fmt, "time_backwards", cell_from(c["time"], BAD - 2), n["time"], back),
     ]
-    gap = PART_OF_A_LINE if fmt in MULTI_ROW_LINES else ""
     if grid_price:
-        out.append(Bad(fmt, "off_grid_price", cell(c["price"], plus("0.05")), grid_price, "is not a multiple of tick 0.1", GRID,
-                       skip_gap=gap))  # fmt: skip
+        out.append(Bad(fmt, "off_grid_price", cell(c["price"], plus("0.05")), grid_price, "is not a multiple of tick 0.1", GRID))
     if size:
-        out.append(Bad(fmt, "off_grid_size", cell(c["qty"], plus("0.0005")), "qty", "is not a multiple of lot 0.001", GRID,
-                       skip_gap=gap))  # fmt: skip
+        out.append(Bad(fmt, "off_grid_size", cell(c["qty"], plus("0.0005")), "qty", "is not a multiple of lot 0.001", GRID))
         out.append(Bad(fmt, "negative_size", cell(c["qty"], "-0.010"), n["qty"], "unsigned decimal"))
     elif sign_field:
         out.append(Bad(fmt, "negative_price", cell(c["price"], "-61800.0"), sign_field, "unsigned decimal"))
@@ -556,7 +544,7 @@ def ws_cases(fmt: str) -> list[Bad]:
         Bad(fmt, "off_grid_price", message(setter("p", "61800.15")), "price", "is not a multiple of tick 0.1", GRID),
         Bad(fmt, "off_grid_size", message(setter("q", "0.0105")), "qty", "is not a multiple of lot 0.001", GRID),
         Bad(fmt, "off_grid_depth_level", message(setter("a", [["61800.25", "0.500"]]), line=7), "price",
-            "is not a multiple of tick 0.1", GRID, skip_gap=PART_OF_A_LINE),  # fmt: skip
+            "is not a multiple of tick 0.1", GRID),  # fmt: skip
         Bad(fmt, "negative_size", message(setter("q", "-0.010")), "trade.q", "is not decimal text"),
         Bad(fmt, "time_backwards", time_from(BAD - 2), ts_field, "goes back in time"),
         Bad(fmt, "duplicate_id", repeat_previous(), "trade.t", "duplicate print"),
@@ -706,6 +694,48 @@ def observed_run(path: Path, bad: Bad, run_dir: Path, capsys: pytest.CaptureFixt
     return Run(summary_of(run_dir), events, Observer.last.seen, out)
 
 
+def is_depth_line(path: Path, bad: Bad, line: int) -> bool:
+    """Whether line ``line`` of ``path`` gives depth rows (a diff's or a snapshot's levels)."""
+    where = f"{path}:{line}"
+    return any(r.where == where and r.kind in (LEVEL, CLEAR) for r in read_all(path, bad.fmt))
+
+
+def depth_gap_run(
+    path: Path, bad: Bad, line: int, run_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> Run:
+    """What a skipped bad depth line must give: the run of ``path`` (same format, same
+    options) whose reader gives, in the line's place, one ``gap`` row and then no ``level``
+    row of its symbol until the next snapshot (a ``clear`` row) — what a reader does at a
+    break in a diff sequence."""
+    from exsim.replay import runner
+
+    where = f"{path}:{line}"
+
+    def with_a_gap(rows: Iterator[Row]) -> Iterator[Row]:
+        gapped = waiting = False
+        for r in rows:
+            if r.where == where:
+                if not gapped:
+                    gapped = waiting = True
+                    yield r._replace(kind=GAP_ROW, side=ANY, price="", qty="", rate="a break in the depth")
+                continue
+            if waiting and r.kind == LEVEL:
+                continue
+            if r.kind == CLEAR:
+                waiting = False
+            yield r
+
+    real = runner.open_rows
+
+    def open_with_a_gap(p: Any, fmt: str | None = None, symbol: str | None = None) -> tuple[str, Iterator[Row]]:
+        fmt, rows = real(p, fmt, symbol)
+        return fmt, (with_a_gap(rows) if str(p) == str(path) else rows)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(runner, "open_rows", open_with_a_gap)
+        return observed_run(path, bad, run_dir, capsys)
+
+
 def corpus(*stages: str) -> list[Any]:
     return [pytest.param(b, id=b.id) for b in CORPUS if b.stage in stages]
 
@@ -778,20 +808,28 @@ def test_a_missing_row_shows_in_the_trace(fmt: str, tmp_path: Path, capsys: pyte
 
 
 @pytest.mark.parametrize("bad", corpus(READ, GRID))
-def test_skip_bad_rows_counts_the_row_and_leaves_no_trace(bad: Bad, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """--skip-bad-rows: the run completes, summary.json counts the row (naming it), and the
-    run is that of the file without the line: the same final state hash, the same events
-    (every book change included) and the same market updates seen by the strategy."""
+def test_skip_bad_rows_counts_the_row_and_leaves_no_trace(
+    bad: Bad, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--skip-bad-rows: the run completes, summary.json counts the line (naming it), and the
+    run is that of the file without the line (every row of it): the same final state hash,
+    the same events (every book change included) and the same market updates seen by the
+    strategy. A bad depth line is a break in the depth instead (:func:`depth_gap_run`)."""
     path, line = write_case(tmp_path / "data", bad)
     skipped = observed_run(path, bad, tmp_path / "run", capsys, "--skip-bad-rows")
     assert skipped.summary["bad_rows"] == 1 and "bad rows skipped: 1" in skipped.printed
     assert skipped.summary["bad_row_examples"][0].startswith(f"{path}:{line}: field {bad.field!r}: ")
-    clean, _ = write_case(tmp_path / "clean", bad, drop_bad_line=True)
-    reference = observed_run(clean, bad, tmp_path / "clean-run", capsys)
+    if bad.stage == GRID and is_depth_line(path, bad, line):
+        assert skipped.summary["depth_gaps"] == 1 and "depth gaps: 1" in skipped.printed
+        notes = [n["text"] for n in skipped.summary["notes"]]
+        assert any(f"{path}:{line}: bad depth line skipped (field {bad.field!r}: " in n and "depth dropped" in n for n in notes), notes
+        reference = depth_gap_run(path, bad, line, tmp_path / "gap-run", capsys, monkeypatch)
+        assert reference.summary["depth_gaps"] == 1
+    else:
+        assert skipped.summary["depth_gaps"] == 0
+        clean, _ = write_case(tmp_path / "clean", bad, drop_bad_line=True)
+        reference = observed_run(clean, bad, tmp_path / "clean-run", capsys)
     assert reference.summary["bad_rows"] == 0
-    if bad.skip_gap:  # the parts above hold; the rest is a known gap, visible as an xfail
-        assert skipped.trace() != reference.trace(), "the gap is closed: drop skip_gap from this corpus entry"
-        pytest.xfail(bad.skip_gap)
     assert skipped.trace() == reference.trace()
 
 
@@ -822,16 +860,11 @@ def test_unknown_symbol_is_one_line(bad: Bad, skip: bool, tmp_path: Path, capsys
 
 
 @pytest.mark.parametrize("bad", [b for b in corpus(SYMBOL) if not b.values[0].file_name and not b.values[0].args])  # a row's symbol
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs exsim/replay/runner.py Replay.__init__: remember each symbol's first row (Row.where) while "
-    "peeking, and re-raise get_instrument's InputError with where=that row's 'path:line'",
-)
 def test_unknown_symbol_names_its_first_row(bad: Bad, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The unknown symbol's error should name the row it came from, like every other bad value."""
+    """The unknown symbol's error names the row it came from, like every other bad value."""
     path, line = write_case(tmp_path / "data", bad)
     rc, out, err = run_cli(replay(path, bad.fmt, args=bad.args), capsys)
-    assert_one_line_error(rc, out, err, f"{path}:{line}: field 'symbol': ")
+    assert_one_line_error(rc, out, err, f"exsim: error: {path}:{line}: field 'symbol': unknown symbol 'NOSUCHUSDT'")
 
 
 @pytest.mark.parametrize("bad", corpus(GAP))
@@ -841,9 +874,9 @@ def test_depth_gap_is_reported_not_repaired(bad: Bad, tmp_path: Path, capsys: py
     path, line = write_case(tmp_path / "data", bad)
     reader = open_rows(path, bad.fmt)[1]
     rows = list(reader)
-    gaps = [i for i, r in enumerate(rows) if r.kind == 8]
+    gaps = [i for i, r in enumerate(rows) if r.kind == GAP_ROW]
     assert len(gaps) == 1 and rows[gaps[0]].where == f"{path}:{line}" and bad.says in rows[gaps[0]].rate
-    assert not [r for r in rows[gaps[0] :] if r.kind == 1]  # no level row after the gap
+    assert not [r for r in rows[gaps[0] :] if r.kind == LEVEL]  # no level row after the gap
     assert reader.stats.gaps == 1  # type: ignore[attr-defined]
     rc, out, err = run_cli(replay(path, bad.fmt, "--out", str(tmp_path / "run"), args=bad.args), capsys)
     assert (rc, err) == (0, "")
@@ -1013,17 +1046,17 @@ def test_garbage_fails_fast_on_its_first_line(
     assert bytes_read[0] <= (1 << 20) + (1 << 17)
 
 
-# =========================================================================== known gaps beyond the readers
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="a replay of funding rows with no price before them dies with a ValueError traceback from "
-    "exsim/exchange/exchange.py _on_funding ('no mark or last price to value positions at'); it should be an "
-    "InputError naming the first funding row (exsim/replay/runner.py: refuse a SettleFunding before the first "
-    "mark/trade of its symbol, or skip and note it)",
-)
+# =========================================================================== funding before any price
 def test_funding_rows_without_any_price(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Funding rows and no price at all: nothing can have filled, so no position is open and
+    each settlement pays nothing — a no-op, as on a venue (see
+    tests/exchange/test_funding_without_price.py); the run completes without a word."""
     lay = LAYOUTS["binance-fundingRate"]
     path = lay.write(tmp_path / "data", lay.lines(ROWS))
-    rc, out, err = run_cli(["replay", str(path), "--symbol", "BTCUSDT", "--no-progress"], capsys)
-    assert_one_line_error(rc, out, err, f"{path}:2: ")
+    rc, out, err = run_cli(["replay", str(path), "--symbol", "BTCUSDT", "--no-progress", "--out", str(tmp_path / "run")], capsys)
+    assert (rc, err) == (0, "") and "state hash" in out
+    summary = summary_of(tmp_path / "run")
+    assert summary["rows_by_kind"] == {"funding": ROWS} and summary["bad_rows"] == 0
+    assert summary["account"]["funding_payments"] == 0
+    events = (tmp_path / "run" / "events.jsonl").read_text()
+    assert '"Funding' not in events
