@@ -235,6 +235,12 @@ class Exchange:
                 symbol = getattr(command, "symbol", "")
                 while ledger.pending:  # a liquidation can put its counterparties at risk
                     self._report_risk(command.ts_ns, symbol)
+                    # liquidation orders trade like any order: the stops whose trigger the
+                    # last price they made reached fire in this command too (and may put
+                    # more scopes at risk: the loop goes on)
+                    for market in self.markets.values():
+                        if market.triggers.orders:
+                            self._fire_triggers(command.ts_ns, market, TRIGGER_LAST)
             if ledger.fund.wallet_atoms != self._fund_seen:
                 self._fund_changed(command)
         out = self._out

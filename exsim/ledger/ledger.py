@@ -527,15 +527,30 @@ class Ledger:
         return min(real, acct.wallet_atoms + upnl - im - acct.held_atoms)
 
     def rehold_order(self, order_id: int, open_lots: int, notional_atoms: int) -> str | None:
-        """Re-size the hold of an amended order; refused (nothing changed) if margin is short."""
+        """Re-size the hold of an amended order; refused (nothing changed) if margin is short.
+
+        A reduction (no more lots, no more notional) is never refused.
+        """
         hold = self.holds[order_id]
         acct = self.accounts[hold.account_id]
         problem, need, closing = self._hold_needed(
             acct, hold.symbol, hold.side, open_lots, notional_atoms, hold.reduce_only, hold.position_side, order_id
         )
-        if problem:
+        if open_lots <= hold.open_lots and notional_atoms <= hold.notional_atoms:
+            # a smaller order adds no exposure and is never refused (the exchange reduces
+            # orders and trims closing ones relying on it): it keeps at most its hold pro
+            # rata to its new size, whatever changed since it was placed (the leverage
+            # lowered, the position grown into a higher bracket)
+            prorata = ceil_div(hold.held_atoms * open_lots, hold.open_lots) if hold.open_lots else 0
+            if problem or need > prorata:
+                need, closing = prorata, hold.closing
+        elif problem:
             return problem
-        if need - hold.held_atoms > self._room_for_hold(acct, hold.symbol, closing):
+        grow = need - hold.held_atoms
+        # only a hold that grows needs room: the room can be below zero (a loss since the
+        # order was placed), and a shrinking hold must never be refused (the exchange
+        # trims closing orders after fills and reduces amended orders relying on it)
+        if grow > 0 and grow > self._room_for_hold(acct, hold.symbol, closing):
             return Reason.INSUFFICIENT_MARGIN
         acct.held_atoms += need - hold.held_atoms
         hold.held_atoms = need

@@ -1,0 +1,1515 @@
+"""Whole-engine stress: a seeded long run of every command kind, checked after every event.
+
+``python -m exsim.stress --events N --seed S [--accounts K] [--symbols ...]
+[--check-every M] [--progress/--no-progress]``
+
+One run builds the engine as a replay or a scenario does (a :class:`~exsim.ledger.Ledger`
+with an insurance fund, an :class:`~exsim.exchange.Exchange` with computed marks and
+funding, liquidations on, shipped instruments) and drives it through an
+:class:`~exsim.loop.EventLoop`: a lazy, seeded source of commands plus a funding timer.
+:class:`StressDriver` draws every command kind of :mod:`exsim.exchange.commands` for many
+accounts (market makers, whales, small leveraged traders): orders of every type and time
+in force (limit GTC / IOC / FOK / GTX, market, stop and take-profit market and limit on
+the last or the mark price, reduce-only, hedge-mode position sides, client ids, a few
+invalid ones), cancels and amends, self-trade prevention, leverage, margin-mode and
+position-mode changes, isolated margin moves, deposits and withdrawals, mark and index
+prices (a mean-reverting random walk), funding (replayed rates and computed ones),
+replayed depth, replayed trades and **crashes**: sudden mark jumps of 5–30 %, sometimes
+into an emptied book, that liquidate many accounts at once. Prices stay in a band around
+each instrument's random-walking mid so orders meet; state stays small (resting orders
+capped per account, stale replayed levels cleared) so O(state) checks stay cheap.
+
+:class:`StressChecker` checks after every event (command) — or every ``M``-th for the
+O(state) part, which the report states:
+
+* every structure's ``_check()``: the ledger (conservation of money to the atom:
+  wallets + buckets + fee pool + insurance fund − entry costs = deposits − withdrawals;
+  no negative wallet or fund; holds; positions net to zero), the risk index, every book
+  and trigger index and the client-id index (``Exchange._check``), the event loop, the
+  mark-price calculators and premium averagers. A structure is checked after each
+  command that may have changed it (:func:`watch` gives the engine subclasses of the
+  ledger, books, trigger indexes and risk index that note calls of their mutating
+  methods) and all of them on every 256th check whatever happened;
+* books never crossed (also cheaply after every event whatever ``M``);
+* the risk index against a full exact scan: no isolated bucket and no cross pool is left
+  at or below its maintenance margin (``Ledger.isolated_margin_balance`` /
+  ``cross_margin_balance``; a negative wallet or bucket only while unrealized profit
+  backs it), nothing left pending or listed liquidatable; no waiting stop order whose
+  reference price has reached its trigger;
+* each liquidation (after every event, from its events): an isolated one closes exactly
+  one bucket; a cross one closes every cross position of the account in one step (one
+  event, each position once, none left after the command); every lot is accounted for
+  (book + fund takeover + ADL); every fill of a liquidation order is at or better than
+  the bankruptcy price, and the event's ``filled_lots`` / ``fill_notional_atoms`` are
+  those fills; ADL happens at a bankruptcy price.
+
+At the end it prints the events, events/s, counts per command kind, fills, liquidations
+(isolated / cross), ADL, fund takeovers, uncovered loss and the final
+:meth:`~exsim.exchange.Exchange.state_hash` (same seed, same hash), and exits 0; a broken
+invariant stops the run with exit status 1 and a message naming the event index, the
+command and the invariant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import bisect
+import random
+import sys
+import time
+from collections import Counter, deque
+from typing import Any, Callable, Final, Iterator, NamedTuple, Sequence
+
+import attrs
+
+from exsim.book.order_book import OrderBook
+from exsim.book.orders import (
+    BUY,
+    FOK,
+    GTC,
+    GTX,
+    IOC,
+    LIMIT,
+    MARKET,
+    SELL,
+    STOP_LIMIT,
+    STOP_MARKET,
+    STP_NAMES,
+    TAKE_PROFIT_LIMIT,
+    TAKE_PROFIT_MARKET,
+    TRIGGER_LAST,
+    TRIGGER_MARK,
+)
+from exsim.errors import InputError
+from exsim.exchange import (
+    AdjustIsolatedMargin,
+    AmendOrder,
+    CancelOrder,
+    ClearReplayedLevels,
+    Deposit,
+    Exchange,
+    Fill,
+    Liquidation,
+    NewOrder,
+    ReplayedTrade,
+    SetIndexPrice,
+    SetLeverage,
+    SetMarginMode,
+    SetMarkPrice,
+    SetPositionMode,
+    SetReplayedLevels,
+    SetSelfTradePrevention,
+    SettleFunding,
+    Withdraw,
+)
+from exsim.exchange.triggers import TriggerIndex, fires
+from exsim.instruments import Instrument, get_instrument, list_symbols
+from exsim.ledger import BOTH, CROSS, ISOLATED, LONG, SHORT, Ledger, Position
+from exsim.ledger.risk_index import RiskIndex
+from exsim.loop import EventLoop
+from exsim.loop.event_loop import PRIORITY_FUNDING
+from exsim.units import NS_PER_SECOND, ceil_div, floor_div, format_atoms_rounded, mul_div_floor, to_ticks
+
+USDT: Final = 10**8  # atoms per USDT
+BPS: Final = 10_000  # basis points per 1
+
+DEFAULT_SYMBOLS: Final = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+DEFAULT_ACCOUNTS: Final = 24
+#: where each shipped instrument's mid starts (quote units, on its tick grid)
+START_PRICES: Final[dict[str, str]] = {
+    "BTCUSDT": "60000",
+    "ETHUSDT": "3000",
+    "SOLUSDT": "150",
+    "XRPUSDT": "0.6",
+    "DOGEUSDT": "0.15",
+    "BNBUSDT": "550",
+    "ADAUSDT": "0.45",
+    "LINKUSDT": "15",
+    "AVAXUSDT": "30",
+    "LTCUSDT": "80",
+}
+#: the insurance fund's seed: thin enough that big crashes drain it (ADL, uncovered loss)
+FUND_SEED_ATOMS: Final = 250_000 * USDT
+#: simulated time between replayed-rate funding settlements (far shorter than 8 h: funding
+#: is exercised every ~1,500 events); computed rates settle at the instruments' funding times
+FUNDING_EVERY_NS: Final = 300 * NS_PER_SECOND
+#: most lots the insurance fund unwinds per mark tick, per symbol: a few minimum orders
+FUND_UNWIND_MIN_QTY: Final = 25
+#: every this many full checks, every structure is checked whether it changed or not
+SWEEP_EVERY: Final = 256
+LEVERAGES: Final = (1, 2, 3, 5, 10, 20, 25, 50, 75, 100, 125)
+
+MAKER, WHALE, TRADER = 0, 1, 2  # account roles
+#: per role: (deposit range USDT, order notional range USDT, open orders cap)
+ROLE_SIZES: Final = (
+    ((2_000_000, 5_000_000), (2_000, 40_000), 12),
+    ((200_000, 2_000_000), (10_000, 250_000), 6),
+    ((300, 20_000), (100, 8_000), 6),
+)
+
+
+class InvariantViolation(Exception):
+    """A checked invariant was found broken: ``invariant`` names it, ``detail`` says how."""
+
+    def __init__(self, invariant: str, detail: str) -> None:
+        super().__init__(f"{invariant}: {detail}")
+        self.invariant = invariant
+        self.detail = detail
+
+
+# ---------------------------------------------------------------------------- the world
+def stress_instruments(symbols: Sequence[str], variants: bool = True) -> list[Instrument]:
+    """The shipped instruments; with ``variants`` the first gets a 0.5 % clearance fee and
+    the second Binance-style partial liquidation, so those paths run too."""
+    out = []
+    for i, symbol in enumerate(symbols):
+        inst = get_instrument(symbol)
+        if variants and i == 0:
+            inst = attrs.evolve(inst, clearance_fee_e8=500_000)
+        elif variants and i == 1:
+            inst = attrs.evolve(inst, partial_liquidation=True)
+        out.append(inst)
+    return out
+
+
+class _Market:
+    """What the driver keeps per instrument: its random-walking mid, in ticks."""
+
+    __slots__ = (
+        "symbol", "inst", "atpl", "start_ticks", "mid_ticks", "grid_ticks", "min_lots", "max_lots", "min_notional_atoms",
+    )
+
+    def __init__(self, inst: Instrument) -> None:
+        self.symbol = inst.symbol
+        self.inst = inst
+        self.atpl = inst.atoms_per_tick_lot
+        text = START_PRICES.get(inst.symbol)
+        if text is None:
+            raise InputError(f"no start price for {inst.symbol}", field="symbols")
+        self.start_ticks = to_ticks(text, inst.tick_size, field="start price")
+        self.mid_ticks = self.start_ticks
+        #: resting prices sit on a grid of one basis point of the start price, so a few
+        #: dozen levels hold the book near the mid
+        self.grid_ticks = max(1, floor_div(self.start_ticks, BPS))
+        self.min_lots = inst.min_qty_lots
+        self.max_lots = inst.max_qty_lots
+        self.min_notional_atoms = inst.min_notional_atoms
+
+    def bps(self, k: int) -> int:
+        """``k`` basis points of the mid, in ticks (at least one tick for k > 0)."""
+        t = mul_div_floor(self.mid_ticks, k, BPS)
+        return t if t or k <= 0 else 1
+
+    def snap(self, price_ticks: int) -> int:
+        """``price_ticks`` down to the grid (at least one grid step)."""
+        g = self.grid_ticks
+        return max(g, floor_div(price_ticks, g) * g)
+
+    def lots_for(self, notional_atoms: int, price_ticks: int) -> int:
+        """Lots worth about ``notional_atoms`` at ``price_ticks`` (at least the minimum order)."""
+        unit = price_ticks * self.atpl
+        lots = floor_div(notional_atoms, unit)
+        least = max(self.min_lots, ceil_div(self.min_notional_atoms, unit))
+        lots = max(lots, least)
+        return min(lots, self.max_lots) if self.max_lots else lots
+
+
+class StressDriver:
+    """Seeded source of commands of every kind; reads the exchange only to pick targets.
+
+    :meth:`next_command` draws one command (or the next step of a multi-command plan:
+    an account winding down to switch modes, a crash into an emptied book) and stamps it
+    with a strictly increasing ``ts_ns``. Each ``gen_*`` method builds one kind from the
+    ``rng`` it is given (the driver's own by default), so property tests can drive the
+    same generators from hypothesis.
+    """
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        ledger: Ledger,
+        seed: int,
+        n_accounts: int = DEFAULT_ACCOUNTS,
+    ) -> None:
+        if n_accounts < 4:
+            raise InputError(f"{n_accounts} accounts: at least 4 are needed", field="accounts")
+        self.exchange = exchange
+        self.ledger = ledger
+        self.rng = random.Random(seed)
+        self.markets = [_Market(m.instrument) for m in exchange.markets.values()]
+        self.by_symbol = {m.symbol: m for m in self.markets}
+        self.n_accounts = n_accounts
+        n_makers = max(2, n_accounts // 8)
+        n_whales = max(1, n_accounts // 8)
+        self.roles = [MAKER] * n_makers + [WHALE] * n_whales + [TRADER] * (n_accounts - n_makers - n_whales)
+        self.account_ids = list(range(1, n_accounts + 1))
+        self.makers = self.account_ids[:n_makers]
+        self.takers = self.account_ids[n_makers:]
+        self.ts_ns = 0
+        self.plan: deque[Any] = deque()
+        self.next_coid = 1
+        self._build_kinds()
+
+    # ------------------------------------------------------------------ plumbing
+    def _build_kinds(self) -> None:
+        """The mix per 10,000 draws (what is drawn, not what is accepted)."""
+        mix: list[tuple[int, Callable[[random.Random], Any]]] = [
+            (2_600, self.gen_new_order),
+            (1_200, self.gen_quote),
+            (1_100, self.gen_cancel),
+            (550, self.gen_amend),
+            (800, self.gen_replayed_levels),
+            (60, self.gen_clear_replayed),
+            (350, self.gen_replayed_trade),
+            (1_100, self.gen_mark),
+            (300, self.gen_index),
+            (6, self.gen_crash),
+            (30, self.gen_funding),
+            (250, self.gen_deposit),
+            (150, self.gen_withdraw),
+            (200, self.gen_leverage),
+            (120, self.gen_margin_mode),
+            (40, self.gen_position_mode),
+            (180, self.gen_adjust_margin),
+            (30, self.gen_stp),
+            (24, self.gen_wind_down),
+        ]
+        total = 0
+        self._cuts: list[int] = []
+        self._gens: list[Callable[[random.Random], Any]] = []
+        for weight, gen in mix:
+            total += weight
+            self._cuts.append(total)
+            self._gens.append(gen)
+        self._total_weight = total
+
+    def setup_commands(self) -> list[Any]:
+        """Marks and index for every instrument, then every account funded and configured."""
+        rng = self.rng
+        out: list[Any] = []
+        for m in self.markets:
+            out.append(SetIndexPrice(0, m.symbol, m.mid_ticks))
+            out.append(SetMarkPrice(0, m.symbol, m.mid_ticks))
+        for a, role in zip(self.account_ids, self.roles):
+            lo, hi = ROLE_SIZES[role][0]
+            out.append(Deposit(0, a, rng.randint(lo, hi) * USDT))
+            if role != MAKER and rng.randrange(6) == 0:
+                out.append(SetPositionMode(0, a, True))
+            for m in self.markets:
+                if role == MAKER:
+                    lev = 5
+                elif role == WHALE:
+                    lev = rng.choice((3, 5, 10, 20))
+                else:
+                    lev = rng.choice((5, 10, 20, 25, 50, 75, 100))
+                out.append(SetLeverage(0, a, m.symbol, lev))
+                if role != MAKER and rng.randrange(3) == 0:
+                    out.append(SetMarginMode(0, a, m.symbol, ISOLATED))
+        return out
+
+    def next_command(self, rng: random.Random | None = None) -> Any:
+        """The next command, stamped with the next timestamp."""
+        rng = rng or self.rng
+        self.ts_ns += rng.randint(1, 400) * 1_000_000  # 1..400 ms apart: 8 h of funding in ~140k events
+        while True:
+            if self.plan:
+                cmd = self.plan.popleft()
+            else:
+                gen = self._gens[bisect.bisect_right(self._cuts, rng.randrange(self._total_weight))]
+                cmd = gen(rng)
+            if cmd is not None:
+                return cmd._replace(ts_ns=self.ts_ns)
+
+    def commands(self) -> Iterator[Any]:
+        """Endless stream: the setup, then :meth:`next_command` forever."""
+        for cmd in self.setup_commands():
+            self.ts_ns += 1_000_000
+            yield cmd._replace(ts_ns=self.ts_ns)
+        while True:
+            yield self.next_command()
+
+    def _market(self, rng: random.Random) -> _Market:
+        return self.markets[rng.randrange(len(self.markets))]
+
+    def _role(self, account_id: int) -> int:
+        return self.roles[account_id - 1]
+
+    def _notional(self, rng: random.Random, account_id: int, symbol: str = "") -> int:
+        """An order's notional: the role's range, or for a small trader a share of what its
+        wallet can carry at its leverage, so cross pools run close to their maintenance
+        margin and liquidate whole."""
+        role = self._role(account_id)
+        lo, hi = ROLE_SIZES[role][1]
+        if role == TRADER and symbol and rng.randrange(2):
+            acct = self.ledger.accounts.get(account_id)
+            if acct is not None and acct.wallet_atoms > 0:
+                lev = self.ledger.leverage(acct, symbol)
+                return max(lo * USDT, mul_div_floor(acct.wallet_atoms * lev, rng.randint(5, 60), 100))
+        return rng.randint(lo, hi) * USDT
+
+    def _coid(self, rng: random.Random, account_id: int) -> str | None:
+        r = rng.randrange(20)
+        if r == 0:
+            self.next_coid += 1
+            return f"c{self.next_coid}"
+        if r == 1 and self.next_coid > 1:
+            return f"c{rng.randint(max(1, self.next_coid - 5), self.next_coid)}"  # may be a duplicate
+        return None
+
+    # ------------------------------------------------------------------ orders
+    def gen_new_order(self, rng: random.Random) -> Any:
+        """A taker-side order of any type (see the module docstring)."""
+        a = self.takers[rng.randrange(len(self.takers))]
+        m = self._market(rng)
+        acct = self.ledger.accounts.get(a)
+        if acct is None:
+            return Deposit(0, a, 1_000 * USDT)
+        if len(acct.order_ids) >= ROLE_SIZES[self._role(a)][2]:
+            oid = next(iter(acct.order_ids))  # the oldest open order makes room
+            return CancelOrder(0, a, acct.order_ids[oid], oid)
+        symbol = m.symbol
+        side = rng.randrange(2)
+        hedge = acct.hedge_mode
+        pside = (LONG if rng.randrange(2) == 0 else SHORT) if hedge else BOTH
+        pos = acct.positions.get((symbol, pside))
+        mid = m.mid_ticks
+        lots = m.lots_for(self._notional(rng, a, symbol), mid)
+        reduce_only = False
+        if hedge:
+            closing = (pside == LONG) == (side == SELL)
+            if closing and pos is not None and rng.randrange(4):
+                lots = rng.randint(1, abs(pos.qty_lots))
+        elif pos is not None and rng.randrange(5) == 0:
+            side = SELL if pos.qty_lots > 0 else BUY
+            lots = rng.randint(1, abs(pos.qty_lots))
+            reduce_only = rng.randrange(4) != 0
+        sign = 1 if side == BUY else -1
+        coid = self._coid(rng, a)
+        r = rng.randrange(100)
+        if r < 30:  # resting limit, mostly passive, some crossing
+            off = rng.randint(-8, 40) if rng.randrange(5) else rng.randint(-30, 0)
+            px = m.snap(mid - sign * m.bps(off) if off >= 0 else mid + sign * m.bps(-off))
+            return NewOrder(0, a, symbol, side, lots, px, LIMIT, GTC, coid, reduce_only, 0, TRIGGER_LAST, pside)
+        if r < 40:  # post-only
+            px = m.snap(mid - sign * m.bps(rng.randint(-3, 30)))
+            return NewOrder(0, a, symbol, side, lots, px, LIMIT, GTX, coid, reduce_only, 0, TRIGGER_LAST, pside)
+        if r < 52:
+            px = max(1, mid + sign * m.bps(rng.randint(-5, 40)))
+            return NewOrder(0, a, symbol, side, lots, px, LIMIT, IOC, coid, reduce_only, 0, TRIGGER_LAST, pside)
+        if r < 58:
+            px = max(1, mid + sign * m.bps(rng.randint(-5, 40)))
+            return NewOrder(0, a, symbol, side, lots, px, LIMIT, FOK, coid, reduce_only, 0, TRIGGER_LAST, pside)
+        if r < 72:
+            tif = IOC if rng.randrange(4) else (FOK if rng.randrange(2) else GTC)
+            return NewOrder(0, a, symbol, side, lots, 0, MARKET, tif, coid, reduce_only, 0, TRIGGER_LAST, pside)
+        if r < 97:  # stop / take-profit, on the last or the mark price
+            otype = (STOP_MARKET, STOP_LIMIT, TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT)[rng.randrange(4)]
+            by = TRIGGER_MARK if rng.randrange(2) else TRIGGER_LAST
+            mk = self.exchange.markets[symbol]
+            ref = (mk.mark_price_ticks if by == TRIGGER_MARK else mk.last_price_ticks) or mid
+            stop = otype in (STOP_MARKET, STOP_LIMIT)
+            away = m.bps(rng.randint(2, 120))
+            if rng.randrange(25) == 0:
+                away = -away  # would trigger at once: rejected
+            # a buy stop waits above, a sell stop below; take-profits the other way
+            up = (side == BUY) == stop
+            trig = max(1, ref + away if up else ref - away)
+            px = 0
+            tif = GTC
+            if otype in (STOP_LIMIT, TAKE_PROFIT_LIMIT):
+                px = m.snap(trig + sign * m.bps(rng.randint(-5, 30)))
+                tif = (GTC, GTC, IOC, FOK)[rng.randrange(4)]
+            elif rng.randrange(3) == 0:
+                tif = IOC
+            if not hedge and pos is not None and rng.randrange(3) == 0:  # a protective stop on the position
+                side = SELL if pos.qty_lots > 0 else BUY
+                lots = abs(pos.qty_lots)
+                reduce_only = True
+                up = (side == BUY) == stop
+                trig = max(1, ref + away if up else ref - away)
+                if px:
+                    px = m.snap(trig + (m.bps(20) if side == BUY else -m.bps(20)))
+            return NewOrder(0, a, symbol, side, lots, px, otype, tif, coid, reduce_only, trig, by, pside)
+        # a few invalid orders: every field is validated at the boundary
+        bad = rng.randrange(5)
+        if bad == 0:
+            return NewOrder(0, a, symbol, side, 0, mid, LIMIT, GTC, None, False, 0, TRIGGER_LAST, pside)
+        if bad == 1:
+            return NewOrder(0, a, symbol, side, lots, 0, LIMIT, GTC, None, False, 0, TRIGGER_LAST, pside)
+        if bad == 2:
+            return NewOrder(0, a, symbol, side, lots, mid, MARKET, GTC, None, False, 0, TRIGGER_LAST, pside)
+        if bad == 3:
+            return NewOrder(0, a, symbol, side, lots, mid, LIMIT, GTC, None, False, 0, TRIGGER_LAST, BOTH if hedge else LONG)
+        return NewOrder(0, a, "NOPEUSDT", side, lots, mid, LIMIT, GTC, None, False, 0, TRIGGER_LAST, pside)
+
+    def gen_quote(self, rng: random.Random) -> Any:
+        """A market maker's resting quote near the mid (GTC or post-only)."""
+        a = self.makers[rng.randrange(len(self.makers))]
+        acct = self.ledger.accounts.get(a)
+        if acct is None:
+            return Deposit(0, a, 3_000_000 * USDT)
+        if len(acct.order_ids) >= ROLE_SIZES[MAKER][2]:
+            oid = next(iter(acct.order_ids))
+            return CancelOrder(0, a, acct.order_ids[oid], oid)
+        m = self._market(rng)
+        side = rng.randrange(2)
+        mid = m.mid_ticks
+        off = m.bps(rng.randint(1, 25))
+        px = m.snap(mid - off if side == BUY else mid + off)
+        lots = m.lots_for(self._notional(rng, a), px)
+        tif = GTX if rng.randrange(3) == 0 else GTC
+        return NewOrder(0, a, m.symbol, side, lots, px, LIMIT, tif, None, False, 0, TRIGGER_LAST, BOTH)
+
+    def _some_open_order(self, rng: random.Random) -> tuple[int, int, str] | None:
+        """(account, order id, symbol) of a random open order, or None."""
+        for _ in range(4):
+            a = self.account_ids[rng.randrange(self.n_accounts)]
+            acct = self.ledger.accounts.get(a)
+            if acct is not None and acct.order_ids:
+                ids = list(acct.order_ids)
+                oid = ids[0] if rng.randrange(3) == 0 else ids[rng.randrange(len(ids))]
+                return a, oid, acct.order_ids[oid]
+        return None
+
+    def gen_cancel(self, rng: random.Random) -> Any:
+        """Cancel an open order (a few aim at unknown ids or at another account's order)."""
+        hit = self._some_open_order(rng)
+        if hit is None or rng.randrange(40) == 0:
+            m = self._market(rng)
+            return CancelOrder(0, self.account_ids[rng.randrange(self.n_accounts)], m.symbol, rng.randint(1, 10**9))
+        a, oid, symbol = hit
+        if rng.randrange(50) == 0:
+            a = a % self.n_accounts + 1  # not the owner: rejected
+        return CancelOrder(0, a, symbol, oid)
+
+    def gen_amend(self, rng: random.Random) -> Any:
+        """Amend a resting order: reduce (keeps priority), re-price or grow (re-queues)."""
+        hit = self._some_open_order(rng)
+        if hit is None:
+            return None
+        a, oid, symbol = hit
+        order = self.exchange.open_order(symbol, oid)
+        if order is None:
+            return None
+        m = self.by_symbol[symbol]
+        qty = order.qty_lots
+        price = order.price_ticks or m.mid_ticks  # a stop order: NOT_AMENDABLE
+        filled = qty - getattr(order, "leaves_lots", qty)
+        r = rng.randrange(4)
+        if r == 0:  # size down, same price
+            new_qty = filled + max(1, floor_div(qty - filled, 2))
+        elif r == 1:
+            new_qty = qty
+            price = m.snap(price + m.bps(rng.randint(-15, 15)))
+        elif r == 2:
+            new_qty = qty + rng.randint(1, max(1, qty))
+        else:
+            new_qty = max(1, qty + rng.randint(-qty, qty))
+            price = m.snap(m.mid_ticks + m.bps(rng.randint(-30, 30)))
+        return AmendOrder(0, a, symbol, oid, price, new_qty)
+
+    def gen_stp(self, rng: random.Random) -> Any:
+        a = self.account_ids[rng.randrange(self.n_accounts)]
+        return SetSelfTradePrevention(0, a, rng.randrange(len(STP_NAMES) + (1 if rng.randrange(20) == 0 else 0)))
+
+    # ------------------------------------------------------------------ market data
+    def gen_replayed_levels(self, rng: random.Random) -> Any:
+        """One venue depth update: a few levels near the mid (some removed, a few crossing),
+        and stale replayed levels far from the mid set to zero."""
+        m = self._market(rng)
+        mid = m.mid_ticks
+        step = m.grid_ticks * 4
+        levels: list[tuple[int, int, int]] = []
+        for _ in range(rng.randint(1, 5)):
+            side = rng.randrange(2)
+            k = rng.randint(1, 8) if rng.randrange(30) else rng.randint(-2, 0)  # a few cross
+            px = m.snap(mid - k * step if side == BUY else mid + k * step)
+            lots = 0 if rng.randrange(7) == 0 else m.lots_for(rng.randint(500, 60_000) * USDT, px)
+            levels.append((side, px, lots))
+        book = self.exchange.book(m.symbol)
+        far = m.bps(80)
+        for side in (BUY, SELL):
+            for lv in book.levels(side):
+                if lv.anon_lots and abs(lv.price_ticks - mid) > far:
+                    levels.append((side, lv.price_ticks, 0))
+                    break
+        return SetReplayedLevels(0, m.symbol, tuple(levels))
+
+    def gen_clear_replayed(self, rng: random.Random) -> Any:
+        m = self._market(rng)
+        return ClearReplayedLevels(0, m.symbol, (BUY, SELL, -1)[rng.randrange(3)])
+
+    def gen_replayed_trade(self, rng: random.Random) -> Any:
+        m = self._market(rng)
+        side = rng.randrange(2)
+        px = max(1, m.mid_ticks + (1 if side == BUY else -1) * m.bps(rng.randint(-5, 25)))
+        return ReplayedTrade(0, m.symbol, side, px, m.lots_for(rng.randint(100, 30_000) * USDT, px))
+
+    def _walk(self, rng: random.Random, m: _Market) -> None:
+        """One step of the mid: ±0.2 % at most, pulled back toward its start price (1/400 of the gap)."""
+        mid = m.mid_ticks
+        mid += m.bps(rng.randint(-20, 20)) + floor_div(m.start_ticks - mid, 400)
+        m.mid_ticks = min(max(mid, floor_div(m.start_ticks, 4)), m.start_ticks * 4)
+
+    def gen_mark(self, rng: random.Random) -> Any:
+        m = self._market(rng)
+        self._walk(rng, m)
+        return SetMarkPrice(0, m.symbol, max(1, m.mid_ticks + m.bps(rng.randint(-3, 3))))
+
+    def gen_index(self, rng: random.Random) -> Any:
+        """An index update (the exchange computes the mark from it, the mid and the last trade)."""
+        m = self._market(rng)
+        self._walk(rng, m)
+        return SetIndexPrice(0, m.symbol, max(1, m.mid_ticks + m.bps(rng.randint(-5, 5))))
+
+    def gen_crash(self, rng: random.Random) -> Any:
+        """A sudden mark jump of 5–30 % (two in three toward the start price); half of the time the
+        replayed depth vanishes first, and a thin ladder comes back after it."""
+        m = self._market(rng)
+        pct = rng.randint(5, 30)
+        below = m.mid_ticks < m.start_ticks
+        down = rng.randrange(3) != 0 if not below else rng.randrange(3) == 0  # two in three back toward the start
+        new = mul_div_floor(m.mid_ticks, 100 - pct if down else 100 + pct, 100)
+        m.mid_ticks = max(1, new)
+        steps: list[Any] = []
+        if rng.randrange(2):
+            steps.append(ClearReplayedLevels(0, m.symbol, -1))
+        steps.append(SetMarkPrice(0, m.symbol, m.mid_ticks))
+        steps.append(SetIndexPrice(0, m.symbol, m.mid_ticks))
+        self.plan.extend(steps[1:])
+        return steps[0]
+
+    def gen_funding(self, rng: random.Random) -> Any:
+        return self.funding_command(rng, self._market(rng).symbol)
+
+    def funding_command(self, rng: random.Random, symbol: str) -> SettleFunding:
+        """Funding at a replayed rate (rarely a large one); computed rates come at the
+        instruments' own funding times (see :meth:`StressRun._computed_funding`)."""
+        if rng.randrange(10):
+            return SettleFunding(self.ts_ns, symbol, rng.randint(-75_000, 75_000))
+        return SettleFunding(self.ts_ns, symbol, rng.randint(-2_000_000, 2_000_000))
+
+    # ------------------------------------------------------------------ accounts
+    def gen_deposit(self, rng: random.Random) -> Any:
+        """Money in, mostly for the poorest of three accounts (liquidated traders come back)."""
+        picks = [self.account_ids[rng.randrange(self.n_accounts)] for _ in range(3)]
+        ledger = self.ledger
+        a = min(picks, key=lambda i: (ledger.accounts[i].wallet_atoms if i in ledger.accounts else -1, i))
+        lo, hi = ROLE_SIZES[self._role(a)][0]
+        amount = rng.randint(lo, hi) * USDT
+        if rng.randrange(2):
+            amount = floor_div(amount, rng.randint(2, 20))
+        if rng.randrange(100) == 0:
+            amount = -amount  # refused
+        return Deposit(0, a, amount)
+
+    def gen_withdraw(self, rng: random.Random) -> Any:
+        a = self.account_ids[rng.randrange(self.n_accounts)]
+        acct = self.ledger.accounts.get(a)
+        if acct is None:
+            return Withdraw(0, a, USDT)
+        free = self.ledger.withdrawable_atoms(acct)
+        r = rng.randrange(10)
+        if r == 0 or free <= 0:
+            amount = rng.randint(1, 10_000) * USDT  # often too much: refused
+        elif r == 1:
+            amount = free  # everything that may leave
+        else:
+            amount = max(1, mul_div_floor(free, rng.randint(1, 50), 100))
+        return Withdraw(0, a, amount)
+
+    def gen_leverage(self, rng: random.Random) -> Any:
+        a = self.takers[rng.randrange(len(self.takers))]
+        m = self._market(rng)
+        lev = LEVERAGES[rng.randrange(len(LEVERAGES))] if rng.randrange(30) else rng.choice((0, 126, 1_000))
+        return SetLeverage(0, a, m.symbol, lev)
+
+    def gen_margin_mode(self, rng: random.Random) -> Any:
+        """Toggle an instrument's margin mode (refused with a position or orders on it)."""
+        a = self.takers[rng.randrange(len(self.takers))]
+        m = self._market(rng)
+        acct = self.ledger.accounts.get(a)
+        mode = CROSS
+        if acct is not None:
+            mode = ISOLATED if self.ledger.margin_mode(acct, m.symbol) == CROSS else CROSS
+        if rng.randrange(50) == 0:
+            mode = 7  # invalid
+        return SetMarginMode(0, a, m.symbol, mode)
+
+    def gen_position_mode(self, rng: random.Random) -> Any:
+        a = self.takers[rng.randrange(len(self.takers))]
+        acct = self.ledger.accounts.get(a)
+        hedge = not acct.hedge_mode if acct is not None else True
+        return SetPositionMode(0, a, hedge)
+
+    def gen_adjust_margin(self, rng: random.Random) -> Any:
+        """Move margin into or out of an isolated bucket (some refused: too much out)."""
+        for _ in range(3):
+            a = self.takers[rng.randrange(len(self.takers))]
+            acct = self.ledger.accounts.get(a)
+            if acct is None:
+                continue
+            buckets = [p for p in acct.positions.values() if p.isolated]
+            if not buckets:
+                continue
+            pos = buckets[rng.randrange(len(buckets))]
+            if rng.randrange(2):
+                delta = max(1, mul_div_floor(max(acct.wallet_atoms, USDT), rng.randint(1, 30), 100))
+            else:
+                delta = -max(1, mul_div_floor(max(pos.margin_atoms, USDT), rng.randint(1, 60), 100))
+            return AdjustIsolatedMargin(0, a, pos.symbol, pos.position_side, delta)
+        m = self._market(rng)
+        return AdjustIsolatedMargin(0, self.takers[rng.randrange(len(self.takers))], m.symbol, BOTH, USDT)
+
+    def gen_wind_down(self, rng: random.Random) -> Any:
+        """Plan: an account cancels every order, closes every position with reduce-only
+        market orders, then switches its position mode and a margin mode (refused if a
+        close did not fill)."""
+        a = self.takers[rng.randrange(len(self.takers))]
+        acct = self.ledger.accounts.get(a)
+        if acct is None:
+            return None
+        steps: list[Any] = []
+        for oid, symbol in acct.order_ids.items():
+            steps.append(CancelOrder(0, a, symbol, oid))
+        for (symbol, pside), pos in acct.positions.items():
+            side = SELL if pos.qty_lots > 0 else BUY
+            steps.append(NewOrder(0, a, symbol, side, abs(pos.qty_lots), 0, MARKET, IOC, None, pside == BOTH, 0,
+                                  TRIGGER_LAST, pside))
+        steps.append(SetPositionMode(0, a, not acct.hedge_mode))
+        m = self._market(rng)
+        mode = ISOLATED if self.ledger.margin_mode(acct, m.symbol) == CROSS else CROSS
+        steps.append(SetMarginMode(0, a, m.symbol, mode))
+        self.plan.extend(steps[1:])
+        return steps[0]
+
+
+# ---------------------------------------------------------------------------- checks
+class WatchedBook(OrderBook):
+    """An :class:`OrderBook` that notes when one of its mutating methods ran.
+
+    The checker runs a book's O(n) ``_check()`` only after a command that changed it:
+    a book's state (levels, queues, index, cached best) is written only by these methods,
+    and the exchange writes an order's fields only beside a call on that order's book in
+    the same command, so a book none of them touched is the book that passed its last check.
+    """
+
+    __slots__ = ("changed",)
+
+    def __init__(self, queue_model: str) -> None:
+        super().__init__(queue_model)
+        self.changed = True
+
+    def match(self, *args: Any) -> int:
+        self.changed = True
+        return OrderBook.match(self, *args)
+
+    def limit(self, *args: Any) -> int:
+        self.changed = True
+        return OrderBook.limit(self, *args)
+
+    def rest(self, *args: Any) -> None:
+        self.changed = True
+        OrderBook.rest(self, *args)
+
+    def remove(self, *args: Any) -> int:
+        self.changed = True
+        return OrderBook.remove(self, *args)
+
+    def cancel(self, *args: Any) -> int:
+        self.changed = True
+        return OrderBook.cancel(self, *args)
+
+    def reduce(self, *args: Any) -> None:
+        self.changed = True
+        OrderBook.reduce(self, *args)
+
+    def set_anonymous_lots(self, *args: Any) -> int:
+        self.changed = True
+        return OrderBook.set_anonymous_lots(self, *args)
+
+
+class WatchedTriggers(TriggerIndex):
+    """A :class:`TriggerIndex` that notes when it changed (see :class:`WatchedBook`)."""
+
+    __slots__ = ("changed",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.changed = True
+
+    def add(self, *args: Any) -> None:
+        self.changed = True
+        TriggerIndex.add(self, *args)
+
+    def remove(self, *args: Any) -> Any:
+        self.changed = True
+        return TriggerIndex.remove(self, *args)
+
+    def pop_fired(self, *args: Any) -> Any:
+        self.changed = True
+        return TriggerIndex.pop_fired(self, *args)
+
+
+class WatchedRisk(RiskIndex):
+    """A :class:`RiskIndex` that notes when its lists changed (only these methods write them)."""
+
+    changed = True
+
+    def unfile(self, scope: object) -> None:
+        self.changed = True
+        RiskIndex.unfile(self, scope)
+
+    def forget(self, scope: object) -> None:
+        self.changed = True
+        RiskIndex.forget(self, scope)
+
+    def file(self, scope: object, triggers: list[tuple[str, int, int]]) -> None:
+        self.changed = True
+        RiskIndex.file(self, scope, triggers)
+
+    def pop_crossed(self, symbol: str, mark_ticks: int) -> list[object]:
+        self.changed = True
+        return RiskIndex.pop_crossed(self, symbol, mark_ticks)
+
+
+def _noting(flag: str, method: Callable[..., Any], refusable: bool = False) -> Callable[..., Any]:
+    """``method`` that sets ``flag`` on its object; a ``refusable`` one only when it
+    returns None (the ledger's refusals return a reason and change nothing)."""
+    if refusable:
+
+        def noted(self: Any, *args: Any) -> Any:
+            reason = method(self, *args)
+            if reason is None:
+                setattr(self, flag, True)
+            return reason
+
+    else:
+
+        def noted(self: Any, *args: Any) -> Any:
+            setattr(self, flag, True)
+            return method(self, *args)
+
+    noted.__name__ = method.__name__
+    noted.__doc__ = method.__doc__
+    return noted
+
+
+class WatchedLedger(Ledger):
+    """A :class:`Ledger` that notes which kind of state its methods may have changed.
+
+    ``money_changed``: wallets, buckets, positions, the fee pool, the fund or the totals
+    (fills, deposits, withdrawals, margin moves, funding, bad-debt cover) — what the
+    margin figures depend on; ``orders_changed``: holds, open-order lists and settings.
+    Outside the ledger only the liquidation engine writes money (when it settles a
+    liquidated scope's margin), and every liquidation books fills through
+    :meth:`apply_fill` and emits a ``Liquidation`` event the checker also watches for.
+    """
+
+    money_changed = True
+    orders_changed = True
+
+    deposit = _noting("money_changed", Ledger.deposit, refusable=True)
+    withdraw = _noting("money_changed", Ledger.withdraw, refusable=True)
+    adjust_isolated_margin = _noting("money_changed", Ledger.adjust_isolated_margin, refusable=True)
+    apply_fill = _noting("money_changed", Ledger.apply_fill)
+    cover_bad_debt = _noting("money_changed", Ledger.cover_bad_debt)
+    absorb_fund_shortfall = _noting("money_changed", Ledger.absorb_fund_shortfall)
+    settle_funding = _noting("money_changed", Ledger.settle_funding)
+    account = _noting("orders_changed", Ledger.account)
+    set_margin_mode = _noting("orders_changed", Ledger.set_margin_mode, refusable=True)
+    set_position_mode = _noting("orders_changed", Ledger.set_position_mode, refusable=True)
+    set_leverage = _noting("orders_changed", Ledger.set_leverage, refusable=True)
+    count_order = _noting("orders_changed", Ledger.count_order)
+    hold_for_order = _noting("orders_changed", Ledger.hold_for_order, refusable=True)
+    rehold_order = _noting("orders_changed", Ledger.rehold_order, refusable=True)
+    release_order = _noting("orders_changed", Ledger.release_order)
+
+
+def watch(exchange: Exchange, ledger: Ledger) -> None:
+    """Give a freshly built exchange and ledger the watched books, trigger indexes, risk
+    index and ledger (before the first command: the structures are still empty)."""
+    for m in exchange.markets.values():
+        if len(m.book) or len(m.triggers) or len(ledger.risk):
+            raise ValueError("watch() needs an exchange that has not run a command yet")
+        m.book = WatchedBook(m.book.queue_model)
+        m.triggers = WatchedTriggers()
+    ledger.risk.__class__ = WatchedRisk
+    ledger.__class__ = WatchedLedger
+
+
+class StressChecker:
+    """The invariants, checked from the state and from each command's events.
+
+    :meth:`on_events` is an exchange sink (it counts events and keeps the command's fills
+    and liquidations); :meth:`after_command` runs the per-event checks and, when asked,
+    :meth:`check_state` (O(state)). Each failure raises :class:`InvariantViolation`.
+    """
+
+    def __init__(self, exchange: Exchange, ledger: Ledger, loop: EventLoop | None = None) -> None:
+        self.exchange = exchange
+        self.ledger = ledger
+        self.loop = loop
+        self._type_counts: Counter[type] = Counter()
+        self.fills = 0
+        self.liquidations = {"ISOLATED": 0, "CROSS": 0}
+        self.partial_liquidations = 0
+        self.adl_fills = 0
+        self.adl_lots = 0
+        self.takeovers = 0
+        self.takeover_lots = 0
+        self.full_checks = 0
+        self._fills: list[Fill] = []
+        self._liquidated = False  # a Liquidation since the last state check
+        self._marks_seen: dict[str, int] = {}
+        self._liqs: list[Liquidation] = []
+        self._specs = {
+            symbol: (m.instrument.atoms_per_tick_lot, m.instrument.brackets.maint_margin_atoms,
+                     m.instrument.maint_margin_basis == "entry", {})
+            for symbol, m in exchange.markets.items()
+        }
+
+    # ------------------------------------------------------------------ sink
+    def on_events(self, events: Sequence[Any]) -> None:
+        """Sink: count events by type; keep this command's fills and liquidations."""
+        self._type_counts.update(map(type, events))
+        for e in events:
+            t = type(e)
+            if t is Fill:
+                self._fills.append(e)
+            elif t is Liquidation:
+                self._liqs.append(e)
+                self._liquidated = True
+
+    def counts(self) -> Counter[str]:
+        """Events emitted so far, by class name."""
+        return Counter({t.__name__: n for t, n in self._type_counts.items()})
+
+    # ------------------------------------------------------------------ per event
+    def after_command(self, full: bool, command: Any = None) -> None:
+        """Checks after one command: its liquidations, the books' touch; ``full``: O(state) too."""
+        try:
+            if self._liqs:
+                self._check_liquidations()
+            self.fills += len(self._fills)
+        finally:
+            self._fills.clear()
+            self._liqs.clear()
+        for symbol, m in self.exchange.markets.items():
+            bid, ask = m.book.best_bid(), m.book.best_ask()
+            if bid is not None and ask is not None and bid >= ask:
+                raise InvariantViolation("book never crossed", f"{symbol}: best bid {bid} >= best ask {ask}")
+        if full:
+            self.check_state(command)
+
+    def _check_liquidations(self) -> None:
+        """The command's Liquidation events against its fills and the ledger after it."""
+        ledger = self.ledger
+        markets = self.exchange.markets
+        by_order: dict[int, list[Any]] = {}  # liquidation order id -> [position record, is partial, lots, notional]
+        cross_done: set[int] = set()
+        for liq in self._liqs:
+            acct = ledger.accounts.get(liq.account_id)
+            if acct is None:
+                raise InvariantViolation("liquidation scope", f"liquidated account {liq.account_id} unknown")
+            keys = [(lp.symbol, lp.position_side) for lp in liq.positions]
+            if len(set(keys)) != len(keys) or not keys:
+                raise InvariantViolation("liquidation scope", f"positions listed twice or none: {keys}")
+            if liq.scope == "ISOLATED":
+                self.liquidations["ISOLATED"] += not liq.partial
+                if len(liq.positions) != 1:
+                    raise InvariantViolation(
+                        "isolated liquidation closes exactly one bucket",
+                        f"account {liq.account_id}: {len(liq.positions)} positions {keys}",
+                    )
+                left = acct.positions.get(keys[0])
+                if not liq.partial and left is not None:
+                    raise InvariantViolation(
+                        "isolated liquidation closes exactly one bucket", f"bucket still open after it: {left!r}"
+                    )
+            elif liq.scope == "CROSS":
+                self.liquidations["CROSS"] += not liq.partial
+                if not liq.partial:
+                    if liq.account_id in cross_done:
+                        raise InvariantViolation(
+                            "cross liquidation is all at once",
+                            f"account {liq.account_id} cross-liquidated twice in one command",
+                        )
+                    cross_done.add(liq.account_id)
+                    left_cross = [p for p in acct.positions.values() if not p.isolated]
+                    if left_cross:
+                        raise InvariantViolation(
+                            "cross liquidation is all at once",
+                            f"account {liq.account_id} keeps cross positions {left_cross} after its liquidation",
+                        )
+            else:
+                raise InvariantViolation("liquidation scope", f"unknown scope {liq.scope!r}")
+            self.partial_liquidations += liq.partial
+            bps_of: dict[str, set[int]] = {}
+            for lp in liq.positions:
+                bps_of.setdefault(lp.symbol, set()).add(lp.bankruptcy_price_ticks)
+                if lp.taken_over_lots:
+                    self.takeovers += 1
+                    self.takeover_lots += lp.taken_over_lots
+                size = abs(lp.qty_lots)
+                done = lp.filled_lots + lp.taken_over_lots + lp.adl_lots
+                if (not liq.partial and done != size) or done > size or min(lp.filled_lots, lp.taken_over_lots, lp.adl_lots) < 0:
+                    raise InvariantViolation(
+                        "every liquidated lot is accounted for",
+                        f"account {liq.account_id} {lp.symbol}: size {size} != book {lp.filled_lots} + fund "
+                        f"{lp.taken_over_lots} + ADL {lp.adl_lots}",
+                    )
+                atpl = markets[lp.symbol].instrument.atoms_per_tick_lot
+                bound = lp.filled_lots * lp.bankruptcy_price_ticks * atpl
+                worse = lp.fill_notional_atoms < bound if lp.qty_lots > 0 else lp.fill_notional_atoms > bound
+                if worse:
+                    raise InvariantViolation(
+                        "liquidation fills within the bankruptcy price",
+                        f"account {liq.account_id} {lp.symbol}: {lp.filled_lots} lots for {lp.fill_notional_atoms} atoms, "
+                        f"bankruptcy price {lp.bankruptcy_price_ticks}",
+                    )
+                by_order[lp.order_id] = [lp, 0, 0]
+            for adl in liq.adl:
+                self.adl_fills += 1
+                self.adl_lots += adl.qty_lots
+                if adl.price_ticks not in bps_of.get(adl.symbol, ()):
+                    raise InvariantViolation(
+                        "ADL at the bankruptcy price", f"{adl} not at a bankruptcy price of {bps_of}"
+                    )
+        for f in self._fills:
+            rec = by_order.get(f.taker_order_id)
+            if rec is None:
+                continue
+            lp = rec[0]
+            long = lp.qty_lots > 0
+            if (f.aggressor_side != (SELL if long else BUY)) or (
+                f.price_ticks < lp.bankruptcy_price_ticks if long else f.price_ticks > lp.bankruptcy_price_ticks
+            ):
+                raise InvariantViolation(
+                    "liquidation fills within the bankruptcy price",
+                    f"fill {f} of the liquidation of a {'long' if long else 'short'} with bankruptcy price "
+                    f"{lp.bankruptcy_price_ticks}",
+                )
+            rec[1] += f.qty_lots
+            rec[2] += f.price_ticks * f.qty_lots * markets[lp.symbol].instrument.atoms_per_tick_lot
+        for lp, lots, notional in by_order.values():
+            if (lots, notional) != (lp.filled_lots, lp.fill_notional_atoms):
+                raise InvariantViolation(
+                    "liquidation event matches its fills",
+                    f"{lp.symbol} order {lp.order_id}: event says {lp.filled_lots} lots / {lp.fill_notional_atoms} "
+                    f"atoms, fills say {lots} / {notional}",
+                )
+
+    # ------------------------------------------------------------------ O(state)
+    def check_state(self, command: Any = None) -> None:
+        """Every structure's ``_check()``, the full liquidation scan and the stop-order scan.
+
+        The ledger, books, trigger indexes and the risk index are checked when they may have
+        changed since their last check (see :class:`WatchedLedger`, :class:`WatchedBook`;
+        all of them on every :data:`SWEEP_EVERY`-th call, and always when they are not
+        watched), the liquidation scan when money, positions or marks changed; a market's
+        mark-price calculator only after the commands that feed it (its index and funding),
+        its premium averager always.
+        ``command``: the command just run (None: check everything).
+        """
+        self.full_checks += 1
+        sweep = command is None or self.full_checks % SWEEP_EVERY == 0
+        ledger = self.ledger
+        ex = self.exchange
+        liquidated = self._liquidated
+        self._liquidated = False
+        money = sweep or liquidated or getattr(ledger, "money_changed", True)
+        ledger_checked = money or getattr(ledger, "orders_changed", True)
+        if ledger_checked:
+            self._run_check("ledger _check()", ledger._check)
+            if isinstance(ledger, WatchedLedger):
+                ledger.money_changed = ledger.orders_changed = False
+        marks = ledger.marks
+        if marks != self._marks_seen:
+            money = True
+            self._marks_seen = dict(marks)
+        risk = ledger.risk
+        if sweep or getattr(risk, "changed", True):
+            self._run_check("risk index _check()", risk._check)
+            if isinstance(risk, WatchedRisk):
+                risk.changed = False
+        any_orders = sweep
+        feeds_mark = type(command) is SetIndexPrice or type(command) is SettleFunding
+        for symbol, m in ex.markets.items():
+            book, triggers = m.book, m.triggers
+            if sweep or getattr(book, "changed", True):
+                self._run_check(f"{symbol} book _check()", book._check)
+                if isinstance(book, WatchedBook):
+                    book.changed = False
+                any_orders = True
+            if sweep or getattr(triggers, "changed", True):
+                self._run_check(f"{symbol} trigger index _check()", triggers._check)
+                if isinstance(triggers, WatchedTriggers):
+                    triggers.changed = False
+                any_orders = True
+            if m.premium is not None:
+                self._run_check(f"{symbol} premium averager _check()", m.premium._check)
+            if m.mark_calc is not None and (sweep or (feeds_mark and command.symbol == symbol)):
+                self._run_check(f"{symbol} mark price calculator _check()", m.mark_calc._check)
+        if any_orders or ledger_checked:
+            self._check_client_ids()
+            self._check_holds()
+        if sweep:
+            self._run_check("exchange _check()", ex._check)
+        if self.loop is not None:
+            self._run_check("event loop _check()", self.loop._check)
+        if ledger.pending or ledger.liquidatable:
+            raise InvariantViolation(
+                "nothing left pending or liquidatable",
+                f"{len(ledger.pending)} pending, {len(ledger.liquidatable)} listed liquidatable after the command",
+            )
+        if ledger.fee_pool_atoms < 0:
+            raise InvariantViolation("no negative balance", f"fee pool {ledger.fee_pool_atoms}")
+        if money:  # margin figures depend on wallets, buckets, positions and marks only
+            self._scan_liquidatable(compare=sweep)
+        self._scan_stops()
+
+    @staticmethod
+    def _run_check(name: str, check: Callable[[], None]) -> None:
+        try:
+            check()
+        except Exception as exc:  # StateError, or an assert inside sortedcontainers
+            raise InvariantViolation(name, f"{type(exc).__name__}: {exc}") from exc
+
+    def _check_holds(self) -> None:
+        """The ledger's margin holds match the books: after a command every hold belongs to
+        an order resting in its instrument's book, on its side, for exactly its open size,
+        and every resting order has one."""
+        ledger = self.ledger
+        markets = self.exchange.markets
+        for order_id, hold in ledger.holds.items():
+            order = markets[hold.symbol].book.orders.get(order_id)
+            if order is None or order.account_id != hold.account_id or order.side != hold.side:
+                raise InvariantViolation(
+                    "margin holds match the resting orders", f"hold of order {order_id} ({hold.symbol}) rests nowhere"
+                )
+            if order.leaves_lots != hold.open_lots:
+                raise InvariantViolation(
+                    "margin holds match the resting orders",
+                    f"order {order_id} ({hold.symbol}) rests with {order.leaves_lots} lots, its hold is for "
+                    f"{hold.open_lots}",
+                )
+        resting = sum(len(m.book.orders) for m in markets.values())
+        if resting != len(ledger.holds):
+            raise InvariantViolation(
+                "margin holds match the resting orders", f"{resting} resting orders, {len(ledger.holds)} holds"
+            )
+
+    def _check_client_ids(self) -> None:
+        """The exchange's client-order-id index lists exactly the open orders' client ids
+        (the part of ``Exchange._check`` beyond the books and trigger indexes)."""
+        live: dict[tuple[int, str], int] = {}
+        for m in self.exchange.markets.values():
+            for orders in (m.book.orders, m.triggers.orders):
+                for o in orders.values():
+                    if o.client_order_id is not None:
+                        live[(o.account_id, o.client_order_id)] = o.order_id
+        if live != self.exchange._client_ids:
+            raise InvariantViolation(
+                "client order id index", f"index {self.exchange._client_ids} != open orders' ids {live}"
+            )
+
+    def _scan_liquidatable(self, compare: bool = False) -> None:
+        """Full exact scan: every isolated bucket and every cross pool stays above its
+        maintenance margin (a negative bucket or wallet is allowed only while unrealized
+        profit backs it, so this also covers "no negative balance" for them).
+
+        One pass over every position with the ledger's own figures inlined (mark, notional,
+        UPnL, ``brackets.maint_margin_atoms`` memoized per notional); a scope found at or below its maintenance
+        margin is confirmed with :meth:`Ledger.isolated_margin_balance` /
+        :meth:`Ledger.cross_margin_balance` before it is reported. ``compare``: check every
+        scope's figures against those methods too (done on sweeps).
+        """
+        ledger = self.ledger
+        marks = ledger.marks
+        specs = self._specs
+        for acct in ledger.accounts.values():
+            positions = acct.positions
+            if not positions:
+                continue
+            cross_balance = acct.wallet_atoms
+            cross_mm = 0
+            has_cross = False
+            for pos in positions.values():
+                symbol = pos.symbol
+                mark = marks.get(symbol)
+                q = pos.qty_lots
+                if mark is None:  # no mark yet: the ledger values it at its entry
+                    _, upnl, mm = ledger.position_figures(pos)
+                else:
+                    atpl, mm_of, entry_basis, mm_cache = specs[symbol]
+                    value = q * mark * atpl
+                    if q > 0:
+                        upnl = value - pos.cost_atoms
+                    else:
+                        upnl = pos.cost_atoms + value
+                        value = -value
+                    basis = pos.cost_atoms if entry_basis else value
+                    mm = mm_cache.get(basis)
+                    if mm is None:
+                        if len(mm_cache) > 50_000:
+                            mm_cache.clear()
+                        mm = mm_cache[basis] = mm_of(basis)
+                if pos.isolated:
+                    balance = pos.margin_atoms + upnl
+                    if compare and (balance, mm) != ledger.isolated_margin_balance(pos):
+                        raise InvariantViolation(
+                            "full scan agrees with the ledger's figures",
+                            f"{pos!r}: scan {balance, mm} != ledger {ledger.isolated_margin_balance(pos)}",
+                        )
+                    if balance <= mm:
+                        self._left_open(pos, balance, mm)
+                else:
+                    has_cross = True
+                    cross_balance += upnl
+                    cross_mm += mm
+            if has_cross:
+                if compare and (cross_balance, cross_mm) != ledger.cross_margin_balance(acct):
+                    raise InvariantViolation(
+                        "full scan agrees with the ledger's figures",
+                        f"{acct!r}: scan {cross_balance, cross_mm} != ledger {ledger.cross_margin_balance(acct)}",
+                    )
+                if cross_balance <= cross_mm:
+                    self._left_open(acct, cross_balance, cross_mm)
+
+    def _left_open(self, scope: Any, balance: int, mm: int) -> None:
+        """A scope the scan found liquidatable: confirm with the ledger's exact check, report."""
+        ledger = self.ledger
+        if type(scope) is Position:
+            exact = ledger.isolated_margin_balance(scope)
+            what = f"{scope!r} at mark {ledger.marks.get(scope.symbol)}"
+        else:
+            exact = ledger.cross_margin_balance(scope)
+            what = f"{scope!r} cross pool ({len(scope.positions)} positions)"
+        if exact != (balance, mm):
+            raise InvariantViolation(
+                "full scan agrees with the ledger's figures", f"{what}: scan {balance, mm} != ledger {exact}"
+            )
+        raise InvariantViolation(
+            "no liquidatable scope left open (full scan)",
+            f"{what}: margin balance {balance} <= maintenance margin {mm}, not liquidated",
+        )
+
+    def _scan_stops(self) -> None:
+        """No waiting stop / take-profit order whose reference price has reached its trigger."""
+        for symbol, m in self.exchange.markets.items():
+            stops = m.triggers.orders
+            if not stops:
+                continue
+            last, mark = m.last_price_ticks, m.mark_price_ticks
+            for stop in stops.values():
+                ref = last if stop.trigger_by == TRIGGER_LAST else mark
+                if ref and fires(stop.direction, stop.trigger_price_ticks, ref):
+                    raise InvariantViolation(
+                        "stop orders fire when their trigger is reached",
+                        f"{symbol} order {stop.order_id} waits with trigger {stop.trigger_price_ticks} "
+                        f"({'last' if stop.trigger_by == TRIGGER_LAST else 'mark'} {ref})",
+                    )
+
+
+# ---------------------------------------------------------------------------- the run
+class StressResult(NamedTuple):
+    """What a run did and found; ``violation`` is None when every check held."""
+
+    events: int
+    seconds: float  # wall time
+    cpu_seconds: float  # this process's CPU time (the wall time also counts other work on the machine)
+    check_every: int
+    full_checks: int
+    command_counts: dict[str, int]
+    event_counts: dict[str, int]
+    fills: int
+    liquidations_isolated: int
+    liquidations_cross: int
+    partial_liquidations: int
+    adl_fills: int
+    adl_lots: int
+    takeovers: int
+    takeover_lots: int
+    uncovered_loss_atoms: int
+    insurance_fund_atoms: int
+    state_hash: str
+    violation: str | None
+    violation_event: int  # 1-based index of the event after which the check failed, 0 if none
+    violation_invariant: str | None
+
+
+class StressRun:
+    """One seeded run: engine, loop, driver and checker wired together.
+
+    :meth:`run` runs it (a later call goes on where the last one stopped). The exchange is
+    built as the replay and scenario runners build theirs (a ledger with an insurance fund,
+    ``emit_book_deltas=False``), with computed marks and funding and the liquidation engine
+    on; :func:`watch` then gives it the watched structures before the first command.
+    """
+
+    def __init__(
+        self,
+        *,
+        seed: int,
+        accounts: int = DEFAULT_ACCOUNTS,
+        symbols: Sequence[str] = DEFAULT_SYMBOLS,
+        check_every: int = 1,
+        variants: bool = True,
+    ) -> None:
+        if check_every < 1:
+            raise InputError(f"{check_every} must be >= 1", field="check_every")
+        instruments = stress_instruments(symbols, variants)
+        self.ledger = Ledger(instruments, insurance_fund_atoms=FUND_SEED_ATOMS)
+        unwind = {i.symbol: i.min_qty_lots * FUND_UNWIND_MIN_QTY for i in instruments}
+        self.exchange = Exchange(
+            instruments,
+            sinks=[],
+            ledger=self.ledger,
+            emit_book_deltas=False,
+            computed_marks=True,
+            computed_funding=True,
+            fund_unwind_lots=unwind,
+        )
+        watch(self.exchange, self.ledger)
+        self.loop = EventLoop(self)
+        self.checker = StressChecker(self.exchange, self.ledger, self.loop)
+        self.exchange.sinks.append(self.checker.on_events)
+        self.driver = StressDriver(self.exchange, self.ledger, seed, accounts)
+        self.seed = seed
+        self.check_every = check_every
+        self.submitted = 0
+        self._started = False
+        self.command_counts: Counter[type] = Counter()
+        self.current: Any = None
+        #: called with (the run, the command) before each command: tests use it to break state
+        self.before_command: Callable[["StressRun", Any], None] | None = None
+
+    def submit(self, command: Any) -> None:
+        """The loop's target: run one command on the exchange, then the checks."""
+        self.submitted += 1
+        self.current = command
+        self.command_counts[type(command)] += 1
+        if self.before_command is not None:
+            self.before_command(self, command)
+        try:
+            self.exchange.submit(command)
+        except InvariantViolation:
+            raise
+        except Exception as exc:
+            raise InvariantViolation("the engine raised no exception", f"{type(exc).__name__}: {exc}") from exc
+        self.checker.after_command(self.submitted % self.check_every == 0, command)
+
+    def _funding(self, loop: EventLoop, ts_ns: int) -> None:
+        """Timer callback: funding at replayed rates on every instrument."""
+        for m in self.driver.markets:
+            cmd = self.driver.funding_command(self.driver.rng, m.symbol)
+            loop.schedule(cmd._replace(ts_ns=ts_ns), priority=PRIORITY_FUNDING)
+
+    def _computed_funding(self, interval_ns: int) -> Callable[[EventLoop, int], None]:
+        """Timer callback: computed funding of the instruments with this funding interval."""
+        symbols = [s for s, m in self.exchange.markets.items() if m.instrument.funding_interval_ns == interval_ns]
+
+        def settle(loop: EventLoop, ts_ns: int) -> None:
+            for symbol in symbols:
+                loop.schedule(SettleFunding(ts_ns, symbol, None), priority=PRIORITY_FUNDING)
+
+        return settle
+
+    def run(self, events: int, progress: Callable[[int], None] | None = None) -> StressResult:
+        """Run until ``events`` commands in all (setup included) have been submitted,
+        checking as configured; a later call goes on from there."""
+        if not self._started:
+            self._started = True
+            self.loop.add_source(self.driver.commands(), name=f"stress seed {self.seed}")
+            self.loop.call_every(FUNDING_EVERY_NS, FUNDING_EVERY_NS, self._funding, priority=PRIORITY_FUNDING)
+            for interval in sorted({m.instrument.funding_interval_ns for m in self.exchange.markets.values()}):
+                self.loop.call_every(interval, interval, self._computed_funding(interval), priority=PRIORITY_FUNDING)
+        violation = invariant = None
+        at = 0
+        t0 = time.perf_counter()
+        c0 = time.process_time()
+        try:
+            while self.submitted < events:
+                self.loop.run(max_events=min(events - self.submitted, 20_000))
+                # the fund's change log is a report, not state: a long run keeps the last part
+                del self.ledger.fund_history[:-1_000]
+                if progress is not None:
+                    progress(self.submitted)
+            if self.submitted % self.check_every:  # the last event is always fully checked
+                self.checker.check_state()
+        except InvariantViolation as exc:
+            at = self.submitted
+            invariant = exc.invariant
+            violation = (
+                f"event {at} ({self._describe(self.current)}): invariant '{exc.invariant}' broken: {exc.detail}"
+            )
+        seconds = time.perf_counter() - t0
+        cpu_seconds = time.process_time() - c0
+        c = self.checker
+        return StressResult(
+            events=self.submitted,
+            seconds=seconds,
+            cpu_seconds=cpu_seconds,
+            check_every=self.check_every,
+            full_checks=c.full_checks,
+            command_counts={t.__name__: n for t, n in sorted(self.command_counts.items(), key=lambda kv: kv[0].__name__)},
+            event_counts=dict(sorted(c.counts().items())),
+            fills=c.fills,
+            liquidations_isolated=c.liquidations["ISOLATED"],
+            liquidations_cross=c.liquidations["CROSS"],
+            partial_liquidations=c.partial_liquidations,
+            adl_fills=c.adl_fills,
+            adl_lots=c.adl_lots,
+            takeovers=c.takeovers,
+            takeover_lots=c.takeover_lots,
+            uncovered_loss_atoms=self.ledger.uncovered_loss_atoms,
+            insurance_fund_atoms=self.ledger.fund.wallet_atoms,
+            state_hash=self.exchange.state_hash(),
+            violation=violation,
+            violation_event=at,
+            violation_invariant=invariant,
+        )
+
+    @staticmethod
+    def _describe(command: Any) -> str:
+        if command is None:
+            return "before the first command"
+        return f"{type(command).__name__}{tuple(command)!r}"
+
+
+# ---------------------------------------------------------------------------- command line
+def report_lines(result: StressResult, seed: int) -> list[tuple[str, str]]:
+    """The summary as (label, value) rows."""
+    rate = result.events / result.seconds if result.seconds > 0 else 0.0
+    cpu_rate = result.events / result.cpu_seconds if result.cpu_seconds > 0 else 0.0
+    checks = (
+        "after every event" if result.check_every == 1 else f"after every {result.check_every} events (and the last)"
+    )
+    rows = [
+        ("seed", str(seed)),
+        ("events", f"{result.events:,}"),
+        ("wall time", f"{result.seconds:,.1f} s (CPU {result.cpu_seconds:,.1f} s)"),
+        ("events/s", f"{rate:,.0f} ({cpu_rate:,.0f} per CPU second)"),
+        ("state checks", f"{checks}: {result.full_checks:,} full checks; liquidation and book-touch checks after every event"),
+    ]
+    for name, n in result.command_counts.items():
+        rows.append((f"  {name}", f"{n:,}"))
+    ev = result.event_counts
+    rows += [
+        ("orders accepted / rejected", f"{ev.get('OrderAccepted', 0):,} / {ev.get('OrderRejected', 0):,}"),
+        ("account commands rejected", f"{ev.get('CommandRejected', 0):,}"),
+        ("stops triggered", f"{ev.get('OrderTriggered', 0):,}"),
+        ("fills", f"{result.fills:,}"),
+        ("liquidations isolated", f"{result.liquidations_isolated:,}"),
+        ("liquidations cross", f"{result.liquidations_cross:,}"),
+        ("partial liquidations", f"{result.partial_liquidations:,}"),
+        ("ADL", f"{result.adl_fills:,} counterparties, {result.adl_lots:,} lots"),
+        ("fund takeovers", f"{result.takeovers:,} positions, {result.takeover_lots:,} lots"),
+        ("uncovered loss", f"{format_atoms_rounded(result.uncovered_loss_atoms)} USDT"),
+        ("insurance fund", f"{format_atoms_rounded(result.insurance_fund_atoms)} USDT"),
+        ("final state hash", result.state_hash),
+        ("result", "clean: every invariant held" if result.violation is None else "INVARIANT BROKEN"),
+    ]
+    return rows
+
+
+def _print_report(rows: list[tuple[str, str]], rich_table: bool) -> None:
+    if rich_table:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title="exsim stress", show_header=False)
+        table.add_column("what", style="bold")
+        table.add_column("value", overflow="fold")
+        for label, value in rows:
+            table.add_row(label, value)
+        Console().print(table)
+    else:
+        width = max(len(label) for label, _ in rows)
+        for label, value in rows:
+            print(f"{label.ljust(width)}  {value}")
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m exsim.stress",
+        description="Seeded whole-engine stress run: every command kind, invariants checked after every event.",
+    )
+    p.add_argument("--events", type=int, required=True, help="commands to submit (setup included)")
+    p.add_argument("--seed", type=int, required=True, help="random seed: the same seed gives the same run and hash")
+    p.add_argument("--accounts", type=int, default=DEFAULT_ACCOUNTS, help=f"accounts (default {DEFAULT_ACCOUNTS})")
+    p.add_argument(
+        "--symbols", nargs="+", default=list(DEFAULT_SYMBOLS),
+        help=f"shipped instruments (default {' '.join(DEFAULT_SYMBOLS)}; any of {', '.join(list_symbols())})",
+    )
+    p.add_argument(
+        "--check-every", type=int, default=1, metavar="M",
+        help="run the O(state) checks after every M-th event (default 1: every event)",
+    )
+    p.add_argument(
+        "--variants", action=argparse.BooleanOptionalAction, default=True,
+        help="clearance fee on the first instrument, partial liquidation on the second (default on)",
+    )
+    p.add_argument(
+        "--progress", action=argparse.BooleanOptionalAction, default=None,
+        help="progress bar (default: when stdout is a terminal)",
+    )
+    args = p.parse_args(argv)
+    if args.events < 1:
+        p.error("--events must be >= 1")
+    if args.check_every < 1:
+        p.error("--check-every must be >= 1")
+    if args.accounts < 4:
+        p.error("--accounts must be >= 4")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the stress command; 0 when every invariant held, 1 when one broke, 2 on bad usage."""
+    args = parse_args(argv)
+    try:
+        symbols = [get_instrument(s).symbol for s in args.symbols]
+        if len(set(symbols)) != len(symbols):
+            raise InputError("a symbol is given twice", field="symbols")
+        run = StressRun(
+            seed=args.seed, accounts=args.accounts, symbols=symbols, check_every=args.check_every, variants=args.variants
+        )
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    tty = sys.stdout.isatty()
+    show = tty if args.progress is None else args.progress
+    print(
+        f"exsim stress: {args.events:,} events, seed {args.seed}, {args.accounts} accounts, "
+        f"{' '.join(symbols)}, checks after every {'' if args.check_every == 1 else f'{args.check_every} '}event"
+        f"{'' if args.check_every == 1 else 's'}",
+        flush=True,
+    )
+    if show:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        with Progress(
+            TextColumn("[bold]stress"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]} ev/s"),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+        ) as bar:
+            task = bar.add_task("stress", total=args.events, rate="-")
+            t0 = time.perf_counter()
+
+            def progress(done: int) -> None:
+                dt = time.perf_counter() - t0
+                bar.update(task, completed=done, rate=f"{done / dt:,.0f}" if dt > 0 else "-")
+
+            result = run.run(args.events, progress)
+    else:
+        result = run.run(args.events)
+    _print_report(report_lines(result, args.seed), tty)
+    if result.violation is not None:
+        sys.stdout.flush()
+        print(f"FAILED: {result.violation}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Whole-engine fuzzing: the seeded stress command and a hypothesis state machine over every command kind."""
