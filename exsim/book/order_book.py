@@ -274,8 +274,12 @@ class OrderBook:
             self._keys[side].add(-key)
             if key < self._best[side]:
                 self._best[side] = key
-        elif not lv.count:  # an emptied level kept lazily comes back to life
-            self._empty[side] -= 1
+        else:
+            # the order keeps the level's price object, not its own equal one: 32 B less per
+            # resting order once the command that carried the price is gone
+            order.price_ticks = lv.price_ticks
+            if not lv.count:  # an emptied level kept lazily comes back to life
+                self._empty[side] -= 1
         lv.queue.append(order)
         lv.count += 1
         total = lv.total_lots + order.leaves_lots
@@ -298,8 +302,10 @@ class OrderBook:
             self._keys[side].add(-key)
             if key < self._best[side]:
                 self._best[side] = key
-        elif not lv.count:  # an emptied level kept lazily comes back to life
-            self._empty[side] -= 1
+        else:
+            order.price_ticks = lv.price_ticks  # the level's equal price object (see limit)
+            if not lv.count:  # an emptied level kept lazily comes back to life
+                self._empty[side] -= 1
         lv.queue.append(order)
         lv.count += 1
         lv.total_lots += order.leaves_lots

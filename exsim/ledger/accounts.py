@@ -9,7 +9,7 @@ asset), leverage a plain int. A position keeps its **exact entry cost** — the 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Final
+from typing import Any, Final, NoReturn
 
 # margin modes
 CROSS: Final = 0
@@ -33,6 +33,36 @@ INSURANCE_FUND: Final = -1
 EXTERNAL: Final = 0
 
 
+class SharedMap(dict[Any, Any]):
+    """A read-only ``dict`` that several accounts may hold at once (copy-on-write).
+
+    Every new :class:`Account` starts with the one shared empty instance,
+    :data:`NO_ENTRIES`, in place of each of its four dicts; the
+    :class:`~exsim.ledger.Ledger`, their only writer, gives an account a dict of its own
+    at its first write (it tests ``type(d) is not dict``). Without this a million accounts
+    would carry four million dicts (64 B each empty), most of which never get an entry
+    (``leverages``; ``order_ids`` of accounts that only hold positions). ``margin_modes``
+    stays shared: the ledger replaces it, on each change, with the one ``SharedMap`` it
+    keeps for that set of modes (184 B less per account with one isolated instrument).
+    Reads behave as on any dict; writes raise ``TypeError``, never a change that other
+    accounts would see.
+    """
+
+    __slots__ = ()
+
+    def _read_only(self, *args: object, **kwargs: object) -> NoReturn:
+        raise TypeError("a SharedMap is read-only: the ledger gives the account a dict of its own before writing")
+
+    __setitem__ = __delitem__ = setdefault = update = pop = popitem = clear = __ior__ = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (SharedMap, (dict(self),))  # pickles as its entries (``dict``'s would write them one by one)
+
+
+#: the empty mapping every new account starts with (see :class:`SharedMap`)
+NO_ENTRIES: Final = SharedMap()
+
+
 class Position:
     """One position of one account on one instrument (and, in hedge mode, one side).
 
@@ -53,7 +83,7 @@ class Position:
         "realized_pnl_atoms",
         "fees_atoms",
         "funding_atoms",
-        "trigger_ticks",
+        "risk_seq",
     )
 
     def __init__(self, account_id: int, symbol: str, position_side: int, isolated: bool, leverage: int) -> None:
@@ -68,7 +98,7 @@ class Position:
         self.realized_pnl_atoms = 0  # closed trades' PnL (fees and funding not included)
         self.fees_atoms = 0  # fees paid (a negative total means net rebates)
         self.funding_atoms = 0  # funding received (negative: paid)
-        self.trigger_ticks: int | None = None  # isolated: exact liquidation trigger in the index
+        self.risk_seq = 0  # the risk index's number for this scope, 0 while it is not watched
 
     def notional_atoms(self, price_ticks: int, atoms_per_tick_lot: int) -> int:
         """``|qty| * price`` in atoms (exact)."""
@@ -119,6 +149,7 @@ class Account:
         "realized_pnl_atoms",
         "fees_atoms",
         "funding_atoms",
+        "risk_seq",
     )
 
     def __init__(self, account_id: int) -> None:
@@ -126,17 +157,20 @@ class Account:
         self.wallet_atoms = 0
         self.held_atoms = 0
         self.hedge_mode = False
-        self.margin_modes: dict[str, int] = {}  # symbol -> CROSS / ISOLATED (default CROSS)
-        self.leverages: dict[str, int] = {}  # symbol -> leverage (default: the ledger's)
+        # the four dicts start as the shared empty NO_ENTRIES; the ledger, their only
+        # writer, gives the account its own at the first write (see SharedMap)
+        self.margin_modes: dict[str, int] = NO_ENTRIES  # symbol -> CROSS / ISOLATED (default CROSS)
+        self.leverages: dict[str, int] = NO_ENTRIES  # symbol -> leverage (default: the ledger's)
         #: (symbol, position_side) -> Position; flat positions are removed
-        self.positions: dict[tuple[str, int], Position] = {}
+        self.positions: dict[tuple[str, int], Position] = NO_ENTRIES
         #: order id -> symbol of every open order (resting or waiting), in arrival order
-        self.order_ids: dict[int, str] = {}
+        self.order_ids: dict[int, str] = NO_ENTRIES
         self.deposited_atoms = 0
         self.withdrawn_atoms = 0
         self.realized_pnl_atoms = 0  # over every position, closed ones included
         self.fees_atoms = 0
         self.funding_atoms = 0  # received (negative: paid)
+        self.risk_seq = 0  # the risk index's number for its cross pool, 0 while not watched
 
     @property
     def open_orders(self) -> dict[str, int]:

@@ -28,7 +28,18 @@ from typing import Final, Iterable
 from exsim.book.orders import BUY
 from exsim.errors import StateError
 from exsim.instruments import Instrument
-from exsim.ledger.accounts import BOTH, CROSS, EXTERNAL, INSURANCE_FUND, ISOLATED, LONG, SHORT, Account, Position
+from exsim.ledger.accounts import (
+    BOTH,
+    CROSS,
+    EXTERNAL,
+    INSURANCE_FUND,
+    ISOLATED,
+    LONG,
+    SHORT,
+    Account,
+    Position,
+    SharedMap,
+)
 from exsim.ledger.risk_index import (
     DEFAULT_WARN_RATIO_E8,
     LIQUIDATION_RATIO_E8,
@@ -131,6 +142,8 @@ class Ledger:
         #: latest mark (or, before the first mark, last trade) price per symbol, in ticks
         self.marks: dict[str, int] = {}
         self.holds: dict[int, OrderHold] = {}  # order id -> hold
+        self._position_keys: dict[tuple[str, int], tuple[str, int]] = {}  # one key tuple per (symbol, side)
+        self._shared_modes: dict[frozenset[tuple[str, int]], SharedMap] = {}  # margin modes -> the one shared copy
         #: (ts_ns, balance after, change, reason): every change of the insurance fund
         self.fund_history: list[tuple[int, int, int, str]] = []
         self.risk = RiskIndex(self, warn_ratio_e8)
@@ -294,7 +307,15 @@ class Ledger:
             return None
         if self._has_exposure(acct, symbol):
             return Reason.HAS_POSITION_OR_ORDERS
-        acct.margin_modes[symbol] = mode
+        modes = dict(acct.margin_modes)
+        modes[symbol] = mode
+        # accounts with the same modes share one read-only mapping (184 B per account less
+        # with one isolated instrument); there are at most 3 ** instruments distinct ones
+        key = frozenset(modes.items())
+        shared = self._shared_modes.get(key)
+        if shared is None:
+            shared = self._shared_modes[key] = SharedMap(modes)
+        acct.margin_modes = shared
         return None
 
     def set_position_mode(self, account_id: int, hedge: bool) -> str | None:
@@ -340,7 +361,10 @@ class Ledger:
                 return Reason.LEVERAGE_BELOW_REQUIRED
         for p in positions:
             p.leverage = leverage
-        acct.leverages[symbol] = leverage
+        leverages = acct.leverages
+        if type(leverages) is not dict:  # still the shared empty mapping: the account gets its own
+            leverages = acct.leverages = dict(leverages)
+        leverages[symbol] = leverage
         return None  # leverage changes no margin balance nor maintenance margin: no re-file
 
     def adjust_isolated_margin(self, account_id: int, symbol: str, position_side: int, delta_atoms: int) -> str | None:
@@ -471,6 +495,8 @@ class Ledger:
         """Count an open order that holds no margin (stop orders) in (+1) or out (−1)."""
         acct = self.accounts[account_id]
         if delta > 0:
+            if type(acct.order_ids) is not dict:  # still the shared empty mapping
+                acct.order_ids = dict(acct.order_ids)
             acct.order_ids[order_id] = symbol
         else:
             del acct.order_ids[order_id]
@@ -508,7 +534,10 @@ class Ledger:
         if hold > self._room_for_hold(acct, symbol, closing):
             return Reason.INSUFFICIENT_MARGIN
         acct.held_atoms += hold
-        acct.order_ids[order_id] = symbol
+        order_ids = acct.order_ids
+        if type(order_ids) is not dict:  # still the shared empty mapping: the account gets its own
+            order_ids = acct.order_ids = dict(order_ids)
+        order_ids[order_id] = symbol
         self.holds[order_id] = OrderHold(
             account_id, symbol, hold, qty_lots, closing, side, reduce_only, position_side, notional_atoms, may_rest
         )
@@ -603,8 +632,13 @@ class Ledger:
         key = (symbol, position_side)
         pos = acct.positions.get(key)
         if pos is None:
+            positions = acct.positions
+            if type(positions) is not dict:  # still the shared empty mapping: the account gets its own
+                positions = acct.positions = dict(positions)
+            # every account's position on (symbol, side) is keyed by the same tuple (56 B each)
+            key = self._position_keys.setdefault(key, key)
             isolated = acct.margin_modes.get(symbol, CROSS) == ISOLATED
-            pos = acct.positions[key] = Position(
+            pos = positions[key] = Position(
                 account_id, symbol, position_side, isolated, acct.leverages.get(symbol, self.default_leverage)
             )
         dq = qty_lots if side == BUY else -qty_lots
