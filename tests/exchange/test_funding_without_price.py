@@ -15,7 +15,7 @@ from typing import Any
 from exsim.exchange import Deposit, FundingPaid, FundingSettled, SettleFunding
 from exsim.ledger import Ledger
 
-from tests.exchange.harness import ALICE, BOB, BTC, BUY, P, SELL, SYM, Harness
+from exchange.harness import ALICE, BOB, BTC, BUY, P, SELL, SYM, Harness
 
 USDT = 100_000_000  # atoms
 
