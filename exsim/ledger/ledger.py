@@ -906,6 +906,14 @@ class Ledger:
             self.refile(scope)
         return alerts
 
+    def equity_atoms(self, acct: Account) -> int:
+        """Wallet + isolated buckets + UPnL of every position at the marks. O(positions)."""
+        total = acct.wallet_atoms
+        for pos in acct.positions.values():
+            if pos.qty_lots:
+                total += pos.margin_atoms + self.position_figures(pos)[1]
+        return total
+
     def margin_ratio_e8(self, balance_atoms: int, maint_margin_atoms: int) -> int:
         """``MM / margin balance`` in e8, rounded up; a balance <= 0 reads as a huge ratio."""
         if balance_atoms <= 0:

@@ -972,13 +972,7 @@ class Replay:
     def equity_atoms(self) -> int:
         """Wallet + isolated buckets + UPnL of every position at the marks."""
         acct = self._account()
-        if acct is None:
-            return 0
-        total = acct.wallet_atoms
-        for pos in acct.positions.values():
-            if pos.qty_lots:
-                total += pos.margin_atoms + self.ledger.position_figures(pos)[1]
-        return int(total)
+        return self.ledger.equity_atoms(acct) if acct is not None else 0
 
     def margin_figures(self, symbol: str, position_side: int = 0) -> tuple[int, int] | None:
         """``(margin balance, maintenance margin)`` of the scope holding the position."""

@@ -37,10 +37,10 @@ from exsim.errors import InputError
 from exsim.instruments import Instrument
 from exsim.readers import open_rows
 from exsim.readers.rows import MARK, TRADE
+from exsim.replay.cli import SHIPPED_REPLAYS
 from exsim.scenario.toml_fields import Fields, duration_ns
 from exsim.units import NS_PER_MINUTE, nearest_ticks, to_ticks
 
-SHIPPED_REPLAYS = Path(__file__).resolve().parents[2] / "replays"
 MAX_POINTS = 1_000_000
 
 

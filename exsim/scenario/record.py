@@ -100,7 +100,7 @@ class ScenarioRecorder:
                 "adl": [{"account": a.account_id, "qty": run.scenario.instrument(a.symbol).qty_str(a.qty_lots)} for a in e.adl],
                 "uncovered_loss": format_atoms(e.uncovered_loss_atoms),
                 "explanation": e.explanation,
-                "_ratio_e8": ratio_e8(e.margin_balance_atoms, e.maint_margin_atoms),
+                "_ratio_e8": min(UNBOUNDED_RATIO_E8, run.ledger.margin_ratio_e8(e.margin_balance_atoms, e.maint_margin_atoms)),
                 "_adl_lots": sum(a.qty_lots for a in e.adl),
                 "_marks_ticks": [p.mark_price_ticks for p in e.positions],
             }
@@ -120,13 +120,11 @@ class ScenarioRecorder:
         acct = ledger.accounts.get(account_id)
         if acct is None:
             return 0, 0, 0, 0, 0
-        equity = acct.wallet_atoms
         scopes: list[tuple[int, int]] = []
         cross = False
         for pos in acct.positions.values():
             if not pos.qty_lots:
                 continue
-            equity += pos.margin_atoms + ledger.position_figures(pos)[1]
             if pos.isolated:
                 scopes.append(ledger.isolated_margin_balance(pos))
             else:
@@ -135,10 +133,10 @@ class ScenarioRecorder:
             scopes.append(ledger.cross_margin_balance(acct))
         best = (0, 0, 0)
         for balance, mm in scopes:
-            ratio = ratio_e8(balance, mm)
+            ratio = min(UNBOUNDED_RATIO_E8, ledger.margin_ratio_e8(balance, mm))
             if ratio >= best[2]:
                 best = (balance, mm, ratio)
-        return equity, acct.wallet_atoms, best[0], best[1], best[2]
+        return ledger.equity_atoms(acct), acct.wallet_atoms, best[0], best[1], best[2]
 
     def sample(self, ts_ns: int, why: str) -> None:
         for acct in self.run.accounts:
@@ -309,13 +307,6 @@ class ScenarioRecorder:
             "adl_events": sum(len(x["adl"]) for x in self.liquidations),
             "adl_qty_lots": sum(x["_adl_lots"] for x in self.liquidations),
         }
-
-
-def ratio_e8(balance_atoms: int, maint_margin_atoms: int) -> int:
-    """Margin ratio MM / margin balance in e8, rounded up; capped at 100x (and for balance <= 0)."""
-    if balance_atoms <= 0:
-        return UNBOUNDED_RATIO_E8
-    return min(UNBOUNDED_RATIO_E8, ceil_div(maint_margin_atoms * RATE_SCALE, balance_atoms))
 
 
 def _public(d: dict[str, Any]) -> dict[str, Any]:

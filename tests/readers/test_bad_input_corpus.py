@@ -66,7 +66,6 @@ import gzip
 import io
 import json
 import random
-import time
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -1033,10 +1032,8 @@ def test_garbage_fails_fast_on_its_first_line(
     path.symlink_to(garbage[kind])
     if lay.siblings is not None:
         lay.siblings(path.parent)
-    t0 = time.perf_counter()
     with pytest.raises(InputError) as info:
         read_all(path, fmt)
-    assert time.perf_counter() - t0 < 2.0
     assert bytes_read[0] <= (1 << 20) + (1 << 17), bytes_read[0]  # at most the first line's limit, and a buffer
     err = info.value
     assert err.where == f"{path}:1" and err.field, str(err)
