@@ -25,6 +25,10 @@ format                          what
 ``tardis-derivative_ticker``    Tardis CSV ``derivative_ticker`` (mark, index, funding)
 ``tardis-liquidations``         Tardis CSV ``liquidations``
 ``ohlcv``                       OHLCV bars CSV (a coarse price path)
+``nautilus-binance-depth``      NautilusTrader's flattened Binance depth CSV
+``freqtrade-*``                 freqtrade's Feather/Parquet candles and funding (pyarrow extra)
+``nautilus-binance-trades``,    NautilusTrader's Binance Parquet trades / quotes (spot; pyarrow
+``nautilus-binance-quotes``     extra)
 ``exsim-csv`` / ``exsim-jsonl`` exsim's own format (``docs/event-format.md``)
 =============================== ============================================================
 """
@@ -37,8 +41,8 @@ from operator import itemgetter
 from pathlib import Path
 
 from exsim.errors import InputError
-from exsim.readers import binance_csv, binance_ws, native, ohlcv, tardis
-from exsim.readers.opening import empty_file, head_lines
+from exsim.readers import arrow, binance_csv, binance_ws, native, nautilus, ohlcv, tardis
+from exsim.readers.opening import binary_kind, empty_file, head_lines, unsupported_binary
 from exsim.readers.rows import (
     CLEAR,
     FUNDING,
@@ -55,9 +59,9 @@ from exsim.readers.rows import (
 
 Reader = Callable[[str | Path, str | None], Iterator[Row]]
 
-_MODULES = (native, binance_ws, tardis, binance_csv, ohlcv)  # sniffed in this order
+_MODULES = (native, binance_ws, tardis, binance_csv, ohlcv, nautilus)  # text formats, sniffed in this order
 READERS: dict[str, Reader] = {}
-for _m in _MODULES:
+for _m in (*_MODULES, arrow):
     READERS.update(_m.READERS)
 
 _ALL = frozenset({TRADE, LEVEL, CLEAR, QUOTE, MARK, INDEX, FUNDING, LIQUIDATION, GAP, PREMIUM})
@@ -81,6 +85,15 @@ FORMAT_KINDS: dict[str, frozenset[int]] = {
     "tardis-derivative_ticker": frozenset({MARK, INDEX, FUNDING}),
     "tardis-liquidations": frozenset({LIQUIDATION}),
     "ohlcv": frozenset({TRADE}),
+    "nautilus-binance-depth": frozenset({LEVEL, CLEAR, GAP}),
+    "freqtrade-futures": frozenset({TRADE}),
+    "freqtrade-mark": frozenset({MARK}),
+    "freqtrade-index": frozenset({INDEX}),
+    "freqtrade-premiumIndex": frozenset({PREMIUM}),
+    "freqtrade-funding_rate": frozenset({FUNDING}),
+    "freqtrade-spot": frozenset({TRADE}),
+    "nautilus-binance-trades": frozenset({TRADE}),
+    "nautilus-binance-quotes": frozenset({QUOTE}),
     "exsim-csv": _ALL,
     "exsim-jsonl": _ALL,
 }
@@ -94,8 +107,18 @@ def format_kinds(path: str | Path, fmt: str) -> frozenset[int]:
 
 
 def detect_format(path: str | Path) -> str:
-    """The format name of ``path``, from its name and first lines; InputError if unknown."""
+    """The format name of ``path``, from its name and first lines; InputError if unknown.
+
+    A binary file is told by its first bytes (:func:`~exsim.readers.opening.binary_kind`):
+    Parquet and Feather go to :mod:`exsim.readers.arrow`, any other is one line saying
+    it is not supported and how to convert it (never a byte-level decode error).
+    """
     p = Path(path)
+    kind = binary_kind(p)
+    if kind in ("parquet", "feather"):
+        return arrow.sniff(p, kind)
+    if kind is not None:
+        raise unsupported_binary(p, kind)
     head = head_lines(p, 5)
     if not any(head) and len(head) < 5:
         raise empty_file(p, "market data in one of the formats exsim reads (see `exsim replay --help`)")

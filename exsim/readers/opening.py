@@ -178,6 +178,71 @@ def empty_file(path: str | Path, expected: str) -> InputError:
     return InputError(f"the file is empty (no line to read); expected {expected}", where=f"{path}:1", field="line")
 
 
+#: binary containers known by their first bytes: (magic, offset, name); checked in order
+_MAGIC: tuple[tuple[bytes, int, str], ...] = (
+    (b"PAR1", 0, "parquet"),
+    (b"ARROW1", 0, "feather"),  # Arrow IPC file = Feather v2
+    (b"FEA1", 0, "feather"),  # Feather v1
+    (b"\x89HDF\r\n\x1a\n", 0, "hdf5"),
+    (b"SQLite format 3\x00", 0, "sqlite"),
+    (b"\x93NUMPY", 0, "numpy"),
+    (b"ORC", 0, "orc"),
+    (b"Obj\x01", 0, "avro"),
+    (b"PK\x03\x04", 0, "zip"),
+    (b"\x1f\x8b", 0, "gzip"),
+    (b"\x28\xb5\x2f\xfd", 0, "zstd"),
+    (b"BZh", 0, "bzip2"),
+    (b"\xfd7zXZ\x00", 0, "xz"),
+)
+#: what to tell the user of a binary format exsim does not read
+CONVERT_HINTS: dict[str, str] = {
+    "hdf5": "convert it with the program that wrote it to CSV (e.g. pandas.read_hdf(path, key).to_csv(...))",
+    "sqlite": "convert it with sqlite3: sqlite3 -header -csv FILE 'select * from TABLE' > out.csv",
+    "numpy": "convert it with numpy.savetxt to CSV, named as one of the CSV layouts",
+    "orc": "convert it with pyarrow to Parquet or CSV (pyarrow.orc.read_table(path))",
+    "avro": "convert it with the program that wrote it to CSV",
+    "pickle": "convert it with the program that wrote it to CSV or Parquet (exsim never unpickles a "
+    "data file: that would run code from it)",
+    "zip": "convert it: name it *.zip (one member) to have it unpacked, or unzip it",
+    "gzip": "convert it: name it *.gz to have it decompressed, or gunzip it",
+    "zstd": "convert it: name it *.zst to have it decompressed, or unzstd it",
+    "bzip2": "convert it with bunzip2 (or recompress it as .gz)",
+    "xz": "convert it with unxz (or recompress it as .gz)",
+    "binary": "convert it to one of the formats of `exsim replay --help` (exsim reads text: CSV, JSON "
+    "lines; and Parquet/Feather with the extra)",
+}
+_TEXT_SUFFIXES = (".gz", ".zip", ".zst")  # decompressed before reading: their bytes are not the data's
+
+
+def binary_kind(path: str | Path) -> str | None:
+    """The binary container of ``path`` from its first bytes, or None for (likely) text.
+
+    Looks at the file's own first 4 KiB (not decompressed: a ``.gz``/``.zip``/``.zst``
+    file is judged by its name, the compressed text is read as usual): a known magic
+    number (Parquet ``PAR1``, Feather/Arrow ``ARROW1``, HDF5, SQLite, pickle, ...) names
+    the container; a NUL byte makes it ``'binary'``; otherwise None.
+    """
+    p = Path(path)
+    if p.name.lower().endswith(_TEXT_SUFFIXES) or not p.is_file():
+        return None
+    with open(p, "rb") as f:
+        head = f.read(4096)
+    for magic, offset, name in _MAGIC:
+        if head[offset : offset + len(magic)] == magic:
+            return name
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return "pickle"
+    if b"\x00" in head:
+        return "binary"
+    return None
+
+
+def unsupported_binary(path: str | Path, kind: str) -> InputError:
+    """The one-line error of a binary file exsim does not read."""
+    what = "a binary file (NUL bytes) of no format exsim knows" if kind == "binary" else f"format {kind} is not supported"
+    return InputError(f"{what}; {CONVERT_HINTS[kind]}", where=f"{path}:1", field="format")
+
+
 def head_lines(path: str | Path, n: int = 5) -> list[str]:
     """The first ``n`` lines of ``path`` (decompressed), for format detection."""
     out: list[str] = []

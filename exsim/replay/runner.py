@@ -94,6 +94,7 @@ from exsim.loop.event_loop import (
 )
 from exsim.margin.funding import next_funding_time_ns
 from exsim.readers import format_kinds, merge_rows, open_rows
+from exsim.readers.markets import check_index, check_traded
 from exsim.readers.opening import SKIPPED_LINES
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, MARK, Row
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedGap, ReplayedPremium, ReplayedQuote
@@ -284,6 +285,7 @@ class Replay:
         kinds_of: list[frozenset[int]] = []
         for path, fmt in zip(files, fmts):
             fmt, file_rows = open_rows(path, fmt, config.symbol)
+            check_traded(path, fmt)  # a spot or COIN-M file: one line saying so (exsim.readers.markets)
             if config.skip_bad_rows:
                 skipped: set[int] = set()
                 file_rows = self._rows_past_bad_lines(str(path), fmt, skipped)
@@ -349,9 +351,7 @@ class Replay:
         # index proxies: other markets' quotes (a spot capture) standing in for the index
         self.index_files = [str(p) for p in index_files]
         inst_by_symbol = {i.symbol: i for i in self.instruments}
-        self.index_sources = [
-            index_quotes(open_rows(p, None, config.symbol)[1], inst_by_symbol) for p in self.index_files
-        ]
+        self.index_sources = [index_quotes(self._index_rows(p, config.symbol), inst_by_symbol) for p in self.index_files]
         self.index_proxy: dict[str, int] = {}  # symbol -> latest index proxy (ticks)
         # 3. the venue
         self.ledger = Ledger(self.instruments, insurance_fund_atoms=to_atoms(config.insurance_fund, field="insurance_fund"))
@@ -487,6 +487,13 @@ class Replay:
                 )
         start = (floor_div(t0, cfg.sample_interval_ns) + 1) * cfg.sample_interval_ns
         self.timers.append(loop.call_every(start, cfg.sample_interval_ns, self.recorder.sample_timer))
+
+    @staticmethod
+    def _index_rows(path: str, symbol: str | None) -> Iterator[Row]:
+        """The rows of an index proxy file (a COIN-M one is refused: exsim.readers.markets)."""
+        fmt, rows = open_rows(path, None, symbol)
+        check_index(path, fmt)
+        return rows
 
     def _strategy_start(self, loop: EventLoop, ts: int) -> None:
         self.strategy.on_start(self.ctx)
