@@ -894,8 +894,9 @@ class Exchange:
         self._out.append(_new(IndexPriceUpdated, (ts, symbol, index)))
         book = market.book
         bid, ask = book.best_bid(), book.best_ask()
-        if market.premium is not None and bid is not None and ask is not None:
-            market.premium.on_premium(ts, premium_index_e8(bid, ask, index))
+        premium = market.premium
+        if premium is not None and not premium.replayed and bid is not None and ask is not None:
+            premium.on_premium(ts, premium_index_e8(bid, ask, index))  # (replayed: the venue's values only)
         calc = market.mark_calc
         if calc is not None:
             calc.on_index(ts, index)

@@ -155,6 +155,12 @@ class PremiumAverager:
     **Rounding.** P is the exact weighted mean rounded **toward zero** to parts per 1e8 (as
     :func:`premium_index_e8`).
 
+    **Source.** ``replayed`` False (default): the owner feeds its own samples (the
+    exchange: one from its book at each index update, :func:`premium_index_e8`). True:
+    the premium index is the venue's, replayed (Binance ``premiumIndexKlines``), and only
+    those values are fed — a book sample taken a moment after a replayed one would replace
+    it, and the average would be the book's whatever the file says.
+
     Feed in timestamp order (non-decreasing ``ts_ns``; going back raises ``ValueError``).
     At each funding time ``T`` call :meth:`settle` to get P of the interval ending at
     ``T``; if a boundary passes without :meth:`settle` the interval is closed anyway and
@@ -167,6 +173,7 @@ class PremiumAverager:
         "sample_interval_ns",
         "anchor_ns",
         "weighting",
+        "replayed",
         "_spp",
         "_linear",
         "_ts_ns",
@@ -207,6 +214,8 @@ class PremiumAverager:
         self.sample_interval_ns: Final = sample_interval_ns
         self.anchor_ns: Final = anchor_ns
         self.weighting: Final = weighting
+        #: the premium index comes from replayed rows: owners feed no samples of their own
+        self.replayed = False
         self._spp: Final = interval_ns // sample_interval_ns  # samples per interval
         self._linear: Final = weighting == LINEAR
         self._ts_ns: int | None = None

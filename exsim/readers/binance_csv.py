@@ -39,7 +39,8 @@ Mapping decisions:
   (side SELL).
 * ``klines`` (last price) → a price path of four ``trade`` rows of unknown size (``qty``
   ``''``): open at ``open_time``, the two extremes at ``open_time + d/3`` and
-  ``open_time + 2d/3`` — low then high when close >= open, else high then low — and close
+  ``open_time + 2d/3`` — the extreme nearer the open first (the bar model of
+  :mod:`exsim.readers.ohlcv`) — and close
   at ``close_time``; ``d = close_time + 1 unit − open_time`` in integer ns (one unit =
   1 ms, or 1 µs in a µs file). Sides follow the direction of each move, as for OHLCV bars
   (:mod:`exsim.readers.ohlcv`). ``high >= max(open, close)`` and ``low <= min(open,

@@ -23,11 +23,18 @@ Mapping decisions:
   among the first :data:`INFER_BARS` bars (the gap between the first two, unless a bar
   is missing there). The rows of a bar must end before the next bar opens, so a file whose
   bars overlap raises :class:`~exsim.errors.InputError` naming the bar.
-* **Price path**: each bar becomes four ``trade`` rows of unknown size (``qty`` ``''``):
-  open at the open time, the two extremes at open + d/3 and open + 2d/3 (``d`` = bar
-  length in ns, integer division) — low then high when close >= open, else high then low
-  (the path that visits the extremes in the likelier order) — and close at the bar's last
-  nanosecond (open + d - 1). See :func:`bar_path`.
+* **Price path** (the bar model): each bar becomes four ``trade`` rows of unknown size
+  (``qty`` ``''``): **open → the extreme nearer the open → the other extreme → close**.
+  The open at the open time, the first extreme at open + d/3, the second at open + 2d/3
+  (``d`` = bar length in ns, integer division) and the close at the bar's last nanosecond
+  (open + d - 1). Nearer extreme first is the usual assumption of bar backtesters when
+  the order inside a bar is unknown: a price that opens near its high more likely went
+  there first (it had the shorter way to go); on a tie (both equally far) the low comes
+  first when close >= open, the high first otherwise (the path then ends on the move
+  toward the close). This is a model, not data: between two points the price is taken
+  to jump, so a stop or a liquidation price inside the bar's range is reached at the
+  point that crosses it, and the jump is the bar model's, not a gap of the market. See
+  :func:`bar_path`.
 * **Side** of each point = the direction of the move that reached it (:func:`path_side`):
   BUY (an aggressive buyer lifting offers up to the price) when the price rose from the
   previous point, SELL when it fell, the previous point's side when unchanged, and BUY for
@@ -171,18 +178,23 @@ def bar_path(
 ) -> tuple[tuple[int, str, Decimal], ...]:
     """The four ``(ts_ns, price_text, price)`` points of one bar (see the module doc).
 
-    ``span_ns`` is the bar length d; the extremes sit at ``open_ns + d // 3`` and
-    ``open_ns + 2 * d // 3``, the close at ``close_ns``.
+    Open, the extreme nearer the open, the other extreme, close; ``span_ns`` is the bar
+    length d: the extremes sit at ``open_ns + d // 3`` and ``open_ns + 2 * d // 3``, the
+    close at ``close_ns``. On a tie the low comes first when close >= open.
 
     >>> from decimal import Decimal as D
     >>> [p[:2] for p in bar_path(0, 60, 59, ("10", "12", "9", "11"), (D(10), D(12), D(9), D(11)))]
     [(0, '10'), (20, '9'), (40, '12'), (59, '11')]
-    >>> [p[:2] for p in bar_path(0, 60, 59, ("10", "12", "9", "9.5"), (D(10), D(12), D(9), D("9.5")))]
-    [(0, '10'), (20, '12'), (40, '9'), (59, '9.5')]
+    >>> [p[:2] for p in bar_path(0, 60, 59, ("10", "10.5", "7", "9.5"), (D(10), D("10.5"), D(7), D("9.5")))]
+    [(0, '10'), (20, '10.5'), (40, '7'), (59, '9.5')]
+    >>> [p[:2] for p in bar_path(0, 60, 59, ("10", "12", "8", "9.5"), (D(10), D(12), D(8), D("9.5")))]
+    [(0, '10'), (20, '12'), (40, '8'), (59, '9.5')]
     """
     o, h, low, c = prices
     do, dh, dl, dc = values
-    first, second = ((low, dl), (h, dh)) if dc >= do else ((h, dh), (low, dl))
+    up, down = dh - do, do - dl  # distances from the open to the high and to the low
+    low_first = down < up or (down == up and dc >= do)
+    first, second = ((low, dl), (h, dh)) if low_first else ((h, dh), (low, dl))
     return (
         (open_ns, o, do),
         (open_ns + span_ns // 3, first[0], first[1]),

@@ -286,7 +286,10 @@ DEMO_RUNS = (
         ["qty=0.4", "leverage=125", "margin_mode=isolated", "enter_after_s=3600"],
         "4 hours of 1-minute BTC perpetual bars from the January 2022 sell-off (2022-01-21 20:00 UTC), as a "
         "price path with synthetic depth. The same 125x long, opened at 21:00, is liquidated when the mark "
-        "crosses its liquidation price, and the insurance fund takes the position over.",
+        "crosses its liquidation price. Each bar is a bar model of four points (open, the extreme nearer the "
+        "open, the other extreme, close; 20 s apart): the 21:33 bar steps from its high to its low past the "
+        "bankruptcy price in one move — a step of the bar model, not a gap of the market — so nothing fills "
+        "at or better than bankruptcy and the insurance fund takes the position over.",
     ),
 )
 

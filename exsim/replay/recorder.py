@@ -300,7 +300,7 @@ class Recorder:
                 mark += "; replayed from the first mark row on" + (" (seen)" if r.replayed_marks else " (none came)")
         funding = {
             "replayed": "replayed rates from the inputs",
-            "computed": "computed from the premium index at each funding time",
+            "computed": computed_funding_text(r.premium_replayed, r.symbols, r.funding_settlements, r.funding_at_interest),
             "none": "off",
         }[r.funding_mode]
         checks = r.quote_checks
@@ -384,6 +384,29 @@ class Recorder:
             "notes": [{"ts_ns": ts, "time_utc": utc_text(ts), "text": t} for ts, t in r.notes],
             "state_hash": r.exchange.state_hash(),
         }
+
+
+def computed_funding_text(premium_replayed: list[str], symbols: list[str], settlements: int, at_interest: int) -> str:
+    """How computed funding was computed, and whether it was ever more than the interest rate.
+
+    >>> computed_funding_text([], ["BTCUSDT"], 3, 3)
+    "computed from the book's premium index; every settlement (3) was the 0.01 % interest floor (the premium inside the ±0.05 % clamp)"
+    >>> computed_funding_text(["BTCUSDT"], ["BTCUSDT"], 3, 1)
+    'computed from the replayed premium index; 2 of 3 settlements differed from the 0.01 % interest rate'
+    """
+    if not premium_replayed:
+        source = "the book's premium index"
+    elif len(premium_replayed) == len(symbols):
+        source = "the replayed premium index"
+    else:
+        source = f"the replayed premium index for {', '.join(premium_replayed)}, the book's for the others"
+    if not settlements:
+        return f"computed from {source} at each funding time; no funding time passed with a mark"
+    if at_interest == settlements:
+        what = f"every settlement ({settlements}) was the 0.01 % interest floor (the premium inside the ±0.05 % clamp)"
+    else:
+        what = f"{settlements - at_interest} of {settlements} settlements differed from the 0.01 % interest rate"
+    return f"computed from {source}; {what}"
 
 
 def _qty_of(acct: Any, symbol: str) -> int:

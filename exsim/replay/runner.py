@@ -29,7 +29,13 @@ How the market is modelled (each choice is stated in the run summary):
   with index = replayed ``index`` rows or, when there are none, the book's mid (the
   synthetic reference without depth) sampled every ``mark_interval_ns``.
 * **Funding.** Replayed rates when an input format carries funding; otherwise computed
-  from the premium index at each funding time (``funding="computed"``) or off.
+  from the premium index at each funding time (``funding="computed"``) or off. The
+  premium index is the venue's when an input replays it (``premium`` rows: Binance
+  ``premiumIndexKlines``), for those symbols only that one; else the book's, sampled at
+  each index update (best bid/ask against the index). The summary says which, and how
+  many settlements came out at the bare interest rate (0.01 %: the premium inside the
+  ±0.05 % clamp) — with the book's premium against an index that is the book's own mid,
+  that is every one.
 * **Latency.** A strategy command reaches the exchange ``latency_ns`` after the hook that
   sent it.
 
@@ -92,11 +98,11 @@ from exsim.loop.event_loop import (
     PRIORITY_TIMER,
     EventLoop,
 )
-from exsim.margin.funding import next_funding_time_ns
+from exsim.margin.funding import DEFAULT_INTEREST_E8, funding_rate_e8, next_funding_time_ns
 from exsim.readers import format_kinds, merge_rows, open_rows
 from exsim.readers.markets import check_index, check_traded
 from exsim.readers.opening import SKIPPED_LINES
-from exsim.readers.rows import FUNDING, INDEX, LEVEL, MARK, Row
+from exsim.readers.rows import FUNDING, INDEX, LEVEL, MARK, PREMIUM, Row
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedGap, ReplayedPremium, ReplayedQuote
 from exsim.replay.checkpoint import SNAPSHOT_NAME, restore, write_snapshot
 from exsim.replay.recorder import Recorder
@@ -283,6 +289,7 @@ class Replay:
         symbols: list[str] = []
         first_where: dict[str, str] = {}  # symbol -> its first row's "path:line" (for errors)
         kinds_of: list[frozenset[int]] = []
+        premium_symbols: set[str] = set()
         for path, fmt in zip(files, fmts):
             fmt, file_rows = open_rows(path, fmt, config.symbol)
             check_traded(path, fmt)  # a spot or COIN-M file: one line saying so (exsim.readers.markets)
@@ -298,6 +305,8 @@ class Replay:
             self.inputs.append({"path": str(path), "format": fmt})
             streams.append(itertools.chain(head, file_rows))
             kinds_of.append(format_kinds(path, fmt))
+            if PREMIUM in kinds_of[-1]:  # the venue's premium index is replayed for these symbols
+                premium_symbols.update(r.symbol for r in head)
         if rows is not None:  # rows already in memory: (name, the kinds they hold, rows)
             name, kinds_given, given = rows
             it = iter(given)
@@ -310,6 +319,8 @@ class Replay:
             streams.append(itertools.chain(head, it))
             rereads.append(None)
             kinds_of.append(kinds_given)
+            if PREMIUM in kinds_given:
+                premium_symbols.update(r.symbol for r in head)
         if config.symbol is not None:
             symbols = [config.symbol]
         if not symbols:
@@ -366,6 +377,16 @@ class Replay:
             computed_marks=self.mark_mode != "replayed",
             computed_funding=self.funding_mode == "computed",
         )
+        #: computed funding: the symbols whose premium index is the venue's, replayed (the
+        #: others sample the book's at each index update); settlements so far, and how many
+        #: came out at the interest rate (the premium inside the clamp: F = I)
+        self.premium_replayed = sorted(premium_symbols & set(self.symbols)) if self.funding_mode == "computed" else []
+        for sym in self.premium_replayed:
+            premium_averager = self.exchange.markets[sym].premium
+            assert premium_averager is not None
+            premium_averager.replayed = True
+        self.funding_settlements = 0
+        self.funding_at_interest = 0
         priorities = dict(PRIORITY)
         priorities.update({IndexQuote: PRIORITY_MARKET_DATA, DepthUpdateId: PRIORITY_MARKET_DATA, ReplayedQuote: PRIORITY_MARKET_DATA, ReplayedGap: PRIORITY_MARKET_DATA, ReplayedPremium: PRIORITY_MARK})
         self.loop = EventLoop(self, priorities=priorities)
@@ -859,6 +880,12 @@ class Replay:
     def _settle_funding(self, symbol: str, loop: EventLoop, ts: int) -> None:
         if self.exchange.mark_price(symbol) is not None:
             self.exchange.submit(SettleFunding(ts, symbol, None))
+            market = self.exchange.markets[symbol]
+            assert market.premium is not None
+            premium_e8 = market.premium.settle(ts)  # (the same P the exchange just used: settle repeats it)
+            rate_e8 = funding_rate_e8(0 if premium_e8 is None else premium_e8, cap_e8=market.funding_cap_e8)
+            self.funding_settlements += 1
+            self.funding_at_interest += rate_e8 == DEFAULT_INTEREST_E8
 
     def _strategy_timer(self, name: str, loop: EventLoop, ts: int) -> None:
         if not self.data_done:

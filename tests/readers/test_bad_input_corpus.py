@@ -25,8 +25,8 @@ file, 5 MB of printable or binary garbage — is checked for every format too: e
 on the first line it cannot read, naming it and a field, reading little, never with a
 traceback; a truncated file stops the replay even with ``--skip-bad-rows``.
 
-What does not hold yet, because the fix belongs outside the readers, is an ``xfail``
-naming the file and the change to make (``PREMIUM_IGNORED``).
+A missing ``premiumIndexKlines`` line changes the run too: replayed premium rows are
+the premium index of computed funding (the book's own samples are not mixed in).
 
 To add a case: append a :class:`Bad` to :data:`CORPUS` (or a format to :data:`LAYOUTS`).
 
@@ -782,20 +782,7 @@ def test_replay_stops_with_one_line(bad: Bad, tmp_path: Path, capsys: pytest.Cap
     assert_one_line_error(rc, out, err, f"exsim: error: {path}:{line}: field {bad.field!r}: ", bad.says)
 
 
-PREMIUM_IGNORED = (
-    "replayed premium-index rows do not reach computed funding: exsim/exchange/exchange.py _on_index_price feeds "
-    "the PremiumAverager its own book-based sample on every index update, replacing the replayed value a "
-    "moment after it arrives (the bar's close at hh:59:59.999, the index sample at the whole second), so the "
-    "funding rate is the same whatever the premium file says. Fix (exsim/replay/runner.py or exchange.py): "
-    "when premium rows are replayed, do not sample the book's premium"
-)
-
-
-@pytest.mark.parametrize(
-    "fmt",
-    [pytest.param(f, marks=pytest.mark.xfail(strict=True, reason=PREMIUM_IGNORED)) if f.endswith("premiumIndexKlines") else f
-     for f in FORMATS],
-)  # fmt: skip
+@pytest.mark.parametrize("fmt", FORMATS)
 def test_a_missing_row_shows_in_the_trace(fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The oracle of the --skip-bad-rows tests is not blind: a file without line BAD runs
     differently (state, events or what the strategy saw) from the whole file."""

@@ -120,9 +120,9 @@ class TestTimestamps:
         rows = list(READERS["ohlcv"](path, "BTC-PERP", bar_ns=300 * S))  # type: ignore[call-arg]
         assert [(r.ts_ns - T0, r.price, r.side) for r in rows] == [
             (0, "46319.0", BUY),
-            (100 * S, "46385.0", BUY),  # down bar: high first
-            (200 * S, "46300.0", SELL),
-            (300 * S - 1, "46310.0", BUY),
+            (100 * S, "46300.0", SELL),  # the low is nearer the open (19 vs 66): first
+            (200 * S, "46385.0", BUY),
+            (300 * S - 1, "46310.0", SELL),
         ]
 
 
