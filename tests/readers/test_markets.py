@@ -1,0 +1,98 @@
+"""Specification of exsim.readers.markets: spot and COIN-M files are told from USDⓈ-M ones,
+on the real captures in shared/data (hftbacktest's usdm/spot/cm captures, cryptofeed's
+BINANCE_DELIVERY); a spot capture is an index proxy, not a traded market, and COIN-M is
+"not supported yet" — never "unknown symbol, did you mean BTCUSDT"."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from exsim.cli import main
+from exsim.readers import detect_format
+from exsim.readers.markets import COINM, SPOT, USDM, market_of
+from exsim.replay import Replay
+from exsim_examples.passive import Passive
+
+DATA = Path(__file__).parents[3] / "shared" / "data"
+HFT = DATA / "hftbacktest-binance-20240808"
+CRYPTOFEED = DATA / "cryptofeed-samples"
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data folder {DATA} is absent")
+
+
+def market(path: Path) -> str:
+    return market_of(path, detect_format(path))[0]
+
+
+def one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    """Run the CLI; it must fail with exit 2 and one line on stderr, no traceback."""
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("exsim: error: "), err
+    assert "Traceback" not in out + err
+    return lines[0]
+
+
+@needs_data
+class TestMarketOf:
+    @pytest.mark.parametrize(
+        ("path", "expected"),
+        [
+            (HFT / "usdm_btcusdt_20240808.gz", USDM),
+            (HFT / "usdm_ethusdt_20240808.gz", USDM),
+            (HFT / "spot_btcusdt_20240808.gz", SPOT),
+            (HFT / "spot_btcusdt_20240809.gz", SPOT),
+            (HFT / "cm_btcusd_perp_20240808.gz", COINM),
+            (HFT / "cm_btcusd_perp_20240809.gz", COINM),
+            (CRYPTOFEED / "BINANCE_FUTURES.ws.1.0", USDM),
+            (CRYPTOFEED / "BINANCE_DELIVERY.ws.1.0", COINM),
+        ],
+        ids=lambda v: v.name if isinstance(v, Path) else v,
+    )
+    def test_each_capture_is_told_by_its_own_evidence(self, path: Path, expected: str) -> None:
+        """USDⓈ-M, spot and COIN-M captures are recognized from their first lines."""
+        assert market(path) == expected
+
+    def test_spot_evidence_is_the_depth_stream_without_pu(self) -> None:
+        """The spot capture's first line is a depthUpdate without pu and T: that is what is said."""
+        _, evidence = market_of(HFT / "spot_btcusdt_20240808.gz", "binance-ws-hftbacktest")
+        assert evidence == "line 1: a depthUpdate without 'pu' and 'T' (the spot depth stream)"
+
+
+@needs_data
+class TestRefusedAsTraded:
+    @pytest.mark.parametrize("name", ["spot_btcusdt_20240808.gz", "spot_btcusdt_20240809.gz"])
+    def test_spot_capture_says_to_pass_it_as_index_file(self, name: str, capsys: pytest.CaptureFixture[str]) -> None:
+        """A spot capture as the traded market: one line saying it is spot and to use --index-file."""
+        path = HFT / name
+        line = one_line_error(["replay", str(path), "--no-progress"], capsys)
+        assert line.startswith(f"exsim: error: {path}: field 'market': is a spot market capture (")
+        assert "pass it as --index-file" in line and "tick" not in line
+
+    @pytest.mark.parametrize(
+        "path",
+        [HFT / "cm_btcusd_perp_20240808.gz", HFT / "cm_btcusd_perp_20240809.gz", CRYPTOFEED / "BINANCE_DELIVERY.ws.1.0"],
+        ids=lambda p: p.name,
+    )
+    def test_coin_margined_file_is_not_supported_yet(self, path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A COIN-M file says coin-margined contracts are not supported yet, not "did you mean"."""
+        line = one_line_error(["replay", str(path), "--no-progress"], capsys)
+        assert "coin-margined contracts are not supported yet" in line and "did you mean" not in line
+
+    def test_coin_margined_file_is_refused_as_index_file_too(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A COIN-M contract's quotes are no index proxy for a USDⓈ-M perpetual."""
+        line = one_line_error(
+            ["replay", str(HFT / "usdm_btcusdt_20240808.gz"), "--index-file", str(HFT / "cm_btcusd_perp_20240808.gz"), "--no-progress"],
+            capsys,
+        )
+        assert "coin-margined contracts are not supported yet" in line
+
+
+@needs_data
+def test_spot_capture_is_an_index_proxy() -> None:
+    """The spot capture beside the perpetual's is accepted as --index-file: the computed mark
+    takes its best bid/ask mid as the index."""
+    summary = Replay([HFT / "usdm_btcusdt_20240808.gz"], Passive(), index_files=[HFT / "spot_btcusdt_20240808.gz"]).run()
+    assert "spot_btcusdt_20240808.gz (an index proxy" in summary["market_model"]["mark"]
