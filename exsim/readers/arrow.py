@@ -114,14 +114,17 @@ _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (ho
 # --------------------------------------------------------------------------- pyarrow
 
 
-def _pyarrow(fmt: str) -> Any:
-    """The pyarrow package, or the one-line error saying how to install it."""
+def _pyarrow(path: str | Path) -> Any:
+    """The pyarrow package, or the one-line error (naming the file's container, parquet or
+    feather) saying how to install it."""
     try:
         import pyarrow  # imported here: an optional extra, only these formats need it
         import pyarrow.ipc  # noqa: F401  (submodules used below)
         import pyarrow.parquet  # noqa: F401
     except ImportError:
-        raise InputError(f"format {fmt} needs the optional extra: {EXTRA_HINT}", field="format") from None
+        raise InputError(
+            f"format {container_of(path)} needs the optional extra: {EXTRA_HINT}", where=str(path), field="format"
+        ) from None
     return pyarrow
 
 
@@ -134,7 +137,7 @@ def container_of(path: str | Path) -> str:
 
 def _schema_and_batches(path: str | Path, fmt: str) -> tuple[list[str], Any, Iterator[Any]]:
     """``(column names, arrow schema, record batches)`` of a Parquet or Feather file."""
-    pa = _pyarrow(fmt)
+    pa = _pyarrow(path)
     p = Path(path)
     try:
         if container_of(p) == "parquet":
@@ -191,12 +194,12 @@ def decimal_text(value: Any, where: str, field: str) -> str:
     raise InputError(f"{value!r} is not a number (NaN, infinite or missing)", where=where, field=field)
 
 
-def _ns_column(batch: Any, i: int, pa: Any) -> list[int]:
+def _ns_column(batch: Any, i: int, pa: Any, path: str | Path) -> list[int]:
     """Timestamps of column ``i`` of a batch as ns since the epoch (integer arithmetic)."""
     column = batch.column(i)
     unit = getattr(column.type, "unit", None)
     if unit not in _UNIT_NS:
-        raise InputError(f"column type {column.type} is not a timestamp", field=batch.schema.names[i])
+        raise InputError(f"column type {column.type} is not a timestamp", where=f"{path}:1", field=batch.schema.names[i])
     factor = _UNIT_NS[unit]
     raw = column.cast(pa.int64()).to_pylist()
     return [v * factor if v is not None else None for v in raw]  # type: ignore[misc]
@@ -217,7 +220,7 @@ def _backwards(ts_ns: int, last_ns: int, where: str, field: str) -> InputError:
 
 
 def _check_columns(names: list[str], want: tuple[str, ...], fmt: str, path: str | Path) -> None:
-    if tuple(names[: len(want)]) != want and set(want) - set(names):
+    if set(want) - set(names):
         raise InputError(
             f"columns {names} are not {fmt}'s {list(want)}", where=f"{path}:1", field="columns"
         )
@@ -267,7 +270,7 @@ def _read_freqtrade(path: str | Path, symbol: str | None, fmt: str) -> Iterator[
     sym = symbol or pair_symbol(pair)[0]
     names, _, batches = _schema_and_batches(path, fmt)
     _check_columns(names, CANDLE_COLUMNS, fmt, path)
-    pa = _pyarrow(fmt)
+    pa = _pyarrow(path)
     i_date, i_o, i_h, i_l, i_c = (names.index(c) for c in CANDLE_COLUMNS[:5])
     span_ns = _timeframe_ns(tf, f"{name}:1")
     kind = {"freqtrade-mark": MARK, "freqtrade-index": INDEX}.get(fmt, TRADE)
@@ -278,7 +281,7 @@ def _read_freqtrade(path: str | Path, symbol: str | None, fmt: str) -> Iterator[
     previous: Decimal | None = None
     side = BUY
     for batch in batches:
-        dates = _ns_column(batch, i_date, pa)
+        dates = _ns_column(batch, i_date, pa, path)
         opens, highs, lows, closes = (batch.column(i).to_pylist() for i in (i_o, i_h, i_l, i_c))
         for ts_ns, o, h, low, c in zip(dates, opens, highs, lows, closes):
             row_no += 1
@@ -375,14 +378,14 @@ def read_nautilus_trades(path: str | Path, symbol: str | None = None) -> Iterato
     sym = _file_word_symbol(path, symbol)
     names, _, batches = _schema_and_batches(path, fmt)
     _check_columns(names, NAUTILUS_TRADES_COLUMNS, fmt, path)
-    pa = _pyarrow(fmt)
+    pa = _pyarrow(path)
     i_ts, i_id, i_px, i_qty, i_maker = (names.index(c) for c in NAUTILUS_TRADES_COLUMNS)
     new, R = _new, Row
     row_no = 0
     last_ns = -(1 << 62)
     last_id = -(1 << 62)
     for batch in batches:
-        times = _ns_column(batch, i_ts, pa)
+        times = _ns_column(batch, i_ts, pa, path)
         ids, prices, qtys, makers = (batch.column(i).to_pylist() for i in (i_id, i_px, i_qty, i_maker))
         for ts_ns, trade_id, px, qty, maker in zip(times, ids, prices, qtys, makers):
             row_no += 1
@@ -411,14 +414,14 @@ def read_nautilus_quotes(path: str | Path, symbol: str | None = None) -> Iterato
     name = str(path)
     names, _, batches = _schema_and_batches(path, fmt)
     _check_columns(names, NAUTILUS_QUOTES_COLUMNS, fmt, path)
-    pa = _pyarrow(fmt)
+    pa = _pyarrow(path)
     i_ts, i_sym, i_ask_qty, i_ask, i_bid_qty, i_bid = (names.index(c) for c in NAUTILUS_QUOTES_COLUMNS)
     new, R = _new, Row
     row_no = 0
     last_ns = -(1 << 62)
     symbols: dict[str, str] = {}
     for batch in batches:
-        times = _ns_column(batch, i_ts, pa)
+        times = _ns_column(batch, i_ts, pa, path)
         syms, ask_qtys, asks, bid_qtys, bids = (batch.column(i).to_pylist() for i in (i_sym, i_ask_qty, i_ask, i_bid_qty, i_bid))
         for ts_ns, text, ask_qty, ask, bid_qty, bid in zip(times, syms, ask_qtys, asks, bid_qtys, bids):
             row_no += 1
@@ -464,7 +467,7 @@ def sniff(path: str | Path, container: str) -> str:
         )
     names = _column_names(path)
     if names is None:
-        _pyarrow(container)  # raises the install hint when pyarrow is missing
+        _pyarrow(path)  # raises the install hint when pyarrow is missing
         raise InputError(f"cannot read the {container} file's schema", where=f"{path}:1", field="format")
     columns = set(names)
     if set(NAUTILUS_TRADES_COLUMNS) <= columns:

@@ -36,6 +36,7 @@ from typing import Any
 
 from exsim.errors import InputError
 from exsim.readers.opening import head_lines
+from exsim.readers.rows import QUOTE
 
 USDM, SPOT, COINM = "usdm", "spot", "coinm"
 #: lines (or rows) looked at for evidence
@@ -125,9 +126,12 @@ def check_traded(path: str | Path, fmt: str) -> None:
     """Refuse a file that is not a USDⓈ-M market as the market a replay trades."""
     market, evidence = market_of(path, fmt)
     if market == SPOT:
+        if _has_quotes(path, fmt):
+            use = "pass it as --index-file beside the perpetual's data (its best bid/ask mid stands in for the index)"
+        else:
+            use = "a spot file serves only as --index-file, which needs best bid/ask quotes, and this format has none"
         raise InputError(
-            f"is a spot market capture ({evidence}); exsim trades USDⓈ-M perpetuals: pass it as "
-            "--index-file beside the perpetual's data (its best bid/ask mid stands in for the index)",
+            f"is a spot market capture ({evidence}); exsim trades USDⓈ-M perpetuals: {use}",
             where=str(path),
             field="market",
         )
@@ -139,8 +143,22 @@ def check_traded(path: str | Path, fmt: str) -> None:
         )
 
 
+def _has_quotes(path: str | Path, fmt: str) -> bool:
+    from exsim.readers import format_kinds
+
+    return QUOTE in format_kinds(path, fmt)
+
+
 def check_index(path: str | Path, fmt: str) -> None:
-    """Refuse a COIN-M file as an index proxy (its quotes are of a coin-margined contract)."""
+    """Refuse a file that cannot be an index proxy: one of a format without best bid/ask
+    quotes (only quotes make the proxy), or of COIN-M contracts."""
+    if not _has_quotes(path, fmt):
+        raise InputError(
+            f"an index proxy is made of best bid/ask quotes, and {fmt} has none (pass a capture with "
+            "bookTicker or quotes)",
+            where=str(path),
+            field="--index-file",
+        )
     market, evidence = market_of(path, fmt)
     if market == COINM:
         raise InputError(

@@ -397,7 +397,8 @@ def add_parsers(sub: Any) -> None:
         help="replay tick files with a strategy's orders queued among the replayed liquidity",
         description=(
             "Replay historical tick files (Binance public data CSVs and raw WebSocket captures, Tardis CSV, "
-            "OHLCV bars, exsim's own CSV/JSONL) through exsim's order book, ledger and liquidation engine with "
+            "OHLCV bars, NautilusTrader depth CSV, freqtrade/NautilusTrader Parquet and Feather with "
+            "pip install 'exsim[parquet]', exsim's own CSV/JSONL) through exsim's order book, ledger and liquidation engine with "
             "a strategy trading in it. The market model (replayed or synthetic depth, replayed or computed mark "
             "and funding) is chosen from what the data holds and printed with the summary. Example: "
             "exsim replay replays/binance-usdm-btcusdt-20240808.gz --strategy holder --param qty=0.4 "

@@ -164,7 +164,7 @@ class TestWithoutPyarrow:
     @pytest.mark.parametrize(
         ("path", "fmt"),
         [
-            (FREQTRADE / "XRP_USDT_USDT-1h-futures.feather", "freqtrade-futures"),
+            (FREQTRADE / "XRP_USDT_USDT-1h-futures.feather", "feather"),
             (NAUTILUS / "btcusdt-trades.parquet", "parquet"),
         ],
     )
@@ -218,4 +218,38 @@ class TestBinaryFiles:
         path = tmp_path / "evil.pkl"
         path.write_bytes(b"\x80\x04cbuiltins\nexit\n(tR.")  # loading it would call exit()
         with pytest.raises(InputError, match="format pickle is not supported"):
+            detect_format(path)
+
+
+class TestBadValues:
+    def write_candles(self, path: Path, closes: list[float]) -> Path:
+        import pyarrow as pa
+        import pyarrow.feather as feather
+
+        hour = 3_600_000_000_000
+        n = len(closes)
+        table = pa.table(
+            {
+                "date": pa.array([T_2021_11_17_01 + i * hour for i in range(n)], type=pa.timestamp("ns", tz="UTC")),
+                "open": [1.0] * n,
+                "high": [2.0] * n,
+                "low": [0.5] * n,
+                "close": closes,
+                "volume": [1.0] * n,
+            }
+        )
+        feather.write_feather(table, path)
+        return path
+
+    def test_nan_price_names_the_row_and_column(self, tmp_path: Path) -> None:
+        """A NaN close is an error naming the file, the 1-based row and the column."""
+        path = self.write_candles(tmp_path / "XRP_USDT_USDT-1h-futures.feather", [1.5, float("nan")])
+        with pytest.raises(InputError) as info:
+            list(open_rows(path)[1])
+        assert (info.value.where, info.value.field) == (f"{path}:2", "close")
+
+    def test_a_file_not_named_as_freqtrade_names_candles_is_told_how_to_name_it(self, tmp_path: Path) -> None:
+        """Candles in a file without freqtrade's name: the error says the name to give it."""
+        path = self.write_candles(tmp_path / "candles.feather", [1.5])
+        with pytest.raises(InputError, match="rename it <PAIR>-<timeframe>-futures"):
             detect_format(path)
