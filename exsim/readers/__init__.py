@@ -138,6 +138,17 @@ def open_rows(path: str | Path, fmt: str | None = None, symbol: str | None = Non
     """``(format, rows)`` for one file; ``fmt`` None detects it."""
     if fmt is None:
         fmt = detect_format(path)
+    elif fmt not in arrow.READERS:  # a text format forced on a binary file: say what the file is
+        kind = binary_kind(path)
+        if kind in ("parquet", "feather"):
+            raise InputError(
+                f"a {kind} file cannot be read as {fmt}; leave --format out (it is detected) or pass one of "
+                f"{', '.join(arrow.READERS)}",
+                where=f"{path}:1",
+                field="format",
+            )
+        if kind is not None:
+            raise unsupported_binary(path, kind)
     reader = READERS.get(fmt)
     if reader is None:
         raise InputError(f"unknown format {fmt!r}; known: {', '.join(sorted(READERS))}", field="format")

@@ -24,7 +24,7 @@ from exsim.instruments import Instrument
 from exsim.instruments.registry import shipped_brackets
 from exsim.readers import detect_format, open_rows
 from exsim.readers.rows import FUNDING, MARK, QUOTE, TRADE
-from exsim.replay import Replay
+from exsim.replay import Replay, ReplayConfig
 from exsim_examples.passive import Passive
 
 DATA = Path(__file__).parents[3] / "shared" / "data"
@@ -32,6 +32,7 @@ FREQTRADE = DATA / "freqtrade-futures"
 NAUTILUS = DATA / "nautilus-fixtures" / "binance"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data folder {DATA} is absent")
 MS = 1_000_000
+S = 1_000_000_000
 T_2021_11_17_01 = 1_637_110_800_000 * MS  # 2021-11-17 01:00 UTC
 T_2021_11_18 = 1_637_193_600_000 * MS  # 2021-11-18 00:00 UTC
 
@@ -44,9 +45,11 @@ def xrp_2021() -> Instrument:
 
 
 def replay_xrp(*names: str) -> dict:
-    """A replay of freqtrade files with the default strategy (passive) on XRPUSDT."""
+    """A replay of freqtrade files with the default strategy (passive) on XRPUSDT; sampled
+    (time series, computed marks) every minute: the files span days to a month."""
     files = [FREQTRADE / n for n in names]
-    return Replay(files, Passive(symbol="XRPUSDT"), instruments={"XRPUSDT": xrp_2021()}).run()
+    config = ReplayConfig(sample_interval_ns=60 * S, mark_interval_ns=60 * S)
+    return Replay(files, Passive(symbol="XRPUSDT"), config, instruments={"XRPUSDT": xrp_2021()}).run()
 
 
 def one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
