@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -140,9 +141,12 @@ class Scenario:
 
 
 # --------------------------------------------------------------------------- loading
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; every problem is an :class:`InputError`."""
-    return parse_scenario(Source.read(path))
+def load_scenario(path: str | Path, allow_paths: Sequence[str | Path] = ()) -> Scenario:
+    """Read and validate a scenario file; every problem is an :class:`InputError`.
+
+    Files it names are read only under its folder and ``allow_paths`` (see
+    :mod:`exsim.scenario.paths`)."""
+    return parse_scenario(Source.read(path, allow_paths))
 
 
 def parse_scenario(src: Source) -> Scenario:
