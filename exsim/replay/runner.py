@@ -346,6 +346,7 @@ class Replay:
             raise InputError("the input holds no rows", where=self.inputs[0]["path"])
         insts = instruments or {}
         self.instruments = [insts[s] if s in insts else _instrument_of(s, first_where.get(s, "")) for s in symbols]
+        self.first_where = first_where  # (errors about a symbol name its first row)
         self.symbols = [i.symbol for i in self.instruments]
         if any(i.symbol != s for i, s in zip(self.instruments, symbols)):
             raise InputError(f"symbols {symbols} must be given as exchange symbols like BTCUSDT", field="symbol")
@@ -986,8 +987,15 @@ class Replay:
             lots = inst.lots(self.config.synthetic_qty, where="replay config", field="synthetic_qty")
         else:  # 100,000 USDT of notional at the first price, in whole lots (a model parameter)
             lots = floor_div(to_atoms("100000", field="synthetic notional"), max(1, price_ticks) * inst.atoms_per_tick_lot)
-        if lots <= 0:
+        if lots <= 0 and self.config.synthetic_qty is not None:
             raise InputError(f"{self.config.synthetic_qty!r} gives no lots", where="replay config", field="synthetic_qty")
+        if lots <= 0:  # the price, not an option, is at fault: name the row the ladder is sized from
+            raise InputError(
+                f"the price {inst.price_str(price_ticks)} is so high that the default synthetic depth (100,000 USDT of "
+                f"notional a level) is less than one lot {inst.lot_size}; pass --synthetic-qty",
+                where=self.first_where.get(inst.symbol, ""),
+                field="price",
+            )
         return int(lots)
 
     # ------------------------------------------------------------------ events → strategy, recorder
