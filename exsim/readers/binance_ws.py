@@ -380,8 +380,8 @@ class BinanceWsReader:
         """Raise for a trade id that is not an int or goes back; return for an equal id
         on a message that differs (not a repeat)."""
         field = f"{channel}.{'a' if channel == 'aggTrade' else 't'}"
-        if type(trade_id) is not int:
-            raise InputError(f"{trade_id!r} is not an integer trade id", where=where, field=field)
+        if type(trade_id) is not int or not 0 <= trade_id < 1 << 63:
+            raise InputError(f"{shown(trade_id)} is not an integer trade id (0 .. 2^63-1)", where=where, field=field)
         assert last is not None
         if trade_id < last[0]:
             raise InputError(
@@ -680,7 +680,7 @@ class BinanceWsReader:
                     trade_id = data.get("a" if channel == "aggTrade" else "t")
                     if trade_id is not None:  # ids do not go back per stream; a repeated message is a duplicate
                         last = last_trades.get(stream)
-                        if type(trade_id) is not int or (last is not None and trade_id <= last[0]):
+                        if type(trade_id) is not int or trade_id >> 63 or (last is not None and trade_id <= last[0]):
                             self._trade_id_error(trade_id, data, last, channel, where)
                         last_trades[stream] = (trade_id, data)
                     maker_is_buyer = data["m"]

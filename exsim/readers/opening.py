@@ -51,20 +51,23 @@ class _ZstdReader(io.BufferedIOBase):
 
     ``zstandard``'s stream reader returns a clean end of data when the file stops in the
     middle of a frame, so a truncated file would read as a shorter one, its last line cut
-    short; at that end this one walks the frames' headers (:func:`_zstd_frames_end`) and
-    raises ``EOFError`` for a frame the file cuts, ``OSError`` for bytes after the last
-    frame that are not one.
+    short; and bytes after the last frame fail the read that holds them, losing the lines
+    before. So the frames' headers are walked first (:func:`_zstd_frames`, reading a few
+    bytes a block): the decompressor is given the file up to its last whole frame (or up to
+    the cut), and at the end of that this reader raises ``EOFError`` for a frame the file
+    cuts, ``OSError`` for the bytes after the last frame — naming the line after the last
+    one read.
     """
 
     def __init__(self, path: Path) -> None:
         import zstandard  # imported here: only .zst input needs it
 
         super().__init__()
-        self._path = path
         self._error = zstandard.ZstdError
+        end, self._problem = _zstd_frames(path)
         self._raw = open(path, "rb")
         self._reader: Any = zstandard.ZstdDecompressor().stream_reader(
-            self._raw, read_size=1 << 15, read_across_frames=True, closefd=True
+            _Prefix(self._raw, end), read_size=1 << 15, read_across_frames=True
         )
 
     def readable(self) -> bool:
@@ -76,8 +79,8 @@ class _ZstdReader(io.BufferedIOBase):
             data: bytes = self._reader.read(n)
         except self._error as exc:
             raise OSError(f"not zstd data or corrupt: {exc}") from None
-        if not data and n:
-            _zstd_frames_end(self._path)
+        if not data and n and self._problem is not None:
+            raise self._problem
         return data
 
     read = read1  # type: ignore[assignment]  # short reads are allowed: the text layer asks again
@@ -93,9 +96,26 @@ _READ_BYTES = 1 << 16
 _ZSTD_MAGIC = 0xFD2FB528
 
 
-def _zstd_frames_end(path: Path) -> None:
-    """Check that ``path`` is whole zstd frames (RFC 8878 §3.1) and nothing else: raise
-    ``EOFError`` if its end cuts a frame, ``OSError`` if bytes after a frame are not one.
+class _Prefix:
+    """The first ``end`` bytes of a binary file (what the zstd decompressor is given)."""
+
+    def __init__(self, f: IO[bytes], end: int) -> None:
+        self._f = f
+        self._left = end
+
+    def read(self, size: int = -1) -> bytes:
+        n = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._f.read(n)
+        self._left -= len(data)
+        return data
+
+
+def _zstd_frames(path: Path) -> tuple[int, OSError | EOFError | None]:
+    """``(end, problem)``: the zstd frames of ``path`` (RFC 8878 §3.1) walked by their
+    headers. ``problem`` None: the file is whole frames, ``end`` its size. Else an
+    ``EOFError`` (the file ends inside a frame: ``end`` is the size, the decompressor reads
+    up to the cut) or an ``OSError`` (bytes after the last whole frame that are not a frame:
+    ``end`` is where they start).
 
     Reads only the headers (a few bytes per block, seeking over block contents): O(blocks).
     """
@@ -105,41 +125,41 @@ def _zstd_frames_end(path: Path) -> None:
         while pos < size:
             f.seek(pos)
             head = f.read(14)
-            if len(head) < 4:
-                raise OSError(f"{size - pos} bytes after the last zstd frame are not a frame (trailing garbage)")
-            magic = int.from_bytes(head[:4], "little")
+            magic = int.from_bytes(head[:4], "little") if len(head) >= 4 else -1
             if magic & 0xFFFFFFF0 == 0x184D2A50:  # a skippable frame
-                if len(head) < 8:
-                    raise EOFError("the zstd stream ends inside a skippable frame")
-                pos += 8 + int.from_bytes(head[4:8], "little")
-                if pos > size:
-                    raise EOFError("the zstd stream ends inside a skippable frame")
+                nxt = pos + 8 + int.from_bytes(head[4:8], "little") if len(head) >= 8 else size + 1
+                if nxt > size:
+                    return size, EOFError("the zstd stream ends inside a skippable frame")
+                pos = nxt
                 continue
             if magic != _ZSTD_MAGIC:
-                raise OSError(f"{size - pos} bytes after the last zstd frame are not a frame (trailing garbage)")
-            if len(head) < 5:
-                raise EOFError("the zstd stream ends inside a frame header")
+                garbage = OSError(f"{size - pos:,} bytes after the last zstd frame are not zstd data (trailing garbage)")
+                return pos, garbage
+            if len(head) < 6:
+                return size, EOFError("the zstd stream ends inside a frame header")
             fhd = head[4]
             single = fhd >> 5 & 1
             fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
             did = (0, 1, 2, 4)[fhd & 3]
             checksum = 4 if fhd >> 2 & 1 else 0
-            pos += 5 + (0 if single else 1) + did + fcs
+            p = pos + 5 + (0 if single else 1) + did + fcs
             while True:  # the blocks: 3-byte headers, the last one flagged
-                f.seek(pos)
+                f.seek(p)
                 block = f.read(3)
                 if len(block) < 3:
-                    raise EOFError("the zstd stream ends inside a frame")
+                    return size, EOFError("the zstd stream ends inside a frame")
                 bh = int.from_bytes(block, "little")
                 kind, block_size = bh >> 1 & 3, bh >> 3
-                pos += 3 + (1 if kind == 1 else block_size)
-                if pos > size:
-                    raise EOFError("the zstd stream ends inside a frame")
+                p += 3 + (1 if kind == 1 else block_size)
+                if p > size:
+                    return size, EOFError("the zstd stream ends inside a frame")
                 if bh & 1:
                     break
-            pos += checksum
-            if pos > size:
-                raise EOFError("the zstd stream ends inside a frame's checksum")
+            p += checksum
+            if p > size:
+                return size, EOFError("the zstd stream ends inside a frame's checksum")
+            pos = p
+    return size, None
 
 
 def open_text(path: str | Path) -> IO[str]:
