@@ -115,7 +115,7 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> N
     p.add_argument("--balance", default="10000", help="USDT deposited at the start (default 10000)")
     p.add_argument("--leverage", type=_whole, default=None, help="leverage set on every symbol at the start (venue default 20)")
     p.add_argument("--margin-mode", choices=("isolated", "cross"), default=None, help="margin mode of every symbol (venue default cross)")
-    p.add_argument("--latency-ns", type=_whole, default=0, help="ns from the strategy's decision to the order's arrival (default 0)")
+    p.add_argument("--latency-ns", type=_whole, default=0, help="ns from the strategy's decision to the order's arrival (default 0; at most 1 hour)")
     p.add_argument(
         "--queue-model",
         choices=("conservative", "proportional", "probabilistic"),
@@ -131,10 +131,10 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> N
         metavar="FILE",
         help="another market's quotes (e.g. a Binance spot capture) whose mid stands in for the index of computed marks",
     )
-    p.add_argument("--mark-interval", default="1s", help="index sampling for computed marks when the data has no index (default 1s)")
-    p.add_argument("--sample", default="1s", help="time-series sampling interval (default 1s)")
-    p.add_argument("--synthetic-levels", type=_whole, default=10, help="without replayed depth: synthetic levels a side (default 10)")
-    p.add_argument("--synthetic-step-ticks", type=_whole, default=1, help="without replayed depth: ticks between levels (default 1)")
+    p.add_argument("--mark-interval", default="1s", help="index sampling for computed marks when the data has no index (default 1s; 100ms .. 1 day)")
+    p.add_argument("--sample", default="1s", help="time-series sampling interval (default 1s; 100ms .. 1 day)")
+    p.add_argument("--synthetic-levels", type=_whole, default=10, help="without replayed depth: synthetic levels a side (default 10; 1 .. 1000)")
+    p.add_argument("--synthetic-step-ticks", type=_whole, default=1, help="without replayed depth: ticks between levels (default 1; 1 .. 1,000,000)")
     p.add_argument("--synthetic-qty", default=None, help="without replayed depth: size of a level (default 100,000 USDT of notional)")
     p.add_argument("--symbol", default=None, help="replay only this symbol (default: every symbol found)")
     p.add_argument("--format", action="append", default=None, help="force the format of each file (repeat once per file)")

@@ -33,8 +33,9 @@ How the market is modelled (each choice is stated in the run summary):
 * **Latency.** A strategy command reaches the exchange ``latency_ns`` after the hook that
   sent it.
 * **Gaps in the data.** The periodic samplers (the computed mark's index sampler, the
-  time-series sampler, computed funding) walk the first :data:`MAX_WALKED_GAP_NS` (one day)
-  of a gap between two consecutive market-data rows as usual; past it they jump to their
+  time-series sampler, computed funding) walk the first :data:`MAX_WALKED_GAP_NS` (six
+  hours: longer than the gaps of sparse data — a funding-rate file's 8 h are bridged by the
+  prices replayed with it) of a gap between two consecutive market-data rows as usual; past it they jump to their
   first time at or after the next row instead of firing through the rest of the gap (a
   week without data would otherwise be 600,000 one-second samples of an unchanged
   market). The summary counts the gaps jumped (``gaps_jumped``).
@@ -110,7 +111,7 @@ from exsim.units import ceil_div, floor_div, parse_decimal, to_atoms
 
 NS_PER_S = 1_000_000_000
 #: the part of a gap in the market data the periodic samplers walk (see the module doc)
-MAX_WALKED_GAP_NS = 86_400 * NS_PER_S
+MAX_WALKED_GAP_NS = 6 * 3_600 * NS_PER_S
 #: same-timestamp priority of the checkpoint timer: after everything else at its timestamp
 PRIORITY_CHECKPOINT = PRIORITY_TIMER + 1
 _PROGRESS_ROWS = 1 << 14  # rows between two progress reports
@@ -552,13 +553,13 @@ class Replay:
     def _note_gaps(self, rows: Iterable[Row]) -> Iterator[Row]:
         """``rows``, noting in :attr:`data_gaps` each gap between two of them longer than
         :data:`MAX_WALKED_GAP_NS` (the samplers jump it: :meth:`_sampler`). O(1) a row."""
-        gaps = self.data_gaps
         limit = MAX_WALKED_GAP_NS
         last = None
         for row in rows:
             ts = row.ts_ns
             if last is not None and ts - last > limit:
-                gaps.append((last, ts))
+                # (looked up each time: a resume replaces data_gaps after these rows start)
+                self.data_gaps.append((last, ts))
             last = ts
             yield row
 

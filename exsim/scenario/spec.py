@@ -19,6 +19,7 @@ from exsim.book.orders import BUY, GTC, IOC, LIMIT, MARKET, SELL, STOP_MARKET, T
 from exsim.errors import InputError, SpecError
 from exsim.instruments import BracketTable, Instrument, get_instrument, list_symbols, shipped_brackets
 from exsim.ledger.accounts import CROSS, ISOLATED
+from exsim.readers.rows import MAX_TS_NS
 from exsim.scenario.toml_fields import Fields, Source
 from exsim.units import NS_PER_SECOND, ceil_div, format_atoms, to_atoms, to_lots, to_rate_e8, to_ticks
 
@@ -210,8 +211,11 @@ def _utc_ns(text: str, f: Fields, key: str) -> int:
     try:
         delta = dt.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
     except OverflowError:
-        raise f.error(key, f"{text!r} is out of range (years 1 to 9999 in UTC)") from None
-    return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1_000
+        raise f.error(key, f"{text!r} is out of range (years 1970 to 2099 in UTC)") from None
+    ns = (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1_000
+    if not 0 <= ns < MAX_TS_NS:  # (a scenario's times stay printable: start + at most 100 years of durations)
+        raise f.error(key, f"{text!r} is out of range (years 1970 to 2099 in UTC)")
+    return ns
 
 
 def _atoms(f: Fields, key: str, default: Any = ..., **kw: bool) -> Any:

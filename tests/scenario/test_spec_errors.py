@@ -348,6 +348,8 @@ CASES = [
     Case("generator-start-missing", generated('{ volatility = "0.01" }'), "generator = {", "paths.BTCUSDT.generator.start",
          "missing"),
     # ------------------------------------------------------------------ numbers and times out of range (issue 13)
+    Case("start-year-9999", sub('start = "2024-01-01T00:00:00Z"', 'start = "9999-01-01T00:00:00Z"'), "start =",
+         "scenario.start", "is out of range (years 1970 to 2099 in UTC)"),
     Case("order-at-past-year-9999", sub('at = "5m"', 'at = "100000000d"'), 'at = "100000000d"', "accounts[0].orders[0].at",
          "is out of range: at most 36500d"),
     Case("order-at-superscript-digit", sub('at = "5m"', 'at = "5²m"'), 'at = "5²m"', "accounts[0].orders[0].at",
