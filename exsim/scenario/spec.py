@@ -20,6 +20,7 @@ from exsim.errors import InputError, SpecError
 from exsim.instruments import BracketTable, Instrument, get_instrument, list_symbols, shipped_brackets
 from exsim.ledger.accounts import CROSS, ISOLATED
 from exsim.readers.rows import MAX_TS_NS
+from exsim.replay.market import MAX_PRICE_TICKS, MAX_SIZE_LOTS
 from exsim.scenario.toml_fields import Fields, Source
 from exsim.units import NS_PER_SECOND, ceil_div, format_atoms, to_atoms, to_lots, to_rate_e8, to_ticks
 
@@ -241,12 +242,18 @@ def _ticks(f: Fields, key: str, inst: Instrument, default: Any = ...) -> Any:
     text = f.decimal_text(key, default, positive=True)
     if text is default:
         return text
-    return to_ticks(text, inst.tick_size, field=f.field(key), where=f.source.where(f.field(key)))
+    ticks = to_ticks(text, inst.tick_size, field=f.field(key), where=f.source.where(f.field(key)))
+    if ticks >= MAX_PRICE_TICKS:  # the book reserves 2^62 as its "no price" value
+        raise f.error(key, f"{text!r} is out of range: prices must be below 2^61 ticks")
+    return ticks
 
 
 def _lots(f: Fields, key: str, inst: Instrument) -> int:
     text = f.decimal_text(key, positive=True)
-    return to_lots(text, inst.lot_size, field=f.field(key), where=f.source.where(f.field(key)))
+    lots = to_lots(text, inst.lot_size, field=f.field(key), where=f.source.where(f.field(key)))
+    if lots >= MAX_SIZE_LOTS:
+        raise f.error(key, f"{text!r} is out of range: sizes must be below 2^61 lots")
+    return lots
 
 
 # --------------------------------------------------------------------------- instruments
