@@ -34,11 +34,11 @@ How the market is modelled (each choice is stated in the run summary):
   sent it.
 * **Gaps in the data.** The periodic samplers (the computed mark's index sampler, the
   time-series sampler, computed funding) walk the first :data:`MAX_WALKED_GAP_NS` (six
-  hours: longer than the gaps of sparse data — a funding-rate file's 8 h are bridged by the
-  prices replayed with it) of a gap between two consecutive market-data rows as usual; past it they jump to their
-  first time at or after the next row instead of firing through the rest of the gap (a
-  week without data would otherwise be 600,000 one-second samples of an unchanged
-  market). The summary counts the gaps jumped (``gaps_jumped``).
+  hours) of a gap between two consecutive market-data rows as usual; past it they jump
+  to their first time at or after the next row instead of firing through the rest of the
+  gap (a week without data would otherwise be 600,000 one-second samples of an unchanged
+  market). Other timers (a strategy's, an order's latency) are not moved. The summary
+  counts the gaps jumped (``gaps_jumped``).
 
 Checkpoints (``checkpoint_every``, ``resume``; :mod:`exsim.replay.checkpoint`): every
 ``checkpoint_every`` input rows (rows of the merged input stream the market model has
