@@ -76,11 +76,13 @@ NS_PER_MINUTE: Final[int] = 60 * NS_PER_SECOND
 NS_PER_HOUR: Final[int] = 60 * NS_PER_MINUTE
 NS_PER_DAY: Final[int] = 24 * NS_PER_HOUR
 
-# A decimal literal: optional sign, digits with an optional point, optional exponent.
-# ASCII digits only (``\d`` would accept other scripts' digits, as ``Decimal`` does), no
-# whitespace, no underscores (``Decimal("1_000")`` is accepted by Python), no nan/inf.
+# A decimal literal: optional minus sign, digits with an optional point, optional exponent.
+# ASCII digits only (``\d`` would accept other scripts' digits, as ``Decimal`` does, and
+# ``str.isdigit`` accepts '²'), no whitespace, no underscores (``int("1_0")`` and
+# ``Decimal("1_000")`` are accepted by Python), no leading '+' (``int("+10")`` is), no
+# nan/inf.
 _DECIMAL_RE: Final = re.compile(
-    r"([+-]?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?", re.ASCII
+    r"(-?)([0-9]*)(?:\.([0-9]*))?(?:[eE]([+-]?[0-9]+))?", re.ASCII
 )
 # Bounds that keep a hostile literal ("1e999999999") from allocating a gigantic integer.
 # 60 significant digits and |exponent| <= 60 are far beyond any real price or amount.
@@ -177,8 +179,11 @@ def parse_decimal(text: ValueText, *, field: str, where: str = "") -> Decimal:
     return text if isinstance(text, Decimal) else Decimal(text)
 
 
-def to_int(value: ValueText, *, field: str, where: str = "") -> int:
+def to_int(value: ValueText, *, field: str, where: str = "", plain: bool = False) -> int:
     """Parse a whole number exactly (``"125"``, ``"125.0"``, ``"1.25e2"``); else InputError.
+
+    ``plain``: only ASCII digits, at most 60 of them (a count, an id, an epoch time: no
+    sign, point, exponent, underscore or other script's digit); an ``int`` is taken as is.
 
     >>> to_int("125", field="leverage")
     125
@@ -186,7 +191,18 @@ def to_int(value: ValueText, *, field: str, where: str = "") -> int:
     Traceback (most recent call last):
     ...
     exsim.errors.OffGridError: field 'leverage': '2.5' is not a whole number
+    >>> to_int("+10", field="id", plain=True)
+    Traceback (most recent call last):
+    ...
+    exsim.errors.InputError: field 'id': '+10' is not a whole number in ASCII digits
     """
+    if plain:
+        if type(value) is str and 0 < len(value) <= _MAX_DIGITS and value.isascii() and value.isdigit():
+            return int(value)
+        if type(value) is int:
+            return value
+        shown = value[:20] + "..." if isinstance(value, str) and len(value) > _MAX_DIGITS else value
+        raise InputError(f"{shown!r} is not a whole number in ASCII digits", where=where, field=field)
     n, e = _scaled(value, field, where)
     if e >= 0:
         return n * _pow10(e)

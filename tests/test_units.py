@@ -61,7 +61,6 @@ class TestParseDecimal:
         [
             ("61590.3", Decimal("61590.3")),
             ("-0.5", Decimal("-0.5")),
-            ("+2", Decimal("2")),
             (".5", Decimal("0.5")),
             ("5.", Decimal("5")),
             ("1e5", Decimal("100000")),
@@ -70,7 +69,7 @@ class TestParseDecimal:
         ],
     )
     def test_accepts_decimal_literals(self, text: str, expected: Decimal) -> None:
-        """Signs, a bare leading/trailing point and exponents parse to the exact value."""
+        """A minus sign, a bare leading/trailing point and exponents parse to the exact value."""
         assert parse_decimal(text, field="x") == expected
 
     def test_accepts_decimal_and_int(self) -> None:
@@ -81,12 +80,26 @@ class TestParseDecimal:
     @pytest.mark.parametrize(
         "text",
         ["", " ", "nan", "NaN", "inf", "-Infinity", "sNaN", " 1", "1 ", "1_000", "1.2.3",
-         "0x10", "1e", "e5", ".", "+", "--1", "1,5", "١٢", "12abc", "1e5.0"],
+         "0x10", "1e", "e5", ".", "+", "--1", "1,5", "١٢", "12abc", "1e5.0", "+2", "+10", "1_0", "²", "6180².0",
+         "１２", "1e+５"],
     )
     def test_rejects_junk(self, text: str) -> None:
-        """Empty, non-finite, whitespace-padded, underscored or otherwise malformed text is refused."""
+        """Empty, non-finite, whitespace-padded, underscored, plus-signed, non-ASCII-digit or
+        otherwise malformed text is refused (units.py's rule: ASCII digits only)."""
         with pytest.raises(InputError):
             parse_decimal(text, field="price")
+
+    @pytest.mark.parametrize("text", ["+10", "1_0", "²", "١٢", "１２", "-1", "1.0", "1e3", "", " 1", "9" * 61])
+    def test_plain_int_is_ascii_digits_only(self, text: str) -> None:
+        """``to_int(plain=True)`` (counts, ids, epoch times) takes ASCII digits only, at most 60."""
+        with pytest.raises(InputError, match="is not a whole number in ASCII digits"):
+            to_int(text, field="id", plain=True)
+
+    def test_plain_int_reads_digits(self) -> None:
+        """``to_int(plain=True)`` reads plain digits (leading zeros allowed) and passes an int through."""
+        assert to_int("0042", field="id", plain=True) == 42
+        assert to_int("9" * 60, field="id", plain=True) == 10**60 - 1
+        assert to_int(7, field="id", plain=True) == 7
 
     def test_rejects_float_and_bool(self) -> None:
         """Floats (inexact) and bools are refused with a hint to pass a string."""

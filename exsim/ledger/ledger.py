@@ -5,12 +5,14 @@ fills and releases, and asks it for margin figures. All money is int atoms and e
 movement has a source and a destination, so the conservation identity
 
     Σ wallets + Σ isolated buckets + fee pool + insurance fund − Σ signed entry costs
-        == Σ deposits − Σ withdrawals   (insurance fund seed counted as a deposit)
+        − uncovered loss == Σ deposits − Σ withdrawals   (insurance fund seed counted as a deposit)
 
 holds exactly after every event (``_check()`` verifies it). The signed-cost term is the
 open positions' value at their entry: positions net to zero across all accounts (the
 ``EXTERNAL`` account mirrors fills against replayed liquidity), so it equals minus the
-sum of unrealized PnL at any common price.
+sum of unrealized PnL at any common price. The uncovered loss is what the insurance fund
+could not pay once it ran dry (:attr:`Ledger.uncovered_loss_atoms`): the fund is booked at
+zero and the shortfall stands here, so the identity stays exact.
 
 Rounding (all through :mod:`exsim.units`): requirements (initial margin, maintenance
 margin, fees) round up, against the trader; a partial close realizes the floor of the

@@ -23,7 +23,9 @@ Mapping decisions:
   tolerated), else :class:`~exsim.errors.InputError` naming the ``header`` field.
 * **Time**: epoch milliseconds; a value >= 1e15 is read as **microseconds** (Binance
   moved its spot files to µs from 2025-01-01, and may do so elsewhere; 1e15 ms would be
-  the year 33658, 1e15 µs is 2001). Converted to ns with integer arithmetic.
+  the year 33658, 1e15 µs is 2001). Converted to ns with integer arithmetic. ASCII
+  digits only, and within the readers' window 2009-01-01 .. 2100-01-01 UTC
+  (:data:`~exsim.readers.rows.TIME_WINDOW`): a time outside it is a typo or a wrong unit.
   Rows must come in non-decreasing time. Binance has published a few files that are not
   (``binance/binance-public-data`` issues #305, bookTicker 2024-01, and #339, aggTrades
   2023-05): they raise an error naming the row, to be sorted first — a reader that
@@ -85,7 +87,21 @@ from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.readers.ohlcv import bar_path, check_bar, path_side
 from exsim.readers.opening import empty_file, numbered_lines
-from exsim.readers.rows import ANY, FUNDING, INDEX, MARK, PREMIUM, QUOTE, TRADE, Row
+from exsim.readers.rows import (
+    ANY,
+    FUNDING,
+    INDEX,
+    MARK,
+    MAX_TS_NS,
+    MIN_TS_NS,
+    PREMIUM,
+    QUOTE,
+    TRADE,
+    Row,
+    shown,
+    ts_in_window,
+)
+from exsim.units import to_int
 
 KLINE_HEADER = (
     "open_time,open,high,low,close,volume,close_time,quote_volume,count,"
@@ -145,12 +161,16 @@ def file_symbol(path: str | Path, symbol: str | None) -> str:
 
 
 def _ts_ns(text: str, where: str, field: str) -> tuple[int, int]:
-    """``(ts_ns, unit_ns)`` of an epoch in ms (or µs when >= :data:`MICROS_FROM`)."""
-    if not (text.isascii() and text.isdigit()):
-        raise InputError(f"{text!r} is not an integer epoch time in milliseconds (or microseconds)", where=where, field=field)
-    value = int(text)
+    """``(ts_ns, unit_ns)`` of an epoch in ms (or µs when >= :data:`MICROS_FROM`), in
+    the readers' time window (:data:`~exsim.readers.rows.TIME_WINDOW`)."""
+    try:
+        value = to_int(text, field=field, where=where, plain=True)
+    except InputError:
+        raise InputError(
+            f"{shown(text)} is not an integer epoch time in milliseconds (or microseconds)", where=where, field=field
+        ) from None
     unit_ns = _NS_PER_US if value >= MICROS_FROM else _NS_PER_MS
-    return value * unit_ns, unit_ns
+    return ts_in_window(value * unit_ns, text, where, field), unit_ns
 
 
 def _backwards(ts_ns: int, last_ns: int, where: str, field: str) -> InputError:
@@ -202,8 +222,10 @@ def _data_lines(path: str | Path, fmt: str) -> Iterator[tuple[int, str]]:
 
 def _id_not_after(text: str, last: str, where: str, field: str) -> InputError:
     """The error of a trade id that is not a whole number after the previous row's."""
-    if not (text.isascii() and text.isdigit()):
-        return InputError(f"{text!r} is not a whole-number trade id", where=where, field=field)
+    try:
+        to_int(text, field=field, where=where, plain=True)
+    except InputError:
+        return InputError(f"{shown(text)} is not a whole-number trade id", where=where, field=field)
     if last and int(text) == int(last):
         return InputError(
             f"{text} repeats the previous row's {field}: a duplicate trade (it would be replayed twice); "
@@ -248,16 +270,18 @@ def _read_trades(
         t = parts[i_time]
         if t != last_text:
             previous_ns = ts_ns
-            if not (t.isascii() and t.isdigit()):
+            if not (t.isascii() and t.isdigit() and len(t) < 20):
                 _ts_ns(t, f"{name}:{line_no}", time_field)  # raises
             ts_ns = int(t)
             ts_ns = ts_ns * 1_000 if ts_ns >= MICROS_FROM else ts_ns * 1_000_000
+            if not MIN_TS_NS <= ts_ns < MAX_TS_NS:
+                ts_in_window(ts_ns, t, f"{name}:{line_no}", time_field)  # raises
             if ts_ns < previous_ns:
                 raise _backwards(ts_ns, previous_ns, f"{name}:{line_no}", time_field)
             last_text = t
         tid = parts[0]
         if tid <= last_id or len(tid) != n_id:  # the same length: text order is number order
-            if not (tid.isascii() and tid.isdigit()) or (last_id and int(tid) <= int(last_id)):
+            if not (tid.isascii() and tid.isdigit() and len(tid) <= 60) or (last_id and int(tid) <= int(last_id)):
                 raise _id_not_after(tid, last_id, f"{name}:{line_no}", id_field)
             n_id = len(tid)
         last_id = tid
@@ -302,10 +326,12 @@ def read_book_ticker(path: str | Path, symbol: str | None = None) -> Iterator[Ro
         _, bid_px, bid_qty, ask_px, ask_qty, t, _ = parts
         if t != last_text:
             previous_ns = ts_ns
-            if not (t.isascii() and t.isdigit()):
+            if not (t.isascii() and t.isdigit() and len(t) < 20):
                 _ts_ns(t, f"{name}:{line_no}", "transaction_time")  # raises
             ts_ns = int(t)
             ts_ns = ts_ns * 1_000 if ts_ns >= MICROS_FROM else ts_ns * 1_000_000
+            if not MIN_TS_NS <= ts_ns < MAX_TS_NS:
+                ts_in_window(ts_ns, t, f"{name}:{line_no}", "transaction_time")  # raises
             if ts_ns < previous_ns:
                 raise _backwards(ts_ns, previous_ns, f"{name}:{line_no}", "transaction_time")
             last_text = t
@@ -411,7 +437,7 @@ def read_funding_rate(path: str | Path, symbol: str | None = None) -> Iterator[R
                 field="calc_time",
             )
         last_ns = ts_ns
-        if not (hours.isascii() and hours.isdigit()):
+        if not (hours.isascii() and hours.isdigit() and len(hours) <= 4):
             raise InputError(f"{hours!r} is not a whole number of hours", where=where, field="funding_interval_hours")
         if not _SIGNED(rate):
             raise InputError(f"{rate!r} is not a decimal rate", where=where, field="last_funding_rate")

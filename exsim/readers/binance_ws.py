@@ -115,7 +115,22 @@ from urllib.parse import parse_qs, urlsplit
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.readers.opening import empty_file, numbered_lines
-from exsim.readers.rows import ANY, CLEAR, GAP, INDEX, LEVEL, LIQUIDATION, MARK, QUOTE, TRADE, Row
+from exsim.readers.rows import (
+    ANY,
+    CLEAR,
+    GAP,
+    INDEX,
+    LEVEL,
+    LIQUIDATION,
+    MARK,
+    MAX_TS_NS,
+    MIN_TS_NS,
+    QUOTE,
+    TRADE,
+    Row,
+    shown,
+    ts_in_window,
+)
 
 HFTBACKTEST: Final = "binance-ws-hftbacktest"
 CRYPTOFEED: Final = "binance-ws-cryptofeed"
@@ -157,10 +172,10 @@ def seconds_text_to_ns(text: str) -> int:
     1626992740000000000
     """
     whole, dot, frac = text.partition(".")
-    if not (whole.isascii() and whole.isdigit()) or (
+    if not (whole.isascii() and whole.isdigit() and len(whole) <= 12) or (
         dot and not (frac.isascii() and frac.isdigit() and len(frac) <= 9)
     ):
-        raise ValueError(f"{text!r} is not a decimal number of seconds with at most 9 decimals")
+        raise ValueError(f"{shown(text)} is not a decimal number of seconds with at most 9 decimals")
     return int(whole) * _NS_PER_S + (int(frac.ljust(9, "0")) if frac else 0)
 
 
@@ -365,8 +380,8 @@ class BinanceWsReader:
         """Raise for a trade id that is not an int or goes back; return for an equal id
         on a message that differs (not a repeat)."""
         field = f"{channel}.{'a' if channel == 'aggTrade' else 't'}"
-        if type(trade_id) is not int:
-            raise InputError(f"{trade_id!r} is not an integer trade id", where=where, field=field)
+        if type(trade_id) is not int or not 0 <= trade_id < 1 << 63:
+            raise InputError(f"{shown(trade_id)} is not an integer trade id (0 .. 2^63-1)", where=where, field=field)
         assert last is not None
         if trade_id < last[0]:
             raise InputError(
@@ -384,9 +399,16 @@ class BinanceWsReader:
 
     @staticmethod
     def _int(value: object, field: str, where: str) -> int:
-        if type(value) is not int:
-            raise InputError(f"{value!r} is not an integer id", where=where, field=field)
+        if type(value) is not int or not 0 <= value < 1 << 63:
+            raise InputError(f"{shown(value)} is not an integer id (0 .. 2^63-1)", where=where, field=field)
         return value
+
+    @staticmethod
+    def _symbol(value: object, field: str, where: str) -> str:
+        """A message's symbol (``"s"``): non-empty text of at most 40 characters."""
+        if value.__class__ is not str or not 0 < len(value) <= 40:  # type: ignore[arg-type]
+            raise InputError(f"{shown(value)} is not a symbol (text such as 'BTCUSDT')", where=where, field=field)
+        return value  # type: ignore[return-value]
 
     def _levels(
         self,
@@ -422,8 +444,10 @@ class BinanceWsReader:
     def _json(self, line: str, start: int, where: str) -> Any:
         try:
             obj, end = _raw_decode(line, start)
+        except RecursionError:
+            raise InputError("not JSON this reader accepts: nested too deep", where=where, field="json") from None
         except ValueError as exc:
-            raise InputError(f"not JSON: {exc}", where=where, field="json") from None
+            raise InputError(f"not JSON: {str(exc)[:200]}", where=where, field="json") from None
         if end != len(line) and line[end:].strip():
             raise InputError(f"text after the JSON value: {line[end:end + 40]!r}", where=where, field="json")
         if type(obj) is not dict:
@@ -440,13 +464,15 @@ class BinanceWsReader:
             where = f"{name}:{line_no}"
             sep = line.find(" ")
             ts_text = line[:sep] if sep > 0 else line[:40]
-            if sep <= 0 or not (ts_text.isdigit() and ts_text.isascii()):
+            if sep <= 0 or not (ts_text.isdigit() and ts_text.isascii() and len(ts_text) < 21):
                 raise InputError(
-                    f"{ts_text!r} is not a whole number of nanoseconds; expected '<local_receive_ts_ns> <json>'",
+                    f"{shown(ts_text)} is not a whole number of nanoseconds; expected '<local_receive_ts_ns> <json>'",
                     where=where,
                     field="local_receive_ts_ns",
                 )
             ts_ns = int(ts_text)
+            if not MIN_TS_NS <= ts_ns < MAX_TS_NS:
+                ts_in_window(ts_ns, ts_text, where, "local_receive_ts_ns")  # raises
             if ts_ns < last_ts:
                 raise InputError(
                     f"{ts_ns} goes back in time (the previous line had {last_ts})", where=where, field="local_receive_ts_ns"
@@ -481,6 +507,8 @@ class BinanceWsReader:
                 ts_ns = seconds_text_to_ns(ts_text)
             except ValueError as exc:
                 raise InputError(f"{exc}; expected '<unix_ts>: <json>'", where=where, field="receive_ts") from None
+            if not MIN_TS_NS <= ts_ns < MAX_TS_NS:
+                ts_in_window(ts_ns, ts_text, where, "receive_ts")  # raises
             if sep <= 0:
                 raise InputError("expected '<unix_ts>: <json>'", where=where, field="line")
             if ts_ns < last_ts:
@@ -507,7 +535,7 @@ class BinanceWsReader:
         prefix = name[:cut]
 
         def order(p: Path) -> list[int]:
-            return [int(part) for part in p.name[len(prefix) + 6 :].split(".") if part.isdigit()]
+            return [int(part) for part in p.name[len(prefix) + 6 :].split(".") if part.isascii() and part.isdigit()]
 
         return sorted(self.path.parent.glob(f"{prefix}.http.*"), key=order)
 
@@ -537,6 +565,7 @@ class BinanceWsReader:
                     ts_ns = seconds_text_to_ns(rest[:sep])
                 except ValueError as exc:
                     raise InputError(str(exc), where=where, field="receive_ts") from None
+                ts_in_window(ts_ns, rest[:sep], where, "receive_ts")
                 if ts_ns < last_ts:
                     raise InputError(f"{rest[:sep]} goes back in time", where=where, field="receive_ts")
                 last_ts = ts_ns
@@ -618,7 +647,7 @@ class BinanceWsReader:
                 messages["snapshot"] = messages.get("snapshot", 0) + 1
                 yield from self._on_snapshot(ts_ns, where, obj, snapshot_symbol)
                 continue
-            route = routes.get(stream)
+            route = routes.get(stream) if stream.__class__ is str else None
             if route is None:
                 route = routes[stream] = self._route(stream, where)
             code, channel, stream_symbol = route
@@ -633,7 +662,7 @@ class BinanceWsReader:
                 raise InputError(f"expected a JSON object, found {type(data).__name__}", where=where, field="data")
             try:
                 if code == _BOOK_TICKER:
-                    sym = data["s"]
+                    sym = self._symbol(data["s"], "bookTicker.s", where)
                     u = self._int(data["u"], "bookTicker.u", where)
                     bid_px, bid_qty, ask_px, ask_qty = data["b"], data["B"], data["a"], data["A"]
                     for text, field in ((bid_px, "b"), (bid_qty, "B"), (ask_px, "a"), (ask_qty, "A")):
@@ -651,7 +680,7 @@ class BinanceWsReader:
                     trade_id = data.get("a" if channel == "aggTrade" else "t")
                     if trade_id is not None:  # ids do not go back per stream; a repeated message is a duplicate
                         last = last_trades.get(stream)
-                        if type(trade_id) is not int or (last is not None and trade_id <= last[0]):
+                        if type(trade_id) is not int or trade_id >> 63 or (last is not None and trade_id <= last[0]):
                             self._trade_id_error(trade_id, data, last, channel, where)
                         last_trades[stream] = (trade_id, data)
                     maker_is_buyer = data["m"]
@@ -662,11 +691,12 @@ class BinanceWsReader:
                         decimal(px, f"{channel}.p", where)
                     if qty.__class__ is not str or qty not in known:
                         decimal(qty, f"{channel}.q", where)
-                    yield _new(Row, (ts_ns, TRADE, data["s"], SELL if maker_is_buyer else BUY, px, qty, "", where))
-                elif code == _DEPTH:
                     sym = data["s"]
-                    if type(sym) is not str:
-                        raise InputError(f"{sym!r} is not a symbol", where=where, field="depthUpdate.s")
+                    if sym.__class__ is not str:
+                        self._symbol(sym, f"{channel}.s", where)  # raises
+                    yield _new(Row, (ts_ns, TRADE, sym, SELL if maker_is_buyer else BUY, px, qty, "", where))
+                elif code == _DEPTH:
+                    sym = self._symbol(data["s"], "depthUpdate.s", where)
                     first_id = self._int(data["U"], "depthUpdate.U", where)
                     final_id = self._int(data["u"], "depthUpdate.u", where)
                     prev_id = data.get("pu")
@@ -688,7 +718,7 @@ class BinanceWsReader:
                     yield from sync.on_diff(ts_ns, where, first_id, final_id, prev_id, rows)
                 elif code == _MARK:
                     for item in data if type(data) is list else (data,):
-                        sym = item["s"]
+                        sym = self._symbol(item["s"], "markPriceUpdate.s", where)
                         if want is not None and sym != want:
                             continue
                         mark_px = decimal(item["p"], "markPriceUpdate.p", where)
@@ -700,7 +730,7 @@ class BinanceWsReader:
                 else:  # _FORCE
                     for item in data if type(data) is list else (data,):
                         order = item["o"]
-                        sym = order["s"]
+                        sym = self._symbol(order["s"], "forceOrder.o.s", where)
                         if want is not None and sym != want:
                             continue
                         side_text = order["S"]

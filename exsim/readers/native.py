@@ -17,8 +17,11 @@ JSONL — one object per line; empty fields may be left out::
 
 Prices, quantities and rates are decimal *text*, written exactly as the source gave them
 (``exsim convert`` never rounds): prices and quantities unsigned, rates signed (an exponent,
-``1e-7``, is allowed). ``ts_ns`` is an integer count of nanoseconds since the Unix epoch.
-Rows must be in non-decreasing ``ts_ns``. The format has no ids: two equal ``trade`` rows
+``1e-7``, is allowed; a leading ``+`` is not). ``ts_ns`` is an integer count of
+nanoseconds since the Unix epoch, in ASCII digits, within the readers' window
+2009-01-01 .. 2100-01-01 UTC (:data:`~exsim.readers.rows.TIME_WINDOW`). Rows must be in
+non-decreasing ``ts_ns``. A UTF-8 byte-order mark before the first line is ignored, as
+the other readers do. The format has no ids: two equal ``trade`` rows
 are two trades.
 """
 
@@ -32,23 +35,38 @@ from typing import IO
 
 from exsim.errors import InputError
 from exsim.readers.opening import empty_file, numbered_lines
-from exsim.readers.rows import GAP, KIND_CODES, KIND_NAMES, SIDE_CODES, SIDE_NAMES, Row
+from exsim.readers.rows import (
+    GAP,
+    KIND_CODES,
+    KIND_NAMES,
+    MAX_TS_NS,
+    MIN_TS_NS,
+    SIDE_CODES,
+    SIDE_NAMES,
+    Row,
+    json_value,
+    shown,
+    ts_in_window,
+)
 
 CSV_HEADER = "ts_ns,kind,symbol,side,price,qty,rate"
 FIELDS = ("ts_ns", "kind", "symbol", "side", "price", "qty", "rate")
 # prices and sizes are unsigned, rates signed; an exponent is allowed (as other readers
 # pass on JavaScript's '1e-7')
 _UNSIGNED = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII).fullmatch
-_SIGNED = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII).fullmatch
+_SIGNED = re.compile(r"-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII).fullmatch
 
 
 def _ts(text: object, where: str) -> int:
+    """A row's ``ts_ns``: ASCII digits (or a JSON integer) within the readers' window."""
     if type(text) is int:
         ts = text
-    elif type(text) is str and text.isdigit():
+    elif type(text) is str and text.isascii() and text.isdigit() and len(text) < 21:
         ts = int(text)
     else:
-        raise InputError(f"{text!r} is not a whole number of nanoseconds since the epoch", where=where, field="ts_ns")
+        raise InputError(f"{shown(text)} is not a whole number of nanoseconds since the epoch", where=where, field="ts_ns")
+    if not MIN_TS_NS <= ts < MAX_TS_NS:
+        ts_in_window(ts, str(ts) if type(text) is int else text, where, "ts_ns")  # raises
     return ts
 
 
@@ -56,10 +74,10 @@ def _decimal_text(text: object, field: str, where: str, signed: bool = False) ->
     """``text`` if it is empty or decimal text (unsigned unless ``signed``), else InputError."""
     if type(text) is str and (not text or (_SIGNED if signed else _UNSIGNED)(text)):
         return text
-    if type(text) is str and not signed and _SIGNED(text):
+    if type(text) is str and not signed and text.startswith("-") and _SIGNED(text):
         raise InputError(f"{text!r} is negative; expected an unsigned decimal number", where=where, field=field)
     raise InputError(
-        f"{text!r} is not {'a' if signed else 'an unsigned'} decimal number (text such as '61800.10')",
+        f"{shown(text)} is not {'a' if signed else 'an unsigned'} decimal number (text such as '61800.10')",
         where=where,
         field=field,
     )
@@ -75,8 +93,8 @@ def _row(ts_text: object, kind_text: object, symbol: object, side_text: object, 
     side = SIDE_CODES.get(side_text)  # type: ignore[arg-type]
     if side is None:
         raise InputError(f"{side_text!r} is not 'buy', 'sell' or empty", where=where, field="side")
-    if type(symbol) is not str or not symbol:
-        raise InputError(f"{symbol!r}: a symbol is required", where=where, field="symbol")
+    if type(symbol) is not str or not 0 < len(symbol) <= 40:
+        raise InputError(f"{shown(symbol)} is not a symbol (text such as 'BTCUSDT')", where=where, field="symbol")
     return Row(
         ts,
         kind,
@@ -97,7 +115,7 @@ def read_csv(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
     for line_no, line in numbered_lines(path):
         where = f"{name}:{line_no}"
         if line_no == 1:
-            if line != CSV_HEADER:
+            if line.lstrip("\ufeff") != CSV_HEADER:
                 raise InputError(f"header {line!r} is not {CSV_HEADER!r}", where=where, field="header")
             continue
         if not line:
@@ -119,14 +137,13 @@ def read_jsonl(path: str | Path, symbol: str | None = None) -> Iterator[Row]:
     last_ts = 0
     seen = False  # a non-blank line
     for line_no, line in numbered_lines(path):
+        if line_no == 1:
+            line = line.lstrip("\ufeff")
         if not line.strip():
             continue
         seen = True
         where = f"{name}:{line_no}"
-        try:
-            obj = json.loads(line)
-        except ValueError as exc:
-            raise InputError(f"not JSON: {exc}", where=where, field="line") from exc
+        obj = json_value(line, where)
         if type(obj) is not dict:
             raise InputError("each line must be a JSON object", where=where, field="line")
         unknown = set(obj) - set(FIELDS)
@@ -195,9 +212,10 @@ def scan_kinds(path: str | Path, fmt: str) -> frozenset[int]:
 
 def sniff(file_name: str, head: list[str]) -> str | None:
     """``exsim-csv`` / ``exsim-jsonl`` when the first line says so."""
-    if head and head[0] == CSV_HEADER:
+    first = head[0].lstrip("\ufeff") if head else ""
+    if first == CSV_HEADER:
         return "exsim-csv"
-    if head and head[0].startswith("{") and '"ts_ns"' in head[0] and '"kind"' in head[0]:
+    if first.startswith("{") and '"ts_ns"' in first and '"kind"' in first:
         return "exsim-jsonl"
     return None
 

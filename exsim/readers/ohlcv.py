@@ -59,7 +59,8 @@ from pathlib import Path
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.readers.opening import empty_file, numbered_lines
-from exsim.readers.rows import TRADE, Row
+from exsim.readers.rows import MAX_TS_NS, TRADE, Row, shown, ts_in_window
+from exsim.units import parse_decimal
 
 #: bars looked at to infer the bar length (the smallest gap among them)
 INFER_BARS = 16
@@ -111,11 +112,12 @@ def parse_timestamp_ns(text: str, where: str, field: str = "timestamp") -> int:
     exsim.errors.InputError: x.csv:2: field 'timestamp': '2021-12-31 25:01:00' is not a valid time of day; ...
     """
     if text.isascii() and text.isdigit():
-        return epoch_to_ns(int(text))
+        value = int(text) if len(text) <= 20 else MAX_TS_NS  # (longer: out of the window, not converted)
+        return ts_in_window(epoch_to_ns(value), text, where, field)
     m = _DATETIME(text)
     if m is None:
         raise InputError(
-            f"{text!r} is neither 'YYYY-mm-dd HH:MM:SS[.fraction]' (UTC) nor an integer epoch (s, ms, µs or ns)",
+            f"{shown(text)} is neither 'YYYY-mm-dd HH:MM:SS[.fraction]' (UTC) nor an integer epoch (s, ms, µs or ns)",
             where=where,
             field=field,
         )
@@ -139,7 +141,7 @@ def parse_timestamp_ns(text: str, where: str, field: str = "timestamp") -> int:
     ns = (day_s + h * 3600 + mi * 60 + s) * _NS_PER_S
     if fraction:
         ns += int(fraction.ljust(9, "0"))
-    return ns
+    return ts_in_window(ns, text, where, field)
 
 
 # --------------------------------------------------------------------------- price path
@@ -162,10 +164,12 @@ def check_bar(o: str, h: str, low: str, c: str, where: str, names: _Text4 = ("op
     ...
     exsim.errors.InputError: x.csv:2: field 'high': '10.5' is below max(open '10', close '11')
     """
+    values = []
     for text, name in zip((o, h, low, c), names, strict=True):
         if not _UNSIGNED(text):
-            raise InputError(f"{text!r} is not an unsigned decimal number", where=where, field=name)
-    do, dh, dl, dc = Decimal(o), Decimal(h), Decimal(low), Decimal(c)
+            raise InputError(f"{shown(text)} is not an unsigned decimal number", where=where, field=name)
+        values.append(parse_decimal(text, field=name, where=where))  # (bounded: at most 100 characters)
+    do, dh, dl, dc = values
     if dh < do or dh < dc:
         raise InputError(f"{h!r} is below max({names[0]} {o!r}, {names[3]} {c!r})", where=where, field=names[1])
     if dl > do or dl > dc:

@@ -4,16 +4,23 @@
 (zstandard, streamed) are read transparently; anything else is read as UTF-8 text.
 Nothing is loaded whole: memory stays constant whatever the file's length.
 
+Decompression is streamed with bounded buffers (at most :data:`_READ_BYTES` a read), and
+every line of every file is read with the limit :data:`MAX_LINE_CHARS`, so a compressed
+"bomb" (a small file holding a gigabyte-long line) is refused after reading a mebibyte
+of it, in bounded memory.
+
 Damage is an :class:`~exsim.errors.InputError` naming the first line that cannot be
-read (``where`` = ``path:line``): a compressed stream that ends early or is corrupt
-(field ``'compression'``: a truncated download is never read as a shorter file), bytes
-that are not UTF-8 (field ``'encoding'``), or one of the first lines longer than
-:data:`MAX_HEAD_LINE_CHARS` (field ``'line'``: not a line-oriented text file, refused
+read (``where`` = ``path:line``): a compressed stream that ends early, is corrupt or has
+trailing bytes that are not compressed data (field ``'compression'``: a truncated
+download is never read as a shorter file), an encrypted or unsupported zip member
+(``'compression'``), bytes that are not UTF-8 (field ``'encoding'``), or a line longer
+than :data:`MAX_LINE_CHARS` (field ``'line'``: not a line-oriented text data file, refused
 before it is read whole).
 """
 
 from __future__ import annotations
 
+import functools
 import gzip
 import io
 import zipfile
@@ -23,73 +30,136 @@ from pathlib import Path
 from typing import IO, Any
 
 from exsim.errors import InputError
+from exsim.readers.rows import shown
 
-#: the first lines of a file are read with this limit (characters): a file of garbage
-#: without line breaks is refused at once instead of read whole into memory. Real first
-#: lines are far shorter (a 5000-level REST depth snapshot is ~0.3 MB).
-MAX_HEAD_LINE_CHARS = 1 << 20
-_HEAD_LINES = 5  # lines read with the limit (format detection reads as many)
+#: every line of a file is read with this limit (characters, the line break not
+#: counted): a file of garbage without line breaks, or a compressed bomb's gigabyte line,
+#: is refused at once instead of read whole into memory. Real lines are far shorter (a
+#: 5000-level REST depth snapshot, the longest, is ~0.3 MB).
+MAX_LINE_CHARS = 1 << 20
+MAX_HEAD_LINE_CHARS = MAX_LINE_CHARS  # (the former name: the limit covered the first lines only)
 
 #: what reading a damaged file raises, below the text layer (``zstandard.ZstdError``
 #: is turned into ``EOFError`` / ``OSError`` by :class:`_ZstdReader`)
-_READ_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, UnicodeDecodeError, ValueError)
+_READ_ERRORS = (OSError, EOFError, zlib.error, zipfile.BadZipFile, UnicodeDecodeError, ValueError, RuntimeError, NotImplementedError)
 
 
 class _ZstdReader(io.BufferedIOBase):
-    """A binary stream of a ``.zst`` file's decompressed bytes (any number of frames).
+    """A binary stream of a ``.zst`` file's decompressed bytes (any number of frames),
+    decompressed in bounded steps: each read returns at most :data:`_READ_BYTES`, however
+    much one compressed block expands to (an 8 KB file can hold 300 MB of one byte).
 
-    ``zstandard``'s own stream reader returns a clean end of data when the file stops in
-    the middle of a frame, so a truncated file would read as a shorter one, its last
-    line cut short; this one raises ``EOFError`` there instead.
+    ``zstandard``'s stream reader returns a clean end of data when the file stops in the
+    middle of a frame, so a truncated file would read as a shorter one, its last line cut
+    short; and bytes after the last frame fail the read that holds them, losing the lines
+    before. So the frames' headers are walked first (:func:`_zstd_frames`, reading a few
+    bytes a block): the decompressor is given the file up to its last whole frame (or up to
+    the cut), and at the end of that this reader raises ``EOFError`` for a frame the file
+    cuts, ``OSError`` for the bytes after the last frame — naming the line after the last
+    one read.
     """
 
     def __init__(self, path: Path) -> None:
         import zstandard  # imported here: only .zst input needs it
 
         super().__init__()
-        self._file = open(path, "rb")
         self._error = zstandard.ZstdError
-        self._new = zstandard.ZstdDecompressor().decompressobj
-        self._dobj: Any = self._new()
-        self._in_frame = False  # bytes of an unfinished frame were fed
-        self._out = b""
-        self._pos = 0
+        end, self._problem = _zstd_frames(path)
+        self._raw = open(path, "rb")
+        self._reader: Any = zstandard.ZstdDecompressor().stream_reader(
+            _Prefix(self._raw, end), read_size=1 << 15, read_across_frames=True
+        )
 
     def readable(self) -> bool:
         return True
 
     def read1(self, size: int | None = -1) -> bytes:
-        while self._pos >= len(self._out):
-            chunk = self._file.read(1 << 15)
-            if not chunk:
-                if self._in_frame:
-                    raise EOFError("the zstd stream ends inside a frame")
-                return b""
-            self._out, self._pos = self._decompress(chunk), 0
-        pos, out = self._pos, self._out
-        end = len(out) if size is None or size < 0 else min(len(out), pos + size)
-        self._pos = end
-        return out if pos == 0 and end == len(out) else out[pos:end]
+        n = _READ_BYTES if size is None or size < 0 else min(size, _READ_BYTES)
+        try:
+            data: bytes = self._reader.read(n)
+        except self._error as exc:
+            raise OSError(f"not zstd data or corrupt: {exc}") from None
+        if not data and n and self._problem is not None:
+            raise self._problem
+        return data
 
     read = read1  # type: ignore[assignment]  # short reads are allowed: the text layer asks again
 
-    def _decompress(self, data: bytes) -> bytes:
-        parts = []
-        try:
-            while data:
-                parts.append(self._dobj.decompress(data))
-                self._in_frame = not self._dobj.eof
-                if not self._dobj.eof:
-                    break
-                data = self._dobj.unused_data  # the next frame's start
-                self._dobj = self._new()
-        except self._error as exc:
-            raise OSError(f"not zstd data or corrupt: {exc}") from None
-        return b"".join(parts)
-
     def close(self) -> None:
-        self._file.close()
+        self._reader.close()
+        self._raw.close()
         super().close()
+
+
+#: the most decompressed bytes one read of a compressed stream returns
+_READ_BYTES = 1 << 16
+_ZSTD_MAGIC = 0xFD2FB528
+
+
+class _Prefix:
+    """The first ``end`` bytes of a binary file (what the zstd decompressor is given)."""
+
+    def __init__(self, f: IO[bytes], end: int) -> None:
+        self._f = f
+        self._left = end
+
+    def read(self, size: int = -1) -> bytes:
+        n = self._left if size is None or size < 0 else min(size, self._left)
+        data = self._f.read(n)
+        self._left -= len(data)
+        return data
+
+
+def _zstd_frames(path: Path) -> tuple[int, OSError | EOFError | None]:
+    """``(end, problem)``: the zstd frames of ``path`` (RFC 8878 §3.1) walked by their
+    headers. ``problem`` None: the file is whole frames, ``end`` its size. Else an
+    ``EOFError`` (the file ends inside a frame: ``end`` is the size, the decompressor reads
+    up to the cut) or an ``OSError`` (bytes after the last whole frame that are not a frame:
+    ``end`` is where they start).
+
+    Reads only the headers (a few bytes per block, seeking over block contents): O(blocks).
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        pos = 0
+        while pos < size:
+            f.seek(pos)
+            head = f.read(14)
+            magic = int.from_bytes(head[:4], "little") if len(head) >= 4 else -1
+            if magic & 0xFFFFFFF0 == 0x184D2A50:  # a skippable frame
+                nxt = pos + 8 + int.from_bytes(head[4:8], "little") if len(head) >= 8 else size + 1
+                if nxt > size:
+                    return size, EOFError("the zstd stream ends inside a skippable frame")
+                pos = nxt
+                continue
+            if magic != _ZSTD_MAGIC:
+                garbage = OSError(f"{size - pos:,} bytes after the last zstd frame are not zstd data (trailing garbage)")
+                return pos, garbage
+            if len(head) < 6:
+                return size, EOFError("the zstd stream ends inside a frame header")
+            fhd = head[4]
+            single = fhd >> 5 & 1
+            fcs = (1 if single else 0, 2, 4, 8)[fhd >> 6]
+            did = (0, 1, 2, 4)[fhd & 3]
+            checksum = 4 if fhd >> 2 & 1 else 0
+            p = pos + 5 + (0 if single else 1) + did + fcs
+            while True:  # the blocks: 3-byte headers, the last one flagged
+                f.seek(p)
+                block = f.read(3)
+                if len(block) < 3:
+                    return size, EOFError("the zstd stream ends inside a frame")
+                bh = int.from_bytes(block, "little")
+                kind, block_size = bh >> 1 & 3, bh >> 3
+                p += 3 + (1 if kind == 1 else block_size)
+                if p > size:
+                    return size, EOFError("the zstd stream ends inside a frame")
+                if bh & 1:
+                    break
+            p += checksum
+            if p > size:
+                return size, EOFError("the zstd stream ends inside a frame's checksum")
+            pos = p
+    return size, None
 
 
 def open_text(path: str | Path) -> IO[str]:
@@ -108,11 +178,20 @@ def open_text(path: str | Path) -> IO[str]:
                 raise InputError(
                     f"a zip must hold exactly one file; it holds {len(members)}", where=f"{p}:1", field="compression"
                 )
+            info = archive.getinfo(members[0])
+            if info.flag_bits & 0x1:
+                raise InputError(
+                    f"the zip member {shown(members[0])} is encrypted; exsim reads unencrypted data only",
+                    where=f"{p}:1",
+                    field="compression",
+                )
             return io.TextIOWrapper(archive.open(members[0]), encoding="utf-8", newline="")
         if name.endswith(".zst"):
             return io.TextIOWrapper(_ZstdReader(p), encoding="utf-8", newline="")
-    except (OSError, zipfile.BadZipFile) as exc:
-        raise InputError(f"cannot open: {exc} (a damaged or truncated file?)", where=f"{p}:1", field="compression") from exc
+    except (OSError, zipfile.BadZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
+        raise InputError(
+            f"cannot open: {str(exc)[:200]} (a damaged, truncated or unsupported file?)", where=f"{p}:1", field="compression"
+        ) from exc
     try:
         return open(p, encoding="utf-8", newline="")
     except OSError as exc:
@@ -128,34 +207,29 @@ def numbered_lines(path: str | Path) -> Iterator[tuple[int, str]]:
     """``(line_number, line_without_newline)`` for each line of ``path`` (1-based),
     less any in :data:`SKIPPED_LINES` for it.
 
-    Decompression and decoding errors become an :class:`InputError` naming the first
-    line not read (see the module doc).
+    Every line is read with the limit :data:`MAX_LINE_CHARS`; decompression and decoding
+    errors and an overlong line become an :class:`InputError` naming the first line not
+    read (see the module doc). O(1) memory in the file's length.
     """
     line_no = 0
     skipped = SKIPPED_LINES.get(str(path))
+    limit = MAX_LINE_CHARS
     with open_text(path) as f:
         try:
-            readline = f.readline
-            while line_no < _HEAD_LINES:  # the first lines: with a length limit
-                line = readline(MAX_HEAD_LINE_CHARS + 1)
-                if not line:
-                    return
-                line_no += 1
-                if len(line) > MAX_HEAD_LINE_CHARS:
+            # (C-level iteration over bounded readline calls: as fast as ``for line in f``)
+            for line_no, line in enumerate(iter(functools.partial(f.readline, limit + 2), ""), 1):
+                text = line.rstrip("\r\n")
+                if len(text) > limit:
                     break
                 if skipped and line_no in skipped:
                     continue
-                yield line_no, line.rstrip("\r\n")
+                yield line_no, text
             else:
-                for line_no, line in enumerate(f, line_no + 1):
-                    if skipped and line_no in skipped:
-                        continue
-                    yield line_no, line.rstrip("\r\n")
                 return
         except _READ_ERRORS as exc:
             raise _unreadable(path, line_no + 1, exc) from exc
     raise InputError(
-        f"longer than {MAX_HEAD_LINE_CHARS:,} characters without a line break: not a line-oriented text data file",
+        f"longer than {limit:,} characters without a line break: not a line-oriented text data file",
         where=f"{path}:{line_no}",
         field="line",
     )
@@ -169,7 +243,7 @@ def _unreadable(path: str | Path, line_no: int, exc: BaseException) -> InputErro
     if isinstance(exc, EOFError) or "ended before" in str(exc):
         what = f"the compressed data ends early ({exc}): the file is truncated (an interrupted download?)"
     else:
-        what = f"the compressed data is damaged ({type(exc).__name__}: {exc})"
+        what = f"the compressed data is damaged ({type(exc).__name__}: {str(exc)[:200]})"
     return InputError(f"cannot read from this line on: {what}", where=f"{path}:{line_no}", field="compression")
 
 

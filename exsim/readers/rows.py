@@ -32,9 +32,12 @@ kind           code fields
 
 from __future__ import annotations
 
+import json
 from typing import NamedTuple
 
 from exsim.book.orders import BUY, SELL
+from exsim.errors import InputError
+from exsim.units import to_int
 
 ANY = -1  # side of a row that has none (mark, index, funding) or spans both (clear)
 
@@ -81,6 +84,13 @@ class Row(NamedTuple):
 
 __all__ = [
     "ANY",
+    "MAX_TS_NS",
+    "MIN_TS_NS",
+    "TIME_WINDOW",
+    "epoch_ns",
+    "json_value",
+    "shown",
+    "ts_in_window",
     "CLEAR",
     "FUNDING",
     "GAP",
@@ -97,3 +107,60 @@ __all__ = [
     "SIDE_NAMES",
     "TRADE",
 ]
+
+
+# --------------------------------------------------------------------------- shared checks
+#: the time window every reader accepts (ns since the epoch, UTC): from 2009-01-01
+#: (before any crypto venue) to 2100-01-01 (exclusive). A time outside it is a typo or a
+#: wrong unit (a year 2124, 2^64, a seconds column read as ms, ...): refused, naming the
+#: row, before a replay could walk its clocks to it.
+MIN_TS_NS = 1_230_768_000 * 1_000_000_000
+MAX_TS_NS = 4_102_444_800 * 1_000_000_000
+TIME_WINDOW = "2009-01-01 .. 2100-01-01 UTC"
+
+
+def shown(text: object, limit: int = 40) -> str:
+    """``text`` quoted for an error line, cut to ``limit`` characters (a 4,000-digit
+    number is shown by its start and its length)."""
+    s = text if isinstance(text, str) else repr(text)
+    if len(s) <= limit:
+        return repr(s) if isinstance(text, str) else s
+    return f"{s[:limit]!r}... ({len(s):,} characters)"
+
+
+def ts_in_window(ts_ns: int, text: object, where: str, field: str) -> int:
+    """``ts_ns`` if it is in :data:`TIME_WINDOW`, else the error naming ``where``/``field``."""
+    if MIN_TS_NS <= ts_ns < MAX_TS_NS:
+        return ts_ns
+    raise InputError(
+        f"{shown(text)} is outside the accepted time window {TIME_WINDOW} (a typo or a wrong time unit?)",
+        where=where,
+        field=field,
+    )
+
+
+def epoch_ns(text: str, unit_ns: int, where: str, field: str, expected: str) -> int:
+    """A whole count of ``unit_ns`` since the epoch, written in ASCII digits (no sign,
+    point, exponent or underscore: :func:`exsim.units.to_int` with ``plain``), as ns in
+    :data:`TIME_WINDOW`; else an :class:`InputError` saying it is not ``expected``.
+
+    >>> epoch_ns("1723161600000", 1_000_000, "x.csv:2", "time", "ms")
+    1723161600000000000
+    """
+    try:
+        value = to_int(text, field=field, where=where, plain=True)
+    except InputError:
+        raise InputError(f"{shown(text)} is not {expected}", where=where, field=field) from None
+    return ts_in_window(value * unit_ns, text, where, field)
+
+
+def json_value(text: str, where: str, field: str = "line") -> object:
+    """``json.loads(text)`` with every failure an :class:`InputError` naming ``where``:
+    not JSON, nesting too deep (Python's recursion limit), an integer over Python's
+    4,300-digit limit."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InputError("not JSON this reader accepts: nested too deep", where=where, field=field) from None
+    except ValueError as exc:
+        raise InputError(f"not JSON: {str(exc)[:200]}", where=where, field=field) from None

@@ -74,7 +74,21 @@ from pathlib import Path
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.readers.opening import empty_file, numbered_lines
-from exsim.readers.rows import ANY, CLEAR, FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, QUOTE, TRADE, Row
+from exsim.readers.rows import (
+    ANY,
+    CLEAR,
+    FUNDING,
+    INDEX,
+    LEVEL,
+    LIQUIDATION,
+    MARK,
+    MAX_TS_NS,
+    MIN_TS_NS,
+    QUOTE,
+    TRADE,
+    Row,
+    epoch_ns,
+)
 
 PREFIX = "exchange,symbol,timestamp,local_timestamp"
 HEADERS: dict[str, str] = {
@@ -132,11 +146,7 @@ def _data_lines(path: str | Path, fmt: str, header: str) -> Iterator[tuple[int, 
 
 def _ts_ns(text: str, previous_ns: int, where: str) -> int:
     """``local_timestamp`` (µs) as ns, checked not to go back from ``previous_ns``."""
-    if not (text.isascii() and text.isdigit()):
-        raise InputError(
-            f"{text!r} is not an integer count of microseconds since the epoch", where=where, field="local_timestamp"
-        )
-    ts_ns = int(text) * _NS_PER_US
+    ts_ns = epoch_ns(text, _NS_PER_US, where, "local_timestamp", "an integer count of microseconds since the epoch")
     if ts_ns < previous_ns:
         raise InputError(
             f"time goes backwards: {ts_ns} ns after {previous_ns} ns on an earlier row; "
@@ -163,10 +173,10 @@ def _timed_lines(lines: Iterator[tuple[int, str]], name: str, n_fields: int, hea
         local = parts[3]
         if local != last_text:
             previous_ns = ts_ns
-            if not (local.isascii() and local.isdigit()):
+            if not (local.isascii() and local.isdigit() and len(local) < 18):
                 _ts_ns(local, previous_ns, where)  # raises
             ts_ns = int(local) * _NS_PER_US
-            if ts_ns < previous_ns:
+            if ts_ns < previous_ns or not MIN_TS_NS <= ts_ns < MAX_TS_NS:
                 _ts_ns(local, previous_ns, where)  # raises
             last_text = local
         yield where, parts, ts_ns
@@ -378,13 +388,9 @@ def read_derivative_ticker(path: str | Path, symbol: str | None = None) -> Itera
             st = state[sym] = ["", "", None, ""]
         wanted = symbol is None or sym == symbol
         if funding_ts:
-            if not (funding_ts.isascii() and funding_ts.isdigit()):
-                raise InputError(
-                    f"{funding_ts!r} is not an integer count of microseconds since the epoch",
-                    where=where,
-                    field="funding_timestamp",
-                )
-            funding_ns = int(funding_ts) * _NS_PER_US
+            funding_ns = epoch_ns(
+                funding_ts, _NS_PER_US, where, "funding_timestamp", "an integer count of microseconds since the epoch"
+            )
             settled_ns = st[2]
             if settled_ns is not None and funding_ns != settled_ns:
                 if funding_ns < settled_ns:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from exsim.errors import InputError
+from exsim.readers.rows import shown
+from exsim.units import to_int
 
 SHIPPED_REPLAYS = Path(__file__).resolve().parents[2] / "replays"
 DEFAULT_REPLAY = "binance-usdm-btcusdt-20240808.gz"
@@ -78,14 +80,31 @@ def load_strategy(spec: str, params: list[str]) -> Any:
 
 # ---------------------------------------------------------------------- replay
 def _duration_ns(text: str, field: str) -> int:
-    """``250ms``, ``1s``, ``5us``, ``100ns`` or a plain integer of ns."""
-    units = (("ms", 1_000_000), ("us", 1_000), ("ns", 1), ("s", 1_000_000_000))
+    """``250ms``, ``1s``, ``5us``, ``100ns`` or a plain integer of ns (ASCII digits only:
+    :func:`exsim.units.to_int` with ``plain``; the range is the config's to check)."""
+    units = (("ms", 1_000_000), ("us", 1_000), ("ns", 1), ("s", 1_000_000_000), ("", 1))
     for suffix, mult in units:
-        if text.endswith(suffix) and text[: -len(suffix)].isdigit():
-            return int(text[: -len(suffix)]) * mult
-    if text.isdigit():
-        return int(text)
-    raise InputError(f"{text!r} is not a duration like 250ms, 1s, 5us or an integer of ns", field=field)
+        if text.endswith(suffix):
+            try:
+                return to_int(text[: len(text) - len(suffix)], field=field, plain=True) * mult
+            except InputError:
+                continue
+    raise InputError(f"{shown(text)} is not a duration like 250ms, 1s, 5us or an integer of ns", field=field)
+
+
+def _whole(text: str) -> int:
+    """argparse type of a whole-number option: an optional '-' then ASCII digits (no
+    '+', '_' or other script's digit, which ``int()`` accepts); the range is checked by
+    the config. Named ``int``: argparse says "invalid int value: 'x'"."""
+    digits = text[1:] if text.startswith("-") else text
+    try:
+        value = to_int(digits, field="", plain=True)
+    except InputError:
+        raise ValueError(text) from None
+    return -value if digits is not text else value
+
+
+_whole.__name__ = "int"
 
 
 def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> None:
@@ -94,9 +113,9 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> N
     p.add_argument("--strategy", default="passive", help="module:Class, file.py:Class or holder / market_maker / grid / passive (default passive)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="strategy argument (repeatable)")
     p.add_argument("--balance", default="10000", help="USDT deposited at the start (default 10000)")
-    p.add_argument("--leverage", type=int, default=None, help="leverage set on every symbol at the start (venue default 20)")
+    p.add_argument("--leverage", type=_whole, default=None, help="leverage set on every symbol at the start (venue default 20)")
     p.add_argument("--margin-mode", choices=("isolated", "cross"), default=None, help="margin mode of every symbol (venue default cross)")
-    p.add_argument("--latency-ns", type=int, default=0, help="ns from the strategy's decision to the order's arrival (default 0)")
+    p.add_argument("--latency-ns", type=_whole, default=0, help="ns from the strategy's decision to the order's arrival (default 0; at most 1 hour)")
     p.add_argument(
         "--queue-model",
         choices=("conservative", "proportional", "probabilistic"),
@@ -112,10 +131,10 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> N
         metavar="FILE",
         help="another market's quotes (e.g. a Binance spot capture) whose mid stands in for the index of computed marks",
     )
-    p.add_argument("--mark-interval", default="1s", help="index sampling for computed marks when the data has no index (default 1s)")
-    p.add_argument("--sample", default="1s", help="time-series sampling interval (default 1s)")
-    p.add_argument("--synthetic-levels", type=int, default=10, help="without replayed depth: synthetic levels a side (default 10)")
-    p.add_argument("--synthetic-step-ticks", type=int, default=1, help="without replayed depth: ticks between levels (default 1)")
+    p.add_argument("--mark-interval", default="1s", help="index sampling for computed marks when the data has no index (default 1s; 100ms .. 1 day)")
+    p.add_argument("--sample", default="1s", help="time-series sampling interval (default 1s; 100ms .. 1 day)")
+    p.add_argument("--synthetic-levels", type=_whole, default=10, help="without replayed depth: synthetic levels a side (default 10; 1 .. 1000)")
+    p.add_argument("--synthetic-step-ticks", type=_whole, default=1, help="without replayed depth: ticks between levels (default 1; 1 .. 1,000,000)")
     p.add_argument("--synthetic-qty", default=None, help="without replayed depth: size of a level (default 100,000 USDT of notional)")
     p.add_argument("--symbol", default=None, help="replay only this symbol (default: every symbol found)")
     p.add_argument("--format", action="append", default=None, help="force the format of each file (repeat once per file)")
@@ -414,7 +433,7 @@ def add_parsers(sub: Any) -> None:
         "account figures and output files as one that never stopped. Snapshots are pickles: resume only from your "
         "own. They are read only by the exsim version that wrote them.",
     )
-    ck.add_argument("--checkpoint-every", type=int, default=None, metavar="N", help="write a snapshot every N input rows")
+    ck.add_argument("--checkpoint-every", type=_whole, default=None, metavar="N", help="write a snapshot every N input rows")
     ck.add_argument(
         "--checkpoint-dir",
         default=None,
@@ -468,5 +487,5 @@ def add_parsers(sub: Any) -> None:
         ),
     )
     ex.add_argument("run_dir", metavar="RUN_DIR")
-    ex.add_argument("--liquidation", type=int, default=None, metavar="N", help="only the N-th liquidation (1-based)")
+    ex.add_argument("--liquidation", type=_whole, default=None, metavar="N", help="only the N-th liquidation (1-based)")
     ex.set_defaults(func=cmd_explain)

@@ -39,6 +39,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
+from exsim.book.order_book import NO_PRICE_KEY
 from exsim.errors import InputError
 from exsim.exchange import (
     ClearReplayedLevels,
@@ -69,6 +70,13 @@ from exsim.units import floor_div, to_atoms, to_rate_e8
 #: the size of a print whose size the source does not know (bars, klines): large enough to
 #: reach every order at or through its price
 UNKNOWN_SIZE_LOTS = 1 << 62
+
+#: the largest price (ticks) and size (lots) a row may give, exclusive: half the values the
+#: book and this model reserve (2^62 ticks is the book's "no price" key, 2^62 lots the size
+#: of a print of unknown size), so no replayed value can collide with them. 2^61 ticks of
+#: 0.1 is 2.3e17 USDT: far past any real price.
+MAX_PRICE_TICKS = NO_PRICE_KEY >> 1
+MAX_SIZE_LOTS = UNKNOWN_SIZE_LOTS >> 1
 
 _CACHE_LIMIT = 1 << 16  # distinct price / size strings remembered per instrument
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
@@ -442,7 +450,7 @@ class MarketModel:
     # ------------------------------------------------------------------ conversions
     @staticmethod
     def _update_id(text: str, where: str) -> int:
-        if not text.isdigit():
+        if not (text.isascii() and text.isdigit() and len(text) <= 20):
             raise InputError(f"{text!r} is not a venue update id (a whole number)", where=where, field="rate")
         return int(text)
 
@@ -458,6 +466,10 @@ class MarketModel:
             px = grid.inst.ticks(text, where=where, field=field)
             if px <= 0:
                 raise InputError(f"{text!r} is not a positive price", where=where, field=field)
+            if px >= MAX_PRICE_TICKS:
+                raise InputError(
+                    f"{text!r} is {px:,} ticks: out of range (prices must be below 2^61 ticks)", where=where, field=field
+                )
             if len(grid.ticks) >= _CACHE_LIMIT:
                 grid.ticks.clear()
             grid.ticks[text] = px
@@ -474,4 +486,7 @@ class MarketModel:
                 grid.lots[text] = lots
         if lots < 0 or (positive and lots == 0):
             raise InputError(f"{text!r} is not a {'positive' if positive else 'non-negative'} quantity", where=where, field="qty")
+        if lots >= MAX_SIZE_LOTS:
+            grid.lots.pop(text, None)
+            raise InputError(f"{text!r} is {lots:,} lots: out of range (sizes must be below 2^61 lots)", where=where, field="qty")
         return lots

@@ -38,6 +38,13 @@ How the market is modelled (each choice is stated in the run summary):
   that is every one.
 * **Latency.** A strategy command reaches the exchange ``latency_ns`` after the hook that
   sent it.
+* **Gaps in the data.** The periodic samplers (the computed mark's index sampler, the
+  time-series sampler, computed funding) walk the first :data:`MAX_WALKED_GAP_NS` (six
+  hours) of a gap between two consecutive market-data rows as usual; past it they jump
+  to their first time at or after the next row instead of firing through the rest of the
+  gap (a week without data would otherwise be 600,000 one-second samples of an unchanged
+  market). Other timers (a strategy's, an order's latency) are not moved. The summary
+  counts the gaps jumped (``gaps_jumped``).
 
 Checkpoints (``checkpoint_every``, ``resume``; :mod:`exsim.replay.checkpoint`): every
 ``checkpoint_every`` input rows (rows of the merged input stream the market model has
@@ -107,9 +114,11 @@ from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_qu
 from exsim.replay.checkpoint import SNAPSHOT_NAME, restore, write_snapshot
 from exsim.replay.recorder import Recorder
 from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy
-from exsim.units import floor_div, parse_decimal, to_atoms
+from exsim.units import ceil_div, floor_div, parse_decimal, to_atoms
 
 NS_PER_S = 1_000_000_000
+#: the part of a gap in the market data the periodic samplers walk (see the module doc)
+MAX_WALKED_GAP_NS = 6 * 3_600 * NS_PER_S
 #: same-timestamp priority of the checkpoint timer: after everything else at its timestamp
 PRIORITY_CHECKPOINT = PRIORITY_TIMER + 1
 _PROGRESS_ROWS = 1 << 14  # rows between two progress reports
@@ -147,6 +156,28 @@ def _non_negative_int(instance: object, attribute: attrs.Attribute[int], value: 
         raise InputError(f"{value!r} is not a whole number >= 0", where="replay config", field=attribute.name)
 
 
+#: the ranges of the options that size a run's work or memory, checked before it starts
+#: (``--sample 1ns`` would fill memory with samples, ``--mark-interval 1ns`` never end,
+#: ``--synthetic-levels 10000000`` build ten million levels): (low, high, how to say a value)
+OPTION_RANGES: dict[str, tuple[int, int, str]] = {
+    "mark_interval_ns": (100_000_000, 86_400 * NS_PER_S, "ns (100ms .. 1 day)"),
+    "sample_interval_ns": (100_000_000, 86_400 * NS_PER_S, "ns (100ms .. 1 day)"),
+    "latency_ns": (0, 3_600 * NS_PER_S, "ns (0 .. 1 hour)"),
+    "synthetic_levels": (1, 1_000, "levels a side (1 .. 1000, Binance's deepest book snapshot)"),
+    "synthetic_step_ticks": (1, 1_000_000, "ticks (1 .. 1,000,000)"),
+    "leverage": (1, 1_000, "(1 .. 1000)"),
+}
+
+
+def _in_range(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
+    """A whole number within :data:`OPTION_RANGES` for the field (its sign checked first)."""
+    low, high, unit = OPTION_RANGES[attribute.name]
+    (_positive_int if low > 0 else _non_negative_int)(instance, attribute, value)
+    assert type(value) is int
+    if not low <= value <= high:
+        raise InputError(f"{value:,} is out of range: expected {low:,} .. {high:,} {unit}", where="replay config", field=attribute.name)
+
+
 def _usdt_at_least_zero(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
     """An amount of USDT: decimal text (or int, Decimal) on the 1e-8 grid, >= 0."""
     atoms = to_atoms(value, field=attribute.name, where="replay config")  # type: ignore[arg-type]
@@ -175,16 +206,16 @@ class ReplayConfig:
     """Parameters of one replay (the command line's options, with the same names)."""
 
     balance: str = attrs.field(default="10000", validator=_usdt_at_least_zero)  # USDT deposited at the start (exact)
-    leverage: int | None = attrs.field(default=None, validator=attrs.validators.optional(_positive_int))  # every symbol
+    leverage: int | None = attrs.field(default=None, validator=attrs.validators.optional(_in_range))  # every symbol
     margin_mode: str | None = attrs.field(default=None, validator=attrs.validators.optional(_one_of(MARGIN_MODES)))
-    latency_ns: int = attrs.field(default=0, validator=_non_negative_int)
+    latency_ns: int = attrs.field(default=0, validator=_in_range)
     queue_model: str = attrs.field(default="conservative", validator=_one_of(QUEUE_MODELS))
     mark: str = attrs.field(default="auto", validator=_one_of(MARK_MODES))
     funding: str = attrs.field(default="auto", validator=_one_of(FUNDING_MODES))
-    mark_interval_ns: int = attrs.field(default=NS_PER_S, validator=_positive_int)
-    sample_interval_ns: int = attrs.field(default=NS_PER_S, validator=_positive_int)
-    synthetic_levels: int = attrs.field(default=10, validator=_positive_int)
-    synthetic_step_ticks: int = attrs.field(default=1, validator=_positive_int)
+    mark_interval_ns: int = attrs.field(default=NS_PER_S, validator=_in_range)
+    sample_interval_ns: int = attrs.field(default=NS_PER_S, validator=_in_range)
+    synthetic_levels: int = attrs.field(default=10, validator=_in_range)
+    synthetic_step_ticks: int = attrs.field(default=1, validator=_in_range)
     # per level, base-asset text; None: 100,000 USDT notional
     synthetic_qty: str | None = attrs.field(default=None, validator=attrs.validators.optional(_positive_decimal))
     insurance_fund: str = attrs.field(default="1000000", validator=_usdt_at_least_zero)  # USDT in the fund at the start
@@ -213,6 +244,8 @@ class _Recorder(Recorder):
 
     def summary(self) -> dict[str, Any]:
         summary = super().summary()
+        if self.replay.gaps_jumped:  # (only then: the summaries of runs without one are unchanged)
+            summary["gaps_jumped"] = self.replay.gaps_jumped
         info = self.replay.checkpoint_info()
         if info is not None:
             summary["checkpoint"] = info
@@ -327,6 +360,7 @@ class Replay:
             raise InputError("the input holds no rows", where=self.inputs[0]["path"])
         insts = instruments or {}
         self.instruments = [insts[s] if s in insts else _instrument_of(s, first_where.get(s, "")) for s in symbols]
+        self.first_where = first_where  # (errors about a symbol name its first row)
         self.symbols = [i.symbol for i in self.instruments]
         if any(i.symbol != s for i, s in zip(self.instruments, symbols)):
             raise InputError(f"symbols {symbols} must be given as exchange symbols like BTCUSDT", field="symbol")
@@ -417,6 +451,10 @@ class Replay:
         self.rows_done = 0
         self.data_done = False
         self.timers: list[Any] = []
+        #: gaps longer than MAX_WALKED_GAP_NS in the market data read so far and not yet
+        #: passed: (last row before, first row after) ns; the samplers jump them
+        self.data_gaps: deque[tuple[int, int]] = deque()
+        self.gaps_jumped = 0
         self.wall_s = 0.0
         # hooks the strategy overrides (the others are never called)
         base = Strategy
@@ -497,17 +535,21 @@ class Replay:
             if cfg.leverage is not None:
                 loop.schedule(SetLeverage(t0, ACCOUNT_ID, sym, cfg.leverage))
         loop.call_at(t0, self._strategy_start, priority=PRIORITY_COMMAND)
+        sampler = self._sampler
         if self.mark_mode != "replayed":  # index = the mid until (unless) an index row comes
             start = (floor_div(t0, cfg.mark_interval_ns) + 1) * cfg.mark_interval_ns
-            self.timers.append(loop.call_every(start, cfg.mark_interval_ns, self._sample_index, priority=PRIORITY_MARK))
+            self.timers.append(
+                loop.call_every(start, cfg.mark_interval_ns, functools.partial(sampler, self._sample_index), priority=PRIORITY_MARK)
+            )
         if self.funding_mode == "computed":
             for sym, inst in zip(self.symbols, self.instruments):
                 nxt = next_funding_time_ns(t0, inst.funding_interval_ns)
+                settle = functools.partial(self._settle_funding, sym)
                 self.timers.append(
-                    loop.call_every(nxt, inst.funding_interval_ns, functools.partial(self._settle_funding, sym), priority=PRIORITY_FUNDING)
+                    loop.call_every(nxt, inst.funding_interval_ns, functools.partial(sampler, settle), priority=PRIORITY_FUNDING)
                 )
         start = (floor_div(t0, cfg.sample_interval_ns) + 1) * cfg.sample_interval_ns
-        self.timers.append(loop.call_every(start, cfg.sample_interval_ns, self.recorder.sample_timer))
+        self.timers.append(loop.call_every(start, cfg.sample_interval_ns, functools.partial(sampler, self.recorder.sample_timer)))
 
     @staticmethod
     def _index_rows(path: str, symbol: str | None) -> Iterator[Row]:
@@ -525,6 +567,7 @@ class Replay:
         there."""
         model = self.model
         checked = self.config.skip_bad_rows  # (__init__ left out each file's bad lines already)
+        rows = self._note_gaps(rows)
         if self.progress is None and self.checkpoint_every is None:
             yield from model.commands(rows, lines_checked=checked)
         else:
@@ -534,6 +577,19 @@ class Replay:
         for timer in self.timers:
             timer.cancel()
         self.data_done = True
+
+    def _note_gaps(self, rows: Iterable[Row]) -> Iterator[Row]:
+        """``rows``, noting in :attr:`data_gaps` each gap between two of them longer than
+        :data:`MAX_WALKED_GAP_NS` (the samplers jump it: :meth:`_sampler`). O(1) a row."""
+        limit = MAX_WALKED_GAP_NS
+        last = None
+        for row in rows:
+            ts = row.ts_ns
+            if last is not None and ts - last > limit:
+                # (looked up each time: a resume replaces data_gaps after these rows start)
+                self.data_gaps.append((last, ts))
+            last = ts
+            yield row
 
     def _rows_past_bad_lines(
         self, path: str, fmt: str, bad: set[int], also: frozenset[int] = frozenset()
@@ -876,6 +932,28 @@ class Replay:
                 self._refresh_ladder(sym)
                 self.exchange.submit(SetIndexPrice(ts, sym, floor_div(bid + ask, 2)))
 
+    def _sampler(self, callback: Callable[[EventLoop, int], None], loop: EventLoop, ts: int) -> None:
+        """A periodic sampler's firing: ``callback`` at ``ts``, unless ``ts`` is past the
+        walked part of a gap in the market data (:data:`MAX_WALKED_GAP_NS`): then the timer
+        moves to its first time at or after the gap's end, without firing. O(1), O(timers)
+        on a jump."""
+        gaps = self.data_gaps
+        while gaps and gaps[0][1] <= ts:
+            gaps.popleft()
+        if not gaps or ts <= gaps[0][0] + MAX_WALKED_GAP_NS:
+            callback(loop, ts)
+            return
+        end = gaps[0][1]
+        for i, timer in enumerate(self.timers):
+            if timer.active and isinstance(timer.callback, functools.partial) and timer.callback.args == (callback,):
+                timer.cancel()
+                step = timer.interval_ns
+                start = ts + ceil_div(end - ts, step) * step  # the first time on its grid at or after the gap's end
+                self.timers[i] = loop.call_every(start, step, timer.callback, priority=timer.priority)
+                self.gaps_jumped += 1
+                return
+        callback(loop, ts)  # (not one of the run's samplers: fires as usual)
+
     # (timer callbacks are bound methods and partials, not closures: a snapshot pickles them)
     def _settle_funding(self, symbol: str, loop: EventLoop, ts: int) -> None:
         if self.exchange.mark_price(symbol) is not None:
@@ -944,8 +1022,15 @@ class Replay:
             lots = inst.lots(self.config.synthetic_qty, where="replay config", field="synthetic_qty")
         else:  # 100,000 USDT of notional at the first price, in whole lots (a model parameter)
             lots = floor_div(to_atoms("100000", field="synthetic notional"), max(1, price_ticks) * inst.atoms_per_tick_lot)
-        if lots <= 0:
+        if lots <= 0 and self.config.synthetic_qty is not None:
             raise InputError(f"{self.config.synthetic_qty!r} gives no lots", where="replay config", field="synthetic_qty")
+        if lots <= 0:  # the price, not an option, is at fault: name the row the ladder is sized from
+            raise InputError(
+                f"the price {inst.price_str(price_ticks)} is so high that the default synthetic depth (100,000 USDT of "
+                f"notional a level) is less than one lot {inst.lot_size}; pass --synthetic-qty",
+                where=self.first_where.get(inst.symbol, ""),
+                field="price",
+            )
         return int(lots)
 
     # ------------------------------------------------------------------ events → strategy, recorder

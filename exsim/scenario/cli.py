@@ -33,14 +33,15 @@ BUILTIN_ORDER = (
 
 
 def resolve(spec: str) -> Path:
-    """A scenario file path, or the name of a built-in scenario."""
+    """A scenario file path, or the name of a built-in scenario: a path is taken only when
+    it is a file (a folder named like a built-in, ``./cascade``, does not hide it)."""
     p = Path(spec)
     if p.is_file():
         return p
-    if p.is_dir():
-        raise InputError("is a folder; expected a scenario .toml file or a built-in name", where=spec, field="FILE")
     if spec in BUILTIN_ORDER:
         return Path(str(resources.files(BUILTIN).joinpath("builtin", f"{spec}.toml")))
+    if p.is_dir():
+        raise InputError("is a folder; expected a scenario .toml file or a built-in name", where=spec, field="FILE")
     if p.suffix == ".toml" or "/" in spec:
         raise InputError("no such file", where=spec, field="FILE")
     raise InputError(f"not a file nor a built-in scenario (exsim scenario --list shows them: {', '.join(BUILTIN_ORDER)})",
@@ -199,7 +200,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
         return 0
     if not args.file:
         raise InputError("give a scenario FILE or NAME (or --list)", field="FILE")
-    scenario = load_scenario(resolve(args.file))
+    scenario = load_scenario(resolve(args.file), args.allow_path)
     out = Path(args.out) if args.out else None
     summary = run_one(scenario, args.mode, out)
     print_scenario(console, summary)
@@ -224,7 +225,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     console = Console()
     modes = parse_modes(args.modes)
-    scenario = load_scenario(resolve(args.file))
+    scenario = load_scenario(resolve(args.file), args.allow_path)
     out = Path(args.out) if args.out else Path("runs") / f"compare-{scenario.name}"
     runs = {m: run_one(scenario, m, out / m) for m in modes}
     print_compare(console, runs)
@@ -233,6 +234,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     png = write_compare_plot({m: out / m for m in modes}, out / "compare.png")
     console.print(f"plot: {png}; runs: {', '.join(str(out / m) for m in modes)} (exsim explain DIR tells each liquidation)")
     return 0
+
+
+ALLOW_HELP = (
+    "a folder (besides the scenario file's own) whose files the scenario's csv / replay paths may name "
+    "(repeatable; files elsewhere are refused)"
+)
 
 
 def add_parsers(sub: Any) -> None:
@@ -249,6 +256,7 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--list", action="store_true", help="list the built-in scenarios, one per line: name, then what it shows")
     sp.add_argument("--mode", choices=MODES, help="margin mode of positions that do not fix one (default: the file's)")
     sp.add_argument("--out", metavar="DIR", help="write the run here")
+    sp.add_argument("--allow-path", action="append", default=[], metavar="DIR", help=ALLOW_HELP)
     sp.set_defaults(func=cmd_scenario)
 
     cp = sub.add_parser(
@@ -264,4 +272,5 @@ def add_parsers(sub: Any) -> None:
     cp.add_argument("file", metavar="FILE|NAME")
     cp.add_argument("--modes", default="isolated,cross", help="comma-separated margin modes (default isolated,cross)")
     cp.add_argument("--out", metavar="DIR", help="where the runs and compare.png go (default runs/compare-NAME)")
+    cp.add_argument("--allow-path", action="append", default=[], metavar="DIR", help=ALLOW_HELP)
     cp.set_defaults(func=cmd_compare)

@@ -4,7 +4,7 @@ Four sources, one per path:
 
 * ``marks = [["0s", "1000"], ["10m", "960"], ...]`` — inline, exact;
 * ``csv = "file.csv"`` — a ``time,mark`` file (time a duration from the start or an ISO
-  time), exact; errors name the CSV's line;
+  time), exact; errors name the CSV's line and field (never its content);
 * ``replay = "btc-perp-20220121-1m.csv"`` — a tick file any exsim reader takes (the
   shipped replays are found by name), sampled every ``every`` (default 1m): its marks if
   it has them, else its last trade price in each interval;
@@ -22,6 +22,14 @@ instruments with 0.9 and 0.8 are correlated 0.72); a jump multiplies the price b
 ``1 + size`` at its time; ``reversion`` (0 to 1, default 0) pulls the log price back
 toward its drifting anchor by that share of the gap each step, which keeps a path in a
 range (an Ornstein–Uhlenbeck walk).
+
+**Which files a scenario may read.** A ``csv`` or ``replay`` name is resolved relative to
+the scenario file's folder (then to each folder given with ``--allow-path``, then, for a
+replay, to the shipped ``replays/``). The file must be a regular file whose real path
+(symbolic links followed) lies under one of those folders: a scenario cannot make exsim
+read ``/etc/passwd`` or ``/proc/self/environ``. A ``csv`` file is at most
+:data:`MAX_CSV_BYTES` (checked before it is read); a replay is streamed. Errors name the
+file, the line and the field, never the file's content.
 """
 
 from __future__ import annotations
@@ -38,10 +46,13 @@ from exsim.instruments import Instrument
 from exsim.readers import open_rows
 from exsim.readers.rows import MARK, TRADE
 from exsim.replay.cli import SHIPPED_REPLAYS
-from exsim.scenario.toml_fields import Fields, duration_ns
+from exsim.replay.market import MAX_PRICE_TICKS
+from exsim.scenario.toml_fields import Fields, duration_ns, read_regular_file
 from exsim.units import NS_PER_MINUTE, nearest_ticks, to_ticks
 
 MAX_POINTS = 1_000_000
+#: the largest ``csv`` path file read (a million ``time,mark`` lines fit)
+MAX_CSV_BYTES = 64 << 20
 
 
 def read_paths(
@@ -108,22 +119,39 @@ def _inline(f: Fields, inst: Instrument) -> tuple[tuple[int, int], ...]:
             raise f.source.error(field, f"expected [\"<time>\", \"<price>\"] like [\"10m\", \"960\"], got {row!r}")
         t = duration_ns(row[0], f, "marks")
         price = to_ticks(str(row[1]), inst.tick_size, field=field, where=f.source.where(field))
-        if price <= 0:
-            raise f.source.error(field, f"price {row[1]!r} must be greater than 0")
+        if not 0 < price < MAX_PRICE_TICKS:
+            raise f.source.error(field, f"price {row[1]!r} must be greater than 0 and below 2^61 ticks")
         points.append((t, price))
     return _checked(points, f, "marks")
 
 
 def _resolve(f: Fields, key: str) -> Path:
+    """The file ``f[key]`` names, under a folder the scenario may read (see the module doc)."""
     name = f.text(key)
-    candidates = [Path(name)]
-    if f.source.base_dir is not None:
-        candidates.insert(0, f.source.base_dir / name)
-    candidates.append(SHIPPED_REPLAYS / name)
+    src = f.source
+    own = [src.base_dir] if src.base_dir is not None else []
+    roots = [*own, *src.allowed]
+    if key == "replay":
+        roots.append(SHIPPED_REPLAYS.resolve())
+    p = Path(name)
+    candidates = [p] if p.is_absolute() else [root / p for root in roots]
     for c in candidates:
-        if c.is_file():
-            return c
-    raise f.error(key, f"{name!r} not found (looked beside the scenario file, in the working folder and in replays/)")
+        try:
+            exists = c.exists()
+        except OSError:  # (a name too long, a symbolic link loop)
+            exists = False
+        if not exists:
+            continue
+        real = c.resolve()
+        if not any(real.is_relative_to(root) for root in roots):
+            folder = src.base_dir or "the built-in scenarios"
+            raise f.error(key, f"{name!r} is outside the scenario's folder ({folder}); "
+                               "pass --allow-path DIR to let a scenario read files under DIR")
+        if not real.is_file():
+            raise f.error(key, f"{name!r} is not a regular file")
+        return real
+    raise f.error(key, f"{name!r} not found (looked beside the scenario file{', in --allow-path folders' if src.allowed else ''}"
+                       f"{' and in replays/' if key == 'replay' else ''})")
 
 
 def _csv(f: Fields, inst: Instrument, start_ns: int) -> tuple[tuple[int, int], ...]:
@@ -137,37 +165,43 @@ def _csv(f: Fields, inst: Instrument, start_ns: int) -> tuple[tuple[int, int], .
         header = next(rows, None)
         if header is None:
             raise InputError("empty file; expected a header time,mark", where=f"{path}:1", field="header")
-        if [h.strip() for h in header] != ["time", "mark"]:
-            raise InputError(f"header {header!r}; expected time,mark", where=f"{path}:1", field="header")
+        if [h.strip() for h in header] != ["time", "mark"]:  # (its content is not repeated: see the module doc)
+            raise InputError("the first line is not the header; expected time,mark", where=f"{path}:1", field="header")
         for row in rows:
             where = f"{path}:{reader.line_num}"
             if len(row) != 2:
                 raise InputError(f"{len(row)} columns; expected 2 (time,mark)", where=where, field="columns")
             t_text, price_text = row[0].strip(), row[1].strip()
-            if t_text[:1].isdigit() and ("T" in t_text or "-" in t_text):
-                stub = Fields(f.source, "", {"time": t_text})
-                try:
+            stub = Fields(f.source, "", {"time": t_text})
+            try:
+                if t_text[:1].isdigit() and ("T" in t_text or "-" in t_text):
                     t = _utc_ns(t_text, stub, "time") - start_ns
-                except InputError as exc:
-                    raise InputError(exc.message, where=where, field="time") from None
-            else:
-                stub = Fields(f.source, "", {"time": t_text})
-                try:
+                else:
                     t = duration_ns(t_text, stub, "time")
-                except InputError as exc:
-                    raise InputError(exc.message, where=where, field="time") from None
-            ticks = to_ticks(price_text, inst.tick_size, field="mark", where=where)
-            if ticks <= 0:
-                raise InputError(f"{price_text!r} must be greater than 0", where=where, field="mark")
+            except InputError as exc:
+                raise _unquoted(exc, t_text, "the time", where, "time") from None
+            try:
+                ticks = to_ticks(price_text, inst.tick_size, field="mark", where=where)
+            except InputError as exc:
+                raise _unquoted(exc, price_text, "the mark", where, "mark") from None
+            if not 0 < ticks < MAX_PRICE_TICKS:
+                raise InputError("the mark must be greater than 0 and below 2^61 ticks", where=where, field="mark")
             if points and t <= points[-1][0]:
                 raise InputError("time goes backwards (or repeats)", where=where, field="time")
             points.append((t, ticks))
     return _checked(points, f, "csv")
 
 
+def _unquoted(exc: InputError, text: str, name: str, where: str, field: str) -> InputError:
+    """``exc`` at ``where``/``field`` with the file's ``text`` replaced by ``name`` (errors
+    about a file a scenario names never repeat its content: see the module doc)."""
+    message = exc.message.replace(repr(text), name) if text else exc.message
+    return type(exc)(message if text not in message else f"{name} is not valid", where=where, field=field)
+
+
 def _utf8(path: Path) -> str:
     try:
-        raw = path.read_bytes()
+        raw = read_regular_file(path, MAX_CSV_BYTES, "file")
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", where=str(path), field="file") from exc
     try:
@@ -184,24 +218,30 @@ def _csv_rows(reader: Any, path: Path) -> Iterator[list[str]]:
             row = next(reader)
         except StopIteration:
             return
-        except csv.Error as exc:
-            raise InputError(f"not valid CSV: {exc}", where=f"{path}:{reader.line_num}", field="csv") from exc
+        except csv.Error as exc:  # (its messages say what, never quote the text)
+            raise InputError(f"not valid CSV: {exc}", where=f"{path}:{reader.line_num}", field="csv") from None
         yield row
 
 
 def _replay(f: Fields, inst: Instrument) -> tuple[tuple[int, int], ...]:
     path = _resolve(f, "replay")
     every = f.duration_ns("every", NS_PER_MINUTE, positive=True)
-    _, rows = open_rows(path, None, inst.symbol)
     # the last mark / trade in each interval, intervals counted from each kind's own first row
     sampled: dict[int, dict[int, int]] = {MARK: {}, TRADE: {}}
     first: dict[int, int] = {}
-    for r in rows:
-        if r.symbol != inst.symbol or r.kind not in (MARK, TRADE):
-            continue
-        start = first.setdefault(r.kind, r.ts_ns - r.ts_ns % every)
-        ticks = to_ticks(r.price, inst.tick_size, field="price", where=r.where)
-        sampled[r.kind][(r.ts_ns - start) // every * every] = ticks
+    try:
+        _, rows = open_rows(path, None, inst.symbol)
+        for r in rows:
+            if r.symbol != inst.symbol or r.kind not in (MARK, TRADE):
+                continue
+            start = first.setdefault(r.kind, r.ts_ns - r.ts_ns % every)
+            ticks = to_ticks(r.price, inst.tick_size, field="price", where=r.where)
+            if not 0 < ticks < MAX_PRICE_TICKS:
+                raise InputError("out of range", where=r.where, field="price")
+            sampled[r.kind][(r.ts_ns - start) // every * every] = ticks
+    except InputError as exc:  # where and field only: a reader's message may quote the file
+        raise InputError(f"cannot be read as market data (`exsim replay {path}` tells more)",
+                         where=exc.where or str(path), field=exc.field or "replay") from None
     marks, trades = sampled[MARK], sampled[TRADE]
     chosen = marks or trades
     if not chosen:

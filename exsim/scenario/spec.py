@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -18,6 +19,8 @@ from exsim.book.orders import BUY, GTC, IOC, LIMIT, MARKET, SELL, STOP_MARKET, T
 from exsim.errors import InputError, SpecError
 from exsim.instruments import BracketTable, Instrument, get_instrument, list_symbols, shipped_brackets
 from exsim.ledger.accounts import CROSS, ISOLATED
+from exsim.readers.rows import MAX_TS_NS
+from exsim.replay.market import MAX_PRICE_TICKS, MAX_SIZE_LOTS
 from exsim.scenario.toml_fields import Fields, Source
 from exsim.units import NS_PER_SECOND, ceil_div, format_atoms, to_atoms, to_lots, to_rate_e8, to_ticks
 
@@ -140,9 +143,12 @@ class Scenario:
 
 
 # --------------------------------------------------------------------------- loading
-def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file; every problem is an :class:`InputError`."""
-    return parse_scenario(Source.read(path))
+def load_scenario(path: str | Path, allow_paths: Sequence[str | Path] = ()) -> Scenario:
+    """Read and validate a scenario file; every problem is an :class:`InputError`.
+
+    Files it names are read only under its folder and ``allow_paths`` (see
+    :mod:`exsim.scenario.paths`)."""
+    return parse_scenario(Source.read(path, allow_paths))
 
 
 def parse_scenario(src: Source) -> Scenario:
@@ -206,8 +212,11 @@ def _utc_ns(text: str, f: Fields, key: str) -> int:
     try:
         delta = dt.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
     except OverflowError:
-        raise f.error(key, f"{text!r} is out of range (years 1 to 9999 in UTC)") from None
-    return (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1_000
+        raise f.error(key, f"{text!r} is out of range (years 1970 to 2099 in UTC)") from None
+    ns = (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1_000
+    if not 0 <= ns < MAX_TS_NS:  # (a scenario's times stay printable: start + at most 100 years of durations)
+        raise f.error(key, f"{text!r} is out of range (years 1970 to 2099 in UTC)")
+    return ns
 
 
 def _atoms(f: Fields, key: str, default: Any = ..., **kw: bool) -> Any:
@@ -233,12 +242,18 @@ def _ticks(f: Fields, key: str, inst: Instrument, default: Any = ...) -> Any:
     text = f.decimal_text(key, default, positive=True)
     if text is default:
         return text
-    return to_ticks(text, inst.tick_size, field=f.field(key), where=f.source.where(f.field(key)))
+    ticks = to_ticks(text, inst.tick_size, field=f.field(key), where=f.source.where(f.field(key)))
+    if ticks >= MAX_PRICE_TICKS:  # the book reserves 2^62 as its "no price" value
+        raise f.error(key, f"{text!r} is out of range: prices must be below 2^61 ticks")
+    return ticks
 
 
 def _lots(f: Fields, key: str, inst: Instrument) -> int:
     text = f.decimal_text(key, positive=True)
-    return to_lots(text, inst.lot_size, field=f.field(key), where=f.source.where(f.field(key)))
+    lots = to_lots(text, inst.lot_size, field=f.field(key), where=f.source.where(f.field(key)))
+    if lots >= MAX_SIZE_LOTS:
+        raise f.error(key, f"{text!r} is out of range: sizes must be below 2^61 lots")
+    return lots
 
 
 # --------------------------------------------------------------------------- instruments

@@ -22,7 +22,12 @@ from exsim.units import NS_PER_DAY, NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND, p
 # line like "[" + 2,000 spaces take seconds to reject, before tomllib could report it).
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*)\s*\]\]?\s*(#.*)?$")
 _KEY = re.compile(r"^\s*([A-Za-z0-9_\-]+(?:\s*\.\s*[A-Za-z0-9_\-]+)*)\s*=")
-_DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d)$")
+_DURATION = re.compile(r"^([0-9]{1,20}(?:\.[0-9]{1,20})?)(ns|us|ms|s|m|h|d)$", re.ASCII)
+#: the longest duration a scenario may give (100 years of 365 days): any time it sets
+#: stays far inside the years a date can be written in
+MAX_DURATION_NS = 36_500 * NS_PER_DAY
+#: the largest scenario file read (checked before reading it)
+MAX_SCENARIO_BYTES = 16 << 20
 _DURATION_NS = {"ns": 1, "us": 1_000, "ms": 1_000_000, "s": NS_PER_SECOND, "m": NS_PER_MINUTE, "h": NS_PER_HOUR, "d": NS_PER_DAY}
 
 
@@ -33,7 +38,9 @@ class LineMap:
         self.lines: dict[str, int] = {}
         counts: dict[str, int] = {}  # resolved array-of-tables path -> entries so far
         table = ""
-        for no, line in enumerate(text.splitlines(), 1):
+        # lines end at "\n" only, as TOML's do (str.splitlines would also break at U+2028,
+        # NEL, form feeds..., shifting every line number after one)
+        for no, line in enumerate(text.split("\n"), 1):
             m = _HEADER.match(line)
             if m:
                 parts = [p.strip() for p in m.group(2).split(".")]
@@ -66,23 +73,29 @@ class LineMap:
 class Source:
     """One scenario file: its name, its parsed data and its line map."""
 
-    def __init__(self, name: str, text: str, base_dir: Path | None) -> None:
+    def __init__(self, name: str, text: str, base_dir: Path | None, allowed: tuple[Path, ...] = ()) -> None:
         self.name = name
         self.base_dir = base_dir
+        #: folders besides the scenario's own whose files it may name (``--allow-path``)
+        self.allowed = allowed
+        if text.startswith("\ufeff"):  # a byte-order mark, as editors on Windows write: not TOML's, dropped
+            text = text[1:]
         self.map = LineMap(text)
         try:
             self.data = tomllib.loads(text)
         except (ValueError, RecursionError) as exc:  # TOMLDecodeError; an int over 4300 digits; [[[[... nested
             m = re.search(r"\(at line (\d+), column (\d+)\)", str(exc))
-            line = m.group(1) if m else len(text.splitlines()) if "at end of document" in str(exc) else 1
+            line = m.group(1) if m else text.count("\n") + (not text.endswith("\n")) if "at end of document" in str(exc) else 1
             detail = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise InputError(f"not valid TOML: {detail}", where=f"{name}:{max(1, int(line))}", field="toml") from exc
 
     @classmethod
-    def read(cls, path: str | Path) -> Source:
+    def read(cls, path: str | Path, allowed: Iterable[str | Path] = ()) -> Source:
+        """The scenario file ``path`` (a regular file of at most :data:`MAX_SCENARIO_BYTES`,
+        checked before it is read); ``allowed``: more folders its files may be in."""
         p = Path(path)
         try:
-            raw = p.read_bytes()
+            raw = read_regular_file(p, MAX_SCENARIO_BYTES, "file")
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", where=str(p), field="file") from exc
         try:
@@ -90,7 +103,7 @@ class Source:
         except UnicodeDecodeError as exc:
             line = raw[: exc.start].count(b"\n") + 1
             raise InputError("not UTF-8 text", where=f"{p}:{line}", field="file") from exc
-        return cls(str(p), text, p.resolve().parent)
+        return cls(str(p), text, p.resolve().parent, tuple(Path(d).resolve() for d in allowed))
 
     def where(self, path: str) -> str:
         """``file:line`` of ``path``; line 1 when not even its top-level key is in the file."""
@@ -210,16 +223,38 @@ class Fields:
 
 
 def duration_ns(value: Any, fields: Fields, key: str, *, positive: bool = False) -> int:
-    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"``, ``"250ms"`` or ``"1.5h"`` as exact ns."""
+    """``"90s"``, ``"15m"``, ``"2h"``, ``"1d"``, ``"250ms"`` or ``"1.5h"`` as exact ns
+    (ASCII digits; at most :data:`MAX_DURATION_NS`, 100 years)."""
     m = _DURATION.match(value) if isinstance(value, str) else None
     if m is None:
-        raise fields.error(key, f"{value!r} is not a duration like \"90s\", \"15m\", \"2h\", \"1d\" or \"250ms\"")
+        shown = value[:40] + "..." if isinstance(value, str) and len(value) > 40 else value
+        raise fields.error(key, f"{shown!r} is not a duration like \"90s\", \"15m\", \"2h\", \"1d\" or \"250ms\"")
     ns = Decimal(m.group(1)) * _DURATION_NS[m.group(2)]
+    if ns > MAX_DURATION_NS:
+        raise fields.error(key, f"{value!r} is out of range: at most 36500d (100 years)")
     if ns != ns.to_integral_value():
         raise fields.error(key, f"{value!r} is not a whole number of nanoseconds")
     if positive and ns <= 0:
         raise fields.error(key, f"{value!r} must be longer than 0")
     return int(ns)
+
+
+def read_regular_file(path: Path, max_bytes: int, field: str) -> bytes:
+    """The bytes of ``path`` if it is a regular file (not a folder, FIFO or device) of at
+    most ``max_bytes``, both checked before reading; else an :class:`InputError` naming
+    the path and ``field`` (never the file's content). ``OSError`` if it cannot be read."""
+    import stat
+
+    st = path.stat()
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError("is not a regular file", where=str(path), field=field)
+    if st.st_size > max_bytes:
+        raise InputError(f"is {st.st_size:,} bytes; at most {max_bytes:,} are read", where=str(path), field=field)
+    with open(path, "rb") as f:
+        raw = f.read(max_bytes + 1)
+    if len(raw) > max_bytes:  # (a file that grew, or whose size the system does not tell)
+        raise InputError(f"is more than {max_bytes:,} bytes", where=str(path), field=field)
+    return raw
 
 
 def _kind(value: Any) -> str:

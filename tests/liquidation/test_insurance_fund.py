@@ -9,8 +9,10 @@ Bucket balance at mark m: ``2e5·m − 9e10``; MM ``1e4·m``; liquidated iff m <
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import exsim.ledger.ledger as ledger_module
 from exsim.exchange import Fill, OrderAccepted
 
 from .harness import (
@@ -180,6 +182,26 @@ class TestUncoveredLoss:
         assert h.ledger.uncovered_loss_atoms == 45_000_000
         assert "UNCOVERED LOSS 0.45" in liq.explanation
         assert h.fund == 0 and h.wallet(TRADER) >= 0
+
+    def test_the_documented_money_identity_needs_the_uncovered_loss(self) -> None:
+        """README's "Money" identity (and ledger.py's docstring), term by term, once the fund
+        has run dry: Σ wallets + Σ isolated buckets + fee pool + insurance fund − Σ signed
+        entry costs − uncovered loss = Σ deposits − Σ withdrawals; without its last term
+        the left side is off by exactly the uncovered loss."""
+        h = world(fund=0, taker_fee_e8=50_000)
+        h.rest(MM, BUY, 20, BP)
+        h.mark(448_000)
+        ledger = h.ledger
+        holders = [*ledger.accounts.values(), ledger.external, ledger.fund]
+        positions = [p for a in holders for p in a.positions.values()]
+        wallets = sum(a.wallet_atoms for a in holders if a is not ledger.fund)
+        buckets = sum(p.margin_atoms for p in positions)
+        costs = sum(p.cost_atoms if p.qty_lots >= 0 else -p.cost_atoms for p in positions)
+        before_uncovered = wallets + buckets + ledger.fee_pool_atoms + ledger.insurance_fund_atoms - costs
+        assert ledger.uncovered_loss_atoms == 45_000_000
+        assert before_uncovered - ledger.uncovered_loss_atoms == ledger.total_in_atoms - ledger.total_out_atoms
+        readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+        assert "− uncovered loss" in (ledger_module.__doc__ or "") and "− uncovered loss = Σ deposits − Σ withdrawals" in readme
 
     def test_fund_covers_the_fee_deficit_when_it_can(self) -> None:
         """The same deficit with 10 USDT in the fund is covered by the fund: nothing uncovered."""

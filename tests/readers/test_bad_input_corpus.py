@@ -599,6 +599,121 @@ CORPUS: list[Bad] = [
     Bad("exsim-jsonl", "unknown_symbol", message(setter("symbol", "NOSUCHUSDT")), "symbol", "unknown symbol 'NOSUCHUSDT'",
         SYMBOL, args=()),  # fmt: skip
 ]
+
+
+# --------------------------------------------------------------------------- hostile values (issue 13)
+# What an adversarial probe found, generated for every layout with the column: times out of
+# the readers' window or not written in ASCII digits, numbers past Python's int-string limit,
+# prices and sizes at the values the book reserves, JSON nested past the recursion limit,
+# symbols that are not text. Each is a bad row: one line naming file:line:field, and
+# --skip-bad-rows leaves it out (the generic tests above run on every one).
+WINDOW = "outside the accepted time window 2009-01-01 .. 2100-01-01 UTC"
+
+
+def _century_later(old: str) -> str:
+    """The same epoch text 100 years later (a '2124' typo), in the text's own unit."""
+    return str(int(old) + 100 * 365 * 86_400 * 10 ** (len(old) - 10))
+
+
+HOSTILE_TIMES: dict[str, tuple[str | Callable[[str], str], str]] = {  # case -> (new text, a phrase of the error)
+    "time_int64_max": ("9223372036854775807", WINDOW),
+    "time_2_pow_64": ("18446744073709551616", WINDOW),
+    "time_year_2124_typo": (_century_later, WINDOW),
+    "time_1990": (lambda old: str(int(old) - 34 * 365 * 86_400 * 10 ** (len(old) - 10)), WINDOW),
+    "time_4000_digits": ("9" * 4000, "(4,000 characters)"),
+    "time_superscript_digit": (lambda old: old[:-1] + "²", ""),
+    "time_arabic_indic_digits": (lambda old: old.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")), ""),
+    "time_fullwidth_digits": (lambda old: old.translate(str.maketrans("0123456789", "０１２３４５６７８９")), ""),
+    "time_plus_sign": (lambda old: "+" + old, ""),
+    "time_underscore": (lambda old: old[:4] + "_" + old[4:], ""),
+}
+#: layouts whose price and size go to the instrument's grid unchanged (the GRID stage)
+GRID_LAYOUTS = ("binance-trades", "binance-aggTrades", "binance-bookTicker", "tardis-trades", "tardis-incremental_book_L2",
+                "tardis-quotes", "tardis-liquidations", "exsim-csv")
+HOSTILE_PRICES = {  # case -> (column, new text, the field at the grid, a phrase of the error)
+    "price_4400_digits": ("price", "9" * 4400, "price", "is too long"),
+    "price_at_the_no_price_key": ("price", "461168601842738790.4", "price", "prices must be below 2^61 ticks"),
+    "price_just_below_the_limit": ("price", "230584300921369395.2", "price", "prices must be below 2^61 ticks"),
+    "size_at_the_unknown_size": ("qty", "4611686018427387.904", "qty", "sizes must be below 2^61 lots"),
+    "size_100_digits": ("qty", "9" * 100, "qty", "is out of range"),
+}
+
+
+def hostile_csv_cases(fmt: str) -> list[Bad]:
+    lay = LAYOUTS[fmt]
+    out = [Bad(fmt, case, cell(lay.cols["time"], text), lay.names["time"], says) for case, (text, says) in HOSTILE_TIMES.items()]
+    if fmt in GRID_LAYOUTS:
+        out += [Bad(fmt, case, cell(lay.cols[col], text), field_, says, GRID) for case, (col, text, field_, says) in HOSTILE_PRICES.items()]
+    return out
+
+
+def raw_message(text: str, line: int = BAD) -> Spoil:
+    """The JSON of ``line`` replaced by ``text`` (its time prefix kept)."""
+
+    def spoil(lines: list[str]) -> tuple[list[str], int]:
+        out = list(lines)
+        out[line - 1] = _split_json(out[line - 1])[0] + text
+        return out, line
+
+    return spoil
+
+
+def capture_time(new: str | Callable[[str], str], line: int = BAD) -> Spoil:
+    """The receive time of a capture line replaced (``new(old)`` or ``new``)."""
+
+    def spoil(lines: list[str]) -> tuple[list[str], int]:
+        out = list(lines)
+        prefix = _split_json(out[line - 1])[0]
+        old = prefix.rstrip(": ")
+        sep = prefix[len(old):]
+        whole, dot, frac = old.partition(".")
+        text = new(whole) if callable(new) else new
+        out[line - 1] = text + (dot + frac if callable(new) else "") + sep + out[line - 1][len(prefix):]
+        return out, line
+
+    return spoil
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def hostile_json_cases(fmt: str) -> list[Bad]:
+    if fmt == "exsim-jsonl":
+        return [
+            Bad(fmt, "json_nested_deep", raw_message(DEEP), "line", "nested too deep"),
+            Bad(fmt, "json_integer_past_4300_digits", raw_message('{"ts_ns": ' + "9" * 5000 + "}"), "line", "not JSON"),
+            Bad(fmt, "symbol_a_number", message(setter("symbol", 5)), "symbol", "is not a symbol"),
+            Bad(fmt, "symbol_a_list", message(setter("symbol", ["BTCUSDT"])), "symbol", "is not a symbol"),
+            Bad(fmt, "time_2_pow_64", message(setter("ts_ns", 2**64)), "ts_ns", WINDOW),
+            Bad(fmt, "time_year_2124_typo", message(setter("ts_ns", T0_NS + 100 * 365 * 86_400 * 10**9)), "ts_ns", WINDOW),
+            Bad(fmt, "time_superscript_digit", message(setter("ts_ns", f"{T0_NS}²")), "ts_ns", "is not a whole number"),
+            Bad(fmt, "price_plus_sign", message(setter("price", "+61800.0")), "price", "is not an unsigned decimal number"),
+            Bad(fmt, "price_at_the_no_price_key", message(setter("price", "461168601842738790.4")), "price",
+                "prices must be below 2^61 ticks", GRID),
+        ]
+    ts_field = "local_receive_ts_ns" if fmt.endswith("hftbacktest") else "receive_ts"
+    scale = 1 if fmt.endswith("hftbacktest") else 10**9  # ns, or seconds with a fraction
+    return [
+        Bad(fmt, "json_nested_deep", raw_message(DEEP), "json", "nested too deep"),
+        Bad(fmt, "json_integer_past_4300_digits", raw_message('{"stream":"btcusdt@trade","data":{"t":' + "9" * 5000 + "}}"),
+            "json", "not JSON"),
+        Bad(fmt, "symbol_a_number", message(setter("s", 5)), "trade.s", "is not a symbol"),
+        Bad(fmt, "symbol_a_list", message(setter("s", ["BTCUSDT"])), "trade.s", "is not a symbol"),
+        Bad(fmt, "stream_a_list", raw_message('{"stream":["x"],"data":{}}'), "stream", "is not a stream name"),
+        Bad(fmt, "time_2_pow_64", capture_time(str(2**64) if scale == 1 else str(2**64 // 10**9)), ts_field, ""),
+        Bad(fmt, "time_year_2124_typo", capture_time(_century_later), ts_field, WINDOW),
+        Bad(fmt, "time_4000_digits", capture_time("9" * 4000), ts_field, "(4,000 characters)"),
+        Bad(fmt, "time_superscript_digit", capture_time(lambda old: old[:-1] + "²"), ts_field, ""),
+        Bad(fmt, "price_at_the_no_price_key", message(setter("p", "461168601842738790.4")), "price",
+            "prices must be below 2^61 ticks", GRID),
+        Bad(fmt, "trade_id_past_2_pow_63", message(setter("t", 2**70)), "trade.t", "", READ),
+    ]
+
+
+CORPUS += [
+    *(bad for fmt in FORMATS if LAYOUTS[fmt].cols for bad in hostile_csv_cases(fmt)),
+    *(bad for fmt in ("binance-ws-hftbacktest", "binance-ws-cryptofeed", "exsim-jsonl") for bad in hostile_json_cases(fmt)),
+]
 CASES = {bad.id: bad for bad in CORPUS}
 assert len(CASES) == len(CORPUS), "two corpus entries with one id"
 
@@ -1044,3 +1159,134 @@ def test_funding_rows_without_any_price(tmp_path: Path, capsys: pytest.CaptureFi
     assert summary["account"]["funding_payments"] == 0
     events = (tmp_path / "run" / "events.jsonl").read_text()
     assert '"Funding' not in events
+
+
+# =========================================================================== hostile files (issue 13)
+LONG_LINE = 7  # past the first lines format detection reads
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_long_line_anywhere_is_refused_naming_it(fmt: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The 1 MiB line limit covers every line of every format, not only the first five: a
+    2 MiB seventh line is refused, naming it and the 'line' field, before it is read whole."""
+    lay = LAYOUTS[fmt]
+    lines = lay.lines(ROWS)
+    lines[LONG_LINE - 1] = "7" * (2 << 20)
+    path = lay.write(tmp_path / "data", lines)
+    with pytest.raises(InputError) as info:
+        read_all(path, fmt)
+    assert (info.value.where, info.value.field) == (f"{path}:{LONG_LINE}", "line")
+    rc, out, err = run_cli(replay(path, fmt), capsys)
+    assert_one_line_error(rc, out, err, f"exsim: error: {path}:{LONG_LINE}: field 'line': longer than 1,048,576 characters")
+
+
+def test_a_line_at_the_limit_is_read(tmp_path: Path) -> None:
+    """A line of exactly 1 MiB (its line break not counted, CRLF or LF) is a line like any other."""
+    from exsim.readers.opening import MAX_LINE_CHARS, numbered_lines
+
+    path = tmp_path / "x.txt"
+    path.write_text("a\r\n" + "b" * MAX_LINE_CHARS + "\r\n" + "c" * MAX_LINE_CHARS + "\nd", newline="")
+    assert [(n, len(text)) for n, text in numbered_lines(path)] == [(1, 1), (2, MAX_LINE_CHARS), (3, MAX_LINE_CHARS), (4, 1)]
+
+
+@pytest.fixture(scope="module")
+def bombs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A Binance trades file as .gz, .zip and .zst: a header, five rows, then a 1 GiB line
+    (tests/readers/bombs.py makes them without writing the gigabyte)."""
+    from tests.readers.bombs import BOMBS
+
+    directory = tmp_path_factory.mktemp("bombs")
+    head = "".join(line + "\n" for line in binance_trades(5)).encode()
+    return {how: make(directory / f"BTCUSDT-trades-2024-08-09.csv.{how}", head) for how, make in BOMBS.items()}
+
+
+MEMORY_CAP = 300 << 20  # bytes of address space the refusing process may use
+
+
+def _capped() -> None:  # (runs in the child, before exec)
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
+@pytest.mark.parametrize("how", ["gz", "zip", "zst"])
+def test_a_compressed_bomb_is_refused_in_bounded_memory(how: str, bombs: dict[str, Path], tmp_path: Path) -> None:
+    """A 1 MB .gz/.zip or 33 KB .zst whose seventh line is 1 GiB long: `exsim replay` in a
+    process limited to 300 MB of address space prints one line naming line 7 and exits 2
+    (before: read whole, 2.1 GB; the .zst reader held whole decompressed chunks)."""
+    import subprocess
+    import sys
+
+    path = bombs[how]
+    assert path.stat().st_size < (40_000 if how == "zst" else 1_100_000)
+    proc = subprocess.run(
+        [sys.executable, "-m", "exsim.cli", "replay", str(path), "--no-progress", "--out", str(tmp_path / "run")],
+        preexec_fn=_capped, capture_output=True, text=True, timeout=300, cwd=Path(__file__).resolve().parents[2],
+    )
+    assert (proc.returncode, proc.stdout) == (2, ""), proc.stderr[-2000:]
+    assert proc.stderr == (f"exsim: error: {path}:7: field 'line': longer than 1,048,576 characters without a line break: "
+                           "not a line-oriented text data file\n")
+
+
+def _zst(data: bytes) -> bytes:
+    import zstandard
+
+    return zstandard.ZstdCompressor().compress(data)
+
+
+@pytest.mark.parametrize("trailer", [b"garbage!", b"\x28\xb5\x2f\xfd", b"\x00" * 3])
+def test_zst_trailing_bytes_name_the_line_after_the_last(trailer: bytes, tmp_path: Path) -> None:
+    """Bytes after the last zstd frame (garbage, a cut frame header): every line is read,
+    then an error naming the line after the last one and 'compression' (it once named line 1)."""
+    lines = exsim_csv(ROWS)
+    path = tmp_path / "events.csv.zst"
+    path.write_bytes(_zst("".join(line + "\n" for line in lines).encode()) + trailer)
+    rows: list[Row] = []
+    with pytest.raises(InputError) as info:
+        rows.extend(open_rows(path, "exsim-csv")[1])
+    assert (info.value.where, info.value.field) == (f"{path}:{len(lines) + 1}", "compression")
+    assert len(rows) == ROWS
+
+
+def test_zst_of_many_frames_and_a_skippable_frame_is_read_whole(tmp_path: Path) -> None:
+    """Several frames (as `zstd` writes for concatenated files) and a skippable frame read
+    as one stream: the frame walk accepts what the format allows."""
+    lines = [line + "\n" for line in exsim_csv(ROWS)]
+    skippable = (0x184D2A50).to_bytes(4, "little") + (3).to_bytes(4, "little") + b"abc"
+    path = tmp_path / "events.csv.zst"
+    path.write_bytes(_zst("".join(lines[:4]).encode()) + skippable + _zst("".join(lines[4:]).encode()))
+    assert len(list(open_rows(path, "exsim-csv")[1])) == ROWS
+
+
+def test_an_encrypted_zip_member_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An encrypted zip member (which zipfile would refuse with a RuntimeError) is an
+    error naming line 1 and 'compression'."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("BTCUSDT-trades-2024-08-09.csv", "\n".join(binance_trades(ROWS)) + "\n")
+    data = bytearray(buf.getvalue())
+    data[6] |= 1  # the "encrypted" flag, in the local header and in the central directory
+    data[data.rfind(b"PK\x01\x02") + 8] |= 1
+    path = tmp_path / "BTCUSDT-trades-2024-08-09.csv.zip"
+    path.write_bytes(bytes(data))
+    rc, out, err = run_cli(["replay", str(path), "--no-progress"], capsys)
+    assert_one_line_error(rc, out, err, f"exsim: error: {path}:1: field 'compression': ", "is encrypted")
+
+
+def test_a_bom_before_the_exsim_csv_header_is_ignored(tmp_path: Path) -> None:
+    """exsim-csv, like the venue CSV readers, reads a file saved with a UTF-8 byte-order mark."""
+    lay = LAYOUTS["exsim-csv"]
+    plain = lay.write(tmp_path / "a", lay.lines(ROWS))
+    marked = lay.write(tmp_path / "b", ["\ufeff" + lay.lines(ROWS)[0], *lay.lines(ROWS)[1:]])
+    assert detect_format(marked) == "exsim-csv"
+    assert [r[:7] for r in read_all(marked, "exsim-csv")] == [r[:7] for r in read_all(plain, "exsim-csv")]
+
+
+def test_a_plus_signed_size_is_not_called_negative(tmp_path: Path) -> None:
+    """'+61801.0' is refused as not an unsigned decimal (it once said "is negative")."""
+    lay = LAYOUTS["exsim-jsonl"]
+    lines, line = message(setter("qty", "+0.010"))(lay.lines(ROWS))
+    path = lay.write(tmp_path / "data", lines)
+    with pytest.raises(InputError) as info:
+        read_all(path, "exsim-jsonl")
+    assert "is not an unsigned decimal number" in str(info.value) and "negative" not in str(info.value)

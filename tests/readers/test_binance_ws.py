@@ -176,8 +176,13 @@ class DecimalBook:
         return bool(bids and asks and max(bids) >= min(asks))
 
 
+#: synthetic captures' times are offsets from this (the readers accept 2009-01-01 .. 2100-01-01)
+T0 = 1_723_161_600_000_000_000
+
+
 def hft_line(ts_ns: int, obj: dict[str, Any]) -> str:
-    return f"{ts_ns} {json.dumps(obj, separators=(',', ':'))}"
+    """A capture line at ``T0 + ts_ns``."""
+    return f"{T0 + ts_ns} {json.dumps(obj, separators=(',', ':'))}"
 
 
 def depth(first: int, final: int, prev: int, bids: list[list[str]] | None = None, asks: list[list[str]] | None = None) -> dict[str, Any]:
@@ -355,7 +360,7 @@ class TestDepthSync:
         reader = read_hftbacktest(path)
         rows = list(reader)
         assert_ts_ordered(rows)
-        kinds = [(r.ts_ns, r.kind) for r in rows]
+        kinds = [(r.ts_ns - T0, r.kind) for r in rows]
         assert kinds == [
             (2000, TRADE),
             (5000, CLEAR), (5000, LEVEL), (5000, LEVEL), (5000, LEVEL),  # snapshot, at the bridging diff's time
@@ -379,7 +384,7 @@ class TestDepthSync:
         """A diff received before the snapshot it bridges is applied at the snapshot's receive time."""
         path = write_hft(tmp_path, [hft_line(1000, depth(95, 105, 94)), hft_line(2000, snapshot(100)), hft_line(3000, depth(106, 107, 105))])
         rows = list(read_hftbacktest(path))
-        assert [(r.ts_ns, r.kind, r.where.rsplit(":", 1)[1]) for r in rows] == [
+        assert [(r.ts_ns - T0, r.kind, r.where.rsplit(":", 1)[1]) for r in rows] == [
             (2000, CLEAR, "2"), (2000, LEVEL, "2"), (2000, LEVEL, "2"), (2000, LEVEL, "2"),
             (2000, LEVEL, "1"), (2000, LEVEL, "1"),
             (3000, LEVEL, "3"), (3000, LEVEL, "3"),
@@ -400,8 +405,8 @@ class TestDepthSync:
         reader = read_hftbacktest(path)
         rows = list(reader)
         gaps = [r for r in rows if r.kind == GAP]
-        assert len(gaps) == 1 and gaps[0].ts_ns == 2000 and "lastUpdateId=100" in gaps[0].rate and "U=120" in gaps[0].rate
-        assert [r.ts_ns for r in rows if r.kind == CLEAR] == [4000]
+        assert len(gaps) == 1 and gaps[0].ts_ns == T0 + 2000 and "lastUpdateId=100" in gaps[0].rate and "U=120" in gaps[0].rate
+        assert [r.ts_ns - T0 for r in rows if r.kind == CLEAR] == [4000]
         assert [r.rate for r in rows if r.kind == LEVEL][-6:] == ["130", "130", "140", "140", "150", "150"]
         assert (reader.stats.snapshots, reader.stats.snapshots_applied, reader.stats.diffs_applied) == (2, 1, 3)
 
@@ -523,7 +528,7 @@ class TestInputErrors:
 
     def test_bad_json(self, tmp_path: Path) -> None:
         """A line whose JSON does not parse names the line and the 'json' field."""
-        err = self._error(tmp_path, [hft_line(1, trade()), '2 {"stream":"btcusdt@trade","data":'])
+        err = self._error(tmp_path, [hft_line(1, trade()), f'{T0 + 2} {{"stream":"btcusdt@trade","data":'])
         assert err.where.endswith(":2") and err.field == "json" and "not JSON" in err.message
 
     def test_missing_field(self, tmp_path: Path) -> None:
@@ -561,7 +566,7 @@ class TestInputErrors:
         """A cryptofeed line whose time is not decimal seconds names the line and 'receive_ts'."""
         path = tmp_path / "BINANCE_FUTURES.ws.1.0"
         header = "wss://fstream.binance.com/stream?streams=btcusdt@trade <-> 1.5"
-        path.write_text(f"{header}\n1.25: {json.dumps(trade())}\nabc: {json.dumps(trade())}\n")
+        path.write_text(f"{header}\n1723161600.25: {json.dumps(trade())}\nabc: {json.dumps(trade())}\n")
         with pytest.raises(InputError) as info:
             list(read_cryptofeed(path))
         assert info.value.where == f"{path}:3" and info.value.field == "receive_ts"

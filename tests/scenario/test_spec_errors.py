@@ -347,23 +347,55 @@ CASES = [
          "paths.BTCUSDT.generator.volatilty", "unknown field"),
     Case("generator-start-missing", generated('{ volatility = "0.01" }'), "generator = {", "paths.BTCUSDT.generator.start",
          "missing"),
+    # ------------------------------------------------------------------ numbers and times out of range (issue 13)
+    Case("start-year-9999", sub('start = "2024-01-01T00:00:00Z"', 'start = "9999-01-01T00:00:00Z"'), "start =",
+         "scenario.start", "is out of range (years 1970 to 2099 in UTC)"),
+    Case("order-at-past-year-9999", sub('at = "5m"', 'at = "100000000d"'), 'at = "100000000d"', "accounts[0].orders[0].at",
+         "is out of range: at most 36500d"),
+    Case("order-at-superscript-digit", sub('at = "5m"', 'at = "5²m"'), 'at = "5²m"', "accounts[0].orders[0].at",
+         "is not a duration"),
+    Case("order-at-fullwidth-digit", sub('at = "5m"', 'at = "５m"'), 'at = "５m"', "accounts[0].orders[0].at",
+         "is not a duration"),
+    Case("order-at-4000-digits", sub('at = "5m"', 'at = "' + "9" * 4000 + 'm"'), 'at = "999', "accounts[0].orders[0].at",
+         "is not a duration"),
+    Case("order-price-at-the-no-price-key", sub('price = "990"', 'price = "4611686018427387.904"'), 'price = "4611686018427387.904"',
+         "accounts[0].orders[0].price", "prices must be below 2^61 ticks"),
+    Case("order-qty-past-2-pow-61-lots", sub('qty = "0.5"', 'qty = "2305843009213693.952"'), 'qty = "2305843009213693.952"',
+         "accounts[0].orders[0].qty", "sizes must be below 2^61 lots"),
+    Case("order-price-plus-sign", sub('price = "990"', 'price = "+990"'), 'price = "+990"', "accounts[0].orders[0].price",
+         "is not a decimal number"),
+    Case("order-price-underscore", sub('price = "990"', 'price = "9_90"'), 'price = "9_90"', "accounts[0].orders[0].price",
+         "is not a decimal number"),
+    Case("mark-at-the-book-sentinel", sub('["20m", "58000"]', '["20m", "461168601842738790.4"]'), ("[paths.BTCUSDT]", "marks"),
+         "paths.BTCUSDT.marks[2]", "below 2^61 ticks"),
     # ------------------------------------------------------------------ csv paths
     Case("csv-file-missing", csv_path("nope.csv"), "csv =", "paths.BTCUSDT.csv", "'nope.csv' not found"),
+    # files outside the scenario's folder are refused before anything is read (issue 13, item 4)
+    Case("csv-etc-passwd", csv_path("/etc/passwd"), "csv =", "paths.BTCUSDT.csv", "is outside the scenario's folder"),
+    Case("csv-proc-environ", csv_path("/proc/self/environ"), "csv =", "paths.BTCUSDT.csv", "pass --allow-path DIR"),
+    Case("replay-proc-environ", sub(BTC_MARKS, 'replay = "/proc/self/environ"'), "replay =", "paths.BTCUSDT.replay",
+         "is outside the scenario's folder"),
+    Case("csv-mark-plus-sign", csv_path(), "10m,+59000", "mark", "the mark is not a decimal number",
+         files={"btc.csv": "time,mark\n0s,60000\n10m,+59000\n"}, in_file="btc.csv"),
+    Case("csv-mark-at-the-book-sentinel", csv_path(), "10m,4611", "mark", "below 2^61 ticks",
+         files={"btc.csv": "time,mark\n0s,60000\n10m,461168601842738790.4\n"}, in_file="btc.csv"),
+    Case("csv-time-arabic-digits", csv_path(), "١٠m", "time", "the time is not a duration",
+         files={"btc.csv": "time,mark\n0s,60000\n١٠m,59000\n"}, in_file="btc.csv"),
     Case("csv-bad-header", csv_path(), "t,price", "header", "expected time,mark",
          files={"btc.csv": "t,price\n0s,60000\n"}, in_file="btc.csv"),
     Case("csv-empty", csv_path(), "", "header", "empty file; expected a header time,mark", files={"btc.csv": ""},
          in_file="btc.csv"),
     Case("csv-three-columns", csv_path(), "59000,1", "columns", "3 columns; expected 2 (time,mark)",
          files={"btc.csv": "time,mark\n0s,60000\n10m,59000,1\n"}, in_file="btc.csv"),
-    Case("csv-mark-not-a-number", csv_path(), "abc", "mark", "'abc' is not a decimal number",
+    Case("csv-mark-not-a-number", csv_path(), "abc", "mark", "the mark is not a decimal number",
          files={"btc.csv": "time,mark\n0s,60000\n10m,abc\n"}, in_file="btc.csv"),
-    Case("csv-mark-off-grid", csv_path(), "59000.05", "mark", "'59000.05' is not a multiple of tick 0.1",
+    Case("csv-mark-off-grid", csv_path(), "59000.05", "mark", "the mark is not a multiple of tick 0.1",
          OffGridError, files={"btc.csv": "time,mark\n0s,60000\n10m,59000.05\n"}, in_file="btc.csv"),
-    Case("csv-mark-zero", csv_path(), "10m,0", "mark", "'0' must be greater than 0",
+    Case("csv-mark-zero", csv_path(), "10m,0", "mark", "the mark must be greater than 0",
          files={"btc.csv": "time,mark\n0s,60000\n10m,0\n"}, in_file="btc.csv"),
     Case("csv-times-backwards", csv_path(), "5m,", "time", "time goes backwards (or repeats)",
          files={"btc.csv": "time,mark\n0s,60000\n10m,59000\n5m,58000\n"}, in_file="btc.csv"),
-    Case("csv-time-not-a-duration", csv_path(), "ten", "time", "'ten minutes' is not a duration",
+    Case("csv-time-not-a-duration", csv_path(), "ten", "time", "the time is not a duration",
          files={"btc.csv": "time,mark\n0s,60000\nten minutes,59000\n"}, in_file="btc.csv"),
     Case("csv-iso-time-without-zone", csv_path(), "00:10:00,", "time", "has no time zone",
          files={"btc.csv": "time,mark\n2024-01-01T00:00:00Z,60000\n2024-01-01T00:10:00,59000\n"}, in_file="btc.csv"),
@@ -745,3 +777,155 @@ def test_a_replay_path_counts_intervals_from_its_own_first_mark(tmp_path: Path) 
     except InputError as exc:  # the native format's exact header is the reader's business
         pytest.fail(f"{exc}")
     assert scenario.paths["BTCUSDT"][0] == (0, 600100)
+
+
+# --------------------------------------------------------------------------- files a scenario names (issue 13, item 4)
+class TestFilesAScenarioReads:
+    """A scenario reads files under its own folder (or a folder the user allows) only,
+    regular files only, sizes checked before reading, and no error repeats their content."""
+
+    SECRET = "EXSIM_SECRET=do-not-print-me"
+
+    def _scenario(self, folder: Path, name: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "s.toml"
+        path.write_text(csv_path(name)(BASE), encoding="utf-8")
+        return path
+
+    def test_a_file_beside_the_scenario_is_read(self, tmp_path: Path) -> None:
+        """The usual case: a CSV named by a relative path beside the scenario file."""
+        path = self._scenario(tmp_path / "sc", "btc.csv")
+        (tmp_path / "sc" / "btc.csv").write_text(CSV_OK)
+        assert load_scenario(path).paths["BTCUSDT"][1] == (600_000_000_000, 590_000)
+
+    def test_a_relative_path_is_resolved_from_the_scenario_not_the_working_folder(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A CSV in the working folder but not beside the scenario is not found."""
+        path = self._scenario(tmp_path / "sc", "btc.csv")
+        (tmp_path / "btc.csv").write_text(CSV_OK)
+        monkeypatch.chdir(tmp_path)
+        with pytest.raises(InputError, match="'btc.csv' not found"):
+            load_scenario(path)
+
+    @pytest.mark.parametrize("name", ["../outside.csv", "{tmp}/outside.csv", "link.csv"])
+    def test_a_file_outside_the_folder_is_refused_unread(self, name: str, tmp_path: Path) -> None:
+        """``..``, an absolute path or a symbolic link out of the folder: refused, naming the
+        field, without a word of the file."""
+        outside = tmp_path / "outside.csv"
+        outside.write_text(self.SECRET + "\n")
+        path = self._scenario(tmp_path / "sc", name.format(tmp=tmp_path))
+        (tmp_path / "sc" / "link.csv").symlink_to(outside)
+        with pytest.raises(InputError) as info:
+            load_scenario(path)
+        assert info.value.field == "paths.BTCUSDT.csv" and "is outside the scenario's folder" in info.value.message
+        assert "do-not-print-me" not in str(info.value)
+
+    def test_allow_path_lets_a_folder_be_read(self, tmp_path: Path) -> None:
+        """``--allow-path DIR`` (``allow_paths``): a file under DIR may be named."""
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "btc.csv").write_text(CSV_OK)
+        path = self._scenario(tmp_path / "sc", str(tmp_path / "data" / "btc.csv"))
+        with pytest.raises(InputError, match="outside"):
+            load_scenario(path)
+        assert load_scenario(path, [tmp_path / "data"]).paths["BTCUSDT"][-1] == (1_200_000_000_000, 580_000)
+
+    def test_allow_path_on_the_command_line(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """``exsim scenario FILE --allow-path DIR`` runs; without it, one line naming the field."""
+        (tmp_path / "data").mkdir()
+        (tmp_path / "data" / "btc.csv").write_text(CSV_OK)
+        path = self._scenario(tmp_path / "sc", str(tmp_path / "data" / "btc.csv"))
+        assert main(["scenario", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "field 'paths.BTCUSDT.csv'" in err and "--allow-path" in err
+        assert main(["scenario", str(path), "--allow-path", str(tmp_path / "data")]) == 0
+
+    def test_proc_environ_is_never_printed(self, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+        """The probe's case: ``csv = "/proc/self/environ"`` printed the environment."""
+        monkeypatch.setenv("EXSIM_SECRET", "do-not-print-me")
+        path = self._scenario(tmp_path / "sc", "/proc/self/environ")
+        assert main(["scenario", str(path)]) == 2
+        out, err = capsys.readouterr()
+        assert "do-not-print-me" not in out + err and err.count("\n") == 1
+
+    def test_a_bad_file_inside_the_folder_is_not_quoted(self, tmp_path: Path) -> None:
+        """A header that is not ``time,mark`` is named, not repeated."""
+        path = self._scenario(tmp_path / "sc", "btc.csv")
+        (tmp_path / "sc" / "btc.csv").write_text(self.SECRET + "\n0s,60000\n")
+        with pytest.raises(InputError) as info:
+            load_scenario(path)
+        assert (info.value.field, "do-not-print-me" in str(info.value)) == ("header", False)
+
+    def test_a_replay_error_is_not_quoted(self, tmp_path: Path) -> None:
+        """A replay path whose file a reader refuses: the file, line and field, not its text."""
+        folder = tmp_path / "sc"
+        folder.mkdir()
+        (folder / "ticks.csv").write_text("ts_ns,kind,symbol,side,price,qty,rate\n1723161600000000000,trade,BTCUSDT,buy,"
+                                          "do-not-print-me,0.001,\n")
+        path = folder / "s.toml"
+        path.write_text(BASE.replace(BTC_MARKS, 'replay = "ticks.csv"'), encoding="utf-8")
+        with pytest.raises(InputError) as info:
+            load_scenario(path)
+        assert info.value.where == f"{(folder / 'ticks.csv').resolve()}:2" and info.value.field == "price"
+        assert "do-not-print-me" not in str(info.value)
+
+    def test_a_folder_or_fifo_is_not_read(self, tmp_path: Path) -> None:
+        """Only regular files: a folder or a FIFO (which would block a read) is refused."""
+        import os
+
+        path = self._scenario(tmp_path / "sc", "fifo.csv")
+        os.mkfifo(tmp_path / "sc" / "fifo.csv")
+        with pytest.raises(InputError, match="is not a regular file"):
+            load_scenario(path)
+        path = self._scenario(tmp_path / "sc2", "folder.csv")
+        (tmp_path / "sc2" / "folder.csv").mkdir()
+        with pytest.raises(InputError, match="is not a regular file"):
+            load_scenario(path)
+
+    def test_a_huge_file_is_refused_by_its_size(self, tmp_path: Path) -> None:
+        """A 2 GB (sparse) CSV is refused by its size, before a byte is read."""
+        from exsim.scenario.paths import MAX_CSV_BYTES
+
+        path = self._scenario(tmp_path / "sc", "big.csv")
+        with open(tmp_path / "sc" / "big.csv", "wb") as f:
+            f.truncate(2 << 30)
+        with pytest.raises(InputError) as info:
+            load_scenario(path)
+        assert info.value.where.endswith("big.csv") and f"at most {MAX_CSV_BYTES:,} are read" in info.value.message
+
+
+# --------------------------------------------------------------------------- TOML text (issue 13, item 14)
+@pytest.mark.parametrize("separator", ["\u2028", "\u0085", "\u2029"])
+def test_line_numbers_count_only_newlines(separator: str, tmp_path: Path) -> None:
+    """A Unicode line or paragraph separator or NEL inside a comment does not
+    shift the lines an error names (TOML ends lines at newlines only)."""
+    text = BASE.replace("# The bad-input corpus", f"# A comment with a {separator} in it. The bad-input corpus")
+    text = text.replace('deposit = "1000"', "deposti = 1")
+    path = tmp_path / "s.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_scenario(path)
+    expected = text.split("\n").index("deposti = 1") + 1
+    assert info.value.where == f"{path}:{expected}"
+
+
+def test_a_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    """A scenario saved with a UTF-8 byte-order mark reads as without one (the readers strip it too)."""
+    path = tmp_path / "s.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + BASE.encode())
+    assert load_scenario(path).name == "corpus"
+
+
+def test_a_builtin_name_wins_over_a_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """``exsim scenario cascade`` runs the built-in even when the working folder holds a
+    folder named ``cascade``; a path is taken only when it is a file."""
+    from exsim.scenario.cli import resolve
+
+    (tmp_path / "cascade").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert resolve("cascade").name == "cascade.toml" and resolve("cascade").is_file()
+    (tmp_path / "mine").mkdir()
+    with pytest.raises(InputError, match="is a folder"):
+        resolve("mine")
