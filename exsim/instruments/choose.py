@@ -98,33 +98,39 @@ def choose_instrument(
     files: Sequence[InstrumentsFile] = (),
     tick_size: str | None = None,
     lot_size: str | None = None,
+    check_grid: bool = True,
 ) -> tuple[Instrument, str]:
     """The instrument to replay ``symbol`` with, and a line saying what it is and where it
     came from (for the run summary).
 
     ``prices`` / ``qtys``: ``(decimal text, "path:line")`` of the symbol's first traded
     prices and sizes (trades, depth, quotes, liquidations — not marks). ``first_ts_ns``:
-    its first timestamp (the spec in force then is used). Raises :class:`InputError`
-    naming the first row off every known grid and what to pass.
+    its first timestamp; the catalogue's spec in force then is used. Unless
+    ``check_grid`` is false (``--skip-bad-rows``: the replay skips off-grid rows), a value
+    off the chosen grid raises :class:`InputError` naming its row, the grid the data is on,
+    the specs the catalogue knows and what to pass.
     """
     date = date_of_ns(first_ts_ns) if first_ts_ns > 0 else "?"
     tick_size, lot_size = grid_for(symbol, tick_size), grid_for(symbol, lot_size)
     price_grid, qty_grid = grid_of([p for p, _ in prices]), grid_of([q for q, _ in qtys])
     overrides = " (--tick-size/--lot-size given)" if tick_size or lot_size else ""
 
-    def check(inst: Instrument, what: str) -> None:
+    def check(inst: Instrument, what: str, known: str = "") -> None:
+        if not check_grid:
+            return
+        known = f"; the catalogue's tick / lot: {known}" if known else ""
         bad = _off_grid(prices, inst.tick_size)
         if bad is not None:
             raise InputError(
-                f"{symbol}: prices on a {price_grid} grid at {date}; {what} says tick {inst.tick_size}; "
-                f"pass --tick-size {symbol}={price_grid} or --instruments FILE",
+                f"{bad[0]!r} is not a multiple of tick {inst.tick_size} ({what}): {symbol}'s prices are on a {price_grid} "
+                f"grid at {date}{known}; pass --tick-size {symbol}={price_grid} or --instruments FILE",
                 where=bad[1], field="price",
             )
         bad = _off_grid(qtys, inst.lot_size)
         if bad is not None:
             raise InputError(
-                f"{symbol}: quantities on a {qty_grid} grid at {date}; {what} says lot {inst.lot_size}; "
-                f"pass --lot-size {symbol}={qty_grid} or --instruments FILE",
+                f"{bad[0]!r} is not a multiple of lot {inst.lot_size} ({what}): {symbol}'s quantities are on a {qty_grid} "
+                f"grid at {date}{known}; pass --lot-size {symbol}={qty_grid} or --instruments FILE",
                 where=bad[1], field="qty",
             )
 
@@ -135,7 +141,7 @@ def choose_instrument(
         if found is not None:
             inst, source = found
             inst = _with_grids(inst, tick_size, lot_size)
-            check(inst, f"the spec from {source.split(' from ')[-1] if ' from ' in source else source}")
+            check(inst, "the --instruments spec" + (" and --tick-size/--lot-size" if overrides else ""))
             return inst, f"{symbol}: {describe_instrument(inst)}; {source}{overrides}"
     from exsim.instruments.registry import build_instrument, catalogue_entry
 
@@ -155,22 +161,14 @@ def choose_instrument(
         check(inst, "--tick-size/--lot-size")
         return inst, (f"{entry.symbol}: {describe_instrument(inst)}; grids from --tick-size/--lot-size, no venue spec known "
                       f"(fees VIP 0, clearance fee 0); {_brackets_words(entry.symbol)}")
-    in_force = entry.spec_at(first_ts_ns)
-    assert in_force is not None
-    errors: list[InputError] = []
-    for spec in entry.by_distance(first_ts_ns):
-        inst = _with_grids(build_instrument(entry.symbol, spec), tick_size, lot_size)
-        try:
-            check(inst, _spec_words(entry.specs, spec))
-        except InputError as exc:
-            errors.append(exc)
-            continue
-        prov = _provenance(spec, in_force, first_ts_ns, date)
-        return inst, f"{entry.symbol}: {describe_instrument(inst)}; {prov}; {_brackets_words(entry.symbol)}{overrides}"
-    first = errors[0]
+    spec = entry.spec_at(first_ts_ns)
+    assert spec is not None
+    inst = _with_grids(build_instrument(entry.symbol, spec), tick_size, lot_size)
     known = ", ".join(f"{plain(v.tick_size)} / {plain(v.lot_size)} from {v.date}" for v in entry.specs)
-    raise InputError(f"{first.message.split('; pass ')[0]} (the catalogue's tick / lot: {known}); pass "
-                     f"{first.message.split('; pass ')[1]}", where=first.where, field=first.field)
+    what = f"the spec in force at {date}, of {spec.date}" + (", with --tick-size/--lot-size" if overrides else "")
+    check(inst, what, known)
+    prov = _provenance(spec, first_ts_ns, date)
+    return inst, f"{entry.symbol}: {describe_instrument(inst)}; {prov}; {_brackets_words(entry.symbol)}{overrides}"
 
 
 def _catalogue_default(name: str | None, at_ns: int) -> tuple[Instrument, str] | None:
@@ -185,18 +183,9 @@ def _catalogue_default(name: str | None, at_ns: int) -> tuple[Instrument, str] |
     return build_instrument(name, spec), f"catalogue spec of {spec.date} ({spec.source})"
 
 
-def _spec_words(specs: Sequence[SpecVersion], spec: SpecVersion) -> str:
-    return f"the shipped spec of {spec.date}" if len(specs) == 1 else f"the shipped spec from {spec.date}"
-
-
-def _provenance(spec: SpecVersion, in_force: SpecVersion, first_ts_ns: int, date: str) -> str:
+def _provenance(spec: SpecVersion, first_ts_ns: int, date: str) -> str:
     """Where a catalogue spec came from and why it applies at ``date``."""
-    if spec is not in_force:
-        why = f"the data's grid fits it, not the spec in force at {date} (tick {plain(in_force.tick_size)}, from {in_force.date})"
-    elif first_ts_ns < spec.from_ns:
-        why = f"the earliest known spec, assumed at {date}"
-    else:
-        why = f"in force at {date}"
+    why = f"the earliest known spec, assumed at {date}" if first_ts_ns < spec.from_ns else f"in force at {date}"
     return f"Binance exchangeInfo of {spec.date} [{spec.source}], {why}"
 
 

@@ -66,8 +66,8 @@ def catalogue_entry(symbol: str) -> CatalogueEntry:
         close = cat.close_matches(symbol)
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise InputError(
-            f"unknown symbol {symbol!r}{hint} (the catalogue has {len(cat)} Binance USDⓈ-M symbols, "
-            "exsim.instruments.list_symbols(); for another one pass --instruments FILE)",
+            f"unknown symbol {symbol!r}{hint} ({len(cat)} Binance USDⓈ-M symbols shipped: "
+            "exsim.instruments.list_symbols() lists them; for another one pass --instruments FILE)",
             field="symbol",
         )
     return cat[name]

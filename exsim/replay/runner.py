@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -81,7 +82,7 @@ from exsim.exchange import (
     SetReplayedLevels,
     SettleFunding,
 )
-from exsim.instruments import Instrument, get_instrument
+from exsim.instruments import Instrument, get_instrument, instrument_to_dict
 from exsim.instruments.choose import choose_instrument
 from exsim.instruments.loader import load_instruments_file
 from exsim.ledger import Ledger
@@ -162,6 +163,7 @@ def _choose_instruments(
         inst, note = choose_instrument(
             s, first_ts_ns=first_ts.get(s, 0), first_where=first_where.get(s, ""), prices=prices[s], qtys=qtys[s],
             files=files, tick_size=config.tick_size, lot_size=config.lot_size,
+            check_grid=not config.skip_bad_rows,  # then the market model skips off-grid rows, one by one
         )
         out.append(inst)
         notes.append(note)
@@ -487,6 +489,16 @@ class Replay:
         if resume is not None:
             restore(self, resume)
 
+    def _write_instruments(self) -> None:
+        """``instruments.json`` in the run directory: the specs the run used (a dated spec may
+        differ from today's), so ``exsim explain`` prints prices on the run's own grid."""
+        if self._out_dir is None:
+            return
+        path = Path(self._out_dir) / "instruments.json"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps([instrument_to_dict(i) for i in self.instruments], indent=1) + "\n")
+        tmp.replace(path)
+
     # ------------------------------------------------------------------ running
     def run(self) -> dict[str, Any]:
         """Run to the end of the data; returns the summary (also written to ``out_dir``).
@@ -504,7 +516,9 @@ class Replay:
             loop.run()  # what on_end sent
             self.exchange._check()
             self.ledger._check()
-            return self.recorder.finish()
+            summary = self.recorder.finish()
+            self._write_instruments()
+            return summary
         finally:
             for f in self._open_files:
                 f.close()

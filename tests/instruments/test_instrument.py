@@ -231,7 +231,7 @@ class TestRegistry:
         with pytest.raises(InputError, match="did you mean BTCUSDT") as info:
             get_instrument("BTCUSTD")
         assert info.value.field == "symbol"
-        with pytest.raises(InputError, match="the catalogue has 370 Binance"):
+        with pytest.raises(InputError, match="370 Binance USDⓈ-M symbols shipped: "):
             get_instrument("ZZZZZZ")
         with pytest.raises(InputError):
             get_instrument(3)  # type: ignore[arg-type]

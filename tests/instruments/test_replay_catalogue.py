@@ -49,7 +49,7 @@ class TestRealFiles:
         with pytest.raises(InputError) as e:
             Replay([WS], Idle(), ReplayConfig())
         assert e.value.where == f"{HTTP}:4" and e.value.field == "price"
-        assert "CTKUSDT: prices on a 0.00001 grid at 2021-07-22" in e.value.message
+        assert "CTKUSDT's prices are on a 0.00001 grid at 2021-07-22" in e.value.message
         assert "pass --tick-size CTKUSDT=0.00001" in e.value.message
 
     def test_cryptofeed_capture_replays_all_four_symbols(self) -> None:
@@ -80,7 +80,8 @@ class TestGridCheck:
         with pytest.raises(InputError) as e:
             Replay([path], Idle(), ReplayConfig())
         assert e.value.where == f"{path}:3" and e.value.field == "price"
-        assert e.value.message.startswith("BTCUSDT: prices on a 0.001 grid at 2024-08-09")
+        assert e.value.message.startswith("'60000.005' is not a multiple of tick 0.1")
+        assert "BTCUSDT's prices are on a 0.001 grid at 2024-08-09" in e.value.message
         assert "0.01 / 0.001 from 2021-07-22, 0.1 / 0.001 from 2022-02-19" in e.value.message
         assert e.value.message.endswith("pass --tick-size BTCUSDT=0.001 or --instruments FILE")
 
@@ -93,21 +94,27 @@ class TestGridCheck:
     def test_a_finer_lot_asks_for_the_lot_size(self, tmp_path: Path) -> None:
         """A quantity below the lot asks for --lot-size."""
         path = native_trades(tmp_path, [(1_723_161_600_000_000_000, "60000.1", "0.0005")])
-        with pytest.raises(InputError, match=r"quantities on a 0.0001 grid .* pass --lot-size BTCUSDT=0.0001"):
+        with pytest.raises(InputError, match=r"'0.0005' is not a multiple of lot 0.001 .* quantities are on a 0.0001 grid .* pass --lot-size BTCUSDT=0.0001"):
             Replay([path], Idle(), ReplayConfig())
 
-    def test_another_known_spec_that_fits_is_taken_and_said(self, tmp_path: Path) -> None:
-        """2024 prices on a 0.01 grid do not fit the 0.1 tick in force then but fit the 2021 spec: it is used, and the
-        summary says why."""
+    def test_the_spec_in_force_is_kept_even_if_another_fits(self, tmp_path: Path) -> None:
+        """2024 prices on a 0.01 grid are refused against the 0.1 tick in force then, though the 2021 spec had 0.01: the
+        error lists the known specs and asks for the grid."""
         path = native_trades(tmp_path, [(1_723_161_600_000_000_000, "60000.12", "0.001")])
-        summary = Replay([path], Idle(), ReplayConfig()).run()
-        note = summary["market_model"]["instruments"][0]
-        assert note.startswith("BTCUSDT: tick 0.01, lot 0.001, min notional 5, clearance fee 1.2 %; Binance exchangeInfo of 2021-07-22")
-        assert "the data's grid fits it, not the spec in force at 2024-08-09 (tick 0.1, from 2022-02-19)" in note
+        with pytest.raises(InputError) as e:
+            Replay([path], Idle(), ReplayConfig())
+        assert e.value.message.startswith("'60000.12' is not a multiple of tick 0.1 (the spec in force at 2024-08-09, of 2022-02-19)")
+        assert "0.01 / 0.001 from 2021-07-22" in e.value.message and "pass --tick-size BTCUSDT=0.01" in e.value.message
+
+    def test_skip_bad_rows_leaves_off_grid_rows_to_the_replay(self, tmp_path: Path) -> None:
+        """With --skip-bad-rows a row off the grid is skipped and counted, not a reason to stop before the run."""
+        path = native_trades(tmp_path, [(1_723_161_600_000_000_000, "60000.1", "0.001"), (1_723_161_601_000_000_000, "60000.15", "0.001")])
+        summary = Replay([path], Idle(), ReplayConfig(skip_bad_rows=True)).run()
+        assert summary["bad_rows"] == 1
 
     def test_instruments_file_overrides_the_catalogue(self, tmp_path: Path) -> None:
         """--instruments with a Binance exchangeInfo dump: its spec is used and named."""
-        path = native_trades(tmp_path, [(1_723_161_600_000_000_000, "60000.12", "0.001")])
+        path = native_trades(tmp_path, [(1_723_161_600_000_000_000, "60000.12", "0.001")])  # the 2021 dump's 0.01 grid
         summary = Replay([path], Idle(), ReplayConfig(instruments=(str(EXCHANGE_INFO),))).run()
         note = summary["market_model"]["instruments"][0]
         assert note.startswith("BTCUSDT: tick 0.01, lot 0.001, min notional 5, clearance fee 1.2 %")
