@@ -47,6 +47,7 @@ from __future__ import annotations
 import functools
 import itertools
 import json
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -83,7 +84,7 @@ from exsim.exchange import (
     SettleFunding,
 )
 from exsim.instruments import Instrument, get_instrument, instrument_to_dict
-from exsim.instruments.choose import choose_instrument
+from exsim.instruments.choose import choose_instrument, grid_of
 from exsim.instruments.loader import load_instruments_file
 from exsim.ledger import Ledger
 from exsim.loop.event_loop import (
@@ -131,6 +132,25 @@ def _instrument_of(symbol: str, where: str, at_ns: int | None = None) -> Instrum
         if not where or exc.where:
             raise
         raise InputError(exc.message, where=where, field=exc.field or "symbol") from None
+
+
+_OFF_GRID = re.compile(r"^'([0-9.]+)' is not a multiple of (tick|lot) ([0-9.]+)$")
+
+
+def _grid_hint(exc: InputError, symbols: Sequence[str]) -> InputError:
+    """``exc`` with what to pass when it is a traded price or size off the instrument's grid
+    (met after the rows the instrument choice peeked at); other errors as they are."""
+    m = _OFF_GRID.match(exc.message)
+    if m is None or exc.field not in ("price", "qty"):
+        return exc
+    grid = grid_of([m.group(1)])
+    flag = "--tick-size" if m.group(2) == "tick" else "--lot-size"
+    value = f"{symbols[0]}={grid}" if len(symbols) == 1 else grid
+    return InputError(
+        f"{exc.message}: the data is on a finer grid than the spec in force; pass {flag} {value} "
+        "(or --skip-bad-rows to leave such rows out)",
+        where=exc.where, field=exc.field,
+    )
 
 
 _GRID_KINDS = frozenset((TRADE, LEVEL, QUOTE, LIQUIDATION))  # rows whose price/qty must be on the grids
@@ -510,7 +530,10 @@ class Replay:
         loop = self.loop
         self._wall0 = wall0 = time.perf_counter()
         try:
-            loop.run()
+            try:
+                loop.run()
+            except InputError as exc:  # a row past the peeked ones off the grid: say what to pass
+                raise _grid_hint(exc, self.symbols) from None
             self.wall_s += time.perf_counter() - wall0  # (a resumed run adds to the snapshot's)
             self.strategy.on_end(self.ctx)
             loop.run()  # what on_end sent

@@ -85,6 +85,17 @@ class TestGridCheck:
         assert "0.01 / 0.001 from 2021-07-22, 0.1 / 0.001 from 2022-02-19" in e.value.message
         assert e.value.message.endswith("pass --tick-size BTCUSDT=0.001 or --instruments FILE")
 
+    def test_a_row_past_the_peek_off_the_grid_says_what_to_pass(self, tmp_path: Path) -> None:
+        """A row beyond the first rows looked at, off the tick, still stops the run naming its line and the flag."""
+        t0 = 1_723_161_600_000_000_000
+        rows = [(t0 + i * 1_000_000, "60000.1", "0.001") for i in range(6000)] + [(t0 + 6_000_000_000, "60000.15", "0.001")]
+        path = native_trades(tmp_path, rows)
+        with pytest.raises(InputError) as e:
+            Replay([path], Idle(), ReplayConfig()).run()
+        assert e.value.where == f"{path}:6002"
+        assert e.value.message == ("'60000.15' is not a multiple of tick 0.1: the data is on a finer grid than the spec in force; "
+                                   "pass --tick-size BTCUSDT=0.01 (or --skip-bad-rows to leave such rows out)")
+
     def test_tick_size_flag_replays_it(self, tmp_path: Path) -> None:
         """--tick-size 0.001 replays that file, on the spec in force otherwise (lot, fees, clearance fee)."""
         path = native_trades(tmp_path, [(1_723_161_600_000_000_000, "60000.1", "0.001"), (1_723_161_601_000_000_000, "60000.005", "0.001")])
