@@ -120,9 +120,10 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> N
     p.add_argument("--symbol", default=None, help="replay only this symbol (default: every symbol found)")
     p.add_argument(
         "--tick-size", default=None, metavar="TICK",
-        help="price grid of the replayed symbol(s), replacing the catalogue's (when the data's grid is finer than every known spec)",
+        help="price grid replacing the catalogue's spec in force at the data's time: 0.01 (every symbol) or "
+        "CTKUSDT=0.00001,BTCUSDT=0.01 (when the data's grid is finer; the error says what to pass)",
     )
-    p.add_argument("--lot-size", default=None, metavar="LOT", help="quantity grid of the replayed symbol(s), replacing the catalogue's")
+    p.add_argument("--lot-size", default=None, metavar="LOT", help="quantity grid, like --tick-size: 0.0001 or SYMBOL=0.0001,...")
     p.add_argument(
         "--instruments", action="append", default=[], metavar="FILE",
         help="instrument specs: a Binance exchangeInfo dump, a leverageBracket dump or exsim TOML [[instruments]] (repeatable)",
