@@ -1,14 +1,14 @@
-"""Shipped example instruments: Binance USDⓈ-M linear perpetuals with real-ish specs.
+"""Shipped instruments: every Binance USDⓈ-M symbol of the catalogue, at any date.
 
-The values are a **dated example**, not live truth (see ``data/PROVENANCE.md``):
+The values are **dated examples**, not live truth (see ``data/PROVENANCE.md``):
 
-- brackets: Binance leverage brackets as of 2024-10-24 (freqtrade's snapshot, verbatim);
-- tick/lot/min qty/max qty: Binance ``exchangeInfo`` captured 2021-07-22, except BTCUSDT's
-  tick (0.1 since 2023) and the minimum notionals of BTCUSDT (100 USDT) and ETHUSDT (20);
-  other symbols use 5 USDT;
-- fees: 0.02 % maker / 0.05 % taker (the base VIP-0 tier); clearance fee 0 (Binance's
-  actual liquidation fee was 1.2 % for BTCUSDT and 0.5–0.75 % for these alts in the 2021
-  capture; pass ``clearance_fee`` to :meth:`Instrument.create` to model it);
+- brackets: Binance leverage brackets as of 2024-10-24 (freqtrade's snapshot, verbatim,
+  349 symbols);
+- tick/lot/min qty/max qty/min notional and the venue's liquidation (clearance) fee: the
+  catalogue (:mod:`exsim.instruments.catalogue`), one version per dated Binance
+  ``exchangeInfo`` dump (2021-07-22, 2022-02-19, 2025-03-06); the version in force at a
+  time is the latest dated at or before it (the first one before any);
+- fees: 0.02 % maker / 0.05 % taker (the VIP-0 tier; ``exchangeInfo`` has no fees);
 - funding every 8 hours.
 
 Symbols are accepted as Binance names (``BTCUSDT``) or ccxt unified symbols
@@ -17,18 +17,13 @@ Symbols are accepted as Binance names (``BTCUSDT``) or ccxt unified symbols
 
 from __future__ import annotations
 
-import difflib
 from functools import cache
 from importlib import resources
 from typing import Final
 
 from exsim.errors import InputError
-from exsim.instruments.brackets import (
-    BracketTables,
-    load_binance_brackets,
-    parse_binance_brackets,
-    short_symbol,
-)
+from exsim.instruments.brackets import BracketTables, load_binance_brackets, parse_binance_brackets
+from exsim.instruments.catalogue import CatalogueEntry, SpecVersion, catalogue, instrument_from_spec
 from exsim.instruments.instrument import Instrument
 
 __all__ = [
@@ -37,6 +32,7 @@ __all__ = [
     "list_symbols",
     "shipped_brackets",
     "load_brackets_file",
+    "catalogue_entry",
 ]
 
 #: Name of the shipped bracket snapshot inside ``exsim/instruments/data/``.
@@ -44,20 +40,6 @@ BRACKETS_FILE: Final = "binance_leverage_tiers_2024-10-24.json"
 
 #: Users loading their own ``binance_leverage_tiers.json``-format file.
 load_brackets_file = load_binance_brackets
-
-# short symbol: (tick_size, lot_size, min_qty, max_qty (limit orders), min_notional)
-_SPECS: Final[dict[str, tuple[str, str, str, str, str]]] = {
-    "BTCUSDT": ("0.1", "0.001", "0.001", "1000", "100"),
-    "ETHUSDT": ("0.01", "0.001", "0.001", "10000", "20"),
-    "SOLUSDT": ("0.001", "1", "1", "10000000", "5"),
-    "XRPUSDT": ("0.0001", "0.1", "0.1", "1000000", "5"),
-    "DOGEUSDT": ("0.00001", "1", "1", "10000000", "5"),
-    "BNBUSDT": ("0.01", "0.01", "0.01", "100000", "5"),
-    "ADAUSDT": ("0.0001", "1", "1", "10000000", "5"),
-    "LINKUSDT": ("0.001", "0.01", "0.01", "100000", "5"),
-    "AVAXUSDT": ("0.001", "1", "1", "10000000", "5"),
-    "LTCUSDT": ("0.01", "0.001", "0.001", "10000", "5"),
-}
 
 
 @cache
@@ -69,52 +51,56 @@ def shipped_brackets() -> BracketTables:
 
 
 def list_symbols() -> list[str]:
-    """The shipped instruments' Binance symbols, sorted."""
-    return sorted(_SPECS)
+    """The catalogue's Binance symbols that have a known spec (tick and lot size), sorted."""
+    return sorted(name for name, e in catalogue().items() if e.specs)
 
 
-def _resolve(symbol: str) -> str | None:
-    name = symbol.strip().upper()
-    if name in _SPECS:
-        return name
-    short = short_symbol(name)
-    if short is not None and short in _SPECS:
-        return short
-    return None
+def catalogue_entry(symbol: str) -> CatalogueEntry:
+    """The catalogue entry of ``symbol`` (any spelling); InputError "unknown symbol" with
+    close matches otherwise."""
+    if not isinstance(symbol, str):
+        raise InputError(f"{symbol!r} is not a string", field="symbol")
+    cat = catalogue()
+    name = cat.resolve(symbol)
+    if name is None:
+        close = cat.close_matches(symbol)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise InputError(
+            f"unknown symbol {symbol!r}{hint} ({len(cat)} Binance USDⓈ-M symbols shipped: "
+            "exsim.instruments.list_symbols() lists them; for another one pass --instruments FILE)",
+            field="symbol",
+        )
+    return cat[name]
 
 
-def get_instrument(symbol: str) -> Instrument:
-    """The shipped :class:`Instrument` for ``BTCUSDT`` or ``BTC/USDT:USDT`` (any case).
+def get_instrument(symbol: str, at_ns: int | None = None) -> Instrument:
+    """The shipped :class:`Instrument` for ``BTCUSDT`` or ``BTC/USDT:USDT`` (any case), with
+    the spec in force at ``at_ns`` (ns since the epoch; None: the latest spec).
 
-    Its ``symbol`` is the Binance name (``BTCUSDT``). Unknown symbols raise
-    :class:`InputError` listing close matches. Instances are cached and immutable.
+    Its ``symbol`` is the Binance name; its ``clearance_fee_e8`` is the venue's
+    ``liquidationFee`` in that spec. Unknown symbols raise :class:`InputError` listing close
+    matches; a symbol with brackets but no known tick/lot size raises one that says so.
+    Instances are cached and immutable.
 
     >>> get_instrument("btc/usdt:usdt").price_str(615903)
     '61590.3'
+    >>> from exsim.instruments.catalogue import ns_of_date
+    >>> get_instrument("BTCUSDT", ns_of_date("2020-09-01")).tick_size
+    Decimal('0.01')
     """
-    if not isinstance(symbol, str):
-        raise InputError(f"{symbol!r} is not a string", field="symbol")
-    name = _resolve(symbol)
-    if name is None:
-        candidates = list(_SPECS) + [f"{s[:-4]}/USDT:USDT" for s in _SPECS]
-        close = difflib.get_close_matches(symbol.strip().upper(), candidates, n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
+    entry = catalogue_entry(symbol)
+    spec = entry.spec_at(at_ns)
+    if spec is None:
         raise InputError(
-            f"unknown symbol {symbol!r}{hint} (shipped: {', '.join(list_symbols())})",
+            f"{entry.symbol}: the catalogue has its leverage brackets but no tick or lot size; "
+            "pass --tick-size and --lot-size, or --instruments FILE (a Binance exchangeInfo dump)",
             field="symbol",
         )
-    return _build(name)
+    return build_instrument(entry.symbol, spec)
 
 
 @cache
-def _build(name: str) -> Instrument:
-    tick, lot, min_qty, max_qty, min_notional = _SPECS[name]
-    return Instrument.create(
-        symbol=name,
-        tick_size=tick,
-        lot_size=lot,
-        min_qty=min_qty,
-        max_qty=max_qty,
-        min_notional=min_notional,
-        brackets=shipped_brackets()[name],
-    )
+def build_instrument(name: str, spec: SpecVersion | None, tick_size: str | None = None, lot_size: str | None = None) -> Instrument:
+    """The instrument of catalogue symbol ``name`` under ``spec`` (and grid overrides), cached."""
+    entry = catalogue()[name]
+    return instrument_from_spec(entry, spec, entry.brackets(), tick_size=tick_size, lot_size=lot_size)

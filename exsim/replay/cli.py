@@ -137,6 +137,16 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> N
     p.add_argument("--synthetic-step-ticks", type=_whole, default=1, help="without replayed depth: ticks between levels (default 1; 1 .. 1,000,000)")
     p.add_argument("--synthetic-qty", default=None, help="without replayed depth: size of a level (default 100,000 USDT of notional)")
     p.add_argument("--symbol", default=None, help="replay only this symbol (default: every symbol found)")
+    p.add_argument(
+        "--tick-size", default=None, metavar="TICK",
+        help="price grid replacing the catalogue's spec in force at the data's time: 0.01 (every symbol) or "
+        "CTKUSDT=0.00001,BTCUSDT=0.01 (when the data's grid is finer; the error says what to pass)",
+    )
+    p.add_argument("--lot-size", default=None, metavar="LOT", help="quantity grid, like --tick-size: 0.0001 or SYMBOL=0.0001,...")
+    p.add_argument(
+        "--instruments", action="append", default=[], metavar="FILE",
+        help="instrument specs: a Binance exchangeInfo dump, a leverageBracket dump or exsim TOML [[instruments]] (repeatable)",
+    )
     p.add_argument("--format", action="append", default=None, help="force the format of each file (repeat once per file)")
     p.add_argument(
         "--skip-bad-rows",
@@ -165,6 +175,9 @@ def config_from_args(args: argparse.Namespace) -> Any:
         synthetic_step_ticks=args.synthetic_step_ticks,
         synthetic_qty=args.synthetic_qty,
         symbol=args.symbol,
+        tick_size=getattr(args, "tick_size", None),
+        lot_size=getattr(args, "lot_size", None),
+        instruments=tuple(getattr(args, "instruments", None) or ()),
         skip_bad_rows=args.skip_bad_rows,
         log_book=args.log_book,
     )
@@ -228,6 +241,7 @@ def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dic
 
 
 def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     acct = s["account"]
@@ -256,6 +270,8 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
     console.print(f"[dim]depth:[/dim] {mm['depth']}")
     console.print(f"[dim]mark:[/dim] {mm['mark']}")
     console.print(f"[dim]funding:[/dim] {mm['funding']}")
+    for line in mm.get("instruments", ()):
+        console.print(f"[dim]instrument:[/dim] {escape(line)}", highlight=False)
     qc = s.get("quote_check")
     if qc:
         console.print(

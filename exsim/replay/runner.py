@@ -59,6 +59,8 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -94,7 +96,9 @@ from exsim.exchange import (
     SetReplayedLevels,
     SettleFunding,
 )
-from exsim.instruments import Instrument, get_instrument
+from exsim.instruments import Instrument, get_instrument, instrument_to_dict
+from exsim.instruments.choose import choose_instrument, grid_of
+from exsim.instruments.loader import load_instruments_file
 from exsim.ledger import Ledger
 from exsim.loop.event_loop import (
     PRIORITY,
@@ -109,7 +113,7 @@ from exsim.margin.funding import DEFAULT_INTEREST_E8, funding_rate_e8, next_fund
 from exsim.readers import format_kinds, merge_rows, open_rows
 from exsim.readers.markets import check_index, check_traded
 from exsim.readers.opening import SKIPPED_LINES
-from exsim.readers.rows import FUNDING, INDEX, LEVEL, MARK, PREMIUM, Row
+from exsim.readers.rows import FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, PREMIUM, QUOTE, TRADE, Row
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedGap, ReplayedPremium, ReplayedQuote
 from exsim.replay.checkpoint import SNAPSHOT_NAME, restore, write_snapshot
 from exsim.replay.recorder import Recorder
@@ -135,15 +139,71 @@ def _line_of(where: str, path: str) -> int | None:
     return int(line) if prefix == path and line.isdigit() else None
 
 
-def _instrument_of(symbol: str, where: str) -> Instrument:
-    """The shipped instrument of ``symbol``; an unknown one is an error naming ``where``
-    (the first row that holds it)."""
+def _instrument_of(symbol: str, where: str, at_ns: int | None = None) -> Instrument:
+    """The shipped instrument of ``symbol`` in force at ``at_ns``; an unknown one is an error
+    naming ``where`` (the first row that holds it)."""
     try:
-        return get_instrument(symbol)
+        return get_instrument(symbol, at_ns)
     except InputError as exc:
         if not where or exc.where:
             raise
         raise InputError(exc.message, where=where, field=exc.field or "symbol") from None
+
+
+_OFF_GRID = re.compile(r"^'([0-9.]+)' is not a multiple of (tick|lot) ([0-9.]+)$")
+
+
+def _grid_hint(exc: InputError, symbols: Sequence[str]) -> InputError:
+    """``exc`` with what to pass when it is a traded price or size off the instrument's grid
+    (met after the rows the instrument choice peeked at); other errors as they are."""
+    m = _OFF_GRID.match(exc.message)
+    if m is None or exc.field not in ("price", "qty"):
+        return exc
+    grid = grid_of([m.group(1)])
+    flag = "--tick-size" if m.group(2) == "tick" else "--lot-size"
+    value = f"{symbols[0]}={grid}" if len(symbols) == 1 else grid
+    return InputError(
+        f"{exc.message}: the data is on a finer grid than the spec in force; pass {flag} {value} "
+        "(or --skip-bad-rows to leave such rows out)",
+        where=exc.where, field=exc.field,
+    )
+
+
+_GRID_KINDS = frozenset((TRADE, LEVEL, QUOTE, LIQUIDATION))  # rows whose price/qty must be on the grids
+
+
+def _choose_instruments(
+    symbols: Sequence[str], heads: Sequence[Row], first_where: dict[str, str], config: ReplayConfig
+) -> tuple[list[Instrument], list[str]]:
+    """Each symbol's instrument: the spec in force at its first row, checked against the grid
+    of the rows peeked at (``_PEEK_ROWS`` a file), ``--instruments`` files and
+    ``--tick-size``/``--lot-size`` first (:func:`exsim.instruments.choose.choose_instrument`);
+    and a line per symbol saying what was used and where it came from."""
+    files = [load_instruments_file(p) for p in config.instruments]
+    first_ts: dict[str, int] = {}
+    prices: dict[str, list[tuple[str, str]]] = {s: [] for s in symbols}
+    qtys: dict[str, list[tuple[str, str]]] = {s: [] for s in symbols}
+    for r in heads:
+        if r.symbol not in prices:
+            continue
+        if r.symbol not in first_ts or r.ts_ns < first_ts[r.symbol]:
+            first_ts[r.symbol] = r.ts_ns
+        if r.kind in _GRID_KINDS:
+            if r.price:
+                prices[r.symbol].append((r.price, r.where))
+            if r.qty:
+                qtys[r.symbol].append((r.qty, r.where))
+    out: list[Instrument] = []
+    notes: list[str] = []
+    for s in symbols:
+        inst, note = choose_instrument(
+            s, first_ts_ns=first_ts.get(s, 0), first_where=first_where.get(s, ""), prices=prices[s], qtys=qtys[s],
+            files=files, tick_size=config.tick_size, lot_size=config.lot_size,
+            check_grid=not config.skip_bad_rows,  # then the market model skips off-grid rows, one by one
+        )
+        out.append(inst)
+        notes.append(note)
+    return out, notes
 
 
 def _positive_int(instance: object, attribute: attrs.Attribute[int], value: object) -> None:
@@ -191,6 +251,17 @@ def _positive_decimal(instance: object, attribute: attrs.Attribute[str], value: 
         raise InputError(f"{value!r} is not a positive quantity", where="replay config", field=attribute.name)
 
 
+def _grids(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    """``--tick-size`` / ``--lot-size``: a positive decimal, or ``SYMBOL=decimal`` items joined by commas."""
+    if not isinstance(value, str):
+        raise InputError(f"{value!r} is not text", where="replay config", field=attribute.name)
+    for item in value.split(",") if "=" in value else [value]:
+        name, eq, grid = item.rpartition("=")
+        if eq and not name.strip():
+            raise InputError(f"{item!r}: expected SYMBOL=SIZE", where="replay config", field=attribute.name)
+        _positive_decimal(instance, attribute, grid.strip())
+
+
 def _one_of(options: Iterable[str]) -> Callable[[object, attrs.Attribute[str], object], None]:
     allowed = tuple(options)
 
@@ -220,6 +291,11 @@ class ReplayConfig:
     synthetic_qty: str | None = attrs.field(default=None, validator=attrs.validators.optional(_positive_decimal))
     insurance_fund: str = attrs.field(default="1000000", validator=_usdt_at_least_zero)  # USDT in the fund at the start
     symbol: str | None = None  # replay only this symbol (default: every symbol found)
+    # instruments: the catalogue's spec in force at the data's time unless these say otherwise
+    # a grid for every symbol ("0.01") or symbol by symbol ("CTKUSDT=0.00001,AKROUSDT=0.00001")
+    tick_size: str | None = attrs.field(default=None, validator=attrs.validators.optional(_grids))
+    lot_size: str | None = attrs.field(default=None, validator=attrs.validators.optional(_grids))
+    instruments: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # exchangeInfo / leverageBracket / TOML files
     skip_bad_rows: bool = False
     log_book: bool = False  # put every book delta in events.jsonl too
 
@@ -320,6 +396,7 @@ class Replay:
         streams: list[Iterator[Row]] = []
         rereads: list[tuple[str, str, set[int], Generator[Row, None, None]] | None] = []  # skip_bad_rows: to read a file again
         symbols: list[str] = []
+        heads: list[Row] = []  # the rows peeked at, every file (the grids the instruments must fit)
         first_where: dict[str, str] = {}  # symbol -> its first row's "path:line" (for errors)
         kinds_of: list[frozenset[int]] = []
         premium_symbols: set[str] = set()
@@ -331,6 +408,7 @@ class Replay:
                 file_rows = self._rows_past_bad_lines(str(path), fmt, skipped)
                 rereads.append((str(path), fmt, skipped, file_rows))
             head = list(itertools.islice(file_rows, _PEEK_ROWS))
+            heads.extend(head)
             for r in head:
                 if r.symbol not in first_where:
                     first_where[r.symbol] = r.where
@@ -344,6 +422,7 @@ class Replay:
             name, kinds_given, given = rows
             it = iter(given)
             head = list(itertools.islice(it, _PEEK_ROWS))
+            heads.extend(head)
             for r in head:
                 if r.symbol not in first_where:
                     first_where[r.symbol] = r.where
@@ -359,8 +438,12 @@ class Replay:
         if not symbols:
             raise InputError("the input holds no rows", where=self.inputs[0]["path"])
         insts = instruments or {}
-        self.instruments = [insts[s] if s in insts else _instrument_of(s, first_where.get(s, "")) for s in symbols]
         self.first_where = first_where  # (errors about a symbol name its first row)
+        chosen, notes = _choose_instruments([s for s in symbols if s not in insts], heads, first_where, config)
+        by_symbol = dict(zip((s for s in symbols if s not in insts), zip(chosen, notes)))
+        self.instruments = [insts[s] if s in insts else by_symbol[s][0] for s in symbols]
+        #: per symbol, what instrument spec the run used and where it came from (the summary says it)
+        self.instrument_notes = [f"{s}: given by the caller" if s in insts else by_symbol[s][1] for s in symbols]
         self.symbols = [i.symbol for i in self.instruments]
         if any(i.symbol != s for i, s in zip(self.instruments, symbols)):
             raise InputError(f"symbols {symbols} must be given as exchange symbols like BTCUSDT", field="symbol")
@@ -485,6 +568,16 @@ class Replay:
         if resume is not None:
             restore(self, resume)
 
+    def _write_instruments(self) -> None:
+        """``instruments.json`` in the run directory: the specs the run used (a dated spec may
+        differ from today's), so ``exsim explain`` prints prices on the run's own grid."""
+        if self._out_dir is None:
+            return
+        path = Path(self._out_dir) / "instruments.json"
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps([instrument_to_dict(i) for i in self.instruments], indent=1) + "\n")
+        tmp.replace(path)
+
     # ------------------------------------------------------------------ running
     def run(self) -> dict[str, Any]:
         """Run to the end of the data; returns the summary (also written to ``out_dir``).
@@ -496,13 +589,18 @@ class Replay:
         loop = self.loop
         self._wall0 = wall0 = time.perf_counter()
         try:
-            loop.run()
+            try:
+                loop.run()
+            except InputError as exc:  # a row past the peeked ones off the grid: say what to pass
+                raise _grid_hint(exc, self.symbols) from None
             self.wall_s += time.perf_counter() - wall0  # (a resumed run adds to the snapshot's)
             self.strategy.on_end(self.ctx)
             loop.run()  # what on_end sent
             self.exchange._check()
             self.ledger._check()
-            return self.recorder.finish()
+            summary = self.recorder.finish()
+            self._write_instruments()
+            return summary
         finally:
             for f in self._open_files:
                 f.close()

@@ -7,7 +7,6 @@ path (``accounts[0].positions[1].qty``). Nothing later in the pipeline re-reads 
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Sequence
@@ -16,8 +15,9 @@ from typing import Any
 import attrs
 
 from exsim.book.orders import BUY, GTC, IOC, LIMIT, MARKET, SELL, STOP_MARKET, TAKE_PROFIT_MARKET, TRIGGER_LAST, TRIGGER_MARK
-from exsim.errors import InputError, SpecError
-from exsim.instruments import BracketTable, Instrument, get_instrument, list_symbols, shipped_brackets
+from exsim.errors import InputError
+from exsim.instruments import Instrument
+from exsim.instruments.loader import instruments_from_tables
 from exsim.ledger.accounts import CROSS, ISOLATED
 from exsim.readers.rows import MAX_TS_NS
 from exsim.replay.market import MAX_PRICE_TICKS, MAX_SIZE_LOTS
@@ -159,7 +159,7 @@ def parse_scenario(src: Source) -> Scenario:
     name = head.text("name")
     start_text = head.text("start", DEFAULT_START)
     start_ns = _utc_ns(start_text, head, "start")
-    instruments = _instruments(root)
+    instruments = _instruments(root, start_ns)
     by_symbol = {i.symbol: i for i in instruments}
     from exsim.scenario.paths import read_paths  # paths need the instruments
 
@@ -257,86 +257,11 @@ def _lots(f: Fields, key: str, inst: Instrument) -> int:
 
 
 # --------------------------------------------------------------------------- instruments
-_INSTRUMENT_KEYS = (
-    "symbol", "tick_size", "lot_size", "brackets", "brackets_from", "maker_fee", "taker_fee", "clearance_fee",
-    "maint_margin_basis",
-)
-
-
-def _instruments(root: Fields) -> tuple[Instrument, ...]:
-    tables = root.tables("instruments")
-    if not tables:
-        raise root.error("instruments", "missing: list at least one [[instruments]] with a symbol")
-    out: list[Instrument] = []
-    for f in tables:
-        f.only(_INSTRUMENT_KEYS)
-        symbol = f.text("symbol")
-        if any(i.symbol == symbol for i in out):
-            raise f.error("symbol", f"{symbol!r} is listed twice")
-        shipped = symbol in list_symbols()
-        try:
-            if shipped and not (f.has("tick_size") or f.has("lot_size") or f.has("brackets") or f.has("brackets_from")):
-                inst = get_instrument(symbol)
-            else:
-                if not (f.has("tick_size") and f.has("lot_size")):
-                    missing = "lot_size" if f.has("tick_size") else "tick_size"
-                    if shipped:
-                        raise f.error(missing, f"missing: {symbol!r} with its own sizes or brackets needs tick_size, lot_size "
-                                      "and brackets (or brackets_from); or give none of them for the shipped instrument")
-                    raise f.error(missing, f"missing: {symbol!r} is not a shipped instrument ({', '.join(list_symbols())}); "
-                                  "give tick_size, lot_size and brackets (or brackets_from)")
-                inst = Instrument.create(
-                    symbol=symbol,
-                    tick_size=f.decimal_text("tick_size", positive=True),
-                    lot_size=f.decimal_text("lot_size", positive=True),
-                    brackets=_brackets(f, symbol),
-                    base=symbol[:-4] if symbol.endswith(("USDT", "USDC")) and len(symbol) > 4 else symbol,
-                    quote=symbol[-4:] if symbol.endswith(("USDT", "USDC")) and len(symbol) > 4 else "USDT",
-                )
-            changes: dict[str, Any] = {}
-            for key, name in (("maker_fee", "maker_fee_e8"), ("taker_fee", "taker_fee_e8"), ("clearance_fee", "clearance_fee_e8")):
-                if f.has(key):
-                    changes[name] = _rate(f, key)
-            if f.has("maint_margin_basis"):
-                changes["maint_margin_basis"] = f.choice("maint_margin_basis", ("mark", "entry"))
-            if changes:
-                inst = attrs.evolve(inst, **changes)
-        except InputError as exc:
-            if exc.where.startswith(f.source.name):
-                raise
-            field = f"{f.path}.{exc.field}" if exc.field else f.path
-            raise InputError(exc.message, where=f.source.where(field), field=field) from exc
-        out.append(inst)
-    return tuple(out)
-
-
-def _brackets(f: Fields, symbol: str) -> BracketTable:
-    if f.has("brackets_from"):
-        if f.has("brackets"):
-            raise f.error("brackets", "give brackets or brackets_from, not both")
-        name = f.text("brackets_from")
-        tables = shipped_brackets()
-        if name not in tables:
-            raise f.error("brackets_from", f"{name!r} is not in the shipped bracket file")
-        return tables[name]
-    rows = f.raw("brackets", types=(list,))
-    if not rows:
-        raise f.error("brackets", "give at least one bracket")
-    tiers = []
-    floor = "0"
-    for i, row in enumerate(rows):
-        b = Fields(f.source, f"{f.field('brackets')}[{i}]", row)
-        b.only(("cap", "mmr", "max_leverage"))
-        cap = b.decimal_text("cap", positive=True)
-        tiers.append((floor, cap, b.decimal_text("mmr", positive=True), b.integer("max_leverage", minimum=1)))
-        floor = cap
-    try:
-        return BracketTable.from_tiers(tiers, symbol=symbol, source=f.source.where(f.field("brackets")))
-    except SpecError as exc:  # where is "file:line: SYMBOL bracket K", field the Bracket's: name the TOML's
-        m = re.search(r"bracket (\d+)$", exc.where)
-        key = {"cap_atoms": "cap", "floor_atoms": "cap", "max_leverage": "max_leverage"}.get(exc.field, "mmr")
-        field = f"{f.field('brackets')}[{int(m.group(1)) - 1}].{key}" if m else f.field("brackets")
-        raise SpecError(exc.message, where=f.source.where(field), field=field) from exc
+def _instruments(root: Fields, start_ns: int) -> tuple[Instrument, ...]:
+    """The ``[[instruments]]`` tables (one loader for scenarios and replays: a catalogue symbol
+    without sizes takes the spec in force at the scenario's start; its clearance fee stays 0
+    unless the table sets one, so the teaching scenarios' hand arithmetic holds)."""
+    return instruments_from_tables(root, at_ns=start_ns, default_clearance="zero")
 
 
 # --------------------------------------------------------------------------- accounts

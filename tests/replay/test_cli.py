@@ -62,7 +62,7 @@ def test_bad_input_is_one_clear_line(argv: list[str], expected: str, capsys: pyt
 def test_bad_row_names_file_line_and_field(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "bars.csv"
     lines = CRASH.read_text().splitlines()
-    lines[5] = lines[5].replace(".0,", ".05,", 1)  # an off-grid open price on line 6
+    lines[5] = lines[5].replace(".0,", ".005,", 1)  # an open price off January 2022's 0.01 tick, on line 6
     bad.write_text("\n".join(lines) + "\n")
     assert main(["replay", str(bad), "--symbol", "BTCUSDT", "--no-progress"]) == 2
     err = capsys.readouterr().err
@@ -89,11 +89,12 @@ def test_explain_tells_the_liquidation_with_its_bracket(tmp_path: Path, capsys: 
     assert main(["explain", str(out)]) == 0
     text = capsys.readouterr().out
     assert text.startswith("Liquidation 1 of 1: account 1, isolated bucket (BTCUSDT), 2022-01-21 21:33:40.000 UTC")
-    # 0.4 x 37755.0 = 15102 USDT, bracket 1 (MMR 0.4 %, cum 0): 15102 x 0.004 = 60.408
-    assert "notional 0.400 x 37755.0 = 15102.00 USDT, in bracket 1" in text
+    # on the 0.01 tick in force in January 2022: 0.4 x 37755.00 = 15102 USDT, bracket 1 (MMR 0.4 %, cum 0):
+    # 15102 x 0.004 = 60.408
+    assert "notional 0.400 x 37755.00 = 15102.00 USDT, in bracket 1" in text
     assert "= 60.408 USDT" in text and "maintenance margin of 60.408 USDT" in text
-    assert "liquidation price 37974.9" in text and "bankruptcy price 37823.1" in text
-    assert "taken over by the insurance fund: 0.400 at the bankruptcy price 37823.1" in text
+    assert "liquidation price 37974.88" in text and "bankruptcy price 37822.99" in text
+    assert "taken over by the insurance fund: 0.400 at the bankruptcy price 37822.99" in text
     assert main(["explain", str(out), "--liquidation", "2"]) == 2
     assert "the run has 1 liquidation(s)" in capsys.readouterr().err
 

@@ -65,7 +65,7 @@ def test_125x_long_is_liquidated_at_the_mark_that_crosses_its_liquidation_price(
     assert pos.liquidation_price_ticks == s.lp_ticks and pos.mark_price_ticks <= s.lp_ticks
     # the summary and the plot data say so
     assert summary["account"]["liquidations"] == 1
-    assert summary["liquidations"][0]["positions"][0]["liquidation_price"] == "37974.9"
+    assert summary["liquidations"][0]["positions"][0]["liquidation_price"] == "37974.88"  # on the 0.01 tick of Jan 2022
     series = (tmp_path / "timeseries.csv").read_text().splitlines()
     assert any(line.endswith(",liquidation") for line in series)
 

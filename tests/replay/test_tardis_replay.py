@@ -43,6 +43,13 @@ def test_each_snapshot_replaces_the_book() -> None:
 
 
 def test_the_2024_grid_refuses_2020_prices() -> None:
+    """Given the 2024 tick (0.1) for these 2020 rows, the run stops at the first row and asks for 0.01."""
     with pytest.raises(InputError) as e:
-        Replay([SNAP5], Tops(), ReplayConfig()).run()
-    assert f"{SNAP5}:2" in str(e.value) and "tick 0.1" in str(e.value)
+        Replay([SNAP5], Tops(), ReplayConfig(tick_size="0.1")).run()
+    assert f"{SNAP5}:2" in str(e.value) and "tick 0.1" in str(e.value) and "--tick-size BTCUSDT=0.01" in str(e.value)
+
+
+def test_without_a_flag_the_2020_spec_is_used() -> None:
+    """Without a flag the catalogue's spec in force in 2020 (tick 0.01) replays the file."""
+    summary = Replay([SNAP5], Tops(), ReplayConfig()).run()
+    assert summary["market_model"]["instruments"][0].startswith("BTCUSDT: tick 0.01,")
