@@ -104,7 +104,7 @@ def loop_items() -> list[Any]:
     for ts in (1, 1, 2, 3, 3, 3, 5, 8, 8, 13):
         items.append(ReplayedTrade(ts, "BTCUSDT", 0, 600_000 + ts, 1))
         if ts % 2:
-            items.append(SetMarkPrice(ts, "BTCUSDT", 600_000 + ts))
+            items.append(SetMarkPrice(ts, "BTCUSDT", (600_000 + ts) * 10_000_000 + 12_345))  # subticks
     return items
 
 
