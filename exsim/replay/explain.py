@@ -114,7 +114,7 @@ def explain(
                 f"  maintenance margin: notional {inst.qty_str(size)} x {mpx(mark)} = {notional_text}, in bracket "
                 f"{b.bracket} (notional from {_usdt(b.floor_atoms)} {cap}; MMR {_pct(b.mmr_e8)}, maintenance "
                 f"amount {_usdt(b.cum_atoms)}, max leverage {b.max_leverage}x): {notional_text} x {_pct(b.mmr_e8)} "
-                f"- {_usdt(b.cum_atoms)} = {_usdt(mm)} (rounded up to 1e-8)"
+                f"- {_usdt(b.cum_atoms)} = {_usdt(mm)}"
             )
         if p["liquidation_price_subticks"]:
             lines.append(

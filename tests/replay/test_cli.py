@@ -92,7 +92,7 @@ def test_explain_tells_the_liquidation_with_its_bracket(tmp_path: Path, capsys: 
     # 0.4 x 37755.0 = 15102 USDT, bracket 1 (MMR 0.4 %, cum 0): 15102 x 0.004 = 60.408
     assert "notional 0.400 x 37755.0 = 15102.00 USDT, in bracket 1" in text
     assert "= 60.408 USDT" in text and "maintenance margin of 60.408 USDT" in text
-    assert "liquidation price 37974.9" in text and "bankruptcy price 37823.1" in text
+    assert "liquidation price 37974.97510042:" in text and "bankruptcy price 37823.1" in text  # LP finer than the tick
     assert "taken over by the insurance fund: 0.400 at the bankruptcy price 37823.1" in text
     assert main(["explain", str(out), "--liquidation", "2"]) == 2
     assert "the run has 1 liquidation(s)" in capsys.readouterr().err

@@ -65,7 +65,9 @@ def test_125x_long_is_liquidated_at_the_mark_that_crosses_its_liquidation_price(
     assert pos.liquidation_price_subticks == s.lp_subticks and pos.mark_price_subticks <= s.lp_subticks
     # the summary and the plot data say so
     assert summary["account"]["liquidations"] == 1
-    assert summary["liquidations"][0]["positions"][0]["liquidation_price"] == "37974.9"
+    # the liquidation price is the exact mark (1e-8 USDT) where the bucket meets its
+    # maintenance margin, finer than the tick (37,974.9 on the tick grid)
+    assert summary["liquidations"][0]["positions"][0]["liquidation_price"] == "37974.97510042"
     series = (tmp_path / "timeseries.csv").read_text().splitlines()
     assert any(line.endswith(",liquidation") for line in series)
 
@@ -79,9 +81,9 @@ def capture_run(tmp_path_factory: Any) -> tuple[Watch, dict[str, Any]]:
 
 def test_125x_long_on_the_capture_survives_because_the_mark_stays_above(capture_run: Any) -> None:
     s, summary = capture_run
-    assert s.lp_ticks is not None and not s.liquidations
+    assert s.lp_subticks is not None and not s.liquidations
     after = [m for ts, m in s.marks if ts >= s.entry_ts]
-    assert after and min(after) > s.lp_ticks  # the 1-s mark bottoms above it ...
+    assert after and min(after) > s.lp_subticks  # the 1-s mark bottoms above it ...
     assert summary["account"]["liquidations"] == 0 and summary["account"]["open_position"] == "0.400"
 
 
