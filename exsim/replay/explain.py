@@ -88,6 +88,11 @@ def explain(
         f"maintenance margin of {_usdt(event['maint_margin_atoms'])}: the venue takes the position(s) over.",
     ]
     for p in event["positions"]:
+        if "mark_price_subticks" not in p:  # an events.jsonl of an exsim that kept marks in ticks
+            raise InputError(
+                "this run was written by an older exsim (marks in ticks, no mark_price_subticks); "
+                "replay it again to explain it", field="positions",
+            )
         inst = instrument_of(p["symbol"])
         px = inst.price_str
         mpx = inst.mark_str  # marks and liquidation prices are subticks, finer than the tick

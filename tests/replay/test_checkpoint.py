@@ -313,7 +313,9 @@ class TestRefusals:
         data = snapshot.read_bytes()
         first, rest = data.split(b"\n", 1)
         version = f" {exsim.__version__} ".encode()
-        assert first.startswith(b"EXSIM-SNAPSHOT 1" + version)
+        from exsim.replay.checkpoint import FORMAT
+
+        assert first.startswith(f"EXSIM-SNAPSHOT {FORMAT}".encode() + version)
         other = tmp_path / "other-version.snapshot"
         other.write_bytes(first.replace(version, b" 0.0.9 ") + b"\n" + rest)
         err = self.refused(other, capsys)
