@@ -27,7 +27,7 @@ def build(n_accounts: int, seed: int = 7) -> tuple[Exchange, Ledger, CountingSin
     ledger = Ledger([inst], insurance_fund_atoms=1_000_000 * 10**8)
     counts = CountingSink()
     ex = Exchange([inst], ledger=ledger, sinks=[counts], emit_book_deltas=False)
-    ex.submit(SetMarkPrice(0, "BTCUSDT", MARK))
+    ex.submit(SetMarkPrice(0, "BTCUSDT", MARK * inst.subticks_per_tick))  # marks are subticks
     ex.submit(Deposit(0, 1, 10**9 * 10**8))  # the market maker
     ex.submit(SetLeverage(0, 1, "BTCUSDT", 2))
     for k in range(50):  # a thin book: 0.005 BTC on each of 50 bid levels below the crash price
@@ -55,7 +55,7 @@ def test_cascade_liquidations(benchmark: Any) -> None:
 
     def crash(state: tuple[Exchange, Ledger, CountingSink]) -> None:
         ex = state[0]
-        ex.submit(SetMarkPrice(1, "BTCUSDT", MARK * 9 // 10))
+        ex.submit(SetMarkPrice(1, "BTCUSDT", MARK * 9 // 10 * ex.markets["BTCUSDT"].instrument.subticks_per_tick))
 
     states: list[Any] = []
 

@@ -38,7 +38,7 @@ def build(n_positions: int, seed: int = 1) -> tuple[Exchange, Ledger]:
     ledger = Ledger(instruments, default_leverage=5)
     ex = Exchange(instruments, ledger=ledger, emit_book_deltas=False)
     for inst in instruments:
-        ledger.marks[inst.symbol] = MARKS[inst.symbol]
+        ledger.marks[inst.symbol] = MARKS[inst.symbol] * inst.subticks_per_tick  # marks are subticks
     rng = random.Random(seed)
     n_accounts = n_positions // 3
     for account_id in range(1, n_accounts + 1):
@@ -60,20 +60,21 @@ def build(n_positions: int, seed: int = 1) -> tuple[Exchange, Ledger]:
 def full_scan(ledger: Ledger) -> int:
     """The naive check: every isolated bucket and cross pool evaluated exactly. O(N)."""
     flagged = 0
+    e8 = 10**8  # the exact figures are in 1e-8 atoms (marks are finer than the tick)
     for acct in ledger.accounts.values():
-        cross_balance = acct.wallet_atoms
+        cross_balance = acct.wallet_atoms * e8
         cross_mm = 0
         has_cross = False
         for pos in acct.positions.values():
-            notional, upnl, mm = ledger.position_figures(pos)
+            notional, upnl, mm = ledger.position_figures_e8(pos)
             if pos.isolated:
-                if pos.margin_atoms + upnl <= mm:
+                if pos.margin_atoms * e8 + upnl <= mm * e8:
                     flagged += 1
             else:
                 has_cross = True
                 cross_balance += upnl
                 cross_mm += mm
-        if has_cross and cross_balance <= cross_mm:
+        if has_cross and cross_balance <= cross_mm * e8:
             flagged += 1
     return flagged
 
@@ -82,7 +83,8 @@ def full_scan(ledger: Ledger) -> int:
 def test_mark_tick_vs_full_scan(benchmark: Any, n_positions: int) -> None:
     """One mark tick (no position near its trigger) vs a full scan, at N open positions."""
     ex, ledger = build(n_positions)
-    ticks = [SetMarkPrice(i, "BTCUSDT", MARKS["BTCUSDT"] + (1 if i % 2 else -1)) for i in range(1, 2001)]
+    per_tick = ex.markets["BTCUSDT"].instrument.subticks_per_tick  # marks are subticks: ±1 tick
+    ticks = [SetMarkPrice(i, "BTCUSDT", (MARKS["BTCUSDT"] + (1 if i % 2 else -1)) * per_tick) for i in range(1, 2001)]
     it = iter(ticks)
     submit = ex.submit
 

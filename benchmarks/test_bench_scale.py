@@ -163,7 +163,7 @@ def order_exchange() -> Exchange:
     instruments = [get_instrument(s) for s in ORDER_SYMBOLS]
     ex = Exchange(instruments, ledger=Ledger(instruments), emit_book_deltas=False)
     for symbol, mid in MIDS.items():
-        ex.submit(SetMarkPrice(TS0, symbol, mid))
+        ex.submit(SetMarkPrice(TS0, symbol, mid * ex.markets[symbol].instrument.subticks_per_tick))  # subticks
     for a in WORKLOAD_ACCOUNTS:
         ex.submit(Deposit(TS0, a, 10_000_000 * USDT))
     return ex
@@ -441,7 +441,7 @@ def build_positions(n_accounts: int, symbols: tuple[str, ...], seed: int = 1) ->
     ex = Exchange(instruments, ledger=ledger, emit_book_deltas=False)
     marks = {i.symbol: mark_of(i) for i in instruments}
     for symbol, mark in marks.items():
-        ex.submit(SetMarkPrice(TS0, symbol, mark))
+        ex.submit(SetMarkPrice(TS0, symbol, mark * ex.markets[symbol].instrument.subticks_per_tick))  # subticks
     rng = random.Random(seed)
     deposit, set_mode, fill = ledger.deposit, ledger.set_margin_mode, ledger.apply_fill
     for account_id in range(1, n_accounts + 1):
@@ -466,8 +466,9 @@ def rss_of_positions(n_accounts: int, symbols: tuple[str, ...]) -> int:
 
 def add_maker(ex: Exchange) -> None:
     """A market maker quoting BTCUSDT: 50 levels a side next to the mark, 20 BTC on each."""
-    mark = ex.mark_price("BTCUSDT")
-    assert mark is not None
+    mark_subticks = ex.mark_price_subticks("BTCUSDT")
+    assert mark_subticks is not None
+    mark = mark_subticks // ex.markets["BTCUSDT"].instrument.subticks_per_tick  # on the tick here
     ex.submit(Deposit(TS0, MAKER, 10**9 * USDT))
     for k in range(1, 51):
         ex.submit(NewOrder(TS0, MAKER, "BTCUSDT", BUY, 20_000, mark - k, LIMIT, GTC))
@@ -494,10 +495,12 @@ def position_latencies(
     The same accounts (ids 1..n_sample, which hold the same positions in every state)
     send the same commands to every state, batch by batch, alternating states.
     """
-    mark = {name: ex.mark_price("BTCUSDT") for name, ex in states.items()}
+    mark = {name: ex.mark_price_subticks("BTCUSDT") for name, ex in states.items()}
     assert len(set(mark.values())) == 1
-    btc = mark["10k"]
-    assert btc is not None
+    btc_subticks = mark["10k"]
+    assert btc_subticks is not None
+    per_tick = next(iter(states.values())).markets["BTCUSDT"].instrument.subticks_per_tick
+    btc = btc_subticks // per_tick  # ticks, for the orders
     out: dict[str, dict[str, list[float]]] = {n: {"tick": [], "new": [], "cancel": [], "fill": []} for n in states}
     rng = random.Random(3)
     accounts = [1 + rng.randrange(n_sample) for _ in range(batches * 200)]
@@ -507,7 +510,7 @@ def position_latencies(
         figures = out[name]
 
         def batch(i: int) -> float:
-            ticks = [SetMarkPrice(TS0, "BTCUSDT", btc + (1 if k % 2 else -1)) for k in range(500)]
+            ticks = [SetMarkPrice(TS0, "BTCUSDT", (btc + (1 if k % 2 else -1)) * per_tick) for k in range(500)]
             figures["tick"] += per_op_us(ex, ticks)
             for a in accounts[i * 200 : (i + 1) * 200]:
                 oid = ex.next_order_id
@@ -515,7 +518,7 @@ def position_latencies(
                 figures["cancel"] += per_op_us(ex, [CancelOrder(TS0, a, "BTCUSDT", oid)])
                 side = BUY if i % 2 == 0 else SELL  # even batches buy, odd ones sell back
                 figures["fill"] += per_op_us(ex, [NewOrder(TS0, a, "BTCUSDT", side, 2, 0, MARKET, IOC)])
-            ex.submit(SetMarkPrice(TS0, "BTCUSDT", btc))
+            ex.submit(SetMarkPrice(TS0, "BTCUSDT", btc_subticks))
             return 0.0
 
         return batch

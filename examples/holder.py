@@ -39,7 +39,7 @@ class Holder(Strategy):
         self.enter_after_ns = int(enter_after_s) * 1_000_000_000
         self.start_ns = 0
         self.state = "waiting"  # -> ordered -> holding (-> liquidated)
-        self.lp_ticks: int | None = None
+        self.lp_subticks: int | None = None  # liquidation price, 1e-8 of the quote asset
         self.worst_mark: tuple[int, int] | None = None  # (ticks, ts) furthest against us
         self.worst_last: tuple[int, int] | None = None
 
@@ -72,21 +72,23 @@ class Holder(Strategy):
             self.state = "holding"
             self.entry_timer.cancel()
             pos = ctx.position(self.symbol)
-            lp = self.lp_ticks = ctx.liquidation_price_ticks(self.symbol)
+            lp = self.lp_subticks = ctx.liquidation_price_subticks(self.symbol)
             if pos is not None:
                 entry = float(pos.entry_price_ticks) * float(ctx.instrument(self.symbol).tick_size)
                 ctx.note(
                     f"holder: holding {ctx.instrument(self.symbol).qty_str(pos.qty_lots)} from {entry:.2f}; "
-                    f"liquidation price {ctx.price_str(self.symbol, lp) if lp else 'none'}"
+                    f"liquidation price {ctx.mark_str(self.symbol, lp) if lp else 'none'}"
                 )
 
     def on_mark(self, ctx: Context, mark: Any) -> None:
         if self.state == "holding":
-            self.worst_mark = self._worse(self.worst_mark, mark.mark_price_ticks, mark.ts_ns)
+            self.worst_mark = self._worse(self.worst_mark, mark.mark_price_subticks, mark.ts_ns)
 
     def on_trade(self, ctx: Context, trade: Any) -> None:
         if self.state == "holding":
-            self.worst_last = self._worse(self.worst_last, trade.price_ticks, trade.ts_ns)
+            # in subticks, like the mark and the liquidation price it is compared with
+            per_tick = ctx.instrument(self.symbol).subticks_per_tick
+            self.worst_last = self._worse(self.worst_last, trade.price_ticks * per_tick, trade.ts_ns)
 
     def _worse(self, worst: tuple[int, int] | None, price: int, ts: int) -> tuple[int, int]:
         """The price furthest against the position so far (lowest for a long)."""
@@ -99,16 +101,16 @@ class Holder(Strategy):
         ctx.note(f"holder: liquidated — {liquidation.explanation}")
 
     def on_end(self, ctx: Context) -> None:
-        if self.state != "holding" or self.lp_ticks is None or self.worst_mark is None:
+        if self.state != "holding" or self.lp_subticks is None or self.worst_mark is None:
             return
-        px = ctx.price_str
-        gap = abs(self.worst_mark[0] - self.lp_ticks)
+        px = ctx.mark_str  # mark, liquidation and (converted) last prices are all subticks
+        gap = abs(self.worst_mark[0] - self.lp_subticks)
         line = (
             f"holder: survived — the mark came within {px(self.symbol, gap)} of the liquidation price "
-            f"{px(self.symbol, self.lp_ticks)} (worst mark {px(self.symbol, self.worst_mark[0])})"
+            f"{px(self.symbol, self.lp_subticks)} (worst mark {px(self.symbol, self.worst_mark[0])})"
         )
         if self.worst_last is not None:
-            touched = self.worst_last[0] <= self.lp_ticks if self.side == BUY else self.worst_last[0] >= self.lp_ticks
+            touched = self.worst_last[0] <= self.lp_subticks if self.side == BUY else self.worst_last[0] >= self.lp_subticks
             line += f"; the last price reached {px(self.symbol, self.worst_last[0])}" + (
                 ", at or through it: venues liquidate on the mark, not the last trade" if touched else ""
             )

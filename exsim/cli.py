@@ -95,7 +95,8 @@ class DemoFlow:
         if self.step % 20 == 0 and self.step != self.crash_step:  # the mark follows the book's mid
             bid, ask = book.best_bid(), book.best_ask()
             if bid is not None and ask is not None:
-                loop.schedule(SetMarkPrice(ts_ns, self.symbol, (bid + ask) // 2))
+                # the mark in subticks (1e-8 USDT); this toy market keeps it on the tick
+                loop.schedule(SetMarkPrice(ts_ns, self.symbol, (bid + ask) // 2 * self.instrument.subticks_per_tick))
         story = self._story_command(ts_ns)
         if story is not None:
             loop.schedule(story)
@@ -128,7 +129,7 @@ class DemoFlow:
         if self.step == self.crash_step and bid is not None and ask is not None:
             mark = (bid + ask) * 99 // 200
             self.story.append((ts_ns, f"the mark price (index) drops 1 % to {self._px(mark)}"))
-            return SetMarkPrice(ts_ns, sym, mark)
+            return SetMarkPrice(ts_ns, sym, mark * self.instrument.subticks_per_tick)
         if self.step == n // 10 and bid is not None:
             self.story.append((ts_ns, "post-only bid one tick under the best bid: rests as a maker"))
             return NewOrder(ts_ns, YOU, sym, BUY, self.min_lots, bid - 1, LIMIT, GTX, "you-postonly-ok")
@@ -268,7 +269,8 @@ def _story_line(e: Any, inst: Any) -> str:
         return f"[bold red]liquidated[/bold red]: {e.explanation}"
     if isinstance(e, OrderTriggered):
         return (
-            f"[magenta]triggered[/magenta] order {e.order_id}: last {inst.price_str(e.reference_price_ticks)} "
+            f"[magenta]triggered[/magenta] order {e.order_id}: {'mark' if e.trigger_by else 'last'} "
+            f"{inst.mark_str(e.reference_price_subticks)} "
             f"reached trigger {inst.price_str(e.trigger_price_ticks)}"
         )
     return ""

@@ -108,7 +108,7 @@ from exsim.ledger import BOTH, CROSS, ISOLATED, LONG, SHORT, Ledger, Position
 from exsim.ledger.risk_index import RiskIndex
 from exsim.loop import EventLoop
 from exsim.loop.event_loop import PRIORITY_FUNDING
-from exsim.units import NS_PER_SECOND, ceil_div, floor_div, format_atoms_rounded, mul_div_floor, to_ticks
+from exsim.units import ATOMS_E8_PER_ATOM as E8, NS_PER_SECOND, ceil_div, floor_div, format_atoms_rounded, mul_div_floor, to_ticks
 
 USDT: Final = 10**8  # atoms per USDT
 BPS: Final = 10_000  # basis points per 1
@@ -177,12 +177,14 @@ class _Market:
 
     __slots__ = (
         "symbol", "inst", "atpl", "start_ticks", "mid_ticks", "grid_ticks", "min_lots", "max_lots", "min_notional_atoms",
+        "per_tick",
     )
 
     def __init__(self, inst: Instrument) -> None:
         self.symbol = inst.symbol
         self.inst = inst
         self.atpl = inst.atoms_per_tick_lot
+        self.per_tick = inst.subticks_per_tick
         text = START_PRICES.get(inst.symbol)
         if text is None:
             raise InputError(f"no start price for {inst.symbol}", field="symbols")
@@ -194,6 +196,10 @@ class _Market:
         self.min_lots = inst.min_qty_lots
         self.max_lots = inst.max_qty_lots
         self.min_notional_atoms = inst.min_notional_atoms
+
+    def sub(self, ticks: int) -> int:
+        """A tick price in subticks (the unit of marks and index prices)."""
+        return ticks * self.per_tick
 
     def bps(self, k: int) -> int:
         """``k`` basis points of the mid, in ticks (at least one tick for k > 0)."""
@@ -288,8 +294,8 @@ class StressDriver:
         rng = self.rng
         out: list[Any] = []
         for m in self.markets:
-            out.append(SetIndexPrice(0, m.symbol, m.mid_ticks))
-            out.append(SetMarkPrice(0, m.symbol, m.mid_ticks))
+            out.append(SetIndexPrice(0, m.symbol, m.sub(m.mid_ticks)))
+            out.append(SetMarkPrice(0, m.symbol, m.sub(m.mid_ticks)))
         for a, role in zip(self.account_ids, self.roles):
             lo, hi = ROLE_SIZES[role][0]
             out.append(Deposit(0, a, rng.randint(lo, hi) * USDT))
@@ -406,7 +412,7 @@ class StressDriver:
             otype = (STOP_MARKET, STOP_LIMIT, TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT)[rng.randrange(4)]
             by = TRIGGER_MARK if rng.randrange(2) else TRIGGER_LAST
             mk = self.exchange.markets[symbol]
-            ref = (mk.mark_price_ticks if by == TRIGGER_MARK else mk.last_price_ticks) or mid
+            ref = (mk.mark_price_subticks // m.per_tick if by == TRIGGER_MARK else mk.last_price_ticks) or mid
             stop = otype in (STOP_MARKET, STOP_LIMIT)
             away = m.bps(rng.randint(2, 120))
             if rng.randrange(25) == 0:
@@ -554,13 +560,16 @@ class StressDriver:
     def gen_mark(self, rng: random.Random) -> Any:
         m = self._market(rng)
         self._walk(rng, m)
-        return SetMarkPrice(0, m.symbol, max(1, m.mid_ticks + m.bps(rng.randint(-3, 3))))
+        # a mark between two ticks, as the venue computes it: a random subtick offset
+        ticks = max(1, m.mid_ticks + m.bps(rng.randint(-3, 3)))
+        return SetMarkPrice(0, m.symbol, m.sub(ticks) + rng.randrange(m.per_tick))
 
     def gen_index(self, rng: random.Random) -> Any:
         """An index update (the exchange computes the mark from it, the mid and the last trade)."""
         m = self._market(rng)
         self._walk(rng, m)
-        return SetIndexPrice(0, m.symbol, max(1, m.mid_ticks + m.bps(rng.randint(-5, 5))))
+        ticks = max(1, m.mid_ticks + m.bps(rng.randint(-5, 5)))
+        return SetIndexPrice(0, m.symbol, m.sub(ticks) + rng.randrange(m.per_tick))
 
     def gen_crash(self, rng: random.Random) -> Any:
         """A sudden mark jump of 5–30 % (two in three toward the start price); half of the time the
@@ -574,8 +583,8 @@ class StressDriver:
         steps: list[Any] = []
         if rng.randrange(2):
             steps.append(ClearReplayedLevels(0, m.symbol, -1))
-        steps.append(SetMarkPrice(0, m.symbol, m.mid_ticks))
-        steps.append(SetIndexPrice(0, m.symbol, m.mid_ticks))
+        steps.append(SetMarkPrice(0, m.symbol, m.sub(m.mid_ticks)))
+        steps.append(SetIndexPrice(0, m.symbol, m.sub(m.mid_ticks)))
         self.plan.extend(steps[1:])
         return steps[0]
 
@@ -768,9 +777,9 @@ class WatchedRisk(RiskIndex):
         self.changed = True
         RiskIndex.file(self, scope, triggers)
 
-    def pop_crossed(self, symbol: str, mark_ticks: int) -> list[object]:
+    def pop_crossed(self, symbol: str, mark_subticks: int) -> list[object]:
         self.changed = True
-        return RiskIndex.pop_crossed(self, symbol, mark_ticks)
+        return RiskIndex.pop_crossed(self, symbol, mark_subticks)
 
 
 def _noting(flag: str, method: Callable[..., Any], refusable: bool = False) -> Callable[..., Any]:
@@ -864,7 +873,7 @@ class StressChecker:
         self._marks_seen: dict[str, int] = {}
         self._liqs: list[Liquidation] = []
         self._specs = {
-            symbol: (m.instrument.atoms_per_tick_lot, m.instrument.brackets.maint_margin_atoms,
+            symbol: (m.instrument.lot_size_e8, m.instrument.brackets.maint_margin_atoms_e8,
                      m.instrument.maint_margin_basis == "entry", {})
             for symbol, m in exchange.markets.items()
         }
@@ -1119,11 +1128,12 @@ class StressChecker:
         maintenance margin (a negative bucket or wallet is allowed only while unrealized
         profit backs it, so this also covers "no negative balance" for them).
 
-        One pass over every position with the ledger's own figures inlined (mark, notional,
-        UPnL, ``brackets.maint_margin_atoms`` memoized per notional); a scope found at or below its maintenance
-        margin is confirmed with :meth:`Ledger.isolated_margin_balance` /
-        :meth:`Ledger.cross_margin_balance` before it is reported. ``compare``: check every
-        scope's figures against those methods too (done on sweeps).
+        One pass over every position with the ledger's own figures inlined (mark in subticks,
+        notional and UPnL exact in 1e-8 atoms, ``brackets.maint_margin_atoms_e8`` memoized per
+        notional); a scope found at or below its maintenance margin is confirmed with
+        :meth:`Ledger.isolated_margin_balance_e8` / :meth:`Ledger.cross_margin_balance_e8`
+        before it is reported. ``compare``: check every scope's figures against those
+        methods too (done on sweeps).
         """
         ledger = self.ledger
         marks = ledger.marks
@@ -1132,7 +1142,7 @@ class StressChecker:
             positions = acct.positions
             if not positions:
                 continue
-            cross_balance = acct.wallet_atoms
+            cross_balance = acct.wallet_atoms * E8
             cross_mm = 0
             has_cross = False
             for pos in positions.values():
@@ -1140,51 +1150,53 @@ class StressChecker:
                 mark = marks.get(symbol)
                 q = pos.qty_lots
                 if mark is None:  # no mark yet: the ledger values it at its entry
-                    _, upnl, mm = ledger.position_figures(pos)
+                    _, upnl, mm = ledger.position_figures_e8(pos)
                 else:
-                    atpl, mm_of, entry_basis, mm_cache = specs[symbol]
-                    value = q * mark * atpl
+                    le8, mm_of, entry_basis, mm_cache = specs[symbol]
+                    value = q * mark * le8
+                    cost = pos.cost_atoms * E8
                     if q > 0:
-                        upnl = value - pos.cost_atoms
+                        upnl = value - cost
                     else:
-                        upnl = pos.cost_atoms + value
+                        upnl = cost + value
                         value = -value
-                    basis = pos.cost_atoms if entry_basis else value
+                    basis = cost if entry_basis else value
                     mm = mm_cache.get(basis)
                     if mm is None:
                         if len(mm_cache) > 50_000:
                             mm_cache.clear()
                         mm = mm_cache[basis] = mm_of(basis)
                 if pos.isolated:
-                    balance = pos.margin_atoms + upnl
-                    if compare and (balance, mm) != ledger.isolated_margin_balance(pos):
+                    balance = pos.margin_atoms * E8 + upnl
+                    if compare and (balance, mm) != ledger.isolated_margin_balance_e8(pos):
                         raise InvariantViolation(
                             "full scan agrees with the ledger's figures",
-                            f"{pos!r}: scan {balance, mm} != ledger {ledger.isolated_margin_balance(pos)}",
+                            f"{pos!r}: scan {balance, mm} != ledger {ledger.isolated_margin_balance_e8(pos)}",
                         )
-                    if balance <= mm:
+                    if balance <= mm * E8:
                         self._left_open(pos, balance, mm)
                 else:
                     has_cross = True
                     cross_balance += upnl
                     cross_mm += mm
             if has_cross:
-                if compare and (cross_balance, cross_mm) != ledger.cross_margin_balance(acct):
+                if compare and (cross_balance, cross_mm) != ledger.cross_margin_balance_e8(acct):
                     raise InvariantViolation(
                         "full scan agrees with the ledger's figures",
-                        f"{acct!r}: scan {cross_balance, cross_mm} != ledger {ledger.cross_margin_balance(acct)}",
+                        f"{acct!r}: scan {cross_balance, cross_mm} != ledger {ledger.cross_margin_balance_e8(acct)}",
                     )
-                if cross_balance <= cross_mm:
+                if cross_balance <= cross_mm * E8:
                     self._left_open(acct, cross_balance, cross_mm)
 
     def _left_open(self, scope: Any, balance: int, mm: int) -> None:
-        """A scope the scan found liquidatable: confirm with the ledger's exact check, report."""
+        """A scope the scan found liquidatable: confirm with the ledger's exact check, report.
+        ``balance`` in 1e-8 atoms (exact at the subtick mark), ``mm`` in atoms."""
         ledger = self.ledger
         if type(scope) is Position:
-            exact = ledger.isolated_margin_balance(scope)
-            what = f"{scope!r} at mark {ledger.marks.get(scope.symbol)}"
+            exact = ledger.isolated_margin_balance_e8(scope)
+            what = f"{scope!r} at mark {ledger.marks.get(scope.symbol)} subticks"
         else:
-            exact = ledger.cross_margin_balance(scope)
+            exact = ledger.cross_margin_balance_e8(scope)
             what = f"{scope!r} cross pool ({len(scope.positions)} positions)"
         if exact != (balance, mm):
             raise InvariantViolation(
@@ -1192,7 +1204,7 @@ class StressChecker:
             )
         raise InvariantViolation(
             "no liquidatable scope left open (full scan)",
-            f"{what}: margin balance {balance} <= maintenance margin {mm}, not liquidated",
+            f"{what}: margin balance {balance} e-8 atoms <= maintenance margin {mm} atoms, not liquidated",
         )
 
     def _scan_stops(self) -> None:
@@ -1201,10 +1213,12 @@ class StressChecker:
             stops = m.triggers.orders
             if not stops:
                 continue
-            last, mark = m.last_price_ticks, m.mark_price_ticks
+            # compared in subticks: the mark is finer than the tick
+            per_tick = m.instrument.subticks_per_tick
+            last, mark = m.last_price_ticks * per_tick, m.mark_price_subticks
             for stop in stops.values():
                 ref = last if stop.trigger_by == TRIGGER_LAST else mark
-                if ref and fires(stop.direction, stop.trigger_price_ticks, ref):
+                if ref and fires(stop.direction, stop.trigger_price_ticks * per_tick, ref):
                     raise InvariantViolation(
                         "stop orders fire when their trigger is reached",
                         f"{symbol} order {stop.order_id} waits with trigger {stop.trigger_price_ticks} "

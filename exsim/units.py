@@ -10,7 +10,13 @@ unit           meaning                                                     examp
 ``_atoms``     money; 1 atom = 1e-8 of the settlement asset                ``100_000_000`` = 1 USDT
 ``_e8``        rate in parts per 1e8 (MMR, fees, funding)                  ``400_000`` = 0.4 %
 ``_ns``        timestamp / duration in nanoseconds since the epoch         ``8 * NS_PER_HOUR``
+``_subticks``  mark / index / reference price in 1e-8 of the quote asset   ``52345000`` = 0.52345
+``_atoms_e8``  money at a subtick price, in 1e-8 of an atom (exact)        ``10**8`` = 1 atom
 =============  ==========================================================  ==============
+
+Traded prices (orders, fills, the book) are ``_ticks``; prices the venue computes or
+reads from elsewhere (mark, index, premium reference) are ``_subticks``, because they
+are finer than the tick (see "fine prices" below: why one scale, and how it stays exact).
 
 Decimal strings exist only at the edges: :func:`parse_decimal` and the ``to_*`` converters
 turn text into integers **exactly** (off-grid input raises :class:`~exsim.errors.OffGridError`,
@@ -62,6 +68,22 @@ __all__ = [
     "rate_floor",
     "rate_ceil",
     "atoms_per_tick_lot",
+    "SUBTICK_PLACES",
+    "SUBTICKS_PER_UNIT",
+    "ATOMS_E8_PER_ATOM",
+    "subticks_per_tick",
+    "lot_size_e8",
+    "to_subticks",
+    "format_subticks",
+    "tick_places",
+    "ticks_to_subticks",
+    "subticks_floor_ticks",
+    "subticks_ceil_ticks",
+    "subticks_nearest_ticks",
+    "div_half_even",
+    "atoms_e8_floor",
+    "atoms_e8_ceil",
+    "rate_floor_e8",
 ]
 
 ATOM_PLACES: Final[int] = 8
@@ -540,3 +562,187 @@ def atoms_per_tick_lot(tick_size: Decimal | str, lot_size: Decimal | str) -> int
             field="tick_size",
         )
     return q
+
+
+# --------------------------------------------------------------------------- fine prices
+#
+# Mark, index and other computed or reference prices are finer than the tick: the venue
+# computes them (Binance's premiumIndex / markPrice streams publish up to 8 decimals,
+# "11793.63104562"; 364 of 400 XRPUSDT mark klines carry a fifth decimal at tick 0.0001;
+# a spot index on a 0.01 grid is finer than a perpetual's 0.1 tick). They are held as
+# ``_subticks``: whole multiples of 1e-8 of the quote asset, one scale for every
+# instrument, so a mark read from any venue file is exact and never rounded.
+#
+# Money valued at such a price is finer than an atom: ``qty × mark`` is a whole number of
+# ``_atoms_e8`` (1e-8 of an atom), because a lot is a whole number of 1e-8 of the base
+# asset (``lot_size_e8``, checked by :func:`lot_size_e8`). The ledger decides liquidation
+# on these exact integers; only money that is *booked* (a funding payment) or *shown* is
+# rounded to the atom, with the helpers below named by direction.
+
+SUBTICK_PLACES: Final[int] = 8
+#: Subticks per unit of the quote asset: 1 subtick = 1e-8 USDT (per unit of the base asset).
+SUBTICKS_PER_UNIT: Final[int] = 100_000_000
+#: ``_atoms_e8`` per atom: money valued at a subtick price is exact at 1e-8 of an atom.
+ATOMS_E8_PER_ATOM: Final[int] = 100_000_000
+
+
+def subticks_per_tick(tick_size: Decimal | str) -> int:
+    """Subticks (1e-8 of the quote asset) per tick: ``tick_size / 1e-8``, an exact int >= 1.
+
+    Raises :class:`SpecError` when the tick is not a whole number of subticks.
+
+    >>> subticks_per_tick(Decimal("0.1")), subticks_per_tick("0.0001"), subticks_per_tick("10")
+    (10000000, 10000, 1000000000)
+    >>> subticks_per_tick("0.000000001")
+    Traceback (most recent call last):
+    ...
+    exsim.errors.SpecError: field 'tick_size': tick 0.000000001 is not a whole number of subticks (0.00000001)
+    """
+    m, p = _step(tick_size, "tick_size")
+    shift = SUBTICK_PLACES - p
+    if shift >= 0:
+        return m * _pow10(shift)
+    q, r = divmod(m, _pow10(-shift))
+    if r:
+        raise SpecError(
+            f"tick {_format_fixed(m, p)} is not a whole number of subticks (0.00000001)", field="tick_size"
+        )
+    return q
+
+
+def lot_size_e8(lot_size: Decimal | str) -> int:
+    """The lot size in 1e-8 of the base asset, an exact int >= 1.
+
+    It is the number of ``_atoms_e8`` per lot per subtick: a notional at a subtick price
+    is ``qty_lots * price_subticks * lot_size_e8`` atoms_e8, exactly. Raises
+    :class:`SpecError` when the lot is finer than 1e-8.
+
+    >>> lot_size_e8(Decimal("0.001")), lot_size_e8("1")
+    (100000, 100000000)
+    """
+    m, p = _step(lot_size, "lot_size")
+    shift = 8 - p
+    if shift >= 0:
+        return m * _pow10(shift)
+    q, r = divmod(m, _pow10(-shift))
+    if r:
+        raise SpecError(f"lot {_format_fixed(m, p)} is finer than 0.00000001", field="lot_size")
+    return q
+
+
+def to_subticks(value: ValueText, *, field: str = "mark price", where: str = "") -> int:
+    """A price in quote units as exact subticks (1e-8); never rounds.
+
+    For marks, index and other reference prices, which are not on the tick grid. More
+    than eight decimals of non-zero digits raise :class:`OffGridError` naming ``field``.
+
+    >>> to_subticks("0.52345"), to_subticks("11793.63104562")
+    (52345000, 1179363104562)
+    >>> to_subticks("1.000000001", where="marks.csv:2")
+    Traceback (most recent call last):
+    ...
+    exsim.errors.OffGridError: marks.csv:2: field 'mark price': '1.000000001' is not a multiple of subtick 0.00000001
+    """
+    return _on_grid(value, 1, SUBTICK_PLACES, field, where, "subtick 0.00000001")
+
+
+def format_subticks(subticks: int, places: int = 0) -> str:
+    """Subticks as an exact price string, at least ``places`` decimals (trailing zeros
+    trimmed beyond them, digits never dropped). Pass the tick's number of decimals to
+    show a mark like a traded price when it is on the tick.
+
+    >>> format_subticks(52345000, 4), format_subticks(52340000, 4), format_subticks(6159030000000, 1)
+    ('0.52345', '0.5234', '61590.3')
+    """
+    return _format_trimmed(subticks, SUBTICK_PLACES, places)
+
+
+def tick_places(tick_size: Decimal | str) -> int:
+    """The number of decimals of a tick size (``"0.0001"`` -> 4, ``"10"`` -> 0).
+
+    >>> tick_places("0.0001"), tick_places(Decimal("0.50")), tick_places("10")
+    (4, 1, 0)
+    """
+    return _step(tick_size, "tick_size")[1]
+
+
+def ticks_to_subticks(ticks: int, per_tick: int) -> int:
+    """A tick count as subticks (exact): ``ticks * subticks_per_tick``.
+
+    >>> ticks_to_subticks(615903, 10_000_000)
+    6159030000000
+    """
+    return ticks * per_tick
+
+
+def subticks_floor_ticks(subticks: int, per_tick: int) -> int:
+    """The highest tick at or below a subtick price (round down).
+
+    A RISING trigger at tick ``t`` fires at mark ``m`` iff ``t <= subticks_floor_ticks(m)``.
+
+    >>> subticks_floor_ticks(52345000, 10_000), subticks_floor_ticks(52340000, 10_000)
+    (5234, 5234)
+    """
+    return subticks // per_tick
+
+
+def subticks_ceil_ticks(subticks: int, per_tick: int) -> int:
+    """The lowest tick at or above a subtick price (round up).
+
+    A FALLING trigger at tick ``t`` fires at mark ``m`` iff ``t >= subticks_ceil_ticks(m)``.
+
+    >>> subticks_ceil_ticks(52345000, 10_000), subticks_ceil_ticks(52340000, 10_000)
+    (5235, 5234)
+    """
+    return -(-subticks // per_tick)
+
+
+def subticks_nearest_ticks(subticks: int, per_tick: int) -> int:
+    """The tick nearest a subtick price, ties to even (to place an order near a mark).
+
+    >>> subticks_nearest_ticks(52345000, 10_000), subticks_nearest_ticks(52355000, 10_000), subticks_nearest_ticks(52346000, 10_000)
+    (5234, 5236, 5235)
+    """
+    return div_half_even(subticks, per_tick)
+
+
+def div_half_even(a: int, b: int) -> int:
+    """``a / b`` rounded to the nearest integer, ties to even (``b > 0``). Exact.
+
+    For prices the simulator computes (a median of rationals), never for money.
+
+    >>> div_half_even(5, 2), div_half_even(7, 2), div_half_even(-5, 2), div_half_even(8, 3)
+    (2, 4, -2, 3)
+    """
+    q, r = divmod(a, b)
+    if 2 * r > b or (2 * r == b and q % 2):
+        q += 1
+    return q
+
+
+def atoms_e8_floor(amount_atoms_e8: int) -> int:
+    """``_atoms_e8`` as atoms, rounded down (payouts, unrealized profit shown).
+
+    >>> atoms_e8_floor(150_000_001), atoms_e8_floor(-1)
+    (1, -1)
+    """
+    return amount_atoms_e8 // ATOMS_E8_PER_ATOM
+
+
+def atoms_e8_ceil(amount_atoms_e8: int) -> int:
+    """``_atoms_e8`` as atoms, rounded up (requirements: notional for margin, fees).
+
+    >>> atoms_e8_ceil(150_000_001), atoms_e8_ceil(-1)
+    (2, 0)
+    """
+    return -(-amount_atoms_e8 // ATOMS_E8_PER_ATOM)
+
+
+def rate_floor_e8(amount_atoms_e8: int, rate_e8: int) -> int:
+    """``amount_atoms_e8 * rate_e8 / 1e8`` as atoms, rounded down (a funding payment at a
+    subtick mark: payers pay it rounded up, receivers get it rounded down).
+
+    >>> rate_floor_e8(6 * 10**17, 10_000), rate_floor_e8(-6 * 10**17 - 1, 10_000)
+    (600000, -600001)
+    """
+    return amount_atoms_e8 * rate_e8 // (RATE_SCALE * ATOMS_E8_PER_ATOM)

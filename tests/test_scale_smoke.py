@@ -13,7 +13,7 @@ import random
 from typing import Any
 
 from ledger.harness import check_all
-from ledger.test_risk_index import NaiveRisk
+from ledger.test_risk_index import NaiveRisk, liquidatable
 
 from exsim.book.orders import BUY, GTC, LIMIT, SELL
 from exsim.exchange import CancelOrder, Deposit, Exchange, Liquidation, NewOrder, SetMarkPrice
@@ -26,13 +26,18 @@ USDT = 10**8
 MIDS = {"BTCUSDT": 600_000, "ETHUSDT": 300_000, "SOLUSDT": 150_000}  # 60,000.0 / 3,000.00 / 150.000
 
 
+def mark_subticks(symbol: str, ticks: int) -> int:
+    """A tick price as a mark: marks are in subticks (1e-8 USDT)."""
+    return ticks * get_instrument(symbol).subticks_per_tick
+
+
 def resting_book(n_orders: int, n_accounts: int, seed: int = 1) -> tuple[Exchange, Ledger]:
     """``n_orders`` funded limit orders from ``n_accounts`` accounts, within 2 % of the mid on three instruments."""
     instruments = [get_instrument(s) for s in MIDS]
     ledger = Ledger(instruments)
     ex = Exchange(instruments, ledger=ledger, emit_book_deltas=False)
     for symbol, mid in MIDS.items():
-        ex.submit(SetMarkPrice(0, symbol, mid))
+        ex.submit(SetMarkPrice(0, symbol, mark_subticks(symbol, mid)))
     for a in range(1, n_accounts + 1):
         ex.submit(Deposit(0, a, 1_000_000 * USDT))
     rng = random.Random(seed)
@@ -62,7 +67,7 @@ def open_positions(n_accounts: int, seed: int = 2) -> tuple[Exchange, Ledger, Me
     sink = MemorySink()
     ex = Exchange(instruments, ledger=ledger, sinks=[sink], emit_book_deltas=False)
     for symbol in symbols:
-        ex.submit(SetMarkPrice(0, symbol, MIDS[symbol]))
+        ex.submit(SetMarkPrice(0, symbol, mark_subticks(symbol, MIDS[symbol])))
     rng = random.Random(seed)
     for a in range(1, n_accounts + 1):
         ledger.deposit(a, (5_000 if a % 5 else rng.randint(50, 400)) * USDT)
@@ -113,12 +118,13 @@ class TestPositionsAtScale:
         assert sum(len(a.positions) for a in ledger.accounts.values()) == 50_000
         check_all(ex, ledger)
         naive = NaiveRisk(tuple(m.instrument for m in ex.markets.values()))
-        naive.marks.update(MIDS)
+        naive.marks.update({s: mark_subticks(s, t) for s, t in MIDS.items()})
         liquidated_total = cross_total = 0
         for symbol, factor in (("BTCUSDT", 0.97), ("ETHUSDT", 1.04), ("BTCUSDT", 0.93), ("ETHUSDT", 0.92)):
-            mark = int(MIDS[symbol] * factor)
+            # a mark a third of a tick above a tick, as a venue publishes it (finer than the tick)
+            mark = mark_subticks(symbol, int(MIDS[symbol] * factor)) + get_instrument(symbol).subticks_per_tick // 3
             naive.marks[symbol] = mark
-            expected = {k for k, (balance, mm) in naive.figures(ledger).items() if balance <= mm}
+            expected = {k for k, fig in naive.figures(ledger).items() if liquidatable(fig)}
             sink.events.clear()
             ex.submit(SetMarkPrice(1, symbol, mark))
             got = [liquidation_key(e) for e in sink.events if type(e) is Liquidation]

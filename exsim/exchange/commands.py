@@ -114,11 +114,12 @@ class ReplayedTrade(NamedTuple):
 
 
 class SetMarkPrice(NamedTuple):
-    """A new mark price (replayed or computed) for an instrument."""
+    """A new mark price (replayed or computed) for an instrument, in subticks (1e-8 of
+    the quote asset, :func:`exsim.units.to_subticks`): marks are finer than the tick."""
 
     ts_ns: int
     symbol: str
-    mark_price_ticks: int
+    mark_price_subticks: int
 
 
 class Deposit(NamedTuple):
@@ -174,11 +175,12 @@ class AdjustIsolatedMargin(NamedTuple):
 
 
 class SetIndexPrice(NamedTuple):
-    """A new index (spot) price. With computed mark prices it also moves the mark."""
+    """A new index (spot) price in subticks (1e-8 of the quote asset). With computed mark
+    prices it also moves the mark."""
 
     ts_ns: int
     symbol: str
-    index_price_ticks: int
+    index_price_subticks: int
 
 
 class SettleFunding(NamedTuple):

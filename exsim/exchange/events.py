@@ -99,14 +99,17 @@ class OrderAmended(NamedTuple):
 
 
 class OrderTriggered(NamedTuple):
-    """A stop / take-profit order's trigger was reached; it now enters the book."""
+    """A stop / take-profit order's trigger was reached; it now enters the book.
+
+    ``reference_price_subticks``: the last trade or mark price that fired it, in subticks
+    (1e-8 of the quote asset; a mark is finer than the tick)."""
 
     ts_ns: int
     symbol: str
     order_id: int
     account_id: int
     trigger_price_ticks: int
-    reference_price_ticks: int
+    reference_price_subticks: int
     trigger_by: int
 
 
@@ -171,11 +174,12 @@ class BookDelta(NamedTuple):
 
 
 class MarkPriceUpdated(NamedTuple):
-    """A new mark price for an instrument."""
+    """A new mark price for an instrument, in subticks (1e-8 of the quote asset: the
+    venue's mark is finer than the tick)."""
 
     ts_ns: int
     symbol: str
-    mark_price_ticks: int
+    mark_price_subticks: int
 
 
 class CommandRejected(NamedTuple):
@@ -246,7 +250,7 @@ class MarginCall(NamedTuple):
 class Liquidatable(NamedTuple):
     """A scope's margin balance is at or below its maintenance margin: it must be liquidated.
 
-    Same fields as :class:`MarginCall`; ``mark_price_ticks`` is the mark of ``symbol``
+    Same fields as :class:`MarginCall`; ``mark_price_subticks`` is the mark (1e-8 of the quote asset) of ``symbol``
     at that moment (0 when none is known).
     """
 
@@ -258,15 +262,15 @@ class Liquidatable(NamedTuple):
     margin_balance_atoms: int
     maint_margin_atoms: int
     margin_ratio_e8: int
-    mark_price_ticks: int
+    mark_price_subticks: int
 
 
 class IndexPriceUpdated(NamedTuple):
-    """A new index price for an instrument."""
+    """A new index price for an instrument, in subticks (1e-8 of the quote asset)."""
 
     ts_ns: int
     symbol: str
-    index_price_ticks: int
+    index_price_subticks: int
 
 
 class FundingPaid(NamedTuple):
@@ -277,7 +281,7 @@ class FundingPaid(NamedTuple):
     symbol: str
     position_side: int
     rate_e8: int
-    mark_price_ticks: int
+    mark_price_subticks: int
     amount_atoms: int
 
 
@@ -287,7 +291,7 @@ class FundingSettled(NamedTuple):
     ts_ns: int
     symbol: str
     rate_e8: int
-    mark_price_ticks: int
+    mark_price_subticks: int
     positions: int
     paid_atoms: int
     received_atoms: int

@@ -90,7 +90,7 @@ from exsim.ledger import MARGIN_MODE_NAMES, Ledger, Position
 from exsim.margin.funding import PremiumAverager, funding_rate_e8, next_funding_time_ns, premium_index_e8
 from exsim.margin.mark import MarkPriceCalculator
 from exsim.liquidation.engine import LiquidationEngine
-from exsim.units import rate_ceil
+from exsim.units import rate_ceil, subticks_ceil_ticks, subticks_floor_ticks
 
 Sink = Callable[[list[Event]], None]
 
@@ -128,8 +128,8 @@ class _Market:
         "book",
         "triggers",
         "last_price_ticks",
-        "mark_price_ticks",
-        "index_price_ticks",
+        "mark_price_subticks",
+        "index_price_subticks",
         "mark_calc",
         "premium",
         "funding_cap_e8",
@@ -140,8 +140,8 @@ class _Market:
         self.book = OrderBook(queue_model)
         self.triggers = TriggerIndex()
         self.last_price_ticks = 0  # 0: no trade yet
-        self.mark_price_ticks = 0  # 0: no mark yet
-        self.index_price_ticks = 0  # 0: no index yet
+        self.mark_price_subticks = 0  # 0: no mark yet (subticks: 1e-8 of the quote asset)
+        self.index_price_subticks = 0  # 0: no index yet
         self.mark_calc: MarkPriceCalculator | None = None  # set for computed marks
         self.premium: PremiumAverager | None = None  # set for computed funding
         self.funding_cap_e8: int | None = None
@@ -257,9 +257,13 @@ class Exchange:
         """Last trade price in ticks (replayed or simulated), None before the first trade."""
         return self.markets[symbol].last_price_ticks or None
 
-    def mark_price(self, symbol: str) -> int | None:
-        """Latest mark price in ticks, None before the first mark."""
-        return self.markets[symbol].mark_price_ticks or None
+    def mark_price_subticks(self, symbol: str) -> int | None:
+        """Latest mark price in subticks (1e-8 of the quote asset), None before the first mark."""
+        return self.markets[symbol].mark_price_subticks or None
+
+    def index_price_subticks(self, symbol: str) -> int | None:
+        """Latest index price in subticks, None before the first index price."""
+        return self.markets[symbol].index_price_subticks or None
 
     def open_order(self, symbol: str, order_id: int) -> Order | StopOrder | None:
         """A resting or untriggered order by id, or None."""
@@ -284,8 +288,13 @@ class Exchange:
         if tif == GTX and book.would_take(side, price):
             return self._reject(cmd, RejectReason.POST_ONLY_WOULD_TAKE)
         if otype in STOP_TYPES:
-            ref = market.last_price_ticks if trig_by == TRIGGER_LAST else market.mark_price_ticks
-            if ref and fires(direction_of(side, otype), trig, ref):
+            if trig_by == TRIGGER_LAST:
+                ref = market.last_price_ticks
+                fire = bool(ref) and fires(direction_of(side, otype), trig, ref)
+            else:  # the mark is finer than the tick: compare it exactly, in subticks
+                ref = market.mark_price_subticks
+                fire = bool(ref) and fires(direction_of(side, otype), trig * market.instrument.subticks_per_tick, ref)
+            if fire:
                 return self._reject(cmd, RejectReason.WOULD_IMMEDIATELY_TRIGGER)
         order_id = self.next_order_id
         is_market = otype == MARKET
@@ -323,6 +332,11 @@ class Exchange:
             self._fire_triggers(ts, market, TRIGGER_LAST)
         return None
 
+    @staticmethod
+    def _mark_ceil_ticks(market: _Market) -> int:
+        """The mark rounded up to a tick (a worst-case price for a margin hold), 0 if none."""
+        return subticks_ceil_ticks(market.mark_price_subticks, market.instrument.subticks_per_tick)
+
     def _worst_notional(self, market: _Market, side: int, qty: int, limit_px: int | None) -> int:
         """Upper bound of the notional an order can trade at, in atoms (for margin holds).
 
@@ -335,9 +349,9 @@ class Exchange:
         atpl = market.instrument.atoms_per_tick_lot
         if limit_px is None:
             if side == BUY:  # pays at most the deepest ask it reaches
-                px = book.sweep_price(side, qty) or market.last_price_ticks or market.mark_price_ticks
+                px = book.sweep_price(side, qty) or market.last_price_ticks or self._mark_ceil_ticks(market)
             else:  # receives at most the best bid for every lot
-                px = book.best_bid() or market.last_price_ticks or market.mark_price_ticks
+                px = book.best_bid() or market.last_price_ticks or self._mark_ceil_ticks(market)
         elif side == BUY:
             px = limit_px
         else:
@@ -564,8 +578,9 @@ class Exchange:
                 changed[id(pos)] = pos
             if ev.maker_order_id and not ev.maker_leaves_lots:
                 ledger.release_order(ev.maker_order_id)
-        if not market.mark_price_ticks and fills:
-            ledger.on_mark(symbol, fills[-1][1])  # no mark yet: value positions at the last trade
+        if not market.mark_price_subticks and fills:
+            # no mark yet: value positions at the last trade
+            ledger.on_mark(symbol, fills[-1][1] * market.instrument.subticks_per_tick)
         append = out.append
         for pos in changed.values():  # insertion order: deterministic
             append(
@@ -634,11 +649,21 @@ class Exchange:
         Fired orders can trade and move the last price, firing more: repeat until quiet.
         """
         triggers = market.triggers
+        per_tick = market.instrument.subticks_per_tick
         while True:
-            ref = market.last_price_ticks if trigger_by == TRIGGER_LAST else market.mark_price_ticks
+            if trigger_by == TRIGGER_LAST:
+                ref_ticks = market.last_price_ticks
+                ref = ref_ticks * per_tick
+                rising_at = falling_at = ref_ticks
+            else:
+                # the mark is finer than the tick: a rising trigger t fires iff t <= mark,
+                # i.e. t <= floor(mark); a falling one iff t >= mark, i.e. t >= ceil(mark)
+                ref = market.mark_price_subticks
+                rising_at = subticks_floor_ticks(ref, per_tick)
+                falling_at = subticks_ceil_ticks(ref, per_tick)
             if not ref:
                 return
-            fired = triggers.pop_fired(trigger_by, ref)
+            fired = triggers.pop_fired(trigger_by, rising_at, falling_at)
             if not fired:
                 if trigger_by == TRIGGER_MARK:
                     trigger_by = TRIGGER_LAST  # fired mark orders may have traded: check last
@@ -889,23 +914,24 @@ class Exchange:
         if market is None:
             raise ValueError(f"index price at ts {ts}: unknown symbol {symbol!r}")
         if type(index) is not int or index <= 0:
-            raise ValueError(f"index price at ts {ts} for {symbol}: {index!r} is not a positive tick count")
-        market.index_price_ticks = index
+            raise ValueError(f"index price at ts {ts} for {symbol}: {index!r} is not a positive subtick count")
+        market.index_price_subticks = index
         self._out.append(_new(IndexPriceUpdated, (ts, symbol, index)))
         book = market.book
+        per_tick = market.instrument.subticks_per_tick
         bid, ask = book.best_bid(), book.best_ask()
         premium = market.premium
         if premium is not None and not premium.replayed and bid is not None and ask is not None:
-            premium.on_premium(ts, premium_index_e8(bid, ask, index))  # (replayed: the venue's values only)
+            premium.on_premium(ts, premium_index_e8(bid * per_tick, ask * per_tick, index))  # (replayed: the venue's values only)
         calc = market.mark_calc
         if calc is not None:
             calc.on_index(ts, index)
             if bid is not None and ask is not None:
-                calc.on_mid(ts, bid + ask)
+                calc.on_mid(ts, (bid + ask) * per_tick)
             if market.last_price_ticks:
-                calc.on_last(ts, market.last_price_ticks)
-            mark = calc.mark_ticks(ts)
-            if mark is not None and mark != market.mark_price_ticks:
+                calc.on_last(ts, market.last_price_ticks * per_tick)
+            mark = calc.mark_subticks(ts)
+            if mark is not None and mark != market.mark_price_subticks:
                 self._apply_mark(ts, market, mark)
 
     def _on_mark_price(self, cmd: SetMarkPrice) -> None:
@@ -915,13 +941,13 @@ class Exchange:
         if market is None:
             raise ValueError(f"mark price at ts {ts}: unknown symbol {symbol!r}")
         if type(mark) is not int or mark <= 0:
-            raise ValueError(f"mark price at ts {ts} for {symbol}: {mark!r} is not a positive tick count")
+            raise ValueError(f"mark price at ts {ts} for {symbol}: {mark!r} is not a positive subtick count")
         self._apply_mark(ts, market, mark)
 
     def _apply_mark(self, ts: int, market: _Market, mark: int) -> None:
         """A new mark: event, risk index, mark-triggered orders."""
         symbol = market.instrument.symbol
-        market.mark_price_ticks = mark
+        market.mark_price_subticks = mark
         self._out.append(_new(MarkPriceUpdated, (ts, symbol, mark)))
         if self.ledger is not None:
             self.ledger.on_mark(symbol, mark)
@@ -960,7 +986,7 @@ class Exchange:
                 fields = (ts, scope.account_id, "CROSS", symbol, 0, balance, mm, ratio)  # type: ignore[union-attr]
                 sym = symbol
             if kind == "LIQUIDATABLE":
-                mark = self.markets[sym].mark_price_ticks if sym else 0
+                mark = self.markets[sym].mark_price_subticks if sym else 0
                 append(_new(Liquidatable, fields + (mark,)))
                 if self.liquidator is not None:
                     self.liquidator.liquidate(ts, scope, balance, mm, sym)
@@ -987,7 +1013,7 @@ class Exchange:
         ledger = self.ledger
         if ledger is None:
             return
-        mark = market.mark_price_ticks or market.last_price_ticks
+        mark = market.mark_price_subticks or market.last_price_ticks * market.instrument.subticks_per_tick
         if not mark:
             # no mark and no trade yet: nothing has filled (a fill sets the last price, a
             # liquidation needs a mark), so no position is open and nothing is paid: a no-op
@@ -1151,7 +1177,11 @@ class Exchange:
             put(f"stp {account} {self.stp_modes[account]}\n".encode())
         for symbol in sorted(self.markets):
             m = self.markets[symbol]
-            put(f"market {symbol} {m.last_price_ticks} {m.mark_price_ticks}\n".encode())
+            # the mark in ticks when it is on the tick (as before marks were finer), else in
+            # subticks with an "s": one spelling per value, and unchanged hashes for runs
+            # whose marks are all on the tick
+            q, r = divmod(m.mark_price_subticks, m.instrument.subticks_per_tick)
+            put(f"market {symbol} {m.last_price_ticks} {q if not r else f'{m.mark_price_subticks}s'}\n".encode())
             for side in (BUY, SELL):
                 for lv in m.book.levels(side):
                     put(f"L {side} {lv.price_ticks} {lv.total_lots} {lv.anon_lots}\n".encode())
@@ -1192,9 +1222,10 @@ class Exchange:
             def fmt(t: int | None) -> str:
                 return "--" if not t else inst.price_str(t)
 
+            mark = inst.mark_str(m.mark_price_subticks) if m.mark_price_subticks else "--"
             lines.append(
                 f"{symbol}: bid {fmt(bid)} ask {fmt(ask)} last {fmt(m.last_price_ticks)} "
-                f"mark {fmt(m.mark_price_ticks)}; {len(m.book)} resting, {len(m.triggers)} waiting"
+                f"mark {mark}; {len(m.book)} resting, {len(m.triggers)} waiting"
             )
         return "\n".join(lines)
 

@@ -130,16 +130,22 @@ class TriggerIndex:
             self._lists[stop.trigger_by][stop.direction].remove((key, order_id))
         return stop
 
-    def pop_fired(self, trigger_by: int, price_ticks: int) -> list[StopOrder]:
-        """Remove and return the orders watching ``trigger_by`` that ``price_ticks`` fires.
+    def pop_fired(self, trigger_by: int, price_ticks: int, falling_ticks: int | None = None) -> list[StopOrder]:
+        """Remove and return the orders watching ``trigger_by`` that the price fires.
 
-        In ascending order id (submission order). O(log N + k).
+        RISING triggers fire at or below ``price_ticks``, FALLING ones at or above
+        ``falling_ticks`` (default: the same). A mark between two ticks passes its floor
+        and its ceiling (:func:`exsim.units.subticks_floor_ticks` / ``_ceil_ticks``), which
+        is the exact comparison of the mark with each trigger. In ascending order id
+        (submission order). O(log N + k).
         """
+        if falling_ticks is None:
+            falling_ticks = price_ticks
         rising, falling = self._lists[trigger_by]
         fired_ids: list[int] = []
         while rising and rising[0][0] <= price_ticks:
             fired_ids.append(rising.pop(0)[1])
-        while falling and -falling[0][0] >= price_ticks:
+        while falling and -falling[0][0] >= falling_ticks:
             fired_ids.append(falling.pop(0)[1])
         if not fired_ids:
             return []

@@ -335,6 +335,20 @@ class BracketTable:
         mm = -(-(notional_atoms * b.mmr_e8) // RATE_SCALE) - b.cum_atoms
         return mm if mm > 0 else 0
 
+    def maint_margin_atoms_e8(self, notional_atoms_e8: int) -> int:
+        """Maintenance margin in atoms of a notional given in 1e-8 atoms (at a subtick mark).
+
+        ``ceil(N * MMR_k / 1e8) - cum_k`` on the exact notional, never below 0: rounded up
+        once, like :meth:`maint_margin_atoms` (equal to it when ``N`` is whole atoms). The
+        bracket is the one of ``floor(N)``, which is exact because floors are whole atoms.
+        O(log n).
+        """
+        if notional_atoms_e8 < 0:
+            raise ValueError(f"notional must be >= 0 (absolute notional), got {notional_atoms_e8}")
+        b = self.brackets[bisect_right(self._floors, notional_atoms_e8 // 100_000_000) - 1]
+        mm = -(-(notional_atoms_e8 * b.mmr_e8) // (RATE_SCALE * 100_000_000)) - b.cum_atoms
+        return mm if mm > 0 else 0
+
     def max_leverage_for(self, notional_atoms: int) -> int:
         """Maximum initial leverage allowed at ``notional_atoms`` (its bracket's). O(log n)."""
         return self.bracket_for(notional_atoms).max_leverage

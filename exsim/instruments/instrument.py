@@ -25,8 +25,13 @@ from exsim.units import (
     atoms_per_tick_lot,
     format_lots,
     format_rate_e8,
+    format_subticks,
     format_ticks,
+    lot_size_e8,
     parse_decimal,
+    subticks_per_tick,
+    tick_places,
+    to_subticks,
     to_atoms,
     to_lots,
     to_rate_e8,
@@ -117,6 +122,12 @@ class Instrument:
     #: notional the maintenance margin is computed on: "mark" (Binance) or "entry" (Bybit)
     maint_margin_basis: str = "mark"
     atoms_per_tick_lot: int = attrs.field(init=False)
+    #: subticks (1e-8 of the quote asset: the unit of marks and index prices) per tick
+    subticks_per_tick: int = attrs.field(init=False)
+    #: the lot in 1e-8 of the base asset: ``_atoms_e8`` of notional per lot per subtick
+    lot_size_e8: int = attrs.field(init=False)
+    #: decimals of the tick (a mark on the tick is shown with as many)
+    tick_places: int = attrs.field(init=False)
 
     @atoms_per_tick_lot.default
     def _atoms_per_tick_lot(self) -> int:
@@ -124,6 +135,24 @@ class Instrument:
             return atoms_per_tick_lot(self.tick_size, self.lot_size)
         except SpecError as exc:
             raise SpecError(exc.message, where=self._where(), field=exc.field) from exc
+
+    @subticks_per_tick.default
+    def _subticks_per_tick(self) -> int:
+        try:
+            return subticks_per_tick(self.tick_size)
+        except SpecError as exc:
+            raise SpecError(exc.message, where=self._where(), field=exc.field) from exc
+
+    @lot_size_e8.default
+    def _lot_size_e8(self) -> int:
+        try:
+            return lot_size_e8(self.lot_size)
+        except SpecError as exc:
+            raise SpecError(exc.message, where=self._where(), field=exc.field) from exc
+
+    @tick_places.default
+    def _tick_places(self) -> int:
+        return tick_places(self.tick_size)
 
     def _where(self) -> str:
         return f"instrument {self.symbol}" if self.symbol else "instrument"
@@ -296,6 +325,23 @@ class Instrument:
     def qty_str(self, qty_lots: int) -> str:
         """Lots as a plain quantity string with the lot's decimals (exact)."""
         return format_lots(qty_lots, self.lot_size)
+
+    def mark_str(self, price_subticks: int) -> str:
+        """A mark / index price in subticks as an exact string: the tick's decimals, more
+        when the price is finer (``0.52345`` at tick 0.0001), never rounded."""
+        return format_subticks(price_subticks, self.tick_places)
+
+    def subticks(self, price: ValueText, *, where: str = "", field: str = "mark price") -> int:
+        """A mark / index price string as exact subticks (1e-8); OffGridError beyond 8 decimals."""
+        return to_subticks(price, field=field, where=where)
+
+    def ticks_to_subticks(self, price_ticks: int) -> int:
+        """A tick price as subticks (exact)."""
+        return price_ticks * self.subticks_per_tick
+
+    def notional_atoms_e8(self, price_subticks: int, qty_lots: int) -> int:
+        """Exact notional at a subtick price, in 1e-8 atoms. O(1)."""
+        return price_subticks * qty_lots * self.lot_size_e8
 
     def ticks(self, price: ValueText, *, where: str = "", field: str = "price") -> int:
         """A price string as exact ticks; :class:`OffGridError` if off-grid (never rounds)."""

@@ -46,11 +46,20 @@ from exsim.ledger.risk_index import (
     DEFAULT_WARN_RATIO_E8,
     LIQUIDATION_RATIO_E8,
     RiskIndex,
-    at_or_past,
+    at_or_past_e8,
     cross_triggers,
-    isolated_threshold_ticks,
+    isolated_threshold_subticks,
 )
-from exsim.units import RATE_SCALE, ceil_div, floor_div, mul_div_floor, rate_ceil
+from exsim.units import (
+    ATOMS_E8_PER_ATOM,
+    RATE_SCALE,
+    atoms_e8_ceil,
+    atoms_e8_floor,
+    ceil_div,
+    floor_div,
+    mul_div_floor,
+    rate_ceil,
+)
 
 
 class Reason:
@@ -141,7 +150,8 @@ class Ledger:
         self.uncovered_loss_atoms = 0
         self.total_in_atoms = insurance_fund_atoms  # deposits (and the fund's seed)
         self.total_out_atoms = 0  # withdrawals
-        #: latest mark (or, before the first mark, last trade) price per symbol, in ticks
+        #: latest mark (or, before the first mark, last trade) price per symbol, in
+        #: subticks (1e-8 of the quote asset: the venue's mark is finer than the tick)
         self.marks: dict[str, int] = {}
         self.holds: dict[int, OrderHold] = {}  # order id -> hold
         self._position_keys: dict[tuple[str, int], tuple[str, int]] = {}  # one key tuple per (symbol, side)
@@ -229,42 +239,63 @@ class Ledger:
             yield " orders " + " ".join(f"{oid}:{sym}" for oid, sym in a.order_ids.items()) + "\n"
 
     # ------------------------------------------------------------------ margin figures
-    def mark_ticks(self, symbol: str, pos: Position) -> int:
-        """The price positions of ``symbol`` are valued at: the mark, else (no mark yet) the entry price."""
+    def mark_subticks(self, symbol: str, pos: Position) -> int:
+        """The price positions of ``symbol`` are valued at, in subticks: the mark, else (no
+        mark yet) the entry price."""
         mark = self.marks.get(symbol)
         if mark is not None:
             return mark
         q = abs(pos.qty_lots)
         if not q:
             return 0
-        # no price seen yet: value at entry (UPnL 0); floor keeps it an int tick
-        return floor_div(pos.cost_atoms, q * self.instruments[symbol].atoms_per_tick_lot)
+        # no price seen yet: value at entry (UPnL 0 up to the floor to a whole subtick)
+        return floor_div(pos.cost_atoms * ATOMS_E8_PER_ATOM, q * self.instruments[symbol].lot_size_e8)
+
+    def position_figures_e8(self, pos: Position) -> tuple[int, int, int]:
+        """``(notional_atoms_e8, upnl_atoms_e8, maint_margin_atoms)`` at the mark, exact.
+
+        Notional and UPnL at the (subtick) mark are exact in 1e-8 atoms; the maintenance
+        margin is rounded up once to the atom (a requirement, against the trader), on the
+        exact notional at mark, or, for an instrument whose ``maint_margin_basis`` is
+        ``"entry"``, on the exact entry cost (it then never moves with the mark).
+        O(log brackets).
+        """
+        inst = self.instruments[pos.symbol]
+        mark = self.marks.get(pos.symbol)
+        if mark is None:
+            mark = self.mark_subticks(pos.symbol, pos)
+        q = pos.qty_lots
+        n = (q if q >= 0 else -q) * mark * inst.lot_size_e8
+        cost = pos.cost_atoms * ATOMS_E8_PER_ATOM
+        upnl = n - cost if q >= 0 else cost - n
+        if inst.maint_margin_basis == "entry":
+            return n, upnl, inst.brackets.maint_margin_atoms(pos.cost_atoms)
+        return n, upnl, inst.brackets.maint_margin_atoms_e8(n)
 
     def position_figures(self, pos: Position) -> tuple[int, int, int]:
         """``(notional, upnl, maint_margin)`` of a position at its mark, in atoms. O(log brackets).
 
-        The maintenance margin is on the notional at mark, or, for an instrument whose
-        ``maint_margin_basis`` is ``"entry"``, on the exact entry cost (it then changes only
-        with fills, never with the mark).
+        Rounded against the trader where the mark is finer than an atom allows: the
+        notional up (it is the base of initial margin and bracket limits), the UPnL down;
+        the maintenance margin as in :meth:`position_figures_e8`. At a mark on the tick
+        every figure is exact. Liquidation is decided on the exact figures
+        (:meth:`isolated_margin_balance_e8`, :meth:`cross_margin_balance_e8`), never on these.
         """
-        inst = self.instruments[pos.symbol]
-        mark = self.mark_ticks(pos.symbol, pos)
-        atpl = inst.atoms_per_tick_lot
-        notional = pos.notional_atoms(mark, atpl)
-        basis = pos.cost_atoms if inst.maint_margin_basis == "entry" else notional
-        return notional, pos.upnl_atoms(mark, atpl), inst.brackets.maint_margin_atoms(basis)
+        n, upnl, mm = self.position_figures_e8(pos)
+        return atoms_e8_ceil(n), atoms_e8_floor(upnl), mm
 
     def cross_figures(self, acct: Account) -> tuple[int, int, int]:
-        """``(Σ UPnL, Σ initial margin, Σ maintenance margin)`` of the cross positions. O(positions)."""
+        """``(Σ UPnL, Σ initial margin, Σ maintenance margin)`` of the cross positions, in
+        atoms: the exact UPnL sum rounded down, each initial margin rounded up. O(positions)."""
         upnl = im = mm = 0
         for pos in acct.positions.values():
             if pos.isolated or not pos.qty_lots:
                 continue
-            n, u, m = self.position_figures(pos)
+            n, u, m = self.position_figures_e8(pos)
             upnl += u
-            im += ceil_div(n, pos.leverage)
+            im += ceil_div(n, pos.leverage * ATOMS_E8_PER_ATOM)
             mm += m
-        return upnl, im, mm
+        return atoms_e8_floor(upnl), im, mm
 
     def available_atoms(self, acct: Account) -> int:
         """What new orders may use: ``wallet + cross UPnL − cross IM − held``. O(positions)."""
@@ -277,14 +308,34 @@ class Ledger:
         return max(0, acct.wallet_atoms + min(0, upnl) - im - acct.held_atoms)
 
     def cross_margin_balance(self, acct: Account) -> tuple[int, int]:
-        """``(margin balance, maintenance margin)`` of the cross pool: wallet + Σ UPnL vs Σ MM."""
-        upnl, _, mm = self.cross_figures(acct)
-        return acct.wallet_atoms + upnl, mm
+        """``(margin balance, maintenance margin)`` of the cross pool in atoms: wallet + Σ
+        UPnL (rounded down) vs Σ MM. For display; decisions use :meth:`cross_margin_balance_e8`."""
+        balance, mm = self.cross_margin_balance_e8(acct)
+        return atoms_e8_floor(balance), mm
 
     def isolated_margin_balance(self, pos: Position) -> tuple[int, int]:
-        """``(bucket margin + UPnL, maintenance margin)`` of an isolated position."""
-        _, upnl, mm = self.position_figures(pos)
-        return pos.margin_atoms + upnl, mm
+        """``(bucket margin + UPnL, maintenance margin)`` of an isolated position in atoms
+        (balance rounded down). For display; decisions use :meth:`isolated_margin_balance_e8`."""
+        balance, mm = self.isolated_margin_balance_e8(pos)
+        return atoms_e8_floor(balance), mm
+
+    def cross_margin_balance_e8(self, acct: Account) -> tuple[int, int]:
+        """``(margin balance in 1e-8 atoms, maintenance margin in atoms)`` of the cross
+        pool, exact at the (subtick) marks: what liquidation is decided on. O(positions)."""
+        upnl = mm = 0
+        for pos in acct.positions.values():
+            if pos.isolated or not pos.qty_lots:
+                continue
+            _, u, m = self.position_figures_e8(pos)
+            upnl += u
+            mm += m
+        return acct.wallet_atoms * ATOMS_E8_PER_ATOM + upnl, mm
+
+    def isolated_margin_balance_e8(self, pos: Position) -> tuple[int, int]:
+        """``(bucket + UPnL in 1e-8 atoms, maintenance margin in atoms)`` of an isolated
+        position, exact at the (subtick) mark: what liquidation is decided on. O(log brackets)."""
+        _, upnl, mm = self.position_figures_e8(pos)
+        return pos.margin_atoms * ATOMS_E8_PER_ATOM + upnl, mm
 
     # ------------------------------------------------------------------ settings
     def margin_mode(self, acct: Account, symbol: str) -> int:
@@ -748,8 +799,9 @@ class Ledger:
         return short
 
     # ------------------------------------------------------------------ funding
-    def settle_funding(self, symbol: str, rate_e8: int, mark_ticks: int) -> tuple[list[tuple[Position, int]], int]:
-        """Pay funding on every open position of ``symbol``: ``Q × mark × rate``.
+    def settle_funding(self, symbol: str, rate_e8: int, mark_subticks: int) -> tuple[list[tuple[Position, int]], int]:
+        """Pay funding on every open position of ``symbol``: ``Q × mark × rate``, the mark
+        in subticks (the notional at it is exact; only each payment is rounded).
 
         Positive rate: longs pay shorts. Every amount is rounded down (payers pay the
         exact amount rounded up, receivers get it rounded down); the dust this leaves
@@ -772,7 +824,7 @@ class Ledger:
                     held.append((pos, pos.qty_lots))
         if not held or not rate_e8:
             return [], 0
-        settlement = funding_payments(held, mark_ticks, inst.atoms_per_tick_lot, rate_e8)
+        settlement = funding_payments(held, mark_subticks, inst.lot_size_e8, rate_e8)
         for pos, amount in settlement.amounts:
             acct = self.any_account(pos.account_id)
             if pos.isolated:
@@ -812,16 +864,16 @@ class Ledger:
                 self.liquidatable.pop(id(scope), None)
                 return
             ratio = risk.threshold_e8(scope)
-            hit = isolated_threshold_ticks(self, scope, ratio)
-            balance, mm = self.isolated_margin_balance(scope)
-            if at_or_past(ratio, balance, mm):
+            hit = isolated_threshold_subticks(self, scope, ratio)
+            balance, mm = self.isolated_margin_balance_e8(scope)
+            if at_or_past_e8(ratio, balance, mm):
                 risk.unfile(scope)
                 self.pending.append(scope)
             else:
                 triggers = [] if hit is None else [(scope.symbol, hit[0], hit[1])]
                 if ratio == LIQUIDATION_RATIO_E8:
                     # warned: also watch the way back under the warning level, to re-arm it
-                    back = isolated_threshold_ticks(self, scope, risk.warn_ratio_e8)
+                    back = isolated_threshold_subticks(self, scope, risk.warn_ratio_e8)
                     if back is not None:
                         direction, price = back
                         # long: warned at or below price, recovered above it (and vice versa)
@@ -844,14 +896,15 @@ class Ledger:
         else:
             risk.file(acct, triggers)
 
-    def on_mark(self, symbol: str, mark_ticks: int) -> None:
-        """A new mark: pop the scopes whose trigger it crossed into :attr:`pending`. O(log N + k).
+    def on_mark(self, symbol: str, mark_subticks: int) -> None:
+        """A new mark (subticks): pop the scopes whose trigger it crossed into :attr:`pending`.
+        O(log N + k).
 
         Scopes already reported liquidatable that hold this instrument are re-checked too
         (they may have recovered).
         """
-        self.marks[symbol] = mark_ticks
-        self.pending.extend(self.risk.pop_crossed(symbol, mark_ticks))
+        self.marks[symbol] = mark_subticks
+        self.pending.extend(self.risk.pop_crossed(symbol, mark_subticks))
         if self.liquidatable:
             for key in sorted(self.liquidatable, key=lambda k: self._scope_order(self.liquidatable[k])):
                 scope = self.liquidatable[key]
@@ -876,7 +929,9 @@ class Ledger:
         Each alert is ``(kind, scope, margin_balance_atoms, maint_margin_atoms)`` with kind
         ``"LIQUIDATABLE"`` or ``"MARGIN_CALL"``, in a deterministic order (account, symbol,
         side; cross pool before isolated buckets). A liquidatable scope stays listed in
-        :attr:`liquidatable` until it is closed or recovers.
+        :attr:`liquidatable` until it is closed or recovers. The decision is exact at the
+        subtick mark (``margin balance <= MM`` on 1e-8 atoms); the alert's balance is
+        rounded down to the atom.
         """
         if not self.pending:
             return []
@@ -888,33 +943,34 @@ class Ledger:
             if type(scope) is Position:
                 if not scope.qty_lots:
                     continue
-                balance, mm = self.isolated_margin_balance(scope)
+                balance, mm = self.isolated_margin_balance_e8(scope)
             else:
-                balance, mm = self.cross_margin_balance(scope)  # type: ignore[arg-type]
+                balance, mm = self.cross_margin_balance_e8(scope)  # type: ignore[arg-type]
                 if not mm and not any(not p.isolated for p in scope.positions.values()):  # type: ignore[union-attr]
                     continue
-            if at_or_past(LIQUIDATION_RATIO_E8, balance, mm):
+            if at_or_past_e8(LIQUIDATION_RATIO_E8, balance, mm):
                 risk.unfile(scope)
                 risk.mark_warned(scope, True)
                 if id(scope) not in self.liquidatable:
                     self.liquidatable[id(scope)] = scope
-                    alerts.append(("LIQUIDATABLE", scope, balance, mm))
+                    alerts.append(("LIQUIDATABLE", scope, atoms_e8_floor(balance), mm))
                 continue
             self.liquidatable.pop(id(scope), None)
-            warned = at_or_past(risk.warn_ratio_e8, balance, mm)
+            warned = at_or_past_e8(risk.warn_ratio_e8, balance, mm)
             if warned and risk.threshold_e8(scope) != LIQUIDATION_RATIO_E8:
-                alerts.append(("MARGIN_CALL", scope, balance, mm))
+                alerts.append(("MARGIN_CALL", scope, atoms_e8_floor(balance), mm))
             risk.mark_warned(scope, warned)
             self.refile(scope)
         return alerts
 
     def equity_atoms(self, acct: Account) -> int:
-        """Wallet + isolated buckets + UPnL of every position at the marks. O(positions)."""
-        total = acct.wallet_atoms
+        """Wallet + isolated buckets + UPnL of every position at the marks, rounded down
+        to the atom once (the UPnL at a subtick mark is exact in 1e-8 atoms). O(positions)."""
+        total = 0
         for pos in acct.positions.values():
             if pos.qty_lots:
-                total += pos.margin_atoms + self.position_figures(pos)[1]
-        return total
+                total += pos.margin_atoms * ATOMS_E8_PER_ATOM + self.position_figures_e8(pos)[1]
+        return acct.wallet_atoms + atoms_e8_floor(total)
 
     def margin_ratio_e8(self, balance_atoms: int, maint_margin_atoms: int) -> int:
         """``MM / margin balance`` in e8, rounded up; a balance <= 0 reads as a huge ratio."""

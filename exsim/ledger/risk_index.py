@@ -3,8 +3,10 @@
 ``DESIGN.md`` §6. Per instrument and side, a ``SortedList`` holds each watched scope's
 *next threshold* price:
 
-* an **isolated bucket** is watched at its exact threshold price: the first tick at which
-  ``ratio × margin balance ≤ maintenance margin`` holds (ratio 80 % for the margin-call
+* an **isolated bucket** is watched at its exact threshold price: the first subtick
+  (1e-8 of the quote asset: marks are finer than the tick) at which
+  ``ratio × margin balance ≤ maintenance margin`` holds, on the exact integers the ledger
+  decides with (margin balance in 1e-8 atoms) (ratio 80 % for the margin-call
   warning until it has been given, then 100 % for liquidation). Its inputs change only
   through fills, funding and margin moves, which re-file it.
 * a **cross pool** may hold several instruments, each moving on its own. Its slack to the
@@ -16,9 +18,10 @@
 
 A mark tick pops only the entries whose price it crossed: O(log N + k).
 
-Conservative-trigger bound: moving instrument i's mark by d ticks against the pool
-changes its equity by at most ``|q_net| × d × atpl`` and its maintenance margin by at
-most ``Σ|q_leg| × d × atpl × MMR(end)``, MMR taken at the end of the move (maintenance
+Conservative-trigger bound: moving instrument i's mark by d subticks against the pool
+changes its equity by at most ``|q_net| × d × lot_size_e8`` (1e-8 atoms) and its
+maintenance margin by at most ``Σ|q_leg| × d × lot_size_e8 × MMR(end)`` plus one atom of
+rounding per position (kept out of the shares), MMR taken at the end of the move (maintenance
 margin is convex in notional because bracket MMRs never decrease); on an instrument
 whose maintenance margin is held at its entry value (``maint_margin_basis="entry"``)
 the mark does not move it at all, so only the equity term counts. A pool whose shares
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Final, Iterator
 from sortedcontainers import SortedList
 
 from exsim.errors import StateError
-from exsim.units import RATE_SCALE, ceil_div, floor_div, mul_div_floor
+from exsim.units import ATOMS_E8_PER_ATOM, RATE_SCALE, ceil_div, floor_div, mul_div_floor
 
 if TYPE_CHECKING:
     from exsim.ledger.accounts import Account, Position
@@ -60,6 +63,15 @@ def at_or_past(ratio_e8: int, margin_balance_atoms: int, maint_margin_atoms: int
     (True, False)
     """
     return ratio_e8 * margin_balance_atoms <= RATE_SCALE * maint_margin_atoms
+
+
+def at_or_past_e8(ratio_e8: int, margin_balance_atoms_e8: int, maint_margin_atoms: int) -> bool:
+    """:func:`at_or_past` on an exact balance in 1e-8 atoms (at a subtick mark). Exact.
+
+    >>> at_or_past_e8(LIQUIDATION_RATIO_E8, 100 * 10**8, 100), at_or_past_e8(LIQUIDATION_RATIO_E8, 100 * 10**8 + 1, 100)
+    (True, False)
+    """
+    return ratio_e8 * margin_balance_atoms_e8 <= RATE_SCALE * ATOMS_E8_PER_ATOM * maint_margin_atoms
 
 
 class RiskIndex:
@@ -116,7 +128,7 @@ class RiskIndex:
             scope.risk_seq = 0
 
     def file(self, scope: "Account | Position", triggers: list[tuple[str, int, int]]) -> None:
-        """Watch ``scope`` at ``(symbol, direction, price_ticks)`` triggers (replacing old ones)."""
+        """Watch ``scope`` at ``(symbol, direction, price_subticks)`` triggers (replacing old ones)."""
         self.unfile(scope)
         seq = self._seq(scope)
         if not triggers:
@@ -136,17 +148,17 @@ class RiskIndex:
         seq = scope.risk_seq
         return LIQUIDATION_RATIO_E8 if seq and seq in self.warned else self.warn_ratio_e8
 
-    def pop_crossed(self, symbol: str, mark_ticks: int) -> list[object]:
-        """Remove and return the scopes whose trigger ``mark_ticks`` reached, in seq order.
+    def pop_crossed(self, symbol: str, mark_subticks: int) -> list[object]:
+        """Remove and return the scopes whose trigger ``mark_subticks`` reached, in seq order.
 
         O(log N + k). The caller evaluates each exactly and re-files it.
         """
         down, up = self._lists[symbol]
         # DOWN fires when -key >= mark, i.e. key <= -mark; UP when key <= mark
-        if not (down and -(down[0] >> SEQ_BITS) >= mark_ticks or up and up[0] >> SEQ_BITS <= mark_ticks):
+        if not (down and -(down[0] >> SEQ_BITS) >= mark_subticks or up and up[0] >> SEQ_BITS <= mark_subticks):
             return []  # the common case, kept short: nothing crossed
-        down_limit = -mark_ticks << SEQ_BITS | SEQ_MASK  # the largest entry with key <= -mark
-        up_limit = mark_ticks << SEQ_BITS | SEQ_MASK
+        down_limit = -mark_subticks << SEQ_BITS | SEQ_MASK  # the largest entry with key <= -mark
+        up_limit = mark_subticks << SEQ_BITS | SEQ_MASK
         popped_down = set()  # membership only
         while down and down[0] <= down_limit:
             popped_down.add(down.pop(0))
@@ -178,7 +190,7 @@ class RiskIndex:
         return sum(len(d) + len(u) for d, u in self._lists.values())
 
     def entries(self) -> Iterator[tuple[str, int, int, object]]:
-        """Every ``(symbol, direction, price_ticks, scope)`` filed, for checks and displays."""
+        """Every ``(symbol, direction, price_subticks, scope)`` filed, for checks and displays."""
         for symbol, pair in sorted(self._lists.items()):
             for direction, lst in enumerate(pair):
                 for entry in lst:
@@ -212,34 +224,38 @@ class RiskIndex:
 
 
 # ---------------------------------------------------------------------- trigger prices
-def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -> tuple[int, int] | None:
-    """``(direction, price_ticks)`` where an isolated position first meets ``ratio`` exactly.
+def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -> tuple[int, int] | None:
+    """``(direction, price_subticks)`` where an isolated position first meets ``ratio`` exactly.
 
-    Long: the highest tick p with ``ratio × (margin + UPnL(p)) ≤ 1e8 × MM(p)`` (fires when
-    the mark is at or below p); short: the lowest such p (fires at or above). None when
-    no positive price reaches it. The condition is monotone in p (a long's margin
-    balance falls one-for-one with price while its MM falls at rate MMR < 1), so an
-    exponential then binary search over integer ticks finds the exact boundary with the
-    same integer arithmetic the exact check uses. O(log P) evaluations.
+    Long: the highest subtick p with ``ratio × (margin + UPnL(p)) ≤ 1e8 × MM(p)`` (fires
+    when the mark is at or below p); short: the lowest such p (fires at or above). None
+    when no positive price reaches it. Margin balance in 1e-8 atoms, exactly as the
+    ledger's check (:meth:`Ledger.isolated_margin_balance_e8`). The condition is monotone
+    in p (a long's margin balance falls one-for-one with price while its MM falls at rate
+    MMR < 1), so a search over integer subticks finds the exact boundary with the same
+    integer arithmetic the exact check uses: it gallops out from the linear root of the
+    bracket the position is in (the MM's rounding up to the atom moves the boundary by at
+    most an atom's worth of price), then bisects. O(log distance) evaluations.
 
     With the instrument's ``maint_margin_basis`` ``"entry"`` the MM is the constant
     ``MM0 = MM(entry cost)`` and the condition is linear in p: the boundary is solved
     directly (:func:`_entry_threshold`) and checked with the same predicate. O(1).
     """
     inst = ledger.instruments[pos.symbol]
-    atpl = inst.atoms_per_tick_lot
-    mm_of = inst.brackets.maint_margin_atoms
+    le8 = inst.lot_size_e8
+    mm_of = inst.brackets.maint_margin_atoms_e8
     q = pos.qty_lots
     size = q if q > 0 else -q
-    cost = pos.cost_atoms
-    margin = pos.margin_atoms
-    scale = RATE_SCALE
+    e8 = ATOMS_E8_PER_ATOM
+    cost = pos.cost_atoms * e8
+    margin = pos.margin_atoms * e8
+    scale = RATE_SCALE * e8
 
     entry = inst.maint_margin_basis == "entry"
-    mm_entry = mm_of(cost) if entry else 0
+    mm_entry = inst.brackets.maint_margin_atoms(pos.cost_atoms) if entry else 0
 
     def hit(p: int) -> bool:
-        n = size * p * atpl
+        n = size * p * le8
         upnl = n - cost if q > 0 else cost - n
         return ratio_e8 * (margin + upnl) <= scale * (mm_entry if entry else mm_of(n))
 
@@ -247,7 +263,7 @@ def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -
     if entry:
         guess = None  # the root is exact; the search below is only a fallback
         if ratio_e8 > 0:
-            root = _entry_threshold(q > 0, size * atpl, cost, margin, mm_entry, ratio_e8)
+            root = _entry_threshold(q > 0, size * le8, cost, margin, mm_entry * e8, ratio_e8)
             if q > 0:
                 if root < 1:
                     return None  # no positive price reaches it
@@ -256,21 +272,9 @@ def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -
             elif hit(root) and (root == 1 or not hit(root - 1)):
                 return UP, root
     else:
-        guess = _threshold_guess(q > 0, size, cost, margin, inst.brackets.brackets, atpl, ratio_e8)
-    if guess is not None:
-        # the rational root, per bracket; integer rounding of MM can move it by a tick
-        if q > 0:
-            for p in (guess + 1, guess, guess - 1, guess - 2):
-                if p >= 1 and hit(p) and not hit(p + 1):
-                    return DOWN, p
-        else:
-            for p in (guess - 1, guess, guess + 1, guess + 2):
-                if p >= 1 and hit(p) and (p == 1 or not hit(p - 1)):
-                    return UP, p
-    start = max(1, ledger.mark_ticks(pos.symbol, pos))
+        guess = _threshold_guess(q > 0, size, cost, margin, inst.brackets.brackets, le8, ratio_e8)
+    start = guess if guess is not None and guess >= 1 else max(1, ledger.mark_subticks(pos.symbol, pos))
     if q > 0:  # highest p that hits; hits are p <= boundary
-        if not hit(1):
-            return None
         if hit(start):
             lo, step = start, 1
             while hit(lo + step):
@@ -278,8 +282,18 @@ def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -
                 step *= 2
             hi = lo + step  # hit(lo) and not hit(hi)
         else:
-            hi = start
-            lo = 1
+            hi, step = start, 1  # not hit(hi): gallop down to a hit
+            while True:
+                lo = hi - step
+                if lo <= 1:
+                    if not hit(1):
+                        return None
+                    lo = 1
+                    break
+                if hit(lo):
+                    break
+                hi = lo
+                step *= 2
         while hi - lo > 1:
             mid = (lo + hi) // 2
             if hit(mid):
@@ -299,7 +313,7 @@ def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -
         while not hit(lo + step):
             lo += step
             step *= 2
-            if step > 1 << 62:
+            if step > 1 << 80:
                 return None
         hi = lo + step
     while hi - lo > 1:
@@ -311,94 +325,101 @@ def isolated_threshold_ticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -
     return UP, hi
 
 
-def _entry_threshold(long: bool, per_tick: int, cost: int, margin: int, mm_entry: int, ratio_e8: int) -> int:
-    """The exact threshold tick when the maintenance margin is the constant ``mm_entry``.
+def _entry_threshold(long: bool, per_subtick: int, cost: int, margin: int, mm_entry: int, ratio_e8: int) -> int:
+    """The exact threshold subtick when the maintenance margin is the constant ``mm_entry``.
 
-    With ``n = p × per_tick`` (notional, atoms) and ``r = ratio_e8 > 0``:
+    All money in 1e-8 atoms. With ``n = p × per_subtick`` (notional) and ``r = ratio_e8 > 0``:
     long hits iff ``r(M + n − C) ≤ 1e8·MM0`` iff ``n ≤ (1e8·MM0 + r(C − M)) / r``, so the
-    highest such tick is ``floor(floor(num / r) / per_tick)`` (< 1: none);
+    highest such subtick is ``floor(floor(num / r) / per_subtick)`` (< 1: none);
     short hits iff ``r(M + C − n) ≤ 1e8·MM0`` iff ``n ≥ (r(M + C) − 1e8·MM0) / r``, so the
-    lowest is ``ceil(ceil(num / r) / per_tick)``, at least 1. Exact: n is a whole number
-    of atoms, so the inner rounding loses nothing.
+    lowest is ``ceil(ceil(num / r) / per_subtick)``, at least 1. Exact: n is a whole
+    number, so the inner rounding loses nothing.
 
-    >>> # long 1 unit @1000.000 (per_tick 100 000 atoms), bucket 100, MM0 50 USDT: LP 950.000
-    >>> _entry_threshold(True, 100_000, 10**11, 10**10, 5 * 10**9, RATE_SCALE)
-    950000
-    >>> _entry_threshold(False, 100_000, 10**11, 10**10, 5 * 10**9, RATE_SCALE)
-    1050000
+    >>> # long 1 unit @1000 (lot 1: per subtick 1e8), bucket 100, MM0 50 USDT: LP 950
+    >>> e16 = 10**16
+    >>> _entry_threshold(True, 10**8, 1000 * e16, 100 * e16, 50 * e16, RATE_SCALE)
+    95000000000
+    >>> _entry_threshold(False, 10**8, 1000 * e16, 100 * e16, 50 * e16, RATE_SCALE)
+    105000000000
     """
     scale = RATE_SCALE
     if long:
-        return floor_div(floor_div(scale * mm_entry + ratio_e8 * (cost - margin), ratio_e8), per_tick)
-    p = ceil_div(ceil_div(ratio_e8 * (margin + cost) - scale * mm_entry, ratio_e8), per_tick)
+        return floor_div(floor_div(scale * mm_entry + ratio_e8 * (cost - margin), ratio_e8), per_subtick)
+    p = ceil_div(ceil_div(ratio_e8 * (margin + cost) - scale * mm_entry, ratio_e8), per_subtick)
     return p if p > 1 else 1
 
 
 def _threshold_guess(
-    long: bool, size: int, cost: int, margin: int, brackets: tuple, atpl: int, ratio_e8: int
+    long: bool, size: int, cost: int, margin: int, brackets: tuple, lot_size_e8: int, ratio_e8: int
 ) -> int | None:
-    """The threshold price (ticks, floored) from the linear solution in the consistent bracket.
+    """The threshold price (subticks, floored) from the linear solution in the consistent bracket.
 
-    Long: ``r(M + n − C) = n·mmr − 1e8·cum`` → ``n = (r(C − M) − 1e8·cum) / (r − mmr)``;
-    short: ``r(M + C − n) = n·mmr − 1e8·cum`` → ``n = (r(M + C) + 1e8·cum) / (r + mmr)``,
-    with n the notional in atoms and p = n / (size × atpl). None when no bracket is
-    self-consistent (the caller then searches).
+    Money in 1e-8 atoms. Long: ``r(M + n − C) = n·mmr − 1e8·cum`` →
+    ``n = (r(C − M) − 1e8·cum) / (r − mmr)``; short: ``r(M + C − n) = n·mmr − 1e8·cum`` →
+    ``n = (r(M + C) + 1e8·cum) / (r + mmr)``, with p = n / (size × lot_size_e8). None when
+    no bracket is self-consistent (the caller then searches from the mark).
     """
     scale = RATE_SCALE
-    per_tick = size * atpl
+    e8 = ATOMS_E8_PER_ATOM
+    per_subtick = size * lot_size_e8
     for b in brackets:
+        cum = b.cum_atoms * e8
         if long:
             den = ratio_e8 - b.mmr_e8
             if den <= 0:
                 continue
-            num = ratio_e8 * (cost - margin) - scale * b.cum_atoms
+            num = ratio_e8 * (cost - margin) - scale * cum
         else:
             den = ratio_e8 + b.mmr_e8
-            num = ratio_e8 * (margin + cost) + scale * b.cum_atoms
+            num = ratio_e8 * (margin + cost) + scale * cum
         if num <= 0:
             continue
         n_floor = floor_div(num, den)
-        if b.floor_atoms <= n_floor and (n_floor < b.cap_atoms or b is brackets[-1]):
-            return floor_div(n_floor, per_tick)
+        if b.floor_atoms * e8 <= n_floor and (n_floor < b.cap_atoms * e8 or b is brackets[-1]):
+            return floor_div(n_floor, per_subtick)
     return None
 
 
 def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tuple[str, int, int]] | None:
-    """Conservative per-instrument triggers for a cross pool, or None if it is already at ``ratio``.
+    """Conservative per-instrument triggers (subticks) for a cross pool, or None if it is
+    already at ``ratio``.
 
-    Slack ``S = ratio × margin balance − 1e8 × MM`` (in atoms × 1e8) is shared in
-    proportion to each instrument's notional; instrument i may move ``d_i`` ticks against
-    the pool where ``rate_i × d_i ≤ share_i`` (see the module docstring). O(positions).
+    Slack ``S = ratio × margin balance − 1e8 × MM`` (balance exact in 1e-8 atoms, S in
+    1e-8 atoms × 1e8) is shared in proportion to each instrument's notional; instrument i
+    may move ``d_i`` subticks against the pool where ``rate_i × d_i ≤ share_i`` (see the
+    module docstring). O(positions).
     """
+    e8 = ATOMS_E8_PER_ATOM
     per: dict[str, list["Position"]] = {}
     upnl = mm = 0
     for pos in acct.positions.values():
         if pos.isolated or not pos.qty_lots:
             continue
         per.setdefault(pos.symbol, []).append(pos)
-        _, u, m = ledger.position_figures(pos)
+        _, u, m = ledger.position_figures_e8(pos)
         upnl += u
         mm += m
     if not per:
         return []
-    balance = acct.wallet_atoms + upnl
-    slack = ratio_e8 * balance - RATE_SCALE * mm
+    balance = acct.wallet_atoms * e8 + upnl
+    scale = RATE_SCALE * e8
+    slack = ratio_e8 * balance - scale * mm
     if slack <= 0:
         return None
     # keep one atom of maintenance-margin rounding per position out of the shares
-    slack -= RATE_SCALE * sum(len(v) for v in per.values())
+    slack -= scale * sum(len(v) for v in per.values())
     if slack <= 0:
         return None
     weights: dict[str, int] = {}
     for symbol, legs in per.items():
-        weights[symbol] = sum(ledger.position_figures(p)[0] for p in legs) or 1
+        weights[symbol] = sum(ledger.position_figures_e8(p)[0] for p in legs) or 1
     total_w = sum(weights.values())
     triggers: list[tuple[str, int, int]] = []
     for symbol in sorted(per):  # sorted: deterministic filing order
         legs = per[symbol]
         inst = ledger.instruments[symbol]
-        atpl = inst.atoms_per_tick_lot
-        mark = ledger.mark_ticks(symbol, legs[0])
+        le8 = inst.lot_size_e8
+        mark = ledger.mark_subticks(symbol, legs[0])
         share = mul_div_floor(slack, weights[symbol], total_w)  # floor: shares never exceed the slack
         q_net = sum(p.qty_lots for p in legs)
         gross = sum(abs(p.qty_lots) for p in legs)
@@ -407,21 +428,21 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
             adverse_equity = max(0, -q_net) if direction == UP else max(0, q_net)
             if entry:
                 # MM held at its entry value: the mark does not move it, only equity
-                rate = ratio_e8 * adverse_equity * atpl
+                rate = ratio_e8 * adverse_equity * le8
                 d = floor_div(share, rate) if rate > 0 else -1
             else:
                 # MM growth bound: MMR at the far end of the move (iterate to a fixed point)
-                mmr = inst.brackets.bracket_for(gross * mark * atpl).mmr_e8
+                mmr = inst.brackets.bracket_for(gross * mark * le8 // e8).mmr_e8
                 d = 0
                 for _ in range(len(inst.brackets.brackets) + 1):
                     mm_rate = gross * mmr if direction == UP else sum(p.qty_lots for p in legs if p.qty_lots < 0) * -mmr
-                    rate = (ratio_e8 * adverse_equity + mm_rate) * atpl
+                    rate = (ratio_e8 * adverse_equity + mm_rate) * le8
                     if rate <= 0:
                         d = -1  # no adverse exposure in this direction: no trigger needed
                         break
                     d = floor_div(share, rate)
                     end = mark + d if direction == UP else max(1, mark - d)
-                    end_mmr = inst.brackets.bracket_for(gross * end * atpl).mmr_e8
+                    end_mmr = inst.brackets.bracket_for(gross * end * le8 // e8).mmr_e8
                     if end_mmr <= mmr:
                         break
                     mmr = end_mmr

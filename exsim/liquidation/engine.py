@@ -33,9 +33,22 @@ from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from exsim.book.orders import BUY, IOC, SELL, STP_EXPIRE_MAKER, Order
 from exsim.ledger import CROSS, INSURANCE_FUND, POSITION_SIDE_NAMES, Account, Position
-from exsim.ledger.risk_index import LIQUIDATION_RATIO_E8, isolated_threshold_ticks
+from exsim.ledger.risk_index import LIQUIDATION_RATIO_E8, at_or_past_e8, isolated_threshold_subticks
 from exsim.margin.liquidation import format_price
-from exsim.units import RATE_SCALE, ceil_div, floor_div, format_atoms, mul_div_floor, rate_floor
+from exsim.units import (
+    ATOMS_E8_PER_ATOM,
+    RATE_SCALE,
+    SUBTICKS_PER_UNIT,
+    atoms_e8_ceil,
+    atoms_e8_floor,
+    ceil_div,
+    floor_div,
+    format_atoms,
+    mul_div_floor,
+    rate_floor,
+    subticks_ceil_ticks,
+    subticks_floor_ticks,
+)
 
 if TYPE_CHECKING:
     from exsim.exchange.exchange import Exchange, _Market
@@ -48,8 +61,8 @@ class LiquidatedPosition(NamedTuple):
     symbol: str
     position_side: int
     qty_lots: int  # signed size at the trigger (+ long, − short)
-    mark_price_ticks: int
-    liquidation_price_ticks: int  # where margin balance met maintenance (others at their marks); 0: none
+    mark_price_subticks: int  # the mark at the trigger (1e-8 of the quote asset: finer than the tick)
+    liquidation_price_subticks: int  # where margin balance met maintenance (others at their marks); 0: none
     bankruptcy_price_ticks: int
     order_id: int  # the liquidation IOC order
     filled_lots: int  # closed through the book
@@ -133,7 +146,7 @@ class LiquidationEngine:
                 return  # reduced to a lower bracket and no longer liquidatable
             # a partial reduction never closes a position (it keeps the lots under the floor)
         bps = self._bankruptcy_prices(acct, positions, isolated)
-        marks = [ledger.mark_ticks(p.symbol, p) for p in positions]
+        marks = [ledger.mark_subticks(p.symbol, p) for p in positions]
         lps = self.liquidation_prices(acct, positions, isolated)
         results: list[LiquidatedPosition] = []
         adl_fills: list[AdlFill] = []
@@ -196,7 +209,7 @@ class LiquidationEngine:
             inst = ex.markets[pos.symbol].instrument
             if not inst.partial_liquidation:
                 continue
-            mark = ledger.mark_ticks(pos.symbol, pos)
+            mark = ledger.mark_subticks(pos.symbol, pos)
             if inst.maint_margin_basis == "entry":
                 # MM is on the entry cost: get the cost left under the bracket's floor. Each
                 # fill leaves ceil(cost·left/size) (the ledger realizes the floor of the
@@ -208,11 +221,11 @@ class LiquidationEngine:
                     continue
                 keep = floor_div((bracket.floor_atoms - 1 - size) * size, pos.cost_atoms)
             else:
-                notional = pos.notional_atoms(mark, inst.atoms_per_tick_lot)
-                bracket = inst.brackets.bracket_for(notional)
+                per_lot = mark * inst.lot_size_e8  # 1e-8 atoms of notional per lot at the mark
+                bracket = inst.brackets.bracket_for(abs(pos.qty_lots) * per_lot // ATOMS_E8_PER_ATOM)
                 if bracket.bracket <= 1:
                     continue
-                keep = floor_div(bracket.floor_atoms - 1, mark * inst.atoms_per_tick_lot)  # lots under the floor
+                keep = floor_div((bracket.floor_atoms - 1) * ATOMS_E8_PER_ATOM, per_lot)  # lots under the floor
             cut = abs(pos.qty_lots) - keep
             if cut <= 0 or keep <= 0:
                 continue
@@ -226,10 +239,11 @@ class LiquidationEngine:
         if isolated:
             if not scope.qty_lots:  # type: ignore[union-attr]
                 return False
-            balance, mm = ledger.isolated_margin_balance(scope)  # type: ignore[arg-type]
+            balance_e8, mm = ledger.isolated_margin_balance_e8(scope)  # type: ignore[arg-type]
         else:
-            balance, mm = ledger.cross_margin_balance(acct)
-        if balance > mm:
+            balance_e8, mm = ledger.cross_margin_balance_e8(acct)
+        balance = atoms_e8_floor(balance_e8)
+        if not at_or_past_e8(LIQUIDATION_RATIO_E8, balance_e8, mm):  # exact, at the subtick mark
             ledger.liquidatable.pop(id(scope), None)
             ledger.refile(scope)
             symbol = positions[0].symbol if isolated else trigger_symbol
@@ -262,7 +276,8 @@ class LiquidationEngine:
             ex._cancel_internal(ts, symbol, order_id, "LIQUIDATION")
 
     def _bankruptcy_prices(self, acct: Account, positions: list[Position], isolated: bool) -> list[int]:
-        """Each position's bankruptcy price in ticks, rounded away from bad debt (min 1 tick)."""
+        """Each position's bankruptcy price in ticks (an order price), rounded away from bad
+        debt (min 1 tick); a cross position's is the mark (subticks) less its share."""
         ledger = self.exchange.ledger
         assert ledger is not None
         out = []
@@ -275,25 +290,26 @@ class LiquidationEngine:
             else:  # short: buy at BP = (cost + margin) / size, rounded down
                 out.append(max(1, floor_div(pos.cost_atoms + pos.margin_atoms, size)))
             return out
-        figures = [ledger.position_figures(p) for p in positions]
+        figures = [ledger.position_figures_e8(p) for p in positions]
         # money still held for orders outside the scope (isolated ones) is not the pool's
-        tnc = acct.wallet_atoms - acct.held_atoms + sum(f[1] for f in figures)
+        tnc = (acct.wallet_atoms - acct.held_atoms) * ATOMS_E8_PER_ATOM + sum(f[1] for f in figures)
         total_mm = sum(f[2] for f in figures) or 1
         for pos, (_, _, mm) in zip(positions, figures):
-            atpl = ledger.instruments[pos.symbol].atoms_per_tick_lot
-            mark = ledger.mark_ticks(pos.symbol, pos)
-            size = abs(pos.qty_lots) * atpl
-            # the position's share of the pool's margin balance, in ticks of price move
+            inst = ledger.instruments[pos.symbol]
+            per_tick = inst.subticks_per_tick
+            mark = ledger.mark_subticks(pos.symbol, pos)
+            size = abs(pos.qty_lots) * inst.lot_size_e8
+            # the position's share of the pool's margin balance, in subticks of price move
             num = tnc * mm
             den = total_mm * size
-            if pos.qty_lots > 0:  # BP = MP − share: a sell, rounded up
-                out.append(max(1, mark - floor_div(num, den)))
-            else:  # BP = MP + share: a buy, rounded down
-                out.append(max(1, mark + floor_div(num, den)))
+            if pos.qty_lots > 0:  # BP = MP − share: a sell, rounded up to a tick
+                out.append(max(1, subticks_ceil_ticks(mark - floor_div(num, den), per_tick)))
+            else:  # BP = MP + share: a buy, rounded down to a tick
+                out.append(max(1, subticks_floor_ticks(mark + floor_div(num, den), per_tick)))
         return out
 
     def liquidation_prices(self, acct: Account, positions: list[Position], isolated: bool) -> list[int]:
-        """Each position's liquidation price in ticks at the trigger (0 when there is none).
+        """Each position's liquidation price in subticks at the trigger (0 when there is none).
 
         Isolated: the bucket's exact threshold. Cross: the price of that contract at which
         the pool's margin balance meets its maintenance margin, the other contracts held at
@@ -302,7 +318,7 @@ class LiquidationEngine:
         ledger = self.exchange.ledger
         assert ledger is not None
         if isolated:
-            hit = isolated_threshold_ticks(ledger, positions[0], LIQUIDATION_RATIO_E8)
+            hit = isolated_threshold_subticks(ledger, positions[0], LIQUIDATION_RATIO_E8)
             return [hit[1] if hit else 0]
         figures = [ledger.position_figures(p) for p in positions]
         base = acct.wallet_atoms - acct.held_atoms + sum(f[1] for f in figures) - sum(f[2] for f in figures)
@@ -312,7 +328,7 @@ class LiquidationEngine:
             stand_in.qty_lots = pos.qty_lots
             stand_in.cost_atoms = pos.cost_atoms
             stand_in.margin_atoms = base - upnl + mm  # the rest of the pool backs this contract
-            hit = isolated_threshold_ticks(ledger, stand_in, LIQUIDATION_RATIO_E8)
+            hit = isolated_threshold_subticks(ledger, stand_in, LIQUIDATION_RATIO_E8)
             out.append(hit[1] if hit else 0)
         return out
 
@@ -355,8 +371,11 @@ class LiquidationEngine:
         atpl = inst.atoms_per_tick_lot
         long = pos.qty_lots > 0
         close_side = SELL if long else BUY
-        # the fund would hold the position at bp; its loss at the mark right away:
-        loss_now = max(0, (bp - mark) * rest * atpl if long else (mark - bp) * rest * atpl)
+        # the fund would hold the position at bp; its loss at the (subtick) mark right away,
+        # rounded up (the fund must be able to carry all of it)
+        bp_sub = bp * inst.subticks_per_tick
+        per = rest * inst.lot_size_e8
+        loss_now = max(0, atoms_e8_ceil((bp_sub - mark) * per if long else (mark - bp_sub) * per))
         fund_upnl = sum(ledger.position_figures(p)[1] for p in ledger.fund.positions.values())
         if ledger.fund.wallet_atoms + fund_upnl - loss_now >= 0:
             self._transfer(ts, pos, close_side, rest, bp, INSURANCE_FUND)
@@ -517,8 +536,8 @@ class LiquidationEngine:
         ex = self.exchange
         money = lambda a: format_atoms(a, 2)  # noqa: E731
         scope = "isolated bucket" if isolated else "cross pool"
-        mark = next((r.mark_price_ticks for r in results if r.symbol == symbol), 0)
-        where = f" at {symbol} mark {ex.markets[symbol].instrument.price_str(mark)}" if symbol and mark else ""
+        mark = next((r.mark_price_subticks for r in results if r.symbol == symbol), 0)
+        where = f" at {symbol} mark {ex.markets[symbol].instrument.mark_str(mark)}" if symbol and mark else ""
         parts = [
             f"{scope}: margin balance {money(balance)} <= maintenance {money(mm)}{where}; "
             f"{len(results)} position{'s' if len(results) != 1 else ''} closed"
@@ -527,15 +546,15 @@ class LiquidationEngine:
             inst = ex.markets[r.symbol].instrument
             side = "long" if r.qty_lots > 0 else "short"
             text = f"{r.symbol} {POSITION_SIDE_NAMES[r.position_side].lower()} {side} {inst.qty_str(abs(r.qty_lots))}"
-            if r.liquidation_price_ticks:
-                text += f" (liquidation price {inst.price_str(r.liquidation_price_ticks)},"
+            if r.liquidation_price_subticks:
+                text += f" (liquidation price {inst.mark_str(r.liquidation_price_subticks)},"
             else:
                 text += " ("
             text += f" bankruptcy {inst.price_str(r.bankruptcy_price_ticks)}): {inst.qty_str(r.filled_lots)} through the book"
             if r.filled_lots:
                 tick = Fraction(inst.tick_size)
                 avg = Fraction(r.fill_notional_atoms, r.filled_lots * inst.atoms_per_tick_lot) * tick
-                slip = avg - r.mark_price_ticks * tick
+                slip = avg - Fraction(r.mark_price_subticks, SUBTICKS_PER_UNIT)
                 text += f" at average {format_price(avg, round_up=r.qty_lots > 0)}"
                 text += f" ({'+' if slip >= 0 else '-'}{format_price(abs(slip), round_up=True)} vs mark)"
             if r.taken_over_lots:

@@ -34,7 +34,8 @@ from exsim.units import (
     floor_div,
     mul_div_ceil,
     mul_div_floor,
-    rate_floor,
+    ATOMS_E8_PER_ATOM,
+    rate_floor_e8,
 )
 
 __all__ = [
@@ -99,7 +100,7 @@ def next_funding_time_ns(
 # --------------------------------------------------------------------------- premium
 
 
-def premium_index_e8(impact_bid_ticks: int, impact_ask_ticks: int, index_ticks: int) -> int:
+def premium_index_e8(impact_bid_subticks: int, impact_ask_subticks: int, index_subticks: int) -> int:
     """Premium index ``(max(0, IB - I) - max(0, I - IA)) / I`` in parts per 1e8,
     **rounded toward zero**.
 
@@ -107,10 +108,11 @@ def premium_index_e8(impact_bid_ticks: int, impact_ask_ticks: int, index_ticks: 
     never overstates it in either direction and treats a premium and the equal discount
     alike (``premium(-x) == -premium(x)``).
 
-    The ratio is scale-free, so any common unit works: impact prices are average fill
-    prices and rarely on the tick grid, and a caller can pass them exactly as
-    notionals (``impact_notional_atoms``) together with the index scaled to the same size
-    (``index_ticks * qty_lots * atoms_per_tick_lot``). ``index_ticks`` must be > 0. O(1).
+    The ratio is scale-free, so any common unit works; the exchange passes subticks (the
+    index is finer than the tick; the book's impact prices are converted exactly).
+    Impact prices are average fill prices and rarely on any grid: a caller can pass them
+    exactly as notionals together with the index scaled to the same size.
+    ``index_subticks`` must be > 0. O(1).
 
     >>> premium_index_e8(60_006, 60_008, 60_000)     # bid above index: +0.01 %
     10000
@@ -121,12 +123,12 @@ def premium_index_e8(impact_bid_ticks: int, impact_ask_ticks: int, index_ticks: 
     >>> premium_index_e8(7, 8, 3), premium_index_e8(1, 2, 3)  # 4/3 and -1/3, truncated
     (133333333, -33333333)
     """
-    if index_ticks <= 0:
-        raise InputError(f"{index_ticks} must be > 0", field="index_ticks")
-    num = max(0, impact_bid_ticks - index_ticks) - max(0, index_ticks - impact_ask_ticks)
+    if index_subticks <= 0:
+        raise InputError(f"{index_subticks} must be > 0", field="index_subticks")
+    num = max(0, impact_bid_subticks - index_subticks) - max(0, index_subticks - impact_ask_subticks)
     if num >= 0:
-        return mul_div_floor(num, RATE_SCALE, index_ticks)
-    return mul_div_ceil(num, RATE_SCALE, index_ticks)
+        return mul_div_floor(num, RATE_SCALE, index_subticks)
+    return mul_div_ceil(num, RATE_SCALE, index_subticks)
 
 
 def _toward_zero_div(num: int, den: int) -> int:
@@ -425,13 +427,13 @@ class FundingSettlement(Generic[K]):
       insurance fund. ``sum(amounts) + dust_atoms == 0``.
     - ``paid_atoms`` / ``received_atoms``: totals of the payers and the receivers
       (``paid - received == dust``).
-    - ``positions``, ``mark_ticks``, ``atoms_per_tick_lot``, ``rate_e8``: the inputs, so
+    - ``positions``, ``mark_subticks``, ``lot_size_e8``, ``rate_e8``: the inputs, so
       :meth:`_check` can verify every amount.
     """
 
     rate_e8: int
-    mark_ticks: int
-    atoms_per_tick_lot: int
+    mark_subticks: int
+    lot_size_e8: int
     positions: tuple[tuple[K, int], ...]
     amounts: tuple[tuple[K, int], ...]
     dust_atoms: int
@@ -445,16 +447,16 @@ class FundingSettlement(Generic[K]):
     def _check(self) -> None:
         """Zero-sum, every amount within one atom below its exact value, dust bounded. O(n).
 
-        Exact value of position q: ``-q * mark * atoms_per_tick_lot * rate / 1e8`` atoms.
+        Exact value of position q: ``-q * mark * lot_size_e8 * rate / 1e16`` atoms.
         """
         if len(self.amounts) != len(self.positions):
             raise StateError(f"{len(self.amounts)} amounts for {len(self.positions)} positions")
         total = paid = received = fractional = 0
-        unit = self.mark_ticks * self.atoms_per_tick_lot * self.rate_e8
+        unit = self.mark_subticks * self.lot_size_e8 * self.rate_e8
         for (key, qty), (akey, amount) in zip(self.positions, self.amounts):
             if key != akey:
                 raise StateError(f"amount for {akey!r} where {key!r} was expected")
-            exact = Fraction(-qty * unit, RATE_SCALE)
+            exact = Fraction(-qty * unit, RATE_SCALE * ATOMS_E8_PER_ATOM)
             if not exact - 1 < amount <= exact:
                 raise StateError(f"{key!r}: amount {amount} is not floor of exact {exact}")
             if exact.denominator != 1:
@@ -480,8 +482,8 @@ class FundingSettlement(Generic[K]):
 
 def funding_payments(
     positions: Sequence[tuple[K, int]],
-    mark_ticks: int,
-    atoms_per_tick_lot: int,
+    mark_subticks: int,
+    lot_size_e8: int,
     rate_e8: int,
 ) -> FundingSettlement[K]:
     """Settle funding on every position of one instrument: ``Q * MP * rate`` in atoms.
@@ -493,10 +495,11 @@ def funding_payments(
     totals differ by more than rounding and ``ValueError`` is raised.
 
     **Sign.** A positive rate: longs pay shorts; a negative rate: shorts pay longs. The
-    exact change to a position's balance is ``e = -qty * mark * atoms_per_tick_lot *
-    rate / 1e8`` atoms.
+    exact change to a position's balance is ``e = -qty * mark * lot_size_e8 * rate / 1e16``
+    atoms (the mark in subticks, 1e-8 of the quote asset: the notional at the venue's
+    mark is exact in 1e-8 atoms, and only the booked payment is rounded).
 
-    **Rounding.** Every amount is ``floor(e)`` (:func:`exsim.units.rate_floor`): a payer
+    **Rounding.** Every amount is ``floor(e)`` (:func:`exsim.units.rate_floor_e8`): a payer
     pays ``ceil(|e|)``, a receiver gets ``floor(e)``; rounding never favours a trader.
 
     **Zero-sum and the dust bound.** ``dust = -sum(floor(e_i)) = sum(e_i - floor(e_i))``
@@ -508,26 +511,29 @@ def funding_payments(
     does not exist: payers' rounding up contributes too.) The caller credits the dust to
     the insurance fund, so ``sum(amounts) + dust == 0`` and no atom is created or lost.
 
-    ``mark_ticks`` (the mark at the funding time: settlement runs at priority 3, after
-    that timestamp's mark update, DESIGN §4) and ``atoms_per_tick_lot`` must be > 0. O(n).
+    ``mark_subticks`` (the mark at the funding time: settlement runs at priority 3, after
+    that timestamp's mark update, DESIGN §4) and ``lot_size_e8`` must be > 0. O(n).
 
-    >>> s = funding_payments([("A", 3), ("B", -1), ("C", -2)], 3, 1, 33_333_333)
+    >>> s = funding_payments([("A", 3), ("B", -1), ("C", -2)], 3, 100_000_000, 33_333_333)
     >>> s.amounts, s.dust_atoms        # exact: -3, +1, +2 times 0.99999999
     ((('A', -3), ('B', 0), ('C', 1)), 2)
-    >>> # BTC 60,000.0 (tick 0.1), 1 lot = 0.001 BTC = 60 USDT, rate 0.01 %: 0.006 USDT
-    >>> funding_payments([("long", 1), ("short", -1)], 600_000, 10_000, 10_000).amounts
+    >>> # BTC 60,000.0, 1 lot = 0.001 BTC = 60 USDT, rate 0.01 %: 0.006 USDT
+    >>> funding_payments([("long", 1), ("short", -1)], 6_000_000_000_000, 100_000, 10_000).amounts
     (('long', -600000), ('short', 600000))
+    >>> # XRP at the fine mark 0.52345 (lot 0.1): 1000 XRP long pays 0.052345 USDT, exact
+    >>> funding_payments([("long", 10_000), ("short", -10_000)], 52_345_000, 10_000_000, 10_000).amounts
+    (('long', -5234500), ('short', 5234500))
     """
-    if mark_ticks <= 0:
-        raise InputError(f"{mark_ticks} must be > 0", field="mark_ticks")
-    if atoms_per_tick_lot <= 0:
-        raise InputError(f"{atoms_per_tick_lot} must be > 0", field="atoms_per_tick_lot")
-    lot_notional = mark_ticks * atoms_per_tick_lot  # atoms per lot at the mark
+    if mark_subticks <= 0:
+        raise InputError(f"{mark_subticks} must be > 0", field="mark_subticks")
+    if lot_size_e8 <= 0:
+        raise InputError(f"{lot_size_e8} must be > 0", field="lot_size_e8")
+    lot_notional = mark_subticks * lot_size_e8  # 1e-8 atoms per lot at the mark
     seen: set[K] = set()
     net = paid = received = 0
     rows: list[tuple[K, int]] = []
     append = rows.append
-    floor_rate = rate_floor  # hot loop over every position: locals bound
+    floor_rate = rate_floor_e8  # hot loop over every position: locals bound
     for key, qty in positions:
         if key in seen:
             raise InputError(
@@ -549,8 +555,8 @@ def funding_payments(
         )
     return FundingSettlement(
         rate_e8=rate_e8,
-        mark_ticks=mark_ticks,
-        atoms_per_tick_lot=atoms_per_tick_lot,
+        mark_subticks=mark_subticks,
+        lot_size_e8=lot_size_e8,
         positions=tuple(positions),
         amounts=tuple(rows),
         dust_atoms=paid - received,

@@ -4,7 +4,7 @@ One :class:`MarkPriceCalculator` per instrument, fed by the event loop at priori
 (DESIGN §4). It is streaming and holds constant memory: the latest index, mid, last trade
 and funding rate, plus a ring of basis samples for the moving average.
 
-Formula (every quantity in ticks; ``I`` index, ``M`` mid, ``L`` last trade)::
+Formula (every quantity in subticks; ``I`` index, ``M`` mid, ``L`` last trade)::
 
     Price1 = I * (1 + last_funding_rate * time_to_funding / funding_interval)
     Price2 = I + mean(M_k - I_k over the samples k in the window)
@@ -24,22 +24,28 @@ warms up the mean is over the samples taken so far. An update at exactly ``t_k``
 from the next sample on, so same-timestamp events never change a sample already taken
 and the result does not depend on how the caller interleaves queries with updates.
 
-**Exactness and rounding.** Mids arrive as ``bid + ask`` in ticks (``mid_ticks_x2``) so no
-rounding is needed on the way in; basis samples are kept in half-ticks and their sum as an
-exact int. Price1, Price2 and their median are exact rationals; only the final mark is
-rounded, **to the nearest tick, ties to the even tick** (banker's rounding):
+**Exactness and rounding.** Every price is in **subticks** (1e-8 of the quote asset,
+:mod:`exsim.units`): the index, the last trade (its ticks converted exactly) and the mids,
+which arrive as ``bid + ask`` (``mid_subticks_x2``) so no rounding is needed on the way
+in; basis samples are kept in half-subticks and their sum as an exact int. Price1, Price2
+and their median are exact rationals; only the final mark is rounded, **to the nearest
+subtick, ties to the even one** (banker's rounding, :func:`exsim.units.div_half_even`).
+The mark is *not* rounded to the tick: the venue computes it and publishes it with 8
+decimals (Binance's ``markPrice`` stream and ``premiumIndex`` endpoint, e.g. ``"p":
+"10934.62615417"`` in the stream's documented example; its public mark klines carry a
+fifth decimal on XRPUSDT, tick 0.0001), so 1e-8 is the venue's own precision:
 
 - the mark is not a payment, so DESIGN §3's "against the trader" has no direction to
   pick: a long's unrealised gain at mark is a short's loss, and any directed rule
   (floor, ceil, toward the index) would shift every UPnL, margin ratio and mark-triggered
-  order of one side of the book by up to a tick;
-- nearest is the smallest error the grid allows (at most half a tick), and ties-to-even
-  is sign-symmetric and unbiased on ties (which occur whenever the median is a half-tick
-  mid), so the rounding does not drift in either direction over a long replay.
+  order of one side of the book;
+- nearest is the smallest error the scale allows (half of 1e-8), and ties-to-even is
+  sign-symmetric and unbiased on ties, so the rounding does not drift in either
+  direction over a long replay.
 
 Rounding is monotone, so ``median(round(P1), round(P2), L) == round(median(P1, P2, L))``
-(``L`` is on the grid already): the calculator rounds Price1 and Price2 separately and
-:meth:`MarkPriceCalculator.price1_ticks` / :meth:`~MarkPriceCalculator.price2_ticks`
+(``L`` is on the scale already): the calculator rounds Price1 and Price2 separately and
+:meth:`MarkPriceCalculator.price1_subticks` / :meth:`~MarkPriceCalculator.price2_subticks`
 report exactly the values the median was taken over.
 
 **Fallbacks** (inputs that have not arrived yet):
@@ -56,7 +62,7 @@ report exactly the values the median was taken over.
   :meth:`~MarkPriceCalculator.on_funding_rate`;
 - no last trade: the median of the two remaining prices, i.e. their exact mean, rounded
   as above;
-- a mark is never below one tick (only absurd inputs, such as an index collapsing by
+- a mark is never below one subtick (only absurd inputs, such as an index collapsing by
   orders of magnitude inside the window, could push the exact value there).
 """
 
@@ -65,7 +71,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from exsim.errors import InputError, StateError
-from exsim.units import NS_PER_MINUTE, NS_PER_SECOND, RATE_SCALE, floor_div
+from exsim.units import NS_PER_MINUTE, NS_PER_SECOND, RATE_SCALE, div_half_even, floor_div
 
 if TYPE_CHECKING:
     from exsim.instruments.instrument import Instrument
@@ -85,7 +91,7 @@ DEFAULT_MARK_SAMPLE_INTERVAL_NS: Final[int] = NS_PER_SECOND
 def median3(a: int, b: int, c: int) -> int:
     """The median of three values (the middle one once sorted). Pure, O(1).
 
-    Used on ticks (ints); no rounding involved.
+    Used on subticks (ints); no rounding involved.
 
     >>> median3(3, 1, 2), median3(1, 2, 3), median3(5, 5, 1), median3(-1, 7, 7)
     (2, 2, 5, 7)
@@ -96,32 +102,13 @@ def median3(a: int, b: int, c: int) -> int:
     return a if c < a else (c if c < b else b)
 
 
-def _div_round_half_even(num: int, den: int) -> int:
-    """``num / den`` rounded to the nearest int, ties to the even one; ``den > 0``. Exact.
-
-    Built on :func:`exsim.units.floor_div` (units has no nearest-rounding helper; this is
-    the one place exsim rounds to nearest, and only for the mark price, see the module
-    docstring).
-
-    >>> [_div_round_half_even(n, 2) for n in (-3, -1, 1, 3, 5)]
-    [-2, 0, 0, 2, 2]
-    >>> _div_round_half_even(7, 3), _div_round_half_even(-7, 3), _div_round_half_even(8, 3)
-    (2, -2, 3)
-    """
-    q = floor_div(num, den)
-    twice_rem = 2 * (num - q * den)  # 0 <= twice_rem < 2 * den
-    if twice_rem > den or (twice_rem == den and q & 1):
-        q += 1
-    return q
-
-
 class MarkPriceCalculator:
     """Streaming Binance-style mark price of one instrument; constant memory.
 
     Feed it in timestamp order (non-decreasing ``ts_ns`` across :meth:`on_index`,
-    :meth:`on_mid`, :meth:`on_last` and :meth:`mark_ticks`; going back in time raises
-    ``ValueError``) and query :meth:`mark_ticks`. The module docstring gives the formula,
-    the sampling rule, the rounding (nearest tick, ties to even) and the fallbacks.
+    :meth:`on_mid`, :meth:`on_last` and :meth:`mark_subticks`; going back in time raises
+    ``ValueError``) and query :meth:`mark_subticks`. The module docstring gives the formula,
+    the sampling rule, the rounding (nearest subtick, ties to even) and the fallbacks.
 
     Memory: one ring of ``window_ns // sample_interval_ns`` ints (300 by default).
     Cost of every timestamped call: O(1 + min(g, N)) where ``g`` is the number of sample
@@ -140,9 +127,9 @@ class MarkPriceCalculator:
         "_first_k",
         "_next_k",
         "_ts_ns",
-        "_index_ticks",
-        "_mid_ticks_x2",
-        "_last_ticks",
+        "_index_subticks",
+        "_mid_subticks_x2",
+        "_last_subticks",
         "_rate_e8",
         "_next_funding_ts_ns",
     )
@@ -172,16 +159,16 @@ class MarkPriceCalculator:
         self.window_ns: Final = window_ns
         self.sample_interval_ns: Final = sample_interval_ns
         self._n: Final = window_ns // sample_interval_ns
-        # _ring[k % _n] holds the basis sample (half-ticks, M_x2 - 2*I) stamped at grid
+        # _ring[k % _n] holds the basis sample (half-subticks, M_x2 - 2*I) stamped at grid
         # index k; slots never written hold 0, so _sum_x2 is always sum(_ring).
         self._ring: list[int] = [0] * self._n
         self._sum_x2 = 0
         self._first_k: int | None = None  # grid index of the first sample
         self._next_k: int | None = None  # grid index of the next sample to take
         self._ts_ns: int | None = None  # latest timestamp seen
-        self._index_ticks: int | None = None
-        self._mid_ticks_x2: int | None = None
-        self._last_ticks: int | None = None
+        self._index_subticks: int | None = None
+        self._mid_subticks_x2: int | None = None
+        self._last_subticks: int | None = None
         self._rate_e8 = 0
         self._next_funding_ts_ns: int | None = None
 
@@ -218,8 +205,8 @@ class MarkPriceCalculator:
         g = last_k - k + 1  # grid points to sample now
         if g <= 0:
             return
-        assert self._index_ticks is not None and self._mid_ticks_x2 is not None
-        v = self._mid_ticks_x2 - 2 * self._index_ticks
+        assert self._index_subticks is not None and self._mid_subticks_x2 is not None
+        v = self._mid_subticks_x2 - 2 * self._index_subticks
         n = self._n
         ring = self._ring
         if g >= n:  # the whole window is this one value
@@ -239,42 +226,42 @@ class MarkPriceCalculator:
         grid point after ``ts_ns``."""
         if (
             self._next_k is None
-            and self._index_ticks is not None
-            and self._mid_ticks_x2 is not None
+            and self._index_subticks is not None
+            and self._mid_subticks_x2 is not None
         ):
             self._first_k = self._next_k = floor_div(ts_ns, self.sample_interval_ns) + 1
 
-    def on_index(self, ts_ns: int, index_ticks: int) -> None:
-        """A new index price (ticks, > 0) in force from ``ts_ns``. O(1 + min(g, N)).
+    def on_index(self, ts_ns: int, index_subticks: int) -> None:
+        """A new index price (subticks, > 0) in force from ``ts_ns``. O(1 + min(g, N)).
 
-        The index is an average of spot prices and need not be on the tick grid; give it
-        here rounded to the grid (the caller's choice; nearest is the natural one).
+        The index is an average of spot prices and need not be on the tick grid: it is
+        taken exactly, at the precision it was published with (up to 1e-8).
         """
-        if index_ticks <= 0:
-            raise InputError(f"{index_ticks} must be > 0", field="index_ticks")
+        if index_subticks <= 0:
+            raise InputError(f"{index_subticks} must be > 0", field="index_subticks")
         self._advance(ts_ns)
-        self._index_ticks = index_ticks
+        self._index_subticks = index_subticks
         self._maybe_start(ts_ns)
 
-    def on_mid(self, ts_ns: int, mid_ticks_x2: int) -> None:
-        """A new book mid as ``best_bid_ticks + best_ask_ticks`` (> 0), in force from
+    def on_mid(self, ts_ns: int, mid_subticks_x2: int) -> None:
+        """A new book mid as ``best_bid + best_ask`` in subticks (> 0), in force from
         ``ts_ns``; exact even for a half-tick mid. O(1 + min(g, N)).
 
         Call it when the top of book changes and both sides exist; a one-sided or empty
         book keeps the previous mid in force.
         """
-        if mid_ticks_x2 <= 0:
-            raise InputError(f"{mid_ticks_x2} must be > 0", field="mid_ticks_x2")
+        if mid_subticks_x2 <= 0:
+            raise InputError(f"{mid_subticks_x2} must be > 0", field="mid_subticks_x2")
         self._advance(ts_ns)
-        self._mid_ticks_x2 = mid_ticks_x2
+        self._mid_subticks_x2 = mid_subticks_x2
         self._maybe_start(ts_ns)
 
-    def on_last(self, ts_ns: int, last_ticks: int) -> None:
-        """A trade at ``last_ticks`` (> 0): the contract price of the median. O(1 + min(g, N))."""
-        if last_ticks <= 0:
-            raise InputError(f"{last_ticks} must be > 0", field="last_ticks")
+    def on_last(self, ts_ns: int, last_subticks: int) -> None:
+        """A trade at ``last_subticks`` (> 0): the contract price of the median. O(1 + min(g, N))."""
+        if last_subticks <= 0:
+            raise InputError(f"{last_subticks} must be > 0", field="last_subticks")
         self._advance(ts_ns)
-        self._last_ticks = last_ticks
+        self._last_subticks = last_subticks
 
     def on_funding_rate(self, rate_e8: int, next_funding_ts_ns: int) -> None:
         """The funding rate Price1 uses (parts per 1e8, ``|rate| < 1``) and the time of the
@@ -292,13 +279,13 @@ class MarkPriceCalculator:
     # ------------------------------------------------------------------ outputs
 
     def _index_x2(self) -> int | None:
-        """Index in half-ticks, or the mid when there is no index yet (fallback)."""
-        if self._index_ticks is not None:
-            return 2 * self._index_ticks
-        return self._mid_ticks_x2
+        """Index in half-subticks, or the mid when there is no index yet (fallback)."""
+        if self._index_subticks is not None:
+            return 2 * self._index_subticks
+        return self._mid_subticks_x2
 
     def _price1_x2(self, index_x2: int, ts_ns: int) -> tuple[int, int]:
-        """Price1 in half-ticks as an exact fraction ``(num, den)``, ``den > 0``."""
+        """Price1 in half-subticks as an exact fraction ``(num, den)``, ``den > 0``."""
         interval = self.funding_interval_ns
         nxt = self._next_funding_ts_ns
         ttf = 0 if nxt is None else min(max(nxt - ts_ns, 0), interval)
@@ -306,8 +293,8 @@ class MarkPriceCalculator:
         return index_x2 * (den + self._rate_e8 * ttf), den
 
     def _price2_x2(self, index_x2: int) -> tuple[int, int]:
-        """Price2 in half-ticks as an exact fraction ``(num, den)``, ``den > 0``."""
-        if self._index_ticks is None:
+        """Price2 in half-subticks as an exact fraction ``(num, den)``, ``den > 0``."""
+        if self._index_subticks is None:
             return index_x2, 1  # index := mid, so the basis is 0
         k = self._next_k
         if k is not None:
@@ -315,35 +302,35 @@ class MarkPriceCalculator:
             count = min(self._n, k - self._first_k)
             if count:
                 return index_x2 * count + self._sum_x2, count
-            assert self._mid_ticks_x2 is not None
-            return self._mid_ticks_x2, 1  # no sample yet: the current basis
+            assert self._mid_subticks_x2 is not None
+            return self._mid_subticks_x2, 1  # no sample yet: the current basis
         return index_x2, 1  # never a mid: basis 0
 
-    def price1_ticks(self, ts_ns: int) -> int | None:
-        """Price1 at ``ts_ns`` rounded to the nearest tick (ties even); None without index
-        and mid. Advances the sampling clock like :meth:`mark_ticks`. O(1 + min(g, N))."""
+    def price1_subticks(self, ts_ns: int) -> int | None:
+        """Price1 at ``ts_ns`` rounded to the nearest subtick (ties even); None without index
+        and mid. Advances the sampling clock like :meth:`mark_subticks`. O(1 + min(g, N))."""
         self._advance(ts_ns)
         index_x2 = self._index_x2()
         if index_x2 is None:
             return None
         num, den = self._price1_x2(index_x2, ts_ns)
-        return _div_round_half_even(num, 2 * den)
+        return div_half_even(num, 2 * den)
 
-    def price2_ticks(self, ts_ns: int) -> int | None:
-        """Price2 at ``ts_ns`` rounded to the nearest tick (ties even); None without index
-        and mid. Advances the sampling clock like :meth:`mark_ticks`. O(1 + min(g, N))."""
+    def price2_subticks(self, ts_ns: int) -> int | None:
+        """Price2 at ``ts_ns`` rounded to the nearest subtick (ties even); None without index
+        and mid. Advances the sampling clock like :meth:`mark_subticks`. O(1 + min(g, N))."""
         self._advance(ts_ns)
         index_x2 = self._index_x2()
         if index_x2 is None:
             return None
         num, den = self._price2_x2(index_x2)
-        return _div_round_half_even(num, 2 * den)
+        return div_half_even(num, 2 * den)
 
-    def mark_ticks(self, ts_ns: int) -> int | None:
-        """The mark price at ``ts_ns`` in ticks (>= 1), or None before any index or mid.
+    def mark_subticks(self, ts_ns: int) -> int | None:
+        """The mark price at ``ts_ns`` in subticks (>= 1), or None before any index or mid.
 
-        ``median(Price1, Price2, last)`` of the exact values, rounded to the nearest tick,
-        ties to the even tick; without a last trade, the exact mean of Price1 and Price2,
+        ``median(Price1, Price2, last)`` of the exact values, rounded to the nearest subtick,
+        ties to the even subtick; without a last trade, the exact mean of Price1 and Price2,
         rounded the same way. Takes the basis samples due by ``ts_ns`` first (so it
         mutates the sampling state, exactly as an update at ``ts_ns`` would).
         O(1 + min(g, N)).
@@ -354,32 +341,32 @@ class MarkPriceCalculator:
             return None
         n1, d1 = self._price1_x2(index_x2, ts_ns)
         n2, d2 = self._price2_x2(index_x2)
-        last = self._last_ticks
+        last = self._last_subticks
         if last is None:
-            # mean of the two, from half-ticks to ticks: (n1/d1 + n2/d2) / 4
-            mark = _div_round_half_even(n1 * d2 + n2 * d1, 4 * d1 * d2)
+            # mean of the two, from half-subticks to ticks: (n1/d1 + n2/d2) / 4
+            mark = div_half_even(n1 * d2 + n2 * d1, 4 * d1 * d2)
         else:
             mark = median3(
-                _div_round_half_even(n1, 2 * d1), _div_round_half_even(n2, 2 * d2), last
+                div_half_even(n1, 2 * d1), div_half_even(n2, 2 * d2), last
             )
         return mark if mark > 1 else 1
 
     # ------------------------------------------------------------------ introspection
 
     @property
-    def index_ticks(self) -> int | None:
-        """Latest index price (ticks), None before the first."""
-        return self._index_ticks
+    def index_subticks(self) -> int | None:
+        """Latest index price (subticks), None before the first."""
+        return self._index_subticks
 
     @property
-    def mid_ticks_x2(self) -> int | None:
-        """Latest ``bid + ask`` (ticks), None before the first."""
-        return self._mid_ticks_x2
+    def mid_subticks_x2(self) -> int | None:
+        """Latest ``bid + ask`` (subticks), None before the first."""
+        return self._mid_subticks_x2
 
     @property
-    def last_ticks(self) -> int | None:
-        """Latest trade price (ticks), None before the first."""
-        return self._last_ticks
+    def last_subticks(self) -> int | None:
+        """Latest trade price (subticks), None before the first."""
+        return self._last_subticks
 
     @property
     def funding_rate_e8(self) -> int:
@@ -396,7 +383,7 @@ class MarkPriceCalculator:
 
     @property
     def basis_sum_x2(self) -> int:
-        """Sum of the basis samples in the window, half-ticks (exact)."""
+        """Sum of the basis samples in the window, half-subticks (exact)."""
         return self._sum_x2
 
     def _check(self) -> None:
@@ -408,15 +395,15 @@ class MarkPriceCalculator:
         if self._sum_x2 != sum(ring):
             raise StateError(f"basis sum {self._sum_x2} != sum of ring {sum(ring)}")
         for name, value in (
-            ("index_ticks", self._index_ticks),
-            ("mid_ticks_x2", self._mid_ticks_x2),
-            ("last_ticks", self._last_ticks),
+            ("index_subticks", self._index_subticks),
+            ("mid_subticks_x2", self._mid_subticks_x2),
+            ("last_subticks", self._last_subticks),
         ):
             if value is not None and value <= 0:
                 raise StateError(f"{name} {value} is not positive")
         if not -RATE_SCALE < self._rate_e8 < RATE_SCALE:
             raise StateError(f"funding rate {self._rate_e8} out of range")
-        started = self._index_ticks is not None and self._mid_ticks_x2 is not None
+        started = self._index_subticks is not None and self._mid_subticks_x2 is not None
         k, first = self._next_k, self._first_k
         if (k is not None) != started or (first is not None) != started:
             raise StateError(f"sampling started={k is not None} but inputs ready={started}")
@@ -436,6 +423,6 @@ class MarkPriceCalculator:
 
     def __repr__(self) -> str:
         return (
-            f"MarkPriceCalculator(index={self._index_ticks}, mid_x2={self._mid_ticks_x2}, "
-            f"last={self._last_ticks}, rate_e8={self._rate_e8}, samples={self.sample_count})"
+            f"MarkPriceCalculator(index={self._index_subticks}, mid_x2={self._mid_subticks_x2}, "
+            f"last={self._last_subticks}, rate_e8={self._rate_e8}, samples={self.sample_count})"
         )

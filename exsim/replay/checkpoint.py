@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from exsim.replay.runner import Replay
 
 SNAPSHOT_NAME = "replay.snapshot"
-FORMAT = 1  # bump when the layout of the file or of the pickled state changes
+FORMAT = 2  # bump when the layout of the file or of the pickled state changes (2: marks in subticks)
 MAGIC = "EXSIM-SNAPSHOT"
 _EDGE_BYTES = 1 << 16  # hashed at each end of an input file, and before the events.jsonl offset
 #: Replay attributes a snapshot leaves out: the input streams and the model they drive

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from exsim.errors import InputError
 from exsim.instruments import Instrument, get_instrument, instrument_from_dict
 from exsim.replay.recorder import utc_text
-from exsim.units import format_atoms, format_rate_e8
+from exsim.units import ATOMS_E8_PER_ATOM, format_atoms, format_rate_e8, format_scaled
 
 NS_PER_S = 1_000_000_000
 
@@ -88,13 +88,20 @@ def explain(
         f"maintenance margin of {_usdt(event['maint_margin_atoms'])}: the venue takes the position(s) over.",
     ]
     for p in event["positions"]:
+        if "mark_price_subticks" not in p:  # an events.jsonl of an exsim that kept marks in ticks
+            raise InputError(
+                "this run was written by an older exsim (marks in ticks, no mark_price_subticks); "
+                "replay it again to explain it", field="positions",
+            )
         inst = instrument_of(p["symbol"])
         px = inst.price_str
+        mpx = inst.mark_str  # marks and liquidation prices are subticks, finer than the tick
         qty = p["qty_lots"]
         size = abs(qty)
         side = "long" if qty > 0 else "short"
-        mark = p["mark_price_ticks"]
-        notional = size * mark * inst.atoms_per_tick_lot
+        mark = p["mark_price_subticks"]
+        notional_e8 = size * mark * inst.lot_size_e8  # exact, in 1e-8 atoms
+        notional_text = f"{format_scaled(notional_e8, 16, 2)} USDT"
         lines += ["", f"{p['symbol']} {side} {inst.qty_str(size)} (position side {p['position_side']}):"]
         if inst.maint_margin_basis == "entry":
             # the event carries no entry cost to recompute it from: say which notional it is
@@ -102,22 +109,22 @@ def explain(
             only = f": {_usdt(event['maint_margin_atoms'])}" if len(event["positions"]) == 1 else ""
             lines.append(
                 f"  maintenance margin: computed on the entry notional (held at its entry value, "
-                f"Bybit-style), not on the notional at the mark {px(mark)} ({_usdt(notional)}){only}"
+                f"Bybit-style), not on the notional at the mark {mpx(mark)} ({notional_text}){only}"
             )
         else:
-            b = inst.brackets.bracket_for(notional)
-            mm = inst.brackets.maint_margin_atoms(notional)
+            b = inst.brackets.bracket_for(notional_e8 // ATOMS_E8_PER_ATOM)
+            mm = inst.brackets.maint_margin_atoms_e8(notional_e8)
             cap = "and up" if b is inst.brackets.brackets[-1] else f"to {_usdt(b.cap_atoms)}"
             lines.append(
-                f"  maintenance margin: notional {inst.qty_str(size)} x {px(mark)} = {_usdt(notional)}, in bracket "
+                f"  maintenance margin: notional {inst.qty_str(size)} x {mpx(mark)} = {notional_text}, in bracket "
                 f"{b.bracket} (notional from {_usdt(b.floor_atoms)} {cap}; MMR {_pct(b.mmr_e8)}, maintenance "
-                f"amount {_usdt(b.cum_atoms)}, max leverage {b.max_leverage}x): {_usdt(notional)} x {_pct(b.mmr_e8)} "
+                f"amount {_usdt(b.cum_atoms)}, max leverage {b.max_leverage}x): {notional_text} x {_pct(b.mmr_e8)} "
                 f"- {_usdt(b.cum_atoms)} = {_usdt(mm)}"
             )
-        if p["liquidation_price_ticks"]:
+        if p["liquidation_price_subticks"]:
             lines.append(
-                f"  liquidation price {px(p['liquidation_price_ticks'])}: where its margin balance met the "
-                f"maintenance margin; the mark was {px(mark)}"
+                f"  liquidation price {mpx(p['liquidation_price_subticks'])}: where its margin balance met the "
+                f"maintenance margin; the mark was {mpx(mark)}"
             )
         lines.append(
             f"  bankruptcy price {px(p['bankruptcy_price_ticks'])}: where its margin balance is zero; the "
@@ -127,7 +134,8 @@ def explain(
         if filled:
             # the average fill, exact as a fraction of ticks, shown to 8 places for reading
             avg_ticks = Fraction(p["fill_notional_atoms"], filled * inst.atoms_per_tick_lot)
-            worse = (mark - avg_ticks) if qty > 0 else (avg_ticks - mark)  # > 0: worse than the mark
+            mark_ticks = Fraction(mark, inst.subticks_per_tick)  # the (finer) mark, exactly
+            worse = (mark_ticks - avg_ticks) if qty > 0 else (avg_ticks - mark_ticks)  # > 0: worse than the mark
             tick = Fraction(str(inst.tick_size))
             lines.append(
                 f"  through the book: {inst.qty_str(filled)} at an average {_dec(avg_ticks * tick)}"
@@ -135,7 +143,7 @@ def explain(
                     " (exactly the mark)"
                     if worse == 0
                     else f" ({_dec(worse * tick)} {'worse' if worse > 0 else 'better'} than the mark, "
-                    f"{float(abs(worse) / mark) * 1e4:.1f} bp)"
+                    f"{float(abs(worse) / mark_ticks) * 1e4:.1f} bp)"
                 )
             )
         else:

@@ -65,7 +65,7 @@ from exsim.readers.rows import (
     TRADE,
     Row,
 )
-from exsim.units import floor_div, to_atoms, to_rate_e8
+from exsim.units import div_half_even, to_rate_e8, to_subticks
 
 #: the size of a print whose size the source does not know (bars, klines): large enough to
 #: reach every order at or through its price
@@ -108,12 +108,13 @@ class DepthUpdateId(NamedTuple):
 
 
 class IndexQuote(NamedTuple):
-    """A quote of the index proxy (e.g. the spot market's best bid/ask mid) in ticks of the
-    perpetual, rounded down to its tick (the index is a model input, not a fill price)."""
+    """A quote of the index proxy (e.g. the spot market's best bid/ask mid) in subticks
+    (1e-8 of the quote asset): at the spot market's own precision, which is often finer
+    than the perpetual's tick (BTCUSDT spot on 0.01 against the perpetual's 0.1)."""
 
     ts_ns: int
     symbol: str
-    index_ticks: int
+    index_subticks: int
 
 
 def index_quotes(rows: Iterable[Row], instruments: dict[str, Instrument]) -> Iterator[IndexQuote]:
@@ -121,24 +122,24 @@ def index_quotes(rows: Iterable[Row], instruments: dict[str, Instrument]) -> Ite
 
     Used with a spot capture standing in for the venue's index (Binance's index is a
     weighted basket of spot venues, Binance spot the largest). Only ``quote`` rows count;
-    the others are skipped. The mid is exact (1e-8 units) and then floored to the tick.
+    the others are skipped. Prices are read exactly in subticks (1e-8; more decimals are
+    an error naming the row); the mid, which can fall on half a subtick, is rounded to the
+    nearest subtick, ties to even (the index is a computed reference price, not a payment).
     """
     best: dict[tuple[str, int], int] = {}
-    tick_e8 = {sym: to_atoms(str(inst.tick_size), field="tick_size") for sym, inst in instruments.items()}
     for row in rows:
         if row.kind != QUOTE:
             continue
-        step = tick_e8.get(row.symbol)
-        if step is None:
+        if row.symbol not in instruments:
             raise InputError(
                 f"index file symbol {row.symbol!r} is not one of the replayed symbols {sorted(instruments)}",
                 where=row.where,
                 field="symbol",
             )
-        best[(row.symbol, row.side)] = to_atoms(row.price, field="price", where=row.where)
+        best[(row.symbol, row.side)] = to_subticks(row.price, field="index price", where=row.where)
         bid, ask = best.get((row.symbol, 0)), best.get((row.symbol, 1))
         if bid is not None and ask is not None:
-            yield IndexQuote(row.ts_ns, row.symbol, floor_div(bid + ask, 2 * step))
+            yield IndexQuote(row.ts_ns, row.symbol, div_half_even(bid + ask, 2))
 
 
 class ReplayedPremium(NamedTuple):
@@ -343,9 +344,9 @@ class MarketModel:
                 self._update_id(rate, where)
         elif kind == MARK:
             if self.marks_replayed:
-                self._ticks(grid, price, where, field="mark price")
+                self._subticks(price, where, field="mark price")
         elif kind == INDEX:
-            self._ticks(grid, price, where, field="index price")
+            self._subticks(price, where, field="index price")
         elif kind == FUNDING:
             if self.funding_replayed:
                 to_rate_e8(rate, field="rate", where=where)
@@ -420,11 +421,11 @@ class MarketModel:
                     yield ClearReplayedLevels(ts, symbol, side)
                 elif kind == MARK:
                     if self.marks_replayed:
-                        yield SetMarkPrice(ts, symbol, self._ticks(grid, price, where, field="mark price"))
+                        yield SetMarkPrice(ts, symbol, self._subticks(price, where, field="mark price"))
                     else:
                         self._ignore("mark rows (marks are computed)")
                 elif kind == INDEX:
-                    yield SetIndexPrice(ts, symbol, self._ticks(grid, price, where, field="index price"))
+                    yield SetIndexPrice(ts, symbol, self._subticks(price, where, field="index price"))
                 elif kind == FUNDING:
                     if self.funding_replayed:
                         yield SettleFunding(ts, symbol, to_rate_e8(rate, field="rate", where=where))
@@ -473,6 +474,17 @@ class MarketModel:
             if len(grid.ticks) >= _CACHE_LIMIT:
                 grid.ticks.clear()
             grid.ticks[text] = px
+        return px
+
+    @staticmethod
+    def _subticks(text: str, where: str, field: str) -> int:
+        """A mark or index price at its own precision (up to 8 decimals), exact, > 0.
+
+        Marks and index prices are computed by the venue and are finer than the tick
+        (Binance publishes 8 decimals): they are never refused for being off the tick."""
+        px = to_subticks(text, field=field, where=where)
+        if px <= 0:
+            raise InputError(f"{text!r} is not a positive price", where=where, field=field)
         return px
 
     @staticmethod

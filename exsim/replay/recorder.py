@@ -125,8 +125,8 @@ class Recorder:
                         {
                             "symbol": p.symbol,
                             "qty": self._qty(p.symbol, p.qty_lots),
-                            "mark_price": self._px(p.symbol, p.mark_price_ticks),
-                            "liquidation_price": self._px(p.symbol, p.liquidation_price_ticks) if p.liquidation_price_ticks else None,
+                            "mark_price": self._mark_px(p.symbol, p.mark_price_subticks),
+                            "liquidation_price": self._mark_px(p.symbol, p.liquidation_price_subticks),
                             "bankruptcy_price": self._px(p.symbol, p.bankruptcy_price_ticks),
                             "filled_qty": self._qty(p.symbol, p.filled_lots),
                             "taken_over_qty": self._qty(p.symbol, p.taken_over_lots),
@@ -161,6 +161,11 @@ class Recorder:
     def _px(self, symbol: str, ticks: int | None) -> str | None:
         return None if not ticks else str(self._inst(symbol).price_str(ticks))
 
+    def _mark_px(self, symbol: str, subticks: int | None) -> str | None:
+        """A mark or liquidation price (subticks) as exact text: the tick's decimals, more
+        when it is finer (a venue mark such as ``0.52345`` at tick 0.0001)."""
+        return None if not subticks else str(self._inst(symbol).mark_str(subticks))
+
     def _qty(self, symbol: str, lots: int) -> str:
         return str(self._inst(symbol).qty_str(lots))
 
@@ -175,7 +180,7 @@ class Recorder:
         ratio_e8 = None
         if balance is not None and mm is not None:
             ratio_e8 = r.ledger.margin_ratio_e8(balance, mm)
-        lp = r.liquidation_price_ticks(sym) if qty else None
+        lp = r.liquidation_price_subticks(sym) if qty else None
         equity = r.equity_atoms()
         low, high = r.trade_low_ticks, r.trade_high_ticks
         if why == "sample" or why == "end":  # the range restarts at each periodic sample
@@ -184,7 +189,7 @@ class Recorder:
         self.series.append(
             (
                 ts_ns,
-                r.exchange.mark_price(sym),
+                r.exchange.mark_price_subticks(sym),
                 r.exchange.last_price(sym),
                 low if high else None,
                 high or None,
@@ -207,7 +212,7 @@ class Recorder:
         cells = [
             ts,
             utc_text(ts),
-            px(sym, mark),
+            self._mark_px(sym, mark),
             px(sym, last),
             px(sym, low),
             px(sym, high),
@@ -217,7 +222,7 @@ class Recorder:
             None if balance is None else format_atoms(balance),
             None if mm is None else format_atoms(mm),
             None if ratio_e8 is None else format_rate_e8(ratio_e8, 8),
-            px(sym, lp),
+            self._mark_px(sym, lp),
             why,
         ]
         return ["" if v is None else v for v in cells]
@@ -287,11 +292,11 @@ class Recorder:
         if r.mark_mode == "replayed":
             mark = "replayed from the inputs' mark rows"
         else:
-            index = f"the book's mid (rounded down to a tick) every {cfg.mark_interval_ns} ns"
+            index = f"the book's mid every {cfg.mark_interval_ns} ns"
             if r.index_files:
                 index = (
-                    f"the mid of the best bid/ask in {', '.join(r.index_files)} (an index proxy; rounded down "
-                    f"to a tick) every {cfg.mark_interval_ns} ns"
+                    f"the mid of the best bid/ask in {', '.join(r.index_files)} (an index proxy, at its own "
+                    f"precision) every {cfg.mark_interval_ns} ns"
                 )
             if r.index_replayed:
                 index = "replayed index rows (" + ("seen" if r.index_seen else "none came") + f"; before them, {index})"

@@ -118,7 +118,7 @@ from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_qu
 from exsim.replay.checkpoint import SNAPSHOT_NAME, restore, write_snapshot
 from exsim.replay.recorder import Recorder
 from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy
-from exsim.units import ceil_div, floor_div, parse_decimal, to_atoms
+from exsim.units import ceil_div, div_half_even, floor_div, parse_decimal, to_atoms
 
 NS_PER_S = 1_000_000_000
 #: the part of a gap in the market data the periodic samplers walk (see the module doc)
@@ -974,7 +974,7 @@ class Replay:
 
     def _on_index_quote(self, q: IndexQuote) -> None:
         if not self.data_done:
-            self.index_proxy[q.symbol] = q.index_ticks
+            self.index_proxy[q.symbol] = q.index_subticks
 
     def _on_premium(self, p: ReplayedPremium) -> None:
         premium = self.exchange.markets[p.symbol].premium
@@ -1028,7 +1028,10 @@ class Replay:
                 bid, ask = book.best_bid() or 0, book.best_ask() or 0
             if bid and ask:
                 self._refresh_ladder(sym)
-                self.exchange.submit(SetIndexPrice(ts, sym, floor_div(bid + ask, 2)))
+                # the mid in subticks (an index is finer than the tick): a half-subtick mid
+                # (only at a 1e-8 tick) rounds to the nearest, ties to even
+                per_tick = self.exchange.markets[sym].instrument.subticks_per_tick
+                self.exchange.submit(SetIndexPrice(ts, sym, div_half_even((bid + ask) * per_tick, 2)))
 
     def _sampler(self, callback: Callable[[EventLoop, int], None], loop: EventLoop, ts: int) -> None:
         """A periodic sampler's firing: ``callback`` at ``ts``, unless ``ts`` is past the
@@ -1054,7 +1057,7 @@ class Replay:
 
     # (timer callbacks are bound methods and partials, not closures: a snapshot pickles them)
     def _settle_funding(self, symbol: str, loop: EventLoop, ts: int) -> None:
-        if self.exchange.mark_price(symbol) is not None:
+        if self.exchange.mark_price_subticks(symbol) is not None:
             self.exchange.submit(SettleFunding(ts, symbol, None))
             market = self.exchange.markets[symbol]
             assert market.premium is not None
@@ -1201,7 +1204,9 @@ class Replay:
             return self.ledger.isolated_margin_balance(pos)
         return self.ledger.cross_margin_balance(acct)
 
-    def liquidation_price_ticks(self, symbol: str, position_side: int = 0) -> int | None:
+    def liquidation_price_subticks(self, symbol: str, position_side: int = 0) -> int | None:
+        """The position's liquidation price in subticks (1e-8 of the quote asset: the mark
+        that liquidates it is finer than the tick), None without one."""
         acct = self._account()
         pos = acct.positions.get((symbol, position_side)) if acct is not None else None
         if pos is None or not pos.qty_lots or self.exchange.liquidator is None:

@@ -18,7 +18,10 @@ and settings a hook sends arrive at the exchange ``latency_ns`` later (a run par
 at the same timestamp with zero latency, after that timestamp's market data. Prices are
 int ticks and sizes int lots of the instrument (``ctx.price_ticks("BTCUSDT", "61000.5")``
 and ``ctx.qty_lots(...)`` convert exactly, and refuse off-grid text); money is int atoms
-(1e-8 USDT).
+(1e-8 USDT). Mark and liquidation prices are finer than the tick (the venue computes
+them): they are int **subticks** (1e-8 of the quote asset), ``ctx.mark_price(symbol)`` is
+the exact ``Decimal`` and ``ctx.mark_price_ticks(symbol, "down" | "up" | "nearest")`` rounds
+the mark to the tick grid in a direction you name (to place an order at it).
 
 Hooks: ``on_start(ctx)``, ``on_trade(ctx, trade)`` (a replayed print:
 :class:`~exsim.exchange.ReplayedTrade`), ``on_book(ctx, update)`` (a venue book update:
@@ -33,6 +36,7 @@ lots)``; synthetic liquidity is not reported), ``on_mark(ctx, mark)``
 
 from __future__ import annotations
 
+from decimal import Decimal
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -47,12 +51,17 @@ from exsim.exchange import (
     SetMarginMode,
 )
 from exsim.ledger import CROSS, ISOLATED
+from exsim.units import format_subticks, subticks_ceil_ticks, subticks_floor_ticks, subticks_nearest_ticks
 
 if TYPE_CHECKING:
     from exsim.replay.runner import Replay
 
 MARGIN_MODES = {"cross": CROSS, "isolated": ISOLATED}
 ACCOUNT_ID = 1  # the strategy's account in a replay
+
+
+#: ``ctx.mark_price_ticks`` roundings, each a units.py helper named by its direction
+_MARK_ROUNDING = {"down": subticks_floor_ticks, "up": subticks_ceil_ticks, "nearest": subticks_nearest_ticks}
 
 
 class OwnFill(NamedTuple):
@@ -147,6 +156,10 @@ class Context:
     def price_str(self, symbol: str, price_ticks: int) -> str:
         return str(self.instrument(symbol).price_str(price_ticks))
 
+    def mark_str(self, symbol: str, price_subticks: int) -> str:
+        """A mark / liquidation price in subticks as exact text (the tick's decimals or more)."""
+        return str(self.instrument(symbol).mark_str(price_subticks))
+
     # ------------------------------------------------------------------ market
     def best_bid(self, symbol: str) -> int | None:
         return self._replay.exchange.book(symbol).best_bid()
@@ -157,8 +170,25 @@ class Context:
     def last_price(self, symbol: str) -> int | None:
         return self._replay.exchange.last_price(symbol)
 
-    def mark_price(self, symbol: str) -> int | None:
-        return self._replay.exchange.mark_price(symbol)
+    def mark_price(self, symbol: str) -> Decimal | None:
+        """The latest mark as an exact decimal price (``Decimal("0.52345")``), None before one."""
+        mark = self._replay.exchange.mark_price_subticks(symbol)
+        return None if mark is None else Decimal(format_subticks(mark))
+
+    def mark_price_subticks(self, symbol: str) -> int | None:
+        """The latest mark in subticks (1e-8 of the quote asset), None before one."""
+        return self._replay.exchange.mark_price_subticks(symbol)
+
+    def mark_price_ticks(self, symbol: str, rounding: str) -> int | None:
+        """The latest mark rounded to the tick grid: ``"down"``, ``"up"`` or ``"nearest"``
+        (ties to even), for an order placed at the mark. None before a mark."""
+        mark = self._replay.exchange.mark_price_subticks(symbol)
+        if mark is None:
+            return None
+        rounder = _MARK_ROUNDING.get(rounding)
+        if rounder is None:
+            raise InputError(f"{rounding!r} must be one of {', '.join(map(repr, _MARK_ROUNDING))}", field="rounding")
+        return rounder(mark, self.instrument(symbol).subticks_per_tick)
 
     def book(self, symbol: str) -> Any:
         """The order book (read it: ``depth``, ``levels``, ``queue_ahead_lots``; never change it)."""
@@ -286,9 +316,10 @@ class Context:
         balance, mm = figures
         return int(self._replay.ledger.margin_ratio_e8(balance, mm))
 
-    def liquidation_price_ticks(self, symbol: str, position_side: int = 0) -> int | None:
-        """Where the position would be liquidated (others at their marks), or None."""
-        return self._replay.liquidation_price_ticks(symbol, position_side)
+    def liquidation_price_subticks(self, symbol: str, position_side: int = 0) -> int | None:
+        """The mark (subticks) at which the position would be liquidated (others at their
+        marks), or None: the highest for a long, the lowest for a short."""
+        return self._replay.liquidation_price_subticks(symbol, position_side)
 
     # ------------------------------------------------------------------ timers and notes
     def call_at(self, ts_ns: int, name: str) -> Any:

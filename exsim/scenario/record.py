@@ -48,6 +48,7 @@ class ScenarioRecorder:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             self.jsonl = JsonlSink(self.out_dir / "events.jsonl")
         self.series: list[tuple[int, int, int, int, int, int, int, str]] = []  # ts, acct, equity, wallet, bal, mm, ratio, why
+        #: (ts, symbol, mark in subticks, best bid ticks, best ask ticks, generation)
         self.marks: list[tuple[int, str, int, int | None, int | None, int]] = []
         self.fills: list[tuple[int, int, str, int, int, int, int, bool, bool]] = []
         self.liquidations: list[dict[str, Any]] = []
@@ -64,7 +65,7 @@ class ScenarioRecorder:
                 self._fill(e, liquidation_orders)
             elif t is MarkPriceUpdated:
                 book = self.run.exchange.book(e.symbol)
-                self.marks.append((e.ts_ns, e.symbol, e.mark_price_ticks, book.best_bid(), book.best_ask(), self.run.generation))
+                self.marks.append((e.ts_ns, e.symbol, e.mark_price_subticks, book.best_bid(), book.best_ask(), self.run.generation))
         if self.jsonl is not None:
             self.jsonl(events)
 
@@ -92,7 +93,7 @@ class ScenarioRecorder:
                     f"{run.scenario.instrument(p.symbol).qty_str(abs(p.qty_lots))}"
                     for p in e.positions
                 ],
-                "marks": [run.scenario.instrument(p.symbol).price_str(p.mark_price_ticks) for p in e.positions],
+                "marks": [run.scenario.instrument(p.symbol).mark_str(p.mark_price_subticks) for p in e.positions],
                 "margin_balance": format_atoms(e.margin_balance_atoms),
                 "maint_margin": format_atoms(e.maint_margin_atoms),
                 "clearance_fee": format_atoms(e.clearance_fee_atoms),
@@ -102,7 +103,7 @@ class ScenarioRecorder:
                 "explanation": e.explanation,
                 "_ratio_e8": min(UNBOUNDED_RATIO_E8, run.ledger.margin_ratio_e8(e.margin_balance_atoms, e.maint_margin_atoms)),
                 "_adl_lots": sum(a.qty_lots for a in e.adl),
-                "_marks_ticks": [p.mark_price_ticks for p in e.positions],
+                "_marks_subticks": [p.mark_price_subticks for p in e.positions],
             }
         )
 
@@ -176,7 +177,7 @@ class ScenarioRecorder:
             w.writerow(MARK_FIELDS)
             for ts, symbol, mark, bid, ask, gen in self.marks:
                 inst = run.scenario.instrument(symbol)
-                w.writerow((ts, utc_text(ts), symbol, inst.price_str(mark), inst.price_str(bid) if bid is not None else "",
+                w.writerow((ts, utc_text(ts), symbol, inst.mark_str(mark), inst.price_str(bid) if bid is not None else "",
                             inst.price_str(ask) if ask is not None else "", gen))
         with open(self.out_dir / "fills.csv", "w", newline="") as f:
             w = csv.writer(f)
@@ -289,9 +290,9 @@ class ScenarioRecorder:
                 continue
             start, low, high = marks[0], min(marks), max(marks)
             out[symbol] = {
-                "start_mark": inst.price_str(start),
-                "lowest_mark": inst.price_str(low),
-                "highest_mark": inst.price_str(high),
+                "start_mark": inst.mark_str(start),
+                "lowest_mark": inst.mark_str(low),
+                "highest_mark": inst.mark_str(high),
                 "move_down_fraction": format_rate_e8(ceil_div((start - low) * RATE_SCALE, start), 8),
                 "move_up_fraction": format_rate_e8(ceil_div((high - start) * RATE_SCALE, start), 8),
             }

@@ -56,7 +56,10 @@ from exsim.units import floor_div
 
 
 class MarkStep(NamedTuple):
-    """A point of a price path: move the synthetic book (if it follows), then the mark."""
+    """A point of a price path: move the synthetic book (if it follows), then the mark.
+
+    Path points are on the tick grid (the synthetic book is built around them); the mark
+    command carries them in subticks (:attr:`Instrument.subticks_per_tick` each)."""
 
     ts_ns: int
     symbol: str
@@ -208,7 +211,8 @@ class ScenarioRun:
         if self.scenario.book.follow_mark or not self.ladder[step.symbol]:
             self._move_ladder(step.ts_ns, step.symbol, step.mark_price_ticks)
         self.generation = 0
-        self._send(SetMarkPrice(step.ts_ns, step.symbol, step.mark_price_ticks))
+        per_tick = self.scenario.instrument(step.symbol).subticks_per_tick
+        self._send(SetMarkPrice(step.ts_ns, step.symbol, step.mark_price_ticks * per_tick))
         if self.scenario.mark_source == "book":
             self._marks_from_book(step.ts_ns)
 
@@ -250,13 +254,14 @@ class ScenarioRun:
         first = self.generation
         for symbol in self.scenario.paths:
             self.generation = first  # each instrument's rounds count from the command
+            per_tick = self.scenario.instrument(symbol).subticks_per_tick
             while True:
                 mid = self.book_mark_ticks(symbol)
                 fund_lots = self._fund_lots(symbol)
-                if mid is None or (mid == self.exchange.mark_price(symbol) and not fund_lots):
+                if mid is None or (mid * per_tick == self.exchange.mark_price_subticks(symbol) and not fund_lots):
                     break
                 self.generation += 1
-                self._send(SetMarkPrice(ts, symbol, mid))
+                self._send(SetMarkPrice(ts, symbol, mid * per_tick))
                 self.recorder.sample(ts, "book mark")
                 if mid == self.book_mark_ticks(symbol) and self._fund_lots(symbol) == fund_lots:
                     break  # nothing moved: the fund's remainder has no bids to go to

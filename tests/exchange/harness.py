@@ -110,6 +110,11 @@ class Harness:
         return self.submit(ReplayedTrade(0, symbol, aggressor_side, price, qty))
 
     def mark(self, price: int, symbol: str = SYM) -> list[Any]:
+        """A mark on the tick ``price`` (ticks; sent in subticks)."""
+        return self.mark_subticks(price * self.ex.markets[symbol].instrument.subticks_per_tick, symbol)
+
+    def mark_subticks(self, price: int, symbol: str = SYM) -> list[Any]:
+        """A mark at ``price`` subticks (1e-8 USDT): finer than the tick, as venues publish it."""
         return self.submit(SetMarkPrice(0, symbol, price))
 
     # -- views

@@ -127,7 +127,7 @@ class RandomDriver:
         trigger = 0
         if otype in STOP_TYPES:
             m = self.ex.markets[symbol]
-            ref = m.last_price_ticks if trigger_by == TRIGGER_LAST else m.mark_price_ticks
+            ref = m.last_price_ticks if trigger_by == TRIGGER_LAST else m.mark_price_subticks // m.instrument.subticks_per_tick
             if ref and rng.random() < 0.85:  # mostly a trigger that does not fire at once
                 away = rng.randint(1, BAND)
                 trigger = ref + away if direction_of(side, otype) == RISING else ref - away
@@ -197,7 +197,9 @@ class RandomDriver:
         return ReplayedTrade(self.ts, symbol, self.rng.choice((BUY, SELL)), self.price(symbol), self.rng.randint(1, 8))
 
     def _mark(self, symbol: str) -> SetMarkPrice:
-        return SetMarkPrice(self.ts, symbol, self.price(symbol, BAND + 4))
+        # a venue mark falls between ticks: a random subtick offset (1e-8 USDT)
+        per_tick = self.ex.markets[symbol].instrument.subticks_per_tick
+        return SetMarkPrice(self.ts, symbol, self.price(symbol, BAND + 4) * per_tick + self.rng.randrange(per_tick))
 
 
 def random_commands(seed: int, n: int, kinds: tuple[str, ...] = ALL_KINDS) -> list[Any]:
@@ -376,10 +378,11 @@ class Auditor:
     def _check_triggers(self) -> None:
         """No waiting order's trigger is reached by the current last / mark price."""
         for symbol, m in self.ex.markets.items():
-            refs = (m.last_price_ticks, m.mark_price_ticks)
+            per_tick = m.instrument.subticks_per_tick  # compared exactly, in subticks
+            refs = (m.last_price_ticks * per_tick, m.mark_price_subticks)
             for stop in m.triggers.orders.values():
                 ref = refs[stop.trigger_by]
-                if ref and fires(stop.direction, stop.trigger_price_ticks, ref):
+                if ref and fires(stop.direction, stop.trigger_price_ticks * per_tick, ref):
                     self.fail(f"{symbol}: {stop!r} waits although reference price {ref} reached its trigger")
 
     def after_command(self) -> None:

@@ -748,7 +748,7 @@ class TestEventFields:
             "ts_ns", "symbol", "order_id", "account_id", "price_ticks", "qty_lots", "leaves_lots", "kept_priority",
         )
         assert OrderTriggered._fields == (
-            "ts_ns", "symbol", "order_id", "account_id", "trigger_price_ticks", "reference_price_ticks", "trigger_by",
+            "ts_ns", "symbol", "order_id", "account_id", "trigger_price_ticks", "reference_price_subticks", "trigger_by",
         )
         assert Fill._fields == (
             "ts_ns", "symbol", "trade_id", "price_ticks", "qty_lots", "aggressor_side",
@@ -756,7 +756,7 @@ class TestEventFields:
             "maker_order_id", "maker_account_id", "maker_leaves_lots", "maker_fee_atoms",
         )
         assert BookDelta._fields == ("ts_ns", "symbol", "side", "price_ticks", "lots")
-        assert MarkPriceUpdated._fields == ("ts_ns", "symbol", "mark_price_ticks")
+        assert MarkPriceUpdated._fields == ("ts_ns", "symbol", "mark_price_subticks")
 
     def test_emitted_events_read_by_name(self, h: Harness) -> None:
         """Fields read by name carry what their names say (a positional slip would show here)."""
@@ -802,7 +802,7 @@ class TestExchangeObject:
 
     def test_open_order_and_prices_before_any_trade(self, h: Harness) -> None:
         """Before any trade or mark, last and mark prices are None; open_order finds resting and waiting orders."""
-        assert h.ex.last_price(SYM) is None and h.ex.mark_price(SYM) is None
+        assert h.ex.last_price(SYM) is None and h.ex.mark_price_subticks(SYM) is None
         h.new(ALICE, BUY, 5, P)
         h.new(ALICE, SELL, 2, order_type=TAKE_PROFIT_MARKET, trigger=P + 100)
         assert h.ex.open_order(SYM, 1).price_ticks == P

@@ -30,7 +30,7 @@ def _harness(**kwargs: Any) -> Harness:
 def test_settlement_before_any_price_is_a_no_op() -> None:
     h = _harness()
     before = h.ex.state_hash()
-    assert h.ex.mark_price(SYM) is None and h.ex.last_price(SYM) is None
+    assert h.ex.mark_price_subticks(SYM) is None and h.ex.last_price(SYM) is None
     assert h.submit(SettleFunding(0, SYM, 10_000)) == []  # +0.01 %: nothing to pay, no event
     assert h.ex.state_hash() == before
 
@@ -50,10 +50,10 @@ def test_after_a_fill_the_last_price_values_the_positions() -> None:
     h = _harness()
     h.new(ALICE, SELL, 2, P)
     h.new(BOB, BUY, 2, P)  # Bob long 2 lots at P, Alice short; no mark yet
-    assert h.ex.mark_price(SYM) is None and h.ex.last_price(SYM) == P
+    assert h.ex.mark_price_subticks(SYM) is None and h.ex.last_price(SYM) == P
     events = h.submit(SettleFunding(0, SYM, 10_000))
     paid = {e.account_id: e.amount_atoms for e in events if type(e) is FundingPaid}
     notional = 2 * P * BTC.atoms_per_tick_lot
     assert paid == {BOB: -notional * 10_000 // 100_000_000, ALICE: notional * 10_000 // 100_000_000}
     settled = [e for e in events if type(e) is FundingSettled]
-    assert len(settled) == 1 and settled[0].mark_price_ticks == P
+    assert len(settled) == 1 and settled[0].mark_price_subticks == P * BTC.subticks_per_tick

@@ -39,6 +39,11 @@ from exsim.exchange.triggers import StopOrder
 from .harness import ALICE, BOB, BTC, BUY, CAROL, DAVE, SELL, SYM, Harness, P, maker_fee, taker_fee
 
 
+def sub(ticks: int) -> int:
+    """A tick price in subticks: the unit of an OrderTriggered's reference price."""
+    return ticks * BTC.subticks_per_tick
+
+
 @pytest.fixture
 def h() -> Harness:
     """An exchange whose last price is P (a replayed print into an empty book)."""
@@ -73,7 +78,7 @@ class TestStopMarketByLast:
             OrderAccepted(t, SYM, 5, DAVE, None, BUY, 0, IOC, P + 10, 2, 0),
             Fill(t, SYM, 1, P + 10, 2, BUY, 5, DAVE, 0, taker_fee(P + 10, 2), 1, BOB, 2, maker_fee(P + 10, 2)),
             BookDelta(t, SYM, SELL, P + 10, 2),
-            OrderTriggered(t, SYM, 3, ALICE, P + 10, P + 10, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 3, ALICE, P + 10, sub(P + 10), TRIGGER_LAST),
             Fill(t, SYM, 2, P + 10, 2, BUY, 3, ALICE, 4, taker_fee(P + 10, 2), 1, BOB, 0, maker_fee(P + 10, 2)),
             Fill(t, SYM, 3, P + 20, 4, BUY, 3, ALICE, 0, taker_fee(P + 20, 4), 2, BOB, 1, maker_fee(P + 20, 4)),
             BookDelta(t, SYM, SELL, P + 10, 0),
@@ -91,7 +96,7 @@ class TestStopMarketByLast:
             OrderAccepted(t, SYM, 3, CAROL, None, SELL, 0, GTC, P - 10, 2, 0),
             Fill(t, SYM, 1, P - 10, 2, SELL, 3, CAROL, 0, taker_fee(P - 10, 2), 1, BOB, 3, maker_fee(P - 10, 2)),
             BookDelta(t, SYM, BUY, P - 10, 3),
-            OrderTriggered(t, SYM, 2, ALICE, P - 10, P - 10, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 2, ALICE, P - 10, sub(P - 10), TRIGGER_LAST),
             Fill(t, SYM, 2, P - 10, 3, SELL, 2, ALICE, 0, taker_fee(P - 10, 3), 1, BOB, 0, maker_fee(P - 10, 3)),
             BookDelta(t, SYM, BUY, P - 10, 0),
         ]
@@ -108,7 +113,7 @@ class TestStopMarketByLast:
         ev = h.tape(BUY, P + 10, 1)
         t = h.ts
         assert ev == [
-            OrderTriggered(t, SYM, 1, ALICE, P + 10, P + 10, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 1, ALICE, P + 10, sub(P + 10), TRIGGER_LAST),
             OrderExpired(t, SYM, 1, ALICE, 3, "NO_LIQUIDITY"),
         ]
         assert h.ex.open_order(SYM, 1) is None
@@ -123,7 +128,7 @@ class TestTakeProfitByLast:
         ev = h.tape(SELL, P - 10, 1)
         t = h.ts
         assert ev == [
-            OrderTriggered(t, SYM, 2, ALICE, P - 10, P - 10, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 2, ALICE, P - 10, sub(P - 10), TRIGGER_LAST),
             Fill(t, SYM, 1, P + 30, 2, BUY, 2, ALICE, 0, taker_fee(P + 30, 2), 1, BOB, 2, maker_fee(P + 30, 2)),
             BookDelta(t, SYM, SELL, P + 30, 2),
         ]
@@ -136,7 +141,7 @@ class TestTakeProfitByLast:
         ev = h.tape(BUY, P + 12, 1)  # a print through the trigger fires it too
         t = h.ts
         assert ev == [
-            OrderTriggered(t, SYM, 2, ALICE, P + 10, P + 12, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 2, ALICE, P + 10, sub(P + 12), TRIGGER_LAST),
             Fill(t, SYM, 1, P - 30, 2, SELL, 2, ALICE, 0, taker_fee(P - 30, 2), 1, BOB, 2, maker_fee(P - 30, 2)),
             BookDelta(t, SYM, BUY, P - 30, 2),
         ]
@@ -146,7 +151,7 @@ class TestTakeProfitByLast:
         h.new(ALICE, SELL, 2, P + 15, order_type=TAKE_PROFIT_LIMIT, trigger=P + 10)
         ev = h.tape(BUY, P + 10, 1)
         assert ev == [
-            OrderTriggered(h.ts, SYM, 1, ALICE, P + 10, P + 10, TRIGGER_LAST),
+            OrderTriggered(h.ts, SYM, 1, ALICE, P + 10, sub(P + 10), TRIGGER_LAST),
             BookDelta(h.ts, SYM, SELL, P + 15, 2),
         ]
         assert h.queue(SELL, P + 15) == [(1, 2)]
@@ -162,10 +167,10 @@ class TestFiringOrder:
         ev = h.tape(BUY, P + 10, 1)
         t = h.ts
         assert ev == [
-            OrderTriggered(t, SYM, 3, ALICE, P + 10, P + 10, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 3, ALICE, P + 10, sub(P + 10), TRIGGER_LAST),
             Fill(t, SYM, 1, P + 20, 2, BUY, 3, ALICE, 0, taker_fee(P + 20, 2), 1, CAROL, 0, maker_fee(P + 20, 2)),
             BookDelta(t, SYM, SELL, P + 20, 0),
-            OrderTriggered(t, SYM, 4, BOB, P + 5, P + 10, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 4, BOB, P + 5, sub(P + 10), TRIGGER_LAST),
             Fill(t, SYM, 2, P + 30, 2, BUY, 4, BOB, 0, taker_fee(P + 30, 2), 2, CAROL, 0, maker_fee(P + 30, 2)),
             BookDelta(t, SYM, SELL, P + 30, 0),
         ]
@@ -179,12 +184,12 @@ class TestFiringOrder:
         ev = h.tape(SELL, P - 5, 1)  # no bid at or above P - 5: nothing trades, last = P - 5
         t = h.ts
         assert ev == [
-            OrderTriggered(t, SYM, 3, ALICE, P - 5, P - 5, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 3, ALICE, P - 5, sub(P - 5), TRIGGER_LAST),
             Fill(t, SYM, 1, P - 10, 2, SELL, 3, ALICE, 1, taker_fee(P - 10, 2), 1, BOB, 0, maker_fee(P - 10, 2)),
             Fill(t, SYM, 2, P - 30, 1, SELL, 3, ALICE, 0, taker_fee(P - 30, 1), 2, BOB, 3, maker_fee(P - 30, 1)),
             BookDelta(t, SYM, BUY, P - 10, 0),
             BookDelta(t, SYM, BUY, P - 30, 3),
-            OrderTriggered(t, SYM, 4, DAVE, P - 20, P - 30, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 4, DAVE, P - 20, sub(P - 30), TRIGGER_LAST),
             Fill(t, SYM, 3, P - 30, 3, SELL, 4, DAVE, 0, taker_fee(P - 30, 3), 2, BOB, 0, maker_fee(P - 30, 3)),
             BookDelta(t, SYM, BUY, P - 30, 0),
         ]
@@ -201,7 +206,7 @@ class TestFiringOrder:
         assert [type(e).__name__ for e in ev] == [
             "OrderAmended", "BookDelta", "Fill", "BookDelta", "OrderTriggered", "Fill", "BookDelta",
         ]
-        assert ev[4] == OrderTriggered(t, SYM, 4, ALICE, P + 10, P + 10, TRIGGER_LAST)
+        assert ev[4] == OrderTriggered(t, SYM, 4, ALICE, P + 10, sub(P + 10), TRIGGER_LAST)
         assert ev[5] == Fill(t, SYM, 2, P + 20, 2, BUY, 4, ALICE, 0, taker_fee(P + 20, 2), 2, BOB, 0, maker_fee(P + 20, 2))
 
 
@@ -212,7 +217,7 @@ class TestStopLimit:
         assert ev == [stop_accepted(h.ts, 1, ALICE, BUY, 3, STOP_LIMIT, P + 10, px=P + 5)]
         ev = h.tape(BUY, P + 10, 1)
         assert ev == [
-            OrderTriggered(h.ts, SYM, 1, ALICE, P + 10, P + 10, TRIGGER_LAST),
+            OrderTriggered(h.ts, SYM, 1, ALICE, P + 10, sub(P + 10), TRIGGER_LAST),
             BookDelta(h.ts, SYM, BUY, P + 5, 3),
         ]
         rested = h.ex.open_order(SYM, 1)
@@ -226,7 +231,7 @@ class TestStopLimit:
         ev = h.tape(BUY, P + 10, 1)
         t = h.ts
         assert ev == [
-            OrderTriggered(t, SYM, 3, ALICE, P + 10, P + 10, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 3, ALICE, P + 10, sub(P + 10), TRIGGER_LAST),
             Fill(t, SYM, 1, P + 12, 2, BUY, 3, ALICE, 3, taker_fee(P + 12, 2), 1, BOB, 0, maker_fee(P + 12, 2)),
             BookDelta(t, SYM, SELL, P + 12, 0),
             BookDelta(t, SYM, BUY, P + 15, 3),
@@ -238,7 +243,7 @@ class TestStopLimit:
         assert ev == [stop_accepted(h.ts, 1, ALICE, BUY, 3, STOP_LIMIT, P + 10, px=P - 5, tif=IOC)]
         ev = h.tape(BUY, P + 10, 1)
         assert ev == [
-            OrderTriggered(h.ts, SYM, 1, ALICE, P + 10, P + 10, TRIGGER_LAST),
+            OrderTriggered(h.ts, SYM, 1, ALICE, P + 10, sub(P + 10), TRIGGER_LAST),
             OrderExpired(h.ts, SYM, 1, ALICE, 3, "IOC"),
         ]
         assert h.depth(BUY) == []
@@ -249,7 +254,7 @@ class TestStopLimit:
         h.new(ALICE, BUY, 3, order_type=STOP_MARKET, tif=FOK, trigger=P + 10)  # 2
         ev = h.tape(BUY, P + 10, 1)
         assert ev == [
-            OrderTriggered(h.ts, SYM, 2, ALICE, P + 10, P + 10, TRIGGER_LAST),
+            OrderTriggered(h.ts, SYM, 2, ALICE, P + 10, sub(P + 10), TRIGGER_LAST),
             OrderExpired(h.ts, SYM, 2, ALICE, 3, "FOK"),
         ]
         assert h.depth(SELL) == [(P + 20, 2)]
@@ -264,14 +269,14 @@ class TestMarkTriggers:
         ev = h.mark(P - 10)
         t = h.ts
         assert ev == [
-            MarkPriceUpdated(t, SYM, P - 10),
-            OrderTriggered(t, SYM, 1, ALICE, P - 10, P - 10, TRIGGER_MARK),
+            MarkPriceUpdated(t, SYM, sub(P - 10)),
+            OrderTriggered(t, SYM, 1, ALICE, P - 10, sub(P - 10), TRIGGER_MARK),
             BookDelta(t, SYM, SELL, P - 5, 2),
         ]
         assert isinstance(h.ex.open_order(SYM, 2), StopOrder)
         ev = h.tape(SELL, P - 10, 1)  # nothing to hit (no bids); last = P - 10 fires BOB's
         assert ev == [
-            OrderTriggered(h.ts, SYM, 2, BOB, P - 10, P - 10, TRIGGER_LAST),
+            OrderTriggered(h.ts, SYM, 2, BOB, P - 10, sub(P - 10), TRIGGER_LAST),
             BookDelta(h.ts, SYM, SELL, P - 5, 4),
         ]
 
@@ -281,8 +286,8 @@ class TestMarkTriggers:
         h.new(ALICE, BUY, 2, P - 50, order_type=STOP_LIMIT, trigger=P + 10, trigger_by=TRIGGER_MARK)
         assert h.tape(BUY, P + 20, 1) == []
         assert isinstance(h.ex.open_order(SYM, 1), StopOrder)
-        assert h.mark(P + 9) == [MarkPriceUpdated(h.ts, SYM, P + 9)]
-        assert h.mark(P + 11)[1] == OrderTriggered(h.ts, SYM, 1, ALICE, P + 10, P + 11, TRIGGER_MARK)
+        assert h.mark(P + 9) == [MarkPriceUpdated(h.ts, SYM, sub(P + 9))]
+        assert h.mark(P + 11)[1] == OrderTriggered(h.ts, SYM, 1, ALICE, P + 10, sub(P + 11), TRIGGER_MARK)
 
     def test_mark_fired_order_trades_fire_last_orders(self, h: Harness) -> None:
         """Trades of an order the mark fired move last and fire last-triggered orders in the same command."""
@@ -294,11 +299,11 @@ class TestMarkTriggers:
         ev = h.mark(P - 10)
         t = h.ts
         assert ev == [
-            MarkPriceUpdated(t, SYM, P - 10),
-            OrderTriggered(t, SYM, 3, ALICE, P - 10, P - 10, TRIGGER_MARK),
+            MarkPriceUpdated(t, SYM, sub(P - 10)),
+            OrderTriggered(t, SYM, 3, ALICE, P - 10, sub(P - 10), TRIGGER_MARK),
             Fill(t, SYM, 1, P - 20, 2, SELL, 3, ALICE, 0, taker_fee(P - 20, 2), 1, BOB, 0, maker_fee(P - 20, 2)),
             BookDelta(t, SYM, BUY, P - 20, 0),
-            OrderTriggered(t, SYM, 4, CAROL, P - 15, P - 20, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 4, CAROL, P - 15, sub(P - 20), TRIGGER_LAST),
             Fill(t, SYM, 2, P - 30, 2, SELL, 4, CAROL, 0, taker_fee(P - 30, 2), 2, BOB, 0, maker_fee(P - 30, 2)),
             BookDelta(t, SYM, BUY, P - 30, 0),
         ]
@@ -308,8 +313,8 @@ class TestMarkTriggers:
         h = Harness(BTC)
         assert h.new(ALICE, BUY, 2, order_type=STOP_MARKET, trigger=1, trigger_by=TRIGGER_MARK)[0].order_id == 1
         assert h.mark(P) == [
-            MarkPriceUpdated(h.ts, SYM, P),
-            OrderTriggered(h.ts, SYM, 1, ALICE, 1, P, TRIGGER_MARK),
+            MarkPriceUpdated(h.ts, SYM, sub(P)),
+            OrderTriggered(h.ts, SYM, 1, ALICE, 1, sub(P), TRIGGER_MARK),
             OrderExpired(h.ts, SYM, 1, ALICE, 2, "NO_LIQUIDITY"),
         ]
 
@@ -318,7 +323,7 @@ class TestMarkTriggers:
         with pytest.raises(ValueError):
             h.mark(0)
         with pytest.raises(ValueError, match="FOOUSDT"):
-            h.mark(P, symbol="FOOUSDT")
+            h.mark_subticks(sub(P), symbol="FOOUSDT")
 
 
 class TestTriggerRejects:
@@ -393,7 +398,7 @@ class TestTriggersFromReplayedData:
         """A replayed print sets last and fires the stops it reaches even when nothing matched."""
         h.new(ALICE, SELL, 2, P + 5, order_type=STOP_LIMIT, trigger=P - 10)
         ev = h.tape(SELL, P - 10, 1)
-        assert ev == [OrderTriggered(h.ts, SYM, 1, ALICE, P - 10, P - 10, TRIGGER_LAST), BookDelta(h.ts, SYM, SELL, P + 5, 2)]
+        assert ev == [OrderTriggered(h.ts, SYM, 1, ALICE, P - 10, sub(P - 10), TRIGGER_LAST), BookDelta(h.ts, SYM, SELL, P + 5, 2)]
 
     def test_replayed_level_that_trades_fires_stops(self, h: Harness) -> None:
         """A crossing SetReplayedLevel that trades with a simulated order moves last and fires the stops it reaches."""
@@ -406,7 +411,7 @@ class TestTriggersFromReplayedData:
             Fill(t, SYM, 1, P + 10, 2, BUY, 0, 0, 0, 0, 1, ALICE, 0, maker_fee(P + 10, 2)),
             BookDelta(t, SYM, SELL, P + 10, 0),
             BookDelta(t, SYM, BUY, P + 10, 0),
-            OrderTriggered(t, SYM, 3, BOB, P + 10, P + 10, TRIGGER_LAST),
+            OrderTriggered(t, SYM, 3, BOB, P + 10, sub(P + 10), TRIGGER_LAST),
             Fill(t, SYM, 2, P + 20, 2, BUY, 3, BOB, 0, taker_fee(P + 20, 2), 2, CAROL, 3, maker_fee(P + 20, 2)),
             BookDelta(t, SYM, SELL, P + 20, 3),
         ]

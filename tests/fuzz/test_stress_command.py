@@ -44,6 +44,7 @@ from exsim.stress import InvariantViolation, StressChecker, StressRun, WatchedLe
 
 USDT = 10**8
 EVENTS = 20_000
+BTC_PER_TICK = get_instrument("BTCUSDT").subticks_per_tick  # marks are in subticks (1e-8 USDT)
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -196,7 +197,7 @@ def liquidation_through_a_stop(eng: Engine) -> list[Any]:
     account 3 waits with a sell stop on the last price at 59,500; the mark falls to 50,100,
     where account 1's cross pool is liquidated by selling into the 59,000 bid. Returns the
     events of that last (mark) command."""
-    eng.submit(SetMarkPrice(0, "BTCUSDT", 600_000))
+    eng.submit(SetMarkPrice(0, "BTCUSDT", 600_000 * BTC_PER_TICK))
     eng.submit(Deposit(0, 1, 1_000 * USDT))
     eng.submit(Deposit(0, 2, 1_000_000 * USDT))
     eng.submit(Deposit(0, 3, 10_000 * USDT))
@@ -207,7 +208,7 @@ def liquidation_through_a_stop(eng: Engine) -> list[Any]:
     eng.order(2, BUY, 50, 580_000)
     eng.submit(NewOrder(0, 3, "BTCUSDT", SELL, 10, 0, STOP_MARKET, GTC, None, False, 595_000, TRIGGER_LAST))
     assert len(eng.ex.markets["BTCUSDT"].triggers) == 1
-    return eng.submit(SetMarkPrice(0, "BTCUSDT", 501_000))
+    return eng.submit(SetMarkPrice(0, "BTCUSDT", 501_000 * BTC_PER_TICK))
 
 
 class TestTheCheckerOnLiquidationEvents:
@@ -275,7 +276,7 @@ class TestReducingAnOrderIsNeverRefused:
         eng = Engine()
         ledger = eng.ledger
         short = 2  # position side SHORT
-        eng.submit(SetMarkPrice(0, "BTCUSDT", 600_000))
+        eng.submit(SetMarkPrice(0, "BTCUSDT", 600_000 * BTC_PER_TICK))
         eng.submit(Deposit(0, 1, 1_000 * USDT))
         eng.submit(Deposit(0, 2, 1_000_000 * USDT))
         eng.submit(SetPositionMode(0, 1, True))
@@ -284,7 +285,7 @@ class TestReducingAnOrderIsNeverRefused:
         assert ledger.accounts[1].positions[("BTCUSDT", short)].qty_lots == -100
         first = accepted(eng.order(1, BUY, 60, 590_000, position_side=short))
         second = accepted(eng.order(1, BUY, 40, 580_000, position_side=short))
-        eng.submit(SetMarkPrice(0, "BTCUSDT", 660_000))
+        eng.submit(SetMarkPrice(0, "BTCUSDT", 660_000 * BTC_PER_TICK))
         eng.order(2, SELL, 30, 750_000)
         events = eng.order(1, BUY, 30, 750_000, FOK, position_side=short)
         acct = ledger.accounts[1]
@@ -309,7 +310,7 @@ class TestReducingAnOrderIsNeverRefused:
         """
         eng = Engine()
         ledger = eng.ledger
-        eng.submit(SetMarkPrice(0, "BTCUSDT", 600_000))
+        eng.submit(SetMarkPrice(0, "BTCUSDT", 600_000 * BTC_PER_TICK))
         eng.submit(Deposit(0, 1, 100_000 * USDT))
         eng.submit(Deposit(0, 2, 1_000_000 * USDT))
         eng.submit(SetLeverage(0, 1, "BTCUSDT", 125))
@@ -331,7 +332,7 @@ class TestReducingAnOrderIsNeverRefused:
         stress run, seed 3, event 11,491)."""
         eng = Engine()
         ledger = eng.ledger
-        eng.submit(SetMarkPrice(0, "BTCUSDT", 600_000))
+        eng.submit(SetMarkPrice(0, "BTCUSDT", 600_000 * BTC_PER_TICK))
         eng.submit(Deposit(0, 1, 1_000 * USDT))
         eng.submit(SetLeverage(0, 1, "BTCUSDT", 25))
         resting = accepted(eng.order(1, BUY, 300, 590_000))

@@ -70,6 +70,8 @@ from .harness import BTC, ETH, RealizedFromEvents, check_all
 
 SYMBOLS = ("BTCUSDT", "ETHUSDT")
 BASE = {"BTCUSDT": 600_000, "ETHUSDT": 300_000}  # 60,000 / 3,000 USDT
+#: subticks (1e-8 USDT, the unit of marks) per tick
+PER_TICK = {"BTCUSDT": BTC.subticks_per_tick, "ETHUSDT": ETH.subticks_per_tick}
 BAND = {s: b // 50 for s, b in BASE.items()}  # ±2 %
 LOTS = {"BTCUSDT": (2, 120), "ETHUSDT": (7, 1_500)}  # min notional 100 / 20 USDT
 MAX_LEVERAGE = 10
@@ -139,7 +141,7 @@ class RandomDriver:
     def setup(self) -> list[Any]:
         """Fund every account and give each a random starting profile."""
         rng = self.rng
-        cmds: list[Any] = [SetMarkPrice(0, s, BASE[s]) for s in SYMBOLS]
+        cmds: list[Any] = [SetMarkPrice(0, s, BASE[s] * PER_TICK[s]) for s in SYMBOLS]
         for a in self.accounts:
             cmds.append(Deposit(0, a, rng.randint(2_000, 50_000) * USDT))
             if rng.random() < 0.4:
@@ -286,7 +288,8 @@ class RandomDriver:
         step = BASE[symbol] // 60 if self.jumps and self.rng.random() < 0.2 else BASE[symbol] // 400
         m = self.clamp(symbol, m + self.rng.randint(-step, step))
         self.marks[symbol] = m
-        return SetMarkPrice(0, symbol, m)
+        # the venue's mark is finer than the tick: a random subtick offset
+        return SetMarkPrice(0, symbol, m * PER_TICK[symbol] + self.rng.randrange(PER_TICK[symbol]))
 
     def _level(self, symbol: str) -> SetReplayedLevel:
         side = self.rng.choice((BUY, SELL))
@@ -385,7 +388,7 @@ class LedgerMachine(RuleBasedStateMachine):
         self.ex, self.ledger = new_exchange([])
         self.ts = 0
         for s in SYMBOLS:
-            self.submit(SetMarkPrice(0, s, BASE[s]))
+            self.submit(SetMarkPrice(0, s, BASE[s] * PER_TICK[s]))
         for a in ACCOUNTS:
             self.submit(Deposit(0, a, 20_000 * USDT))
         for s in SYMBOLS:  # replayed depth on both sides for the takers
@@ -514,7 +517,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def market_data(self, symbol: str, what: str, side: int, offset: int, lots: int) -> None:
         px = clamp(symbol, BASE[symbol] + offset * BAND[symbol] // 10)
         if what == "mark":
-            self.submit(SetMarkPrice(0, symbol, px))
+            self.submit(SetMarkPrice(0, symbol, px * PER_TICK[symbol] + lots))  # lots: a subtick offset too
         elif what == "level":
             self.submit(SetReplayedLevel(0, symbol, side, px, lots))
         elif what == "trade":

@@ -6,7 +6,11 @@ one bracket with MMR 5 % and cum 0, no fees. A 1,000 USDT account, isolated at 1
 bucket 100 USDT, MM at entry 50 USDT.
 
 * basis "mark": MM = 5 % of the notional at mark; ``100 + (P − 1000) = 0.05 P`` gives
-  P = 947.368421…: liquidated at marks <= 947.368 (short: >= 1047.620).
+  P = 947.368421…: liquidated at marks <= 947.368 on the tick grid (short: >= 1047.620).
+  Marks are finer than the tick (subticks, 1e-8 USDT): at a mark of p subticks the
+  notional is exactly p atoms and MM = ceil(p / 20) atoms, so the long is liquidatable iff
+  ``p − 9e10 <= ceil(p / 20)``, i.e. p <= 94_736_842_106 (947.36842106); the short iff
+  ``1.1e11 − p <= ceil(p / 20)``, i.e. p >= 104_761_904_761 (1047.61904761).
 * basis "entry": MM stays 50 USDT; ``100 + (P − 1000) = 50`` gives exactly 950.000
   (short: 1050.000), Bybit's ``LP = EP − (IM − MM)/Q``.
 """
@@ -33,13 +37,14 @@ from exsim.ledger.risk_index import (
     DOWN,
     LIQUIDATION_RATIO_E8,
     UP,
-    at_or_past,
-    isolated_threshold_ticks,
+    at_or_past_e8,
+    isolated_threshold_subticks,
 )
 from exsim.replay.explain import explain
 
 SYM = "TESTUSDT"
 ENTRY = 1_000_000  # 1000.000 in ticks
+PER_TICK = 100_000  # subticks (1e-8 USDT) per tick of 0.001
 UNIT = 1_000  # 1 unit in lots
 TRADER = 1
 
@@ -103,15 +108,21 @@ class TestInstrumentField:
 class TestIsolatedLiquidationPrice:
     @pytest.mark.parametrize(
         ("basis", "long", "lp"),
-        [("entry", True, 950_000), ("mark", True, 947_368), ("entry", False, 1_050_000), ("mark", False, 1_047_620)],
+        [
+            ("entry", True, 95_000_000_000),
+            ("mark", True, 94_736_842_106),
+            ("entry", False, 105_000_000_000),
+            ("mark", False, 104_761_904_761),
+        ],
     )
     def test_example(self, basis: str, long: bool, lp: int) -> None:
-        """Entry basis: LP = EP ∓ (IM − MM)/Q exactly (950.000 / 1050.000); mark basis: 947.368 / 1047.620."""
+        """Entry basis: LP = EP ∓ (IM − MM)/Q exactly (950.000 / 1050.000); mark basis, at subtick
+        resolution: 947.36842106 / 1047.61904761 (the module docstring derives them)."""
         h = opened(basis, long=long)
         pos = h.pos(TRADER)
         assert pos.margin_atoms == 100 * USDT
         assert h.ledger.isolated_margin_balance(pos) == (100 * USDT, 50 * USDT)  # at the entry both agree
-        assert isolated_threshold_ticks(h.ledger, pos, LIQUIDATION_RATIO_E8) == ((DOWN if long else UP), lp)
+        assert isolated_threshold_subticks(h.ledger, pos, LIQUIDATION_RATIO_E8) == ((DOWN if long else UP), lp)
         assert h.ex.liquidator.liquidation_prices(h.ledger.accounts[TRADER], [pos], True) == [lp]
 
     def test_mm_does_not_move_with_the_mark(self) -> None:
@@ -138,21 +149,27 @@ class TestIsolatedLiquidationPrice:
             h.trade(MM, TRADER, 1_000, 200_000)
         pos = h.pos(TRADER)
         assert h.ledger.isolated_margin_balance(pos) == (400 * USDT, 100 * USDT)
-        assert isolated_threshold_ticks(h.ledger, pos, LIQUIDATION_RATIO_E8) == ((DOWN, 197_000) if long else (UP, 203_000))
+        assert isolated_threshold_subticks(h.ledger, pos, LIQUIDATION_RATIO_E8) == (
+            (DOWN, 19_700 * 10**8) if long else (UP, 20_300 * 10**8)
+        )
 
     @given(
+        basis=st.sampled_from(["entry", "mark"]),
         long=st.booleans(),
         size=st.integers(1, 10_000),
         entry=st.integers(1, 3_000_000),
         margin=st.integers(0, 10**12),
         ratio=st.sampled_from([LIQUIDATION_RATIO_E8, 80_000_000, 37_000_001]),
     )
-    def test_threshold_is_the_exact_tick_boundary(self, long: bool, size: int, entry: int, margin: int, ratio: int) -> None:
-        """The solved threshold is where the exact check (ledger figures at that mark) flips, over a three-bracket table."""
+    def test_threshold_is_the_exact_subtick_boundary(
+        self, basis: str, long: bool, size: int, entry: int, margin: int, ratio: int
+    ) -> None:
+        """The solved threshold is the subtick where the exact check (ledger figures at that mark) flips, over a
+        three-bracket table, for either maintenance basis."""
         table = BracketTable.from_tiers(
             [("0", "500", "0.01", 50), ("500", "2000", "0.025", 20), ("2000", "100000000", "0.1", 5)]
         )
-        ledger = Ledger([instrument("entry", brackets=table)])
+        ledger = Ledger([instrument(basis, brackets=table)])
         pos = Position(TRADER, SYM, 0, True, 10)
         pos.qty_lots = size if long else -size
         pos.cost_atoms = entry * size * 100
@@ -160,10 +177,10 @@ class TestIsolatedLiquidationPrice:
 
         def at(p: int) -> bool:
             ledger.marks[SYM] = p
-            return at_or_past(ratio, *ledger.isolated_margin_balance(pos))
+            return at_or_past_e8(ratio, *ledger.isolated_margin_balance_e8(pos))
 
-        ledger.marks[SYM] = entry
-        hit = isolated_threshold_ticks(ledger, pos, ratio)
+        ledger.marks[SYM] = entry * PER_TICK
+        hit = isolated_threshold_subticks(ledger, pos, ratio)
         if hit is None:
             assert long and not at(1)
             return
@@ -186,7 +203,8 @@ class TestThroughTheExchange:
         self, basis: str, long: bool, lp: int, safe_marks: list[int]
     ) -> None:
         """No liquidation one tick short of the LP; at the LP a close against a quote there leaves the wallet at
-        exactly 1000 − |LP − 1000| USDT (no fees, no clearance fee)."""
+        exactly 1000 − |LP − 1000| USDT (no fees, no clearance fee). The event's liquidation price is the exact
+        subtick boundary (TestIsolatedLiquidationPrice), inside the tick that liquidated."""
         h = opened(basis, long=long)
         h.rest(MM, BUY if long else SELL, UNIT, lp)  # the maker quotes at the LP
         for m in safe_marks:
@@ -195,7 +213,9 @@ class TestThroughTheExchange:
         events = h.mark(lp)
         (liq,) = liquidations(events, TRADER)
         (lpos,) = liq.positions
-        assert lpos.liquidation_price_ticks == lp and lpos.filled_lots == UNIT and lpos.taken_over_lots == 0
+        lp_subticks = lpos.liquidation_price_subticks
+        assert (lp_subticks // PER_TICK if long else -(-lp_subticks // PER_TICK)) == lp
+        assert lpos.filled_lots == UNIT and lpos.taken_over_lots == 0
         assert lpos.fill_notional_atoms == lp * UNIT * 100
         assert liq.clearance_fee_atoms == 0
         if basis == "entry":
@@ -231,7 +251,9 @@ class TestCross:
     """Cross pool, one position: 150 USDT wallet, long 1 unit at 1000.000, 10x.
 
     Entry basis: ``150 + (P − 1000) <= 50`` iff P <= 900.000; mark basis:
-    ``150 + (P − 1000) <= 0.05 P`` iff P <= 894.736842…, i.e. 894.736.
+    ``150 + (P − 1000) <= 0.05 P`` iff P <= 894.736842…, i.e. 894.736 on the tick grid and,
+    at a mark of p subticks (MM = ceil(p / 20) atoms), ``p − 8.5e10 <= ceil(p / 20)`` iff
+    p <= 89_473_684_211 (894.73684211).
     """
 
     @pytest.mark.parametrize("basis", ["entry", "mark"])
@@ -239,17 +261,18 @@ class TestCross:
         """The pool survives every mark above the threshold (walked in steps that cross its conservative triggers)
         and is liquidated at exactly the tick where wallet + UPnL <= MM."""
         lp = 900_000 if basis == "entry" else 894_736
+        lp_subticks = 90_000_000_000 if basis == "entry" else 89_473_684_211
         h = opened(basis, mode=CROSS, usdt=150)
         pos = h.pos(TRADER)
         assert h.ledger.cross_margin_balance(h.ledger.accounts[TRADER]) == (150 * USDT, 50 * USDT)
-        assert h.ex.liquidator.liquidation_prices(h.ledger.accounts[TRADER], [pos], False) == [lp]
+        assert h.ex.liquidator.liquidation_prices(h.ledger.accounts[TRADER], [pos], False) == [lp_subticks]
         h.rest(MM, BUY, UNIT, lp)
         for m in [*range(ENTRY, lp, -5_000), lp + 1]:
             assert not liquidated_at(h, m), m
         if basis == "mark":
             assert not liquidated_at(h, 900_000)  # where the entry basis would already liquidate
         (liq,) = liquidations(h.mark(lp), TRADER)
-        assert liq.scope == "CROSS" and liq.positions[0].liquidation_price_ticks == lp
+        assert liq.scope == "CROSS" and liq.positions[0].liquidation_price_subticks == lp_subticks
         if basis == "entry":
             assert liq.maint_margin_atoms == 50 * USDT and liq.margin_balance_atoms == 50 * USDT
         assert h.wallet(TRADER) == 150 * USDT - (ENTRY - lp) * UNIT * 100
@@ -269,7 +292,7 @@ class TestCross:
         for m in range(ENTRY, 900_000, -7_919):
             h.mark(m)
             (trigger,) = [p for s, d, p, scope in h.ledger.risk.entries() if scope is acct and d == DOWN]
-            assert 900_000 <= trigger < m
+            assert 900_000 * PER_TICK <= trigger < m * PER_TICK  # subticks
 
 
 class TestPartialLiquidation:
@@ -282,7 +305,7 @@ class TestPartialLiquidation:
         h = opened("entry", inst=inst)
         pos = h.pos(TRADER)
         assert h.ledger.isolated_margin_balance(pos) == (100 * USDT, 30 * USDT)
-        assert isolated_threshold_ticks(h.ledger, pos, LIQUIDATION_RATIO_E8) == (DOWN, 930_000)
+        assert isolated_threshold_subticks(h.ledger, pos, LIQUIDATION_RATIO_E8) == (DOWN, 930_000 * PER_TICK)
         h.rest(MM, BUY, UNIT, 930_000)
         assert not liquidated_at(h, 930_001)
         (liq,) = liquidations(h.mark(930_000), TRADER)

@@ -52,6 +52,7 @@ from .harness import BTC, ETH, P, SOL, USDT, LedgerHarness, check_all, of_type
 E8 = 10**8
 WARN_E8 = 80_000_000
 BASE = {"BTCUSDT": P, "ETHUSDT": 300_000, "SOLUSDT": 150_000}  # 60,000 / 3,000 / 150 USDT
+PER_TICK = {i.symbol: i.subticks_per_tick for i in (BTC, ETH, SOL)}  # subticks (1e-8 USDT) per tick
 
 Key = tuple  # ("I", account, symbol, position_side) or ("C", account)
 
@@ -61,38 +62,42 @@ class NaiveRisk:
     """Full scan of every scope from Position fields, bracket tables and submitted marks.
 
     Independent of the ledger's margin helpers: its own bracket search (a linear scan),
-    ``MM = max(0, ceil(N * MMR / 1e8) - cum)``, UPnL from the signed size and exact cost.
+    ``MM = max(0, ceil(N * MMR / 1e8) - cum)`` on the exact notional at the mark, UPnL from
+    the signed size and exact cost. Marks are in subticks (1e-8 USDT, finer than the tick),
+    so the notional and the margin balance are exact in 1e-8 atoms ("e8" below).
     """
 
     def __init__(self, instruments: tuple[Instrument, ...]) -> None:
-        self.atpl = {i.symbol: i.atoms_per_tick_lot for i in instruments}
+        self.lot_e8 = {i.symbol: i.lot_size_e8 for i in instruments}
         self.tables = {
             i.symbol: [(b.floor_atoms, b.mmr_e8, b.cum_atoms) for b in reversed(i.brackets.brackets)]
             for i in instruments
         }
-        self.marks: dict[str, int] = {}
+        self.marks: dict[str, int] = {}  # subticks
 
-    def mm(self, symbol: str, notional: int) -> int:
+    def mm(self, symbol: str, notional_e8: int) -> int:
         for floor, mmr, cum in self.tables[symbol]:
-            if notional >= floor:
-                return max(0, -(-notional * mmr // E8) - cum)
+            if notional_e8 >= floor * E8:
+                return max(0, -(-notional_e8 * mmr // (E8 * E8)) - cum)
         raise AssertionError("no bracket")
 
     def figures(self, ledger: Ledger) -> dict[Key, tuple[int, int]]:
-        """``{scope: (margin balance, maintenance margin)}`` for every isolated bucket and cross pool."""
+        """``{scope: (margin balance in 1e-8 atoms, maintenance margin in atoms)}`` for every
+        isolated bucket and cross pool."""
         out: dict[Key, tuple[int, int]] = {}
-        marks, atpl = self.marks, self.atpl
+        marks, lot_e8 = self.marks, self.lot_e8
         for acct in ledger.accounts.values():
-            balance = acct.wallet_atoms
+            balance = acct.wallet_atoms * E8
             mm_sum = 0
             cross = False
             for (symbol, pside), pos in acct.positions.items():
                 q = pos.qty_lots
-                value = q * marks[symbol] * atpl[symbol]  # signed
-                upnl = value - pos.cost_atoms if q > 0 else pos.cost_atoms + value
+                value = q * marks[symbol] * lot_e8[symbol]  # signed, 1e-8 atoms
+                cost = pos.cost_atoms * E8
+                upnl = value - cost if q > 0 else cost + value
                 mm = self.mm(symbol, abs(value))
                 if pos.isolated:
-                    out[("I", acct.account_id, symbol, pside)] = (pos.margin_atoms + upnl, mm)
+                    out[("I", acct.account_id, symbol, pside)] = (pos.margin_atoms * E8 + upnl, mm)
                 else:
                     cross = True
                     balance += upnl
@@ -103,11 +108,24 @@ class NaiveRisk:
 
 
 def liquidatable(fig: tuple[int, int]) -> bool:
-    return fig[0] <= fig[1]
+    """Margin balance (1e-8 atoms) at or below maintenance margin (atoms), exactly."""
+    return fig[0] <= fig[1] * E8
 
 
 def warned(fig: tuple[int, int]) -> bool:
-    return WARN_E8 * fig[0] <= E8 * fig[1]
+    return WARN_E8 * fig[0] <= E8 * fig[1] * E8
+
+
+def in_atoms(fig: tuple[int, int]) -> tuple[int, int]:
+    """The figures as an alert carries them: the balance rounded down to the atom."""
+    return fig[0] // E8, fig[1]
+
+
+def fine(symbol: str, ticks: int) -> int:
+    """A mark near ``ticks`` at subtick resolution, as a venue publishes it: a deterministic
+    offset inside the tick (so the same path gives the same marks in every world)."""
+    per = PER_TICK[symbol]
+    return ticks * per + (ticks * 7_919) % per
 
 
 def event_key(ev: Any) -> Key:
@@ -150,7 +168,7 @@ class Watcher:
         assert len(set(mc_keys)) == len(mc_keys), f"{where}: duplicate MarginCall {mc_keys}"
         for ev, key in zip(liq_events + mc_events, liq_keys + mc_keys):
             assert key in figs, f"{where}: alert for unknown scope {key}"
-            assert (ev.margin_balance_atoms, ev.maint_margin_atoms) == figs[key], (
+            assert (ev.margin_balance_atoms, ev.maint_margin_atoms) == in_atoms(figs[key]), (
                 f"{where}: {type(ev).__name__} {key} reports {(ev.margin_balance_atoms, ev.maint_margin_atoms)}, "
                 f"naive {figs[key]}"
             )
@@ -224,7 +242,7 @@ class World:
         self.ts += 1
         start = len(self.sink.events)
         if type(cmd) is SetMarkPrice:
-            self.naive.marks[cmd.symbol] = cmd.mark_price_ticks
+            self.naive.marks[cmd.symbol] = cmd.mark_price_subticks
         self.ex.submit(cmd._replace(ts_ns=self.ts))
         check_all(self.ex, self.ledger)  # ledger, risk index and exchange _check() after every command
         return self.sink.events[start:]
@@ -259,7 +277,7 @@ def build_world(
     ex = Exchange(instruments, sinks=[sink], ledger=ledger, liquidations=False)
     world = World(ex, ledger, sink, NaiveRisk(instruments))
     for inst in instruments:
-        world.submit(SetMarkPrice(0, inst.symbol, BASE[inst.symbol]))
+        world.submit(SetMarkPrice(0, inst.symbol, BASE[inst.symbol] * PER_TICK[inst.symbol]))
     symbols = [i.symbol for i in instruments]
     by_symbol = {i.symbol: i for i in instruments}
 
@@ -388,7 +406,7 @@ class TestAgainstFullScan:
         kinds = [p.isolated for a in world.ledger.accounts.values() for p in a.positions.values()]
         assert len(kinds) >= 2_000 and 0.75 < sum(kinds) / len(kinds) < 0.85  # 80 % isolated
         for symbol, mark in price_path(seed, 500, tuple(BASE)):
-            events = world.submit(SetMarkPrice(0, symbol, mark))
+            events = world.submit(SetMarkPrice(0, symbol, fine(symbol, mark)))
             watcher.after(events, f"mark {symbol} {mark}")
         check_all(world.ex, world.ledger)
         # the path really exercised the interesting cases
@@ -404,7 +422,7 @@ class TestAgainstFullScan:
         rng = random.Random(seed * 7)
         ledger = world.ledger
         for i, (symbol, mark) in enumerate(price_path(seed, 300, tuple(BASE))):
-            events = world.submit(SetMarkPrice(0, symbol, mark))
+            events = world.submit(SetMarkPrice(0, symbol, fine(symbol, mark)))
             watcher.after(events, f"mark {symbol} {mark}")
             for _ in range(2):
                 cmd = _margin_move(ledger, rng)
@@ -444,7 +462,7 @@ def first_liquidations(world: World, path: list[tuple[str, int]]) -> tuple[dict[
     first: dict[Key, int] = {}
     listed: list[set[Key]] = []
     for t, (symbol, mark) in enumerate(path):
-        for ev in of_type(world.submit(SetMarkPrice(0, symbol, mark)), Liquidatable):
+        for ev in of_type(world.submit(SetMarkPrice(0, symbol, fine(symbol, mark))), Liquidatable):
             first.setdefault(event_key(ev), t)
         listed.append({scope_key(s) for s in world.ledger.liquidatable.values()})
     return first, listed
@@ -482,8 +500,9 @@ class TestMetamorphic:
 
 # ---------------------------------------------------------------------- exact boundaries
 def naive_of(h: LedgerHarness, key: Key, marks: dict[str, int]) -> tuple[int, int]:
+    """The naive figures at marks given in ticks (exact; balance in 1e-8 atoms)."""
     naive = NaiveRisk(tuple(m.instrument for m in h.ex.markets.values()))
-    naive.marks.update(marks)
+    naive.marks.update({s: t * PER_TICK[s] for s, t in marks.items()})
     return naive.figures(h.ledger)[key]
 
 
@@ -526,11 +545,11 @@ class TestExactTicks:
         liq_px = boundary(h, key, "BTCUSDT", {}, warn_px, step, liquidatable)
         assert not of_type(h.mark(warn_px - step), MarginCall)
         (mc,) = of_type(h.mark(warn_px), MarginCall)
-        assert (mc.margin_balance_atoms, mc.maint_margin_atoms) == naive_of(h, key, {"BTCUSDT": warn_px})
+        assert (mc.margin_balance_atoms, mc.maint_margin_atoms) == in_atoms(naive_of(h, key, {"BTCUSDT": warn_px}))
         events = h.mark(liq_px - step)
         assert not of_type(events, Liquidatable) and not of_type(events, MarginCall)
         (liq,) = of_type(h.mark(liq_px), Liquidatable)
-        assert (liq.margin_balance_atoms, liq.maint_margin_atoms) == naive_of(h, key, {"BTCUSDT": liq_px})
+        assert (liq.margin_balance_atoms, liq.maint_margin_atoms) == in_atoms(naive_of(h, key, {"BTCUSDT": liq_px}))
         assert liq.margin_balance_atoms <= liq.maint_margin_atoms
 
     @pytest.mark.parametrize("side", [BUY, SELL])
@@ -570,7 +589,7 @@ class TestExactTicks:
         assert not of_type(h.mark(liq_px + 1), Liquidatable)
         (liq,) = of_type(h.mark(liq_px), Liquidatable)
         assert liq.scope == "CROSS"
-        assert (liq.margin_balance_atoms, liq.maint_margin_atoms) == naive_of(h, key, {"BTCUSDT": liq_px, "ETHUSDT": 310_000})
+        assert (liq.margin_balance_atoms, liq.maint_margin_atoms) == in_atoms(naive_of(h, key, {"BTCUSDT": liq_px, "ETHUSDT": 310_000}))
 
     def test_cross_pool_flagged_when_its_other_instrument_moves(self) -> None:
         """The pool's ETH leg moving against it flags the pool at the exact ETH tick."""

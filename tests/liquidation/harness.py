@@ -194,6 +194,12 @@ class LiqHarness:
 
     # -- market data
     def mark(self, price: int, symbol: str | None = None, same_ts: bool = False) -> list[Any]:
+        """A mark on the tick ``price`` (ticks; sent in subticks)."""
+        symbol = symbol or self.sym
+        return self.mark_subticks(price * self.ex.markets[symbol].instrument.subticks_per_tick, symbol, same_ts)
+
+    def mark_subticks(self, price: int, symbol: str | None = None, same_ts: bool = False) -> list[Any]:
+        """A mark at ``price`` subticks (1e-8 USDT): finer than the tick, as venues publish it."""
         return self.submit(SetMarkPrice(0, symbol or self.sym, price), same_ts)
 
     def level(self, side: int, price: int, lots: int, symbol: str | None = None) -> list[Any]:

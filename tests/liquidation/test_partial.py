@@ -48,7 +48,7 @@ class Run:
         self.do(Deposit(0, 2, 10_000_000 * USDT))
         self.do(SetMarginMode(0, 1, "BTCUSDT", ISOLATED))
         self.do(SetLeverage(0, 1, "BTCUSDT", 20))
-        self.do(SetMarkPrice(0, "BTCUSDT", 600_000))
+        self.do(SetMarkPrice(0, "BTCUSDT", 600_000 * self.inst.subticks_per_tick))
         self.do(NewOrder(1, 2, "BTCUSDT", SELL, 2_000, 600_000, LIMIT))
         self.do(NewOrder(2, 1, "BTCUSDT", BUY, 2_000, 0, MARKET, IOC))
 
@@ -59,7 +59,7 @@ class Run:
             self.do(CancelOrder(self.ts, 2, "BTCUSDT", self.bid_id))
         out = self.do(NewOrder(self.ts, 2, "BTCUSDT", BUY, 5_000, mark_ticks - 1, LIMIT))
         self.bid_id = next(e.order_id for e in out if type(e) is OrderAccepted)
-        return self.do(SetMarkPrice(self.ts, "BTCUSDT", mark_ticks))
+        return self.do(SetMarkPrice(self.ts, "BTCUSDT", mark_ticks * self.inst.subticks_per_tick))
 
     def walk_down(self, until_liquidations: int) -> list[Liquidation]:
         liqs: list[Liquidation] = []
@@ -78,7 +78,7 @@ class TestPartialLiquidation:
         (liq,) = run.walk_down(1)
         assert liq.partial
         pos = run.ledger.accounts[1].positions[("BTCUSDT", 0)]
-        mark = liq.positions[0].mark_price_ticks
+        mark = liq.positions[0].mark_price_subticks // run.inst.subticks_per_tick  # on the tick here
         # kept lots: the largest size whose notional at the mark is under 50,000 USDT
         keep = (50_000 * USDT - 1) // (mark * run.inst.atoms_per_tick_lot)
         assert pos.qty_lots == keep and liq.positions[0].filled_lots == 2_000 - keep

@@ -63,13 +63,13 @@ def naive_scan(h: LiqHarness) -> None:
         has_cross = False
         for pos in acct.positions.values():
             if pos.isolated:
-                balance, mm = ledger.isolated_margin_balance(pos)
-                assert balance > mm, f"{pos!r} left liquidatable: balance {balance} <= MM {mm}"
+                balance, mm = ledger.isolated_margin_balance_e8(pos)  # exact: 1e-8 atoms
+                assert balance > mm * 10**8, f"{pos!r} left liquidatable: balance {balance} e-8 <= MM {mm}"
             else:
                 has_cross = True
         if has_cross:
-            balance, mm = ledger.cross_margin_balance(acct)
-            assert balance > mm, f"{acct!r} cross pool left liquidatable: balance {balance} <= MM {mm}"
+            balance, mm = ledger.cross_margin_balance_e8(acct)
+            assert balance > mm * 10**8, f"{acct!r} cross pool left liquidatable: balance {balance} e-8 <= MM {mm}"
 
 
 class World:
@@ -99,7 +99,7 @@ class World:
     def setup(self) -> None:
         rng = self.rng
         for symbol, mark in self.marks.items():
-            self.submit(SetMarkPrice(0, symbol, mark))
+            self.submit(SetMarkPrice(0, symbol, mark * self.h.ex.markets[symbol].instrument.subticks_per_tick))
         for maker in MAKERS.values():
             self.submit(Deposit(0, maker, 10**9 * USDT))
             for symbol in MAKERS:
@@ -233,7 +233,7 @@ class World:
                     self.submit(CancelOrder(0, MAKERS[symbol], symbol, oid))
             self.quotes[symbol] = []
         self.marks[symbol] = new
-        self.submit(SetMarkPrice(0, symbol, new))
+        self.submit(SetMarkPrice(0, symbol, new * self.h.ex.markets[symbol].instrument.subticks_per_tick))
         naive_scan(self.h)
         if thin or rng.random() < 0.5:
             self.requote(symbol, thin=thin)

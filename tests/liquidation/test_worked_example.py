@@ -40,7 +40,26 @@ TRADER = 1
 ENTRY = 500_000  # 50,000.0 USDT
 #: coarse 100-USDT steps to 47,400.0, then 0.1-USDT (1-tick) steps to 47,360.0
 PATH = list(range(499_000, 474_000 - 1, -1_000)) + list(range(473_999, 473_600 - 1, -1))
-THRESHOLD = 473_684  # the first mark at which the isolated bucket is liquidated
+THRESHOLD = 473_684  # the first mark on the 1-tick path at which the isolated bucket is liquidated
+PER_TICK = 10_000_000  # subticks (1e-8 USDT) per 0.1 tick: marks are finer than the tick
+
+
+def liquidatable_at(p: int) -> bool:
+    """The worked example's isolated condition at a mark of ``p`` subticks, exactly: balance
+    ``1e10 + 20 lots × p × 1e5 (1e-8 atoms) − 1e11`` against MM ``ceil(5 % × notional)``."""
+    notional_e8 = 20 * p * 100_000
+    balance_e8 = 10**10 * 10**8 + notional_e8 - 10**11 * 10**8
+    mm_atoms = -(-(notional_e8 * 5_000_000) // 10**16)
+    return balance_e8 <= mm_atoms * 10**8
+
+
+def exact_liquidation_subticks() -> int:
+    """The highest subtick at which :func:`liquidatable_at` holds (bisection on the formula)."""
+    lo, hi = THRESHOLD * PER_TICK, (THRESHOLD + 1) * PER_TICK
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if liquidatable_at(mid) else (lo, mid)
+    return lo
 
 
 def build(mode: int) -> LiqHarness:
@@ -71,7 +90,7 @@ class TestIsolatedWorkedExample:
         assert m == THRESHOLD
         # one tick above: 2e5 × 473_685 − 9e10 = 4_737_000_000 > 1e4 × 473_685 = 4_736_850_000
         (flag,) = of_type(events, Liquidatable)
-        assert flag.scope == "ISOLATED" and flag.mark_price_ticks == THRESHOLD
+        assert flag.scope == "ISOLATED" and flag.mark_price_subticks == THRESHOLD * PER_TICK
         # at 473_684: balance 2e5 × 473_684 − 9e10 = 4_736_800_000; MM 1e4 × 473_684 = 4_736_840_000
         assert (flag.margin_balance_atoms, flag.maint_margin_atoms) == (4_736_800_000, 4_736_840_000)
 
@@ -95,7 +114,7 @@ class TestIsolatedWorkedExample:
         (lp,) = liq.positions
         # BP = EP − WB/Q = 50,000 − 100 / 0.02 = 45,000.0 → 450_000 ticks
         assert lp.bankruptcy_price_ticks == 450_000
-        assert (lp.qty_lots, lp.mark_price_ticks, lp.filled_lots) == (20, THRESHOLD, 20)
+        assert (lp.qty_lots, lp.mark_price_subticks, lp.filled_lots) == (20, THRESHOLD * PER_TICK, 20)
         assert lp.fill_notional_atoms == THRESHOLD * 20 * 10_000
         assert (lp.taken_over_lots, lp.adl_lots) == (0, 0)
         assert (liq.clearance_fee_atoms, liq.insurance_fund_change_atoms, liq.uncovered_loss_atoms) == (0, 0, 0)
@@ -139,12 +158,16 @@ class TestCrossWorkedExample:
 
 class TestLiquidationEventExplains:
     def test_liquidation_price_in_the_event_is_the_exact_threshold(self) -> None:
-        """The event's liquidation price is the worked example's boundary tick, 47,368.4 (473_684 ticks)."""
+        """The event's liquidation price is the worked example's exact boundary at subtick
+        resolution (47,368.421053: the mark is finer than the tick), inside the tick 47,368.4
+        that liquidated on the 1-tick path."""
         h = build(ISOLATED)
         mark, events = walk(h, PATH)
         (liq,) = [e for e in events if type(e) is Liquidation]
         (closed,) = liq.positions
-        assert closed.liquidation_price_ticks == THRESHOLD == mark
-        assert "liquidation price 47368.4" in liq.explanation
+        exact = exact_liquidation_subticks()
+        assert liquidatable_at(exact) and not liquidatable_at(exact + 1)
+        assert closed.liquidation_price_subticks == exact and exact // PER_TICK == THRESHOLD == mark
+        assert "liquidation price 47368.421053" in liq.explanation
         # the fill at the mark: average 47,368.40000000, slippage +0 vs the mark
         assert "at average 47368.40000000 (+0.00000000 vs mark)" in liq.explanation

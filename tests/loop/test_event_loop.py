@@ -51,7 +51,7 @@ class FakeExchange:
         batch = self._batch
         batch.clear()
         if type(command) is SetMarkPrice:
-            batch.append(MarkPriceUpdated(command.ts_ns, command.symbol, command.mark_price_ticks))
+            batch.append(MarkPriceUpdated(command.ts_ns, command.symbol, command.mark_price_subticks))
         elif type(command) is SetReplayedLevel:
             batch.append(BookDelta(command.ts_ns, command.symbol, command.side, command.price_ticks, command.lots))
         elif type(command) is NewOrder:

@@ -386,6 +386,9 @@ def books(draw: st.DrawFn) -> list[tuple[int, int]]:
 
 
 MARKS = st.integers(1, 10**9)
+#: funding_payments takes the mark in subticks and the lot as ``lot_size_e8`` (1e-8 atoms of
+#: notional per lot per subtick): ``x * E8`` below is a lot worth ``x`` atoms per unit of mark
+E8 = 10**8
 TICK_LOTS = st.integers(1, 10**6)
 RATES = st.integers(-3 * 10**6, 3 * 10**6)
 
@@ -393,70 +396,70 @@ RATES = st.integers(-3 * 10**6, 3 * 10**6)
 class TestFundingPayments:
     def test_positive_rate_long_pays(self) -> None:
         """With a positive rate the long pays and the short receives."""
-        s = funding_payments([("long", 1), ("short", -1)], 600_000, 10_000, 10_000)
+        s = funding_payments([("long", 1), ("short", -1)], 600_000, 10_000 * E8, 10_000)
         assert s.by_key() == {"long": -600_000, "short": 600_000}
         assert (s.dust_atoms, s.paid_atoms, s.received_atoms) == (0, 600_000, 600_000)
         s._check()
 
     def test_negative_rate_short_pays(self) -> None:
         """With a negative rate the short pays and the long receives."""
-        s = funding_payments([("long", 1), ("short", -1)], 600_000, 10_000, -10_000)
+        s = funding_payments([("long", 1), ("short", -1)], 600_000, 10_000 * E8, -10_000)
         assert s.by_key() == {"long": 600_000, "short": -600_000}
 
     def test_worked_btc_example(self) -> None:
         """2 BTC long at mark 61,590.3, rate 0.01 %: pays 12.31806 USDT to two shorts of 1 BTC."""
         # tick 0.1, lot 0.001 -> 10_000 atoms per tick-lot; 2 BTC = 2,000 lots
-        s = funding_payments([(1, 2_000), (2, -1_000), (3, -1_000)], 615_903, 10_000, 10_000)
+        s = funding_payments([(1, 2_000), (2, -1_000), (3, -1_000)], 615_903, 10_000 * E8, 10_000)
         assert s.amounts == ((1, -1_231_806_000), (2, 615_903_000), (3, 615_903_000))
         assert s.dust_atoms == 0
 
     def test_rounding_makes_dust(self) -> None:
         """Exact -2.99999997, +0.99999999, +1.99999998: pay 3, get 0 and 1, dust 2."""
-        s = funding_payments([("A", 3), ("B", -1), ("C", -2)], 3, 1, 33_333_333)
+        s = funding_payments([("A", 3), ("B", -1), ("C", -2)], 3, 1 * E8, 33_333_333)
         assert s.amounts == (("A", -3), ("B", 0), ("C", 1))
         assert (s.dust_atoms, s.paid_atoms, s.received_atoms) == (2, 3, 1)
         s._check()
 
     def test_zero_rate_and_flat_positions(self) -> None:
         """A zero rate moves nothing; a flat position gets 0 at any rate."""
-        s = funding_payments([(1, 5), (2, -5), (3, 0)], 100, 7, 0)
+        s = funding_payments([(1, 5), (2, -5), (3, 0)], 100, 7 * E8, 0)
         assert [a for _, a in s.amounts] == [0, 0, 0] and s.dust_atoms == 0
-        s = funding_payments([(1, 5), (2, -5), (3, 0)], 100, 7, 12_345)
+        s = funding_payments([(1, 5), (2, -5), (3, 0)], 100, 7 * E8, 12_345)
         assert s.by_key()[3] == 0
 
     def test_hedge_mode_legs(self) -> None:
         """Hedge-mode legs of one account are separate keys, each settled on its own."""
         legs = [((1, "LONG"), 3), ((1, "SHORT"), -1), ((2, "SHORT"), -2)]
-        s = funding_payments(legs, 1_000_000, 1, 10_000)  # 100 atoms per lot
+        s = funding_payments(legs, 1_000_000, 1 * E8, 10_000)  # 100 atoms per lot
         assert s.by_key() == {(1, "LONG"): -300, (1, "SHORT"): 100, (2, "SHORT"): 200}
 
     def test_not_net_zero_raises(self) -> None:
         """Positions that do not net to zero are refused: the caller left someone out."""
         with pytest.raises(ValueError, match="net to 2 lots"):
-            funding_payments([(1, 3), (2, -1)], 100, 1, 10_000)
+            funding_payments([(1, 3), (2, -1)], 100, 1 * E8, 10_000)
 
     def test_duplicate_key_raises(self) -> None:
         """Each key may appear once."""
         with pytest.raises(ValueError, match="twice"):
-            funding_payments([(1, 3), (1, -3)], 100, 1, 10_000)
+            funding_payments([(1, 3), (1, -3)], 100, 1 * E8, 10_000)
 
     def test_bad_mark_raises(self) -> None:
         """The mark and the tick-lot size must be positive."""
         with pytest.raises(ValueError):
-            funding_payments([], 0, 1, 1)
+            funding_payments([], 0, 1 * E8, 1)
         with pytest.raises(ValueError):
-            funding_payments([], 1, 0, 1)
+            funding_payments([], 1, 0 * E8, 1)
 
     def test_empty_book(self) -> None:
         """No positions: nothing paid, no dust."""
-        s: FundingSettlement[int] = funding_payments([], 100, 1, 10_000)
+        s: FundingSettlement[int] = funding_payments([], 100, 1 * E8, 10_000)
         assert s.amounts == () and s.dust_atoms == 0
         s._check()
 
     def test_check_detects_broken_settlement(self) -> None:
         """_check refuses a settlement whose amounts and dust do not sum to zero."""
         bad: FundingSettlement[str] = FundingSettlement(
-            rate_e8=10_000, mark_ticks=100, atoms_per_tick_lot=1,
+            rate_e8=10_000, mark_subticks=100, lot_size_e8=E8,
             positions=(("a", 1), ("b", -1)), amounts=(("a", -1), ("b", 1)),
             dust_atoms=1, paid_atoms=1, received_atoms=1,
         )
@@ -470,7 +473,7 @@ class TestFundingPayments:
     ) -> None:
         """sum + dust == 0; payers pay >= exact, receivers get <= exact, each within one atom;
         0 <= dust <= m - 1 for m fractional amounts."""
-        s = funding_payments(positions, mark, aptl, rate)
+        s = funding_payments(positions, mark, aptl * E8, rate)
         s._check()
         assert sum(a for _, a in s.amounts) + s.dust_atoms == 0
         fractional = 0
@@ -491,8 +494,8 @@ class TestFundingPayments:
         self, positions: list[tuple[int, int]], mark: int, aptl: int, rate: int
     ) -> None:
         """With a positive rate no long receives and no short pays; a negative rate mirrors it."""
-        pos = funding_payments(positions, mark, aptl, rate)
-        neg = funding_payments(positions, mark, aptl, -rate)
+        pos = funding_payments(positions, mark, aptl * E8, rate)
+        neg = funding_payments(positions, mark, aptl * E8, -rate)
         for (_, qty), (_, a), (_, b) in zip(positions, pos.amounts, neg.amounts):
             if qty > 0:
                 assert a <= 0 <= b
@@ -506,8 +509,8 @@ class TestFundingPayments:
         """Settling at -rate is the same as settling every position flipped at +rate."""
         flipped = [(k, -q) for k, q in positions]
         assert (
-            funding_payments(positions, mark, aptl, -rate).amounts
-            == funding_payments(flipped, mark, aptl, rate).amounts
+            funding_payments(positions, mark, aptl * E8, -rate).amounts
+            == funding_payments(flipped, mark, aptl * E8, rate).amounts
         )
 
     @pytest.mark.parametrize("seed", range(3))
@@ -517,7 +520,7 @@ class TestFundingPayments:
         qtys = [rng.randrange(-50, 51) for _ in range(3_000)]
         qtys.append(-sum(qtys))
         positions = [(i, q) for i, q in enumerate(qtys)]
-        s = funding_payments(positions, rng.randrange(1, 10**6), rng.randrange(1, 100),
+        s = funding_payments(positions, rng.randrange(1, 10**6), (rng.randrange(1, 100)) * E8,
                              rng.randrange(-3 * 10**6, 3 * 10**6))
         s._check()
         assert 0 <= s.dust_atoms < len(positions)

@@ -24,10 +24,10 @@ from exsim.margin.mark import (
     DEFAULT_MARK_SAMPLE_INTERVAL_NS,
     DEFAULT_MARK_WINDOW_NS,
     MarkPriceCalculator,
-    _div_round_half_even,
     median3,
 )
 from exsim.units import NS_PER_HOUR, NS_PER_MINUTE, NS_PER_SECOND
+from exsim.units import div_half_even as _div_round_half_even
 
 S = NS_PER_SECOND
 H = NS_PER_HOUR
@@ -134,31 +134,31 @@ class TestFallbacks:
     def test_nothing_known_gives_none(self) -> None:
         """Before any index or mid there is no mark."""
         c = calc()
-        assert c.mark_ticks(0) is None
+        assert c.mark_subticks(0) is None
         c._check()
 
     def test_last_alone_gives_none(self) -> None:
         """A last trade alone never becomes the mark."""
         c = calc()
         c.on_last(0, 1_000)
-        assert c.mark_ticks(10 * S) is None
+        assert c.mark_subticks(10 * S) is None
         c._check()
 
     def test_no_index_uses_mid(self) -> None:
         """Without an index the mid stands in for it: Price1 = Price2 = mid at zero rate."""
         c = calc()
         c.on_mid(0, 2_004)
-        assert c.mark_ticks(0) == 1_002
-        assert c.mark_ticks(60 * S) == 1_002
+        assert c.mark_subticks(0) == 1_002
+        assert c.mark_subticks(60 * S) == 1_002
         c._check()
 
     def test_no_index_half_tick_mid_rounds_half_even(self) -> None:
         """A half-tick mid standing in for the index rounds to the even tick."""
         c = calc()
         c.on_mid(0, 2_001)  # 1000.5
-        assert c.mark_ticks(0) == 1_000
+        assert c.mark_subticks(0) == 1_000
         c.on_mid(1, 2_003)  # 1001.5
-        assert c.mark_ticks(1) == 1_002
+        assert c.mark_subticks(1) == 1_002
 
     def test_no_index_median_with_last_and_funding(self) -> None:
         """Without an index, Price1 scales the mid by the funding term and the median applies."""
@@ -166,16 +166,16 @@ class TestFallbacks:
         c.on_funding_rate(1_000_000, INTERVAL)  # 1 %, a full interval away at t=0
         c.on_mid(0, 2_000)  # mid 1000 -> Price1 1010, Price2 1000
         c.on_last(0, 1_007)
-        assert c.price1_ticks(0) == 1_010
-        assert c.price2_ticks(0) == 1_000
-        assert c.mark_ticks(0) == 1_007
+        assert c.price1_subticks(0) == 1_010
+        assert c.price2_subticks(0) == 1_000
+        assert c.mark_subticks(0) == 1_007
 
     def test_index_without_mid_has_zero_basis(self) -> None:
         """With an index and never a mid, Price2 is the index."""
         c = calc()
         c.on_index(0, 5_000)
-        assert c.price2_ticks(S) == 5_000
-        assert c.mark_ticks(S) == 5_000
+        assert c.price2_subticks(S) == 5_000
+        assert c.mark_subticks(S) == 5_000
         c._check()
 
     def test_no_last_is_mean_of_price1_and_price2(self) -> None:
@@ -186,29 +186,29 @@ class TestFallbacks:
         c.on_mid(0, 2_000)  # basis 0: Price2 = 1000
         # at 10 s: Price1 = 1000 * (1 + 0.01 * (8 h - 10 s) / 8 h) = 1009.9965...,
         # Price2 = 1000, mean 1004.998... -> 1005
-        assert c.mark_ticks(10 * S) == 1_005
+        assert c.mark_subticks(10 * S) == 1_005
 
     def test_no_last_mean_tie_rounds_even(self) -> None:
         """A mean that falls exactly between ticks goes to the even tick."""
         c = calc()
         c.on_funding_rate(100_000, INTERVAL)  # 0.1 %
         c.on_index(0, 1_000)  # Price1 = 1001 at t=0, Price2 = 1000
-        assert c.mark_ticks(0) == 1_000  # 1000.5 -> 1000
+        assert c.mark_subticks(0) == 1_000  # 1000.5 -> 1000
 
     def test_no_funding_rate_price1_is_index(self) -> None:
         """Before any funding rate, Price1 equals the index."""
         c = calc()
         c.on_index(0, 7_777)
-        assert c.price1_ticks(0) == 7_777
+        assert c.price1_subticks(0) == 7_777
 
     def test_after_funding_time_price1_is_index(self) -> None:
         """Once the announced funding time has passed, the funding term is zero."""
         c = calc()
         c.on_funding_rate(1_000_000, 8 * H)
         c.on_index(0, 1_000)
-        assert c.price1_ticks(4 * H) == 1_005
-        assert c.price1_ticks(8 * H) == 1_000
-        assert c.price1_ticks(9 * H) == 1_000
+        assert c.price1_subticks(4 * H) == 1_005
+        assert c.price1_subticks(8 * H) == 1_000
+        assert c.price1_subticks(9 * H) == 1_000
 
     def test_first_second_uses_current_basis(self) -> None:
         """Before the first basis sample, Price2 is the current mid."""
@@ -216,7 +216,7 @@ class TestFallbacks:
         c.on_index(0, 1_000)
         c.on_mid(S // 2, 2_010)
         assert c.sample_count == 0
-        assert c.price2_ticks(S // 2) == 1_005
+        assert c.price2_subticks(S // 2) == 1_005
         c._check()
 
 
@@ -229,14 +229,14 @@ class TestPrice1:
         c = calc()
         c.on_funding_rate(10_000, 8 * H)
         c.on_index(4 * H, 600_000)
-        assert c.price1_ticks(4 * H) == 600_030
+        assert c.price1_subticks(4 * H) == 600_030
 
     def test_full_interval_rounds_to_nearest(self) -> None:
         """12,345 ticks * 1.0001 = 12,346.2345 ticks, rounded to 12,346."""
         c = calc()
         c.on_funding_rate(10_000, 8 * H)
         c.on_index(0, 12_345)
-        assert c.price1_ticks(0) == 12_346
+        assert c.price1_subticks(0) == 12_346
 
     def test_exact_half_ticks_round_even(self) -> None:
         """5,000.5 rounds to 5,000 and 15,001.5 to 15,002 (ties to even)."""
@@ -244,21 +244,21 @@ class TestPrice1:
             c = calc()
             c.on_funding_rate(10_000, 8 * H)
             c.on_index(0, index)
-            assert c.price1_ticks(0) == want
+            assert c.price1_subticks(0) == want
 
     def test_negative_rate_below_index(self) -> None:
         """A negative rate puts Price1 below the index: 1,000 * (1 - 0.02 * 3/4) = 985."""
         c = calc()
         c.on_funding_rate(-2_000_000, 8 * H)
         c.on_index(2 * H, 1_000)
-        assert c.price1_ticks(2 * H) == 985
+        assert c.price1_subticks(2 * H) == 985
 
     def test_time_to_funding_is_capped_at_interval(self) -> None:
         """A funding time further away than one interval counts as one interval."""
         c = calc()
         c.on_funding_rate(1_000_000, 100 * H)
         c.on_index(0, 1_000)
-        assert c.price1_ticks(0) == 1_010
+        assert c.price1_subticks(0) == 1_010
 
     def test_for_instrument_uses_its_funding_interval(self) -> None:
         """for_instrument scales the funding term by the instrument's interval (4 h here)."""
@@ -273,7 +273,7 @@ class TestPrice1:
         assert c.sample_interval_ns == DEFAULT_MARK_SAMPLE_INTERVAL_NS == S
         c.on_funding_rate(1_000_000, 4 * H)
         c.on_index(2 * H, 1_000)
-        assert c.price1_ticks(2 * H) == 1_005
+        assert c.price1_subticks(2 * H) == 1_005
 
 
 class TestPrice2:
@@ -282,7 +282,7 @@ class TestPrice2:
         c = calc()
         c.on_index(0, 1_000)
         c.on_mid(0, 2_004)
-        assert c.price2_ticks(10 * S) == 1_002
+        assert c.price2_subticks(10 * S) == 1_002
         assert c.sample_count == 5
         c._check()
 
@@ -292,7 +292,7 @@ class TestPrice2:
         c.on_index(0, 1_000)
         c.on_mid(0, 2_004)
         c.on_mid(2_500_000_000, 2_001)
-        assert c.price2_ticks(4 * S) == 1_001
+        assert c.price2_subticks(4 * S) == 1_001
         assert (c.sample_count, c.basis_sum_x2) == (4, 10)
         c._check()
 
@@ -302,7 +302,7 @@ class TestPrice2:
         c.on_index(0, 1_000)
         c.on_mid(0, 2_004)
         c.on_mid(3 * S, 2_001)
-        assert c.price2_ticks(4 * S) == 1_002  # 1000 + 13/8 = 1001.625
+        assert c.price2_subticks(4 * S) == 1_002  # 1000 + 13/8 = 1001.625
         assert c.basis_sum_x2 == 13
 
     def test_same_timestamp_query_does_not_freeze_a_sample(self) -> None:
@@ -312,10 +312,10 @@ class TestPrice2:
         for c in (a, b):
             c.on_index(0, 1_000)
             c.on_mid(0, 2_004)
-        a.mark_ticks(3 * S)
+        a.mark_subticks(3 * S)
         a.on_mid(3 * S, 2_001)
         b.on_mid(3 * S, 2_001)
-        assert a.mark_ticks(4 * S) == b.mark_ticks(4 * S)
+        assert a.mark_subticks(4 * S) == b.mark_subticks(4 * S)
         assert a.basis_sum_x2 == b.basis_sum_x2 == 13
 
     def test_basis_uses_current_index(self) -> None:
@@ -324,7 +324,7 @@ class TestPrice2:
         c.on_index(0, 1_000)
         c.on_mid(0, 2_010)  # basis +5
         c.on_index(10 * S, 2_000)  # the index doubles at 10 s; samples so far are +5
-        assert c.price2_ticks(10 * S) == 2_005
+        assert c.price2_subticks(10 * S) == 2_005
 
 
 class TestMovingAverageWindow:
@@ -334,9 +334,9 @@ class TestMovingAverageWindow:
         c.on_index(0, 1_000)
         c.on_mid(0, 2_020)
         c.on_mid(5_500_000_000, 2_000)
-        assert c.price2_ticks(7 * S) == 1_006  # (3 * 20 half-ticks) / 5 = 12 half-ticks
+        assert c.price2_subticks(7 * S) == 1_006  # (3 * 20 half-ticks) / 5 = 12 half-ticks
         c._check()
-        assert c.price2_ticks(10 * S) == 1_000
+        assert c.price2_subticks(10 * S) == 1_000
         c._check()
 
     def test_gap_longer_than_window_refills_ring(self) -> None:
@@ -347,7 +347,7 @@ class TestMovingAverageWindow:
         c.on_mid(3 * S, 2_006)
         c.on_index(1_000 * S, 1_000)
         assert (c.sample_count, c.basis_sum_x2) == (5, 30)
-        assert c.price2_ticks(1_000 * S) == 1_003
+        assert c.price2_subticks(1_000 * S) == 1_003
         c._check()
 
     def test_warm_up_averages_samples_so_far(self) -> None:
@@ -356,7 +356,7 @@ class TestMovingAverageWindow:
         c.on_index(0, 1_000)
         c.on_mid(0, 2_040)  # +20
         c.on_mid(2_500_000_000, 2_000)  # 0
-        assert c.price2_ticks(4 * S) == 1_010  # samples 40, 40, 0, 0 half-ticks
+        assert c.price2_subticks(4 * S) == 1_010  # samples 40, 40, 0, 0 half-ticks
         assert c.sample_count == 4
 
     def test_window_of_one_sample(self) -> None:
@@ -364,9 +364,9 @@ class TestMovingAverageWindow:
         c = MarkPriceCalculator(INTERVAL, window_ns=S, sample_interval_ns=S)
         c.on_index(0, 1_000)
         c.on_mid(0, 2_040)
-        assert c.price2_ticks(S) == 1_020
+        assert c.price2_subticks(S) == 1_020
         c.on_mid(1_500_000_000, 2_000)
-        assert c.price2_ticks(2 * S) == 1_000
+        assert c.price2_subticks(2 * S) == 1_000
         c._check()
 
     def test_default_window_is_300_one_second_samples(self) -> None:
@@ -374,7 +374,7 @@ class TestMovingAverageWindow:
         c = MarkPriceCalculator(INTERVAL)
         c.on_index(0, 1_000)
         c.on_mid(0, 2_002)
-        c.mark_ticks(10 * NS_PER_MINUTE)
+        c.mark_subticks(10 * NS_PER_MINUTE)
         assert c.sample_count == 300
         c._check()
 
@@ -394,15 +394,15 @@ class TestMedian:
     def test_median_picks_the_middle(self, last: int, want: int) -> None:
         """At half the interval (Price1 1002, Price2 1004) the mark is the middle of the three."""
         c = self.setup_calc(last)
-        assert c.price1_ticks(4 * H) == 1_002
-        assert c.price2_ticks(4 * H) == 1_004
-        assert c.mark_ticks(4 * H) == want
+        assert c.price1_subticks(4 * H) == 1_002
+        assert c.price2_subticks(4 * H) == 1_004
+        assert c.mark_subticks(4 * H) == want
         c._check()
 
     def test_manipulated_last_is_ignored(self) -> None:
         """A last trade far from index and book does not move the mark beyond Price1/Price2."""
         c = self.setup_calc(1)
-        assert c.mark_ticks(4 * H) == 1_002
+        assert c.mark_subticks(4 * H) == 1_002
 
 
 class TestValidation:
@@ -434,7 +434,7 @@ class TestValidation:
         c = calc()
         c.on_index(0, 1_000)
         c.on_mid(0, 2_002)
-        c.mark_ticks(3 * S)
+        c.mark_subticks(3 * S)
         c._sum_x2 += 1
         with pytest.raises(StateError):
             c._check()
@@ -481,11 +481,11 @@ def _run_against_naive(
             c.on_funding_rate(rate, nxt)
             ref.rate_e8, ref.next_funding_ts_ns = rate, nxt
         else:
-            got = c.mark_ticks(ts)
+            got = c.mark_subticks(ts)
             assert got == ref.mark(ts)
             assert got is None or (isinstance(got, int) and got >= 1)
         c._check()
-    got = c.mark_ticks(ts + 3 * _STEP)
+    got = c.mark_subticks(ts + 3 * _STEP)
     assert got == ref.mark(ts + 3 * _STEP)
 
 

@@ -504,8 +504,11 @@ REAPPLIED = {"tardis-incremental_book_L2", "tardis-book_snapshot"}
 
 def csv_cases(fmt: str, *, size: bool = True, sign_field: str = "", dup: tuple[str, str, str] | None = None,
               grid_price: str = "price", extra: tuple[Bad, ...] = (), numeric: str = "is not an unsigned decimal number",
-              n_fields: int = 0, back: str = "back") -> list[Bad]:  # fmt: skip
-    """The usual cases of a CSV layout, from its columns (see :class:`Layout`)."""
+              n_fields: int = 0, back: str = "back", fine: bool = False) -> list[Bad]:  # fmt: skip
+    """The usual cases of a CSV layout, from its columns (see :class:`Layout`).
+
+    ``fine``: the price is a mark or index price, read at the venue's precision (up to 8
+    decimals, finer than the tick): off its grid means a ninth decimal."""
     lay = LAYOUTS[fmt]
     c, n = lay.cols, lay.names
     out = [
@@ -513,7 +516,10 @@ def csv_cases(fmt: str, *, size: bool = True, sign_field: str = "", dup: tuple[s
         Bad(fmt, "non_numeric", cell(c["price"], "61800.O"), n["price"], numeric),
         Bad(fmt, "time_backwards", cell_from(c["time"], BAD - 2), n["time"], back),
     ]
-    if grid_price:
+    if grid_price and fine:
+        out.append(Bad(fmt, "off_grid_price", cell(c["price"], plus("0.000000005")), grid_price,
+                       "is not a multiple of subtick 0.00000001", GRID))  # fmt: skip
+    elif grid_price:
         out.append(Bad(fmt, "off_grid_price", cell(c["price"], plus("0.05")), grid_price, "is not a multiple of tick 0.1", GRID))
     if size:
         out.append(Bad(fmt, "off_grid_size", cell(c["qty"], plus("0.0005")), "qty", "is not a multiple of lot 0.001", GRID))
@@ -565,8 +571,8 @@ CORPUS: list[Bad] = [
     _binance_symbol("binance-bookTicker"),
     *csv_cases("binance-klines", **KLINE_CASES, n_fields=12),  # type: ignore[arg-type]
     _binance_symbol("binance-klines"),
-    *csv_cases("binance-markPriceKlines", **KLINE_CASES, grid_price="mark price", n_fields=12),  # type: ignore[arg-type]
-    *csv_cases("binance-indexPriceKlines", **KLINE_CASES, grid_price="index price", n_fields=12),  # type: ignore[arg-type]
+    *csv_cases("binance-markPriceKlines", **KLINE_CASES, grid_price="mark price", n_fields=12, fine=True),  # type: ignore[arg-type]
+    *csv_cases("binance-indexPriceKlines", **KLINE_CASES, grid_price="index price", n_fields=12, fine=True),  # type: ignore[arg-type]
     *csv_cases("binance-premiumIndexKlines", size=False, dup=("open_time", "time goes backwards", READ), grid_price="",
                numeric="is not a decimal number", n_fields=12,
                extra=(Bad("binance-premiumIndexKlines", "off_grid_rate", cell(4, "-0.000012345"), "rate",
@@ -585,7 +591,7 @@ CORPUS: list[Bad] = [
     *csv_cases("tardis-book_snapshot", dup=("", "", SAME), n_fields=12),
     *csv_cases("tardis-quotes", dup=("", "", SAME), n_fields=8),
     *csv_cases("tardis-derivative_ticker", size=False, sign_field="mark_price", dup=("", "", SAME), grid_price="mark price",
-               n_fields=11),  # fmt: skip
+               n_fields=11, fine=True),  # fmt: skip
     *csv_cases("ohlcv", size=False, sign_field="open", dup=("timestamp", "bars must be in time order", READ), n_fields=6,
                back="bars must be in time order"),  # fmt: skip
     Bad("ohlcv", "unknown_symbol", unchanged, "symbol", "unknown symbol 'NOSUCHUSDT'", SYMBOL, args=("--symbol", "NOSUCHUSDT")),

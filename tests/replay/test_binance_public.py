@@ -74,7 +74,7 @@ def test_a_replayed_mark_crash_liquidates_a_cross_long(tmp_path: Path) -> None:
     assert len(s.liquidations) == 1
     liq = s.liquidations[0]
     assert liq.ts_ns == (T0_MS + 3 * MIN_MS) * 1_000_000  # the first 48800.0 mark point
-    assert liq.positions[0].mark_price_ticks == 488000
+    assert liq.positions[0].mark_price_subticks == 4_880_000_000_000  # 48800.0 in 1e-8 USDT
     assert summary["account"]["liquidations"] == 1
     # the trades (and so the synthetic depth) stayed at 61000.0 while the mark fell: the
     # liquidation sells through the ladder one tick under the last trade, far above the mark

@@ -104,7 +104,7 @@ def loop_items() -> list[Any]:
     for ts in (1, 1, 2, 3, 3, 3, 5, 8, 8, 13):
         items.append(ReplayedTrade(ts, "BTCUSDT", 0, 600_000 + ts, 1))
         if ts % 2:
-            items.append(SetMarkPrice(ts, "BTCUSDT", 600_000 + ts))
+            items.append(SetMarkPrice(ts, "BTCUSDT", (600_000 + ts) * 10_000_000 + 12_345))  # subticks
     return items
 
 
@@ -313,7 +313,9 @@ class TestRefusals:
         data = snapshot.read_bytes()
         first, rest = data.split(b"\n", 1)
         version = f" {exsim.__version__} ".encode()
-        assert first.startswith(b"EXSIM-SNAPSHOT 1" + version)
+        from exsim.replay.checkpoint import FORMAT
+
+        assert first.startswith(f"EXSIM-SNAPSHOT {FORMAT}".encode() + version)
         other = tmp_path / "other-version.snapshot"
         other.write_bytes(first.replace(version, b" 0.0.9 ") + b"\n" + rest)
         err = self.refused(other, capsys)

@@ -93,7 +93,8 @@ def test_explain_tells_the_liquidation_with_its_bracket(tmp_path: Path, capsys: 
     # 15102 x 0.004 = 60.408
     assert "notional 0.400 x 37755.00 = 15102.00 USDT, in bracket 1" in text
     assert "= 60.408 USDT" in text and "maintenance margin of 60.408 USDT" in text
-    assert "liquidation price 37974.88" in text and "bankruptcy price 37822.99" in text
+    # the liquidation price is the exact mark (1e-8 USDT), finer than the tick; bankruptcy on the tick
+    assert "liquidation price 37974.88546185:" in text and "bankruptcy price 37822.99" in text
     assert "taken over by the insurance fund: 0.400 at the bankruptcy price 37822.99" in text
     assert main(["explain", str(out), "--liquidation", "2"]) == 2
     assert "the run has 1 liquidation(s)" in capsys.readouterr().err

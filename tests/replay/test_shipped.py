@@ -40,11 +40,11 @@ class Watch(Holder):
     def on_fill(self, ctx: Any, fill: Any) -> None:
         super().on_fill(ctx, fill)  # the holder notes its liquidation price once it holds
         if self.state == "holding" and not self.entry_ts:
-            assert self.lp_ticks == ctx.liquidation_price_ticks(self.symbol)
+            assert self.lp_subticks == ctx.liquidation_price_subticks(self.symbol)
             self.entry_ts = fill.ts_ns
 
     def on_mark(self, ctx: Any, mark: MarkPriceUpdated) -> None:
-        self.marks.append((mark.ts_ns, mark.mark_price_ticks))
+        self.marks.append((mark.ts_ns, mark.mark_price_subticks))
 
     def on_liquidation(self, ctx: Any, liquidation: Liquidation) -> None:
         super().on_liquidation(ctx, liquidation)
@@ -54,18 +54,20 @@ class Watch(Holder):
 def test_125x_long_is_liquidated_at_the_mark_that_crosses_its_liquidation_price(tmp_path: Path) -> None:
     s = Watch(qty="0.4", leverage=125, margin_mode="isolated", enter_after_s=3600)
     summary = Replay([CRASH], s, ReplayConfig(balance="1000", symbol="BTCUSDT"), out_dir=tmp_path).run()
-    assert s.lp_ticks is not None and len(s.liquidations) == 1
+    assert s.lp_subticks is not None and len(s.liquidations) == 1
     liq = s.liquidations[0]
     # the first mark at or below the liquidation price is the liquidation's moment
     held = [(ts, m) for ts, m in s.marks if ts >= s.entry_ts]
-    crossing = [ts for ts, m in held if m <= s.lp_ticks]
+    crossing = [ts for ts, m in held if m <= s.lp_subticks]
     assert crossing and crossing[0] == liq.ts_ns
-    assert all(m > s.lp_ticks for ts, m in held if ts < liq.ts_ns)
+    assert all(m > s.lp_subticks for ts, m in held if ts < liq.ts_ns)
     pos = liq.positions[0]
-    assert pos.liquidation_price_ticks == s.lp_ticks and pos.mark_price_ticks <= s.lp_ticks
+    assert pos.liquidation_price_subticks == s.lp_subticks and pos.mark_price_subticks <= s.lp_subticks
     # the summary and the plot data say so
     assert summary["account"]["liquidations"] == 1
-    assert summary["liquidations"][0]["positions"][0]["liquidation_price"] == "37974.88"  # on the 0.01 tick of Jan 2022
+    # the liquidation price is the exact mark (1e-8 USDT) where the bucket meets its
+    # maintenance margin, finer than the tick (37,974.88 on the 0.01 grid of January 2022)
+    assert summary["liquidations"][0]["positions"][0]["liquidation_price"] == "37974.88546185"
     series = (tmp_path / "timeseries.csv").read_text().splitlines()
     assert any(line.endswith(",liquidation") for line in series)
 
@@ -79,9 +81,9 @@ def capture_run(tmp_path_factory: Any) -> tuple[Watch, dict[str, Any]]:
 
 def test_125x_long_on_the_capture_survives_because_the_mark_stays_above(capture_run: Any) -> None:
     s, summary = capture_run
-    assert s.lp_ticks is not None and not s.liquidations
+    assert s.lp_subticks is not None and not s.liquidations
     after = [m for ts, m in s.marks if ts >= s.entry_ts]
-    assert after and min(after) > s.lp_ticks  # the 1-s mark bottoms above it ...
+    assert after and min(after) > s.lp_subticks  # the 1-s mark bottoms above it ...
     assert summary["account"]["liquidations"] == 0 and summary["account"]["open_position"] == "0.400"
 
 

@@ -51,13 +51,13 @@ def test_isolated_long_figures_match_the_ledger(flat_book: Path) -> None:
     def read(ctx: Any, seen: dict[str, Any]) -> None:
         pos = ctx.position("BTCUSDT")
         seen["pos"] = pos
-        seen["lp"] = ctx.liquidation_price_ticks("BTCUSDT")
+        seen["lp"] = ctx.liquidation_price_subticks("BTCUSDT")
         seen["ratio"] = ctx.margin_ratio_e8("BTCUSDT")
         ctx.add_margin("BTCUSDT", 100 * 10**8)
 
     def read_again(ctx: Any, seen: dict[str, Any]) -> None:
         seen["pos2"] = ctx.position("BTCUSDT")
-        seen["lp2"] = ctx.liquidation_price_ticks("BTCUSDT")
+        seen["lp2"] = ctx.liquidation_price_subticks("BTCUSDT")
         ctx.remove_margin("BTCUSDT", 10**6 * 10**8)  # far too much: refused by the venue
 
     s = Script(open_, read, read_again)
@@ -69,8 +69,10 @@ def test_isolated_long_figures_match_the_ledger(flat_book: Path) -> None:
     assert pos.margin_atoms == 1220_002_00000
     # liquidation price of an isolated long: (margin + cum - entry notional) / (qty * (mmr - 1));
     # 61,000.1 of notional is in BTCUSDT's second bracket (MMR 0.5 %, cum 50):
-    # (1220.002 + 50 - 61000.1) / (0.005 - 1) = 60030.25..., the trigger tick at or below it
-    assert s.seen["lp"] == 600302
+    # (1220.002 + 50 - 61000.1) / (0.005 - 1) = 60030.2492462..., the mark (1e-8 USDT, finer
+    # than the tick) at or below it: at a mark of p subticks the notional is p atoms and MM
+    # ceil(p / 200) - 50 USDT, liquidatable iff p - ceil(p / 200) <= 59,730.098 USDT
+    assert s.seen["lp"] == 6_003_024_924_624
     assert 0 < s.seen["ratio"] < 10**8
     assert s.seen["pos2"].margin_atoms == pos.margin_atoms + 100 * 10**8
     assert s.seen["lp2"] < s.seen["lp"]  # more margin, further away

@@ -107,7 +107,7 @@ class TestJsonlSink:
         assert (rows[2]["order_type"], rows[2]["tif"], rows[2]["client_order_id"]) == ("MARKET", "IOC", None)
         assert rows[4]["trigger_by"] == "MARK"
         assert rows[5]["client_order_id"] == "naïve-✓"
-        assert rows[6]["mark_price_ticks"] == 2**70
+        assert rows[6]["mark_price_subticks"] == 2**70
         for row, event in zip(rows, events):
             assert row == event_to_dict(event)
             assert list(row) == list(event_to_dict(event))  # field order kept, name first
@@ -119,7 +119,7 @@ class TestJsonlSink:
         sink([MarkPriceUpdated(5, "BTCUSDT", 1)])
         sink.flush()
         assert json.loads(out.getvalue()) == {
-            "event": "MarkPriceUpdated", "ts_ns": 5, "symbol": "BTCUSDT", "mark_price_ticks": 1,
+            "event": "MarkPriceUpdated", "ts_ns": 5, "symbol": "BTCUSDT", "mark_price_subticks": 1,
         }
 
     def test_same_events_same_bytes(self, tmp_path: Path) -> None:
