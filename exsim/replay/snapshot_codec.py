@@ -51,7 +51,9 @@ Fields are read generically (slots along the class's MRO, ``__dict__``, or the c
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import importlib
 import inspect
 import types
@@ -60,7 +62,7 @@ from decimal import Decimal
 from fractions import Fraction
 from operator import attrgetter
 from pathlib import Path, PurePath
-from typing import Any, Callable, Final, Iterable
+from typing import Any, Callable, Final, Iterable, Iterator
 
 from sortedcontainers import SortedDict, SortedList
 
@@ -251,43 +253,53 @@ class _Encoder:
         self.memo[id(v)] = len(self.memo)
         return None
 
-    def _items(self, values: Iterable[Any]) -> list[Any]:
+    # The walk's hot loops are comprehensions (a Python loop with appends costs about twice
+    # as much); where one fails, the enumerate it consumed tells which element it was.
+    def _items(self, values: Any) -> list[Any]:
         enc, prim = self.enc, _PRIMITIVES
-        out = []
+        it = enumerate(values)
         try:
-            for i, v in enumerate(values):
-                out.append(v if type(v) in prim else enc(v))
+            return [v if type(v) in prim else enc(v) for _, v in it]
         except Unsaveable as exc:
-            exc.path.append(f"[{i}]")
+            exc.path.append(f"[{_failed_at(it, len(values))}]")
             raise
-        return out
 
-    def _pairs(self, items: Iterable[tuple[Any, Any]]) -> list[Any]:
+    def _pairs(self, items: Any) -> list[Any]:
+        """A mapping's keys and values, alternating (all keys are walked first, then the values)."""
         enc, prim = self.enc, _PRIMITIVES
-        out = []
-        k: Any = None
+        keys = list(items.keys())
+        it = enumerate(keys)
         try:
-            for k, v in items:
-                out.append(k if type(k) in prim else enc(k))
-                out.append(v if type(v) in prim else enc(v))
+            out = [k if type(k) in prim else enc(k) for _, k in it]
         except Unsaveable as exc:
-            exc.path.append(f"[{k!r}]")
+            exc.path.append(f" (a key at {_failed_at(it, len(keys))})")
             raise
-        return out
+        it = enumerate(items.values())
+        try:
+            values = [v if type(v) in prim else enc(v) for _, v in it]
+        except Unsaveable as exc:
+            exc.path.append(f"[{keys[_failed_at(it, len(keys))]!r}]")
+            raise
+        both: list[Any] = [None] * (2 * len(out))
+        both[::2] = out
+        both[1::2] = values
+        return both
 
-    def _fields(self, names: Iterable[str], values: Iterable[Any]) -> list[Any]:
+    def _fields(self, names: Any, values: Any) -> list[Any]:
         """Attributes by name, alternating (instances without slots, the strategy)."""
+        names = list(names)
+        values = list(values)
         enc, prim = self.enc, _PRIMITIVES
-        out = []
-        name = ""
+        it = enumerate(values)
         try:
-            for name, v in zip(names, values):
-                out.append(name)
-                out.append(v if type(v) in prim else enc(v))
+            encoded = [v if type(v) in prim else enc(v) for _, v in it]
         except Unsaveable as exc:
-            exc.path.append(f".{name}")
+            exc.path.append(f".{names[_failed_at(it, len(values))]}")
             raise
-        return out
+        both: list[Any] = [None] * (2 * len(names))
+        both[::2] = names
+        both[1::2] = encoded
+        return both
 
     def _list(self, v: list[Any]) -> list[Any]:
         return self._seen(v) or ["L", self._items(v)]
@@ -296,7 +308,7 @@ class _Encoder:
         return ["T", self._items(v)]
 
     def _dict(self, v: dict[Any, Any]) -> list[Any]:
-        return self._seen(v) or ["D", self._pairs(v.items())]
+        return self._seen(v) or ["D", self._pairs(v)]
 
     def _set(self, v: set[Any]) -> list[Any]:
         return self._seen(v) or ["S", self._items(v)]
@@ -313,7 +325,7 @@ class _Encoder:
     def _sorted_dict(self, v: SortedDict) -> list[Any]:
         if v.key is not None:
             raise Unsaveable("a SortedDict with a key function")
-        return self._seen(v) or ["KD", self._pairs(v.items())]
+        return self._seen(v) or ["KD", self._pairs(v)]
 
     def _method(self, v: types.MethodType) -> list[Any]:
         owner = v.__self__
@@ -370,7 +382,7 @@ class _Encoder:
         if self.skip(v):
             return None
         if t.__name__ == "SharedMap" and t.__module__ == "exsim.ledger.accounts":
-            return self._seen(v) or ["M", self._pairs(v.items())]
+            return self._seen(v) or ["M", self._pairs(v)]
         if t in self.messages:
             self.by_type[t] = self._message
             return self._message(v)
@@ -411,13 +423,12 @@ class _Encoder:
             except AttributeError:  # a slot left unset
                 values = tuple(getattr(v, s, _UNSET) for s in self.classes[c][2])
             enc, prim = self.enc, _PRIMITIVES
-            out = []
-            for i, x in enumerate(values):
-                try:
-                    out.append(x if type(x) in prim else (["U"] if x is _UNSET else enc(x)))
-                except Unsaveable as exc:
-                    exc.path.append(f".{self.classes[c][2][i]}")
-                    raise
+            it = enumerate(values)
+            try:
+                out = [x if type(x) in prim else (_UNSET_NODE if x is _UNSET else enc(x)) for _, x in it]
+            except Unsaveable as exc:
+                exc.path.append(f".{self.classes[c][2][_failed_at(it, len(values))]}")
+                raise
             return ["o", c, out]
         state = v.__getstate__() if kind == "state" else vars(v)
         if type(state) is not dict:
@@ -426,6 +437,13 @@ class _Encoder:
 
 
 _UNSET: Final[Any] = object()
+_UNSET_NODE: Final = ["U"]
+
+
+def _failed_at(it: Iterable[tuple[int, Any]], length: int) -> int:
+    """The index of the element whose encoding failed, from the enumerate that gave it."""
+    following = next(iter(it), None)
+    return length - 1 if following is None else following[0] - 1
 
 
 def _slots_of_instance(v: Any) -> tuple[str, ...]:
@@ -448,11 +466,25 @@ def encode(attributes: dict[str, Any], *, replay: Any, strategy: Any, skip: Call
     the graph).
     """
     walk = _Encoder(replay, strategy, skip)
-    try:
-        state = walk._fields(attributes.keys(), attributes.values())
-    except RecursionError:
-        raise Unsaveable("a structure nested too deeply") from None
+    with _no_gc():
+        try:
+            state = walk._fields(attributes.keys(), attributes.values())
+        except RecursionError:
+            raise Unsaveable("a structure nested too deeply") from None
     return {"classes": walk.classes, "state": state}
+
+
+@contextlib.contextmanager
+def _no_gc() -> Iterator[None]:
+    """The cyclic garbage collector off while a walk makes tens of thousands of containers
+    (it would scan them all again and again, for nothing: none of them is garbage)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
 
 
 # ---------------------------------------------------------------------- decoding
@@ -555,13 +587,13 @@ class _Decoder:
         return tuple(self._values(self._list_arg(node)))
 
     def _pairs_into(self, target: Any, items: list[Any]) -> Any:
+        """Fill ``target`` with alternating keys and values (keys decoded first, as written)."""
         if len(items) % 2:
             raise Refused("a mapping with an odd number of keys and values")
         dec = self.dec
-        it = iter(items)
-        for k in it:
-            v = next(it)
-            target[dec(k) if type(k) is list else k] = dec(v) if type(v) is list or type(v) is dict else v
+        keys = [dec(k) if type(k) is list or type(k) is dict else k for k in items[::2]]
+        values = [dec(v) if type(v) is list or type(v) is dict else v for v in items[1::2]]
+        target.update(zip(keys, values))
         return target
 
     def _dict(self, node: list[Any]) -> dict[Any, Any]:
@@ -626,17 +658,17 @@ class _Decoder:
         values = self._list_arg(node, 2)
         if len(values) != len(setters):
             raise Refused(f"a {cls.__qualname__} with {len(values)} fields; it has {len(setters)}")
-        obj = self._new(object.__new__(cls))
-        dec = self.dec
-        for setter, x in zip(setters, values):
-            if type(x) is list:
-                if x == ["U"]:
-                    continue
-                x = dec(x)
-            elif type(x) is dict:
-                x = dec(x)
-            setter(obj, x)
+        obj = object.__new__(cls)
+        self.objects.append(obj)
+        dec = self.dec_slot
+        for setter, x in zip(setters, [dec(x) if type(x) is list or type(x) is dict else x for x in values]):
+            if x is not _UNSET:
+                setter(obj, x)
         return obj
+
+    def dec_slot(self, v: Any) -> Any:
+        """:meth:`dec`, and ``["U"]`` (a slot left unset) is :data:`_UNSET`."""
+        return _UNSET if v == _UNSET_NODE else self.dec(v)
 
     def _named_values(self, items: list[Any], cls: type) -> Iterable[tuple[str, Any]]:
         """Attribute names and values: identifiers that hide none of the class's methods."""
@@ -767,7 +799,8 @@ def decode(data: Any, *, replay: Any, strategy: Any) -> dict[str, Any]:
         raise Refused("its state is not a snapshot's (no class table and state)")
     try:
         walk = _Decoder(data["classes"], replay, strategy)
-        return dict(walk._named_values(data["state"], type(replay)))
+        with _no_gc():
+            return dict(walk._named_values(data["state"], type(replay)))
     except Refused:
         raise
     except RecursionError:
