@@ -364,7 +364,9 @@ class TestRefusals:
         edited.write_text(text[:-20] + text[-20:].replace("1", "2", 1))  # same size, last bytes differ
         assert edited.stat().st_size == CRASH.stat().st_size
         assert "same size, other content" in self.refused(snapshot, capsys, files=[str(edited)])
-        err = self.refused(snapshot, capsys, files=[str(CRASH), str(CRASH)])
+        copy = tmp_path / "copy.csv"
+        shutil.copyfile(CRASH, copy)
+        err = self.refused(snapshot, capsys, files=[str(CRASH), str(copy)])
         assert "made from 1 input file(s)" in err and "2 given" in err
 
     def test_other_options_are_refused_naming_them(self, snapshot: Path, capsys: pytest.CaptureFixture[str]) -> None:
