@@ -445,11 +445,12 @@ _MANIFEST_SHAPE: dict[str, Any] = {
 def _shape_problem(value: Any, shape: Any, name: str) -> str | None:
     if isinstance(shape, dict):
         if type(value) is not dict:
-            return f"{name} is not an object"
+            return f"{name or 'the manifest'} is not an object"
         for key, inner in shape.items():
+            inner_name = f"{name}.{key}" if name else key
             if key not in value:
-                return f"has no {name}.{key}".replace("has no .", "has no ")
-            problem = _shape_problem(value[key], inner, f"{name}.{key}")
+                return f"has no {inner_name}"
+            problem = _shape_problem(value[key], inner, inner_name)
             if problem:
                 return problem
         return None
@@ -470,7 +471,7 @@ def _manifest_problem(manifest: Any) -> str | None:
     """What is wrong with a manifest's layout (None: it has every field, of its type)."""
     problem = _shape_problem(manifest, _MANIFEST_SHAPE, "")
     if problem:
-        return problem.replace(" .", " ")
+        return problem
     for s in manifest["sources"]:
         if len(s) != 3 or type(s[0]) is not int or type(s[1]) is not str or type(s[2]) is not int:
             return f"source entry {str(s)[:60]} is not [number, name, items read]"

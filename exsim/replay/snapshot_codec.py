@@ -521,6 +521,8 @@ class _Decoder:
                 expect = ("dict", None)
             else:
                 expect = ("slots", list(slots))
+            if kind == expect[0] == "slots" and fields != expect[1]:
+                raise Refused(f"its {name} has fields {fields}; this exsim's has {expect[1]} (a snapshot of other code)")
             if (kind, fields) != expect:
                 raise Refused(f"its {name} is stored as {kind} {fields}; this exsim's is {expect[0]} {expect[1]}")
             setters = [vars_of_slot(cls, s) for s in slots] if kind == "slots" and slots is not None else None
