@@ -517,7 +517,10 @@ def add_parsers(sub: Any) -> None:
     cv = sub.add_parser(
         "convert",
         help="write any readable tick file(s) in exsim's own format (CSV or JSONL)",
-        description="Reads FILEs with their readers, merges them by time, and writes exsim-csv or exsim-jsonl exactly (no rounding).",
+        description=(
+            "Reads FILEs with their readers, merges them by time, and writes exsim-csv or exsim-jsonl exactly (no rounding). "
+            "The output is never one of the inputs, and appears whole at the end (written to a temporary file beside it)."
+        ),
     )
     cv.add_argument("files", nargs="+", metavar="FILE")
     cv.add_argument("-o", "--output", required=True, help="output file (.csv, .jsonl, optionally .gz)")
