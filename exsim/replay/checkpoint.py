@@ -115,8 +115,11 @@ NOT_SAVED = frozenset(
 _TEMPORARY = re.compile(r"\.%s\.([0-9]{1,10})\.tmp" % re.escape(SNAPSHOT_NAME))
 _MANIFEST_LIMIT = 1 << 24  # bytes of the JSON manifest line, at most
 #: the state's JSON may be at most this many times its compressed size (zstandard gives
-#: 8-15x on real runs' states; a crafted file is refused before it is decompressed)
-_MAX_RATIO = 64
+#: 6x on the shipped capture's states, 30-35x on the crash bars' with their repetitive
+#: time series), and at most _MAX_STATE_BYTES: a decompression bomb is refused by the size
+#: its manifest declares, before anything is decompressed, and decompression stops there
+_MAX_RATIO = 256
+_MAX_STATE_BYTES = 1 << 30
 _ZSTD_LEVEL = 3
 
 
@@ -383,7 +386,20 @@ def _read(path: Path) -> tuple[dict[str, Any], bytes]:
             body = f.readline(_MANIFEST_LIMIT)
             if not body.endswith(b"\n"):
                 raise InputError("damaged snapshot: no whole manifest line after its first line", where=where)
-            payload = f.read()
+            try:
+                manifest = json.loads(body)
+                size = manifest["payload_bytes"]
+                if type(size) is not int:
+                    size = -1
+            except (ValueError, KeyError, TypeError, RecursionError):
+                manifest, size = None, -1
+            # the sizes first: a file of another length is refused before its state is read
+            remaining = os.fstat(f.fileno()).st_size - f.tell()
+            if 0 <= size and remaining < size:
+                raise InputError(f"truncated snapshot: {remaining:,} of its {size:,} bytes of state are there", where=where)
+            if remaining != size:
+                raise InputError("damaged snapshot: its content does not match the checksum in its first line", where=where)
+            payload = f.read(size)
     except OSError as exc:
         raise InputError(f"cannot read the snapshot ({exc.strerror or exc})", where=where) from None
     finally:
@@ -391,15 +407,6 @@ def _read(path: Path) -> tuple[dict[str, Any], bytes]:
             os.close(fd)
     whole = hashlib.sha256(body)
     whole.update(payload)
-    try:
-        manifest = json.loads(body)
-        size = manifest["payload_bytes"]
-        if type(size) is not int:
-            size = -1
-    except (ValueError, KeyError, TypeError, RecursionError):
-        size = -1
-    if 0 <= size and len(payload) < size:
-        raise InputError(f"truncated snapshot: {len(payload):,} of its {size:,} bytes of state are there", where=where)
     if whole.hexdigest() != digest or len(payload) != size:
         raise InputError("damaged snapshot: its content does not match the checksum in its first line", where=where)
     problem = _manifest_problem(manifest)
@@ -480,6 +487,8 @@ def _manifest_problem(manifest: Any) -> str | None:
         return "events_log is not {bytes, tail_sha256}"
     if manifest["payload_bytes"] < 0 or not 0 <= manifest["state_bytes"] <= _MAX_RATIO * manifest["payload_bytes"] + (1 << 20):
         return f"state_bytes {manifest['state_bytes']:,} is not a size its {manifest['payload_bytes']:,} compressed bytes can have"
+    if manifest["state_bytes"] > _MAX_STATE_BYTES:
+        return f"state_bytes {manifest['state_bytes']:,} is more than exsim reads ({_MAX_STATE_BYTES:,})"
     return None
 
 

@@ -110,12 +110,12 @@ FUNCTIONS: Final = ("exsim.liquidation.engine:binance_adl_score",)
 #: class: exact names, and name prefixes (event handlers are ``_on_*`` by convention)
 METHODS: Final[dict[str, tuple[frozenset[str], tuple[str, ...]]]] = {
     "exsim.replay.runner:Replay": (
-        frozenset({"_sample_index", "_settle_funding", "_strategy_timer", "_strategy_start", "_checkpoint", "submit"}),
+        frozenset({"_sample_index", "_settle_funding", "_strategy_timer", "_strategy_start", "_checkpoint"}),
         ("_on_",),
     ),
     "exsim.exchange.exchange:Exchange": (frozenset({"submit"}), ("_on_",)),
-    "exsim.replay.recorder:Recorder": (frozenset({"sample_timer", "log"}), ("on_",)),
-    "exsim.replay.runner:_Recorder": (frozenset({"sample_timer", "log"}), ("on_",)),
+    "exsim.replay.recorder:Recorder": (frozenset({"sample_timer"}), ()),
+    "exsim.replay.runner:_Recorder": (frozenset({"sample_timer"}), ()),
     # the strategy: the hooks the replay calls
     "strategy": (frozenset(), ("on_",)),
 }
@@ -216,7 +216,6 @@ class _Encoder:
         self.entities = {cls: name for name, cls in entities.items()}
         self.messages = {cls: name for name, cls in messages.items()}
         self.functions = {id(f): name for name, f in functions.items()}
-        self.methods = {name: rules for name, rules in METHODS.items()}
         self.getters: dict[type, Callable[[Any], Any]] = {}
         self.by_type: dict[type, Callable[[Any], Any]] = {
             list: self._list,
@@ -331,11 +330,11 @@ class _Encoder:
         owner = v.__self__
         name = v.__func__.__name__
         if owner is self.strategy:
-            rules = self.methods["strategy"]
+            rules = METHODS["strategy"]
             what = "the strategy"
         else:
             cls_name = _name(type(owner))
-            rules = self.methods.get(cls_name)  # type: ignore[assignment]
+            rules = METHODS.get(cls_name)  # type: ignore[assignment]
             what = cls_name
         if rules is None or not _method_allowed(rules, name) or getattr(type(owner), name, None) is not v.__func__:
             raise Unsaveable(f"the bound method {what}.{name} (not one a snapshot may hold)")
@@ -372,9 +371,11 @@ class _Encoder:
             if ref is not None:
                 return ref
             state = dict(vars(v)) if hasattr(v, "__dict__") else {}
-            for name in _slots_of_instance(v):
-                if hasattr(v, name):
-                    state[name] = getattr(v, name)
+            for k in type(v).__mro__:  # (a strategy with slots: those too)
+                slots = vars(k).get("__slots__", ())
+                for name in (slots,) if isinstance(slots, str) else slots:
+                    if name not in ("__dict__", "__weakref__") and hasattr(v, name):
+                        state[name] = getattr(v, name)
             return ["s", self._fields(state.keys(), state.values())]
         t = type(v)
         if isinstance(v, PurePath):
@@ -389,6 +390,10 @@ class _Encoder:
         if t in self.entities:
             self.by_type[t] = self._entity
             return self._entity(v)
+        if t.__module__.startswith("exsim."):  # (for exsim's developers: a new class in the run's state)
+            raise Unsaveable(
+                f"a {t.__module__}.{t.__qualname__} object, of a class not in ENTITY_CLASSES of exsim/replay/snapshot_codec.py"
+            )
         raise Unsaveable(f"a {t.__module__}.{t.__qualname__} object")
 
     def _class(self, t: type) -> int:
@@ -444,16 +449,6 @@ def _failed_at(it: Iterable[tuple[int, Any]], length: int) -> int:
     """The index of the element whose encoding failed, from the enumerate that gave it."""
     following = next(iter(it), None)
     return length - 1 if following is None else following[0] - 1
-
-
-def _slots_of_instance(v: Any) -> tuple[str, ...]:
-    names: list[str] = []
-    for k in type(v).__mro__:
-        slots = vars(k).get("__slots__", ())
-        for s in (slots,) if isinstance(slots, str) else slots:
-            if s not in ("__dict__", "__weakref__"):
-                names.append(s)
-    return tuple(names)
 
 
 def encode(attributes: dict[str, Any], *, replay: Any, strategy: Any, skip: Callable[[Any], bool] = lambda v: False) -> dict[str, Any]:
@@ -525,7 +520,7 @@ class _Decoder:
                 raise Refused(f"its {name} has fields {fields}; this exsim's has {expect[1]} (a snapshot of other code)")
             if (kind, fields) != expect:
                 raise Refused(f"its {name} is stored as {kind} {fields}; this exsim's is {expect[0]} {expect[1]}")
-            setters = [vars_of_slot(cls, s) for s in slots] if kind == "slots" and slots is not None else None
+            setters = [_slot_setter(cls, s) for s in slots] if kind == "slots" and slots is not None else None
             self.classes.append((cls, kind, setters))
         self.by_tag: dict[str, Callable[[list[Any]], Any]] = {
             "L": self._list,
@@ -779,7 +774,7 @@ class _Decoder:
         return obj
 
 
-def vars_of_slot(cls: type, name: str) -> Callable[[Any, Any], None]:
+def _slot_setter(cls: type, name: str) -> Callable[[Any, Any], None]:
     """The setter of slot ``name`` of ``cls`` (its member descriptor's ``__set__``)."""
     for k in cls.__mro__:
         d = vars(k).get(name)
