@@ -119,6 +119,7 @@ METHODS: Final[dict[str, tuple[frozenset[str], tuple[str, ...]]]] = {
     # the strategy: the hooks the replay calls
     "strategy": (frozenset(), ("on_",)),
 }
+_REPLAY: Final = "exsim.replay.runner:Replay"
 _PRIMITIVES: Final = frozenset({type(None), bool, int, float, str})
 #: class attributes an instance attribute read from a file may not hide
 _CODE: Final = (types.FunctionType, property, classmethod, staticmethod)
@@ -332,6 +333,9 @@ class _Encoder:
         if owner is self.strategy:
             rules = METHODS["strategy"]
             what = "the strategy"
+        elif owner is self.replay and self.replay is not None:
+            rules = METHODS[_REPLAY]
+            what = "the replay"
         else:
             cls_name = _name(type(owner))
             rules = METHODS.get(cls_name)  # type: ignore[assignment]
@@ -729,6 +733,8 @@ class _Decoder:
         name = node[2]
         if owner is self.strategy:
             rules = METHODS["strategy"]
+        elif owner is self.replay and self.replay is not None:
+            rules = METHODS[_REPLAY]
         else:
             rules = METHODS.get(_name(type(owner)))  # type: ignore[assignment]
         func = inspect.getattr_static(type(owner), name, None) if rules is not None and _method_allowed(rules, name) else None
