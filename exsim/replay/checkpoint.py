@@ -196,7 +196,7 @@ def strategy_source(strategy: object) -> dict[str, Any]:
     for k in cls.__mro__:
         if k is Strategy or k is object or any(f["module"] == k.__module__ for f in files):
             continue
-        path = getattr(sys.modules.get(k.__module__), "__file__", None)
+        path = _class_file(k)
         digest = None
         if path is not None:
             try:
@@ -205,6 +205,17 @@ def strategy_source(strategy: object) -> dict[str, Any]:
                 pass
         files.append({"module": k.__module__, "path": path, "sha256": digest})
     return {"class": f"{cls.__module__}:{cls.__qualname__}", "files": files}
+
+
+def _class_file(cls: type) -> str | None:
+    """The source file ``cls`` was defined in: where its methods were compiled (a module
+    loaded from a file may not be the one ``sys.modules`` holds under its name), else its
+    module's file."""
+    for value in vars(cls).values():
+        code = getattr(value, "__code__", None)
+        if code is not None and not code.co_filename.startswith("<"):
+            return str(code.co_filename)
+    return getattr(sys.modules.get(cls.__module__), "__file__", None)
 
 
 def remove_stale_temporaries(folder: str | Path) -> list[Path]:
