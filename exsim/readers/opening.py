@@ -20,12 +20,15 @@ before it is read whole).
 
 from __future__ import annotations
 
+import errno
 import functools
 import gzip
 import io
+import os
+import stat
 import zipfile
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -165,8 +168,9 @@ def _zstd_frames(path: Path) -> tuple[int, OSError | EOFError | None]:
 def open_text(path: str | Path) -> IO[str]:
     """A text stream over ``path``, decompressing by its suffix (see the module doc)."""
     p = Path(path)
-    if not p.is_file():
-        raise InputError("is a directory; expected a data file" if p.is_dir() else "no such file", where=str(p))
+    problem = not_a_data_file(p)
+    if problem:
+        raise InputError(problem, where=str(p))
     name = p.name.lower()
     try:
         if name.endswith(".gz"):
@@ -196,6 +200,43 @@ def open_text(path: str | Path) -> IO[str]:
         return open(p, encoding="utf-8", newline="")
     except OSError as exc:
         raise InputError(f"cannot open: {exc.strerror}", where=str(p)) from exc
+
+
+def not_a_data_file(path: Path) -> str:
+    """Why ``path`` is not a file exsim can read ("" for a regular file): missing, a folder,
+    a FIFO (inputs are read more than once, and a pipe with no writer would wait forever), a
+    device, a loop of symbolic links. Nothing is opened. O(1)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return "a symbolic link to a file that does not exist" if path.is_symlink() else "no such file"
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "a loop of symbolic links (it never reaches a file); expected a data file"
+        return f"cannot open: {exc.strerror or exc}"
+    if stat.S_ISREG(mode):
+        return ""
+    if stat.S_ISDIR(mode):
+        return "is a directory; expected a data file"
+    if stat.S_ISFIFO(mode):
+        return "is a FIFO (named pipe), not a regular file; expected a data file (exsim reads an input more than once)"
+    return "is a device or socket, not a regular file; expected a data file"
+
+
+def repeated_file(paths: Iterable[str | Path]) -> tuple[str, str] | None:
+    """The first two of ``paths`` that are one file (the same path, or a symbolic or hard
+    link to it), or None. Paths that cannot be looked up are left to their readers. O(n)."""
+    seen: dict[tuple[int, int], str] = {}
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            continue
+        key = (st.st_dev, st.st_ino)
+        if key in seen:
+            return seen[key], str(path)
+        seen[key] = str(path)
+    return None
 
 
 #: lines to pass over, per file (``str(path)``): a replay run with ``skip_bad_rows`` puts

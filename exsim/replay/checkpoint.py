@@ -10,18 +10,27 @@ but for its wall-time fields and its ``checkpoint`` entry) as a run that never s
 
 What a snapshot holds
 ---------------------
-Everything the run has built, pickled in one graph: the exchange (books, orders, trigger
-index, marks, funding state), the ledger (accounts, positions, insurance fund), the event
-loop (queued commands, timers, each source's read state and the one item it read ahead),
-the strategy object and its context, the recorder (fills, time series, liquidations) and
-the replay's own counters. Not the input streams: a reader over a compressed file is a
-chain of generators, which cannot be pickled. Instead the snapshot records how many items
-each of the loop's sources had read, and a resume opens the same files with the same
-options, builds the same sources (readers are deterministic) and reads them again up to
-that many items without running anything: the sources are then exactly where they were,
-whatever their internal state (a diff-depth batch half gathered, a quote waiting for its
-other side). The market model's row counts after that re-read, and the last item read,
-must equal the snapshot's, else the inputs differ and the resume is refused.
+Everything the run has built, as one graph of plain data: the exchange (books, orders,
+trigger index, marks, funding state), the ledger (accounts, positions, insurance fund), the
+event loop (queued commands, timers, each source's read state and the one item it read
+ahead), the strategy's attributes and its context, the recorder (fills, time series,
+liquidations) and the replay's own counters. It is written by
+:mod:`exsim.replay.snapshot_codec`: JSON whose every value is a number, a text, or a tagged
+list (a list, a dict, an order of class ``exsim.book.orders:Order`` with its fields, a
+reference to an object met before, ...). Classes, functions and methods are looked up by
+name in that module's fixed tables of exsim's own; nothing the file names is imported or
+called. The strategy is saved as its attributes only: a resume takes its class from the
+``--strategy`` it is given (the class and the SHA-256 of the source files it is defined in
+must be the snapshot's).
+
+Not the input streams: a reader over a compressed file is a chain of generators, which
+is not data. Instead the snapshot records how many items each of the loop's sources had
+read, and a resume opens the same files with the same options, builds the same sources
+(readers are deterministic) and reads them again up to that many items without running
+anything: the sources are then exactly where they were, whatever their internal state (a
+diff-depth batch half gathered, a quote waiting for its other side). The market model's
+row counts after that re-read, and the last item read, must equal the snapshot's, else
+the inputs differ and the resume is refused.
 
 The run directory's ``events.jsonl`` is flushed at each snapshot and its length recorded;
 a resume truncates it to that length (lines written after the snapshot, before a crash,
@@ -31,26 +40,29 @@ the state the snapshot holds.
 The file
 --------
 One header line ``EXSIM-SNAPSHOT <format> <exsim version> sha256=<hex>`` (the SHA-256 of
-everything after it), one line of JSON (what the snapshot was made from: input
-fingerprints — size and SHA-256 of the first and last 64 KiB — options, source positions,
-row counts, the ``events.jsonl`` length, the payload's length), then the pickle. It is written to a temporary file in the same
-folder, flushed to disk and renamed over the previous snapshot (``os.replace``), so the
-folder always holds one whole snapshot, the latest.
+everything after it: it finds damage, it is no signature), one line of JSON, the manifest
+(what the snapshot was made from: input fingerprints — size and SHA-256 of the first and
+last 64 KiB — options, the strategy's class and source hashes, source positions, row
+counts, the ``events.jsonl`` length, the state's length before and after compression),
+then the state: the codec's JSON, compressed with zstandard. It is written to a temporary
+file ``.replay.snapshot.<pid>.tmp`` in the same folder, flushed to disk and renamed over
+the previous snapshot (``os.replace``), so the folder always holds one whole snapshot, the
+latest; a temporary file left by a process that was killed while writing is removed by
+the next run that checkpoints into that folder.
 
-A snapshot is read only by the exsim version (and format) that wrote it; a snapshot of
-another version, a truncated or damaged one, or a file that is not a snapshot is refused
-with one line naming the file. **Snapshots are pickles: loading one runs code it names.
-Resume only from snapshots you wrote.**
+A snapshot is read only by the exsim version (and format) that wrote it. A snapshot of
+another version, a truncated or damaged one, a file that is not a regular file or not a
+snapshot, a state that does not decode (an unknown tag or class, a field list that is not
+the class's) or whose strategy code changed is refused with one line naming the file.
 """
 
 from __future__ import annotations
 
-import copyreg
 import hashlib
-import io
 import json
 import os
-import pickle
+import re
+import stat
 import sys
 import time
 from collections import deque
@@ -59,16 +71,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator
 
 import attrs
+import zstandard
 
 from exsim import __version__
 from exsim.errors import InputError
+from exsim.replay.snapshot_codec import Refused, Unsaveable, decode, encode
 from exsim.sinks import JsonlSink
 
 if TYPE_CHECKING:
     from exsim.replay.runner import Replay
 
 SNAPSHOT_NAME = "replay.snapshot"
-FORMAT = 2  # bump when the layout of the file or of the pickled state changes (2: marks in subticks)
+FORMAT = 3  # bump when the layout of the file or of the saved state changes (1: a pickle; 2: marks in ticks; 3: marks in subticks)
 MAGIC = "EXSIM-SNAPSHOT"
 _EDGE_BYTES = 1 << 16  # hashed at each end of an input file, and before the events.jsonl offset
 #: Replay attributes a snapshot leaves out: the input streams and the model they drive
@@ -97,19 +111,16 @@ NOT_SAVED = frozenset(
     }
 )
 
-_restoring: list[Replay] = []  # the replay being restored (what its pickled references become)
-
-
-def _the_replay() -> Replay:
-    """Unpickling: the replay the snapshot is being restored into."""
-    if not _restoring:
-        raise pickle.UnpicklingError("a replay is only unpickled by exsim.replay.checkpoint.restore")
-    return _restoring[-1]
-
-
-def _no_events_log() -> None:
-    """Unpickling: the recorder's events.jsonl sink (reopened by :func:`restore`)."""
-    return None
+#: the temporary file a snapshot is written to before its rename (see "The file")
+_TEMPORARY = re.compile(r"\.%s\.([0-9]{1,10})\.tmp" % re.escape(SNAPSHOT_NAME))
+_MANIFEST_LIMIT = 1 << 24  # bytes of the JSON manifest line, at most
+#: the state's JSON may be at most this many times its compressed size (zstandard gives
+#: 6x on the shipped capture's states, 30-35x on the crash bars' with their repetitive
+#: time series), and at most _MAX_STATE_BYTES: a decompression bomb is refused by the size
+#: its manifest declares, before anything is decompressed, and decompression stops there
+_MAX_RATIO = 256
+_MAX_STATE_BYTES = 1 << 30
+_ZSTD_LEVEL = 3
 
 
 # ---------------------------------------------------------------------- fingerprints
@@ -173,39 +184,115 @@ def _model_counts(replay: Replay) -> dict[str, Any]:
     })
 
 
-# ---------------------------------------------------------------------- writing
-def _pickler(buf: io.BytesIO, replay: Replay) -> pickle.Pickler:
-    p = pickle.Pickler(buf, protocol=5)
-    # by type, looked up in C: no Python call per pickled object (a pickler's own table
-    # replaces copyreg's, so it starts as a copy of it)
-    table = dict(copyreg.dispatch_table)
-    table[type(replay)] = lambda obj: (_the_replay, ())
-    table[JsonlSink] = lambda obj: (_no_events_log, ())
-    p.dispatch_table = table
-    return p
+def strategy_source(strategy: object) -> dict[str, Any]:
+    """``{"class": "module:Qualname", "files": [{"module", "sha256"}, ...]}``: the strategy's
+    class and the SHA-256 of each source file its class and base classes (but exsim's
+    :class:`~exsim.replay.strategy.Strategy`) are defined in. ``sha256`` is None for a
+    module without a source file. O(size of those files)."""
+    from exsim.replay.strategy import Strategy
+
+    cls = type(strategy)
+    files: list[dict[str, Any]] = []
+    for k in cls.__mro__:
+        if k is Strategy or k is object or any(f["module"] == k.__module__ for f in files):
+            continue
+        path = _class_file(k)
+        digest = None
+        if path is not None:
+            try:
+                digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            except OSError:
+                pass
+        files.append({"module": k.__module__, "path": path, "sha256": digest})
+    return {"class": f"{cls.__module__}:{cls.__qualname__}", "files": files}
 
 
-def _not_picklable(replay: Replay, exc: Exception) -> InputError:
-    """The error for a run whose state does not pickle: the strategy's fault, or exsim's."""
-    strategy = replay.strategy
-    name = f"{type(strategy).__module__}:{type(strategy).__qualname__}"
+def _class_file(cls: type) -> str | None:
+    """The source file ``cls`` was defined in: where its methods were compiled (a module
+    loaded from a file may not be the one ``sys.modules`` holds under its name), else its
+    module's file."""
+    for value in vars(cls).values():
+        code = getattr(value, "__code__", None)
+        if code is not None and not code.co_filename.startswith("<"):
+            return str(code.co_filename)
+    return getattr(sys.modules.get(cls.__module__), "__file__", None)
+
+
+def remove_stale_temporaries(folder: str | Path) -> list[Path]:
+    """Remove the temporary snapshot files (``.replay.snapshot.<pid>.tmp``) that processes
+    no longer running left in ``folder`` (killed while writing); the paths removed.
+
+    Only names of exactly that pattern are touched, and only regular files; a file of a
+    process still running (another run writing its snapshot now) stays. O(files in folder).
+    """
+    removed: list[Path] = []
     try:
-        _pickler(io.BytesIO(), replay).dump(strategy)
-    except Exception as s_exc:  # noqa: BLE001 - any pickling failure is reported the same way
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    me = os.getpid()
+    for name in names:
+        m = _TEMPORARY.fullmatch(name)
+        if m is None:
+            continue
+        pid = int(m.group(1))
+        if pid != me and _running(pid):
+            continue
+        path = Path(folder) / name
+        try:
+            if stat.S_ISREG(path.lstat().st_mode):
+                path.unlink()
+                removed.append(path)
+        except OSError:
+            pass
+    return removed
+
+
+def _running(pid: int) -> bool:
+    """Whether a process ``pid`` exists (one of another user counts as running)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return True
+
+
+# ---------------------------------------------------------------------- writing
+def _unsaveable(replay: Replay, exc: Unsaveable) -> InputError:
+    """The error for a run whose state cannot be saved: the strategy's fault, or exsim's."""
+    where = exc.where()
+    if where == "strategy" or where.startswith(("strategy.", "strategy[")):
+        cls = type(replay.strategy)
         return InputError(
-            f"the strategy {name} cannot be saved in a snapshot ({type(s_exc).__name__}: {s_exc}); a checkpoint "
-            "pickles the strategy object: keep its state in plain attributes (no open files, generators, "
-            "lambdas or locally defined classes), or run without --checkpoint-every",
+            f"the strategy {cls.__module__}:{cls.__qualname__} cannot be saved in a snapshot ({exc}); a snapshot holds "
+            "the strategy's attributes as plain data: keep its state in numbers, text, lists, tuples, dicts, sets, "
+            "deques, Decimals, Fractions and exsim's own objects (no open files, generators, functions or objects of "
+            "other classes), or run without --checkpoint-every",
             where="checkpoint",
         )
-    return InputError(f"the run's state cannot be saved in a snapshot ({type(exc).__name__}: {exc})", where="checkpoint")
+    return InputError(f"the run's state cannot be saved in a snapshot ({exc})", where="checkpoint")
+
+
+def _state(replay: Replay) -> bytes:
+    """The run's state as the codec's JSON (see :mod:`exsim.replay.snapshot_codec`)."""
+    state = {k: v for k, v in vars(replay).items() if k not in NOT_SAVED}
+    state["wall_s"] = replay.wall_s + (time.perf_counter() - replay._wall0)
+    try:
+        data = encode(state, replay=replay, strategy=replay.strategy, skip=lambda v: type(v) is JsonlSink)
+    except Unsaveable as exc:
+        raise _unsaveable(replay, exc) from None
+    return json.dumps(data, separators=(",", ":"), check_circular=False).encode()
 
 
 def write_snapshot(replay: Replay) -> dict[str, Any]:
     """Write the run's snapshot to ``replay.checkpoint_path`` (atomically); its summary.
 
     Called between two dispatches of the loop (the checkpoint timer). Returns ``{"path",
-    "rows", "ts_ns", "bytes", "ms"}``. Cost: O(state) — dominated by pickling the books.
+    "rows", "ts_ns", "bytes", "ms"}``. Cost: O(state) — dominated by encoding the books.
     """
     t0 = time.perf_counter()
     path = replay.checkpoint_path
@@ -216,14 +303,8 @@ def write_snapshot(replay: Replay) -> dict[str, Any]:
     if rec.jsonl is not None and rec.out_dir is not None:
         rec.jsonl.flush()
         events_log = _events_log_mark(rec.out_dir / "events.jsonl")
-    state = {k: v for k, v in vars(replay).items() if k not in NOT_SAVED}
-    state["wall_s"] = replay.wall_s + (time.perf_counter() - replay._wall0)
-    buf = io.BytesIO()
-    try:
-        _pickler(buf, replay).dump({"replay": state})
-    except Exception as exc:  # noqa: BLE001 - whatever pickle raises, say what could not be saved
-        raise _not_picklable(replay, exc) from exc
-    payload = buf.getbuffer()
+    raw = _state(replay)
+    payload = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(raw)
     rows = sum(replay.model.counts)
     now = replay.loop.now_ns
     manifest = {
@@ -236,11 +317,13 @@ def write_snapshot(replay: Replay) -> dict[str, Any]:
         "inputs": [file_fingerprint(i["path"]) for i in replay.inputs],
         "index_files": [file_fingerprint(p) for p in replay.index_files],
         "options": _options(replay),
+        "strategy_source": strategy_source(replay.strategy),
         "out_dir": None if replay._out_dir is None else str(Path(replay._out_dir).resolve()),
         "sources": [list(s) for s in replay.loop.sources()],
         "model": _model_counts(replay),
         "events_log": events_log,
-        "payload_bytes": len(payload),
+        "payload_bytes": len(payload),  # the state, compressed
+        "state_bytes": len(raw),  # the state's JSON
     }
     body = json.dumps(manifest, separators=(",", ":")).encode() + b"\n"
     digest = hashlib.sha256(body)
@@ -282,9 +365,20 @@ def read_header(path: str | Path) -> dict[str, Any]:
 
 
 def _read(path: Path) -> tuple[dict[str, Any], bytes]:
+    """The manifest and the compressed state of the snapshot at ``path``, checked whole."""
     where = str(path)
     try:
-        with open(path, "rb") as f:
+        # (O_NONBLOCK: opening a FIFO does not wait for a writer; it is refused just below)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise InputError(f"cannot read the snapshot ({exc.strerror or exc})", where=where) from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise InputError(f"not a regular file ({_file_kind(mode)}): a snapshot is a file written by --checkpoint-every", where=where)
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
             first = f.readline(200)
             if not first.startswith(MAGIC.encode() + b" "):
                 raise InputError(f"not an exsim snapshot (it does not start with {MAGIC!r})", where=where)
@@ -300,22 +394,140 @@ def _read(path: Path) -> tuple[dict[str, Any], bytes]:
                 )
             if fmt != FORMAT:
                 raise InputError(f"snapshot format {fmt}; exsim {__version__} reads format {FORMAT}", where=where)
-            body = f.readline()
-            payload = f.read()
+            body = f.readline(_MANIFEST_LIMIT)
+            if not body.endswith(b"\n"):
+                raise InputError("damaged snapshot: no whole manifest line after its first line", where=where)
+            try:
+                manifest = json.loads(body)
+                size = manifest["payload_bytes"]
+                if type(size) is not int:
+                    size = -1
+            except (ValueError, KeyError, TypeError, RecursionError):
+                manifest, size = None, -1
+            # the sizes first: a file of another length is refused before its state is read
+            remaining = os.fstat(f.fileno()).st_size - f.tell()
+            if 0 <= size and remaining < size:
+                raise InputError(f"truncated snapshot: {remaining:,} of its {size:,} bytes of state are there", where=where)
+            if remaining != size:
+                raise InputError("damaged snapshot: its content does not match the checksum in its first line", where=where)
+            payload = f.read(size)
     except OSError as exc:
         raise InputError(f"cannot read the snapshot ({exc.strerror or exc})", where=where) from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
     whole = hashlib.sha256(body)
     whole.update(payload)
-    try:
-        manifest = json.loads(body)
-        size = int(manifest["payload_bytes"])
-    except (ValueError, KeyError, TypeError):
-        size = -1
-    if 0 <= size and len(payload) < size:
-        raise InputError(f"truncated snapshot: {len(payload):,} of its {size:,} bytes of state are there", where=where)
     if whole.hexdigest() != digest or len(payload) != size:
         raise InputError("damaged snapshot: its content does not match the checksum in its first line", where=where)
+    problem = _manifest_problem(manifest)
+    if problem:
+        raise InputError(f"damaged snapshot: its manifest {problem}", where=where)
     return manifest, payload
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+#: what a manifest holds, key by key: a type, a tuple of types (None allowed), a nested
+#: shape (a dict) or ``[shape]`` for a list of them
+_FINGERPRINT = {"path": str, "bytes": int, "head_sha256": str, "tail_sha256": str}
+_MANIFEST_SHAPE: dict[str, Any] = {
+    "format": int,
+    "exsim_version": str,
+    "rows": int,
+    "ts_ns": int,
+    "inputs": [_FINGERPRINT],
+    "index_files": [_FINGERPRINT],
+    "options": {"config": dict, "formats": list, "symbols": list, "strategy": str, "run_options": dict, "writes_run_dir": bool},
+    "strategy_source": {"class": str, "files": [{"module": str, "path": (str, type(None)), "sha256": (str, type(None))}]},
+    "out_dir": (str, type(None)),
+    "sources": [list],
+    "model": dict,
+    "events_log": (dict, type(None)),
+    "payload_bytes": int,
+    "state_bytes": int,
+}
+
+
+def _shape_problem(value: Any, shape: Any, name: str) -> str | None:
+    if isinstance(shape, dict):
+        if type(value) is not dict:
+            return f"{name or 'the manifest'} is not an object"
+        for key, inner in shape.items():
+            inner_name = f"{name}.{key}" if name else key
+            if key not in value:
+                return f"has no {inner_name}"
+            problem = _shape_problem(value[key], inner, inner_name)
+            if problem:
+                return problem
+        return None
+    if isinstance(shape, list):
+        if type(value) is not list:
+            return f"{name} is not a list"
+        for i, item in enumerate(value):
+            problem = _shape_problem(item, shape[0], f"{name}[{i}]")
+            if problem:
+                return problem
+        return None
+    if type(value) not in (shape if isinstance(shape, tuple) else (shape,)):
+        return f"{name} is not a {'/'.join(t.__name__ for t in (shape if isinstance(shape, tuple) else (shape,)))}"
+    return None
+
+
+def _manifest_problem(manifest: Any) -> str | None:
+    """What is wrong with a manifest's layout (None: it has every field, of its type)."""
+    problem = _shape_problem(manifest, _MANIFEST_SHAPE, "")
+    if problem:
+        return problem
+    for s in manifest["sources"]:
+        if len(s) != 3 or type(s[0]) is not int or type(s[1]) is not str or type(s[2]) is not int:
+            return f"source entry {str(s)[:60]} is not [number, name, items read]"
+    log = manifest["events_log"]
+    if log is not None and (type(log.get("bytes")) is not int or log["bytes"] < 0 or type(log.get("tail_sha256")) is not str):
+        return "events_log is not {bytes, tail_sha256}"
+    if manifest["payload_bytes"] < 0 or not 0 <= manifest["state_bytes"] <= _MAX_RATIO * manifest["payload_bytes"] + (1 << 20):
+        return f"state_bytes {manifest['state_bytes']:,} is not a size its {manifest['payload_bytes']:,} compressed bytes can have"
+    if manifest["state_bytes"] > _MAX_STATE_BYTES:
+        return f"state_bytes {manifest['state_bytes']:,} is more than exsim reads ({_MAX_STATE_BYTES:,})"
+    return None
+
+
+def _load_state(replay: Replay, manifest: dict[str, Any], payload: bytes, where: str) -> dict[str, Any]:
+    """The saved attributes of the replay, decoded (the strategy's set on ``replay.strategy``)."""
+    size = manifest["state_bytes"]
+    try:
+        reader = zstandard.ZstdDecompressor().stream_reader(payload)
+        chunks: list[bytes] = []
+        got = 0
+        while got <= size:  # bounded: never more than the manifest's size (+1 to notice more)
+            chunk = reader.read(min(1 << 20, size + 1 - got))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            got += len(chunk)
+    except zstandard.ZstdError as exc:
+        raise InputError(f"damaged snapshot: its state does not decompress ({exc})", where=where) from None
+    if got != size:
+        raise InputError(f"damaged snapshot: its state is not the {size:,} bytes its manifest says", where=where)
+    try:
+        data = json.loads(b"".join(chunks))
+    except (ValueError, RecursionError) as exc:
+        raise InputError(f"damaged snapshot: its state is not JSON ({str(exc)[:120]})", where=where) from None
+    try:
+        return decode(data, replay=replay, strategy=replay.strategy)
+    except Refused as exc:
+        raise InputError(f"refused snapshot: {exc}", where=where) from None
 
 
 # ---------------------------------------------------------------------- resuming
@@ -323,15 +535,17 @@ def restore(replay: Replay, path: str | Path) -> None:
     """Continue ``replay`` (just built with the snapshot's files and options) from the
     snapshot at ``path``. Everything is checked before any file is touched.
 
-    Cost: a re-read of the inputs up to the snapshot (the readers and the market model,
-    not the exchange), and the unpickling.
+    Cost: decoding the state, and a re-read of the inputs up to the snapshot (the readers
+    and the market model, not the exchange).
     """
     snap = Path(path)
     where = str(snap)
     manifest, payload = _read(snap)
     _check_inputs(replay, manifest, where)
     events_path = _check_events_log(replay, manifest, where)
-    # 1. the sources, re-read to where the snapshot's run had read them
+    remove_stale_temporaries(snap.parent)
+    saved = _load_state(replay, manifest, payload, where)
+    # the sources, re-read to where the snapshot's run had read them
     replay._fast_forwarding = True
     try:
         sources = {0: replay.market_items()}
@@ -348,24 +562,22 @@ def restore(replay: Replay, path: str | Path) -> None:
     if counts != saved_counts:
         differ = ", ".join(f"{k} {counts[k]} (snapshot: {saved_counts.get(k)})" for k in counts if counts[k] != saved_counts.get(k))
         raise InputError(f"the inputs differ from the snapshot's: read as far, they give {differ}", where=where)
-    # 2. the state
-    _restoring.append(replay)
-    try:
-        saved = pickle.loads(payload)["replay"]
-    except Exception as exc:  # noqa: BLE001 - a payload that passed the checksum but does not load
-        raise InputError(f"the snapshot's state cannot be loaded ({type(exc).__name__}: {exc})", where=where) from None
-    finally:
-        _restoring.pop()
+    # the state
     vars(replay).update({k: v for k, v in saved.items() if k not in NOT_SAVED})
-    loop = replay.loop
-    for number, _name, _count in manifest["sources"]:
-        if loop.source_head(number) != last[number]:
-            raise InputError(f"the inputs differ from the snapshot's: source {number} reads another item there", where=where)
-        loop.reattach_source(number, sources[number])
-    loop._check()
-    replay.exchange._check()
-    replay.ledger._check()
-    # 3. the run's events.jsonl, cut back to the snapshot's length
+    try:
+        loop = replay.loop
+        for number, _name, _count in manifest["sources"]:
+            if loop.source_head(number) != last[number]:
+                raise InputError(f"the inputs differ from the snapshot's: source {number} reads another item there", where=where)
+            loop.reattach_source(number, sources[number])
+        loop._check()
+        replay.exchange._check()
+        replay.ledger._check()
+    except InputError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a state that decodes but does not hold together
+        raise InputError(f"refused snapshot: its state does not hold together ({type(exc).__name__}: {str(exc)[:120]})", where=where) from None
+    # the run's events.jsonl, cut back to the snapshot's length
     if events_path is not None:
         replay.recorder.out_dir = events_path.parent
         os.truncate(events_path, manifest["events_log"]["bytes"])
@@ -432,6 +644,25 @@ def _check_inputs(replay: Replay, manifest: dict[str, Any], where: str) -> None:
             "the options differ from the snapshot's run: " + "; ".join(differ) + "; resume with the same options",
             where=where,
         )
+    changed = _strategy_changes(manifest["strategy_source"], strategy_source(replay.strategy))
+    if changed:
+        raise InputError(
+            f"the strategy's code changed since the snapshot: {changed}; resume with the code that wrote it, or run "
+            "again from the start",
+            where=where,
+        )
+
+
+def _strategy_changes(saved: dict[str, Any], now: dict[str, Any]) -> str:
+    """What differs between the strategy sources of the snapshot and of this run ("": none)."""
+    if saved["class"] != now["class"]:
+        return f"class {now['class']} (snapshot: {saved['class']})"
+    before = {f["module"]: f for f in saved["files"]}
+    after = {f["module"]: f for f in now["files"]}
+    if list(before) != list(after):
+        return f"its classes come from {', '.join(after) or 'no module'} (snapshot: {', '.join(before) or 'no module'})"
+    edited = [f"{f['path'] or module} ({module})" for module, f in after.items() if f["sha256"] != before[module]["sha256"]]
+    return ", ".join(edited) + (" differs" if len(edited) == 1 else " differ") if edited else ""
 
 
 def _check_events_log(replay: Replay, manifest: dict[str, Any], where: str) -> Path | None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
+import io
 import json
+import os
+import secrets
 import sys
 import time
 from pathlib import Path
@@ -28,54 +31,88 @@ SHORT_NAMES = {
 # ---------------------------------------------------------------------- strategy loading
 def load_strategy(spec: str, params: list[str]) -> Any:
     """``module:Class``, ``path/to/file.py:Class`` or a short name (holder, market_maker,
-    grid, passive); ``params`` are ``key=value`` texts passed as keyword arguments."""
+    grid, passive); ``params`` are ``key=value`` texts passed as keyword arguments.
+
+    Only a subclass of :class:`~exsim.replay.strategy.Strategy` is ever called (to make the
+    strategy): what the spec names is looked up and checked first, so ``os:system`` or any
+    other callable is refused without being called. A module of Python's standard library
+    is refused before it is imported (none holds a strategy). A ``.py`` file is the user's
+    own code: it is imported (run) to find the class in it.
+    """
+    from exsim.replay.strategy import Strategy
+
     spec = SHORT_NAMES.get(spec, spec)
     if ":" not in spec:
         raise InputError(
             f"{spec!r}: expected module:Class, file.py:Class or one of {', '.join(SHORT_NAMES)}", field="--strategy"
         )
     where, _, cls_name = spec.rpartition(":")
-    if where.endswith(".py"):
-        path = Path(where)
-        if not path.is_file():
-            raise InputError("no such file", where=where, field="--strategy")
-        mod_spec = importlib.util.spec_from_file_location(path.stem, path)
-        assert mod_spec is not None and mod_spec.loader is not None
-        module = importlib.util.module_from_spec(mod_spec)
-        # registered under its name, as an imported module is (pickle finds the strategy's
-        # classes there for checkpoints, and so do dataclasses) -- unless another module
-        # has that name; a new load of the same file replaces the old one
-        held = sys.modules.get(path.stem)
-        register = held is None or getattr(held, "__file__", None) == mod_spec.origin
-        if register:
-            sys.modules[path.stem] = module
-        try:
-            mod_spec.loader.exec_module(module)
-        except BaseException:
-            if register:  # as it was
-                if held is None:
-                    sys.modules.pop(path.stem, None)
-                else:
-                    sys.modules[path.stem] = held
-            raise
-    else:
-        try:
-            module = importlib.import_module(where)
-        except ImportError as exc:
-            raise InputError(f"cannot import {where!r}: {exc}", field="--strategy") from exc
-    cls = getattr(module, cls_name, None)
-    if cls is None:
-        raise InputError(f"{where} has no {cls_name!r}", field="--strategy")
+    if not where or not cls_name.isidentifier():
+        raise InputError(f"{spec!r}: expected module:Class or file.py:Class (a class name after the colon)", field="--strategy")
     kwargs: dict[str, str] = {}
     for p in params:
         key, eq, value = p.partition("=")
         if not eq or not key:
             raise InputError(f"{p!r} is not key=value", field="--param")
         kwargs[key] = value
+    module = _strategy_file(where) if where.endswith(".py") else _strategy_module(where)
+    cls = getattr(module, cls_name, None)
+    if cls is None:
+        raise InputError(f"{where} has no {cls_name!r}", field="--strategy")
+    if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        what = f"a class ({cls.__module__}.{cls.__qualname__})" if isinstance(cls, type) else f"a {type(cls).__name__}"
+        raise InputError(
+            f"{spec}: {cls_name} is {what}, not a strategy: expected a subclass of exsim.replay.Strategy",
+            field="--strategy",
+        )
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as exc:
         raise InputError(f"{cls_name}({', '.join(params)}): {exc}", field="--param") from exc
+
+
+def _strategy_module(name: str) -> Any:
+    """The module ``name`` (imported), unless it is not one a strategy can be in."""
+    if not all(part.isidentifier() for part in name.split(".")):
+        raise InputError(f"{name!r} is not a module name (or a file ending .py)", field="--strategy")
+    top = name.partition(".")[0]
+    if top in sys.stdlib_module_names or top in sys.builtin_module_names:
+        raise InputError(f"{name!r} is a module of Python's standard library, not a strategy", field="--strategy")
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        raise InputError(f"cannot import {name!r}: {exc}", field="--strategy") from exc
+
+
+def _strategy_file(where: str) -> Any:
+    """The user's strategy file ``where`` (a .py file), imported."""
+    from exsim.readers.opening import not_a_data_file
+
+    path = Path(where)
+    problem = not_a_data_file(path)
+    if problem:
+        raise InputError(problem.replace("a data file", "a Python file"), where=where, field="--strategy")
+    mod_spec = importlib.util.spec_from_file_location(path.stem, path)
+    if mod_spec is None or mod_spec.loader is None:
+        raise InputError("cannot be imported as a Python module", where=where, field="--strategy")
+    module = importlib.util.module_from_spec(mod_spec)
+    # registered under its name, as an imported module is (so are dataclasses and the
+    # like, which look their module up there) -- unless another module has that name; a
+    # new load of the same file replaces the old one
+    held = sys.modules.get(path.stem)
+    register = held is None or getattr(held, "__file__", None) == mod_spec.origin
+    if register:
+        sys.modules[path.stem] = module
+    try:
+        mod_spec.loader.exec_module(module)
+    except BaseException:
+        if register:  # as it was
+            if held is None:
+                sys.modules.pop(path.stem, None)
+            else:
+                sys.modules[path.stem] = held
+        raise
+    return module
 
 
 # ---------------------------------------------------------------------- replay
@@ -354,27 +391,71 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_convert(args: argparse.Namespace) -> int:
+    """Read the files, merge them by time, write them in exsim's format.
+
+    The output never replaces one of the inputs (the same path, or a symbolic or hard link
+    to it: refused before anything is read), and it is written to a temporary file in its
+    folder, renamed over the output at the end: a convert that fails leaves no partial
+    output, and an output that was there before is left as it was.
+    """
     from exsim.readers import merge_rows, open_rows
     from exsim.readers.native import write_rows
+    from exsim.readers.opening import repeated_file
 
-    streams = []
     fmts = args.format or [None] * len(args.files)
     if len(fmts) != len(args.files):
         raise InputError("give --format once per file, or not at all", field="--format")
-    for f, fmt in zip(args.files, fmts):
-        streams.append(open_rows(f, fmt, args.symbol)[1])
+    output = Path(args.output)
+    for f in args.files:
+        if _same_file(f, output):
+            raise InputError(
+                f"is the input {f}: convert never writes over one of its inputs; give another output name",
+                where=str(output),
+                field="--output",
+            )
+    twice = repeated_file(args.files)
+    if twice is not None:
+        raise InputError(f"the same file as {twice[0]}: each input is converted once; give it once", where=twice[1], field="files")
+    streams = [open_rows(f, fmt, args.symbol)[1] for f, fmt in zip(args.files, fmts)]
     out_fmt = args.to or ("exsim-jsonl" if args.output.endswith((".jsonl", ".jsonl.gz")) else "exsim-csv")
     t0 = time.perf_counter()
-    if args.output.endswith(".gz"):
-        import gzip
+    tmp = output.with_name(f".{output.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # (the umask applies, as to any new file)
+    except OSError as exc:  # (named as the output, not as its temporary file)
+        raise OSError(exc.errno, exc.strerror, str(output)) from None
+    try:
+        with open(fd, "wb") as raw:
+            if args.output.endswith(".gz"):
+                import gzip
 
-        out_cm: Any = gzip.open(args.output, "wt", encoding="utf-8", newline="")
-    else:
-        out_cm = open(args.output, "w", encoding="utf-8", newline="")
-    with out_cm as out:
-        n = write_rows(merge_rows(streams), out, out_fmt)
+                binary: Any = gzip.GzipFile(filename=output.name, mode="wb", fileobj=raw)
+            else:
+                binary = raw
+            with io.TextIOWrapper(binary, encoding="utf-8", newline="") as out:
+                n = write_rows(merge_rows(streams), out, out_fmt)
+                out.flush()
+                if binary is not raw:
+                    binary.close()
+                raw.flush()
+                os.fsync(raw.fileno())
+        os.replace(tmp, output)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     print(f"wrote {n:,} rows as {out_fmt} to {args.output} in {time.perf_counter() - t0:.2f} s")
     return 0
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether paths ``a`` and ``b`` name one file: the same resolved path, or (both there)
+    the same device and inode (a hard link)."""
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, ValueError):
+        return False
 
 
 #: what ``print_summary`` and ``write_report`` read of a run's summary.json
@@ -446,8 +527,8 @@ def add_parsers(sub: Any) -> None:
         "A snapshot of the whole run (exchange, ledger, books, queued events and timers, strategy, recorder) every "
         "N input rows, so a long replay can stop and continue: run the same command with --resume SNAPSHOT (same "
         "files and options; a different file or option is refused). The resumed run ends in the same state hash, "
-        "account figures and output files as one that never stopped. Snapshots are pickles: resume only from your "
-        "own. They are read only by the exsim version that wrote them.",
+        "account figures and output files as one that never stopped. Snapshots are plain data (no code runs on "
+        "--resume); they are read only by the exsim version that wrote them.",
     )
     ck.add_argument("--checkpoint-every", type=_whole, default=None, metavar="N", help="write a snapshot every N input rows")
     ck.add_argument(
@@ -475,7 +556,10 @@ def add_parsers(sub: Any) -> None:
     cv = sub.add_parser(
         "convert",
         help="write any readable tick file(s) in exsim's own format (CSV or JSONL)",
-        description="Reads FILEs with their readers, merges them by time, and writes exsim-csv or exsim-jsonl exactly (no rounding).",
+        description=(
+            "Reads FILEs with their readers, merges them by time, and writes exsim-csv or exsim-jsonl exactly (no rounding). "
+            "The output is never one of the inputs, and appears whole at the end (written to a temporary file beside it)."
+        ),
     )
     cv.add_argument("files", nargs="+", metavar="FILE")
     cv.add_argument("-o", "--output", required=True, help="output file (.csv, .jsonl, optionally .gz)")

@@ -49,9 +49,9 @@ How the market is modelled (each choice is stated in the run summary):
 Checkpoints (``checkpoint_every``, ``resume``; :mod:`exsim.replay.checkpoint`): every
 ``checkpoint_every`` input rows (rows of the merged input stream the market model has
 taken), once the loop has run everything queued at the current timestamp, the whole run
-is pickled — exchange, ledger, books, the loop's queue and timers, the strategy and its
-context, the recorder — except the input streams, which are re-opened on resume and
-fast-forwarded past the items already read. A resumed run ends in the same state hash,
+is saved as plain data — exchange, ledger, books, the loop's queue and timers, the
+strategy's attributes and its context, the recorder — except the input streams, which are
+re-opened on resume and fast-forwarded past the items already read. A resumed run ends in the same state hash,
 account figures and output files as an uninterrupted one.
 """
 
@@ -112,10 +112,10 @@ from exsim.loop.event_loop import (
 from exsim.margin.funding import DEFAULT_INTEREST_E8, funding_rate_e8, next_funding_time_ns
 from exsim.readers import format_kinds, merge_rows, open_rows
 from exsim.readers.markets import check_index, check_traded
-from exsim.readers.opening import SKIPPED_LINES
+from exsim.readers.opening import SKIPPED_LINES, repeated_file
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, PREMIUM, QUOTE, TRADE, Row
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedGap, ReplayedPremium, ReplayedQuote
-from exsim.replay.checkpoint import SNAPSHOT_NAME, restore, write_snapshot
+from exsim.replay.checkpoint import SNAPSHOT_NAME, remove_stale_temporaries, restore, write_snapshot
 from exsim.replay.recorder import Recorder
 from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy
 from exsim.units import ceil_div, div_half_even, floor_div, parse_decimal, to_atoms
@@ -337,8 +337,8 @@ class Replay:
     ``on_checkpoint(info)`` is called after each. ``resume``: a snapshot to continue from;
     build the replay with the same files and options as the run that wrote it (it refuses
     otherwise). ``run_options``: further options to record in snapshots and compare on
-    resume (the command line's strategy spec and parameters). Snapshots are pickles: load
-    only your own (see :mod:`exsim.replay.checkpoint`).
+    resume (the command line's strategy spec and parameters). Snapshots are plain data: a
+    resume runs no code a snapshot names (see :mod:`exsim.replay.checkpoint`).
     """
 
     def __init__(
@@ -390,6 +390,14 @@ class Replay:
         fmts = list(formats) if formats is not None else [None] * len(files)
         if len(fmts) != len(files):
             raise InputError("give one format per file (or none)", field="format")
+        for given, field in ((files, "files"), (index_files, "index_file")):
+            twice = repeated_file(given)
+            if twice is not None:  # its rows would be replayed twice: every trade and level doubled
+                first, again = twice
+                same = "given twice" if first == again else f"the same file as {first}"
+                raise InputError(f"{same}: each input is replayed once; give it once", where=again, field=field)
+        if self.checkpoint_path is not None:  # what a run killed while writing a snapshot left
+            remove_stale_temporaries(self.checkpoint_path.parent)
         self.skipped_lines: list[str] = []  # lines readers refused (skip_bad_rows): the errors
         # 1. readers, and the symbols each file holds (peek at its first rows)
         self.inputs: list[dict[str, Any]] = []
@@ -1055,7 +1063,7 @@ class Replay:
                 return
         callback(loop, ts)  # (not one of the run's samplers: fires as usual)
 
-    # (timer callbacks are bound methods and partials, not closures: a snapshot pickles them)
+    # (timer callbacks are bound methods and partials, not closures: a snapshot saves them by name)
     def _settle_funding(self, symbol: str, loop: EventLoop, ts: int) -> None:
         if self.exchange.mark_price_subticks(symbol) is not None:
             self.exchange.submit(SettleFunding(ts, symbol, None))

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import filecmp
 import gzip
+import hashlib
 import itertools
 import json
+import os
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -19,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import zstandard
 
 from exsim.cli import main
 from exsim.errors import InputError, StateError
@@ -27,7 +31,7 @@ from exsim.loop.event_loop import EventLoop, Timer
 from exsim.readers import open_rows
 from exsim.readers.native import write_rows
 from exsim.replay import Replay, ReplayConfig
-from exsim.replay.checkpoint import SNAPSHOT_NAME, read_header
+from exsim.replay.checkpoint import FORMAT, SNAPSHOT_NAME, read_header
 from exsim_examples.holder import Holder
 from exsim_examples.market_maker import MarketMaker
 
@@ -313,8 +317,6 @@ class TestRefusals:
         data = snapshot.read_bytes()
         first, rest = data.split(b"\n", 1)
         version = f" {exsim.__version__} ".encode()
-        from exsim.replay.checkpoint import FORMAT
-
         assert first.startswith(f"EXSIM-SNAPSHOT {FORMAT}".encode() + version)
         other = tmp_path / "other-version.snapshot"
         other.write_bytes(first.replace(version, b" 0.0.9 ") + b"\n" + rest)
@@ -366,7 +368,9 @@ class TestRefusals:
         edited.write_text(text[:-20] + text[-20:].replace("1", "2", 1))  # same size, last bytes differ
         assert edited.stat().st_size == CRASH.stat().st_size
         assert "same size, other content" in self.refused(snapshot, capsys, files=[str(edited)])
-        err = self.refused(snapshot, capsys, files=[str(CRASH), str(CRASH)])
+        copy = tmp_path / "copy.csv"
+        shutil.copyfile(CRASH, copy)
+        err = self.refused(snapshot, capsys, files=[str(CRASH), str(copy)])
         assert "made from 1 input file(s)" in err and "2 given" in err
 
     def test_other_options_are_refused_naming_them(self, snapshot: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -432,3 +436,191 @@ class TestRefusals:
         assert main([*argv, "--out", str(tmp_path / "run"), "--resume", str(tmp_path / "run" / "checkpoint" / SNAPSHOT_NAME)]) == 0
         capsys.readouterr()
         same_outputs(tmp_path / "plain", tmp_path / "run")
+
+
+def split_snapshot(path: Path) -> tuple[bytes, dict[str, Any], bytes]:
+    """A snapshot's first line, manifest and compressed state."""
+    first, body, payload = path.read_bytes().split(b"\n", 2)
+    return first, json.loads(body), payload
+
+
+def forge(real: Path, out: Path, *, state: bytes | None = None, payload: bytes | None = None, fmt: int = FORMAT, **manifest: Any) -> Path:
+    """A snapshot made by hand from ``real``, as anyone can: another state (JSON, compressed
+    here) or raw payload, manifest fields changed, the sizes and the checksum recomputed."""
+    import exsim
+
+    _, saved, saved_payload = split_snapshot(real)
+    if state is not None:
+        payload = zstandard.ZstdCompressor().compress(state)
+        saved["state_bytes"] = len(state)
+    payload = saved_payload if payload is None else payload
+    saved["payload_bytes"] = len(payload)
+    saved.update(manifest)
+    body = json.dumps(saved).encode() + b"\n"
+    digest = hashlib.sha256(body + payload).hexdigest()
+    out.write_bytes(f"EXSIM-SNAPSHOT {fmt} {exsim.__version__} sha256={digest}\n".encode() + body + payload)
+    return out
+
+
+class _CreatesFile:
+    """Pickled, this object's loading creates the file it names (the old proof of concept)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.path), "w"))
+
+
+class TestCraftedSnapshots:
+    """A snapshot is data: a crafted one with a valid checksum is refused in one line and runs nothing."""
+
+    ARGV = TestRefusals.ARGV
+
+    @pytest.fixture(scope="class")
+    def snapshot(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        folder = tmp_path_factory.mktemp("snap")
+        assert main(["replay", str(CRASH), *self.ARGV, "--checkpoint-every", "500", "--checkpoint-dir", str(folder)]) == 0
+        return folder / SNAPSHOT_NAME
+
+    def refused(self, snapshot: Path, capsys: pytest.CaptureFixture[str]) -> str:
+        capsys.readouterr()
+        assert main(["replay", str(CRASH), *self.ARGV, "--resume", str(snapshot)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"exsim: error: {snapshot}: ") and err.count("\n") == 1
+        return err
+
+    def test_the_state_is_json_naming_only_exsim_classes(self, snapshot: Path) -> None:
+        """Decompressed, the state is one JSON document; its class table names exsim's classes only."""
+        _, manifest, payload = split_snapshot(snapshot)
+        raw = zstandard.ZstdDecompressor().stream_reader(payload).read()
+        assert len(raw) == manifest["state_bytes"]
+        data = json.loads(raw)
+        assert sorted(data) == ["classes", "state"]
+        assert data["classes"] and all(name.startswith("exsim.") for name, _, _ in data["classes"])
+        assert b"exsim_examples" not in raw  # the strategy's class is not in the state
+
+    def test_the_old_pickle_proof_of_concept_is_refused_and_creates_nothing(self, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A pickle that creates a file when loaded, as format 1 or forged as format 2 (raw or compressed): refused, no file."""
+        marker = tmp_path / "created-by-the-snapshot"
+        evil = pickle.dumps({"replay": _CreatesFile(marker)})
+        assert "snapshot format 1" in self.refused(forge(snapshot, tmp_path / "v1.snapshot", payload=evil, fmt=1), capsys)
+        err = self.refused(forge(snapshot, tmp_path / "raw.snapshot", payload=evil), capsys)
+        assert "damaged snapshot" in err
+        err = self.refused(forge(snapshot, tmp_path / "packed.snapshot", state=evil), capsys)
+        assert "its state is not JSON" in err
+        assert not marker.exists()
+
+    @pytest.mark.parametrize(
+        "state, phrase",
+        [
+            ({"classes": [["os:system", "slots", []]], "state": ["x", ["o", 0, []]]}, "names the class 'os:system'"),
+            ({"classes": [], "state": ["x", ["p", ["f", "os:system"], ["touch {marker}"]]]}, "names the function"),
+            ({"classes": [], "state": ["x", ["m", ["R"], "__init__"]]}, "names the method Replay.__init__"),
+            ({"classes": [], "state": ["x", ["t", "subprocess:Popen"]]}, "names the class"),
+            ({"py/reduce": [{"py/function": "os.system"}, ["touch {marker}"]]}, "not a snapshot's"),
+        ],
+    )
+    def test_a_state_naming_os_system_is_refused(self, state: dict[str, Any], phrase: str, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """JSON states naming os.system, subprocess or a method outside the tables: refused, nothing runs."""
+        marker = tmp_path / "created-by-the-snapshot"
+        text = json.dumps(state).replace("{marker}", str(marker)).encode()
+        err = self.refused(forge(snapshot, tmp_path / "crafted.snapshot", state=text), capsys)
+        assert "refused snapshot" in err and phrase in err
+        assert not marker.exists()
+
+    def test_a_state_that_decodes_but_does_not_hold_together_is_refused(self, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """The real state with the loop's clock moved past its queue: the loop's check refuses it in one line."""
+        _, _, payload = split_snapshot(snapshot)
+        data = json.loads(zstandard.ZstdDecompressor().stream_reader(payload).read())
+        text = re.sub(r'"_now_ns", ?[0-9]+', f'"_now_ns",{1 << 62}', json.dumps(data), count=1).encode()
+        err = self.refused(forge(snapshot, tmp_path / "odd.snapshot", state=text), capsys)
+        assert "its state does not hold together (StateError: an item is queued before now_ns)" in err
+
+    def test_a_manifest_of_the_wrong_shape_is_refused(self, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A checksum-valid manifest whose sources are not a list: one line naming the field."""
+        err = self.refused(forge(snapshot, tmp_path / "shape.snapshot", sources={"0": 1}), capsys)
+        assert "its manifest sources is not a list" in err
+
+    def test_a_decompression_bomb_is_refused_before_it_is_decompressed(self, snapshot: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A state that would decompress to 1 GB from a few kB is refused by its declared size."""
+        bomb = zstandard.ZstdCompressor(level=19).compress(b" " * (1 << 30))
+        err = self.refused(forge(snapshot, tmp_path / "bomb.snapshot", payload=bomb, state_bytes=1 << 30), capsys)
+        assert "state_bytes" in err and "compressed bytes can have" in err
+        err = self.refused(forge(snapshot, tmp_path / "liar.snapshot", payload=bomb), capsys)  # the real state's size
+        assert "is not the" in err and "bytes its manifest says" in err
+
+    def test_a_fifo_is_refused_without_waiting(self, tmp_path: Path) -> None:
+        """--resume on a FIFO with no writer: one line at once (a child process, so a hang fails the test)."""
+        fifo = tmp_path / "snapshot.fifo"
+        os.mkfifo(fifo)
+        argv = [sys.executable, "-m", "exsim.cli", "replay", str(CRASH), *self.ARGV, "--resume", str(fifo)]
+        done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2
+        assert done.stderr == f"exsim: error: {fifo}: not a regular file (a FIFO): a snapshot is a file written by --checkpoint-every\n"
+
+
+class TestStrategyCode:
+    """A resume notices that the strategy's code changed since the snapshot."""
+
+    def test_an_edited_strategy_file_is_refused_naming_it(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """One comment added to the strategy's file after the snapshot: refused in one line naming the file."""
+        path = tmp_path / "edited_holder.py"
+        path.write_text("from exsim_examples.holder import Holder\nclass EditedHolder(Holder):\n    pass\n")
+        argv = ["replay", str(CRASH), "--symbol", "BTCUSDT", "--strategy", f"{path}:EditedHolder", "--no-progress"]
+        assert main([*argv, "--checkpoint-every", "500", "--checkpoint-dir", str(tmp_path / "ck")]) == 0
+        path.write_text(path.read_text() + "# tuned\n")
+        capsys.readouterr()
+        assert main([*argv, "--resume", str(tmp_path / "ck" / SNAPSHOT_NAME)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1
+        assert f"the strategy's code changed since the snapshot: {path} (edited_holder) differs" in err
+
+    def test_the_manifest_names_the_strategy_class_and_its_source_hashes(self, tmp_path: Path) -> None:
+        """The class, and one SHA-256 per module of its class and base classes (here the file and exsim_examples.holder)."""
+        path = tmp_path / "my_holder2.py"
+        path.write_text("from exsim_examples.holder import Holder\nclass MyHolder(Holder):\n    pass\n")
+        argv = ["replay", str(CRASH), "--symbol", "BTCUSDT", "--strategy", f"{path}:MyHolder", "--no-progress"]
+        assert main([*argv, "--checkpoint-every", "500", "--checkpoint-dir", str(tmp_path / "ck")]) == 0
+        source = read_header(tmp_path / "ck" / SNAPSHOT_NAME)["strategy_source"]
+        assert source["class"] == "my_holder2:MyHolder"
+        assert [(f["module"], f["sha256"]) for f in source["files"]] == [
+            ("my_holder2", hashlib.sha256(path.read_bytes()).hexdigest()),
+            ("exsim_examples.holder", hashlib.sha256((ROOT / "examples" / "holder.py").read_bytes()).hexdigest()),
+        ]
+
+
+class TestTemporaries:
+    """Temporary snapshot files a killed run left are removed by the next run that checkpoints there."""
+
+    def test_leftovers_of_dead_processes_go_and_nothing_else(self, tmp_path: Path) -> None:
+        """A dead process's ``.replay.snapshot.<pid>.tmp`` goes; a live one's and other names stay."""
+        folder = tmp_path / "ck"
+        folder.mkdir()
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        dead_pid = int(dead.stdout)
+        alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+        try:
+            names = [
+                f".{SNAPSHOT_NAME}.{dead_pid}.tmp",  # left by a killed run: removed
+                f".{SNAPSHOT_NAME}.{alive.pid}.tmp",  # another run writing now: kept
+                f".{SNAPSHOT_NAME}.{dead_pid}.tmp.bak",  # not exsim's pattern: kept
+                f"{SNAPSHOT_NAME}.{dead_pid}.tmp",
+                "notes.tmp",
+            ]
+            for name in names:
+                (folder / name).write_text("x")
+            Replay([CRASH], crash_holder(), CRASH_CONFIG, checkpoint_every=10_000, checkpoint_dir=folder).run()
+            assert sorted(p.name for p in folder.iterdir()) == sorted(names[1:])
+        finally:
+            alive.kill()
+            alive.wait()
+
+    def test_a_resume_removes_the_leftovers_beside_its_snapshot(self, tmp_path: Path) -> None:
+        """The folder of the snapshot a run resumes from is cleaned as well."""
+        Replay([CRASH], crash_holder(), CRASH_CONFIG, checkpoint_every=500, checkpoint_dir=tmp_path).run()
+        dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+        leftover = tmp_path / f".{SNAPSHOT_NAME}.{int(dead.stdout)}.tmp"
+        leftover.write_bytes(b"half a snapshot")
+        Replay([CRASH], crash_holder(), CRASH_CONFIG, resume=tmp_path / SNAPSHOT_NAME)
+        assert not leftover.exists()
