@@ -94,6 +94,9 @@ NOT_SAVED = frozenset(
         "_restored",
         "_wall0",
         "_open_files",
+        "run_dir",  # (this process's lock on the run directory; exsim.replay.rundir)
+        "run_key",
+        "stopped",
     }
 )
 

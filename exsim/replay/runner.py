@@ -45,7 +45,9 @@ account figures and output files as an uninterrupted one.
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
+import json
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -98,9 +100,10 @@ from exsim.readers.opening import SKIPPED_LINES
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, MARK, Row
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedGap, ReplayedPremium, ReplayedQuote
 from exsim.replay.checkpoint import SNAPSHOT_NAME, restore, write_snapshot
-from exsim.replay.recorder import Recorder
-from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy
-from exsim.units import floor_div, parse_decimal, to_atoms
+from exsim.replay.recorder import Recorder, utc_text
+from exsim.replay.rundir import RunDir
+from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy, StrategyError
+from exsim.units import floor_div, format_rate_e8, parse_decimal, to_atoms
 
 NS_PER_S = 1_000_000_000
 #: same-timestamp priority of the checkpoint timer: after everything else at its timestamp
@@ -202,14 +205,67 @@ class _Ladder:
 
 
 class _Recorder(Recorder):
-    """The recorder, whose summary also says where the run's checkpoints are."""
+    """The recorder, whose summary also says where the run's checkpoints are, the
+    settings in force and whether the run finished."""
 
     def summary(self) -> dict[str, Any]:
         summary = super().summary()
         info = self.replay.checkpoint_info()
         if info is not None:
             summary["checkpoint"] = info
+        summary["settings"] = self.replay.settings_in_force()
+        summary["run_key"] = self.replay.run_key
+        stopped = self.replay.stopped
+        summary["complete"] = stopped is None
+        if stopped is not None:
+            summary["incomplete_reason"] = stopped
         return summary
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :meth:`Replay.run`: what was done (``rows``, ``sim_ts_ns``), where
+    the partial summary is, and the snapshot to resume from (None without checkpoints)."""
+
+    def __init__(self, rows: int, sim_ts_ns: int, summary_path: Path | None, resume_from: Path | None) -> None:
+        super().__init__(rows, sim_ts_ns)
+        self.rows = rows
+        self.sim_ts_ns = sim_ts_ns
+        self.summary_path = summary_path
+        self.resume_from = resume_from
+
+
+def _shown_path(filename: str) -> str:
+    """A source file as a user names it: relative to the current folder when under it."""
+    try:
+        return str(Path(filename).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return filename
+
+
+def strategy_error(strategy: Strategy, exc: BaseException) -> StrategyError | None:
+    """The one-line error of an exception raised inside one of ``strategy``'s hooks
+    (``strategy holder.on_mark (examples/holder.py:42): ZeroDivisionError: ...``), or None
+    when no hook of it is on the traceback (the error is not the strategy's).
+
+    The hook is the outermost frame running a method of the strategy; the line, the
+    innermost frame in the strategy's own source file (or the hook's, when the error is
+    raised deeper, in exsim code the strategy called)."""
+    hook = None
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if hook is None and frame.f_locals.get("self") is strategy:
+            hook = (frame.f_code.co_name, frame.f_code.co_filename)
+        if hook is not None and frame.f_code.co_filename == hook[1]:
+            line = (frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if hook is None or line is None:
+        return None
+    name = type(strategy).__name__.lower() if type(strategy).__module__.startswith("exsim_examples") else type(strategy).__qualname__
+    text = str(exc)
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return StrategyError(message, where=f"strategy {name}.{hook[0]} ({_shown_path(line[0])}:{line[1]})")
 
 
 class Replay:
@@ -223,6 +279,13 @@ class Replay:
     otherwise). ``run_options``: further options to record in snapshots and compare on
     resume (the command line's strategy spec and parameters). Snapshots are pickles: load
     only your own (see :mod:`exsim.replay.checkpoint`).
+
+    ``out_dir`` follows :mod:`exsim.replay.rundir`'s policy: it must be new, empty or a
+    run of the same files, options and strategy (``force``: replace exsim's own files of
+    whatever run it holds); it is locked while the run writes and marked incomplete until
+    the run ends. Settings the config fixes (leverage, margin mode) win over the
+    strategy's (:mod:`exsim.replay.strategy`); a setting the venue or the data cannot
+    serve is an :class:`InputError` here, before anything runs.
     """
 
     def __init__(
@@ -242,6 +305,7 @@ class Replay:
         on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
         resume: str | Path | None = None,
         run_options: dict[str, Any] | None = None,
+        force: bool = False,
     ) -> None:
         if not files and rows is None:
             raise InputError("no input files given", field="files")
@@ -318,6 +382,7 @@ class Replay:
         if any(i.symbol != s for i, s in zip(self.instruments, symbols)):
             raise InputError(f"symbols {symbols} must be given as exchange symbols like BTCUSDT", field="symbol")
         kinds = frozenset().union(*kinds_of)
+        self._check_settings(kinds)
         # 2. the market model's choices
         self.depth_replayed = LEVEL in kinds
         # kinds a file is sure to hold (a raw WebSocket capture only may: it depends on
@@ -353,7 +418,26 @@ class Replay:
             index_quotes(open_rows(p, None, config.symbol)[1], inst_by_symbol) for p in self.index_files
         ]
         self.index_proxy: dict[str, int] = {}  # symbol -> latest index proxy (ticks)
-        # 3. the venue
+        # 3. the run directory: this run's alone, locked, marked incomplete until the end
+        self.run_key = self._run_key(files, fmts)
+        self.stopped: str | None = None  # why the run stopped before its end
+        self.strategy_settings: dict[tuple[str, str], Any] = {}  # (symbol, setting) -> what the strategy set
+        self._warned: set[tuple[str, str, Any]] = set()
+        self.run_dir: RunDir | None = None
+        if out_dir is not None:
+            self.run_dir = RunDir(out_dir, self.run_key, force=force, resuming=resume is not None)
+            self.run_dir.claim()
+        try:
+            self._build(config, out_dir, resume)
+        except BaseException:
+            if self.run_dir is not None:
+                self.run_dir.abandon("the run could not start")
+            raise
+
+    def _build(self, config: ReplayConfig, out_dir: str | Path | None, resume: str | Path | None) -> None:
+        """The venue, the loop and the strategy's hooks (then a snapshot's state, on resume)."""
+        strategy = self.strategy
+        # 4. the venue
         self.ledger = Ledger(self.instruments, insurance_fund_atoms=to_atoms(config.insurance_fund, field="insurance_fund"))
         # (a resumed run reopens the run's events.jsonl itself, without truncating it)
         self.recorder = _Recorder(self, out_dir if resume is None else None)
@@ -426,27 +510,149 @@ class Replay:
         if resume is not None:
             restore(self, resume)
 
+    # ------------------------------------------------------------------ settings
+    def _check_settings(self, kinds: frozenset[int]) -> None:
+        """Settings the venue would refuse or the data cannot serve: an error before the run."""
+        cfg = self.config
+        if cfg.leverage is not None:
+            for inst in self.instruments:
+                first = inst.brackets.brackets[0]
+                if cfg.leverage > first.max_leverage:
+                    raise InputError(
+                        f"{cfg.leverage}x is above {inst.symbol}'s maximum {first.max_leverage}x (the venue refuses it; "
+                        f"larger positions allow less: see the brackets)",
+                        field="leverage",
+                    )
+        if cfg.mark == "replayed" and MARK not in kinds:
+            names = ", ".join(sorted({i["format"] for i in self.inputs}))
+            raise InputError(
+                f"replayed: the inputs ({names}) hold no mark prices; use --mark computed (or auto), or add a mark price file "
+                "(e.g. Binance markPriceKlines)",
+                field="mark",
+            )
+        if cfg.funding == "replayed" and FUNDING not in kinds:
+            names = ", ".join(sorted({i["format"] for i in self.inputs}))
+            raise InputError(
+                f"replayed: the inputs ({names}) hold no funding rates; use --funding computed, none (or auto), or add a "
+                "funding file (e.g. Binance fundingRate)",
+                field="funding",
+            )
+
+    def _run_key(self, files: Sequence[str | Path], fmts: Sequence[str | None]) -> str:
+        """What makes two runs the same command: inputs, options, strategy (a hash)."""
+        what = {
+            "files": [str(Path(f).resolve()) for f in files],
+            "formats": list(fmts),
+            "index_files": [str(Path(f).resolve()) for f in self.index_files],
+            "config": attrs.asdict(self.config),
+            "strategy": f"{type(self.strategy).__module__}:{type(self.strategy).__qualname__}",
+            "run_options": self.run_options,
+        }
+        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+    def strategy_setting(self, symbol: str, setting: str, value: Any) -> bool:
+        """A strategy asks for ``setting`` (``leverage`` / ``margin_mode``) = ``value`` on
+        ``symbol``: True to send it; False when the config fixed that setting (the
+        command line wins), with a warning in the run's story when the values differ."""
+        fixed = getattr(self.config, setting)
+        if fixed is None:
+            self.strategy_settings[(symbol, setting)] = value
+            return True
+        if value != fixed and (symbol, setting, value) not in self._warned:
+            self._warned.add((symbol, setting, value))
+            option = "--" + setting.replace("_", "-")
+            shown = (lambda v: f"{v}x") if setting == "leverage" else str
+            self.note(
+                self.loop.now_ns,
+                f"warning: the strategy set {setting.replace('_', ' ')} {shown(value)} on {symbol}; the command line's "
+                f"{option} {fixed} wins ({shown(fixed)} in force)",
+            )
+        return False
+
+    def settings_in_force(self) -> dict[str, Any]:
+        """The settings the run ran with, and where each came from (for the summary)."""
+        cfg = self.config
+        acct = self._account()
+        per_symbol = {}
+        for inst in self.instruments:
+            sym = inst.symbol
+            entry: dict[str, Any] = {}
+            for setting in ("leverage", "margin_mode"):
+                if getattr(cfg, setting) is not None:
+                    source = "command line"
+                elif (sym, setting) in self.strategy_settings:
+                    source = "strategy"
+                else:
+                    source = "venue default"
+                entry[setting + "_from"] = source
+            lev = self.ledger.leverage(acct, sym) if acct is not None else self.ledger.default_leverage
+            mode = self.ledger.margin_mode(acct, sym) if acct is not None else MARGIN_MODES["cross"]
+            entry["leverage"] = lev
+            entry["margin_mode"] = "isolated" if mode == MARGIN_MODES["isolated"] else "cross"
+            entry["clearance_fee"] = format_rate_e8(inst.clearance_fee_e8)
+            per_symbol[sym] = {k: entry[k] for k in ("leverage", "leverage_from", "margin_mode", "margin_mode_from", "clearance_fee")}
+        return {
+            "symbols": per_symbol,
+            "mark": self.mark_mode + ("" if cfg.mark == "auto" else " (--mark)"),
+            "funding": self.funding_mode + ("" if cfg.funding == "auto" else " (--funding)"),
+            "latency_ns": cfg.latency_ns,
+            "queue_model": QUEUE_MODELS[cfg.queue_model],
+        }
+
     # ------------------------------------------------------------------ running
     def run(self) -> dict[str, Any]:
         """Run to the end of the data; returns the summary (also written to ``out_dir``).
 
-        A replay built with ``resume`` continues where its snapshot was taken.
+        A replay built with ``resume`` continues where its snapshot was taken. An
+        exception a strategy hook raises ends the run as a :class:`StrategyError`; Ctrl-C
+        as :class:`RunInterrupted`, after writing the partial run (marked incomplete).
         """
-        if not self._restored:
-            self._start()
         loop = self.loop
-        self._wall0 = wall0 = time.perf_counter()
         try:
+            if not self._restored:
+                self._start()
+            self._wall0 = wall0 = time.perf_counter()
             loop.run()
             self.wall_s += time.perf_counter() - wall0  # (a resumed run adds to the snapshot's)
             self.strategy.on_end(self.ctx)
             loop.run()  # what on_end sent
             self.exchange._check()
             self.ledger._check()
-            return self.recorder.finish()
+            summary = self.recorder.finish()
+        except KeyboardInterrupt:
+            raise self._interrupted() from None
+        except Exception as exc:
+            error = strategy_error(self.strategy, exc)
+            if self.run_dir is not None:
+                self.run_dir.abandon(f"failed: {error or exc}")
+            if error is not None:
+                raise error from exc
+            raise
         finally:
             for f in self._open_files:
                 f.close()
+        if self.run_dir is not None:
+            self.run_dir.finish()
+        return summary
+
+    def _interrupted(self) -> RunInterrupted:
+        """Ctrl-C: write what the run has (its summary marked incomplete), say how to go on."""
+        rows = sum(self.model.counts)
+        now = self.loop.now_ns
+        snapshot = self.checkpoint_path if self._checkpoints else None
+        self.stopped = f"interrupted (Ctrl-C) after {rows:,} rows, at simulated time {utc_text(now)[:23]}Z"
+        self.rows_done, self.last_ts_ns = rows, now
+        summary_path = None
+        if self.run_dir is not None:
+            try:  # the figures of the moment it stopped (best effort: the error to report is the interrupt)
+                self.wall_s += time.perf_counter() - self._wall0
+                self.recorder.finish()
+                summary_path = self.run_dir.path / "summary.json"
+            except Exception:
+                summary_path = None
+            resume = f"resume with --resume {snapshot}" if snapshot is not None else "run the command again"
+            self.run_dir.abandon(self.stopped, resume=resume)
+        return RunInterrupted(rows, now, summary_path, snapshot)
 
     def market_items(self) -> Iterator[Any]:
         """The loop's market-data source: the merged rows through the market model.
