@@ -262,7 +262,7 @@ def strategy_error(strategy: Strategy, exc: BaseException) -> StrategyError | No
         tb = tb.tb_next
     if hook is None or line is None:
         return None
-    name = type(strategy).__name__.lower() if type(strategy).__module__.startswith("exsim_examples") else type(strategy).__qualname__
+    name = type(strategy).__name__.lower() if type(strategy).__module__.startswith("exsim_examples") else type(strategy).__name__
     text = str(exc)
     message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
     return StrategyError(message, where=f"strategy {name}.{hook[0]} ({_shown_path(line[0])}:{line[1]})")
