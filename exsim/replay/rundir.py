@@ -140,6 +140,7 @@ class RunDir:
         self.resuming = resuming
         self._lock_file: IO[bytes] | None = None
         self.record: dict[str, Any] = {}
+        self.created = False  # claim() made the folder
 
     # ------------------------------------------------------------------ start
     def claim(self) -> None:
@@ -149,6 +150,7 @@ class RunDir:
         path = self.path
         if path.exists() and not path.is_dir():
             raise InputError("exists and is not a folder", where=str(path), field="--out")
+        self.created = not path.exists()
         path.mkdir(parents=True, exist_ok=True)
         self._lock()
         try:
@@ -257,6 +259,20 @@ class RunDir:
         with contextlib.suppress(OSError):
             self.mark({**self.record, "reason": reason, "stopped_utc": _utc_now(), **more})
         self.release()
+
+    def not_started(self) -> None:
+        """The run failed before it ran (a refused option or snapshot): a folder
+        :meth:`claim` made is removed again (it holds only the marker); else as
+        :meth:`abandon`."""
+        if not self.created:
+            self.abandon("the run could not start")
+            return
+        for p in self.path.iterdir():
+            if p.name != LOCK and _own(p.name) and p.is_file():
+                p.unlink()  # (a folder this run made holds only what it wrote)
+        self.release()
+        with contextlib.suppress(OSError):
+            self.path.rmdir()  # (only if empty)
 
     def release(self) -> None:
         f = self._lock_file

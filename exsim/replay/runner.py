@@ -431,7 +431,7 @@ class Replay:
             self._build(config, out_dir, resume)
         except BaseException:
             if self.run_dir is not None:
-                self.run_dir.abandon("the run could not start")
+                self.run_dir.not_started()
             raise
 
     def _build(self, config: ReplayConfig, out_dir: str | Path | None, resume: str | Path | None) -> None:

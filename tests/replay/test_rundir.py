@@ -129,6 +129,16 @@ class TestIncompleteRuns:
         assert "summary.json" not in names  # written after fills.csv: never reached
 
 
+    def test_a_run_that_cannot_start_leaves_no_folder_behind(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A refused --resume into a new --out: one line, and the folder it would have made does not exist."""
+        snapshot = tmp_path / "not-a.snapshot"
+        snapshot.write_text("not a snapshot\n")
+        out = tmp_path / "run"
+        assert main([*RUN, "--out", str(out), "--resume", str(snapshot)]) == 2
+        one_error_line(capsys.readouterr().err)
+        assert not out.exists()
+
+
 class TestConcurrency:
     def test_two_writers_on_one_out_cannot_both_succeed(self, tmp_path: Path) -> None:
         """While one run writes --out, a second on the same --out fails at once (one line) and the first ends whole."""
