@@ -593,7 +593,12 @@ class Replay:
             per_symbol[sym] = {k: entry[k] for k in ("leverage", "leverage_from", "margin_mode", "margin_mode_from", "clearance_fee")}
         return {
             "symbols": per_symbol,
-            "mark": self.mark_mode + ("" if cfg.mark == "auto" else " (--mark)"),
+            "mark": (
+                self.mark_mode
+                if self.mark_mode != "auto"
+                else "computed, replayed from the first mark row on (" + ("seen" if self.replayed_marks else "none came") + ")"
+            )
+            + ("" if cfg.mark == "auto" else " (--mark)"),
             "funding": self.funding_mode + ("" if cfg.funding == "auto" else " (--funding)"),
             "latency_ns": cfg.latency_ns,
             "queue_model": QUEUE_MODELS[cfg.queue_model],
