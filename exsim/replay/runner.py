@@ -382,12 +382,12 @@ class Replay:
         if any(i.symbol != s for i, s in zip(self.instruments, symbols)):
             raise InputError(f"symbols {symbols} must be given as exchange symbols like BTCUSDT", field="symbol")
         kinds = frozenset().union(*kinds_of)
-        self._check_settings(kinds)
-        # 2. the market model's choices
-        self.depth_replayed = LEVEL in kinds
         # kinds a file is sure to hold (a raw WebSocket capture only may: it depends on
         # which streams were recorded)
         certain = frozenset().union(*(k for i, k in zip(self.inputs, kinds_of) if not i["format"].startswith("binance-ws")))
+        self._check_settings(kinds, certain)
+        # 2. the market model's choices
+        self.depth_replayed = LEVEL in kinds
         if config.mark == "replayed" or (config.mark == "auto" and MARK in certain):
             self.mark_mode = "replayed"
         elif config.mark == "auto" and MARK in kinds:
@@ -511,9 +511,17 @@ class Replay:
             restore(self, resume)
 
     # ------------------------------------------------------------------ settings
-    def _check_settings(self, kinds: frozenset[int]) -> None:
-        """Settings the venue would refuse or the data cannot serve: an error before the run."""
+    def _check_settings(self, kinds: frozenset[int], certain: frozenset[int]) -> None:
+        """Settings the venue would refuse or the data cannot serve: an error before the run.
+
+        ``kinds``: the row kinds the inputs' formats may hold; ``certain``: those they
+        surely hold. A replayed mark or funding source on a raw capture that may hold
+        none is checked by reading the captures up to their first such row (all of a
+        capture that has none)."""
         cfg = self.config
+        for setting, kind in (("mark", MARK), ("funding", FUNDING)):
+            if getattr(cfg, setting) == "replayed" and kind in kinds and kind not in certain and not self._any_row_of(kind):
+                kinds = kinds - {kind}
         if cfg.leverage is not None:
             for inst in self.instruments:
                 first = inst.brackets.brackets[0]
@@ -537,6 +545,22 @@ class Replay:
                 "funding file (e.g. Binance fundingRate)",
                 field="funding",
             )
+
+    def _any_row_of(self, kind: int) -> bool:
+        """Whether an uncertain input (a raw capture) holds a row of ``kind`` (read until one comes)."""
+        for i in self.inputs:
+            if i["format"].startswith("binance-ws") and i["format"] != "rows":
+                rows = open_rows(i["path"], i["format"], self.config.symbol)[1]
+                try:
+                    if any(r.kind == kind for r in rows):
+                        return True
+                except InputError:  # a bad line first: the run itself says so (or skips it)
+                    return True
+                finally:
+                    close = getattr(rows, "close", None)
+                    if close is not None:
+                        close()
+        return False
 
     def _run_key(self, files: Sequence[str | Path], fmts: Sequence[str | None]) -> str:
         """What makes two runs the same command: inputs, options, strategy (a hash)."""

@@ -117,6 +117,12 @@ class TestRefusedBeforeTheRun:
             "price file (e.g. Binance markPriceKlines)"
         )
 
+    def test_replayed_marks_on_a_capture_without_the_mark_stream_is_an_error(self) -> None:
+        """The shipped raw capture recorded no markPrice stream: --mark replayed is refused (the capture is read to know)."""
+        with pytest.raises(InputError) as info:
+            Replay([SHIPPED_REPLAYS / "binance-usdm-btcusdt-20240808.gz"], Passive(), ReplayConfig(mark="replayed"))
+        assert str(info.value).startswith("field 'mark': replayed: the inputs (binance-ws-hftbacktest) hold no mark prices")
+
     def test_replayed_funding_without_funding_rows_is_an_error(self) -> None:
         """--funding replayed on bars (no funding rows) stops before the run."""
         with pytest.raises(InputError, match=r"^field 'funding': replayed: the inputs \(ohlcv\) hold no funding rates"):
