@@ -97,6 +97,7 @@ NOT_SAVED = frozenset(
         "run_dir",  # (this process's lock on the run directory; exsim.replay.rundir)
         "run_key",
         "stopped",
+        "_started_at",
     }
 )
 

@@ -318,6 +318,8 @@ def interrupted_line(stop: Any, args: argparse.Namespace) -> str:
         line += f"; partial summary in {stop.summary_path} (marked incomplete)"
     if stop.resume_from is not None:
         line += f"; to go on, run the same command with --resume {stop.resume_from}"
+    elif getattr(args, "checkpoint_every", None) is not None:
+        line += "; no snapshot was written yet: run the command again"
     elif hasattr(args, "resume"):
         line += "; a run with --checkpoint-every N can be resumed"
     return line

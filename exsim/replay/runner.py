@@ -334,6 +334,7 @@ class Replay:
         self._wall0 = 0.0
         self._open_files: list[Any] = []  # files this process opened for a resumed run
         self.commands_sent = 0
+        self._started_at = time.time()  # (wall clock: which snapshot files this process wrote)
         self.notes: list[tuple[int, str]] = []
         fmts = list(formats) if formats is not None else [None] * len(files)
         if len(fmts) != len(files):
@@ -421,8 +422,8 @@ class Replay:
         # 3. the run directory: this run's alone, locked, marked incomplete until the end
         self.run_key = self._run_key(files, fmts)
         self.stopped: str | None = None  # why the run stopped before its end
-        self.strategy_settings: dict[tuple[str, str], Any] = {}  # (symbol, setting) -> what the strategy set
-        self._warned: set[tuple[str, str, Any]] = set()
+        self.strategy_settings: dict[str, dict[str, Any]] = {}  # symbol -> setting -> what the strategy set
+        self._warned: set[str] = set()  # warnings given (once each)
         self.run_dir: RunDir | None = None
         if out_dir is not None:
             self.run_dir = RunDir(out_dir, self.run_key, force=force, resuming=resume is not None)
@@ -580,17 +581,18 @@ class Replay:
         command line wins), with a warning in the run's story when the values differ."""
         fixed = getattr(self.config, setting)
         if fixed is None:
-            self.strategy_settings[(symbol, setting)] = value
+            self.strategy_settings.setdefault(symbol, {})[setting] = value
             return True
-        if value != fixed and (symbol, setting, value) not in self._warned:
-            self._warned.add((symbol, setting, value))
+        if value != fixed:
             option = "--" + setting.replace("_", "-")
             shown = (lambda v: f"{v}x") if setting == "leverage" else str
-            self.note(
-                self.loop.now_ns,
+            text = (
                 f"warning: the strategy set {setting.replace('_', ' ')} {shown(value)} on {symbol}; the command line's "
-                f"{option} {fixed} wins ({shown(fixed)} in force)",
+                f"{option} {fixed} wins ({shown(fixed)} in force)"
             )
+            if text not in self._warned:
+                self._warned.add(text)
+                self.note(self.loop.now_ns, text)
         return False
 
     def settings_in_force(self) -> dict[str, Any]:
@@ -604,7 +606,7 @@ class Replay:
             for setting in ("leverage", "margin_mode"):
                 if getattr(cfg, setting) is not None:
                     source = "command line"
-                elif (sym, setting) in self.strategy_settings:
+                elif setting in self.strategy_settings.get(sym, {}):
                     source = "strategy"
                 else:
                     source = "venue default"
@@ -664,11 +666,19 @@ class Replay:
             self.run_dir.finish()
         return summary
 
+    def _snapshot_to_resume(self) -> bool:
+        """Whether ``checkpoint_path`` holds a snapshot of this run: written by it (the
+        interrupt may come between the file's rename and its record), or resumed from."""
+        path = self.checkpoint_path
+        if path is None or not path.is_file():
+            return False
+        return bool(self._checkpoints) or self.resumed_from is not None or path.stat().st_mtime >= self._started_at
+
     def _interrupted(self) -> RunInterrupted:
         """Ctrl-C: write what the run has (its summary marked incomplete), say how to go on."""
         rows = sum(self.model.counts)
         now = self.loop.now_ns
-        snapshot = self.checkpoint_path if self._checkpoints else None
+        snapshot = self.checkpoint_path if self._snapshot_to_resume() else None
         self.stopped = f"interrupted (Ctrl-C) after {rows:,} rows, at simulated time {utc_text(now)[:23]}Z"
         self.rows_done, self.last_ts_ns = rows, now
         summary_path = None
