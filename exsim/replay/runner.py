@@ -653,7 +653,11 @@ class Replay:
         except KeyboardInterrupt:
             raise self._interrupted() from None
         except Exception as exc:
-            error = strategy_error(self.strategy, exc)
+            error: Exception | None = strategy_error(self.strategy, exc)
+            rec = self.recorder
+            if error is None and isinstance(exc, OSError) and exc.filename is None and rec.jsonl is not None and rec.out_dir is not None:
+                # a write that failed mid-run (a full disk): the file written as the run goes
+                error = OSError(exc.errno, exc.strerror or str(exc), str(rec.out_dir / "events.jsonl"))
             if self.run_dir is not None:
                 self.run_dir.abandon(f"failed: {error or exc}")
             if error is not None:

@@ -129,6 +129,20 @@ class TestIncompleteRuns:
         assert "summary.json" not in names  # written after fills.csv: never reached
 
 
+    def test_a_full_disk_mid_run_names_events_jsonl(self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+        """ENOSPC while events.jsonl grows: one line naming events.jsonl, and the run marked incomplete with that reason."""
+        from exsim.sinks import JsonlSink
+
+        def full_disk(self: JsonlSink, events: object) -> None:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(JsonlSink, "__call__", full_disk)
+        out = tmp_path / "run"
+        assert main([*RUN, "--out", str(out)]) == 2
+        assert one_error_line(capsys.readouterr().err) == f"exsim: error: {out / 'events.jsonl'}: No space left on device"
+        reason = json.loads((out / "INCOMPLETE").read_text())["reason"]
+        assert reason == f"failed: [Errno {errno.ENOSPC}] No space left on device: '{out / 'events.jsonl'}'"
+
     def test_a_run_that_cannot_start_leaves_no_folder_behind(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A refused --resume into a new --out: one line, and the folder it would have made does not exist."""
         snapshot = tmp_path / "not-a.snapshot"
