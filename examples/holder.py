@@ -1,13 +1,17 @@
 """A leveraged directional holder: open one position with a market order, then hold it.
 
-It waits until ``enter_after_s`` seconds into the replay (and a two-sided book), sets the
-leverage and margin mode, sends one market order of ``qty`` and never touches the
-position again: the venue's margin rules decide how it ends. Each step goes into the run's
-story (``ctx.note``), including the liquidation price right after the entry and the
-explanation of a liquidation.
+It trades ``symbol`` (default: the run's first symbol). At the start it sets ``leverage``
+and ``margin_mode`` when given (default: the run's — ``--leverage`` / ``--margin-mode``,
+else the venue's 20x cross). It waits until ``enter_after_s`` seconds into the replay (and
+a two-sided book), sends one market order and never touches the position again: the
+venue's margin rules decide how it ends. The size is ``qty`` (base asset, e.g. ``0.4``
+BTC), or ``notional`` (USDT, at the best price, rounded down to whole lots), or by default
+``margin_fraction`` (0.1) of the equity as initial margin at the leverage in force — sizes
+that fit any symbol. Each step goes into the run's story (``ctx.note``), including the
+liquidation price right after the entry and the explanation of a liquidation.
 
     exsim replay replays/binance-usdm-btcusdt-20240808.gz --strategy holder \\
-        --param side=long --param qty=0.4 --leverage 125
+        --param side=long --param qty=0.4 --leverage 125 --margin-mode isolated
 """
 
 from __future__ import annotations
@@ -17,24 +21,34 @@ from typing import Any
 from exsim.book.orders import BUY, SELL
 from exsim.exchange import OrderRejected
 from exsim.replay import Context, OwnFill, Strategy
+from exsim.units import floor_div, parse_decimal, to_atoms
 
 
 class Holder(Strategy):
     def __init__(
         self,
-        symbol: str = "BTCUSDT",
+        symbol: str | None = None,
         side: str = "long",
-        qty: str = "0.4",
-        leverage: int | str = 125,
-        margin_mode: str = "isolated",
+        qty: str | None = None,
+        leverage: int | str | None = None,
+        margin_mode: str | None = None,
         enter_after_s: int | str = 0,
+        notional: str | None = None,
+        margin_fraction: str = "0.1",
     ) -> None:
         if side not in ("long", "short"):
             raise ValueError(f"side must be 'long' or 'short', not {side!r}")
-        self.symbol = symbol
+        if qty is not None and notional is not None:
+            raise ValueError("give qty or notional, not both")
+        fraction = parse_decimal(margin_fraction, field="margin_fraction", where="holder")
+        if not 0 < fraction <= 1:
+            raise ValueError(f"margin_fraction must be in (0, 1], not {margin_fraction!r}")
+        self.symbol: str = symbol or ""  # "" until on_start: the run's first symbol
         self.side = BUY if side == "long" else SELL
         self.qty = qty
-        self.leverage = int(leverage)
+        self.notional = notional
+        self.margin_fraction = margin_fraction
+        self.leverage = int(leverage) if leverage is not None else None
         self.margin_mode = margin_mode
         self.enter_after_ns = int(enter_after_s) * 1_000_000_000
         self.start_ns = 0
@@ -45,22 +59,46 @@ class Holder(Strategy):
 
     def on_start(self, ctx: Context) -> None:
         self.start_ns = ctx.now_ns
-        ctx.set_margin_mode(self.symbol, self.margin_mode)
-        ctx.set_leverage(self.symbol, self.leverage)
+        self.symbol = self.symbol or ctx.default_symbol
+        if self.margin_mode is not None:
+            ctx.set_margin_mode(self.symbol, self.margin_mode)
+        if self.leverage is not None:
+            ctx.set_leverage(self.symbol, self.leverage)
         self.entry_timer = ctx.call_every(100_000_000, "try-entry")  # look every 100 ms until in
 
     def on_timer(self, ctx: Context, name: str) -> None:
         if self.state != "waiting" or ctx.now_ns < self.start_ns + self.enter_after_ns:
             return
-        if ctx.best_bid(self.symbol) is None or ctx.best_ask(self.symbol) is None:
+        bid, ask = ctx.best_bid(self.symbol), ctx.best_ask(self.symbol)
+        if bid is None or ask is None:
             return
         self.state = "ordered"
-        qty_lots = ctx.qty_lots(self.symbol, self.qty)
+        qty_lots = self._qty_lots(ctx, ask if self.side == BUY else bid)
         if self.side == BUY:
             ctx.buy(self.symbol, qty_lots)
         else:
             ctx.sell(self.symbol, qty_lots)
-        ctx.note(f"holder: market {'buy' if self.side == BUY else 'sell'} {self.qty} {self.symbol} at {self.leverage}x {self.margin_mode}")
+        qty = self.qty if self.qty is not None else ctx.instrument(self.symbol).qty_str(qty_lots)
+        ctx.note(
+            f"holder: market {'buy' if self.side == BUY else 'sell'} {qty} {self.symbol} at "
+            f"{ctx.leverage(self.symbol)}x {ctx.margin_mode(self.symbol)}"
+        )
+
+    def _qty_lots(self, ctx: Context, price_ticks: int) -> int:
+        """The order's size: ``qty`` exactly, else a notional in USDT at ``price_ticks``
+        (``notional``, or ``margin_fraction`` of the equity times the leverage in force),
+        rounded down to whole lots (at least one)."""
+        if self.qty is not None:
+            return ctx.qty_lots(self.symbol, self.qty)
+        inst = ctx.instrument(self.symbol)
+        if self.notional is not None:
+            notional_atoms = to_atoms(self.notional, field="notional", where="holder")
+        else:
+            fraction = parse_decimal(self.margin_fraction, field="margin_fraction", where="holder")
+            num, den = fraction.as_integer_ratio()
+            margin_atoms = floor_div(ctx.equity_atoms() * num, den)
+            notional_atoms = margin_atoms * ctx.leverage(self.symbol)
+        return max(inst.min_qty_lots, floor_div(notional_atoms, price_ticks * inst.atoms_per_tick_lot))
 
     def on_order(self, ctx: Context, event: Any) -> None:
         if type(event) is OrderRejected:

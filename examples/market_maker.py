@@ -1,14 +1,17 @@
 """A simple market maker: one post-only bid and one post-only ask around the mid.
 
-Every ``requote_ms`` it re-centres its quotes ``half_spread_ticks`` either side of the
-book's mid, skewed against its inventory (``skew_ticks`` per ``qty`` held), and stops
-quoting the side that would push the position past ``max_position``. Post-only quotes
+It quotes ``symbol`` (default: the run's first). Every ``requote_ms`` it re-centres its
+quotes ``half_spread_ticks`` either side of the book's mid, skewed against its inventory
+(``skew_ticks`` per quote size held), and stops quoting the side that would push the
+position past ``max_notional`` USDT (or ``max_position`` in the base asset). A quote's
+size is ``notional`` USDT at the first mid (default 1,000, rounded down to whole lots) or
+``qty`` in the base asset. Post-only quotes
 that would cross are rejected by the venue and simply retried at the next requote.
 It earns the spread and the maker fee, and carries inventory risk: with leverage, the
 inventory can be liquidated.
 
     exsim replay replays/binance-usdm-btcusdt-20240808.gz --strategy market_maker \\
-        --param qty=0.01 --param half_spread_ticks=2 --leverage 20
+        --param notional=500 --param half_spread_ticks=2 --leverage 20
 """
 
 from __future__ import annotations
@@ -18,21 +21,25 @@ from typing import Any
 from exsim.book.orders import BUY, SELL
 from exsim.exchange import OrderAccepted, OrderCancelled, OrderExpired, OrderRejected
 from exsim.replay import Context, Strategy
-from exsim.units import ceil_div, floor_div
+from exsim.units import ceil_div, floor_div, to_atoms
 
 
 class MarketMaker(Strategy):
     def __init__(
         self,
-        symbol: str = "BTCUSDT",
-        qty: str = "0.01",
+        symbol: str | None = None,
+        qty: str | None = None,
         half_spread_ticks: int | str = 2,
         skew_ticks: int | str = 1,
-        max_position: str = "0.05",
+        max_position: str | None = None,
         requote_ms: int | str = 500,
+        notional: str = "1000",
+        max_notional: str = "5000",
     ) -> None:
-        self.symbol = symbol
+        self.symbol: str = symbol or ""  # "" until on_start: the run's first symbol
         self.qty = qty
+        self.notional_atoms = to_atoms(notional, field="notional", where="market_maker")
+        self.max_notional_atoms = to_atoms(max_notional, field="max_notional", where="market_maker")
         self.half_spread_ticks = int(half_spread_ticks)
         self.skew_ticks = int(skew_ticks)
         self.max_position = max_position
@@ -41,14 +48,26 @@ class MarketMaker(Strategy):
         self.pending: dict[str, int] = {}  # client id -> side, until accepted
 
     def on_start(self, ctx: Context) -> None:
-        self.qty_lots = ctx.qty_lots(self.symbol, self.qty)
-        self.max_lots = ctx.qty_lots(self.symbol, self.max_position)
+        self.symbol = self.symbol or ctx.default_symbol
+        self.qty_lots = ctx.qty_lots(self.symbol, self.qty) if self.qty is not None else 0
+        self.max_lots = ctx.qty_lots(self.symbol, self.max_position) if self.max_position is not None else 0
         ctx.call_every(self.requote_ns, "requote")
+
+    def _sizes(self, ctx: Context, mid_ticks: int) -> None:
+        """Sizes given in USDT, in whole lots at the first mid (rounded down; one lot at least)."""
+        inst = ctx.instrument(self.symbol)
+        per_lot = mid_ticks * inst.atoms_per_tick_lot
+        if not self.qty_lots:
+            self.qty_lots = max(inst.min_qty_lots, floor_div(self.notional_atoms, per_lot))
+        if not self.max_lots:
+            self.max_lots = max(self.qty_lots, floor_div(self.max_notional_atoms, per_lot))
 
     def on_timer(self, ctx: Context, name: str) -> None:
         bid, ask = ctx.best_bid(self.symbol), ctx.best_ask(self.symbol)
         if bid is None or ask is None or self.pending:
             return
+        if not self.qty_lots or not self.max_lots:
+            self._sizes(ctx, floor_div(bid + ask, 2))
         pos = ctx.position(self.symbol)
         held = pos.qty_lots if pos is not None else 0
         skew = floor_div(held * self.skew_ticks, self.qty_lots)  # whole ticks of skew per clip held

@@ -1,7 +1,8 @@
 """A strategy that only posts far from the market and never trades.
 
-It rests one buy 20 % under and one sell 20 % over the first mid it sees, 0.001 BTC each
-(post-only), and does nothing else. Replayed trades never reach those prices in a calm
+It rests one buy 20 % under and one sell 20 % over the first mid it sees of ``symbol``
+(default: the run's first), each of the instrument's smallest accepted size (post-only),
+and does nothing else. Replayed trades never reach those prices in a calm
 window, so the run must end with exactly the deposit: no fill, no fee, no funding (funding
 is paid on positions only). The replay tests and benchmarks use it as the "passive
 strategy".
@@ -15,9 +16,9 @@ from exsim.units import ceil_div, floor_div
 
 
 class Passive(Strategy):
-    def __init__(self, symbol: str = "BTCUSDT", distance_pct: int = 20) -> None:
-        self.symbol = symbol
-        self.distance_pct = distance_pct
+    def __init__(self, symbol: str | None = None, distance_pct: int | str = 20) -> None:
+        self.symbol: str = symbol or ""  # "" until on_start: the run's first symbol
+        self.distance_pct = int(distance_pct)
         self.posted = False
 
     def on_book(self, ctx: Context, level: object) -> None:
@@ -29,6 +30,7 @@ class Passive(Strategy):
     def _post(self, ctx: Context) -> None:
         if self.posted:
             return
+        self.symbol = self.symbol or ctx.default_symbol  # (market data may come before on_start)
         bid, ask = ctx.best_bid(self.symbol), ctx.best_ask(self.symbol)
         if bid is None or ask is None:
             return

@@ -11,8 +11,10 @@ last price, self-trade prevention), a book ladder and an event summary.
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import sys
+import traceback
 import time
 from pathlib import Path
 from typing import Any, NoReturn, Sequence
@@ -344,6 +346,14 @@ def build_parser() -> argparse.ArgumentParser:
             "Prices are integer ticks, sizes integer lots, money integer atoms (1e-8)."
         ),
     )
+    from exsim import __version__
+
+    parser.add_argument("--version", action="version", version=f"exsim {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="on an error, also print the Python traceback (or set EXSIM_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     from exsim.replay.cli import add_parsers as add_replay_parsers
 
@@ -386,8 +396,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code.
 
     Bad input of any kind — a usage error, an :class:`~exsim.errors.InputError` from a
-    file, an option or a spec, a file that cannot be opened or written — is one line
-    ``exsim: error: ...`` on stderr and exit code 2, never a traceback.
+    file, an option or a spec, an exception in a strategy's hook, a file that cannot be
+    opened or written — is one line ``exsim: error: ...`` on stderr and exit code 2, never
+    a traceback (``--debug`` or ``EXSIM_DEBUG=1`` adds it). Ctrl-C is one line and exit
+    code 130.
     """
     parser = build_parser()
     try:
@@ -403,15 +415,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    debug = bool(getattr(args, "debug", False) or os.environ.get("EXSIM_DEBUG"))
     try:
         return int(args.func(args))
     except InputError as exc:
+        if debug:
+            traceback.print_exc()
         print(f"exsim: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C outside a run (a run says more: exsim.replay.cli)
+        if debug:
+            traceback.print_exc()
+        print("exsim: interrupted", file=sys.stderr)
+        return 130
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         sys.stderr.close()
         return 0
     except OSError as exc:  # a file that cannot be opened or written (--out, -o, a strategy file...)
+        if debug:
+            traceback.print_exc()
         place = f"{exc.filename}: " if exc.filename else ""
         print(f"exsim: error: {place}{exc.strerror or exc}", file=sys.stderr)
         return 2

@@ -125,7 +125,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("replay-synthetic-qty-superscript", [*R, "--synthetic-qty", "1²"], "field 'synthetic_qty': '1²' is not a decimal number"),
     ("explain-liquidation-arabic", ["explain", "{notrun}", "--liquidation", "١"], "argument --liquidation: invalid int value"),
     ("replay-index-file-missing", [*R, "--index-file", "{missing}"], "missing.csv: no such file"),
-    ("replay-out-is-a-file", [*R, "--out", "{file}"], "notes.txt: File exists"),
+    ("replay-out-is-a-file", [*R, "--out", "{file}"], "notes.txt: field '--out': exists and is not a folder"),
     # demo (checked before the first run prints anything)
     ("demo-unknown-flag", ["demo", "--bogus"], "demo: unrecognized arguments: --bogus"),
     ("demo-latency-not-int", ["demo", "--latency-ns", "x"], "argument --latency-ns: invalid int value: 'x'"),
@@ -230,10 +230,10 @@ def test_good_arguments_still_run(paths: dict[str, str], capsys: pytest.CaptureF
     assert (rc, err) == (0, "") and "No liquidation" in out
 
 
-def test_leverage_above_the_brackets_is_told(paths: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
-    """Today: a leverage no bracket allows runs, and the venue's refusal is told (not silent)."""
+def test_leverage_above_the_brackets_is_refused_before_the_run(paths: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """A leverage no bracket allows is one line naming the symbol's maximum, before the run (nothing on stdout)."""
     rc, out, err = run([*R, "--leverage", "1000"], paths, capsys)
-    assert (rc, err) == (0, "") and "refused: SetLeverage (LEVERAGE_ABOVE_BRACKET_MAX)" in out
+    assert_one_line_error(rc, out, err, "field 'leverage': 1000x is above BTCUSDT's maximum 125x")
 
 
 # ---------------------------------------------------------------------- damaged run directories

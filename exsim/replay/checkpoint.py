@@ -108,6 +108,11 @@ NOT_SAVED = frozenset(
         "_restored",
         "_wall0",
         "_open_files",
+        "run_dir",  # (this process's lock on the run directory; exsim.replay.rundir)
+        "run_key",
+        "stopped",
+        "_started_at",
+        "_premium_symbols",  # (known again from the inputs the resume opens)
     }
 )
 

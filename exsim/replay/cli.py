@@ -18,7 +18,17 @@ from exsim.errors import InputError
 from exsim.readers.rows import shown
 from exsim.units import to_int
 
-SHIPPED_REPLAYS = Path(__file__).resolve().parents[2] / "replays"
+def _shipped_replays() -> Path:
+    """The shipped replays: the installed data package ``exsim_replays`` (``replays/`` of a
+    checkout, installed editable or not)."""
+    try:
+        import exsim_replays
+    except ImportError:  # an install without it: a checkout's folder, if this is one
+        return Path(__file__).resolve().parents[2] / "replays"
+    return Path(exsim_replays.__file__).resolve().parent
+
+
+SHIPPED_REPLAYS = _shipped_replays()
 DEFAULT_REPLAY = "binance-usdm-btcusdt-20240808.gz"
 SHORT_NAMES = {
     "holder": "exsim_examples.holder:Holder",
@@ -144,14 +154,38 @@ def _whole(text: str) -> int:
 _whole.__name__ = "int"
 
 
-def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> None:
+#: the defaults ``exsim replay`` shows in its help (``exsim demo`` has its own)
+REPLAY_DEFAULTS = {
+    "strategy": "passive",
+    "param": "none",
+    "balance": "10000",
+    "leverage": "the strategy's, else the venue's 20",
+    "margin_mode": "the strategy's, else the venue's cross",
+    "out": "none: nothing written",
+}
+
+
+def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True, shown: dict[str, str] | None = None) -> None:
+    """The options of a replay; ``shown``: the defaults to say in the help (a command
+    that sets its own, like ``exsim demo``)."""
+    d = dict(REPLAY_DEFAULTS, **(shown or {}))
     if files:
         p.add_argument("files", nargs="+", metavar="FILE", help="tick files (.csv/.gz/.zip/.zst; format detected) merged by time")
-    p.add_argument("--strategy", default="passive", help="module:Class, file.py:Class or holder / market_maker / grid / passive (default passive)")
-    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="strategy argument (repeatable)")
-    p.add_argument("--balance", default="10000", help="USDT deposited at the start (default 10000)")
-    p.add_argument("--leverage", type=_whole, default=None, help="leverage set on every symbol at the start (venue default 20)")
-    p.add_argument("--margin-mode", choices=("isolated", "cross"), default=None, help="margin mode of every symbol (venue default cross)")
+    p.add_argument("--strategy", default="passive", help=f"module:Class, file.py:Class or holder / market_maker / grid / passive (default {d['strategy']})")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help=f"strategy argument (repeatable; default {d['param']})")
+    p.add_argument("--balance", default="10000", help=f"USDT deposited at the start (default {d['balance']})")
+    p.add_argument(
+        "--leverage",
+        type=_whole,
+        default=None,
+        help=f"leverage of every symbol for the whole run: wins over the strategy's (default {d['leverage']})",
+    )
+    p.add_argument(
+        "--margin-mode",
+        choices=("isolated", "cross"),
+        default=None,
+        help=f"margin mode of every symbol for the whole run: wins over the strategy's (default {d['margin_mode']})",
+    )
     p.add_argument("--latency-ns", type=_whole, default=0, help="ns from the strategy's decision to the order's arrival (default 0; at most 1 hour)")
     p.add_argument(
         "--queue-model",
@@ -173,7 +207,7 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> N
     p.add_argument("--synthetic-levels", type=_whole, default=10, help="without replayed depth: synthetic levels a side (default 10; 1 .. 1000)")
     p.add_argument("--synthetic-step-ticks", type=_whole, default=1, help="without replayed depth: ticks between levels (default 1; 1 .. 1,000,000)")
     p.add_argument("--synthetic-qty", default=None, help="without replayed depth: size of a level (default 100,000 USDT of notional)")
-    p.add_argument("--symbol", default=None, help="replay only this symbol (default: every symbol found)")
+    p.add_argument("--symbol", default=None, help="replay only this symbol (default: every symbol found; strategies trade the first)")
     p.add_argument(
         "--tick-size", default=None, metavar="TICK",
         help="price grid replacing the catalogue's spec in force at the data's time: 0.01 (every symbol) or "
@@ -191,7 +225,17 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True) -> N
         help="skip and count bad lines (a source line with a bad value goes whole; a bad depth line is a depth gap) instead of stopping",
     )
     p.add_argument("--log-book", action="store_true", help="also write every book level change to events.jsonl")
-    p.add_argument("--out", default=None, help="run directory for events.jsonl, fills.csv, timeseries.csv, summary.json")
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"run directory for events.jsonl, fills.csv, timeseries.csv, summary.json: new, empty or this same command's "
+        f"run (default {d['out']})",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="write into an --out holding another run or other files: exsim's own files there are replaced, nothing else is touched",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -265,6 +309,7 @@ def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dic
             checkpoint_dir=getattr(args, "checkpoint_dir", None),
             resume=resume,
             run_options={"strategy": args.strategy, "param": list(args.param)},
+            force=getattr(args, "force", False),
         )
         if replay.resumed_from is not None:
             progress.console.print(f"resumed from {resume} at row {replay.resumed_from['rows']:,}", soft_wrap=True, markup=False)
@@ -309,6 +354,8 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
     console.print(f"[dim]funding:[/dim] {mm['funding']}")
     for line in mm.get("instruments", ()):
         console.print(f"[dim]instrument:[/dim] {escape(line)}", highlight=False)
+    if (settings := settings_line(s)) is not None:
+        console.print(f"[dim]settings in force:[/dim] {settings}", markup=True, highlight=False)
     qc = s.get("quote_check")
     if qc:
         console.print(
@@ -334,6 +381,53 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
     )
 
 
+def interrupted_line(stop: Any, args: argparse.Namespace) -> str:
+    """What a Ctrl-C'd run says: what was done, where the partial summary is, how to go on."""
+    from exsim.replay.recorder import utc_text
+
+    line = f"exsim: interrupted after {stop.rows:,} rows (simulated time {utc_text(stop.sim_ts_ns)[:19]}Z)"
+    if stop.summary_path is not None:
+        line += f"; partial summary in {stop.summary_path} (marked incomplete)"
+    if stop.resume_from is not None:
+        line += f"; to go on, run the same command with --resume {stop.resume_from}"
+    elif getattr(args, "checkpoint_every", None) is not None:
+        line += "; no snapshot was written yet: run the command again"
+    elif hasattr(args, "resume"):
+        line += "; a run with --checkpoint-every N can be resumed"
+    return line
+
+
+def settings_line(s: dict[str, Any]) -> str | None:
+    """The settings in force, one line: ``BTCUSDT 50x isolated (command line); mark ...``."""
+    st = s.get("settings")
+    if not st:
+        return None
+    parts = []
+    for sym, e in st["symbols"].items():
+        srcs = {e["leverage_from"], e["margin_mode_from"]}
+        src = e["leverage_from"] if len(srcs) == 1 else f"leverage: {e['leverage_from']}, mode: {e['margin_mode_from']}"
+        parts.append(f"{sym} {e['leverage']}x {e['margin_mode']} ({src}), clearance fee {e['clearance_fee']}")
+    parts.append(f"mark {st['mark']}, funding {st['funding']}, latency {st['latency_ns']:,} ns, queue model {st['queue_model']}")
+    return "; ".join(parts)
+
+
+def _interruptible(run: Any) -> Any:
+    """Ctrl-C in a replay command: the one line of :func:`interrupted_line`, exit 130."""
+
+    def command(args: argparse.Namespace) -> int:
+        from exsim.replay.runner import RunInterrupted
+
+        try:
+            return int(run(args))
+        except RunInterrupted as stop:
+            print(interrupted_line(stop, args), file=sys.stderr)
+            return 130
+
+    command.__doc__ = run.__doc__
+    return command
+
+
+@_interruptible
 def cmd_replay(args: argparse.Namespace) -> int:
     run_replay(args.files, args, title="replay")
     return 0
@@ -366,6 +460,7 @@ DEMO_RUNS = (
 )
 
 
+@_interruptible
 def cmd_demo(args: argparse.Namespace) -> int:
     """The main job on the shipped replays: a 125x long on real ticks, then through a crash."""
     from rich.console import Console
@@ -377,7 +472,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     for name, file_name, symbol, params, story in DEMO_RUNS:
         path = SHIPPED_REPLAYS / file_name
         if not path.is_file():
-            raise InputError("the shipped replay is missing (run from a checkout of the repository)", where=str(path))
+            raise InputError("the shipped replay is missing: reinstall exsim (pip install .)", where=str(path))
         console.rule(f"[bold]exsim demo: {name}[/bold]")
         console.print(story)
         run_args = argparse.Namespace(**vars(args))
@@ -488,7 +583,9 @@ def read_summary(run_dir: str | Path) -> dict[str, Any]:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from exsim.replay.report import write_report
+    from exsim.replay.rundir import check_finished
 
+    check_finished(args.run_dir)  # a partial run's figures are not a run's
     if (Path(args.run_dir) / "summary.json").is_file():
         read_summary(args.run_dir)  # a damaged one is an error before anything is drawn
     for p in write_report(args.run_dir):
@@ -502,7 +599,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from exsim.replay.explain import explain_run
+    from exsim.replay.rundir import check_finished
 
+    check_finished(args.run_dir)  # "no liquidation" in a partial run means nothing
     print(explain_run(args.run_dir, args.liquidation))
     return 0
 
@@ -550,7 +649,18 @@ def add_parsers(sub: Any) -> None:
             "and writes events, fills, time series and PNG plots to OUT/capture and OUT/crash."
         ),
     )
-    add_replay_arguments(demo, files=False)
+    add_replay_arguments(
+        demo,
+        files=False,
+        shown={
+            "strategy": "holder",
+            "param": "the demo's own: qty=0.4 leverage=125 margin_mode=isolated, and enter_after_s=54 / 3600 (yours are added)",
+            "balance": "1000",
+            "leverage": "125, set by the demo's holder",
+            "margin_mode": "isolated, set by the demo's holder",
+            "out": "runs/demo: OUT/capture and OUT/crash",
+        },
+    )
     demo.set_defaults(strategy="holder", balance="1000", out="runs/demo", func=cmd_demo)
 
     cv = sub.add_parser(

@@ -26,6 +26,7 @@ import attrs
 
 from exsim import __version__
 from exsim.readers.rows import KIND_NAMES
+from exsim.replay.rundir import atomic_write
 from exsim.replay.strategy import ACCOUNT_ID
 from exsim.sinks import JsonlSink
 from exsim.units import format_atoms, format_rate_e8
@@ -235,7 +236,7 @@ class Recorder:
         if self.out_dir is not None:
             assert self.jsonl is not None
             self.jsonl.close()
-            with open(self.out_dir / "fills.csv", "w", newline="") as f:
+            with atomic_write(self.out_dir / "fills.csv", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(FILL_FIELDS)
                 for fl in self.fills:
@@ -255,12 +256,12 @@ class Recorder:
                             fl.order_id in self.liquidation_fill_orders,
                         )
                     )
-            with open(self.out_dir / "timeseries.csv", "w", newline="") as f:
+            with atomic_write(self.out_dir / "timeseries.csv", newline="") as f:
                 w = csv.writer(f)
                 w.writerow(SERIES_FIELDS)
                 for row in self.series:
                     w.writerow(self._series_row(row))
-            with open(self.out_dir / "summary.json", "w") as f:
+            with atomic_write(self.out_dir / "summary.json") as f:
                 json.dump(summary, f, indent=1)
                 f.write("\n")
         return summary

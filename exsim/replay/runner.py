@@ -58,6 +58,7 @@ account figures and output files as an uninterrupted one.
 from __future__ import annotations
 
 import functools
+import hashlib
 import itertools
 import json
 import re
@@ -116,9 +117,10 @@ from exsim.readers.opening import SKIPPED_LINES, repeated_file
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, PREMIUM, QUOTE, TRADE, Row
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedGap, ReplayedPremium, ReplayedQuote
 from exsim.replay.checkpoint import SNAPSHOT_NAME, remove_stale_temporaries, restore, write_snapshot
-from exsim.replay.recorder import Recorder
-from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy
-from exsim.units import ceil_div, div_half_even, floor_div, parse_decimal, to_atoms
+from exsim.replay.recorder import Recorder, utc_text
+from exsim.replay.rundir import RunDir, atomic_write
+from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy, StrategyError
+from exsim.units import ceil_div, div_half_even, floor_div, format_rate_e8, parse_decimal, to_atoms
 
 NS_PER_S = 1_000_000_000
 #: the part of a gap in the market data the periodic samplers walk (see the module doc)
@@ -316,7 +318,8 @@ class _Ladder:
 
 
 class _Recorder(Recorder):
-    """The recorder, whose summary also says where the run's checkpoints are."""
+    """The recorder, whose summary also says where the run's checkpoints are, the
+    settings in force and whether the run finished."""
 
     def summary(self) -> dict[str, Any]:
         summary = super().summary()
@@ -325,7 +328,59 @@ class _Recorder(Recorder):
         info = self.replay.checkpoint_info()
         if info is not None:
             summary["checkpoint"] = info
+        summary["settings"] = self.replay.settings_in_force()
+        summary["run_key"] = self.replay.run_key
+        stopped = self.replay.stopped
+        summary["complete"] = stopped is None
+        if stopped is not None:
+            summary["incomplete_reason"] = stopped
         return summary
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Ctrl-C during :meth:`Replay.run`: what was done (``rows``, ``sim_ts_ns``), where
+    the partial summary is, and the snapshot to resume from (None without checkpoints)."""
+
+    def __init__(self, rows: int, sim_ts_ns: int, summary_path: Path | None, resume_from: Path | None) -> None:
+        super().__init__(rows, sim_ts_ns)
+        self.rows = rows
+        self.sim_ts_ns = sim_ts_ns
+        self.summary_path = summary_path
+        self.resume_from = resume_from
+
+
+def _shown_path(filename: str) -> str:
+    """A source file as a user names it: relative to the current folder when under it."""
+    try:
+        return str(Path(filename).resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return filename
+
+
+def strategy_error(strategy: Strategy, exc: BaseException) -> StrategyError | None:
+    """The one-line error of an exception raised inside one of ``strategy``'s hooks
+    (``strategy holder.on_mark (examples/holder.py:42): ZeroDivisionError: ...``), or None
+    when no hook of it is on the traceback (the error is not the strategy's).
+
+    The hook is the outermost frame running a method of the strategy; the line, the
+    innermost frame in the strategy's own source file (or the hook's, when the error is
+    raised deeper, in exsim code the strategy called)."""
+    hook = None
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        frame = tb.tb_frame
+        if hook is None and frame.f_locals.get("self") is strategy:
+            hook = (frame.f_code.co_name, frame.f_code.co_filename)
+        if hook is not None and frame.f_code.co_filename == hook[1]:
+            line = (frame.f_code.co_filename, tb.tb_lineno)
+        tb = tb.tb_next
+    if hook is None or line is None:
+        return None
+    name = type(strategy).__name__.lower() if type(strategy).__module__.startswith("exsim_examples") else type(strategy).__name__
+    text = str(exc)
+    message = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return StrategyError(message, where=f"strategy {name}.{hook[0]} ({_shown_path(line[0])}:{line[1]})")
 
 
 class Replay:
@@ -339,6 +394,13 @@ class Replay:
     otherwise). ``run_options``: further options to record in snapshots and compare on
     resume (the command line's strategy spec and parameters). Snapshots are plain data: a
     resume runs no code a snapshot names (see :mod:`exsim.replay.checkpoint`).
+
+    ``out_dir`` follows :mod:`exsim.replay.rundir`'s policy: it must be new, empty or a
+    run of the same files, options and strategy (``force``: replace exsim's own files of
+    whatever run it holds); it is locked while the run writes and marked incomplete until
+    the run ends. Settings the config fixes (leverage, margin mode) win over the
+    strategy's (:mod:`exsim.replay.strategy`); a setting the venue or the data cannot
+    serve is an :class:`InputError` here, before anything runs.
     """
 
     def __init__(
@@ -358,6 +420,7 @@ class Replay:
         on_checkpoint: Callable[[dict[str, Any]], None] | None = None,
         resume: str | Path | None = None,
         run_options: dict[str, Any] | None = None,
+        force: bool = False,
     ) -> None:
         if not files and rows is None:
             raise InputError("no input files given", field="files")
@@ -386,6 +449,7 @@ class Replay:
         self._wall0 = 0.0
         self._open_files: list[Any] = []  # files this process opened for a resumed run
         self.commands_sent = 0
+        self._started_at = time.time()  # (wall clock: which snapshot files this process wrote)
         self.notes: list[tuple[int, str]] = []
         fmts = list(formats) if formats is not None else [None] * len(files)
         if len(fmts) != len(files):
@@ -407,7 +471,8 @@ class Replay:
         heads: list[Row] = []  # the rows peeked at, every file (the grids the instruments must fit)
         first_where: dict[str, str] = {}  # symbol -> its first row's "path:line" (for errors)
         kinds_of: list[frozenset[int]] = []
-        premium_symbols: set[str] = set()
+        premium_symbols: set[str] = set()  # (kept as self._premium_symbols for _build)
+        self._premium_symbols = premium_symbols
         for path, fmt in zip(files, fmts):
             fmt, file_rows = open_rows(path, fmt, config.symbol)
             check_traded(path, fmt)  # a spot or COIN-M file: one line saying so (exsim.readers.markets)
@@ -456,11 +521,12 @@ class Replay:
         if any(i.symbol != s for i, s in zip(self.instruments, symbols)):
             raise InputError(f"symbols {symbols} must be given as exchange symbols like BTCUSDT", field="symbol")
         kinds = frozenset().union(*kinds_of)
-        # 2. the market model's choices
-        self.depth_replayed = LEVEL in kinds
         # kinds a file is sure to hold (a raw WebSocket capture only may: it depends on
         # which streams were recorded)
         certain = frozenset().union(*(k for i, k in zip(self.inputs, kinds_of) if not i["format"].startswith("binance-ws")))
+        self._check_settings(kinds, certain)
+        # 2. the market model's choices
+        self.depth_replayed = LEVEL in kinds
         if config.mark == "replayed" or (config.mark == "auto" and MARK in certain):
             self.mark_mode = "replayed"
         elif config.mark == "auto" and MARK in kinds:
@@ -489,7 +555,26 @@ class Replay:
         inst_by_symbol = {i.symbol: i for i in self.instruments}
         self.index_sources = [index_quotes(self._index_rows(p, config.symbol), inst_by_symbol) for p in self.index_files]
         self.index_proxy: dict[str, int] = {}  # symbol -> latest index proxy (ticks)
-        # 3. the venue
+        # 3. the run directory: this run's alone, locked, marked incomplete until the end
+        self.run_key = self._run_key(files, fmts)
+        self.stopped: str | None = None  # why the run stopped before its end
+        self.strategy_settings: dict[str, dict[str, Any]] = {}  # symbol -> setting -> what the strategy set
+        self._warned: set[str] = set()  # warnings given (once each)
+        self.run_dir: RunDir | None = None
+        if out_dir is not None:
+            self.run_dir = RunDir(out_dir, self.run_key, force=force, resuming=resume is not None)
+            self.run_dir.claim()
+        try:
+            self._build(config, out_dir, resume)
+        except BaseException:
+            if self.run_dir is not None:
+                self.run_dir.not_started()
+            raise
+
+    def _build(self, config: ReplayConfig, out_dir: str | Path | None, resume: str | Path | None) -> None:
+        """The venue, the loop and the strategy's hooks (then a snapshot's state, on resume)."""
+        strategy = self.strategy
+        # 4. the venue
         self.ledger = Ledger(self.instruments, insurance_fund_atoms=to_atoms(config.insurance_fund, field="insurance_fund"))
         # (a resumed run reopens the run's events.jsonl itself, without truncating it)
         self.recorder = _Recorder(self, out_dir if resume is None else None)
@@ -505,7 +590,7 @@ class Replay:
         #: computed funding: the symbols whose premium index is the venue's, replayed (the
         #: others sample the book's at each index update); settlements so far, and how many
         #: came out at the interest rate (the premium inside the clamp: F = I)
-        self.premium_replayed = sorted(premium_symbols & set(self.symbols)) if self.funding_mode == "computed" else []
+        self.premium_replayed = sorted(self._premium_symbols & set(self.symbols)) if self.funding_mode == "computed" else []
         for sym in self.premium_replayed:
             premium_averager = self.exchange.markets[sym].premium
             assert premium_averager is not None
@@ -581,25 +666,146 @@ class Replay:
         differ from today's), so ``exsim explain`` prints prices on the run's own grid."""
         if self._out_dir is None:
             return
-        path = Path(self._out_dir) / "instruments.json"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps([instrument_to_dict(i) for i in self.instruments], indent=1) + "\n")
-        tmp.replace(path)
+        with atomic_write(Path(self._out_dir) / "instruments.json") as f:
+            f.write(json.dumps([instrument_to_dict(i) for i in self.instruments], indent=1) + "\n")
+
+    # ------------------------------------------------------------------ settings
+    def _check_settings(self, kinds: frozenset[int], certain: frozenset[int]) -> None:
+        """Settings the venue would refuse or the data cannot serve: an error before the run.
+
+        ``kinds``: the row kinds the inputs' formats may hold; ``certain``: those they
+        surely hold. A replayed mark or funding source on a raw capture that may hold
+        none is checked by reading the captures up to their first such row (all of a
+        capture that has none)."""
+        cfg = self.config
+        for setting, kind in (("mark", MARK), ("funding", FUNDING)):
+            if getattr(cfg, setting) == "replayed" and kind in kinds and kind not in certain and not self._any_row_of(kind):
+                kinds = kinds - {kind}
+        if cfg.leverage is not None:
+            for inst in self.instruments:
+                first = inst.brackets.brackets[0]
+                if cfg.leverage > first.max_leverage:
+                    raise InputError(
+                        f"{cfg.leverage}x is above {inst.symbol}'s maximum {first.max_leverage}x (the venue refuses it; "
+                        f"larger positions allow less: see the brackets)",
+                        field="leverage",
+                    )
+        if cfg.mark == "replayed" and MARK not in kinds:
+            names = ", ".join(sorted({i["format"] for i in self.inputs}))
+            raise InputError(
+                f"replayed: the inputs ({names}) hold no mark prices; use --mark computed (or auto), or add a mark price file "
+                "(e.g. Binance markPriceKlines)",
+                field="mark",
+            )
+        if cfg.funding == "replayed" and FUNDING not in kinds:
+            names = ", ".join(sorted({i["format"] for i in self.inputs}))
+            raise InputError(
+                f"replayed: the inputs ({names}) hold no funding rates; use --funding computed, none (or auto), or add a "
+                "funding file (e.g. Binance fundingRate)",
+                field="funding",
+            )
+
+    def _any_row_of(self, kind: int) -> bool:
+        """Whether an uncertain input (a raw capture) holds a row of ``kind`` (read until one comes)."""
+        for i in self.inputs:
+            if i["format"].startswith("binance-ws") and i["format"] != "rows":
+                rows = open_rows(i["path"], i["format"], self.config.symbol)[1]
+                try:
+                    if any(r.kind == kind for r in rows):
+                        return True
+                except InputError:  # a bad line first: the run itself says so (or skips it)
+                    return True
+                finally:
+                    close = getattr(rows, "close", None)
+                    if close is not None:
+                        close()
+        return False
+
+    def _run_key(self, files: Sequence[str | Path], fmts: Sequence[str | None]) -> str:
+        """What makes two runs the same command: inputs, options, strategy (a hash)."""
+        what = {
+            "files": [str(Path(f).resolve()) for f in files],
+            "formats": list(fmts),
+            "index_files": [str(Path(f).resolve()) for f in self.index_files],
+            "config": attrs.asdict(self.config),
+            "strategy": f"{type(self.strategy).__module__}:{type(self.strategy).__qualname__}",
+            "run_options": self.run_options,
+        }
+        return hashlib.sha256(json.dumps(what, sort_keys=True, default=str).encode()).hexdigest()[:32]
+
+    def strategy_setting(self, symbol: str, setting: str, value: Any) -> bool:
+        """A strategy asks for ``setting`` (``leverage`` / ``margin_mode``) = ``value`` on
+        ``symbol``: True to send it; False when the config fixed that setting (the
+        command line wins), with a warning in the run's story when the values differ."""
+        fixed = getattr(self.config, setting)
+        if fixed is None:
+            self.strategy_settings.setdefault(symbol, {})[setting] = value
+            return True
+        if value != fixed:
+            option = "--" + setting.replace("_", "-")
+            shown = (lambda v: f"{v}x") if setting == "leverage" else str
+            text = (
+                f"warning: the strategy set {setting.replace('_', ' ')} {shown(value)} on {symbol}; the command line's "
+                f"{option} {fixed} wins ({shown(fixed)} in force)"
+            )
+            if text not in self._warned:
+                self._warned.add(text)
+                self.note(self.loop.now_ns, text)
+        return False
+
+    def settings_in_force(self) -> dict[str, Any]:
+        """The settings the run ran with, and where each came from (for the summary)."""
+        cfg = self.config
+        acct = self._account()
+        per_symbol = {}
+        for inst in self.instruments:
+            sym = inst.symbol
+            entry: dict[str, Any] = {}
+            for setting in ("leverage", "margin_mode"):
+                if getattr(cfg, setting) is not None:
+                    source = "command line"
+                elif setting in self.strategy_settings.get(sym, {}):
+                    source = "strategy"
+                else:
+                    source = "venue default"
+                entry[setting + "_from"] = source
+            lev = self.ledger.leverage(acct, sym) if acct is not None else self.ledger.default_leverage
+            mode = self.ledger.margin_mode(acct, sym) if acct is not None else MARGIN_MODES["cross"]
+            entry["leverage"] = lev
+            entry["margin_mode"] = "isolated" if mode == MARGIN_MODES["isolated"] else "cross"
+            entry["clearance_fee"] = format_rate_e8(inst.clearance_fee_e8)
+            per_symbol[sym] = {k: entry[k] for k in ("leverage", "leverage_from", "margin_mode", "margin_mode_from", "clearance_fee")}
+        return {
+            "symbols": per_symbol,
+            "mark": (
+                self.mark_mode
+                if self.mark_mode != "auto"
+                else "computed, replayed from the first mark row on (" + ("seen" if self.replayed_marks else "none came") + ")"
+            )
+            + ("" if cfg.mark == "auto" else " (--mark)"),
+            "funding": self.funding_mode + ("" if cfg.funding == "auto" else " (--funding)"),
+            "latency_ns": cfg.latency_ns,
+            "queue_model": QUEUE_MODELS[cfg.queue_model],
+        }
 
     # ------------------------------------------------------------------ running
     def run(self) -> dict[str, Any]:
         """Run to the end of the data; returns the summary (also written to ``out_dir``).
 
-        A replay built with ``resume`` continues where its snapshot was taken.
+        A replay built with ``resume`` continues where its snapshot was taken. An
+        exception a strategy hook raises ends the run as a :class:`StrategyError`; Ctrl-C
+        as :class:`RunInterrupted`, after writing the partial run (marked incomplete).
         """
-        if not self._restored:
-            self._start()
         loop = self.loop
-        self._wall0 = wall0 = time.perf_counter()
         try:
+            if not self._restored:
+                self._start()
+            self._wall0 = wall0 = time.perf_counter()
             try:
                 loop.run()
             except InputError as exc:  # a row past the peeked ones off the grid: say what to pass
+                if strategy_error(self.strategy, exc) is not None:
+                    raise  # (the strategy's own mistake: named as its hook's, below)
                 raise _grid_hint(exc, self.symbols) from None
             self.wall_s += time.perf_counter() - wall0  # (a resumed run adds to the snapshot's)
             self.strategy.on_end(self.ctx)
@@ -608,10 +814,52 @@ class Replay:
             self.ledger._check()
             summary = self.recorder.finish()
             self._write_instruments()
-            return summary
+        except KeyboardInterrupt:
+            raise self._interrupted() from None
+        except Exception as exc:
+            error: Exception | None = strategy_error(self.strategy, exc)
+            rec = self.recorder
+            if error is None and isinstance(exc, OSError) and exc.filename is None and rec.jsonl is not None and rec.out_dir is not None:
+                # a write that failed mid-run (a full disk): the file written as the run goes
+                error = OSError(exc.errno, exc.strerror or str(exc), str(rec.out_dir / "events.jsonl"))
+            if self.run_dir is not None:
+                self.run_dir.abandon(f"failed: {error or exc}")
+            if error is not None:
+                raise error from exc
+            raise
         finally:
             for f in self._open_files:
                 f.close()
+        if self.run_dir is not None:
+            self.run_dir.finish()
+        return summary
+
+    def _snapshot_to_resume(self) -> bool:
+        """Whether ``checkpoint_path`` holds a snapshot of this run: written by it (the
+        interrupt may come between the file's rename and its record), or resumed from."""
+        path = self.checkpoint_path
+        if path is None or not path.is_file():
+            return False
+        return bool(self._checkpoints) or self.resumed_from is not None or path.stat().st_mtime >= self._started_at
+
+    def _interrupted(self) -> RunInterrupted:
+        """Ctrl-C: write what the run has (its summary marked incomplete), say how to go on."""
+        rows = sum(self.model.counts)
+        now = self.loop.now_ns
+        snapshot = self.checkpoint_path if self._snapshot_to_resume() else None
+        self.stopped = f"interrupted (Ctrl-C) after {rows:,} rows, at simulated time {utc_text(now)[:23]}Z"
+        self.rows_done, self.last_ts_ns = rows, now
+        summary_path = None
+        if self.run_dir is not None:
+            try:  # the figures of the moment it stopped (best effort: the error to report is the interrupt)
+                self.wall_s += time.perf_counter() - self._wall0
+                self.recorder.finish()
+                summary_path = self.run_dir.path / "summary.json"
+            except Exception:
+                summary_path = None
+            resume = f"resume with --resume {snapshot}" if snapshot is not None else "run the command again"
+            self.run_dir.abandon(self.stopped, resume=resume)
+        return RunInterrupted(rows, now, summary_path, snapshot)
 
     def market_items(self) -> Iterator[Any]:
         """The loop's market-data source: the merged rows through the market model.

@@ -5,10 +5,11 @@ nothing: the replay does not even call it)::
 
     class Holder(Strategy):
         def on_start(self, ctx):
-            ctx.set_leverage("BTCUSDT", 125)
+            self.symbol = ctx.default_symbol  # the run's first symbol (or --symbol)
+            ctx.set_leverage(self.symbol, 125)
         def on_book(self, ctx, level):
-            if not ctx.position("BTCUSDT") and ctx.best_ask("BTCUSDT"):
-                ctx.buy("BTCUSDT", ctx.qty_lots("BTCUSDT", "0.5"))
+            if not ctx.position(self.symbol) and ctx.best_ask(self.symbol):
+                ctx.buy(self.symbol, ctx.qty_lots(self.symbol, "0.5"))
 
 What a strategy sees and when
 -----------------------------
@@ -32,6 +33,19 @@ lots)``; synthetic liquidity is not reported), ``on_mark(ctx, mark)``
 ``on_liquidation(ctx, liquidation)`` (:class:`~exsim.exchange.Liquidation`),
 ``on_funding(ctx, payment)`` (:class:`~exsim.exchange.FundingPaid`),
 ``on_timer(ctx, name)`` and ``on_end(ctx)``.
+
+Settings: the command line wins
+-------------------------------
+Leverage and margin mode given on the command line (``--leverage``, ``--margin-mode``;
+:class:`~exsim.replay.ReplayConfig`) are set on every symbol before ``on_start`` and stay
+for the whole run: a strategy's :meth:`Context.set_leverage` / :meth:`Context.set_margin_mode`
+asking for another value is not sent, and the run's story gets a warning naming both
+values and the one in force (once per symbol and value). Without them, the strategy's
+settings go to the venue (which may refuse them: a note says so), and a symbol the
+strategy never sets runs at the venue's default (20x, cross).
+
+An exception raised in a hook ends the run with one line naming the strategy, the hook
+and the strategy's line (:class:`StrategyError`).
 """
 
 from __future__ import annotations
@@ -62,6 +76,11 @@ ACCOUNT_ID = 1  # the strategy's account in a replay
 
 #: ``ctx.mark_price_ticks`` roundings, each a units.py helper named by its direction
 _MARK_ROUNDING = {"down": subticks_floor_ticks, "up": subticks_ceil_ticks, "nearest": subticks_nearest_ticks}
+
+
+class StrategyError(InputError):
+    """A strategy's hook raised: ``strategy holder.on_mark (examples/holder.py:42):
+    ZeroDivisionError: ...`` (the original exception is its ``__cause__``)."""
 
 
 class OwnFill(NamedTuple):
@@ -141,6 +160,16 @@ class Context:
     def now_ns(self) -> int:
         """The current simulated time (ns since the epoch)."""
         return self._replay.loop.now_ns
+
+    @property
+    def symbols(self) -> list[str]:
+        """The run's symbols, in the order the data first names them (``--symbol``: that one)."""
+        return list(self._replay.symbols)
+
+    @property
+    def default_symbol(self) -> str:
+        """The symbol a strategy trades unless told otherwise: the run's first."""
+        return str(self._replay.symbols[0])
 
     def instrument(self, symbol: str) -> Any:
         return self._replay.exchange.markets[symbol].instrument
@@ -262,13 +291,30 @@ class Context:
 
     # ------------------------------------------------------------------ settings
     def set_leverage(self, symbol: str, leverage: int) -> None:
-        self._send(SetLeverage(self._arrival_ns(), self.account_id, symbol, leverage))
+        """Ask the venue for ``leverage`` on ``symbol`` (refused above the bracket's maximum).
+        Not sent when the command line fixed the leverage (see the module doc)."""
+        if self._replay.strategy_setting(symbol, "leverage", leverage):
+            self._send(SetLeverage(self._arrival_ns(), self.account_id, symbol, leverage))
 
     def set_margin_mode(self, symbol: str, mode: str) -> None:
-        """``"isolated"`` or ``"cross"`` (refused by the venue with a position or open orders)."""
+        """``"isolated"`` or ``"cross"`` (refused by the venue with a position or open orders).
+        Not sent when the command line fixed the margin mode (see the module doc)."""
         if mode not in MARGIN_MODES:
             raise InputError(f"{mode!r} is not 'isolated' or 'cross'", where="strategy", field="margin_mode")
-        self._send(SetMarginMode(self._arrival_ns(), self.account_id, symbol, MARGIN_MODES[mode]))
+        if self._replay.strategy_setting(symbol, "margin_mode", mode):
+            self._send(SetMarginMode(self._arrival_ns(), self.account_id, symbol, MARGIN_MODES[mode]))
+
+    def leverage(self, symbol: str) -> int:
+        """The account's leverage on ``symbol`` now (the venue's default until set)."""
+        ledger = self._replay.ledger
+        acct = self._account()
+        return int(ledger.leverage(acct, symbol)) if acct is not None else int(ledger.default_leverage)
+
+    def margin_mode(self, symbol: str) -> str:
+        """``"isolated"`` or ``"cross"``: the account's margin mode on ``symbol`` now."""
+        acct = self._account()
+        mode = self._replay.ledger.margin_mode(acct, symbol) if acct is not None else MARGIN_MODES["cross"]
+        return "isolated" if mode == MARGIN_MODES["isolated"] else "cross"
 
     def add_margin(self, symbol: str, amount_atoms: int, position_side: int = 0) -> None:
         """Move margin from the wallet into the isolated bucket."""

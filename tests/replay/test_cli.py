@@ -69,20 +69,21 @@ def test_bad_row_names_file_line_and_field(tmp_path: Path, capsys: pytest.Captur
     assert f"{bad}:6" in err and "price" in err and "tick" in err
 
 
-def test_every_package_is_listed_in_pyproject() -> None:
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "exsim").rglob("__init__.py")}
-    assert found | {"exsim_examples"} == listed
-
-
-def test_a_refused_setting_is_told(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["replay", str(CRASH), "--symbol", "BTCUSDT", "--leverage", "200", "--no-progress"]) == 0
-    assert "refused: SetLeverage (LEVERAGE_ABOVE_BRACKET_MAX)" in capsys.readouterr().out
+def test_a_leverage_the_venue_refuses_is_an_error_before_the_run(capsys: pytest.CaptureFixture[str]) -> None:
+    """--leverage above the first bracket's maximum stops before any row is read, naming both figures."""
+    assert main(["replay", str(CRASH), "--symbol", "BTCUSDT", "--leverage", "200", "--no-progress"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.strip() == (
+        "exsim: error: field 'leverage': 200x is above BTCUSDT's maximum 125x (the venue refuses it; larger positions "
+        "allow less: see the brackets)"
+    )
 
 
 def test_explain_tells_the_liquidation_with_its_bracket(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "crash"
     argv = ["replay", str(CRASH), "--symbol", "BTCUSDT", "--strategy", "holder", "--param", "enter_after_s=3600",
+            "--param", "qty=0.4", "--leverage", "125", "--margin-mode", "isolated",
             "--balance", "1000", "--out", str(out), "--no-progress"]
     assert main(argv) == 0
     capsys.readouterr()
