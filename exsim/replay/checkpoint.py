@@ -23,10 +23,11 @@ whatever their internal state (a diff-depth batch half gathered, a quote waiting
 other side). The market model's row counts after that re-read, and the last item read,
 must equal the snapshot's, else the inputs differ and the resume is refused.
 
-The run directory's ``events.jsonl`` is flushed at each snapshot and its length recorded;
-a resume truncates it to that length (lines written after the snapshot, before a crash,
-would otherwise appear twice) and appends. The other outputs are written at the end from
-the state the snapshot holds.
+The run directory's ``events.jsonl``, ``fills.csv`` and ``timeseries.csv`` (written as the
+run goes) are flushed at each snapshot and their lengths recorded; a resume truncates them
+to those lengths (lines written after the snapshot, before a crash, would otherwise appear
+twice) and appends. ``summary.json`` is written at the end from the state the snapshot
+holds.
 
 The file
 --------
@@ -62,13 +63,14 @@ import attrs
 
 from exsim import __version__
 from exsim.errors import InputError
+from exsim.replay.recorder import CsvStream
 from exsim.sinks import JsonlSink
 
 if TYPE_CHECKING:
     from exsim.replay.runner import Replay
 
 SNAPSHOT_NAME = "replay.snapshot"
-FORMAT = 1  # bump when the layout of the file or of the pickled state changes
+FORMAT = 2  # bump when the layout of the file or of the pickled state changes
 MAGIC = "EXSIM-SNAPSHOT"
 _EDGE_BYTES = 1 << 16  # hashed at each end of an input file, and before the events.jsonl offset
 #: Replay attributes a snapshot leaves out: the input streams and the model they drive
@@ -94,6 +96,12 @@ NOT_SAVED = frozenset(
         "_restored",
         "_wall0",
         "_open_files",
+        # rebuilt by the resume's re-read of the inputs
+        "input_spans",
+        "input_is_price",
+        "_price_streams_left",
+        "_price_end_ns",
+        "rows_after_price_end",
     }
 )
 
@@ -181,6 +189,7 @@ def _pickler(buf: io.BytesIO, replay: Replay) -> pickle.Pickler:
     table = dict(copyreg.dispatch_table)
     table[type(replay)] = lambda obj: (_the_replay, ())
     table[JsonlSink] = lambda obj: (_no_events_log, ())
+    table[CsvStream] = lambda obj: (_no_events_log, ())  # the run's CSVs: reopened by restore
     p.dispatch_table = table
     return p
 
@@ -216,6 +225,7 @@ def write_snapshot(replay: Replay) -> dict[str, Any]:
     if rec.jsonl is not None and rec.out_dir is not None:
         rec.jsonl.flush()
         events_log = _events_log_mark(rec.out_dir / "events.jsonl")
+        events_log["csv_bytes"] = rec.flush_streams()  # fills.csv, timeseries.csv: written as the run goes
     state = {k: v for k, v in vars(replay).items() if k not in NOT_SAVED}
     state["wall_s"] = replay.wall_s + (time.perf_counter() - replay._wall0)
     buf = io.BytesIO()
@@ -372,6 +382,7 @@ def restore(replay: Replay, path: str | Path) -> None:
         f = open(events_path, "a", encoding="utf-8", newline="\n")
         replay._open_files.append(f)
         replay.recorder.jsonl = JsonlSink(f)
+        replay._open_files += replay.recorder.reopen_streams(events_path.parent, manifest["events_log"]["csv_bytes"])
     replay._restored = True
     replay.resumed_from = {"path": where, "rows": manifest["rows"], "ts_ns": manifest["ts_ns"]}
 
