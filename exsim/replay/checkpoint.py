@@ -102,6 +102,8 @@ NOT_SAVED = frozenset(
         "_price_streams_left",
         "_price_end_ns",
         "rows_after_price_end",
+        "rows_before_price_start",
+        "_price_start_ns",
     }
 )
 

@@ -357,11 +357,16 @@ class Replay:
                 self.model.whole_lines(stream) if again is None else self._rows_past_bad_values(stream, *again)
                 for stream, again in zip(streams, rereads)
             ]
-        # the run ends at the last row of the price data: auxiliary series (funding, index,
-        # premium) are read to their end, but their rows past it are left out (counted)
+        # the run spans the price data: auxiliary series (funding, index, premium) are read
+        # to their end, but their rows before its first row and past its last are left out
         self.input_is_price = [bool(k & PRICE_KINDS) for k in kinds_of]
         self._price_streams_left = sum(self.input_is_price)
+        self._price_start_ns = min(
+            (sp["first_ts_ns"] for sp, price in zip(self.input_spans, self.input_is_price) if price and sp["first_ts_ns"] is not None),
+            default=0,
+        )
         self._price_end_ns = 0
+        self.rows_before_price_start = 0
         self.rows_after_price_end = 0
         streams = [self._spanned(i, stream) for i, stream in enumerate(streams)]
         merged = merge_rows(streams)
@@ -545,10 +550,13 @@ class Replay:
                 self._price_end_ns = last[0]
 
     def _until_price_end(self, rows: Iterator[Row]) -> Iterator[Row]:
-        """``rows`` up to the last row of the price inputs; the auxiliary rows after it are
-        read (for their inputs' spans) and counted, not replayed."""
+        """``rows`` from the first to the last row of the price inputs; the auxiliary rows
+        before and after are read (for their inputs' spans) and counted, not replayed."""
+        start = self._price_start_ns
         for row in rows:
-            if self._price_streams_left or row[0] <= self._price_end_ns:
+            if row[0] < start:  # (only an auxiliary input has rows before the prices' first)
+                self.rows_before_price_start += 1
+            elif self._price_streams_left or row[0] <= self._price_end_ns:
                 yield row
             else:
                 self.rows_after_price_end += 1
@@ -575,19 +583,23 @@ class Replay:
                 odd = odd or abs(a - first) > _SPAN_SLACK_NS or abs(b - last) > _SPAN_SLACK_NS
             else:
                 odd = odd or b < first or a > last
-        odd = odd or self.rows_after_price_end > 0
+        odd = odd or self.rows_after_price_end > 0 or self.rows_before_price_start > 0
         warning = None
         if odd and len(files) > 1:
             warning = (
                 "the inputs cover different spans: "
                 + "; ".join(f"{Path(f['path']).name} {f['first_time_utc']} → {f['last_time_utc']} ({f['data']})" for f in files)
-                + f"; the run used {text(first)} → {text(last)} (it ends at the last row of the price data)"
+                + f"; the run used {text(first)} → {text(last)} (the span of the price data)"
             )
-            if self.rows_after_price_end:
-                warning += f"; {self.rows_after_price_end:,} auxiliary rows after it were left out"
+            if self.rows_before_price_start or self.rows_after_price_end:
+                warning += (
+                    f"; auxiliary rows left out: {self.rows_before_price_start:,} before it, "
+                    f"{self.rows_after_price_end:,} after it"
+                )
         return {
             "used": {"first_time_utc": text(first), "last_time_utc": text(last)},
             "files": files,
+            "rows_before_price_start": self.rows_before_price_start,
             "rows_after_price_end": self.rows_after_price_end,
             "warning": warning,
         }
