@@ -348,8 +348,19 @@ def cmd_convert(args: argparse.Namespace) -> int:
         out_cm: Any = gzip.open(args.output, "wt", encoding="utf-8", newline="")
     else:
         out_cm = open(args.output, "w", encoding="utf-8", newline="")
-    with out_cm as out:
-        n = write_rows(merge_rows(streams), out, out_fmt)
+    from exsim.replay.progress import Bar, BytesRead
+
+    read = BytesRead(args.files)
+
+    def counted(rows: Any, bar: Bar) -> Any:
+        for n, row in enumerate(rows, 1):
+            if not n & 0x3FFF:
+                bar.update(read.fraction(), rows=n)
+            yield row
+
+    with Bar("convert", show=True, fields="{task.fields[rows]:>12,} rows") as bar, out_cm as out:
+        bar.start(rows=0)
+        n = write_rows(counted(merge_rows(streams), bar), out, out_fmt)
     print(f"wrote {n:,} rows as {out_fmt} to {args.output} in {time.perf_counter() - t0:.2f} s")
     return 0
 
@@ -387,7 +398,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if (Path(args.run_dir) / "summary.json").is_file():
         read_summary(args.run_dir)  # a damaged one is an error before anything is drawn
-    for p in write_report(args.run_dir):
+    from exsim.replay.progress import Bar
+
+    with Bar("report", show=True) as bar:
+        paths = write_report(args.run_dir, progress=bar.update)
+    for p in paths:
         print(p)
     summary = read_summary(args.run_dir)
     from rich.console import Console

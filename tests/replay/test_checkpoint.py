@@ -27,7 +27,7 @@ from exsim.loop.event_loop import EventLoop, Timer
 from exsim.readers import open_rows
 from exsim.readers.native import write_rows
 from exsim.replay import Replay, ReplayConfig
-from exsim.replay.checkpoint import SNAPSHOT_NAME, read_header
+from exsim.replay.checkpoint import FORMAT, SNAPSHOT_NAME, read_header
 from exsim_examples.holder import Holder
 from exsim_examples.market_maker import MarketMaker
 
@@ -313,7 +313,7 @@ class TestRefusals:
         data = snapshot.read_bytes()
         first, rest = data.split(b"\n", 1)
         version = f" {exsim.__version__} ".encode()
-        assert first.startswith(b"EXSIM-SNAPSHOT 1" + version)
+        assert first.startswith(f"EXSIM-SNAPSHOT {FORMAT}".encode() + version)
         other = tmp_path / "other-version.snapshot"
         other.write_bytes(first.replace(version, b" 0.0.9 ") + b"\n" + rest)
         err = self.refused(other, capsys)

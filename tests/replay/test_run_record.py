@@ -214,3 +214,40 @@ class TestBoundedOutput:
         times, values = mm.points()
         assert max(values) == 100.0 and min(values) == -5.0
         assert len(values) <= 20 and times == sorted(times)
+
+
+class TestPlots:
+    def test_a_far_liquidation_price_does_not_flatten_the_price_axis(self, tmp_path: Path) -> None:
+        """A 2x long's liquidation price (half the price) stays off the axis, named at its edge."""
+        import matplotlib.pyplot as plt
+
+        holder = Holder(qty="0.1", leverage=2, margin_mode="isolated", enter_after_s=0)
+        s = Replay([CRASH], holder, ReplayConfig(balance="10000", symbol="BTCUSDT"), out_dir=tmp_path).run()
+        lp = Decimal(s["positions"][0]["liquidation_price"])
+        figs = figures(tmp_path)
+        try:
+            ax = figs["price.png"].axes[0]
+            low, high = ax.get_ylim()
+            assert lp < low and high - low < 5000  # the crash's 3,000-dollar range, not 0..38,000
+            notes = [t.get_text() for t in ax.texts]
+            assert any("liquidation price" in n and "off the axis" in n for n in notes)
+        finally:
+            for f in figs.values():
+                plt.close(f)
+
+    def test_time_axes_carry_dates_and_titles_name_the_data(self, crash: tuple[Path, dict[str, Any]]) -> None:
+        """Every plot's time axis uses matplotlib's concise date formatter; titles name the file and the date."""
+        import matplotlib.dates as mdates
+        import matplotlib.pyplot as plt
+
+        out, _ = crash
+        figs = figures(out)
+        try:
+            for name, fig in figs.items():
+                ax = fig.axes[-1]
+                assert isinstance(ax.xaxis.get_major_formatter(), mdates.ConciseDateFormatter), name
+                title = fig._suptitle.get_text() if fig._suptitle is not None else ax.get_title()
+                assert "btc-perp-20220121-1m.csv" in title and "2022-01-21" in title, name
+        finally:
+            for f in figs.values():
+                plt.close(f)
