@@ -153,7 +153,9 @@ def _title(summary: dict[str, Any]) -> str:
     first, last = summary["first_time_utc"][:19].replace("T", " "), summary["last_time_utc"][:19].replace("T", " ")
     if first[:10] == last[:10]:
         last = last[11:]
-    return f"{summary['strategy'].rsplit(':', 1)[-1]} on {', '.join(names) or ', '.join(summary['symbols'])} ({first} → {last} UTC)"
+    data = ", ".join(names) or ", ".join(summary["symbols"])
+    sep = "\n" if len(data) > 40 else " "  # (a long list of files gets a line of its own)
+    return f"{summary['strategy'].rsplit(':', 1)[-1]} on {data}{sep}({first} → {last} UTC)"
 
 
 def _price_limits(sym: _Symbol) -> tuple[float, float] | None:
