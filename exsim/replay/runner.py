@@ -551,14 +551,18 @@ class Replay:
 
     def _until_price_end(self, rows: Iterator[Row]) -> Iterator[Row]:
         """``rows`` from the first to the last row of the price inputs; the auxiliary rows
-        before and after are read (for their inputs' spans) and counted, not replayed."""
+        before and after are read (for their inputs' spans), checked and counted, not
+        replayed."""
         start = self._price_start_ns
+        check = self.model._check  # a row left out is still checked: a bad value is an error wherever it is
         for row in rows:
             if row[0] < start:  # (only an auxiliary input has rows before the prices' first)
+                check(row)
                 self.rows_before_price_start += 1
             elif self._price_streams_left or row[0] <= self._price_end_ns:
                 yield row
             else:
+                check(row)
                 self.rows_after_price_end += 1
 
     def span_summary(self) -> dict[str, Any]:
