@@ -32,10 +32,11 @@ diff-depth batch half gathered, a quote waiting for its other side). The market 
 row counts after that re-read, and the last item read, must equal the snapshot's, else
 the inputs differ and the resume is refused.
 
-The run directory's ``events.jsonl`` is flushed at each snapshot and its length recorded;
-a resume truncates it to that length (lines written after the snapshot, before a crash,
-would otherwise appear twice) and appends. The other outputs are written at the end from
-the state the snapshot holds.
+The run directory's ``events.jsonl``, ``fills.csv`` and ``timeseries.csv`` (written as the
+run goes) are flushed at each snapshot and their lengths recorded; a resume truncates them
+to those lengths (lines written after the snapshot, before a crash, would otherwise appear
+twice) and appends. ``summary.json`` is written at the end from the state the snapshot
+holds.
 
 The file
 --------
@@ -76,13 +77,14 @@ import zstandard
 from exsim import __version__
 from exsim.errors import InputError
 from exsim.replay.snapshot_codec import Refused, Unsaveable, decode, encode
+from exsim.replay.recorder import CsvStream
 from exsim.sinks import JsonlSink
 
 if TYPE_CHECKING:
     from exsim.replay.runner import Replay
 
 SNAPSHOT_NAME = "replay.snapshot"
-FORMAT = 3  # bump when the layout of the file or of the saved state changes (1: a pickle; 2: marks in ticks; 3: marks in subticks)
+FORMAT = 4  # bump when the layout of the file or of the saved state changes (1: a pickle; 2: marks in ticks; 3: marks in subticks; 4: the run CSVs written as the run goes)
 MAGIC = "EXSIM-SNAPSHOT"
 _EDGE_BYTES = 1 << 16  # hashed at each end of an input file, and before the events.jsonl offset
 #: Replay attributes a snapshot leaves out: the input streams and the model they drive
@@ -113,6 +115,14 @@ NOT_SAVED = frozenset(
         "stopped",
         "_started_at",
         "_premium_symbols",  # (known again from the inputs the resume opens)
+        # rebuilt by the resume's re-read of the inputs
+        "input_spans",
+        "input_is_price",
+        "_price_streams_left",
+        "_price_end_ns",
+        "rows_after_price_end",
+        "rows_before_price_start",
+        "_price_start_ns",
     }
 )
 
@@ -287,7 +297,7 @@ def _state(replay: Replay) -> bytes:
     state = {k: v for k, v in vars(replay).items() if k not in NOT_SAVED}
     state["wall_s"] = replay.wall_s + (time.perf_counter() - replay._wall0)
     try:
-        data = encode(state, replay=replay, strategy=replay.strategy, skip=lambda v: type(v) is JsonlSink)
+        data = encode(state, replay=replay, strategy=replay.strategy, skip=lambda v: type(v) is JsonlSink or type(v) is CsvStream)  # (open files: reopened by restore)
     except Unsaveable as exc:
         raise _unsaveable(replay, exc) from None
     return json.dumps(data, separators=(",", ":"), check_circular=False).encode()
@@ -308,6 +318,7 @@ def write_snapshot(replay: Replay) -> dict[str, Any]:
     if rec.jsonl is not None and rec.out_dir is not None:
         rec.jsonl.flush()
         events_log = _events_log_mark(rec.out_dir / "events.jsonl")
+        events_log["csv_bytes"] = rec.flush_streams()  # fills.csv, timeseries.csv: written as the run goes
     raw = _state(replay)
     payload = zstandard.ZstdCompressor(level=_ZSTD_LEVEL).compress(raw)
     rows = sum(replay.model.counts)
@@ -589,6 +600,7 @@ def restore(replay: Replay, path: str | Path) -> None:
         f = open(events_path, "a", encoding="utf-8", newline="\n")
         replay._open_files.append(f)
         replay.recorder.jsonl = JsonlSink(f)
+        replay._open_files += replay.recorder.reopen_streams(events_path.parent, manifest["events_log"]["csv_bytes"])
     replay._restored = True
     replay.resumed_from = {"path": where, "rows": manifest["rows"], "ts_ns": manifest["ts_ns"]}
 

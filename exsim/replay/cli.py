@@ -203,7 +203,11 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True, show
         help="another market's quotes (e.g. a Binance spot capture) whose mid stands in for the index of computed marks",
     )
     p.add_argument("--mark-interval", default="1s", help="index sampling for computed marks when the data has no index (default 1s; 100ms .. 1 day)")
-    p.add_argument("--sample", default="1s", help="time-series sampling interval (default 1s; 100ms .. 1 day)")
+    p.add_argument(
+        "--sample",
+        default=None,
+        help="a time-series row per symbol at every multiple of this interval (100ms .. 1 day; default: every 1s, but only when a value changed)",
+    )
     p.add_argument("--synthetic-levels", type=_whole, default=10, help="without replayed depth: synthetic levels a side (default 10; 1 .. 1000)")
     p.add_argument("--synthetic-step-ticks", type=_whole, default=1, help="without replayed depth: ticks between levels (default 1; 1 .. 1,000,000)")
     p.add_argument("--synthetic-qty", default=None, help="without replayed depth: size of a level (default 100,000 USDT of notional)")
@@ -251,7 +255,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         mark=args.mark,
         funding=args.funding,
         mark_interval_ns=_duration_ns(args.mark_interval, "--mark-interval"),
-        sample_interval_ns=_duration_ns(args.sample, "--sample"),
+        sample_interval_ns=_duration_ns(args.sample or "1s", "--sample"),
+        sample_all=args.sample is not None,
         synthetic_levels=args.synthetic_levels,
         synthetic_step_ticks=args.synthetic_step_ticks,
         synthetic_qty=args.synthetic_qty,
@@ -267,35 +272,28 @@ def config_from_args(args: argparse.Namespace) -> Any:
 def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dict[str, Any]:
     """Build and run a replay with a progress bar; print the summary table."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     from exsim.replay import Replay
+    from exsim.replay.progress import Bar, BytesRead
     from exsim.replay.recorder import utc_text
 
     console = Console(stderr=False)
     strategy = load_strategy(args.strategy, args.param)
     config = config_from_args(args)
-    show = not args.no_progress and sys.stderr.isatty()
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(bar_width=None),
-        TextColumn("{task.fields[rows]:>12,} rows  {task.fields[rate]:>9,.0f} rows/s  sim {task.fields[sim]}"),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        disable=not show,
-        transient=False,
-    )
+    progress = Bar(title, show=not args.no_progress, fields="{task.fields[rows]:>12,} rows  {task.fields[rate]:>9,.0f} rows/s  sim {task.fields[sim]}")
+    show = progress.show
+    read = BytesRead([*files, *args.index_file])
     checkpoint_every = getattr(args, "checkpoint_every", None)
     resume = getattr(args, "resume", None)
     if checkpoint_every is not None and checkpoint_every <= 0:
         raise InputError(f"{checkpoint_every} is not a positive number of rows", field="--checkpoint-every")
     t0 = time.perf_counter()
     with progress:
-        task = progress.add_task(title, total=None, rows=0, rate=0.0, sim="")
+        progress.start(rows=0, rate=0.0, sim="")
 
         def report(rows: int, ts_ns: int) -> None:
             dt = time.perf_counter() - t0
-            progress.update(task, rows=rows, rate=rows / dt if dt > 0 else 0.0, sim=utc_text(ts_ns)[:23])
+            progress.update(read.fraction(), rows=rows, rate=rows / dt if dt > 0 else 0.0, sim=utc_text(ts_ns)[:19].replace("T", " "))
 
         replay = Replay(
             files,
@@ -312,11 +310,9 @@ def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dic
             force=getattr(args, "force", False),
         )
         if replay.resumed_from is not None:
-            progress.console.print(f"resumed from {resume} at row {replay.resumed_from['rows']:,}", soft_wrap=True, markup=False)
+            progress.print(f"resumed from {resume} at row {replay.resumed_from['rows']:,}")
         if replay.checkpoint_path is not None:
-            progress.console.print(
-                f"checkpoints: every {checkpoint_every:,} rows to {replay.checkpoint_path} (the latest kept)", soft_wrap=True, markup=False
-            )
+            progress.print(f"checkpoints: every {checkpoint_every:,} rows to {replay.checkpoint_path} (the latest kept)")
         summary = replay.run()
     print_summary(console, summary, args.out)
     return summary
@@ -343,11 +339,27 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
         ("fills / orders sent", f"{acct['fills']} / {acct['orders_sent']}"),
         ("liquidations", str(acct["liquidations"])),
         ("auto-deleveraged", str(acct["adl"])),
-        ("open position", acct["open_position"]),
     ]
+    positions = s.get("positions")
+    if not positions:  # (a run directory written before per-symbol figures)
+        rows.append(("open position", acct["open_position"]))
     for k, v in rows:
         t.add_row(k, v)
     console.print(t)
+    if positions:
+        def short(text: str | None) -> str:  # 46319.10000000 -> 46319.1 (display only)
+            return "-" if not text else (text.rstrip("0").rstrip(".") if "." in text else text)
+
+        pt = Table(title="per symbol")
+        for name in ("symbol", "position", "entry", "liq. price", "PnL", "liq."):
+            pt.add_column(name, justify="left" if name == "symbol" else "right", no_wrap=True)
+        for p in positions:
+            pt.add_row(p["symbol"], p["open_position"], short(p["entry_price"]), short(p["liquidation_price"]), short(p["pnl"]),
+                       str(p["liquidations"]))
+        console.print(pt)
+    span = s.get("span") or {}
+    if span.get("warning"):
+        console.print(f"[bold yellow]warning:[/bold yellow] {span['warning']}")
     mm = s["market_model"]
     console.print(f"[dim]depth:[/dim] {mm['depth']}")
     console.print(f"[dim]mark:[/dim] {mm['mark']}")
@@ -368,6 +380,9 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
         console.print(f"  {n['time_utc'][11:23]}  {n['text']}")
     for liq in s["liquidations"]:
         console.print(f"[bold red]liquidation[/bold red] {liq['time_utc'][11:23]}: {liq['explanation']}")
+    sampling = s.get("sampling") or {}
+    if sampling.get("more"):
+        console.print(f"[dim]time series:[/dim] {sampling['timeseries']} ({sampling['rows']:,} rows); {sampling['more']}")
     ck = s.get("checkpoint")
     if ck:
         if ck.get("resumed_from"):
@@ -514,6 +529,16 @@ def cmd_convert(args: argparse.Namespace) -> int:
     streams = [open_rows(f, fmt, args.symbol)[1] for f, fmt in zip(args.files, fmts)]
     out_fmt = args.to or ("exsim-jsonl" if args.output.endswith((".jsonl", ".jsonl.gz")) else "exsim-csv")
     t0 = time.perf_counter()
+    from exsim.replay.progress import Bar, BytesRead
+
+    read = BytesRead(args.files)
+
+    def counted(rows: Any, bar: Bar) -> Any:
+        for n, row in enumerate(rows, 1):
+            if not n & 0x3FFF:
+                bar.update(read.fraction(), rows=n)
+            yield row
+
     tmp = output.with_name(f".{output.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # (the umask applies, as to any new file)
@@ -527,8 +552,11 @@ def cmd_convert(args: argparse.Namespace) -> int:
                 binary: Any = gzip.GzipFile(filename=output.name, mode="wb", fileobj=raw)
             else:
                 binary = raw
-            with io.TextIOWrapper(binary, encoding="utf-8", newline="") as out:
-                n = write_rows(merge_rows(streams), out, out_fmt)
+            with io.TextIOWrapper(binary, encoding="utf-8", newline="") as out, Bar(
+                "convert", show=True, fields="{task.fields[rows]:>12,} rows"
+            ) as bar:
+                bar.start(rows=0)
+                n = write_rows(counted(merge_rows(streams), bar), out, out_fmt)
                 out.flush()
                 if binary is not raw:
                     binary.close()
@@ -588,7 +616,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     check_finished(args.run_dir)  # a partial run's figures are not a run's
     if (Path(args.run_dir) / "summary.json").is_file():
         read_summary(args.run_dir)  # a damaged one is an error before anything is drawn
-    for p in write_report(args.run_dir):
+    from exsim.replay.progress import Bar
+
+    with Bar("report", show=True) as bar:
+        paths = write_report(args.run_dir, progress=bar.update)
+    for p in paths:
         print(p)
     summary = read_summary(args.run_dir)
     from rich.console import Console

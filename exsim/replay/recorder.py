@@ -1,14 +1,24 @@
 """The run record: what a replay writes and what its summary says.
 
-With an output directory a run writes:
+With an output directory a run writes, as it goes (memory does not grow with the run's
+length: rows go to disk when they are made, the summary's figures are running totals):
 
 * ``events.jsonl`` — every exchange event (structlog JSON lines; book deltas only with
-  ``log_book``);
+  ``log_book``), but an ``IndexPriceUpdated`` only when the index changed (the index is
+  sampled every ``mark_interval_ns``: an unchanged one says nothing new);
 * ``fills.csv`` — the strategy's fills, exact decimal prices, sizes and fees;
-* ``timeseries.csv`` — every ``sample_interval_ns`` and at each of the strategy's fills
-  and liquidations: mark, last, equity, wallet, position, margin balance, maintenance
-  margin, margin ratio and liquidation price of the first symbol's position;
-* ``summary.json`` — inputs, the market model's choices, the account's figures, checks.
+* ``timeseries.csv`` — one row per symbol of the run at each sample (every
+  ``sample_interval_ns``; with the default ``sample_all=False`` only when a value of that
+  symbol's row changed since its last one), at the strategy's fills and at each of its
+  liquidations: the symbol's mark, last trade, trade range since the last sample, the
+  account's equity and wallet, the symbol's position, average entry price, the margin
+  balance, maintenance margin and margin ratio of the scope holding it (isolated bucket
+  or cross pool) and its liquidation price. A liquidation writes the trigger instant
+  (``why`` = ``liquidation``: the position, margin figures, ratio >= 100 % and
+  liquidation price the engine acted on) and then the state after it
+  (``after liquidation``);
+* ``summary.json`` — inputs, the market model's choices, the account's figures and each
+  symbol's (``positions``), the span of each input, checks.
 
 Money is formatted from int atoms and prices from int ticks, exactly; floats appear only
 in ratios (rates, margin ratio as a fraction) meant for reading and plotting.
@@ -19,17 +29,19 @@ from __future__ import annotations
 import csv
 import json
 from datetime import datetime, timezone
+from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 
 from exsim import __version__
+from exsim.exchange import IndexPriceUpdated
 from exsim.readers.rows import KIND_NAMES
 from exsim.replay.rundir import atomic_write
 from exsim.replay.strategy import ACCOUNT_ID
 from exsim.sinks import JsonlSink
-from exsim.units import format_atoms, format_rate_e8
+from exsim.units import RATE_SCALE, format_atoms, format_rate_e8, mul_div_floor
 
 if TYPE_CHECKING:
     from exsim.replay.runner import Replay
@@ -38,6 +50,7 @@ if TYPE_CHECKING:
 SERIES_FIELDS = (
     "ts_ns",
     "time_utc",
+    "symbol",
     "mark",
     "last",
     "trade_low",
@@ -45,6 +58,7 @@ SERIES_FIELDS = (
     "equity",
     "wallet",
     "position_qty",
+    "entry_price",
     "margin_balance",
     "maint_margin",
     "margin_ratio",
@@ -52,6 +66,11 @@ SERIES_FIELDS = (
     "why",
 )
 FILL_FIELDS = ("ts_ns", "time_utc", "symbol", "order_id", "side", "price", "qty", "fee", "liquidity", "leaves_qty", "trade_id", "liquidation")
+#: the run files written row by row (a checkpoint records their lengths; see exsim.replay.checkpoint)
+STREAMED_CSVS = ("fills.csv", "timeseries.csv")
+_NEVER = -(1 << 62)
+#: margin ratio written when it is higher (a margin balance <= 0 has no finite ratio): 10,000 %
+RATIO_CAP_E8 = 100 * RATE_SCALE
 
 
 def utc_text(ts_ns: int) -> str:
@@ -60,53 +79,181 @@ def utc_text(ts_ns: int) -> str:
     return datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}Z"
 
 
+def open_run_file(out_dir: Path, name: str, mode: str = "w") -> IO[str]:
+    """Open a file of the run directory for writing: every run file is opened here (one
+    place to change how run files are made, e.g. written under a temporary name)."""
+    return open(out_dir / name, mode, encoding="utf-8", newline="")
+
+
+class CsvStream:
+    """A run file written row by row (buffered by the file), CSV rows by ``writerow``.
+    Not pickled: a checkpoint records its length and a resume reopens it
+    (:meth:`Recorder.reopen_streams`)."""
+
+    __slots__ = ("file", "writerow")
+
+    def __init__(self, file: IO[str], header: tuple[str, ...] | None) -> None:
+        self.file = file
+        self.writerow = csv.writer(file).writerow
+        if header is not None:
+            self.writerow(header)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def headroom_fraction(key: tuple[int, int]) -> float:
+    """``1 - maintenance margin / margin balance`` of a ``(balance - mm, balance)`` key."""
+    return round(key[0] / key[1], 6)
+
+
+def _lower(key: tuple[int, int], than: tuple[int, int] | None) -> bool:
+    """``key < than`` as fractions ``a/b`` (b > 0), exactly: a*d < c*b."""
+    return than is None or key[0] * than[1] < than[0] * key[1]
+
+
+def _headroom_key(balance: int, mm: int) -> tuple[int, int]:
+    """``(balance - mm, balance)``: headroom ``1 - mm/balance`` as a fraction; a balance
+    <= 0 (no margin left at all) counts as headroom -1 (-100 %)."""
+    if balance <= 0:
+        return (-1, 1)
+    return (balance - mm, balance)
+
+
+@attrs.define
+class SymbolRecord:
+    """Running figures of one symbol of the run (the strategy's account)."""
+
+    fills: int = 0
+    fees_atoms: int = 0
+    funding_atoms: int = 0
+    realized_closed_atoms: int = 0  # realized PnL of positions closed (the ledger drops them)
+    realized_open_atoms: int = 0  # realized PnL of the position open now
+    liquidations: int = 0
+    min_headroom: tuple[int, int] | None = None  # (balance - mm, balance) at the lowest
+    min_headroom_ns: int = 0
+
+
 class Recorder:
-    """Collects the strategy account's story during a run and writes the run directory."""
+    """Writes the strategy account's story during a run and sums it up at the end."""
 
     def __init__(self, replay: Replay, out_dir: str | Path | None) -> None:
         self.replay = replay
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.jsonl: JsonlSink | None = None
+        self.events_file: CsvStream | None = None
+        self.fills_csv: CsvStream | None = None
+        self.series_csv: CsvStream | None = None
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            self.jsonl = JsonlSink(self.out_dir / "events.jsonl")
-        self.fills: list[OwnFill] = []
-        self.liquidation_fill_orders: set[int] = set()
-        self.series: list[tuple[Any, ...]] = []  # ints; see _series_row for the columns
+            events = open_run_file(self.out_dir, "events.jsonl")
+            self.jsonl = JsonlSink(events)
+            self.events_file = CsvStream(events, None)  # (closes it; the sink only flushes)
+            self.fills_csv = CsvStream(open_run_file(self.out_dir, "fills.csv"), FILL_FIELDS)
+            self.series_csv = CsvStream(open_run_file(self.out_dir, "timeseries.csv"), SERIES_FIELDS)
+        self.symbols: dict[str, SymbolRecord] = {s: SymbolRecord() for s in replay.symbols}
+        self.fill_count = 0
+        self.fees_atoms = 0
+        self.pending_fills: list[OwnFill] = []  # this event batch's, written once its liquidations are known
+        self.liquidation_fill_orders: set[int] = set()  # order ids of the current batch's liquidations
         self.liquidations: list[dict[str, Any]] = []  # of the strategy's account
         self.other_liquidations = 0
         self.adl_events = 0  # the strategy's account was auto-deleveraged
         self.funding_atoms = 0
         self.funding_payments = 0
         self.order_events: dict[str, int] = {}
-        self.min_headroom: tuple[int, int, int] | None = None  # (ts, balance, mm) at the smallest balance/mm
-        self.last_fill_sample_ns = -(1 << 62)
+        self.last_fill_sample_ns = _NEVER
+        self.after_liquidation = False  # sample the state after this batch's liquidation
+        self.peak_equity: int | None = None
+        self.max_drawdown_atoms = 0
+        self.last_rows: dict[str, tuple[Any, ...]] = {}  # symbol -> its last row written (less time and why)
+        self.rows_written = 0
+        self.samples_left_out = 0  # periodic rows equal to the symbol's previous one
+        self.last_index: dict[str, int] = {}  # symbol -> index price last written to events.jsonl
+        self.index_lines_left_out = 0
 
     # ------------------------------------------------------------------ event hooks
     def log(self, events: list[Any]) -> None:
+        """The end of one event batch: its fills (now that its liquidations are known), the
+        samples it asks for, and its events to events.jsonl."""
+        if self.pending_fills:
+            self._write_fills()
+        if self.after_liquidation:
+            self.after_liquidation = False
+            self._sample(self.replay.loop.now_ns, "after liquidation")
         if self.jsonl is not None:
-            self.jsonl(events)
+            kept = events
+            if any(type(e) is IndexPriceUpdated for e in events):
+                kept = []
+                last = self.last_index
+                for e in events:
+                    if type(e) is IndexPriceUpdated:
+                        if last.get(e.symbol) == e.index_price_subticks:
+                            self.index_lines_left_out += 1
+                            continue
+                        last[e.symbol] = e.index_price_subticks
+                    kept.append(e)
+            self.jsonl(kept)
 
     def on_fill(self, fill: OwnFill) -> None:
-        self.fills.append(fill)
-        if not fill.leaves_lots and fill.ts_ns >= self.last_fill_sample_ns + self.replay.config.sample_interval_ns:
-            # the position right after an order completed, at most once per sampling
-            # interval (a busy strategy's fills are in fills.csv; the series samples them)
-            self.last_fill_sample_ns = fill.ts_ns
-            self._sample(fill.ts_ns, "fill")
+        self.pending_fills.append(fill)
+        self.fill_count += 1
+        self.fees_atoms += fill.fee_atoms
+        rec = self.symbols.get(fill.symbol)
+        if rec is not None:
+            rec.fills += 1
+            rec.fees_atoms += fill.fee_atoms
+
+    def _write_fills(self) -> None:
+        fills, self.pending_fills = self.pending_fills, []
+        liquidation_orders, self.liquidation_fill_orders = self.liquidation_fill_orders, set()
+        w = self.fills_csv
+        if w is not None:
+            px, qty = self._px, self._qty
+            for fl in fills:
+                w.writerow(
+                    (
+                        fl.ts_ns,
+                        utc_text(fl.ts_ns),
+                        fl.symbol,
+                        fl.order_id,
+                        "buy" if fl.side == 0 else "sell",
+                        px(fl.symbol, fl.price_ticks),
+                        qty(fl.symbol, fl.qty_lots),
+                        format_atoms(fl.fee_atoms),
+                        "maker" if fl.is_maker else "taker",
+                        qty(fl.symbol, fl.leaves_lots),
+                        fl.trade_id,
+                        fl.order_id in liquidation_orders,
+                    )
+                )
+        # the position right after an order completed, at most once per sampling interval
+        # (a busy strategy's fills are in fills.csv; the series samples them)
+        done = [fl.ts_ns for fl in fills if not fl.leaves_lots and fl.order_id not in liquidation_orders]
+        if done and done[-1] >= self.last_fill_sample_ns + self.replay.config.sample_interval_ns:
+            self.last_fill_sample_ns = done[-1]
+            self._sample(done[-1], "fill")
+
+    def on_position(self, e: Any) -> None:
+        """A PositionChanged of the strategy's account: its symbol's realized PnL."""
+        rec = self.symbols.get(e.symbol)
+        if rec is None:
+            return
+        if e.qty_lots:
+            rec.realized_open_atoms = e.realized_pnl_atoms
+        else:  # closed: the ledger drops the position (and its running total) now
+            rec.realized_closed_atoms += e.realized_pnl_atoms
+            rec.realized_open_atoms = 0
 
     def on_mark(self, e: Any) -> None:
         figures = self.replay.margin_figures(e.symbol)
         if figures is not None:
-            balance, mm = figures
-            # headroom = 1 - mm/balance; compare exactly: a/b < c/d  <=>  a*d < c*b (b, d > 0)
-            if balance <= 0:
-                headroom_key = (-1, 1)
-            else:
-                headroom_key = (balance - mm, balance)
-            best = self.min_headroom
-            if best is None or headroom_key[0] * best[2] < best[1] * headroom_key[1]:
-                self.min_headroom = (e.ts_ns, headroom_key[0], headroom_key[1])
+            self._headroom(e.symbol, e.ts_ns, _headroom_key(*figures))
+
+    def _headroom(self, symbol: str, ts_ns: int, key: tuple[int, int]) -> None:
+        rec = self.symbols.get(symbol)
+        if rec is not None and _lower(key, rec.min_headroom):
+            rec.min_headroom, rec.min_headroom_ns = key, ts_ns
 
     def on_liquidation(self, e: Any) -> None:
         if e.account_id == ACCOUNT_ID:
@@ -126,8 +273,8 @@ class Recorder:
                         {
                             "symbol": p.symbol,
                             "qty": self._qty(p.symbol, p.qty_lots),
-                            "mark_price": self._mark_px(p.symbol, p.mark_price_subticks),
-                            "liquidation_price": self._mark_px(p.symbol, p.liquidation_price_subticks),
+                            "mark_price": self._mark(p.symbol, p.mark_price_subticks),
+                            "liquidation_price": self._mark(p.symbol, p.liquidation_price_subticks),
                             "bankruptcy_price": self._px(p.symbol, p.bankruptcy_price_ticks),
                             "filled_qty": self._qty(p.symbol, p.filled_lots),
                             "taken_over_qty": self._qty(p.symbol, p.taken_over_lots),
@@ -138,15 +285,39 @@ class Recorder:
                     "explanation": e.explanation,
                 }
             )
-            self._sample(e.ts_ns, "liquidation")
+            self._liquidation_rows(e)
+            self.after_liquidation = True
         else:
             self.other_liquidations += 1
         if any(a.account_id == ACCOUNT_ID for a in e.adl):
             self.adl_events += 1
 
+    def _liquidation_rows(self, e: Any) -> None:
+        """The trigger instant: each liquidated position with the scope's figures the
+        engine acted on (margin ratio >= 100 %), before its fills changed them."""
+        r = self.replay
+        balance, mm = e.margin_balance_atoms, e.maint_margin_atoms
+        ratio_e8 = min(RATIO_CAP_E8, r.ledger.margin_ratio_e8(balance, mm))
+        key = _headroom_key(balance, mm)
+        acct = r.ledger.accounts.get(ACCOUNT_ID)
+        equity = r.equity_atoms()
+        wallet = acct.wallet_atoms if acct is not None else 0
+        for p in e.positions:
+            rec = self.symbols.get(p.symbol)
+            if rec is None:
+                continue
+            rec.liquidations += 1
+            self._headroom(p.symbol, e.ts_ns, key)
+            row = (p.mark_price_subticks, r.exchange.last_price(p.symbol), None, None, equity, wallet, p.qty_lots, None,
+                   balance, mm, ratio_e8, p.liquidation_price_subticks or None)
+            self._write_row(e.ts_ns, p.symbol, row, "liquidation")
+
     def on_funding(self, e: Any) -> None:
         self.funding_atoms += e.amount_atoms
         self.funding_payments += 1
+        rec = self.symbols.get(e.symbol)
+        if rec is not None:
+            rec.funding_atoms += e.amount_atoms
 
     def on_order_event(self, e: Any) -> None:
         name = type(e).__name__
@@ -162,109 +333,184 @@ class Recorder:
     def _px(self, symbol: str, ticks: int | None) -> str | None:
         return None if not ticks else str(self._inst(symbol).price_str(ticks))
 
-    def _mark_px(self, symbol: str, subticks: int | None) -> str | None:
+    def _mark(self, symbol: str, subticks: int | None) -> str | None:
         """A mark or liquidation price (subticks) as exact text: the tick's decimals, more
-        when it is finer (a venue mark such as ``0.52345`` at tick 0.0001)."""
+        when it is finer (a venue mark such as ``0.52345`` at tick 0.0001). The one place
+        that formats marks."""
         return None if not subticks else str(self._inst(symbol).mark_str(subticks))
 
     def _qty(self, symbol: str, lots: int) -> str:
         return str(self._inst(symbol).qty_str(lots))
 
+    def _entry(self, symbol: str, qty_lots: int, cost_atoms: int) -> str | None:
+        """Average entry price ``cost / |qty|`` in USDT, rounded down to 1e-8."""
+        if not qty_lots:
+            return None
+        lot = Fraction(self._inst(symbol).lot_size)
+        return format_atoms(mul_div_floor(cost_atoms, lot.denominator, abs(qty_lots) * lot.numerator))
+
     def _sample(self, ts_ns: int, why: str) -> None:
+        """One row per symbol: the account's state now."""
         r = self.replay
-        sym = r.symbols[0]
         acct = r.ledger.accounts.get(ACCOUNT_ID)
-        pos = acct.positions.get((sym, 0)) if acct is not None else None
-        qty = pos.qty_lots if pos is not None else 0
-        figures = r.margin_figures(sym)
-        balance, mm = figures if figures is not None else (None, None)
-        ratio_e8 = None
-        if balance is not None and mm is not None:
-            ratio_e8 = r.ledger.margin_ratio_e8(balance, mm)
-        lp = r.liquidation_price_subticks(sym) if qty else None
         equity = r.equity_atoms()
-        low, high = r.trade_low_ticks, r.trade_high_ticks
-        if why == "sample" or why == "end":  # the range restarts at each periodic sample
-            r.trade_low_ticks, r.trade_high_ticks = 1 << 62, 0
-        # ints now, text when written (a run without --out never formats them)
-        self.series.append(
-            (
-                ts_ns,
+        wallet = acct.wallet_atoms if acct is not None else 0
+        peak = self.peak_equity
+        if peak is None or equity > peak:
+            self.peak_equity = peak = equity
+        if peak - equity > self.max_drawdown_atoms:
+            self.max_drawdown_atoms = peak - equity
+        periodic = why == "sample" or why == "end"
+        ranges = r.trade_ranges
+        for sym in r.symbols:
+            pos = acct.positions.get((sym, 0)) if acct is not None else None
+            qty = pos.qty_lots if pos is not None else 0
+            figures = r.margin_figures(sym) if qty else None
+            balance, mm = figures if figures is not None else (None, None)
+            ratio_e8 = min(RATIO_CAP_E8, r.ledger.margin_ratio_e8(balance, mm)) if figures is not None else None
+            lp = r.liquidation_price_subticks(sym) if qty else None
+            rng = ranges[sym]
+            low, high = rng
+            if periodic:  # the range restarts at each periodic sample
+                rng[0], rng[1] = 1 << 62, 0
+            row = (
                 r.exchange.mark_price_subticks(sym),
                 r.exchange.last_price(sym),
                 low if high else None,
                 high or None,
                 equity,
-                acct.wallet_atoms if acct is not None else 0,
+                wallet,
                 qty,
+                pos.cost_atoms if pos is not None and qty else None,
                 balance,
                 mm,
                 ratio_e8,
                 lp,
-                why,
             )
-        )
+            if why == "sample" and not r.config.sample_all and self.last_rows.get(sym) == row:
+                self.samples_left_out += 1
+                continue
+            self._write_row(ts_ns, sym, row, why)
 
-    def _series_row(self, row: tuple[Any, ...]) -> list[Any]:
-        """One time-series row as exact text (empty where there is no value)."""
-        sym = self.replay.symbols[0]
-        ts, mark, last, low, high, equity, wallet, qty, balance, mm, ratio_e8, lp, why = row
+    def _write_row(self, ts_ns: int, sym: str, row: tuple[Any, ...], why: str) -> None:
+        """Write one time-series row as exact text (empty where there is no value)."""
+        self.last_rows[sym] = row
+        self.rows_written += 1
+        w = self.series_csv
+        if w is None:
+            return
+        mark, last, low, high, equity, wallet, qty, cost, balance, mm, ratio_e8, lp = row
         px = self._px
-        cells = [
-            ts,
-            utc_text(ts),
-            self._mark_px(sym, mark),
+        cells = (
+            ts_ns,
+            utc_text(ts_ns),
+            sym,
+            self._mark(sym, mark),
             px(sym, last),
             px(sym, low),
             px(sym, high),
             format_atoms(equity),
             format_atoms(wallet),
             self._qty(sym, qty),
+            None if cost is None else self._entry(sym, qty, cost),
             None if balance is None else format_atoms(balance),
             None if mm is None else format_atoms(mm),
             None if ratio_e8 is None else format_rate_e8(ratio_e8, 8),
-            self._mark_px(sym, lp),
+            self._mark(sym, lp),
             why,
-        ]
-        return ["" if v is None else v for v in cells]
+        )
+        w.writerow(["" if v is None else v for v in cells])
+
+    # ------------------------------------------------------------------ checkpoints
+    def flush_streams(self) -> dict[str, int]:
+        """Flush the streamed CSVs; their lengths in bytes (for a checkpoint)."""
+        out: dict[str, int] = {}
+        for name, stream in zip(STREAMED_CSVS, (self.fills_csv, self.series_csv)):
+            if stream is not None:
+                stream.file.flush()
+                out[name] = stream.file.tell()
+        return out
+
+    def reopen_streams(self, out_dir: Path, lengths: dict[str, int]) -> list[IO[str]]:
+        """A resume: cut the streamed CSVs back to a checkpoint's lengths and append."""
+        files = []
+        for name in STREAMED_CSVS:
+            path = out_dir / name
+            with open(path, "r+b") as f:
+                f.truncate(lengths[name])
+            files.append(open_run_file(out_dir, name, "a"))
+        self.fills_csv, self.series_csv = (CsvStream(f, None) for f in files)
+        return files
 
     # ------------------------------------------------------------------ the end
     def finish(self) -> dict[str, Any]:
         r = self.replay
-        self._sample(r.loop.now_ns, "end")
+        if self.pending_fills:
+            self._write_fills()
+        self._sample(r.last_ts_ns or r.loop.now_ns, "end")
         summary = self.summary()
         if self.out_dir is not None:
             assert self.jsonl is not None
             self.jsonl.close()
-            with atomic_write(self.out_dir / "fills.csv", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(FILL_FIELDS)
-                for fl in self.fills:
-                    w.writerow(
-                        (
-                            fl.ts_ns,
-                            utc_text(fl.ts_ns),
-                            fl.symbol,
-                            fl.order_id,
-                            "buy" if fl.side == 0 else "sell",
-                            self._px(fl.symbol, fl.price_ticks),
-                            self._qty(fl.symbol, fl.qty_lots),
-                            format_atoms(fl.fee_atoms),
-                            "maker" if fl.is_maker else "taker",
-                            self._qty(fl.symbol, fl.leaves_lots),
-                            fl.trade_id,
-                            fl.order_id in self.liquidation_fill_orders,
-                        )
-                    )
-            with atomic_write(self.out_dir / "timeseries.csv", newline="") as f:
-                w = csv.writer(f)
-                w.writerow(SERIES_FIELDS)
-                for row in self.series:
-                    w.writerow(self._series_row(row))
+            for stream in (self.events_file, self.fills_csv, self.series_csv):
+                if stream is not None:
+                    stream.close()
             with atomic_write(self.out_dir / "summary.json") as f:
                 json.dump(summary, f, indent=1)
                 f.write("\n")
         return summary
+
+    def position_summary(self, symbol: str) -> dict[str, Any]:
+        """One symbol's figures at the end: position, entry, mark, PnL, liquidation price."""
+        r = self.replay
+        rec = self.symbols[symbol]
+        acct = r.ledger.accounts.get(ACCOUNT_ID)
+        pos = acct.positions.get((symbol, 0)) if acct is not None else None
+        qty = pos.qty_lots if pos is not None else 0
+        mark = r.exchange.mark_price_subticks(symbol)
+        upnl = r.ledger.position_figures(pos)[1] if qty and mark else 0  # (at the exact mark, rounded down)
+        realized = rec.realized_closed_atoms + rec.realized_open_atoms
+        hs = rec.min_headroom
+        return {
+            "symbol": symbol,
+            "open_position": self._qty(symbol, qty),
+            "entry_price": self._entry(symbol, qty, pos.cost_atoms) if qty else None,
+            "mark_price": self._mark(symbol, mark),
+            "last_price": self._px(symbol, r.exchange.last_price(symbol)),
+            "liquidation_price": self._mark(symbol, r.liquidation_price_subticks(symbol)) if qty else None,
+            "pnl": format_atoms(realized + upnl - rec.fees_atoms + rec.funding_atoms),
+            "unrealized_pnl": format_atoms(upnl),
+            "realized_pnl": format_atoms(realized),
+            "fees": format_atoms(rec.fees_atoms),
+            "funding": format_atoms(rec.funding_atoms),
+            "fills": rec.fills,
+            "liquidations": rec.liquidations,
+            "min_margin_headroom": None if hs is None else {
+                "ts_ns": rec.min_headroom_ns,
+                "time_utc": utc_text(rec.min_headroom_ns),
+                "headroom": headroom_fraction(hs),
+            },
+        }
+
+    def sampling_summary(self) -> dict[str, Any]:
+        cfg = self.replay.config
+        every = f"every {cfg.sample_interval_ns / 1e9:g} s"
+        if cfg.sample_all:
+            how = f"{every}, at each completed order and at each liquidation"
+            more = None
+        else:
+            how = f"{every} when a value of the symbol's row changed, at each completed order and at each liquidation"
+            more = (
+                f"{self.samples_left_out:,} periodic rows equal to the previous one were left out; pass "
+                "--sample DURATION (e.g. --sample 1s) for a row at every multiple of it"
+            )
+        return {
+            "timeseries": how,
+            "rows": self.rows_written,
+            "left_out": self.samples_left_out,
+            "more": more,
+            "index_lines_left_out": self.index_lines_left_out,
+        }
 
     def summary(self) -> dict[str, Any]:
         r = self.replay
@@ -272,13 +518,6 @@ class Recorder:
         acct = r.ledger.accounts.get(ACCOUNT_ID)
         deposit = acct.deposited_atoms if acct is not None else 0
         equity = r.equity_atoms()
-        fees = sum(f.fee_atoms for f in self.fills)
-        # max drawdown over the recorded equity points (samples, fills, liquidations)
-        peak = None
-        max_dd = 0
-        for eq in (row[5] for row in self.series):  # equity
-            peak = eq if peak is None or eq > peak else peak
-            max_dd = max(max_dd, peak - eq)
         model = r.model
         inputs = [dict(i) for i in r.inputs]
         depth = (
@@ -332,7 +571,17 @@ class Recorder:
                     "a state the diff stream never shows)"
                 ),
             }
-        hs = self.min_headroom
+        positions = [self.position_summary(s) for s in r.symbols]
+        worst: tuple[int, int] | None = None
+        worst_ns = 0
+        for s in r.symbols:
+            rec = self.symbols[s]
+            if rec.min_headroom is not None and _lower(rec.min_headroom, worst):
+                worst, worst_ns = rec.min_headroom, rec.min_headroom_ns
+        if len(positions) == 1:
+            open_position = positions[0]["open_position"]
+        else:
+            open_position = "; ".join(f"{p['symbol']} {p['open_position']}" for p in positions)
         sim_span_ns = max(0, (r.last_ts_ns or r.loop.now_ns) - r.first_ts_ns)
         return {
             "exsim_version": __version__,
@@ -355,6 +604,8 @@ class Recorder:
             "last_ts_ns": r.last_ts_ns,
             "first_time_utc": utc_text(r.first_ts_ns),
             "last_time_utc": utc_text(r.last_ts_ns),
+            "span": r.span_summary(),
+            "sampling": self.sampling_summary(),
             "simulated_s": sim_span_ns / 1e9,
             "wall_s": round(r.wall_s, 3),
             "rows_per_s": round(r.rows_done / r.wall_s) if r.wall_s > 0 else None,
@@ -364,27 +615,31 @@ class Recorder:
                 "equity": format_atoms(equity),
                 "pnl": format_atoms(equity - deposit),
                 "realized_pnl": format_atoms(acct.realized_pnl_atoms if acct is not None else 0),
-                "fees": format_atoms(fees),
+                "fees": format_atoms(self.fees_atoms),
                 "funding": format_atoms(self.funding_atoms),
                 "funding_payments": self.funding_payments,
-                "max_drawdown": format_atoms(max_dd),
+                "max_drawdown": format_atoms(self.max_drawdown_atoms),
                 "min_margin_headroom": (
                     None
-                    if hs is None
+                    if worst is None
                     else {
-                        "ts_ns": hs[0],
-                        "time_utc": utc_text(hs[0]),
-                        "headroom": round(hs[1] / hs[2], 6),
-                        "note": "1 - maintenance margin / margin balance at the worst mark; 0 or less is liquidation",
+                        "ts_ns": worst_ns,
+                        "time_utc": utc_text(worst_ns),
+                        "headroom": headroom_fraction(worst),
+                        "note": (
+                            "1 - maintenance margin / margin balance at the worst mark, or at a liquidation's "
+                            "trigger; 0 or less is liquidation"
+                        ),
                     }
                 ),
-                "fills": len(self.fills),
+                "fills": self.fill_count,
                 "orders_sent": r.commands_sent,
                 "order_events": dict(sorted(self.order_events.items())),
                 "liquidations": len(self.liquidations),
                 "adl": self.adl_events,
-                "open_position": self._qty(r.symbols[0], _qty_of(acct, r.symbols[0])),
+                "open_position": open_position,
             },
+            "positions": positions,
             "liquidations": self.liquidations,
             "other_accounts_liquidations": self.other_liquidations,
             "insurance_fund": format_atoms(r.ledger.fund.wallet_atoms),
@@ -414,12 +669,3 @@ def computed_funding_text(premium_replayed: list[str], symbols: list[str], settl
     else:
         what = f"{settlements - at_interest} of {settlements} settlements differed from the 0.01 % interest rate"
     return f"computed from {source}; {what}"
-
-
-def _qty_of(acct: Any, symbol: str) -> int:
-    if acct is None:
-        return 0
-    pos = acct.positions.get((symbol, 0))
-    return pos.qty_lots if pos is not None else 0
-
-

@@ -89,6 +89,7 @@ from exsim.exchange import (
     OrderExpired,
     OrderRejected,
     OrderTriggered,
+    PositionChanged,
     ReplayedTrade,
     SetIndexPrice,
     SetLeverage,
@@ -133,6 +134,10 @@ MARK_MODES = ("auto", "replayed", "computed")
 FUNDING_MODES = ("auto", "replayed", "computed", "none")
 _PEEK_ROWS = 5000  # rows read ahead per file to learn its symbols
 _MAX_BAD_LINES = 1000  # lines a reader refused that skip_bad_rows passes over, per file
+#: row kinds of price data: the run ends at the last of them (funding, index and premium
+#: rows are auxiliary series: rows of theirs past the prices' end are left out)
+PRICE_KINDS = frozenset({TRADE, QUOTE, LEVEL, MARK, LIQUIDATION})
+_SPAN_SLACK_NS = 60 * NS_PER_S  # inputs whose ends differ by more get the span warning
 
 
 def _line_of(where: str, path: str) -> int | None:
@@ -287,6 +292,9 @@ class ReplayConfig:
     funding: str = attrs.field(default="auto", validator=_one_of(FUNDING_MODES))
     mark_interval_ns: int = attrs.field(default=NS_PER_S, validator=_in_range)
     sample_interval_ns: int = attrs.field(default=NS_PER_S, validator=_in_range)
+    # False: a periodic time-series row only when a value of its symbol changed (a month of
+    # bars stays small); True: a row at every multiple of sample_interval_ns
+    sample_all: bool = False
     synthetic_levels: int = attrs.field(default=10, validator=_in_range)
     synthetic_step_ticks: int = attrs.field(default=1, validator=_in_range)
     # per level, base-asset text; None: 100,000 USDT notional
@@ -465,6 +473,8 @@ class Replay:
         self.skipped_lines: list[str] = []  # lines readers refused (skip_bad_rows): the errors
         # 1. readers, and the symbols each file holds (peek at its first rows)
         self.inputs: list[dict[str, Any]] = []
+        #: per input: its first and last row's time (the last known once it is read to its end)
+        self.input_spans: list[dict[str, Any]] = []
         streams: list[Iterator[Row]] = []
         rereads: list[tuple[str, str, set[int], Generator[Row, None, None]] | None] = []  # skip_bad_rows: to read a file again
         symbols: list[str] = []
@@ -491,6 +501,7 @@ class Replay:
             kinds_of.append(format_kinds(path, fmt))
             if PREMIUM in kinds_of[-1]:  # the venue's premium index is replayed for these symbols
                 premium_symbols.update(r.symbol for r in head)
+            self.input_spans.append({"first_ts_ns": head[0].ts_ns if head else None, "last_ts_ns": None, "done": False})
         if rows is not None:  # rows already in memory: (name, the kinds they hold, rows)
             name, kinds_given, given = rows
             it = iter(given)
@@ -503,9 +514,10 @@ class Replay:
             self.inputs.append({"path": name, "format": "rows"})
             streams.append(itertools.chain(head, it))
             rereads.append(None)
-            kinds_of.append(kinds_given)
+            kinds_of.append(kinds_given | {TRADE})  # (rows in memory count as price data)
             if PREMIUM in kinds_given:
                 premium_symbols.update(r.symbol for r in head)
+            self.input_spans.append({"first_ts_ns": head[0].ts_ns if head else None, "last_ts_ns": None, "done": False})
         if config.symbol is not None:
             symbols = [config.symbol]
         if not symbols:
@@ -549,7 +561,22 @@ class Replay:
                 self.model.whole_lines(stream) if again is None else self._rows_past_bad_values(stream, *again)
                 for stream, again in zip(streams, rereads)
             ]
-        self.rows = merge_rows(streams)
+        # the run spans the price data: auxiliary series (funding, index, premium) are read
+        # to their end, but their rows before its first row and past its last are left out
+        self.input_is_price = [bool(k & PRICE_KINDS) for k in kinds_of]
+        self._price_streams_left = sum(self.input_is_price)
+        self._price_start_ns = min(
+            (sp["first_ts_ns"] for sp, price in zip(self.input_spans, self.input_is_price) if price and sp["first_ts_ns"] is not None),
+            default=0,
+        )
+        self._price_end_ns = 0
+        self.rows_before_price_start = 0
+        self.rows_after_price_end = 0
+        streams = [self._spanned(i, stream) for i, stream in enumerate(streams)]
+        merged = merge_rows(streams)
+        if self._price_streams_left and not all(self.input_is_price):
+            merged = self._until_price_end(merged)
+        self.rows = merged
         # index proxies: other markets' quotes (a spot capture) standing in for the index
         self.index_files = [str(p) for p in index_files]
         inst_by_symbol = {i.symbol: i for i in self.instruments}
@@ -620,8 +647,8 @@ class Replay:
         self.book_update_id: dict[str, int] = {}  # the id the book stands at, per symbol
         self.pending_quotes: dict[str, deque[ReplayedQuote]] = {}  # quotes ahead of the book, by arrival
         self.gaps: list[str] = []
-        self.trade_low_ticks = 1 << 62  # lowest / highest trade of the first symbol since the last sample
-        self.trade_high_ticks = 0
+        #: symbol -> [lowest, highest] trade since the last periodic sample (for the plots)
+        self.trade_ranges: dict[str, list[int]] = {s: [1 << 62, 0] for s in self.symbols}
         self.first_ts_ns = 0
         self.last_ts_ns = 0
         self.rows_done = 0
@@ -945,6 +972,80 @@ class Replay:
             last = ts
             yield row
 
+    def _spanned(self, i: int, stream: Iterator[Row]) -> Iterator[Row]:
+        """Input ``i``'s rows, noting its last row's time once it is read to its end (and,
+        for price data, that one fewer price input is left)."""
+        last = None
+        for last in stream:
+            yield last
+        span = self.input_spans[i]
+        span["done"] = True
+        if last is not None:
+            span["last_ts_ns"] = last[0]
+        if self.input_is_price[i]:
+            self._price_streams_left -= 1
+            if last is not None and last[0] > self._price_end_ns:
+                self._price_end_ns = last[0]
+
+    def _until_price_end(self, rows: Iterator[Row]) -> Iterator[Row]:
+        """``rows`` from the first to the last row of the price inputs; the auxiliary rows
+        before and after are read (for their inputs' spans), checked and counted, not
+        replayed."""
+        start = self._price_start_ns
+        check = self.model._check  # a row left out is still checked: a bad value is an error wherever it is
+        for row in rows:
+            if row[0] < start:  # (only an auxiliary input has rows before the prices' first)
+                check(row)
+                self.rows_before_price_start += 1
+            elif self._price_streams_left or row[0] <= self._price_end_ns:
+                yield row
+            else:
+                check(row)
+                self.rows_after_price_end += 1
+
+    def span_summary(self) -> dict[str, Any]:
+        """Each input's span, the span the run used, and a warning when they differ (an
+        input that starts or ends more than a minute away from the others, or auxiliary
+        rows past the price data's end, which were left out)."""
+        from exsim.replay.recorder import utc_text
+
+        def text(ts: int | None) -> str | None:
+            return None if ts is None else utc_text(ts)[:19].replace("T", " ")
+
+        first, last = self.first_ts_ns, self.last_ts_ns
+        files = []
+        odd = False
+        for info, span, price in zip(self.inputs, self.input_spans, self.input_is_price):
+            a, b = span["first_ts_ns"], span["last_ts_ns"]
+            files.append({"path": info["path"], "data": "prices" if price else "auxiliary (funding, index or premium)",
+                          "first_time_utc": text(a), "last_time_utc": text(b)})
+            if a is None or b is None:
+                continue
+            if price:
+                odd = odd or abs(a - first) > _SPAN_SLACK_NS or abs(b - last) > _SPAN_SLACK_NS
+            else:
+                odd = odd or b < first or a > last
+        odd = odd or self.rows_after_price_end > 0 or self.rows_before_price_start > 0
+        warning = None
+        if odd and len(files) > 1:
+            warning = (
+                "the inputs cover different spans: "
+                + "; ".join(f"{Path(f['path']).name} {f['first_time_utc']} → {f['last_time_utc']} ({f['data']})" for f in files)
+                + f"; the run used {text(first)} → {text(last)} (the span of the price data)"
+            )
+            if self.rows_before_price_start or self.rows_after_price_end:
+                warning += (
+                    f"; auxiliary rows left out: {self.rows_before_price_start:,} before it, "
+                    f"{self.rows_after_price_end:,} after it"
+                )
+        return {
+            "used": {"first_time_utc": text(first), "last_time_utc": text(last)},
+            "files": files,
+            "rows_before_price_start": self.rows_before_price_start,
+            "rows_after_price_end": self.rows_after_price_end,
+            "warning": warning,
+        }
+
     def _rows_past_bad_lines(
         self, path: str, fmt: str, bad: set[int], also: frozenset[int] = frozenset()
     ) -> Generator[Row, None, None]:
@@ -1130,12 +1231,12 @@ class Replay:
             self.exchange.submit(command)
 
     def _on_trade(self, cmd: ReplayedTrade) -> None:
-        if cmd.symbol == self.symbols[0]:  # the sampling interval's trade range, for the plots
-            px = cmd.price_ticks
-            if px < self.trade_low_ticks:
-                self.trade_low_ticks = px
-            if px > self.trade_high_ticks:
-                self.trade_high_ticks = px
+        rng = self.trade_ranges[cmd.symbol]  # the sampling interval's trade range, for the plots
+        px = cmd.price_ticks
+        if px < rng[0]:
+            rng[0] = px
+        if px > rng[1]:
+            rng[1] = px
         ladder = self.ladders.get(cmd.symbol)
         if ladder is not None:
             ladder.last_ticks = cmd.price_ticks
@@ -1412,6 +1513,9 @@ class Replay:
                     rec.on_funding(e)
                     if self._hook_funding is not None:
                         self._hook_funding(self.ctx, e)
+            elif t is PositionChanged:
+                if e.account_id == me:
+                    rec.on_position(e)
             elif t is CommandRejected:
                 if e.account_id == me:  # a setting or margin move the venue refused: say so
                     self.note(e.ts_ns, f"refused: {e.command} ({e.reason})")

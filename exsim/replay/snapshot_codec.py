@@ -90,6 +90,7 @@ ENTITY_CLASSES: Final = (
     "exsim.margin.funding:PremiumAverager",
     "exsim.margin.mark:MarkPriceCalculator",
     "exsim.replay.recorder:Recorder",
+    "exsim.replay.recorder:SymbolRecord",
     "exsim.replay.runner:ReplayConfig",
     "exsim.replay.runner:_Ladder",
     "exsim.replay.runner:_Recorder",

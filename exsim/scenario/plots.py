@@ -98,18 +98,33 @@ class _Run:
         return (int(ts_ns) - self.t0) / 60e9
 
     def values(self, acct: int, field: str) -> list[float]:
-        return [_f(s[acct][field]) if acct in s else NAN for _, s in self.samples]
+        """The account's ``field`` at each sample; a sample without the account (a
+        liquidation's row is the liquidated account's only) repeats its previous value."""
+        out, last = [], NAN
+        for _, s in self.samples:
+            if acct in s:
+                last = _f(s[acct][field])
+            out.append(last)
+        return out
 
     def ratio_pct(self, acct: int) -> list[float]:
         return [min(v * 100, RATIO_CLIP_PCT) for v in self.values(acct, "margin_ratio")]
 
+    def _pop_rows(self) -> Any:
+        """Each sample's population rows, an account missing from a sample at its previous row."""
+        current: dict[int, dict[str, str]] = {}
+        pop = set(self.pop)
+        for _, s in self.samples:
+            current.update((a, r) for a, r in s.items() if a in pop)
+            yield current
+
     def pop_equity(self) -> list[float]:
-        return [sum(float(s[a]["equity"]) for a in self.pop if a in s) for _, s in self.samples]
+        return [sum(float(r["equity"]) for r in rows.values()) for rows in self._pop_rows()]
 
     def pop_ratio_pct(self) -> list[float]:
         out = []
-        for _, s in self.samples:
-            held = [float(s[a]["margin_ratio"]) for a in self.pop if a in s and float(s[a]["margin_ratio"]) > 0]
+        for rows in self._pop_rows():
+            held = [float(r["margin_ratio"]) for r in rows.values() if float(r["margin_ratio"]) > 0]
             out.append(min(max(held) * 100, RATIO_CLIP_PCT) if held else NAN)
         return out
 

@@ -5,7 +5,9 @@ With an output directory a run writes:
 * ``events.jsonl`` — every exchange event (``exsim explain`` reads its liquidations);
 * ``timeseries.csv`` — each account at the start, at every mark and at the end: equity,
   wallet, the margin balance and maintenance margin of its most loaded scope (the
-  isolated bucket or cross pool with the highest margin ratio) and that ratio;
+  isolated bucket or cross pool with the highest margin ratio) and that ratio; and a
+  liquidated account at the liquidation's trigger (``why`` = ``liquidation``: the
+  scope's figures the engine acted on, ratio >= 100 %);
 * ``marks.csv`` — every mark with the book's best bid and ask at that moment;
 * ``fills.csv`` — every fill of an account (liquidation orders flagged);
 * ``instruments.json`` — the instruments as run (custom ones too), for ``exsim explain``;
@@ -80,6 +82,13 @@ class ScenarioRecorder:
 
     def on_liquidation(self, e: Any, generation: int) -> None:
         run = self.run
+        # the trigger instant: the scope's figures the engine acted on (ratio >= 100 %),
+        # before its fills; equity and wallet as they are after them
+        acct = run.ledger.accounts.get(e.account_id)
+        if acct is not None:
+            ratio = min(UNBOUNDED_RATIO_E8, run.ledger.margin_ratio_e8(e.margin_balance_atoms, e.maint_margin_atoms))
+            self.series.append((e.ts_ns, e.account_id, run.ledger.equity_atoms(acct), acct.wallet_atoms,
+                                e.margin_balance_atoms, e.maint_margin_atoms, ratio, "liquidation"))
         self.liquidations.append(
             {
                 "ts_ns": e.ts_ns,

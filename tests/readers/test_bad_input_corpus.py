@@ -288,11 +288,14 @@ def exsim_jsonl(n: int) -> list[str]:
 def prices_before(directory: Path) -> list[str]:
     """A good aggTrades file whose prints come before ``T0``: a price for funding to value
     positions at and for the premium to be sampled against (without one, funding settles
-    nothing: :func:`test_funding_rows_without_any_price`)."""
+    nothing: :func:`test_funding_rows_without_any_price`); and one print after the funding
+    and premium rows, since a replay spans its price data (rows of other series past it
+    are left out)."""
     path = directory / "prices" / "BTCUSDT-aggTrades-2024-08-08.csv"
     path.parent.mkdir(parents=True, exist_ok=True)
-    lines = binance_agg_trades(4)
-    lines[1:] = [",".join([*r.split(",")[:5], str(T0_MS - 1_000 * (4 - k)), r.split(",")[6]]) for k, r in enumerate(lines[1:])]
+    lines = binance_agg_trades(5)
+    times = [T0_MS - 1_000 * (4 - k) for k in range(4)] + [T0_MS + 8 * 3_600_000 * ROWS]
+    lines[1:] = [",".join([*r.split(",")[:5], str(t), r.split(",")[6]]) for t, r in zip(times, lines[1:])]
     path.write_text("\n".join(lines) + "\n")
     return [str(path)]
 

@@ -10,6 +10,8 @@ has a fifth decimal, and a BTCUSDT ``markPrice@1s`` stream with 8-decimal marks.
 
 from __future__ import annotations
 
+import csv
+
 import json
 from decimal import Decimal
 from pathlib import Path
@@ -113,8 +115,8 @@ class TestXrpMarkKlines:
     def test_time_series_shows_the_marks_with_their_fifth_decimal(self, tmp_path: Path) -> None:
         """timeseries.csv writes each sampled mark exactly as the venue published it."""
         Replay(xrp_files(tmp_path), XrpLong(), ReplayConfig(balance="1000"), out_dir=tmp_path / "run").run()
-        rows = (tmp_path / "run" / "timeseries.csv").read_text().splitlines()[1:]
-        marks = {Decimal(r.split(",")[2]) for r in rows if r.split(",")[2]}
+        with open(tmp_path / "run" / "timeseries.csv", newline="") as f:
+            marks = {Decimal(r["mark"]) for r in csv.DictReader(f) if r["mark"]}
         published = {Decimal(v) for bar in XRP_MARK_BARS for v in bar}
         assert marks and marks <= published
 
@@ -159,6 +161,7 @@ class TestBtcMarkPriceStream:
         """The run's time series shows the mark as published (61793.63104562), not a tick (61793.6)."""
         path, published = self.capture(tmp_path)
         Replay([path], Recorder(), ReplayConfig(balance="1000"), out_dir=tmp_path / "run").run()
-        rows = (tmp_path / "run" / "timeseries.csv").read_text().splitlines()[1:]
-        assert {Decimal(r.split(",")[2]) for r in rows} <= {Decimal(p) for p in published}  # exact, zeros trimmed
-        assert rows[0].split(",")[2] == "61793.63104562"
+        with open(tmp_path / "run" / "timeseries.csv", newline="") as f:
+            marks = [r["mark"] for r in csv.DictReader(f)]
+        assert {Decimal(m) for m in marks} <= {Decimal(p) for p in published}  # exact, zeros trimmed
+        assert marks[0] == "61793.63104562"

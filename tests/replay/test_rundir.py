@@ -111,22 +111,21 @@ class TestIncompleteRuns:
         assert not (out / "price.png").exists()
 
     def test_a_full_disk_names_the_file_and_leaves_no_half_file(self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-        """ENOSPC while fills.csv is written: one line naming fills.csv; no fills.csv, no temporary file; the run is marked incomplete."""
+        """ENOSPC while summary.json is written: one line naming summary.json; no summary.json, no temporary file; the run is marked incomplete."""
         real_fsync = os.fsync
 
         def full_disk(fd: int) -> None:
-            if os.readlink(f"/proc/self/fd/{fd}").endswith(".fills.csv.%d.exsim-tmp" % os.getpid()):
+            if os.readlink(f"/proc/self/fd/{fd}").endswith(".summary.json.%d.exsim-tmp" % os.getpid()):
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             real_fsync(fd)
 
         monkeypatch.setattr(os, "fsync", full_disk)
         out = tmp_path / "run"
         assert main([*RUN, "--out", str(out)]) == 2
-        assert one_error_line(capsys.readouterr().err) == f"exsim: error: {out / 'fills.csv'}: No space left on device"
+        assert one_error_line(capsys.readouterr().err) == f"exsim: error: {out / 'summary.json'}: No space left on device"
         names = sorted(p.name for p in out.iterdir())
-        assert "fills.csv" not in names and not [n for n in names if n.endswith("exsim-tmp")]
+        assert "summary.json" not in names and not [n for n in names if n.endswith("exsim-tmp")]
         assert json.loads((out / "INCOMPLETE").read_text())["reason"].startswith("failed: ")
-        assert "summary.json" not in names  # written after fills.csv: never reached
 
 
     def test_a_full_disk_mid_run_names_events_jsonl(self, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
