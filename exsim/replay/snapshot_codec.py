@@ -31,8 +31,10 @@ What a value may be
   ======================= ===================================================================
 
 Mutable objects (lists, dicts, sets, deques, sorted containers, instances, the strategy)
-are numbered in the order the walk first meets them, so an object referenced twice is
-written once and comes back shared; cycles go through them.
+are numbered in the order the walk first meets them (depth first; a mapping's keys all
+before its values), so an object referenced twice is written once and comes back shared;
+cycles go through them. Tuples are not numbered: one referenced twice comes back as two
+equal tuples.
 
 What a decoder does with a file
 -------------------------------
