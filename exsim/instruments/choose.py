@@ -23,7 +23,7 @@ from exsim.errors import InputError
 from exsim.instruments.catalogue import SpecVersion, catalogue, date_of_ns, plain
 from exsim.instruments.instrument import Instrument
 from exsim.instruments.loader import InstrumentsFile, resolve_from_files
-from exsim.units import format_rate_e8
+from exsim.units import format_rate_e8, parse_decimal
 
 __all__ = ["choose_instrument", "grid_for", "grid_of", "describe_instrument"]
 
@@ -56,6 +56,22 @@ def grid_of(texts: Sequence[str]) -> str:
         if isinstance(exp, int) and -exp > places:
             places = -exp
     return "1" if places == 0 else "0." + "0" * (places - 1) + "1"
+
+
+def _parsed(values: Sequence[tuple[str, str]], field: str, strict: bool) -> list[tuple[str, str]]:
+    """``values`` that are decimals by :func:`exsim.units.parse_decimal` (ASCII digits,
+    bounded length); a bad one raises its row's :class:`InputError` when ``strict``, else
+    it is left out."""
+    good = []
+    for text, where in values:
+        try:
+            parse_decimal(text, field=field, where=where)
+        except InputError:
+            if strict:
+                raise
+            continue
+        good.append((text, where))
+    return good
 
 
 def _off_grid(values: Sequence[tuple[str, str]], step: Decimal) -> tuple[str, str] | None:
@@ -111,6 +127,9 @@ def choose_instrument(
     the specs the catalogue knows and what to pass.
     """
     date = date_of_ns(first_ts_ns) if first_ts_ns > 0 else "?"
+    # the peeked values are the data's, not yet validated: the units parser first (a bad one
+    # is its row's error; under --skip-bad-rows it is left out, as the replay will skip it)
+    prices, qtys = _parsed(prices, "price", check_grid), _parsed(qtys, "qty", check_grid)
     tick_size, lot_size = grid_for(symbol, tick_size), grid_for(symbol, lot_size)
     price_grid, qty_grid = grid_of([p for p, _ in prices]), grid_of([q for q, _ in qtys])
     overrides = " (--tick-size/--lot-size given)" if tick_size or lot_size else ""

@@ -54,10 +54,11 @@ back in time, and the table orders what is queued when the loop reaches each ite
 
 Checkpoints
 -----------
-A loop pickles between two dispatches (from a timer callback, say): the queue, the clock,
-the ``seq`` counter and each source's read state, *except the sources' iterators*, which
-cannot be saved (a generator over a file). :meth:`EventLoop.sources` says how many items
-each source had read; after unpickling, :meth:`EventLoop.reattach_source` gives each one an
+A loop is saved between two dispatches (from a timer callback, say; a replay's snapshot
+writes it as plain data through ``__getstate__``, :mod:`exsim.replay.snapshot_codec`): the
+queue, the clock, the ``seq`` counter and each source's read state, *except the sources'
+iterators*, which cannot be saved (a generator over a file). :meth:`EventLoop.sources` says
+how many items each source had read; after restoring, :meth:`EventLoop.reattach_source` gives each one an
 iterator over the same items advanced past those (a deterministic source re-read from its
 start and fast-forwarded), and the run continues exactly as it would have.
 """
@@ -386,7 +387,7 @@ class EventLoop:
         return sorted((src.number, src.name, src.index + 1) for src in found)
 
     def reattach_source(self, number: int, items: Iterator[Any]) -> None:
-        """Continue source ``number`` of an unpickled loop with ``items``. O(n).
+        """Continue source ``number`` of a restored loop with ``items``. O(n).
 
         ``items`` must yield what the original source would have yielded after the items
         it had read (:meth:`sources`): the loop already holds the last of those as the
@@ -407,8 +408,7 @@ class EventLoop:
         raise KeyError(f"no source {number} is being read")
 
     def __getstate__(self) -> dict[str, Any]:
-        # the seq counter is saved as its next value (itertools.count does not pickle on
-        # every Python); reading it consumes that value, so the counter is rebuilt at it
+        # the seq counter is saved as its next value (itertools.count is not data); reading it consumes that value, so the counter is rebuilt at it
         next_seq = self._next_seq()
         self._next_seq = count(next_seq).__next__
         state = {name: getattr(self, name) for name in self.__slots__ if name != "_next_seq"}

@@ -49,7 +49,7 @@ def _hftbacktest_evidence(lines: list[str]) -> tuple[str, str] | None:
         _, _, text = line.partition(" ")
         try:
             obj: Any = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):  # (the reader names such a line; this only looks for evidence)
             continue
         if not isinstance(obj, dict):
             continue

@@ -126,6 +126,7 @@ class SymbolRecord:
 
     fills: int = 0
     fees_atoms: int = 0
+    clearance_atoms: int = 0  # clearance (liquidation) fees: the symbol's share of its liquidations'
     funding_atoms: int = 0
     realized_closed_atoms: int = 0  # realized PnL of positions closed (the ledger drops them)
     realized_open_atoms: int = 0  # realized PnL of the position open now
@@ -285,12 +286,30 @@ class Recorder:
                     "explanation": e.explanation,
                 }
             )
+            self._share_clearance(e)
             self._liquidation_rows(e)
             self.after_liquidation = True
         else:
             self.other_liquidations += 1
         if any(a.account_id == ACCOUNT_ID for a in e.adl):
             self.adl_events += 1
+
+    def _share_clearance(self, e: Any) -> None:
+        """A liquidation's clearance fee, booked to its symbols: whole to a one-symbol scope; a
+        cross scope's split by the positions' notional at the mark (floored, the remainder to
+        the last), so the symbols' PnL adds up to the account's to the atom."""
+        fee = e.clearance_fee_atoms
+        if not fee:
+            return
+        weights = [(p.symbol, abs(p.qty_lots) * p.mark_price_subticks * self._inst(p.symbol).lot_size_e8) for p in e.positions]
+        total = sum(w for _, w in weights)
+        left = fee
+        for k, (sym, w) in enumerate(weights):
+            share = left if k == len(weights) - 1 or not total else mul_div_floor(fee, w, total)
+            left -= share
+            rec = self.symbols.get(sym)
+            if rec is not None:
+                rec.clearance_atoms += share
 
     def _liquidation_rows(self, e: Any) -> None:
         """The trigger instant: each liquidated position with the scope's figures the
@@ -478,10 +497,11 @@ class Recorder:
             "mark_price": self._mark(symbol, mark),
             "last_price": self._px(symbol, r.exchange.last_price(symbol)),
             "liquidation_price": self._mark(symbol, r.liquidation_price_subticks(symbol)) if qty else None,
-            "pnl": format_atoms(realized + upnl - rec.fees_atoms + rec.funding_atoms),
+            "pnl": format_atoms(realized + upnl - rec.fees_atoms - rec.clearance_atoms + rec.funding_atoms),
             "unrealized_pnl": format_atoms(upnl),
             "realized_pnl": format_atoms(realized),
             "fees": format_atoms(rec.fees_atoms),
+            "clearance_fees": format_atoms(rec.clearance_atoms),
             "funding": format_atoms(rec.funding_atoms),
             "fills": rec.fills,
             "liquidations": rec.liquidations,

@@ -800,7 +800,7 @@ class Replay:
             mode = self.ledger.margin_mode(acct, sym) if acct is not None else MARGIN_MODES["cross"]
             entry["leverage"] = lev
             entry["margin_mode"] = "isolated" if mode == MARGIN_MODES["isolated"] else "cross"
-            entry["clearance_fee"] = format_rate_e8(inst.clearance_fee_e8)
+            entry["clearance_fee"] = f"{format_rate_e8(inst.clearance_fee_e8 * 100)} %"  # (as the instrument line says it)
             per_symbol[sym] = {k: entry[k] for k in ("leverage", "leverage_from", "margin_mode", "margin_mode_from", "clearance_fee")}
         return {
             "symbols": per_symbol,

@@ -57,7 +57,7 @@ class TestTheReadmeExample:
         summary = json.loads((tmp_path / "runs" / "mine" / "summary.json").read_text())
         assert summary["settings"]["symbols"]["BTCUSDT"] == {
             "leverage": 50, "leverage_from": "command line", "margin_mode": "isolated", "margin_mode_from": "command line",
-            "clearance_fee": "0.012",  # the venue's liquidation fee in force then (the catalogue)
+            "clearance_fee": "1.2 %",  # the venue's liquidation fee in force then (the catalogue)
         }  # fmt: skip
         assert summary["settings"]["latency_ns"] == 2_000_000
         assert summary["account"]["open_position"] == "0.100"
@@ -86,7 +86,7 @@ class TestCommandLineWins:
         summary = Replay([CRASH], Holder(qty="0.4", leverage=125, margin_mode="isolated"), ReplayConfig(balance="1000", symbol="BTCUSDT")).run()
         assert summary["settings"]["symbols"]["BTCUSDT"] == {
             "leverage": 125, "leverage_from": "strategy", "margin_mode": "isolated", "margin_mode_from": "strategy",
-            "clearance_fee": "0.012",  # the venue's liquidation fee in force then (the catalogue)
+            "clearance_fee": "1.2 %",  # the venue's liquidation fee in force then (the catalogue)
         }  # fmt: skip
 
     def test_a_symbol_nobody_sets_runs_at_the_venue_default(self) -> None:
@@ -102,7 +102,7 @@ class TestCommandLineWins:
         assert main(argv) == 0
         out = capsys.readouterr().out
         assert (
-            "settings in force: BTCUSDT 10x cross (leverage: command line, mode: venue default), clearance fee 0.012; mark computed, "
+            "settings in force: BTCUSDT 10x cross (leverage: command line, mode: venue default), clearance fee 1.2 %; mark computed, "
             "funding computed, latency 1,000 ns, queue model conservative"
         ) in " ".join(out.split())
 
