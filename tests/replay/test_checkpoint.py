@@ -286,6 +286,14 @@ class TestKill:
         same_outputs(plain, killed)
 
 
+
+def crash_snapshot(tmp_path_factory: pytest.TempPathFactory, argv: list[str]) -> Path:
+    """A snapshot of the crash bars at row 500, written by the command line with ``argv``."""
+    folder = tmp_path_factory.mktemp("snap")
+    assert main(["replay", str(CRASH), *argv, "--checkpoint-every", "500", "--checkpoint-dir", str(folder)]) == 0
+    return folder / SNAPSHOT_NAME
+
+
 class TestRefusals:
     """What a resume refuses, each in one line naming the snapshot (never a traceback)."""
 
@@ -293,10 +301,9 @@ class TestRefusals:
             "--param", "enter_after_s=3600", "--no-progress"]  # fmt: skip
 
     @pytest.fixture(scope="class")
-    def snapshot(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
-        folder = tmp_path_factory.mktemp("snap")
-        assert main(["replay", str(CRASH), *self.ARGV, "--checkpoint-every", "500", "--checkpoint-dir", str(folder)]) == 0
-        return folder / SNAPSHOT_NAME
+    @classmethod
+    def snapshot(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return crash_snapshot(tmp_path_factory, cls.ARGV)
 
     def refused(self, snapshot: Path, capsys: pytest.CaptureFixture[str], *extra: str, files: list[str] | None = None) -> str:
         capsys.readouterr()
@@ -478,10 +485,9 @@ class TestCraftedSnapshots:
     ARGV = TestRefusals.ARGV
 
     @pytest.fixture(scope="class")
-    def snapshot(self, tmp_path_factory: pytest.TempPathFactory) -> Path:
-        folder = tmp_path_factory.mktemp("snap")
-        assert main(["replay", str(CRASH), *self.ARGV, "--checkpoint-every", "500", "--checkpoint-dir", str(folder)]) == 0
-        return folder / SNAPSHOT_NAME
+    @classmethod
+    def snapshot(cls, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        return crash_snapshot(tmp_path_factory, cls.ARGV)
 
     def refused(self, snapshot: Path, capsys: pytest.CaptureFixture[str]) -> str:
         capsys.readouterr()
