@@ -112,9 +112,11 @@ class Holder(Strategy):
             pos = ctx.position(self.symbol)
             lp = self.lp_subticks = ctx.liquidation_price_subticks(self.symbol)
             if pos is not None:
-                entry = float(pos.entry_price_ticks) * float(ctx.instrument(self.symbol).tick_size)
+                # the exact average entry (a Fraction of ticks) shown to 1e-8, as marks are
+                entry = round(pos.entry_price_ticks * ctx.instrument(self.symbol).subticks_per_tick)
                 ctx.note(
-                    f"holder: holding {ctx.instrument(self.symbol).qty_str(pos.qty_lots)} from {entry:.2f}; "
+                    f"holder: holding {ctx.instrument(self.symbol).qty_str(pos.qty_lots)} from "
+                    f"{ctx.mark_str(self.symbol, entry)}; "
                     f"liquidation price {ctx.mark_str(self.symbol, lp) if lp else 'none'}"
                 )
 

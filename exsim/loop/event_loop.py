@@ -347,8 +347,11 @@ class EventLoop:
             if ts > until:
                 heappush(heap, entry)
                 break
-            self._now_ns = ts
             kind = entry[3]
+            if kind == _TIMER and not entry[4].active:  # cancelled while queued: drop, the clock stays
+                self._cancelled -= 1
+                continue
+            self._now_ns = ts
             if kind == _COMMAND:
                 submit(entry[4])
                 ran += 1
@@ -359,9 +362,6 @@ class EventLoop:
                     ran += 1
             else:
                 timer = entry[4]
-                if not timer.active:  # cancelled while queued: drop
-                    self._cancelled -= 1
-                    continue
                 ran += 1
                 if timer.interval_ns:
                     # queue the next firing first, so the callback can cancel it

@@ -128,7 +128,8 @@ _UNSIGNED = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII).fullma
 _SIGNED = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII).fullmatch
 _FILE_NAME = re.compile(
     r"([A-Z0-9]+(?:_[A-Z0-9]+)?)-"
-    r"(?:trades|aggTrades|bookTicker|fundingRate|markPriceKlines|indexPriceKlines|premiumIndexKlines|klines"
+    r"(?:(?:trades|aggTrades|bookTicker|fundingRate|markPriceKlines|indexPriceKlines|premiumIndexKlines|klines)"
+    r"(?:-\d+(?:s|m|h|d|w|mo))?"  # (a kline kind and its interval, as files renamed out of their folders often are)
     r"|\d+(?:s|m|h|d|w|mo))-\d{4}-\d{2}(?:-\d{2})?(?:\.|$)",
     re.ASCII | re.IGNORECASE,
 )
@@ -146,6 +147,8 @@ def file_symbol(path: str | Path, symbol: str | None) -> str:
     'BTCUSDT'
     >>> file_symbol("BTCUSDT_240927-1m-2024-08.zip", None), file_symbol("x.csv", "ETHUSDT")
     ('BTCUSDT_240927', 'ETHUSDT')
+    >>> file_symbol("XRPUSDT-markPriceKlines-1m-2024-03-01.csv", None)  # kind and interval, renamed out of its folder
+    'XRPUSDT'
     """
     if symbol:
         return symbol

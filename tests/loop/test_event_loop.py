@@ -392,6 +392,17 @@ class TestTimers:
         assert loop.run() == 1
         assert fired == [6]
 
+    def test_a_cancelled_timer_does_not_move_the_clock(self) -> None:
+        """A cancelled timer left queued past the last item does not advance now_ns to its time
+        (a replay's end of data stays its last row's time, not the next funding time)."""
+        loop, _ = new_loop()
+        loop.call_at(5, lambda lp, ts: None)
+        later = loop.call_at(8 * 3_600, lambda lp, ts: None)
+        later.cancel()
+        assert loop.run() == 1
+        assert loop.now_ns == 5
+        loop._check()
+
     def test_timer_scheduling_at_now_runs_after_higher_priority_items(self) -> None:
         """A command a timer schedules at its own ts runs after that ts's earlier-priority items."""
         loop, ex = new_loop()
