@@ -84,7 +84,7 @@ if TYPE_CHECKING:
     from exsim.replay.runner import Replay
 
 SNAPSHOT_NAME = "replay.snapshot"
-FORMAT = 4  # bump when the layout of the file or of the saved state changes (1: a pickle; 2: marks in ticks; 3: marks in subticks; 4: the run CSVs written as the run goes)
+FORMAT = 4  # bump when the layout of the file or of the saved state changes (1: a pickle; 4: plain data, marks in subticks, run CSVs streamed; 2 and 3 were never released)
 MAGIC = "EXSIM-SNAPSHOT"
 _EDGE_BYTES = 1 << 16  # hashed at each end of an input file, and before the events.jsonl offset
 #: Replay attributes a snapshot leaves out: the input streams and the model they drive

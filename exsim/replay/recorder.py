@@ -87,7 +87,7 @@ def open_run_file(out_dir: Path, name: str, mode: str = "w") -> IO[str]:
 
 class CsvStream:
     """A run file written row by row (buffered by the file), CSV rows by ``writerow``.
-    Not pickled: a checkpoint records its length and a resume reopens it
+    Not saved in a snapshot: a checkpoint records its length and a resume reopens it
     (:meth:`Recorder.reopen_streams`)."""
 
     __slots__ = ("file", "writerow")
