@@ -5,7 +5,8 @@ The policy (``--out DIR``; README "Run directories"):
 * A run writes into ``DIR`` when it is new or empty, or when the exsim files in it are a
   run of the **same command** (same inputs, options and strategy: the run key), finished
   or not: re-running a command replaces its own run. Anything else — another command's
-  run, or files exsim did not write — is refused with one line, unless ``force``: then
+  run, or files exsim did not write — is refused with one line (a run that stopped on an
+  error is not kept: the next command, the corrected one say, replaces it), unless ``force``: then
   exsim's own files (:data:`OWN_FILES`) are removed first and nothing else is touched.
   Whatever the case, the previous run's own files are gone before the new run writes,
   so old plots never stand beside new data. A resumed run (``--resume``) keeps the
@@ -205,6 +206,18 @@ class RunDir:
                 return data.get("run_key") if isinstance(data, dict) else None
         return None
 
+    def _previous_failed(self) -> bool:
+        """Whether the folder's run stopped on an error (or never started): nothing of it is
+        worth keeping, so the next command may replace it, corrected or not. An interrupted
+        or killed run is not this: it may be resumed."""
+        p = self.path / MARKER
+        try:
+            data = json.loads(p.read_text(encoding="utf-8") or "{}") if p.is_file() else {}
+        except (ValueError, OSError):
+            return False
+        reason = data.get("reason") if isinstance(data, dict) else None
+        return isinstance(reason, str) and (reason.startswith("failed: ") or reason == "the run could not start")
+
     def _check_contents(self) -> None:
         names = sorted(p.name for p in self.path.iterdir() if p.name != LOCK)
         if not names or self.force:
@@ -220,7 +233,7 @@ class RunDir:
             )
         previous = self._previous_key()
         has_run_files = any(n != CHECKPOINT_DIR for n in names)
-        if has_run_files and previous != self.run_key:
+        if has_run_files and previous != self.run_key and not self._previous_failed():
             raise InputError(
                 "holds another run (other inputs, options or strategy); choose another --out, or --force to replace it",
                 where=str(self.path),

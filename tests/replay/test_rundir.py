@@ -90,6 +90,17 @@ class TestOutPolicy:
         assert main([*RUN, "--out", str(out), "--force"]) == 0
         assert (out / "notes.txt").read_text() == "mine\n"
         assert not (out / "price.png").exists()
+
+    def test_the_corrected_command_replaces_a_failed_run(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """A run that stopped on an error keeps nothing worth keeping: the next command (another
+        strategy here) writes into its folder without --force, and finishes it."""
+        boom = tmp_path / "boom.py"
+        boom.write_text("from exsim.replay import Strategy\nclass Boom(Strategy):\n    def on_mark(self, ctx, mark):\n        1 / 0\n")
+        out = tmp_path / "run"
+        assert main([*RUN, "--strategy", f"{boom}:Boom", "--out", str(out)]) == 2
+        assert main([*RUN, "--out", str(out)]) == 0
+        assert not (out / "INCOMPLETE").exists()
+        assert json.loads((out / "summary.json").read_text())["complete"] is True
         summary = json.loads((out / "summary.json").read_text())
         assert summary["complete"] is True and summary["config"]["latency_ns"] == 0
 
