@@ -45,7 +45,7 @@ from exsim.exchange import (
     SetSelfTradePrevention,
 )
 from exsim.ledger import ISOLATED, Ledger
-from exsim.units import ATOMS_PER_UNIT
+from exsim.units import ATOMS_PER_UNIT, whole_arg
 from exsim.instruments import get_instrument
 
 NS_PER_MS = 1_000_000
@@ -375,7 +375,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     demo.add_argument("--events", type=_positive_int, default=20_000, help="timer steps to run (default 20000)")
-    demo.add_argument("--seed", type=int, default=7, help="random seed of the order flow (default 7)")
+    demo.add_argument("--seed", type=whole_arg, default=7, help="random seed of the order flow (default 7)")
     demo.add_argument("--symbol", default="BTCUSDT", help="shipped instrument to trade (default BTCUSDT)")
     demo.add_argument("--out", default="runs/flow", help="output folder (default runs/flow)")
     demo.set_defaults(func=cmd_flow)

@@ -108,7 +108,7 @@ from exsim.ledger import BOTH, CROSS, ISOLATED, LONG, SHORT, Ledger, Position
 from exsim.ledger.risk_index import RiskIndex
 from exsim.loop import EventLoop
 from exsim.loop.event_loop import PRIORITY_FUNDING
-from exsim.units import ATOMS_E8_PER_ATOM as E8, NS_PER_SECOND, ceil_div, floor_div, format_atoms_rounded, mul_div_floor, to_ticks
+from exsim.units import ATOMS_E8_PER_ATOM as E8, NS_PER_SECOND, ceil_div, floor_div, format_atoms_rounded, mul_div_floor, to_ticks, whole_arg
 
 USDT: Final = 10**8  # atoms per USDT
 BPS: Final = 10_000  # basis points per 1
@@ -1450,15 +1450,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         prog="python -m exsim.stress",
         description="Seeded whole-engine stress run: every command kind, invariants checked after every event.",
     )
-    p.add_argument("--events", type=int, required=True, help="commands to submit (setup included)")
-    p.add_argument("--seed", type=int, required=True, help="random seed: the same seed gives the same run and hash")
-    p.add_argument("--accounts", type=int, default=DEFAULT_ACCOUNTS, help=f"accounts (default {DEFAULT_ACCOUNTS})")
+    p.add_argument("--events", type=whole_arg, required=True, help="commands to submit (setup included)")
+    p.add_argument("--seed", type=whole_arg, required=True, help="random seed: the same seed gives the same run and hash")
+    p.add_argument("--accounts", type=whole_arg, default=DEFAULT_ACCOUNTS, help=f"accounts (default {DEFAULT_ACCOUNTS})")
     p.add_argument(
         "--symbols", nargs="+", default=list(DEFAULT_SYMBOLS),
         help=f"shipped instruments (default {' '.join(DEFAULT_SYMBOLS)}; any of {', '.join(list_symbols())})",
     )
     p.add_argument(
-        "--check-every", type=int, default=1, metavar="M",
+        "--check-every", type=whole_arg, default=1, metavar="M",
         help="run the O(state) checks after every M-th event (default 1: every event)",
     )
     p.add_argument(

@@ -42,6 +42,7 @@ from exsim.errors import InputError, OffGridError, SpecError
 
 __all__ = [
     "ATOMS_PER_UNIT",
+    "whole_arg",
     "ATOM_PLACES",
     "RATE_SCALE",
     "RATE_PLACES",
@@ -746,3 +747,23 @@ def rate_floor_e8(amount_atoms_e8: int, rate_e8: int) -> int:
     (600000, -600001)
     """
     return amount_atoms_e8 * rate_e8 // (RATE_SCALE * ATOMS_E8_PER_ATOM)
+
+
+def whole_arg(text: str) -> int:
+    """argparse ``type`` of a whole-number option: an optional ``-`` then ASCII digits (no
+    ``+``, ``_`` or another script's digit, which ``int()`` accepts: :func:`to_int` with
+    ``plain``); ``ValueError`` otherwise. Named ``int``, so argparse says "invalid int value".
+    The range is the caller's to check.
+
+    >>> whole_arg("42"), whole_arg("-3")
+    (42, -3)
+    """
+    digits = text[1:] if text.startswith("-") else text
+    try:
+        value = to_int(digits, field="", plain=True)
+    except InputError:
+        raise ValueError(text) from None
+    return -value if digits is not text else value
+
+
+whole_arg.__name__ = "int"

@@ -117,6 +117,8 @@ CASES: list[tuple[str, list[str], str]] = [
     ("replay-latency-plus", [*R, "--latency-ns", "+10"], "argument --latency-ns: invalid int value: '+10'"),
     ("replay-latency-underscore", [*R, "--latency-ns", "1_0"], "argument --latency-ns: invalid int value: '1_0'"),
     ("replay-latency-arabic", [*R, "--latency-ns", "١٠"], "argument --latency-ns: invalid int value: '١٠'"),
+    ("flow-seed-arabic", ["flow", "--seed", "١"], "argument --seed: invalid int value: '١'"),
+    ("flow-seed-underscore", ["flow", "--seed", "1_0"], "argument --seed: invalid int value: '1_0'"),
     ("replay-leverage-superscript", [*R, "--leverage", "1²"], "argument --leverage: invalid int value: '1²'"),
     ("replay-levels-fullwidth", [*R, "--synthetic-levels", "１０"], "argument --synthetic-levels: invalid int value"),
     ("replay-sample-arabic", [*R, "--sample", "١s"], "field '--sample': '١s' is not a duration"),

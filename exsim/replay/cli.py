@@ -16,7 +16,7 @@ from typing import Any
 
 from exsim.errors import InputError
 from exsim.readers.rows import shown
-from exsim.units import to_int
+from exsim.units import to_int, whole_arg
 
 def _shipped_replays() -> Path:
     """The shipped replays: the installed data package ``exsim_replays`` (``replays/`` of a
@@ -139,19 +139,7 @@ def _duration_ns(text: str, field: str) -> int:
     raise InputError(f"{shown(text)} is not a duration like 250ms, 1s, 5us or an integer of ns", field=field)
 
 
-def _whole(text: str) -> int:
-    """argparse type of a whole-number option: an optional '-' then ASCII digits (no
-    '+', '_' or other script's digit, which ``int()`` accepts); the range is checked by
-    the config. Named ``int``: argparse says "invalid int value: 'x'"."""
-    digits = text[1:] if text.startswith("-") else text
-    try:
-        value = to_int(digits, field="", plain=True)
-    except InputError:
-        raise ValueError(text) from None
-    return -value if digits is not text else value
-
-
-_whole.__name__ = "int"
+_whole = whole_arg  # (argparse type of whole-number options: exsim.units.whole_arg)
 
 
 #: the defaults ``exsim replay`` shows in its help (``exsim demo`` has its own)
