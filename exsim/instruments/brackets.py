@@ -29,11 +29,13 @@ import attrs
 
 from exsim.errors import InputError, SpecError
 from exsim.units import (
+    ATOMS_E8_PER_ATOM,
     ATOM_PLACES,
     RATE_PLACES,
     RATE_SCALE,
     ValueText,
     format_atoms,
+    ceil_div,
     format_rate_e8,
     format_scaled,
     to_atoms,
@@ -345,8 +347,8 @@ class BracketTable:
         """
         if notional_atoms_e8 < 0:
             raise ValueError(f"notional must be >= 0 (absolute notional), got {notional_atoms_e8}")
-        b = self.brackets[bisect_right(self._floors, notional_atoms_e8 // 100_000_000) - 1]
-        mm = -(-(notional_atoms_e8 * b.mmr_e8) // (RATE_SCALE * 100_000_000)) - b.cum_atoms
+        b = self.brackets[bisect_right(self._floors, notional_atoms_e8 // ATOMS_E8_PER_ATOM) - 1]
+        mm = ceil_div(notional_atoms_e8 * b.mmr_e8, RATE_SCALE * ATOMS_E8_PER_ATOM) - b.cum_atoms
         return mm if mm > 0 else 0
 
     def max_leverage_for(self, notional_atoms: int) -> int:

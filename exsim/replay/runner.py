@@ -717,20 +717,13 @@ class Replay:
                         f"larger positions allow less: see the brackets)",
                         field="leverage",
                     )
-        if cfg.mark == "replayed" and MARK not in kinds:
-            names = ", ".join(sorted({i["format"] for i in self.inputs}))
-            raise InputError(
-                f"replayed: the inputs ({names}) hold no mark prices; use --mark computed (or auto), or add a mark price file "
-                "(e.g. Binance markPriceKlines)",
-                field="mark",
-            )
-        if cfg.funding == "replayed" and FUNDING not in kinds:
-            names = ", ".join(sorted({i["format"] for i in self.inputs}))
-            raise InputError(
-                f"replayed: the inputs ({names}) hold no funding rates; use --funding computed, none (or auto), or add a "
-                "funding file (e.g. Binance fundingRate)",
-                field="funding",
-            )
+        for setting, kind, what, instead in (
+            ("mark", MARK, "mark prices", "--mark computed (or auto), or add a mark price file (e.g. Binance markPriceKlines)"),
+            ("funding", FUNDING, "funding rates", "--funding computed, none (or auto), or add a funding file (e.g. Binance fundingRate)"),
+        ):
+            if getattr(cfg, setting) == "replayed" and kind not in kinds:
+                names = ", ".join(sorted({i["format"] for i in self.inputs}))
+                raise InputError(f"replayed: the inputs ({names}) hold no {what}; use {instead}", field=setting)
 
     def _any_row_of(self, kind: int) -> bool:
         """Whether an uncertain input (a raw capture) holds a row of ``kind`` (read until one comes)."""

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from exsim.book.orders import BUY, SELL
-from exsim.cli import main
 from exsim.errors import InputError
 from exsim.instruments import Instrument
 from exsim.instruments.registry import shipped_brackets
@@ -26,6 +25,8 @@ from exsim.readers import detect_format, open_rows
 from exsim.readers.rows import FUNDING, MARK, QUOTE, TRADE
 from exsim.replay import Replay, ReplayConfig
 from exsim_examples.passive import Passive
+
+from .checks import one_line_error
 
 DATA = Path(__file__).parents[3] / "shared" / "data"
 FREQTRADE = DATA / "freqtrade-futures"
@@ -50,16 +51,6 @@ def replay_xrp(*names: str) -> dict:
     files = [FREQTRADE / n for n in names]
     config = ReplayConfig(sample_interval_ns=60 * S, mark_interval_ns=60 * S)
     return Replay(files, Passive(symbol="XRPUSDT"), config, instruments={"XRPUSDT": xrp_2021()}).run()
-
-
-def one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """Run the CLI; it must fail with exit 2 and one line on stderr, no traceback."""
-    assert main(args) == 2
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("exsim: error: "), err
-    assert "Traceback" not in out + err
-    return lines[0]
 
 
 @needs_data

@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from exsim.cli import main
 from exsim.readers import detect_format
 from exsim.readers.markets import COINM, SPOT, USDM, market_of
 from exsim.replay import Replay
 from exsim_examples.passive import Passive
+
+from .checks import one_line_error
 
 DATA = Path(__file__).parents[3] / "shared" / "data"
 HFT = DATA / "hftbacktest-binance-20240808"
@@ -23,16 +24,6 @@ needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data folder {
 
 def market(path: Path) -> str:
     return market_of(path, detect_format(path))[0]
-
-
-def one_line_error(args: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """Run the CLI; it must fail with exit 2 and one line on stderr, no traceback."""
-    assert main(args) == 2
-    out, err = capsys.readouterr()
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("exsim: error: "), err
-    assert "Traceback" not in out + err
-    return lines[0]
 
 
 @needs_data
