@@ -121,11 +121,11 @@ class Holder(Strategy):
                 )
 
     def on_mark(self, ctx: Context, mark: Any) -> None:
-        if self.state == "holding":
+        if self.state == "holding" and mark.symbol == self.symbol:  # (a run may hold other symbols)
             self.worst_mark = self._worse(self.worst_mark, mark.mark_price_subticks, mark.ts_ns)
 
     def on_trade(self, ctx: Context, trade: Any) -> None:
-        if self.state == "holding":
+        if self.state == "holding" and trade.symbol == self.symbol:
             # in subticks, like the mark and the liquidation price it is compared with
             per_tick = ctx.instrument(self.symbol).subticks_per_tick
             self.worst_last = self._worse(self.worst_last, trade.price_ticks * per_tick, trade.ts_ns)

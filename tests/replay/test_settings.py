@@ -170,6 +170,21 @@ class TestSymbolFromTheData:
         per_lot = seen["ask"] * inst.atoms_per_tick_lot  # atoms of one lot at the ask
         assert lots * per_lot <= 1000 * ATOMS_PER_UNIT < (lots + 1) * per_lot
 
+    def test_the_holder_watches_only_its_own_symbols_marks(self, tmp_path: Path) -> None:
+        """On a BTC+ETH run the holder's "worst mark" is BTCUSDT's lowest, never ETHUSDT's
+        (it compared every symbol's marks with its BTC liquidation price)."""
+        t0 = T0_MS * 1_000_000
+        rows = ["ts_ns,kind,symbol,side,price,qty,rate"]
+        for k in range(30):
+            ts = t0 + k * 1_000_000_000
+            rows += [f"{ts},trade,BTCUSDT,buy,{61800 - k}.0,0.010,", f"{ts},trade,ETHUSDT,sell,2680.00,0.100,",
+                     f"{ts},mark,BTCUSDT,,{61800 - k}.5,,", f"{ts},mark,ETHUSDT,,2679.5,,"]  # fmt: skip
+        path = tmp_path / "two.csv"
+        path.write_text("\n".join(rows) + "\n")
+        summary = Replay([path], Holder(notional="2000", leverage=50, margin_mode="isolated"), ReplayConfig(mark="replayed")).run()
+        survived = [n["text"] for n in summary["notes"] if n["text"].startswith("holder: survived")]
+        assert len(survived) == 1 and "(worst mark 61771.5)" in survived[0], survived
+
     def test_the_context_names_the_runs_symbols(self) -> None:
         """ctx.symbols lists the data's symbols in order; ctx.default_symbol is the first."""
         seen: list[Any] = []
