@@ -22,6 +22,9 @@ STOP_MARKET: Final = 2
 STOP_LIMIT: Final = 3
 TAKE_PROFIT_MARKET: Final = 4
 TAKE_PROFIT_LIMIT: Final = 5
+#: a stop that follows the price at a callback distance (rate or ticks) and fires a
+#: market order; see :mod:`exsim.exchange.trailing`
+TRAILING_STOP_MARKET: Final = 6
 ORDER_TYPE_NAMES: Final = (
     "LIMIT",
     "MARKET",
@@ -29,6 +32,7 @@ ORDER_TYPE_NAMES: Final = (
     "STOP_LIMIT",
     "TAKE_PROFIT_MARKET",
     "TAKE_PROFIT_LIMIT",
+    "TRAILING_STOP_MARKET",
 )
 
 # -- time in force ----------------------------------------------------------------------

@@ -16,7 +16,15 @@ from exsim.book.orders import GTC, LIMIT, STP_NONE, TRIGGER_LAST
 class NewOrder(NamedTuple):
     """Place an order. ``price_ticks`` is ignored (0) for market types; ``trigger_price_ticks``
     is required for stop / take-profit types, which wait outside the book until the
-    ``trigger_by`` price (last trade or mark) reaches it."""
+    ``trigger_by`` price (last trade or mark) reaches it.
+
+    ``TRAILING_STOP_MARKET`` (see :mod:`exsim.exchange.trailing`) takes exactly one of
+    ``callback_rate_e8`` (the callback as a share of the extreme price, parts per 1e8:
+    Binance ``callbackRate`` 1 (%) is 1_000_000; 0.1 %..10 % allowed) and
+    ``callback_ticks`` (the callback as a price distance); its ``trigger_price_ticks`` is
+    the activation price (0: active at once, from the current reference price) and
+    ``price_ticks`` is 0.
+    """
 
     ts_ns: int
     account_id: int
@@ -31,15 +39,22 @@ class NewOrder(NamedTuple):
     trigger_price_ticks: int = 0
     trigger_by: int = TRIGGER_LAST
     position_side: int = 0  # BOTH in one-way mode; LONG (1) / SHORT (2) in hedge mode
+    callback_rate_e8: int = 0  # TRAILING_STOP_MARKET only: callback in parts per 1e8
+    callback_ticks: int = 0  # TRAILING_STOP_MARKET only: callback as a price distance
 
 
 class CancelOrder(NamedTuple):
-    """Cancel a resting or untriggered order of this account."""
+    """Cancel a resting or untriggered order of this account.
+
+    With ``order_id == 0`` the order is found by ``client_order_id`` among the account's
+    open orders (Binance ``origClientOrderId``).
+    """
 
     ts_ns: int
     account_id: int
     symbol: str
     order_id: int
+    client_order_id: str | None = None
 
 
 class AmendOrder(NamedTuple):
@@ -47,6 +62,7 @@ class AmendOrder(NamedTuple):
 
     A pure size reduction keeps queue priority; a price change or a size increase loses it
     (the order re-enters at the back of its new level, and may trade if it now crosses).
+    With ``order_id == 0`` the order is found by ``client_order_id``.
     """
 
     ts_ns: int
@@ -55,6 +71,39 @@ class AmendOrder(NamedTuple):
     order_id: int
     price_ticks: int
     qty_lots: int
+    client_order_id: str | None = None
+
+
+class NewOco(NamedTuple):
+    """One-cancels-the-other: two or more orders of one account and symbol.
+
+    Accepted all or none: if one leg is refused, every leg gets an ``OrderRejected`` (the
+    refused one with its reason, the others ``OCO_LEG_REJECTED``). When any leg fills
+    (its first fill, even partial) or triggers, every other open leg is cancelled in the
+    same command, before anything else trades (``OrderCancelled`` reason ``OCO``).
+    The legs' own ``ts_ns`` / ``account_id`` / ``symbol`` must equal the command's.
+    """
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    legs: tuple[NewOrder, ...]
+
+
+class NewBracket(NamedTuple):
+    """An entry order and 1..3 exits (stop, take-profit, trailing stop, limit take-profit).
+
+    The exits are placed when the entry first fills, reduce-only, sized to the filled
+    quantity (their ``qty_lots`` is ignored, 0 allowed), as one OCO group, and grow as
+    the entry fills more. An entry that ends without a fill places none. Exits are on the
+    entry's other side, with its position side.
+    """
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    entry: NewOrder
+    exits: tuple[NewOrder, ...]
 
 
 class SetSelfTradePrevention(NamedTuple):
@@ -215,4 +264,6 @@ Command = (
     | AdjustIsolatedMargin
     | SetIndexPrice
     | SettleFunding
+    | NewOco
+    | NewBracket
 )

@@ -277,7 +277,7 @@ class Exchange:
 
     def _on_new_order(self, cmd: NewOrder) -> None:
         """Validate a new order; rest it in the trigger index or send it to the book."""
-        ts, account, symbol, side, qty, price, otype, tif, coid, reduce_only, trig, trig_by, pside = cmd
+        ts, account, symbol, side, qty, price, otype, tif, coid, reduce_only, trig, trig_by, pside, cb_rate, cb_ticks = cmd
         market = self.markets.get(symbol)
         if market is None:
             return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL)
