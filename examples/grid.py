@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from exsim.book.orders import BUY, SELL
 from exsim.replay import Context, OwnFill, Strategy
 from exsim.units import floor_div, to_atoms
 
@@ -64,8 +63,8 @@ class Grid(Strategy):
         ctx.note(f"grid: {self.levels} buys under {ctx.price_str(self.symbol, bid)}, {self.levels} sells over {ctx.price_str(self.symbol, ask)}")
 
     def on_fill(self, ctx: Context, fill: OwnFill) -> None:
-        if fill.side == BUY:
+        if fill.side_name == "buy":
             ctx.sell(self.symbol, fill.qty_lots, fill.price_ticks + self.step_ticks, post_only=True)
-        elif fill.side == SELL:
+        else:
             ctx.buy(self.symbol, fill.qty_lots, fill.price_ticks - self.step_ticks, post_only=True)
         self.rearmed += 1

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exsim.book.orders import BUY, SELL
 from exsim.exchange import OrderRejected
-from exsim.replay import Context, OwnFill, Strategy
+from exsim.replay import Context, OrderHandle, OwnFill, Strategy
 from exsim.units import floor_div, parse_decimal, to_atoms
 
 
@@ -44,7 +43,7 @@ class Holder(Strategy):
         if not 0 < fraction <= 1:
             raise ValueError(f"margin_fraction must be in (0, 1], not {margin_fraction!r}")
         self.symbol: str = symbol or ""  # "" until on_start: the run's first symbol
-        self.side = BUY if side == "long" else SELL
+        self.side = "buy" if side == "long" else "sell"
         self.qty = qty
         self.notional = notional
         self.margin_fraction = margin_fraction
@@ -53,6 +52,7 @@ class Holder(Strategy):
         self.enter_after_ns = int(enter_after_s) * 1_000_000_000
         self.start_ns = 0
         self.state = "waiting"  # -> ordered -> holding (-> liquidated)
+        self.entry: OrderHandle | None = None
         self.lp_subticks: int | None = None  # liquidation price, 1e-8 of the quote asset
         self.worst_mark: tuple[int, int] | None = None  # (ticks, ts) furthest against us
         self.worst_last: tuple[int, int] | None = None
@@ -73,14 +73,11 @@ class Holder(Strategy):
         if bid is None or ask is None:
             return
         self.state = "ordered"
-        qty_lots = self._qty_lots(ctx, ask if self.side == BUY else bid)
-        if self.side == BUY:
-            ctx.buy(self.symbol, qty_lots)
-        else:
-            ctx.sell(self.symbol, qty_lots)
+        qty_lots = self._qty_lots(ctx, ask if self.side == "buy" else bid)
+        self.entry = ctx.order(self.symbol, self.side, qty_lots)  # no price: a market order
         qty = self.qty if self.qty is not None else ctx.instrument(self.symbol).qty_str(qty_lots)
         ctx.note(
-            f"holder: market {'buy' if self.side == BUY else 'sell'} {qty} {self.symbol} at "
+            f"holder: market {self.side} {qty} {self.symbol} at "
             f"{ctx.leverage(self.symbol)}x {ctx.margin_mode(self.symbol)}"
         )
 
@@ -106,7 +103,7 @@ class Holder(Strategy):
             self.state = "waiting"
 
     def on_fill(self, ctx: Context, fill: OwnFill) -> None:
-        if self.state == "ordered" and not fill.leaves_lots:
+        if self.state == "ordered" and fill.handle is self.entry and self.entry is not None and self.entry.status == "filled":
             self.state = "holding"
             self.entry_timer.cancel()
             pos = ctx.position(self.symbol)
@@ -132,7 +129,7 @@ class Holder(Strategy):
 
     def _worse(self, worst: tuple[int, int] | None, price: int, ts: int) -> tuple[int, int]:
         """The price furthest against the position so far (lowest for a long)."""
-        if worst is None or (price < worst[0] if self.side == BUY else price > worst[0]):
+        if worst is None or (price < worst[0] if self.side == "buy" else price > worst[0]):
             return (price, ts)
         return worst
 
@@ -150,7 +147,7 @@ class Holder(Strategy):
             f"{px(self.symbol, self.lp_subticks)} (worst mark {px(self.symbol, self.worst_mark[0])})"
         )
         if self.worst_last is not None:
-            touched = self.worst_last[0] <= self.lp_subticks if self.side == BUY else self.worst_last[0] >= self.lp_subticks
+            touched = self.worst_last[0] <= self.lp_subticks if self.side == "buy" else self.worst_last[0] >= self.lp_subticks
             line += f"; the last price reached {px(self.symbol, self.worst_last[0])}" + (
                 ", at or through it: venues liquidate on the mark, not the last trade" if touched else ""
             )

@@ -18,9 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from exsim.book.orders import BUY, SELL
-from exsim.exchange import OrderAccepted, OrderCancelled, OrderExpired, OrderRejected
-from exsim.replay import Context, Strategy
+from exsim.exchange import OrderRejected
+from exsim.replay import Context, OrderHandle, Strategy
 from exsim.units import ceil_div, floor_div, to_atoms
 
 
@@ -44,8 +43,7 @@ class MarketMaker(Strategy):
         self.skew_ticks = int(skew_ticks)
         self.max_position = max_position
         self.requote_ns = int(requote_ms) * 1_000_000
-        self.quotes: dict[int, int] = {}  # side -> order id of the live quote
-        self.pending: dict[str, int] = {}  # client id -> side, until accepted
+        self.quotes: dict[str, OrderHandle] = {}  # "buy" / "sell" -> the live quote
 
     def on_start(self, ctx: Context) -> None:
         self.symbol = self.symbol or ctx.default_symbol
@@ -64,8 +62,8 @@ class MarketMaker(Strategy):
 
     def on_timer(self, ctx: Context, name: str) -> None:
         bid, ask = ctx.best_bid(self.symbol), ctx.best_ask(self.symbol)
-        if bid is None or ask is None or self.pending:
-            return
+        if bid is None or ask is None or any(q.order_id == 0 for q in self.quotes.values()):
+            return  # (a quote not yet accepted by the venue: wait for it)
         if not self.qty_lots or not self.max_lots:
             self._sizes(ctx, floor_div(bid + ask, 2))
         pos = ctx.position(self.symbol)
@@ -73,44 +71,36 @@ class MarketMaker(Strategy):
         skew = floor_div(held * self.skew_ticks, self.qty_lots)  # whole ticks of skew per clip held
         mid2 = bid + ask  # twice the mid, to stay in whole ticks
         want = {  # the quotes straddle the mid: bid at or under it, ask at or over it
-            BUY: floor_div(mid2, 2) - self.half_spread_ticks - skew,
-            SELL: ceil_div(mid2, 2) + self.half_spread_ticks - skew,
+            "buy": floor_div(mid2, 2) - self.half_spread_ticks - skew,
+            "sell": ceil_div(mid2, 2) + self.half_spread_ticks - skew,
         }
         for side, price in want.items():
-            too_long = side == BUY and held + self.qty_lots > self.max_lots
-            too_short = side == SELL and held - self.qty_lots < -self.max_lots
-            oid = self.quotes.get(side)
+            too_long = side == "buy" and held + self.qty_lots > self.max_lots
+            too_short = side == "sell" and held - self.qty_lots < -self.max_lots
+            quote = self.quotes.get(side)
             if too_long or too_short:
-                if oid is not None:
-                    ctx.cancel(self.symbol, oid)
+                if quote is not None:
+                    ctx.cancel(quote)
                     self.quotes.pop(side)
                 continue
-            if oid is None:
-                cid = ctx.buy(self.symbol, self.qty_lots, price, post_only=True) if side == BUY else ctx.sell(
-                    self.symbol, self.qty_lots, price, post_only=True
-                )
-                self.pending[cid] = side
+            if quote is None:
+                self.quotes[side] = ctx.order(self.symbol, side, self.qty_lots, price, tif="GTX")  # post-only
             else:
-                order = ctx.book(self.symbol).orders.get(oid)
+                order = ctx.book(self.symbol).orders.get(quote.order_id)
                 if order is not None and order.price_ticks != price:
-                    ctx.amend(self.symbol, oid, price, self.qty_lots)
+                    ctx.amend(quote, price=price, qty=self.qty_lots)
 
     def on_order(self, ctx: Context, event: Any) -> None:
-        kind = type(event)
-        if kind is OrderAccepted and event.client_order_id in self.pending:
-            self.quotes[self.pending.pop(event.client_order_id)] = event.order_id
-        elif kind is OrderRejected:
-            self.pending.pop(event.client_order_id or "", None)
-            if event.order_id:  # an amend that failed: forget the quote, the next requote replaces it
-                self._forget(event.order_id)
-        elif kind is OrderCancelled or kind is OrderExpired:
-            self._forget(event.order_id)
+        handle = ctx.handle_of(event)
+        if handle is not None and (handle.is_done or type(event) is OrderRejected):
+            # done (rejected, cancelled, expired), or an amend refused: the next requote replaces it
+            self._forget(handle)
 
     def on_fill(self, ctx: Context, fill: Any) -> None:
-        if not fill.leaves_lots:
-            self._forget(fill.order_id)
+        if fill.handle is not None and fill.handle.is_done:
+            self._forget(fill.handle)
 
-    def _forget(self, order_id: int) -> None:
-        for side, oid in list(self.quotes.items()):
-            if oid == order_id:
+    def _forget(self, handle: OrderHandle) -> None:
+        for side, quote in list(self.quotes.items()):
+            if quote is handle:
                 del self.quotes[side]

@@ -10,7 +10,6 @@ strategy".
 
 from __future__ import annotations
 
-from exsim.book.orders import BUY, GTX, SELL
 from exsim.replay import Context, Strategy
 from exsim.units import ceil_div, floor_div
 
@@ -39,7 +38,7 @@ class Passive(Strategy):
         lots = inst.min_qty_lots
         mid = floor_div(bid + ask, 2)
         away = floor_div(mid * self.distance_pct, 100)  # a distance chosen here, not a price from data
-        for side, price in ((BUY, mid - away), (SELL, mid + away)):
+        for side, price in (("buy", mid - away), ("sell", mid + away)):
             # at least the minimum size and the minimum notional (rounded up: never below it)
             qty = max(lots, ceil_div(inst.min_notional_atoms, price * inst.atoms_per_tick_lot))
-            ctx.order(self.symbol, side, qty, price, tif=GTX)
+            ctx.order(self.symbol, side, qty, price, tif="GTX")  # post-only

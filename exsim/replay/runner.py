@@ -1514,25 +1514,30 @@ class Replay:
                     self.note(e.ts_ns, f"refused: {e.command} ({e.reason})")
             elif t in self._order_events:
                 if getattr(e, "account_id", None) == me:
+                    self.ctx._order_event(e)  # the order's handle first: the hook reads it
                     rec.on_order_event(e)
                     if self._hook_order is not None:
                         self._hook_order(self.ctx, e)
+                    self.ctx._event_handle = None
         rec.log(events)
 
     def _own_fill(self, e: Fill) -> None:
         me = ACCOUNT_ID
+        ctx = self.ctx
         if e.taker_account_id == me:
+            handle = ctx._fill(e.taker_order_id, e.price_ticks, e.qty_lots, e.taker_leaves_lots)
             fill = OwnFill(
                 e.ts_ns, e.symbol, e.taker_order_id, e.aggressor_side, e.price_ticks, e.qty_lots, e.taker_fee_atoms, False,
-                e.taker_leaves_lots, e.trade_id,
+                e.taker_leaves_lots, e.trade_id, None if handle is None else handle.client_order_id, handle,
             )
             self.recorder.on_fill(fill)
             if self._hook_fill is not None:
                 self._hook_fill(self.ctx, fill)
         if e.maker_account_id == me:
+            handle = ctx._fill(e.maker_order_id, e.price_ticks, e.qty_lots, e.maker_leaves_lots)
             fill = OwnFill(
                 e.ts_ns, e.symbol, e.maker_order_id, e.aggressor_side ^ 1, e.price_ticks, e.qty_lots, e.maker_fee_atoms, True,
-                e.maker_leaves_lots, e.trade_id,
+                e.maker_leaves_lots, e.trade_id, None if handle is None else handle.client_order_id, handle,
             )
             self.recorder.on_fill(fill)
             if self._hook_fill is not None:

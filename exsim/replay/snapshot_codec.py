@@ -96,7 +96,9 @@ ENTITY_CLASSES: Final = (
     "exsim.replay.runner:ReplayConfig",
     "exsim.replay.runner:_Ladder",
     "exsim.replay.runner:_Recorder",
+    "exsim.replay.strategy:BracketHandle",
     "exsim.replay.strategy:Context",
+    "exsim.replay.strategy:OrderHandle",
 )
 #: modules whose named tuples (commands, events, market items: immutable messages) a
 #: snapshot may hold, as values or as the keys of dispatch tables

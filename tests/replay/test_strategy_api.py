@@ -100,7 +100,7 @@ def test_cancel_and_amend_through_the_context(flat_book: Path) -> None:
     Replay([flat_book], s, ReplayConfig(balance="10000")).run()
     kinds = [type(e).__name__ for e in s.events]
     assert kinds == ["OrderAccepted", "OrderAmended", "OrderCancelled"]
-    assert s.events[0].client_order_id == s.seen["cid"] == "s1"
+    assert s.events[0].client_order_id == s.seen["cid"].client_order_id == "s1"
     assert s.seen["before"] == 605000 and s.seen["after"] == []
 
 
