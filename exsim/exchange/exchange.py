@@ -492,15 +492,16 @@ class Exchange:
                 return RejectReason.INVALID_TIF  # post-only applies to plain limit orders
             if price * qty * inst.atoms_per_tick_lot < inst.min_notional_atoms:
                 return RejectReason.NOTIONAL_BELOW_MIN
-        elif otype in STOP_TYPES or otype == MARKET:
+        elif otype in WAITING_TYPES or otype == MARKET:
             if price != 0:
                 return RejectReason.INVALID_PRICE  # market types take no limit price
             if tif == GTX or tif not in (GTC, IOC, FOK):
                 return RejectReason.INVALID_TIF
         else:
             return RejectReason.INVALID_ORDER_TYPE
-        if otype in STOP_TYPES:
-            if type(trig) is not int or trig <= 0:
+        if otype in WAITING_TYPES:
+            # a trailing stop's trigger price is its activation price, 0 for "now"
+            if type(trig) is not int or trig < (0 if otype == TRAILING_STOP_MARKET else 1):
                 return RejectReason.INVALID_TRIGGER
             if trig_by != TRIGGER_LAST and trig_by != TRIGGER_MARK:
                 return RejectReason.INVALID_TRIGGER
