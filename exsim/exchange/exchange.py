@@ -659,7 +659,7 @@ class Exchange:
                 hits.append((t_id, taker_qty - t_leaves))
             if hits:
                 # right after the match is reported, before any trigger it caused fires
-                self._contingent_filled(ts, market, hits)
+                self._contingent_filled(ts, market, hits, t_id)
 
     def _book_fills(self, ts: int, market: _Market, taker: Order | None, fills: list[BookFill], n: int) -> None:
         """Apply the last ``n`` matches to the ledger (both sides) and report positions.
@@ -1005,23 +1005,25 @@ class Exchange:
                     return True
         return False
 
-    def _contingent_filled(self, ts: int, market: _Market, hits: list[tuple[int, int]]) -> None:
+    def _contingent_filled(self, ts: int, market: _Market, hits: list[tuple[int, int]], taker_id: int) -> None:
         """A match just filled OCO legs or bracket entries: resolve the groups (cancel the
         siblings now), and note the entries' new fills (exits placed at command end)."""
         con = self.contingent
         for order_id, lots in hits:
             obj = con.watched.get(order_id)
             if type(obj) is OcoGroup:
-                self._resolve(ts, market, order_id)
+                self._resolve(ts, market, order_id, taker_id)
             elif obj is not None:
                 obj.filled_lots += lots
                 if obj not in con.grown:
                     con.grown.append(obj)
 
-    def _resolve(self, ts: int, market: _Market, order_id: int) -> list[int]:
+    def _resolve(self, ts: int, market: _Market, order_id: int, busy_id: int = 0) -> list[int]:
         """Leg ``order_id`` filled or triggered: cancel its group's other open legs
         (reason OCO); a bracket's exit ends the bracket and its entry's remainder is
-        cancelled too (at command end). Returns the sibling ids not found open."""
+        cancelled too, now (before the exit trades), or at command end when the entry is
+        ``busy_id``, the taker of the match being reported. Returns the sibling ids not
+        found open."""
         con = self.contingent
         group = con.watched.get(order_id)
         if type(group) is not OcoGroup:
@@ -1030,7 +1032,10 @@ class Exchange:
         symbol = market.instrument.symbol
         missing = [i for i in con.drop_group(group) if i != order_id and not self._cancel_open(ts, symbol, i, "OCO")]
         if bracket is not None:
-            con.entry_cancels.append((symbol, bracket.entry_id, "OCO"))
+            if bracket.entry_id == busy_id:
+                con.entry_cancels.append((symbol, bracket.entry_id, "OCO"))
+            else:
+                self._cancel_open(ts, symbol, bracket.entry_id, "OCO")
         return missing
 
     def _protected_lots(self, bracket: Bracket) -> int:
@@ -1117,7 +1122,9 @@ class Exchange:
         else:
             ids: list[int] = []
             book_exits: list[Order] = []
-            for x in bracket.exits:
+            # waiting exits first: they hold nothing, while a resting limit exit's reduce-only
+            # check counts the account's resting closing orders (and would count it)
+            for x in sorted(bracket.exits, key=lambda x: x.order_type == LIMIT):
                 order = self._exit_order(x._replace(ts_ns=ts), lots)
                 coid = order.client_order_id
                 if coid is not None and (order.account_id, coid) in self._client_ids:
