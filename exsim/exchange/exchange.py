@@ -229,6 +229,7 @@ class Exchange:
         self._client_ids: dict[tuple[int, str], int] = {}  # open orders' client ids
         #: OCO groups and brackets (exsim.exchange.contingent)
         self.contingent = Contingent()
+        self._filling: list[tuple[int, int]] = []  # contingent orders filling in the match being booked
         self._liquidating_order_id = 0  # the liquidation order being executed, 0 if none
         self._cmd_seq = 0  # commands submitted so far
         self._fund_seen = ledger.fund.wallet_atoms if ledger is not None else 0
@@ -629,8 +630,15 @@ class Exchange:
             if px != last_px:
                 touched.append(px)
                 last_px = px
+        if watched and t_id in watched and t_leaves != taker_qty:
+            hits.append((t_id, taker_qty - t_leaves))
         if self.ledger is not None:
+            self._filling = hits  # (an exit filling here resolves as OCO, not POSITION_CLOSED)
             self._book_fills(ts, market, taker, fills, len(fills))
+            self._filling = []
+        if hits:
+            # OCO legs that filled: their siblings go right after the match is booked
+            self._contingent_filled(ts, market, hits, t_id, groups=True)
         self.next_trade_id = trade_id
         stp_expired = book.stp_expired
         for maker, cancelled_lots in stp_expired:
@@ -654,12 +662,9 @@ class Exchange:
             level_lots = book.level_lots
             for px in touched:
                 append(_new(BookDelta, (ts, symbol, maker_side, px, level_lots(maker_side, px))))
-        if watched:
-            if t_id in watched and t_leaves != taker_qty:
-                hits.append((t_id, taker_qty - t_leaves))
-            if hits:
-                # right after the match is reported, before any trigger it caused fires
-                self._contingent_filled(ts, market, hits, t_id)
+        if hits:
+            # bracket entries that filled: their exits are placed or grown at command end
+            self._contingent_filled(ts, market, hits, t_id, groups=False)
 
     def _book_fills(self, ts: int, market: _Market, taker: Order | None, fills: list[BookFill], n: int) -> None:
         """Apply the last ``n`` matches to the ledger (both sides) and report positions.
@@ -1005,15 +1010,18 @@ class Exchange:
                     return True
         return False
 
-    def _contingent_filled(self, ts: int, market: _Market, hits: list[tuple[int, int]], taker_id: int) -> None:
+    def _contingent_filled(
+        self, ts: int, market: _Market, hits: list[tuple[int, int]], taker_id: int, groups: bool
+    ) -> None:
         """A match just filled OCO legs or bracket entries: resolve the groups (cancel the
-        siblings now), and note the entries' new fills (exits placed at command end)."""
+        siblings now, ``groups``), or note the entries' new fills (exits placed at command end)."""
         con = self.contingent
         for order_id, lots in hits:
             obj = con.watched.get(order_id)
             if type(obj) is OcoGroup:
-                self._resolve(ts, market, order_id, taker_id)
-            elif obj is not None:
+                if groups:
+                    self._resolve(ts, market, order_id, taker_id)
+            elif obj is not None and not groups:
                 obj.filled_lots += lots
                 if obj not in con.grown:
                     con.grown.append(obj)
@@ -1058,7 +1066,10 @@ class Exchange:
         brackets = con.protecting.get((pos.account_id, pos.symbol, pos.position_side))
         if not brackets:
             return
+        filling = self._filling
         for bracket in list(brackets):
+            if filling and any(i in bracket.group.leg_ids for i, _ in filling):  # type: ignore[union-attr]
+                continue  # one of its exits is filling: the OCO resolution right after cancels the rest
             room = self._protected_lots(bracket)
             if room == 0:
                 group = bracket.group
