@@ -35,6 +35,7 @@ from exsim.book.orders import (
     STP_NONE,
     TAKE_PROFIT_LIMIT,
     TIF_NAMES,
+    TRAILING_STOP_MARKET,
     TRIGGER_LAST,
     TRIGGER_MARK,
     TRIGGER_NAMES,
@@ -47,6 +48,8 @@ from exsim.exchange.commands import (
     CancelOrder,
     Command,
     Deposit,
+    NewBracket,
+    NewOco,
     NewOrder,
     SetLeverage,
     SetMarginMode,
@@ -84,7 +87,9 @@ from exsim.exchange.events import (
     OrderRejected,
     OrderTriggered,
 )
-from exsim.exchange.triggers import STOP_TYPES, StopOrder, TriggerIndex, direction_of, fires
+from exsim.exchange.contingent import Bracket, Contingent, OcoGroup
+from exsim.exchange.triggers import FALLING, STOP_TYPES, StopOrder, TriggerIndex, direction_of, fires
+from exsim.exchange.trailing import MAX_CALLBACK_RATE_E8, MIN_CALLBACK_RATE_E8, TrailingIndex, TrailingStop
 from exsim.instruments import Instrument
 from exsim.ledger import MARGIN_MODE_NAMES, Ledger, Position
 from exsim.margin.funding import PremiumAverager, funding_rate_e8, next_funding_time_ns, premium_index_e8
@@ -94,7 +99,16 @@ from exsim.units import rate_ceil, subticks_ceil_ticks, subticks_floor_ticks
 
 Sink = Callable[[list[Event]], None]
 
+#: order types that wait outside the book for a price
+WAITING_TYPES: Final = STOP_TYPES | {TRAILING_STOP_MARKET}
+#: order types a bracket's exit may be
+EXIT_TYPES: Final = WAITING_TYPES | {LIMIT}
+
 _new = tuple.__new__  # builds NamedTuple events without keyword handling (events.py)
+
+
+def _order_id(order: StopOrder) -> int:
+    return order.order_id
 
 
 class RejectReason:
@@ -118,6 +132,18 @@ class RejectReason:
     AMEND_QTY_NOT_ABOVE_FILLED: Final = "AMEND_QTY_NOT_ABOVE_FILLED"
     NOT_AMENDABLE: Final = "NOT_AMENDABLE"  # only resting limit orders can be amended
     INVALID_STP_MODE: Final = "INVALID_STP_MODE"
+    #: a trailing stop's callback: not exactly one of rate (0.1 %..10 %) and ticks (> 0),
+    #: or a callback on another order type
+    INVALID_CALLBACK: Final = "INVALID_CALLBACK"
+    #: another leg of the same NewOco / NewBracket was refused: none is accepted
+    OCO_LEG_REJECTED: Final = "OCO_LEG_REJECTED"
+    #: a NewOco whose legs do not fit together (fewer than 2, another account / symbol /
+    #: time, a MARKET leg, two limit legs on one side, limit legs that cross), or an
+    #: amend that would make a leg cross its sibling
+    INVALID_OCO: Final = "INVALID_OCO"
+    #: a NewBracket whose entry or exits do not fit (1..3 exits on the entry's other
+    #: side, exit types stop / take-profit / trailing / limit)
+    INVALID_BRACKET: Final = "INVALID_BRACKET"
 
 
 class _Market:
@@ -127,6 +153,7 @@ class _Market:
         "instrument",
         "book",
         "triggers",
+        "trailing",
         "last_price_ticks",
         "mark_price_subticks",
         "index_price_subticks",
@@ -139,6 +166,7 @@ class _Market:
         self.instrument = instrument
         self.book = OrderBook(queue_model)
         self.triggers = TriggerIndex()
+        self.trailing = TrailingIndex()  # trailing stops (also listed in triggers.orders)
         self.last_price_ticks = 0  # 0: no trade yet
         self.mark_price_subticks = 0  # 0: no mark yet (subticks: 1e-8 of the quote asset)
         self.index_price_subticks = 0  # 0: no index yet
@@ -199,6 +227,9 @@ class Exchange:
         self.next_order_id = 1
         self.next_trade_id = 1
         self._client_ids: dict[tuple[int, str], int] = {}  # open orders' client ids
+        #: OCO groups and brackets (exsim.exchange.contingent)
+        self.contingent = Contingent()
+        self._filling: list[tuple[int, int]] = []  # contingent orders filling in the match being booked
         self._liquidating_order_id = 0  # the liquidation order being executed, 0 if none
         self._cmd_seq = 0  # commands submitted so far
         self._fund_seen = ledger.fund.wallet_atoms if ledger is not None else 0
@@ -222,6 +253,8 @@ class Exchange:
             AdjustIsolatedMargin: self._on_account_command,  # type: ignore[dict-item]
             SettleFunding: self._on_funding,  # type: ignore[dict-item]
             SetIndexPrice: self._on_index_price,  # type: ignore[dict-item]
+            NewOco: self._on_oco,  # type: ignore[dict-item]
+            NewBracket: self._on_bracket,  # type: ignore[dict-item]
         }
 
     # ------------------------------------------------------------------ entry point
@@ -229,6 +262,9 @@ class Exchange:
         """Run one command to completion, then hand its events to every sink."""
         self._cmd_seq += 1
         self._handlers[type(command)](command)
+        contingent = self.contingent
+        if contingent:
+            self._settle_contingent(command.ts_ns)
         ledger = self.ledger
         if ledger is not None:
             if ledger.pending:
@@ -241,8 +277,12 @@ class Exchange:
                     for market in self.markets.values():
                         if market.triggers.orders:
                             self._fire_triggers(command.ts_ns, market, TRIGGER_LAST)
+                    if contingent:
+                        self._settle_contingent(command.ts_ns)
             if ledger.fund.wallet_atoms != self._fund_seen:
                 self._fund_changed(command)
+        if contingent:
+            contingent.prune(self._is_open)
         out = self._out
         if out:
             for sink in self.sinks:
@@ -270,23 +310,61 @@ class Exchange:
         market = self.markets[symbol]
         return market.book.orders.get(order_id) or market.triggers.orders.get(order_id)
 
+    def _is_open(self, symbol: str, order_id: int) -> bool:
+        market = self.markets[symbol]
+        return order_id in market.book.orders or order_id in market.triggers.orders
+
     # ------------------------------------------------------------------ new orders
     def _reject(self, cmd: NewOrder | CancelOrder | AmendOrder, reason: str, order_id: int = 0) -> None:
-        coid = cmd.client_order_id if type(cmd) is NewOrder else None
-        self._out.append(_new(OrderRejected, (cmd.ts_ns, cmd.symbol, cmd.account_id, coid, order_id, reason)))
+        self._out.append(
+            _new(OrderRejected, (cmd.ts_ns, cmd.symbol, cmd.account_id, cmd.client_order_id, order_id, reason))
+        )
 
     def _on_new_order(self, cmd: NewOrder) -> None:
         """Validate a new order; rest it in the trigger index or send it to the book."""
-        ts, account, symbol, side, qty, price, otype, tif, coid, reduce_only, trig, trig_by, pside, cb_rate, cb_ticks = cmd
-        market = self.markets.get(symbol)
+        market = self.markets.get(cmd.symbol)
         if market is None:
             return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL)
-        reason = self._order_problem(market, account, side, qty, price, otype, tif, coid, trig, trig_by)
+        reason = self._new_order_problem(market, cmd)
         if reason:
             return self._reject(cmd, reason)
-        book = market.book
-        if tif == GTX and book.would_take(side, price):
-            return self._reject(cmd, RejectReason.POST_ONLY_WOULD_TAKE)
+        order_id = self.next_order_id
+        reason = self._hold(market, cmd, order_id)
+        if reason:
+            return self._reject(cmd, reason)
+        self.next_order_id = order_id + 1
+        order = self._accept(market, cmd, order_id)
+        if order is not None:
+            self._execute(cmd.ts_ns, market, order, cmd.order_type == MARKET)
+            if market.triggers.orders:
+                self._fire_triggers(cmd.ts_ns, market, TRIGGER_LAST)
+        return None
+
+    def _reference_subticks(self, market: _Market, trigger_by: int) -> int:
+        """The last price (in subticks) or the mark, 0 if there is none yet."""
+        if trigger_by == TRIGGER_LAST:
+            return market.last_price_ticks * market.instrument.subticks_per_tick
+        return market.mark_price_subticks
+
+    def _new_order_problem(self, market: _Market, cmd: NewOrder, exit_of_bracket: bool = False) -> str | None:
+        """The reject reason for a new order (everything but margin), or None.
+
+        A bracket's exit is never refused for triggering at once (it fires instead)."""
+        ts, account, symbol, side, qty, price, otype, tif, coid, reduce_only, trig, trig_by, pside, cb_rate, cb_ticks = cmd
+        reason = self._order_problem(market, account, side, qty, price, otype, tif, coid, trig, trig_by)
+        if reason:
+            return reason
+        if otype == TRAILING_STOP_MARKET:
+            if type(cb_rate) is not int or type(cb_ticks) is not int or (cb_rate > 0) == (cb_ticks > 0):
+                return RejectReason.INVALID_CALLBACK
+            if cb_rate and not MIN_CALLBACK_RATE_E8 <= cb_rate <= MAX_CALLBACK_RATE_E8 or cb_ticks < 0:
+                return RejectReason.INVALID_CALLBACK
+        elif cb_rate or cb_ticks:
+            return RejectReason.INVALID_CALLBACK
+        if tif == GTX and market.book.would_take(side, price):
+            return RejectReason.POST_ONLY_WOULD_TAKE
+        if exit_of_bracket:
+            return None
         if otype in STOP_TYPES:
             if trig_by == TRIGGER_LAST:
                 ref = market.last_price_ticks
@@ -295,22 +373,37 @@ class Exchange:
                 ref = market.mark_price_subticks
                 fire = bool(ref) and fires(direction_of(side, otype), trig * market.instrument.subticks_per_tick, ref)
             if fire:
-                return self._reject(cmd, RejectReason.WOULD_IMMEDIATELY_TRIGGER)
-        order_id = self.next_order_id
-        is_market = otype == MARKET
+                return RejectReason.WOULD_IMMEDIATELY_TRIGGER
+        elif otype == TRAILING_STOP_MARKET and trig:
+            # Binance -2021: a BUY's activation must be below the latest price, a SELL's above
+            ref = self._reference_subticks(market, trig_by)
+            act = trig * market.instrument.subticks_per_tick
+            if ref and (act >= ref if side == BUY else act <= ref):
+                return RejectReason.WOULD_IMMEDIATELY_TRIGGER
+        return None
+
+    def _hold(self, market: _Market, cmd: NewOrder, order_id: int) -> str | None:
+        """Margin for an order about to be accepted (held now for a book order, checked
+        only for one that waits), or the refusal."""
         ledger = self.ledger
-        if ledger is not None:
-            if otype in STOP_TYPES:  # no margin is held until the order triggers
-                reason = ledger.order_problem(account, symbol, side, qty, reduce_only, pside)
-            else:
-                notional = self._worst_notional(market, side, qty, None if is_market else price)
-                may_rest = not is_market and (tif == GTC or tif == GTX)
-                reason = ledger.hold_for_order(
-                    order_id, account, symbol, side, qty, notional, reduce_only, pside, may_rest
-                )
-            if reason:
-                return self._reject(cmd, reason)
-        self.next_order_id = order_id + 1
+        if ledger is None:
+            return None
+        otype = cmd.order_type
+        if otype in WAITING_TYPES:  # no margin is held until the order triggers
+            return ledger.order_problem(cmd.account_id, cmd.symbol, cmd.side, cmd.qty_lots, cmd.reduce_only, cmd.position_side)
+        is_market = otype == MARKET
+        notional = self._worst_notional(market, cmd.side, cmd.qty_lots, None if is_market else cmd.price_ticks)
+        may_rest = not is_market and (cmd.tif == GTC or cmd.tif == GTX)
+        return ledger.hold_for_order(
+            order_id, cmd.account_id, cmd.symbol, cmd.side, cmd.qty_lots, notional, cmd.reduce_only, cmd.position_side,
+            may_rest,
+        )
+
+    def _accept(self, market: _Market, cmd: NewOrder, order_id: int, exit_of_bracket: bool = False) -> Order | None:
+        """Announce an order that passed every check; file a waiting one in the trigger
+        index and return None, or return the book order for the caller to execute."""
+        ts, account, symbol, side, qty, price, otype, tif, coid, reduce_only, trig, trig_by, pside, cb_rate, cb_ticks = cmd
+        is_market = otype == MARKET
         if coid is not None:
             self._client_ids[(account, coid)] = order_id
         self._out.append(
@@ -319,18 +412,27 @@ class Exchange:
                 (ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig),
             )
         )
-        if otype in STOP_TYPES:
-            market.triggers.add(
-                StopOrder(order_id, account, side, otype, price, qty, trig, trig_by, coid, reduce_only, ts, pside, tif)
-            )
-            if ledger is not None:
-                ledger.count_order(account, symbol, +1, order_id)
+        if otype in WAITING_TYPES:
+            if otype == TRAILING_STOP_MARKET:
+                per_tick = market.instrument.subticks_per_tick
+                stop: StopOrder = TrailingStop(
+                    order_id, account, side, qty, trig, trig_by, coid, reduce_only, ts, pside, tif, cb_rate, cb_ticks,
+                    per_tick,
+                )
+                market.triggers.add_trailing(stop)
+                ref = self._reference_subticks(market, trig_by)
+                market.trailing.add(stop, ref)  # type: ignore[arg-type]
+                if exit_of_bracket and trig and ref and not stop.extreme_subticks:  # type: ignore[attr-defined]
+                    act = trig * per_tick
+                    if act <= ref if stop.direction == FALLING else act >= ref:
+                        market.trailing.activate_now(stop, ref)  # type: ignore[arg-type]
+            else:
+                stop = StopOrder(order_id, account, side, otype, price, qty, trig, trig_by, coid, reduce_only, ts, pside, tif)
+                market.triggers.add(stop)
+            if self.ledger is not None:
+                self.ledger.count_order(account, symbol, +1, order_id)
             return None
-        order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
-        self._execute(ts, market, order, is_market)
-        if market.triggers.orders:
-            self._fire_triggers(ts, market, TRIGGER_LAST)
-        return None
+        return Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
 
     @staticmethod
     def _mark_ceil_ticks(market: _Market) -> int:
@@ -391,15 +493,16 @@ class Exchange:
                 return RejectReason.INVALID_TIF  # post-only applies to plain limit orders
             if price * qty * inst.atoms_per_tick_lot < inst.min_notional_atoms:
                 return RejectReason.NOTIONAL_BELOW_MIN
-        elif otype in STOP_TYPES or otype == MARKET:
+        elif otype in WAITING_TYPES or otype == MARKET:
             if price != 0:
                 return RejectReason.INVALID_PRICE  # market types take no limit price
             if tif == GTX or tif not in (GTC, IOC, FOK):
                 return RejectReason.INVALID_TIF
         else:
             return RejectReason.INVALID_ORDER_TYPE
-        if otype in STOP_TYPES:
-            if type(trig) is not int or trig <= 0:
+        if otype in WAITING_TYPES:
+            # a trailing stop's trigger price is its activation price, 0 for "now"
+            if type(trig) is not int or trig < (0 if otype == TRAILING_STOP_MARKET else 1):
                 return RejectReason.INVALID_TRIGGER
             if trig_by != TRIGGER_LAST and trig_by != TRIGGER_MARK:
                 return RejectReason.INVALID_TRIGGER
@@ -486,10 +589,14 @@ class Exchange:
             t_side = fills[0][0].side ^ 1 if fills else 0
         last_px = 0
         touched: list[int] = []
+        watched = self.contingent.watched
+        hits: list[tuple[int, int]] = []  # (contingent order id, lots) filled in this match
         for maker, px, q in fills:
             notional = px * q * atpl
             m_id = maker.order_id
             if m_id:
+                if watched and m_id in watched:
+                    hits.append((m_id, q))
                 m_leaves = maker.leaves_lots
                 m_fee = rate_ceil(notional, maker_fee)
                 if not m_leaves and maker.client_order_id is not None:
@@ -523,8 +630,15 @@ class Exchange:
             if px != last_px:
                 touched.append(px)
                 last_px = px
+        if watched and t_id in watched and t_leaves != taker_qty:
+            hits.append((t_id, taker_qty - t_leaves))
         if self.ledger is not None:
+            self._filling = hits  # (an exit filling here resolves as OCO, not POSITION_CLOSED)
             self._book_fills(ts, market, taker, fills, len(fills))
+            self._filling = []
+        if hits:
+            # OCO legs that filled: their siblings go right after the match is booked
+            self._contingent_filled(ts, market, hits, t_id, groups=True)
         self.next_trade_id = trade_id
         stp_expired = book.stp_expired
         for maker, cancelled_lots in stp_expired:
@@ -548,6 +662,9 @@ class Exchange:
             level_lots = book.level_lots
             for px in touched:
                 append(_new(BookDelta, (ts, symbol, maker_side, px, level_lots(maker_side, px))))
+        if hits:
+            # bracket entries that filled: their exits are placed or grown at command end
+            self._contingent_filled(ts, market, hits, t_id, groups=False)
 
     def _book_fills(self, ts: int, market: _Market, taker: Order | None, fills: list[BookFill], n: int) -> None:
         """Apply the last ``n`` matches to the ledger (both sides) and report positions.
@@ -590,8 +707,11 @@ class Exchange:
                      pos.realized_pnl_atoms, ledger.any_account(pos.account_id).wallet_atoms),
                 )
             )
+        protecting = self.contingent.protecting
         for pos in changed.values():
             if pos.account_id > 0:
+                if protecting:
+                    self._protect(ts, market, pos)
                 self._trim_closing_orders(ts, market, pos)
                 ledger.cover_bad_debt(ledger.accounts[pos.account_id])
 
@@ -649,7 +769,9 @@ class Exchange:
         Fired orders can trade and move the last price, firing more: repeat until quiet.
         """
         triggers = market.triggers
+        trailing = market.trailing
         per_tick = market.instrument.subticks_per_tick
+        watched = self.contingent.watched
         while True:
             if trigger_by == TRIGGER_LAST:
                 ref_ticks = market.last_price_ticks
@@ -663,7 +785,14 @@ class Exchange:
                 falling_at = subticks_ceil_ticks(ref, per_tick)
             if not ref:
                 return
-            fired = triggers.pop_fired(trigger_by, rising_at, falling_at)
+            fired: list[StopOrder] = triggers.pop_fired(trigger_by, rising_at, falling_at)
+            if trailing.count:
+                moved = trailing.update(trigger_by, ref)
+                if moved:
+                    pop = triggers.orders.pop
+                    for t in moved:
+                        pop(t.order_id)
+                    fired = sorted(fired + moved, key=_order_id) if fired else moved  # type: ignore[operator]
             if not fired:
                 if trigger_by == TRIGGER_MARK:
                     trigger_by = TRIGGER_LAST  # fired mark orders may have traded: check last
@@ -671,13 +800,24 @@ class Exchange:
                 return
             symbol = market.instrument.symbol
             ledger = self.ledger
+            gone: set[int] = set()  # fired here, then cancelled by an OCO sibling fired before
             for stop in fired:
+                if stop.order_id in gone:
+                    continue
+                trig_px = stop.trigger_ticks(per_tick) if type(stop) is TrailingStop else stop.trigger_price_ticks
                 self._out.append(
                     _new(
                         OrderTriggered,
-                        (ts, symbol, stop.order_id, stop.account_id, stop.trigger_price_ticks, ref, stop.trigger_by),
+                        (ts, symbol, stop.order_id, stop.account_id, trig_px, ref, stop.trigger_by),
                     )
                 )
+                if watched and stop.order_id in watched:
+                    # an OCO leg triggered: its siblings go before it trades
+                    for sib in self._resolve(ts, market, stop.order_id):
+                        for other in fired:
+                            if other.order_id == sib and sib not in gone:
+                                gone.add(sib)
+                                self._cancel_fired(ts, symbol, other, "OCO")
                 is_market = stop.price_ticks == 0
                 if ledger is not None:
                     ledger.count_order(stop.account_id, symbol, -1, stop.order_id)
@@ -708,17 +848,363 @@ class Exchange:
                 self._execute(ts, market, order, is_market)
             trigger_by = TRIGGER_LAST
 
+    # ------------------------------------------------------------------ contingent orders
+    def _on_oco(self, cmd: NewOco) -> None:
+        """Accept every leg of a NewOco or none; link the accepted legs as one group.
+
+        Checks every leg as a NewOrder, then the group (see ``INVALID_OCO``), then the
+        margin of each leg in order; the first refusal rejects all (the others with
+        ``OCO_LEG_REJECTED``) and releases what was held. Accepted legs are announced
+        first, waiting legs filed, then the book legs executed in order: a leg that fills
+        at once cancels the others (a later book leg never reaches the book).
+        """
+        ts, account, symbol, legs = cmd
+        market = self.markets.get(symbol)
+        if type(legs) is not tuple or not legs or any(type(leg) is not NewOrder for leg in legs):
+            self._out.append(_new(OrderRejected, (ts, symbol, account, None, 0, RejectReason.INVALID_OCO)))
+            return
+        reasons: list[str | None] = [None] * len(legs)
+        if market is None:
+            reasons = [RejectReason.UNKNOWN_SYMBOL] * len(legs)
+        else:
+            limits: dict[int, int] = {}  # side -> the limit leg's price
+            coids: set[str] = set()
+            for i, leg in enumerate(legs):
+                if leg.ts_ns != ts or leg.account_id != account or leg.symbol != symbol or len(legs) < 2:
+                    reasons[i] = RejectReason.INVALID_OCO
+                    break
+                reason = self._new_order_problem(market, leg)
+                if reason:
+                    reasons[i] = reason
+                    break
+                if leg.order_type == MARKET or (leg.order_type == LIMIT and leg.side in limits):
+                    reasons[i] = RejectReason.INVALID_OCO  # one book leg per side: one sweep can't fill two
+                    break
+                if leg.order_type == LIMIT:
+                    limits[leg.side] = leg.price_ticks
+                    if BUY in limits and SELL in limits and limits[BUY] >= limits[SELL]:
+                        reasons[i] = RejectReason.INVALID_OCO  # the legs would trade with each other
+                        break
+                if leg.client_order_id is not None:
+                    if leg.client_order_id in coids:
+                        reasons[i] = RejectReason.DUPLICATE_CLIENT_ORDER_ID
+                        break
+                    coids.add(leg.client_order_id)
+        if not any(reasons):
+            assert market is not None
+            first = self.next_order_id
+            held: list[int] = []
+            for i, leg in enumerate(legs):
+                reason = self._hold(market, leg, first + i)
+                if reason:
+                    reasons[i] = reason
+                    break
+                if leg.order_type not in WAITING_TYPES:
+                    held.append(first + i)
+            if any(reasons):
+                for order_id in held:
+                    self.ledger.release_order(order_id)  # type: ignore[union-attr]
+        if any(reasons):
+            for leg, reason in zip(legs, reasons):
+                self._out.append(
+                    _new(
+                        OrderRejected,
+                        (ts, symbol, account, leg.client_order_id, 0, reason or RejectReason.OCO_LEG_REJECTED),
+                    )
+                )
+            return
+        assert market is not None
+        first = self.next_order_id
+        self.next_order_id = first + len(legs)
+        ids = list(range(first, first + len(legs)))
+        to_run = [(leg, self._accept(market, leg, order_id)) for leg, order_id in zip(legs, ids)]
+        group = self.contingent.new_group(account, symbol, ids)
+        for leg, order in to_run:
+            if order is None:
+                continue
+            if self.contingent.watched.get(order.order_id) is not group:
+                # an earlier leg filled at once: this one never reaches the book
+                self._forget_client_id(account, order.client_order_id)
+                if self.ledger is not None:
+                    self.ledger.release_order(order.order_id)
+                self._out.append(_new(OrderCancelled, (ts, symbol, order.order_id, account, order.qty_lots, "OCO")))
+                continue
+            self._execute(ts, market, order, False)
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_LAST)
+
+    def _on_bracket(self, cmd: NewBracket) -> None:
+        """Accept a bracket: its entry is placed now, its exits when the entry first fills.
+
+        The entry is checked as a NewOrder; each exit as a NewOrder of the entry's size,
+        forced reduce-only on the entry's position side, and never refused for triggering
+        at once. A refusal rejects the entry and every exit (the others with
+        ``OCO_LEG_REJECTED``); exits are not checked for margin or client-id clashes
+        again until they are placed.
+        """
+        ts, account, symbol, entry, exits = cmd
+        market = self.markets.get(symbol)
+        if type(entry) is not NewOrder or type(exits) is not tuple or any(type(x) is not NewOrder for x in exits):
+            self._out.append(_new(OrderRejected, (ts, symbol, account, None, 0, RejectReason.INVALID_BRACKET)))
+            return
+        orders = (entry,) + exits
+        reasons: list[str | None] = [None] * len(orders)
+        if market is None:
+            reasons = [RejectReason.UNKNOWN_SYMBOL] * len(orders)
+        elif entry.ts_ns != ts or entry.account_id != account or entry.symbol != symbol:
+            reasons[0] = RejectReason.INVALID_BRACKET
+        else:
+            reasons[0] = self._new_order_problem(market, entry)
+            coids = {entry.client_order_id} - {None}
+            if not reasons[0] and not 1 <= len(exits) <= 3:
+                reasons[0] = RejectReason.INVALID_BRACKET
+            for i, x in enumerate(exits, 1):
+                if any(reasons):
+                    break
+                if (
+                    x.ts_ns != ts or x.account_id != account or x.symbol != symbol
+                    or x.side != entry.side ^ 1 or x.order_type not in EXIT_TYPES
+                    or x.position_side != entry.position_side or x.qty_lots not in (0, entry.qty_lots)
+                ):
+                    reasons[i] = RejectReason.INVALID_BRACKET
+                    break
+                reasons[i] = self._new_order_problem(market, self._exit_order(x, entry.qty_lots), exit_of_bracket=True)
+                if x.client_order_id is not None:
+                    if x.client_order_id in coids:
+                        reasons[i] = RejectReason.DUPLICATE_CLIENT_ORDER_ID
+                    coids.add(x.client_order_id)
+        order_id = self.next_order_id
+        if not any(reasons):
+            assert market is not None
+            reasons[0] = self._hold(market, entry, order_id)
+        if any(reasons):
+            for o, reason in zip(orders, reasons):
+                self._out.append(
+                    _new(OrderRejected, (ts, symbol, account, o.client_order_id, 0, reason or RejectReason.OCO_LEG_REJECTED))
+                )
+            return
+        assert market is not None
+        self.next_order_id = order_id + 1
+        order = self._accept(market, entry, order_id)
+        self.contingent.new_bracket(Bracket(order_id, account, symbol, entry.side ^ 1, entry.position_side, exits))
+        if order is not None:
+            self._execute(ts, market, order, entry.order_type == MARKET)
+            if market.triggers.orders:
+                self._fire_triggers(ts, market, TRIGGER_LAST)
+
+    @staticmethod
+    def _exit_order(x: NewOrder, qty: int) -> NewOrder:
+        """A bracket exit as the order it is placed as: ``qty`` lots, reduce-only in
+        one-way mode (in hedge mode its position side makes it a close)."""
+        return x._replace(qty_lots=qty, reduce_only=x.position_side == 0)
+
+    def _crosses_sibling(self, market: _Market, group: OcoGroup, order: Order, price: object) -> bool:
+        """Whether moving an OCO leg to ``price`` would let it trade with another leg."""
+        if type(price) is not int:
+            return False
+        book = market.book
+        for i in group.leg_ids:
+            other = book.orders.get(i)
+            if other is not None and other is not order and other.side != order.side:
+                if (price >= other.price_ticks) if order.side == BUY else (price <= other.price_ticks):
+                    return True
+        return False
+
+    def _contingent_filled(
+        self, ts: int, market: _Market, hits: list[tuple[int, int]], taker_id: int, groups: bool
+    ) -> None:
+        """A match just filled OCO legs or bracket entries: resolve the groups (cancel the
+        siblings now, ``groups``), or note the entries' new fills (exits placed at command end)."""
+        con = self.contingent
+        for order_id, lots in hits:
+            obj = con.watched.get(order_id)
+            if type(obj) is OcoGroup:
+                if groups:
+                    self._resolve(ts, market, order_id, taker_id)
+            elif obj is not None and not groups:
+                obj.filled_lots += lots
+                if obj not in con.grown:
+                    con.grown.append(obj)
+
+    def _resolve(self, ts: int, market: _Market, order_id: int, busy_id: int = 0) -> list[int]:
+        """Leg ``order_id`` filled or triggered: cancel its group's other open legs
+        (reason OCO); a bracket's exit ends the bracket and its entry's remainder is
+        cancelled too, now (before the exit trades), or at command end when the entry is
+        ``busy_id``, the taker of the match being reported. Returns the sibling ids not
+        found open."""
+        con = self.contingent
+        group = con.watched.get(order_id)
+        if type(group) is not OcoGroup:
+            return []
+        bracket = group.bracket
+        symbol = market.instrument.symbol
+        missing = [i for i in con.drop_group(group) if i != order_id and not self._cancel_open(ts, symbol, i, "OCO")]
+        if bracket is not None:
+            if bracket.entry_id == busy_id:
+                con.entry_cancels.append((symbol, bracket.entry_id, "OCO"))
+            else:
+                self._cancel_open(ts, symbol, bracket.entry_id, "OCO")
+        return missing
+
+    def _protected_lots(self, bracket: Bracket) -> int:
+        """The size of the position a bracket's exits close (0 flat or the other way)."""
+        ledger = self.ledger
+        if ledger is None:
+            return bracket.filled_lots
+        acct = ledger.accounts.get(bracket.account_id)
+        pos = acct.positions.get((bracket.symbol, bracket.position_side)) if acct is not None else None
+        if pos is None:
+            return 0
+        q = pos.qty_lots
+        return max(0, q if bracket.exit_side == SELL else -q)
+
+    def _protect(self, ts: int, market: _Market, pos: Position) -> None:
+        """A position changed: the exits protecting it are cancelled when it is flat
+        (reason POSITION_CLOSED, the bracket ends, its entry's remainder too) or shrunk
+        to fit it. O(brackets on the position)."""
+        con = self.contingent
+        brackets = con.protecting.get((pos.account_id, pos.symbol, pos.position_side))
+        if not brackets:
+            return
+        filling = self._filling
+        for bracket in list(brackets):
+            if filling and any(i in bracket.group.leg_ids for i, _ in filling):  # type: ignore[union-attr]
+                continue  # one of its exits is filling: the OCO resolution right after cancels the rest
+            room = self._protected_lots(bracket)
+            if room == 0:
+                group = bracket.group
+                assert group is not None
+                for i in con.drop_group(group):
+                    self._cancel_open(ts, pos.symbol, i, "POSITION_CLOSED")
+                con.entry_cancels.append((pos.symbol, bracket.entry_id, "POSITION_CLOSED"))
+            else:
+                self._size_exits(ts, market, bracket, room, grow=False)
+
+    def _size_exits(self, ts: int, market: _Market, bracket: Bracket, lots: int, grow: bool) -> None:
+        """Bring the open exits of a bracket to ``lots`` (only down unless ``grow``).
+
+        A waiting exit is re-sized in place; a resting limit exit shrinks in place and
+        grows through an amend (it loses its queue place, as any amend that grows)."""
+        group = bracket.group
+        assert group is not None
+        symbol = market.instrument.symbol
+        for i in list(group.leg_ids):
+            stop = market.triggers.orders.get(i)
+            if stop is not None:
+                if stop.qty_lots == lots or (stop.qty_lots < lots and not grow):
+                    continue
+                stop.qty_lots = lots
+                self._out.append(_new(OrderAmended, (ts, symbol, i, stop.account_id, stop.price_ticks, lots, lots, True)))
+                continue
+            order = market.book.orders.get(i)
+            if order is None or order.leaves_lots == lots or (order.leaves_lots < lots and not grow):
+                continue
+            if order.leaves_lots > lots and not grow:
+                continue  # the closing-order trim that follows a fill shrinks it (REDUCE_ONLY)
+            filled = order.qty_lots - order.leaves_lots
+            self._on_amend(AmendOrder(ts, order.account_id, symbol, i, order.price_ticks, filled + lots))
+
+    def _settle_contingent(self, ts: int) -> None:
+        """End of a command's matching: cancel the entries of finished brackets, place or
+        grow the exits of entries that filled, and let exits that are already through
+        their trigger fire (they protect the position). Repeats until quiet."""
+        con = self.contingent
+        while con.grown or con.entry_cancels:
+            cancels, con.entry_cancels = con.entry_cancels, []
+            for symbol, order_id, reason in cancels:
+                if con.watched.get(order_id) is not None and con.brackets.get(order_id) is not None:
+                    con.end_bracket(con.brackets[order_id])
+                self._cancel_open(ts, symbol, order_id, reason)
+            grown, con.grown = con.grown, []
+            for bracket in grown:
+                if con.brackets.get(bracket.entry_id) is bracket:
+                    self._place_exits(ts, bracket)
+
+    def _place_exits(self, ts: int, bracket: Bracket) -> None:
+        """Place a bracket's exits for the first time, or grow them, to the size the
+        entry has filled (never above the position they close)."""
+        market = self.markets[bracket.symbol]
+        lots = min(bracket.filled_lots, self._protected_lots(bracket))
+        if lots <= 0:
+            return
+        con = self.contingent
+        if bracket.group is not None:
+            self._size_exits(ts, market, bracket, lots, grow=True)
+        else:
+            ids: list[int] = []
+            book_exits: list[Order] = []
+            # waiting exits first: they hold nothing, while a resting limit exit's reduce-only
+            # check counts the account's resting closing orders (and would count it)
+            for x in sorted(bracket.exits, key=lambda x: x.order_type == LIMIT):
+                order = self._exit_order(x._replace(ts_ns=ts), lots)
+                coid = order.client_order_id
+                if coid is not None and (order.account_id, coid) in self._client_ids:
+                    reason: str | None = RejectReason.DUPLICATE_CLIENT_ORDER_ID
+                else:
+                    reason = self._hold(market, order, self.next_order_id)
+                if reason:
+                    self._reject(order, reason)
+                    continue
+                order_id = self.next_order_id
+                self.next_order_id = order_id + 1
+                book_order = self._accept(market, order, order_id, exit_of_bracket=True)
+                ids.append(order_id)
+                if book_order is not None:
+                    book_exits.append(book_order)
+            if not ids:
+                con.end_bracket(bracket)  # no exit could be placed: the entry goes on alone
+                return
+            con.protect(bracket, con.new_group(bracket.account_id, bracket.symbol, ids, bracket))
+            for order in book_exits:
+                if con.watched.get(order.order_id) is bracket.group:
+                    self._execute(ts, market, order, False)
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_LAST)
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_MARK)
+
     # ------------------------------------------------------------------ cancel / amend
+    def _target_id(self, cmd: CancelOrder | AmendOrder) -> int:
+        """The order a cancel / amend names: its order id, or with order id 0 the
+        account's open order of that client order id (0 if none)."""
+        if cmd.order_id == 0 and cmd.client_order_id is not None:
+            return self._client_ids.get((cmd.account_id, cmd.client_order_id), 0)
+        return cmd.order_id
+
     def _on_cancel(self, cmd: CancelOrder) -> None:
-        """Cancel a resting or untriggered order of the commanding account."""
+        """Cancel a resting or untriggered order of the commanding account.
+
+        Cancelling one leg of an OCO group (or one exit of a bracket) cancels the whole
+        group, the other legs with reason ``OCO`` (Binance cancels an order list whole)."""
         market = self.markets.get(cmd.symbol)
         if market is None:
             return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL, cmd.order_id)
-        order = market.book.orders.get(cmd.order_id) or market.triggers.orders.get(cmd.order_id)
+        order_id = self._target_id(cmd)
+        order = market.book.orders.get(order_id) or market.triggers.orders.get(order_id)
         if order is None or order.account_id != cmd.account_id:
             return self._reject(cmd, RejectReason.UNKNOWN_ORDER, cmd.order_id)
-        self._cancel_internal(cmd.ts_ns, cmd.symbol, cmd.order_id, "USER")
+        self._cancel_internal(cmd.ts_ns, cmd.symbol, order_id, "USER")
+        group = self.contingent.watched.get(order_id)
+        if type(group) is OcoGroup:
+            for i in self.contingent.drop_group(group):
+                if i != order_id:
+                    self._cancel_open(cmd.ts_ns, cmd.symbol, i, "OCO")
         return None
+
+    def _cancel_open(self, ts: int, symbol: str, order_id: int, reason: str) -> bool:
+        """Cancel ``order_id`` if it is still open; whether it was."""
+        if self._is_open(symbol, order_id):
+            self._cancel_internal(ts, symbol, order_id, reason)
+            return True
+        return False
+
+    def _cancel_fired(self, ts: int, symbol: str, stop: StopOrder, reason: str) -> None:
+        """Cancel a waiting order already taken out of the trigger index (fired by the same
+        price as an OCO sibling that went first)."""
+        self._forget_client_id(stop.account_id, stop.client_order_id)
+        if self.ledger is not None:
+            self.ledger.count_order(stop.account_id, symbol, -1, stop.order_id)
+        self._out.append(_new(OrderCancelled, (ts, symbol, stop.order_id, stop.account_id, stop.qty_lots, reason)))
 
     def _forget_client_id(self, account: int, coid: str | None) -> None:
         if coid is not None:
@@ -730,13 +1216,17 @@ class Exchange:
         if market is None:
             return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL, cmd.order_id)
         book = market.book
-        order = book.orders.get(cmd.order_id)
+        order_id = self._target_id(cmd)
+        order = book.orders.get(order_id)
         if order is None or order.account_id != cmd.account_id:
-            stop = market.triggers.orders.get(cmd.order_id)
+            stop = market.triggers.orders.get(order_id)
             if stop is not None and stop.account_id == cmd.account_id:
-                return self._reject(cmd, RejectReason.NOT_AMENDABLE, cmd.order_id)
+                return self._reject(cmd, RejectReason.NOT_AMENDABLE, order_id)
             return self._reject(cmd, RejectReason.UNKNOWN_ORDER, cmd.order_id)
         price, qty = cmd.price_ticks, cmd.qty_lots
+        group = self.contingent.watched.get(order_id)
+        if type(group) is OcoGroup and self._crosses_sibling(market, group, order, price):
+            return self._reject(cmd, RejectReason.INVALID_OCO, order_id)
         if type(price) is not int or price <= 0:
             return self._reject(cmd, RejectReason.INVALID_PRICE, order.order_id)
         if type(qty) is not int or qty <= 0:
@@ -1082,6 +1572,8 @@ class Exchange:
             return
         stop = market.triggers.remove(order_id)
         if stop is not None:
+            if type(stop) is TrailingStop:
+                market.trailing.remove(stop)
             self._forget_client_id(stop.account_id, stop.client_order_id)
             if ledger is not None:
                 ledger.count_order(stop.account_id, symbol, -1, order_id)
@@ -1090,6 +1582,8 @@ class Exchange:
     def _emit_position(self, ts: int, pos: Position) -> None:
         if pos.account_id == 0:
             return  # the EXTERNAL mirror is not reported
+        if self.contingent.protecting and pos.account_id > 0:
+            self._protect(ts, self.markets[pos.symbol], pos)
         ledger = self.ledger
         assert ledger is not None
         self._out.append(
@@ -1193,6 +1687,18 @@ class Exchange:
                     f"S {oid} {s.account_id} {s.side} {s.order_type} {s.price_ticks} {s.qty_lots} "
                     f"{s.trigger_price_ticks} {s.trigger_by}\n".encode()
                 )
+                if type(s) is TrailingStop:  # (a line of its own: hashes without trailing stops keep)
+                    put(
+                        f"T {s.callback_rate_e8} {s.callback_ticks} {s.arm_subticks} {s.extreme_subticks} "
+                        f"{s.fire_at_subticks}\n".encode()
+                    )
+        con = self.contingent
+        for gid in sorted(con.groups):
+            g = con.groups[gid]
+            put(f"oco {gid} {g.account_id} {g.symbol} {g.leg_ids} {g.bracket.entry_id if g.bracket else 0}\n".encode())
+        for eid in sorted(con.brackets):
+            b = con.brackets[eid]
+            put(f"bracket {eid} {b.filled_lots} {b.group.group_id if b.group else 0} {b.exits!r}\n".encode())
         if self.ledger is not None:
             for line in self.ledger.state_lines():
                 put(line.encode())
@@ -1211,6 +1717,9 @@ class Exchange:
             from exsim.errors import StateError
 
             raise StateError("client order id index disagrees with the open orders")
+        for m in self.markets.values():
+            m.trailing._check(m.triggers.orders)
+        self.contingent._check(self._is_open, self._protected_lots)
 
     def describe(self) -> str:
         """One line per market: best bid/ask, last, mark, resting and waiting order counts."""

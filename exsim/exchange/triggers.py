@@ -9,7 +9,14 @@ BUY  stop (market / limit)    ``>=`` trigger (breakout up)
 SELL stop (market / limit)    ``<=`` trigger (stop-loss down)
 BUY  take-profit              ``<=`` trigger
 SELL take-profit              ``>=`` trigger
+BUY  trailing stop            ``>=`` its moving level
+SELL trailing stop            ``<=`` its moving level
 ============================  ================================
+
+Trailing stops (:mod:`exsim.exchange.trailing`) wait in ``orders`` too, so that lookups,
+cancels and counts see every waiting order in one place, but their moving levels are
+kept by the instrument's :class:`~exsim.exchange.trailing.TrailingIndex`, not in the
+sorted lists here.
 
 Per reference and direction a ``SortedList`` holds ``(key, order_id)`` with the key
 growing away from firing, so a price update pops only the orders it crossed:
@@ -23,7 +30,14 @@ from typing import Final
 
 from sortedcontainers import SortedList
 
-from exsim.book.orders import BUY, STOP_LIMIT, STOP_MARKET, TAKE_PROFIT_LIMIT, TAKE_PROFIT_MARKET
+from exsim.book.orders import (
+    BUY,
+    STOP_LIMIT,
+    STOP_MARKET,
+    TAKE_PROFIT_LIMIT,
+    TAKE_PROFIT_MARKET,
+    TRAILING_STOP_MARKET,
+)
 from exsim.errors import StateError
 
 STOP_TYPES: Final = frozenset((STOP_MARKET, STOP_LIMIT, TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT))
@@ -37,7 +51,7 @@ def direction_of(side: int, order_type: int) -> int:
     >>> direction_of(BUY, STOP_MARKET) == RISING
     True
     """
-    is_stop = order_type in (STOP_MARKET, STOP_LIMIT)
+    is_stop = order_type in (STOP_MARKET, STOP_LIMIT, TRAILING_STOP_MARKET)
     return RISING if (side == BUY) == is_stop else FALLING
 
 
@@ -122,10 +136,17 @@ class TriggerIndex:
         key = stop.trigger_price_ticks if stop.direction == RISING else -stop.trigger_price_ticks
         self._lists[stop.trigger_by][stop.direction].add((key, stop.order_id))
 
+    def add_trailing(self, stop: StopOrder) -> None:
+        """Hold a trailing stop among the waiting orders (its level lives elsewhere). O(1)."""
+        self.orders[stop.order_id] = stop
+
     def remove(self, order_id: int) -> StopOrder | None:
-        """Stop watching ``order_id``; return it, or None if it is not waiting. O(log N)."""
+        """Stop watching ``order_id``; return it, or None if it is not waiting. O(log N).
+
+        A trailing stop is only dropped from ``orders``: the caller takes it out of the
+        instrument's trailing index."""
         stop = self.orders.pop(order_id, None)
-        if stop is not None:
+        if stop is not None and stop.order_type != TRAILING_STOP_MARKET:
             key = stop.trigger_price_ticks if stop.direction == RISING else -stop.trigger_price_ticks
             self._lists[stop.trigger_by][stop.direction].remove((key, order_id))
         return stop
@@ -163,7 +184,7 @@ class TriggerIndex:
                     if order_id in listed:
                         raise StateError(f"stop order {order_id} listed twice")
                     listed[order_id] = (trigger_by, direction, key)
-        if set(listed) != set(self.orders):
+        if set(listed) != {i for i, s in self.orders.items() if s.order_type != TRAILING_STOP_MARKET}:
             raise StateError("trigger lists and the stop order index disagree")
         for order_id, (trigger_by, direction, key) in listed.items():
             stop = self.orders[order_id]

@@ -14,7 +14,8 @@ priority what                                      commands / sources
 0        market data: book deltas, tape trades     ``SetReplayedLevel``, ``SetReplayedLevels``,
                                                    ``ClearReplayedLevels``, ``ReplayedTrade``
 1        user / strategy commands                  ``NewOrder``, ``CancelOrder``,
-                                                   ``AmendOrder``, ``SetSelfTradePrevention``,
+                                                   ``AmendOrder``, ``NewOco``, ``NewBracket``,
+                                                   ``SetSelfTradePrevention``,
                                                    ``Deposit``, ``Withdraw``, ``SetLeverage``,
                                                    ``SetMarginMode``, ``SetPositionMode``,
                                                    ``AdjustIsolatedMargin``
@@ -77,6 +78,8 @@ from exsim.exchange.commands import (
     AmendOrder,
     CancelOrder,
     Deposit,
+    NewBracket,
+    NewOco,
     NewOrder,
     ClearReplayedLevels,
     SetReplayedLevels,
@@ -110,6 +113,8 @@ PRIORITY: Final[Mapping[type, int]] = MappingProxyType(
         NewOrder: PRIORITY_COMMAND,
         CancelOrder: PRIORITY_COMMAND,
         AmendOrder: PRIORITY_COMMAND,
+        NewOco: PRIORITY_COMMAND,
+        NewBracket: PRIORITY_COMMAND,
         SetSelfTradePrevention: PRIORITY_COMMAND,
         Deposit: PRIORITY_COMMAND,
         Withdraw: PRIORITY_COMMAND,
