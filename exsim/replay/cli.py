@@ -35,13 +35,15 @@ SHORT_NAMES = {
     "market_maker": "exsim_examples.market_maker:MarketMaker",
     "grid": "exsim_examples.grid:Grid",
     "passive": "exsim_examples.passive:Passive",
+    "stop_and_target": "exsim_examples.stop_and_target:StopAndTarget",
+    "funding_carry": "exsim_examples.funding_carry:FundingCarry",
 }
 
 
 # ---------------------------------------------------------------------- strategy loading
 def load_strategy(spec: str, params: list[str]) -> Any:
     """``module:Class``, ``path/to/file.py:Class`` or a short name (holder, market_maker,
-    grid, passive); ``params`` are ``key=value`` texts passed as keyword arguments.
+    grid, passive, stop_and_target, funding_carry); ``params`` are ``key=value`` texts passed as keyword arguments.
 
     Only a subclass of :class:`~exsim.replay.strategy.Strategy` is ever called (to make the
     strategy): what the spec names is looked up and checked first, so ``os:system`` or any
@@ -159,7 +161,7 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True, show
     d = dict(REPLAY_DEFAULTS, **(shown or {}))
     if files:
         p.add_argument("files", nargs="+", metavar="FILE", help="tick files (.csv/.gz/.zip/.zst; format detected) merged by time")
-    p.add_argument("--strategy", default="passive", help=f"module:Class, file.py:Class or holder / market_maker / grid / passive (default {d['strategy']})")
+    p.add_argument("--strategy", default="passive", help=f"module:Class, file.py:Class or holder / market_maker / grid / passive / stop_and_target / funding_carry (default {d['strategy']})")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help=f"strategy argument (repeatable; default {d['param']})")
     p.add_argument("--balance", default="10000", help=f"USDT deposited at the start (default {d['balance']})")
     p.add_argument(

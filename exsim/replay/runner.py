@@ -80,6 +80,7 @@ from exsim.exchange import (
     Exchange,
     Fill,
     FundingPaid,
+    FundingSettled,
     Liquidation,
     MarkPriceUpdated,
     NewOrder,
@@ -669,6 +670,7 @@ class Replay:
         self._hook_order = strategy.on_order if cls.on_order is not base.on_order else None
         self._hook_liq = strategy.on_liquidation if cls.on_liquidation is not base.on_liquidation else None
         self._hook_funding = strategy.on_funding if cls.on_funding is not base.on_funding else None
+        self._hook_funding_rate = strategy.on_funding_rate if cls.on_funding_rate is not base.on_funding_rate else None
         self._dispatch: dict[type, Callable[[Any], None]] = {
             ReplayedTrade: self._on_trade,
             SetReplayedLevels: self._on_level,
@@ -1506,6 +1508,10 @@ class Replay:
                     rec.on_funding(e)
                     if self._hook_funding is not None:
                         self._hook_funding(self.ctx, e)
+            elif t is FundingSettled:
+                self.ctx._funding_e8[e.symbol] = e.rate_e8
+                if self._hook_funding_rate is not None:
+                    self._hook_funding_rate(self.ctx, e)
             elif t is PositionChanged:
                 if e.account_id == me:
                     rec.on_position(e)

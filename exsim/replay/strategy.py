@@ -32,6 +32,8 @@ lots)``; synthetic liquidity is not reported), ``on_mark(ctx, mark)``
 ``on_order(ctx, event)`` (accepted, rejected, cancelled, expired, amended, triggered),
 ``on_liquidation(ctx, liquidation)`` (:class:`~exsim.exchange.Liquidation`),
 ``on_funding(ctx, payment)`` (:class:`~exsim.exchange.FundingPaid`),
+``on_funding_rate(ctx, settled)`` (:class:`~exsim.exchange.FundingSettled`, every
+symbol's funding time, held or not),
 ``on_timer(ctx, name)`` and ``on_end(ctx)``.
 
 Settings: the command line wins
@@ -527,6 +529,12 @@ class Strategy:
     def on_funding(self, ctx: Context, payment: Any) -> None:
         """A funding payment was settled on one of the strategy's positions."""
 
+    def on_funding_rate(self, ctx: Context, settled: Any) -> None:
+        """A funding time of one of the run's symbols passed, held or not
+        (:class:`~exsim.exchange.FundingSettled`: ``symbol``, ``rate_e8`` — parts per 1e8,
+        + longs pay shorts —, ``mark_price_subticks``); ``ctx.funding_rate(symbol)`` reads
+        it as a Decimal afterwards."""
+
     def on_timer(self, ctx: Context, name: str) -> None:
         """A timer set with :meth:`Context.call_at` / :meth:`Context.call_every` fired."""
 
@@ -553,6 +561,7 @@ class Context:
         self._by_order_id: dict[int, OrderHandle] = {}
         #: (event, handle) of the order event being delivered (for handle_of)
         self._event_handle: tuple[Any, OrderHandle | None] | None = None
+        self._funding_e8: dict[str, int] = {}  # symbol -> the last settled funding rate
 
     # ------------------------------------------------------------------ time and units
     @property
@@ -628,6 +637,16 @@ class Context:
         if rounder is None:
             raise InputError(f"{rounding!r} must be one of {', '.join(map(repr, _MARK_ROUNDING))}", field="rounding")
         return rounder(mark, self.instrument(symbol).subticks_per_tick)
+
+    def funding_rate(self, symbol: str) -> Decimal | None:
+        """The last funding rate settled on ``symbol`` as a fraction (``Decimal("0.0001")``
+        = 0.01 % per interval; positive: longs pay shorts), None before the first."""
+        rate = self._funding_e8.get(symbol)
+        return None if rate is None else Decimal(rate).scaleb(-8)
+
+    def funding_rate_e8(self, symbol: str) -> int | None:
+        """The last funding rate settled on ``symbol`` in parts per 1e8, None before the first."""
+        return self._funding_e8.get(symbol)
 
     def book(self, symbol: str) -> Any:
         """The order book (read it: ``depth``, ``levels``, ``queue_ahead_lots``; never change it)."""
@@ -730,6 +749,7 @@ class Context:
         take_profit: Amount | None = None,
         trailing: Trail | str | Decimal | None = None,
         trigger: Any = TRIGGER_LAST,
+        take_profit_type: str = "market",
         tif: Any = GTC,
         position_side: Any = BOTH,
         client_order_id: str | None = None,
@@ -740,7 +760,8 @@ class Context:
         fills more), as one OCO group (the first to fill or trigger cancels the others):
 
         * ``stop``: a stop-market at that trigger price;
-        * ``take_profit``: a take-profit-market at that trigger price;
+        * ``take_profit``: a take-profit-market at that trigger price (``take_profit_type=
+          "limit"``: a reduce-only limit order resting at that price instead, a maker exit);
         * ``trailing``: a trailing stop — a :class:`Trail`, or a rate in percent
           (``"1%"``) for ``Trail(callback_rate=...)``.
 
@@ -748,6 +769,8 @@ class Context:
         too unless its ``Trail`` says otherwise). An exit that would fire at once when
         placed fires (it protects the position). When the position goes flat, the exits
         left are cancelled (``POSITION_CLOSED``). Returns a :class:`BracketHandle`."""
+        if take_profit_type not in ("market", "limit"):
+            raise InputError(f"{take_profit_type!r} is not one of 'market', 'limit'", where="strategy", field="take_profit_type")
         if stop is None and take_profit is None and trailing is None:
             raise InputError("a bracket needs at least one exit: stop, take_profit or trailing", where="strategy", field="bracket")
         entry = self._new_order(
@@ -757,13 +780,17 @@ class Context:
         exit_side = entry.side ^ 1
         exits: list[NewOrder] = []
         found: list[NewOrder | None] = []
-        for suffix, level, otype in (("sl", stop, STOP_MARKET), ("tp", take_profit, TAKE_PROFIT_MARKET)):
+        tp_limit = take_profit_type == "limit"
+        for suffix, level, otype in (("sl", stop, STOP_MARKET), ("tp", take_profit, LIMIT if tp_limit else TAKE_PROFIT_MARKET)):
             if level is None:
                 found.append(None)
                 continue
-            leg = self._new_order(
-                symbol, exit_side, 0, None, otype, GTC, True, f"{cid}.{suffix}", level, trigger, entry.position_side, None, None
-            )
+            if otype == LIMIT:  # rests at the price
+                leg = self._new_order(symbol, exit_side, 0, level, LIMIT, GTC, True, f"{cid}.{suffix}", 0, TRIGGER_LAST, entry.position_side, None, None)
+            else:
+                leg = self._new_order(
+                    symbol, exit_side, 0, None, otype, GTC, True, f"{cid}.{suffix}", level, trigger, entry.position_side, None, None
+                )
             exits.append(leg)
             found.append(leg)
         if trailing is None:
