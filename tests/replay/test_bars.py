@@ -217,6 +217,16 @@ class TestDelivery:
             (ETH.ticks("2601.00"), 20, 2), (ETH.ticks("2603.00"), 20, 2), (ETH.ticks("2603.00"), 0, 0),
         ]
 
+    def test_a_long_gap_in_the_data_is_jumped_not_filled_with_flat_bars(self, tmp_path: Path) -> None:
+        """Eight hours without a row: flat bars for the gap's first six hours (a quiet market), then the bars resume after it."""
+        H = 60 * M
+        path = write_csv(tmp_path / "gap.csv", [trade(T0 + 10 * S, "61000.0"), trade(T0 + 8 * H + 10 * S, "61100.0"), trade(T0 + 9 * H + 5 * S, "61200.0")])
+        strategy = Bars(("BTCUSDT", "1h"))
+        run([path], strategy)
+        assert [b.open_ts_ns for _, b in strategy.bars] == [T0 + k * H for k in (0, 1, 2, 3, 4, 5, 8)]
+        after = strategy.bars[-1][1]
+        assert (after.open_ticks, after.close_ticks, after.trade_count) == (ticks("61100.0"), ticks("61100.0"), 1)
+
     def test_a_strategy_without_on_bar_pays_nothing_per_trade(self, minutes: Path) -> None:
         """Without on_bar the replay feeds no bars (no per-trade work), even if the strategy subscribes."""
 
