@@ -45,8 +45,10 @@ Mapping decisions:
   :mod:`exsim.readers.ohlcv` (:func:`~exsim.readers.ohlcv.bar_path`), as Binance klines
   do: ``trade`` rows of unknown size for last-price candles, ``mark`` / ``index`` rows
   for the others. The bar length is the file name's timeframe (``5m``, ``1h``, ``8h``;
-  ``1M`` months are refused: their length varies). ``volume`` is not used (freqtrade's
-  mark candles store NaN there).
+  ``1M`` months are refused: their length varies). ``volume`` is not replayed
+  (freqtrade's mark candles store NaN there); a last-price candle's close point carries
+  the candle itself with its volume ('' when not a number) in its ``rate``
+  (:func:`~exsim.readers.rows.bar_marker`), for a strategy's ``on_bar``.
 * **premiumIndex** candles → one ``premium`` row per bar at its last nanosecond, rate =
   the close (as Binance ``premiumIndexKlines``).
 * **funding_rate** → one ``funding`` row per line at ``date`` (Binance's ``fundingTime``,
@@ -82,7 +84,7 @@ from typing import Any
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.readers.ohlcv import bar_path, check_bar, path_side
-from exsim.readers.rows import ANY, FUNDING, INDEX, MARK, PREMIUM, QUOTE, TRADE, Row
+from exsim.readers.rows import ANY, FUNDING, INDEX, MARK, PREMIUM, QUOTE, TRADE, Row, bar_marker
 
 EXTRA_HINT = "pip install 'exsim[parquet]'"
 CANDLE_COLUMNS = ("date", "open", "high", "low", "close", "volume")
@@ -271,7 +273,7 @@ def _read_freqtrade(path: str | Path, symbol: str | None, fmt: str) -> Iterator[
     names, _, batches = _schema_and_batches(path, fmt)
     _check_columns(names, CANDLE_COLUMNS, fmt, path)
     pa = _pyarrow(path)
-    i_date, i_o, i_h, i_l, i_c = (names.index(c) for c in CANDLE_COLUMNS[:5])
+    i_date, i_o, i_h, i_l, i_c, i_v = (names.index(c) for c in CANDLE_COLUMNS)
     span_ns = _timeframe_ns(tf, f"{name}:1")
     kind = {"freqtrade-mark": MARK, "freqtrade-index": INDEX}.get(fmt, TRADE)
     new, R = _new, Row
@@ -282,8 +284,8 @@ def _read_freqtrade(path: str | Path, symbol: str | None, fmt: str) -> Iterator[
     side = BUY
     for batch in batches:
         dates = _ns_column(batch, i_date, pa, path)
-        opens, highs, lows, closes = (batch.column(i).to_pylist() for i in (i_o, i_h, i_l, i_c))
-        for ts_ns, o, h, low, c in zip(dates, opens, highs, lows, closes):
+        opens, highs, lows, closes, volumes = (batch.column(i).to_pylist() for i in (i_o, i_h, i_l, i_c, i_v))
+        for ts_ns, o, h, low, c, v in zip(dates, opens, highs, lows, closes, volumes):
             row_no += 1
             where = f"{name}:{row_no}"
             if ts_ns is None:
@@ -311,13 +313,24 @@ def _read_freqtrade(path: str | Path, symbol: str | None, fmt: str) -> Iterator[
                 decimal_text(c, where, "close"),
             )
             values = check_bar(*texts, where)
-            for point_ns, price, value in bar_path(ts_ns, span_ns, next_open_ns - 1, texts, values):
+            for i, (point_ns, price, value) in enumerate(bar_path(ts_ns, span_ns, next_open_ns - 1, texts, values)):
                 if kind == TRADE:
                     side = path_side(value, previous, side)
                     previous = value
-                    yield new(R, (point_ns, TRADE, sym, side, price, "", "", where))
+                    # the close point carries the candle itself, for on_bar (exsim.replay.bars);
+                    # a volume that is not a number (NaN, missing) is unknown, not an error
+                    marker = bar_marker(ts_ns, span_ns, *texts, _volume_text(v), "") if i == 3 else ""
+                    yield new(R, (point_ns, TRADE, sym, side, price, "", marker, where))
                 else:
                     yield new(R, (point_ns, kind, sym, ANY, price, "", "", where))
+
+
+def _volume_text(value: Any) -> str:
+    """A candle's volume as decimal text (:func:`decimal_text`), '' when it is not a
+    number >= 0 (freqtrade stores NaN where the venue gives none)."""
+    if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        return ""
+    return decimal_text(value, "", "volume")
 
 
 def read_freqtrade_futures(path: str | Path, symbol: str | None = None) -> Iterator[Row]:

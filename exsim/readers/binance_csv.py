@@ -61,8 +61,11 @@ Mapping decisions:
   twice, so it is an error naming the row. A repeated kline starts before the previous
   one ended (an ``open_time`` error). ``bookTicker``'s ``update_id`` is not checked: a
   repeated quote is the same state again and changes nothing.
-* Columns the mapping does not use (quote quantities, first/last trade ids, kline
-  volumes and counts, ``event_time``) are not validated: checking them would slow every
+* A last-price kline's close point carries the kline itself in its ``rate``
+  (:func:`~exsim.readers.rows.bar_marker`: OHLC, ``volume`` and ``count``, both checked),
+  which the replay delivers to a strategy's ``on_bar`` (:mod:`exsim.replay.bars`).
+* Columns the mapping does not use (quote quantities, first/last trade ids, the volumes
+  and counts of mark, index and premium klines, ``event_time``) are not validated: checking them would slow every
   row for no effect on the replay. The used ones are; prices and quantities must be
   unsigned decimal text (kept verbatim), rates and premiums signed.
 
@@ -98,6 +101,7 @@ from exsim.readers.rows import (
     QUOTE,
     TRADE,
     Row,
+    bar_marker,
     shown,
     ts_in_window,
 )
@@ -390,11 +394,18 @@ def _read_klines(path: str | Path, symbol: str | None, fmt: str, kind: int) -> I
             yield Row(close_ns, PREMIUM, sym, ANY, "", "", c, where)
             continue
         values = check_bar(o, h, low, c, where)
-        for ts_ns, price, value in bar_path(open_ns, span_ns, close_ns, (o, h, low, c), values):
+        if kind == TRADE:  # the kline's volume and trade count go to on_bar (exsim.replay.bars)
+            if not _UNSIGNED(parts[5]):
+                raise InputError(f"{shown(parts[5])} is not an unsigned decimal number", where=where, field="volume")
+            if not (parts[8].isascii() and parts[8].isdigit() and len(parts[8]) <= 20):
+                raise InputError(f"{shown(parts[8])} is not a whole number of trades", where=where, field="count")
+        for i, (ts_ns, price, value) in enumerate(bar_path(open_ns, span_ns, close_ns, (o, h, low, c), values)):
             if kind == TRADE:
                 side = path_side(value, previous, side)
                 previous = value
-                yield Row(ts_ns, TRADE, sym, side, price, "", "", where)
+                # the close point carries the kline itself, for on_bar (exsim.replay.bars)
+                marker = bar_marker(open_ns, span_ns, o, h, low, c, parts[5], parts[8]) if i == 3 else ""
+                yield Row(ts_ns, TRADE, sym, side, price, "", marker, where)
             else:
                 yield Row(ts_ns, kind, sym, ANY, price, "", "", where)
 

@@ -22,7 +22,9 @@ nanoseconds since the Unix epoch, in ASCII digits, within the readers' window
 2009-01-01 .. 2100-01-01 UTC (:data:`~exsim.readers.rows.TIME_WINDOW`). Rows must be in
 non-decreasing ``ts_ns``. A UTF-8 byte-order mark before the first line is ignored, as
 the other readers do. The format has no ids: two equal ``trade`` rows
-are two trades.
+are two trades. The last ``trade`` row of a bar's price path may carry the bar in
+``rate`` (``bar:<open time ns>:<length ns>:<open>:<high>:<low>:<close>:<volume>:<trades>``,
+:func:`~exsim.readers.rows.bar_marker`), so a converted bar file still gives ``on_bar``.
 """
 
 from __future__ import annotations
@@ -43,8 +45,10 @@ from exsim.readers.rows import (
     MIN_TS_NS,
     SIDE_CODES,
     SIDE_NAMES,
+    TRADE,
     Row,
     json_value,
+    parse_bar_marker,
     shown,
     ts_in_window,
 )
@@ -83,6 +87,14 @@ def _decimal_text(text: object, field: str, where: str, signed: bool = False) ->
     )
 
 
+def _rate(kind: int, rate: object, where: str) -> str:
+    """A row's ``rate``: decimal text, or a bar file's bar on a trade row (:func:`bar_marker`)."""
+    if kind == TRADE and type(rate) is str and rate.startswith("bar:"):
+        parse_bar_marker(rate, where)
+        return rate
+    return _decimal_text(rate, "rate", where, signed=True)
+
+
 def _row(ts_text: object, kind_text: object, symbol: object, side_text: object, price: object, qty: object, rate: object, where: str, last_ts: int) -> Row:
     ts = _ts(ts_text, where)
     if ts < last_ts:
@@ -102,7 +114,7 @@ def _row(ts_text: object, kind_text: object, symbol: object, side_text: object, 
         side,
         _decimal_text(price, "price", where),
         _decimal_text(qty, "qty", where),
-        rate if kind == GAP and type(rate) is str else _decimal_text(rate, "rate", where, signed=True),
+        rate if kind == GAP and type(rate) is str else _rate(kind, rate, where),
         where,
     )
 

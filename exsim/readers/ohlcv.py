@@ -45,6 +45,9 @@ Mapping decisions:
   close)`` and ``low <= min(open, close)`` compared as ``Decimal`` (never float), else an
   error naming ``high`` or ``low``; volume must be decimal text (it is not replayed: a
   bar's volume does not say at which prices it traded).
+* **The bar itself**: the close point's ``rate`` carries the file's bar
+  (:func:`~exsim.readers.rows.bar_marker`, with the volume; no trade count), which the
+  replay delivers to a strategy's ``on_bar`` after the path (:mod:`exsim.replay.bars`).
 * **Symbol**: the ``symbol`` argument (required: the file does not name one).
 """
 
@@ -59,7 +62,7 @@ from pathlib import Path
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.readers.opening import empty_file, numbered_lines
-from exsim.readers.rows import MAX_TS_NS, TRADE, Row, shown, ts_in_window
+from exsim.readers.rows import MAX_TS_NS, TRADE, Row, bar_marker, shown, ts_in_window
 from exsim.units import parse_decimal
 
 #: bars looked at to infer the bar length (the smallest gap among them)
@@ -236,8 +239,11 @@ def _header(line: str, where: str) -> None:
         )
 
 
-def _bars(path: str | Path) -> Iterator[tuple[int, str, str, str, str, str]]:
-    """``(ts_ns, open, high, low, close, where)`` per bar, validated (not yet ordered)."""
+_BarLine = tuple[int, str, str, str, str, str, str]
+
+
+def _bars(path: str | Path) -> Iterator[_BarLine]:
+    """``(ts_ns, open, high, low, close, where, volume)`` per bar, validated (not yet ordered)."""
     name = str(path)
     line_no = 0
     for line_no, line in numbered_lines(path):
@@ -253,7 +259,7 @@ def _bars(path: str | Path) -> Iterator[tuple[int, str, str, str, str, str]]:
         ts_text, o, h, low, c, volume = parts
         if not _UNSIGNED(volume):
             raise InputError(f"{volume!r} is not an unsigned decimal number", where=where, field="volume")
-        yield parse_timestamp_ns(ts_text, where), o, h, low, c, where
+        yield parse_timestamp_ns(ts_text, where), o, h, low, c, where, volume
     if line_no == 0:
         raise empty_file(path, "the header 'timestamp,open,high,low,close,volume'")
 
@@ -269,7 +275,7 @@ def read_ohlcv(path: str | Path, symbol: str | None = None, *, bar_ns: int | Non
     if bar_ns is not None and (type(bar_ns) is not int or bar_ns < 3):
         raise InputError(f"{bar_ns!r} is not a bar length in ns (an int >= 3)", where=str(path), field="bar_ns")
     bars = _bars(path)
-    head: list[tuple[int, str, str, str, str, str]] = []
+    head: list[_BarLine] = []
     span_ns = bar_ns
     if span_ns is None:
         for bar in bars:
@@ -290,7 +296,7 @@ def read_ohlcv(path: str | Path, symbol: str | None = None, *, bar_ns: int | Non
                 )
         span_ns = min(gaps) if gaps else 3
 
-    def ordered() -> Iterator[tuple[int, str, str, str, str, str]]:
+    def ordered() -> Iterator[_BarLine]:
         yield from head
         yield from bars
 
@@ -298,7 +304,7 @@ def read_ohlcv(path: str | Path, symbol: str | None = None, *, bar_ns: int | Non
     next_open_ns = 0  # the earliest time the next bar may open (after this bar's close)
     previous: Decimal | None = None
     side = BUY
-    for open_ns, o, h, low, c, where in ordered():
+    for open_ns, o, h, low, c, where, volume in ordered():
         if open_ns < next_open_ns:
             raise InputError(
                 f"{open_ns} ns opens before the previous bar ends at {next_open_ns} ns "
@@ -309,10 +315,15 @@ def read_ohlcv(path: str | Path, symbol: str | None = None, *, bar_ns: int | Non
             )
         values = check_bar(o, h, low, c, where)
         next_open_ns = open_ns + span_ns
-        for ts_ns, price, value in bar_path(open_ns, span_ns, next_open_ns - 1, (o, h, low, c), values):
+        path = bar_path(open_ns, span_ns, next_open_ns - 1, (o, h, low, c), values)
+        for ts_ns, price, value in path[:3]:
             side = path_side(value, previous, side)
             previous = value
             yield new(R, (ts_ns, kind, symbol, side, price, "", "", where))
+        ts_ns, price, value = path[3]  # the close: it carries the bar
+        side = path_side(value, previous, side)
+        previous = value
+        yield new(R, (ts_ns, kind, symbol, side, price, "", bar_marker(open_ns, span_ns, o, h, low, c, volume, ""), where))
 
 
 def sniff(file_name: str, head: list[str]) -> str | None:

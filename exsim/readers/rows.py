@@ -12,7 +12,9 @@ Kinds (``Row.kind``) and the fields each one uses:
 kind           code fields
 ============== ==== ======================================================================
 ``trade``      0    ``side`` = aggressor (BUY/SELL), ``price``, ``qty`` ('' = size unknown:
-                    a bar's price path; it fills every user order it reaches)
+                    a bar's price path; it fills every user order it reaches); ``rate``
+                    is '' but on the last point of a bar file's path, where it carries
+                    the file's bar (:func:`bar_marker`), delivered to ``on_bar``
 ``level``      1    ``side``, ``price``, ``qty`` = new absolute replayed size ('0' deletes)
 ``clear``      2    ``side`` (BUY, SELL or ANY): drop that side's replayed size (a snapshot
                     follows as ``level`` rows)
@@ -33,6 +35,7 @@ kind           code fields
 from __future__ import annotations
 
 import json
+import re
 from typing import NamedTuple
 
 from exsim.book.orders import BUY, SELL
@@ -106,6 +109,8 @@ __all__ = [
     "SIDE_CODES",
     "SIDE_NAMES",
     "TRADE",
+    "bar_marker",
+    "parse_bar_marker",
 ]
 
 
@@ -164,3 +169,47 @@ def json_value(text: str, where: str, field: str = "line") -> object:
         raise InputError("not JSON this reader accepts: nested too deep", where=where, field=field) from None
     except ValueError as exc:
         raise InputError(f"not JSON: {str(exc)[:200]}", where=where, field=field) from None
+
+
+# --------------------------------------------------------------------------- bar markers
+_BAR_PREFIX = "bar:"
+_UNSIGNED_DECIMAL = re.compile(r"(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII).fullmatch
+
+
+def bar_marker(open_ns: int, span_ns: int, o: str, h: str, low: str, c: str, volume: str, trades: str) -> str:
+    """The ``rate`` text of a bar file's last path point: the file's bar, for ``on_bar``.
+
+    ``bar:<open time ns>:<length ns>:<open>:<high>:<low>:<close>:<volume>:<trades>``, the
+    values as the file wrote them (``volume`` and ``trades`` '' when the file has none). A bar's
+    rows still replay as the four path trades; the marker adds the bar itself, with the
+    volume and trade count the path cannot carry. No comma: it survives ``exsim convert``.
+
+    >>> bar_marker(0, 60_000_000_000, "10", "12", "9", "11", "3.5", "")
+    'bar:0:60000000000:10:12:9:11:3.5:'
+    """
+    return f"{_BAR_PREFIX}{open_ns}:{span_ns}:{o}:{h}:{low}:{c}:{volume}:{trades}"
+
+
+def parse_bar_marker(text: str, where: str) -> tuple[int, int, str, str, str, str, str, int | None]:
+    """``(open time ns, length ns, open, high, low, close, volume, trades)`` of a :func:`bar_marker`
+    text (``trades`` None when '', ``volume`` text, '' when unknown); an
+    :class:`InputError` naming ``where`` and the ``rate`` field when it is not one.
+
+    >>> parse_bar_marker("bar:0:60000000000:10:12:9:11:3.5:", "x:2")
+    (0, 60000000000, '10', '12', '9', '11', '3.5', None)
+    >>> parse_bar_marker("bar:60:10:12:9", "x:2")
+    Traceback (most recent call last):
+    ...
+    exsim.errors.InputError: x:2: field 'rate': 'bar:60:10:12:9' is not a bar (bar:<open time ns>:<length ns>:<open>:<high>:<low>:<close>:<volume>:<trades>)
+    """
+    parts = text.split(":") if text.startswith(_BAR_PREFIX) else ()
+    ok = len(parts) == 9 and all(p.isascii() and p.isdigit() and len(p) <= 20 for p in parts[1:3]) and int(parts[2]) > 0
+    ok = ok and all(_UNSIGNED_DECIMAL(p) for p in parts[3:7]) and (not parts[7] or _UNSIGNED_DECIMAL(parts[7]) is not None)
+    ok = ok and (not parts[8] or (parts[8].isascii() and parts[8].isdigit() and len(parts[8]) <= 20))
+    if not ok:
+        raise InputError(
+            f"{shown(text)} is not a bar (bar:<open time ns>:<length ns>:<open>:<high>:<low>:<close>:<volume>:<trades>)",
+            where=where,
+            field="rate",
+        )
+    return int(parts[1]), int(parts[2]), parts[3], parts[4], parts[5], parts[6], parts[7], int(parts[8]) if parts[8] else None

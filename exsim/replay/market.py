@@ -13,6 +13,8 @@ row             command
 ``trade``       :class:`~exsim.exchange.ReplayedTrade` — an anonymous taker up to the
                 print's price. A print of unknown size (a bar's price path) sweeps
                 everything it reaches (:data:`UNKNOWN_SIZE_LOTS`).
+                A bar path's last point also gives :class:`ReplayedBar` (the file's
+                bar, for ``on_bar``: :mod:`exsim.replay.bars`), after the trade.
 ``liquidation`` the same: the venue's forced order was a taker on its book.
 ``level``       :class:`~exsim.exchange.SetReplayedLevels`: the consecutive level rows of
                 one venue update, in order (depth replay)
@@ -64,7 +66,9 @@ from exsim.readers.rows import (
     QUOTE,
     TRADE,
     Row,
+    parse_bar_marker,
 )
+from exsim.replay.bars import Bar, interval_text
 from exsim.units import div_half_even, to_rate_e8, to_subticks
 
 #: the size of a print whose size the source does not know (bars, klines): large enough to
@@ -148,6 +152,14 @@ class ReplayedPremium(NamedTuple):
     ts_ns: int
     symbol: str
     premium_e8: int
+
+
+class ReplayedBar(NamedTuple):
+    """A bar of a bar file, at its close time (after its four path trades): ``bar`` goes
+    to the strategy's ``on_bar`` as it is (``from_file`` True)."""
+
+    ts_ns: int
+    bar: Bar
 
 
 class ReplayedGap(NamedTuple):
@@ -333,6 +345,8 @@ class MarketModel:
                 self._lots(grid, qty, where, positive=True)
             if side != 0 and side != 1:
                 self._side(side, where)
+            if rate:
+                self._file_bar(grid, symbol, rate, where)
         elif kind == QUOTE:
             if side != 0 and side != 1:
                 self._side(side, where)
@@ -402,6 +416,8 @@ class MarketModel:
                     if side != 0 and side != 1:
                         self._side(side, where)
                     yield _new(ReplayedTrade, (ts, symbol, side, px, lots))
+                    if rate:  # (only a bar path's last point has one: tick rows pay this test only)
+                        yield ReplayedBar(ts, self._file_bar(grid, symbol, rate, where))
                 elif kind == QUOTE:
                     if side != 0 and side != 1:
                         self._side(side, where)
@@ -449,6 +465,25 @@ class MarketModel:
             yield _new(ReplayedQuote, tuple(quote[:7]))
 
     # ------------------------------------------------------------------ conversions
+    def _file_bar(self, grid: _Grid, symbol: str, marker: str, where: str) -> Bar:
+        """The :class:`~exsim.replay.bars.Bar` of a bar path's last point (its ``rate``):
+        prices in ticks (on the grid, as the path's), volume in lots when it is on the lot
+        grid (else None: an ``ohlcv`` file's volume in USD, a double's digits), the trade
+        count when the file gives one (else 0). O(1): the prices are the path's, cached."""
+        open_ns, span_ns, o, h, low, c, volume, trades = parse_bar_marker(marker, where)
+        ticks = self._ticks
+        lots: int | None = None
+        if volume:
+            try:
+                lots = grid.inst.lots(volume, where=where, field="volume")
+            except InputError:  # off the lot grid: unknown in lots, not an error
+                lots = None
+        return Bar(
+            symbol, interval_text(span_ns), open_ns, open_ns + span_ns - 1, ticks(grid, o, where, "open"),
+            ticks(grid, h, where, "high"), ticks(grid, low, where, "low"), ticks(grid, c, where, "close"), lots,
+            trades or 0, True,
+        )
+
     @staticmethod
     def _update_id(text: str, where: str) -> int:
         if not (text.isascii() and text.isdigit() and len(text) <= 20):

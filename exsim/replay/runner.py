@@ -117,7 +117,8 @@ from exsim.readers import format_kinds, merge_rows, open_rows
 from exsim.readers.markets import check_index, check_traded
 from exsim.readers.opening import SKIPPED_LINES, repeated_file
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, PREMIUM, QUOTE, TRADE, Row
-from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedGap, ReplayedPremium, ReplayedQuote
+from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedBar, ReplayedGap, ReplayedPremium, ReplayedQuote
+from exsim.replay.bars import BarAggregator, interval_ns
 from exsim.replay.checkpoint import SNAPSHOT_NAME, remove_stale_temporaries, restore, write_snapshot
 from exsim.replay.recorder import Recorder, utc_text
 from exsim.replay.rundir import RunDir, atomic_write
@@ -626,7 +627,7 @@ class Replay:
         self.funding_settlements = 0
         self.funding_at_interest = 0
         priorities = dict(PRIORITY)
-        priorities.update({IndexQuote: PRIORITY_MARKET_DATA, DepthUpdateId: PRIORITY_MARKET_DATA, ReplayedQuote: PRIORITY_MARKET_DATA, ReplayedGap: PRIORITY_MARKET_DATA, ReplayedPremium: PRIORITY_MARK})
+        priorities.update({IndexQuote: PRIORITY_MARKET_DATA, DepthUpdateId: PRIORITY_MARKET_DATA, ReplayedQuote: PRIORITY_MARKET_DATA, ReplayedGap: PRIORITY_MARKET_DATA, ReplayedPremium: PRIORITY_MARK, ReplayedBar: PRIORITY_MARKET_DATA})
         self.loop = EventLoop(self, priorities=priorities)
         self.ctx = Context(self, ACCOUNT_ID)
         self.ladders: dict[str, _Ladder] = {} if self.depth_replayed else {s: _Ladder() for s in self.symbols}
@@ -671,6 +672,15 @@ class Replay:
         self._hook_liq = strategy.on_liquidation if cls.on_liquidation is not base.on_liquidation else None
         self._hook_funding = strategy.on_funding if cls.on_funding is not base.on_funding else None
         self._hook_funding_rate = strategy.on_funding_rate if cls.on_funding_rate is not base.on_funding_rate else None
+        self._hook_bar = strategy.on_bar if cls.on_bar is not base.on_bar else None
+        #: bars (exsim.replay.bars): the subscriptions in order, by symbol; what a replayed
+        #: trade feeds (None: nothing; before on_start, the first timestamp's trades are held
+        #: in _first_trades for the subscriptions on_start makes)
+        self.bar_aggregators: list[BarAggregator] = []
+        self.bar_feeds: dict[str, list[BarAggregator]] = {}
+        self._first_trades: list[ReplayedTrade] | None = []
+        self._bars_closed_ns = -1  # the last close time whose bars were delivered
+        self._bar_feed: Callable[[ReplayedTrade], None] | None = self._hold_first_trade if self._hook_bar is not None else None
         self._dispatch: dict[type, Callable[[Any], None]] = {
             ReplayedTrade: self._on_trade,
             SetReplayedLevels: self._on_level,
@@ -679,6 +689,7 @@ class Replay:
             IndexQuote: self._on_index_quote,
             ReplayedPremium: self._on_premium,
             ReplayedGap: self._on_gap,
+            ReplayedBar: self._on_file_bar,
             SetMarkPrice: self._on_mark,
             SetIndexPrice: self._on_index,
             NewOrder: self._on_user_order,
@@ -936,6 +947,8 @@ class Replay:
 
     def _strategy_start(self, loop: EventLoop, ts: int) -> None:
         self.strategy.on_start(self.ctx)
+        self._first_trades = None  # (bars: later subscriptions start at their next bar)
+        self._bar_feed = self._feed_bars if self.bar_feeds else None
 
     def _commands(self, rows: Iterable[Row]) -> Iterator[Any]:
         """The market model's commands, counting rows for the progress report and the
@@ -949,10 +962,13 @@ class Replay:
         else:
             yield from model.commands(self._count_rows(rows), lines_checked=checked)
         self.rows_done = sum(model.counts)
-        self.last_ts_ns = self.loop.now_ns
+        self.last_ts_ns = now = self.loop.now_ns
         for timer in self.timers:
             timer.cancel()
         self.data_done = True
+        for agg in self.bar_aggregators:  # a bar that closes at the data's last nanosecond is whole: delivered
+            if (now + 1) % agg.span_ns == 0:
+                self.loop.call_at(now, functools.partial(self._bar_close, agg))
 
     def _note_gaps(self, rows: Iterable[Row]) -> Iterator[Row]:
         """``rows``, noting in :attr:`data_gaps` each gap between two of them longer than
@@ -1237,6 +1253,8 @@ class Replay:
             ladder.last_ticks = cmd.price_ticks
             ladder.version += 1
         self.exchange.submit(cmd)
+        if self._bar_feed is not None:
+            self._bar_feed(cmd)
         if self._hook_trade is not None:
             self._hook_trade(self.ctx, cmd)
 
@@ -1421,6 +1439,64 @@ class Replay:
     def _strategy_timer(self, name: str, loop: EventLoop, ts: int) -> None:
         if not self.data_done:
             self.strategy.on_timer(self.ctx, name)
+
+    # ------------------------------------------------------------------ bars (exsim.replay.bars)
+    def subscribe_bars(self, symbol: str, interval: str) -> None:
+        """Bars of ``symbol`` aggregated at ``interval`` from the replayed trades, to
+        ``on_bar`` at each close time (see :mod:`exsim.replay.bars`). Made in ``on_start``
+        it counts every trade of the run; later, it starts with the next whole bar. A
+        repeated subscription is ignored."""
+        if symbol not in self.symbols:
+            raise InputError(f"{symbol!r} is not one of the run's symbols {self.symbols}", where="strategy", field="symbol")
+        now = self.loop.now_ns
+        whole = self._first_trades is not None or (now + 1) % interval_ns(interval) == 0  # (at a bar's last ns: the next is whole)
+        agg = BarAggregator(symbol, interval, deliver=whole)
+        if any(a.symbol == symbol and a.interval == interval for a in self.bar_aggregators) or self.data_done or self._hook_bar is None:
+            return
+        self.bar_feeds.setdefault(symbol, []).append(agg)
+        self.bar_aggregators.append(agg)
+        if self._first_trades is not None:  # in on_start: the trades of the first timestamp, read before it
+            for t in self._first_trades:
+                if t.symbol == symbol:
+                    agg.add(t.price_ticks, t.qty_lots)
+        else:
+            self._bar_feed = self._feed_bars
+        span = agg.span_ns
+        first_close = ((now + 1) // span + 1) * span - 1  # (the bar in progress after now's nanosecond)
+        timer = self.loop.call_every(first_close, span, functools.partial(self._sampler, functools.partial(self._bar_close, agg)))
+        self.timers.append(timer)  # (stopped at the data's end; long gaps in the data jumped: _sampler)
+
+    def _hold_first_trade(self, cmd: ReplayedTrade) -> None:
+        """Before ``on_start``: keep the first timestamp's trades for its subscriptions."""
+        first = self._first_trades
+        if first is not None:
+            first.append(cmd)
+
+    def _feed_bars(self, cmd: ReplayedTrade) -> None:
+        """A replayed trade into the bars of its symbol. O(subscriptions of the symbol)."""
+        feeds = self.bar_feeds.get(cmd.symbol)
+        if feeds:
+            for agg in feeds:
+                agg.add(cmd.price_ticks, cmd.qty_lots)
+
+    def _bar_close(self, agg: BarAggregator, loop: EventLoop, ts: int) -> None:
+        """A subscription's timer at close time ``ts``: the first of them closes the bars of
+        every subscription that close at ``ts``, in subscription order (whatever order the
+        timers come in), and delivers them; the others find it done. O(subscriptions)."""
+        if ts == self._bars_closed_ns:
+            return
+        self._bars_closed_ns = ts
+        hook = self._hook_bar
+        for a in self.bar_aggregators:
+            if (ts + 1) % a.span_ns == 0:
+                bar = a.close(ts)
+                if bar is not None and hook is not None:
+                    hook(self.ctx, bar)
+
+    def _on_file_bar(self, item: ReplayedBar) -> None:
+        """A bar file's bar, after its path trades: to ``on_bar`` as it is."""
+        if self._hook_bar is not None:
+            self._hook_bar(self.ctx, item.bar)
 
     def add_strategy_timer(self, ts_ns: int, interval_ns: int, name: str) -> Any:
         """A strategy timer; returns the loop's handle (``.cancel()`` stops it)."""

@@ -95,6 +95,7 @@ ENTITY_CLASSES: Final = (
     "exsim.loop.event_loop:EventLoop",
     "exsim.loop.event_loop:Timer",
     "exsim.loop.event_loop:_Source",
+    "exsim.replay.bars:BarAggregator",
     "exsim.margin.funding:PremiumAverager",
     "exsim.margin.mark:MarkPriceCalculator",
     "exsim.replay.recorder:Recorder",
@@ -112,6 +113,7 @@ MESSAGE_MODULES: Final = (
     "exsim.exchange.commands",
     "exsim.exchange.events",
     "exsim.liquidation.engine",
+    "exsim.replay.bars",
     "exsim.replay.market",
     "exsim.replay.strategy",
 )
@@ -121,7 +123,12 @@ FUNCTIONS: Final = ("exsim.liquidation.engine:binance_adl_score",)
 #: class: exact names, and name prefixes (event handlers are ``_on_*`` by convention)
 METHODS: Final[dict[str, tuple[frozenset[str], tuple[str, ...]]]] = {
     "exsim.replay.runner:Replay": (
-        frozenset({"_sample_index", "_sampler", "_settle_funding", "_strategy_timer", "_strategy_start", "_checkpoint"}),
+        frozenset(
+            {
+                "_sample_index", "_sampler", "_settle_funding", "_strategy_timer", "_strategy_start", "_checkpoint",
+                "_bar_close", "_feed_bars", "_hold_first_trade",
+            }
+        ),
         ("_on_",),
     ),
     "exsim.exchange.exchange:Exchange": (frozenset({"submit"}), ("_on_",)),

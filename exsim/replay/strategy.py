@@ -538,6 +538,10 @@ class Strategy:
     def on_timer(self, ctx: Context, name: str) -> None:
         """A timer set with :meth:`Context.call_at` / :meth:`Context.call_every` fired."""
 
+    def on_bar(self, ctx: Context, bar: Any) -> None:
+        """A bar closed (:class:`~exsim.replay.bars.Bar`): one of :meth:`Context.subscribe_bars`,
+        or a bar of a bar file (``bar.from_file``), at its close time (``docs/bars.md``)."""
+
     def on_end(self, ctx: Context) -> None:
         """Once, after the last event."""
 
@@ -1067,6 +1071,14 @@ class Context:
         """Call ``on_timer(ctx, name)`` every ``interval_ns`` from now on; returns a handle
         whose ``cancel()`` stops it."""
         return self._replay.add_strategy_timer(self.now_ns + interval_ns, interval_ns, name)
+
+    def subscribe_bars(self, symbol: str, interval: str) -> None:
+        """Bars of ``symbol`` aggregated from the replayed trades, to ``on_bar`` at each close:
+        ``interval`` one of ``"1s"``, ``"1m"``, ``"3m"``, ``"5m"``, ``"15m"``, ``"30m"``,
+        ``"1h"``, ``"2h"``, ``"4h"``, ``"6h"``, ``"8h"``, ``"12h"``, ``"1d"`` (aligned to UTC
+        from the epoch, as Binance klines). Call it in ``on_start`` to count every trade;
+        later, the first bar is the next whole one. See ``docs/bars.md``."""
+        self._replay.subscribe_bars(symbol, interval)
 
     def note(self, text: str) -> None:
         """Add a line to the run's story (printed and kept in summary.json)."""

@@ -46,7 +46,8 @@ class TestRealFile:
             Row(T0, TRADE, "BTC-PERP", BUY, "46319.0", "", "", w + "2"),
             Row(T0 + 20 * S, TRADE, "BTC-PERP", BUY, "46319.0", "", "", w + "2"),  # low = open: unchanged
             Row(T0 + 40 * S, TRADE, "BTC-PERP", BUY, "46385.0", "", "", w + "2"),
-            Row(T0 + 60 * S - 1, TRADE, "BTC-PERP", SELL, "46377.0", "", "", w + "2"),
+            # the close carries the bar itself (for on_bar), its volume as the file wrote it
+            Row(T0 + 60 * S - 1, TRADE, "BTC-PERP", SELL, "46377.0", "", f"bar:{T0}:60000000000:46319.0:46385.0:46319.0:46377.0:2300413.7295:", w + "2"),
         ]
         assert [(r.ts_ns - T0, r.price) for r in first[4:]] == [
             (60 * S, "46377.0"),
