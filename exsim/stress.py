@@ -11,7 +11,9 @@ funding, liquidations on, shipped instruments) and drives it through an
 accounts (market makers, whales, small leveraged traders): orders of every type and time
 in force (limit GTC / IOC / FOK / GTX, market, stop and take-profit market and limit on
 the last or the mark price, reduce-only, hedge-mode position sides, client ids, a few
-invalid ones), cancels and amends, self-trade prevention, leverage, margin-mode and
+invalid ones), trailing stops (by rate and by ticks), OCO pairs and brackets
+(``--no-contingent`` leaves those three out and draws as runs did before them), cancels
+(some by client order id) and amends, self-trade prevention, leverage, margin-mode and
 position-mode changes, isolated margin moves, deposits and withdrawals, mark and index
 prices (a mean-reverting random walk), funding (replayed rates and computed ones),
 replayed depth, replayed trades and **crashes**: sudden mark jumps of 5–30 %, sometimes
@@ -36,6 +38,10 @@ O(state) part, which the report states:
   ``cross_margin_balance``; a negative wallet or bucket only while unrealized profit
   backs it), nothing left pending or listed liquidatable; no waiting stop order whose
   reference price has reached its trigger;
+* contingent orders: no orphan exit (every bracket exit belongs to a live OCO group that
+  protects an open position; every group's legs are open orders), a bracket's exits never
+  exceed the position, an OCO group never has two legs with fills (from the Fill events,
+  after every event), no waiting trailing stop past its activation or its firing level;
 * each liquidation (after every event, from its events): an isolated one closes exactly
   one bucket; a cross one closes every cross position of the account in one step (one
   event, each position once, none left after the command); every lot is accounted for
