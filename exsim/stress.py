@@ -11,7 +11,9 @@ funding, liquidations on, shipped instruments) and drives it through an
 accounts (market makers, whales, small leveraged traders): orders of every type and time
 in force (limit GTC / IOC / FOK / GTX, market, stop and take-profit market and limit on
 the last or the mark price, reduce-only, hedge-mode position sides, client ids, a few
-invalid ones), cancels and amends, self-trade prevention, leverage, margin-mode and
+invalid ones), trailing stops (by rate and by ticks), OCO pairs and brackets
+(``--no-contingent`` leaves those three out and draws as runs did before them), cancels
+(some by client order id) and amends, self-trade prevention, leverage, margin-mode and
 position-mode changes, isolated margin moves, deposits and withdrawals, mark and index
 prices (a mean-reverting random walk), funding (replayed rates and computed ones),
 replayed depth, replayed trades and **crashes**: sudden mark jumps of 5–30 %, sometimes
@@ -36,6 +38,10 @@ O(state) part, which the report states:
   ``cross_margin_balance``; a negative wallet or bucket only while unrealized profit
   backs it), nothing left pending or listed liquidatable; no waiting stop order whose
   reference price has reached its trigger;
+* contingent orders: no orphan exit (every bracket exit belongs to a live OCO group that
+  protects an open position; every group's legs are open orders), a bracket's exits never
+  exceed the position, an OCO group never has two legs with fills (from the Fill events,
+  after every event), no waiting trailing stop past its activation or its firing level;
 * each liquidation (after every event, from its events): an isolated one closes exactly
   one bucket; a cross one closes every cross position of the account in one step (one
   event, each position once, none left after the command); every lot is accounted for
@@ -77,6 +83,7 @@ from exsim.book.orders import (
     STP_NAMES,
     TAKE_PROFIT_LIMIT,
     TAKE_PROFIT_MARKET,
+    TRAILING_STOP_MARKET,
     TRIGGER_LAST,
     TRIGGER_MARK,
 )
@@ -90,6 +97,8 @@ from exsim.exchange import (
     Exchange,
     Fill,
     Liquidation,
+    NewBracket,
+    NewOco,
     NewOrder,
     ReplayedTrade,
     SetIndexPrice,
@@ -102,7 +111,9 @@ from exsim.exchange import (
     SettleFunding,
     Withdraw,
 )
-from exsim.exchange.triggers import TriggerIndex, fires
+from exsim.exchange.contingent import Contingent
+from exsim.exchange.trailing import TrailingStop
+from exsim.exchange.triggers import FALLING, TriggerIndex, fires
 from exsim.instruments import Instrument, get_instrument, list_symbols
 from exsim.ledger import BOTH, CROSS, ISOLATED, LONG, SHORT, Ledger, Position
 from exsim.ledger.risk_index import RiskIndex
@@ -236,6 +247,7 @@ class StressDriver:
         ledger: Ledger,
         seed: int,
         n_accounts: int = DEFAULT_ACCOUNTS,
+        contingent: bool = True,
     ) -> None:
         if n_accounts < 4:
             raise InputError(f"{n_accounts} accounts: at least 4 are needed", field="accounts")
@@ -254,6 +266,7 @@ class StressDriver:
         self.ts_ns = 0
         self.plan: deque[Any] = deque()
         self.next_coid = 1
+        self.contingent = contingent
         self._build_kinds()
 
     # ------------------------------------------------------------------ plumbing
@@ -280,6 +293,8 @@ class StressDriver:
             (30, self.gen_stp),
             (24, self.gen_wind_down),
         ]
+        if self.contingent:  # (appended: a run without them draws exactly as before)
+            mix += [(150, self.gen_trailing), (120, self.gen_oco), (150, self.gen_bracket)]
         total = 0
         self._cuts: list[int] = []
         self._gens: list[Callable[[random.Random], Any]] = []
@@ -324,7 +339,7 @@ class StressDriver:
                 gen = self._gens[bisect.bisect_right(self._cuts, rng.randrange(self._total_weight))]
                 cmd = gen(rng)
             if cmd is not None:
-                return cmd._replace(ts_ns=self.ts_ns)
+                return _stamped(cmd, self.ts_ns)
 
     def commands(self) -> Iterator[Any]:
         """Endless stream: the setup, then :meth:`next_command` forever."""
@@ -447,6 +462,154 @@ class StressDriver:
         if bad == 3:
             return NewOrder(0, a, symbol, side, lots, mid, LIMIT, GTC, None, False, 0, TRIGGER_LAST, BOTH if hedge else LONG)
         return NewOrder(0, a, "NOPEUSDT", side, lots, mid, LIMIT, GTC, None, False, 0, TRIGGER_LAST, pside)
+
+    def _taker(self, rng: random.Random) -> tuple[int, Any] | Any:
+        """A taker account with room for orders: (account, its ledger account), or the
+        command that makes room (a deposit, a cancel of its oldest order)."""
+        a = self.takers[rng.randrange(len(self.takers))]
+        acct = self.ledger.accounts.get(a)
+        if acct is None:
+            return Deposit(0, a, 1_000 * USDT)
+        if len(acct.order_ids) >= ROLE_SIZES[self._role(a)][2]:
+            oid = next(iter(acct.order_ids))
+            coid = self._coid_of(oid) if rng.randrange(2) else None
+            if coid is not None:  # by its client order id
+                return CancelOrder(0, a, acct.order_ids[oid], 0, coid)
+            return CancelOrder(0, a, acct.order_ids[oid], oid)
+        return a, acct
+
+    def _coid_of(self, order_id: int) -> str | None:
+        """The client order id of an open order (to cancel it by that id), or None."""
+        for mk in self.exchange.markets.values():
+            o = mk.book.orders.get(order_id) or mk.triggers.orders.get(order_id)
+            if o is not None:
+                return o.client_order_id
+        return None
+
+    def _trailing(self, rng: random.Random, a: int, m: _Market, side: int, lots: int, pside: int,
+                  reduce_only: bool = False, coid: str | None = None) -> NewOrder:
+        """A trailing stop: by rate (0.1 %..10 %, sometimes out of range) or by ticks, on the
+        last or the mark price, active now or from an activation price (sometimes passed)."""
+        by = TRIGGER_MARK if rng.randrange(2) else TRIGGER_LAST
+        rate = ticks = 0
+        if rng.randrange(2):
+            rate = rng.choice((100_000, 200_000, 500_000, 1_000_000, 3_000_000, 10_000_000))
+            if rng.randrange(40) == 0:
+                rate = rng.choice((99_999, 10_000_001))  # out of Binance's range: refused
+        else:
+            ticks = max(1, m.bps(rng.randint(1, 80)) // 2)
+        act = 0
+        if rng.randrange(3) == 0:
+            mk = self.exchange.markets[m.symbol]
+            ref = (mk.mark_price_subticks // m.per_tick if by == TRIGGER_MARK else mk.last_price_ticks) or m.mid_ticks
+            away = m.bps(rng.randint(1, 60))
+            if rng.randrange(15) == 0:
+                away = -away  # already passed: refused (Binance -2021), or active at once as an exit
+            act = max(1, ref + away if side == SELL else ref - away)
+        return NewOrder(0, a, m.symbol, side, lots, 0, TRAILING_STOP_MARKET, GTC, coid, reduce_only, act, by, pside,
+                        rate, ticks)
+
+    def gen_trailing(self, rng: random.Random) -> Any:
+        """A trailing stop by rate or by ticks (often protecting the account's position)."""
+        got = self._taker(rng)
+        if type(got) is not tuple:
+            return got
+        a, acct = got
+        m = self._market(rng)
+        side = rng.randrange(2)
+        pside = (LONG if rng.randrange(2) == 0 else SHORT) if acct.hedge_mode else BOTH
+        lots = m.lots_for(self._notional(rng, a, m.symbol), m.mid_ticks)
+        pos = acct.positions.get((m.symbol, pside))
+        reduce_only = False
+        if pos is not None and pos.qty_lots and rng.randrange(2):
+            side = SELL if pos.qty_lots > 0 else BUY
+            lots = abs(pos.qty_lots)
+            reduce_only = pside == BOTH
+        return self._trailing(rng, a, m, side, lots, pside, reduce_only, self._coid(rng, a))
+
+    def gen_oco(self, rng: random.Random) -> Any:
+        """An OCO pair: a take-profit limit and a stop (or trailing stop) on one side, or a
+        breakout pair of stops on both sides; now and then a malformed one."""
+        got = self._taker(rng)
+        if type(got) is not tuple:
+            return got
+        a, acct = got
+        m = self._market(rng)
+        symbol = m.symbol
+        pside = BOTH if not acct.hedge_mode else (LONG if rng.randrange(2) == 0 else SHORT)
+        mid = m.mid_ticks
+        lots = m.lots_for(self._notional(rng, a, symbol), mid)
+        mk = self.exchange.markets[symbol]
+        last = mk.last_price_ticks or mid
+        side = rng.randrange(2)
+        sign = 1 if side == BUY else -1
+        r = rng.randrange(10)
+        if r < 6:  # take-profit limit beyond the price, protective stop the other way
+            tp = NewOrder(0, a, symbol, side, lots, m.snap(mid - sign * m.bps(rng.randint(2, 60))), LIMIT, GTC,
+                          self._coid(rng, a), False, 0, TRIGGER_LAST, pside)
+            if rng.randrange(3):
+                trig = max(1, last + sign * m.bps(rng.randint(2, 80)))
+                other = NewOrder(0, a, symbol, side, lots, 0, STOP_MARKET, GTC, self._coid(rng, a), False, trig,
+                                 TRIGGER_LAST, pside)
+            else:
+                other = self._trailing(rng, a, m, side, lots, pside, coid=self._coid(rng, a))
+            legs: tuple[NewOrder, ...] = (tp, other)
+        elif r < 9:  # breakout: a buy stop above, a sell stop below
+            up = NewOrder(0, a, symbol, BUY, lots, 0, STOP_MARKET, GTC, None, False,
+                          last + m.bps(rng.randint(2, 80)), TRIGGER_LAST, pside)
+            down = NewOrder(0, a, symbol, SELL, lots, 0, STOP_MARKET, GTC, None, False,
+                            max(1, last - m.bps(rng.randint(2, 80))), TRIGGER_MARK if rng.randrange(2) else TRIGGER_LAST,
+                            pside)
+            legs = (up, down)
+        else:  # malformed: two limit legs on one side, or one leg
+            px = m.snap(mid - sign * m.bps(10))
+            leg = NewOrder(0, a, symbol, side, lots, px, LIMIT, GTC, None, False, 0, TRIGGER_LAST, pside)
+            legs = (leg, leg._replace(price_ticks=m.snap(px - sign * m.bps(5)))) if rng.randrange(2) else (leg,)
+        return NewOco(0, a, symbol, legs)
+
+    def gen_bracket(self, rng: random.Random) -> Any:
+        """A bracket: a limit, market or stop entry and 1..3 exits (stop, take-profit,
+        trailing stop, take-profit limit) on the other side."""
+        got = self._taker(rng)
+        if type(got) is not tuple:
+            return got
+        a, acct = got
+        m = self._market(rng)
+        symbol = m.symbol
+        side = rng.randrange(2)
+        sign = 1 if side == BUY else -1
+        pside = BOTH if not acct.hedge_mode else (LONG if side == BUY else SHORT)
+        mid = m.mid_ticks
+        lots = m.lots_for(self._notional(rng, a, symbol), mid)
+        mk = self.exchange.markets[symbol]
+        last = mk.last_price_ticks or mid
+        r = rng.randrange(10)
+        if r < 5:
+            entry = NewOrder(0, a, symbol, side, lots, m.snap(mid - sign * m.bps(rng.randint(-10, 30))), LIMIT, GTC,
+                             self._coid(rng, a), False, 0, TRIGGER_LAST, pside)
+        elif r < 8:
+            entry = NewOrder(0, a, symbol, side, lots, 0, MARKET, IOC, self._coid(rng, a), False, 0, TRIGGER_LAST, pside)
+        else:  # a breakout entry: a buy stop above, a sell stop below
+            entry = NewOrder(0, a, symbol, side, lots, 0, STOP_MARKET, GTC, self._coid(rng, a), False,
+                             max(1, last + sign * m.bps(rng.randint(2, 40))), TRIGGER_LAST, pside)
+        x = side ^ 1
+        exits: list[NewOrder] = []
+        for kind in rng.sample(range(4), rng.randint(1, 3)):
+            coid = self._coid(rng, a)
+            if kind == 0:  # stop-loss against the position (sometimes already through: fires at once)
+                trig = max(1, mid - sign * m.bps(rng.randint(-3, 120)))
+                by = TRIGGER_MARK if rng.randrange(2) else TRIGGER_LAST
+                exits.append(NewOrder(0, a, symbol, x, 0, 0, STOP_MARKET, GTC, coid, False, trig, by, pside))
+            elif kind == 1:  # take-profit market
+                trig = max(1, mid + sign * m.bps(rng.randint(-3, 120)))
+                exits.append(NewOrder(0, a, symbol, x, 0, 0, TAKE_PROFIT_MARKET, GTC, coid, False, trig, TRIGGER_LAST,
+                                      pside))
+            elif kind == 2:
+                exits.append(self._trailing(rng, a, m, x, 0, pside, coid=coid))
+            else:  # take-profit limit resting beyond the price
+                exits.append(NewOrder(0, a, symbol, x, 0, m.snap(mid + sign * m.bps(rng.randint(5, 120))), LIMIT, GTC,
+                                      coid, False, 0, TRIGGER_LAST, pside))
+        return NewBracket(0, a, symbol, entry, tuple(exits))
 
     def gen_quote(self, rng: random.Random) -> Any:
         """A market maker's resting quote near the mid (GTC or post-only)."""
@@ -835,6 +998,34 @@ class WatchedLedger(Ledger):
     release_order = _noting("orders_changed", Ledger.release_order)
 
 
+def _stamped(cmd: Any, ts_ns: int) -> Any:
+    """``cmd`` at ``ts_ns``, with the orders inside a NewOco / NewBracket at that time too."""
+    if type(cmd) is NewOco:
+        return cmd._replace(ts_ns=ts_ns, legs=tuple(leg._replace(ts_ns=ts_ns) for leg in cmd.legs))
+    if type(cmd) is NewBracket:
+        return cmd._replace(
+            ts_ns=ts_ns, entry=cmd.entry._replace(ts_ns=ts_ns), exits=tuple(x._replace(ts_ns=ts_ns) for x in cmd.exits)
+        )
+    return cmd._replace(ts_ns=ts_ns)
+
+
+class WatchedContingent(Contingent):
+    """The exchange's contingent-order links, remembering every OCO leg's group for good
+    (so a fill of a leg whose group was resolved in the same command is still seen)."""
+
+    __slots__ = ("leg_group",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.leg_group: dict[int, int] = {}
+
+    def new_group(self, *args: Any) -> Any:
+        group = Contingent.new_group(self, *args)
+        for i in group.leg_ids:
+            self.leg_group[i] = group.group_id
+        return group
+
+
 def watch(exchange: Exchange, ledger: Ledger) -> None:
     """Give a freshly built exchange and ledger the watched books, trigger indexes, risk
     index and ledger (before the first command: the structures are still empty)."""
@@ -843,6 +1034,7 @@ def watch(exchange: Exchange, ledger: Ledger) -> None:
             raise ValueError("watch() needs an exchange that has not run a command yet")
         m.book = WatchedBook(m.book.queue_model)
         m.triggers = WatchedTriggers()
+    exchange.contingent = WatchedContingent()
     ledger.risk.__class__ = WatchedRisk
     ledger.__class__ = WatchedLedger
 
@@ -872,6 +1064,7 @@ class StressChecker:
         self._liquidated = False  # a Liquidation since the last state check
         self._marks_seen: dict[str, int] = {}
         self._liqs: list[Liquidation] = []
+        self._oco_filled: dict[int, int] = {}  # OCO group id -> the one leg that has filled
         self._specs = {
             symbol: (m.instrument.lot_size_e8, m.instrument.brackets.maint_margin_atoms_e8,
                      m.instrument.maint_margin_basis == "entry", {})
@@ -900,6 +1093,7 @@ class StressChecker:
         try:
             if self._liqs:
                 self._check_liquidations()
+            self._check_oco_fills()
             self.fills += len(self._fills)
         finally:
             self._fills.clear()
@@ -1010,6 +1204,45 @@ class StressChecker:
                 )
 
     # ------------------------------------------------------------------ O(state)
+    def _check_oco_fills(self) -> None:
+        """An OCO group never has two legs with fills (from this command's Fill events)."""
+        leg_group = getattr(self.exchange.contingent, "leg_group", None)
+        if not leg_group:
+            return
+        done = self._oco_filled
+        for f in self._fills:
+            for order_id in (f.taker_order_id, f.maker_order_id):
+                gid = leg_group.get(order_id)
+                if gid is None:
+                    continue
+                first = done.setdefault(gid, order_id)
+                if first != order_id:
+                    raise InvariantViolation(
+                        "an OCO group never has two legs with fills", f"group {gid}: orders {first} and {order_id} filled"
+                    )
+
+    def _check_contingent(self) -> None:
+        """No orphan exit and no stale link (``Contingent._check``); a bracket's open exits
+        never exceed the position they close. O(groups + brackets)."""
+        ex = self.exchange
+        con = ex.contingent
+        if not (con.groups or con.brackets):
+            return
+        self._run_check("contingent orders _check()", lambda: con._check(ex._is_open, ex._protected_lots))
+        for lst in con.protecting.values():
+            for bracket in lst:
+                room = ex._protected_lots(bracket)
+                m = ex.markets[bracket.symbol]
+                for i in bracket.group.leg_ids:  # type: ignore[union-attr]
+                    o = m.book.orders.get(i)
+                    open_lots = o.leaves_lots if o is not None else m.triggers.orders[i].qty_lots
+                    if open_lots > room:
+                        raise InvariantViolation(
+                            "bracket exits never exceed the protected position",
+                            f"{bracket.symbol} exit {i} of entry {bracket.entry_id}: {open_lots} lots open, "
+                            f"position {room}",
+                        )
+
     def check_state(self, command: Any = None) -> None:
         """Every structure's ``_check()``, the full liquidation scan and the stop-order scan.
 
@@ -1067,6 +1300,11 @@ class StressChecker:
             self._run_check("exchange _check()", ex._check)
         if self.loop is not None:
             self._run_check("event loop _check()", self.loop._check)
+        self._check_contingent()
+        for m in ex.markets.values():
+            if m.trailing.count:
+                trailing, waiting = m.trailing, m.triggers.orders
+                self._run_check(f"{m.instrument.symbol} trailing index _check()", lambda: trailing._check(waiting))
         if ledger.pending or ledger.liquidatable:
             raise InvariantViolation(
                 "nothing left pending or liquidatable",
@@ -1218,12 +1456,35 @@ class StressChecker:
             last, mark = m.last_price_ticks * per_tick, m.mark_price_subticks
             for stop in stops.values():
                 ref = last if stop.trigger_by == TRIGGER_LAST else mark
+                if type(stop) is TrailingStop:
+                    self._scan_trailing(symbol, stop, ref)
+                    continue
                 if ref and fires(stop.direction, stop.trigger_price_ticks * per_tick, ref):
                     raise InvariantViolation(
                         "stop orders fire when their trigger is reached",
                         f"{symbol} order {stop.order_id} waits with trigger {stop.trigger_price_ticks} "
                         f"({'last' if stop.trigger_by == TRIGGER_LAST else 'mark'} {ref})",
                     )
+
+
+    @staticmethod
+    def _scan_trailing(symbol: str, stop: TrailingStop, ref: int) -> None:
+        """A waiting trailing stop: not past its activation unless active; active, its
+        extreme at least as far as the price and the price short of its firing level."""
+        if not ref:
+            return
+        falling = stop.direction == FALLING
+        e = stop.extreme_subticks
+        if not e:
+            bad = ref >= stop.arm_subticks if falling else ref <= stop.arm_subticks
+            what = f"inactive with activation {stop.arm_subticks} reached by {ref}"
+        else:
+            bad = (ref > e or ref <= stop.fire_at_subticks) if falling else (ref < e or ref >= stop.fire_at_subticks)
+            what = f"extreme {e}, firing level {stop.fire_at_subticks}, price {ref}"
+        if bad:
+            raise InvariantViolation(
+                "trailing stops follow the price and fire at their level", f"{symbol} order {stop.order_id}: {what}"
+            )
 
 
 # ---------------------------------------------------------------------------- the run
@@ -1270,6 +1531,7 @@ class StressRun:
         symbols: Sequence[str] = DEFAULT_SYMBOLS,
         check_every: int = 1,
         variants: bool = True,
+        contingent: bool = True,
     ) -> None:
         if check_every < 1:
             raise InputError(f"{check_every} must be >= 1", field="check_every")
@@ -1289,7 +1551,7 @@ class StressRun:
         self.loop = EventLoop(self)
         self.checker = StressChecker(self.exchange, self.ledger, self.loop)
         self.exchange.sinks.append(self.checker.on_events)
-        self.driver = StressDriver(self.exchange, self.ledger, seed, accounts)
+        self.driver = StressDriver(self.exchange, self.ledger, seed, accounts, contingent)
         self.seed = seed
         self.check_every = check_every
         self.submitted = 0
@@ -1466,6 +1728,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="clearance fee on the first instrument, partial liquidation on the second (default on)",
     )
     p.add_argument(
+        "--contingent", action=argparse.BooleanOptionalAction, default=True,
+        help="trailing stops, OCO pairs and brackets in the mix (default on; off draws as before they existed)",
+    )
+    p.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None,
         help="progress bar (default: when stdout is a terminal)",
     )
@@ -1487,7 +1753,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if len(set(symbols)) != len(symbols):
             raise InputError("a symbol is given twice", field="symbols")
         run = StressRun(
-            seed=args.seed, accounts=args.accounts, symbols=symbols, check_every=args.check_every, variants=args.variants
+            seed=args.seed, accounts=args.accounts, symbols=symbols, check_every=args.check_every, variants=args.variants,
+            contingent=args.contingent,
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

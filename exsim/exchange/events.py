@@ -55,7 +55,10 @@ class OrderCancelled(NamedTuple):
     """A resting (or untriggered) order left the exchange before filling completely.
 
     ``reason``: ``USER`` (cancel command), ``STP`` (self-trade prevention cancelled the
-    resting order), ``AMEND`` is never used (amends emit :class:`OrderAmended`).
+    resting order), ``OCO`` (another leg of its OCO group, or of a bracket's exits, filled
+    or triggered, or was cancelled), ``POSITION_CLOSED`` (the position a bracket's exits
+    protect went flat), ``LIQUIDATION``, ``REDUCE_ONLY``; ``AMEND`` is never used (amends
+    emit :class:`OrderAmended`). See ``docs/orders.md``.
     """
 
     ts_ns: int
@@ -100,6 +103,9 @@ class OrderAmended(NamedTuple):
 
 class OrderTriggered(NamedTuple):
     """A stop / take-profit order's trigger was reached; it now enters the book.
+
+    For a trailing stop ``trigger_price_ticks`` is its firing level on the tick grid (the
+    first tick price that fires it: rounded down for a SELL, up for a BUY).
 
     ``reference_price_subticks``: the last trade or mark price that fired it, in subticks
     (1e-8 of the quote asset; a mark is finer than the tick)."""

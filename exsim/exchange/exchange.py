@@ -894,7 +894,11 @@ class Exchange:
             assert market is not None
             first = self.next_order_id
             held: list[int] = []
-            for i, leg in enumerate(legs):
+            # waiting legs first: they hold nothing, while a resting reduce-only leg's check
+            # counts the account's resting closing orders (a TP limit and a stop-loss, each
+            # the size of the position, must both pass)
+            for i in sorted(range(len(legs)), key=lambda i: legs[i].order_type not in WAITING_TYPES):
+                leg = legs[i]
                 reason = self._hold(market, leg, first + i)
                 if reason:
                     reasons[i] = reason
@@ -964,7 +968,7 @@ class Exchange:
                 if (
                     x.ts_ns != ts or x.account_id != account or x.symbol != symbol
                     or x.side != entry.side ^ 1 or x.order_type not in EXIT_TYPES
-                    or x.position_side != entry.position_side or x.qty_lots not in (0, entry.qty_lots)
+                    or x.position_side != entry.position_side
                 ):
                     reasons[i] = RejectReason.INVALID_BRACKET
                     break
@@ -1112,8 +1116,6 @@ class Exchange:
         while con.grown or con.entry_cancels:
             cancels, con.entry_cancels = con.entry_cancels, []
             for symbol, order_id, reason in cancels:
-                if con.watched.get(order_id) is not None and con.brackets.get(order_id) is not None:
-                    con.end_bracket(con.brackets[order_id])
                 self._cancel_open(ts, symbol, order_id, reason)
             grown, con.grown = con.grown, []
             for bracket in grown:

@@ -306,7 +306,7 @@ NEW_ORDER_REJECTS: list[tuple[str, dict[str, Any], str]] = [
     ("market post-only", {"order_type": MARKET, "price_ticks": 0, "tif": GTX}, RejectReason.INVALID_TIF),
     ("stop market post-only", {"order_type": STOP_MARKET, "price_ticks": 0, "tif": GTX, "trigger_price_ticks": P + 5},
      RejectReason.INVALID_TIF),
-    ("unknown order type", {"order_type": 6}, RejectReason.INVALID_ORDER_TYPE),
+    ("unknown order type", {"order_type": 7}, RejectReason.INVALID_ORDER_TYPE),
     ("negative order type", {"order_type": -1}, RejectReason.INVALID_ORDER_TYPE),
     ("stop without trigger", {"order_type": STOP_MARKET, "price_ticks": 0}, RejectReason.INVALID_TRIGGER),
     ("negative trigger", {"order_type": STOP_LIMIT, "trigger_price_ticks": -1}, RejectReason.INVALID_TRIGGER),

@@ -111,3 +111,12 @@ def test_never_both_fill_when_a_leg_is_marketable() -> None:
     events = send_oco(h, order(BUY, 2, P + 500), order(SELL, 2, P + 2_000))
     assert [(e.order_id, e.reason) for e in of(events, OrderCancelled)] == [(3, "OCO")]
     assert h.ex.open_order(SYM, 3) is None
+
+
+def test_take_profit_and_stop_each_the_size_of_the_position() -> None:
+    """A reduce-only take-profit limit and a reduce-only stop, each closing the whole position, are accepted together."""
+    h = market_with_liquidity()
+    h.new(BOB, SELL, 4, P)
+    h.new(ALICE, BUY, 4, P)
+    events = send_oco(h, order(SELL, 4, P + 1_000, reduce_only=True), stop(SELL, 4, P - 1_000, reduce_only=True))
+    assert len(of(events, OrderAccepted)) == 2 and of(events, OrderRejected) == []
