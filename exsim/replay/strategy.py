@@ -726,7 +726,7 @@ class Context:
         callback: Amount | None = None,
         activation: Amount | None = None,
         trigger: Any = TRIGGER_LAST,
-        reduce_only: bool = True,
+        reduce_only: bool | None = None,
         position_side: Any = BOTH,
         client_order_id: str | None = None,
     ) -> OrderHandle:
@@ -734,8 +734,11 @@ class Context:
         (``activation``; None: at once) it follows the best ``trigger`` price (``"last"``
         / ``"mark"``) in the position's favour and fires a market ``side`` order when the
         price comes back by the callback: ``callback_rate`` in percent (``"1"`` or ``"1%"``
-        = 1 %; Binance allows 0.1 to 10) or ``callback``, a price distance. Reduce-only
-        unless ``reduce_only=False``. See docs/orders.md for the venue's rules."""
+        = 1 %; Binance allows 0.1 to 10) or ``callback``, a price distance. Reduce-only in
+        one-way mode unless ``reduce_only=False`` (in hedge mode, a ``position_side``
+        order on the other side closes). See docs/orders.md for the venue's rules."""
+        if reduce_only is None:
+            reduce_only = code_of("position_side", position_side) == BOTH
         return self.order(
             symbol, side, qty, None, order_type=TRAILING_STOP_MARKET, reduce_only=reduce_only,
             client_order_id=client_order_id, trigger_price=activation or 0, trigger=trigger,
