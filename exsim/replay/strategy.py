@@ -259,6 +259,7 @@ class OrderHandle:
         "qty_lots",
         "price_ticks",
         "trigger_price_ticks",
+        "trigger_by",
         "position_side",
         "reduce_only",
         "order_id",
@@ -280,6 +281,7 @@ class OrderHandle:
         self.qty_lots: int = order.qty_lots
         self.price_ticks: int = order.price_ticks
         self.trigger_price_ticks: int = order.trigger_price_ticks
+        self.trigger_by: int = order.trigger_by
         self.position_side: int = order.position_side
         self.reduce_only: bool = order.reduce_only
         self.order_id = 0
@@ -311,6 +313,11 @@ class OrderHandle:
     def type_name(self) -> str:
         """``"limit"``, ``"market"``, ``"stop_market"``, ... (:class:`OrderType`'s values)."""
         return _NAMES["order_type"][self.order_type]
+
+    @property
+    def trigger_name(self) -> str:
+        """``"last"`` or ``"mark"``: the price a stop / take-profit / trailing order watches."""
+        return _NAMES["trigger"][self.trigger_by]
 
     @property
     def leaves_lots(self) -> int:
