@@ -6,20 +6,30 @@ nothing: the replay does not even call it)::
     class Holder(Strategy):
         def on_start(self, ctx):
             self.symbol = ctx.default_symbol  # the run's first symbol (or --symbol)
+            self.entry = None
             ctx.set_leverage(self.symbol, 125)
         def on_book(self, ctx, level):
-            if not ctx.position(self.symbol) and ctx.best_ask(self.symbol):
-                ctx.buy(self.symbol, ctx.qty_lots(self.symbol, "0.5"))
+            if self.entry is None and ctx.best_ask(self.symbol):
+                self.entry = ctx.order(self.symbol, "buy", "0.5")  # a market order: no price
+
+The guide with runnable examples is ``docs/strategies.md``.
 
 What a strategy sees and when
 -----------------------------
 A hook runs after the exchange has applied the event it reports, so the book, positions
 and margin read through the context include it; nothing later has happened yet. Orders
 and settings a hook sends arrive at the exchange ``latency_ns`` later (a run parameter):
-at the same timestamp with zero latency, after that timestamp's market data. Prices are
-int ticks and sizes int lots of the instrument (``ctx.price_ticks("BTCUSDT", "61000.5")``
-and ``ctx.qty_lots(...)`` convert exactly, and refuse off-grid text); money is int atoms
-(1e-8 USDT). Mark and liquidation prices are finer than the tick (the venue computes
+at the same timestamp with zero latency, after that timestamp's market data.
+
+Sides, order types, times in force, trigger prices and position sides are names
+(``"buy"``, ``"stop_market"``, ``"GTX"``, ``"mark"``, ``"long"``; any case), the str
+enums :class:`Side`, :class:`OrderType`, :class:`TimeInForce`, :class:`Trigger`,
+:class:`PositionSide`, or the engine's int codes. A price or a size is an int of ticks /
+lots of the instrument, or decimal text / a ``Decimal`` in its units, converted exactly
+(off-grid refused). The book and events speak ticks and lots, money int atoms (1e-8
+USDT); ``ctx.price`` / ``ctx.qty`` / the position view's properties / ``ctx.equity()``
+read them as ``Decimal``. Every order call returns an :class:`OrderHandle`, which
+``cancel``, ``amend``, :class:`OwnFill` and ``ctx.handle_of(event)`` refer to. Mark and liquidation prices are finer than the tick (the venue computes
 them): they are int **subticks** (1e-8 of the quote asset), ``ctx.mark_price(symbol)`` is
 the exact ``Decimal`` and ``ctx.mark_price_ticks(symbol, "down" | "up" | "nearest")`` rounds
 the mark to the tick grid in a direction you name (to place an order at it).
@@ -1149,6 +1159,12 @@ class Context:
         trigger_ticks = self._ticks(symbol, trigger_price, "trigger_price")
         rate_e8 = 0 if callback_rate is None else self._callback_rate_e8(callback_rate)
         callback_ticks = 0 if callback is None else self._ticks(symbol, callback, "callback")
+        if otype == TRAILING_STOP_MARKET and (rate_e8 > 0) == (callback_ticks > 0):
+            raise InputError(
+                "a trailing stop needs exactly one of callback_rate (percent) and callback (a price distance)",
+                where="strategy",
+                field="callback",
+            )
         if client_order_id is None:
             self._next_client_id += 1
             client_order_id = f"s{self._next_client_id}"
