@@ -771,7 +771,7 @@ class Context:
         *,
         stop: Amount | None = None,
         take_profit: Amount | None = None,
-        trailing: Trail | str | Decimal | None = None,
+        trailing: Trail | Mapping[str, Any] | str | Decimal | None = None,
         trigger: Any = TRIGGER_LAST,
         take_profit_type: str = "market",
         tif: Any = GTC,
@@ -786,8 +786,8 @@ class Context:
         * ``stop``: a stop-market at that trigger price;
         * ``take_profit``: a take-profit-market at that trigger price (``take_profit_type=
           "limit"``: a reduce-only limit order resting at that price instead, a maker exit);
-        * ``trailing``: a trailing stop — a :class:`Trail`, or a rate in percent
-          (``"1%"``) for ``Trail(callback_rate=...)``.
+        * ``trailing``: a trailing stop — a :class:`Trail` (or a dict of its fields), or a
+          rate in percent (``"1%"``) for ``Trail(callback_rate=...)``.
 
         Stop and take-profit watch ``trigger`` (``"last"`` / ``"mark"``; the trailing stop
         too unless its ``Trail`` says otherwise). An exit that would fire at once when
@@ -820,7 +820,15 @@ class Context:
         if trailing is None:
             found.append(None)
         else:
-            trail = trailing if isinstance(trailing, Trail) else Trail(callback_rate=trailing)
+            if isinstance(trailing, Trail):
+                trail = trailing
+            elif isinstance(trailing, Mapping):
+                unknown = set(trailing) - set(Trail._fields)
+                if unknown:
+                    raise InputError(f"unknown {', '.join(sorted(unknown))}; expected some of {', '.join(Trail._fields)}", where="strategy", field="trailing")
+                trail = Trail(**trailing)
+            else:
+                trail = Trail(callback_rate=trailing)
             leg = self._new_order(
                 symbol, exit_side, 0, None, TRAILING_STOP_MARKET, GTC, True, f"{cid}.ts", trail.activation or 0,
                 trigger if trail.trigger is None else trail.trigger,

@@ -358,6 +358,33 @@ class TestContingent:
         assert caught and "field 'callback_rate'" in caught[0]
 
 
+    def test_a_trailing_stop_needs_exactly_one_callback(self, two_symbols: list[Path]) -> None:
+        """Neither or both of callback_rate and callback is an error naming the callback."""
+        caught: list[str] = []
+
+        def send(ctx: Any, seen: dict[str, Any]) -> None:
+            for kw in ({}, {"callback_rate": "1", "callback": "5.0"}):
+                try:
+                    ctx.trailing_stop("BTCUSDT", "sell", "0.01", **kw)
+                except InputError as exc:
+                    caught.append(exc.field)
+
+        run(two_symbols, send)
+        assert caught == ["callback", "callback"]
+
+    def test_a_bracket_takes_its_trailing_stop_as_a_dict(self, two_symbols: list[Path]) -> None:
+        """trailing={"callback": 20, "trigger": "last"} is the same exit as Trail(callback=20, trigger="last")."""
+
+        def send(ctx: Any, seen: dict[str, Any]) -> None:
+            ctx.bracket("ETHUSDT", "buy", "0.1", trailing={"callback": 20, "trigger": "last"}, trigger="mark")
+            ctx.bracket("ETHUSDT", "buy", "0.1", trailing=Trail(callback=20, trigger="last"), trigger="mark")
+
+        script, _ = run(two_symbols, send)
+        first, second = (c.exits[0] for c in script.seen["sent"] if type(c) is NewBracket)
+        assert first._replace(client_order_id="") == second._replace(client_order_id="")
+        assert (first.callback_ticks, first.trigger_by) == (20, 0)
+
+
 class TestHedgeModeAndReaders:
     def test_hedge_mode_holds_a_long_and_a_short(self, two_symbols: list[Path]) -> None:
         """In hedge mode a long and a short of one symbol are two positions, read by side."""
