@@ -9,6 +9,8 @@ from __future__ import annotations
 from exsim.book.orders import TAKE_PROFIT_MARKET, TRAILING_STOP_MARKET, TRIGGER_MARK
 from exsim.exchange import Fill, OrderAccepted, OrderAmended, OrderCancelled, OrderRejected, OrderTriggered, RejectReason
 
+from ledger.harness import USDT
+
 from .contingent_harness import ALICE, BOB, BUY, CAROL, P, SELL, SYM, market_with_liquidity, of, order, send_bracket, stop
 
 TP = P + 1_000
@@ -127,3 +129,17 @@ def test_trailing_exit_is_active_at_once() -> None:
     assert of(h.tape(SELL, P * 99 // 100 + 1, 1), OrderTriggered) == []
     (t,) = of(h.tape(SELL, P * 99 // 100, 1), OrderTriggered)
     assert t.trigger_price_ticks == 594_000
+
+
+def test_liquidation_leaves_no_link() -> None:
+    """A 100x bracket long liquidated by the mark: its exits are cancelled (LIQUIDATION) and no link is left."""
+    h = market_with_liquidity()
+    h.leverage(ALICE, 100)
+    h.withdraw(ALICE, 1_000_000 * USDT - 8 * USDT)  # 8 USDT left: 0.01 BTC at 100x
+    h.new(BOB, SELL, 10, P)
+    send_bracket(h, order(BUY, 10), order(SELL, 0, P + 5_000), stop(SELL, 0, P - 5_000))
+    assert lots(h) == 10 and h.ex.contingent
+    h.new(CAROL, BUY, 50, P - 7_000)
+    events = h.mark(P - 6_000)  # 600 USDT down on 0.01 BTC: 6 USDT lost, under maintenance
+    assert {e.reason for e in of(events, OrderCancelled)} == {"LIQUIDATION"}
+    assert lots(h) == 0 and not h.ex.contingent
