@@ -385,3 +385,14 @@ class TestRealKlines:
         assert bar.volume_lots == inst.lots(kline["v"])
         # one count per aggTrade print; the kline counts the trades inside them
         assert bar.trade_count == len(inside) and kline["n"] == sum(ids[r.where]["l"] - ids[r.where]["f"] + 1 for r in inside)
+
+
+def test_the_example_in_docs_bars_runs(minutes: Path) -> None:
+    """The strategy shown in docs/bars.md runs as written and collects the 1m closes."""
+    text = (ROOT / "docs" / "bars.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "docs/bars.md", "exec"), namespace)  # (our own document's example)
+    strategy = namespace["Closes"]()
+    run([minutes], strategy)
+    assert strategy.closes == [ticks("61001.0"), ticks("61002.0"), ticks("61002.0"), ticks("61010.0")]
