@@ -83,6 +83,8 @@ from exsim.exchange import (
     FundingSettled,
     Liquidation,
     MarkPriceUpdated,
+    NewBracket,
+    NewOco,
     NewOrder,
     OrderAccepted,
     OrderAmended,
@@ -694,6 +696,8 @@ class Replay:
             SetIndexPrice: self._on_index,
             NewOrder: self._on_user_order,
             AmendOrder: self._on_user_order,
+            NewOco: self._on_user_order,
+            NewBracket: self._on_user_order,
         }
         if self._hook_book is None:  # nobody listens: straight to the exchange
             self._dispatch[SetReplayedLevels] = self.exchange.submit
@@ -1372,7 +1376,9 @@ class Replay:
         self._refresh_ladder(cmd.symbol)
         self.exchange.submit(cmd)
 
-    def _on_user_order(self, cmd: NewOrder | AmendOrder) -> None:
+    def _on_user_order(self, cmd: NewOrder | AmendOrder | NewOco | NewBracket) -> None:
+        """A strategy's order reaches the venue: synthetic depth rebuilt around the latest
+        quote first (brackets and OCO pairs too: their entry may take liquidity at once)."""
         self._refresh_ladder(cmd.symbol)
         self.exchange.submit(cmd)
 
