@@ -6,9 +6,14 @@ Pipeline of one command (``DESIGN.md`` §2), all inside :meth:`Exchange.submit`:
 2. ``OrderBook.match`` / ``OrderBook.limit`` (the book knows nothing of accounts);
 3. turn the book's raw fills into ``Fill`` events (one per match, both sides, fees);
 4. report cancelled / expired remainders and the L2 levels that changed (``BookDelta``);
-5. fire stop / take-profit orders whose reference price was crossed, each through the
-   same path, until none is left;
-6. hand the command's events, in order, to every sink.
+5. fire stop / take-profit / trailing orders whose reference price was crossed, each
+   through the same path, until none is left;
+6. contingent orders (``docs/orders.md``, :mod:`exsim.exchange.contingent`): the siblings
+   of an OCO leg are cancelled right after the match that filled it is booked, or before
+   a triggered leg trades; bracket exits are placed or grown once the command's matching
+   is done (then any that is already through its trigger fires); links to orders that
+   left are dropped at the end of the command (O(groups + brackets) while any exist);
+7. hand the command's events, in order, to every sink.
 
 Events are appended to one buffer while the command runs and given to the sinks once it
 has completed, so no sink ever sees a half-applied command.

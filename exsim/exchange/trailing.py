@@ -37,7 +37,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from exsim.book.orders import BUY, TRAILING_STOP_MARKET
+from exsim.book.orders import TRAILING_STOP_MARKET
 from exsim.errors import StateError
 from exsim.exchange.triggers import FALLING, RISING, StopOrder
 from exsim.units import ceil_div, floor_div, subticks_ceil_ticks, subticks_floor_ticks
@@ -122,10 +122,6 @@ class TrailingStop(StopOrder):
             f"TrailingStop(id={self.order_id}, acct={self.account_id}, extreme={self.extreme_subticks}, "
             f"fire_at={self.fire_at_subticks})"
         )
-
-
-def is_active(stop: TrailingStop) -> bool:
-    return stop.extreme_subticks != 0
 
 
 class _Side:
@@ -261,4 +257,4 @@ class TrailingIndex:
             raise StateError("trailing stop count disagrees with the waiting orders")
 
 
-__all__ = ["MAX_CALLBACK_RATE_E8", "MIN_CALLBACK_RATE_E8", "TrailingIndex", "TrailingStop", "is_active"]
+__all__ = ["MAX_CALLBACK_RATE_E8", "MIN_CALLBACK_RATE_E8", "TrailingIndex", "TrailingStop"]

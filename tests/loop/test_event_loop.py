@@ -88,7 +88,7 @@ def new_loop(**kwargs: Any) -> tuple[EventLoop, FakeExchange]:
 
 class TestPriorityTable:
     def test_table_matches_the_design(self) -> None:
-        """Market data 0, user commands 1, mark price 2; funding 3 and timers 4 as constants."""
+        """Market data 0, user commands (contingent ones too) 1, mark price 2; funding 3 and timers 4 as constants."""
         from exsim.exchange import commands
 
         assert dict(PRIORITY) == {
@@ -99,6 +99,8 @@ class TestPriorityTable:
             NewOrder: 1,
             CancelOrder: 1,
             AmendOrder: 1,
+            commands.NewOco: 1,
+            commands.NewBracket: 1,
             SetSelfTradePrevention: 1,
             commands.Deposit: 1,
             commands.Withdraw: 1,
