@@ -408,6 +408,27 @@ class TestHedgeModeAndReaders:
         assert (seen["short"].qty, seen["short"].side) == (Decimal("-2.000"), "short")
         assert {(v.position_side, v.qty_lots) for v in seen["all"]} == {(1, 1000), (2, -2000)}
 
+    def test_a_hedge_mode_bracket_protects_its_own_leg(self, two_symbols: list[Path]) -> None:
+        """In hedge mode a bracket on the long leg places its exits on that leg, and a
+        trailing stop on the short leg closes the short (not reduce-only: a hedge close)."""
+
+        def mode(ctx: Any, seen: dict[str, Any]) -> None:
+            ctx.set_position_mode("hedge")
+
+        def trade(ctx: Any, seen: dict[str, Any]) -> None:
+            ask = ctx.best_ask("ETHUSDT")
+            seen["b"] = ctx.bracket("ETHUSDT", "buy", "1", stop=ask - 3000, take_profit=ask + 3000, position_side="long")
+            ctx.sell("ETHUSDT", "1", position_side="short")
+            seen["t"] = ctx.trailing_stop("ETHUSDT", "buy", "1", callback="1.00", position_side="short")
+
+        def look(ctx: Any, seen: dict[str, Any]) -> None:
+            seen["exits"] = [(h.status, h.position_side) for h in seen["b"].exits]
+
+        script, _ = run(two_symbols, mode, trade, look)
+        assert script.seen["exits"] == [("open", 1), ("open", 1)]
+        t = script.seen["t"]
+        assert t.position_side == 2 and not t.reduce_only and t.status in ("open", "filled")
+
     def test_the_decimal_readers_equal_the_integer_forms(self, two_symbols: list[Path]) -> None:
         """Entry price, size, PnL, margins, margin ratio, liquidation price and the account's
         money read as Decimal equal the integer forms in the instrument's units."""
