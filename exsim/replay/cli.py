@@ -345,6 +345,10 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
             pt.add_row(p["symbol"], p["open_position"], short(p["entry_price"]), short(p["liquidation_price"]), short(p["pnl"]),
                        str(p["liquidations"]))
         console.print(pt)
+    if s.get("statistics"):
+        from exsim.results.show import statistics_table
+
+        console.print(statistics_table(s["statistics"]))
     span = s.get("span") or {}
     if span.get("warning"):
         console.print(f"[bold yellow]warning:[/bold yellow] {span['warning']}")

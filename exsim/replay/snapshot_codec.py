@@ -97,6 +97,11 @@ ENTITY_CLASSES: Final = (
     "exsim.replay.runner:_Ladder",
     "exsim.replay.runner:_Recorder",
     "exsim.replay.strategy:Context",
+    "exsim.results.stats:EquityCurve",
+    "exsim.results.trips:AccountTally",
+    "exsim.results.trips:Trip",
+    "exsim.results.trips:TripBook",
+    "exsim.results.trips:_Held",
 )
 #: modules whose named tuples (commands, events, market items: immutable messages) a
 #: snapshot may hold, as values or as the keys of dispatch tables
