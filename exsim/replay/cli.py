@@ -617,7 +617,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     summary = read_summary(args.run_dir)
     from rich.console import Console
 
-    print_summary(Console(), summary, args.run_dir)
+    console = Console()
+    print_summary(console, summary, args.run_dir)
+    from exsim.results.show import trades_table
+
+    trades = Path(args.run_dir) / "trades.csv"
+    if trades.is_file():  # (a run written before trades.csv has none)
+        console.print(trades_table(trades))
     return 0
 
 

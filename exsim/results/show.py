@@ -49,23 +49,52 @@ def statistics_table(st: dict[str, Any], title: str = "statistics") -> Any:
     return t
 
 
-def trades_table(trades: list[dict[str, str]], limit: int = 20, title: str = "trades") -> Any:
-    """The first ``limit`` round trips of trades.csv (rows as read by csv.DictReader)."""
+def _short(text: str) -> str:
+    """``61808.65000000`` -> ``61808.65`` (display only: the file keeps the exact text)."""
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _when(utc: str) -> str:
+    """``2024-08-08T23:54:17.387237264Z`` -> ``08-08 23:54:17`` (display only)."""
+    return utc[5:19].replace("T", " ")
+
+
+def trades_table(path: Any, limit: int = 20) -> Any:
+    """The trade list of ``trades.csv``: its first ``limit`` round trips, the count of all
+    of them and how they ended. Streams the file (memory: ``limit`` rows)."""
+    import csv
+
     from rich.table import Table
 
-    t = Table(title=f"{title} ({len(trades)}{', first ' + str(limit) if len(trades) > limit else ''})")
-    for name in ("symbol", "side", "entry (UTC)", "exit (UTC)", "entry px", "exit px", "max qty", "net PnL", "ended by"):
-        t.add_column(name, justify="left" if name in ("symbol", "side", "ended by") else "right", no_wrap=True)
-    for r in trades[:limit]:
-        t.add_row(
-            r["symbol"] if r.get("position_side") in (None, "BOTH") else f"{r['symbol']} {r['position_side']}",
+    first: list[dict[str, str]] = []
+    total = 0
+    ended: dict[str, int] = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for r in csv.DictReader(f):
+            total += 1
+            ended[r["exit_reason"]] = ended.get(r["exit_reason"], 0) + 1
+            if len(first) < limit:
+                first.append(r)
+    how = ", ".join(f"{k} {v}" for k, v in sorted(ended.items())) or "none"
+    shown = f", the first {limit}" if total > limit else ""
+    t = Table(title=f"trades: {total} round trips{shown} (ended by: {how})")
+    accounts = len({r["account"] for r in first}) > 1
+    names = ("account",) if accounts else ()
+    names += ("symbol", "side", "entry (UTC)", "exit (UTC)", "entry px", "exit px", "max qty", "net PnL", "ended by")
+    for name in names:
+        t.add_column(name, justify="left" if name in ("symbol", "side", "ended by") else "right")
+    for r in first:
+        cells = (r["account"],) if accounts else ()
+        cells += (
+            r["symbol"] if r["position_side"] == "BOTH" else f"{r['symbol']} {r['position_side']}",
             r["side"],
-            r["entry_time_utc"][:23].replace("T", " "),
-            r["exit_time_utc"][:23].replace("T", " "),
-            r["avg_entry_price"],
-            r["avg_exit_price"],
+            _when(r["entry_time_utc"]),
+            _when(r["exit_time_utc"]),
+            _short(r["avg_entry_price"]),
+            _short(r["avg_exit_price"]),
             r["max_qty"],
-            r["net_pnl"],
-            r["exit_reason"] + (" (at the last mark)" if r["open_at_end"] == "True" else ""),
+            _short(r["net_pnl"]),
+            r["exit_reason"] + (" (mark)" if r["open_at_end"] == "True" else ""),
         )
+        t.add_row(*cells)
     return t
