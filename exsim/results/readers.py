@@ -3,9 +3,11 @@ extra, ``pip install 'exsim[pandas]'``).
 
 * :func:`read_csv` reads any CSV a run writes: each column by :data:`~exsim.results.schema.COLUMNS`
   — ``int`` columns as int64 (pandas' nullable ``Int64`` when a cell is empty), ``decimal``
-  columns as :class:`decimal.Decimal` objects (``str(value)`` gives the file's text back),
+  columns as :class:`decimal.Decimal` objects (``format(value, "f")`` gives the file's text back),
   ``bool`` as bool, text as str; an empty cell is None. A column the schema does not know
   stays text. Nothing is ever read as float64.
+* :func:`read_json` reads ``summary.json`` / ``instruments.json`` flattened (one row; a
+  list: a row per item; nested keys joined with ``.``), numbers as in :func:`read_events`;
 * :func:`read_events` reads ``events.jsonl``: one row per event, a column per field
   (``event`` is the event's class); integers stay Python ints (int64 where a whole column
   fits), a JSON number with a fraction becomes a Decimal, nested lists/objects stay
@@ -110,3 +112,16 @@ def read_events(path: str | Path) -> Any:
         else:
             data[name] = pd.Series(values, dtype="object")
     return pd.DataFrame(data)
+
+
+def read_json(path: str | Path) -> Any:
+    """``summary.json`` or ``instruments.json`` as a DataFrame (``pandas.json_normalize``:
+    nested keys joined with ``.``); integers stay ints, a number with a fraction is a
+    Decimal (never float64). O(file)."""
+    pd = _pandas()
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"), parse_float=Decimal)
+    except ValueError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
+    flat = pd.json_normalize(data)
+    return flat.astype(object)
