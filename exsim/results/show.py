@@ -11,7 +11,7 @@ def _pct(text: str | None) -> str:
         return "-"
     from decimal import Decimal
 
-    return f"{Decimal(text) * 100:.2f} %"
+    return f"{Decimal(text) * 100:.4f} %"
 
 
 def _num(text: str | None) -> str:
@@ -97,4 +97,30 @@ def trades_table(path: Any, limit: int = 20) -> Any:
             r["exit_reason"] + (" (mark)" if r["open_at_end"] == "True" else ""),
         )
         t.add_row(*cells)
+    return t
+
+
+def statistics_by_account(accounts: list[tuple[str, dict[str, Any]]], title: str = "statistics") -> Any:
+    """The first statistics of several accounts side by side (a scenario's), a column each."""
+    from rich.table import Table
+
+    t = Table(title=title)
+    t.add_column("statistic")
+    for name, _ in accounts:
+        t.add_column(name, justify="right")
+    rows = (
+        ("return", lambda s: _pct(s["return"])),
+        ("trades (closed / open)", lambda s: f"{s['trades']} / {s['open_trades']}"),
+        ("win rate", lambda s: _pct(s["win_rate"])),
+        ("profit factor", lambda s: _num(s["profit_factor"])),
+        ("expectancy (per trade)", lambda s: _num(s["expectancy"])),
+        ("max drawdown", lambda s: f"{s['max_drawdown']} ({_pct(s['max_drawdown_fraction'])})"),
+        ("Sharpe / Sortino", lambda s: f"{_num(s['sharpe'])} / {_num(s['sortino'])}"),
+        ("Calmar", lambda s: _num(s["calmar"])),
+        ("exposure", lambda s: _pct(s["exposure"])),
+        ("turnover", lambda s: s["turnover"]),
+        ("worst margin ratio", lambda s: _pct(s["worst_margin_ratio"])),
+    )
+    for label, cell in rows:
+        t.add_row(label, *(cell(st) for _, st in accounts))
     return t
