@@ -171,6 +171,7 @@ class TestCrashBars:
         for i, (snapshot, info) in enumerate(kept.snapshots):
             out = tmp_path / f"resumed{i}"
             shutil.copytree(tmp_path / "checked", out)  # a whole events.jsonl: cut back to the snapshot
+            (out / "instruments.json").unlink()  # the resumed run writes its own
             replay = Replay([CRASH], crash_holder(), CRASH_CONFIG, out_dir=out, resume=snapshot)
             if i == 0:  # the middle of the story: holding 0.4 BTC at 125x, not yet liquidated
                 assert replay.strategy.state == "holding" and replay.ctx.position("BTCUSDT") is not None
