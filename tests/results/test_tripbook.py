@@ -10,8 +10,8 @@ import pytest
 from exsim.exchange import PositionChanged
 from exsim.ledger import LONG, SHORT
 from exsim.results.trips import Trip, TripBook, TripMismatch
-from tests.liquidation import test_adl
-from tests.liquidation.harness import BUY, SELL, LiqHarness, fixed
+from liquidation import test_adl
+from liquidation.harness import BUY, SELL, LiqHarness, fixed
 
 
 def follow(h: LiqHarness) -> tuple[TripBook, list[Trip]]:
