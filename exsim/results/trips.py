@@ -60,6 +60,8 @@ ADL = "adl"
 OPEN = "open"
 #: every value of the ``exit_reason`` column
 END_REASONS: tuple[str, ...] = ("limit", "market", "stop", "take_profit", "trailing_stop", LIQUIDATION, ADL, OPEN, "unknown")
+#: the order types' names, TRAILING_STOP_MARKET (6) included where exsim.book.orders does not list it yet
+_TYPE_NAMES: tuple[str, ...] = tuple(ORDER_TYPE_NAMES) if len(ORDER_TYPE_NAMES) > 6 else (*ORDER_TYPE_NAMES, "TRAILING_STOP_MARKET")
 
 
 class TripMismatch(AssertionError):
@@ -236,7 +238,7 @@ class TripBook:
                     if liquidation:
                         type_name, reason = "LIQUIDATION", LIQUIDATION
                     elif 0 <= otype < len(END_BY_ORDER_TYPE):
-                        type_name, reason = ORDER_TYPE_NAMES[otype], END_BY_ORDER_TYPE[otype]
+                        type_name, reason = _TYPE_NAMES[otype], END_BY_ORDER_TYPE[otype]
                     else:
                         type_name, reason = "", "unknown"
                     rec = FillRecord(e.ts_ns, acct, e.symbol, oid, client, type_name, side, e.price_ticks, e.qty_lots, fee,

@@ -91,3 +91,38 @@ class TestInvariant:
         book = TripBook({"BTCUSDT": 1}, {"BTCUSDT": 1})
         with pytest.raises(TripMismatch, match="the ledger says"):
             book.check(1, 1, 0, 0)
+
+
+class TestExitReasons:
+    """The closing order's type, from its OrderAccepted, names how a trip ended (events built by hand:
+    one account, tick x lot = 1 atom)."""
+
+    @staticmethod
+    def round_trip(close_type: int) -> Trip:
+        from exsim.exchange import Fill, OrderAccepted
+
+        book = TripBook({"X": 1}, {"X": 1})
+        opening = [
+            OrderAccepted(1, "X", 10, 1, "in", 0, 0, 0, 100, 2, 0),
+            Fill(1, "X", 1, 100, 2, 0, 10, 1, 0, 3, 0, 0, 0, 0),
+            PositionChanged(1, 1, "X", 0, 2, 200, 0, 0, 0),
+        ]
+        assert book.on_events(opening)[1] == []
+        closing = [
+            OrderAccepted(2, "X", 11, 1, "out", 1, close_type, 0, 0, 2, 0),
+            Fill(2, "X", 2, 130, 2, 1, 11, 1, 0, 4, 0, 0, 0, 0),
+            PositionChanged(2, 1, "X", 0, 0, 0, 0, 60, 0),
+        ]
+        records, (trip,) = book.on_events(closing)
+        assert records[0].client_order_id == "out" and records[0].realized_atoms == 60
+        book.check(1, 60, 7, 0)
+        return trip
+
+    @pytest.mark.parametrize(
+        ("order_type", "reason"),
+        [(0, "limit"), (1, "market"), (2, "stop"), (3, "stop"), (4, "take_profit"), (5, "take_profit"), (6, "trailing_stop")],
+    )
+    def test_the_closing_order_type_names_the_exit(self, order_type: int, reason: str) -> None:
+        """LIMIT, MARKET, STOP_*, TAKE_PROFIT_* and TRAILING_STOP_MARKET (6) each name their exit."""
+        trip = self.round_trip(order_type)
+        assert (trip.exit_reason, trip.realized_atoms, trip.fees_atoms, trip.net_atoms) == (reason, 60, 7, 53)
