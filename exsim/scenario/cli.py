@@ -254,7 +254,8 @@ def add_parsers(sub: Any) -> None:
         help="run a teaching scenario (a TOML file or a built-in name): positions, a price path, liquidations explained",
         description=(
             "Run a scenario file (format: docs/scenarios.md) or a built-in scenario by name. Prints each account's "
-            "outcome; with --out writes summary.json, timeseries.csv, marks.csv, fills.csv, events.jsonl and plots. "
+            "outcome; with --out writes summary.json, trades.csv, timeseries.csv, marks.csv, fills.csv, events.jsonl, "
+            "instruments.json and plots. "
             "Example: exsim scenario one-position --out runs/one"
         ),
     )
