@@ -53,7 +53,7 @@ def trip_row(trip: Trip, inst: Any) -> tuple[Any, ...]:
     """One ``trades.csv`` row (schema.TRADE_FIELDS)."""
     is_open = trip.exit_reason == OPEN
     if is_open:
-        exit_price = inst.mark_str(trip.mark_subticks) if trip.mark_subticks else ""
+        exit_price = format_atoms(trip.mark_subticks) if trip.mark_subticks else ""  # (subticks: 1e-8 of the quote)
     else:
         exit_price = average_price(inst, trip.exit_value_atoms, trip.exit_lots)
     return (

@@ -43,7 +43,7 @@ class TestPinned:
     def test_an_open_trip_is_valued_at_the_last_mark(self, pinned_run: Path) -> None:
         """D: short 5 from 100, the last mark 97: unrealized 15, exit price shown as the mark."""
         d = trades(pinned_run)[3]
-        assert (d["avg_exit_price"], d["unrealized_pnl"], d["net_pnl"], d["exit_qty"]) == ("97", "15.00000000", "15.00000000", "0")
+        assert (d["avg_exit_price"], d["unrealized_pnl"], d["net_pnl"], d["exit_qty"]) == ("97.00000000", "15.00000000", "15.00000000", "0")
 
     def test_trips_add_up_to_the_account(self, pinned_run: Path, pinned_summary: dict[str, Any]) -> None:
         """Σ net PnL of the trips = the account's PnL (equity - deposit), to the atom."""
