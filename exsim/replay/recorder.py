@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -45,7 +44,7 @@ from exsim.exchange import IndexPriceUpdated
 from exsim.readers.rows import KIND_NAMES
 from exsim.replay.rundir import atomic_write
 from exsim.replay.strategy import ACCOUNT_ID
-from exsim.results.rows import fill_row, trip_row
+from exsim.results.rows import fill_row, trip_row, utc_text  # (utc_text: imported from here by others too)
 from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
 from exsim.results.stats import EquityCurve, statistics
 from exsim.results.trips import TripBook
@@ -79,12 +78,6 @@ STREAMED_CSVS = ("fills.csv", "timeseries.csv", "trades.csv")
 _NEVER = -(1 << 62)
 #: margin ratio written when it is higher (a margin balance <= 0 has no finite ratio): 10,000 %
 RATIO_CAP_E8 = 100 * RATE_SCALE
-
-
-def utc_text(ts_ns: int) -> str:
-    """``2024-08-08T23:55:09.422080865Z`` — exact to the nanosecond."""
-    secs, ns = divmod(ts_ns, 1_000_000_000)
-    return datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}Z"
 
 
 def open_run_file(out_dir: Path, name: str, mode: str = "w") -> IO[str]:

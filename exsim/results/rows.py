@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any
 
@@ -11,10 +12,13 @@ from exsim.units import format_atoms, format_scaled, mul_div_half_even
 
 
 def utc_text(ts_ns: int) -> str:
-    """``2024-08-08T23:55:09.422080865Z`` — exact to the nanosecond."""
-    from exsim.replay.recorder import utc_text as text
+    """``2024-08-08T23:55:09.422080865Z`` — exact to the nanosecond.
 
-    return text(ts_ns)
+    >>> utc_text(1_723_161_309_422_080_865)
+    '2024-08-08T23:55:09.422080865Z'
+    """
+    secs, ns = divmod(ts_ns, 1_000_000_000)
+    return datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}Z"
 
 
 def average_price(inst: Any, value_atoms: int, lots: int) -> str:
