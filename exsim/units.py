@@ -516,6 +516,20 @@ def mul_div_ceil(a: int, num: int, den: int) -> int:
     return -(-(a * num) // den)
 
 
+def mul_div_half_even(a: int, num: int, den: int) -> int:
+    """``a * num / den`` rounded to the nearest integer, ties to even, with no intermediate
+    loss (``den > 0``). For figures meant for reading (an average price), never for money
+    that is booked.
+
+    >>> mul_div_half_even(5, 1, 2), mul_div_half_even(7, 1, 2), mul_div_half_even(-5, 1, 2), mul_div_half_even(10, 1, 3)
+    (2, 4, -2, 3)
+    """
+    q, r = divmod(a * num, den)
+    if 2 * r > den or (2 * r == den and q % 2):
+        q += 1
+    return q
+
+
 def rate_floor(amount_atoms: int, rate_e8: int) -> int:
     """``amount_atoms * rate_e8 / 1e8`` in atoms, rounded down (payouts, rebates).
 

@@ -347,6 +347,10 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
             pt.add_row(p["symbol"], p["open_position"], short(p["entry_price"]), short(p["liquidation_price"]), short(p["pnl"]),
                        str(p["liquidations"]))
         console.print(pt)
+    if s.get("statistics"):
+        from exsim.results.show import statistics_table
+
+        console.print(statistics_table(s["statistics"]))
     span = s.get("span") or {}
     if span.get("warning"):
         console.print(f"[bold yellow]warning:[/bold yellow] {span['warning']}")
@@ -615,7 +619,13 @@ def cmd_report(args: argparse.Namespace) -> int:
     summary = read_summary(args.run_dir)
     from rich.console import Console
 
-    print_summary(Console(), summary, args.run_dir)
+    console = Console()
+    print_summary(console, summary, args.run_dir)
+    from exsim.results.show import trades_table
+
+    trades = Path(args.run_dir) / "trades.csv"
+    if trades.is_file():  # (a run written before trades.csv has none)
+        console.print(trades_table(trades))
     return 0
 
 

@@ -6,7 +6,11 @@ length: rows go to disk when they are made, the summary's figures are running to
 * ``events.jsonl`` — every exchange event (structlog JSON lines; book deltas only with
   ``log_book``), but an ``IndexPriceUpdated`` only when the index changed (the index is
   sampled every ``mark_interval_ns``: an unchanged one says nothing new);
-* ``fills.csv`` — the strategy's fills, exact decimal prices, sizes and fees;
+* ``fills.csv`` — the strategy's fills, exact decimal prices, sizes and fees, the order's
+  type and client id, the position side and the PnL each realized (the schema scenarios
+  share: :data:`exsim.results.schema.FILL_FIELDS`);
+* ``trades.csv`` — the strategy's round trips (:mod:`exsim.results.trips`), written as each
+  ends; those still open at the end last, flagged;
 * ``timeseries.csv`` — one row per symbol of the run at each sample (every
   ``sample_interval_ns``; with the default ``sample_all=False`` only when a value of that
   symbol's row changed since its last one), at the strategy's fills and at each of its
@@ -18,7 +22,8 @@ length: rows go to disk when they are made, the summary's figures are running to
   liquidation price the engine acted on) and then the state after it
   (``after liquidation``);
 * ``summary.json`` — inputs, the market model's choices, the account's figures and each
-  symbol's (``positions``), the span of each input, checks.
+  symbol's (``positions``), the span of each input, checks, and the trader's
+  ``statistics`` (:mod:`exsim.results.stats`).
 
 Money is formatted from int atoms and prices from int ticks, exactly; floats appear only
 in ratios (rates, margin ratio as a fraction) meant for reading and plotting.
@@ -28,7 +33,6 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -40,6 +44,10 @@ from exsim.exchange import IndexPriceUpdated
 from exsim.readers.rows import KIND_NAMES
 from exsim.replay.rundir import atomic_write
 from exsim.replay.strategy import ACCOUNT_ID
+from exsim.results.rows import fill_row, trip_row, utc_text  # (utc_text: imported from here by others too)
+from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
+from exsim.results.stats import EquityCurve, statistics
+from exsim.results.trips import TripBook
 from exsim.sinks import JsonlSink
 from exsim.units import RATE_SCALE, format_atoms, format_rate_e8, mul_div_floor
 
@@ -65,18 +73,11 @@ SERIES_FIELDS = (
     "liquidation_price",
     "why",
 )
-FILL_FIELDS = ("ts_ns", "time_utc", "symbol", "order_id", "side", "price", "qty", "fee", "liquidity", "leaves_qty", "trade_id", "liquidation")
 #: the run files written row by row (a checkpoint records their lengths; see exsim.replay.checkpoint)
-STREAMED_CSVS = ("fills.csv", "timeseries.csv")
+STREAMED_CSVS = ("fills.csv", "timeseries.csv", "trades.csv")
 _NEVER = -(1 << 62)
 #: margin ratio written when it is higher (a margin balance <= 0 has no finite ratio): 10,000 %
 RATIO_CAP_E8 = 100 * RATE_SCALE
-
-
-def utc_text(ts_ns: int) -> str:
-    """``2024-08-08T23:55:09.422080865Z`` — exact to the nanosecond."""
-    secs, ns = divmod(ts_ns, 1_000_000_000)
-    return datetime.fromtimestamp(secs, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{ns:09d}Z"
 
 
 def open_run_file(out_dir: Path, name: str, mode: str = "w") -> IO[str]:
@@ -145,6 +146,7 @@ class Recorder:
         self.events_file: CsvStream | None = None
         self.fills_csv: CsvStream | None = None
         self.series_csv: CsvStream | None = None
+        self.trades_csv: CsvStream | None = None
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             events = open_run_file(self.out_dir, "events.jsonl")
@@ -152,6 +154,12 @@ class Recorder:
             self.events_file = CsvStream(events, None)  # (closes it; the sink only flushes)
             self.fills_csv = CsvStream(open_run_file(self.out_dir, "fills.csv"), FILL_FIELDS)
             self.series_csv = CsvStream(open_run_file(self.out_dir, "timeseries.csv"), SERIES_FIELDS)
+            self.trades_csv = CsvStream(open_run_file(self.out_dir, "trades.csv"), TRADE_FIELDS)
+        insts = list(replay.instruments)
+        self.trips = TripBook({i.symbol: i.atoms_per_tick_lot for i in insts}, {i.symbol: i.lot_size_e8 for i in insts},
+                              only_account=ACCOUNT_ID)
+        self.curve = EquityCurve()
+        self.open_trips: list[Any] = []  # at the end: the trips still open, valued at the last mark
         self.symbols: dict[str, SymbolRecord] = {s: SymbolRecord() for s in replay.symbols}
         self.fill_count = 0
         self.fees_atoms = 0
@@ -176,7 +184,15 @@ class Recorder:
     # ------------------------------------------------------------------ event hooks
     def log(self, events: list[Any]) -> None:
         """The end of one event batch: its fills (now that its liquidations are known), the
-        samples it asks for, and its events to events.jsonl."""
+        samples it asks for, its round trips, and its events to events.jsonl."""
+        records, closed = self.trips.on_events(events)
+        if records and self.fills_csv is not None:
+            row, inst, w = fill_row, self._inst, self.fills_csv.writerow
+            for fr in records:
+                w(row(fr, inst(fr.symbol)))
+        if closed and self.trades_csv is not None:
+            for trip in closed:
+                self.trades_csv.writerow(trip_row(trip, self._inst(trip.symbol)))
         if self.pending_fills:
             self._write_fills()
         if self.after_liquidation:
@@ -208,26 +224,6 @@ class Recorder:
     def _write_fills(self) -> None:
         fills, self.pending_fills = self.pending_fills, []
         liquidation_orders, self.liquidation_fill_orders = self.liquidation_fill_orders, set()
-        w = self.fills_csv
-        if w is not None:
-            px, qty = self._px, self._qty
-            for fl in fills:
-                w.writerow(
-                    (
-                        fl.ts_ns,
-                        utc_text(fl.ts_ns),
-                        fl.symbol,
-                        fl.order_id,
-                        "buy" if fl.side == 0 else "sell",
-                        px(fl.symbol, fl.price_ticks),
-                        qty(fl.symbol, fl.qty_lots),
-                        format_atoms(fl.fee_atoms),
-                        "maker" if fl.is_maker else "taker",
-                        qty(fl.symbol, fl.leaves_lots),
-                        fl.trade_id,
-                        fl.order_id in liquidation_orders,
-                    )
-                )
         # the position right after an order completed, at most once per sampling interval
         # (a busy strategy's fills are in fills.csv; the series samples them)
         done = [fl.ts_ns for fl in fills if not fl.leaves_lots and fl.order_id not in liquidation_orders]
@@ -374,6 +370,7 @@ class Recorder:
         acct = r.ledger.accounts.get(ACCOUNT_ID)
         equity = r.equity_atoms()
         wallet = acct.wallet_atoms if acct is not None else 0
+        self.curve.add(ts_ns, equity)
         peak = self.peak_equity
         if peak is None or equity > peak:
             self.peak_equity = peak = equity
@@ -444,7 +441,7 @@ class Recorder:
     def flush_streams(self) -> dict[str, int]:
         """Flush the streamed CSVs; their lengths in bytes (for a checkpoint)."""
         out: dict[str, int] = {}
-        for name, stream in zip(STREAMED_CSVS, (self.fills_csv, self.series_csv)):
+        for name, stream in zip(STREAMED_CSVS, (self.fills_csv, self.series_csv, self.trades_csv)):
             if stream is not None:
                 stream.file.flush()
                 out[name] = stream.file.tell()
@@ -458,7 +455,7 @@ class Recorder:
             with open(path, "r+b") as f:
                 f.truncate(lengths[name])
             files.append(open_run_file(out_dir, name, "a"))
-        self.fills_csv, self.series_csv = (CsvStream(f, None) for f in files)
+        self.fills_csv, self.series_csv, self.trades_csv = (CsvStream(f, None) for f in files)
         return files
 
     # ------------------------------------------------------------------ the end
@@ -466,18 +463,57 @@ class Recorder:
         r = self.replay
         if self.pending_fills:
             self._write_fills()
-        self._sample(r.last_ts_ns or r.loop.now_ns, "end")
+        end_ns = r.last_ts_ns or r.loop.now_ns
+        self._sample(end_ns, "end")
+        acct = r.ledger.accounts.get(ACCOUNT_ID)
+        if acct is not None:  # the trips are the ledger's, to the atom
+            self.trips.check(ACCOUNT_ID, acct.realized_pnl_atoms, acct.fees_atoms, acct.funding_atoms)
+        self.trips._check()
+        self.open_trips = self.trips.open_trips(end_ns, self._open_value)
         summary = self.summary()
         if self.out_dir is not None:
             assert self.jsonl is not None
+            if self.trades_csv is not None:
+                for trip in self.open_trips:
+                    self.trades_csv.writerow(trip_row(trip, self._inst(trip.symbol)))
             self.jsonl.close()
-            for stream in (self.events_file, self.fills_csv, self.series_csv):
+            for stream in (self.events_file, self.fills_csv, self.series_csv, self.trades_csv):
                 if stream is not None:
                     stream.close()
             with atomic_write(self.out_dir / "summary.json") as f:
                 json.dump(summary, f, indent=1)
                 f.write("\n")
         return summary
+
+    def _open_value(self, account_id: int, symbol: str, position_side: int) -> tuple[int, int]:
+        """An open position's unrealized PnL at the last mark (rounded down, as the
+        summary's) and that mark."""
+        r = self.replay
+        acct = r.ledger.accounts.get(account_id)
+        pos = acct.positions.get((symbol, position_side)) if acct is not None else None
+        mark = r.exchange.mark_price_subticks(symbol)
+        if pos is None or not pos.qty_lots or not mark:
+            return 0, mark or 0
+        return r.ledger.position_figures(pos)[1], mark
+
+    def statistics(self, deposit_atoms: int, equity_atoms: int, worst: tuple[int, int] | None, worst_ns: int) -> dict[str, Any]:
+        """The trader's statistics of the run (exsim.results.stats)."""
+        open_trips = getattr(self, "open_trips", [])
+        ratio = None
+        if worst is not None:
+            ratio = Fraction(RATIO_CAP_E8, RATE_SCALE) if worst[1] <= 0 or worst == (-1, 1) else Fraction(worst[1] - worst[0], worst[1])
+        end_ns = self.curve.last_ts_ns
+        return statistics(
+            self.curve,
+            self.trips.tally(ACCOUNT_ID),
+            deposit_atoms,
+            equity_atoms,
+            sum(t.unrealized_atoms for t in open_trips),
+            self.trips.exposed_ns(ACCOUNT_ID, end_ns),
+            len(open_trips),
+            ratio,
+            worst_ns if worst is not None else None,
+        )
 
     def position_summary(self, symbol: str) -> dict[str, Any]:
         """One symbol's figures at the end: position, entry, mark, PnL, liquidation price."""
@@ -659,6 +695,7 @@ class Recorder:
                 "adl": self.adl_events,
                 "open_position": open_position,
             },
+            "statistics": self.statistics(deposit, equity, worst, worst_ns),
             "positions": positions,
             "liquidations": self.liquidations,
             "other_accounts_liquidations": self.other_liquidations,

@@ -2,7 +2,8 @@
 
 * ``price.png`` — one panel per symbol: last trade price, trade range, mark price, the
   position's liquidation price, the strategy's fills on that symbol (▲ buy, ▼ sell) and
-  its liquidations (✕), against UTC time. The price axis spans what traded (plus a
+  its liquidations (✕), and its round trips of ``trades.csv`` shaded (green long,
+  orange short; up to :data:`TRIPS_SHADED` a symbol), against UTC time. The price axis spans what traded (plus a
   margin): a liquidation price far from it is marked at the panel's edge with its value,
   not drawn (it would flatten the prices into a line);
 * ``equity.png`` — account equity (wallet + isolated margin + unrealized PnL at mark);
@@ -32,6 +33,7 @@ from exsim.errors import InputError
 BUCKETS = 1600  # time buckets per series (a figure is 1210 px wide at 110 dpi)
 RATIO_CLIP_PCT = 150.0  # margin ratios above this are drawn at it (a balance <= 0 has no finite ratio)
 PRICE_MARGIN = 0.08  # of the traded range, above and below it on the price axis
+TRIPS_SHADED = 300  # round trips shaded per symbol panel (more would be a solid band)
 
 
 def read_run_csv(path: Path) -> list[dict[str, str]]:
@@ -99,6 +101,8 @@ class _Symbol:
     def __init__(self, t0: int, t1: int) -> None:
         self.series = {name: MinMax(t0, t1) for name in ("last", "mark", "trade_low", "trade_high", "liquidation_price", "margin_ratio")}
         self.fills = {(side, liq): MinMax(t0, t1) for side in ("buy", "sell") for liq in (False, True)}
+        self.trips: list[tuple[int, int, bool]] = []  # (entry ns, exit ns, long), the first TRIPS_SHADED
+        self.trips_total = 0
 
 
 def _load(d: Path, summary: dict[str, Any], progress: Callable[[float], None] | None) -> tuple[dict[str, _Symbol], MinMax]:
@@ -136,6 +140,13 @@ def _load(d: Path, summary: dict[str, Any], progress: Callable[[float], None] | 
         sym = symbols.get(f["symbol"])
         if sym is not None:
             sym.fills[(f["side"], f["liquidation"] == "True")].add(int(f["ts_ns"]), float(f["price"]))
+    if (d / "trades.csv").is_file():  # (a run written before trades.csv has none)
+        for r in stream_run_csv(d / "trades.csv"):
+            sym = symbols.get(r["symbol"])
+            if sym is not None:
+                sym.trips_total += 1
+                if len(sym.trips) < TRIPS_SHADED:
+                    sym.trips.append((int(r["entry_ts_ns"]), int(r["exit_ts_ns"]), r["side"] == "long"))
     return symbols, equity
 
 
@@ -195,6 +206,10 @@ def price_figure(summary: dict[str, Any], symbols: dict[str, _Symbol]) -> Any:
             if mm and not liq:
                 marker, colour = ("^", "tab:green") if side == "buy" else ("v", "tab:orange")
                 ax.scatter(*mm.points(), marker=marker, color=colour, s=40, zorder=5, label=f"{side} fill")
+        shade = {True: "long trip", False: "short trip"}
+        for entry, exit_, long in sym.trips:
+            ax.axvspan(_t(entry), _t(exit_), color="tab:green" if long else "tab:orange", alpha=0.08, lw=0,
+                       label=shade.pop(long, "_nolegend_"))
         label = "liquidation"
         for liq in liqs:
             for p in liq["positions"]:

@@ -46,6 +46,7 @@ OWN_FILES = (
     "events.jsonl",
     "fills.csv",
     "timeseries.csv",
+    "trades.csv",
     "summary.json",
     "instruments.json",
     "price*.png",
@@ -242,7 +243,7 @@ class RunDir:
 
     def _clear(self) -> None:
         """Remove the previous run's own files (a resumed run keeps what it continues)."""
-        keep = {"events.jsonl", "fills.csv", "timeseries.csv"} if self.resuming else set()  # (written as the run goes)
+        keep = {"events.jsonl", "fills.csv", "timeseries.csv", "trades.csv"} if self.resuming else set()  # (written as the run goes)
         for p in self.path.iterdir():
             if p.name == LOCK or p.name in keep or not _own(p.name):
                 continue

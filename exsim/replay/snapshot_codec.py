@@ -106,6 +106,11 @@ ENTITY_CLASSES: Final = (
     "exsim.replay.strategy:BracketHandle",
     "exsim.replay.strategy:Context",
     "exsim.replay.strategy:OrderHandle",
+    "exsim.results.stats:EquityCurve",
+    "exsim.results.trips:AccountTally",
+    "exsim.results.trips:Trip",
+    "exsim.results.trips:TripBook",
+    "exsim.results.trips:_Held",
 )
 #: modules whose named tuples (commands, events, market items: immutable messages) a
 #: snapshot may hold, as values or as the keys of dispatch tables

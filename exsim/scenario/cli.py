@@ -146,6 +146,11 @@ def print_scenario(console: Any, s: dict[str, Any]) -> None:
         for k in keys:
             t.add_row(k, *(c[k] for c in cols))
         console.print(t)
+        stats = [(a["name"], a["statistics"]) for a in s["accounts"] if a.get("statistics")]
+        if stats:
+            from exsim.results.show import statistics_by_account
+
+            console.print(statistics_by_account(stats, title="statistics (docs/results.md)"))
     if s.get("population") or s["cascade"]["generations"]:
         pt = Table(title="population and cascade")
         pt.add_column("figure")
@@ -205,7 +210,8 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     summary = run_one(scenario, args.mode, out)
     print_scenario(console, summary)
     if out is not None:
-        console.print(f"run written to {out} (summary.json, timeseries.csv, marks.csv, fills.csv, events.jsonl, plots); "
+        console.print(f"run written to {out} (summary.json, trades.csv, timeseries.csv, marks.csv, fills.csv, events.jsonl, "
+                      "instruments.json, plots); "
                       f"exsim explain {out} tells each liquidation")
     return 0
 
@@ -248,7 +254,8 @@ def add_parsers(sub: Any) -> None:
         help="run a teaching scenario (a TOML file or a built-in name): positions, a price path, liquidations explained",
         description=(
             "Run a scenario file (format: docs/scenarios.md) or a built-in scenario by name. Prints each account's "
-            "outcome; with --out writes summary.json, timeseries.csv, marks.csv, fills.csv, events.jsonl and plots. "
+            "outcome; with --out writes summary.json, trades.csv, timeseries.csv, marks.csv, fills.csv, events.jsonl, "
+            "instruments.json and plots. "
             "Example: exsim scenario one-position --out runs/one"
         ),
     )

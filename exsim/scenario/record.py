@@ -9,9 +9,12 @@ With an output directory a run writes:
   liquidated account at the liquidation's trigger (``why`` = ``liquidation``: the
   scope's figures the engine acted on, ratio >= 100 %);
 * ``marks.csv`` — every mark with the book's best bid and ask at that moment;
-* ``fills.csv`` — every fill of an account (liquidation orders flagged);
+* ``fills.csv`` — every fill of an account and of the insurance fund (liquidation orders
+  flagged), in the schema replays share (:data:`exsim.results.schema.FILL_FIELDS`);
+* ``trades.csv`` — every account's round trips (:mod:`exsim.results.trips`);
 * ``instruments.json`` — the instruments as run (custom ones too), for ``exsim explain``;
-* ``summary.json`` — per account, the population and the cascade (see :meth:`summary`).
+* ``summary.json`` — per account (with its ``statistics``, :mod:`exsim.results.stats`), the
+  population and the cascade (see :meth:`summary`).
 
 Money is kept as int atoms and written exactly; ratios are e8 integers, written as
 fractions for reading.
@@ -21,14 +24,19 @@ from __future__ import annotations
 
 import csv
 import json
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from exsim import __version__
-from exsim.exchange import Fill, Liquidation, MarkPriceUpdated
+from exsim.exchange import MarkPriceUpdated
 from exsim.instruments import instrument_to_dict
 from exsim.ledger import INSURANCE_FUND
 from exsim.replay.recorder import utc_text
+from exsim.results.rows import fill_row, trip_row
+from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
+from exsim.results.stats import EquityCurve, statistics
+from exsim.results.trips import FillRecord, Trip, TripBook
 from exsim.sinks import JsonlSink
 from exsim.units import RATE_SCALE, ceil_div, format_atoms, format_rate_e8, format_scaled
 
@@ -37,7 +45,6 @@ if TYPE_CHECKING:
 
 SERIES_FIELDS = ("ts_ns", "time_utc", "account", "name", "equity", "wallet", "margin_balance", "maint_margin", "margin_ratio", "why")
 MARK_FIELDS = ("ts_ns", "time_utc", "symbol", "mark", "best_bid", "best_ask", "generation")
-FILL_FIELDS = ("ts_ns", "time_utc", "account", "symbol", "side", "price", "qty", "fee", "liquidity", "liquidation")
 UNBOUNDED_RATIO_E8 = 100 * RATE_SCALE  # margin ratio shown when the margin balance is <= 0
 
 
@@ -52,33 +59,29 @@ class ScenarioRecorder:
         self.series: list[tuple[int, int, int, int, int, int, int, str]] = []  # ts, acct, equity, wallet, bal, mm, ratio, why
         #: (ts, symbol, mark in subticks, best bid ticks, best ask ticks, generation)
         self.marks: list[tuple[int, str, int, int | None, int | None, int]] = []
-        self.fills: list[tuple[int, int, str, int, int, int, int, bool, bool]] = []
+        insts = run.scenario.instruments
+        self.trips = TripBook({i.symbol: i.atoms_per_tick_lot for i in insts}, {i.symbol: i.lot_size_e8 for i in insts},
+                              fund_fills=True)
+        self.fills: list[FillRecord] = []
+        self.trades: list[Trip] = []  # in the order they ended; the open ones added at the end
         self.liquidations: list[dict[str, Any]] = []
         self.rejected: list[dict[str, Any]] = []
         self.fund_path: list[tuple[int, int, int]] = []  # (ts, generation, fund balance) at each change
 
     # ------------------------------------------------------------------ events
     def log(self, events: list[Any]) -> None:
-        # a liquidation's fills come before its Liquidation event, in the same batch
-        liquidation_orders = {p.order_id for e in events if type(e) is Liquidation for p in e.positions}
+        # (a liquidation's fills come before its Liquidation event, in the same batch: the
+        # trip book reads the whole batch)
+        records, closed = self.trips.on_events(events)
+        self.fills += records
+        self.trades += closed
         for e in events:
             t = type(e)
-            if t is Fill:
-                self._fill(e, liquidation_orders)
-            elif t is MarkPriceUpdated:
+            if t is MarkPriceUpdated:
                 book = self.run.exchange.book(e.symbol)
                 self.marks.append((e.ts_ns, e.symbol, e.mark_price_subticks, book.best_bid(), book.best_ask(), self.run.generation))
         if self.jsonl is not None:
             self.jsonl(events)
-
-    def _fill(self, e: Fill, liquidation_orders: set[int]) -> None:
-        for account, order_id, side, fee, maker in (
-            (e.taker_account_id, e.taker_order_id, e.aggressor_side, e.taker_fee_atoms, False),
-            (e.maker_account_id, e.maker_order_id, e.aggressor_side ^ 1, e.maker_fee_atoms, True),
-        ):
-            if account > 0 or account == INSURANCE_FUND:
-                self.fills.append((e.ts_ns, account, e.symbol, side, e.price_ticks, e.qty_lots, fee, maker,
-                                   order_id in liquidation_orders))
 
     def on_liquidation(self, e: Any, generation: int) -> None:
         run = self.run
@@ -156,13 +159,20 @@ class ScenarioRecorder:
     # ------------------------------------------------------------------ the end
     def finish(self) -> dict[str, Any]:
         run = self.run
-        self.sample(run.loop.now_ns or run.scenario.start_ns, "end")
+        end_ns = run.loop.now_ns or run.scenario.start_ns
+        self.sample(end_ns, "end")
+        for acct in run.accounts:  # the trips are the ledger's, to the atom
+            a = run.ledger.accounts.get(acct.account_id)
+            if a is not None:
+                self.trips.check(acct.account_id, a.realized_pnl_atoms, a.fees_atoms, a.funding_atoms)
+        self.trips._check()
+        self.open_trips = self.trips.open_trips(end_ns, self._open_value)
         summary = self.summary()
         if self.out_dir is not None:
             assert self.jsonl is not None
             self.jsonl.close()
             self._write_csvs()
-            with open(self.out_dir / "instruments.json", "w") as f:
+            with open(self.out_dir / "instruments.json", "w") as f:  # (always: the run's grids, to read its files)
                 json.dump([instrument_to_dict(i) for i in run.scenario.instruments], f, indent=1)
                 f.write("\n")
             with open(self.out_dir / "summary.json", "w") as f:
@@ -191,10 +201,23 @@ class ScenarioRecorder:
         with open(self.out_dir / "fills.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(FILL_FIELDS)
-            for ts, aid, symbol, side, px, qty, fee, maker, liq in self.fills:
-                inst = run.scenario.instrument(symbol)
-                w.writerow((ts, utc_text(ts), names.get(aid, aid), symbol, "buy" if side == 0 else "sell", inst.price_str(px),
-                            inst.qty_str(qty), format_atoms(fee), "maker" if maker else "taker", liq))
+            for rec in self.fills:
+                w.writerow(fill_row(rec, run.scenario.instrument(rec.symbol)))
+        with open(self.out_dir / "trades.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(TRADE_FIELDS)
+            for trip in self.trades + self.open_trips:
+                w.writerow(trip_row(trip, run.scenario.instrument(trip.symbol)))
+
+    def _open_value(self, account_id: int, symbol: str, position_side: int) -> tuple[int, int]:
+        """An open position's unrealized PnL at the last mark (rounded down) and that mark."""
+        ledger = self.run.ledger
+        acct = ledger.accounts.get(account_id)
+        pos = acct.positions.get((symbol, position_side)) if acct is not None else None
+        mark = self.run.exchange.mark_price_subticks(symbol)
+        if pos is None or not pos.qty_lots or not mark:
+            return 0, mark or 0
+        return ledger.position_figures(pos)[1], mark
 
     def account_summary(self, spec: Any) -> dict[str, Any]:
         run = self.run
@@ -215,6 +238,21 @@ class ScenarioRecorder:
             if x["account"] == spec.account_id and x["_ratio_e8"] > low_ratio[0]:
                 low_ratio = (x["_ratio_e8"], x["ts_ns"])
         equity = rows[-1][2] if rows else 0
+        curve = EquityCurve()
+        for ts, _, eq, *_ in rows:
+            curve.add(ts, eq)
+        open_trips = [t for t in getattr(self, "open_trips", ()) if t.account_id == spec.account_id]
+        stats = statistics(
+            curve,
+            self.trips.tally(spec.account_id),
+            spec.deposit_atoms,
+            equity,
+            sum(t.unrealized_atoms for t in open_trips),
+            self.trips.exposed_ns(spec.account_id, curve.last_ts_ns),
+            len(open_trips),
+            Fraction(low_ratio[0], RATE_SCALE) if rows else None,
+            low_ratio[1] if rows else None,
+        )
         liqs = [dict((k, v) for k, v in x.items() if not k.startswith("_")) for x in self.liquidations if x["account"] == spec.account_id]
         adl = [x for x in self.liquidations if any(a["account"] == spec.account_id for a in x["adl"])]
         modes = sorted({p.margin_mode or run.mode for p in spec.positions})
@@ -242,6 +280,7 @@ class ScenarioRecorder:
                 f"{p.symbol} {'long' if p.qty_lots > 0 else 'short'} {run.scenario.instrument(p.symbol).qty_str(abs(p.qty_lots))}"
                 for p in (acct.positions.values() if acct is not None else ()) if p.qty_lots
             ],
+            "statistics": stats,
             "_equity_atoms": equity,
             "_deposit_atoms": spec.deposit_atoms,
             "_realised_atoms": realised,

@@ -38,7 +38,7 @@ from exsim_examples.market_maker import MarketMaker
 ROOT = Path(__file__).resolve().parents[2]
 CRASH = ROOT / "replays" / "btc-perp-20220121-1m.csv"
 CAPTURE = ROOT / "replays" / "binance-usdm-btcusdt-20240808.gz"
-OUTPUTS = ("events.jsonl", "fills.csv", "timeseries.csv")
+OUTPUTS = ("events.jsonl", "fills.csv", "timeseries.csv", "trades.csv", "instruments.json")
 NOT_COMPARED = ("wall_s", "rows_per_s", "checkpoint")  # wall time, and where this process's snapshots went
 EXCERPT_ROWS = 150_000  # of the capture: its first 92 s of depth, trades and quotes
 
@@ -171,6 +171,7 @@ class TestCrashBars:
         for i, (snapshot, info) in enumerate(kept.snapshots):
             out = tmp_path / f"resumed{i}"
             shutil.copytree(tmp_path / "checked", out)  # a whole events.jsonl: cut back to the snapshot
+            (out / "instruments.json").unlink()  # the resumed run writes its own
             replay = Replay([CRASH], crash_holder(), CRASH_CONFIG, out_dir=out, resume=snapshot)
             if i == 0:  # the middle of the story: holding 0.4 BTC at 125x, not yet liquidated
                 assert replay.strategy.state == "holding" and replay.ctx.position("BTCUSDT") is not None

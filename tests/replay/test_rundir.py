@@ -70,7 +70,9 @@ class TestOutPolicy:
         assert main(["report", str(out)]) == 0
         assert (out / "price.png").is_file()
         assert main([*RUN, "--out", str(out)]) == 0
-        assert sorted(p.name for p in out.iterdir()) == ["events.jsonl", "fills.csv", "instruments.json", "summary.json", "timeseries.csv"]
+        assert sorted(p.name for p in out.iterdir()) == [
+            "events.jsonl", "fills.csv", "instruments.json", "summary.json", "timeseries.csv", "trades.csv",
+        ]
 
     def test_files_exsim_did_not_write_are_refused(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         """A folder with someone else's files is not an exsim run: refused, naming a file."""

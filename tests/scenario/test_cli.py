@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -31,8 +32,8 @@ def test_scenario_by_name_writes_a_run_and_its_plots(tmp_path: Path, capsys: pyt
     summary = json.loads((out / "summary.json").read_text())
     assert summary["margin_mode"] == "isolated" and summary["liquidations"] == 1
     # the liquidation fill is in fills.csv, flagged
-    fills = (out / "fills.csv").read_text().splitlines()
-    assert fills[-1].endswith(",True") and ",947.368," in fills[-1]
+    fills = list(csv.DictReader((out / "fills.csv").open()))
+    assert fills[-1]["liquidation"] == "True" and fills[-1]["price"] == "947.368"
 
 
 def test_mode_flag_overrides_the_file(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,528 @@
+"""Round trips: a position's life from leaving zero to returning to it.
+
+A :class:`TripBook` is fed the exchange's event batches (one command's events, as the
+recorders get them) and follows every position ``(account, symbol, position side)`` of the
+accounts it tracks, fill by fill, with the ledger's own integer arithmetic (the cost share
+of a close is ``floor(cost * closed / size)``, exactly as :meth:`exsim.ledger.Ledger.apply_fill`
+books it), so each trip's realized PnL is the ledger's to the atom. Each ``PositionChanged``
+the exchange emits is checked against the position followed here (size, entry cost,
+realized PnL): a mismatch is a broken invariant (:class:`TripMismatch`).
+
+* A trip **starts** when a position leaves zero and **ends** when it returns to zero.
+* A **flip** (one-way mode: a fill larger than the position) ends the trip and starts the
+  next with the remainder. The flipping fill's size splits exactly (closed lots to the old
+  trip, the rest to the new one); its fee splits pro rata, the closing part rounded down
+  (``floor(fee * closed / filled)``) and the opening part the rest, so the two add up to
+  the fee to the atom.
+* Lots closed without a fill (the insurance fund taking over a liquidated position, or an
+  auto-deleveraging) are booked at the bankruptcy price the ``Liquidation`` event names,
+  fee 0, as the liquidation engine books them.
+* **How it ended** comes from the order of the closing fill (``OrderAccepted`` carries its
+  type): ``limit``, ``market``, ``stop`` (STOP_MARKET, STOP_LIMIT), ``take_profit``
+  (TAKE_PROFIT_MARKET, TAKE_PROFIT_LIMIT), ``trailing_stop`` (TRAILING_STOP_MARKET), or
+  ``liquidation`` (the liquidation engine's order, or the fund's takeover), ``adl`` (the
+  position was auto-deleveraged), ``open`` (still open when the run ended: valued at the
+  last mark, flagged).
+* Funding paid or received while the trip is open is the trip's; a liquidation's
+  clearance fee is the liquidated trip's (a cross liquidation's split over its positions
+  by notional at the mark, rounded down, the remainder to the last — as the replay's
+  per-symbol figures split it).
+
+Cost: O(1) per fill and event, plus the open trips (one per open position) and one
+``order id -> order type`` entry per working order.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, NamedTuple
+
+import attrs
+
+from exsim.exchange.events import (
+    Fill,
+    FundingPaid,
+    Liquidation,
+    MarginCall,
+    OrderAccepted,
+    OrderCancelled,
+    OrderExpired,
+    PositionChanged,
+)
+from exsim.book.orders import ORDER_TYPE_NAMES
+from exsim.ledger import INSURANCE_FUND
+from exsim.units import mul_div_floor
+
+#: how a trip ended, by the closing order's type (exsim.book.orders: LIMIT 0, MARKET 1,
+#: STOP_MARKET 2, STOP_LIMIT 3, TAKE_PROFIT_MARKET 4, TAKE_PROFIT_LIMIT 5, TRAILING_STOP_MARKET 6)
+END_BY_ORDER_TYPE: tuple[str, ...] = ("limit", "market", "stop", "stop", "take_profit", "take_profit", "trailing_stop")
+LIQUIDATION = "liquidation"
+ADL = "adl"
+OPEN = "open"
+#: every value of the ``exit_reason`` column
+END_REASONS: tuple[str, ...] = ("limit", "market", "stop", "take_profit", "trailing_stop", LIQUIDATION, ADL, OPEN, "unknown")
+#: the order types' names, TRAILING_STOP_MARKET (6) included where exsim.book.orders does not list it yet
+_TYPE_NAMES: tuple[str, ...] = tuple(ORDER_TYPE_NAMES) if len(ORDER_TYPE_NAMES) > 6 else (*ORDER_TYPE_NAMES, "TRAILING_STOP_MARKET")
+
+
+class TripMismatch(AssertionError):
+    """The trips no longer follow the ledger: a broken invariant, never an expected outcome."""
+
+
+@attrs.define(slots=True, eq=False)
+class Trip:
+    """One round trip of a position (mutable while it is open). Money in atoms, sizes in
+    lots, prices as exact notional sums (``price_ticks * lots * atoms_per_tick_lot``)."""
+
+    account_id: int
+    symbol: str
+    position_side: int
+    long: bool
+    entry_ts_ns: int
+    qty_lots: int = 0  # signed, now
+    cost_atoms: int = 0  # the ledger's entry cost of the open size
+    max_lots: int = 0
+    entry_lots: int = 0  # every lot that opened or added
+    entry_value_atoms: int = 0  # their notional
+    exit_lots: int = 0
+    exit_value_atoms: int = 0
+    realized_atoms: int = 0
+    fees_atoms: int = 0  # paid (negative: rebates)
+    funding_atoms: int = 0  # received (+) or paid (-)
+    clearance_atoms: int = 0
+    fills: int = 0
+    exit_ts_ns: int = 0
+    exit_reason: str = ""
+    unrealized_atoms: int = 0  # an open trip at the end: at the last mark
+    mark_subticks: int = 0  # an open trip at the end: the mark it is valued at
+
+    @property
+    def net_atoms(self) -> int:
+        """Realized + unrealized − fees − clearance fee + funding."""
+        return self.realized_atoms + self.unrealized_atoms - self.fees_atoms - self.clearance_atoms + self.funding_atoms
+
+
+@attrs.define(slots=True, eq=False)
+class FillRecord:
+    """One side of a fill of a followed account (a row of ``fills.csv``): what the Fill
+    event says, the order's type and client id (from its ``OrderAccepted``), and, once the
+    position change is matched, the position side and the realized PnL it booked."""
+
+    ts_ns: int
+    account_id: int
+    symbol: str
+    order_id: int
+    client_order_id: str | None
+    order_type: str  # ORDER_TYPE_NAMES' name, "LIQUIDATION" for the engine's order, "" unknown
+    side: int  # 0 buy, 1 sell
+    price_ticks: int
+    qty_lots: int
+    fee_atoms: int
+    is_maker: bool
+    leaves_lots: int
+    trade_id: int
+    liquidation: bool
+    position_side: int = 0
+    realized_atoms: int | None = None  # None: not followed (the insurance fund's)
+
+
+class _Piece(NamedTuple):
+    ts_ns: int
+    order_id: int
+    side: int  # 0 buy, 1 sell
+    price_ticks: int
+    qty_lots: int
+    fee_atoms: int
+    reason: str | None  # how a close by it ends a trip
+    record: FillRecord | None  # None: a transfer (liquidation takeover, ADL)
+
+
+@attrs.define(slots=True, eq=False)
+class _Held:
+    """The ledger's position as followed here: size, entry cost, its realized PnL (the
+    ledger's Position object's running total, which starts again when it reopens)."""
+
+    qty_lots: int = 0
+    cost_atoms: int = 0
+    realized_atoms: int = 0
+
+
+@attrs.define(slots=True, eq=False)
+class AccountTally:
+    """Running figures of one account's trips (the statistics read them)."""
+
+    closed: int = 0
+    wins: int = 0
+    losses: int = 0
+    win_atoms: int = 0  # Σ net PnL of winning trips
+    loss_atoms: int = 0  # Σ net PnL of losing trips (<= 0)
+    net_atoms: int = 0  # Σ net PnL of closed trips
+    realized_atoms: int = 0  # of every trip, open ones too
+    fees_atoms: int = 0
+    funding_atoms: int = 0
+    clearance_atoms: int = 0
+    traded_atoms: int = 0  # Σ notional of every fill and transfer
+    open_positions: int = 0
+    exposed_since_ns: int = 0
+    exposed_ns: int = 0
+    margin_calls: int = 0
+    liquidations: int = 0
+    adl: int = 0
+    by_reason: dict[str, int] = attrs.Factory(dict)
+
+
+class TripBook:
+    """Follows the positions of the tracked accounts and cuts them into round trips.
+
+    ``atoms_per_tick_lot`` and ``lot_size_e8`` map each symbol to its instrument's;
+    ``only_account`` is the one account to follow (a replay's strategy), None for every
+    trader (``account_id > 0``: a scenario's accounts). ``on_events`` returns the
+    trips that ended in the batch, in the order they ended.
+    """
+
+    def __init__(self, atoms_per_tick_lot: dict[str, int], lot_size_e8: dict[str, int], only_account: int | None = None,
+                 fund_fills: bool = False) -> None:
+        self.atpl = dict(atoms_per_tick_lot)
+        self.lot_e8 = dict(lot_size_e8)  # (a cross liquidation's clearance fee splits by notional)
+        self.only_account = only_account  # None: every trader (account_id > 0)
+        self.fund_fills = fund_fills  # also return the insurance fund's fills (a scenario's fills.csv)
+        self.held: dict[tuple[int, str, int], _Held] = {}
+        self.open: dict[tuple[int, str, int], Trip] = {}
+        self.orders: dict[int, tuple[int, str | None]] = {}  # working orders: id -> (type, client order id)
+        self.tallies: dict[int, AccountTally] = {}
+        self.trips_closed = 0
+
+    def tracks(self, account_id: int) -> bool:
+        only = self.only_account
+        return account_id > 0 if only is None else account_id == only
+
+    def tally(self, account_id: int) -> AccountTally:
+        t = self.tallies.get(account_id)
+        if t is None:
+            t = self.tallies[account_id] = AccountTally()
+        return t
+
+    # ------------------------------------------------------------------ events
+    def on_events(self, events: Iterable[Any]) -> tuple[list[FillRecord], list[Trip]]:
+        """Process one command's events. O(len(events))."""
+        events = list(events)
+        tracks = self.tracks
+        transfers: dict[tuple[int, str, int], tuple[int, str]] = {}
+        liquidation_orders: set[int] = set()
+        liquidations: list[Any] = []
+        for e in events:
+            if type(e) is Liquidation:
+                liquidations.append(e)
+                for p in e.positions:
+                    liquidation_orders.add(p.order_id)
+                    transfers[(e.account_id, p.symbol, p.position_side)] = (p.bankruptcy_price_ticks, LIQUIDATION)
+                for a in e.adl:
+                    transfers[(a.account_id, a.symbol, a.position_side)] = (a.price_ticks, ADL)
+        closed: list[Trip] = []
+        records: list[FillRecord] = []
+        pending: dict[tuple[int, str], list[_Piece]] = {}
+        orders = self.orders
+        done: list[int] = []
+        fund = INSURANCE_FUND if self.fund_fills else 0
+        for e in events:
+            t = type(e)
+            if t is Fill:
+                for acct, oid, side, fee, leaves, maker in (
+                    (e.taker_account_id, e.taker_order_id, e.aggressor_side, e.taker_fee_atoms, e.taker_leaves_lots, False),
+                    (e.maker_account_id, e.maker_order_id, e.aggressor_side ^ 1, e.maker_fee_atoms, e.maker_leaves_lots, True),
+                ):
+                    followed = acct > 0 and tracks(acct)
+                    if not followed and (acct != fund or not fund):
+                        continue
+                    liquidation = oid in liquidation_orders
+                    otype, client = orders.get(oid, (-1, None))
+                    if liquidation:
+                        type_name, reason = "LIQUIDATION", LIQUIDATION
+                    elif 0 <= otype < len(END_BY_ORDER_TYPE):
+                        type_name, reason = _TYPE_NAMES[otype], END_BY_ORDER_TYPE[otype]
+                    else:
+                        type_name, reason = "", "unknown"
+                    rec = FillRecord(e.ts_ns, acct, e.symbol, oid, client, type_name, side, e.price_ticks, e.qty_lots, fee,
+                                     maker, leaves, e.trade_id, liquidation)
+                    records.append(rec)
+                    if followed:
+                        pending.setdefault((acct, e.symbol), []).append(
+                            _Piece(e.ts_ns, oid, side, e.price_ticks, e.qty_lots, fee, reason, rec)
+                        )
+                    if not leaves:
+                        done.append(oid)
+            elif t is PositionChanged:
+                if tracks(e.account_id):
+                    self._position(e, pending, transfers, closed)
+            elif t is OrderAccepted:
+                if tracks(e.account_id):
+                    orders[e.order_id] = (e.order_type, e.client_order_id)
+            elif t is OrderCancelled or t is OrderExpired:
+                done.append(e.order_id)
+            elif t is FundingPaid:
+                if tracks(e.account_id):
+                    trip = self.open.get((e.account_id, e.symbol, e.position_side))
+                    if trip is None:
+                        raise TripMismatch(f"funding {e.amount_atoms} for {e.symbol} of account {e.account_id} with no open trip")
+                    trip.funding_atoms += e.amount_atoms
+                    self.tally(e.account_id).funding_atoms += e.amount_atoms
+            elif t is MarginCall:
+                if tracks(e.account_id):
+                    self.tally(e.account_id).margin_calls += 1
+        for oid in done:  # (after the batch: a fill's order may be named again in it)
+            orders.pop(oid, None)
+        for key, left in pending.items():
+            if left:
+                raise TripMismatch(f"{len(left)} fill(s) of account {key[0]} on {key[1]} matched no position change")
+        for e in liquidations:
+            self._liquidation(e, closed, tracks)
+        for trip in closed:  # (counted once its clearance fee is known)
+            self._count(trip)
+        return records, closed
+
+    def _liquidation(self, e: Any, closed: list[Trip], tracks: Callable[[int], bool]) -> None:
+        """Count it; book its clearance fee to the liquidated trips (split as documented)."""
+        for a in e.adl:
+            if tracks(a.account_id):
+                self.tally(a.account_id).adl += 1
+        if not tracks(e.account_id):
+            return
+        tally = self.tally(e.account_id)
+        tally.liquidations += 1
+        fee = e.clearance_fee_atoms
+        if not fee:
+            return
+        tally.clearance_atoms += fee
+        weights = [(p, abs(p.qty_lots) * p.mark_price_subticks * self.lot_e8[p.symbol]) for p in e.positions]
+        total = sum(w for _, w in weights)
+        left = fee
+        for k, (p, w) in enumerate(weights):
+            share = left if k == len(weights) - 1 or not total else mul_div_floor(fee, w, total)
+            left -= share
+            key = (e.account_id, p.symbol, p.position_side)
+            trip = self.open.get(key)
+            if trip is None:  # closed by it: the last trip of that position closed in this batch
+                trip = next((c for c in reversed(closed) if (c.account_id, c.symbol, c.position_side) == key), None)
+            if trip is None:
+                raise TripMismatch(f"a liquidation of account {e.account_id} on {p.symbol} with no trip")
+            trip.clearance_atoms += share
+
+    def _position(self, e: Any, pending: dict[tuple[int, str], list[_Piece]],
+                  transfers: dict[tuple[int, str, int], tuple[int, str]], closed: list[Trip]) -> None:
+        key = (e.account_id, e.symbol, e.position_side)
+        held = self.held.get(key)
+        if held is None:
+            held = self.held[key] = _Held()
+        target = (e.qty_lots, e.cost_atoms, e.realized_pnl_atoms)
+        if _same(held, target):
+            return  # a funding, a margin move: no size change
+        pieces = pending.get((e.account_id, e.symbol))
+        atpl = self.atpl[e.symbol]
+        if pieces:
+            n = _matching_prefix(held, pieces, target, atpl)
+            if n:
+                for piece in pieces[:n]:
+                    self._apply(key, held, piece, closed)
+                del pieces[:n]
+                return
+            chosen = _matching_orders(held, pieces, target, atpl)
+            if chosen is not None:
+                for i in chosen:
+                    self._apply(key, held, pieces[i], closed)
+                for i in reversed(chosen):
+                    del pieces[i]
+                return
+        transfer = transfers.get(key)
+        if transfer is None:
+            raise TripMismatch(
+                f"account {e.account_id} {e.symbol} side {e.position_side}: the ledger says {target}, "
+                f"the trips follow {(held.qty_lots, held.cost_atoms, held.realized_atoms)}"
+            )
+        price, reason = transfer
+        dq = e.qty_lots - held.qty_lots
+        self._apply(key, held, _Piece(e.ts_ns, 0, 0 if dq > 0 else 1, price, abs(dq), 0, reason, None), closed)
+        if not _same(held, target):
+            raise TripMismatch(f"account {e.account_id} {e.symbol}: a {reason} transfer does not give the ledger's {target}")
+
+    def _apply(self, key: tuple[int, str, int], held: _Held, piece: _Piece, closed: list[Trip]) -> None:
+        """Book one fill (or transfer) on the position and its trip(s), as the ledger does."""
+        atpl = self.atpl[key[1]]
+        q0 = held.qty_lots
+        lots = piece.qty_lots
+        dq = lots if piece.side == 0 else -lots
+        tally = self.tally(key[0])
+        tally.traded_atoms += lots * piece.price_ticks * atpl
+        rec = piece.record
+        if rec is not None:
+            rec.position_side = key[2]
+            rec.realized_atoms = 0
+        if q0 == 0 or (q0 > 0) == (dq > 0):
+            if q0 == 0:
+                held.realized_atoms = 0  # the ledger's new Position object
+            self._open_lots(key, held, piece, lots, piece.fee_atoms)
+            return
+        size = abs(q0)
+        close = min(lots, size)
+        share = held.cost_atoms if close == size else mul_div_floor(held.cost_atoms, close, size)
+        exit_value = close * piece.price_ticks * atpl
+        pnl = exit_value - share if q0 > 0 else share - exit_value
+        fee_close = piece.fee_atoms if close == lots else mul_div_floor(piece.fee_atoms, close, lots)
+        held.cost_atoms -= share
+        held.qty_lots = q0 + (close if dq > 0 else -close)
+        held.realized_atoms += pnl
+        trip = self.open[key]
+        trip.qty_lots = held.qty_lots
+        trip.cost_atoms = held.cost_atoms
+        trip.exit_lots += close
+        trip.exit_value_atoms += exit_value
+        trip.realized_atoms += pnl
+        trip.fees_atoms += fee_close
+        trip.fills += 1
+        tally.realized_atoms += pnl
+        tally.fees_atoms += fee_close
+        if rec is not None:
+            rec.realized_atoms = pnl
+        if held.qty_lots == 0:
+            trip.exit_ts_ns = piece.ts_ns
+            trip.exit_reason = piece.reason or "unknown"
+            del self.open[key]
+            tally.open_positions -= 1
+            if tally.open_positions == 0:
+                tally.exposed_ns += piece.ts_ns - tally.exposed_since_ns
+            closed.append(trip)
+        rest = lots - close
+        if rest:  # a flip: the remainder opens the next trip
+            self._open_lots(key, held, piece, rest, piece.fee_atoms - fee_close)
+
+    def _open_lots(self, key: tuple[int, str, int], held: _Held, piece: _Piece, lots: int, fee: int) -> None:
+        atpl = self.atpl[key[1]]
+        value = lots * piece.price_ticks * atpl
+        held.qty_lots += lots if piece.side == 0 else -lots
+        held.cost_atoms += value
+        trip = self.open.get(key)
+        tally = self.tally(key[0])
+        if trip is None:
+            trip = self.open[key] = Trip(key[0], key[1], key[2], piece.side == 0, piece.ts_ns)
+            if tally.open_positions == 0:
+                tally.exposed_since_ns = piece.ts_ns
+            tally.open_positions += 1
+        trip.qty_lots = held.qty_lots
+        trip.cost_atoms = held.cost_atoms
+        trip.entry_lots += lots
+        trip.entry_value_atoms += value
+        trip.max_lots = max(trip.max_lots, abs(held.qty_lots))
+        trip.fees_atoms += fee
+        trip.fills += 1
+        tally.fees_atoms += fee
+
+    def _count(self, trip: Trip) -> None:
+        tally = self.tally(trip.account_id)
+        self.trips_closed += 1
+        tally.closed += 1
+        net = trip.net_atoms
+        tally.net_atoms += net
+        if net > 0:
+            tally.wins += 1
+            tally.win_atoms += net
+        else:
+            tally.losses += 1
+            tally.loss_atoms += net
+        tally.by_reason[trip.exit_reason] = tally.by_reason.get(trip.exit_reason, 0) + 1
+
+    # ------------------------------------------------------------------ the end
+    def exposed_ns(self, account_id: int, end_ns: int) -> int:
+        """Time with at least one open position, up to ``end_ns``."""
+        t = self.tallies.get(account_id)
+        if t is None:
+            return 0
+        return t.exposed_ns + (end_ns - t.exposed_since_ns if t.open_positions else 0)
+
+    def open_trips(self, end_ns: int, value: Callable[[int, str, int], tuple[int, int]]) -> list[Trip]:
+        """The trips still open, flagged ``open`` at ``end_ns``; ``value(account, symbol,
+        position side)`` gives ``(unrealized PnL atoms, mark subticks)`` at the last mark.
+        The book is left as it was (a run may go on after an interrupted run's summary)."""
+        out = []
+        for key in sorted(self.open, key=lambda k: (k[0], k[1], k[2])):
+            src = self.open[key]
+            trip = attrs.evolve(src)
+            trip.exit_ts_ns = end_ns
+            trip.exit_reason = OPEN
+            trip.unrealized_atoms, trip.mark_subticks = value(*key)
+            out.append(trip)
+        return out
+
+    def check(self, account_id: int, realized_atoms: int, fees_atoms: int, funding_atoms: int) -> None:
+        """The run-end invariant: the trips' realized PnL, fees and funding are the
+        ledger's account totals to the atom."""
+        t = self.tallies.get(account_id, AccountTally())
+        got = (t.realized_atoms, t.fees_atoms, t.funding_atoms)
+        want = (realized_atoms, fees_atoms, funding_atoms)
+        if got != want:
+            raise TripMismatch(f"account {account_id}: trips sum to (realized, fees, funding) {got}, the ledger says {want}")
+
+    def _check(self) -> None:
+        """O(open trips): every open trip follows its position."""
+        for key, trip in self.open.items():
+            held = self.held[key]
+            assert held.qty_lots == trip.qty_lots != 0, key
+            assert held.cost_atoms == trip.cost_atoms, key
+            assert (trip.qty_lots > 0) == trip.long, key
+
+
+def _same(held: _Held, target: tuple[int, int, int]) -> bool:
+    return held.qty_lots == target[0] and held.cost_atoms == target[1] and (
+        held.realized_atoms == target[2] or held.qty_lots == 0 and target[2] == 0
+    )
+
+
+def _simulate(held: _Held, pieces: Iterable[_Piece], atpl: int) -> tuple[int, int, int]:
+    """The position after ``pieces``, with the ledger's arithmetic (no trip is touched)."""
+    q, cost, realized = held.qty_lots, held.cost_atoms, held.realized_atoms
+    for p in pieces:
+        dq = p.qty_lots if p.side == 0 else -p.qty_lots
+        if q == 0 or (q > 0) == (dq > 0):
+            if q == 0:
+                realized = 0
+            q += dq
+            cost += p.qty_lots * p.price_ticks * atpl
+            continue
+        size = abs(q)
+        close = min(p.qty_lots, size)
+        share = cost if close == size else mul_div_floor(cost, close, size)
+        exit_value = close * p.price_ticks * atpl
+        realized += exit_value - share if q > 0 else share - exit_value
+        cost -= share
+        q += close if dq > 0 else -close
+        rest = p.qty_lots - close
+        if rest:
+            q = rest if dq > 0 else -rest
+            cost = rest * p.price_ticks * atpl
+    return q, cost, realized
+
+
+def _matching_prefix(held: _Held, pieces: list[_Piece], target: tuple[int, int, int], atpl: int) -> int:
+    """The shortest prefix of the pending fills that gives the ledger's position (0: none).
+    The shortest: a position closed and reopened in one sweep reports the closed one first."""
+    for n in range(1, len(pieces) + 1):
+        got = _simulate(held, pieces[:n], atpl)
+        if got[0] == target[0] and got[1] == target[1] and (got[2] == target[2] or got[0] == 0 and target[2] == 0):
+            return n
+    return 0
+
+
+def _matching_orders(held: _Held, pieces: list[_Piece], target: tuple[int, int, int], atpl: int) -> list[int] | None:
+    """Hedge mode, one sweep touching both position sides of an account: the fills of the
+    orders (grouped by order id, in order) that give the ledger's position. Tries every
+    subset of at most 10 orders; None when none fits."""
+    orders: list[int] = []
+    for p in pieces:
+        if p.order_id not in orders:
+            orders.append(p.order_id)
+    if len(orders) > 10:
+        return None
+    for mask in range(1, 1 << len(orders)):
+        chosen_orders = {o for i, o in enumerate(orders) if mask >> i & 1}
+        idx = [i for i, p in enumerate(pieces) if p.order_id in chosen_orders]
+        got = _simulate(held, (pieces[i] for i in idx), atpl)
+        if got[:2] == target[:2] and (got[2] == target[2] or got[0] == 0 and target[2] == 0):
+            return idx
+    return None

@@ -1,0 +1,128 @@
+"""TripBook on the exchange's own events: ADL, the fund's takeover, hedge mode, and the
+invariant that catches trips drifting from the ledger."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from exsim.exchange import PositionChanged
+from exsim.ledger import LONG, SHORT
+from exsim.results.trips import Trip, TripBook, TripMismatch
+from liquidation import test_adl
+from liquidation.harness import BUY, SELL, LiqHarness, fixed
+
+
+def follow(h: LiqHarness) -> tuple[TripBook, list[Trip]]:
+    """A TripBook fed every later command's events of the harness; the trips it closes."""
+    insts = h.instruments
+    book = TripBook({i.symbol: i.atoms_per_tick_lot for i in insts}, {i.symbol: i.lot_size_e8 for i in insts})
+    closed: list[Trip] = []
+    submit = h.submit
+
+    def fed(command: Any, same_ts: bool = False) -> list[Any]:
+        events = submit(command, same_ts)
+        closed.extend(book.on_events(events)[1])
+        book._check()
+        return events
+
+    h.submit = fed  # type: ignore[method-assign]
+    return book, closed
+
+
+def agrees_with_ledger(book: TripBook, h: LiqHarness) -> None:
+    for aid, acct in h.ledger.accounts.items():
+        book.check(aid, acct.realized_pnl_atoms, acct.fees_atoms, acct.funding_atoms)
+
+
+class TestLiquidationAndAdl:
+    def test_a_deleveraged_position_ends_by_adl_and_the_bankrupt_one_by_liquidation(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """BitMEX's ADL example: account 2's long of 10 is closed at 650 by ADL; the bankrupt short by liquidation."""
+        built: list[tuple[TripBook, list[Trip]]] = []
+        real = LiqHarness.__init__
+
+        def init(self: LiqHarness, *a: Any, **k: Any) -> None:
+            real(self, *a, **k)
+            built.append(follow(self))
+
+        monkeypatch.setattr(LiqHarness, "__init__", init)
+        h = test_adl.bitmex_world()
+        book, closed = built[0]
+        h.mark(700)
+        by_account = {t.account_id: t for t in closed}
+        assert by_account[2].exit_reason == "adl" and by_account[2].exit_value_atoms == 10 * 650 * h.instruments[0].atoms_per_tick_lot
+        assert by_account[7].exit_reason == "liquidation" and not by_account[7].long
+        assert 5 not in by_account and book.open[(5, h.sym, 0)].qty_lots == 10  # half deleveraged, still open
+        assert book.tally(2).adl == 1 and book.tally(7).liquidations == 1
+        agrees_with_ledger(book, h)
+
+
+class TestHedgeMode:
+    def test_long_and_short_of_one_symbol_are_separate_trips(self) -> None:
+        """Hedge mode: a LONG and a SHORT position of one account are two trips, each closed on its own side."""
+        h = LiqHarness(fixed(tick_size="1", lot_size="1"))
+        book, closed = follow(h)
+        h.mark(500)
+        h.account(1, 100_000, hedge=True)
+        h.account(2, 100_000)
+        h.rest(2, SELL, 10, 500)
+        h.order(1, BUY, 10, 500, pside=LONG)
+        h.rest(2, BUY, 4, 500)
+        h.order(1, SELL, 4, 500, pside=SHORT)
+        assert set(book.open) >= {(1, h.sym, LONG), (1, h.sym, SHORT)}
+        h.rest(2, SELL, 4, 490)
+        h.order(1, BUY, 4, 490, pside=SHORT, reduce_only=False)  # closes the SHORT at a 40 gain
+        (short,) = [t for t in closed if t.account_id == 1]
+        assert (short.position_side, short.long, short.realized_atoms) == (SHORT, False, 40 * h.instruments[0].atoms_per_tick_lot)
+        assert (1, h.sym, LONG) in book.open
+        agrees_with_ledger(book, h)
+
+
+class TestInvariant:
+    def test_a_position_change_no_fill_explains_is_a_broken_invariant(self) -> None:
+        """A PositionChanged the trips cannot reach raises TripMismatch, naming account and symbol."""
+        book = TripBook({"BTCUSDT": 1}, {"BTCUSDT": 1})
+        with pytest.raises(TripMismatch, match="account 1 BTCUSDT"):
+            book.on_events([PositionChanged(1, 1, "BTCUSDT", 0, 5, 500, 0, 0, 0)])
+
+    def test_totals_that_differ_from_the_ledger_raise(self) -> None:
+        """check() compares realized PnL, fees and funding with the ledger's, to the atom."""
+        book = TripBook({"BTCUSDT": 1}, {"BTCUSDT": 1})
+        with pytest.raises(TripMismatch, match="the ledger says"):
+            book.check(1, 1, 0, 0)
+
+
+class TestExitReasons:
+    """The closing order's type, from its OrderAccepted, names how a trip ended (events built by hand:
+    one account, tick x lot = 1 atom)."""
+
+    @staticmethod
+    def round_trip(close_type: int) -> Trip:
+        from exsim.exchange import Fill, OrderAccepted
+
+        book = TripBook({"X": 1}, {"X": 1})
+        opening = [
+            OrderAccepted(1, "X", 10, 1, "in", 0, 0, 0, 100, 2, 0),
+            Fill(1, "X", 1, 100, 2, 0, 10, 1, 0, 3, 0, 0, 0, 0),
+            PositionChanged(1, 1, "X", 0, 2, 200, 0, 0, 0),
+        ]
+        assert book.on_events(opening)[1] == []
+        closing = [
+            OrderAccepted(2, "X", 11, 1, "out", 1, close_type, 0, 0, 2, 0),
+            Fill(2, "X", 2, 130, 2, 1, 11, 1, 0, 4, 0, 0, 0, 0),
+            PositionChanged(2, 1, "X", 0, 0, 0, 0, 60, 0),
+        ]
+        records, (trip,) = book.on_events(closing)
+        assert records[0].client_order_id == "out" and records[0].realized_atoms == 60
+        book.check(1, 60, 7, 0)
+        return trip
+
+    @pytest.mark.parametrize(
+        ("order_type", "reason"),
+        [(0, "limit"), (1, "market"), (2, "stop"), (3, "stop"), (4, "take_profit"), (5, "take_profit"), (6, "trailing_stop")],
+    )
+    def test_the_closing_order_type_names_the_exit(self, order_type: int, reason: str) -> None:
+        """LIMIT, MARKET, STOP_*, TAKE_PROFIT_* and TRAILING_STOP_MARKET (6) each name their exit."""
+        trip = self.round_trip(order_type)
+        assert (trip.exit_reason, trip.realized_atoms, trip.fees_atoms, trip.net_atoms) == (reason, 60, 7, 53)
