@@ -13,7 +13,7 @@ weight busy moments more than quiet ones, and a return per period is what the
 annualization assumes. Annualization: crypto trades every day, so a year is 365 days —
 ``sqrt(periods per 365-day year)`` for Sharpe and Sortino (365, 8,760 or 525,600
 periods); Calmar divides the return scaled linearly to a 365-day year by the maximum
-drawdown fraction.
+drawdown fraction, for a run of at least :data:`MIN_CALMAR_SPAN_NS` (30 days) only.
 """
 
 from __future__ import annotations
@@ -30,6 +30,8 @@ RATIO_PLACES = 8
 MIN_RETURNS = 30
 NS_PER_DAY = 86_400 * 10**9
 YEAR_NS = 365 * NS_PER_DAY
+#: the shortest run whose return is annualized for Calmar (a month; Calmar is usually read over years)
+MIN_CALMAR_SPAN_NS = 30 * NS_PER_DAY
 #: the grids, coarsest first: (name, period in ns)
 GRIDS: tuple[tuple[str, int], ...] = (("1d", NS_PER_DAY), ("1h", 3_600 * 10**9), ("1m", 60 * 10**9))
 _PREC = 50
@@ -199,9 +201,11 @@ def statistics(
     dd_fraction = Fraction(curve.max_drawdown_atoms, curve.max_drawdown_peak_atoms) if curve.max_drawdown_peak_atoms > 0 else None
     grid, rets = curve.returns()
     period = dict(GRIDS).get(grid or "", 0)
-    sharpe, sortino = sharpe_sortino(rets, period) if period else (None, None)
+    # fewer than MIN_RETURNS returns (a run of minutes): an annualized ratio of so few is noise, not given
+    sharpe, sortino = sharpe_sortino(rets, period) if period and len(rets) >= MIN_RETURNS else (None, None)
     annual = total_return * Fraction(YEAR_NS, span_ns) if total_return is not None and span_ns else None
-    calmar = annual / dd_fraction if annual is not None and dd_fraction else None
+    # Calmar annualizes the run's return linearly: from less than MIN_CALMAR_SPAN_NS that is an extrapolation, not given
+    calmar = annual / dd_fraction if annual is not None and dd_fraction and span_ns >= MIN_CALMAR_SPAN_NS else None
     gross = tally.realized_atoms + unrealized_atoms
     fees_total = tally.fees_atoms + tally.clearance_atoms
     return {
@@ -220,7 +224,11 @@ def statistics(
         "max_drawdown": format_atoms(curve.max_drawdown_atoms),
         "max_drawdown_fraction": ratio_text(dd_fraction) if dd_fraction is not None else "0",
         "max_drawdown_duration_s": format_scaled(curve.underwater_ns(), 9),
-        "returns_sampled": f"equity at every {grid} UTC boundary ({len(rets)} returns)" if grid else "no whole period",
+        "returns_sampled": (
+            f"equity at every {grid} UTC boundary ({len(rets)} returns"
+            + ("" if len(rets) >= MIN_RETURNS else f"; fewer than {MIN_RETURNS}: no Sharpe or Sortino")
+            + ")"
+        ) if grid else "no whole period",
         "sharpe": ratio_text(sharpe),
         "sortino": ratio_text(sortino),
         "calmar": ratio_text(calmar),

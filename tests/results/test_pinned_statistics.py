@@ -92,9 +92,9 @@ class TestRisk:
         downside = math.sqrt(sum(min(x, 0.0) ** 2 for x in r) / len(r))
         assert math.isclose(float(s["sortino"]), pystats.mean(r) / downside * year, rel_tol=1e-7)
 
-    def test_calmar_is_the_linearly_annualized_return_over_the_drawdown(self, pinned_summary: dict[str, Any]) -> None:
-        """0.000014 x (365 d / 1 h) = 0.12264; / 0.010293399 = 11.914431.."""
-        assert stats(pinned_summary)["calmar"] == "11.91443171"
+    def test_no_calmar_for_a_run_of_an_hour(self, pinned_summary: dict[str, Any]) -> None:
+        """Calmar scales the return to a year: from one hour (0.000014 x 8,760 = 0.12264) it is not given."""
+        assert stats(pinned_summary)["calmar"] is None
 
     def test_exposure_is_the_time_with_a_position_open(self, pinned_summary: dict[str, Any]) -> None:
         """Open 1m-11m, 12m-13m, 13m-30m, 41m-60m: 47 of 60 minutes."""
@@ -116,3 +116,32 @@ class TestRisk:
         s = stats(pinned_summary)
         assert (s["worst_margin_ratio"], s["closest_to_liquidation"]) == ("0.00545149", "0.99454851")
         assert (s["liquidations"], s["margin_calls"], s["adl"]) == (0, 0, 0)
+
+
+def test_a_run_of_minutes_gives_no_sharpe_or_sortino() -> None:
+    """Five minutes of equity from a whole minute give 5 one-minute returns: fewer than 30, so Sharpe and Sortino are null and the summary says why."""
+    from exsim.results.stats import EquityCurve, statistics
+    from exsim.results.trips import AccountTally
+
+    curve = EquityCurve()
+    minute = 60 * 10**9
+    for i, equity in enumerate((100, 101, 99, 102, 100, 103)):
+        curve.add(1_699_999_980 * 10**9 + i * minute, equity * 10**8)
+    s = statistics(curve, AccountTally(), 100 * 10**8, 103 * 10**8, 0, 0, 0, None, None)
+    assert (s["sharpe"], s["sortino"]) == (None, None)
+    assert s["returns_sampled"] == "equity at every 1m UTC boundary (5 returns; fewer than 30: no Sharpe or Sortino)"
+    assert s["return"] == "0.03"
+
+
+def test_calmar_is_the_linearly_annualized_return_over_the_drawdown() -> None:
+    """30 days, equity 100 -> 110 (day 10) -> 99 (day 20) -> 105 (day 30): return 5 %, x 365/30 =
+    0.6083333..; the drawdown 110 -> 99 is 10 %; Calmar 6.0833333.."""
+    from exsim.results.stats import EquityCurve, statistics
+    from exsim.results.trips import AccountTally
+
+    curve = EquityCurve()
+    day = 86_400 * 10**9
+    for d, equity in ((0, 100), (10, 110), (20, 99), (30, 105)):
+        curve.add(19_000 * day + d * day, equity * 10**8)
+    s = statistics(curve, AccountTally(), 100 * 10**8, 105 * 10**8, 0, 0, 0, None, None)
+    assert (s["return"], s["max_drawdown_fraction"], s["calmar"]) == ("0.05", "0.1", "6.08333333")
