@@ -54,6 +54,11 @@ def _short(text: str) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
+def _clock(utc: str) -> str:
+    """``2024-08-08T23:54:17.387237264Z`` -> ``23:54:17`` (display only)."""
+    return utc[11:19]
+
+
 def _when(utc: str) -> str:
     """``2024-08-08T23:54:17.387237264Z`` -> ``08-08 23:54:17`` (display only)."""
     return utc[5:19].replace("T", " ")
@@ -64,6 +69,7 @@ def trades_table(path: Any, limit: int = 20) -> Any:
     of them and how they ended. Streams the file (memory: ``limit`` rows)."""
     import csv
 
+    from rich import box
     from rich.table import Table
 
     first: list[dict[str, str]] = []
@@ -77,22 +83,29 @@ def trades_table(path: Any, limit: int = 20) -> Any:
                 first.append(r)
     how = ", ".join(f"{k} {v}" for k, v in sorted(ended.items())) or "none"
     shown = f", the first {limit}" if total > limit else ""
-    t = Table(title=f"trades: {total} round trips{shown} (ended by: {how})")
+    # one day: the date goes in the title and the times fit an 80-column terminal
+    days = {r[k][:10] for r in first for k in ("entry_time_utc", "exit_time_utc")}
+    when = _clock if len(days) == 1 else _when
+    on_day = f" on {days.pop()}" if len(days) == 1 else ""
+    t = Table(title=f"trades{on_day} (times UTC): {total} round trips{shown} (ended by: {how})", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 0, 0, 1))
     accounts = len({r["account"] for r in first}) > 1
     names = ("account",) if accounts else ()
-    names += ("symbol", "side", "entry (UTC)", "exit (UTC)", "entry px", "exit px", "max qty", "net PnL", "ended by")
+    # the size (the largest the trip held) is signed, + long and - short: no side column, so a trip fits an
+    # 80-column terminal (the columns are one space apart)
+    names += ("symbol", "entry", "exit", "entry px", "exit px", "size", "net PnL", "ended by")
     for name in names:
-        t.add_column(name, justify="left" if name in ("symbol", "side", "ended by") else "right")
+        text = name in ("symbol", "ended by")
+        # figures are never cut: the text columns wrap instead when the terminal is narrow
+        t.add_column(name, justify="left" if text else "right", no_wrap=not text, overflow="fold", min_width=5 if text else None)
     for r in first:
         cells = (r["account"],) if accounts else ()
         cells += (
             r["symbol"] if r["position_side"] == "BOTH" else f"{r['symbol']} {r['position_side']}",
-            r["side"],
-            _when(r["entry_time_utc"]),
-            _when(r["exit_time_utc"]),
+            when(r["entry_time_utc"]),
+            when(r["exit_time_utc"]),
             _short(r["avg_entry_price"]),
             _short(r["avg_exit_price"]),
-            r["max_qty"],
+            ("+" if r["side"] == "long" else "-") + r["max_qty"],
             _short(r["net_pnl"]),
             r["exit_reason"] + (" (mark)" if r["open_at_end"] == "True" else ""),
         )
