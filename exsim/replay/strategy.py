@@ -98,6 +98,7 @@ from exsim.exchange import (
     OrderExpired,
     OrderRejected,
     OrderTriggered,
+    RejectReason,
     SetLeverage,
     SetMarginMode,
     SetPositionMode,
@@ -876,6 +877,9 @@ class Context:
                     args.get("callback"),
                 )
             )
+        coids = [o.client_order_id for o in orders]
+        if len(set(coids)) < len(coids):  # each leg's handle is found by its client id
+            raise InputError(f"the legs share a client_order_id ({', '.join(map(repr, coids))})", where="strategy", field="legs")
         handles = tuple(self._track(o) for o in orders)
         self._send(NewOco(orders[0].ts_ns, self.account_id, symbol, tuple(orders)))
         return handles
@@ -1224,7 +1228,9 @@ class Context:
                     handle.reason = e.reason  # a cancel / amend refused: the order stays
             else:
                 handle = self._live.get(e.client_order_id) if e.client_order_id is not None else None
-                if handle is not None and handle.status == "new":
+                # UNKNOWN_ORDER refuses a cancel / amend, never a new order: a bracket exit
+                # cancelled before the entry filled (not placed yet) stays "new"
+                if handle is not None and handle.status == "new" and e.reason != RejectReason.UNKNOWN_ORDER:
                     self._done(handle, "rejected", e.reason)
                 elif handle is not None:
                     handle.reason = e.reason

@@ -272,6 +272,29 @@ class TestContingent:
         assert [(h.status, h.reason) for h in b.exits] == [("cancelled", "ENTRY_NOT_FILLED")] * 2
         assert not b.is_open and replay.ctx.orders() == []
 
+    def test_cancelling_an_exit_before_the_entry_fills_is_refused_and_the_exit_stays(self, two_symbols: list[Path]) -> None:
+        """An exit is not at the venue before the entry fills: cancelling it is refused (UNKNOWN_ORDER), its handle
+        stays "new" with that reason, and cancelling the entry then ends the whole bracket."""
+
+        def enter(ctx: Any, seen: dict[str, Any]) -> None:
+            bid = ctx.best_bid("ETHUSDT")
+            seen["b"] = ctx.bracket("ETHUSDT", "buy", "1", bid - 500, stop=bid - 1000, trailing="1%")
+
+        def cancel_stop(ctx: Any, seen: dict[str, Any]) -> None:
+            ctx.cancel(seen["b"].stop)
+            seen["after_refusal"] = None
+
+        def look(ctx: Any, seen: dict[str, Any]) -> None:
+            stop = seen["b"].stop
+            seen["after_refusal"] = (stop.status, stop.reason)
+            ctx.cancel(seen["b"].entry)
+
+        script, replay = run(two_symbols, enter, cancel_stop, look)
+        b = script.seen["b"]
+        assert script.seen["after_refusal"] == ("new", "UNKNOWN_ORDER")
+        assert [(h.status, h.reason) for h in b.exits] == [("cancelled", "ENTRY_NOT_FILLED")] * 2
+        assert not b.is_open and replay.ctx.orders() == []
+
     def test_a_bracket_with_a_trailing_stop_on_two_symbols_never_fills_two_exits(self, two_symbols: list[Path]) -> None:
         """Brackets (stop, take-profit, 20-tick trailing stop) on BTC and ETH: each position
         ends by at most one exit, and the other exits are cancelled with it."""
@@ -327,6 +350,25 @@ class TestContingent:
             "strategy: field 'legs': leg 1 has no 'side'",
             "strategy: field 'legs': an OCO needs two or more legs, got 1",
         ]
+
+    def test_oco_legs_sharing_a_client_id_are_an_input_error(self, two_symbols: list[Path]) -> None:
+        """Two legs with one client order id are refused before anything is sent (each leg's handle is found by its id)."""
+        caught: list[str] = []
+
+        def send(ctx: Any, seen: dict[str, Any]) -> None:
+            last = ctx.last_price("BTCUSDT")
+            try:
+                ctx.oco(
+                    "BTCUSDT",
+                    {"side": "buy", "qty": "0.01", "order_type": "stop_market", "trigger_price": last + 20, "client_order_id": "x"},
+                    {"side": "sell", "qty": "0.01", "order_type": "stop_market", "trigger_price": last - 20, "client_order_id": "x"},
+                )
+            except InputError as exc:
+                caught.append(str(exc))
+
+        script, _ = run(two_symbols, send)
+        assert caught == ["strategy: field 'legs': the legs share a client_order_id ('x', 'x')"]
+        assert not any(type(c) is NewOco for c in script.seen["sent"])
 
     @pytest.mark.parametrize(
         ("kw", "rate_e8", "ticks"),
