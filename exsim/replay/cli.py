@@ -344,7 +344,9 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
         for name in ("symbol", "position", "entry", "liq. price", "PnL", "liq."):
             pt.add_column(name, justify="left" if name == "symbol" else "right", no_wrap=True)
         for p in positions:
-            pt.add_row(p["symbol"], p["open_position"], short(p["entry_price"]), short(p["liquidation_price"]), short(p["pnl"]),
+            legs = p.get("hedge_positions")  # hedge mode: the long and the short leg
+            held = " / ".join(f"{side} {qty}" for side, qty in legs.items()) if legs else p["open_position"]
+            pt.add_row(p["symbol"], held, short(p["entry_price"]), short(p["liquidation_price"]), short(p["pnl"]),
                        str(p["liquidations"]))
         console.print(pt)
     if s.get("statistics"):

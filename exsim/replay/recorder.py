@@ -41,6 +41,7 @@ import attrs
 
 from exsim import __version__
 from exsim.exchange import IndexPriceUpdated
+from exsim.ledger import BOTH, LONG, POSITION_SIDE_NAMES, SHORT
 from exsim.readers.rows import KIND_NAMES
 from exsim.replay.rundir import atomic_write
 from exsim.replay.strategy import ACCOUNT_ID
@@ -520,15 +521,24 @@ class Recorder:
         r = self.replay
         rec = self.symbols[symbol]
         acct = r.ledger.accounts.get(ACCOUNT_ID)
-        pos = acct.positions.get((symbol, 0)) if acct is not None else None
+        pos = acct.positions.get((symbol, BOTH)) if acct is not None else None
         qty = pos.qty_lots if pos is not None else 0
         mark = r.exchange.mark_price_subticks(symbol)
-        upnl = r.ledger.position_figures(pos)[1] if qty and mark else 0  # (at the exact mark, rounded down)
+        # every position side of the symbol (hedge mode holds a long and a short beside BOTH)
+        legs = [acct.positions.get((symbol, side)) for side in (BOTH, LONG, SHORT)] if acct is not None else []
+        held = [p for p in legs if p is not None and p.qty_lots]
+        upnl = sum(r.ledger.position_figures(p)[1] for p in held) if mark else 0  # (at the exact mark, rounded down)
         realized = rec.realized_closed_atoms + rec.realized_open_atoms
         hs = rec.min_headroom
+        hedge = {
+            POSITION_SIDE_NAMES[p.position_side].lower(): self._qty(symbol, p.qty_lots)
+            for p in held
+            if p.position_side != BOTH
+        }
         return {
             "symbol": symbol,
             "open_position": self._qty(symbol, qty),
+            **({"hedge_positions": hedge} if hedge else {}),
             "entry_price": self._entry(symbol, qty, pos.cost_atoms) if qty else None,
             "mark_price": self._mark(symbol, mark),
             "last_price": self._px(symbol, r.exchange.last_price(symbol)),

@@ -450,6 +450,25 @@ class TestHedgeModeAndReaders:
         assert (seen["short"].qty, seen["short"].side) == (Decimal("-2.000"), "short")
         assert {(v.position_side, v.qty_lots) for v in seen["all"]} == {(1, 1000), (2, -2000)}
 
+    def test_the_run_summary_counts_both_hedge_legs(self, two_symbols: list[Path]) -> None:
+        """The per-symbol summary of a hedge-mode run names the long and the short leg, and its PnL (both legs'
+        unrealized PnL with fees) is the account's PnL to the atom (it counted the BOTH side only)."""
+
+        def mode(ctx: Any, seen: dict[str, Any]) -> None:
+            ctx.set_position_mode("hedge")
+
+        def both(ctx: Any, seen: dict[str, Any]) -> None:
+            ctx.buy("ETHUSDT", "1", position_side="long")
+            ctx.sell("ETHUSDT", "2", position_side="short")
+
+        _, replay = run(two_symbols, mode, both)
+        eth = replay.recorder.position_summary("ETHUSDT")
+        btc = replay.recorder.position_summary("BTCUSDT")
+        assert eth["hedge_positions"] == {"long": "1.000", "short": "-2.000"} and "hedge_positions" not in btc
+        account_pnl = Decimal(replay.equity_atoms() - 100_000 * 10**8) / 10**8
+        assert Decimal(eth["unrealized_pnl"]) != 0
+        assert Decimal(eth["pnl"]) + Decimal(btc["pnl"]) == account_pnl
+
     def test_a_hedge_mode_bracket_protects_its_own_leg(self, two_symbols: list[Path]) -> None:
         """In hedge mode a bracket on the long leg places its exits on that leg, and a
         trailing stop on the short leg closes the short (not reduce-only: a hedge close)."""
