@@ -17,7 +17,8 @@ Life of the links (the exchange's side is in ``docs/orders.md``):
 ``watched`` maps every open leg and every open entry to its group or bracket, so the
 exchange's fill path pays one dict lookup per fill only while such orders exist.
 Links to orders that have left the exchange are dropped by :meth:`Contingent.prune`, which
-the exchange calls once at the end of each command that touched them.
+the exchange calls once at the end of a command in which a linked order left (it sets
+``dirty``), so a command that touched no linked order (a replayed trade, a mark) pays nothing.
 """
 
 from __future__ import annotations
@@ -80,7 +81,7 @@ class Bracket:
 class Contingent:
     """Every live OCO group and bracket of one exchange."""
 
-    __slots__ = ("groups", "brackets", "watched", "protecting", "grown", "entry_cancels", "next_group_id")
+    __slots__ = ("groups", "brackets", "watched", "protecting", "grown", "entry_cancels", "next_group_id", "dirty")
 
     def __init__(self) -> None:
         self.groups: dict[int, OcoGroup] = {}
@@ -95,6 +96,8 @@ class Contingent:
         #: (symbol, entry order id, reason): entries of ended brackets to cancel at command end
         self.entry_cancels: list[tuple[str, int, str]] = []
         self.next_group_id = 1
+        #: a linked order left the exchange in the current command: :meth:`prune` is due
+        self.dirty = False
 
     def __bool__(self) -> bool:
         return bool(self.groups or self.brackets or self.grown or self.entry_cancels)
@@ -157,6 +160,7 @@ class Contingent:
         """Drop links to orders that have left the exchange. Returns the brackets whose
         exits are all gone while their entry is still open (ended here; the caller leaves
         the entry as a plain order). O(groups + brackets)."""
+        self.dirty = False
         watched = self.watched
         ended: list[Bracket] = []
         for group in list(self.groups.values()):
@@ -187,7 +191,7 @@ class Contingent:
         bracket's placed exits form a live group; no exit of a group exceeds the position
         it protects, and a group protects a position that is open.
         """
-        if self.grown or self.entry_cancels:
+        if self.grown or self.entry_cancels or self.dirty:
             raise StateError("contingent work left over from a command")
         seen: set[int] = set()
         for gid, group in self.groups.items():

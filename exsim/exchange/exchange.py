@@ -286,7 +286,7 @@ class Exchange:
                         self._settle_contingent(command.ts_ns)
             if ledger.fund.wallet_atoms != self._fund_seen:
                 self._fund_changed(command)
-        if contingent:
+        if contingent.dirty:  # a linked order left in this command: drop its links
             contingent.prune(self._is_open)
         out = self._out
         if out:
@@ -314,6 +314,13 @@ class Exchange:
         """A resting or untriggered order by id, or None."""
         market = self.markets[symbol]
         return market.book.orders.get(order_id) or market.triggers.orders.get(order_id)
+
+    def _left(self, order_id: int) -> None:
+        """``order_id`` left the exchange (filled, cancelled, expired, refused at its
+        trigger): if it is linked, its links are pruned at the end of the command. O(1)."""
+        con = self.contingent
+        if order_id in con.watched:
+            con.dirty = True
 
     def _is_open(self, symbol: str, order_id: int) -> bool:
         market = self.markets[symbol]
@@ -553,6 +560,7 @@ class Exchange:
                 reason = "IOC"
             self._finish(order, ts, market, reason)
         else:
+            self._left(order.order_id)
             self._forget_client_id(order.account_id, order.client_order_id)
             if self.ledger is not None:
                 self.ledger.release_order(order.order_id)
@@ -566,6 +574,7 @@ class Exchange:
             )
         )
         order.leaves_lots = 0
+        self._left(order.order_id)
         self._forget_client_id(order.account_id, order.client_order_id)
         if self.ledger is not None:
             self.ledger.release_order(order.order_id)
@@ -642,12 +651,14 @@ class Exchange:
             self._book_fills(ts, market, taker, fills, len(fills))
             self._filling = []
         if hits:
+            self.contingent.dirty = True  # linked orders traded (some may be done)
             # OCO legs that filled: their siblings go right after the match is booked
             self._contingent_filled(ts, market, hits, t_id, groups=True)
         self.next_trade_id = trade_id
         stp_expired = book.stp_expired
         for maker, cancelled_lots in stp_expired:
             append(_new(OrderCancelled, (ts, symbol, maker.order_id, maker.account_id, cancelled_lots, "STP")))
+            self._left(maker.order_id)
             self._forget_client_id(maker.account_id, maker.client_order_id)
             if self.ledger is not None:
                 self.ledger.release_order(maker.order_id)
@@ -832,6 +843,7 @@ class Exchange:
                         stop.reduce_only, stop.position_side, not is_market and stop.tif == GTC,
                     )
                     if reason:
+                        self._left(stop.order_id)
                         self._forget_client_id(stop.account_id, stop.client_order_id)
                         self._out.append(
                             _new(OrderRejected, (ts, symbol, stop.account_id, stop.client_order_id, stop.order_id, reason))
@@ -1208,6 +1220,7 @@ class Exchange:
     def _cancel_fired(self, ts: int, symbol: str, stop: StopOrder, reason: str) -> None:
         """Cancel a waiting order already taken out of the trigger index (fired by the same
         price as an OCO sibling that went first)."""
+        self._left(stop.order_id)
         self._forget_client_id(stop.account_id, stop.client_order_id)
         if self.ledger is not None:
             self.ledger.count_order(stop.account_id, symbol, -1, stop.order_id)
@@ -1567,6 +1580,7 @@ class Exchange:
         book = market.book
         order = book.orders.get(order_id)
         ledger = self.ledger
+        self._left(order_id)
         if order is not None:
             leaves = order.leaves_lots
             level_lots = book.remove(order)
