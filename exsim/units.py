@@ -524,10 +524,7 @@ def mul_div_half_even(a: int, num: int, den: int) -> int:
     >>> mul_div_half_even(5, 1, 2), mul_div_half_even(7, 1, 2), mul_div_half_even(-5, 1, 2), mul_div_half_even(10, 1, 3)
     (2, 4, -2, 3)
     """
-    q, r = divmod(a * num, den)
-    if 2 * r > den or (2 * r == den and q % 2):
-        q += 1
-    return q
+    return div_half_even(a * num, den)
 
 
 def rate_floor(amount_atoms: int, rate_e8: int) -> int:

@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from exsim.units import format_atoms, format_scaled
+from exsim.units import div_half_even, format_atoms, format_scaled
 
 RATIO_PLACES = 8
 MIN_RETURNS = 30
@@ -217,9 +217,9 @@ def statistics(
         "losses": tally.losses,
         "win_rate": ratio_text(Fraction(tally.wins, closed)) if closed else None,
         "profit_factor": ratio_text(Fraction(tally.win_atoms, -tally.loss_atoms)) if tally.loss_atoms < 0 else None,
-        "average_win": format_atoms(round(Fraction(tally.win_atoms, tally.wins))) if tally.wins else None,
-        "average_loss": format_atoms(round(Fraction(tally.loss_atoms, tally.losses))) if tally.losses else None,
-        "expectancy": format_atoms(round(Fraction(tally.net_atoms, closed))) if closed else None,
+        "average_win": format_atoms(div_half_even(tally.win_atoms, tally.wins)) if tally.wins else None,
+        "average_loss": format_atoms(div_half_even(tally.loss_atoms, tally.losses)) if tally.losses else None,
+        "expectancy": format_atoms(div_half_even(tally.net_atoms, closed)) if closed else None,
         "exits": dict(sorted(tally.by_reason.items())),
         "max_drawdown": format_atoms(curve.max_drawdown_atoms),
         "max_drawdown_fraction": ratio_text(dd_fraction) if dd_fraction is not None else "0",
