@@ -131,7 +131,7 @@ class Server:
 
     ``venue``: what :class:`exsim.serve.binance.VenueView` describes, plus ``keys`` (api key
     → (account id, secret)), ``state()`` and, in step mode, ``advance(ms)``. ``speed`` is
-    the venue's pace ("step" serves ``/exsim/v1/advance``). ``clock_ms`` is the wall clock
+    the venue's pace ("step" serves ``/exsim/v1/advance``; default: ``venue.speed``). ``clock_ms`` is the wall clock
     of recvWindow, rate windows and listenKey lifetimes (tests pass their own).
     """
 
@@ -139,7 +139,7 @@ class Server:
         self,
         venue: Any,
         *,
-        speed: str = "max",
+        speed: str | None = None,
         clock_ms: Callable[[], int] = wall_ms,
         limits: RateLimits | None = None,
         listen_key_lifetime_ms: int = 60 * 60 * 1000,
@@ -147,7 +147,7 @@ class Server:
         max_queue_bytes: int = MAX_QUEUE_BYTES,
     ) -> None:
         self.venue = venue
-        self.speed = speed
+        self.speed = speed if speed is not None else getattr(venue, "speed", "max")
         self.clock_ms = clock_ms
         self.limits = limits if limits is not None else RateLimits(clock_ms=clock_ms)
         self.hub = Hub(
@@ -312,7 +312,7 @@ class Server:
         keys = self.venue.keys
         api_key = request.headers.get("X-MBX-APIKEY")
         if ep.security == SIGNED:
-            return auth.check_signed(keys, api_key, query, body, params, self.clock_ms)
+            return auth.check_signed(keys, api_key, query, body, params, self.clock_ms, self.venue.now_ns // 1_000_000)
         return auth.account_of_key(keys, api_key)[0]
 
     # ------------------------------------------------------------------ background

@@ -14,7 +14,9 @@ Binance's rules (USDⓈ-M futures "General Info → SIGNED Endpoint Security"):
   server's clock or more than ``recvWindow`` ms behind it.
 
 The clock is the server's **wall clock**, not the venue's replayed clock: bots sign with
-their machine's time (ccxt, python-binance and Binance's connector all do).
+their machine's time (ccxt, python-binance and Binance's connector all do). A timestamp
+within the window of the venue's clock is accepted too (clients that sync their clock
+from ``/fapi/v1/time`` sign with it; see :func:`check_timestamp`).
 """
 
 from __future__ import annotations
@@ -100,13 +102,21 @@ def account_of_key(keys: dict[str, tuple[int, str]], api_key: str | None) -> tup
     return found
 
 
-def check_timestamp(params: Params, now_ms: int) -> None:
+def check_timestamp(params: Params, now_ms: int, venue_ms: int | None = None) -> None:
     """``timestamp`` and ``recvWindow`` against the server's clock ``now_ms`` (-1102 when
-    ``timestamp`` is missing, -1131 for a recvWindow over 60000, -1021 outside it)."""
+    ``timestamp`` is missing, -1131 for a recvWindow over 60000, -1021 outside it).
+
+    ``venue_ms``: the venue's clock, also accepted. A client that sets its clock offset
+    from ``GET /fapi/v1/time`` (ccxt's ``adjustForTimeDifference``, python-binance's
+    ``AsyncClient.create()``) signs with the replay's time, not its own: such a timestamp
+    is served too when it is within the window of the venue's clock (exsim is a local
+    simulator; the window protects nothing a replay needs)."""
     timestamp = params.integer("timestamp")
     recv_window = params.integer("recvWindow", default=DEFAULT_RECV_WINDOW_MS)
     if recv_window <= 0 or recv_window > MAX_RECV_WINDOW_MS:
         raise BinanceError(BAD_RECV_WINDOW, f"recvWindow must be between 1 and {MAX_RECV_WINDOW_MS}.")
+    if venue_ms is not None and venue_ms - recv_window <= timestamp < venue_ms + AHEAD_LIMIT_MS:
+        return
     if timestamp >= now_ms + AHEAD_LIMIT_MS:
         raise BinanceError(
             INVALID_TIMESTAMP, f"Timestamp for this request was {AHEAD_LIMIT_MS}ms ahead of the server's time."
@@ -122,14 +132,15 @@ def check_signed(
     body: str,
     params: Params,
     clock_ms: Callable[[], int] = wall_ms,
+    venue_ms: int | None = None,
 ) -> int:
     """A SIGNED request's account id, after the checks in Binance's order: key (-2014,
     -2015), timestamp and recvWindow (-1102, -1021), signature (-1102 missing, -1022 wrong).
 
     ``params`` holds every parameter including ``signature``; ``query`` and ``body`` are
-    the raw texts as sent."""
+    the raw texts as sent; ``venue_ms``: see :func:`check_timestamp`."""
     account_id, secret = account_of_key(keys, api_key)
-    check_timestamp(params, clock_ms())
+    check_timestamp(params, clock_ms(), venue_ms)
     given = params.optional("signature")
     if given is None:
         raise mandatory("signature")

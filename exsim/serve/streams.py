@@ -401,6 +401,8 @@ def ws_route(path: str) -> tuple[str | None, str, list[str]] | None:
 
     >>> ws_route("/ws/btcusdt@aggTrade/ethusdt@depth"), ws_route("/private/ws"), ws_route("/market/stream")
     ((None, 'ws', ['btcusdt@aggTrade', 'ethusdt@depth']), ('private', 'ws', []), ('market', 'stream', []))
+    >>> ws_route("/public/ws/0"), ws_route("//public/stream")
+    (('public', 'ws', []), ('public', 'stream', []))
     >>> ws_route("/fapi/v1/ping") is None
     True
     """
@@ -411,7 +413,8 @@ def ws_route(path: str) -> tuple[str | None, str, list[str]] | None:
     if not parts or parts[0] not in ("ws", "stream"):
         return None
     mode = parts.pop(0)
-    names = [p for p in parts if p]
+    # (a number is not a stream: ccxt opens /public/ws/<n>, n its connection's index, then SUBSCRIBEs)
+    names = [p for p in parts if p and not p.isdigit()]
     if mode == "stream" and names:
         return None
     return category, mode, names

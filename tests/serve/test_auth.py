@@ -128,6 +128,17 @@ class TestTimestamp:
             auth.check_timestamp(Params({"timestamp": str(WALL_MS + 1000)}), WALL_MS)
         assert err.value.code == -1021 and "ahead" in err.value.msg
 
+    def test_timestamp_on_the_venue_clock_is_accepted(self) -> None:
+        """A client that synced its clock from /time signs with the replay's time: served."""
+        venue_ms = 1_641_000_000_000
+        auth.check_timestamp(Params({"timestamp": str(venue_ms - 100)}), WALL_MS, venue_ms)
+
+    def test_timestamp_on_neither_clock_is_refused(self) -> None:
+        """A timestamp far from both the wall clock and the venue's: -1021."""
+        with pytest.raises(BinanceError) as err:
+            auth.check_timestamp(Params({"timestamp": str(WALL_MS - 3_600_000)}), WALL_MS, 1_641_000_000_000)
+        assert err.value.code == -1021
+
     def test_timestamp_slightly_ahead_is_accepted(self) -> None:
         """999 ms ahead is accepted (clocks differ a little)."""
         auth.check_timestamp(Params({"timestamp": str(WALL_MS + 999)}), WALL_MS)

@@ -321,6 +321,19 @@ class TestOverWebSocket:
 
         assert run(go()) == [{"result": None, "id": 9}, {"e": "markPriceUpdate"}]
 
+    def test_ccxt_style_indexed_public_path(self) -> None:
+        """ccxt opens /public/ws/<n> (a connection index, not a stream) and then SUBSCRIBEs."""
+
+        async def go() -> list[Any]:
+            async with serving(FakeVenue()) as (base, server):
+                async with aiohttp.ClientSession() as s, s.ws_connect(base + "/public/ws/0") as ws:
+                    await ws.send_str(json.dumps({"method": "SUBSCRIBE", "params": ["btcusdt@depth@100ms"], "id": 1}))
+                    reply = await _recv(ws)
+                    server.hub.publish_market("btcusdt@depth@100ms", {"e": "depthUpdate"})
+                    return [reply, await _recv(ws)]
+
+        assert run(go()) == [{"result": None, "id": 1}, {"e": "depthUpdate"}]
+
     def test_private_path_with_listen_key_and_events(self) -> None:
         """/private/ws?listenKey=K&events=ORDER_TRADE_UPDATE delivers that account's orders only."""
 
