@@ -177,6 +177,14 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True, show
         help=f"margin mode of every symbol for the whole run: wins over the strategy's (default {d['margin_mode']})",
     )
     p.add_argument("--latency-ns", type=_whole, default=0, help="ns from the strategy's decision to the order's arrival (default 0; at most 1 hour)")
+    add_market_arguments(p)
+    add_output_arguments(p, shown=shown)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_market_arguments(p: argparse.ArgumentParser) -> None:
+    """The market model's options (depth, marks, funding, instruments, readers): a replay's
+    and ``exsim serve``'s (its market is a replay)."""
     p.add_argument(
         "--queue-model",
         choices=("conservative", "proportional", "probabilistic"),
@@ -219,6 +227,11 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True, show
         help="skip and count bad lines (a source line with a bad value goes whole; a bad depth line is a depth gap) instead of stopping",
     )
     p.add_argument("--log-book", action="store_true", help="also write every book level change to events.jsonl")
+
+
+def add_output_arguments(p: argparse.ArgumentParser, *, shown: dict[str, str] | None = None) -> None:
+    """``--out`` (the run directory) and ``--force``: a replay's and ``exsim serve``'s."""
+    d = dict(REPLAY_DEFAULTS, **(shown or {}))
     p.add_argument(
         "--out",
         default=None,
@@ -230,7 +243,6 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True, show
         action="store_true",
         help="write into an --out holding another run or other files: exsim's own files there are replaced, nothing else is touched",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def config_from_args(args: argparse.Namespace) -> Any:
