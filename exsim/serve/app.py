@@ -267,7 +267,9 @@ class Server:
                 body = await self._body(request)
                 body_params: list[tuple[str, str]] = []
                 if body:
-                    if request.content_type == "application/json":
+                    # (JSON when it says so and looks so: a client whose session says JSON on
+                    # every request may still send a form, and Binance reads forms)
+                    if request.content_type == "application/json" and body.lstrip()[:1] in ("{", "["):
                         body_params = parse_json_body(body)
                     else:
                         body_params = parse_form(body, "request body")
@@ -357,8 +359,13 @@ def make_app(venue: Any, *, run_clock: bool = False, sweep_every_s: float = 1.0,
                 await task
             except asyncio.CancelledError:
                 pass
+
+    async def close_connections(app: web.Application) -> None:
+        # (before the server waits for its handlers: a WebSocket handler ends only when its
+        # connection does)
         for conn in tuple(server.hub.connections):
-            conn.drop("server shutting down")
+            conn.drop("server shutting down", quiet=True)
 
     app.cleanup_ctx.append(background)
+    app.on_shutdown.append(close_connections)
     return app

@@ -216,12 +216,13 @@ class Connection:
         self.closing = True
         self._wake.set()
 
-    def drop(self, reason: str) -> None:
-        """Disconnect now (logged): the hub forgets it, the socket is aborted."""
+    def drop(self, reason: str, quiet: bool = False) -> None:
+        """Disconnect now (logged unless ``quiet``): the hub forgets it, the socket is aborted."""
         if self.closed:
             return
         self.closed = True
-        log.warning("websocket dropped", peer=self.peer, reason=reason, streams=len(self.streams))
+        if not quiet:
+            log.warning("websocket dropped", peer=self.peer, reason=reason, streams=len(self.streams))
         self._hub.remove(self)
         self.queue.clear()
         self.queued_bytes = 0

@@ -107,6 +107,13 @@ class TestParameters:
         )
         assert (status, body["code"]) == (400, -1100) and "Malformed JSON" in body["msg"]
 
+    def test_form_body_labelled_json_is_read_as_a_form(self) -> None:
+        """A form body sent with Content-Type: application/json is still read (as Binance reads forms)."""
+        status, body, _ = run(
+            _call("POST", "/fapi/v1/exsimTestEcho", data=b"symbol=BTCUSDT&side=SELL", headers={"Content-Type": "application/json"})
+        )
+        assert (status, body["params"]) == (200, {"symbol": "BTCUSDT", "side": "SELL"})
+
     def test_json_body_must_be_an_object(self) -> None:
         """A JSON list body is refused (parameters are named)."""
         with pytest.raises(BinanceError) as err:

@@ -398,6 +398,26 @@ class TestOverWebSocket:
         assert first["e"] == "listenKeyExpired" and len(first["listenKey"]) == 64
         assert closing in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.CLOSING)
 
+    def test_server_pings_and_answers_pings(self) -> None:
+        """The server sends ping frames (heartbeat) and answers a client's ping with a pong."""
+        kinds = {aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG}
+
+        async def go() -> set[Any]:
+            async with serving(FakeVenue(), heartbeat_s=0.05) as (base, _):
+                async with aiohttp.ClientSession() as s, s.ws_connect(base + "/ws", autoping=False) as ws:
+                    await ws.ping(b"hello")
+                    seen: set[Any] = set()
+                    for _ in range(50):
+                        msg = await ws.receive(timeout=30)
+                        seen.add(msg.type)
+                        if msg.type == aiohttp.WSMsgType.PING:
+                            await ws.pong(msg.data)
+                        if kinds <= seen:
+                            break
+                    return seen
+
+        assert kinds <= run(go())
+
     def test_end_of_data_reaches_open_streams_from_the_venue(self) -> None:
         """The venue's end-of-data sink puts exsimEndOfData on every open stream."""
 
