@@ -187,7 +187,9 @@ def _configure_logging() -> None:
     """The server's log (refused requests, dropped connections) to stderr, one line each."""
     import structlog
 
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    # (sys.stderr looked up at each line, not kept: whoever replaced it, a test's capture
+    # for one, may close it)
+    structlog.configure(logger_factory=lambda *args: structlog.PrintLogger(sys.stderr))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

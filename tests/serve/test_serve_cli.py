@@ -26,6 +26,16 @@ CRASH = str(REPLAYS / "btc-perp-20220121-1m.csv")
 KEY, SECRET = "cliTestKey01", "cliTestSecret01"
 
 
+@pytest.fixture(autouse=True)
+def _structlog_as_it_was() -> Any:
+    """exsim serve configures structlog (its log to stderr): put it back after each test."""
+    import structlog
+
+    before = structlog.get_config()
+    yield
+    structlog.configure(**before)
+
+
 @pytest.fixture
 def no_components(monkeypatch: pytest.MonkeyPatch) -> None:
     """The venue without its market/orders/account components: the CLI and the server are
