@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from exsim.errors import InputError
+from exsim.serve.limits import ORDERS_PER_MINUTE, REQUEST_WEIGHT_PER_MINUTE
 
 MISSING_EXTRA = "exsim serve needs the 'serve' extra: pip install 'exsim[serve]'"
 DEFAULT_PORT = 8000
@@ -54,10 +55,20 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--api-secret", action="append", default=[], metavar="SECRET", help="the secret of the --api-key in the same position")
     p.add_argument("--deposit", default="10000", help="USDT deposited into each account at the data's first time (default 10000)")
     p.add_argument("--latency-ms", type=_whole_ms, default=0, help="ms from an order's request to its arrival at the venue (default 0)")
+    p.add_argument("--weight-limit", type=_limit, default=REQUEST_WEIGHT_PER_MINUTE,
+                   help=f"request weight a client IP may use a minute, then HTTP 429 (default Binance's {REQUEST_WEIGHT_PER_MINUTE}; 0: no limit)")
+    p.add_argument("--order-limit", type=_limit, default=ORDERS_PER_MINUTE,
+                   help=f"orders an account may send a minute, then HTTP 429 (default Binance's {ORDERS_PER_MINUTE}; 0: no limit)")
     add_market_arguments(p)
     add_output_arguments(p)
     # the replay options serve does not take: the accounts' settings come from the API
     p.set_defaults(func=cmd_serve, balance="10000", leverage=None, margin_mode=None, latency_ns=0)
+
+
+def _limit(text: str) -> int:
+    if not (text.isascii() and text.isdigit()) or int(text) > 10**9:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= 0 (0: no limit)")
+    return int(text)
 
 
 def _whole_ms(text: str) -> int:
@@ -112,12 +123,13 @@ async def serve(
     from aiohttp import web
 
     from exsim.serve.app import make_app
+    from exsim.serve.limits import RateLimits
 
     out = out if out is not None else sys.stdout
     keys, generated = api_keys(args)
     venue = build_venue(args, keys)
     stop = stop if stop is not None else _stop_on_signals()
-    app = make_app(venue)
+    app = make_app(venue, limits=RateLimits(args.weight_limit, args.order_limit))
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -130,7 +142,8 @@ async def serve(
         shown_host = f"[{host}]" if ":" in host else host
         base = f"http://{shown_host}:{port}"
         print(f"exsim serve: {base}  (REST {base}/fapi/v1/..., WebSocket ws://{shown_host}:{port}/ws)", file=out)
-        print(f"speed {venue.speed}; data {', '.join(venue.symbols)} from {_utc(venue.now_ns)}; "
+        limits = f"limits {args.weight_limit or 'none'} weight/min, {args.order_limit or 'none'} orders/min"
+        print(f"speed {venue.speed}; {limits}; data {', '.join(venue.symbols)} from {_utc(venue.now_ns)}; "
               f"deposit {args.deposit} USDT per account", file=out)
         for (key, secret), (account, _) in zip(keys, venue.keys.values()):
             shown = f" secret {secret}" if generated else ""

@@ -10,6 +10,9 @@ the minute, and the ``X-MBX-*-1M`` headers say what is used of the current one):
   :data:`ORDERS_PER_MINUTE` it is refused with HTTP 429 and code -1015. Header
   ``X-MBX-ORDER-COUNT-1M`` on those responses.
 
+A limit of 0 counts (the headers still say the use) but never refuses: ``exsim serve
+--weight-limit 0 --order-limit 0`` for benchmarks and load tests.
+
 The limits are Binance USDⓈ-M's published defaults (``GET /fapi/v1/exchangeInfo`` →
 ``rateLimits``: REQUEST_WEIGHT 2400 / 1 MINUTE, ORDERS 1200 / 1 MINUTE and 300 / 10 SECOND);
 :func:`rate_limits` is that list, for the market feed's exchangeInfo. The 10-second order
@@ -107,7 +110,8 @@ class RateLimits:
         return self.weights.add(ip, weight)
 
     def check_weight(self, used: int) -> None:
-        if used > self.weight_per_minute:
+        """Refuse (429, -1003) past the weight limit (0: no limit)."""
+        if self.weight_per_minute and used > self.weight_per_minute:
             raise BinanceError(
                 TOO_MANY_REQUESTS,
                 f"Too many requests; current limit is {self.weight_per_minute} requests per minute. "
@@ -115,9 +119,9 @@ class RateLimits:
             )
 
     def add_order(self, account_id: int) -> int:
-        """Count one order of ``account_id``; refused past the limit (HTTP 429, -1015)."""
+        """Count one order of ``account_id``; refused past the limit (HTTP 429, -1015; 0: no limit)."""
         used = self.orders.add(account_id, 1)
-        if used > self.orders_per_minute:
+        if self.orders_per_minute and used > self.orders_per_minute:
             raise BinanceError(
                 TOO_MANY_ORDERS,
                 f"Too many new orders; current limit is {self.orders_per_minute} orders per MINUTE.",

@@ -192,6 +192,22 @@ class TestRateLimits:
 
         assert run(go()) == [200, 429, 200]
 
+    def test_limit_zero_counts_but_never_refuses(self) -> None:
+        """A weight limit of 0 (exsim serve --weight-limit 0) counts in the header but serves."""
+        clock = Clock()
+
+        async def go() -> list[tuple[int, str]]:
+            limits = RateLimits(weight_per_minute=0, clock_ms=clock)
+            async with serving(FakeVenue(), limits=limits, clock_ms=clock) as (base, _):
+                async with aiohttp.ClientSession() as s:
+                    out = []
+                    for _ in range(3):
+                        async with s.get(base + "/fapi/v1/exsimTestHeavy?w=5000") as r:
+                            out.append((r.status, r.headers["X-MBX-USED-WEIGHT-1M"]))
+                    return out
+
+        assert run(go()) == [(200, "5000"), (200, "10000"), (200, "15000")]
+
     def test_order_count_header_and_limit(self) -> None:
         """Order endpoints carry X-MBX-ORDER-COUNT-1M; past the limit: 429, -1015."""
         clock = Clock()

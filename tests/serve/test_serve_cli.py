@@ -57,6 +57,12 @@ class TestOptions:
         args = build_parser().parse_args(["serve", CAPTURE])
         assert (args.host, args.port, args.speed, args.deposit, args.latency_ms) == ("127.0.0.1", 8000, "max", "10000", 0)
 
+    def test_rate_limits_default_to_binances_and_can_be_lifted(self) -> None:
+        """--weight-limit / --order-limit default to 2400 and 1200; 0 lifts them."""
+        default = build_parser().parse_args(["serve", CAPTURE])
+        lifted = build_parser().parse_args(["serve", CAPTURE, "--weight-limit", "0", "--order-limit", "0"])
+        assert (default.weight_limit, default.order_limit, lifted.weight_limit, lifted.order_limit) == (2400, 1200, 0, 0)
+
     def test_replay_market_options_are_taken(self) -> None:
         """The replay's market options (shared builder) are serve's too."""
         args = build_parser().parse_args(["serve", CRASH, "--symbol", "BTCUSDT", "--mark", "computed", "--tick-size", "0.1"])
@@ -132,6 +138,7 @@ class TestRun:
         base, printed = run(_session([CAPTURE, "--speed", "step", "--api-key", KEY, "--api-secret", SECRET], talk))
         assert base.startswith("http://127.0.0.1:")
         assert f"exsim serve: {base}" in printed and f"account 1: api key {KEY}" in printed and "speed step" in printed
+        assert "limits 2400 weight/min, 1200 orders/min" in printed
         assert SECRET not in printed  # (a secret the user gave is not echoed)
 
     def test_generated_key_is_printed_with_its_secret(self, no_components: None) -> None:
