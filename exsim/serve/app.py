@@ -177,6 +177,8 @@ class Server:
         return web.Response(text=_dumps(body), status=status, content_type="application/json", headers=headers)
 
     def _refuse(self, request: web.Request, exc: BinanceError, headers: dict[str, str]) -> web.Response:
+        if exc.http_status == 429:  # (as Binance: the seconds until the rate window ends)
+            headers["Retry-After"] = str(60 - (self.clock_ms() // 1000) % 60)
         log.warning(
             "request refused", method=request.method, path=request.path, code=exc.code, reason=exc.msg,
             status=exc.http_status, peer=request.remote,

@@ -526,6 +526,8 @@ async def websocket_session(
         if transport is not None:
             transport.abort()
 
+    if not ws.can_prepare(request).ok:
+        raise BinanceError(-1000, f"{request.path}: not a valid WebSocket handshake (RFC 6455 headers missing or wrong).", 400)
     conn = Connection(
         hub, ws.send_str, abort, ws.close,
         combined=(mode == "stream"), category=category, peer=peer, max_queue_bytes=max_queue_bytes,
@@ -536,7 +538,11 @@ async def websocket_session(
         except BinanceError:
             hub.remove(conn)
             raise
-    await ws.prepare(request)
+    try:
+        await ws.prepare(request)
+    except BaseException:
+        hub.remove(conn)
+        raise
     hub.add(conn)
     writer = asyncio.get_running_loop().create_task(conn.write_loop())
     try:

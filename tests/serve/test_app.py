@@ -175,6 +175,21 @@ class TestRateLimits:
         assert [s for s, _ in out] == [200, 200, 200, 429]
         assert out[3][1]["code"] == -1003 and "3 requests per minute" in out[3][1]["msg"]
 
+    def test_429_says_when_to_retry(self) -> None:
+        """A 429 carries Retry-After: the seconds left in the current minute."""
+        clock = Clock(60_000 * 1000 + 45_000)  # 45 s into a minute
+
+        async def go() -> str:
+            limits = RateLimits(weight_per_minute=1, clock_ms=clock)
+            async with serving(FakeVenue(), limits=limits, clock_ms=clock) as (base, _):
+                async with aiohttp.ClientSession() as s:
+                    for _ in range(2):
+                        async with s.get(base + "/fapi/v1/exsimTestEcho") as r:
+                            retry = r.headers.get("Retry-After", "")
+                    return retry
+
+        assert run(go()) == "15"
+
     def test_a_new_minute_starts_from_zero(self) -> None:
         """The weight window is the wall-clock minute: the next minute serves again."""
         clock = Clock(60_000 * 1000)

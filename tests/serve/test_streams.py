@@ -379,6 +379,18 @@ class TestOverWebSocket:
         status, body = run(go())
         assert status == 400 and body["code"] == -1125
 
+    def test_bad_handshake_is_refused_and_leaves_no_subscription(self) -> None:
+        """An Upgrade request without the RFC 6455 headers: Binance-shaped 400, nothing subscribed."""
+
+        async def go() -> tuple[int, Any, bool]:
+            async with serving(FakeVenue()) as (base, server):
+                async with aiohttp.ClientSession() as s:
+                    async with s.get(base + "/ws/btcusdt@aggTrade", headers={"Upgrade": "websocket", "Connection": "Upgrade"}) as r:
+                        return r.status, await r.json(), server.hub.wants("btcusdt@aggTrade")
+
+        status, body, subscribed = run(go())
+        assert (status, body["code"], subscribed) == (400, -1000, False) and "handshake" in body["msg"]
+
     def test_listen_key_expiry_is_announced_then_the_socket_closes(self) -> None:
         """When the key's wall-time lifetime passes: listenKeyExpired, then the server closes."""
         clock = Clock()
