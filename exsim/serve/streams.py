@@ -29,8 +29,9 @@ published while they are subscribed is queued for them in order.
   (``<listenKey>`` or ``<listenKey>@<EVENT>``) there.
   exsim serves every market stream on both ``/public`` and ``/market``: the clients do
   not agree on the split (ccxt 4.5 routes ``@trade`` to ``/public``, others to
-  ``/market``), and a bot must not go deaf over it. A listenKey on ``/public`` or
-  ``/market``, or a market stream on ``/private``, is refused.
+  ``/market``), and a bot must not go deaf over it. The notice lets a ``/private``
+  SUBSCRIBE name market streams as well as listenKey items; a listenKey on ``/public`` or
+  ``/market`` is refused (user data is private).
 
 **Requests** on an open connection (Binance's live subscribing): ``SUBSCRIBE``,
 ``UNSUBSCRIBE``, ``LIST_SUBSCRIPTIONS``, ``SET_PROPERTY``/``GET_PROPERTY`` ``combined``;
@@ -290,8 +291,6 @@ class Hub:
         if len(conn.streams) >= MAX_STREAMS_PER_CONNECTION:
             raise BinanceError(2, f"Invalid request: at most {MAX_STREAMS_PER_CONNECTION} streams a connection")
         if is_market_stream(name):
-            if conn.category == "private":
-                raise BinanceError(2, f"Invalid request: {name!r} is a market stream; /private serves user data only")
             self.market.setdefault(name, set()).add(conn)
         else:
             if self.listen_keys.account_of(name) is None:

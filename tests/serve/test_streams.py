@@ -129,14 +129,20 @@ class TestHub:
             Hub().subscribe(_conn(Hub()), "pqia91ma19a5s61cv6a81va65sdf19v8a65a1a5s61cv6a81va65sdf19v8a65a1")
         assert err.value.code == -1125
 
-    def test_split_paths_refuse_the_wrong_kind(self) -> None:
-        """A listenKey on /market and a market stream on /private are refused."""
+    def test_listen_key_on_public_or_market_is_refused(self) -> None:
+        """User data is private: a listenKey on /market or /public is refused."""
         hub = Hub()
         key = hub.listen_keys.create(1)
-        with pytest.raises(BinanceError):
-            hub.subscribe(_conn(hub, category="market"), key)
-        with pytest.raises(BinanceError):
-            hub.subscribe(_conn(hub, category="private"), "btcusdt@aggTrade")
+        for category in ("market", "public"):
+            with pytest.raises(BinanceError):
+                hub.subscribe(_conn(hub, category=category), key)
+        assert key not in hub.user
+
+    def test_private_may_subscribe_market_streams_too(self) -> None:
+        """Binance's notice: a /private SUBSCRIBE may name market streams besides listenKey items."""
+        hub = Hub()
+        hub.subscribe(_conn(hub, category="private"), "btcusdt@aggTrade")
+        assert hub.wants("btcusdt@aggTrade")
 
     def test_public_and_market_serve_every_market_stream(self) -> None:
         """A depth stream on /market and an aggTrade on /public are both served (clients disagree on the split)."""
