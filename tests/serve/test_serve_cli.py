@@ -203,3 +203,32 @@ class TestRun:
         assert again["stateHash"] == state["stateHash"]
         assert f"end of data at" in printed and f"state hash {state['stateHash']}" in printed
         assert (out / "summary.json").is_file()
+
+
+class TestProcess:
+    def test_ctrl_c_stops_with_the_state_hash_and_exit_0(self) -> None:
+        """A real `exsim serve` process: Ctrl-C (SIGINT) ends it with exit code 0 and the
+        state hash as its last line."""
+        import selectors
+        import signal
+
+        code = (
+            "import sys, exsim.serve.venue as v; v.default_components = lambda: []; "  # (the CLI under test, not the components)
+            "from exsim.cli import main; sys.exit(main(sys.argv[1:]))"
+        )
+        argv = ["serve", CRASH, "--symbol", "BTCUSDT", "--speed", "step", "--port", "0"]
+        proc = subprocess.Popen([sys.executable, "-c", code, *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            sel = selectors.DefaultSelector()
+            sel.register(proc.stdout, selectors.EVENT_READ)  # type: ignore[arg-type]
+            assert sel.select(timeout=120), "no output from exsim serve"
+            first = proc.stdout.readline()  # type: ignore[union-attr]
+            proc.send_signal(signal.SIGINT)
+            out, err = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert first.startswith("exsim serve: http://127.0.0.1:")
+        assert proc.returncode == 0, err
+        assert out.splitlines()[-1].startswith("stopped at 2022-01-21 20:00:00.000 UTC; state hash ")
