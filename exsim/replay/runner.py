@@ -410,7 +410,11 @@ def strategy_error(strategy: Strategy, exc: BaseException) -> StrategyError | No
 
 
 class Replay:
-    """One replay run. Build it, then :meth:`run` (once).
+    """One replay run. Build it, then :meth:`run` (once), or run it in steps:
+    :meth:`start`, :meth:`advance` as often as wanted, :meth:`finish` (``exsim serve``
+    does, with traders' commands coming in through :meth:`submit_command`, ``accounts``
+    accounts, and ``book_deltas``: BookDelta events to the sinks, kept out of
+    ``events.jsonl`` unless the config's ``log_book``).
 
     Checkpoints: ``checkpoint_every`` rows, write a snapshot of the whole run to
     ``checkpoint_dir``/``replay.snapshot`` (default: ``out_dir``/``checkpoint``, or

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import structlog
 
 from exsim.errors import InputError
 from exsim.instruments import Instrument
@@ -71,6 +72,13 @@ _COMPONENT_NAMES = frozenset(name for name, _, _ in COMPONENTS)
 SPEEDS = ("step", "max")  # besides a positive decimal multiplier
 
 ComponentFactory = Callable[["Venue"], Any]
+_log = structlog.get_logger("exsim.serve")
+_MAX_ERRORS_KEPT = 100  # component errors kept for state() (all are logged)
+
+
+class VenueStopped(RuntimeError):
+    """The venue cannot take commands: it is closed, or its replay failed (the error
+    that stopped it is the ``__cause__``)."""
 
 
 def default_components() -> list[tuple[str, ComponentFactory]]:
@@ -158,7 +166,19 @@ class Venue:
     ns) and the sleep a paced clock uses (tests give fake ones).
 
     The venue is built with the data's first timestamp run (the deposits made): ``now_ns``
-    is the first row's time.
+    is the first row's time. The components are built before that (``now_ns`` is still
+    0 in their ``__init__``) and get every event batch from the first.
+
+    What the server plugs in: :attr:`market_sink` ``(stream, payload)`` and
+    :attr:`user_sink` ``(account id, payload)`` (where :meth:`publish_market` and
+    :meth:`publish_user` go), :attr:`wants_sink` ``(stream) -> bool`` (:meth:`wants`),
+    :attr:`on_end_sinks` (each called with ``now_ns`` at the end of the data).
+
+    A component that raises in ``on_events`` / ``on_clock`` / ``on_end`` does not stop
+    the venue: the error is logged (``exsim.serve`` logger) and kept in
+    :attr:`component_errors`. A replay that fails (a bad row mid-file) stops the venue:
+    :meth:`run` / :meth:`advance` raise its error, commands waiting and later ones get a
+    :class:`VenueStopped`.
     """
 
     def __init__(
@@ -210,8 +230,9 @@ class Venue:
         self.symbols: list[str] = list(replay.symbols)
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in replay.instruments}
         self.ended = False
-        self.closed = False
-        self.summary: dict[str, Any] | None = None
+        self.summary: dict[str, Any] | None = None  # close()'s
+        self.error: BaseException | None = None  # what stopped the replay
+        self.component_errors: list[str] = []
         #: called with ``now_ns`` at the end of the data (the server says so on every stream)
         self.on_end_sinks: list[Callable[[int], None]] = []
         #: the server's stream hub: ``(stream, payload)``, ``(account id, payload)``, ``stream -> any subscriber?``
@@ -224,19 +245,25 @@ class Venue:
         self.orders: Any = None
         self.account: Any = None
         self.components: list[Any] = []
-        for name, factory in default_components() if components is None else components:
-            if name not in _COMPONENT_NAMES:
-                raise ValueError(f"component {name!r} is not one of {sorted(_COMPONENT_NAMES)}")
-            component = factory(self)
-            setattr(self, name, component)
-            self.components.append(component)
-        self._on_events_calls = [c.on_events for c in self.components if hasattr(c, "on_events")]
-        self._on_clock_calls = [c.on_clock for c in self.components if hasattr(c, "on_clock")]
-        self._on_end_calls = [c.on_end for c in self.components if hasattr(c, "on_end")]
-        replay.exchange.sinks.append(self._on_events)
-        replay.start()
-        self._chunk(replay.first_ts_ns, None)  # the first timestamp: deposits, first rows
-        self._clock()
+        try:
+            for name, factory in default_components() if components is None else components:
+                if name not in _COMPONENT_NAMES:
+                    raise ValueError(f"component {name!r} is not one of {sorted(_COMPONENT_NAMES)}")
+                component = factory(self)
+                setattr(self, name, component)
+                self.components.append(component)
+            self._calls = {
+                hook: [(type(c).__name__, getattr(c, hook)) for c in self.components if hasattr(c, hook)]
+                for hook in ("on_events", "on_clock", "on_end")
+            }
+            replay.exchange.sinks.append(self._on_events)
+            replay.start()
+            self._chunk(replay.first_ts_ns, None)  # the first timestamp: deposits, first rows
+            self._clock()
+        except BaseException:
+            if replay.run_dir is not None and self.error is None:  # (a failed replay abandoned it already)
+                replay.run_dir.abandon("the venue could not start")
+            raise
 
     # ------------------------------------------------------------------ what handlers read
     @property
@@ -274,6 +301,7 @@ class Venue:
             "speed": self.speed,
             "rows": sum(self.replay.model.counts),
             "accounts": accounts,
+            "componentErrors": len(self.component_errors),
         }
 
     # ------------------------------------------------------------------ the stream hub
@@ -306,6 +334,7 @@ class Venue:
         market up to it: a client that sends commands moves the stepped clock); at a
         paced speed the call waits for the clock to get there.
         """
+        self._check_running()
         now = self.now_ns
         arrival = now if self.ended else now + self.latency_ns
         command = make(arrival)
@@ -365,6 +394,12 @@ class Venue:
             if not self.ended:
                 await self._sleep(PACE_TICK_S)
 
+    def _check_running(self) -> None:
+        if self.error is not None:
+            raise VenueStopped(f"the replay stopped: {self.error}") from self.error
+        if self.summary is not None:
+            raise VenueStopped("the venue is closed")
+
     async def advance(self, ms: int) -> dict[str, Any]:
         """Step mode: run the replay ``ms`` milliseconds further (to the end of the data at
         most); returns :meth:`state`. Other speeds: a ``ValueError`` (their clock runs by
@@ -373,6 +408,7 @@ class Venue:
             raise ValueError(f"the venue runs at speed {self.speed}: only a stepped venue (--speed step) advances on request")
         if type(ms) is not int or ms < 0:
             raise ValueError(f"advance by {ms!r}: expected a whole number of milliseconds >= 0")
+        self._check_running()
         await self._run_to(self.now_ns + ms * NS_PER_MS)
         return self.state()
 
@@ -381,6 +417,7 @@ class Venue:
         yielding to asyncio between two of them."""
         chunk = self.config.chunk_events
         async with self._lock:
+            self._check_running()
             while not self.ended:
                 if until_ns is not None and self.now_ns >= until_ns:
                     break
@@ -395,15 +432,32 @@ class Venue:
         at ``until_ns`` when everything due by then ran, at the data's end when it came
         (then the venue ends). Returns how many ran."""
         replay = self.replay
-        if self.ended:
-            return replay.advance(until_ns, max_events, clock_to_until=False)
-        ran = replay.advance(until_ns, max_events, clock_to_until=False)
-        if replay.data_done:
-            self._end()
-            return 0
-        if until_ns is not None and (max_events is None or ran < max_events):
-            replay.advance(until_ns, 0)  # nothing is due by until_ns: the clock goes there
-        return ran
+        try:
+            if self.ended:
+                return replay.advance(until_ns, max_events, clock_to_until=False)
+            ran = replay.advance(until_ns, max_events, clock_to_until=False)
+            if replay.data_done:
+                self._end()
+                return 0
+            if until_ns is not None and (max_events is None or ran < max_events):
+                replay.advance(until_ns, 0)  # nothing is due by until_ns: the clock goes there
+            return ran
+        except BaseException as exc:
+            self._stop(exc)
+            raise
+
+    def _stop(self, exc: BaseException) -> None:
+        """The replay failed (its run directory abandoned, saying why): no more commands;
+        those on their way fail."""
+        self.error = exc
+        _log.error("replay stopped", error=str(exc), time=self.now_ns)
+        for pending in self._in_flight:
+            future = pending.future
+            if future is not None and not future.done():
+                stopped = VenueStopped(f"the replay stopped: {exc}")
+                stopped.__cause__ = exc
+                future.set_exception(stopped)
+        self._in_flight.clear()
 
     def _end(self) -> None:
         """The data ended: run what is left at its last timestamp and the commands on
@@ -415,21 +469,37 @@ class Venue:
         self.ended = True
         now = self.now_ns
         self._clock()
-        for on_end in self._on_end_calls:
-            on_end(now)
+        for name, on_end in self._calls["on_end"]:
+            try:
+                on_end(now)
+            except Exception as exc:
+                self._component_failed(name, "on_end", exc)
         for sink in self.on_end_sinks:
             sink(now)
 
     def _clock(self) -> None:
         now = self.now_ns
-        for on_clock in self._on_clock_calls:
-            on_clock(now)
+        for name, on_clock in self._calls["on_clock"]:
+            try:
+                on_clock(now)
+            except Exception as exc:
+                self._component_failed(name, "on_clock", exc)
 
     def _on_events(self, events: list[Any]) -> None:
         """The exchange's sink: each batch to every component, in order (the list is the
-        exchange's, reused: a component copies what it keeps)."""
-        for on_events in self._on_events_calls:
-            on_events(events)
+        exchange's, reused: a component copies what it keeps). A component's error is
+        logged, not raised: raised here it would stop the exchange between two sinks."""
+        for name, on_events in self._calls["on_events"]:
+            try:
+                on_events(events)
+            except Exception as exc:
+                self._component_failed(name, "on_events", exc)
+
+    def _component_failed(self, name: str, hook: str, exc: Exception) -> None:
+        text = f"{name}.{hook} at {self.now_ns}: {type(exc).__name__}: {exc}"
+        _log.error("component failed", component=name, hook=hook, time=self.now_ns, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        if len(self.component_errors) < _MAX_ERRORS_KEPT:
+            self.component_errors.append(text)
 
     # ------------------------------------------------------------------ the end
     def close(self) -> dict[str, Any]:
@@ -438,9 +508,11 @@ class Venue:
         of the data is not run (the summary says where it stopped). Once only: a second
         call returns the same summary."""
         if self.summary is None:
-            self.summary = self.replay.finish()
-            self.closed = True
+            if self.error is not None:  # (the run directory says why it stopped already)
+                self.summary = {"complete": False, "incomplete_reason": f"failed: {self.error}", "state_hash": self.exchange.state_hash()}
+            else:
+                self.summary = self.replay.finish()
         return self.summary
 
 
-__all__ = ["ApiTraders", "COMPONENTS", "PACE_TICK_S", "ServeConfig", "Venue", "default_components", "speed_multiplier"]
+__all__ = ["ApiTraders", "COMPONENTS", "PACE_TICK_S", "ServeConfig", "Venue", "VenueStopped", "default_components", "speed_multiplier"]

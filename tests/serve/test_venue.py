@@ -30,12 +30,13 @@ from exsim.ledger import ISOLATED
 from exsim.replay import Replay, ReplayConfig
 from exsim.replay.cli import SHIPPED_REPLAYS
 from exsim.replay.strategy import Strategy
-from exsim.serve.venue import PACE_TICK_S, ServeConfig, Venue, speed_multiplier
+from exsim.serve.venue import PACE_TICK_S, ServeConfig, Venue, VenueStopped, speed_multiplier
 
 ROOT = Path(__file__).resolve().parents[2]
 CRASH = SHIPPED_REPLAYS / "btc-perp-20220121-1m.csv"  # 4 h of 1-minute bars, 2022-01-21 20:00 UTC: the crash
 SHARED = ROOT.parent / "shared" / "data"
 TARDIS_25 = SHARED / "nautilus-fixtures" / "tardis" / "binance-futures_book_snapshot_25_BTCUSDT.csv"
+MONTH_1M = SHARED / "nautilus-fixtures" / "btc-perp-20211231-20220201_1m.csv"  # a month of BTCUSDT 1-minute bars
 S = 1_000_000_000  # ns
 T0 = 1_642_795_200 * S  # the crash file's first row
 T_END = T0 + 4 * 3600 * S - 1  # its last: the last bar's close
@@ -412,3 +413,45 @@ class TestSameAsReplay:
         assert v.exchange.state_hash() == replay.exchange.state_hash() == summary["state_hash"]
         assert v.ledger.accounts[1].positions.keys() == replay.ledger.accounts[1].positions.keys()
         assert v.liquidation_price_subticks(1, "BTCUSDT") == replay.liquidation_price_subticks("BTCUSDT")
+
+
+class Broken(Recording):
+    """A component whose event handler has a bug."""
+
+    def on_events(self, events: list[Any]) -> None:
+        super().on_events(events)
+        if any(type(e) is Fill for e in events):
+            raise ZeroDivisionError("a bug")
+
+
+class TestFailures:
+    def test_a_failing_component_does_not_stop_the_venue(self) -> None:
+        """A component that raises is logged and counted; the exchange, the other components and the run go on."""
+        v = Venue([str(CRASH)], KEYS, ServeConfig(speed="step", replay=BTC), components=[("market", Broken), ("orders", Recording)])
+        events = run(v.send(market_buy(1, 100)))
+        assert events == v.orders.batches[-1] and any(type(e) is Fill for e in events)
+        assert v.component_errors == [f"Broken.on_events at {T0}: ZeroDivisionError: a bug"]
+        state = run(v.advance(3600_000))
+        assert state["componentErrors"] == 1 and v.market.batches[-1] == v.orders.batches[-1]
+
+    @pytest.mark.skipif(not MONTH_1M.is_file(), reason="needs ../shared/data (nautilus fixtures)")
+    def test_a_replay_that_fails_stops_the_venue_and_says_why(self, tmp_path: Path) -> None:
+        """A bad row past the rows read ahead fails the clock task with the row's error; commands are then refused."""
+        lines = MONTH_1M.read_text().splitlines()[:2001]
+        lines[1800] = lines[1800].replace(",", ",x", 1)  # line 1801: an open that is not a price
+        bad = tmp_path / "btc-1m.csv"
+        bad.write_text("\n".join(lines) + "\n")
+        v = Venue([str(bad)], KEYS, ServeConfig(replay=BTC), out_dir=tmp_path / "run", components=[("market", Recording)])
+        with pytest.raises(InputError, match="btc-1m.csv:1801"):
+            run(v.run())
+        with pytest.raises(VenueStopped, match="1801"):
+            run(v.send(market_buy(1, 100)))
+        assert not v.close()["complete"]
+        assert "1801" in (tmp_path / "run" / "INCOMPLETE").read_text()
+
+    def test_a_closed_venue_takes_no_more_commands(self) -> None:
+        """After close() a command is refused."""
+        v = venue(speed="step")
+        v.close()
+        with pytest.raises(VenueStopped, match="closed"):
+            run(v.send(market_buy(1, 100)))
