@@ -53,12 +53,15 @@ import structlog
 from exsim.errors import InputError
 from exsim.instruments import Instrument
 from exsim.loop.event_loop import PRIORITY_COMMAND, EventLoop
+from exsim.margin.liquidation import CROSS, ISOLATED, LONG, SHORT, liquidation_price
+from exsim.margin.liquidation import Position as LiqPosition
 from exsim.replay import Replay, ReplayConfig
 from exsim.replay.strategy import ACCOUNT_ID, Strategy
 from exsim.serve.binance import ms_of
-from exsim.units import floor_div, format_atoms, parse_decimal, to_atoms
+from exsim.units import ceil_div, floor_div, format_atoms, parse_decimal, to_atoms
 
 NS_PER_MS = 1_000_000
+ATOMS_PER_USDT = 100_000_000
 #: wall seconds between two catch-ups of a paced clock (a multiplier speed)
 PACE_TICK_S = 0.01
 #: the components a venue builds by default: (attribute, module, class), in the order
@@ -135,7 +138,7 @@ class ServeConfig:
     deposit: str = attrs.field(default="10000", validator=_deposit)  # USDT per account, at the first row
     latency_ns: int = attrs.field(default=0, validator=_whole_in(0, 3_600 * 1_000_000_000))  # a command's way to the venue
     replay: ReplayConfig = ReplayConfig()
-    chunk_events: int = attrs.field(default=2_000, validator=_whole_in(1, 10_000_000))  # loop items between two yields
+    chunk_events: int = attrs.field(default=500, validator=_whole_in(1, 10_000_000))  # loop items between two yields
 
 
 class ApiTraders(Strategy):
@@ -280,10 +283,51 @@ class Venue:
 
     def liquidation_price_subticks(self, account_id: int, symbol: str, position_side: int = 0) -> int | None:
         """The liquidation price of ``account_id``'s position (``position_side`` 0 one-way,
-        1 long, 2 short in hedge mode) in subticks, None without one: the price the engine
-        liquidates at, the one ``exsim liq-price`` gives for the same position and wallet
-        (the replay's :meth:`~exsim.replay.Replay.liquidation_price_subticks`)."""
-        return self.replay.liquidation_price_subticks(symbol, position_side, account_id=account_id)
+        1 long, 2 short in hedge mode) in subticks (1e-8 USDT), None without a position or
+        a positive price: exactly what ``exsim liq-price`` prints for it (the rational
+        solution rounded to 8 places toward the safe side: a long's up, a short's down).
+
+        ``exsim liq-price``'s inputs, from the account: the position's size and entry
+        (its exact cost / size), the run's brackets of the symbol; isolated, ``--wallet``
+        the bucket's margin; cross, the cross wallet less what open orders hold, the
+        hedge-mode leg on the other side (``--hedge-leg``), each other cross position at
+        its mark (``--other``). The engine liquidates at the subtick this rounds from
+        (the replay's :meth:`~exsim.replay.Replay.liquidation_price_subticks`: at most one
+        subtick away). O(positions x brackets)."""
+        acct = self.ledger.accounts.get(account_id)
+        pos = acct.positions.get((symbol, position_side)) if acct is not None else None
+        if pos is None or not pos.qty_lots:
+            return None
+        exchange = self.exchange
+        if pos.isolated:
+            result = liquidation_price(self._lp_position(pos), Fraction(pos.margin_atoms, ATOMS_PER_USDT), mode=ISOLATED)
+        else:
+            hedge = None
+            others = []
+            for other in acct.positions.values():
+                if other is pos or other.isolated or not other.qty_lots:
+                    continue
+                if other.symbol == symbol:
+                    hedge = self._lp_position(other)
+                    continue
+                mark = exchange.mark_price_subticks(other.symbol)
+                others.append(self._lp_position(other, None if mark is None else Fraction(mark, ATOMS_PER_USDT)))
+            wallet = Fraction(acct.wallet_atoms - acct.held_atoms, ATOMS_PER_USDT)
+            result = liquidation_price(self._lp_position(pos), wallet, mode=CROSS, hedge_leg=hedge, others=others)
+        lp = result.liquidation_price
+        if lp is None or lp <= 0:
+            return None
+        scaled = lp.numerator * ATOMS_PER_USDT  # (a subtick is 1e-8 USDT, as an atom)
+        subticks = ceil_div(scaled, lp.denominator) if result.liquidation_price_round_up else floor_div(scaled, lp.denominator)
+        return subticks or None
+
+    def _lp_position(self, pos: Any, mark: Fraction | None = None) -> LiqPosition:
+        """A ledger position in ``exsim liq-price``'s terms (base units, USDT), exact."""
+        inst = self.instruments[pos.symbol]
+        qty = abs(pos.qty_lots) * Fraction(inst.lot_size)
+        entry = Fraction(abs(pos.cost_atoms), ATOMS_PER_USDT) / qty
+        side = LONG if pos.qty_lots > 0 else SHORT
+        return LiqPosition(side, qty, entry, inst.brackets, mark_price=mark)
 
     def state(self) -> dict[str, Any]:
         """The venue at a glance (``GET /exsim/v1/state``): time (ms), state hash, whether

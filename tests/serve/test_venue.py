@@ -30,6 +30,7 @@ from exsim.ledger import ISOLATED
 from exsim.replay import Replay, ReplayConfig
 from exsim.replay.cli import SHIPPED_REPLAYS
 from exsim.replay.strategy import Strategy
+from exsim.units import format_atoms
 from exsim.serve.venue import PACE_TICK_S, ServeConfig, Venue, VenueStopped, speed_multiplier
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -300,6 +301,51 @@ class TestAccounts:
         from exsim.replay.explain import explain_run
 
         assert "account 1" in explain_run(tmp_path / "run", 1)
+
+
+def liq_price_cli(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """What ``exsim liq-price ... --json`` prints as the liquidation price."""
+    from exsim.cli import main
+
+    capsys.readouterr()
+    assert main(["liq-price", "--symbol", "BTCUSDT", "--json", *args]) == 0
+    return str(json.loads(capsys.readouterr().out)["liquidation_price"])
+
+
+class TestLiquidationPrice:
+    @pytest.mark.parametrize("leverage", [125, 20])
+    def test_an_isolated_positions_liquidation_price_is_exsim_liq_prices(self, capsys: pytest.CaptureFixture[str], leverage: int) -> None:
+        """An isolated long's liquidation price is what exsim liq-price prints for its size, entry and bucket margin."""
+        v = venue(speed="step")
+        run(v.send(lambda ts: SetLeverage(ts, 1, "BTCUSDT", leverage)))
+        run(v.send(lambda ts: SetMarginMode(ts, 1, "BTCUSDT", ISOLATED)))
+        run(v.advance(3600_000))
+        fill = next(e for e in run(v.send(market_buy(1, 400))) if type(e) is Fill)
+        pos = v.ledger.accounts[1].positions[("BTCUSDT", 0)]
+        inst = v.instruments["BTCUSDT"]
+        shown = liq_price_cli(capsys, "--side", "long", "--qty", "0.4", "--entry", inst.price_str(fill.price_ticks),
+                              "--wallet", format_atoms(pos.margin_atoms))
+        ours = v.liquidation_price_subticks(1, "BTCUSDT")
+        assert ours is not None and format_atoms(ours) == shown
+        assert abs(ours - v.replay.liquidation_price_subticks("BTCUSDT")) <= 1  # (the engine's subtick, rounded the safe way)
+
+    def test_a_cross_short_s_liquidation_price_is_exsim_liq_prices(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A cross short's liquidation price is what exsim liq-price --mode cross prints for it and the cross wallet."""
+        v = venue(speed="step", deposit="500")
+        sell = lambda ts: NewOrder(ts, 1, "BTCUSDT", SELL, 150, order_type=MARKET)  # noqa: E731
+        fill = next(e for e in run(v.send(sell)) if type(e) is Fill)
+        acct = v.ledger.accounts[1]
+        inst = v.instruments["BTCUSDT"]
+        shown = liq_price_cli(capsys, "--side", "short", "--qty", "0.15", "--entry", inst.price_str(fill.price_ticks),
+                              "--wallet", format_atoms(acct.wallet_atoms), "--mode", "cross")
+        ours = v.liquidation_price_subticks(1, "BTCUSDT")
+        assert ours is not None and format_atoms(ours) == shown
+
+    def test_no_position_has_no_liquidation_price(self) -> None:
+        """Without a position there is no liquidation price."""
+        v = venue(keys=[("a", "sa"), ("b", "sb")], speed="step")
+        run(v.send(market_buy(1, 100)))
+        assert v.liquidation_price_subticks(2, "BTCUSDT") is None
 
 
 class TestEnd:
