@@ -260,6 +260,7 @@ class Venue:
                 for hook in ("on_events", "on_clock", "on_end")
             }
             replay.exchange.sinks.append(self._on_events)
+            replay.stop_at_data_end = True
             replay.start()
             self._chunk(replay.first_ts_ns, None)  # the first timestamp: deposits, first rows
             self._clock()
@@ -474,17 +475,14 @@ class Venue:
     def _chunk(self, until_ns: int | None, max_events: int | None) -> int:
         """Run up to ``until_ns`` for at most ``max_events`` items; the clock then stands
         at ``until_ns`` when everything due by then ran, at the data's end when it came
-        (then the venue ends). Returns how many ran."""
+        (the replay's loop stops there: ``stop_at_data_end``; then the venue ends).
+        Returns how many ran."""
         replay = self.replay
         try:
-            if self.ended:
-                return replay.advance(until_ns, max_events, clock_to_until=False)
-            ran = replay.advance(until_ns, max_events, clock_to_until=False)
-            if replay.data_done:
+            ran = replay.advance(until_ns, max_events)
+            if replay.data_done and not self.ended:
                 self._end()
                 return 0
-            if until_ns is not None and (max_events is None or ran < max_events):
-                replay.advance(until_ns, 0)  # nothing is due by until_ns: the clock goes there
             return ran
         except BaseException as exc:
             self._stop(exc)
@@ -507,9 +505,9 @@ class Venue:
         """The data ended: run what is left at its last timestamp and the commands on
         their way (at their arrival), then tell the components and the end sinks."""
         replay = self.replay
-        replay.advance(max(replay.last_ts_ns, self.now_ns), None, clock_to_until=False)
+        replay.advance(replay.last_ts_ns)  # (to the data-end stop, when a chunk ended before it)
         if self._in_flight:  # commands sent before the end, arriving after it (their latency)
-            replay.advance(max(p.command[0] for p in self._in_flight), None, clock_to_until=False)
+            replay.advance(max(p.command[0] for p in self._in_flight))
         self.ended = True
         now = self.now_ns
         self._clock()
@@ -555,7 +553,7 @@ class Venue:
             if self.error is not None:  # (the run directory says why it stopped already)
                 self.summary = {"complete": False, "incomplete_reason": f"failed: {self.error}", "state_hash": self.exchange.state_hash()}
             else:
-                self.summary = self.replay.finish()
+                self.summary = self.replay.finish(run_queued=False)  # (the state hash stays the last state()'s)
         return self.summary
 
 

@@ -367,6 +367,16 @@ class TestEnd:
         assert state["ended"] and v.now_ns == T_END
         assert run(v.advance(1000)) == state and v.market.ends == [T_END]
 
+    def test_closing_leaves_the_state_as_the_end_left_it(self) -> None:
+        """close() runs nothing more (a component's timer past the end does not fire): the summary's hash is the last state's."""
+        v = venue(speed="max")
+        fired: list[int] = []
+        v.loop.call_at(T_END + 3600 * S, lambda loop, ts: fired.append(ts))
+        run(v.send(market_buy(1, 100)))
+        run(v.run())
+        last = v.state()["stateHash"]
+        assert v.close()["state_hash"] == last and fired == []
+
     def test_closing_before_the_end_writes_the_run_so_far(self, tmp_path: Path) -> None:
         """close() before the data's end finishes the run directory with the figures of the moment."""
         v = venue(speed="step", out_dir=tmp_path / "run")
