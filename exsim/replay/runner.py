@@ -1621,6 +1621,14 @@ class Replay:
         return self.loop.call_at(ts_ns, fire)
 
     # ------------------------------------------------------------------ synthetic liquidity
+    def refresh_ladders(self) -> None:
+        """Bring every symbol's synthetic depth up to date now. It is otherwise built
+        lazily (before a trader's order, each mark and index update), so until the first
+        of those the book is empty; ``exsim serve`` calls this at its first instant, where
+        clients read the book. O(levels that changed)."""
+        for symbol in self.symbols:
+            self._refresh_ladder(symbol)
+
     def _refresh_ladder(self, symbol: str) -> None:
         """Bring the synthetic ladder up to date (only the levels that changed)."""
         ladder = self.ladders.get(symbol)

@@ -104,6 +104,14 @@ class TestStep:
         assert v.now_ns == T0
         assert [a["walletBalance"] for a in v.state()["accounts"]] == ["2500.00000000", "2500.00000000"]
 
+    def test_synthetic_depth_is_there_from_the_first_instant(self) -> None:
+        """On a file without depth the synthetic book stands around the first price at once (clients read /depth first)."""
+        v = venue(speed="step")
+        book = v.exchange.book("BTCUSDT")
+        first_open = v.instruments["BTCUSDT"].ticks("38031.0")
+        assert book.best_bid() == first_open - 1 and book.best_ask() == first_open + 1
+        assert any(type(e) is BookDelta for e in v.market.events())
+
     def test_advance_moves_the_clock_by_the_milliseconds_given(self) -> None:
         """advance(ms) runs the replay ms further and returns the state at that time."""
         v = venue(speed="step")
