@@ -63,7 +63,6 @@ import hashlib
 import itertools
 import json
 import re
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -942,9 +941,9 @@ class Replay:
         :class:`StrategyError`; any error abandons the run directory."""
         try:
             yield
+        except RunInterrupted:  # (already written)
+            raise
         except KeyboardInterrupt:
-            if isinstance(sys.exc_info()[1], RunInterrupted):
-                raise
             raise self._interrupted() from None
         except Exception as exc:
             error: Exception | None = strategy_error(self.strategy, exc)
@@ -967,12 +966,13 @@ class Replay:
         if type(command) in _USER_ORDERS:
             self._refresh_ladder(command.symbol)
         got: list[Any] = []
+        grab = got.extend
         sinks = self.exchange.sinks
-        sinks.append(got.extend)
+        sinks.append(grab)
         try:
             self.exchange.submit(command)
         finally:
-            sinks.remove(got.extend)
+            sinks.remove(grab)
         return got
 
     def _snapshot_to_resume(self) -> bool:
