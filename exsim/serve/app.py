@@ -38,8 +38,10 @@ from urllib.parse import parse_qsl
 import structlog
 from aiohttp import web
 
+from exsim.errors import InputError
 from exsim.serve import auth
 from exsim.serve.binance import (
+    DISCONNECTED,
     ENDPOINTS,
     ILLEGAL_CHARS,
     NONE,
@@ -54,6 +56,7 @@ from exsim.serve.binance import (
 )
 from exsim.serve.limits import RateLimits, wall_ms
 from exsim.serve.streams import HEARTBEAT_S, MAX_QUEUE_BYTES, Hub, ListenKeys, websocket_session, ws_route
+from exsim.serve.venue import VenueStopped
 
 log = structlog.get_logger("exsim.serve")
 
@@ -115,6 +118,12 @@ def merge_params(query: list[tuple[str, str]], body: list[tuple[str, str]]) -> d
             seen.add(name)
             merged[name] = value
     return merged
+
+
+def _stopped(exc: BaseException) -> BinanceError:
+    """The refusal of a request the venue cannot serve any more (its replay failed or it is
+    closed): Binance's -1001, HTTP 503, saying why."""
+    return BinanceError(DISCONNECTED, f"Internal error; unable to process your request: {exc}", 503)
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -226,7 +235,11 @@ class Server:
                 ms = params.integer("ms")
                 if ms < 0:
                     raise BinanceError(UNKNOWN, f"ms={ms}: expected a whole number of milliseconds >= 0.", 400)
-                return self._json(await self.venue.advance(ms), 200, headers)
+                try:
+                    state = await self.venue.advance(ms)
+                except (VenueStopped, InputError) as exc:  # (the replay failed: this run is over)
+                    raise _stopped(exc) from exc
+                return self._json(state, 200, headers)
             raise BinanceError(
                 UNKNOWN,
                 f"{request.method} {request.path} is not served; the control paths are POST /exsim/v1/advance?ms=N "
@@ -235,6 +248,12 @@ class Server:
             )
         except BinanceError as exc:
             return self._refuse(request, exc, headers)
+        except Exception as exc:  # a bug: Binance's -1000, and the traceback in the log
+            return self._failed(request, exc, headers)
+
+    def _failed(self, request: web.Request, exc: Exception, headers: dict[str, str]) -> web.Response:
+        log.exception("request failed", method=request.method, path=request.path, code=UNKNOWN, reason=repr(exc))
+        return self._json({"code": UNKNOWN, "msg": "An unknown error occurred while processing the request."}, 500, headers)
 
     def _endpoint(self, method: str, path: str) -> Endpoint:
         ep = self.own.get((method, path)) or ENDPOINTS.get((method, path))
@@ -302,13 +321,12 @@ class Server:
             return self._json(result, 200, headers)
         except BinanceError as exc:
             return self._refuse(request, exc, headers)
+        except VenueStopped as exc:
+            return self._refuse(request, _stopped(exc), headers)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug: Binance's -1000, and the traceback in the log
-            log.exception("request failed", method=request.method, path=request.path, code=UNKNOWN, reason=repr(exc))
-            return self._json(
-                {"code": UNKNOWN, "msg": "An unknown error occurred while processing the request."}, 500, headers
-            )
+            return self._failed(request, exc, headers)
 
     def _authenticate(self, request: web.Request, ep: Endpoint, query: str, body: str, params: Params) -> int | None:
         if ep.security == NONE:

@@ -60,6 +60,12 @@ def _bug(venue: Any, account_id: int | None, params: Params) -> Any:
     raise ZeroDivisionError("a bug")
 
 
+async def _stopped(venue: Any, account_id: int | None, params: Params) -> Any:
+    from exsim.serve.venue import VenueStopped
+
+    raise VenueStopped("the replay stopped: bad row")
+
+
 TEST_ENDPOINTS = [
     Endpoint("GET", "/fapi/v1/exsimTestEcho", NONE, 1, _echo),
     Endpoint("POST", "/fapi/v1/exsimTestEcho", NONE, 1, _echo),
@@ -68,6 +74,7 @@ TEST_ENDPOINTS = [
     Endpoint("POST", "/fapi/v1/exsimTestOrder", SIGNED, 1, _order, counts_as_order=True),
     Endpoint("GET", "/fapi/v1/exsimTestRefuse", NONE, 1, _refuse),
     Endpoint("GET", "/fapi/v1/exsimTestBug", NONE, 1, _bug),
+    Endpoint("GET", "/fapi/v1/exsimTestStopped", NONE, 1, _stopped),
 ]
 
 

@@ -61,6 +61,11 @@ class TestRouting:
         assert (status, body["code"]) == (500, -1000)
         assert any(e["event"] == "request failed" and "ZeroDivisionError" in e["reason"] for e in logs)
 
+    def test_stopped_venue_is_503_saying_why(self) -> None:
+        """A venue whose replay failed: 503, -1001, the reason in the message."""
+        status, body, _ = run(_call("GET", "/fapi/v1/exsimTestStopped"))
+        assert (status, body["code"]) == (503, -1001) and "bad row" in body["msg"]
+
     def test_refusal_is_logged_with_method_path_code_and_reason(self) -> None:
         """Every refused request is one log entry naming method, path, code and reason."""
         with capture_logs() as logs:
@@ -296,6 +301,17 @@ class TestControl:
         before = venue.now_ns
         status, body, _ = run(_call("POST", "/exsim/v1/advance", venue=venue, raw_query="ms=250", options={"speed": "step"}))
         assert status == 200 and venue.advanced == [250] and body["time"] == (before // 1_000_000) + 250
+
+    def test_advance_of_a_failed_replay_is_503(self) -> None:
+        """advance when the replay has failed (a bad row): 503, -1001, saying why."""
+        from exsim.errors import InputError
+
+        class Failing(FakeVenue):
+            async def advance(self, ms: int) -> dict[str, Any]:
+                raise InputError("price 'x' is not a number", where="data.csv:12", field="price")
+
+        status, body, _ = run(_call("POST", "/exsim/v1/advance", venue=Failing(), raw_query="ms=5", options={"speed": "step"}))
+        assert (status, body["code"]) == (503, -1001) and "data.csv:12" in body["msg"]
 
     def test_advance_outside_step_mode_is_refused(self) -> None:
         """advance at --speed max: 400 naming the speed; the venue does not move."""
