@@ -46,7 +46,7 @@ from collections.abc import Iterator
 from typing import Any, Final
 
 from exsim.book.orders import BUY, SELL
-from exsim.exchange.events import BookDelta, Fill, FundingSettled, Liquidation
+from exsim.exchange.events import BookDelta, Fill, FundingSettled, IndexPriceUpdated, Liquidation, MarkPriceUpdated
 from exsim.margin.funding import DEFAULT_INTEREST_E8, next_funding_time_ns
 from exsim.serve.binance import (
     BAD_INTERVAL,
@@ -74,8 +74,10 @@ KLINE_INTERVALS: Final = {
     "1m": 1, "3m": 3, "5m": 5, "15m": 15, "30m": 30, "1h": 60, "2h": 120, "4h": 240, "6h": 360,
     "8h": 480, "12h": 720, "1d": 1_440,
 }
-#: kline and bookTicker-free periodic pushes: klines every 250 ms, marks every 1 s / 3 s
+#: klines pushed every 250 ms of venue time (marks every 1 s / 3 s)
 KLINE_PUSH_NS: Final = 250 * MS
+#: 24 h ticker pushes (Binance: every 500 ms when it changed)
+TICKER_PUSH_NS: Final = 500 * MS
 #: rate limits announced in exchangeInfo (the server's limits.py enforces the same figures)
 RATE_LIMITS: Final = (
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
@@ -90,13 +92,34 @@ _NEVER: Final = 1 << 62  # a time no window ends at
 _OPEN, _O, _H, _L, _C, _VOL, _QUOTE, _COUNT, _BUY_VOL, _BUY_QUOTE, _FIRST, _LAST = range(12)
 
 
+def _fold_price(bars: list[list[int]], ts_ns: int, px: int) -> None:
+    """Fold one mark / index price into its minute bars ``[open_ns, o, h, l, c, updates]``
+    (a quiet minute: a flat bar at the previous close, 0 updates). O(1) but for gaps."""
+    minute = floor_div(ts_ns, MINUTE_NS) * MINUTE_NS
+    if not bars or bars[-1][0] != minute:
+        if bars:
+            close = bars[-1][4]
+            t = bars[-1][0] + MINUTE_NS
+            while t < minute:
+                bars.append([t, close, close, close, close, 0])
+                t += MINUTE_NS
+        bars.append([minute, px, px, px, px, 0])
+    bar = bars[-1]
+    if px > bar[2]:
+        bar[2] = px
+    elif px < bar[3]:
+        bar[3] = px
+    bar[4] = px
+    bar[5] += 1
+
+
 class _Symbol:
     """Everything the feed keeps about one symbol."""
 
     __slots__ = (
         "inst", "symbol", "lower", "update_id", "log", "log_first_id", "ends", "flushed", "next_flush", "mirror",
         "trades", "next_trade_id", "next_agg_id", "minutes", "first_minute_ns", "tape_seq", "fundings",
-        "last_rate_e8", "ticker_pushed", "klines_pushed", "last_trade",
+        "last_rate_e8", "ticker_pushed", "klines_pushed", "last_trade", "price_minutes", "day_cache", "day_pushed",
     )
 
     def __init__(self, inst: Any) -> None:
@@ -121,6 +144,11 @@ class _Symbol:
         self.ticker_pushed: tuple[int, int, int, int] | None = None
         self.klines_pushed: dict[str, tuple[int, int]] = {}  # interval -> (bar open, tape_seq) pushed
         self.last_trade: tuple[int, int] = (0, 0)  # (price ticks, qty lots) of the last trade
+        #: minute bars of the marks and of the index, subticks: [open_ns, o, h, l, c, updates]
+        self.price_minutes: tuple[list[list[int]], list[list[int]]] = ([], [])
+        #: the 24 h statistics of the closed minutes: ((first index, end index), figures)
+        self.day_cache: tuple[tuple[int, int], Any] | None = None
+        self.day_pushed = -1  # tape_seq at the last @ticker push
 
 
 class MarketFeed:
@@ -133,6 +161,7 @@ class MarketFeed:
         self.symbols: dict[str, _Symbol] = {s: _Symbol(inst) for s, inst in venue.instruments.items()}
         self._next_kline_push = -1  # venue time of the next 250 ms / 1 s / 3 s push check
         self._next_mark_1s = -1
+        self._next_ticker = -1
         self._next_mark_3s = -1
         self.ended = False
 
@@ -162,6 +191,10 @@ class MarketFeed:
             elif t is Fill:
                 if e.taker_order_id:  # (an anonymous taker's fills are part of its print)
                     self._fill(e)
+            elif t is MarkPriceUpdated:
+                _fold_price(symbols[e.symbol].price_minutes[0], e.ts_ns, e.mark_price_subticks)
+            elif t is IndexPriceUpdated:
+                _fold_price(symbols[e.symbol].price_minutes[1], e.ts_ns, e.index_price_subticks)
             elif t is FundingSettled:
                 s = symbols[e.symbol]
                 s.fundings.append((e.ts_ns, e.rate_e8, e.mark_price_subticks))
@@ -428,24 +461,36 @@ class MarketFeed:
         if not s.minutes:
             return []
         span_ns = span * MINUTE_NS
-        first_open = floor_div(s.first_minute_ns, span_ns) * span_ns
-        last_open = floor_div(s.minutes[-1][_OPEN], span_ns) * span_ns
-        lo = first_open
-        hi = last_open
-        if end_ms is not None:
-            hi = min(hi, floor_div(end_ms * MS, span_ns) * span_ns)
-        if start_ms is not None:
-            lo = max(lo, -floor_div(-start_ms * MS, span_ns) * span_ns)  # bars opening at or after start
-            hi = min(hi, lo + (limit - 1) * span_ns)
-        else:
-            lo = max(lo, hi - (limit - 1) * span_ns)
         out = []
-        t = lo
-        while t <= hi:
+        for t in _bar_opens(s.first_minute_ns, s.minutes[-1][_OPEN], span_ns, start_ms, end_ms, limit):
             bar = self._bar(s, t, span)
             if bar is not None:
                 out.append(self._kline_row(s, bar, span_ns))
-            t += span_ns
+        return out
+
+    def price_klines(self, symbol: str, which: int, interval: str, start_ms: int | None, end_ms: int | None, limit: int) -> list[list[Any]]:
+        """``/markPriceKlines`` (``which`` 0) and ``/indexPriceKlines`` (1): bars of the
+        marks / index prices exsim applied, as :meth:`klines` picks them. O(minutes covered)."""
+        s = self._symbol(symbol)
+        span = KLINE_INTERVALS.get(interval)
+        if span is None:
+            raise BinanceError(BAD_INTERVAL, "Invalid interval.")
+        bars = s.price_minutes[which]
+        if not bars:
+            return []
+        span_ns = span * MINUTE_NS
+        first_minute = bars[0][0]
+        out = []
+        for t in _bar_opens(first_minute, bars[-1][0], span_ns, start_ms, end_ms, limit):
+            i0 = max(0, (t - first_minute) // MINUTE_NS)
+            part = bars[i0 : (t - first_minute) // MINUTE_NS + span]
+            if not part:
+                continue
+            mark = s.inst.mark_str
+            out.append([
+                ms_of(t), mark(part[0][1]), mark(max(b[2] for b in part)), mark(min(b[3] for b in part)), mark(part[-1][4]),
+                "0", ms_of(t + span_ns) - 1, "0", sum(b[5] for b in part), "0", "0", "0",
+            ])
         return out
 
     def _bar(self, s: _Symbol, open_ns: int, span: int) -> list[int] | None:
@@ -523,6 +568,20 @@ class MarketFeed:
                     bar = [current, close, close, close, close, 0, 0, 0, 0, 0, -1, -1]
                 venue.publish_market(stream, self._kline_payload(s, interval, bar, False, now_ms))
                 s.klines_pushed[interval] = (current, s.tape_seq)
+        if now_ns >= self._next_ticker:
+            self._next_ticker = (floor_div(now_ns, TICKER_PUSH_NS) + 1) * TICKER_PUSH_NS
+            every = venue.wants("!ticker@arr")
+            arr = []
+            for s in self.symbols.values():
+                one = venue.wants(f"{s.lower}@ticker")
+                if (one or every) and s.minutes and s.day_pushed != s.tape_seq:
+                    s.day_pushed = s.tape_seq
+                    event = ticker_event(s, now_ns)
+                    if one:
+                        venue.publish_market(f"{s.lower}@ticker", event)
+                    arr.append(event)
+            if arr and every:
+                venue.publish_market("!ticker@arr", arr)  # type: ignore[arg-type]
         if now_ns >= self._next_mark_1s:
             self._next_mark_1s = (floor_div(now_ns, 1_000 * MS) + 1) * 1_000 * MS
             self._push_marks(now_ns, "@1s")
@@ -549,11 +608,9 @@ class MarketFeed:
             venue.publish_market(f"!markPrice@arr{suffix}", arr)  # type: ignore[arg-type]
 
     def _mark_payload(self, s: _Symbol, now_ns: int) -> dict[str, Any] | None:
-        ex = self.venue.exchange
-        mark = ex.mark_price_subticks(s.symbol)
-        if mark is None:
+        mark, index = marks_of(self.venue.exchange, s)
+        if not mark:
             return None
-        index = ex.index_price_subticks(s.symbol) or 0
         inst = s.inst
         return {
             "e": "markPriceUpdate", "E": ms_of(now_ns), "s": s.symbol, "p": inst.mark_str(mark),
@@ -583,6 +640,22 @@ class MarketFeed:
             assert s.log_first_id + len(s.log) == s.update_id + 1, (s.log_first_id, len(s.log), s.update_id)
             assert all(s.log_first_id - 1 <= f <= s.update_id for f in s.flushed)
             assert s.next_flush == (-1 if _NEVER in s.ends else min(s.ends))
+
+
+def _bar_opens(first_ns: int, last_ns: int, span_ns: int, start_ms: int | None, end_ms: int | None, limit: int) -> range:
+    """The open times of the bars of ``span_ns`` a klines request asks for, data from
+    ``first_ns`` to ``last_ns`` (minute opens): from ``start_ms`` (bars opening at or after
+    it) the first ``limit``, else the last ``limit`` up to ``end_ms``, as Binance picks them."""
+    lo = floor_div(first_ns, span_ns) * span_ns
+    hi = floor_div(last_ns, span_ns) * span_ns
+    if end_ms is not None:
+        hi = min(hi, floor_div(end_ms * MS, span_ns) * span_ns)
+    if start_ms is not None:
+        lo = max(lo, -floor_div(-start_ms * MS, span_ns) * span_ns)
+        hi = min(hi, lo + (limit - 1) * span_ns)
+    else:
+        lo = max(lo, hi - (limit - 1) * span_ns)
+    return range(lo, hi + 1, span_ns) if lo <= hi else range(0)
 
 
 # --------------------------------------------------------------------------- helpers of the handlers
@@ -833,36 +906,67 @@ def ticker_price_v2(venue: Any, account_id: int | None, params: Params) -> Any:
     return _price_rows(venue, params)
 
 
+def _day_figures(bars: list[list[int]]) -> tuple[int, ...] | None:
+    """(open px, open ns, first id, high, low, volume, quote, count, last id) of the bars
+    that traded; None when none did. O(bars)."""
+    traded = [b for b in bars if b[_COUNT]]
+    if not traded:
+        return None
+    return (
+        traded[0][_O], traded[0][_OPEN], traded[0][_FIRST], max(b[_H] for b in traded), min(b[_L] for b in traded),
+        sum(b[_VOL] for b in traded), sum(b[_QUOTE] for b in traded), sum(b[_COUNT] for b in traded), traded[-1][_LAST],
+    )
+
+
+def _merge_day(a: tuple[int, ...] | None, b: tuple[int, ...] | None) -> tuple[int, ...] | None:
+    if a is None or b is None:
+        return a if b is None else b
+    return (a[0], a[1], a[2], max(a[3], b[3]), min(a[4], b[4]), a[5] + b[5], a[6] + b[6], a[7] + b[7], b[8])
+
+
 def ticker_24hr_of(s: _Symbol, now_ns: int) -> dict[str, Any]:
     """The 24 h statistics of ``s`` at ``now_ns``: its 1-minute bars of the last 24 h (the
-    minute holding ``now - 24 h`` is the first). Averages are rounded half-even."""
+    minute holding ``now - 24 h`` is the first). The closed minutes' figures are cached
+    until the window moves (O(1,440) once a minute, O(1) otherwise); the weighted average
+    and the percentage are rounded half-even."""
     inst = s.inst
     price, qty = inst.price_str, inst.qty_str
     bars = s.minutes
     start_ns = now_ns - DAY_NS
-    i0 = max(0, floor_div(start_ns - s.first_minute_ns, MINUTE_NS))
-    window = bars[i0:]
-    traded = [b for b in window if b[_COUNT]]
-    if not traded:
+    i0 = max(0, floor_div(start_ns - s.first_minute_ns, MINUTE_NS)) if bars else 0
+    key = (i0, len(bars) - 1)
+    if s.day_cache is None or s.day_cache[0] != key:
+        s.day_cache = (key, _day_figures(bars[i0 : len(bars) - 1]))
+    fig = _merge_day(s.day_cache[1], _day_figures(bars[max(i0, len(bars) - 1) :]))
+    if fig is None:
         return {
             "symbol": s.symbol, "priceChange": "0", "priceChangePercent": "0.000", "weightedAvgPrice": "0", "lastPrice": "0",
             "lastQty": "0", "openPrice": "0", "highPrice": "0", "lowPrice": "0", "volume": "0", "quoteVolume": "0",
             "openTime": ms_of(start_ns), "closeTime": ms_of(now_ns), "firstId": -1, "lastId": -1, "count": 0,
         }
-    open_px = traded[0][_O]
+    open_px, open_ns, first_id, high, low, volume, quote, count, last_id = fig
     last_px, last_qty = s.last_trade
-    volume = sum(b[_VOL] for b in traded)
-    quote = sum(b[_QUOTE] for b in traded)
     change = last_px - open_px
-    # percent with 3 decimals, half-even: change / open * 100 in units of 0.001 %
-    pct_thousandths = div_half_even(change * 100_000, open_px)
+    pct_thousandths = div_half_even(change * 100_000, open_px)  # change / open in units of 0.001 %
     avg_subticks = div_half_even(quote * inst.subticks_per_tick, volume * inst.atoms_per_tick_lot) if volume else 0
     return {
         "symbol": s.symbol, "priceChange": price(change), "priceChangePercent": _fixed3(pct_thousandths),
         "weightedAvgPrice": inst.mark_str(avg_subticks), "lastPrice": price(last_px), "lastQty": qty(last_qty),
-        "openPrice": price(open_px), "highPrice": price(max(b[_H] for b in traded)), "lowPrice": price(min(b[_L] for b in traded)),
-        "volume": qty(volume), "quoteVolume": format_atoms(quote, 0), "openTime": ms_of(max(start_ns, traded[0][_OPEN])),
-        "closeTime": ms_of(now_ns), "firstId": traded[0][_FIRST], "lastId": traded[-1][_LAST], "count": sum(b[_COUNT] for b in traded),
+        "openPrice": price(open_px), "highPrice": price(high), "lowPrice": price(low), "volume": qty(volume),
+        "quoteVolume": format_atoms(quote, 0), "openTime": ms_of(max(start_ns, open_ns)), "closeTime": ms_of(now_ns),
+        "firstId": first_id, "lastId": last_id, "count": count,
+    }
+
+
+def ticker_event(s: _Symbol, now_ns: int) -> dict[str, Any]:
+    """The ``@ticker`` stream's ``24hrTicker`` event: :func:`ticker_24hr_of` in the stream's
+    one-letter fields."""
+    t = ticker_24hr_of(s, now_ns)
+    return {
+        "e": "24hrTicker", "E": ms_of(now_ns), "s": s.symbol, "p": t["priceChange"], "P": t["priceChangePercent"],
+        "w": t["weightedAvgPrice"], "c": t["lastPrice"], "Q": t["lastQty"], "o": t["openPrice"], "h": t["highPrice"],
+        "l": t["lowPrice"], "v": t["volume"], "q": t["quoteVolume"], "O": t["openTime"], "C": t["closeTime"],
+        "F": t["firstId"], "L": t["lastId"], "n": t["count"],
     }
 
 
@@ -880,11 +984,20 @@ def ticker_24hr(venue: Any, account_id: int | None, params: Params) -> Any:
     return rows[0] if params.has("symbol") else rows
 
 
+def marks_of(exchange: Any, s: _Symbol) -> tuple[int, int]:
+    """(mark, index) in subticks as the venue values positions: before the first mark the
+    last trade (the ledger values positions there too), the index defaulting to the mark;
+    0 before any trade."""
+    mark = exchange.mark_price_subticks(s.symbol)
+    if mark is None:
+        last = exchange.last_price(s.symbol)
+        mark = last * s.inst.subticks_per_tick if last else 0
+    return mark, exchange.index_price_subticks(s.symbol) or mark
+
+
 def _premium_row(venue: Any, s: _Symbol) -> dict[str, Any]:
-    ex = venue.exchange
     inst = s.inst
-    mark = ex.mark_price_subticks(s.symbol) or 0
-    index = ex.index_price_subticks(s.symbol) or 0
+    mark, index = marks_of(venue.exchange, s)
     now = venue.now_ns
     return {
         "symbol": s.symbol, "markPrice": inst.mark_str(mark), "indexPrice": inst.mark_str(index),
@@ -973,3 +1086,33 @@ def leverage_bracket(venue: Any, account_id: int | None, params: Params) -> Any:
     """exsim's brackets per symbol (one symbol: an object; none named: a list)."""
     rows = [_brackets_row(s.inst) for s in _symbols_of(venue, params)]
     return rows[0] if params.has("symbol") else rows
+
+
+@endpoint("GET", "/fapi/v1/markPriceKlines", security=NONE, weight=_klines_weight)
+def mark_price_klines(venue: Any, account_id: int | None, params: Params) -> list[list[Any]]:
+    """Klines of the marks exsim applied (see :meth:`MarketFeed.price_klines`)."""
+    return _feed(venue).price_klines(
+        params.text("symbol"), 0, params.text("interval"), _optional_ms(params, "startTime"), _optional_ms(params, "endTime"),
+        _limit(params, 500, 1500),
+    )
+
+
+@endpoint("GET", "/fapi/v1/indexPriceKlines", security=NONE, weight=_klines_weight)
+def index_price_klines(venue: Any, account_id: int | None, params: Params) -> list[list[Any]]:
+    """Klines of the index prices exsim applied, by ``pair``."""
+    return _feed(venue).price_klines(
+        params.text("pair"), 1, params.text("interval"), _optional_ms(params, "startTime"), _optional_ms(params, "endTime"),
+        _limit(params, 500, 1500),
+    )
+
+
+@endpoint("GET", "/sapi/v1/capital/config/getall", security=SIGNED, weight=10)
+def capital_config(venue: Any, account_id: int | None, params: Params) -> list[Any]:
+    """ccxt's ``load_markets`` with keys asks the spot wallet's coins first: exsim has none."""
+    return []
+
+
+@endpoint("GET", "/sapi/v1/margin/allPairs", security=SIGNED)
+def margin_pairs(venue: Any, account_id: int | None, params: Params) -> list[Any]:
+    """ccxt's ``load_markets`` with keys asks the spot margin pairs: exsim has none."""
+    return []
