@@ -25,6 +25,12 @@ The clock (:attr:`ServeConfig.speed`) is the replay loop's time:
   with a latency, see there). A scripted client gets the same state hash every run:
   chunking, asyncio and wall time never change what the replay does.
 
+Components (each built as ``factory(venue)``) get, in the order they are given: every
+event batch of the exchange, ``on_events(events)`` (all accounts'; the list is reused:
+copy what you keep); every replayed print, ``on_trade(trade)`` (a ``ReplayedTrade``,
+right after the exchange took it: a print that takes only replayed size makes no event),
+if they define it; ``on_clock(now_ns)`` after each chunk; ``on_end(now_ns)``.
+
 After each chunk every component's ``on_clock(now_ns)`` is called. At the end of the data
 (the last row's time, its items all run) the venue sets :attr:`Venue.ended`, calls each
 component's ``on_end(now_ns)`` and each of :attr:`Venue.on_end_sinks`, and keeps serving:
@@ -143,7 +149,16 @@ class ServeConfig:
 
 class ApiTraders(Strategy):
     """The replay's strategy in a served run: none. The traders are the API's clients;
-    their commands reach the exchange through :meth:`Venue.send`."""
+    their commands reach the exchange through :meth:`Venue.send`. It only hands each
+    replayed print (``ReplayedTrade``: the tape, which makes no event when it takes only
+    replayed size) to ``tape``, right after the exchange took it."""
+
+    def __init__(self) -> None:
+        self.tape: list[Callable[[Any], None]] = []
+
+    def on_trade(self, ctx: Any, trade: Any) -> None:
+        for on_trade in self.tape:
+            on_trade(trade)
 
 
 @attrs.define(eq=False)
@@ -215,9 +230,10 @@ class Venue:
         self._wall_ns = wall_ns
         self._sleep = sleep
         replay_config = attrs.evolve(config.replay, balance=config.deposit, latency_ns=config.latency_ns)
+        self._traders = traders = ApiTraders()
         self.replay = replay = Replay(
             files,
-            ApiTraders(),
+            traders,
             replay_config,
             formats=formats,
             index_files=index_files,
@@ -257,8 +273,9 @@ class Venue:
                 self.components.append(component)
             self._calls = {
                 hook: [(type(c).__name__, getattr(c, hook)) for c in self.components if hasattr(c, hook)]
-                for hook in ("on_events", "on_clock", "on_end")
+                for hook in ("on_events", "on_clock", "on_end", "on_trade")
             }
+            traders.tape.extend(functools.partial(self._on_trade, name, on_trade) for name, on_trade in self._calls["on_trade"])
             replay.exchange.sinks.append(self._on_events)
             replay.stop_at_data_end = True
             replay.start()
@@ -536,6 +553,12 @@ class Venue:
                 on_events(events)
             except Exception as exc:
                 self._component_failed(name, "on_events", exc)
+
+    def _on_trade(self, name: str, on_trade: Callable[[Any], None], trade: Any) -> None:
+        try:
+            on_trade(trade)
+        except Exception as exc:
+            self._component_failed(name, "on_trade", exc)
 
     def _component_failed(self, name: str, hook: str, exc: Exception) -> None:
         text = f"{name}.{hook} at {self.now_ns}: {type(exc).__name__}: {exc}"

@@ -228,6 +228,44 @@ class TestPaced:
         assert {e.ts_ns for e in events} == {T0 + 3 * S}
 
 
+class Tape(Recording):
+    """A component that reads the tape."""
+
+    def __init__(self, venue: Venue) -> None:
+        super().__init__(venue)
+        self.prints: list[Any] = []
+
+    def on_trade(self, trade: Any) -> None:
+        self.prints.append((trade, self.venue.exchange.last_price("BTCUSDT")))
+
+
+class TestComponents:
+    def test_components_see_every_replayed_print_after_the_exchange(self) -> None:
+        """on_trade gets each replayed trade of the file, the exchange already moved by it (its last price)."""
+        v = Venue([str(CRASH)], KEYS, ServeConfig(replay=BTC), components=[("market", Tape)])
+        run(v.run())
+        prints = v.market.prints
+        assert len(prints) == 960 and all(last == trade.price_ticks for trade, last in prints)
+        assert [t.ts_ns for t, _ in prints] == sorted(t.ts_ns for t, _ in prints)
+
+    def test_components_are_called_in_the_order_given(self) -> None:
+        """Each batch goes to the components in their order, market, orders, account as given."""
+        order: list[str] = []
+
+        def named(name: str) -> Any:
+            class Named(Recording):
+                def on_events(self, events: list[Any]) -> None:
+                    order.append(name)
+
+            return Named
+
+        v = Venue([str(CRASH)], KEYS, ServeConfig(speed="step", replay=BTC),
+                  components=[("market", named("m")), ("orders", named("o")), ("account", named("a"))])
+        order.clear()
+        run(v.send(market_buy(1, 100)))
+        assert order and order == ["m", "o", "a"] * (len(order) // 3) and type(v.orders).__name__ == "Named"
+
+
 class TestSend:
     def test_send_returns_exactly_the_events_of_its_command(self) -> None:
         """send() returns the batch the command itself produced, not the depth refresh sent just before it."""
