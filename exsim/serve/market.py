@@ -420,11 +420,15 @@ class MarketFeed:
 
     def _force_orders(self, e: Any) -> None:
         """``@forceOrder`` / ``!forceOrder@arr``: one message per position a liquidation
-        closed through the book, when watched."""
+        closed by its liquidation order, when watched. The order's fills are those through
+        the book and the insurance fund's take-over at the bankruptcy price (an
+        auto-deleveraged rest is not the order's, as on Binance); its average price is
+        rounded half-even to 1e-8."""
         venue = self.venue
         for pos in e.positions:
             s = self.symbols.get(pos.symbol)
-            if s is None or not pos.filled_lots:
+            done = pos.filled_lots + pos.taken_over_lots
+            if s is None or not done:
                 continue
             stream = f"{s.lower}@forceOrder"
             one, every = venue.wants(stream), venue.wants("!forceOrder@arr")
@@ -432,7 +436,9 @@ class MarketFeed:
                 continue
             inst = s.inst
             ms = ms_of(e.ts_ns)
-            avg_subticks = div_half_even(pos.fill_notional_atoms * inst.subticks_per_tick, pos.filled_lots * inst.atoms_per_tick_lot)
+            atpl = inst.atoms_per_tick_lot
+            notional = pos.fill_notional_atoms + pos.taken_over_lots * pos.bankruptcy_price_ticks * atpl
+            avg_subticks = div_half_even(notional * inst.subticks_per_tick, done * atpl)
             size = abs(pos.qty_lots)
             payload = {
                 "e": "forceOrder",
@@ -440,8 +446,8 @@ class MarketFeed:
                 "o": {
                     "s": s.symbol, "S": "SELL" if pos.qty_lots > 0 else "BUY", "o": "LIMIT", "f": "IOC",
                     "q": inst.qty_str(size), "p": inst.price_str(pos.bankruptcy_price_ticks),
-                    "ap": inst.mark_str(avg_subticks), "X": "FILLED" if pos.filled_lots == size else "PARTIALLY_FILLED",
-                    "l": inst.qty_str(pos.filled_lots), "z": inst.qty_str(pos.filled_lots), "T": ms,
+                    "ap": inst.mark_str(avg_subticks), "X": "FILLED" if done == size else "PARTIALLY_FILLED",
+                    "l": inst.qty_str(done), "z": inst.qty_str(done), "T": ms,
                 },
             }
             if one:

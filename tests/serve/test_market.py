@@ -1,96 +1,65 @@
 """The market feed of ``exsim serve`` (exsim.serve.market): Binance's public endpoints and
-market streams built from exsim's state, checked on the shipped real replays.
-
-Until the venue (exsim.serve.venue) drives it, the feed is driven here by a small stand-in
-venue around a real :class:`~exsim.replay.Replay`: the exchange's events go to
-``on_events``, the replayed prints to ``on_trade`` (a strategy hook), and the test moves
-the clock with ``advance``.
+market streams built from exsim's state, checked through the real venue (a stepped
+:class:`~exsim.serve.venue.Venue` with only the market feed) on the shipped real replays.
+The server's stream hub is a recorder here: it says which streams have subscribers and
+keeps what the feed publishes.
 """
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from exsim.book.orders import BUY, SELL
-from exsim.exchange.events import BookDelta, FundingSettled
+from exsim.book.orders import BUY, MARKET, SELL
+from exsim.exchange import NewOrder, SetLeverage, SetMarginMode
+from exsim.exchange.events import FundingSettled, Liquidation
+from exsim.ledger import ISOLATED
 from exsim.replay import Replay, ReplayConfig
 from exsim.replay.strategy import Strategy
+from exsim.replay.cli import SHIPPED_REPLAYS
 from exsim.serve import market as M
 from exsim.serve.binance import ENDPOINTS, BinanceError, Params
-from exsim_examples.holder import Holder
+from exsim.serve.venue import ServeConfig, Venue
 
-REPLAYS = Path(__file__).resolve().parents[2] / "replays"
-CAPTURE = REPLAYS / "binance-usdm-btcusdt-20240808.gz"
-CRASH = REPLAYS / "btc-perp-20220121-1m.csv"
+CAPTURE = SHIPPED_REPLAYS / "binance-usdm-btcusdt-20240808.gz"  # 6 min of Binance BTCUSDT, real depth
+CRASH = SHIPPED_REPLAYS / "btc-perp-20220121-1m.csv"  # 4 h of 1-minute bars: synthetic depth
 MS = 1_000_000
 
 
-class Tap(Strategy):
-    """Hands every replayed print to the feed (as the venue's strategy does)."""
-
-    def __init__(self) -> None:
-        self.venue: Any = None
-        self.bars: list[Any] = []
-        self.bar_interval: str | None = None
-
-    def on_start(self, ctx: Any) -> None:
-        if self.bar_interval is not None:
-            ctx.subscribe_bars(ctx.default_symbol, self.bar_interval)
-
-    def on_trade(self, ctx: Any, trade: Any) -> None:
-        self.venue.market.on_trade(trade)
-
-    def on_bar(self, ctx: Any, bar: Any) -> None:
-        self.bars.append(bar)
-
-
-class HolderTap(Holder):
-    """The shipped holder (a leveraged long), also feeding the prints to the feed."""
-
-    venue: Any = None
-
-    def on_trade(self, ctx: Any, trade: Any) -> None:
-        self.venue.market.on_trade(trade)
-
-
 class StandIn:
-    """A venue as the market feed sees it, around a real replay."""
+    """A stepped venue with the market feed, and the stream hub's part the feed sees."""
 
-    def __init__(self, path: Path, strategy: Any = None, subscribed: tuple[str, ...] = (), **config: Any) -> None:
-        self.strategy = strategy if strategy is not None else Tap()
-        self.strategy.venue = self
-        self.replay = Replay([path], self.strategy, ReplayConfig(log_book=True, **config))
-        self.exchange = self.replay.exchange
-        self.ledger = self.replay.ledger
-        self.instruments = dict(zip(self.replay.symbols, self.replay.instruments))
+    def __init__(self, path: Path, subscribed: tuple[str, ...] = (), deposit: str = "10000", **replay: Any) -> None:
+        if path == CRASH:
+            replay.setdefault("symbol", "BTCUSDT")
+        self.v = Venue(
+            [str(path)], [("key", "secret")], ServeConfig(speed="step", deposit=deposit, replay=ReplayConfig(**replay)),
+            components=[("market", M.MarketFeed)],
+        )
         self.subscribed = set(subscribed)
         self.published: list[tuple[str, Any]] = []
-        self.market = M.MarketFeed(self)
-        self.exchange.sinks.append(self.market.on_events)
-        self.replay._start()  # (what Replay.run does first; the stand-in runs the loop in steps)
+        self.v.wants_sink = self.subscribed.__contains__
+        self.v.market_sink = lambda stream, payload: self.published.append((stream, payload))
+        self.liquidations: list[Any] = []
+        self.v.exchange.sinks.append(lambda events: self.liquidations.extend(e for e in events if type(e) is Liquidation))
 
-    @property
-    def now_ns(self) -> int:
-        return self.replay.loop.now_ns
-
-    def wants(self, stream: str) -> bool:
-        return stream in self.subscribed
-
-    def publish_market(self, stream: str, payload: Any) -> None:
-        self.published.append((stream, payload))
+    def __getattr__(self, name: str) -> Any:  # the venue's attributes (exchange, market, now_ns ...)
+        return getattr(self.v, name)
 
     def advance(self, until_ns: int) -> None:
-        self.replay.loop.run(until_ns=until_ns)
-        self.market.on_clock(until_ns)
+        """Run the replay to ``until_ns`` and tell the feed the clock is there."""
+        self.v.replay.advance(until_ns)
+        self.v.market.on_clock(until_ns)
 
-    def run_to_end(self, step_ns: int = 1_000 * MS) -> None:
-        loop = self.replay.loop
-        while loop.pending:
-            self.advance(loop.now_ns + step_ns)
-        self.market.on_end(loop.now_ns)
+    def run_to_end(self) -> None:
+        asyncio.run(self.v.advance(10**12))
+        assert self.v.ended and not self.v.component_errors
+
+    def send(self, make: Any) -> Any:
+        return asyncio.run(self.v.send(make))
 
     def of(self, stream: str) -> list[Any]:
         return [p for s, p in self.published if s == stream]
@@ -101,8 +70,7 @@ def call(venue: Any, path: str, account_id: int | None = None, **params: Any) ->
 
 
 def first_ts(venue: StandIn) -> int:
-    venue.replay.loop.run(max_events=1)
-    return venue.now_ns
+    return venue.now_ns  # (the venue starts at the data's first timestamp)
 
 
 def whole_book(venue: StandIn, symbol: str = "BTCUSDT") -> tuple[dict[str, str], dict[str, str]]:
@@ -225,16 +193,18 @@ class TestDepth:
         venue.market._check()
 
     def test_after_the_end_each_commands_deltas_go_out_at_once(self) -> None:
-        """Once the data ended the clock stands still: a later book change is sent in its own diff."""
-        venue = StandIn(CRASH, subscribed=("btcusdt@depth@100ms",), symbol="BTCUSDT")
-        venue.run_to_end(step_ns=60_000 * MS)
+        """Once the data ended the clock stands still: an order resting after it is sent in its own diff."""
+        venue = StandIn(CRASH, subscribed=("btcusdt@depth@100ms",))
+        venue.run_to_end()
         sent = len(venue.of("btcusdt@depth@100ms"))
-        s = venue.market.symbols["BTCUSDT"]
-        now = venue.now_ns
-        venue.market.on_events([BookDelta(now, "BTCUSDT", BUY, 1, 5)])
+        price = venue.instruments["BTCUSDT"].ticks("30000")  # far below the book
+        venue.send(lambda ts: NewOrder(ts, 1, "BTCUSDT", BUY, 10, price_ticks=price))
         msgs = venue.of("btcusdt@depth@100ms")
-        assert len(msgs) == sent + 1 and msgs[-1]["U"] == msgs[-1]["u"] == s.update_id
-        assert msgs[-1]["b"] == [["0.1", "0.005"]] or msgs[-1]["b"][0][1] != "0"
+        # (the synthetic ladder is stood anew around the order first: its own command, its own diff)
+        assert len(msgs) > sent and all(b["pu"] == a["u"] for a, b in zip(msgs, msgs[1:]))
+        assert msgs[-1]["U"] == msgs[-1]["u"] and msgs[-1]["b"] == [["30000.00", "0.010"]] and msgs[-1]["E"] == venue.now_ns // MS
+        book = call(venue, "/fapi/v1/depth", symbol="BTCUSDT", limit=1000)
+        assert book["lastUpdateId"] == msgs[-1]["u"] and ["30000.00", "0.010"] in book["bids"]
 
     def test_book_ticker_follows_the_top_of_the_book(self) -> None:
         """Each @bookTicker push is the book's best bid/ask after the command that moved it."""
@@ -290,26 +260,47 @@ class TestTape:
         assert [a["a"] for a in venue.of("btcusdt@aggTrade")] == [p["t"] for p in pushed]
 
     def test_a_liquidation_is_on_the_tape_and_on_the_force_order_stream(self) -> None:
-        """A 125x long liquidated in the January 2022 crash: its order trades on the tape and @forceOrder says so."""
-        holder = HolderTap(qty="0.4", leverage=125, margin_mode="isolated", enter_after_s=3600)
-        venue = StandIn(CRASH, strategy=holder, subscribed=("btcusdt@forceOrder", "!forceOrder@arr"), balance="1000", symbol="BTCUSDT")
-        venue.run_to_end(step_ns=60_000 * MS)
+        """A 125x long liquidated in the January 2022 crash: @forceOrder shows its liquidation order, at the bankruptcy price."""
+        venue = StandIn(CRASH, subscribed=("btcusdt@forceOrder", "!forceOrder@arr"), deposit="1000")
+        venue.send(lambda ts: SetLeverage(ts, 1, "BTCUSDT", 125))
+        venue.send(lambda ts: SetMarginMode(ts, 1, "BTCUSDT", ISOLATED))
+        asyncio.run(venue.v.advance(3_600_000))
+        venue.send(lambda ts: NewOrder(ts, 1, "BTCUSDT", BUY, 400, order_type=MARKET))
+        venue.run_to_end()
         orders = venue.of("btcusdt@forceOrder")
         assert len(orders) == 1 and venue.of("!forceOrder@arr") == orders
         o = orders[0]["o"]
-        assert (o["S"], o["q"], o["o"], o["f"]) == ("SELL", "0.400", "LIMIT", "IOC")
-        s = venue.market.symbols["BTCUSDT"]
-        sim = [r for r in s.trades if r[6]]  # trades of simulated takers: the holder's entry and the liquidation
-        assert [r[5] for r in sim][-1] is True  # the liquidation sold: the buyer was the maker
+        assert (o["S"], o["q"], o["o"], o["f"], o["X"], o["z"]) == ("SELL", "0.400", "LIMIT", "IOC", "FILLED", "0.400")
+        (liq,) = venue.liquidations
+        pos = liq.positions[0]
+        inst = venue.instruments["BTCUSDT"]
+        # (the crash took the book below the bankruptcy price: the insurance fund took it over there)
+        assert o["p"] == inst.price_str(pos.bankruptcy_price_ticks) and float(o["ap"]) == float(o["p"]) and o["T"] == liq.ts_ns // MS
+        entry = [r for r in venue.market.symbols["BTCUSDT"].trades if r[6]]  # the tape's trades of simulated takers
+        # the long's market buy, then the insurance fund selling what it took over, through the book
+        assert [(r[4], r[5]) for r in entry] == [(400, False), (400, True)] and entry[1][2] >= liq.ts_ns
+
+
+class BarTap(Strategy):
+    """The replay's own 1-minute bars of the capture."""
+
+    def __init__(self) -> None:
+        self.bars: list[Any] = []
+
+    def on_start(self, ctx: Any) -> None:
+        ctx.subscribe_bars("BTCUSDT", "1m")
+
+    def on_bar(self, ctx: Any, bar: Any) -> None:
+        self.bars.append(bar)
 
 
 class TestKlines:
     def test_one_minute_klines_equal_the_replays_own_bars(self) -> None:
         """/klines 1m has the OHLC, volume and trade count of the replay's aggregated 1m bars."""
-        tap = Tap()
-        tap.bar_interval = "1m"
-        venue = StandIn(CAPTURE, strategy=tap)
+        venue = StandIn(CAPTURE)
         venue.run_to_end()
+        tap = BarTap()
+        Replay([CAPTURE], tap, ReplayConfig()).run()
         rows = call(venue, "/fapi/v1/klines", symbol="BTCUSDT", interval="1m", limit=1500)
         inst = venue.instruments["BTCUSDT"]
         by_open = {r[0]: r for r in rows}
@@ -322,8 +313,8 @@ class TestKlines:
 
     def test_longer_intervals_fold_the_minutes(self) -> None:
         """A 1h kline's high, low, volume and count are those of its 1m klines."""
-        venue = StandIn(CRASH, symbol="BTCUSDT")
-        venue.run_to_end(step_ns=60_000 * MS)
+        venue = StandIn(CRASH)
+        venue.run_to_end()
         minutes = call(venue, "/fapi/v1/klines", symbol="BTCUSDT", interval="1m", limit=1500)
         hours = call(venue, "/fapi/v1/klines", symbol="BTCUSDT", interval="1h")
         assert len(minutes) == 240 and len(hours) == 4
@@ -336,9 +327,9 @@ class TestKlines:
 
     def test_the_crash_bars_come_back_as_klines(self) -> None:
         """The 1m crash file's open, high, low and close are its klines' (a bar file's path prints have no size)."""
-        venue = StandIn(CRASH, symbol="BTCUSDT")
-        venue.run_to_end(step_ns=60_000 * MS)
-        rows = call(venue, "/fapi/v1/klines", symbol="BTCUSDT", interval="1m", limit=3)
+        venue = StandIn(CRASH)
+        venue.run_to_end()
+        rows = call(venue, "/fapi/v1/klines", symbol="BTCUSDT", interval="1m", startTime=0, limit=3)
         lines = CRASH.read_text().splitlines()[1:4]
         for row, line in zip(rows, lines):
             _, o, h, l, c, _v = line.split(",")
@@ -347,18 +338,18 @@ class TestKlines:
 
     def test_start_time_and_limit_pick_the_bars(self) -> None:
         """startTime gives the bars opening at or after it, at most ``limit``."""
-        venue = StandIn(CRASH, symbol="BTCUSDT")
-        venue.run_to_end(step_ns=60_000 * MS)
+        venue = StandIn(CRASH)
+        venue.run_to_end()
         all_rows = call(venue, "/fapi/v1/klines", symbol="BTCUSDT", interval="5m", limit=1500)
         some = call(venue, "/fapi/v1/klines", symbol="BTCUSDT", interval="5m", startTime=all_rows[3][0] - 1, limit=2)
-        assert some == all_rows[4:6]
+        assert some == all_rows[3:5]
         latest = call(venue, "/fapi/v1/klines", symbol="BTCUSDT", interval="5m", limit=2)
         assert latest == all_rows[-2:]
 
     def test_a_kline_stream_pushes_the_open_bar_then_its_close(self) -> None:
         """@kline_1m pushes the bar in progress (x false) and, once the minute ends, its final state (x true)."""
         venue = StandIn(CAPTURE, subscribed=("btcusdt@kline_1m",))
-        venue.run_to_end(step_ns=100 * MS)
+        venue.run_to_end()
         pushes = venue.of("btcusdt@kline_1m")
         closed = [p["k"] for p in pushes if p["k"]["x"]]
         rows = {r[0]: r for r in call(venue, "/fapi/v1/klines", symbol="BTCUSDT", interval="1m")}
@@ -369,7 +360,7 @@ class TestKlines:
 
     def test_an_interval_not_served_is_refused(self) -> None:
         """/klines?interval=7m is Binance's -1120."""
-        venue = StandIn(CRASH, symbol="BTCUSDT")
+        venue = StandIn(CRASH)
         with pytest.raises(BinanceError) as err:
             call(venue, "/fapi/v1/klines", symbol="BTCUSDT", interval="7m")
         assert err.value.code == -1120
@@ -378,8 +369,8 @@ class TestKlines:
 class TestTickers:
     def test_the_24h_ticker_spans_the_replayed_day(self) -> None:
         """/ticker/24hr on the crash: open is the first print, high/low the file's extremes, last the last close."""
-        venue = StandIn(CRASH, symbol="BTCUSDT")
-        venue.run_to_end(step_ns=60_000 * MS)
+        venue = StandIn(CRASH)
+        venue.run_to_end()
         t = call(venue, "/fapi/v1/ticker/24hr", symbol="BTCUSDT")
         rows = [line.split(",") for line in CRASH.read_text().splitlines()[1:]]
         assert float(t["openPrice"]) == float(rows[0][1]) and float(t["lastPrice"]) == float(rows[-1][4])
