@@ -471,3 +471,43 @@ class TestInstruments:
         assert call(venue, "/fapi/v1/ping") == {}
         assert call(venue, "/fapi/v1/time") == {"serverTime": t0 // MS}
         assert call(venue, "/fapi/v1/openInterest", symbol="BTCUSDT")["openInterest"] == "0.000"
+
+
+class TestMoreStreams:
+    def test_mark_price_klines_are_the_marks_applied(self) -> None:
+        """/markPriceKlines 1m: each minute's close is the last mark of that minute; the last is the mark now."""
+        venue = StandIn(CAPTURE)
+        venue.advance(first_ts(venue) + 150_000 * MS)
+        rows = call(venue, "/fapi/v1/markPriceKlines", symbol="BTCUSDT", interval="1m")
+        inst = venue.instruments["BTCUSDT"]
+        assert len(rows) >= 3 and all(r[8] > 0 for r in rows)
+        assert rows[-1][4] == inst.mark_str(venue.exchange.mark_price_subticks("BTCUSDT"))
+        assert all(float(r[3]) <= min(float(r[1]), float(r[4])) <= max(float(r[1]), float(r[4])) <= float(r[2]) for r in rows)
+        index = call(venue, "/fapi/v1/indexPriceKlines", pair="BTCUSDT", interval="1m")
+        assert index[-1][4] == inst.mark_str(venue.exchange.index_price_subticks("BTCUSDT"))
+
+    def test_the_ticker_stream_is_the_24h_ticker(self) -> None:
+        """@ticker pushes a 24hrTicker whose figures are /ticker/24hr's at that moment."""
+        venue = StandIn(CAPTURE, subscribed=("btcusdt@ticker", "!ticker@arr"))
+        t0 = first_ts(venue)
+        venue.advance(t0 + 20_000 * MS)
+        pushes = venue.of("btcusdt@ticker")
+        assert pushes and all(b["E"] - a["E"] >= 500 for a, b in zip(pushes, pushes[1:]))
+        t = call(venue, "/fapi/v1/ticker/24hr", symbol="BTCUSDT")
+        last = pushes[-1]
+        assert (last["c"], last["o"], last["h"], last["l"], last["v"], last["n"], last["L"]) == (
+            t["lastPrice"], t["openPrice"], t["highPrice"], t["lowPrice"], t["volume"], t["count"], t["lastId"])
+        assert venue.of("!ticker@arr")[-1] == [last]
+
+    def test_marks_before_the_first_mark_are_the_last_trade(self) -> None:
+        """At the venue's first instant on the crash bars, /premiumIndex shows the first print, not 0."""
+        venue = StandIn(CRASH)
+        p = call(venue, "/fapi/v1/premiumIndex", symbol="BTCUSDT")
+        first_open = CRASH.read_text().splitlines()[1].split(",")[1]
+        assert float(p["markPrice"]) == float(first_open) == float(p["indexPrice"])
+
+    def test_ccxt_load_markets_asks_the_spot_lists_exsim_has_empty(self) -> None:
+        """The two SAPI lists ccxt's load_markets asks with keys are served, empty."""
+        venue = StandIn(CRASH)
+        assert call(venue, "/sapi/v1/capital/config/getall", account_id=1) == []
+        assert call(venue, "/sapi/v1/margin/allPairs", account_id=1) == []
