@@ -120,12 +120,21 @@ class _Symbol:
         "inst", "symbol", "lower", "update_id", "log", "log_first_id", "ends", "flushed", "next_flush", "mirror",
         "trades", "next_trade_id", "next_agg_id", "minutes", "first_minute_ns", "tape_seq", "fundings",
         "last_rate_e8", "ticker_pushed", "klines_pushed", "last_trade", "price_minutes", "day_cache", "day_pushed",
+        "depth_streams", "book_ticker_stream", "trade_stream", "agg_trade_stream",
     )
 
     def __init__(self, inst: Any) -> None:
         self.inst = inst
         self.symbol: str = inst.symbol
         self.lower: str = inst.symbol.lower()
+        lower = self.lower
+        #: per depth speed: (diff stream, ((levels, partial stream), ...)) (names built once)
+        self.depth_streams = tuple(
+            (f"{lower}@depth{suffix}", tuple((n, f"{lower}@depth{n}{suffix}") for n in PARTIAL_LEVELS)) for suffix, _ in DEPTH_SPEEDS
+        )
+        self.book_ticker_stream = f"{lower}@bookTicker"
+        self.trade_stream = f"{lower}@trade"
+        self.agg_trade_stream = f"{lower}@aggTrade"
         self.update_id = 0  # the id of the last BookDelta seen
         self.log: list[BookDelta] = []  # the deltas of the open depth windows, ids log_first_id...
         self.log_first_id = 1
@@ -167,27 +176,31 @@ class MarketFeed:
 
     # ------------------------------------------------------------------ engine input (hot path)
     def on_events(self, events: list[Any]) -> None:
-        """One command's events (all at one ``ts_ns``). O(events); see the module doc."""
-        touched: _Symbol | None = None
+        """One command's events (all at the command's ``ts_ns``). O(events); see the module
+        doc. Hot path (a depth update is hundreds of deltas): the symbol, its log and its
+        mirror are looked up once per run of deltas of one symbol, the window check too."""
         symbols = self.symbols
+        s: _Symbol | None = None  # the symbol of the last delta
+        append: Any = None
+        mirror: Any = None
         for e in events:
             t = type(e)
             if t is BookDelta:
-                s = symbols[e.symbol]
-                ts = e.ts_ns
-                if ts >= s.next_flush:
-                    self._flush_depth(s, ts)
+                if s is None or e.symbol != s.symbol:
+                    if s is not None:
+                        self._book_ticker(s)
+                    s = symbols[e.symbol]
+                    if e.ts_ns >= s.next_flush:  # (one command: one timestamp)
+                        self._flush_depth(s, e.ts_ns)
+                    append = s.log.append
+                    mirror = s.mirror
                 s.update_id += 1
-                s.log.append(e)
-                side = s.mirror[e.side]
+                append(e)
+                side = mirror[e.side]
                 if e.lots:
                     side[e.price_ticks] = e.lots
                 else:
                     side.pop(e.price_ticks, None)
-                if touched is not s:
-                    if touched is not None:
-                        self._book_ticker(touched)
-                    touched = s
             elif t is Fill:
                 if e.taker_order_id:  # (an anonymous taker's fills are part of its print)
                     self._fill(e)
@@ -196,17 +209,17 @@ class MarketFeed:
             elif t is IndexPriceUpdated:
                 _fold_price(symbols[e.symbol].price_minutes[1], e.ts_ns, e.index_price_subticks)
             elif t is FundingSettled:
-                s = symbols[e.symbol]
-                s.fundings.append((e.ts_ns, e.rate_e8, e.mark_price_subticks))
-                s.last_rate_e8 = e.rate_e8
+                f = symbols[e.symbol]
+                f.fundings.append((e.ts_ns, e.rate_e8, e.mark_price_subticks))
+                f.last_rate_e8 = e.rate_e8
             elif t is Liquidation:
                 self._force_orders(e)
-        if touched is not None:
-            self._book_ticker(touched)
+        if s is not None:
+            self._book_ticker(s)
             if self.ended:  # (the clock stands still after the end: no window would close)
-                for s in symbols.values():
-                    if s.next_flush != -1:
-                        self._flush_depth(s, self.venue.now_ns, force=True)
+                for sym in symbols.values():
+                    if sym.next_flush != -1:
+                        self._flush_depth(sym, self.venue.now_ns, force=True)
 
     def on_trade(self, trade: Any) -> None:
         """A replayed print (:class:`~exsim.exchange.ReplayedTrade`), after the exchange
@@ -250,7 +263,7 @@ class MarketFeed:
             if end <= ts_ns or (force and end != _NEVER):
                 first = flushed[k] + 1
                 if first <= last:
-                    self._send_depth(s, suffix, first, last, min(end, ts_ns))
+                    self._send_depth(s, k, first, last, min(end, ts_ns))
                 flushed[k] = last
                 end = ends[k] = _NEVER
             if end == _NEVER and not force:
@@ -262,13 +275,14 @@ class MarketFeed:
             del s.log[:drop]
             s.log_first_id = keep_from
 
-    def _send_depth(self, s: _Symbol, suffix: str, first: int, last: int, end_ns: int) -> None:
-        """The diff (and the partial books) of one closed window, to the streams watched."""
+    def _send_depth(self, s: _Symbol, speed: int, first: int, last: int, end_ns: int) -> None:
+        """The diff (and the partial books) of one closed window of depth speed ``speed``,
+        to the streams watched."""
         venue = self.venue
-        lower = s.lower
-        diff_stream = f"{lower}@depth{suffix}"
-        want_diff = venue.wants(diff_stream)
-        partial = [n for n in PARTIAL_LEVELS if venue.wants(f"{lower}@depth{n}{suffix}")]
+        wants = venue.wants
+        diff_stream, partial_streams = s.depth_streams[speed]
+        want_diff = wants(diff_stream)
+        partial = [(n, name) for n, name in partial_streams if wants(name)]
         if not want_diff and not partial:
             return
         deltas = s.log[first - s.log_first_id : last - s.log_first_id + 1]
@@ -286,12 +300,12 @@ class MarketFeed:
             # the partial book at the window's end: the mirror (the exchange's book may
             # already hold the next command's deltas when this runs from on_events)
             bids_m, asks_m = s.mirror
-            n_max = max(partial)
+            n_max = max(n for n, _ in partial)
             top_b = heapq.nlargest(n_max, bids_m)
             top_a = heapq.nsmallest(n_max, asks_m)
-            for n in partial:
+            for n, name in partial:
                 venue.publish_market(
-                    f"{lower}@depth{n}{suffix}",
+                    name,
                     {**head, "b": [[price(p), qty(bids_m[p])] for p in top_b[:n]], "a": [[price(p), qty(asks_m[p])] for p in top_a[:n]]},
                 )
 
@@ -313,7 +327,7 @@ class MarketFeed:
         """After a batch that changed ``s``'s book: ``@bookTicker`` / ``!bookTicker`` when the
         top changed and someone watches. Two look-ups when nobody does."""
         venue = self.venue
-        stream = f"{s.lower}@bookTicker"
+        stream = s.book_ticker_stream
         one, every = venue.wants(stream), venue.wants("!bookTicker")
         if not one and not every:
             s.ticker_pushed = None
@@ -391,21 +405,20 @@ class MarketFeed:
             bar[_FIRST] = trade_id
         bar[_LAST] = trade_id
         venue = self.venue
-        lower = s.lower
-        want_trade = venue.wants(f"{lower}@trade")
-        want_agg = venue.wants(f"{lower}@aggTrade")
+        want_trade = venue.wants(s.trade_stream)
+        want_agg = venue.wants(s.agg_trade_stream)
         if want_trade or want_agg:
             ms = ms_of(ts_ns)
             p, q = s.inst.price_str(px), s.inst.qty_str(qty)
             if want_trade:
                 venue.publish_market(
-                    f"{lower}@trade",
+                    s.trade_stream,
                     {"e": "trade", "E": ms, "T": ms, "s": s.symbol, "t": trade_id, "p": p, "q": q, "X": "MARKET", "m": buyer_is_maker},
                 )
             if want_agg:  # one message per trade; a later fill of the same aggregate repeats its id with l grown
                 first = trade_id if new_agg else self._agg_first(s, agg_id)
                 venue.publish_market(
-                    f"{lower}@aggTrade",
+                    s.agg_trade_stream,
                     {"e": "aggTrade", "E": ms, "a": agg_id, "s": s.symbol, "p": p, "q": q, "f": first, "l": trade_id, "T": ms, "m": buyer_is_maker},
                 )
 
