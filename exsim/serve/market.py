@@ -41,6 +41,7 @@ and an O(1) fold into the minute bar; per batch with deltas two ``venue.wants`` 
 from __future__ import annotations
 
 import heapq
+import itertools
 from collections import deque
 from collections.abc import Iterator
 from typing import Any, Final
@@ -791,8 +792,7 @@ def trades(venue: Any, account_id: int | None, params: Params) -> list[dict[str,
     """The latest ``limit`` trades (default 500, at most 1000), oldest first."""
     s = _feed(venue)._symbol(params.text("symbol"))
     limit = _limit(params, 500, 1000)
-    recs = list(s.trades)[-limit:]
-    return [_trade_row(s, r) for r in recs]
+    return [_trade_row(s, r) for r in _latest(s, limit)]
 
 
 @endpoint("GET", "/fapi/v1/historicalTrades", security=NONE, weight=20)
@@ -801,9 +801,16 @@ def historical_trades(venue: Any, account_id: int | None, params: Params) -> lis
     s = _feed(venue)._symbol(params.text("symbol"))
     limit = _limit(params, 500, 1000)
     if not params.has("fromId"):
-        return [_trade_row(s, r) for r in list(s.trades)[-limit:]]
+        return [_trade_row(s, r) for r in _latest(s, limit)]
     from_id = params.integer("fromId")
     return [_trade_row(s, r) for r in _from_id(s, from_id, limit)]
+
+
+def _latest(s: _Symbol, limit: int) -> list[tuple[Any, ...]]:
+    """The last ``limit`` trades kept, oldest first. O(limit)."""
+    out = list(itertools.islice(reversed(s.trades), limit))
+    out.reverse()
+    return out
 
 
 def _from_id(s: _Symbol, from_id: int, limit: int) -> list[tuple[Any, ...]]:
