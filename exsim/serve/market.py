@@ -79,10 +79,13 @@ KLINE_INTERVALS: Final = {
 KLINE_PUSH_NS: Final = 250 * MS
 #: 24 h ticker pushes (Binance: every 500 ms when it changed)
 TICKER_PUSH_NS: Final = 500 * MS
-#: rate limits announced in exchangeInfo (the server's limits.py enforces the same figures)
+#: rate limits announced in exchangeInfo when the venue has no ``rate_limits`` list of its
+#: own (Binance's defaults, the figures of the server's limits.py; the server sets
+#: ``venue.rate_limits`` to what it enforces: market.py imports nothing of the server layer)
 RATE_LIMITS: Final = (
     {"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400},
     {"rateLimitType": "ORDERS", "interval": "MINUTE", "intervalNum": 1, "limit": 1200},
+    {"rateLimitType": "ORDERS", "interval": "SECOND", "intervalNum": 10, "limit": 300},
 )
 #: a price far above any the venue trades, for PRICE_FILTER's maxPrice and LOT_SIZE's maxQty
 #: when the instrument has no cap (exsim checks none): 10^9 ticks / lots
@@ -765,7 +768,7 @@ def exchange_info(venue: Any, account_id: int | None, params: Params) -> dict[st
         "timezone": "UTC",
         "serverTime": ms_of(venue.now_ns),
         "futuresType": "U_MARGINED",
-        "rateLimits": [dict(r) for r in RATE_LIMITS],
+        "rateLimits": [dict(r) for r in getattr(venue, "rate_limits", None) or RATE_LIMITS],
         "exchangeFilters": [],
         "assets": [{"asset": q, "marginAvailable": True, "autoAssetExchange": "0"} for q in quotes],
         "symbols": [symbol_info(inst) for inst in venue.instruments.values()],

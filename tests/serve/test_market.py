@@ -452,7 +452,15 @@ class TestInstruments:
         assert filters["LOT_SIZE"]["minQty"] == inst.qty_str(inst.min_qty_lots)
         assert filters["MIN_NOTIONAL"]["notional"] == M.format_atoms(inst.min_notional_atoms, 0)
         assert (sym["baseAsset"], sym["quoteAsset"], sym["marginAsset"], sym["contractType"]) == ("BTC", "USDT", "USDT", "PERPETUAL")
-        assert {r["rateLimitType"] for r in info["rateLimits"]} == {"REQUEST_WEIGHT", "ORDERS"}
+
+    def test_exchange_info_announces_the_limits_the_server_enforces(self) -> None:
+        """Binance's default rate limits, or the venue's own list when the server set one."""
+        venue = StandIn(CAPTURE)
+        limits = call(venue, "/fapi/v1/exchangeInfo")["rateLimits"]
+        assert [(r["rateLimitType"], r["intervalNum"], r["interval"], r["limit"]) for r in limits] == [
+            ("REQUEST_WEIGHT", 1, "MINUTE", 2400), ("ORDERS", 1, "MINUTE", 1200), ("ORDERS", 10, "SECOND", 300)]
+        venue.v.rate_limits = [{"rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 0}]
+        assert call(venue, "/fapi/v1/exchangeInfo")["rateLimits"] == venue.v.rate_limits
 
     def test_leverage_brackets_are_the_instruments(self) -> None:
         """/leverageBracket lists exsim's brackets: leverage, caps, maintenance rates and amounts."""
