@@ -439,6 +439,15 @@ class TestMarksAndFunding:
         assert call(venue, "/fapi/v1/premiumIndex", symbol="BTCUSDT")["lastFundingRate"] == "-0.00002000"
 
 
+    def test_funding_info_is_the_instruments_interval_and_cap(self) -> None:
+        """/fundingInfo: every symbol with its funding interval in hours and exsim's rate cap ("0": none)."""
+        venue = StandIn(CAPTURE)
+        (row,) = call(venue, "/fapi/v1/fundingInfo")
+        cap = venue.exchange.markets["BTCUSDT"].funding_cap_e8
+        assert row["symbol"] == "BTCUSDT" and row["fundingIntervalHours"] == 8
+        assert row["adjustedFundingRateCap"] == ("0" if cap is None else M.format_rate_e8(cap, 8))
+
+
 class TestInstruments:
     def test_exchange_info_filters_are_the_instruments_grids_and_limits(self) -> None:
         """tickSize, stepSize, minQty and the notional filter are exsim's instrument's, as text."""
