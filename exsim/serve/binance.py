@@ -89,6 +89,7 @@ INVALID_CALLBACK_RATE = -4082  # (Binance: "Invalid callBackRate")
 MIN_NOTIONAL = -4164
 GTX_ORDER_REJECT = -5022
 FOK_ORDER_REJECT = -5021
+BAD_INTERVAL = -1120  # (added by the market slice: /klines with an interval not served)
 
 #: the HTTP status of a code whose status is not 400
 _STATUS = {
