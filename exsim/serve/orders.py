@@ -242,10 +242,11 @@ class OrderSpec:
 
     __slots__ = (
         "symbol", "side", "type", "tif", "qty_lots", "price_ticks", "stop_ticks", "reduce_only", "position_side",
-        "working_type", "client_order_id", "stp_mode", "resp_type", "callback_rate_e8", "activation_ticks",
+        "working_type", "client_order_id", "stp_mode", "resp_type", "callback_rate_e8", "activation_ticks", "algo",
     )
 
     def __init__(self, **fields: Any) -> None:
+        fields.setdefault("algo", False)
         for name in self.__slots__:
             setattr(self, name, fields[name])
 
@@ -435,7 +436,7 @@ class OrderView:
         "order_id", "account_id", "symbol", "client_order_id", "side", "type", "orig_type", "tif", "price_ticks",
         "stop_ticks", "qty_lots", "filled_lots", "quote_ticks_lots", "status", "reduce_only", "position_side",
         "working_type", "stp_mode", "time_ns", "update_ns", "callback_rate_e8", "activation_ticks", "expiry_reason",
-        "liquidation",
+        "liquidation", "algo", "algo_status", "trigger_ns",
     )
 
     def __init__(self, order_id: int, account_id: int, symbol: str, client_order_id: str, side: str, otype: str,
@@ -466,6 +467,15 @@ class OrderView:
         self.activation_ticks = activation_ticks
         self.expiry_reason = 0
         self.liquidation = liquidation
+        self.algo = False  # placed through /fapi/v1/algoOrder: a conditional order of the Algo Service
+        self.algo_status = ""  # NEW, TRIGGERED, FINISHED, CANCELED, EXPIRED, REJECTED (algo orders only)
+        self.trigger_ns = 0  # when its trigger fired (0: not yet)
+
+    @property
+    def in_engine(self) -> bool:
+        """Whether Binance's matching engine (the /fapi/v1/order endpoints) knows the
+        order: every order but an algo order not yet triggered."""
+        return not self.algo or self.trigger_ns != 0
 
     @property
     def is_open(self) -> bool:
@@ -566,6 +576,7 @@ class Orders:
         #: realized PnL and lots of position changes no fill explains (liquidation
         #: takeovers, ADL), waiting for the command's Liquidation event
         self._unexplained: dict[tuple[int, str, int], list[int]] = {}
+        self._triggered: set[int] = set()  # orders triggered in the current batch
         self._handlers: dict[type, Callable[[Any], None]] = {
             OrderAccepted: self._on_accepted,
             Fill: self._on_fill,
@@ -585,13 +596,18 @@ class Orders:
             acct = self.accounts[account_id] = _Account()
         return acct
 
-    def find(self, account_id: int, symbol: str, order_id: int | None, client_id: str | None) -> OrderView | None:
-        """An order of the account on ``symbol`` by id or client id, or None."""
+    def find(self, account_id: int, symbol: str, order_id: int | None, client_id: str | None,
+             algo: bool = False) -> OrderView | None:
+        """An order of the account on ``symbol`` by id or client id, or None: with
+        ``algo`` an algo order (by algoId / clientAlgoId), else an order the matching
+        engine knows."""
         acct = self.accounts.get(account_id)
         if acct is None:
             return None
         view = acct.orders.get(order_id) if order_id is not None else acct.by_client.get(client_id or "")
         if view is None or view.symbol != symbol:
+            return None
+        if (algo and not view.algo) or (not algo and not view.in_engine):
             return None
         return view
 
@@ -621,6 +637,8 @@ class Orders:
                 h(ev)
         if self._unexplained:
             self._unexplained.clear()
+        if self._triggered:
+            self._triggered.clear()
 
     def on_clock(self, now_ns: int) -> None:
         """Nothing to do on the clock (GTD is not simulated)."""
@@ -641,6 +659,9 @@ class Orders:
                 spec.qty_lots, spec.reduce_only, spec.position_side, spec.working_type, spec.stp_mode, ev.ts_ns,
                 spec.callback_rate_e8, spec.activation_ticks,
             )
+            if spec.algo:
+                view.algo = True
+                view.algo_status = "NEW"
         elif coid == "LIQUIDATION":
             pside = self._liquidated_side(account, ev.symbol, ev.side)
             view = OrderView(
@@ -660,7 +681,9 @@ class Orders:
         acct.orders[view.order_id] = view
         acct.open[view.order_id] = view
         acct.by_client[view.client_order_id] = view
-        if not view.liquidation:
+        if view.algo:
+            self._publish_algo(view, inst, ev.ts_ns)
+        elif not view.liquidation:
             self._publish(view, inst, ev.ts_ns, "NEW")
 
     def _liquidated_side(self, account: int, symbol: str, side: int) -> str:
@@ -692,6 +715,9 @@ class Orders:
             if not view.is_open:
                 self.accounts[account].open.pop(order_id, None)
             self._trade(view, inst, ev.ts_ns, ev.trade_id, ev.price_ticks, ev.qty_lots, fee, rp, maker)
+            if view.algo and not view.is_open:
+                view.algo_status = "FINISHED"
+                self._publish_algo(view, inst, ev.ts_ns)
 
     def _trade(self, view: OrderView, inst: Any, ts: int, trade_id: int, px: int, lots: int, fee: int, rp: int,
                maker: bool) -> None:
@@ -825,7 +851,18 @@ class Orders:
         view.update_ns = ev.ts_ns
         view.expiry_reason = expiry
         self.accounts[ev.account_id].open.pop(ev.order_id, None)
-        self._publish(view, self.venue.instruments[ev.symbol], ev.ts_ns, execution)
+        inst = self.venue.instruments[ev.symbol]
+        if view.algo:
+            if type(ev) is OrderRejected:  # refused by the matching engine at its trigger
+                view.algo_status = "REJECTED"
+            elif not view.trigger_ns:  # it never reached the matching engine
+                view.algo_status = "CANCELED" if status == "CANCELED" else "EXPIRED"
+                self._publish_algo(view, inst, ev.ts_ns)
+                return
+            else:
+                view.algo_status = "FINISHED"
+            self._publish_algo(view, inst, ev.ts_ns)
+        self._publish(view, inst, ev.ts_ns, execution)
 
     def _on_cancelled(self, ev: OrderCancelled) -> None:
         reason = ev.reason
@@ -867,15 +904,25 @@ class Orders:
             return
         view.type = _TRIGGERED_TYPE.get(view.orig_type, view.type)
         view.update_ns = ev.ts_ns
-        self._publish(view, self.venue.instruments[ev.symbol], ev.ts_ns, "NEW")
+        view.trigger_ns = ev.ts_ns
+        self._triggered.add(ev.order_id)
+        inst = self.venue.instruments[ev.symbol]
+        if view.algo:
+            view.algo_status = "TRIGGERED"
+            self._publish_algo(view, inst, ev.ts_ns)
+        self._publish(view, inst, ev.ts_ns, "NEW")
 
     def _on_rejected(self, ev: OrderRejected) -> None:
-        if ev.order_id:  # a waiting order refused at its trigger (margin): it expires
+        # a waiting order refused at its trigger (margin) expires; other refusals with an
+        # order id (a cancel or an amend refused) leave their order as it is
+        if ev.order_id and ev.order_id in self._triggered:
             self._end(ev, "EXPIRED", "EXPIRED", 0)
 
     # ------------------------------------------------------------------ user data
     def _publish(self, view: OrderView, inst: Any, ts: int, execution: str,
                  last: tuple[int, int, int, int, int, bool] | None = None) -> None:
+        if not view.in_engine:
+            return  # an algo order shows in ORDER_TRADE_UPDATE once it is triggered
         tick, lot = inst.tick_size, inst.lot_size
         px = lots = fee = rp = trade_id = 0
         maker = False
@@ -927,6 +974,42 @@ class Orders:
                 o["AP"] = format_ticks(view.activation_ticks, tick)
             o["cr"] = _percent(view.callback_rate_e8)
         self.venue.publish_user(view.account_id, {"e": "ORDER_TRADE_UPDATE", "E": ms_of(ts), "T": ms_of(ts), "o": o})
+
+    def _publish_algo(self, view: OrderView, inst: Any, ts: int) -> None:
+        """Push an ``ALGO_UPDATE`` (Binance's Algo Service event for conditional orders)."""
+        tick, lot = inst.tick_size, inst.lot_size
+        o: dict[str, Any] = {
+            "caid": view.client_order_id,
+            "aid": view.order_id,
+            "at": "CONDITIONAL",
+            "o": view.orig_type,
+            "s": view.symbol,
+            "S": view.side,
+            "ps": view.position_side,
+            "f": view.tif,
+            "q": format_lots(view.qty_lots, lot),
+            "X": view.algo_status,
+            "ai": str(view.order_id) if view.trigger_ns else "",
+            "tp": format_ticks(view.stop_ticks, tick) if view.stop_ticks else "0",
+            "p": format_ticks(view.price_ticks, tick) if view.price_ticks else "0",
+            "V": view.stp_mode,
+            "wt": view.working_type,
+            "pm": "NONE",
+            "cp": False,
+            "pP": False,
+            "R": view.reduce_only,
+            "tt": ms_of(view.trigger_ns) if view.trigger_ns else 0,
+            "gtd": 0,
+        }
+        if view.trigger_ns:
+            o["ap"] = avg_price(inst, view.quote_ticks_lots, view.filled_lots)
+            o["aq"] = format_lots(view.filled_lots, lot)
+            o["act"] = view.type
+        if view.orig_type == "TRAILING_STOP_MARKET":
+            if view.activation_ticks:
+                o["AP"] = format_ticks(view.activation_ticks, tick)
+            o["cr"] = _percent(view.callback_rate_e8)
+        self.venue.publish_user(view.account_id, {"e": "ALGO_UPDATE", "T": ms_of(ts), "E": ms_of(ts), "o": o})
 
     def _open_notional(self, account: int, symbol: str, inst: Any) -> tuple[str, str]:
         """Binance's ``b`` / ``a``: the notional of the account's open priced orders on
@@ -1142,7 +1225,8 @@ async def cancel_all(venue: Any, account_id: int, p: Params) -> dict[str, Any]:
     inst = instrument_of(venue, p)
     orders = _orders(venue)
     acct = orders.accounts.get(account_id)
-    for view in [v for v in (acct.open.values() if acct else ()) if v.symbol == inst.symbol and not v.liquidation]:
+    for view in [v for v in (acct.open.values() if acct else ())
+                 if v.symbol == inst.symbol and not v.liquidation and v.in_engine]:
         if view.is_open:  # (an OCO sibling may have gone with an earlier cancel)
             try:
                 await orders.cancel(account_id, view)
@@ -1156,7 +1240,7 @@ def open_orders(venue: Any, account_id: int, p: Params) -> list[dict[str, Any]]:
     """The account's open orders (on ``symbol`` if given), oldest first."""
     symbol = instrument_of(venue, p).symbol if p.has("symbol") else None
     acct = _orders(venue).accounts.get(account_id)
-    views = [v for v in (acct.open.values() if acct else ()) if symbol is None or v.symbol == symbol]
+    views = [v for v in (acct.open.values() if acct else ()) if (symbol is None or v.symbol == symbol) and v.in_engine]
     return [order_json(v, venue.instruments[v.symbol]) for v in sorted(views, key=lambda v: v.order_id)]
 
 
@@ -1186,7 +1270,7 @@ def all_orders(venue: Any, account_id: int, p: Params) -> list[dict[str, Any]]:
     inst = instrument_of(venue, p)
     start, end, limit = _window(p)
     acct = _orders(venue).accounts.get(account_id)
-    views = [v for v in (acct.orders.values() if acct else ()) if v.symbol == inst.symbol]
+    views = [v for v in (acct.orders.values() if acct else ()) if v.symbol == inst.symbol and v.in_engine]
     if p.has("orderId"):
         first = p.integer("orderId")
         views = [v for v in views if v.order_id >= first]
@@ -1214,4 +1298,152 @@ def user_trades(venue: Any, account_id: int, p: Params) -> list[dict[str, Any]]:
     return [dict(t) for t in trades]
 
 
-__all__ = ["REJECT_CODES", "Orders", "OrderSpec", "OrderView", "order_json", "parse_new_order", "reject_error"]
+# --------------------------------------------------------------------------- algo (conditional) orders
+ALGO_TYPES: Final = ("STOP_MARKET", "TAKE_PROFIT_MARKET", "STOP", "TAKE_PROFIT", "TRAILING_STOP_MARKET")
+#: the Algo Service's parameter names -> the order endpoint's
+_ALGO_RENAMES: Final = {"triggerPrice": "stopPrice", "activatePrice": "activationPrice", "clientAlgoId": "newClientOrderId"}
+
+
+def parse_algo_order(p: Params, instrument: Any, hedge_mode: bool) -> OrderSpec:
+    """Check a ``POST /fapi/v1/algoOrder`` (``algoType=CONDITIONAL``): the same rules as
+    a new order, with the Algo Service's names (``triggerPrice``, ``activatePrice``,
+    ``clientAlgoId``) and its default time in force (GTC)."""
+    p.choice("algoType", ("CONDITIONAL",))
+    otype = p.choice("type", ALGO_TYPES, code=INVALID_ORDER_TYPE)
+    values = dict(p.values)
+    for theirs, ours in _ALGO_RENAMES.items():
+        if ours in values and values[ours] != "":
+            raise not_required(ours, f"The Algo Service takes '{theirs}'.")
+        if theirs in values:
+            values[ours] = values.pop(theirs)
+    if otype in _LIMIT_PRICED and not values.get("timeInForce"):
+        values["timeInForce"] = "GTC"
+    if otype in _STOP_PRICED and not values.get("stopPrice"):
+        raise mandatory("triggerPrice")
+    values.pop("algoType", None)
+    spec = parse_new_order(Params(values), instrument, hedge_mode)
+    spec.algo = True
+    return spec
+
+
+def algo_json(view: OrderView, inst: Any) -> dict[str, Any]:
+    """An algo order as ``/fapi/v1/algoOrder`` shows it."""
+    tick, lot = inst.tick_size, inst.lot_size
+    out: dict[str, Any] = {
+        "algoId": view.order_id,
+        "clientAlgoId": view.client_order_id,
+        "algoType": "CONDITIONAL",
+        "orderType": view.orig_type,
+        "symbol": view.symbol,
+        "side": view.side,
+        "positionSide": view.position_side,
+        "timeInForce": view.tif,
+        "quantity": format_lots(view.qty_lots, lot),
+        "algoStatus": view.algo_status,
+        "actualOrderId": str(view.order_id) if view.trigger_ns else "",
+        "actualPrice": avg_price(inst, view.quote_ticks_lots, view.filled_lots),
+        "executedQty": format_lots(view.filled_lots, lot),
+        "triggerPrice": format_ticks(view.stop_ticks, tick) if view.stop_ticks else "0",
+        "price": format_ticks(view.price_ticks, tick) if view.price_ticks else "0",
+        "icebergQuantity": None,
+        "selfTradePreventionMode": view.stp_mode,
+        "workingType": view.working_type,
+        "priceMatch": "NONE",
+        "closePosition": False,
+        "priceProtect": False,
+        "reduceOnly": view.reduce_only,
+        "createTime": ms_of(view.time_ns),
+        "updateTime": ms_of(view.update_ns),
+        "triggerTime": ms_of(view.trigger_ns) if view.trigger_ns else 0,
+        "goodTillDate": 0,
+    }
+    if view.orig_type == "TRAILING_STOP_MARKET":
+        out["activatePrice"] = format_ticks(view.activation_ticks, tick) if view.activation_ticks else ""
+        out["callbackRate"] = _percent(view.callback_rate_e8)
+    return out
+
+
+def _algo_target(venue: Any, account_id: int, p: Params, missing: int) -> OrderView:
+    """The algo order named by ``algoId`` or ``clientAlgoId`` (on any symbol)."""
+    if not p.has("algoId") and not p.has("clientAlgoId"):
+        raise BinanceError(
+            MANDATORY_PARAM_EMPTY_OR_MALFORMED, "Param 'clientAlgoId' or 'algoId' must be sent, but both were empty/null!"
+        )
+    acct = _orders(venue).accounts.get(account_id)
+    view = None
+    if acct is not None:
+        view = acct.orders.get(p.integer("algoId")) if p.has("algoId") else acct.by_client.get(p.text("clientAlgoId"))
+    if view is None or not view.algo:
+        raise BinanceError(missing, "Unknown order sent." if missing == CANCEL_REJECTED else "Order does not exist.")
+    return view
+
+
+@endpoint("POST", "/fapi/v1/algoOrder", security=SIGNED, weight=0, counts_as_order=True)
+async def new_algo_order(venue: Any, account_id: int, p: Params) -> dict[str, Any]:
+    """Place a conditional order through the Algo Service (Binance's path for STOP,
+    STOP_MARKET, TAKE_PROFIT, TAKE_PROFIT_MARKET and TRAILING_STOP_MARKET since 2025-12)."""
+    inst = instrument_of(venue, p)
+    spec = parse_algo_order(p, inst, _hedge(venue, account_id))
+    await _orders(venue).place(account_id, spec)
+    view = _orders(venue).accounts[account_id].by_client[spec.client_order_id]  # type: ignore[index]
+    return algo_json(view, inst)
+
+
+@endpoint("DELETE", "/fapi/v1/algoOrder", security=SIGNED, weight=1)
+async def cancel_algo_order(venue: Any, account_id: int, p: Params) -> dict[str, Any]:
+    """Cancel an algo order not yet triggered (-2011 otherwise)."""
+    view = _algo_target(venue, account_id, p, CANCEL_REJECTED)
+    if view.trigger_ns or not view.is_open:
+        raise BinanceError(CANCEL_REJECTED, "Unknown order sent.")
+    await _orders(venue).cancel(account_id, view)
+    return {"algoId": view.order_id, "clientAlgoId": view.client_order_id, "code": "200", "msg": "success"}
+
+
+@endpoint("GET", "/fapi/v1/algoOrder", security=SIGNED, weight=1)
+def query_algo_order(venue: Any, account_id: int, p: Params) -> dict[str, Any]:
+    """One algo order of the account (-2013 if unknown)."""
+    view = _algo_target(venue, account_id, p, NO_SUCH_ORDER)
+    return algo_json(view, venue.instruments[view.symbol])
+
+
+@endpoint("GET", "/fapi/v1/openAlgoOrders", security=SIGNED, weight=lambda p: 1 if p.has("symbol") else 40)
+def open_algo_orders(venue: Any, account_id: int, p: Params) -> list[dict[str, Any]]:
+    """The account's algo orders not yet triggered (on ``symbol`` if given), oldest first."""
+    symbol = instrument_of(venue, p).symbol if p.has("symbol") else None
+    acct = _orders(venue).accounts.get(account_id)
+    views = [v for v in (acct.open.values() if acct else ())
+             if v.algo and not v.trigger_ns and (symbol is None or v.symbol == symbol)]
+    return [algo_json(v, venue.instruments[v.symbol]) for v in sorted(views, key=lambda v: v.order_id)]
+
+
+@endpoint("GET", "/fapi/v1/allAlgoOrders", security=SIGNED, weight=5)
+def all_algo_orders(venue: Any, account_id: int, p: Params) -> list[dict[str, Any]]:
+    """Every algo order of the account on ``symbol`` (from ``algoId`` if given), oldest first."""
+    inst = instrument_of(venue, p)
+    start, end, limit = _window(p)
+    acct = _orders(venue).accounts.get(account_id)
+    views = [v for v in (acct.orders.values() if acct else ()) if v.algo and v.symbol == inst.symbol]
+    if p.has("algoId"):
+        first = p.integer("algoId")
+        views = [v for v in views if v.order_id >= first]
+    views = [v for v in views if (start is None or ms_of(v.time_ns) >= start) and (end is None or ms_of(v.time_ns) <= end)]
+    views = views[:limit] if p.has("algoId") or start is not None else views[-limit:]
+    return [algo_json(v, inst) for v in views]
+
+
+@endpoint("DELETE", "/fapi/v1/algoOpenOrders", security=SIGNED, weight=1)
+async def cancel_all_algo(venue: Any, account_id: int, p: Params) -> dict[str, Any]:
+    """Cancel every algo order of the account on ``symbol`` not yet triggered."""
+    inst = instrument_of(venue, p)
+    orders = _orders(venue)
+    acct = orders.accounts.get(account_id)
+    for view in [v for v in (acct.open.values() if acct else ()) if v.symbol == inst.symbol and v.algo and not v.trigger_ns]:
+        if view.is_open:
+            try:
+                await orders.cancel(account_id, view)
+            except BinanceError:
+                pass  # it triggered or left meanwhile
+    return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+__all__ = ["ALGO_TYPES", "REJECT_CODES", "algo_json", "parse_algo_order", "Orders", "OrderSpec", "OrderView", "order_json", "parse_new_order", "reject_error"]

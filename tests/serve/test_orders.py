@@ -542,3 +542,79 @@ class TestLiquidation:
         orders = v.call("GET", "/fapi/v1/allOrders", ALICE, symbol=SYM)
         trades = v.call("GET", "/fapi/v1/userTrades", ALICE, symbol=SYM)
         assert orders[-1]["type"] == "LIQUIDATION" and trades[-1]["orderId"] == orders[-1]["orderId"]
+
+
+# --------------------------------------------------------------------------- algo (conditional) orders
+def stop_by_mark(v: StubVenue, **extra: Any) -> dict[str, Any]:
+    """Alice long 0.010 at 60000; a reduce-only STOP_MARKET by mark at 59000 through the Algo Service."""
+    v.mark(P)
+    v.level(SELL, P, 10)
+    v.level(BUY, P - 20_000, 10)
+    v.call("POST", "/fapi/v1/order", ALICE, symbol=SYM, side="BUY", type="MARKET", quantity="0.010")
+    params = dict(symbol=SYM, side="SELL", type="STOP_MARKET", quantity="0.01", triggerPrice="59000",
+                  workingType="MARK_PRICE", reduceOnly="true", algoType="CONDITIONAL", clientAlgoId="x-algo-1")
+    params.update(extra)
+    return v.call("POST", "/fapi/v1/algoOrder", ALICE, **params)  # type: ignore[no-any-return]
+
+
+class TestAlgoOrders:
+    def test_algo_order_answers_new_with_its_trigger(self) -> None:
+        """POST algoOrder answers the algo order: algoId, clientAlgoId, algoStatus NEW, triggerPrice on the tick."""
+        r = stop_by_mark(StubVenue())
+        assert (r["algoStatus"], r["clientAlgoId"], r["triggerPrice"], r["orderType"], r["workingType"]) == (
+            "NEW", "x-algo-1", "59000.0", "STOP_MARKET", "MARK_PRICE"
+        )
+
+    def test_algo_order_is_listed_as_algo_not_as_order(self) -> None:
+        """An untriggered algo order is in openAlgoOrders, not in openOrders."""
+        v = StubVenue()
+        r = stop_by_mark(v)
+        assert [a["algoId"] for a in v.call("GET", "/fapi/v1/openAlgoOrders", ALICE, symbol=SYM)] == [r["algoId"]]
+        assert v.call("GET", "/fapi/v1/openOrders", ALICE, symbol=SYM) == []
+
+    def test_algo_order_pushes_algo_update_only(self) -> None:
+        """Placing an algo order pushes ALGO_UPDATE NEW and no ORDER_TRADE_UPDATE for it."""
+        v = StubVenue()
+        r = stop_by_mark(v)
+        (u,) = v.updates(ALICE, "ALGO_UPDATE")
+        assert (u["o"]["aid"], u["o"]["X"], u["o"]["tp"], u["o"]["ai"]) == (r["algoId"], "NEW", "59000.0", "")
+        assert all(o["o"]["i"] != r["algoId"] for o in v.updates(ALICE))
+
+    def test_triggered_algo_order_trades_then_finishes(self) -> None:
+        """At its trigger the algo order goes TRIGGERED (with its order id), trades as MARKET, then FINISHED."""
+        v = StubVenue()
+        r = stop_by_mark(v)
+        v.mark(P - 10_001)
+        assert [u["o"]["X"] for u in v.updates(ALICE, "ALGO_UPDATE")] == ["NEW", "TRIGGERED", "FINISHED"]
+        mine = [u["o"] for u in v.updates(ALICE) if u["o"]["i"] == r["algoId"]]
+        assert [(o["x"], o["X"], o["o"], o["ot"]) for o in mine] == [
+            ("NEW", "NEW", "MARKET", "STOP_MARKET"), ("TRADE", "FILLED", "MARKET", "STOP_MARKET")
+        ]
+
+    def test_cancel_algo_order(self) -> None:
+        """DELETE algoOrder answers code "200" and pushes ALGO_UPDATE CANCELED."""
+        v = StubVenue()
+        r = stop_by_mark(v)
+        out = v.call("DELETE", "/fapi/v1/algoOrder", ALICE, symbol=SYM, algoId=r["algoId"])
+        assert (out["code"], out["msg"]) == ("200", "success")
+        assert v.updates(ALICE, "ALGO_UPDATE")[-1]["o"]["X"] == "CANCELED"
+
+    def test_algo_order_is_unknown_to_the_order_endpoints(self) -> None:
+        """Until triggered, GET /fapi/v1/order does not know an algo order's id (-2013), as at Binance."""
+        v = StubVenue()
+        r = stop_by_mark(v)
+        assert refused(v, "GET", "/fapi/v1/order", symbol=SYM, orderId=r["algoId"])[0] == -2013
+
+    def test_algo_limit_type_is_1116(self) -> None:
+        """The Algo Service takes conditional types only: LIMIT is -1116."""
+        v = StubVenue()
+        code = refused(v, "POST", "/fapi/v1/algoOrder", symbol=SYM, side="BUY", type="LIMIT", quantity="0.01",
+                       price="59000", algoType="CONDITIONAL")[0]
+        assert code == -1116
+
+    def test_algo_without_trigger_price_is_1102_naming_it(self) -> None:
+        """A conditional order without triggerPrice is -1102 naming triggerPrice."""
+        v = StubVenue()
+        code, msg = refused(v, "POST", "/fapi/v1/algoOrder", symbol=SYM, side="SELL", type="STOP_MARKET",
+                            quantity="0.01", algoType="CONDITIONAL")
+        assert code == -1102 and "triggerPrice" in msg
