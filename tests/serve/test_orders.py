@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,7 +32,7 @@ from exsim.ledger import Ledger
 from exsim.ledger.ledger import Reason
 from exsim.serve import orders as mod
 from exsim.serve.binance import ENDPOINTS, BinanceError, Params
-from exsim.units import format_atoms
+from exsim.units import format_atoms, to_atoms
 from exsim.serve.orders import REJECT_CODES, Orders, parse_new_order, reject_error
 
 BTC = get_instrument("BTCUSDT")
@@ -618,3 +619,59 @@ class TestAlgoOrders:
         code, msg = refused(v, "POST", "/fapi/v1/algoOrder", symbol=SYM, side="SELL", type="STOP_MARKET",
                             quantity="0.01", algoType="CONDITIONAL")
         assert code == -1102 and "triggerPrice" in msg
+
+
+# --------------------------------------------------------------------------- through the real venue, on the crash
+CRASH = Path(__file__).resolve().parents[2] / "replays" / "btc-perp-20220121-1m.csv"
+
+
+def crash_venue() -> Any:
+    """A stepped venue on the shipped Jan-2022 crash (BTCUSDT 1m bars, 20:00-23:59 UTC),
+    two accounts of 10,000 USDT; account 1 at 125x isolated."""
+    from exsim.replay import ReplayConfig
+    from exsim.serve.venue import ServeConfig, Venue
+
+    config = ServeConfig(speed="step", replay=ReplayConfig(symbol=SYM))
+    venue = Venue([CRASH], [("k1", "s1"), ("k2", "s2")], config, components=[("orders", Orders)])
+    venue.user = defaultdict(list)
+    venue.user_sink = lambda account, payload: venue.user[account].append(payload)
+    return venue
+
+
+async def _send_and_call(venue: Any, commands: list[Any], method: str, path: str, params: dict[str, str]) -> Any:
+    for make in commands:
+        await venue.send(make)
+    await venue.advance(60_000)
+    return await ENDPOINTS[(method, path)].handler(venue, ALICE, Params(params))
+
+
+class TestOnTheCrashReplay:
+    def test_125x_long_is_liquidated_as_binance_reports_it(self) -> None:
+        """A 125x isolated long of 1 BTC bought at the crash's open is liquidated: ORDER_TRADE_UPDATE
+        o=LIQUIDATION, x=CALCULATED, X=FILLED, c=autoclose-<its ms>, for the whole position."""
+        venue = crash_venue()
+        r = asyncio.run(_send_and_call(
+            venue,
+            [lambda ts: SetLeverage(ts, ALICE, SYM, 125), lambda ts: SetMarginMode(ts, ALICE, SYM, 1)],
+            "POST", "/fapi/v1/order",
+            {"symbol": SYM, "side": "BUY", "type": "MARKET", "quantity": "1", "newOrderRespType": "RESULT"},
+        ))
+        assert r["status"] == "FILLED"
+        asyncio.run(venue.advance(4 * 3_600_000))
+        liq = [u for u in venue.user[ALICE] if u["e"] == "ORDER_TRADE_UPDATE" and u["o"]["o"] == "LIQUIDATION"]
+        assert liq and all(u["o"]["x"] == "CALCULATED" and u["o"]["c"] == f"autoclose-{u['T']}" for u in liq)
+        assert (liq[-1]["o"]["X"], liq[-1]["o"]["z"], liq[-1]["o"]["S"]) == ("FILLED", "1.000", "SELL")
+        assert not venue.ledger.accounts[ALICE].positions
+
+    def test_user_trades_realize_what_the_ledger_realized(self) -> None:
+        """On the crash, the realizedPnl of the account's user trades sums to the ledger's realized PnL, exactly."""
+        venue = crash_venue()
+        asyncio.run(_send_and_call(
+            venue,
+            [lambda ts: SetLeverage(ts, ALICE, SYM, 125), lambda ts: SetMarginMode(ts, ALICE, SYM, 1)],
+            "POST", "/fapi/v1/order", {"symbol": SYM, "side": "BUY", "type": "MARKET", "quantity": "1"},
+        ))
+        asyncio.run(venue.advance(4 * 3_600_000))
+        trades = ENDPOINTS[("GET", "/fapi/v1/userTrades")].handler(venue, ALICE, Params({"symbol": SYM}))
+        realized = sum(to_atoms(t["realizedPnl"], field="realizedPnl") for t in trades)
+        assert realized == venue.ledger.accounts[ALICE].realized_pnl_atoms != 0
