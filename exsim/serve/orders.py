@@ -21,7 +21,9 @@ Binance's names and exsim's:
   one first sends :class:`~exsim.exchange.SetSelfTradePrevention`. A stop uses the mode
   the account has when it triggers.
 - not simulated, refused with a message that says so: ``closePosition=true``,
-  ``priceProtect=true``, ``priceMatch`` other than NONE, ``timeInForce=GTD``.
+  ``priceProtect=true``, ``priceMatch`` other than NONE.
+- ``timeInForce=GTD``: a GTC order that a timer of the venue's loop cancels at its
+  ``goodTillDate`` (rounded down to the second, as Binance does), reported EXPIRED.
 - liquidations are reported as Binance reports them: the liquidation order with
   ``o``/``ot`` ``LIQUIDATION``, ``x`` ``CALCULATED``, client id ``autoclose-<ms>``; an
   auto-deleveraged counterparty's close with client id ``adl_autoclose``. The lots the
@@ -81,6 +83,7 @@ from exsim.exchange.events import (
 from exsim.exchange.exchange import RejectReason
 from exsim.exchange.trailing import MAX_CALLBACK_RATE_E8, MIN_CALLBACK_RATE_E8
 from exsim.ledger.ledger import Reason as LedgerReason
+from exsim.loop.event_loop import PRIORITY_COMMAND
 from exsim.serve.binance import (
     CANCEL_REJECTED,
     GTX_ORDER_REJECT,
@@ -140,6 +143,10 @@ MIN_LEVERAGE_RATIO: Final = -2028  # "Leverage is smaller than permitted: insuff
 SAME_ORDER: Final = -5027  # "No need to modify the order."
 INVALID_BATCH_PLACE_ORDER_SIZE: Final = -4081  # batch of more than 5 orders / 10 cancels
 THERE_EXISTS_OPEN_ORDERS_OR_POSITION: Final = -4047
+
+GTD_OUT_OF_RANGE: Final = -5040  # goodTillDate not in (now + 600 s, 253402300799000)
+GTD_MIN_MS: Final = 600_000
+GTD_MAX_MS: Final = 253_402_300_799_000
 
 #: first id of the records exsim makes up for the user (ADL closes, takeover fills): far
 #: above any engine order or trade id
@@ -243,10 +250,12 @@ class OrderSpec:
     __slots__ = (
         "symbol", "side", "type", "tif", "qty_lots", "price_ticks", "stop_ticks", "reduce_only", "position_side",
         "working_type", "client_order_id", "stp_mode", "resp_type", "callback_rate_e8", "activation_ticks", "algo",
+        "gtd_ms",
     )
 
     def __init__(self, **fields: Any) -> None:
         fields.setdefault("algo", False)
+        fields.setdefault("gtd_ms", 0)
         for name in self.__slots__:
             setattr(self, name, fields[name])
 
@@ -261,7 +270,7 @@ class OrderSpec:
             self.qty_lots,
             self.price_ticks,
             TYPE_CODES[self.type],
-            TIF_CODES[self.tif],
+            TIF_CODES["GTC" if self.tif == "GTD" else self.tif],  # GTD: GTC, cancelled at its date
             self.client_order_id,
             self.reduce_only,
             self.activation_ticks if trailing else self.stop_ticks,
@@ -349,9 +358,13 @@ def parse_new_order(p: Params, instrument: Any, hedge_mode: bool) -> OrderSpec:
         tif = p.choice("timeInForce", TIFS, code=INVALID_TIF)
     else:
         tif = p.choice("timeInForce", TIFS, default="GTC", code=INVALID_TIF)
+    gtd_ms = 0
     if tif == "GTD":
-        raise BinanceError(INVALID_TIF, "Invalid timeInForce: exsim does not simulate GTD (use GTC and cancel).")
-    if p.has("goodTillDate"):
+        if otype == "MARKET":
+            raise BinanceError(INVALID_TIF, "Invalid timeInForce: GTD is for orders that rest.")
+        gtd_ms = p.integer("goodTillDate")
+        gtd_ms -= gtd_ms % 1000  # Binance: rounded down to the second
+    elif p.has("goodTillDate"):
         raise not_required("goodTillDate")
     qty = _lots(p, "quantity", instrument.lot_size)
     if otype in _LIMIT_PRICED:
@@ -388,7 +401,7 @@ def parse_new_order(p: Params, instrument: Any, hedge_mode: bool) -> OrderSpec:
     return OrderSpec(
         symbol=instrument.symbol, side=side, type=otype, tif=tif, qty_lots=qty, price_ticks=price, stop_ticks=stop,
         reduce_only=reduce_only, position_side=pside, working_type=working, client_order_id=coid, stp_mode=stp,
-        resp_type=resp, callback_rate_e8=rate_e8, activation_ticks=activation,
+        resp_type=resp, callback_rate_e8=rate_e8, activation_ticks=activation, gtd_ms=gtd_ms,
     )
 
 
@@ -436,7 +449,7 @@ class OrderView:
         "order_id", "account_id", "symbol", "client_order_id", "side", "type", "orig_type", "tif", "price_ticks",
         "stop_ticks", "qty_lots", "filled_lots", "quote_ticks_lots", "status", "reduce_only", "position_side",
         "working_type", "stp_mode", "time_ns", "update_ns", "callback_rate_e8", "activation_ticks", "expiry_reason",
-        "liquidation", "algo", "algo_status", "trigger_ns",
+        "liquidation", "algo", "algo_status", "trigger_ns", "gtd_ms",
     )
 
     def __init__(self, order_id: int, account_id: int, symbol: str, client_order_id: str, side: str, otype: str,
@@ -470,6 +483,7 @@ class OrderView:
         self.algo = False  # placed through /fapi/v1/algoOrder: a conditional order of the Algo Service
         self.algo_status = ""  # NEW, TRIGGERED, FINISHED, CANCELED, EXPIRED, REJECTED (algo orders only)
         self.trigger_ns = 0  # when its trigger fired (0: not yet)
+        self.gtd_ms = 0  # GTD: when it expires (ms), 0 for the other times in force
 
     @property
     def in_engine(self) -> bool:
@@ -531,7 +545,7 @@ def order_json(view: OrderView, inst: Any, *, ack: bool = False, with_time: bool
         "priceProtect": False,
         "priceMatch": "NONE",
         "selfTradePreventionMode": view.stp_mode,
-        "goodTillDate": 0,
+        "goodTillDate": view.gtd_ms,
     }
     if with_time:
         out["time"] = ms_of(view.time_ns)
@@ -577,6 +591,7 @@ class Orders:
         #: takeovers, ADL), waiting for the command's Liquidation event
         self._unexplained: dict[tuple[int, str, int], list[int]] = {}
         self._triggered: set[int] = set()  # orders triggered in the current batch
+        self._gtd_expiring: set[int] = set()  # GTD orders being cancelled at their date
         self._handlers: dict[type, Callable[[Any], None]] = {
             OrderAccepted: self._on_accepted,
             Fill: self._on_fill,
@@ -622,6 +637,20 @@ class Orders:
             chars.append(_ALPHABET[r])
         return "".join(chars)
 
+    def _expire_at(self, view: OrderView) -> None:
+        """Cancel a GTD order at its date, in the replay's timeline: a timer of the venue's
+        loop at ``goodTillDate`` sends the cancel (a command's priority) if the order is
+        still open then, so a stepped venue expires it at exactly that time."""
+        venue = self.venue
+        account, symbol, order_id = view.account_id, view.symbol, view.order_id
+
+        def expire(loop: Any, ts: int) -> None:
+            if view.is_open:
+                self._gtd_expiring.add(order_id)
+                venue.replay.submit_command(CancelOrder(ts, account, symbol, order_id))
+
+        venue.loop.call_at(max(view.gtd_ms * 1_000_000, venue.now_ns), expire, priority=PRIORITY_COMMAND)
+
     def _next_synthetic(self) -> int:
         self._synthetic += 1
         return self._synthetic
@@ -641,7 +670,7 @@ class Orders:
             self._triggered.clear()
 
     def on_clock(self, now_ns: int) -> None:
-        """Nothing to do on the clock (GTD is not simulated)."""
+        """Nothing to do on the clock (GTD orders expire by a timer of the replay's loop)."""
 
     def on_end(self, now_ns: int) -> None:
         """Nothing to flush at the end of data."""
@@ -662,6 +691,9 @@ class Orders:
             if spec.algo:
                 view.algo = True
                 view.algo_status = "NEW"
+            if spec.gtd_ms:
+                view.gtd_ms = spec.gtd_ms
+                self._expire_at(view)
         elif coid == "LIQUIDATION":
             pside = self._liquidated_side(account, ev.symbol, ev.side)
             view = OrderView(
@@ -868,7 +900,10 @@ class Orders:
 
     def _on_cancelled(self, ev: OrderCancelled) -> None:
         reason = ev.reason
-        if reason == "STP":
+        if ev.order_id in self._gtd_expiring:
+            self._gtd_expiring.discard(ev.order_id)
+            self._end(ev, "EXPIRED", "EXPIRED", 0)
+        elif reason == "STP":
             self._end(ev, "EXPIRED_IN_MATCH", "EXPIRED", 1)
         elif reason == "LIQUIDATION":
             self._end(ev, "EXPIRED", "EXPIRED", 5)
@@ -968,7 +1003,7 @@ class Orders:
             "ss": 0,
             "V": view.stp_mode,
             "pm": "NONE",
-            "gtd": 0,
+            "gtd": view.gtd_ms,
             "er": str(view.expiry_reason),
         })
         if view.orig_type == "TRAILING_STOP_MARKET":
@@ -1001,7 +1036,7 @@ class Orders:
             "pP": False,
             "R": view.reduce_only,
             "tt": ms_of(view.trigger_ns) if view.trigger_ns else 0,
-            "gtd": 0,
+            "gtd": view.gtd_ms,
         }
         if view.trigger_ns:
             o["ap"] = avg_price(inst, view.quote_ticks_lots, view.filled_lots)
@@ -1041,6 +1076,11 @@ class Orders:
         if key in self._pending or (acct is not None and spec.client_order_id in acct.by_client
                                     and acct.by_client[spec.client_order_id].is_open):
             raise reject_error(RejectReason.DUPLICATE_CLIENT_ORDER_ID)
+        if spec.gtd_ms and not ms_of(venue.now_ns) + GTD_MIN_MS < spec.gtd_ms < GTD_MAX_MS:
+            raise BinanceError(
+                GTD_OUT_OF_RANGE,
+                "goodTillDate must be greater than the current time plus 600 seconds and smaller than 253402300799000.",
+            )
         stp = STP_CODES[spec.stp_mode]
         if venue.exchange.stp_modes.get(account_id, STP_NONE) != stp:
             await venue.send(lambda ts: SetSelfTradePrevention(ts, account_id, stp))
@@ -1357,7 +1397,7 @@ def algo_json(view: OrderView, inst: Any) -> dict[str, Any]:
         "createTime": ms_of(view.time_ns),
         "updateTime": ms_of(view.update_ns),
         "triggerTime": ms_of(view.trigger_ns) if view.trigger_ns else 0,
-        "goodTillDate": 0,
+        "goodTillDate": view.gtd_ms,
     }
     if view.orig_type == "TRAILING_STOP_MARKET":
         out["activatePrice"] = format_ticks(view.activation_ticks, tick) if view.activation_ticks else ""

@@ -31,7 +31,7 @@ from exsim.instruments import get_instrument
 from exsim.ledger import Ledger
 from exsim.ledger.ledger import Reason
 from exsim.serve import orders as mod
-from exsim.serve.binance import ENDPOINTS, BinanceError, Params
+from exsim.serve.binance import ENDPOINTS, BinanceError, Params, ms_of
 from exsim.units import format_atoms, to_atoms
 from exsim.serve.orders import REJECT_CODES, Orders, parse_new_order, reject_error
 
@@ -153,10 +153,19 @@ class TestParameters:
         del params["timeInForce"]
         assert parse_error(**params)[0] == -1102
 
-    def test_gtd_is_refused_saying_exsim_does_not_simulate_it(self) -> None:
-        """GTD is refused with -1115 and a message that says exsim does not simulate it."""
+    def test_gtd_without_its_date_is_1102(self) -> None:
+        """timeInForce GTD needs goodTillDate (-1102 naming it)."""
         code, msg = parse_error(**limit(timeInForce="GTD"))
-        assert code == -1115 and "exsim" in msg
+        assert code == -1102 and "goodTillDate" in msg
+
+    def test_gtd_date_is_rounded_down_to_the_second(self) -> None:
+        """goodTillDate is taken to the second below, as at Binance; the order rests as GTC until then."""
+        spec = parse(**limit(timeInForce="GTD", goodTillDate="1642799999999"))
+        assert (spec.gtd_ms, spec.command(5, ALICE).tif) == (1642799999000, 0)
+
+    def test_good_till_date_without_gtd_is_1106(self) -> None:
+        """goodTillDate with another time in force is not required (-1106)."""
+        assert parse_error(**limit(goodTillDate="1642799999000"))[0] == -1106
 
     def test_close_position_is_refused_saying_so(self) -> None:
         """closePosition=true is refused with -1106 naming the parameter and saying why."""
@@ -675,3 +684,29 @@ class TestOnTheCrashReplay:
         trades = ENDPOINTS[("GET", "/fapi/v1/userTrades")].handler(venue, ALICE, Params({"symbol": SYM}))
         realized = sum(to_atoms(t["realizedPnl"], field="realizedPnl") for t in trades)
         assert realized == venue.ledger.accounts[ALICE].realized_pnl_atoms != 0
+
+    def test_gtd_order_expires_at_its_date(self) -> None:
+        """A GTD limit order far from the market expires at its goodTillDate: EXPIRED, updated at that ms."""
+        venue = crash_venue()
+        gtd = ms_of(venue.now_ns) + 3_600_000
+        r = asyncio.run(_send_and_call(
+            venue, [], "POST", "/fapi/v1/order",
+            {"symbol": SYM, "side": "BUY", "type": "LIMIT", "timeInForce": "GTD", "quantity": "0.01", "price": "30000",
+             "goodTillDate": str(gtd)},
+        ))
+        assert (r["status"], r["goodTillDate"]) == ("NEW", gtd)
+        asyncio.run(venue.advance(2 * 3_600_000))
+        q = ENDPOINTS[("GET", "/fapi/v1/order")].handler(venue, ALICE, Params({"symbol": SYM, "orderId": str(r["orderId"])}))
+        assert (q["status"], q["updateTime"]) == ("EXPIRED", gtd)
+        assert venue.user[ALICE][-1]["o"]["x"] == "EXPIRED"
+
+    def test_gtd_closer_than_ten_minutes_is_5040(self) -> None:
+        """A goodTillDate less than 600 s ahead of the venue's clock is -5040."""
+        venue = crash_venue()
+        with pytest.raises(BinanceError) as info:
+            asyncio.run(_send_and_call(
+                venue, [], "POST", "/fapi/v1/order",
+                {"symbol": SYM, "side": "BUY", "type": "LIMIT", "timeInForce": "GTD", "quantity": "0.01",
+                 "price": "30000", "goodTillDate": str(ms_of(venue.now_ns) + 60_000 + 599_000)},
+            ))
+        assert info.value.code == -5040
