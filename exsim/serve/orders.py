@@ -592,6 +592,7 @@ class Orders:
         self._unexplained: dict[tuple[int, str, int], list[int]] = {}
         self._triggered: set[int] = set()  # orders triggered in the current batch
         self._gtd_expiring: set[int] = set()  # GTD orders being cancelled at their date
+        self._countdowns: dict[tuple[int, str], Any] = {}  # (account, symbol) -> its countdownCancelAll timer
         self._handlers: dict[type, Callable[[Any], None]] = {
             OrderAccepted: self._on_accepted,
             Fill: self._on_fill,
@@ -650,6 +651,29 @@ class Orders:
                 venue.replay.submit_command(CancelOrder(ts, account, symbol, order_id))
 
         venue.loop.call_at(max(view.gtd_ms * 1_000_000, venue.now_ns), expire, priority=PRIORITY_COMMAND)
+
+    def countdown(self, account_id: int, symbol: str, countdown_ms: int) -> None:
+        """``countdownCancelAll``: in ``countdown_ms`` of venue time, cancel every open
+        order of the account on ``symbol`` (algo orders too), unless called again before
+        (each call restarts the countdown; 0 stops it). A timer of the replay's loop."""
+        venue = self.venue
+        key = (account_id, symbol)
+        timer = self._countdowns.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if not countdown_ms:
+            return
+
+        def cancel_all(loop: Any, ts: int) -> None:
+            self._countdowns.pop(key, None)
+            acct = self.accounts.get(account_id)
+            for view in [v for v in (acct.open.values() if acct else ()) if v.symbol == symbol and not v.liquidation]:
+                if view.is_open:  # (an OCO sibling may have gone with an earlier one)
+                    venue.replay.submit_command(CancelOrder(ts, account_id, symbol, view.order_id))
+
+        self._countdowns[key] = venue.loop.call_at(
+            venue.now_ns + countdown_ms * 1_000_000, cancel_all, priority=PRIORITY_COMMAND
+        )
 
     def _next_synthetic(self) -> int:
         self._synthetic += 1
@@ -1275,6 +1299,18 @@ async def cancel_all(venue: Any, account_id: int, p: Params) -> dict[str, Any]:
             except BinanceError:
                 pass  # it filled or left while we were cancelling the others
     return {"code": 200, "msg": "The operation of cancel all open order is done."}
+
+
+@endpoint("POST", "/fapi/v1/countdownCancelAll", security=SIGNED, weight=10)
+def countdown_cancel_all(venue: Any, account_id: int, p: Params) -> dict[str, Any]:
+    """Binance's dead man's switch: cancel the symbol's open orders after ``countdownTime``
+    ms of venue time unless called again (0 stops the countdown)."""
+    inst = instrument_of(venue, p)
+    countdown = p.integer("countdownTime")
+    if countdown < 0:
+        raise illegal("countdownTime", str(countdown), "a whole number of milliseconds >= 0")
+    _orders(venue).countdown(account_id, inst.symbol, countdown)
+    return {"symbol": inst.symbol, "countdownTime": str(countdown)}
 
 
 @endpoint("GET", "/fapi/v1/openOrders", security=SIGNED, weight=lambda p: 1 if p.has("symbol") else 40)

@@ -710,3 +710,19 @@ class TestOnTheCrashReplay:
                  "price": "30000", "goodTillDate": str(ms_of(venue.now_ns) + 60_000 + 599_000)},
             ))
         assert info.value.code == -5040
+
+    def test_countdown_cancels_open_orders_unless_renewed(self) -> None:
+        """countdownCancelAll cancels the symbol's open orders when its countdown runs out, not before."""
+        venue = crash_venue()
+        r = asyncio.run(_send_and_call(venue, [], "POST", "/fapi/v1/order", {
+            "symbol": SYM, "side": "BUY", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01", "price": "30000"}))
+        call = ENDPOINTS[("POST", "/fapi/v1/countdownCancelAll")].handler
+        assert call(venue, ALICE, Params({"symbol": SYM, "countdownTime": "120000"})) == {
+            "symbol": SYM, "countdownTime": "120000"}
+        asyncio.run(venue.advance(60_000))
+        call(venue, ALICE, Params({"symbol": SYM, "countdownTime": "120000"}))  # renewed: 120 s from now
+        asyncio.run(venue.advance(119_000))
+        query = ENDPOINTS[("GET", "/fapi/v1/order")].handler
+        assert query(venue, ALICE, Params({"symbol": SYM, "orderId": str(r["orderId"])}))["status"] == "NEW"
+        asyncio.run(venue.advance(1_000))
+        assert query(venue, ALICE, Params({"symbol": SYM, "orderId": str(r["orderId"])}))["status"] == "CANCELED"
