@@ -115,7 +115,6 @@ from exsim.serve.binance import (
     BALANCE_NOT_SUFFICIENT,
     INVALID_LEVERAGE,
     INVALID_PARAMETER,
-    THERE_EXISTS_QUANTITY,
     BinanceError,
     Params,
     endpoint,
@@ -224,7 +223,7 @@ REJECT_CODES: Final[dict[str, tuple[int, str]]] = {
     LedgerReason.NOTIONAL_ABOVE_MAX: (MAX_LEVERAGE_RATIO, "Exceeded the maximum allowable position at current leverage."),
     LedgerReason.POSITION_SIDE_MISMATCH: (POSITION_SIDE_NOT_MATCH, "Order's position side does not match user's setting."),
     LedgerReason.HAS_POSITION_OR_ORDERS: (THERE_EXISTS_OPEN_ORDERS_OR_POSITION, "There exists open orders or position."),
-    LedgerReason.NO_ISOLATED_POSITION: (THERE_EXISTS_QUANTITY, "No isolated position."),
+    LedgerReason.NO_ISOLATED_POSITION: (INVALID_PARAMETER, "No isolated position."),
     LedgerReason.INVALID_AMOUNT: (INVALID_PARAMETER, "Invalid amount."),
 }
 

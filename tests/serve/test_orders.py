@@ -726,3 +726,10 @@ class TestOnTheCrashReplay:
         assert query(venue, ALICE, Params({"symbol": SYM, "orderId": str(r["orderId"])}))["status"] == "NEW"
         asyncio.run(venue.advance(1_000))
         assert query(venue, ALICE, Params({"symbol": SYM, "orderId": str(r["orderId"])}))["status"] == "CANCELED"
+
+
+def test_docs_list_every_refusal_with_its_code() -> None:
+    """docs/serve-orders.md lists every exsim refusal reason with the Binance code it becomes."""
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "serve-orders.md").read_text(encoding="utf-8")
+    for reason, (code, _) in REJECT_CODES.items():
+        assert f"| `{reason}` | {code} |" in doc, reason
