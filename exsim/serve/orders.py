@@ -124,6 +124,7 @@ from exsim.serve.binance import (
 )
 from exsim.units import (
     div_half_even,
+    floor_div,
     format_atoms,
     format_lots,
     format_rate_e8,
@@ -362,7 +363,7 @@ def parse_new_order(p: Params, instrument: Any, hedge_mode: bool) -> OrderSpec:
         if otype == "MARKET":
             raise BinanceError(INVALID_TIF, "Invalid timeInForce: GTD is for orders that rest.")
         gtd_ms = p.integer("goodTillDate")
-        gtd_ms -= gtd_ms % 1000  # Binance: rounded down to the second
+        gtd_ms = floor_div(gtd_ms, 1000) * 1000  # Binance: rounded down to the second
     elif p.has("goodTillDate"):
         raise not_required("goodTillDate")
     qty = _lots(p, "quantity", instrument.lot_size)
@@ -682,9 +683,11 @@ class Orders:
     def on_events(self, events: list[Any]) -> None:
         """Update the registry from one engine batch and push the user-data events.
         O(len(events)); market events cost one dict lookup each."""
-        handlers = self._handlers
+        if not self.accounts:
+            return  # no API order yet: nothing of the batch can be an account's
+        get = self._handlers.get  # hot: every engine batch of the replay comes here
         for ev in events:
-            h = handlers.get(type(ev))
+            h = get(type(ev))
             if h is not None:
                 h(ev)
         if self._unexplained:
@@ -1095,9 +1098,8 @@ class Orders:
         if spec.client_order_id is None:
             spec.client_order_id = self.new_client_id(account_id)
         key = (account_id, spec.client_order_id)
-        acct = self.accounts.get(account_id)
-        if key in self._pending or (acct is not None and spec.client_order_id in acct.by_client
-                                    and acct.by_client[spec.client_order_id].is_open):
+        acct = self.account(account_id)  # (registered before its first order: on_events skips until then)
+        if key in self._pending or (spec.client_order_id in acct.by_client and acct.by_client[spec.client_order_id].is_open):
             raise reject_error(RejectReason.DUPLICATE_CLIENT_ORDER_ID)
         if spec.gtd_ms and not ms_of(venue.now_ns) + GTD_MIN_MS < spec.gtd_ms < GTD_MAX_MS:
             raise BinanceError(

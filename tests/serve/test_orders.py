@@ -481,6 +481,19 @@ class TestTrades:
             True, True, "0.12", "USDT", "BOTH", "600"
         )
 
+    def test_hedge_mode_close_realizes_on_the_long_leg(self) -> None:
+        """In hedge mode a SELL with positionSide LONG closes the long: its trade shows LONG and the realized PnL."""
+        v = StubVenue()
+        v.submit(SetPositionMode(v.now_ns, ALICE, True))
+        v.level(SELL, P, 10)
+        v.call("POST", "/fapi/v1/order", ALICE, symbol=SYM, side="BUY", positionSide="LONG", type="MARKET", quantity="0.010")
+        v.level(BUY, P - 500, 10)
+        v.call("POST", "/fapi/v1/order", ALICE, symbol=SYM, side="SELL", positionSide="LONG", type="MARKET", quantity="0.010")
+        trades = v.call("GET", "/fapi/v1/userTrades", ALICE, symbol=SYM)
+        assert [(t["side"], t["positionSide"], t["realizedPnl"]) for t in trades] == [
+            ("BUY", "LONG", "0"), ("SELL", "LONG", "-0.5")
+        ]
+
     def test_expire_maker_stp_is_expired_in_match(self) -> None:
         """A resting own order removed by EXPIRE_MAKER ends EXPIRED_IN_MATCH."""
         v = StubVenue()
