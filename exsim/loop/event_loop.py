@@ -325,13 +325,15 @@ class EventLoop:
 
     # -- running ------------------------------------------------------------------------
 
-    def run(self, until_ns: int | None = None, max_events: int | None = None) -> int:
+    def run(self, until_ns: int | None = None, max_events: int | None = None, *, clock_to_until: bool = True) -> int:
         """Dispatch queued items in ``(ts_ns, priority, seq)`` order; return how many ran.
 
         Stops when the queue is empty, before the first item later than ``until_ns``
         (items *at* ``until_ns`` run, and ``now_ns`` then becomes ``until_ns``), or after
         ``max_events`` commands and timer calls. A later ``run`` continues where this one
-        stopped. O(log n) per item.
+        stopped. ``clock_to_until=False`` leaves ``now_ns`` at the last item run instead
+        of moving it to ``until_ns`` (a caller that stops the clock where the data ends,
+        as ``exsim serve`` does). O(log n) per item.
         """
         if max_events is not None and (type(max_events) is not int or max_events < 0):
             raise ValueError(f"max_events must be a non-negative int, got {max_events!r}")
@@ -376,7 +378,7 @@ class EventLoop:
                 else:
                     timer.active = False
                 timer.callback(self, ts)
-        if until_ns is not None and until_ns > self._now_ns and (not heap or heap[0][0] > until_ns):
+        if clock_to_until and until_ns is not None and until_ns > self._now_ns and (not heap or heap[0][0] > until_ns):
             self._now_ns = until_ns  # everything up to until_ns has run: the clock reaches it
         return ran
 

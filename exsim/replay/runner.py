@@ -57,11 +57,13 @@ account figures and output files as an uninterrupted one.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import itertools
 import json
 import re
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -74,6 +76,7 @@ from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.exchange import (
     AmendOrder,
+    BookDelta,
     CommandRejected,
     ClearReplayedLevels,
     Deposit,
@@ -142,6 +145,8 @@ _MAX_BAD_LINES = 1000  # lines a reader refused that skip_bad_rows passes over, 
 #: rows are auxiliary series: rows of theirs past the prices' end are left out)
 PRICE_KINDS = frozenset({TRADE, QUOTE, LEVEL, MARK, LIQUIDATION})
 _SPAN_SLACK_NS = 60 * NS_PER_S  # inputs whose ends differ by more get the span warning
+#: commands that bring the synthetic depth up to date before they reach the exchange
+_USER_ORDERS = frozenset((NewOrder, AmendOrder, NewOco, NewBracket))
 
 
 def _line_of(where: str, path: str) -> int | None:
@@ -331,7 +336,16 @@ class _Ladder:
 
 class _Recorder(Recorder):
     """The recorder, whose summary also says where the run's checkpoints are, the
-    settings in force and whether the run finished."""
+    settings in force and whether the run finished; it leaves the book deltas out of
+    ``events.jsonl`` when the exchange emits them for another sink (``book_deltas``)
+    but the run does not log them (``log_book``)."""
+
+    drop_book_deltas = False
+
+    def log(self, events: list[Any]) -> None:
+        if self.drop_book_deltas:
+            events = [e for e in events if type(e) is not BookDelta]
+        super().log(events)
 
     def summary(self) -> dict[str, Any]:
         summary = super().summary()
@@ -433,6 +447,8 @@ class Replay:
         resume: str | Path | None = None,
         run_options: dict[str, Any] | None = None,
         force: bool = False,
+        accounts: int = 1,
+        book_deltas: bool = False,
     ) -> None:
         if not files and rows is None:
             raise InputError("no input files given", field="files")
@@ -440,9 +456,16 @@ class Replay:
             raise InputError(f"{checkpoint_every!r} is not a positive whole number of rows", field="checkpoint_every")
         if (checkpoint_every is not None or resume is not None) and rows is not None:
             raise InputError("checkpoints need input files (rows given in memory cannot be re-read)", field="rows")
+        if type(accounts) is not int or accounts < 1:
+            raise InputError(f"{accounts!r} is not a positive whole number of accounts", field="accounts")
         self.config = config
         self.strategy = strategy
         self.progress = progress
+        #: accounts 1 (the strategy's, ACCOUNT_ID: the run's story is its) .. ``accounts``,
+        #: each given the deposit and settings of the config at the start (``exsim serve``)
+        self.accounts = accounts
+        #: BookDelta events to the sinks (in events.jsonl only with ``log_book``)
+        self.book_deltas = book_deltas
         # checkpoints (none of these is saved in a snapshot: they are this process's)
         self.checkpoint_every = checkpoint_every
         if checkpoint_every is None:
@@ -609,11 +632,12 @@ class Replay:
         self.ledger = Ledger(self.instruments, insurance_fund_atoms=to_atoms(config.insurance_fund, field="insurance_fund"))
         # (a resumed run reopens the run's events.jsonl itself, without truncating it)
         self.recorder = _Recorder(self, out_dir if resume is None else None)
+        self.recorder.drop_book_deltas = self.book_deltas and not config.log_book
         self.exchange = Exchange(
             self.instruments,
             sinks=[self._on_events],
             queue_model=QUEUE_MODELS[config.queue_model],
-            emit_book_deltas=config.log_book,
+            emit_book_deltas=config.log_book or self.book_deltas,
             ledger=self.ledger,
             computed_marks=self.mark_mode != "replayed",
             computed_funding=self.funding_mode == "computed",
@@ -832,26 +856,83 @@ class Replay:
         A replay built with ``resume`` continues where its snapshot was taken. An
         exception a strategy hook raises ends the run as a :class:`StrategyError`; Ctrl-C
         as :class:`RunInterrupted`, after writing the partial run (marked incomplete).
+        The same as :meth:`start`, :meth:`advance` (to the end) and :meth:`finish`.
         """
-        loop = self.loop
         try:
+            self.start()
+            self.advance()
+            return self.finish()
+        finally:
+            self._close_inputs()
+
+    # A run in steps (``exsim serve`` drives its replay so): start() once, advance() as
+    # often as wanted, finish() once. Errors end the run as run() says (a failed step
+    # abandons the run directory).
+    def start(self) -> None:
+        """Queue the run's sources, settings and timers (a resumed run has them already).
+        The loop's clock is still before the first row: :attr:`first_ts_ns` is known."""
+        with self._failing_run():
             if not self._restored:
                 self._start()
+            self._restored = True  # (the queue holds the run now, as a resumed run's does: queued once)
+
+    def advance(self, until_ns: int | None = None, max_events: int | None = None, *, clock_to_until: bool = True) -> int:
+        """Run the loop (:meth:`EventLoop.run`, same arguments) up to ``until_ns`` or for
+        ``max_events`` items (both None: to the end of the data); returns how many ran.
+        :attr:`data_done` says when the data has ended."""
+        loop = self.loop
+        with self._failing_run():
             self._wall0 = wall0 = time.perf_counter()
             try:
-                loop.run()
+                ran = loop.run(until_ns, max_events, clock_to_until=clock_to_until)
             except InputError as exc:  # a row past the peeked ones off the grid: say what to pass
                 if strategy_error(self.strategy, exc) is not None:
                     raise  # (the strategy's own mistake: named as its hook's, below)
                 raise _grid_hint(exc, self.symbols) from None
             self.wall_s += time.perf_counter() - wall0  # (a resumed run adds to the snapshot's)
-            self.strategy.on_end(self.ctx)
-            loop.run()  # what on_end sent
-            self.exchange._check()
-            self.ledger._check()
-            summary = self.recorder.finish()
-            self._write_instruments()
+            self._wall0 = time.perf_counter()
+        return ran
+
+    def finish(self) -> dict[str, Any]:
+        """The strategy's ``on_end``, the checks, the summary and the run directory made
+        final; returns the summary. Before the data's end (a served run stopped early) the
+        rest of the data is not run: the summary's figures are those of the moment, and
+        its notes say where it stopped."""
+        loop = self.loop
+        try:
+            with self._failing_run():
+                if not self.data_done:
+                    self.rows_done = sum(self.model.counts)
+                    self.last_ts_ns = loop.now_ns
+                    self.note(loop.now_ns, f"stopped before the data's end, after {self.rows_done:,} rows")
+                self.strategy.on_end(self.ctx)
+                if self.data_done:
+                    loop.run()  # what on_end sent
+                self.exchange._check()
+                self.ledger._check()
+                summary = self.recorder.finish()
+                self._write_instruments()
+        finally:
+            self._close_inputs()
+        if self.run_dir is not None:
+            self.run_dir.finish()
+        return summary
+
+    def _close_inputs(self) -> None:
+        for f in self._open_files:
+            f.close()
+        self._open_files.clear()
+
+    @contextlib.contextmanager
+    def _failing_run(self) -> Iterator[None]:
+        """What an error in a step of the run does: Ctrl-C writes the partial run
+        (:class:`RunInterrupted`); an exception raised in a strategy hook becomes its
+        :class:`StrategyError`; any error abandons the run directory."""
+        try:
+            yield
         except KeyboardInterrupt:
+            if isinstance(sys.exc_info()[1], RunInterrupted):
+                raise
             raise self._interrupted() from None
         except Exception as exc:
             error: Exception | None = strategy_error(self.strategy, exc)
@@ -864,12 +945,23 @@ class Replay:
             if error is not None:
                 raise error from exc
             raise
+
+    def submit_command(self, command: Any) -> list[Any]:
+        """A trader's command reaching the venue now, outside the loop's queue (``exsim
+        serve`` calls it when the command's arrival comes up): handled as a strategy's
+        command is (an order first brings the synthetic depth up to date); returns the
+        events of the command's own ``exchange.submit`` (a copy), liquidations it caused
+        included. O(the command's work)."""
+        if type(command) in _USER_ORDERS:
+            self._refresh_ladder(command.symbol)
+        got: list[Any] = []
+        sinks = self.exchange.sinks
+        sinks.append(got.extend)
+        try:
+            self.exchange.submit(command)
         finally:
-            for f in self._open_files:
-                f.close()
-        if self.run_dir is not None:
-            self.run_dir.finish()
-        return summary
+            sinks.remove(got.extend)
+        return got
 
     def _snapshot_to_resume(self) -> bool:
         """Whether ``checkpoint_path`` holds a snapshot of this run: written by it (the
@@ -919,12 +1011,13 @@ class Replay:
             loop.add_source(source, name=f"index proxy {path}")
         t0 = self.first_ts_ns
         cfg = self.config
-        loop.schedule(Deposit(t0, ACCOUNT_ID, to_atoms(cfg.balance, field="balance")))
-        for sym in self.symbols:
-            if cfg.margin_mode is not None:
-                loop.schedule(SetMarginMode(t0, ACCOUNT_ID, sym, MARGIN_MODES[cfg.margin_mode]))
-            if cfg.leverage is not None:
-                loop.schedule(SetLeverage(t0, ACCOUNT_ID, sym, cfg.leverage))
+        for account in range(ACCOUNT_ID, ACCOUNT_ID + self.accounts):
+            loop.schedule(Deposit(t0, account, to_atoms(cfg.balance, field="balance")))
+            for sym in self.symbols:
+                if cfg.margin_mode is not None:
+                    loop.schedule(SetMarginMode(t0, account, sym, MARGIN_MODES[cfg.margin_mode]))
+                if cfg.leverage is not None:
+                    loop.schedule(SetLeverage(t0, account, sym, cfg.leverage))
         loop.call_at(t0, self._strategy_start, priority=PRIORITY_COMMAND)
         sampler = self._sampler
         if self.mark_mode != "replayed":  # index = the mid until (unless) an index row comes
@@ -1650,10 +1743,11 @@ class Replay:
             return self.ledger.isolated_margin_balance(pos)
         return self.ledger.cross_margin_balance(acct)
 
-    def liquidation_price_subticks(self, symbol: str, position_side: int = 0) -> int | None:
+    def liquidation_price_subticks(self, symbol: str, position_side: int = 0, *, account_id: int = ACCOUNT_ID) -> int | None:
         """The position's liquidation price in subticks (1e-8 of the quote asset: the mark
-        that liquidates it is finer than the tick), None without one."""
-        acct = self._account()
+        that liquidates it is finer than the tick), None without one. ``account_id``: whose
+        (the strategy's by default)."""
+        acct = self.ledger.accounts.get(account_id)
         pos = acct.positions.get((symbol, position_side)) if acct is not None else None
         if pos is None or not pos.qty_lots or self.exchange.liquidator is None:
             return None
