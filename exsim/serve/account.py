@@ -450,7 +450,7 @@ class AccountFeed:
             "cr": _money(realized),
             "up": _money(upnl),
             "mt": _MT_LOWER[isolated],
-            "iw": _money(margin if isolated else 0),
+            "iw": _money(margin if isolated and qty else 0),  # a closed bucket is settled (engine)
             "ps": POSITION_SIDE_NAMES[pside],
         }
 
@@ -661,8 +661,11 @@ def _position_ms(venue: Any, account_id: int, symbol: str, pside: int) -> int:
 
 
 def _balance_ms(venue: Any, account_id: int) -> int:
+    """The ms of the account's last wallet change; the venue's clock if it never changed
+    (never 0: ccxt's fetch_balance drops an asset whose updateTime is 0)."""
     feed = _feed(venue)
-    return feed.balance_update_ms.get(account_id, 0) if feed is not None else 0
+    ms = feed.balance_update_ms.get(account_id, 0) if feed is not None else 0
+    return ms or max(1, ms_of(venue.now_ns))
 
 
 class _Row:

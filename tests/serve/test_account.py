@@ -589,3 +589,89 @@ class TestLiquidationEvents:
         assert push["a"]["m"] == "INSURANCE_CLEAR"
         assert [(p["s"], p["pa"]) for p in push["a"]["P"]] == [(SYM, "0.000")]
         assert call("/fapi/v3/positionRisk", doomed) == []
+
+
+# --------------------------------------------------------------------------- through the real venue
+CRASH = "replays/btc-perp-20220121-1m.csv"  # the shipped Jan-2022 sell-off (replays/README.md)
+
+
+class CrashRun:
+    """A stepped venue on the crash file: after an hour, account 1 goes isolated at 125x
+    and buys 0.4 BTC at market (as tests/replay/test_shipped.py's holder does), then the
+    clock steps a minute at a time until the position is gone."""
+
+    def __init__(self, out_dir: Any) -> None:
+        from exsim.replay import ReplayConfig
+        from exsim.serve.venue import ServeConfig, Venue
+
+        self.pushed: list[tuple[int, dict[str, Any]]] = []
+        self.venue = Venue([CRASH], [("key-1", "secret-1")], ServeConfig(speed="step", replay=ReplayConfig(symbol=SYM)),
+                           components=[("account", acc.AccountFeed)], out_dir=out_dir)
+        self.venue.user_sink = lambda account, payload: self.pushed.append((account, payload))
+        self.held: list[dict[str, Any]] = []  # positionRisk v3 right after the entry
+        self.risk_after: list[dict[str, Any]] = []
+        asyncio.run(self._run())
+        self.venue.close()
+
+    async def call(self, path: str, params: dict[str, str] | None = None, method: str = "GET") -> Any:
+        result = ENDPOINTS[(method, path)].handler(self.venue, ME, Params(dict(params or {})))
+        return await result if asyncio.iscoroutine(result) else result
+
+    async def _run(self) -> None:
+        v = self.venue
+        await v.advance(3_600_000)
+        await self.call("/fapi/v1/marginType", {"symbol": SYM, "marginType": "ISOLATED"}, "POST")
+        await self.call("/fapi/v1/leverage", {"symbol": SYM, "leverage": "125"}, "POST")
+        await v.send(lambda ts: NewOrder(ts, ME, SYM, BUY, 400, 0, MARKET))
+        self.held = await self.call("/fapi/v3/positionRisk")
+        while not v.ended and await self.call("/fapi/v3/positionRisk"):
+            await v.advance(60_000)
+        self.risk_after = await self.call("/fapi/v3/positionRisk")
+
+    def pushes(self, event: str) -> list[dict[str, Any]]:
+        return [p for a, p in self.pushed if a == ME and p["e"] == event]
+
+
+@pytest.fixture(scope="module")
+def crash(tmp_path_factory: pytest.TempPathFactory) -> CrashRun:
+    return CrashRun(tmp_path_factory.mktemp("serve-crash") / "run")
+
+
+class TestThroughTheVenue:
+    def test_the_125x_long_shows_exsim_liq_price(self, crash: CrashRun) -> None:
+        """On the crash file the served liquidation price of the 125x isolated long is the
+        venue's and the figure `exsim liq-price` prints for its size, entry and bucket."""
+        (row,) = crash.held
+        assert (row["positionAmt"], row["marginAsset"], row["positionSide"]) == ("0.400", "USDT", "BOTH")
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert exsim_main(["liq-price", "--side", "long", "--qty", row["positionAmt"], "--entry", row["entryPrice"],
+                               "--wallet", row["isolatedWallet"], "--symbol", SYM, "--json"]) == 0
+        assert row["liquidationPrice"] == json.loads(out.getvalue())["liquidation_price"]
+
+    def test_the_liquidation_pushes_insurance_clear_with_the_position_closed(self, crash: CrashRun) -> None:
+        """The crash liquidates it: ACCOUNT_UPDATE m=INSURANCE_CLEAR with P pa 0.000 and the
+        bucket settled, after MARGIN_CALLs that named the isolated position; positionRisk is then empty."""
+        updates = crash.pushes("ACCOUNT_UPDATE")
+        (liq,) = [u for u in updates if u["a"]["m"] == "INSURANCE_CLEAR"]
+        assert [(p["s"], p["pa"], p["mt"], p["iw"]) for p in liq["a"]["P"]] == [(SYM, "0.000", "isolated", "0.00000000")]
+        calls = [c for c in crash.pushes("MARGIN_CALL") if c["E"] <= liq["E"]]
+        assert calls and all(c["p"][0]["mt"] == "ISOLATED" and "cw" not in c for c in calls)
+        assert crash.risk_after == []
+
+    def test_the_wallet_lost_the_bucket_and_the_fee(self, crash: CrashRun) -> None:
+        """After it the wallet is the deposit less the bucket and the entry fee, as the income
+        history says (TRANSFER + COMMISSION + REALIZED_PNL + INSURANCE_CLEAR = wallet)."""
+        v = crash.venue
+        rows = ENDPOINTS[("GET", "/fapi/v1/income")].handler(v, ME, Params({"startTime": "0"}))
+        kinds = [r["incomeType"] for r in rows]
+        assert kinds[0] == "TRANSFER" and "COMMISSION" in kinds and "REALIZED_PNL" in kinds
+        total = sum(Decimal(r["income"]) for r in rows)
+        (bal,) = ENDPOINTS[("GET", "/fapi/v2/balance")].handler(v, ME, Params({}))
+        assert Decimal(bal["balance"]) == total
+        assert Decimal(bal["balance"]) == Decimal(v.ledger.accounts[ME].wallet_atoms) / USDT
+
+    def test_the_deposit_at_the_first_row_sets_the_asset_update_time(self, crash: CrashRun) -> None:
+        """Every served account has an asset updateTime > 0 (ccxt drops assets without one)."""
+        (asset,) = ENDPOINTS[("GET", "/fapi/v3/account")].handler(crash.venue, ME, Params({}))["assets"]
+        assert asset["updateTime"] > 0
