@@ -452,6 +452,32 @@ class TestPositionMargin:
         assert refused("/fapi/v1/positionMargin", isolated, {"symbol": SYM, "amount": "0", "type": "1"}).code == -4055
 
 
+class TestHedgeMode:
+    @pytest.fixture
+    def hedged(self, venue: StandInVenue) -> StandInVenue:
+        """Account 1 in hedge mode, long 0.1 and short 0.05 of BTCUSDT at 40,000."""
+        call("/fapi/v1/positionSide/dual", venue, {"dualSidePosition": "true"}, "POST")
+        venue.trade(ME, MAKER, 100, 400_000, buyer_ps=LONG)
+        venue.trade(MAKER, ME, 50, 400_000, seller_ps=SHORT)
+        return venue
+
+    def test_both_legs_are_rows_of_their_own(self, hedged: StandInVenue) -> None:
+        """positionRisk v3 has a LONG row of 0.100 and a SHORT row of -0.050."""
+        rows = call("/fapi/v3/positionRisk", hedged)
+        assert [(r["positionSide"], r["positionAmt"]) for r in rows] == [("LONG", "0.100"), ("SHORT", "-0.050")]
+
+    def test_a_fill_pushes_the_leg_it_changed(self, hedged: StandInVenue) -> None:
+        """The short's fill pushes only the SHORT leg."""
+        push = hedged.pushes(ME, "ACCOUNT_UPDATE")[-1]
+        assert [(p["ps"], p["pa"]) for p in push["a"]["P"]] == [("SHORT", "-0.050")]
+
+    def test_margin_moves_need_the_leg_in_hedge_mode(self, hedged: StandInVenue) -> None:
+        """positionMargin with positionSide BOTH in hedge mode is -4061; an unknown side -4060."""
+        assert refused("/fapi/v1/positionMargin", hedged, {"symbol": SYM, "amount": "1", "type": "1"}).code == -4061
+        assert refused("/fapi/v1/positionMargin", hedged, {"symbol": SYM, "amount": "1", "type": "1",
+                                                           "positionSide": "UP"}).code == -4060
+
+
 class TestRejectTable:
     @pytest.mark.parametrize(
         ("command", "reason", "kwargs", "code"),
@@ -589,6 +615,19 @@ class TestLiquidationEvents:
         assert push["a"]["m"] == "INSURANCE_CLEAR"
         assert [(p["s"], p["pa"]) for p in push["a"]["P"]] == [(SYM, "0.000")]
         assert call("/fapi/v3/positionRisk", doomed) == []
+
+
+    def test_an_auto_deleveraged_account_gets_adl(self, venue: StandInVenue) -> None:
+        """An isolated short (bucket 200, bankruptcy 42,000) marked at 45,000 with no ask and
+        an empty fund is closed against the long: the short's push is INSURANCE_CLEAR, the
+        long's (deleveraged at 42,000) ADL, both with the position at 0."""
+        call("/fapi/v1/marginType", venue, {"symbol": SYM, "marginType": "ISOLATED"}, "POST")
+        venue.trade(MAKER, ME, 100, 400_000)
+        venue.mark(450_000)
+        mine, theirs = venue.pushes(ME, "ACCOUNT_UPDATE")[-1], venue.pushes(MAKER, "ACCOUNT_UPDATE")[-1]
+        assert mine["a"]["m"] == "INSURANCE_CLEAR" and mine["a"]["P"][0]["pa"] == "0.000"
+        assert theirs["a"]["m"] == "ADL" and theirs["a"]["P"][0]["pa"] == "0.000"
+        assert theirs["a"]["P"][0]["cr"] == "200.00000000"  # (42,000 - 40,000) x 0.1
 
 
 # --------------------------------------------------------------------------- through the real venue
