@@ -26,19 +26,15 @@ import pytest
 from exsim.book.orders import BUY, GTC, LIMIT, MARKET, SELL
 from exsim.cli import main as exsim_main
 from exsim.exchange import (
-    AdjustIsolatedMargin,
     Deposit,
     Exchange,
     NewOrder,
-    SetLeverage,
-    SetMarginMode,
     SetMarkPrice,
-    SetPositionMode,
     SettleFunding,
 )
 from exsim.instruments import get_instrument
 from exsim.instruments.brackets import BracketTable
-from exsim.ledger import BOTH, CROSS, ISOLATED, LONG, SHORT, Ledger, Reason
+from exsim.ledger import BOTH, LONG, SHORT, Ledger, Reason
 from exsim.serve import account as acc
 from exsim.serve.binance import ENDPOINTS, SIGNED, BinanceError, Params
 from exsim.sinks import MemorySink
