@@ -221,6 +221,10 @@ class _Figures:
 
 
 # --------------------------------------------------------------------------- the feed
+#: the event types the account feed reads (the rest of a batch is skipped)
+_KINDS: Final = frozenset({Fill, PositionChanged, BalanceChanged, FundingPaid, SettingChanged, MarginCall, Liquidation})
+
+
 class AccountFeed:
     """Income history, isolated-margin history and user-data pushes for every account.
 
@@ -266,10 +270,14 @@ class AccountFeed:
         calls: list[MarginCall] = []
         configs: list[SettingChanged] = []
         last_trade: dict[tuple[int, str], int] = {}
+        kinds = _KINDS
         for ev in events:
             t = type(ev)
+            if t not in kinds:  # book deltas, marks, orders: most of a batch (one set lookup each)
+                continue
             if t is Fill:
-                self._on_fill(ev, updates, last_trade)
+                if ev.taker_account_id > 0 or ev.maker_account_id > 0:  # not replayed against replayed
+                    self._on_fill(ev, updates, last_trade)
             elif t is PositionChanged:
                 acct = ev.account_id
                 if acct <= 0:
