@@ -710,3 +710,28 @@ class TestThroughTheVenue:
         """Every served account has an asset updateTime > 0 (ccxt drops assets without one)."""
         (asset,) = ENDPOINTS[("GET", "/fapi/v3/account")].handler(crash.venue, ME, Params({}))["assets"]
         assert asset["updateTime"] > 0
+
+    def test_funding_on_the_real_month_of_bars_is_pushed_and_booked(self, tmp_path: Any) -> None:
+        """On ../shared/data's month of 1m BTC bars (first row 2021-12-31 23:01), a cross long
+        of account 2 held over the 2022-01-01 00:00 funding time gets ACCOUNT_UPDATE
+        m=FUNDING_FEE with only B, and /income's FUNDING_FEE equals the ledger's funding."""
+        from exsim.replay import ReplayConfig
+        from exsim.serve.venue import ServeConfig, Venue
+
+        month = "../shared/data/nautilus-fixtures/btc-perp-20211231-20220201_1m.csv"
+        pushed: list[tuple[int, dict[str, Any]]] = []
+        v = Venue([month], [("k1", "s1"), ("k2", "s2")], ServeConfig(speed="step", replay=ReplayConfig(symbol=SYM)),
+                  components=[("account", acc.AccountFeed)], out_dir=tmp_path / "run")
+        v.user_sink = lambda account, payload: pushed.append((account, payload))
+
+        async def run() -> None:
+            await v.send(lambda ts: NewOrder(ts, MAKER, SYM, BUY, 100, 0, MARKET))
+            await v.advance(60 * 60_000)  # past 00:00
+
+        asyncio.run(run())
+        v.close()
+        (fee,) = ENDPOINTS[("GET", "/fapi/v1/income")].handler(v, MAKER, Params({"incomeType": "FUNDING_FEE"}))
+        assert fee["time"] == 1_640_995_200_000  # 2022-01-01 00:00 UTC
+        assert Decimal(fee["income"]) == Decimal(v.ledger.accounts[MAKER].funding_atoms) / USDT != 0
+        (push,) = [p for a, p in pushed if a == MAKER and p["e"] == "ACCOUNT_UPDATE" and p["a"]["m"] == "FUNDING_FEE"]
+        assert push["a"]["B"][0]["bc"] == fee["income"] and push["a"]["P"] == []
