@@ -325,15 +325,14 @@ class EventLoop:
 
     # -- running ------------------------------------------------------------------------
 
-    def run(self, until_ns: int | None = None, max_events: int | None = None, *, clock_to_until: bool = True) -> int:
+    def run(self, until_ns: int | None = None, max_events: int | None = None) -> int:
         """Dispatch queued items in ``(ts_ns, priority, seq)`` order; return how many ran.
 
         Stops when the queue is empty, before the first item later than ``until_ns``
-        (items *at* ``until_ns`` run, and ``now_ns`` then becomes ``until_ns``), or after
-        ``max_events`` commands and timer calls. A later ``run`` continues where this one
-        stopped. ``clock_to_until=False`` leaves ``now_ns`` at the last item run instead
-        of moving it to ``until_ns`` (a caller that stops the clock where the data ends,
-        as ``exsim serve`` does). O(log n) per item.
+        (items *at* ``until_ns`` run, and ``now_ns`` then becomes ``until_ns``), after
+        ``max_events`` commands and timer calls, or after a :func:`stop_run` timer (the
+        clock then stays at its time). A later ``run`` continues where this one stopped.
+        O(log n) per item.
         """
         if max_events is not None and (type(max_events) is not int or max_events < 0):
             raise ValueError(f"max_events must be a non-negative int, got {max_events!r}")
@@ -348,6 +347,7 @@ class EventLoop:
         until = math.inf if until_ns is None else until_ns
         stop_at = -1 if max_events is None else max_events
         ran = 0
+        stopped = False
         while ran != stop_at and heap:
             entry = pop(heap)
             ts = entry[0]
@@ -378,7 +378,10 @@ class EventLoop:
                 else:
                     timer.active = False
                 timer.callback(self, ts)
-        if clock_to_until and until_ns is not None and until_ns > self._now_ns and (not heap or heap[0][0] > until_ns):
+                if timer.callback is stop_run:  # (timers are the slow branch: commands pay nothing for it)
+                    stopped = True
+                    break
+        if not stopped and until_ns is not None and until_ns > self._now_ns and (not heap or heap[0][0] > until_ns):
             self._now_ns = until_ns  # everything up to until_ns has run: the clock reaches it
         return ran
 
@@ -569,6 +572,13 @@ class EventLoop:
         dead = sum(1 for e in heap if e[3] == _TIMER and not e[4].active)
         if dead != self._cancelled:
             raise StateError(f"{dead} cancelled timers queued, counter says {self._cancelled}")
+
+
+def stop_run(loop: EventLoop, ts_ns: int) -> None:
+    """A timer callback that ends the :meth:`EventLoop.run` it fires in, as if nothing
+    were queued after it (``loop.call_at(ts, stop_run, priority=...)``): the clock stays
+    at ``ts_ns`` whatever the run's ``until_ns``, the rest of the queue waits for the next
+    run. (A replay served by ``exsim serve`` stops so at the data's end.)"""
 
 
 def _bad_item(src: _Source, item: Any, ts: Any, prio: int | None) -> InputError:

@@ -116,6 +116,7 @@ from exsim.loop.event_loop import (
     PRIORITY_MARKET_DATA,
     PRIORITY_TIMER,
     EventLoop,
+    stop_run,
 )
 from exsim.margin.funding import DEFAULT_INTEREST_E8, funding_rate_e8, next_funding_time_ns
 from exsim.readers import format_kinds, merge_rows, open_rows
@@ -135,6 +136,8 @@ NS_PER_S = 1_000_000_000
 MAX_WALKED_GAP_NS = 6 * 3_600 * NS_PER_S
 #: same-timestamp priority of the checkpoint timer: after everything else at its timestamp
 PRIORITY_CHECKPOINT = PRIORITY_TIMER + 1
+#: of the timer that stops a loop at the data's end (``stop_at_data_end``): after that too
+PRIORITY_DATA_END = PRIORITY_CHECKPOINT + 1
 _PROGRESS_ROWS = 1 << 14  # rows between two progress reports
 QUEUE_MODELS = {"conservative": "conservative", "proportional": "proportional", "probabilistic": "proportional"}
 MARK_MODES = ("auto", "replayed", "computed")
@@ -410,7 +413,11 @@ def strategy_error(strategy: Strategy, exc: BaseException) -> StrategyError | No
 
 
 class Replay:
-    """One replay run. Build it, then :meth:`run` (once).
+    """One replay run. Build it, then :meth:`run` (once), or run it in steps:
+    :meth:`start`, :meth:`advance` as often as wanted, :meth:`finish` (``exsim serve``
+    does, with traders' commands coming in through :meth:`submit_command`, ``accounts``
+    accounts, and ``book_deltas``: BookDelta events to the sinks, kept out of
+    ``events.jsonl`` unless the config's ``log_book``).
 
     Checkpoints: ``checkpoint_every`` rows, write a snapshot of the whole run to
     ``checkpoint_dir``/``replay.snapshot`` (default: ``out_dir``/``checkpoint``, or
@@ -466,6 +473,8 @@ class Replay:
         self.accounts = accounts
         #: BookDelta events to the sinks (in events.jsonl only with ``log_book``)
         self.book_deltas = book_deltas
+        #: stop the loop at the data's end (after its last timestamp; later timers wait)
+        self.stop_at_data_end = False
         # checkpoints (none of these is saved in a snapshot: they are this process's)
         self.checkpoint_every = checkpoint_every
         if checkpoint_every is None:
@@ -876,15 +885,16 @@ class Replay:
                 self._start()
             self._restored = True  # (the queue holds the run now, as a resumed run's does: queued once)
 
-    def advance(self, until_ns: int | None = None, max_events: int | None = None, *, clock_to_until: bool = True) -> int:
+    def advance(self, until_ns: int | None = None, max_events: int | None = None) -> int:
         """Run the loop (:meth:`EventLoop.run`, same arguments) up to ``until_ns`` or for
         ``max_events`` items (both None: to the end of the data); returns how many ran.
-        :attr:`data_done` says when the data has ended."""
+        :attr:`data_done` says when the data has ended; with :attr:`stop_at_data_end` the
+        loop stops there, after the last row's timestamp has run (its clock stays)."""
         loop = self.loop
         with self._failing_run():
             self._wall0 = wall0 = time.perf_counter()
             try:
-                ran = loop.run(until_ns, max_events, clock_to_until=clock_to_until)
+                ran = loop.run(until_ns, max_events)
             except InputError as exc:  # a row past the peeked ones off the grid: say what to pass
                 if strategy_error(self.strategy, exc) is not None:
                     raise  # (the strategy's own mistake: named as its hook's, below)
@@ -893,11 +903,13 @@ class Replay:
             self._wall0 = time.perf_counter()
         return ran
 
-    def finish(self) -> dict[str, Any]:
-        """The strategy's ``on_end``, the checks, the summary and the run directory made
-        final; returns the summary. Before the data's end (a served run stopped early) the
-        rest of the data is not run: the summary's figures are those of the moment, and
-        its notes say where it stopped."""
+    def finish(self, *, run_queued: bool = True) -> dict[str, Any]:
+        """The strategy's ``on_end``, then what is still queued (what ``on_end`` sent;
+        ``run_queued=False``: nothing more runs, the state stays as it is — a served run's
+        timers far ahead, say), the checks, the summary and the run directory made final;
+        returns the summary. Before the data's end (a served run stopped early) the rest
+        of the data is not run: the summary's figures are those of the moment, and its
+        notes say where it stopped."""
         loop = self.loop
         try:
             with self._failing_run():
@@ -906,7 +918,7 @@ class Replay:
                     self.last_ts_ns = loop.now_ns
                     self.note(loop.now_ns, f"stopped before the data's end, after {self.rows_done:,} rows")
                 self.strategy.on_end(self.ctx)
-                if self.data_done:
+                if self.data_done and run_queued:
                     loop.run()  # what on_end sent
                 self.exchange._check()
                 self.ledger._check()
@@ -1063,6 +1075,8 @@ class Replay:
         for timer in self.timers:
             timer.cancel()
         self.data_done = True
+        if self.stop_at_data_end:  # after everything else at the last timestamp
+            self.loop.call_at(now, stop_run, priority=PRIORITY_DATA_END)
         for agg in self.bar_aggregators:  # a bar that closes at the data's last nanosecond is whole: delivered
             if (now + 1) % agg.span_ns == 0:
                 self.loop.call_at(now, functools.partial(self._bar_close, agg))

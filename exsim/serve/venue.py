@@ -25,6 +25,12 @@ The clock (:attr:`ServeConfig.speed`) is the replay loop's time:
   with a latency, see there). A scripted client gets the same state hash every run:
   chunking, asyncio and wall time never change what the replay does.
 
+Components (each built as ``factory(venue)``) get, in the order they are given: every
+event batch of the exchange, ``on_events(events)`` (all accounts'; the list is reused:
+copy what you keep); every replayed print, ``on_trade(trade)`` (a ``ReplayedTrade``,
+right after the exchange took it: a print that takes only replayed size makes no event),
+if they define it; ``on_clock(now_ns)`` after each chunk; ``on_end(now_ns)``.
+
 After each chunk every component's ``on_clock(now_ns)`` is called. At the end of the data
 (the last row's time, its items all run) the venue sets :attr:`Venue.ended`, calls each
 component's ``on_end(now_ns)`` and each of :attr:`Venue.on_end_sinks`, and keeps serving:
@@ -48,16 +54,20 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import structlog
 
 from exsim.errors import InputError
 from exsim.instruments import Instrument
 from exsim.loop.event_loop import PRIORITY_COMMAND, EventLoop
+from exsim.margin.liquidation import CROSS, ISOLATED, LONG, SHORT, liquidation_price
+from exsim.margin.liquidation import Position as LiqPosition
 from exsim.replay import Replay, ReplayConfig
 from exsim.replay.strategy import ACCOUNT_ID, Strategy
 from exsim.serve.binance import ms_of
-from exsim.units import floor_div, format_atoms, parse_decimal, to_atoms
+from exsim.units import ceil_div, floor_div, format_atoms, parse_decimal, to_atoms
 
 NS_PER_MS = 1_000_000
+ATOMS_PER_USDT = 100_000_000
 #: wall seconds between two catch-ups of a paced clock (a multiplier speed)
 PACE_TICK_S = 0.01
 #: the components a venue builds by default: (attribute, module, class), in the order
@@ -71,6 +81,13 @@ _COMPONENT_NAMES = frozenset(name for name, _, _ in COMPONENTS)
 SPEEDS = ("step", "max")  # besides a positive decimal multiplier
 
 ComponentFactory = Callable[["Venue"], Any]
+_log = structlog.get_logger("exsim.serve")
+_MAX_ERRORS_KEPT = 100  # component errors kept for state() (all are logged)
+
+
+class VenueStopped(RuntimeError):
+    """The venue cannot take commands: it is closed, or its replay failed (the error
+    that stopped it is the ``__cause__``)."""
 
 
 def default_components() -> list[tuple[str, ComponentFactory]]:
@@ -127,12 +144,21 @@ class ServeConfig:
     deposit: str = attrs.field(default="10000", validator=_deposit)  # USDT per account, at the first row
     latency_ns: int = attrs.field(default=0, validator=_whole_in(0, 3_600 * 1_000_000_000))  # a command's way to the venue
     replay: ReplayConfig = ReplayConfig()
-    chunk_events: int = attrs.field(default=2_000, validator=_whole_in(1, 10_000_000))  # loop items between two yields
+    chunk_events: int = attrs.field(default=500, validator=_whole_in(1, 10_000_000))  # loop items between two yields
 
 
 class ApiTraders(Strategy):
     """The replay's strategy in a served run: none. The traders are the API's clients;
-    their commands reach the exchange through :meth:`Venue.send`."""
+    their commands reach the exchange through :meth:`Venue.send`. It only hands each
+    replayed print (``ReplayedTrade``: the tape, which makes no event when it takes only
+    replayed size) to ``tape``, right after the exchange took it."""
+
+    def __init__(self) -> None:
+        self.tape: list[Callable[[Any], None]] = []
+
+    def on_trade(self, ctx: Any, trade: Any) -> None:
+        for on_trade in self.tape:
+            on_trade(trade)
 
 
 @attrs.define(eq=False)
@@ -158,7 +184,19 @@ class Venue:
     ns) and the sleep a paced clock uses (tests give fake ones).
 
     The venue is built with the data's first timestamp run (the deposits made): ``now_ns``
-    is the first row's time.
+    is the first row's time. The components are built before that (``now_ns`` is still
+    0 in their ``__init__``) and get every event batch from the first.
+
+    What the server plugs in: :attr:`market_sink` ``(stream, payload)`` and
+    :attr:`user_sink` ``(account id, payload)`` (where :meth:`publish_market` and
+    :meth:`publish_user` go), :attr:`wants_sink` ``(stream) -> bool`` (:meth:`wants`),
+    :attr:`on_end_sinks` (each called with ``now_ns`` at the end of the data).
+
+    A component that raises in ``on_events`` / ``on_clock`` / ``on_end`` does not stop
+    the venue: the error is logged (``exsim.serve`` logger) and kept in
+    :attr:`component_errors`. A replay that fails (a bad row mid-file) stops the venue:
+    :meth:`run` / :meth:`advance` raise its error, commands waiting and later ones get a
+    :class:`VenueStopped`.
     """
 
     def __init__(
@@ -192,9 +230,10 @@ class Venue:
         self._wall_ns = wall_ns
         self._sleep = sleep
         replay_config = attrs.evolve(config.replay, balance=config.deposit, latency_ns=config.latency_ns)
+        self._traders = traders = ApiTraders()
         self.replay = replay = Replay(
             files,
-            ApiTraders(),
+            traders,
             replay_config,
             formats=formats,
             index_files=index_files,
@@ -210,8 +249,9 @@ class Venue:
         self.symbols: list[str] = list(replay.symbols)
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in replay.instruments}
         self.ended = False
-        self.closed = False
-        self.summary: dict[str, Any] | None = None
+        self.summary: dict[str, Any] | None = None  # close()'s
+        self.error: BaseException | None = None  # what stopped the replay
+        self.component_errors: list[str] = []
         #: called with ``now_ns`` at the end of the data (the server says so on every stream)
         self.on_end_sinks: list[Callable[[int], None]] = []
         #: the server's stream hub: ``(stream, payload)``, ``(account id, payload)``, ``stream -> any subscriber?``
@@ -224,19 +264,27 @@ class Venue:
         self.orders: Any = None
         self.account: Any = None
         self.components: list[Any] = []
-        for name, factory in default_components() if components is None else components:
-            if name not in _COMPONENT_NAMES:
-                raise ValueError(f"component {name!r} is not one of {sorted(_COMPONENT_NAMES)}")
-            component = factory(self)
-            setattr(self, name, component)
-            self.components.append(component)
-        self._on_events_calls = [c.on_events for c in self.components if hasattr(c, "on_events")]
-        self._on_clock_calls = [c.on_clock for c in self.components if hasattr(c, "on_clock")]
-        self._on_end_calls = [c.on_end for c in self.components if hasattr(c, "on_end")]
-        replay.exchange.sinks.append(self._on_events)
-        replay.start()
-        self._chunk(replay.first_ts_ns, None)  # the first timestamp: deposits, first rows
-        self._clock()
+        try:
+            for name, factory in default_components() if components is None else components:
+                if name not in _COMPONENT_NAMES:
+                    raise ValueError(f"component {name!r} is not one of {sorted(_COMPONENT_NAMES)}")
+                component = factory(self)
+                setattr(self, name, component)
+                self.components.append(component)
+            self._calls = {
+                hook: [(type(c).__name__, getattr(c, hook)) for c in self.components if hasattr(c, hook)]
+                for hook in ("on_events", "on_clock", "on_end", "on_trade")
+            }
+            traders.tape.extend(functools.partial(self._on_trade, name, on_trade) for name, on_trade in self._calls["on_trade"])
+            replay.exchange.sinks.append(self._on_events)
+            replay.stop_at_data_end = True
+            replay.start()
+            self._chunk(replay.first_ts_ns, None)  # the first timestamp: deposits, first rows
+            self._clock()
+        except BaseException:
+            if replay.run_dir is not None and self.error is None:  # (a failed replay abandoned it already)
+                replay.run_dir.abandon("the venue could not start")
+            raise
 
     # ------------------------------------------------------------------ what handlers read
     @property
@@ -253,10 +301,51 @@ class Venue:
 
     def liquidation_price_subticks(self, account_id: int, symbol: str, position_side: int = 0) -> int | None:
         """The liquidation price of ``account_id``'s position (``position_side`` 0 one-way,
-        1 long, 2 short in hedge mode) in subticks, None without one: the price the engine
-        liquidates at, the one ``exsim liq-price`` gives for the same position and wallet
-        (the replay's :meth:`~exsim.replay.Replay.liquidation_price_subticks`)."""
-        return self.replay.liquidation_price_subticks(symbol, position_side, account_id=account_id)
+        1 long, 2 short in hedge mode) in subticks (1e-8 USDT), None without a position or
+        a positive price: exactly what ``exsim liq-price`` prints for it (the rational
+        solution rounded to 8 places toward the safe side: a long's up, a short's down).
+
+        ``exsim liq-price``'s inputs, from the account: the position's size and entry
+        (its exact cost / size), the run's brackets of the symbol; isolated, ``--wallet``
+        the bucket's margin; cross, the cross wallet less what open orders hold, the
+        hedge-mode leg on the other side (``--hedge-leg``), each other cross position at
+        its mark (``--other``). The engine liquidates at the subtick this rounds from
+        (the replay's :meth:`~exsim.replay.Replay.liquidation_price_subticks`: at most one
+        subtick away). O(positions x brackets)."""
+        acct = self.ledger.accounts.get(account_id)
+        pos = acct.positions.get((symbol, position_side)) if acct is not None else None
+        if pos is None or not pos.qty_lots:
+            return None
+        exchange = self.exchange
+        if pos.isolated:
+            result = liquidation_price(self._lp_position(pos), Fraction(pos.margin_atoms, ATOMS_PER_USDT), mode=ISOLATED)
+        else:
+            hedge = None
+            others = []
+            for other in acct.positions.values():
+                if other is pos or other.isolated or not other.qty_lots:
+                    continue
+                if other.symbol == symbol:
+                    hedge = self._lp_position(other)
+                    continue
+                mark = exchange.mark_price_subticks(other.symbol)
+                others.append(self._lp_position(other, None if mark is None else Fraction(mark, ATOMS_PER_USDT)))
+            wallet = Fraction(acct.wallet_atoms - acct.held_atoms, ATOMS_PER_USDT)
+            result = liquidation_price(self._lp_position(pos), wallet, mode=CROSS, hedge_leg=hedge, others=others)
+        lp = result.liquidation_price
+        if lp is None or lp <= 0:
+            return None
+        scaled = lp.numerator * ATOMS_PER_USDT  # (a subtick is 1e-8 USDT, as an atom)
+        subticks = ceil_div(scaled, lp.denominator) if result.liquidation_price_round_up else floor_div(scaled, lp.denominator)
+        return subticks or None
+
+    def _lp_position(self, pos: Any, mark: Fraction | None = None) -> LiqPosition:
+        """A ledger position in ``exsim liq-price``'s terms (base units, USDT), exact."""
+        inst = self.instruments[pos.symbol]
+        qty = abs(pos.qty_lots) * Fraction(inst.lot_size)
+        entry = Fraction(abs(pos.cost_atoms), ATOMS_PER_USDT) / qty
+        side = LONG if pos.qty_lots > 0 else SHORT
+        return LiqPosition(side, qty, entry, inst.brackets, mark_price=mark)
 
     def state(self) -> dict[str, Any]:
         """The venue at a glance (``GET /exsim/v1/state``): time (ms), state hash, whether
@@ -274,6 +363,7 @@ class Venue:
             "speed": self.speed,
             "rows": sum(self.replay.model.counts),
             "accounts": accounts,
+            "componentErrors": len(self.component_errors),
         }
 
     # ------------------------------------------------------------------ the stream hub
@@ -306,6 +396,7 @@ class Venue:
         market up to it: a client that sends commands moves the stepped clock); at a
         paced speed the call waits for the clock to get there.
         """
+        self._check_running()
         now = self.now_ns
         arrival = now if self.ended else now + self.latency_ns
         command = make(arrival)
@@ -365,6 +456,12 @@ class Venue:
             if not self.ended:
                 await self._sleep(PACE_TICK_S)
 
+    def _check_running(self) -> None:
+        if self.error is not None:
+            raise VenueStopped(f"the replay stopped: {self.error}") from self.error
+        if self.summary is not None:
+            raise VenueStopped("the venue is closed")
+
     async def advance(self, ms: int) -> dict[str, Any]:
         """Step mode: run the replay ``ms`` milliseconds further (to the end of the data at
         most); returns :meth:`state`. Other speeds: a ``ValueError`` (their clock runs by
@@ -373,6 +470,7 @@ class Venue:
             raise ValueError(f"the venue runs at speed {self.speed}: only a stepped venue (--speed step) advances on request")
         if type(ms) is not int or ms < 0:
             raise ValueError(f"advance by {ms!r}: expected a whole number of milliseconds >= 0")
+        self._check_running()
         await self._run_to(self.now_ns + ms * NS_PER_MS)
         return self.state()
 
@@ -381,6 +479,7 @@ class Venue:
         yielding to asyncio between two of them."""
         chunk = self.config.chunk_events
         async with self._lock:
+            self._check_running()
             while not self.ended:
                 if until_ns is not None and self.now_ns >= until_ns:
                     break
@@ -393,43 +492,79 @@ class Venue:
     def _chunk(self, until_ns: int | None, max_events: int | None) -> int:
         """Run up to ``until_ns`` for at most ``max_events`` items; the clock then stands
         at ``until_ns`` when everything due by then ran, at the data's end when it came
-        (then the venue ends). Returns how many ran."""
+        (the replay's loop stops there: ``stop_at_data_end``; then the venue ends).
+        Returns how many ran."""
         replay = self.replay
-        if self.ended:
-            return replay.advance(until_ns, max_events, clock_to_until=False)
-        ran = replay.advance(until_ns, max_events, clock_to_until=False)
-        if replay.data_done:
-            self._end()
-            return 0
-        if until_ns is not None and (max_events is None or ran < max_events):
-            replay.advance(until_ns, 0)  # nothing is due by until_ns: the clock goes there
-        return ran
+        try:
+            ran = replay.advance(until_ns, max_events)
+            if replay.data_done and not self.ended:
+                self._end()
+                return 0
+            return ran
+        except BaseException as exc:
+            self._stop(exc)
+            raise
+
+    def _stop(self, exc: BaseException) -> None:
+        """The replay failed (its run directory abandoned, saying why): no more commands;
+        those on their way fail."""
+        self.error = exc
+        _log.error("replay stopped", error=str(exc), time=self.now_ns)
+        for pending in self._in_flight:
+            future = pending.future
+            if future is not None and not future.done():
+                stopped = VenueStopped(f"the replay stopped: {exc}")
+                stopped.__cause__ = exc
+                future.set_exception(stopped)
+        self._in_flight.clear()
 
     def _end(self) -> None:
         """The data ended: run what is left at its last timestamp and the commands on
         their way (at their arrival), then tell the components and the end sinks."""
         replay = self.replay
-        replay.advance(max(replay.last_ts_ns, self.now_ns), None, clock_to_until=False)
+        replay.advance(replay.last_ts_ns)  # (to the data-end stop, when a chunk ended before it)
         if self._in_flight:  # commands sent before the end, arriving after it (their latency)
-            replay.advance(max(p.command[0] for p in self._in_flight), None, clock_to_until=False)
+            replay.advance(max(p.command[0] for p in self._in_flight))
         self.ended = True
         now = self.now_ns
         self._clock()
-        for on_end in self._on_end_calls:
-            on_end(now)
+        for name, on_end in self._calls["on_end"]:
+            try:
+                on_end(now)
+            except Exception as exc:
+                self._component_failed(name, "on_end", exc)
         for sink in self.on_end_sinks:
             sink(now)
 
     def _clock(self) -> None:
         now = self.now_ns
-        for on_clock in self._on_clock_calls:
-            on_clock(now)
+        for name, on_clock in self._calls["on_clock"]:
+            try:
+                on_clock(now)
+            except Exception as exc:
+                self._component_failed(name, "on_clock", exc)
 
     def _on_events(self, events: list[Any]) -> None:
         """The exchange's sink: each batch to every component, in order (the list is the
-        exchange's, reused: a component copies what it keeps)."""
-        for on_events in self._on_events_calls:
-            on_events(events)
+        exchange's, reused: a component copies what it keeps). A component's error is
+        logged, not raised: raised here it would stop the exchange between two sinks."""
+        for name, on_events in self._calls["on_events"]:
+            try:
+                on_events(events)
+            except Exception as exc:
+                self._component_failed(name, "on_events", exc)
+
+    def _on_trade(self, name: str, on_trade: Callable[[Any], None], trade: Any) -> None:
+        try:
+            on_trade(trade)
+        except Exception as exc:
+            self._component_failed(name, "on_trade", exc)
+
+    def _component_failed(self, name: str, hook: str, exc: Exception) -> None:
+        text = f"{name}.{hook} at {self.now_ns}: {type(exc).__name__}: {exc}"
+        _log.error("component failed", component=name, hook=hook, time=self.now_ns, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        if len(self.component_errors) < _MAX_ERRORS_KEPT:
+            self.component_errors.append(text)
 
     # ------------------------------------------------------------------ the end
     def close(self) -> dict[str, Any]:
@@ -438,9 +573,11 @@ class Venue:
         of the data is not run (the summary says where it stopped). Once only: a second
         call returns the same summary."""
         if self.summary is None:
-            self.summary = self.replay.finish()
-            self.closed = True
+            if self.error is not None:  # (the run directory says why it stopped already)
+                self.summary = {"complete": False, "incomplete_reason": f"failed: {self.error}", "state_hash": self.exchange.state_hash()}
+            else:
+                self.summary = self.replay.finish(run_queued=False)  # (the state hash stays the last state()'s)
         return self.summary
 
 
-__all__ = ["ApiTraders", "COMPONENTS", "PACE_TICK_S", "ServeConfig", "Venue", "default_components", "speed_multiplier"]
+__all__ = ["ApiTraders", "COMPONENTS", "PACE_TICK_S", "ServeConfig", "Venue", "VenueStopped", "default_components", "speed_multiplier"]
