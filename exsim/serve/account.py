@@ -20,10 +20,13 @@ figure comes from exsim's integers and is shown exactly, as decimal text on the 
 asset's 8 places (``exsim.units.format_atoms``); where the ledger's exact value is finer
 than an atom (unrealized PnL and notional at a mark finer than the tick) the ledger's own
 display rounding applies (PnL down, notional and requirements up). Prices: marks and
-liquidation prices in subticks with 8 decimals (the liquidation price is exactly the
-figure ``exsim liq-price`` prints for the same position: the venue's
-``liquidation_price_subticks``); entry and break-even prices are exact rationals of the
-position's entry cost, shown rounded half-even to the subtick.
+liquidation prices in subticks with 8 decimals. The liquidation price is the venue's
+``liquidation_price_subticks``, the mark at which the engine liquidates: the figure
+``exsim liq-price`` prints for the same size, entry and wallet (equal on the crash
+file's 125x long), except that the ledger rounds a maintenance margin up to the atom,
+which can put it a few subticks on the safe side of liq-price's exact rational. Entry and
+break-even prices are exact rationals of the position's entry cost, shown rounded
+half-even to the subtick.
 
 Settings are exchange commands sent through ``venue.send`` (``SetLeverage``,
 ``SetMarginMode``, ``SetPositionMode``, ``AdjustIsolatedMargin``): the answer is built
@@ -103,9 +106,6 @@ _MT_LOWER: Final = ("cross", "isolated")
 #: ... and in symbolConfig, MARGIN_CALL (``mt``) and the marginType parameter
 _MT_UPPER: Final = ("CROSSED", "ISOLATED")
 _PS_OF_NAME: Final = {"BOTH": BOTH, "LONG": LONG, "SHORT": SHORT}
-#: income kinds exsim produces (Binance's names), for the incomeType filter
-INCOME_TYPES: Final = ("TRANSFER", "REALIZED_PNL", "FUNDING_FEE", "COMMISSION", "INSURANCE_CLEAR")
-_NS_PER_MS: Final = 1_000_000
 _DAY_MS: Final = 86_400_000
 _MAX_LEVERAGE: Final = 125  # Binance's ceiling for the leverage parameter (1..125)
 
@@ -909,7 +909,7 @@ def position_risk_v3(venue: Any, account_id: int | None, params: Params) -> list
     return out
 
 
-def _time_range(venue: Any, params: Params) -> tuple[int | None, int | None]:
+def _time_range(params: Params) -> tuple[int | None, int | None]:
     start = params.integer("startTime") if params.has("startTime") else None
     end = params.integer("endTime") if params.has("endTime") else None
     if start is not None and end is not None and start > end:
@@ -936,7 +936,7 @@ def income(venue: Any, account_id: int | None, params: Params) -> list[dict[str,
     acct = _account(venue, account_id)
     symbol = _symbol(venue, params, required=False)
     kind = params.optional("incomeType")
-    start, end = _time_range(venue, params)
+    start, end = _time_range(params)
     limit = _limit(params, 100, 1000)
     page = params.integer("page", default=1)
     if page < 1:
@@ -1026,7 +1026,7 @@ def position_margin_history(venue: Any, account_id: int | None, params: Params) 
     kind = params.integer("type") if params.has("type") else None
     if kind is not None and kind not in (1, 2):
         raise illegal("type", str(kind), "1 (add) or 2 (reduce)")
-    start, end = _time_range(venue, params)
+    start, end = _time_range(params)
     limit = _limit(params, 500, 1000)
     feed = _feed(venue)
     moves = feed.margin_moves.get(acct.account_id, []) if feed is not None else []
