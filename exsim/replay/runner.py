@@ -63,7 +63,6 @@ import hashlib
 import itertools
 import json
 import re
-import sys
 import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -942,9 +941,9 @@ class Replay:
         :class:`StrategyError`; any error abandons the run directory."""
         try:
             yield
+        except RunInterrupted:  # (already written)
+            raise
         except KeyboardInterrupt:
-            if isinstance(sys.exc_info()[1], RunInterrupted):
-                raise
             raise self._interrupted() from None
         except Exception as exc:
             error: Exception | None = strategy_error(self.strategy, exc)
@@ -967,12 +966,13 @@ class Replay:
         if type(command) in _USER_ORDERS:
             self._refresh_ladder(command.symbol)
         got: list[Any] = []
+        grab = got.extend
         sinks = self.exchange.sinks
-        sinks.append(got.extend)
+        sinks.append(grab)
         try:
             self.exchange.submit(command)
         finally:
-            sinks.remove(got.extend)
+            sinks.remove(grab)
         return got
 
     def _snapshot_to_resume(self) -> bool:
@@ -1621,6 +1621,14 @@ class Replay:
         return self.loop.call_at(ts_ns, fire)
 
     # ------------------------------------------------------------------ synthetic liquidity
+    def refresh_ladders(self) -> None:
+        """Bring every symbol's synthetic depth up to date now. It is otherwise built
+        lazily (before a trader's order, each mark and index update), so until the first
+        of those the book is empty; ``exsim serve`` calls this at its first instant, where
+        clients read the book. O(levels that changed)."""
+        for symbol in self.symbols:
+            self._refresh_ladder(symbol)
+
     def _refresh_ladder(self, symbol: str) -> None:
         """Bring the synthetic ladder up to date (only the levels that changed)."""
         ladder = self.ladders.get(symbol)

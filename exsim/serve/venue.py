@@ -280,6 +280,7 @@ class Venue:
             replay.stop_at_data_end = True
             replay.start()
             self._chunk(replay.first_ts_ns, None)  # the first timestamp: deposits, first rows
+            replay.refresh_ladders()  # (synthetic depth: what the first order or mark would build, built for /depth now)
             self._clock()
         except BaseException:
             if replay.run_dir is not None and self.error is None:  # (a failed replay abandoned it already)

@@ -104,6 +104,14 @@ class TestStep:
         assert v.now_ns == T0
         assert [a["walletBalance"] for a in v.state()["accounts"]] == ["2500.00000000", "2500.00000000"]
 
+    def test_synthetic_depth_is_there_from_the_first_instant(self) -> None:
+        """On a file without depth the synthetic book stands around the first price at once (clients read /depth first)."""
+        v = venue(speed="step")
+        book = v.exchange.book("BTCUSDT")
+        first_open = v.instruments["BTCUSDT"].ticks("38031.0")
+        assert book.best_bid() == first_open - 1 and book.best_ask() == first_open + 1
+        assert any(type(e) is BookDelta for e in v.market.events())
+
     def test_advance_moves_the_clock_by_the_milliseconds_given(self) -> None:
         """advance(ms) runs the replay ms further and returns the state at that time."""
         v = venue(speed="step")
@@ -427,87 +435,127 @@ class TestEnd:
 
 
 # --------------------------------------------------------------------------- the same as exsim replay
-#: the orders of the comparison: (seconds after the first row, what), client ids shared
-PLAN = [
-    (60, "leverage"),
-    (61, "margin mode"),
+#: the orders of a comparison: (seconds after the first row, step); a step is one command
+#: (a second one would arrive one latency later on the venue), client ids shared
+CRASH_PLAN = [
+    (60, "leverage 125"),
+    (61, "isolated"),
     (120, "rest"),  # a limit sell far above the market: rests
-    (1800, "cancel"),  # cancelled by client id
+    (1800, "cancel rest"),  # cancelled by client id
     (3600, "long"),  # 0.4 BTC at 125x isolated: liquidated in the crash (21:33 UTC)
     (3 * 3600, "short"),  # a market sell after the liquidation
     (3 * 3600 + 1200, "cover"),  # and a limit buy that crosses
 ]
+CAPTURE = SHIPPED_REPLAYS / "binance-usdm-btcusdt-20240808.gz"  # 6 min of the real L2 feed (depth, trades, quotes)
+CAPTURE_PLAN = [
+    (1, "leverage 20"),
+    (2, "bid"),  # a limit buy at the best bid: queues behind the venue's size there
+    (4, "market"),
+    (6, "ask"),  # a limit sell at the best ask
+    (50, "cancel bid"),  # (refused if it filled: the same either way)
+    (55, "close"),
+]
+CAPTURE_SPAN_S = 60  # compared over its first minute
 
 
-def plan_command(what: str, ts: int) -> list[Any]:  # (one command a step: a second would arrive one latency later on the venue)
-    """The commands of one step of the plan, for arrival ``ts`` (the venue's side)."""
+def plan_command(step: str, ts: int, book: Any) -> Any:
+    """The command of one step for arrival ``ts``; ``book`` is the book when it is sent."""
+    what, _, arg = step.partition(" ")
     if what == "leverage":
-        return [SetLeverage(ts, 1, "BTCUSDT", 125)]
-    if what == "margin mode":
-        return [SetMarginMode(ts, 1, "BTCUSDT", ISOLATED)]
-    if what == "rest":
-        return [NewOrder(ts, 1, "BTCUSDT", SELL, 100, 4_500_000, LIMIT, GTC, client_order_id="rest")]
+        return SetLeverage(ts, 1, "BTCUSDT", int(arg))
+    if what == "isolated":
+        return SetMarginMode(ts, 1, "BTCUSDT", ISOLATED)
     if what == "cancel":
-        return [CancelOrder(ts, 1, "BTCUSDT", 0, "rest")]
-    if what == "long":
-        return [NewOrder(ts, 1, "BTCUSDT", BUY, 400, order_type=MARKET, client_order_id="long")]
-    if what == "short":
-        return [NewOrder(ts, 1, "BTCUSDT", SELL, 50, order_type=MARKET, client_order_id="short")]
-    return [NewOrder(ts, 1, "BTCUSDT", BUY, 50, 4_000_000, LIMIT, GTC, client_order_id="cover")]
+        return CancelOrder(ts, 1, "BTCUSDT", 0, arg)
+    orders = {
+        "rest": (SELL, 100, 4_500_000, LIMIT),
+        "long": (BUY, 400, 0, MARKET),
+        "short": (SELL, 50, 0, MARKET),
+        "cover": (BUY, 50, 4_000_000, LIMIT),
+        "bid": (BUY, 10, book.best_bid(), LIMIT),
+        "market": (BUY, 5, 0, MARKET),
+        "ask": (SELL, 10, book.best_ask(), LIMIT),
+        "close": (SELL, 5, 0, MARKET),
+    }
+    side, qty, price, kind = orders[what]
+    return NewOrder(ts, 1, "BTCUSDT", side, qty, price, kind, GTC, client_order_id=what)
 
 
 class Planned(Strategy):
-    """The plan as an exsim replay strategy: a timer per step, the same commands sent by the context."""
+    """A plan as an exsim replay strategy: a timer per step, the command sent by the context."""
+
+    def __init__(self, plan: list[tuple[int, str]]) -> None:
+        self.plan = plan
 
     def on_start(self, ctx: Any) -> None:
-        for after_s, what in PLAN:
-            ctx.call_at(ctx.now_ns + after_s * S, what)
+        for after_s, step in self.plan:
+            ctx.call_at(ctx.now_ns + after_s * S, step)
 
     def on_timer(self, ctx: Any, name: str) -> None:
-        for command in plan_command(name, ctx.now_ns + ctx._replay.config.latency_ns):
-            ctx._send(command)  # (the very commands the venue gets: same client ids, same fields)
+        arrival = ctx.now_ns + ctx._replay.config.latency_ns
+        ctx._send(plan_command(name, arrival, ctx.book("BTCUSDT")))  # (the very command the venue gets)
 
 
-def replay_events(latency_ns: int) -> tuple[list[Any], Replay, dict[str, Any]]:
-    replay = Replay([CRASH], Planned(), ReplayConfig(symbol="BTCUSDT", balance="1000", latency_ns=latency_ns))
+def replay_events(file: Path, plan: list[tuple[int, str]], latency_ns: int, span_s: int | None) -> tuple[list[Any], Replay]:
+    """The plan through ``exsim replay``'s Replay, to the end of the data or over ``span_s`` seconds."""
+    replay = Replay([file], Planned(plan), ReplayConfig(symbol="BTCUSDT", balance="1000", latency_ns=latency_ns))
     seen: list[Any] = []
     replay.exchange.sinks.append(seen.extend)
-    summary = replay.run()
-    return seen, replay, summary
+    if span_s is None:
+        replay.run()
+    else:
+        replay.start()
+        replay.advance(until_ns=replay.first_ts_ns + span_s * S)
+    return seen, replay
 
 
-async def venue_events(latency_ns: int) -> tuple[list[Any], Venue]:
-    v = venue(speed="step", deposit="1000", latency_ns=latency_ns)
-    for after_s, what in PLAN:
-        await v.advance((T0 + after_s * S - v.now_ns) // 1_000_000)
-        for command in plan_command(what, 0):
-            await v.send(lambda ts, c=command: c._replace(ts_ns=ts))
-    await v.advance(5 * 3600 * 1000)
+async def venue_events(file: Path, plan: list[tuple[int, str]], latency_ns: int, span_s: int | None) -> tuple[list[Any], Venue]:
+    """The plan sent to a stepped venue, at the same times."""
+    v = venue([file], speed="step", deposit="1000", latency_ns=latency_ns)
+    t0 = v.now_ns
+    for after_s, step in plan:
+        await v.advance((t0 + after_s * S - v.now_ns) // 1_000_000)
+        command = plan_command(step, 0, v.exchange.book("BTCUSDT"))
+        await v.send(lambda ts: command._replace(ts_ns=ts))
+    await v.advance(5 * 3600 * 1000 if span_s is None else (t0 + span_s * S - v.now_ns) // 1_000_000)
+    assert v.ended == (span_s is None)
     return v.market.events(), v
 
 
+def of(events: list[Any], kind: type) -> list[Any]:
+    return [e for e in events if type(e) is kind]
+
+
 class TestSameAsReplay:
-    @pytest.mark.parametrize("latency_ns", [0, 250_000_000])
-    def test_orders_sent_to_a_stepped_venue_do_what_they_do_in_a_replay(self, latency_ns: int) -> None:
-        """Orders sent to a stepped venue at the times an exsim replay strategy sends them give the same fills,
-        positions, liquidation and end state (a 125x long liquidated in the January 2022 crash)."""
-        in_replay, replay, summary = replay_events(latency_ns)
-        in_venue, v = run(venue_events(latency_ns))
-        kinds = (Fill, PositionChanged, Liquidation)
-
-        def of(events: list[Any], kind: type) -> list[Any]:
-            return [e for e in events if type(e) is kind]
-
-        for kind in kinds:
+    def check_same(self, file: Path, plan: list[tuple[int, str]], latency_ns: int, span_s: int | None = None) -> list[Any]:
+        """Run the plan both ways; every event, the state hash and the account agree. Returns the replay's events."""
+        in_replay, replay = replay_events(file, plan, latency_ns, span_s)
+        in_venue, v = run(venue_events(file, plan, latency_ns, span_s))
+        assert v.now_ns == replay.loop.now_ns
+        for kind in (Fill, PositionChanged, Liquidation):
             assert of(in_venue, kind) == of(in_replay, kind), kind.__name__
-        long, short = of(in_replay, Liquidation)  # the 0.4 long in the crash, then the 125x short on a bounce
-        assert (long.positions[0].qty_lots, long.ts_ns) == (400, T0 + 5620 * S)  # 21:33:40 UTC, the bar the demo names
-        assert len(of(in_replay, Fill)) >= 4
         assert [e for e in in_venue if type(e) is not BookDelta] == in_replay  # every event, in order
-        assert v.exchange.state_hash() == replay.exchange.state_hash() == summary["state_hash"]
+        assert v.exchange.state_hash() == replay.exchange.state_hash()
         ours, theirs = v.ledger.accounts[1], replay.ledger.accounts[1]
         assert [repr(p) for p in ours.positions.values()] == [repr(p) for p in theirs.positions.values()]
         assert (ours.wallet_atoms, ours.realized_pnl_atoms, ours.fees_atoms) == (theirs.wallet_atoms, theirs.realized_pnl_atoms, theirs.fees_atoms)
+        return in_replay
+
+    @pytest.mark.parametrize("latency_ns", [0, 250_000_000])
+    def test_a_125x_long_is_liquidated_in_the_crash_as_in_a_replay(self, latency_ns: int) -> None:
+        """Orders sent to a stepped venue at the times an exsim replay strategy sends them give the same fills,
+        positions, liquidations and end state: a 125x long liquidated in the January 2022 crash."""
+        events = self.check_same(CRASH, CRASH_PLAN, latency_ns)
+        long, short = of(events, Liquidation)  # the 0.4 long in the crash, then the 125x short on a bounce
+        assert (long.positions[0].qty_lots, long.ts_ns) == (400, T0 + 5620 * S)  # 21:33:40 UTC, the bar the demo names
+        assert len(of(events, Fill)) >= 4
+
+    def test_orders_on_the_real_book_fill_as_in_a_replay(self) -> None:
+        """On the real L2 capture (queue position behind the venue's size, 25 ms latency) the venue's fills and
+        end state are the replay's."""
+        events = self.check_same(CAPTURE, CAPTURE_PLAN, 25_000_000, CAPTURE_SPAN_S)
+        mine = [e for e in of(events, Fill) if e.taker_account_id == 1 or e.maker_account_id == 1]
+        assert any(e.maker_account_id == 1 for e in mine) and any(e.taker_account_id == 1 for e in mine)
 
 
 class Broken(Recording):
