@@ -21,12 +21,9 @@ asset's 8 places (``exsim.units.format_atoms``); where the ledger's exact value 
 than an atom (unrealized PnL and notional at a mark finer than the tick) the ledger's own
 display rounding applies (PnL down, notional and requirements up). Prices: marks and
 liquidation prices in subticks with 8 decimals. The liquidation price is the venue's
-``liquidation_price_subticks``, the mark at which the engine liquidates: the figure
-``exsim liq-price`` prints for the same size, entry and wallet (equal on the crash
-file's 125x long), except that the ledger rounds a maintenance margin up to the atom,
-which can put it a few subticks on the safe side of liq-price's exact rational. Entry and
-break-even prices are exact rationals of the position's entry cost, shown rounded
-half-even to the subtick.
+``liquidation_price_subticks``: exactly the figure ``exsim liq-price`` prints for the
+same size, entry and wallet. Entry and break-even prices are exact rationals of the
+position's entry cost, shown rounded half-even to the subtick.
 
 Settings are exchange commands sent through ``venue.send`` (``SetLeverage``,
 ``SetMarginMode``, ``SetPositionMode``, ``AdjustIsolatedMargin``): the answer is built

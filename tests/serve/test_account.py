@@ -7,8 +7,9 @@ instrument of most tests has one bracket (maintenance rate 0.5 %, max leverage 5
 no fees, so every expected figure is plain arithmetic written next to it.
 
 The venue here is a stand-in with the contract's surface (``ledger``, ``instruments``,
-``now_ns``, ``send``, ``publish_user``, ``liquidation_price_subticks``) over a real
-Exchange and Ledger; ``TestThroughTheVenue`` drives the real ``exsim.serve.venue.Venue``.
+``now_ns``, ``send``, ``publish_user``, and the real venue's ``liquidation_price_subticks``)
+over a real Exchange and Ledger; ``TestThroughTheVenue`` drives the real
+``exsim.serve.venue.Venue``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from exsim.instruments.brackets import BracketTable
 from exsim.ledger import BOTH, LONG, SHORT, Ledger, Reason
 from exsim.serve import account as acc
 from exsim.serve.binance import ENDPOINTS, SIGNED, BinanceError, Params
+from exsim.serve.venue import Venue
 from exsim.sinks import MemorySink
 
 USDT = 10**8
@@ -87,17 +89,10 @@ class StandInVenue:
     def publish_user(self, account_id: int, payload: dict[str, Any]) -> None:
         self.pushed.append((account_id, payload))
 
-    def liquidation_price_subticks(self, account_id: int, symbol: str, position_side: int) -> int | None:
-        # as exsim.replay.runner.Replay.liquidation_price_subticks, for any account
-        acct = self.ledger.accounts.get(account_id)
-        pos = acct.positions.get((symbol, position_side)) if acct is not None else None
-        if pos is None or not pos.qty_lots:
-            return None
-        liq = self.exchange.liquidator
-        if pos.isolated:
-            return liq.liquidation_prices(acct, [pos], True)[0] or None
-        cross = [p for p in acct.positions.values() if not p.isolated and p.qty_lots]
-        return liq.liquidation_prices(acct, cross, False)[cross.index(pos)] or None
+    # the real venue's: exsim liq-price's figure for the account's position (needs only
+    # ledger, exchange and instruments)
+    liquidation_price_subticks = Venue.liquidation_price_subticks
+    _lp_position = Venue._lp_position
 
     # -- helpers
     def fund(self, account: int, usdt: int) -> None:
@@ -285,10 +280,9 @@ class TestPositionRisk:
             assert Decimal(row["liquidationPrice"]) == Decimal(lp) / 10**8
             assert len(row["liquidationPrice"].split(".")[1]) == 8
 
-    def test_isolated_liquidation_price_is_exsim_liq_price_up_to_the_atom(self, venue: StandInVenue) -> None:
+    def test_isolated_liquidation_price_is_exsim_liq_price(self, venue: StandInVenue) -> None:
         """An isolated 0.1 BTC long @40,000 at 20x (bucket 200 USDT): positionRisk's liquidation
-        price is `exsim liq-price`'s for that position, or above it by at most what the ledger's
-        maintenance margin, rounded up to the atom, moves it: 1e-8 / (Q (1 - MMR)) USDT."""
+        price is what `exsim liq-price` prints for that position (3,800 / 0.0995 rounded up)."""
         call("/fapi/v1/marginType", venue, {"symbol": SYM, "marginType": "ISOLATED"}, "POST")
         venue.trade(ME, MAKER, 100, 400_000)
         venue.mark(400_000)
@@ -298,10 +292,7 @@ class TestPositionRisk:
             code = exsim_main(["liq-price", "--side", "long", "--qty", "0.1", "--entry", "40000", "--wallet",
                                row["isolatedWallet"], "--mmr", "0.005", "--cum", "0", "--json"])
         assert code == 0
-        printed = Decimal(json.loads(out.getvalue())["liquidation_price"])  # rounded up to 8 places
-        served = Decimal(row["liquidationPrice"])
-        assert served == Decimal(venue.liquidation_price_subticks(ME, SYM, BOTH) or 0) / 10**8
-        assert printed <= served <= printed + Decimal("1e-8") / (Decimal("0.1") * Decimal("0.995")) + Decimal("1e-8")
+        assert row["liquidationPrice"] == json.loads(out.getvalue())["liquidation_price"] == "38190.95477387"
 
     def test_break_even_adds_the_fees_paid_and_to_pay(self) -> None:
         """With a 0.05 % taker fee, a long 0.1 @40,000 (fee paid 2 USDT) breaks even at
