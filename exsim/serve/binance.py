@@ -90,6 +90,16 @@ MIN_NOTIONAL = -4164
 GTX_ORDER_REJECT = -5022
 FOK_ORDER_REJECT = -5021
 BAD_INTERVAL = -1120  # (added by the market slice: /klines with an interval not served)
+# (added by the account slice)
+BAD_ACCOUNT = -1109
+START_TIME_GREATER_THAN_END_TIME = -1023
+MAX_LEVERAGE_RATIO = -2027  # "Exceeded the maximum allowable position at current leverage."
+MIN_LEVERAGE_RATIO = -2028  # "Leverage is smaller than permitted: insufficient margin balance."
+ADD_ISOLATED_MARGIN_REJECT = -4049
+CROSS_BALANCE_INSUFFICIENT = -4050
+ISOLATED_BALANCE_INSUFFICIENT = -4051
+ADD_ISOLATED_MARGIN_NO_POSITION_REJECT = -4054
+AMOUNT_MUST_BE_POSITIVE = -4055
 
 #: the HTTP status of a code whose status is not 400
 _STATUS = {
