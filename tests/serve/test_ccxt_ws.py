@@ -1,0 +1,171 @@
+"""ccxt's async WebSocket client (``ccxt.pro.binanceusdm``, unchanged) against ``exsim serve``:
+the order book it keeps from the diff-depth stream stays equal to the venue's through a
+replay, and the user-data stream shows a 125x long liquidated in the January 2022 crash
+with Binance's liquidation flags.
+
+Each test runs a server of its own in step mode and moves its clock with
+``POST /exsim/v1/advance``; nothing here depends on wall-clock pace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import ccxt.pro
+
+from .live_server import CAPTURE, CRASH, CRASH_ARGS, Server, exsim_serve
+
+S = "BTC/USDT:USDT"
+#: the crash lasts minutes; the 125x long must be liquidated well before this much data
+CRASH_MINUTES = 60
+TIMEOUT_S = 60.0
+
+
+def run(make: Callable[[], Coroutine[Any, Any, None]]) -> None:
+    asyncio.run(make())
+
+
+async def advance(http: aiohttp.ClientSession, server: Server, ms: int) -> dict[str, Any]:
+    async with http.post(f"{server.base}/exsim/v1/advance", params={"ms": str(ms)}) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()  # type: ignore[no-any-return]
+
+
+async def rest(http: aiohttp.ClientSession, server: Server, path: str, **params: str) -> Any:
+    async with http.get(f"{server.base}{path}", params=params) as r:
+        assert r.status == 200, await r.text()
+        return await r.json()
+
+
+async def eventually(check: Callable[[], bool], what: str) -> None:
+    """Wait (yielding to the client's tasks) until ``check()`` holds; fail after TIMEOUT_S."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT_S
+    while not check():
+        assert loop.time() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.01)
+
+
+def user_stream_open(ex: ccxt.pro.binanceusdm) -> bool:
+    """ccxt's user-data connection (``/private/ws?listenKey=...``) is open."""
+    return any("listenKey" in url and c.connected.done() for url, c in ex.clients.items())
+
+
+async def collect(watch: Callable[[], Awaitable[list[dict[str, Any]]]], into: list[dict[str, Any]]) -> None:
+    """Append every update ``watch()`` resolves with (ccxt hands out only the new ones)."""
+    while True:
+        into.extend(dict(x) for x in await watch())
+
+
+def pro(server: Server) -> ccxt.pro.binanceusdm:
+    return ccxt.pro.binanceusdm({**server.ccxt_config(), "newUpdates": True})
+
+
+# --------------------------------------------------------------------------- order book
+def test_watch_order_book_stays_in_sync_through_a_replay() -> None:
+    """Through 30 s of the shipped Binance capture, after every step the book ccxt keeps
+    from ``@depth@100ms`` (synced on ``/depth`` by U/u/pu) reaches the venue's update id
+    and equals the venue's ``/depth`` level for level; ccxt never finds a gap."""
+
+    async def scenario() -> None:
+        with exsim_serve(CAPTURE) as server:
+            ex = pro(server)
+            try:
+                async with aiohttp.ClientSession() as http:
+                    book = await ex.watch_order_book(S)
+                    now_ms = (await rest(http, server, "/fapi/v1/time"))["serverTime"]
+                    await advance(http, server, 100 - now_ms % 100 or 100)  # steps end on 100 ms pushes
+                    for _ in range(30):
+                        await advance(http, server, 1000)
+                        venue = await rest(http, server, "/fapi/v1/depth", symbol="BTCUSDT", limit="1000")
+                        while book["nonce"] < venue["lastUpdateId"]:
+                            book = await asyncio.wait_for(ex.watch_order_book(S), TIMEOUT_S)
+                        assert book["nonce"] == venue["lastUpdateId"]
+                        for side in ("bids", "asks"):
+                            ours = [[Decimal(p), Decimal(q)] for p, q in venue[side][:50]]
+                            theirs = [[Decimal(str(p)), Decimal(str(q))] for p, q in book[side][:50]]
+                            assert theirs == ours, side
+            finally:
+                await ex.close()
+
+    run(scenario)
+
+
+# --------------------------------------------------------------------------- liquidation on the crash
+async def open_125x_long(ex: ccxt.pro.binanceusdm) -> dict[str, Any]:
+    await ex.load_markets()
+    await ex.set_leverage(125, S)
+    await ex.set_margin_mode("isolated", S)
+    return await ex.create_order(S, "market", "buy", 0.01)  # type: ignore[no-any-return]
+
+
+async def run_until_flat(http: aiohttp.ClientSession, server: Server, ex: ccxt.pro.binanceusdm) -> None:
+    """Advance the crash a minute at a time until the account holds no BTCUSDT position."""
+    for _ in range(CRASH_MINUTES):
+        await advance(http, server, 60_000)
+        positions = await ex.fetch_positions([S])
+        if not any(p["contracts"] for p in positions):
+            return
+    raise AssertionError(f"the 125x long was still open after {CRASH_MINUTES} minutes of the crash")
+
+
+def test_watch_orders_sees_the_125x_long_liquidated_with_binances_flags() -> None:
+    """A 125x isolated long opened at the start of the January 2022 replay is liquidated;
+    watch_orders delivers the liquidation order as Binance sends it: order type LIQUIDATION,
+    execution type CALCULATED, client id ``autoclose-...``, a filled sell of the whole long."""
+
+    async def scenario() -> None:
+        with exsim_serve(CRASH, args=CRASH_ARGS) as server:
+            ex = pro(server)
+            seen: list[dict[str, Any]] = []
+            watcher = asyncio.ensure_future(collect(lambda: ex.watch_orders(S), seen))
+            try:
+                async with aiohttp.ClientSession() as http:
+                    await eventually(lambda: user_stream_open(ex) or watcher.done(), "the user-data stream")
+                    entry = await open_125x_long(ex)
+                    await eventually(lambda: any(o["id"] == entry["id"] for o in seen), "the entry's update")
+                    await run_until_flat(http, server, ex)
+                    await eventually(lambda: any(o["info"].get("o") == "LIQUIDATION" for o in seen), "the liquidation")
+            finally:
+                watcher.cancel()
+                await ex.close()
+            (liq,) = {o["id"]: o for o in seen if o["info"].get("o") == "LIQUIDATION" and o["status"] == "closed"}.values()
+            assert liq["info"]["x"] == "CALCULATED"
+            assert liq["info"]["c"].startswith("autoclose-")
+            assert (liq["side"], liq["amount"], liq["filled"]) == ("sell", 0.01, 0.01)
+
+    run(scenario)
+
+
+def test_watch_positions_sees_the_125x_long_closed_by_the_liquidation() -> None:
+    """watch_positions first shows the 125x long (0.01 BTC), then the ACCOUNT_UPDATE of the
+    liquidation leaves the position at zero contracts."""
+
+    async def scenario() -> None:
+        with exsim_serve(CRASH, args=CRASH_ARGS) as server:
+            ex = pro(server)
+            seen: list[dict[str, Any]] = []
+            try:
+                async with aiohttp.ClientSession() as http:
+                    await open_125x_long(ex)
+                    snapshot = await ex.watch_positions([S])  # the REST snapshot
+                    assert [(p["symbol"], p["side"], p["contracts"]) for p in snapshot if p["contracts"]] == [
+                        (S, "long", 0.01)
+                    ]
+                    watcher = asyncio.ensure_future(collect(lambda: ex.watch_positions([S]), seen))
+                    try:
+                        await eventually(lambda: user_stream_open(ex) or watcher.done(), "the user-data stream")
+                        await run_until_flat(http, server, ex)
+                        await eventually(lambda: any(p["contracts"] == 0 for p in seen), "the closed position")
+                    finally:
+                        watcher.cancel()
+            finally:
+                await ex.close()
+            assert {p["symbol"] for p in seen} == {S}
+            assert seen[-1]["contracts"] == 0
+
+    run(scenario)
