@@ -8,6 +8,7 @@ HTTP and WebSocket on the loopback interface.
 
 from __future__ import annotations
 
+import csv
 import json
 import socket
 import subprocess
@@ -18,6 +19,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,14 @@ CRASH = ROOT / "replays" / "btc-perp-20220121-1m.csv"
 CAPTURE = ROOT / "replays" / "binance-usdm-btcusdt-20240808.gz"
 #: what each replay needs on the command line
 CRASH_ARGS = ("--symbol", "BTCUSDT")
+
+
+
+def crash_first_open() -> Decimal:
+    """The crash file's first bar's open price: the market's first price."""
+    with CRASH.open(newline="") as f:
+        return Decimal(next(csv.DictReader(f))["open"])
+
 
 KEY = "exsim-test-key"
 SECRET = "exsim-test-secret"

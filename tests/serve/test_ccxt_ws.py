@@ -77,6 +77,7 @@ def test_watch_order_book_stays_in_sync_through_a_replay() -> None:
             try:
                 async with aiohttp.ClientSession() as http:
                     book = await ex.watch_order_book(S)
+                    first_nonce = book["nonce"]
                     now_ms = (await rest(http, server, "/fapi/v1/time"))["serverTime"]
                     await advance(http, server, 100 - now_ms % 100 or 100)  # steps end on 100 ms pushes
                     for _ in range(30):
@@ -89,6 +90,7 @@ def test_watch_order_book_stays_in_sync_through_a_replay() -> None:
                             ours = [[Decimal(p), Decimal(q)] for p, q in venue[side][:50]]
                             theirs = [[Decimal(str(p)), Decimal(str(q))] for p, q in book[side][:50]]
                             assert theirs == ours, side
+                    assert book["nonce"] > first_nonce  # the diffs moved the book
             finally:
                 await ex.close()
 

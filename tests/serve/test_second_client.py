@@ -19,7 +19,7 @@ import pytest
 from binance import AsyncClient, BinanceSocketManager, Client
 from binance.exceptions import BinanceAPIException
 
-from .live_server import CRASH, CRASH_ARGS, Server, exsim_serve
+from .live_server import CRASH, CRASH_ARGS, Server, crash_first_open, exsim_serve
 
 SYMBOL = "BTCUSDT"
 ACCOUNTS = 12
@@ -50,15 +50,14 @@ def client(server: Server, account: tuple[str, str]) -> Client:
     return c
 
 
-def resting_price(client: Client) -> str:
-    """A buy price 3 % under the best bid, on the grid: it rests."""
-    best_bid = Decimal(client.futures_order_book(symbol=SYMBOL, limit=5)["bids"][0][0])
-    return str((best_bid * Decimal("0.97")).quantize(Decimal("0.01")))
+def resting_price() -> str:
+    """A buy price 3 % under the market's first price, on the grid: it rests."""
+    return str((crash_first_open() * Decimal("0.97")).quantize(Decimal("0.01")))
 
 
 def test_python_binance_places_a_limit_order(client: Client) -> None:
     """futures_create_order(LIMIT) rests: status NEW, listed by futures_get_open_orders."""
-    price = resting_price(client)
+    price = resting_price()
     order = client.futures_create_order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010", price=price)
     assert order["status"] == "NEW"
     assert Decimal(order["price"]) == Decimal(price)
@@ -68,7 +67,7 @@ def test_python_binance_places_a_limit_order(client: Client) -> None:
 def test_python_binance_amends_a_limit_order(client: Client) -> None:
     """futures_modify_order (PUT /fapi/v1/order) moves the resting order's price; the
     order keeps its id and futures_get_order reads the new price."""
-    price = resting_price(client)
+    price = resting_price()
     order = client.futures_create_order(symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010", price=price)
     lower = str(Decimal(price) - Decimal("1.00"))
     amended = client.futures_modify_order(symbol=SYMBOL, orderId=order["orderId"], side="BUY", quantity="0.010", price=lower)
@@ -80,7 +79,7 @@ def test_python_binance_cancels_an_order(client: Client) -> None:
     """futures_cancel_order (DELETE with its parameters in the body) cancels: CANCELED, no
     open order left."""
     order = client.futures_create_order(
-        symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010", price=resting_price(client)
+        symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010", price=resting_price()
     )
     cancelled = client.futures_cancel_order(symbol=SYMBOL, orderId=order["orderId"])
     assert (cancelled["orderId"], cancelled["status"]) == (order["orderId"], "CANCELED")
@@ -97,7 +96,7 @@ def test_python_binance_cancel_of_an_unknown_order_is_binances_error(client: Cli
 def test_python_binance_stop_market_is_an_algo_order(client: Client) -> None:
     """A STOP_MARKET (python-binance sends it to /fapi/v1/algoOrder) waits as a
     conditional order with its trigger price, and is cancelled by its algo id."""
-    trigger = str((Decimal(resting_price(client)) * Decimal("0.9")).quantize(Decimal("0.01")))
+    trigger = str((Decimal(resting_price()) * Decimal("0.9")).quantize(Decimal("0.01")))
     algo = client.futures_create_order(
         symbol=SYMBOL, side="SELL", type="STOP_MARKET", stopPrice=trigger, quantity="0.010", workingType="MARK_PRICE"
     )
@@ -120,8 +119,7 @@ def test_python_binance_user_stream_reads_order_updates(server: Server, account:
         updates: list[dict[str, Any]] = []
         try:
             async with bsm.futures_user_socket() as stream:
-                book = await client.futures_order_book(symbol=SYMBOL, limit=5)
-                price = (Decimal(book["bids"][0][0]) * Decimal("0.97")).quantize(Decimal("0.01"))
+                price = Decimal(resting_price())
                 order = await client.futures_create_order(
                     symbol=SYMBOL, side="BUY", type="LIMIT", timeInForce="GTC", quantity="0.010", price=str(price)
                 )
