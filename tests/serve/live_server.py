@@ -62,7 +62,6 @@ class Server:
     key: str
     secret: str
     log: Path
-    out: Path
 
     @property
     def base(self) -> str:
@@ -136,19 +135,29 @@ def exsim_serve(
     keys: Sequence[tuple[str, str]] = ((KEY, SECRET),),
     timeout_s: float = 120.0,
 ) -> Iterator[Server]:
-    """``exsim serve FILES --speed SPEED ARGS`` on 127.0.0.1 at a free port, ready when it
-    answers ``/fapi/v1/ping``; stopped (SIGTERM, then SIGKILL) when the block ends."""
+    """``exsim serve FILES --speed SPEED --api-key .. --api-secret .. --out TMP ARGS`` on
+    127.0.0.1 at a free port (see :func:`serve`)."""
+    with tempfile.TemporaryDirectory(prefix="exsim-run-") as tmp:
+        argv = [*map(str, files), "--speed", speed]
+        for k, s in keys:
+            argv += ["--api-key", k, "--api-secret", s]
+        argv += ["--out", str(Path(tmp) / "run"), *args]
+        with serve(argv, key=keys[0][0], secret=keys[0][1], timeout_s=timeout_s) as server:
+            yield server
+
+
+@contextmanager
+def serve(argv: Sequence[str], *, key: str, secret: str, cwd: Path | None = None, timeout_s: float = 120.0) -> Iterator[Server]:
+    """``exsim serve ARGV --host 127.0.0.1 --port <free>`` as a child process (in ``cwd``),
+    ready when it answers ``/fapi/v1/ping``; stopped (SIGTERM, then SIGKILL) when the block
+    ends. ``key``/``secret``: the account the :class:`Server` helpers use."""
     with tempfile.TemporaryDirectory(prefix="exsim-serve-") as tmp:
         log = Path(tmp) / "server.log"
-        out = Path(tmp) / "run"
         port = free_port()
-        cmd = [*_EXSIM, "serve", *map(str, files), "--host", "127.0.0.1", "--port", str(port), "--speed", speed]
-        for k, s in keys:
-            cmd += ["--api-key", k, "--api-secret", s]
-        cmd += ["--out", str(out), *args]
+        cmd = [*_EXSIM, "serve", *argv, "--host", "127.0.0.1", "--port", str(port)]
         with log.open("wb") as sink:
-            proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, cwd=tmp)
-        server = Server(port, keys[0][0], keys[0][1], log, out)
+            proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd or tmp)
+        server = Server(port, key, secret, log)
         try:
             _wait_ready(server, proc, timeout_s)
             yield server
