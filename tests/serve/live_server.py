@@ -62,6 +62,7 @@ class Server:
     key: str
     secret: str
     log: Path
+    pid: int
 
     @property
     def base(self) -> str:
@@ -157,7 +158,7 @@ def serve(argv: Sequence[str], *, key: str, secret: str, cwd: Path | None = None
         cmd = [*_EXSIM, "serve", *argv, "--host", "127.0.0.1", "--port", str(port)]
         with log.open("wb") as sink:
             proc = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.STDOUT, cwd=cwd or tmp)
-        server = Server(port, key, secret, log)
+        server = Server(port, key, secret, log, proc.pid)
         try:
             _wait_ready(server, proc, timeout_s)
             yield server
@@ -181,4 +182,4 @@ def _wait_ready(server: Server, proc: subprocess.Popen[bytes], timeout_s: float)
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"exsim serve did not answer within {timeout_s} s:\n{server.log_text()}") from None
-            time.sleep(0.1)
+            time.sleep(0.02)
