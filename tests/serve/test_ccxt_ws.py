@@ -16,6 +16,7 @@ from typing import Any
 
 import aiohttp
 import ccxt.pro
+import pytest
 
 from .live_server import CAPTURE, CRASH, CRASH_ARGS, Server, exsim_serve
 
@@ -95,6 +96,103 @@ def test_watch_order_book_stays_in_sync_through_a_replay() -> None:
                 await ex.close()
 
     run(scenario)
+
+
+# --------------------------------------------------------------------------- other market streams
+@pytest.fixture(scope="module")
+def capture_server() -> Any:
+    """One stepped server on the capture for the stream tests below; each moves its clock on."""
+    with exsim_serve(CAPTURE) as server:
+        yield server
+
+
+async def first_update(server: Server, watch: Callable[[], Awaitable[Any]], steps: int = 15) -> tuple[Any, int, int]:
+    """Subscribe (``watch()``), then advance the capture a second at a time until the
+    subscription delivers; (what it delivered, venue ms before, venue ms after)."""
+    async with aiohttp.ClientSession() as http:
+        before = (await rest(http, server, "/exsim/v1/state"))["time"]
+        task = asyncio.ensure_future(watch())
+        try:
+            for _ in range(steps):
+                after = (await advance(http, server, 1000))["time"]
+                done, _ = await asyncio.wait({task}, timeout=1.0)
+                if done:
+                    return task.result(), before, after
+        finally:
+            task.cancel()
+    raise AssertionError(f"nothing delivered over {steps} s of the capture")
+
+
+def stream_test(server: Server, body: Callable[[ccxt.pro.binanceusdm], Coroutine[Any, Any, None]]) -> None:
+    async def scenario() -> None:
+        ex = pro(server)
+        try:
+            await ex.load_markets()
+            await body(ex)
+        finally:
+            await ex.close()
+
+    run(lambda: scenario())
+
+
+def test_watch_trades_follows_the_tape(capture_server: Server) -> None:
+    """watch_trades delivers the capture's prints as the clock passes them: the symbol, a
+    price and an amount, times inside the stepped interval and in order."""
+
+    async def body(ex: ccxt.pro.binanceusdm) -> None:
+        trades, before, after = await first_update(capture_server, lambda: ex.watch_trades(S))
+        assert trades and {t["symbol"] for t in trades} == {S}
+        assert all(t["price"] > 0 and t["amount"] > 0 for t in trades)
+        times = [t["timestamp"] for t in trades]
+        assert times == sorted(times) and before <= times[0] and times[-1] <= after
+
+    stream_test(capture_server, body)
+
+
+def test_watch_ohlcv_builds_minute_candles(capture_server: Server) -> None:
+    """watch_ohlcv('1m') delivers candles on the minute with low <= open, close <= high."""
+
+    async def body(ex: ccxt.pro.binanceusdm) -> None:
+        candles, _, after = await first_update(capture_server, lambda: ex.watch_ohlcv(S, "1m"))
+        for ts, o, h, low, c, v in candles:
+            assert ts % 60_000 == 0 and ts <= after
+            assert low <= min(o, c) <= max(o, c) <= h and v >= 0
+
+    stream_test(capture_server, body)
+
+
+def test_watch_ticker_gives_the_last_price(capture_server: Server) -> None:
+    """watch_ticker (Binance's 24-hour ticker stream) gives the symbol's last price."""
+
+    async def body(ex: ccxt.pro.binanceusdm) -> None:
+        ticker, _, after = await first_update(capture_server, lambda: ex.watch_ticker(S))
+        assert ticker["symbol"] == S and ticker["last"] > 0 and ticker["timestamp"] <= after
+
+    stream_test(capture_server, body)
+
+
+def test_watch_bids_asks_gives_an_uncrossed_top_of_book(capture_server: Server) -> None:
+    """watch_bids_asks (``@bookTicker``) gives a best bid below the best ask."""
+
+    async def body(ex: ccxt.pro.binanceusdm) -> None:
+        quotes, _, _ = await first_update(capture_server, lambda: ex.watch_bids_asks([S]))
+        q = quotes[S]
+        assert 0 < q["bid"] < q["ask"]
+
+    stream_test(capture_server, body)
+
+
+def test_watch_mark_price_follows_the_mark(capture_server: Server) -> None:
+    """watch_mark_price (``@markPrice``) gives the mark within 1 % of the best bid."""
+
+    async def body(ex: ccxt.pro.binanceusdm) -> None:
+        mark, _, after = await first_update(capture_server, lambda: ex.watch_mark_price(S))
+        async with aiohttp.ClientSession() as http:
+            bid = Decimal((await rest(http, capture_server, "/fapi/v1/depth", symbol="BTCUSDT", limit="5"))["bids"][0][0])
+        assert abs(Decimal(mark["info"]["p"]) / bid - 1) < Decimal("0.01")
+        assert mark["timestamp"] <= after
+
+    stream_test(capture_server, body)
 
 
 # --------------------------------------------------------------------------- liquidation on the crash
