@@ -22,7 +22,7 @@ import pytest
 from exsim.cli import main
 from exsim.instruments import get_instrument
 from exsim.instruments.catalogue import ns_of_date
-from .live_server import CRASH, CRASH_ARGS, Server, ccxt_config, crash_first_open, exsim_serve
+from .live_server import CAPTURE, CRASH, CRASH_ARGS, Server, ccxt_config, crash_first_open, exsim_serve
 
 S = "BTC/USDT:USDT"
 ACCOUNTS = 24  # one per test, with room
@@ -102,6 +102,43 @@ def test_fetch_funding_rate_reads_the_premium_index(ex: ccxt.binanceusdm) -> Non
     assert fr["fundingRate"] is not None
     assert fr["fundingTimestamp"] % (8 * 3600 * 1000) == 0
     assert fr["fundingTimestamp"] > now_ms
+
+
+# --------------------------------------------------------------------------- the tape (the Binance capture, two minutes in)
+@pytest.fixture(scope="module")
+def tape() -> Iterator[ccxt.binanceusdm]:
+    """ccxt on a stepped server of the shipped Binance capture, two minutes of it played."""
+    with exsim_serve(CAPTURE) as srv:
+        srv.advance(120_000)
+        yield ccxt.binanceusdm(srv.ccxt_config())
+
+
+def test_fetch_trades_lists_the_replayed_prints(tape: ccxt.binanceusdm) -> None:
+    """fetch_trades lists the capture's prints up to the venue's time, oldest first."""
+    now_ms = tape.fetch_time()
+    trades = tape.fetch_trades(S)
+    assert trades and all(t["price"] > 0 and t["amount"] > 0 for t in trades)
+    times = [t["timestamp"] for t in trades]
+    assert times == sorted(times) and times[-1] <= now_ms
+
+
+def test_fetch_ticker_last_is_the_last_print(tape: ccxt.binanceusdm) -> None:
+    """fetch_ticker's last price is the last print of fetch_trades; low <= last <= high."""
+    ticker = tape.fetch_ticker(S)
+    last_trade = tape.fetch_trades(S)[-1]
+    assert ticker["last"] == last_trade["price"]
+    assert ticker["low"] <= ticker["last"] <= ticker["high"]
+
+
+def test_fetch_ohlcv_gives_minute_candles_of_the_tape(tape: ccxt.binanceusdm) -> None:
+    """fetch_ohlcv('1m') gives candles on the minute, low <= open, close <= high, whose
+    last close is the last print."""
+    candles = tape.fetch_ohlcv(S, "1m")
+    assert candles
+    for ts, o, h, low, c, v in candles:
+        assert ts % 60_000 == 0
+        assert low <= min(o, c) <= max(o, c) <= h and v > 0
+    assert candles[-1][4] == tape.fetch_trades(S)[-1]["price"]
 
 
 # --------------------------------------------------------------------------- account settings
