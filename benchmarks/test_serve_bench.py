@@ -148,6 +148,7 @@ def test_market_stream_messages_per_second(benchmark: Any) -> None:
             server_cpu, wall = cpu_s(server.pid), time.perf_counter()
             assert not server.state()["ended"], "the replay ended before a client could connect: use a longer file"
             asyncio.run(listen(server))
+            assert server.state()["ended"]
             result.update(wall_s=round(time.perf_counter() - wall, 3), server_cpu_s=round(cpu_s(server.pid) - server_cpu, 3))
 
     benchmark.pedantic(run, rounds=1, iterations=1)
