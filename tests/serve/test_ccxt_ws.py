@@ -42,11 +42,15 @@ async def rest(http: aiohttp.ClientSession, server: Server, path: str, **params:
         return await r.json()
 
 
-async def eventually(check: Callable[[], bool], what: str) -> None:
-    """Wait (yielding to the client's tasks) until ``check()`` holds; fail after TIMEOUT_S."""
+async def eventually(check: Callable[[], bool], what: str, watcher: asyncio.Future[Any] | None = None) -> None:
+    """Wait (yielding to the client's tasks) until ``check()`` holds; fail after TIMEOUT_S,
+    or at once with the ``watcher`` task's own error if it has failed."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + TIMEOUT_S
     while not check():
+        if watcher is not None and watcher.done():
+            watcher.result()  # raises the client's error
+            raise AssertionError(f"the watcher stopped before {what}")
         assert loop.time() < deadline, f"timed out waiting for {what}"
         await asyncio.sleep(0.01)
 
@@ -225,11 +229,11 @@ def test_watch_orders_sees_the_125x_long_liquidated_with_binances_flags() -> Non
             watcher = asyncio.ensure_future(collect(lambda: ex.watch_orders(S), seen))
             try:
                 async with aiohttp.ClientSession() as http:
-                    await eventually(lambda: user_stream_open(ex) or watcher.done(), "the user-data stream")
+                    await eventually(lambda: user_stream_open(ex), "the user-data stream", watcher)
                     entry = await open_125x_long(ex)
-                    await eventually(lambda: any(o["id"] == entry["id"] for o in seen), "the entry's update")
+                    await eventually(lambda: any(o["id"] == entry["id"] for o in seen), "the entry's update", watcher)
                     await run_until_flat(http, server, ex)
-                    await eventually(lambda: any(o["info"].get("o") == "LIQUIDATION" for o in seen), "the liquidation")
+                    await eventually(lambda: any(o["info"].get("o") == "LIQUIDATION" for o in seen), "the liquidation", watcher)
             finally:
                 watcher.cancel()
                 await ex.close()
@@ -258,9 +262,9 @@ def test_watch_positions_sees_the_125x_long_closed_by_the_liquidation() -> None:
                     ]
                     watcher = asyncio.ensure_future(collect(lambda: ex.watch_positions([S]), seen))
                     try:
-                        await eventually(lambda: user_stream_open(ex) or watcher.done(), "the user-data stream")
+                        await eventually(lambda: user_stream_open(ex), "the user-data stream", watcher)
                         await run_until_flat(http, server, ex)
-                        await eventually(lambda: any(p["contracts"] == 0 for p in seen), "the closed position")
+                        await eventually(lambda: any(p["contracts"] == 0 for p in seen), "the closed position", watcher)
                     finally:
                         watcher.cancel()
             finally:
