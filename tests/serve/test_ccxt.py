@@ -308,3 +308,19 @@ def test_unknown_key_is_an_authentication_error(server: Server) -> None:
     bad = ccxt.binanceusdm({**ccxt_config(server.base, server.ws, "nobody", "nothing"), **NO_SAPI})
     with pytest.raises(ccxt.AuthenticationError):
         bad.fetch_balance()
+
+
+# --------------------------------------------------------------------------- the end of the data
+def test_after_the_end_of_data_the_account_stays_readable_and_tradable() -> None:
+    """Stepped past the end of the crash file, the server says it ended and ccxt still
+    reads the account and trades: a market buy fills and shows in the position."""
+    with exsim_serve(CRASH, args=CRASH_ARGS) as server:
+        state = server.advance(5 * 3600 * 1000)  # the file holds 4 hours
+        assert state["ended"] is True
+        ex = ccxt.binanceusdm(server.ccxt_config())
+        assert Decimal(str(ex.fetch_balance()["USDT"]["total"])) == Decimal("10000")
+        order = ex.create_order(S, "market", "buy", 0.01)
+        assert order["status"] == "closed"
+        (pos,) = [p for p in ex.fetch_positions([S]) if p["contracts"]]
+        assert (pos["side"], pos["contracts"]) == ("long", 0.01)
+        assert server.state()["time"] == state["time"]  # the clock stands at the end
