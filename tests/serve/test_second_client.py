@@ -19,7 +19,7 @@ import pytest
 from binance import AsyncClient, BinanceSocketManager, Client
 from binance.exceptions import BinanceAPIException
 
-from .live_server import CRASH, CRASH_ARGS, Server, crash_first_open, exsim_serve
+from .live_server import CAPTURE, CRASH, CRASH_ARGS, Server, crash_first_open, exsim_serve
 
 SYMBOL = "BTCUSDT"
 ACCOUNTS = 12
@@ -138,3 +138,33 @@ def test_python_binance_user_stream_reads_order_updates(server: Server, account:
     updates = asyncio.run(scenario())
     assert [(u["x"], u["X"]) for u in updates] == [("NEW", "NEW"), ("AMENDMENT", "NEW"), ("CANCELED", "CANCELED")]
     assert {u["s"] for u in updates} == {SYMBOL}
+
+
+def test_python_binance_futures_depth_socket_streams_the_top_of_the_book() -> None:
+    """python-binance's futures_depth_socket (``/public/stream?streams=btcusdt@depth10``)
+    delivers the capture's top ten levels a side as the stepped clock runs: combined-stream
+    frames whose bids are below their asks."""
+
+    async def scenario() -> dict[str, Any]:
+        with exsim_serve(CAPTURE) as server:
+            client = AsyncClient(server.key, server.secret)
+            client.FUTURES_URL = f"{server.base}/fapi"
+            bsm = BinanceSocketManager(client)
+            bsm.FSTREAM_URL = f"{server.ws}/"
+            try:
+                async with bsm.futures_depth_socket(SYMBOL) as stream:
+                    for _ in range(30):
+                        await asyncio.to_thread(server.advance, 1000)
+                        try:
+                            return await asyncio.wait_for(stream.recv(), 2.0)  # type: ignore[no-any-return]
+                        except TimeoutError:
+                            continue
+            finally:
+                await client.close_connection()
+        raise AssertionError("no depth message over 30 s of the capture")
+
+    frame = asyncio.run(scenario())
+    assert frame["stream"] == "btcusdt@depth10"
+    book = frame["data"]
+    assert book["s"] == SYMBOL and 0 < len(book["b"]) <= 10 and 0 < len(book["a"]) <= 10
+    assert Decimal(book["b"][0][0]) < Decimal(book["a"][0][0])
