@@ -88,6 +88,7 @@ def test_fetch_order_book_limit_cuts_the_levels(ex: ccxt.binanceusdm) -> None:
     """fetch_order_book(limit=5) returns five levels a side, the best five of the full book."""
     full = ex.fetch_order_book(S)
     five = ex.fetch_order_book(S, 5)
+    assert (len(five["bids"]), len(five["asks"])) == (5, 5)
     assert five["bids"] == full["bids"][:5]
     assert five["asks"] == full["asks"][:5]
 
