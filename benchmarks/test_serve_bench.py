@@ -57,7 +57,9 @@ async def order_loop(http: aiohttp.ClientSession, server: Server, key: str, secr
     url = f"{server.base}/fapi/v1/order"
     headers = {"X-MBX-APIKEY": key, "Content-Type": "application/x-www-form-urlencoded"}
     for i in range(n):
-        body = signed({"symbol": "BTCUSDT", "side": "BUY" if i % 2 == 0 else "SELL", "type": "MARKET", "quantity": "0.001", "newOrderRespType": "RESULT"}, secret)
+        side = "BUY" if i % 2 == 0 else "SELL"
+        order = {"symbol": "BTCUSDT", "side": side, "type": "MARKET", "quantity": "0.001", "newOrderRespType": "RESULT"}
+        body = signed(order, secret)
         t0 = time.perf_counter_ns()
         async with http.post(url, data=body, headers=headers) as r:
             reply = await r.read()

@@ -22,6 +22,7 @@ import pytest
 from exsim.cli import main
 from exsim.instruments import get_instrument
 from exsim.instruments.catalogue import ns_of_date
+
 from .live_server import CAPTURE, CRASH, CRASH_ARGS, Server, ccxt_config, crash_first_open, exsim_serve
 
 S = "BTC/USDT:USDT"
