@@ -1,10 +1,11 @@
 """ccxt's ``binanceusdm`` (the PyPI package, unchanged) trades against ``exsim serve`` with
 only its ``urls`` pointed at the server (docs/serve.md's settings).
 
-One server in step mode on the shipped January 2022 crash replay serves every test of the
-module; each test trades on an account of its own (one API key each), so the tests do
-not see each other's orders or positions. The clock never moves here: the market is the
-replay's first instant.
+One server in step mode on the shipped January 2022 crash replay serves the trading tests;
+each trades on an account of its own (one API key each), so the tests do not see each
+other's orders or positions, and its clock never moves: the market is the replay's first
+instant. The tape tests read a stepped server of the shipped Binance capture two minutes
+in; the end-of-data test steps a server of its own past the end.
 """
 
 from __future__ import annotations
