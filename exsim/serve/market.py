@@ -594,17 +594,26 @@ class MarketFeed:
         if now_ns >= self._next_ticker:
             self._next_ticker = (floor_div(now_ns, TICKER_PUSH_NS) + 1) * TICKER_PUSH_NS
             every = venue.wants("!ticker@arr")
-            arr = []
+            every_mini = venue.wants("!miniTicker@arr")  # (ccxt's watch_ticker subscribes to @miniTicker)
+            arr: list[dict[str, Any]] = []
+            mini_arr: list[dict[str, Any]] = []
             for s in self.symbols.values():
                 one = venue.wants(f"{s.lower}@ticker")
-                if (one or every) and s.minutes and s.day_pushed != s.tape_seq:
+                mini = venue.wants(f"{s.lower}@miniTicker")
+                if (one or every or mini or every_mini) and s.minutes and s.day_pushed != s.tape_seq:
                     s.day_pushed = s.tape_seq
                     event = ticker_event(s, now_ns)
                     if one:
                         venue.publish_market(f"{s.lower}@ticker", event)
                     arr.append(event)
+                    small = mini_ticker_event(event)
+                    if mini:
+                        venue.publish_market(f"{s.lower}@miniTicker", small)
+                    mini_arr.append(small)
             if arr and every:
                 venue.publish_market("!ticker@arr", arr)  # type: ignore[arg-type]
+            if mini_arr and every_mini:
+                venue.publish_market("!miniTicker@arr", mini_arr)  # type: ignore[arg-type]
         if now_ns >= self._next_mark_1s:
             self._next_mark_1s = (floor_div(now_ns, 1_000 * MS) + 1) * 1_000 * MS
             self._push_marks(now_ns, "@1s")
@@ -997,6 +1006,18 @@ def ticker_event(s: _Symbol, now_ns: int) -> dict[str, Any]:
         "l": t["lowPrice"], "v": t["volume"], "q": t["quoteVolume"], "O": t["openTime"], "C": t["closeTime"],
         "F": t["firstId"], "L": t["lastId"], "n": t["count"],
     }
+
+
+def mini_ticker_event(ticker: dict[str, Any]) -> dict[str, Any]:
+    """The ``@miniTicker`` stream's ``24hrMiniTicker`` event: the ``24hrTicker`` event's
+    close, open, high, low and volumes (Binance's fields ``e E s c o h l v q``).
+
+    >>> mini_ticker_event({"e": "24hrTicker", "E": 1, "s": "BTCUSDT", "c": "2", "o": "1", "h": "3", "l": "1",
+    ...                    "v": "5", "q": "10", "p": "1"})
+    {'e': '24hrMiniTicker', 'E': 1, 's': 'BTCUSDT', 'c': '2', 'o': '1', 'h': '3', 'l': '1', 'v': '5', 'q': '10'}
+    """
+    t = ticker
+    return {"e": "24hrMiniTicker", "E": t["E"], "s": t["s"], "c": t["c"], "o": t["o"], "h": t["h"], "l": t["l"], "v": t["v"], "q": t["q"]}
 
 
 def _fixed3(thousandths: int) -> str:

@@ -516,6 +516,18 @@ class TestMoreStreams:
             t["lastPrice"], t["openPrice"], t["highPrice"], t["lowPrice"], t["volume"], t["count"], t["lastId"])
         assert venue.of("!ticker@arr")[-1] == [last]
 
+    def test_the_mini_ticker_stream_is_the_ticker_in_short(self) -> None:
+        """@miniTicker (what ccxt's watch_ticker subscribes to) pushes the 24hrTicker's close,
+        open, high, low and volumes at the same moments, alone or beside @ticker."""
+        venue = StandIn(CAPTURE, subscribed=("btcusdt@ticker", "btcusdt@miniTicker", "!miniTicker@arr"))
+        venue.advance(first_ts(venue) + 20_000 * MS)
+        full, mini = venue.of("btcusdt@ticker"), venue.of("btcusdt@miniTicker")
+        assert mini and len(mini) == len(full)
+        for t, m in zip(full, mini):
+            assert m == {"e": "24hrMiniTicker", "E": t["E"], "s": "BTCUSDT", "c": t["c"], "o": t["o"], "h": t["h"],
+                         "l": t["l"], "v": t["v"], "q": t["q"]}
+        assert venue.of("!miniTicker@arr")[-1] == [mini[-1]]
+
     def test_marks_before_the_first_mark_are_the_last_trade(self) -> None:
         """At the venue's first instant on the crash bars, /premiumIndex shows the first print, not 0."""
         venue = StandIn(CRASH)
