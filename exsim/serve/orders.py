@@ -42,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any, Final
 
@@ -1233,34 +1233,24 @@ async def modify_order(venue: Any, account_id: int, p: Params) -> dict[str, Any]
 @endpoint("POST", "/fapi/v1/batchOrders", security=SIGNED, weight=5, counts_as_order=True)
 async def new_batch(venue: Any, account_id: int, p: Params) -> list[Any]:
     """Up to 5 orders, each answered by its order or its error, in order."""
-    items = batch_params(p, "batchOrders", 5)
-    out: list[Any] = []
-    for item in items:
-        try:
-            q = _text_params(item, "batchOrders")
-            inst = instrument_of(venue, q)
-            spec = parse_new_order(q, inst, _hedge(venue, account_id))
-            out.append(await _orders(venue).place(account_id, spec))
-        except BinanceError as exc:
-            out.append(exc.body())
-    return out
+    async def one(item: Any) -> Any:
+        q = _text_params(item, "batchOrders")
+        return await _orders(venue).place(account_id, parse_new_order(q, instrument_of(venue, q), _hedge(venue, account_id)))
+
+    return await _each(batch_params(p, "batchOrders", 5), one)
 
 
 @endpoint("PUT", "/fapi/v1/batchOrders", security=SIGNED, weight=5, counts_as_order=True)
 async def modify_batch(venue: Any, account_id: int, p: Params) -> list[Any]:
     """Up to 5 modifications, each answered by its order or its error."""
-    items = batch_params(p, "batchOrders", 5)
-    out: list[Any] = []
-    for item in items:
-        try:
-            q = _text_params(item, "batchOrders")
-            inst = instrument_of(venue, q)
-            view = _target(venue, account_id, q, inst, NO_SUCH_ORDER)
-            side, qty, price = _amend_args(q, inst)
-            out.append(await _orders(venue).amend(account_id, view, side, qty, price))
-        except BinanceError as exc:
-            out.append(exc.body())
-    return out
+    async def one(item: Any) -> Any:
+        q = _text_params(item, "batchOrders")
+        inst = instrument_of(venue, q)
+        view = _target(venue, account_id, q, inst, NO_SUCH_ORDER)
+        side, qty, price = _amend_args(q, inst)
+        return await _orders(venue).amend(account_id, view, side, qty, price)
+
+    return await _each(batch_params(p, "batchOrders", 5), one)
 
 
 @endpoint("DELETE", "/fapi/v1/batchOrders", security=SIGNED, weight=1)
@@ -1276,11 +1266,20 @@ async def cancel_batch(venue: Any, account_id: int, p: Params) -> list[Any]:
             MANDATORY_PARAM_EMPTY_OR_MALFORMED,
             "Param 'origClientOrderIdList' or 'orderIdList' must be sent, but both were empty/null!",
         )
+    async def one(key: tuple[str, str]) -> Any:
+        view = _target(venue, account_id, Params({"symbol": inst.symbol, key[0]: key[1]}), inst, CANCEL_REJECTED)
+        return await _orders(venue).cancel(account_id, view)
+
+    return await _each(keys, one)
+
+
+async def _each(items: list[Any], one: Callable[[Any], Awaitable[Any]]) -> list[Any]:
+    """A batch's answers, in order: each item's result, or its error's body (Binance answers
+    a batch item by item; one refused item does not stop the others)."""
     out: list[Any] = []
-    for name, value in keys:
+    for item in items:
         try:
-            view = _target(venue, account_id, Params({"symbol": inst.symbol, name: value}), inst, CANCEL_REJECTED)
-            out.append(await _orders(venue).cancel(account_id, view))
+            out.append(await one(item))
         except BinanceError as exc:
             out.append(exc.body())
     return out

@@ -274,12 +274,7 @@ class Hub:
         """Forget ``conn`` and its subscriptions. O(its streams)."""
         self.connections.discard(conn)
         for name in conn.streams:
-            table = self.market if is_market_stream(name) else self.user
-            subs = table.get(name)
-            if subs is not None:
-                subs.discard(conn)
-                if not subs:
-                    del table[name]
+            self._drop(conn, name)
 
     def subscribe(self, conn: Connection, name: str, events: frozenset[str] | None = None) -> None:
         """Subscribe ``conn`` to a market stream or (a listenKey) its account's user data,
@@ -310,6 +305,10 @@ class Hub:
         if name not in conn.streams:
             return
         del conn.streams[name]
+        self._drop(conn, name)
+
+    def _drop(self, conn: Connection, name: str) -> None:
+        """Take ``conn`` off ``name``'s subscribers (the stream's entry goes with its last)."""
         table = self.market if is_market_stream(name) else self.user
         subs = table.get(name)
         if subs is not None:
