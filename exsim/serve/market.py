@@ -1166,3 +1166,11 @@ def capital_config(venue: Any, account_id: int | None, params: Params) -> list[A
 def margin_pairs(venue: Any, account_id: int | None, params: Params) -> list[Any]:
     """ccxt's ``load_markets`` with keys asks the spot margin pairs: exsim has none."""
     return []
+
+
+@endpoint("GET", "/sapi/v1/system/status", security=NONE)
+def system_status(venue: Any, account_id: int | None, params: Params) -> dict[str, Any]:
+    """ccxt's ``fetch_status`` asks the spot API's system status: the venue is up (0,
+    ``normal``) for as long as it serves, the data's end included (``/exsim/v1/state``
+    says whether the data has ended)."""
+    return {"status": 0, "msg": "normal"}

@@ -540,3 +540,8 @@ class TestMoreStreams:
         venue = StandIn(CRASH)
         assert call(venue, "/sapi/v1/capital/config/getall", account_id=1) == []
         assert call(venue, "/sapi/v1/margin/allPairs", account_id=1) == []
+
+    def test_ccxt_fetch_status_finds_the_venue_up(self) -> None:
+        """/sapi/v1/system/status (ccxt's fetch_status) answers Binance's 'normal', public."""
+        venue = StandIn(CRASH)
+        assert call(venue, "/sapi/v1/system/status") == {"status": 0, "msg": "normal"}
