@@ -844,27 +844,46 @@ def agg_trades(venue: Any, account_id: int | None, params: Params) -> list[dict[
     limit = _limit(params, 500, 1000)
     start, end = _optional_ms(params, "startTime"), _optional_ms(params, "endTime")
     from_id = params.integer("fromId") if params.has("fromId") else None
-    aggs = list(_aggregates(s))
-    if from_id is not None:
-        aggs = [a for a in aggs if a["a"] >= from_id][:limit]
-    elif start is not None or end is not None:
-        aggs = [a for a in aggs if (start is None or a["T"] >= start) and (end is None or a["T"] <= end)][:limit]
-    else:
-        aggs = aggs[-limit:]
-    return aggs
-
-
-def _aggregates(s: _Symbol) -> Iterator[dict[str, Any]]:
-    """The kept trades grouped by aggregate id, oldest first. O(trades kept)."""
     inst = s.inst
+    if from_id is None and start is None and end is None:  # the latest: walk back from the newest
+        groups: list[list[tuple[Any, ...]]] = []
+        for rec in reversed(s.trades):
+            if groups and rec[1] == groups[-1][0][1]:
+                groups[-1].append(rec)
+            elif len(groups) == limit:
+                break  # (the oldest group taken is whole: a new aggregate id begins here)
+            else:
+                groups.append([rec])
+        return [_agg_row(inst, g[::-1]) for g in reversed(groups)]
+    out: list[dict[str, Any]] = []
+    for group in _agg_groups(s):
+        first = group[0]
+        if from_id is not None:
+            if first[1] < from_id:
+                continue
+        else:
+            t_ms = ms_of(first[2])
+            if start is not None and t_ms < start:
+                continue
+            if end is not None and t_ms > end:
+                break  # (the tape is in time order)
+        out.append(_agg_row(inst, group))
+        if len(out) == limit:
+            break
+    return out
+
+
+def _agg_groups(s: _Symbol) -> Iterator[list[tuple[Any, ...]]]:
+    """The kept trades grouped by aggregate id, oldest first, as raw records (rows are
+    built only for the groups answered). O(trades kept) to walk them all."""
     group: list[tuple[Any, ...]] = []
     for rec in s.trades:
         if group and rec[1] != group[0][1]:
-            yield _agg_row(inst, group)
+            yield group
             group = []
         group.append(rec)
     if group:
-        yield _agg_row(inst, group)
+        yield group
 
 
 def _agg_row(inst: Any, group: list[tuple[Any, ...]]) -> dict[str, Any]:

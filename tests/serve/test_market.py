@@ -247,6 +247,27 @@ class TestTape:
         covered = [t for t in trades if t["id"] <= aggs[-1]["l"]]
         assert sum(float(a["q"]) for a in aggs) == pytest.approx(sum(float(t["qty"]) for t in covered))
 
+    def test_aggregate_trades_equal_a_full_listing_cut_to_the_request(self) -> None:
+        """/aggTrades (latest, by fromId, by startTime/endTime, any limit) answers what
+        grouping every kept trade by aggregate id, filtering and cutting would."""
+        venue = StandIn(CAPTURE)
+        venue.advance(first_ts(venue) + 60_000 * MS)
+        every = call(venue, "/fapi/v1/aggTrades", symbol="BTCUSDT", fromId=0, limit=1000)
+        every += call(venue, "/fapi/v1/aggTrades", symbol="BTCUSDT", fromId=every[-1]["a"] + 1, limit=1000)
+        every += call(venue, "/fapi/v1/aggTrades", symbol="BTCUSDT", fromId=every[-1]["a"] + 1, limit=1000)
+        assert [a["a"] for a in every] == sorted({a["a"] for a in every})  # (no group twice, none split)
+        assert call(venue, "/fapi/v1/aggTrades", symbol="BTCUSDT", fromId=every[-1]["a"] + 1) == []
+        mid_ms = every[len(every) // 2]["T"]
+        for limit in (1, 7, 500):
+            assert call(venue, "/fapi/v1/aggTrades", symbol="BTCUSDT", limit=limit) == every[-limit:]
+            from_id = every[100]["a"]
+            assert call(venue, "/fapi/v1/aggTrades", symbol="BTCUSDT", fromId=from_id, limit=limit) == every[100:100 + limit]
+            window = [a for a in every if mid_ms <= a["T"] <= mid_ms + 2_000][:limit]
+            got = call(venue, "/fapi/v1/aggTrades", symbol="BTCUSDT", startTime=mid_ms, endTime=mid_ms + 2_000, limit=limit)
+            assert window and got == window
+            assert call(venue, "/fapi/v1/aggTrades", symbol="BTCUSDT", endTime=every[2]["T"], limit=limit) == [
+                a for a in every if a["T"] <= every[2]["T"]][:limit]
+
     def test_trade_streams_carry_each_print(self) -> None:
         """@trade and @aggTrade push each print once, with its price, size and side."""
         venue = StandIn(CAPTURE, subscribed=("btcusdt@trade", "btcusdt@aggTrade"))
