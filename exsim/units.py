@@ -69,6 +69,9 @@ __all__ = [
     "rate_floor",
     "rate_ceil",
     "atoms_per_tick_lot",
+    "inverse_atoms_per_lot_tick",
+    "inverse_value_floor",
+    "inverse_value_e8_ceil",
     "SUBTICK_PLACES",
     "SUBTICKS_PER_UNIT",
     "ATOMS_E8_PER_ATOM",
@@ -574,6 +577,70 @@ def atoms_per_tick_lot(tick_size: Decimal | str, lot_size: Decimal | str) -> int
             field="tick_size",
         )
     return q
+
+
+def inverse_atoms_per_lot_tick(contract_size: Decimal | str, lot_size: Decimal | str, tick_size: Decimal | str) -> int:
+    """Inverse contracts: ``contract_size × lot_size × 1e8 / tick_size`` as an exact int.
+
+    A fill of ``lots`` at ``price_ticks`` is worth ``lots × this / price_ticks`` atoms of
+    the coin (satoshis for BTC): the face value in the quote (USD) divided by the price.
+    Raises :class:`SpecError` (field ``contract_size``) when it is not a whole number,
+    i.e. when the face value of a lot is not a whole number of (tick × 1e-8).
+
+    >>> inverse_atoms_per_lot_tick("100", "1", "0.1")  # BTCUSD_PERP: 100 USD, tick 0.1
+    100000000000
+    >>> inverse_atoms_per_lot_tick("10", "1", "0.01")  # ETHUSD_PERP
+    100000000000
+    """
+    cm, cp = _step(contract_size, "contract_size")
+    lm, lp = _step(lot_size, "lot_size")
+    tm, tp = _step(tick_size, "tick_size")
+    # (cm / 10**cp) * (lm / 10**lp) * 10**8 / (tm / 10**tp)
+    num = cm * lm * _pow10(ATOM_PLACES + tp)
+    den = tm * _pow10(cp + lp)
+    q, r = divmod(num, den)
+    if r:
+        raise SpecError(
+            f"contract size {_format_fixed(cm, cp)} x lot {_format_fixed(lm, lp)} / tick {_format_fixed(tm, tp)} "
+            "is not a whole number of atoms per tick: the coin value of a fill would not be exact to the rounding rule",
+            field="contract_size",
+        )
+    return q
+
+
+def inverse_value_floor(lots: int, atoms_per_lot_tick: int, price_ticks: int) -> int:
+    """The coin value of an inverse fill, in atoms, **rounded down**: ``floor(lots × k / price)``.
+
+    THE rounding rule of inverse money (``docs/inverse.md``): a fill's coin value is
+    computed once, rounded down to the atom, and booked identically to both sides (the
+    buyer's entry cost and the seller's, or the closing side's exit value), so every fill
+    still nets to zero across accounts. A fill that closes part of a position and opens
+    the rest splits that one value: the close takes its floor share
+    (:func:`mul_div_floor`), the opening the remainder. The remainder of the floor (under
+    one atom per fill) belongs to nobody: it is not money that exists. A position opened
+    and closed in k fills therefore realizes what one fill of the same size would, within
+    k atoms.
+
+    >>> inverse_value_floor(100, 10**11, 250_000)  # 100 BTCUSD contracts at 25,000.0: 0.4 BTC
+    40000000
+    >>> inverse_value_floor(1, 10**11, 300_000)  # 1 contract at 30,000: 0.00333333 BTC
+    333333
+    """
+    return lots * atoms_per_lot_tick // price_ticks
+
+
+def inverse_value_e8_ceil(lots: int, atoms_e8_per_lot_subtick: int, price_subticks: int) -> int:
+    """The coin value of ``lots`` inverse contracts at a subtick (mark) price, in
+    1e-8 atoms, **rounded up**: ``ceil(lots × face × 1e24 / price_subticks)``.
+
+    Positions are valued at the mark with this (exact to 1e-16 of the coin; the rounding
+    is against a long, whose unrealized PnL is ``cost − value``). It is non-increasing in
+    the price, so every threshold search on it stays exact and monotone.
+
+    >>> inverse_value_e8_ceil(100, 100 * 10**24, 25_000 * 10**8)  # 0.4 BTC in atoms_e8
+    4000000000000000
+    """
+    return -(-(lots * atoms_e8_per_lot_subtick) // price_subticks)
 
 
 # --------------------------------------------------------------------------- fine prices

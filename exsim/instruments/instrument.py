@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
+from fractions import Fraction
 from typing import Any, Final
 
 import attrs
@@ -22,8 +23,10 @@ from exsim.units import (
     NS_PER_HOUR,
     RATE_SCALE,
     ValueText,
+    ATOMS_E8_PER_ATOM,
     atoms_per_tick_lot,
     format_lots,
+    inverse_atoms_per_lot_tick,
     format_rate_e8,
     format_subticks,
     format_ticks,
@@ -49,6 +52,8 @@ DEFAULT_FUNDING_INTERVAL_NS: Final = 8 * NS_PER_HOUR
 MAINT_MARGIN_BASES: Final = ("mark", "entry")
 
 _UNIFIED_RE: Final = re.compile(r"([A-Z0-9]+)/([A-Z0-9]+):[A-Z0-9-]+", re.ASCII)
+#: Binance COIN-M names: ``BTCUSD_PERP`` (perpetual), ``BTCUSD_240927`` (quarterly)
+_COIN_M_RE: Final = re.compile(r"([A-Z0-9]+?)(USD)_(PERP|[0-9]{6})", re.ASCII)
 _QUOTES: Final = ("USDT", "USDC", "BUSD", "FDUSD")
 
 
@@ -58,6 +63,14 @@ def _tick_size(value: ValueText) -> Decimal:
         return parse_decimal(value, field="tick_size")
     except InputError as exc:
         raise SpecError(exc.message, field="tick_size") from exc
+
+
+def _contract_size(value: ValueText) -> Decimal:
+    """attrs converter for ``contract_size``; SpecError if malformed."""
+    try:
+        return parse_decimal(value, field="contract_size")
+    except InputError as exc:
+        raise SpecError(exc.message, field="contract_size") from exc
 
 
 def _lot_size(value: ValueText) -> Decimal:
@@ -70,7 +83,7 @@ def _lot_size(value: ValueText) -> Decimal:
 
 def _split_symbol(symbol: str) -> tuple[str, str] | None:
     """``(base, quote)`` guessed from ``BTC/USDT:USDT`` or ``BTCUSDT``; None if unsure."""
-    m = _UNIFIED_RE.fullmatch(symbol)
+    m = _UNIFIED_RE.fullmatch(symbol) or _COIN_M_RE.fullmatch(symbol)
     if m is not None:
         return m.group(1), m.group(2)
     for quote in _QUOTES:
@@ -81,7 +94,17 @@ def _split_symbol(symbol: str) -> tuple[str, str] | None:
 
 @attrs.frozen(kw_only=True)
 class Instrument:
-    """A linear perpetual's specification. All integers carry their unit in their name.
+    """A perpetual's specification, linear or inverse. All integers carry their unit in their name.
+
+    - ``inverse``: False (linear, USDⓈ-M: size in the base asset, money in the quote) or
+      True (inverse, COIN-M: size in contracts of ``contract_size`` quote units each,
+      money in the base coin; notional = contracts × contract size / price).
+    - ``margin_asset``: the settlement asset every amount of this instrument is in (its
+      wallets, fees, PnL, funding, brackets); default the quote (linear) or the base
+      (inverse). Cross margin pools the instruments that share it.
+    - ``contract_size``: inverse only, the face value of one contract in the quote
+      (``100`` USD for BTCUSD_PERP); ``0`` for linear. ``contract_size × lot_size × 1e8 /
+      tick_size`` must be whole (:attr:`inverse_atoms_per_lot_tick`).
 
     - ``tick_size`` / ``lot_size``: price and quantity grids (``Decimal``), > 0.
     - ``min_qty_lots`` (>= 1) / ``max_qty_lots`` (per order; 0 = no cap).
@@ -121,7 +144,17 @@ class Instrument:
     partial_liquidation: bool = False
     #: notional the maintenance margin is computed on: "mark" (Binance) or "entry" (Bybit)
     maint_margin_basis: str = "mark"
+    inverse: bool = False
+    contract_size: Decimal = attrs.field(default=Decimal(0), converter=_contract_size)
+    margin_asset: str = attrs.field(
+        default=attrs.Factory(lambda self: self.base if self.inverse else self.quote, takes_self=True)
+    )
     atoms_per_tick_lot: int = attrs.field(init=False)
+    #: inverse: coin atoms per (lot / tick): a fill's value is ``lots × this // price_ticks``; 0 if linear
+    inverse_atoms_per_lot_tick: int = attrs.field(init=False)
+    #: inverse: ``face value of a lot × 1e24``, the numerator of a value at a subtick price
+    #: in 1e-8 atoms (:func:`exsim.units.inverse_value_e8_ceil`); 0 if linear
+    inverse_atoms_e8_per_lot_subtick: int = attrs.field(init=False)
     #: subticks (1e-8 of the quote asset: the unit of marks and index prices) per tick
     subticks_per_tick: int = attrs.field(init=False)
     #: the lot in 1e-8 of the base asset: ``_atoms_e8`` of notional per lot per subtick
@@ -135,6 +168,28 @@ class Instrument:
             return atoms_per_tick_lot(self.tick_size, self.lot_size)
         except SpecError as exc:
             raise SpecError(exc.message, where=self._where(), field=exc.field) from exc
+
+    @inverse_atoms_per_lot_tick.default
+    def _inverse_atoms_per_lot_tick(self) -> int:
+        if not self.inverse:
+            return 0
+        try:
+            return inverse_atoms_per_lot_tick(self.contract_size, self.lot_size, self.tick_size)
+        except SpecError as exc:
+            raise SpecError(exc.message, where=self._where(), field=exc.field) from exc
+
+    @inverse_atoms_e8_per_lot_subtick.default
+    def _inverse_atoms_e8_per_lot_subtick(self) -> int:
+        if not self.inverse:
+            return 0
+        face = self.contract_size * self.lot_size * (10**24)
+        if face != face.to_integral_value() or face <= 0:
+            raise SpecError(
+                f"contract size {self.contract_size} x lot {self.lot_size} is finer than 1e-24 or not positive",
+                where=self._where(),
+                field="contract_size",
+            )
+        return int(face)
 
     @subticks_per_tick.default
     def _subticks_per_tick(self) -> int:
@@ -163,7 +218,13 @@ class Instrument:
         def bad(field: str, message: str) -> SpecError:
             return SpecError(message, where=where, field=field)
 
-        for name in ("symbol", "base", "quote"):
+        if not isinstance(self.inverse, bool):
+            raise bad("inverse", f"{self.inverse!r} must be a bool")
+        if self.inverse and self.contract_size <= 0:
+            raise bad("contract_size", f"{self.contract_size} must be > 0 for an inverse contract")
+        if not self.inverse and self.contract_size != 0:
+            raise bad("contract_size", f"{self.contract_size}: only inverse contracts have a contract size")
+        for name in ("symbol", "base", "quote", "margin_asset"):
             value = getattr(self, name)
             if not isinstance(value, str) or not value:
                 raise bad(name, f"{value!r} must be a non-empty string")
@@ -234,6 +295,9 @@ class Instrument:
         clearance_fee: ValueText = "0",
         funding_interval_ns: int = DEFAULT_FUNDING_INTERVAL_NS,
         maint_margin_basis: str = "mark",
+        inverse: bool = False,
+        contract_size: ValueText = "0",
+        margin_asset: str | None = None,
     ) -> Instrument:
         """Build an instrument from human units given as decimal strings.
 
@@ -241,6 +305,8 @@ class Instrument:
         ``max_qty="0"`` = no cap), notionals in the quote/settlement asset
         (``min_notional="100"``), fees as fractions (``taker_fee="0.0005"`` = 0.05 %).
         ``maint_margin_basis`` is ``"mark"`` (default) or ``"entry"`` (see the class).
+        An inverse contract: ``inverse=True, contract_size="100"`` (quote units per
+        contract; ``lot_size`` is then in contracts, notionals and fees in the coin).
         ``base``/``quote`` default to a split of ``symbol`` (``BTC/USDT:USDT`` or a
         ``...USDT``/``...USDC`` name). Every value is converted exactly; anything off-grid,
         malformed or out of range raises :class:`SpecError` naming the instrument and field.
@@ -301,6 +367,9 @@ class Instrument:
             clearance_fee_e8=clearance,
             funding_interval_ns=funding_interval_ns,
             maint_margin_basis=maint_margin_basis,
+            inverse=inverse,
+            contract_size=contract_size,
+            **({} if margin_asset is None else {"margin_asset": margin_asset}),
         )
 
     # ------------------------------------------------------------------ helpers
@@ -312,11 +381,60 @@ class Instrument:
         return self.max_notional_atoms or self.brackets.last_cap_atoms
 
     def notional_atoms(self, price_ticks: int, qty_lots: int) -> int:
-        """Exact notional ``price_ticks * qty_lots * atoms_per_tick_lot`` in atoms. O(1).
+        """Notional at a traded price in atoms of :attr:`margin_asset`. O(1).
 
-        Signed like ``qty_lots``; pass the absolute size for bracket lookups.
+        Linear: exact ``price_ticks * qty_lots * atoms_per_tick_lot``. Inverse: the coin
+        value ``|qty| × face / price`` rounded down (:meth:`fill_value_atoms`). Signed
+        like ``qty_lots``; pass the absolute size for bracket lookups.
         """
+        if self.inverse:
+            v = (qty_lots if qty_lots >= 0 else -qty_lots) * self.inverse_atoms_per_lot_tick // price_ticks
+            return v if qty_lots >= 0 else -v
         return price_ticks * qty_lots * self.atoms_per_tick_lot
+
+    def fill_value_atoms(self, price_ticks: int, lots: int) -> int:
+        """The money value of a fill of ``lots >= 0`` at ``price_ticks``, in atoms of
+        :attr:`margin_asset`: what both sides book (entry cost, exit value). O(1).
+
+        Linear: exact. Inverse: rounded down to the atom once per fill
+        (:func:`exsim.units.inverse_value_floor`, the one rounding rule).
+        """
+        if self.inverse:
+            return lots * self.inverse_atoms_per_lot_tick // price_ticks
+        return price_ticks * lots * self.atoms_per_tick_lot
+
+    def value_atoms_e8(self, price_subticks: int, lots: int) -> int:
+        """The notional of ``lots >= 0`` at a subtick (mark) price, in 1e-8 atoms. O(1).
+
+        Linear: exact ``price × lots × lot_size_e8``. Inverse: ``lots × face / price``
+        rounded up to 1e-16 of the coin (:func:`exsim.units.inverse_value_e8_ceil`).
+        """
+        if self.inverse:
+            return -(-(lots * self.inverse_atoms_e8_per_lot_subtick) // price_subticks)
+        return price_subticks * lots * self.lot_size_e8
+
+    def upnl_atoms_e8(self, qty_lots: int, cost_atoms: int, price_subticks: int) -> int:
+        """Unrealized PnL in 1e-8 atoms of a position of signed ``qty_lots`` with exact
+        entry cost ``cost_atoms``, at a subtick price. O(1).
+
+        Linear: long ``value − cost``, short ``cost − value``. Inverse: the coin value of
+        the contracts falls as the price rises, so a long gains ``cost − value`` (= face
+        × (1/entry − 1/price)) and a short ``value − cost``.
+        """
+        n = self.value_atoms_e8(price_subticks, qty_lots if qty_lots >= 0 else -qty_lots)
+        cost = cost_atoms * ATOMS_E8_PER_ATOM
+        return n - cost if (qty_lots >= 0) != self.inverse else cost - n
+
+    def entry_price_ticks(self, qty_lots: int, cost_atoms: int) -> Fraction | None:
+        """The average entry price in ticks (exact rational) of a position with this size
+        and entry cost; None when flat or costless. Linear: ``cost / (|q| × atoms per
+        tick-lot)``. Inverse: the harmonic mean Binance shows, ``|q| × face / cost``."""
+        q = qty_lots if qty_lots >= 0 else -qty_lots
+        if not q:
+            return None
+        if self.inverse:
+            return Fraction(q * self.inverse_atoms_per_lot_tick, cost_atoms) if cost_atoms else None
+        return Fraction(cost_atoms, q * self.atoms_per_tick_lot)
 
     def price_str(self, price_ticks: int) -> str:
         """Ticks as a plain price string with the tick's decimals (exact)."""
@@ -340,7 +458,11 @@ class Instrument:
         return price_ticks * self.subticks_per_tick
 
     def notional_atoms_e8(self, price_subticks: int, qty_lots: int) -> int:
-        """Exact notional at a subtick price, in 1e-8 atoms. O(1)."""
+        """Notional at a subtick price, in 1e-8 atoms (linear: exact; inverse: see
+        :meth:`value_atoms_e8`). Signed like ``qty_lots``. O(1)."""
+        if self.inverse:
+            v = self.value_atoms_e8(price_subticks, qty_lots if qty_lots >= 0 else -qty_lots)
+            return v if qty_lots >= 0 else -v
         return price_subticks * qty_lots * self.lot_size_e8
 
     def ticks(self, price: ValueText, *, where: str = "", field: str = "price") -> int:
@@ -374,6 +496,10 @@ def instrument_to_dict(inst: Instrument) -> dict[str, object]:
         "partial_liquidation": inst.partial_liquidation,
         "maint_margin_basis": inst.maint_margin_basis,
     }
+    if inst.inverse or inst.margin_asset != inst.quote:  # linear records stay as they were
+        out["inverse"] = inst.inverse
+        out["contract_size"] = str(inst.contract_size)
+        out["margin_asset"] = inst.margin_asset
     for name in _JSON_INT_FIELDS:
         out[name] = getattr(inst, name)
     out["brackets"] = [[b.floor_atoms, b.cap_atoms, b.mmr_e8, b.cum_atoms, b.max_leverage] for b in inst.brackets.brackets]
@@ -399,6 +525,9 @@ def instrument_from_dict(data: dict[str, Any], *, where: str = "") -> Instrument
             brackets=brackets,
             partial_liquidation=bool(data["partial_liquidation"]),
             maint_margin_basis=str(data["maint_margin_basis"]),
+            inverse=bool(data.get("inverse", False)),
+            contract_size=str(data.get("contract_size", "0")),
+            **({"margin_asset": str(data["margin_asset"])} if "margin_asset" in data else {}),
             **{name: int(data[name]) for name in _JSON_INT_FIELDS},
         )
     except (KeyError, TypeError, ValueError) as exc:

@@ -128,7 +128,13 @@ class Position:
 
 
 class Account:
-    """A trading account: the cross wallet, per-instrument settings and its positions.
+    """A trading account's wallet in one settlement asset: the cross wallet, the
+    per-instrument settings and the positions of the instruments margined in that asset.
+
+    A trader with USDT and BTC holds two of these (the same ``account_id``, ``asset``
+    ``"USDT"`` and ``"BTC"``), as Binance keeps a USDⓈ-M and a COIN-M wallet: each is its
+    own cross pool (a BTC wallet backs every BTC-margined cross position), watched by the
+    risk index as one scope. ``asset`` is ``""`` only for an account built outside a ledger.
 
     ``wallet_atoms`` is the cross wallet: deposits − withdrawals + realized PnL of cross
     positions − fees ± funding of cross positions − margin moved into isolated buckets +
@@ -137,6 +143,7 @@ class Account:
 
     __slots__ = (
         "account_id",
+        "asset",
         "wallet_atoms",
         "held_atoms",
         "hedge_mode",
@@ -152,8 +159,9 @@ class Account:
         "risk_seq",
     )
 
-    def __init__(self, account_id: int) -> None:
+    def __init__(self, account_id: int, asset: str = "") -> None:
         self.account_id = account_id
+        self.asset = asset  # the settlement asset of this wallet (atoms are 1e-8 of it)
         self.wallet_atoms = 0
         self.held_atoms = 0
         self.hedge_mode = False
@@ -182,6 +190,6 @@ class Account:
 
     def __repr__(self) -> str:
         return (
-            f"Account({self.account_id}, wallet={self.wallet_atoms}, held={self.held_atoms}, "
+            f"Account({self.account_id}{' ' + self.asset if self.asset else ''}, wallet={self.wallet_atoms}, held={self.held_atoms}, "
             f"positions={len(self.positions)})"
         )
