@@ -221,6 +221,18 @@ class TestCrossPools:
                 assert not at_or_past_e8(LIQUIDATION_RATIO_E8, *ledger.cross_margin_balance_e8(acct)), (price, sym)
         pytest.fail("the pool was never liquidated")
 
+    def test_cross_bankruptcy_prices_leave_no_bad_debt(self) -> None:
+        """With no bids both legs are taken over at their cross bankruptcy prices (the pool's
+        balance shared by MM, in value space, rounded away from bad debt): the BTC fund pays
+        no deficit and the account keeps a wallet >= 0."""
+        h = self.two_inverse()
+        events = h.mark(215_000)
+        events += h.mark(215_000, "BTCUSD_241227")
+        (liq,) = liquidations(events, 1)
+        assert all(p.taken_over_lots == 100 for p in liq.positions)
+        assert liq.insurance_fund_change_atoms >= 0 and not liq.uncovered_loss_atoms
+        assert 0 <= h.wallet_in(1, "BTC") < 5_000_000
+
     def test_usdt_and_btc_pools_of_one_account_are_independent(self) -> None:
         """A crash in BTCUSD_PERP liquidates account 1's BTC pool only; its USDT pool, wallet and
         position stay as they were (and the other way round)."""
