@@ -1699,16 +1699,13 @@ class Exchange:
             out.append(_new(CommandRejected, (ts, account, name, RejectReason.UNKNOWN_SYMBOL)))
             return
         if type(cmd) is Deposit or type(cmd) is Withdraw:
-            asset = cmd.asset or ledger.home_asset
-            if type(cmd) is Deposit:
-                reason = ledger.deposit(account, cmd.amount_atoms, asset)
-                kind, amount = "DEPOSIT", cmd.amount_atoms
-            else:
-                reason = ledger.withdraw(account, cmd.amount_atoms, asset)
-                kind, amount = "WITHDRAW", -cmd.amount_atoms
+            asset = cmd.asset  # None: the home asset (called without it, as before assets)
+            move = ledger.deposit if type(cmd) is Deposit else ledger.withdraw
+            reason = move(account, cmd.amount_atoms) if asset is None else move(account, cmd.amount_atoms, asset)
             if not reason:
-                wallet = ledger.account(account, asset).wallet_atoms
-                out.append(_new(BalanceChanged, (ts, account, kind, amount, wallet, asset)))
+                kind, amount = ("DEPOSIT", cmd.amount_atoms) if type(cmd) is Deposit else ("WITHDRAW", -cmd.amount_atoms)
+                acct = ledger.account(account, asset)
+                out.append(_new(BalanceChanged, (ts, account, kind, amount, acct.wallet_atoms, acct.asset)))
         elif type(cmd) is SetLeverage:
             reason = ledger.set_leverage(account, symbol, cmd.leverage)
             if not reason:
