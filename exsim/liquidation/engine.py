@@ -24,6 +24,21 @@ Bankruptcy price: isolated ``BP = EP − s·WB/Q``; cross, all positions at once
 margin balance ``TNC`` is split in proportion to maintenance margin:
 ``BP_i = MP_i − s_i·TNC·(MM_i / ΣMM) / Q_i`` (closing every position at its BP leaves the
 pool at zero).
+
+Settlement assets and inverse contracts (Binance COIN-M:
+https://www.binance.com/en/support/faq/how-to-calculate-liquidation-price-of-coin-margined-futures-contracts-b3c689c1f50a44cabb3a84e663b81d93,
+https://www.binance.com/en/support/faq/liquidation-protocols-360033525271). A scope is in
+one asset: an isolated bucket in its instrument's margin asset, a cross pool is one
+account's wallet in one asset (a BTC pool closes its BTC-margined positions only, never
+the same trader's USDT ones). The clearance fee, the takeover, the deficit and ADL are
+that asset's: its insurance fund, its accounts. An inverse position's money is its coin
+value ``contracts × contract size / price``: the liquidated notional, fees and fills are
+coin values (:meth:`Instrument.fill_value_atoms`), and the bankruptcy price is where the
+bucket plus the PnL in coin is zero — isolated long ``P = Q·face / (M + C)``, short
+``P = Q·face / (C − M)``, rounded up for a long and down for a short (away from bad
+debt, as the linear rule); a cross leg's share of the pool's balance moves its value,
+not its price (:func:`_inverse_cross_bankruptcy_ticks`). Partial liquidation cuts an
+inverse position to just under its bracket's floor in coin.
 """
 
 from __future__ import annotations
