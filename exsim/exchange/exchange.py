@@ -17,6 +17,16 @@ Pipeline of one command (``DESIGN.md`` §2), all inside :meth:`Exchange.submit`:
 
 Events are appended to one buffer while the command runs and given to the sinks once it
 has completed, so no sink ever sees a half-applied command.
+
+Money is in each instrument's margin asset (the ledger keeps a book per asset): fees are
+the fee rate times a fill's money value, which for an inverse (COIN-M) contract is its
+coin value ``contracts × contract size / price`` rounded down once per fill (Binance
+COIN-M: "Transaction fee = number of contracts × contract multiplier / transaction price
+× fee rate", https://www.binance.com/en/support/faq/binance-coin-margined-futures-contract-specifications-a4470430e3164c13932be2ef2b3cca4d);
+a margin hold is taken on the order's worst-case coin value, at the lowest price it can
+fill at (:meth:`Exchange._worst_inverse_notional`). Wallets, positions and the insurance
+fund an event reports on are those of the instrument's asset; ``BalanceChanged`` and
+``UncoveredLoss``, which name no instrument, carry the asset.
 """
 
 from __future__ import annotations
