@@ -172,19 +172,23 @@ class SetMarkPrice(NamedTuple):
 
 
 class Deposit(NamedTuple):
-    """Credit an account's cross wallet with ``amount_atoms`` (> 0). Creates the account."""
+    """Credit an account's cross wallet with ``amount_atoms`` (> 0) of ``asset`` (atoms:
+    1e-8 of it; None: the ledger's home asset). Creates the account's wallet in it."""
 
     ts_ns: int
     account_id: int
     amount_atoms: int
+    asset: str | None = None
 
 
 class Withdraw(NamedTuple):
-    """Debit the cross wallet; refused if it would leave cross margin short."""
+    """Debit the cross wallet in ``asset`` (None: home); refused if it would leave cross
+    margin short (or the account never held the asset: NO_ACCOUNT)."""
 
     ts_ns: int
     account_id: int
     amount_atoms: int
+    asset: str | None = None
 
 
 class SetLeverage(NamedTuple):
@@ -206,11 +210,14 @@ class SetMarginMode(NamedTuple):
 
 
 class SetPositionMode(NamedTuple):
-    """One-way (False) or hedge mode (True); refused with any position or open order."""
+    """One-way (False) or hedge mode (True) of the account's wallet in ``asset`` (None: the
+    home asset; a USDⓈ-M and a COIN-M wallet each have their own, as on Binance); refused
+    with any position or open order there."""
 
     ts_ns: int
     account_id: int
     hedge_mode: bool
+    asset: str | None = None
 
 
 class AdjustIsolatedMargin(NamedTuple):

@@ -205,6 +205,7 @@ class BalanceChanged(NamedTuple):
     kind: str  # DEPOSIT, WITHDRAW, ISOLATED_MARGIN
     amount_atoms: int  # signed: + into the wallet
     wallet_atoms: int  # the wallet afterwards
+    asset: str = ""  # the wallet's asset (atoms are 1e-8 of it)
 
 
 class SettingChanged(NamedTuple):
@@ -335,8 +336,9 @@ class UncoveredLoss(NamedTuple):
 
     ts_ns: int
     amount_atoms: int
-    total_atoms: int  # all uncovered losses so far
+    total_atoms: int  # all uncovered losses so far (of this asset)
     cause: str  # the command during which it arose
+    asset: str = ""  # the asset whose insurance fund ran dry
 
 
 Event = (

@@ -17,12 +17,22 @@ Pipeline of one command (``DESIGN.md`` §2), all inside :meth:`Exchange.submit`:
 
 Events are appended to one buffer while the command runs and given to the sinks once it
 has completed, so no sink ever sees a half-applied command.
+
+Money is in each instrument's margin asset (the ledger keeps a book per asset): fees are
+the fee rate times a fill's money value, which for an inverse (COIN-M) contract is its
+coin value ``contracts × contract size / price`` rounded down once per fill (Binance
+COIN-M: "Transaction fee = number of contracts × contract multiplier / transaction price
+× fee rate", https://www.binance.com/en/support/faq/binance-coin-margined-futures-contract-specifications-a4470430e3164c13932be2ef2b3cca4d);
+a margin hold is taken on the order's worst-case coin value, at the lowest price it can
+fill at (:meth:`Exchange._worst_inverse_notional`). Wallets, positions and the insurance
+fund an event reports on are those of the instrument's asset; ``BalanceChanged`` and
+``UncoveredLoss``, which name no instrument, carry the asset.
 """
 
 from __future__ import annotations
 
 import hashlib
-from typing import Callable, Final, Iterable
+from typing import TYPE_CHECKING, Callable, Final, Iterable
 
 from exsim.book.order_book import CONSERVATIVE, Fill as BookFill, OrderBook
 from exsim.book.orders import (
@@ -102,6 +112,9 @@ from exsim.margin.mark import MarkPriceCalculator
 from exsim.liquidation.engine import LiquidationEngine
 from exsim.units import rate_ceil, subticks_ceil_ticks, subticks_floor_ticks
 
+if TYPE_CHECKING:
+    from exsim.ledger.ledger import AssetBook
+
 Sink = Callable[[list[Event]], None]
 
 #: order types that wait outside the book for a price
@@ -165,10 +178,12 @@ class _Market:
         "mark_calc",
         "premium",
         "funding_cap_e8",
+        "asset",
     )
 
     def __init__(self, instrument: Instrument, queue_model: str) -> None:
         self.instrument = instrument
+        self.asset = instrument.margin_asset  # the asset its money (fees, PnL, margin) is in
         self.book = OrderBook(queue_model)
         self.triggers = TriggerIndex()
         self.trailing = TrailingIndex()  # trailing stops (also listed in triggers.orders)
@@ -237,7 +252,13 @@ class Exchange:
         self._filling: list[tuple[int, int]] = []  # contingent orders filling in the match being booked
         self._liquidating_order_id = 0  # the liquidation order being executed, 0 if none
         self._cmd_seq = 0  # commands submitted so far
+        #: the insurance funds' balances last recorded in their history: the home asset's
+        #: (kept apart: one compare per command on the one-asset path) and the others'
         self._fund_seen = ledger.fund.wallet_atoms if ledger is not None else 0
+        self._other_books = (
+            tuple(b for a, b in ledger.assets.items() if a != ledger.home_asset) if ledger is not None else ()
+        )
+        self._other_fund_seen = {b.asset: b.fund.wallet_atoms for b in self._other_books}
         self._out: list[Event] = []
         self._fills: list[BookFill] = []
         self._handlers: dict[type, Callable[[Command], None]] = {
@@ -285,7 +306,12 @@ class Exchange:
                     if contingent:
                         self._settle_contingent(command.ts_ns)
             if ledger.fund.wallet_atoms != self._fund_seen:
-                self._fund_changed(command)
+                self._fund_changed(command, ledger.book())
+            if self._other_books:
+                seen = self._other_fund_seen
+                for book in self._other_books:
+                    if book.fund.wallet_atoms != seen[book.asset]:
+                        self._fund_changed(command, book)
         if contingent.dirty:  # a linked order left in this command: drop its links
             contingent.prune(self._is_open)
         out = self._out
@@ -458,9 +484,16 @@ class Exchange:
         higher bids, so it is valued at the better of its limit and the best bid. A market
         buy is valued at the deepest ask it would reach (or the last one there is), a
         market sell at the best bid.
+
+        Inverse contracts (coin-margined, Binance COIN-M): the notional is the coin value
+        ``lots × face / price``, largest at the **lowest** price the order can fill at, so
+        the bound is taken there instead (:meth:`_worst_inverse_notional`).
         """
         book = market.book
-        atpl = market.instrument.atoms_per_tick_lot
+        inst = market.instrument
+        if inst.inverse:
+            return self._worst_inverse_notional(market, side, qty, limit_px)
+        atpl = inst.atoms_per_tick_lot
         if limit_px is None:
             if side == BUY:  # pays at most the deepest ask it reaches
                 px = book.sweep_price(side, qty) or market.last_price_ticks or self._mark_ceil_ticks(market)
@@ -472,6 +505,31 @@ class Exchange:
             bid = book.best_bid()
             px = limit_px if bid is None or bid < limit_px else bid
         return px * qty * atpl
+
+    def _worst_inverse_notional(self, market: _Market, side: int, qty: int, limit_px: int | None) -> int:
+        """Upper bound of an inverse order's coin notional, atoms: its value at the lowest
+        price it can fill at (``qty × face / price`` falls as the price rises).
+
+        A limit buy fills at asks from the best ask up to its limit, and at its limit once
+        it rests: the lowest is ``min(limit, best ask)``. A limit sell never fills below
+        its limit (it takes bids at or above it, rests at it): its limit. A market buy's
+        lowest fill is the best ask; a market sell's the deepest bid it reaches. Without a
+        book side: the last price, else the mark rounded down. Each fill's value is rounded
+        down (:meth:`Instrument.fill_value_atoms`) and a sum of floors is at most the floor
+        of the sum, so the bound holds for the fills too.
+        """
+        book = market.book
+        fallback = market.last_price_ticks or subticks_floor_ticks(
+            market.mark_price_subticks, market.instrument.subticks_per_tick
+        )
+        if limit_px is None:
+            px = (book.best_ask() if side == BUY else book.sweep_price(side, qty)) or fallback
+        elif side == BUY:
+            ask = book.best_ask()
+            px = limit_px if ask is None or ask > limit_px else ask
+        else:
+            px = limit_px
+        return market.instrument.fill_value_atoms(px, qty) if px > 0 else 0
 
     def _order_problem(
         self,
@@ -503,7 +561,7 @@ class Exchange:
                 return RejectReason.INVALID_PRICE
             if tif not in (GTC, IOC, FOK, GTX) or (tif == GTX and otype != LIMIT):
                 return RejectReason.INVALID_TIF  # post-only applies to plain limit orders
-            if price * qty * inst.atoms_per_tick_lot < inst.min_notional_atoms:
+            if inst.fill_value_atoms(price, qty) < inst.min_notional_atoms:
                 return RejectReason.NOTIONAL_BELOW_MIN
         elif otype in WAITING_TYPES or otype == MARKET:
             if price != 0:
@@ -589,6 +647,8 @@ class Exchange:
         inst = market.instrument
         symbol = inst.symbol
         atpl = inst.atoms_per_tick_lot
+        # fees are a rate of the fill's money value; an inverse fill's is its coin value
+        value = inst.fill_value_atoms if inst.inverse else None
         maker_fee = inst.maker_fee_e8
         trade_id = self.next_trade_id
         book = market.book
@@ -606,7 +666,7 @@ class Exchange:
         watched = self.contingent.watched
         hits: list[tuple[int, int]] = []  # (contingent order id, lots) filled in this match
         for maker, px, q in fills:
-            notional = px * q * atpl
+            notional = px * q * atpl if value is None else value(px, q)
             m_id = maker.order_id
             if m_id:
                 if watched and m_id in watched:
@@ -715,12 +775,13 @@ class Exchange:
             # no mark yet: value positions at the last trade
             ledger.on_mark(symbol, fills[-1][1] * market.instrument.subticks_per_tick)
         append = out.append
+        asset = market.asset
         for pos in changed.values():  # insertion order: deterministic
             append(
                 _new(
                     PositionChanged,
                     (ts, pos.account_id, symbol, pos.position_side, pos.qty_lots, pos.cost_atoms, pos.margin_atoms,
-                     pos.realized_pnl_atoms, ledger.any_account(pos.account_id).wallet_atoms),
+                     pos.realized_pnl_atoms, ledger.any_account(pos.account_id, asset).wallet_atoms),
                 )
             )
         protecting = self.contingent.protecting
@@ -729,7 +790,7 @@ class Exchange:
                 if protecting:
                     self._protect(ts, market, pos)
                 self._trim_closing_orders(ts, market, pos)
-                ledger.cover_bad_debt(ledger.accounts[pos.account_id])
+                ledger.cover_bad_debt(ledger.account_for(pos.account_id, symbol))
 
     def _trim_closing_orders(self, ts: int, market: _Market, pos: Position) -> None:
         """Keep an account's resting closing orders (reduce-only; hedge closes) within the
@@ -739,8 +800,8 @@ class Exchange:
         """
         ledger = self.ledger
         assert ledger is not None
-        acct = ledger.accounts[pos.account_id]
         symbol = market.instrument.symbol
+        acct = ledger.account_for(pos.account_id, symbol)
         holds = ledger.holds
         book = market.book
         closing = [
@@ -769,7 +830,7 @@ class Exchange:
             self._cancel_internal(ts, symbol, order.order_id, "REDUCE_ONLY")
         if shrink is not None:
             order, room = shrink
-            reason = ledger.rehold_order(order.order_id, room, room * order.price_ticks * market.instrument.atoms_per_tick_lot)
+            reason = ledger.rehold_order(order.order_id, room, market.instrument.fill_value_atoms(order.price_ticks, room))
             assert reason is None, reason  # a smaller closing order always fits
             order.qty_lots -= order.leaves_lots - room
             book.reduce(order, room)
@@ -1072,7 +1133,7 @@ class Exchange:
         ledger = self.ledger
         if ledger is None:
             return bracket.filled_lots
-        acct = ledger.accounts.get(bracket.account_id)
+        acct = ledger.find_account(bracket.account_id, ledger.book_of(bracket.symbol).asset)
         pos = acct.positions.get((bracket.symbol, bracket.position_side)) if acct is not None else None
         if pos is None:
             return 0
@@ -1259,7 +1320,7 @@ class Exchange:
             return self._reject(cmd, RejectReason.QTY_BELOW_MIN, order.order_id)
         if inst.max_qty_lots and qty > inst.max_qty_lots:
             return self._reject(cmd, RejectReason.QTY_ABOVE_MAX, order.order_id)
-        if price * qty * inst.atoms_per_tick_lot < inst.min_notional_atoms:
+        if inst.fill_value_atoms(price, qty) < inst.min_notional_atoms:
             return self._reject(cmd, RejectReason.NOTIONAL_BELOW_MIN, order.order_id)
         new_leaves = qty - filled
         ts, symbol, side = cmd.ts_ns, cmd.symbol, order.side
@@ -1461,7 +1522,7 @@ class Exchange:
         self._out.append(_new(MarkPriceUpdated, (ts, symbol, mark)))
         if self.ledger is not None:
             self.ledger.on_mark(symbol, mark)
-            if self.liquidator is not None and self.ledger.fund.positions:
+            if self.liquidator is not None and self.ledger.fund_of(symbol).positions:
                 self.liquidator.unwind_fund(ts, market)
         if market.triggers.orders:
             self._fire_triggers(ts, market, TRIGGER_MARK)
@@ -1540,20 +1601,32 @@ class Exchange:
                 append(_new(FundingPaid, (ts, pos.account_id, symbol, pos.position_side, rate, mark, amount)))
         append(_new(FundingSettled, (ts, symbol, rate, mark, len(amounts), paid, received, dust)))
 
-    def _fund_changed(self, command: Command) -> None:
-        """Record an insurance-fund change the liquidation engine did not explain (funding
-        dust, unwinding, deficits of closes below bankruptcy); report any shortfall."""
+    def _fund_changed(self, command: Command, book: AssetBook) -> None:
+        """Record a change of one asset's insurance fund the liquidation engine did not
+        explain (funding dust, unwinding, deficits of closes below bankruptcy); report any
+        shortfall (an :class:`UncoveredLoss` naming the asset)."""
         ledger = self.ledger
         assert ledger is not None
-        short = ledger.absorb_fund_shortfall()
+        short = ledger.absorb_fund_shortfall(book.asset)
         name = type(command).__name__
-        change = ledger.fund.wallet_atoms - self._fund_seen
+        change = book.fund.wallet_atoms - self.fund_seen(book)
         if change:
-            ledger.fund_history.append((command.ts_ns, ledger.fund.wallet_atoms, change, name))
+            book.fund_history.append((command.ts_ns, book.fund.wallet_atoms, change, name))
         if short:
-            ledger.fund_history.append((command.ts_ns, 0, 0, f"uncovered loss {short} atoms ({name})"))
-            self._out.append(_new(UncoveredLoss, (command.ts_ns, short, ledger.uncovered_loss_atoms, name)))
-        self._fund_seen = ledger.fund.wallet_atoms
+            book.fund_history.append((command.ts_ns, 0, 0, f"uncovered loss {short} atoms ({name})"))
+            self._out.append(_new(UncoveredLoss, (command.ts_ns, short, book.uncovered_loss_atoms, name, book.asset)))
+        self.set_fund_seen(book)
+
+    def fund_seen(self, book: AssetBook) -> int:
+        """The balance of ``book``'s insurance fund last recorded in its history."""
+        return self._other_fund_seen[book.asset] if book.asset in self._other_fund_seen else self._fund_seen
+
+    def set_fund_seen(self, book: AssetBook) -> None:
+        """``book``'s insurance fund balance is recorded (by a liquidation, or here)."""
+        if book.asset in self._other_fund_seen:
+            self._other_fund_seen[book.asset] = book.fund.wallet_atoms
+        else:
+            self._fund_seen = book.fund.wallet_atoms
 
     # ------------------------------------------------------------------ liquidation glue
     def _accept_internal(
@@ -1611,7 +1684,7 @@ class Exchange:
             _new(
                 PositionChanged,
                 (ts, pos.account_id, pos.symbol, pos.position_side, pos.qty_lots, pos.cost_atoms, pos.margin_atoms,
-                 pos.realized_pnl_atoms, ledger.any_account(pos.account_id).wallet_atoms),
+                 pos.realized_pnl_atoms, ledger.any_account(pos.account_id, self.markets[pos.symbol].asset).wallet_atoms),
             )
         )
 
@@ -1635,16 +1708,14 @@ class Exchange:
         if symbol and symbol not in self.markets:
             out.append(_new(CommandRejected, (ts, account, name, RejectReason.UNKNOWN_SYMBOL)))
             return
-        if type(cmd) is Deposit:
-            reason = ledger.deposit(account, cmd.amount_atoms)
+        if type(cmd) is Deposit or type(cmd) is Withdraw:
+            asset = cmd.asset  # None: the home asset (called without it, as before assets)
+            move = ledger.deposit if type(cmd) is Deposit else ledger.withdraw
+            reason = move(account, cmd.amount_atoms) if asset is None else move(account, cmd.amount_atoms, asset)
             if not reason:
-                wallet = ledger.accounts[account].wallet_atoms
-                out.append(_new(BalanceChanged, (ts, account, "DEPOSIT", cmd.amount_atoms, wallet)))
-        elif type(cmd) is Withdraw:
-            reason = ledger.withdraw(account, cmd.amount_atoms)
-            if not reason:
-                wallet = ledger.accounts[account].wallet_atoms
-                out.append(_new(BalanceChanged, (ts, account, "WITHDRAW", -cmd.amount_atoms, wallet)))
+                kind, amount = ("DEPOSIT", cmd.amount_atoms) if type(cmd) is Deposit else ("WITHDRAW", -cmd.amount_atoms)
+                acct = ledger.account(account, asset)
+                out.append(_new(BalanceChanged, (ts, account, kind, amount, acct.wallet_atoms, acct.asset)))
         elif type(cmd) is SetLeverage:
             reason = ledger.set_leverage(account, symbol, cmd.leverage)
             if not reason:
@@ -1655,7 +1726,7 @@ class Exchange:
                 mode = MARGIN_MODE_NAMES[cmd.margin_mode]
                 out.append(_new(SettingChanged, (ts, account, symbol, "MARGIN_MODE", mode)))
         elif type(cmd) is SetPositionMode:
-            reason = ledger.set_position_mode(account, bool(cmd.hedge_mode))
+            reason = ledger.set_position_mode(account, bool(cmd.hedge_mode), cmd.asset)
             if not reason:
                 mode = "HEDGE" if cmd.hedge_mode else "ONE_WAY"
                 out.append(_new(SettingChanged, (ts, account, "", "POSITION_MODE", mode)))
@@ -1663,9 +1734,11 @@ class Exchange:
             assert type(cmd) is AdjustIsolatedMargin
             reason = ledger.adjust_isolated_margin(account, symbol, cmd.position_side, cmd.delta_atoms)
             if not reason:
-                acct = ledger.accounts[account]
+                acct = ledger.account_for(account, symbol)
                 pos = acct.positions[(symbol, cmd.position_side)]
-                out.append(_new(BalanceChanged, (ts, account, "ISOLATED_MARGIN", -cmd.delta_atoms, acct.wallet_atoms)))
+                out.append(
+                    _new(BalanceChanged, (ts, account, "ISOLATED_MARGIN", -cmd.delta_atoms, acct.wallet_atoms, acct.asset))
+                )
                 out.append(
                     _new(
                         PositionChanged,

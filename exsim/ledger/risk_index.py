@@ -27,6 +27,16 @@ whose maintenance margin is held at its entry value (``maint_margin_basis="entry
 the mark does not move it at all, so only the equity term counts. A pool whose shares
 add up to at most its slack cannot cross its threshold while every instrument stays
 inside its trigger.
+
+Inverse (coin-margined) instruments, Binance COIN-M
+(https://www.binance.com/en/support/faq/how-to-calculate-liquidation-price-of-coin-margined-futures-contracts-b3c689c1f50a44cabb3a84e663b81d93):
+a position's notional is its coin value ``contracts × contract size / price``. Isolated
+thresholds stay exact integer subticks (the same monotone search on the ledger's
+figures, :func:`isolated_threshold_subticks`); a cross pool's inverse legs get their
+conservative triggers in value space, where the notional is linear (it is linear in
+``1/price``), mapped back to a price rounded toward the mark (:func:`_inverse_triggers`).
+The sorted lists hold prices either way, so a mark tick stays O(log N + k) whatever the
+mix of linear and inverse positions.
 """
 
 from __future__ import annotations
@@ -39,6 +49,7 @@ from exsim.errors import StateError
 from exsim.units import ATOMS_E8_PER_ATOM, RATE_SCALE, ceil_div, floor_div, mul_div_floor
 
 if TYPE_CHECKING:
+    from exsim.instruments import Instrument
     from exsim.ledger.accounts import Account, Position
     from exsim.ledger.ledger import Ledger
 
@@ -240,6 +251,26 @@ def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int
     With the instrument's ``maint_margin_basis`` ``"entry"`` the MM is the constant
     ``MM0 = MM(entry cost)`` and the condition is linear in p: the boundary is solved
     directly (:func:`_entry_threshold`) and checked with the same predicate. O(1).
+
+    **Inverse** (COIN-M) positions use the same search on the ledger's own figures: the
+    value ``V(p) = ceil(Q × face / p)`` (:meth:`Instrument.value_atoms_e8`, 1e-8 atoms of
+    the coin), a long's balance ``M + C − V(p)``, a short's ``M + V(p) − C``, MM on V.
+    Still monotone, so still an exact integer threshold:
+
+    * V is non-increasing in p (a ceiling of a decreasing function) and MM(V) is
+      non-decreasing in V (ceil of ``V·mmr − cum`` with continuous ``cum``).
+    * long: ``f(p) = r(M + C − V(p)) − 1e8·MM(V(p))``; as p falls V rises, the first term
+      falls and the second rises, so f is non-decreasing in p: hits (f ≤ 0) are exactly
+      ``p ≤ boundary`` — the long fires DOWN, as a linear long does (in value space it is
+      a linear *short*: p = face / N).
+    * short: ``g(V) = r(M + V − C) − 1e8·MM(V)`` grows with V at rate at least ``r − mmr``
+      > 0 per unit of V between MM jumps (the linear long's condition, same assumption
+      MMR < ratio), and V falls as p rises, so hits are exactly ``p ≥ boundary`` (UP).
+    * as for a linear position, the MM's rounding up to the atom is the one place where
+      either function can step back (by at most one atom of MM); the bracket and the
+      search work on the same integers as the ledger's check.
+
+    The gallop starts from the value-space root (:func:`_inverse_threshold_guess`).
     """
     inst = ledger.instruments[pos.symbol]
     le8 = inst.lot_size_e8
@@ -254,25 +285,41 @@ def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int
     entry = inst.maint_margin_basis == "entry"
     mm_entry = inst.brackets.maint_margin_atoms(pos.cost_atoms) if entry else 0
 
-    def hit(p: int) -> bool:
-        n = size * p * le8
-        upnl = n - cost if q > 0 else cost - n
-        return ratio_e8 * (margin + upnl) <= scale * (mm_entry if entry else mm_of(n))
-
     guess: int | None
-    if entry:
-        guess = None  # the root is exact; the search below is only a fallback
-        if ratio_e8 > 0:
-            root = _entry_threshold(q > 0, size * le8, cost, margin, mm_entry * e8, ratio_e8)
-            if q > 0:
-                if root < 1:
-                    return None  # no positive price reaches it
-                if hit(root) and not hit(root + 1):
-                    return DOWN, root
-            elif hit(root) and (root == 1 or not hit(root - 1)):
-                return UP, root
+    if inst.inverse:
+        value = inst.value_atoms_e8
+        long = q > 0
+
+        def hit(p: int) -> bool:
+            # inst.upnl_atoms_e8(q, cost, p) with the value computed once: long cost − V, short V − cost
+            n = value(p, size)
+            upnl = cost - n if long else n - cost
+            return ratio_e8 * (margin + upnl) <= scale * (mm_entry if entry else mm_of(n))
+
+        guess = _inverse_threshold_guess(
+            long, size * inst.inverse_atoms_e8_per_lot_subtick, cost, margin,
+            mm_entry * e8 if entry else None, inst.brackets.brackets, ratio_e8,
+        )
     else:
-        guess = _threshold_guess(q > 0, size, cost, margin, inst.brackets.brackets, le8, ratio_e8)
+
+        def hit(p: int) -> bool:
+            n = size * p * le8
+            upnl = n - cost if q > 0 else cost - n
+            return ratio_e8 * (margin + upnl) <= scale * (mm_entry if entry else mm_of(n))
+
+        if entry:
+            guess = None  # the root is exact; the search below is only a fallback
+            if ratio_e8 > 0:
+                root = _entry_threshold(q > 0, size * le8, cost, margin, mm_entry * e8, ratio_e8)
+                if q > 0:
+                    if root < 1:
+                        return None  # no positive price reaches it
+                    if hit(root) and not hit(root + 1):
+                        return DOWN, root
+                elif hit(root) and (root == 1 or not hit(root - 1)):
+                    return UP, root
+        else:
+            guess = _threshold_guess(q > 0, size, cost, margin, inst.brackets.brackets, le8, ratio_e8)
     start = guess if guess is not None and guess >= 1 else max(1, ledger.mark_subticks(pos.symbol, pos))
     if q > 0:  # highest p that hits; hits are p <= boundary
         if hit(start):
@@ -359,9 +406,17 @@ def _threshold_guess(
     ``n = (r(M + C) + 1e8·cum) / (r + mmr)``, with p = n / (size × lot_size_e8). None when
     no bracket is self-consistent (the caller then searches from the mark).
     """
+    n_floor = _notional_root(long, cost, margin, brackets, ratio_e8)
+    return None if n_floor is None else floor_div(n_floor, size * lot_size_e8)
+
+
+def _notional_root(long: bool, cost: int, margin: int, brackets: tuple, ratio_e8: int) -> int | None:
+    """The notional (1e-8 atoms, floored) at which a position whose margin balance moves
+    *with* the notional (``long``: ``M + n − C``) or *against* it (``M + C − n``) meets
+    ``ratio``, in the first bracket that holds its own root; None if none does. O(brackets).
+    """
     scale = RATE_SCALE
     e8 = ATOMS_E8_PER_ATOM
-    per_subtick = size * lot_size_e8
     for b in brackets:
         cum = b.cum_atoms * e8
         if long:
@@ -376,8 +431,33 @@ def _threshold_guess(
             continue
         n_floor = floor_div(num, den)
         if b.floor_atoms * e8 <= n_floor and (n_floor < b.cap_atoms * e8 or b is brackets[-1]):
-            return floor_div(n_floor, per_subtick)
+            return n_floor
     return None
+
+
+def _inverse_threshold_guess(
+    long: bool, face_e8: int, cost: int, margin: int, mm_entry: int | None, brackets: tuple, ratio_e8: int
+) -> int | None:
+    """A starting subtick for the threshold search of an inverse position (money in 1e-8 atoms).
+
+    An inverse position is a linear one in **value space**: its coin value is
+    ``N(p) = face / p`` (``face_e8`` = contracts × face × 1e24, so N is in 1e-8 atoms) and a
+    long's margin balance is ``M + C − N`` (it falls as N rises, like a linear *short*'s),
+    a short's ``M + N − C`` (like a linear long's). The linear root in N
+    (:func:`_notional_root` with the side swapped, or :func:`_entry_threshold` in N when
+    the maintenance margin is the constant ``mm_entry``) maps back to ``p = face / N``.
+    Only a guess: the caller's gallop and bisection on the exact predicate decide. None
+    when no root exists (the caller starts from the mark).
+    """
+    if mm_entry is None:
+        n = _notional_root(not long, cost, margin, brackets, ratio_e8)
+    elif ratio_e8 > 0:
+        n = _entry_threshold(not long, 1, cost, margin, mm_entry, ratio_e8)
+    else:
+        return None
+    if n is None or n < 1:
+        return None
+    return face_e8 // n
 
 
 def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tuple[str, int, int]] | None:
@@ -391,11 +471,14 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
     """
     e8 = ATOMS_E8_PER_ATOM
     per: dict[str, list["Position"]] = {}
-    upnl = mm = 0
+    upnl = mm = inverse_legs = 0
+    instruments = ledger.instruments
     for pos in acct.positions.values():
         if pos.isolated or not pos.qty_lots:
             continue
         per.setdefault(pos.symbol, []).append(pos)
+        if instruments[pos.symbol].inverse:
+            inverse_legs += 1
         _, u, m = ledger.position_figures_e8(pos)
         upnl += u
         mm += m
@@ -406,8 +489,11 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
     slack = ratio_e8 * balance - scale * mm
     if slack <= 0:
         return None
-    # keep one atom of maintenance-margin rounding per position out of the shares
+    # keep one atom of maintenance-margin rounding per position out of the shares (and,
+    # per inverse leg, the value's rounding up to 1e-8 atom: see _inverse_triggers)
     slack -= scale * sum(len(v) for v in per.values())
+    if inverse_legs:
+        slack -= 2 * RATE_SCALE * inverse_legs
     if slack <= 0:
         return None
     weights: dict[str, int] = {}
@@ -421,6 +507,10 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
         le8 = inst.lot_size_e8
         mark = ledger.mark_subticks(symbol, legs[0])
         share = mul_div_floor(slack, weights[symbol], total_w)  # floor: shares never exceed the slack
+        if inst.inverse:
+            if mark > 0:  # (no mark and no cost: nothing to value)
+                _inverse_triggers(inst, legs, mark, share, ratio_e8, triggers)
+            continue
         q_net = sum(p.qty_lots for p in legs)
         gross = sum(abs(p.qty_lots) for p in legs)
         entry = inst.maint_margin_basis == "entry"
@@ -453,3 +543,76 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
                 continue  # cannot be reached by a positive price
             triggers.append((symbol, direction, price))
     return triggers
+
+
+def _inverse_triggers(
+    inst: "Instrument", legs: list["Position"], mark: int, share: int, ratio_e8: int, out: list[tuple[str, int, int]]
+) -> None:
+    """Append conservative DOWN / UP triggers (subticks) for a cross pool's inverse legs
+    on one instrument, which may use ``share`` of the pool's slack (units of ratio × 1e-8
+    atoms). O(legs + brackets).
+
+    The notional of an inverse leg is linear in ``1/p``, not in p: with ``w = face / p``
+    the coin value of one lot (1e-8 atoms), a leg's value is ``|q| × w``. So the share is
+    spent in value space: a move of w by ``δ`` against the pool costs at most
+    ``(ratio × adverse + 1e8·MM rate) × δ`` where ``adverse`` is the net size that loses
+    as w moves that way (longs when w rises, i.e. the price falls; shorts when it falls)
+    and the MM rate is ``gross × MMR`` at the far end (both directions counted: it only
+    makes the trigger earlier). ``δ = floor(share / rate)``, then mapped back to a price,
+    rounded toward the mark:
+
+    * price falls (DOWN): safe while ``w ≤ w0 + δ``, i.e. ``p ≥ face·m / (face + δ·m)``;
+      the trigger ``ceil(face·m / (face + δ·m)) − 1`` fires at or below it, so every
+      mark above it is within the share;
+    * price rises (UP): safe while ``w ≥ w0 − δ``, i.e. ``p ≤ face·m / (face − δ·m)``
+      (no trigger if ``δ·m ≥ face``: no price takes that much); the trigger
+      ``floor(face·m / (face − δ·m)) + 1``.
+
+    The ledger values a leg at ``ceil(|q| × w)``, within 1e-8 atom of ``|q| × w``: moving
+    from one valuation to the other changes equity by at most ``ratio × 1`` and the MM
+    (through its one ceiling, already reserved per position) by at most ``mmr × 1``, so
+    :func:`cross_triggers` reserves ``2 × 1e8`` more per inverse leg.
+    """
+    e8 = ATOMS_E8_PER_ATOM
+    face = inst.inverse_atoms_e8_per_lot_subtick  # w(p) = face / p
+    symbol = inst.symbol
+    brackets = inst.brackets
+    q_net = gross = 0
+    for p in legs:
+        q_net += p.qty_lots
+        gross += p.qty_lots if p.qty_lots > 0 else -p.qty_lots
+    entry = inst.maint_margin_basis == "entry"
+    value_now = inst.value_atoms_e8(mark, gross)  # 1e-8 atoms, gross legs at the mark
+    for direction in (DOWN, UP):
+        adverse = max(0, q_net) if direction == DOWN else max(0, -q_net)
+        if entry:
+            rate = ratio_e8 * adverse
+            if rate <= 0:
+                continue
+            delta = floor_div(share, rate)
+        else:
+            mmr = brackets.bracket_for(value_now // e8).mmr_e8
+            delta = 0
+            for _ in range(len(brackets.brackets) + 1):
+                rate = ratio_e8 * adverse + gross * mmr
+                if rate <= 0:
+                    break
+                delta = floor_div(share, rate)
+                if direction == UP:
+                    break  # the value falls: MMR at the mark bounds the whole move
+                end_mmr = brackets.bracket_for((value_now + gross * delta) // e8).mmr_e8
+                if end_mmr <= mmr:
+                    break
+                mmr = end_mmr
+            if rate <= 0:
+                continue
+        if direction == DOWN:
+            price = ceil_div(face * mark, face + delta * mark) - 1
+            if price < 1:
+                continue  # cannot be reached by a positive price
+        else:
+            den = face - delta * mark
+            if den <= 0:
+                continue
+            price = floor_div(face * mark, den) + 1
+        out.append((symbol, direction, price))

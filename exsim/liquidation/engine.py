@@ -24,6 +24,21 @@ Bankruptcy price: isolated ``BP = EP − s·WB/Q``; cross, all positions at once
 margin balance ``TNC`` is split in proportion to maintenance margin:
 ``BP_i = MP_i − s_i·TNC·(MM_i / ΣMM) / Q_i`` (closing every position at its BP leaves the
 pool at zero).
+
+Settlement assets and inverse contracts (Binance COIN-M:
+https://www.binance.com/en/support/faq/how-to-calculate-liquidation-price-of-coin-margined-futures-contracts-b3c689c1f50a44cabb3a84e663b81d93,
+https://www.binance.com/en/support/faq/liquidation-protocols-360033525271). A scope is in
+one asset: an isolated bucket in its instrument's margin asset, a cross pool is one
+account's wallet in one asset (a BTC pool closes its BTC-margined positions only, never
+the same trader's USDT ones). The clearance fee, the takeover, the deficit and ADL are
+that asset's: its insurance fund, its accounts. An inverse position's money is its coin
+value ``contracts × contract size / price``: the liquidated notional, fees and fills are
+coin values (:meth:`Instrument.fill_value_atoms`), and the bankruptcy price is where the
+bucket plus the PnL in coin is zero — isolated long ``P = Q·face / (M + C)``, short
+``P = Q·face / (C − M)``, rounded up for a long and down for a short (away from bad
+debt, as the linear rule); a cross leg's share of the pool's balance moves its value,
+not its price (:func:`_inverse_cross_bankruptcy_ticks`). Partial liquidation cuts an
+inverse position to just under its bracket's floor in coin.
 """
 
 from __future__ import annotations
@@ -52,6 +67,7 @@ from exsim.units import (
 
 if TYPE_CHECKING:
     from exsim.exchange.exchange import Exchange, _Market
+    from exsim.instruments import Instrument
     from exsim.ledger import Ledger
 
 
@@ -131,8 +147,11 @@ class LiquidationEngine:
         ledger = ex.ledger
         assert ledger is not None
         isolated = type(scope) is Position
-        acct = ledger.accounts[scope.account_id]
-        fund_before = ledger.fund.wallet_atoms
+        # the scope's account in its asset: a pool is one asset's, a bucket its instrument's
+        acct = ledger.account_for(scope.account_id, scope.symbol) if isolated else scope  # type: ignore[union-attr]
+        book = ledger.book(acct.asset)
+        fund = book.fund
+        fund_before = fund.wallet_atoms
         if isolated:
             positions = [scope]  # type: ignore[list-item]
         else:
@@ -161,20 +180,20 @@ class LiquidationEngine:
                 taken, adl_part = self._absorb_remainder(ts, pos, rest, bp, mark)
                 adl = rest - taken
                 adl_fills.extend(adl_part)
-                liquidated_notional += rest * bp * ex.markets[pos.symbol].instrument.atoms_per_tick_lot
+                liquidated_notional += ex.markets[pos.symbol].instrument.fill_value_atoms(bp, rest)
             results.append(
                 LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, order_id, filled, notional, taken, adl)
             )
         clearance, uncovered = self._settle_margin(ts, acct, positions, isolated, liquidated_notional)
-        uncovered += ledger.absorb_fund_shortfall()
-        fund_change = ledger.fund.wallet_atoms - fund_before
+        uncovered += ledger.absorb_fund_shortfall(book.asset)
+        fund_change = fund.wallet_atoms - fund_before
         if fund_change:
-            ledger.fund_history.append((ts, ledger.fund.wallet_atoms, fund_change, f"liquidation of account {acct.account_id}"))
-        ex._fund_seen = ledger.fund.wallet_atoms
+            book.fund_history.append((ts, fund.wallet_atoms, fund_change, f"liquidation of account {acct.account_id}"))
+        ex.set_fund_seen(book)
         ex._emit_liquidation(
             ts, acct.account_id, "ISOLATED" if isolated else "CROSS",
             positions[0].symbol if isolated else trigger_symbol,
-            balance_atoms, mm_atoms, tuple(results), clearance, fund_change, ledger.fund.wallet_atoms,
+            balance_atoms, mm_atoms, tuple(results), clearance, fund_change, fund.wallet_atoms,
             uncovered, tuple(adl_fills),
             self.explain(isolated, balance_atoms, mm_atoms, trigger_symbol if not isolated else positions[0].symbol,
                          results, clearance, fund_change, uncovered, adl_fills),
@@ -220,6 +239,13 @@ class LiquidationEngine:
                 if bracket.bracket <= 1:
                     continue
                 keep = floor_div((bracket.floor_atoms - 1 - size) * size, pos.cost_atoms)
+            elif inst.inverse:
+                # coin notional ceil(lots × face / mark) (1e-8 atoms); it is at most the
+                # floor less one atom exactly when lots × face ≤ (floor − 1) × 1e8 × mark
+                bracket = inst.brackets.bracket_for(inst.value_atoms_e8(mark, abs(pos.qty_lots)) // ATOMS_E8_PER_ATOM)
+                if bracket.bracket <= 1:
+                    continue
+                keep = floor_div((bracket.floor_atoms - 1) * ATOMS_E8_PER_ATOM * mark, inst.inverse_atoms_e8_per_lot_subtick)
             else:
                 per_lot = mark * inst.lot_size_e8  # 1e-8 atoms of notional per lot at the mark
                 bracket = inst.brackets.bracket_for(abs(pos.qty_lots) * per_lot // ATOMS_E8_PER_ATOM)
@@ -250,10 +276,12 @@ class LiquidationEngine:
             text = self.explain(isolated, balance_atoms, mm_atoms, symbol, results, 0, 0, 0, []).replace(
                 " closed", " reduced to a lower bracket", 1
             )
+            money = _money_format(acct.asset)
+            fund = ledger.book(acct.asset).fund
             ex._emit_liquidation(
                 ts, acct.account_id, "ISOLATED" if isolated else "CROSS", symbol, balance_atoms, mm_atoms,
-                tuple(results), 0, ledger.fund.wallet_atoms - fund_before, ledger.fund.wallet_atoms, 0, (),
-                text + f"; now margin balance {format_atoms(balance, 2)} > maintenance {format_atoms(mm, 2)}", True,
+                tuple(results), 0, fund.wallet_atoms - fund_before, fund.wallet_atoms, 0, (),
+                text + f"; now margin balance {money(balance)} > maintenance {money(mm)}", True,
             )
             return True
         return False
@@ -283,7 +311,11 @@ class LiquidationEngine:
         out = []
         if isolated:
             pos = positions[0]
-            atpl = ledger.instruments[pos.symbol].atoms_per_tick_lot
+            inst = ledger.instruments[pos.symbol]
+            if inst.inverse:
+                out.append(_inverse_isolated_bankruptcy_ticks(inst, pos))
+                return out
+            atpl = inst.atoms_per_tick_lot
             size = abs(pos.qty_lots) * atpl
             if pos.qty_lots > 0:  # long: sell at BP = (cost − margin) / size, rounded up
                 out.append(max(1, ceil_div(pos.cost_atoms - pos.margin_atoms, size)))
@@ -298,6 +330,9 @@ class LiquidationEngine:
             inst = ledger.instruments[pos.symbol]
             per_tick = inst.subticks_per_tick
             mark = ledger.mark_subticks(pos.symbol, pos)
+            if inst.inverse:
+                out.append(_inverse_cross_bankruptcy_ticks(inst, pos, mark, floor_div(tnc * mm, total_mm)))
+                continue
             size = abs(pos.qty_lots) * inst.lot_size_e8
             # the position's share of the pool's margin balance, in subticks of price move
             num = tnc * mm
@@ -349,8 +384,11 @@ class LiquidationEngine:
         try:
             left = book.match(order_id, pos.account_id, side, qty, bp, STP_EXPIRE_MAKER, fills)
             order.leaves_lots = left
-            atpl = market.instrument.atoms_per_tick_lot
-            notional = sum(px * q for _, px, q in fills) * atpl
+            inst = market.instrument
+            if inst.inverse:  # each fill's coin value, rounded down as the ledger books it
+                notional = sum(inst.fill_value_atoms(px, q) for _, px, q in fills)
+            else:
+                notional = sum(px * q for _, px, q in fills) * inst.atoms_per_tick_lot
             if fills or book.stp_expired:
                 ex._report_fills(ts, market, order, qty, fills)
         finally:
@@ -368,16 +406,20 @@ class LiquidationEngine:
         ledger = ex.ledger
         assert ledger is not None
         inst = ledger.instruments[pos.symbol]
-        atpl = inst.atoms_per_tick_lot
         long = pos.qty_lots > 0
         close_side = SELL if long else BUY
         # the fund would hold the position at bp; its loss at the (subtick) mark right away,
         # rounded up (the fund must be able to carry all of it)
-        bp_sub = bp * inst.subticks_per_tick
-        per = rest * inst.lot_size_e8
-        loss_now = max(0, atoms_e8_ceil((bp_sub - mark) * per if long else (mark - bp_sub) * per))
-        fund_upnl = sum(ledger.position_figures(p)[1] for p in ledger.fund.positions.values())
-        if ledger.fund.wallet_atoms + fund_upnl - loss_now >= 0:
+        if inst.inverse:  # the coin value booked at bp, valued at the mark
+            upnl = inst.upnl_atoms_e8(rest if long else -rest, inst.fill_value_atoms(bp, rest), mark)
+            loss_now = max(0, atoms_e8_ceil(-upnl))
+        else:
+            bp_sub = bp * inst.subticks_per_tick
+            per = rest * inst.lot_size_e8
+            loss_now = max(0, atoms_e8_ceil((bp_sub - mark) * per if long else (mark - bp_sub) * per))
+        fund = ledger.fund_of(pos.symbol)  # the insurance fund of the instrument's margin asset
+        fund_upnl = sum(ledger.position_figures(p)[1] for p in fund.positions.values())
+        if fund.wallet_atoms + fund_upnl - loss_now >= 0:
             self._transfer(ts, pos, close_side, rest, bp, INSURANCE_FUND)
             return rest, []
         fills: list[AdlFill] = []
@@ -390,7 +432,7 @@ class LiquidationEngine:
             if not cand.qty_lots or (cand.qty_lots > 0) == long:
                 i += 1  # closed (or flipped) since the queue was ranked
                 continue
-            if cand.account_id == pos.account_id or not self._profitable_at(cand, bp, atpl):
+            if cand.account_id == pos.account_id or not self._profitable_at(cand, bp, inst):
                 # never one's own other leg; never a position that would realize a loss at
                 # the bankruptcy price (it could be pushed below zero)
                 i += 1
@@ -409,10 +451,14 @@ class LiquidationEngine:
         return taken, fills
 
     @staticmethod
-    def _profitable_at(pos: Position, price: int, atpl: int) -> bool:
-        """Whether closing ``pos`` at ``price`` realizes a gain or nothing (never a loss)."""
-        value = abs(pos.qty_lots) * price * atpl
-        return value >= pos.cost_atoms if pos.qty_lots > 0 else value <= pos.cost_atoms
+    def _profitable_at(pos: Position, price: int, inst: "Instrument") -> bool:
+        """Whether closing ``pos`` at ``price`` realizes a gain or nothing (never a loss).
+
+        Linear: a long gains when the exit value is at least the cost. Inverse: the coin
+        value falls as the price rises, so a long gains when it is at most the cost.
+        """
+        value = inst.fill_value_atoms(price, abs(pos.qty_lots))
+        return value >= pos.cost_atoms if (pos.qty_lots > 0) != inst.inverse else value <= pos.cost_atoms
 
     def _adl_queue(self, ts: int, symbol: str, liquidated_long: bool) -> list:
         """``[next index, ranked (score, position) list]``: opposite positions of other
@@ -432,8 +478,9 @@ class LiquidationEngine:
         assert ledger is not None
         ranked: list[tuple[int, int, int, Position]] = []
         score_of = self.adl_score
-        for account_id in sorted(ledger.accounts):
-            acct = ledger.accounts[account_id]
+        accounts = ledger.book_of(symbol).accounts  # the accounts of the instrument's margin asset
+        for account_id in sorted(accounts):
+            acct = accounts[account_id]
             for (s, _), p in acct.positions.items():
                 if s != symbol or (p.qty_lots > 0) == liquidated_long:
                     continue
@@ -468,7 +515,8 @@ class LiquidationEngine:
         """
         ledger = self.exchange.ledger
         assert ledger is not None
-        fund = ledger.fund
+        book = ledger.book(acct.asset)
+        fund = book.fund
         rate = max(ledger.instruments[p.symbol].clearance_fee_e8 for p in positions)
         due = rate_floor(liquidated_notional, rate)
         if isolated:
@@ -486,7 +534,7 @@ class LiquidationEngine:
             cover = min(-left, fund.wallet_atoms)
             fund.wallet_atoms -= cover
             uncovered = -left - cover
-            ledger.uncovered_loss_atoms += uncovered
+            book.uncovered_loss_atoms += uncovered
             left = 0
         acct.wallet_atoms += left
         ledger.refile(acct)
@@ -499,7 +547,7 @@ class LiquidationEngine:
         ledger = ex.ledger
         assert ledger is not None
         symbol = market.instrument.symbol
-        pos = ledger.fund.positions.get((symbol, 0))
+        pos = ledger.fund_of(symbol).positions.get((symbol, 0))
         if pos is None or not pos.qty_lots:
             return
         qty = abs(pos.qty_lots)
@@ -534,7 +582,8 @@ class LiquidationEngine:
     ) -> str:
         """One line a person can read: why, at which mark, what was closed and who paid."""
         ex = self.exchange
-        money = lambda a: format_atoms(a, 2)  # noqa: E731
+        # every position of a scope settles in one asset (a pool is one asset's)
+        money = _money_format(ex.markets[results[0].symbol if results else symbol].instrument.margin_asset)
         scope = "isolated bucket" if isolated else "cross pool"
         mark = next((r.mark_price_subticks for r in results if r.symbol == symbol), 0)
         where = f" at {symbol} mark {ex.markets[symbol].instrument.mark_str(mark)}" if symbol and mark else ""
@@ -553,7 +602,8 @@ class LiquidationEngine:
             text += f" bankruptcy {inst.price_str(r.bankruptcy_price_ticks)}): {inst.qty_str(r.filled_lots)} through the book"
             if r.filled_lots:
                 tick = Fraction(inst.tick_size)
-                avg = Fraction(r.fill_notional_atoms, r.filled_lots * inst.atoms_per_tick_lot) * tick
+                # the average fill price: the notional over the size (harmonic for inverse)
+                avg = (inst.entry_price_ticks(r.filled_lots, r.fill_notional_atoms) or Fraction(0)) * tick
                 slip = avg - Fraction(r.mark_price_subticks, SUBTICKS_PER_UNIT)
                 text += f" at average {format_price(avg, round_up=r.qty_lots > 0)}"
                 text += f" ({'+' if slip >= 0 else '-'}{format_price(abs(slip), round_up=True)} vs mark)"
@@ -568,6 +618,64 @@ class LiquidationEngine:
         if uncovered:
             parts.append(f"UNCOVERED LOSS {money(uncovered)}")
         return "; ".join(parts)
+
+
+def _money_format(asset: str) -> "Callable[[int], str]":
+    """How an explanation shows atoms of ``asset``: a USD stablecoin with 2 decimals (as
+    always), any other asset (a coin: BTC of COIN-M) with all 8 and its name."""
+    if asset in _CENTS_ASSETS:
+        return lambda a: format_atoms(a, 2)
+    return lambda a: f"{format_atoms(a, 8)} {asset}"
+
+
+#: settlement assets shown in cents (linear explanations stay as they were)
+_CENTS_ASSETS = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD", "TUSD"})
+
+
+def _inverse_isolated_bankruptcy_ticks(inst: "Instrument", pos: Position) -> int:
+    """The bankruptcy price (ticks) of an isolated inverse position: where bucket M, cost
+    C and exit value ``V(P) = Q × face / P`` leave nothing. O(1).
+
+    Long: ``M + C − V(P) = 0`` → ``P = Q·k / (M + C)`` (k: atoms per lot-tick), rounded
+    **up** (a higher sell price: V and the loss smaller); short: ``M + V(P) − C = 0`` →
+    ``P = Q·k / (C − M)``, rounded **down** (a lower buy price, V larger). Away from bad
+    debt, as the linear rule (MARGIN-SPEC §4); the fill's value is rounded down
+    (:meth:`Instrument.fill_value_atoms`), which keeps both sides whole: at the long's
+    price ``floor(Q·k/P) ≤ M + C``, at the short's ``floor(Q·k/P) ≥ C − M``. A short
+    whose bucket covers its cost (``M ≥ C``: 1x, a synthetic dollar) has no bankruptcy
+    price: it gets ``Q·k``, where the whole position is worth one atom.
+    (Binance COIN-M: https://www.binance.com/en/support/faq/how-to-calculate-liquidation-price-of-coin-margined-futures-contracts-b3c689c1f50a44cabb3a84e663b81d93)
+    """
+    qk = abs(pos.qty_lots) * inst.inverse_atoms_per_lot_tick
+    if pos.qty_lots > 0:
+        return max(1, ceil_div(qk, pos.cost_atoms + pos.margin_atoms))
+    den = pos.cost_atoms - pos.margin_atoms
+    return max(1, floor_div(qk, den) if den > 0 else qk)
+
+
+def _inverse_cross_bankruptcy_ticks(inst: "Instrument", pos: Position, mark: int, share_e8: int) -> int:
+    """The bankruptcy price (ticks) of an inverse leg of a cross pool that may lose
+    ``share_e8`` (1e-8 atoms, its part of the pool's margin balance) from the mark. O(1).
+
+    The coin value moves, not the price: a long is bankrupt when its value has risen by
+    the share, ``V = Q·face/m + X`` → ``P = Q·face·m / (Q·face + X·m)`` (subticks, rounded
+    up to a tick: a sell); a short when it has fallen by it, ``P = Q·face·m / (Q·face − X·m)``
+    (rounded down: a buy). When no price gives that value (a long whose share is below
+    minus its whole value: the pool is past bankruptcy) the long is sold from the mark
+    rounded up; a short that no price makes bankrupt gets ``Q·k`` ticks (see
+    :func:`_inverse_isolated_bankruptcy_ticks`).
+    """
+    per_tick = inst.subticks_per_tick
+    qf = abs(pos.qty_lots) * inst.inverse_atoms_e8_per_lot_subtick
+    if pos.qty_lots > 0:
+        den = qf + share_e8 * mark
+        if den <= 0:
+            return max(1, subticks_ceil_ticks(mark, per_tick))
+        return max(1, subticks_ceil_ticks(ceil_div(qf * mark, den), per_tick))
+    den = qf - share_e8 * mark
+    if den <= 0:
+        return max(1, abs(pos.qty_lots) * inst.inverse_atoms_per_lot_tick)
+    return max(1, subticks_floor_ticks(floor_div(qf * mark, den), per_tick))
 
 
 __all__ = ["AdlFill", "LiquidatedPosition", "LiquidationEngine", "binance_adl_score"]

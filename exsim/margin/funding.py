@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 from fractions import Fraction
-from typing import Final, Generic, TypeVar
+from typing import TYPE_CHECKING, Final, Generic, TypeVar
 
 import attrs
 
@@ -38,6 +38,9 @@ from exsim.units import (
     rate_floor_e8,
 )
 
+if TYPE_CHECKING:
+    from exsim.instruments import Instrument
+
 __all__ = [
     "DEFAULT_INTEREST_E8",
     "DEFAULT_CLAMP_E8",
@@ -48,6 +51,7 @@ __all__ = [
     "PremiumAverager",
     "funding_payments",
     "funding_rate_e8",
+    "instrument_funding_payments",
     "next_funding_time_ns",
     "premium_index_e8",
 ]
@@ -439,6 +443,9 @@ class FundingSettlement(Generic[K]):
     dust_atoms: int
     paid_atoms: int
     received_atoms: int
+    #: inverse instruments: the face of a lot × 1e24 (the coin value of a lot at a subtick
+    #: price p is ``face / p`` 1e-8 atoms; ``lot_size_e8`` is then unused); 0 for linear
+    inverse_face_e8: int = 0
 
     def by_key(self) -> dict[K, int]:
         """``{key: amount_atoms}`` in input order. O(n)."""
@@ -447,16 +454,22 @@ class FundingSettlement(Generic[K]):
     def _check(self) -> None:
         """Zero-sum, every amount within one atom below its exact value, dust bounded. O(n).
 
-        Exact value of position q: ``-q * mark * lot_size_e8 * rate / 1e16`` atoms.
+        Exact value of position q: ``-q * mark * lot_size_e8 * rate / 1e16`` atoms
+        (inverse: ``-q * face / mark * rate / 1e16``).
         """
         if len(self.amounts) != len(self.positions):
             raise StateError(f"{len(self.amounts)} amounts for {len(self.positions)} positions")
         total = paid = received = fractional = 0
-        unit = self.mark_subticks * self.lot_size_e8 * self.rate_e8
+        if self.inverse_face_e8:
+            unit = self.inverse_face_e8 * self.rate_e8
+            den = RATE_SCALE * ATOMS_E8_PER_ATOM * self.mark_subticks
+        else:
+            unit = self.mark_subticks * self.lot_size_e8 * self.rate_e8
+            den = RATE_SCALE * ATOMS_E8_PER_ATOM
         for (key, qty), (akey, amount) in zip(self.positions, self.amounts):
             if key != akey:
                 raise StateError(f"amount for {akey!r} where {key!r} was expected")
-            exact = Fraction(-qty * unit, RATE_SCALE * ATOMS_E8_PER_ATOM)
+            exact = Fraction(-qty * unit, den)
             if not exact - 1 < amount <= exact:
                 raise StateError(f"{key!r}: amount {amount} is not floor of exact {exact}")
             if exact.denominator != 1:
@@ -528,7 +541,53 @@ def funding_payments(
         raise InputError(f"{mark_subticks} must be > 0", field="mark_subticks")
     if lot_size_e8 <= 0:
         raise InputError(f"{lot_size_e8} must be > 0", field="lot_size_e8")
-    lot_notional = mark_subticks * lot_size_e8  # 1e-8 atoms per lot at the mark
+    return _settle(positions, mark_subticks, lot_size_e8, rate_e8, 0)
+
+
+def instrument_funding_payments(
+    inst: "Instrument", positions: Sequence[tuple[K, int]], mark_subticks: int, rate_e8: int
+) -> FundingSettlement[K]:
+    """:func:`funding_payments` for one instrument, linear or inverse; amounts in atoms of
+    its margin asset. O(n).
+
+    Linear: ``Q × MP × rate`` (as :func:`funding_payments`). Inverse (Binance COIN-M,
+    https://www.binance.com/en/support/faq/introduction-to-binance-futures-funding-rates-360033525031:
+    "Funding Amount = Nominal Value of Positions × Funding Rate", the nominal value of a
+    COIN-M position being ``contracts × contract size / mark price`` in coin): the exact
+    change is ``e = −q × face / mark × rate`` with ``face`` the face value of a lot
+    (:attr:`Instrument.inverse_atoms_e8_per_lot_subtick`, so ``face / mark`` is the lot's
+    value :meth:`Instrument.value_atoms_e8` before its rounding). Each amount is
+    ``floor(e)`` of that exact rational, not of the margin valuation rounded up: exact
+    values are linear in q, so they sum to zero and the zero-sum and dust bound of
+    :func:`funding_payments` hold word for word (values rounded up per position would
+    not sum to zero). The dust goes to the fund of the margin asset.
+
+    >>> from exsim.instruments.brackets import BracketTable
+    >>> from exsim.instruments import Instrument
+    >>> t = BracketTable.from_tiers([("0", "50", "0.004", 125)])
+    >>> btcusd = Instrument.create(symbol="BTCUSD_PERP", tick_size="0.1", lot_size="1", brackets=t,
+    ...                            inverse=True, contract_size="100")
+    >>> # 100 contracts (0.4 BTC) at mark 25,000, rate 0.01 %: 0.00004 BTC = 4000 sat
+    >>> instrument_funding_payments(btcusd, [("long", 100), ("short", -100)], 25_000 * 10**8, 10_000).amounts
+    (('long', -4000), ('short', 4000))
+    """
+    if not inst.inverse:
+        return funding_payments(positions, mark_subticks, inst.lot_size_e8, rate_e8)
+    if mark_subticks <= 0:
+        raise InputError(f"{mark_subticks} must be > 0", field="mark_subticks")
+    return _settle(positions, mark_subticks, inst.lot_size_e8, rate_e8, inst.inverse_atoms_e8_per_lot_subtick)
+
+
+def _settle(
+    positions: Sequence[tuple[K, int]], mark_subticks: int, lot_size_e8: int, rate_e8: int, inverse_face_e8: int
+) -> FundingSettlement[K]:
+    """The loop of :func:`funding_payments` / :func:`instrument_funding_payments`. O(n)."""
+    if inverse_face_e8:
+        # floor(-q × face × rate / (mark × 1e16)): the exact value of each payment, floored
+        unit = inverse_face_e8 * rate_e8
+        den = RATE_SCALE * ATOMS_E8_PER_ATOM * mark_subticks
+    else:
+        lot_notional = mark_subticks * lot_size_e8  # 1e-8 atoms per lot at the mark
     seen: set[K] = set()
     net = paid = received = 0
     rows: list[tuple[K, int]] = []
@@ -541,7 +600,7 @@ def funding_payments(
             )
         seen.add(key)
         net += qty
-        amount = floor_rate(-qty * lot_notional, rate_e8)
+        amount = -qty * unit // den if inverse_face_e8 else floor_rate(-qty * lot_notional, rate_e8)
         if amount < 0:
             paid -= amount
         else:
@@ -562,4 +621,5 @@ def funding_payments(
         dust_atoms=paid - received,
         paid_atoms=paid,
         received_atoms=received,
+        inverse_face_e8=inverse_face_e8,
     )

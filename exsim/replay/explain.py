@@ -12,7 +12,7 @@ import json
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from exsim.errors import InputError
 from exsim.instruments import Instrument, get_instrument, instrument_from_dict
@@ -56,8 +56,13 @@ def liquidations_of(run_dir: str | Path) -> list[dict[str, Any]]:
     return out
 
 
-def _usdt(atoms: int) -> str:
+def _usdt_text(atoms: int) -> str:
     return f"{format_atoms(atoms, 2)} USDT"
+
+
+def _coin_formatter(asset: str) -> Callable[[int], str]:
+    """Atoms of a coin (the margin asset of an inverse contract) with all 8 decimals."""
+    return lambda atoms: f"{format_atoms(atoms, 8)} {asset}"
 
 
 def _pct(rate_e8: int) -> str:
@@ -78,6 +83,9 @@ def explain(
         return insts[symbol] if symbol in insts else get_instrument(symbol)
 
     scope = "isolated bucket" if event["scope"] == "ISOLATED" else "cross margin pool"
+    # a scope's money is in one asset: an inverse (COIN-M) scope's in its coin, shown to the satoshi
+    first = instrument_of(event["positions"][0]["symbol"]) if event["positions"] else None
+    _usdt = _coin_formatter(first.margin_asset) if first is not None and first.inverse else _usdt_text
     lines = [
         f"Liquidation {number} of {of}: account {event['account_id']}, {scope} "
         f"({event['symbol']}), {utc_text(event['ts_ns'])[:23].replace('T', ' ')} UTC"
@@ -100,8 +108,15 @@ def explain(
         size = abs(qty)
         side = "long" if qty > 0 else "short"
         mark = p["mark_price_subticks"]
-        notional_e8 = size * mark * inst.lot_size_e8  # exact, in 1e-8 atoms
-        notional_text = f"{format_scaled(notional_e8, 16, 2)} USDT"
+        if inst.inverse:
+            # the coin value contracts x contract size / mark, rounded up to 1e-16 of the coin
+            notional_e8 = inst.value_atoms_e8(mark, size)
+            notional_text = f"{format_scaled(notional_e8, 16, 8)} {inst.margin_asset}"
+            size_text = f"{inst.qty_str(size)} contracts x {inst.contract_size} {inst.quote} /"
+        else:
+            notional_e8 = size * mark * inst.lot_size_e8  # exact, in 1e-8 atoms
+            notional_text = f"{format_scaled(notional_e8, 16, 2)} USDT"
+            size_text = f"{inst.qty_str(size)} x"
         lines += ["", f"{p['symbol']} {side} {inst.qty_str(size)} (position side {p['position_side']}):"]
         if inst.maint_margin_basis == "entry":
             # the event carries no entry cost to recompute it from: say which notional it is
@@ -116,7 +131,7 @@ def explain(
             mm = inst.brackets.maint_margin_atoms_e8(notional_e8)
             cap = "and up" if b is inst.brackets.brackets[-1] else f"to {_usdt(b.cap_atoms)}"
             lines.append(
-                f"  maintenance margin: notional {inst.qty_str(size)} x {mpx(mark)} = {notional_text}, in bracket "
+                f"  maintenance margin: notional {size_text} {mpx(mark)} = {notional_text}, in bracket "
                 f"{b.bracket} (notional from {_usdt(b.floor_atoms)} {cap}; MMR {_pct(b.mmr_e8)}, maintenance "
                 f"amount {_usdt(b.cum_atoms)}, max leverage {b.max_leverage}x): {notional_text} x {_pct(b.mmr_e8)} "
                 f"- {_usdt(b.cum_atoms)} = {_usdt(mm)}"
@@ -133,7 +148,8 @@ def explain(
         filled = p["filled_lots"]
         if filled:
             # the average fill, exact as a fraction of ticks, shown to 8 places for reading
-            avg_ticks = Fraction(p["fill_notional_atoms"], filled * inst.atoms_per_tick_lot)
+            # (the size over the coin value for an inverse contract: the harmonic average)
+            avg_ticks = inst.entry_price_ticks(filled, p["fill_notional_atoms"]) or Fraction(0)
             mark_ticks = Fraction(mark, inst.subticks_per_tick)  # the (finer) mark, exactly
             worse = (mark_ticks - avg_ticks) if qty > 0 else (avg_ticks - mark_ticks)  # > 0: worse than the mark
             tick = Fraction(str(inst.tick_size))
