@@ -294,6 +294,45 @@ class TestTierConsistency:
             assert mb == mm
 
 
+class TestAgreesWithTheLedger:
+    @pytest.mark.parametrize(
+        ("side", "wallet", "contracts", "entry"),
+        [(LONG, "0.04", 100, 25000), (SHORT, "0.04", 100, 25000), (LONG, 1, 3000, 32000), (SHORT, 2, 1100, 10000)],
+    )
+    def test_ledger_liquidates_on_the_calculators_side_of_the_price(
+        self, side: int, wallet: Any, contracts: int, entry: int
+    ) -> None:
+        """A ledger cross account holding the position is liquidatable a cent past the LP and not a cent before it.
+
+        The ledger's own figures at the mark (exact UPnL in 1e-8 atoms, maintenance margin
+        rounded up in atoms, shipped BTCUSD_PERP brackets), so the calculator and the
+        engine draw the line at the same price, bracket switches included.
+        """
+        from exsim.book.orders import BUY, SELL
+        from exsim.ledger import BOTH, EXTERNAL, Ledger
+
+        inst = get_instrument("BTCUSD_PERP")
+        ledger = Ledger([inst], default_leverage=20)
+        assert ledger.deposit(1, int(F(wallet) * ATOMS_PER_UNIT), asset="BTC") is None
+        buy_sell = BUY if side == LONG else SELL
+        ledger.apply_fill(1, 0, "BTCUSD_PERP", buy_sell, contracts, entry * 10, 0, BOTH)
+        ledger.apply_fill(EXTERNAL, 0, "BTCUSD_PERP", SELL if buy_sell == BUY else BUY, contracts, entry * 10, 0, BOTH)
+        ledger._check()
+        lp = liquidation_price(inv(side, contracts, entry, BTCUSD), wallet, mode=CROSS).liquidation_price
+        assert lp is not None
+        acct = ledger.account(1, "BTC")
+        pos = acct.positions[("BTCUSD_PERP", BOTH)]
+
+        def liquidatable(price: Fraction) -> bool:
+            ledger.on_mark("BTCUSD_PERP", int(price * 10**8))  # subticks: 1e-8 USD
+            _, upnl_e8, mm = ledger.position_figures_e8(pos)
+            return bool(acct.wallet_atoms * 10**8 + upnl_e8 <= mm * 10**8)
+
+        cent = F(1, 100)
+        past, before = (lp - cent, lp + cent) if side == LONG else (lp + cent, lp - cent)
+        assert liquidatable(past) and not liquidatable(before)
+
+
 # --------------------------------------------------------------------------- CLI
 
 
