@@ -107,7 +107,7 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
@@ -339,11 +339,22 @@ class BinanceWsReader:
     while waiting for a snapshot. Cost: one ``json`` decode per line plus O(1) per row.
     """
 
-    def __init__(self, path: str | Path, symbol: str | None = None, layout: str = HFTBACKTEST) -> None:
+    def __init__(
+        self, path: str | Path | Sequence[str | Path], symbol: str | None = None, layout: str = HFTBACKTEST
+    ) -> None:
         if layout not in (HFTBACKTEST, CRYPTOFEED):
             raise ValueError(f"layout {layout!r}: expected {HFTBACKTEST!r} or {CRYPTOFEED!r}")
-        self.path = Path(path)
-        self._name = str(path)  # as the caller spelled it: the 'where' of every row
+        parts = [path] if isinstance(path, (str, Path)) else list(path)
+        if not parts:
+            raise ValueError("no capture file given")
+        if len(parts) > 1 and layout != HFTBACKTEST:
+            raise ValueError("only an hftbacktest capture is read in parts")
+        #: the capture's files in order (an hftbacktest capture may be split at midnight: the
+        #: later part has no snapshot and continues the earlier one's depth sequence)
+        self.parts = [Path(p) for p in parts]
+        self.path = self.parts[0]
+        self._names = [str(p) for p in parts]  # as the caller spelled them: the 'where' of every row
+        self._name = self._names[0]
         self.symbol = symbol.upper() if symbol else None
         self.layout = layout
         self.stats = WsStats()
@@ -353,6 +364,7 @@ class BinanceWsReader:
         self._orphan_snapshot: tuple[int, str, dict[str, Any]] | None = None
         self._known: set[str] = set()  # decimal strings already validated
         self._zeros: set[str] = set()  # the zero ones among them ('0', '0.000'...)
+        self._part_last_ts = -1
         self._rows_gen = self._rows()
 
     def __iter__(self) -> Iterator[Row]:
@@ -456,11 +468,19 @@ class BinanceWsReader:
 
     def _hftbacktest_messages(self) -> Iterator[tuple[int, str, dict[str, Any], str | None]]:
         """``(receive ts_ns, where, message, None)`` per line of ``<ts_ns> <json>``."""
-        name = self._name
         last_ts = -1  # no line yet
-        for line_no, line in numbered_lines(self.path):
+        for path, name in zip(self.parts, self._names):
+            yield from self._hftbacktest_part(path, name, last_ts)
+            last_ts = self._part_last_ts
+
+    def _hftbacktest_part(self, path: Path, name: str, last_ts: int) -> Iterator[tuple[int, str, dict[str, Any], str | None]]:
+        """The messages of one part; ``last_ts``: the previous part's last receive time (its
+        lines may not go back from it), -1 for the first. Sets ``_part_last_ts``."""
+        lines = 0
+        for line_no, line in numbered_lines(path):
             if not line:
                 continue
+            lines += 1
             where = f"{name}:{line_no}"
             sep = line.find(" ")
             ts_text = line[:sep] if sep > 0 else line[:40]
@@ -474,13 +494,15 @@ class BinanceWsReader:
             if not MIN_TS_NS <= ts_ns < MAX_TS_NS:
                 ts_in_window(ts_ns, ts_text, where, "local_receive_ts_ns")  # raises
             if ts_ns < last_ts:
+                before = "the previous line" if lines > 1 else "the previous part's last line"
                 raise InputError(
-                    f"{ts_ns} goes back in time (the previous line had {last_ts})", where=where, field="local_receive_ts_ns"
+                    f"{ts_ns} goes back in time ({before} had {last_ts})", where=where, field="local_receive_ts_ns"
                 )
             last_ts = ts_ns
             yield ts_ns, where, self._json(line, sep + 1, where), None
-        if last_ts < 0:
+        if not lines:
             raise empty_file(name, "'<local_receive_ts_ns> <json>' lines (an hftbacktest capture)")
+        self._part_last_ts = last_ts
 
     def _cryptofeed_messages(self) -> Iterator[tuple[int, str, dict[str, Any], str | None]]:
         """The ws file's messages, with the sibling http files' depth snapshots merged in
@@ -753,8 +775,10 @@ class BinanceWsReader:
             sync.buffer.clear()
 
 
-def read_hftbacktest(path: str | Path, symbol: str | None = None) -> BinanceWsReader:
-    """Rows of an hftbacktest Binance capture (``<ts_ns> <json>`` lines)."""
+def read_hftbacktest(path: str | Path | Sequence[str | Path], symbol: str | None = None) -> BinanceWsReader:
+    """Rows of an hftbacktest Binance capture (``<ts_ns> <json>`` lines); ``path`` may list
+    the capture's parts in order (``cm_btcusd_perp_20240808.gz``, ``..._20240809.gz``):
+    read as one capture, the later part's diffs continue the depth the earlier part synced."""
     return BinanceWsReader(path, symbol, HFTBACKTEST)
 
 

@@ -520,7 +520,7 @@ class Replay:
         self._premium_symbols = premium_symbols
         for path, fmt in zip(files, fmts):
             fmt, file_rows = open_rows(path, fmt, config.symbol)
-            check_traded(path, fmt)  # a spot or COIN-M file: one line saying so (exsim.readers.markets)
+            check_traded(path, fmt, config.symbol)  # a spot file, or a COIN-M file under a USDⓈ-M --symbol (or the reverse): one line (exsim.readers.markets)
             if config.skip_bad_rows:
                 skipped: set[int] = set()
                 file_rows = self._rows_past_bad_lines(str(path), fmt, skipped)
