@@ -109,7 +109,7 @@ import re
 from collections import deque
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from exsim.book.orders import BUY, SELL
@@ -131,6 +131,8 @@ from exsim.readers.rows import (
     shown,
     ts_in_window,
 )
+
+_T = TypeVar("_T")
 
 HFTBACKTEST: Final = "binance-ws-hftbacktest"
 CRYPTOFEED: Final = "binance-ws-cryptofeed"
@@ -262,6 +264,17 @@ class _DepthSync:
             out += self.on_diff(ts_ns, where, first_id, final_id, prev_id, diff_rows)
         return out
 
+    def continue_from(self, ts_ns: int, last_u: int) -> list[Row]:
+        """The earlier part of the capture left this symbol's book synced at update id
+        ``last_u``: continue from it (no snapshot needed) and replay the buffered diffs."""
+        self.state = _SYNCED
+        self.last_u = last_u
+        buffered, self.buffer = self.buffer, deque()
+        out: list[Row] = []
+        for _, where, first_id, final_id, prev_id, diff_rows in buffered:
+            out += self.on_diff(ts_ns, where, first_id, final_id, prev_id, diff_rows)  # emitted now
+        return out
+
     def on_diff(
         self, ts_ns: int, where: str, first_id: int, final_id: int, prev_id: int | None, rows: list[Row]
     ) -> list[Row]:
@@ -365,6 +378,9 @@ class BinanceWsReader:
         self._known: set[str] = set()  # decimal strings already validated
         self._zeros: set[str] = set()  # the zero ones among them ('0', '0.000'...)
         self._part_last_ts = -1
+        #: the reader of the capture's earlier part, when this one continues it (:func:`link_parts`)
+        self.follows: BinanceWsReader | None = None
+        self.finished = False  # read to its end
         self._rows_gen = self._rows()
 
     def __iter__(self) -> Iterator[Row]:
@@ -737,6 +753,10 @@ class BinanceWsReader:
                             snap_ts, snap_where, snap = self._orphan_snapshot
                             self._orphan_snapshot = None
                             yield from self._on_snapshot(snap_ts, snap_where, snap, sym)
+                    if sync.state == _WAITING and self.follows is not None and self.follows.finished:
+                        earlier = self.follows._books.get(sym)  # the earlier part's book of this symbol
+                        if earlier is not None and earlier.state == _SYNCED:
+                            yield from sync.continue_from(ts_ns, earlier.last_u)
                     yield from sync.on_diff(ts_ns, where, first_id, final_id, prev_id, rows)
                 elif code == _MARK:
                     for item in data if type(data) is list else (data,):
@@ -773,6 +793,7 @@ class BinanceWsReader:
         for sync in self._books.values():
             stats.diffs_unsynced += len(sync.buffer)
             sync.buffer.clear()
+        self.finished = True
 
 
 def read_hftbacktest(path: str | Path | Sequence[str | Path], symbol: str | None = None) -> BinanceWsReader:
@@ -785,6 +806,26 @@ def read_hftbacktest(path: str | Path | Sequence[str | Path], symbol: str | None
 def read_cryptofeed(path: str | Path, symbol: str | None = None) -> BinanceWsReader:
     """Rows of a cryptofeed v1 Binance capture (``X.ws.N.M``; snapshots from ``X.http.*``)."""
     return BinanceWsReader(path, symbol, CRYPTOFEED)
+
+
+def link_parts(earlier: object, later: _T) -> _T:
+    """Let ``later`` continue ``earlier`` when both are hftbacktest readers (a capture
+    split at midnight, given in order: ``cm_btcusd_perp_20240808.gz`` then ``..._20240809.gz``);
+    returns ``later``. Once ``earlier`` is read to its end, a symbol ``later`` has no
+    snapshot for continues from the update id ``earlier`` left its book synced at: its
+    buffered and later diffs must chain on (``pu`` = that id), else a ``gap``. Its diffs
+    received before that (the replay peeks at each file's first rows before reading the
+    earlier one) are applied at the time of its first diff read after the earlier part.
+    Anything else (other formats, a ``later`` with its own snapshot) is left as it is.
+    """
+    if (
+        isinstance(earlier, BinanceWsReader)
+        and isinstance(later, BinanceWsReader)
+        and earlier.layout == later.layout == HFTBACKTEST
+        and earlier is not later
+    ):
+        later.follows = earlier
+    return later
 
 
 _HFT_HEAD = re.compile(r'[0-9]{16,20} \{"(?:stream|lastUpdateId)"')
@@ -817,6 +858,7 @@ __all__ = [
     "READERS",
     "BinanceWsReader",
     "WsStats",
+    "link_parts",
     "read_cryptofeed",
     "read_hftbacktest",
     "seconds_text_to_ns",
