@@ -318,8 +318,9 @@ def _read_trades(
     id_field = columns[0]
     new, R, kind, sides = _new, Row, TRADE, _MAKER_SIDE
     seen: set[str] = set()
-    data_lines, header, header_line = _headed_lines(path, fmt, COINM_TRADES_HEADER if fmt == "binance-trades" else "")
-    contracts = _header_market(path, header, header_line, sym, bool(symbol))  # COIN-M: whole contracts
+    own = fmt == "binance-trades"  # (only the trades layout differs by market: aggTrades' header is shared)
+    data_lines, header, header_line = _headed_lines(path, fmt, COINM_TRADES_HEADER if own else "")
+    contracts = _header_market(path, header if own else "", header_line, sym, bool(symbol))  # COIN-M: whole contracts
     whole: set[str] = set()  # quantities checked to be whole contracts (bounded)
     last_text = "\n"  # the previous time text; no field can equal "\n" (lines are split at newlines)
     last_id = ""  # the previous row's trade id text
