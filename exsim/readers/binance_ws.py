@@ -92,6 +92,17 @@ snapshot arrives and is bridged; the consumer's book keeps its last state meanwh
 A snapshot that arrives while the symbol is synced is not needed and only counted.
 The captures here hold one snapshot per symbol, so a gap ends that symbol's depth.
 
+Captures in parts: hftbacktest's collector starts a new file at midnight, and only the
+first one has a REST snapshot (``cm_btcusd_perp_20240808.gz``, then ``..._20240809.gz``).
+Read as one capture (``read_hftbacktest([part1, part2])``), the parts are one stream
+(receive times may not go back across the seam, rows name their own part's lines); read
+by two readers, :func:`link_parts` lets the later continue the earlier: a symbol the
+later part has no snapshot for continues from the id the earlier part's book was synced
+at, once that part is read to its end (the replay links consecutive inputs in the order
+given). Either way the later diffs must chain on with ``pu``, else a ``gap``.
+
+COIN-M (coin-margined) captures are read the same way; their sizes are contracts.
+
 Symbol of a snapshot: cryptofeed's comes from the REST URL; hftbacktest's from its
 ``symbol`` field (COIN-M) or else from the file's depth stream names (the collector
 writes one symbol per file; a snapshot seen before any stream waits for the first depth
