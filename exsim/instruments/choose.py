@@ -244,7 +244,18 @@ def _coin_margined(
             field="symbol",
         )
     inst = _with_grids(inst, tick_size, lot_size)
-    check(inst, source + (" with --tick-size/--lot-size" if overrides else ""))
+    try:
+        check(inst, source + (" with --tick-size/--lot-size" if overrides else ""))
+    except OffGridError as exc:
+        if exc.field != "qty":
+            raise
+        text = exc.message.split("'")[1]
+        raise OffGridError(
+            f"{text!r} is not a whole number of contracts: a COIN-M quantity is in contracts of "
+            f"{plain(str(inst.contract_size))} USD (lot {plain(str(inst.lot_size))})",
+            where=exc.where,
+            field="qty",
+        ) from None
     return inst, (
         f"{symbol}: inverse, {plain(str(inst.contract_size))} USD a contract, margin in {inst.margin_asset}; "
         f"{describe_instrument(inst)}; {source}{overrides}"

@@ -388,7 +388,6 @@ class BinanceWsReader:
         self._orphan_snapshot: tuple[int, str, dict[str, Any]] | None = None
         self._known: set[str] = set()  # decimal strings already validated
         self._zeros: set[str] = set()  # the zero ones among them ('0', '0.000'...)
-        self._part_last_ts = -1
         #: the reader of the capture's earlier part, when this one continues it (:func:`link_parts`)
         self.follows: BinanceWsReader | None = None
         self.finished = False  # read to its end
@@ -494,42 +493,36 @@ class BinanceWsReader:
         return obj
 
     def _hftbacktest_messages(self) -> Iterator[tuple[int, str, dict[str, Any], str | None]]:
-        """``(receive ts_ns, where, message, None)`` per line of ``<ts_ns> <json>``."""
+        """``(receive ts_ns, where, message, None)`` per line of ``<ts_ns> <json>``, part after
+        part (receive times may not go back, across parts either)."""
         last_ts = -1  # no line yet
         for path, name in zip(self.parts, self._names):
-            yield from self._hftbacktest_part(path, name, last_ts)
-            last_ts = self._part_last_ts
-
-    def _hftbacktest_part(self, path: Path, name: str, last_ts: int) -> Iterator[tuple[int, str, dict[str, Any], str | None]]:
-        """The messages of one part; ``last_ts``: the previous part's last receive time (its
-        lines may not go back from it), -1 for the first. Sets ``_part_last_ts``."""
-        lines = 0
-        for line_no, line in numbered_lines(path):
-            if not line:
-                continue
-            lines += 1
-            where = f"{name}:{line_no}"
-            sep = line.find(" ")
-            ts_text = line[:sep] if sep > 0 else line[:40]
-            if sep <= 0 or not (ts_text.isdigit() and ts_text.isascii() and len(ts_text) < 21):
-                raise InputError(
-                    f"{shown(ts_text)} is not a whole number of nanoseconds; expected '<local_receive_ts_ns> <json>'",
-                    where=where,
-                    field="local_receive_ts_ns",
-                )
-            ts_ns = int(ts_text)
-            if not MIN_TS_NS <= ts_ns < MAX_TS_NS:
-                ts_in_window(ts_ns, ts_text, where, "local_receive_ts_ns")  # raises
-            if ts_ns < last_ts:
-                before = "the previous line" if lines > 1 else "the previous part's last line"
-                raise InputError(
-                    f"{ts_ns} goes back in time ({before} had {last_ts})", where=where, field="local_receive_ts_ns"
-                )
-            last_ts = ts_ns
-            yield ts_ns, where, self._json(line, sep + 1, where), None
-        if not lines:
-            raise empty_file(name, "'<local_receive_ts_ns> <json>' lines (an hftbacktest capture)")
-        self._part_last_ts = last_ts
+            lines = 0  # (the loop over lines is inline, not a generator per part: the hot path)
+            for line_no, line in numbered_lines(path):
+                if not line:
+                    continue
+                lines += 1
+                where = f"{name}:{line_no}"
+                sep = line.find(" ")
+                ts_text = line[:sep] if sep > 0 else line[:40]
+                if sep <= 0 or not (ts_text.isdigit() and ts_text.isascii() and len(ts_text) < 21):
+                    raise InputError(
+                        f"{shown(ts_text)} is not a whole number of nanoseconds; expected '<local_receive_ts_ns> <json>'",
+                        where=where,
+                        field="local_receive_ts_ns",
+                    )
+                ts_ns = int(ts_text)
+                if not MIN_TS_NS <= ts_ns < MAX_TS_NS:
+                    ts_in_window(ts_ns, ts_text, where, "local_receive_ts_ns")  # raises
+                if ts_ns < last_ts:
+                    before = "the previous line" if lines > 1 else "the previous part's last line"
+                    raise InputError(
+                        f"{ts_ns} goes back in time ({before} had {last_ts})", where=where, field="local_receive_ts_ns"
+                    )
+                last_ts = ts_ns
+                yield ts_ns, where, self._json(line, sep + 1, where), None
+            if not lines:
+                raise empty_file(name, "'<local_receive_ts_ns> <json>' lines (an hftbacktest capture)")
 
     def _cryptofeed_messages(self) -> Iterator[tuple[int, str, dict[str, Any], str | None]]:
         """The ws file's messages, with the sibling http files' depth snapshots merged in

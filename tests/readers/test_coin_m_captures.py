@@ -188,3 +188,13 @@ class TestBadCoinMInput:
         with pytest.raises(InputError) as info:
             Replay([CF / "BINANCE_DELIVERY.ws.1.0"], Passive(), ReplayConfig(symbol="BTCUSD_211231"), out_dir=tmp_path)
         assert info.value.field == "symbol" and "quarterly (delivery) contract" in info.value.message
+
+    def test_fractional_contracts_among_the_first_rows_are_off_grid_too(self, tmp_path: Path) -> None:
+        """A fractional contract among the rows the instrument choice peeks at: the same OffGridError on its row."""
+        from exsim.instruments.choose import choose_instrument
+        from unittest import mock
+
+        with mock.patch("exsim.instruments.registry.get_instrument", return_value=inverse()):
+            with pytest.raises(OffGridError) as info:
+                choose_instrument("BTCUSD_PERP", first_ts_ns=1, first_where="x:1", prices=[("61800.0", "x:1")], qtys=[("3", "x:1"), ("0.5", "x:2")])
+        assert (info.value.where, info.value.field) == ("x:2", "qty") and "'0.5' is not a whole number of contracts" in info.value.message
