@@ -170,6 +170,20 @@ class TestReplayCoinM:
         assert qc["aligned_quotes"] == 3770 and qc["aligned_price_match_rate"] >= 0.99  # measured 0.9971
 
 
+    def test_coin_m_replay_keeps_its_wallet_in_btc(self, tmp_path: Path) -> None:
+        """Replaying BTCUSD_PERP, the run's ledger settles in BTC: the balance is deposited as
+        satoshis of the BTC book, whose money is conserved to the atom at the end."""
+        replay = Replay(
+            [CM_0808], Passive(), ReplayConfig(symbol="BTCUSD_PERP", balance="0.05"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path
+        )
+        summary = replay.run()
+        ledger = replay.ledger
+        assert ledger.home_asset == "BTC" and list(ledger.assets) == ["BTC"]
+        assert ledger.account(1, "BTC").wallet_atoms == 5_000_000  # 0.05 BTC in satoshis
+        assert summary["account"]["deposit"] == "0.05000000"
+        ledger._check()
+
+
 class TestBadCoinMInput:
     def test_fractional_contract_quantity_is_off_grid(self, tmp_path: Path) -> None:
         """A trade of 2.5 contracts in a COIN-M capture: OffGridError naming the file, line and field."""
