@@ -31,12 +31,13 @@ from typing import Any
 import pytest
 
 from exsim.errors import InputError, OffGridError
-from exsim.instruments import BracketTable, Instrument
+from exsim.instruments import Instrument
 from exsim.readers.binance_ws import link_parts, read_cryptofeed, read_hftbacktest
 from exsim.readers.rows import CLEAR, LEVEL, QUOTE, TRADE
 from exsim.replay import Replay, ReplayConfig
 from exsim_examples.passive import Passive
 
+from .coin_m import coin_config, inverse
 from .test_binance_ws import DecimalBook, ExsimBook, hft_line, replay_and_compare
 
 DATA = Path(__file__).parents[3] / "shared" / "data"
@@ -45,16 +46,6 @@ CF = DATA / "cryptofeed-samples"
 CM_0808 = HFT / "cm_btcusd_perp_20240808.gz"
 CM_0809 = HFT / "cm_btcusd_perp_20240809.gz"
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared data folder {DATA} is absent")
-
-#: test brackets in BTC (floor, cap, MMR, leverage); the shipped ones come from exsim.instruments
-TEST_TIERS = [("0", "5", "0.004", 125), ("5", "10", "0.005", 100), ("10", "20", "0.01", 50), ("20", "50", "0.025", 20)]
-
-
-def inverse(symbol: str = "BTCUSD_PERP", tick: str = "0.1", contract: str = "100") -> Instrument:
-    """An inverse COIN-M instrument (contracts of ``contract`` USD, lot 1 contract)."""
-    table = BracketTable.from_tiers(TEST_TIERS, symbol=symbol, source="test tiers")
-    return Instrument.create(symbol=symbol, tick_size=tick, lot_size="1", inverse=True, contract_size=contract, brackets=table)
-
 
 def exsim_compare(reader: Any, inst: Instrument) -> dict[str, Any]:
     ticks, lots = lru_cache(maxsize=None)(inst.ticks), lru_cache(maxsize=None)(inst.lots)  # prices repeat
@@ -149,7 +140,7 @@ class TestCryptofeedDelivery:
         summary = Replay(
             [CF / "BINANCE_DELIVERY.ws.1.0"],
             Passive(),
-            ReplayConfig(symbol="TRXUSD_PERP"),
+            coin_config("TRXUSD_PERP"),
             instruments={"TRXUSD_PERP": inverse("TRXUSD_PERP", "0.00001", "10")},
             out_dir=tmp_path,
         ).run()
@@ -163,7 +154,7 @@ class TestReplayCoinM:
         """Given as two files, the parts replay as one capture: no depth gap, the rebuilt book
         matches the venue's best bid/ask at 99 % of the 3,770 aligned update ids."""
         summary = Replay(
-            [CM_0808, CM_0809], Passive(), ReplayConfig(symbol="BTCUSD_PERP"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path
+            [CM_0808, CM_0809], Passive(), coin_config("BTCUSD_PERP"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path
         ).run()
         qc = summary["quote_check"]
         assert summary["depth_gaps"] == 0 and qc["quotes"] == 96710
@@ -174,7 +165,7 @@ class TestReplayCoinM:
         """Replaying BTCUSD_PERP, the run's ledger settles in BTC: the balance is deposited as
         satoshis of the BTC book, whose money is conserved to the atom at the end."""
         replay = Replay(
-            [CM_0808], Passive(), ReplayConfig(symbol="BTCUSD_PERP", balance="0.05"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path
+            [CM_0808], Passive(), coin_config("BTCUSD_PERP"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path
         )
         summary = replay.run()
         ledger = replay.ledger
@@ -193,7 +184,7 @@ class TestBadCoinMInput:
         lines = [hft_line(0, {"stream": "btcusd_perp@bookTicker", "data": book_ticker}), hft_line(1, {"stream": "btcusd_perp@trade", "data": trade})]
         path.write_text("\n".join(lines) + "\n")
         with pytest.raises(OffGridError) as info:
-            Replay([path], Passive(), ReplayConfig(symbol="BTCUSD_PERP"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path / "run").run()
+            Replay([path], Passive(), coin_config("BTCUSD_PERP"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path / "run").run()
         err = info.value
         assert (err.where, err.field) == (f"{path}:2", "qty") and "'2.5'" in err.message
 

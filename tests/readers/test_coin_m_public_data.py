@@ -17,14 +17,14 @@ import pytest
 
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError, OffGridError
-from exsim.instruments import BracketTable, Instrument
 from exsim.readers import detect_format, open_rows
 from exsim.readers.markets import COINM, USDM, market_of
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, MARK, QUOTE, TRADE
-from exsim.replay import Replay, ReplayConfig
+from exsim.replay import Replay
 from exsim_examples.passive import Passive
 
 from .checks import assert_names_place, one_line_error
+from .coin_m import coin_config, inverse
 
 FILES = Path(__file__).parent / "coin_m_files"
 CM = FILES / "futures" / "cm" / "daily"
@@ -40,12 +40,6 @@ T_TRADES = TARDIS / "binance-delivery_trades_2024-08-09_BTCUSD_PERP.csv"
 T_BOOK = TARDIS / "binance-delivery_incremental_book_L2_2024-08-09_BTCUSD_PERP.csv"
 T_QUOTES = TARDIS / "binance-delivery_quotes_2024-08-09_BTCUSD_PERP.csv"
 T_TICKER = TARDIS / "binance-delivery_derivative_ticker_2024-08-09_BTCUSD_PERP.csv"
-
-
-def inverse() -> Instrument:
-    """BTCUSD_PERP as an inverse instrument (test brackets in BTC)."""
-    table = BracketTable.from_tiers([("0", "5", "0.004", 125), ("5", "10", "0.005", 100)], symbol="BTCUSD_PERP", source="test tiers")
-    return Instrument.create(symbol="BTCUSD_PERP", tick_size="0.1", lot_size="1", inverse=True, contract_size="100", brackets=table)
 
 
 def copy_with(tmp_path: Path, source: Path, replace: tuple[str, str], count: int = 1) -> Path:
@@ -171,7 +165,7 @@ class TestReplayBinanceCoinM:
         summary = Replay(
             [TRADES, MARKS, INDEXES],
             Passive(),
-            ReplayConfig(symbol="BTCUSD_PERP"),
+            coin_config("BTCUSD_PERP"),
             instruments={"BTCUSD_PERP": inverse()},
             out_dir=tmp_path,
         ).run()
@@ -189,7 +183,7 @@ class TestTardisBinanceDelivery:
     def test_book_and_trades_replay_with_contract_sizes(self, tmp_path: Path) -> None:
         """Tardis L2 book, quotes, trades and ticker of BTCUSD_PERP replay together as an inverse instrument."""
         summary = Replay(
-            [T_BOOK, T_QUOTES, T_TRADES, T_TICKER], Passive(), ReplayConfig(symbol="BTCUSD_PERP"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path
+            [T_BOOK, T_QUOTES, T_TRADES, T_TICKER], Passive(), coin_config("BTCUSD_PERP"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path
         ).run()
         kinds = summary["rows_by_kind"]
         assert (kinds["level"], kinds["trade"], kinds["quote"]) == (7, 3, 6) and kinds["mark"] == 2
@@ -209,7 +203,7 @@ class TestTardisBinanceDelivery:
         """A binance-delivery trade of 1.5 contracts stops the replay with an OffGridError on its row's amount."""
         path = copy_with(tmp_path, T_TRADES, (",61649.9,1", ",61649.9,1.5"))
         with pytest.raises(OffGridError) as info:
-            Replay([path], Passive(), ReplayConfig(symbol="BTCUSD_PERP"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path / "run").run()
+            Replay([path], Passive(), coin_config("BTCUSD_PERP"), instruments={"BTCUSD_PERP": inverse()}, out_dir=tmp_path / "run").run()
         assert (info.value.where, info.value.field) == (f"{path}:4", "qty") and "whole number of contracts" in info.value.message
 
     def test_usdm_default_is_kept_for_binance_futures(self, tmp_path: Path) -> None:
