@@ -99,7 +99,7 @@ Read as one capture (``read_hftbacktest([part1, part2])``), the parts are one st
 by two readers, :func:`link_parts` lets the later continue the earlier: a symbol the
 later part has no snapshot for continues from the id the earlier part's book was synced
 at, once that part is read to its end (the replay links consecutive inputs in the order
-given). Either way the later diffs must chain on with ``pu``, else a ``gap``.
+given; not under ``--skip-bad-rows``, which reads a file again with readers of its own). Either way the later diffs must chain on with ``pu``, else a ``gap``.
 
 COIN-M (coin-margined) captures are read the same way; their sizes are contracts.
 
