@@ -14,12 +14,13 @@ a value off every known grid stops the run with a message, never a silent roundi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import attrs
 
-from exsim.errors import InputError
+from exsim.errors import InputError, OffGridError
 from exsim.instruments.catalogue import SpecVersion, catalogue, date_of_ns, plain
 from exsim.instruments.instrument import Instrument
 from exsim.instruments.loader import InstrumentsFile, resolve_from_files
@@ -140,19 +141,21 @@ def choose_instrument(
         known = f"; the catalogue's tick / lot: {known}" if known else ""
         bad = _off_grid(prices, inst.tick_size)
         if bad is not None:
-            raise InputError(
+            raise OffGridError(
                 f"{bad[0]!r} is not a multiple of tick {inst.tick_size} ({what}): {symbol}'s prices are on a {price_grid} "
                 f"grid at {date}{known}; pass --tick-size {symbol}={price_grid} or --instruments FILE",
                 where=bad[1], field="price",
             )
         bad = _off_grid(qtys, inst.lot_size)
         if bad is not None:
-            raise InputError(
+            raise OffGridError(
                 f"{bad[0]!r} is not a multiple of lot {inst.lot_size} ({what}): {symbol}'s quantities are on a {qty_grid} "
                 f"grid at {date}{known}; pass --lot-size {symbol}={qty_grid} or --instruments FILE",
                 where=bad[1], field="qty",
             )
 
+    if _COINM_SYMBOL.match(symbol):
+        return _coin_margined(symbol, first_ts_ns, first_where, files, tick_size, lot_size, check, overrides)
     cat = catalogue()
     name = cat.resolve(symbol)
     if files:
@@ -188,6 +191,75 @@ def choose_instrument(
     check(inst, what, known)
     prov = _provenance(spec, first_ts_ns, date)
     return inst, f"{entry.symbol}: {describe_instrument(inst)}; {prov}; {_brackets_words(entry.symbol)}{overrides}"
+
+
+#: a COIN-M contract's name: a perpetual (``BTCUSD_PERP``) or a quarterly (``BTCUSD_211231``)
+_COINM_SYMBOL = re.compile(r"[A-Z0-9]+USD_(PERP|\d{6})\Z")
+
+
+def _coin_margined(
+    symbol: str,
+    first_ts_ns: int,
+    first_where: str,
+    files: Sequence[InstrumentsFile],
+    tick_size: str | None,
+    lot_size: str | None,
+    check: Callable[[Instrument, str], None],
+    overrides: str,
+) -> tuple[Instrument, str]:
+    """The inverse instrument of a COIN-M perpetual: an ``--instruments`` file's, else the
+    shipped one (:func:`exsim.instruments.get_instrument`). A quarterly (delivery) contract
+    is refused: exsim models perpetuals, with no delivery at expiry."""
+    m = _COINM_SYMBOL.match(symbol)
+    assert m is not None
+    if m.group(1) != "PERP":
+        raise InputError(
+            f"{symbol} is a COIN-M quarterly (delivery) contract, settled at its expiry; exsim replays perpetuals "
+            f"only (no delivery): replay {symbol.split('_')[0]}_PERP",
+            where=first_where,
+            field="symbol",
+        )
+    found = resolve_from_files(list(files), symbol) if files else None
+    if found is not None:
+        inst, source = found
+    else:
+        from exsim.instruments.registry import get_instrument
+
+        try:
+            inst = get_instrument(symbol, first_ts_ns if first_ts_ns > 0 else None)
+        except InputError:
+            raise InputError(
+                f"{symbol} is a COIN-M perpetual, and exsim ships no inverse spec of it "
+                "(exsim.instruments.get_instrument does not know it); give its Instrument through the Python API "
+                f"(Replay(..., instruments={{'{symbol}': Instrument.create(..., inverse=True, contract_size=...)}}))",
+                where=first_where,
+                field="symbol",
+            ) from None
+        source = "the shipped COIN-M spec"
+    if not inst.inverse:
+        raise InputError(
+            f"{symbol} is a COIN-M (coin-margined) contract, but its spec is linear; an inverse spec is needed "
+            "(contracts of a USD face value, margin in the coin)",
+            where=first_where,
+            field="symbol",
+        )
+    inst = _with_grids(inst, tick_size, lot_size)
+    try:
+        check(inst, source + (" with --tick-size/--lot-size" if overrides else ""))
+    except OffGridError as exc:
+        if exc.field != "qty":
+            raise
+        text = exc.message.split("'")[1]
+        raise OffGridError(
+            f"{text!r} is not a whole number of contracts: a COIN-M quantity is in contracts of "
+            f"{plain(str(inst.contract_size))} USD (lot {plain(str(inst.lot_size))})",
+            where=exc.where,
+            field="qty",
+        ) from None
+    return inst, (
+        f"{symbol}: inverse, {plain(str(inst.contract_size))} USD a contract, margin in {inst.margin_asset}; "
+        f"{describe_instrument(inst)}; {source}{overrides}"
+    )
 
 
 def _catalogue_default(name: str | None, at_ns: int) -> tuple[Instrument, str] | None:

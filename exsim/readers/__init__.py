@@ -8,7 +8,7 @@ file's name and first lines; :func:`merge_rows` merges several streams by timest
 =============================== ============================================================
 format                          what
 =============================== ============================================================
-``binance-trades``              Binance public data (futures UM) ``trades`` CSV
+``binance-trades``              Binance public data (futures UM and CM) ``trades`` CSV
 ``binance-aggTrades``           ``aggTrades`` CSV
 ``binance-bookTicker``          ``bookTicker`` CSV (best bid/ask)
 ``binance-klines``              last-price ``klines`` CSV (a coarse price path)
@@ -16,7 +16,7 @@ format                          what
 ``binance-indexPriceKlines``    index-price klines
 ``binance-premiumIndexKlines``  premium-index klines
 ``binance-fundingRate``         funding rate history
-``binance-ws-hftbacktest``      raw WebSocket capture ``<ts_ns> <json>`` (hftbacktest)
+``binance-ws-hftbacktest``      raw WebSocket capture ``<ts_ns> <json>`` (hftbacktest; in parts)
 ``binance-ws-cryptofeed``       raw WebSocket capture, cryptofeed v1 text (``X.ws.1.0``)
 ``tardis-trades``               Tardis CSV ``trades``
 ``tardis-incremental_book_L2``  Tardis CSV ``incremental_book_L2``

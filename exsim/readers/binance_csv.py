@@ -1,9 +1,10 @@
-"""Binance public data CSVs (data.binance.vision, USDⓈ-M futures): trades, bars, funding.
+"""Binance public data CSVs (data.binance.vision, USDⓈ-M and COIN-M futures): trades, bars, funding.
 
 =============================== ==================================================================
 format                          columns (the header line, when the file has one)
 =============================== ==================================================================
-``binance-trades``              ``id,price,qty,quote_qty,time,is_buyer_maker``
+``binance-trades``              ``id,price,qty,quote_qty,time,is_buyer_maker`` (COIN-M:
+                                ``id,price,qty,base_qty,time,is_buyer_maker``)
 ``binance-aggTrades``           ``agg_trade_id,price,quantity,first_trade_id,last_trade_id,
                                 transact_time,is_buyer_maker``
 ``binance-bookTicker``          ``update_id,best_bid_price,best_bid_qty,best_ask_price,
@@ -15,6 +16,19 @@ format                          columns (the header line, when the file has one)
 ``binance-premiumIndexKlines``  the same twelve kline columns
 ``binance-fundingRate``         ``calc_time,funding_interval_hours,last_funding_rate``
 =============================== ==================================================================
+
+COIN-M files (``futures/cm/...``, symbols ``BTCUSD_PERP``, ``ETHUSD_240927``) have the same
+layouts but for ``trades``, whose header is ``id,price,qty,base_qty,time,is_buyer_maker``
+(:data:`COINM_TRADES_HEADER`): ``qty`` is in contracts (100 USD each for BTCUSD_PERP, 10 for
+the others) and ``base_qty`` its value in the coin, which is not read (the inverse instrument
+computes it exactly). In the other COIN-M files ``quantity`` / ``best_bid_qty`` / kline
+``volume`` are contracts too, and a kline's eighth column, headed ``quote_volume`` as in the
+USDⓈ-M files, holds the *base* (coin) volume (binance-public-data issues #267, #283; not
+read either). COIN-M index klines are named by the pair (``indexPriceKlines/BTCUSD/1m/
+BTCUSD-1m-...``): pass the contract as the symbol. A COIN-M file is known by its trades
+header, else by its symbol (the file name's or the one given); its quantities must be whole
+contracts (:class:`~exsim.errors.OffGridError` naming the row and field otherwise), and a
+trades header of one market under a symbol of the other is an error naming the header line.
 
 Mapping decisions:
 
@@ -87,7 +101,8 @@ from itertools import chain
 from pathlib import Path
 
 from exsim.book.orders import BUY, SELL
-from exsim.errors import InputError
+from exsim.errors import InputError, OffGridError
+from exsim.readers.markets import COINM, symbol_market
 from exsim.readers.ohlcv import bar_path, check_bar, path_side
 from exsim.readers.opening import empty_file, numbered_lines
 from exsim.readers.rows import (
@@ -122,6 +137,10 @@ HEADERS: dict[str, str] = {
     "binance-fundingRate": "calc_time,funding_interval_hours,last_funding_rate",
 }
 
+#: the trades header of Binance's COIN-M files (``futures/cm``): ``qty`` in contracts,
+#: ``base_qty`` their value in the coin (not used: the instrument computes it)
+COINM_TRADES_HEADER = "id,price,qty,base_qty,time,is_buyer_maker"
+
 #: an epoch value at or above this is microseconds, below it milliseconds
 MICROS_FROM = 10**15
 _NS_PER_MS = 1_000_000
@@ -137,6 +156,8 @@ _FILE_NAME = re.compile(
     r"|\d+(?:s|m|h|d|w|mo))-\d{4}-\d{2}(?:-\d{2})?(?:\.|$)",
     re.ASCII | re.IGNORECASE,
 )
+_COINM_PAIR = re.compile(r"[A-Z0-9]+USD", re.ASCII).fullmatch  # futures/cm index files: BTCUSD
+_WHOLE = re.compile(r"\d+(?:\.0*)?", re.ASCII).fullmatch  # a whole number written plainly ('83', '83.0')
 _SEEN_LIMIT = 1 << 16  # distinct validated price/qty strings remembered (bounded: constant memory)
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
@@ -206,22 +227,55 @@ def _check(seen: set[str], text: str, field: str, name: str, line_no: int) -> No
 
 def _data_lines(path: str | Path, fmt: str) -> Iterator[tuple[int, str]]:
     """The numbered lines of ``path`` after its header line, if it has one."""
+    return _headed_lines(path, fmt)[0]
+
+
+def _headed_lines(path: str | Path, fmt: str, other: str = "") -> tuple[Iterator[tuple[int, str]], str, int]:
+    """``(numbered lines after the header, the header ('' if none), its line number)``;
+    the header must be the format's or ``other`` (the COIN-M variant of a layout)."""
     lines = numbered_lines(path)
     for line_no, line in lines:
         first = line.lstrip("\ufeff")
         if not first:
             continue
         if first[0].isdigit():
-            return chain(((line_no, first),), lines)
-        if first == HEADERS[fmt]:
-            return lines
+            return chain(((line_no, first),), lines), "", line_no
+        if first == HEADERS[fmt] or (other and first == other):
+            return lines, first, line_no
+        also = f" or {other!r}" if other else ""
         raise InputError(
-            f"header {line[:200]!r} is not the {fmt} header {HEADERS[fmt]!r} "
+            f"header {line[:200]!r} is not the {fmt} header {HEADERS[fmt]!r}{also} "
             "(a file without a header starts with a digit)",
             where=f"{path}:{line_no}",
             field="header",
         )
     raise empty_file(path, f"the {fmt} header {HEADERS[fmt]!r} or data rows")
+
+
+def _check_contracts(text: str, where: str, field: str) -> None:
+    """A COIN-M quantity is a whole number of contracts: :class:`OffGridError` otherwise."""
+    if _WHOLE(text):
+        return
+    if _UNSIGNED(text) and Decimal(text) == Decimal(text).to_integral_value():
+        return
+    raise OffGridError(f"{shown(text)} is not a whole number of contracts (a COIN-M quantity)", where=where, field=field)
+
+
+def _header_market(path: str | Path, header: str, header_line: int, sym: str, symbol_given: bool) -> bool:
+    """Whether a trades file is COIN-M (by its header, else by its symbol); an error naming
+    the header line when the header's market is not the symbol's."""
+    by_symbol = symbol_market(sym) == COINM
+    if not header:
+        return by_symbol
+    by_header = header == COINM_TRADES_HEADER
+    if by_header != by_symbol:
+        source = "--symbol" if symbol_given else "the symbol of its file name"
+        if by_header:
+            what = f"a COIN-M trades file (its header has base_qty: quantities in contracts), but {source} {sym} is a USDⓈ-M symbol; pass the file's COIN-M symbol (such as BTCUSD_PERP)"
+        else:
+            what = f"a USDⓈ-M trades file (its header has quote_qty), but {source} {sym} is a COIN-M symbol; pass the file's USDⓈ-M symbol (such as BTCUSDT)"
+        raise InputError(what, where=f"{path}:{header_line}", field="symbol")
+    return by_header
 
 
 # --------------------------------------------------------------------------- trades
@@ -264,11 +318,15 @@ def _read_trades(
     id_field = columns[0]
     new, R, kind, sides = _new, Row, TRADE, _MAKER_SIDE
     seen: set[str] = set()
+    own = fmt == "binance-trades"  # (only the trades layout differs by market: aggTrades' header is shared)
+    data_lines, header, header_line = _headed_lines(path, fmt, COINM_TRADES_HEADER if own else "")
+    contracts = _header_market(path, header if own else "", header_line, sym, bool(symbol))  # COIN-M: whole contracts
+    whole: set[str] = set()  # quantities checked to be whole contracts (bounded)
     last_text = "\n"  # the previous time text; no field can equal "\n" (lines are split at newlines)
     last_id = ""  # the previous row's trade id text
     n_id = -1  # its length (digits validated when the length changes)
     ts_ns = 0
-    for line_no, line in _data_lines(path, fmt):
+    for line_no, line in data_lines:
         parts = line.split(",")
         if len(parts) != n_fields:
             if not line:
@@ -303,6 +361,11 @@ def _read_trades(
             _check(seen, price, price_field, name, line_no)
         if qty not in seen:
             _check(seen, qty, qty_field, name, line_no)
+        if contracts and qty not in whole:
+            _check_contracts(qty, f"{name}:{line_no}", qty_field)
+            if len(whole) >= _SEEN_LIMIT:
+                whole.clear()
+            whole.add(qty)
         yield new(R, (ts_ns, kind, sym, side, price, qty, "", f"{name}:{line_no}"))
 
 
@@ -322,6 +385,7 @@ def read_book_ticker(path: str | Path, symbol: str | None = None) -> Iterator[Ro
     name = str(path)
     new, R, kind = _new, Row, QUOTE
     seen: set[str] = set()
+    contracts = symbol_market(sym) == COINM  # COIN-M sizes: whole contracts
     last_text = "\n"  # the previous time text; no field can equal "\n" (lines are split at newlines)
     ts_ns = 0
     for line_no, line in _data_lines(path, "binance-bookTicker"):
@@ -351,6 +415,9 @@ def read_book_ticker(path: str | Path, symbol: str | None = None) -> Iterator[Ro
         if ask_qty not in seen:
             _check(seen, ask_qty, "best_ask_qty", name, line_no)
         where = f"{name}:{line_no}"
+        if contracts:
+            _check_contracts(bid_qty, where, "best_bid_qty")
+            _check_contracts(ask_qty, where, "best_ask_qty")
         yield new(R, (ts_ns, kind, sym, BUY, bid_px, bid_qty, "", where))
         yield new(R, (ts_ns, kind, sym, SELL, ask_px, ask_qty, "", where))
 
@@ -367,6 +434,13 @@ def _fields(line: str, n: int, fmt: str, where: str) -> list[str]:
 
 def _read_klines(path: str | Path, symbol: str | None, fmt: str, kind: int) -> Iterator[Row]:
     sym = file_symbol(path, symbol)
+    if kind == INDEX and not symbol and _COINM_PAIR(sym) and "/cm/" in Path(path).as_posix():
+        raise InputError(
+            f"a COIN-M index file is named by its pair {sym}, which BTCUSD_PERP-like perpetuals and the quarterly "
+            f"contracts share; pass the contract it is the index of (--symbol {sym}_PERP)",
+            where=str(path),
+            field="symbol",
+        )
     name = str(path)
     last_ns = 0
     previous: Decimal | None = None  # the last path point's price (trade sides)
@@ -498,6 +572,8 @@ def sniff(file_name: str, head: list[str]) -> str | None:
     first = head[0].lstrip("\ufeff")
     if first == KLINE_HEADER:
         return _kline_kind(file_name, head[1:])
+    if first == COINM_TRADES_HEADER:
+        return "binance-trades"
     for fmt, header in HEADERS.items():
         if first == header:
             return fmt

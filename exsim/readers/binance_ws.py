@@ -92,6 +92,17 @@ snapshot arrives and is bridged; the consumer's book keeps its last state meanwh
 A snapshot that arrives while the symbol is synced is not needed and only counted.
 The captures here hold one snapshot per symbol, so a gap ends that symbol's depth.
 
+Captures in parts: hftbacktest's collector starts a new file at midnight, and only the
+first one has a REST snapshot (``cm_btcusd_perp_20240808.gz``, then ``..._20240809.gz``).
+Read as one capture (``read_hftbacktest([part1, part2])``), the parts are one stream
+(receive times may not go back across the seam, rows name their own part's lines); read
+by two readers, :func:`link_parts` lets the later continue the earlier: a symbol the
+later part has no snapshot for continues from the id the earlier part's book was synced
+at, once that part is read to its end (the replay links consecutive inputs in the order
+given; not under ``--skip-bad-rows``, which reads a file again with readers of its own). Either way the later diffs must chain on with ``pu``, else a ``gap``.
+
+COIN-M (coin-margined) captures are read the same way; their sizes are contracts.
+
 Symbol of a snapshot: cryptofeed's comes from the REST URL; hftbacktest's from its
 ``symbol`` field (COIN-M) or else from the file's depth stream names (the collector
 writes one symbol per file; a snapshot seen before any stream waits for the first depth
@@ -107,9 +118,9 @@ from __future__ import annotations
 import json
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from exsim.book.orders import BUY, SELL
@@ -131,6 +142,8 @@ from exsim.readers.rows import (
     shown,
     ts_in_window,
 )
+
+_T = TypeVar("_T")
 
 HFTBACKTEST: Final = "binance-ws-hftbacktest"
 CRYPTOFEED: Final = "binance-ws-cryptofeed"
@@ -262,6 +275,17 @@ class _DepthSync:
             out += self.on_diff(ts_ns, where, first_id, final_id, prev_id, diff_rows)
         return out
 
+    def continue_from(self, ts_ns: int, last_u: int) -> list[Row]:
+        """The earlier part of the capture left this symbol's book synced at update id
+        ``last_u``: continue from it (no snapshot needed) and replay the buffered diffs."""
+        self.state = _SYNCED
+        self.last_u = last_u
+        buffered, self.buffer = self.buffer, deque()
+        out: list[Row] = []
+        for _, where, first_id, final_id, prev_id, diff_rows in buffered:
+            out += self.on_diff(ts_ns, where, first_id, final_id, prev_id, diff_rows)  # emitted now
+        return out
+
     def on_diff(
         self, ts_ns: int, where: str, first_id: int, final_id: int, prev_id: int | None, rows: list[Row]
     ) -> list[Row]:
@@ -339,11 +363,22 @@ class BinanceWsReader:
     while waiting for a snapshot. Cost: one ``json`` decode per line plus O(1) per row.
     """
 
-    def __init__(self, path: str | Path, symbol: str | None = None, layout: str = HFTBACKTEST) -> None:
+    def __init__(
+        self, path: str | Path | Sequence[str | Path], symbol: str | None = None, layout: str = HFTBACKTEST
+    ) -> None:
         if layout not in (HFTBACKTEST, CRYPTOFEED):
             raise ValueError(f"layout {layout!r}: expected {HFTBACKTEST!r} or {CRYPTOFEED!r}")
-        self.path = Path(path)
-        self._name = str(path)  # as the caller spelled it: the 'where' of every row
+        parts = [path] if isinstance(path, (str, Path)) else list(path)
+        if not parts:
+            raise ValueError("no capture file given")
+        if len(parts) > 1 and layout != HFTBACKTEST:
+            raise ValueError("only an hftbacktest capture is read in parts")
+        #: the capture's files in order (an hftbacktest capture may be split at midnight: the
+        #: later part has no snapshot and continues the earlier one's depth sequence)
+        self.parts = [Path(p) for p in parts]
+        self.path = self.parts[0]
+        self._names = [str(p) for p in parts]  # as the caller spelled them: the 'where' of every row
+        self._name = self._names[0]
         self.symbol = symbol.upper() if symbol else None
         self.layout = layout
         self.stats = WsStats()
@@ -353,6 +388,9 @@ class BinanceWsReader:
         self._orphan_snapshot: tuple[int, str, dict[str, Any]] | None = None
         self._known: set[str] = set()  # decimal strings already validated
         self._zeros: set[str] = set()  # the zero ones among them ('0', '0.000'...)
+        #: the reader of the capture's earlier part, when this one continues it (:func:`link_parts`)
+        self.follows: BinanceWsReader | None = None
+        self.finished = False  # read to its end
         self._rows_gen = self._rows()
 
     def __iter__(self) -> Iterator[Row]:
@@ -455,32 +493,36 @@ class BinanceWsReader:
         return obj
 
     def _hftbacktest_messages(self) -> Iterator[tuple[int, str, dict[str, Any], str | None]]:
-        """``(receive ts_ns, where, message, None)`` per line of ``<ts_ns> <json>``."""
-        name = self._name
+        """``(receive ts_ns, where, message, None)`` per line of ``<ts_ns> <json>``, part after
+        part (receive times may not go back, across parts either)."""
         last_ts = -1  # no line yet
-        for line_no, line in numbered_lines(self.path):
-            if not line:
-                continue
-            where = f"{name}:{line_no}"
-            sep = line.find(" ")
-            ts_text = line[:sep] if sep > 0 else line[:40]
-            if sep <= 0 or not (ts_text.isdigit() and ts_text.isascii() and len(ts_text) < 21):
-                raise InputError(
-                    f"{shown(ts_text)} is not a whole number of nanoseconds; expected '<local_receive_ts_ns> <json>'",
-                    where=where,
-                    field="local_receive_ts_ns",
-                )
-            ts_ns = int(ts_text)
-            if not MIN_TS_NS <= ts_ns < MAX_TS_NS:
-                ts_in_window(ts_ns, ts_text, where, "local_receive_ts_ns")  # raises
-            if ts_ns < last_ts:
-                raise InputError(
-                    f"{ts_ns} goes back in time (the previous line had {last_ts})", where=where, field="local_receive_ts_ns"
-                )
-            last_ts = ts_ns
-            yield ts_ns, where, self._json(line, sep + 1, where), None
-        if last_ts < 0:
-            raise empty_file(name, "'<local_receive_ts_ns> <json>' lines (an hftbacktest capture)")
+        for path, name in zip(self.parts, self._names):
+            lines = 0  # (the loop over lines is inline, not a generator per part: the hot path)
+            for line_no, line in numbered_lines(path):
+                if not line:
+                    continue
+                lines += 1
+                where = f"{name}:{line_no}"
+                sep = line.find(" ")
+                ts_text = line[:sep] if sep > 0 else line[:40]
+                if sep <= 0 or not (ts_text.isdigit() and ts_text.isascii() and len(ts_text) < 21):
+                    raise InputError(
+                        f"{shown(ts_text)} is not a whole number of nanoseconds; expected '<local_receive_ts_ns> <json>'",
+                        where=where,
+                        field="local_receive_ts_ns",
+                    )
+                ts_ns = int(ts_text)
+                if not MIN_TS_NS <= ts_ns < MAX_TS_NS:
+                    ts_in_window(ts_ns, ts_text, where, "local_receive_ts_ns")  # raises
+                if ts_ns < last_ts:
+                    before = "the previous line" if lines > 1 else "the previous part's last line"
+                    raise InputError(
+                        f"{ts_ns} goes back in time ({before} had {last_ts})", where=where, field="local_receive_ts_ns"
+                    )
+                last_ts = ts_ns
+                yield ts_ns, where, self._json(line, sep + 1, where), None
+            if not lines:
+                raise empty_file(name, "'<local_receive_ts_ns> <json>' lines (an hftbacktest capture)")
 
     def _cryptofeed_messages(self) -> Iterator[tuple[int, str, dict[str, Any], str | None]]:
         """The ws file's messages, with the sibling http files' depth snapshots merged in
@@ -715,6 +757,10 @@ class BinanceWsReader:
                             snap_ts, snap_where, snap = self._orphan_snapshot
                             self._orphan_snapshot = None
                             yield from self._on_snapshot(snap_ts, snap_where, snap, sym)
+                    if sync.state == _WAITING and self.follows is not None and self.follows.finished:
+                        earlier = self.follows._books.get(sym)  # the earlier part's book of this symbol
+                        if earlier is not None and earlier.state == _SYNCED:
+                            yield from sync.continue_from(ts_ns, earlier.last_u)
                     yield from sync.on_diff(ts_ns, where, first_id, final_id, prev_id, rows)
                 elif code == _MARK:
                     for item in data if type(data) is list else (data,):
@@ -751,16 +797,39 @@ class BinanceWsReader:
         for sync in self._books.values():
             stats.diffs_unsynced += len(sync.buffer)
             sync.buffer.clear()
+        self.finished = True
 
 
-def read_hftbacktest(path: str | Path, symbol: str | None = None) -> BinanceWsReader:
-    """Rows of an hftbacktest Binance capture (``<ts_ns> <json>`` lines)."""
+def read_hftbacktest(path: str | Path | Sequence[str | Path], symbol: str | None = None) -> BinanceWsReader:
+    """Rows of an hftbacktest Binance capture (``<ts_ns> <json>`` lines); ``path`` may list
+    the capture's parts in order (``cm_btcusd_perp_20240808.gz``, ``..._20240809.gz``):
+    read as one capture, the later part's diffs continue the depth the earlier part synced."""
     return BinanceWsReader(path, symbol, HFTBACKTEST)
 
 
 def read_cryptofeed(path: str | Path, symbol: str | None = None) -> BinanceWsReader:
     """Rows of a cryptofeed v1 Binance capture (``X.ws.N.M``; snapshots from ``X.http.*``)."""
     return BinanceWsReader(path, symbol, CRYPTOFEED)
+
+
+def link_parts(earlier: object, later: _T) -> _T:
+    """Let ``later`` continue ``earlier`` when both are hftbacktest readers (a capture
+    split at midnight, given in order: ``cm_btcusd_perp_20240808.gz`` then ``..._20240809.gz``);
+    returns ``later``. Once ``earlier`` is read to its end, a symbol ``later`` has no
+    snapshot for continues from the update id ``earlier`` left its book synced at: its
+    buffered and later diffs must chain on (``pu`` = that id), else a ``gap``. Its diffs
+    received before that (the replay peeks at each file's first rows before reading the
+    earlier one) are applied at the time of its first diff read after the earlier part.
+    Anything else (other formats, a ``later`` with its own snapshot) is left as it is.
+    """
+    if (
+        isinstance(earlier, BinanceWsReader)
+        and isinstance(later, BinanceWsReader)
+        and earlier.layout == later.layout == HFTBACKTEST
+        and earlier is not later
+    ):
+        later.follows = earlier
+    return later
 
 
 _HFT_HEAD = re.compile(r'[0-9]{16,20} \{"(?:stream|lastUpdateId)"')
@@ -793,6 +862,7 @@ __all__ = [
     "READERS",
     "BinanceWsReader",
     "WsStats",
+    "link_parts",
     "read_cryptofeed",
     "read_hftbacktest",
     "seconds_text_to_ns",

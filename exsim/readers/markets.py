@@ -1,22 +1,25 @@
 """Which market a data file holds: a USDⓈ-M perpetual, a spot pair, or COIN-M contracts.
 
-exsim trades USDⓈ-M (USDT-margined) contracts. A spot capture is still useful — its best
-bid/ask mid stands in for the index (``--index-file``) — but it is not a market to trade:
-its prices and sizes are on the spot grid and it has no mark or funding. COIN-M
-(coin-margined) contracts settle in the base coin, which exsim does not model yet. Both
-are told apart here, from the file's own evidence, so that the replay can say so in one
-line instead of failing later on a grid or an unknown symbol.
+exsim trades USDⓈ-M (USDT-margined, linear) and COIN-M (coin-margined, inverse)
+perpetuals. A spot capture is still useful — its best bid/ask mid stands in for the index
+(``--index-file``) — but it is not a market to trade: its prices and sizes are on the spot
+grid and it has no mark or funding. The market is told here, from the file's own
+evidence, so that the replay can say in one line what is wrong (a spot file as the traded
+market, a COIN-M file replayed under a USDⓈ-M symbol or the reverse) instead of failing
+later on a grid or an unknown symbol.
 
 =========================== ===================================================================
 evidence                    market
 =========================== ===================================================================
 COIN-M symbol               ``*USD_PERP``, ``*USD_YYMMDD`` (``BTCUSD_PERP``, ``ETHUSD_240927``):
-                            coinm, whatever the format
+                            coinm, whatever the format; any other symbol in the rows: usdm
 cryptofeed capture URL      ``wss://dstream.binance.com``: coinm; ``wss://stream.binance.com``:
                             spot (``fstream``: USDⓈ-M)
 hftbacktest capture         a REST snapshot with ``symbol``/``pair`` from ``/dapi/``: coinm;
                             spot streams: a ``depthUpdate`` without ``pu`` and ``T``, a ``trade``
                             with ``M`` and without ``X``, a REST snapshot without ``E`` and ``T``
+Binance public-data trades  header ``id,price,qty,base_qty,...`` (``futures/cm``): coinm;
+                            ``id,price,qty,quote_qty,...`` (``futures/um``): usdm
 Tardis CSV                  ``exchange`` column ``binance`` (spot), ``binance-delivery`` (coinm)
 Parquet / Feather           :func:`exsim.readers.arrow.market_of` (ccxt names ``BTC/USDT``: spot;
                             freqtrade pairs ``XRP_USDT``: spot, ``BTC_USD_BTC``: coinm)
@@ -24,6 +27,12 @@ Parquet / Feather           :func:`exsim.readers.arrow.market_of` (ccxt names ``
 
 Anything else is taken as USDⓈ-M. Only the first :data:`HEAD_LINES` lines (or rows) are
 looked at.
+
+A COIN-M file replays only under a COIN-M symbol, whose instrument is inverse (contracts of
+a USD face value, margin in the coin); quantities in it are contracts. Quarterly (delivery)
+contracts (``BTCUSD_211231``) are told as COIN-M here; the instrument choice refuses them
+(:mod:`exsim.instruments.choose`: exsim models perpetuals, no delivery). Freqtrade's
+coin-margined candles name a pair (``BTC_USD_BTC``), not the contract, and stay refused.
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ HEAD_LINES = 64
 COINM_SYMBOL = re.compile(r"[A-Z0-9]+USD_(?:PERP|\d{6})\Z")
 
 
-def _hftbacktest_evidence(lines: list[str]) -> tuple[str, str] | None:
+def _hftbacktest_evidence(lines: list[str]) -> tuple[str, str, int] | None:
     for n, line in enumerate(lines, 1):
         _, _, text = line.partition(" ")
         try:
@@ -57,90 +66,148 @@ def _hftbacktest_evidence(lines: list[str]) -> tuple[str, str] | None:
             if "lastUpdateId" in obj:
                 symbol = obj.get("symbol")
                 if isinstance(symbol, str) and COINM_SYMBOL.match(symbol):
-                    return COINM, f"line {n}: a depth snapshot of {symbol}"
+                    return COINM, f"line {n}: a depth snapshot of {symbol}", n
                 if "E" not in obj and "T" not in obj:
-                    return SPOT, f"line {n}: a REST depth snapshot without 'E' and 'T' (spot's /api/v3/depth)"
+                    return SPOT, f"line {n}: a REST depth snapshot without 'E' and 'T' (spot's /api/v3/depth)", n
             continue
         data = obj.get("data")
         if not isinstance(data, dict):
             continue
         symbol = data.get("s")
         if isinstance(symbol, str) and COINM_SYMBOL.match(symbol):
-            return COINM, f"line {n}: symbol {symbol}"
+            return COINM, f"line {n}: symbol {symbol}", n
         event = data.get("e")
         if event == "depthUpdate" and "pu" not in data and "T" not in data:
-            return SPOT, f"line {n}: a depthUpdate without 'pu' and 'T' (the spot depth stream)"
+            return SPOT, f"line {n}: a depthUpdate without 'pu' and 'T' (the spot depth stream)", n
         if event == "trade" and "X" not in data and "M" in data:
-            return SPOT, f"line {n}: a trade with 'M' and without 'X' (the spot trade stream)"
+            return SPOT, f"line {n}: a trade with 'M' and without 'X' (the spot trade stream)", n
     return None
 
 
-def _cryptofeed_evidence(lines: list[str]) -> tuple[str, str] | None:
+def _cryptofeed_evidence(lines: list[str]) -> tuple[str, str, int] | None:
     first = lines[0] if lines else ""
     if first.startswith("wss://dstream."):
-        return COINM, "line 1: the COIN-M stream host dstream.binance.com"
+        return COINM, "line 1: the COIN-M stream host dstream.binance.com", 1
     if first.startswith("wss://stream.binance."):
-        return SPOT, "line 1: the spot stream host stream.binance.com"
+        return SPOT, "line 1: the spot stream host stream.binance.com", 1
     return None
 
 
-def _tardis_evidence(lines: list[str]) -> tuple[str, str] | None:
+def _tardis_evidence(lines: list[str]) -> tuple[str, str, int] | None:
     for n, line in enumerate(lines[1:], 2):
         exchange = line.split(",", 1)[0]
         if exchange == "binance":
-            return SPOT, f"line {n}: exchange 'binance' (Tardis's Binance spot)"
+            return SPOT, f"line {n}: exchange 'binance' (Tardis's Binance spot)", n
         if exchange == "binance-delivery":
-            return COINM, f"line {n}: exchange 'binance-delivery' (Tardis's Binance COIN-M)"
+            return COINM, f"line {n}: exchange 'binance-delivery' (Tardis's Binance COIN-M)", n
         if exchange:
             return None
     return None
 
 
+def _binance_csv_evidence(lines: list[str]) -> tuple[str, str, int] | None:
+    from exsim.readers.binance_csv import COINM_TRADES_HEADER, HEADERS
+
+    first = lines[0].lstrip("\ufeff") if lines else ""
+    if first == COINM_TRADES_HEADER:
+        return COINM, "line 1: the COIN-M trades header (quantity in contracts, base_qty in coin)", 1
+    if first == HEADERS["binance-trades"]:
+        return USDM, "line 1: the USDⓈ-M trades header (quote_qty)", 1
+    return None
+
+
 def market_of(path: str | Path, fmt: str) -> tuple[str, str]:
     """``(market, evidence)`` of a file in format ``fmt``: market is ``usdm``, ``spot`` or
-    ``coinm``; evidence says what showed it ('' for the USDⓈ-M default)."""
+    ``coinm``; evidence says what showed it ('' for the USDⓈ-M default, when nothing did)."""
+    market, evidence, _ = _market_where(path, fmt)
+    return market, evidence
+
+
+def _market_where(path: str | Path, fmt: str) -> tuple[str, str, str]:
+    """``(market, evidence, "path:line" of the evidence or the path)``."""
     from exsim.readers import arrow, open_rows  # (the package imports this module)
 
     if fmt in arrow.READERS:
         market = arrow.market_of(path, fmt)
-        return market, "" if market == USDM else f"{fmt} data of a {'spot pair' if market == SPOT else 'coin-margined contract'}"
-    found: tuple[str, str] | None = None
+        what = "" if market == USDM else f"{fmt} data of a {'spot pair' if market == SPOT else 'coin-margined contract'}"
+        return market, what, str(path)
+    found: tuple[str, str, int] | None = None
     if fmt == "binance-ws-hftbacktest":
         found = _hftbacktest_evidence(head_lines(path, HEAD_LINES))
     elif fmt == "binance-ws-cryptofeed":
         found = _cryptofeed_evidence(head_lines(path, 1))
     elif fmt.startswith("tardis-"):
         found = _tardis_evidence(head_lines(path, 3))
-    if found is not None:
-        return found
+    elif fmt == "binance-trades":
+        found = _binance_csv_evidence(head_lines(path, 1))
+    if found is not None and found[0] != USDM:
+        return found[0], found[1], f"{path}:{found[2]}"
+    usdm = (found[1], f"{path}:{found[2]}") if found is not None else None  # positive USDⓈ-M evidence
     try:
         for row in islice(open_rows(path, fmt)[1], HEAD_LINES):
+            line = row.where.rpartition(":")[2]
             if COINM_SYMBOL.match(row.symbol):
-                return COINM, f"{row.where}: symbol {row.symbol}"
+                return COINM, f"line {line}: symbol {row.symbol}", row.where
+            if usdm is None:  # (for check_traded's reverse check: a COIN-M symbol on a USDⓈ-M file)
+                usdm = (f"line {line}: symbol {row.symbol}", row.where)
     except InputError:
         pass  # a file that needs a symbol, or a bad line: the replay reports it when it reads
-    return USDM, ""
+    if usdm is not None:
+        return USDM, usdm[0], usdm[1]
+    return USDM, "", str(path)
 
 
-def check_traded(path: str | Path, fmt: str) -> None:
-    """Refuse a file that is not a USDⓈ-M market as the market a replay trades."""
-    market, evidence = market_of(path, fmt)
+def symbol_market(symbol: str) -> str:
+    """``coinm`` for a COIN-M contract's name, else ``usdm``.
+
+    >>> symbol_market("BTCUSD_PERP"), symbol_market("ethusd_240927"), symbol_market("BTCUSDT")
+    ('coinm', 'coinm', 'usdm')
+    """
+    return COINM if COINM_SYMBOL.match(symbol.upper()) else USDM
+
+
+def check_traded(path: str | Path, fmt: str, symbol: str | None = None) -> str:
+    """The market of a file a replay trades (``usdm`` or ``coinm``); refuse a spot file,
+    coin-margined candles that name no contract, and a file whose market is not the one of
+    ``symbol`` (``--symbol``): a COIN-M file under ``BTCUSDT``, a USDⓈ-M file under
+    ``BTCUSD_PERP``. The error names the line that showed the file's market."""
+    from exsim.readers import arrow
+
+    market, evidence, where = _market_where(path, fmt)
     if market == SPOT:
         if _has_quotes(path, fmt):
             use = "pass it as --index-file beside the perpetual's data (its best bid/ask mid stands in for the index)"
         else:
             use = "a spot file serves only as --index-file, which needs best bid/ask quotes, and this format has none"
         raise InputError(
-            f"is a spot market capture ({evidence}); exsim trades USDⓈ-M perpetuals: {use}",
+            f"is a spot market capture ({evidence}); exsim trades USDⓈ-M and COIN-M perpetuals: {use}",
             where=str(path),
             field="market",
         )
-    if market == COINM:
+    if market == COINM and fmt in arrow.READERS:
         raise InputError(
-            f"holds coin-margined (COIN-M) contracts ({evidence}); coin-margined contracts are not supported yet",
+            f"holds coin-margined candles ({evidence}) named by their pair, not by a contract (BTCUSD_PERP or a "
+            "quarterly): convert them to exsim-csv with the contract's symbol, or replay Binance's futures/cm files",
             where=str(path),
             field="market",
         )
+    if symbol:
+        wanted = symbol_market(symbol)
+        if market == COINM and wanted == USDM:
+            raise InputError(
+                f"the file holds COIN-M (coin-margined) contracts ({evidence}), but --symbol {symbol} is a USDⓈ-M "
+                "symbol; pass the file's COIN-M symbol (such as BTCUSD_PERP)",
+                where=where,
+                field="symbol",
+            )
+        if market == USDM and wanted == COINM and evidence:
+            raise InputError(
+                f"the file holds USDⓈ-M contracts ({evidence}), but --symbol {symbol} is a COIN-M symbol; "
+                "pass the file's USDⓈ-M symbol (such as BTCUSDT)",
+                where=where,
+                field="symbol",
+            )
+    return market
 
 
 def _has_quotes(path: str | Path, fmt: str) -> bool:
@@ -162,7 +229,8 @@ def check_index(path: str | Path, fmt: str) -> None:
     market, evidence = market_of(path, fmt)
     if market == COINM:
         raise InputError(
-            f"holds coin-margined (COIN-M) contracts ({evidence}); coin-margined contracts are not supported yet",
+            f"holds coin-margined (COIN-M) contracts ({evidence}); an index proxy is a spot market's quotes "
+            "(the index of BTCUSD_PERP is a basket of BTC/USD-like spot prices: pass a spot capture)",
             where=str(path),
             field="market",
         )

@@ -119,7 +119,8 @@ from exsim.loop.event_loop import (
 )
 from exsim.margin.funding import DEFAULT_INTEREST_E8, funding_rate_e8, next_funding_time_ns
 from exsim.readers import format_kinds, merge_rows, open_rows
-from exsim.readers.markets import check_index, check_traded
+from exsim.readers.binance_ws import link_parts
+from exsim.readers.markets import COINM, check_index, check_traded, symbol_market
 from exsim.readers.opening import SKIPPED_LINES, repeated_file
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, PREMIUM, QUOTE, TRADE, Row
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedBar, ReplayedGap, ReplayedPremium, ReplayedQuote
@@ -177,10 +178,15 @@ def _grid_hint(exc: InputError, symbols: Sequence[str]) -> InputError:
     m = _OFF_GRID.match(exc.message)
     if m is None or exc.field not in ("price", "qty"):
         return exc
+    if m.group(2) == "lot" and all(symbol_market(s) == COINM for s in symbols):  # contracts do not split
+        return type(exc)(
+            f"{exc.message}: a COIN-M quantity is a whole number of contracts (or --skip-bad-rows to leave such rows out)",
+            where=exc.where, field=exc.field,
+        )
     grid = grid_of([m.group(1)])
     flag = "--tick-size" if m.group(2) == "tick" else "--lot-size"
     value = f"{symbols[0]}={grid}" if len(symbols) == 1 else grid
-    return InputError(
+    return type(exc)(
         f"{exc.message}: the data is on a finer grid than the spec in force; pass {flag} {value} "
         "(or --skip-bad-rows to leave such rows out)",
         where=exc.where, field=exc.field,
@@ -518,9 +524,11 @@ class Replay:
         kinds_of: list[frozenset[int]] = []
         premium_symbols: set[str] = set()  # (kept as self._premium_symbols for _build)
         self._premium_symbols = premium_symbols
+        earlier: Any = None  # the previous input's reader: a capture's later part continues it (link_parts)
         for path, fmt in zip(files, fmts):
             fmt, file_rows = open_rows(path, fmt, config.symbol)
-            check_traded(path, fmt)  # a spot or COIN-M file: one line saying so (exsim.readers.markets)
+            earlier = file_rows = link_parts(earlier, file_rows)
+            check_traded(path, fmt, config.symbol)  # a spot file, or a COIN-M file under a USDⓈ-M --symbol (or the reverse): one line (exsim.readers.markets)
             if config.skip_bad_rows:
                 skipped: set[int] = set()
                 file_rows = self._rows_past_bad_lines(str(path), fmt, skipped)

@@ -1,7 +1,8 @@
 """Specification of exsim.readers.markets: spot and COIN-M files are told from USDⓈ-M ones,
 on the real captures in shared/data (hftbacktest's usdm/spot/cm captures, cryptofeed's
-BINANCE_DELIVERY); a spot capture is an index proxy, not a traded market, and COIN-M is
-"not supported yet" — never "unknown symbol, did you mean BTCUSDT"."""
+BINANCE_DELIVERY); a spot capture is an index proxy, not a traded market; a COIN-M file
+replays under its COIN-M symbol only (a USDⓈ-M symbol on it, or the reverse, is one line
+naming the evidence) — never "unknown symbol, did you mean BTCUSDT"."""
 
 from __future__ import annotations
 
@@ -67,18 +68,35 @@ class TestRefusedAsTraded:
         [HFT / "cm_btcusd_perp_20240808.gz", HFT / "cm_btcusd_perp_20240809.gz", CRYPTOFEED / "BINANCE_DELIVERY.ws.1.0"],
         ids=lambda p: p.name,
     )
-    def test_coin_margined_file_is_not_supported_yet(self, path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """A COIN-M file says coin-margined contracts are not supported yet, not "did you mean"."""
-        line = one_line_error(["replay", str(path), "--no-progress"], capsys)
-        assert "coin-margined contracts are not supported yet" in line and "did you mean" not in line
+    def test_coin_margined_file_under_a_usdm_symbol_names_the_evidence_line(
+        self, path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        """A COIN-M file replayed as BTCUSDT: one line naming the line that shows it is COIN-M and the symbol field."""
+        line = one_line_error(["replay", str(path), "--symbol", "BTCUSDT", "--no-progress"], capsys)
+        assert line.startswith(f"exsim: error: {path}:1: field 'symbol': the file holds COIN-M (coin-margined) contracts (line 1: ")
+        assert "--symbol BTCUSDT is a USDⓈ-M symbol" in line and "did you mean" not in line
 
-    def test_coin_margined_file_is_refused_as_index_file_too(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """A COIN-M contract's quotes are no index proxy for a USDⓈ-M perpetual."""
+    def test_usdm_file_under_a_coin_m_symbol_names_the_evidence_line(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A USDⓈ-M capture replayed as BTCUSD_PERP: one line naming its first BTCUSDT row."""
+        path = HFT / "usdm_btcusdt_20240808.gz"
+        line = one_line_error(["replay", str(path), "--symbol", "BTCUSD_PERP", "--no-progress"], capsys)
+        assert line.startswith(f"exsim: error: {path}:2: field 'symbol': the file holds USDⓈ-M contracts (line 2: symbol BTCUSDT)")
+        assert "--symbol BTCUSD_PERP is a COIN-M symbol" in line
+
+    def test_quarterly_contract_is_refused_as_a_delivery_contract(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A quarterly COIN-M contract of the cryptofeed capture: refused, naming its first row; exsim has no delivery."""
+        path = CRYPTOFEED / "BINANCE_DELIVERY.ws.1.0"
+        line = one_line_error(["replay", str(path), "--symbol", "BTCUSD_211231", "--no-progress"], capsys)
+        assert line.startswith(f"exsim: error: {path}:79: field 'symbol': BTCUSD_211231 is a COIN-M quarterly (delivery) contract")
+        assert "replay BTCUSD_PERP" in line
+
+    def test_coin_margined_file_is_refused_as_index_file(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """A COIN-M contract's quotes are no index proxy: an index is a spot market's quotes."""
         line = one_line_error(
             ["replay", str(HFT / "usdm_btcusdt_20240808.gz"), "--index-file", str(HFT / "cm_btcusd_perp_20240808.gz"), "--no-progress"],
             capsys,
         )
-        assert "coin-margined contracts are not supported yet" in line
+        assert "field 'market': holds coin-margined (COIN-M) contracts (line 1: symbol BTCUSD_PERP); an index proxy is a spot market's quotes" in line
 
 
 @needs_data
