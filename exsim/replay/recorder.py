@@ -45,6 +45,7 @@ from exsim.ledger import BOTH, LONG, POSITION_SIDE_NAMES, SHORT
 from exsim.readers.rows import KIND_NAMES
 from exsim.replay.rundir import atomic_write
 from exsim.replay.strategy import ACCOUNT_ID
+from exsim.results.assets import UsdPricer, tells_assets
 from exsim.results.rows import fill_row, trip_row, utc_text  # (utc_text: imported from here by others too)
 from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
 from exsim.results.stats import EquityCurve, statistics
@@ -86,6 +87,12 @@ def open_run_file(out_dir: Path, name: str, mode: str = "w") -> IO[str]:
     place to change how run files are made, e.g. written under a temporary name)."""
     return open(out_dir / name, mode, encoding="utf-8", newline="")
 
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A :class:`~exsim.replay.ReplayConfig` as a dict for run keys, snapshots and summaries;
+    ``deposits`` only when given (runs without it keep the keys and summaries they had)."""
+    return attrs.asdict(config, filter=lambda a, v: a.name != "deposits" or bool(v))
 
 class CsvStream:
     """A run file written row by row (buffered by the file), CSV rows by ``writerow``.
@@ -158,6 +165,7 @@ class Recorder:
             self.trades_csv = CsvStream(open_run_file(self.out_dir, "trades.csv"), TRADE_FIELDS)
         insts = list(replay.instruments)
         self.trips = TripBook({i.symbol: i.atoms_per_tick_lot for i in insts}, {i.symbol: i.lot_size_e8 for i in insts},
+                              inverse={i.symbol: i.inverse_atoms_per_lot_tick for i in insts if i.inverse},
                               only_account=ACCOUNT_ID)
         self.curve = EquityCurve()
         self.open_trips: list[Any] = []  # at the end: the trips still open, valued at the last mark
@@ -359,10 +367,18 @@ class Recorder:
         return str(self._inst(symbol).qty_str(lots))
 
     def _entry(self, symbol: str, qty_lots: int, cost_atoms: int) -> str | None:
-        """Average entry price ``cost / |qty|`` in USDT, rounded down to 1e-8."""
+        """Average entry price ``cost / |qty|`` in USDT, rounded down to 1e-8; for an inverse
+        instrument the harmonic one, ``|qty| × face / cost`` (:meth:`Instrument.entry_price_ticks`)."""
         if not qty_lots:
             return None
-        lot = Fraction(self._inst(symbol).lot_size)
+        inst = self._inst(symbol)
+        if inst.inverse:
+            ticks = inst.entry_price_ticks(qty_lots, cost_atoms)
+            if ticks is None:
+                return None
+            price = ticks * Fraction(inst.tick_size)
+            return format_atoms(mul_div_floor(price.numerator, 10**8, price.denominator))
+        lot = Fraction(inst.lot_size)
         return format_atoms(mul_div_floor(cost_atoms, lot.denominator, abs(qty_lots) * lot.numerator))
 
     def _sample(self, ts_ns: int, why: str) -> None:
@@ -380,7 +396,8 @@ class Recorder:
         periodic = why == "sample" or why == "end"
         ranges = r.trade_ranges
         for sym in r.symbols:
-            pos = acct.positions.get((sym, 0)) if acct is not None else None
+            sym_acct = r._account(self._inst(sym).margin_asset)  # (the symbol's asset's wallet holds its position)
+            pos = sym_acct.positions.get((sym, 0)) if sym_acct is not None else None
             qty = pos.qty_lots if pos is not None else 0
             figures = r.margin_figures(sym) if qty else None
             balance, mm = figures if figures is not None else (None, None)
@@ -466,8 +483,9 @@ class Recorder:
             self._write_fills()
         end_ns = r.last_ts_ns or r.loop.now_ns
         self._sample(end_ns, "end")
-        acct = r.ledger.accounts.get(ACCOUNT_ID)
-        if acct is not None:  # the trips are the ledger's, to the atom
+        held = [a for a in (r._account(asset) for asset in r.ledger.assets) if a is not None]
+        if len(held) == 1:  # the trips are the ledger's, to the atom (one asset: the sums are comparable)
+            acct = held[0]
             self.trips.check(ACCOUNT_ID, acct.realized_pnl_atoms, acct.fees_atoms, acct.funding_atoms)
         self.trips._check()
         self.open_trips = self.trips.open_trips(end_ns, self._open_value)
@@ -490,7 +508,7 @@ class Recorder:
         """An open position's unrealized PnL at the last mark (rounded down, as the
         summary's) and that mark."""
         r = self.replay
-        acct = r.ledger.accounts.get(account_id)
+        acct = r.ledger.find_account(account_id, self._inst(symbol).margin_asset)
         pos = acct.positions.get((symbol, position_side)) if acct is not None else None
         mark = r.exchange.mark_price_subticks(symbol)
         if pos is None or not pos.qty_lots or not mark:
@@ -520,7 +538,7 @@ class Recorder:
         """One symbol's figures at the end: position, entry, mark, PnL, liquidation price."""
         r = self.replay
         rec = self.symbols[symbol]
-        acct = r.ledger.accounts.get(ACCOUNT_ID)
+        acct = r._account(self._inst(symbol).margin_asset)
         pos = acct.positions.get((symbol, BOTH)) if acct is not None else None
         qty = pos.qty_lots if pos is not None else 0
         mark = r.exchange.mark_price_subticks(symbol)
@@ -584,6 +602,7 @@ class Recorder:
         acct = r.ledger.accounts.get(ACCOUNT_ID)
         deposit = acct.deposited_atoms if acct is not None else 0
         equity = r.equity_atoms()
+        multi = tells_assets(list(r.ledger.assets))
         model = r.model
         inputs = [dict(i) for i in r.inputs]
         depth = (
@@ -655,7 +674,7 @@ class Recorder:
             "index_files": list(r.index_files),
             "symbols": r.symbols,
             "strategy": f"{type(r.strategy).__module__}:{type(r.strategy).__qualname__}",
-            "config": attrs.asdict(cfg),
+            "config": config_dict(cfg),
             "market_model": {"depth": depth, "mark": mark, "funding": funding, "latency_ns": cfg.latency_ns,
                              "instruments": list(getattr(r, "instrument_notes", ()))},
             "rows": r.rows_done,
@@ -676,13 +695,15 @@ class Recorder:
             "wall_s": round(r.wall_s, 3),
             "rows_per_s": round(r.rows_done / r.wall_s) if r.wall_s > 0 else None,
             "account": {
+                **({"asset": r.ledger.home_asset} if multi else {}),
                 "deposit": format_atoms(deposit),
                 "wallet": format_atoms(acct.wallet_atoms if acct is not None else 0),
                 "equity": format_atoms(equity),
                 "pnl": format_atoms(equity - deposit),
                 "realized_pnl": format_atoms(acct.realized_pnl_atoms if acct is not None else 0),
-                "fees": format_atoms(self.fees_atoms),
-                "funding": format_atoms(self.funding_atoms),
+                # (several assets: the home asset's; each asset's are under "assets")
+                "fees": format_atoms(acct.fees_atoms if multi and acct is not None else 0 if multi else self.fees_atoms),
+                "funding": format_atoms(acct.funding_atoms if multi and acct is not None else 0 if multi else self.funding_atoms),
                 "funding_payments": self.funding_payments,
                 "max_drawdown": format_atoms(self.max_drawdown_atoms),
                 "min_margin_headroom": (
@@ -712,6 +733,52 @@ class Recorder:
             "insurance_fund": format_atoms(r.ledger.fund.wallet_atoms),
             "notes": [{"ts_ns": ts, "time_utc": utc_text(ts), "text": t} for ts, t in r.notes],
             "state_hash": r.exchange.state_hash(),
+            **self.asset_summary(positions),
+        }
+
+    def asset_summary(self, positions: list[dict[str, Any]]) -> dict[str, Any]:
+        """A run with money in other than one USD stablecoin (a coin-margined symbol): the
+        keys it adds to the summary — ``account.asset`` (the asset of the ``account`` block:
+        the home asset), each position's ``asset``, ``assets`` (per asset the account holds:
+        deposit, wallet, equity, realized PnL, fees, funding in that asset, and the equity's
+        USD value with the price that converted it) and ``usd_value`` (the equity of every
+        asset at its USD value, summed). Nothing for a one-stablecoin run (its summary is
+        as it was)."""
+        r = self.replay
+        ledger = r.ledger
+        if not tells_assets(list(ledger.assets)):
+            return {}
+        pricer = UsdPricer(r.instruments, r.exchange.mark_price_subticks)
+        for p in positions:
+            p["asset"] = self._inst(p["symbol"]).margin_asset
+        assets: dict[str, Any] = {}
+        total: int | None = 0
+        for asset in ledger.assets:
+            acct = r._account(asset)
+            if acct is None:
+                continue
+            equity = ledger.equity_atoms(acct)
+            usd = pricer.usd_atoms(asset, equity)
+            total = None if usd is None or total is None else total + usd
+            assets[asset] = {
+                "deposit": format_atoms(acct.deposited_atoms),
+                "wallet": format_atoms(acct.wallet_atoms),
+                "equity": format_atoms(equity),
+                "pnl": format_atoms(equity - acct.deposited_atoms),
+                "realized_pnl": format_atoms(acct.realized_pnl_atoms),
+                "fees": format_atoms(acct.fees_atoms),
+                "funding": format_atoms(acct.funding_atoms),
+                "equity_usd": None if usd is None else format_atoms(usd),
+                "usd_price": pricer.price_text(asset),
+                "usd_price_from": pricer.how(asset),
+            }
+        return {
+            "assets": assets,
+            "usd_value": {
+                "equity": None if total is None else format_atoms(total),
+                "note": "each asset's equity at its USD price (a stablecoin at 1, a coin at the last mark of the "
+                "run's contract that prices it), rounded down to 1e-8 USD, then added",
+            },
         }
 
 
