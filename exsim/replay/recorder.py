@@ -75,6 +75,10 @@ SERIES_FIELDS = (
     "liquidation_price",
     "why",
 )
+#: the columns a run with several assets (or a coin) adds to ``timeseries.csv``: the asset of
+#: the row's money columns (its symbol's margin asset: ``equity`` and ``wallet`` are then that
+#: asset's wallet) and that equity in USD (:class:`exsim.results.assets.UsdPricer`, rounded down)
+ASSET_SERIES_FIELDS = ("asset", "equity_usd")
 #: the run files written row by row (a checkpoint records their lengths; see exsim.replay.checkpoint)
 STREAMED_CSVS = ("fills.csv", "timeseries.csv", "trades.csv")
 _NEVER = -(1 << 62)
@@ -155,13 +159,17 @@ class Recorder:
         self.fills_csv: CsvStream | None = None
         self.series_csv: CsvStream | None = None
         self.trades_csv: CsvStream | None = None
+        #: several assets or a coin: rows name their asset and its USD value (else as before)
+        self.multi = tells_assets(list(replay.ledger.assets))
+        self.pricer = UsdPricer(replay.instruments, lambda symbol: replay.exchange.mark_price_subticks(symbol))
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             events = open_run_file(self.out_dir, "events.jsonl")
             self.jsonl = JsonlSink(events)
             self.events_file = CsvStream(events, None)  # (closes it; the sink only flushes)
             self.fills_csv = CsvStream(open_run_file(self.out_dir, "fills.csv"), FILL_FIELDS)
-            self.series_csv = CsvStream(open_run_file(self.out_dir, "timeseries.csv"), SERIES_FIELDS)
+            self.series_csv = CsvStream(open_run_file(self.out_dir, "timeseries.csv"),
+                                        SERIES_FIELDS + ASSET_SERIES_FIELDS if self.multi else SERIES_FIELDS)
             self.trades_csv = CsvStream(open_run_file(self.out_dir, "trades.csv"), TRADE_FIELDS)
         insts = list(replay.instruments)
         self.trips = TripBook({i.symbol: i.atoms_per_tick_lot for i in insts}, {i.symbol: i.lot_size_e8 for i in insts},
@@ -334,6 +342,11 @@ class Recorder:
             self._headroom(p.symbol, e.ts_ns, key)
             row = (p.mark_price_subticks, r.exchange.last_price(p.symbol), None, None, equity, wallet, p.qty_lots, None,
                    balance, mm, ratio_e8, p.liquidation_price_subticks or None)
+            if self.multi:  # the liquidated symbol's own asset
+                asset = self._inst(p.symbol).margin_asset
+                a = r._account(asset)
+                eq = r.ledger.equity_atoms(a) if a is not None else 0
+                row = (*row[:4], eq, a.wallet_atoms if a is not None else 0, *row[6:], asset, self.pricer.usd_atoms(asset, eq))
             self._write_row(e.ts_ns, p.symbol, row, "liquidation")
 
     def on_funding(self, e: Any) -> None:
@@ -421,6 +434,11 @@ class Recorder:
                 ratio_e8,
                 lp,
             )
+            if self.multi:  # the symbol's own asset: its wallet's equity, and that in USD
+                asset = self._inst(sym).margin_asset
+                sym_equity = r.ledger.equity_atoms(sym_acct) if sym_acct is not None else 0
+                row = (*row[:4], sym_equity, sym_acct.wallet_atoms if sym_acct is not None else 0, *row[6:],
+                       asset, self.pricer.usd_atoms(asset, sym_equity))
             if why == "sample" and not r.config.sample_all and self.last_rows.get(sym) == row:
                 self.samples_left_out += 1
                 continue
@@ -433,7 +451,7 @@ class Recorder:
         w = self.series_csv
         if w is None:
             return
-        mark, last, low, high, equity, wallet, qty, cost, balance, mm, ratio_e8, lp = row
+        mark, last, low, high, equity, wallet, qty, cost, balance, mm, ratio_e8, lp = row[:12]
         px = self._px
         cells = (
             ts_ns,
@@ -453,6 +471,8 @@ class Recorder:
             self._mark(sym, lp),
             why,
         )
+        if len(row) > 12:  # (a run with several assets: asset, equity in USD)
+            cells = (*cells, row[12], None if row[13] is None else format_atoms(row[13]))
         w.writerow(["" if v is None else v for v in cells])
 
     # ------------------------------------------------------------------ checkpoints

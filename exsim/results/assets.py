@@ -31,7 +31,7 @@ __all__ = ["USD_ASSETS", "AssetAmount", "parse_asset_amount", "parse_deposits", 
 #: settlement assets counted at 1 USD each (stated wherever a USD value is shown)
 USD_ASSETS = ("USDT", "USDC", "USD", "BUSD", "FDUSD")
 
-_AMOUNT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z][A-Za-z0-9]*)?\s*$")
+_AMOUNT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]{2}[A-Za-z0-9]*)?\s*$")
 
 AssetAmount = tuple[str, int]  # (asset, atoms > 0)
 
