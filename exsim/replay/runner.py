@@ -1693,6 +1693,9 @@ class Replay:
     def _synthetic_lots(self, inst: Instrument, price_ticks: int) -> int:
         if self.config.synthetic_qty is not None:
             lots = inst.lots(self.config.synthetic_qty, where="replay config", field="synthetic_qty")
+        elif inst.inverse:  # 100,000 USD of face value, in whole contracts (a model parameter)
+            face_e8 = to_atoms(inst.contract_size * inst.lot_size, field="contract size")
+            lots = floor_div(to_atoms("100000", field="synthetic notional"), face_e8)
         else:  # 100,000 USDT of notional at the first price, in whole lots (a model parameter)
             lots = floor_div(to_atoms("100000", field="synthetic notional"), max(1, price_ticks) * inst.atoms_per_tick_lot)
         if lots <= 0 and self.config.synthetic_qty is not None:
