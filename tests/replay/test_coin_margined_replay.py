@@ -69,7 +69,7 @@ def test_the_trades_file_shows_the_harmonic_entry(run_dir: Path) -> None:
     """trades.csv's entry price of the open trip is the position's harmonic entry."""
     with open(run_dir / "trades.csv", newline="") as f:
         trips = list(csv.DictReader(f))
-    assert trips[0]["entry_price"] == "61804.80029231"
+    assert trips[0]["avg_entry_price"] == "61804.80029231"
 
 
 def test_a_coin_margined_run_must_say_its_coin() -> None:
