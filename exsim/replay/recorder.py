@@ -161,7 +161,6 @@ class Recorder:
         self.trades_csv: CsvStream | None = None
         #: several assets or a coin: rows name their asset and its USD value (else as before)
         self.multi = tells_assets(list(replay.ledger.assets))
-        self.pricer = UsdPricer(replay.instruments, lambda symbol: replay.exchange.mark_price_subticks(symbol))
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             events = open_run_file(self.out_dir, "events.jsonl")
@@ -346,7 +345,7 @@ class Recorder:
                 asset = self._inst(p.symbol).margin_asset
                 a = r._account(asset)
                 eq = r.ledger.equity_atoms(a) if a is not None else 0
-                row = (*row[:4], eq, a.wallet_atoms if a is not None else 0, *row[6:], asset, self.pricer.usd_atoms(asset, eq))
+                row = (*row[:4], eq, a.wallet_atoms if a is not None else 0, *row[6:], asset, self._pricer().usd_atoms(asset, eq))
             self._write_row(e.ts_ns, p.symbol, row, "liquidation")
 
     def on_funding(self, e: Any) -> None:
@@ -364,6 +363,11 @@ class Recorder:
         self._sample(ts_ns, "sample")
 
     # ------------------------------------------------------------------ helpers
+    def _pricer(self) -> UsdPricer:
+        """USD values at the marks now (built when asked: a snapshot keeps no function)."""
+        r = self.replay
+        return UsdPricer(r.instruments, r.exchange.mark_price_subticks)
+
     def _inst(self, symbol: str) -> Any:
         return self.replay.exchange.markets[symbol].instrument
 
@@ -438,7 +442,7 @@ class Recorder:
                 asset = self._inst(sym).margin_asset
                 sym_equity = r.ledger.equity_atoms(sym_acct) if sym_acct is not None else 0
                 row = (*row[:4], sym_equity, sym_acct.wallet_atoms if sym_acct is not None else 0, *row[6:],
-                       asset, self.pricer.usd_atoms(asset, sym_equity))
+                       asset, self._pricer().usd_atoms(asset, sym_equity))
             if why == "sample" and not r.config.sample_all and self.last_rows.get(sym) == row:
                 self.samples_left_out += 1
                 continue
