@@ -125,3 +125,68 @@ def test_compare_prints_the_accounts_side_by_side(tmp_path: Any, capsys: pytest.
         assert phrase in out, phrase
     assert (tmp_path / "c" / "compare.png").is_file()
     assert "equity_usd" in (tmp_path / "c" / "isolated" / "timeseries.csv").read_text().splitlines()[0]
+
+
+def test_the_trades_file_tells_the_btc_long_in_btc(tmp_path: Any) -> None:
+    """trades.csv: bought 100 contracts at 40,000 (0.25 BTC), sold at 36,500 (0.27397260 BTC),
+    realized 0.25 − 0.27397260 = −0.02397260 BTC — the ledger's figure (the trip book checks it)."""
+    import csv
+
+    ScenarioRun(load_scenario(resolve("coin-margined")), out_dir=tmp_path, check_every_event=True).run()
+    with open(tmp_path / "trades.csv", newline="") as f:
+        trip = next(r for r in csv.DictReader(f) if r["account"] == "2")
+    assert (trip["avg_entry_price"], trip["avg_exit_price"]) == ("40000.00000000", "36500.00036500")
+    assert (trip["entry_notional"], trip["exit_notional"], trip["realized_pnl"]) == ("0.25000000", "0.27397260", "-0.02397260")
+
+
+FLIP = """\
+[scenario]
+name = "inverse-flip"
+
+[[instruments]]
+symbol = "BTCUSD_PERP"
+inverse = true
+contract_size = "100"
+tick_size = "0.1"
+lot_size = "1"
+brackets = [{ cap = "5", mmr = "0.004", max_leverage = 125 }]
+maker_fee = "0"
+taker_fee = "0"
+
+[[accounts]]
+name = "flipper"
+deposit = "0.1 BTC"
+
+[[accounts.positions]]
+symbol = "BTCUSD_PERP"
+side = "long"
+qty = "100"
+price = "40000"
+leverage = 10
+
+[[accounts.orders]]
+at = "15m"
+symbol = "BTCUSD_PERP"
+side = "sell"
+type = "market"
+qty = "150"
+
+[paths.BTCUSD_PERP]
+marks = [["0s", "40000"], ["10m", "41000"], ["20m", "41000"]]
+"""
+
+
+def test_a_flip_splits_its_one_coin_value_as_the_ledger_does(tmp_path: Any) -> None:
+    """Long 100 at 40,000, then sell 150 at 41,000.0: the fill's value floor(15,000 / 41,000) =
+    0.36585365 BTC splits floor(0.36585365 × 100 / 150) = 0.24390243 to the close and 0.12195122
+    to the new short. The long realizes 0.25 − 0.24390243 = +0.00609757 BTC; the short's entry
+    cost is the rest, 0.12195122 BTC (the trip book checks each against the ledger)."""
+    import csv
+
+    path = tmp_path / "flip.toml"
+    path.write_text(FLIP)
+    ScenarioRun(load_scenario(path), out_dir=tmp_path / "run", check_every_event=True).run()
+    with open(tmp_path / "run" / "trades.csv", newline="") as f:
+        closed, opened = list(csv.DictReader(f))
+    assert (closed["exit_notional"], closed["realized_pnl"]) == ("0.24390243", "0.00609757")
+    assert (opened["side"], opened["entry_qty"], opened["entry_notional"]) == ("short", "50", "0.12195122")
