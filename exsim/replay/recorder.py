@@ -798,6 +798,7 @@ class Recorder:
             }
         return {
             "assets": assets,
+            "insurance_fund_by_asset": {a: format_atoms(ledger.book(a).fund.wallet_atoms) for a in ledger.assets},
             "usd_value": {
                 "equity": None if total is None else format_atoms(total),
                 "note": "each asset's equity at its USD price (a stablecoin at 1, a coin at the last mark of the "

@@ -425,6 +425,7 @@ class ScenarioRecorder:
         if self.multi:  # (a one-stablecoin run's summary is as it was)
             out["assets"] = list(run.ledger.assets)
             out["usd_conversion"] = {a: self.pricer.how(a) for a in run.ledger.assets}
+            out["insurance_fund_by_asset"] = {a: format_atoms(run.ledger.book(a).fund.wallet_atoms) for a in run.ledger.assets}
         if sc.population is not None:
             pop = [a for a, spec in zip(accounts, run.accounts) if spec.population]
             liquidated = [a for a in pop if a["liquidations"]]
