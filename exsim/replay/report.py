@@ -283,12 +283,10 @@ def equity_figure(summary: dict[str, Any], equity: MinMax, usd: dict[str, MinMax
         assets = summary.get("assets") or {}
         for k, (asset, series) in enumerate(sorted(usd.items())):
             how = (assets.get(asset) or {}).get("usd_price_from", "")
-            right.plot(*series.points(), lw=0.9, ls="--", color=("tab:green", "tab:orange", "tab:brown")[k % 3],
-                       label=f"{asset} equity in USD ({how})")
+            style = {"lw": 0.9, "ls": "--", "color": ("tab:green", "tab:orange", "tab:brown")[k % 3]}
+            right.plot(*series.points(), **style)
+            ax.plot([], [], **style, label=f"{asset} equity in USD, right axis ({how})")  # (one legend: the left axis')
         right.set_ylabel("USD")
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = right.get_legend_handles_labels()
-        right.legend(h1 + h2, l1 + l2, loc="best", fontsize=8)
     label = "liquidation"
     for liq in summary.get("liquidations", []):
         ax.axvline(_t(int(liq["ts_ns"])), color="red", lw=0.8, ls=":", label=label)

@@ -77,3 +77,20 @@ def test_a_coin_margined_run_must_say_its_coin() -> None:
     with pytest.raises(InputError) as info:
         Replay([CM], load_strategy("holder", ["qty=1"]), ReplayConfig(symbol="BTCUSD_PERP"))
     assert info.value.field == "--deposit" and "--deposit 0.05BTC" in info.value.message
+
+
+def test_the_report_draws_the_btc_equity_and_its_usd_value(run_dir: Path) -> None:
+    """exsim report on the BTC run: the equity plot has the BTC line and, on a right axis, its USD value."""
+    from exsim.replay.report import figures
+
+    figs = figures(run_dir)
+    try:
+        ax = figs["equity.png"].axes[0]
+        labels = [line.get_label() for line in ax.get_lines()]
+        assert "equity, BTC" in labels and "BTC equity in USD, right axis (BTCUSD_PERP mark)" in labels
+        assert len(figs["equity.png"].axes) == 2
+    finally:
+        import matplotlib.pyplot as plt
+
+        for fig in figs.values():
+            plt.close(fig)
