@@ -94,3 +94,50 @@ def test_the_report_draws_the_btc_equity_and_its_usd_value(run_dir: Path) -> Non
 
         for fig in figs.values():
             plt.close(fig)
+
+
+@pytest.fixture(scope="module")
+def seen() -> dict:  # type: ignore[type-arg]
+    """What a strategy trading BTCUSD_PERP beside BTCUSDT read through its context."""
+    from exsim.replay import Strategy
+
+    class Reader(Strategy):
+        def __init__(self) -> None:
+            self.seen: dict = {}  # type: ignore[type-arg]
+
+        def on_start(self, ctx) -> None:  # type: ignore[no-untyped-def]
+            self.seen["start"] = (ctx.home_asset, ctx.assets(), ctx.balances(), ctx.asset_of("BTCUSD_PERP"))
+
+        def on_mark(self, ctx, mark) -> None:  # type: ignore[no-untyped-def]
+            if mark.symbol == "BTCUSD_PERP" and "sent" not in self.seen:  # (a book to buy from by now)
+                self.seen["sent"] = True
+                ctx.buy("BTCUSD_PERP", "100")
+
+        def on_fill(self, ctx, fill) -> None:  # type: ignore[no-untyped-def]
+            pos = ctx.position("BTCUSD_PERP")
+            self.seen["fill"] = (pos.asset, pos.qty, pos.entry_price, ctx.balance("BTC"), ctx.balance(), ctx.equity("BTC"),
+                                 ctx.usd_value("BTC", "0.05"), ctx.mark_price("BTCUSD_PERP"), ctx.balance("USDT"))
+
+    s = Reader()
+    Replay([CM, CAPTURE / "usdm_btcusdt_20240808.gz"], s, ReplayConfig(deposits=("0.05BTC", "1000USDT"))).run()
+    return s.seen
+
+
+class TestTheStrategySeesItsBtcWallet:
+    """A strategy trading BTCUSD_PERP beside BTCUSDT reads each wallet in its own asset."""
+
+    def test_each_wallet_is_in_its_own_asset(self, seen: dict) -> None:  # type: ignore[type-arg]
+        """Home BTC (the first file's symbol settles in it), a USDT wallet beside it, nothing added up."""
+        from decimal import Decimal
+
+        assert seen["start"] == ("BTC", ["BTC", "USDT"], {"BTC": Decimal("0.05"), "USDT": Decimal("1000")}, "BTC")
+
+    def test_the_position_is_in_contracts_and_btc(self, seen: dict) -> None:  # type: ignore[type-arg]
+        """100 contracts bought: the view's money is BTC and its entry the harmonic mean of the fills
+        (not on the 0.1 grid); the BTC wallet paid the fee, the USDT wallet is untouched."""
+        from decimal import Decimal
+
+        asset, qty, entry, btc, home, equity, usd, mark, usdt = seen["fill"]
+        assert (asset, qty) == ("BTC", Decimal(100)) and entry % Decimal("0.1") != 0
+        assert btc == home < Decimal("0.05") and equity < Decimal("0.05") and usdt == Decimal("1000")
+        assert usd == (Decimal("0.05") * mark).quantize(Decimal("0.00000001"), rounding="ROUND_FLOOR")
