@@ -321,7 +321,7 @@ def instruments_from_tables(root: Any, *, at_ns: int | None, default_clearance: 
         symbol = f.text("symbol")
         if any(i.symbol == symbol for i in out):
             raise f.error("symbol", f"{symbol!r} is listed twice")
-        shipped = symbol in shipped_names
+        shipped = symbol in shipped_names or _shipped_coinm(symbol, at_ns)
         try:
             if shipped and not (f.has("tick_size") or f.has("lot_size") or f.has("brackets") or f.has("brackets_from")):
                 inst = get_instrument(symbol, at_ns)
@@ -370,6 +370,19 @@ def instruments_from_tables(root: Any, *, at_ns: int | None, default_clearance: 
             raise InputError(exc.message, where=f.source.where(field), field=field) from exc
         out.append(inst)
     return tuple(out)
+
+
+def _shipped_coinm(symbol: str, at_ns: int | None) -> bool:
+    """Whether ``symbol`` is a COIN-M name (``BTCUSD_PERP``) the registry ships a spec of
+    (the USDⓈ-M listing does not list them)."""
+    from exsim.instruments.registry import get_instrument
+
+    if not re.fullmatch(r"[A-Z0-9]+USD_(PERP|[0-9]{6})", symbol):
+        return False
+    try:
+        return bool(get_instrument(symbol, at_ns).inverse)
+    except InputError:
+        return False
 
 
 def _custom_assets(symbol: str, inverse: bool) -> tuple[str, str]:

@@ -153,3 +153,26 @@ class TestDeposits:
         with pytest.raises(InputError) as info:
             load(tmp_path, text)
         assert info.value.field == "population.symbol" and "BTCUSD_PERP settles in BTC" in info.value.message
+
+
+class TestShippedCoinMargined:
+    """A shipped COIN-M symbol (exsim/instruments/data: the dapi capture's specs, coin brackets)."""
+
+    SHIPPED = BASE.replace('''symbol = "BTCUSD_PERP"
+inverse = true
+contract_size = "100"
+tick_size = "0.1"
+lot_size = "1"
+brackets = [{ cap = "5", mmr = "0.004", max_leverage = 125 }]
+''', 'symbol = "BTCUSD_PERP"\n')
+
+    def test_the_symbol_alone_is_the_shipped_inverse_contract(self, tmp_path: Path) -> None:
+        """symbol = "BTCUSD_PERP" with no sizes: 100 USD a contract, settled in BTC."""
+        inst = load(tmp_path, self.SHIPPED).instrument("BTCUSD_PERP")  # type: ignore[attr-defined]
+        assert (inst.inverse, inst.contract_size, inst.margin_asset) == (True, 100, "BTC")
+
+    def test_an_inverse_key_on_the_shipped_symbol_is_refused(self, tmp_path: Path) -> None:
+        """inverse = true without sizes would half-change the shipped spec: the key is named."""
+        with pytest.raises(InputError) as info:
+            load(tmp_path, self.SHIPPED.replace('symbol = "BTCUSD_PERP"\n', 'symbol = "BTCUSD_PERP"\ninverse = true\n'))
+        assert info.value.field == "instruments[1].inverse" and "shipped as it is" in info.value.message
