@@ -508,7 +508,7 @@ class Recorder:
         end_ns = r.last_ts_ns or r.loop.now_ns
         self._sample(end_ns, "end")
         held = [a for a in (r._account(asset) for asset in r.ledger.assets) if a is not None]
-        if len(held) == 1:  # the trips are the ledger's, to the atom (one asset: the sums are comparable)
+        if len(held) == 1:  # the trips are the ledger's, to the atom (the tally adds trips up across assets: one asset)
             acct = held[0]
             self.trips.check(ACCOUNT_ID, acct.realized_pnl_atoms, acct.fees_atoms, acct.funding_atoms)
         self.trips._check()

@@ -43,7 +43,7 @@ from exsim.exchange import MarkPriceUpdated
 from exsim.instruments import instrument_to_dict
 from exsim.ledger import INSURANCE_FUND
 from exsim.replay.recorder import utc_text
-from exsim.results.assets import USD_ASSETS, UsdPricer
+from exsim.results.assets import USD_ASSETS, UsdPricer, tells_assets
 from exsim.results.rows import fill_row, trip_row
 from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
 from exsim.results.stats import EquityCurve, statistics
@@ -87,7 +87,7 @@ class ScenarioRecorder:
         sc = run.scenario
         self.home = sc.home_asset
         #: True when some amount is not in a USD stablecoin or there are several assets
-        self.multi = len(sc.assets) > 1 or sc.home_asset not in USD_ASSETS
+        self.multi = tells_assets(sc.assets)
         self.pricer = UsdPricer(insts, lambda symbol: run.exchange.mark_price_subticks(symbol))
         self.main_asset = {a.account_id: a.main_asset(self.home) for a in run.accounts}
         #: multi-asset runs: per series row, (equity in USD or None, "BTC=36500.0;...")
@@ -213,9 +213,9 @@ class ScenarioRecorder:
         run = self.run
         end_ns = run.loop.now_ns or run.scenario.start_ns
         self.sample(end_ns, "end")
-        for acct in run.accounts:  # the trips are the ledger's, to the atom (summed per asset: each trip is in one)
+        for acct in run.accounts:  # the trips are the ledger's, to the atom
             held = [a for _, a in self.held_assets(acct.account_id)]
-            if held and len(held) == 1:
+            if len(held) == 1:  # (an account's tally adds its trips up across assets: compared when it has one)
                 a = held[0]
                 self.trips.check(acct.account_id, a.realized_pnl_atoms, a.fees_atoms, a.funding_atoms)
         self.trips._check()
@@ -240,17 +240,14 @@ class ScenarioRecorder:
         names[INSURANCE_FUND] = "insurance fund"
         with open(self.out_dir / "timeseries.csv", "w", newline="") as f:
             w = csv.writer(f)
-            if self.multi:
-                w.writerow(SERIES_FIELDS + ASSET_SERIES_FIELDS)
-                for (ts, aid, eq, wallet, bal, mm, ratio, why), (usd, prices) in zip(self.series, self.series_usd):
-                    w.writerow((ts, utc_text(ts), aid, names[aid], format_atoms(eq), format_atoms(wallet), format_atoms(bal),
-                                format_atoms(mm), format_rate_e8(ratio, 8), why, self.main_asset[aid],
-                                "" if usd is None else format_atoms(usd), prices))
-            else:
-                w.writerow(SERIES_FIELDS)
-            for ts, aid, eq, wallet, bal, mm, ratio, why in self.series if not self.multi else ():
-                w.writerow((ts, utc_text(ts), aid, names[aid], format_atoms(eq), format_atoms(wallet), format_atoms(bal),
-                            format_atoms(mm), format_rate_e8(ratio, 8), why))
+            w.writerow(SERIES_FIELDS + ASSET_SERIES_FIELDS if self.multi else SERIES_FIELDS)
+            for k, (ts, aid, eq, wallet, bal, mm, ratio, why) in enumerate(self.series):
+                row: tuple[Any, ...] = (ts, utc_text(ts), aid, names[aid], format_atoms(eq), format_atoms(wallet),
+                                        format_atoms(bal), format_atoms(mm), format_rate_e8(ratio, 8), why)
+                if self.multi:  # (the asset columns: the account's main asset, all of it in USD, the prices)
+                    usd, prices = self.series_usd[k]
+                    row += (self.main_asset[aid], "" if usd is None else format_atoms(usd), prices)
+                w.writerow(row)
         with open(self.out_dir / "marks.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(MARK_FIELDS)
