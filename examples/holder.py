@@ -82,7 +82,7 @@ class Holder(Strategy):
         )
 
     def _qty_lots(self, ctx: Context, price_ticks: int) -> int:
-        """The order's size: ``qty`` exactly, else a notional in USDT at ``price_ticks``
+        """The order's size: ``qty`` exactly, else a notional in the margin asset at ``price_ticks``
         (``notional``, or ``margin_fraction`` of the equity times the leverage in force),
         rounded down to whole lots (at least one)."""
         if self.qty is not None:
@@ -95,7 +95,9 @@ class Holder(Strategy):
             num, den = fraction.as_integer_ratio()
             margin_atoms = floor_div(ctx.equity_atoms() * num, den)
             notional_atoms = margin_atoms * ctx.leverage(self.symbol)
-        return max(inst.min_qty_lots, floor_div(notional_atoms, price_ticks * inst.atoms_per_tick_lot))
+        # (one lot's value at the price, in the margin asset: exact for a linear contract, the
+        # floored coin value of a contract for an inverse one)
+        return max(inst.min_qty_lots, floor_div(notional_atoms, max(1, inst.fill_value_atoms(price_ticks, 1))))
 
     def on_order(self, ctx: Context, event: Any) -> None:
         if type(event) is OrderRejected:

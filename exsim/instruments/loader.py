@@ -299,7 +299,7 @@ def _load_toml(name: str, text: str) -> InstrumentsFile:
 
 _INSTRUMENT_KEYS = (
     "symbol", "tick_size", "lot_size", "brackets", "brackets_from", "maker_fee", "taker_fee", "clearance_fee",
-    "maint_margin_basis", "contract_size",
+    "maint_margin_basis", "inverse", "contract_size",
 )
 
 
@@ -325,11 +325,15 @@ def instruments_from_tables(root: Any, *, at_ns: int | None, default_clearance: 
         symbol = f.text("symbol")
         if any(i.symbol == symbol for i in out):
             raise f.error("symbol", f"{symbol!r} is listed twice")
-        shipped = symbol in shipped_names
+        shipped = symbol in shipped_names or _shipped_coinm(symbol, at_ns)
         try:
             custom = ("tick_size", "lot_size", "brackets", "brackets_from", "contract_size")
             if shipped and not any(f.has(key) for key in custom):
                 inst = get_instrument(symbol, at_ns)
+                for key in ("inverse", "contract_size"):
+                    if f.has(key):
+                        raise f.error(key, f"{symbol!r} is shipped as it is: an {key} of its own makes a custom instrument "
+                                      "(give tick_size, lot_size and brackets too)")
                 if default_clearance != "venue":
                     inst = attrs.evolve(inst, clearance_fee_e8=0)
             else:
@@ -340,19 +344,23 @@ def instruments_from_tables(root: Any, *, at_ns: int | None, default_clearance: 
                                       "and brackets (or brackets_from); or give none of them for the shipped instrument")
                     raise f.error(missing, f"missing: {symbol!r} is not a shipped instrument (none of the catalogue's "
                                   f"{len(catalogue())} Binance symbols); give tick_size, lot_size and brackets (or brackets_from)")
-                tick_size = f.decimal_text("tick_size", positive=True)
-                lot_size = f.decimal_text("lot_size", positive=True)
-                if f.has("contract_size"):  # inverse: base/quote from the name (BTCUSD_PERP)
-                    kind: dict[str, Any] = {"inverse": True, "contract_size": f.decimal_text("contract_size", positive=True)}
-                else:
-                    linear = symbol.endswith(("USDT", "USDC")) and len(symbol) > 4
-                    kind = {"base": symbol[:-4] if linear else symbol, "quote": symbol[-4:] if linear else "USDT"}
+                # contract_size makes an inverse contract (inverse = true may say so too)
+                inverse = f.boolean("inverse", f.has("contract_size"))
+                if inverse != f.has("contract_size"):
+                    raise f.error("contract_size" if inverse else "inverse",
+                                  "missing: an inverse instrument needs its contract_size (USD per contract, e.g. \"100\")"
+                                  if inverse else "a contract_size is for an inverse instrument: set inverse = true "
+                                  "or drop contract_size")
+                base, quote = _custom_assets(symbol, inverse)
                 inst = Instrument.create(
                     symbol=symbol,
-                    tick_size=tick_size,
-                    lot_size=lot_size,
-                    brackets=_toml_brackets(f, symbol, inverse=f.has("contract_size")),
-                    **kind,
+                    tick_size=f.decimal_text("tick_size", positive=True),
+                    lot_size=f.decimal_text("lot_size", positive=True),
+                    brackets=_toml_brackets(f, symbol, inverse=inverse),
+                    base=base,
+                    quote=quote,
+                    inverse=inverse,
+                    contract_size=f.decimal_text("contract_size", positive=True) if inverse else "0",
                 )
             changes: dict[str, Any] = {}
             for key, attr in (("maker_fee", "maker_fee_e8"), ("taker_fee", "taker_fee_e8"), ("clearance_fee", "clearance_fee_e8")):
@@ -369,6 +377,33 @@ def instruments_from_tables(root: Any, *, at_ns: int | None, default_clearance: 
             raise InputError(exc.message, where=f.source.where(field), field=field) from exc
         out.append(inst)
     return tuple(out)
+
+
+def _shipped_coinm(symbol: str, at_ns: int | None) -> bool:
+    """Whether ``symbol`` is a COIN-M name (``BTCUSD_PERP``) the registry ships a spec of
+    (the USDⓈ-M listing does not list them)."""
+    from exsim.instruments.registry import get_instrument
+
+    if not re.fullmatch(r"[A-Z0-9]+USD_(PERP|[0-9]{6})", symbol):
+        return False
+    try:
+        return bool(get_instrument(symbol, at_ns).inverse)
+    except InputError:
+        return False
+
+
+def _custom_assets(symbol: str, inverse: bool) -> tuple[str, str]:
+    """Base and quote of a custom symbol: ``…USDT``/``…USDC`` split at the suffix, an inverse
+    ``BTCUSD_PERP`` / ``BTCUSD`` is BTC quoted in USD (it settles in BTC), any other name is
+    its own base quoted in USDT."""
+    if inverse:
+        core = symbol.split("_", 1)[0]
+        if core.endswith("USD") and len(core) > 3:
+            return core[:-3], "USD"
+        return core, "USD"
+    if symbol.endswith(("USDT", "USDC")) and len(symbol) > 4:
+        return symbol[:-4], symbol[-4:]
+    return symbol, "USDT"
 
 
 def _rate(f: Any, key: str) -> int:

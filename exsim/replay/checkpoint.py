@@ -77,7 +77,7 @@ import zstandard
 from exsim import __version__
 from exsim.errors import InputError
 from exsim.replay.snapshot_codec import Refused, Unsaveable, decode, encode
-from exsim.replay.recorder import CsvStream
+from exsim.replay.recorder import CsvStream, config_dict
 from exsim.sinks import JsonlSink
 
 if TYPE_CHECKING:
@@ -175,7 +175,7 @@ def _options(replay: Replay) -> dict[str, Any]:
     """The options a resume must repeat (as they read back from JSON)."""
     strategy = type(replay.strategy)
     return _as_json({
-        "config": attrs.asdict(replay.config),
+        "config": config_dict(replay.config),
         "formats": [i["format"] for i in replay.inputs],
         "symbols": list(replay.symbols),
         "strategy": f"{strategy.__module__}:{strategy.__qualname__}",

@@ -163,7 +163,12 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True, show
         p.add_argument("files", nargs="+", metavar="FILE", help="tick files (.csv/.gz/.zip/.zst; format detected) merged by time")
     p.add_argument("--strategy", default="passive", help=f"module:Class, file.py:Class or holder / market_maker / grid / passive / stop_and_target / funding_carry (default {d['strategy']})")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help=f"strategy argument (repeatable; default {d['param']})")
-    p.add_argument("--balance", default="10000", help=f"USDT deposited at the start (default {d['balance']})")
+    p.add_argument("--balance", default=None, help=f"USDT deposited at the start, or see --deposit (default {d['balance']})")
+    p.add_argument(
+        "--deposit", action="append", default=[], metavar="AMOUNT[ASSET]",
+        help="deposited at the start, per asset: 0.05BTC, 1000USDT, or 1000 (the home asset: the first symbol's margin "
+        "asset); repeat it for several assets (replaces --balance; a coin-margined run such as BTCUSD_PERP needs it)",
+    )
     p.add_argument(
         "--leverage",
         type=_whole,
@@ -248,8 +253,11 @@ def add_output_arguments(p: argparse.ArgumentParser, *, shown: dict[str, str] | 
 def config_from_args(args: argparse.Namespace) -> Any:
     from exsim.replay import ReplayConfig
 
+    if args.balance is not None and getattr(args, "deposit", None):
+        raise InputError("give --balance or --deposit, not both (--deposit 1000USDT is --balance 1000)", field="--deposit")
     return ReplayConfig(
-        balance=args.balance,
+        balance=args.balance if args.balance is not None else "10000",
+        deposits=tuple(getattr(args, "deposit", None) or ()),
         leverage=args.leverage,
         margin_mode=args.margin_mode,
         latency_ns=args.latency_ns,
@@ -329,8 +337,9 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
     t.add_column("figure")
     t.add_column("value", justify="right")
     hs = acct["min_margin_headroom"]
+    asset = acct.get("asset", "USDT")  # (a run with other assets names the block's: the home asset)
     rows = [
-        ("deposit (USDT)", acct["deposit"]),
+        (f"deposit ({asset})", acct["deposit"]),
         ("equity at the end", acct["equity"]),
         ("PnL", acct["pnl"]),
         ("  realized", acct["realized_pnl"]),
@@ -348,6 +357,8 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
     for k, v in rows:
         t.add_row(k, v)
     console.print(t)
+    if s.get("assets"):
+        console.print(asset_table(s))
     if positions:
         def short(text: str | None) -> str:  # 46319.10000000 -> 46319.1 (display only)
             return "-" if not text else (text.rstrip("0").rstrip(".") if "." in text else text)
@@ -358,8 +369,8 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
         for p in positions:
             legs = p.get("hedge_positions")  # hedge mode: the long and the short leg
             held = " / ".join(f"{side} {qty}" for side, qty in legs.items()) if legs else p["open_position"]
-            pt.add_row(p["symbol"], held, short(p["entry_price"]), short(p["liquidation_price"]), short(p["pnl"]),
-                       str(p["liquidations"]))
+            pnl = short(p["pnl"]) + (f" {p['asset']}" if p.get("asset") else "")
+            pt.add_row(p["symbol"], held, short(p["entry_price"]), short(p["liquidation_price"]), pnl, str(p["liquidations"]))
         console.print(pt)
     if s.get("statistics"):
         from exsim.results.show import statistics_table
@@ -402,6 +413,22 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
         f"{s['rows']:,} rows in {s['wall_s']:.2f} s ({(s['rows_per_s'] or 0):,} rows/s); state hash {s['state_hash'][:16]}"
         + (f"; run written to {out}" if out else "")
     )
+
+
+def asset_table(s: dict[str, Any]) -> Any:
+    """A run with several assets (or a coin): each asset's figures in that asset, its equity
+    in USD and the price that converted it; the USD total is the only sum across assets."""
+    from rich.table import Table
+
+    t = Table(title="per asset (each in its own units; USD at the price shown)")
+    for name in ("asset", "deposit", "equity", "PnL", "fees", "funding", "equity, USD", "USD price"):
+        t.add_column(name, justify="left" if name == "asset" else "right", no_wrap=True)
+    for asset, a in s["assets"].items():
+        price = "-" if a["usd_price"] is None else f"{a['usd_price']} ({a['usd_price_from']})"
+        t.add_row(asset, a["deposit"], a["equity"], a["pnl"], a["fees"], a["funding"], a["equity_usd"] or "-", price)
+    total = (s.get("usd_value") or {}).get("equity")
+    t.add_row("all", "", "", "", "", "", total or "-", "")
+    return t
 
 
 def interrupted_line(stop: Any, args: argparse.Namespace) -> str:

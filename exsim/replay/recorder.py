@@ -45,6 +45,7 @@ from exsim.ledger import BOTH, LONG, POSITION_SIDE_NAMES, SHORT
 from exsim.readers.rows import KIND_NAMES
 from exsim.replay.rundir import atomic_write
 from exsim.replay.strategy import ACCOUNT_ID
+from exsim.results.assets import UsdPricer, tells_assets
 from exsim.results.rows import fill_row, trip_row, utc_text  # (utc_text: imported from here by others too)
 from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
 from exsim.results.stats import EquityCurve, statistics
@@ -74,6 +75,10 @@ SERIES_FIELDS = (
     "liquidation_price",
     "why",
 )
+#: the columns a run with several assets (or a coin) adds to ``timeseries.csv``: the asset of
+#: the row's money columns (its symbol's margin asset: ``equity`` and ``wallet`` are then that
+#: asset's wallet) and that equity in USD (:class:`exsim.results.assets.UsdPricer`, rounded down)
+ASSET_SERIES_FIELDS = ("asset", "equity_usd")
 #: the run files written row by row (a checkpoint records their lengths; see exsim.replay.checkpoint)
 STREAMED_CSVS = ("fills.csv", "timeseries.csv", "trades.csv")
 _NEVER = -(1 << 62)
@@ -86,6 +91,12 @@ def open_run_file(out_dir: Path, name: str, mode: str = "w") -> IO[str]:
     place to change how run files are made, e.g. written under a temporary name)."""
     return open(out_dir / name, mode, encoding="utf-8", newline="")
 
+
+
+def config_dict(config: Any) -> dict[str, Any]:
+    """A :class:`~exsim.replay.ReplayConfig` as a dict for run keys, snapshots and summaries;
+    ``deposits`` only when given (runs without it keep the keys and summaries they had)."""
+    return attrs.asdict(config, filter=lambda a, v: a.name != "deposits" or bool(v))
 
 class CsvStream:
     """A run file written row by row (buffered by the file), CSV rows by ``writerow``.
@@ -148,16 +159,20 @@ class Recorder:
         self.fills_csv: CsvStream | None = None
         self.series_csv: CsvStream | None = None
         self.trades_csv: CsvStream | None = None
+        #: several assets or a coin: rows name their asset and its USD value (else as before)
+        self.multi = tells_assets(list(replay.ledger.assets))
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             events = open_run_file(self.out_dir, "events.jsonl")
             self.jsonl = JsonlSink(events)
             self.events_file = CsvStream(events, None)  # (closes it; the sink only flushes)
             self.fills_csv = CsvStream(open_run_file(self.out_dir, "fills.csv"), FILL_FIELDS)
-            self.series_csv = CsvStream(open_run_file(self.out_dir, "timeseries.csv"), SERIES_FIELDS)
+            self.series_csv = CsvStream(open_run_file(self.out_dir, "timeseries.csv"),
+                                        SERIES_FIELDS + ASSET_SERIES_FIELDS if self.multi else SERIES_FIELDS)
             self.trades_csv = CsvStream(open_run_file(self.out_dir, "trades.csv"), TRADE_FIELDS)
         insts = list(replay.instruments)
         self.trips = TripBook({i.symbol: i.atoms_per_tick_lot for i in insts}, {i.symbol: i.lot_size_e8 for i in insts},
+                              inverse={i.symbol: i.inverse_atoms_per_lot_tick for i in insts if i.inverse},
                               only_account=ACCOUNT_ID)
         self.curve = EquityCurve()
         self.open_trips: list[Any] = []  # at the end: the trips still open, valued at the last mark
@@ -326,6 +341,11 @@ class Recorder:
             self._headroom(p.symbol, e.ts_ns, key)
             row = (p.mark_price_subticks, r.exchange.last_price(p.symbol), None, None, equity, wallet, p.qty_lots, None,
                    balance, mm, ratio_e8, p.liquidation_price_subticks or None)
+            if self.multi:  # the liquidated symbol's own asset
+                asset = self._inst(p.symbol).margin_asset
+                a = r._account(asset)
+                eq = r.ledger.equity_atoms(a) if a is not None else 0
+                row = (*row[:4], eq, a.wallet_atoms if a is not None else 0, *row[6:], asset, self._pricer().usd_atoms(asset, eq))
             self._write_row(e.ts_ns, p.symbol, row, "liquidation")
 
     def on_funding(self, e: Any) -> None:
@@ -343,6 +363,11 @@ class Recorder:
         self._sample(ts_ns, "sample")
 
     # ------------------------------------------------------------------ helpers
+    def _pricer(self) -> UsdPricer:
+        """USD values at the marks now (built when asked: a snapshot keeps no function)."""
+        r = self.replay
+        return UsdPricer(r.instruments, r.exchange.mark_price_subticks)
+
     def _inst(self, symbol: str) -> Any:
         return self.replay.exchange.markets[symbol].instrument
 
@@ -359,10 +384,18 @@ class Recorder:
         return str(self._inst(symbol).qty_str(lots))
 
     def _entry(self, symbol: str, qty_lots: int, cost_atoms: int) -> str | None:
-        """Average entry price ``cost / |qty|`` in USDT, rounded down to 1e-8."""
+        """Average entry price ``cost / |qty|`` in USDT, rounded down to 1e-8; for an inverse
+        instrument the harmonic one, ``|qty| × face / cost`` (:meth:`Instrument.entry_price_ticks`)."""
         if not qty_lots:
             return None
-        lot = Fraction(self._inst(symbol).lot_size)
+        inst = self._inst(symbol)
+        if inst.inverse:
+            ticks = inst.entry_price_ticks(qty_lots, cost_atoms)
+            if ticks is None:
+                return None
+            price = ticks * Fraction(inst.tick_size)
+            return format_atoms(mul_div_floor(price.numerator, 10**8, price.denominator))
+        lot = Fraction(inst.lot_size)
         return format_atoms(mul_div_floor(cost_atoms, lot.denominator, abs(qty_lots) * lot.numerator))
 
     def _sample(self, ts_ns: int, why: str) -> None:
@@ -380,7 +413,8 @@ class Recorder:
         periodic = why == "sample" or why == "end"
         ranges = r.trade_ranges
         for sym in r.symbols:
-            pos = acct.positions.get((sym, 0)) if acct is not None else None
+            sym_acct = r._account(self._inst(sym).margin_asset)  # (the symbol's asset's wallet holds its position)
+            pos = sym_acct.positions.get((sym, 0)) if sym_acct is not None else None
             qty = pos.qty_lots if pos is not None else 0
             figures = r.margin_figures(sym) if qty else None
             balance, mm = figures if figures is not None else (None, None)
@@ -404,6 +438,11 @@ class Recorder:
                 ratio_e8,
                 lp,
             )
+            if self.multi:  # the symbol's own asset: its wallet's equity, and that in USD
+                asset = self._inst(sym).margin_asset
+                sym_equity = r.ledger.equity_atoms(sym_acct) if sym_acct is not None else 0
+                row = (*row[:4], sym_equity, sym_acct.wallet_atoms if sym_acct is not None else 0, *row[6:],
+                       asset, self._pricer().usd_atoms(asset, sym_equity))
             if why == "sample" and not r.config.sample_all and self.last_rows.get(sym) == row:
                 self.samples_left_out += 1
                 continue
@@ -416,7 +455,7 @@ class Recorder:
         w = self.series_csv
         if w is None:
             return
-        mark, last, low, high, equity, wallet, qty, cost, balance, mm, ratio_e8, lp = row
+        mark, last, low, high, equity, wallet, qty, cost, balance, mm, ratio_e8, lp = row[:12]
         px = self._px
         cells = (
             ts_ns,
@@ -436,6 +475,8 @@ class Recorder:
             self._mark(sym, lp),
             why,
         )
+        if len(row) > 12:  # (a run with several assets: asset, equity in USD)
+            cells = (*cells, row[12], None if row[13] is None else format_atoms(row[13]))
         w.writerow(["" if v is None else v for v in cells])
 
     # ------------------------------------------------------------------ checkpoints
@@ -466,8 +507,9 @@ class Recorder:
             self._write_fills()
         end_ns = r.last_ts_ns or r.loop.now_ns
         self._sample(end_ns, "end")
-        acct = r.ledger.accounts.get(ACCOUNT_ID)
-        if acct is not None:  # the trips are the ledger's, to the atom
+        held = [a for a in (r._account(asset) for asset in r.ledger.assets) if a is not None]
+        if len(held) == 1:  # the trips are the ledger's, to the atom (the tally adds trips up across assets: one asset)
+            acct = held[0]
             self.trips.check(ACCOUNT_ID, acct.realized_pnl_atoms, acct.fees_atoms, acct.funding_atoms)
         self.trips._check()
         self.open_trips = self.trips.open_trips(end_ns, self._open_value)
@@ -490,7 +532,7 @@ class Recorder:
         """An open position's unrealized PnL at the last mark (rounded down, as the
         summary's) and that mark."""
         r = self.replay
-        acct = r.ledger.accounts.get(account_id)
+        acct = r.ledger.find_account(account_id, self._inst(symbol).margin_asset)
         pos = acct.positions.get((symbol, position_side)) if acct is not None else None
         mark = r.exchange.mark_price_subticks(symbol)
         if pos is None or not pos.qty_lots or not mark:
@@ -520,7 +562,7 @@ class Recorder:
         """One symbol's figures at the end: position, entry, mark, PnL, liquidation price."""
         r = self.replay
         rec = self.symbols[symbol]
-        acct = r.ledger.accounts.get(ACCOUNT_ID)
+        acct = r._account(self._inst(symbol).margin_asset)
         pos = acct.positions.get((symbol, BOTH)) if acct is not None else None
         qty = pos.qty_lots if pos is not None else 0
         mark = r.exchange.mark_price_subticks(symbol)
@@ -584,6 +626,7 @@ class Recorder:
         acct = r.ledger.accounts.get(ACCOUNT_ID)
         deposit = acct.deposited_atoms if acct is not None else 0
         equity = r.equity_atoms()
+        multi = tells_assets(list(r.ledger.assets))
         model = r.model
         inputs = [dict(i) for i in r.inputs]
         depth = (
@@ -655,7 +698,7 @@ class Recorder:
             "index_files": list(r.index_files),
             "symbols": r.symbols,
             "strategy": f"{type(r.strategy).__module__}:{type(r.strategy).__qualname__}",
-            "config": attrs.asdict(cfg),
+            "config": config_dict(cfg),
             "market_model": {"depth": depth, "mark": mark, "funding": funding, "latency_ns": cfg.latency_ns,
                              "instruments": list(getattr(r, "instrument_notes", ()))},
             "rows": r.rows_done,
@@ -676,13 +719,15 @@ class Recorder:
             "wall_s": round(r.wall_s, 3),
             "rows_per_s": round(r.rows_done / r.wall_s) if r.wall_s > 0 else None,
             "account": {
+                **({"asset": r.ledger.home_asset} if multi else {}),
                 "deposit": format_atoms(deposit),
                 "wallet": format_atoms(acct.wallet_atoms if acct is not None else 0),
                 "equity": format_atoms(equity),
                 "pnl": format_atoms(equity - deposit),
                 "realized_pnl": format_atoms(acct.realized_pnl_atoms if acct is not None else 0),
-                "fees": format_atoms(self.fees_atoms),
-                "funding": format_atoms(self.funding_atoms),
+                # (several assets: the home asset's; each asset's are under "assets")
+                "fees": format_atoms(acct.fees_atoms if multi and acct is not None else 0 if multi else self.fees_atoms),
+                "funding": format_atoms(acct.funding_atoms if multi and acct is not None else 0 if multi else self.funding_atoms),
                 "funding_payments": self.funding_payments,
                 "max_drawdown": format_atoms(self.max_drawdown_atoms),
                 "min_margin_headroom": (
@@ -712,6 +757,53 @@ class Recorder:
             "insurance_fund": format_atoms(r.ledger.fund.wallet_atoms),
             "notes": [{"ts_ns": ts, "time_utc": utc_text(ts), "text": t} for ts, t in r.notes],
             "state_hash": r.exchange.state_hash(),
+            **self.asset_summary(positions),
+        }
+
+    def asset_summary(self, positions: list[dict[str, Any]]) -> dict[str, Any]:
+        """A run with money in other than one USD stablecoin (a coin-margined symbol): the
+        keys it adds to the summary — ``account.asset`` (the asset of the ``account`` block:
+        the home asset), each position's ``asset``, ``assets`` (per asset the account holds:
+        deposit, wallet, equity, realized PnL, fees, funding in that asset, and the equity's
+        USD value with the price that converted it) and ``usd_value`` (the equity of every
+        asset at its USD value, summed). Nothing for a one-stablecoin run (its summary is
+        as it was)."""
+        r = self.replay
+        ledger = r.ledger
+        if not tells_assets(list(ledger.assets)):
+            return {}
+        pricer = UsdPricer(r.instruments, r.exchange.mark_price_subticks)
+        for p in positions:
+            p["asset"] = self._inst(p["symbol"]).margin_asset
+        assets: dict[str, Any] = {}
+        total: int | None = 0
+        for asset in ledger.assets:
+            acct = r._account(asset)
+            if acct is None:
+                continue
+            equity = ledger.equity_atoms(acct)
+            usd = pricer.usd_atoms(asset, equity)
+            total = None if usd is None or total is None else total + usd
+            assets[asset] = {
+                "deposit": format_atoms(acct.deposited_atoms),
+                "wallet": format_atoms(acct.wallet_atoms),
+                "equity": format_atoms(equity),
+                "pnl": format_atoms(equity - acct.deposited_atoms),
+                "realized_pnl": format_atoms(acct.realized_pnl_atoms),
+                "fees": format_atoms(acct.fees_atoms),
+                "funding": format_atoms(acct.funding_atoms),
+                "equity_usd": None if usd is None else format_atoms(usd),
+                "usd_price": pricer.price_text(asset),
+                "usd_price_from": pricer.how(asset),
+            }
+        return {
+            "assets": assets,
+            "insurance_fund_by_asset": {a: format_atoms(ledger.book(a).fund.wallet_atoms) for a in ledger.assets},
+            "usd_value": {
+                "equity": None if total is None else format_atoms(total),
+                "note": "each asset's equity at its USD price (a stablecoin at 1, a coin at the last mark of the "
+                "run's contract that prices it), rounded down to 1e-8 USD, then added",
+            },
         }
 
 

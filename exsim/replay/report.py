@@ -105,10 +105,15 @@ class _Symbol:
         self.trips_total = 0
 
 
-def _load(d: Path, summary: dict[str, Any], progress: Callable[[float], None] | None) -> tuple[dict[str, _Symbol], MinMax]:
+def _load(d: Path, summary: dict[str, Any], progress: Callable[[float], None] | None,
+          usd: dict[str, MinMax] | None = None) -> tuple[dict[str, _Symbol], MinMax]:
+    """The symbols' series and the home asset's equity; ``usd`` (filled when given and the
+    run wrote ``equity_usd``): each asset's equity in USD (a run with a coin or several assets)."""
     t0, t1 = int(summary["first_ts_ns"]), max(int(summary["first_ts_ns"]), int(summary["last_ts_ns"]))
     symbols = {s: _Symbol(t0, t1) for s in summary["symbols"]}
     equity = MinMax(t0, t1)
+    home = (summary.get("account") or {}).get("asset")
+    last_asset_ts: dict[str, int] = {}
     files = [d / "timeseries.csv", d / "fills.csv"]
     sizes = [p.stat().st_size if p.is_file() else 0 for p in files]
     total = max(1, sum(sizes))
@@ -133,6 +138,13 @@ def _load(d: Path, summary: dict[str, Any], progress: Callable[[float], None] | 
         ratio = r.get("margin_ratio")
         if ratio:
             s["margin_ratio"].add(ts, min(float(ratio) * 100, RATIO_CLIP_PCT))
+        asset = r.get("asset")
+        if asset:  # (a run with several assets: each row's equity is its symbol's asset's)
+            if usd is not None and r.get("equity_usd") and last_asset_ts.get(asset) != ts:
+                last_asset_ts[asset] = ts
+                usd.setdefault(asset, MinMax(t0, t1)).add(ts, float(r["equity_usd"]))
+            if asset != home:
+                continue
         if ts != last_equity_ts:  # (the account's equity repeats on each symbol's row)
             last_equity_ts = ts
             equity.add(ts, float(r["equity"]))
@@ -224,7 +236,7 @@ def price_figure(summary: dict[str, Any], symbols: dict[str, _Symbol]) -> Any:
             ax.set_ylim(*limits)
             _off_axis(ax, s["liquidation_price"], limits)
         ax.set_title(name, fontsize=10)
-        ax.set_ylabel("price (USDT)")
+        ax.set_ylabel("price (USDT)" if not summary.get("assets") else "price (quote: USD or USDT)")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=8)
         _date_axis(ax)
@@ -257,18 +269,30 @@ def _off_axis(ax: Any, lp: MinMax, limits: tuple[float, float]) -> None:
         )
 
 
-def equity_figure(summary: dict[str, Any], equity: MinMax) -> Any:
+def equity_figure(summary: dict[str, Any], equity: MinMax, usd: dict[str, MinMax] | None = None) -> Any:
+    """The home asset's equity in its units; with ``usd`` (a run with a coin or several
+    assets) each asset's equity in USD on a right-hand axis, the converting price named."""
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(11, 3.5))
+    home = (summary.get("account") or {}).get("asset", "USDT")
     if equity:
-        ax.plot(*equity.points(), lw=1.0, color="tab:purple", label="equity")
+        ax.plot(*equity.points(), lw=1.0, color="tab:purple", label=f"equity, {home}")
+    if usd:
+        right = ax.twinx()
+        assets = summary.get("assets") or {}
+        for k, (asset, series) in enumerate(sorted(usd.items())):
+            how = (assets.get(asset) or {}).get("usd_price_from", "")
+            style = {"lw": 0.9, "ls": "--", "color": ("tab:green", "tab:orange", "tab:brown")[k % 3]}
+            right.plot(*series.points(), **style)
+            ax.plot([], [], **style, label=f"{asset} equity in USD, right axis ({how})")  # (one legend: the left axis')
+        right.set_ylabel("USD")
     label = "liquidation"
     for liq in summary.get("liquidations", []):
         ax.axvline(_t(int(liq["ts_ns"])), color="red", lw=0.8, ls=":", label=label)
         label = "_nolegend_"
     ax.set_title(f"{_title(summary)}: equity", fontsize=11)
-    ax.set_ylabel("USDT")
+    ax.set_ylabel(home)
     return fig, ax
 
 
@@ -299,9 +323,10 @@ def figures(run_dir: str | Path, progress: Callable[[float], None] | None = None
     if not summary_path.is_file():
         raise InputError("missing: is this a run directory written with --out?", where=str(summary_path))
     summary: dict[str, Any] = json.loads(summary_path.read_text())
-    symbols, equity = _load(d, summary, progress)
+    usd: dict[str, MinMax] = {}
+    symbols, equity = _load(d, summary, progress, usd)
     out = {"price.png": price_figure(summary, symbols)}
-    for name, (fig, ax) in (("equity.png", equity_figure(summary, equity)), ("margin_ratio.png", ratio_figure(summary, symbols))):
+    for name, (fig, ax) in (("equity.png", equity_figure(summary, equity, usd)), ("margin_ratio.png", ratio_figure(summary, symbols))):
         ax.set_xlabel("time (UTC)")
         ax.grid(True, alpha=0.3)
         ax.legend(loc="best", fontsize=8)

@@ -126,7 +126,7 @@ from exsim.readers.rows import FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, PREMIUM
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedBar, ReplayedGap, ReplayedPremium, ReplayedQuote
 from exsim.replay.bars import BarAggregator, interval_ns
 from exsim.replay.checkpoint import SNAPSHOT_NAME, remove_stale_temporaries, restore, write_snapshot
-from exsim.replay.recorder import Recorder, utc_text
+from exsim.replay.recorder import Recorder, config_dict, utc_text
 from exsim.replay.rundir import RunDir, atomic_write
 from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy, StrategyError
 from exsim.units import ceil_div, div_half_even, floor_div, format_rate_e8, parse_decimal, to_atoms
@@ -301,6 +301,9 @@ class ReplayConfig:
     """Parameters of one replay (the command line's options, with the same names)."""
 
     balance: str = attrs.field(default="10000", validator=_usdt_at_least_zero)  # USDT deposited at the start (exact)
+    #: ``--deposit``: amounts with their asset (``"0.05BTC"``, ``"1000"`` = the home asset),
+    #: one per asset; given, they replace ``balance`` (checked against the run's assets at its start)
+    deposits: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     leverage: int | None = attrs.field(default=None, validator=attrs.validators.optional(_in_range))  # every symbol
     margin_mode: str | None = attrs.field(default=None, validator=attrs.validators.optional(_one_of(MARGIN_MODES)))
     latency_ns: int = attrs.field(default=0, validator=_in_range)
@@ -369,6 +372,22 @@ class _Recorder(Recorder):
         if stopped is not None:
             summary["incomplete_reason"] = stopped
         return summary
+
+
+def run_deposits(config: ReplayConfig, home_asset: str, assets: list[str], instruments: Sequence[Any]) -> dict[str, int]:
+    """``{asset: atoms}`` each account deposits at the start: the ``--deposit`` amounts, else
+    ``--balance`` in the home asset, which must then be a USD stablecoin (a coin-margined run
+    says how much coin: there is no sensible default)."""
+    from exsim.results.assets import USD_ASSETS, parse_deposits
+
+    if config.deposits:
+        return parse_deposits(config.deposits, home_asset=home_asset, assets=assets, field="--deposit")
+    if home_asset not in USD_ASSETS:
+        settles = ", ".join(i.symbol for i in instruments if i.margin_asset == home_asset)
+        raise InputError(f"this run settles in {home_asset} ({settles}): say how much with --deposit, e.g. --deposit 0.05{home_asset} "
+                         f"(--balance is in USDT)", field="--deposit")
+    atoms = to_atoms(config.balance, field="balance")
+    return {home_asset: atoms} if atoms else {}
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -646,6 +665,8 @@ class Replay:
         strategy = self.strategy
         # 4. the venue
         self.ledger = Ledger(self.instruments, insurance_fund_atoms=to_atoms(config.insurance_fund, field="insurance_fund"))
+        #: what each account deposits at the start, ``{asset: atoms}`` (``--deposit``, else ``--balance``)
+        self.deposits = run_deposits(config, self.ledger.home_asset, list(self.ledger.assets), self.instruments)
         # (a resumed run reopens the run's events.jsonl itself, without truncating it)
         self.recorder = _Recorder(self, out_dir if resume is None else None)
         self.recorder.drop_book_deltas = self.book_deltas and not config.log_book
@@ -804,7 +825,7 @@ class Replay:
             "files": [str(Path(f).resolve()) for f in files],
             "formats": list(fmts),
             "index_files": [str(Path(f).resolve()) for f in self.index_files],
-            "config": attrs.asdict(self.config),
+            "config": config_dict(self.config),
             "strategy": f"{type(self.strategy).__module__}:{type(self.strategy).__qualname__}",
             "run_options": self.run_options,
         }
@@ -1031,8 +1052,10 @@ class Replay:
             loop.add_source(source, name=f"index proxy {path}")
         t0 = self.first_ts_ns
         cfg = self.config
+        home = self.ledger.home_asset
         for account in range(ACCOUNT_ID, ACCOUNT_ID + self.accounts):
-            loop.schedule(Deposit(t0, account, to_atoms(cfg.balance, field="balance")))
+            for asset, atoms in self.deposits.items():  # (the home asset's Deposit as before: linear runs unchanged)
+                loop.schedule(Deposit(t0, account, atoms) if asset == home else Deposit(t0, account, atoms, asset))
             for sym in self.symbols:
                 if cfg.margin_mode is not None:
                     loop.schedule(SetMarginMode(t0, account, sym, MARGIN_MODES[cfg.margin_mode]))
@@ -1678,6 +1701,9 @@ class Replay:
     def _synthetic_lots(self, inst: Instrument, price_ticks: int) -> int:
         if self.config.synthetic_qty is not None:
             lots = inst.lots(self.config.synthetic_qty, where="replay config", field="synthetic_qty")
+        elif inst.inverse:  # 100,000 USD of face value, in whole contracts (a model parameter)
+            face_e8 = to_atoms(inst.contract_size * inst.lot_size, field="contract size")
+            lots = floor_div(to_atoms("100000", field="synthetic notional"), face_e8)
         else:  # 100,000 USDT of notional at the first price, in whole lots (a model parameter)
             lots = floor_div(to_atoms("100000", field="synthetic notional"), max(1, price_ticks) * inst.atoms_per_tick_lot)
         if lots <= 0 and self.config.synthetic_qty is not None:
@@ -1755,17 +1781,19 @@ class Replay:
                 self._hook_fill(self.ctx, fill)
 
     # ------------------------------------------------------------------ account figures
-    def _account(self) -> Any:
-        return self.ledger.accounts.get(ACCOUNT_ID)
+    def _account(self, asset: str | None = None) -> Any:
+        """The strategy's account in ``asset`` (None: the home asset), or None."""
+        return self.ledger.find_account(ACCOUNT_ID, asset or self.ledger.home_asset)
 
-    def equity_atoms(self) -> int:
-        """Wallet + isolated buckets + UPnL of every position at the marks."""
-        acct = self._account()
+    def equity_atoms(self, asset: str | None = None) -> int:
+        """Wallet + isolated buckets + UPnL of every position at the marks, in ``asset``
+        (None: the home asset)."""
+        acct = self._account(asset)
         return self.ledger.equity_atoms(acct) if acct is not None else 0
 
     def margin_figures(self, symbol: str, position_side: int = 0) -> tuple[int, int] | None:
         """``(margin balance, maintenance margin)`` of the scope holding the position."""
-        acct = self._account()
+        acct = self._account(self.ledger.instruments[symbol].margin_asset)
         pos = acct.positions.get((symbol, position_side)) if acct is not None else None
         if pos is None or not pos.qty_lots:
             return None
@@ -1777,7 +1805,7 @@ class Replay:
         """The position's liquidation price in subticks (1e-8 of the quote asset: the mark
         that liquidates it is finer than the tick), None without one. ``account_id``: whose
         (the strategy's by default)."""
-        acct = self.ledger.accounts.get(account_id)
+        acct = self.ledger.find_account(account_id, self.ledger.instruments[symbol].margin_asset)
         pos = acct.positions.get((symbol, position_side)) if acct is not None else None
         if pos is None or not pos.qty_lots or self.exchange.liquidator is None:
             return None

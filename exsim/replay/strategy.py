@@ -34,6 +34,14 @@ them): they are int **subticks** (1e-8 of the quote asset), ``ctx.mark_price(sym
 the exact ``Decimal`` and ``ctx.mark_price_ticks(symbol, "down" | "up" | "nearest")`` rounds
 the mark to the tick grid in a direction you name (to place an order at it).
 
+**Assets.** Money is in the margin asset of the instrument it belongs to: USDT for
+``BTCUSDT``, BTC for the coin-margined (inverse) ``BTCUSD_PERP``, whose sizes are in
+contracts (100 USD each) and whose position's ``entry_price`` is the harmonic mean Binance
+shows. The account holds one wallet per asset (``ctx.balances()``); ``ctx.balance()``,
+``ctx.equity()`` and ``ctx.available()`` read the home asset (the first symbol's margin
+asset) or the one named (``ctx.equity("BTC")``), ``ctx.asset_of(symbol)`` says which, and
+``ctx.usd_value("BTC", amount)`` converts at the mark of the run's BTC contract.
+
 Hooks: ``on_start(ctx)``, ``on_trade(ctx, trade)`` (a replayed print:
 :class:`~exsim.exchange.ReplayedTrade`), ``on_book(ctx, update)`` (a venue book update:
 :class:`~exsim.exchange.SetReplayedLevels`, its ``levels`` as ``(side, price_ticks,
@@ -110,6 +118,7 @@ from exsim.units import (
     subticks_ceil_ticks,
     subticks_floor_ticks,
     subticks_nearest_ticks,
+    to_atoms,
     to_rate_e8,
 )
 
@@ -472,10 +481,14 @@ class PositionView(NamedTuple):
     realized_pnl_atoms: int
     tick_size: Decimal = Decimal(0)
     lot_size: Decimal = Decimal(0)
+    #: the asset every amount of this position is in (the instrument's margin asset: USDT
+    #: for BTCUSDT, BTC for the inverse BTCUSD_PERP)
+    asset: str = "USDT"
 
     @property
     def qty(self) -> Decimal:
-        """Signed size in the base asset (+ long, - short), exact."""
+        """Signed size in the base asset (+ long, - short), exact; for an inverse
+        instrument in contracts."""
         return self.qty_lots * self.lot_size
 
     @property
@@ -485,34 +498,35 @@ class PositionView(NamedTuple):
 
     @property
     def entry_price(self) -> Decimal:
-        """The average entry price (exact when finite; else 28 significant digits, half-even)."""
+        """The average entry price (exact when finite; else 28 significant digits, half-even);
+        for an inverse position the harmonic one Binance shows (size / Σ coin values)."""
         value = _decimal(self.entry_price_ticks, self.tick_size)
         assert value is not None
         return value
 
     @property
     def upnl(self) -> Decimal:
-        """Unrealized PnL at the current mark, USDT (exact)."""
+        """Unrealized PnL at the current mark, in :attr:`asset` (exact)."""
         return usdt(self.upnl_atoms)
 
     @property
     def realized_pnl(self) -> Decimal:
-        """PnL realized on this position so far, USDT (exact)."""
+        """PnL realized on this position so far, in :attr:`asset` (exact)."""
         return usdt(self.realized_pnl_atoms)
 
     @property
     def margin(self) -> Decimal:
-        """The isolated bucket, USDT (0 for cross)."""
+        """The isolated bucket, in :attr:`asset` (0 for cross)."""
         return usdt(self.margin_atoms)
 
     @property
     def maint_margin(self) -> Decimal:
-        """Maintenance margin at the current mark, USDT."""
+        """Maintenance margin at the current mark, in :attr:`asset`."""
         return usdt(self.maint_margin_atoms)
 
 
 def usdt(atoms: int) -> Decimal:
-    """Atoms (1e-8 USDT) as an exact USDT ``Decimal``.
+    """Atoms (1e-8 of an asset: USDT, or BTC for a coin-margined wallet) as an exact ``Decimal``.
 
     >>> usdt(123_456_789)
     Decimal('1.23456789')
@@ -897,14 +911,12 @@ class Context:
     def cancel_all(self, symbol: str | None = None) -> int:
         """Cancel every open order (resting or waiting for its trigger) of ``symbol`` (None:
         of every symbol); returns how many cancels were sent. O(open orders)."""
-        acct = self._account()
-        if acct is None:
-            return 0
         sent = 0
-        for oid, sym in list(acct.order_ids.items()):
-            if symbol is None or sym == symbol:
-                self._send(CancelOrder(self._arrival_ns(), self.account_id, sym, oid))
-                sent += 1
+        for acct in self._accounts():
+            for oid, sym in list(acct.order_ids.items()):
+                if symbol is None or sym == symbol:
+                    self._send(CancelOrder(self._arrival_ns(), self.account_id, sym, oid))
+                    sent += 1
         return sent
 
     def amend(
@@ -956,10 +968,8 @@ class Context:
 
     def open_orders(self, symbol: str | None = None) -> list[int]:
         """Ids of the account's open orders (resting or waiting for a trigger), oldest first."""
-        acct = self._account()
-        if acct is None:
-            return []
-        return [oid for oid, s in acct.order_ids.items() if symbol is None or s == symbol]
+        ids = [oid for acct in self._accounts() for oid, s in acct.order_ids.items() if symbol is None or s == symbol]
+        return sorted(ids) if len(self._accounts()) > 1 else ids
 
     # ------------------------------------------------------------------ settings
     def set_leverage(self, symbol: str, leverage: int) -> None:
@@ -979,12 +989,12 @@ class Context:
     def leverage(self, symbol: str) -> int:
         """The account's leverage on ``symbol`` now (the venue's default until set)."""
         ledger = self._replay.ledger
-        acct = self._account()
+        acct = self._account_of(symbol)
         return int(ledger.leverage(acct, symbol)) if acct is not None else int(ledger.default_leverage)
 
     def margin_mode(self, symbol: str) -> str:
         """``"isolated"`` or ``"cross"``: the account's margin mode on ``symbol`` now."""
-        acct = self._account()
+        acct = self._account_of(symbol)
         mode = self._replay.ledger.margin_mode(acct, symbol) if acct is not None else MARGIN_MODES["cross"]
         return "isolated" if mode == MARGIN_MODES["isolated"] else "cross"
 
@@ -1017,53 +1027,86 @@ class Context:
         """The open position (``position_side`` ``"long"`` / ``"short"`` in hedge mode), or
         None when flat. O(1)."""
         pside = position_side if type(position_side) is int else code_of("position_side", position_side)
-        acct = self._account()
+        acct = self._account_of(symbol)
         pos = acct.positions.get((symbol, pside)) if acct is not None else None
         if pos is None or not pos.qty_lots:
             return None
         ledger = self._replay.ledger
         _, upnl, mm = ledger.position_figures(pos)
         inst = ledger.instruments[symbol]
-        entry = pos.entry_price_ticks(inst.atoms_per_tick_lot)
+        entry = inst.entry_price_ticks(pos.qty_lots, pos.cost_atoms)  # (inverse: the harmonic mean)
         assert entry is not None
         return PositionView(
             symbol, pside, pos.qty_lots, entry, pos.isolated, pos.leverage, pos.margin_atoms, upnl, mm, pos.realized_pnl_atoms,
-            inst.tick_size, inst.lot_size,
+            inst.tick_size, inst.lot_size, inst.margin_asset,
         )
 
     def positions(self) -> list[PositionView]:
         """Every open position of the account (each symbol and side), in the order they
         were first opened. O(positions)."""
-        acct = self._account()
-        if acct is None:
-            return []
-        views = (self.position(sym, pside) for sym, pside in list(acct.positions))
+        views = (self.position(sym, pside) for acct in self._accounts() for sym, pside in list(acct.positions))
         return [v for v in views if v is not None]
 
     @property
     def wallet_atoms(self) -> int:
+        """The home asset's wallet (see :meth:`balance` for another asset)."""
         acct = self._account()
         return acct.wallet_atoms if acct is not None else 0
 
-    def equity_atoms(self) -> int:
-        """Wallet + isolated buckets + unrealized PnL of every position, at the marks."""
-        return self._replay.equity_atoms()
+    @property
+    def home_asset(self) -> str:
+        """The run's home asset: what a bare ``--deposit 1000`` is in, and what :meth:`balance`
+        and friends mean without an ``asset`` (the first symbol's margin asset)."""
+        return str(self._replay.ledger.home_asset)
 
-    def available_atoms(self) -> int:
-        acct = self._account()
+    def assets(self) -> list[str]:
+        """The settlement assets of the run (the home asset first). A wallet in each is
+        separate: a BTCUSD_PERP position is margined by the BTC wallet only."""
+        return list(self._replay.ledger.assets)
+
+    def asset_of(self, symbol: str) -> str:
+        """The asset ``symbol``'s margin, PnL, fees and funding are in (BTC for BTCUSD_PERP)."""
+        return str(self._replay.ledger.instruments[symbol].margin_asset)
+
+    def equity_atoms(self, asset: str | None = None) -> int:
+        """Wallet + isolated buckets + unrealized PnL of every position of ``asset`` (None:
+        the home asset), at the marks, in atoms of that asset."""
+        acct = self._account(asset)
+        return self._replay.ledger.equity_atoms(acct) if acct is not None else 0
+
+    def available_atoms(self, asset: str | None = None) -> int:
+        acct = self._account(asset)
         return self._replay.ledger.available_atoms(acct) if acct is not None else 0
 
-    def balance(self) -> Decimal:
-        """The wallet (cross) balance, USDT (exact)."""
-        return usdt(self.wallet_atoms)
+    def balance(self, asset: str | None = None) -> Decimal:
+        """The wallet (cross) balance in ``asset`` (None: the home asset), exact."""
+        acct = self._account(asset)
+        return usdt(acct.wallet_atoms if acct is not None else 0)
 
-    def equity(self) -> Decimal:
-        """Wallet + isolated buckets + unrealized PnL of every position at the marks, USDT."""
-        return usdt(self.equity_atoms())
+    def balances(self) -> dict[str, Decimal]:
+        """The wallet of every asset the account holds: ``{"USDT": ..., "BTC": ...}``."""
+        return {acct.asset: usdt(acct.wallet_atoms) for acct in self._accounts()}
 
-    def available(self) -> Decimal:
-        """What a new order can still use as margin, USDT."""
-        return usdt(self.available_atoms())
+    def equity(self, asset: str | None = None) -> Decimal:
+        """Wallet + isolated buckets + unrealized PnL of every position of ``asset`` (None:
+        the home asset) at the marks, in that asset."""
+        return usdt(self.equity_atoms(asset))
+
+    def available(self, asset: str | None = None) -> Decimal:
+        """What a new order of an instrument settling in ``asset`` (None: the home asset)
+        can still use as margin, in that asset."""
+        return usdt(self.available_atoms(asset))
+
+    def usd_value(self, asset: str, amount: Decimal | int | str) -> Decimal | None:
+        """``amount`` of ``asset`` in USD now: a stablecoin at 1, a coin at the mark of the
+        run's instrument that prices it (:class:`exsim.results.assets.UsdPricer`); None when
+        nothing prices it yet. Rounded down to 1e-8 USD."""
+        from exsim.results.assets import UsdPricer
+
+        pricer = UsdPricer(self._replay.instruments, self._replay.exchange.mark_price_subticks)
+        atoms = to_atoms(str(amount), field="amount", where="strategy")
+        v = pricer.usd_atoms(asset, atoms)
+        return None if v is None else usdt(v)
 
     def margin_ratio_e8(self, symbol: str, position_side: Any = 0) -> int | None:
         """Maintenance margin / margin balance (parts per 1e8) of the scope holding the
@@ -1262,9 +1305,20 @@ class Context:
                 self._done(handle, "filled")
         return handle
 
-    def _account(self) -> Any:
+    def _account(self, asset: str | None = None) -> Any:
+        """The account's wallet in ``asset`` (None: the run's home asset), or None."""
         ledger = self._replay.ledger
-        return ledger.accounts.get(self.account_id)
+        return ledger.find_account(self.account_id, asset or ledger.home_asset)
+
+    def _account_of(self, symbol: str) -> Any:
+        """The account's wallet in the margin asset of ``symbol``, or None."""
+        ledger = self._replay.ledger
+        return ledger.find_account(self.account_id, ledger.instruments[symbol].margin_asset)
+
+    def _accounts(self) -> list[Any]:
+        """The account's wallets, one per asset it holds, in the ledger's asset order."""
+        ledger = self._replay.ledger
+        return [a for a in (ledger.find_account(self.account_id, asset) for asset in ledger.assets) if a is not None]
 
     def _arrival_ns(self) -> int:
         return self.now_ns + self._replay.config.latency_ns

@@ -23,9 +23,16 @@ def utc_text(ts_ns: int) -> str:
 
 def average_price(inst: Any, value_atoms: int, lots: int) -> str:
     """``value / (lots * lot size)`` in the quote asset, rounded half-even to 1e-8 (empty for
-    no lots). The exact figure is the notional column over the qty column."""
+    no lots). The exact figure is the notional column over the qty column. An inverse
+    instrument's is the harmonic mean: ``lots × lot size × contract size / value`` (the
+    value in coin), as Binance shows it."""
     if not lots:
         return ""
+    if inst.inverse:
+        if not value_atoms:
+            return ""
+        face = Fraction(inst.lot_size) * Fraction(inst.contract_size) * lots * 10**8  # USD × 1e8 atoms of coin
+        return format_atoms(mul_div_half_even(face.numerator, 10**8, face.denominator * value_atoms))
     lot = Fraction(inst.lot_size)
     return format_atoms(mul_div_half_even(value_atoms, lot.denominator, lots * lot.numerator))
 

@@ -88,6 +88,8 @@ COLUMNS: Final[dict[str, tuple[str, str, str]]] = {
     "liquidity": ("text", "", "maker / taker"),
     "liquidation": ("bool", "", "a fill of a liquidation order"),
     "generation": ("int", "", "cascade round (scenario)"),
+    "asset": ("text", "", "the asset of the row's money columns (a run with a coin or several assets)"),
+    "usd_prices": ("text", "", "each coin's USD price used, BTC=36500.0;... (scenario with a coin)"),
     "why": ("text", "", "why the row was written"),
     "exit_reason": ("text", "", "limit, market, stop, take_profit, trailing_stop, liquidation, adl, open, unknown"),
     "open_at_end": ("bool", "", "the trip was still open at the run's end (valued at the last mark)"),
@@ -123,6 +125,7 @@ COLUMNS: Final[dict[str, tuple[str, str, str]]] = {
     "exit_notional": ("decimal", "settlement asset", "sum of price x qty of the closing fills (exact)"),
     "equity": ("decimal", "settlement asset", "wallet + isolated margin + unrealized PnL"),
     "wallet": ("decimal", "settlement asset", "the cross wallet"),
+    "equity_usd": ("decimal", "USD", "equity at its USD price, rounded down (a run with a coin or several assets)"),
     "margin_balance": ("decimal", "settlement asset", "margin balance of the scope"),
     "maint_margin": ("decimal", "settlement asset", "maintenance margin of the scope"),
     # ratios

@@ -27,6 +27,12 @@ realized PnL): a mismatch is a broken invariant (:class:`TripMismatch`).
   clearance fee is the liquidated trip's (a cross liquidation's split over its positions
   by notional at the mark, rounded down, the remainder to the last — as the replay's
   per-symbol figures split it).
+* **Inverse** (coin-margined) instruments, named in ``inverse``: money is in the coin, a
+  fill's value is ``floor(lots × k / price_ticks)`` (:meth:`Instrument.fill_value_atoms`,
+  ``k`` its ``inverse_atoms_per_lot_tick``), a long's PnL is ``cost share − exit value``
+  (a short's the opposite), and a flipping fill's ONE value splits like its fee: the
+  closing part ``floor(value × closed / filled)``, the opening part the rest — as the
+  ledger books it. Linear values are exact, so the same split gives today's figures.
 
 Cost: O(1) per fill and event, plus the open trips (one per open position) and one
 ``order id -> order type`` entry per working order.
@@ -174,14 +180,17 @@ class TripBook:
     """Follows the positions of the tracked accounts and cuts them into round trips.
 
     ``atoms_per_tick_lot`` and ``lot_size_e8`` map each symbol to its instrument's;
+    ``inverse`` maps each inverse symbol to its ``inverse_atoms_per_lot_tick`` (see the module);
     ``only_account`` is the one account to follow (a replay's strategy), None for every
     trader (``account_id > 0``: a scenario's accounts). ``on_events`` returns the
     trips that ended in the batch, in the order they ended.
     """
 
     def __init__(self, atoms_per_tick_lot: dict[str, int], lot_size_e8: dict[str, int], only_account: int | None = None,
-                 fund_fills: bool = False) -> None:
+                 fund_fills: bool = False, inverse: dict[str, int] | None = None) -> None:
         self.atpl = dict(atoms_per_tick_lot)
+        #: symbol -> (atoms per tick-lot, inverse k or 0): what :func:`_value` needs
+        self.money = {sym: (atpl, (inverse or {}).get(sym, 0)) for sym, atpl in self.atpl.items()}
         self.lot_e8 = dict(lot_size_e8)  # (a cross liquidation's clearance fee splits by notional)
         self.only_account = only_account  # None: every trader (account_id > 0)
         self.fund_fills = fund_fills  # also return the insurance fund's fills (a scenario's fills.csv)
@@ -316,15 +325,15 @@ class TripBook:
         if _same(held, target):
             return  # a funding, a margin move: no size change
         pieces = pending.get((e.account_id, e.symbol))
-        atpl = self.atpl[e.symbol]
+        money = self.money[e.symbol]
         if pieces:
-            n = _matching_prefix(held, pieces, target, atpl)
+            n = _matching_prefix(held, pieces, target, money)
             if n:
                 for piece in pieces[:n]:
                     self._apply(key, held, piece, closed)
                 del pieces[:n]
                 return
-            chosen = _matching_orders(held, pieces, target, atpl)
+            chosen = _matching_orders(held, pieces, target, money)
             if chosen is not None:
                 for i in chosen:
                     self._apply(key, held, pieces[i], closed)
@@ -345,12 +354,13 @@ class TripBook:
 
     def _apply(self, key: tuple[int, str, int], held: _Held, piece: _Piece, closed: list[Trip]) -> None:
         """Book one fill (or transfer) on the position and its trip(s), as the ledger does."""
-        atpl = self.atpl[key[1]]
+        money = self.money[key[1]]
         q0 = held.qty_lots
         lots = piece.qty_lots
         dq = lots if piece.side == 0 else -lots
         tally = self.tally(key[0])
-        tally.traded_atoms += lots * piece.price_ticks * atpl
+        value = _value(money, piece.price_ticks, lots)
+        tally.traded_atoms += value
         rec = piece.record
         if rec is not None:
             rec.position_side = key[2]
@@ -358,13 +368,13 @@ class TripBook:
         if q0 == 0 or (q0 > 0) == (dq > 0):
             if q0 == 0:
                 held.realized_atoms = 0  # the ledger's new Position object
-            self._open_lots(key, held, piece, lots, piece.fee_atoms)
+            self._open_lots(key, held, piece, lots, piece.fee_atoms, value)
             return
         size = abs(q0)
         close = min(lots, size)
         share = held.cost_atoms if close == size else mul_div_floor(held.cost_atoms, close, size)
-        exit_value = close * piece.price_ticks * atpl
-        pnl = exit_value - share if q0 > 0 else share - exit_value
+        exit_value = value if close == lots else mul_div_floor(value, close, lots)
+        pnl = exit_value - share if (q0 > 0) != bool(money[1]) else share - exit_value
         fee_close = piece.fee_atoms if close == lots else mul_div_floor(piece.fee_atoms, close, lots)
         held.cost_atoms -= share
         held.qty_lots = q0 + (close if dq > 0 else -close)
@@ -391,11 +401,9 @@ class TripBook:
             closed.append(trip)
         rest = lots - close
         if rest:  # a flip: the remainder opens the next trip
-            self._open_lots(key, held, piece, rest, piece.fee_atoms - fee_close)
+            self._open_lots(key, held, piece, rest, piece.fee_atoms - fee_close, value - exit_value)
 
-    def _open_lots(self, key: tuple[int, str, int], held: _Held, piece: _Piece, lots: int, fee: int) -> None:
-        atpl = self.atpl[key[1]]
-        value = lots * piece.price_ticks * atpl
+    def _open_lots(self, key: tuple[int, str, int], held: _Held, piece: _Piece, lots: int, fee: int, value: int) -> None:
         held.qty_lots += lots if piece.side == 0 else -lots
         held.cost_atoms += value
         trip = self.open.get(key)
@@ -474,42 +482,52 @@ def _same(held: _Held, target: tuple[int, int, int]) -> bool:
     )
 
 
-def _simulate(held: _Held, pieces: Iterable[_Piece], atpl: int) -> tuple[int, int, int]:
+def _value(money: tuple[int, int], price_ticks: int, lots: int) -> int:
+    """A fill's value in atoms of the margin asset (``money``: ``(atoms per tick-lot,
+    inverse k)``): linear ``lots × price × money`` exact; inverse ``floor(lots × k / price)``
+    (:meth:`exsim.instruments.Instrument.fill_value_atoms`)."""
+    k = money[1]
+    return lots * k // price_ticks if k else lots * price_ticks * money[0]
+
+
+def _simulate(held: _Held, pieces: Iterable[_Piece], money: tuple[int, int]) -> tuple[int, int, int]:
     """The position after ``pieces``, with the ledger's arithmetic (no trip is touched)."""
     q, cost, realized = held.qty_lots, held.cost_atoms, held.realized_atoms
+    inverse = bool(money[1])
     for p in pieces:
         dq = p.qty_lots if p.side == 0 else -p.qty_lots
+        value = _value(money, p.price_ticks, p.qty_lots)
         if q == 0 or (q > 0) == (dq > 0):
             if q == 0:
                 realized = 0
             q += dq
-            cost += p.qty_lots * p.price_ticks * atpl
+            cost += value
             continue
         size = abs(q)
         close = min(p.qty_lots, size)
         share = cost if close == size else mul_div_floor(cost, close, size)
-        exit_value = close * p.price_ticks * atpl
-        realized += exit_value - share if q > 0 else share - exit_value
+        exit_value = value if close == p.qty_lots else mul_div_floor(value, close, p.qty_lots)
+        realized += exit_value - share if (q > 0) != inverse else share - exit_value
         cost -= share
         q += close if dq > 0 else -close
         rest = p.qty_lots - close
         if rest:
             q = rest if dq > 0 else -rest
-            cost = rest * p.price_ticks * atpl
+            cost = value - exit_value
     return q, cost, realized
 
 
-def _matching_prefix(held: _Held, pieces: list[_Piece], target: tuple[int, int, int], atpl: int) -> int:
+def _matching_prefix(held: _Held, pieces: list[_Piece], target: tuple[int, int, int], money: tuple[int, int]) -> int:
     """The shortest prefix of the pending fills that gives the ledger's position (0: none).
     The shortest: a position closed and reopened in one sweep reports the closed one first."""
     for n in range(1, len(pieces) + 1):
-        got = _simulate(held, pieces[:n], atpl)
+        got = _simulate(held, pieces[:n], money)
         if got[0] == target[0] and got[1] == target[1] and (got[2] == target[2] or got[0] == 0 and target[2] == 0):
             return n
     return 0
 
 
-def _matching_orders(held: _Held, pieces: list[_Piece], target: tuple[int, int, int], atpl: int) -> list[int] | None:
+def _matching_orders(held: _Held, pieces: list[_Piece], target: tuple[int, int, int], money: tuple[int, int]) -> list[int] | None:
     """Hedge mode, one sweep touching both position sides of an account: the fills of the
     orders (grouped by order id, in order) that give the ledger's position. Tries every
     subset of at most 10 orders; None when none fits."""
@@ -522,7 +540,7 @@ def _matching_orders(held: _Held, pieces: list[_Piece], target: tuple[int, int, 
     for mask in range(1, 1 << len(orders)):
         chosen_orders = {o for i, o in enumerate(orders) if mask >> i & 1}
         idx = [i for i, p in enumerate(pieces) if p.order_id in chosen_orders]
-        got = _simulate(held, (pieces[i] for i in idx), atpl)
+        got = _simulate(held, (pieces[i] for i in idx), money)
         if got[:2] == target[:2] and (got[2] == target[2] or got[0] == 0 and target[2] == 0):
             return idx
     return None

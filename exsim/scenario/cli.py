@@ -29,6 +29,7 @@ BUILTIN_ORDER = (
     "range-chop",
     "hedged-pair",
     "cascade",
+    "coin-margined",
 )
 
 
@@ -92,21 +93,42 @@ def _when(after_s: str | None) -> str:
     return f"{minutes}m" if minutes else f"{sec}s"
 
 
+def _amount(text: str, asset: str | None) -> str:
+    """Money for reading: 2 decimals in a USD stablecoin (or a one-stablecoin run, ``asset``
+    None), exact with the asset's name otherwise (``0.02500000 BTC``)."""
+    from exsim.results.assets import USD_ASSETS
+
+    if asset is None:
+        return _money(text)
+    return f"{_money(text)} {asset}" if asset in USD_ASSETS else f"{text} {asset}"
+
+
 def account_rows(a: dict[str, Any]) -> list[tuple[str, str]]:
     liqs = a["liquidations"]
     liq_text = "; ".join(f"{_when(x['after_s'])} {x['scope']}: {', '.join(x['positions'])}" for x in liqs) or "none"
-    return [
+    asset = a.get("asset")  # (a run with several assets or a coin: amounts name their asset)
+    rows = [
         ("margin mode", a["margin_mode"]),
-        ("deposit", _money(a["deposit"])),
+        ("deposit", _amount(a["deposit"], asset)),
         ("liquidations", liq_text),
         ("time to first liquidation", _when(a["first_liquidation_after_s"])),
-        ("realised loss", _money(a["realised_loss"])),
-        ("remaining balance", _money(a["remaining_balance"])),
-        ("max drawdown", f"{_money(a['max_drawdown'])} ({_pct(a['max_drawdown_fraction'])})"),
+        ("realised loss", _amount(a["realised_loss"], asset)),
+        ("remaining balance", _amount(a["remaining_balance"], asset)),
+        ("max drawdown", f"{_amount(a['max_drawdown'], asset)} ({_pct(a['max_drawdown_fraction'])})"),
         ("lowest margin-ratio headroom", _headroom(a["lowest_headroom"])),
         ("auto-deleveraged", str(a["auto_deleveraged"])),
         ("open positions at the end", ", ".join(a["open_positions"]) or "none"),
     ]
+    if asset is not None:
+        usd = a["usd_value"]
+        rows[1:1] = [("collateral", ", ".join(a["assets"]) or asset)]
+        rows.insert(rows.index(next(r for r in rows if r[0] == "time to first liquidation")) + 1,
+                    ("liquidated at mark", ", ".join(a["liquidation_marks"]) or "-"))
+        rows.insert(rows.index(next(r for r in rows if r[0] == "remaining balance")) + 1,
+                    ("remaining balance, USD", "-" if usd["remaining_balance"] is None else _money(usd["remaining_balance"])))
+        rows.insert(rows.index(next(r for r in rows if r[0] == "deposit")) + 1,
+                    ("deposit, USD at the start", "-" if usd["deposit"] is None else _money(usd["deposit"])))
+    return rows
 
 
 def population_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
@@ -161,6 +183,15 @@ def print_scenario(console: Any, s: dict[str, Any]) -> None:
     for a in s["accounts"]:
         for x in a["liquidations"]:
             console.print(f"[bold red]liquidation[/bold red] {a['name']} at {_when(x['after_s'])}: {x['explanation']}")
+    usd_note(console, s)
+
+
+def usd_note(console: Any, s: dict[str, Any]) -> None:
+    """Which price turned each asset into USD (a run with several assets or a coin)."""
+    conv = s.get("usd_conversion")
+    if conv:
+        console.print("[dim]USD values:[/dim] " + "; ".join(f"{a}: {how}" for a, how in conv.items())
+                      + " (the last mark for the end, the first for the start; rounded down to 1e-8 USD)")
 
 
 def print_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
@@ -183,6 +214,7 @@ def print_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
         for k, _ in population_rows(first):
             t.add_row("all", k, *(p.get(k, "") for p in per_mode))
     console.print(t)
+    usd_note(console, first)
 
 
 # --------------------------------------------------------------------------- commands

@@ -93,6 +93,12 @@ class _Run:
         self.accounts = [(int(a["account"]), str(a["name"]), list(a.get("liquidations") or []))
                          for a in self.summary.get("accounts", [])]
         self.pop = sorted({int(r["account"]) for r in rows if r["name"].startswith("pop-")})
+        # a run with several assets (or a coin) draws every account's equity in USD, so that
+        # a USDT and a BTC account share one axis; the price that converts is in the label
+        conv = self.summary.get("usd_conversion")
+        self.equity_key = "equity_usd" if conv and rows and "equity_usd" in rows[0] else "equity"
+        self.money = "USDT" if self.equity_key == "equity" else (
+            "USD; " + ", ".join(f"{a} at the {how}" for a, how in conv.items() if "mark" in how) if conv else "USD")
 
     def m(self, ts_ns: int | str) -> float:
         return (int(ts_ns) - self.t0) / 60e9
@@ -132,7 +138,7 @@ class _Run:
         """(minute, equity) of the account's last sample at or before the liquidation."""
         ts = int(liq["ts_ns"])
         at = [s[acct] for t, s in self.samples if acct in s and t <= ts] or [s[acct] for _, s in self.samples if acct in s][:1]
-        return (self.m(ts), float(at[-1]["equity"])) if at else None
+        return (self.m(ts), _f(at[-1][self.equity_key])) if at else None
 
 
 def _line(ax: Axes, x: list[float], y: list[float], **kw: Any) -> None:
@@ -209,7 +215,7 @@ def price_figure(run: _Run) -> Figure:
                     ax.annotate(name, point, textcoords="offset points", xytext=(6, 6), fontsize=8, color="red")
                     label = "_nolegend_"
         ax.set_title(symbol, fontsize=10)
-        _finish(ax, "mark (USDT)")
+        _finish(ax, "mark (USDT)" if run.equity_key == "equity" else "mark (USD or USDT)")
     axes[-1, 0].set_xlabel(run.xlabel)
     fig.suptitle(f"{run.scenario} ({run.mode}): mark price and liquidations")
     return fig
@@ -217,7 +223,7 @@ def price_figure(run: _Run) -> Figure:
 
 def equity_figure(run: _Run) -> Figure:
     fig, ax = _pyplot().subplots(figsize=(11, 4.5))
-    lines = [(run.x, run.values(aid, "equity"), {"lw": 1.1, "label": name}) for aid, name, _ in run.accounts]
+    lines = [(run.x, run.values(aid, run.equity_key), {"lw": 1.1, "label": name}) for aid, name, _ in run.accounts]
     pop = [(run.x, run.pop_equity(), {"lw": 2, "ls": ":", "color": "0.3",
                                       "label": f"population ({len(run.pop)} accounts): total equity"})] if run.pop else []
     twin = _equity_panel(ax, lines, pop)
@@ -228,7 +234,7 @@ def equity_figure(run: _Run) -> Figure:
             label = "_nolegend_"
     ax.set_title(f"{run.scenario} ({run.mode}): equity")
     ax.set_xlabel(run.xlabel)
-    _finish(ax, "equity (USDT)", *([twin] if twin is not ax else []))
+    _finish(ax, f"equity ({run.money})", *([twin] if twin is not ax else []))
     return fig
 
 
@@ -271,7 +277,7 @@ def compare_figure(runs: dict[str, str | Path]) -> Figure:
         c, lw = colours[mode], max(1.2, 2.8 - 1.6 * k)  # earlier modes wider: equal stretches stay visible
         for aid, name, _ in run.accounts:
             kw = {"color": c, "ls": styles.setdefault(name, ACCOUNT_STYLES[len(styles) % len(ACCOUNT_STYLES)]), "lw": lw}
-            lines.append((run.x, run.values(aid, "equity"), {**kw, "label": f"{mode} · {name}"}))
+            lines.append((run.x, run.values(aid, run.equity_key), {**kw, "label": f"{mode} · {name}"}))
             ratios.append((run.x, run.ratio_pct(aid), {**kw, "label": f"{mode} · {name}"}))
         if run.pop:
             kw = {"color": c, "ls": ":", "lw": lw + 1.0, "alpha": 0.8}
@@ -292,7 +298,7 @@ def compare_figure(runs: dict[str, str | Path]) -> Figure:
     top.set_title("equity", fontsize=10)
     bottom.set_title("margin ratio (maintenance margin / margin balance)", fontsize=10)
     bottom.set_xlabel(first.xlabel if first else "minutes since start")
-    _finish(top, "equity (USDT)", *([twin] if twin is not top else []))
+    _finish(top, f"equity ({next(iter(loaded.values())).money})", *([twin] if twin is not top else []))
     _finish(bottom, f"margin ratio (%, drawn at most {RATIO_CLIP_PCT:.0f})")
     return fig
 

@@ -18,6 +18,16 @@ With an output directory a run writes:
 
 Money is kept as int atoms and written exactly; ratios are e8 integers, written as
 fractions for reading.
+
+**Several assets** (a run with an instrument that does not settle in a USD stablecoin,
+e.g. the inverse ``BTCUSD_PERP`` settling in BTC): an account's figures are told in its
+*main* asset (its only deposit's; the home asset when it deposits several), and beside them
+every asset it holds is reported in that asset and at its USD value, with the price that
+converts it (:class:`exsim.results.assets.UsdPricer`: a stablecoin is 1 USD, a coin is
+worth the mark of the run's instrument that prices it). ``timeseries.csv`` then gains the
+columns :data:`ASSET_SERIES_FIELDS` and ``summary.json`` the keys ``assets`` and
+``usd_value``. A run whose every amount is in one USD stablecoin writes exactly what it
+wrote before.
 """
 
 from __future__ import annotations
@@ -33,6 +43,7 @@ from exsim.exchange import MarkPriceUpdated
 from exsim.instruments import instrument_to_dict
 from exsim.ledger import INSURANCE_FUND
 from exsim.replay.recorder import utc_text
+from exsim.results.assets import USD_ASSETS, UsdPricer, tells_assets
 from exsim.results.rows import fill_row, trip_row
 from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
 from exsim.results.stats import EquityCurve, statistics
@@ -44,8 +55,13 @@ if TYPE_CHECKING:
     from exsim.scenario.runner import ScenarioRun
 
 SERIES_FIELDS = ("ts_ns", "time_utc", "account", "name", "equity", "wallet", "margin_balance", "maint_margin", "margin_ratio", "why")
+#: the columns a run with several assets adds to ``timeseries.csv``: the asset of the row's
+#: money columns, the account's whole equity in USD (every asset it holds at its USD value,
+#: rounded down) and, per asset, the USD price used (``BTC=36500.0``; ``;``-separated)
+ASSET_SERIES_FIELDS = ("asset", "equity_usd", "usd_prices")
 MARK_FIELDS = ("ts_ns", "time_utc", "symbol", "mark", "best_bid", "best_ask", "generation")
 UNBOUNDED_RATIO_E8 = 100 * RATE_SCALE  # margin ratio shown when the margin balance is <= 0
+USD_ASSETS_SET = frozenset(USD_ASSETS)
 
 
 class ScenarioRecorder:
@@ -61,12 +77,21 @@ class ScenarioRecorder:
         self.marks: list[tuple[int, str, int, int | None, int | None, int]] = []
         insts = run.scenario.instruments
         self.trips = TripBook({i.symbol: i.atoms_per_tick_lot for i in insts}, {i.symbol: i.lot_size_e8 for i in insts},
+                              inverse={i.symbol: i.inverse_atoms_per_lot_tick for i in insts if i.inverse},
                               fund_fills=True)
         self.fills: list[FillRecord] = []
         self.trades: list[Trip] = []  # in the order they ended; the open ones added at the end
         self.liquidations: list[dict[str, Any]] = []
         self.rejected: list[dict[str, Any]] = []
         self.fund_path: list[tuple[int, int, int]] = []  # (ts, generation, fund balance) at each change
+        sc = run.scenario
+        self.home = sc.home_asset
+        #: True when some amount is not in a USD stablecoin or there are several assets
+        self.multi = tells_assets(sc.assets)
+        self.pricer = UsdPricer(insts, lambda symbol: run.exchange.mark_price_subticks(symbol))
+        self.main_asset = {a.account_id: a.main_asset(self.home) for a in run.accounts}
+        #: multi-asset runs: per series row, (equity in USD or None, "BTC=36500.0;...")
+        self.series_usd: list[tuple[int | None, str]] = []
 
     # ------------------------------------------------------------------ events
     def log(self, events: list[Any]) -> None:
@@ -87,11 +112,14 @@ class ScenarioRecorder:
         run = self.run
         # the trigger instant: the scope's figures the engine acted on (ratio >= 100 %),
         # before its fills; equity and wallet as they are after them
-        acct = run.ledger.accounts.get(e.account_id)
-        if acct is not None:
+        asset = run.scenario.instrument(e.positions[0].symbol).margin_asset if e.positions else self.home
+        acct = run.ledger.find_account(e.account_id, asset) if e.account_id in self.main_asset else None
+        if acct is not None and asset == self.main_asset[e.account_id]:
             ratio = min(UNBOUNDED_RATIO_E8, run.ledger.margin_ratio_e8(e.margin_balance_atoms, e.maint_margin_atoms))
             self.series.append((e.ts_ns, e.account_id, run.ledger.equity_atoms(acct), acct.wallet_atoms,
                                 e.margin_balance_atoms, e.maint_margin_atoms, ratio, "liquidation"))
+            if self.multi:
+                self.series_usd.append(self.usd_equity(e.account_id))
         self.liquidations.append(
             {
                 "ts_ns": e.ts_ns,
@@ -130,7 +158,7 @@ class ScenarioRecorder:
         without positions has ratio 0. Exact integers; the ratio is rounded up.
         """
         ledger = self.run.ledger
-        acct = ledger.accounts.get(account_id)
+        acct = ledger.find_account(account_id, self.main_asset.get(account_id, self.home))
         if acct is None:
             return 0, 0, 0, 0, 0
         scopes: list[tuple[int, int]] = []
@@ -155,6 +183,30 @@ class ScenarioRecorder:
         for acct in self.run.accounts:
             eq, wallet, bal, mm, ratio = self.figures(acct.account_id)
             self.series.append((ts_ns, acct.account_id, eq, wallet, bal, mm, ratio, why))
+            if self.multi:
+                self.series_usd.append(self.usd_equity(acct.account_id))
+
+    def held_assets(self, account_id: int) -> list[tuple[str, Any]]:
+        """``[(asset, Account), ...]`` of the account, in the ledger's asset order."""
+        ledger = self.run.ledger
+        out = []
+        for asset in ledger.assets:
+            acct = ledger.find_account(account_id, asset)
+            if acct is not None:
+                out.append((asset, acct))
+        return out
+
+    def usd_equity(self, account_id: int) -> tuple[int | None, str]:
+        """The account's equity over all its assets in USD atoms (None if an asset has no
+        USD price yet) and the prices used (``"BTC=36500.0"``, ``;``-separated)."""
+        total: int | None = 0
+        prices = []
+        for asset, acct in self.held_assets(account_id):
+            v = self.pricer.usd_atoms(asset, self.run.ledger.equity_atoms(acct))
+            if asset not in USD_ASSETS_SET:
+                prices.append(f"{asset}={self.pricer.price_text(asset)}")
+            total = None if v is None or total is None else total + v
+        return total, ";".join(prices)
 
     # ------------------------------------------------------------------ the end
     def finish(self) -> dict[str, Any]:
@@ -162,8 +214,9 @@ class ScenarioRecorder:
         end_ns = run.loop.now_ns or run.scenario.start_ns
         self.sample(end_ns, "end")
         for acct in run.accounts:  # the trips are the ledger's, to the atom
-            a = run.ledger.accounts.get(acct.account_id)
-            if a is not None:
+            held = [a for _, a in self.held_assets(acct.account_id)]
+            if len(held) == 1:  # (an account's tally adds its trips up across assets: compared when it has one)
+                a = held[0]
                 self.trips.check(acct.account_id, a.realized_pnl_atoms, a.fees_atoms, a.funding_atoms)
         self.trips._check()
         self.open_trips = self.trips.open_trips(end_ns, self._open_value)
@@ -187,10 +240,14 @@ class ScenarioRecorder:
         names[INSURANCE_FUND] = "insurance fund"
         with open(self.out_dir / "timeseries.csv", "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(SERIES_FIELDS)
-            for ts, aid, eq, wallet, bal, mm, ratio, why in self.series:
-                w.writerow((ts, utc_text(ts), aid, names[aid], format_atoms(eq), format_atoms(wallet), format_atoms(bal),
-                            format_atoms(mm), format_rate_e8(ratio, 8), why))
+            w.writerow(SERIES_FIELDS + ASSET_SERIES_FIELDS if self.multi else SERIES_FIELDS)
+            for k, (ts, aid, eq, wallet, bal, mm, ratio, why) in enumerate(self.series):
+                row: tuple[Any, ...] = (ts, utc_text(ts), aid, names[aid], format_atoms(eq), format_atoms(wallet),
+                                        format_atoms(bal), format_atoms(mm), format_rate_e8(ratio, 8), why)
+                if self.multi:  # (the asset columns: the account's main asset, all of it in USD, the prices)
+                    usd, prices = self.series_usd[k]
+                    row += (self.main_asset[aid], "" if usd is None else format_atoms(usd), prices)
+                w.writerow(row)
         with open(self.out_dir / "marks.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(MARK_FIELDS)
@@ -212,7 +269,7 @@ class ScenarioRecorder:
     def _open_value(self, account_id: int, symbol: str, position_side: int) -> tuple[int, int]:
         """An open position's unrealized PnL at the last mark (rounded down) and that mark."""
         ledger = self.run.ledger
-        acct = ledger.accounts.get(account_id)
+        acct = ledger.find_account(account_id, self.run.scenario.instrument(symbol).margin_asset)
         pos = acct.positions.get((symbol, position_side)) if acct is not None else None
         mark = self.run.exchange.mark_price_subticks(symbol)
         if pos is None or not pos.qty_lots or not mark:
@@ -221,7 +278,9 @@ class ScenarioRecorder:
 
     def account_summary(self, spec: Any) -> dict[str, Any]:
         run = self.run
-        acct = run.ledger.accounts.get(spec.account_id)
+        main = self.main_asset[spec.account_id]
+        acct = run.ledger.find_account(spec.account_id, main)
+        deposit_atoms = dict(spec.deposit_list(self.home)).get(main, 0)
         rows = [r for r in self.series if r[1] == spec.account_id]
         peak = None
         drawdown = 0
@@ -245,7 +304,7 @@ class ScenarioRecorder:
         stats = statistics(
             curve,
             self.trips.tally(spec.account_id),
-            spec.deposit_atoms,
+            deposit_atoms,
             equity,
             sum(t.unrealized_atoms for t in open_trips),
             self.trips.exposed_ns(spec.account_id, curve.last_ts_ns),
@@ -256,12 +315,13 @@ class ScenarioRecorder:
         liqs = [dict((k, v) for k, v in x.items() if not k.startswith("_")) for x in self.liquidations if x["account"] == spec.account_id]
         adl = [x for x in self.liquidations if any(a["account"] == spec.account_id for a in x["adl"])]
         modes = sorted({p.margin_mode or run.mode for p in spec.positions})
+        positions = [p for _, a in self.held_assets(spec.account_id) for p in a.positions.values() if p.qty_lots]
         realised = (acct.realized_pnl_atoms - acct.fees_atoms + acct.funding_atoms) if acct is not None else 0
         return {
             "account": spec.account_id,
             "name": spec.name,
             "margin_mode": "/".join(modes) if modes else "-",
-            "deposit": format_atoms(spec.deposit_atoms),
+            "deposit": format_atoms(deposit_atoms),
             "remaining_balance": format_atoms(equity),
             "wallet": format_atoms(acct.wallet_atoms if acct is not None else 0),
             "realised_pnl": format_atoms(realised),
@@ -278,13 +338,62 @@ class ScenarioRecorder:
             "auto_deleveraged": len(adl),
             "open_positions": [
                 f"{p.symbol} {'long' if p.qty_lots > 0 else 'short'} {run.scenario.instrument(p.symbol).qty_str(abs(p.qty_lots))}"
-                for p in (acct.positions.values() if acct is not None else ()) if p.qty_lots
+                for p in positions
             ],
             "statistics": stats,
+            **(self.asset_figures(spec, liqs) if self.multi else {}),
             "_equity_atoms": equity,
-            "_deposit_atoms": spec.deposit_atoms,
+            "_deposit_atoms": deposit_atoms,
             "_realised_atoms": realised,
         }
+
+    def asset_figures(self, spec: Any, liqs: list[dict[str, Any]]) -> dict[str, Any]:
+        """A multi-asset run's keys of an account: ``asset`` (the one its figures above are
+        in), ``assets`` (per asset held: deposit, wallet, equity, realised PnL, fees and
+        funding in that asset, and the equity's USD value), ``usd_value`` (the deposits and
+        the equity over all its assets, at the start's and the end's prices)."""
+        ledger = self.run.ledger
+        deposits = dict(spec.deposit_list(self.home))
+        assets: dict[str, Any] = {}
+        start_usd: int | None = 0
+        end_usd: int | None = 0
+        for asset, acct in self.held_assets(spec.account_id):
+            equity = ledger.equity_atoms(acct)
+            usd = self.pricer.usd_atoms(asset, equity)
+            realised = acct.realized_pnl_atoms - acct.fees_atoms + acct.funding_atoms
+            assets[asset] = {
+                "deposit": format_atoms(deposits.get(asset, 0)),
+                "wallet": format_atoms(acct.wallet_atoms),
+                "equity": format_atoms(equity),
+                "realised_pnl": format_atoms(realised),
+                "fees": format_atoms(acct.fees_atoms),
+                "funding": format_atoms(acct.funding_atoms),
+                "equity_usd": None if usd is None else format_atoms(usd),
+                "usd_price": self.pricer.price_text(asset),
+                "usd_price_from": self.pricer.how(asset),
+            }
+            end_usd = None if usd is None or end_usd is None else end_usd + usd
+            start = self.start_usd_atoms(asset, deposits.get(asset, 0))
+            start_usd = None if start is None or start_usd is None else start_usd + start
+        return {
+            "asset": self.main_asset[spec.account_id],
+            "assets": assets,
+            "usd_value": {
+                "deposit": None if start_usd is None else format_atoms(start_usd),
+                "remaining_balance": None if end_usd is None else format_atoms(end_usd),
+            },
+            "liquidation_marks": [m for x in liqs for m in x["marks"]],
+        }
+
+    def start_usd_atoms(self, asset: str, atoms: int) -> int | None:
+        """``atoms`` of ``asset`` at the first mark of the instrument that prices it."""
+        inst = self.pricer.source.get(asset)
+        if inst is None:
+            return self.pricer.usd_atoms(asset, atoms)  # a stablecoin, or None
+        first = next((m[2] for m in self.marks if m[1] == inst.symbol), None)
+        if first is None:
+            return None
+        return UsdPricer(self.run.scenario.instruments, {inst.symbol: first}.get).usd_atoms(asset, atoms)
 
     def summary(self) -> dict[str, Any]:
         run = self.run
@@ -310,6 +419,10 @@ class ScenarioRecorder:
             "commands": run.commands,
             "state_hash": run.exchange.state_hash(),
         }
+        if self.multi:  # (a one-stablecoin run's summary is as it was)
+            out["assets"] = list(run.ledger.assets)
+            out["usd_conversion"] = {a: self.pricer.how(a) for a in run.ledger.assets}
+            out["insurance_fund_by_asset"] = {a: format_atoms(run.ledger.book(a).fund.wallet_atoms) for a in run.ledger.assets}
         if sc.population is not None:
             pop = [a for a, spec in zip(accounts, run.accounts) if spec.population]
             liquidated = [a for a in pop if a["liquidations"]]

@@ -52,7 +52,7 @@ from exsim.loop.event_loop import PRIORITY_MARK
 from exsim.scenario.population import draw_population
 from exsim.scenario.record import ScenarioRecorder
 from exsim.scenario.spec import MODE_CODES, AccountSpec, Scenario
-from exsim.units import floor_div
+from exsim.units import floor_div, mul_div_floor
 
 
 class MarkStep(NamedTuple):
@@ -128,10 +128,13 @@ class ScenarioRun:
                 )
             for a in acct.actions:
                 t = t0 + a.at_ns
+                home = a.asset in ("", self.ledger.home_asset)  # (the home asset's as before: linear runs unchanged)
                 if a.kind == "deposit":
-                    items.append(Deposit(t, acct.account_id, a.amount_atoms))
+                    items.append(Deposit(t, acct.account_id, a.amount_atoms) if home
+                                 else Deposit(t, acct.account_id, a.amount_atoms, a.asset))
                 elif a.kind == "withdraw":
-                    items.append(Withdraw(t, acct.account_id, a.amount_atoms))
+                    items.append(Withdraw(t, acct.account_id, a.amount_atoms) if home
+                                 else Withdraw(t, acct.account_id, a.amount_atoms, a.asset))
                 else:
                     sign = 1 if a.kind == "add_margin" else -1
                     items.append(AdjustIsolatedMargin(t, acct.account_id, a.symbol, 0, sign * a.amount_atoms))
@@ -172,8 +175,11 @@ class ScenarioRun:
         self.in_setup = True
         for acct in self.accounts:
             first = acct.positions[0] if acct.positions else None
-            self._setup_step(Deposit(t0, acct.account_id, acct.deposit_atoms), first.where if first else "",
-                             f"{first.field.rsplit('.', 1)[0]}.deposit" if first and first.field else "deposit")
+            home = self.ledger.home_asset
+            for asset, atoms in acct.deposit_list(home):  # (the home asset's Deposit as before: linear runs unchanged)
+                deposit = Deposit(t0, acct.account_id, atoms) if asset == home else Deposit(t0, acct.account_id, atoms, asset)
+                self._setup_step(deposit, first.where if first else "",
+                                 f"{first.field.rsplit('.', 1)[0]}.deposit" if first and first.field else "deposit")
             for p in acct.positions:
                 mode = p.margin_mode or self.mode
                 inst = self.scenario.instrument(p.symbol)
@@ -192,7 +198,7 @@ class ScenarioRun:
                         where=p.where, field="qty",
                     )
                 if p.margin_atoms is not None and mode == "isolated":
-                    pos = self.ledger.account(aid).positions[(p.symbol, 0)]
+                    pos = self.ledger.account_for(aid, p.symbol).positions[(p.symbol, 0)]
                     extra = p.margin_atoms - pos.margin_atoms
                     if extra > 0:
                         self._setup_step(AdjustIsolatedMargin(t0, aid, p.symbol, 0, extra), p.where, f"{p.field}.margin")
@@ -225,8 +231,11 @@ class ScenarioRun:
         want: dict[tuple[int, int], int] = {}
         for k in range(book_spec.levels):
             for side, px in ((BUY, bid - k * book_spec.step_ticks), (SELL, ask + k * book_spec.step_ticks)):
-                if px >= 1:
-                    want[(side, px)] = max(1, floor_div(book_spec.depth_atoms, px * inst.atoms_per_tick_lot))
+                if px >= 1:  # depth: notional per level in the instrument's margin asset (coin for an inverse one)
+                    if inst.inverse:
+                        want[(side, px)] = max(1, mul_div_floor(book_spec.depth_atoms, px, inst.inverse_atoms_per_lot_tick))
+                    else:
+                        want[(side, px)] = max(1, floor_div(book_spec.depth_atoms, px * inst.atoms_per_tick_lot))
         book = self.exchange.book(symbol)
         old = self.ladder[symbol]
         changes = [(side, px, 0) for (side, px) in old if (side, px) not in want]
@@ -267,7 +276,7 @@ class ScenarioRun:
                     break  # nothing moved: the fund's remainder has no bids to go to
 
     def _fund_lots(self, symbol: str) -> int:
-        pos = self.ledger.fund.positions.get((symbol, 0))
+        pos = self.ledger.fund_of(symbol).positions.get((symbol, 0))
         return pos.qty_lots if pos is not None else 0
 
     # ------------------------------------------------------------------ events

@@ -7,6 +7,7 @@ path (``accounts[0].positions[1].qty``). Nothing later in the pipeline re-reads 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Sequence
@@ -31,6 +32,8 @@ ACTIONS = ("add_margin", "remove_margin", "deposit", "withdraw")
 DEFAULT_START = "2024-01-01T00:00:00Z"
 MAX_ACCOUNTS = 100_000
 MAX_PATH_POINTS = 1_000_000
+#: a money value naming its asset (``"0.05 BTC"``, ``"1000USDT"``): digits, then a name of 2+ letters
+_ASSET_AMOUNT = re.compile(r"^\s*[0-9.]+\s*[A-Za-z]{2}[A-Za-z0-9]*\s*$")
 
 
 @attrs.frozen
@@ -70,6 +73,7 @@ class ActionSpec:
     amount_atoms: int
     symbol: str
     where: str
+    asset: str = ""  # deposit / withdraw: the asset ("" the home asset); a margin move: its symbol's
 
 
 @attrs.frozen
@@ -81,6 +85,18 @@ class AccountSpec:
     orders: tuple[OrderSpec, ...]
     actions: tuple[ActionSpec, ...]
     population: bool = False  # drawn by [population], reported in aggregate
+    #: every deposit at the start, ``((asset, atoms), ...)`` in the file's order; empty: only
+    #: ``deposit_atoms`` in the run's home asset (``deposit_atoms`` is the home asset's part)
+    deposits: tuple[tuple[str, int], ...] = ()
+
+    def deposit_list(self, home_asset: str) -> tuple[tuple[str, int], ...]:
+        """The deposits at the start, ``((asset, atoms), ...)``."""
+        return self.deposits or ((home_asset, self.deposit_atoms),)
+
+    def main_asset(self, home_asset: str) -> str:
+        """The asset its figures are told in: its only deposit's, else the home asset."""
+        assets = {a for a, _ in self.deposit_list(home_asset)}
+        return next(iter(assets)) if len(assets) == 1 else home_asset
 
 
 @attrs.frozen
@@ -127,6 +143,17 @@ class Scenario:
     funding_rates_e8: dict[str, int]
     book: BookSpec
     population: PopulationSpec | None
+
+    @property
+    def home_asset(self) -> str:
+        """The asset of a bare amount (``deposit = "1000"``): the first instrument's margin asset."""
+        return self.instruments[0].margin_asset
+
+    @property
+    def assets(self) -> tuple[str, ...]:
+        """The settlement assets of the instruments, the home asset first, then sorted."""
+        rest = sorted({i.margin_asset for i in self.instruments} - {self.home_asset})
+        return (self.home_asset, *rest)
 
     def instrument(self, symbol: str) -> Instrument:
         for inst in self.instruments:
@@ -280,11 +307,13 @@ def _accounts(root: Fields, by_symbol: dict[str, Instrument]) -> tuple[AccountSp
             if p.symbol in seen:
                 raise pf.error("symbol", f"a second position in {p.symbol}: one position per instrument (one-way mode)")
             seen.add(p.symbol)
+        deposits = _deposits(f, by_symbol)
         out.append(
             AccountSpec(
                 account_id=i + 1,
                 name=name,
-                deposit_atoms=_atoms(f, "deposit", positive=True),
+                deposit_atoms=dict(deposits).get(_home(by_symbol), 0),
+                deposits=deposits,
                 positions=positions,
                 orders=tuple(_order(o, by_symbol) for o in f.tables("orders")),
                 actions=tuple(_action(a, by_symbol) for a in f.tables("actions")),
@@ -293,6 +322,34 @@ def _accounts(root: Fields, by_symbol: dict[str, Instrument]) -> tuple[AccountSp
     if not out and not root.has("population"):
         raise root.error("accounts", "missing: list at least one [[accounts]] (or a [population])")
     return tuple(out)
+
+
+def _home(by_symbol: dict[str, Instrument]) -> str:
+    return next(iter(by_symbol.values())).margin_asset
+
+
+def _deposits(f: Fields, by_symbol: dict[str, Instrument]) -> tuple[tuple[str, int], ...]:
+    """``deposit``: ``"1000"`` (the home asset: the first instrument's margin asset),
+    ``"0.05 BTC"`` / ``"0.05BTC"`` (that asset), or a table ``{ USDT = "1000", BTC = "0.05" }``."""
+    from exsim.results.assets import parse_asset_amount
+
+    home = _home(by_symbol)
+    assets = [home] + sorted({i.margin_asset for i in by_symbol.values()} - {home})
+    where = f.source.where(f.field("deposit"))
+    raw = f.raw("deposit")
+    if isinstance(raw, dict):
+        if not raw:
+            raise f.error("deposit", "an empty table: give at least one asset, e.g. { BTC = \"0.05\" }")
+        table = f.table_of("deposit")
+        out = []
+        for asset in raw:
+            text = table.decimal_text(asset, positive=True)
+            out.append(parse_asset_amount(f"{text}{asset}", home_asset=home, assets=assets, field=table.field(asset),
+                                          where=f.source.where(table.field(asset))))
+        return tuple(out)
+    if isinstance(raw, str) and _ASSET_AMOUNT.match(raw):  # an asset named after the amount
+        return (parse_asset_amount(raw, home_asset=home, assets=assets, field=f.field("deposit"), where=where),)
+    return ((home, _atoms(f, "deposit", positive=True)),)
 
 
 def _position(f: Fields, by_symbol: dict[str, Instrument]) -> PositionSpec:
@@ -306,6 +363,9 @@ def _position(f: Fields, by_symbol: dict[str, Instrument]) -> PositionSpec:
     if f.has("qty"):
         qty = _lots(f, "qty", inst)
     else:
+        if inst.inverse:
+            raise f.error("notional", f"{symbol} is an inverse contract: give qty, in contracts of {inst.contract_size} "
+                          f"{inst.quote}")
         notional = _atoms(f, "notional", positive=True)
         per_lot = price * inst.atoms_per_tick_lot
         qty, rest = divmod(notional, per_lot)
@@ -366,6 +426,16 @@ def _action(f: Fields, by_symbol: dict[str, Instrument]) -> ActionSpec:
         symbol = _symbol(f, "symbol", by_symbol)
     elif f.has("symbol"):
         raise f.error("symbol", f"a {kind} is for the account, not an instrument")
+    if kind in ("deposit", "withdraw"):  # "0.01 BTC" names the asset, a bare amount is the home asset's
+        from exsim.results.assets import parse_asset_amount
+
+        home = _home(by_symbol)
+        assets = [home] + sorted({i.margin_asset for i in by_symbol.values()} - {home})
+        raw = f.raw("amount")
+        if isinstance(raw, str) and _ASSET_AMOUNT.match(raw):
+            asset, atoms = parse_asset_amount(raw, home_asset=home, assets=assets, field=f.field("amount"),
+                                              where=f.source.where(f.field("amount")))
+            return ActionSpec(f.duration_ns("at"), kind, atoms, symbol, f.source.where(f.path), asset)
     return ActionSpec(f.duration_ns("at"), kind, _atoms(f, "amount", positive=True), symbol, f.source.where(f.path))
 
 
@@ -411,6 +481,9 @@ def _population(f: Fields | None, by_symbol: dict[str, Instrument]) -> Populatio
             "deposit_multiple"))
     symbol = _symbol(f, "symbol", by_symbol)
     inst = by_symbol[symbol]
+    if inst.inverse or inst.margin_asset != _home(by_symbol):
+        raise f.error("symbol", f"a population trades an instrument of the home asset {_home(by_symbol)} "
+                      f"(linear, listed first); {symbol} settles in {inst.margin_asset}")
     lo = _atoms(f, "notional_min", positive=True)
     hi = _atoms(f, "notional_max", positive=True)
     if hi < lo:

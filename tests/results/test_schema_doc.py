@@ -23,7 +23,7 @@ def test_every_written_column_has_a_type() -> None:
 
 def test_every_csv_a_run_writes_is_typed() -> None:
     """The time series of replays and scenarios and the scenario's marks.csv: every column typed."""
-    from exsim.replay.recorder import SERIES_FIELDS as REPLAY_SERIES
-    from exsim.scenario.record import MARK_FIELDS, SERIES_FIELDS as SCENARIO_SERIES
+    from exsim.replay.recorder import ASSET_SERIES_FIELDS as REPLAY_ASSETS, SERIES_FIELDS as REPLAY_SERIES
+    from exsim.scenario.record import ASSET_SERIES_FIELDS as SCENARIO_ASSETS, MARK_FIELDS, SERIES_FIELDS as SCENARIO_SERIES
 
-    assert not [c for c in REPLAY_SERIES + SCENARIO_SERIES + MARK_FIELDS if c not in COLUMNS]
+    assert not [c for c in REPLAY_SERIES + SCENARIO_SERIES + MARK_FIELDS + REPLAY_ASSETS + SCENARIO_ASSETS if c not in COLUMNS]
