@@ -1,5 +1,12 @@
 """The position ledger: where every atom lives, and the margin arithmetic on it.
 
+Money is kept **per settlement asset** (USDT, USDC, BTC, ...): each asset has its own
+:class:`AssetBook` (trader wallets, the EXTERNAL mirror, the insurance fund, the fee
+pool, deposits and withdrawals), an instrument settles in exactly one asset
+(:attr:`Instrument.margin_asset`), and a trader's :class:`Account` object is its wallet
+and cross pool in one asset (a BTC wallet backs every BTC-margined cross position, as on
+Binance COIN-M). The identity below holds for every asset on its own, to the atom.
+
 It knows nothing of the order book: the exchange tells it about holds for new orders,
 fills and releases, and asks it for margin figures. All money is int atoms and every
 movement has a source and a destination, so the conservation identity
@@ -7,8 +14,10 @@ movement has a source and a destination, so the conservation identity
     Σ wallets + Σ isolated buckets + fee pool + insurance fund − Σ signed entry costs
         − uncovered loss == Σ deposits − Σ withdrawals   (insurance fund seed counted as a deposit)
 
-holds exactly after every event (``_check()`` verifies it). The signed-cost term is the
-open positions' value at their entry: positions net to zero across all accounts (the
+holds exactly after every event, per asset (``_check()`` verifies it and names the asset
+that broke it). The signed-cost term is the open positions' value at their entry (an
+inverse position's with the opposite sign: its coin value falls as the price rises, so an
+inverse long is a short of coin value): positions net to zero across all accounts (the
 ``EXTERNAL`` account mirrors fills against replayed liquidity), so it equals minus the
 sum of unrealized PnL at any common price. The uncovered loss is what the insurance fund
 could not pay once it ran dry (:attr:`Ledger.uncovered_loss_atoms`): the fund is booked at
@@ -18,7 +27,9 @@ Rounding (all through :mod:`exsim.units`): requirements (initial margin, mainten
 margin, fees) round up, against the trader; a partial close realizes the floor of the
 cost share, and the residue stays in the remaining position's cost, so the sum of the
 realized PnL over a position's life is exact; proportional margin released from an
-isolated bucket rounds down (the rest comes back when the position closes).
+isolated bucket rounds down (the rest comes back when the position closes). An inverse
+fill's coin value is rounded down once (:meth:`Instrument.fill_value_atoms`) and booked
+identically to both sides, so every fill still nets to zero.
 """
 
 from __future__ import annotations
@@ -28,7 +39,7 @@ from collections.abc import Iterator
 from typing import Final, Iterable
 
 from exsim.book.orders import BUY
-from exsim.errors import StateError
+from exsim.errors import InputError, StateError
 from exsim.instruments import Instrument
 from exsim.ledger.accounts import (
     BOTH,
@@ -77,6 +88,7 @@ class Reason:
     HAS_POSITION_OR_ORDERS: Final = "HAS_POSITION_OR_ORDERS"  # mode change refused
     NO_ISOLATED_POSITION: Final = "NO_ISOLATED_POSITION"
     INVALID_AMOUNT: Final = "INVALID_AMOUNT"
+    UNKNOWN_ASSET: Final = "UNKNOWN_ASSET"  # no instrument of the run settles in it
 
 
 class OrderHold:
@@ -120,8 +132,47 @@ class OrderHold:
         self.position_side = position_side
 
 
+class AssetBook:
+    """Everything the ledger keeps in one settlement asset: the trader accounts' wallets
+    in it, the EXTERNAL mirror, the insurance fund, the fee pool, the uncovered loss and
+    the money that came in and went out. Amounts are atoms of :attr:`asset`."""
+
+    __slots__ = (
+        "asset",
+        "accounts",
+        "external",
+        "fund",
+        "special",
+        "fee_pool_atoms",
+        "uncovered_loss_atoms",
+        "total_in_atoms",
+        "total_out_atoms",
+        "fund_history",
+    )
+
+    def __init__(self, asset: str, insurance_fund_atoms: int = 0) -> None:
+        self.asset = asset
+        self.accounts: dict[int, Account] = {}
+        self.external = Account(EXTERNAL, asset)
+        #: the insurance fund: its wallet is the fund's balance, and it can hold positions
+        self.fund = Account(INSURANCE_FUND, asset)
+        self.fund.wallet_atoms = insurance_fund_atoms
+        self.special = {EXTERNAL: self.external, INSURANCE_FUND: self.fund}
+        self.fee_pool_atoms = 0
+        #: losses that neither the liquidated account, the fund nor ADL could absorb:
+        #: reported, never hidden (counted against the money in the identity)
+        self.uncovered_loss_atoms = 0
+        self.total_in_atoms = insurance_fund_atoms  # deposits (and the fund's seed)
+        self.total_out_atoms = 0  # withdrawals
+        #: (ts_ns, balance after, change, reason): every change of the insurance fund
+        self.fund_history: list[tuple[int, int, int, str]] = []
+
+    def __repr__(self) -> str:
+        return f"AssetBook({self.asset}, accounts={len(self.accounts)}, fund={self.fund.wallet_atoms})"
+
+
 class Ledger:
-    """Accounts, positions, isolated buckets, the fee pool and the insurance fund.
+    """Accounts, positions, isolated buckets, the fee pool and the insurance fund, per asset.
 
     ``default_leverage`` applies to an instrument until the account sets its own.
     Methods that can be refused return a :class:`Reason` string (None when done) and
@@ -133,94 +184,196 @@ class Ledger:
         instruments: Iterable[Instrument],
         *,
         default_leverage: int = 20,
-        insurance_fund_atoms: int = 0,
+        insurance_fund_atoms: int | dict[str, int] = 0,
         warn_ratio_e8: int = DEFAULT_WARN_RATIO_E8,
+        home_asset: str | None = None,
+        assets: Iterable[str] = (),
     ) -> None:
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.default_leverage = default_leverage
-        self.accounts: dict[int, Account] = {}
-        self.external = Account(EXTERNAL)
-        #: the insurance fund: its wallet is the fund's balance, and it can hold positions
-        self.fund = Account(INSURANCE_FUND)
-        self.fund.wallet_atoms = insurance_fund_atoms
-        self._special = {EXTERNAL: self.external, INSURANCE_FUND: self.fund}
-        self.fee_pool_atoms = 0
-        #: losses that neither the liquidated account, the fund nor ADL could absorb:
-        #: reported, never hidden (counted against the money in the identity)
-        self.uncovered_loss_atoms = 0
-        self.total_in_atoms = insurance_fund_atoms  # deposits (and the fund's seed)
-        self.total_out_atoms = 0  # withdrawals
+        margin_assets = [i.margin_asset for i in self.instruments.values()]
+        #: the asset of the one-asset views (``accounts``, ``fund``, ``fee_pool_atoms``...)
+        #: and of a plain ``deposit``: given, else the first instrument's margin asset
+        self.home_asset: str = home_asset or (margin_assets[0] if margin_assets else "USDT")
+        seeds = insurance_fund_atoms if isinstance(insurance_fund_atoms, dict) else {self.home_asset: insurance_fund_atoms}
+        names = [self.home_asset] + sorted(set(margin_assets) | set(assets) | set(seeds) - {self.home_asset})
+        #: one book per settlement asset, the home asset first
+        self.assets: dict[str, AssetBook] = {a: AssetBook(a, seeds.get(a, 0)) for a in names}
+        self._book_of: dict[str, AssetBook] = {sym: self.assets[i.margin_asset] for sym, i in self.instruments.items()}
+        home = self.assets[self.home_asset]
+        self._home = home
+        #: the home asset's trader accounts, EXTERNAL mirror and insurance fund
+        self.accounts: dict[int, Account] = home.accounts
+        self.external = home.external
+        self.fund = home.fund
         #: latest mark (or, before the first mark, last trade) price per symbol, in
         #: subticks (1e-8 of the quote asset: the venue's mark is finer than the tick)
         self.marks: dict[str, int] = {}
         self.holds: dict[int, OrderHold] = {}  # order id -> hold
         self._position_keys: dict[tuple[str, int], tuple[str, int]] = {}  # one key tuple per (symbol, side)
         self._shared_modes: dict[frozenset[tuple[str, int]], SharedMap] = {}  # margin modes -> the one shared copy
-        #: (ts_ns, balance after, change, reason): every change of the insurance fund
-        self.fund_history: list[tuple[int, int, int, str]] = []
         self.risk = RiskIndex(self, warn_ratio_e8)
         #: scopes found at or past a threshold, to evaluate at the end of the command
         self.pending: list[Account | Position] = []
         #: scopes reported liquidatable and not yet closed or recovered
         self.liquidatable: dict[int, Account | Position] = {}  # id(scope) -> scope, never iterated on an event path unsorted
 
+    # ------------------------------------------------------------------ the home asset's totals
+    # one-asset views kept for callers that know only one asset (the home asset's book)
+    @property
+    def fee_pool_atoms(self) -> int:
+        return self._home.fee_pool_atoms
+
+    @fee_pool_atoms.setter
+    def fee_pool_atoms(self, value: int) -> None:
+        self._home.fee_pool_atoms = value
+
+    @property
+    def uncovered_loss_atoms(self) -> int:
+        return self._home.uncovered_loss_atoms
+
+    @uncovered_loss_atoms.setter
+    def uncovered_loss_atoms(self, value: int) -> None:
+        self._home.uncovered_loss_atoms = value
+
+    @property
+    def total_in_atoms(self) -> int:
+        return self._home.total_in_atoms
+
+    @total_in_atoms.setter
+    def total_in_atoms(self, value: int) -> None:
+        self._home.total_in_atoms = value
+
+    @property
+    def total_out_atoms(self) -> int:
+        return self._home.total_out_atoms
+
+    @total_out_atoms.setter
+    def total_out_atoms(self, value: int) -> None:
+        self._home.total_out_atoms = value
+
+    @property
+    def fund_history(self) -> list[tuple[int, int, int, str]]:
+        return self._home.fund_history
+
     @property
     def insurance_fund_atoms(self) -> int:
-        """The insurance fund's balance (its account's wallet)."""
-        return self.fund.wallet_atoms
+        """The home asset's insurance fund balance (its account's wallet)."""
+        return self._home.fund.wallet_atoms
 
-    def any_account(self, account_id: int) -> Account:
-        """A trader's account, EXTERNAL or INSURANCE_FUND; KeyError if unknown."""
-        acct = self.accounts.get(account_id)
-        return acct if acct is not None else self._special[account_id]
+    # ------------------------------------------------------------------ books and accounts
+    def book(self, asset: str | None = None) -> AssetBook:
+        """The book of ``asset`` (None: the home asset); InputError naming it if the run has none."""
+        if asset is None:
+            return self._home
+        book = self.assets.get(asset)
+        if book is None:
+            raise InputError(
+                f"no instrument of this run settles in {asset!r} (assets: {', '.join(self.assets)})", field="asset"
+            )
+        return book
 
-    # ------------------------------------------------------------------ money in / out
-    def account(self, account_id: int) -> Account:
-        """The account (created empty on first use)."""
-        acct = self.accounts.get(account_id)
+    def book_of(self, symbol: str) -> AssetBook:
+        """The book of the asset ``symbol`` settles in."""
+        return self._book_of[symbol]
+
+    def asset_of(self, symbol: str) -> str:
+        """The settlement (margin) asset of ``symbol``."""
+        return self._book_of[symbol].asset
+
+    def fund_of(self, symbol: str) -> Account:
+        """The insurance fund of the asset ``symbol`` settles in."""
+        return self._book_of[symbol].fund
+
+    def external_of(self, symbol: str) -> Account:
+        """The EXTERNAL mirror account of the asset ``symbol`` settles in."""
+        return self._book_of[symbol].external
+
+    def find_account(self, account_id: int, asset: str | None = None) -> Account | None:
+        """A trader's account in ``asset`` (None: home), or None if it never held that asset."""
+        book = self.assets.get(self.home_asset if asset is None else asset)
+        return None if book is None else book.accounts.get(account_id)
+
+    def any_account(self, account_id: int, asset: str | None = None) -> Account:
+        """A trader's account, EXTERNAL or INSURANCE_FUND in ``asset`` (None: home); KeyError if unknown."""
+        book = self._home if asset is None else self.assets[asset]
+        acct = book.accounts.get(account_id)
+        return acct if acct is not None else book.special[account_id]
+
+    def all_accounts(self) -> list[Account]:
+        """Every trader account of every asset, by account id then asset (home first)."""
+        order = {a: i for i, a in enumerate(self.assets)}
+        out = [acct for book in self.assets.values() for acct in book.accounts.values()]
+        out.sort(key=lambda a: (a.account_id, order[a.asset]))
+        return out
+
+    def account(self, account_id: int, asset: str | None = None) -> Account:
+        """The account in ``asset`` (None: the home asset), created empty on first use."""
+        book = self.book(asset)
+        acct = book.accounts.get(account_id)
         if acct is None:
             if account_id == EXTERNAL:
-                return self.external
-            acct = self.accounts[account_id] = Account(account_id)
+                return book.external
+            acct = book.accounts[account_id] = Account(account_id, book.asset)
         return acct
 
-    def deposit(self, account_id: int, atoms: int) -> str | None:
-        """Credit the cross wallet; ``atoms > 0``."""
+    def account_for(self, account_id: int, symbol: str) -> Account:
+        """The account's wallet in the asset ``symbol`` settles in (created empty on first use)."""
+        return self.account(account_id, self._book_of[symbol].asset)
+
+    # ------------------------------------------------------------------ money in / out
+    def deposit(self, account_id: int, atoms: int, asset: str | None = None) -> str | None:
+        """Credit the cross wallet in ``asset`` (None: the home asset); ``atoms > 0``."""
         if type(atoms) is not int or atoms <= 0 or account_id == EXTERNAL:
             return Reason.INVALID_AMOUNT
-        acct = self.account(account_id)
+        if asset is not None and asset not in self.assets:
+            return Reason.UNKNOWN_ASSET
+        acct = self.account(account_id, asset)
         acct.wallet_atoms += atoms
         acct.deposited_atoms += atoms
-        self.total_in_atoms += atoms
+        self.assets[acct.asset].total_in_atoms += atoms
         if acct.positions:
             self.refile(acct)
         return None
 
-    def withdraw(self, account_id: int, atoms: int) -> str | None:
-        """Debit the cross wallet, refused if it would leave cross margin short.
+    def withdraw(self, account_id: int, atoms: int, asset: str | None = None) -> str | None:
+        """Debit the cross wallet in ``asset`` (None: home), refused if it would leave
+        cross margin short.
 
         The most that can leave is ``wallet + min(0, cross UPnL) − cross IM − held``:
         unrealized profit cannot be withdrawn; unrealized loss reduces what can.
         """
         if type(atoms) is not int or atoms <= 0:
             return Reason.INVALID_AMOUNT
-        acct = self.accounts.get(account_id)
+        if asset is not None and asset not in self.assets:
+            return Reason.UNKNOWN_ASSET
+        acct = self.find_account(account_id, asset)
         if acct is None:
             return Reason.NO_ACCOUNT
         if atoms > self.withdrawable_atoms(acct):
             return Reason.INSUFFICIENT_BALANCE
         acct.wallet_atoms -= atoms
         acct.withdrawn_atoms += atoms
-        self.total_out_atoms += atoms
+        self.assets[acct.asset].total_out_atoms += atoms
         self.refile(acct)
         return None
 
     def state_lines(self) -> Iterator[str]:
         """Every piece of ledger state as text lines, in a fixed order (for state hashes):
-        accounts by id (wallet, holds, settings, positions, open orders), the insurance
-        fund and the external account."""
-        yield f"T {self.total_in_atoms} {self.total_out_atoms} {self.uncovered_loss_atoms}\n"
-        accounts = [self.external, self.fund] + [self.accounts[a] for a in sorted(self.accounts)]
+        per asset (the home asset first, unlabelled, so a one-asset run hashes as it always
+        did; then ``ASSET <name>`` and its lines), accounts by id (wallet, holds, settings,
+        positions, open orders), the insurance fund and the external account."""
+        for name, book in self.assets.items():
+            if name != self.home_asset:
+                if not book.accounts and not book.total_in_atoms and not book.external.positions:
+                    continue  # an asset nothing ever touched changes no hash
+                yield f"ASSET {name}\n"
+            yield from self._book_lines(book)
+
+    @staticmethod
+    def _book_lines(book: AssetBook) -> Iterator[str]:
+        yield f"T {book.total_in_atoms} {book.total_out_atoms} {book.uncovered_loss_atoms}\n"
+        accounts = [book.external, book.fund] + [book.accounts[a] for a in sorted(book.accounts)]
         for a in accounts:
             yield (
                 f"A {a.account_id} {a.wallet_atoms} {a.held_atoms} {int(a.hedge_mode)} {a.deposited_atoms} "
@@ -248,13 +401,21 @@ class Ledger:
         q = abs(pos.qty_lots)
         if not q:
             return 0
+        inst = self.instruments[symbol]
         # no price seen yet: value at entry (UPnL 0 up to the floor to a whole subtick)
-        return floor_div(pos.cost_atoms * ATOMS_E8_PER_ATOM, q * self.instruments[symbol].lot_size_e8)
+        if inst.inverse:
+            if not pos.cost_atoms:
+                return 0
+            # the harmonic entry: q × face / cost, in subticks
+            return floor_div(q * inst.inverse_atoms_e8_per_lot_subtick, pos.cost_atoms * ATOMS_E8_PER_ATOM)
+        return floor_div(pos.cost_atoms * ATOMS_E8_PER_ATOM, q * inst.lot_size_e8)
 
     def position_figures_e8(self, pos: Position) -> tuple[int, int, int]:
         """``(notional_atoms_e8, upnl_atoms_e8, maint_margin_atoms)`` at the mark, exact.
 
-        Notional and UPnL at the (subtick) mark are exact in 1e-8 atoms; the maintenance
+        Notional and UPnL at the (subtick) mark are exact in 1e-8 atoms (an inverse
+        contract's coin notional ``|q| × face / mark`` is rounded up to 1e-16 of the coin,
+        :meth:`Instrument.value_atoms_e8`, and its long gains ``cost − notional``); the maintenance
         margin is rounded up once to the atom (a requirement, against the trader), on the
         exact notional at mark, or, for an instrument whose ``maint_margin_basis`` is
         ``"entry"``, on the exact entry cost (it then never moves with the mark).
@@ -265,9 +426,16 @@ class Ledger:
         if mark is None:
             mark = self.mark_subticks(pos.symbol, pos)
         q = pos.qty_lots
-        n = (q if q >= 0 else -q) * mark * inst.lot_size_e8
         cost = pos.cost_atoms * ATOMS_E8_PER_ATOM
-        upnl = n - cost if q >= 0 else cost - n
+        if inst.inverse:
+            if mark <= 0:
+                return 0, 0, inst.brackets.maint_margin_atoms(0)
+            # coin value of the contracts, rounded up (against a long, whose UPnL is cost − value)
+            n = inst.value_atoms_e8(mark, q if q >= 0 else -q)
+            upnl = cost - n if q >= 0 else n - cost
+        else:
+            n = (q if q >= 0 else -q) * mark * inst.lot_size_e8
+            upnl = n - cost if q >= 0 else cost - n
         if inst.maint_margin_basis == "entry":
             return n, upnl, inst.brackets.maint_margin_atoms(pos.cost_atoms)
         return n, upnl, inst.brackets.maint_margin_atoms_e8(n)
@@ -351,7 +519,7 @@ class Ledger:
 
     def set_margin_mode(self, account_id: int, symbol: str, mode: int) -> str | None:
         """Switch an instrument between CROSS and ISOLATED; refused with a position or open orders."""
-        acct = self.accounts.get(account_id)
+        acct = self.find_account(account_id, self._book_of[symbol].asset)
         if acct is None:
             return Reason.NO_ACCOUNT
         if mode not in (CROSS, ISOLATED):
@@ -371,9 +539,11 @@ class Ledger:
         acct.margin_modes = shared
         return None
 
-    def set_position_mode(self, account_id: int, hedge: bool) -> str | None:
-        """One-way (False) or hedge (True) mode; refused with any position or open order."""
-        acct = self.accounts.get(account_id)
+    def set_position_mode(self, account_id: int, hedge: bool, asset: str | None = None) -> str | None:
+        """One-way (False) or hedge (True) mode of the account's wallet in ``asset`` (None:
+        home; a USDⓈ-M and a COIN-M wallet each have their own, as on Binance); refused
+        with any position or open order there."""
+        acct = self.find_account(account_id, asset)
         if acct is None:
             return Reason.NO_ACCOUNT
         if acct.hedge_mode == hedge:
@@ -390,10 +560,10 @@ class Ledger:
         and when lowering it would leave the position short of initial margin (isolated:
         the bucket below ``notional / leverage``; cross: available balance below zero).
         """
-        acct = self.accounts.get(account_id)
+        inst = self.instruments[symbol]
+        acct = self.find_account(account_id, inst.margin_asset)
         if acct is None:
             return Reason.NO_ACCOUNT
-        inst = self.instruments[symbol]
         if type(leverage) is not int or leverage < 1:
             return Reason.INVALID_LEVERAGE
         positions = [p for (s, _), p in acct.positions.items() if s == symbol]
@@ -427,7 +597,7 @@ class Ledger:
         (``notional / leverage``, rounded up) and at or above what the bucket needs to
         cover an unrealized loss; additions need available balance.
         """
-        acct = self.accounts.get(account_id)
+        acct = self.find_account(account_id, self._book_of[symbol].asset)
         if acct is None:
             return Reason.NO_ACCOUNT
         pos = acct.positions.get((symbol, position_side))
@@ -539,14 +709,14 @@ class Ledger:
         self, account_id: int, symbol: str, side: int, qty_lots: int, reduce_only: bool, position_side: int
     ) -> str | None:
         """Checks for an order that holds nothing yet (a stop waiting for its trigger)."""
-        acct = self.accounts.get(account_id)
+        acct = self._book_of[symbol].accounts.get(account_id)
         if acct is None:
             return Reason.NO_ACCOUNT
         return self._hold_needed(acct, symbol, side, qty_lots, 0, reduce_only, position_side)[0]
 
     def count_order(self, account_id: int, symbol: str, delta: int, order_id: int) -> None:
         """Count an open order that holds no margin (stop orders) in (+1) or out (−1)."""
-        acct = self.accounts[account_id]
+        acct = self._book_of[symbol].accounts[account_id]
         if delta > 0:
             if type(acct.order_ids) is not dict:  # still the shared empty mapping
                 acct.order_ids = dict(acct.order_ids)
@@ -576,7 +746,7 @@ class Ledger:
         The leverage must not exceed the max leverage of the bracket that the position's
         notional plus this order's falls in.
         """
-        acct = self.accounts.get(account_id)
+        acct = self._book_of[symbol].accounts.get(account_id)
         if acct is None:
             return Reason.NO_ACCOUNT
         problem, hold, closing = self._hold_needed(
@@ -614,7 +784,7 @@ class Ledger:
         A reduction (no more lots, no more notional) is never refused.
         """
         hold = self.holds[order_id]
-        acct = self.accounts[hold.account_id]
+        acct = self._book_of[hold.symbol].accounts[hold.account_id]
         problem, need, closing = self._hold_needed(
             acct, hold.symbol, hold.side, open_lots, notional_atoms, hold.reduce_only, hold.position_side, order_id
         )
@@ -646,7 +816,7 @@ class Ledger:
         hold = self.holds.pop(order_id, None)
         if hold is None:
             return
-        acct = self.accounts[hold.account_id]
+        acct = self._book_of[hold.symbol].accounts[hold.account_id]
         acct.held_atoms -= hold.held_atoms
         del acct.order_ids[order_id]
 
@@ -670,8 +840,8 @@ class Ledger:
         Cost: O(1) plus O(log brackets) for an isolated opening.
         """
         inst = self.instruments[symbol]
-        atpl = inst.atoms_per_tick_lot
-        acct = self.accounts.get(account_id) or self._special[account_id]
+        book = self._book_of[symbol]
+        acct = book.accounts.get(account_id) or book.special[account_id]
         trader = account_id > 0
         hold = self.holds.get(order_id) if trader else None
         if hold is not None:
@@ -696,20 +866,23 @@ class Ledger:
             )
         dq = qty_lots if side == BUY else -qty_lots
         q0 = pos.qty_lots
-        value = qty_lots * price_ticks * atpl
+        if inst.inverse:  # the coin value, floored once for the whole fill (both sides book it)
+            value = qty_lots * inst.inverse_atoms_per_lot_tick // price_ticks
+        else:
+            value = qty_lots * price_ticks * inst.atoms_per_tick_lot
         if q0 == 0 or (q0 > 0) == (dq > 0):
             pos.qty_lots = q0 + dq
             pos.cost_atoms += value
             if pos.isolated:
                 self._fund_bucket(acct, pos, value)
         else:
-            self._close(acct, pos, q0, dq, price_ticks, atpl, liquidation)
+            self._close(acct, pos, q0, dq, value, inst.inverse, liquidation, book)
         if fee_atoms and trader:
             if liquidation and pos.isolated:
                 pos.margin_atoms -= fee_atoms  # a liquidation's fee comes out of the bucket
             else:
                 acct.wallet_atoms -= fee_atoms
-            self.fee_pool_atoms += fee_atoms
+            book.fee_pool_atoms += fee_atoms
             acct.fees_atoms += fee_atoms
             pos.fees_atoms += fee_atoms
         if not pos.qty_lots:
@@ -727,15 +900,30 @@ class Ledger:
         pos.margin_atoms += im
 
     def _close(
-        self, acct: Account, pos: Position, q0: int, dq: int, price_ticks: int, atpl: int, liquidation: bool = False
+        self,
+        acct: Account,
+        pos: Position,
+        q0: int,
+        dq: int,
+        value: int,
+        inverse: bool,
+        liquidation: bool,
+        book: AssetBook,
     ) -> None:
-        """Reduce (and perhaps flip) a position by a fill of signed size ``dq`` against it."""
+        """Reduce (and perhaps flip) a position by a fill of signed size ``dq`` and money
+        value ``value`` (the whole fill's) against it.
+
+        The closed part's exit value is the fill value's share (exact for linear; for
+        inverse the floor share, so the close and the opened rest add up to the one value
+        the other side booked). PnL: linear long ``exit − entry share``; inverse long
+        ``entry share − exit`` (the coin value of the contracts fell as the price rose).
+        """
         size = q0 if q0 > 0 else -q0
         fill = dq if dq > 0 else -dq
         close = fill if fill < size else size
         share = pos.cost_atoms if close == size else mul_div_floor(pos.cost_atoms, close, size)
-        exit_value = close * price_ticks * atpl
-        pnl = exit_value - share if q0 > 0 else share - exit_value
+        exit_value = value if close == fill else mul_div_floor(value, close, fill)
+        pnl = exit_value - share if (q0 > 0) != inverse else share - exit_value
         pos.cost_atoms -= share
         pos.qty_lots = q0 + (close if dq > 0 else -close)
         pos.realized_pnl_atoms += pnl
@@ -753,7 +941,7 @@ class Ledger:
                 # a thin book below the bankruptcy price) is capped at the bucket, like a
                 # liquidation's: the insurance fund takes the deficit
                 if margin < 0:
-                    self.fund.wallet_atoms += margin
+                    book.fund.wallet_atoms += margin
                     margin = 0
                 release = margin
             elif margin > 0:
@@ -767,10 +955,10 @@ class Ledger:
         rest = fill - close
         if rest:  # flip through zero (one-way mode)
             pos.qty_lots = rest if dq > 0 else -rest
-            value = rest * price_ticks * atpl
-            pos.cost_atoms = value
+            rest_value = value - exit_value
+            pos.cost_atoms = rest_value
             if pos.isolated:
-                self._fund_bucket(acct, pos, value)
+                self._fund_bucket(acct, pos, rest_value)
 
     def cover_bad_debt(self, acct: Account) -> int:
         """A trader whose wallet went below zero with no cross position left to back it
@@ -782,20 +970,22 @@ class Ledger:
         if debt <= 0 or acct.account_id <= 0 or any(not p.isolated for p in acct.positions.values()):
             return 0
         acct.wallet_atoms = 0
-        self.fund.wallet_atoms -= debt
+        self.assets[acct.asset].fund.wallet_atoms -= debt
         return debt
 
-    def absorb_fund_shortfall(self) -> int:
-        """If the fund's balance fell below zero, book the shortfall as an uncovered loss.
+    def absorb_fund_shortfall(self, asset: str | None = None) -> int:
+        """If the fund of ``asset`` (None: home) fell below zero, book the shortfall as an
+        uncovered loss of that asset.
 
         Returns the amount (0 when the fund is solvent). The loss is reported, not hidden:
-        :attr:`uncovered_loss_atoms` stands in the conservation identity.
+        the book's ``uncovered_loss_atoms`` stands in the conservation identity.
         """
-        short = -self.fund.wallet_atoms
+        book = self.book(asset)
+        short = -book.fund.wallet_atoms
         if short <= 0:
             return 0
-        self.fund.wallet_atoms = 0
-        self.uncovered_loss_atoms += short
+        book.fund.wallet_atoms = 0
+        book.uncovered_loss_atoms += short
         return short
 
     # ------------------------------------------------------------------ funding
@@ -813,34 +1003,60 @@ class Ledger:
         from exsim.margin.funding import funding_payments
 
         inst = self.instruments[symbol]
+        book = self._book_of[symbol]
+        accounts = book.accounts
         held: list[tuple[Position, int]] = []
-        for account_id in sorted(self.accounts):
-            for (s, _), pos in self.accounts[account_id].positions.items():
+        for account_id in sorted(accounts):
+            for (s, _), pos in accounts[account_id].positions.items():
                 if s == symbol:
                     held.append((pos, pos.qty_lots))
-        for special in (self.fund, self.external):
+        for special in (book.fund, book.external):
             for (s, _), pos in special.positions.items():
                 if s == symbol:
                     held.append((pos, pos.qty_lots))
         if not held or not rate_e8:
             return [], 0
-        settlement = funding_payments(held, mark_subticks, inst.lot_size_e8, rate_e8)
-        for pos, amount in settlement.amounts:
-            acct = self.any_account(pos.account_id)
+        if inst.inverse:
+            amounts, dust = self._inverse_funding(held, inst.inverse_atoms_e8_per_lot_subtick, mark_subticks, rate_e8)
+        else:
+            settlement = funding_payments(held, mark_subticks, inst.lot_size_e8, rate_e8)
+            amounts, dust = list(settlement.amounts), settlement.dust_atoms
+        for pos, amount in amounts:
+            acct = accounts.get(pos.account_id) or book.special[pos.account_id]
             if pos.isolated:
                 pos.margin_atoms += amount
             else:
                 acct.wallet_atoms += amount
             pos.funding_atoms += amount
             acct.funding_atoms += amount
-        self.fund.wallet_atoms += settlement.dust_atoms
-        for pos, _ in settlement.amounts:
+        book.fund.wallet_atoms += dust
+        for pos, _ in amounts:
             if pos.account_id > 0:
                 if pos.isolated:
                     self.refile(pos)
                 else:
-                    self.refile(self.accounts[pos.account_id])
-        return list(settlement.amounts), settlement.dust_atoms
+                    self.refile(accounts[pos.account_id])
+        return amounts, dust
+
+    @staticmethod
+    def _inverse_funding(
+        held: list[tuple[Position, int]], face_e24: int, mark_subticks: int, rate_e8: int
+    ) -> tuple[list[tuple[Position, int]], int]:
+        """Funding of an inverse instrument, in coin: position q pays (rate > 0, long) the
+        exact ``q × face / mark × rate``; every amount is the floor of its exact signed
+        value (payers pay it rounded up, receivers get it rounded down, as for linear), the
+        dust goes to the asset's fund. Zero-sum to the atom. O(n)."""
+        if mark_subticks <= 0:
+            raise StateError(f"funding at a mark of {mark_subticks} subticks")
+        den = mark_subticks * RATE_SCALE * ATOMS_E8_PER_ATOM
+        net = 0
+        amounts: list[tuple[Position, int]] = []
+        for pos, q in held:
+            net += q
+            amounts.append((pos, floor_div(-q * face_e24 * rate_e8, den)))
+        if net:
+            raise StateError(f"inverse funding: positions net to {net} lots, expected 0")
+        return amounts, -sum(a for _, a in amounts)
 
     # ------------------------------------------------------------------ risk watch
     def refile(self, scope: Account | Position) -> None:
@@ -979,47 +1195,68 @@ class Ledger:
         return ceil_div(maint_margin_atoms * RATE_SCALE, balance_atoms)
 
     # ------------------------------------------------------------------ checks
-    def money_atoms(self) -> int:
-        """Left side of the conservation identity (see the module docstring)."""
-        total = self.fee_pool_atoms - self.uncovered_loss_atoms
-        for acct in (*self.accounts.values(), self.external, self.fund):
+    def money_atoms(self, asset: str | None = None) -> int:
+        """Left side of the conservation identity of ``asset`` (None: home; see the module
+        docstring): an inverse position's signed entry cost counts with the opposite sign."""
+        book = self.book(asset)
+        instruments = self.instruments
+        total = book.fee_pool_atoms - book.uncovered_loss_atoms
+        for acct in (*book.accounts.values(), book.external, book.fund):
             total += acct.wallet_atoms
             for pos in acct.positions.values():
                 total += pos.margin_atoms
-                total -= pos.cost_atoms if pos.qty_lots >= 0 else -pos.cost_atoms
+                signed = pos.cost_atoms if pos.qty_lots >= 0 else -pos.cost_atoms
+                total += signed if instruments[pos.symbol].inverse else -signed
         return total
 
     def _check(self) -> None:
-        """Conservation, non-negative balances, holds and positions consistent. O(state)."""
-        if self.money_atoms() != self.total_in_atoms - self.total_out_atoms:
-            raise StateError(
-                f"money not conserved: {self.money_atoms()} != {self.total_in_atoms - self.total_out_atoms}"
-            )
+        """Conservation per asset, non-negative balances, holds and positions consistent,
+        every position in its asset's book. O(state)."""
+        for name, book in self.assets.items():
+            money = self.money_atoms(name)
+            if money != book.total_in_atoms - book.total_out_atoms:
+                raise StateError(
+                    f"money not conserved in {name}: {money} != {book.total_in_atoms - book.total_out_atoms} "
+                    "(deposits − withdrawals)"
+                )
+            if book.fund.wallet_atoms < 0:
+                raise StateError(f"insurance fund of {name} below zero: {book.fund.wallet_atoms}")
         net: dict[str, int] = {}
-        held: dict[int, int] = {}
+        held: dict[tuple[int, str], int] = {}
         for order_id, hold in self.holds.items():
-            held[hold.account_id] = held.get(hold.account_id, 0) + hold.held_atoms
-            if self.accounts[hold.account_id].order_ids.get(order_id) != hold.symbol:
+            book = self._book_of[hold.symbol]
+            key = (hold.account_id, book.asset)
+            held[key] = held.get(key, 0) + hold.held_atoms
+            owner = book.accounts.get(hold.account_id)
+            if owner is None or owner.order_ids.get(order_id) != hold.symbol:
                 raise StateError(f"hold of order {order_id} missing from its account's open orders")
             if hold.held_atoms < 0 or hold.open_lots < 0:
                 raise StateError(f"negative hold {hold.held_atoms} / {hold.open_lots}")
-        if self.fund.wallet_atoms < 0:
-            raise StateError(f"insurance fund below zero: {self.fund.wallet_atoms}")
-        for acct in (*self.accounts.values(), self.external, self.fund):
-            if acct.account_id > 0:
-                if acct.wallet_atoms < 0 and all(p.isolated for p in acct.positions.values()):
-                    # only unrealized profit of cross positions may back a wallet below zero
-                    raise StateError(f"account {acct.account_id}: negative wallet {acct.wallet_atoms}")
-                if acct.held_atoms != held.get(acct.account_id, 0):
-                    raise StateError(f"account {acct.account_id}: held {acct.held_atoms} != sum of holds")
-            for (symbol, pside), pos in acct.positions.items():
-                if (pos.symbol, pos.position_side) != (symbol, pside) or not pos.qty_lots:
-                    raise StateError(f"misfiled or flat position {pos!r}")
-                if pos.cost_atoms < 0 or (not pos.isolated and pos.margin_atoms):
-                    raise StateError(f"bad position {pos!r}")
-                if pside == LONG and pos.qty_lots < 0 or pside == SHORT and pos.qty_lots > 0:
-                    raise StateError(f"hedge leg on the wrong side {pos!r}")
-                net[symbol] = net.get(symbol, 0) + pos.qty_lots
+        for book in self.assets.values():
+            for acct in (*book.accounts.values(), book.external, book.fund):
+                self._check_account(acct, book, held, net)
         for symbol, q in net.items():
             if q:
                 raise StateError(f"{symbol}: positions do not net to zero ({q} lots)")
+
+    def _check_account(
+        self, acct: Account, book: AssetBook, held: dict[tuple[int, str], int], net: dict[str, int]
+    ) -> None:
+        if acct.asset != book.asset:
+            raise StateError(f"account {acct.account_id} of {acct.asset!r} filed in the {book.asset} book")
+        if acct.account_id > 0:
+            if acct.wallet_atoms < 0 and all(p.isolated for p in acct.positions.values()):
+                # only unrealized profit of cross positions may back a wallet below zero
+                raise StateError(f"account {acct.account_id}: negative {book.asset} wallet {acct.wallet_atoms}")
+            if acct.held_atoms != held.get((acct.account_id, book.asset), 0):
+                raise StateError(f"account {acct.account_id}: held {acct.held_atoms} {book.asset} != sum of holds")
+        for (symbol, pside), pos in acct.positions.items():
+            if self._book_of[symbol] is not book:
+                raise StateError(f"position {pos!r} settles in {self._book_of[symbol].asset}, held in {book.asset}")
+            if (pos.symbol, pos.position_side) != (symbol, pside) or not pos.qty_lots:
+                raise StateError(f"misfiled or flat position {pos!r}")
+            if pos.cost_atoms < 0 or (not pos.isolated and pos.margin_atoms):
+                raise StateError(f"bad position {pos!r}")
+            if pside == LONG and pos.qty_lots < 0 or pside == SHORT and pos.qty_lots > 0:
+                raise StateError(f"hedge leg on the wrong side {pos!r}")
+            net[symbol] = net.get(symbol, 0) + pos.qty_lots

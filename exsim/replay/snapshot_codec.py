@@ -88,6 +88,7 @@ ENTITY_CLASSES: Final = (
     "exsim.instruments.instrument:Instrument",
     "exsim.ledger.accounts:Account",
     "exsim.ledger.accounts:Position",
+    "exsim.ledger.ledger:AssetBook",
     "exsim.ledger.ledger:Ledger",
     "exsim.ledger.ledger:OrderHold",
     "exsim.ledger.risk_index:RiskIndex",
