@@ -45,14 +45,8 @@ def snapshot(ex: Exchange, ledger: Ledger) -> tuple[Any, ...]:
     return ex.state_hash(), list(ledger.state_lines()), books, [(a.account_id, a.asset) for a in ledger.all_accounts()]
 
 
-class TestTheLedgerRefuses:
-    def test_a_deposit_in_an_asset_no_instrument_settles_in_is_refused(self, world: Any) -> None:
-        """Depositing DOGE where nothing settles in DOGE: UNKNOWN_ASSET, nothing changes."""
-        ex, ledger, _ = world
-        before = snapshot(ex, ledger)
-        assert ledger.deposit(1, 5 * BTC, "DOGE") == Reason.UNKNOWN_ASSET
-        assert snapshot(ex, ledger) == before
-        ledger._check()
+class TestTheLedgerPerAsset:
+    """(The ledger's refusal of an unknown asset is pinned in ``test_assets.py``.)"""
 
     def test_a_withdrawal_of_an_asset_the_account_never_held_is_refused_and_creates_nothing(self, world: Any) -> None:
         """Account 1 never held BTC: withdrawing BTC is NO_ACCOUNT, and no BTC wallet appears."""
@@ -60,13 +54,6 @@ class TestTheLedgerRefuses:
         before = snapshot(ex, ledger)
         assert ledger.withdraw(1, 1, "BTC") == Reason.NO_ACCOUNT
         assert ledger.find_account(1, "BTC") is None
-        assert snapshot(ex, ledger) == before
-
-    def test_a_withdrawal_of_an_asset_no_instrument_settles_in_is_refused(self, world: Any) -> None:
-        """Withdrawing DOGE: UNKNOWN_ASSET, nothing changes."""
-        ex, ledger, _ = world
-        before = snapshot(ex, ledger)
-        assert ledger.withdraw(2, 1, "DOGE") == Reason.UNKNOWN_ASSET
         assert snapshot(ex, ledger) == before
 
     def test_a_coin_deposit_lands_in_the_coin_wallet_only(self, world: Any) -> None:
