@@ -1,7 +1,7 @@
 """Whole-engine stress: a seeded long run of every command kind, checked after every event.
 
 ``python -m exsim.stress --events N --seed S [--accounts K] [--symbols ...]
-[--check-every M] [--progress/--no-progress]``
+[--inverse [SYMBOL ...]] [--check-every M] [--progress/--no-progress] [--report-every N]``
 
 One run builds the engine as a replay or a scenario does (a :class:`~exsim.ledger.Ledger`
 with an insurance fund, an :class:`~exsim.exchange.Exchange` with computed marks and
@@ -17,24 +17,36 @@ invalid ones), trailing stops (by rate and by ticks), OCO pairs and brackets
 position-mode changes, isolated margin moves, deposits and withdrawals, mark and index
 prices (a mean-reverting random walk), funding (replayed rates and computed ones),
 replayed depth, replayed trades and **crashes**: sudden mark jumps of 5–30 %, sometimes
-into an emptied book, that liquidate many accounts at once. Prices stay in a band around
+into an emptied book, that liquidate many accounts at once.
+
+**Assets and inverse contracts.** Beside the linear instruments the run builds the inverse
+BTCUSD_PERP and ETHUSD_PERP (:data:`INVERSE_SPECS`: Binance COIN-M shapes, a lot of one
+contract of 100 / 10 USD, brackets in the coin; ``--inverse`` picks them, none gives the
+linear-only run, which draws exactly as runs did before them). Every account then has a
+USDT wallet and (makers always, others three times in four) a BTC and an ETH one; orders,
+margin moves, deposits and withdrawals go to the wallet of the instrument's or the drawn
+asset, sizes are drawn as USD worth (contracts of the face value for inverse), and some
+money commands aim where they must be refused: a deposit in an asset nothing settles in
+(``UNKNOWN_ASSET``), a withdrawal of a coin never held (``NO_ACCOUNT``), an inverse order
+from an account with no coin wallet. Prices stay in a band around
 each instrument's random-walking mid so orders meet; state stays small (resting orders
 capped per account, stale replayed levels cleared) so O(state) checks stay cheap.
 
 :class:`StressChecker` checks after every event (command) — or every ``M``-th for the
 O(state) part, which the report states:
 
-* every structure's ``_check()``: the ledger (conservation of money to the atom:
-  wallets + buckets + fee pool + insurance fund − entry costs = deposits − withdrawals;
-  no negative wallet or fund; holds; positions net to zero), the risk index, every book
+* every structure's ``_check()``: the ledger (conservation of money to the atom, per
+  asset: wallets + buckets + fee pool + insurance fund − entry costs = deposits −
+  withdrawals; no negative wallet or fund; holds; positions net to zero), the risk index, every book
   and trigger index and the client-id index (``Exchange._check``), the event loop, the
   mark-price calculators and premium averagers. A structure is checked after each
   command that may have changed it (:func:`watch` gives the engine subclasses of the
   ledger, books, trigger indexes and risk index that note calls of their mutating
   methods) and all of them on every 256th check whatever happened;
 * books never crossed (also cheaply after every event whatever ``M``);
-* the risk index against a full exact scan: no isolated bucket and no cross pool is left
-  at or below its maintenance margin (``Ledger.isolated_margin_balance`` /
+* the risk index against a full exact scan of every asset's wallets (each its own cross
+  pool; inverse positions valued at the coin value of the mark, rounded up): no isolated
+  bucket and no cross pool is left at or below its maintenance margin (``Ledger.isolated_margin_balance`` /
   ``cross_margin_balance``; a negative wallet or bucket only while unrealized profit
   backs it), nothing left pending or listed liquidatable; no waiting stop order whose
   reference price has reached its trigger;
@@ -47,10 +59,12 @@ O(state) part, which the report states:
   event, each position once, none left after the command); every lot is accounted for
   (book + fund takeover + ADL); every fill of a liquidation order is at or better than
   the bankruptcy price, and the event's ``filled_lots`` / ``fill_notional_atoms`` are
-  those fills; ADL happens at a bankruptcy price.
+  those fills (inverse: the sum of their coin values, each floored); ADL happens at a
+  bankruptcy price; no negative fee pool or insurance fund in any asset.
 
-At the end it prints the events, events/s, counts per command kind, fills, liquidations
-(isolated / cross), ADL, fund takeovers, uncovered loss and the final
+At the end it prints the events, events/s, counts per command kind, fills (per symbol),
+liquidations (isolated / cross, per asset), ADL, fund takeovers, per asset the deposits,
+withdrawals, traders' money, fee pool, insurance fund and uncovered loss, and the final
 :meth:`~exsim.exchange.Exchange.state_hash` (same seed, same hash), and exits 0; a broken
 invariant stops the run with exit status 1 and a message naming the event index, the
 command and the invariant.
@@ -115,7 +129,8 @@ from exsim.exchange.contingent import Contingent
 from exsim.exchange.trailing import TrailingStop
 from exsim.exchange.triggers import FALLING, TriggerIndex, fires
 from exsim.instruments import Instrument, get_instrument, list_symbols
-from exsim.ledger import BOTH, CROSS, ISOLATED, LONG, SHORT, Ledger, Position
+from exsim.instruments.brackets import BracketTable
+from exsim.ledger import BOTH, CROSS, ISOLATED, LONG, SHORT, Account, Ledger, Position
 from exsim.ledger.risk_index import RiskIndex
 from exsim.loop import EventLoop
 from exsim.loop.event_loop import PRIORITY_FUNDING
@@ -125,6 +140,32 @@ USDT: Final = 10**8  # atoms per USDT
 BPS: Final = 10_000  # basis points per 1
 
 DEFAULT_SYMBOLS: Final = ("BTCUSDT", "ETHUSDT", "SOLUSDT")
+#: inverse (coin-margined) instruments drawn beside the linear ones by default: a BTC and
+#: an ETH wallet per account next to the USDT one (``--inverse`` with no symbol: none)
+DEFAULT_INVERSE: Final = ("BTCUSD_PERP", "ETHUSD_PERP")
+#: the inverse instruments the run builds itself (Binance COIN-M shapes: tick, a lot of one
+#: contract of ``contract size`` USD, brackets in the coin: floor, cap, MMR, max leverage)
+INVERSE_SPECS: Final[dict[str, dict[str, Any]]] = {
+    "BTCUSD_PERP": dict(
+        tick_size="0.1", contract_size="100",
+        tiers=[("0", "5", "0.004", 125), ("5", "10", "0.005", 100), ("10", "20", "0.01", 50), ("20", "50", "0.025", 20),
+               ("50", "100", "0.05", 10), ("100", "200", "0.1", 5), ("200", "400", "0.125", 4), ("400", "1000", "0.15", 3),
+               ("1000", "1500", "0.25", 2), ("1500", "100000", "0.5", 1)],
+    ),
+    "ETHUSD_PERP": dict(
+        tick_size="0.01", contract_size="10",
+        tiers=[("0", "50", "0.005", 100), ("50", "250", "0.0065", 75), ("250", "1000", "0.01", 50),
+               ("1000", "5000", "0.02", 25), ("5000", "20000", "0.05", 10), ("20000", "50000", "0.1", 5),
+               ("50000", "1000000", "0.125", 4)],
+    ),
+    "SOLUSD_PERP": dict(
+        tick_size="0.01", contract_size="10",
+        tiers=[("0", "500", "0.01", 50), ("500", "2500", "0.025", 20), ("2500", "10000", "0.05", 10),
+               ("10000", "50000", "0.1", 5), ("50000", "10000000", "0.125", 4)],
+    ),
+}
+#: an asset no instrument settles in: deposits in it are refused (Reason.UNKNOWN_ASSET)
+FOREIGN_ASSET: Final = "DOGE"
 DEFAULT_ACCOUNTS: Final = 24
 #: where each shipped instrument's mid starts (quote units, on its tick grid)
 START_PRICES: Final[dict[str, str]] = {
@@ -138,8 +179,12 @@ START_PRICES: Final[dict[str, str]] = {
     "LINKUSDT": "15",
     "AVAXUSDT": "30",
     "LTCUSDT": "80",
+    "BTCUSD_PERP": "60000",
+    "ETHUSD_PERP": "3000",
+    "SOLUSD_PERP": "150",
 }
-#: the insurance fund's seed: thin enough that big crashes drain it (ADL, uncovered loss)
+#: the insurance fund's seed: thin enough that big crashes drain it (ADL, uncovered loss);
+#: each coin's fund gets the same worth at its instrument's start price
 FUND_SEED_ATOMS: Final = 250_000 * USDT
 #: simulated time between replayed-rate funding settlements (far shorter than 8 h: funding
 #: is exercised every ~1,500 events); computed rates settle at the instruments' funding times
@@ -169,12 +214,36 @@ class InvariantViolation(Exception):
 
 
 # ---------------------------------------------------------------------------- the world
-def stress_instruments(symbols: Sequence[str], variants: bool = True) -> list[Instrument]:
-    """The shipped instruments; with ``variants`` the first gets a 0.5 % clearance fee and
-    the second Binance-style partial liquidation, so those paths run too."""
+def inverse_instrument(symbol: str) -> Instrument:
+    """An inverse perpetual of :data:`INVERSE_SPECS` (lot: one contract; no minimum notional)."""
+    spec = INVERSE_SPECS.get(symbol)
+    if spec is None:
+        raise InputError(f"{symbol}: no inverse instrument of that name (one of {', '.join(INVERSE_SPECS)})",
+                         field="inverse")
+    brackets = BracketTable.from_tiers(spec["tiers"], symbol=symbol, source="exsim.stress")
+    return Instrument.create(
+        symbol=symbol, tick_size=spec["tick_size"], lot_size="1", brackets=brackets, inverse=True,
+        contract_size=spec["contract_size"], maker_fee="0.0001", taker_fee="0.0005",
+    )
+
+
+def stress_instruments(
+    symbols: Sequence[str], variants: bool = True, inverse: Sequence[str] = ()
+) -> list[Instrument]:
+    """The shipped instruments, then the ``inverse`` ones (:func:`inverse_instrument`); with
+    ``variants`` the first linear one gets a 0.5 % clearance fee and the second Binance-style
+    partial liquidation, and so do the first and second inverse ones, so those paths run
+    for both kinds."""
     out = []
     for i, symbol in enumerate(symbols):
         inst = get_instrument(symbol)
+        if variants and i == 0:
+            inst = attrs.evolve(inst, clearance_fee_e8=500_000)
+        elif variants and i == 1:
+            inst = attrs.evolve(inst, partial_liquidation=True)
+        out.append(inst)
+    for i, symbol in enumerate(inverse):
+        inst = inverse_instrument(symbol)
         if variants and i == 0:
             inst = attrs.evolve(inst, clearance_fee_e8=500_000)
         elif variants and i == 1:
@@ -184,11 +253,15 @@ def stress_instruments(symbols: Sequence[str], variants: bool = True) -> list[In
 
 
 class _Market:
-    """What the driver keeps per instrument: its random-walking mid, in ticks."""
+    """What the driver keeps per instrument: its random-walking mid, in ticks.
+
+    The driver sizes everything in USD worth (USDT atoms): an inverse instrument turns a
+    worth into contracts by its face value and a coin amount into a worth at its mid.
+    """
 
     __slots__ = (
         "symbol", "inst", "atpl", "start_ticks", "mid_ticks", "grid_ticks", "min_lots", "max_lots", "min_notional_atoms",
-        "per_tick",
+        "per_tick", "inverse", "asset", "face_atoms", "ticks_per_unit",
     )
 
     def __init__(self, inst: Instrument) -> None:
@@ -196,6 +269,12 @@ class _Market:
         self.inst = inst
         self.atpl = inst.atoms_per_tick_lot
         self.per_tick = inst.subticks_per_tick
+        self.inverse = inst.inverse
+        self.asset = inst.margin_asset
+        #: inverse: a lot's face value in USD atoms (100 USD: 1e10)
+        self.face_atoms = int(inst.contract_size * inst.lot_size * USDT) if inst.inverse else 0
+        #: ticks per unit of the quote (tick 0.1: 10), to turn coin amounts into USD worth
+        self.ticks_per_unit = to_ticks("1", inst.tick_size, field="tick") if inst.inverse else 0
         text = START_PRICES.get(inst.symbol)
         if text is None:
             raise InputError(f"no start price for {inst.symbol}", field="symbols")
@@ -207,6 +286,14 @@ class _Market:
         self.min_lots = inst.min_qty_lots
         self.max_lots = inst.max_qty_lots
         self.min_notional_atoms = inst.min_notional_atoms
+
+    def worth(self, coin_atoms: int) -> int:
+        """Inverse: the USD worth (USDT atoms) of ``coin_atoms`` at the mid (a driver's estimate)."""
+        return mul_div_floor(coin_atoms, self.mid_ticks, self.ticks_per_unit)
+
+    def coin(self, usd_atoms: int) -> int:
+        """Inverse: atoms of the coin worth about ``usd_atoms`` at the start price (a driver's estimate)."""
+        return mul_div_floor(usd_atoms, self.ticks_per_unit, self.start_ticks)
 
     def sub(self, ticks: int) -> int:
         """A tick price in subticks (the unit of marks and index prices)."""
@@ -223,7 +310,11 @@ class _Market:
         return max(g, floor_div(price_ticks, g) * g)
 
     def lots_for(self, notional_atoms: int, price_ticks: int) -> int:
-        """Lots worth about ``notional_atoms`` at ``price_ticks`` (at least the minimum order)."""
+        """Lots worth about ``notional_atoms`` (USD worth) at ``price_ticks`` (at least the
+        minimum order); inverse: contracts of that face value, whatever the price."""
+        if self.inverse:
+            lots = max(self.min_lots, floor_div(notional_atoms, self.face_atoms))
+            return min(lots, self.max_lots) if self.max_lots else lots
         unit = price_ticks * self.atpl
         lots = floor_div(notional_atoms, unit)
         least = max(self.min_lots, ceil_div(self.min_notional_atoms, unit))
@@ -267,6 +358,14 @@ class StressDriver:
         self.plan: deque[Any] = deque()
         self.next_coid = 1
         self.contingent = contingent
+        #: settlement assets, the home one (USDT) first; a coin's first inverse market prices it
+        self.home = ledger.home_asset
+        self.assets = list(ledger.assets)
+        self.coin_market = {}
+        for m in self.markets:
+            if m.inverse:
+                self.coin_market.setdefault(m.asset, m)
+        self.multi = len(self.assets) > 1
         self._build_kinds()
 
     # ------------------------------------------------------------------ plumbing
@@ -295,6 +394,8 @@ class StressDriver:
         ]
         if self.contingent:  # (appended: a run without them draws exactly as before)
             mix += [(150, self.gen_trailing), (120, self.gen_oco), (150, self.gen_bracket)]
+        if self.multi:  # (appended: a linear-only run draws as before)
+            mix += [(40, self.gen_asset_probe)]
         total = 0
         self._cuts: list[int] = []
         self._gens: list[Callable[[random.Random], Any]] = []
@@ -314,6 +415,9 @@ class StressDriver:
         for a, role in zip(self.account_ids, self.roles):
             lo, hi = ROLE_SIZES[role][0]
             out.append(Deposit(0, a, rng.randint(lo, hi) * USDT))
+            for asset in self.assets[1:]:  # a coin wallet for every maker, three in four of the others
+                if role == MAKER or rng.randrange(4):
+                    out.append(self.deposit(a, self.to_asset(asset, rng.randint(lo, hi) * USDT), asset))
             if role != MAKER and rng.randrange(6) == 0:
                 out.append(SetPositionMode(0, a, True))
             for m in self.markets:
@@ -355,6 +459,38 @@ class StressDriver:
     def _role(self, account_id: int) -> int:
         return self.roles[account_id - 1]
 
+    # ------------------------------------------------------------------ assets
+    def _acct(self, account_id: int, asset: str) -> Account | None:
+        """The account's wallet in ``asset``, None if it never held it (nothing created)."""
+        return self.ledger.find_account(account_id, asset)
+
+    def _any_acct(self, rng: random.Random, account_id: int) -> Account | None:
+        """One of the account's wallets (the home one in a one-asset run: no draw)."""
+        if not self.multi:
+            return self.ledger.find_account(account_id, self.home)
+        return self.ledger.find_account(account_id, self.assets[rng.randrange(len(self.assets))])
+
+    def to_asset(self, asset: str, usd_atoms: int) -> int:
+        """``usd_atoms`` of worth in atoms of ``asset`` (at least one atom)."""
+        m = self.coin_market.get(asset)
+        return usd_atoms if m is None else max(1, m.coin(usd_atoms))
+
+    def to_usd(self, asset: str, atoms: int) -> int:
+        """A driver's estimate of the USD worth of ``atoms`` of ``asset``."""
+        m = self.coin_market.get(asset)
+        return atoms if m is None else m.worth(atoms)
+
+    def deposit(self, account_id: int, atoms: int, asset: str) -> Deposit:
+        """A deposit command in ``asset`` (the home asset: the command as it always was)."""
+        if asset == self.home:
+            return Deposit(0, account_id, atoms)
+        return Deposit(0, account_id, atoms, asset)
+
+    def withdrawal(self, account_id: int, atoms: int, asset: str) -> Withdraw:
+        if asset == self.home:
+            return Withdraw(0, account_id, atoms)
+        return Withdraw(0, account_id, atoms, asset)
+
     def _notional(self, rng: random.Random, account_id: int, symbol: str = "") -> int:
         """An order's notional: the role's range, or for a small trader a share of what its
         wallet can carry at its leverage, so cross pools run close to their maintenance
@@ -362,10 +498,11 @@ class StressDriver:
         role = self._role(account_id)
         lo, hi = ROLE_SIZES[role][1]
         if role == TRADER and symbol and rng.randrange(2):
-            acct = self.ledger.accounts.get(account_id)
+            asset = self.by_symbol[symbol].asset
+            acct = self._acct(account_id, asset)
             if acct is not None and acct.wallet_atoms > 0:
                 lev = self.ledger.leverage(acct, symbol)
-                return max(lo * USDT, mul_div_floor(acct.wallet_atoms * lev, rng.randint(5, 60), 100))
+                return max(lo * USDT, mul_div_floor(self.to_usd(asset, acct.wallet_atoms) * lev, rng.randint(5, 60), 100))
         return rng.randint(lo, hi) * USDT
 
     def _coid(self, rng: random.Random, account_id: int) -> str | None:
@@ -382,9 +519,12 @@ class StressDriver:
         """A taker-side order of any type (see the module docstring)."""
         a = self.takers[rng.randrange(len(self.takers))]
         m = self._market(rng)
-        acct = self.ledger.accounts.get(a)
-        if acct is None:
-            return Deposit(0, a, 1_000 * USDT)
+        acct = self._acct(a, m.asset)
+        if acct is None:  # no wallet in the instrument's asset (refused for want of margin: NO_ACCOUNT)
+            if m.asset != self.home and rng.randrange(3) == 0:
+                side = rng.randrange(2)
+                return NewOrder(0, a, m.symbol, side, m.min_lots, 0, MARKET, IOC, None, False, 0, TRIGGER_LAST, BOTH)
+            return self.deposit(a, self.to_asset(m.asset, 1_000 * USDT), m.asset)
         if len(acct.order_ids) >= ROLE_SIZES[self._role(a)][2]:
             oid = next(iter(acct.order_ids))  # the oldest open order makes room
             return CancelOrder(0, a, acct.order_ids[oid], oid)
@@ -463,20 +603,23 @@ class StressDriver:
             return NewOrder(0, a, symbol, side, lots, mid, LIMIT, GTC, None, False, 0, TRIGGER_LAST, BOTH if hedge else LONG)
         return NewOrder(0, a, "NOPEUSDT", side, lots, mid, LIMIT, GTC, None, False, 0, TRIGGER_LAST, pside)
 
-    def _taker(self, rng: random.Random) -> tuple[int, Any] | Any:
-        """A taker account with room for orders: (account, its ledger account), or the
-        command that makes room (a deposit, a cancel of its oldest order)."""
+    def _taker(self, rng: random.Random) -> tuple[int, Account, _Market] | Any:
+        """A taker account with room for orders and a market: (account, its wallet in the
+        market's asset, the market), or the command that makes room (a deposit, a cancel of
+        its oldest order). A one-asset run draws the market after the checks, as before."""
         a = self.takers[rng.randrange(len(self.takers))]
-        acct = self.ledger.accounts.get(a)
+        m = self._market(rng) if self.multi else None
+        asset = m.asset if m is not None else self.home
+        acct = self._acct(a, asset)
         if acct is None:
-            return Deposit(0, a, 1_000 * USDT)
+            return self.deposit(a, self.to_asset(asset, 1_000 * USDT), asset)
         if len(acct.order_ids) >= ROLE_SIZES[self._role(a)][2]:
             oid = next(iter(acct.order_ids))
             coid = self._coid_of(oid) if rng.randrange(2) else None
             if coid is not None:  # by its client order id
                 return CancelOrder(0, a, acct.order_ids[oid], 0, coid)
             return CancelOrder(0, a, acct.order_ids[oid], oid)
-        return a, acct
+        return a, acct, m if m is not None else self._market(rng)
 
     def _coid_of(self, order_id: int) -> str | None:
         """The client order id of an open order (to cancel it by that id), or None."""
@@ -514,8 +657,7 @@ class StressDriver:
         got = self._taker(rng)
         if type(got) is not tuple:
             return got
-        a, acct = got
-        m = self._market(rng)
+        a, acct, m = got
         side = rng.randrange(2)
         pside = (LONG if rng.randrange(2) == 0 else SHORT) if acct.hedge_mode else BOTH
         lots = m.lots_for(self._notional(rng, a, m.symbol), m.mid_ticks)
@@ -533,8 +675,7 @@ class StressDriver:
         got = self._taker(rng)
         if type(got) is not tuple:
             return got
-        a, acct = got
-        m = self._market(rng)
+        a, acct, m = got
         symbol = m.symbol
         pside = BOTH if not acct.hedge_mode else (LONG if rng.randrange(2) == 0 else SHORT)
         mid = m.mid_ticks
@@ -573,8 +714,7 @@ class StressDriver:
         got = self._taker(rng)
         if type(got) is not tuple:
             return got
-        a, acct = got
-        m = self._market(rng)
+        a, acct, m = got
         symbol = m.symbol
         side = rng.randrange(2)
         sign = 1 if side == BUY else -1
@@ -614,13 +754,16 @@ class StressDriver:
     def gen_quote(self, rng: random.Random) -> Any:
         """A market maker's resting quote near the mid (GTC or post-only)."""
         a = self.makers[rng.randrange(len(self.makers))]
-        acct = self.ledger.accounts.get(a)
+        m = self._market(rng) if self.multi else None
+        asset = m.asset if m is not None else self.home
+        acct = self._acct(a, asset)
         if acct is None:
-            return Deposit(0, a, 3_000_000 * USDT)
+            return self.deposit(a, self.to_asset(asset, 3_000_000 * USDT), asset)
         if len(acct.order_ids) >= ROLE_SIZES[MAKER][2]:
             oid = next(iter(acct.order_ids))
             return CancelOrder(0, a, acct.order_ids[oid], oid)
-        m = self._market(rng)
+        if m is None:
+            m = self._market(rng)
         side = rng.randrange(2)
         mid = m.mid_ticks
         off = m.bps(rng.randint(1, 25))
@@ -633,7 +776,7 @@ class StressDriver:
         """(account, order id, symbol) of a random open order, or None."""
         for _ in range(4):
             a = self.account_ids[rng.randrange(self.n_accounts)]
-            acct = self.ledger.accounts.get(a)
+            acct = self._any_acct(rng, a)
             if acct is not None and acct.order_ids:
                 ids = list(acct.order_ids)
                 oid = ids[0] if rng.randrange(3) == 0 else ids[rng.randrange(len(ids))]
@@ -765,30 +908,49 @@ class StressDriver:
     def gen_deposit(self, rng: random.Random) -> Any:
         """Money in, mostly for the poorest of three accounts (liquidated traders come back)."""
         picks = [self.account_ids[rng.randrange(self.n_accounts)] for _ in range(3)]
-        ledger = self.ledger
-        a = min(picks, key=lambda i: (ledger.accounts[i].wallet_atoms if i in ledger.accounts else -1, i))
+        asset = self.assets[rng.randrange(len(self.assets))] if self.multi else self.home
+        find = self._acct
+
+        def poorest(i: int) -> tuple[int, int]:
+            acct = find(i, asset)
+            return (acct.wallet_atoms if acct is not None else -1, i)
+
+        a = min(picks, key=poorest)
         lo, hi = ROLE_SIZES[self._role(a)][0]
         amount = rng.randint(lo, hi) * USDT
         if rng.randrange(2):
             amount = floor_div(amount, rng.randint(2, 20))
         if rng.randrange(100) == 0:
             amount = -amount  # refused
-        return Deposit(0, a, amount)
+        return self.deposit(a, self.to_asset(asset, amount) if amount > 0 else amount, asset)
 
     def gen_withdraw(self, rng: random.Random) -> Any:
         a = self.account_ids[rng.randrange(self.n_accounts)]
-        acct = self.ledger.accounts.get(a)
-        if acct is None:
-            return Withdraw(0, a, USDT)
+        asset = self.assets[rng.randrange(len(self.assets))] if self.multi else self.home
+        acct = self._acct(a, asset)
+        if acct is None:  # an asset the account never held: refused (NO_ACCOUNT), nothing created
+            return self.withdrawal(a, self.to_asset(asset, USDT), asset)
         free = self.ledger.withdrawable_atoms(acct)
         r = rng.randrange(10)
         if r == 0 or free <= 0:
-            amount = rng.randint(1, 10_000) * USDT  # often too much: refused
+            amount = self.to_asset(asset, rng.randint(1, 10_000) * USDT)  # often too much: refused
         elif r == 1:
             amount = free  # everything that may leave
         else:
             amount = max(1, mul_div_floor(free, rng.randint(1, 50), 100))
-        return Withdraw(0, a, amount)
+        return self.withdrawal(a, amount, asset)
+
+    def gen_asset_probe(self, rng: random.Random) -> Any:
+        """Money in an asset the account may not hold: a deposit in an asset no instrument
+        settles in (refused: UNKNOWN_ASSET), or a withdrawal of a coin from an account that
+        never held it (refused: NO_ACCOUNT); both change nothing."""
+        a = self.account_ids[rng.randrange(self.n_accounts)]
+        if rng.randrange(2):
+            return Deposit(0, a, rng.randint(1, 10**6) * USDT, FOREIGN_ASSET)
+        for asset in self.assets[1:]:
+            if self._acct(a, asset) is None:
+                return self.withdrawal(a, self.to_asset(asset, 100 * USDT), asset)
+        return Withdraw(0, a, USDT, FOREIGN_ASSET)
 
     def gen_leverage(self, rng: random.Random) -> Any:
         a = self.takers[rng.randrange(len(self.takers))]
@@ -800,7 +962,7 @@ class StressDriver:
         """Toggle an instrument's margin mode (refused with a position or orders on it)."""
         a = self.takers[rng.randrange(len(self.takers))]
         m = self._market(rng)
-        acct = self.ledger.accounts.get(a)
+        acct = self._acct(a, m.asset)
         mode = CROSS
         if acct is not None:
             mode = ISOLATED if self.ledger.margin_mode(acct, m.symbol) == CROSS else CROSS
@@ -810,25 +972,27 @@ class StressDriver:
 
     def gen_position_mode(self, rng: random.Random) -> Any:
         a = self.takers[rng.randrange(len(self.takers))]
-        acct = self.ledger.accounts.get(a)
+        asset = self.assets[rng.randrange(len(self.assets))] if self.multi else self.home
+        acct = self._acct(a, asset)  # each asset's wallet has its own position mode
         hedge = not acct.hedge_mode if acct is not None else True
-        return SetPositionMode(0, a, hedge)
+        return SetPositionMode(0, a, hedge) if asset == self.home else SetPositionMode(0, a, hedge, asset)
 
     def gen_adjust_margin(self, rng: random.Random) -> Any:
         """Move margin into or out of an isolated bucket (some refused: too much out)."""
         for _ in range(3):
             a = self.takers[rng.randrange(len(self.takers))]
-            acct = self.ledger.accounts.get(a)
+            acct = self._any_acct(rng, a)
             if acct is None:
                 continue
             buckets = [p for p in acct.positions.values() if p.isolated]
             if not buckets:
                 continue
             pos = buckets[rng.randrange(len(buckets))]
+            unit = self.to_asset(acct.asset, USDT) if self.multi else USDT
             if rng.randrange(2):
-                delta = max(1, mul_div_floor(max(acct.wallet_atoms, USDT), rng.randint(1, 30), 100))
+                delta = max(1, mul_div_floor(max(acct.wallet_atoms, unit), rng.randint(1, 30), 100))
             else:
-                delta = -max(1, mul_div_floor(max(pos.margin_atoms, USDT), rng.randint(1, 60), 100))
+                delta = -max(1, mul_div_floor(max(pos.margin_atoms, unit), rng.randint(1, 60), 100))
             return AdjustIsolatedMargin(0, a, pos.symbol, pos.position_side, delta)
         m = self._market(rng)
         return AdjustIsolatedMargin(0, self.takers[rng.randrange(len(self.takers))], m.symbol, BOTH, USDT)
@@ -838,19 +1002,23 @@ class StressDriver:
         market orders, then switches its position mode and a margin mode (refused if a
         close did not fill)."""
         a = self.takers[rng.randrange(len(self.takers))]
-        acct = self.ledger.accounts.get(a)
+        acct = self._acct(a, self.home)
         if acct is None:
             return None
         steps: list[Any] = []
-        for oid, symbol in acct.order_ids.items():
-            steps.append(CancelOrder(0, a, symbol, oid))
-        for (symbol, pside), pos in acct.positions.items():
-            side = SELL if pos.qty_lots > 0 else BUY
-            steps.append(NewOrder(0, a, symbol, side, abs(pos.qty_lots), 0, MARKET, IOC, None, pside == BOTH, 0,
-                                  TRIGGER_LAST, pside))
+        wallets = [w for w in (self._acct(a, asset) for asset in self.assets) if w is not None]
+        for w in wallets:  # every asset's orders and positions
+            for oid, symbol in w.order_ids.items():
+                steps.append(CancelOrder(0, a, symbol, oid))
+        for w in wallets:
+            for (symbol, pside), pos in w.positions.items():
+                side = SELL if pos.qty_lots > 0 else BUY
+                steps.append(NewOrder(0, a, symbol, side, abs(pos.qty_lots), 0, MARKET, IOC, None, pside == BOTH, 0,
+                                      TRIGGER_LAST, pside))
         steps.append(SetPositionMode(0, a, not acct.hedge_mode))
         m = self._market(rng)
-        mode = ISOLATED if self.ledger.margin_mode(acct, m.symbol) == CROSS else CROSS
+        w = self._acct(a, m.asset) or acct
+        mode = ISOLATED if self.ledger.margin_mode(w, m.symbol) == CROSS else CROSS
         steps.append(SetMarginMode(0, a, m.symbol, mode))
         self.plan.extend(steps[1:])
         return steps[0]
@@ -1060,14 +1228,17 @@ class StressChecker:
         self.takeovers = 0
         self.takeover_lots = 0
         self.full_checks = 0
+        self.fills_by_symbol: Counter[str] = Counter()
+        self.liquidations_by_asset: Counter[str] = Counter()  # whole (not partial) liquidations
         self._fills: list[Fill] = []
         self._liquidated = False  # a Liquidation since the last state check
         self._marks_seen: dict[str, int] = {}
         self._liqs: list[Liquidation] = []
         self._oco_filled: dict[int, int] = {}  # OCO group id -> the one leg that has filled
+        #: what the full scan inlines per symbol; the instrument itself only when inverse
         self._specs = {
             symbol: (m.instrument.lot_size_e8, m.instrument.brackets.maint_margin_atoms_e8,
-                     m.instrument.maint_margin_basis == "entry", {})
+                     m.instrument.maint_margin_basis == "entry", {}, m.instrument if m.instrument.inverse else None)
             for symbol, m in exchange.markets.items()
         }
 
@@ -1095,6 +1266,8 @@ class StressChecker:
                 self._check_liquidations()
             self._check_oco_fills()
             self.fills += len(self._fills)
+            if self._fills:
+                self.fills_by_symbol.update(f.symbol for f in self._fills)
         finally:
             self._fills.clear()
             self._liqs.clear()
@@ -1112,7 +1285,9 @@ class StressChecker:
         by_order: dict[int, list[Any]] = {}  # liquidation order id -> [position record, is partial, lots, notional]
         cross_done: set[int] = set()
         for liq in self._liqs:
-            acct = ledger.accounts.get(liq.account_id)
+            asset = markets[liq.positions[0].symbol].instrument.margin_asset if liq.positions else ledger.home_asset
+            acct = ledger.find_account(liq.account_id, asset)  # the liquidated scope's wallet (its asset)
+            self.liquidations_by_asset[asset] += not liq.partial
             if acct is None:
                 raise InvariantViolation("liquidation scope", f"liquidated account {liq.account_id} unknown")
             keys = [(lp.symbol, lp.position_side) for lp in liq.positions]
@@ -1162,9 +1337,12 @@ class StressChecker:
                         f"account {liq.account_id} {lp.symbol}: size {size} != book {lp.filled_lots} + fund "
                         f"{lp.taken_over_lots} + ADL {lp.adl_lots}",
                     )
-                atpl = markets[lp.symbol].instrument.atoms_per_tick_lot
-                bound = lp.filled_lots * lp.bankruptcy_price_ticks * atpl
-                worse = lp.fill_notional_atoms < bound if lp.qty_lots > 0 else lp.fill_notional_atoms > bound
+                inst = markets[lp.symbol].instrument
+                if inst.inverse:  # coin value falls as the price rises: the bound flips, one atom per fill floored
+                    worse = False  # (each fill's price is checked against the bankruptcy price below)
+                else:
+                    bound = lp.filled_lots * lp.bankruptcy_price_ticks * inst.atoms_per_tick_lot
+                    worse = lp.fill_notional_atoms < bound if lp.qty_lots > 0 else lp.fill_notional_atoms > bound
                 if worse:
                     raise InvariantViolation(
                         "liquidation fills within the bankruptcy price",
@@ -1194,7 +1372,7 @@ class StressChecker:
                     f"{lp.bankruptcy_price_ticks}",
                 )
             rec[1] += f.qty_lots
-            rec[2] += f.price_ticks * f.qty_lots * markets[lp.symbol].instrument.atoms_per_tick_lot
+            rec[2] += markets[lp.symbol].instrument.fill_value_atoms(f.price_ticks, f.qty_lots)
         for lp, lots, notional in by_order.values():
             if (lots, notional) != (lp.filled_lots, lp.fill_notional_atoms):
                 raise InvariantViolation(
@@ -1310,8 +1488,11 @@ class StressChecker:
                 "nothing left pending or liquidatable",
                 f"{len(ledger.pending)} pending, {len(ledger.liquidatable)} listed liquidatable after the command",
             )
-        if ledger.fee_pool_atoms < 0:
-            raise InvariantViolation("no negative balance", f"fee pool {ledger.fee_pool_atoms}")
+        for asset, book in ledger.assets.items():
+            if book.fee_pool_atoms < 0:
+                raise InvariantViolation("no negative balance", f"fee pool in {asset}: {book.fee_pool_atoms}")
+            if book.fund.wallet_atoms < 0:
+                raise InvariantViolation("no negative balance", f"insurance fund in {asset}: {book.fund.wallet_atoms}")
         if money:  # margin figures depend on wallets, buckets, positions and marks only
             self._scan_liquidatable(compare=sweep)
         self._scan_stops()
@@ -1376,7 +1557,7 @@ class StressChecker:
         ledger = self.ledger
         marks = ledger.marks
         specs = self._specs
-        for acct in ledger.accounts.values():
+        for acct in ledger.all_accounts():  # every asset's wallets: each its own cross pool
             positions = acct.positions
             if not positions:
                 continue
@@ -1390,14 +1571,18 @@ class StressChecker:
                 if mark is None:  # no mark yet: the ledger values it at its entry
                     _, upnl, mm = ledger.position_figures_e8(pos)
                 else:
-                    le8, mm_of, entry_basis, mm_cache = specs[symbol]
-                    value = q * mark * le8
+                    le8, mm_of, entry_basis, mm_cache, inst = specs[symbol]
                     cost = pos.cost_atoms * E8
-                    if q > 0:
-                        upnl = value - cost
+                    if inst is not None:  # inverse: the coin value at the mark (rounded up), a long gains as it falls
+                        value = inst.value_atoms_e8(mark, q if q > 0 else -q)
+                        upnl = cost - value if q > 0 else value - cost
                     else:
-                        upnl = cost + value
-                        value = -value
+                        value = q * mark * le8
+                        if q > 0:
+                            upnl = value - cost
+                        else:
+                            upnl = cost + value
+                            value = -value
                     basis = cost if entry_basis else value
                     mm = mm_cache.get(basis)
                     if mm is None:
@@ -1508,6 +1693,11 @@ class StressResult(NamedTuple):
     takeover_lots: int
     uncovered_loss_atoms: int
     insurance_fund_atoms: int
+    #: per settlement asset (home first): deposits, withdrawals, the wallets' sum, the fee
+    #: pool, the insurance fund and the uncovered loss at the end, in atoms of that asset
+    asset_totals: dict[str, dict[str, int]]
+    fills_by_symbol: dict[str, int]
+    liquidations_by_asset: dict[str, int]
     state_hash: str
     violation: str | None
     violation_event: int  # 1-based index of the event after which the check failed, 0 if none
@@ -1532,11 +1722,17 @@ class StressRun:
         check_every: int = 1,
         variants: bool = True,
         contingent: bool = True,
+        inverse: Sequence[str] = DEFAULT_INVERSE,
     ) -> None:
         if check_every < 1:
             raise InputError(f"{check_every} must be >= 1", field="check_every")
-        instruments = stress_instruments(symbols, variants)
-        self.ledger = Ledger(instruments, insurance_fund_atoms=FUND_SEED_ATOMS)
+        instruments = stress_instruments(symbols, variants, inverse)
+        funds: dict[str, int] = {}
+        for inst in instruments:  # each asset's fund seeded with the same worth
+            if inst.margin_asset not in funds:
+                m = _Market(inst)
+                funds[inst.margin_asset] = m.coin(FUND_SEED_ATOMS) if inst.inverse else FUND_SEED_ATOMS
+        self.ledger = Ledger(instruments, insurance_fund_atoms=funds)
         unwind = {i.symbol: i.min_qty_lots * FUND_UNWIND_MIN_QTY for i in instruments}
         self.exchange = Exchange(
             instruments,
@@ -1609,7 +1805,8 @@ class StressRun:
             while self.submitted < events:
                 self.loop.run(max_events=min(events - self.submitted, 20_000))
                 # the fund's change log is a report, not state: a long run keeps the last part
-                del self.ledger.fund_history[:-1_000]
+                for book in self.ledger.assets.values():
+                    del book.fund_history[:-1_000]
                 if progress is not None:
                     progress(self.submitted)
             if self.submitted % self.check_every:  # the last event is always fully checked
@@ -1641,11 +1838,34 @@ class StressRun:
             takeover_lots=c.takeover_lots,
             uncovered_loss_atoms=self.ledger.uncovered_loss_atoms,
             insurance_fund_atoms=self.ledger.fund.wallet_atoms,
+            asset_totals=self.asset_totals(),
+            fills_by_symbol={s: c.fills_by_symbol[s] for s in self.exchange.markets},
+            liquidations_by_asset={a: c.liquidations_by_asset[a] for a in self.ledger.assets},
             state_hash=self.exchange.state_hash(),
             violation=violation,
             violation_event=at,
             violation_invariant=invariant,
         )
+
+    def asset_totals(self) -> dict[str, dict[str, int]]:
+        """Per settlement asset: deposits, withdrawals, traders' wallets (cross wallets and
+        isolated buckets), fee pool, insurance fund, uncovered loss — atoms of that asset."""
+        out: dict[str, dict[str, int]] = {}
+        for asset, book in self.ledger.assets.items():
+            wallets = sum(
+                a.wallet_atoms + sum(p.margin_atoms for p in a.positions.values() if p.isolated)
+                for a in book.accounts.values()
+            )
+            out[asset] = {
+                "deposits": book.total_in_atoms,
+                "withdrawals": book.total_out_atoms,
+                "traders": wallets,
+                "accounts": len(book.accounts),
+                "fee_pool": book.fee_pool_atoms,
+                "insurance_fund": book.fund.wallet_atoms,
+                "uncovered_loss": book.uncovered_loss_atoms,
+            }
+        return out
 
     @staticmethod
     def _describe(command: Any) -> str:
@@ -1677,13 +1897,27 @@ def report_lines(result: StressResult, seed: int) -> list[tuple[str, str]]:
         ("account commands rejected", f"{ev.get('CommandRejected', 0):,}"),
         ("stops triggered", f"{ev.get('OrderTriggered', 0):,}"),
         ("fills", f"{result.fills:,}"),
+        ("  by symbol", ", ".join(f"{s} {n:,}" for s, n in result.fills_by_symbol.items())),
         ("liquidations isolated", f"{result.liquidations_isolated:,}"),
         ("liquidations cross", f"{result.liquidations_cross:,}"),
         ("partial liquidations", f"{result.partial_liquidations:,}"),
+        ("  whole ones by asset", ", ".join(f"{a} {n:,}" for a, n in result.liquidations_by_asset.items())),
         ("ADL", f"{result.adl_fills:,} counterparties, {result.adl_lots:,} lots"),
         ("fund takeovers", f"{result.takeovers:,} positions, {result.takeover_lots:,} lots"),
-        ("uncovered loss", f"{format_atoms_rounded(result.uncovered_loss_atoms)} USDT"),
-        ("insurance fund", f"{format_atoms_rounded(result.insurance_fund_atoms)} USDT"),
+    ]
+    for i, (asset, t) in enumerate(result.asset_totals.items()):
+        places = 2 if i == 0 else 8  # the home asset to the cent, coins to the satoshi
+
+        def fmt(atoms: int) -> str:
+            return f"{format_atoms_rounded(atoms, places)} {asset}"
+
+        rows += [
+            (f"{asset} wallets", f"{t['accounts']:,}; deposits {fmt(t['deposits'])}, withdrawals {fmt(t['withdrawals'])}, "
+                                 f"traders hold {fmt(t['traders'])}"),
+            (f"  {asset} fee pool / insurance fund", f"{fmt(t['fee_pool'])} / {fmt(t['insurance_fund'])}"),
+            (f"  {asset} uncovered loss", fmt(t["uncovered_loss"])),
+        ]
+    rows += [
         ("final state hash", result.state_hash),
         ("result", "clean: every invariant held" if result.violation is None else "INVARIANT BROKEN"),
     ]
@@ -1720,6 +1954,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"shipped instruments (default {' '.join(DEFAULT_SYMBOLS)}; any of {', '.join(list_symbols())})",
     )
     p.add_argument(
+        "--inverse", nargs="*", default=list(DEFAULT_INVERSE), metavar="SYMBOL",
+        help=f"inverse (coin-margined) instruments beside the linear ones, each with its coin wallets "
+             f"(default {' '.join(DEFAULT_INVERSE)}; any of {', '.join(INVERSE_SPECS)}; none: linear only)",
+    )
+    p.add_argument(
         "--check-every", type=whole_arg, default=1, metavar="M",
         help="run the O(state) checks after every M-th event (default 1: every event)",
     )
@@ -1730,6 +1969,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--contingent", action=argparse.BooleanOptionalAction, default=True,
         help="trailing stops, OCO pairs and brackets in the mix (default on; off draws as before they existed)",
+    )
+    p.add_argument(
+        "--report-every", type=whole_arg, default=0, metavar="N",
+        help="without a progress bar: print a line of running figures every N events (default 0: none)",
     )
     p.add_argument(
         "--progress", action=argparse.BooleanOptionalAction, default=None,
@@ -1752,9 +1995,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         symbols = [get_instrument(s).symbol for s in args.symbols]
         if len(set(symbols)) != len(symbols):
             raise InputError("a symbol is given twice", field="symbols")
+        inverse = [s.upper() for s in args.inverse]
+        if len(set(inverse)) != len(inverse):
+            raise InputError("an inverse symbol is given twice", field="inverse")
         run = StressRun(
             seed=args.seed, accounts=args.accounts, symbols=symbols, check_every=args.check_every, variants=args.variants,
-            contingent=args.contingent,
+            contingent=args.contingent, inverse=inverse,
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -1763,7 +2009,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = tty if args.progress is None else args.progress
     print(
         f"exsim stress: {args.events:,} events, seed {args.seed}, {args.accounts} accounts, "
-        f"{' '.join(symbols)}, checks after every {'' if args.check_every == 1 else f'{args.check_every} '}event"
+        f"{' '.join(symbols + inverse)}, checks after every {'' if args.check_every == 1 else f'{args.check_every} '}event"
         f"{'' if args.check_every == 1 else 's'}",
         flush=True,
     )
@@ -1782,6 +2028,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 bar.update(task, completed=done, rate=f"{done / dt:,.0f}" if dt > 0 else "-")
 
             result = run.run(args.events, progress)
+    elif args.report_every:
+        t0, c0 = time.perf_counter(), time.process_time()
+        next_at = [args.report_every]
+
+        def log(done: int) -> None:
+            if done < next_at[0] and done < args.events:
+                return
+            next_at[0] = (done // args.report_every + 1) * args.report_every
+            c = run.checker
+            print(
+                f"  {done:,} events, {time.perf_counter() - t0:,.0f} s (CPU {time.process_time() - c0:,.0f} s), "
+                f"fills {c.fills:,}, liquidations {c.liquidations['ISOLATED']:,} isolated / {c.liquidations['CROSS']:,} "
+                f"cross ({', '.join(f'{a} {n:,}' for a, n in sorted(c.liquidations_by_asset.items()))}), "
+                f"ADL {c.adl_fills:,}",
+                flush=True,
+            )
+
+        result = run.run(args.events, log)
     else:
         result = run.run(args.events)
     _print_report(report_lines(result, args.seed), tty)

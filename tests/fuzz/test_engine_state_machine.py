@@ -1,15 +1,17 @@
 """A hypothesis state machine over every command kind, every invariant checked after every rule.
 
 The machine reuses :mod:`exsim.stress`: :class:`~exsim.stress.StressRun` builds the engine
-(ledger with an insurance fund, exchange with computed marks and funding, liquidations,
-watched structures) and :class:`~exsim.stress.StressDriver`'s generators build each
+(ledger with an insurance fund per asset, exchange with computed marks and funding,
+liquidations, watched structures; the linear BTCUSDT, ETHUSDT and SOLUSDT beside the
+inverse BTCUSD_PERP and ETHUSD_PERP, so every account has USDT, BTC and ETH wallets and
+every invariant is checked per asset) and :class:`~exsim.stress.StressDriver`'s generators build each
 command from ``random.Random(seed)`` with a seed that hypothesis draws, so a failing
 example shrinks to a short list of rules, each reproducible from its seed. One rule per
 command kind (orders of every
 type, market-maker quotes, cancels, amends, self-trade prevention, leverage, margin and
 position modes, isolated margin moves, deposits, withdrawals, marks, index prices,
 funding, replayed depth and trades, crashes, and an account winding down to switch
-modes), and a burst rule of the stress command's own weighted mix; each example starts
+modes, money in an asset the account does not hold), and a burst rule of the stress command's own weighted mix; each example starts
 with 100 to 300 commands of that mix, so there are books, positions and waiting stops to
 work on. Every command is checked as it runs (liquidations, and the O(state) checks);
 the ``@invariant`` runs
@@ -111,6 +113,11 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(seed=SEEDS)
     def withdraw(self, seed: int) -> None:
         self.draw(self.driver.gen_withdraw, seed)
+
+    @rule(seed=SEEDS)
+    def money_in_an_asset_not_held(self, seed: int) -> None:
+        """A deposit in an asset nothing settles in, or a withdrawal of a coin never held: refused."""
+        self.draw(self.driver.gen_asset_probe, seed)
 
     @rule(seed=SEEDS)
     def leverage(self, seed: int) -> None:

@@ -113,11 +113,11 @@ class TestTheCheckerCatchesBreakage:
             init(self, **kw)
             runs.append(self)
 
-        def deposit(self: Ledger, account_id: int, atoms: int) -> str | None:
-            reason = original(self, account_id, atoms)
+        def deposit(self: Ledger, account_id: int, atoms: int, asset: str | None = None) -> str | None:
+            reason = original(self, account_id, atoms, asset)
             run = runs[-1]
             if reason is None and run.submitted >= 5_000 and not broken_at:
-                self.accounts[account_id].wallet_atoms += 1  # money out of nowhere
+                self.account(account_id, asset).wallet_atoms += 1  # money out of nowhere
                 broken_at.append(run.submitted)
             return reason
 
