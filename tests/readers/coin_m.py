@@ -20,4 +20,5 @@ def inverse(symbol: str = "BTCUSD_PERP", tick: str = "0.1", contract: str = "100
 def coin_config(symbol: str = "BTCUSD_PERP", **kw: Any) -> ReplayConfig:
     """A replay of ``symbol`` whose account starts with 0.05 of the run's home asset (the
     contract's coin: BTC for BTCUSD_PERP)."""
-    return ReplayConfig(symbol=symbol, balance="0.05", **kw)
+    coin = symbol.split("_", 1)[0].removesuffix("USD")
+    return ReplayConfig(symbol=symbol, deposits=(f"0.05{coin}",), **kw)
