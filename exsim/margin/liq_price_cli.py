@@ -378,6 +378,11 @@ def _hedge(text: str, brackets: BracketSpec, side: int, contract_size: Fraction 
 def run_liq_price(args: argparse.Namespace) -> int:
     """Run ``liq-price``: parse and validate, solve, print text or one JSON object; 0."""
     side = _side(_required(args, "side", "'long' or 'short'"), "--side")
+    # Presence first, in option order; the units (and so the messages) of the numbers
+    # depend on the contract: base units and USDT, or contracts and the coin.
+    qty_raw = _required(args, "qty", "the position size in base units (e.g. 0.5), or in contracts (e.g. 100) for an inverse contract")
+    entry_raw = _required(args, "entry", "the entry price, e.g. 60000")
+    wallet_raw = _required(args, "wallet", "the margin backing the position, e.g. 6000 (USDT) or 0.04 (coin, inverse)")
     contract = _contract(args)
     inverse = contract.contract_size is not None
     coin = contract.asset or "coin"
@@ -385,17 +390,17 @@ def run_liq_price(args: argparse.Namespace) -> int:
         "the position size in contracts (> 0), e.g. 100" if inverse
         else "the position size in base units (> 0), e.g. 0.5"
     )
-    qty = _number(_required(args, "qty", qty_text), "--qty", qty_text, minimum=">0")
+    qty = _number(qty_raw, "--qty", qty_text, minimum=">0")
     entry_text = (
         "the entry price in USD per coin (> 0), e.g. 25000" if inverse
         else "the entry price in USDT (> 0), e.g. 60000"
     )
-    entry = _number(_required(args, "entry", entry_text), "--entry", entry_text, minimum=">0")
+    entry = _number(entry_raw, "--entry", entry_text, minimum=">0")
     wallet_text = (
         f"the {coin} backing the position (>= 0), e.g. 0.04" if inverse
         else "the USDT backing the position (>= 0), e.g. 6000"
     )
-    wallet = _number(_required(args, "wallet", wallet_text), "--wallet", wallet_text, minimum=">=0")
+    wallet = _number(wallet_raw, "--wallet", wallet_text, minimum=">=0")
     mode = str(args.mode).strip().lower()
     if mode not in (ISOLATED, CROSS):
         raise InputError(f"{args.mode!r}; expected 'isolated' or 'cross'", where="--mode")
