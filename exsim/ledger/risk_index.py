@@ -57,6 +57,10 @@ if TYPE_CHECKING:
 DEFAULT_WARN_RATIO_E8: Final = 80_000_000
 LIQUIDATION_RATIO_E8: Final = RATE_SCALE
 
+#: the trigger of a long that is at its threshold at every positive price (an inverse long
+#: with too little margin: its balance never exceeds margin + entry value): fires at any mark
+ALWAYS_SUBTICKS: Final = 1 << 80
+
 DOWN: Final = 0  # watched for a mark at or below the trigger
 UP: Final = 1  # watched for a mark at or above the trigger
 
@@ -327,6 +331,11 @@ def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int
             while hit(lo + step):
                 lo += step
                 step *= 2
+                if step > ALWAYS_SUBTICKS:
+                    # an inverse long whose margin + entry value cannot cover even the
+                    # maintenance margin of a worthless position hits at every price (its
+                    # balance is bounded above by M + C as the price grows): no boundary
+                    return DOWN, ALWAYS_SUBTICKS
             hi = lo + step  # hit(lo) and not hit(hi)
         else:
             hi, step = start, 1  # not hit(hi): gallop down to a hit

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from exsim.book.orders import BUY, IOC, SELL, STP_EXPIRE_MAKER, Order
 from exsim.ledger import CROSS, INSURANCE_FUND, POSITION_SIDE_NAMES, Account, Position
-from exsim.ledger.risk_index import LIQUIDATION_RATIO_E8, at_or_past_e8, isolated_threshold_subticks
+from exsim.ledger.risk_index import ALWAYS_SUBTICKS, LIQUIDATION_RATIO_E8, at_or_past_e8, isolated_threshold_subticks
 from exsim.margin.liquidation import format_price
 from exsim.units import (
     ATOMS_E8_PER_ATOM,
@@ -354,7 +354,7 @@ class LiquidationEngine:
         assert ledger is not None
         if isolated:
             hit = isolated_threshold_subticks(ledger, positions[0], LIQUIDATION_RATIO_E8)
-            return [hit[1] if hit else 0]
+            return [self._shown_threshold(hit, ledger.marks.get(positions[0].symbol, 0))]
         figures = [ledger.position_figures(p) for p in positions]
         base = acct.wallet_atoms - acct.held_atoms + sum(f[1] for f in figures) - sum(f[2] for f in figures)
         out = []
@@ -364,8 +364,16 @@ class LiquidationEngine:
             stand_in.cost_atoms = pos.cost_atoms
             stand_in.margin_atoms = base - upnl + mm  # the rest of the pool backs this contract
             hit = isolated_threshold_subticks(ledger, stand_in, LIQUIDATION_RATIO_E8)
-            out.append(hit[1] if hit else 0)
+            out.append(self._shown_threshold(hit, ledger.marks.get(pos.symbol, 0)))
         return out
+
+    @staticmethod
+    def _shown_threshold(hit: tuple[int, int] | None, mark_subticks: int) -> int:
+        """A threshold as a liquidation price: 0 for none; the mark for a position that is
+        at its threshold at every price (``ALWAYS_SUBTICKS``: nothing above it to show)."""
+        if hit is None:
+            return 0
+        return mark_subticks if hit[1] >= ALWAYS_SUBTICKS else hit[1]
 
     def _close_through_book(self, ts: int, pos: Position, bp: int, qty: int = 0) -> tuple[int, int, int]:
         """Send the reduce-only IOC liquidation order for ``qty`` lots (default: all);

@@ -176,3 +176,18 @@ def test_another_assets_lines_follow_the_home_asset_under_a_header():
     at = lines.index("ASSET BTC\n")
     assert lines[at + 1] == f"T {2 * BTC} 0 0\n"
     assert not any(line.startswith("ASSET") for line in lines[:at])
+
+
+def test_an_inverse_long_that_no_price_can_save_fires_at_any_mark_instead_of_searching_forever():
+    """An inverse long's balance never exceeds margin + entry value (its contracts are worth
+    nothing at an infinite price): with a bucket of −0.4 BTC against 0.4 BTC of entry value
+    it is at its threshold at every price, and the search says so at once (it used to gallop
+    up without end). The liquidation engine shows the mark as its price."""
+    from exsim.ledger import Position
+    from exsim.ledger.risk_index import ALWAYS_SUBTICKS, DOWN, LIQUIDATION_RATIO_E8, isolated_threshold_subticks
+
+    ledger = two_asset_ledger()
+    ledger.on_mark("BTCUSD_PERP", 25_000 * 10**8)
+    pos = Position(ALICE, "BTCUSD_PERP", BOTH, True, 10)
+    pos.qty_lots, pos.cost_atoms, pos.margin_atoms = 100, 40_000_000, -40_000_000
+    assert isolated_threshold_subticks(ledger, pos, LIQUIDATION_RATIO_E8) == (DOWN, ALWAYS_SUBTICKS)
