@@ -226,6 +226,7 @@ REJECT_CODES: Final[dict[str, tuple[int, str]]] = {
     LedgerReason.HAS_POSITION_OR_ORDERS: (THERE_EXISTS_OPEN_ORDERS_OR_POSITION, "There exists open orders or position."),
     LedgerReason.NO_ISOLATED_POSITION: (INVALID_PARAMETER, "No isolated position."),
     LedgerReason.INVALID_AMOUNT: (INVALID_PARAMETER, "Invalid amount."),
+    LedgerReason.UNKNOWN_ASSET: (INVALID_PARAMETER, "Invalid asset."),
 }
 
 
