@@ -54,6 +54,8 @@ __all__ = [
     "symbol_aliases",
     "parse_binance_brackets",
     "load_binance_brackets",
+    "COINM_FIELD_NAMES",
+    "parse_binance_coinm_brackets",
 ]
 
 
@@ -553,3 +555,91 @@ def load_binance_brackets(path: str | os.PathLike[str]) -> BracketTables:
     with open(source, encoding="utf-8") as fh:
         text = fh.read()
     return parse_binance_brackets(text, source=source)
+
+
+# --------------------------------------------------------------------------- COIN-M
+
+#: Names of :class:`Bracket` fields in a ``/dapi/v2/leverageBracket`` bracket, for messages.
+COINM_FIELD_NAMES: Final[Mapping[str, str]] = {
+    "bracket": "bracket",
+    "floor_atoms": "qtyFloor",
+    "cap_atoms": "qtyCap",
+    "mmr_e8": "maintMarginRatio",
+    "cum_atoms": "cum",
+    "max_leverage": "initialLeverage",
+}
+
+_COINM_KEYS: Final = ("bracket", "qtyFloor", "qtyCap", "maintMarginRatio", "cum", "initialLeverage")
+
+
+def _coinm_number(raw: Mapping[str, Any], key: str, where: str) -> Decimal | int | str:
+    if key not in raw:
+        raise SpecError("missing", where=where, field=key)
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
+        raise SpecError(f"{value!r} is a {type(value).__name__}; expected a number", where=where, field=key)
+    return value
+
+
+def _parse_coinm_bracket(raw: Any, i: int, symbol: str, source: str) -> Bracket:
+    where = _where(source, symbol, i + 1)
+    if not isinstance(raw, Mapping):
+        raise SpecError("bracket is not an object", where=where, field="brackets")
+    v = {key: _coinm_number(raw, key, where) for key in _COINM_KEYS}
+    try:
+        return Bracket(
+            to_int(v["bracket"], field="bracket", where=where),
+            to_atoms(v["qtyFloor"], field="qtyFloor", where=where),
+            to_atoms(v["qtyCap"], field="qtyCap", where=where),
+            to_rate_e8(v["maintMarginRatio"], field="maintMarginRatio", where=where),
+            to_atoms(v["cum"], field="cum", where=where),
+            to_int(v["initialLeverage"], field="initialLeverage", where=where),
+        )
+    except SpecError:
+        raise
+    except InputError as exc:
+        raise SpecError(exc.message, where=exc.where, field=exc.field) from exc
+
+
+def parse_binance_coinm_brackets(text: str, *, source: str = "") -> BracketTables:
+    """Parse Binance COIN-M leverage brackets (``GET /dapi/v2/leverageBracket`` shape).
+
+    The text is a JSON list of ``{"symbol": "BTCUSD_PERP", "brackets": [...]}`` (``/dapi/v1``
+    answers ``"pair"`` instead of ``"symbol"``; both are read) whose brackets carry
+    ``bracket``, ``initialLeverage``, ``qtyFloor``, ``qtyCap`` (coin notional),
+    ``maintMarginRatio`` and ``cum`` (coin). Numbers are read exactly (JSON numbers as
+    ``Decimal``, never ``float``) into **coin atoms**; every table is validated with the
+    same invariants as USDⓈ-M tables (:func:`validate_brackets`). Keyed by the Binance
+    symbol; errors are :class:`SpecError` naming ``source``, symbol, bracket and field. O(n).
+
+    >>> t = parse_binance_coinm_brackets('[{"symbol": "BTCUSD_PERP", "brackets": ['
+    ...     '{"bracket": 1, "initialLeverage": 125, "qtyCap": 10, "qtyFloor": 0, "maintMarginRatio": 0.004, "cum": 0.0},'
+    ...     '{"bracket": 2, "initialLeverage": 100, "qtyCap": 20, "qtyFloor": 10, "maintMarginRatio": 0.005, "cum": 0.01}]}]')
+    >>> t["BTCUSD_PERP"].brackets[1].cum_atoms
+    1000000
+    """
+    try:
+        data = json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise SpecError(
+            f"invalid JSON: {exc.msg} (column {exc.colno})",
+            where=f"{source}:{exc.lineno}" if source else f"line {exc.lineno}",
+        ) from exc
+    if not isinstance(data, list):
+        raise SpecError("top level is not a list of {symbol, brackets}", where=source)
+    tables: dict[str, BracketTable] = {}
+    for n, entry in enumerate(data):
+        if not isinstance(entry, Mapping):
+            raise SpecError("entry is not an object", where=_where(source, f"entry {n + 1}"))
+        symbol = entry.get("symbol", entry.get("pair"))
+        if not isinstance(symbol, str) or not symbol:
+            raise SpecError("missing or not a string", where=_where(source, f"entry {n + 1}"), field="symbol")
+        if symbol in tables:
+            raise SpecError("listed twice", where=_where(source, symbol), field="symbol")
+        raw = entry.get("brackets")
+        if not isinstance(raw, list) or not raw:
+            raise SpecError("expected a non-empty list of brackets", where=_where(source, symbol), field="brackets")
+        brackets = tuple(_parse_coinm_bracket(b, i, symbol, source) for i, b in enumerate(raw))
+        validate_brackets(brackets, symbol=symbol, source=source, names=COINM_FIELD_NAMES)
+        tables[symbol] = BracketTable(brackets, symbol=symbol, source=source)
+    return BracketTables(tables, source=source)

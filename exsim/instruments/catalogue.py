@@ -38,10 +38,26 @@ from exsim.instruments.brackets import BracketTable
 from exsim.instruments.instrument import Instrument
 from exsim.units import parse_decimal
 
-__all__ = ["CATALOGUE_FILE", "Catalogue", "CatalogueEntry", "SpecVersion", "catalogue", "ns_of_date", "date_of_ns", "plain"]
+__all__ = [
+    "CATALOGUE_FILE",
+    "COINM_FILE",
+    "COINM_NO_BRACKETS",
+    "Catalogue",
+    "CatalogueEntry",
+    "SpecVersion",
+    "catalogue",
+    "coinm_catalogue",
+    "ns_of_date",
+    "date_of_ns",
+    "plain",
+]
 
 #: Name of the shipped catalogue inside ``exsim/instruments/data/``.
 CATALOGUE_FILE: Final = "catalogue.json"
+#: Name of the shipped Binance COIN-M (inverse) specs inside ``exsim/instruments/data/``.
+COINM_FILE: Final = "binance_coinm_specs_2021-07-22.json"
+#: ``CatalogueEntry.brackets_source`` of a COIN-M symbol with no published bracket table.
+COINM_NO_BRACKETS: Final = "none"
 _NS_PER_S: Final = 1_000_000_000
 
 
@@ -109,9 +125,26 @@ class CatalogueEntry:
     #: no bracket table known (the snapshot does not list the symbol): one bracket from the
     #: dump's maintMarginPercent / requiredMarginPercent, capped at ``legacy_cap`` (assumed)
     legacy_brackets: tuple[str, str, str] | None = None  # (maint %, required %, cap)
+    #: inverse (COIN-M): size in contracts of ``contract_size`` quote units, money in ``margin_asset``
+    inverse: bool = False
+    contract_size: str = "0"
+    margin_asset: str = ""  # "" = the instrument's default (the quote, linear)
 
     def brackets(self) -> BracketTable:
-        """The symbol's leverage brackets: the shipped snapshot's, or the one legacy bracket."""
+        """The symbol's leverage brackets: the shipped snapshot's, or the one legacy bracket;
+        a COIN-M symbol's from the shipped COIN-M tables (in coin atoms). InputError for a
+        COIN-M symbol whose table is not shipped."""
+        if self.inverse:
+            from exsim.instruments.registry import shipped_coinm_brackets
+
+            if self.brackets_source == COINM_NO_BRACKETS:
+                raise InputError(
+                    f"{self.symbol}: no leverage brackets are shipped for this COIN-M symbol "
+                    f"(only {', '.join(shipped_coinm_brackets())} have a published table); "
+                    "pass --instruments FILE with its leverage brackets",
+                    field="symbol",
+                )
+            return shipped_coinm_brackets()[self.symbol]
         if self.legacy_brackets is None:
             from exsim.instruments.registry import shipped_brackets
 
@@ -212,11 +245,67 @@ def parse_catalogue(text: str, *, source: str = CATALOGUE_FILE) -> Catalogue:
     return Catalogue(entries, sources, data["fee_source"])
 
 
+def _spec_versions(e: Mapping[str, Any], sources: Mapping[str, Any], symbol: str, source: str) -> tuple[SpecVersion, ...]:
+    versions = []
+    for i, v in enumerate(e["specs"]):
+        src = v["source"]
+        if src not in sources:
+            raise SpecError(f"unknown source {src!r}", where=f"{source}: {symbol}", field=f"specs[{i}].source")
+        for key in ("tick_size", "lot_size", "min_qty", "max_qty", "min_notional", "liquidation_fee", "maker_fee", "taker_fee"):
+            parse_decimal(v[key], field=f"specs[{i}].{key}", where=f"{source}: {symbol}")
+        versions.append(
+            SpecVersion(
+                date=v["from"], from_ns=int(sources[src]["captured_ns"]), source=src,
+                tick_size=v["tick_size"], lot_size=v["lot_size"], min_qty=v["min_qty"], max_qty=v["max_qty"],
+                min_notional=v["min_notional"], liquidation_fee=v["liquidation_fee"],
+                maker_fee=v["maker_fee"], taker_fee=v["taker_fee"],
+            )
+        )
+    versions.sort(key=lambda v: v.from_ns)
+    return tuple(versions)
+
+
+def parse_coinm_catalogue(text: str, *, source: str = COINM_FILE) -> Catalogue:
+    """The COIN-M (inverse) catalogue from its JSON text (``tools/build_coinm_data.py``).
+
+    Entries are inverse: ``contract_size`` (quote units per contract), ``margin_asset``
+    (the coin), specs by date as for USDⓈ-M, and ``brackets_source`` naming the shipped
+    bracket table or :data:`COINM_NO_BRACKETS`. SpecError naming the symbol and field if
+    malformed.
+    """
+    data = json.loads(text)
+    sources = data["sources"]
+    entries: dict[str, CatalogueEntry] = {}
+    for symbol, e in data["symbols"].items():
+        size = e["contract_size"]
+        if parse_decimal(size, field="contract_size", where=f"{source}: {symbol}") <= 0:
+            raise SpecError(f"{size!r} must be > 0", where=f"{source}: {symbol}", field="contract_size")
+        b = e["brackets"]
+        entries[symbol] = CatalogueEntry(
+            symbol, e["ccxt"], e["base"], e["quote"], b if isinstance(b, str) else COINM_NO_BRACKETS,
+            _spec_versions(e, sources, symbol, source),
+            inverse=True, contract_size=size, margin_asset=e["margin_asset"],
+        )
+    return Catalogue(entries, sources, data["fee_source"])
+
+
 @cache
 def catalogue() -> Catalogue:
-    """The shipped catalogue, loaded once (cached)."""
+    """The shipped USDⓈ-M catalogue, loaded once (cached)."""
     text = resources.files(__package__).joinpath("data", CATALOGUE_FILE).read_text(encoding="utf-8")
     return parse_catalogue(text, source=f"exsim/instruments/data/{CATALOGUE_FILE}")
+
+
+@cache
+def coinm_catalogue() -> Catalogue:
+    """The shipped Binance COIN-M (inverse) catalogue, loaded once (cached).
+
+    >>> e = coinm_catalogue()["btc/usd:btc"]
+    >>> e.symbol, e.contract_size, e.margin_asset, e.spec_at(None).tick_size
+    ('BTCUSD_PERP', '100', 'BTC', '0.1')
+    """
+    text = resources.files(__package__).joinpath("data", COINM_FILE).read_text(encoding="utf-8")
+    return parse_coinm_catalogue(text, source=f"exsim/instruments/data/{COINM_FILE}")
 
 
 def instrument_from_spec(
@@ -242,6 +331,8 @@ def instrument_from_spec(
     if spec is not None:
         kw.update(min_notional=spec.min_notional, maker_fee=spec.maker_fee, taker_fee=spec.taker_fee,
                   clearance_fee=spec.liquidation_fee)
+    if entry.inverse:
+        kw.update(inverse=True, contract_size=entry.contract_size, margin_asset=entry.margin_asset)
     return Instrument.create(
         symbol=entry.symbol, base=entry.base, quote=entry.quote, tick_size=tick, lot_size=lot, brackets=brackets, **kw
     )

@@ -13,6 +13,10 @@ One loader for replays (``exsim replay --instruments FILE``) and scenarios (the
   [...]}]``, numbers read exactly), or the ccxt/freqtrade ``binance_leverage_tiers.json``
   form. Alone, it replaces the brackets of catalogue symbols.
 * **TOML** — a file of ``[[instruments]]`` tables, as in a scenario (docs/scenarios.md).
+  A table with ``contract_size`` is an inverse (coin-margined) contract: size in
+  contracts, money and bracket caps in the coin (``BTCUSD_PERP``: base BTC, quote USD);
+  ``brackets_from`` then names a shipped COIN-M table (``BTCUSD_PERP``). Shipped COIN-M
+  symbols are taken by name like USDⓈ-M ones.
 
 Every problem is one :class:`InputError` naming the file, the line when there is one, and
 the field. A file over :data:`MAX_FILE_BYTES` is refused before it is read.
@@ -315,7 +319,7 @@ def instruments_from_tables(root: Any, *, at_ns: int | None, default_clearance: 
     if not tables:
         raise root.error("instruments", "missing: list at least one [[instruments]] with a symbol")
     out: list[Instrument] = []
-    shipped_names = set(list_symbols())
+    shipped_names = set(list_symbols("all"))
     for f in tables:
         f.only(_INSTRUMENT_KEYS)
         symbol = f.text("symbol")
@@ -323,7 +327,8 @@ def instruments_from_tables(root: Any, *, at_ns: int | None, default_clearance: 
             raise f.error("symbol", f"{symbol!r} is listed twice")
         shipped = symbol in shipped_names or _shipped_coinm(symbol, at_ns)
         try:
-            if shipped and not (f.has("tick_size") or f.has("lot_size") or f.has("brackets") or f.has("brackets_from")):
+            custom = ("tick_size", "lot_size", "brackets", "brackets_from", "contract_size")
+            if shipped and not any(f.has(key) for key in custom):
                 inst = get_instrument(symbol, at_ns)
                 for key in ("inverse", "contract_size"):
                     if f.has(key):
@@ -339,17 +344,18 @@ def instruments_from_tables(root: Any, *, at_ns: int | None, default_clearance: 
                                       "and brackets (or brackets_from); or give none of them for the shipped instrument")
                     raise f.error(missing, f"missing: {symbol!r} is not a shipped instrument (none of the catalogue's "
                                   f"{len(catalogue())} Binance symbols); give tick_size, lot_size and brackets (or brackets_from)")
-                inverse = f.boolean("inverse", False)
+                # inverse: contract_size (USD per contract) makes it one; inverse = true says so and needs it
+                inverse = f.boolean("inverse", f.has("contract_size"))
                 if inverse != f.has("contract_size"):
                     raise f.error("contract_size" if inverse else "inverse",
                                   "missing: an inverse instrument needs its contract_size (USD per contract, e.g. \"100\")"
-                                  if inverse else "a contract_size is for an inverse instrument: add inverse = true")
+                                  if inverse else "a contract_size is for an inverse instrument: drop inverse = false")
                 base, quote = _custom_assets(symbol, inverse)
                 inst = Instrument.create(
                     symbol=symbol,
                     tick_size=f.decimal_text("tick_size", positive=True),
                     lot_size=f.decimal_text("lot_size", positive=True),
-                    brackets=_toml_brackets(f, symbol),
+                    brackets=_toml_brackets(f, symbol, inverse=inverse),
                     base=base,
                     quote=quote,
                     inverse=inverse,
@@ -406,8 +412,11 @@ def _rate(f: Any, key: str) -> int:
     return to_rate_e8(text, field=f.field(key), where=f.source.where(f.field(key)))
 
 
-def _toml_brackets(f: Any, symbol: str) -> BracketTable:
-    from exsim.instruments.registry import shipped_brackets
+def _toml_brackets(f: Any, symbol: str, *, inverse: bool = False) -> BracketTable:
+    """The table's brackets: its own rows (caps in the settlement asset: coin if inverse)
+    or a shipped table of the same kind (USDⓈ-M for linear, COIN-M for inverse)."""
+    from exsim.instruments.catalogue import coinm_catalogue
+    from exsim.instruments.registry import shipped_brackets, shipped_coinm_brackets
     from exsim.scenario.toml_fields import Fields
 
     if f.has("brackets_from"):
@@ -415,9 +424,19 @@ def _toml_brackets(f: Any, symbol: str) -> BracketTable:
             raise f.error("brackets", "give brackets or brackets_from, not both")
         name = f.text("brackets_from")
         tables = shipped_brackets()
-        if name not in tables:
-            raise f.error("brackets_from", f"{name!r} is not in the shipped bracket file")
-        return tables[name]
+        coin_name = coinm_catalogue().resolve(name)
+        coin_tables = shipped_coinm_brackets()
+        if name in tables:
+            if inverse:
+                raise f.error("brackets_from", f"{name!r}'s brackets are in USDT; an inverse instrument "
+                              f"(contract_size) needs coin brackets, e.g. one of {', '.join(coin_tables)}")
+            return tables[name]
+        if coin_name is not None and coin_name in coin_tables:
+            if not inverse:
+                raise f.error("brackets_from", f"{name!r}'s brackets are in coin, for an inverse instrument; "
+                              "give contract_size, or USDⓈ-M brackets (e.g. BTCUSDT)")
+            return coin_tables[coin_name]
+        raise f.error("brackets_from", f"{name!r} is not in the shipped bracket file")
     rows = f.raw("brackets", types=(list,))
     if not rows:
         raise f.error("brackets", "give at least one bracket")

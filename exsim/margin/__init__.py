@@ -1,6 +1,7 @@
 """Margin mathematics: liquidation and bankruptcy prices (MARGIN-SPEC §1–4).
 
-Calculator API (exact ``Fraction``; Decimal/str in, 8-place strings out) and engine API
+Calculator API (exact ``Fraction``; Decimal/str in, 8-place strings out; linear and
+inverse (coin-margined) positions) and engine API
 (integer ticks, lots, atoms, e8 rates) live in :mod:`exsim.margin.liquidation`; the
 ``exsim liq-price`` command in :mod:`exsim.margin.liq_price_cli`.
 """
@@ -21,6 +22,7 @@ from exsim.margin.liquidation import (
     bankruptcy_price,
     cross_bankruptcy_prices,
     format_price,
+    inverse_unrealized_pnl,
     is_liquidatable,
     isolated_trigger_ticks,
     liquidation_price,
@@ -45,6 +47,7 @@ __all__ = [
     "bankruptcy_price",
     "cross_bankruptcy_prices",
     "format_price",
+    "inverse_unrealized_pnl",
     "is_liquidatable",
     "isolated_trigger_ticks",
     "liquidation_price",

@@ -54,6 +54,26 @@ reported is the one the table assigns to ``Q*LP``: ``[floor_k, cap_k)``, the las
 open above. A :class:`FixedBracket` applies at every notional (as in the spec's formula),
 with ``MM = N*MMR - cum`` unclamped, so it may be negative at small notionals.
 
+Inverse contracts (COIN-M)
+--------------------------
+An inverse position (:attr:`Position.contract_size` set) holds ``Q`` contracts of a face
+value ``size`` in the quote (100 USD for BTCUSD_PERP); money, brackets and the wallet are
+in the coin. With ``face = Q*size`` its coin notional is ``N = face/P`` and its PnL
+``s*face*(1/EP - 1/P)``. In ``x = 1/P`` both are linear in x, so the leg is exactly a
+linear leg of size ``face``, side ``-s`` and entry ``1/EP``::
+
+    F(x) = WB + UPNL1 - TMM1 + sum_j s_j*face_j*(1/EP_j - x) - sum_j MM_j(face_j*x)
+
+and everything above (concavity, one root per side, the segment walk between bracket
+boundaries ``x = floor_k / face_j``) holds in x; the solver works there and maps back with
+``P = 1/x``. The walk in x is the walk in P reversed: the coin notional *falls* as the
+price rises, so a long's notional at its liquidation price is **above** its notional at
+entry (a bracket switch upward as the price falls), a short's below. A safe interval
+``(c, d)`` in x is ``(1/d, 1/c)`` in P. A 1x short (wallet = ``face/EP``) has
+``F(x) = face*x*(1 - MMR) + cum > 0``: no price liquidates it (the synthetic dollar).
+Bankruptcy prices: ``1/BP = 1/EP + s*WB/face`` (isolated), ``1/BP_j = 1/LP + s_j*MM_j/face_j``
+(§4 split at the liquidation price).
+
 Display rounding
 ----------------
 Exact values are ``Fraction``; :func:`format_price` shows exactly 8 decimals rounded
@@ -106,6 +126,7 @@ __all__ = [
     "as_fraction",
     "maint_margin",
     "unrealized_pnl",
+    "inverse_unrealized_pnl",
     "liquidation_price",
     "bankruptcy_price",
     "cross_bankruptcy_prices",
@@ -214,11 +235,29 @@ def _check_mark(
         raise InputError(f"{_plain(value)} must be > 0", field="mark_price")
 
 
+def _to_size(value: Number | None) -> Fraction | None:
+    return None if value is None else as_fraction(value, field="contract_size")
+
+
+def _check_size(
+    instance: object, attribute: attrs.Attribute[Fraction | None], value: Fraction | None
+) -> None:
+    if value is not None and value <= 0:
+        raise InputError(f"{_plain(value)} must be > 0", field="contract_size")
+
+
 @attrs.frozen
 class Position:
     """A position in one contract, in human units: ``side`` (:data:`LONG`/:data:`SHORT`),
-    absolute ``qty`` (base units), ``entry_price`` (quote per base), its ``brackets`` and,
-    for other cross contracts, its ``mark_price``. Numbers are converted to ``Fraction``.
+    absolute ``qty``, ``entry_price`` (quote per base), its ``brackets`` and, for other
+    cross contracts, its ``mark_price``. Numbers are converted to ``Fraction``.
+
+    Linear (``contract_size`` None): ``qty`` in base units, money in the quote (USDT),
+    notional ``qty x price``. **Inverse** (COIN-M, ``contract_size`` given, e.g. 100 USD
+    for BTCUSD_PERP): ``qty`` in contracts, money in the coin, notional
+    ``qty x contract_size / price`` and unrealized PnL
+    ``s x qty x contract_size x (1/entry - 1/price)``; ``entry_price`` is the harmonic
+    average entry (what Binance shows) and the brackets are in coin.
     """
 
     side: int = attrs.field(validator=_check_side)
@@ -232,14 +271,37 @@ class Position:
     mark_price: Fraction | None = attrs.field(
         default=None, converter=_to_mark, validator=_check_mark
     )
+    contract_size: Fraction | None = attrs.field(
+        default=None, converter=_to_size, validator=_check_size, kw_only=True
+    )
+
+    @property
+    def inverse(self) -> bool:
+        """True for an inverse (coin-margined) position: it has a contract size."""
+        return self.contract_size is not None
+
+    @property
+    def face(self) -> Fraction:
+        """Inverse: the face value ``qty x contract_size`` in the quote (USD). Linear: ``qty``."""
+        return self.qty if self.contract_size is None else self.qty * self.contract_size
+
+    def notional(self, price: Fraction | None = None) -> Fraction:
+        """Notional in the settlement asset at ``price`` (default: the mark): linear
+        ``qty x price``, inverse ``face / price`` (coin). Exact."""
+        p = self._price(price)
+        return self.qty * p if self.contract_size is None else self.face / p
 
     def unrealized_pnl(self, price: Fraction | None = None) -> Fraction:
-        """``s*Q*(price - EP)`` at ``price`` (default: the mark). Exact."""
-        return unrealized_pnl(self.side, self.qty, self.entry_price, self._price(price))
+        """``s*Q*(price - EP)`` (linear) or ``s*face*(1/EP - 1/price)`` (inverse) at
+        ``price`` (default: the mark), in the settlement asset. Exact."""
+        p = self._price(price)
+        if self.contract_size is None:
+            return unrealized_pnl(self.side, self.qty, self.entry_price, p)
+        return inverse_unrealized_pnl(self.side, self.qty, self.contract_size, self.entry_price, p)
 
     def maint_margin(self, price: Fraction | None = None) -> Fraction:
         """Maintenance margin at ``price`` (default: the mark), its own bracket. Exact."""
-        return maint_margin(self.qty * self._price(price), self.brackets)
+        return maint_margin(self.notional(price), self.brackets)
 
     def _price(self, price: Fraction | None) -> Fraction:
         if price is not None:
@@ -316,6 +378,21 @@ def unrealized_pnl(side: int, qty: Number, entry_price: Number, price: Number) -
     return side * q * (as_fraction(price, field="price") - as_fraction(entry_price, field="entry_price"))
 
 
+def inverse_unrealized_pnl(
+    side: int, contracts: Number, contract_size: Number, entry_price: Number, price: Number
+) -> Fraction:
+    """Inverse (coin-margined) unrealized PnL ``s*contracts*size*(1/EP - 1/price)`` in the
+    coin, exact. A long gains when the price rises, by less per dollar the higher it goes.
+
+    >>> inverse_unrealized_pnl(LONG, 100, 100, 25000, 20000)
+    Fraction(-1, 10)
+    """
+    face = as_fraction(contracts, field="qty") * as_fraction(contract_size, field="contract_size")
+    return side * face * (
+        1 / as_fraction(entry_price, field="entry_price") - 1 / as_fraction(price, field="price")
+    )
+
+
 # --------------------------------------------------------------------------- solver
 
 # A leg as the solver sees it: (s, q, tiers) where q converts price to notional.
@@ -381,7 +458,8 @@ def _safe_interval(
 @attrs.frozen
 class LegAtPrice:
     """One leg of the solved contract at the liquidation price: its bracket (None for a
-    fixed bracket), MMR, cum, maintenance margin there and bankruptcy price (§4 split)."""
+    fixed bracket), MMR, cum, notional and maintenance margin there (settlement asset:
+    coin for an inverse leg) and bankruptcy price (§4 split)."""
 
     side: int
     qty: Fraction
@@ -391,6 +469,7 @@ class LegAtPrice:
     cum: Fraction
     maint_margin: Fraction
     bankruptcy_price: Fraction | None
+    notional: Fraction = _ZERO
 
 
 @attrs.frozen
@@ -430,6 +509,13 @@ class LiquidationResult:
     legs: tuple[LegAtPrice, ...]
     other_liquidation_price: Fraction | None
     symbol: str = ""
+    #: the settlement asset the money figures are in (a label: "USDT", "BTC"), "" if unnamed
+    asset: str = ""
+
+    @property
+    def inverse(self) -> bool:
+        """True when the solved position is inverse (coin-margined, sizes in contracts)."""
+        return self.position.inverse
 
     @property
     def liquidation_price_round_up(self) -> bool:
@@ -440,8 +526,12 @@ class LiquidationResult:
         """JSON-ready: every number an exact-or-safely-rounded 8-place string, or None."""
         lp_up = self.liquidation_price_round_up
         side = self.position.side
+        size = self.position.contract_size
         return {
             "symbol": self.symbol or None,
+            "asset": self.asset or None,
+            "inverse": self.inverse,
+            "contract_size": None if size is None else _plain(size),
             "mode": self.mode,
             "side": SIDE_NAMES[side],
             "status": self.status,
@@ -451,6 +541,7 @@ class LiquidationResult:
             "mmr": _fmt(self.mmr, True),
             "cum": _fmt(self.cum, False),
             "bracket": self.bracket,
+            "notional_at_lp": _fmt(self.legs[0].notional, True) if self.legs else None,
             "margin_balance_at_lp": _fmt(self.margin_balance_at_lp, True),
             "maint_margin_at_lp": _fmt(self.maint_margin_at_lp, True),
             "other_contracts_maint_margin": _fmt(self.other_maint_margin, True),
@@ -464,6 +555,7 @@ class LiquidationResult:
                     "bracket": leg.bracket,
                     "mmr": _fmt(leg.mmr, True),
                     "cum": _fmt(leg.cum, False),
+                    "notional_at_lp": _fmt(leg.notional, True),
                     "maint_margin_at_lp": _fmt(leg.maint_margin, True),
                     "bankruptcy_price": _fmt(leg.bankruptcy_price, leg.side == LONG),
                 }
@@ -475,14 +567,21 @@ class LiquidationResult:
         """A few plain lines: the price, the bracket, margin balance vs maintenance margin
         there, the bankruptcy price. Numbers with 8 decimals, rounded as documented."""
         p = self.position
-        what = f"{SIDE_NAMES[p.side]} {_plain(p.qty)}"
+        unit = f" {self.asset}" if self.asset else ""
+        size = "" if p.contract_size is None else f" contracts x {_plain(p.contract_size)}"
+        what = f"{SIDE_NAMES[p.side]} {_plain(p.qty)}{size}"
         if self.symbol:
             what += f" {self.symbol}"
         what += f" @ {_plain(p.entry_price)}"
         if self.hedge_leg is not None:
             h = self.hedge_leg
             what += f" + hedge {SIDE_NAMES[h.side]} {_plain(h.qty)} @ {_plain(h.entry_price)}"
-        lines = [f"{what}, {self.mode} margin, wallet {_plain(self.wallet)}"]
+        lines = [f"{what}, {self.mode} margin, wallet {_plain(self.wallet)}{unit}"]
+        lone_bp_rule = (
+            "1/bankruptcy = 1/entry + side x wallet / (contracts x size)"
+            if p.inverse
+            else "entry - side x wallet / qty"
+        )
         if self.others:
             lines.append(
                 f"other cross contracts held at their marks: maintenance margin "
@@ -504,7 +603,7 @@ class LiquidationResult:
             if bp is not None:
                 lines.append(
                     f"bankruptcy price {_fmt(bp, p.side == LONG)}: margin balance reaches 0 "
-                    "there (entry - side x wallet / qty)"
+                    f"there ({lone_bp_rule})"
                 )
             else:
                 lines.append("bankruptcy price: -- (no positive price)")
@@ -522,19 +621,24 @@ class LiquidationResult:
                 where = "fixed bracket"
             else:
                 where = f"bracket {leg.bracket}"
+            notional = (
+                _fmt(leg.notional, True) + unit
+                if p.inverse
+                else _fmt(leg.qty * self.liquidation_price, up)
+            )
             lines.append(
                 f"  {name}: {where}, MMR {_pct(leg.mmr)}, cum {_plain(leg.cum)}; "
-                f"notional {_fmt(leg.qty * self.liquidation_price, up)}, "
-                f"maintenance margin {_fmt(leg.maint_margin, True)}"
+                f"{'coin notional' if p.inverse else 'notional'} {notional}, "
+                f"maintenance margin {_fmt(leg.maint_margin, True)}{unit if p.inverse else ''}"
             )
         lines.append(
             f"  at that price: margin balance {_fmt(self.margin_balance_at_lp, True)} = "
-            f"maintenance margin {_fmt(self.maint_margin_at_lp, True)}"
+            f"maintenance margin {_fmt(self.maint_margin_at_lp, True)}{unit if p.inverse else ''}"
         )
         if bp is not None and self.hedge_leg is None and not self.others:
             lines.append(
                 f"bankruptcy price {_fmt(bp, p.side == LONG)}: margin balance reaches 0 there "
-                "(entry - side x wallet / qty)"
+                f"({lone_bp_rule})"
             )
         elif bp is not None:
             lines.append(
@@ -614,21 +718,46 @@ def _pct(rate: Fraction) -> str:
 # --------------------------------------------------------------------------- calculator
 
 
-def bankruptcy_price(side: int, qty: Number, entry_price: Number, wallet: Number) -> Fraction:
-    """Isolated / single position bankruptcy price ``BP = EP - s*WB/Q`` (MARGIN-SPEC §4).
+def bankruptcy_price(
+    side: int,
+    qty: Number,
+    entry_price: Number,
+    wallet: Number,
+    *,
+    contract_size: Number | None = None,
+) -> Fraction:
+    """Isolated / single position bankruptcy price (MARGIN-SPEC §4), exact.
 
-    Exact; may be <= 0 (a long whose margin covers a fall to zero has no positive BP).
+    Linear: ``BP = EP - s*WB/Q``. Inverse (``contract_size`` given, ``qty`` in contracts,
+    ``wallet`` in coin): margin balance ``WB + s*face*(1/EP - 1/BP)`` is 0 at
+    ``1/BP = 1/EP + s*WB/face`` with ``face = qty*contract_size``.
+
+    A result <= 0 means there is no positive BP (a linear long whose margin covers a fall
+    to zero; an inverse short with at least 1x margin: 0 is returned when ``1/BP`` is 0 or
+    negative).
 
     >>> bankruptcy_price(LONG, 1, 60000, 6000), bankruptcy_price(SHORT, 1, 60000, 6000)
     (Fraction(54000, 1), Fraction(66000, 1))
+    >>> bankruptcy_price(LONG, 100, 25000, "0.04", contract_size=100)
+    Fraction(250000, 11)
     """
     _side_ok(side)
     q = as_fraction(qty, field="qty")
     if q <= 0:
         raise InputError(f"{_plain(q)} must be > 0", field="qty")
-    return as_fraction(entry_price, field="entry_price") - side * as_fraction(
-        wallet, field="wallet"
-    ) / q
+    ep = as_fraction(entry_price, field="entry_price")
+    wb = as_fraction(wallet, field="wallet")
+    if contract_size is None:
+        return ep - side * wb / q
+    size = as_fraction(contract_size, field="contract_size")
+    if size <= 0:
+        raise InputError(f"{_plain(size)} must be > 0", field="contract_size")
+    return _inverse_price(1 / ep + side * wb / (q * size))
+
+
+def _inverse_price(reciprocal: Fraction) -> Fraction:
+    """The price whose reciprocal is ``reciprocal``; 0 when there is none (``<= 0``)."""
+    return 1 / reciprocal if reciprocal > 0 else _ZERO
 
 
 def cross_bankruptcy_prices(wallet: Number, positions: Sequence[Position]) -> tuple[Fraction, ...]:
@@ -640,6 +769,10 @@ def cross_bankruptcy_prices(wallet: Number, positions: Sequence[Position]) -> tu
     ``mark_price``. If ``sum MM`` is 0 the split is undefined: every BP is the mark when
     ``TNC`` is 0 too, else ``ValueError``. Exact; a BP may be <= 0. O(n).
 
+    Inverse positions (one coin's pool, every position inverse) lose their share in coin:
+    ``1/BP_i = 1/MP_i + s_i * TNC * (MM_i / sum MM) / face_i``; 0 when that is not
+    positive (no positive BP). Linear and inverse positions never share a pool.
+
     >>> btc = Position(LONG, 1, 60000, FixedBracket("0.005", "0"), mark_price=55000)
     >>> cross_bankruptcy_prices(6000, [btc])
     (Fraction(54000, 1),)
@@ -650,6 +783,7 @@ def cross_bankruptcy_prices(wallet: Number, positions: Sequence[Position]) -> tu
     for i, p in enumerate(positions):
         if p.mark_price is None:
             raise InputError("needs a mark_price", where=f"position #{i + 1}", field="mark_price")
+    _one_kind(positions, "positions")
     upnl = [p.unrealized_pnl() for p in positions]
     mms = [p.maint_margin() for p in positions]
     tnc = wb + sum(upnl, _ZERO)
@@ -664,9 +798,22 @@ def cross_bankruptcy_prices(wallet: Number, positions: Sequence[Position]) -> tu
                     f"non-zero margin balance {_plain(tnc)} is undefined"
                 )
             out.append(p.mark_price)
+        elif p.inverse:
+            out.append(_inverse_price(1 / p.mark_price + p.side * tnc * (mm / total_mm) / p.face))
         else:
             out.append(p.mark_price - p.side * tnc * (mm / total_mm) / p.qty)
     return tuple(out)
+
+
+def _one_kind(positions: Sequence[Position], field: str) -> None:
+    """InputError unless every position is linear or every one inverse (one settlement
+    asset: a cross pool never mixes USDⓈ-M and COIN-M contracts)."""
+    if positions and any(p.inverse != positions[0].inverse for p in positions):
+        raise InputError(
+            "linear (USDⓈ-M) and inverse (COIN-M) contracts are margined in different "
+            "assets and never share a wallet; give contracts of one kind",
+            field=field,
+        )
 
 
 def liquidation_price(
@@ -677,6 +824,7 @@ def liquidation_price(
     hedge_leg: Position | None = None,
     others: Sequence[Position] = (),
     symbol: str = "",
+    asset: str = "",
 ) -> LiquidationResult:
     """Liquidation price of ``position`` (MARGIN-SPEC §3), exact and tier-consistent.
 
@@ -686,7 +834,11 @@ def liquidation_price(
       mode). Both legs move with the price; each uses the bracket of its own notional.
     - ``others`` (cross only): other cross contracts, each with a ``mark_price``; they
       contribute ``TMM1 = sum MM`` and ``UPNL1 = sum UPnL`` at their marks.
-    - ``symbol`` only labels :meth:`LiquidationResult.explain`.
+    - ``symbol`` and ``asset`` (the settlement asset's name) only label the result.
+
+    Linear and inverse positions are solved alike (module docstring, "Inverse
+    contracts"); every position given must be of one kind (one settlement asset), and a
+    hedge leg has the position's contract size.
 
     One-way mode, fixed bracket, this is the spec's formula
     ``LP = (WB - TMM1 + UPNL1 + cum - s*Q*EP) / (Q*MMR - s*Q)``; with a bracket table it
@@ -696,6 +848,9 @@ def liquidation_price(
     >>> lp = liquidation_price(Position(LONG, 1, 60000, FixedBracket("0.005", 0)), 6000)
     >>> lp.liquidation_price, lp.bankruptcy_price, lp.margin_balance_at_lp == lp.maint_margin_at_lp
     (Fraction(10800000, 199), Fraction(54000, 1), True)
+    >>> inv = Position(LONG, 100, 25000, FixedBracket("0.004", 0), contract_size=100)
+    >>> format_price(liquidation_price(inv, "0.04").liquidation_price, round_up=True)
+    '22818.18181819'
     """
     if mode not in (ISOLATED, CROSS):
         raise InputError(f"{mode!r}; expected {ISOLATED!r} or {CROSS!r}", field="mode")
@@ -713,21 +868,37 @@ def liquidation_price(
             f"{SIDE_NAMES[position.side]}",
             field="hedge_leg",
         )
+    if hedge_leg is not None and hedge_leg.contract_size != position.contract_size:
+        raise InputError(
+            "a hedge leg is the same contract: its contract size must be the position's",
+            field="hedge_leg",
+        )
+    _one_kind((position, *others), "others")
     for i, o in enumerate(others):
         if o.mark_price is None:
             raise InputError("needs a mark_price", where=f"other #{i + 1}", field="mark_price")
     tmm1 = sum((o.maint_margin() for o in others), _ZERO)
     upnl1 = sum((o.unrealized_pnl() for o in others), _ZERO)
     book = (position,) if hedge_leg is None else (position, hedge_leg)
-    legs: list[_Leg] = [(p.side, p.qty, _tiers(p.brackets)) for p in book]
-    const = wb + upnl1 - tmm1 - sum((p.side * p.qty * p.entry_price for p in book), _ZERO)
+    inverse = position.inverse
+    if inverse:
+        # In x = 1/P an inverse leg is a linear one of size ``face``, side ``-s`` and entry
+        # 1/EP: s*face*(1/EP - x) - MM(face*x). Solve there; map back with P = 1/x.
+        legs: list[_Leg] = [(-p.side, p.face, _tiers(p.brackets)) for p in book]
+        const = wb + upnl1 - tmm1 + sum((p.side * p.face / p.entry_price for p in book), _ZERO)
+    else:
+        legs = [(p.side, p.qty, _tiers(p.brackets)) for p in book]
+        const = wb + upnl1 - tmm1 - sum((p.side * p.qty * p.entry_price for p in book), _ZERO)
     safe = _safe_interval(const, legs)
     net = sum((p.side * p.qty for p in book), _ZERO)
 
     lone = hedge_leg is None and not others
     lone_bp: Fraction | None = None
     if lone:
-        lone_bp = bankruptcy_price(position.side, position.qty, position.entry_price, wb)
+        lone_bp = bankruptcy_price(
+            position.side, position.qty, position.entry_price, wb,
+            contract_size=position.contract_size,
+        )
         lone_bp = lone_bp if lone_bp > 0 else None
 
     def unsolved(status: str) -> LiquidationResult:
@@ -752,13 +923,19 @@ def liquidation_price(
             legs=(),
             other_liquidation_price=None,
             symbol=symbol,
+            asset=asset,
         )
 
     if safe is None:
         return unsolved(STATUS_ALWAYS)
     low, high = safe
-    lower = low if low > 0 else None  # liquidated on (0, lower]
-    upper = high  # liquidated on [upper, oo)
+    if inverse:
+        # Safe for x in (low, high), i.e. for P in (1/high, 1/low): x -> 0 is P -> oo.
+        lower = None if high is None else 1 / high  # liquidated on (0, lower]
+        upper = 1 / low if low > 0 else None  # liquidated on [upper, oo)
+    else:
+        lower = low if low > 0 else None  # liquidated on (0, lower]
+        upper = high  # liquidated on [upper, oo)
     if lower is None and upper is None:
         return unsolved(STATUS_NEVER)
     if net > 0:
@@ -767,12 +944,13 @@ def liquidation_price(
         lp, direction, other = (upper, 1, lower) if upper is not None else (lower, -1, None)
     assert lp is not None
 
-    margin_balance = wb + upnl1 + sum((p.side * p.qty * (lp - p.entry_price) for p in book), _ZERO)
-    at_lp: list[tuple[Position, _Tier, Fraction]] = []
+    margin_balance = wb + upnl1 + sum((p.unrealized_pnl(lp) for p in book), _ZERO)
+    at_lp: list[tuple[Position, _Tier, Fraction, Fraction]] = []
     for p in book:
-        tier = _tier_for(_tiers(p.brackets), p.qty * lp)
-        at_lp.append((p, tier, p.qty * lp * tier[1] - tier[2]))
-    total_mm = tmm1 + sum((mm for _, _, mm in at_lp), _ZERO)
+        notional = p.notional(lp)
+        tier = _tier_for(_tiers(p.brackets), notional)
+        at_lp.append((p, tier, notional * tier[1] - tier[2], notional))
+    total_mm = tmm1 + sum((mm for _, _, mm, _ in at_lp), _ZERO)
     if margin_balance != total_mm:  # pragma: no cover - the solver's own invariant
         raise StateError(
             f"liquidation price {lp} is not a root: margin balance {margin_balance} != "
@@ -781,6 +959,7 @@ def liquidation_price(
     # §4 at the liquidation moment: TNC = margin balance = sum MM, so each leg's share of
     # TNC is its own MM and BP_j = LP - s_j * MM_j / Q_j (for a lone isolated position
     # this equals EP - s*WB/Q exactly). The other contracts close at their own BPs.
+    # Inverse: s*face*(1/LP - 1/BP_j) = -MM_j, so 1/BP_j = 1/LP + s_j*MM_j/face_j.
     leg_results = tuple(
         LegAtPrice(
             side=p.side,
@@ -790,9 +969,12 @@ def liquidation_price(
             mmr=tier[1],
             cum=tier[2],
             maint_margin=mm,
-            bankruptcy_price=_positive(lp - p.side * mm / p.qty),
+            bankruptcy_price=_positive(
+                _inverse_price(1 / lp + p.side * mm / p.face) if inverse else lp - p.side * mm / p.qty
+            ),
+            notional=notional,
         )
-        for p, tier, mm in at_lp
+        for p, tier, mm, notional in at_lp
     )
     first = leg_results[0]
     return LiquidationResult(
@@ -815,6 +997,7 @@ def liquidation_price(
         legs=leg_results,
         other_liquidation_price=other,
         symbol=symbol,
+        asset=asset,
     )
 
 
