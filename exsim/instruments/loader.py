@@ -344,13 +344,12 @@ def instruments_from_tables(root: Any, *, at_ns: int | None, default_clearance: 
                                       "and brackets (or brackets_from); or give none of them for the shipped instrument")
                     raise f.error(missing, f"missing: {symbol!r} is not a shipped instrument (none of the catalogue's "
                                   f"{len(catalogue())} Binance symbols); give tick_size, lot_size and brackets (or brackets_from)")
-                # contract_size makes an inverse contract (inverse = true may say so too)
+                # inverse: contract_size (USD per contract) makes it one; inverse = true says so and needs it
                 inverse = f.boolean("inverse", f.has("contract_size"))
                 if inverse != f.has("contract_size"):
                     raise f.error("contract_size" if inverse else "inverse",
                                   "missing: an inverse instrument needs its contract_size (USD per contract, e.g. \"100\")"
-                                  if inverse else "a contract_size is for an inverse instrument: set inverse = true "
-                                  "or drop contract_size")
+                                  if inverse else "a contract_size is for an inverse instrument: drop inverse = false")
                 base, quote = _custom_assets(symbol, inverse)
                 inst = Instrument.create(
                     symbol=symbol,

@@ -253,11 +253,13 @@ def add_output_arguments(p: argparse.ArgumentParser, *, shown: dict[str, str] | 
 def config_from_args(args: argparse.Namespace) -> Any:
     from exsim.replay import ReplayConfig
 
-    if args.balance is not None and getattr(args, "deposit", None):
+    # (replay's --deposit is a list; exsim serve has a --deposit of its own, one USDT amount per account)
+    deposits = args.deposit if isinstance(getattr(args, "deposit", None), list) else []
+    if args.balance is not None and deposits:
         raise InputError("give --balance or --deposit, not both (--deposit 1000USDT is --balance 1000)", field="--deposit")
     return ReplayConfig(
         balance=args.balance if args.balance is not None else "10000",
-        deposits=tuple(getattr(args, "deposit", None) or ()),
+        deposits=tuple(deposits),
         leverage=args.leverage,
         margin_mode=args.margin_mode,
         latency_ns=args.latency_ns,

@@ -77,10 +77,15 @@ class TestInverseInstruments:
         e = error(tmp_path, 'contract_size = "100"\n', "")
         assert e.field == "instruments[1].contract_size" and "contract_size" in e.message
 
-    def test_a_contract_size_on_an_instrument_said_linear_is_refused(self, tmp_path: Path) -> None:
-        """contract_size with inverse = false names the contradiction."""
+    def test_a_contract_size_makes_the_instrument_inverse(self, tmp_path: Path) -> None:
+        """contract_size alone is enough: inverse = true only says so."""
+        inst = load(tmp_path, BASE.replace("inverse = true\n", "")).instrument("BTCUSD_PERP")  # type: ignore[attr-defined]
+        assert (inst.inverse, inst.margin_asset) == (True, "BTC")
+
+    def test_a_contract_size_on_a_linear_instrument_is_refused(self, tmp_path: Path) -> None:
+        """inverse = false with a contract_size contradicts itself: the inverse key is named."""
         e = error(tmp_path, "inverse = true\n", "inverse = false\n")
-        assert e.field == "instruments[1].inverse" and "inverse = true" in e.message
+        assert e.field == "instruments[1].inverse" and "drop inverse = false" in e.message
 
     def test_a_notional_on_an_inverse_position_asks_for_contracts(self, tmp_path: Path) -> None:
         """Positions of an inverse contract are sized in contracts (qty), never by notional."""
