@@ -250,6 +250,9 @@ class Exchange:
         #: OCO groups and brackets (exsim.exchange.contingent)
         self.contingent = Contingent()
         self._filling: list[tuple[int, int]] = []  # contingent orders filling in the match being booked
+        #: stops fired by the price and not yet sent to the book: an OCO sibling filling
+        #: before their turn cancels them here (they are no longer in the trigger index)
+        self._fired_waiting: dict[int, StopOrder] = {}
         self._liquidating_order_id = 0  # the liquidation order being executed, 0 if none
         self._cmd_seq = 0  # commands submitted so far
         #: the insurance funds' balances last recorded in their history: the home asset's
@@ -877,10 +880,12 @@ class Exchange:
                 return
             symbol = market.instrument.symbol
             ledger = self.ledger
-            gone: set[int] = set()  # fired here, then cancelled by an OCO sibling fired before
+            waiting = self._fired_waiting
             for stop in fired:
-                if stop.order_id in gone:
-                    continue
+                waiting[stop.order_id] = stop
+            for stop in fired:
+                if waiting.pop(stop.order_id, None) is None:
+                    continue  # cancelled since it fired: an OCO sibling triggered or filled first
                 trig_px = stop.trigger_ticks(per_tick) if type(stop) is TrailingStop else stop.trigger_price_ticks
                 self._out.append(
                     _new(
@@ -889,12 +894,8 @@ class Exchange:
                     )
                 )
                 if watched and stop.order_id in watched:
-                    # an OCO leg triggered: its siblings go before it trades
-                    for sib in self._resolve(ts, market, stop.order_id):
-                        for other in fired:
-                            if other.order_id == sib and sib not in gone:
-                                gone.add(sib)
-                                self._cancel_fired(ts, symbol, other, "OCO")
+                    # an OCO leg triggered: its siblings go before it trades (fired ones too)
+                    self._resolve(ts, market, stop.order_id)
                 is_market = stop.price_ticks == 0
                 if ledger is not None:
                     ledger.count_order(stop.account_id, symbol, -1, stop.order_id)
@@ -1121,6 +1122,13 @@ class Exchange:
         bracket = group.bracket
         symbol = market.instrument.symbol
         missing = [i for i in con.drop_group(group) if i != order_id and not self._cancel_open(ts, symbol, i, "OCO")]
+        if missing and self._fired_waiting:
+            # siblings the price already fired, waiting for their turn: they never trade
+            waiting = self._fired_waiting
+            fired = [i for i in missing if i in waiting]
+            for i in fired:
+                self._cancel_fired(ts, symbol, waiting.pop(i), "OCO")
+            missing = [i for i in missing if i not in fired]
         if bracket is not None:
             if bracket.entry_id == busy_id:
                 con.entry_cancels.append((symbol, bracket.entry_id, "OCO"))
@@ -1800,6 +1808,10 @@ class Exchange:
 
     def _check(self) -> None:
         """Check every book and trigger index, and the client-id index. O(state)."""
+        if self._fired_waiting:
+            from exsim.errors import StateError
+
+            raise StateError(f"fired stops left waiting after a command: {sorted(self._fired_waiting)}")
         live_ids: dict[tuple[int, str], int] = {}
         for m in self.markets.values():
             m.book._check()

@@ -120,3 +120,20 @@ def test_take_profit_and_stop_each_the_size_of_the_position() -> None:
     h.new(ALICE, BUY, 4, P)
     events = send_oco(h, order(SELL, 4, P + 1_000, reduce_only=True), stop(SELL, 4, P - 1_000, reduce_only=True))
     assert len(of(events, OrderAccepted)) == 2 and of(events, OrderRejected) == []
+
+
+def test_a_leg_filled_as_maker_by_an_earlier_stop_cancels_a_sibling_the_same_price_fired() -> None:
+    """One print fires CAROL's take-profit buy and ALICE's stop-loss leg; CAROL's (the lower
+    id) goes first and lifts ALICE's take-profit leg as maker: the stop-loss, already fired
+    and waiting its turn, is cancelled (OCO) and never trades (found by ``exsim.stress``
+    seed 3: both legs of a group used to fill)."""
+    from exsim.book.orders import TAKE_PROFIT_MARKET
+
+    h = market_with_liquidity()
+    h.new(BOB, BUY, 5, P - 2_000)  # a bid for the stop-loss to hit, were it to trade
+    h.submit(order(BUY, 2, 0, TAKE_PROFIT_MARKET, trigger=P - 500)._replace(account_id=CAROL))
+    send_oco(h, order(SELL, 2, P + 1_000), stop(SELL, 2, P - 1_000))
+    events = h.tape(SELL, P - 1_000, 1)
+    assert [e.order_id for e in of(events, OrderTriggered)] == [2]  # the stop-loss never gets its turn
+    assert [(e.order_id, e.reason) for e in of(events, OrderCancelled)] == [(4, "OCO")]
+    assert {e.maker_order_id for e in of(events, Fill)} == {3}  # only the take-profit leg traded
