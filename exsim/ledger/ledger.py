@@ -1000,7 +1000,7 @@ class Ledger:
         EXTERNAL account takes the replayed market's side. Returns ``(position, amount)``
         in account order and the dust. O(accounts + positions of the instrument).
         """
-        from exsim.margin.funding import funding_payments
+        from exsim.margin.funding import instrument_funding_payments
 
         inst = self.instruments[symbol]
         book = self._book_of[symbol]
@@ -1016,11 +1016,8 @@ class Ledger:
                     held.append((pos, pos.qty_lots))
         if not held or not rate_e8:
             return [], 0
-        if inst.inverse:
-            amounts, dust = self._inverse_funding(held, inst.inverse_atoms_e8_per_lot_subtick, mark_subticks, rate_e8)
-        else:
-            settlement = funding_payments(held, mark_subticks, inst.lot_size_e8, rate_e8)
-            amounts, dust = list(settlement.amounts), settlement.dust_atoms
+        settlement = instrument_funding_payments(inst, held, mark_subticks, rate_e8)
+        amounts, dust = list(settlement.amounts), settlement.dust_atoms
         for pos, amount in amounts:
             acct = accounts.get(pos.account_id) or book.special[pos.account_id]
             if pos.isolated:
@@ -1037,26 +1034,6 @@ class Ledger:
                 else:
                     self.refile(accounts[pos.account_id])
         return amounts, dust
-
-    @staticmethod
-    def _inverse_funding(
-        held: list[tuple[Position, int]], face_e24: int, mark_subticks: int, rate_e8: int
-    ) -> tuple[list[tuple[Position, int]], int]:
-        """Funding of an inverse instrument, in coin: position q pays (rate > 0, long) the
-        exact ``q × face / mark × rate``; every amount is the floor of its exact signed
-        value (payers pay it rounded up, receivers get it rounded down, as for linear), the
-        dust goes to the asset's fund. Zero-sum to the atom. O(n)."""
-        if mark_subticks <= 0:
-            raise StateError(f"funding at a mark of {mark_subticks} subticks")
-        den = mark_subticks * RATE_SCALE * ATOMS_E8_PER_ATOM
-        net = 0
-        amounts: list[tuple[Position, int]] = []
-        for pos, q in held:
-            net += q
-            amounts.append((pos, floor_div(-q * face_e24 * rate_e8, den)))
-        if net:
-            raise StateError(f"inverse funding: positions net to {net} lots, expected 0")
-        return amounts, -sum(a for _, a in amounts)
 
     # ------------------------------------------------------------------ risk watch
     def refile(self, scope: Account | Position) -> None:
