@@ -196,7 +196,7 @@ class Ledger:
         #: and of a plain ``deposit``: given, else the first instrument's margin asset
         self.home_asset: str = home_asset or (margin_assets[0] if margin_assets else "USDT")
         seeds = insurance_fund_atoms if isinstance(insurance_fund_atoms, dict) else {self.home_asset: insurance_fund_atoms}
-        names = [self.home_asset] + sorted(set(margin_assets) | set(assets) | set(seeds) - {self.home_asset})
+        names = [self.home_asset] + sorted((set(margin_assets) | set(assets) | set(seeds)) - {self.home_asset})
         #: one book per settlement asset, the home asset first
         self.assets: dict[str, AssetBook] = {a: AssetBook(a, seeds.get(a, 0)) for a in names}
         self._book_of: dict[str, AssetBook] = {sym: self.assets[i.margin_asset] for sym, i in self.instruments.items()}

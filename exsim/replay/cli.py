@@ -418,18 +418,24 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
 
 
 def asset_table(s: dict[str, Any]) -> Any:
-    """A run with several assets (or a coin): each asset's figures in that asset, its equity
-    in USD and the price that converted it; the USD total is the only sum across assets."""
+    """A run with several assets (or a coin): each asset's figures in that asset (a column
+    per asset, so it reads on an 80-column terminal), its equity in USD and the price that
+    converted it; the USD total is the only sum across assets."""
     from rich.table import Table
 
-    t = Table(title="per asset (each in its own units; USD at the price shown)")
-    for name in ("asset", "deposit", "equity", "PnL", "fees", "funding", "equity, USD", "USD price"):
-        t.add_column(name, justify="left" if name == "asset" else "right", no_wrap=True)
-    for asset, a in s["assets"].items():
-        price = "-" if a["usd_price"] is None else f"{a['usd_price']} ({a['usd_price_from']})"
-        t.add_row(asset, a["deposit"], a["equity"], a["pnl"], a["fees"], a["funding"], a["equity_usd"] or "-", price)
+    assets = s["assets"]
     total = (s.get("usd_value") or {}).get("equity")
-    t.add_row("all", "", "", "", "", "", total or "-", "")
+    sources = "; ".join(f"{name} at the {a['usd_price_from']}" for name, a in assets.items() if a["usd_price"] is not None)
+    caption = f"USD: {sources}" if sources else "USD: no price converted these assets"
+    if total is not None and len(assets) > 1:
+        caption += f"; all assets {total} USD"
+    t = Table(title="per asset (each in its own units)", caption=caption)
+    t.add_column("figure", no_wrap=True)
+    for name in assets:
+        t.add_column(name, justify="right", no_wrap=True)
+    for label, key in (("deposit", "deposit"), ("equity", "equity"), ("PnL", "pnl"), ("fees paid", "fees"),
+                       ("funding received", "funding"), ("equity, USD", "equity_usd"), ("USD price", "usd_price")):
+        t.add_row(label, *[(a.get(key) or "-") for a in assets.values()])
     return t
 
 

@@ -67,7 +67,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import attrs
 
@@ -374,6 +374,24 @@ class _Recorder(Recorder):
         return summary
 
 
+#: what each coin's insurance fund holds at the start of a replay (``--insurance-fund`` is in
+#: USD stablecoins): 10 BTC was about 600,000 USD in 2024. Binance's COIN-M funds are
+#: far larger; a fund's size matters only when bad debt or ADL happens, and the summary
+#: reports each asset's fund at the end
+COIN_INSURANCE_FUND: Final = "10"
+
+
+def insurance_fund_seeds(config: ReplayConfig, instruments: Sequence[Any]) -> dict[str, int]:
+    """``{asset: atoms}`` in each settlement asset's insurance fund at the start:
+    ``--insurance-fund`` in every USD stablecoin, :data:`COIN_INSURANCE_FUND` units of every
+    coin (a coin-margined run's fund is not 1,000,000 BTC)."""
+    from exsim.results.assets import USD_ASSETS
+
+    usd = to_atoms(config.insurance_fund, field="insurance_fund")
+    coin = to_atoms(COIN_INSURANCE_FUND, field="insurance_fund")
+    return {a: usd if a in USD_ASSETS else coin for a in dict.fromkeys(i.margin_asset for i in instruments)}
+
+
 def run_deposits(config: ReplayConfig, home_asset: str, assets: list[str], instruments: Sequence[Any]) -> dict[str, int]:
     """``{asset: atoms}`` each account deposits at the start: the ``--deposit`` amounts, else
     ``--balance`` in the home asset, which must then be a USD stablecoin (a coin-margined run
@@ -664,7 +682,7 @@ class Replay:
         """The venue, the loop and the strategy's hooks (then a snapshot's state, on resume)."""
         strategy = self.strategy
         # 4. the venue
-        self.ledger = Ledger(self.instruments, insurance_fund_atoms=to_atoms(config.insurance_fund, field="insurance_fund"))
+        self.ledger = Ledger(self.instruments, insurance_fund_atoms=insurance_fund_seeds(config, self.instruments))
         #: what each account deposits at the start, ``{asset: atoms}`` (``--deposit``, else ``--balance``)
         self.deposits = run_deposits(config, self.ledger.home_asset, list(self.ledger.assets), self.instruments)
         # (a resumed run reopens the run's events.jsonl itself, without truncating it)

@@ -74,3 +74,38 @@ def test_the_config_records_deposits_only_when_given(tmp_path: Path) -> None:
     """summary.json's config lists --deposit's amounts as given."""
     main(["replay", str(SMALL), "--symbol", "BTCUSDT", "--no-progress", "--deposit", "1000USDT", "--out", str(tmp_path / "r")])
     assert json.loads((tmp_path / "r" / "summary.json").read_text())["config"]["deposits"] == ["1000USDT"]
+
+
+class TestCoinFunds:
+    def test_a_coin_fund_starts_with_ten_coins_and_a_stablecoin_fund_with_insurance_fund(self) -> None:
+        """--insurance-fund is in USD stablecoins; each coin's fund starts with 10 of the coin
+        (a BTC-margined run's fund is not 1,000,000 BTC)."""
+        from exsim.instruments import get_instrument
+        from exsim.replay.runner import insurance_fund_seeds
+
+        seeds = insurance_fund_seeds(ReplayConfig(symbol="BTCUSDT"), [get_instrument("BTCUSDT"), get_instrument("BTCUSD_PERP")])
+        assert seeds == {"USDT": 1_000_000 * 10**8, "BTC": 10 * 10**8}
+
+
+def test_the_asset_table_reads_on_an_80_column_terminal() -> None:
+    """A column per asset, a row per figure: no number is cut at 80 columns."""
+    from rich.console import Console
+
+    from exsim.replay.cli import asset_table
+
+    summary = {
+        "assets": {
+            "USDT": {"deposit": "1000.00000000", "equity": "987.65432100", "pnl": "-12.34567900", "fees": "0.40000000",
+                     "funding": "-0.01000000", "equity_usd": "987.65432100", "usd_price": "1", "usd_price_from": "stablecoin"},
+            "BTC": {"deposit": "0.05000000", "equity": "0.04956188", "pnl": "-0.00043812", "fees": "0.00001000",
+                    "funding": "0.00000000", "equity_usd": "3056.41000000", "usd_price": "61668.65",
+                    "usd_price_from": "BTCUSD_PERP mark"},
+        },
+        "usd_value": {"equity": "4044.06432100"},
+    }
+    console = Console(width=80, record=True)
+    console.print(asset_table(summary))
+    text = console.export_text()
+    for value in ("987.65432100", "0.04956188", "3056.41000000", "61668.65", "4044.06432100"):
+        assert value in text
+    assert "…" not in text
