@@ -514,6 +514,17 @@ def _parse_tier(tier: Any, i: int, symbol: str, source: str) -> Bracket:
     return Bracket(bracket, floor, cap, mmr, cum, lev)
 
 
+
+def _load_json(text: str, source: str) -> Any:
+    """JSON with every float as an exact ``Decimal``; SpecError naming the file and line if invalid."""
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except json.JSONDecodeError as exc:
+        raise SpecError(
+            f"invalid JSON: {exc.msg} (column {exc.colno})",
+            where=f"{source}:{exc.lineno}" if source else f"line {exc.lineno}",
+        ) from exc
+
 def parse_binance_brackets(text: str, *, source: str = "") -> BracketTables:
     """Parse the ccxt/freqtrade ``binance_leverage_tiers.json`` format from a string.
 
@@ -522,14 +533,7 @@ def parse_binance_brackets(text: str, *, source: str = "") -> BracketTables:
     Every table is validated (:func:`validate_brackets`); the first problem raises
     :class:`SpecError` naming ``source``, the symbol, the bracket and the file's field.
     """
-    try:
-        # parse_float=Decimal: the ignored float fields never become floats either.
-        data = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise SpecError(
-            f"invalid JSON: {exc.msg} (column {exc.colno})",
-            where=f"{source}:{exc.lineno}" if source else f"line {exc.lineno}",
-        ) from exc
+    data = _load_json(text, source)  # floats as Decimal: the ignored float fields never become floats either
     if not isinstance(data, dict):
         raise SpecError("top level is not an object of symbol -> tiers", where=source)
     tables: dict[str, BracketTable] = {}
@@ -618,13 +622,7 @@ def parse_binance_coinm_brackets(text: str, *, source: str = "") -> BracketTable
     >>> t["BTCUSD_PERP"].brackets[1].cum_atoms
     1000000
     """
-    try:
-        data = json.loads(text, parse_float=Decimal)
-    except json.JSONDecodeError as exc:
-        raise SpecError(
-            f"invalid JSON: {exc.msg} (column {exc.colno})",
-            where=f"{source}:{exc.lineno}" if source else f"line {exc.lineno}",
-        ) from exc
+    data = _load_json(text, source)
     if not isinstance(data, list):
         raise SpecError("top level is not a list of {symbol, brackets}", where=source)
     tables: dict[str, BracketTable] = {}

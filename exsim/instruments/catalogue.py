@@ -220,28 +220,13 @@ def parse_catalogue(text: str, *, source: str = CATALOGUE_FILE) -> Catalogue:
     sources = data["sources"]
     entries: dict[str, CatalogueEntry] = {}
     for symbol, e in data["symbols"].items():
-        versions = []
-        for i, v in enumerate(e["specs"]):
-            src = v["source"]
-            if src not in sources:
-                raise SpecError(f"unknown source {src!r}", where=f"{source}: {symbol}", field=f"specs[{i}].source")
-            for key in ("tick_size", "lot_size", "min_qty", "max_qty", "min_notional", "liquidation_fee", "maker_fee", "taker_fee"):
-                parse_decimal(v[key], field=f"specs[{i}].{key}", where=f"{source}: {symbol}")
-            versions.append(
-                SpecVersion(
-                    date=v["from"], from_ns=int(sources[src]["captured_ns"]), source=src,
-                    tick_size=v["tick_size"], lot_size=v["lot_size"], min_qty=v["min_qty"], max_qty=v["max_qty"],
-                    min_notional=v["min_notional"], liquidation_fee=v["liquidation_fee"],
-                    maker_fee=v["maker_fee"], taker_fee=v["taker_fee"],
-                )
-            )
-        versions.sort(key=lambda v: v.from_ns)
+        versions = _spec_versions(e, sources, symbol, source)
         b = e["brackets"]
         if isinstance(b, str):
-            entries[symbol] = CatalogueEntry(symbol, e["ccxt"], e["base"], e["quote"], b, tuple(versions))
+            entries[symbol] = CatalogueEntry(symbol, e["ccxt"], e["base"], e["quote"], b, versions)
         else:
             legacy = (b["maint_margin_percent"], b["required_margin_percent"], b["cap"])
-            entries[symbol] = CatalogueEntry(symbol, e["ccxt"], e["base"], e["quote"], "legacy", tuple(versions), legacy)
+            entries[symbol] = CatalogueEntry(symbol, e["ccxt"], e["base"], e["quote"], "legacy", versions, legacy)
     return Catalogue(entries, sources, data["fee_source"])
 
 
