@@ -552,6 +552,7 @@ def cmd_convert(args: argparse.Namespace) -> int:
     output, and an output that was there before is left as it was.
     """
     from exsim.readers import merge_rows, open_rows
+    from exsim.readers.binance_ws import link_parts
     from exsim.readers.native import write_rows
     from exsim.readers.opening import repeated_file
 
@@ -570,6 +571,8 @@ def cmd_convert(args: argparse.Namespace) -> int:
     if twice is not None:
         raise InputError(f"the same file as {twice[0]}: each input is converted once; give it once", where=twice[1], field="files")
     streams = [open_rows(f, fmt, args.symbol)[1] for f, fmt in zip(args.files, fmts)]
+    for earlier, later in zip(streams, streams[1:]):
+        link_parts(earlier, later)  # a capture split at midnight: the later part continues the earlier's book
     out_fmt = args.to or ("exsim-jsonl" if args.output.endswith((".jsonl", ".jsonl.gz")) else "exsim-csv")
     t0 = time.perf_counter()
     from exsim.replay.progress import Bar, BytesRead

@@ -203,3 +203,19 @@ class TestBadCoinMInput:
             with pytest.raises(OffGridError) as info:
                 choose_instrument("BTCUSD_PERP", first_ts_ns=1, first_where="x:1", prices=[("61800.0", "x:1")], qtys=[("3", "x:1"), ("0.5", "x:2")])
         assert (info.value.where, info.value.field) == ("x:2", "qty") and "'0.5' is not a whole number of contracts" in info.value.message
+
+
+class TestConvertCoinM:
+    def test_convert_of_the_two_parts_continues_the_book_across_midnight(self, tmp_path: Path) -> None:
+        """``exsim convert`` of both parts links them as the replay does: the 0809 part's
+        diffs continue the 0808 book, so its level changes are written (0 before the link),
+        and the output holds the 763,351 rows a replay of the two parts reads."""
+        from exsim.cli import main
+
+        out = tmp_path / "cm.csv"
+        assert main(["convert", str(CM_0808), str(CM_0809), "-o", str(out)]) == 0
+        midnight_ns = 1_723_161_600_000_000_000
+        rows = out.read_text().splitlines()[1:]
+        after = Counter(line.split(",", 2)[1] for line in rows if int(line.split(",", 1)[0]) >= midnight_ns)
+        assert after["level"] > 0
+        assert len(rows) == 763_351
