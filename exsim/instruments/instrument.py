@@ -27,6 +27,8 @@ from exsim.units import (
     atoms_per_tick_lot,
     format_lots,
     inverse_atoms_per_lot_tick,
+    inverse_value_e8_ceil,
+    inverse_value_floor,
     format_rate_e8,
     format_subticks,
     format_ticks,
@@ -41,7 +43,7 @@ from exsim.units import (
     to_ticks,
 )
 
-__all__ = ["Instrument", "DEFAULT_MAKER_FEE_E8", "DEFAULT_TAKER_FEE_E8", "MAINT_MARGIN_BASES"]
+__all__ = ["USD_ASSETS", "Instrument", "DEFAULT_MAKER_FEE_E8", "DEFAULT_TAKER_FEE_E8", "MAINT_MARGIN_BASES"]
 
 #: 0.02 % maker fee (MARGIN-SPEC §7).
 DEFAULT_MAKER_FEE_E8: Final = 20_000
@@ -55,6 +57,8 @@ _UNIFIED_RE: Final = re.compile(r"([A-Z0-9]+)/([A-Z0-9]+):[A-Z0-9-]+", re.ASCII)
 #: Binance COIN-M names: ``BTCUSD_PERP`` (perpetual), ``BTCUSD_240927`` (quarterly)
 _COIN_M_RE: Final = re.compile(r"([A-Z0-9]+?)(USD)_(PERP|[0-9]{6})", re.ASCII)
 _QUOTES: Final = ("USDT", "USDC", "BUSD", "FDUSD")
+#: settlement assets counted at 1 USD (stablecoins): shown in cents, valued without a price
+USD_ASSETS: Final = frozenset({"USDT", "USDC", "USD", "BUSD", "FDUSD", "TUSD"})
 
 
 def _tick_size(value: ValueText) -> Decimal:
@@ -388,7 +392,7 @@ class Instrument:
         like ``qty_lots``; pass the absolute size for bracket lookups.
         """
         if self.inverse:
-            v = (qty_lots if qty_lots >= 0 else -qty_lots) * self.inverse_atoms_per_lot_tick // price_ticks
+            v = inverse_value_floor(qty_lots if qty_lots >= 0 else -qty_lots, self.inverse_atoms_per_lot_tick, price_ticks)
             return v if qty_lots >= 0 else -v
         return price_ticks * qty_lots * self.atoms_per_tick_lot
 
@@ -400,7 +404,7 @@ class Instrument:
         (:func:`exsim.units.inverse_value_floor`, the one rounding rule).
         """
         if self.inverse:
-            return lots * self.inverse_atoms_per_lot_tick // price_ticks
+            return inverse_value_floor(lots, self.inverse_atoms_per_lot_tick, price_ticks)
         return price_ticks * lots * self.atoms_per_tick_lot
 
     def value_atoms_e8(self, price_subticks: int, lots: int) -> int:
@@ -410,7 +414,7 @@ class Instrument:
         rounded up to 1e-16 of the coin (:func:`exsim.units.inverse_value_e8_ceil`).
         """
         if self.inverse:
-            return -(-(lots * self.inverse_atoms_e8_per_lot_subtick) // price_subticks)
+            return inverse_value_e8_ceil(lots, self.inverse_atoms_e8_per_lot_subtick, price_subticks)
         return price_subticks * lots * self.lot_size_e8
 
     def upnl_atoms_e8(self, qty_lots: int, cost_atoms: int, price_subticks: int) -> int:

@@ -68,6 +68,7 @@ from exsim.units import (
     atoms_e8_floor,
     ceil_div,
     floor_div,
+    inverse_value_floor,
     mul_div_floor,
     rate_ceil,
 )
@@ -867,7 +868,7 @@ class Ledger:
         dq = qty_lots if side == BUY else -qty_lots
         q0 = pos.qty_lots
         if inst.inverse:  # the coin value, floored once for the whole fill (both sides book it)
-            value = qty_lots * inst.inverse_atoms_per_lot_tick // price_ticks
+            value = inverse_value_floor(qty_lots, inst.inverse_atoms_per_lot_tick, price_ticks)
         else:
             value = qty_lots * price_ticks * inst.atoms_per_tick_lot
         if q0 == 0 or (q0 > 0) == (dq > 0):

@@ -47,6 +47,7 @@ from fractions import Fraction
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
 from exsim.book.orders import BUY, IOC, SELL, STP_EXPIRE_MAKER, Order
+from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger import CROSS, INSURANCE_FUND, POSITION_SIDE_NAMES, Account, Position
 from exsim.ledger.risk_index import ALWAYS_SUBTICKS, LIQUIDATION_RATIO_E8, at_or_past_e8, isolated_threshold_subticks
 from exsim.margin.liquidation import format_price
@@ -631,13 +632,12 @@ class LiquidationEngine:
 def _money_format(asset: str) -> "Callable[[int], str]":
     """How an explanation shows atoms of ``asset``: a USD stablecoin with 2 decimals (as
     always), any other asset (a coin: BTC of COIN-M) with all 8 and its name."""
-    if asset in _CENTS_ASSETS:
+    if asset in USD_ASSETS:
         return lambda a: format_atoms(a, 2)
     return lambda a: f"{format_atoms(a, 8)} {asset}"
 
 
 #: settlement assets shown in cents (linear explanations stay as they were)
-_CENTS_ASSETS = frozenset({"USDT", "USDC", "BUSD", "FDUSD", "USD", "TUSD"})
 
 
 def _inverse_isolated_bankruptcy_ticks(inst: "Instrument", pos: Position) -> int:

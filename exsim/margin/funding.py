@@ -600,7 +600,7 @@ def _settle(
             )
         seen.add(key)
         net += qty
-        amount = -qty * unit // den if inverse_face_e8 else floor_rate(-qty * lot_notional, rate_e8)
+        amount = floor_div(-qty * unit, den) if inverse_face_e8 else floor_rate(-qty * lot_notional, rate_e8)
         if amount < 0:
             paid -= amount
         else:

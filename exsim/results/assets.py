@@ -24,12 +24,13 @@ from fractions import Fraction
 from typing import Any
 
 from exsim.errors import InputError
+from exsim.instruments.instrument import USD_ASSETS
 from exsim.units import format_atoms, mul_div_floor, to_atoms
 
 __all__ = ["USD_ASSETS", "AssetAmount", "parse_asset_amount", "parse_deposits", "tells_assets", "UsdPricer"]
 
 #: settlement assets counted at 1 USD each (stated wherever a USD value is shown)
-USD_ASSETS = ("USDT", "USDC", "USD", "BUSD", "FDUSD")
+# USD_ASSETS (the stablecoins counted at 1 USD) is defined once, beside the instruments
 
 _AMOUNT = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*([A-Za-z]{2}[A-Za-z0-9]*)?\s*$")
 

@@ -56,7 +56,7 @@ from exsim.exchange.events import (
 )
 from exsim.book.orders import ORDER_TYPE_NAMES
 from exsim.ledger import INSURANCE_FUND
-from exsim.units import mul_div_floor
+from exsim.units import inverse_value_floor, mul_div_floor
 
 #: how a trip ended, by the closing order's type (exsim.book.orders: LIMIT 0, MARKET 1,
 #: STOP_MARKET 2, STOP_LIMIT 3, TAKE_PROFIT_MARKET 4, TAKE_PROFIT_LIMIT 5, TRAILING_STOP_MARKET 6)
@@ -487,7 +487,7 @@ def _value(money: tuple[int, int], price_ticks: int, lots: int) -> int:
     inverse k)``): linear ``lots × price × money`` exact; inverse ``floor(lots × k / price)``
     (:meth:`exsim.instruments.Instrument.fill_value_atoms`)."""
     k = money[1]
-    return lots * k // price_ticks if k else lots * price_ticks * money[0]
+    return inverse_value_floor(lots, k, price_ticks) if k else lots * price_ticks * money[0]
 
 
 def _simulate(held: _Held, pieces: Iterable[_Piece], money: tuple[int, int]) -> tuple[int, int, int]:

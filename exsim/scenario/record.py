@@ -61,7 +61,6 @@ SERIES_FIELDS = ("ts_ns", "time_utc", "account", "name", "equity", "wallet", "ma
 ASSET_SERIES_FIELDS = ("asset", "equity_usd", "usd_prices")
 MARK_FIELDS = ("ts_ns", "time_utc", "symbol", "mark", "best_bid", "best_ask", "generation")
 UNBOUNDED_RATIO_E8 = 100 * RATE_SCALE  # margin ratio shown when the margin balance is <= 0
-USD_ASSETS_SET = frozenset(USD_ASSETS)
 
 
 class ScenarioRecorder:
@@ -203,7 +202,7 @@ class ScenarioRecorder:
         prices = []
         for asset, acct in self.held_assets(account_id):
             v = self.pricer.usd_atoms(asset, self.run.ledger.equity_atoms(acct))
-            if asset not in USD_ASSETS_SET:
+            if asset not in USD_ASSETS:
                 prices.append(f"{asset}={self.pricer.price_text(asset)}")
             total = None if v is None or total is None else total + v
         return total, ";".join(prices)
