@@ -425,7 +425,7 @@ def asset_table(s: dict[str, Any]) -> Any:
 
     assets = s["assets"]
     total = (s.get("usd_value") or {}).get("equity")
-    sources = "; ".join(f"{name} at the {a['usd_price_from']}" for name, a in assets.items() if a["usd_price"] is not None)
+    sources = "; ".join(f"{name}: {a['usd_price_from']}" for name, a in assets.items() if a["usd_price"] is not None)
     caption = f"USD: {sources}" if sources else "USD: no price converted these assets"
     if total is not None and len(assets) > 1:
         caption += f"; all assets {total} USD"
