@@ -193,3 +193,32 @@ class Account:
             f"Account({self.account_id}{' ' + self.asset if self.asset else ''}, wallet={self.wallet_atoms}, held={self.held_atoms}, "
             f"positions={len(self.positions)})"
         )
+
+
+class Portfolio:
+    """A trader in ``multi-assets`` collateral mode: its wallets in every asset form one
+    pool, watched by the risk index as one scope and liquidated at once.
+
+    ``accounts`` is the ledger's live view (asset -> that asset's :class:`Account` of the
+    trader, in the ledger's asset order); the figures are computed by
+    :meth:`~exsim.ledger.Ledger.portfolio_figures` with :mod:`exsim.ledger.collateral`.
+    Every position of a portfolio is cross (isolated margin is refused in this mode).
+    """
+
+    __slots__ = ("account_id", "accounts", "risk_seq")
+
+    def __init__(self, account_id: int, accounts: dict[str, Account]) -> None:
+        self.account_id = account_id
+        self.accounts = accounts
+        self.risk_seq = 0  # the risk index's number for this scope, 0 while not watched
+
+    @property
+    def positions(self) -> dict[tuple[str, int], Position]:
+        """Every position of the trader, all assets (a fresh dict: symbols are unique across assets)."""
+        out: dict[tuple[str, int], Position] = {}
+        for acct in self.accounts.values():
+            out.update(acct.positions)
+        return out
+
+    def __repr__(self) -> str:
+        return f"Portfolio({self.account_id}, assets={list(self.accounts)})"

@@ -50,7 +50,7 @@ from exsim.units import ATOMS_E8_PER_ATOM, RATE_SCALE, ceil_div, floor_div, mul_
 
 if TYPE_CHECKING:
     from exsim.instruments import Instrument
-    from exsim.ledger.accounts import Account, Position
+    from exsim.ledger.accounts import Account, Portfolio, Position
     from exsim.ledger.ledger import Ledger
 
 #: margin ratio (maintenance margin / margin balance) of the margin-call warning, e8
@@ -152,7 +152,10 @@ class RiskIndex:
         lists = self._lists
         for symbol, direction, price in triggers:
             entry = (-price if direction == DOWN else price) << SEQ_BITS | seq
-            lst = lists[symbol][direction]
+            pair = lists.get(symbol)
+            if pair is None:  # a collateral index ("@BTC") gets its lists at its first trigger
+                pair = lists[symbol] = (SortedList(), SortedList())
+            lst = pair[direction]
             lst.add(entry)
             record.append(lst)
             record.append(entry)
@@ -168,7 +171,10 @@ class RiskIndex:
 
         O(log N + k). The caller evaluates each exactly and re-files it.
         """
-        down, up = self._lists[symbol]
+        pair = self._lists.get(symbol)
+        if pair is None:
+            return []
+        down, up = pair
         # DOWN fires when -key >= mark, i.e. key <= -mark; UP when key <= mark
         if not (down and -(down[0] >> SEQ_BITS) >= mark_subticks or up and up[0] >> SEQ_BITS <= mark_subticks):
             return []  # the common case, kept short: nothing crossed
@@ -625,3 +631,46 @@ def _inverse_triggers(
                 continue
             price = floor_div(face * mark, den) + 1
         out.append((symbol, direction, price))
+
+
+def collateral_key(asset: str) -> str:
+    """The risk index key of a collateral asset's index price (prices in ``index_usd_e8``)."""
+    return "@" + asset
+
+
+def portfolio_triggers(ledger: "Ledger", pf: "Portfolio", ratio_e8: int) -> list[tuple[str, int, int]] | None:
+    """Triggers for a multi-assets account (one scope over every asset of a trader), or
+    None if it is already at ``ratio``.
+
+    Keys are instrument symbols (prices in subticks) and :func:`collateral_key` of each
+    asset whose equity or requirement is not zero (prices in ``index_usd_e8``).
+    Placeholder rule: a trigger one unit either side of every current price, so any move
+    of an input re-evaluates the account exactly (never late; O(accounts holding the
+    input) per tick). O(positions + assets).
+    """
+    figures = ledger.portfolio_figures(pf.account_id)
+    if figures.liquidatable(ratio_e8):
+        return None
+    out: list[tuple[str, int, int]] = []
+    symbols = set()
+    for acct in pf.accounts.values():
+        for pos in acct.positions.values():
+            if pos.qty_lots and not pos.isolated:
+                symbols.add((pos.symbol, pos))
+    seen = set()
+    for symbol, pos in sorted(symbols, key=lambda sp: sp[0]):
+        if symbol in seen:
+            continue
+        seen.add(symbol)
+        mark = ledger.mark_subticks(symbol, pos)
+        if mark > 1:
+            out.append((symbol, DOWN, mark - 1))
+        out.append((symbol, UP, mark + 1))
+    for f in figures.assets:
+        if f.equity_atoms_e8 or f.maint_margin_atoms or f.initial_margin_atoms:
+            index = ledger.collateral[f.asset].index_usd_e8
+            key = collateral_key(f.asset)
+            if index > 1:
+                out.append((key, DOWN, index - 1))
+            out.append((key, UP, index + 1))
+    return out
