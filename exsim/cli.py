@@ -2,7 +2,8 @@
 
 Commands: ``exsim demo`` (the main job: the shipped real replay with a 125x long, a
 summary and plots), ``exsim replay``, ``exsim convert``, ``exsim report`` (in
-:mod:`exsim.replay.cli`), ``exsim liq-price`` (:mod:`exsim.margin.liq_price_cli`),
+:mod:`exsim.replay.cli`), ``exsim liq-price`` (:mod:`exsim.margin.liq_price_cli`), ``exsim margin``
+(:mod:`exsim.margin.account_cli`),
 ``exsim serve`` (:mod:`exsim.serve.cli`) and
 ``exsim flow``: a seeded synthetic order flow through the exchange with a small story told
 by one account (a post-only order, a rejected post-only, a stop order triggered by the
@@ -383,6 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
     from exsim.margin.liq_price_cli import add_parser as add_liq_price
 
     add_liq_price(sub)
+    from exsim.margin.account_cli import add_parser as add_margin
+
+    add_margin(sub)
     from exsim.serve.cli import add_parser as add_serve  # (imports no web library: the run does)
 
     add_serve(sub)
