@@ -508,12 +508,15 @@ _MOVE_RE: Final = re.compile(r"^[+-]?[0-9.]+%?$")
 
 
 def _move_e8(text: object, where: str, field: str) -> int:
-    """``"-15%"`` or ``"-0.15"`` as an exact e8 fraction, above −100 %."""
+    """``"-15%"`` (a percent) or ``"-0.15"`` (a fraction, at most 1 in size) as an exact
+    e8 fraction, above −100 %. ``"15"`` is refused (15 % or 1,500 %? write ``"15%"``)."""
     if not isinstance(text, str) or not _MOVE_RE.match(text.strip()):
         raise InputError(f"{text!r} is not a move like \"-15%\" or \"-0.15\"", where=where, field=field)
     t = text.strip()
     pct = t.endswith("%")
-    d = parse_decimal(t.rstrip("%"), field=field, where=where)
+    d = parse_decimal(t.rstrip("%").lstrip("+"), field=field, where=where)
+    if not pct and abs(d) > 1:
+        raise InputError(f"{text!r} is a move of more than 100 %; write a percent with its sign, e.g. \"{t}%\"", where=where, field=field)
     scaled = d.scaleb(6 if pct else 8)
     if scaled != scaled.to_integral_value():
         raise InputError(f"{text!r} has too many decimals (at most 1e-8 of the price)", where=where, field=field)
@@ -1045,16 +1048,17 @@ def _print_tables(report: dict[str, Any]) -> None:
     console.print(at)
     if r["positions"]:
         pt = Table(title="positions (liquidation price: this mark moving, the others held)")
-        for col in ("symbol", "side", "size", "entry", "mark", "lev", "mode", "notional", "uPnL", "IM", "MM",
-                    "liq. price"):
-            pt.add_column(col, justify="left" if col in ("symbol", "side", "mode") else "right")
+        for col in ("symbol", "position", "entry", "mark", "uPnL", "IM", "MM", "liq. price"):
+            pt.add_column(col, justify="left" if col in ("symbol", "position") else "right")
         for p in r["positions"]:
             if p["liquidation_price"] is not None:
-                lp = f"{p['liquidation_price']} ({'<=' if p['liquidated_when_mark'] == 'at or below' else '>='})"
+                sign = "<=" if p["liquidated_when_mark"] == "at or below" else ">="
+                lp = f"{sign} {_short(p['liquidation_price'])}"
             else:
-                lp = "-- (never)" if p["liquidation_status"] == STATUS_NEVER else "-- (now)"
-            pt.add_row(p["symbol"], p["side"], p["size"], p["entry"], p["mark"], f"{p['leverage']}x", p["margin_mode"],
-                       *(_short(p[k]) for k in ("notional", "unrealized_pnl", "initial_margin", "maintenance_margin")), lp)
+                lp = "never" if p["liquidation_status"] == STATUS_NEVER else "now"
+            pt.add_row(p["symbol"], f"{p['side']} {_short(p['size'])} {p['leverage']}x {p['margin_mode']}",
+                       _short(p["entry"]), _short(p["mark"]),
+                       *(_short(p[k]) for k in ("unrealized_pnl", "initial_margin", "maintenance_margin")), lp)
         console.print(pt)
     if r["collateral_liquidation"]:
         ct = Table(title="collateral index that liquidates the account (everything else held)")

@@ -233,6 +233,15 @@ class TestStress:
         assert ratio - Fraction("198.80004") / Fraction("318.01") < Fraction(1, 10**8)
         assert ratio >= Fraction("198.80004") / Fraction("318.01")
 
+    def test_gap_up_for_a_short(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """``--gap ETHUSDC=+10%`` moves the short's mark to 3,410: its UPnL −820 leaves USDC
+        equity −320; equity 1,188 − 320 = 868; MM 25.048 + 34.1 = 59.148; ratio 6.82 %."""
+        r = run_json(capsys, ACCOUNTS / "upnl-several-assets.toml", "--gap", "ETHUSDC=+10%")
+        row = r["stress"][-1]
+        assert row["shock"] == "gap ETHUSDC +10%"
+        assert Fraction(row["modes"]["multi-assets"]["margin_ratio"]) - Fraction("59.148") / 868 < Fraction(1, 10**8)
+        assert row["modes"]["multi-assets"]["margin_ratio_percent"] == "6.82"
+
     def test_single_asset_mode_account(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         """In single-asset mode each asset is its own pool: available per asset is the
         pool's wallet + UPnL − IM (USDT 200 − 100, USDC 220 − 240) and the ratio the worst pool's."""

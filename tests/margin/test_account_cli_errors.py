@@ -178,3 +178,8 @@ class TestShocks:
         """A file that is not TOML names the line tomllib stopped at."""
         line = fails(tmp_path, capsys, GOOD + "oops = \n")
         assert "acct.toml:18:" in line and "not valid TOML" in line
+
+    def test_gap_without_percent_sign_above_one(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        """``BTCUSDT=15`` is ambiguous (15 % or 1,500 %?): refused, asking for ``15%``."""
+        line = fails(tmp_path, capsys, GOOD, "--gap", "BTCUSDT=15")
+        assert "--gap" in line and '"15%"' in line
