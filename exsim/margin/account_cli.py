@@ -105,8 +105,6 @@ _FLAT_MAX_LEVERAGE: Final = 125
 _ASSET_RE: Final = re.compile(r"^[A-Z0-9]{2,20}$")
 _MODES_SHOWN: Final = (SINGLE_ASSET, MULTI_ASSETS, ISOLATED)
 _E16: Final = ATOMS_PER_UNIT * ATOMS_E8_PER_ATOM  # 1e-8 atoms per coin
-#: the ratio shown when equity is zero or negative (the account is past liquidation)
-_UNBOUNDED: Final = None
 
 _DESCRIPTION: Final = """\
 The account calculator: equity, available for order, maintenance margin and margin ratio
