@@ -181,6 +181,22 @@ class TestMoreAccounts:
         (pos,) = r["positions"]
         assert (pos["liquidation_status"], pos["liquidation_price"]) == ("never", None)
 
+    def test_crash_moves_collateral_with_the_marks(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Crash −30 %: BTC at 42,000 is worth 39,900; USDT −5,000 + 0.5 × (42,000 − 60,000)
+        = −14,000; equity 25,900; MM 21,000 × 0.4 % = 84; ratio 84 / 25,900 = 0.33 %."""
+        r = run_json(capsys, ACCOUNTS / "btc-backs-negative-usdt.toml")
+        crash = next(s for s in r["stress"] if s["shock"] == "crash -30%")["modes"]["multi-assets"]
+        assert crash["margin_ratio"] == "0.00324325"  # 84 / 25,900 = 0.0032432432..., rounded up
+        assert crash["margin_ratio_percent"] == "0.33"
+
+    def test_haircuts_binance_gives_the_btc_buffer(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        """Binance's shipped data values BTC at 95 % (bid buffer 0.05): the file without its
+        own buffer and ``--haircuts binance`` give the same equity, 52,000 minus the USDT
+        ask buffer 0.0001 on the 5,000 debt (0.5): 51,999.5."""
+        text = (ACCOUNTS / "btc-backs-negative-usdt.toml").read_text(encoding="utf-8")
+        r = run_json(capsys, write(tmp_path, text.replace('bid_buffer = "0.05"\n', "")), "--haircuts", "binance")
+        assert r["account_equity"] == "51999.50000000"
+
     def test_file_shock_takes_both_legs_down(self, capsys: pytest.CaptureFixture[str]) -> None:
         """BTC −60 % with the contract: 22,800 − 5,000 − 18,000 = −200 USD of equity:
         liquidated in every mode."""
