@@ -123,7 +123,7 @@ def account_rows(a: dict[str, Any]) -> list[tuple[str, str]]:
     ]
     if "collateral_mode" in a:  # (a run with multi-asset collateral)
         rows.insert(1, ("collateral mode", a["collateral_mode"]))
-        acc = a.get("account")
+        acc = a.get("portfolio")
         rows.append(("account margin ratio: end (highest)",
                      f"{_pct(acc['margin_ratio'])} ({_pct(acc['highest_margin_ratio'])})" if acc else "-"))
         rows.append(("haircut lost at the end, USD",

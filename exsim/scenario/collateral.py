@@ -27,7 +27,6 @@ Every error names the file, the line and the field (``collateral.BTC.tiers[1].ha
 from __future__ import annotations
 
 import re
-from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -39,7 +38,7 @@ from exsim.ledger.collateral import ONE_TIER, CollateralRule, CollateralTier, pa
 from exsim.replay.market import MAX_PRICE_TICKS
 from exsim.scenario.paths import IndexGrid
 from exsim.scenario.toml_fields import Fields
-from exsim.units import NS_PER_MINUTE, mul_div_ceil, mul_div_floor, to_ticks
+from exsim.units import NS_PER_MINUTE, format_scaled, mul_div_ceil, mul_div_floor, to_ticks
 
 _ASSET = re.compile(r"^[A-Z][A-Z0-9]{1,15}$")
 RULE_KEYS = ("bid_buffer", "ask_buffer", "tiers")
@@ -307,12 +306,12 @@ def _toward(v0: int, v1: int, k: int, n: int) -> int:
 
 
 def _bounds(tiers: tuple[CollateralTier, ...]) -> str:
-    return ", ".join("open" if u is None else str(Decimal(u).scaleb(-8).normalize()) for u, _ in tiers)
+    return ", ".join("open" if u is None else format_scaled(u, 8) for u, _ in tiers)
 
 
 def _minutes(ns: int) -> str:
     whole, rest = divmod(ns, NS_PER_MINUTE)
-    return f"{whole}m" if not rest else f"{Decimal(ns).scaleb(-9).normalize()}s"
+    return f"{whole}m" if not rest else f"{format_scaled(ns, 9)}s"
 
 
 # --------------------------------------------------------------------------- accounts

@@ -144,8 +144,10 @@ class ScenarioRecorder:
         """Record ``asset``'s rule after an index tick or a rule change."""
         rule = self.run.ledger.collateral[asset]
         self.start_index.setdefault(asset, rule.index_usd_e8)
-        self.collateral_rows.append((ts_ns, asset, rule.index_usd_e8, rule.bid_buffer_e8, rule.ask_buffer_e8,
-                                     tiers_text(rule), why))
+        row = (ts_ns, asset, rule.index_usd_e8, rule.bid_buffer_e8, rule.ask_buffer_e8, tiers_text(rule), why)
+        if any(r[:6] == row[:6] for r in self.collateral_rows[-len(self.run.scenario.collateral):]):
+            return  # (the start marks re-send the index that setup set: one row)
+        self.collateral_rows.append(row)
 
     def on_liquidation(self, e: Any, generation: int) -> None:
         run = self.run
@@ -291,7 +293,8 @@ class ScenarioRecorder:
     def usd_how(self, asset: str) -> str:
         c = self.run.scenario.collateral.get(asset)
         if c is not None:
-            return f"its collateral index ({'the mark of ' + c.follows if c.follows else 'its ' + c.index_source})"
+            source = f"the mark of {c.follows}" if c.follows else "fixed" if c.index_source == "price" else f"its {c.index_source} path"
+            return f"its collateral index ({source})"
         return self.pricer.how(asset)
 
     def held_assets(self, account_id: int) -> list[tuple[str, Any]]:
@@ -436,7 +439,7 @@ class ScenarioRecorder:
         )
         liqs = [dict((k, v) for k, v in x.items() if not k.startswith("_")) for x in self.liquidations if x["account"] == spec.account_id]
         adl = [x for x in self.liquidations if any(a["account"] == spec.account_id for a in x["adl"])]
-        modes = sorted({p.margin_mode or run.mode for p in spec.positions})
+        modes = sorted({p.margin_mode or run.margin_mode for p in spec.positions})
         positions = [p for _, a in self.held_assets(spec.account_id) for p in a.positions.values() if p.qty_lots]
         realised = (acct.realized_pnl_atoms - acct.fees_atoms + acct.funding_atoms) if acct is not None else 0
         wallet = acct.wallet_atoms if acct is not None else 0
@@ -588,7 +591,7 @@ class ScenarioRecorder:
         if self.portfolio.get(aid):
             eq, _, _, mm, ratio = self.portfolio_row(aid)
             rows = [r for r in self.series if r[1] == aid]
-            out["account"] = {
+            out["portfolio"] = {
                 "equity_usd": format_atoms(eq),
                 "maint_margin_usd": format_atoms(mm),
                 "margin_ratio": format_rate_e8(ratio, 8),

@@ -236,16 +236,16 @@ class ScenarioRun:
         for acct in self.accounts:
             first = acct.positions[0] if acct.positions else None
             home = self.ledger.home_asset
-            if self.collateral_modes[acct.account_id] == MULTI_ASSETS:
+            for asset, atoms in acct.deposit_list(home):  # (the home asset's Deposit as before: linear runs unchanged)
+                deposit = Deposit(t0, acct.account_id, atoms) if asset == home else Deposit(t0, acct.account_id, atoms, asset)
+                self._setup_step(deposit, first.where if first else "",
+                                 f"{first.field.rsplit('.', 1)[0]}.deposit" if first and first.field else "deposit")
+            if self.collateral_modes[acct.account_id] == MULTI_ASSETS:  # (after the deposits: they open the account)
                 from exsim.exchange import SetCollateralMode
 
                 field = f"{acct.field}.collateral_mode" if acct.field else "collateral_mode"
                 check_multi_assets_deposits(acct.deposit_list(home), self.scenario.collateral, acct.where, field)
                 self._setup_step(SetCollateralMode(t0, acct.account_id, MULTI_ASSETS), acct.where, field)
-            for asset, atoms in acct.deposit_list(home):  # (the home asset's Deposit as before: linear runs unchanged)
-                deposit = Deposit(t0, acct.account_id, atoms) if asset == home else Deposit(t0, acct.account_id, atoms, asset)
-                self._setup_step(deposit, first.where if first else "",
-                                 f"{first.field.rsplit('.', 1)[0]}.deposit" if first and first.field else "deposit")
             for p in acct.positions:
                 mode = p.margin_mode or self.margin_mode
                 inst = self.scenario.instrument(p.symbol)
