@@ -200,6 +200,11 @@ def _located(exc: InputError, f: Fields) -> InputError:
         key = m.group(1) if m else ""
     if exc.field and exc.field not in text and not m:  # (a number's error names it in its field only)
         text = f"{exc.field.split('.')[-1]}: {text}"
+    if key.endswith(".haircut") and "value_ratio must be in [0, 1]" in text:  # (parse_rule reads a haircut as 1 − ratio)
+        text = f"{f.table['tiers'][int(m.group(1)) - 1]['haircut']!r}: a haircut outside [0, 1]" if m else text
+    asset = f.path.rsplit(".", 1)[-1]
+    if text.startswith(f"{asset}: "):  # (the field names the asset)
+        text = text[len(asset) + 2:]
     return f.source.error(f.field(key) if key else f.path, text)
 
 
@@ -286,7 +291,7 @@ def _entry_values(f: Fields, asset: str) -> tuple[int | None, int | None, tuple[
         rule = parse_rule(asset, table, f.source.where(f.path))
     except InputError as exc:
         if f.has("haircut") and "tier" in f"{exc.field} {exc.message}":
-            msg = exc.message.split(": ")[-1]
+            msg = "a haircut outside [0, 1]" if "value_ratio must be in" in exc.message else exc.message.split(": ")[-1]
             raise f.error("haircut", f"{f.table['haircut']!r}: {msg}") from None
         raise _located(exc, f) from None
     return (rule.bid_buffer_e8 if f.has("bid_buffer") else None,

@@ -294,7 +294,7 @@ class ScenarioRecorder:
         c = self.run.scenario.collateral.get(asset)
         if c is not None:
             source = f"the mark of {c.follows}" if c.follows else "fixed" if c.index_source == "price" else f"its {c.index_source} path"
-            return f"its collateral index ({source})"
+            return f"collateral index ({source})"
         return self.pricer.how(asset)
 
     def held_assets(self, account_id: int) -> list[tuple[str, Any]]:
