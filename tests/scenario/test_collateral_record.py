@@ -47,7 +47,7 @@ class TestCompare:
         _, text = compared
         flat = " ".join(text.split())
         for mode in ("isolated", "cross"):
-            assert f"note: {mode}: eth-long-btc-backed's 0.05000000 BTC backs nothing in single-asset collateral mode" in flat
+            assert f"note: {mode}: btc-backed's 0.05000000 BTC backs nothing in single-asset collateral mode" in flat
 
     def test_one_plot_of_the_three_runs(self, compared: tuple[Path, str]) -> None:
         """compare.png is drawn from the three run directories."""
@@ -100,3 +100,47 @@ def test_modes_outside_the_three_are_refused(capsys: pytest.CaptureFixture[str])
     """``--modes cross,portfolio``: exit 2, naming the three modes."""
     assert main(["compare", "one-position", "--modes", "cross,portfolio"]) == 2
     assert "expected modes from isolated, cross, multi-assets" in capsys.readouterr().err
+
+
+def test_an_index_that_follows_the_book_mark_moves_with_it() -> None:
+    """``mark = "book"`` and ``index = "path:BTCUSDT"``: a market sell moves the mid, and the BTC
+    index takes every mark the book gives (each ``collateral.csv`` index is a mark of the run)."""
+    from exsim.scenario.runner import ScenarioRun
+    from exsim.scenario.spec import parse_scenario
+    from exsim.scenario.toml_fields import Source
+
+    text = """
+[scenario]
+name = "book-index"
+mark = "book"
+margin_mode = "multi-assets"
+[[instruments]]
+symbol = "BTCUSDT"
+[book]
+levels = 50
+step_ticks = 100
+depth = "2000"
+follow_mark = false
+[collateral.BTC]
+index = "path:BTCUSDT"
+[paths.BTCUSDT]
+marks = [["0s", "40000"]]
+[[accounts]]
+name = "holder"
+deposit = { USDT = "100", BTC = "1" }
+[[accounts]]
+name = "seller"
+deposit = "100000"
+[[accounts.orders]]
+at = "1m"
+symbol = "BTCUSDT"
+side = "sell"
+type = "market"
+qty = "1"
+"""
+    run = ScenarioRun(parse_scenario(Source("b.toml", text, None)), check_every_event=True)
+    run.run()
+    marks = {m[2] for m in run.recorder.marks}
+    indexes = [r[2] for r in run.recorder.collateral_rows]
+    assert len(indexes) >= 2 and set(indexes) <= marks and indexes[-1] == run.exchange.mark_price_subticks("BTCUSDT")
+    assert indexes[-1] < 40_000 * 10**8

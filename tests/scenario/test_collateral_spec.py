@@ -238,3 +238,15 @@ def test_the_command_line_prints_one_line_and_exits_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"exsim: error: {path}:{line_of(text, '1.5')}: field 'collateral.BTC.tiers[1].haircut'")
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_a_csv_index_path_is_read_beside_the_scenario(tmp_path: Path) -> None:
+    """``[collateral.ETH.index] csv = "eth.csv"``: a ``time,mark`` file, exact on the 1e-8 USD grid."""
+    (tmp_path / "eth.csv").write_text("time,mark\n0s,2000\n15m,1950.5\n", encoding="utf-8")
+    text = sub('[collateral.ETH]\nindex = "2000"\n', '[collateral.ETH.index]\ncsv = "eth.csv"\n')
+    path = tmp_path / "c.toml"
+    path.write_text(text, encoding="utf-8")
+    from exsim.scenario.spec import load_scenario
+
+    c = load_scenario(path).collateral["ETH"]
+    assert (c.index_source, c.index_path) == ("csv", ((0, 2000 * 10**8), (900 * 10**9, 195_050_000_000)))
