@@ -19,6 +19,13 @@ One run, in order:
    that sells into a thin book moves the mid, the new mark may liquidate the next
    accounts — a cascade, each round a *generation*.
 
+**Multi-asset collateral** (:mod:`exsim.scenario.collateral`): at setup each
+``[collateral.ASSET]`` sends its rule and first index point before any deposit, and a
+multi-assets account is switched after its deposits; on the timeline a collateral index
+that is an instrument's mark is sent right after each of its marks, an index path of its
+own and the ``[[haircut_schedule]]`` changes at a mark's priority after the marks of that
+instant (``CollateralIndex``, ``SetCollateralRule``).
+
 Everything the exchange emits goes to :class:`~exsim.scenario.record.ScenarioRecorder`.
 With ``check_every_event`` the ledger's and the exchange's ``_check()`` run after every
 command (money conserved, no negative balance, books uncrossed, trigger index exact).
@@ -33,12 +40,15 @@ from exsim.book.orders import BUY, IOC, LIMIT, SELL
 from exsim.errors import InputError
 from exsim.exchange import (
     AdjustIsolatedMargin,
+    CollateralIndex,
     CommandRejected,
     Deposit,
     Exchange,
     Liquidation,
     NewOrder,
     OrderRejected,
+    SetCollateralMode,
+    SetCollateralRule,
     SetLeverage,
     SetMarginMode,
     SetMarkPrice,
@@ -116,10 +126,7 @@ class ScenarioRun:
         priorities = dict(PRIORITY)
         priorities[MarkStep] = PRIORITY_MARK
         priorities[IndexStep] = PRIORITY_MARK
-        if scenario.rule_steps:  # (a haircut change at a mark's time comes after the mark)
-            from exsim.exchange import SetCollateralRule
-
-            priorities[SetCollateralRule] = PRIORITY_MARK
+        priorities[SetCollateralRule] = PRIORITY_MARK  # (a haircut change at a mark's time: after the mark, by order)
         self.loop = EventLoop(self, priorities=priorities)
         self.ladder: dict[str, dict[tuple[int, int], int]] = {s.symbol: {} for s in scenario.instruments}
         self.setup_errors: list[str] = []
@@ -162,8 +169,6 @@ class ScenarioRun:
             if not c.follows:
                 items += [IndexStep(t0 + t, asset, e8) for t, e8 in c.index_path[1:]]
         if sc.rule_steps:
-            from exsim.exchange import SetCollateralRule
-
             items += [SetCollateralRule(t0 + r.at_ns, r.asset, r.bid_buffer_e8, r.ask_buffer_e8, r.tiers)
                       for r in sc.rule_steps]
         for acct in self.accounts:
@@ -206,7 +211,7 @@ class ScenarioRun:
             self.recorder.sample(command.ts_ns, "index")
             return
         self._send(command)
-        if type(command).__name__ == "SetCollateralRule":
+        if type(command) is SetCollateralRule:
             self.recorder.on_collateral(command.ts_ns, command.asset, "rule")
             self.recorder.sample(command.ts_ns, "rule")
         if self.scenario.mark_source == "book":
@@ -227,8 +232,6 @@ class ScenarioRun:
     def _setup(self, t0: int) -> None:
         self.in_setup = True
         if self.scenario.collateral:
-            from exsim.exchange import SetCollateralRule
-
             for asset, c in sorted(self.scenario.collateral.items()):  # rules and indexes before any deposit
                 self._setup_step(SetCollateralRule(t0, asset, c.bid_buffer_e8, c.ask_buffer_e8, c.tiers), c.where,
                                  f"collateral.{asset}")
@@ -241,8 +244,6 @@ class ScenarioRun:
                 self._setup_step(deposit, first.where if first else "",
                                  f"{first.field.rsplit('.', 1)[0]}.deposit" if first and first.field else "deposit")
             if self.collateral_modes[acct.account_id] == MULTI_ASSETS:  # (after the deposits: they open the account)
-                from exsim.exchange import SetCollateralMode
-
                 field = f"{acct.field}.collateral_mode" if acct.field else "collateral_mode"
                 check_multi_assets_deposits(acct.deposit_list(home), self.scenario.collateral, acct.where, field)
                 self._setup_step(SetCollateralMode(t0, acct.account_id, MULTI_ASSETS), acct.where, field)
@@ -300,8 +301,6 @@ class ScenarioRun:
 
     def _index(self, ts: int, asset: str, index_usd_e8: int) -> None:
         """A collateral index tick (the exchange's ``CollateralIndex``), recorded."""
-        from exsim.exchange import CollateralIndex
-
         self._send(CollateralIndex(ts, asset, index_usd_e8))
         self.recorder.on_collateral(ts, asset, "index")
 
