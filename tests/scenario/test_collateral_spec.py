@@ -250,3 +250,33 @@ def test_a_csv_index_path_is_read_beside_the_scenario(tmp_path: Path) -> None:
 
     c = load_scenario(path).collateral["ETH"]
     assert (c.index_source, c.index_path) == ("csv", ((0, 2000 * 10**8), (900 * 10**9, 195_050_000_000)))
+
+
+class TestCollateralModeOfARun:
+    def test_a_multi_assets_run_puts_every_account_in_multi_assets(self) -> None:
+        """``--mode multi-assets``: an account that fixes nothing is multi-assets, its positions cross."""
+        from exsim.scenario.runner import ScenarioRun
+
+        run = ScenarioRun(load(BASE), margin_mode="multi-assets")
+        assert (run.collateral_modes, run.margin_mode) == ({1: "multi-assets"}, "cross")
+
+    def test_an_account_that_fixes_single_asset_keeps_it(self) -> None:
+        """``collateral_mode = "single-asset"`` holds in a multi-assets run."""
+        from exsim.scenario.runner import ScenarioRun
+
+        text = sub('name = "trader"\n', 'name = "trader"\ncollateral_mode = "single-asset"\n')
+        assert ScenarioRun(load(text), margin_mode="multi-assets").collateral_modes == {1: "single-asset"}
+
+    def test_a_position_fixed_isolated_keeps_its_account_single_asset(self) -> None:
+        """As a position that fixes its margin mode keeps it in every run, its account stays single-asset."""
+        from exsim.scenario.runner import ScenarioRun
+
+        text = sub("leverage = 20\n", 'leverage = 20\nmargin_mode = "isolated"\n')
+        assert ScenarioRun(load(text), margin_mode="multi-assets").collateral_modes == {1: "single-asset"}
+
+    def test_single_asset_runs_keep_every_account_single_asset(self) -> None:
+        """isolated and cross runs: single-asset unless the account fixes multi-assets."""
+        from exsim.scenario.runner import ScenarioRun
+
+        assert [ScenarioRun(load(BASE), margin_mode=m).collateral_modes for m in ("isolated", "cross")] == [
+            {1: "single-asset"}, {1: "single-asset"}]
