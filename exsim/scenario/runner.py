@@ -126,7 +126,6 @@ class ScenarioRun:
         priorities = dict(PRIORITY)
         priorities[MarkStep] = PRIORITY_MARK
         priorities[IndexStep] = PRIORITY_MARK
-        priorities[SetCollateralRule] = PRIORITY_MARK  # (a haircut change at a mark's time: after the mark, by order)
         self.loop = EventLoop(self, priorities=priorities)
         self.ladder: dict[str, dict[tuple[int, int], int]] = {s.symbol: {} for s in scenario.instruments}
         self.setup_errors: list[str] = []
