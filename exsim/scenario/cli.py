@@ -10,7 +10,7 @@ from typing import Any
 
 from exsim.errors import InputError
 from exsim.scenario.runner import ScenarioRun
-from exsim.scenario.spec import MODES, Scenario, load_scenario
+from exsim.scenario.spec import RUN_MODES, Scenario, load_scenario
 
 BUILTIN = "exsim.scenario"
 
@@ -30,6 +30,8 @@ BUILTIN_ORDER = (
     "hedged-pair",
     "cascade",
     "coin-margined",
+    "haircut-squeeze",
+    "collateral-crash",
 )
 
 
@@ -119,6 +121,14 @@ def account_rows(a: dict[str, Any]) -> list[tuple[str, str]]:
         ("auto-deleveraged", str(a["auto_deleveraged"])),
         ("open positions at the end", ", ".join(a["open_positions"]) or "none"),
     ]
+    if "collateral_mode" in a:  # (a run with multi-asset collateral)
+        rows.insert(1, ("collateral mode", a["collateral_mode"]))
+        acc = a.get("portfolio")
+        rows.append(("account margin ratio: end (highest)",
+                     f"{_pct(acc['margin_ratio'])} ({_pct(acc['highest_margin_ratio'])})" if acc else "-"))
+        rows.append(("haircut lost at the end, USD",
+                     ", ".join(f"{k} {_money(v)}" for k, v in acc["haircut_usd"].items()) if acc else "-"))
+        rows.append(("collateral that backs nothing", ", ".join(a["idle_collateral"]) or "none"))
     if asset is not None:
         usd = a["usd_value"]
         rows[1:1] = [("collateral", ", ".join(a["assets"]) or asset)]
@@ -184,6 +194,20 @@ def print_scenario(console: Any, s: dict[str, Any]) -> None:
         for x in a["liquidations"]:
             console.print(f"[bold red]liquidation[/bold red] {a['name']} at {_when(x['after_s'])}: {x['explanation']}")
     usd_note(console, s)
+    collateral_note(console, [s])
+
+
+def collateral_note(console: Any, runs: list[dict[str, Any]]) -> None:
+    """Say which wallets back nothing: in single-asset mode a wallet in an asset none of
+    the contracts settles in (BTC beside USDT contracts) is not collateral."""
+    said = set()
+    for s in runs:
+        for a in s["accounts"]:
+            if a.get("idle_collateral") and (a["name"], s["margin_mode"]) not in said:
+                said.add((a["name"], s["margin_mode"]))
+                console.print(f"[dim]note:[/dim] {s['margin_mode']}: {a['name']}'s {', '.join(a['idle_collateral'])} "
+                              "backs nothing in single-asset collateral mode (no contract settles in it); "
+                              "it counts in multi-assets mode")
 
 
 def usd_note(console: Any, s: dict[str, Any]) -> None:
@@ -206,8 +230,9 @@ def print_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
         t.add_column(m, justify="right")
     for i, a in enumerate(first["accounts"]):
         per_mode = [dict(account_rows(runs[m]["accounts"][i])) for m in modes]
-        for k, _ in account_rows(a):
-            t.add_row(a["name"], k, *(p[k] for p in per_mode))
+        keys = list(dict.fromkeys(k for m in modes for k, _ in account_rows(runs[m]["accounts"][i])))
+        for k in keys:
+            t.add_row(a["name"], k, *(p.get(k, "-") for p in per_mode))
         t.add_section()
     if first.get("population") or any(runs[m]["cascade"]["generations"] for m in modes):
         per_mode = [dict(population_rows(runs[m])) for m in modes]
@@ -215,6 +240,7 @@ def print_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
             t.add_row("all", k, *(p.get(k, "") for p in per_mode))
     console.print(t)
     usd_note(console, first)
+    collateral_note(console, [runs[m] for m in modes])
 
 
 # --------------------------------------------------------------------------- commands
@@ -250,9 +276,9 @@ def cmd_scenario(args: argparse.Namespace) -> int:
 
 def parse_modes(text: str) -> list[str]:
     modes = [m.strip() for m in text.split(",") if m.strip()]
-    bad = [m for m in modes if m not in MODES]
+    bad = [m for m in modes if m not in RUN_MODES]
     if bad or not modes:
-        raise InputError(f"{text!r}: expected modes from {', '.join(MODES)}, comma-separated", field="--modes")
+        raise InputError(f"{text!r}: expected modes from {', '.join(RUN_MODES)}, comma-separated", field="--modes")
     if len(set(modes)) != len(modes):
         raise InputError(f"{text!r} names a mode twice", field="--modes")
     return modes
@@ -293,7 +319,8 @@ def add_parsers(sub: Any) -> None:
     )
     sp.add_argument("file", nargs="?", metavar="FILE|NAME")
     sp.add_argument("--list", action="store_true", help="list the built-in scenarios, one per line: name, then what it shows")
-    sp.add_argument("--mode", choices=MODES, help="margin mode of positions that do not fix one (default: the file's)")
+    sp.add_argument("--mode", choices=RUN_MODES, help="margin mode of positions that do not fix one, or multi-assets "
+                    "(cross, with accounts in multi-assets collateral mode; default: the file's)")
     sp.add_argument("--out", metavar="DIR", help="write the run here")
     sp.add_argument("--allow-path", action="append", default=[], metavar="DIR", help=ALLOW_HELP)
     sp.set_defaults(func=cmd_scenario)
@@ -304,12 +331,15 @@ def add_parsers(sub: Any) -> None:
         description=(
             "Run the same scenario under each margin mode (positions that fix their mode keep it) and print, per "
             "account, liquidations, realised loss, remaining balance, max drawdown, lowest margin-ratio headroom "
-            "and time to first liquidation side by side; writes compare.png with both runs. "
-            "Example: exsim compare one-position"
+            "and time to first liquidation side by side; writes compare.png with both runs. The multi-assets mode "
+            "runs the same accounts in cross margin with multi-assets collateral (a BTC wallet backs USDT contracts "
+            "at its haircut); in isolated and cross a wallet no contract settles in backs nothing. "
+            "Example: exsim compare one-position; exsim compare haircut-squeeze --modes isolated,cross,multi-assets"
         ),
     )
     cp.add_argument("file", metavar="FILE|NAME")
-    cp.add_argument("--modes", default="isolated,cross", help="comma-separated margin modes (default isolated,cross)")
+    cp.add_argument("--modes", default="isolated,cross",
+                    help="comma-separated modes: isolated, cross, multi-assets (default isolated,cross)")
     cp.add_argument("--out", metavar="DIR", help="where the runs and compare.png go (default runs/compare-NAME)")
     cp.add_argument("--allow-path", action="append", default=[], metavar="DIR", help=ALLOW_HELP)
     cp.set_defaults(func=cmd_compare)

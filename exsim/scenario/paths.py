@@ -39,7 +39,7 @@ import io
 import random
 from decimal import Decimal, localcontext
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, NamedTuple
 
 from exsim.errors import InputError
 from exsim.instruments import Instrument
@@ -51,19 +51,58 @@ from exsim.scenario.toml_fields import Fields, duration_ns, read_regular_file
 from exsim.units import NS_PER_MINUTE, nearest_ticks, to_ticks
 
 MAX_POINTS = 1_000_000
+
+
+class IndexGrid(NamedTuple):
+    """The grid a collateral index path is drawn on: 1e-8 USD per coin, so a path's
+    "ticks" are the exchange's ``index_usd_e8`` exactly. (Paths are otherwise read on an
+    instrument's tick grid; the readers below need only ``symbol`` and ``tick_size``.)"""
+
+    symbol: str  # "BTC index"
+    tick_size: Decimal = Decimal("0.00000001")
+
+
+def index_key(asset: str) -> str:
+    """The key a collateral index path is generated under, beside the instruments' symbols
+    (``@`` sorts before every symbol: with a generated index, the draws of the instruments
+    are taken after the index's at each step)."""
+    return f"@{asset}"
 #: the largest ``csv`` path file read (a million ``time,mark`` lines fit)
 MAX_CSV_BYTES = 64 << 20
 
 
 def read_paths(
-    root: Fields, by_symbol: dict[str, Instrument], start_ns: int, generator: Fields | None
-) -> tuple[dict[str, tuple[tuple[int, int], ...]], dict[str, str]]:
+    root: Fields,
+    by_symbol: dict[str, Instrument],
+    start_ns: int,
+    generator: Fields | None,
+    indexes: dict[str, Fields] | None = None,
+) -> tuple[dict[str, tuple[tuple[int, int], ...]], dict[str, str], dict[str, tuple[tuple[int, int], ...]]]:
+    """The instruments' paths ``{symbol: ((ns from start, ticks), ...)}``, their kinds, and
+    the collateral index paths of ``indexes`` (``{asset: the [collateral.ASSET.index]
+    table}``: ``marks``, ``csv`` or ``generator``, in ``index_usd_e8``). A generated index
+    shares the ``[generator]`` and its common factor with the generated instruments."""
     paths: dict[str, tuple[tuple[int, int], ...]] = {}
     kinds: dict[str, str] = {}
+    index_paths: dict[str, tuple[tuple[int, int], ...]] = {}
+    grids: dict[str, Any] = dict(by_symbol)
+    generated: dict[str, Fields] = {}
+    for asset, f in (indexes or {}).items():
+        f.only(("marks", "csv", "generator"))
+        given = [k for k in ("marks", "csv", "generator") if f.has(k)]
+        if len(given) != 1:
+            raise f.error("marks", "give exactly one of marks, csv or generator (or index = \"<price>\" / \"path:SYMBOL\")")
+        grid = IndexGrid(f"{asset} index")
+        if given[0] == "marks":
+            index_paths[asset] = _inline(f, grid)  # type: ignore[arg-type]
+        elif given[0] == "csv":
+            index_paths[asset] = _csv(f, grid, start_ns)  # type: ignore[arg-type]
+        else:
+            generated[index_key(asset)] = f.table_of("generator")
+            grids[index_key(asset)] = grid
     table = root.table_of("paths", None)
     if table is None:
-        return paths, kinds
-    generated: dict[str, Fields] = {}
+        table = Fields(root.source, "paths", {})
     for symbol, _ in table.items():
         if symbol not in by_symbol:
             raise table.error(symbol, f"{symbol!r} is not an instrument of this scenario (listed: {', '.join(by_symbol)})")
@@ -90,10 +129,14 @@ def read_paths(
             first = next(iter(generated.values()))
             raise InputError("missing: a generated path needs [generator] with seed, step and duration",
                              where=first.source.where(first.path), field="generator")
-        paths.update(_generate(generator, generated, by_symbol))
+        for key, path in _generate(generator, generated, grids).items():
+            if key in by_symbol:
+                paths[key] = path
+            else:
+                index_paths[key[1:]] = path
     elif generator is not None:
         raise generator.error("seed", "[generator] is set but no path uses it (give a path generator = {...})")
-    return paths, kinds
+    return paths, kinds, index_paths
 
 
 def _checked(points: list[tuple[int, int]], f: Fields, key: str) -> tuple[tuple[int, int], ...]:
@@ -255,7 +298,7 @@ def _irwin_hall(rng: random.Random) -> Decimal:
     return Decimal(total) / Decimal(1 << 32) - 6
 
 
-def _generate(g: Fields, tables: dict[str, Fields], by_symbol: dict[str, Instrument]) -> dict[str, tuple[tuple[int, int], ...]]:
+def _generate(g: Fields, tables: dict[str, Fields], by_symbol: dict[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:
     g.only(("seed", "step", "duration"))
     seed = g.integer("seed", minimum=0)
     step = g.duration_ns("step", positive=True)

@@ -7,7 +7,12 @@
 * ``equity.png`` — each explicit account's equity; a population as one total line;
 * ``margin_ratio.png`` — each account's margin ratio (maintenance margin / margin
   balance) in %, with the 100 % line at which the venue liquidates; a population as its
-  highest ratio among the accounts still holding positions.
+  highest ratio among the accounts still holding positions;
+* ``collateral.png`` (a run with multi-asset collateral) — each collateral asset's index
+  (USD) with its value ratio at the first tier after the bid buffer (``(1 − bid buffer) ×
+  ratio``, %), and below, each multi-assets account's haircut lost per asset (USD). The
+  equity and margin-ratio plots draw a multi-assets account's *account* equity (USD) and
+  account margin ratio.
 
 :func:`write_compare_plot` draws runs of one scenario (isolated vs cross) on one figure.
 The x axis is minutes since the scenario's start (its UTC time is in the axis label).
@@ -31,8 +36,8 @@ if TYPE_CHECKING:
 
 DPI = 110
 RATIO_CLIP_PCT = 150.0  # ratios above this are drawn at it (the recorder caps them at 10 000 %)
-MODE_COLOURS = {"isolated": "tab:blue", "cross": "tab:orange"}
-OTHER_COLOURS = ("tab:green", "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
+MODE_COLOURS = {"isolated": "tab:blue", "cross": "tab:orange", "multi-assets": "tab:green"}
+OTHER_COLOURS = ( "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 ACCOUNT_STYLES = ("-", "--", "-.", (0, (1, 1)))
 NAN = float("nan")
 
@@ -110,6 +115,15 @@ class _Run:
         for _, s in self.samples:
             if acct in s:
                 last = _f(s[acct][field])
+            out.append(last)
+        return out
+
+    def values_text(self, acct: int, field: str) -> list[str]:
+        """As :meth:`values`, the text of ``field`` ("" where the account has none yet)."""
+        out, last = [], ""
+        for _, s in self.samples:
+            if acct in s:
+                last = s[acct].get(field) or ""
             out.append(last)
         return out
 
@@ -258,11 +272,50 @@ def ratio_figure(run: _Run) -> Figure:
     return fig
 
 
+def collateral_figure(run: _Run, rows: list[dict[str, str]]) -> Figure:
+    """Index per collateral asset (value ratio on a right axis), then the haircut lost per asset and account."""
+    plt = _pyplot()
+    assets = list(dict.fromkeys(r["asset"] for r in rows)) or ["no collateral"]
+    fig, axes = plt.subplots(len(assets) + 1, 1, sharex=True, squeeze=False, figsize=(11, 2.2 + 2.6 * (len(assets) + 1)))
+    for ax, asset in zip(axes[:, 0], assets):
+        mine = [r for r in rows if r["asset"] == asset]
+        x = [run.m(r["ts_ns"]) for r in mine]
+        _line(ax, x, [float(r["index"]) for r in mine], lw=1.2, color="tab:blue", drawstyle="steps-post", label=f"{asset} index")
+        twin = ax.twinx()
+        ratio = [(1 - float(r["bid_buffer"])) * float(r["tiers"].split(";")[0].split(":")[-1]) * 100 for r in mine]
+        _line(twin, x, ratio, lw=1.0, color="tab:red", ls="--", drawstyle="steps-post",
+              label="value ratio, first tier (%)")
+        twin.set_ylabel("value ratio (%)")
+        twin.set_ylim(0, 105)
+        ax.set_title(f"{asset}: collateral index and value ratio", fontsize=10)
+        _finish(ax, "index (USD)", twin)
+    ax = axes[-1, 0]
+    drawn = False
+    for aid, name, _ in run.accounts:
+        cells = run.values_text(aid, "haircut_usd")
+        names = sorted({kv.split("=")[0] for c in cells for kv in c.split(";") if "=" in kv})
+        for asset in names:
+            y = [NAN if not c else float(dict(kv.split("=") for kv in c.split(";") if "=" in kv).get(asset, "nan"))
+                 for c in cells]
+            if any(v for v in y if not math.isnan(v)):
+                _line(ax, run.x, y, lw=1.1, label=f"{name}: {asset}")
+                drawn = True
+    ax.set_title("haircut lost per asset (multi-assets accounts)" + ("" if drawn else ": none"), fontsize=10)
+    ax.set_xlabel(run.xlabel)
+    _finish(ax, "haircut (USD)")
+    fig.suptitle(f"{run.scenario} ({run.mode}): collateral")
+    return fig
+
+
 def write_scenario_plots(run_dir: str | Path) -> list[Path]:
-    """Draw ``price.png``, ``equity.png`` and ``margin_ratio.png`` into ``run_dir``; returns their paths."""
+    """Draw ``price.png``, ``equity.png`` and ``margin_ratio.png`` into ``run_dir`` (and
+    ``collateral.png`` when it has ``collateral.csv``); returns their paths."""
     run, d = _Run(run_dir), Path(run_dir)
-    return [_save(price_figure(run), d / "price.png"), _save(equity_figure(run), d / "equity.png"),
-            _save(ratio_figure(run), d / "margin_ratio.png")]
+    out = [_save(price_figure(run), d / "price.png"), _save(equity_figure(run), d / "equity.png"),
+           _save(ratio_figure(run), d / "margin_ratio.png")]
+    if (d / "collateral.csv").is_file():
+        out.append(_save(collateral_figure(run, read_run_csv(d / "collateral.csv")), d / "collateral.png"))
+    return out
 
 
 def compare_figure(runs: dict[str, str | Path]) -> Figure:

@@ -28,6 +28,23 @@ worth the mark of the run's instrument that prices it). ``timeseries.csv`` then 
 columns :data:`ASSET_SERIES_FIELDS` and ``summary.json`` the keys ``assets`` and
 ``usd_value``. A run whose every amount is in one USD stablecoin writes exactly what it
 wrote before.
+
+**Multi-asset collateral** (a scenario with ``[collateral.ASSET]`` tables, or a run in
+which an account is in multi-assets collateral mode): a multi-assets account's figures are
+the *account's*, in USD (its ``asset`` is ``USD``): ``equity`` and ``margin_balance`` the
+account equity (every asset at its bid rate through its tiers, or its ask rate when
+negative), ``wallet`` its wallets at their index (no haircut), ``maint_margin`` the account
+maintenance margin at the ask rates, ``margin_ratio`` the account margin ratio; all
+rounded down to 1e-8 USD but the maintenance margin (up) and the ratio (up, exact from
+:mod:`exsim.ledger.collateral`). ``timeseries.csv`` gains :data:`COLLATERAL_SERIES_FIELDS`
+(each row's collateral mode and the haircut lost per asset, ``BTC=100.00000000;USDT=0``);
+``collateral.csv`` holds every collateral index tick and rule change
+(:data:`COLLATERAL_FIELDS`); ``summary.json`` gains ``collateral`` (per asset: where its
+index comes from, its start, lowest and end index, the rule at the end, the number of
+changes) and, per account, ``collateral_mode``, ``account`` (equity, maintenance margin,
+margin ratio and haircut per asset at the end, and the highest margin ratio) and
+``idle_collateral`` (a single-asset account's wallets in an asset none of the contracts
+settles in: they back nothing in that mode).
 """
 
 from __future__ import annotations
@@ -49,7 +66,8 @@ from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
 from exsim.results.stats import EquityCurve, statistics
 from exsim.results.trips import FillRecord, Trip, TripBook
 from exsim.sinks import JsonlSink
-from exsim.units import RATE_SCALE, ceil_div, format_atoms, format_rate_e8, format_scaled
+from exsim.ledger.collateral import MULTI_ASSETS, CollateralRule, usd_e40_to_usd_e8_floor
+from exsim.units import ATOMS_E8_PER_ATOM, RATE_SCALE, ceil_div, format_atoms, format_rate_e8, format_scaled
 
 if TYPE_CHECKING:
     from exsim.scenario.runner import ScenarioRun
@@ -59,6 +77,10 @@ SERIES_FIELDS = ("ts_ns", "time_utc", "account", "name", "equity", "wallet", "ma
 #: money columns, the account's whole equity in USD (every asset it holds at its USD value,
 #: rounded down) and, per asset, the USD price used (``BTC=36500.0``; ``;``-separated)
 ASSET_SERIES_FIELDS = ("asset", "equity_usd", "usd_prices")
+#: the columns a run with multi-asset collateral adds to ``timeseries.csv``
+COLLATERAL_SERIES_FIELDS = ("collateral_mode", "haircut_usd")
+#: ``collateral.csv``: every index tick and rule change of a collateral asset
+COLLATERAL_FIELDS = ("ts_ns", "time_utc", "asset", "index", "bid_buffer", "ask_buffer", "tiers", "why")
 MARK_FIELDS = ("ts_ns", "time_utc", "symbol", "mark", "best_bid", "best_ask", "generation")
 UNBOUNDED_RATIO_E8 = 100 * RATE_SCALE  # margin ratio shown when the margin balance is <= 0
 
@@ -85,10 +107,21 @@ class ScenarioRecorder:
         self.fund_path: list[tuple[int, int, int]] = []  # (ts, generation, fund balance) at each change
         sc = run.scenario
         self.home = sc.home_asset
+        #: account id -> True for a multi-assets account (its figures are the account's, in USD)
+        self.portfolio = {a.account_id: run.collateral_modes.get(a.account_id) == MULTI_ASSETS for a in run.accounts}
+        #: True when the run has collateral rules or a multi-assets account (adds columns and keys)
+        self.collateral_run = bool(sc.collateral) or any(self.portfolio.values())
         #: True when some amount is not in a USD stablecoin or there are several assets
-        self.multi = tells_assets(sc.assets)
+        self.multi = tells_assets(sc.assets + sc.collateral_assets) or self.collateral_run
         self.pricer = UsdPricer(insts, lambda symbol: run.exchange.mark_price_subticks(symbol))
-        self.main_asset = {a.account_id: a.main_asset(self.home) for a in run.accounts}
+        self.main_asset = {a.account_id: "USD" if self.portfolio[a.account_id] else a.main_asset(self.home)
+                           for a in run.accounts}
+        #: collateral runs: per series row, (collateral mode, haircut per asset)
+        self.series_collateral: list[tuple[str, str]] = []
+        #: (ts, asset, index e8, bid e8, ask e8, tiers text, why) at every index tick and rule change
+        self.collateral_rows: list[tuple[int, str, int, int, int, str, str]] = []
+        #: the index of each collateral asset at the start (the first row of it)
+        self.start_index: dict[str, int] = {}
         #: multi-asset runs: per series row, (equity in USD or None, "BTC=36500.0;...")
         self.series_usd: list[tuple[int | None, str]] = []
 
@@ -107,8 +140,28 @@ class ScenarioRecorder:
         if self.jsonl is not None:
             self.jsonl(events)
 
+    def on_collateral(self, ts_ns: int, asset: str, why: str) -> None:
+        """Record ``asset``'s rule after an index tick or a rule change."""
+        rule = self.run.ledger.collateral[asset]
+        self.start_index.setdefault(asset, rule.index_usd_e8)
+        row = (ts_ns, asset, rule.index_usd_e8, rule.bid_buffer_e8, rule.ask_buffer_e8, tiers_text(rule), why)
+        if any(r[:6] == row[:6] for r in self.collateral_rows[-len(self.run.scenario.collateral):]):
+            return  # (the start marks re-send the index that setup set: one row)
+        self.collateral_rows.append(row)
+
     def on_liquidation(self, e: Any, generation: int) -> None:
         run = self.run
+        if e.scope == "MULTI_ASSETS" and self.portfolio.get(e.account_id):
+            # one Liquidation per asset account of the portfolio: the first one's trigger
+            # figures (USD e8) are the account's; the row is written once
+            if not any(x["account"] == e.account_id and x["ts_ns"] == e.ts_ns and x["scope"] == "multi_assets"
+                       for x in self.liquidations):
+                ratio = min(UNBOUNDED_RATIO_E8, run.ledger.margin_ratio_e8(e.margin_balance_atoms, e.maint_margin_atoms))
+                eq, wallet, _, _, _ = self.figures(e.account_id)
+                self.series.append((e.ts_ns, e.account_id, eq, wallet, e.margin_balance_atoms, e.maint_margin_atoms,
+                                    ratio, "liquidation"))
+                self.series_usd.append((eq, self.usd_prices(e.account_id)))
+                self.series_collateral.append((MULTI_ASSETS, self.haircut_text(e.account_id)))
         # the trigger instant: the scope's figures the engine acted on (ratio >= 100 %),
         # before its fills; equity and wallet as they are after them
         asset = run.scenario.instrument(e.positions[0].symbol).margin_asset if e.positions else self.home
@@ -119,6 +172,8 @@ class ScenarioRecorder:
                                 e.margin_balance_atoms, e.maint_margin_atoms, ratio, "liquidation"))
             if self.multi:
                 self.series_usd.append(self.usd_equity(e.account_id))
+            if self.collateral_run:
+                self.series_collateral.append(self.collateral_cells(e.account_id))
         self.liquidations.append(
             {
                 "ts_ns": e.ts_ns,
@@ -157,6 +212,8 @@ class ScenarioRecorder:
         without positions has ratio 0. Exact integers; the ratio is rounded up.
         """
         ledger = self.run.ledger
+        if self.portfolio.get(account_id):
+            return self.portfolio_row(account_id)
         acct = ledger.find_account(account_id, self.main_asset.get(account_id, self.home))
         if acct is None:
             return 0, 0, 0, 0, 0
@@ -184,6 +241,61 @@ class ScenarioRecorder:
             self.series.append((ts_ns, acct.account_id, eq, wallet, bal, mm, ratio, why))
             if self.multi:
                 self.series_usd.append(self.usd_equity(acct.account_id))
+            if self.collateral_run:
+                self.series_collateral.append(self.collateral_cells(acct.account_id))
+
+    # ------------------------------------------------------------------ multi-asset collateral
+    def portfolio_row(self, account_id: int) -> tuple[int, int, int, int, int]:
+        """A multi-assets account's ``(equity, wallet, margin balance, maintenance margin,
+        margin ratio e8)`` in USD e8: the ledger's exact account figures, equity and
+        wallet rounded down, maintenance margin up, the ratio as the collateral module gives it."""
+        ledger = self.run.ledger
+        if ledger.portfolio(account_id) is None:
+            return 0, 0, 0, 0, 0
+        fig = ledger.portfolio_figures(account_id)
+        eq = usd_e40_to_usd_e8_floor(fig.equity_usd_e40)
+        mm = ceil_div(fig.maint_usd_e40, 10**32)
+        wallet = 0
+        for asset, acct in self.held_assets(account_id):
+            wallet += ledger.collateral[asset].full_value_usd_e40(acct.wallet_atoms * ATOMS_E8_PER_ATOM)
+        ratio = min(UNBOUNDED_RATIO_E8, fig.margin_ratio_e8()) if fig.maint_usd_e40 else 0
+        return eq, usd_e40_to_usd_e8_floor(wallet), eq, mm, ratio
+
+    def haircut_text(self, account_id: int) -> str:
+        """The haircut lost per asset of a multi-assets account, ``BTC=100.00000000;USDT=0`` (USD, rounded down)."""
+        ledger = self.run.ledger
+        if ledger.portfolio(account_id) is None:
+            return ""
+        fig = ledger.portfolio_figures(account_id)
+        return ";".join(f"{a.asset}={format_atoms(usd_e40_to_usd_e8_floor(a.haircut_usd_e40))}" for a in fig.assets)
+
+    def collateral_cells(self, account_id: int) -> tuple[str, str]:
+        if self.portfolio.get(account_id):
+            return MULTI_ASSETS, self.haircut_text(account_id)
+        return "single-asset", ""
+
+    def usd_prices(self, account_id: int) -> str:
+        return ";".join(f"{a}={self.usd_price_text(a)}" for a, _ in self.held_assets(account_id) if a not in USD_ASSETS)
+
+    def usd_value(self, asset: str, atoms: int) -> int | None:
+        """``atoms`` of ``asset`` in USD atoms, rounded down: a collateral asset at its index
+        (no haircut), any other as :class:`UsdPricer` converts it."""
+        if asset in self.run.scenario.collateral:
+            rule = self.run.ledger.collateral[asset]
+            return usd_e40_to_usd_e8_floor(rule.full_value_usd_e40(atoms * ATOMS_E8_PER_ATOM)) if rule.index_usd_e8 else None
+        return self.pricer.usd_atoms(asset, atoms)
+
+    def usd_price_text(self, asset: str) -> str:
+        if asset in self.run.scenario.collateral:
+            return format_atoms(self.run.ledger.collateral[asset].index_usd_e8)
+        return self.pricer.price_text(asset)
+
+    def usd_how(self, asset: str) -> str:
+        c = self.run.scenario.collateral.get(asset)
+        if c is not None:
+            source = f"the mark of {c.follows}" if c.follows else "fixed" if c.index_source == "price" else f"its {c.index_source} path"
+            return f"collateral index ({source})"
+        return self.pricer.how(asset)
 
     def held_assets(self, account_id: int) -> list[tuple[str, Any]]:
         """``[(asset, Account), ...]`` of the account, in the ledger's asset order."""
@@ -198,12 +310,14 @@ class ScenarioRecorder:
     def usd_equity(self, account_id: int) -> tuple[int | None, str]:
         """The account's equity over all its assets in USD atoms (None if an asset has no
         USD price yet) and the prices used (``"BTC=36500.0"``, ``;``-separated)."""
+        if self.portfolio.get(account_id):  # (the account equity, haircuts applied)
+            return self.portfolio_row(account_id)[0], self.usd_prices(account_id)
         total: int | None = 0
         prices = []
         for asset, acct in self.held_assets(account_id):
-            v = self.pricer.usd_atoms(asset, self.run.ledger.equity_atoms(acct))
+            v = self.usd_value(asset, self.run.ledger.equity_atoms(acct))
             if asset not in USD_ASSETS:
-                prices.append(f"{asset}={self.pricer.price_text(asset)}")
+                prices.append(f"{asset}={self.usd_price_text(asset)}")
             total = None if v is None or total is None else total + v
         return total, ";".join(prices)
 
@@ -239,14 +353,24 @@ class ScenarioRecorder:
         names[INSURANCE_FUND] = "insurance fund"
         with open(self.out_dir / "timeseries.csv", "w", newline="") as f:
             w = csv.writer(f)
-            w.writerow(SERIES_FIELDS + ASSET_SERIES_FIELDS if self.multi else SERIES_FIELDS)
+            w.writerow(SERIES_FIELDS + (ASSET_SERIES_FIELDS if self.multi else ())
+                       + (COLLATERAL_SERIES_FIELDS if self.collateral_run else ()))
             for k, (ts, aid, eq, wallet, bal, mm, ratio, why) in enumerate(self.series):
                 row: tuple[Any, ...] = (ts, utc_text(ts), aid, names[aid], format_atoms(eq), format_atoms(wallet),
                                         format_atoms(bal), format_atoms(mm), format_rate_e8(ratio, 8), why)
                 if self.multi:  # (the asset columns: the account's main asset, all of it in USD, the prices)
                     usd, prices = self.series_usd[k]
                     row += (self.main_asset[aid], "" if usd is None else format_atoms(usd), prices)
+                if self.collateral_run:
+                    row += self.series_collateral[k]
                 w.writerow(row)
+        if self.collateral_run:
+            with open(self.out_dir / "collateral.csv", "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(COLLATERAL_FIELDS)
+                for ts, asset, index, bid, ask, tiers, why in self.collateral_rows:
+                    w.writerow((ts, utc_text(ts), asset, format_atoms(index), format_rate_e8(bid, 8), format_rate_e8(ask, 8),
+                                tiers, why))
         with open(self.out_dir / "marks.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(MARK_FIELDS)
@@ -280,6 +404,8 @@ class ScenarioRecorder:
         main = self.main_asset[spec.account_id]
         acct = run.ledger.find_account(spec.account_id, main)
         deposit_atoms = dict(spec.deposit_list(self.home)).get(main, 0)
+        if self.portfolio.get(spec.account_id):  # the deposits at their index at the start, no haircut
+            deposit_atoms = sum(self.start_usd_atoms(a, x) or 0 for a, x in spec.deposit_list(self.home))
         rows = [r for r in self.series if r[1] == spec.account_id]
         peak = None
         drawdown = 0
@@ -313,20 +439,32 @@ class ScenarioRecorder:
         )
         liqs = [dict((k, v) for k, v in x.items() if not k.startswith("_")) for x in self.liquidations if x["account"] == spec.account_id]
         adl = [x for x in self.liquidations if any(a["account"] == spec.account_id for a in x["adl"])]
-        modes = sorted({p.margin_mode or run.mode for p in spec.positions})
+        modes = sorted({p.margin_mode or run.margin_mode for p in spec.positions})
         positions = [p for _, a in self.held_assets(spec.account_id) for p in a.positions.values() if p.qty_lots]
         realised = (acct.realized_pnl_atoms - acct.fees_atoms + acct.funding_atoms) if acct is not None else 0
+        wallet = acct.wallet_atoms if acct is not None else 0
+        fees = acct.fees_atoms if acct is not None else 0
+        funding = acct.funding_atoms if acct is not None else 0
+        extra: dict[str, Any] = {}
+        if self.collateral_run:
+            extra = self.collateral_figures(spec)
+        if self.portfolio.get(spec.account_id):  # (the account's money in USD: each asset at its index at the end)
+            held = self.held_assets(spec.account_id)
+            realised = sum(self.usd_value(a, x.realized_pnl_atoms - x.fees_atoms + x.funding_atoms) or 0 for a, x in held)
+            fees = sum(self.usd_value(a, x.fees_atoms) or 0 for a, x in held)
+            funding = sum(self.usd_value(a, x.funding_atoms) or 0 for a, x in held)
+            wallet = rows[-1][3] if rows else 0
         return {
             "account": spec.account_id,
             "name": spec.name,
             "margin_mode": "/".join(modes) if modes else "-",
             "deposit": format_atoms(deposit_atoms),
             "remaining_balance": format_atoms(equity),
-            "wallet": format_atoms(acct.wallet_atoms if acct is not None else 0),
+            "wallet": format_atoms(wallet),
             "realised_pnl": format_atoms(realised),
             "realised_loss": format_atoms(max(0, -realised)),
-            "fees": format_atoms(acct.fees_atoms if acct is not None else 0),
-            "funding": format_atoms(acct.funding_atoms if acct is not None else 0),
+            "fees": format_atoms(fees),
+            "funding": format_atoms(funding),
             "max_drawdown": format_atoms(drawdown),
             "max_drawdown_fraction": format_rate_e8(ceil_div(drawdown * RATE_SCALE, drawdown_peak), 8) if drawdown_peak > 0 else "0",
             "highest_margin_ratio": format_rate_e8(low_ratio[0], 8),
@@ -341,6 +479,7 @@ class ScenarioRecorder:
             ],
             "statistics": stats,
             **(self.asset_figures(spec, liqs) if self.multi else {}),
+            **extra,
             "_equity_atoms": equity,
             "_deposit_atoms": deposit_atoms,
             "_realised_atoms": realised,
@@ -358,7 +497,7 @@ class ScenarioRecorder:
         end_usd: int | None = 0
         for asset, acct in self.held_assets(spec.account_id):
             equity = ledger.equity_atoms(acct)
-            usd = self.pricer.usd_atoms(asset, equity)
+            usd = self.usd_value(asset, equity)
             realised = acct.realized_pnl_atoms - acct.fees_atoms + acct.funding_atoms
             assets[asset] = {
                 "deposit": format_atoms(deposits.get(asset, 0)),
@@ -368,8 +507,8 @@ class ScenarioRecorder:
                 "fees": format_atoms(acct.fees_atoms),
                 "funding": format_atoms(acct.funding_atoms),
                 "equity_usd": None if usd is None else format_atoms(usd),
-                "usd_price": self.pricer.price_text(asset),
-                "usd_price_from": self.pricer.how(asset),
+                "usd_price": self.usd_price_text(asset),
+                "usd_price_from": self.usd_how(asset),
             }
             end_usd = None if usd is None or end_usd is None else end_usd + usd
             start = self.start_usd_atoms(asset, deposits.get(asset, 0))
@@ -385,7 +524,11 @@ class ScenarioRecorder:
         }
 
     def start_usd_atoms(self, asset: str, atoms: int) -> int | None:
-        """``atoms`` of ``asset`` at the first mark of the instrument that prices it."""
+        """``atoms`` of ``asset`` at the first mark of the instrument that prices it (a
+        collateral asset: at its index at the start, no haircut)."""
+        if asset in self.start_index:
+            rule = CollateralRule(asset, self.start_index[asset])
+            return usd_e40_to_usd_e8_floor(rule.full_value_usd_e40(atoms * ATOMS_E8_PER_ATOM))
         inst = self.pricer.source.get(asset)
         if inst is None:
             return self.pricer.usd_atoms(asset, atoms)  # a stablecoin, or None
@@ -420,7 +563,7 @@ class ScenarioRecorder:
         }
         if self.multi:  # (a one-stablecoin run's summary is as it was)
             out["assets"] = list(run.ledger.assets)
-            out["usd_conversion"] = {a: self.pricer.how(a) for a in run.ledger.assets}
+            out["usd_conversion"] = {a: self.usd_how(a) for a in run.ledger.assets}
             out["insurance_fund_by_asset"] = {a: format_atoms(run.ledger.book(a).fund.wallet_atoms) for a in run.ledger.assets}
         if sc.population is not None:
             pop = [a for a, spec in zip(accounts, run.accounts) if spec.population]
@@ -437,6 +580,48 @@ class ScenarioRecorder:
                 "realised_pnl": format_atoms(sum(a["_realised_atoms"] for a in pop)),
             }
         out["cascade"] = self.cascade()
+        if self.collateral_run:
+            out["collateral"] = self.collateral_summary()
+        return out
+
+    def collateral_figures(self, spec: Any) -> dict[str, Any]:
+        """A collateral run's keys of an account (see the module doc)."""
+        aid = spec.account_id
+        out: dict[str, Any] = {"collateral_mode": MULTI_ASSETS if self.portfolio.get(aid) else "single-asset"}
+        if self.portfolio.get(aid):
+            eq, _, _, mm, ratio = self.portfolio_row(aid)
+            rows = [r for r in self.series if r[1] == aid]
+            out["portfolio"] = {
+                "equity_usd": format_atoms(eq),
+                "maint_margin_usd": format_atoms(mm),
+                "margin_ratio": format_rate_e8(ratio, 8),
+                "highest_margin_ratio": format_rate_e8(max((r[6] for r in rows), default=0), 8),
+                "haircut_usd": dict(x.split("=") for x in self.haircut_text(aid).split(";") if x),
+            }
+            out["idle_collateral"] = []
+        else:  # a wallet in an asset no contract settles in backs nothing in single-asset mode
+            idle = self.run.scenario.collateral_assets
+            out["idle_collateral"] = [f"{format_atoms(a.wallet_atoms)} {asset}" for asset, a in self.held_assets(aid)
+                                      if asset in idle and a.wallet_atoms]
+        return out
+
+    def collateral_summary(self) -> dict[str, Any]:
+        """Per collateral asset: where its index comes from, its start, lowest and end index,
+        its rule at the end and how many times it changed."""
+        out: dict[str, Any] = {}
+        for asset, c in sorted(self.run.scenario.collateral.items()):
+            rows = [r for r in self.collateral_rows if r[1] == asset]
+            rule = self.run.ledger.collateral[asset]
+            out[asset] = {
+                "index_from": c.index_source,
+                "start_index": format_atoms(rows[0][2]) if rows else None,
+                "lowest_index": format_atoms(min(r[2] for r in rows)) if rows else None,
+                "end_index": format_atoms(rule.index_usd_e8),
+                "bid_buffer": format_rate_e8(rule.bid_buffer_e8, 8),
+                "ask_buffer": format_rate_e8(rule.ask_buffer_e8, 8),
+                "tiers": tiers_text(rule),
+                "rule_changes": sum(1 for r in rows if r[6] == "rule"),
+            }
         return out
 
     def cascade(self) -> dict[str, Any]:
@@ -468,6 +653,18 @@ class ScenarioRecorder:
             "adl_events": sum(len(x["adl"]) for x in self.liquidations),
             "adl_qty_lots": sum(x["_adl_lots"] for x in self.liquidations),
         }
+
+
+def tiers_text(rule: CollateralRule) -> str:
+    """A rule's tiers as text: ``"0-10:0.98;10-:0.95"`` (coins, value ratio); one open tier: its ratio."""
+    if len(rule.tiers) == 1:
+        return format_rate_e8(rule.tiers[0].value_ratio_e8, 8)
+    out, lower = [], 0
+    for upto, ratio in rule.tiers:
+        top = "" if upto is None else format_scaled(upto, 8)
+        out.append(f"{format_scaled(lower, 8)}-{top}:{format_rate_e8(ratio, 8)}")
+        lower = upto or 0
+    return ";".join(out)
 
 
 def _public(d: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,13 @@ One run, in order:
    that sells into a thin book moves the mid, the new mark may liquidate the next
    accounts — a cascade, each round a *generation*.
 
+**Multi-asset collateral** (:mod:`exsim.scenario.collateral`): at setup each
+``[collateral.ASSET]`` sends its rule and first index point before any deposit, and a
+multi-assets account is switched after its deposits; on the timeline a collateral index
+that is an instrument's mark is sent right after each of its marks, an index path of its
+own and the ``[[haircut_schedule]]`` changes at a mark's priority after the marks of that
+instant (``CollateralIndex``, ``SetCollateralRule``).
+
 Everything the exchange emits goes to :class:`~exsim.scenario.record.ScenarioRecorder`.
 With ``check_every_event`` the ledger's and the exchange's ``_check()`` run after every
 command (money conserved, no negative balance, books uncrossed, trigger index exact).
@@ -33,12 +40,15 @@ from exsim.book.orders import BUY, IOC, LIMIT, SELL
 from exsim.errors import InputError
 from exsim.exchange import (
     AdjustIsolatedMargin,
+    CollateralIndex,
     CommandRejected,
     Deposit,
     Exchange,
     Liquidation,
     NewOrder,
     OrderRejected,
+    SetCollateralMode,
+    SetCollateralRule,
     SetLeverage,
     SetMarginMode,
     SetMarkPrice,
@@ -47,11 +57,13 @@ from exsim.exchange import (
     Withdraw,
 )
 from exsim.ledger import Ledger
+from exsim.ledger.collateral import MULTI_ASSETS, SINGLE_ASSET
 from exsim.loop import PRIORITY, EventLoop
 from exsim.loop.event_loop import PRIORITY_MARK
 from exsim.scenario.population import draw_population
 from exsim.scenario.record import ScenarioRecorder
-from exsim.scenario.spec import MODE_CODES, AccountSpec, Scenario
+from exsim.scenario.collateral import check_multi_assets_deposits
+from exsim.scenario.spec import MODE_CODES, RUN_MODES, AccountSpec, Scenario
 from exsim.units import floor_div, mul_div_floor
 
 
@@ -66,6 +78,15 @@ class MarkStep(NamedTuple):
     mark_price_ticks: int
 
 
+class IndexStep(NamedTuple):
+    """A point of a collateral index path (``[collateral.ASSET.index]``), in ``index_usd_e8``.
+    Same-time order: a mark's priority; the marks of that instant come first."""
+
+    ts_ns: int
+    asset: str
+    index_usd_e8: int
+
+
 class ScenarioRun:
     """One run of a scenario in one margin mode. Build it, then :meth:`run` (once)."""
 
@@ -78,20 +99,33 @@ class ScenarioRun:
         check_every_event: bool = False,
     ) -> None:
         self.scenario = scenario
+        #: the run's mode: isolated, cross or multi-assets (cross margin, multi-assets collateral)
         self.mode = margin_mode or scenario.margin_mode
-        if self.mode not in MODE_CODES:
-            raise InputError(f"{self.mode!r} is not isolated or cross", field="margin_mode")
+        if self.mode not in RUN_MODES:
+            raise InputError(f"{self.mode!r} is not one of {', '.join(RUN_MODES)}", field="margin_mode")
+        #: the margin mode of positions that do not fix one
+        self.margin_mode = "cross" if self.mode == MULTI_ASSETS else self.mode
         accounts: list[AccountSpec] = list(scenario.accounts)
         if scenario.population is not None:
             pop = scenario.population
-            accounts += draw_population(pop, scenario.instrument(pop.symbol), len(accounts) + 1, self.mode)
+            accounts += draw_population(pop, scenario.instrument(pop.symbol), len(accounts) + 1, self.margin_mode)
         self.accounts = accounts
+        #: each account's collateral mode in this run (see :meth:`collateral_mode_of`)
+        self.collateral_modes = {a.account_id: self.collateral_mode_of(a) for a in accounts}
         self.check_every_event = check_every_event
-        self.ledger = Ledger(scenario.instruments, insurance_fund_atoms=scenario.insurance_fund_atoms)
+        extra = scenario.collateral_assets  # (a book for each asset only given as collateral)
+        self.ledger = (Ledger(scenario.instruments, insurance_fund_atoms=scenario.insurance_fund_atoms, assets=extra)
+                       if extra else Ledger(scenario.instruments, insurance_fund_atoms=scenario.insurance_fund_atoms))
+        #: symbol -> the collateral assets whose index is its mark (``index = "path:SYMBOL"``)
+        self.index_follows: dict[str, list[str]] = {}
+        for asset, c in sorted(scenario.collateral.items()):
+            if c.follows:
+                self.index_follows.setdefault(c.follows, []).append(asset)
         self.recorder = ScenarioRecorder(self, out_dir)
         self.exchange = Exchange(scenario.instruments, sinks=[self._on_events], ledger=self.ledger, emit_book_deltas=False)
         priorities = dict(PRIORITY)
         priorities[MarkStep] = PRIORITY_MARK
+        priorities[IndexStep] = PRIORITY_MARK
         self.loop = EventLoop(self, priorities=priorities)
         self.ladder: dict[str, dict[tuple[int, int], int]] = {s.symbol: {} for s in scenario.instruments}
         self.setup_errors: list[str] = []
@@ -99,6 +133,16 @@ class ScenarioRun:
         self.generation = 0  # cascade round of the mark being applied (book-driven marks)
         self.commands = 0
         self.fund_atoms = scenario.insurance_fund_atoms
+
+    def collateral_mode_of(self, acct: AccountSpec) -> str:
+        """The account's own ``collateral_mode`` if it fixes one; else multi-assets in a
+        multi-assets run, unless a position of it is fixed isolated (it keeps single-asset,
+        as a position that fixes its margin mode keeps it); else single-asset."""
+        if acct.collateral_mode is not None:
+            return acct.collateral_mode
+        if self.mode == MULTI_ASSETS and not any(p.margin_mode == "isolated" for p in acct.positions):
+            return MULTI_ASSETS
+        return SINGLE_ASSET
 
     # ------------------------------------------------------------------ running
     def run(self) -> dict[str, Any]:
@@ -120,6 +164,12 @@ class ScenarioRun:
         if sc.mark_source == "path":
             for symbol, path in sc.paths.items():
                 items += [MarkStep(t0 + t, symbol, ticks) for t, ticks in path[1:]]
+        for asset, c in sorted(sc.collateral.items()):  # (an index that follows a mark is sent with it)
+            if not c.follows:
+                items += [IndexStep(t0 + t, asset, e8) for t, e8 in c.index_path[1:]]
+        if sc.rule_steps:
+            items += [SetCollateralRule(t0 + r.at_ns, r.asset, r.bid_buffer_e8, r.ask_buffer_e8, r.tiers)
+                      for r in sc.rule_steps]
         for acct in self.accounts:
             for o in acct.orders:
                 items.append(
@@ -155,7 +205,14 @@ class ScenarioRun:
             self.recorder.sample(command.ts_ns, "mark")
             return
         self.generation = 0
+        if type(command) is IndexStep:
+            self._index(command.ts_ns, command.asset, command.index_usd_e8)
+            self.recorder.sample(command.ts_ns, "index")
+            return
         self._send(command)
+        if type(command) is SetCollateralRule:
+            self.recorder.on_collateral(command.ts_ns, command.asset, "rule")
+            self.recorder.sample(command.ts_ns, "rule")
         if self.scenario.mark_source == "book":
             self._marks_from_book(command.ts_ns)
 
@@ -173,6 +230,11 @@ class ScenarioRun:
     # ------------------------------------------------------------------ setup
     def _setup(self, t0: int) -> None:
         self.in_setup = True
+        if self.scenario.collateral:
+            for asset, c in sorted(self.scenario.collateral.items()):  # rules and indexes before any deposit
+                self._setup_step(SetCollateralRule(t0, asset, c.bid_buffer_e8, c.ask_buffer_e8, c.tiers), c.where,
+                                 f"collateral.{asset}")
+                self._index(t0, asset, c.index_path[0][1])
         for acct in self.accounts:
             first = acct.positions[0] if acct.positions else None
             home = self.ledger.home_asset
@@ -180,8 +242,12 @@ class ScenarioRun:
                 deposit = Deposit(t0, acct.account_id, atoms) if asset == home else Deposit(t0, acct.account_id, atoms, asset)
                 self._setup_step(deposit, first.where if first else "",
                                  f"{first.field.rsplit('.', 1)[0]}.deposit" if first and first.field else "deposit")
+            if self.collateral_modes[acct.account_id] == MULTI_ASSETS:  # (after the deposits: they open the account)
+                field = f"{acct.field}.collateral_mode" if acct.field else "collateral_mode"
+                check_multi_assets_deposits(acct.deposit_list(home), self.scenario.collateral, acct.where, field)
+                self._setup_step(SetCollateralMode(t0, acct.account_id, MULTI_ASSETS), acct.where, field)
             for p in acct.positions:
-                mode = p.margin_mode or self.mode
+                mode = p.margin_mode or self.margin_mode
                 inst = self.scenario.instrument(p.symbol)
                 aid = acct.account_id
                 self._setup_step(SetMarginMode(t0, aid, p.symbol, MODE_CODES[mode]), p.where, f"{p.field}.margin_mode")
@@ -219,8 +285,23 @@ class ScenarioRun:
         self.generation = 0
         per_tick = self.scenario.instrument(step.symbol).subticks_per_tick
         self._send(SetMarkPrice(step.ts_ns, step.symbol, step.mark_price_ticks * per_tick))
+        self._follow_mark(step.ts_ns, step.symbol)
         if self.scenario.mark_source == "book":
             self._marks_from_book(step.ts_ns)
+
+    def _follow_mark(self, ts: int, symbol: str) -> None:
+        """The collateral indexes that are ``symbol``'s mark (``index = "path:SYMBOL"``) move
+        with it, right after it: a mark in subticks (1e-8 of its price) is ``index_usd_e8``."""
+        assets = self.index_follows.get(symbol)
+        if assets:
+            mark = self.exchange.mark_price_subticks(symbol)
+            for asset in assets:
+                self._index(ts, asset, mark)
+
+    def _index(self, ts: int, asset: str, index_usd_e8: int) -> None:
+        """A collateral index tick (the exchange's ``CollateralIndex``), recorded."""
+        self._send(CollateralIndex(ts, asset, index_usd_e8))
+        self.recorder.on_collateral(ts, asset, "index")
 
     def _move_ladder(self, ts: int, symbol: str, mark: int) -> None:
         """Set the synthetic ladder around ``mark``: only the levels that change are sent."""
@@ -271,6 +352,7 @@ class ScenarioRun:
                     break
                 self.generation += 1
                 self._send(SetMarkPrice(ts, symbol, mid * per_tick))
+                self._follow_mark(ts, symbol)
                 self.recorder.sample(ts, "book mark")
                 if mid == self.book_mark_ticks(symbol) and self._fund_lots(symbol) == fund_lots:
                     break  # nothing moved: the fund's remainder has no bids to go to

@@ -20,13 +20,27 @@ from exsim.errors import InputError
 from exsim.instruments import Instrument
 from exsim.instruments.loader import instruments_from_tables
 from exsim.ledger.accounts import CROSS, ISOLATED
+from exsim.ledger.collateral import COLLATERAL_MODES, MULTI_ASSETS
 from exsim.readers.rows import MAX_TS_NS
 from exsim.replay.market import MAX_PRICE_TICKS, MAX_SIZE_LOTS
+from exsim.scenario.collateral import (
+    CollateralSpec,
+    RuleStep,
+    check_multi_assets_deposits,
+    collateral_assets,
+    collateral_tables,
+    read_collateral,
+    read_schedule,
+)
 from exsim.scenario.toml_fields import Fields, Source
 from exsim.units import NS_PER_SECOND, ceil_div, format_atoms, to_atoms, to_lots, to_rate_e8, to_ticks
 
 MODES = ("isolated", "cross")
 MODE_CODES = {"isolated": ISOLATED, "cross": CROSS}
+#: the modes a run (``margin_mode``, ``--mode``, ``exsim compare --modes``) may take: a margin
+#: mode, or ``multi-assets`` (cross margin with every account in multi-assets collateral
+#: mode, unless it fixes its own ``collateral_mode`` or holds a position fixed isolated)
+RUN_MODES = (*MODES, MULTI_ASSETS)
 ORDER_TYPES = {"limit": LIMIT, "market": MARKET, "stop_market": STOP_MARKET, "take_profit_market": TAKE_PROFIT_MARKET}
 ACTIONS = ("add_margin", "remove_margin", "deposit", "withdraw")
 DEFAULT_START = "2024-01-01T00:00:00Z"
@@ -85,6 +99,10 @@ class AccountSpec:
     orders: tuple[OrderSpec, ...]
     actions: tuple[ActionSpec, ...]
     population: bool = False  # drawn by [population], reported in aggregate
+    #: ``"single-asset"`` / ``"multi-assets"`` fixed by the file; None: the run's (multi-assets in a multi-assets run)
+    collateral_mode: str | None = None
+    where: str = ""  # file:line of its [[accounts]] table
+    field: str = ""  # its path, accounts[0]
     #: every deposit at the start, ``((asset, atoms), ...)`` in the file's order; empty: only
     #: ``deposit_atoms`` in the run's home asset (``deposit_atoms`` is the home asset's part)
     deposits: tuple[tuple[str, int], ...] = ()
@@ -143,6 +161,10 @@ class Scenario:
     funding_rates_e8: dict[str, int]
     book: BookSpec
     population: PopulationSpec | None
+    #: ``[collateral.ASSET]`` rules and index paths, by asset (empty: no collateral given)
+    collateral: dict[str, CollateralSpec] = attrs.field(factory=dict)
+    #: ``[[haircut_schedule]]`` as rule changes, in time order
+    rule_steps: tuple[RuleStep, ...] = ()
 
     @property
     def home_asset(self) -> str:
@@ -155,6 +177,11 @@ class Scenario:
         rest = sorted({i.margin_asset for i in self.instruments} - {self.home_asset})
         return (self.home_asset, *rest)
 
+    @property
+    def collateral_assets(self) -> tuple[str, ...]:
+        """Assets given as collateral that no instrument settles in (BTC backing USDT contracts), sorted."""
+        return collateral_assets(self.collateral, self.assets)
+
     def instrument(self, symbol: str) -> Instrument:
         for inst in self.instruments:
             if inst.symbol == symbol:
@@ -166,6 +193,7 @@ class Scenario:
         ends = [p[-1][0] for p in self.paths.values() if p]
         ends += [o.at_ns for a in self.accounts for o in a.orders]
         ends += [x.at_ns for a in self.accounts for x in a.actions]
+        ends += [c.index_path[-1][0] for c in self.collateral.values()]
         return max(ends, default=0)
 
 
@@ -180,7 +208,8 @@ def load_scenario(path: str | Path, allow_paths: Sequence[str | Path] = ()) -> S
 
 def parse_scenario(src: Source) -> Scenario:
     root = src.root()
-    root.only(("scenario", "instruments", "accounts", "paths", "generator", "funding", "book", "population"))
+    root.only(("scenario", "instruments", "accounts", "paths", "generator", "funding", "book", "population", "collateral",
+               "haircut_schedule"))
     head = root.table_of("scenario")
     head.only(("name", "description", "start", "margin_mode", "mark", "insurance_fund"))
     name = head.text("name")
@@ -191,9 +220,12 @@ def parse_scenario(src: Source) -> Scenario:
     from exsim.scenario.paths import read_paths  # paths need the instruments
 
     generator = root.table_of("generator", None)
-    paths, kinds = read_paths(root, by_symbol, start_ns, generator)
+    tables, index_tables = collateral_tables(root)
+    paths, kinds, index_paths = read_paths(root, by_symbol, start_ns, generator, index_tables)
+    index_kinds = {a: next(k for k in ("marks", "csv", "generator") if f.has(k)) for a, f in index_tables.items()}
+    collateral = read_collateral(tables, index_paths, index_kinds, by_symbol, paths)
     population = _population(root.table_of("population", None), by_symbol)
-    accounts = _accounts(root, by_symbol)
+    accounts = _accounts(root, by_symbol, collateral)
     if population is not None and len(accounts) + population.accounts > MAX_ACCOUNTS:
         raise root.error("population", f"more than {MAX_ACCOUNTS} accounts in all")
     mark_source = head.choice("mark", ("path", "book"), "path")
@@ -210,12 +242,15 @@ def parse_scenario(src: Source) -> Scenario:
             raise root.error(f"paths.{inst.symbol}", "with mark = \"book\" the book sets the mark: give only the starting "
                              "point, [[\"0s\", \"<price>\"]], and move the market with orders")
     interval_ns, rates = _funding(root.table_of("funding", None), by_symbol)
+    ends = [p[-1][0] for p in paths.values()] + [c.index_path[-1][0] for c in collateral.values()]
+    ends += [o.at_ns for a in accounts for o in a.orders] + [x.at_ns for a in accounts for x in a.actions]
+    rule_steps = read_schedule(root, collateral, max(ends, default=0))
     return Scenario(
         name=name,
         description=head.text("description", ""),
         source=src.name,
         start_ns=start_ns,
-        margin_mode=head.choice("margin_mode", MODES, "isolated"),
+        margin_mode=head.choice("margin_mode", RUN_MODES, "isolated"),
         mark_source=mark_source,
         insurance_fund_atoms=_atoms(head, "insurance_fund", "0", non_negative=True),
         instruments=instruments,
@@ -226,6 +261,8 @@ def parse_scenario(src: Source) -> Scenario:
         funding_rates_e8=rates,
         book=_book(root.table_of("book", None)),
         population=population,
+        collateral=collateral,
+        rule_steps=rule_steps,
     )
 
 
@@ -292,11 +329,13 @@ def _instruments(root: Fields, start_ns: int) -> tuple[Instrument, ...]:
 
 
 # --------------------------------------------------------------------------- accounts
-def _accounts(root: Fields, by_symbol: dict[str, Instrument]) -> tuple[AccountSpec, ...]:
+def _accounts(root: Fields, by_symbol: dict[str, Instrument],
+              collateral: dict[str, CollateralSpec] | None = None) -> tuple[AccountSpec, ...]:
     out: list[AccountSpec] = []
     names: set[str] = set()
+    collateral = collateral or {}
     for i, f in enumerate(root.tables("accounts")):
-        f.only(("name", "deposit", "positions", "orders", "actions"))
+        f.only(("name", "deposit", "positions", "orders", "actions", "collateral_mode"))
         name = f.text("name", f"account {i + 1}")
         if name in names:
             raise f.error("name", f"{name!r} is used twice")
@@ -307,7 +346,15 @@ def _accounts(root: Fields, by_symbol: dict[str, Instrument]) -> tuple[AccountSp
             if p.symbol in seen:
                 raise pf.error("symbol", f"a second position in {p.symbol}: one position per instrument (one-way mode)")
             seen.add(p.symbol)
-        deposits = _deposits(f, by_symbol)
+        deposits = _deposits(f, by_symbol, tuple(collateral))
+        collateral_mode = f.choice("collateral_mode", COLLATERAL_MODES, None)
+        if collateral_mode == MULTI_ASSETS:
+            for p, pf in zip(positions, f.tables("positions")):
+                if p.margin_mode == "isolated" or p.margin_atoms is not None:
+                    key = "margin_mode" if p.margin_mode == "isolated" else "margin"
+                    raise pf.error(key, "an isolated position in a multi-assets account (multi-assets mode is cross "
+                                   "margin only, as on Binance)")
+            check_multi_assets_deposits(deposits, collateral, f.source.where(f.field("deposit")), f.field("deposit"))
         out.append(
             AccountSpec(
                 account_id=i + 1,
@@ -316,7 +363,10 @@ def _accounts(root: Fields, by_symbol: dict[str, Instrument]) -> tuple[AccountSp
                 deposits=deposits,
                 positions=positions,
                 orders=tuple(_order(o, by_symbol) for o in f.tables("orders")),
-                actions=tuple(_action(a, by_symbol) for a in f.tables("actions")),
+                actions=tuple(_action(a, by_symbol, tuple(collateral)) for a in f.tables("actions")),
+                collateral_mode=collateral_mode,
+                where=f.source.where(f.path),
+                field=f.path,
             )
         )
     if not out and not root.has("population"):
@@ -328,13 +378,14 @@ def _home(by_symbol: dict[str, Instrument]) -> str:
     return next(iter(by_symbol.values())).margin_asset
 
 
-def _deposits(f: Fields, by_symbol: dict[str, Instrument]) -> tuple[tuple[str, int], ...]:
+def _deposits(f: Fields, by_symbol: dict[str, Instrument], extra: tuple[str, ...] = ()) -> tuple[tuple[str, int], ...]:
     """``deposit``: ``"1000"`` (the home asset: the first instrument's margin asset),
-    ``"0.05 BTC"`` / ``"0.05BTC"`` (that asset), or a table ``{ USDT = "1000", BTC = "0.05" }``."""
+    ``"0.05 BTC"`` / ``"0.05BTC"`` (that asset), or a table ``{ USDT = "1000", BTC = "0.05" }``;
+    an asset is one an instrument settles in or one of ``extra`` (the ``[collateral]`` assets)."""
     from exsim.results.assets import parse_asset_amount
 
     home = _home(by_symbol)
-    assets = [home] + sorted({i.margin_asset for i in by_symbol.values()} - {home})
+    assets = [home] + sorted(({i.margin_asset for i in by_symbol.values()} | set(extra)) - {home})
     where = f.source.where(f.field("deposit"))
     raw = f.raw("deposit")
     if isinstance(raw, dict):
@@ -418,7 +469,7 @@ def _order(f: Fields, by_symbol: dict[str, Instrument]) -> OrderSpec:
     )
 
 
-def _action(f: Fields, by_symbol: dict[str, Instrument]) -> ActionSpec:
+def _action(f: Fields, by_symbol: dict[str, Instrument], extra: tuple[str, ...] = ()) -> ActionSpec:
     f.only(("at", "kind", "amount", "symbol"))
     kind = f.choice("kind", ACTIONS)
     symbol = ""
@@ -430,7 +481,7 @@ def _action(f: Fields, by_symbol: dict[str, Instrument]) -> ActionSpec:
         from exsim.results.assets import parse_asset_amount
 
         home = _home(by_symbol)
-        assets = [home] + sorted({i.margin_asset for i in by_symbol.values()} - {home})
+        assets = [home] + sorted(({i.margin_asset for i in by_symbol.values()} | set(extra)) - {home})
         raw = f.raw("amount")
         if isinstance(raw, str) and _ASSET_AMOUNT.match(raw):
             asset, atoms = parse_asset_amount(raw, home_asset=home, assets=assets, field=f.field("amount"),

@@ -49,8 +49,8 @@ def test_the_doc_has_complete_examples() -> None:
 def test_complete_example_loads_and_runs(line: int, body: str) -> None:
     # blank lines in front of the block, so an error names the doc's own line
     scenario = parse_scenario(Source("docs/scenarios.md", "\n" * line + body, DOC.parent))
-    for mode in MODES:
-        summary = ScenarioRun(scenario, margin_mode=mode).run()
+    for mode in MODES + (("multi-assets",) if scenario.collateral else ()):  # (collateral: the third mode too)
+        summary = ScenarioRun(scenario, margin_mode=mode, check_every_event=bool(scenario.collateral)).run()
         assert summary["scenario"] == scenario.name
         assert summary["margin_mode"] == mode
 
@@ -80,6 +80,24 @@ def test_error_examples_are_what_exsim_prints(name: str) -> None:
         ScenarioRun(scenario).run()
     doc = DOC.read_text(encoding="utf-8")
     assert f"$ exsim scenario {name}\nexsim: error: {caught.value}\n" in doc
+
+
+# The collateral errors: the complete example "btc-backed-long" with one line changed.
+COLLATERAL_BAD = {
+    "bad-haircut.toml": ('tiers = [{ haircut = "0.05" }]', 'tiers = [{ haircut = "1.05" }]'),
+    "bad-schedule.toml": ('at = "20m"', 'at = "45m"'),
+    "bad-asset.toml": ('asset = "BTC"', 'asset = "ETH"'),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COLLATERAL_BAD))
+def test_collateral_error_examples_are_what_exsim_prints(name: str) -> None:
+    example = next(body for _, body in complete_blocks() if 'name = "btc-backed-long"' in body)
+    old, new = COLLATERAL_BAD[name]
+    assert example.count(old) == 1, old
+    with pytest.raises(InputError) as caught:
+        parse_scenario(Source(name, example.replace(old, new), None))
+    assert f"$ exsim scenario {name}\nexsim: error: {caught.value}\n" in DOC.read_text(encoding="utf-8")
 
 
 def test_builtin_table_lists_every_builtin_with_its_description() -> None:
