@@ -485,17 +485,31 @@ def collateral_table(c: dict[str, Any]) -> Any:
         t.add_row("mode", mode, *blank)
         return t
 
-    def per(key: str) -> list[str]:
-        return [str(a.get(key, "-")) for a in assets.values()]
+    def cents(text: str) -> str:  # a USD figure cut to the cent for reading (summary.json has it to 1e-8)
+        whole, _, frac = text.partition(".")
+        return f"{whole}.{(frac + '00')[:2]}"
 
-    t.add_row("equity", acct["equity_usd"], *per("equity"))
+    def trimmed(text: str) -> str:  # an amount without its trailing zeros (display only)
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+    def pct(ratio: str) -> str:  # a ratio as a percent, cut at 1e-4 % (display only)
+        whole, _, frac = ratio.partition(".")
+        frac = (frac + "0" * 8)[:8]
+        value = int(whole) * 10**8 + int(frac)
+        return f"{value // 10**6}.{value % 10**6 // 100:04d} %"
+
+    def per(key: str, show: Any = trimmed) -> list[str]:
+        return [show(a[key]) if a.get(key) is not None else "-" for a in assets.values()]
+
+    t.add_row("equity", cents(acct["equity_usd"]), *per("equity"))
     t.add_row("index (USD)", "", *per("index_usd"))
     t.add_row("bid / ask buffer", "", *[f"{a.get('bid_buffer', '0')} / {a.get('ask_buffer', '0')}" for a in assets.values()])
-    t.add_row("value (USD)", acct["equity_usd"], *per("value_usd"))
-    t.add_row("haircut (USD)", "", *per("haircut_usd"))
-    t.add_row("maint. margin (USD)", acct["maint_margin_usd"], *per("maint_margin_usd"))
-    t.add_row("available for order", acct["available_usd"], *per("available_for_order"))
-    t.add_row("margin ratio last / max", f"{acct['margin_ratio']} / {acct['margin_ratio_max']}", *blank)
+    t.add_row("value (USD)", cents(acct["equity_usd"]), *per("value_usd", cents))
+    t.add_row("haircut (USD)", "", *per("haircut_usd", cents))
+    t.add_row("maint. margin (USD)", cents(acct["maint_margin_usd"]), *per("maint_margin_usd", cents))
+    t.add_row("available for order", cents(acct["available_usd"]), *per("available_for_order"))
+    t.add_row("margin ratio", pct(acct["margin_ratio"]), *blank)
+    t.add_row("  highest", pct(acct["margin_ratio_max"]), *blank)
     return t
 
 

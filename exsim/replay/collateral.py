@@ -82,7 +82,7 @@ class ScheduledRule(NamedTuple):
     bid_buffer_e8: int | None
     ask_buffer_e8: int | None
     tiers: tuple[CollateralTier, ...] | None
-    where: str  # file:line of the entry
+    where: str  # file:line of the entry's asset
 
 
 def pair_of(symbol: str) -> tuple[str, str] | None:
@@ -238,7 +238,7 @@ def read_haircut_schedule(path: str | Path) -> list[tuple[int | None, int, Sched
             raise f.error("asset", "the entry changes nothing: give bid_buffer, ask_buffer or tiers")
         if bid is not None and ask is not None and RATE_SCALE - bid > RATE_SCALE + ask:
             raise f.error("bid_buffer", "bid_buffer and ask_buffer make the bid rate above the ask rate")
-        out.append((at_ns, offset_ns, ScheduledRule(0, asset, bid, ask, tiers, source.where(f.path))))
+        out.append((at_ns, offset_ns, ScheduledRule(0, asset, bid, ask, tiers, source.where(f.field("asset")))))
     return out
 
 

@@ -299,8 +299,8 @@ class Recorder:
             self.account_ratio_max_e8, self.account_ratio_max_ns = ratio_e8, ts_ns
 
     def on_collateral(self, e: Any) -> None:
-        """An ``AutoExchange`` of the strategy's account, its ``CollateralModeSet``, or a
-        ``CollateralRuleSet`` (a haircut or buffer change of an asset)."""
+        """An ``AutoExchange`` of the strategy's account, its ``SettingChanged`` of the
+        collateral mode, or a ``CollateralRuleSet`` (a haircut or buffer change of an asset)."""
         name = type(e).__name__
         if name == "AutoExchange":
             if e.account_id != ACCOUNT_ID:
@@ -312,9 +312,9 @@ class Recorder:
             pair["from_atoms"] += e.from_atoms
             pair["to_atoms"] += e.to_atoms
             pair["reasons"][e.reason] = pair["reasons"].get(e.reason, 0) + 1
-        elif name == "CollateralModeSet":
+        elif name == "SettingChanged":  # (setting COLLATERAL_MODE)
             if e.account_id == ACCOUNT_ID:
-                self.collateral_mode_set.append({"time_utc": utc_text(e.ts_ns), "mode": e.mode})
+                self.collateral_mode_set.append({"time_utc": utc_text(e.ts_ns), "mode": e.value})
         else:
             self.rule_changes += 1
             if len(self.rule_change_examples) < 20:
@@ -876,7 +876,7 @@ class Recorder:
         }
         out["rule_changes"] = self.rule_changes
         out["rule_change_examples"] = self.rule_change_examples
-        return out
+        return {"collateral": out}
 
     def asset_summary(self, positions: list[dict[str, Any]]) -> dict[str, Any]:
         """A run with money in other than one USD stablecoin (a coin-margined symbol): the
@@ -935,8 +935,8 @@ def rule_texts(rule: Any) -> dict[str, Any]:
             out[key] = format_rate_e8(value)
     if rule.tiers is not None:
         out["tiers"] = [
-            {"upto": None if t.upto_atoms is None else format_atoms(t.upto_atoms, 0), "value_ratio": format_rate_e8(t.value_ratio_e8)}
-            for t in rule.tiers
+            {"upto": None if upto is None else format_atoms(upto, 0), "value_ratio": format_rate_e8(ratio)}
+            for upto, ratio in rule.tiers
         ]
     return out
 

@@ -78,7 +78,6 @@ from exsim.exchange import (
     AutoExchange,
     BookDelta,
     CollateralIndex,
-    CollateralModeSet,
     CollateralRuleSet,
     CommandRejected,
     ClearReplayedLevels,
@@ -107,6 +106,7 @@ from exsim.exchange import (
     SetCollateralRule,
     SetMarkPrice,
     SetReplayedLevels,
+    SettingChanged,
     SettleFunding,
 )
 from exsim.instruments import Instrument, get_instrument, instrument_to_dict
@@ -1928,8 +1928,11 @@ class Replay:
             elif t is PositionChanged:
                 if e.account_id == me:
                     rec.on_position(e)
-            elif t is AutoExchange or t is CollateralModeSet or t is CollateralRuleSet:
+            elif t is AutoExchange or t is CollateralRuleSet:
                 rec.on_collateral(e)
+            elif t is SettingChanged:
+                if e.setting == "COLLATERAL_MODE":
+                    rec.on_collateral(e)
             elif t is CommandRejected:
                 if e.account_id == me:  # a setting or margin move the venue refused: say so
                     self.note(e.ts_ns, f"refused: {e.command} ({e.reason})")
