@@ -13,7 +13,8 @@ history, isolated-margin moves, last update times) and pushes Binance's user-dat
   on an isolated one ``B`` and that position.
 * ``MARGIN_CALL`` ``{e, E, cw, p: [{s, ps, pa, mt, iw, mp, up, mm}]}`` from exsim's
   :class:`~exsim.exchange.MarginCall` (``cw`` only for a cross pool).
-* ``ACCOUNT_CONFIG_UPDATE`` ``{e, E, T, ac: {s, l}}`` when a leverage changes.
+* ``ACCOUNT_CONFIG_UPDATE`` ``{e, E, T, ac: {s, l}}`` when a leverage changes, ``{e, E, T,
+  ai: {j}}`` when Multi-Assets mode is switched on (``j`` true) or off.
 
 The REST endpoints (``@endpoint`` below) read the ledger at the venue's clock. Every
 figure comes from exsim's integers and is shown exactly, as decimal text on the settlement
@@ -26,7 +27,7 @@ same size, entry and wallet. Entry and break-even prices are exact rationals of 
 position's entry cost, shown rounded half-even to the subtick.
 
 Settings are exchange commands sent through ``venue.send`` (``SetLeverage``,
-``SetMarginMode``, ``SetPositionMode``, ``AdjustIsolatedMargin``): the answer is built
+``SetMarginMode``, ``SetPositionMode``, ``SetCollateralMode``, ``AdjustIsolatedMargin``): the answer is built
 from the events *that* command produced, and exsim's refusal reasons map to Binance's
 codes (:data:`REJECT_CODES`).
 """
@@ -338,7 +339,7 @@ class AccountFeed:
             elif t is SettingChanged:
                 if ev.account_id <= 0:
                     continue
-                if ev.setting == "LEVERAGE":
+                if ev.setting == "LEVERAGE" or ev.setting == "COLLATERAL_MODE":
                     configs.append(ev)
                 elif ev.setting == "MARGIN_MODE":
                     upd = _update(updates, ev.account_id, "MARGIN_TYPE_CHANGE", ev.ts_ns)
@@ -362,10 +363,12 @@ class AccountFeed:
             venue.publish_user(call.account_id, self.margin_call_payload(call))
         for cfg in configs:
             ms = ms_of(cfg.ts_ns)
-            venue.publish_user(cfg.account_id, {
-                "e": "ACCOUNT_CONFIG_UPDATE", "E": self._event_ms(ms), "T": ms,
-                "ac": {"s": cfg.symbol, "l": int(cfg.value)},
-            })
+            # a leverage: "ac" {symbol, leverage}; Multi-Assets mode: "ai" {"j": on}
+            what = (
+                {"ai": {"j": cfg.value == MULTI_ASSETS}} if cfg.setting == "COLLATERAL_MODE"
+                else {"ac": {"s": cfg.symbol, "l": int(cfg.value)}}
+            )
+            venue.publish_user(cfg.account_id, {"e": "ACCOUNT_CONFIG_UPDATE", "E": self._event_ms(ms), "T": ms, **what})
         for acct, upd in updates.items():
             if acct in liquidated:
                 upd.reason = "INSURANCE_CLEAR"
