@@ -113,7 +113,8 @@ from exsim.instruments import Instrument, get_instrument, instrument_to_dict
 from exsim.instruments.choose import choose_instrument, grid_of
 from exsim.instruments.loader import load_instruments_file
 from exsim.ledger import Ledger
-from exsim.ledger.collateral import COLLATERAL_MODES, MULTI_ASSETS, SINGLE_ASSET
+from exsim.ledger.collateral import COLLATERAL_MODES, MULTI_ASSETS, SINGLE_ASSET, usd_e40_to_usd_e8_floor
+from exsim.liquidation.engine import portfolio_liquidation_subticks
 from exsim.loop.event_loop import (
     PRIORITY,
     PRIORITY_COMMAND,
@@ -797,7 +798,8 @@ class Replay:
         self.funding_at_interest = 0
         priorities = dict(PRIORITY)
         priorities.update({IndexQuote: PRIORITY_MARKET_DATA, DepthUpdateId: PRIORITY_MARKET_DATA, ReplayedQuote: PRIORITY_MARKET_DATA, ReplayedGap: PRIORITY_MARKET_DATA, ReplayedPremium: PRIORITY_MARK, ReplayedBar: PRIORITY_MARKET_DATA,
-                           CollateralQuote: PRIORITY_MARK, ScheduledRule: PRIORITY_MARK})
+                           CollateralQuote: PRIORITY_MARK, ScheduledRule: PRIORITY_MARK,
+                           SetCollateralMode: PRIORITY_COMMAND, SetCollateralRule: PRIORITY_MARK, CollateralIndex: PRIORITY_MARK})
         self.loop = EventLoop(self, priorities=priorities)
         self.ctx = Context(self, ACCOUNT_ID)
         self.ladders: dict[str, _Ladder] = {} if self.depth_replayed else {s: _Ladder() for s in self.symbols}
@@ -1986,6 +1988,11 @@ class Replay:
             return None
         if pos.isolated:
             return self.ledger.isolated_margin_balance(pos)
+        if self.multi_assets and self.ledger.portfolio(ACCOUNT_ID) is not None:
+            # the account is the scope: its equity and maintenance margin in USD (1e-8 USD,
+            # rounded down, as the engine's MULTI_ASSETS alerts carry them)
+            figures = self.ledger.portfolio_figures(ACCOUNT_ID)
+            return usd_e40_to_usd_e8_floor(figures.equity_usd_e40), usd_e40_to_usd_e8_floor(figures.maint_usd_e40)
         return self.ledger.cross_margin_balance(acct)
 
     def liquidation_price_subticks(self, symbol: str, position_side: int = 0, *, account_id: int = ACCOUNT_ID) -> int | None:
@@ -1998,6 +2005,8 @@ class Replay:
             return None
         if pos.isolated:
             prices = self.exchange.liquidator.liquidation_prices(acct, [pos], True)
+        elif (pf := self.ledger.portfolio(account_id)) is not None:  # multi-assets: the whole account, other prices held
+            return portfolio_liquidation_subticks(self.ledger, pf, pos) or None
         else:
             cross = [p for p in acct.positions.values() if not p.isolated and p.qty_lots]
             prices = self.exchange.liquidator.liquidation_prices(acct, cross, False)

@@ -130,6 +130,20 @@ class TestCollateralFromAnIndexFile:
         assert summary["collateral"]["index_sources"] == ["BTC collateral index: BTCUSDT in --index-file"]
 
 
+    def test_index_rows_price_the_collateral_too(self, tmp_path: Path) -> None:
+        """A file of index rows (exsim-csv kind index, as Binance indexPriceKlines read) prices BTC: its last row in the run is the index."""
+        index = tmp_path / "btc-index.csv"
+        index.write_text(
+            "ts_ns,kind,symbol,side,price,qty,rate\n"
+            "1723161200000000000,index,BTCUSDT,,61000.5,,\n"  # before the run: the index at its start
+            "1723161400000000000,index,BTCUSDT,,50000.25,,\n"  # 23:56:40, inside it
+        )
+        summary = Replay([ETH], Holder(qty="0.01"), ReplayConfig(**MULTI), index_files=[index]).run()  # type: ignore[arg-type]
+        btc = summary["collateral"]["assets"]["BTC"]
+        assert btc["index_usd"] == "50000.25000000"
+        assert btc["value_usd"] == "2500.01250000"
+
+
 class TestHaircutSchedule:
     def test_a_haircut_shock_liquidates_the_account(self, shocked: tuple[dict[str, Any], Path]) -> None:
         """BTC's haircut raised to 99 % two minutes in: the account is liquidated at that instant, as one account."""
@@ -217,6 +231,21 @@ class TestStrategyContext:
         assert figures.available_usd_e40 == figures.equity_usd_e40 > 0
         assert seen["usdt"] == figures.available_usd_e40 // 10**32
         assert seen["btc"] == figures.available_usd_e40 // (seen["btc_index_e8"] * 10**24)
+
+    def test_a_strategy_can_switch_the_mode_itself(self) -> None:
+        """ctx.set_collateral_mode('multi-assets') in on_start (a USDT-only run) switches the account."""
+
+        class Switch(Strategy):
+            seen = ""
+
+            def on_start(self, ctx: Any) -> None:
+                ctx.set_collateral_mode("multi-assets")
+
+            def on_end(self, ctx: Any) -> None:
+                Switch.seen = ctx.collateral_mode()
+
+        Replay([ETH], Switch(), ReplayConfig(balance="100")).run()
+        assert Switch.seen == "multi-assets"
 
     def test_single_asset_context_has_no_account_figures(self) -> None:
         """ctx.account_figures() is None and the mode single-asset without the option."""
