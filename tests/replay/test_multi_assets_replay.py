@@ -154,6 +154,16 @@ class TestHaircutSchedule:
         assert liq["scope"] == "MULTI_ASSETS"
         assert Decimal(summary["collateral"]["account"]["margin_ratio_max"]) >= 1
 
+    def test_exsim_explain_tells_it_as_the_whole_account(self, shocked: tuple[dict[str, Any], Path]) -> None:
+        """exsim explain names the multi-assets account and gives its equity and maintenance margin in USD, as the event has them."""
+        from exsim.replay.explain import explain_run
+
+        text = explain_run(shocked[1], None)
+        (liq,) = events(shocked[1], "Liquidation")
+        assert "the multi-assets account" in text
+        assert f"was {Decimal(liq['margin_balance_atoms']) / 10**8} USD" in text
+        assert "haircut" in text  # the engine's one-line story itemizes each asset's haircut
+
     def test_the_rule_change_is_recorded(self, shocked: tuple[dict[str, Any], Path]) -> None:
         """events.jsonl carries the CollateralRuleSet; the summary counts it and shows the tiers."""
         summary, out = shocked
