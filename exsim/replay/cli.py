@@ -341,6 +341,10 @@ def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dic
             progress.print(f"resumed from {resume} at row {replay.resumed_from['rows']:,}")
         if replay.checkpoint_path is not None:
             progress.print(f"checkpoints: every {checkpoint_every:,} rows to {replay.checkpoint_path} (the latest kept)")
+        if replay.multi_assets:  # (the mode and where each collateral index comes from, before the run)
+            progress.print("collateral: multi-assets (--collateral-mode), the account switched at the first instant")
+            for line in replay.collateral_sources.values():
+                progress.print(line)
         summary = replay.run()
     print_summary(console, summary, args.out)
     return summary

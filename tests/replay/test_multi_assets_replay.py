@@ -277,6 +277,22 @@ def one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
+class TestTheCommandLine:
+    def test_the_run_says_the_mode_and_each_index_source_first(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """exsim replay --collateral-mode multi-assets prints the mode and where BTC's index comes from before the run, and the collateral table after."""
+        argv = ["replay", str(ETH), "--index-file", str(SPOT), "--collateral-mode", "multi-assets", "--deposit", "10USDT",
+                "--deposit", "0.05BTC", "--no-progress"]
+        assert main(argv) == 0
+        out, err = capsys.readouterr()  # (the lines before the run go where the progress bar goes: stderr)
+        lines = err.splitlines()
+        assert lines[:2] == [
+            "collateral: multi-assets (--collateral-mode), the account switched at the first instant",
+            "BTC collateral index: BTCUSDT in --index-file",
+        ]
+        assert "collateral: multi-assets (account figures in USD)" in out
+        assert "collateral multi-assets (--collateral-mode)" in " ".join(out.split())
+
+
 class TestBadInput:
     def test_an_unknown_collateral_mode(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--collateral-mode portfolio is one line naming the option and the choices."""
