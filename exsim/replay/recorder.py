@@ -341,6 +341,8 @@ class Recorder:
                     "margin_balance": format_atoms(e.margin_balance_atoms),
                     "maint_margin": format_atoms(e.maint_margin_atoms),
                     "clearance_fee": format_atoms(e.clearance_fee_atoms),
+                    # (a multi-assets account's balance and maintenance margin are USD, 1e-8 USD)
+                    **({"money_in": "USD (margin_balance, maint_margin)"} if e.scope == "MULTI_ASSETS" else {}),
                     "positions": [
                         {
                             "symbol": p.symbol,
