@@ -32,8 +32,6 @@ SPOT = CAPTURE / "spot_btcusdt_20240808.gz"
 pytestmark = pytest.mark.skipif(not SPOT.is_file(), reason="needs ../shared/data (the team's shared folder)")
 
 MULTI = dict(collateral_mode="multi-assets", deposits=("10USDT", "0.05BTC"))
-NOT_COMPARED = ("wall_s", "rows_per_s", "checkpoint")
-OUTPUTS = ("events.jsonl", "fills.csv", "timeseries.csv", "trades.csv")
 
 
 def eth_long(**kw: Any) -> Holder:
