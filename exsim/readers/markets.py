@@ -216,9 +216,22 @@ def _has_quotes(path: str | Path, fmt: str) -> bool:
     return QUOTE in format_kinds(path, fmt)
 
 
-def check_index(path: str | Path, fmt: str) -> None:
+def check_index(path: str | Path, fmt: str, *, index_rows: bool = False) -> None:
     """Refuse a file that cannot be an index proxy: one of a format without best bid/ask
-    quotes (only quotes make the proxy), or of COIN-M contracts."""
+    quotes (only quotes make the proxy), or of COIN-M contracts. ``index_rows``: a format
+    of index rows serves too (a collateral asset's index: Binance indexPriceKlines, a
+    Tardis derivative_ticker)."""
+    from exsim.readers import format_kinds
+    from exsim.readers.rows import INDEX
+
+    if index_rows and INDEX in format_kinds(path, fmt) and not _has_quotes(path, fmt):
+        market, evidence = market_of(path, fmt)
+        if market == COINM:
+            raise InputError(
+                f"holds coin-margined (COIN-M) contracts ({evidence}); a collateral index is a spot pair's price or "
+                "a USDⓈ-M pair's index (BTCUSDT)", where=str(path), field="market",
+            )
+        return
     if not _has_quotes(path, fmt):
         raise InputError(
             f"an index proxy is made of best bid/ask quotes, and {fmt} has none (pass a capture with "

@@ -181,6 +181,19 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True, show
         default=None,
         help=f"margin mode of every symbol for the whole run: wins over the strategy's (default {d['margin_mode']})",
     )
+    p.add_argument(
+        "--collateral-mode",
+        choices=("single-asset", "multi-assets"),
+        default=None,
+        help="the account's collateral mode: multi-assets pools every asset's wallet (USDT, USDC, BTC ... at their "
+        "collateral index, through buffers and haircuts), switched at the start (default single-asset: each asset's "
+        "wallet margins its own contracts)",
+    )
+    p.add_argument(
+        "--haircut-schedule", action="append", default=[], metavar="FILE.toml",
+        help="changes of collateral buffers and haircuts over the run: [[haircut_schedule]] entries with asset, at "
+        "(a UTC time or +90s from the start), bid_buffer / ask_buffer / tiers (multi-assets runs; repeatable)",
+    )
     p.add_argument("--latency-ns", type=_whole, default=0, help="ns from the strategy's decision to the order's arrival (default 0; at most 1 hour)")
     add_market_arguments(p)
     add_output_arguments(p, shown=shown)
@@ -203,7 +216,8 @@ def add_market_arguments(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="FILE",
-        help="another market's quotes (e.g. a Binance spot capture) whose mid stands in for the index of computed marks",
+        help="another market's quotes (e.g. a Binance spot capture) whose mid stands in for the index of computed marks; "
+        "with --collateral-mode multi-assets also a collateral asset's index (BTCUSDT quotes or index rows price BTC)",
     )
     p.add_argument("--mark-interval", default="1s", help="index sampling for computed marks when the data has no index (default 1s; 100ms .. 1 day)")
     p.add_argument(
@@ -278,6 +292,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         instruments=tuple(getattr(args, "instruments", None) or ()),
         skip_bad_rows=args.skip_bad_rows,
         log_book=args.log_book,
+        collateral_mode=getattr(args, "collateral_mode", None) or "single-asset",
+        haircut_schedule=tuple(getattr(args, "haircut_schedule", None) or ()),
     )
 
 
@@ -325,6 +341,10 @@ def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dic
             progress.print(f"resumed from {resume} at row {replay.resumed_from['rows']:,}")
         if replay.checkpoint_path is not None:
             progress.print(f"checkpoints: every {checkpoint_every:,} rows to {replay.checkpoint_path} (the latest kept)")
+        if replay.multi_assets:  # (the mode and where each collateral index comes from, before the run)
+            progress.print("collateral: multi-assets (--collateral-mode), the account switched at the first instant")
+            for line in replay.collateral_sources.values():
+                progress.print(line)
         summary = replay.run()
     print_summary(console, summary, args.out)
     return summary
@@ -389,6 +409,10 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
         console.print(f"[dim]instrument:[/dim] {escape(line)}", highlight=False)
     if (settings := settings_line(s)) is not None:
         console.print(f"[dim]settings in force:[/dim] {settings}", markup=True, highlight=False)
+    if s.get("collateral"):
+        console.print(collateral_table(s["collateral"]))
+        for line in s["collateral"]["index_sources"]:
+            console.print(f"[dim]collateral:[/dim] {escape(line)}", highlight=False)
     qc = s.get("quote_check")
     if qc:
         console.print(
@@ -439,6 +463,60 @@ def asset_table(s: dict[str, Any]) -> Any:
     return t
 
 
+def collateral_table(c: dict[str, Any]) -> Any:
+    """A multi-assets run's collateral at the end: the account in USD (equity, available,
+    maintenance margin, margin ratio last / highest), then per asset (a column each) its
+    equity, index, buffers, the haircut it lost and what is available for order in it;
+    the auto-exchanges by asset pair in the caption."""
+    from rich.table import Table
+
+    mode = c["mode"]
+    acct = c.get("account")
+    pairs = c.get("auto_exchange") or {}
+    caption = "auto-exchange: " + (
+        "; ".join(f"{pair} ×{t['count']} ({t['from_amount']} → {t['to_amount']})" for pair, t in pairs.items()) if pairs else "none"
+    )
+    if c.get("rule_changes"):
+        caption += f"; collateral rule changes: {c['rule_changes']}"
+    t = Table(title=f"collateral: {mode} (account figures in USD)", caption=caption)
+    assets = c.get("assets") or {}
+    t.add_column("figure", no_wrap=True)
+    t.add_column("account", justify="right", no_wrap=True)
+    for name in assets:
+        t.add_column(name, justify="right", no_wrap=True)
+    blank = ["" for _ in assets]
+    if acct is None:
+        t.add_row("mode", mode, *blank)
+        return t
+
+    def cents(text: str) -> str:  # a USD figure cut to the cent for reading (summary.json has it to 1e-8)
+        whole, _, frac = text.partition(".")
+        return f"{whole}.{(frac + '00')[:2]}"
+
+    def trimmed(text: str) -> str:  # an amount without its trailing zeros (display only)
+        return text.rstrip("0").rstrip(".") if "." in text else text
+
+    def pct(ratio: str) -> str:  # a ratio as a percent, cut at 1e-4 % (display only)
+        whole, _, frac = ratio.partition(".")
+        frac = (frac + "0" * 8)[:8]
+        value = int(whole) * 10**8 + int(frac)
+        return f"{value // 10**6}.{value % 10**6 // 100:04d} %"
+
+    def per(key: str, show: Any = trimmed) -> list[str]:
+        return [show(a[key]) if a.get(key) is not None else "-" for a in assets.values()]
+
+    t.add_row("equity", cents(acct["equity_usd"]), *per("equity"))
+    t.add_row("index (USD)", "", *per("index_usd"))
+    t.add_row("bid / ask buffer", "", *[f"{a.get('bid_buffer', '0')} / {a.get('ask_buffer', '0')}" for a in assets.values()])
+    t.add_row("value (USD)", cents(acct["equity_usd"]), *per("value_usd", cents))
+    t.add_row("haircut (USD)", "", *per("haircut_usd", cents))
+    t.add_row("maint. margin (USD)", cents(acct["maint_margin_usd"]), *per("maint_margin_usd", cents))
+    t.add_row("available for order", cents(acct["available_usd"]), *per("available_for_order"))
+    t.add_row("margin ratio", pct(acct["margin_ratio"]), *blank)
+    t.add_row("  highest", pct(acct["margin_ratio_max"]), *blank)
+    return t
+
+
 def interrupted_line(stop: Any, args: argparse.Namespace) -> str:
     """What a Ctrl-C'd run says: what was done, where the partial summary is, how to go on."""
     from exsim.replay.recorder import utc_text
@@ -466,6 +544,8 @@ def settings_line(s: dict[str, Any]) -> str | None:
         src = e["leverage_from"] if len(srcs) == 1 else f"leverage: {e['leverage_from']}, mode: {e['margin_mode_from']}"
         parts.append(f"{sym} {e['leverage']}x {e['margin_mode']} ({src}), clearance fee {e['clearance_fee']}")
     parts.append(f"mark {st['mark']}, funding {st['funding']}, latency {st['latency_ns']:,} ns, queue model {st['queue_model']}")
+    if st.get("collateral_mode"):  # (a run directory written before issue 17 has none)
+        parts.append(f"collateral {st['collateral_mode']}")
     return "; ".join(parts)
 
 

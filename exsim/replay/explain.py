@@ -86,15 +86,28 @@ def explain(
     # a scope's money is in one asset: an inverse (COIN-M) scope's in its coin, shown to the satoshi
     first = instrument_of(event["positions"][0]["symbol"]) if event["positions"] else None
     _usdt = _coin_formatter(first.margin_asset) if first is not None and first.inverse else _usdt_text
-    lines = [
-        f"Liquidation {number} of {of}: account {event['account_id']}, {scope} "
-        f"({event['symbol']}), {utc_text(event['ts_ns'])[:23].replace('T', ' ')} UTC"
-        + (" — partial: reduced to a lower bracket, the scope survives" if event["partial"] else ""),
-        "",
-        f"Trigger. The {event['symbol']} mark price moved. The {scope}'s margin balance (its margin "
-        f"plus unrealized PnL at the marks) was {_usdt(event['margin_balance_atoms'])}, at or below its "
-        f"maintenance margin of {_usdt(event['maint_margin_atoms'])}: the venue takes the position(s) over.",
-    ]
+    when = utc_text(event["ts_ns"])[:23].replace("T", " ")
+    if event["scope"] == "MULTI_ASSETS":  # the whole multi-assets account: figures in USD (1e-8 USD)
+        lines = [
+            f"Liquidation {number} of {of}: account {event['account_id']}, the multi-assets account (every asset's "
+            f"wallet as one pool), {when} UTC",
+            "",
+            f"Trigger. A mark, a collateral index or a haircut moved. The account equity (each asset's equity at "
+            f"its collateral rate, haircuts taken) was {format_scaled(event['margin_balance_atoms'], 8, 2)} USD, at or "
+            f"below its maintenance margin of {format_scaled(event['maint_margin_atoms'], 8, 2)} USD (at the ask "
+            "rates): the venue takes every position of the account over at once. Money below is in each position's "
+            "settlement asset.",
+        ]
+    else:
+        lines = [
+            f"Liquidation {number} of {of}: account {event['account_id']}, {scope} "
+            f"({event['symbol']}), {when} UTC"
+            + (" — partial: reduced to a lower bracket, the scope survives" if event["partial"] else ""),
+            "",
+            f"Trigger. The {event['symbol']} mark price moved. The {scope}'s margin balance (its margin "
+            f"plus unrealized PnL at the marks) was {_usdt(event['margin_balance_atoms'])}, at or below its "
+            f"maintenance margin of {_usdt(event['maint_margin_atoms'])}: the venue takes the position(s) over.",
+        ]
     for p in event["positions"]:
         if "mark_price_subticks" not in p:  # an events.jsonl of an exsim that kept marks in ticks
             raise InputError(

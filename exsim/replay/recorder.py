@@ -51,6 +51,7 @@ from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
 from exsim.results.stats import EquityCurve, statistics
 from exsim.results.trips import TripBook
 from exsim.sinks import JsonlSink
+from exsim.ledger.collateral import format_usd_e40, usd_e40_to_atoms_floor
 from exsim.units import RATE_SCALE, format_atoms, format_rate_e8, mul_div_floor
 
 if TYPE_CHECKING:
@@ -96,7 +97,16 @@ def open_run_file(out_dir: Path, name: str, mode: str = "w") -> IO[str]:
 def config_dict(config: Any) -> dict[str, Any]:
     """A :class:`~exsim.replay.ReplayConfig` as a dict for run keys, snapshots and summaries;
     ``deposits`` only when given (runs without it keep the keys and summaries they had)."""
-    return attrs.asdict(config, filter=lambda a, v: a.name != "deposits" or bool(v))
+    return attrs.asdict(config, filter=_shown_option)
+
+
+#: options left out of a config's dict at their defaults (runs without them keep the run
+#: keys, snapshots and summaries they had): deposits, collateral mode, haircut schedules
+_QUIET_DEFAULTS = {"deposits": (), "collateral_mode": "single-asset", "haircut_schedule": ()}
+
+
+def _shown_option(a: Any, v: Any) -> bool:
+    return a.name not in _QUIET_DEFAULTS or v != _QUIET_DEFAULTS[a.name]
 
 class CsvStream:
     """A run file written row by row (buffered by the file), CSV rows by ``writerow``.
@@ -196,6 +206,15 @@ class Recorder:
         self.samples_left_out = 0  # periodic rows equal to the symbol's previous one
         self.last_index: dict[str, int] = {}  # symbol -> index price last written to events.jsonl
         self.index_lines_left_out = 0
+        # multi-assets collateral (a run with --collateral-mode multi-assets): the account
+        # margin ratio (last, highest and when), auto-exchanges by asset pair, rule changes
+        self.account_ratio_e8: int | None = None
+        self.account_ratio_max_e8: int | None = None
+        self.account_ratio_max_ns = 0
+        self.auto_exchanges: dict[str, dict[str, Any]] = {}  # "BTC->USDT" -> count, amounts, reasons
+        self.collateral_mode_set: list[dict[str, Any]] = []
+        self.rule_changes = 0
+        self.rule_change_examples: list[dict[str, Any]] = []
 
     # ------------------------------------------------------------------ event hooks
     def log(self, events: list[Any]) -> None:
@@ -262,6 +281,44 @@ class Recorder:
         figures = self.replay.margin_figures(e.symbol)
         if figures is not None:
             self._headroom(e.symbol, e.ts_ns, _headroom_key(*figures))
+        if self.replay.multi_assets:
+            self._account_ratio(e.ts_ns)
+
+    def _account_ratio(self, ts_ns: int) -> None:
+        """The multi-assets account's margin ratio now (exact, e8, capped at
+        :data:`RATIO_CAP_E8`): the last one and the highest. O(assets + positions)."""
+        ledger = self.replay.ledger
+        if ledger.portfolio(ACCOUNT_ID) is None:
+            return
+        figures = ledger.portfolio_figures(ACCOUNT_ID)
+        self._ratio_seen(ts_ns, min(RATIO_CAP_E8, figures.margin_ratio_e8()) if figures.maint_usd_e40 else 0)
+
+    def _ratio_seen(self, ts_ns: int, ratio_e8: int) -> None:
+        self.account_ratio_e8 = ratio_e8
+        if self.account_ratio_max_e8 is None or ratio_e8 > self.account_ratio_max_e8:
+            self.account_ratio_max_e8, self.account_ratio_max_ns = ratio_e8, ts_ns
+
+    def on_collateral(self, e: Any) -> None:
+        """An ``AutoExchange`` of the strategy's account, its ``SettingChanged`` of the
+        collateral mode, or a ``CollateralRuleSet`` (a haircut or buffer change of an asset)."""
+        name = type(e).__name__
+        if name == "AutoExchange":
+            if e.account_id != ACCOUNT_ID:
+                return
+            pair = self.auto_exchanges.setdefault(
+                f"{e.from_asset}->{e.to_asset}", {"count": 0, "from_atoms": 0, "to_atoms": 0, "reasons": {}}
+            )
+            pair["count"] += 1
+            pair["from_atoms"] += e.from_atoms
+            pair["to_atoms"] += e.to_atoms
+            pair["reasons"][e.reason] = pair["reasons"].get(e.reason, 0) + 1
+        elif name == "SettingChanged":  # (setting COLLATERAL_MODE)
+            if e.account_id == ACCOUNT_ID:
+                self.collateral_mode_set.append({"time_utc": utc_text(e.ts_ns), "mode": e.value})
+        else:
+            self.rule_changes += 1
+            if len(self.rule_change_examples) < 20:
+                self.rule_change_examples.append({"time_utc": utc_text(e.ts_ns), **rule_texts(e)})
 
     def _headroom(self, symbol: str, ts_ns: int, key: tuple[int, int]) -> None:
         rec = self.symbols.get(symbol)
@@ -270,6 +327,8 @@ class Recorder:
 
     def on_liquidation(self, e: Any) -> None:
         if e.account_id == ACCOUNT_ID:
+            if e.scope == "MULTI_ASSETS":  # (the account margin ratio at the trigger: USD e8 both)
+                self._ratio_seen(e.ts_ns, min(RATIO_CAP_E8, self.replay.ledger.margin_ratio_e8(e.margin_balance_atoms, e.maint_margin_atoms)))
             for p in e.positions:
                 self.liquidation_fill_orders.add(p.order_id)
             self.liquidations.append(
@@ -282,6 +341,8 @@ class Recorder:
                     "margin_balance": format_atoms(e.margin_balance_atoms),
                     "maint_margin": format_atoms(e.maint_margin_atoms),
                     "clearance_fee": format_atoms(e.clearance_fee_atoms),
+                    # (a multi-assets account's balance and maintenance margin are USD, 1e-8 USD)
+                    **({"money_in": "USD (margin_balance, maint_margin)"} if e.scope == "MULTI_ASSETS" else {}),
                     "positions": [
                         {
                             "symbol": p.symbol,
@@ -361,6 +422,8 @@ class Recorder:
 
     def sample_timer(self, loop: Any, ts_ns: int) -> None:
         self._sample(ts_ns, "sample")
+        if self.replay.multi_assets:  # (a collateral index tick moves the ratio between marks)
+            self._account_ratio(ts_ns)
 
     # ------------------------------------------------------------------ helpers
     def _pricer(self) -> UsdPricer:
@@ -758,7 +821,64 @@ class Recorder:
             "notes": [{"ts_ns": ts, "time_utc": utc_text(ts), "text": t} for ts, t in r.notes],
             "state_hash": r.exchange.state_hash(),
             **self.asset_summary(positions),
+            **self.collateral_summary(),
         }
+
+    def collateral_summary(self) -> dict[str, Any]:
+        """A multi-assets run's ``collateral`` block: the account's mode, where each asset's
+        collateral index came from, the account figures in USD at the end (equity, available
+        for order, maintenance margin: exact, truncated to 1e-8 USD), the account margin
+        ratio (last and highest), per asset its equity, index, buffers, tiers, the haircut
+        it lost in USD and what is available for order in it, auto-exchanges by asset pair
+        and the rule changes. Nothing for a single-asset run (its summary is as it was)."""
+        r = self.replay
+        if not r.multi_assets:
+            return {}
+        ledger = r.ledger
+        out: dict[str, Any] = {
+            "mode": ledger.collateral_mode(ACCOUNT_ID),
+            "mode_from": "--collateral-mode",
+            "mode_set": self.collateral_mode_set,
+            "index_sources": list(r.collateral_sources.values()),
+        }
+        if ledger.portfolio(ACCOUNT_ID) is not None:
+            f = ledger.portfolio_figures(ACCOUNT_ID)
+            ratio = min(RATIO_CAP_E8, f.margin_ratio_e8()) if f.maint_usd_e40 else 0
+            out["account"] = {
+                "equity_usd": format_usd_e40(f.equity_usd_e40, 8),
+                "available_usd": format_usd_e40(f.available_usd_e40, 8),
+                "initial_margin_usd": format_usd_e40(f.initial_usd_e40, 8),
+                "maint_margin_usd": format_usd_e40(f.maint_usd_e40, 8),
+                "margin_ratio": format_rate_e8(ratio),
+                "margin_ratio_max": format_rate_e8(max(ratio, self.account_ratio_max_e8 or 0)),
+                "margin_ratio_max_time_utc": (
+                    utc_text(self.account_ratio_max_ns)
+                    if self.account_ratio_max_e8 is not None and self.account_ratio_max_e8 >= ratio else utc_text(r.last_ts_ns)
+                ),
+                "note": "account margin ratio = Σ maintenance margin at the ask rate ÷ account equity (liquidation at 1); "
+                "the highest is over the marks, the samples and the liquidations",
+            }
+            assets = {}
+            for a in f.assets:
+                rule = ledger.collateral[a.asset]
+                assets[a.asset] = {
+                    "equity": format_equity_e8(a.equity_atoms_e8),
+                    "index_usd": format_atoms(rule.index_usd_e8),
+                    **rule_texts(rule),
+                    "value_usd": format_usd_e40(a.value_usd_e40, 8),
+                    "haircut_usd": format_usd_e40(a.haircut_usd_e40, 8),
+                    "maint_margin_usd": format_usd_e40(a.maint_usd_e40, 8),
+                    "available_for_order": format_atoms(usd_e40_to_atoms_floor(f.available_usd_e40, rule)),
+                }
+            out["assets"] = assets
+        out["auto_exchange"] = {
+            pair: {"count": t["count"], "from_amount": format_atoms(t["from_atoms"]), "to_amount": format_atoms(t["to_atoms"]),
+                   "reasons": dict(sorted(t["reasons"].items()))}
+            for pair, t in sorted(self.auto_exchanges.items())
+        }
+        out["rule_changes"] = self.rule_changes
+        out["rule_change_examples"] = self.rule_change_examples
+        return {"collateral": out}
 
     def asset_summary(self, positions: list[dict[str, Any]]) -> dict[str, Any]:
         """A run with money in other than one USD stablecoin (a coin-margined symbol): the
@@ -805,6 +925,38 @@ class Recorder:
                 "run's contract that prices it), rounded down to 1e-8 USD, then added",
             },
         }
+
+
+def rule_texts(rule: Any) -> dict[str, Any]:
+    """A collateral rule's (or a ``CollateralRuleSet``'s) buffers and tiers as exact text;
+    a field a rule change kept (None) is left out."""
+    out: dict[str, Any] = {"asset": rule.asset} if type(rule).__name__ == "CollateralRuleSet" else {}
+    for key in ("bid_buffer", "ask_buffer"):
+        value = getattr(rule, key + "_e8")
+        if value is not None:
+            out[key] = format_rate_e8(value)
+    if rule.tiers is not None:
+        out["tiers"] = [
+            {"upto": None if upto is None else format_atoms(upto, 0), "value_ratio": format_rate_e8(ratio)}
+            for upto, ratio in rule.tiers
+        ]
+    return out
+
+
+def format_equity_e8(equity_atoms_e8: int) -> str:
+    """An asset equity in 1e-8 atoms (exact at subtick marks) as exact decimal text of the
+    asset (16 decimals at most, trailing zeros trimmed to 8).
+
+    >>> format_equity_e8(5 * 10**15), format_equity_e8(-123456789012345678)
+    ('0.50000000', '-12.3456789012345678')
+    """
+    from exsim.units import ATOMS_E8_PER_ATOM
+
+    whole_atoms, rest = divmod(abs(equity_atoms_e8), ATOMS_E8_PER_ATOM)
+    text = format_atoms(whole_atoms)
+    if rest:
+        text += f"{rest:08d}".rstrip("0")
+    return "-" + text if equity_atoms_e8 < 0 else text
 
 
 def computed_funding_text(premium_replayed: list[str], symbols: list[str], settlements: int, at_interest: int) -> str:

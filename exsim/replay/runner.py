@@ -75,7 +75,10 @@ from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError
 from exsim.exchange import (
     AmendOrder,
+    AutoExchange,
     BookDelta,
+    CollateralIndex,
+    CollateralRuleSet,
     CommandRejected,
     ClearReplayedLevels,
     Deposit,
@@ -99,14 +102,19 @@ from exsim.exchange import (
     SetIndexPrice,
     SetLeverage,
     SetMarginMode,
+    SetCollateralMode,
+    SetCollateralRule,
     SetMarkPrice,
     SetReplayedLevels,
+    SettingChanged,
     SettleFunding,
 )
 from exsim.instruments import Instrument, get_instrument, instrument_to_dict
 from exsim.instruments.choose import choose_instrument, grid_of
 from exsim.instruments.loader import load_instruments_file
 from exsim.ledger import Ledger
+from exsim.ledger.collateral import COLLATERAL_MODES, MULTI_ASSETS, SINGLE_ASSET, usd_e40_to_usd_e8_floor
+from exsim.liquidation.engine import portfolio_liquidation_subticks
 from exsim.loop.event_loop import (
     PRIORITY,
     PRIORITY_COMMAND,
@@ -129,7 +137,20 @@ from exsim.replay.checkpoint import SNAPSHOT_NAME, remove_stale_temporaries, res
 from exsim.replay.recorder import Recorder, config_dict, utc_text
 from exsim.replay.rundir import RunDir, atomic_write
 from exsim.replay.strategy import ACCOUNT_ID, MARGIN_MODES, Context, OwnFill, Strategy, StrategyError
-from exsim.units import ceil_div, div_half_even, floor_div, format_rate_e8, parse_decimal, to_atoms
+from exsim.replay.collateral import (
+    FROM_FILE,
+    FROM_MARK,
+    SEED,
+    CollateralQuote,
+    ScheduledRule,
+    follow_symbol,
+    index_items,
+    read_haircut_schedule,
+    scheduled_at,
+    usd_index_e8,
+)
+from exsim.results.assets import USD_ASSETS, deposit_assets
+from exsim.units import ceil_div, div_half_even, floor_div, format_atoms, format_rate_e8, parse_decimal, to_atoms, to_subticks
 
 NS_PER_S = 1_000_000_000
 #: the part of a gap in the market data the periodic samplers walk (see the module doc)
@@ -328,6 +349,11 @@ class ReplayConfig:
     instruments: tuple[str, ...] = attrs.field(default=(), converter=tuple)  # exchangeInfo / leverageBracket / TOML files
     skip_bad_rows: bool = False
     log_book: bool = False  # put every book delta in events.jsonl too
+    #: ``--collateral-mode``: the strategy's account's (``multi-assets``: switched at the start;
+    #: see exsim.replay.collateral)
+    collateral_mode: str = attrs.field(default=SINGLE_ASSET, validator=_one_of(COLLATERAL_MODES))
+    #: ``--haircut-schedule``: TOML files of ``[[haircut_schedule]]`` entries (multi-assets runs)
+    haircut_schedule: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
 
 @attrs.define
@@ -399,6 +425,13 @@ def run_deposits(config: ReplayConfig, home_asset: str, assets: list[str], instr
     from exsim.results.assets import USD_ASSETS, parse_deposits
 
     if config.deposits:
+        if config.collateral_mode == SINGLE_ASSET:  # an asset no instrument settles in is collateral only
+            for asset in deposit_assets(config.deposits, home_asset):
+                if asset not in assets:
+                    raise InputError(
+                        f"no instrument of this run settles in {asset} (they settle in {', '.join(assets)}); to hold "
+                        f"{asset} as collateral for them, add --collateral-mode multi-assets", field="--deposit",
+                    )
         return parse_deposits(config.deposits, home_asset=home_asset, assets=assets, field="--deposit")
     if home_asset not in USD_ASSETS:
         settles = ", ".join(i.symbol for i in instruments if i.margin_asset == home_asset)
@@ -660,8 +693,60 @@ class Replay:
         # index proxies: other markets' quotes (a spot capture) standing in for the index
         self.index_files = [str(p) for p in index_files]
         inst_by_symbol = {i.symbol: i for i in self.instruments}
-        self.index_sources = [index_quotes(self._index_rows(p, config.symbol), inst_by_symbol) for p in self.index_files]
         self.index_proxy: dict[str, int] = {}  # symbol -> latest index proxy (ticks)
+        # multi-asset collateral (exsim.replay.collateral): the assets with a book, where each
+        # one's index comes from, the haircut schedule
+        self.multi_assets = config.collateral_mode == MULTI_ASSETS
+        margin_assets = list(dict.fromkeys(i.margin_asset for i in self.instruments))
+        #: assets held as collateral only (deposited, settling no instrument of the run): a
+        #: book each in the ledger (multi-assets runs)
+        self.collateral_only: list[str] = []
+        if self.multi_assets:
+            held = deposit_assets(config.deposits, margin_assets[0])
+            self.collateral_only = [a for a in held if a not in margin_assets]
+        book_assets = margin_assets + self.collateral_only
+        if self.multi_assets:
+            sources = [
+                index_items(self._index_rows(p, None, index_rows=True), self.symbols, book_assets, IndexQuote)
+                for p in self.index_files
+            ]
+        else:  # (as before: a single-asset run's index files are index proxies only)
+            sources = [index_quotes(self._index_rows(p, config.symbol), inst_by_symbol) for p in self.index_files]
+        #: the loop's sources besides the market data (1, 2, ...: a snapshot counts their items)
+        self.index_sources: list[Iterator[Any]] = []
+        self.source_names = [f"index proxy {p}" for p in self.index_files]
+        self.file_indexed: set[str] = set()  # collateral assets an index file prices (their marks are not followed)
+        firsts: dict[str, CollateralQuote] = {}  # each such asset's first price in the files
+        for src in sources:
+            head = list(itertools.islice(src, _PEEK_ROWS)) if self.multi_assets else []
+            for item in head:
+                if type(item) is CollateralQuote and item.asset not in firsts:
+                    firsts[item.asset] = item
+            self.index_sources.append(itertools.chain(head, src))
+        self.file_indexed.update(firsts)
+        #: symbol -> (collateral asset, quote) whose index follows the symbol's mark
+        self.mark_followers: dict[str, tuple[str, str]] = {}
+        #: asset -> how its collateral index is made (the summary says it)
+        self.collateral_sources: dict[str, str] = {}
+        self._collateral_seeds: list[CollateralQuote] = []  # prices at the start (scheduled by _start)
+        self.collateral_index: dict[str, int] = {}  # asset -> the last index sent (USD e8)
+        if self.multi_assets:
+            self._plan_collateral(book_assets, firsts, heads)
+        self.haircut_entries: list[tuple[int | None, int, ScheduledRule]] = []
+        for path in config.haircut_schedule:
+            if not self.multi_assets:
+                raise InputError("a haircut schedule changes multi-assets collateral: add --collateral-mode multi-assets",
+                                 where=str(path), field="--haircut-schedule")
+            for entry in read_haircut_schedule(path):
+                if entry[2].asset not in book_assets:
+                    raise InputError(
+                        f"{entry[2].asset} has no book in this run (assets: {', '.join(book_assets)}): deposit it "
+                        f"(--deposit 1{entry[2].asset}) or leave the entry out", where=entry[2].where, field="asset",
+                    )
+                self.haircut_entries.append(entry)
+        if self.haircut_entries:
+            self.index_sources.append(self._schedule_items())
+            self.source_names.append("haircut schedule " + ", ".join(config.haircut_schedule))
         # 3. the run directory: this run's alone, locked, marked incomplete until the end
         self.run_key = self._run_key(files, fmts)
         self.stopped: str | None = None  # why the run stopped before its end
@@ -682,7 +767,11 @@ class Replay:
         """The venue, the loop and the strategy's hooks (then a snapshot's state, on resume)."""
         strategy = self.strategy
         # 4. the venue
-        self.ledger = Ledger(self.instruments, insurance_fund_atoms=insurance_fund_seeds(config, self.instruments))
+        if self.collateral_only:  # (a book for each asset held as collateral only)
+            self.ledger = Ledger(self.instruments, insurance_fund_atoms=insurance_fund_seeds(config, self.instruments),
+                                 assets=tuple(self.collateral_only))
+        else:
+            self.ledger = Ledger(self.instruments, insurance_fund_atoms=insurance_fund_seeds(config, self.instruments))
         #: what each account deposits at the start, ``{asset: atoms}`` (``--deposit``, else ``--balance``)
         self.deposits = run_deposits(config, self.ledger.home_asset, list(self.ledger.assets), self.instruments)
         # (a resumed run reopens the run's events.jsonl itself, without truncating it)
@@ -708,7 +797,9 @@ class Replay:
         self.funding_settlements = 0
         self.funding_at_interest = 0
         priorities = dict(PRIORITY)
-        priorities.update({IndexQuote: PRIORITY_MARKET_DATA, DepthUpdateId: PRIORITY_MARKET_DATA, ReplayedQuote: PRIORITY_MARKET_DATA, ReplayedGap: PRIORITY_MARKET_DATA, ReplayedPremium: PRIORITY_MARK, ReplayedBar: PRIORITY_MARKET_DATA})
+        priorities.update({IndexQuote: PRIORITY_MARKET_DATA, DepthUpdateId: PRIORITY_MARKET_DATA, ReplayedQuote: PRIORITY_MARKET_DATA, ReplayedGap: PRIORITY_MARKET_DATA, ReplayedPremium: PRIORITY_MARK, ReplayedBar: PRIORITY_MARKET_DATA,
+                           CollateralQuote: PRIORITY_MARK, ScheduledRule: PRIORITY_MARK,
+                           SetCollateralMode: PRIORITY_COMMAND, SetCollateralRule: PRIORITY_MARK, CollateralIndex: PRIORITY_MARK})
         self.loop = EventLoop(self, priorities=priorities)
         self.ctx = Context(self, ACCOUNT_ID)
         self.ladders: dict[str, _Ladder] = {} if self.depth_replayed else {s: _Ladder() for s in self.symbols}
@@ -771,6 +862,8 @@ class Replay:
             ReplayedPremium: self._on_premium,
             ReplayedGap: self._on_gap,
             ReplayedBar: self._on_file_bar,
+            CollateralQuote: self._on_collateral_quote,
+            ScheduledRule: self._on_scheduled_rule,
             SetMarkPrice: self._on_mark,
             SetIndexPrice: self._on_index,
             NewOrder: self._on_user_order,
@@ -902,6 +995,7 @@ class Replay:
             "funding": self.funding_mode + ("" if cfg.funding == "auto" else " (--funding)"),
             "latency_ns": cfg.latency_ns,
             "queue_model": QUEUE_MODELS[cfg.queue_model],
+            "collateral_mode": cfg.collateral_mode + (" (--collateral-mode)" if self.multi_assets else " (default)"),
         }
 
     # ------------------------------------------------------------------ running
@@ -1066,14 +1160,22 @@ class Replay:
         """Queue the run's sources, settings and timers (a resumed run has them already)."""
         loop = self.loop
         loop.add_source(self.market_items(), name="market data")  # source 0
-        for path, source in zip(self.index_files, self.index_sources):  # sources 1, 2, ...
-            loop.add_source(source, name=f"index proxy {path}")
+        for name, source in zip(self.source_names, self.index_sources):  # sources 1, 2, ...
+            loop.add_source(source, name=name)
         t0 = self.first_ts_ns
         cfg = self.config
         home = self.ledger.home_asset
+        for seed in self._collateral_seeds:  # each collateral asset's index at the start (before the mode switch)
+            if seed.ts_ns >= t0 and seed.source == FROM_FILE or seed.source == SEED:
+                if seed.ts_ns > t0:
+                    self.note(t0, f"{seed.asset} collateral index: the first price in the data ({format_atoms(seed.price_e8)} "
+                                  f"{seed.quote}, at {utc_text(seed.ts_ns)[11:23]}) stands from the start until then")
+                loop.schedule(seed._replace(ts_ns=t0, source=SEED), priority=PRIORITY_COMMAND)
         for account in range(ACCOUNT_ID, ACCOUNT_ID + self.accounts):
             for asset, atoms in self.deposits.items():  # (the home asset's Deposit as before: linear runs unchanged)
                 loop.schedule(Deposit(t0, account, atoms) if asset == home else Deposit(t0, account, atoms, asset))
+            if self.multi_assets:  # after the deposits: a wallet of any asset may be collateral from the start
+                loop.schedule(SetCollateralMode(t0, account, MULTI_ASSETS), priority=PRIORITY_COMMAND)
             for sym in self.symbols:
                 if cfg.margin_mode is not None:
                     loop.schedule(SetMarginMode(t0, account, sym, MARGIN_MODES[cfg.margin_mode]))
@@ -1097,11 +1199,50 @@ class Replay:
         self.timers.append(loop.call_every(start, cfg.sample_interval_ns, functools.partial(sampler, self.recorder.sample_timer)))
 
     @staticmethod
-    def _index_rows(path: str, symbol: str | None) -> Iterator[Row]:
-        """The rows of an index proxy file (a COIN-M one is refused: exsim.readers.markets)."""
+    def _index_rows(path: str, symbol: str | None, index_rows: bool = False) -> Iterator[Row]:
+        """The rows of an index proxy file (a COIN-M one is refused: exsim.readers.markets);
+        ``index_rows``: a file of index rows without quotes serves too (a collateral index)."""
         fmt, rows = open_rows(path, None, symbol)
-        check_index(path, fmt)
+        check_index(path, fmt, index_rows=index_rows)
         return rows
+
+    def _plan_collateral(self, assets: list[str], firsts: dict[str, CollateralQuote], heads: list[Row]) -> None:
+        """Where each collateral asset's index comes from (a multi-assets run): an index file,
+        else the mark of the run's perpetual on it, else an error naming the asset and the
+        options. The price each starts from: the file's first, or (before the first mark)
+        the perpetual's first mark or trade in the data. O(assets × rows peeked)."""
+        for asset in assets:
+            if asset in USD_ASSETS:  # (1 USD unless an index file prices it)
+                if asset in firsts:
+                    self.collateral_sources[asset] = f"{asset} collateral index: --index-file ({firsts[asset].quote} pair)"
+                    self._collateral_seeds.append(firsts[asset])
+                continue
+            if asset in firsts:
+                first = firsts[asset]
+                self.collateral_sources[asset] = f"{asset} collateral index: {asset}{first.quote} in --index-file"
+                self._collateral_seeds.append(first)
+                continue
+            inst = follow_symbol(asset, self.instruments)
+            if inst is None:
+                raise InputError(
+                    f"{asset} is collateral of this multi-assets run but nothing gives its index price: pass --index-file "
+                    f"with {asset} quotes or index rows (a spot {asset}USDT capture, Binance {asset}USDT indexPriceKlines), "
+                    f"or replay the {asset}USDT perpetual beside the others",
+                    field="--index-file",
+                )
+            quote = "USD" if inst.inverse else inst.quote
+            self.mark_followers[inst.symbol] = (asset, quote)
+            times = "" if inst.inverse or quote == "USD" else f" × the {quote} index"
+            self.collateral_sources[asset] = f"{asset} collateral index: {inst.symbol} mark{times} (no --index-file)"
+            first = next((r for r in heads if r.symbol == inst.symbol and r.kind in (MARK, TRADE) and r.price), None)
+            if first is not None:
+                price = to_subticks(first.price, field="price", where=first.where)
+                self._collateral_seeds.append(CollateralQuote(first.ts_ns, asset, quote, price, SEED))
+
+    def _schedule_items(self) -> Iterator[ScheduledRule]:
+        """The haircut schedule's entries in time order (offsets from the run's first row:
+        read once the market data has started)."""
+        yield from scheduled_at(self.haircut_entries, self.first_ts_ns)
 
     def _strategy_start(self, loop: EventLoop, ts: int) -> None:
         self.strategy.on_start(self.ctx)
@@ -1506,6 +1647,28 @@ class Replay:
         if not self.data_done:
             self.index_proxy[q.symbol] = q.index_subticks
 
+    def _on_collateral_quote(self, q: CollateralQuote) -> None:
+        """A collateral asset's price: its index in USD (times its quote asset's index now),
+        to the ledger when it changed. A followed mark gives way to an index file's prices."""
+        source = q.source
+        if source == FROM_FILE:
+            if self.data_done:
+                return
+            self.file_indexed.add(q.asset)
+        elif source == FROM_MARK and q.asset in self.file_indexed:
+            return
+        index = usd_index_e8(q.price_e8, q.quote, self.ledger.collateral)
+        if index <= 0 or self.collateral_index.get(q.asset) == index:
+            return
+        self.collateral_index[q.asset] = index
+        self.exchange.submit(CollateralIndex(q.ts_ns, q.asset, index))
+
+    def _on_scheduled_rule(self, r: ScheduledRule) -> None:
+        """A haircut schedule entry's time: the asset's rule changes (fields not given stay)."""
+        if self.data_done:
+            return
+        self.exchange.submit(SetCollateralRule(r.ts_ns, r.asset, r.bid_buffer_e8, r.ask_buffer_e8, r.tiers))
+
     def _on_premium(self, p: ReplayedPremium) -> None:
         premium = self.exchange.markets[p.symbol].premium
         if premium is not None:
@@ -1745,6 +1908,9 @@ class Replay:
                 if e.taker_account_id == me or e.maker_account_id == me:
                     self._own_fill(e)
             elif t is MarkPriceUpdated:
+                follow = self.mark_followers.get(e.symbol) if self.mark_followers else None
+                if follow is not None:  # a collateral index following this mark (after this batch)
+                    self.loop.schedule(CollateralQuote(e.ts_ns, follow[0], follow[1], e.mark_price_subticks, FROM_MARK))
                 rec.on_mark(e)
                 if self._hook_mark is not None:
                     self._hook_mark(self.ctx, e)
@@ -1764,6 +1930,11 @@ class Replay:
             elif t is PositionChanged:
                 if e.account_id == me:
                     rec.on_position(e)
+            elif t is AutoExchange or t is CollateralRuleSet:
+                rec.on_collateral(e)
+            elif t is SettingChanged:
+                if e.setting == "COLLATERAL_MODE":
+                    rec.on_collateral(e)
             elif t is CommandRejected:
                 if e.account_id == me:  # a setting or margin move the venue refused: say so
                     self.note(e.ts_ns, f"refused: {e.command} ({e.reason})")
@@ -1817,6 +1988,11 @@ class Replay:
             return None
         if pos.isolated:
             return self.ledger.isolated_margin_balance(pos)
+        if self.multi_assets and self.ledger.portfolio(ACCOUNT_ID) is not None:
+            # the account is the scope: its equity and maintenance margin in USD (1e-8 USD,
+            # rounded down, as the engine's MULTI_ASSETS alerts carry them)
+            figures = self.ledger.portfolio_figures(ACCOUNT_ID)
+            return usd_e40_to_usd_e8_floor(figures.equity_usd_e40), usd_e40_to_usd_e8_floor(figures.maint_usd_e40)
         return self.ledger.cross_margin_balance(acct)
 
     def liquidation_price_subticks(self, symbol: str, position_side: int = 0, *, account_id: int = ACCOUNT_ID) -> int | None:
@@ -1829,6 +2005,8 @@ class Replay:
             return None
         if pos.isolated:
             prices = self.exchange.liquidator.liquidation_prices(acct, [pos], True)
+        elif (pf := self.ledger.portfolio(account_id)) is not None:  # multi-assets: the whole account, other prices held
+            return portfolio_liquidation_subticks(self.ledger, pf, pos) or None
         else:
             cross = [p for p in acct.positions.values() if not p.isolated and p.qty_lots]
             prices = self.exchange.liquidator.liquidation_prices(acct, cross, False)

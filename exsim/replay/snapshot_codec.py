@@ -123,6 +123,7 @@ MESSAGE_MODULES: Final = (
     "exsim.ledger.collateral",
     "exsim.liquidation.engine",
     "exsim.replay.bars",
+    "exsim.replay.collateral",
     "exsim.replay.market",
     "exsim.replay.strategy",
 )

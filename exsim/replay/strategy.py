@@ -108,10 +108,12 @@ from exsim.exchange import (
     OrderTriggered,
     RejectReason,
     SetLeverage,
+    SetCollateralMode,
     SetMarginMode,
     SetPositionMode,
 )
 from exsim.ledger import BOTH, CROSS, ISOLATED, LONG, SHORT
+from exsim.ledger.collateral import COLLATERAL_MODES, usd_e40_to_atoms_floor
 from exsim.units import (
     ATOM_PLACES,
     format_subticks,
@@ -1075,8 +1077,43 @@ class Context:
         return self._replay.ledger.equity_atoms(acct) if acct is not None else 0
 
     def available_atoms(self, asset: str | None = None) -> int:
+        """What a new order of an instrument settling in ``asset`` (None: the home asset) can
+        still use, in atoms of that asset. In multi-assets mode the whole account's available
+        for order (USD) at the asset's ask rate, rounded down — the same in every asset,
+        held or not (:func:`exsim.ledger.collateral.usd_e40_to_atoms_floor`)."""
         acct = self._account(asset)
-        return self._replay.ledger.available_atoms(acct) if acct is not None else 0
+        if acct is not None:
+            return int(self._replay.ledger.available_atoms(acct))
+        ledger = self._replay.ledger
+        name = asset or ledger.home_asset
+        if ledger.portfolio(self.account_id) is None or name not in ledger.collateral:
+            return 0
+        figures = ledger.portfolio_figures(self.account_id)
+        return int(usd_e40_to_atoms_floor(figures.available_usd_e40, ledger.collateral[name]))
+
+    def collateral_mode(self) -> str:
+        """``"single-asset"`` (each asset's wallet margins its own contracts) or
+        ``"multi-assets"`` (every wallet is collateral for every contract, at its index
+        through buffers and haircuts): the account's collateral mode now."""
+        return str(self._replay.ledger.collateral_mode(self.account_id))
+
+    def account_figures(self) -> Any:
+        """The multi-assets account's figures now (:class:`exsim.ledger.collateral.AccountFigures`:
+        ``equity_usd_e40``, ``initial_usd_e40``, ``maint_usd_e40``, ``available_usd_e40``,
+        ``margin_ratio_e8()``, and per asset ``assets``: equity, value, haircut, margin in
+        USD), exact in 1e-40 USD; None in single-asset mode. O(assets + positions)."""
+        ledger = self._replay.ledger
+        if ledger.portfolio(self.account_id) is None:
+            return None
+        return ledger.portfolio_figures(self.account_id)
+
+    def set_collateral_mode(self, mode: str) -> None:
+        """Ask the venue for ``"multi-assets"`` or ``"single-asset"`` collateral (refused with a
+        position or an open order, with an isolated symbol in multi-assets, or while a held
+        asset has no index price: a note in the run's story says so)."""
+        if mode not in COLLATERAL_MODES:
+            raise InputError(f"{mode!r} is not one of {', '.join(COLLATERAL_MODES)}", where="strategy", field="collateral_mode")
+        self._send(SetCollateralMode(self._arrival_ns(), self.account_id, mode))
 
     def balance(self, asset: str | None = None) -> Decimal:
         """The wallet (cross) balance in ``asset`` (None: the home asset), exact."""

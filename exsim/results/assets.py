@@ -27,7 +27,7 @@ from exsim.errors import InputError
 from exsim.instruments.instrument import USD_ASSETS
 from exsim.units import format_atoms, mul_div_floor, to_atoms
 
-__all__ = ["USD_ASSETS", "AssetAmount", "parse_asset_amount", "parse_deposits", "tells_assets", "UsdPricer"]
+__all__ = ["USD_ASSETS", "AssetAmount", "deposit_assets", "parse_asset_amount", "parse_deposits", "tells_assets", "UsdPricer"]
 
 #: settlement assets counted at 1 USD each (stated wherever a USD value is shown)
 # USD_ASSETS (the stablecoins counted at 1 USD) is defined once, beside the instruments
@@ -63,6 +63,23 @@ def parse_asset_amount(text: str, *, home_asset: str, assets: Sequence[str], fie
     if atoms <= 0:
         raise InputError(f"{text!r} is not an amount > 0", where=where, field=field)
     return asset, atoms
+
+
+def deposit_assets(texts: Iterable[str], home_asset: str) -> list[str]:
+    """The assets amounts name, in order, once each (a bare amount: the home asset); texts
+    that are not amounts are left to :func:`parse_deposits` to refuse.
+
+    >>> deposit_assets(["1000", "0.5btc", "2BTC"], "USDT")
+    ['USDT', 'BTC']
+    """
+    out: list[str] = []
+    for text in texts:
+        m = _AMOUNT.match(text) if isinstance(text, str) else None
+        if m is not None:
+            asset = (m.group(2) or home_asset).upper()
+            if asset not in out:
+                out.append(asset)
+    return out
 
 
 def parse_deposits(texts: Iterable[str], *, home_asset: str, assets: Sequence[str], field: str,

@@ -13,7 +13,8 @@ history, isolated-margin moves, last update times) and pushes Binance's user-dat
   on an isolated one ``B`` and that position.
 * ``MARGIN_CALL`` ``{e, E, cw, p: [{s, ps, pa, mt, iw, mp, up, mm}]}`` from exsim's
   :class:`~exsim.exchange.MarginCall` (``cw`` only for a cross pool).
-* ``ACCOUNT_CONFIG_UPDATE`` ``{e, E, T, ac: {s, l}}`` when a leverage changes.
+* ``ACCOUNT_CONFIG_UPDATE`` ``{e, E, T, ac: {s, l}}`` when a leverage changes, ``{e, E, T,
+  ai: {j}}`` when Multi-Assets mode is switched on (``j`` true) or off.
 
 The REST endpoints (``@endpoint`` below) read the ledger at the venue's clock. Every
 figure comes from exsim's integers and is shown exactly, as decimal text on the settlement
@@ -26,7 +27,7 @@ same size, entry and wallet. Entry and break-even prices are exact rationals of 
 position's entry cost, shown rounded half-even to the subtick.
 
 Settings are exchange commands sent through ``venue.send`` (``SetLeverage``,
-``SetMarginMode``, ``SetPositionMode``, ``AdjustIsolatedMargin``): the answer is built
+``SetMarginMode``, ``SetPositionMode``, ``SetCollateralMode``, ``AdjustIsolatedMargin``): the answer is built
 from the events *that* command produced, and exsim's refusal reasons map to Binance's
 codes (:data:`REJECT_CODES`).
 """
@@ -46,6 +47,7 @@ from exsim.exchange import (
     Liquidation,
     MarginCall,
     PositionChanged,
+    SetCollateralMode,
     SetLeverage,
     SetMarginMode,
     SetPositionMode,
@@ -53,6 +55,7 @@ from exsim.exchange import (
 )
 from exsim.exchange.exchange import RejectReason
 from exsim.ledger import BOTH, CROSS, ISOLATED, LONG, POSITION_SIDE_NAMES, SHORT, Account, Position, Reason
+from exsim.ledger.collateral import MULTI_ASSETS, SINGLE_ASSET
 from exsim.liquidation.engine import binance_adl_score
 from exsim.serve.binance import (
     ADD_ISOLATED_MARGIN_NO_POSITION_REJECT,
@@ -65,8 +68,12 @@ from exsim.serve.binance import (
     INVALID_POSITION_SIDE,
     INVALID_SYMBOL,
     ISOLATED_BALANCE_INSUFFICIENT,
+    ISOLATED_REJECT_WITH_JOINT_MARGIN,
+    JOINT_MARGIN_REJECT_WITH_ISOLATED,
+    JOINT_MARGIN_REJECT_WITH_OPEN_ORDER,
     MAX_LEVERAGE_RATIO,
     MIN_LEVERAGE_RATIO,
+    NO_NEED_TO_CHANGE_JOINT_MARGIN,
     NO_NEED_TO_CHANGE_MARGIN_TYPE,
     NO_NEED_TO_CHANGE_POSITION_SIDE,
     POSITION_SIDE_CHANGE_EXISTS_OPEN_ORDERS,
@@ -137,6 +144,16 @@ def reject_error(command: str, reason: str, *, has_position: bool = False, addin
     >>> reject_error("AdjustIsolatedMargin", "INSUFFICIENT_BALANCE", adding=False).code
     -4051
     """
+    if command == "SetCollateralMode":
+        if reason == Reason.HAS_POSITION_OR_ORDERS:
+            return BinanceError(JOINT_MARGIN_REJECT_WITH_OPEN_ORDER, "Unable to adjust Multi-Assets Mode with open orders in USDⓈ-M Futures.")
+        if reason == Reason.ISOLATED_IN_MULTI_ASSETS:
+            return BinanceError(
+                ISOLATED_REJECT_WITH_JOINT_MARGIN,
+                "Unable to adjust to Multi-Assets mode with symbols of USDⓈ-M Futures under isolated-margin mode.",
+            )
+    if reason == Reason.ISOLATED_IN_MULTI_ASSETS:
+        return BinanceError(JOINT_MARGIN_REJECT_WITH_ISOLATED, "Unable to adjust to isolated-margin mode under the Multi-Assets mode.")
     if reason == Reason.HAS_POSITION_OR_ORDERS:
         if command == "SetPositionMode":
             if has_position:
@@ -322,7 +339,7 @@ class AccountFeed:
             elif t is SettingChanged:
                 if ev.account_id <= 0:
                     continue
-                if ev.setting == "LEVERAGE":
+                if ev.setting == "LEVERAGE" or ev.setting == "COLLATERAL_MODE":
                     configs.append(ev)
                 elif ev.setting == "MARGIN_MODE":
                     upd = _update(updates, ev.account_id, "MARGIN_TYPE_CHANGE", ev.ts_ns)
@@ -346,10 +363,12 @@ class AccountFeed:
             venue.publish_user(call.account_id, self.margin_call_payload(call))
         for cfg in configs:
             ms = ms_of(cfg.ts_ns)
-            venue.publish_user(cfg.account_id, {
-                "e": "ACCOUNT_CONFIG_UPDATE", "E": self._event_ms(ms), "T": ms,
-                "ac": {"s": cfg.symbol, "l": int(cfg.value)},
-            })
+            # a leverage: "ac" {symbol, leverage}; Multi-Assets mode: "ai" {"j": on}
+            what = (
+                {"ai": {"j": cfg.value == MULTI_ASSETS}} if cfg.setting == "COLLATERAL_MODE"
+                else {"ac": {"s": cfg.symbol, "l": int(cfg.value)}}
+            )
+            venue.publish_user(cfg.account_id, {"e": "ACCOUNT_CONFIG_UPDATE", "E": self._event_ms(ms), "T": ms, **what})
         for acct, upd in updates.items():
             if acct in liquidated:
                 upd.reason = "INSURANCE_CLEAR"
@@ -762,7 +781,7 @@ def account_v2(venue: Any, account_id: int | None, params: Params) -> dict[str, 
     tot = _Totals(venue.ledger, acct)
     out: dict[str, Any] = {
         "feeTier": 0, "feeBurn": False, "canTrade": True, "canDeposit": True, "canWithdraw": True, "updateTime": 0,
-        "multiAssetsMargin": False, "tradeGroupId": -1,
+        "multiAssetsMargin": _multi_assets(venue, acct), "tradeGroupId": -1,
     }
     out.update(_account_totals(tot))
     out["assets"] = [_asset_row(venue, acct, tot, _balance_ms(venue, acct.account_id), True)]
@@ -973,10 +992,37 @@ def commission_rate(venue: Any, account_id: int | None, params: Params) -> dict[
     }
 
 
+def _multi_assets(venue: Any, acct: Any) -> bool:
+    """Whether the account is in Multi-Assets mode (the ledger's collateral mode)."""
+    return bool(venue.ledger.collateral_mode(acct.account_id) == MULTI_ASSETS)
+
+
 @endpoint("GET", "/fapi/v1/multiAssetsMargin", security=SIGNED, weight=30)
 def multi_assets_margin(venue: Any, account_id: int | None, params: Params) -> dict[str, Any]:
-    """Multi-Assets mode: always off (one settlement asset)."""
-    return {"multiAssetsMargin": False}
+    """Multi-Assets mode: ``{"multiAssetsMargin": true}`` when the account is in it."""
+    return {"multiAssetsMargin": _multi_assets(venue, _account(venue, account_id))}
+
+
+@endpoint("POST", "/fapi/v1/multiAssetsMargin", security=SIGNED, weight=1)
+async def change_multi_assets_margin(venue: Any, account_id: int | None, params: Params) -> dict[str, Any]:
+    """Multi-Assets mode on (``multiAssetsMargin=true``) or off, for the whole account:
+    ``{code: 200, msg: "success"}``; -4171 when already so, -4167 with a symbol in
+    isolated margin, -4170 with an open order or a position (exsim's venue refuses both,
+    see docs/serve.md), -1102 without the parameter. Sent as
+    :class:`~exsim.exchange.commands.SetCollateralMode`."""
+    acct = _account(venue, account_id)
+    assert account_id is not None
+    if not params.has("multiAssetsMargin"):
+        params.text("multiAssetsMargin")  # raises -1102 naming it
+    on = params.boolean("multiAssetsMargin")
+    if _multi_assets(venue, acct) == on:
+        raise BinanceError(NO_NEED_TO_CHANGE_JOINT_MARGIN, "Adjusted asset mode is currently set and does not need to be adjusted repeatedly.")
+    mode = MULTI_ASSETS if on else SINGLE_ASSET
+    events = await venue.send(lambda ts: SetCollateralMode(ts, account_id, mode))
+    refused = _rejection(events, account_id)
+    if refused is not None:
+        raise reject_error(refused.command, refused.reason)
+    return {"code": 200, "msg": "success"}
 
 
 @endpoint("GET", "/fapi/v1/positionSide/dual", security=SIGNED, weight=30)
@@ -1010,7 +1056,8 @@ def account_config(venue: Any, account_id: int | None, params: Params) -> dict[s
     acct = _account(venue, account_id)
     return {
         "feeTier": 0, "canTrade": True, "canDeposit": True, "canWithdraw": True,
-        "dualSidePosition": bool(acct.hedge_mode), "updateTime": 0, "multiAssetsMargin": False, "tradeGroupId": -1,
+        "dualSidePosition": bool(acct.hedge_mode), "updateTime": 0, "multiAssetsMargin": _multi_assets(venue, acct),
+        "tradeGroupId": -1,
     }
 
 

@@ -726,3 +726,46 @@ class TestThroughTheVenue:
         assert Decimal(fee["income"]) == Decimal(v.ledger.accounts[MAKER].funding_atoms) / USDT != 0
         (push,) = [p for a, p in pushed if a == MAKER and p["e"] == "ACCOUNT_UPDATE" and p["a"]["m"] == "FUNDING_FEE"]
         assert push["a"]["B"][0]["bc"] == fee["income"] and push["a"]["P"] == []
+
+
+class TestMultiAssetsMode:
+    """``POST/GET /fapi/v1/multiAssetsMargin`` on the ledger's collateral mode (issue 17)."""
+
+    def test_switching_on_answers_success_and_reads_back(self, venue: StandInVenue) -> None:
+        """multiAssetsMargin=true answers {code 200, msg success}; GET, accountConfig and account v2 then say true."""
+        assert call("/fapi/v1/multiAssetsMargin", venue) == {"multiAssetsMargin": False}
+        assert call("/fapi/v1/multiAssetsMargin", venue, {"multiAssetsMargin": "true"}, "POST") == {"code": 200, "msg": "success"}
+        assert call("/fapi/v1/multiAssetsMargin", venue) == {"multiAssetsMargin": True}
+        assert call("/fapi/v1/accountConfig", venue)["multiAssetsMargin"] is True
+        assert call("/fapi/v2/account", venue)["multiAssetsMargin"] is True
+        assert venue.ledger.collateral_mode(ME) == "multi-assets"
+
+    def test_the_switch_is_pushed_as_an_account_config_update(self, venue: StandInVenue) -> None:
+        """The user stream gets ACCOUNT_CONFIG_UPDATE with ai.j true, then false when switched back."""
+        call("/fapi/v1/multiAssetsMargin", venue, {"multiAssetsMargin": "true"}, "POST")
+        call("/fapi/v1/multiAssetsMargin", venue, {"multiAssetsMargin": "false"}, "POST")
+        assert [p["ai"] for p in venue.pushes(ME, "ACCOUNT_CONFIG_UPDATE")] == [{"j": True}, {"j": False}]
+
+    def test_the_same_mode_again_is_4171(self, venue: StandInVenue) -> None:
+        """Single-asset to single-asset is -4171 (NO_NEED_TO_CHANGE_JOINT_MARGIN)."""
+        assert refused("/fapi/v1/multiAssetsMargin", venue, {"multiAssetsMargin": "false"}).code == -4171
+
+    def test_an_open_order_is_4170(self, venue: StandInVenue) -> None:
+        """A resting order blocks the switch: -4170."""
+        venue.submit(NewOrder(0, ME, SYM, BUY, 10, 300_000, LIMIT, GTC))
+        assert refused("/fapi/v1/multiAssetsMargin", venue, {"multiAssetsMargin": "true"}).code == -4170
+
+    def test_an_isolated_symbol_is_4167(self, venue: StandInVenue) -> None:
+        """A symbol set to ISOLATED blocks the switch on: -4167."""
+        call("/fapi/v1/marginType", venue, {"symbol": SYM, "marginType": "ISOLATED"}, "POST")
+        assert refused("/fapi/v1/multiAssetsMargin", venue, {"multiAssetsMargin": "true"}).code == -4167
+
+    def test_isolated_under_multi_assets_is_4168(self, venue: StandInVenue) -> None:
+        """In Multi-Assets mode a symbol cannot be set to ISOLATED: -4168."""
+        call("/fapi/v1/multiAssetsMargin", venue, {"multiAssetsMargin": "true"}, "POST")
+        assert refused("/fapi/v1/marginType", venue, {"symbol": SYM, "marginType": "ISOLATED"}).code == -4168
+
+    def test_missing_parameter_is_1102(self, venue: StandInVenue) -> None:
+        """Without multiAssetsMargin the request is -1102 naming it."""
+        err = refused("/fapi/v1/multiAssetsMargin", venue, {})
+        assert err.code == -1102 and "multiAssetsMargin" in err.msg

@@ -27,7 +27,7 @@ from exsim.instruments.catalogue import ns_of_date
 from .live_server import CAPTURE, CRASH, CRASH_ARGS, Server, ccxt_config, crash_first_open, exsim_serve
 
 S = "BTC/USDT:USDT"
-ACCOUNTS = 24  # one per test, with room
+ACCOUNTS = 26  # one per test, with room
 DEPOSIT = "5000"
 #: load_markets without ccxt's signed SAPI currency calls, so a bad key is refused by the
 #: call under test
@@ -162,6 +162,16 @@ def test_leverage_above_the_brackets_is_refused(ex: ccxt.binanceusdm) -> None:
     """A leverage above the symbol's first bracket (126x) is refused with Binance's error."""
     with pytest.raises(ccxt.ExchangeError, match="-4028"):
         ex.fapiPrivatePostLeverage({"symbol": "BTCUSDT", "leverage": 126})
+
+
+def test_multi_assets_mode_through_ccxts_raw_signed_calls(ex: ccxt.binanceusdm) -> None:
+    """ccxt's signed fapiPrivatePostMultiAssetsMargin switches Multi-Assets mode on (GET then
+    says so); asking again is Binance's -4171, raised by ccxt."""
+    assert ex.fapiPrivateGetMultiAssetsMargin() == {"multiAssetsMargin": False}
+    assert ex.fapiPrivatePostMultiAssetsMargin({"multiAssetsMargin": "true"}) == {"code": 200, "msg": "success"}
+    assert ex.fapiPrivateGetMultiAssetsMargin() == {"multiAssetsMargin": True}
+    with pytest.raises(ccxt.ExchangeError, match="-4171"):
+        ex.fapiPrivatePostMultiAssetsMargin({"multiAssetsMargin": "true"})
 
 
 def test_set_margin_mode_isolated_then_again_says_no_need(ex: ccxt.binanceusdm) -> None:
