@@ -253,6 +253,38 @@ class SettleFunding(NamedTuple):
     rate_e8: int | None = None
 
 
+class SetCollateralMode(NamedTuple):
+    """Switch a trader between ``"single-asset"`` and ``"multi-assets"`` collateral mode
+    (Binance Multi-Assets Mode: every asset's wallet backs one cross pool, valued with
+    haircuts). Refused with any position or open order, or an instrument set to isolated
+    margin. Emits ``SettingChanged(..., "COLLATERAL_MODE", mode)``."""
+
+    ts_ns: int
+    account_id: int
+    mode: str
+
+
+class CollateralIndex(NamedTuple):
+    """A collateral asset's index price, USD per coin × 1e8 (``index_usd_e8``): what its
+    balance is worth in multi-assets mode before the buffers and haircuts."""
+
+    ts_ns: int
+    asset: str
+    index_usd_e8: int
+
+
+class SetCollateralRule(NamedTuple):
+    """Change how an asset converts in multi-assets mode (a haircut shock): the bid and
+    ask buffers (e8) and the marginal value-ratio tiers (``((upto_atoms | None,
+    value_ratio_e8), ...)``). None keeps a field. Emits ``CollateralRuleSet``."""
+
+    ts_ns: int
+    asset: str
+    bid_buffer_e8: int | None = None
+    ask_buffer_e8: int | None = None
+    tiers: tuple | None = None
+
+
 Command = (
     NewOrder
     | CancelOrder
@@ -273,4 +305,7 @@ Command = (
     | SettleFunding
     | NewOco
     | NewBracket
+    | SetCollateralMode
+    | CollateralIndex
+    | SetCollateralRule
 )

@@ -341,6 +341,33 @@ class UncoveredLoss(NamedTuple):
     asset: str = ""  # the asset whose insurance fund ran dry
 
 
+class AutoExchange(NamedTuple):
+    """Multi-assets mode converted ``from_atoms`` of the trader's ``from_asset`` into
+    ``to_atoms`` of ``to_asset`` to buy back a negative balance, through the venue's
+    exchange desk (sold at index × (1 − bid buffer), bought at index × (1 + ask buffer)).
+    ``reason``: ``THRESHOLD`` (a USDⓈ balance below −10,000 USD), ``LIQUIDATION`` or
+    ``NEGATIVE_BALANCE`` (no position or order left)."""
+
+    ts_ns: int
+    account_id: int
+    from_asset: str
+    from_atoms: int
+    to_asset: str
+    to_atoms: int
+    reason: str
+
+
+class CollateralRuleSet(NamedTuple):
+    """How ``asset`` converts in multi-assets mode from now on (after a SetCollateralRule)."""
+
+    ts_ns: int
+    asset: str
+    index_usd_e8: int
+    bid_buffer_e8: int
+    ask_buffer_e8: int
+    tiers: tuple  # ((upto_atoms | None, value_ratio_e8), ...)
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -362,6 +389,8 @@ Event = (
     | IndexPriceUpdated
     | Liquidation
     | UncoveredLoss
+    | AutoExchange
+    | CollateralRuleSet
 )
 
 _CODE_FIELDS: dict[str, tuple[str, ...]] = {

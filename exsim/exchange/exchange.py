@@ -72,6 +72,9 @@ from exsim.exchange.commands import (
     SetPositionMode,
     SettleFunding,
     Withdraw,
+    SetCollateralMode,
+    CollateralIndex,
+    SetCollateralRule,
     ClearReplayedLevels,
     SetReplayedLevels,
     ReplayedTrade,
@@ -80,6 +83,8 @@ from exsim.exchange.commands import (
     SetSelfTradePrevention,
 )
 from exsim.exchange.events import (
+    AutoExchange,
+    CollateralRuleSet,
     BalanceChanged,
     BookDelta,
     CommandRejected,
@@ -107,6 +112,8 @@ from exsim.exchange.triggers import FALLING, STOP_TYPES, StopOrder, TriggerIndex
 from exsim.exchange.trailing import MAX_CALLBACK_RATE_E8, MIN_CALLBACK_RATE_E8, TrailingIndex, TrailingStop
 from exsim.instruments import Instrument
 from exsim.ledger import MARGIN_MODE_NAMES, Ledger, Position
+from exsim.ledger.accounts import Portfolio
+from exsim.ledger.collateral import CollateralTier
 from exsim.margin.funding import PremiumAverager, funding_rate_e8, next_funding_time_ns, premium_index_e8
 from exsim.margin.mark import MarkPriceCalculator
 from exsim.liquidation.engine import LiquidationEngine
@@ -284,6 +291,9 @@ class Exchange:
             SetIndexPrice: self._on_index_price,  # type: ignore[dict-item]
             NewOco: self._on_oco,  # type: ignore[dict-item]
             NewBracket: self._on_bracket,  # type: ignore[dict-item]
+            SetCollateralMode: self._on_account_command,  # type: ignore[dict-item]
+            CollateralIndex: self._on_collateral_index,  # type: ignore[dict-item]
+            SetCollateralRule: self._on_collateral_rule,  # type: ignore[dict-item]
         }
 
     # ------------------------------------------------------------------ entry point
@@ -298,6 +308,8 @@ class Exchange:
         if ledger is not None:
             if ledger.pending:
                 symbol = getattr(command, "symbol", "")
+                if type(command) is CollateralIndex:
+                    symbol = "@" + command.asset  # the collateral index that moved
                 while ledger.pending:  # a liquidation can put its counterparties at risk
                     self._report_risk(command.ts_ns, symbol)
                     # liquidation orders trade like any order: the stops whose trigger the
@@ -308,6 +320,8 @@ class Exchange:
                             self._fire_triggers(command.ts_ns, market, TRIGGER_LAST)
                     if contingent:
                         self._settle_contingent(command.ts_ns)
+            if ledger.exchange_due:
+                self._auto_exchange(command.ts_ns)
             if ledger.fund.wallet_atoms != self._fund_seen:
                 self._fund_changed(command, ledger.book())
             if self._other_books:
@@ -1482,6 +1496,66 @@ class Exchange:
         if market.triggers.orders:
             self._fire_triggers(ts, market, TRIGGER_LAST)
 
+    def _on_collateral_index(self, cmd: CollateralIndex) -> None:
+        """A collateral asset's index price moved: multi-assets accounts holding it are
+        re-checked through the risk index (the end of :meth:`submit` reports them)."""
+        ledger = self.ledger
+        if ledger is None:
+            return
+        ts, asset, index = cmd
+        if asset not in ledger.collateral:
+            raise ValueError(f"collateral index at ts {ts}: no book for asset {asset!r}")
+        if type(index) is not int or index <= 0:
+            raise ValueError(f"collateral index at ts {ts} for {asset}: {index!r} is not a positive index_usd_e8")
+        ledger.set_collateral_index(asset, index)
+
+    def _on_collateral_rule(self, cmd: SetCollateralRule) -> None:
+        """New buffers or haircut tiers for an asset (None keeps a field); every
+        multi-assets account holding it is re-evaluated in this command."""
+        ledger = self.ledger
+        ts, asset = cmd.ts_ns, cmd.asset
+        if ledger is None:
+            self._out.append(_new(CommandRejected, (ts, 0, "SetCollateralRule", "NO_LEDGER")))
+            return
+        old = ledger.collateral.get(asset)
+        if old is None:
+            self._out.append(_new(CommandRejected, (ts, 0, "SetCollateralRule", "UNKNOWN_ASSET")))
+            return
+        rule = old.copy()
+        if cmd.bid_buffer_e8 is not None:
+            rule.bid_buffer_e8 = cmd.bid_buffer_e8
+        if cmd.ask_buffer_e8 is not None:
+            rule.ask_buffer_e8 = cmd.ask_buffer_e8
+        if cmd.tiers is not None:
+            rule.tiers = tuple(CollateralTier(u, r) for u, r in cmd.tiers)
+        reason = ledger.set_collateral_rule(asset, rule)
+        if reason:
+            self._out.append(_new(CommandRejected, (ts, 0, "SetCollateralRule", reason)))
+            return
+        new = ledger.collateral[asset]
+        self._out.append(
+            _new(CollateralRuleSet, (ts, asset, new.index_usd_e8, new.bid_buffer_e8, new.ask_buffer_e8,
+                                     tuple((u, r) for u, r in new.tiers)))
+        )
+
+    def _auto_exchange(self, ts: int) -> None:
+        """Binance's auto-exchange of negative balances (the ledger decides; events here)."""
+        ledger = self.ledger
+        assert ledger is not None
+        for conversion in ledger.settle_auto_exchange():
+            self._emit_auto_exchange(ts, conversion)
+
+    def _emit_auto_exchange(self, ts: int, conversion: tuple[int, str, int, str, int, str]) -> None:
+        account_id, from_asset, from_atoms, to_asset, to_atoms, reason = conversion
+        ledger = self.ledger
+        assert ledger is not None
+        out = self._out
+        out.append(_new(AutoExchange, (ts, *conversion)))
+        src = ledger.account(account_id, from_asset)
+        dst = ledger.account(account_id, to_asset)
+        out.append(_new(BalanceChanged, (ts, account_id, "AUTO_EXCHANGE", -from_atoms, src.wallet_atoms, from_asset)))
+        out.append(_new(BalanceChanged, (ts, account_id, "AUTO_EXCHANGE", to_atoms, dst.wallet_atoms, to_asset)))
+
     def _on_index_price(self, cmd: SetIndexPrice) -> None:
         """Record an index price; with computed marks / funding, feed and apply them.
 
@@ -1558,7 +1632,12 @@ class Exchange:
         append = self._out.append
         for kind, scope, balance, mm in ledger.evaluate_pending():
             ratio = ledger.margin_ratio_e8(balance, mm)
-            if type(scope) is Position:
+            if type(scope) is Portfolio:
+                # a multi-assets account: balance and MM in 1e-8 USD; the symbol is the
+                # instrument (or "@ASSET" collateral index) whose move found it
+                sym = symbol if symbol in self.markets else ""
+                fields = (ts, scope.account_id, "MULTI_ASSETS", symbol, 0, balance, mm, ratio)
+            elif type(scope) is Position:
                 fields = (ts, scope.account_id, "ISOLATED", scope.symbol, scope.position_side, balance, mm, ratio)
                 sym = scope.symbol
             else:
@@ -1568,7 +1647,7 @@ class Exchange:
                 mark = self.markets[sym].mark_price_subticks if sym else 0
                 append(_new(Liquidatable, fields + (mark,)))
                 if self.liquidator is not None:
-                    self.liquidator.liquidate(ts, scope, balance, mm, sym)
+                    self.liquidator.liquidate(ts, scope, balance, mm, symbol if type(scope) is Portfolio else sym)
             else:
                 append(_new(MarginCall, fields))
 
@@ -1738,6 +1817,10 @@ class Exchange:
             if not reason:
                 mode = "HEDGE" if cmd.hedge_mode else "ONE_WAY"
                 out.append(_new(SettingChanged, (ts, account, "", "POSITION_MODE", mode)))
+        elif type(cmd) is SetCollateralMode:
+            reason = ledger.set_collateral_mode(account, cmd.mode)
+            if not reason:
+                out.append(_new(SettingChanged, (ts, account, "", "COLLATERAL_MODE", cmd.mode)))
         else:
             assert type(cmd) is AdjustIsolatedMargin
             reason = ledger.adjust_isolated_margin(account, symbol, cmd.position_side, cmd.delta_atoms)

@@ -32,6 +32,11 @@ INSURANCE_FUND: Final = -1
 #: money is conserved. Its wallet may go negative; it pays no fees.
 EXTERNAL: Final = 0
 
+#: the venue's exchange desk in each asset: the other side of every auto-exchange
+#: conversion of multi-assets mode (sells the trader's BTC, buys it USDT), so money is
+#: converted, never created or lost. Its wallet may go negative.
+CONVERSION_DESK: Final = -2
+
 
 class SharedMap(dict[Any, Any]):
     """A read-only ``dict`` that several accounts may hold at once (copy-on-write).

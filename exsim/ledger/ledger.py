@@ -41,8 +41,10 @@ from typing import Final, Iterable
 from exsim.book.orders import BUY
 from exsim.errors import InputError, StateError
 from exsim.instruments import Instrument
+from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger.accounts import (
     BOTH,
+    CONVERSION_DESK,
     CROSS,
     EXTERNAL,
     INSURANCE_FUND,
@@ -50,16 +52,31 @@ from exsim.ledger.accounts import (
     LONG,
     SHORT,
     Account,
+    Portfolio,
     Position,
     SharedMap,
+)
+from exsim.ledger.collateral import (
+    AUTO_EXCHANGE_THRESHOLD_USD_E8,
+    COLLATERAL_MODES,
+    MULTI_ASSETS,
+    SINGLE_ASSET,
+    USD_E40_PER_USD_E8,
+    AccountFigures,
+    CollateralRule,
+    account_figures,
+    default_rule,
+    usd_e40_to_atoms_floor,
 )
 from exsim.ledger.risk_index import (
     DEFAULT_WARN_RATIO_E8,
     LIQUIDATION_RATIO_E8,
     RiskIndex,
     at_or_past_e8,
+    collateral_key,
     cross_triggers,
     isolated_threshold_subticks,
+    portfolio_triggers,
 )
 from exsim.units import (
     ATOMS_E8_PER_ATOM,
@@ -90,6 +107,9 @@ class Reason:
     NO_ISOLATED_POSITION: Final = "NO_ISOLATED_POSITION"
     INVALID_AMOUNT: Final = "INVALID_AMOUNT"
     UNKNOWN_ASSET: Final = "UNKNOWN_ASSET"  # no instrument of the run settles in it
+    INVALID_COLLATERAL_MODE: Final = "INVALID_COLLATERAL_MODE"  # not single-asset / multi-assets
+    ISOLATED_IN_MULTI_ASSETS: Final = "ISOLATED_IN_MULTI_ASSETS"  # multi-assets mode is cross only
+    NO_INDEX_PRICE: Final = "NO_INDEX_PRICE"  # a multi-assets account holds an asset with no index price
 
 
 class OrderHold:
@@ -143,6 +163,7 @@ class AssetBook:
         "accounts",
         "external",
         "fund",
+        "desk",
         "special",
         "fee_pool_atoms",
         "uncovered_loss_atoms",
@@ -158,7 +179,10 @@ class AssetBook:
         #: the insurance fund: its wallet is the fund's balance, and it can hold positions
         self.fund = Account(INSURANCE_FUND, asset)
         self.fund.wallet_atoms = insurance_fund_atoms
-        self.special = {EXTERNAL: self.external, INSURANCE_FUND: self.fund}
+        #: the venue's exchange desk: the other side of every auto-exchange conversion in
+        #: this asset (its wallet may go negative, like EXTERNAL's), so no atom is created
+        self.desk = Account(CONVERSION_DESK, asset)
+        self.special = {EXTERNAL: self.external, INSURANCE_FUND: self.fund, CONVERSION_DESK: self.desk}
         self.fee_pool_atoms = 0
         #: losses that neither the liquidated account, the fund nor ADL could absorb:
         #: reported, never hidden (counted against the money in the identity)
@@ -217,7 +241,15 @@ class Ledger:
         #: scopes found at or past a threshold, to evaluate at the end of the command
         self.pending: list[Account | Position] = []
         #: scopes reported liquidatable and not yet closed or recovered
-        self.liquidatable: dict[int, Account | Position] = {}  # id(scope) -> scope, never iterated on an event path unsorted
+        self.liquidatable: dict[int, Account | Position | Portfolio] = {}  # id(scope) -> scope, never iterated on an event path unsorted
+        #: per asset, how it converts to USD in multi-assets mode (index, buffers, tiers)
+        self.collateral: dict[str, CollateralRule] = {a: default_rule(a, USD_ASSETS) for a in self.assets}
+        #: traders in multi-assets collateral mode: id -> their one pool over every asset
+        self.portfolios: dict[int, Portfolio] = {}
+        #: multi-assets traders whose wallets changed in this command: auto-exchange checks
+        self.exchange_due: set[int] = set()
+        #: the autoExchangeThreshold, 1e-8 USD (a USDⓈ wallet worth less is auto-exchanged)
+        self.auto_exchange_threshold_usd_e8 = AUTO_EXCHANGE_THRESHOLD_USD_E8
 
     # ------------------------------------------------------------------ the home asset's totals
     # one-asset views kept for callers that know only one asset (the home asset's book)
@@ -316,7 +348,21 @@ class Ledger:
             if account_id == EXTERNAL:
                 return book.external
             acct = book.accounts[account_id] = Account(account_id, book.asset)
+            pf = self.portfolios.get(account_id) if self.portfolios else None
+            if pf is not None:
+                self._link_portfolio(pf)
         return acct
+
+    def add_asset(self, asset: str) -> AssetBook:
+        """A book for an asset no instrument settles in (collateral only: BTC for USDT
+        contracts in multi-assets mode). Idempotent; call it before the run."""
+        book = self.assets.get(asset)
+        if book is None:
+            book = self.assets[asset] = AssetBook(asset)
+            self.collateral[asset] = default_rule(asset, USD_ASSETS)
+            for pf in self.portfolios.values():
+                self._link_portfolio(pf)
+        return book
 
     def account_for(self, account_id: int, symbol: str) -> Account:
         """The account's wallet in the asset ``symbol`` settles in (created empty on first use)."""
@@ -329,11 +375,18 @@ class Ledger:
             return Reason.INVALID_AMOUNT
         if asset is not None and asset not in self.assets:
             return Reason.UNKNOWN_ASSET
+        pf = self.portfolios.get(account_id)
+        if pf is not None and not self.collateral[asset or self.home_asset].index_usd_e8:
+            return Reason.NO_INDEX_PRICE
         acct = self.account(account_id, asset)
         acct.wallet_atoms += atoms
         acct.deposited_atoms += atoms
         self.assets[acct.asset].total_in_atoms += atoms
-        if acct.positions:
+        if pf is not None:
+            self._link_portfolio(pf)
+            self.exchange_due.add(account_id)
+            self.refile(pf)
+        elif acct.positions:
             self.refile(acct)
         return None
 
@@ -356,7 +409,7 @@ class Ledger:
         acct.wallet_atoms -= atoms
         acct.withdrawn_atoms += atoms
         self.assets[acct.asset].total_out_atoms += atoms
-        self.refile(acct)
+        self.refile(self.portfolios.get(account_id) or acct)
         return None
 
     def state_lines(self) -> Iterator[str]:
@@ -370,6 +423,15 @@ class Ledger:
                     continue  # an asset nothing ever touched changes no hash
                 yield f"ASSET {name}\n"
             yield from self._book_lines(book)
+            if book.desk.wallet_atoms:
+                yield f"DESK {book.desk.wallet_atoms}\n"
+        # multi-assets state: only once used, so single-asset runs hash as before
+        for account_id in sorted(self.portfolios):
+            yield f"MULTI_ASSETS {account_id}\n"
+        for name, rule in self.collateral.items():
+            if rule.index_usd_e8 != default_rule(name, USD_ASSETS).index_usd_e8 or rule.bid_buffer_e8 or rule.ask_buffer_e8 or len(rule.tiers) > 1 or rule.tiers[0].value_ratio_e8 != RATE_SCALE:
+                tiers = " ".join(f"{u}:{r}" for u, r in rule.tiers)
+                yield f"COLLATERAL {name} {rule.index_usd_e8} {rule.bid_buffer_e8} {rule.ask_buffer_e8} {tiers}\n"
 
     @staticmethod
     def _book_lines(book: AssetBook) -> Iterator[str]:
@@ -467,12 +529,24 @@ class Ledger:
         return atoms_e8_floor(upnl), im, mm
 
     def available_atoms(self, acct: Account) -> int:
-        """What new orders may use: ``wallet + cross UPnL − cross IM − held``. O(positions)."""
+        """What new orders may use: ``wallet + cross UPnL − cross IM − held``. O(positions).
+
+        In multi-assets mode: the account's available for order (account equity − Σ IM
+        at the ask rate) converted to ``acct.asset`` at its ask rate, rounded down.
+        """
+        if self.portfolios and acct.account_id in self.portfolios:
+            figures = self.portfolio_figures(acct.account_id)
+            return usd_e40_to_atoms_floor(figures.available_usd_e40, self.collateral[acct.asset])
         upnl, im, _ = self.cross_figures(acct)
         return acct.wallet_atoms + upnl - im - acct.held_atoms
 
     def withdrawable_atoms(self, acct: Account) -> int:
-        """What may leave the account: ``wallet + min(0, cross UPnL) − cross IM − held``."""
+        """What may leave the account: ``wallet + min(0, cross UPnL) − cross IM − held``.
+
+        In multi-assets mode: at most the wallet, and at most what the account has
+        available (converted at the ask rate), so a withdrawal never leaves it short."""
+        if self.portfolios and acct.account_id in self.portfolios:
+            return max(0, min(acct.wallet_atoms, self.available_atoms(acct)))
         upnl, im, _ = self.cross_figures(acct)
         return max(0, acct.wallet_atoms + min(0, upnl) - im - acct.held_atoms)
 
@@ -527,6 +601,8 @@ class Ledger:
             return Reason.INVALID_AMOUNT
         if self.margin_mode(acct, symbol) == mode:
             return None
+        if mode == ISOLATED and account_id in self.portfolios:
+            return Reason.ISOLATED_IN_MULTI_ASSETS
         if self._has_exposure(acct, symbol):
             return Reason.HAS_POSITION_OR_ORDERS
         modes = dict(acct.margin_modes)
@@ -712,7 +788,9 @@ class Ledger:
         """Checks for an order that holds nothing yet (a stop waiting for its trigger)."""
         acct = self._book_of[symbol].accounts.get(account_id)
         if acct is None:
-            return Reason.NO_ACCOUNT
+            if account_id not in self.portfolios:
+                return Reason.NO_ACCOUNT
+            acct = self.account_for(account_id, symbol)  # multi-assets: other assets back it
         return self._hold_needed(acct, symbol, side, qty_lots, 0, reduce_only, position_side)[0]
 
     def count_order(self, account_id: int, symbol: str, delta: int, order_id: int) -> None:
@@ -749,7 +827,9 @@ class Ledger:
         """
         acct = self._book_of[symbol].accounts.get(account_id)
         if acct is None:
-            return Reason.NO_ACCOUNT
+            if account_id not in self.portfolios:
+                return Reason.NO_ACCOUNT
+            acct = self.account_for(account_id, symbol)  # multi-assets: other assets back it
         problem, hold, closing = self._hold_needed(
             acct, symbol, side, qty_lots, notional_atoms, reduce_only, position_side, 0, may_rest
         )
@@ -773,6 +853,9 @@ class Ledger:
         the wallet itself: unrealized profit can back cross margin, never a payment.
         Cross openings also need the available balance (which counts unrealized PnL).
         """
+        if self.portfolios and acct.account_id in self.portfolios:
+            # multi-assets: every asset backs the hold; the wallet of this one may go negative
+            return self.available_atoms(acct)
         upnl, im, _ = self.cross_figures(acct)
         real = acct.wallet_atoms + min(0, upnl) - im - acct.held_atoms
         if closing or self.margin_mode(acct, symbol) == ISOLATED:
@@ -891,7 +974,12 @@ class Ledger:
         if trader:
             if pos.isolated:
                 self.refile(pos)
-            self.refile(acct)  # fees, realized PnL and margin moves change the cross pool
+            pf = self.portfolios.get(account_id) if self.portfolios else None
+            if pf is not None:
+                self.exchange_due.add(account_id)
+                self.refile(pf)
+            else:
+                self.refile(acct)  # fees, realized PnL and margin moves change the cross pool
         return pos
 
     def _fund_bucket(self, acct: Account, pos: Position, value_atoms: int) -> None:
@@ -970,6 +1058,8 @@ class Ledger:
         debt = -acct.wallet_atoms
         if debt <= 0 or acct.account_id <= 0 or any(not p.isolated for p in acct.positions.values()):
             return 0
+        if acct.account_id in self.portfolios:
+            return 0  # the other assets back it: auto-exchange settles it (settle_auto_exchange)
         acct.wallet_atoms = 0
         self.assets[acct.asset].fund.wallet_atoms -= debt
         return debt
@@ -1030,7 +1120,10 @@ class Ledger:
         book.fund.wallet_atoms += dust
         for pos, _ in amounts:
             if pos.account_id > 0:
-                if pos.isolated:
+                if self.portfolios and pos.account_id in self.portfolios:
+                    self.exchange_due.add(pos.account_id)
+                    self.refile(self.portfolios[pos.account_id])
+                elif pos.isolated:
                     self.refile(pos)
                 else:
                     self.refile(accounts[pos.account_id])
@@ -1044,6 +1137,11 @@ class Ledger:
         Isolated: O(log P) price evaluations; cross: O(positions of the account).
         """
         risk = self.risk
+        if type(scope) is Account and self.portfolios and scope.account_id in self.portfolios:
+            scope = self.portfolios[scope.account_id]  # a multi-assets trader is watched as one pool
+        if type(scope) is Portfolio:
+            self._refile_portfolio(scope)
+            return
         if id(scope) in self.liquidatable:
             alive = scope.qty_lots if type(scope) is Position else any(
                 not p.isolated for p in scope.positions.values()  # type: ignore[union-attr]
@@ -1090,6 +1188,26 @@ class Ledger:
         else:
             risk.file(acct, triggers)
 
+    def _refile_portfolio(self, pf: Portfolio) -> None:
+        """:meth:`refile` for a multi-assets account: its triggers span every instrument it
+        holds and every asset's index price (:func:`portfolio_triggers`)."""
+        risk = self.risk
+        alive = any(acct.positions for acct in pf.accounts.values())
+        if id(pf) in self.liquidatable:
+            if alive:
+                self.pending.append(pf)
+                return
+            self.liquidatable.pop(id(pf), None)
+        if not alive:
+            risk.forget(pf)
+            return
+        triggers = portfolio_triggers(self, pf, risk.threshold_e8(pf))
+        if triggers is None:
+            risk.unfile(pf)
+            self.pending.append(pf)
+        else:
+            risk.file(pf, triggers)
+
     def on_mark(self, symbol: str, mark_subticks: int) -> None:
         """A new mark (subticks): pop the scopes whose trigger it crossed into :attr:`pending`.
         O(log N + k).
@@ -1106,15 +1224,19 @@ class Ledger:
                     self.pending.append(scope)
 
     @staticmethod
-    def _scope_order(scope: Account | Position) -> tuple[int, str, int]:
+    def _scope_order(scope: Account | Position | Portfolio) -> tuple[int, str, int]:
         if type(scope) is Position:
             return scope.account_id, scope.symbol, scope.position_side
         return scope.account_id, "", -1  # type: ignore[union-attr]
 
     @staticmethod
-    def _holds_symbol(scope: Account | Position, symbol: str) -> bool:
+    def _holds_symbol(scope: Account | Position | Portfolio, symbol: str) -> bool:
         if type(scope) is Position:
             return scope.symbol == symbol
+        if type(scope) is Portfolio:
+            if symbol.startswith("@"):  # a collateral index
+                return symbol[1:] in scope.accounts
+            return any(s == symbol for acct in scope.accounts.values() for s, _ in acct.positions)
         return any(s == symbol for s, _ in scope.positions)  # type: ignore[union-attr]
 
     def evaluate_pending(self) -> list[tuple[str, Account | Position, int, int]]:
@@ -1134,6 +1256,13 @@ class Ledger:
         alerts: list[tuple[str, Account | Position, int, int]] = []
         risk = self.risk
         for scope in sorted(scopes.values(), key=self._scope_order):
+            if type(scope) is Account and self.portfolios and scope.account_id in self.portfolios:
+                continue  # its portfolio is the scope (an entry filed before the switch)
+            if type(scope) is Portfolio:
+                if self.portfolios.get(scope.account_id) is not scope:
+                    continue  # switched back to single-asset
+                self._evaluate_portfolio(scope, alerts)
+                continue
             if type(scope) is Position:
                 if not scope.qty_lots:
                     continue
@@ -1157,6 +1286,31 @@ class Ledger:
             self.refile(scope)
         return alerts
 
+    def _evaluate_portfolio(self, pf: Portfolio, alerts: list) -> None:
+        """:meth:`evaluate_pending` for a multi-assets account: exact on usd_e40; the alert's
+        balance and maintenance margin are in 1e-8 USD (rounded down / up)."""
+        if not any(acct.positions for acct in pf.accounts.values()):
+            self.liquidatable.pop(id(pf), None)
+            self.risk.forget(pf)
+            return
+        risk = self.risk
+        figures = self.portfolio_figures(pf.account_id)
+        balance = floor_div(figures.equity_usd_e40, USD_E40_PER_USD_E8)
+        mm = ceil_div(figures.maint_usd_e40, USD_E40_PER_USD_E8)
+        if figures.liquidatable(LIQUIDATION_RATIO_E8):
+            risk.unfile(pf)
+            risk.mark_warned(pf, True)
+            if id(pf) not in self.liquidatable:
+                self.liquidatable[id(pf)] = pf
+                alerts.append(("LIQUIDATABLE", pf, balance, mm))
+            return
+        self.liquidatable.pop(id(pf), None)
+        warned = figures.liquidatable(risk.warn_ratio_e8)
+        if warned and risk.threshold_e8(pf) != LIQUIDATION_RATIO_E8:
+            alerts.append(("MARGIN_CALL", pf, balance, mm))
+        risk.mark_warned(pf, warned)
+        self._refile_portfolio(pf)
+
     def equity_atoms(self, acct: Account) -> int:
         """Wallet + isolated buckets + UPnL of every position at the marks, rounded down
         to the atom once (the UPnL at a subtick mark is exact in 1e-8 atoms). O(positions)."""
@@ -1172,6 +1326,198 @@ class Ledger:
             return 1 << 62
         return ceil_div(maint_margin_atoms * RATE_SCALE, balance_atoms)
 
+    # ------------------------------------------------------------------ multi-assets mode
+    def collateral_mode(self, account_id: int) -> str:
+        """``"multi-assets"`` or ``"single-asset"`` (the default)."""
+        return MULTI_ASSETS if account_id in self.portfolios else SINGLE_ASSET
+
+    def portfolio(self, account_id: int) -> Portfolio | None:
+        """The multi-assets pool of a trader, None in single-asset mode."""
+        return self.portfolios.get(account_id)
+
+    def _link_portfolio(self, pf: Portfolio) -> None:
+        accounts = pf.accounts
+        accounts.clear()
+        for name, book in self.assets.items():
+            acct = book.accounts.get(pf.account_id)
+            if acct is not None:
+                accounts[name] = acct
+
+    def set_collateral_mode(self, account_id: int, mode: str) -> str | None:
+        """Switch a trader between ``single-asset`` and ``multi-assets`` collateral mode.
+
+        As on Binance: refused with any position or open order in any asset
+        (``HAS_POSITION_OR_ORDERS``), with an instrument set to isolated margin
+        (``ISOLATED_IN_MULTI_ASSETS``: multi-assets mode is cross only), with a held asset
+        that has no index price (``NO_INDEX_PRICE``) and, going back, with a negative
+        wallet (``INSUFFICIENT_BALANCE``). The same mode again is a no-op.
+        """
+        if mode not in COLLATERAL_MODES:
+            return Reason.INVALID_COLLATERAL_MODE
+        accounts = [b.accounts[account_id] for b in self.assets.values() if account_id in b.accounts]
+        if not accounts:
+            return Reason.NO_ACCOUNT
+        if (mode == MULTI_ASSETS) == (account_id in self.portfolios):
+            return None
+        if any(a.positions or a.order_ids for a in accounts):
+            return Reason.HAS_POSITION_OR_ORDERS
+        if mode == MULTI_ASSETS:
+            if any(ISOLATED in a.margin_modes.values() for a in accounts):
+                return Reason.ISOLATED_IN_MULTI_ASSETS
+            if any(a.wallet_atoms and not self.collateral[a.asset].index_usd_e8 for a in accounts):
+                return Reason.NO_INDEX_PRICE
+            pf = self.portfolios[account_id] = Portfolio(account_id, {})
+            self._link_portfolio(pf)
+            for a in accounts:
+                self.risk.forget(a)
+                self.liquidatable.pop(id(a), None)
+            return None
+        if any(a.wallet_atoms < 0 for a in accounts):
+            return Reason.INSUFFICIENT_BALANCE
+        pf = self.portfolios.pop(account_id)
+        self.risk.forget(pf)
+        self.liquidatable.pop(id(pf), None)
+        self.exchange_due.discard(account_id)
+        return None
+
+    def portfolio_figures(self, account_id: int) -> AccountFigures:
+        """The trader's account figures over every asset (exact, usd_e40; see
+        :mod:`exsim.ledger.collateral`): per asset the equity (wallet + UPnL of its cross
+        positions, 1e-8 atoms), the initial margin (Σ ceil(notional / leverage) + order
+        holds), the maintenance margin; converted with :attr:`collateral`. O(positions + assets × tiers).
+        """
+        per = []
+        e8 = ATOMS_E8_PER_ATOM
+        for name, book in self.assets.items():
+            acct = book.accounts.get(account_id)
+            if acct is None:
+                continue
+            equity = acct.wallet_atoms * e8
+            im = acct.held_atoms
+            mm = 0
+            for pos in acct.positions.values():
+                if not pos.qty_lots or pos.isolated:
+                    continue
+                n, u, m = self.position_figures_e8(pos)
+                equity += u
+                im += ceil_div(n, pos.leverage * e8)
+                mm += m
+            per.append((name, equity, im, mm))
+        return account_figures(per, self.collateral)
+
+    def set_collateral_index(self, asset: str, index_usd_e8: int) -> None:
+        """A collateral asset's new index price (USD per coin × 1e8): pops the
+        multi-assets accounts whose trigger it crossed into :attr:`pending`. O(log N + k)."""
+        rule = self.collateral.get(asset)
+        if rule is None:
+            raise InputError(f"no book for asset {asset!r} (assets: {', '.join(self.assets)})", field="asset")
+        if type(index_usd_e8) is not int or index_usd_e8 <= 0:
+            raise InputError(f"index price of {asset} must be a positive int (index_usd_e8), got {index_usd_e8!r}", field="index")
+        rule.index_usd_e8 = index_usd_e8
+        key = collateral_key(asset)
+        self.pending.extend(self.risk.pop_crossed(key, index_usd_e8))
+        if self.liquidatable:
+            for k in sorted(self.liquidatable, key=lambda k: self._scope_order(self.liquidatable[k])):
+                scope = self.liquidatable[k]
+                if type(scope) is Portfolio and asset in scope.accounts:
+                    self.pending.append(scope)
+
+    def set_collateral_rule(self, asset: str, rule: CollateralRule) -> str | None:
+        """Replace how ``asset`` converts (index, buffers, tiers: a haircut change); every
+        multi-assets account holding it is re-evaluated in this command. Returns
+        ``INVALID_AMOUNT`` (nothing changed) for a rule that does not pass its check.
+        O(multi-assets accounts)."""
+        if asset not in self.collateral:
+            return Reason.UNKNOWN_ASSET
+        try:
+            rule.check()
+        except InputError:
+            return Reason.INVALID_AMOUNT
+        new = rule.copy()
+        new.asset = asset
+        self.collateral[asset] = new
+        for account_id in sorted(self.portfolios):
+            pf = self.portfolios[account_id]
+            if asset in pf.accounts:
+                self.risk.unfile(pf)
+                self.pending.append(pf)
+        return None
+
+    def settle_auto_exchange(self) -> list[tuple[int, str, int, str, int, str]]:
+        """Binance's auto-exchange for the multi-assets traders whose wallets changed in this
+        command (:attr:`exchange_due`): a negative wallet is bought back with the trader's
+        other assets when (1) it is a USDⓈ wallet worth less than the autoExchangeThreshold
+        (−10,000 USD at the ask rate) or (3) the trader has no position and no open order
+        left (then what the other assets cannot cover is bad debt, paid by that asset's
+        insurance fund). Trigger (2), in a liquidation, is :meth:`auto_exchange`.
+        Returns the conversions ``(account_id, from_asset, from_atoms, to_asset, to_atoms,
+        reason)`` in account order. O(due accounts × assets²).
+        """
+        out: list[tuple[int, str, int, str, int, str]] = []
+        due = sorted(self.exchange_due)
+        self.exchange_due.clear()
+        for account_id in due:
+            pf = self.portfolios.get(account_id)
+            if pf is None:
+                continue
+            idle = not any(a.positions or a.order_ids for a in pf.accounts.values())
+            for asset, acct in list(pf.accounts.items()):
+                if acct.wallet_atoms >= 0:
+                    continue
+                if idle:
+                    out.extend(self.auto_exchange(account_id, asset, "NEGATIVE_BALANCE"))
+                    if acct.wallet_atoms < 0:  # nothing left to sell: bad debt
+                        self.assets[asset].fund.wallet_atoms += acct.wallet_atoms
+                        acct.wallet_atoms = 0
+                        self.absorb_fund_shortfall(asset)
+                elif asset in USD_ASSETS:
+                    value_usd_e8 = floor_div(self.collateral[asset].value_usd_e40(acct.wallet_atoms * ATOMS_E8_PER_ATOM), USD_E40_PER_USD_E8)
+                    if value_usd_e8 < self.auto_exchange_threshold_usd_e8:
+                        out.extend(self.auto_exchange(account_id, asset, "THRESHOLD"))
+        return out
+
+    def auto_exchange(self, account_id: int, asset: str, reason: str) -> list[tuple[int, str, int, str, int, str]]:
+        """Buy back the trader's negative ``asset`` wallet with its positive wallets in the
+        other assets (USD stablecoins first, then the ledger's asset order), as far as they
+        go. Each source is sold at its sell rate (index × (1 − bid buffer)) and the target
+        bought at its ask rate; the trader pays the rounding (the source amount is rounded
+        up, or, when a source runs out, the amount bought is rounded down). Booked against
+        the :data:`CONVERSION_DESK` of both assets, so each asset's identity holds to the atom.
+        Returns the conversions made. O(assets)."""
+        pf = self.portfolios[account_id]
+        dst = pf.accounts[asset]
+        ask = self.collateral[asset].ask_rate_e24()
+        out: list[tuple[int, str, int, str, int, str]] = []
+        if ask <= 0:
+            return out
+        order = sorted(
+            (a for a in pf.accounts if a != asset),
+            key=lambda a: (a not in USD_ASSETS, list(self.assets).index(a)),
+        )
+        for name in order:
+            need = -dst.wallet_atoms
+            if need <= 0:
+                break
+            src = pf.accounts[name]
+            sell = self.collateral[name].sell_rate_e24()
+            if src.wallet_atoms <= 0 or sell <= 0:
+                continue
+            take = ceil_div(need * ask, sell)
+            got = need
+            if take > src.wallet_atoms:
+                take = src.wallet_atoms
+                got = floor_div(take * sell, ask)
+                if got <= 0:
+                    continue
+            src.wallet_atoms -= take
+            self.assets[name].desk.wallet_atoms += take
+            self.assets[asset].desk.wallet_atoms -= got
+            dst.wallet_atoms += got
+            out.append((account_id, name, take, asset, got, reason))
+        if out:
+            self.refile(pf)
+        return out
+
     # ------------------------------------------------------------------ checks
     def money_atoms(self, asset: str | None = None) -> int:
         """Left side of the conservation identity of ``asset`` (None: home; see the module
@@ -1179,7 +1525,7 @@ class Ledger:
         book = self.book(asset)
         instruments = self.instruments
         total = book.fee_pool_atoms - book.uncovered_loss_atoms
-        for acct in (*book.accounts.values(), book.external, book.fund):
+        for acct in (*book.accounts.values(), book.external, book.fund, book.desk):
             total += acct.wallet_atoms
             for pos in acct.positions.values():
                 total += pos.margin_atoms
@@ -1211,8 +1557,19 @@ class Ledger:
             if hold.held_atoms < 0 or hold.open_lots < 0:
                 raise StateError(f"negative hold {hold.held_atoms} / {hold.open_lots}")
         for book in self.assets.values():
-            for acct in (*book.accounts.values(), book.external, book.fund):
+            for acct in (*book.accounts.values(), book.external, book.fund, book.desk):
                 self._check_account(acct, book, held, net)
+            if book.desk.positions:
+                raise StateError(f"the {book.asset} exchange desk holds positions")
+        for account_id, pf in self.portfolios.items():
+            linked = {a: b.accounts[account_id] for a, b in self.assets.items() if account_id in b.accounts}
+            if pf.accounts != linked or pf.account_id != account_id:
+                raise StateError(f"portfolio {account_id}: its accounts {list(pf.accounts)} != the books' {list(linked)}")
+            for acct in pf.accounts.values():
+                if any(p.isolated for p in acct.positions.values()) or ISOLATED in acct.margin_modes.values():
+                    raise StateError(f"portfolio {account_id}: isolated margin in multi-assets mode ({acct.asset})")
+                if self.risk.is_filed(acct):
+                    raise StateError(f"portfolio {account_id}: its {acct.asset} pool is watched on its own")
         for symbol, q in net.items():
             if q:
                 raise StateError(f"{symbol}: positions do not net to zero ({q} lots)")
@@ -1223,7 +1580,9 @@ class Ledger:
         if acct.asset != book.asset:
             raise StateError(f"account {acct.account_id} of {acct.asset!r} filed in the {book.asset} book")
         if acct.account_id > 0:
-            if acct.wallet_atoms < 0 and all(p.isolated for p in acct.positions.values()):
+            if acct.wallet_atoms < 0 and acct.account_id not in self.portfolios and all(
+                p.isolated for p in acct.positions.values()
+            ):
                 # only unrealized profit of cross positions may back a wallet below zero
                 raise StateError(f"account {acct.account_id}: negative {book.asset} wallet {acct.wallet_atoms}")
             if acct.held_atoms != held.get((acct.account_id, book.asset), 0):

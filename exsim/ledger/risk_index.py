@@ -162,6 +162,11 @@ class RiskIndex:
             record.append(entry)
         self._records[seq] = tuple(record)
 
+    def is_filed(self, scope: "Account | Position | Portfolio") -> bool:
+        """Whether ``scope`` has triggers in the index now. O(1)."""
+        seq = scope.risk_seq
+        return bool(seq) and len(self._records.get(seq, ())) > 1
+
     def threshold_e8(self, scope: "Account | Position") -> int:
         """The ratio the scope is watched for next: the warning, or liquidation once warned."""
         seq = scope.risk_seq

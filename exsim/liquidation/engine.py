@@ -49,6 +49,8 @@ from typing import TYPE_CHECKING, Callable, NamedTuple
 from exsim.book.orders import BUY, IOC, SELL, STP_EXPIRE_MAKER, Order
 from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger import CROSS, INSURANCE_FUND, POSITION_SIDE_NAMES, Account, Position
+from exsim.ledger.accounts import Portfolio
+from exsim.ledger.collateral import USD_E40_PER_USD_E8, AccountFigures, format_usd_e40
 from exsim.ledger.risk_index import ALWAYS_SUBTICKS, LIQUIDATION_RATIO_E8, at_or_past_e8, isolated_threshold_subticks
 from exsim.margin.liquidation import format_price
 from exsim.units import (
@@ -144,6 +146,9 @@ class LiquidationEngine:
     # ------------------------------------------------------------------ entry point
     def liquidate(self, ts: int, scope: Account | Position, balance_atoms: int, mm_atoms: int, trigger_symbol: str) -> None:
         """Liquidate one scope completely, emitting its events (see the module docstring)."""
+        if type(scope) is Portfolio:
+            self._liquidate_portfolio(ts, scope, balance_atoms, mm_atoms, trigger_symbol)
+            return
         ex = self.exchange
         ledger = ex.ledger
         assert ledger is not None
@@ -304,9 +309,14 @@ class LiquidationEngine:
                 continue
             ex._cancel_internal(ts, symbol, order_id, "LIQUIDATION")
 
-    def _bankruptcy_prices(self, acct: Account, positions: list[Position], isolated: bool) -> list[int]:
+    def _bankruptcy_prices(
+        self, acct: Account, positions: list[Position], isolated: bool, pool_e8: int | None = None
+    ) -> list[int]:
         """Each position's bankruptcy price in ticks (an order price), rounded away from bad
-        debt (min 1 tick); a cross position's is the mark (subticks) less its share."""
+        debt (min 1 tick); a cross position's is the mark (subticks) less its share.
+        ``pool_e8``: the margin balance the positions share (1e-8 atoms; default the
+        pool's own, wallet − held + UPnL; a multi-assets account passes its part of the
+        account equity)."""
         ledger = self.exchange.ledger
         assert ledger is not None
         out = []
@@ -326,6 +336,8 @@ class LiquidationEngine:
         figures = [ledger.position_figures_e8(p) for p in positions]
         # money still held for orders outside the scope (isolated ones) is not the pool's
         tnc = (acct.wallet_atoms - acct.held_atoms) * ATOMS_E8_PER_ATOM + sum(f[1] for f in figures)
+        if pool_e8 is not None:
+            tnc = pool_e8
         total_mm = sum(f[2] for f in figures) or 1
         for pos, (_, _, mm) in zip(positions, figures):
             inst = ledger.instruments[pos.symbol]
@@ -549,6 +561,142 @@ class LiquidationEngine:
         ledger.refile(acct)
         return fee, uncovered
 
+    # ------------------------------------------------------------------ multi-assets
+    def _liquidate_portfolio(self, ts: int, pf: Portfolio, balance_usd_e8: int, mm_usd_e8: int, trigger: str) -> None:
+        """Liquidate a multi-assets account: every position of every asset at once.
+
+        1. cancel every open order of the trader;
+        2. the account equity (USD, after haircuts) is shared among the positions in
+           proportion to their maintenance margin at the ask rate; each asset's part,
+           converted back at its ask rate, is the pool its positions' bankruptcy prices
+           come from (the cross rule, per asset); each position goes to the book at its
+           bankruptcy price, the rest to the asset's insurance fund or ADL;
+        3. settlement: negative asset balances are bought back with the others through
+           the exchange desk (auto-exchange, reason LIQUIDATION); each asset's clearance
+           fee is paid from what is left in it, then by auto-exchange from the other
+           assets as far as they go (the rest is waived); a balance still negative is the
+           asset's bad debt, covered by its insurance fund (or reported uncovered);
+        4. one ``Liquidation`` event per asset that had positions (scope ``MULTI_ASSETS``;
+           the balance and maintenance margin fields are the account's, in 1e-8 USD; the
+           money fields that asset's), each explaining the whole account.
+        """
+        ex = self.exchange
+        ledger = ex.ledger
+        assert ledger is not None
+        figures = ledger.portfolio_figures(pf.account_id)
+        accounts = [a for a in pf.accounts.values() if a.positions]
+        funds_before = {a.asset: ledger.book(a.asset).fund.wallet_atoms for a in pf.accounts.values()}
+        for acct in list(pf.accounts.values()):
+            self._cancel_orders_in_scope(ts, acct, acct, False)
+        by_asset = {f.asset: f for f in figures.assets}
+        total_mm = figures.maint_usd_e40
+        per: list[tuple[Account, list[Position], list[LiquidatedPosition], int, list[AdlFill]]] = []
+        conversions: list[tuple[int, str, int, str, int, str]] = []
+        for acct in accounts:
+            positions = sorted(acct.positions.values(), key=lambda p: (p.symbol, p.position_side))
+            rule = ledger.collateral[acct.asset]
+            # this asset's part of the account equity, back in its atoms (1e-8) at the ask rate
+            share_usd = floor_div(figures.equity_usd_e40 * by_asset[acct.asset].maint_usd_e40, total_mm) if total_mm else 0
+            ask = rule.ask_rate_e24()
+            pool_e8 = floor_div(share_usd, ask) if ask else 0
+            bps = self._bankruptcy_prices(acct, positions, False, pool_e8)
+            marks = [ledger.mark_subticks(p.symbol, p) for p in positions]
+            lps = [portfolio_liquidation_subticks(ledger, pf, p) for p in positions]
+            results: list[LiquidatedPosition] = []
+            notional_total = 0
+            adl_fills: list[AdlFill] = []
+            for pos, bp, mark, lp in zip(positions, bps, marks, lps):
+                qty0 = pos.qty_lots
+                order_id, filled, notional = self._close_through_book(ts, pos, bp)
+                notional_total += notional
+                rest = abs(pos.qty_lots)
+                taken = adl = 0
+                if rest:
+                    taken, adl_part = self._absorb_remainder(ts, pos, rest, bp, mark)
+                    adl = rest - taken
+                    adl_fills.extend(adl_part)
+                    notional_total += ex.markets[pos.symbol].instrument.fill_value_atoms(bp, rest)
+                results.append(
+                    LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, order_id, filled, notional, taken, adl)
+                )
+            per.append((acct, positions, results, notional_total, adl_fills))
+        # settlement: buy back negative balances, then clearance fees, then bad debt
+        for acct in list(pf.accounts.values()):
+            if acct.wallet_atoms < 0:
+                conversions.extend(ledger.auto_exchange(pf.account_id, acct.asset, "LIQUIDATION"))
+        fees: dict[str, int] = {}
+        for acct, positions, _, notional, _ in per:
+            rate = max(ledger.instruments[p.symbol].clearance_fee_e8 for p in positions)
+            due = rate_floor(notional, rate)
+            paid = min(due, max(0, acct.wallet_atoms))
+            acct.wallet_atoms -= paid
+            unpaid = due - paid
+            if unpaid:
+                acct.wallet_atoms -= unpaid  # bought with the other assets as far as they go
+                conversions.extend(ledger.auto_exchange(pf.account_id, acct.asset, "LIQUIDATION"))
+                waived = max(0, -acct.wallet_atoms)
+                acct.wallet_atoms += waived
+                paid += unpaid - waived
+            ledger.book(acct.asset).fund.wallet_atoms += paid
+            fees[acct.asset] = paid
+        uncovered: dict[str, int] = {}
+        for acct in list(pf.accounts.values()):
+            book = ledger.book(acct.asset)
+            if acct.wallet_atoms < 0:  # bad debt of this asset: its fund covers what it can
+                book.fund.wallet_atoms += acct.wallet_atoms
+                acct.wallet_atoms = 0
+            uncovered[acct.asset] = ledger.absorb_fund_shortfall(acct.asset)
+        ledger.liquidatable.pop(id(pf), None)
+        ledger.refile(pf)
+        for conversion in conversions:
+            ex._emit_auto_exchange(ts, conversion)
+        head = self._explain_portfolio(pf.account_id, figures, trigger)
+        for acct, positions, results, _, adl_fills in per:
+            book = ledger.book(acct.asset)
+            fund = book.fund
+            change = fund.wallet_atoms - funds_before[acct.asset]
+            if change:
+                book.fund_history.append((ts, fund.wallet_atoms, change, f"liquidation of account {acct.account_id}"))
+            ex.set_fund_seen(book)
+            text = head + "; " + self.explain(
+                False, 0, 0, "", results, fees[acct.asset], change, uncovered.get(acct.asset, 0), adl_fills
+            ).split("; ", 1)[1]
+            ex._emit_liquidation(
+                ts, pf.account_id, "MULTI_ASSETS", trigger, balance_usd_e8, mm_usd_e8, tuple(results),
+                fees[acct.asset], change, fund.wallet_atoms, uncovered.get(acct.asset, 0), tuple(adl_fills), text, False,
+            )
+
+    def _explain_portfolio(self, account_id: int, figures: AccountFigures, trigger: str) -> str:
+        """The account-level half of a multi-assets liquidation's explanation: per asset its
+        equity, the haircut lost, the maintenance margin at the ask rate; the account
+        margin ratio at the trigger."""
+        ledger = self.exchange.ledger
+        assert ledger is not None
+        usd = lambda v: format_usd_e40(v, 2)  # noqa: E731
+        ratio = figures.margin_ratio_e8()
+        shown = "∞" if ratio >= 1 << 62 else f"{format_usd_e40(ratio * 10**34, 2)} %"
+        where = ""
+        if trigger.startswith("@"):
+            asset = trigger[1:]
+            where = f" when the {asset} index moved to {format_usd_e40(ledger.collateral[asset].index_usd_e8 * 10**32, 2)} USD"
+        elif trigger:
+            where = f" at {trigger} mark {ledger.instruments[trigger].mark_str(ledger.marks.get(trigger, 0))}"
+        items = []
+        for f in figures.assets:
+            if not (f.equity_atoms_e8 or f.maint_margin_atoms):
+                continue
+            money = _money_format(f.asset)
+            text = f"{f.asset} equity {money(atoms_e8_floor(f.equity_atoms_e8))} worth {usd(f.value_usd_e40)} USD"
+            if f.haircut_usd_e40:
+                text += f" (haircut {usd(f.haircut_usd_e40)} USD)"
+            if f.maint_margin_atoms:
+                text += f", maintenance {money(f.maint_margin_atoms)} = {usd(f.maint_usd_e40)} USD at the ask rate"
+            items.append(text)
+        return (
+            f"multi-assets account {account_id}: margin ratio {shown} (maintenance {usd(figures.maint_usd_e40)} USD "
+            f"vs account equity {usd(figures.equity_usd_e40)} USD){where}; " + "; ".join(items)
+        )
+
     # ------------------------------------------------------------------ fund unwinding
     def unwind_fund(self, ts: int, market: "_Market") -> None:
         """Send the fund's positions on this instrument to the book, ``fund_unwind_lots`` at a time."""
@@ -627,6 +775,74 @@ class LiquidationEngine:
         if uncovered:
             parts.append(f"UNCOVERED LOSS {money(uncovered)}")
         return "; ".join(parts)
+
+
+def portfolio_liquidation_subticks(ledger: "Ledger", pf: Portfolio, pos: Position) -> int:
+    """The mark (subticks) of ``pos``'s instrument at which the multi-assets account
+    reaches a 100 % margin ratio, every other price held; 0 when no price does. For
+    display: a bisection on the ledger's exact figures (the ratio is monotone in one
+    instrument's price while haircuts stay above its maintenance rate). O(log price × positions)."""
+    symbol = pos.symbol
+    marks = ledger.marks
+    saved = marks.get(symbol)
+    mark = ledger.mark_subticks(symbol, pos)
+    long = pos.qty_lots > 0
+
+    def hit(price: int) -> bool:
+        marks[symbol] = price
+        return ledger.portfolio_figures(pf.account_id).liquidatable(LIQUIDATION_RATIO_E8)
+
+    try:
+        # long: the liquidating prices are those at or below the threshold (the highest
+        # price that hits); short: at or above it (the lowest). Bracket the boundary from
+        # the mark by doubling, then bisect.
+        at_mark = hit(mark)
+        if long:
+            if at_mark:
+                lo, hi = mark, mark * 2
+                for _ in range(64):
+                    if not hit(hi):
+                        break
+                    lo, hi = hi, hi * 2
+                else:
+                    return mark  # every price liquidates it: nothing above to show
+            else:
+                if not hit(1):
+                    return 0
+                lo, hi = 1, mark
+            while hi - lo > 1:  # hit(lo), not hit(hi)
+                mid = (lo + hi) // 2
+                if hit(mid):
+                    lo = mid
+                else:
+                    hi = mid
+            return lo
+        if at_mark:
+            lo, hi = mark // 2, mark
+            while lo >= 1 and hit(lo):
+                hi, lo = lo, lo // 2
+            if lo < 1:
+                return mark
+        else:
+            lo, hi = mark, mark * 2
+            for _ in range(64):
+                if hit(hi):
+                    break
+                lo, hi = hi, hi * 2
+            else:
+                return 0
+        while hi - lo > 1:  # not hit(lo), hit(hi)
+            mid = (lo + hi) // 2
+            if hit(mid):
+                hi = mid
+            else:
+                lo = mid
+        return hi
+    finally:
+        if saved is None:
+            marks.pop(symbol, None)
+        else:
+            marks[symbol] = saved
 
 
 def _money_format(asset: str) -> "Callable[[int], str]":

@@ -87,7 +87,9 @@ ENTITY_CLASSES: Final = (
     "exsim.instruments.brackets:BracketTable",
     "exsim.instruments.instrument:Instrument",
     "exsim.ledger.accounts:Account",
+    "exsim.ledger.accounts:Portfolio",
     "exsim.ledger.accounts:Position",
+    "exsim.ledger.collateral:CollateralRule",
     "exsim.ledger.ledger:AssetBook",
     "exsim.ledger.ledger:Ledger",
     "exsim.ledger.ledger:OrderHold",
@@ -118,6 +120,7 @@ ENTITY_CLASSES: Final = (
 MESSAGE_MODULES: Final = (
     "exsim.exchange.commands",
     "exsim.exchange.events",
+    "exsim.ledger.collateral",
     "exsim.liquidation.engine",
     "exsim.replay.bars",
     "exsim.replay.market",
