@@ -22,17 +22,9 @@ import attrs
 
 from exsim.book.orders import BUY, SELL
 from exsim.instruments import Instrument, get_instrument
-from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger import BOTH, EXTERNAL, LONG, SHORT, Ledger
 from exsim.ledger.accounts import Portfolio
-from exsim.ledger.collateral import (
-    AccountFigures,
-    CollateralRule,
-    CollateralTier,
-    account_figures,
-    default_rule,
-    haircut_shifted,
-)
+from exsim.ledger.collateral import CollateralRule, CollateralTier, haircut_shifted
 from exsim.ledger.risk_index import (
     DEFAULT_WARN_RATIO_E8,
     DOWN,
@@ -49,31 +41,6 @@ USD = 10**8  # index_usd_e8 of 1 USD
 ATOM = 10**8  # atoms per coin
 
 
-class ShimLedger(Ledger):
-    """The multi-assets figures of the contract (``collateral``, ``portfolio_figures``) on
-    a plain ledger: per asset, equity = wallet + UPnL of cross positions, MM = Σ MM."""
-
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
-        self.collateral = {a: default_rule(a, USD_ASSETS) for a in self.assets}
-
-    def portfolio_figures(self, account_id: int) -> AccountFigures:
-        rows = []
-        for asset, book in self.assets.items():
-            acct = book.accounts.get(account_id)
-            if acct is None:
-                continue
-            equity = acct.wallet_atoms * 10**8
-            mm = 0
-            for pos in acct.positions.values():
-                if pos.qty_lots and not pos.isolated:
-                    _, u, m = self.position_figures_e8(pos)
-                    equity += u
-                    mm += m
-            rows.append((asset, equity, 0, mm))
-        return account_figures(rows, self.collateral)
-
-
 def instruments() -> list[Instrument]:
     return [
         get_instrument("BTCUSDT"),
@@ -87,8 +54,8 @@ BASE = {"BTCUSDT": 600_000, "ETHUSDT": 300_000, "BTCUSDC": 600_000, "BTCUSD_PERP
 BTC_TIERS = (CollateralTier(10 * ATOM, 95_000_000), CollateralTier(20 * ATOM, 90_000_000), CollateralTier(None, 80_000_000))
 
 
-def new_ledger(rng: random.Random) -> ShimLedger:
-    ledger = ShimLedger(instruments(), default_leverage=rng.choice([5, 10, 20, 50]), assets=("BTC",))
+def new_ledger(rng: random.Random) -> Ledger:
+    ledger = Ledger(instruments(), default_leverage=rng.choice([5, 10, 20, 50]), assets=("BTC",))
     ledger.collateral["USDT"] = CollateralRule("USDT", rng.choice([99_000_000, USD]), 1_000_000, 500_000)
     ledger.collateral["BTC"] = CollateralRule(
         "BTC", 60_000 * USD, rng.choice([0, 2_000_000]), rng.choice([0, 1_000_000]),
@@ -101,11 +68,12 @@ def new_ledger(rng: random.Random) -> ShimLedger:
 
 def book(ledger: Ledger, account: int, symbol: str, side: int, lots: int, price_ticks: int, pside: int = BOTH) -> None:
     """A fill of ``lots`` at ``price_ticks`` between ``account`` and the EXTERNAL mirror."""
+    ledger.account_for(account, symbol)  # the wallet of the settlement asset (a portfolio links it)
     ledger.apply_fill(account, 0, symbol, side, lots, price_ticks, 0, pside)
     ledger.apply_fill(EXTERNAL, 0, symbol, side ^ 1, lots, price_ticks, 0, BOTH)
 
 
-def random_trader(ledger: ShimLedger, rng: random.Random, account: int) -> Portfolio:
+def random_trader(ledger: Ledger, rng: random.Random, account: int) -> Portfolio:
     """A multi-assets trader: USDT / USDC / BTC wallets (some empty), a few cross
     positions (BTCUSDT, ETHUSDT, BTCUSDC, BTCUSD_PERP), hedge legs sometimes."""
     hedge = rng.random() < 0.2
@@ -136,7 +104,7 @@ def portfolio_of(ledger: Ledger, account: int) -> Portfolio:
     return Portfolio(account, {a: b.accounts[account] for a, b in ledger.assets.items() if account in b.accounts})
 
 
-def liquidatable_at(ledger: ShimLedger, pf: Portfolio, ratio: int, marks: dict[str, int], indexes: dict[str, int]) -> bool:
+def liquidatable_at(ledger: Ledger, pf: Portfolio, ratio: int, marks: dict[str, int], indexes: dict[str, int]) -> bool:
     """The exact condition with ``marks`` and ``indexes`` in place (restored after)."""
     saved_marks = dict(ledger.marks)
     saved_rules = {a: r.copy() for a, r in ledger.collateral.items()}
@@ -344,3 +312,71 @@ class TestAgainstNaiveScan:
                 if step % 100 == 0:
                     risk._check()
             assert popped_total > 20  # the index did fire along the way
+
+
+class TestLedgerAgainstNaiveScan:
+    def test_ledger_flags_exactly_the_liquidatable_portfolios(self) -> None:
+        """Through the ledger itself (``on_mark``, ``set_collateral_index``,
+        ``set_collateral_rule``, fills, auto-exchange, ``evaluate_pending``): after every event
+        the portfolios it lists as liquidatable are exactly those a full exact scan finds at
+        their maintenance margin, over seeded streams with BTC collateral, USDT debts and
+        haircut shocks; the risk index stays consistent."""
+        flagged_ever = 0
+        for seed in (11, 12):
+            rng = random.Random(seed)
+            ledger = Ledger(instruments(), default_leverage=20, assets=("BTC",))
+            for inst in ledger.instruments.values():
+                ledger.on_mark(inst.symbol, BASE[inst.symbol] * inst.subticks_per_tick)
+            ledger.set_collateral_index("BTC", 60_000 * USD)
+            ledger.set_collateral_index("USDT", 99_900_000)
+            ledger.set_collateral_rule("BTC", CollateralRule("BTC", 60_000 * USD, 1_000_000, 1_000_000, BTC_TIERS))
+            traders = list(range(1, 31))
+            for a in traders:
+                ledger.deposit(a, rng.randrange(1, 2_000) * 10**8, "USDT")
+                assert ledger.set_collateral_mode(a, "multi-assets") is None
+                ledger.deposit(a, rng.randrange(ATOM // 1_000, ATOM // 10), "BTC")  # 60 to 6,000 USD
+                if rng.random() < 0.5:
+                    ledger.deposit(a, rng.randrange(1, 2_000) * 10**8, "USDC")
+                for symbol in rng.sample(list(BASE), rng.randrange(1, 4)):
+                    inst = ledger.instruments[symbol]
+                    lots = rng.randrange(1, 400) if inst.inverse else rng.randrange(1, 3_000)
+                    book(ledger, a, symbol, rng.choice([BUY, SELL]), lots, BASE[symbol])
+            ledger.evaluate_pending()
+            ledger.settle_auto_exchange()
+            for step in range(1_200):
+                kind = rng.random()
+                if kind < 0.45:
+                    symbol = rng.choice(list(BASE))
+                    inst = ledger.instruments[symbol]
+                    mark = ledger.marks[symbol] + rng.randrange(-60, 61) * inst.subticks_per_tick * (40 if rng.random() < 0.02 else 1)
+                    ledger.on_mark(symbol, max(inst.subticks_per_tick, mark + rng.randrange(-999, 1000)))
+                elif kind < 0.8:
+                    asset = rng.choice(["BTC", "BTC", "BTC", "USDT"])
+                    index = ledger.collateral[asset].index_usd_e8
+                    step_e8 = index // (15 if rng.random() < 0.02 else 300)
+                    ledger.set_collateral_index(asset, max(1, index + rng.randrange(-step_e8, step_e8 + 1)))
+                elif kind < 0.95:
+                    a = rng.choice(traders)
+                    symbol = rng.choice(list(BASE))
+                    inst = ledger.instruments[symbol]
+                    book(ledger, a, symbol, rng.choice([BUY, SELL]), rng.randrange(1, 100), ledger.marks[symbol] // inst.subticks_per_tick)
+                else:
+                    shift = rng.choice([-5_000_000, 5_000_000, 10_000_000])
+                    rule = haircut_shifted(ledger.collateral["BTC"], shift)
+                    rule.tiers = tuple(CollateralTier(u, min(r, 10**8)) for u, r in rule.tiers)
+                    assert ledger.set_collateral_rule("BTC", rule) is None
+                ledger.evaluate_pending()
+                ledger.settle_auto_exchange()
+                ledger.evaluate_pending()
+                listed = {s.account_id for s in ledger.liquidatable.values() if isinstance(s, Portfolio)}
+                naive = {
+                    a for a in traders
+                    if any(acct.positions for acct in ledger.portfolio(a).accounts.values())  # type: ignore[union-attr]
+                    and ledger.portfolio_figures(a).liquidatable(LIQUIDATION_RATIO_E8)
+                }
+                assert listed == naive, (seed, step, sorted(listed ^ naive))
+                flagged_ever += len(listed)
+                if step % 100 == 0:
+                    ledger.risk._check()
+                    ledger._check()
+        assert flagged_ever > 0  # the streams did bring accounts to their margin
