@@ -37,6 +37,66 @@ conservative triggers in value space, where the notional is linear (it is linear
 ``1/price``), mapped back to a price rounded toward the mark (:func:`_inverse_triggers`).
 The sorted lists hold prices either way, so a mark tick stays O(log N + k) whatever the
 mix of linear and inverse positions.
+
+Multi-assets accounts (issue 17; :func:`portfolio_triggers`)
+------------------------------------------------------------
+A trader in ``multi-assets`` collateral mode is one scope (a ``Portfolio``) over its
+wallets in every asset (:mod:`exsim.ledger.collateral`). Its inputs are the marks of every
+instrument it holds (each settling in its own asset) **and** the index price of every
+asset it is exposed in; the account's slack at a ratio r is
+
+    S = r × Σ_a I_a × h_a(E_a) − 1e8 × Σ_a I_a × c_a × MM_a        (usd_e40 × e8)
+
+where ``E_a`` is the asset's equity (wallet + UPnL of its cross positions, 1e-8 atoms),
+``MM_a`` its maintenance margin (atoms), ``I_a`` its index (index_usd_e8), ``h_a(E)`` the
+value of E at an index of one unit (bid rate through the tiers if E ≥ 0, ask rate if E < 0:
+every rate is the index times a factor, so the value at I is exactly ``I × h_a(E)``) and
+``c_a = 1e8 × (1 + ask buffer)`` per index unit. The account is at r iff S ≤ 0.
+
+Each index price gets its own key in the sorted lists, :func:`collateral_key` (``"@BTC"``;
+prices in index_usd_e8, DOWN / UP as for a mark), so **a collateral index tick pops only
+the accounts whose band it left: O(log N + k)**, like a mark tick; an account holding BTC
+collateral and BTCUSDT has entries under both ``BTCUSDT`` and ``@BTC``, and a BTC move
+(both feeds ticking) pops it only if one of the two leaves its band.
+
+*Construction.* The exact slack S (> 0, else None) is split into a marks budget and an
+index budget (half each; all to the indexes when there is no position). Each asset gets
+an index band ``[lo_a, hi_a]`` from its share and its sensitivity (a fall costs
+``r × h_a(E_a)`` per unit when E_a > 0, a rise ``1e8 × c_a × MM_a`` plus a debt's
+``r × |h_a(E_a)|``). Each instrument gets a mark band from its share of the marks budget
+(by USD notional) converted into its asset at the **highest ask rate of the asset's
+band** (``hi_a × c_a / 1e8``: no unit of equity or requirement is worth more than that in
+the band), through the cross pool's per-instrument maths (:func:`_symbol_triggers`).
+Bands always hold the current price. Heuristics only: what decides is the check below.
+
+*Verification* (:func:`_portfolio_worst_slack`, exact integers). Per asset: the lowest
+equity ``E_min`` over the marks' bands (each instrument at the worse of its two band edges
+and its current valuation: UPnL is linear in a linear mark and monotone in an inverse
+one; where an inverse instrument has legs of both signs, less one 1e-8 atom per leg for
+the rounded values that need not move together) and the highest maintenance margin
+``MM_max`` (MM is non-decreasing in the notional: a linear leg's grows with the mark, an
+inverse leg's with its coin value, i.e. as the mark falls; entry-basis MM is constant).
+Then, since h_a is non-decreasing, for every state in the bands the asset's part of S is
+``I × (r × h_a(E_a) − 1e8 × c_a × MM_a) ≥ I × k_a`` with
+``k_a = r × h_a(E_min) − 1e8 × c_a × MM_max``, which is linear in I, so its least value
+over ``[lo_a, hi_a]`` is ``min(lo_a × k_a, hi_a × k_a)``. The sum W of these per-asset
+bounds is a lower bound of S over the whole box (the minimum of a sum is at least the
+sum of the minima). If W > 0 the bands are filed: DOWN at ``lo − 1``, UP at ``hi + 1``
+(no DOWN trigger that no price reaches: marks are ≥ 1, indexes ≥ 0; no UP trigger where
+a rise cannot hurt — a linear net long whose MM is held at entry, an inverse instrument
+with no short leg, an asset with no position, no debt and no requirement — in which case
+the check uses the lower edge alone, exact by the same monotonicity). Otherwise both
+budgets are halved and the bands rebuilt; after :data:`PORTFOLIO_ATTEMPTS` failures the
+function returns None and the ledger evaluates the account exactly at the next event
+(which happens only within a few units of rounding of the threshold).
+
+*Never late.* While no trigger fires, every mark of an instrument the account holds is
+its current valuation or inside its band, and every index inside its band, so S ≥ W > 0:
+the account is not at r. Everything else that moves S re-files the account in the
+ledger: fills, fees, funding, deposits and withdrawals, auto-exchange, collateral rule
+changes (a haircut or buffer change re-evaluates every holder of the asset), mode
+switches. A trigger that fires pops the account for the exact evaluation, which alone
+decides: it is **flagged only when the exact condition holds and never later** than it.
 """
 
 from __future__ import annotations
@@ -684,13 +744,13 @@ def portfolio_triggers(ledger: "Ledger", pf: "Portfolio", ratio_e8: int) -> list
     rules = ledger.collateral
     instruments = ledger.instruments
     by_asset = {f.asset: f for f in figures.assets}
-    # one record per asset the account is exposed in:
-    # [asset, rule, E (1e-8 atoms), MM (atoms), h1(E) (usd_e40 per index unit), per-symbol legs]
+    # one record per asset the account is exposed in (equity or requirement not zero, or
+    # positions): (asset, rule, E in 1e-8 atoms, MM in atoms, symbol -> cross legs)
     live: list[tuple[str, "CollateralRule", int, int, dict[str, list["Position"]]]] = []
     for asset, acct in pf.accounts.items():
         f = by_asset.get(asset)
         equity, mm = (f.equity_atoms_e8, f.maint_margin_atoms) if f is not None else (acct.wallet_atoms * ATOMS_E8_PER_ATOM, 0)
-        per: dict[str, list[Position]] = {}
+        per: dict[str, list["Position"]] = {}
         for pos in acct.positions.values():
             if pos.qty_lots and not pos.isolated:
                 per.setdefault(pos.symbol, []).append(pos)
