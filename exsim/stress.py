@@ -994,8 +994,13 @@ class StressDriver:
 
     def gen_collateral_rule(self, rng: random.Random) -> Any:
         """A haircut / buffer change (a haircut shock) on any asset: buffers and tier shapes
-        from :data:`BUFFERS_E8` / :data:`TIER_SHAPES` (None keeps a field); one in ten
+        from :data:`BUFFERS_E8` / :data:`TIER_SHAPES` (None keeps a field); one in three a
+        squeeze aimed at a multi-assets account (:meth:`_haircut_squeeze`); one in ten
         invalid (a value ratio above 1: refused)."""
+        if self.multi_ids and rng.randrange(3) == 0:
+            squeeze = self._haircut_squeeze(rng)
+            if squeeze is not None:
+                return squeeze
         asset = self.assets[rng.randrange(len(self.assets))]
         bid = None if rng.randrange(4) == 0 else BUFFERS_E8[rng.randrange(len(BUFFERS_E8))]
         ask = None if rng.randrange(4) == 0 else BUFFERS_E8[rng.randrange(len(BUFFERS_E8))]
@@ -1007,6 +1012,28 @@ class StressDriver:
         if rng.randrange(10) == 0:
             tiers = ((None, 150_000_000),)  # a haircut below zero: refused
         return SetCollateralRule(0, asset, bid, ask, tiers)
+
+    def _haircut_squeeze(self, rng: random.Random) -> Any:
+        """A haircut shock aimed at a multi-assets account with positions: the one value
+        ratio (a single tier) for one of its assets (a coin, or even a stablecoin) at which its equity falls to its
+        maintenance margin or just below (None when no coin ratio in [0, 1] does it)."""
+        ledger = self.ledger
+        held = [a for a in sorted(self.multi_ids) if ledger.collateral_mode(a) == MULTI_ASSETS
+                and any(acct.positions for acct in ledger.portfolio(a).accounts.values())]  # type: ignore[union-attr]
+        rng.shuffle(held)
+        for a in held:  # the first account one asset's haircut can bring down
+            figures = ledger.portfolio_figures(a)
+            for f in figures.assets:
+                rule = ledger.collateral[f.asset]
+                if f.equity_atoms_e8 <= 0 or not rule.index_usd_e8:
+                    continue
+                # with one tier at ratio r the asset is worth E × index × (1 − bid buffer) × r
+                per_ratio = f.equity_atoms_e8 * rule.index_usd_e8 * (10**8 - rule.bid_buffer_e8)
+                others = figures.equity_usd_e40 - f.value_usd_e40
+                ratio = floor_div(figures.maint_usd_e40 - others, per_ratio) - rng.randint(0, 3) * 1_000_000
+                if 0 <= ratio <= 10**8:
+                    return SetCollateralRule(0, f.asset, None, None, ((None, ratio),))
+        return None
 
     def gen_collateral_mode(self, rng: random.Random) -> Any:
         """A collateral-mode switch, mostly by a multi-assets taker (refused while it holds

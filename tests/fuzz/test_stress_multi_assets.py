@@ -3,7 +3,8 @@
 K takers trade in multi-assets collateral mode (USDT, USDC and BTC wallets; BTC collateral
 for USDT contracts), and the mix adds collateral index ticks (following the coin's market,
 with collateral crashes), haircut and buffer changes (``SetCollateralRule``, some refused)
-and collateral-mode switches; auto-exchange happens as it does on the venue. After every
+(one in three aimed at an account: a haircut squeeze) and collateral-mode switches;
+auto-exchange happens as it does on the venue. After every
 event the checker values every multi-assets account with a naive full scan, checks each
 multi-assets liquidation (whole, one event per asset, explained; by the haircut when a
 haircut change found it) and each conversion (never more value bought than sold). These
@@ -76,6 +77,14 @@ class TestMultiAssetsInTheMix:
         liqs = [e for e in kept if type(e) is Liquidation and e.scope == "MULTI_ASSETS"]
         assert result.liquidations_multi_assets > 0 and liqs
         assert all("margin ratio" in e.explanation and not e.partial for e in liqs)
+
+    def test_haircut_changes_liquidate_accounts_and_say_so(self, multi_run: Any) -> None:
+        """Haircut squeezes (a value ratio aimed just below an account's maintenance margin)
+        liquidate multi-assets accounts in the run; the checker required each explanation
+        to name the haircut, and the run is clean."""
+        _, result, _ = multi_run
+        assert result.haircut_liquidations > 0
+        assert result.violation is None
 
     def test_auto_exchange_converts_negative_balances(self, multi_run: Any) -> None:
         """Auto-exchange buys back negative balances, in liquidations and over the threshold."""
