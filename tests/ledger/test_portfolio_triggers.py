@@ -7,11 +7,12 @@ index prices, against the exact account figures (seeded random portfolios and st
   one at its threshold gets none;
 * driven by a stream of mark ticks, index ticks, fills and haircut changes, the index
   (pop the crossed, evaluate them exactly, re-file) flags exactly the accounts a naive
-  full scan finds liquidatable, after every event.
+  full scan finds liquidatable, after every event — through a :class:`RiskIndex` of the
+  test's own (marks and index prices set on ``ledger.marks`` / ``ledger.collateral``),
+  and through the ledger itself (``on_mark``, ``set_collateral_index``,
+  ``set_collateral_rule``, auto-exchange, ``evaluate_pending``).
 
-Positions are booked straight into the ledger (the trader and its EXTERNAL mirror);
-marks and index prices are set on ``ledger.marks`` / ``ledger.collateral`` (valuation
-only) and the triggers are driven through a :class:`RiskIndex` of the test's own.
+Positions are booked straight into the ledger (the trader and its EXTERNAL mirror).
 """
 
 from __future__ import annotations
