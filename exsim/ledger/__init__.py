@@ -2,6 +2,7 @@
 
 from exsim.ledger.accounts import (
     BOTH,
+    CONVERSION_DESK,
     CROSS,
     EXTERNAL,
     INSURANCE_FUND,
@@ -11,12 +12,14 @@ from exsim.ledger.accounts import (
     POSITION_SIDE_NAMES,
     SHORT,
     Account,
+    Portfolio,
     Position,
 )
 from exsim.ledger.ledger import Ledger, OrderHold, Reason
 
 __all__ = [
     "BOTH",
+    "CONVERSION_DESK",
     "CROSS",
     "EXTERNAL",
     "INSURANCE_FUND",
@@ -28,6 +31,7 @@ __all__ = [
     "Account",
     "Ledger",
     "OrderHold",
+    "Portfolio",
     "Position",
     "Reason",
 ]

@@ -639,6 +639,8 @@ class Ledger:
         """
         inst = self.instruments[symbol]
         acct = self.find_account(account_id, inst.margin_asset)
+        if acct is None and account_id in self.portfolios:
+            acct = self.account(account_id, inst.margin_asset)  # multi-assets: other assets back it
         if acct is None:
             return Reason.NO_ACCOUNT
         if type(leverage) is not int or leverage < 1:

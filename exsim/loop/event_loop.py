@@ -18,8 +18,9 @@ priority what                                      commands / sources
                                                    ``SetSelfTradePrevention``,
                                                    ``Deposit``, ``Withdraw``, ``SetLeverage``,
                                                    ``SetMarginMode``, ``SetPositionMode``,
-                                                   ``AdjustIsolatedMargin``
-2        mark price / index updates, then trigger  ``SetMarkPrice``, ``SetIndexPrice`` (the exchange runs the
+                                                   ``AdjustIsolatedMargin``, ``SetCollateralMode``
+2        mark price / index updates, then trigger  ``SetMarkPrice``, ``SetIndexPrice``,
+                                                   ``CollateralIndex``, ``SetCollateralRule`` (the exchange runs the
          checks, then liquidations                 trigger checks and liquidations it
                                                    causes inside that one ``submit``)
 3        funding settlement                        ``SettleFunding``, funding timers
@@ -91,6 +92,9 @@ from exsim.exchange.commands import (
     SetPositionMode,
     SetIndexPrice,
     SetSelfTradePrevention,
+    SetCollateralMode,
+    CollateralIndex,
+    SetCollateralRule,
     SettleFunding,
     Withdraw,
 )
@@ -124,6 +128,9 @@ PRIORITY: Final[Mapping[type, int]] = MappingProxyType(
         AdjustIsolatedMargin: PRIORITY_COMMAND,
         SetMarkPrice: PRIORITY_MARK,
         SetIndexPrice: PRIORITY_MARK,
+        SetCollateralMode: PRIORITY_COMMAND,
+        CollateralIndex: PRIORITY_MARK,
+        SetCollateralRule: PRIORITY_MARK,
         SettleFunding: PRIORITY_FUNDING,
     }
 )

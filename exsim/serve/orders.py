@@ -227,6 +227,9 @@ REJECT_CODES: Final[dict[str, tuple[int, str]]] = {
     LedgerReason.NO_ISOLATED_POSITION: (INVALID_PARAMETER, "No isolated position."),
     LedgerReason.INVALID_AMOUNT: (INVALID_PARAMETER, "Invalid amount."),
     LedgerReason.UNKNOWN_ASSET: (INVALID_PARAMETER, "Invalid asset."),
+    LedgerReason.INVALID_COLLATERAL_MODE: (INVALID_PARAMETER, "Invalid multiAssetsMargin."),
+    LedgerReason.ISOLATED_IN_MULTI_ASSETS: (INVALID_PARAMETER, "Isolated margin is not available in Multi-Assets mode."),
+    LedgerReason.NO_INDEX_PRICE: (INVALID_PARAMETER, "The asset has no index price."),
 }
 
 

@@ -73,7 +73,8 @@ def check_liquidation_events(ledger: Ledger, events: list[Any]) -> None:
     * every Fill whose taker is a liquidation order is at or better than that position's
       bankruptcy price (a sell at or above it, a buy at or below it);
     * every ADL fill is at the bankruptcy price of the position it closed;
-    * a full (non-partial) CROSS liquidation left the account without any cross position.
+    * a full (non-partial) CROSS liquidation left the account without any cross position;
+    * a MULTI_ASSETS liquidation left the trader without any position in any asset.
     """
     liqs = of_type(events, Liquidation)
     if not liqs:
@@ -91,6 +92,9 @@ def check_liquidation_events(ledger: Ledger, events: list[Any]) -> None:
             acct = ledger.accounts[liq.account_id]
             left = [p for p in acct.positions.values() if not p.isolated]
             assert not left, f"cross liquidation of account {liq.account_id} left cross positions {left}"
+        if liq.scope == "MULTI_ASSETS":  # the whole account, every asset
+            left = [p for a in ledger.all_accounts() if a.account_id == liq.account_id for p in a.positions.values()]
+            assert not left, f"multi-assets liquidation of account {liq.account_id} left positions {left}"
     for e in of_type(events, Fill):
         hit = bp_of.get(e.taker_order_id)
         if hit is None:

@@ -88,7 +88,8 @@ def new_loop(**kwargs: Any) -> tuple[EventLoop, FakeExchange]:
 
 class TestPriorityTable:
     def test_table_matches_the_design(self) -> None:
-        """Market data 0, user commands (contingent ones too) 1, mark price 2; funding 3 and timers 4 as constants."""
+        """Market data 0, user commands (contingent ones too, the collateral mode) 1, mark price and
+        collateral index / haircut changes 2; funding 3 and timers 4 as constants."""
         from exsim.exchange import commands
 
         assert dict(PRIORITY) == {
@@ -110,6 +111,9 @@ class TestPriorityTable:
             commands.AdjustIsolatedMargin: 1,
             SetMarkPrice: 2,
             commands.SetIndexPrice: 2,
+            commands.SetCollateralMode: 1,
+            commands.CollateralIndex: 2,
+            commands.SetCollateralRule: 2,
             commands.SettleFunding: 3,
         }
         assert (PRIORITY_MARKET_DATA, PRIORITY_COMMAND, PRIORITY_MARK) == (0, 1, 2)
