@@ -140,7 +140,7 @@ from exsim.ledger.accounts import Portfolio
 from exsim.ledger.collateral import MULTI_ASSETS, SINGLE_ASSET, account_figures
 from exsim.ledger.risk_index import RiskIndex
 from exsim.loop import EventLoop
-from exsim.loop.event_loop import PRIORITY, PRIORITY_COMMAND, PRIORITY_FUNDING, PRIORITY_MARK
+from exsim.loop.event_loop import PRIORITY_FUNDING
 from exsim.units import ATOMS_E8_PER_ATOM as E8, NS_PER_SECOND, ceil_div, floor_div, format_atoms_rounded, mul_div_floor, to_ticks, whole_arg
 
 USDT: Final = 10**8  # atoms per USDT
@@ -2007,11 +2007,7 @@ class StressRun:
             fund_unwind_lots=unwind,
         )
         watch(self.exchange, self.ledger)
-        # the multi-assets commands, ordered as their kin are at one timestamp (a collateral
-        # index as a mark; a rule or mode change as an account command), where the loop's
-        # own table does not place them
-        priorities = {SetCollateralMode: PRIORITY_COMMAND, SetCollateralRule: PRIORITY_COMMAND, CollateralIndex: PRIORITY_MARK}
-        self.loop = EventLoop(self, priorities={**priorities, **PRIORITY})
+        self.loop = EventLoop(self)
         self.checker = StressChecker(self.exchange, self.ledger, self.loop)
         self.exchange.sinks.append(self.checker.on_events)
         self.driver = StressDriver(self.exchange, self.ledger, seed, accounts, contingent, multi_assets)
