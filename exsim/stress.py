@@ -105,8 +105,10 @@ from exsim.errors import InputError
 from exsim.exchange import (
     AdjustIsolatedMargin,
     AmendOrder,
+    AutoExchange,
     CancelOrder,
     ClearReplayedLevels,
+    CollateralIndex,
     Deposit,
     Exchange,
     Fill,
@@ -115,6 +117,8 @@ from exsim.exchange import (
     NewOco,
     NewOrder,
     ReplayedTrade,
+    SetCollateralMode,
+    SetCollateralRule,
     SetIndexPrice,
     SetLeverage,
     SetMarginMode,
@@ -130,7 +134,10 @@ from exsim.exchange.trailing import TrailingStop
 from exsim.exchange.triggers import FALLING, TriggerIndex, fires
 from exsim.instruments import Instrument, get_instrument, list_symbols
 from exsim.instruments.brackets import BracketTable
+from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger import BOTH, CROSS, ISOLATED, LONG, SHORT, Account, Ledger, Position
+from exsim.ledger.accounts import Portfolio
+from exsim.ledger.collateral import MULTI_ASSETS, SINGLE_ASSET, account_figures
 from exsim.ledger.risk_index import RiskIndex
 from exsim.loop import EventLoop
 from exsim.loop.event_loop import PRIORITY_FUNDING
@@ -194,6 +201,22 @@ FUND_UNWIND_MIN_QTY: Final = 25
 #: every this many full checks, every structure is checked whether it changed or not
 SWEEP_EVERY: Final = 256
 LEVERAGES: Final = (1, 2, 3, 5, 10, 20, 25, 50, 75, 100, 125)
+#: multi-assets runs (``--multi-assets K``): the collateral assets every such account may
+#: hold beside the settlement assets (a USDC wallet and BTC collateral even in a linear run)
+MULTI_ASSETS_EXTRA: Final = ("BTC", "USDC")
+#: the autoExchangeThreshold of a multi-assets run, 1e-8 USD: Binance's −10,000 USD would
+#: rarely be reached by two dozen accounts; −200 USD makes trigger (1) fire often
+STRESS_AUTO_EXCHANGE_THRESHOLD_USD_E8: Final = -200 * 10**8
+#: buffers (e8) and tier shapes a haircut change draws from (value ratios e8; bounds in coins)
+BUFFERS_E8: Final = (0, 500_000, 1_000_000, 2_000_000, 5_000_000)
+TIER_SHAPES: Final = (
+    ((None, 100_000_000),),
+    ((None, 95_000_000),),
+    ((None, 80_000_000),),
+    ((None, 50_000_000),),
+    ((1, 98_000_000), (None, 90_000_000)),
+    ((1, 95_000_000), (5, 85_000_000), (None, 60_000_000)),
+)
 
 MAKER, WHALE, TRADER = 0, 1, 2  # account roles
 #: per role: (deposit range USDT, order notional range USDT, open orders cap)
@@ -339,6 +362,7 @@ class StressDriver:
         seed: int,
         n_accounts: int = DEFAULT_ACCOUNTS,
         contingent: bool = True,
+        multi_assets: int = 0,
     ) -> None:
         if n_accounts < 4:
             raise InputError(f"{n_accounts} accounts: at least 4 are needed", field="accounts")
@@ -366,6 +390,26 @@ class StressDriver:
             if m.inverse:
                 self.coin_market.setdefault(m.asset, m)
         self.multi = len(self.assets) > 1
+        if not 0 <= multi_assets <= len(self.takers):
+            raise InputError(f"{multi_assets} multi-assets accounts: between 0 and {len(self.takers)} (the takers)",
+                             field="multi_assets")
+        #: the takers that trade in multi-assets collateral mode (the last ones)
+        self.multi_ids: set[int] = set(self.takers[len(self.takers) - multi_assets:]) if multi_assets else set()
+        #: a collateral asset with no inverse market is priced from its linear one (BTC: BTCUSDT)
+        #: or, with none, walks alone from its start price: (market or None, ticks per USD)
+        self.price_source: dict[str, tuple[_Market | None, int]] = {}
+        #: the last collateral index drawn per non-USD asset (index_usd_e8)
+        self.coin_index: dict[str, int] = {}
+        for asset in self.assets:
+            if asset in USD_ASSETS:
+                continue
+            m = self.coin_market.get(asset) or self.by_symbol.get(asset + "USDT")
+            if m is not None:
+                self.price_source[asset] = (m, to_ticks("1", m.inst.tick_size, field="tick"))
+                self.coin_index[asset] = mul_div_floor(m.mid_ticks, 10**8, self.price_source[asset][1])
+            else:
+                self.price_source[asset] = (None, 1)
+                self.coin_index[asset] = int(START_PRICES.get(asset + "USDT", "100")) * 10**8
         self._build_kinds()
 
     # ------------------------------------------------------------------ plumbing
@@ -396,6 +440,8 @@ class StressDriver:
             mix += [(150, self.gen_trailing), (120, self.gen_oco), (150, self.gen_bracket)]
         if self.multi:  # (appended: a linear-only run draws as before)
             mix += [(40, self.gen_asset_probe)]
+        if self.multi_ids:  # (appended: a run without multi-assets accounts draws as before)
+            mix += [(300, self.gen_collateral_index), (25, self.gen_collateral_rule), (15, self.gen_collateral_mode)]
         total = 0
         self._cuts: list[int] = []
         self._gens: list[Callable[[random.Random], Any]] = []
@@ -412,9 +458,16 @@ class StressDriver:
         for m in self.markets:
             out.append(SetIndexPrice(0, m.symbol, m.sub(m.mid_ticks)))
             out.append(SetMarkPrice(0, m.symbol, m.sub(m.mid_ticks)))
+        if self.multi_ids:  # every coin gets its collateral index before anyone deposits it
+            for asset, index in self.coin_index.items():
+                out.append(CollateralIndex(0, asset, index))
         for a, role in zip(self.account_ids, self.roles):
             lo, hi = ROLE_SIZES[role][0]
-            out.append(Deposit(0, a, rng.randint(lo, hi) * USDT))
+            if a in self.multi_ids:  # a tenth in USDT: the coins are its collateral
+                out.append(Deposit(0, a, rng.randint(lo, hi) * USDT // 10))
+                out.append(SetCollateralMode(0, a, MULTI_ASSETS))
+            else:
+                out.append(Deposit(0, a, rng.randint(lo, hi) * USDT))
             for asset in self.assets[1:]:  # a coin wallet for every maker, three in four of the others
                 if role == MAKER or rng.randrange(4):
                     out.append(self.deposit(a, self.to_asset(asset, rng.randint(lo, hi) * USDT), asset))
@@ -473,11 +526,15 @@ class StressDriver:
     def to_asset(self, asset: str, usd_atoms: int) -> int:
         """``usd_atoms`` of worth in atoms of ``asset`` (at least one atom)."""
         m = self.coin_market.get(asset)
+        if m is None and asset in self.coin_index:  # a collateral-only coin: at its index
+            return max(1, mul_div_floor(usd_atoms, 10**8, self.coin_index[asset]))
         return usd_atoms if m is None else max(1, m.coin(usd_atoms))
 
     def to_usd(self, asset: str, atoms: int) -> int:
         """A driver's estimate of the USD worth of ``atoms`` of ``asset``."""
         m = self.coin_market.get(asset)
+        if m is None and asset in self.coin_index:
+            return mul_div_floor(atoms, self.coin_index[asset], 10**8)
         return atoms if m is None else m.worth(atoms)
 
     def deposit(self, account_id: int, atoms: int, asset: str) -> Deposit:
@@ -497,6 +554,15 @@ class StressDriver:
         margin and liquidate whole."""
         role = self._role(account_id)
         lo, hi = ROLE_SIZES[role][1]
+        if role == TRADER and symbol and account_id in self.multi_ids and rng.randrange(2):
+            # multi-assets: a share of what the whole account (collateral included) can carry
+            asset = self.by_symbol[symbol].asset
+            acct = self._acct(account_id, asset)
+            if acct is not None and self.ledger.collateral_mode(account_id) == MULTI_ASSETS:
+                free = self.to_usd(asset, self.ledger.available_atoms(acct))
+                if free > 0:
+                    lev = self.ledger.leverage(acct, symbol)
+                    return max(lo * USDT, mul_div_floor(free * lev, rng.randint(5, 60), 100))
         if role == TRADER and symbol and rng.randrange(2):
             asset = self.by_symbol[symbol].asset
             acct = self._acct(account_id, asset)
@@ -904,6 +970,83 @@ class StressDriver:
             return SettleFunding(self.ts_ns, symbol, rng.randint(-75_000, 75_000))
         return SettleFunding(self.ts_ns, symbol, rng.randint(-2_000_000, 2_000_000))
 
+    # ------------------------------------------------------------------ multi-assets
+    def gen_collateral_index(self, rng: random.Random) -> Any:
+        """A collateral index tick: a coin's index follows its market's mid (so a BTC move
+        moves both BTCUSDT's PnL and BTC collateral), ±0.3 %; one in fifty a collateral
+        crash of 5–25 % on its own; a USD stablecoin between 0.985 and 1.01 USD."""
+        usd = [a for a in self.assets if a in USD_ASSETS]
+        if not self.coin_index or rng.randrange(7) == 0:
+            return CollateralIndex(0, usd[rng.randrange(len(usd))], rng.randint(98_500_000, 101_000_000))
+        coins = list(self.coin_index)
+        asset = coins[rng.randrange(len(coins))]
+        m, per_usd = self.price_source[asset]
+        if m is not None:
+            base = mul_div_floor(m.mid_ticks, 10**8, per_usd)
+        else:  # no market: a walk pulled back toward its start
+            start = int(START_PRICES.get(asset + "USDT", "100")) * 10**8
+            base = self.coin_index[asset] + floor_div(start - self.coin_index[asset], 400)
+        index = max(1, base + mul_div_floor(base, rng.randint(-30, 30), BPS))
+        if rng.randrange(50) == 0:
+            index = max(1, mul_div_floor(base, 100 - rng.randint(5, 25), 100))
+        self.coin_index[asset] = index
+        return CollateralIndex(0, asset, index)
+
+    def gen_collateral_rule(self, rng: random.Random) -> Any:
+        """A haircut / buffer change (a haircut shock) on any asset: buffers and tier shapes
+        from :data:`BUFFERS_E8` / :data:`TIER_SHAPES` (None keeps a field); one in three a
+        squeeze aimed at a multi-assets account (:meth:`_haircut_squeeze`); one in ten
+        invalid (a value ratio above 1: refused)."""
+        if self.multi_ids and rng.randrange(3) == 0:
+            squeeze = self._haircut_squeeze(rng)
+            if squeeze is not None:
+                return squeeze
+        asset = self.assets[rng.randrange(len(self.assets))]
+        bid = None if rng.randrange(4) == 0 else BUFFERS_E8[rng.randrange(len(BUFFERS_E8))]
+        ask = None if rng.randrange(4) == 0 else BUFFERS_E8[rng.randrange(len(BUFFERS_E8))]
+        tiers: tuple[tuple[int | None, int], ...] | None = None
+        if rng.randrange(4):
+            unit = 10_000 * 10**8 if asset in USD_ASSETS else 10**8  # bounds: 10,000 USD or 1 coin
+            shape = TIER_SHAPES[rng.randrange(len(TIER_SHAPES))]
+            tiers = tuple((None if upto is None else upto * unit, ratio) for upto, ratio in shape)
+        if rng.randrange(10) == 0:
+            tiers = ((None, 150_000_000),)  # a haircut below zero: refused
+        return SetCollateralRule(0, asset, bid, ask, tiers)
+
+    def _haircut_squeeze(self, rng: random.Random) -> Any:
+        """A haircut shock aimed at a multi-assets account with positions: the one value
+        ratio (a single tier) for one of its assets (a coin, or even a stablecoin) at which its equity falls to its
+        maintenance margin or just below (None when no coin ratio in [0, 1] does it)."""
+        ledger = self.ledger
+        held = [a for a in sorted(self.multi_ids) if ledger.collateral_mode(a) == MULTI_ASSETS
+                and any(acct.positions for acct in ledger.portfolio(a).accounts.values())]  # type: ignore[union-attr]
+        rng.shuffle(held)
+        for a in held:  # the first account one asset's haircut can bring down
+            figures = ledger.portfolio_figures(a)
+            for f in figures.assets:
+                rule = ledger.collateral[f.asset]
+                if f.equity_atoms_e8 <= 0 or not rule.index_usd_e8:
+                    continue
+                # with one tier at ratio r the asset is worth E × index × (1 − bid buffer) × r
+                per_ratio = f.equity_atoms_e8 * rule.index_usd_e8 * (10**8 - rule.bid_buffer_e8)
+                others = figures.equity_usd_e40 - f.value_usd_e40
+                ratio = floor_div(figures.maint_usd_e40 - others, per_ratio) - rng.randint(0, 3) * 1_000_000
+                if 0 <= ratio <= 10**8:
+                    return SetCollateralRule(0, f.asset, None, None, ((None, ratio),))
+        return None
+
+    def gen_collateral_mode(self, rng: random.Random) -> Any:
+        """A collateral-mode switch, mostly by a multi-assets taker (refused while it holds
+        anything); one in thirty an unknown mode."""
+        pool = sorted(self.multi_ids) if self.multi_ids and rng.randrange(4) else self.takers
+        a = pool[rng.randrange(len(pool))]
+        mode = SINGLE_ASSET if self.ledger.collateral_mode(a) == MULTI_ASSETS else MULTI_ASSETS
+        if a in self.multi_ids and rng.randrange(3):
+            mode = MULTI_ASSETS  # the multi-assets takers mostly come back to (or stay in) the mode
+        if rng.randrange(30) == 0:
+            mode = "cross-asset"
+        return SetCollateralMode(0, a, mode)
+
     # ------------------------------------------------------------------ accounts
     def gen_deposit(self, rng: random.Random) -> Any:
         """Money in, mostly for the poorest of three accounts (liquidated traders come back)."""
@@ -1016,6 +1159,9 @@ class StressDriver:
                 steps.append(NewOrder(0, a, symbol, side, abs(pos.qty_lots), 0, MARKET, IOC, None, pside == BOTH, 0,
                                       TRIGGER_LAST, pside))
         steps.append(SetPositionMode(0, a, not acct.hedge_mode))
+        if a in self.multi_ids:  # flat now: the collateral mode may switch (mostly back into multi-assets)
+            mode = SINGLE_ASSET if self.ledger.collateral_mode(a) == MULTI_ASSETS and not rng.randrange(3) else MULTI_ASSETS
+            steps.append(SetCollateralMode(0, a, mode))
         m = self._market(rng)
         w = self._acct(a, m.asset) or acct
         mode = ISOLATED if self.ledger.margin_mode(w, m.symbol) == CROSS else CROSS
@@ -1164,6 +1310,11 @@ class WatchedLedger(Ledger):
     hold_for_order = _noting("orders_changed", Ledger.hold_for_order, refusable=True)
     rehold_order = _noting("orders_changed", Ledger.rehold_order, refusable=True)
     release_order = _noting("orders_changed", Ledger.release_order)
+    # multi-assets: index prices and rules change the account figures; conversions move money
+    set_collateral_index = _noting("money_changed", Ledger.set_collateral_index)
+    set_collateral_rule = _noting("money_changed", Ledger.set_collateral_rule, refusable=True)
+    set_collateral_mode = _noting("money_changed", Ledger.set_collateral_mode, refusable=True)
+    auto_exchange = _noting("money_changed", Ledger.auto_exchange)
 
 
 def _stamped(cmd: Any, ts_ns: int) -> Any:
@@ -1221,7 +1372,7 @@ class StressChecker:
         self.loop = loop
         self._type_counts: Counter[type] = Counter()
         self.fills = 0
-        self.liquidations = {"ISOLATED": 0, "CROSS": 0}
+        self.liquidations = {"ISOLATED": 0, "CROSS": 0, "MULTI_ASSETS": 0}
         self.partial_liquidations = 0
         self.adl_fills = 0
         self.adl_lots = 0
@@ -1234,6 +1385,13 @@ class StressChecker:
         self._liquidated = False  # a Liquidation since the last state check
         self._marks_seen: dict[str, int] = {}
         self._liqs: list[Liquidation] = []
+        self._exchanges: list[AutoExchange] = []
+        #: auto-exchange conversions by reason (THRESHOLD / LIQUIDATION / NEGATIVE_BALANCE)
+        self.auto_exchanges: Counter[str] = Counter()
+        #: multi-assets liquidations found by a haircut change (SetCollateralRule), and by a
+        #: collateral index tick
+        self.haircut_liquidations = 0
+        self.index_liquidations = 0
         self._oco_filled: dict[int, int] = {}  # OCO group id -> the one leg that has filled
         #: what the full scan inlines per symbol; the instrument itself only when inverse
         self._specs = {
@@ -1253,6 +1411,8 @@ class StressChecker:
             elif t is Liquidation:
                 self._liqs.append(e)
                 self._liquidated = True
+            elif t is AutoExchange:
+                self._exchanges.append(e)
 
     def counts(self) -> Counter[str]:
         """Events emitted so far, by class name."""
@@ -1263,7 +1423,9 @@ class StressChecker:
         """Checks after one command: its liquidations, the books' touch; ``full``: O(state) too."""
         try:
             if self._liqs:
-                self._check_liquidations()
+                self._check_liquidations(command)
+            if self._exchanges:
+                self._check_auto_exchanges()
             self._check_oco_fills()
             self.fills += len(self._fills)
             if self._fills:
@@ -1271,6 +1433,7 @@ class StressChecker:
         finally:
             self._fills.clear()
             self._liqs.clear()
+            self._exchanges.clear()
         for symbol, m in self.exchange.markets.items():
             bid, ask = m.book.best_bid(), m.book.best_ask()
             if bid is not None and ask is not None and bid >= ask:
@@ -1278,12 +1441,32 @@ class StressChecker:
         if full:
             self.check_state(command)
 
-    def _check_liquidations(self) -> None:
+    def _check_auto_exchanges(self) -> None:
+        """Each conversion of this command: positive amounts between two different assets,
+        and never more value bought than sold — ``to × ask rate(to) ≤ from × sell rate(from)``
+        (the trader pays the rounding; the desk books both legs, which the ledger's
+        conservation check covers to the atom)."""
+        rules = self.ledger.collateral
+        for e in self._exchanges:
+            self.auto_exchanges[e.reason] += 1
+            if e.from_asset == e.to_asset or e.from_atoms <= 0 or e.to_atoms <= 0:
+                raise InvariantViolation("auto-exchange converts between two assets", f"{e}")
+            if e.reason not in ("THRESHOLD", "LIQUIDATION", "NEGATIVE_BALANCE"):
+                raise InvariantViolation("auto-exchange converts between two assets", f"unknown reason in {e}")
+            sold = e.from_atoms * rules[e.from_asset].sell_rate_e24()
+            bought = e.to_atoms * rules[e.to_asset].ask_rate_e24()
+            if bought > sold:
+                raise InvariantViolation(
+                    "auto-exchange creates no value", f"{e}: bought {bought} usd_e32 > sold {sold} usd_e32"
+                )
+
+    def _check_liquidations(self, command: Any = None) -> None:
         """The command's Liquidation events against its fills and the ledger after it."""
         ledger = self.ledger
         markets = self.exchange.markets
         by_order: dict[int, list[Any]] = {}  # liquidation order id -> [position record, is partial, lots, notional]
         cross_done: set[int] = set()
+        multi_done: set[tuple[int, str]] = set()
         for liq in self._liqs:
             asset = markets[liq.positions[0].symbol].instrument.margin_asset if liq.positions else ledger.home_asset
             acct = ledger.find_account(liq.account_id, asset)  # the liquidated scope's wallet (its asset)
@@ -1320,6 +1503,8 @@ class StressChecker:
                             "cross liquidation is all at once",
                             f"account {liq.account_id} keeps cross positions {left_cross} after its liquidation",
                         )
+            elif liq.scope == "MULTI_ASSETS":
+                self._check_multi_liquidation(liq, asset, multi_done, command)
             else:
                 raise InvariantViolation("liquidation scope", f"unknown scope {liq.scope!r}")
             self.partial_liquidations += liq.partial
@@ -1380,6 +1565,39 @@ class StressChecker:
                     f"{lp.symbol} order {lp.order_id}: event says {lp.filled_lots} lots / {lp.fill_notional_atoms} "
                     f"atoms, fills say {lots} / {notional}",
                 )
+
+    def _check_multi_liquidation(self, liq: Liquidation, asset: str, done: set[tuple[int, str]], command: Any) -> None:
+        """A multi-assets liquidation: one event per asset, whole (never partial), leaving the
+        trader with no position in any asset; the explanation itemizes the account (its
+        margin ratio, equity per asset) and, when a haircut change found it, the haircut."""
+        ledger = self.ledger
+        if liq.partial:
+            raise InvariantViolation("multi-assets liquidation is all at once", f"account {liq.account_id}: a partial one")
+        if (liq.account_id, asset) in done:
+            raise InvariantViolation(
+                "multi-assets liquidation is all at once", f"account {liq.account_id}: two {asset} events in one command"
+            )
+        if not done or all(a != liq.account_id for a, _ in done):
+            self.liquidations["MULTI_ASSETS"] += 1
+            if type(command) is SetCollateralRule:
+                self.haircut_liquidations += 1
+            elif type(command) is CollateralIndex:
+                self.index_liquidations += 1
+        done.add((liq.account_id, asset))
+        left = [p for b in ledger.assets.values() for a in (b.accounts.get(liq.account_id),) if a is not None
+                for p in a.positions.values()]
+        if left:
+            raise InvariantViolation(
+                "multi-assets liquidation is all at once", f"account {liq.account_id} keeps {left} after its liquidation"
+            )
+        text = liq.explanation
+        if "multi-assets account" not in text or "margin ratio" not in text:
+            raise InvariantViolation("a multi-assets liquidation is explained", f"account {liq.account_id}: {text!r}")
+        if type(command) is SetCollateralRule and "haircut" not in text:
+            raise InvariantViolation(
+                "a liquidation by a haircut change is explained by the haircut",
+                f"account {liq.account_id} after {command}: {text!r}",
+            )
 
     # ------------------------------------------------------------------ O(state)
     def _check_oco_fills(self) -> None:
@@ -1557,9 +1775,12 @@ class StressChecker:
         ledger = self.ledger
         marks = ledger.marks
         specs = self._specs
+        portfolios = ledger.portfolios
+        multi: dict[int, list[tuple[str, int, int, int]]] = {}  # multi-assets trader -> per-asset rows
         for acct in ledger.all_accounts():  # every asset's wallets: each its own cross pool
             positions = acct.positions
-            if not positions:
+            in_portfolio = acct.account_id in portfolios
+            if not positions and not in_portfolio:
                 continue
             cross_balance = acct.wallet_atoms * E8
             cross_mm = 0
@@ -1602,6 +1823,9 @@ class StressChecker:
                     has_cross = True
                     cross_balance += upnl
                     cross_mm += mm
+            if in_portfolio:  # one pool over every asset: valued with the collateral rules below
+                multi.setdefault(acct.account_id, []).append((acct.asset, cross_balance, acct.held_atoms, cross_mm))
+                continue
             if has_cross:
                 if compare and (cross_balance, cross_mm) != ledger.cross_margin_balance_e8(acct):
                     raise InvariantViolation(
@@ -1610,6 +1834,33 @@ class StressChecker:
                     )
                 if cross_balance <= cross_mm * E8:
                     self._left_open(acct, cross_balance, cross_mm)
+        for account_id in sorted(multi):
+            self._scan_portfolio(portfolios[account_id], multi[account_id], compare)
+
+    def _scan_portfolio(self, pf: Portfolio, rows: list[tuple[str, int, int, int]], compare: bool) -> None:
+        """The naive check of a multi-assets account: its per-asset equity (wallet + UPnL of
+        its positions, 1e-8 atoms) and MM from the scan above, valued with the collateral
+        rules (:func:`~exsim.ledger.collateral.account_figures`); at or below its maintenance
+        margin with a position open is a miss. ``compare``: the ledger's
+        ``portfolio_figures`` must give the same equity and maintenance margin."""
+        ledger = self.ledger
+        if not any(a.positions for a in pf.accounts.values()):
+            return
+        figures = account_figures(rows, ledger.collateral)
+        if compare:
+            mine = (figures.equity_usd_e40, figures.maint_usd_e40)
+            theirs = ledger.portfolio_figures(pf.account_id)
+            if mine != (theirs.equity_usd_e40, theirs.maint_usd_e40):
+                raise InvariantViolation(
+                    "full scan agrees with the ledger's figures",
+                    f"{pf!r}: scan equity / MM {mine} usd_e40 != ledger {(theirs.equity_usd_e40, theirs.maint_usd_e40)}",
+                )
+        if figures.liquidatable():
+            raise InvariantViolation(
+                "no liquidatable scope left open (full scan)",
+                f"{pf!r} multi-assets account: equity {figures.equity_usd_e40} usd_e40 <= maintenance margin "
+                f"{figures.maint_usd_e40} usd_e40 ({', '.join(f'{a} {e} e-8 atoms' for a, e, _, _ in rows)}), not liquidated",
+            )
 
     def _left_open(self, scope: Any, balance: int, mm: int) -> None:
         """A scope the scan found liquidatable: confirm with the ledger's exact check, report.
@@ -1702,6 +1953,13 @@ class StressResult(NamedTuple):
     violation: str | None
     violation_event: int  # 1-based index of the event after which the check failed, 0 if none
     violation_invariant: str | None
+    #: multi-assets runs: accounts in the mode at the end, whole-account liquidations (and
+    #: how many a haircut change / a collateral index tick found), conversions by reason
+    multi_assets_accounts: int = 0
+    liquidations_multi_assets: int = 0
+    haircut_liquidations: int = 0
+    index_liquidations: int = 0
+    auto_exchanges: dict[str, int] | None = None
 
 
 class StressRun:
@@ -1723,6 +1981,7 @@ class StressRun:
         variants: bool = True,
         contingent: bool = True,
         inverse: Sequence[str] = DEFAULT_INVERSE,
+        multi_assets: int = 0,
     ) -> None:
         if check_every < 1:
             raise InputError(f"{check_every} must be >= 1", field="check_every")
@@ -1732,7 +1991,11 @@ class StressRun:
             if inst.margin_asset not in funds:
                 m = _Market(inst)
                 funds[inst.margin_asset] = m.coin(FUND_SEED_ATOMS) if inst.inverse else FUND_SEED_ATOMS
-        self.ledger = Ledger(instruments, insurance_fund_atoms=funds)
+        # a multi-assets run adds USDC and BTC books (collateral an account may hold even
+        # where no instrument settles in it) and a lower autoExchangeThreshold
+        self.ledger = Ledger(instruments, insurance_fund_atoms=funds, assets=MULTI_ASSETS_EXTRA if multi_assets else ())
+        if multi_assets:
+            self.ledger.auto_exchange_threshold_usd_e8 = STRESS_AUTO_EXCHANGE_THRESHOLD_USD_E8
         unwind = {i.symbol: i.min_qty_lots * FUND_UNWIND_MIN_QTY for i in instruments}
         self.exchange = Exchange(
             instruments,
@@ -1747,7 +2010,7 @@ class StressRun:
         self.loop = EventLoop(self)
         self.checker = StressChecker(self.exchange, self.ledger, self.loop)
         self.exchange.sinks.append(self.checker.on_events)
-        self.driver = StressDriver(self.exchange, self.ledger, seed, accounts, contingent)
+        self.driver = StressDriver(self.exchange, self.ledger, seed, accounts, contingent, multi_assets)
         self.seed = seed
         self.check_every = check_every
         self.submitted = 0
@@ -1845,6 +2108,11 @@ class StressRun:
             violation=violation,
             violation_event=at,
             violation_invariant=invariant,
+            multi_assets_accounts=len(self.ledger.portfolios),
+            liquidations_multi_assets=c.liquidations["MULTI_ASSETS"],
+            haircut_liquidations=c.haircut_liquidations,
+            index_liquidations=c.index_liquidations,
+            auto_exchanges=dict(sorted(c.auto_exchanges.items())),
         )
 
     def asset_totals(self) -> dict[str, dict[str, int]]:
@@ -1903,6 +2171,18 @@ def report_lines(result: StressResult, seed: int) -> list[tuple[str, str]]:
         ("partial liquidations", f"{result.partial_liquidations:,}"),
         ("  whole ones by asset", ", ".join(f"{a} {n:,}" for a, n in result.liquidations_by_asset.items())),
         ("ADL", f"{result.adl_fills:,} counterparties, {result.adl_lots:,} lots"),
+        *(
+            [
+                ("multi-assets accounts", f"{result.multi_assets_accounts:,} in the mode at the end"),
+                ("liquidations multi-assets", f"{result.liquidations_multi_assets:,} whole accounts "
+                                              f"({result.haircut_liquidations:,} by a haircut change, "
+                                              f"{result.index_liquidations:,} by a collateral index tick)"),
+                ("auto-exchanges", ", ".join(f"{r} {n:,}" for r, n in (result.auto_exchanges or {}).items()) or "0"),
+            ]
+            if result.auto_exchanges is not None and (result.multi_assets_accounts or result.liquidations_multi_assets
+                                                      or result.command_counts.get("SetCollateralMode"))
+            else []
+        ),
         ("fund takeovers", f"{result.takeovers:,} positions, {result.takeover_lots:,} lots"),
     ]
     for i, (asset, t) in enumerate(result.asset_totals.items()):
@@ -1959,6 +2239,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
              f"(default {' '.join(DEFAULT_INVERSE)}; any of {', '.join(INVERSE_SPECS)}; none: linear only)",
     )
     p.add_argument(
+        "--multi-assets", type=whole_arg, default=0, metavar="K",
+        help="K takers trade in multi-assets collateral mode (USDT / USDC / BTC wallets, BTC collateral), with "
+             "collateral index ticks, haircut changes and auto-exchange in the mix (default 0: none, draws as before)",
+    )
+    p.add_argument(
         "--check-every", type=whole_arg, default=1, metavar="M",
         help="run the O(state) checks after every M-th event (default 1: every event)",
     )
@@ -2000,7 +2285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise InputError("an inverse symbol is given twice", field="inverse")
         run = StressRun(
             seed=args.seed, accounts=args.accounts, symbols=symbols, check_every=args.check_every, variants=args.variants,
-            contingent=args.contingent, inverse=inverse,
+            contingent=args.contingent, inverse=inverse, multi_assets=args.multi_assets,
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -2009,7 +2294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = tty if args.progress is None else args.progress
     print(
         f"exsim stress: {args.events:,} events, seed {args.seed}, {args.accounts} accounts, "
-        f"{' '.join(symbols + inverse)}, checks after every {'' if args.check_every == 1 else f'{args.check_every} '}event"
+        f"{' '.join(symbols + inverse)}{f', {args.multi_assets} multi-assets' if args.multi_assets else ''}, checks after every {'' if args.check_every == 1 else f'{args.check_every} '}event"
         f"{'' if args.check_every == 1 else 's'}",
         flush=True,
     )

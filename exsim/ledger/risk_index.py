@@ -37,6 +37,66 @@ conservative triggers in value space, where the notional is linear (it is linear
 ``1/price``), mapped back to a price rounded toward the mark (:func:`_inverse_triggers`).
 The sorted lists hold prices either way, so a mark tick stays O(log N + k) whatever the
 mix of linear and inverse positions.
+
+Multi-assets accounts (issue 17; :func:`portfolio_triggers`)
+------------------------------------------------------------
+A trader in ``multi-assets`` collateral mode is one scope (a ``Portfolio``) over its
+wallets in every asset (:mod:`exsim.ledger.collateral`). Its inputs are the marks of every
+instrument it holds (each settling in its own asset) **and** the index price of every
+asset it is exposed in; the account's slack at a ratio r is
+
+    S = r × Σ_a I_a × h_a(E_a) − 1e8 × Σ_a I_a × c_a × MM_a        (usd_e40 × e8)
+
+where ``E_a`` is the asset's equity (wallet + UPnL of its cross positions, 1e-8 atoms),
+``MM_a`` its maintenance margin (atoms), ``I_a`` its index (index_usd_e8), ``h_a(E)`` the
+value of E at an index of one unit (bid rate through the tiers if E ≥ 0, ask rate if E < 0:
+every rate is the index times a factor, so the value at I is exactly ``I × h_a(E)``) and
+``c_a = 1e8 × (1 + ask buffer)`` per index unit. The account is at r iff S ≤ 0.
+
+Each index price gets its own key in the sorted lists, :func:`collateral_key` (``"@BTC"``;
+prices in index_usd_e8, DOWN / UP as for a mark), so **a collateral index tick pops only
+the accounts whose band it left: O(log N + k)**, like a mark tick; an account holding BTC
+collateral and BTCUSDT has entries under both ``BTCUSDT`` and ``@BTC``, and a BTC move
+(both feeds ticking) pops it only if one of the two leaves its band.
+
+*Construction.* The exact slack S (> 0, else None) is split into a marks budget and an
+index budget (half each; all to the indexes when there is no position). Each asset gets
+an index band ``[lo_a, hi_a]`` from its share and its sensitivity (a fall costs
+``r × h_a(E_a)`` per unit when E_a > 0, a rise ``1e8 × c_a × MM_a`` plus a debt's
+``r × |h_a(E_a)|``). Each instrument gets a mark band from its share of the marks budget
+(by USD notional) converted into its asset at the **highest ask rate of the asset's
+band** (``hi_a × c_a / 1e8``: no unit of equity or requirement is worth more than that in
+the band), through the cross pool's per-instrument maths (:func:`_symbol_triggers`).
+Bands always hold the current price. Heuristics only: what decides is the check below.
+
+*Verification* (:func:`_portfolio_worst_slack`, exact integers). Per asset: the lowest
+equity ``E_min`` over the marks' bands (each instrument at the worse of its two band edges
+and its current valuation: UPnL is linear in a linear mark and monotone in an inverse
+one; where an inverse instrument has legs of both signs, less one 1e-8 atom per leg for
+the rounded values that need not move together) and the highest maintenance margin
+``MM_max`` (MM is non-decreasing in the notional: a linear leg's grows with the mark, an
+inverse leg's with its coin value, i.e. as the mark falls; entry-basis MM is constant).
+Then, since h_a is non-decreasing, for every state in the bands the asset's part of S is
+``I × (r × h_a(E_a) − 1e8 × c_a × MM_a) ≥ I × k_a`` with
+``k_a = r × h_a(E_min) − 1e8 × c_a × MM_max``, which is linear in I, so its least value
+over ``[lo_a, hi_a]`` is ``min(lo_a × k_a, hi_a × k_a)``. The sum W of these per-asset
+bounds is a lower bound of S over the whole box (the minimum of a sum is at least the
+sum of the minima). If W > 0 the bands are filed: DOWN at ``lo − 1``, UP at ``hi + 1``
+(no DOWN trigger that no price reaches: marks are ≥ 1, indexes ≥ 0; no UP trigger where
+a rise cannot hurt — a linear net long whose MM is held at entry, an inverse instrument
+with no short leg, an asset with no position, no debt and no requirement — in which case
+the check uses the lower edge alone, exact by the same monotonicity). Otherwise both
+budgets are halved and the bands rebuilt; after :data:`PORTFOLIO_ATTEMPTS` failures the
+function returns None and the ledger evaluates the account exactly at the next event
+(which happens only within a few units of rounding of the threshold).
+
+*Never late.* While no trigger fires, every mark of an instrument the account holds is
+its current valuation or inside its band, and every index inside its band, so S ≥ W > 0:
+the account is not at r. Everything else that moves S re-files the account in the
+ledger: fills, fees, funding, deposits and withdrawals, auto-exchange, collateral rule
+changes (a haircut or buffer change re-evaluates every holder of the asset), mode
+switches. A trigger that fires pops the account for the exact evaluation, which alone
+decides: it is **flagged only when the exact condition holds and never later** than it.
 """
 
 from __future__ import annotations
@@ -51,6 +111,7 @@ from exsim.units import ATOMS_E8_PER_ATOM, RATE_SCALE, ceil_div, floor_div, mul_
 if TYPE_CHECKING:
     from exsim.instruments import Instrument
     from exsim.ledger.accounts import Account, Portfolio, Position
+    from exsim.ledger.collateral import CollateralRule
     from exsim.ledger.ledger import Ledger
 
 #: margin ratio (maintenance margin / margin balance) of the margin-call warning, e8
@@ -523,46 +584,61 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
     triggers: list[tuple[str, int, int]] = []
     for symbol in sorted(per):  # sorted: deterministic filing order
         legs = per[symbol]
-        inst = ledger.instruments[symbol]
-        le8 = inst.lot_size_e8
         mark = ledger.mark_subticks(symbol, legs[0])
         share = mul_div_floor(slack, weights[symbol], total_w)  # floor: shares never exceed the slack
-        if inst.inverse:
-            if mark > 0:  # (no mark and no cost: nothing to value)
-                _inverse_triggers(inst, legs, mark, share, ratio_e8, triggers)
-            continue
-        q_net = sum(p.qty_lots for p in legs)
-        gross = sum(abs(p.qty_lots) for p in legs)
-        entry = inst.maint_margin_basis == "entry"
-        for direction in (DOWN, UP):
-            adverse_equity = max(0, -q_net) if direction == UP else max(0, q_net)
-            if entry:
-                # MM held at its entry value: the mark does not move it, only equity
-                rate = ratio_e8 * adverse_equity * le8
-                d = floor_div(share, rate) if rate > 0 else -1
-            else:
-                # MM growth bound: MMR at the far end of the move (iterate to a fixed point)
-                mmr = inst.brackets.bracket_for(gross * mark * le8 // e8).mmr_e8
-                d = 0
-                for _ in range(len(inst.brackets.brackets) + 1):
-                    mm_rate = gross * mmr if direction == UP else sum(p.qty_lots for p in legs if p.qty_lots < 0) * -mmr
-                    rate = (ratio_e8 * adverse_equity + mm_rate) * le8
-                    if rate <= 0:
-                        d = -1  # no adverse exposure in this direction: no trigger needed
-                        break
-                    d = floor_div(share, rate)
-                    end = mark + d if direction == UP else max(1, mark - d)
-                    end_mmr = inst.brackets.bracket_for(gross * end * le8 // e8).mmr_e8
-                    if end_mmr <= mmr:
-                        break
-                    mmr = end_mmr
-            if d < 0:
-                continue
-            price = mark + d if direction == UP else mark - d
-            if direction == DOWN and price < 1:
-                continue  # cannot be reached by a positive price
-            triggers.append((symbol, direction, price))
+        _symbol_triggers(ledger.instruments[symbol], legs, mark, share, ratio_e8, triggers)
     return triggers
+
+
+def _symbol_triggers(
+    inst: "Instrument", legs: list["Position"], mark: int, share: int, ratio_e8: int, out: list[tuple[str, int, int]]
+) -> None:
+    """Append the conservative DOWN / UP triggers (subticks) of one instrument's legs in a
+    cross pool that may use ``share`` of the pool's slack (units of ratio × 1e-8 atoms of
+    the settlement asset): moving the mark from ``mark`` to a price strictly inside them
+    changes ``ratio × balance − 1e8 × MM`` by less than ``share``, up to one atom of MM
+    rounding per leg (and, inverse, the 1e-8 atom valuation rounding), which the caller
+    keeps out of the share. No trigger in a direction with no adverse exposure.
+    O(legs + brackets).
+    """
+    e8 = ATOMS_E8_PER_ATOM
+    symbol = inst.symbol
+    if inst.inverse:
+        if mark > 0:  # (no mark and no cost: nothing to value)
+            _inverse_triggers(inst, legs, mark, share, ratio_e8, out)
+        return
+    le8 = inst.lot_size_e8
+    q_net = sum(p.qty_lots for p in legs)
+    gross = sum(abs(p.qty_lots) for p in legs)
+    entry = inst.maint_margin_basis == "entry"
+    for direction in (DOWN, UP):
+        adverse_equity = max(0, -q_net) if direction == UP else max(0, q_net)
+        if entry:
+            # MM held at its entry value: the mark does not move it, only equity
+            rate = ratio_e8 * adverse_equity * le8
+            d = floor_div(share, rate) if rate > 0 else -1
+        else:
+            # MM growth bound: MMR at the far end of the move (iterate to a fixed point)
+            mmr = inst.brackets.bracket_for(gross * mark * le8 // e8).mmr_e8
+            d = 0
+            for _ in range(len(inst.brackets.brackets) + 1):
+                mm_rate = gross * mmr if direction == UP else sum(p.qty_lots for p in legs if p.qty_lots < 0) * -mmr
+                rate = (ratio_e8 * adverse_equity + mm_rate) * le8
+                if rate <= 0:
+                    d = -1  # no adverse exposure in this direction: no trigger needed
+                    break
+                d = floor_div(share, rate)
+                end = mark + d if direction == UP else max(1, mark - d)
+                end_mmr = inst.brackets.bracket_for(gross * end * le8 // e8).mmr_e8
+                if end_mmr <= mmr:
+                    break
+                mmr = end_mmr
+        if d < 0:
+            continue
+        price = mark + d if direction == UP else mark - d
+        if direction == DOWN and price < 1:
+            continue  # cannot be reached by a positive price
+        out.append((symbol, direction, price))
 
 
 def _inverse_triggers(
@@ -643,39 +719,256 @@ def collateral_key(asset: str) -> str:
     return "@" + asset
 
 
-def portfolio_triggers(ledger: "Ledger", pf: "Portfolio", ratio_e8: int) -> list[tuple[str, int, int]] | None:
-    """Triggers for a multi-assets account (one scope over every asset of a trader), or
-    None if it is already at ``ratio``.
+#: how many times :func:`portfolio_triggers` halves its budgets before it gives up and
+#: asks for an exact evaluation at the next tick instead (returns None)
+PORTFOLIO_ATTEMPTS: Final = 30
 
-    Keys are instrument symbols (prices in subticks) and :func:`collateral_key` of each
-    asset whose equity or requirement is not zero (prices in ``index_usd_e8``).
-    Placeholder rule: a trigger one unit either side of every current price, so any move
-    of an input re-evaluates the account exactly (never late; O(accounts holding the
-    input) per tick). O(positions + assets).
+
+def portfolio_triggers(ledger: "Ledger", pf: "Portfolio", ratio_e8: int) -> list[tuple[str, int, int]] | None:
+    """Conservative triggers for a multi-assets account (one scope over every asset of a
+    trader), or None if it is at ``ratio`` (or so close that no band could be verified:
+    the ledger then evaluates it exactly at the next event, as it does a scope at ratio).
+
+    Keys are instrument symbols (prices in subticks, as for a cross pool) and
+    :func:`collateral_key` of each asset the account is exposed in (prices in
+    ``index_usd_e8``). Every filed band is **verified exactly** (:func:`_portfolio_worst_slack`):
+    with every mark and every collateral index strictly inside its triggers the account
+    is not at ``ratio``. The proof and the construction are in the module docstring
+    (*Multi-assets accounts*). O(A × (positions + assets × tiers)) with A ≤
+    :data:`PORTFOLIO_ATTEMPTS` attempts, 1 in the common case.
     """
     figures = ledger.portfolio_figures(pf.account_id)
     if figures.liquidatable(ratio_e8):
         return None
-    out: list[tuple[str, int, int]] = []
-    symbols = set()
-    for acct in pf.accounts.values():
+    slack = ratio_e8 * figures.equity_usd_e40 - RATE_SCALE * figures.maint_usd_e40  # > 0
+    rules = ledger.collateral
+    instruments = ledger.instruments
+    by_asset = {f.asset: f for f in figures.assets}
+    # one record per asset the account is exposed in (equity or requirement not zero, or
+    # positions): (asset, rule, E in 1e-8 atoms, MM in atoms, symbol -> cross legs)
+    live: list[tuple[str, "CollateralRule", int, int, dict[str, list["Position"]]]] = []
+    for asset, acct in pf.accounts.items():
+        f = by_asset.get(asset)
+        equity, mm = (f.equity_atoms_e8, f.maint_margin_atoms) if f is not None else (acct.wallet_atoms * ATOMS_E8_PER_ATOM, 0)
+        per: dict[str, list["Position"]] = {}
         for pos in acct.positions.values():
             if pos.qty_lots and not pos.isolated:
-                symbols.add((pos.symbol, pos))
-    seen = set()
-    for symbol, pos in sorted(symbols, key=lambda sp: sp[0]):
-        if symbol in seen:
-            continue
-        seen.add(symbol)
-        mark = ledger.mark_subticks(symbol, pos)
-        if mark > 1:
-            out.append((symbol, DOWN, mark - 1))
-        out.append((symbol, UP, mark + 1))
-    for f in figures.assets:
-        if f.equity_atoms_e8 or f.maint_margin_atoms or f.initial_margin_atoms:
-            index = ledger.collateral[f.asset].index_usd_e8
-            key = collateral_key(f.asset)
-            if index > 1:
-                out.append((key, DOWN, index - 1))
-            out.append((key, UP, index + 1))
+                per.setdefault(pos.symbol, []).append(pos)
+        if equity or mm or per:
+            live.append((asset, rules[asset], equity, mm, per))
+    if not live:
+        return []
+    # the current valuation of every instrument: its mark (entry while it has none), the
+    # legs' exact UPnL and MM there, and the USD weight that splits the marks' budget
+    legs_now: dict[str, tuple[int, int, int]] = {}  # symbol -> (mark, Σ UPnL e8, Σ MM)
+    weights: dict[str, int] = {}
+    for asset, rule, _, _, per in live:
+        ask = rule.ask_rate_e24()
+        for symbol, legs in per.items():
+            upnl = mm_sum = notional = 0
+            for pos in legs:
+                n, u, m = ledger.position_figures_e8(pos)
+                notional += n
+                upnl += u
+                mm_sum += m
+            legs_now[symbol] = (ledger.mark_subticks(symbol, legs[0]), upnl, mm_sum)
+            weights[symbol] = notional * ask or 1
+    total_w = sum(weights.values())
+    # budgets add up to less than the slack (a loss of exactly the budget must still leave some)
+    budget_marks = (slack - 1) // 2 if weights else 0
+    budget_index = slack - 1 - budget_marks
+    for attempt in range(PORTFOLIO_ATTEMPTS):
+        index_bands = _index_bands(live, budget_index >> attempt, ratio_e8)
+        mark_bands: dict[str, tuple[int, int | None]] = {}
+        for asset, rule, _, _, per in live:
+            if not per:
+                continue
+            hi_index = index_bands[asset][1]
+            assert hi_index is not None  # an asset with positions always has an upper bound
+            ask_top = hi_index * (RATE_SCALE + rule.ask_buffer_e8) * RATE_SCALE  # the highest ask rate in its band
+            for symbol, legs in per.items():
+                mark = legs_now[symbol][0]
+                share = mul_div_floor(budget_marks >> attempt, weights[symbol], total_w * ask_top) if ask_top else 0
+                mark_bands[symbol] = _mark_band(instruments[symbol], legs, mark, share, ratio_e8)
+        if _portfolio_worst_slack(instruments, live, legs_now, mark_bands, index_bands, ratio_e8) > 0:
+            return _band_triggers(mark_bands, index_bands)
+    return None
+
+
+def _index_bands(
+    live: list[tuple[str, "CollateralRule", int, int, dict[str, list["Position"]]]], budget: int, ratio_e8: int
+) -> dict[str, tuple[int, int | None]]:
+    """A candidate band ``[lo, hi]`` of index prices (index_usd_e8; hi None: no upper
+    bound) per asset, from ``budget`` (units of the slack) shared in proportion to each
+    asset's sensitivity. A heuristic: :func:`_portfolio_worst_slack` decides.
+
+    At a fixed equity E and MM an index move of δ changes the account's slack by
+    ``δ × (ratio × h(E) − 1e8 × MM × 1e8 × ask per index unit)``, where ``h(E)`` is the
+    value of E at an index of one unit: a fall costs ``ratio × h(E)`` per unit when E > 0,
+    a rise costs the requirement's ``1e8 × MM × …`` and a debt's ``ratio × |h(E)|``.
+    """
+    e8 = ATOMS_E8_PER_ATOM
+    rates: list[tuple[str, int, int, int, bool]] = []
+    total_w = 0
+    for asset, rule, equity, mm, per in live:
+        h = _unit_value_usd_e40(rule, equity)
+        ask_unit = (RATE_SCALE + rule.ask_buffer_e8) * RATE_SCALE
+        down = ratio_e8 * h if h > 0 else 0
+        up = RATE_SCALE * mm * e8 * ask_unit + (ratio_e8 * -h if h < 0 else 0)
+        index = rule.index_usd_e8
+        w = (down + up) * index or 1
+        rates.append((asset, index, down, up, bool(per)))
+        total_w += w
+    out: dict[str, tuple[int, int | None]] = {}
+    for asset, index, down, up, has_positions in rates:
+        share = mul_div_floor(budget, (down + up) * index or 1, total_w)
+        lo = max(0, index - floor_div(share, down)) if down > 0 else 0
+        if up > 0:
+            hi: int | None = index + floor_div(share, up)
+        else:
+            # nothing owed and nothing required: a rise only adds value (no bound), unless
+            # positions could turn it into a debt or a requirement (then a band of 2x)
+            hi = 2 * index + 1 if has_positions else None
+        out[asset] = (lo, hi)
+    return out
+
+
+def _unit_value_usd_e40(rule: "CollateralRule", equity_atoms_e8: int) -> int:
+    """``h(E)``: the value of an asset equity at an index of one unit (1e-8 USD per coin),
+    usd_e40; the value at index I is exactly ``I × h(E)`` (every rate is the index times a
+    factor), and h is non-decreasing in E with ``h(0) = 0``. O(tiers)."""
+    unit = rule.copy()
+    unit.index_usd_e8 = 1
+    return unit.value_usd_e40(equity_atoms_e8)
+
+
+def _mark_band(inst: "Instrument", legs: list["Position"], mark: int, share: int, ratio_e8: int) -> tuple[int, int | None]:
+    """A candidate band ``[lo, hi]`` of marks (subticks; hi None: no upper bound) around
+    ``mark`` for one instrument's legs that may use ``share`` (units of ratio × 1e-8 atoms
+    of its asset), from the cross pool's per-instrument maths (:func:`_symbol_triggers`).
+    Always holds the current mark; no upper bound only where a rise cannot hurt (see
+    :func:`_up_is_harmless`). O(legs + brackets)."""
+    if mark <= 0:  # no price to value at yet: any first mark re-evaluates
+        return 1, 0
+    found: list[tuple[str, int, int]] = []
+    _symbol_triggers(inst, legs, mark, share, ratio_e8, found)
+    lo, hi = 1, None
+    for _, direction, price in found:
+        if direction == DOWN:
+            lo = min(price + 1, mark)
+        else:
+            hi = max(price - 1, mark)
+    if hi is None and not _up_is_harmless(inst, legs):
+        hi = mark
+    return max(1, lo), hi
+
+
+def _up_is_harmless(inst: "Instrument", legs: list["Position"]) -> bool:
+    """Whether a rising mark can only raise the legs' equity and never their MM: a linear
+    instrument with net size ≥ 0 whose MM is held at entry; an inverse one with no short leg
+    (its longs gain ``cost − value`` as the value falls, and MM falls with the value)."""
+    if inst.inverse:
+        return all(p.qty_lots > 0 for p in legs)
+    return inst.maint_margin_basis == "entry" and sum(p.qty_lots for p in legs) >= 0
+
+
+def legs_at(inst: "Instrument", legs: list["Position"], price_subticks: int) -> tuple[int, int]:
+    """``(Σ UPnL in 1e-8 atoms, Σ MM in atoms)`` of the legs at one mark, exactly as
+    :meth:`Ledger.position_figures_e8` values them at that mark. O(legs × log brackets)."""
+    upnl = mm = 0
+    brackets = inst.brackets
+    entry = inst.maint_margin_basis == "entry"
+    for pos in legs:
+        q = pos.qty_lots
+        size = q if q >= 0 else -q
+        cost = pos.cost_atoms * ATOMS_E8_PER_ATOM
+        if inst.inverse:
+            if price_subticks <= 0:
+                n = 0
+            else:
+                n = inst.value_atoms_e8(price_subticks, size)
+                upnl += cost - n if q >= 0 else n - cost
+        else:
+            n = size * price_subticks * inst.lot_size_e8
+            upnl += n - cost if q >= 0 else cost - n
+        mm += brackets.maint_margin_atoms(pos.cost_atoms) if entry else brackets.maint_margin_atoms_e8(n)
+    return upnl, mm
+
+
+def _portfolio_worst_slack(
+    instruments: dict[str, "Instrument"],
+    live: list[tuple[str, "CollateralRule", int, int, dict[str, list["Position"]]]],
+    legs_now: dict[str, tuple[int, int, int]],
+    mark_bands: dict[str, tuple[int, int | None]],
+    index_bands: dict[str, tuple[int, int | None]],
+    ratio_e8: int,
+) -> int:
+    """A lower bound of ``ratio × account equity − 1e8 × account MM`` (usd_e40 × e8) over
+    every state the bands allow: each instrument's mark at its current value or anywhere
+    in its band, each asset's index anywhere in its band. Exact integers; O(positions ×
+    log brackets + assets × tiers).
+
+    Per asset: the lowest equity ``E_min`` (each instrument's legs at the worse of the
+    band's two edges and the current mark — UPnL is linear in a linear mark and monotone
+    in an inverse one, less one 1e-8 atom per leg where an inverse instrument has legs of
+    both signs, whose rounded values need not move together — plus what does not move)
+    and the highest MM ``MM_max`` (MM is non-decreasing in the notional, so the largest
+    of the same candidates); then ``ratio × min(lo × h(E_min), hi × h(E_min)) − 1e8 ×
+    MM_max × 1e8 × hi × (1 + ask buffer)``. Returns a non-positive number when a band has
+    no upper bound where it would need one.
+    """
+    e8 = ATOMS_E8_PER_ATOM
+    total = 0
+    for asset, rule, equity, mm, per in live:
+        e_min, mm_max = equity, mm
+        for symbol, legs in per.items():
+            inst = instruments[symbol]
+            _, upnl_now, mm_now = legs_now[symbol]
+            lo, hi = mark_bands[symbol]
+            worst_upnl, worst_mm = upnl_now, mm_now
+            for price in (lo, hi):
+                if price is None or price < 1 or (hi is not None and lo > hi):
+                    continue
+                u, m = legs_at(inst, legs, price)
+                if u < worst_upnl:
+                    worst_upnl = u
+                if m > worst_mm:
+                    worst_mm = m
+            if inst.inverse and any(p.qty_lots > 0 for p in legs) and any(p.qty_lots < 0 for p in legs):
+                worst_upnl -= len(legs)
+            e_min += worst_upnl - upnl_now
+            mm_max += worst_mm - mm_now
+        # the asset's part of the slack at index I is at least I × k: linear in I, so its
+        # least over the band is at an edge
+        k = ratio_e8 * _unit_value_usd_e40(rule, e_min) - RATE_SCALE * mm_max * e8 * (RATE_SCALE + rule.ask_buffer_e8) * RATE_SCALE
+        lo_index, hi_index = index_bands[asset]
+        if hi_index is None:
+            if k < 0:
+                return 0  # a rise would cost without bound: not verified
+            total += lo_index * k
+        else:
+            total += min(lo_index * k, hi_index * k)
+    return total
+
+
+def _band_triggers(
+    mark_bands: dict[str, tuple[int, int | None]], index_bands: dict[str, tuple[int, int | None]]
+) -> list[tuple[str, int, int]]:
+    """The triggers that fire as soon as a mark or an index leaves its band: DOWN at
+    ``lo − 1`` (none when no price reaches it: marks are ≥ 1, indexes ≥ 0), UP at ``hi + 1``
+    (none when unbounded). Sorted by key: a deterministic filing order."""
+    out: list[tuple[str, int, int]] = []
+    for symbol in sorted(mark_bands):
+        lo, hi = mark_bands[symbol]
+        if lo - 1 >= 1:
+            out.append((symbol, DOWN, lo - 1))
+        if hi is not None:
+            out.append((symbol, UP, hi + 1))
+    for asset in sorted(index_bands):
+        lo, hi = index_bands[asset]
+        key = collateral_key(asset)
+        if lo - 1 >= 0:
+            out.append((key, DOWN, lo - 1))
+        if hi is not None:
+            out.append((key, UP, hi + 1))
     return out

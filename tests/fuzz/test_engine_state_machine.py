@@ -11,7 +11,9 @@ command kind (orders of every
 type, market-maker quotes, cancels, amends, self-trade prevention, leverage, margin and
 position modes, isolated margin moves, deposits, withdrawals, marks, index prices,
 funding, replayed depth and trades, crashes, and an account winding down to switch
-modes, money in an asset the account does not hold), and a burst rule of the stress command's own weighted mix; each example starts
+modes, money in an asset the account does not hold; and, issue 17, collateral index ticks,
+haircut changes and collateral-mode switches, with 0 to 2 takers in multi-assets mode
+drawn at the start: USDT / USDC / BTC wallets, auto-exchange), and a burst rule of the stress command's own weighted mix; each example starts
 with 100 to 300 commands of that mix, so there are books, positions and waiting stops to
 work on. Every command is checked as it runs (liquidations, and the O(state) checks);
 the ``@invariant`` runs
@@ -44,11 +46,13 @@ class EngineMachine(RuleBasedStateMachine):
         super().__init__()
         self.run: StressRun | None = None
 
-    @initialize(seed=st.integers(0, 2**16), accounts=st.integers(4, 10), warmup=st.integers(100, 300))
-    def build(self, seed: int, accounts: int, warmup: int) -> None:
-        """The engine funded and configured, then ``warmup`` commands of the stress mix
-        (books, positions and waiting stops to work on)."""
-        self.run = StressRun(seed=seed, accounts=accounts)  # every command fully checked too
+    @initialize(
+        seed=st.integers(0, 2**16), accounts=st.integers(4, 10), warmup=st.integers(100, 300), multi=st.integers(0, 2)
+    )
+    def build(self, seed: int, accounts: int, warmup: int, multi: int) -> None:
+        """The engine funded and configured (``multi`` takers in multi-assets mode), then
+        ``warmup`` commands of the stress mix (books, positions and waiting stops to work on)."""
+        self.run = StressRun(seed=seed, accounts=accounts, multi_assets=multi)  # every command fully checked too
         for command in self.run.driver.setup_commands():
             self.submit(command)
         for _ in range(warmup):
@@ -138,6 +142,22 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(seed=SEEDS)
     def wind_down(self, seed: int) -> None:
         self.draw(self.driver.gen_wind_down, seed)
+
+    # ------------------------------------------------------------------ multi-assets (issue 17)
+    @rule(seed=SEEDS)
+    def collateral_index(self, seed: int) -> None:
+        """A collateral index tick (a coin following its market, sometimes crashing; a stablecoin)."""
+        self.draw(self.driver.gen_collateral_index, seed)
+
+    @rule(seed=SEEDS)
+    def haircut_change(self, seed: int) -> None:
+        """New buffers or haircut tiers for an asset (some refused)."""
+        self.draw(self.driver.gen_collateral_rule, seed)
+
+    @rule(seed=SEEDS)
+    def collateral_mode(self, seed: int) -> None:
+        """A switch between single-asset and multi-assets mode (refused while anything is held)."""
+        self.draw(self.driver.gen_collateral_mode, seed)
 
     # ------------------------------------------------------------------ market data
     @rule(seed=SEEDS)
