@@ -310,6 +310,8 @@ class Exchange:
                 symbol = getattr(command, "symbol", "")
                 if type(command) is CollateralIndex:
                     symbol = "@" + command.asset  # the collateral index that moved
+                elif type(command) is SetCollateralRule:
+                    symbol = "@" + command.asset + ":rule"  # its buffers or haircut tiers changed
                 while ledger.pending:  # a liquidation can put its counterparties at risk
                     self._report_risk(command.ts_ns, symbol)
                     # liquidation orders trade like any order: the stops whose trigger the

@@ -290,6 +290,78 @@ def format_usd_e40(value_usd_e40: int, places: int = 8) -> str:
     return "-" + text if neg and scaled else text
 
 
+# ---------------------------------------------------------------------- auto-exchange
+def exchange_amounts(need_atoms: int, source_atoms: int, source: CollateralRule, target: CollateralRule) -> tuple[int, int]:
+    """``(sold, bought)``: atoms of ``source`` sold and atoms of ``target`` bought to cover
+    ``need_atoms`` of target from a wallet of ``source_atoms`` (Binance auto-exchange).
+
+    The source is sold at ``index × (1 − bid buffer)``, the target bought at ``index ×
+    (1 + ask buffer)``; the trader pays the rounding: the amount sold is rounded up, or,
+    when the wallet runs out first, the amount bought is rounded down. ``(0, 0)`` when
+    nothing can be bought (no price, an empty wallet). O(1).
+
+    >>> usdt = CollateralRule("USDT", 10**8, 0, 500_000); btc = CollateralRule("BTC", 20_000 * 10**8, 1_000_000)
+    >>> exchange_amounts(1000 * 10**8, 2 * 10**8, btc, usdt)  # 1,000 × 1.005 / 19,800 BTC, rounded up
+    (5075758, 100000000000)
+    """
+    sell = source.sell_rate_e24()
+    ask = target.ask_rate_e24()
+    if need_atoms <= 0 or source_atoms <= 0 or sell <= 0 or ask <= 0:
+        return 0, 0
+    sold = ceil_div(need_atoms * ask, sell)
+    if sold <= source_atoms:
+        return sold, need_atoms
+    bought = floor_div(source_atoms * sell, ask)
+    return (source_atoms, bought) if bought > 0 else (0, 0)
+
+
+def exchange_sources(assets: Iterable[str], target: str, usd_assets: Iterable[str]) -> list[str]:
+    """The order auto-exchange sells a trader's other assets in: USD stablecoins first,
+    then the given (ledger) order."""
+    usd = set(usd_assets)
+    names = [a for a in assets if a != target]
+    return sorted(names, key=lambda a: (a not in usd, names.index(a)))
+
+
+def plan_auto_exchange(
+    wallets: Mapping[str, int],
+    rules: Mapping[str, CollateralRule],
+    *,
+    idle: bool,
+    usd_assets: Iterable[str],
+    threshold_usd_e8: int = AUTO_EXCHANGE_THRESHOLD_USD_E8,
+) -> list[tuple[str, int, str, int, str]]:
+    """What Binance's auto-exchange does to these wallets now (``wallets``: asset -> atoms,
+    in ledger order): ``(from_asset, sold, to_asset, bought, reason)`` per conversion.
+
+    Triggers: a USDⓈ wallet worth less than ``threshold_usd_e8`` (−10,000 USD at its ask
+    rate: ``THRESHOLD``), or any negative wallet when the trader has no position and no
+    open order (``idle``: ``NEGATIVE_BALANCE``). The third trigger, a liquidation's
+    deficit, is the engine's. The same function the ledger books with. O(assets²).
+    """
+    usd = set(usd_assets)
+    left = dict(wallets)
+    out: list[tuple[str, int, str, int, str]] = []
+    for asset in list(left):
+        if left[asset] >= 0:
+            continue
+        if idle:
+            reason = "NEGATIVE_BALANCE"
+        elif asset in usd and floor_div(rules[asset].value_usd_e40(left[asset] * ATOMS_E8_PER_ATOM), USD_E40_PER_USD_E8) < threshold_usd_e8:
+            reason = "THRESHOLD"
+        else:
+            continue
+        for name in exchange_sources(left, asset, usd):
+            if left[asset] >= 0:
+                break
+            sold, bought = exchange_amounts(-left[asset], left[name], rules[name], rules[asset])
+            if sold:
+                left[name] -= sold
+                left[asset] += bought
+                out.append((name, sold, asset, bought, reason))
+    return out
+
+
 # ---------------------------------------------------------------------- input
 def parse_rule(asset: str, table: Mapping[str, object], where: str) -> CollateralRule:
     """A rule from a TOML/JSON table: ``index`` (USD per coin), ``bid_buffer``,
@@ -360,6 +432,9 @@ __all__ = [
     "CollateralTier",
     "account_figures",
     "default_rule",
+    "exchange_amounts",
+    "exchange_sources",
+    "plan_auto_exchange",
     "format_usd_e40",
     "haircut_shifted",
     "parse_rule",

@@ -66,6 +66,8 @@ from exsim.ledger.collateral import (
     CollateralRule,
     account_figures,
     default_rule,
+    exchange_amounts,
+    exchange_sources,
     usd_e40_to_atoms_floor,
 )
 from exsim.ledger.risk_index import (
@@ -1488,34 +1490,20 @@ class Ledger:
         Returns the conversions made. O(assets)."""
         pf = self.portfolios[account_id]
         dst = pf.accounts[asset]
-        ask = self.collateral[asset].ask_rate_e24()
+        rules = self.collateral
         out: list[tuple[int, str, int, str, int, str]] = []
-        if ask <= 0:
-            return out
-        order = sorted(
-            (a for a in pf.accounts if a != asset),
-            key=lambda a: (a not in USD_ASSETS, list(self.assets).index(a)),
-        )
-        for name in order:
-            need = -dst.wallet_atoms
-            if need <= 0:
+        for name in exchange_sources(pf.accounts, asset, USD_ASSETS):
+            if dst.wallet_atoms >= 0:
                 break
             src = pf.accounts[name]
-            sell = self.collateral[name].sell_rate_e24()
-            if src.wallet_atoms <= 0 or sell <= 0:
+            sold, bought = exchange_amounts(-dst.wallet_atoms, src.wallet_atoms, rules[name], rules[asset])
+            if not sold:
                 continue
-            take = ceil_div(need * ask, sell)
-            got = need
-            if take > src.wallet_atoms:
-                take = src.wallet_atoms
-                got = floor_div(take * sell, ask)
-                if got <= 0:
-                    continue
-            src.wallet_atoms -= take
-            self.assets[name].desk.wallet_atoms += take
-            self.assets[asset].desk.wallet_atoms -= got
-            dst.wallet_atoms += got
-            out.append((account_id, name, take, asset, got, reason))
+            src.wallet_atoms -= sold
+            self.assets[name].desk.wallet_atoms += sold
+            self.assets[asset].desk.wallet_atoms -= bought
+            dst.wallet_atoms += bought
+            out.append((account_id, name, sold, asset, bought, reason))
         if out:
             self.refile(pf)
         return out

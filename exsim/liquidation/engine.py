@@ -677,8 +677,16 @@ class LiquidationEngine:
         shown = "∞" if ratio >= 1 << 62 else f"{format_usd_e40(ratio * 10**34, 2)} %"
         where = ""
         if trigger.startswith("@"):
-            asset = trigger[1:]
-            where = f" when the {asset} index moved to {format_usd_e40(ledger.collateral[asset].index_usd_e8 * 10**32, 2)} USD"
+            asset, _, what = trigger[1:].partition(":")
+            rule = ledger.collateral[asset]
+            if what == "rule":
+                ratios = ", ".join(f"{format_usd_e40(r * 10**32, 4)}" for _, r in rule.tiers)
+                where = (
+                    f" after the {asset} haircut changed (bid buffer {format_usd_e40(rule.bid_buffer_e8 * 10**34, 2)} %, "
+                    f"ask buffer {format_usd_e40(rule.ask_buffer_e8 * 10**34, 2)} %, value ratio{'s' if len(rule.tiers) > 1 else ''} {ratios})"
+                )
+            else:
+                where = f" when the {asset} index moved to {format_usd_e40(rule.index_usd_e8 * 10**32, 2)} USD"
         elif trigger:
             where = f" at {trigger} mark {ledger.instruments[trigger].mark_str(ledger.marks.get(trigger, 0))}"
         items = []

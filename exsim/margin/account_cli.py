@@ -41,6 +41,7 @@ from exsim.errors import InputError
 from exsim.instruments.brackets import BracketTable
 from exsim.instruments.instrument import USD_ASSETS, Instrument
 from exsim.ledger.collateral import (
+    plan_auto_exchange,
     COLLATERAL_MODES,
     INDEX_SCALE,
     MULTI_ASSETS,
@@ -985,6 +986,24 @@ def evaluate(acct: AccountSpec) -> dict[str, Any]:
                 "liquidated_when_index": _when(status, direction),
             })
     out["collateral_liquidation"] = collateral
+    # what the venue's auto-exchange would do to these wallets now (multi-assets only):
+    # the same plan the ledger books (exsim.ledger.collateral.plan_auto_exchange)
+    conversions = []
+    if multi:
+        wallets = {a: acct.wallets.get(a, 0) for a in acct.assets}
+        plan = plan_auto_exchange(wallets, acct.rules, idle=not acct.positions, usd_assets=USD_ASSETS)
+        for from_asset, sold, to_asset, bought, reason in plan:
+            wallets[from_asset] -= sold
+            wallets[to_asset] += bought
+            conversions.append({
+                "reason": reason,
+                "from_asset": from_asset,
+                "sold": format_atoms(sold, 8),
+                "to_asset": to_asset,
+                "bought": format_atoms(bought, 8),
+            })
+        out["wallets_after_auto_exchange"] = {a: format_atoms(w, 8) for a, w in wallets.items()} if plan else None
+    out["auto_exchange"] = conversions
     stress = []
     for shock, description in builtin_shocks(acct):
         st = shocked_state(acct, shock)
@@ -1058,6 +1077,10 @@ def _print_tables(report: dict[str, Any]) -> None:
                        _short(p["entry"]), _short(p["mark"]),
                        *(_short(p[k]) for k in ("unrealized_pnl", "initial_margin", "maintenance_margin")), lp)
         console.print(pt)
+    for c in r["auto_exchange"]:
+        console.print(
+            f"auto-exchange ({c['reason']}): sells {c['sold']} {c['from_asset']} for {c['bought']} {c['to_asset']}"
+        )
     if r["collateral_liquidation"]:
         ct = Table(title="collateral index that liquidates the account (everything else held)")
         for col in ("asset", "index", "liquidation index"):

@@ -69,6 +69,20 @@ def _pct(rate_e8: int) -> str:
     return f"{format_rate_e8(rate_e8 * 100, 2)} %"
 
 
+def _multi_assets_trigger(symbol: str) -> str:
+    """What moved a multi-assets account to liquidation, from the event's ``symbol``: an
+    instrument's mark, ``@ASSET`` (a collateral index tick) or ``@ASSET:rule`` (a change of
+    its buffers or haircut tiers); "" when a fill or a transfer did."""
+    if symbol.startswith("@"):
+        asset, _, what = symbol[1:].partition(":")
+        if what == "rule":
+            return f"The {asset} collateral haircut (its buffers or value-ratio tiers) changed."
+        return f"The {asset} collateral index price moved."
+    if symbol:
+        return f"The {symbol} mark price moved."
+    return "A fill, fee or transfer changed the account."
+
+
 def explain(
     event: dict[str, Any], number: int, of: int, instruments: Mapping[str, Instrument] | None = None
 ) -> str:
@@ -92,7 +106,7 @@ def explain(
             f"Liquidation {number} of {of}: account {event['account_id']}, the multi-assets account (every asset's "
             f"wallet as one pool), {when} UTC",
             "",
-            f"Trigger. A mark, a collateral index or a haircut moved. The account equity (each asset's equity at "
+            f"Trigger. {_multi_assets_trigger(event['symbol'])} The account equity (each asset's equity at "
             f"its collateral rate, haircuts taken) was {format_scaled(event['margin_balance_atoms'], 8, 2)} USD, at or "
             f"below its maintenance margin of {format_scaled(event['maint_margin_atoms'], 8, 2)} USD (at the ask "
             "rates): the venue takes every position of the account over at once. Money below is in each position's "

@@ -217,6 +217,8 @@ class TestCollateralBacksOtherAssets:
         assert of_type(ev, CollateralRuleSet)[0].bid_buffer_e8 == 60_000_000
         liq = of_type(ev, Liquidation)
         assert liq and "haircut 12.00 USD" in liq[0].explanation
+        assert liq[0].symbol == "@BTC:rule"
+        assert "after the BTC haircut changed (bid buffer 60.00 %, ask buffer 0.00 %, value ratio 1.0000)" in liq[0].explanation
 
     def test_tiers_value_collateral_marginally(self) -> None:
         """15 BTC with tiers 0–10 at 0.98 and above at 0.95, index 20,000: 10 × 0.98 × 20,000

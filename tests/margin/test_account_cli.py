@@ -336,3 +336,30 @@ maint_margin_rate = "0.01"
 """)
         acct = load_account(path)
         assert multi_assets_liquidation_price(acct, acct.positions[0]) == ("price", Fraction(2000, 1) / Fraction("10.1"))
+
+
+class TestAutoExchange:
+    """What Binance's auto-exchange would do to the wallets now (the plan the ledger books)."""
+
+    def test_a_usdt_balance_below_the_threshold_is_bought_back(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """USDT −12,000 (below −10,000 USD) with a position open: USDC 500 is sold first
+        (a stablecoin), then 11,500 / (60,000 × 0.95) = 0.20175439 BTC (rounded up)."""
+        data = run_json(capsys, ACCOUNTS / "auto-exchange-threshold.toml")
+        assert [(c["reason"], c["from_asset"], c["sold"], c["to_asset"], c["bought"]) for c in data["auto_exchange"]] == [
+            ("THRESHOLD", "USDC", "500.00000000", "USDT", "500.00000000"),
+            ("THRESHOLD", "BTC", "0.20175439", "USDT", "11500.00000000"),
+        ]
+        assert data["wallets_after_auto_exchange"] == {"USDT": "0.00000000", "USDC": "0.00000000", "BTC": "0.79824561"}
+
+    def test_a_small_negative_balance_waits_while_positions_are_open(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """USDT −5,000 is above the threshold: with a position open nothing is exchanged."""
+        data = run_json(capsys, ACCOUNTS / "btc-backs-negative-usdt.toml")
+        assert data["auto_exchange"] == [] and data["wallets_after_auto_exchange"] is None
+
+    def test_a_negative_balance_with_nothing_open_is_bought_back(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        """No position: USDT −5,000 is bought back at once: 5,000 / 57,000 = 0.08771930 BTC (up)."""
+        path = without_positions(tmp_path, ACCOUNTS / "btc-backs-negative-usdt.toml")
+        data = run_json(capsys, path)
+        assert [(c["reason"], c["sold"], c["bought"]) for c in data["auto_exchange"]] == [
+            ("NEGATIVE_BALANCE", "0.08771930", "5000.00000000")
+        ]
