@@ -346,7 +346,7 @@ class AutoExchange(NamedTuple):
     ``to_atoms`` of ``to_asset`` to buy back a negative balance, through the venue's
     exchange desk (sold at index × (1 − bid buffer), bought at index × (1 + ask buffer)).
     ``reason``: ``THRESHOLD`` (a USDⓈ balance below −10,000 USD), ``LIQUIDATION`` or
-    ``NEGATIVE_BALANCE`` (no position or order left)."""
+    ``NEGATIVE_BALANCE`` (no position or order left and a loan to value of 1 or more)."""
 
     ts_ns: int
     account_id: int

@@ -315,12 +315,80 @@ def exchange_amounts(need_atoms: int, source_atoms: int, source: CollateralRule,
     return (source_atoms, bought) if bought > 0 else (0, 0)
 
 
-def exchange_sources(assets: Iterable[str], target: str, usd_assets: Iterable[str]) -> list[str]:
-    """The order auto-exchange sells a trader's other assets in: USD stablecoins first,
-    then the given (ledger) order."""
-    usd = set(usd_assets)
-    names = [a for a in assets if a != target]
-    return sorted(names, key=lambda a: (a not in usd, names.index(a)))
+def exchange_sources(assets: Iterable[str], target: str, usd_assets: Iterable[str] = ()) -> list[str]:
+    """The other assets auto-exchange may sell for ``target``, in the given (ledger) order."""
+    return [a for a in assets if a != target]
+
+
+def cover_negative(
+    wallets: dict[str, int], target: str, rules: Mapping[str, CollateralRule]
+) -> list[tuple[str, int, int]]:
+    """Buy back ``wallets[target] < 0`` with the other positive wallets, **in proportion to
+    each one's value** at its sell rate, as Binance does ("converted ... according to the
+    proportion of each asset",
+    https://www.binance.com/en/futures/trading-rules/perpetual/multi-asset-info); when
+    they are worth less than the debt, all of them are sold. Updates ``wallets``; returns
+    ``(from_asset, sold, bought)`` per conversion, in wallet order. Amounts by
+    :func:`exchange_amounts` (the trader pays the rounding; a share that rounding leaves
+    uncovered is taken from the sources in order). O(assets).
+
+    >>> w = {"USDT": -1000 * 10**8, "USDC": 1000 * 10**8, "BTC": 10**8}
+    >>> r = {"USDT": CollateralRule("USDT", 10**8), "USDC": CollateralRule("USDC", 10**8), "BTC": CollateralRule("BTC", 3000 * 10**8)}
+    >>> cover_negative(w, "USDT", r)  # USDC is 1/4 of the value: 250 from it, 750 from BTC
+    [('USDC', 25000000000, 25000000000), ('BTC', 25000000, 75000000000)]
+    """
+    target_rule = rules[target]
+    out: list[tuple[str, int, int]] = []
+    sources = [a for a in exchange_sources(wallets, target) if wallets[a] > 0 and rules[a].sell_rate_e24() > 0]
+    if wallets[target] >= 0 or not sources or target_rule.ask_rate_e24() <= 0:
+        return out
+    values = {a: wallets[a] * rules[a].sell_rate_e24() for a in sources}
+    total = sum(values.values())
+    need = -wallets[target]
+    parts: dict[str, int] = {}
+    if total <= need * target_rule.ask_rate_e24():
+        parts = {a: need for a in sources}  # worth less than the debt: every source sold out
+    else:
+        given = 0
+        for a in sources[:-1]:
+            parts[a] = need * values[a] // total
+            given += parts[a]
+        parts[sources[-1]] = need - given
+    sold_of: dict[str, list[int]] = {}
+    for a in sources:
+        want = min(parts[a], -wallets[target])
+        sold, bought = exchange_amounts(want, wallets[a], rules[a], target_rule)
+        if sold:
+            wallets[a] -= sold
+            wallets[target] += bought
+            sold_of[a] = [sold, bought]
+    for a in sources:  # what rounding left uncovered, from the sources in order
+        if wallets[target] >= 0:
+            break
+        sold, bought = exchange_amounts(-wallets[target], wallets[a], rules[a], target_rule)
+        if sold:
+            wallets[a] -= sold
+            wallets[target] += bought
+            acc = sold_of.setdefault(a, [0, 0])
+            acc[0] += sold
+            acc[1] += bought
+    return [(a, sold_of[a][0], sold_of[a][1]) for a in sources if a in sold_of]
+
+
+def account_ltv_e8(wallets: Mapping[str, int], rules: Mapping[str, CollateralRule]) -> int | None:
+    """Loan to value of idle wallets: the debts (at the ask rate) over the collateral (at
+    the bid rate through the tiers), e8, rounded up; None with no debt; a huge value with
+    debt and no collateral."""
+    debt = collateral = 0
+    for a, w in wallets.items():
+        v = rules[a].value_usd_e40(w * ATOMS_E8_PER_ATOM)
+        if v < 0:
+            debt -= v
+        else:
+            collateral += v
+    if not debt:
+        return None
+    return ceil_div(debt * RATE_SCALE, collateral) if collateral > 0 else 1 << 62
 
 
 def plan_auto_exchange(
@@ -334,31 +402,28 @@ def plan_auto_exchange(
     """What Binance's auto-exchange does to these wallets now (``wallets``: asset -> atoms,
     in ledger order): ``(from_asset, sold, to_asset, bought, reason)`` per conversion.
 
-    Triggers: a USDⓈ wallet worth less than ``threshold_usd_e8`` (−10,000 USD at its ask
-    rate: ``THRESHOLD``), or any negative wallet when the trader has no position and no
-    open order (``idle``: ``NEGATIVE_BALANCE``). The third trigger, a liquidation's
-    deficit, is the engine's. The same function the ledger books with. O(assets²).
+    Triggers (https://www.binance.com/en/futures/trading-rules/perpetual/multi-asset-info):
+    a USDⓈ wallet worth less than ``threshold_usd_e8`` (−10,000 USD at its ask rate:
+    ``THRESHOLD``); with no position and no open order (``idle``), a loan to value
+    (:func:`account_ltv_e8`) of 1 or more (``NEGATIVE_BALANCE``: every negative wallet is
+    bought back as far as the others go). The third trigger, a liquidation's deficit, is
+    the engine's. The same function the ledger books with. O(assets²).
     """
     usd = set(usd_assets)
     left = dict(wallets)
     out: list[tuple[str, int, str, int, str]] = []
+    ltv = account_ltv_e8(left, rules) if idle else None
     for asset in list(left):
         if left[asset] >= 0:
             continue
-        if idle:
+        if ltv is not None and ltv >= RATE_SCALE:
             reason = "NEGATIVE_BALANCE"
         elif asset in usd and floor_div(rules[asset].value_usd_e40(left[asset] * ATOMS_E8_PER_ATOM), USD_E40_PER_USD_E8) < threshold_usd_e8:
             reason = "THRESHOLD"
         else:
             continue
-        for name in exchange_sources(left, asset, usd):
-            if left[asset] >= 0:
-                break
-            sold, bought = exchange_amounts(-left[asset], left[name], rules[name], rules[asset])
-            if sold:
-                left[name] -= sold
-                left[asset] += bought
-                out.append((name, sold, asset, bought, reason))
+        for name, sold, bought in cover_negative(left, asset, rules):
+            out.append((name, sold, asset, bought, reason))
     return out
 
 
@@ -432,6 +497,8 @@ __all__ = [
     "CollateralTier",
     "account_figures",
     "default_rule",
+    "account_ltv_e8",
+    "cover_negative",
     "exchange_amounts",
     "exchange_sources",
     "plan_auto_exchange",

@@ -65,9 +65,9 @@ from exsim.ledger.collateral import (
     AccountFigures,
     CollateralRule,
     account_figures,
+    cover_negative,
     default_rule,
-    exchange_amounts,
-    exchange_sources,
+    plan_auto_exchange,
     usd_e40_to_atoms_floor,
 )
 from exsim.ledger.risk_index import (
@@ -1449,10 +1449,10 @@ class Ledger:
 
     def settle_auto_exchange(self) -> list[tuple[int, str, int, str, int, str]]:
         """Binance's auto-exchange for the multi-assets traders whose wallets changed in this
-        command (:attr:`exchange_due`): a negative wallet is bought back with the trader's
-        other assets when (1) it is a USDⓈ wallet worth less than the autoExchangeThreshold
-        (−10,000 USD at the ask rate) or (3) the trader has no position and no open order
-        left (then what the other assets cannot cover is bad debt, paid by that asset's
+        command (:attr:`exchange_due`), as :func:`~exsim.ledger.collateral.plan_auto_exchange`
+        plans it: a USDⓈ wallet worth less than the autoExchangeThreshold (−10,000 USD at
+        its ask rate), or, with no position and no open order, a loan to value of 1 or
+        more (then what the other assets cannot cover is bad debt, paid by that asset's
         insurance fund). Trigger (2), in a liquidation, is :meth:`auto_exchange`.
         Returns the conversions ``(account_id, from_asset, from_atoms, to_asset, to_atoms,
         reason)`` in account order. O(due accounts × assets²).
@@ -1465,45 +1465,44 @@ class Ledger:
             if pf is None:
                 continue
             idle = not any(a.positions or a.order_ids for a in pf.accounts.values())
-            for asset, acct in list(pf.accounts.items()):
-                if acct.wallet_atoms >= 0:
-                    continue
-                if idle:
-                    out.extend(self.auto_exchange(account_id, asset, "NEGATIVE_BALANCE"))
-                    if acct.wallet_atoms < 0:  # nothing left to sell: bad debt
+            wallets = {a: acct.wallet_atoms for a, acct in pf.accounts.items()}
+            plan = plan_auto_exchange(
+                wallets, self.collateral, idle=idle, usd_assets=USD_ASSETS,
+                threshold_usd_e8=self.auto_exchange_threshold_usd_e8,
+            )
+            for from_asset, sold, to_asset, bought, reason in plan:
+                self._book_conversion(pf, from_asset, sold, to_asset, bought)
+                out.append((account_id, from_asset, sold, to_asset, bought, reason))
+            if plan and any(r == "NEGATIVE_BALANCE" for *_, r in plan):
+                for asset, acct in pf.accounts.items():
+                    if acct.wallet_atoms < 0:  # nothing left to sell: bad debt of that asset
                         self.assets[asset].fund.wallet_atoms += acct.wallet_atoms
                         acct.wallet_atoms = 0
                         self.absorb_fund_shortfall(asset)
-                elif asset in USD_ASSETS:
-                    value_usd_e8 = floor_div(self.collateral[asset].value_usd_e40(acct.wallet_atoms * ATOMS_E8_PER_ATOM), USD_E40_PER_USD_E8)
-                    if value_usd_e8 < self.auto_exchange_threshold_usd_e8:
-                        out.extend(self.auto_exchange(account_id, asset, "THRESHOLD"))
+            if plan:
+                self.refile(pf)
         return out
+
+    def _book_conversion(self, pf: Portfolio, from_asset: str, sold: int, to_asset: str, bought: int) -> None:
+        """One conversion through the exchange desk of both assets (each asset's identity holds)."""
+        pf.accounts[from_asset].wallet_atoms -= sold
+        self.assets[from_asset].desk.wallet_atoms += sold
+        self.assets[to_asset].desk.wallet_atoms -= bought
+        pf.accounts[to_asset].wallet_atoms += bought
 
     def auto_exchange(self, account_id: int, asset: str, reason: str) -> list[tuple[int, str, int, str, int, str]]:
         """Buy back the trader's negative ``asset`` wallet with its positive wallets in the
-        other assets (USD stablecoins first, then the ledger's asset order), as far as they
-        go. Each source is sold at its sell rate (index × (1 − bid buffer)) and the target
-        bought at its ask rate; the trader pays the rounding (the source amount is rounded
-        up, or, when a source runs out, the amount bought is rounded down). Booked against
-        the :data:`CONVERSION_DESK` of both assets, so each asset's identity holds to the atom.
-        Returns the conversions made. O(assets)."""
+        other assets, in proportion to their value, as far as they go
+        (:func:`~exsim.ledger.collateral.cover_negative`: each source sold at index × (1 −
+        bid buffer), the target bought at its ask rate, the trader paying the rounding).
+        Booked against the :data:`CONVERSION_DESK` of both assets, so each asset's identity
+        holds to the atom. Returns the conversions made. O(assets)."""
         pf = self.portfolios[account_id]
-        dst = pf.accounts[asset]
-        rules = self.collateral
+        wallets = {a: acct.wallet_atoms for a, acct in pf.accounts.items()}
         out: list[tuple[int, str, int, str, int, str]] = []
-        for name in exchange_sources(pf.accounts, asset, USD_ASSETS):
-            if dst.wallet_atoms >= 0:
-                break
-            src = pf.accounts[name]
-            sold, bought = exchange_amounts(-dst.wallet_atoms, src.wallet_atoms, rules[name], rules[asset])
-            if not sold:
-                continue
-            src.wallet_atoms -= sold
-            self.assets[name].desk.wallet_atoms += sold
-            self.assets[asset].desk.wallet_atoms -= bought
-            dst.wallet_atoms += bought
-            out.append((account_id, name, sold, asset, bought, reason))
+        for from_asset, sold, bought in cover_negative(wallets, asset, self.collateral):
+            self._book_conversion(pf, from_asset, sold, asset, bought)
+            out.append((account_id, from_asset, sold, asset, bought, reason))
         if out:
             self.refile(pf)
         return out

@@ -246,23 +246,34 @@ class TestAutoExchange:
         h.mark(200_000)
         return h
 
-    def test_negative_balance_with_nothing_open(self) -> None:
-        """Long 1 BTC at 20,000 closed at 19,000: USDT −1,000 with no position and no order
-        left: 1,000 × 1.005 / (20,000 × 0.99) = 0.05075758 BTC (rounded up) is sold for
-        exactly 1,000 USDT, through the desk of both assets."""
+    def test_negative_balance_with_nothing_open_waits_while_the_ltv_is_below_1(self) -> None:
+        """Long 1 BTC at 20,000 closed at 19,000: USDT −1,000 with no position left, but the
+        2 BTC are worth 39,600 USD: loan to value 1,005 / 39,600 < 1: nothing is exchanged."""
         h = self.harness()
         h.trade(1, 9, 1000, 200_000)
         h.rest(9, BUY, 1000, 190_000)
-        ev = h.order(1, SELL, 1000)
-        conv = of_type(ev, AutoExchange)
+        assert not of_type(h.order(1, SELL, 1000), AutoExchange)
+        assert h.ledger.account(1, "USDT").wallet_atoms == -1000 * USD
+
+    def test_negative_balance_with_nothing_open_at_ltv_1(self) -> None:
+        """With only 0.05 BTC (990 USD at the bid rate) the same loss is a loan to value of
+        1,005 / 990 ≥ 1: all the BTC is sold, floor(0.05 × 19,800 / 1.005) = 985.07462686
+        USDT bought, through the desk of both assets; the 14.92537314 USDT still owed is
+        bad debt, paid by the USDT insurance fund."""
+        h = self.harness()
+        h.submit(Withdraw(0, 1, 195 * 10**6, "BTC"))  # 2 → 0.05 BTC
+        h.trade(1, 9, 1000, 200_000)
+        h.rest(9, BUY, 1000, 190_000)
+        fund = h.ledger.book("USDT").fund.wallet_atoms
+        conv = of_type(h.order(1, SELL, 1000), AutoExchange)
         assert [(c.from_asset, c.from_atoms, c.to_asset, c.to_atoms, c.reason) for c in conv] == [
-            ("BTC", 5_075_758, "USDT", 1000 * USD, "NEGATIVE_BALANCE")
+            ("BTC", 5_000_000, "USDT", 98_507_462_686, "NEGATIVE_BALANCE")
         ]
         ledger = h.ledger
-        assert ledger.account(1, "USDT").wallet_atoms == 0
-        assert ledger.account(1, "BTC").wallet_atoms == 2 * USD - 5_075_758
-        assert ledger.book("BTC").desk.wallet_atoms == 5_075_758
-        assert ledger.book("USDT").desk.wallet_atoms == -1000 * USD
+        assert (ledger.account(1, "USDT").wallet_atoms, ledger.account(1, "BTC").wallet_atoms) == (0, 0)
+        assert ledger.book("BTC").desk.wallet_atoms == 5_000_000
+        assert ledger.book("USDT").desk.wallet_atoms == -98_507_462_686
+        assert ledger.book("USDT").fund.wallet_atoms == fund - 1_492_537_314
 
     def test_threshold_with_positions_open(self) -> None:
         """A USDT balance worth less than −10,000 USD is exchanged even with a position open."""

@@ -342,24 +342,34 @@ class TestAutoExchange:
     """What Binance's auto-exchange would do to the wallets now (the plan the ledger books)."""
 
     def test_a_usdt_balance_below_the_threshold_is_bought_back(self, capsys: pytest.CaptureFixture[str]) -> None:
-        """USDT −12,000 (below −10,000 USD) with a position open: USDC 500 is sold first
-        (a stablecoin), then 11,500 / (60,000 × 0.95) = 0.20175439 BTC (rounded up)."""
+        """USDT −12,000 (below −10,000 USD) with a position open, bought back from each asset
+        in proportion to its value (USDC 500, BTC 57,000 of 57,500 USD): 12,000 × 500 /
+        57,500 = 104.34782608 USDC, and the rest, 11,895.65217392 / 57,000 = 0.20869566 BTC
+        (rounded up)."""
         data = run_json(capsys, ACCOUNTS / "auto-exchange-threshold.toml")
         assert [(c["reason"], c["from_asset"], c["sold"], c["to_asset"], c["bought"]) for c in data["auto_exchange"]] == [
-            ("THRESHOLD", "USDC", "500.00000000", "USDT", "500.00000000"),
-            ("THRESHOLD", "BTC", "0.20175439", "USDT", "11500.00000000"),
+            ("THRESHOLD", "USDC", "104.34782608", "USDT", "104.34782608"),
+            ("THRESHOLD", "BTC", "0.20869566", "USDT", "11895.65217392"),
         ]
-        assert data["wallets_after_auto_exchange"] == {"USDT": "0.00000000", "USDC": "0.00000000", "BTC": "0.79824561"}
+        assert data["wallets_after_auto_exchange"] == {"USDT": "0.00000000", "USDC": "395.65217392", "BTC": "0.79130434"}
 
     def test_a_small_negative_balance_waits_while_positions_are_open(self, capsys: pytest.CaptureFixture[str]) -> None:
         """USDT −5,000 is above the threshold: with a position open nothing is exchanged."""
         data = run_json(capsys, ACCOUNTS / "btc-backs-negative-usdt.toml")
         assert data["auto_exchange"] == [] and data["wallets_after_auto_exchange"] is None
 
-    def test_a_negative_balance_with_nothing_open_is_bought_back(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-        """No position: USDT −5,000 is bought back at once: 5,000 / 57,000 = 0.08771930 BTC (up)."""
-        path = without_positions(tmp_path, ACCOUNTS / "btc-backs-negative-usdt.toml")
+    def test_with_nothing_open_a_loan_to_value_below_1_waits(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        """No position, USDT −5,000 against 57,000 USD of BTC: loan to value 0.088 < 1, kept."""
+        data = run_json(capsys, without_positions(tmp_path, ACCOUNTS / "btc-backs-negative-usdt.toml"))
+        assert data["auto_exchange"] == []
+
+    def test_with_nothing_open_a_loan_to_value_of_1_sells_everything(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+        """No position, USDT −60,000 against 1 BTC worth 57,000 USD: loan to value ≥ 1, the
+        whole BTC is sold for 57,000 USDT; −3,000 USDT stays (the insurance fund's, in a run)."""
+        path = write(tmp_path, 'collateral_mode = "multi-assets"\n[wallets]\nUSDT = "-60000"\nBTC = "1"\n'
+                               '[collateral.BTC]\nindex = "60000"\nbid_buffer = "0.05"\n')
         data = run_json(capsys, path)
         assert [(c["reason"], c["sold"], c["bought"]) for c in data["auto_exchange"]] == [
-            ("NEGATIVE_BALANCE", "0.08771930", "5000.00000000")
+            ("NEGATIVE_BALANCE", "1.00000000", "57000.00000000")
         ]
+        assert data["wallets_after_auto_exchange"] == {"USDT": "-3000.00000000", "BTC": "0.00000000"}
