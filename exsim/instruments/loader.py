@@ -37,6 +37,7 @@ from exsim.errors import InputError, SpecError
 from exsim.instruments.brackets import BracketTable, BracketTables, parse_binance_brackets
 from exsim.instruments.catalogue import date_of_ns, plain
 from exsim.instruments.instrument import Instrument
+from exsim.toml_fields import Fields, Source
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -288,8 +289,6 @@ def _with_line(exc: InputError, name: str, text: str) -> InputError:
 
 # --------------------------------------------------------------------------- TOML
 def _load_toml(name: str, text: str) -> InstrumentsFile:
-    from exsim.scenario.toml_fields import Source
-
     src = Source(name, text, Path(name).resolve().parent)
     root = src.root()
     root.only(("instruments",))
@@ -305,7 +304,7 @@ _INSTRUMENT_KEYS = (
 
 def instruments_from_tables(root: Any, *, at_ns: int | None, default_clearance: str = "zero") -> tuple[Instrument, ...]:
     """The ``[[instruments]]`` tables of a TOML file (``root``: its
-    :class:`~exsim.scenario.toml_fields.Fields`), validated into instruments.
+    :class:`~exsim.toml_fields.Fields`), validated into instruments.
 
     A catalogue symbol given without sizes is the shipped instrument with the spec in force
     at ``at_ns``; its clearance fee is the venue's when ``default_clearance`` is
@@ -417,7 +416,6 @@ def _toml_brackets(f: Any, symbol: str, *, inverse: bool = False) -> BracketTabl
     or a shipped table of the same kind (USDⓈ-M for linear, COIN-M for inverse)."""
     from exsim.instruments.catalogue import coinm_catalogue
     from exsim.instruments.registry import shipped_brackets, shipped_coinm_brackets
-    from exsim.scenario.toml_fields import Fields
 
     if f.has("brackets_from"):
         if f.has("brackets"):

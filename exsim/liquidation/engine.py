@@ -173,6 +173,30 @@ class LiquidationEngine:
         bps = self._bankruptcy_prices(acct, positions, isolated)
         marks = [ledger.mark_subticks(p.symbol, p) for p in positions]
         lps = self.liquidation_prices(acct, positions, isolated)
+        results, liquidated_notional, adl_fills = self._close_positions(ts, positions, bps, marks, lps)
+        clearance, uncovered = self._settle_margin(ts, acct, positions, isolated, liquidated_notional)
+        uncovered += ledger.absorb_fund_shortfall(book.asset)
+        fund_change = fund.wallet_atoms - fund_before
+        if fund_change:
+            book.fund_history.append((ts, fund.wallet_atoms, fund_change, f"liquidation of account {acct.account_id}"))
+        ex.set_fund_seen(book)
+        ex._emit_liquidation(
+            ts, acct.account_id, "ISOLATED" if isolated else "CROSS",
+            positions[0].symbol if isolated else trigger_symbol,
+            balance_atoms, mm_atoms, tuple(results), clearance, fund_change, fund.wallet_atoms,
+            uncovered, tuple(adl_fills),
+            self.explain(isolated, balance_atoms, mm_atoms, trigger_symbol if not isolated else positions[0].symbol,
+                         results, clearance, fund_change, uncovered, adl_fills),
+            False,
+        )
+
+    def _close_positions(
+        self, ts: int, positions: list[Position], bps: list[int], marks: list[int], lps: list[int]
+    ) -> tuple[list[LiquidatedPosition], int, list[AdlFill]]:
+        """Steps 2–3 for each position: the IOC at its bankruptcy price through the book,
+        then the rest to the insurance fund or ADL. Returns the results, the liquidated
+        notional (atoms: what filled plus the rest at the bankruptcy price) and the ADL fills."""
+        ex = self.exchange
         results: list[LiquidatedPosition] = []
         adl_fills: list[AdlFill] = []
         liquidated_notional = 0
@@ -190,21 +214,7 @@ class LiquidationEngine:
             results.append(
                 LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, order_id, filled, notional, taken, adl)
             )
-        clearance, uncovered = self._settle_margin(ts, acct, positions, isolated, liquidated_notional)
-        uncovered += ledger.absorb_fund_shortfall(book.asset)
-        fund_change = fund.wallet_atoms - fund_before
-        if fund_change:
-            book.fund_history.append((ts, fund.wallet_atoms, fund_change, f"liquidation of account {acct.account_id}"))
-        ex.set_fund_seen(book)
-        ex._emit_liquidation(
-            ts, acct.account_id, "ISOLATED" if isolated else "CROSS",
-            positions[0].symbol if isolated else trigger_symbol,
-            balance_atoms, mm_atoms, tuple(results), clearance, fund_change, fund.wallet_atoms,
-            uncovered, tuple(adl_fills),
-            self.explain(isolated, balance_atoms, mm_atoms, trigger_symbol if not isolated else positions[0].symbol,
-                         results, clearance, fund_change, uncovered, adl_fills),
-            False,
-        )
+        return results, liquidated_notional, adl_fills
 
     def _partial(
         self,
@@ -602,23 +612,7 @@ class LiquidationEngine:
             bps = self._bankruptcy_prices(acct, positions, False, pool_e8)
             marks = [ledger.mark_subticks(p.symbol, p) for p in positions]
             lps = [portfolio_liquidation_subticks(ledger, pf, p) for p in positions]
-            results: list[LiquidatedPosition] = []
-            notional_total = 0
-            adl_fills: list[AdlFill] = []
-            for pos, bp, mark, lp in zip(positions, bps, marks, lps):
-                qty0 = pos.qty_lots
-                order_id, filled, notional = self._close_through_book(ts, pos, bp)
-                notional_total += notional
-                rest = abs(pos.qty_lots)
-                taken = adl = 0
-                if rest:
-                    taken, adl_part = self._absorb_remainder(ts, pos, rest, bp, mark)
-                    adl = rest - taken
-                    adl_fills.extend(adl_part)
-                    notional_total += ex.markets[pos.symbol].instrument.fill_value_atoms(bp, rest)
-                results.append(
-                    LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, order_id, filled, notional, taken, adl)
-                )
+            results, notional_total, adl_fills = self._close_positions(ts, positions, bps, marks, lps)
             per.append((acct, positions, results, notional_total, adl_fills))
         # settlement: buy back negative balances, then clearance fees, then bad debt
         for acct in list(pf.accounts.values()):

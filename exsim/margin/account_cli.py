@@ -39,6 +39,7 @@ import attrs
 
 from exsim.errors import InputError
 from exsim.instruments.brackets import BracketTable
+from exsim.toml_fields import Source
 from exsim.instruments.instrument import USD_ASSETS, Instrument
 from exsim.ledger.collateral import (
     plan_auto_exchange,
@@ -281,19 +282,7 @@ def load_account(path: str | Path, *, haircuts: str | None = None, gaps: Sequenc
     """Read and validate an account file; every error is an :class:`InputError` naming
     ``file:line`` and the field. ``haircuts`` (``"binance"``/``"bybit"``) takes the
     buffers and tiers from the shipped data; ``gaps`` are ``--gap SYMBOL=MOVE`` texts."""
-    from exsim.scenario.toml_fields import Source, read_regular_file
-
-    p = Path(path)
-    try:
-        raw = read_regular_file(p, MAX_ACCOUNT_BYTES, "file")
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", where=str(p), field="file") from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise InputError("not UTF-8 text", where=f"{p}:{line}", field="file") from exc
-    src = Source(str(p), text, None)
+    src = Source.read(path, max_bytes=MAX_ACCOUNT_BYTES)
     root = src.root()
     root.only(("collateral_mode", "wallets", "collateral", "positions", "shocks"))
     mode = root.choice("collateral_mode", COLLATERAL_MODES, SINGLE_ASSET)
@@ -335,7 +324,7 @@ def load_account(path: str | Path, *, haircuts: str | None = None, gaps: Sequenc
     all_shocks = [s for s, _ in shocks]
     for text_gap in gaps:
         all_shocks.append(_gap(text_gap, symbols))
-    return AccountSpec(str(p), mode, wallets, rules, positions, tuple(all_shocks), haircuts)
+    return AccountSpec(str(path), mode, wallets, rules, positions, tuple(all_shocks), haircuts)
 
 
 def _asset_name(asset: str, table: Any, key: str) -> None:

@@ -37,6 +37,7 @@ from exsim.errors import InputError
 from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger.collateral import CollateralRule, CollateralTier, parse_tiers
 from exsim.readers.rows import INDEX, QUOTE, Row
+from exsim.toml_fields import Source, duration_ns
 from exsim.units import RATE_SCALE, div_half_even, to_rate_e8, to_subticks
 
 __all__ = [
@@ -199,8 +200,6 @@ def read_haircut_schedule(path: str | Path) -> list[tuple[int | None, int, Sched
 
     Any error is one :class:`InputError` naming ``file:line`` and the field.
     """
-    from exsim.scenario.toml_fields import Source
-
     source = Source.read(path)
     root = source.root()
     root.only(("haircut_schedule",))
@@ -244,8 +243,6 @@ def read_haircut_schedule(path: str | Path) -> list[tuple[int | None, int, Sched
 
 def _at(f: Any) -> tuple[int | None, int]:
     """An entry's ``at``: ``(ns since the epoch, 0)`` or ``(None, offset ns)``."""
-    from exsim.scenario.toml_fields import duration_ns
-
     value = f.raw("at")
     if isinstance(value, datetime):
         dt = value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)

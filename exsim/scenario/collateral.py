@@ -37,7 +37,7 @@ from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger.collateral import ONE_TIER, CollateralRule, CollateralTier, parse_rule
 from exsim.replay.market import MAX_PRICE_TICKS
 from exsim.scenario.paths import IndexGrid
-from exsim.scenario.toml_fields import Fields
+from exsim.toml_fields import Fields
 from exsim.units import NS_PER_MINUTE, format_scaled, mul_div_ceil, mul_div_floor, to_ticks
 
 _ASSET = re.compile(r"^[A-Z][A-Z0-9]{1,15}$")

@@ -47,7 +47,7 @@ from exsim.readers import open_rows
 from exsim.readers.rows import MARK, TRADE
 from exsim.replay.cli import SHIPPED_REPLAYS
 from exsim.replay.market import MAX_PRICE_TICKS
-from exsim.scenario.toml_fields import Fields, duration_ns, read_regular_file
+from exsim.toml_fields import Fields, duration_ns, read_regular_file
 from exsim.units import NS_PER_MINUTE, nearest_ticks, to_ticks
 
 MAX_POINTS = 1_000_000

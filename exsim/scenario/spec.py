@@ -32,7 +32,7 @@ from exsim.scenario.collateral import (
     read_collateral,
     read_schedule,
 )
-from exsim.scenario.toml_fields import Fields, Source
+from exsim.toml_fields import Fields, Source
 from exsim.units import NS_PER_SECOND, ceil_div, format_atoms, to_atoms, to_lots, to_rate_e8, to_ticks
 
 MODES = ("isolated", "cross")

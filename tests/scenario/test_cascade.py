@@ -18,7 +18,7 @@ from exsim.ledger import CROSS
 from exsim.scenario.cli import resolve
 from exsim.scenario.runner import ScenarioRun
 from exsim.scenario.spec import Scenario, parse_scenario
-from exsim.scenario.toml_fields import Source
+from exsim.toml_fields import Source
 
 BASE = resolve("cascade").read_text()
 

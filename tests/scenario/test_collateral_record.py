@@ -107,7 +107,7 @@ def test_an_index_that_follows_the_book_mark_moves_with_it() -> None:
     index takes every mark the book gives (each ``collateral.csv`` index is a mark of the run)."""
     from exsim.scenario.runner import ScenarioRun
     from exsim.scenario.spec import parse_scenario
-    from exsim.scenario.toml_fields import Source
+    from exsim.toml_fields import Source
 
     text = """
 [scenario]

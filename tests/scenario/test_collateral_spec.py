@@ -15,7 +15,7 @@ import pytest
 from exsim.errors import InputError
 from exsim.ledger.collateral import CollateralTier
 from exsim.scenario.spec import Scenario, parse_scenario
-from exsim.scenario.toml_fields import Source
+from exsim.toml_fields import Source
 
 BASE = """\
 [scenario]

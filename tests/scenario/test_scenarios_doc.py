@@ -20,7 +20,7 @@ from exsim.errors import InputError
 from exsim.scenario.cli import list_builtins
 from exsim.scenario.runner import ScenarioRun
 from exsim.scenario.spec import MODES, parse_scenario
-from exsim.scenario.toml_fields import Source
+from exsim.toml_fields import Source
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "scenarios.md"
 FENCE = re.compile(r"^```toml[ \t]*\n(.*?)^```[ \t]*$", re.M | re.S)

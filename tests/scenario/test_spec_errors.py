@@ -27,7 +27,7 @@ from exsim.cli import main
 from exsim.errors import InputError, OffGridError, SpecError
 from exsim.scenario.cli import BUILTIN_ORDER
 from exsim.scenario.spec import load_scenario
-from exsim.scenario.toml_fields import LineMap, Source
+from exsim.toml_fields import LineMap, Source
 
 ROOT = Path(__file__).resolve().parents[2]
 

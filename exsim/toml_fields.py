@@ -1,4 +1,5 @@
-"""Reading a TOML scenario field by field, every error naming ``file:line`` and the field.
+"""Reading a TOML file (a scenario, an account, instruments, a haircut schedule) field by
+field, every error naming ``file:line`` and the field.
 
 :mod:`tomllib` gives values but no line numbers. :class:`LineMap` recovers them from the
 text: it follows the table headers (``[a]``, ``[[a.b]]``, counting array-of-tables
@@ -90,12 +91,12 @@ class Source:
             raise InputError(f"not valid TOML: {detail}", where=f"{name}:{max(1, int(line))}", field="toml") from exc
 
     @classmethod
-    def read(cls, path: str | Path, allowed: Iterable[str | Path] = ()) -> Source:
-        """The scenario file ``path`` (a regular file of at most :data:`MAX_SCENARIO_BYTES`,
-        checked before it is read); ``allowed``: more folders its files may be in."""
+    def read(cls, path: str | Path, allowed: Iterable[str | Path] = (), max_bytes: int = MAX_SCENARIO_BYTES) -> Source:
+        """The TOML file ``path`` (a regular file of at most ``max_bytes``, checked before it
+        is read); ``allowed``: more folders its files may be in."""
         p = Path(path)
         try:
-            raw = read_regular_file(p, MAX_SCENARIO_BYTES, "file")
+            raw = read_regular_file(p, max_bytes, "file")
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", where=str(p), field="file") from exc
         try:
