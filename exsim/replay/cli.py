@@ -194,6 +194,11 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True, show
         help="changes of collateral buffers and haircuts over the run: [[haircut_schedule]] entries with asset, at "
         "(a UTC time or +90s from the start), bid_buffer / ask_buffer / tiers (multi-assets runs; repeatable)",
     )
+    p.add_argument(
+        "--haircuts", choices=("binance", "bybit"), default=None,
+        help="collateral buffers and haircut tiers from the shipped venue data (docs/margin-calculator.md, with sources), "
+        "in force from the first instant (multi-assets runs; default: none, every rate at its index)",
+    )
     p.add_argument("--latency-ns", type=_whole, default=0, help="ns from the strategy's decision to the order's arrival (default 0; at most 1 hour)")
     add_market_arguments(p)
     add_output_arguments(p, shown=shown)
@@ -294,6 +299,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         log_book=args.log_book,
         collateral_mode=getattr(args, "collateral_mode", None) or "single-asset",
         haircut_schedule=tuple(getattr(args, "haircut_schedule", None) or ()),
+        haircuts=getattr(args, "haircuts", None),
     )
 
 

@@ -102,7 +102,7 @@ def config_dict(config: Any) -> dict[str, Any]:
 
 #: options left out of a config's dict at their defaults (runs without them keep the run
 #: keys, snapshots and summaries they had): deposits, collateral mode, haircut schedules
-_QUIET_DEFAULTS = {"deposits": (), "collateral_mode": "single-asset", "haircut_schedule": ()}
+_QUIET_DEFAULTS = {"deposits": (), "collateral_mode": "single-asset", "haircut_schedule": (), "haircuts": None}
 
 
 def _shown_option(a: Any, v: Any) -> bool:

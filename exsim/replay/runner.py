@@ -131,6 +131,7 @@ from exsim.readers.binance_ws import link_parts
 from exsim.readers.markets import COINM, check_index, check_traded, symbol_market
 from exsim.readers.opening import SKIPPED_LINES, repeated_file
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, PREMIUM, QUOTE, TRADE, Row
+from exsim.instruments.collateral_data import collateral_rules
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedBar, ReplayedGap, ReplayedPremium, ReplayedQuote
 from exsim.replay.bars import BarAggregator, interval_ns
 from exsim.replay.checkpoint import SNAPSHOT_NAME, remove_stale_temporaries, restore, write_snapshot
@@ -354,6 +355,9 @@ class ReplayConfig:
     collateral_mode: str = attrs.field(default=SINGLE_ASSET, validator=_one_of(COLLATERAL_MODES))
     #: ``--haircut-schedule``: TOML files of ``[[haircut_schedule]]`` entries (multi-assets runs)
     haircut_schedule: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    #: ``--haircuts``: the shipped collateral rules of a venue (``binance`` / ``bybit``,
+    #: exsim/instruments/data/collateral_*.json) in force from the first instant
+    haircuts: str | None = None
 
 
 @attrs.define
@@ -733,6 +737,17 @@ class Replay:
         if self.multi_assets:
             self._plan_collateral(book_assets, firsts, heads)
         self.haircut_entries: list[tuple[int | None, int, ScheduledRule]] = []
+        if config.haircuts is not None:
+            if not self.multi_assets:
+                raise InputError("shipped haircuts value multi-assets collateral: add --collateral-mode multi-assets",
+                                 field="--haircuts")
+            # at the first instant, before any schedule entry of that time (file order)
+            shipped = collateral_rules(config.haircuts)
+            for asset in book_assets:
+                rule = shipped.get(asset)
+                if rule is not None:
+                    entry = ScheduledRule(0, asset, rule.bid_buffer_e8, rule.ask_buffer_e8, rule.tiers, f"--haircuts {config.haircuts}")
+                    self.haircut_entries.append((None, 0, entry))
         for path in config.haircut_schedule:
             if not self.multi_assets:
                 raise InputError("a haircut schedule changes multi-assets collateral: add --collateral-mode multi-assets",
@@ -746,7 +761,8 @@ class Replay:
                 self.haircut_entries.append(entry)
         if self.haircut_entries:
             self.index_sources.append(self._schedule_items())
-            self.source_names.append("haircut schedule " + ", ".join(config.haircut_schedule))
+            named = ([f"--haircuts {config.haircuts}"] if config.haircuts else []) + list(config.haircut_schedule)
+            self.source_names.append("haircut schedule " + ", ".join(named))
         # 3. the run directory: this run's alone, locked, marked incomplete until the end
         self.run_key = self._run_key(files, fmts)
         self.stopped: str | None = None  # why the run stopped before its end

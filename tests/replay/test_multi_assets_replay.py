@@ -188,6 +188,29 @@ class TestHaircutSchedule:
         assert summary["liquidations"] == [] and summary["collateral"]["rule_changes"] == 0
 
 
+class TestShippedHaircuts:
+    def test_binance_buffers_are_in_force_from_the_first_instant(self, tmp_path: Path) -> None:
+        """--haircuts binance: the shipped BTC and USDT rules (exsim/instruments/data) are set
+        at the first row, before the strategy trades, and the run says where they come from."""
+        from exsim.instruments.collateral_data import collateral_rules
+
+        config = ReplayConfig(**MULTI, haircuts="binance")  # type: ignore[arg-type]
+        summary = Replay([ETH], eth_long(), config, index_files=[SPOT], out_dir=tmp_path / "run").run()
+        shipped = collateral_rules("binance")
+        rules = {e["asset"]: e for e in events(tmp_path / "run", "CollateralRuleSet")}
+        assert set(rules) == {"BTC", "USDT"}
+        for asset, e in rules.items():
+            assert (e["bid_buffer_e8"], e["ask_buffer_e8"]) == (shipped[asset].bid_buffer_e8, shipped[asset].ask_buffer_e8)
+        first_fill = min(e["ts_ns"] for e in events(tmp_path / "run", "Fill"))
+        assert all(e["ts_ns"] <= first_fill for e in rules.values())
+        assert summary["collateral"]["rule_changes"] == 2
+
+    def test_shipped_haircuts_need_the_mode(self) -> None:
+        """Without multi-assets collateral the shipped haircuts would value nothing: refused."""
+        with pytest.raises(InputError, match="--collateral-mode multi-assets"):
+            Replay([ETH], eth_long(), ReplayConfig(haircuts="binance"), index_files=[SPOT])
+
+
 class TestDeterminism:
     def test_two_runs_end_in_the_same_state_hash(self, shocked: tuple[dict[str, Any], Path], tmp_path: Path) -> None:
         """The shocked run again, from scratch: the same state hash and events.jsonl."""
