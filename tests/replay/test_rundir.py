@@ -28,12 +28,21 @@ def one_error_line(err: str) -> str:
     return err.strip()
 
 
+def _default_sigint() -> None:
+    # a shell starts background jobs with SIGINT ignored, and a child inherits that (CPython
+    # then installs no KeyboardInterrupt handler): give the child the default, as a terminal
+    # would, so the Ctrl-C test tests exsim rather than how the suite was started
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def exsim(*argv: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.Popen[str]:
-    """``exsim ARGV`` in a subprocess (the package as this test session imports it)."""
+    """``exsim ARGV`` in a subprocess (the package as this test session imports it), with
+    Ctrl-C at its default disposition."""
     full_env = dict(os.environ, **(env or {}))
     return subprocess.Popen(
         [sys.executable, "-c", "import sys; from exsim.cli import main; sys.exit(main())", *argv],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, cwd=ROOT, **kw,  # type: ignore[call-overload]
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env, cwd=ROOT,
+        preexec_fn=_default_sigint, **kw,  # type: ignore[call-overload]
     )
 
 
