@@ -40,7 +40,7 @@ from __future__ import annotations
 from typing import Final, Iterable, Mapping, NamedTuple
 
 from exsim.errors import InputError
-from exsim.units import ATOMS_E8_PER_ATOM, RATE_SCALE, ceil_div, floor_div, parse_decimal, to_rate_e8
+from exsim.units import ATOMS_E8_PER_ATOM, RATE_SCALE, ceil_div, floor_div, format_rate_e8, to_atoms, to_rate_e8, to_subticks
 
 #: collateral modes of an account (Binance: ``multiAssetsMargin`` false / true)
 SINGLE_ASSET: Final = "single-asset"
@@ -52,8 +52,6 @@ USD_E40_PER_USD: Final = 10**40
 #: usd_e40 per usd_e8 (1e-8 USD, the unit events report USD figures in)
 USD_E40_PER_USD_E8: Final = 10**32
 INDEX_SCALE: Final = 10**8  # index_usd_e8 of 1 USD per coin
-E24: Final = 10**24
-
 #: Binance's autoExchangeThreshold: a USDⓈ margin balance below −10,000 USD is auto-exchanged
 #: (https://www.binance.com/en/support/faq/f80415bea8124f6494566f23c0bf9c38, question 1)
 AUTO_EXCHANGE_THRESHOLD_USD_E8: Final = -10_000 * 10**8
@@ -151,8 +149,8 @@ class CollateralRule:
             raise InputError(f"{at}{self.asset}: index price {self.index_usd_e8} is negative")
         if RATE_SCALE - self.bid_buffer_e8 > RATE_SCALE + self.ask_buffer_e8:
             raise InputError(
-                f"{at}{self.asset}: bid_buffer {self.bid_buffer_e8 / RATE_SCALE:g} and ask_buffer "
-                f"{self.ask_buffer_e8 / RATE_SCALE:g} make the bid rate above the ask rate"
+                f"{at}{self.asset}: bid_buffer {format_rate_e8(self.bid_buffer_e8)} and ask_buffer "
+                f"{format_rate_e8(self.ask_buffer_e8)} make the bid rate above the ask rate"
             )
         if not 0 <= self.bid_buffer_e8 <= RATE_SCALE:
             raise InputError(f"{at}{self.asset}: bid_buffer must be in [0, 1]")
@@ -315,7 +313,7 @@ def exchange_amounts(need_atoms: int, source_atoms: int, source: CollateralRule,
     return (source_atoms, bought) if bought > 0 else (0, 0)
 
 
-def exchange_sources(assets: Iterable[str], target: str, usd_assets: Iterable[str] = ()) -> list[str]:
+def exchange_sources(assets: Iterable[str], target: str) -> list[str]:
     """The other assets auto-exchange may sell for ``target``, in the given (ledger) order."""
     return [a for a in assets if a != target]
 
@@ -440,7 +438,8 @@ def parse_rule(asset: str, table: Mapping[str, object], where: str) -> Collatera
         if key not in known:
             raise InputError(f"{where}: {asset}: unknown field {key!r} (expected one of {', '.join(sorted(known))})")
     index = table.get("index", None)
-    index_e8 = 0 if index is None else to_int_scaled(index, 8, f"{asset}.index", where)
+    # an index is a price in USD: exact 1e-8 units, like any reference price (to_subticks)
+    index_e8 = 0 if index is None else _non_negative(to_subticks(index, field=f"{asset}.index", where=where), index, f"{asset}.index", where)  # type: ignore[arg-type]
     bid = to_rate_e8(table.get("bid_buffer", "0"), field=f"{asset}.bid_buffer", where=where)  # type: ignore[arg-type]
     ask = to_rate_e8(table.get("ask_buffer", "0"), field=f"{asset}.ask_buffer", where=where)  # type: ignore[arg-type]
     tiers = parse_tiers(table.get("tiers"), f"{where}: {asset}") if "tiers" in table else ONE_TIER
@@ -467,23 +466,17 @@ def parse_tiers(raw: object, where: str) -> tuple[CollateralTier, ...]:
             ratio = to_rate_e8(t["value_ratio"], field=f"tier {i} value_ratio", where=where)
         else:
             ratio = RATE_SCALE - to_rate_e8(t["haircut"], field=f"tier {i} haircut", where=where)
-        upto = None if t.get("upto") is None else to_int_scaled(t["upto"], 8, f"tier {i} upto", where)
+        upto = None if t.get("upto") is None else _non_negative(to_atoms(t["upto"], field=f"tier {i} upto", where=where), t["upto"], f"tier {i} upto", where)
         tiers.append(CollateralTier(upto, ratio))
     out = tuple(tiers)
     check_tiers(out, where)
     return out
 
 
-def to_int_scaled(value: object, places: int, field: str, where: str) -> int:
-    """A decimal number (string or int) × 10**places as an exact int; off-grid or
-    non-numbers refused naming ``field``."""
-    d = parse_decimal(value, field=field, where=where)  # type: ignore[arg-type]
-    scaled = d.scaleb(places)
-    if scaled != scaled.to_integral_value():
-        raise InputError(f"{where}: {field}: {value!r} has more than {places} decimals")
-    if d < 0:
-        raise InputError(f"{where}: {field}: {value!r} is negative")
-    return int(scaled)
+def _non_negative(value: int, text: object, field: str, where: str) -> int:
+    if value < 0:
+        raise InputError(f"{where}: {field}: {text!r} is negative")
+    return value
 
 
 __all__ = [

@@ -1220,11 +1220,17 @@ class Ledger:
         (they may have recovered).
         """
         self.marks[symbol] = mark_subticks
-        self.pending.extend(self.risk.pop_crossed(symbol, mark_subticks))
+        self._price_moved(symbol, mark_subticks)
+
+    def _price_moved(self, key: str, price: int) -> None:
+        """A risk-index input moved (an instrument's mark, or ``@ASSET``'s collateral
+        index): the scopes whose trigger it crossed, and those already liquidatable that
+        hold it, go to :attr:`pending`. O(log N + k)."""
+        self.pending.extend(self.risk.pop_crossed(key, price))
         if self.liquidatable:
-            for key in sorted(self.liquidatable, key=lambda k: self._scope_order(self.liquidatable[k])):
-                scope = self.liquidatable[key]
-                if self._holds_symbol(scope, symbol):
+            for k in sorted(self.liquidatable, key=lambda k: self._scope_order(self.liquidatable[k])):
+                scope = self.liquidatable[k]
+                if self._holds_symbol(scope, key):
                     self.pending.append(scope)
 
     @staticmethod
@@ -1418,13 +1424,7 @@ class Ledger:
         if type(index_usd_e8) is not int or index_usd_e8 <= 0:
             raise InputError(f"index price of {asset} must be a positive int (index_usd_e8), got {index_usd_e8!r}", field="index")
         rule.index_usd_e8 = index_usd_e8
-        key = collateral_key(asset)
-        self.pending.extend(self.risk.pop_crossed(key, index_usd_e8))
-        if self.liquidatable:
-            for k in sorted(self.liquidatable, key=lambda k: self._scope_order(self.liquidatable[k])):
-                scope = self.liquidatable[k]
-                if type(scope) is Portfolio and asset in scope.accounts:
-                    self.pending.append(scope)
+        self._price_moved(collateral_key(asset), index_usd_e8)
 
     def set_collateral_rule(self, asset: str, rule: CollateralRule) -> str | None:
         """Replace how ``asset`` converts (index, buffers, tiers: a haircut change); every

@@ -62,6 +62,7 @@ from exsim.units import (
     ceil_div,
     floor_div,
     format_atoms,
+    format_scaled,
     mul_div_floor,
     rate_floor,
     subticks_ceil_ticks,
@@ -668,19 +669,19 @@ class LiquidationEngine:
         assert ledger is not None
         usd = lambda v: format_usd_e40(v, 2)  # noqa: E731
         ratio = figures.margin_ratio_e8()
-        shown = "∞" if ratio >= 1 << 62 else f"{format_usd_e40(ratio * 10**34, 2)} %"
+        shown = "∞" if ratio >= 1 << 62 else f"{_shown_fixed(ratio, 6, 2)} %"
         where = ""
         if trigger.startswith("@"):
             asset, _, what = trigger[1:].partition(":")
             rule = ledger.collateral[asset]
             if what == "rule":
-                ratios = ", ".join(f"{format_usd_e40(r * 10**32, 4)}" for _, r in rule.tiers)
+                ratios = ", ".join(_shown_fixed(r, 8, 4) for _, r in rule.tiers)
                 where = (
-                    f" after the {asset} haircut changed (bid buffer {format_usd_e40(rule.bid_buffer_e8 * 10**34, 2)} %, "
-                    f"ask buffer {format_usd_e40(rule.ask_buffer_e8 * 10**34, 2)} %, value ratio{'s' if len(rule.tiers) > 1 else ''} {ratios})"
+                    f" after the {asset} haircut changed (bid buffer {_shown_fixed(rule.bid_buffer_e8, 6, 2)} %, "
+                    f"ask buffer {_shown_fixed(rule.ask_buffer_e8, 6, 2)} %, value ratio{'s' if len(rule.tiers) > 1 else ''} {ratios})"
                 )
             else:
-                where = f" when the {asset} index moved to {format_usd_e40(rule.index_usd_e8 * 10**32, 2)} USD"
+                where = f" when the {asset} index moved to {_shown_fixed(rule.index_usd_e8, 8, 2)} USD"
         elif trigger:
             where = f" at {trigger} mark {ledger.instruments[trigger].mark_str(ledger.marks.get(trigger, 0))}"
         items = []
@@ -845,6 +846,12 @@ def portfolio_liquidation_subticks(ledger: "Ledger", pf: Portfolio, pos: Positio
             marks.pop(symbol, None)
         else:
             marks[symbol] = saved
+
+
+def _shown_fixed(n: int, scale_places: int, places: int) -> str:
+    """A non-negative ``n × 10**-scale_places`` (a rate e8 as a percent: scale 6; an index
+    e8: scale 8) shown with exactly ``places`` decimals, truncated (for explanations)."""
+    return format_scaled(floor_div(n, 10 ** (scale_places - places)), places, places)
 
 
 def _money_format(asset: str) -> "Callable[[int], str]":
