@@ -65,6 +65,7 @@ from exsim.ledger.collateral import (
     AccountFigures,
     CollateralRule,
     account_figures,
+    account_ltv_e8,
     cover_negative,
     default_rule,
     plan_auto_exchange,
@@ -1473,13 +1474,16 @@ class Ledger:
             for from_asset, sold, to_asset, bought, reason in plan:
                 self._book_conversion(pf, from_asset, sold, to_asset, bought)
                 out.append((account_id, from_asset, sold, to_asset, bought, reason))
-            if plan and any(r == "NEGATIVE_BALANCE" for *_, r in plan):
+            # nothing open and debts worth at least the collateral: what the conversions
+            # could not cover (nothing to sell, or not enough) is bad debt of that asset
+            ltv = account_ltv_e8({a: acct.wallet_atoms for a, acct in pf.accounts.items()}, self.collateral) if idle else None
+            if ltv is not None and ltv >= RATE_SCALE:
                 for asset, acct in pf.accounts.items():
                     if acct.wallet_atoms < 0:  # nothing left to sell: bad debt of that asset
                         self.assets[asset].fund.wallet_atoms += acct.wallet_atoms
                         acct.wallet_atoms = 0
                         self.absorb_fund_shortfall(asset)
-            if plan:
+            if plan or ltv is not None:
                 self.refile(pf)
         return out
 

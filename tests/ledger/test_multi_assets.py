@@ -18,6 +18,7 @@ from exsim.exchange import (
     CollateralRuleSet,
     CommandRejected,
     Deposit,
+    Fill,
     Liquidatable,
     Liquidation,
     SetCollateralMode,
@@ -324,3 +325,25 @@ def test_collateral_index_must_be_positive(bad: int) -> None:
     h.ledger.add_asset("BTC")
     with pytest.raises(ValueError, match="index"):
         h.ex.submit(CollateralIndex(1, "BTC", bad))
+
+
+def test_bad_debt_with_nothing_to_sell_is_the_funds() -> None:
+    """A multi-assets trader with only USDT closes 0.05 BTC bought at 20,000 into a bid at
+    19,500 (the mark still 20,000, so no liquidation): its 10 USDT wallet ends at −15 with
+    nothing open and nothing to sell (loan to value infinite). No auto-exchange is
+    possible, so the 15 USDT are bad debt, paid by the USDT insurance fund, and the wallet
+    is back at zero."""
+    h = LiqHarness(fixed("BTCUSDT", mmr="0.008", max_leverage=100), fund=10**12)
+    h.submit(Deposit(0, 1, 10 * USD))
+    h.submit(SetCollateralMode(0, 1, "multi-assets"))
+    h.submit(SetLeverage(0, 1, "BTCUSDT", 100))
+    h.account(9, 1_000_000)
+    h.mark(200_000)
+    h.trade(1, 9, 50, 200_000)
+    h.rest(9, BUY, 50, 195_000)
+    fund = h.ledger.book("USDT").fund.wallet_atoms
+    ev = h.order(1, SELL, 50, reduce_only=True)
+    assert sum(f.qty_lots for f in of_type(ev, Fill)) == 50
+    assert not of_type(ev, AutoExchange) and not of_type(ev, Liquidation)
+    assert h.ledger.account(1, "USDT").wallet_atoms == 0
+    assert h.ledger.book("USDT").fund.wallet_atoms == fund - 15 * USD
