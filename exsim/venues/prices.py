@@ -39,6 +39,10 @@ from exsim.venues.profile import DYDX
 __all__ = [
     "bybit_initial_margin",
     "bybit_maint_margin",
+    "bybit_liquidation_price",
+    "bybit_bankruptcy_price",
+    "bybit_inverse_liquidation_price",
+    "bybit_inverse_bankruptcy_price",
     "bybit_isolated_liquidation_price",
     "bybit_isolated_bankruptcy_price",
     "bybit_linear_cross_liquidation_price",
@@ -113,6 +117,72 @@ def bybit_maint_margin(qty: Number, entry_price: Number, mmr: Number, deduction:
     """
     value = _positive(_f(qty, "qty"), "qty") * _positive(_f(entry_price, "entry"), "entry")
     return value * _f(mmr, "mmr") - _f(deduction, "deduction")
+
+
+def _inverse_value(contracts: Number, entry_price: Number) -> tuple[Fraction, Fraction]:
+    q = _positive(_f(contracts, "contracts"), "contracts")
+    return q, q / _positive(_f(entry_price, "entry"), "entry")
+
+
+def bybit_liquidation_price(
+    side: int, qty: Number, entry_price: Number, position_margin: Number, mmr: Number, deduction: Number = 0
+) -> Fraction | None:
+    """Bybit (linear USDT) from the position's margin: ``EP − side × (position margin − MM)
+    / Q``, MM on the value at entry. Isolated: position margin = IM + margin added; cross
+    (one position): IM + available balance = the wallet. Source:
+    https://www.bybit.com/en/help-center/article/Liquidation-Price-USDT-Contract
+
+    >>> bybit_liquidation_price(LONG, 1, 20000, 400, "0.005")
+    Fraction(19700, 1)
+    """
+    s = _side(side)
+    q = _positive(_f(qty, "qty"), "qty")
+    ep = _positive(_f(entry_price, "entry"), "entry")
+    mm = bybit_maint_margin(q, ep, mmr, deduction)
+    return _price(ep - s * (_f(position_margin, "position_margin") - mm) / q)
+
+
+def bybit_bankruptcy_price(side: int, qty: Number, entry_price: Number, position_margin: Number) -> Fraction | None:
+    """Bybit (linear USDT): where the position margin is used up, ``EP − side × margin / Q``.
+    Source: https://www.bybit.com/en/help-center/article/Liquidation-Price-USDT-Contract
+
+    >>> bybit_bankruptcy_price(SHORT, 1, 20000, 400)
+    Fraction(20400, 1)
+    """
+    s = _side(side)
+    q = _positive(_f(qty, "qty"), "qty")
+    return _price(_positive(_f(entry_price, "entry"), "entry") - s * _f(position_margin, "position_margin") / q)
+
+
+def bybit_inverse_liquidation_price(
+    side: int, contracts: Number, entry_price: Number, position_margin: Number, mmr: Number, deduction: Number = 0
+) -> Fraction | None:
+    """Bybit inverse from the position's margin (coin): ``contracts / (value + side ×
+    (margin − MM))``, value = contracts / EP, MM = value × MMR − deduction (at entry).
+    Source: https://help.bybit.com/hc/en-us/articles/360039261334-How-to-calculate-Liquidation-Price-Inverse-Contract-
+
+    >>> bybit_inverse_liquidation_price(LONG, 10000, 8000, "0.025", "0.005")
+    Fraction(1600000, 203)
+    """
+    s = _side(side)
+    q, value = _inverse_value(contracts, entry_price)
+    mm = value * _f(mmr, "mmr") - _f(deduction, "deduction")
+    den = value + s * (_f(position_margin, "position_margin") - mm)
+    return _price(q / den) if den > 0 else None
+
+
+def bybit_inverse_bankruptcy_price(side: int, contracts: Number, entry_price: Number, position_margin: Number) -> Fraction | None:
+    """Bybit inverse: where the position margin (coin) is used up, ``contracts / (value +
+    side × margin)`` (None when that is not positive: a 1x short). Source: as
+    :func:`bybit_inverse_liquidation_price`.
+
+    >>> bybit_inverse_bankruptcy_price(LONG, 10000, 8000, "0.025")
+    Fraction(400000, 51)
+    """
+    s = _side(side)
+    q, value = _inverse_value(contracts, entry_price)
+    den = value + s * _f(position_margin, "position_margin")
+    return _price(q / den) if den > 0 else None
 
 
 def bybit_isolated_liquidation_price(
@@ -203,11 +273,6 @@ def bybit_linear_cross_bankruptcy_price(
     Fraction(18600, 1)
     """
     return bybit_isolated_bankruptcy_price(side, qty, entry_price, leverage, extra_margin=available_balance)
-
-
-def _inverse_value(contracts: Number, entry_price: Number) -> tuple[Fraction, Fraction]:
-    q = _positive(_f(contracts, "contracts"), "contracts")
-    return q, q / _positive(_f(entry_price, "entry"), "entry")
 
 
 def bybit_inverse_isolated_liquidation_price(

@@ -30,6 +30,7 @@ __all__ = [
     "hyperliquid_tiers",
     "dydx_fractions",
     "venue_brackets",
+    "bybit_table",
     "HYPERLIQUID_TIERS",
     "HYPERLIQUID_TESTNET_BTC_TIERS",
     "DYDX_LIQUIDITY_TIERS",
@@ -200,6 +201,22 @@ def dydx_fractions(coin: str, *, max_leverage: int | None = None) -> tuple[int, 
     return imf, mmf
 
 
+def bybit_table(base: str, *, inverse: bool, symbol: str = "", max_leverage: int | None = None) -> BracketTable:
+    """Bybit's risk-limit tiers of ``base`` (linear: caps in USDT; inverse: in the coin),
+    deductions derived; ``max_leverage`` caps every tier's."""
+    if inverse:
+        tiers = BYBIT_INVERSE_TIERS.get(base.upper(), _BYBIT_INVERSE_DEFAULT)
+    else:
+        tiers = BYBIT_TIERS.get(base.upper(), _BYBIT_DEFAULT)
+    rows = []
+    floor = 0
+    for i, (cap, mmr, lev) in enumerate(tiers):
+        cap_atoms = (cap if i + 1 < len(tiers) else _TOP_UNITS) * ATOMS_PER_UNIT
+        rows.append((floor, cap_atoms, mmr, lev if max_leverage is None else min(lev, max_leverage)))
+        floor = cap_atoms
+    return _table(rows, symbol or base, "bybit risk limits")
+
+
 def venue_brackets(venue: str, inst: "Instrument", *, max_leverage: int | None = None) -> BracketTable:
     """The margin tiers of ``inst`` on ``venue`` (bybit, hyperliquid, dydx)."""
     base = inst.base.upper()
@@ -210,15 +227,5 @@ def venue_brackets(venue: str, inst: "Instrument", *, max_leverage: int | None =
         imf, mmf = dydx_fractions(base, max_leverage=max_leverage)
         return _table([(0, _TOP_UNITS * ATOMS_PER_UNIT, mmf, RATE_SCALE // imf)], symbol, "dydx liquidity tier")
     if venue == "bybit":
-        if inst.inverse:
-            tiers = BYBIT_INVERSE_TIERS.get(base, _BYBIT_INVERSE_DEFAULT)
-        else:
-            tiers = BYBIT_TIERS.get(base, _BYBIT_DEFAULT)
-        rows = []
-        floor = 0
-        for i, (cap, mmr, lev) in enumerate(tiers):
-            cap_atoms = (cap if i + 1 < len(tiers) else _TOP_UNITS) * ATOMS_PER_UNIT
-            rows.append((floor, cap_atoms, mmr, lev if max_leverage is None else min(lev, max_leverage)))
-            floor = cap_atoms
-        return _table(rows, symbol, "bybit risk limits")
+        return bybit_table(base, inverse=inst.inverse, symbol=symbol, max_leverage=max_leverage)
     raise ValueError(f"no tiers for venue {venue!r}")

@@ -252,5 +252,5 @@ class TestBadInput:
     def test_unknown_option_is_argparse_usage_error(self, cli: Any) -> None:
         """An unknown option is argparse's usage error (exit 2), not a traceback."""
         with pytest.raises(SystemExit) as exc:
-            cli(*BASE, "--symbol", "BTCUSDT", "--leverage", "10")
+            cli(*BASE, "--symbol", "BTCUSDT", "--no-such-option", "10")
         assert exc.value.code == 2
