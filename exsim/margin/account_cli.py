@@ -58,6 +58,7 @@ from exsim.ledger.collateral import (
 )
 from exsim.margin.liquidation import (
     CROSS,
+    FixedBracket,
     ISOLATED,
     LONG,
     SHORT,
@@ -69,6 +70,7 @@ from exsim.margin.liquidation import (
     liquidation_price,
     maint_margin,
 )
+from exsim.venues.profile import BINANCE, VenueProfile, get_venue
 from exsim.units import (
     ATOMS_E8_PER_ATOM,
     ATOMS_PER_UNIT,
@@ -158,6 +160,13 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=[],
         help="add a stress row where one instrument's mark gaps by MOVE (e.g. BTCUSDT=-15%%, "
         "or -0.15); repeatable. Without it the largest position gaps 15 %% against itself",
+    )
+    p.add_argument(
+        "--venue",
+        metavar="binance|bybit|hyperliquid|dydx",
+        help="figure the account under that venue's margin tiers and maintenance rule (Bybit: "
+        "MM on the value at entry; Hyperliquid: MMR = 1/(2 x max leverage); dYdX: MMF, "
+        "liquidated only when MM > balance); default binance. docs/venues.md",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.set_defaults(func=run_margin)
@@ -264,6 +273,8 @@ class AccountSpec:
     positions: tuple[PositionSpec, ...]
     shocks: tuple[Shock, ...]
     haircuts: str | None = None
+    #: whose margin rules (exsim.venues): the instruments are already under its terms
+    venue: VenueProfile = BINANCE
 
     @property
     def assets(self) -> tuple[str, ...]:
@@ -278,14 +289,24 @@ class AccountSpec:
 # --------------------------------------------------------------------------- reading
 
 
-def load_account(path: str | Path, *, haircuts: str | None = None, gaps: Sequence[str] = ()) -> AccountSpec:
+def load_account(
+    path: str | Path, *, haircuts: str | None = None, gaps: Sequence[str] = (), venue: VenueProfile = BINANCE
+) -> AccountSpec:
     """Read and validate an account file; every error is an :class:`InputError` naming
     ``file:line`` and the field. ``haircuts`` (``"binance"``/``"bybit"``) takes the
-    buffers and tiers from the shipped data; ``gaps`` are ``--gap SYMBOL=MOVE`` texts."""
+    buffers and tiers from the shipped data; ``gaps`` are ``--gap SYMBOL=MOVE`` texts;
+    ``venue`` puts every instrument under that venue's terms (:meth:`VenueProfile.instrument`:
+    its tiers, its maintenance basis; a file's own brackets stay the instrument's)."""
     src = Source.read(path, max_bytes=MAX_ACCOUNT_BYTES)
     root = src.root()
     root.only(("collateral_mode", "wallets", "collateral", "positions", "shocks"))
     mode = root.choice("collateral_mode", COLLATERAL_MODES, SINGLE_ASSET)
+    if mode == MULTI_ASSETS and venue.linear_only:
+        raise InputError(
+            f"{venue.title} has no multi-assets collateral (USDC only), and {src.where('collateral_mode')} "
+            "asks for it; use collateral_mode = \"single-asset\", or --venue binance|bybit",
+            where="--venue",
+        )
 
     wallets: dict[str, int] = {}
     wt = root.table_of("wallets", None)
@@ -295,7 +316,7 @@ def load_account(path: str | Path, *, haircuts: str | None = None, gaps: Sequenc
             text_value = wt.decimal_text(asset)
             wallets[asset] = to_atoms(text_value, field=wt.field(asset), where=src.where(wt.field(asset)))
 
-    positions = tuple(_position(f, i + 1, mode) for i, f in enumerate(root.tables("positions")))
+    positions = tuple(_position(f, i + 1, mode, venue) for i, f in enumerate(root.tables("positions")))
     seen: dict[str, str] = {}
     for pos in positions:
         if pos.symbol in seen:
@@ -324,7 +345,7 @@ def load_account(path: str | Path, *, haircuts: str | None = None, gaps: Sequenc
     all_shocks = [s for s, _ in shocks]
     for text_gap in gaps:
         all_shocks.append(_gap(text_gap, symbols))
-    return AccountSpec(str(path), mode, wallets, rules, positions, tuple(all_shocks), haircuts)
+    return AccountSpec(str(path), mode, wallets, rules, positions, tuple(all_shocks), haircuts, venue)
 
 
 def _asset_name(asset: str, table: Any, key: str) -> None:
@@ -391,7 +412,7 @@ def _rules(root: Any, held: list[str], haircuts: str | None, src: Any) -> dict[s
     return rules
 
 
-def _position(f: Any, number: int, mode: str) -> PositionSpec:
+def _position(f: Any, number: int, mode: str, venue: VenueProfile = BINANCE) -> PositionSpec:
     from exsim.instruments import get_instrument
 
     f.only(
@@ -443,6 +464,8 @@ def _position(f: Any, number: int, mode: str) -> PositionSpec:
             raise f.error("symbol", exc.message) from None
     if inst.inverse:
         raise f.error("symbol", f"{symbol} is an inverse (COIN-M) contract; the calculator takes USDⓈ-M (linear) contracts (use exsim liq-price)")
+    if not venue.is_binance:
+        inst = _under_venue(f, inst, brackets, venue)
     at = lambda key: f.source.where(f.field(key))  # noqa: E731 - one-line helper
     lots = inst.lots(f.decimal_text("size", positive=True), where=at("size"), field=f.field("size"))
     entry_ticks = inst.ticks(f.decimal_text("entry", positive=True), where=at("entry"), field=f.field("entry"))
@@ -451,7 +474,8 @@ def _position(f: Any, number: int, mode: str) -> PositionSpec:
     cost = inst.fill_value_atoms(entry_ticks, lots)
     max_lev = inst.brackets.max_leverage_for(cost)
     if leverage > max_lev:
-        raise f.error("leverage", f"{leverage}x is above the {max_lev}x the bracket of the entry notional allows")
+        tiers = "" if venue.is_binance else f" ({venue.name}'s tiers)"
+        raise f.error("leverage", f"{leverage}x is above the {max_lev}x the bracket of the entry notional allows{tiers}")
     margin_mode = f.choice("margin_mode", _MARGIN_MODES, CROSS)
     if margin_mode == ISOLATED and mode == MULTI_ASSETS:
         raise f.error("margin_mode", "isolated margin is refused in multi-assets mode (Binance: cross margin only); use single-asset mode")
@@ -463,6 +487,18 @@ def _position(f: Any, number: int, mode: str) -> PositionSpec:
     elif margin_mode == ISOLATED:
         margin = ceil_div(cost, leverage)
     return PositionSpec(number, inst, side, lots, cost, mark, leverage, margin_mode, margin, where)
+
+
+def _under_venue(f: Any, inst: Instrument, own: BracketTable | None, venue: VenueProfile) -> Instrument:
+    """``inst`` under ``venue``'s terms; brackets the file gives stay the instrument's (a
+    Hyperliquid/dYdX made-up asset takes its max leverage from the first of them)."""
+    try:
+        if own is None:
+            return venue.instrument(inst)
+        lev = None if venue.name == "bybit" else own.brackets[0].max_leverage
+        return attrs.evolve(venue.instrument(inst, max_leverage=lev), brackets=own)
+    except InputError as exc:
+        raise f.error("symbol", f"--venue {venue.name}: {exc.message}") from None
 
 
 def _brackets(f: Any, symbol: str) -> BracketTable:
@@ -661,7 +697,10 @@ def mode_ratio(acct: AccountSpec, state: State, mode: str) -> tuple[int | None, 
         return ceil_div(f.maint_usd_e40 * RATE_SCALE, f.equity_usd_e40), f.liquidatable() and has_mm
     scopes = single_asset_scopes(acct, state, all_isolated=mode == ISOLATED)
     worst, _ = _worst(s["ratio_e8"] for s in scopes)
-    liquidated = any(s["maint"] > 0 and s["balance_e8"] <= s["maint"] * ATOMS_E8_PER_ATOM for s in scopes)
+    if acct.venue.liquidatable_at_equality:
+        liquidated = any(s["maint"] > 0 and s["balance_e8"] <= s["maint"] * ATOMS_E8_PER_ATOM for s in scopes)
+    else:  # dYdX: only when the requirement is above the collateral
+        liquidated = any(s["maint"] > 0 and s["balance_e8"] < s["maint"] * ATOMS_E8_PER_ATOM for s in scopes)
     return worst, liquidated
 
 
@@ -784,6 +823,8 @@ def collateral_liquidation_index(acct: AccountSpec, asset: str) -> tuple[str, Fr
 def single_asset_liquidation_price(acct: AccountSpec, pos: PositionSpec, *, isolated: bool = False) -> tuple[str, Fraction | None]:
     """``liq-price``'s answer for ``pos`` in single-asset mode: its isolated bucket, or the
     cross pool of its asset (the wallet, other cross positions of the asset at their marks)."""
+    if pos.instrument.maint_margin_basis == "entry":
+        return _entry_basis_liquidation_price(acct, pos, isolated=isolated)
     if isolated or pos.isolated:
         res = liquidation_price(pos.calc_position(), Fraction(pos.isolated_margin_atoms(), ATOMS_PER_UNIT), mode=ISOLATED)
     else:
@@ -791,6 +832,27 @@ def single_asset_liquidation_price(acct: AccountSpec, pos: PositionSpec, *, isol
         res = liquidation_price(
             pos.calc_position(), Fraction(acct.wallets.get(pos.asset, 0), ATOMS_PER_UNIT), mode=CROSS, others=others
         )
+    return res.status, res.liquidation_price
+
+
+_NO_MM: Final = FixedBracket(0, 0)
+
+
+def _entry_basis_liquidation_price(acct: AccountSpec, pos: PositionSpec, *, isolated: bool) -> tuple[str, Fraction | None]:
+    """Bybit's rule: every MM is fixed at entry, so margin balance − MM is the wallet less
+    those constants plus the PnL: solved as ``liq-price`` with MM 0 and the wallet reduced
+    by the MMs (only the price is used; the bankruptcy price of that call is not)."""
+
+    def leg(p: PositionSpec) -> Position:
+        return Position(p.side, p.qty, p.entry, _NO_MM, mark_price=p.mark)
+
+    if isolated or pos.isolated:
+        wallet = Fraction(pos.isolated_margin_atoms(), ATOMS_PER_UNIT) - pos.exact_maint(pos.mark)
+        res = liquidation_price(leg(pos), wallet, mode=ISOLATED)
+    else:
+        pool = [p for p in acct.positions if not p.isolated and p.asset == pos.asset]
+        wallet = Fraction(acct.wallets.get(pos.asset, 0), ATOMS_PER_UNIT) - sum((p.exact_maint(p.mark) for p in pool), Fraction(0))
+        res = liquidation_price(leg(pos), wallet, mode=CROSS, others=[leg(p) for p in pool if p is not pos])
     return res.status, res.liquidation_price
 
 
@@ -882,7 +944,8 @@ def evaluate(acct: AccountSpec) -> dict[str, Any]:
     else:  # single-asset: USD at the index only (no buffer, no tier), for reading
         plain = {a: CollateralRule(a, r.index_usd_e8) for a, r in acct.rules.items()}
         figs = portfolio_figures(acct, State(state.marks, plain))
-    out: dict[str, Any] = {
+    out: dict[str, Any] = {} if acct.venue.is_binance else {"venue": acct.venue.name}
+    out |= {
         "file": acct.name,
         "collateral_mode": acct.mode,
         "haircuts": acct.haircuts,
@@ -941,7 +1004,8 @@ def evaluate(acct: AccountSpec) -> dict[str, Any]:
         else:
             status, lp = single_asset_liquidation_price(acct, p)
         direction = -1 if p.side == LONG else 1
-        bracket = p.instrument.brackets.bracket_for(n // ATOMS_E8_PER_ATOM)
+        basis = p.cost_atoms if p.instrument.maint_margin_basis == "entry" else n // ATOMS_E8_PER_ATOM
+        bracket = p.instrument.brackets.bracket_for(basis)
         positions.append({
             "symbol": p.symbol,
             "asset": p.asset,
@@ -998,6 +1062,8 @@ def evaluate(acct: AccountSpec) -> dict[str, Any]:
         st = shocked_state(acct, shock)
         modes = {}
         for mode in _MODES_SHOWN:
+            if mode == MULTI_ASSETS and acct.venue.linear_only:
+                continue  # Hyperliquid and dYdX: no multi-assets collateral
             r, liq = mode_ratio(acct, st, mode)
             modes[mode] = {
                 "margin_ratio": _ratio_text(r),
@@ -1029,7 +1095,8 @@ def _print_tables(report: dict[str, Any]) -> None:
     console = Console()
     r = report
     console.print(f"[bold]exsim margin[/bold] {r['file']}: {r['collateral_mode']} collateral mode"
-                  + (f", haircuts from exsim's {r['haircuts']} data" if r["haircuts"] else ""))
+                  + (f", haircuts from exsim's {r['haircuts']} data" if r["haircuts"] else "")
+                  + (f", under {r['venue']}'s margin rules" if "venue" in r else ""))
     usd = " (USD)" if r["collateral_mode"] == MULTI_ASSETS else " (USD at the index, for reading)"
     summary = Table(title="account" + usd, show_header=False)
     summary.add_column("figure")
@@ -1083,11 +1150,12 @@ def _print_tables(report: dict[str, Any]) -> None:
         console.print(ct)
     st = Table(title="stress: margin ratio (distance to liquidation = 100 % - ratio)")
     st.add_column("shock")
-    for mode in _MODES_SHOWN:
+    shown = [m for m in _MODES_SHOWN if not r["stress"] or m in r["stress"][0]["modes"]]
+    for mode in shown:
         st.add_column(mode, justify="right")
     for row in r["stress"]:
         cells = []
-        for mode in _MODES_SHOWN:
+        for mode in shown:
             m = row["modes"][mode]
             text = "unbounded" if m["margin_ratio_percent"] is None else f"{m['margin_ratio_percent']} %"
             cells.append(f"[bold red]{text} LIQUIDATED[/bold red]" if m["liquidated"] else text)
@@ -1098,7 +1166,8 @@ def _print_tables(report: dict[str, Any]) -> None:
 
 def run_margin(args: argparse.Namespace) -> int:
     """Run ``exsim margin``: read and validate the account, evaluate, print; 0."""
-    acct = load_account(args.account, haircuts=args.haircuts, gaps=args.gap)
+    venue = get_venue(getattr(args, "venue", None))
+    acct = load_account(args.account, haircuts=args.haircuts, gaps=args.gap, venue=venue)
     report = evaluate(acct)
     if args.json:
         print(json.dumps(report, indent=2))
