@@ -86,7 +86,17 @@ examples:
   exsim liq-price --side long --qty 100 --entry 25000 --wallet 0.04 \\
       --contract-size 100 --mmr 0.004 --cum 0 --asset BTC
   exsim liq-price --side long --qty 2000 --entry 30000 --wallet 1 --mode cross \\
-      --symbol BTCUSD_PERP --other short:500:31000:30500:0.004:0 --json"""
+      --symbol BTCUSD_PERP --other short:500:31000:30500:0.004:0 --json
+
+other venues (docs/venues.md):
+  exsim liq-price --venue bybit --side long --qty 1 --entry 20000 --leverage 50 \\
+      --mmr 0.005 --cum 0 --mode isolated
+  exsim liq-price --venue bybit --symbol BTCUSD --side long --qty 10000 --entry 8000 \\
+      --wallet 0.5 --mode cross --taker-fee 0.00075
+  exsim liq-price --venue hyperliquid --symbol BTC --side long --qty 0.00077 \\
+      --entry 62739 --margin 24.137992 --leverage 2 --mode isolated --json
+  exsim liq-price --venue dydx --symbol BTC --side long --qty 1 --entry 50000 \\
+      --margin 750 --mark 50000"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -118,7 +128,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="WB",
         help="margin backing the position, in the settlement asset (USDT; the coin for an "
         "inverse contract): the isolated bucket's margin, or the cross wallet balance "
-        "(without unrealized PnL) (required)",
+        "(without unrealized PnL) (required, unless --margin or --leverage gives an isolated margin)",
     )
     p.add_argument(
         "--mode",

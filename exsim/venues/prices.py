@@ -660,9 +660,14 @@ def dydx_liquidation_price(
     (held at their oracles). Long: ``(Q·EP − C − O + R) / (Q·(1 − MMF))``; short:
     ``(Q·EP + C + O − R) / (Q·(1 + MMF))``. Source: https://docs.dydx.exchange/concepts/trading/liquidations.
 
-    The docs' example: long 500 at 1 with 100, MMF 3 % → (500 − 100) / 485 = 0.8247...;
-    at 0.801 it is past it (PnL −99.5, equity 0.5 < 12.015).
+    For one isolated position this is the docs' ``p' = (e − s·p) / (|s|·MMF − s)`` (e the
+    equity, s the signed size, p the entry): their example deposits 1,000 and shorts 3 ETH
+    at 3,000 with MMF 5 % → 10,000 / 3.15 = 3,174.60...; the contract-loss example (long
+    500 at 1 with 100, MMF 3 %) → (500 − 100) / 485 = 0.8247..., so at 0.801 it is past it
+    (PnL −99.5, equity 0.5 < 12.015).
 
+    >>> dydx_liquidation_price(SHORT, 3, 3000, 1000, "0.05")
+    Fraction(200000, 63)
     >>> dydx_liquidation_price(LONG, 500, 1, 100, "0.03")
     Fraction(80, 97)
     """

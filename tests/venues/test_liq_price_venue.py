@@ -174,6 +174,30 @@ class TestBinanceUnchanged:
         assert m == as_json(capsys, *self.BASE)
 
 
+    def test_named_binance_text_is_prefixed_by_the_venue(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--venue binance prints today's explanation after the venue's title."""
+        _, plain, _ = run(capsys, *self.BASE)
+        _, named, _ = run(capsys, *self.BASE, "--venue", "binance")
+        assert named == "Binance USDⓈ-M / COIN-M: " + plain
+
+
+def _doc_commands() -> list[list[str]]:
+    """The ``exsim liq-price`` commands of docs/venues.md, continuation lines joined."""
+    import shlex
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "venues.md").read_text()
+    joined = text.replace("\\\n", " ")
+    return [shlex.split(line)[2:] for line in joined.splitlines() if line.startswith("exsim liq-price")]
+
+
+@pytest.mark.parametrize("args", _doc_commands())
+def test_docs_commands_run(capsys: pytest.CaptureFixture[str], args: list[str]) -> None:
+    """Every liq-price command docs/venues.md shows runs (exit 0, no error)."""
+    rc, out, err = run(capsys, *args)
+    assert (rc, err) == (0, "") and out
+
+
 class TestBadInput:
     @pytest.mark.parametrize(
         "args, start",

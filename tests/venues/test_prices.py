@@ -244,6 +244,11 @@ class TestDydx:
         lp = p.dydx_liquidation_price(LONG, 500, 1, 100, "0.03")
         assert lp is not None and F("0.801") < lp < 1
 
+    def test_docs_isolated_liquidation_price_example(self) -> None:
+        """dYdX docs (Liquidations, isolated liquidation price): deposit 1,000, short 3 ETH at
+        3,000, MMF 5 % → p' = (1000 + 9000) / (3 × 0.05 + 3) = 3,174.60..."""
+        assert p.dydx_liquidation_price(SHORT, 3, 3000, 1000, "0.05") == F(10000) / F("3.15")
+
     def test_liquidation_price_balances_tnc_and_tmmr(self) -> None:
         """At the liquidation price TNC = TMMR, for a long and a short, with other positions."""
         for side in (LONG, SHORT):
