@@ -629,7 +629,6 @@ class _VenueResult:
 
     def explain(self) -> str:
         long = self.side == LONG
-        unit = f" {self.asset}" if self.asset else ""
         size = "" if self.contract_size is None else f" contracts x {_exact(self.contract_size)}"
         what = f"{'long' if long else 'short'} {_exact(self.qty)}{size}"
         if self.symbol:
@@ -654,7 +653,7 @@ class _VenueResult:
         bp = self.bankruptcy_price
         lines.append(
             "bankruptcy price: -- (not positive)" if bp is None
-            else f"bankruptcy price {format_price(bp, round_up=long)}{unit and ''}: {self.bankruptcy_rule}"
+            else f"bankruptcy price {format_price(bp, round_up=long)}: {self.bankruptcy_rule}"
         )
         return "\n".join(lines)
 
@@ -809,11 +808,9 @@ def _bybit(
     ]
     lines: list[str] = []
     if mode == ISOLATED:
-        margin = raw_margin = None
         if raw is not None:
             where = "--wallet" if args.wallet is not None else "--margin"
-            raw_margin = _number(raw, where, f"the {coin} backing the position (>= 0)", minimum=">=0")
-            margin = raw_margin
+            margin = _number(raw, where, f"the {coin} backing the position (>= 0)", minimum=">=0")
         else:
             assert im is not None
             margin = im
@@ -839,6 +836,8 @@ def _bybit(
             )
         figures.append(("wallet", wallet, False))
         if inverse:
+            if deduction != 0:
+                raise InputError("the inverse cross equation has no deduction; expected --cum 0 (or a first-tier position)", where="--cum")
             taker = (
                 Fraction(venue.taker_fee_e8 or 0, RATE_SCALE) if args.taker_fee is None
                 else _number(args.taker_fee, "--taker-fee", "a fee rate as a fraction, e.g. 0.00075", minimum=">=0")
@@ -846,9 +845,7 @@ def _bybit(
             if taker >= 1:
                 raise InputError(f"{args.taker_fee!r} is 1 or more; expected a fraction, e.g. 0.00075", where="--taker-fee")
             bp = prices.bybit_inverse_cross_bankruptcy_price(side, face, entry, wallet, taker)
-            lp = prices.bybit_inverse_cross_liquidation_price(side, face, entry, wallet, mmr, taker) if deduction == 0 else None
-            if deduction != 0:
-                raise InputError("the inverse cross equation has no deduction; expected --cum 0 (or a first-tier position)", where="--cum")
+            lp = prices.bybit_inverse_cross_liquidation_price(side, face, entry, wallet, mmr, taker)
             figures.append(("taker_fee", _exact(taker), True))
             if bp is not None:
                 figures.append(("fee_to_close_at_bankruptcy", face * taker / bp, True))
@@ -875,8 +872,8 @@ def _bybit(
 def _coin(text: str, venue: VenueProfile) -> str:
     """The coin of --symbol for Hyperliquid/dYdX: BTC, BTC-USD, BTCUSDT, BTCUSDC, BTC/USDC:USDC."""
     t = text.strip().upper()
-    inverse = t.endswith("_PERP") or bool(re.fullmatch(r"[A-Z0-9]+/USD:[A-Z0-9]+", t)) and not t.endswith(":USD")
-    if inverse:
+    settled_in_coin = re.fullmatch(r"[A-Z0-9]+/USD:([A-Z0-9]+)", t)
+    if t.endswith("_PERP") or (settled_in_coin and settled_in_coin.group(1) not in ("USD", "USDC", "USDT")):
         raise InputError(
             f"{venue.title} lists no inverse (coin-margined) contracts; {text!r} is one "
             "(use a linear name such as BTC, or --venue binance|bybit)",
@@ -987,7 +984,8 @@ def _hl_or_dydx(
             + " - MM required (tier-consistent)"
         )
         if mode == ISOLATED:
-            bp = prices.bybit_bankruptcy_price(s, qty, entry, collateral)  # EP - side x margin / Q
+            bp = entry - s * collateral / qty
+            bp = bp if bp > 0 else None
             rule = "the isolated margin is used up: entry - side x margin / Q"
         else:
             bp = mark - s * value_at_mark / qty
