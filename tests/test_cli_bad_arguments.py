@@ -192,7 +192,7 @@ CASES: list[tuple[str, list[str], str]] = [
     ("liq-other-fields", [*LIQ, "--symbol", "BTCUSDT", "--mode", "cross", "--other", "long:1:2"], "--other #1: 'long:1:2' has 3 field(s)"),
     ("liq-other-isolated", [*LIQ, "--symbol", "BTCUSDT", "--other", "long:1:2:3:0.01:0"], "expected --mode cross"),
     ("liq-hedge-same-side", [*LIQ, "--symbol", "BTCUSDT", "--mode", "cross", "--hedge-leg", "long:1:61000"], "the same side as --side"),
-    ("liq-unknown-flag", [*LIQ, "--symbol", "BTCUSDT", "--leverage", "10"], "liq-price: unrecognized arguments: --leverage 10"),
+    ("liq-unknown-flag", [*LIQ, "--symbol", "BTCUSDT", "--no-such-option", "10"], "liq-price: unrecognized arguments: --no-such-option 10"),
 ]
 
 
