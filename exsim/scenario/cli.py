@@ -33,6 +33,7 @@ BUILTIN_ORDER = (
     "coin-margined",
     "haircut-squeeze",
     "collateral-crash",
+    "venue-crash",
 )
 
 
