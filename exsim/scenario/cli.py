@@ -377,10 +377,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def venue_rows(s: dict[str, Any], a: dict[str, Any]) -> tuple[str, str, str, str, str]:
-    """One account's outcome under one venue: final equity; full liquidations; partial
-    steps; what the fund (Hyperliquid: the liquidator vault) got (+) or paid (−) at its
-    liquidations; ADL (times it was deleveraged / counterparties its liquidations took)."""
+def venue_rows(a: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """One account's outcome under one venue: final equity; full liquidations (when);
+    partial steps (when: Bybit's ladder, Hyperliquid's chunks); what the fund (Hyperliquid:
+    the liquidator vault) got (+) or paid (−) at its liquidations; ADL (times it was
+    deleveraged / counterparties its liquidations deleveraged)."""
     from exsim.units import format_atoms, to_atoms
 
     liqs = a["liquidations"]
@@ -388,11 +389,14 @@ def venue_rows(s: dict[str, Any], a: dict[str, Any]) -> tuple[str, str, str, str
     partial = [x for x in liqs if x["partial"]]
     fund = sum(to_atoms(x.get("insurance_fund_change", "0"), field="insurance_fund_change") for x in liqs)
     asset = a.get("asset")
-    first = f" (first at {_when(full[0]['after_s'])})" if full else ""
+
+    def when(xs: list[dict[str, Any]]) -> str:
+        return str(len(xs)) + (f" at {', '.join(_when(x['after_s']) for x in xs)}" if xs else "")
+
     return (
         _amount(a["remaining_balance"], asset),
-        f"{len(full)}{first}",
-        str(len(partial)) + (f" (first at {_when(partial[0]['after_s'])})" if partial else ""),
+        when(full),
+        when(partial),
         ("+" if fund > 0 else "") + _amount(format_atoms(fund), asset),
         f"{a['auto_deleveraged']} / {sum(len(x['adl']) for x in liqs)}",
     )
@@ -404,26 +408,28 @@ def print_venue_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
     explanation (a non-Binance one starts with the venue's name and names its rule)."""
     from rich.table import Table
 
-    from exsim.venues.profile import get_venue
+    from exsim.units import format_atoms, to_atoms
+    from exsim.venues.profile import FUND_VAULT, get_venue
 
     venues = list(runs)
     first = runs[venues[0]]
-    t = Table(title=f"{first['scenario']} ({first['margin_mode']}): {' vs '.join(venues)}")
-    for name, justify in (("account", "left"), ("venue", "left"), ("final equity", "right"), ("liquidations", "right"),
-                          ("partial steps", "right"), ("fund / vault +got −paid", "right"),
-                          ("ADL deleveraged / caused", "right")):
-        t.add_column(name, justify=justify)  # type: ignore[arg-type]
+    t = Table(title=f"{first['scenario']} ({first['margin_mode']}): {' vs '.join(venues)}",
+              caption="fund ±: what the insurance fund (Hyperliquid: the liquidator vault) got (+) or paid (−) at the "
+              "account's liquidations; ADL: times deleveraged / counterparties deleveraged")
+    for name in ("account", "venue", "equity", "liquidated", "partial", "fund ±", "ADL"):
+        t.add_column(name, justify="left" if name in ("account", "venue") else "right")
     for i, a in enumerate(first["accounts"]):
         for v in venues:
-            t.add_row(a["name"], v, *venue_rows(runs[v], runs[v]["accounts"][i]))
+            t.add_row(a["name"], v, *venue_rows(runs[v]["accounts"][i]))
         t.add_section()
     for v in venues:
         s = runs[v]
+        change = to_atoms(s["insurance_fund_end"], field="money") - to_atoms(s["insurance_fund_start"], field="money")
         p = s.get("population")
-        pop = f"; population: {p['liquidated']} of {p['accounts']} liquidated" if p else ""
-        t.add_row("fund", v, _money(s["insurance_fund_end"]), str(s["liquidations"]), "", 
-                  f"{_money(s['insurance_fund_start'])} → {_money(s['insurance_fund_end'])}{pop}",
-                  str(s["cascade"]["adl_events"]))
+        t.add_row("vault" if get_venue(v).fund == FUND_VAULT else "fund", v, _money(s["insurance_fund_end"]),
+                  str(sum(1 for a in s["accounts"] for x in a["liquidations"] if not x["partial"]))
+                  + (f" (+{p['liquidated']} drawn)" if p else ""),
+                  "", ("+" if change > 0 else "") + _money(format_atoms(change)), str(s["cascade"]["adl_events"]))
     console.print(t)
     for v in venues:
         venue = get_venue(v)
