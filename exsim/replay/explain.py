@@ -121,8 +121,8 @@ def explain(
         lines = [
             f"Liquidation {number} of {of}: account {event['account_id']}, {scope} "
             f"({event['symbol']}), {when} UTC"
-            + ((" — partial: " + (_partial_step(venue) if venue is not None and other else "reduced to a lower bracket")
-                + ", the scope survives") if event["partial"] else ""),
+            + ((" — partial: " + (_partial_step(venue) + "; the rest stays open" if venue is not None and other
+                                  else "reduced to a lower bracket, the scope survives")) if event["partial"] else ""),
             "",
             f"Trigger. The {event['symbol']} mark price moved. The {scope}'s margin balance (its margin "
             f"plus unrealized PnL at the marks) was {_usdt(event['margin_balance_atoms'])}, "
@@ -180,7 +180,7 @@ def explain(
             )
         if other:
             lines.append(f"  bankruptcy price {px(p['bankruptcy_price_ticks'])}: where its margin balance is zero; the "
-                         f"liquidation order, under {venue.title}'s rule: {venue.rule('order')}")
+                         f"liquidation order, under the venue's rule: {venue.rule('order')}")
         else:
             lines.append(
                 f"  bankruptcy price {px(p['bankruptcy_price_ticks'])}: where its margin balance is zero; the "
@@ -224,7 +224,14 @@ def explain(
         )
     if other:
         fund_name = "liquidator vault" if venue.fund == FUND_VAULT else "insurance fund"
-        lines += ["", f"To the {fund_name}: {_usdt(event['clearance_fee_atoms'])} ({_rule(venue, 'clearance')})"]
+        vault_took = venue.fund == FUND_VAULT and any(p["taken_over_lots"] for p in event["positions"])
+        if event["partial"]:
+            why = "a partial step: the bucket or pool keeps its margin"
+        elif vault_took:
+            why = "the margin left at the bankruptcy price went over with the positions; no clearance fee"
+        else:
+            why = _rule(venue, "clearance")
+        lines += ["", f"To the {fund_name}: {_usdt(event['clearance_fee_atoms'])} ({why})"]
         if event.get("adl"):
             lines.append(f"Deleveraging: {_rule(venue, 'adl')}")
     else:
@@ -251,7 +258,7 @@ def _partial_step(venue: VenueProfile) -> str:
         return "laddered, one risk-limit tier lower"
     if venue.chunk_above_atoms:
         return (f"a {format_rate_e8(venue.chunk_e8 * 100, 0)} % chunk of a position above "
-                f"{format_atoms(venue.chunk_above_atoms, 0)}, then a {venue.cooldown_ns // 10**9} s cooldown")
+                f"{format_atoms(venue.chunk_above_atoms, 0)} of notional, then a {venue.cooldown_ns // 10**9} s cooldown")
     return "one step"
 
 

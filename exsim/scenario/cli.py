@@ -378,7 +378,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def venue_rows(a: dict[str, Any]) -> tuple[str, str, str, str, str]:
-    """One account's outcome under one venue: final equity; full liquidations (when);
+    """One account's outcome under one venue: final equity; liquidations (when);
     partial steps (when: Bybit's ladder, Hyperliquid's chunks); what the fund (Hyperliquid:
     the liquidator vault) got (+) or paid (−) at its liquidations; ADL (times it was
     deleveraged / counterparties its liquidations deleveraged)."""
@@ -414,10 +414,12 @@ def print_venue_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
     venues = list(runs)
     first = runs[venues[0]]
     t = Table(title=f"{first['scenario']} ({first['margin_mode']}): {' vs '.join(venues)}",
-              caption="fund ±: what the insurance fund (Hyperliquid: the liquidator vault) got (+) or paid (−) at the "
+              caption="liq.: full liquidations; partial: steps that left the account standing (Bybit's ladder, "
+              "Hyperliquid's chunks); fund ±: what the insurance fund (Hyperliquid: the liquidator vault) got (+) or paid (−) at the "
               "account's liquidations; ADL: times deleveraged / counterparties deleveraged")
-    for name in ("account", "venue", "equity", "liquidated", "partial", "fund ±", "ADL"):
-        t.add_column(name, justify="left" if name in ("account", "venue") else "right")
+    for name in ("account", "venue", "equity", "liq.", "partial", "fund ±", "ADL"):  # (money and names unwrapped)
+        t.add_column(name, justify="left" if name in ("account", "venue") else "right",
+                     no_wrap=name in ("venue", "equity", "fund ±", "ADL"))
     for i, a in enumerate(first["accounts"]):
         for v in venues:
             t.add_row(a["name"], v, *venue_rows(runs[v]["accounts"][i]))

@@ -195,14 +195,16 @@ class TestHyperliquid:
       (637,000; fee 286.65; loss 63,000): bucket 286,713.35; 56 left.
     - 4m, 45,400: balance 286,713.35 − 56 × 4,600 = 29,113.35 <= MM 56 × 45,400 × 1.25 % =
       31,780, above 2/3 of it (21,186.67): 20 % of 56 = 11.2 BTC (508,480; fee 228.816; loss
-      51,520): bucket 235,164.534; 44.8 left.
-    - 5m, 45,300: 235,164.534 − 44.8 × 4,700 = 24,604.534 <= 25,368, above 16,912: 20 % of
-      44.8 = 8.96 BTC (405,888; fee 182.6496; loss 42,112): bucket 192,869.8844; 35.84 left.
-    - 6m, 45,200: 192,869.8844 − 35.84 × 4,800 = 20,837.8844 > MM 20,249.6: nothing.
-    - 7m, 44,900: 192,869.8844 − 35.84 × 5,100 = 10,085.8844 < 2/3 × 20,114.8 = 13,409.87:
-      the liquidator vault takes the 35.84 BTC at the bankruptcy price
-      50,000 − 192,869.8844 / 35.84 = 44,618.59698…, 44,618.6 on the tick grid (rounded up,
-      away from bad debt), and the margin with them; no clearance fee.
+      51,520): bucket 286,713.35 − 51,520 − 228.816 = 234,964.534; 44.8 left.
+    - 5m, 45,300: 234,964.534 − 44.8 × 4,700 = 24,404.534 <= 25,368, above 16,912: 20 % of
+      44.8 = 8.96 BTC (405,888; fee 182.6496; loss 42,112): bucket 192,669.8844; 35.84 left.
+    - 6m, 45,200: 192,669.8844 − 35.84 × 4,800 = 20,637.8844 > MM 35.84 × 45,200 × 1.25 % =
+      20,249.6: nothing.
+    - 7m, 44,900: 192,669.8844 − 35.84 × 5,100 = 9,885.8844 < 2/3 of MM 35.84 × 44,900 ×
+      1.25 % = 1,609,216 × 1.25 % = 20,115.2 (13,410.13): the liquidator vault takes the
+      35.84 BTC at the bankruptcy price 50,000 − 192,669.8844 / 35.84 = 44,624.166…,
+      44,624.2 on the tick grid (rounded up, away from bad debt), and the margin left at that
+      price with them: 192,669.8844 − 35.84 × 5,375.8 = 1.2124. No clearance fee.
     """
 
     def test_three_chunks_then_the_vault(self, runs: Runs) -> None:
@@ -213,18 +215,26 @@ class TestHyperliquid:
         """14 = 20 % of 70, 11.2 = 20 % of 56, 8.96 = 20 % of 44.8; the vault's step sells nothing."""
         assert runs["hyperliquid"].filled_btc() == [Decimal(14), Decimal("11.2"), Decimal("8.96"), Decimal(0)]
 
+    def test_the_trigger_figures_are_at_the_mark(self, runs: Runs) -> None:
+        """Margin balance and MM at each step: 35,000 / 39,812.5; 29,113.35 / 31,780;
+        24,404.534 / 25,368; 9,885.8844 / 20,115.2."""
+        got = [(money(x["margin_balance"]), money(x["maint_margin"])) for x in runs["hyperliquid"].whale["liquidations"]]
+        assert got == [(Decimal(35_000), Decimal("39812.5")), (Decimal("29113.35"), Decimal(31_780)),
+                       (Decimal("24404.534"), Decimal(25_368)), (Decimal("9885.8844"), Decimal("20115.2"))]
+
     def test_the_vault_takes_the_rest_at_the_bankruptcy_price(self, runs: Runs) -> None:
-        """35.84 BTC taken over at 44,618.6."""
+        """35.84 BTC taken over at 44,624.2."""
         (pos,) = runs["hyperliquid"].events[-1]["positions"]
         assert pos["taken_over_lots"] * LOT == Decimal("35.84")
-        assert pos["bankruptcy_price_ticks"] * TICK == Decimal("44618.6")
+        assert pos["bankruptcy_price_ticks"] * TICK == Decimal("44624.2")
 
-    def test_no_clearance_fee_and_the_trader_keeps_the_wallet(self, runs: Runs) -> None:
-        """No fee at any step; the trader keeps 400,000 − 350,000 − 1,575 = 48,425, the bucket
-        is gone (its 0.5084 left at the bankruptcy price, 192,869.8844 − 35.84 × 5,381.4,
-        went over with the position)."""
+    def test_the_vault_gets_the_margin_left_and_the_trader_the_wallet(self, runs: Runs) -> None:
+        """The chunks give nobody anything; the vault's step moves the 1.2124 left in the bucket
+        to the vault (the event's clearance_fee field carries it: Hyperliquid charges no
+        clearance fee); the trader keeps 400,000 − 350,000 − 1,575 = 48,425."""
         r = runs["hyperliquid"]
-        assert [money(x["clearance_fee"]) for x in r.whale["liquidations"]] == [0, 0, 0, 0]
+        assert [money(x["insurance_fund_change"]) for x in r.whale["liquidations"]] == [0, 0, 0, Decimal("1.2124")]
+        assert Decimal("192669.8844") - Decimal("35.84") * (50_000 - Decimal("44624.2")) == Decimal("1.2124")
         assert money(r.whale["remaining_balance"]) == 400_000 - 350_000 - 1_575
 
     def test_the_explanations_name_the_venue(self, runs: Runs) -> None:
@@ -253,6 +263,12 @@ class TestDydx:
         assert "46291.1" in liq["explanation"]
         assert runs["dydx"].events[0]["positions"][0]["bankruptcy_price_ticks"] * TICK == Decimal(45_000)
 
+    def test_the_trader_keeps_the_rest_after_the_fund_and_the_fee(self, runs: Runs) -> None:
+        """400,000 − 1,750 (open) − 70 × 3,700 (loss) − 0.05 % × 3,241,000 (1,620.5, the
+        closing taker fee) − 16,205 (fund) = 121,424.5."""
+        kept = money(runs["dydx"].whale["remaining_balance"])
+        assert kept == 400_000 - 1_750 - 259_000 - Decimal("1620.5") - 16_205 == Decimal("121424.5")
+
     def test_the_fund_gets_at_most_half_a_percent_of_the_quote(self, runs: Runs) -> None:
         """min(quote − bankruptcy quote, 0.5 % × quote) = min(3,241,000 − 70 × 45,000,
         0.005 × 3,241,000) = min(91,000, 16,205) = 16,205."""
@@ -263,11 +279,10 @@ class TestDydx:
 
 class TestSideBySide:
     def test_four_venues_four_outcomes(self, runs: Runs) -> None:
-        """What the whale keeps: dYdX (liquidated first, at 46,300) the most; Binance 52,758;
+        """What the whale keeps: dYdX (liquidated first, at 46,300) 121,424.5; Binance 52,758;
         Bybit and Hyperliquid only the wallet (48,075 and 48,425)."""
         kept = {v: money(r.whale["remaining_balance"]) for v, r in runs.all().items()}
-        assert kept["binance"] == 52_758 and kept["bybit"] == 48_075 and kept["hyperliquid"] == 48_425
-        assert kept["dydx"] > kept["binance"]
+        assert kept == {"dydx": Decimal("121424.5"), "binance": 52_758, "bybit": 48_075, "hyperliquid": 48_425}
 
     def test_the_summary_records_the_venue(self, runs: Runs) -> None:
         """summary.json says which venue's rules ran, and that the command named it."""
