@@ -658,11 +658,12 @@ class Replay:
         #: (Binance: the instruments themselves, untouched)
         self.venue = run_venue(config.venue)
         if not self.venue.is_binance:
-            self.instruments = [venue_instruments(self.venue, [inst], where=first_where.get(inst.symbol, ""))[0]
-                                for inst in self.instruments]
+            fallback: list[str] = []
+            self.instruments = [venue_instruments(self.venue, [inst], where=first_where.get(inst.symbol, ""),
+                                                  notes=fallback)[0] for inst in self.instruments]
             self.instrument_notes = [f"{note}; under {self.venue.title}'s terms (--venue {self.venue.name}: its margin "
                                      "tiers, maintenance-margin basis, fees, funding interval, no clearance fee)"
-                                     for note in self.instrument_notes]
+                                     for note in self.instrument_notes] + fallback
         check_collateral_mode(self.venue, config.collateral_mode == MULTI_ASSETS)
         kinds = frozenset().union(*kinds_of)
         # kinds a file is sure to hold (a raw WebSocket capture only may: it depends on

@@ -47,14 +47,33 @@ def run_venue(name: str | None, *, where: str = "", field: str = "--venue") -> V
 
 
 def venue_instruments(venue: VenueProfile, instruments: Iterable["Instrument"], *, where: str = "",
-                      option: str = "--venue") -> list["Instrument"]:
+                      option: str = "--venue", notes: list[str] | None = None) -> list["Instrument"]:
     """``instruments`` under ``venue``'s terms; a contract the venue does not list (an
     inverse one on Hyperliquid or dYdX) is one line naming ``option`` and ``where`` (the
-    file that holds it)."""
-    try:
-        return venue.instruments(instruments)
-    except InputError as exc:
-        raise InputError(exc.message, where=where or exc.where, field=option) from None
+    file that holds it).
+
+    An asset the venue ships no margin tiers for (a made-up ``DEMOUSDT`` on Hyperliquid)
+    gets one tier at the instrument's own maximum leverage (its first bracket's), as
+    ``exsim liq-price --max-leverage`` does; ``notes`` receives a line saying so.
+    """
+    out = []
+    for inst in instruments:
+        try:
+            out.append(venue.instrument(inst))
+            continue
+        except InputError as exc:
+            error = InputError(exc.message, where=where or exc.where, field=option)
+            if inst.inverse:
+                raise error from None
+        lev = inst.brackets.brackets[0].max_leverage
+        try:
+            out.append(venue.instrument(inst, max_leverage=lev))
+        except InputError:
+            raise error from None
+        if notes is not None:
+            notes.append(f"{inst.symbol}: {venue.title} ships no margin tiers for {inst.base}: one tier at the "
+                         f"instrument's own maximum leverage, {lev}x")
+    return out
 
 
 def check_collateral_mode(venue: VenueProfile, multi_assets: bool, *, where: str = "", option: str = "--venue",

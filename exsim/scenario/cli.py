@@ -219,6 +219,8 @@ def venue_note(console: Any, s: dict[str, Any]) -> None:
     console.print(f"[bold]venue:[/bold] {venue.title} (named by {said})", highlight=False)
     for line in rule_lines(venue):
         console.print(f"  {line}", highlight=False, markup=False)
+    for note in s.get("venue_notes", ()):
+        console.print(f"  note: {note}", highlight=False, markup=False)
 
 
 def collateral_note(console: Any, runs: list[dict[str, Any]]) -> None:
@@ -438,6 +440,8 @@ def print_venue_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
         console.print(f"[bold]{venue.title}[/bold] ({v}):", highlight=False)
         for line in rule_lines(venue):
             console.print(f"  {line}", highlight=False, markup=False)
+        for note in runs[v].get("venue_notes", ()):
+            console.print(f"  note: {note}", highlight=False, markup=False)
         for a in runs[v]["accounts"]:
             for x in a["liquidations"]:
                 kind = "partial" if x["partial"] else "liquidation"

@@ -551,6 +551,7 @@ class ScenarioRecorder:
             "margin_mode": run.mode,
             "venue": run.venue.name,
             "venue_from": run.venue_from,
+            **({"venue_notes": list(run.venue_notes)} if run.venue_notes else {}),
             "mark": sc.mark_source,
             "paths": dict(sc.path_kinds),
             "start": utc_text(sc.start_ns),

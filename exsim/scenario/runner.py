@@ -112,9 +112,11 @@ class ScenarioRun:
         option = "venue" if self.venue_from == "file" else "--venue"
         where = scenario.venue_where if self.venue_from == "file" else scenario.source
         self.venue = run_venue(venue if venue is not None else scenario.venue, where=where, field=option)
+        #: what the run had to decide about the venue's terms (an asset it ships no tiers for)
+        self.venue_notes: list[str] = []
         if not self.venue.is_binance:  # the instruments under the venue's terms (Binance's: the file's, untouched)
             scenario = attrs.evolve(scenario, instruments=tuple(
-                venue_instruments(self.venue, scenario.instruments, where=where, option=option)))
+                venue_instruments(self.venue, scenario.instruments, where=where, option=option, notes=self.venue_notes)))
         self.scenario = scenario
         #: the margin mode of positions that do not fix one
         self.margin_mode = "cross" if self.mode == MULTI_ASSETS else self.mode
@@ -292,7 +294,8 @@ class ScenarioRun:
         self.setup_errors.clear()
         self._send(command)
         if self.setup_errors:
-            raise InputError(f"the exchange refused {type(command).__name__}: {self.setup_errors[0]}", where=where,
+            under = "" if self.venue.is_binance else f" (under {self.venue.title}'s rules and tiers: --venue {self.venue.name})"
+            raise InputError(f"the exchange refused {type(command).__name__}: {self.setup_errors[0]}{under}", where=where,
                              field=field or "setup")
 
     # ------------------------------------------------------------------ the book and the mark

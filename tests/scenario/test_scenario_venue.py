@@ -72,6 +72,15 @@ class TestRunVenue:
         assert run.scenario.instrument("BTCUSDT").maint_margin_basis == "entry"
         assert run.venue.name == "bybit"
 
+    def test_a_made_up_asset_on_hyperliquid_takes_its_own_maximum_leverage(self) -> None:
+        """DEMOUSDT (one bracket, 20x) has no shipped Hyperliquid tiers: one tier at 20x, MMR
+        1 / (2 × 20) = 2.5 %, and the summary says so."""
+        run = ScenarioRun(load_scenario(resolve("one-position")), venue="hyperliquid")
+        (b,) = run.scenario.instrument("DEMOUSDT").brackets.brackets
+        assert (b.max_leverage, b.mmr_e8) == (20, 2_500_000)
+        assert run.run()["venue_notes"] == [
+            "DEMOUSDT: Hyperliquid ships no margin tiers for DEMO: one tier at the instrument's own maximum leverage, 20x"]
+
     def test_an_inverse_contract_on_hyperliquid_is_one_line(self, capsys: pytest.CaptureFixture[str]) -> None:
         """coin-margined under --venue hyperliquid: exit 2, the file and the option named."""
         assert main(["scenario", "coin-margined", "--venue", "hyperliquid"]) == 2
