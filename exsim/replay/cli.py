@@ -199,6 +199,11 @@ def add_replay_arguments(p: argparse.ArgumentParser, *, files: bool = True, show
         help="collateral buffers and haircut tiers from the shipped venue data (docs/margin-calculator.md, with sources), "
         "in force from the first instant (multi-assets runs; default: none, every rate at its index)",
     )
+    p.add_argument(
+        "--venue", default=None, metavar="VENUE",
+        help="the venue whose rules the run follows: binance, bybit, hyperliquid or dydx (margin tiers, maintenance "
+        "margin, liquidation process, insurance fund / vault, ADL, fees, funding interval; docs/venues.md; default binance)",
+    )
     p.add_argument("--latency-ns", type=_whole, default=0, help="ns from the strategy's decision to the order's arrival (default 0; at most 1 hour)")
     add_market_arguments(p)
     add_output_arguments(p, shown=shown)
@@ -300,7 +305,15 @@ def config_from_args(args: argparse.Namespace) -> Any:
         collateral_mode=getattr(args, "collateral_mode", None) or "single-asset",
         haircut_schedule=tuple(getattr(args, "haircut_schedule", None) or ()),
         haircuts=getattr(args, "haircuts", None),
+        venue=_venue_option(getattr(args, "venue", None)),
     )
+
+
+def _venue_option(text: str | None) -> str:
+    """``--venue``'s value (default binance); an unknown name is one line naming the option."""
+    from exsim.replay.venue import run_venue
+
+    return run_venue(text).name
 
 
 def run_replay(files: list[str], args: argparse.Namespace, *, title: str) -> dict[str, Any]:
@@ -415,6 +428,7 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
         console.print(f"[dim]instrument:[/dim] {escape(line)}", highlight=False)
     if (settings := settings_line(s)) is not None:
         console.print(f"[dim]settings in force:[/dim] {settings}", markup=True, highlight=False)
+    venue_lines(console, s)
     if s.get("collateral"):
         console.print(collateral_table(s["collateral"]))
         for line in s["collateral"]["index_sources"]:
@@ -445,6 +459,21 @@ def print_summary(console: Any, s: dict[str, Any], out: str | None) -> None:
         f"{s['rows']:,} rows in {s['wall_s']:.2f} s ({(s['rows_per_s'] or 0):,} rows/s); state hash {s['state_hash'][:16]}"
         + (f"; run written to {out}" if out else "")
     )
+
+
+def venue_lines(console: Any, s: dict[str, Any]) -> None:
+    """A run under a venue other than Binance: the venue and its rules, one line each (a
+    Binance run, and a run directory written before venues, print nothing here)."""
+    from exsim.replay.venue import rule_lines
+    from exsim.venues.profile import get_venue
+
+    name = s.get("venue", "binance")
+    if name == "binance":
+        return
+    venue = get_venue(name)
+    console.print(f"[bold]venue:[/bold] {venue.title} (--venue {name})", highlight=False)
+    for line in rule_lines(venue):
+        console.print(f"  {line}", highlight=False, markup=False)
 
 
 def asset_table(s: dict[str, Any]) -> Any:

@@ -18,6 +18,7 @@ from exsim.errors import InputError
 from exsim.instruments import Instrument, get_instrument, instrument_from_dict
 from exsim.replay.recorder import utc_text
 from exsim.units import ATOMS_E8_PER_ATOM, format_atoms, format_rate_e8, format_scaled
+from exsim.venues.profile import FUND_VAULT, PARTIAL_LADDER, VenueProfile, get_venue
 
 NS_PER_S = 1_000_000_000
 
@@ -84,14 +85,18 @@ def _multi_assets_trigger(symbol: str) -> str:
 
 
 def explain(
-    event: dict[str, Any], number: int, of: int, instruments: Mapping[str, Instrument] | None = None
+    event: dict[str, Any], number: int, of: int, instruments: Mapping[str, Instrument] | None = None,
+    venue: VenueProfile | None = None,
 ) -> str:
     """The story of one ``Liquidation`` event (a dict from events.jsonl).
 
     Instruments are looked up in ``instruments`` (by symbol; the run's own specs, e.g. one
     whose maintenance margin is held at its entry value), else among the shipped ones.
+    ``venue``: the rules the run followed (None or Binance: Binance's story, as it always
+    was); another venue's story names, at each step, the venue's rule behind it.
     """
     insts = instruments or {}
+    other = venue is not None and not venue.is_binance
 
     def instrument_of(symbol: str) -> Instrument:
         return insts[symbol] if symbol in insts else get_instrument(symbol)
@@ -116,12 +121,17 @@ def explain(
         lines = [
             f"Liquidation {number} of {of}: account {event['account_id']}, {scope} "
             f"({event['symbol']}), {when} UTC"
-            + (" — partial: reduced to a lower bracket, the scope survives" if event["partial"] else ""),
+            + ((" — partial: " + (_partial_step(venue) + "; the rest stays open" if venue is not None and other
+                                  else "reduced to a lower bracket, the scope survives")) if event["partial"] else ""),
             "",
             f"Trigger. The {event['symbol']} mark price moved. The {scope}'s margin balance (its margin "
-            f"plus unrealized PnL at the marks) was {_usdt(event['margin_balance_atoms'])}, at or below its "
-            f"maintenance margin of {_usdt(event['maint_margin_atoms'])}: the venue takes the position(s) over.",
+            f"plus unrealized PnL at the marks) was {_usdt(event['margin_balance_atoms'])}, "
+            + (f"below its maintenance margin of {_usdt(event['maint_margin_atoms'])}" if other and not venue.liquidatable_at_equality
+               else f"at or below its maintenance margin of {_usdt(event['maint_margin_atoms'])}")
+            + ": the venue takes the position(s) over.",
         ]
+    if other:
+        lines.insert(1, f"Venue: {venue.title}. {_rule(venue, 'trigger')}")
     for p in event["positions"]:
         if "mark_price_subticks" not in p:  # an events.jsonl of an exsim that kept marks in ticks
             raise InputError(
@@ -168,10 +178,14 @@ def explain(
                 f"  liquidation price {mpx(p['liquidation_price_subticks'])}: where its margin balance met the "
                 f"maintenance margin; the mark was {mpx(mark)}"
             )
-        lines.append(
-            f"  bankruptcy price {px(p['bankruptcy_price_ticks'])}: where its margin balance is zero; the "
-            f"liquidation order is a reduce-only IOC at that price"
-        )
+        if other:
+            lines.append(f"  bankruptcy price {px(p['bankruptcy_price_ticks'])}: where its margin balance is zero; the "
+                         f"liquidation order, under the venue's rule: {venue.rule('order')}")
+        else:
+            lines.append(
+                f"  bankruptcy price {px(p['bankruptcy_price_ticks'])}: where its margin balance is zero; the "
+                f"liquidation order is a reduce-only IOC at that price"
+            )
         filled = p["filled_lots"]
         if filled:
             # the average fill, exact as a fraction of ticks, shown to 8 places for reading
@@ -189,12 +203,16 @@ def explain(
                     f"{float(abs(worse) / mark_ticks) * 1e4:.1f} bp)"
                 )
             )
+        elif other:
+            lines.append("  through the book: nothing")
         else:
             lines.append("  through the book: nothing (no liquidity at or better than the bankruptcy price)")
         if p["taken_over_lots"]:
+            taker = "the liquidator vault" if other and venue.fund == FUND_VAULT else "the insurance fund"
             lines.append(
-                f"  taken over by the insurance fund: {inst.qty_str(p['taken_over_lots'])} at the bankruptcy "
+                f"  taken over by {taker}: {inst.qty_str(p['taken_over_lots'])} at the bankruptcy "
                 f"price {px(p['bankruptcy_price_ticks'])}"
+                + (f" ({venue.rule('fund')})" if other else "")
             )
         if p["adl_lots"]:
             lines.append(f"  auto-deleveraged against profitable opposite positions: {inst.qty_str(p['adl_lots'])}")
@@ -204,18 +222,65 @@ def explain(
             f"  ADL #{a['rank']}: account {a['account_id']} closed {inst.qty_str(abs(a['qty_lots']))} at "
             f"{inst.price_str(a['price_ticks'])} (ranking score {format_rate_e8(a['score_e8'], 4)})"
         )
+    if other:
+        fund_name = "liquidator vault" if venue.fund == FUND_VAULT else "insurance fund"
+        vault_took = venue.fund == FUND_VAULT and any(p["taken_over_lots"] for p in event["positions"])
+        if event["partial"]:
+            why = "a partial step: the bucket or pool keeps its margin"
+        elif vault_took:
+            why = "the margin left at the bankruptcy price went over with the positions; no clearance fee"
+        else:
+            why = _rule(venue, "clearance")
+        lines += ["", f"To the {fund_name}: {_usdt(event['clearance_fee_atoms'])} ({why})"]
+        if event.get("adl"):
+            lines.append(f"Deleveraging: {_rule(venue, 'adl')}")
+    else:
+        lines += [
+            "",
+            f"Clearance fee: {_usdt(event['clearance_fee_atoms'])} (the instrument's rate on the liquidated notional, "
+            "capped by the margin left above the bankruptcy price; it goes to the insurance fund, and the account "
+            "keeps whatever margin is left after it).",
+        ]
+    fund_word = "Liquidator vault" if other and venue.fund == FUND_VAULT else "Insurance fund"
     lines += [
-        "",
-        f"Clearance fee: {_usdt(event['clearance_fee_atoms'])} (the instrument's rate on the liquidated notional, "
-        "capped by the margin left above the bankruptcy price; it goes to the insurance fund, and the account "
-        "keeps whatever margin is left after it).",
-        f"Insurance fund: {'+' if event['insurance_fund_change_atoms'] >= 0 else ''}"
+        f"{fund_word}: {'+' if event['insurance_fund_change_atoms'] >= 0 else ''}"
         f"{_usdt(event['insurance_fund_change_atoms'])}, now {_usdt(event['insurance_fund_atoms'])}."
         + (f" Uncovered loss: {_usdt(event['uncovered_loss_atoms'])}." if event["uncovered_loss_atoms"] else ""),
         "",
         f"In one line: {event['explanation']}",
     ]
     return "\n".join(lines)
+
+
+def _partial_step(venue: VenueProfile) -> str:
+    """What one partial step is under ``venue`` (from its profile)."""
+    if venue.partial == PARTIAL_LADDER:
+        return "laddered, one risk-limit tier lower"
+    if venue.chunk_above_atoms:
+        return (f"a {format_rate_e8(venue.chunk_e8 * 100, 0)} % chunk of a position above "
+                f"{format_atoms(venue.chunk_above_atoms, 0)} of notional, then a {venue.cooldown_ns // 10**9} s cooldown")
+    return "one step"
+
+
+def _rule(venue: VenueProfile, key: str) -> str:
+    """The venue's rule ``key`` as a sentence (capitalised, with a full stop)."""
+    text = venue.rule(key)
+    return (text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")) if text else ""
+
+
+def run_venue_of(run_dir: str | Path) -> VenueProfile | None:
+    """The venue a run directory's ``summary.json`` names (None: it names none, or has no summary: Binance)."""
+    path = Path(run_dir) / "summary.json"
+    if not path.is_file():
+        return None
+    try:
+        summary = json.loads(path.read_bytes())
+    except ValueError:
+        return None  # (exsim report says a damaged summary; the story needs only the events)
+    name = summary.get("venue") if isinstance(summary, dict) else None
+    if name is None:
+        return None
+    return get_venue(name, where=f"{path}: venue")
 
 
 def _dec(value: Fraction) -> str:
@@ -255,8 +320,9 @@ def explain_run(
         instruments = run_instruments(run_dir)
     if not events:
         return f"No liquidation in {run_dir}."
+    venue = run_venue_of(run_dir)
     if number is not None:
         if not 1 <= number <= len(events):
             raise InputError(f"{number}: the run has {len(events)} liquidation(s)", field="--liquidation")
-        return explain(events[number - 1], number, len(events), instruments)
-    return "\n\n".join(explain(e, i, len(events), instruments) for i, e in enumerate(events, 1))
+        return explain(events[number - 1], number, len(events), instruments, venue)
+    return "\n\n".join(explain(e, i, len(events), instruments, venue) for i, e in enumerate(events, 1))

@@ -101,8 +101,9 @@ def config_dict(config: Any) -> dict[str, Any]:
 
 
 #: options left out of a config's dict at their defaults (runs without them keep the run
-#: keys, snapshots and summaries they had): deposits, collateral mode, haircut schedules
-_QUIET_DEFAULTS = {"deposits": (), "collateral_mode": "single-asset", "haircut_schedule": (), "haircuts": None}
+#: keys, snapshots and summaries they had): deposits, collateral mode, haircut schedules, venue
+_QUIET_DEFAULTS = {"deposits": (), "collateral_mode": "single-asset", "haircut_schedule": (), "haircuts": None,
+                   "venue": "binance"}
 
 
 def _shown_option(a: Any, v: Any) -> bool:

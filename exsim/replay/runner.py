@@ -151,6 +151,8 @@ from exsim.replay.collateral import (
     usd_index_e8,
 )
 from exsim.results.assets import USD_ASSETS, deposit_assets
+from exsim.replay.venue import check_collateral_mode, exchange_venue, run_venue, venue_instruments
+from exsim.venues.profile import VENUE_NAMES
 from exsim.units import ceil_div, div_half_even, floor_div, format_atoms, format_rate_e8, parse_decimal, to_atoms, to_subticks
 
 NS_PER_S = 1_000_000_000
@@ -358,6 +360,8 @@ class ReplayConfig:
     #: ``--haircuts``: the shipped collateral rules of a venue (``binance`` / ``bybit``,
     #: exsim/instruments/data/collateral_*.json) in force from the first instant
     haircuts: str | None = None
+    #: ``--venue``: whose rules the run follows (exsim.venues.profile; binance: today's engine path)
+    venue: str = attrs.field(default="binance", converter=str.lower, validator=_one_of(VENUE_NAMES))
 
 
 @attrs.define
@@ -396,6 +400,7 @@ class _Recorder(Recorder):
         if info is not None:
             summary["checkpoint"] = info
         summary["settings"] = self.replay.settings_in_force()
+        summary["venue"] = self.replay.venue.name
         summary["run_key"] = self.replay.run_key
         stopped = self.replay.stopped
         summary["complete"] = stopped is None
@@ -649,6 +654,17 @@ class Replay:
         self.symbols = [i.symbol for i in self.instruments]
         if any(i.symbol != s for i, s in zip(self.instruments, symbols)):
             raise InputError(f"symbols {symbols} must be given as exchange symbols like BTCUSDT", field="symbol")
+        #: the venue whose rules the run follows (``--venue``): its instruments under its terms
+        #: (Binance: the instruments themselves, untouched)
+        self.venue = run_venue(config.venue)
+        if not self.venue.is_binance:
+            fallback: list[str] = []
+            self.instruments = [venue_instruments(self.venue, [inst], where=first_where.get(inst.symbol, ""),
+                                                  notes=fallback)[0] for inst in self.instruments]
+            self.instrument_notes = [f"{note}; under {self.venue.title}'s terms (--venue {self.venue.name}: its margin "
+                                     "tiers, maintenance-margin basis, fees, funding interval, no clearance fee)"
+                                     for note in self.instrument_notes] + fallback
+        check_collateral_mode(self.venue, config.collateral_mode == MULTI_ASSETS)
         kinds = frozenset().union(*kinds_of)
         # kinds a file is sure to hold (a raw WebSocket capture only may: it depends on
         # which streams were recorded)
@@ -801,6 +817,7 @@ class Replay:
             ledger=self.ledger,
             computed_marks=self.mark_mode != "replayed",
             computed_funding=self.funding_mode == "computed",
+            **exchange_venue(self.venue),
         )
         #: computed funding: the symbols whose premium index is the venue's, replayed (the
         #: others sample the book's at each index update); settlements so far, and how many
@@ -1012,6 +1029,7 @@ class Replay:
             "latency_ns": cfg.latency_ns,
             "queue_model": QUEUE_MODELS[cfg.queue_model],
             "collateral_mode": cfg.collateral_mode + (" (--collateral-mode)" if self.multi_assets else " (default)"),
+            "venue": self.venue.name + (" (default)" if self.venue.is_binance else " (--venue)"),
         }
 
     # ------------------------------------------------------------------ running

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from exsim.errors import InputError
+from exsim.replay.venue import rule_lines
 from exsim.scenario.runner import ScenarioRun
 from exsim.scenario.spec import RUN_MODES, Scenario, load_scenario
 
@@ -32,6 +33,7 @@ BUILTIN_ORDER = (
     "coin-margined",
     "haircut-squeeze",
     "collateral-crash",
+    "venue-crash",
 )
 
 
@@ -168,7 +170,7 @@ def population_rows(s: dict[str, Any]) -> list[tuple[str, str]]:
 def print_scenario(console: Any, s: dict[str, Any]) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{s['scenario']} ({s['margin_mode']})")
+    t = Table(title=f"{s['scenario']} ({s['margin_mode']}{venue_label(s)})")
     t.add_column("figure")
     for a in s["accounts"]:
         t.add_column(a["name"], justify="right")
@@ -195,6 +197,30 @@ def print_scenario(console: Any, s: dict[str, Any]) -> None:
             console.print(f"[bold red]liquidation[/bold red] {a['name']} at {_when(x['after_s'])}: {x['explanation']}")
     usd_note(console, s)
     collateral_note(console, [s])
+    venue_note(console, s)
+
+
+def venue_label(s: dict[str, Any]) -> str:
+    """``", bybit"`` for the table's title; nothing for a run under Binance by default (as before)."""
+    venue = s.get("venue", "binance")
+    return "" if venue == "binance" and s.get("venue_from", "default") == "default" else f", {venue}"
+
+
+def venue_note(console: Any, s: dict[str, Any]) -> None:
+    """Which venue's rules the run followed and who named it; its rules, one line each
+    (nothing for a run under Binance by default)."""
+    from exsim.venues.profile import get_venue
+
+    venue = get_venue(s.get("venue", "binance"))
+    how = s.get("venue_from", "default")
+    if venue.is_binance and how == "default":
+        return
+    said = {"--venue": "--venue on the command line", "file": "the scenario file", "default": "the default"}[how]
+    console.print(f"[bold]venue:[/bold] {venue.title} (named by {said})", highlight=False)
+    for line in rule_lines(venue):
+        console.print(f"  {line}", highlight=False, markup=False)
+    for note in s.get("venue_notes", ()):
+        console.print(f"  note: {note}", highlight=False, markup=False)
 
 
 def collateral_note(console: Any, runs: list[dict[str, Any]]) -> None:
@@ -244,8 +270,8 @@ def print_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
 
 
 # --------------------------------------------------------------------------- commands
-def run_one(scenario: Scenario, mode: str | None, out: Path | None) -> dict[str, Any]:
-    summary = ScenarioRun(scenario, margin_mode=mode, out_dir=out).run()
+def run_one(scenario: Scenario, mode: str | None, out: Path | None, venue: str | None = None) -> dict[str, Any]:
+    summary = ScenarioRun(scenario, margin_mode=mode, out_dir=out, venue=venue).run()
     if out is not None:
         from exsim.scenario.plots import write_scenario_plots
 
@@ -265,7 +291,9 @@ def cmd_scenario(args: argparse.Namespace) -> int:
         raise InputError("give a scenario FILE or NAME (or --list)", field="FILE")
     scenario = load_scenario(resolve(args.file), args.allow_path)
     out = Path(args.out) if args.out else None
-    summary = run_one(scenario, args.mode, out)
+    venue = parse_venue(args.venue)
+    say_override(console, scenario, venue)
+    summary = run_one(scenario, args.mode, out, venue)
     print_scenario(console, summary)
     if out is not None:
         console.print(f"run written to {out} (summary.json, trades.csv, timeseries.csv, marks.csv, fills.csv, events.jsonl, "
@@ -284,21 +312,149 @@ def parse_modes(text: str) -> list[str]:
     return modes
 
 
+def parse_venue(text: str | None) -> str | None:
+    """``--venue``'s value, lower case (None: not given)."""
+    if text is None:
+        return None
+    if "," in text:
+        raise InputError(f"{text!r}: one venue (exsim compare NAME --venues {text} runs one per venue)", field="--venue")
+    return parse_venues(text, "--venue")[0]
+
+
+def parse_venues(text: str, option: str = "--venues") -> list[str]:
+    """``binance,bybit``: venue names from exsim.venues.profile.VENUE_NAMES, comma-separated, each once."""
+    from exsim.venues.profile import VENUE_NAMES
+
+    venues = [v.strip().lower() for v in text.split(",") if v.strip()]
+    bad = [v for v in venues if v not in VENUE_NAMES]
+    if bad or not venues:
+        what = "one of" if option == "--venue" else "venues from"
+        raise InputError(f"{text!r}: expected {what} {', '.join(VENUE_NAMES)}" + (", comma-separated" if option != "--venue" else ""),
+                         field=option)
+    if len(set(venues)) != len(venues):
+        raise InputError(f"{text!r} names a venue twice", field=option)
+    return venues
+
+
+def say_override(console: Any, scenario: Scenario, venue: str | None) -> None:
+    """``--venue`` over a file that names another venue: said before the run, out loud."""
+    if venue is not None and scenario.venue is not None and venue != scenario.venue:
+        console.print(f"[bold yellow]venue:[/bold yellow] --venue {venue} overrides the file's venue = "
+                      f"\"{scenario.venue}\" ({scenario.venue_where})", highlight=False)
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from rich.console import Console
 
     console = Console()
-    modes = parse_modes(args.modes)
-    scenario = load_scenario(resolve(args.file), args.allow_path)
+    scenario_path = resolve(args.file)
+    modes = parse_modes(args.modes) if args.modes else None
+    venues = parse_venues(args.venues) if args.venues else None
+    if venues is not None and args.venue is not None:
+        raise InputError("give --venue (every run under one venue) or --venues (a run per venue), not both",
+                         field="--venues")
+    if venues is not None and len(venues) > 1 and modes is not None and len(modes) > 1:
+        raise InputError("--venues and --modes are alternatives: compare venues in one mode (--venues "
+                         f"{args.venues} --modes {modes[0]}) or modes under one venue (--modes {args.modes} "
+                         f"--venue {venues[0]})", field="--venues")
+    scenario = load_scenario(scenario_path, args.allow_path)
     out = Path(args.out) if args.out else Path("runs") / f"compare-{scenario.name}"
-    runs = {m: run_one(scenario, m, out / m) for m in modes}
-    print_compare(console, runs)
+    if venues is not None and (len(venues) > 1 or modes is None):  # a run per venue, in one mode
+        mode = modes[0] if modes else None
+        for v in venues:
+            say_override(console, scenario, v)
+        runs = {v: run_one(scenario, mode, out / v, v) for v in venues}
+        print_venue_compare(console, runs)
+    else:  # a run per mode, under one venue
+        venue = venues[0] if venues else parse_venue(args.venue)
+        say_override(console, scenario, venue)
+        modes = modes or ["isolated", "cross"]
+        runs = {m: run_one(scenario, m, out / m, venue) for m in modes}
+        print_compare(console, runs)
+        venue_note(console, next(iter(runs.values())))
     from exsim.scenario.plots import write_compare_plot
 
-    png = write_compare_plot({m: out / m for m in modes}, out / "compare.png")
-    console.print(f"plot: {png}; runs: {', '.join(str(out / m) for m in modes)} (exsim explain DIR tells each liquidation)")
+    png = write_compare_plot({k: out / k for k in runs}, out / "compare.png")
+    console.print(f"plot: {png}; runs: {', '.join(str(out / k) for k in runs)} (exsim explain DIR tells each liquidation)")
     return 0
 
+
+def venue_rows(a: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    """One account's outcome under one venue: final equity; liquidations (when);
+    partial steps (when: Bybit's ladder, Hyperliquid's chunks); what the fund (Hyperliquid:
+    the liquidator vault) got (+) or paid (−) at its liquidations; ADL (times it was
+    deleveraged / counterparties its liquidations deleveraged)."""
+    from exsim.units import format_atoms, to_atoms
+
+    liqs = a["liquidations"]
+    full = [x for x in liqs if not x["partial"]]
+    partial = [x for x in liqs if x["partial"]]
+    fund = sum(to_atoms(x.get("insurance_fund_change", "0"), field="insurance_fund_change") for x in liqs)
+    asset = a.get("asset")
+
+    def when(xs: list[dict[str, Any]]) -> str:
+        return str(len(xs)) + (f" at {', '.join(_when(x['after_s']) for x in xs)}" if xs else "")
+
+    return (
+        _amount(a["remaining_balance"], asset),
+        when(full),
+        when(partial),
+        ("+" if fund > 0 else "") + _amount(format_atoms(fund), asset),
+        f"{a['auto_deleveraged']} / {sum(len(x['adl']) for x in liqs)}",
+    )
+
+
+def print_venue_compare(console: Any, runs: dict[str, dict[str, Any]]) -> None:
+    """``exsim compare --venues``: every account's outcome under each venue, a row per venue;
+    the fund at the end; each venue's rules (``VenueProfile.rule``) and each liquidation's
+    explanation (a non-Binance one starts with the venue's name and names its rule)."""
+    from rich.table import Table
+
+    from exsim.units import format_atoms, to_atoms
+    from exsim.venues.profile import FUND_VAULT, get_venue
+
+    venues = list(runs)
+    first = runs[venues[0]]
+    t = Table(title=f"{first['scenario']} ({first['margin_mode']}): {' vs '.join(venues)}",
+              caption="liq.: full liquidations; partial: steps that left the account standing (Bybit's ladder, "
+              "Hyperliquid's chunks); fund ±: what the insurance fund (Hyperliquid: the liquidator vault) got (+) or paid (−) at the "
+              "account's liquidations; ADL: times deleveraged / counterparties deleveraged")
+    for name in ("account", "venue", "equity", "liq.", "partial", "fund ±", "ADL"):  # (money and names unwrapped)
+        t.add_column(name, justify="left" if name in ("account", "venue") else "right",
+                     no_wrap=name in ("venue", "equity", "fund ±", "ADL"))
+    for i, a in enumerate(first["accounts"]):
+        for v in venues:
+            t.add_row(a["name"], v, *venue_rows(runs[v]["accounts"][i]))
+        t.add_section()
+    for v in venues:
+        s = runs[v]
+        change = to_atoms(s["insurance_fund_end"], field="money") - to_atoms(s["insurance_fund_start"], field="money")
+        p = s.get("population")
+        t.add_row("vault" if get_venue(v).fund == FUND_VAULT else "fund", v, _money(s["insurance_fund_end"]),
+                  str(sum(1 for a in s["accounts"] for x in a["liquidations"] if not x["partial"]))
+                  + (f" (+{p['liquidated']} drawn)" if p else ""),
+                  "", ("+" if change > 0 else "") + _money(format_atoms(change)), str(s["cascade"]["adl_events"]))
+    console.print(t)
+    for v in venues:
+        venue = get_venue(v)
+        console.print(f"[bold]{venue.title}[/bold] ({v}):", highlight=False)
+        for line in rule_lines(venue):
+            console.print(f"  {line}", highlight=False, markup=False)
+        for note in runs[v].get("venue_notes", ()):
+            console.print(f"  note: {note}", highlight=False, markup=False)
+        for a in runs[v]["accounts"]:
+            for x in a["liquidations"]:
+                kind = "partial" if x["partial"] else "liquidation"
+                console.print(f"  [red]{kind}[/red] {a['name']} at {_when(x['after_s'])}: {x['explanation']}",
+                              highlight=False)
+    usd_note(console, first)
+    collateral_note(console, [runs[v] for v in venues])
+
+
+VENUE_HELP = (
+    "the venue whose rules the run follows: binance, bybit, hyperliquid or dydx (tiers, maintenance margin, "
+    "liquidation process, fund, ADL; docs/venues.md); overrides the file's venue (default: the file's, else binance)"
+)
 
 ALLOW_HELP = (
     "a folder (besides the scenario file's own) whose files the scenario's csv / replay paths may name "
@@ -321,25 +477,35 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--list", action="store_true", help="list the built-in scenarios, one per line: name, then what it shows")
     sp.add_argument("--mode", choices=RUN_MODES, help="margin mode of positions that do not fix one, or multi-assets "
                     "(cross, with accounts in multi-assets collateral mode; default: the file's)")
+    sp.add_argument("--venue", metavar="VENUE", help=VENUE_HELP)
     sp.add_argument("--out", metavar="DIR", help="write the run here")
     sp.add_argument("--allow-path", action="append", default=[], metavar="DIR", help=ALLOW_HELP)
     sp.set_defaults(func=cmd_scenario)
 
     cp = sub.add_parser(
         "compare",
-        help="run one scenario once per margin mode and print the outcomes side by side, with one plot of both",
+        help="run one scenario once per margin mode (or per venue) and print the outcomes side by side, with one plot",
         description=(
             "Run the same scenario under each margin mode (positions that fix their mode keep it) and print, per "
             "account, liquidations, realised loss, remaining balance, max drawdown, lowest margin-ratio headroom "
             "and time to first liquidation side by side; writes compare.png with both runs. The multi-assets mode "
             "runs the same accounts in cross margin with multi-assets collateral (a BTC wallet backs USDT contracts "
-            "at its haircut); in isolated and cross a wallet no contract settles in backs nothing. "
-            "Example: exsim compare one-position; exsim compare haircut-squeeze --modes isolated,cross,multi-assets"
+            "at its haircut); in isolated and cross a wallet no contract settles in backs nothing. With --venues, "
+            "a run per venue in one mode: each account's final equity, liquidations, partial steps, what the "
+            "insurance fund (Hyperliquid: the liquidator vault) got or paid and ADL, a row per venue, then each "
+            "venue's rules and each liquidation's explanation. "
+            "Example: exsim compare one-position; exsim compare haircut-squeeze --modes isolated,cross,multi-assets; "
+            "exsim compare venue-crash --venues binance,bybit,hyperliquid,dydx"
         ),
     )
     cp.add_argument("file", metavar="FILE|NAME")
-    cp.add_argument("--modes", default="isolated,cross",
-                    help="comma-separated modes: isolated, cross, multi-assets (default isolated,cross)")
+    cp.add_argument("--modes", default=None,
+                    help="comma-separated modes: isolated, cross, multi-assets (default isolated,cross; with --venues: "
+                    "one mode, default the file's)")
+    cp.add_argument("--venues", default=None, metavar="V1,V2,...",
+                    help="a run per venue instead of per mode, e.g. binance,bybit,hyperliquid,dydx (in one mode: "
+                    "--venues and several --modes are alternatives)")
+    cp.add_argument("--venue", metavar="VENUE", help=VENUE_HELP)
     cp.add_argument("--out", metavar="DIR", help="where the runs and compare.png go (default runs/compare-NAME)")
     cp.add_argument("--allow-path", action="append", default=[], metavar="DIR", help=ALLOW_HELP)
     cp.set_defaults(func=cmd_compare)

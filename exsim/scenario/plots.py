@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 DPI = 110
 RATIO_CLIP_PCT = 150.0  # ratios above this are drawn at it (the recorder caps them at 10 000 %)
 MODE_COLOURS = {"isolated": "tab:blue", "cross": "tab:orange", "multi-assets": "tab:green"}
+#: ``exsim compare --venues``: a colour per venue (one line per venue and account)
+VENUE_COLOURS = {"binance": "goldenrod", "bybit": "tab:red", "hyperliquid": "tab:cyan", "dydx": "tab:purple"}
 OTHER_COLOURS = ( "tab:purple", "tab:brown", "tab:pink", "tab:olive", "tab:cyan")
 ACCOUNT_STYLES = ("-", "--", "-.", (0, (1, 1)))
 NAN = float("nan")
@@ -319,11 +321,11 @@ def write_scenario_plots(run_dir: str | Path) -> list[Path]:
 
 
 def compare_figure(runs: dict[str, str | Path]) -> Figure:
-    """One figure of runs keyed by margin mode: equity on top, margin ratio (%) below."""
+    """One figure of runs keyed by margin mode (or by venue): equity on top, margin ratio (%) below."""
     loaded = {mode: _Run(p) for mode, p in runs.items()}
     fig, (top, bottom) = _pyplot().subplots(2, 1, sharex=True, figsize=(11, 8))
     spare = iter(OTHER_COLOURS * (1 + len(loaded)))
-    colours = {mode: MODE_COLOURS.get(mode.lower()) or next(spare) for mode in loaded}
+    colours = {mode: MODE_COLOURS.get(mode.lower()) or VENUE_COLOURS.get(mode.lower()) or next(spare) for mode in loaded}
     styles: dict[str, Any] = {}
     lines, pop, ratios = [], [], []
     for k, (mode, run) in enumerate(loaded.items()):

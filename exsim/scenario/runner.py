@@ -36,6 +36,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import attrs
+
 from exsim.book.orders import BUY, IOC, LIMIT, SELL
 from exsim.errors import InputError
 from exsim.exchange import (
@@ -60,6 +62,7 @@ from exsim.ledger import Ledger
 from exsim.ledger.collateral import MULTI_ASSETS, SINGLE_ASSET
 from exsim.loop import PRIORITY, EventLoop
 from exsim.loop.event_loop import PRIORITY_MARK
+from exsim.replay.venue import check_collateral_mode, exchange_venue, run_venue, venue_instruments
 from exsim.scenario.population import draw_population
 from exsim.scenario.record import ScenarioRecorder
 from exsim.scenario.collateral import check_multi_assets_deposits
@@ -97,12 +100,24 @@ class ScenarioRun:
         margin_mode: str | None = None,
         out_dir: str | Path | None = None,
         check_every_event: bool = False,
+        venue: str | None = None,
     ) -> None:
-        self.scenario = scenario
         #: the run's mode: isolated, cross or multi-assets (cross margin, multi-assets collateral)
         self.mode = margin_mode or scenario.margin_mode
         if self.mode not in RUN_MODES:
             raise InputError(f"{self.mode!r} is not one of {', '.join(RUN_MODES)}", field="margin_mode")
+        #: the venue whose rules the run follows: ``venue`` (``--venue``) wins over the file's;
+        #: ``venue_from`` says which named it ("--venue", "file" or "default": Binance)
+        self.venue_from = "--venue" if venue is not None else ("file" if scenario.venue is not None else "default")
+        option = "venue" if self.venue_from == "file" else "--venue"
+        where = scenario.venue_where if self.venue_from == "file" else scenario.source
+        self.venue = run_venue(venue if venue is not None else scenario.venue, where=where, field=option)
+        #: what the run had to decide about the venue's terms (an asset it ships no tiers for)
+        self.venue_notes: list[str] = []
+        if not self.venue.is_binance:  # the instruments under the venue's terms (Binance's: the file's, untouched)
+            scenario = attrs.evolve(scenario, instruments=tuple(
+                venue_instruments(self.venue, scenario.instruments, where=where, option=option, notes=self.venue_notes)))
+        self.scenario = scenario
         #: the margin mode of positions that do not fix one
         self.margin_mode = "cross" if self.mode == MULTI_ASSETS else self.mode
         accounts: list[AccountSpec] = list(scenario.accounts)
@@ -112,6 +127,9 @@ class ScenarioRun:
         self.accounts = accounts
         #: each account's collateral mode in this run (see :meth:`collateral_mode_of`)
         self.collateral_modes = {a.account_id: self.collateral_mode_of(a) for a in accounts}
+        check_collateral_mode(self.venue, MULTI_ASSETS in self.collateral_modes.values(), where=where, option=option,
+                              instead="run it in isolated or cross margin with single-asset accounts (--mode, the file's "
+                              "margin_mode and collateral_mode)")
         self.check_every_event = check_every_event
         extra = scenario.collateral_assets  # (a book for each asset only given as collateral)
         self.ledger = (Ledger(scenario.instruments, insurance_fund_atoms=scenario.insurance_fund_atoms, assets=extra)
@@ -122,7 +140,8 @@ class ScenarioRun:
             if c.follows:
                 self.index_follows.setdefault(c.follows, []).append(asset)
         self.recorder = ScenarioRecorder(self, out_dir)
-        self.exchange = Exchange(scenario.instruments, sinks=[self._on_events], ledger=self.ledger, emit_book_deltas=False)
+        self.exchange = Exchange(scenario.instruments, sinks=[self._on_events], ledger=self.ledger, emit_book_deltas=False,
+                                 **exchange_venue(self.venue))
         priorities = dict(PRIORITY)
         priorities[MarkStep] = PRIORITY_MARK
         priorities[IndexStep] = PRIORITY_MARK
@@ -275,7 +294,8 @@ class ScenarioRun:
         self.setup_errors.clear()
         self._send(command)
         if self.setup_errors:
-            raise InputError(f"the exchange refused {type(command).__name__}: {self.setup_errors[0]}", where=where,
+            under = "" if self.venue.is_binance else f" (under {self.venue.title}'s rules and tiers: --venue {self.venue.name})"
+            raise InputError(f"the exchange refused {type(command).__name__}: {self.setup_errors[0]}{under}", where=where,
                              field=field or "setup")
 
     # ------------------------------------------------------------------ the book and the mark

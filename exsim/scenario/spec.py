@@ -34,6 +34,7 @@ from exsim.scenario.collateral import (
 )
 from exsim.toml_fields import Fields, Source
 from exsim.units import NS_PER_SECOND, ceil_div, format_atoms, to_atoms, to_lots, to_rate_e8, to_ticks
+from exsim.venues.profile import VENUE_NAMES
 
 MODES = ("isolated", "cross")
 MODE_CODES = {"isolated": ISOLATED, "cross": CROSS}
@@ -165,6 +166,10 @@ class Scenario:
     collateral: dict[str, CollateralSpec] = attrs.field(factory=dict)
     #: ``[[haircut_schedule]]`` as rule changes, in time order
     rule_steps: tuple[RuleStep, ...] = ()
+    #: the venue the file names (``[scenario] venue``, or a top-level ``venue``): one of
+    #: exsim.venues.profile.VENUE_NAMES; None: none named (Binance, unless ``--venue``)
+    venue: str | None = None
+    venue_where: str = ""  # file:line of that ``venue`` key
 
     @property
     def home_asset(self) -> str:
@@ -209,9 +214,10 @@ def load_scenario(path: str | Path, allow_paths: Sequence[str | Path] = ()) -> S
 def parse_scenario(src: Source) -> Scenario:
     root = src.root()
     root.only(("scenario", "instruments", "accounts", "paths", "generator", "funding", "book", "population", "collateral",
-               "haircut_schedule"))
+               "haircut_schedule", "venue"))
     head = root.table_of("scenario")
-    head.only(("name", "description", "start", "margin_mode", "mark", "insurance_fund"))
+    head.only(("name", "description", "start", "margin_mode", "mark", "insurance_fund", "venue"))
+    venue, venue_where = _venue(root, head)
     name = head.text("name")
     start_text = head.text("start", DEFAULT_START)
     start_ns = _utc_ns(start_text, head, "start")
@@ -263,7 +269,23 @@ def parse_scenario(src: Source) -> Scenario:
         population=population,
         collateral=collateral,
         rule_steps=rule_steps,
+        venue=venue,
+        venue_where=venue_where,
     )
+
+
+def _venue(root: Fields, head: Fields) -> tuple[str | None, str]:
+    """The venue the file names: ``[scenario] venue = "bybit"`` or a top-level
+    ``venue = "bybit"`` (one of them), lower case; (None, "") when it names none."""
+    if root.has("venue") and head.has("venue"):
+        raise head.error("venue", "also given at the top of the file: name the venue once")
+    f = head if head.has("venue") else root
+    if not f.has("venue"):
+        return None, ""
+    name = f.text("venue").strip().lower()
+    if name not in VENUE_NAMES:
+        raise f.error("venue", f"{f.table['venue']!r} is not a venue; expected one of {', '.join(VENUE_NAMES)}")
+    return name, f.source.where(f.field("venue"))
 
 
 def _utc_ns(text: str, f: Fields, key: str) -> int:
