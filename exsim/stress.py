@@ -240,6 +240,28 @@ ROLE_SIZES: Final = (
 )
 
 
+
+class VenueDrive(NamedTuple):
+    """How hard the driver pushes a run under one venue (not a venue rule: the mix that
+    makes that venue's own rules fire within a few thousand events)."""
+
+    #: crashes per 10,000 draws
+    crash_weight: int = 6
+    #: per role: (deposit range USDT, order notional range USDT, open orders cap)
+    role_sizes: tuple[tuple[tuple[int, int], tuple[int, int], int], ...] = ROLE_SIZES
+    #: the leverages a whale's setup draws from
+    whale_leverages: tuple[int, ...] = (3, 5, 10, 20)
+
+
+#: per venue; Binance's is the mix the runs always had (its seeds and hashes unchanged)
+VENUE_DRIVES: Final[dict[str, VenueDrive]] = {
+    "binance": VenueDrive(),
+    "bybit": VenueDrive(),
+    "hyperliquid": VenueDrive(),
+    "dydx": VenueDrive(),
+}
+
+
 class InvariantViolation(Exception):
     """A checked invariant was found broken: ``invariant`` names it, ``detail`` says how."""
 
@@ -423,6 +445,8 @@ class StressDriver:
         self.next_coid = 1
         self.contingent = contingent
         self.venue = venue
+        self.drive = VENUE_DRIVES[venue.name]
+        self.role_sizes = self.drive.role_sizes
         #: another venue's tiers may allow less leverage than the drawn one: the setup draws
         #: as before, then takes the first tier's maximum at most (Binance: no cap, as before)
         self.leverage_cap: dict[str, int] = (
@@ -471,7 +495,7 @@ class StressDriver:
             (350, self.gen_replayed_trade),
             (1_100, self.gen_mark),
             (300, self.gen_index),
-            (6, self.gen_crash),
+            (self.drive.crash_weight, self.gen_crash),
             (30, self.gen_funding),
             (250, self.gen_deposit),
             (150, self.gen_withdraw),
@@ -508,7 +532,7 @@ class StressDriver:
             for asset, index in self.coin_index.items():
                 out.append(CollateralIndex(0, asset, index))
         for a, role in zip(self.account_ids, self.roles):
-            lo, hi = ROLE_SIZES[role][0]
+            lo, hi = self.role_sizes[role][0]
             if a in self.multi_ids:  # a tenth in USDT: the coins are its collateral
                 out.append(Deposit(0, a, rng.randint(lo, hi) * USDT // 10))
                 out.append(SetCollateralMode(0, a, MULTI_ASSETS))
@@ -523,7 +547,7 @@ class StressDriver:
                 if role == MAKER:
                     lev = 5
                 elif role == WHALE:
-                    lev = rng.choice((3, 5, 10, 20))
+                    lev = rng.choice(self.drive.whale_leverages)
                 else:
                     lev = rng.choice((5, 10, 20, 25, 50, 75, 100))
                 if self.leverage_cap:
@@ -601,7 +625,7 @@ class StressDriver:
         wallet can carry at its leverage, so cross pools run close to their maintenance
         margin and liquidate whole."""
         role = self._role(account_id)
-        lo, hi = ROLE_SIZES[role][1]
+        lo, hi = self.role_sizes[role][1]
         if role == TRADER and symbol and account_id in self.multi_ids and rng.randrange(2):
             # multi-assets: a share of what the whole account (collateral included) can carry
             asset = self.by_symbol[symbol].asset
@@ -639,7 +663,7 @@ class StressDriver:
                 side = rng.randrange(2)
                 return NewOrder(0, a, m.symbol, side, m.min_lots, 0, MARKET, IOC, None, False, 0, TRIGGER_LAST, BOTH)
             return self.deposit(a, self.to_asset(m.asset, 1_000 * USDT), m.asset)
-        if len(acct.order_ids) >= ROLE_SIZES[self._role(a)][2]:
+        if len(acct.order_ids) >= self.role_sizes[self._role(a)][2]:
             oid = next(iter(acct.order_ids))  # the oldest open order makes room
             return CancelOrder(0, a, acct.order_ids[oid], oid)
         symbol = m.symbol
@@ -727,7 +751,7 @@ class StressDriver:
         acct = self._acct(a, asset)
         if acct is None:
             return self.deposit(a, self.to_asset(asset, 1_000 * USDT), asset)
-        if len(acct.order_ids) >= ROLE_SIZES[self._role(a)][2]:
+        if len(acct.order_ids) >= self.role_sizes[self._role(a)][2]:
             oid = next(iter(acct.order_ids))
             coid = self._coid_of(oid) if rng.randrange(2) else None
             if coid is not None:  # by its client order id
@@ -873,7 +897,7 @@ class StressDriver:
         acct = self._acct(a, asset)
         if acct is None:
             return self.deposit(a, self.to_asset(asset, 3_000_000 * USDT), asset)
-        if len(acct.order_ids) >= ROLE_SIZES[MAKER][2]:
+        if len(acct.order_ids) >= self.role_sizes[MAKER][2]:
             oid = next(iter(acct.order_ids))
             return CancelOrder(0, a, acct.order_ids[oid], oid)
         if m is None:
@@ -1107,7 +1131,7 @@ class StressDriver:
             return (acct.wallet_atoms if acct is not None else -1, i)
 
         a = min(picks, key=poorest)
-        lo, hi = ROLE_SIZES[self._role(a)][0]
+        lo, hi = self.role_sizes[self._role(a)][0]
         amount = rng.randint(lo, hi) * USDT
         if rng.randrange(2):
             amount = floor_div(amount, rng.randint(2, 20))
