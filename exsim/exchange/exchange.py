@@ -117,6 +117,7 @@ from exsim.ledger.collateral import CollateralTier
 from exsim.margin.funding import PremiumAverager, funding_rate_e8, next_funding_time_ns, premium_index_e8
 from exsim.margin.mark import MarkPriceCalculator
 from exsim.liquidation.engine import LiquidationEngine
+from exsim.venues.profile import BINANCE, VenueProfile
 from exsim.units import rate_ceil, subticks_ceil_ticks, subticks_floor_ticks
 
 if TYPE_CHECKING:
@@ -177,6 +178,7 @@ class _Market:
     __slots__ = (
         "instrument",
         "book",
+        "prev_mark_subticks",
         "triggers",
         "trailing",
         "last_price_ticks",
@@ -196,6 +198,7 @@ class _Market:
         self.trailing = TrailingIndex()  # trailing stops (also listed in triggers.orders)
         self.last_price_ticks = 0  # 0: no trade yet
         self.mark_price_subticks = 0  # 0: no mark yet (subticks: 1e-8 of the quote asset)
+        self.prev_mark_subticks = 0  # the mark before the last one (Hyperliquid's ADL price)
         self.index_price_subticks = 0  # 0: no index yet
         self.mark_calc: MarkPriceCalculator | None = None  # set for computed marks
         self.premium: PremiumAverager | None = None  # set for computed funding
@@ -224,7 +227,11 @@ class Exchange:
         liquidations: bool = True,
         fund_unwind_lots: dict[str, int] | None = None,
         adl_score: Callable[..., int] | None = None,
+        venue: VenueProfile | None = None,
     ) -> None:
+        #: the venue whose rules the liquidation engine and computed funding apply (its
+        #: instruments must already be under its terms: :meth:`VenueProfile.instruments`)
+        self.venue = venue if venue is not None else BINANCE
         self.markets: dict[str, _Market] = {}
         for inst in instruments:
             if inst.symbol in self.markets:
@@ -243,9 +250,12 @@ class Exchange:
         self.ledger = ledger
         if ledger is not None and set(ledger.instruments) != set(self.markets):
             raise ValueError("the ledger and the exchange must list the same instruments")
+        if ledger is not None:
+            ledger.fund_may_go_negative = self.venue.fund_may_go_negative
+            ledger.tier_from_orders = self.venue.tier_from_orders
         #: closes liquidatable scopes inside the command that found them (None: only report)
         self.liquidator = (
-            LiquidationEngine(self, fund_unwind_lots=fund_unwind_lots, adl_score=adl_score)
+            LiquidationEngine(self, fund_unwind_lots=fund_unwind_lots, adl_score=adl_score, venue=self.venue)
             if ledger is not None and liquidations
             else None
         )
@@ -306,6 +316,9 @@ class Exchange:
             self._settle_contingent(command.ts_ns)
         ledger = self.ledger
         if ledger is not None:
+            liquidator = self.liquidator
+            if liquidator is not None and liquidator.waiting:
+                liquidator.release_waiting(command.ts_ns)  # chunk cooldowns over, retries due
             if ledger.pending:
                 symbol = getattr(command, "symbol", "")
                 if type(command) is CollateralIndex:
@@ -1602,6 +1615,7 @@ class Exchange:
     def _apply_mark(self, ts: int, market: _Market, mark: int) -> None:
         """A new mark: event, risk index, mark-triggered orders."""
         symbol = market.instrument.symbol
+        market.prev_mark_subticks = market.mark_price_subticks
         market.mark_price_subticks = mark
         self._out.append(_new(MarkPriceUpdated, (ts, symbol, mark)))
         if self.ledger is not None:
@@ -1664,7 +1678,13 @@ class Exchange:
                 raise ValueError(f"funding at ts {ts} for {symbol}: no rate given and computed funding is off")
             premium = market.premium.settle(ts)
             cap = market.funding_cap_e8
-            rate = funding_rate_e8(0 if premium is None else premium, cap_e8=cap)
+            venue = self.venue
+            rate = funding_rate_e8(
+                0 if premium is None else premium,
+                interest_e8=venue.funding_interest_e8,
+                clamp_e8=venue.funding_clamp_e8,
+                cap_e8=cap,
+            )
         if type(rate) is not int:
             raise ValueError(f"funding at ts {ts} for {symbol}: rate_e8 {rate!r} is not an int")
         if market.mark_calc is not None:

@@ -243,6 +243,13 @@ class Ledger:
         self.risk = RiskIndex(self, warn_ratio_e8)
         #: scopes found at or past a threshold, to evaluate at the end of the command
         self.pending: list[Account | Position] = []
+        #: the fund account is a backstop vault that carries a deficit in its own balance
+        #: (Hyperliquid's liquidator vault) instead of reporting it as an uncovered loss;
+        #: set by the exchange from its venue profile
+        self.fund_may_go_negative = False
+        #: the risk-limit tier holds max(long position + buy orders, short position + sell
+        #: orders) (Bybit) instead of the position and every open order together (Binance)
+        self.tier_from_orders = False
         #: scopes reported liquidatable and not yet closed or recovered
         self.liquidatable: dict[int, Account | Position | Portfolio] = {}  # id(scope) -> scope, never iterated on an event path unsorted
         #: per asset, how it converts to USD in multi-assets mode (index, buffers, tiers)
@@ -750,8 +757,11 @@ class Ledger:
         if closing:
             return None, fee, True
         lev = self.leverage(acct, symbol)
-        pos_notional = self.position_figures(pos)[0] if pos is not None else 0
-        total = pos_notional + self.open_order_notional(acct, symbol) + notional_atoms
+        if self.tier_from_orders:
+            total = self._tier_notional(acct, symbol, side, notional_atoms)
+        else:
+            pos_notional = self.position_figures(pos)[0] if pos is not None else 0
+            total = pos_notional + self.open_order_notional(acct, symbol) + notional_atoms
         if total > inst.max_notional_limit_atoms:
             return Reason.NOTIONAL_ABOVE_MAX, 0, False
         if lev > inst.brackets.max_leverage_for(total):
@@ -774,6 +784,23 @@ class Ledger:
                 ):
                     total += hold.open_lots
         return total
+
+    def _tier_notional(self, acct: Account, symbol: str, side: int, notional_atoms: int) -> int:
+        """Bybit's risk-limit basis: max(long position + buy orders, short position + sell
+        orders) on ``symbol``, with a new order of ``notional_atoms`` on ``side``.
+        O(positions and open orders of the account on the symbol)."""
+        sides = [0, 0]  # notional by side: [buy / long, sell / short]
+        sides[0 if side == BUY else 1] += notional_atoms
+        for (s, _), p in acct.positions.items():
+            if s == symbol and p.qty_lots:
+                sides[0 if p.qty_lots > 0 else 1] += self.position_figures(p)[0]
+        holds = self.holds
+        for order_id, s in acct.order_ids.items():
+            if s == symbol:
+                hold = holds.get(order_id)
+                if hold is not None and not hold.closing:
+                    sides[0 if hold.side == BUY else 1] += hold.notional_atoms
+        return max(sides)
 
     def open_order_notional(self, acct: Account, symbol: str) -> int:
         """Worst-case notional of the account's open orders on ``symbol`` that may open
@@ -1078,8 +1105,8 @@ class Ledger:
         """
         book = self.book(asset)
         short = -book.fund.wallet_atoms
-        if short <= 0:
-            return 0
+        if short <= 0 or self.fund_may_go_negative:
+            return 0  # (a venue whose backstop vault carries a deficit in its own balance)
         book.fund.wallet_atoms = 0
         book.uncovered_loss_atoms += short
         return short
@@ -1536,7 +1563,7 @@ class Ledger:
                     f"money not conserved in {name}: {money} != {book.total_in_atoms - book.total_out_atoms} "
                     "(deposits − withdrawals)"
                 )
-            if book.fund.wallet_atoms < 0:
+            if book.fund.wallet_atoms < 0 and not self.fund_may_go_negative:
                 raise StateError(f"insurance fund of {name} below zero: {book.fund.wallet_atoms}")
         net: dict[str, int] = {}
         held: dict[tuple[int, str], int] = {}

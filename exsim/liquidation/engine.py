@@ -39,10 +39,19 @@ bucket plus the PnL in coin is zero — isolated long ``P = Q·face / (M + C)``,
 debt, as the linear rule); a cross leg's share of the pool's balance moves its value,
 not its price (:func:`_inverse_cross_bankruptcy_ticks`). Partial liquidation cuts an
 inverse position to just under its bracket's floor in coin.
+
+Venues (:mod:`exsim.venues`, ``docs/venues.md``): the steps above are Binance's. The
+engine's :class:`~exsim.venues.VenueProfile` picks the variant of each step, never a copy
+of the engine: Bybit ladders the partial step down the tiers until the scope is safe and
+gives what is left after the close at the bankruptcy price to the fund; Hyperliquid and
+dYdX go through :meth:`LiquidationEngine._liquidate_through_book` (market orders in 20 %
+chunks with a cooldown and a backstop vault; an IOC at the fillable price with a capped
+per-fill fund delta, retries and deleveraging from a pseudo-random start).
 """
 
 from __future__ import annotations
 
+import hashlib
 from fractions import Fraction
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
@@ -53,9 +62,23 @@ from exsim.ledger.accounts import Portfolio
 from exsim.ledger.collateral import USD_E40_PER_USD_E8, AccountFigures, format_usd_e40
 from exsim.ledger.risk_index import ALWAYS_SUBTICKS, LIQUIDATION_RATIO_E8, at_or_past_e8, isolated_threshold_subticks
 from exsim.margin.liquidation import format_price
+from exsim.venues.profile import (
+    ADL_AT_PREVIOUS_MARK,
+    ADL_PNL_X_LEVERAGE,
+    ADL_RANDOM_START,
+    BANKRUPTCY_IOC,
+    BINANCE,
+    CLEARANCE_NONE,
+    CLEARANCE_REST,
+    FUND_VAULT,
+    MARKET,
+    PARTIAL_LADDER,
+    VenueProfile,
+)
 from exsim.units import (
     ATOMS_E8_PER_ATOM,
     RATE_SCALE,
+    NS_PER_SECOND,
     SUBTICKS_PER_UNIT,
     atoms_e8_ceil,
     atoms_e8_floor,
@@ -117,6 +140,22 @@ def binance_adl_score(ledger: "Ledger", acct: Account, pos: Position) -> int:
     return mul_div_floor(pnl_pct_e8, ratio_e8, RATE_SCALE)
 
 
+def leverage_adl_score(ledger: "Ledger", acct: Account, pos: Position) -> int:
+    """``PnL% × effective leverage`` in e8 (Bybit's ADL ranking; Hyperliquid ranks by
+    unrealized PnL and leverage alike), rounded down.
+
+    ``PnL% = max(0, UPnL) / max(1, WB)``; ``leverage = notional / (WB + UPnL)``, 0 when
+    ``WB + UPnL <= 0``; WB is the bucket (isolated) or the wallet (cross).
+    (https://www.bybit.com/en/help-center/article/Auto-Deleveraging-ADL)
+    """
+    notional, upnl, _ = ledger.position_figures(pos)
+    wb = pos.margin_atoms if pos.isolated else acct.wallet_atoms
+    equity = wb + upnl
+    pnl_pct_e8 = mul_div_floor(max(0, upnl), RATE_SCALE, max(1, wb))
+    leverage_e8 = mul_div_floor(notional, RATE_SCALE, equity) if equity > 0 else 0
+    return mul_div_floor(pnl_pct_e8, leverage_e8, RATE_SCALE)
+
+
 class LiquidationEngine:
     """Runs liquidations for an exchange that has a ledger.
 
@@ -130,12 +169,23 @@ class LiquidationEngine:
         *,
         fund_unwind_lots: dict[str, int] | None = None,
         adl_score: "Callable[[Ledger, Account, Position], int] | None" = None,
+        venue: VenueProfile | None = None,
     ) -> None:
         self.exchange = exchange
         self.fund_unwind_lots = dict(fund_unwind_lots or {})
-        #: ADL ranking score (higher first); default: MARGIN-SPEC §5's PnlPercent × MarginRatio
-        self.adl_score = adl_score or binance_adl_score
+        #: whose rules: the process, who keeps what is left, who absorbs a loss
+        self.venue = venue if venue is not None else BINANCE
+        #: ADL ranking score (higher first); default: the venue's (Binance: MARGIN-SPEC §5's
+        #: PnlPercent × MarginRatio; Bybit, Hyperliquid: PnL% × leverage; dYdX: none, a
+        #: pseudo-random start)
+        self.adl_score = adl_score or (
+            leverage_adl_score if self.venue.adl == ADL_PNL_X_LEVERAGE else binance_adl_score
+        )
         self._adl_cache: dict[tuple[int, str, bool], list] = {}
+        #: scopes left liquidatable on purpose, ``(scope, due ts)`` in the order they began
+        #: to wait — a chunk's cooldown (Hyperliquid), or an unfilled rest retried later
+        #: (Hyperliquid, dYdX). A list (found by identity): it survives a snapshot
+        self.waiting: list[tuple[Account | Position, int]] = []
 
     @property
     def fund_history(self) -> list[tuple[int, int, int, str]]:
@@ -149,6 +199,9 @@ class LiquidationEngine:
         """Liquidate one scope completely, emitting its events (see the module docstring)."""
         if type(scope) is Portfolio:
             self._liquidate_portfolio(ts, scope, balance_atoms, mm_atoms, trigger_symbol)
+            return
+        if self.venue.liquidation_order != BANKRUPTCY_IOC:
+            self._liquidate_through_book(ts, scope, balance_atoms, mm_atoms, trigger_symbol)
             return
         ex = self.exchange
         ledger = ex.ledger
@@ -186,10 +239,245 @@ class LiquidationEngine:
             positions[0].symbol if isolated else trigger_symbol,
             balance_atoms, mm_atoms, tuple(results), clearance, fund_change, fund.wallet_atoms,
             uncovered, tuple(adl_fills),
-            self.explain(isolated, balance_atoms, mm_atoms, trigger_symbol if not isolated else positions[0].symbol,
-                         results, clearance, fund_change, uncovered, adl_fills),
+            self._venue_said(self.explain(
+                isolated, balance_atoms, mm_atoms, trigger_symbol if not isolated else positions[0].symbol,
+                results, clearance, fund_change, uncovered, adl_fills,
+            ), "clearance"),
             False,
         )
+
+    # ------------------------------------------------------------------ venues
+    def release_waiting(self, ts: int) -> None:
+        """Scopes whose chunk cooldown is over or whose retry is due go back to the
+        ledger's pending list: liquidated again if still past the threshold. O(waiting)."""
+        ledger = self.exchange.ledger
+        assert ledger is not None
+        due = [w for w in self.waiting if w[1] <= ts]
+        if not due:
+            return
+        self.waiting = [w for w in self.waiting if w[1] > ts]
+        for scope, _ in due:
+            if ledger.liquidatable.get(id(scope)) is scope:
+                del ledger.liquidatable[id(scope)]
+                ledger.pending.append(scope)
+
+    def _venue_said(self, text: str, rule: str) -> str:
+        """A non-Binance venue's explanation starts with its name and ends with the rule
+        it applied (Binance's text is unchanged)."""
+        venue = self.venue
+        if venue.is_binance:
+            return text
+        sentence = venue.rule(rule)
+        return f"{venue.name}: {text}" + (f" [{venue.name} rule: {sentence}]" if sentence else "")
+
+    def _liquidate_through_book(
+        self, ts: int, scope: Account | Position, balance_atoms: int, mm_atoms: int, trigger_symbol: str
+    ) -> None:
+        """Hyperliquid's and dYdX's process (the venue profile says which).
+
+        - Hyperliquid: a scope past bankruptcy (margin balance < 0) is auto-deleveraged at
+          the previous mark; one whose balance is under ``backstop`` (2/3) of its
+          maintenance margin is taken over by the liquidator vault (the asset's fund
+          account) at the bankruptcy prices, with what is left of its margin; otherwise
+          each position goes to the book as a market order — a position whose notional
+          is above ``chunk_above`` 20 % at a time, then a 30 s cooldown. No clearance fee.
+        - dYdX: each position goes to the book as an IOC at its fillable price; per fill
+          the insurance fund gets the quote received minus the bankruptcy quote, at most
+          0.5 % of the quote; a rest the book did not take stays open and is retried on a
+          later command, unless the scope is past bankruptcy and the fund cannot cover
+          it: then it is deleveraged at the bankruptcy price from a pseudo-random start.
+
+        A scope still open afterwards stays liquidatable and waits (:attr:`waiting`).
+        """
+        ex = self.exchange
+        ledger = ex.ledger
+        assert ledger is not None
+        venue = self.venue
+        isolated = type(scope) is Position
+        for i, (waiting, due_ts) in enumerate(self.waiting):
+            if waiting is scope:
+                if due_ts > ts:
+                    return  # cooling down: it stays liquidatable and is retried when due
+                del self.waiting[i]
+                break
+        acct = ledger.account_for(scope.account_id, scope.symbol) if isolated else scope  # type: ignore[union-attr]
+        book = ledger.book(acct.asset)
+        fund = book.fund
+        fund_before = fund.wallet_atoms
+        self._cancel_orders_in_scope(ts, acct, scope, isolated)
+        if isolated:
+            positions = [scope]  # type: ignore[list-item]
+            balance_e8, mm = ledger.isolated_margin_balance_e8(scope)  # type: ignore[arg-type]
+        else:
+            positions = sorted(
+                (p for p in acct.positions.values() if not p.isolated and p.qty_lots),
+                key=lambda p: (p.symbol, p.position_side),
+            )
+            balance_e8, mm = ledger.cross_margin_balance_e8(acct)
+        if not positions:
+            return
+        bps = self._bankruptcy_prices(acct, positions, isolated)
+        marks = [ledger.mark_subticks(p.symbol, p) for p in positions]
+        lps = self.liquidation_prices(acct, positions, isolated)
+        results: list[LiquidatedPosition] = []
+        adl_fills: list[AdlFill] = []
+        retry_at = 0
+        due: int | None = 0
+        notes: list[str] = []
+        rule = "order"
+        money = _money_format(acct.asset)
+        if venue.liquidation_order == MARKET and (
+            balance_e8 < 0 or venue.backstop_den * balance_e8 < venue.backstop_num * mm * ATOMS_E8_PER_ATOM
+        ):
+            rule = "fund" if balance_e8 >= 0 else "adl"
+            for pos, bp, mark, lp in zip(positions, bps, marks, lps):
+                qty0 = pos.qty_lots
+                size = abs(qty0)
+                if balance_e8 >= 0:  # the vault takes the position over at its bankruptcy price
+                    self._transfer(ts, pos, SELL if qty0 > 0 else BUY, size, bp, INSURANCE_FUND)
+                    taken, adl_part = size, []
+                else:  # past bankruptcy: deleveraged at the previous mark
+                    taken, adl_part = self._absorb_remainder(ts, pos, size, bp, mark, takeover=False)
+                adl_fills.extend(adl_part)
+                results.append(LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, 0, 0, 0, taken, size - taken))
+            due = 1 << 127 if balance_e8 >= 0 else 0  # the vault takes the margin left with the positions
+            notes.append(
+                f"margin balance {money(atoms_e8_floor(balance_e8))} below {venue.backstop_num}/{venue.backstop_den} "
+                f"of maintenance {money(mm)}: the liquidator vault took the positions and their margin over"
+                if balance_e8 >= 0 else
+                f"margin balance {money(atoms_e8_floor(balance_e8))} below zero: auto-deleveraged at the previous mark"
+            )
+        elif venue.liquidation_order == MARKET:
+            for pos, bp, mark, lp in zip(positions, bps, marks, lps):
+                qty0 = pos.qty_lots
+                size = abs(qty0)
+                qty = size
+                chunked = bool(venue.chunk_above_atoms) and ledger.position_figures(pos)[0] > venue.chunk_above_atoms
+                if chunked:
+                    qty = min(size, max(1, ceil_div(size * venue.chunk_e8, RATE_SCALE)))
+                order_id, filled, notional = self._close_through_book(ts, pos, None, qty)
+                results.append(LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, order_id, filled, notional, 0, 0))
+                if chunked and qty < size:
+                    inst = ledger.instruments[pos.symbol]
+                    notes.append(
+                        f"{pos.symbol}: a {_shown_fixed(venue.chunk_e8, 6, 0)} % chunk ({inst.qty_str(qty)} of {inst.qty_str(size)}) "
+                        f"of a position above {money(venue.chunk_above_atoms)}"
+                    )
+                if pos.qty_lots:
+                    retry_at = max(retry_at, ts + (venue.cooldown_ns if chunked else 1))
+        else:  # dYdX: IOC at the fillable price, the fund's delta per fill
+            due = 0
+            tmmr_e8 = mm * ATOMS_E8_PER_ATOM
+            # ABR = clamp(BA × (1 − TNC / TMMR), 0, 1) = abr_num / (tmmr_e8 × 1e8)
+            abr_num = min(max(tmmr_e8 - balance_e8, 0), tmmr_e8) * venue.bankruptcy_adjustment_e8
+            abr_den = tmmr_e8 * RATE_SCALE
+            for pos, bp, mark, lp in zip(positions, bps, marks, lps):
+                inst = ledger.instruments[pos.symbol]
+                qty0 = pos.qty_lots
+                size = abs(qty0)
+                long = qty0 > 0
+                notional_e8, upnl_e8, pmmr = ledger.position_figures_e8(pos)
+                # the share of the margin balance this position may lose (isolated: all of it)
+                share = Fraction(balance_e8) if isolated else (
+                    Fraction(balance_e8 * pmmr, mm) if mm else Fraction(balance_e8)
+                )
+                limit = bp
+                if abr_den:
+                    # fillable = mark ∓ ABR × SMMR × PMMR / size, in subticks; a sell's limit
+                    # rounded up to a tick, a buy's down (never worse than the fillable price)
+                    delta_num = pmmr * ATOMS_E8_PER_ATOM * venue.smmr_e8 * abr_num
+                    delta_den = size * inst.lot_size_e8 * RATE_SCALE * abr_den
+                    per_tick = inst.subticks_per_tick
+                    if long:
+                        limit = max(1, ceil_div(mark * delta_den - delta_num, delta_den * per_tick))
+                    else:
+                        limit = max(1, floor_div(mark * delta_den + delta_num, delta_den * per_tick))
+                fills: list[tuple[int, int]] = []
+                order_id, filled, notional = self._close_through_book(ts, pos, limit, 0, fills)
+                # bankruptcy quote of q lots: (notional at mark ∓ share) × q / size
+                bankrupt_e8 = Fraction(notional_e8) - share if long else Fraction(notional_e8) + share
+                gain = 0
+                for px, q in fills:
+                    quote = inst.fill_value_atoms(px, q)
+                    delta = (quote * ATOMS_E8_PER_ATOM - bankrupt_e8 * q / size) if long else (
+                        bankrupt_e8 * q / size - quote * ATOMS_E8_PER_ATOM
+                    )
+                    if delta > 0:
+                        gain += min(floor_div(delta.numerator, delta.denominator * ATOMS_E8_PER_ATOM),
+                                    rate_floor(quote, venue.clearance_cap_e8))
+                due += gain
+                results.append(LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, order_id, filled, notional, 0, 0))
+                notes.append(
+                    f"{pos.symbol}: fillable price {inst.price_str(limit)}, insurance fund delta {money(gain)} "
+                    f"(at most {_shown_fixed(venue.clearance_cap_e8, 6, 1)} % of the quote)"
+                )
+            if any(p.qty_lots for p in positions):
+                after_e8 = (
+                    ledger.isolated_margin_balance_e8(scope)[0] if isolated  # type: ignore[arg-type]
+                    else ledger.cross_margin_balance_e8(acct)[0]
+                ) - due * ATOMS_E8_PER_ATOM
+                if after_e8 < 0 and fund.wallet_atoms * ATOMS_E8_PER_ATOM < -after_e8:
+                    rule = "adl"
+                    rest_positions = [p for p in positions if p.qty_lots]
+                    rest_bps = self._bankruptcy_prices(acct, rest_positions, isolated)
+                    for pos, bp in zip(rest_positions, rest_bps):
+                        rest = abs(pos.qty_lots)
+                        taken, adl_part = self._absorb_remainder(
+                            ts, pos, rest, bp, ledger.mark_subticks(pos.symbol, pos), takeover=False
+                        )
+                        adl_fills.extend(adl_part)
+                        for i, r in enumerate(results):
+                            if r.symbol == pos.symbol and r.position_side == pos.position_side:
+                                results[i] = r._replace(taken_over_lots=taken, adl_lots=rest - taken)
+                    notes.append("past bankruptcy and the insurance fund cannot cover it: deleveraged at the bankruptcy price")
+                else:
+                    retry_at = ts + 1
+            rule = "clearance" if rule == "order" else rule
+        closed = not any(p.qty_lots for p in positions)
+        if closed:
+            clearance, uncovered = self._settle_margin(ts, acct, positions, isolated, 0, due)
+        else:
+            clearance, uncovered = self._take_from_scope(acct, scope, isolated, due or 0), 0
+        uncovered += ledger.absorb_fund_shortfall(book.asset)
+        fund_change = fund.wallet_atoms - fund_before
+        if fund_change:
+            book.fund_history.append((ts, fund.wallet_atoms, fund_change, f"liquidation of account {acct.account_id}"))
+        ex.set_fund_seen(book)
+        if retry_at and not closed:
+            self.waiting.append((scope, retry_at))
+            if retry_at > ts + 1:
+                notes.append(f"the next chunk after a {venue.cooldown_ns // NS_PER_SECOND} s cooldown")
+            else:
+                notes.append("the rest stays open and is retried")
+        if closed or not retry_at:
+            ledger.liquidatable.pop(id(scope), None)
+        if not closed and not retry_at:
+            ledger.refile(scope)
+        symbol = positions[0].symbol if isolated else trigger_symbol
+        text = self.explain(isolated, balance_atoms, mm_atoms, symbol, results, clearance, fund_change, uncovered, adl_fills)
+        if notes:
+            text += "; " + "; ".join(notes)
+        ex._emit_liquidation(
+            ts, acct.account_id, "ISOLATED" if isolated else "CROSS", symbol, balance_atoms, mm_atoms,
+            tuple(results), clearance, fund_change, fund.wallet_atoms, uncovered, tuple(adl_fills),
+            self._venue_said(text, rule), not closed,
+        )
+
+    def _take_from_scope(self, acct: Account, scope: Account | Position, isolated: bool, due: int) -> int:
+        """A fee paid to the fund from a scope that stays open: from the bucket, or from
+        the wallet's free part, as far as it goes. Returns what was paid."""
+        ledger = self.exchange.ledger
+        assert ledger is not None
+        fund = ledger.book(acct.asset).fund
+        if isolated:
+            paid = min(due, max(0, scope.margin_atoms))  # type: ignore[union-attr]
+            scope.margin_atoms -= paid  # type: ignore[union-attr]
+        else:
+            paid = min(due, max(0, acct.wallet_atoms - acct.held_atoms))
+            acct.wallet_atoms -= paid
+        fund.wallet_atoms += paid
+        ledger.refile(scope)
+        return paid
 
     def _close_positions(
         self, ts: int, positions: list[Position], bps: list[int], marks: list[int], lps: list[int]
@@ -238,6 +526,65 @@ class LiquidationEngine:
         ex = self.exchange
         ledger = ex.ledger
         assert ledger is not None
+        results: list[LiquidatedPosition] = []
+        ladder = self.venue.partial == PARTIAL_LADDER
+        while True:
+            step = self._reduce_one_bracket(ts, acct, positions, isolated)
+            results.extend(step)
+            if not any(r.filled_lots for r in step):
+                break  # nothing to reduce, or the book took none of it
+            if isolated and not scope.qty_lots:  # type: ignore[union-attr]
+                return False
+            if not ladder or not self._still_liquidatable(scope, acct, isolated):
+                break  # Binance: one step; Bybit: down the tiers until safe
+        if not results:
+            return False
+        if isolated:
+            if not scope.qty_lots:  # type: ignore[union-attr]
+                return False
+            balance_e8, mm = ledger.isolated_margin_balance_e8(scope)  # type: ignore[arg-type]
+        else:
+            balance_e8, mm = ledger.cross_margin_balance_e8(acct)
+        balance = atoms_e8_floor(balance_e8)
+        if not at_or_past_e8(LIQUIDATION_RATIO_E8, balance_e8, mm):  # exact, at the subtick mark
+            ledger.liquidatable.pop(id(scope), None)
+            ledger.refile(scope)
+            symbol = positions[0].symbol if isolated else trigger_symbol
+            text = self.explain(isolated, balance_atoms, mm_atoms, symbol, results, 0, 0, 0, []).replace(
+                " closed" if self.venue.is_binance else " reduced", " reduced to a lower bracket", 1
+            )
+            money = _money_format(acct.asset)
+            fund = ledger.book(acct.asset).fund
+            ex._emit_liquidation(
+                ts, acct.account_id, "ISOLATED" if isolated else "CROSS", symbol, balance_atoms, mm_atoms,
+                tuple(results), 0, fund.wallet_atoms - fund_before, fund.wallet_atoms, 0, (),
+                self._venue_said(text + f"; now margin balance {money(balance)} > maintenance {money(mm)}", "order"), True,
+            )
+            return True
+        return False
+
+    def _still_liquidatable(self, scope: Account | Position, acct: Account, isolated: bool) -> bool:
+        """Whether the scope is still at or past its liquidation threshold (exact)."""
+        ledger = self.exchange.ledger
+        assert ledger is not None
+        if isolated:
+            balance_e8, mm = ledger.isolated_margin_balance_e8(scope)  # type: ignore[arg-type]
+        else:
+            balance_e8, mm = ledger.cross_margin_balance_e8(acct)
+        return at_or_past_e8(LIQUIDATION_RATIO_E8, balance_e8, mm)
+
+    def _reduce_one_bracket(
+        self, ts: int, acct: Account, positions: list[Position], isolated: bool
+    ) -> list[LiquidatedPosition]:
+        """One partial step: every position on a partial-liquidation instrument above its
+        first bracket is cut to just under its bracket's floor, through the book at its
+        bankruptcy price. Returns what was sent (empty: nothing to reduce)."""
+        ex = self.exchange
+        ledger = ex.ledger
+        assert ledger is not None
+        positions = [p for p in positions if p.qty_lots]
+        if not positions:
+            return []
         bps = self._bankruptcy_prices(acct, positions, isolated)
         lps = self.liquidation_prices(acct, positions, isolated)
         results: list[LiquidatedPosition] = []
@@ -277,31 +624,7 @@ class LiquidationEngine:
             results.append(
                 LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, order_id, filled, fill_notional, 0, 0)
             )
-        if not results:
-            return False
-        if isolated:
-            if not scope.qty_lots:  # type: ignore[union-attr]
-                return False
-            balance_e8, mm = ledger.isolated_margin_balance_e8(scope)  # type: ignore[arg-type]
-        else:
-            balance_e8, mm = ledger.cross_margin_balance_e8(acct)
-        balance = atoms_e8_floor(balance_e8)
-        if not at_or_past_e8(LIQUIDATION_RATIO_E8, balance_e8, mm):  # exact, at the subtick mark
-            ledger.liquidatable.pop(id(scope), None)
-            ledger.refile(scope)
-            symbol = positions[0].symbol if isolated else trigger_symbol
-            text = self.explain(isolated, balance_atoms, mm_atoms, symbol, results, 0, 0, 0, []).replace(
-                " closed", " reduced to a lower bracket", 1
-            )
-            money = _money_format(acct.asset)
-            fund = ledger.book(acct.asset).fund
-            ex._emit_liquidation(
-                ts, acct.account_id, "ISOLATED" if isolated else "CROSS", symbol, balance_atoms, mm_atoms,
-                tuple(results), 0, fund.wallet_atoms - fund_before, fund.wallet_atoms, 0, (),
-                text + f"; now margin balance {money(balance)} > maintenance {money(mm)}", True,
-            )
-            return True
-        return False
+        return results
 
     # ------------------------------------------------------------------ steps
     def _cancel_orders_in_scope(self, ts: int, acct: Account, scope: Account | Position, isolated: bool) -> None:
@@ -399,17 +722,20 @@ class LiquidationEngine:
             return 0
         return mark_subticks if hit[1] >= ALWAYS_SUBTICKS else hit[1]
 
-    def _close_through_book(self, ts: int, pos: Position, bp: int, qty: int = 0) -> tuple[int, int, int]:
-        """Send the reduce-only IOC liquidation order for ``qty`` lots (default: all);
-        return (order id, filled lots, notional)."""
+    def _close_through_book(
+        self, ts: int, pos: Position, bp: int | None, qty: int = 0, fills_out: list | None = None
+    ) -> tuple[int, int, int]:
+        """Send the reduce-only IOC liquidation order for ``qty`` lots (default: all) at
+        limit ``bp`` ticks (None: a market order); return (order id, filled lots,
+        notional). ``fills_out`` receives each fill's ``(price ticks, lots)``."""
         ex = self.exchange
         market = ex.markets[pos.symbol]
         qty = qty or abs(pos.qty_lots)
         side = SELL if pos.qty_lots > 0 else BUY
         order_id = ex.next_order_id
         ex.next_order_id = order_id + 1
-        order = Order(order_id, pos.account_id, side, bp, qty, qty, IOC, None, ts, True, pos.position_side)
-        ex._accept_internal(ts, market, order, label="LIQUIDATION")
+        order = Order(order_id, pos.account_id, side, bp or 0, qty, qty, IOC, None, ts, True, pos.position_side)
+        ex._accept_internal(ts, market, order, market_order=bp is None, label="LIQUIDATION")
         fills = ex._fills
         book = market.book
         ex._liquidating_order_id = order_id
@@ -421,6 +747,8 @@ class LiquidationEngine:
                 notional = sum(inst.fill_value_atoms(px, q) for _, px, q in fills)
             else:
                 notional = sum(px * q for _, px, q in fills) * inst.atoms_per_tick_lot
+            if fills_out is not None:
+                fills_out.extend((px, q) for _, px, q in fills)
             if fills or book.stp_expired:
                 ex._report_fills(ts, market, order, qty, fills)
         finally:
@@ -429,10 +757,14 @@ class LiquidationEngine:
             ex._finish(order, ts, market, "IOC")
         return order_id, qty - left, notional
 
-    def _absorb_remainder(self, ts: int, pos: Position, rest: int, bp: int, mark: int) -> tuple[int, list[AdlFill]]:
+    def _absorb_remainder(
+        self, ts: int, pos: Position, rest: int, bp: int, mark: int, takeover: bool = True
+    ) -> tuple[int, list[AdlFill]]:
         """Insurance-fund takeover at the bankruptcy price, or ADL when the fund cannot absorb it.
 
-        Returns (lots taken over, ADL fills).
+        ``takeover=False`` (dYdX): straight to deleveraging. ADL closes at the bankruptcy
+        price, or at the previous mark under Hyperliquid's rule. Returns (lots taken over,
+        ADL fills).
         """
         ex = self.exchange
         ledger = ex.ledger
@@ -451,9 +783,18 @@ class LiquidationEngine:
             loss_now = max(0, atoms_e8_ceil((bp_sub - mark) * per if long else (mark - bp_sub) * per))
         fund = ledger.fund_of(pos.symbol)  # the insurance fund of the instrument's margin asset
         fund_upnl = sum(ledger.position_figures(p)[1] for p in fund.positions.values())
-        if fund.wallet_atoms + fund_upnl - loss_now >= 0:
+        if takeover and fund.wallet_atoms + fund_upnl - loss_now >= 0:
             self._transfer(ts, pos, close_side, rest, bp, INSURANCE_FUND)
             return rest, []
+        price = bp
+        if self.venue.adl_price == ADL_AT_PREVIOUS_MARK:
+            # the mark before the one that liquidated it (rounded in the deleveraged
+            # counterparty's favour: it buys a long lower, sells a short higher)
+            market = ex.markets[pos.symbol]
+            prev = market.prev_mark_subticks or mark
+            per_tick = inst.subticks_per_tick
+            price = max(1, subticks_floor_ticks(prev, per_tick) if long else subticks_ceil_ticks(prev, per_tick))
+        bp = price
         fills: list[AdlFill] = []
         left = rest
         queue = self._adl_queue(ex._cmd_seq, pos.symbol, long)
@@ -511,6 +852,21 @@ class LiquidationEngine:
         ranked: list[tuple[int, int, int, Position]] = []
         score_of = self.adl_score
         accounts = ledger.book_of(symbol).accounts  # the accounts of the instrument's margin asset
+        if self.venue.adl == ADL_RANDOM_START:
+            # dYdX: the offsetting accounts in account order from a pseudo-random start
+            # (reproducible: drawn from the command counter, the instrument and the side)
+            offsetting = [
+                p for account_id in sorted(accounts)
+                for (s, _), p in sorted(accounts[account_id].positions.items())
+                if s == symbol and p.qty_lots and (p.qty_lots > 0) != liquidated_long
+            ]
+            if offsetting:
+                digest = hashlib.blake2b(f"{ts}:{symbol}:{int(liquidated_long)}".encode(), digest_size=8).digest()
+                start = int.from_bytes(digest, "big") % len(offsetting)
+                offsetting = offsetting[start:] + offsetting[:start]
+            queue = [0, [(0, p) for p in offsetting]]
+            self._adl_cache[key] = queue
+            return queue
         for account_id in sorted(accounts):
             acct = accounts[account_id]
             for (s, _), p in acct.positions.items():
@@ -539,18 +895,35 @@ class LiquidationEngine:
             ex._trim_closing_orders(ts, ex.markets[symbol], other)
 
     def _settle_margin(
-        self, ts: int, acct: Account, positions: list[Position], isolated: bool, liquidated_notional: int
+        self,
+        ts: int,
+        acct: Account,
+        positions: list[Position],
+        isolated: bool,
+        liquidated_notional: int,
+        due_atoms: int | None = None,
     ) -> tuple[int, int]:
         """Clearance fee to the fund, the rest to the wallet, a deficit from the fund.
 
-        Returns (clearance fee, uncovered loss).
+        The fee is the venue's: Binance the instrument's rate on the liquidated notional;
+        Bybit everything left (the close was at the bankruptcy price); Hyperliquid none;
+        dYdX ``due_atoms`` (its per-fill insurance-fund delta). Returns (clearance fee,
+        uncovered loss).
         """
         ledger = self.exchange.ledger
         assert ledger is not None
         book = ledger.book(acct.asset)
         fund = book.fund
-        rate = max(ledger.instruments[p.symbol].clearance_fee_e8 for p in positions)
-        due = rate_floor(liquidated_notional, rate)
+        clearance = self.venue.clearance
+        if due_atoms is not None:
+            due = due_atoms
+        elif clearance == CLEARANCE_NONE:
+            due = 0
+        elif clearance == CLEARANCE_REST:
+            due = 1 << 127  # whatever is left
+        else:
+            rate = max(ledger.instruments[p.symbol].clearance_fee_e8 for p in positions)
+            due = rate_floor(liquidated_notional, rate)
         if isolated:
             pos = positions[0]
             left = pos.margin_atoms
@@ -562,8 +935,8 @@ class LiquidationEngine:
         left -= fee
         fund.wallet_atoms += fee
         uncovered = 0
-        if left < 0:  # bad debt: the fund covers what it can
-            cover = min(-left, fund.wallet_atoms)
+        if left < 0:  # bad debt: the fund covers what it can (a backstop vault: all of it)
+            cover = -left if ledger.fund_may_go_negative else min(-left, fund.wallet_atoms)
             fund.wallet_atoms -= cover
             uncovered = -left - cover
             book.uncovered_loss_atoms += uncovered
@@ -747,9 +1120,16 @@ class LiquidationEngine:
         scope = "isolated bucket" if isolated else "cross pool"
         mark = next((r.mark_price_subticks for r in results if r.symbol == symbol), 0)
         where = f" at {symbol} mark {ex.markets[symbol].instrument.mark_str(mark)}" if symbol and mark else ""
+        held, steps, done = len(results), "", "closed"  # (Binance's words, as they always were)
+        if not self.venue.is_binance:
+            held = len({(r.symbol, r.position_side) for r in results})
+            steps = f" in {len(results)} steps" if len(results) > held else ""
+            if not all(r.filled_lots + r.taken_over_lots + r.adl_lots == abs(r.qty_lots) for r in results):
+                done = "reduced"
+        fund_name = "liquidator vault" if self.venue.fund == FUND_VAULT else "insurance fund"
         parts = [
             f"{scope}: margin balance {money(balance)} <= maintenance {money(mm)}{where}; "
-            f"{len(results)} position{'s' if len(results) != 1 else ''} closed"
+            f"{held} position{'s' if held != 1 else ''} {done}{steps}"
         ]
         for r in results:
             inst = ex.markets[r.symbol].instrument
@@ -768,11 +1148,11 @@ class LiquidationEngine:
                 text += f" at average {format_price(avg, round_up=r.qty_lots > 0)}"
                 text += f" ({'+' if slip >= 0 else '-'}{format_price(abs(slip), round_up=True)} vs mark)"
             if r.taken_over_lots:
-                text += f", {inst.qty_str(r.taken_over_lots)} taken over by the insurance fund"
+                text += f", {inst.qty_str(r.taken_over_lots)} taken over by the {fund_name}"
             if r.adl_lots:
                 text += f", {inst.qty_str(r.adl_lots)} auto-deleveraged"
             parts.append(text)
-        parts.append(f"clearance fee {money(clearance)}; insurance fund {'+' if fund_change >= 0 else ''}{money(fund_change)}")
+        parts.append(f"clearance fee {money(clearance)}; {fund_name} {'+' if fund_change >= 0 else ''}{money(fund_change)}")
         if adl:
             parts.append("ADL: " + ", ".join(f"#{a.rank} account {a.account_id} {a.qty_lots} lots" for a in adl))
         if uncovered:

@@ -114,6 +114,7 @@ ENTITY_CLASSES: Final = (
     "exsim.results.trips:Trip",
     "exsim.results.trips:TripBook",
     "exsim.results.trips:_Held",
+    "exsim.venues.profile:VenueProfile",
 )
 #: modules whose named tuples (commands, events, market items: immutable messages) a
 #: snapshot may hold, as values or as the keys of dispatch tables
@@ -128,7 +129,7 @@ MESSAGE_MODULES: Final = (
     "exsim.replay.strategy",
 )
 #: plain functions a snapshot may reference (the liquidation engine's ADL ranking)
-FUNCTIONS: Final = ("exsim.liquidation.engine:binance_adl_score",)
+FUNCTIONS: Final = ("exsim.liquidation.engine:binance_adl_score", "exsim.liquidation.engine:leverage_adl_score")
 #: the bound methods a snapshot may hold (timer callbacks, dispatch tables, sinks), per
 #: class: exact names, and name prefixes (event handlers are ``_on_*`` by convention)
 METHODS: Final[dict[str, tuple[frozenset[str], tuple[str, ...]]]] = {

@@ -45,6 +45,8 @@ from exsim.instruments import Instrument, get_instrument
 from exsim.instruments.brackets import BracketTable
 from exsim.ledger import BOTH, CROSS, INSURANCE_FUND, ISOLATED, Ledger, Position
 from exsim.sinks import MemorySink
+from exsim.venues import BINANCE, VenueProfile
+from exsim.venues.profile import ADL_AT_BANKRUPTCY, MARKET as MARKET_LIQUIDATION
 
 USDT = 10**8  # atoms per USDT
 BTC_SYM = "BTCUSDT"
@@ -67,12 +69,14 @@ def of_type(events: list[Any], cls: type) -> list[Any]:
     return [e for e in events if type(e) is cls]
 
 
-def check_liquidation_events(ledger: Ledger, events: list[Any]) -> None:
+def check_liquidation_events(ledger: Ledger, events: list[Any], venue: VenueProfile = BINANCE) -> None:
     """Invariants of the liquidations one command produced.
 
     * every Fill whose taker is a liquidation order is at or better than that position's
-      bankruptcy price (a sell at or above it, a buy at or below it);
-    * every ADL fill is at the bankruptcy price of the position it closed;
+      bankruptcy price (a sell at or above it, a buy at or below it) — except a venue's
+      market-order liquidation (Hyperliquid), which takes what the book offers;
+    * every ADL fill is at the bankruptcy price of the position it closed (Hyperliquid:
+      at the previous mark);
     * a full (non-partial) CROSS liquidation left the account without any cross position;
     * a MULTI_ASSETS liquidation left the trader without any position in any asset.
     """
@@ -87,6 +91,8 @@ def check_liquidation_events(ledger: Ledger, events: list[Any]) -> None:
         for lp in liq.positions:
             symbols_bp.setdefault(lp.symbol, set()).add(lp.bankruptcy_price_ticks)
         for a in liq.adl:
+            if venue.adl_price != ADL_AT_BANKRUPTCY:
+                continue
             assert a.price_ticks in symbols_bp[a.symbol], f"ADL fill {a} not at a bankruptcy price {symbols_bp}"
         if liq.scope == "CROSS" and not getattr(liq, "partial", False):
             acct = ledger.accounts[liq.account_id]
@@ -95,6 +101,8 @@ def check_liquidation_events(ledger: Ledger, events: list[Any]) -> None:
         if liq.scope == "MULTI_ASSETS":  # the whole account, every asset
             left = [p for a in ledger.all_accounts() if a.account_id == liq.account_id for p in a.positions.values()]
             assert not left, f"multi-assets liquidation of account {liq.account_id} left positions {left}"
+    if venue.liquidation_order == MARKET_LIQUIDATION:
+        return
     for e in of_type(events, Fill):
         hit = bp_of.get(e.taker_order_id)
         if hit is None:
@@ -142,7 +150,7 @@ class LiqHarness:
         self.ex.submit(command._replace(ts_ns=self.ts))
         events = self.sink.events[start:]
         check_state(self.ex, self.ledger)
-        check_liquidation_events(self.ledger, events)
+        check_liquidation_events(self.ledger, events, self.ex.venue)
         return events
 
     # -- accounts
