@@ -148,7 +148,6 @@ from exsim.venues.profile import (
     BINANCE,
     CLEARANCE_FILL_DELTA,
     FILLABLE_PRICE,
-    FUND_NO_TAKEOVER,
     PARTIAL_LADDER,
     VENUE_NAMES,
     VenueProfile,
@@ -247,18 +246,34 @@ class VenueDrive(NamedTuple):
 
     #: crashes per 10,000 draws
     crash_weight: int = 6
+    #: a crash's size range, percent of the mid
+    crash_pct: tuple[int, int] = (5, 30)
     #: per role: (deposit range USDT, order notional range USDT, open orders cap)
     role_sizes: tuple[tuple[tuple[int, int], tuple[int, int], int], ...] = ROLE_SIZES
     #: the leverages a whale's setup draws from
     whale_leverages: tuple[int, ...] = (3, 5, 10, 20)
+    #: one account in this many is a whale (and one in eight a market maker)
+    whale_share: int = 8
 
 
 #: per venue; Binance's is the mix the runs always had (its seeds and hashes unchanged)
 VENUE_DRIVES: Final[dict[str, VenueDrive]] = {
     "binance": VenueDrive(),
-    "bybit": VenueDrive(),
-    "hyperliquid": VenueDrive(),
-    "dydx": VenueDrive(),
+    # a ladder step needs a position above its first tier (SOL 200,000 USDT) found just past
+    # its maintenance margin: a third of the accounts are whales trading up to 800,000 a
+    # time at 20–33x, and many small crashes (2–10 %) push them just past it
+    "bybit": VenueDrive(
+        crash_weight=40, crash_pct=(2, 10), whale_share=3, whale_leverages=(20, 25, 33),
+        role_sizes=(ROLE_SIZES[MAKER], ((1_000_000, 4_000_000), (100_000, 800_000), 6), ROLE_SIZES[TRADER]),
+    ),
+    # chunks need positions above 100,000 found above 2/3 of their maintenance margin (small
+    # crashes), the vault positions found below it (large ones): whales and both sizes
+    "hyperliquid": VenueDrive(
+        crash_weight=30, crash_pct=(2, 20), whale_share=4, whale_leverages=(10, 20, 25, 40),
+        role_sizes=(ROLE_SIZES[MAKER], ((500_000, 3_000_000), (50_000, 500_000), 6), ROLE_SIZES[TRADER]),
+    ),
+    # every liquidation is at the fillable price: more crashes, more of them
+    "dydx": VenueDrive(crash_weight=20, crash_pct=(2, 20)),
 }
 
 
@@ -324,16 +339,6 @@ def venue_inverse(venue: VenueProfile, inverse: Sequence[str] | None) -> list[st
             field="venue",
         )
     return list(inverse)
-
-
-def _venue_kwargs(venue: VenueProfile) -> dict[str, Any]:
-    """``venue=`` for the exchange when it is not Binance's (an exchange without the
-    parameter runs Binance's rules)."""
-    import inspect  # TEMP until the engine lands
-
-    if venue.is_binance or "venue" not in inspect.signature(Exchange.__init__).parameters:
-        return {}
-    return {"venue": venue}
 
 
 class _Market:
@@ -434,8 +439,9 @@ class StressDriver:
         self.markets = [_Market(m.instrument) for m in exchange.markets.values()]
         self.by_symbol = {m.symbol: m for m in self.markets}
         self.n_accounts = n_accounts
+        self.drive = VENUE_DRIVES[venue.name]
         n_makers = max(2, n_accounts // 8)
-        n_whales = max(1, n_accounts // 8)
+        n_whales = max(1, min(n_accounts - n_makers - 1, n_accounts // self.drive.whale_share))
         self.roles = [MAKER] * n_makers + [WHALE] * n_whales + [TRADER] * (n_accounts - n_makers - n_whales)
         self.account_ids = list(range(1, n_accounts + 1))
         self.makers = self.account_ids[:n_makers]
@@ -445,7 +451,6 @@ class StressDriver:
         self.next_coid = 1
         self.contingent = contingent
         self.venue = venue
-        self.drive = VENUE_DRIVES[venue.name]
         self.role_sizes = self.drive.role_sizes
         #: another venue's tiers may allow less leverage than the drawn one: the setup draws
         #: as before, then takes the first tier's maximum at most (Binance: no cap, as before)
@@ -1019,7 +1024,7 @@ class StressDriver:
         """A sudden mark jump of 5–30 % (two in three toward the start price); half of the time the
         replayed depth vanishes first, and a thin ladder comes back after it."""
         m = self._market(rng)
-        pct = rng.randint(5, 30)
+        pct = rng.randint(*self.drive.crash_pct)
         below = m.mid_ticks < m.start_ticks
         down = rng.randrange(3) != 0 if not below else rng.randrange(3) == 0  # two in three back toward the start
         new = mul_div_floor(m.mid_ticks, 100 - pct if down else 100 + pct, 100)
@@ -1465,14 +1470,13 @@ class VenueChecks:
         self._chunked = venue.chunk_above_atoms > 0
         self._fillable = venue.liquidation_order == FILLABLE_PRICE
         self._fill_delta = venue.clearance == CLEARANCE_FILL_DELTA
-        self._retries = venue.fund == FUND_NO_TAKEOVER
         #: (account, symbol, position side) -> (signed lots, entry cost atoms) before the
         #: command's first liquidation step of that position
         self._before: dict[tuple[int, str, int], tuple[int, int]] = {}
         #: a chunked scope -> ts of its last chunk (its cooldown runs from there)
         self._last_chunk: dict[tuple[Any, ...], int] = {}
-        #: scopes tried in the last command (their rest is retried on the next one)
-        self._tried: set[tuple[Any, ...]] = set()
+        #: a scope left open with a rest -> ts of that try (retried by the first command after it)
+        self._tried: dict[tuple[Any, ...], int] = {}
         self._now = 0
         liquidator = exchange.liquidator
         if liquidator is not None:  # an instance attribute over the bound method: see the positions first
@@ -1502,7 +1506,8 @@ class VenueChecks:
 
     def waiting(self, scope: Any) -> bool:
         """True when ``scope`` may stay liquidatable after the command: within the cooldown
-        after its last chunk, or tried in this command with a rest left (retried next)."""
+        after its last chunk, or left open with a rest by a try at this command's time (the
+        engine retries it on the first command after that time)."""
         if type(scope) is Position:
             key: tuple[Any, ...] = (scope.account_id, scope.symbol, scope.position_side)
         elif type(scope) is Account:
@@ -1512,20 +1517,20 @@ class VenueChecks:
         last = self._last_chunk.get(key)
         if last is not None and self._now < last + self.venue.cooldown_ns:
             return True
-        return self._retries and key in self._tried
+        tried = self._tried.get(key)
+        return tried is not None and self._now <= tried
 
     # ------------------------------------------------------------------ per command
     def after_command(self, liqs: Sequence[Liquidation], fills: Sequence[Fill], command: Any) -> None:
         """Check this command's liquidations (see the class docstring)."""
         if command is not None:
             self._now = command.ts_ns
-        self._tried.clear()
         if not liqs:
             self._before.clear()
             return
         try:
             by_order: dict[int, list[Fill]] = {}
-            orders = {lp.order_id for liq in liqs for lp in liq.positions}
+            orders = {lp.order_id for liq in liqs for lp in liq.positions if lp.order_id}
             for f in fills:
                 if f.taker_order_id in orders:
                     by_order.setdefault(f.taker_order_id, []).append(f)
@@ -1546,26 +1551,48 @@ class VenueChecks:
             counts["takeovers"] += 1
         counts["deleveraged counterparties"] += len(liq.adl)
         if self._ladder and liq.partial:
-            self._check_ladder(liq)
-            counts["ladder steps"] += 1
+            self._check_ladder(liq, by_order)
+            counts["ladder steps"] += len(liq.positions)
         if self._chunked:
             self._check_chunks(liq, key, filled)
+        if not self.venue.liquidatable_at_equality and liq.margin_balance_atoms >= liq.maint_margin_atoms:
+            # the event's balance is the exact one floored: not below MM means equal to it
+            raise InvariantViolation(
+                "liquidated only when maintenance exceeds the balance",
+                f"account {liq.account_id} {liq.scope}: margin balance {liq.margin_balance_atoms} atoms, maintenance "
+                f"{liq.maint_margin_atoms} atoms",
+            )
         if self._fillable:
             self._check_fillable(liq, by_order)
             counts["fillable-price liquidations"] += filled
         if self._fill_delta:
             self._check_fund_delta(liq, by_order)
-        if self._retries:
-            self._tried.add(key)
-            counts["retried rests"] += liq.partial
+        if liq.partial and not self._ladder:  # a rest left open: retried by the first command after this one's time
+            self._tried[key] = liq.ts_ns
+            counts["rests left open"] += 1
+        elif not liq.partial:
+            self._tried.pop(key, None)
 
-    def _check_ladder(self, liq: Liquidation) -> None:
-        """A ladder step leaves each position it reduced under its tier's floor."""
+    def _check_ladder(self, liq: Liquidation, by_order: dict[int, list[Fill]]) -> None:
+        """Each ladder step sends enough to bring its position under the floor of the tier
+        it stood in when the step began (all of it when the book took all of it)."""
         markets = self.exchange.markets
+        after_step: dict[tuple[str, int], int] = {}  # a position's size after its last step
         for lp in liq.positions:
-            inst = markets[lp.symbol].instrument
+            key = (lp.symbol, lp.position_side)
             size = abs(lp.qty_lots)
-            left = size - lp.filled_lots - lp.taken_over_lots - lp.adl_lots
+            if after_step.get(key, size) != size:
+                raise InvariantViolation(
+                    "ladder steps go down the tiers",
+                    f"account {liq.account_id} {lp.symbol}: a step starts at {size} lots, the last left {after_step[key]}",
+                )
+            after_step[key] = size - lp.filled_lots - lp.taken_over_lots - lp.adl_lots
+            fills = by_order.get(lp.order_id)
+            if not fills:
+                continue  # the book took none of it: the step changed nothing
+            inst = markets[lp.symbol].instrument
+            sent = lp.filled_lots + fills[-1].taker_leaves_lots  # the IOC's size: filled + what it left
+            left = size - sent
             if inst.maint_margin_basis == "entry":
                 qty0, cost0 = self._before.get((liq.account_id, lp.symbol, lp.position_side), (lp.qty_lots, 0))
                 if not cost0:
@@ -1578,23 +1605,25 @@ class VenueChecks:
             else:
                 per_lot = lp.mark_price_subticks * inst.lot_size_e8
                 start, after, den = size * per_lot, left * per_lot, E8
-            bracket = inst.brackets.bracket_for(floor_div(start, den))
+            bracket = inst.brackets.bracket_for(ceil_div(start, den))
             if after >= bracket.floor_atoms * den:
                 raise InvariantViolation(
                     "a ladder step leaves the position under its tier's floor",
                     f"account {liq.account_id} {lp.symbol}: {size} lots in tier {bracket.bracket} (floor "
-                    f"{bracket.floor_atoms} atoms), {left} left worth {floor_div(after, den)} atoms",
+                    f"{bracket.floor_atoms} atoms), {sent} sent, {left} left worth {floor_div(after, den)} atoms",
                 )
 
     def _check_chunks(self, liq: Liquidation, key: tuple[Any, ...], filled: bool) -> None:
         """A large position goes a chunk at a time, the next chunk after the cooldown."""
         venue = self.venue
         markets = self.exchange.markets
+        chunk = False
         for lp in liq.positions:
             inst = markets[lp.symbol].instrument
             size = abs(lp.qty_lots)
-            value = floor_div(size * lp.mark_price_subticks * inst.lot_size_e8, E8)
-            if lp.filled_lots and value > venue.chunk_above_atoms:
+            value = ceil_div(size * lp.mark_price_subticks * inst.lot_size_e8, E8)  # the ledger's notional (up)
+            if lp.order_id and value > venue.chunk_above_atoms:
+                chunk = True
                 most = ceil_div(size * venue.chunk_e8, RATE_SCALE) + 1
                 if lp.filled_lots > most:
                     raise InvariantViolation(
@@ -1609,10 +1638,10 @@ class VenueChecks:
                 f"account {liq.account_id} {key}: a chunk at {liq.ts_ns} ns, the last at {last} ns "
                 f"(cooldown {venue.cooldown_ns} ns)",
             )
-        if liq.partial:
+        if liq.partial and chunk:
             self._last_chunk[key] = liq.ts_ns
             self.counts["chunks"] += 1
-        else:
+        elif not liq.partial:
             self._last_chunk.pop(key, None)
 
     def fillable_price_subticks(self, liq: Liquidation, lp: Any) -> Fraction:
@@ -1622,8 +1651,8 @@ class VenueChecks:
         venue = self.venue
         inst = self.exchange.markets[lp.symbol].instrument
         mark = lp.mark_price_subticks
-        notional = floor_div(abs(lp.qty_lots) * mark * inst.lot_size_e8, E8)
-        mmr = Fraction(inst.brackets.maint_margin_atoms(notional), notional) if notional else Fraction(0)
+        notional_e8 = abs(lp.qty_lots) * mark * inst.lot_size_e8  # exact, as the ledger values it
+        mmr = Fraction(inst.brackets.maint_margin_atoms_e8(notional_e8) * E8, notional_e8) if notional_e8 else Fraction(0)
         tmmr = liq.maint_margin_atoms
         abr = Fraction(venue.bankruptcy_adjustment_e8, RATE_SCALE) * (
             1 - Fraction(liq.margin_balance_atoms, tmmr) if tmmr else 1
@@ -1793,6 +1822,7 @@ class StressChecker:
         multi_done: set[tuple[int, str]] = set()
         bankruptcy_bound = self.venue.liquidation_order == BANKRUPTCY_IOC
         adl_at_bankruptcy = self.venue.adl_price == ADL_AT_BANKRUPTCY
+        ladder = self.venue.partial == PARTIAL_LADDER
         for liq in self._liqs:
             asset = markets[liq.positions[0].symbol].instrument.margin_asset if liq.positions else ledger.home_asset
             acct = ledger.find_account(liq.account_id, asset)  # the liquidated scope's wallet (its asset)
@@ -1800,11 +1830,12 @@ class StressChecker:
             if acct is None:
                 raise InvariantViolation("liquidation scope", f"liquidated account {liq.account_id} unknown")
             keys = [(lp.symbol, lp.position_side) for lp in liq.positions]
-            if len(set(keys)) != len(keys) or not keys:
+            if not keys or len(set(keys)) != len(keys) and not (ladder and liq.partial):
+                # (a ladder lists a position once per step down the tiers: VenueChecks chains them)
                 raise InvariantViolation("liquidation scope", f"positions listed twice or none: {keys}")
             if liq.scope == "ISOLATED":
                 self.liquidations["ISOLATED"] += not liq.partial
-                if len(liq.positions) != 1:
+                if len({(lp.symbol, lp.position_side) for lp in liq.positions}) != 1:  # (a ladder: once per step)
                     raise InvariantViolation(
                         "isolated liquidation closes exactly one bucket",
                         f"account {liq.account_id}: {len(liq.positions)} positions {keys}",
@@ -1864,7 +1895,8 @@ class StressChecker:
                         f"account {liq.account_id} {lp.symbol}: {lp.filled_lots} lots for {lp.fill_notional_atoms} atoms, "
                         f"bankruptcy price {lp.bankruptcy_price_ticks}",
                     )
-                by_order[lp.order_id] = [lp, 0, 0]
+                if lp.order_id:  # (0: nothing sent to the book — a vault takeover or deleveraging)
+                    by_order[lp.order_id] = [lp, 0, 0]
             for adl in liq.adl:
                 self.adl_fills += 1
                 self.adl_lots += adl.qty_lots
@@ -2363,7 +2395,7 @@ class StressRun:
             computed_marks=True,
             computed_funding=True,
             fund_unwind_lots=unwind,
-            **_venue_kwargs(venue),
+            venue=venue,
         )
         watch(self.exchange, self.ledger)
         self.loop = EventLoop(self)

@@ -113,13 +113,7 @@ class TestTheVenueShapesTheRun:
 def _checks(venue: VenueProfile, symbol: str = "BTCUSDT") -> VenueChecks:
     insts = venue.instruments([get_instrument(symbol)])
     ledger = Ledger(insts, insurance_fund_atoms=10**15)
-    return VenueChecks(Exchange(insts, ledger=ledger, **({"venue": venue} if _takes_venue() else {})), ledger, venue)
-
-
-def _takes_venue() -> bool:
-    import inspect
-
-    return "venue" in inspect.signature(Exchange.__init__).parameters
+    return VenueChecks(Exchange(insts, ledger=ledger, venue=venue), ledger, venue)
 
 
 def _liq(venue: VenueProfile, lps: tuple[LiquidatedPosition, ...], *, ts_ns: int = 10**12, balance: int = 0,
