@@ -1,7 +1,8 @@
 """Whole-engine stress: a seeded long run of every command kind, checked after every event.
 
-``python -m exsim.stress --events N --seed S [--accounts K] [--symbols ...]
-[--inverse [SYMBOL ...]] [--check-every M] [--progress/--no-progress] [--report-every N]``
+``python -m exsim.stress --events N --seed S [--venue binance|bybit|hyperliquid|dydx]
+[--accounts K] [--symbols ...] [--inverse [SYMBOL ...]] [--check-every M]
+[--progress/--no-progress] [--report-every N]``
 
 One run builds the engine as a replay or a scenario does (a :class:`~exsim.ledger.Ledger`
 with an insurance fund, an :class:`~exsim.exchange.Exchange` with computed marks and
@@ -61,6 +62,20 @@ O(state) part, which the report states:
   the bankruptcy price, and the event's ``filled_lots`` / ``fill_notional_atoms`` are
   those fills (inverse: the sum of their coin values, each floored); ADL happens at a
   bankruptcy price; no negative fee pool or insurance fund in any asset.
+
+**Venues.** ``--venue`` (default ``binance``: the runs, seeds and hashes as before) runs
+the same mix under another venue's rules (:mod:`exsim.venues`): the instruments under
+its terms (:meth:`~exsim.venues.VenueProfile.instruments`), the exchange given the
+venue, the driver's mix tuned so that venue's own rules fire (:data:`VENUE_DRIVES`), and
+beside every check above :class:`VenueChecks` (the venue's explanation prefix, Bybit's
+ladder steps, Hyperliquid's chunks and cooldown, dYdX's fillable price and fund cap). The
+checks above follow the profile where it differs: a market order (Hyperliquid) or an IOC
+at the fillable price (dYdX) is not bounded by the bankruptcy price; ADL at the previous
+mark (Hyperliquid) is not at a bankruptcy price; a vault that may go negative
+(Hyperliquid) may, but then no loss may be reported uncovered; a scope waiting out a
+cooldown or a retry may stay liquidatable; dYdX is liquidatable only below its
+maintenance margin. Hyperliquid and dYdX list linear contracts only: their runs have no
+inverse instrument and no multi-assets account.
 
 At the end it prints the events, events/s, counts per command kind, fills (per symbol),
 liquidations (isolated / cross, per asset), ADL, fund takeovers, per asset the deposits,
