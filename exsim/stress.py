@@ -162,6 +162,7 @@ from exsim.venues.profile import (
     BANKRUPTCY_IOC,
     BINANCE,
     CLEARANCE_FILL_DELTA,
+    CLEARANCE_NONE,
     FILLABLE_PRICE,
     PARTIAL_LADDER,
     VENUE_NAMES,
@@ -1485,9 +1486,14 @@ class VenueChecks:
         self._chunked = venue.chunk_above_atoms > 0
         self._fillable = venue.liquidation_order == FILLABLE_PRICE
         self._fill_delta = venue.clearance == CLEARANCE_FILL_DELTA
+        self._backstop = venue.backstop_num > 0
         #: (account, symbol, position side) -> (signed lots, entry cost atoms) before the
         #: command's first liquidation step of that position
         self._before: dict[tuple[int, str, int], tuple[int, int]] = {}
+        #: a scope -> its exact (margin balance 1e-8 atoms, maintenance atoms) when the engine
+        #: was called on it (a liquidation earlier in the command may have moved them since
+        #: the trigger the event reports)
+        self._called: dict[tuple[Any, ...], tuple[int, int]] = {}
         #: a chunked scope -> ts of its last chunk (its cooldown runs from there)
         self._last_chunk: dict[tuple[Any, ...], int] = {}
         #: a scope left open with a rest -> ts of that try (retried by the first command after it)
@@ -1496,13 +1502,15 @@ class VenueChecks:
         liquidator = exchange.liquidator
         if liquidator is not None:  # an instance attribute over the bound method: see the positions first
             inner = liquidator.liquidate
-            before = self._before
+            before, called = self._before, self._called
 
             def liquidate(ts: int, scope: Any, *args: Any) -> None:
                 if type(scope) is Position:
                     positions: Iterable[Position] = (scope,)
+                    called[(scope.account_id, scope.symbol, scope.position_side)] = ledger.isolated_margin_balance_e8(scope)
                 elif type(scope) is Account:
                     positions = [p for p in scope.positions.values() if not p.isolated]
+                    called[(scope.account_id, scope.asset)] = ledger.cross_margin_balance_e8(scope)
                 else:
                     positions = ()
                 for p in positions:
@@ -1542,6 +1550,7 @@ class VenueChecks:
             self._now = command.ts_ns
         if not liqs:
             self._before.clear()
+            self._called.clear()
             return
         try:
             by_order: dict[int, list[Fill]] = {}
@@ -1553,6 +1562,7 @@ class VenueChecks:
                 self._check(liq, by_order)
         finally:
             self._before.clear()
+            self._called.clear()
 
     def _check(self, liq: Liquidation, by_order: dict[int, list[Fill]]) -> None:
         if not liq.explanation.startswith(self._prefix):
@@ -1562,6 +1572,15 @@ class VenueChecks:
         counts = self.counts
         key = self._event_key(liq)
         filled = any(lp.filled_lots for lp in liq.positions)
+        # the scope's exact figures when the engine acted (None: a hand-made event)
+        balance_e8, mm = self._called.get(key) or (liq.margin_balance_atoms * E8, liq.maint_margin_atoms)
+        if balance_e8 > mm * E8 or balance_e8 == mm * E8 and not self.venue.liquidatable_at_equality:
+            raise InvariantViolation(
+                "a scope is liquidated only while past its threshold",
+                f"account {liq.account_id} {liq.scope} {key}: margin balance {balance_e8} e-8 atoms, maintenance "
+                f"{mm} atoms when the engine acted (at the trigger: {liq.margin_balance_atoms} / "
+                f"{liq.maint_margin_atoms} atoms)",
+            )
         if any(lp.taken_over_lots for lp in liq.positions):
             counts["takeovers"] += 1
         counts["deleveraged counterparties"] += len(liq.adl)
@@ -1570,15 +1589,10 @@ class VenueChecks:
             counts["ladder steps"] += len(liq.positions)
         if self._chunked:
             self._check_chunks(liq, key, filled)
-        if not self.venue.liquidatable_at_equality and liq.margin_balance_atoms >= liq.maint_margin_atoms:
-            # the event's balance is the exact one floored: not below MM means equal to it
-            raise InvariantViolation(
-                "liquidated only when maintenance exceeds the balance",
-                f"account {liq.account_id} {liq.scope}: margin balance {liq.margin_balance_atoms} atoms, maintenance "
-                f"{liq.maint_margin_atoms} atoms",
-            )
+        if self._backstop:
+            self._check_backstop(liq, balance_e8, mm)
         if self._fillable:
-            self._check_fillable(liq, by_order)
+            self._check_fillable(liq, by_order, balance_e8, mm)
             counts["fillable-price liquidations"] += filled
         if self._fill_delta:
             self._check_fund_delta(liq, by_order)
@@ -1659,24 +1673,47 @@ class VenueChecks:
         elif not liq.partial:
             self._last_chunk.pop(key, None)
 
-    def fillable_price_subticks(self, liq: Liquidation, lp: Any) -> Fraction:
+    def _check_backstop(self, liq: Liquidation, balance_e8: int, mm: int) -> None:
+        """The vault takes a scope over only when its balance is below the backstop share
+        (2/3) of its maintenance margin (past bankruptcy: what deleveraging could not place);
+        a scope sent to the book is above it, and pays no clearance fee (the venue has none:
+        what is left stays with the trader)."""
+        venue = self.venue
+        num, den = venue.backstop_num, venue.backstop_den
+        below = den * balance_e8 < num * mm * E8
+        taken = any(lp.taken_over_lots for lp in liq.positions)
+        sent = any(lp.order_id for lp in liq.positions)
+        if taken and not below:
+            raise InvariantViolation(
+                "the vault takes over below the backstop share of maintenance",
+                f"account {liq.account_id} {liq.scope}: balance {balance_e8} e-8 atoms, maintenance {mm} atoms",
+            )
+        if sent and below:
+            raise InvariantViolation(
+                "a scope below the backstop share goes to the vault, not the book",
+                f"account {liq.account_id} {liq.scope}: balance {balance_e8} e-8 atoms, maintenance {mm} atoms",
+            )
+        if sent and venue.clearance == CLEARANCE_NONE and liq.clearance_fee_atoms:
+            raise InvariantViolation(
+                "no clearance fee", f"account {liq.account_id}: {liq.clearance_fee_atoms} atoms taken"
+            )
+
+    def fillable_price_subticks(self, lp: Any, balance_e8: int, mm: int) -> Fraction:
         """The fillable price of ``lp`` (exact, in subticks): oracle × (1 ∓ ABR × SMMR × MMR),
         ABR = bankruptcy adjustment × (1 − net collateral / maintenance), within [0, 1]; the
-        oracle is the trigger's mark, net collateral and maintenance the event's figures."""
+        oracle is the trigger's mark, net collateral ``balance_e8`` (1e-8 atoms) and total
+        maintenance ``mm`` (atoms) the scope's when the engine acted."""
         venue = self.venue
         inst = self.exchange.markets[lp.symbol].instrument
         mark = lp.mark_price_subticks
         notional_e8 = abs(lp.qty_lots) * mark * inst.lot_size_e8  # exact, as the ledger values it
         mmr = Fraction(inst.brackets.maint_margin_atoms_e8(notional_e8) * E8, notional_e8) if notional_e8 else Fraction(0)
-        tmmr = liq.maint_margin_atoms
-        abr = Fraction(venue.bankruptcy_adjustment_e8, RATE_SCALE) * (
-            1 - Fraction(liq.margin_balance_atoms, tmmr) if tmmr else 1
-        )
+        abr = Fraction(venue.bankruptcy_adjustment_e8, RATE_SCALE) * (1 - Fraction(balance_e8, mm * E8) if mm else 1)
         abr = min(max(abr, Fraction(0)), Fraction(1))
         spread = abr * Fraction(venue.smmr_e8, RATE_SCALE) * mmr
         return mark * (1 - spread if lp.qty_lots > 0 else 1 + spread)
 
-    def _check_fillable(self, liq: Liquidation, by_order: dict[int, list[Fill]]) -> None:
+    def _check_fillable(self, liq: Liquidation, by_order: dict[int, list[Fill]], balance_e8: int, mm: int) -> None:
         """Every fill of a liquidation order at or better than the fillable price (to the tick)."""
         markets = self.exchange.markets
         for lp in liq.positions:
@@ -1684,7 +1721,7 @@ class VenueChecks:
             if not fills:
                 continue
             per_tick = markets[lp.symbol].instrument.subticks_per_tick
-            fp = self.fillable_price_subticks(liq, lp)
+            fp = self.fillable_price_subticks(lp, balance_e8, mm)
             if lp.qty_lots > 0:  # a long is sold: no lower than the fillable price's tick below
                 bound = floor_div(fp.numerator, fp.denominator * per_tick)
                 worse = [f for f in fills if f.price_ticks < bound]
@@ -1695,8 +1732,8 @@ class VenueChecks:
                 raise InvariantViolation(
                     "liquidation fills within the fillable price",
                     f"account {liq.account_id} {lp.symbol}: fill at {worse[0].price_ticks} ticks, fillable price "
-                    f"{float(fp) / per_tick:.4f} ticks (mark {lp.mark_price_subticks}, net collateral "
-                    f"{liq.margin_balance_atoms}, maintenance {liq.maint_margin_atoms})",
+                    f"{fp.numerator // (fp.denominator * per_tick)} and a fraction ticks (mark {lp.mark_price_subticks}, "
+                    f"net collateral {balance_e8} e-8 atoms, maintenance {mm} atoms)",
                 )
 
     def _check_fund_delta(self, liq: Liquidation, by_order: dict[int, list[Fill]]) -> None:
@@ -1836,7 +1873,9 @@ class StressChecker:
         cross_done: set[int] = set()
         multi_done: set[tuple[int, str]] = set()
         bankruptcy_bound = self.venue.liquidation_order == BANKRUPTCY_IOC
-        adl_at_bankruptcy = self.venue.adl_price == ADL_AT_BANKRUPTCY
+        # (dYdX deleverages the rest at its bankruptcy price recomputed after the IOC's fills,
+        # which the event does not carry: its ADL price is not checked here)
+        adl_at_bankruptcy = self.venue.adl_price == ADL_AT_BANKRUPTCY and self.venue.liquidation_order != FILLABLE_PRICE
         ladder = self.venue.partial == PARTIAL_LADDER
         for liq in self._liqs:
             asset = markets[liq.positions[0].symbol].instrument.margin_asset if liq.positions else ledger.home_asset
