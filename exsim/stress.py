@@ -255,7 +255,6 @@ ROLE_SIZES: Final = (
 )
 
 
-
 class VenueDrive(NamedTuple):
     """How hard the driver pushes a run under one venue (not a venue rule: the mix that
     makes that venue's own rules fire within a few thousand events)."""
@@ -1457,7 +1456,10 @@ class VenueChecks:
     Every check reads the venue's profile (:class:`~exsim.venues.VenueProfile`), never a
     venue's name, so a rule is checked wherever a profile sets it:
 
-    * every ``Liquidation`` explanation starts with ``"<venue>: "``;
+    * every ``Liquidation`` explanation starts with ``"<venue>: "``, and its scope was past
+      its threshold when the engine acted on it (exact figures taken then: a liquidation
+      earlier in the same command may have moved them since the trigger the event reports;
+      ``liquidatable_at_equality`` False, dYdX: strictly below its maintenance margin);
     * laddered partial liquidation (``partial == "ladder"``, Bybit): each step
       (``partial=True``) leaves the position under the floor of the tier it stood in when
       the step began (its value on the instrument's maintenance basis: the entry value for
@@ -1466,14 +1468,20 @@ class VenueChecks:
       the trigger's mark sends at most ``chunk_e8`` of its size to the book (+1 lot for
       rounding), and the next chunk of the same scope comes ``cooldown_ns`` or more later;
       while it waits the scope may stay liquidatable (:meth:`waiting`);
+    * a backstop (``backstop_num/den``, Hyperliquid 2/3): the vault takes a scope over only
+      below that share of its maintenance margin, the book gets it only at or above it, and
+      with ``clearance == "none"`` a scope sent to the book pays no clearance fee;
     * the fillable price (``liquidation_order == "fillable-price"``, dYdX): every fill of a
       liquidation order is at or better than the fillable price (to the tick, rounded
-      either way), recomputed here from the event's figures with exact fractions; the fund's
-      change of a liquidation is at most ``clearance_cap_e8`` of each fill's quote; a scope
-      tried in a command may stay liquidatable until the next one (its rest is retried).
+      either way), recomputed here with exact fractions from the figures the engine acted
+      on; the fund's change of a liquidation is at most ``clearance_cap_e8`` of each fill's
+      quote;
+    * a rest left open (a ``partial=True`` event of a venue without a ladder) may stay
+      liquidatable until the first command after its time (the engine retries it then).
 
-    It also counts what fired (:attr:`counts`): ladder steps, chunks, vault takeovers,
-    fillable-price liquidations, retries, deleveraged counterparties.
+    It also counts what fired (:attr:`counts`): ladder steps, chunks, takeovers (by the
+    fund or the vault), fillable-price liquidations, rests left open, deleveraged
+    counterparties. Cost: O(positions of the scope) per liquidation; nothing per other event.
     """
 
     def __init__(self, exchange: Exchange, ledger: Ledger, venue: VenueProfile) -> None:
@@ -1507,10 +1515,14 @@ class VenueChecks:
             def liquidate(ts: int, scope: Any, *args: Any) -> None:
                 if type(scope) is Position:
                     positions: Iterable[Position] = (scope,)
-                    called[(scope.account_id, scope.symbol, scope.position_side)] = ledger.isolated_margin_balance_e8(scope)
+                    key: tuple[Any, ...] = (scope.account_id, scope.symbol, scope.position_side)
+                    if key not in called:  # (the first call of the command: the one its event tells)
+                        called[key] = ledger.isolated_margin_balance_e8(scope)
                 elif type(scope) is Account:
                     positions = [p for p in scope.positions.values() if not p.isolated]
-                    called[(scope.account_id, scope.asset)] = ledger.cross_margin_balance_e8(scope)
+                    key = (scope.account_id, scope.asset)
+                    if key not in called:
+                        called[key] = ledger.cross_margin_balance_e8(scope)
                 else:
                     positions = ()
                 for p in positions:
