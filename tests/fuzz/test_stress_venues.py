@@ -258,6 +258,15 @@ class TestTheCheckerCatchesAVenuesBrokenRule:
         with pytest.raises(InvariantViolation, match="only while past its threshold"):
             checks.after_command([liq], [], Command())
 
+    def test_a_scope_safe_when_the_engine_acts_is_not_to_be_liquidated(self) -> None:
+        """Bybit: a bucket found past its threshold at the trigger but safe when the engine acted on it
+        (an earlier liquidation of the same command filled its resting order) is reported if liquidated."""
+        checks = _checks(BYBIT)
+        checks._called[(7, "BTCUSDT", BOTH)] = (1_000 * 10**8 * 10**8, 500 * 10**8)  # balance 1,000 > MM 500
+        liq = _liq(BYBIT, (_lp(1_000, BTC_50K),), balance=-41 * 10**8, mm=3 * 10**8)
+        with pytest.raises(InvariantViolation, match="only while past its threshold"):
+            checks.after_command([liq], [], Command())
+
 
 class TestTheVaultCarriesItsDeficit:
     def test_an_uncovered_loss_under_hyperliquid_is_reported(self) -> None:
