@@ -1749,7 +1749,7 @@ class VenueChecks:
                 )
 
     def _check_fund_delta(self, liq: Liquidation, by_order: dict[int, list[Fill]]) -> None:
-        """The fund gains at most the cap of each fill's quote (it may pay a shortfall)."""
+        """The fee the fund takes is at most the cap of each fill's quote (it may pay a shortfall)."""
         markets = self.exchange.markets
         cap = self.venue.clearance_cap_e8
         most = 0
@@ -1757,11 +1757,13 @@ class VenueChecks:
             inst = markets[lp.symbol].instrument
             for f in by_order.get(lp.order_id, ()):
                 most += ceil_div(inst.fill_value_atoms(f.price_ticks, f.qty_lots) * cap, RATE_SCALE)
-        if liq.insurance_fund_change_atoms > most:
+        # (the fee, not the fund's whole change: a takeover that closes part of a position the
+        # fund already holds realizes that position's PnL in the fund too)
+        if not 0 <= liq.clearance_fee_atoms <= most:
             raise InvariantViolation(
                 "the fund takes at most its cap of each liquidation fill",
-                f"account {liq.account_id}: fund change {liq.insurance_fund_change_atoms} atoms > "
-                f"{most} ({cap} e-8 of each fill's quote)",
+                f"account {liq.account_id}: fee to the fund {liq.clearance_fee_atoms} atoms, at most {most} "
+                f"({cap} e-8 of each fill's quote)",
             )
 
 

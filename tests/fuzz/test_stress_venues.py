@@ -187,7 +187,7 @@ class TestTheCheckerCatchesAVenuesBrokenRule:
         """dYdX: the fund may take at most 0.5 % of a fill's quote (49,925 × 0.5 % = 249.625 USDT)."""
         checks = _checks(DYDX)
         lp = _lp(1_000, BTC_50K, filled=1_000)
-        liq = _liq(DYDX, (lp,), balance=750 * 10**8, mm=1_500 * 10**8, fund_change=249_625 * 10**5 + 1)
+        liq = _liq(DYDX, (lp,), balance=750 * 10**8, mm=1_500 * 10**8)._replace(clearance_fee_atoms=249_625 * 10**5 + 1)
         with pytest.raises(InvariantViolation, match="at most its cap"):
             checks.after_command([liq], [_fill(499_250, 1_000)], Command())
 
