@@ -1,7 +1,8 @@
 """Whole-engine stress: a seeded long run of every command kind, checked after every event.
 
-``python -m exsim.stress --events N --seed S [--accounts K] [--symbols ...]
-[--inverse [SYMBOL ...]] [--check-every M] [--progress/--no-progress] [--report-every N]``
+``python -m exsim.stress --events N --seed S [--venue binance|bybit|hyperliquid|dydx]
+[--accounts K] [--symbols ...] [--inverse [SYMBOL ...]] [--check-every M]
+[--progress/--no-progress] [--report-every N]``
 
 One run builds the engine as a replay or a scenario does (a :class:`~exsim.ledger.Ledger`
 with an insurance fund, an :class:`~exsim.exchange.Exchange` with computed marks and
@@ -62,6 +63,20 @@ O(state) part, which the report states:
   those fills (inverse: the sum of their coin values, each floored); ADL happens at a
   bankruptcy price; no negative fee pool or insurance fund in any asset.
 
+**Venues.** ``--venue`` (default ``binance``: the runs, seeds and hashes as before) runs
+the same mix under another venue's rules (:mod:`exsim.venues`): the instruments under
+its terms (:meth:`~exsim.venues.VenueProfile.instruments`), the exchange given the
+venue, the driver's mix tuned so that venue's own rules fire (:data:`VENUE_DRIVES`), and
+beside every check above :class:`VenueChecks` (the venue's explanation prefix, Bybit's
+ladder steps, Hyperliquid's chunks and cooldown, dYdX's fillable price and fund cap). The
+checks above follow the profile where it differs: a market order (Hyperliquid) or an IOC
+at the fillable price (dYdX) is not bounded by the bankruptcy price; ADL at the previous
+mark (Hyperliquid) is not at a bankruptcy price; a vault that may go negative
+(Hyperliquid) may, but then no loss may be reported uncovered; a scope waiting out a
+cooldown or a retry may stay liquidatable; dYdX is liquidatable only below its
+maintenance margin. Hyperliquid and dYdX list linear contracts only: their runs have no
+inverse instrument and no multi-assets account.
+
 At the end it prints the events, events/s, counts per command kind, fills (per symbol),
 liquidations (isolated / cross, per asset), ADL, fund takeovers, per asset the deposits,
 withdrawals, traders' money, fee pool, insurance fund and uncovered loss, and the final
@@ -78,7 +93,8 @@ import random
 import sys
 import time
 from collections import Counter, deque
-from typing import Any, Callable, Final, Iterator, NamedTuple, Sequence
+from fractions import Fraction
+from typing import Any, Callable, Final, Iterable, Iterator, NamedTuple, Sequence
 
 import attrs
 
@@ -141,7 +157,19 @@ from exsim.ledger.collateral import MULTI_ASSETS, SINGLE_ASSET, account_figures
 from exsim.ledger.risk_index import RiskIndex
 from exsim.loop import EventLoop
 from exsim.loop.event_loop import PRIORITY_FUNDING
-from exsim.units import ATOMS_E8_PER_ATOM as E8, NS_PER_SECOND, ceil_div, floor_div, format_atoms_rounded, mul_div_floor, to_ticks, whole_arg
+from exsim.venues.profile import (
+    ADL_AT_BANKRUPTCY,
+    BANKRUPTCY_IOC,
+    BINANCE,
+    CLEARANCE_FILL_DELTA,
+    CLEARANCE_NONE,
+    FILLABLE_PRICE,
+    PARTIAL_LADDER,
+    VENUE_NAMES,
+    VenueProfile,
+    get_venue,
+)
+from exsim.units import ATOMS_E8_PER_ATOM as E8, NS_PER_SECOND, RATE_SCALE, ceil_div, floor_div, format_atoms_rounded, mul_div_floor, to_ticks, whole_arg
 
 USDT: Final = 10**8  # atoms per USDT
 BPS: Final = 10_000  # basis points per 1
@@ -227,6 +255,43 @@ ROLE_SIZES: Final = (
 )
 
 
+class VenueDrive(NamedTuple):
+    """How hard the driver pushes a run under one venue (not a venue rule: the mix that
+    makes that venue's own rules fire within a few thousand events)."""
+
+    #: crashes per 10,000 draws
+    crash_weight: int = 6
+    #: a crash's size range, percent of the mid
+    crash_pct: tuple[int, int] = (5, 30)
+    #: per role: (deposit range USDT, order notional range USDT, open orders cap)
+    role_sizes: tuple[tuple[tuple[int, int], tuple[int, int], int], ...] = ROLE_SIZES
+    #: the leverages a whale's setup draws from
+    whale_leverages: tuple[int, ...] = (3, 5, 10, 20)
+    #: one account in this many is a whale (and one in eight a market maker)
+    whale_share: int = 8
+
+
+#: per venue; Binance's is the mix the runs always had (its seeds and hashes unchanged)
+VENUE_DRIVES: Final[dict[str, VenueDrive]] = {
+    "binance": VenueDrive(),
+    # a ladder step needs a position above its first tier (SOL 200,000 USDT) found just past
+    # its maintenance margin: a third of the accounts are whales trading up to 800,000 a
+    # time at 20–33x, and many small crashes (2–10 %) push them just past it
+    "bybit": VenueDrive(
+        crash_weight=40, crash_pct=(2, 10), whale_share=3, whale_leverages=(20, 25, 33),
+        role_sizes=(ROLE_SIZES[MAKER], ((1_000_000, 4_000_000), (100_000, 800_000), 6), ROLE_SIZES[TRADER]),
+    ),
+    # chunks need positions above 100,000 found above 2/3 of their maintenance margin (small
+    # crashes), the vault positions found below it (large ones): whales and both sizes
+    "hyperliquid": VenueDrive(
+        crash_weight=30, crash_pct=(2, 20), whale_share=4, whale_leverages=(10, 20, 25, 40),
+        role_sizes=(ROLE_SIZES[MAKER], ((500_000, 3_000_000), (50_000, 500_000), 6), ROLE_SIZES[TRADER]),
+    ),
+    # every liquidation is at the fillable price: more crashes, more of them
+    "dydx": VenueDrive(crash_weight=20, crash_pct=(2, 20)),
+}
+
+
 class InvariantViolation(Exception):
     """A checked invariant was found broken: ``invariant`` names it, ``detail`` says how."""
 
@@ -273,6 +338,22 @@ def stress_instruments(
             inst = attrs.evolve(inst, partial_liquidation=True)
         out.append(inst)
     return out
+
+
+def venue_inverse(venue: VenueProfile, inverse: Sequence[str] | None) -> list[str]:
+    """The inverse instruments of a run under ``venue``: ``inverse`` as given, or (None) the
+    default — :data:`DEFAULT_INVERSE`, none for a venue that lists only linear contracts
+    (Hyperliquid, dYdX). An inverse symbol named under such a venue is refused
+    (:class:`InputError`, field ``venue``)."""
+    if inverse is None:
+        return [] if venue.linear_only else list(DEFAULT_INVERSE)
+    if inverse and venue.linear_only:
+        raise InputError(
+            f"{venue.title} lists no inverse (coin-margined) contracts; {inverse[0]} is one "
+            f"(leave --inverse out: a {venue.name} run trades the linear contracts only)",
+            field="venue",
+        )
+    return list(inverse)
 
 
 class _Market:
@@ -363,6 +444,7 @@ class StressDriver:
         n_accounts: int = DEFAULT_ACCOUNTS,
         contingent: bool = True,
         multi_assets: int = 0,
+        venue: VenueProfile = BINANCE,
     ) -> None:
         if n_accounts < 4:
             raise InputError(f"{n_accounts} accounts: at least 4 are needed", field="accounts")
@@ -372,8 +454,9 @@ class StressDriver:
         self.markets = [_Market(m.instrument) for m in exchange.markets.values()]
         self.by_symbol = {m.symbol: m for m in self.markets}
         self.n_accounts = n_accounts
+        self.drive = VENUE_DRIVES[venue.name]
         n_makers = max(2, n_accounts // 8)
-        n_whales = max(1, n_accounts // 8)
+        n_whales = max(1, min(n_accounts - n_makers - 1, n_accounts // self.drive.whale_share))
         self.roles = [MAKER] * n_makers + [WHALE] * n_whales + [TRADER] * (n_accounts - n_makers - n_whales)
         self.account_ids = list(range(1, n_accounts + 1))
         self.makers = self.account_ids[:n_makers]
@@ -382,6 +465,13 @@ class StressDriver:
         self.plan: deque[Any] = deque()
         self.next_coid = 1
         self.contingent = contingent
+        self.venue = venue
+        self.role_sizes = self.drive.role_sizes
+        #: another venue's tiers may allow less leverage than the drawn one: the setup draws
+        #: as before, then takes the first tier's maximum at most (Binance: no cap, as before)
+        self.leverage_cap: dict[str, int] = (
+            {} if venue.is_binance else {m.symbol: next(iter(m.inst.brackets)).max_leverage for m in self.markets}
+        )
         #: settlement assets, the home one (USDT) first; a coin's first inverse market prices it
         self.home = ledger.home_asset
         self.assets = list(ledger.assets)
@@ -425,7 +515,7 @@ class StressDriver:
             (350, self.gen_replayed_trade),
             (1_100, self.gen_mark),
             (300, self.gen_index),
-            (6, self.gen_crash),
+            (self.drive.crash_weight, self.gen_crash),
             (30, self.gen_funding),
             (250, self.gen_deposit),
             (150, self.gen_withdraw),
@@ -462,7 +552,7 @@ class StressDriver:
             for asset, index in self.coin_index.items():
                 out.append(CollateralIndex(0, asset, index))
         for a, role in zip(self.account_ids, self.roles):
-            lo, hi = ROLE_SIZES[role][0]
+            lo, hi = self.role_sizes[role][0]
             if a in self.multi_ids:  # a tenth in USDT: the coins are its collateral
                 out.append(Deposit(0, a, rng.randint(lo, hi) * USDT // 10))
                 out.append(SetCollateralMode(0, a, MULTI_ASSETS))
@@ -477,9 +567,11 @@ class StressDriver:
                 if role == MAKER:
                     lev = 5
                 elif role == WHALE:
-                    lev = rng.choice((3, 5, 10, 20))
+                    lev = rng.choice(self.drive.whale_leverages)
                 else:
                     lev = rng.choice((5, 10, 20, 25, 50, 75, 100))
+                if self.leverage_cap:
+                    lev = min(lev, self.leverage_cap[m.symbol])
                 out.append(SetLeverage(0, a, m.symbol, lev))
                 if role != MAKER and rng.randrange(3) == 0:
                     out.append(SetMarginMode(0, a, m.symbol, ISOLATED))
@@ -553,7 +645,7 @@ class StressDriver:
         wallet can carry at its leverage, so cross pools run close to their maintenance
         margin and liquidate whole."""
         role = self._role(account_id)
-        lo, hi = ROLE_SIZES[role][1]
+        lo, hi = self.role_sizes[role][1]
         if role == TRADER and symbol and account_id in self.multi_ids and rng.randrange(2):
             # multi-assets: a share of what the whole account (collateral included) can carry
             asset = self.by_symbol[symbol].asset
@@ -591,7 +683,7 @@ class StressDriver:
                 side = rng.randrange(2)
                 return NewOrder(0, a, m.symbol, side, m.min_lots, 0, MARKET, IOC, None, False, 0, TRIGGER_LAST, BOTH)
             return self.deposit(a, self.to_asset(m.asset, 1_000 * USDT), m.asset)
-        if len(acct.order_ids) >= ROLE_SIZES[self._role(a)][2]:
+        if len(acct.order_ids) >= self.role_sizes[self._role(a)][2]:
             oid = next(iter(acct.order_ids))  # the oldest open order makes room
             return CancelOrder(0, a, acct.order_ids[oid], oid)
         symbol = m.symbol
@@ -679,7 +771,7 @@ class StressDriver:
         acct = self._acct(a, asset)
         if acct is None:
             return self.deposit(a, self.to_asset(asset, 1_000 * USDT), asset)
-        if len(acct.order_ids) >= ROLE_SIZES[self._role(a)][2]:
+        if len(acct.order_ids) >= self.role_sizes[self._role(a)][2]:
             oid = next(iter(acct.order_ids))
             coid = self._coid_of(oid) if rng.randrange(2) else None
             if coid is not None:  # by its client order id
@@ -825,7 +917,7 @@ class StressDriver:
         acct = self._acct(a, asset)
         if acct is None:
             return self.deposit(a, self.to_asset(asset, 3_000_000 * USDT), asset)
-        if len(acct.order_ids) >= ROLE_SIZES[MAKER][2]:
+        if len(acct.order_ids) >= self.role_sizes[MAKER][2]:
             oid = next(iter(acct.order_ids))
             return CancelOrder(0, a, acct.order_ids[oid], oid)
         if m is None:
@@ -947,7 +1039,7 @@ class StressDriver:
         """A sudden mark jump of 5–30 % (two in three toward the start price); half of the time the
         replayed depth vanishes first, and a thin ladder comes back after it."""
         m = self._market(rng)
-        pct = rng.randint(5, 30)
+        pct = rng.randint(*self.drive.crash_pct)
         below = m.mid_ticks < m.start_ticks
         down = rng.randrange(3) != 0 if not below else rng.randrange(3) == 0  # two in three back toward the start
         new = mul_div_floor(m.mid_ticks, 100 - pct if down else 100 + pct, 100)
@@ -1059,7 +1151,7 @@ class StressDriver:
             return (acct.wallet_atoms if acct is not None else -1, i)
 
         a = min(picks, key=poorest)
-        lo, hi = ROLE_SIZES[self._role(a)][0]
+        lo, hi = self.role_sizes[self._role(a)][0]
         amount = rng.randint(lo, hi) * USDT
         if rng.randrange(2):
             amount = floor_div(amount, rng.randint(2, 20))
@@ -1358,6 +1450,323 @@ def watch(exchange: Exchange, ledger: Ledger) -> None:
     ledger.__class__ = WatchedLedger
 
 
+class VenueChecks:
+    """The rules of a venue other than Binance, checked from each command's liquidations.
+
+    Every check reads the venue's profile (:class:`~exsim.venues.VenueProfile`), never a
+    venue's name, so a rule is checked wherever a profile sets it:
+
+    * every ``Liquidation`` explanation starts with ``"<venue>: "``, and its scope was past
+      its threshold when the engine acted on it (exact figures taken then: a liquidation
+      earlier in the same command may have moved them since the trigger the event reports;
+      ``liquidatable_at_equality`` False, dYdX: strictly below its maintenance margin);
+    * laddered partial liquidation (``partial == "ladder"``, Bybit): each step
+      (``partial=True``) leaves the position under the floor of the tier it stood in when
+      the step began (its value on the instrument's maintenance basis: the entry value for
+      Bybit, taken from the position as it was before the command's first step);
+    * chunks (``chunk_above_atoms``, Hyperliquid): a position worth more than the threshold at
+      the trigger's mark sends at most ``chunk_e8`` of its size to the book (+1 lot for
+      rounding), and the next chunk of the same scope comes ``cooldown_ns`` or more later;
+      while it waits the scope may stay liquidatable (:meth:`waiting`);
+    * a backstop (``backstop_num/den``, Hyperliquid 2/3): the vault takes a scope over only
+      below that share of its maintenance margin, the book gets it only at or above it, and
+      with ``clearance == "none"`` a scope sent to the book pays no clearance fee;
+    * the fillable price (``liquidation_order == "fillable-price"``, dYdX): every fill of a
+      liquidation order is at or better than the fillable price (to the tick, rounded
+      either way), recomputed here with exact fractions from the figures the engine acted
+      on; the fund's change of a liquidation is at most ``clearance_cap_e8`` of each fill's
+      quote;
+    * a rest left open (a ``partial=True`` event of a venue without a ladder) may stay
+      liquidatable until the first command after its time (the engine retries it then).
+
+    It also counts what fired (:attr:`counts`): ladder steps, chunks, takeovers (by the
+    fund or the vault), fillable-price liquidations, rests left open, deleveraged
+    counterparties. Cost: O(positions of the scope) per liquidation; nothing per other event.
+    """
+
+    def __init__(self, exchange: Exchange, ledger: Ledger, venue: VenueProfile) -> None:
+        self.exchange = exchange
+        self.ledger = ledger
+        self.venue = venue
+        self.counts: Counter[str] = Counter()
+        self._prefix = f"{venue.name}: "
+        self._ladder = venue.partial == PARTIAL_LADDER
+        self._chunked = venue.chunk_above_atoms > 0
+        self._fillable = venue.liquidation_order == FILLABLE_PRICE
+        self._fill_delta = venue.clearance == CLEARANCE_FILL_DELTA
+        self._backstop = venue.backstop_num > 0
+        #: (account, symbol, position side) -> (signed lots, entry cost atoms) before the
+        #: command's first liquidation step of that position
+        self._before: dict[tuple[int, str, int], tuple[int, int]] = {}
+        #: a scope -> its exact (margin balance 1e-8 atoms, maintenance atoms) when the engine
+        #: was called on it (a liquidation earlier in the command may have moved them since
+        #: the trigger the event reports)
+        self._called: dict[tuple[Any, ...], tuple[int, int]] = {}
+        #: a chunked scope -> ts of its last chunk (its cooldown runs from there)
+        self._last_chunk: dict[tuple[Any, ...], int] = {}
+        #: a scope left open with a rest -> ts of that try (retried by the first command after it)
+        self._tried: dict[tuple[Any, ...], int] = {}
+        self._now = 0
+        liquidator = exchange.liquidator
+        if liquidator is not None:  # an instance attribute over the bound method: see the positions first
+            inner = liquidator.liquidate
+            before, called = self._before, self._called
+
+            def liquidate(ts: int, scope: Any, *args: Any) -> None:
+                if type(scope) is Position:
+                    positions: Iterable[Position] = (scope,)
+                    key: tuple[Any, ...] = (scope.account_id, scope.symbol, scope.position_side)
+                    if key not in called:  # (the first call of the command: the one its event tells)
+                        called[key] = ledger.isolated_margin_balance_e8(scope)
+                elif type(scope) is Account:
+                    positions = [p for p in scope.positions.values() if not p.isolated]
+                    key = (scope.account_id, scope.asset)
+                    if key not in called:
+                        called[key] = ledger.cross_margin_balance_e8(scope)
+                else:
+                    positions = ()
+                for p in positions:
+                    before.setdefault((p.account_id, p.symbol, p.position_side), (p.qty_lots, p.cost_atoms))
+                inner(ts, scope, *args)
+
+            liquidator.liquidate = liquidate  # type: ignore[method-assign]
+
+    # ------------------------------------------------------------------ scopes
+    def _event_key(self, liq: Liquidation) -> tuple[Any, ...]:
+        """The liquidated scope: (account, symbol, side) of a bucket, (account, asset) of a pool."""
+        lp = liq.positions[0]
+        if liq.scope == "ISOLATED":
+            return (liq.account_id, lp.symbol, lp.position_side)
+        return (liq.account_id, self.exchange.markets[lp.symbol].instrument.margin_asset)
+
+    def waiting(self, scope: Any) -> bool:
+        """True when ``scope`` may stay liquidatable after the command: within the cooldown
+        after its last chunk, or left open with a rest by a try at this command's time (the
+        engine retries it on the first command after that time)."""
+        if type(scope) is Position:
+            key: tuple[Any, ...] = (scope.account_id, scope.symbol, scope.position_side)
+        elif type(scope) is Account:
+            key = (scope.account_id, scope.asset)
+        else:
+            return False
+        last = self._last_chunk.get(key)
+        if last is not None and self._now < last + self.venue.cooldown_ns:
+            return True
+        tried = self._tried.get(key)
+        return tried is not None and self._now <= tried
+
+    # ------------------------------------------------------------------ per command
+    def after_command(self, liqs: Sequence[Liquidation], fills: Sequence[Fill], command: Any) -> None:
+        """Check this command's liquidations (see the class docstring)."""
+        if command is not None:
+            self._now = command.ts_ns
+        if not liqs:
+            self._before.clear()
+            self._called.clear()
+            return
+        try:
+            by_order: dict[int, list[Fill]] = {}
+            orders = {lp.order_id for liq in liqs for lp in liq.positions if lp.order_id}
+            for f in fills:
+                if f.taker_order_id in orders:
+                    by_order.setdefault(f.taker_order_id, []).append(f)
+            for liq in liqs:
+                self._check(liq, by_order)
+        finally:
+            self._before.clear()
+            self._called.clear()
+
+    def _check(self, liq: Liquidation, by_order: dict[int, list[Fill]]) -> None:
+        if not liq.explanation.startswith(self._prefix):
+            raise InvariantViolation(
+                "a venue's liquidation names the venue", f"account {liq.account_id}: {liq.explanation!r}"
+            )
+        counts = self.counts
+        key = self._event_key(liq)
+        filled = any(lp.filled_lots for lp in liq.positions)
+        # the scope's exact figures when the engine acted (None: a hand-made event)
+        balance_e8, mm = self._called.get(key) or (liq.margin_balance_atoms * E8, liq.maint_margin_atoms)
+        if balance_e8 > mm * E8 or balance_e8 == mm * E8 and not self.venue.liquidatable_at_equality:
+            raise InvariantViolation(
+                "a scope is liquidated only while past its threshold",
+                f"account {liq.account_id} {liq.scope} {key}: margin balance {balance_e8} e-8 atoms, maintenance "
+                f"{mm} atoms when the engine acted (at the trigger: {liq.margin_balance_atoms} / "
+                f"{liq.maint_margin_atoms} atoms)",
+            )
+        if any(lp.taken_over_lots for lp in liq.positions):
+            counts["takeovers"] += 1
+        counts["deleveraged counterparties"] += len(liq.adl)
+        if self._ladder and liq.partial:
+            self._check_ladder(liq, by_order)
+            counts["ladder steps"] += len(liq.positions)
+        if self._chunked:
+            self._check_chunks(liq, key, filled)
+        if self._backstop:
+            self._check_backstop(liq, balance_e8, mm)
+        if self._fillable:
+            self._check_fillable(liq, by_order, balance_e8, mm)
+            counts["fillable-price liquidations"] += filled
+        if self._fill_delta:
+            self._check_fund_delta(liq, by_order)
+        if liq.partial and not self._ladder:  # a rest left open: retried by the first command after this one's time
+            self._tried[key] = liq.ts_ns
+            counts["rests left open"] += 1
+        elif not liq.partial:
+            self._tried.pop(key, None)
+
+    def _check_ladder(self, liq: Liquidation, by_order: dict[int, list[Fill]]) -> None:
+        """Each ladder step sends enough to bring its position under the floor of the tier
+        it stood in when the step began (all of it when the book took all of it)."""
+        markets = self.exchange.markets
+        after_step: dict[tuple[str, int], int] = {}  # a position's size after its last step
+        for lp in liq.positions:
+            key = (lp.symbol, lp.position_side)
+            size = abs(lp.qty_lots)
+            if after_step.get(key, size) != size:
+                raise InvariantViolation(
+                    "ladder steps go down the tiers",
+                    f"account {liq.account_id} {lp.symbol}: a step starts at {size} lots, the last left {after_step[key]}",
+                )
+            after_step[key] = size - lp.filled_lots - lp.taken_over_lots - lp.adl_lots
+            fills = by_order.get(lp.order_id)
+            if not fills:
+                continue  # the book took none of it: the step changed nothing
+            inst = markets[lp.symbol].instrument
+            sent = lp.filled_lots + fills[-1].taker_leaves_lots  # the IOC's size: filled + what it left
+            left = size - sent
+            if inst.maint_margin_basis == "entry":
+                qty0, cost0 = self._before.get((liq.account_id, lp.symbol, lp.position_side), (lp.qty_lots, 0))
+                if not cost0:
+                    raise InvariantViolation("ladder steps go down the tiers", f"{lp}: no position seen before the step")
+                # the entry value keeps the average entry: cost0 × lots / lots0 (exact)
+                start, after, den = cost0 * size, cost0 * left, abs(qty0)
+            elif inst.inverse:
+                start, after, den = inst.value_atoms_e8(lp.mark_price_subticks, size), inst.value_atoms_e8(
+                    lp.mark_price_subticks, left), E8
+            else:
+                per_lot = lp.mark_price_subticks * inst.lot_size_e8
+                start, after, den = size * per_lot, left * per_lot, E8
+            bracket = inst.brackets.bracket_for(ceil_div(start, den))
+            if after >= bracket.floor_atoms * den:
+                raise InvariantViolation(
+                    "a ladder step leaves the position under its tier's floor",
+                    f"account {liq.account_id} {lp.symbol}: {size} lots in tier {bracket.bracket} (floor "
+                    f"{bracket.floor_atoms} atoms), {sent} sent, {left} left worth {floor_div(after, den)} atoms",
+                )
+
+    def _check_chunks(self, liq: Liquidation, key: tuple[Any, ...], filled: bool) -> None:
+        """A large position goes a chunk at a time, the next chunk after the cooldown."""
+        venue = self.venue
+        markets = self.exchange.markets
+        chunk = False
+        for lp in liq.positions:
+            inst = markets[lp.symbol].instrument
+            size = abs(lp.qty_lots)
+            value = ceil_div(size * lp.mark_price_subticks * inst.lot_size_e8, E8)  # the ledger's notional (up)
+            if lp.order_id and value > venue.chunk_above_atoms:
+                chunk = True
+                most = ceil_div(size * venue.chunk_e8, RATE_SCALE) + 1
+                if lp.filled_lots > most:
+                    raise InvariantViolation(
+                        "a large position is liquidated a chunk at a time",
+                        f"account {liq.account_id} {lp.symbol}: {size} lots worth {value} atoms, {lp.filled_lots} "
+                        f"sent at once (at most {most})",
+                    )
+        last = self._last_chunk.get(key)
+        if filled and last is not None and liq.ts_ns < last + venue.cooldown_ns:
+            raise InvariantViolation(
+                "the next chunk waits for the cooldown",
+                f"account {liq.account_id} {key}: a chunk at {liq.ts_ns} ns, the last at {last} ns "
+                f"(cooldown {venue.cooldown_ns} ns)",
+            )
+        if liq.partial and chunk:
+            self._last_chunk[key] = liq.ts_ns
+            self.counts["chunks"] += 1
+        elif not liq.partial:
+            self._last_chunk.pop(key, None)
+
+    def _check_backstop(self, liq: Liquidation, balance_e8: int, mm: int) -> None:
+        """The vault takes a scope over only when its balance is below the backstop share
+        (2/3) of its maintenance margin (past bankruptcy: what deleveraging could not place);
+        a scope sent to the book is above it, and pays no clearance fee (the venue has none:
+        what is left stays with the trader)."""
+        venue = self.venue
+        num, den = venue.backstop_num, venue.backstop_den
+        below = den * balance_e8 < num * mm * E8
+        taken = any(lp.taken_over_lots for lp in liq.positions)
+        sent = any(lp.order_id for lp in liq.positions)
+        if taken and not below:
+            raise InvariantViolation(
+                "the vault takes over below the backstop share of maintenance",
+                f"account {liq.account_id} {liq.scope}: balance {balance_e8} e-8 atoms, maintenance {mm} atoms",
+            )
+        if sent and below:
+            raise InvariantViolation(
+                "a scope below the backstop share goes to the vault, not the book",
+                f"account {liq.account_id} {liq.scope}: balance {balance_e8} e-8 atoms, maintenance {mm} atoms",
+            )
+        if sent and venue.clearance == CLEARANCE_NONE and liq.clearance_fee_atoms:
+            raise InvariantViolation(
+                "no clearance fee", f"account {liq.account_id}: {liq.clearance_fee_atoms} atoms taken"
+            )
+
+    def fillable_price_subticks(self, lp: Any, balance_e8: int, mm: int) -> Fraction:
+        """The fillable price of ``lp`` (exact, in subticks): oracle × (1 ∓ ABR × SMMR × MMR),
+        ABR = bankruptcy adjustment × (1 − net collateral / maintenance), within [0, 1]; the
+        oracle is the trigger's mark, net collateral ``balance_e8`` (1e-8 atoms) and total
+        maintenance ``mm`` (atoms) the scope's when the engine acted."""
+        venue = self.venue
+        inst = self.exchange.markets[lp.symbol].instrument
+        mark = lp.mark_price_subticks
+        notional_e8 = abs(lp.qty_lots) * mark * inst.lot_size_e8  # exact, as the ledger values it
+        mmr = Fraction(inst.brackets.maint_margin_atoms_e8(notional_e8) * E8, notional_e8) if notional_e8 else Fraction(0)
+        abr = Fraction(venue.bankruptcy_adjustment_e8, RATE_SCALE) * (1 - Fraction(balance_e8, mm * E8) if mm else 1)
+        abr = min(max(abr, Fraction(0)), Fraction(1))
+        spread = abr * Fraction(venue.smmr_e8, RATE_SCALE) * mmr
+        return mark * (1 - spread if lp.qty_lots > 0 else 1 + spread)
+
+    def _check_fillable(self, liq: Liquidation, by_order: dict[int, list[Fill]], balance_e8: int, mm: int) -> None:
+        """Every fill of a liquidation order at or better than the fillable price (to the tick)."""
+        markets = self.exchange.markets
+        for lp in liq.positions:
+            fills = by_order.get(lp.order_id)
+            if not fills:
+                continue
+            per_tick = markets[lp.symbol].instrument.subticks_per_tick
+            fp = self.fillable_price_subticks(lp, balance_e8, mm)
+            if lp.qty_lots > 0:  # a long is sold: no lower than the fillable price's tick below
+                bound = floor_div(fp.numerator, fp.denominator * per_tick)
+                worse = [f for f in fills if f.price_ticks < bound]
+            else:
+                bound = ceil_div(fp.numerator, fp.denominator * per_tick)
+                worse = [f for f in fills if f.price_ticks > bound]
+            if worse:
+                raise InvariantViolation(
+                    "liquidation fills within the fillable price",
+                    f"account {liq.account_id} {lp.symbol}: fill at {worse[0].price_ticks} ticks, fillable price "
+                    f"{fp.numerator // (fp.denominator * per_tick)} and a fraction ticks (mark {lp.mark_price_subticks}, "
+                    f"net collateral {balance_e8} e-8 atoms, maintenance {mm} atoms)",
+                )
+
+    def _check_fund_delta(self, liq: Liquidation, by_order: dict[int, list[Fill]]) -> None:
+        """The fee the fund takes is at most the cap of each fill's quote (it may pay a shortfall)."""
+        markets = self.exchange.markets
+        cap = self.venue.clearance_cap_e8
+        most = 0
+        for lp in liq.positions:
+            inst = markets[lp.symbol].instrument
+            for f in by_order.get(lp.order_id, ()):
+                most += ceil_div(inst.fill_value_atoms(f.price_ticks, f.qty_lots) * cap, RATE_SCALE)
+        # (the fee, not the fund's whole change: a takeover that closes part of a position the
+        # fund already holds realizes that position's PnL in the fund too)
+        if not 0 <= liq.clearance_fee_atoms <= most:
+            raise InvariantViolation(
+                "the fund takes at most its cap of each liquidation fill",
+                f"account {liq.account_id}: fee to the fund {liq.clearance_fee_atoms} atoms, at most {most} "
+                f"({cap} e-8 of each fill's quote)",
+            )
+
+
 class StressChecker:
     """The invariants, checked from the state and from each command's events.
 
@@ -1366,10 +1775,18 @@ class StressChecker:
     :meth:`check_state` (O(state)). Each failure raises :class:`InvariantViolation`.
     """
 
-    def __init__(self, exchange: Exchange, ledger: Ledger, loop: EventLoop | None = None) -> None:
+    def __init__(
+        self, exchange: Exchange, ledger: Ledger, loop: EventLoop | None = None, venue: VenueProfile = BINANCE
+    ) -> None:
         self.exchange = exchange
         self.ledger = ledger
         self.loop = loop
+        self.venue = venue
+        #: the venue's own rules, checked from each liquidation (None: Binance's, all above)
+        self.venue_checks = VenueChecks(exchange, ledger, venue) if not venue.is_binance else None
+        #: a scope found liquidatable may stay open only when the venue says it waits (MM >
+        #: balance only, for a venue that does not liquidate at equality)
+        self._at_equality = venue.liquidatable_at_equality
         self._type_counts: Counter[type] = Counter()
         self.fills = 0
         self.liquidations = {"ISOLATED": 0, "CROSS": 0, "MULTI_ASSETS": 0}
@@ -1424,6 +1841,8 @@ class StressChecker:
         try:
             if self._liqs:
                 self._check_liquidations(command)
+            if self.venue_checks is not None:
+                self.venue_checks.after_command(self._liqs, self._fills, command)
             if self._exchanges:
                 self._check_auto_exchanges()
             self._check_oco_fills()
@@ -1467,6 +1886,11 @@ class StressChecker:
         by_order: dict[int, list[Any]] = {}  # liquidation order id -> [position record, is partial, lots, notional]
         cross_done: set[int] = set()
         multi_done: set[tuple[int, str]] = set()
+        bankruptcy_bound = self.venue.liquidation_order == BANKRUPTCY_IOC
+        # (dYdX deleverages the rest at its bankruptcy price recomputed after the IOC's fills,
+        # which the event does not carry: its ADL price is not checked here)
+        adl_at_bankruptcy = self.venue.adl_price == ADL_AT_BANKRUPTCY and self.venue.liquidation_order != FILLABLE_PRICE
+        ladder = self.venue.partial == PARTIAL_LADDER
         for liq in self._liqs:
             asset = markets[liq.positions[0].symbol].instrument.margin_asset if liq.positions else ledger.home_asset
             acct = ledger.find_account(liq.account_id, asset)  # the liquidated scope's wallet (its asset)
@@ -1474,11 +1898,12 @@ class StressChecker:
             if acct is None:
                 raise InvariantViolation("liquidation scope", f"liquidated account {liq.account_id} unknown")
             keys = [(lp.symbol, lp.position_side) for lp in liq.positions]
-            if len(set(keys)) != len(keys) or not keys:
+            if not keys or len(set(keys)) != len(keys) and not (ladder and liq.partial):
+                # (a ladder lists a position once per step down the tiers: VenueChecks chains them)
                 raise InvariantViolation("liquidation scope", f"positions listed twice or none: {keys}")
             if liq.scope == "ISOLATED":
                 self.liquidations["ISOLATED"] += not liq.partial
-                if len(liq.positions) != 1:
+                if len({(lp.symbol, lp.position_side) for lp in liq.positions}) != 1:  # (a ladder: once per step)
                     raise InvariantViolation(
                         "isolated liquidation closes exactly one bucket",
                         f"account {liq.account_id}: {len(liq.positions)} positions {keys}",
@@ -1523,8 +1948,12 @@ class StressChecker:
                         f"{lp.taken_over_lots} + ADL {lp.adl_lots}",
                     )
                 inst = markets[lp.symbol].instrument
-                if inst.inverse:  # coin value falls as the price rises: the bound flips, one atom per fill floored
-                    worse = False  # (each fill's price is checked against the bankruptcy price below)
+                if inst.inverse or not bankruptcy_bound:
+                    # inverse: the coin value falls as the price rises, the bound flips, one atom per
+                    # fill floored (each fill's price is checked against the bankruptcy price below);
+                    # a venue that sends market orders or a fillable-price IOC has its own bound
+                    # (VenueChecks)
+                    worse = False
                 else:
                     bound = lp.filled_lots * lp.bankruptcy_price_ticks * inst.atoms_per_tick_lot
                     worse = lp.fill_notional_atoms < bound if lp.qty_lots > 0 else lp.fill_notional_atoms > bound
@@ -1534,11 +1963,12 @@ class StressChecker:
                         f"account {liq.account_id} {lp.symbol}: {lp.filled_lots} lots for {lp.fill_notional_atoms} atoms, "
                         f"bankruptcy price {lp.bankruptcy_price_ticks}",
                     )
-                by_order[lp.order_id] = [lp, 0, 0]
+                if lp.order_id:  # (0: nothing sent to the book — a vault takeover or deleveraging)
+                    by_order[lp.order_id] = [lp, 0, 0]
             for adl in liq.adl:
                 self.adl_fills += 1
                 self.adl_lots += adl.qty_lots
-                if adl.price_ticks not in bps_of.get(adl.symbol, ()):
+                if adl_at_bankruptcy and adl.price_ticks not in bps_of.get(adl.symbol, ()):
                     raise InvariantViolation(
                         "ADL at the bankruptcy price", f"{adl} not at a bankruptcy price of {bps_of}"
                     )
@@ -1548,7 +1978,7 @@ class StressChecker:
                 continue
             lp = rec[0]
             long = lp.qty_lots > 0
-            if (f.aggressor_side != (SELL if long else BUY)) or (
+            if (f.aggressor_side != (SELL if long else BUY)) or bankruptcy_bound and (
                 f.price_ticks < lp.bankruptcy_price_ticks if long else f.price_ticks > lp.bankruptcy_price_ticks
             ):
                 raise InvariantViolation(
@@ -1701,7 +2131,7 @@ class StressChecker:
             if m.trailing.count:
                 trailing, waiting = m.trailing, m.triggers.orders
                 self._run_check(f"{m.instrument.symbol} trailing index _check()", lambda: trailing._check(waiting))
-        if ledger.pending or ledger.liquidatable:
+        if ledger.pending or (ledger.liquidatable and not self._all_waiting(ledger.liquidatable.values())):
             raise InvariantViolation(
                 "nothing left pending or liquidatable",
                 f"{len(ledger.pending)} pending, {len(ledger.liquidatable)} listed liquidatable after the command",
@@ -1709,11 +2139,22 @@ class StressChecker:
         for asset, book in ledger.assets.items():
             if book.fee_pool_atoms < 0:
                 raise InvariantViolation("no negative balance", f"fee pool in {asset}: {book.fee_pool_atoms}")
-            if book.fund.wallet_atoms < 0:
+            if book.fund.wallet_atoms < 0 and not self.venue.fund_may_go_negative:
                 raise InvariantViolation("no negative balance", f"insurance fund in {asset}: {book.fund.wallet_atoms}")
+            if self.venue.fund_may_go_negative and book.uncovered_loss_atoms:
+                # the backstop carries a deficit in its own balance (conserved above): never lost
+                raise InvariantViolation(
+                    "a backstop vault carries every deficit", f"{asset}: uncovered loss {book.uncovered_loss_atoms} reported"
+                )
         if money:  # margin figures depend on wallets, buckets, positions and marks only
             self._scan_liquidatable(compare=sweep)
         self._scan_stops()
+
+    def _all_waiting(self, scopes: Iterable[Any]) -> bool:
+        """Every scope of ``scopes`` is one the venue lets wait while liquidatable (a
+        Hyperliquid chunk's cooldown, a dYdX rest retried on the next command)."""
+        checks = self.venue_checks
+        return checks is not None and all(checks.waiting(scope) for scope in scopes)
 
     @staticmethod
     def _run_check(name: str, check: Callable[[], None]) -> None:
@@ -1776,6 +2217,7 @@ class StressChecker:
         marks = ledger.marks
         specs = self._specs
         portfolios = ledger.portfolios
+        at_equality = self._at_equality  # balance == MM liquidates (all but dYdX)
         multi: dict[int, list[tuple[str, int, int, int]]] = {}  # multi-assets trader -> per-asset rows
         for acct in ledger.all_accounts():  # every asset's wallets: each its own cross pool
             positions = acct.positions
@@ -1817,7 +2259,7 @@ class StressChecker:
                             "full scan agrees with the ledger's figures",
                             f"{pos!r}: scan {balance, mm} != ledger {ledger.isolated_margin_balance_e8(pos)}",
                         )
-                    if balance <= mm * E8:
+                    if balance <= mm * E8 and (balance < mm * E8 or at_equality):
                         self._left_open(pos, balance, mm)
                 else:
                     has_cross = True
@@ -1832,7 +2274,7 @@ class StressChecker:
                         "full scan agrees with the ledger's figures",
                         f"{acct!r}: scan {cross_balance, cross_mm} != ledger {ledger.cross_margin_balance_e8(acct)}",
                     )
-                if cross_balance <= cross_mm * E8:
+                if cross_balance <= cross_mm * E8 and (cross_balance < cross_mm * E8 or at_equality):
                     self._left_open(acct, cross_balance, cross_mm)
         for account_id in sorted(multi):
             self._scan_portfolio(portfolios[account_id], multi[account_id], compare)
@@ -1876,6 +2318,8 @@ class StressChecker:
             raise InvariantViolation(
                 "full scan agrees with the ledger's figures", f"{what}: scan {balance, mm} != ledger {exact}"
             )
+        if self._all_waiting((scope,)):
+            return
         raise InvariantViolation(
             "no liquidatable scope left open (full scan)",
             f"{what}: margin balance {balance} e-8 atoms <= maintenance margin {mm} atoms, not liquidated",
@@ -1960,6 +2404,10 @@ class StressResult(NamedTuple):
     haircut_liquidations: int = 0
     index_liquidations: int = 0
     auto_exchanges: dict[str, int] | None = None
+    #: the venue whose rules the run applied, and what its own rules did (VenueChecks.counts;
+    #: empty under Binance)
+    venue: str = "binance"
+    venue_counts: dict[str, int] | None = None
 
 
 class StressRun:
@@ -1980,12 +2428,22 @@ class StressRun:
         check_every: int = 1,
         variants: bool = True,
         contingent: bool = True,
-        inverse: Sequence[str] = DEFAULT_INVERSE,
+        inverse: Sequence[str] | None = None,
         multi_assets: int = 0,
+        venue: VenueProfile | str | None = None,
     ) -> None:
         if check_every < 1:
             raise InputError(f"{check_every} must be >= 1", field="check_every")
-        instruments = stress_instruments(symbols, variants, inverse)
+        self.venue = venue = venue if isinstance(venue, VenueProfile) else get_venue(venue)
+        inverse = venue_inverse(venue, inverse)
+        if multi_assets and venue.linear_only:
+            raise InputError(
+                f"{venue.title} has no multi-assets collateral mode in this run (its driver trades linear contracts "
+                "in one asset); leave --multi-assets out", field="multi_assets",
+            )
+        # the venue's terms (tiers, MM basis, fees, funding interval, partial flag, no clearance
+        # rate); Binance's profile returns every instrument itself, so its runs are unchanged
+        instruments = venue.instruments(stress_instruments(symbols, variants, inverse))
         funds: dict[str, int] = {}
         for inst in instruments:  # each asset's fund seeded with the same worth
             if inst.margin_asset not in funds:
@@ -2005,12 +2463,13 @@ class StressRun:
             computed_marks=True,
             computed_funding=True,
             fund_unwind_lots=unwind,
+            venue=venue,
         )
         watch(self.exchange, self.ledger)
         self.loop = EventLoop(self)
-        self.checker = StressChecker(self.exchange, self.ledger, self.loop)
+        self.checker = StressChecker(self.exchange, self.ledger, self.loop, venue)
         self.exchange.sinks.append(self.checker.on_events)
-        self.driver = StressDriver(self.exchange, self.ledger, seed, accounts, contingent, multi_assets)
+        self.driver = StressDriver(self.exchange, self.ledger, seed, accounts, contingent, multi_assets, venue)
         self.seed = seed
         self.check_every = check_every
         self.submitted = 0
@@ -2113,6 +2572,8 @@ class StressRun:
             haircut_liquidations=c.haircut_liquidations,
             index_liquidations=c.index_liquidations,
             auto_exchanges=dict(sorted(c.auto_exchanges.items())),
+            venue=self.venue.name,
+            venue_counts=dict(sorted(c.venue_checks.counts.items())) if c.venue_checks is not None else {},
         )
 
     def asset_totals(self) -> dict[str, dict[str, int]]:
@@ -2151,6 +2612,7 @@ def report_lines(result: StressResult, seed: int) -> list[tuple[str, str]]:
         "after every event" if result.check_every == 1 else f"after every {result.check_every} events (and the last)"
     )
     rows = [
+        *([("venue", result.venue)] if result.venue != "binance" else []),
         ("seed", str(seed)),
         ("events", f"{result.events:,}"),
         ("wall time", f"{result.seconds:,.1f} s (CPU {result.cpu_seconds:,.1f} s)"),
@@ -2184,6 +2646,11 @@ def report_lines(result: StressResult, seed: int) -> list[tuple[str, str]]:
             else []
         ),
         ("fund takeovers", f"{result.takeovers:,} positions, {result.takeover_lots:,} lots"),
+        *(
+            [(f"{result.venue} rules", ", ".join(f"{k} {n:,}" for k, n in result.venue_counts.items()) or "none fired")]
+            if result.venue != "binance" and result.venue_counts is not None
+            else []
+        ),
     ]
     for i, (asset, t) in enumerate(result.asset_totals.items()):
         places = 2 if i == 0 else 8  # the home asset to the cent, coins to the satoshi
@@ -2234,9 +2701,17 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help=f"shipped instruments (default {' '.join(DEFAULT_SYMBOLS)}; any of {', '.join(list_symbols())})",
     )
     p.add_argument(
-        "--inverse", nargs="*", default=list(DEFAULT_INVERSE), metavar="SYMBOL",
+        "--venue", choices=VENUE_NAMES, default="binance", type=str.lower,
+        help="whose rules apply (default binance: the runs as before): the instruments under that venue's terms "
+             "(tiers, maintenance basis, fees, funding interval), its liquidation process, and its own "
+             "invariants checked after every event. hyperliquid and dydx list linear contracts only: their runs "
+             "trade the linear instruments and have no multi-assets accounts (--inverse and --multi-assets are refused)",
+    )
+    p.add_argument(
+        "--inverse", nargs="*", default=None, metavar="SYMBOL",
         help=f"inverse (coin-margined) instruments beside the linear ones, each with its coin wallets "
-             f"(default {' '.join(DEFAULT_INVERSE)}; any of {', '.join(INVERSE_SPECS)}; none: linear only)",
+             f"(default {' '.join(DEFAULT_INVERSE)}, none under hyperliquid and dydx; any of {', '.join(INVERSE_SPECS)}; "
+             "none: linear only)",
     )
     p.add_argument(
         "--multi-assets", type=whole_arg, default=0, metavar="K",
@@ -2280,12 +2755,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         symbols = [get_instrument(s).symbol for s in args.symbols]
         if len(set(symbols)) != len(symbols):
             raise InputError("a symbol is given twice", field="symbols")
-        inverse = [s.upper() for s in args.inverse]
+        venue = get_venue(args.venue)
+        inverse = venue_inverse(venue, None if args.inverse is None else [s.upper() for s in args.inverse])
         if len(set(inverse)) != len(inverse):
             raise InputError("an inverse symbol is given twice", field="inverse")
         run = StressRun(
             seed=args.seed, accounts=args.accounts, symbols=symbols, check_every=args.check_every, variants=args.variants,
-            contingent=args.contingent, inverse=inverse, multi_assets=args.multi_assets,
+            contingent=args.contingent, inverse=inverse, multi_assets=args.multi_assets, venue=venue,
         )
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -2293,7 +2769,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     tty = sys.stdout.isatty()
     show = tty if args.progress is None else args.progress
     print(
-        f"exsim stress: {args.events:,} events, seed {args.seed}, {args.accounts} accounts, "
+        f"exsim stress: {'' if venue.is_binance else f'{venue.name} rules, '}{args.events:,} events, seed {args.seed}, "
+        f"{args.accounts} accounts, "
         f"{' '.join(symbols + inverse)}{f', {args.multi_assets} multi-assets' if args.multi_assets else ''}, checks after every {'' if args.check_every == 1 else f'{args.check_every} '}event"
         f"{'' if args.check_every == 1 else 's'}",
         flush=True,
