@@ -317,7 +317,7 @@ class Exchange:
         ledger = self.ledger
         if ledger is not None:
             liquidator = self.liquidator
-            if liquidator is not None and liquidator.waiting:
+            if liquidator is not None and liquidator.waiting and liquidator.waiting[0][0] <= command.ts_ns:
                 liquidator.release_waiting(command.ts_ns)  # chunk cooldowns over, retries due
             if ledger.pending:
                 symbol = getattr(command, "symbol", "")
