@@ -430,7 +430,10 @@ class LiquidationEngine:
                         adl_fills.extend(adl_part)
                         for i, r in enumerate(results):
                             if r.symbol == pos.symbol and r.position_side == pos.position_side:
-                                results[i] = r._replace(taken_over_lots=taken, adl_lots=rest - taken)
+                                # (the rest's bankruptcy price, after the fills: the ADL price)
+                                results[i] = r._replace(
+                                    taken_over_lots=taken, adl_lots=rest - taken, bankruptcy_price_ticks=bp
+                                )
                     notes.append("past bankruptcy and the insurance fund cannot cover it: deleveraged at the bankruptcy price")
                 else:
                     retry_at = ts + 1
