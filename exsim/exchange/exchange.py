@@ -317,7 +317,7 @@ class Exchange:
         ledger = self.ledger
         if ledger is not None:
             liquidator = self.liquidator
-            if liquidator is not None and liquidator.waiting:
+            if liquidator is not None and liquidator.waiting and liquidator.waiting[0][0] <= command.ts_ns:
                 liquidator.release_waiting(command.ts_ns)  # chunk cooldowns over, retries due
             if ledger.pending:
                 symbol = getattr(command, "symbol", "")
@@ -1646,7 +1646,13 @@ class Exchange:
         ledger = self.ledger
         assert ledger is not None
         append = self._out.append
+        acted = False  # a liquidation of this batch may have changed the scopes after it
         for kind, scope, balance, mm in ledger.evaluate_pending():
+            if acted and kind == "LIQUIDATABLE":
+                fresh = ledger.recheck_liquidatable(scope)
+                if fresh is None:
+                    continue  # made safe (or flat) by an earlier liquidation of the batch
+                balance, mm = fresh
             ratio = ledger.margin_ratio_e8(balance, mm)
             if type(scope) is Portfolio:
                 # a multi-assets account: balance and MM in 1e-8 USD; the symbol is the
@@ -1658,12 +1664,13 @@ class Exchange:
                 sym = scope.symbol
             else:
                 fields = (ts, scope.account_id, "CROSS", symbol, 0, balance, mm, ratio)  # type: ignore[union-attr]
-                sym = symbol
+                sym = symbol if symbol in self.markets else ""  # (a command naming no market)
             if kind == "LIQUIDATABLE":
                 mark = self.markets[sym].mark_price_subticks if sym else 0
                 append(_new(Liquidatable, fields + (mark,)))
                 if self.liquidator is not None:
                     self.liquidator.liquidate(ts, scope, balance, mm, symbol if type(scope) is Portfolio else sym)
+                    acted = True
             else:
                 append(_new(MarginCall, fields))
 

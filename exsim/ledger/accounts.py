@@ -89,6 +89,7 @@ class Position:
         "fees_atoms",
         "funding_atoms",
         "risk_seq",
+        "wait_until_ns",
     )
 
     def __init__(self, account_id: int, symbol: str, position_side: int, isolated: bool, leverage: int) -> None:
@@ -104,6 +105,9 @@ class Position:
         self.fees_atoms = 0  # fees paid (a negative total means net rebates)
         self.funding_atoms = 0  # funding received (negative: paid)
         self.risk_seq = 0  # the risk index's number for this scope, 0 while it is not watched
+        #: a liquidation left it open on purpose until this time (a venue's chunk cooldown
+        #: or retry; :attr:`LiquidationEngine.waiting`); 0: not waiting
+        self.wait_until_ns = 0
 
     def notional_atoms(self, price_ticks: int, atoms_per_tick_lot: int) -> int:
         """``|qty| * price`` in atoms (exact)."""
@@ -162,6 +166,7 @@ class Account:
         "fees_atoms",
         "funding_atoms",
         "risk_seq",
+        "wait_until_ns",
     )
 
     def __init__(self, account_id: int, asset: str = "") -> None:
@@ -184,6 +189,7 @@ class Account:
         self.fees_atoms = 0
         self.funding_atoms = 0  # received (negative: paid)
         self.risk_seq = 0  # the risk index's number for its cross pool, 0 while not watched
+        self.wait_until_ns = 0  # as Position.wait_until_ns, for the cross pool
 
     @property
     def open_orders(self) -> dict[str, int]:

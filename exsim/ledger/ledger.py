@@ -1324,6 +1324,33 @@ class Ledger:
             self.refile(scope)
         return alerts
 
+    def recheck_liquidatable(self, scope: Account | Position | Portfolio) -> tuple[int, int] | None:
+        """A scope :meth:`evaluate_pending` reported liquidatable, checked again after an
+        earlier liquidation of the same batch moved money or positions: its alert figures
+        ``(margin balance, maintenance margin)`` when it is still at or past its threshold;
+        otherwise None, and it is no longer listed liquidatable (re-filed when it is still
+        open). O(positions of the scope)."""
+        if type(scope) is Portfolio:
+            if any(acct.positions for acct in scope.accounts.values()):
+                figures = self.portfolio_figures(scope.account_id)
+                if figures.liquidatable(LIQUIDATION_RATIO_E8):
+                    return (
+                        floor_div(figures.equity_usd_e40, USD_E40_PER_USD_E8),
+                        ceil_div(figures.maint_usd_e40, USD_E40_PER_USD_E8),
+                    )
+        elif type(scope) is Position:
+            if scope.qty_lots:
+                balance, mm = self.isolated_margin_balance_e8(scope)
+                if at_or_past_e8(LIQUIDATION_RATIO_E8, balance, mm):
+                    return atoms_e8_floor(balance), mm
+        elif any(not p.isolated for p in scope.positions.values()):  # type: ignore[union-attr]
+            balance, mm = self.cross_margin_balance_e8(scope)  # type: ignore[arg-type]
+            if at_or_past_e8(LIQUIDATION_RATIO_E8, balance, mm):
+                return atoms_e8_floor(balance), mm
+        self.liquidatable.pop(id(scope), None)
+        self.refile(scope)  # type: ignore[arg-type]
+        return None
+
     def _evaluate_portfolio(self, pf: Portfolio, alerts: list) -> None:
         """:meth:`evaluate_pending` for a multi-assets account: exact on usd_e40; the alert's
         balance and maintenance margin are in 1e-8 USD (rounded down / up)."""

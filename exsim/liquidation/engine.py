@@ -52,6 +52,7 @@ per-fill fund delta, retries and deleveraging from a pseudo-random start).
 from __future__ import annotations
 
 import hashlib
+import heapq
 from fractions import Fraction
 from typing import TYPE_CHECKING, Callable, NamedTuple
 
@@ -182,10 +183,11 @@ class LiquidationEngine:
             leverage_adl_score if self.venue.adl == ADL_PNL_X_LEVERAGE else binance_adl_score
         )
         self._adl_cache: dict[tuple[int, str, bool], list] = {}
-        #: scopes left liquidatable on purpose, ``(scope, due ts)`` in the order they began
-        #: to wait — a chunk's cooldown (Hyperliquid), or an unfilled rest retried later
-        #: (Hyperliquid, dYdX). A list (found by identity): it survives a snapshot
-        self.waiting: list[tuple[Account | Position, int]] = []
+        #: scopes left liquidatable on purpose — a chunk's cooldown (Hyperliquid), or an
+        #: unfilled rest retried later (Hyperliquid, dYdX): a heap of ``(due ts, seq,
+        #: scope)``; the scope's ``wait_until_ns`` says whether it still waits (O(1))
+        self.waiting: list[tuple[int, int, Account | Position]] = []
+        self._wait_seq = 0
 
     @property
     def fund_history(self) -> list[tuple[int, int, int, str]]:
@@ -249,14 +251,16 @@ class LiquidationEngine:
     # ------------------------------------------------------------------ venues
     def release_waiting(self, ts: int) -> None:
         """Scopes whose chunk cooldown is over or whose retry is due go back to the
-        ledger's pending list: liquidated again if still past the threshold. O(waiting)."""
+        ledger's pending list: liquidated again if still past the threshold. O(log waiting)
+        per scope released."""
         ledger = self.exchange.ledger
         assert ledger is not None
-        due = [w for w in self.waiting if w[1] <= ts]
-        if not due:
-            return
-        self.waiting = [w for w in self.waiting if w[1] > ts]
-        for scope, _ in due:
+        waiting = self.waiting
+        while waiting and waiting[0][0] <= ts:
+            due_ts, _, scope = heapq.heappop(waiting)
+            if scope.wait_until_ns != due_ts:
+                continue  # liquidated again (or recovered) since: a stale entry
+            scope.wait_until_ns = 0
             if ledger.liquidatable.get(id(scope)) is scope:
                 del ledger.liquidatable[id(scope)]
                 ledger.pending.append(scope)
@@ -294,12 +298,10 @@ class LiquidationEngine:
         assert ledger is not None
         venue = self.venue
         isolated = type(scope) is Position
-        for i, (waiting, due_ts) in enumerate(self.waiting):
-            if waiting is scope:
-                if due_ts > ts:
-                    return  # cooling down: it stays liquidatable and is retried when due
-                del self.waiting[i]
-                break
+        if scope.wait_until_ns:
+            if scope.wait_until_ns > ts:
+                return  # cooling down: it stays liquidatable and is retried when due
+            scope.wait_until_ns = 0  # (its heap entry is then stale)
         acct = ledger.account_for(scope.account_id, scope.symbol) if isolated else scope  # type: ignore[union-attr]
         book = ledger.book(acct.asset)
         fund = book.fund
@@ -428,7 +430,10 @@ class LiquidationEngine:
                         adl_fills.extend(adl_part)
                         for i, r in enumerate(results):
                             if r.symbol == pos.symbol and r.position_side == pos.position_side:
-                                results[i] = r._replace(taken_over_lots=taken, adl_lots=rest - taken)
+                                # (the rest's bankruptcy price, after the fills: the ADL price)
+                                results[i] = r._replace(
+                                    taken_over_lots=taken, adl_lots=rest - taken, bankruptcy_price_ticks=bp
+                                )
                     notes.append("past bankruptcy and the insurance fund cannot cover it: deleveraged at the bankruptcy price")
                 else:
                     retry_at = ts + 1
@@ -444,7 +449,9 @@ class LiquidationEngine:
             book.fund_history.append((ts, fund.wallet_atoms, fund_change, f"liquidation of account {acct.account_id}"))
         ex.set_fund_seen(book)
         if retry_at and not closed:
-            self.waiting.append((scope, retry_at))
+            scope.wait_until_ns = retry_at
+            self._wait_seq += 1
+            heapq.heappush(self.waiting, (retry_at, self._wait_seq, scope))
             if retry_at > ts + 1:
                 notes.append(f"the next chunk after a {venue.cooldown_ns // NS_PER_SECOND} s cooldown")
             else:

@@ -293,3 +293,28 @@ def test_computed_funding_uses_the_venue_interest() -> None:
         events = h.submit(SettleFunding(0, h.sym, None))
         rates[venue.name] = [e.rate_e8 for e in events if type(e) is FundingSettled]
     assert rates == {"binance": [10_000], "hyperliquid": [1_250], "dydx": [0]}
+
+
+def test_a_scope_made_safe_earlier_in_the_batch_is_not_liquidated() -> None:
+    """Accounts 1 and 2: isolated 100x long 1 BTC at 50,000 (bucket 500, MMR 0.5 %, LP
+    49,748.74); account 2 also bids 1 BTC at 49,700. The mark falls to 49,700: both are
+    liquidatable. Account 1 goes first; its IOC (bankruptcy 49,500) sells into account 2's
+    bid, so account 2 is long 2 BTC with a bucket of 997: balance 997 + 99,400 − 99,700 =
+    697 > MM 497. Account 2 is then left alone (re-filed), not liquidated on the stale
+    figures — under every venue."""
+    from .harness import Liquidatable, of_type
+
+    for venue in (BINANCE, BYBIT, HYPERLIQUID, DYDX):
+        h = LiqHarness(fixed(mmr="0.005", max_leverage=100), venue=venue)
+        h.account(MM, 10_000_000)
+        h.account(1, 1_000, leverage=100, mode=ISOLATED)
+        h.account(2, 2_000, leverage=100, mode=ISOLATED)
+        h.mark(500_000)
+        h.trade(1, MM, 1_000, 500_000)
+        h.trade(2, MM, 1_000, 500_000)
+        h.rest(2, BUY, 1_000, 497_000)
+        events = h.mark(497_000)
+        assert [e.account_id for e in liquidations(events)] == [1], venue.name
+        assert [e.account_id for e in of_type(events, Liquidatable)] == [1], venue.name
+        pos = h.pos(2)
+        assert pos.qty_lots == 2_000 and pos.margin_atoms == 997 * USDT, venue.name
