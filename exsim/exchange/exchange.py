@@ -1684,6 +1684,7 @@ class Exchange:
                 interest_e8=venue.funding_interest_e8,
                 clamp_e8=venue.funding_clamp_e8,
                 cap_e8=cap,
+                premium_divisor=venue.funding_premium_divisor,
             )
         if type(rate) is not int:
             raise ValueError(f"funding at ts {ts} for {symbol}: rate_e8 {rate!r} is not an int")

@@ -380,12 +380,20 @@ def funding_rate_e8(
     clamp_e8: int = DEFAULT_CLAMP_E8,
     cap_e8: int | None = None,
     floor_e8: int | None = None,
+    premium_divisor: int = 1,
 ) -> int:
     """Funding rate ``F = P + clamp(I - P, -clamp, +clamp)``, then capped into
     ``[floor, cap]``; parts per 1e8. Exact (integers only, nothing to round). O(1).
 
     ``cap_e8`` is the per-symbol cap (None: no cap); ``floor_e8`` defaults to ``-cap_e8``.
     With the defaults (I = 0.01 %, clamp 0.05 %) any P in [-0.04 %, +0.06 %] gives F = I.
+    ``premium_divisor``: an hourly venue pays an eighth of the 8-hour rate each hour
+    (Hyperliquid, dYdX): P is divided by 8 (rounded toward zero) and ``interest_e8`` /
+    ``clamp_e8`` are given per hour already.
+
+    >>> hourly = dict(interest_e8=1_250, clamp_e8=6_250, premium_divisor=8)
+    >>> funding_rate_e8(8_000, **hourly), funding_rate_e8(80_000, **hourly)  # (0.08 % − 0.05 %) / 8
+    (1250, 3750)
 
     >>> funding_rate_e8(10_000)                    # P 0.01 %: F = I = 0.01 %
     10000
@@ -404,6 +412,8 @@ def funding_rate_e8(
         floor_e8 = -cap_e8
     if cap_e8 is not None and floor_e8 is not None and floor_e8 > cap_e8:
         raise InputError(f"floor {floor_e8} is above cap {cap_e8}", field="floor_e8")
+    if premium_divisor != 1:
+        premium_avg_e8 = _toward_zero_div(premium_avg_e8, premium_divisor)
     diff = interest_e8 - premium_avg_e8
     if diff > clamp_e8:
         diff = clamp_e8

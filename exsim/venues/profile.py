@@ -103,7 +103,8 @@ class VenueProfile:
       Hyperliquid) or only MM > balance does (dYdX: "total maintenance margin requirement
       > total net collateral").
     - default fees ``maker_fee_e8`` / ``taker_fee_e8``, ``funding_interval_ns``,
-      ``funding_interest_e8`` (per interval) and ``funding_clamp_e8``.
+      ``funding_interest_e8`` (per interval), ``funding_clamp_e8`` and
+      ``funding_premium_divisor`` (8 for an hourly venue paying 1/8 of the 8-hour rate).
     - ``rules``: ``(rule, text, source URL)`` rows for ``docs/venues.md`` and explanations.
     """
 
@@ -133,6 +134,8 @@ class VenueProfile:
     funding_interval_ns: int = 8 * NS_PER_HOUR
     funding_interest_e8: int = 10_000
     funding_clamp_e8: int = 50_000
+    #: hourly venues pay an eighth of the 8-hour rate: the premium is divided by this
+    funding_premium_divisor: int = 1
     linear_only: bool = False
     rules: tuple[tuple[str, str, str], ...] = ()
 
@@ -265,6 +268,7 @@ HYPERLIQUID: Final = VenueProfile(
     funding_interval_ns=NS_PER_HOUR,
     funding_interest_e8=1_250,  # 0.01 % per 8 h, paid hourly: 0.00125 %
     funding_clamp_e8=6_250,  # the 8 h clamp of 0.05 %, paid hourly
+    funding_premium_divisor=8,
     linear_only=True,
     rules=(
         ("trigger", "account value (isolated: the position's margin) < maintenance margin, MMR = 1 / (2 × max leverage of the tier)", _HL_LIQ),
@@ -292,6 +296,7 @@ DYDX: Final = VenueProfile(
     funding_interval_ns=NS_PER_HOUR,
     funding_interest_e8=0,
     funding_clamp_e8=RATE_SCALE,
+    funding_premium_divisor=8,
     linear_only=True,
     rules=(
         ("trigger", "total maintenance margin requirement > total net collateral", _DYDX_LIQ),

@@ -273,3 +273,23 @@ def test_bybit_risk_limit_tier_counts_each_side_apart() -> None:
         h.trade(1, MM, 150, 500_000)
         out[venue.name] = reasons(h.order(1, SELL, 150, 510_000))
     assert out == {"binance": ["LEVERAGE_ABOVE_BRACKET_MAX"], "bybit": []}
+
+
+def test_computed_funding_uses_the_venue_interest() -> None:
+    """With no premium sampled (P = 0) the computed rate is the interest component:
+    Binance 0.01 % per 8 h; Hyperliquid an eighth of it each hour (0.00125 %); dYdX 0 —
+    each at its own funding time (8 h; 1 h; 1 h)."""
+    from exsim.exchange import FundingSettled, SettleFunding
+
+    rates = {}
+    for venue in (BINANCE, HYPERLIQUID, DYDX):
+        inst = venue.instrument(fixed())
+        h = LiqHarness(inst, venue=venue, computed_funding=True)
+        h.account(MM, 1_000_000)
+        h.account(1, 100_000)
+        h.mark(500_000)
+        h.trade(1, MM, 1_000, 500_000)
+        h.ts = inst.funding_interval_ns - 1  # the next command is at the first funding time
+        events = h.submit(SettleFunding(0, h.sym, None))
+        rates[venue.name] = [e.rate_e8 for e in events if type(e) is FundingSettled]
+    assert rates == {"binance": [10_000], "hyperliquid": [1_250], "dydx": [0]}
