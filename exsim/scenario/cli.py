@@ -348,8 +348,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     console = Console()
     scenario_path = resolve(args.file)
-    modes = parse_modes(args.modes) if args.modes else None
-    venues = parse_venues(args.venues) if args.venues else None
+    modes = parse_modes(args.modes) if args.modes is not None else None  # ("": an error, not the default)
+    venues = parse_venues(args.venues) if args.venues is not None else None
     if venues is not None and args.venue is not None:
         raise InputError("give --venue (every run under one venue) or --venues (a run per venue), not both",
                          field="--venues")

@@ -121,6 +121,13 @@ class TestCompareVenues:
         assert main(["compare", "one-position", "--venues", "binance,bybit", "--modes", "isolated,cross"]) == 2
         assert "--venues and --modes are alternatives" in capsys.readouterr().err
 
+    def test_an_empty_or_unknown_venue_list_is_refused(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--venues "" and --venues binance,ftx: one line each, naming the option."""
+        assert main(["compare", "one-position", "--venues", ""]) == 2
+        assert "field '--venues': ''" in capsys.readouterr().err
+        assert main(["compare", "one-position", "--venues", "binance,ftx"]) == 2
+        assert "field '--venues': 'binance,ftx': expected venues from binance, bybit" in capsys.readouterr().err
+
     def test_a_venue_named_twice_is_refused(self, capsys: pytest.CaptureFixture[str]) -> None:
         """--venues bybit,bybit names it twice."""
         assert main(["compare", "one-position", "--venues", "bybit,bybit"]) == 2
