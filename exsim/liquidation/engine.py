@@ -54,7 +54,7 @@ from __future__ import annotations
 import hashlib
 import heapq
 from fractions import Fraction
-from typing import TYPE_CHECKING, Callable, NamedTuple
+from typing import TYPE_CHECKING, Callable, Final, NamedTuple
 
 from exsim.book.orders import BUY, IOC, SELL, STP_EXPIRE_MAKER, Order
 from exsim.instruments.instrument import USD_ASSETS
@@ -70,6 +70,7 @@ from exsim.venues.profile import (
     BANKRUPTCY_IOC,
     BINANCE,
     CLEARANCE_NONE,
+    CLEARANCE_FILL_DELTA,
     CLEARANCE_REST,
     FUND_VAULT,
     MARKET,
@@ -1159,7 +1160,9 @@ class LiquidationEngine:
             if r.adl_lots:
                 text += f", {inst.qty_str(r.adl_lots)} auto-deleveraged"
             parts.append(text)
-        parts.append(f"clearance fee {money(clearance)}; {fund_name} {'+' if fund_change >= 0 else ''}{money(fund_change)}")
+        fee_name = _FEE_NAMES.get(self.venue.clearance, "clearance fee")
+        fee = "no clearance fee" if self.venue.clearance == CLEARANCE_NONE and not clearance else f"{fee_name} {money(clearance)}"
+        parts.append(f"{fee}; {fund_name} {'+' if fund_change >= 0 else ''}{money(fund_change)}")
         if adl:
             parts.append("ADL: " + ", ".join(f"#{a.rank} account {a.account_id} {a.qty_lots} lots" for a in adl))
         if uncovered:
@@ -1233,6 +1236,14 @@ def portfolio_liquidation_subticks(ledger: "Ledger", pf: Portfolio, pos: Positio
             marks.pop(symbol, None)
         else:
             marks[symbol] = saved
+
+
+#: what the explanation calls the event's ``clearance_fee_atoms`` under each venue's rule
+_FEE_NAMES: Final = {
+    CLEARANCE_REST: "margin left to the insurance fund",
+    CLEARANCE_NONE: "margin to the liquidator vault",
+    CLEARANCE_FILL_DELTA: "insurance fund's share of the fills",
+}
 
 
 def _shown_fixed(n: int, scale_places: int, places: int) -> str:

@@ -87,13 +87,13 @@ class TestPremises:
         assert (b.floor_atoms, b.mmr_e8, b.cum_atoms) == (3_000_000 * 10**8, 1_000_000, 11_450 * 10**8)
         assert (inst.clearance_fee_e8, inst.taker_fee_e8) == (250_000, 50_000)
 
-    def test_bybit_tiers_step_by_600_000_from_2_million(self) -> None:
-        """Bybit BTCUSDT risk limits: floors 0, 2 M, 2.6 M, 3.2 M, 3.8 M; MMR 0.5 % rising 0.5 %
-        a tier; deductions 0, 10,000, 23,000, 39,000 (each the last + floor × 0.5 %); taker 0.055 %."""
+    def test_bybit_tiers_step_by_2_million(self) -> None:
+        """Bybit BTCUSDT risk limits: floors 0, 2 M, 4 M, 6 M; MMR 0.5 % rising 0.5 % a tier;
+        deductions 0, 10,000, 30,000, 60,000 (each the last + floor × 0.5 %); taker 0.055 %."""
         inst = get_venue("bybit").instrument(load_scenario(resolve("venue-crash")).instrument("BTCUSDT"))
         rows = [(b.floor_atoms // 10**8, b.mmr_e8, b.cum_atoms // 10**8) for b in inst.brackets.brackets[:4]]
-        assert rows == [(0, 500_000, 0), (2_000_000, 1_000_000, 10_000), (2_600_000, 1_500_000, 23_000),
-                        (3_200_000, 2_000_000, 39_000)]
+        assert rows == [(0, 500_000, 0), (2_000_000, 1_000_000, 10_000), (4_000_000, 1_500_000, 30_000),
+                        (6_000_000, 2_000_000, 60_000)]
         assert (inst.maint_margin_basis, inst.taker_fee_e8) == ("entry", 55_000)
 
     def test_hyperliquid_btc_is_40x_mmr_one_eightieth(self) -> None:
@@ -135,52 +135,46 @@ class TestBinance:
 
 
 class TestBybit:
-    """Maintenance margin on the entry value (cost): 3,500,000 is in tier 4,
-    MM = 0.02 × 3,500,000 − 39,000 = 31,000 whatever the mark. Liquidatable when
-    70 P − 3,150,000 <= 31,000: 45,500 holds (35,000), 45,400 does not (28,000).
+    """Maintenance margin on the entry value (cost): 3,500,000 is in tier 2 (2 M–4 M),
+    MM = 0.01 × 3,500,000 − 10,000 = 25,000 whatever the mark. Liquidatable when
+    70 P − 3,150,000 <= 25,000 (P <= 45,357.14): 45,400 holds (28,000), 45,300 does not
+    (21,000).
 
-    Each step lowers the tier by one: the position is cut (IOC at the bankruptcy price,
-    filled at the bid = the mark) to just under the tier's floor in cost. At 50 USDT of
-    cost per lot, keep = floor((floor − 1e-8 − size × 1e-8) / 50) lots: 63,999 under
-    3.2 M, 51,999 under 2.6 M, 39,999 under 2 M. Each fill pays 0.055 % out of the bucket.
+    A step lowers the tier by one: the position is cut (IOC at the bankruptcy price, filled
+    at the bid = the mark) to just under the tier's floor in cost. At 50 USDT of cost per
+    lot, keep = floor((2,000,000 − 1e-8 − 70,000 × 1e-8) / 50) = 39,999 lots. Each fill pays
+    0.055 % out of the bucket.
 
-    - 4m, 45,400: sell 6.001 (6.001 × 45,400 = 272,445.4; fee 149.84497; loss 27,604.6):
-      bucket 322,245.55503; 63.999 left, cost 3,199,950, tier 3, MM 0.015 × 3,199,950 −
-      23,000 = 24,999.25 < balance 322,245.55503 − 63.999 × 4,600 = 27,850.15503: safe.
-    - 5m, 45,300: balance 322,245.55503 − 300,795.3 = 21,450.25503 <= 24,999.25: sell 12
-      (543,600; fee 298.98; loss 56,400): bucket 265,546.57503; 51.999 left, cost
-      2,599,950, tier 2, MM 25,999.5 − 10,000 = 15,999.5 < 265,546.57503 − 244,395.3 =
-      21,151.27503: safe.
-    - 6m, 45,200: balance 265,546.57503 − 249,595.2 = 15,951.37503 <= 15,999.5: sell 12
-      (542,400; fee 298.32; loss 57,600): bucket 207,648.25503; 39.999 left, cost
-      1,999,950, tier 1, MM 0.005 × 1,999,950 = 9,999.75 < 207,648.25503 − 191,995.2 =
-      15,653.05503: safe.
-    - 7m, 44,900: balance 207,648.25503 − 39.999 × 5,100 = 3,653.35503 <= 9,999.75, first
-      tier: the whole 39.999 (1,795,955.1; fee 987.775305; loss 203,994.9); the margin left,
-      207,648.25503 − 203,994.9 − 987.775305 = 2,665.579725, goes to the insurance fund.
+    - 5m, 45,300: sell 30.001 (30.001 × 45,300 = 1,359,045.3; fee 747.474915; cost share
+      3,500,000 × 30,001 / 70,000 = 1,500,050, loss 141,004.7): bucket 208,247.825085;
+      39.999 left, cost 1,999,950, tier 1, MM 0.005 × 1,999,950 = 9,999.75 < balance
+      208,247.825085 + 39.999 × 45,300 − 1,999,950 = 20,252.525085: safe.
+    - 6m, 45,200: balance 16,252.625085 > 9,999.75: nothing.
+    - 7m, 44,900: balance 4,252.925085 <= 9,999.75, first tier: the whole 39.999 at the
+      bankruptcy price (1,999,950 − 208,247.825085) / 39.999 = 44,793.67…, filled at the bid
+      44,900 (1,795,955.1; fee 987.775305; loss 203,994.9); the margin left,
+      208,247.825085 − 203,994.9 − 987.775305 = 3,265.14978, goes to the insurance fund.
     """
 
-    def test_three_partial_steps_then_the_whole_rest(self, runs: Runs) -> None:
-        """Partial at 4m, 5m and 6m, the full liquidation at 7m."""
-        assert runs["bybit"].steps() == [("240", True), ("300", True), ("360", True), ("420", False)]
+    def test_one_partial_step_then_the_whole_rest(self, runs: Runs) -> None:
+        """Partial at 5m, the full liquidation at 7m."""
+        assert runs["bybit"].steps() == [("300", True), ("420", False)]
 
-    def test_each_step_cuts_to_just_under_the_next_tier_floor(self, runs: Runs) -> None:
-        """70 → 63.999 → 51.999 → 39.999 → 0: 6.001, 12, 12, then 39.999 BTC."""
-        assert runs["bybit"].filled_btc() == [Decimal("6.001"), Decimal(12), Decimal(12), Decimal("39.999")]
+    def test_the_step_cuts_to_just_under_the_tier_floor(self, runs: Runs) -> None:
+        """70 → 39.999 → 0: 30.001, then 39.999 BTC."""
+        assert runs["bybit"].filled_btc() == [Decimal("30.001"), Decimal("39.999")]
 
     def test_the_trigger_figures_are_at_entry(self, runs: Runs) -> None:
-        """Margin balance and MM at each trigger: 28,000 / 31,000; 21,450.25503 / 24,999.25;
-        15,951.37503 / 15,999.5; 3,653.35503 / 9,999.75."""
+        """Margin balance and MM at each trigger: 21,000 / 25,000; 4,252.925085 / 9,999.75."""
         got = [(money(x["margin_balance"]), money(x["maint_margin"])) for x in runs["bybit"].whale["liquidations"]]
-        assert got == [(Decimal(28_000), Decimal(31_000)), (Decimal("21450.25503"), Decimal("24999.25")),
-                       (Decimal("15951.37503"), Decimal("15999.5")), (Decimal("3653.35503"), Decimal("9999.75"))]
+        assert got == [(Decimal(21_000), Decimal(25_000)), (Decimal("4252.925085"), Decimal("9999.75"))]
 
     def test_the_margin_left_goes_to_the_fund(self, runs: Runs) -> None:
-        """The last step's fee to the fund is the margin left, 2,665.579725; the steps before
+        """The last step's fee to the fund is the margin left, 3,265.14978; the step before
         gave it nothing; the trader gets nothing back from the bucket."""
         liqs = runs["bybit"].whale["liquidations"]
-        assert [money(x["insurance_fund_change"]) for x in liqs] == [0, 0, 0, Decimal("2665.579725")]
-        assert money(liqs[-1]["clearance_fee"]) == Decimal("2665.579725")
+        assert [money(x["insurance_fund_change"]) for x in liqs] == [0, Decimal("3265.14978")]
+        assert money(liqs[-1]["clearance_fee"]) == Decimal("3265.14978")
         assert money(runs["bybit"].whale["remaining_balance"]) == 400_000 - 350_000 - 1_925
 
 
