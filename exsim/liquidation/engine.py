@@ -134,28 +134,27 @@ def binance_adl_score(ledger: "Ledger", acct: Account, pos: Position) -> int:
     ``PnlPercent = max(0, UPnL) / max(1, WB)``; ``MarginRatio = MM / (WB + UPnL)``, 0 when
     ``WB + UPnL <= 0``; WB is the bucket (isolated) or the wallet (cross).
     """
-    _, upnl, mm = ledger.position_figures(pos)
-    wb = pos.margin_atoms if pos.isolated else acct.wallet_atoms
-    equity = wb + upnl
-    pnl_pct_e8 = mul_div_floor(max(0, upnl), RATE_SCALE, max(1, wb))
-    ratio_e8 = mul_div_floor(mm, RATE_SCALE, equity) if equity > 0 else 0
-    return mul_div_floor(pnl_pct_e8, ratio_e8, RATE_SCALE)
+    return _pnl_pct_times_ratio_e8(ledger, acct, pos, by_notional=False)
 
 
 def leverage_adl_score(ledger: "Ledger", acct: Account, pos: Position) -> int:
     """``PnL% × effective leverage`` in e8 (Bybit's ADL ranking; Hyperliquid ranks by
-    unrealized PnL and leverage alike), rounded down.
-
-    ``PnL% = max(0, UPnL) / max(1, WB)``; ``leverage = notional / (WB + UPnL)``, 0 when
-    ``WB + UPnL <= 0``; WB is the bucket (isolated) or the wallet (cross).
+    unrealized PnL and leverage alike), rounded down: as :func:`binance_adl_score` with
+    the notional in place of the maintenance margin (``leverage = notional / (WB + UPnL)``).
     (https://www.bybit.com/en/help-center/article/Auto-Deleveraging-ADL)
     """
-    notional, upnl, _ = ledger.position_figures(pos)
+    return _pnl_pct_times_ratio_e8(ledger, acct, pos, by_notional=True)
+
+
+def _pnl_pct_times_ratio_e8(ledger: "Ledger", acct: Account, pos: Position, *, by_notional: bool) -> int:
+    """``max(0, UPnL) / max(1, WB) × X / (WB + UPnL)`` in e8, rounded down at each step;
+    X the maintenance margin or the notional; 0 when ``WB + UPnL <= 0``."""
+    notional, upnl, mm = ledger.position_figures(pos)
     wb = pos.margin_atoms if pos.isolated else acct.wallet_atoms
     equity = wb + upnl
     pnl_pct_e8 = mul_div_floor(max(0, upnl), RATE_SCALE, max(1, wb))
-    leverage_e8 = mul_div_floor(notional, RATE_SCALE, equity) if equity > 0 else 0
-    return mul_div_floor(pnl_pct_e8, leverage_e8, RATE_SCALE)
+    ratio_e8 = mul_div_floor(notional if by_notional else mm, RATE_SCALE, equity) if equity > 0 else 0
+    return mul_div_floor(pnl_pct_e8, ratio_e8, RATE_SCALE)
 
 
 class LiquidationEngine:
