@@ -2436,7 +2436,7 @@ class StressRun:
             raise InputError(f"{check_every} must be >= 1", field="check_every")
         self.venue = venue = venue if isinstance(venue, VenueProfile) else get_venue(venue)
         inverse = venue_inverse(venue, inverse)
-        if multi_assets and venue.linear_only:
+        if multi_assets and not venue.multi_assets:
             raise InputError(
                 f"{venue.title} has no multi-assets collateral mode in this run (its driver trades linear contracts "
                 "in one asset); leave --multi-assets out", field="multi_assets",

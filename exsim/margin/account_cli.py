@@ -301,7 +301,7 @@ def load_account(
     root = src.root()
     root.only(("collateral_mode", "wallets", "collateral", "positions", "shocks"))
     mode = root.choice("collateral_mode", COLLATERAL_MODES, SINGLE_ASSET)
-    if mode == MULTI_ASSETS and venue.linear_only:
+    if mode == MULTI_ASSETS and not venue.multi_assets:
         raise InputError(
             f"{venue.title} has no multi-assets collateral (USDC only), and {src.where('collateral_mode')} "
             "asks for it; use collateral_mode = \"single-asset\", or --venue binance|bybit",
@@ -1062,7 +1062,7 @@ def evaluate(acct: AccountSpec) -> dict[str, Any]:
         st = shocked_state(acct, shock)
         modes = {}
         for mode in _MODES_SHOWN:
-            if mode == MULTI_ASSETS and acct.venue.linear_only:
+            if mode == MULTI_ASSETS and not acct.venue.multi_assets:
                 continue  # Hyperliquid and dYdX: no multi-assets collateral
             r, liq = mode_ratio(acct, st, mode)
             modes[mode] = {

@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterable
 
 from exsim.errors import InputError
-from exsim.venues.profile import VENUE_NAMES, VenueProfile, get_venue
+from exsim.venues.profile import VENUE_NAMES, VENUES, VenueProfile, get_venue
 
 if TYPE_CHECKING:
     from exsim.instruments import Instrument
@@ -27,11 +27,9 @@ __all__ = ["MULTI_ASSETS_VENUES", "RULE_KEYS", "check_collateral_mode", "exchang
 #: the rules shown beside a run, in this order (``VenueProfile.rules`` keys)
 RULE_KEYS = ("trigger", "order", "clearance", "fund", "adl")
 
-#: the venues whose accounts can pool several assets' wallets as margin (multi-assets mode).
-#: Binance (Multi-Assets Mode) and Bybit (Unified Trading Account) do; Hyperliquid and dYdX
-#: margin USDC perpetuals with USDC alone. (A profile field would be the right home for
-#: this: asked of the lead; kept here meanwhile.)
-MULTI_ASSETS_VENUES = ("binance", "bybit")
+#: the venues whose accounts can pool several assets' wallets as margin (multi-assets mode):
+#: :attr:`VenueProfile.multi_assets`
+MULTI_ASSETS_VENUES = tuple(v.name for v in VENUES.values() if v.multi_assets)
 
 
 def run_venue(name: str | None, *, where: str = "", field: str = "--venue") -> VenueProfile:
@@ -80,7 +78,7 @@ def check_collateral_mode(venue: VenueProfile, multi_assets: bool, *, where: str
                           instead: str = "drop --collateral-mode multi-assets") -> None:
     """Multi-assets collateral under a venue that has none: one line naming the option,
     the file (``where``) and what to do ``instead``."""
-    if multi_assets and venue.name not in MULTI_ASSETS_VENUES:
+    if multi_assets and not venue.multi_assets:
         raise InputError(
             f"{venue.title} has no multi-assets collateral mode (USDC alone margins its "
             f"perpetuals); {instead}, or run it under --venue {' or '.join(MULTI_ASSETS_VENUES)}",

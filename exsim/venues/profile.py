@@ -137,6 +137,10 @@ class VenueProfile:
     #: hourly venues pay an eighth of the 8-hour rate: the premium is divided by this
     funding_premium_divisor: int = 1
     linear_only: bool = False
+    #: the venue lets an account pool several assets' wallets as margin (Binance
+    #: Multi-Assets Mode, Bybit's unified account); Hyperliquid and dYdX margin their USDC
+    #: perpetuals with USDC alone
+    multi_assets: bool = True
     rules: tuple[tuple[str, str, str], ...] = ()
 
     def __attrs_post_init__(self) -> None:
@@ -270,6 +274,7 @@ HYPERLIQUID: Final = VenueProfile(
     funding_clamp_e8=6_250,  # the 8 h clamp of 0.05 %, paid hourly
     funding_premium_divisor=8,
     linear_only=True,
+    multi_assets=False,
     rules=(
         ("trigger", "account value (isolated: the position's margin) < maintenance margin, MMR = 1 / (2 × max leverage of the tier)", _HL_LIQ),
         ("order", "market orders through the book; a position above 100,000 USDC goes 20 % at a time, then a 30 s cooldown", _HL_LIQ),
@@ -298,6 +303,7 @@ DYDX: Final = VenueProfile(
     funding_clamp_e8=RATE_SCALE,
     funding_premium_divisor=8,
     linear_only=True,
+    multi_assets=False,
     rules=(
         ("trigger", "total maintenance margin requirement > total net collateral", _DYDX_LIQ),
         ("order", "an IOC at the fillable price (oracle ∓ ABR × SMMR × PMMR)", _DYDX_LIQ),
