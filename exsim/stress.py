@@ -157,6 +157,7 @@ from exsim.ledger.collateral import MULTI_ASSETS, SINGLE_ASSET, account_figures
 from exsim.ledger.risk_index import RiskIndex
 from exsim.loop import EventLoop
 from exsim.loop.event_loop import PRIORITY_FUNDING
+from exsim.venues.prices import dydx_fillable_price
 from exsim.venues.profile import (
     ADL_AT_BANKRUPTCY,
     BANKRUPTCY_IOC,
@@ -1719,11 +1720,15 @@ class VenueChecks:
         inst = self.exchange.markets[lp.symbol].instrument
         mark = lp.mark_price_subticks
         notional_e8 = abs(lp.qty_lots) * mark * inst.lot_size_e8  # exact, as the ledger values it
-        mmr = Fraction(inst.brackets.maint_margin_atoms_e8(notional_e8) * E8, notional_e8) if notional_e8 else Fraction(0)
-        abr = Fraction(venue.bankruptcy_adjustment_e8, RATE_SCALE) * (1 - Fraction(balance_e8, mm * E8) if mm else 1)
-        abr = min(max(abr, Fraction(0)), Fraction(1))
-        spread = abr * Fraction(venue.smmr_e8, RATE_SCALE) * mmr
-        return mark * (1 - spread if lp.qty_lots > 0 else 1 + spread)
+        pmmr = inst.brackets.maint_margin_atoms_e8(notional_e8)
+        # the reference formula (exsim.venues.prices, tested on dYdX's own examples), in
+        # quote units, back in subticks
+        fillable = dydx_fillable_price(
+            1 if lp.qty_lots > 0 else -1, Fraction(abs(lp.qty_lots) * inst.lot_size_e8, RATE_SCALE),
+            Fraction(mark, E8), Fraction(balance_e8, E8 * E8), Fraction(pmmr, E8), Fraction(mm, E8),
+            smmr=Fraction(venue.smmr_e8, RATE_SCALE), bankruptcy_adjustment=Fraction(venue.bankruptcy_adjustment_e8, RATE_SCALE),
+        )
+        return Fraction(0) if fillable is None else fillable * E8
 
     def _check_fillable(self, liq: Liquidation, by_order: dict[int, list[Fill]], balance_e8: int, mm: int) -> None:
         """Every fill of a liquidation order at or better than the fillable price (to the tick)."""

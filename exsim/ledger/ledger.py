@@ -590,6 +590,13 @@ class Ledger:
         _, upnl, mm = self.position_figures_e8(pos)
         return pos.margin_atoms * ATOMS_E8_PER_ATOM + upnl, mm
 
+    def scope_balance_e8(self, scope: Account | Position) -> tuple[int, int]:
+        """The exact figures liquidation is decided on for an isolated bucket or a cross
+        pool (:meth:`isolated_margin_balance_e8` / :meth:`cross_margin_balance_e8`)."""
+        if type(scope) is Position:
+            return self.isolated_margin_balance_e8(scope)
+        return self.cross_margin_balance_e8(scope)  # type: ignore[arg-type]
+
     # ------------------------------------------------------------------ settings
     def margin_mode(self, acct: Account, symbol: str) -> int:
         return acct.margin_modes.get(symbol, CROSS)
@@ -1338,13 +1345,8 @@ class Ledger:
                         floor_div(figures.equity_usd_e40, USD_E40_PER_USD_E8),
                         ceil_div(figures.maint_usd_e40, USD_E40_PER_USD_E8),
                     )
-        elif type(scope) is Position:
-            if scope.qty_lots:
-                balance, mm = self.isolated_margin_balance_e8(scope)
-                if at_or_past_e8(LIQUIDATION_RATIO_E8, balance, mm):
-                    return atoms_e8_floor(balance), mm
-        elif any(not p.isolated for p in scope.positions.values()):  # type: ignore[union-attr]
-            balance, mm = self.cross_margin_balance_e8(scope)  # type: ignore[arg-type]
+        elif scope.qty_lots if type(scope) is Position else any(not p.isolated for p in scope.positions.values()):  # type: ignore[union-attr]
+            balance, mm = self.scope_balance_e8(scope)  # type: ignore[arg-type]
             if at_or_past_e8(LIQUIDATION_RATIO_E8, balance, mm):
                 return atoms_e8_floor(balance), mm
         self.liquidatable.pop(id(scope), None)

@@ -63,6 +63,7 @@ from exsim.ledger.accounts import Portfolio
 from exsim.ledger.collateral import USD_E40_PER_USD_E8, AccountFigures, format_usd_e40
 from exsim.ledger.risk_index import ALWAYS_SUBTICKS, LIQUIDATION_RATIO_E8, at_or_past_e8, isolated_threshold_subticks
 from exsim.margin.liquidation import format_price
+from exsim.venues.prices import dydx_fillable_price
 from exsim.venues.profile import (
     ADL_AT_PREVIOUS_MARK,
     ADL_PNL_X_LEVERAGE,
@@ -79,6 +80,7 @@ from exsim.venues.profile import (
 )
 from exsim.units import (
     ATOMS_E8_PER_ATOM,
+    ATOMS_PER_UNIT,
     RATE_SCALE,
     NS_PER_SECOND,
     SUBTICKS_PER_UNIT,
@@ -307,15 +309,11 @@ class LiquidationEngine:
         fund = book.fund
         fund_before = fund.wallet_atoms
         self._cancel_orders_in_scope(ts, acct, scope, isolated)
-        if isolated:
-            positions = [scope]  # type: ignore[list-item]
-            balance_e8, mm = ledger.isolated_margin_balance_e8(scope)  # type: ignore[arg-type]
-        else:
-            positions = sorted(
-                (p for p in acct.positions.values() if not p.isolated and p.qty_lots),
-                key=lambda p: (p.symbol, p.position_side),
-            )
-            balance_e8, mm = ledger.cross_margin_balance_e8(acct)
+        positions = [scope] if isolated else sorted(  # type: ignore[list-item]
+            (p for p in acct.positions.values() if not p.isolated and p.qty_lots),
+            key=lambda p: (p.symbol, p.position_side),
+        )
+        balance_e8, mm = ledger.scope_balance_e8(scope)
         if not positions:
             return
         bps = self._bankruptcy_prices(acct, positions, isolated)
@@ -342,7 +340,7 @@ class LiquidationEngine:
                     taken, adl_part = self._absorb_remainder(ts, pos, size, bp, mark, takeover=False)
                 adl_fills.extend(adl_part)
                 results.append(LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, 0, 0, 0, taken, size - taken))
-            due = 1 << 127 if balance_e8 >= 0 else 0  # the vault takes the margin left with the positions
+            due = ALL_LEFT if balance_e8 >= 0 else 0  # the vault takes the margin left with the positions
             notes.append(
                 f"margin balance {money(atoms_e8_floor(balance_e8))} below {venue.backstop_num}/{venue.backstop_den} "
                 f"of maintenance {money(mm)}: the liquidator vault took the positions and their margin over"
@@ -369,10 +367,8 @@ class LiquidationEngine:
                     retry_at = max(retry_at, ts + (venue.cooldown_ns if chunked else 1))
         else:  # dYdX: IOC at the fillable price, the fund's delta per fill
             due = 0
-            tmmr_e8 = mm * ATOMS_E8_PER_ATOM
-            # ABR = clamp(BA × (1 − TNC / TMMR), 0, 1) = abr_num / (tmmr_e8 × 1e8)
-            abr_num = min(max(tmmr_e8 - balance_e8, 0), tmmr_e8) * venue.bankruptcy_adjustment_e8
-            abr_den = tmmr_e8 * RATE_SCALE
+            smmr = Fraction(venue.smmr_e8, RATE_SCALE)
+            ba = Fraction(venue.bankruptcy_adjustment_e8, RATE_SCALE)
             for pos, bp, mark, lp in zip(positions, bps, marks, lps):
                 inst = ledger.instruments[pos.symbol]
                 qty0 = pos.qty_lots
@@ -384,16 +380,21 @@ class LiquidationEngine:
                     Fraction(balance_e8 * pmmr, mm) if mm else Fraction(balance_e8)
                 )
                 limit = bp
-                if abr_den:
-                    # fillable = mark ∓ ABR × SMMR × PMMR / size, in subticks; a sell's limit
-                    # rounded up to a tick, a buy's down (never worse than the fillable price)
-                    delta_num = pmmr * ATOMS_E8_PER_ATOM * venue.smmr_e8 * abr_num
-                    delta_den = size * inst.lot_size_e8 * RATE_SCALE * abr_den
+                if mm:
+                    # the venue's fillable price (exsim.venues.prices, in quote units), as a
+                    # tick limit: a sell's rounded up, a buy's down (never worse than it)
+                    fillable = dydx_fillable_price(
+                        1 if long else -1, Fraction(size * inst.lot_size_e8, RATE_SCALE),
+                        Fraction(mark, SUBTICKS_PER_UNIT), Fraction(balance_e8, ATOMS_E8_PER_ATOM * ATOMS_PER_UNIT),
+                        Fraction(pmmr, ATOMS_PER_UNIT), Fraction(mm, ATOMS_PER_UNIT), smmr=smmr, bankruptcy_adjustment=ba,
+                    )
                     per_tick = inst.subticks_per_tick
-                    if long:
-                        limit = max(1, ceil_div(mark * delta_den - delta_num, delta_den * per_tick))
+                    if fillable is None:  # a long whose fillable price is not positive: any bid
+                        limit = 1
+                    elif long:
+                        limit = max(1, ceil_div(fillable.numerator * SUBTICKS_PER_UNIT, fillable.denominator * per_tick))
                     else:
-                        limit = max(1, floor_div(mark * delta_den + delta_num, delta_den * per_tick))
+                        limit = max(1, floor_div(fillable.numerator * SUBTICKS_PER_UNIT, fillable.denominator * per_tick))
                 fills: list[tuple[int, int]] = []
                 order_id, filled, notional = self._close_through_book(ts, pos, limit, 0, fills)
                 # bankruptcy quote of q lots: (notional at mark ∓ share) × q / size
@@ -414,10 +415,7 @@ class LiquidationEngine:
                     f"(at most {_shown_fixed(venue.clearance_cap_e8, 6, 1)} % of the quote)"
                 )
             if any(p.qty_lots for p in positions):
-                after_e8 = (
-                    ledger.isolated_margin_balance_e8(scope)[0] if isolated  # type: ignore[arg-type]
-                    else ledger.cross_margin_balance_e8(acct)[0]
-                ) - due * ATOMS_E8_PER_ATOM
+                after_e8 = ledger.scope_balance_e8(scope)[0] - due * ATOMS_E8_PER_ATOM
                 if after_e8 < 0 and fund.wallet_atoms * ATOMS_E8_PER_ATOM < -after_e8:
                     rule = "adl"
                     rest_positions = [p for p in positions if p.qty_lots]
@@ -542,16 +540,13 @@ class LiquidationEngine:
                 break  # nothing to reduce, or the book took none of it
             if isolated and not scope.qty_lots:  # type: ignore[union-attr]
                 return False
-            if not ladder or not self._still_liquidatable(scope, acct, isolated):
+            if not ladder or not at_or_past_e8(LIQUIDATION_RATIO_E8, *ledger.scope_balance_e8(scope)):
                 break  # Binance: one step; Bybit: down the tiers until safe
         if not results:
             return False
-        if isolated:
-            if not scope.qty_lots:  # type: ignore[union-attr]
-                return False
-            balance_e8, mm = ledger.isolated_margin_balance_e8(scope)  # type: ignore[arg-type]
-        else:
-            balance_e8, mm = ledger.cross_margin_balance_e8(acct)
+        if isolated and not scope.qty_lots:  # type: ignore[union-attr]
+            return False
+        balance_e8, mm = ledger.scope_balance_e8(scope)
         balance = atoms_e8_floor(balance_e8)
         if not at_or_past_e8(LIQUIDATION_RATIO_E8, balance_e8, mm):  # exact, at the subtick mark
             ledger.liquidatable.pop(id(scope), None)
@@ -569,16 +564,6 @@ class LiquidationEngine:
             )
             return True
         return False
-
-    def _still_liquidatable(self, scope: Account | Position, acct: Account, isolated: bool) -> bool:
-        """Whether the scope is still at or past its liquidation threshold (exact)."""
-        ledger = self.exchange.ledger
-        assert ledger is not None
-        if isolated:
-            balance_e8, mm = ledger.isolated_margin_balance_e8(scope)  # type: ignore[arg-type]
-        else:
-            balance_e8, mm = ledger.cross_margin_balance_e8(acct)
-        return at_or_past_e8(LIQUIDATION_RATIO_E8, balance_e8, mm)
 
     def _reduce_one_bracket(
         self, ts: int, acct: Account, positions: list[Position], isolated: bool
@@ -927,7 +912,7 @@ class LiquidationEngine:
         elif clearance == CLEARANCE_NONE:
             due = 0
         elif clearance == CLEARANCE_REST:
-            due = 1 << 127  # whatever is left
+            due = ALL_LEFT
         else:
             rate = max(ledger.instruments[p.symbol].clearance_fee_e8 for p in positions)
             due = rate_floor(liquidated_notional, rate)
@@ -1236,6 +1221,9 @@ def portfolio_liquidation_subticks(ledger: "Ledger", pf: Portfolio, pos: Positio
         else:
             marks[symbol] = saved
 
+
+#: a fee "due" larger than any margin: the fund (or vault) takes whatever is left
+ALL_LEFT: Final = 1 << 127
 
 #: what the explanation calls the event's ``clearance_fee_atoms`` under each venue's rule
 _FEE_NAMES: Final = {
