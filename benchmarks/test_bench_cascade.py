@@ -91,3 +91,35 @@ def test_cascade_liquidations(benchmark: Any, venue: str) -> None:
         insurance_fund_after=ledger.fund.wallet_atoms // 10**8,
         uncovered_loss_atoms=ledger.uncovered_loss_atoms,
     )
+
+
+def test_cascade_venues_alternating(benchmark: Any) -> None:
+    """The crash tick under each venue in alternating rounds in one process (the order
+    rotates each round, so the machine's load falls on every venue alike): CPU time of the
+    tick alone (``process_time``) beside wall time, best of the rounds and the spread
+    (worst / best), and each venue's best CPU time over Binance's. Printed with ``-s``."""
+    import time
+
+    n, rounds = 100_000, 3
+    cpu: dict[str, list[float]] = {v: [] for v in VENUE_NAMES}
+    wall: dict[str, list[float]] = {v: [] for v in VENUE_NAMES}
+
+    def run_all() -> None:
+        for r in range(rounds):
+            order = VENUE_NAMES[r % len(VENUE_NAMES):] + VENUE_NAMES[: r % len(VENUE_NAMES)]
+            for venue in order:
+                ex, ledger, counts = build(n, venue=get_venue(venue))
+                mark = MARK * 9 // 10 * ex.markets["BTCUSDT"].instrument.subticks_per_tick
+                c0, w0 = time.process_time(), time.perf_counter()
+                ex.submit(SetMarkPrice(1, "BTCUSDT", mark))
+                cpu[venue].append(time.process_time() - c0)
+                wall[venue].append(time.perf_counter() - w0)
+                assert counts[Liquidation] > 0
+
+    benchmark.pedantic(run_all, rounds=1, iterations=1)
+    base = min(cpu["binance"])
+    print("\nvenue        CPU best (spread)   wall best   CPU ratio to binance")
+    for venue in VENUE_NAMES:
+        best = min(cpu[venue])
+        print(f"{venue:<12} {best:8.3f} s ({max(cpu[venue]) / best:.2f})  {min(wall[venue]):8.3f} s   {best / base:.2f}")
+        benchmark.extra_info[f"{venue}_cpu_best_s"] = round(best, 3)
