@@ -558,26 +558,23 @@ def _points_e8(text: object, where: str, field: str) -> int:
     return int(scaled)
 
 
+def _moves(f: Any, key: str) -> tuple[int, dict[str, int]]:
+    """A shock's price moves under ``key``: one move for all (e8), or one per name."""
+    if not f.has(key):
+        return 0, {}
+    raw = f.raw(key)
+    at = f.source.where(f.field(key))
+    if isinstance(raw, dict):
+        return 0, {k: _move_e8(v, at, f"{f.field(key)}.{k}") for k, v in raw.items()}
+    return _move_e8(raw, at, f.field(key)), {}
+
+
 def _shock(f: Any, i: int) -> tuple[Shock, str]:
     f.only(("name", "marks", "indexes", "haircut_points"))
     where = f.source.where(f.path)
     name = f.text("name")
-    marks_e8, per_symbol = 0, {}
-    if f.has("marks"):
-        raw = f.raw("marks")
-        at = f.source.where(f.field("marks"))
-        if isinstance(raw, dict):
-            per_symbol = {k: _move_e8(v, at, f"{f.field('marks')}.{k}") for k, v in raw.items()}
-        else:
-            marks_e8 = _move_e8(raw, at, f.field("marks"))
-    indexes_e8, per_asset = 0, {}
-    if f.has("indexes"):
-        raw = f.raw("indexes")
-        at = f.source.where(f.field("indexes"))
-        if isinstance(raw, dict):
-            per_asset = {k: _move_e8(v, at, f"{f.field('indexes')}.{k}") for k, v in raw.items()}
-        else:
-            indexes_e8 = _move_e8(raw, at, f.field("indexes"))
+    marks_e8, per_symbol = _moves(f, "marks")
+    indexes_e8, per_asset = _moves(f, "indexes")
     points = 0
     if f.has("haircut_points"):
         points = _points_e8(f.decimal_text("haircut_points"), f.source.where(f.field("haircut_points")), f.field("haircut_points"))
