@@ -21,7 +21,9 @@ log return; ``correlation`` each instrument's correlation with one common factor
 instruments with 0.9 and 0.8 are correlated 0.72); a jump multiplies the price by
 ``1 + size`` at its time; ``reversion`` (0 to 1, default 0) pulls the log price back
 toward its drifting anchor by that share of the gap each step, which keeps a path in a
-range (an Ornstein–Uhlenbeck walk).
+range (an Ornstein–Uhlenbeck walk). ``[[generator.regimes]]`` change every generated
+path's correlation from a point on — at a time, or at the first point past a price — with
+the same draws: only their mix ``ρ·C + √(1 − ρ²)·E`` changes (:class:`RegimeSwitch`).
 
 **Which files a scenario may read.** A ``csv`` or ``replay`` name is resolved relative to
 the scenario file's folder (then to each folder given with ``--allow-path``, then, for a

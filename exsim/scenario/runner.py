@@ -12,7 +12,11 @@ One run, in order:
    apart, ``depth`` of notional per level; best bid = mark − ``spread_ticks`` // 2, best
    ask = best bid + ``spread_ticks``. With ``follow_mark`` it is re-centred on every mark
    of the path *before* the mark is applied (liquidations then meet a book at the new
-   price); without it, it is built once and only trades move it.
+   price); without it, it is built once and only trades move it. ``[[book.shocks]]``
+   change the depth and spread over time (:meth:`BookSpec.figures_at`, a step or a ramp):
+   every re-centring takes the figures of its time, and at a shock's start and its ramp's
+   end every ladder is re-set around its mark (:class:`BookStep`, before that instant's
+   orders).
 3. **Timeline** through the :class:`~exsim.loop.EventLoop`: the path's marks (priority of a
    mark), the accounts' orders and margin moves (commands), funding every interval.
    ``mark = "book"`` makes the book's mid the mark after every command: a liquidation
