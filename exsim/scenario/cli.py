@@ -34,6 +34,8 @@ BUILTIN_ORDER = (
     "haircut-squeeze",
     "collateral-crash",
     "venue-crash",
+    "correlation-regime",
+    "liquidity-shock",
 )
 
 

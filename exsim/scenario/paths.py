@@ -21,7 +21,9 @@ log return; ``correlation`` each instrument's correlation with one common factor
 instruments with 0.9 and 0.8 are correlated 0.72); a jump multiplies the price by
 ``1 + size`` at its time; ``reversion`` (0 to 1, default 0) pulls the log price back
 toward its drifting anchor by that share of the gap each step, which keeps a path in a
-range (an Ornstein–Uhlenbeck walk).
+range (an Ornstein–Uhlenbeck walk). ``[[generator.regimes]]`` change every generated
+path's correlation from a point on — at a time, or at the first point past a price — with
+the same draws: only their mix ``ρ·C + √(1 − ρ²)·E`` changes (:class:`RegimeSwitch`).
 
 **Which files a scenario may read.** A ``csv`` or ``replay`` name is resolved relative to
 the scenario file's folder (then to each folder given with ``--allow-path``, then, for a
@@ -77,11 +79,13 @@ def read_paths(
     start_ns: int,
     generator: Fields | None,
     indexes: dict[str, Fields] | None = None,
+    switches: list[RegimeSwitch] | None = None,
 ) -> tuple[dict[str, tuple[tuple[int, int], ...]], dict[str, str], dict[str, tuple[tuple[int, int], ...]]]:
     """The instruments' paths ``{symbol: ((ns from start, ticks), ...)}``, their kinds, and
     the collateral index paths of ``indexes`` (``{asset: the [collateral.ASSET.index]
     table}``: ``marks``, ``csv`` or ``generator``, in ``index_usd_e8``). A generated index
-    shares the ``[generator]`` and its common factor with the generated instruments."""
+    shares the ``[generator]`` and its common factor with the generated instruments. The
+    correlation regimes that take over are appended to ``switches`` (when given), in time order."""
     paths: dict[str, tuple[tuple[int, int], ...]] = {}
     kinds: dict[str, str] = {}
     index_paths: dict[str, tuple[tuple[int, int], ...]] = {}
@@ -129,7 +133,7 @@ def read_paths(
             first = next(iter(generated.values()))
             raise InputError("missing: a generated path needs [generator] with seed, step and duration",
                              where=first.source.where(first.path), field="generator")
-        for key, path in _generate(generator, generated, grids).items():
+        for key, path in _generate(generator, generated, grids, switches).items():
             if key in by_symbol:
                 paths[key] = path
             else:
@@ -298,8 +302,72 @@ def _irwin_hall(rng: random.Random) -> Decimal:
     return Decimal(total) / Decimal(1 << 32) - 6
 
 
-def _generate(g: Fields, tables: dict[str, Fields], by_symbol: dict[str, Any]) -> dict[str, tuple[tuple[int, int], ...]]:
-    g.only(("seed", "step", "duration"))
+class RegimeSwitch(NamedTuple):
+    """A correlation regime taking over: from ``at_ns`` (a point of the paths) the steps are
+    drawn with ``correlation`` (``[[generator.regimes]]`` number ``regime``, from 0)."""
+
+    at_ns: int
+    regime: int
+    correlation: Decimal
+    where: str
+
+
+class _Regime(NamedTuple):
+    correlation: Decimal
+    at_step: int  # a time trigger: in force for the steps after point at_step; -1: a level trigger
+    key: str  # a level trigger: the generated path it watches
+    level_ticks: int
+    below: bool  # when_below (the point is below the level); else when_above
+    where: str
+
+
+#: at most this many regimes (each is checked at every step until it fires)
+MAX_REGIMES = 100
+
+
+def _regimes(g: Fields, step: int, duration: int, tables: dict[str, Fields],
+             grids: dict[str, Any]) -> list[_Regime]:
+    """``[[generator.regimes]]``: ``correlation`` and one trigger, ``at`` (a whole number of
+    steps after the start, before the end), ``when_below`` or ``when_above`` (``{symbol,
+    price}``: a generated instrument path and a price on its tick grid)."""
+    out = []
+    regimes = g.tables("regimes")
+    if len(regimes) > MAX_REGIMES:
+        raise g.error("regimes", f"more than {MAX_REGIMES} regimes")
+    for f in regimes:
+        f.only(("correlation", "at", "when_below", "when_above"))
+        corr = f.decimal("correlation")
+        if not -1 <= corr <= 1:
+            raise f.error("correlation", "must be between -1 and 1")
+        given = [k for k in ("at", "when_below", "when_above") if f.has(k)]
+        if len(given) != 1:
+            raise f.error("at", "give exactly one trigger: at, when_below or when_above")
+        where = f.source.where(f.path)
+        if given[0] == "at":
+            at = f.duration_ns("at")
+            if at % step or not 0 < at < duration:
+                raise f.error("at", "must fall on a step after the start and before the end")
+            out.append(_Regime(corr, at // step, "", 0, False, where))
+            continue
+        level = f.table_of(given[0])
+        level.only(("symbol", "price"))
+        symbol = level.text("symbol")
+        if symbol not in grids or symbol.startswith("@"):
+            raise level.error("symbol", f"{symbol!r} is not an instrument of this scenario")
+        if symbol not in tables:
+            raise level.error("symbol", f"the path of {symbol} is not generated: a level trigger watches a generated path")
+        text = level.decimal_text("price", positive=True)
+        ticks = to_ticks(text, grids[symbol].tick_size, field=level.field("price"), where=level.source.where(level.field("price")))
+        if ticks >= MAX_PRICE_TICKS:
+            raise level.error("price", f"{text!r} is out of range: prices must be below 2^61 ticks")
+        out.append(_Regime(corr, -1, symbol, ticks, given[0] == "when_below", where))
+    return out
+
+
+def _generate(g: Fields, tables: dict[str, Fields], by_symbol: dict[str, Any],
+              switches: list[RegimeSwitch] | None = None) -> dict[str, tuple[tuple[int, int], ...]]:
+    """The generated paths; each regime that takes over is appended to ``switches``."""
+    g.only(("seed", "step", "duration", "regimes"))
     seed = g.integer("seed", minimum=0)
     step = g.duration_ns("step", positive=True)
     duration = g.duration_ns("duration", positive=True)
@@ -340,6 +408,7 @@ def _generate(g: Fields, tables: dict[str, Fields], by_symbol: dict[str, Any]) -
             "reversion": reversion,
             "jumps": jumps,
         }
+    pending = list(enumerate(_regimes(g, step, duration, tables, by_symbol)))
     rng = random.Random(seed)
     out: dict[str, list[tuple[int, int]]] = {}
     with localcontext() as ctx:
@@ -351,6 +420,8 @@ def _generate(g: Fields, tables: dict[str, Fields], by_symbol: dict[str, Any]) -
             s["idio"] = (1 - s["corr"] * s["corr"]).sqrt()
             out[symbol] = [(0, nearest_ticks(s["start"], by_symbol[symbol].tick_size))]
         for k in range(1, n + 1):
+            if pending:  # regimes fire on the point before this step: k − 1
+                _switch(pending, k - 1, step, out, specs, switches)
             common = _irwin_hall(rng)
             for symbol, s in specs.items():
                 z = s["corr"] * common + s["idio"] * _irwin_hall(rng)
@@ -361,3 +432,30 @@ def _generate(g: Fields, tables: dict[str, Fields], by_symbol: dict[str, Any]) -
                 logs[symbol] += s["mu"] + s["reversion"] * (s["anchor"] - logs[symbol]) + s["vol"] * z
                 out[symbol].append((k * step, nearest_ticks(logs[symbol].exp(), by_symbol[symbol].tick_size)))
     return {s: tuple(p) for s, p in out.items()}
+
+
+def _switch(pending: list[tuple[int, _Regime]], point: int, step: int, out: dict[str, list[tuple[int, int]]],
+            specs: dict[str, dict[str, Any]], switches: list[RegimeSwitch] | None) -> None:
+    """Fire the pending regimes whose trigger holds at ``point`` (a time reached, a path's
+    point past its level), in file order; the last one fired sets every generated path's
+    correlation from the next step on. A regime fires once."""
+    fired = []
+    for item in pending:
+        r = item[1]
+        if r.at_step >= 0:
+            hit = point >= r.at_step
+        else:
+            ticks = out[r.key][point][1]
+            hit = ticks < r.level_ticks if r.below else ticks > r.level_ticks
+        if hit:
+            fired.append(item)
+    if not fired:
+        return
+    for item in fired:
+        pending.remove(item)
+        if switches is not None:
+            switches.append(RegimeSwitch(point * step, item[0], item[1].correlation, item[1].where))
+    corr = fired[-1][1].correlation
+    idio = (1 - corr * corr).sqrt()  # (inside the caller's 34-digit context)
+    for s in specs.values():
+        s["corr"], s["idio"] = corr, idio

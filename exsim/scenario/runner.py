@@ -12,7 +12,11 @@ One run, in order:
    apart, ``depth`` of notional per level; best bid = mark − ``spread_ticks`` // 2, best
    ask = best bid + ``spread_ticks``. With ``follow_mark`` it is re-centred on every mark
    of the path *before* the mark is applied (liquidations then meet a book at the new
-   price); without it, it is built once and only trades move it.
+   price); without it, it is built once and only trades move it. ``[[book.shocks]]``
+   change the depth and spread over time (:meth:`BookSpec.figures_at`, a step or a ramp):
+   every re-centring takes the figures of its time, and at a shock's start and its ramp's
+   end every ladder is re-set around its mark (:class:`BookStep`, before that instant's
+   orders).
 3. **Timeline** through the :class:`~exsim.loop.EventLoop`: the path's marks (priority of a
    mark), the accounts' orders and margin moves (commands), funding every interval.
    ``mark = "book"`` makes the book's mid the mark after every command: a liquidation
@@ -61,7 +65,7 @@ from exsim.exchange import (
 from exsim.ledger import Ledger
 from exsim.ledger.collateral import MULTI_ASSETS, SINGLE_ASSET
 from exsim.loop import PRIORITY, EventLoop
-from exsim.loop.event_loop import PRIORITY_MARK
+from exsim.loop.event_loop import PRIORITY_MARK, PRIORITY_MARKET_DATA
 from exsim.replay.venue import check_collateral_mode, exchange_venue, run_venue, venue_instruments
 from exsim.scenario.population import draw_population
 from exsim.scenario.record import ScenarioRecorder
@@ -88,6 +92,22 @@ class IndexStep(NamedTuple):
     ts_ns: int
     asset: str
     index_usd_e8: int
+
+
+class BookStep(NamedTuple):
+    """A liquidity shock's start or its ramp's end (``[[book.shocks]]``): every ladder is
+    re-set around its current mark with the depth and spread in force. Same-time order:
+    market data's, before the orders and the marks of that instant."""
+
+    ts_ns: int
+
+
+class RegimeStep(NamedTuple):
+    """The instant a correlation regime takes over the generated paths (``[[generator.regimes]]``):
+    nothing changes in the market; the accounts are sampled (``why = "regime"``) after the
+    marks of that instant, so the switch shows in the time series."""
+
+    ts_ns: int
 
 
 class ScenarioRun:
@@ -145,6 +165,8 @@ class ScenarioRun:
         priorities = dict(PRIORITY)
         priorities[MarkStep] = PRIORITY_MARK
         priorities[IndexStep] = PRIORITY_MARK
+        priorities[BookStep] = PRIORITY_MARKET_DATA
+        priorities[RegimeStep] = PRIORITY_MARK
         self.loop = EventLoop(self, priorities=priorities)
         self.ladder: dict[str, dict[tuple[int, int], int]] = {s.symbol: {} for s in scenario.instruments}
         self.setup_errors: list[str] = []
@@ -183,6 +205,8 @@ class ScenarioRun:
         if sc.mark_source == "path":
             for symbol, path in sc.paths.items():
                 items += [MarkStep(t0 + t, symbol, ticks) for t, ticks in path[1:]]
+        items += [RegimeStep(t0 + r.at_ns) for r in sc.regime_switches]  # (after the marks of that instant)
+        items += [BookStep(t0 + t) for t in sorted({t for x in sc.book.shocks for t in (x.at_ns, x.end_ns)})]
         for asset, c in sorted(sc.collateral.items()):  # (an index that follows a mark is sent with it)
             if not c.follows:
                 items += [IndexStep(t0 + t, asset, e8) for t, e8 in c.index_path[1:]]
@@ -224,6 +248,12 @@ class ScenarioRun:
             self.recorder.sample(command.ts_ns, "mark")
             return
         self.generation = 0
+        if type(command) is RegimeStep:
+            self.recorder.sample(command.ts_ns, "regime")
+            return
+        if type(command) is BookStep:
+            self._book_step(command.ts_ns)
+            return
         if type(command) is IndexStep:
             self._index(command.ts_ns, command.asset, command.index_usd_e8)
             self.recorder.sample(command.ts_ns, "index")
@@ -323,20 +353,33 @@ class ScenarioRun:
         self._send(CollateralIndex(ts, asset, index_usd_e8))
         self.recorder.on_collateral(ts, asset, "index")
 
+    def _book_step(self, ts: int) -> None:
+        """A liquidity shock: every ladder re-set around its current mark (rounded down to a
+        tick) with the figures in force at ``ts``; then sampled (``why = "book"``)."""
+        for symbol in self.scenario.paths:
+            mark = self.exchange.mark_price_subticks(symbol)
+            if mark:
+                self._move_ladder(ts, symbol, floor_div(mark, self.scenario.instrument(symbol).subticks_per_tick))
+        self.recorder.sample(ts, "book")
+        if self.scenario.mark_source == "book":
+            self._marks_from_book(ts)
+
     def _move_ladder(self, ts: int, symbol: str, mark: int) -> None:
-        """Set the synthetic ladder around ``mark``: only the levels that change are sent."""
+        """Set the synthetic ladder around ``mark``, with the depth and spread in force at
+        ``ts`` (``[book]``, then its shocks): only the levels that change are sent."""
         book_spec = self.scenario.book
         inst = self.scenario.instrument(symbol)
-        bid = mark - book_spec.spread_ticks // 2
-        ask = bid + book_spec.spread_ticks
+        depth_atoms, spread_ticks = book_spec.figures_at(ts - self.scenario.start_ns)
+        bid = mark - spread_ticks // 2
+        ask = bid + spread_ticks
         want: dict[tuple[int, int], int] = {}
         for k in range(book_spec.levels):
             for side, px in ((BUY, bid - k * book_spec.step_ticks), (SELL, ask + k * book_spec.step_ticks)):
                 if px >= 1:  # depth: notional per level in the instrument's margin asset (coin for an inverse one)
                     if inst.inverse:
-                        want[(side, px)] = max(1, mul_div_floor(book_spec.depth_atoms, px, inst.inverse_atoms_per_lot_tick))
+                        want[(side, px)] = max(1, mul_div_floor(depth_atoms, px, inst.inverse_atoms_per_lot_tick))
                     else:
-                        want[(side, px)] = max(1, floor_div(book_spec.depth_atoms, px * inst.atoms_per_tick_lot))
+                        want[(side, px)] = max(1, floor_div(depth_atoms, px * inst.atoms_per_tick_lot))
         book = self.exchange.book(symbol)
         old = self.ladder[symbol]
         changes = [(side, px, 0) for (side, px) in old if (side, px) not in want]

@@ -26,6 +26,7 @@ from exsim.replay.market import MAX_PRICE_TICKS, MAX_SIZE_LOTS
 from exsim.scenario.collateral import (
     CollateralSpec,
     RuleStep,
+    _minutes,
     check_multi_assets_deposits,
     collateral_assets,
     collateral_tables,
@@ -33,7 +34,7 @@ from exsim.scenario.collateral import (
     read_schedule,
 )
 from exsim.toml_fields import Fields, Source
-from exsim.units import NS_PER_SECOND, ceil_div, format_atoms, to_atoms, to_lots, to_rate_e8, to_ticks
+from exsim.units import NS_PER_SECOND, ceil_div, format_atoms, mul_div_floor, to_atoms, to_lots, to_rate_e8, to_ticks
 from exsim.venues.profile import VENUE_NAMES
 
 MODES = ("isolated", "cross")
@@ -119,6 +120,22 @@ class AccountSpec:
 
 
 @attrs.frozen
+class BookShock:
+    """A liquidity shock (``[[book.shocks]]``): from ``at_ns`` the ladder's depth and spread
+    move to new figures, at once (``ramp_ns`` 0) or linearly over ``ramp_ns``."""
+
+    at_ns: int  # from the start
+    depth_atoms: int | None  # the new notional per level; None: unchanged
+    spread_ticks: int | None  # the new spread; None: unchanged
+    ramp_ns: int  # 0: a step
+    where: str = ""
+
+    @property
+    def end_ns(self) -> int:
+        return self.at_ns + self.ramp_ns
+
+
+@attrs.frozen
 class BookSpec:
     """The synthetic book each instrument trades against."""
 
@@ -128,6 +145,33 @@ class BookSpec:
     step_ticks: int
     spread_ticks: int
     follow_mark: bool  # re-centre on every mark of the path; False: built once, then only trades move it
+    #: liquidity shocks in time order, none overlapping (each starts at or after the last one's end)
+    shocks: tuple[BookShock, ...] = ()
+
+    def figures_at(self, t_ns: int) -> tuple[int, int]:
+        """``(depth_atoms, spread_ticks)`` in force ``t_ns`` after the start.
+
+        Before the first shock: ``depth`` and ``spread_ticks``. From a shock's ``at`` its
+        figures; during its ramp, the figures before it plus the change times the elapsed
+        share of the ramp, each rounded down (toward minus infinity) to the atom and the
+        tick: ``v0 + floor((v1 − v0) × (t − at) / ramp)``. O(shocks).
+
+        >>> b = BookSpec(20, 1000, 0, 1, 1, True, (BookShock(60, 100, 5, 30),))
+        >>> b.figures_at(59), b.figures_at(60), b.figures_at(70), b.figures_at(90)
+        ((1000, 1), (1000, 1), (700, 2), (100, 5))
+        """
+        depth, spread = self.depth_atoms, self.spread_ticks
+        for s in self.shocks:
+            if t_ns < s.at_ns:
+                break
+            new_depth = depth if s.depth_atoms is None else s.depth_atoms
+            new_spread = spread if s.spread_ticks is None else s.spread_ticks
+            if t_ns < s.end_ns:  # inside the ramp (a step has none)
+                elapsed = t_ns - s.at_ns
+                return (depth + mul_div_floor(new_depth - depth, elapsed, s.ramp_ns),
+                        spread + mul_div_floor(new_spread - spread, elapsed, s.ramp_ns))
+            depth, spread = new_depth, new_spread
+        return depth, spread
 
 
 @attrs.frozen
@@ -170,6 +214,9 @@ class Scenario:
     #: exsim.venues.profile.VENUE_NAMES; None: none named (Binance, unless ``--venue``)
     venue: str | None = None
     venue_where: str = ""  # file:line of that ``venue`` key
+    #: the correlation regimes that took over the generated paths (``[[generator.regimes]]``),
+    #: in time order: :class:`exsim.scenario.paths.RegimeSwitch` ``(at_ns, regime, correlation, where)``
+    regime_switches: tuple[Any, ...] = ()
 
     @property
     def home_asset(self) -> str:
@@ -223,11 +270,12 @@ def parse_scenario(src: Source) -> Scenario:
     start_ns = _utc_ns(start_text, head, "start")
     instruments = _instruments(root, start_ns)
     by_symbol = {i.symbol: i for i in instruments}
-    from exsim.scenario.paths import read_paths  # paths need the instruments
+    from exsim.scenario.paths import RegimeSwitch, read_paths  # paths need the instruments
 
     generator = root.table_of("generator", None)
     tables, index_tables = collateral_tables(root)
-    paths, kinds, index_paths = read_paths(root, by_symbol, start_ns, generator, index_tables)
+    switches: list[RegimeSwitch] = []
+    paths, kinds, index_paths = read_paths(root, by_symbol, start_ns, generator, index_tables, switches)
     index_kinds = {a: next(k for k in ("marks", "csv", "generator") if f.has(k)) for a, f in index_tables.items()}
     collateral = read_collateral(tables, index_paths, index_kinds, by_symbol, paths)
     population = _population(root.table_of("population", None), by_symbol)
@@ -251,6 +299,7 @@ def parse_scenario(src: Source) -> Scenario:
     ends = [p[-1][0] for p in paths.values()] + [c.index_path[-1][0] for c in collateral.values()]
     ends += [o.at_ns for a in accounts for o in a.orders] + [x.at_ns for a in accounts for x in a.actions]
     rule_steps = read_schedule(root, collateral, max(ends, default=0))
+    book = _book(root.table_of("book", None), max(ends, default=0))
     return Scenario(
         name=name,
         description=head.text("description", ""),
@@ -265,12 +314,13 @@ def parse_scenario(src: Source) -> Scenario:
         path_kinds=kinds,
         funding_interval_ns=interval_ns,
         funding_rates_e8=rates,
-        book=_book(root.table_of("book", None)),
+        book=book,
         population=population,
         collateral=collateral,
         rule_steps=rule_steps,
         venue=venue,
         venue_where=venue_where,
+        regime_switches=tuple(switches),
     )
 
 
@@ -513,19 +563,50 @@ def _action(f: Fields, by_symbol: dict[str, Instrument], extra: tuple[str, ...] 
 
 
 # --------------------------------------------------------------------------- market
-def _book(f: Fields | None) -> BookSpec:
+def _book(f: Fields | None, end_ns: int) -> BookSpec:
     if f is None:
         return BookSpec(levels=20, depth_atoms=to_atoms("1000000", field="depth"), depth_lots=0, step_ticks=1,
                         spread_ticks=1, follow_mark=True)
-    f.only(("levels", "depth", "step_ticks", "spread_ticks", "follow_mark"))
+    f.only(("levels", "depth", "step_ticks", "spread_ticks", "follow_mark", "shocks"))
+    follow_mark = f.boolean("follow_mark", True)
     return BookSpec(
         levels=f.integer("levels", 20, minimum=1, maximum=10_000),
         depth_atoms=_atoms(f, "depth", "1000000", positive=True),
         depth_lots=0,
         step_ticks=f.integer("step_ticks", 1, minimum=1),
         spread_ticks=f.integer("spread_ticks", 1, minimum=1),
-        follow_mark=f.boolean("follow_mark", True),
+        follow_mark=follow_mark,
+        shocks=_shocks(f, follow_mark, end_ns),
     )
+
+
+def _shocks(book: Fields, follow_mark: bool, end_ns: int) -> tuple[BookShock, ...]:
+    """``[[book.shocks]]``: each ``at`` (duration), ``depth`` and/or ``spread_ticks`` (the new
+    figures), ``ramp`` (a duration, default a step); in time order, none starting before
+    the last one's ramp ends, none ending after the scenario's end."""
+    out: list[BookShock] = []
+    for f in book.tables("shocks"):
+        f.only(("at", "depth", "spread_ticks", "ramp"))
+        if not follow_mark:
+            raise f.error("at", "a liquidity shock re-sets the ladder around the mark: it needs follow_mark = true "
+                          "(a ladder built once is moved only by trades)")
+        at = f.duration_ns("at")
+        if not (f.has("depth") or f.has("spread_ticks")):
+            raise f.error("depth", "missing: a shock changes depth, spread_ticks or both")
+        ramp = f.duration_ns("ramp", 0)
+        if out and at < out[-1].end_ns:
+            raise f.error("at", f"{f.table['at']!r} is before the shock before it has ended (shocks go in time order, "
+                          "one ramp at a time)")
+        if at + ramp > end_ns:
+            raise f.error("ramp" if ramp else "at", f"the shock ends after the scenario's end ({_minutes(end_ns)})")
+        out.append(BookShock(
+            at_ns=at,
+            depth_atoms=_atoms(f, "depth", None, positive=True),
+            spread_ticks=f.integer("spread_ticks", None, minimum=1),
+            ramp_ns=ramp,
+            where=f.source.where(f.path),
+        ))
+    return tuple(out)
 
 
 def _funding(f: Fields | None, by_symbol: dict[str, Instrument]) -> tuple[int, dict[str, int]]:

@@ -156,6 +156,17 @@ def generated(generator_table: str, block: str = GENERATOR) -> Mutation:
     return both(sub(BTC_MARKS, f"generator = {generator_table}"), append(block))
 
 
+def regime(*bodies: str) -> Mutation:
+    """BTCUSDT's path generated, with one ``[[generator.regimes]]`` table per body after [generator]."""
+    return generated('{ start = "60000", volatility = "0.01" }',
+                     GENERATOR + "".join(f"\n[[generator.regimes]]\n{b}\n" for b in bodies))
+
+
+def shock(*bodies: str) -> Mutation:
+    """A ``[book]`` with one ``[[book.shocks]]`` table per body (the base scenario ends at 20m)."""
+    return append("\n[book]\nlevels = 5\n" + "".join(f"\n[[book.shocks]]\n{b}\n" for b in bodies))
+
+
 def csv_path(name: str = "btc.csv") -> Mutation:
     return sub(BTC_MARKS, f'csv = "{name}"')
 
@@ -468,6 +479,84 @@ CASES = [
     # ------------------------------------------------------------------ book
     Case("book-levels-zero", append("\n[book]\nlevels = 0\n"), "levels = 0", "book.levels", "0 is below the minimum 1"),
     Case("book-key-typo", append("\n[book]\ndepht = \"1000\"\n"), "depht", "book.depht", "unknown field"),
+    # ------------------------------------------------------------------ correlation regimes (issue 19)
+    Case("regime-correlation-1.5", regime('correlation = "1.5"\nat = "10m"'), "correlation =",
+         "generator.regimes[0].correlation", "must be between -1 and 1"),
+    Case("regime-correlation-float", regime('correlation = 0.95\nat = "10m"'), "correlation =",
+         "generator.regimes[0].correlation", 'write 0.95 as a string ("0.95")'),
+    Case("regime-correlation-missing", regime('at = "10m"'), "[[generator.regimes]]", "generator.regimes[0].correlation",
+         "missing"),
+    Case("regime-without-trigger", regime('correlation = "0.95"'), "[[generator.regimes]]", "generator.regimes[0].at",
+         "give exactly one trigger: at, when_below or when_above"),
+    Case("regime-with-two-triggers",
+         regime('correlation = "0.95"\nat = "10m"\nwhen_below = { symbol = "BTCUSDT", price = "59000" }'),
+         ("[[generator.regimes]]", 'at = "10m"'),
+         "generator.regimes[0].at", "give exactly one trigger"),
+    Case("regime-at-off-the-steps", regime('correlation = "0.95"\nat = "7m"'), 'at = "7m"', "generator.regimes[0].at",
+         "must fall on a step after the start and before the end"),
+    Case("regime-at-the-end", regime('correlation = "0.95"\nat = "20m"'), 'at = "20m"', "generator.regimes[0].at",
+         "must fall on a step after the start and before the end"),
+    Case("regime-at-the-start", regime('correlation = "0.95"\nat = "0s"'), 'at = "0s"', "generator.regimes[0].at",
+         "must fall on a step after the start and before the end"),
+    Case("regime-key-typo", regime('corelation = "0.95"\nat = "10m"'), "corelation", "generator.regimes[0].corelation",
+         "unknown field; expected one of: correlation, at, when_below, when_above"),
+    Case("regime-level-on-a-path-not-generated",
+         regime('correlation = "0.95"\nwhen_below = { symbol = "DEMOUSDT", price = "900" }'), "when_below",
+         "generator.regimes[0].when_below.symbol", "the path of DEMOUSDT is not generated"),
+    Case("regime-level-on-an-unknown-symbol",
+         regime('correlation = "0.95"\nwhen_above = { symbol = "ETHUSDT", price = "3000" }'), "when_above",
+         "generator.regimes[0].when_above.symbol", "'ETHUSDT' is not an instrument of this scenario"),
+    Case("regime-level-price-off-grid",
+         regime('correlation = "0.95"\nwhen_below = { symbol = "BTCUSDT", price = "59000.05" }'), "when_below",
+         "generator.regimes[0].when_below.price", "'59000.05' is not a multiple of tick 0.1", OffGridError),
+    Case("regime-level-price-zero",
+         regime('correlation = "0.95"\nwhen_below = { symbol = "BTCUSDT", price = "0" }'), "when_below",
+         "generator.regimes[0].when_below.price", "'0' must be greater than 0"),
+    Case("regime-level-price-missing", regime('correlation = "0.95"\nwhen_below = { symbol = "BTCUSDT" }'), "when_below",
+         "generator.regimes[0].when_below.price", "missing"),
+    Case("regime-level-key-typo",
+         regime('correlation = "0.95"\nwhen_below = { symbol = "BTCUSDT", level = "59000" }'), "when_below",
+         "generator.regimes[0].when_below.level", "unknown field; expected one of: symbol, price"),
+    Case("regime-level-not-a-table", regime('correlation = "0.95"\nwhen_below = "59000"'), "when_below",
+         "generator.regimes[0].when_below", "expected a table"),
+    Case("regimes-not-tables", generated('{ start = "60000" }', GENERATOR + 'regimes = "calm"\n'), "regimes =",
+         "generator.regimes", "expected a list of tables ([[generator.regimes]])"),
+    Case("regimes-more-than-100",
+         generated('{ start = "60000" }', GENERATOR + '\n[[generator.regimes]]\ncorrelation = "0.5"\nat = "5m"\n' * 101),
+         "[generator]", "generator.regimes", "more than 100 regimes"),
+    # ------------------------------------------------------------------ liquidity shocks (issue 19)
+    Case("shock-on-a-book-that-does-not-follow-the-mark",
+         append('\n[book]\nfollow_mark = false\n\n[[book.shocks]]\nat = "10m"\ndepth = "1000"\n'),
+         ("[[book.shocks]]", 'at = "10m"'),
+         "book.shocks[0].at", "it needs follow_mark = true"),
+    Case("shock-without-figures", shock('at = "10m"\nramp = "5m"'), "[[book.shocks]]", "book.shocks[0].depth",
+         "missing: a shock changes depth, spread_ticks or both"),
+    Case("shock-at-missing", shock('depth = "1000"'), "[[book.shocks]]", "book.shocks[0].at", "missing"),
+    Case("shock-depth-zero", shock('at = "10m"\ndepth = "0"'), 'depth = "0"', "book.shocks[0].depth",
+         "'0' must be greater than 0"),
+    Case("shock-depth-float", shock('at = "10m"\ndepth = 1000.5'), "depth = 1000.5", "book.shocks[0].depth",
+         'write 1000.5 as a string ("1000.5")'),
+    Case("shock-depth-below-an-atom", shock('at = "10m"\ndepth = "0.000000001"'), "depth =", "book.shocks[0].depth",
+         "is not a multiple of atom 0.00000001", OffGridError),
+    Case("shock-spread-zero", shock('at = "10m"\nspread_ticks = 0'), "spread_ticks = 0", "book.shocks[0].spread_ticks",
+         "0 is below the minimum 1"),
+    Case("shock-spread-string", shock('at = "10m"\nspread_ticks = "50"'), "spread_ticks =", "book.shocks[0].spread_ticks",
+         "expected int, got a string '50'"),
+    Case("shock-ramp-not-a-duration", shock('at = "10m"\ndepth = "1000"\nramp = "5 minutes"'), "ramp =",
+         "book.shocks[0].ramp", "'5 minutes' is not a duration"),
+    Case("shock-key-typo", shock('at = "10m"\ndepth = "1000"\nrmap = "5m"'), "rmap", "book.shocks[0].rmap",
+         "unknown field; expected one of: at, depth, spread_ticks, ramp"),
+    Case("shocks-out-of-order", shock('at = "10m"\ndepth = "1000"', 'at = "5m"\ndepth = "2000"'),
+         ("[[book.shocks]]", 'at = "5m"'),
+         "book.shocks[1].at", "is before the shock before it has ended"),
+    Case("shocks-overlapping-a-ramp", shock('at = "5m"\nramp = "10m"\ndepth = "1000"', 'at = "10m"\ndepth = "2000"'),
+         ('ramp = "10m"', 'at = "10m"'), "book.shocks[1].at", "is before the shock before it has ended"),
+    Case("shock-after-the-end", shock('at = "30m"\ndepth = "1000"'), 'at = "30m"', "book.shocks[0].at",
+         "the shock ends after the scenario's end (20m)"),
+    Case("shock-ramp-past-the-end", shock('at = "15m"\nramp = "10m"\ndepth = "1000"'), 'ramp = "10m"',
+         "book.shocks[0].ramp", "the shock ends after the scenario's end (20m)"),
+    Case("shocks-not-tables", append('\n[book]\nshocks = "thin"\n'), "shocks =", "book.shocks",
+         "expected a list of tables ([[book.shocks]])"),
 ]
 
 
