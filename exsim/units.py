@@ -64,6 +64,8 @@ __all__ = [
     "format_scaled",
     "floor_div",
     "ceil_div",
+    "div_toward_zero",
+    "move_fraction_e8",
     "mul_div_floor",
     "mul_div_ceil",
     "rate_floor",
@@ -499,6 +501,26 @@ def ceil_div(a: int, b: int) -> int:
     (4, -3, -3, -3)
     """
     return -(-a // b)
+
+
+def div_toward_zero(a: int, b: int) -> int:
+    """``a / b`` rounded toward zero (a magnitude never overstated, either sign). Exact; ``b != 0``.
+
+    >>> div_toward_zero(7, 2), div_toward_zero(-7, 2), div_toward_zero(7, -2), div_toward_zero(-6, 2)
+    (3, -3, -3, -3)
+    """
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def move_fraction_e8(from_value: int, to_value: int) -> int:
+    """``(to − from) / from`` as a signed e8 fraction rounded toward zero: how far a price
+    may move (−5_230_000: it may fall 5.23 %) is never overstated. ``from_value > 0``.
+
+    >>> move_fraction_e8(100, 95), move_fraction_e8(3, 4), move_fraction_e8(3, 2)
+    (-5000000, 33333333, -33333333)
+    """
+    return div_toward_zero((to_value - from_value) * RATE_SCALE, from_value)
 
 
 def mul_div_floor(a: int, num: int, den: int) -> int:

@@ -372,6 +372,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         runs = {m: run_one(scenario, m, out / m, venue) for m in modes}
         print_compare(console, runs)
         venue_note(console, next(iter(runs.values())))
+    from exsim.scenario.distances import compare_distances
+
+    compare_distances(console, {k: out / k for k in runs}, out / "distances.csv")
     from exsim.scenario.plots import write_compare_plot
 
     png = write_compare_plot({k: out / k for k in runs}, out / "compare.png")
