@@ -17,9 +17,12 @@ Plain dicts, lists and ints: a replay's snapshot saves it as it is.
 
 from __future__ import annotations
 
+import csv
 from fractions import Fraction
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from exsim.errors import InputError
 from exsim.ledger import POSITION_SIDE_NAMES
 from exsim.units import format_atoms, format_rate_e8, move_fraction_e8, mul_div_floor
 
@@ -47,6 +50,25 @@ POSITION_FIELDS: Final = (
     "generation",
 )
 DEPTH_FIELDS: Final = ("ts_ns", "time_utc", "symbol", "bids", "asks", "generation")
+#: ``distances.csv`` (:mod:`exsim.scenario.distances` makes the rows)
+DISTANCE_FIELDS: Final = (
+    "run",
+    "account",
+    "name",
+    "symbol",
+    "position_side",
+    "margin_mode",
+    "qty",
+    "mark",
+    "liquidation_price",
+    "distance_fraction",
+    "what",
+    "haircut_asset",
+    "haircut_now",
+    "haircut_at_liquidation",
+)
+#: the largest distances.csv read
+MAX_DISTANCES_BYTES: Final = 64 << 20
 #: levels per side in depth.csv
 DEPTH_LEVELS: Final = 10
 #: a margin ratio shown when the margin balance is <= 0 (as the time series caps it): 10,000 %
@@ -182,3 +204,34 @@ def positions_risk(tracks: PositionTracks, account_id: int, open_now: dict[str, 
             "end_unrealized_pnl": format_atoms(now.upnl_atoms) if now is not None else format_atoms(0),
         })
     return out
+
+
+def write_distances(path: Path, rows: list[dict[str, str]]) -> None:
+    """Write distances.csv (:data:`DISTANCE_FIELDS`)."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, DISTANCE_FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def read_distances(path: Path, run: str | None = None) -> list[dict[str, str]]:
+    """A distances.csv's rows (``run`` replaces each row's run name when given). A file
+    that is not one (its header, a row's number of cells) is an :class:`InputError`
+    naming the file and line."""
+    if path.stat().st_size > MAX_DISTANCES_BYTES:
+        raise InputError(f"larger than {MAX_DISTANCES_BYTES} bytes", where=str(path), field="distances.csv")
+    rows = []
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.reader(f)
+        header = next(reader, None)
+        if header is None or tuple(header) != DISTANCE_FIELDS:
+            raise InputError(f"expected the header {','.join(DISTANCE_FIELDS)}", where=f"{path}:1", field="header")
+        for line, cells in enumerate(reader, start=2):
+            if len(cells) != len(DISTANCE_FIELDS):
+                raise InputError(f"{len(cells)} cells, expected {len(DISTANCE_FIELDS)}", where=f"{path}:{line}",
+                                 field="row")
+            row = dict(zip(DISTANCE_FIELDS, cells))
+            if run is not None:
+                row["run"] = run
+            rows.append(row)
+    return rows

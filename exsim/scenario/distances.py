@@ -25,43 +25,21 @@ haircut: no rise liquidates the account through it (empty ``haircut_at_liquidati
 
 from __future__ import annotations
 
-import csv
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
-from exsim.errors import InputError
 from exsim.ledger import POSITION_SIDE_NAMES
 from exsim.ledger.collateral import account_figures, haircut_shifted
 from exsim.liquidation.risk import account_risk
 from exsim.margin.account_cli import first_root
 from exsim.margin.liquidation import STATUS_ALWAYS, STATUS_PRICE
-from exsim.results.positions import distance_e8
+from exsim.results.positions import DISTANCE_FIELDS, distance_e8, read_distances, write_distances
 from exsim.units import RATE_SCALE, floor_div, format_rate_e8
 
 if TYPE_CHECKING:
     from exsim.ledger import Ledger
     from exsim.scenario.runner import ScenarioRun
-
-DISTANCE_FIELDS: Final = (
-    "run",
-    "account",
-    "name",
-    "symbol",
-    "position_side",
-    "margin_mode",
-    "qty",
-    "mark",
-    "liquidation_price",
-    "distance_fraction",
-    "what",
-    "haircut_asset",
-    "haircut_now",
-    "haircut_at_liquidation",
-)
-#: the largest distances.csv read
-MAX_DISTANCES_BYTES: Final = 64 << 20
-
 
 def haircut_at_liquidation_e8(ledger: Ledger, account_id: int, asset: str) -> tuple[str, int | None]:
     """``(status, points e8)``: how many points every tier's haircut of ``asset`` may rise
@@ -125,37 +103,6 @@ def _row(run: str, account: int, name: str, **cells: str) -> dict[str, str]:
     return row
 
 
-def write_distances(path: Path, rows: list[dict[str, str]]) -> None:
-    """Write distances.csv (:data:`DISTANCE_FIELDS`)."""
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.DictWriter(f, DISTANCE_FIELDS)
-        w.writeheader()
-        w.writerows(rows)
-
-
-def read_distances(path: Path, run: str | None = None) -> list[dict[str, str]]:
-    """A distances.csv's rows (``run`` replaces each row's run name when given). A file
-    that is not one (its header, a row's number of cells) is an :class:`InputError`
-    naming the file and line."""
-    if path.stat().st_size > MAX_DISTANCES_BYTES:
-        raise InputError(f"larger than {MAX_DISTANCES_BYTES} bytes", where=str(path), field="distances.csv")
-    rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(header) != DISTANCE_FIELDS:
-            raise InputError(f"expected the header {','.join(DISTANCE_FIELDS)}", where=f"{path}:1", field="header")
-        for line, cells in enumerate(reader, start=2):
-            if len(cells) != len(DISTANCE_FIELDS):
-                raise InputError(f"{len(cells)} cells, expected {len(DISTANCE_FIELDS)}", where=f"{path}:{line}",
-                                 field="row")
-            row = dict(zip(DISTANCE_FIELDS, cells))
-            if run is not None:
-                row["run"] = run
-            rows.append(row)
-    return rows
-
-
 def _pct(fraction: str) -> str:
     """An e8 fraction as a signed percent with 2 decimals, toward zero (a distance never overstated)."""
     from exsim.units import div_toward_zero, format_scaled, to_rate_e8
@@ -197,3 +144,7 @@ def compare_distances(console: Any, run_dirs: dict[str, Path], path: Path) -> li
     write_distances(path, rows)
     print_distances(console, rows)
     return rows
+
+
+__all__ = ["DISTANCE_FIELDS", "compare_distances", "haircut_at_liquidation_e8", "print_distances", "read_distances",
+           "run_distances", "write_distances"]
