@@ -18,13 +18,14 @@ Plain dicts, lists and ints: a replay's snapshot saves it as it is.
 from __future__ import annotations
 
 import csv
+import functools
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Callable, Final
 
 from exsim.errors import InputError
 from exsim.ledger import POSITION_SIDE_NAMES
-from exsim.units import format_atoms, format_rate_e8, move_fraction_e8, mul_div_floor
+from exsim.units import format_atoms, format_rate_e8, grid_formatter, move_fraction_e8, mul_div_floor
 
 if TYPE_CHECKING:
     from exsim.liquidation.risk import PositionRisk
@@ -171,9 +172,17 @@ def closing_cells(ts_ns: int, time_utc: str, key: str, inst: Any, mark_subticks:
 
 
 def depth_text(levels: list[tuple[int, int]], inst: Any) -> str:
-    """Book levels ``[(price ticks, lots), ...]`` as ``price:qty;price:qty`` (exact)."""
-    price, qty = inst.price_str, inst.qty_str
-    return ";".join(f"{price(p)}:{qty(q)}" for p, q in levels)
+    """Book levels ``[(price ticks, lots), ...]`` as ``price:qty;price:qty`` (exact, as
+    :meth:`Instrument.price_str` and :meth:`Instrument.qty_str` write them). O(levels)."""
+    price, qty = _formatters(inst.tick_size, inst.lot_size)
+    return ";".join([f"{price(p)}:{qty(q)}" for p, q in levels])
+
+
+@functools.lru_cache(maxsize=64)
+def _formatters(tick_size: Any, lot_size: Any) -> tuple[Callable[[int], str], Callable[[int], str]]:
+    """The price and size formatters of a grid (validated once: a replay writes a depth row
+    at every sample)."""
+    return grid_formatter(tick_size), grid_formatter(lot_size)
 
 
 def positions_risk(tracks: PositionTracks, account_id: int, open_now: dict[str, PositionRisk],
