@@ -33,7 +33,7 @@ from exsim.ledger import POSITION_SIDE_NAMES
 from exsim.ledger.collateral import account_figures, haircut_shifted
 from exsim.liquidation.risk import account_risk
 from exsim.margin.account_cli import first_root
-from exsim.margin.liquidation import STATUS_ALWAYS, STATUS_PRICE
+from exsim.margin.liquidation import STATUS_ALWAYS, STATUS_NEVER, STATUS_PRICE
 from exsim.results.positions import DISTANCE_FIELDS, distance_e8, read_distances, write_distances
 from exsim.units import RATE_SCALE, floor_div, format_rate_e8
 
@@ -44,9 +44,12 @@ if TYPE_CHECKING:
 def haircut_at_liquidation_e8(ledger: Ledger, account_id: int, asset: str) -> tuple[str, int | None]:
     """``(status, points e8)``: how many points every tier's haircut of ``asset`` may rise
     before the multi-assets account is liquidated, prices and indexes held; rounded down.
-    ``status``: ``price`` (a rise does it), ``never``, or ``always`` (it is liquidatable now).
+    ``status``: ``price`` (a rise does it), ``never`` (also: an account without maintenance
+    margin, nothing to liquidate), or ``always`` (it is liquidatable now).
     O(tiers) evaluations of the account figures."""
     base = ledger.portfolio_figures(account_id)
+    if not base.maint_usd_e40:  # nothing held: no maintenance margin to fail
+        return STATUS_NEVER, None
     per_asset = [(a.asset, a.equity_atoms_e8, a.initial_margin_atoms, a.maint_margin_atoms) for a in base.assets]
     rules = dict(ledger.collateral)
 

@@ -108,6 +108,14 @@ class TestBuiltins:
         assert (price["liquidation_price"], price["distance_fraction"]) == ("1526.10441767", "-0.23694779")
         assert (btc["haircut_now"], btc["haircut_at_liquidation"], btc["distance_fraction"]) == ("0.05000000", "", "")
 
+    def test_an_account_with_nothing_open_cannot_be_liquidated_by_a_haircut(self, tmp_path: Path) -> None:
+        """cascade in multi-assets: the seller holds only USDT at the start, no maintenance
+        margin: its USDT haircut row says never (even at 100 %, a zero equity fails nothing)."""
+        ScenarioRun(load_scenario(resolve("cascade")), margin_mode="multi-assets", out_dir=tmp_path).run()
+        (usdt,) = rows(tmp_path / "distances.csv")
+        assert (usdt["what"], usdt["haircut_asset"], usdt["haircut_at_liquidation"], usdt["distance_fraction"]) == (
+            "haircut", "USDT", "", "")
+
     def test_population_accounts_are_left_out(self, tmp_path: Path) -> None:
         """cascade: the file's one account (the seller) holds nothing at the start and its 300
         drawn accounts are not listed: a header only."""
