@@ -21,7 +21,12 @@ length: rows go to disk when they are made, the summary's figures are running to
   (``why`` = ``liquidation``: the position, margin figures, ratio >= 100 % and
   liquidation price the engine acted on) and then the state after it
   (``after liquidation``);
-* ``summary.json`` — inputs, the market model's choices, the account's figures and each
+* ``positions.csv`` and ``depth.csv`` — at each time-series sample written (not at the
+  liquidation trigger rows), the account's open positions attributed
+  (:mod:`exsim.liquidation.risk`: each one's maintenance margin, PnL, drawdown, liquidation
+  price; a closing row when one goes flat) and the book of each symbol written, ten levels
+  a side (:mod:`exsim.results.positions`);
+* ``summary.json`` — inputs, the market model's choices, the account's figures (with ``positions_risk``) and each
   symbol's (``positions``), the span of each input, checks, and the trader's
   ``statistics`` (:mod:`exsim.results.stats`).
 
@@ -545,12 +550,12 @@ class Recorder:
             drawdown = tracks.observe(key, k, ts_ns)
             if k.symbol in written:
                 w(position_cells(ts_ns, time_utc, ACCOUNT_ID, k, inst(k.symbol), drawdown, 0))
-        for key in tracks.open_keys.get("1", ()):
+        for key in tracks.open_keys.get(str(ACCOUNT_ID), ()):
             if key not in keys:
                 symbol = key.split("|")[1]
                 w(closing_cells(ts_ns, time_utc, key, inst(symbol), r.exchange.mark_price_subticks(symbol) or 0, 0))
                 tracks.flat(key)
-        tracks.open_keys["1"] = keys
+        tracks.open_keys[str(ACCOUNT_ID)] = keys
         d = self.depth_csv.writerow
         for sym in written:
             book = r.exchange.book(sym)

@@ -13,7 +13,14 @@ With an output directory a run writes:
   flagged), in the schema replays share (:data:`exsim.results.schema.FILL_FIELDS`);
 * ``trades.csv`` — every account's round trips (:mod:`exsim.results.trips`);
 * ``instruments.json`` — the instruments as run (custom ones too), for ``exsim explain``;
-* ``summary.json`` — per account (with its ``statistics``, :mod:`exsim.results.stats`), the
+* ``positions.csv`` — every account's open positions at every sample (not at liquidation
+  rows), each attributed its own maintenance margin, PnL, drawdown and liquidation price
+  (:mod:`exsim.liquidation.risk`, :mod:`exsim.results.positions`); ``depth.csv`` — each
+  instrument's book, ten levels a side, at every sample; ``distances.csv`` — how far each
+  price and haircut may move before liquidation, at the start (:mod:`exsim.scenario.distances`);
+  ``timeseries.csv`` ends with the row's cascade round (``generation``);
+* ``summary.json`` — per account (with its ``statistics``, :mod:`exsim.results.stats`, and
+  ``positions_risk``), the
   population and the cascade (see :meth:`summary`).
 
 Money is kept as int atoms and written exactly; ratios are e8 integers, written as
@@ -77,6 +84,7 @@ from exsim.results.rows import fill_row, trip_row
 from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
 from exsim.results.stats import EquityCurve, statistics
 from exsim.results.trips import FillRecord, Trip, TripBook
+from exsim.scenario.distances import run_distances, write_distances
 from exsim.sinks import JsonlSink
 from exsim.ledger.collateral import MULTI_ASSETS, CollateralRule, usd_e40_to_usd_e8_floor
 from exsim.book.orders import BUY, SELL
@@ -276,8 +284,6 @@ class ScenarioRecorder:
             self.sample_positions(ts_ns, time_utc, acct.account_id, generation)
         self.sample_depth(ts_ns, time_utc, generation)
         if why == "start":
-            from exsim.scenario.distances import run_distances
-
             self.distances = run_distances(self.run)
 
     def sample_positions(self, ts_ns: int, time_utc: str, account_id: int, generation: int) -> None:
@@ -439,8 +445,6 @@ class ScenarioRecorder:
             w = csv.writer(f)
             w.writerow(DEPTH_FIELDS)
             w.writerows(self.depth_rows)
-        from exsim.scenario.distances import write_distances
-
         write_distances(self.out_dir / "distances.csv", self.distances)
         if self.collateral_run:
             with open(self.out_dir / "collateral.csv", "w", newline="") as f:
