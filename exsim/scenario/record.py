@@ -282,9 +282,10 @@ class ScenarioRecorder:
             if self.collateral_run:
                 self.series_collateral.append(self.collateral_cells(acct.account_id))
             self.sample_positions(ts_ns, time_utc, acct.account_id, generation)
-        self.sample_depth(ts_ns, time_utc, generation)
-        if why == "start":
-            self.distances = run_distances(self.run)
+        if self.out_dir is not None:  # (the files only: positions_risk needs the tracks alone)
+            self.sample_depth(ts_ns, time_utc, generation)
+            if why == "start":
+                self.distances = run_distances(self.run)
 
     def sample_positions(self, ts_ns: int, time_utc: str, account_id: int, generation: int) -> None:
         """positions.csv rows of one account at a sample: each open position attributed
@@ -294,18 +295,22 @@ class ScenarioRecorder:
         run = self.run
         risks = account_risk(run.ledger, run.exchange.liquidator, account_id, [a for a, _ in self.held_assets(account_id)])
         tracks = self.tracks
+        write = self.out_dir is not None
         rows = self.position_rows
         inst = run.scenario.instrument
         keys = []
         for r in risks:
             key = position_key(account_id, r.symbol, r.position_side)
             keys.append(key)
-            rows.append(position_cells(ts_ns, time_utc, account_id, r, inst(r.symbol), tracks.observe(key, r, ts_ns), generation))
+            drawdown = tracks.observe(key, r, ts_ns)
+            if write:
+                rows.append(position_cells(ts_ns, time_utc, account_id, r, inst(r.symbol), drawdown, generation))
         for key in tracks.open_keys.get(str(account_id), ()):
             if key not in keys:
                 symbol = key.split("|")[1]
-                rows.append(closing_cells(ts_ns, time_utc, key, inst(symbol), run.exchange.mark_price_subticks(symbol) or 0,
-                                          generation))
+                if write:
+                    rows.append(closing_cells(ts_ns, time_utc, key, inst(symbol), run.exchange.mark_price_subticks(symbol) or 0,
+                                              generation))
                 tracks.flat(key)
         tracks.open_keys[str(account_id)] = keys
 

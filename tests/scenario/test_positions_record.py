@@ -182,6 +182,13 @@ class TestCrossPool:
         assert (eth["worst_unrealized_pnl"], eth["max_drawdown"]) == ("0.00000000", "780.00000000")
         assert (btc["open_at_end"], eth["open_at_end"], btc["end_unrealized_pnl"]) == ("0.100", "-2.000", "-200.00000000")
 
+    def test_a_run_without_files_has_the_same_positions_risk(self, pair_cross: Path) -> None:
+        """Without an output directory nothing is written, and the summary's positions_risk is
+        the same as the written run's."""
+        summary = ScenarioRun(load_scenario(resolve("hedged-pair")), margin_mode="cross").run()
+        written = json.loads((pair_cross / "summary.json").read_text())
+        assert summary["accounts"][0]["positions_risk"] == written["accounts"][0]["positions_risk"]
+
     def test_isolated_legs_are_their_own_scopes(self, pair_isolated: Path) -> None:
         """Isolated, the BTC bucket of 600 is liquidated at 54,216.867469879... (the engine:
         54,216.8674699), −9.6385...%; each leg's share of its bucket is 1."""
