@@ -36,7 +36,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 from functools import lru_cache
-from typing import Final
+from typing import Callable, Final
 
 from exsim.errors import InputError, OffGridError, SpecError
 
@@ -58,12 +58,15 @@ __all__ = [
     "to_int",
     "format_ticks",
     "format_lots",
+    "grid_formatter",
     "format_atoms",
     "format_rate_e8",
     "format_decimal",
     "format_scaled",
     "floor_div",
     "ceil_div",
+    "div_toward_zero",
+    "move_fraction_e8",
     "mul_div_floor",
     "mul_div_ceil",
     "rate_floor",
@@ -434,6 +437,21 @@ def format_lots(lots: int, lot_size: Decimal | str) -> str:
     return _format_fixed(lots * m, p)
 
 
+def grid_formatter(step: Decimal | str) -> Callable[[int], str]:
+    """``format_ticks`` / ``format_lots`` for one grid, the step validated once: for
+    formatting many counts of it (a book's levels). Exact.
+
+    >>> f = grid_formatter("0.1"); f(615903), f(7)
+    ('61590.3', '0.7')
+    """
+    m, p = _step(step, "step")
+
+    def fmt(n: int) -> str:
+        return _format_fixed(n * m, p)
+
+    return fmt
+
+
 def format_atoms(atoms: int, places: int = 8) -> str:
     """Atoms as an exact decimal string of the settlement asset.
 
@@ -499,6 +517,26 @@ def ceil_div(a: int, b: int) -> int:
     (4, -3, -3, -3)
     """
     return -(-a // b)
+
+
+def div_toward_zero(a: int, b: int) -> int:
+    """``a / b`` rounded toward zero (a magnitude never overstated, either sign). Exact; ``b != 0``.
+
+    >>> div_toward_zero(7, 2), div_toward_zero(-7, 2), div_toward_zero(7, -2), div_toward_zero(-6, 2)
+    (3, -3, -3, -3)
+    """
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b > 0) else -q
+
+
+def move_fraction_e8(from_value: int, to_value: int) -> int:
+    """``(to − from) / from`` as a signed e8 fraction rounded toward zero: how far a price
+    may move (−5_230_000: it may fall 5.23 %) is never overstated. ``from_value > 0``.
+
+    >>> move_fraction_e8(100, 95), move_fraction_e8(3, 4), move_fraction_e8(3, 2)
+    (-5000000, 33333333, -33333333)
+    """
+    return div_toward_zero((to_value - from_value) * RATE_SCALE, from_value)
 
 
 def mul_div_floor(a: int, num: int, den: int) -> int:

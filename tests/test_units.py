@@ -356,3 +356,36 @@ class TestAtomsPerTickLot:
         with pytest.raises(SpecError) as info:
             atoms_per_tick_lot(Decimal("0.1"), Decimal("0"))
         assert info.value.field == "lot_size"
+
+
+class TestTowardZero:
+    @pytest.mark.parametrize("a,b,expected", [(7, 2, 3), (-7, 2, -3), (7, -2, -3), (-7, -2, 3), (6, 3, 2), (0, 5, 0)])
+    def test_div_toward_zero(self, a: int, b: int, expected: int) -> None:
+        """div_toward_zero drops the fraction of either sign: |result| <= |a / b|."""
+        from exsim.units import div_toward_zero
+
+        assert div_toward_zero(a, b) == expected
+
+    def test_a_move_is_never_overstated(self) -> None:
+        """move_fraction_e8: a fall of 5.2631578...% reads −5.263157 %, a rise of 1/3 +33.333333 %."""
+        from exsim.units import move_fraction_e8
+
+        assert move_fraction_e8(100_000_000_000, 94_736_842_106) == -5_263_157
+        assert move_fraction_e8(3, 4) == 33_333_333 and move_fraction_e8(5, 5) == 0
+
+
+class TestGridFormatter:
+    @pytest.mark.parametrize("step,counts", [("0.1", [615903, 0, -5]), ("0.001", [1500, 7]), ("10", [3]), ("0.05", [-5, 3])])
+    def test_same_text_as_format_ticks(self, step: str, counts: list[int]) -> None:
+        """grid_formatter(step)(n) is format_ticks(n, step), for prices and sizes alike."""
+        from exsim.units import format_ticks, grid_formatter
+
+        fmt = grid_formatter(step)
+        assert [fmt(n) for n in counts] == [format_ticks(n, step) for n in counts]
+
+    def test_a_bad_step_is_refused_once(self) -> None:
+        """A step that is not a positive decimal is a SpecError when the formatter is made."""
+        from exsim.units import grid_formatter
+
+        with pytest.raises(SpecError):
+            grid_formatter("0")

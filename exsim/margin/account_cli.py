@@ -734,7 +734,7 @@ def margin_excess_usd(acct: AccountSpec, prices: Mapping[str, Fraction], rules: 
     return sum((_value_usd(rules[a], equity[a]) - _requirement_usd(rules[a], maint[a]) for a in acct.assets), Fraction(0))
 
 
-def _first_root(f: Callable[[Fraction], Fraction], start: Fraction, points: Sequence[Fraction], down: bool) -> tuple[str, Fraction | None]:
+def first_root(f: Callable[[Fraction], Fraction], start: Fraction, points: Sequence[Fraction], down: bool) -> tuple[str, Fraction | None]:
     """Walk from ``start`` down to 0 (``down``) or up to infinity through the sorted
     breakpoints ``points`` of the piecewise-linear ``f``; the first root where ``f``
     falls to 0: ``("price", root)``, ``("never", None)`` or ``("always", None)`` when
@@ -786,7 +786,7 @@ def multi_assets_liquidation_price(acct: AccountSpec, pos: PositionSpec) -> tupl
         price = pos.mark + (b - equity) / (pos.side * q)
         if price > 0:
             points.add(price)
-    return _first_root(f, pos.mark, sorted(points), pos.side == LONG)
+    return first_root(f, pos.mark, sorted(points), pos.side == LONG)
 
 
 def collateral_liquidation_index(acct: AccountSpec, asset: str) -> tuple[str, Fraction | None, int]:

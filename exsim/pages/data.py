@@ -35,6 +35,7 @@ from typing import Any, Final
 from exsim.errors import InputError
 from exsim.replay.explain import explain, liquidations_of, run_instruments, run_venue_of
 from exsim.replay.report import stream_run_csv
+from exsim.results.positions import read_distances
 from exsim.units import format_decimal
 
 FORMAT: Final = "exsim-page/1"
@@ -126,6 +127,9 @@ class _Run:
         self.shift_ns = 0  # added to every time of this run (runs of different periods)
         self.labels: dict[Key, str] = {}
         self.frames: list[tuple[Key, list[dict[str, str]]]] = []
+        #: (ts, generation) -> this run's sample frames there, in order, thinned or not (what
+        #: positions.csv and depth.csv rows belong to: every frame but the liquidation triggers)
+        self.sample_keys: dict[tuple[int, int], list[Key]] = {}
         self._read_frames()
         self.kept_keys = self._thin()
 
@@ -157,6 +161,8 @@ class _Run:
         key = (tg[0], tg[1], k)
         self.frames.append((key, rows))
         self.labels[key] = rows[0].get("why", "")
+        if self.labels[key] != "liquidation":  # (liquidation triggers write no positions or depth row)
+            self.sample_keys.setdefault(tg, []).append(key)
 
     def _thin(self) -> set[Key]:
         periodic = [i for i, (_, rows) in enumerate(self.frames) if rows[0].get("why", "") in SAMPLE_WHYS]
@@ -319,36 +325,60 @@ class _Run:
         if not path.is_file():
             out["positions"] = getattr(self, "_replay_positions", [])
             return
-        kept = {k[:2] for k in self._step_of}
         series: dict[tuple[int, str, str], dict[str, Any]] = {}
-        for line_no, row in enumerate(stream_run_csv(path), 2):
-            ts = _int(row, "ts_ns", path, line_no)
-            gen = _int(row, "generation", path, line_no) if row.get("generation") else 0
-            if (ts + self.shift_ns, gen) not in kept:
-                continue  # a thinned sample
-            ident = (int(row["account"]), row["symbol"], row.get("position_side", "BOTH"))
+        for step, row, line_no in self._sample_rows(path, ("account", "symbol", "position_side")):
+            try:
+                ident = (int(row["account"]), row["symbol"], row.get("position_side") or "BOTH")
+            except (KeyError, ValueError):
+                raise InputError(f"{row.get('account')!r} is not an account id", where=f"{path}:{line_no}", field="account") from None
             q = series.get(ident)
             if q is None:
                 q = series[ident] = {"account": ident[0], "symbol": ident[1], "position_side": ident[2],
                                      "margin_mode": row.get("margin_mode", ""), "step": [], **{f: [] for f in _POSITION_FIELDS}}
-            q["step"].append(self.step_at_or_after(ts, gen))
+            if row.get("margin_mode"):  # (a closing row has none: the position's last mode stays)
+                q["margin_mode"] = row["margin_mode"]
+            q["step"].append(step)
             for f in _POSITION_FIELDS:
                 q[f].append(row.get(f) or None)
         out["positions"] = [series[k] for k in sorted(series)]
+
+    def _sample_rows(self, path: Path, ident_fields: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str], int]]:
+        """``(global step, row, line)`` of a file written at the run's samples (positions.csv,
+        depth.csv), rows of thinned samples left out.
+
+        A row belongs to a sample frame of its ``(ts_ns, generation)``: the first rows to the
+        first sample frame there (liquidation trigger frames write none), and a new sample
+        starts when an identity (``ident_fields``: a position, a symbol) comes again; a
+        sample that wrote no row at an instant with several is not told apart from the next."""
+        cur: tuple[int, int] | None = None
+        j = 0
+        seen: set[tuple[str, ...]] = set()
+        for line_no, row in enumerate(stream_run_csv(path), 2):
+            ts = _int(row, "ts_ns", path, line_no)
+            gen = _int(row, "generation", path, line_no) if row.get("generation") else 0
+            ident = tuple(row.get(f, "") for f in ident_fields)
+            if cur != (ts, gen):
+                cur, j, seen = (ts, gen), 0, set()
+            elif ident in seen:
+                j, seen = j + 1, set()
+            seen.add(ident)
+            keys = self.sample_keys.get((ts, gen))
+            if not keys:
+                raise InputError(f"no time-series sample at ts_ns {ts}, generation {gen}", where=f"{path}:{line_no}",
+                                 field="ts_ns")
+            key = keys[min(j, len(keys) - 1)]
+            shifted = (key[0] + self.shift_ns, key[1], key[2])
+            if shifted in self.kept_keys:
+                yield self._step_of[shifted], row, line_no
 
     def _depth(self, out: dict[str, Any]) -> None:
         path = self.dir / "depth.csv"
         if not path.is_file():
             return
-        kept = {k[:2] for k in self._step_of}
         depth: dict[str, dict[str, list[Any]]] = {}
-        for line_no, row in enumerate(stream_run_csv(path), 2):
-            ts = _int(row, "ts_ns", path, line_no)
-            gen = _int(row, "generation", path, line_no) if row.get("generation") else 0
-            if (ts + self.shift_ns, gen) not in kept:
-                continue
-            d = depth.setdefault(row["symbol"], {"step": [], "bids": [], "asks": []})
-            d["step"].append(self.step_at_or_after(ts, gen))
+        for step, row, line_no in self._sample_rows(path, ("symbol",)):
+            d = depth.setdefault(row.get("symbol", ""), {"step": [], "bids": [], "asks": []})
+            d["step"].append(step)
             d["bids"].append(_levels(row.get("bids", ""), path, line_no, "bids"))
             d["asks"].append(_levels(row.get("asks", ""), path, line_no, "asks"))
         out["depth"] = depth
@@ -436,11 +466,16 @@ class _Run:
         return figs
 
     def distances(self) -> list[dict[str, Any]]:
-        """The run's rows of a compare's ``distances.csv`` (beside the run dirs), if any."""
+        """The run's liquidation distances: its own ``distances.csv`` (a scenario run writes
+        one; ``run`` = this run's name), else its rows of a compare's ``distances.csv``
+        beside the run dirs (older compares), else none."""
+        own = self.dir / "distances.csv"
+        if own.is_file():
+            return [dict(row) for row in read_distances(own, run=self.name)]
         path = self.dir.parent / "distances.csv"
         if not path.is_file():
             return []
-        return [dict(row) for row in stream_run_csv(path) if row.get("run") == self.name]
+        return [dict(row) for row in read_distances(path) if row.get("run") == self.name]
 
 
 _POSITION_FIELDS: Final = ("qty", "entry_price", "mark", "unrealized_pnl", "maint_margin", "scope_margin_ratio",

@@ -21,7 +21,12 @@ length: rows go to disk when they are made, the summary's figures are running to
   (``why`` = ``liquidation``: the position, margin figures, ratio >= 100 % and
   liquidation price the engine acted on) and then the state after it
   (``after liquidation``);
-* ``summary.json`` — inputs, the market model's choices, the account's figures and each
+* ``positions.csv`` and ``depth.csv`` — at each time-series sample written (not at the
+  liquidation trigger rows), the account's open positions attributed
+  (:mod:`exsim.liquidation.risk`: each one's maintenance margin, PnL, drawdown, liquidation
+  price; a closing row when one goes flat) and the book of each symbol written, ten levels
+  a side (:mod:`exsim.results.positions`);
+* ``summary.json`` — inputs, the market model's choices, the account's figures (with ``positions_risk``) and each
   symbol's (``positions``), the span of each input, checks, and the trader's
   ``statistics`` (:mod:`exsim.results.stats`).
 
@@ -41,11 +46,25 @@ import attrs
 
 from exsim import __version__
 from exsim.exchange import IndexPriceUpdated
+from exsim.book.orders import BUY, SELL
 from exsim.ledger import BOTH, LONG, POSITION_SIDE_NAMES, SHORT
+from exsim.liquidation.risk import account_risk
 from exsim.readers.rows import KIND_NAMES
 from exsim.replay.rundir import atomic_write
 from exsim.replay.strategy import ACCOUNT_ID
 from exsim.results.assets import UsdPricer, tells_assets
+from exsim.results.positions import (
+    DEPTH_FIELDS,
+    DEPTH_LEVELS,
+    POSITION_FIELDS,
+    PositionTracks,
+    closing_cells,
+    depth_text,
+    entry_price_text,
+    position_cells,
+    position_key,
+    positions_risk,
+)
 from exsim.results.rows import fill_row, trip_row, utc_text  # (utc_text: imported from here by others too)
 from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
 from exsim.results.stats import EquityCurve, statistics
@@ -81,7 +100,7 @@ SERIES_FIELDS = (
 #: asset's wallet) and that equity in USD (:class:`exsim.results.assets.UsdPricer`, rounded down)
 ASSET_SERIES_FIELDS = ("asset", "equity_usd")
 #: the run files written row by row (a checkpoint records their lengths; see exsim.replay.checkpoint)
-STREAMED_CSVS = ("fills.csv", "timeseries.csv", "trades.csv")
+STREAMED_CSVS = ("fills.csv", "timeseries.csv", "trades.csv", "positions.csv", "depth.csv")
 _NEVER = -(1 << 62)
 #: margin ratio written when it is higher (a margin balance <= 0 has no finite ratio): 10,000 %
 RATIO_CAP_E8 = 100 * RATE_SCALE
@@ -170,6 +189,8 @@ class Recorder:
         self.fills_csv: CsvStream | None = None
         self.series_csv: CsvStream | None = None
         self.trades_csv: CsvStream | None = None
+        self.positions_csv: CsvStream | None = None
+        self.depth_csv: CsvStream | None = None
         #: several assets or a coin: rows name their asset and its USD value (else as before)
         self.multi = tells_assets(list(replay.ledger.assets))
         if self.out_dir is not None:
@@ -181,6 +202,8 @@ class Recorder:
             self.series_csv = CsvStream(open_run_file(self.out_dir, "timeseries.csv"),
                                         SERIES_FIELDS + ASSET_SERIES_FIELDS if self.multi else SERIES_FIELDS)
             self.trades_csv = CsvStream(open_run_file(self.out_dir, "trades.csv"), TRADE_FIELDS)
+            self.positions_csv = CsvStream(open_run_file(self.out_dir, "positions.csv"), POSITION_FIELDS)
+            self.depth_csv = CsvStream(open_run_file(self.out_dir, "depth.csv"), DEPTH_FIELDS)
         insts = list(replay.instruments)
         self.trips = TripBook({i.symbol: i.atoms_per_tick_lot for i in insts}, {i.symbol: i.lot_size_e8 for i in insts},
                               inverse={i.symbol: i.inverse_atoms_per_lot_tick for i in insts if i.inverse},
@@ -203,6 +226,8 @@ class Recorder:
         self.peak_equity: int | None = None
         self.max_drawdown_atoms = 0
         self.last_rows: dict[str, tuple[Any, ...]] = {}  # symbol -> its last row written (less time and why)
+        #: each position's running risk figures (summary's positions_risk) and the open ones
+        self.tracks = PositionTracks()
         self.rows_written = 0
         self.samples_left_out = 0  # periodic rows equal to the symbol's previous one
         self.last_index: dict[str, int] = {}  # symbol -> index price last written to events.jsonl
@@ -448,19 +473,8 @@ class Recorder:
         return str(self._inst(symbol).qty_str(lots))
 
     def _entry(self, symbol: str, qty_lots: int, cost_atoms: int) -> str | None:
-        """Average entry price ``cost / |qty|`` in USDT, rounded down to 1e-8; for an inverse
-        instrument the harmonic one, ``|qty| × face / cost`` (:meth:`Instrument.entry_price_ticks`)."""
-        if not qty_lots:
-            return None
-        inst = self._inst(symbol)
-        if inst.inverse:
-            ticks = inst.entry_price_ticks(qty_lots, cost_atoms)
-            if ticks is None:
-                return None
-            price = ticks * Fraction(inst.tick_size)
-            return format_atoms(mul_div_floor(price.numerator, 10**8, price.denominator))
-        lot = Fraction(inst.lot_size)
-        return format_atoms(mul_div_floor(cost_atoms, lot.denominator, abs(qty_lots) * lot.numerator))
+        """Average entry price (:func:`exsim.results.positions.entry_price_text`)."""
+        return entry_price_text(self._inst(symbol), qty_lots, cost_atoms)
 
     def _sample(self, ts_ns: int, why: str) -> None:
         """One row per symbol: the account's state now."""
@@ -476,6 +490,7 @@ class Recorder:
             self.max_drawdown_atoms = peak - equity
         periodic = why == "sample" or why == "end"
         ranges = r.trade_ranges
+        written: list[str] = []
         for sym in r.symbols:
             sym_acct = r._account(self._inst(sym).margin_asset)  # (the symbol's asset's wallet holds its position)
             pos = sym_acct.positions.get((sym, 0)) if sym_acct is not None else None
@@ -511,6 +526,41 @@ class Recorder:
                 self.samples_left_out += 1
                 continue
             self._write_row(ts_ns, sym, row, why)
+            written.append(sym)
+        if written and self.positions_csv is not None:
+            self._write_positions(ts_ns, written)
+
+    def _write_positions(self, ts_ns: int, written: list[str]) -> None:
+        """positions.csv and depth.csv at a sample, for the symbols whose time-series row
+        was written (a row left out as unchanged leaves these out too): the account's open
+        positions attributed (:func:`exsim.liquidation.risk.account_risk`, which checks
+        that the maintenance margins add up to each scope's), a closing row for each one
+        flat since the last, and each symbol's book. O(positions + 2 × DEPTH_LEVELS) a symbol."""
+        r = self.replay
+        time_utc = utc_text(ts_ns)
+        tracks = self.tracks
+        inst = self._inst
+        assert self.positions_csv is not None and self.depth_csv is not None
+        w = self.positions_csv.writerow
+        risks = account_risk(r.ledger, r.exchange.liquidator, ACCOUNT_ID, list(r.ledger.assets))
+        keys = []
+        for k in risks:
+            key = position_key(ACCOUNT_ID, k.symbol, k.position_side)
+            keys.append(key)
+            drawdown = tracks.observe(key, k, ts_ns)
+            if k.symbol in written:
+                w(position_cells(ts_ns, time_utc, ACCOUNT_ID, k, inst(k.symbol), drawdown, 0))
+        for key in tracks.open_keys.get(str(ACCOUNT_ID), ()):
+            if key not in keys:
+                symbol = key.split("|")[1]
+                w(closing_cells(ts_ns, time_utc, key, inst(symbol), r.exchange.mark_price_subticks(symbol) or 0, 0))
+                tracks.flat(key)
+        tracks.open_keys[str(ACCOUNT_ID)] = keys
+        d = self.depth_csv.writerow
+        for sym in written:
+            book = r.exchange.book(sym)
+            i = inst(sym)
+            d((ts_ns, time_utc, sym, depth_text(book.depth(BUY, DEPTH_LEVELS), i), depth_text(book.depth(SELL, DEPTH_LEVELS), i), 0))
 
     def _write_row(self, ts_ns: int, sym: str, row: tuple[Any, ...], why: str) -> None:
         """Write one time-series row as exact text (empty where there is no value)."""
@@ -547,7 +597,8 @@ class Recorder:
     def flush_streams(self) -> dict[str, int]:
         """Flush the streamed CSVs; their lengths in bytes (for a checkpoint)."""
         out: dict[str, int] = {}
-        for name, stream in zip(STREAMED_CSVS, (self.fills_csv, self.series_csv, self.trades_csv)):
+        for name, stream in zip(STREAMED_CSVS, (self.fills_csv, self.series_csv, self.trades_csv, self.positions_csv,
+                                                self.depth_csv)):
             if stream is not None:
                 stream.file.flush()
                 out[name] = stream.file.tell()
@@ -561,7 +612,7 @@ class Recorder:
             with open(path, "r+b") as f:
                 f.truncate(lengths[name])
             files.append(open_run_file(out_dir, name, "a"))
-        self.fills_csv, self.series_csv, self.trades_csv = (CsvStream(f, None) for f in files)
+        self.fills_csv, self.series_csv, self.trades_csv, self.positions_csv, self.depth_csv = (CsvStream(f, None) for f in files)
         return files
 
     # ------------------------------------------------------------------ the end
@@ -584,7 +635,7 @@ class Recorder:
                 for trip in self.open_trips:
                     self.trades_csv.writerow(trip_row(trip, self._inst(trip.symbol)))
             self.jsonl.close()
-            for stream in (self.events_file, self.fills_csv, self.series_csv, self.trades_csv):
+            for stream in (self.events_file, self.fills_csv, self.series_csv, self.trades_csv, self.positions_csv, self.depth_csv):
                 if stream is not None:
                     stream.close()
             with atomic_write(self.out_dir / "summary.json") as f:
@@ -663,6 +714,14 @@ class Recorder:
                 "headroom": headroom_fraction(hs),
             },
         }
+
+    def positions_risk(self) -> list[dict[str, Any]]:
+        """The account's ``positions_risk`` (docs/results.md): each position it held at a
+        sample, its figures at its scope's worst sample, its worst PnL and drawdown."""
+        r = self.replay
+        now = {position_key(ACCOUNT_ID, k.symbol, k.position_side): k
+               for k in account_risk(r.ledger, r.exchange.liquidator, ACCOUNT_ID, list(r.ledger.assets))}
+        return positions_risk(self.tracks, ACCOUNT_ID, now, self._inst)
 
     def sampling_summary(self) -> dict[str, Any]:
         cfg = self.replay.config
@@ -813,6 +872,7 @@ class Recorder:
                 "liquidations": len(self.liquidations),
                 "adl": self.adl_events,
                 "open_position": open_position,
+                "positions_risk": self.positions_risk(),
             },
             "statistics": self.statistics(deposit, equity, worst, worst_ns),
             "positions": positions,

@@ -47,6 +47,8 @@ OWN_FILES = (
     "fills.csv",
     "timeseries.csv",
     "trades.csv",
+    "positions.csv",
+    "depth.csv",
     "summary.json",
     "instruments.json",
     "price*.png",
@@ -243,7 +245,8 @@ class RunDir:
 
     def _clear(self) -> None:
         """Remove the previous run's own files (a resumed run keeps what it continues)."""
-        keep = {"events.jsonl", "fills.csv", "timeseries.csv", "trades.csv"} if self.resuming else set()  # (written as the run goes)
+        # (written as the run goes: exsim.replay.recorder.STREAMED_CSVS)
+        keep = {"events.jsonl", "fills.csv", "timeseries.csv", "trades.csv", "positions.csv", "depth.csv"} if self.resuming else set()
         for p in self.path.iterdir():
             if p.name == LOCK or p.name in keep or not _own(p.name):
                 continue

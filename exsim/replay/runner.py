@@ -114,7 +114,7 @@ from exsim.instruments.choose import choose_instrument, grid_of
 from exsim.instruments.loader import load_instruments_file
 from exsim.ledger import Ledger
 from exsim.ledger.collateral import COLLATERAL_MODES, MULTI_ASSETS, SINGLE_ASSET, usd_e40_to_usd_e8_floor
-from exsim.liquidation.engine import portfolio_liquidation_subticks
+from exsim.liquidation.risk import position_liquidation_subticks
 from exsim.loop.event_loop import (
     PRIORITY,
     PRIORITY_COMMAND,
@@ -2035,17 +2035,9 @@ class Replay:
         (the strategy's by default)."""
         acct = self.ledger.find_account(account_id, self.ledger.instruments[symbol].margin_asset)
         pos = acct.positions.get((symbol, position_side)) if acct is not None else None
-        if pos is None or not pos.qty_lots or self.exchange.liquidator is None:
+        if pos is None or acct is None:
             return None
-        if pos.isolated:
-            prices = self.exchange.liquidator.liquidation_prices(acct, [pos], True)
-        elif (pf := self.ledger.portfolio(account_id)) is not None:  # multi-assets: the whole account, other prices held
-            return portfolio_liquidation_subticks(self.ledger, pf, pos) or None
-        else:
-            cross = [p for p in acct.positions.values() if not p.isolated and p.qty_lots]
-            prices = self.exchange.liquidator.liquidation_prices(acct, cross, False)
-            prices = [prices[cross.index(pos)]]
-        return prices[0] or None
+        return position_liquidation_subticks(self.ledger, self.exchange.liquidator, acct, pos) or None
 
     def note(self, ts_ns: int, text: str) -> None:
         self.notes.append((ts_ns, text))

@@ -109,6 +109,7 @@ ENTITY_CLASSES: Final = (
     "exsim.replay.strategy:BracketHandle",
     "exsim.replay.strategy:Context",
     "exsim.replay.strategy:OrderHandle",
+    "exsim.results.positions:PositionTracks",
     "exsim.results.stats:EquityCurve",
     "exsim.results.trips:AccountTally",
     "exsim.results.trips:Trip",

@@ -299,7 +299,7 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     print_scenario(console, summary)
     if out is not None:
         console.print(f"run written to {out} (summary.json, trades.csv, timeseries.csv, marks.csv, fills.csv, events.jsonl, "
-                      "instruments.json, plots); "
+                      "positions.csv, depth.csv, distances.csv, instruments.json, plots); "
                       f"exsim explain {out} tells each liquidation")
     return 0
 
@@ -374,6 +374,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
         runs = {m: run_one(scenario, m, out / m, venue) for m in modes}
         print_compare(console, runs)
         venue_note(console, next(iter(runs.values())))
+    from exsim.scenario.distances import compare_distances
+
+    compare_distances(console, {k: out / k for k in runs}, out / "distances.csv")
     from exsim.scenario.plots import write_compare_plot
 
     png = write_compare_plot({k: out / k for k in runs}, out / "compare.png")
@@ -471,7 +474,7 @@ def add_parsers(sub: Any) -> None:
         description=(
             "Run a scenario file (format: docs/scenarios.md) or a built-in scenario by name. Prints each account's "
             "outcome; with --out writes summary.json, trades.csv, timeseries.csv, marks.csv, fills.csv, events.jsonl, "
-            "instruments.json and plots. "
+            "positions.csv (per-position risk), depth.csv, distances.csv, instruments.json and plots. "
             "Example: exsim scenario one-position --out runs/one"
         ),
     )
@@ -490,7 +493,9 @@ def add_parsers(sub: Any) -> None:
         description=(
             "Run the same scenario under each margin mode (positions that fix their mode keep it) and print, per "
             "account, liquidations, realised loss, remaining balance, max drawdown, lowest margin-ratio headroom "
-            "and time to first liquidation side by side; writes compare.png with both runs. The multi-assets mode "
+            "and time to first liquidation side by side, then a liquidation-distance table (how far each price, and "
+            "under multi-assets each collateral haircut, may move before liquidation; also OUT/distances.csv); "
+            "writes compare.png with both runs. The multi-assets mode "
             "runs the same accounts in cross margin with multi-assets collateral (a BTC wallet backs USDT contracts "
             "at its haircut); in isolated and cross a wallet no contract settles in backs nothing. With --venues, "
             "a run per venue in one mode: each account's final equity, liquidations, partial steps, what the "

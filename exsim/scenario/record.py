@@ -13,7 +13,14 @@ With an output directory a run writes:
   flagged), in the schema replays share (:data:`exsim.results.schema.FILL_FIELDS`);
 * ``trades.csv`` — every account's round trips (:mod:`exsim.results.trips`);
 * ``instruments.json`` — the instruments as run (custom ones too), for ``exsim explain``;
-* ``summary.json`` — per account (with its ``statistics``, :mod:`exsim.results.stats`), the
+* ``positions.csv`` — every account's open positions at every sample (not at liquidation
+  rows), each attributed its own maintenance margin, PnL, drawdown and liquidation price
+  (:mod:`exsim.liquidation.risk`, :mod:`exsim.results.positions`); ``depth.csv`` — each
+  instrument's book, ten levels a side, at every sample; ``distances.csv`` — how far each
+  price and haircut may move before liquidation, at the start (:mod:`exsim.scenario.distances`);
+  ``timeseries.csv`` ends with the row's cascade round (``generation``);
+* ``summary.json`` — per account (with its ``statistics``, :mod:`exsim.results.stats`, and
+  ``positions_risk``), the
   population and the cascade (see :meth:`summary`).
 
 Money is kept as int atoms and written exactly; ratios are e8 integers, written as
@@ -59,14 +66,28 @@ from exsim import __version__
 from exsim.exchange import MarkPriceUpdated
 from exsim.instruments import instrument_to_dict
 from exsim.ledger import INSURANCE_FUND
+from exsim.liquidation.risk import account_risk
 from exsim.replay.recorder import utc_text
 from exsim.results.assets import USD_ASSETS, UsdPricer, tells_assets
+from exsim.results.positions import (
+    DEPTH_FIELDS,
+    DEPTH_LEVELS,
+    POSITION_FIELDS,
+    PositionTracks,
+    closing_cells,
+    depth_text,
+    position_cells,
+    position_key,
+    positions_risk,
+)
 from exsim.results.rows import fill_row, trip_row
 from exsim.results.schema import FILL_FIELDS, TRADE_FIELDS
 from exsim.results.stats import EquityCurve, statistics
 from exsim.results.trips import FillRecord, Trip, TripBook
+from exsim.scenario.distances import run_distances, write_distances
 from exsim.sinks import JsonlSink
 from exsim.ledger.collateral import MULTI_ASSETS, CollateralRule, usd_e40_to_usd_e8_floor
+from exsim.book.orders import BUY, SELL
 from exsim.units import ATOMS_E8_PER_ATOM, RATE_SCALE, ceil_div, format_atoms, format_rate_e8, format_scaled
 
 if TYPE_CHECKING:
@@ -82,6 +103,9 @@ COLLATERAL_SERIES_FIELDS = ("collateral_mode", "haircut_usd")
 #: ``collateral.csv``: every index tick and rule change of a collateral asset
 COLLATERAL_FIELDS = ("ts_ns", "time_utc", "asset", "index", "bid_buffer", "ask_buffer", "tiers", "why")
 MARK_FIELDS = ("ts_ns", "time_utc", "symbol", "mark", "best_bid", "best_ask", "generation")
+#: ``timeseries.csv``'s last column, after every other: the cascade round of the row
+#: (0 outside book-driven cascades; a liquidation row: the round that triggered it)
+GENERATION_SERIES_FIELDS = ("generation",)
 UNBOUNDED_RATIO_E8 = 100 * RATE_SCALE  # margin ratio shown when the margin balance is <= 0
 
 
@@ -124,6 +148,14 @@ class ScenarioRecorder:
         self.start_index: dict[str, int] = {}
         #: multi-asset runs: per series row, (equity in USD or None, "BTC=36500.0;...")
         self.series_usd: list[tuple[int | None, str]] = []
+        #: per series row, its cascade round (timeseries.csv's last column)
+        self.series_generation: list[int] = []
+        #: positions.csv and depth.csv rows (exact text), and each position's running figures
+        self.position_rows: list[tuple[Any, ...]] = []
+        self.depth_rows: list[tuple[Any, ...]] = []
+        self.tracks = PositionTracks()
+        #: distances.csv rows (:mod:`exsim.scenario.distances`), taken at the ``start`` sample
+        self.distances: list[dict[str, str]] = []
 
     # ------------------------------------------------------------------ events
     def log(self, events: list[Any]) -> None:
@@ -160,6 +192,7 @@ class ScenarioRecorder:
                 eq, wallet, _, _, _ = self.figures(e.account_id)
                 self.series.append((e.ts_ns, e.account_id, eq, wallet, e.margin_balance_atoms, e.maint_margin_atoms,
                                     ratio, "liquidation"))
+                self.series_generation.append(generation)
                 self.series_usd.append((eq, self.usd_prices(e.account_id)))
                 self.series_collateral.append((MULTI_ASSETS, self.haircut_text(e.account_id)))
         # the trigger instant: the scope's figures the engine acted on (ratio >= 100 %),
@@ -170,6 +203,7 @@ class ScenarioRecorder:
             ratio = min(UNBOUNDED_RATIO_E8, run.ledger.margin_ratio_e8(e.margin_balance_atoms, e.maint_margin_atoms))
             self.series.append((e.ts_ns, e.account_id, run.ledger.equity_atoms(acct), acct.wallet_atoms,
                                 e.margin_balance_atoms, e.maint_margin_atoms, ratio, "liquidation"))
+            self.series_generation.append(generation)
             if self.multi:
                 self.series_usd.append(self.usd_equity(e.account_id))
             if self.collateral_run:
@@ -237,13 +271,56 @@ class ScenarioRecorder:
         return ledger.equity_atoms(acct), acct.wallet_atoms, best[0], best[1], best[2]
 
     def sample(self, ts_ns: int, why: str) -> None:
+        generation = self.run.generation
+        time_utc = utc_text(ts_ns)
         for acct in self.run.accounts:
             eq, wallet, bal, mm, ratio = self.figures(acct.account_id)
             self.series.append((ts_ns, acct.account_id, eq, wallet, bal, mm, ratio, why))
+            self.series_generation.append(generation)
             if self.multi:
                 self.series_usd.append(self.usd_equity(acct.account_id))
             if self.collateral_run:
                 self.series_collateral.append(self.collateral_cells(acct.account_id))
+            self.sample_positions(ts_ns, time_utc, acct.account_id, generation)
+        if self.out_dir is not None:  # (the files only: positions_risk needs the tracks alone)
+            self.sample_depth(ts_ns, time_utc, generation)
+            if why == "start":
+                self.distances = run_distances(self.run)
+
+    def sample_positions(self, ts_ns: int, time_utc: str, account_id: int, generation: int) -> None:
+        """positions.csv rows of one account at a sample: each open position attributed
+        (:func:`exsim.liquidation.risk.account_risk`, which checks that the maintenance
+        margins add up to each scope's), then a closing row for each one flat since the
+        account's last sample. O(positions) plus the liquidation-price searches."""
+        run = self.run
+        risks = account_risk(run.ledger, run.exchange.liquidator, account_id, [a for a, _ in self.held_assets(account_id)])
+        tracks = self.tracks
+        write = self.out_dir is not None
+        rows = self.position_rows
+        inst = run.scenario.instrument
+        keys = []
+        for r in risks:
+            key = position_key(account_id, r.symbol, r.position_side)
+            keys.append(key)
+            drawdown = tracks.observe(key, r, ts_ns)
+            if write:
+                rows.append(position_cells(ts_ns, time_utc, account_id, r, inst(r.symbol), drawdown, generation))
+        for key in tracks.open_keys.get(str(account_id), ()):
+            if key not in keys:
+                symbol = key.split("|")[1]
+                if write:
+                    rows.append(closing_cells(ts_ns, time_utc, key, inst(symbol), run.exchange.mark_price_subticks(symbol) or 0,
+                                              generation))
+                tracks.flat(key)
+        tracks.open_keys[str(account_id)] = keys
+
+    def sample_depth(self, ts_ns: int, time_utc: str, generation: int) -> None:
+        """A depth.csv row per instrument: the book's top levels each side, exact."""
+        run = self.run
+        for inst in run.scenario.instruments:
+            book = run.exchange.book(inst.symbol)
+            self.depth_rows.append((ts_ns, time_utc, inst.symbol, depth_text(book.depth(BUY, DEPTH_LEVELS), inst),
+                                    depth_text(book.depth(SELL, DEPTH_LEVELS), inst), generation))
 
     # ------------------------------------------------------------------ multi-asset collateral
     def portfolio_row(self, account_id: int) -> tuple[int, int, int, int, int]:
@@ -355,7 +432,7 @@ class ScenarioRecorder:
         with open(self.out_dir / "timeseries.csv", "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(SERIES_FIELDS + (ASSET_SERIES_FIELDS if self.multi else ())
-                       + (COLLATERAL_SERIES_FIELDS if self.collateral_run else ()))
+                       + (COLLATERAL_SERIES_FIELDS if self.collateral_run else ()) + GENERATION_SERIES_FIELDS)
             for k, (ts, aid, eq, wallet, bal, mm, ratio, why) in enumerate(self.series):
                 row: tuple[Any, ...] = (ts, utc_text(ts), aid, names[aid], format_atoms(eq), format_atoms(wallet),
                                         format_atoms(bal), format_atoms(mm), format_rate_e8(ratio, 8), why)
@@ -364,7 +441,16 @@ class ScenarioRecorder:
                     row += (self.main_asset[aid], "" if usd is None else format_atoms(usd), prices)
                 if self.collateral_run:
                     row += self.series_collateral[k]
-                w.writerow(row)
+                w.writerow(row + (self.series_generation[k],))
+        with open(self.out_dir / "positions.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(POSITION_FIELDS)
+            w.writerows(self.position_rows)
+        with open(self.out_dir / "depth.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(DEPTH_FIELDS)
+            w.writerows(self.depth_rows)
+        write_distances(self.out_dir / "distances.csv", self.distances)
         if self.collateral_run:
             with open(self.out_dir / "collateral.csv", "w", newline="") as f:
                 w = csv.writer(f)
@@ -479,12 +565,21 @@ class ScenarioRecorder:
                 for p in positions
             ],
             "statistics": stats,
+            "positions_risk": self.positions_risk(spec.account_id),
             **(self.asset_figures(spec, liqs) if self.multi else {}),
             **extra,
             "_equity_atoms": equity,
             "_deposit_atoms": deposit_atoms,
             "_realised_atoms": realised,
         }
+
+    def positions_risk(self, account_id: int) -> list[dict[str, Any]]:
+        """The account's ``positions_risk`` (docs/results.md): each position it held at a
+        sample, its figures at its scope's worst sample, its worst PnL and drawdown."""
+        run = self.run
+        risks = account_risk(run.ledger, run.exchange.liquidator, account_id, [a for a, _ in self.held_assets(account_id)])
+        now = {position_key(account_id, r.symbol, r.position_side): r for r in risks}
+        return positions_risk(self.tracks, account_id, now, run.scenario.instrument)
 
     def asset_figures(self, spec: Any, liqs: list[dict[str, Any]]) -> dict[str, Any]:
         """A multi-asset run's keys of an account: ``asset`` (the one its figures above are

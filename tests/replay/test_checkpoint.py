@@ -38,7 +38,7 @@ from exsim_examples.market_maker import MarketMaker
 ROOT = Path(__file__).resolve().parents[2]
 CRASH = ROOT / "replays" / "btc-perp-20220121-1m.csv"
 CAPTURE = ROOT / "replays" / "binance-usdm-btcusdt-20240808.gz"
-OUTPUTS = ("events.jsonl", "fills.csv", "timeseries.csv", "trades.csv", "instruments.json")
+OUTPUTS = ("events.jsonl", "fills.csv", "timeseries.csv", "trades.csv", "positions.csv", "depth.csv", "instruments.json")
 NOT_COMPARED = ("wall_s", "rows_per_s", "checkpoint")  # wall time, and where this process's snapshots went
 EXCERPT_ROWS = 150_000  # of the capture: its first 92 s of depth, trades and quotes
 

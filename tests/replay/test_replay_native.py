@@ -173,7 +173,8 @@ class TestOutputs:
         out = tmp_path / "run"
         Replay([depth_file], Taker(), ReplayConfig(balance="100000", leverage=10, margin_mode="isolated"), out_dir=out).run()
         names = sorted(p.name for p in out.iterdir())
-        assert names == ["events.jsonl", "fills.csv", "instruments.json", "summary.json", "timeseries.csv", "trades.csv"]
+        assert names == ["depth.csv", "events.jsonl", "fills.csv", "instruments.json", "positions.csv", "summary.json",
+                         "timeseries.csv", "trades.csv"]
         fills = list(csv.DictReader(open(out / "fills.csv")))
         assert [f["side"] for f in fills] == ["buy", "sell"] and fills[0]["qty"] == "0.500"
         series = list(csv.DictReader(open(out / "timeseries.csv")))

@@ -80,7 +80,8 @@ class TestOutPolicy:
         assert (out / "price.png").is_file()
         assert main([*RUN, "--out", str(out)]) == 0
         assert sorted(p.name for p in out.iterdir()) == [
-            "events.jsonl", "fills.csv", "instruments.json", "summary.json", "timeseries.csv", "trades.csv",
+            "depth.csv", "events.jsonl", "fills.csv", "instruments.json", "positions.csv", "summary.json", "timeseries.csv",
+            "trades.csv",
         ]
 
     def test_files_exsim_did_not_write_are_refused(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -144,7 +144,8 @@ class TestCompareVenues:
         out = tmp_path / "cmp"
         assert main(["compare", "venue-crash", "--venues", "binance,bybit,hyperliquid,dydx", "--out", str(out)]) == 0
         text = capsys.readouterr().out
-        rows = [line for line in text.splitlines() if "whale" in line and "│" in line]
+        outcomes = text.split("liquidation distances")[0]  # (the distance table follows, a row per venue too)
+        rows = [line for line in outcomes.splitlines() if "whale" in line and "│" in line]
         assert [r.split("│")[2].strip() for r in rows] == ["binance", "bybit", "hyperliquid", "dydx"]
         assert "52758.00" in rows[0]  # Binance: what the whale keeps (test_venue_crash.py)
         for v in ("bybit", "hyperliquid", "dydx"):
