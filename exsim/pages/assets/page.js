@@ -10,8 +10,9 @@
   const N = STEPS.length;
   const RUNS = DOC.runs || [];
   const PALETTE = ["#0060a8", "#c2410c", "#007a55", "#a0307a", "#8a5a00", "#3b3bb8", "#6b4f2a", "#b00040"];
-  const FIELDS_ACCOUNT = ["equity", "wallet", "margin_balance", "maint_margin", "margin_ratio"];
-  const FIELDS_POSITION = ["qty", "entry_price", "unrealized_pnl", "maint_margin", "liquidation_price", "distance_fraction"];
+  // the columns, most telling first (the margin ratio: how close to liquidation)
+  const FIELDS_ACCOUNT = ["margin_ratio", "equity", "margin_balance", "maint_margin", "wallet"];
+  const FIELDS_POSITION = ["qty", "liquidation_price", "distance_fraction", "unrealized_pnl", "maint_margin", "entry_price"];
   const LABELS = {
     equity: "equity", wallet: "wallet", margin_balance: "margin balance", maint_margin: "maint. margin",
     margin_ratio: "margin ratio", qty: "qty", entry_price: "entry", unrealized_pnl: "unrealized PnL",
@@ -115,6 +116,7 @@
     return String(text).replace(/-?\d+(?:\.\d+)?/g, (m) => (m.length >= 5 || m.includes(".") ? fmtExact(m) : m));
   }
   function fmtAxis(x, span) {
+    if (Math.abs(x) < Math.abs(span) * 1e-9) x = 0;  // (a tick at 0 computed as -1e-13)
     const a = Math.abs(x);
     if (span >= 1000 || a >= 100000) return Math.round(x).toLocaleString("en-US");
     const places = span >= 100 ? 0 : span >= 10 ? 1 : span >= 1 ? 2 : span >= 0.01 ? 4 : 6;
@@ -266,7 +268,11 @@
         this.canvas.style.cursor = best ? "pointer" : "crosshair";
         if (!(e.buttons & 1)) return;
       }
-      if (down && best) { showLiquidation(best.run, best.liq); return; }
+      if (down && best) {
+        showLiquidation(best.run, best.liq);
+        document.getElementById("explain").scrollIntoView({ block: "nearest" });
+        return;
+      }
       if (px >= this.frame.left) setStep(this.frame.k(px));
     }
   }
@@ -582,7 +588,9 @@
         el("option", { value: "liquidated", text: "liquidated so far" }),
         el("option", { value: "risk", text: "margin ratio ≥ 80 % or liquidated" }))));
     const state = el("div", { id: "state" });
-    root.append(el("h2", { text: "State at this step" }), controls, state);
+    root.append(el("h2", { text: "State at this step" }), controls,
+      el("p", { class: "hint", text: "Margin ratio ≥ 100 % (red): the scope is liquidated; ≥ 80 % (amber): close. ✕ liquidated earlier; outlined: liquidated at this step. Hover a figure for its exact value." }),
+      state);
     const rows = [];  // {tr, run, account}
     for (const run of RUNS) {
       const box = el("section", { class: "run-state", "data-run": run.name });
@@ -703,7 +711,8 @@
       el("h3", { text: `${run.name}: liquidation ${l.index} — ${l.name} #${l.account}` }),
       el("dl", { class: "numbers" }, ...numbers.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
       el("pre", { class: "explanation", text: l.explanation || "(no explanation recorded)" }));
-    box.dataset.liq = selected;
+    box.dataset.shownLiq = selected;  // (not data-liq: that names the list's items)
+    delete box.dataset.shownGeneration;
   }
 
   function scrollWithin(item) {  // bring a list item into its scroll box's view, not the page's
@@ -719,17 +728,17 @@
     const liqs = (run.liquidations || []).filter((l) => l.generation === g.generation && (!l.symbol || l.symbol === g.symbol));
     box.replaceChildren(
       el("h3", { text: `${run.name}: cascade generation ${g.generation} (${g.symbol})` }),
-      el("p", { text: `Round ${g.generation} was triggered at mark ${fmtPrice(g.mark)}. Its ${liqs.length} liquidation order(s) ` +
-        `moved the best bid from ${fmtPrice(g.best_bid_before)} to ${fmtPrice(g.best_bid_after)} (${fmtPct(g.impact_fraction)}); ` +
+      el("p", { text: `Round ${g.generation} was triggered at mark ${fmtPrice(g.mark || "")}. Its ${g.liquidations} liquidation order(s) ` +
+        `moved the best bid from ${fmtPrice(g.best_bid_before || "")} to ${fmtPrice(g.best_bid_after || "")} (${fmtPct(g.impact_fraction || "")}); ` +
         "the next round's mark is computed on that book." }),
       el("ul", { class: "liq-links" }, ...liqs.map((l) => el("li", null,
         el("button", { type: "button", class: "link", onclick: () => showLiquidation(run, l), text: `#${l.index} ${l.name} (${l.scope})` })))));
-    box.dataset.generation = `${run.name}:${g.generation}`;
-    delete box.dataset.liq;
+    box.dataset.shownGeneration = `${run.name}:${g.generation}`;  // (not data-generation: that names the table's rows)
+    delete box.dataset.shownLiq;
   }
 
-  function buildEvents(root) {
-    root.append(el("h2", { text: "Explanation" }),
+  function buildEvents(explainRoot, root) {
+    explainRoot.append(el("h2", { text: "Explanation" }),
       el("div", { id: "explain", "aria-live": "polite" },
         el("p", { class: "hint", text: "Click a liquidation (▼ on a plot or in the list) or a cascade generation to read how it happened." })));
     const list = el("div", { id: "liquidations" });
@@ -770,7 +779,7 @@
         updaters.push((k) => tr.classList.toggle("now", g.step === k));
       }
       gens.append(el("h3", { text: run.name }), el("div", { class: "scroll short" }, el("table", { class: "gens", "data-run": run.name },
-        el("thead", null, el("tr", null, ...["gen", "symbol", "step", "liquidations", "trigger mark", "best bid before → after", "impact"].map((t) => el("th", { text: t })))),
+        el("thead", null, el("tr", null, ...["gen", "symbol", "step", "liq.", "trigger mark", "best bid → after", "impact"].map((t) => el("th", { text: t })))),
         tb)));
     }
   }
@@ -788,7 +797,7 @@
     const pct = new Set(["distance_fraction", "haircut_now", "haircut_at_liquidation"]);
     box.append(el("div", { class: "scroll" }, el("table", { class: "distances" },
       el("thead", null, el("tr", null, ...cols.map((c) => el("th", { text: c.replace(/_/g, " ") })))),
-      el("tbody", null, ...rows.map((r) => el("tr", { "data-run": r.run, "data-account": r.account },
+      el("tbody", null, ...rows.map((r) => el("tr", { "data-distance-run": r.run, "data-distance-account": r.account },
         ...cols.map((c) => {
           const v = r[c] === undefined || r[c] === null ? "" : String(r[c]);
           const text = pct.has(c) ? fmtPct(v) : (c === "mark" || c === "liquidation_price") ? fmtPrice(v) : c === "qty" ? fmtExact(v) : v;
@@ -814,7 +823,7 @@
     const now = document.getElementById("now");
     now.textContent = text;
     now.dataset.step = String(k);
-    now.dataset.generation = String(gen);
+    now.dataset.stepGeneration = String(gen);
     now.dataset.label = label || "";
     if (DOC.aligned === "start") {
       const clocks = RUNS.map((r) => `${r.name}: ${runClock(r, k)}` + (k > r._last ? " (its run has ended)" : ""));
@@ -884,12 +893,13 @@
     body.append(plotsBox);
     buildPlots(plotsBox);
     const lower = el("div", { class: "lower" });
-    const left = el("section", { class: "state-col" });
+    const left = el("section", { class: "explain-col" });
     const right = el("section", { class: "events-col" });
     lower.append(left, right);
-    body.append(lower);
-    buildState(left);
-    buildEvents(right);
+    const stateBox = el("section", { class: "state-box" });
+    body.append(lower, stateBox);
+    buildEvents(left, right);
+    buildState(stateBox);
     const bottom = el("section", { class: "bottom" });
     body.append(bottom);
     buildDistances(bottom);
