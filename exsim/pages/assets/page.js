@@ -886,7 +886,7 @@
   function build() {
     const body = document.body;
     const head = el("header", null, el("h1", { text: DOC.title || "exsim" }),
-      el("p", { class: "sub", text: `${RUNS.length} run${RUNS.length === 1 ? "" : "s"} side by side · ${N} steps` +
+      el("p", { class: "sub", text: (RUNS.length === 1 ? "1 run" : `${RUNS.length} runs side by side`) + ` · ${N} steps` +
         (DOC.aligned === "start" ? " · each run from its own start" : "") + " · every figure is the run's own exact number (hover a cell)" }));
     body.append(head, buildControls());
     const plotsBox = el("section", { id: "plots" });
@@ -915,6 +915,7 @@
     for (const p of plots) p.layout();
     setStep(0);
     window.exsimPage = { step: () => current, setStep, steps: N };
+    document.documentElement.dataset.builtMs = String(Math.round(performance.now()));
   }
 
   build();
