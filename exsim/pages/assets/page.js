@@ -322,9 +322,10 @@
       let label = shortClock(k);
       if (STEPS[k][1] > 0) label += " g" + STEPS[k][1];
       const xx = f.xc(k);
-      if (label === last || xx - lastX < 90) continue;
+      if (label === last || xx - lastX < ctx.measureText(label).width + 16) continue;
       ctx.fillStyle = "#222";
-      ctx.fillText(label, Math.min(Math.max(xx, f.left + 40), f.left + f.pw - 40), f.top + f.ph + 6);
+      const half = ctx.measureText(label).width / 2;
+      ctx.fillText(label, Math.min(Math.max(xx, f.left + half), f.left + f.pw - half), f.top + f.ph + 6);
       ctx.strokeStyle = "#aaa";
       ctx.beginPath(); ctx.moveTo(xx, f.top + f.ph); ctx.lineTo(xx, f.top + f.ph + 4); ctx.stroke();
       last = label; lastX = xx;
@@ -390,7 +391,7 @@
       for (const q of run.positions || []) {
         if (q.symbol !== sym || !q.liquidation_price) continue;
         const named = isNamed(run, q.account);
-        stepLine(ctx, f, q.step, q.liquidation_price, { color: named ? accountColor(run, q.account) : "rgba(208, 0, 0, 0.18)", width: named ? 2 : 1, dash: [6, 4] });
+        stepLine(ctx, f, q.step, q.liquidation_price, { color: named ? accountColor(run, q.account) : "rgba(208, 0, 0, 0.10)", width: named ? 2 : 1, dash: named ? [7, 4] : [3, 3] });
       }
       stepLine(ctx, f, p.step, p.mark, { color: "#111", width: 2.2 });
       // fills: small dots (buy up-green, sell down-red); liquidation fills ringed
@@ -494,14 +495,17 @@
         priceRange[key] = [Math.min(cur[0], base[0]), Math.max(cur[1], base[1])];
       }
     }
-    for (const run of RUNS) {  // liquidation prices widen the scale, within reason
+    // the named accounts' liquidation prices widen the scale, within reason (at most the
+    // price's own span further); the population's are drawn where they fall in it
+    const base = Object.fromEntries(Object.entries(priceRange).map(([k, r]) => [k, r.slice()]));
+    for (const run of RUNS) {
       for (const q of run.positions || []) {
         const key = shareKey(run, q.symbol);
-        const r = priceRange[key];
-        if (!r || !q.liquidation_price) continue;
+        const r = base[key];
+        if (!r || !q.liquidation_price || !isNamed(run, q.account)) continue;
         const span = Math.max(r[1] - r[0], Math.abs(r[1]) * 0.02);
         const [lo, hi] = rangeOf([q.liquidation_price.filter((v) => { const x = num(v); return x > r[0] - span && x < r[1] + span; })]);
-        priceRange[key] = [Math.min(r[0], lo), Math.max(r[1], hi)];
+        priceRange[key] = [Math.min(priceRange[key][0], lo), Math.max(priceRange[key][1], hi)];
       }
     }
     const anyNamed = RUNS.some((r) => (r.accounts || []).some((a) => a._named));
@@ -528,7 +532,16 @@
     for (const run of RUNS) {
       const col = el("section", { class: "run", "data-run": run.name });
       const mode = run.margin_mode ? `margin: ${run.margin_mode}` : "";
-      col.append(el("h2", null, run.name, el("span", { class: "sub", text: [run.kind, mode, `venue: ${run.venue}`].filter(Boolean).join(" · ") })));
+      const at = el("span", { class: "at" });
+      col.append(el("h2", null, run.name, " ", at, el("span", { class: "sub", text: [run.kind, mode, `venue: ${run.venue}`].filter(Boolean).join(" · ") })));
+      if (run.frames) {
+        const whyAt = new Map(run.frames.map(([k, why]) => [k, why]));
+        updaters.push((k) => {
+          const why = whyAt.get(k);
+          at.textContent = why ? `· ${why}` : k > run._last ? "· ended" : "· —";
+          at.classList.toggle("liq", why === "liquidation");
+        });
+      }
       for (const sym of run.symbols || []) {
         if (!run.prices[sym]) continue;
         const c = el("canvas", { class: "plot price", "data-run": run.name, "data-symbol": sym, "data-panel": "price",
@@ -766,20 +779,21 @@
     if (!withGens.length) gens.append(el("p", { class: "empty", text: "No book-driven cascade in these runs." }));
     for (const run of withGens) {
       const tb = el("tbody");
+      const many = new Set(run.generations.map((g) => g.symbol)).size > 1;
       for (const g of run.generations) {
         const tr = el("tr", { "data-generation": `${run.name}:${g.generation}`, "data-symbol": g.symbol, tabindex: 0, role: "button",
           onclick: () => showGeneration(run, g), onkeydown: (e) => { if (e.key === "Enter") showGeneration(run, g); } },
-          el("td", { class: "num", text: String(g.generation) }), el("td", { text: g.symbol }),
+          el("td", { class: "num", text: String(g.generation) }), many ? el("td", { text: g.symbol }) : null,
           el("td", { class: "num", text: String(g.step + 1) }),
           el("td", { class: "num", text: String(g.liquidations) }),
           el("td", { class: "num", "data-value": g.mark, text: fmtPrice(g.mark || "") }),
-          el("td", { class: "num", text: `${fmtPrice(g.best_bid_before || "")} → ${fmtPrice(g.best_bid_after || "")}` }),
-          el("td", { class: "num", "data-value": g.impact_fraction, text: fmtPct(g.impact_fraction || "") }));
+          el("td", { class: "num", "data-value": g.impact_fraction, text: fmtPct(g.impact_fraction || "") }),
+          el("td", { class: "num", text: `${fmtPrice(g.best_bid_before || "")} → ${fmtPrice(g.best_bid_after || "")}` }));
         tb.append(tr);
         updaters.push((k) => tr.classList.toggle("now", g.step === k));
       }
       gens.append(el("h3", { text: run.name }), el("div", { class: "scroll short" }, el("table", { class: "gens", "data-run": run.name },
-        el("thead", null, el("tr", null, ...["gen", "symbol", "step", "liq.", "trigger mark", "best bid → after", "impact"].map((t) => el("th", { text: t })))),
+        el("thead", null, el("tr", null, ...["gen", many ? "symbol" : null, "step", "liq.", "trigger mark", "impact", "best bid → after"].filter(Boolean).map((t) => el("th", { text: t })))),
         tb)));
     }
   }
