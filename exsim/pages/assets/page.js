@@ -528,7 +528,7 @@
         el("tbody", null, ...labels.map((k) => el("tr", null, el("th", { scope: "row", text: k }),
           ...RUNS.map((r) => { const v = value(r, k); return el("td", { class: "num", "data-value": v, title: v, text: /^\d{4}-\d\d-\d\dT/.test(v) ? v : fmtFigure(v) }); })))))));
     }
-    const grid = el("div", { class: "runs", style: `--runs:${RUNS.length}` });
+    const grid = el("div", { class: "runs", style: `--runs:${RUNS.length}; --runs-narrow:${Math.min(RUNS.length, 2)}` });
     for (const run of RUNS) {
       const col = el("section", { class: "run", "data-run": run.name });
       const mode = run.margin_mode ? `margin: ${run.margin_mode}` : "";
