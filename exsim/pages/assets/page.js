@@ -554,7 +554,7 @@
         const liqColor = (run.accounts || []).filter((a) => a._named).map((a) => accountColor(run, a.account))[0] || "#d00000";
         if ((run.positions || []).some((q) => q.symbol === sym && has(q.liquidation_price))) keys.push(["liquidation price", liqColor, true]);
         if ((run.fills || []).some((x) => x.symbol === sym)) keys.push(["fills: buy / sell", ["#007a55", "#c2410c"], false, true]);
-        if ((run.liquidations || []).length) keys.push(["liquidation ▼ (click)", "#d00000"]);
+        if ((run.liquidations || []).some((l) => !l.symbol || l.symbol === sym || run.symbols.length === 1)) keys.push(["liquidation ▼ (click)", "#d00000"]);
         col.append(el("h3", { text: `${sym} price` }), c, legend(keys));
         plots.push(new Plot(c, pricePanel(run, sym, priceRange[shareKey(run, sym)]), run));
       }
