@@ -774,7 +774,7 @@
     if (!any) list.prepend(el("p", { class: "empty", text: "No liquidation in these runs." }));
 
     const gens = el("div", { id: "generations" });
-    root.append(el("h2", { text: "Cascade generations" }), gens);
+    explainRoot.append(el("h2", { text: "Cascade generations" }), gens);  // under the explanation: the two columns balance
     const withGens = RUNS.filter((r) => (r.generations || []).length);
     if (!withGens.length) gens.append(el("p", { class: "empty", text: "No book-driven cascade in these runs." }));
     for (const run of withGens) {
