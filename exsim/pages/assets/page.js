@@ -12,11 +12,11 @@
   const PALETTE = ["#0060a8", "#c2410c", "#007a55", "#a0307a", "#8a5a00", "#3b3bb8", "#6b4f2a", "#b00040"];
   // the columns, most telling first (the margin ratio: how close to liquidation)
   const FIELDS_ACCOUNT = ["margin_ratio", "equity", "margin_balance", "maint_margin", "wallet"];
-  const FIELDS_POSITION = ["qty", "liquidation_price", "distance_fraction", "unrealized_pnl", "maint_margin", "entry_price"];
+  const FIELDS_POSITION = ["qty", "liquidation_price", "distance_fraction", "scope_margin_ratio", "unrealized_pnl", "maint_margin", "entry_price"];
   const LABELS = {
     equity: "equity", wallet: "wallet", margin_balance: "margin balance", maint_margin: "maint. margin",
     margin_ratio: "margin ratio", qty: "qty", entry_price: "entry", unrealized_pnl: "unrealized PnL",
-    liquidation_price: "liq. price", distance_fraction: "distance",
+    liquidation_price: "liq. price", distance_fraction: "distance", scope_margin_ratio: "scope ratio",
   };
   const KIND = {
     equity: "money", wallet: "money", margin_balance: "money", maint_margin: "money", unrealized_pnl: "money",
@@ -926,6 +926,7 @@
       pending = requestAnimationFrame(() => { for (const p of plots) p.layout(); });
     };
     new ResizeObserver(relayout).observe(plotsBox);
+    window.addEventListener("resize", relayout);  // (a zoom or another screen changes devicePixelRatio, not the box)
     for (const p of plots) p.layout();
     setStep(0);
     window.exsimPage = { step: () => current, setStep, steps: N };
