@@ -809,8 +809,12 @@
     const cols = ["run", "account", "name", "symbol", "position_side", "margin_mode", "qty", "mark", "liquidation_price",
       "distance_fraction", "what", "haircut_asset", "haircut_now", "haircut_at_liquidation"].filter((c) => rows.some((r) => r[c]));
     const pct = new Set(["distance_fraction", "haircut_now", "haircut_at_liquidation"]);
+    const heads = { position_side: "side", margin_mode: "mode", liquidation_price: "liq. price", distance_fraction: "distance",
+      haircut_asset: "haircut asset", haircut_now: "haircut now", haircut_at_liquidation: "haircut at liq." };
+    box.append(el("p", { class: "hint", text: "distance: how far the mark may move, signed, before the position's scope is liquidated " +
+      "(every other price fixed); haircut rows: a collateral's haircut now and where it would liquidate the account." }));
     box.append(el("div", { class: "scroll" }, el("table", { class: "distances" },
-      el("thead", null, el("tr", null, ...cols.map((c) => el("th", { text: c.replace(/_/g, " ") })))),
+      el("thead", null, el("tr", null, ...cols.map((c) => el("th", { "data-column": c, text: heads[c] || c.replace(/_/g, " ") })))),
       el("tbody", null, ...rows.map((r) => el("tr", { "data-distance-run": r.run, "data-distance-account": r.account },
         ...cols.map((c) => {
           const v = r[c] === undefined || r[c] === null ? "" : String(r[c]);
