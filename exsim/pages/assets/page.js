@@ -269,7 +269,9 @@
         if (!(e.buttons & 1)) return;
       }
       if (down && best) {
-        showLiquidation(best.run, best.liq);
+        // markers drawn on one spot (a cascade round liquidates many at once): list them all
+        const same = this.hits.filter((h) => Math.abs(h.x - best.x) < 1 && Math.abs(h.y - best.y) < 1).map((h) => h.liq);
+        if (same.length > 1) showSeveral(best.run, same); else showLiquidation(best.run, best.liq);
         document.getElementById("explain").scrollIntoView({ block: "nearest" });
         return;
       }
@@ -725,6 +727,18 @@
       el("dl", { class: "numbers" }, ...numbers.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
       el("pre", { class: "explanation", text: l.explanation || "(no explanation recorded)" }));
     box.dataset.shownLiq = selected;  // (not data-liq: that names the list's items)
+    delete box.dataset.shownGeneration;
+  }
+
+  function showSeveral(run, liqs) {
+    setStep(liqs[0].step);
+    const box = document.getElementById("explain");
+    box.replaceChildren(
+      el("h3", { text: `${run.name}: ${liqs.length} liquidations at this step` }),
+      el("p", { text: "They were triggered together; click one to read its explanation." }),
+      el("ul", { class: "liq-links" }, ...liqs.map((l) => el("li", null,
+        el("button", { type: "button", class: "link", onclick: () => showLiquidation(run, l), text: `#${l.index} ${l.name} (${l.scope})` })))));
+    delete box.dataset.shownLiq;
     delete box.dataset.shownGeneration;
   }
 
