@@ -36,7 +36,7 @@ from exsim.errors import InputError
 from exsim.replay.explain import explain, liquidations_of, run_instruments, run_venue_of
 from exsim.replay.report import stream_run_csv
 from exsim.results.positions import read_distances
-from exsim.units import format_decimal
+from exsim.units import format_atoms, format_decimal, format_subticks
 
 FORMAT: Final = "exsim-page/1"
 MAX_SAMPLE_FRAMES: Final = 4000  # periodic frames kept per run (evenly spaced)
@@ -434,6 +434,10 @@ class _Run:
                 "scope": str(e.get("scope", "")).lower(),
                 "symbol": e.get("symbol") or pos.get("symbol"),
                 "generation": gen,
+                # the trigger's figures as the event has them (the scope's asset; 1e-8 exact)
+                "mark": format_subticks(int(pos["mark_price_subticks"])) if "mark_price_subticks" in pos else None,
+                "margin_balance": format_atoms(int(e["margin_balance_atoms"])) if "margin_balance_atoms" in e else None,
+                "maint_margin": format_atoms(int(e["maint_margin_atoms"])) if "maint_margin_atoms" in e else None,
                 "explanation": explain(e, i, len(events), instruments, venue),
             })
         out["liquidations"] = liqs

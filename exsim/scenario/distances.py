@@ -123,6 +123,10 @@ def print_distances(console: Any, rows: list[dict[str, str]]) -> None:
     """The liquidation-distance table: a row per run, account and position (or haircut)."""
     from rich.table import Table
 
+    if not rows:  # an empty table would read as "nothing can be liquidated"
+        console.print("liquidation distances at the start: no named account holds a position then "
+                      "(a population is reported in aggregate)")
+        return
     t = Table(title="liquidation distances at the start (each price alone, the others held)",
               caption="move: how far the mark may go before the position's scope is liquidated; a haircut row: how many "
               "points the asset's haircut may rise (from now to the liquidating one)")

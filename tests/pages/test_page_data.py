@@ -17,6 +17,7 @@ from exsim.errors import InputError
 from exsim.pages import data as page_data
 from exsim.pages.data import page_document, run_dirs_of, write_json
 from exsim.replay.explain import explain, liquidations_of, run_instruments, run_venue_of
+from exsim.units import format_atoms, format_subticks
 
 
 @pytest.fixture(scope="module")
@@ -105,6 +106,9 @@ def test_each_liquidation_carries_its_explain_text(cascade_doc: dict[str, Any], 
             e = events[x["index"] - 1]
             assert x["account"] == e["account_id"]
             assert x["explanation"] == explain(e, x["index"], len(events), inst, venue)
+            assert x["margin_balance"] == format_atoms(e["margin_balance_atoms"])
+            assert x["maint_margin"] == format_atoms(e["maint_margin_atoms"])
+            assert x["mark"] == format_subticks(e["positions"][0]["mark_price_subticks"])
             assert "liquidation" in cascade_doc["steps"][x["step"]][2].split(" | ")
 
 
@@ -118,6 +122,11 @@ def test_a_cascades_rounds_are_listed_with_the_books_move(cascade_doc: dict[str,
     assert (g1["mark"], g1["best_bid_before"], g1["best_bid_after"]) == (marks[0]["mark"], marks[0]["best_bid"], marks[1]["best_bid"])
     # by hand: 59242.5 -> 57337.5 is -1905 / 59242.5 = -0.0321559691... -> -0.03215597
     assert (g1["best_bid_before"], g1["best_bid_after"], g1["impact_fraction"]) == ("59242.5", "57337.5", "-0.03215597")
+    # each liquidation is counted in the round (generation) whose mark triggered it
+    summary = json.loads((cascade_dir / "isolated" / "summary.json").read_text())
+    by_gen = {str(g["generation"]): g["liquidations"] for g in iso["generations"] if g["liquidations"]}
+    assert by_gen == summary["cascade"]["liquidations_by_generation"] == {"1": 42, "3": 66, "5": 54}
+    assert sum(g["liquidations"] for g in iso["generations"]) == len(iso["liquidations"]) == 162
 
 
 def test_the_document_is_plain_json(cascade_doc: dict[str, Any]) -> None:

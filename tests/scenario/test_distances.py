@@ -168,3 +168,18 @@ class TestReading:
         (tmp_path / "d.csv").write_text(",".join(DISTANCE_FIELDS) + "\n" + "a,1\n")
         with pytest.raises(InputError, match=r"d\.csv:2.*2 cells"):
             read_distances(tmp_path / "d.csv")
+
+
+def test_no_position_at_the_start_is_said_not_drawn_as_an_empty_table() -> None:
+    """A compare whose named accounts hold nothing at the start (the cascade's seller) says so
+    in one line: an empty table would read as "nothing can be liquidated"."""
+    import io
+
+    from rich.console import Console
+
+    from exsim.scenario.distances import print_distances
+
+    out = io.StringIO()
+    print_distances(Console(file=out, width=200), [])
+    assert out.getvalue() == ("liquidation distances at the start: no named account holds a position then "
+                              "(a population is reported in aggregate)\n")
