@@ -38,6 +38,20 @@ return out;
 """
 
 
+# A canvas's own pixels (what was drawn on it, wherever it is scrolled): its distinct
+# colours and the share of pixels not of its commonest colour.
+_CANVAS_JS = """
+const c = arguments[0], data = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+const counts = new Map();
+for (let i = 0; i < data.length; i += 4) {
+  const key = ((data[i] << 24) | (data[i + 1] << 16) | (data[i + 2] << 8) | data[i + 3]) >>> 0;
+  counts.set(key, (counts.get(key) || 0) + 1);
+}
+const total = data.length / 4;
+return [counts.size, total ? 1 - Math.max(...counts.values()) / total : 0];
+"""
+
+
 class Browser:
     """One headless Chromium, a page at a time."""
 
@@ -107,9 +121,21 @@ class Browser:
         """Send one key (``selenium.webdriver.common.keys.Keys``) to the page's body."""
         self.find("body").send_keys(key)
 
+    def settle(self) -> None:
+        """Return after the browser has painted twice (what a step drew is on screen)."""
+        self.driver.execute_async_script(
+            "const done = arguments[arguments.length - 1]; requestAnimationFrame(() => requestAnimationFrame(() => done()))")
+
     def screenshot(self) -> bytes:
-        """The visible window as PNG bytes."""
+        """The visible window as PNG bytes, once painted."""
+        self.settle()
         return bytes(self.driver.get_screenshot_as_png())
+
+    def canvas_ink(self, canvas: Any) -> tuple[int, float]:
+        """``(distinct colours, share of pixels not of the commonest colour)`` of what is
+        drawn on ``canvas`` (read from the canvas itself, not from a screenshot)."""
+        colours, share = self.driver.execute_script(_CANVAS_JS, canvas)
+        return int(colours), float(share)
 
 
 @pytest.fixture(scope="session")

@@ -210,7 +210,8 @@ class TestBuiltinComparePage:
         clicked = 0
         for name, run in builtin.runs.items():
             events = liquidations_of(run.dir)
-            for i in sorted({1, (len(events) + 1) // 2, len(events)} - {0})[:LIQUIDATIONS_CLICKED]:
+            n = len(events)
+            for i in sorted({1, (n + 1) // 2, n} if n else set())[:LIQUIDATIONS_CLICKED]:
                 browser.set_step(0)
                 browser.find(f'#liquidations [data-liq="{name}:{i}"]').click()
                 assert normalized(explain_run(run.dir, i)) in normalized(browser.text("#explain")), f"{name}:{i}"
@@ -221,7 +222,8 @@ class TestBuiltinComparePage:
             assert not browser.find_all("#liquidations [data-liq]")
 
     def test_a_screenshot_is_not_blank(self, builtin: Page, browser: Browser) -> None:
-        """The window shows a drawn page, and every plot's canvas has something drawn on it."""
+        """The window shows a drawn page (its screenshot decoded: many colours, much ink),
+        and every plot's canvas has something drawn on it."""
         browser.set_step(len(builtin.doc["steps"]) // 2)
         total, colours, share = non_background(browser.screenshot())
         assert colours >= 64 and share >= 0.05, f"{colours} colours, {share:.1%} of the pixels not background"
@@ -230,8 +232,9 @@ class TestBuiltinComparePage:
         for c in canvases:
             size = c.size
             assert size["width"] > 100 and size["height"] > 50, f"a canvas of {size}"
-            _, colours, share = non_background(c.screenshot_as_png)
-            assert colours >= 4 and share >= 0.005, f"canvas {c.get_attribute('id')!r}: {colours} colours, {share:.2%} drawn"
+            colours, share = browser.canvas_ink(c)
+            what = f"{c.get_attribute('data-run')} {c.get_attribute('data-panel') or c.get_attribute('class')}"
+            assert colours >= 4 and share >= 0.005, f"canvas {what}: {colours} colours, {share:.2%} drawn"
 
 
 # ---------------------------------------------------------------------------- the cascade
@@ -259,7 +262,8 @@ class TestCascadePage:
             g = int(row.get_attribute("data-generation").rpartition(":")[2])
             browser.set_step(0)
             row.click()
-            assert page.doc["steps"][browser.step()][1] == g
+            k = browser.step()
+            assert page.doc["steps"][k][1] == g, f"generation {g}'s row showed step {k}, of generation {page.doc['steps'][k][1]}"
         browser.assert_quiet_console()
 
 
