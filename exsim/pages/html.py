@@ -95,10 +95,19 @@ def write_page(doc: dict[str, Any], path: str | Path) -> Path:
     return p
 
 
+def write_runs_page(runs: list[tuple[str, Path]], path: str | Path, title: str) -> str:
+    """Read the finished run directories, write their page to ``path`` and return the line
+    the commands print (:func:`page_line`)."""
+    from exsim.pages.data import page_document
+
+    doc = page_document(runs, title)
+    return page_line(write_page(doc, path), doc)
+
+
 def page_line(path: Path, doc: dict[str, Any]) -> str:
     """``page: FILE (N steps, X MB)``: what the commands print after writing a page."""
     size_mb = os.path.getsize(path) / 1_000_000  # display only
     return f"page: {path} ({len(doc.get('steps', [])):,} steps, {size_mb:.1f} MB)"
 
 
-__all__ = ["GENERATOR", "MARKER", "check_target", "embed_json", "is_page", "page_line", "render_page", "write_page"]
+__all__ = ["GENERATOR", "MARKER", "check_target", "embed_json", "is_page", "page_line", "render_page", "write_page", "write_runs_page"]

@@ -290,16 +290,45 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     if not args.file:
         raise InputError("give a scenario FILE or NAME (or --list)", field="FILE")
     scenario = load_scenario(resolve(args.file), args.allow_path)
+    html = page_target(args.html)
     out = Path(args.out) if args.out else None
     venue = parse_venue(args.venue)
     say_override(console, scenario, venue)
+    if html is not None and out is None:  # the page reads a run directory: a temporary one
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="exsim-scenario-") as tmp:
+            run_dir = Path(tmp) / "run"
+            summary = ScenarioRun(scenario, margin_mode=args.mode, out_dir=run_dir, venue=venue).run()  # (no PNGs: removed after)
+            print_scenario(console, summary)
+            write_html(html, [(scenario.name, run_dir)], f"exsim scenario {scenario.name}")
+        return 0
     summary = run_one(scenario, args.mode, out, venue)
     print_scenario(console, summary)
     if out is not None:
         console.print(f"run written to {out} (summary.json, trades.csv, timeseries.csv, marks.csv, fills.csv, events.jsonl, "
                       "instruments.json, plots); "
                       f"exsim explain {out} tells each liquidation")
+        if html is not None:
+            write_html(html, [(scenario.name, out)], f"exsim scenario {scenario.name}")
     return 0
+
+
+def page_target(text: str | None) -> Path | None:
+    """``--html``'s file, checked before the run (a folder, a missing folder or a file that is
+    not an exsim page is refused then, not after the work)."""
+    if text is None:
+        return None
+    from exsim.pages.html import check_target
+
+    return check_target(text)
+
+
+def write_html(path: Path, runs: list[tuple[str, Path]], title: str) -> None:
+    """Write the teaching page of finished run directories and say where: ``page: FILE (N steps, X MB)``."""
+    from exsim.pages.html import write_runs_page
+
+    print(write_runs_page(runs, path, title))
 
 
 def parse_modes(text: str) -> list[str]:
@@ -358,6 +387,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
                          f"{args.venues} --modes {modes[0]}) or modes under one venue (--modes {args.modes} "
                          f"--venue {venues[0]})", field="--venues")
     scenario = load_scenario(scenario_path, args.allow_path)
+    html = page_target(args.html)
     out = Path(args.out) if args.out else Path("runs") / f"compare-{scenario.name}"
     if venues is not None and (len(venues) > 1 or modes is None):  # a run per venue, in one mode
         mode = modes[0] if modes else None
@@ -376,6 +406,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     png = write_compare_plot({k: out / k for k in runs}, out / "compare.png")
     console.print(f"plot: {png}; runs: {', '.join(str(out / k) for k in runs)} (exsim explain DIR tells each liquidation)")
+    if html is not None:
+        write_html(html, [(k, out / k) for k in runs], f"exsim compare {scenario.name}: {' | '.join(runs)}")
     return 0
 
 
@@ -462,6 +494,12 @@ ALLOW_HELP = (
 )
 
 
+HTML_HELP = (
+    "also write a teaching page: one self-contained HTML file (works offline) to step through the run, "
+    "click each liquidation and read its explanation (docs/pages.md); an existing file is replaced only if it is an exsim page"
+)
+
+
 def add_parsers(sub: Any) -> None:
     sp = sub.add_parser(
         "scenario",
@@ -480,6 +518,7 @@ def add_parsers(sub: Any) -> None:
     sp.add_argument("--venue", metavar="VENUE", help=VENUE_HELP)
     sp.add_argument("--out", metavar="DIR", help="write the run here")
     sp.add_argument("--allow-path", action="append", default=[], metavar="DIR", help=ALLOW_HELP)
+    sp.add_argument("--html", metavar="FILE", help=HTML_HELP + " (without --out the run goes to a temporary folder, removed after)")
     sp.set_defaults(func=cmd_scenario)
 
     cp = sub.add_parser(
@@ -508,4 +547,5 @@ def add_parsers(sub: Any) -> None:
     cp.add_argument("--venue", metavar="VENUE", help=VENUE_HELP)
     cp.add_argument("--out", metavar="DIR", help="where the runs and compare.png go (default runs/compare-NAME)")
     cp.add_argument("--allow-path", action="append", default=[], metavar="DIR", help=ALLOW_HELP)
+    cp.add_argument("--html", metavar="FILE", help=HTML_HELP + ": the runs side by side")
     cp.set_defaults(func=cmd_compare)

@@ -110,10 +110,14 @@
     if (kind === "price") return fmtPrice(text);
     return fmtExact(text);
   }
+  /* a figure's text with each number grouped and its trailing zeros trimmed (still exact) */
+  function fmtFigure(text) {
+    return String(text).replace(/-?\d+(?:\.\d+)?/g, (m) => (m.length >= 5 || m.includes(".") ? fmtExact(m) : m));
+  }
   function fmtAxis(x, span) {
     const a = Math.abs(x);
     if (span >= 1000 || a >= 100000) return Math.round(x).toLocaleString("en-US");
-    const places = span >= 10 ? 1 : span >= 1 ? 2 : span >= 0.01 ? 4 : 6;
+    const places = span >= 100 ? 0 : span >= 10 ? 1 : span >= 1 ? 2 : span >= 0.01 ? 4 : 6;
     return x.toLocaleString("en-US", { minimumFractionDigits: places, maximumFractionDigits: places });
   }
 
@@ -164,6 +168,9 @@
       const m = /^(.*?)[-_ ]?\d+$/.exec(a.name || "");
       a._named = !(m && pops.has(m[1]));
     }
+    run._last = -1;  // the run's last step (a shorter run of a side-by-side page has ended after it)
+    for (const a of run.accounts || []) if (a.step.length) run._last = Math.max(run._last, a.step[a.step.length - 1]);
+    for (const p of Object.values(run.prices || {})) if (p.step.length) run._last = Math.max(run._last, p.step[p.step.length - 1]);
     run._liqBy = new Map();  // account -> [liquidation]
     for (const l of run.liquidations || []) {
       if (!run._liqBy.has(l.account)) run._liqBy.set(l.account, []);
@@ -190,7 +197,8 @@
   /* A Plot: one canvas, its static picture drawn once per size into an offscreen canvas;
      stepping only copies it back and draws the cursor. */
   class Plot {
-    constructor(canvas, draw) {
+    constructor(canvas, draw, run) {
+      this.run = run;
       this.canvas = canvas;
       this.draw = draw;          // (ctx, frame) => void; frame has x(k), y(v), hit list
       this.off = document.createElement("canvas");
@@ -215,7 +223,7 @@
       const band = pw / Math.max(N, 1);
       this.hits = [];
       this.frame = {
-        w, h, left, top, pw, ph, band, dpr, hits: this.hits,
+        w, h, left, top, pw, ph, band, dpr, hits: this.hits, run: this.run,
         x: (k) => left + k * band,            // the start of step k's band
         xc: (k) => left + (k + 0.5) * band,   // its centre
         k: (px) => Math.min(N - 1, Math.max(0, Math.floor((px - left) / band))),
@@ -322,6 +330,7 @@
 
   /* a step line: each entry holds from its step's band to the next entry's */
   function stepLine(ctx, f, steps, values, style) {
+    if (style.end === undefined && f.run) style.end = f.run._last + 1;  // a run that ended earlier stops there
     ctx.save();
     ctx.beginPath();
     ctx.rect(f.left, f.top, f.pw, f.ph);
@@ -334,7 +343,7 @@
     for (let i = 0; i < steps.length; i++) {
       const v = num(values[i]);
       const x0 = f.x(steps[i]);
-      const x1 = i + 1 < steps.length ? f.x(steps[i + 1]) : f.x(N);
+      const x1 = i + 1 < steps.length ? f.x(steps[i + 1]) : f.x(style.end === undefined ? N : style.end);
       if (!isFinite(v)) { pen = false; continue; }
       const yy = f.y(v);
       if (pen) ctx.lineTo(x0, yy); else ctx.moveTo(x0, yy);
@@ -455,8 +464,15 @@
   }
 
   function legend(items) {
-    return el("div", { class: "legend" }, ...items.map(([label, color, dash]) =>
-      el("span", { class: "key" }, el("span", { class: "swatch" + (dash ? " dashed" : ""), style: `--c:${color}` }), label)));
+    return el("div", { class: "legend" }, ...items.map(([label, colors, dash, dot]) =>
+      el("span", { class: "key" }, ...[].concat(colors).map((c) => el("span", { class: "swatch" + (dash ? " dashed" : "") + (dot ? " dot" : ""), style: `--c:${c}` })), label)));
+  }
+
+  /* runs of one period share each scale (the same market, side by side); runs of
+     different periods (each from its own start) get their own */
+  const SHARED = DOC.aligned !== "start";
+  function shareKey(run, sym) {
+    return SHARED ? sym : `${run.name}\u0000${sym}`;
   }
 
   function buildPlots(root) {
@@ -467,57 +483,74 @@
         const p = run.prices[sym];
         if (!p) continue;
         const base = rangeOf([p.mark, p.last || [], p.best_bid || [], p.best_ask || []]);
-        const cur = priceRange[sym] || [Infinity, -Infinity];
-        priceRange[sym] = [Math.min(cur[0], base[0]), Math.max(cur[1], base[1])];
+        const key = shareKey(run, sym);
+        const cur = priceRange[key] || [Infinity, -Infinity];
+        priceRange[key] = [Math.min(cur[0], base[0]), Math.max(cur[1], base[1])];
       }
     }
     for (const run of RUNS) {  // liquidation prices widen the scale, within reason
       for (const q of run.positions || []) {
-        const r = priceRange[q.symbol];
+        const key = shareKey(run, q.symbol);
+        const r = priceRange[key];
         if (!r || !q.liquidation_price) continue;
         const span = Math.max(r[1] - r[0], Math.abs(r[1]) * 0.02);
         const [lo, hi] = rangeOf([q.liquidation_price.filter((v) => { const x = num(v); return x > r[0] - span && x < r[1] + span; })]);
-        priceRange[q.symbol] = [Math.min(r[0], lo), Math.max(r[1], hi)];
+        priceRange[key] = [Math.min(r[0], lo), Math.max(r[1], hi)];
       }
     }
     const anyNamed = RUNS.some((r) => (r.accounts || []).some((a) => a._named));
     const shownEquity = (a) => a._named || !anyNamed;
-    const eq = rangeOf(RUNS.flatMap((r) => (r.accounts || []).filter(shownEquity).map((a) => a.equity)));
+    const eqOf = (runs) => rangeOf(runs.flatMap((r) => (r.accounts || []).filter(shownEquity).map((a) => a.equity)));
+    const eqAll = eqOf(RUNS);
     let ratioHi = 1.2;
     for (const run of RUNS) {
       const [, hi] = rangeOf((run.accounts || []).map((a) => a.margin_ratio).concat((run.positions || []).map((q) => q.scope_margin_ratio || [])));
       if (isFinite(hi)) ratioHi = Math.max(ratioHi, Math.min(hi, 3));
     }
 
+    const labels = [];
+    for (const run of RUNS) for (const [k] of run.figures || []) if (!labels.includes(k)) labels.push(k);
+    if (labels.length) {
+      const value = (run, k) => { const f = (run.figures || []).find(([x]) => x === k); return f ? String(f[1]) : ""; };
+      root.append(el("div", { class: "scroll outcome-box" }, el("table", { id: "figures", class: "outcome" },
+        el("caption", { text: "Outcome at the end of each run" }),
+        el("thead", null, el("tr", null, el("th", { text: "" }), ...RUNS.map((r) => el("th", { class: "num", text: r.name })))),
+        el("tbody", null, ...labels.map((k) => el("tr", null, el("th", { scope: "row", text: k }),
+          ...RUNS.map((r) => { const v = value(r, k); return el("td", { class: "num", "data-value": v, title: v, text: /^\d{4}-\d\d-\d\dT/.test(v) ? v : fmtFigure(v) }); })))))));
+    }
     const grid = el("div", { class: "runs", style: `--runs:${RUNS.length}` });
     for (const run of RUNS) {
       const col = el("section", { class: "run", "data-run": run.name });
       const mode = run.margin_mode ? `margin: ${run.margin_mode}` : "";
       col.append(el("h2", null, run.name, el("span", { class: "sub", text: [run.kind, mode, `venue: ${run.venue}`].filter(Boolean).join(" · ") })));
-      if (run.figures && run.figures.length) {
-        col.append(el("dl", { class: "figures" }, ...run.figures.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])));
-      }
       for (const sym of run.symbols || []) {
         if (!run.prices[sym]) continue;
         const c = el("canvas", { class: "plot price", "data-run": run.name, "data-symbol": sym, "data-panel": "price",
           "aria-label": `${run.name}: ${sym} mark price, liquidation prices, fills and liquidations` });
-        col.append(el("h3", { text: `${sym}: mark, liquidation prices, fills` }), c,
-          legend([["mark", "#111"], ["last", "#3b3bb8"], ["best bid", "rgba(0,122,85,.7)"], ["best ask", "rgba(194,65,12,.7)"],
-                  ["liq. price", "#d00000", true], ["liquidation ▼", "#d00000"]]));
-        plots.push(new Plot(c, pricePanel(run, sym, priceRange[sym])));
+        const p = run.prices[sym];
+        const has = (vs) => (vs || []).some((v) => v !== null && v !== "");
+        const keys = [["mark", "#111"]];
+        if (has(p.last)) keys.push(["last", "#3b3bb8"]);
+        if (has(p.best_bid)) keys.push(["best bid / ask", ["rgba(0,122,85,.7)", "rgba(194,65,12,.7)"]]);
+        const liqColor = (run.accounts || []).filter((a) => a._named).map((a) => accountColor(run, a.account))[0] || "#d00000";
+        if ((run.positions || []).some((q) => q.symbol === sym && has(q.liquidation_price))) keys.push(["liquidation price", liqColor, true]);
+        if ((run.fills || []).some((x) => x.symbol === sym)) keys.push(["fills: buy / sell", ["#007a55", "#c2410c"], false, true]);
+        if ((run.liquidations || []).length) keys.push(["liquidation ▼ (click)", "#d00000"]);
+        col.append(el("h3", { text: `${sym} price` }), c, legend(keys));
+        plots.push(new Plot(c, pricePanel(run, sym, priceRange[shareKey(run, sym)]), run));
       }
       const named = (run.accounts || []).filter((a) => a._named);
       const keys = named.slice(0, 8).map((a) => [a.name || `#${a.account}`, accountColor(run, a.account)]);
       const popCount = (run.accounts || []).length - named.length;
       const c2 = el("canvas", { class: "plot equity", "data-run": run.name, "data-panel": "equity", "aria-label": `${run.name}: equity per account` });
       col.append(el("h3", { text: "equity" + (popCount && anyNamed ? " (named accounts)" : "") }), c2, legend(keys));
-      plots.push(new Plot(c2, equityPanel(run, eq, shownEquity)));
+      plots.push(new Plot(c2, equityPanel(run, SHARED ? eqAll : eqOf([run]), shownEquity), run));
       const c3 = el("canvas", { class: "plot ratio", "data-run": run.name, "data-panel": "margin_ratio", "aria-label": `${run.name}: margin ratio per account and scope` });
-      const rkeys = keys.slice();
+      const rkeys = named.filter((a) => a.margin_ratio.some((v) => v !== null)).slice(0, 8).map((a) => [a.name || `#${a.account}`, accountColor(run, a.account)]);
       if (popCount) rkeys.push([`${popCount} population accounts`, FAINT]);
       if ((run.positions || []).some((q) => q.scope_margin_ratio)) rkeys.push(["position's scope", "#555", true]);
-      col.append(el("h3", { text: "margin ratio (maintenance ÷ margin balance)" }), c3, legend(rkeys));
-      plots.push(new Plot(c3, ratioPanel(run, ratioHi)));
+      col.append(el("h3", { text: "margin ratio", title: "maintenance margin ÷ margin balance; at 100 % the scope is liquidated" }), c3, legend(rkeys));
+      plots.push(new Plot(c3, ratioPanel(run, ratioHi), run));
       grid.append(col);
     }
     root.append(grid);
@@ -658,7 +691,10 @@
   function showLiquidation(run, l) {
     setStep(l.step);
     selected = `${run.name}:${l.index}`;
-    for (const li of document.querySelectorAll("#liquidations [data-liq]")) li.classList.toggle("selected", li.dataset.liq === selected);
+    for (const li of document.querySelectorAll("#liquidations [data-liq]")) {
+      li.classList.toggle("selected", li.dataset.liq === selected);
+      if (li.dataset.liq === selected) scrollWithin(li);
+    }
     const box = document.getElementById("explain");
     const numbers = [["run", run.name], ["liquidation", `${l.index} of ${run.liquidations.length}`], ["account", `${l.name} #${l.account}`],
       ["scope", l.scope], ["symbol", l.symbol || ""], ["generation", String(l.generation)], ["at", runClock(run, l.step)]];
@@ -668,6 +704,13 @@
       el("dl", { class: "numbers" }, ...numbers.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
       el("pre", { class: "explanation", text: l.explanation || "(no explanation recorded)" }));
     box.dataset.liq = selected;
+  }
+
+  function scrollWithin(item) {  // bring a list item into its scroll box's view, not the page's
+    const box = item.closest(".scroll");
+    if (!box) return;
+    const top = item.offsetTop, bottom = top + item.offsetHeight;
+    if (top < box.scrollTop || bottom > box.scrollTop + box.clientHeight) box.scrollTop = Math.max(0, top - box.clientHeight / 3);
   }
 
   function showGeneration(run, g) {
@@ -774,8 +817,9 @@
     now.dataset.generation = String(gen);
     now.dataset.label = label || "";
     if (DOC.aligned === "start") {
-      now.title = RUNS.map((r) => `${r.name}: ${runClock(r, k)}`).join("\n");
-      document.getElementById("clocks").textContent = RUNS.map((r) => `${r.name}: ${runClock(r, k)}`).join(" · ");
+      const clocks = RUNS.map((r) => `${r.name}: ${runClock(r, k)}` + (k > r._last ? " (its run has ended)" : ""));
+      now.title = clocks.join("\n");
+      document.getElementById("clocks").textContent = clocks.join(" · ");
     }
     for (const p of plots) p.cursor(k);
     for (const u of updaters) u(k);
