@@ -25,15 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from exsim.cli import main
-from exsim.scenario.cli import builtin_names
+from exsim.scenario.cli import builtin_names, resolve
 
 NS_PER_MS = 1_000_000
-# each built-in in the modes it is about (compare's default: isolated,cross)
-NATURAL_ARGS: dict[str, list[str]] = {
-    "haircut-squeeze": ["--modes", "isolated,cross,multi-assets"],
-    "collateral-crash": ["--modes", "isolated,cross,multi-assets"],
-    "venue-crash": ["--venues", "binance,bybit,hyperliquid,dydx"],
-}
 BUILTINS = builtin_names()  # what `exsim scenario --list` lists
 
 Key = tuple[int, int, int]
@@ -144,8 +138,16 @@ def load_page(html: Path, dirs: list[Path] | None = None) -> Page:
     return page
 
 
+_RUN_LINE = re.compile(r"^# .*Run: exsim compare (?P<name>[\w-]+)(?P<args>(?:\s+--[\w-]+(?:\s+[^\s(-]\S*)?)*)")
+
+
 def compare_args(name: str) -> list[str]:
-    return NATURAL_ARGS.get(name, [])
+    """The options of the compare a built-in is about, from its first line (``# Built-in
+    scenario 9. Run: exsim compare haircut-squeeze --modes isolated,cross,multi-assets``):
+    its natural modes or venues (none: compare's default isolated,cross)."""
+    found = _RUN_LINE.match(resolve(name).read_text(encoding="utf-8").partition("\n")[0])
+    assert found and found["name"] == name, f"built-in {name}: its first line does not say how to compare it"
+    return found["args"].split()
 
 
 def make_compare_page(name: str, folder: Path) -> Page:

@@ -20,7 +20,7 @@ from PIL import Image  # matplotlib's own dependency: decodes the screenshots
 
 from exsim.replay.explain import explain_run, liquidations_of
 
-from .conftest import Browser
+from .browser import Browser
 from .runs import BUILTINS, Page, load_page, make_compare_page, run_cli
 
 ACCOUNTS_PER_RUN = 6  # state rows checked per run and step (all of a small run)
@@ -157,12 +157,12 @@ class TestBuiltinComparePage:
         """#next shows the next step (slider, #now and state follow); #prev the one before."""
         browser.set_step(0)
         before = browser.text("#now")
-        browser.find("#next").click()
+        browser.click(browser.find("#next"))
         assert browser.step() == 1
         assert browser.find("#slider").get_attribute("value") == "1"
         assert browser.text("#now") != before
         assert not state_mismatches(browser, builtin, 1)
-        browser.find("#prev").click()
+        browser.click(browser.find("#prev"))
         assert browser.step() == 0
         assert browser.text("#now") == before
 
@@ -213,7 +213,7 @@ class TestBuiltinComparePage:
             n = len(events)
             for i in sorted({1, (n + 1) // 2, n} if n else set())[:LIQUIDATIONS_CLICKED]:
                 browser.set_step(0)
-                browser.find(f'#liquidations [data-liq="{name}:{i}"]').click()
+                browser.click(browser.find(f'#liquidations [data-liq="{name}:{i}"]'))
                 assert normalized(explain_run(run.dir, i)) in normalized(browser.text("#explain")), f"{name}:{i}"
                 assert builtin.run_key(name, browser.step())[0] == int(events[i - 1]["ts_ns"]), f"{name}:{i}: the step's time"
                 clicked += 1
@@ -261,7 +261,7 @@ class TestCascadePage:
         for row in rows:
             g = int(row.get_attribute("data-generation").rpartition(":")[2])
             browser.set_step(0)
-            row.click()
+            browser.click(row)
             k = browser.step()
             assert page.doc["steps"][k][1] == g, f"generation {g}'s row showed step {k}, of generation {page.doc['steps'][k][1]}"
         browser.assert_quiet_console()
@@ -301,7 +301,7 @@ class TestReplayReportPage:
             browser.set_step(k)
             bad += state_mismatches(browser, demo_report, k)
         browser.set_step(0)
-        browser.find("#next").click()
+        browser.click(browser.find("#next"))
         assert browser.step() == 1
         bad += state_mismatches(browser, demo_report, 1)
         assert not bad, "\n".join(bad[:20])
@@ -311,7 +311,7 @@ class TestReplayReportPage:
         browser.open(demo_report.html)
         run = demo_report.runs["crash"]
         assert liquidations_of(run.dir), "the demo's crash replay has a liquidation"
-        browser.find('#liquidations [data-liq="crash:1"]').click()
+        browser.click(browser.find('#liquidations [data-liq="crash:1"]'))
         assert normalized(explain_run(run.dir, 1)) in normalized(browser.text("#explain"))
         browser.assert_quiet_console()
 
@@ -334,7 +334,7 @@ class TestScenarioPage:
             browser.set_step(k)
             bad += state_mismatches(browser, page, k)
         browser.set_step(0)
-        browser.find("#next").click()
+        browser.click(browser.find("#next"))
         bad += state_mismatches(browser, page, 1)
         assert not bad, "\n".join(bad[:20])
         browser.assert_quiet_console()
