@@ -96,15 +96,17 @@ def page_document(runs: Iterable[tuple[str, str | Path]], title: str) -> dict[st
     distances = []
     for r in loaded:
         distances.extend(r.distances())
-    labels = {}
-    for r in loaded:
-        labels.update(r.labels)
+    labels: dict[Key, list[str]] = {}
+    for r in loaded:  # a step's label: what its frames are, each run's once ("liquidation | book mark")
+        for key, why in r.labels.items():
+            if key in step_of and why not in labels.setdefault(key, []):
+                labels[key].append(why)
     return {
         "format": FORMAT,
         "title": title,
         "t0_ns": str(t0),  # the clock's origin; 0 when the runs are shown from their own starts
         "aligned": "clock" if together else "start",
-        "steps": [[(ts - t0) / NS_PER_MS, gen, labels.get((ts, gen, k), "")] for ts, gen, k in keys],
+        "steps": [[(ts - t0) / NS_PER_MS, gen, " | ".join(labels.get((ts, gen, k), []))] for ts, gen, k in keys],
         "runs": runs_out,
         "distances": distances,
         "notes": notes,
@@ -189,6 +191,7 @@ class _Run:
             "liquidations": [],
             "generations": [],
             "figures": self._figures(),
+            "frames": [[step_of[key], self.labels[key]] for key, _ in self.frames],  # [step, why]: this run's own
         }
         if self.kind == "scenario":
             self._scenario_series(out)

@@ -919,7 +919,11 @@ def add_parsers(sub: Any) -> None:
     rep = sub.add_parser(
         "report",
         help="draw PNG plots of a run directory and print its summary",
-        description="Writes price.png (last, mark, liquidation price, fills, liquidations), equity.png and margin_ratio.png into RUN_DIR.",
+        description=(
+            "Writes price.png (last, mark, liquidation price, fills, liquidations), equity.png and margin_ratio.png into "
+            "RUN_DIR. With --html FILE, also a teaching page to step through in the browser; RUN_DIR may then be a folder "
+            "of run directories, shown side by side. Example: exsim report runs/demo --html demo.html"
+        ),
     )
     rep.add_argument("run_dir", metavar="RUN_DIR")
     rep.add_argument("--html", metavar="FILE", help=(

@@ -10,12 +10,13 @@
   const N = STEPS.length;
   const RUNS = DOC.runs || [];
   const PALETTE = ["#0060a8", "#c2410c", "#007a55", "#a0307a", "#8a5a00", "#3b3bb8", "#6b4f2a", "#b00040"];
-  const FIELDS_ACCOUNT = ["equity", "wallet", "margin_balance", "maint_margin", "margin_ratio"];
-  const FIELDS_POSITION = ["qty", "entry_price", "unrealized_pnl", "maint_margin", "liquidation_price", "distance_fraction"];
+  // the columns, most telling first (the margin ratio: how close to liquidation)
+  const FIELDS_ACCOUNT = ["margin_ratio", "equity", "margin_balance", "maint_margin", "wallet"];
+  const FIELDS_POSITION = ["qty", "liquidation_price", "distance_fraction", "scope_margin_ratio", "unrealized_pnl", "maint_margin", "entry_price"];
   const LABELS = {
     equity: "equity", wallet: "wallet", margin_balance: "margin balance", maint_margin: "maint. margin",
     margin_ratio: "margin ratio", qty: "qty", entry_price: "entry", unrealized_pnl: "unrealized PnL",
-    liquidation_price: "liq. price", distance_fraction: "distance",
+    liquidation_price: "liq. price", distance_fraction: "distance", scope_margin_ratio: "scope ratio",
   };
   const KIND = {
     equity: "money", wallet: "money", margin_balance: "money", maint_margin: "money", unrealized_pnl: "money",
@@ -115,6 +116,7 @@
     return String(text).replace(/-?\d+(?:\.\d+)?/g, (m) => (m.length >= 5 || m.includes(".") ? fmtExact(m) : m));
   }
   function fmtAxis(x, span) {
+    if (Math.abs(x) < Math.abs(span) * 1e-9) x = 0;  // (a tick at 0 computed as -1e-13)
     const a = Math.abs(x);
     if (span >= 1000 || a >= 100000) return Math.round(x).toLocaleString("en-US");
     const places = span >= 100 ? 0 : span >= 10 ? 1 : span >= 1 ? 2 : span >= 0.01 ? 4 : 6;
@@ -266,7 +268,13 @@
         this.canvas.style.cursor = best ? "pointer" : "crosshair";
         if (!(e.buttons & 1)) return;
       }
-      if (down && best) { showLiquidation(best.run, best.liq); return; }
+      if (down && best) {
+        // markers drawn on one spot (a cascade round liquidates many at once): list them all
+        const same = this.hits.filter((h) => Math.abs(h.x - best.x) < 1 && Math.abs(h.y - best.y) < 1).map((h) => h.liq);
+        if (same.length > 1) showSeveral(best.run, same); else showLiquidation(best.run, best.liq);
+        document.getElementById("explain").scrollIntoView({ block: "nearest" });
+        return;
+      }
       if (px >= this.frame.left) setStep(this.frame.k(px));
     }
   }
@@ -316,9 +324,10 @@
       let label = shortClock(k);
       if (STEPS[k][1] > 0) label += " g" + STEPS[k][1];
       const xx = f.xc(k);
-      if (label === last || xx - lastX < 90) continue;
+      if (label === last || xx - lastX < ctx.measureText(label).width + 16) continue;
       ctx.fillStyle = "#222";
-      ctx.fillText(label, Math.min(Math.max(xx, f.left + 40), f.left + f.pw - 40), f.top + f.ph + 6);
+      const half = ctx.measureText(label).width / 2;
+      ctx.fillText(label, Math.min(Math.max(xx, f.left + half), f.left + f.pw - half), f.top + f.ph + 6);
       ctx.strokeStyle = "#aaa";
       ctx.beginPath(); ctx.moveTo(xx, f.top + f.ph); ctx.lineTo(xx, f.top + f.ph + 4); ctx.stroke();
       last = label; lastX = xx;
@@ -384,7 +393,7 @@
       for (const q of run.positions || []) {
         if (q.symbol !== sym || !q.liquidation_price) continue;
         const named = isNamed(run, q.account);
-        stepLine(ctx, f, q.step, q.liquidation_price, { color: named ? accountColor(run, q.account) : "rgba(208, 0, 0, 0.18)", width: named ? 2 : 1, dash: [6, 4] });
+        stepLine(ctx, f, q.step, q.liquidation_price, { color: named ? accountColor(run, q.account) : "rgba(208, 0, 0, 0.10)", width: named ? 2 : 1, dash: named ? [7, 4] : [3, 3] });
       }
       stepLine(ctx, f, p.step, p.mark, { color: "#111", width: 2.2 });
       // fills: small dots (buy up-green, sell down-red); liquidation fills ringed
@@ -488,14 +497,17 @@
         priceRange[key] = [Math.min(cur[0], base[0]), Math.max(cur[1], base[1])];
       }
     }
-    for (const run of RUNS) {  // liquidation prices widen the scale, within reason
+    // the named accounts' liquidation prices widen the scale, within reason (at most the
+    // price's own span further); the population's are drawn where they fall in it
+    const base = Object.fromEntries(Object.entries(priceRange).map(([k, r]) => [k, r.slice()]));
+    for (const run of RUNS) {
       for (const q of run.positions || []) {
         const key = shareKey(run, q.symbol);
-        const r = priceRange[key];
-        if (!r || !q.liquidation_price) continue;
+        const r = base[key];
+        if (!r || !q.liquidation_price || !isNamed(run, q.account)) continue;
         const span = Math.max(r[1] - r[0], Math.abs(r[1]) * 0.02);
         const [lo, hi] = rangeOf([q.liquidation_price.filter((v) => { const x = num(v); return x > r[0] - span && x < r[1] + span; })]);
-        priceRange[key] = [Math.min(r[0], lo), Math.max(r[1], hi)];
+        priceRange[key] = [Math.min(priceRange[key][0], lo), Math.max(priceRange[key][1], hi)];
       }
     }
     const anyNamed = RUNS.some((r) => (r.accounts || []).some((a) => a._named));
@@ -518,11 +530,20 @@
         el("tbody", null, ...labels.map((k) => el("tr", null, el("th", { scope: "row", text: k }),
           ...RUNS.map((r) => { const v = value(r, k); return el("td", { class: "num", "data-value": v, title: v, text: /^\d{4}-\d\d-\d\dT/.test(v) ? v : fmtFigure(v) }); })))))));
     }
-    const grid = el("div", { class: "runs", style: `--runs:${RUNS.length}` });
+    const grid = el("div", { class: "runs", style: `--runs:${RUNS.length}; --runs-narrow:${Math.min(RUNS.length, 2)}` });
     for (const run of RUNS) {
       const col = el("section", { class: "run", "data-run": run.name });
       const mode = run.margin_mode ? `margin: ${run.margin_mode}` : "";
-      col.append(el("h2", null, run.name, el("span", { class: "sub", text: [run.kind, mode, `venue: ${run.venue}`].filter(Boolean).join(" · ") })));
+      const at = el("span", { class: "at" });
+      col.append(el("h2", null, run.name, " ", at, el("span", { class: "sub", text: [run.kind, mode, `venue: ${run.venue}`].filter(Boolean).join(" · ") })));
+      if (run.frames) {
+        const whyAt = new Map(run.frames.map(([k, why]) => [k, why]));
+        updaters.push((k) => {
+          const why = whyAt.get(k);
+          at.textContent = why ? `· ${why}` : k > run._last ? "· ended" : "· —";
+          at.classList.toggle("liq", why === "liquidation");
+        });
+      }
       for (const sym of run.symbols || []) {
         if (!run.prices[sym]) continue;
         const c = el("canvas", { class: "plot price", "data-run": run.name, "data-symbol": sym, "data-panel": "price",
@@ -535,7 +556,7 @@
         const liqColor = (run.accounts || []).filter((a) => a._named).map((a) => accountColor(run, a.account))[0] || "#d00000";
         if ((run.positions || []).some((q) => q.symbol === sym && has(q.liquidation_price))) keys.push(["liquidation price", liqColor, true]);
         if ((run.fills || []).some((x) => x.symbol === sym)) keys.push(["fills: buy / sell", ["#007a55", "#c2410c"], false, true]);
-        if ((run.liquidations || []).length) keys.push(["liquidation ▼ (click)", "#d00000"]);
+        if ((run.liquidations || []).some((l) => !l.symbol || l.symbol === sym || run.symbols.length === 1)) keys.push(["liquidation ▼ (click)", "#d00000"]);
         col.append(el("h3", { text: `${sym} price` }), c, legend(keys));
         plots.push(new Plot(c, pricePanel(run, sym, priceRange[shareKey(run, sym)]), run));
       }
@@ -582,7 +603,9 @@
         el("option", { value: "liquidated", text: "liquidated so far" }),
         el("option", { value: "risk", text: "margin ratio ≥ 80 % or liquidated" }))));
     const state = el("div", { id: "state" });
-    root.append(el("h2", { text: "State at this step" }), controls, state);
+    root.append(el("h2", { text: "State at this step" }), controls,
+      el("p", { class: "hint", text: "Margin ratio ≥ 100 % (red): the scope is liquidated; ≥ 80 % (amber): close. ✕ liquidated earlier; outlined: liquidated at this step. Hover a figure for its exact value." }),
+      state);
     const rows = [];  // {tr, run, account}
     for (const run of RUNS) {
       const box = el("section", { class: "run-state", "data-run": run.name });
@@ -703,7 +726,20 @@
       el("h3", { text: `${run.name}: liquidation ${l.index} — ${l.name} #${l.account}` }),
       el("dl", { class: "numbers" }, ...numbers.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: v })])),
       el("pre", { class: "explanation", text: l.explanation || "(no explanation recorded)" }));
-    box.dataset.liq = selected;
+    box.dataset.shownLiq = selected;  // (not data-liq: that names the list's items)
+    delete box.dataset.shownGeneration;
+  }
+
+  function showSeveral(run, liqs) {
+    setStep(liqs[0].step);
+    const box = document.getElementById("explain");
+    box.replaceChildren(
+      el("h3", { text: `${run.name}: ${liqs.length} liquidations at this step` }),
+      el("p", { text: "They were triggered together; click one to read its explanation." }),
+      el("ul", { class: "liq-links" }, ...liqs.map((l) => el("li", null,
+        el("button", { type: "button", class: "link", onclick: () => showLiquidation(run, l), text: `#${l.index} ${l.name} (${l.scope})` })))));
+    delete box.dataset.shownLiq;
+    delete box.dataset.shownGeneration;
   }
 
   function scrollWithin(item) {  // bring a list item into its scroll box's view, not the page's
@@ -719,17 +755,17 @@
     const liqs = (run.liquidations || []).filter((l) => l.generation === g.generation && (!l.symbol || l.symbol === g.symbol));
     box.replaceChildren(
       el("h3", { text: `${run.name}: cascade generation ${g.generation} (${g.symbol})` }),
-      el("p", { text: `Round ${g.generation} was triggered at mark ${fmtPrice(g.mark)}. Its ${liqs.length} liquidation order(s) ` +
-        `moved the best bid from ${fmtPrice(g.best_bid_before)} to ${fmtPrice(g.best_bid_after)} (${fmtPct(g.impact_fraction)}); ` +
+      el("p", { text: `Round ${g.generation} was triggered at mark ${fmtPrice(g.mark || "")}. Its ${g.liquidations} liquidation order(s) ` +
+        `moved the best bid from ${fmtPrice(g.best_bid_before || "")} to ${fmtPrice(g.best_bid_after || "")} (${fmtPct(g.impact_fraction || "")}); ` +
         "the next round's mark is computed on that book." }),
       el("ul", { class: "liq-links" }, ...liqs.map((l) => el("li", null,
         el("button", { type: "button", class: "link", onclick: () => showLiquidation(run, l), text: `#${l.index} ${l.name} (${l.scope})` })))));
-    box.dataset.generation = `${run.name}:${g.generation}`;
-    delete box.dataset.liq;
+    box.dataset.shownGeneration = `${run.name}:${g.generation}`;  // (not data-generation: that names the table's rows)
+    delete box.dataset.shownLiq;
   }
 
-  function buildEvents(root) {
-    root.append(el("h2", { text: "Explanation" }),
+  function buildEvents(explainRoot, root) {
+    explainRoot.append(el("h2", { text: "Explanation" }),
       el("div", { id: "explain", "aria-live": "polite" },
         el("p", { class: "hint", text: "Click a liquidation (▼ on a plot or in the list) or a cascade generation to read how it happened." })));
     const list = el("div", { id: "liquidations" });
@@ -752,25 +788,26 @@
     if (!any) list.prepend(el("p", { class: "empty", text: "No liquidation in these runs." }));
 
     const gens = el("div", { id: "generations" });
-    root.append(el("h2", { text: "Cascade generations" }), gens);
+    explainRoot.append(el("h2", { text: "Cascade generations" }), gens);  // under the explanation: the two columns balance
     const withGens = RUNS.filter((r) => (r.generations || []).length);
     if (!withGens.length) gens.append(el("p", { class: "empty", text: "No book-driven cascade in these runs." }));
     for (const run of withGens) {
       const tb = el("tbody");
+      const many = new Set(run.generations.map((g) => g.symbol)).size > 1;
       for (const g of run.generations) {
         const tr = el("tr", { "data-generation": `${run.name}:${g.generation}`, "data-symbol": g.symbol, tabindex: 0, role: "button",
           onclick: () => showGeneration(run, g), onkeydown: (e) => { if (e.key === "Enter") showGeneration(run, g); } },
-          el("td", { class: "num", text: String(g.generation) }), el("td", { text: g.symbol }),
+          el("td", { class: "num", text: String(g.generation) }), many ? el("td", { text: g.symbol }) : null,
           el("td", { class: "num", text: String(g.step + 1) }),
           el("td", { class: "num", text: String(g.liquidations) }),
           el("td", { class: "num", "data-value": g.mark, text: fmtPrice(g.mark || "") }),
-          el("td", { class: "num", text: `${fmtPrice(g.best_bid_before || "")} → ${fmtPrice(g.best_bid_after || "")}` }),
-          el("td", { class: "num", "data-value": g.impact_fraction, text: fmtPct(g.impact_fraction || "") }));
+          el("td", { class: "num", "data-value": g.impact_fraction, text: fmtPct(g.impact_fraction || "") }),
+          el("td", { class: "num", text: `${fmtPrice(g.best_bid_before || "")} → ${fmtPrice(g.best_bid_after || "")}` }));
         tb.append(tr);
         updaters.push((k) => tr.classList.toggle("now", g.step === k));
       }
       gens.append(el("h3", { text: run.name }), el("div", { class: "scroll short" }, el("table", { class: "gens", "data-run": run.name },
-        el("thead", null, el("tr", null, ...["gen", "symbol", "step", "liquidations", "trigger mark", "best bid before → after", "impact"].map((t) => el("th", { text: t })))),
+        el("thead", null, el("tr", null, ...["gen", many ? "symbol" : null, "step", "liq.", "trigger mark", "impact", "best bid → after"].filter(Boolean).map((t) => el("th", { text: t })))),
         tb)));
     }
   }
@@ -786,9 +823,13 @@
     const cols = ["run", "account", "name", "symbol", "position_side", "margin_mode", "qty", "mark", "liquidation_price",
       "distance_fraction", "what", "haircut_asset", "haircut_now", "haircut_at_liquidation"].filter((c) => rows.some((r) => r[c]));
     const pct = new Set(["distance_fraction", "haircut_now", "haircut_at_liquidation"]);
+    const heads = { position_side: "side", margin_mode: "mode", liquidation_price: "liq. price", distance_fraction: "distance",
+      haircut_asset: "haircut asset", haircut_now: "haircut now", haircut_at_liquidation: "haircut at liq." };
+    box.append(el("p", { class: "hint", text: "distance: how far the mark may move, signed, before the position's scope is liquidated " +
+      "(every other price fixed); haircut rows: a collateral's haircut now and where it would liquidate the account." }));
     box.append(el("div", { class: "scroll" }, el("table", { class: "distances" },
-      el("thead", null, el("tr", null, ...cols.map((c) => el("th", { text: c.replace(/_/g, " ") })))),
-      el("tbody", null, ...rows.map((r) => el("tr", { "data-run": r.run, "data-account": r.account },
+      el("thead", null, el("tr", null, ...cols.map((c) => el("th", { "data-column": c, text: heads[c] || c.replace(/_/g, " ") })))),
+      el("tbody", null, ...rows.map((r) => el("tr", { "data-distance-run": r.run, "data-distance-account": r.account },
         ...cols.map((c) => {
           const v = r[c] === undefined || r[c] === null ? "" : String(r[c]);
           const text = pct.has(c) ? fmtPct(v) : (c === "mark" || c === "liquidation_price") ? fmtPrice(v) : c === "qty" ? fmtExact(v) : v;
@@ -814,7 +855,7 @@
     const now = document.getElementById("now");
     now.textContent = text;
     now.dataset.step = String(k);
-    now.dataset.generation = String(gen);
+    now.dataset.stepGeneration = String(gen);
     now.dataset.label = label || "";
     if (DOC.aligned === "start") {
       const clocks = RUNS.map((r) => `${r.name}: ${runClock(r, k)}` + (k > r._last ? " (its run has ended)" : ""));
@@ -877,19 +918,20 @@
   function build() {
     const body = document.body;
     const head = el("header", null, el("h1", { text: DOC.title || "exsim" }),
-      el("p", { class: "sub", text: `${RUNS.length} run${RUNS.length === 1 ? "" : "s"} side by side · ${N} steps` +
+      el("p", { class: "sub", text: (RUNS.length === 1 ? "1 run" : `${RUNS.length} runs side by side`) + ` · ${N} steps` +
         (DOC.aligned === "start" ? " · each run from its own start" : "") + " · every figure is the run's own exact number (hover a cell)" }));
     body.append(head, buildControls());
     const plotsBox = el("section", { id: "plots" });
     body.append(plotsBox);
     buildPlots(plotsBox);
     const lower = el("div", { class: "lower" });
-    const left = el("section", { class: "state-col" });
+    const left = el("section", { class: "explain-col" });
     const right = el("section", { class: "events-col" });
     lower.append(left, right);
-    body.append(lower);
-    buildState(left);
-    buildEvents(right);
+    const stateBox = el("section", { class: "state-box" });
+    body.append(lower, stateBox);
+    buildEvents(left, right);
+    buildState(stateBox);
     const bottom = el("section", { class: "bottom" });
     body.append(bottom);
     buildDistances(bottom);
@@ -902,9 +944,11 @@
       pending = requestAnimationFrame(() => { for (const p of plots) p.layout(); });
     };
     new ResizeObserver(relayout).observe(plotsBox);
+    window.addEventListener("resize", relayout);  // (a zoom or another screen changes devicePixelRatio, not the box)
     for (const p of plots) p.layout();
     setStep(0);
     window.exsimPage = { step: () => current, setStep, steps: N };
+    document.documentElement.dataset.builtMs = String(Math.round(performance.now()));
   }
 
   build();
