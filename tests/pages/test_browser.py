@@ -52,13 +52,27 @@ def builtin(request: pytest.FixtureRequest, compare_page: Callable[[str], Page],
 
 
 @pytest.fixture(scope="session")
-def demo_report(tmp_path_factory: pytest.TempPathFactory) -> Page:
-    """``exsim demo --out D`` then ``exsim report D --html F``: two replays side by side."""
-    folder = tmp_path_factory.mktemp("demo-report")
-    run_cli("demo", "--out", str(folder / "demo"))
-    html = folder / "demo.html"
-    out = run_cli("report", str(folder / "demo"), "--html", str(html))
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``exsim demo --out D``: D holds two replay run dirs (``capture``, ``crash``)."""
+    folder = tmp_path_factory.mktemp("demo") / "demo"
+    run_cli("demo", "--out", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def demo_report(demo: Path) -> Page:
+    """``exsim report D --html F`` of the demo's folder: two replays of different days side by side."""
+    html = demo.parent / "demo.html"
+    out = run_cli("report", str(demo), "--html", str(html))
     assert f"page: {html}" in out
+    return load_page(html)
+
+
+@pytest.fixture(scope="session")
+def crash_report(demo: Path) -> Page:
+    """``exsim report D/crash --html F``: one replay run dir."""
+    html = demo.parent / "crash.html"
+    run_cli("report", str(demo / "crash"), "--html", str(html))
     return load_page(html)
 
 
@@ -313,6 +327,27 @@ class TestReplayReportPage:
         assert liquidations_of(run.dir), "the demo's crash replay has a liquidation"
         browser.click(browser.find('#liquidations [data-liq="crash:1"]'))
         assert normalized(explain_run(run.dir, 1)) in normalized(browser.text("#explain"))
+        browser.assert_quiet_console()
+
+
+    def test_one_run_dirs_page_steps_to_its_numbers(self, crash_report: Page, browser: Browser) -> None:
+        """The page of one replay run dir opens quietly; #next, the arrow keys and setStep
+        show its equity and wallet at each step."""
+        from selenium.webdriver.common.keys import Keys
+
+        browser.open(crash_report.html)
+        assert browser.steps() == len(crash_report.doc["steps"]) and len(crash_report.runs) == 1
+        bad = []
+        for k in checked_steps(crash_report):
+            browser.set_step(k)
+            bad += state_mismatches(browser, crash_report, k)
+        browser.set_step(0)
+        browser.click(browser.find("#next"))
+        blur(browser)
+        browser.press(Keys.ARROW_RIGHT)
+        assert browser.step() == 2
+        bad += state_mismatches(browser, crash_report, 2)
+        assert not bad, "\n".join(bad[:20])
         browser.assert_quiet_console()
 
 
