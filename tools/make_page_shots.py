@@ -34,7 +34,7 @@ from tests.pages.browser import Browser, start_chromium  # noqa: E402
 from tests.pages.runs import BUILTINS, make_compare_page  # noqa: E402
 
 WIDTH = 1440  # a laptop screen, CSS pixels
-HEIGHT = 2100  # the captured top of the page
+HEIGHT = 2600  # the captured top of the page (two laptop screens and a half)
 MAX_BYTES = 300_000
 
 
