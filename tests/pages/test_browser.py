@@ -115,6 +115,15 @@ def state_mismatches(browser: Browser, page: Page, step: int) -> list[str]:
     return bad
 
 
+def mismatches_at_checked_steps(browser: Browser, page: Page) -> list[str]:
+    """:func:`state_mismatches` at each of the page's :func:`checked_steps`, set by ``setStep``."""
+    bad = []
+    for k in checked_steps(page):
+        browser.set_step(k)
+        bad += state_mismatches(browser, page, k)
+    return bad
+
+
 def normalized(text: str) -> str:
     return " ".join(text.split())
 
@@ -161,10 +170,7 @@ class TestBuiltinComparePage:
     def test_the_state_panel_shows_the_runs_own_numbers(self, builtin: Page, browser: Browser) -> None:
         """At several steps each checked account's equity, wallet and margin ratio are the
         run's own time-series values at that instant."""
-        bad = []
-        for k in checked_steps(builtin):
-            browser.set_step(k)
-            bad += state_mismatches(browser, builtin, k)
+        bad = mismatches_at_checked_steps(browser, builtin)
         assert not bad, "\n".join(bad[:20])
 
     def test_next_button_steps_forward_and_prev_back(self, builtin: Page, browser: Browser) -> None:
@@ -310,10 +316,7 @@ class TestReplayReportPage:
     def test_stepping_shows_each_replays_equity(self, demo_report: Page, browser: Browser) -> None:
         """#next and the slider show each replay's equity and wallet at that instant."""
         browser.open(demo_report.html)
-        bad = []
-        for k in checked_steps(demo_report):
-            browser.set_step(k)
-            bad += state_mismatches(browser, demo_report, k)
+        bad = mismatches_at_checked_steps(browser, demo_report)
         browser.set_step(0)
         browser.click(browser.find("#next"))
         assert browser.step() == 1
@@ -329,7 +332,6 @@ class TestReplayReportPage:
         assert normalized(explain_run(run.dir, 1)) in normalized(browser.text("#explain"))
         browser.assert_quiet_console()
 
-
     def test_one_run_dirs_page_steps_to_its_numbers(self, crash_report: Page, browser: Browser) -> None:
         """The page of one replay run dir opens quietly; #next, the arrow keys and setStep
         show its equity and wallet at each step."""
@@ -337,10 +339,7 @@ class TestReplayReportPage:
 
         browser.open(crash_report.html)
         assert browser.steps() == len(crash_report.doc["steps"]) and len(crash_report.runs) == 1
-        bad = []
-        for k in checked_steps(crash_report):
-            browser.set_step(k)
-            bad += state_mismatches(browser, crash_report, k)
+        bad = mismatches_at_checked_steps(browser, crash_report)
         browser.set_step(0)
         browser.click(browser.find("#next"))
         blur(browser)
@@ -364,10 +363,7 @@ class TestScenarioPage:
         page = load_page(html, dirs=[tmp_path / "again"])
         browser.open(html)
         assert browser.steps() == len(page.doc["steps"])
-        bad = []
-        for k in checked_steps(page):
-            browser.set_step(k)
-            bad += state_mismatches(browser, page, k)
+        bad = mismatches_at_checked_steps(browser, page)
         browser.set_step(0)
         browser.click(browser.find("#next"))
         bad += state_mismatches(browser, page, 1)
