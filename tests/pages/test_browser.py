@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -255,6 +256,28 @@ class TestBuiltinComparePage:
             colours, share = browser.canvas_ink(c)
             what = f"{c.get_attribute('data-run')} {c.get_attribute('data-panel') or c.get_attribute('class')}"
             assert colours >= 4 and share >= 0.005, f"canvas {what}: {colours} colours, {share:.2%} drawn"
+
+
+# ---------------------------------------------------------------------------- play
+class TestPlay:
+    """#play steps through the run by itself until paused."""
+
+    def test_play_advances_and_pause_stops(self, compare_page: Callable[[str], Page], browser: Browser) -> None:
+        """After #play the step moves on by itself, showing the runs' numbers; a second
+        click pauses it where it is."""
+        from selenium.webdriver.support.ui import WebDriverWait
+
+        page = compare_page("one-position")
+        browser.open(page.html)
+        browser.set_step(0)
+        browser.click(browser.find("#play"))
+        WebDriverWait(browser.driver, 30, poll_frequency=0.05).until(lambda d: browser.step() >= 2, "#play did not step")
+        browser.click(browser.find("#play"))
+        paused = browser.step()
+        assert not state_mismatches(browser, page, paused)
+        time.sleep(1.3)  # longer than two of play's intervals (at most 600 ms a step)
+        assert browser.step() == paused
+        browser.assert_quiet_console()
 
 
 # ---------------------------------------------------------------------------- the cascade
