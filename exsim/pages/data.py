@@ -169,7 +169,8 @@ class _Run:
         if len(periodic) > MAX_SAMPLE_FRAMES:
             keep = {periodic[(j * (len(periodic) - 1)) // (MAX_SAMPLE_FRAMES - 1)] for j in range(MAX_SAMPLE_FRAMES)}
             dropped = len(periodic) - len(keep)
-            self.frames = [f for i, f in enumerate(self.frames) if i in keep or i not in set(periodic)]
+            left_out = set(periodic) - keep
+            self.frames = [f for i, f in enumerate(self.frames) if i not in left_out]
             self.notes.append(
                 f"{dropped:,} of {len(periodic):,} periodic samples left out to keep the page small "
                 f"(every order, fill and liquidation kept); the run's timeseries.csv has them all"
