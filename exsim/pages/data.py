@@ -35,8 +35,8 @@ from typing import Any, Final
 from exsim.errors import InputError
 from exsim.replay.explain import explain, liquidations_of, run_instruments, run_venue_of
 from exsim.replay.report import stream_run_csv
-from exsim.results.positions import read_distances
-from exsim.units import format_atoms, format_decimal, format_subticks
+from exsim.results.positions import distance_e8, read_distances, scope_ratio_e8
+from exsim.units import format_atoms, format_decimal, format_rate_e8, format_subticks
 
 FORMAT: Final = "exsim-page/1"
 MAX_SAMPLE_FRAMES: Final = 4000  # periodic frames kept per run (evenly spaced)
@@ -417,6 +417,7 @@ class _Run:
             if rows[0].get("why") == "liquidation":
                 for row in rows:
                     rows_at.setdefault((key[0], int(row.get("account") or 1)), []).append(key)
+        series = {(q["account"], q["symbol"], q["position_side"]): q for q in out["positions"]}
         liqs = []
         for i, e in enumerate(events, 1):
             ts, aid = int(e["ts_ns"]) + self.shift_ns, int(e["account_id"])
@@ -424,6 +425,8 @@ class _Run:
             if found:
                 key = found.pop(0)
                 step, gen = self._step_of[key], key[1]
+                if self.kind == "scenario":
+                    _trigger_positions(series, e, step, instruments)
             else:
                 step, gen = self.step_at_or_after(ts - self.shift_ns), 0
             pos = (e.get("positions") or [{}])[0]
@@ -481,6 +484,36 @@ class _Run:
         if not path.is_file():
             return []
         return [dict(row) for row in read_distances(path) if row.get("run") == self.name]
+
+
+def _trigger_positions(series: dict[tuple[int, str, str], dict[str, Any]], e: dict[str, Any], step: int,
+                       instruments: dict[str, Any]) -> None:
+    """A scenario's positions at a liquidation's trigger step, from the event (positions.csv
+    has no row there: the trigger row is written after the engine acted): size, mark,
+    liquidation price, distance and the scope's ratio as the engine saw them; the entry
+    price carried; what the event does not tell (a cross leg's own maintenance margin,
+    its unrealized PnL and drawdown) left empty rather than shown stale."""
+    balance, maint = int(e.get("margin_balance_atoms", 0)), int(e.get("maint_margin_atoms", 0))
+    alone = len(e.get("positions") or []) == 1
+    for p in e.get("positions") or []:
+        q = series.get((int(e["account_id"]), p["symbol"], p.get("position_side", "BOTH")))
+        inst = instruments.get(p["symbol"])
+        if q is None or inst is None or e.get("scope") == "MULTI_ASSETS":
+            continue
+        mark, liq = int(p["mark_price_subticks"]), int(p.get("liquidation_price_subticks") or 0)
+        dist = distance_e8(mark, liq) if liq else None
+        i = bisect.bisect_right(q["step"], step)
+        entry = q["entry_price"][i - 1] if i else None
+        values = {
+            "qty": inst.qty_str(int(p["qty_lots"])), "entry_price": entry, "mark": inst.mark_str(mark),
+            "unrealized_pnl": None, "maint_margin": format_atoms(maint) if alone else None,
+            "scope_margin_ratio": format_rate_e8(scope_ratio_e8(balance, maint), 8),
+            "liquidation_price": inst.mark_str(liq) if liq else None,
+            "distance_fraction": None if dist is None else format_rate_e8(dist, 8), "drawdown": None,
+        }
+        q["step"].insert(i, step)
+        for f in _POSITION_FIELDS:
+            q[f].insert(i, values[f])
 
 
 _POSITION_FIELDS: Final = ("qty", "entry_price", "mark", "unrealized_pnl", "maint_margin", "scope_margin_ratio",

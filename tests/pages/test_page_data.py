@@ -190,3 +190,25 @@ def test_a_folder_without_runs_is_refused(tmp_path: Path) -> None:
         run_dirs_of(tmp_path)
     with pytest.raises(InputError, match="not a run directory"):
         run_dirs_of(tmp_path / "nowhere")
+
+
+def test_at_a_liquidation_the_position_shows_what_the_engine_saw(tmp_path: Path) -> None:
+    """one-position (isolated, 1 DEMO long at 1000, 100 margin): at the liquidation's step the
+    position is not the previous sample's (mark 950, ratio 95 %) but the trigger's: mark
+    947.368, the bucket's ratio 47.3684 / 47.368 = 1.00000845 (rounded up, as the time
+    series' trigger row has it), liquidation price 947.36842106 now 0.44e-6 above the mark."""
+    out = tmp_path / "one"
+    assert main(["scenario", "one-position", "--mode", "isolated", "--out", str(out)]) == 0
+    doc = page_document(run_dirs_of(out), "one")
+    run = doc["runs"][0]
+    liq = run["liquidations"][0]
+    trigger = next(r for r in _rows(out / "timeseries.csv") if r["why"] == "liquidation")
+    q = run["positions"][0]
+    at = {f: _value_at(q, f, liq["step"]) for f in ("qty", "entry_price", "mark", "maint_margin", "scope_margin_ratio",
+                                                     "liquidation_price", "distance_fraction", "unrealized_pnl")}
+    assert at == {"qty": "1.000", "entry_price": "1000.00000000", "mark": "947.368", "maint_margin": "47.36840000",
+                  "scope_margin_ratio": trigger["margin_ratio"], "liquidation_price": "947.36842106",
+                  "distance_fraction": "0.00000044", "unrealized_pnl": None}
+    assert trigger["margin_ratio"] == "1.00000845"
+    assert _value_at(q, "mark", liq["step"] - 1) == "950.000"  # the sample before
+    assert _value_at(q, "qty", liq["step"] + 1) == "0.000"  # closed after it
