@@ -155,3 +155,19 @@ def make_compare_page(name: str, folder: Path) -> Page:
     html = folder / f"{name}.html"
     run_cli("compare", name, *compare_args(name), "--out", str(folder / name), "--html", str(html))
     return load_page(html)
+
+
+def rows(path: Path) -> list[dict[str, str]]:
+    """A run file's rows, every value the file's own string."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def value_at(series: dict[str, Any], field: str, step: int) -> Any:
+    """What a page-document series shows at a global step: its last entry at or before it."""
+    shown = None
+    for s, v in zip(series["step"], series[field]):
+        if s > step:
+            break
+        shown = v
+    return shown

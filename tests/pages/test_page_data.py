@@ -4,7 +4,6 @@ the events; bad run directories are one clear line."""
 
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from pathlib import Path
@@ -19,6 +18,8 @@ from exsim.pages.data import page_document, run_dirs_of, write_json
 from exsim.replay.explain import explain, liquidations_of, run_instruments, run_venue_of
 from exsim.units import format_atoms, format_subticks
 
+from .runs import rows, value_at
+
 
 @pytest.fixture(scope="module")
 def cascade_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -32,19 +33,6 @@ def cascade_doc(cascade_dir: Path) -> dict[str, Any]:
     return page_document(run_dirs_of(cascade_dir), "cascade")
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
-
-
-def _value_at(series: dict[str, Any], field: str, step: int) -> Any:
-    """The value a series shows at a global step: its last entry at or before it."""
-    shown = None
-    for s, v in zip(series["step"], series[field]):
-        if s > step:
-            break
-        shown = v
-    return shown
 
 
 def test_a_compare_folder_lists_its_runs_in_mode_order(cascade_dir: Path) -> None:
@@ -58,12 +46,12 @@ def test_every_account_value_is_the_runs_own_last_row_at_each_step(cascade_doc: 
     document shows for each account (equity, wallet, margin ratio)."""
     steps = cascade_doc["steps"]
     for run in cascade_doc["runs"]:
-        rows = _rows(cascade_dir / run["name"] / "timeseries.csv")
+        series_rows = rows(cascade_dir / run["name"] / "timeseries.csv")
         by_account = {a["account"]: a for a in run["accounts"]}
-        assert set(by_account) == {int(r["account"]) for r in rows}
+        assert set(by_account) == {int(r["account"]) for r in series_rows}
         # the frames: a new one when the time or why changes or an account repeats
         frames: list[list[dict[str, str]]] = []
-        for r in rows:
+        for r in series_rows:
             f = frames[-1] if frames else None
             if f is None or f[0]["ts_ns"] != r["ts_ns"] or f[0]["why"] != r["why"] or r["account"] in {x["account"] for x in f}:
                 frames.append([r])
@@ -80,7 +68,7 @@ def test_every_account_value_is_the_runs_own_last_row_at_each_step(cascade_doc: 
             for aid in (1, 2, 40, 300):
                 if aid in shown:
                     for field in ("equity", "wallet", "margin_ratio"):
-                        assert _value_at(by_account[aid], field, step) == shown[aid][field]
+                        assert value_at(by_account[aid], field, step) == shown[aid][field]
 
 
 def test_the_timeline_is_the_union_of_both_runs_frames(cascade_doc: dict[str, Any]) -> None:
@@ -116,7 +104,7 @@ def test_a_cascades_rounds_are_listed_with_the_books_move(cascade_doc: dict[str,
     """Each cascade round of marks.csv is a generation with its trigger mark and the best bid
     before and after its liquidation orders: the impact is (after − before) / before."""
     iso = cascade_doc["runs"][0]
-    marks = [r for r in _rows(cascade_dir / "isolated" / "marks.csv") if r["generation"] != "0"]
+    marks = [r for r in rows(cascade_dir / "isolated" / "marks.csv") if r["generation"] != "0"]
     assert [g["generation"] for g in iso["generations"]] == [int(r["generation"]) for r in marks]
     g1 = iso["generations"][0]
     assert (g1["mark"], g1["best_bid_before"], g1["best_bid_after"]) == (marks[0]["mark"], marks[0]["best_bid"], marks[1]["best_bid"])
@@ -148,7 +136,7 @@ def test_runs_of_different_periods_are_shown_from_their_own_starts(tmp_path: Pat
     assert doc["aligned"] == "start" and doc["t0_ns"] == "0"
     assert any("different periods" in n for n in doc["notes"])
     for run in doc["runs"]:
-        first = _rows(out / run["name"] / "timeseries.csv")[0]
+        first = rows(out / run["name"] / "timeseries.csv")[0]
         assert run["accounts"][0]["step"][0] == 0 and doc["steps"][0][0] == 0
         assert run["t0_ns"] == first["ts_ns"]
         assert run["prices"]["BTCUSDT"]["mark"][0] == first["mark"]
@@ -161,13 +149,13 @@ def test_periodic_samples_are_thinned_but_never_events(tmp_path: Path, monkeypat
     liquidation frames all stay; the note says how many were left out."""
     out = _demo_like(tmp_path)
     crash = out / "crash"
-    rows = _rows(crash / "timeseries.csv")
-    periodic = sum(1 for r in rows if r["why"] == "sample")
+    series_rows = rows(crash / "timeseries.csv")
+    periodic = sum(1 for r in series_rows if r["why"] == "sample")
     monkeypatch.setattr(page_data, "MAX_SAMPLE_FRAMES", 100)
     doc = page_document([("crash", crash)], "crash")
     labels = [s[2] for s in doc["steps"]]
     assert labels.count("sample") == 100
-    assert sorted(x for x in labels if x != "sample") == sorted(r["why"] for r in rows if r["why"] != "sample")
+    assert sorted(x for x in labels if x != "sample") == sorted(r["why"] for r in series_rows if r["why"] != "sample")
     assert doc["notes"] == [f"crash: {periodic - 100:,} of {periodic:,} periodic samples left out to keep the page small "
                             "(every order, fill and liquidation kept); the run's timeseries.csv has them all"]
 
@@ -202,13 +190,13 @@ def test_at_a_liquidation_the_position_shows_what_the_engine_saw(tmp_path: Path)
     doc = page_document(run_dirs_of(out), "one")
     run = doc["runs"][0]
     liq = run["liquidations"][0]
-    trigger = next(r for r in _rows(out / "timeseries.csv") if r["why"] == "liquidation")
+    trigger = next(r for r in rows(out / "timeseries.csv") if r["why"] == "liquidation")
     q = run["positions"][0]
-    at = {f: _value_at(q, f, liq["step"]) for f in ("qty", "entry_price", "mark", "maint_margin", "scope_margin_ratio",
+    at = {f: value_at(q, f, liq["step"]) for f in ("qty", "entry_price", "mark", "maint_margin", "scope_margin_ratio",
                                                      "liquidation_price", "distance_fraction", "unrealized_pnl")}
     assert at == {"qty": "1.000", "entry_price": "1000.00000000", "mark": "947.368", "maint_margin": "47.36840000",
                   "scope_margin_ratio": trigger["margin_ratio"], "liquidation_price": "947.36842106",
                   "distance_fraction": "0.00000044", "unrealized_pnl": None}
     assert trigger["margin_ratio"] == "1.00000845"
-    assert _value_at(q, "mark", liq["step"] - 1) == "950.000"  # the sample before
-    assert _value_at(q, "qty", liq["step"] + 1) == "0.000"  # closed after it
+    assert value_at(q, "mark", liq["step"] - 1) == "950.000"  # the sample before
+    assert value_at(q, "qty", liq["step"] + 1) == "0.000"  # closed after it

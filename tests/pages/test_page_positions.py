@@ -15,20 +15,9 @@ from exsim.cli import main
 from exsim.errors import InputError
 from exsim.pages.data import page_document, run_dirs_of
 
-
-def rows(path: Path) -> list[dict[str, str]]:
-    with open(path, newline="", encoding="utf-8") as f:
-        return list(csv.DictReader(f))
+from .runs import rows, value_at
 
 
-def value_at(series: dict[str, Any], field: str, step: int) -> Any:
-    """What a series shows at a global step: its last entry at or before it."""
-    shown = None
-    for s, v in zip(series["step"], series[field]):
-        if s > step:
-            break
-        shown = v
-    return shown
 
 
 @pytest.fixture(scope="module")
