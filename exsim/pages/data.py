@@ -465,8 +465,11 @@ class _Run:
             if "insurance_fund_end" in s:
                 figs.append(["insurance fund: start → end", f"{s.get('insurance_fund_start')} → {s.get('insurance_fund_end')}"])
         else:
-            stats = s.get("statistics") or {}
-            figs.append(["net PnL", str(stats.get("pnl", ""))])
+            acct = s.get("account") if isinstance(s.get("account"), dict) else {}
+            asset = str(acct.get("asset") or "USDT")  # a coin-margined replay's money is the coin
+            figs.append([f"deposit ({asset})", str(acct.get("deposit", ""))])
+            figs.append([f"equity at the end ({asset})", str(acct.get("equity", ""))])
+            figs.append([f"net PnL ({asset})", str(acct.get("pnl", (s.get("statistics") or {}).get("pnl", "")))])
             liq = s.get("liquidations")
             figs.append(["liquidations", str(len(liq) if isinstance(liq, list) else liq)])
             figs.append(["from", str(s.get("first_time_utc", ""))])

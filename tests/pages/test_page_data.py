@@ -200,3 +200,21 @@ def test_at_a_liquidation_the_position_shows_what_the_engine_saw(tmp_path: Path)
     assert trigger["margin_ratio"] == "1.00000845"
     assert value_at(q, "mark", liq["step"] - 1) == "950.000"  # the sample before
     assert value_at(q, "qty", liq["step"] + 1) == "0.000"  # closed after it
+
+
+def test_a_coin_margined_replays_money_is_named_in_its_coin(tmp_path: Path) -> None:
+    """The real COIN-M capture (BTCUSD_PERP, 2024-08-08) held with a 0.02 BTC deposit: the
+    page's figures say BTC and are the summary's own strings; its positions and book come
+    from the run's positions.csv and depth.csv."""
+    capture = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "hftbacktest-binance-20240808"
+    out = tmp_path / "cm"
+    assert main(["replay", str(capture / "cm_btcusd_perp_20240808.gz"), "--strategy", "holder", "--deposit", "0.02BTC",
+                 "--out", str(out), "--no-progress"]) == 0
+    run = page_document(run_dirs_of(out), "cm")["runs"][0]
+    account = json.loads((out / "summary.json").read_text())["account"]
+    figures = dict(run["figures"])
+    assert figures["deposit (BTC)"] == "0.02000000"
+    assert (figures["equity at the end (BTC)"], figures["net PnL (BTC)"]) == (account["equity"], account["pnl"])
+    q = run["positions"][0]
+    assert (q["symbol"], q["qty"][0]) == ("BTCUSD_PERP", rows(out / "positions.csv")[0]["qty"])
+    assert run["depth"]["BTCUSD_PERP"]["bids"][0][0] == rows(out / "depth.csv")[0]["bids"].split(";")[0].split(":")
