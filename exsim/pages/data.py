@@ -28,7 +28,6 @@ from __future__ import annotations
 import bisect
 import json
 from collections.abc import Iterable, Iterator
-from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
@@ -36,7 +35,7 @@ from exsim.errors import InputError
 from exsim.replay.explain import explain, liquidations_of, run_instruments, run_venue_of
 from exsim.replay.report import stream_run_csv
 from exsim.results.positions import distance_e8, read_distances, scope_ratio_e8
-from exsim.units import format_atoms, format_decimal, format_rate_e8, format_subticks
+from exsim.units import RATE_SCALE, div_half_even, format_atoms, format_rate_e8, format_subticks, to_subticks
 
 FORMAT: Final = "exsim-page/1"
 MAX_SAMPLE_FRAMES: Final = 4000  # periodic frames kept per run (evenly spaced)
@@ -230,10 +229,9 @@ class _Run:
                 aid = int(row["account"])
                 a = accounts.get(aid)
                 if a is None:
-                    a = accounts[aid] = {"account": aid, "name": row.get("name", ""), "step": [], "equity": [], "wallet": [],
-                                         "margin_balance": [], "maint_margin": [], "margin_ratio": []}
+                    a = accounts[aid] = {"account": aid, "name": row.get("name", ""), **_series(_ACCOUNT_FIELDS)}
                 a["step"].append(step)
-                for f in ("equity", "wallet", "margin_balance", "maint_margin", "margin_ratio"):
+                for f in _ACCOUNT_FIELDS:
                     a[f].append(row.get(f) or None)
         out["accounts"] = [accounts[k] for k in sorted(accounts)]
         marks_path = self.dir / "marks.csv"
@@ -241,7 +239,7 @@ class _Run:
             prices: dict[str, dict[str, list[Any]]] = {}
             for line_no, row in enumerate(stream_run_csv(marks_path), 2):
                 sym = row["symbol"]
-                p = prices.setdefault(sym, {"step": [], "mark": [], "last": [], "best_bid": [], "best_ask": []})
+                p = prices.setdefault(sym, _series(_PRICE_FIELDS))
                 gen = _int(row, "generation", marks_path, line_no) if row.get("generation") else 0
                 p["step"].append(self.step_at_or_after(_int(row, "ts_ns", marks_path, line_no), gen))
                 p["mark"].append(row.get("mark") or None)
@@ -264,8 +262,10 @@ class _Run:
             nxt = next((r for r in rows[i + 1:] if r["ts_ns"] == row["ts_ns"] and r["symbol"] == row["symbol"]), None)
             before, after = row.get("best_bid") or "", (nxt or row).get("best_bid") or ""
             impact = ""
-            if before and after and Decimal(before) != 0:
-                impact = format_decimal(((Decimal(after) - Decimal(before)) / Decimal(before)).quantize(Decimal("1E-8")))
+            if before and after:
+                b, a = (to_subticks(x, field="best_bid", where=str(marks_path)) for x in (before, after))
+                if b > 0:  # (after − before) / before, e8, half-even (−1905 / 59242.5 → −0.03215597)
+                    impact = format_rate_e8(div_half_even((a - b) * RATE_SCALE, b), 8)
             out.append({
                 "generation": gen,
                 "symbol": row["symbol"],
@@ -281,7 +281,7 @@ class _Run:
     def _replay_series(self, out: dict[str, Any]) -> None:
         strategy = self.summary.get("strategy")
         name = str(strategy).rpartition(":")[2] if isinstance(strategy, str) and strategy else "strategy"
-        acct: dict[str, Any] = {"account": 1, "name": name, "step": [], "equity": [], "wallet": [], "margin_balance": [], "maint_margin": [], "margin_ratio": []}
+        acct: dict[str, Any] = {"account": 1, "name": name, **_series(_ACCOUNT_FIELDS)}
         prices: dict[str, dict[str, list[Any]]] = {}
         positions: dict[str, dict[str, Any]] = {}
         for key, rows in self.frames:
@@ -294,7 +294,7 @@ class _Run:
                 acct[f].append(None)  # a replay's margin figures are its buckets'/pool's: see positions
             for row in rows:
                 sym = row.get("symbol", "")
-                p = prices.setdefault(sym, {"step": [], "mark": [], "last": [], "best_bid": [], "best_ask": []})
+                p = prices.setdefault(sym, _series(_PRICE_FIELDS))
                 p["step"].append(step)
                 p["mark"].append(row.get("mark") or None)
                 p["last"].append(row.get("last") or None)
@@ -304,7 +304,7 @@ class _Run:
                 if q is None:
                     q = positions[sym] = {"account": 1, "symbol": sym, "position_side": "BOTH",
                                           "margin_mode": self._replay_margin_mode(sym),
-                                          "step": [], **{f: [] for f in _POSITION_FIELDS}}
+                                          **_series(_POSITION_FIELDS)}
                 q["step"].append(step)
                 vals = {"qty": row.get("position_qty"), "entry_price": row.get("entry_price"), "mark": row.get("mark"),
                         "maint_margin": row.get("maint_margin"), "scope_margin_ratio": row.get("margin_ratio"),
@@ -314,7 +314,7 @@ class _Run:
         out["accounts"] = [acct]
         out["prices"] = prices
         out["symbols"] = sorted(prices)
-        self._replay_positions = [positions[s] for s in sorted(positions)]
+        out["positions"] = [positions[s] for s in sorted(positions)]  # positions.csv, when written, replaces them
 
     def _replay_margin_mode(self, symbol: str) -> str:
         settings = self.summary.get("settings")
@@ -324,8 +324,7 @@ class _Run:
     def _positions_file(self, out: dict[str, Any]) -> None:
         path = self.dir / "positions.csv"
         if not path.is_file():
-            out["positions"] = getattr(self, "_replay_positions", [])
-            return
+            return  # an older run: a replay's positions are its time series' (above), a scenario's none
         series: dict[tuple[int, str, str], dict[str, Any]] = {}
         for step, row, line_no in self._sample_rows(path, ("account", "symbol", "position_side")):
             try:
@@ -335,7 +334,7 @@ class _Run:
             q = series.get(ident)
             if q is None:
                 q = series[ident] = {"account": ident[0], "symbol": ident[1], "position_side": ident[2],
-                                     "margin_mode": row.get("margin_mode", ""), "step": [], **{f: [] for f in _POSITION_FIELDS}}
+                                     "margin_mode": row.get("margin_mode", ""), **_series(_POSITION_FIELDS)}
             if row.get("margin_mode"):  # (a closing row has none: the position's last mode stays)
                 q["margin_mode"] = row["margin_mode"]
             q["step"].append(step)
@@ -519,6 +518,13 @@ def _trigger_positions(series: dict[tuple[int, str, str], dict[str, Any]], e: di
             q[f].insert(i, values[f])
 
 
+def _series(fields: tuple[str, ...]) -> dict[str, list[Any]]:
+    """An empty series: its ``step`` list and one list per field, entry for entry."""
+    return {"step": [], **{f: [] for f in fields}}
+
+
+_ACCOUNT_FIELDS: Final = ("equity", "wallet", "margin_balance", "maint_margin", "margin_ratio")
+_PRICE_FIELDS: Final = ("mark", "last", "best_bid", "best_ask")
 _POSITION_FIELDS: Final = ("qty", "entry_price", "mark", "unrealized_pnl", "maint_margin", "scope_margin_ratio",
                            "liquidation_price", "distance_fraction", "drawdown")
 

@@ -53,10 +53,11 @@ from exsim.readers.rows import KIND_NAMES
 from exsim.replay.rundir import atomic_write
 from exsim.replay.strategy import ACCOUNT_ID
 from exsim.results.assets import UsdPricer, tells_assets
-from exsim.results.positions import (
+from exsim.results.positions import (  # RATIO_CAP_E8: the ratio written for a balance <= 0 (10,000 %)
     DEPTH_FIELDS,
     DEPTH_LEVELS,
     POSITION_FIELDS,
+    RATIO_CAP_E8,
     PositionTracks,
     closing_cells,
     depth_text,
@@ -102,8 +103,6 @@ ASSET_SERIES_FIELDS = ("asset", "equity_usd")
 #: the run files written row by row (a checkpoint records their lengths; see exsim.replay.checkpoint)
 STREAMED_CSVS = ("fills.csv", "timeseries.csv", "trades.csv", "positions.csv", "depth.csv")
 _NEVER = -(1 << 62)
-#: margin ratio written when it is higher (a margin balance <= 0 has no finite ratio): 10,000 %
-RATIO_CAP_E8 = 100 * RATE_SCALE
 
 
 def open_run_file(out_dir: Path, name: str, mode: str = "w") -> IO[str]:

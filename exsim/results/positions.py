@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Final
 
 from exsim.errors import InputError
 from exsim.ledger import POSITION_SIDE_NAMES
-from exsim.units import format_atoms, format_rate_e8, grid_formatter, move_fraction_e8, mul_div_floor
+from exsim.units import RATE_SCALE, ceil_div, format_atoms, format_rate_e8, grid_formatter, move_fraction_e8, mul_div_floor
 
 if TYPE_CHECKING:
     from exsim.liquidation.risk import PositionRisk
@@ -73,7 +73,7 @@ MAX_DISTANCES_BYTES: Final = 64 << 20
 #: levels per side in depth.csv
 DEPTH_LEVELS: Final = 10
 #: a margin ratio shown when the margin balance is <= 0 (as the time series caps it): 10,000 %
-RATIO_CAP_E8: Final = 100 * 10**8
+RATIO_CAP_E8: Final = 100 * RATE_SCALE
 
 
 def entry_price_text(inst: Any, qty_lots: int, cost_atoms: int) -> str | None:
@@ -97,7 +97,7 @@ def scope_ratio_e8(balance_atoms: int, maint_atoms: int) -> int:
     <= 0 reads as the cap), as the time series shows it."""
     if balance_atoms <= 0:
         return RATIO_CAP_E8
-    return min(RATIO_CAP_E8, -(-maint_atoms * 10**8 // balance_atoms))
+    return min(RATIO_CAP_E8, ceil_div(maint_atoms * RATE_SCALE, balance_atoms))
 
 
 def distance_e8(mark_subticks: int, liquidation_subticks: int) -> int | None:
