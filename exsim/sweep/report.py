@@ -58,6 +58,8 @@ NOT_METRICS = frozenset({"cell", "input", "status", "error", "liquidation_kinds"
 _CTX = Context(prec=34)
 #: a heatmap panel writes its cells' values in them up to this many columns / rows
 ANNOTATE_MAX = 16
+#: console.print options of a line of plain text (paths and errors: no markup, no wrapping)
+_PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "soft_wrap": True}
 #: the base font size of the plots, in points (at the saved 100 dpi, 14 pt is 19 px: it
 #: stays readable at 14 px when a projector scales the image down by a quarter)
 FONT_PT = 14
@@ -412,7 +414,7 @@ def heatmap_figure(table: Table, kind: str, x: str, y: str) -> Any:
                     ink = "white" if 0.299 * r + 0.587 * gr + 0.114 * b < 0.5 else "black"
                     ax.text(j, i, _fmt(v, kind), ha="center", va="center", color=ink, fontsize=FONT_PT - 1)
     bar = fig.colorbar(image, ax=list(axs[0]), shrink=0.9)
-    bar.set_label("liquidation rate (0 – 1)" if kind == "liquidation_rate" else "PnL (mean)")
+    bar.set_label("liquidation rate (0 – 1)" if kind == "liquidation_rate" else ("mean PnL" if _others(table, x, y) else "PnL"))
     fig.suptitle(_title(kind, table, x, y))
     return fig
 
@@ -440,7 +442,7 @@ def line_figure(table: Table, kind: str, x: str) -> Any:
         ax.set_ylim(-0.05, 1.1)
     ax.set_xticks(range(len(xs)), xs)
     ax.set_xlabel(x)
-    ax.set_ylabel("liquidation rate" if kind == "liquidation_rate" else "PnL (mean)")
+    ax.set_ylabel("liquidation rate" if kind == "liquidation_rate" else ("mean PnL" if _others(table, x, None) else "PnL"))
     ax.grid(True, alpha=0.3)
     ax.legend(loc="best")
     ax.set_title(_title(kind, table, x, None))
@@ -499,7 +501,7 @@ def report(out_dir: Path, *, x: str | None, y: str | None, metric: str, top: int
         f"{len(table.rows) - len(failed):,} ok, {len(failed):,} failed"
     )
     for r in failed[:3]:
-        console.print(f"  failed {r.get('cell', '')}: {r.get('error', '')}", markup=False, highlight=False)
+        console.print(f"  failed {r.get('cell', '')}: {r.get('error', '')}", **_PLAIN)
     if len(failed) > 3:
         console.print(f"  ... and {len(failed) - 3:,} more (status = error in the table)")
     by_mode = RichTable(title="by margin mode (cells that ran)", title_justify="left")
@@ -524,10 +526,10 @@ def report(out_dir: Path, *, x: str | None, y: str | None, metric: str, top: int
     paths = write_plots(table, px, py)
     if paths:
         over = f"{px} × {py}" if py is not None else f"{px} (one axis: lines)"
-        console.print(f"plots over {over}: " + ", ".join(str(p) for p in paths))
+        console.print(f"plots over {over}: " + ", ".join(str(p) for p in paths), **_PLAIN)
     else:
         console.print("no plots: no axis besides margin_mode has more than one value")
-    console.print(f"rerun a cell with its full run directory: exsim sweep rerun {out_dir} CELL")
+    console.print(f"rerun a cell with its full run directory: exsim sweep rerun {out_dir} CELL", **_PLAIN)
     return 0
 
 
@@ -583,7 +585,7 @@ def rerun(out_dir: Path, cell_id: str, *, run_dir: Path | None, console: Any) ->
         console.print(
             "note: the sweep file or its inputs changed since the sweep ran (its fingerprint differs); "
             "the state hash below says whether this cell's run did",
-            markup=False, highlight=False,
+            **_PLAIN,
         )
     group_list, sources = _groups(sweep, out)
     cell = next((c for c in grid(sweep, group_list) if c.id == cell_id), None)
@@ -595,7 +597,7 @@ def rerun(out_dir: Path, cell_id: str, *, run_dir: Path | None, console: Any) ->
     group = next(g for g in group_list if g.name == cell.input)
     target = Path(run_dir) if run_dir is not None else out / CELLS_DIR / cell_id
     target.parent.mkdir(parents=True, exist_ok=True)
-    console.print(f"cell {cell_id}: {cell.input}, " + ", ".join(f"{k} = {v}" for k, v in cell.values.items()), markup=False, highlight=False)
+    console.print(f"cell {cell_id}: {cell.input}, " + ", ".join(f"{k} = {v}" for k, v in cell.values.items()), **_PLAIN)
     again = run_cell(sweep, cell, group, source=sources.get(group.name), out_dir=target)
     if again.get("status") != "ok":
         raise InputError(f"the cell failed when run again: {again.get('error', '')}", where=str(target), field="CELL")
@@ -604,11 +606,11 @@ def rerun(out_dir: Path, cell_id: str, *, run_dir: Path | None, console: Any) ->
     summary = target / "summary.json"
     got = json.loads(summary.read_text(encoding="utf-8")).get("state_hash") if summary.is_file() else again.get("state_hash")
     want = row.get("state_hash", "")
-    console.print(f"run directory: {target} (exsim report {target} --html opens it)", markup=False, highlight=False)
+    console.print(f"run directory: {target} (a page of it: exsim report {target} --html {target / 'run.html'})", **_PLAIN)
     if got != want:
-        console.print(f"exsim: error: cell {cell_id}: state hash {got} differs from the row's {want}", markup=False, highlight=False)
+        console.print(f"exsim: error: cell {cell_id}: state hash {got} differs from the row's {want}", **_PLAIN)
         return 1
-    console.print(f"state hash {got}: the same as the sweep's row", markup=False, highlight=False)
+    console.print(f"state hash {got}: the same as the sweep's row", **_PLAIN)
     return 0
 
 
