@@ -105,10 +105,11 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise InputError(f"unexpected {' '.join(args.more)!r}: exsim sweep SWEEP.toml takes one file "
                          f"(or: exsim sweep report DIR, exsim sweep rerun DIR CELL)", field="SWEEP.toml")
     _only(args, _RUN_OPTIONS, "exsim sweep SWEEP.toml")
-    from exsim.sweep.engine import run_sweep
     from exsim.sweep.spec import load_sweep
 
-    sweep = load_sweep(args.target)
+    sweep = load_sweep(args.target)  # (every bad input refused here, before an engine starts)
+    from exsim.sweep.engine import run_sweep
+
     out = Path(args.out) if args.out else Path("runs") / "sweeps" / sweep.name
     jobs = args.jobs or os.cpu_count() or 1
     table = run_sweep(sweep, out, jobs=jobs, ray_address=args.ray, use_cache=not args.no_cache, force=args.force)
