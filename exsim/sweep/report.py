@@ -60,6 +60,8 @@ _CTX = Context(prec=34)
 ANNOTATE_MAX = 16
 #: console.print options of a line of plain text (paths and errors: no markup, no wrapping)
 _PLAIN: dict[str, Any] = {"markup": False, "highlight": False, "soft_wrap": True}
+#: the colour of a heatmap square with no cell that ran (its text says "failed" or "—")
+_NO_RUN = "#c8c8c8"
 #: the base font size of the plots, in points (at the saved 100 dpi, 14 pt is 19 px: it
 #: stays readable at 14 px when a projector scales the image down by a quarter)
 FONT_PT = 14
@@ -385,11 +387,10 @@ def heatmap_figure(table: Table, kind: str, x: str, y: str) -> Any:
         grids.append([[means.get((xv, yv), (None, None, 0))[pick] for xv in xs] for yv in ys])
     found = [v for g in grids for row in g for v in row if v is not None]
     if kind == "liquidation_rate":
-        cmap, norm = plt.get_cmap("Reds").copy(), Normalize(0.0, 1.0)
+        cmap, norm = plt.get_cmap("Reds").with_extremes(bad=_NO_RUN), Normalize(0.0, 1.0)
     else:  # diverging, centred at 0: losses red, gains blue, the same scale on each side
         reach = float(max((abs(v) for v in found), default=Decimal(1))) or 1.0
-        cmap, norm = plt.get_cmap("RdBu").copy(), Normalize(-reach, reach)
-    cmap.set_bad("#c8c8c8")  # no cell that ran: grey, and said in words
+        cmap, norm = plt.get_cmap("RdBu").with_extremes(bad=_NO_RUN), Normalize(-reach, reach)
     width = max(5.5, 0.9 * len(xs) + 3.0)
     height = max(4.5, 0.55 * len(ys) + 3.0)
     fig, axs = plt.subplots(1, len(panels), figsize=(width * len(panels) + 1.5, height), squeeze=False, constrained_layout=True)

@@ -127,12 +127,13 @@ class TestSummary:
         assert {int(r["liquidations"]) >= 1 for r in rows if r["leverage"] == 10} == {False}
 
     def test_median_and_mean_pnl_are_exact(self, swept: Path) -> None:
-        """The mean and median PnL per margin mode equal the exact ones of the rows' decimal text."""
+        """The median PnL per margin mode is the rows' exact one; the mean is their exact mean to 34 digits."""
         rows = raw_rows(swept)
         for g in groups(load_table(swept)):
             pnls = sorted(Fraction(r["pnl"]) for r in rows if r["margin_mode"] == g.label and r["status"] == "ok")
             n = len(pnls)
-            assert Fraction(str(g.pnl_mean)) == sum(pnls) / n  # (these sums divide exactly within 34 digits)
+            exact = sum(pnls) / n
+            assert abs(Fraction(str(g.pnl_mean)) - exact) <= abs(exact) / 10**33
             want = pnls[n // 2] if n % 2 else (pnls[n // 2 - 1] + pnls[n // 2]) / 2
             assert Fraction(str(g.pnl_median)) == want
 
@@ -216,14 +217,15 @@ class TestPlots:
             plt.close(fig)
 
     def test_a_square_is_the_mean_over_the_other_axes(self, swept: Path) -> None:
-        """A heatmap square's PnL is the exact mean of its cells' PnL over the entry delays."""
+        """A heatmap square's PnL is the mean of its cells' PnL over the entry delays (exact to 34 digits)."""
         rows = raw_rows(swept)
         means = cell_means(load_table(swept), "leverage", "margin_mode", None)
         for lev in (10, 125):
             for mode in ("isolated", "cross"):
                 pnls = [Fraction(r["pnl"]) for r in rows if (r["leverage"], r["margin_mode"], r["status"]) == (lev, mode, "ok")]
                 rate, mean, n = means[(str(lev), mode)]
-                assert n == len(pnls) and Fraction(str(mean)) == sum(pnls) / len(pnls)
+                exact = sum(pnls) / len(pnls)
+                assert n == len(pnls) and abs(Fraction(str(mean)) - exact) <= abs(exact) / 10**33
 
     def test_one_varied_axis_draws_lines(self, swept_one_axis: Path) -> None:
         """A sweep whose only varied axis besides margin mode is leverage gets line plots, with ink."""
