@@ -36,6 +36,8 @@ from exsim.sweep.spec import load_sweep
 REPO = Path(__file__).resolve().parents[2]
 CRASH = REPO / "replays" / "btc-perp-20220121-1m.csv"
 EXAMPLE = REPO / "examples" / "sweeps" / "crash-leverage.toml"
+XRP_EXAMPLE = REPO / "examples" / "sweeps" / "xrp-week.toml"
+XRP_CANDLES = REPO.parent / "shared" / "data" / "freqtrade-futures" / "XRP_USDT_USDT-5m-futures.feather"
 HERE = Path(__file__).resolve().parent
 
 # 12 cells: a long holder with 20 % of 1,000 USDT as margin through the 2022-01-21 slide;
@@ -333,3 +335,11 @@ class TestShippedExample:
         assert sizes == {"leverage": 7, "margin_mode": 2, "param.enter_after_s": 13}
         assert len(grid(sweep, sweep.inputs)) == 182
         assert "182" in (EXAMPLE.parent / "README.md").read_text()
+
+    @pytest.mark.skipif(not XRP_CANDLES.is_file(), reason="needs ../shared/data (freqtrade's XRPUSDT candles)")
+    def test_the_real_data_example_loads_with_its_documented_grid(self) -> None:
+        """examples/sweeps/xrp-week.toml reads the real XRPUSDT candles: 3 x 2 x 2 x 3 = 36 cells."""
+        sweep = load_sweep(XRP_EXAMPLE)
+        assert [Path(f).resolve() for g in sweep.inputs for f in g.files] == [XRP_CANDLES.resolve()]
+        assert len(grid(sweep, sweep.inputs)) == 36
+        assert "36 cells" in (EXAMPLE.parent / "README.md").read_text()
