@@ -366,6 +366,9 @@ def build_parser() -> argparse.ArgumentParser:
     from exsim.scenario.cli import add_parsers as add_scenario_parsers
 
     add_scenario_parsers(sub)
+    from exsim.sweep.cli import add_parser as add_sweep  # (imports the engines only when a sweep runs)
+
+    add_sweep(sub)
     demo = sub.add_parser(
         "flow",
         help="seeded synthetic order flow: a story of order types, book ladder, event log",

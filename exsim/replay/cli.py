@@ -51,6 +51,22 @@ def load_strategy(spec: str, params: list[str]) -> Any:
     is refused before it is imported (none holds a strategy). A ``.py`` file is the user's
     own code: it is imported (run) to find the class in it.
     """
+    cls = strategy_class(spec)
+    kwargs: dict[str, str] = {}
+    for p in params:
+        key, eq, value = p.partition("=")
+        if not eq or not key:
+            raise InputError(f"{p!r} is not key=value", field="--param")
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{cls.__name__}({', '.join(params)}): {exc}", field="--param") from exc
+
+
+def strategy_class(spec: str) -> type:
+    """The strategy class ``spec`` names (see :func:`load_strategy`), checked to be one,
+    not called."""
     from exsim.replay.strategy import Strategy
 
     spec = SHORT_NAMES.get(spec, spec)
@@ -61,12 +77,6 @@ def load_strategy(spec: str, params: list[str]) -> Any:
     where, _, cls_name = spec.rpartition(":")
     if not where or not cls_name.isidentifier():
         raise InputError(f"{spec!r}: expected module:Class or file.py:Class (a class name after the colon)", field="--strategy")
-    kwargs: dict[str, str] = {}
-    for p in params:
-        key, eq, value = p.partition("=")
-        if not eq or not key:
-            raise InputError(f"{p!r} is not key=value", field="--param")
-        kwargs[key] = value
     module = _strategy_file(where) if where.endswith(".py") else _strategy_module(where)
     cls = getattr(module, cls_name, None)
     if cls is None:
@@ -77,10 +87,7 @@ def load_strategy(spec: str, params: list[str]) -> Any:
             f"{spec}: {cls_name} is {what}, not a strategy: expected a subclass of exsim.replay.Strategy",
             field="--strategy",
         )
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{cls_name}({', '.join(params)}): {exc}", field="--param") from exc
+    return cls
 
 
 def _strategy_module(name: str) -> Any:

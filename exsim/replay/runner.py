@@ -1104,6 +1104,10 @@ class Replay:
             self.run_dir.finish()
         return summary
 
+    def close(self) -> None:
+        """Close the input files of a replay built but not run (:meth:`run` closes its own)."""
+        self._close_inputs()
+
     def _close_inputs(self) -> None:
         for f in self._open_files:
             f.close()
