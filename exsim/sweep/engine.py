@@ -27,6 +27,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import sys
 import time
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -99,7 +100,10 @@ def run_sweep(
         import_ray(local=ray_address is True)  # before any work: a missing extra is one line
     out = Path(out)
     with _claimed(sweep, out, force=force):
-        groups, sources = _prepare(sweep, out, use_cache)
+        groups, sources, notes = _prepare(sweep, out, use_cache)
+        if progress:
+            for note in notes:
+                print(f"sweep {sweep.name}: {note}", file=sys.stderr)
         cells = grid(sweep, groups)
         fields = columns(sweep)
         with RowLog(out / ROWS_FILE, fields) as log:
@@ -204,14 +208,15 @@ def _locked(out: Path) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
-def _prepare(sweep: Sweep, out: Path, use_cache: bool) -> tuple[list[InputGroup], dict[str, Any]]:
-    """The sweep's input groups (a day split expanded) and each one's cache handle."""
+def _prepare(sweep: Sweep, out: Path, use_cache: bool) -> tuple[list[InputGroup], dict[str, Any], tuple[str, ...]]:
+    """The sweep's input groups (a day split expanded), each one's cache handle, and the
+    cache's notes (an input it could not cache...)."""
     try:
         from exsim.sweep.cache import prepare
     except ImportError:  # (until the cache slice lands: every cell reads its files)
-        return list(sweep.inputs), {}
+        return list(sweep.inputs), {}, ()
     prepared = prepare(sweep, out, use_cache=use_cache)
-    return list(prepared.groups), dict(prepared.sources)
+    return list(prepared.groups), dict(prepared.sources), tuple(getattr(prepared, "notes", ()))
 
 
 class RowLog:
@@ -410,6 +415,7 @@ class SweepProgress:
             TextColumn("ETA {task.fields[eta]}"),
             console=self.console,
             disable=not (show and self.console.is_terminal),
+            transient=True,  # (the last line says it all)
         )
         self.task = self.progress.add_task(name, total=total, completed=done, failed=failed, rate="", eta="?")
 
