@@ -29,7 +29,6 @@ its state hash is the row's — a sweep's row can always be opened and looked at
 
 from __future__ import annotations
 
-import csv
 import difflib
 import json
 import math
@@ -97,43 +96,23 @@ def _text(v: Any) -> str:
 
 
 def _raw_rows(out: Path) -> tuple[str, list[dict[str, Any]]]:
-    """The sweep's rows as read from its table: results.parquet, else results.csv, else
-    rows.jsonl (a sweep still running or stopped: a torn last line is dropped)."""
-    try:  # the engines' reader, when the sweep package has it
-        from exsim.sweep.table import read_results  # type: ignore[attr-defined]
-    except ImportError:
-        read_results = None
-    if read_results is not None:
+    """The sweep's rows and where they were read: its table (results.parquet or
+    results.csv, in grid order), else the journal of a sweep still running or stopped
+    (rows.jsonl, in the order the cells ended; a torn last line left out)."""
+    from exsim.sweep.table import CSV_FILE, PARQUET_FILE, ROWS_FILE, read_results, read_rows
+
+    try:
         rows = read_results(out)
-        return _results_name(out), [dict(r) for r in rows]
-    parquet, text, jsonl = out / "results.parquet", out / "results.csv", out / "rows.jsonl"
-    if parquet.is_file():
-        import pyarrow.parquet as pq
-
-        return str(parquet), pq.read_table(parquet).to_pylist()
-    if text.is_file():
-        with text.open(newline="", encoding="utf-8") as f:
-            return str(text), list(csv.DictReader(f))
-    if jsonl.is_file():
-        rows = []
-        for line in jsonl.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a torn last line
-        return str(jsonl), rows
-    raise InputError(
-        "no sweep results here (expected results.parquet, results.csv or rows.jsonl): "
-        "give the --out folder of an `exsim sweep SWEEP.toml` run",
-        where=str(out),
-    )
-
-
-def _results_name(out: Path) -> str:
-    for name in ("results.parquet", "results.csv", "rows.jsonl"):
-        if (out / name).is_file():
-            return str(out / name)
-    return str(out)
+    except FileNotFoundError:
+        rows = read_rows(out)
+        if not (out / ROWS_FILE).is_file():
+            raise InputError(
+                f"no sweep results here (expected {PARQUET_FILE}, {CSV_FILE} or {ROWS_FILE}): "
+                "give the --out folder of an `exsim sweep SWEEP.toml` run",
+                where=str(out),
+            ) from None
+        return f"{out / ROWS_FILE} (the sweep has not finished)", rows
+    return str(out / (PARQUET_FILE if (out / PARQUET_FILE).is_file() else CSV_FILE)), rows
 
 
 def load_table(out_dir: str | Path) -> Table:
