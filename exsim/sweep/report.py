@@ -465,12 +465,26 @@ def _pct(d: Decimal | None) -> str:
     return "" if d is None else f"{(d * 100).quantize(Decimal('0.1'), context=_CTX)} %"
 
 
+def _print_table(console: Any, title: str, heads: Sequence[str], lines: Sequence[Sequence[str]], *, left: Sequence[str]) -> None:
+    """A rich table whose values and column names are never cut (cell ids and names are
+    copied from it): each column at least as wide as its widest value and header word,
+    the table drawn wider than the console if need be."""
+    from rich.table import Table as RichTable
+
+    t = RichTable(title=title, title_justify="left")
+    columns = list(zip(*lines)) if lines else [()] * len(heads)
+    widths = [max([len(v) for v in col] + [len(w) for w in h.split()]) for h, col in zip(heads, columns)]
+    for head, width in zip(heads, widths):
+        t.add_column(head, justify="left" if head in left else "right", min_width=width, overflow="fold")
+    for line in lines:
+        t.add_row(*line)
+    console.print(t, width=max(console.width, sum(widths) + 3 * len(widths) + 1), crop=False)
+
+
 def report(out_dir: Path, *, x: str | None, y: str | None, metric: str, top: int, console: Any) -> int:
     """``exsim sweep report DIR``: print the summary and best cells, draw the plots.
     Bad input (no results, an unknown axis or metric) raises :class:`InputError` before
     anything is printed."""
-    from rich.table import Table as RichTable
-
     table = load_table(out_dir)
     best = best_cells(table, metric, top)
     px, py = plot_axes(table, x, y)
@@ -484,25 +498,19 @@ def report(out_dir: Path, *, x: str | None, y: str | None, metric: str, top: int
         console.print(f"  failed {r.get('cell', '')}: {r.get('error', '')}", **_PLAIN)
     if len(failed) > 3:
         console.print(f"  ... and {len(failed) - 3:,} more (status = error in the table)")
-    by_mode = RichTable(title="by margin mode (cells that ran)", title_justify="left")
-    for col in ("margin mode", "cells", "liquidated", "liquidation rate", "median PnL", "mean PnL", "worst min headroom", "its cell"):
-        by_mode.add_column(col, justify="left" if col in ("margin mode", "its cell") else "right")
-    for g in groups(table):
-        by_mode.add_row(
-            g.label, f"{g.ok:,}", f"{g.liquidated:,}", _pct(g.liquidation_rate), _money(g.pnl_median), _money(g.pnl_mean),
-            _money(g.worst_headroom, "0.0001"), g.worst_headroom_cell,
-        )
-    console.print(by_mode)
+    heads = ("margin mode", "cells", "liquidated", "liquidation rate", "median PnL", "mean PnL", "worst min headroom", "its cell")
+    lines = [
+        (g.label, f"{g.ok:,}", f"{g.liquidated:,}", _pct(g.liquidation_rate), _money(g.pnl_median), _money(g.pnl_mean),
+         _money(g.worst_headroom, "0.0001"), g.worst_headroom_cell)
+        for g in groups(table)
+    ]
+    _print_table(console, "by margin mode (cells that ran)", heads, lines, left=("margin mode", "its cell"))
     order = "lowest" if metric in LOWER_IS_BETTER else "highest"
-    top_table = RichTable(title=f"best {len(best)} cells by {metric} ({order} first)", title_justify="left")
     shown_axes = [a for a in table.axes if len(table.axis_values[a]) > 1] or list(table.axes)
     inputs = len(_values_of(table, "input")) > 1
     columns = ["cell", *(["input"] if inputs else []), *shown_axes, metric, *(c for c in ("pnl", "liquidations", "min_headroom") if c != metric)]
-    for col in columns:
-        top_table.add_column(col, justify="left" if col in ("cell", "input") else "right")
-    for r in best:
-        top_table.add_row(*(r.get(c, "") for c in columns))
-    console.print(top_table)
+    _print_table(console, f"best {len(best)} cells by {metric} ({order} first)", columns,
+                 [tuple(r.get(c, "") for c in columns) for r in best], left=("cell", "input"))
     paths = write_plots(table, px, py)
     if paths:
         over = f"{px} × {py}" if py is not None else f"{px} (one axis: lines)"

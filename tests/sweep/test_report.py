@@ -155,6 +155,13 @@ class TestSummary:
         assert f"failed {failed[0]['cell']}: " in text and "told to fail in 10/cross/3600" in text
         assert [g.failed for g in groups(load_table(swept))] == [0, 1]
 
+    def test_a_sweep_not_finished_is_read_from_its_journal(self, swept: Path, tmp_path: Path) -> None:
+        """A folder with rows.jsonl but no table yet (a sweep running or stopped): the report counts its rows."""
+        for name in ("sweep.json", "rows.jsonl"):
+            (tmp_path / name).write_bytes((swept / name).read_bytes())
+        text = run_report(tmp_path)
+        assert f"12 cells in {tmp_path / 'rows.jsonl'} (the sweep has not finished): 11 ok, 1 failed" in text
+
     def test_the_printed_rates_are_the_groups(self, swept: Path) -> None:
         """The summary prints each mode's liquidation rate in percent."""
         text = run_report(swept)
@@ -188,6 +195,14 @@ class TestBestCells:
         ids = [r["cell"] for r in best_cells(load_table(swept), "return", 3)]
         positions = [text.index(i) for i in ids]
         assert positions == sorted(positions) and "best 3 cells by return (highest first)" in text
+
+
+    def test_cell_ids_are_never_cut_on_a_narrow_console(self, swept: Path) -> None:
+        """On a 40-column console the best cells' ids are printed whole (they are copied into rerun)."""
+        buf = io.StringIO()
+        report(swept, x=None, y=None, metric="pnl", top=3, console=Console(file=buf, width=40, color_system=None))
+        for r in best_cells(load_table(swept), "pnl", 3):
+            assert r["cell"] in buf.getvalue()
 
 
 class TestPlots:
