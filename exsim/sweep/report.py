@@ -263,16 +263,17 @@ def best_cells(table: Table, metric: str, top: int) -> list[dict[str, str]]:
 
 def plot_axes(table: Table, x: str | None, y: str | None) -> tuple[str | None, str | None]:
     """The axes of the plots: the ones asked for, else the first axes (in the sweep's
-    order) with more than one value besides ``margin_mode``. ``(x, None)``: a line plot;
-    ``(None, None)``: nothing to plot. ``input`` may be asked for (one value per input
-    group: days, files). Raises :class:`InputError` for an unknown or repeated axis."""
+    order) with more than one value besides ``margin_mode``, then ``input`` (the input
+    groups: files, days, scenarios) when they are several. ``(x, None)``: a line plot;
+    ``(None, None)``: nothing to plot. Raises :class:`InputError` for an unknown or
+    repeated axis."""
     choices = [*table.axes, "input"]
     for given, flag in ((x, "--x"), (y, "--y")):
         if given is not None and given not in choices:
             raise InputError(f"unknown axis {given!r}; choose one of: {', '.join(choices)}", field=flag)
     if x is not None and x == y:
         raise InputError(f"--x and --y are both {x!r}: give two different axes", field="--y")
-    varied = [a for a in table.axes if a != "margin_mode" and len(table.axis_values[a]) > 1 and a not in (x, y)]
+    varied = [a for a in (*table.axes, "input") if a != "margin_mode" and len(_values_of(table, a)) > 1 and a not in (x, y)]
     if x is None:
         x = varied.pop(0) if varied else None
     if y is None and x is not None:
@@ -516,7 +517,7 @@ def report(out_dir: Path, *, x: str | None, y: str | None, metric: str, top: int
         over = f"{px} × {py}" if py is not None else f"{px} (one axis: lines)"
         console.print(f"plots over {over}: " + ", ".join(str(p) for p in paths), **_PLAIN)
     else:
-        console.print("no plots: no axis besides margin_mode has more than one value")
+        console.print("no plots: no axis besides margin_mode has more than one value, and there is one input")
     console.print(f"rerun a cell with its full run directory: exsim sweep rerun {out_dir} CELL", **_PLAIN)
     return 0
 

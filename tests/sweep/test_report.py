@@ -76,6 +76,17 @@ margin_mode = ["isolated", "cross"]
 """
 
 
+# a scenario sweep: two built-in scenarios (the input groups) under two venues' rules
+SWEEP_SCENARIOS = """
+name = "report-scenarios"
+[inputs]
+scenarios = ["one-position", "cascade"]
+[axes]
+margin_mode = ["isolated", "cross"]
+venue = ["binance", "bybit"]
+"""
+
+
 def _run(tmp: Path, text: str) -> Path:
     source = tmp / "sweep.toml"
     source.write_text(text)
@@ -93,6 +104,11 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def swept_one_axis(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return _run(tmp_path_factory.mktemp("line"), SWEEP_ONE_AXIS)
+
+
+@pytest.fixture(scope="module")
+def swept_scenarios(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _run(tmp_path_factory.mktemp("scenarios"), SWEEP_SCENARIOS)
 
 
 def raw_rows(out: Path) -> list[dict[str, Any]]:
@@ -294,6 +310,22 @@ class TestRerun:
         con, buf = console()
         assert rerun(copy, victim["cell"], run_dir=tmp_path / "run", console=con) == 1
         assert f"exsim: error: cell {victim['cell']}: state hash " in buf.getvalue()
+
+
+class TestScenarioSweep:
+    def test_the_inputs_are_the_second_plot_axis(self, swept_scenarios: Path) -> None:
+        """With one varied axis and two scenarios, the heatmaps are venue x scenario."""
+        text = run_report(swept_scenarios)
+        assert "plots over venue × input" in text
+        assert all((swept_scenarios / REPORT_DIR / name).is_file() for name in PLOT_NAMES.values())
+
+    def test_a_scenario_cell_reruns_to_its_hash(self, swept_scenarios: Path) -> None:
+        """A scenario cell run again gives a run directory with the row's state hash."""
+        row = next(r for r in raw_rows(swept_scenarios) if r["input"] == "one-position" and r["venue"] == "bybit")
+        con, _ = console()
+        assert rerun(swept_scenarios, row["cell"], run_dir=None, console=con) == 0
+        summary = json.loads((swept_scenarios / "cells" / row["cell"] / "summary.json").read_text())
+        assert summary["state_hash"] == row["state_hash"]
 
 
 class TestBadInput:
