@@ -14,13 +14,14 @@ per cell; see :mod:`exsim.sweep.cells` for the columns) and prints:
 
 and draws into ``DIR/report/`` the two plots a researcher draws first: the liquidation
 rate and the mean PnL over two axes (``--x``, ``--y``; default the first two axes with
-more than one value besides ``margin_mode``), each cell the mean over every other axis
+more than one value besides ``margin_mode``, then the input groups when they are
+several: see :func:`plot_axes`), each square the mean over every other axis
 and input, one panel per margin mode side by side, on one colour scale (the PnL's
 diverging and centred at 0). With one such axis the plots are lines, one per margin mode.
 
-Arithmetic is exact: the table's decimal strings are read with :class:`~decimal.Decimal`
-(means and medians in a 34-digit context, shown half-even to the places printed); floats
-appear only where matplotlib draws.
+Arithmetic is exact: the table's decimal strings are read with :class:`~decimal.Decimal`,
+summed exactly, divided (means, rates) to 34 digits and shown rounded half-even to the
+places printed; floats appear only where matplotlib draws.
 
 ``rerun`` runs one cell again, alone, into a full run directory (``DIR/cells/CELL/`` by
 default: summary, time series, events and the plots of ``exsim report``) and checks that
@@ -33,7 +34,8 @@ import difflib
 import json
 import math
 from collections.abc import Iterable, Sequence
-from decimal import Context, Decimal, InvalidOperation
+import functools
+from decimal import Context, Decimal, Inexact, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -53,8 +55,11 @@ LOWER_IS_BETTER = frozenset(
 )
 #: columns that are never a metric (identifiers, words, the axes are excluded separately)
 NOT_METRICS = frozenset({"cell", "input", "status", "error", "liquidation_kinds", "state_hash"})
-#: the decimal context of means and medians (exact sums; a quotient to 34 digits)
+#: the decimal context of quotients (means, medians of an even count, rates): 34 digits
 _CTX = Context(prec=34)
+#: the context of sums: exact — a sum that would need more digits raises (Inexact
+#: trapped) instead of rounding; 200 digits hold any sum of a million table figures
+_EXACT = Context(prec=200, traps=[Inexact, InvalidOperation])
 #: a heatmap panel writes its cells' values in them up to this many columns / rows
 ANNOTATE_MAX = 16
 #: console.print options of a line of plain text (paths and errors: no markup, no wrapping)
@@ -127,7 +132,7 @@ def load_table(out_dir: str | Path) -> Table:
     rows = tuple({k: _text(v) for k, v in r.items()} for r in raw)
     columns = tuple(raw[0].keys())
     saved = _saved_sweep(out)
-    if saved is not None and isinstance(saved.get("axes"), list):
+    if saved is not None:
         axes = tuple(a["name"] for a in saved["axes"])
         written = {a["name"]: tuple(_text(v) for v in a["values"]) for a in saved["axes"]}
     else:  # the columns between the keys and the outcome: cell, input, <axes>, status, ...
@@ -150,9 +155,12 @@ def _saved_sweep(out: Path) -> dict[str, Any] | None:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"not the JSON a sweep writes ({exc})", where=str(path)) from None
-    if not isinstance(doc, dict):
-        raise InputError("not the JSON object a sweep writes", where=str(path))
-    return doc.get("sweep", doc) if isinstance(doc.get("sweep"), dict) else doc
+    axes = doc.get("axes") if isinstance(doc, dict) else None
+    if not isinstance(axes, list) or not all(
+        isinstance(a, dict) and isinstance(a.get("name"), str) and isinstance(a.get("values"), list) for a in axes
+    ):
+        raise InputError("not the sweep.json exsim writes (an object with the sweep's axes)", where=str(path), field="axes")
+    return doc
 
 
 # ------------------------------------------------------------------------------ figures
@@ -175,7 +183,7 @@ def mean(values: Sequence[Decimal]) -> Decimal | None:
     """
     if not values:
         return None
-    return _CTX.divide(_CTX.add(sum(values, Decimal(0)), Decimal(0)), Decimal(len(values)))
+    return _CTX.divide(functools.reduce(_EXACT.add, values, Decimal(0)), Decimal(len(values)))
 
 
 def median(values: Sequence[Decimal]) -> Decimal | None:
@@ -188,7 +196,7 @@ def median(values: Sequence[Decimal]) -> Decimal | None:
         return None
     s = sorted(values)
     mid = len(s) // 2
-    return s[mid] if len(s) % 2 else _CTX.divide(s[mid - 1] + s[mid], Decimal(2))
+    return s[mid] if len(s) % 2 else _CTX.divide(_EXACT.add(s[mid - 1], s[mid]), Decimal(2))
 
 
 def liquidated(row: dict[str, str]) -> bool:
@@ -523,10 +531,13 @@ def report(out_dir: Path, *, x: str | None, y: str | None, metric: str, top: int
 
 
 def nearest_ids(cell_id: str, ids: Iterable[str], n: int = 3) -> list[str]:
-    """The ids closest to ``cell_id``: those it begins, then the closest by difflib.
+    """The ``n`` ids closest to ``cell_id``: those it begins, then the most alike by
+    difflib's ratio (a typo's id scores highest). O(len(ids)).
 
-    >>> nearest_ids("ab12", ["ab12cd", "ffffff", "ab1299"])
+    >>> nearest_ids("ab12", ["ab12cd", "ffffff", "ab1299"], n=2)
     ['ab12cd', 'ab1299']
+    >>> nearest_ids("0e9007adf24e", ["5fc900b5a75e", "0e9007adf24f", "f6a07cc6a229"], n=1)
+    ['0e9007adf24f']
     """
     ids = list(ids)
     starts = [i for i in ids if i.startswith(cell_id)] if cell_id else []
@@ -604,12 +615,13 @@ def rerun(out_dir: Path, cell_id: str, *, run_dir: Path | None, console: Any) ->
 
 
 def _groups(sweep: Any, out: Path) -> tuple[list[Any], dict[str, Any]]:
-    """The sweep's input groups as the sweep ran them (days split out) and their sources."""
+    """The sweep's input groups as the sweep ran them (days split out) and their sources:
+    from the sweep's cache when it has one (``--no-cache`` sweeps: the files)."""
     try:
         from exsim.sweep.cache import prepare
     except ImportError:  # (no cache stage: the groups as written, read from the files)
         return list(sweep.inputs), {}
-    prepared = prepare(sweep, out)
+    prepared = prepare(sweep, out, use_cache=(out / "cache").is_dir())
     return list(prepared.groups), dict(prepared.sources)
 
 
