@@ -415,7 +415,7 @@ def line_figure(table: Table, kind: str, x: str) -> Any:
     xs, panels = _values_of(table, x), _panels(table, x, None)
     fig, ax = plt.subplots(figsize=(max(8.0, 0.9 * len(xs) + 4.0), 5.5), constrained_layout=True)
     pick = 0 if kind == "liquidation_rate" else 1
-    for p in panels:
+    for k, p in enumerate(panels):
         means = cell_means(table, x, None, p)
         points = [(i, means[(xv, "")][pick]) for i, xv in enumerate(xs) if (xv, "") in means]
         points = [(i, v) for i, v in points if v is not None]
@@ -424,16 +424,20 @@ def line_figure(table: Table, kind: str, x: str) -> Any:
         line = ax.plot([i for i, _ in points], [float(v) for _, v in points], marker="o", lw=2, label=p or "all cells")[0]
         if len(xs) <= ANNOTATE_MAX:
             for i, v in points:
-                ax.annotate(_fmt(v, kind), (i, float(v)), textcoords="offset points", xytext=(0, 8), ha="center", color=line.get_color(), fontsize=FONT_PT - 2)
+                # (the first line's values above its points, the next one's below: equal values stay readable)
+                ax.annotate(_fmt(v, kind), (i, float(v)), textcoords="offset points", xytext=(0, 9 if k % 2 == 0 else -20),
+                            ha="center", color=line.get_color(), fontsize=FONT_PT - 2)
     if kind == "pnl":
         ax.axhline(0, color="grey", lw=1)
     else:
-        ax.set_ylim(-0.05, 1.1)
+        ax.set_ylim(-0.15, 1.2)
     ax.set_xticks(range(len(xs)), xs)
+    ax.set_xlim(-0.5, len(xs) - 0.5)
+    ax.margins(y=0.12)
     ax.set_xlabel(x)
     ax.set_ylabel("liquidation rate" if kind == "liquidation_rate" else ("mean PnL" if _others(table, x, None) else "PnL"))
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="best")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0))  # (outside: never over a point)
     ax.set_title(_title(kind, table, x, None))
     return fig
 

@@ -342,6 +342,13 @@ class TestBadInput:
         with pytest.raises(InputError, match="no such folder"):
             report(tmp_path / "nope", x=None, y=None, metric="pnl", top=10, console=con)
 
+    def test_a_malformed_sweep_json(self, swept: Path, tmp_path: Path) -> None:
+        """A sweep.json that is not the engine's (no axes list): one error naming the file."""
+        (tmp_path / "rows.jsonl").write_bytes((swept / "rows.jsonl").read_bytes())
+        (tmp_path / "sweep.json").write_text('{"axes": 3}')
+        with pytest.raises(InputError, match="sweep.json: field 'axes': not the sweep.json exsim writes"):
+            load_table(tmp_path)
+
     def test_an_unknown_axis_names_the_choices(self, swept: Path) -> None:
         """--x that is no axis: the error lists the sweep's axes."""
         con, _ = console()
