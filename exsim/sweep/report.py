@@ -223,13 +223,20 @@ class Group:
         return _CTX.divide(Decimal(self.liquidated), Decimal(self.ok)) if self.ok else None
 
 
+def _all_cells(table: Table) -> str:
+    """The name of the one group of a sweep without a margin_mode axis: its fixed mode when
+    its [config] sets one."""
+    fixed = ((table.sweep or {}).get("config") or {}).get("margin_mode")
+    return f"all cells ({fixed})" if isinstance(fixed, str) else "all cells"
+
+
 def groups(table: Table) -> list[Group]:
     """One :class:`Group` per margin mode of the ``margin_mode`` axis (in its order), or
     one for all cells when the sweep has no such axis."""
     if "margin_mode" in table.axes:
         parts = [(m, [r for r in table.rows if r.get("margin_mode") == m]) for m in table.axis_values["margin_mode"]]
     else:
-        parts = [("all cells", list(table.rows))]
+        parts = [(_all_cells(table), list(table.rows))]
     out = []
     for label, rows in parts:
         ok = [r for r in rows if r.get("status") == "ok"]
@@ -391,7 +398,7 @@ def heatmap_figure(table: Table, kind: str, x: str, y: str) -> Any:
         ax.set_yticks(range(len(ys)), ys)
         ax.set_xlabel(x)
         ax.set_ylabel(y)
-        ax.set_title(panel if panel is not None else "all cells")
+        ax.set_title(panel if panel is not None else _all_cells(table))
         if annotate:
             for i, row in enumerate(g):
                 for j, v in enumerate(row):
@@ -421,7 +428,7 @@ def line_figure(table: Table, kind: str, x: str) -> Any:
         points = [(i, v) for i, v in points if v is not None]
         if not points:
             continue
-        line = ax.plot([i for i, _ in points], [float(v) for _, v in points], marker="o", lw=2, label=p or "all cells")[0]
+        line = ax.plot([i for i, _ in points], [float(v) for _, v in points], marker="o", lw=2, label=p or _all_cells(table))[0]
         if len(xs) <= ANNOTATE_MAX:
             for i, v in points:
                 # (the first line's values above its points, the next one's below: equal values stay readable)
