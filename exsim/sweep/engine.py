@@ -90,6 +90,10 @@ def run_sweep(
 
     Raises :class:`InputError` for a folder holding another sweep or in use by another
     ``exsim sweep``, :class:`SweepInterrupted` on Ctrl-C (the rows done are kept).
+
+    The local workers are spawned (fresh interpreters, as on macOS and Windows): a script
+    of yours that calls this needs Python's ``if __name__ == "__main__":`` guard, or each
+    worker runs the script again and dies (every cell an error row).
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
@@ -122,13 +126,11 @@ def run_sweep(
                     bar.advance(row.get("status") == "ok")
 
                 try:
-                    if not todo:
-                        pass
-                    elif on_ray:
+                    if todo and on_ray:
                         from exsim.sweep.ray_engine import run_on_ray
 
                         run_on_ray(sweep, todo, groups, sources, jobs=jobs, address=ray_address, on_row=on_row)
-                    else:
+                    elif todo:
                         run_local(sweep, todo, groups, sources, jobs=jobs, on_row=on_row)
                 except KeyboardInterrupt:
                     bar.stop()
