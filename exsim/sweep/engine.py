@@ -90,6 +90,10 @@ def run_sweep(
 
     Raises :class:`InputError` for a folder holding another sweep or in use by another
     ``exsim sweep``, :class:`SweepInterrupted` on Ctrl-C (the rows done are kept).
+
+    The local workers are spawned (fresh interpreters, as on macOS and Windows): a script
+    of yours that calls this needs Python's ``if __name__ == "__main__":`` guard, or each
+    worker runs the script again and dies (every cell an error row).
     """
     if jobs < 1:
         raise ValueError(f"jobs must be at least 1, not {jobs}")
@@ -122,17 +126,17 @@ def run_sweep(
                     bar.advance(row.get("status") == "ok")
 
                 try:
-                    if not todo:
-                        pass
-                    elif on_ray:
+                    if todo and on_ray:
                         from exsim.sweep.ray_engine import run_on_ray
 
                         run_on_ray(sweep, todo, groups, sources, jobs=jobs, address=ray_address, on_row=on_row)
-                    else:
+                    elif todo:
                         run_local(sweep, todo, groups, sources, jobs=jobs, on_row=on_row)
                 except KeyboardInterrupt:
                     bar.stop()
-                    raise SweepInterrupted(sum(1 for i in ids if i in done), len(cells), out) from None
+                    # (counted from the journal: Ctrl-C may land between a row's write and its count)
+                    kept = {row["cell"] for row in scan_rows(log.path)[0]}
+                    raise SweepInterrupted(len(ids & kept), len(cells), out) from None
         table = write_results(out, [done[c.id] for c in cells], fields)
     bar.final_line()
     return table
@@ -147,7 +151,14 @@ def _claimed(sweep: Sweep, out: Path, *, force: bool) -> Iterator[None]:
     out.mkdir(parents=True, exist_ok=True)
     with _locked(out):
         meta = out / SWEEP_FILE
-        stored = _stored_sweep(meta) if meta.exists() else None
+        stored = None
+        if meta.exists():
+            try:
+                stored = _stored_sweep(meta)
+            except InputError:
+                if not force:
+                    raise
+                stored = {"fingerprint": ""}  # (unreadable: replaced, as another sweep's)
         if stored is not None and stored.get("fingerprint") != sweep.fingerprint and not force:
             raise InputError(
                 f"holds the rows of another sweep ({stored.get('name', '?')!r}, fingerprint "

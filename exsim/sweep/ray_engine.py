@@ -90,6 +90,10 @@ def run_on_ray(
         source_refs = {name: ray.put(sources.get(name)) for name in by_name}
         cpus = int(ray.cluster_resources().get("CPU", jobs)) or jobs
         limit = IN_FLIGHT_PER_CPU * max(cpus, 1)
+        # rows are collected a batch at a time: one ray.wait over n refs costs O(n), so a
+        # wait per row would be O(n) a row on a big cluster; a quarter of the CPUs' worth
+        # (or what is ready within a second) keeps it O(1) a row and every CPU fed
+        batch = max(1, cpus // 4)
         pending = list(reversed(cells))  # popped from the end: the grid's order
         in_flight: dict[Any, Cell] = {}
         try:
@@ -98,7 +102,7 @@ def run_on_ray(
                     cell = pending.pop()
                     ref = task.remote(sweep_ref, cell, by_name[cell.input], source_refs[cell.input])
                     in_flight[ref] = cell
-                ready, _ = ray.wait(list(in_flight), num_returns=1)
+                ready, _ = ray.wait(list(in_flight), num_returns=min(batch, len(in_flight)), timeout=1.0)
                 for ref in ready:
                     cell = in_flight.pop(ref)
                     on_row(_row(ray, ref, cell))

@@ -54,3 +54,85 @@ class TestRay:
         path = write_sweep(tmp_path, strategy_sweep("raising.py:Raising", "fail", ["no"]))
         assert main(["sweep", str(path), "--ray", "--out", str(tmp_path / "out")]) == 2
         assert capsys.readouterr().err == "exsim: error: --ray needs the ray extra: pip install 'exsim[ray]'\n"
+
+
+class _Ref:
+    """An object reference (identity-hashed, as Ray's are)."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+
+class _FakeRay:
+    """Ray's API as the engine uses it, in this process: tasks run when their row is
+    fetched; how many were in flight at once is recorded."""
+
+    class exceptions:  # noqa: N801 (as ray.exceptions)
+        class RayError(Exception):
+            pass
+
+        class RayTaskError(RayError):
+            pass
+
+        class WorkerCrashedError(RayError):
+            pass
+
+    def __init__(self, cpus: int) -> None:
+        self.cpus = cpus
+        self.in_flight: list[_Ref] = []
+        self.peak = 0
+        self.submitted = 0
+
+    def is_initialized(self) -> bool:
+        return True  # (a Ray joined before: the engine neither starts nor stops it)
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": float(self.cpus)}
+
+    def put(self, value: object) -> _Ref:
+        return _Ref(value)
+
+    def remote(self, **options: object):
+        fake = self
+
+        class Task:
+            def __init__(self, fn) -> None:
+                self.fn = fn
+
+            def remote(self, *args: object) -> _Ref:
+                resolved = tuple(a.value if isinstance(a, _Ref) else a for a in args)
+                ref = _Ref((self.fn, resolved))
+                fake.submitted += 1
+                fake.in_flight.append(ref)
+                fake.peak = max(fake.peak, len(fake.in_flight))
+                return ref
+
+        return Task
+
+    def wait(self, refs: list, num_returns: int, timeout: float | None = None) -> tuple[list, list]:
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref: _Ref) -> dict:
+        self.in_flight.remove(ref)
+        fn, args = ref.value
+        return fn(*args)
+
+
+def _quick_row(sweep, cell, group, source) -> dict:
+    from exsim.sweep.cells import empty_outcome
+
+    return {"cell": cell.id, "input": cell.input, **cell.values, **empty_outcome(), "status": "ok"}
+
+
+class TestTasksInFlight:
+    def test_at_most_two_tasks_a_cpu_are_in_flight(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """40 cells on a 3-CPU cluster: never more than 6 tasks submitted and not yet collected; every cell gets its row."""
+        import exsim.sweep.ray_engine as ray_engine
+
+        fake = _FakeRay(cpus=3)
+        monkeypatch.setitem(sys.modules, "ray", fake)
+        monkeypatch.setattr(ray_engine, "_cell_task", _quick_row)
+        text = strategy_sweep("raising.py:Raising", "fail", ["no"]).replace("leverage = [5, 10]", "leverage = { from = 1, to = 40, step = 1 }")
+        run_sweep(sweep_of(tmp_path, text), tmp_path / "out", jobs=1, ray_address="ray://cluster:10001", progress=False)
+        assert fake.submitted == 40 and fake.peak == ray_engine.IN_FLIGHT_PER_CPU * 3 == 6
+        assert [r["leverage"] for r in read_results(tmp_path / "out")] == list(range(1, 41))

@@ -163,3 +163,16 @@ def _group_ends(pgid: int) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+class TestSweepFile:
+    def test_an_unreadable_sweep_file_is_refused_unless_force(self, tmp_path: Path) -> None:
+        """A sweep.json that is not JSON: one error naming it; --force replaces it and the sweep runs."""
+        out = tmp_path / "out"
+        out.mkdir()
+        (out / SWEEP_FILE).write_text("{not json")
+        sweep = sweep_of(tmp_path, strategy_sweep("raising.py:Raising", "fail", ["no"]))
+        with pytest.raises(InputError, match=r"sweep.json: not a sweep's JSON"):
+            run_sweep(sweep, out, jobs=1, progress=False)
+        run_sweep(sweep, out, jobs=1, progress=False, force=True)
+        assert len(read_rows(out)) == 2 and sweep.fingerprint in (out / SWEEP_FILE).read_text()
