@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -108,10 +109,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from exsim.sweep.spec import load_sweep
 
     sweep = load_sweep(args.target)  # (every bad input refused here, before an engine starts)
-    from exsim.sweep.engine import run_sweep
+    from exsim.sweep.engine import SweepInterrupted, run_sweep
 
     out = Path(args.out) if args.out else Path("runs") / "sweeps" / sweep.name
     jobs = args.jobs or os.cpu_count() or 1
-    table = run_sweep(sweep, out, jobs=jobs, ray_address=args.ray, use_cache=not args.no_cache, force=args.force)
+    try:
+        table = run_sweep(sweep, out, jobs=jobs, ray_address=args.ray, use_cache=not args.no_cache, force=args.force)
+    except SweepInterrupted as stop:  # Ctrl-C: the rows done are kept
+        print(f"exsim: {stop.line()}", file=sys.stderr)
+        return 130
     console.print(f"results: {table}; exsim sweep report {out} summarises it")
     return 0
