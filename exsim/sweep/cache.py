@@ -91,6 +91,7 @@ _COLUMNS: dict[str, str] = {
     "offsets": "int64",
 }
 _TMP_PREFIX = ".tmp-"
+_ANY_SYMBOL: Any = object()  # (format_kinds: the kinds of a format whatever the symbol option)
 _new = tuple.__new__
 
 
@@ -427,12 +428,12 @@ class CacheOpener:
     def _columns(self, path: str | Path, fmt: str | None, symbol: str | None) -> _Columns | None:
         key = str(path)
         folder = self.caches.get(key)
-        if folder is None or SKIPPED_LINES.get(key):
-            return None
+        if folder is None or SKIPPED_LINES.get(key) or not os.path.isdir(folder):
+            return None  # (no cache on this machine, e.g. a Ray node of another disk: the file is read)
         cols = self._opened.get(key)
         if cols is None:
             cols = self._opened[key] = _Columns(folder)
-        if (fmt is not None and fmt != cols.format) or symbol != cols.symbol:
+        if (fmt is not None and fmt != cols.format) or (symbol is not _ANY_SYMBOL and symbol != cols.symbol):
             return None  # (asked with other options than the cache was made with)
         return cols
 
@@ -448,13 +449,9 @@ class CacheOpener:
     def format_kinds(self, path: str | Path, fmt: str) -> frozenset[int]:
         """:func:`exsim.readers.format_kinds` of the file: from the cache's meta when the
         file is cached as ``fmt`` (an exsim file's kinds are then not scanned again)."""
-        folder = self.caches.get(str(path))
-        if folder is not None:
-            cols = self._opened.get(str(path))
-            if cols is None:
-                cols = self._opened[str(path)] = _Columns(folder)
-            if cols.format == fmt:
-                return frozenset(cols.kinds)
+        cols = self._columns(path, fmt, _ANY_SYMBOL)
+        if cols is not None:
+            return frozenset(cols.kinds)
         return format_kinds(path, fmt)
 
 

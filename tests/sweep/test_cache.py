@@ -279,6 +279,12 @@ class TestCacheFiles:
             CacheOpener(dict(zip(source.files, source.caches)))(str(CRASH), None, "BTCUSDT")
         assert "\n" not in str(info.value)
 
+    def test_a_machine_without_the_cache_reads_the_file(self, tmp_path: Path) -> None:
+        """A handle naming a cache folder this machine does not have (a node of another disk): the file's own rows."""
+        source = GroupSource((str(CRASH),), (str(tmp_path / "cache" / "elsewhere"),))
+        fmt, rows = CacheOpener(dict(zip(source.files, source.caches)))(str(CRASH), None, "BTCUSDT")
+        assert (fmt, list(rows)) == (lambda f, r: (f, list(r)))(*open_rows(str(CRASH), None, "BTCUSDT"))
+
     def test_a_killed_build_leaves_no_cache_and_its_leftovers_go(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         """A build that dies while writing leaves no cache under its key; a dead build's temporary folder is removed by the next prepare."""
         real_save = np.save
