@@ -13,7 +13,8 @@ runs the grid into a fresh folder with the cache and without (each cell parsing 
 itself), the two alternating, ``ROUNDS`` times each; ``extra_info`` holds the best wall
 time of each, its spread over the rounds ((worst - best) / best), cells a minute of the
 best, and the CPU seconds beside the wall ones (the cells' own ``cpu_s`` summed, plus
-this process's: the cache is built here). Every run asserts its end state: 4 rows, all
+this process's: the cache is built here), and apart: a cell's CPU seconds (the mean of the
+best round) and this process's (the one-off build of the cache, the engine). Every run asserts its end state: 4 rows, all
 ok, the same state hashes with and without the cache and whichever engine.
 
 ``test_peak_memory_per_worker``: one cell of the capture in a fresh process (as a
@@ -94,6 +95,8 @@ def test_cells_per_minute(benchmark: Any, tmp_path: Path, data: str, engine: str
     sweep = load_sweep(path)
     walls: dict[bool, list[float]] = {True: [], False: []}
     cpus: dict[bool, list[float]] = {True: [], False: []}
+    cells_cpu: dict[bool, list[float]] = {True: [], False: []}  # the cells' own cpu_s, summed
+    parent_cpu: dict[bool, list[float]] = {True: [], False: []}  # this process's: the engine, and the cache's build
     runs = iter(range(1_000))
 
     def one(use_cache: bool) -> None:
@@ -108,6 +111,8 @@ def test_cells_per_minute(benchmark: Any, tmp_path: Path, data: str, engine: str
         assert HASHES.setdefault(data, hashes) == hashes  # (the same rows with or without the cache, any engine)
         walls[use_cache].append(wall)
         cpus[use_cache].append(here + sum(r["cpu_s"] for r in rows))
+        cells_cpu[use_cache].append(sum(r["cpu_s"] for r in rows))
+        parent_cpu[use_cache].append(here)
 
     def rounds() -> None:
         for _ in range(ROUNDS):  # alternating: the machine's load weighs on both alike
@@ -122,6 +127,8 @@ def test_cells_per_minute(benchmark: Any, tmp_path: Path, data: str, engine: str
         info[f"{tag}_wall_spread"] = round((max(walls[use_cache]) - best) / best, 3)
         info[f"{tag}_cells_per_min"] = round(60 * 4 / best, 1)
         info[f"{tag}_cpu_s_best"] = round(min(cpus[use_cache]), 2)
+        info[f"{tag}_cell_cpu_s_best"] = round(min(cells_cpu[use_cache]) / 4, 3)
+        info[f"{tag}_parent_cpu_s_best"] = round(min(parent_cpu[use_cache]), 2)
     benchmark.extra_info.update(info)
     print(f"\n{engine} {data}: {info}")
 
