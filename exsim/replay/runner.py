@@ -175,6 +175,13 @@ _SPAN_SLACK_NS = 60 * NS_PER_S  # inputs whose ends differ by more get the span 
 #: ``(path, format or None, symbol or None) -> (format, rows)``: where a replay's input
 #: files are read (:func:`exsim.readers.open_rows`, or a stand-in such as the sweep cache's)
 RowOpener = Callable[[str | Path, str | None, str | None], tuple[str, Iterator[Row]]]
+
+
+def _read_file(path: str | Path, fmt: str | None, symbol: str | None) -> tuple[str, Iterator[Row]]:
+    """The default :data:`RowOpener`: the file's reader (``open_rows`` looked up at each call)."""
+    return open_rows(path, fmt, symbol)
+
+
 #: commands that bring the synthetic depth up to date before they reach the exchange
 _USER_ORDERS = frozenset((NewOrder, AmendOrder, NewOco, NewBracket))
 
@@ -522,7 +529,7 @@ class Replay:
     strategy's (:mod:`exsim.replay.strategy`); a setting the venue or the data cannot
     serve is an :class:`InputError` here, before anything runs.
 
-    ``row_opener``: where the input files' rows come from (default :func:`open_rows`, the
+    ``row_opener``: where the input files' rows come from (None: :func:`open_rows`, the
     files' readers). A stand-in gives, for each file, the format name and rows its reader
     would (``exsim sweep``'s columnar cache: :mod:`exsim.sweep.cache`); it may also carry
     a ``format_kinds(path, format)`` attribute standing for :func:`format_kinds`.
@@ -548,7 +555,7 @@ class Replay:
         force: bool = False,
         accounts: int = 1,
         book_deltas: bool = False,
-        row_opener: RowOpener = open_rows,
+        row_opener: RowOpener | None = None,
     ) -> None:
         if not files and rows is None:
             raise InputError("no input files given", field="files")
@@ -563,7 +570,7 @@ class Replay:
         self.progress = progress
         #: where an input file's rows come from: ``open_rows`` (its reader), or a stand-in
         #: giving the same format name and rows (``exsim sweep``'s columnar cache)
-        self._open_rows = row_opener
+        self._open_rows: RowOpener = row_opener or _read_file
         #: accounts 1 (the strategy's, ACCOUNT_ID: the run's story is its) .. ``accounts``,
         #: each given the deposit and settings of the config at the start (``exsim serve``)
         self.accounts = accounts
@@ -617,7 +624,7 @@ class Replay:
         self._premium_symbols = premium_symbols
         earlier: Any = None  # the previous input's reader: a capture's later part continues it (link_parts)
         for path, fmt in zip(files, fmts):
-            fmt, file_rows = row_opener(path, fmt, config.symbol)
+            fmt, file_rows = self._open_rows(path, fmt, config.symbol)
             earlier = file_rows = link_parts(earlier, file_rows)
             check_traded(path, fmt, config.symbol)  # a spot file, or a COIN-M file under a USDⓈ-M --symbol (or the reverse): one line (exsim.readers.markets)
             if config.skip_bad_rows:

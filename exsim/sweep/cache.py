@@ -345,8 +345,8 @@ def prepare(sweep: Sweep, out: Path, *, use_cache: bool = True) -> Prepared:
                 try:
                     folder, meta = cached_file(path, fmt, sweep.symbol, cache_dir)
                 except (InputError, _NotCacheable) as exc:
-                    if sweep.split == "day":
-                        raise
+                    if sweep.split == "day" and isinstance(exc, InputError):
+                        raise  # (its days cannot be told: the reader's one line, before any cell)
                     notes.append(f"{path}: read by each cell, not cached ({exc})")
             folders.append(None if folder is None else str(folder))
             metas.append(meta)
