@@ -110,6 +110,7 @@ NOT_SAVED = frozenset(
         "_restored",
         "_wall0",
         "_open_files",
+        "_open_rows",  # (where this process reads its inputs: the resume's own row_opener)
         "run_dir",  # (this process's lock on the run directory; exsim.replay.rundir)
         "run_key",
         "stopped",

@@ -172,6 +172,16 @@ _MAX_BAD_LINES = 1000  # lines a reader refused that skip_bad_rows passes over, 
 #: rows are auxiliary series: rows of theirs past the prices' end are left out)
 PRICE_KINDS = frozenset({TRADE, QUOTE, LEVEL, MARK, LIQUIDATION})
 _SPAN_SLACK_NS = 60 * NS_PER_S  # inputs whose ends differ by more get the span warning
+#: ``(path, format or None, symbol or None) -> (format, rows)``: where a replay's input
+#: files are read (:func:`exsim.readers.open_rows`, or a stand-in such as the sweep cache's)
+RowOpener = Callable[[str | Path, str | None, str | None], tuple[str, Iterator[Row]]]
+
+
+def _read_file(path: str | Path, fmt: str | None, symbol: str | None) -> tuple[str, Iterator[Row]]:
+    """The default :data:`RowOpener`: the file's reader (``open_rows`` looked up at each call)."""
+    return open_rows(path, fmt, symbol)
+
+
 #: commands that bring the synthetic depth up to date before they reach the exchange
 _USER_ORDERS = frozenset((NewOrder, AmendOrder, NewOco, NewBracket))
 
@@ -518,6 +528,11 @@ class Replay:
     the run ends. Settings the config fixes (leverage, margin mode) win over the
     strategy's (:mod:`exsim.replay.strategy`); a setting the venue or the data cannot
     serve is an :class:`InputError` here, before anything runs.
+
+    ``row_opener``: where the input files' rows come from (None: :func:`open_rows`, the
+    files' readers). A stand-in gives, for each file, the format name and rows its reader
+    would (``exsim sweep``'s columnar cache: :mod:`exsim.sweep.cache`); it may also carry
+    a ``format_kinds(path, format)`` attribute standing for :func:`format_kinds`.
     """
 
     def __init__(
@@ -540,6 +555,7 @@ class Replay:
         force: bool = False,
         accounts: int = 1,
         book_deltas: bool = False,
+        row_opener: RowOpener | None = None,
     ) -> None:
         if not files and rows is None:
             raise InputError("no input files given", field="files")
@@ -552,6 +568,9 @@ class Replay:
         self.config = config
         self.strategy = strategy
         self.progress = progress
+        #: where an input file's rows come from: ``open_rows`` (its reader), or a stand-in
+        #: giving the same format name and rows (``exsim sweep``'s columnar cache)
+        self._open_rows: RowOpener = row_opener or _read_file
         #: accounts 1 (the strategy's, ACCOUNT_ID: the run's story is its) .. ``accounts``,
         #: each given the deposit and settings of the config at the start (``exsim serve``)
         self.accounts = accounts
@@ -605,7 +624,7 @@ class Replay:
         self._premium_symbols = premium_symbols
         earlier: Any = None  # the previous input's reader: a capture's later part continues it (link_parts)
         for path, fmt in zip(files, fmts):
-            fmt, file_rows = open_rows(path, fmt, config.symbol)
+            fmt, file_rows = self._open_rows(path, fmt, config.symbol)
             earlier = file_rows = link_parts(earlier, file_rows)
             check_traded(path, fmt, config.symbol)  # a spot file, or a COIN-M file under a USDⓈ-M --symbol (or the reverse): one line (exsim.readers.markets)
             if config.skip_bad_rows:
@@ -620,7 +639,7 @@ class Replay:
                     symbols.append(r.symbol)
             self.inputs.append({"path": str(path), "format": fmt})
             streams.append(itertools.chain(head, file_rows))
-            kinds_of.append(format_kinds(path, fmt))
+            kinds_of.append(getattr(row_opener, "format_kinds", format_kinds)(path, fmt))
             if PREMIUM in kinds_of[-1]:  # the venue's premium index is replayed for these symbols
                 premium_symbols.update(r.symbol for r in head)
             self.input_spans.append({"first_ts_ns": head[0].ts_ns if head else None, "last_ts_ns": None, "done": False})
@@ -951,7 +970,7 @@ class Replay:
         """Whether an uncertain input (a raw capture) holds a row of ``kind`` (read until one comes)."""
         for i in self.inputs:
             if i["format"].startswith("binance-ws") and i["format"] != "rows":
-                rows = open_rows(i["path"], i["format"], self.config.symbol)[1]
+                rows = self._open_rows(i["path"], i["format"], self.config.symbol)[1]
                 try:
                     if any(r.kind == kind for r in rows):
                         return True
@@ -1415,7 +1434,7 @@ class Replay:
                 SKIPPED_LINES[path] = frozenset(bad) | also
                 again = delivered
                 try:
-                    for row in open_rows(path, fmt, self.config.symbol)[1]:
+                    for row in self._open_rows(path, fmt, self.config.symbol)[1]:
                         if again:
                             again -= 1
                             continue
