@@ -1886,6 +1886,8 @@ class Replay:
         if interval_ns:
             timer = self.loop.call_every(ts_ns, interval_ns, fire)
             self.timers.append(timer)
+            if self.data_done:  # made after the data's end (its last instant, or on_end): the end's cancel is past,
+                timer.cancel()  # and a timer that fires nothing would run the clock on for ever
             return timer
         return self.loop.call_at(ts_ns, fire)
 

@@ -35,6 +35,7 @@ MIN_CALMAR_SPAN_NS = 30 * NS_PER_DAY
 #: the grids, coarsest first: (name, period in ns)
 GRIDS: tuple[tuple[str, int], ...] = (("1d", NS_PER_DAY), ("1h", 3_600 * 10**9), ("1m", 60 * 10**9))
 _PREC = 50
+_SUM_PREC = 80  # digits of the return sums (sharpe_sortino)
 
 
 def ratio_text(x: Fraction | Decimal | int | None) -> str | None:
@@ -141,13 +142,6 @@ def _sqrt(x: Fraction) -> Decimal:
         return (Decimal(x.numerator) / Decimal(x.denominator)).sqrt()
 
 
-def _div(a: Decimal | Fraction, b: Decimal) -> Decimal:
-    with localcontext() as ctx:
-        ctx.prec = _PREC
-        a = Decimal(a.numerator) / Decimal(a.denominator) if isinstance(a, Fraction) else a
-        return a / b
-
-
 def sharpe_sortino(returns: list[Fraction], period_ns: int) -> tuple[Decimal | None, Decimal | None]:
     """Sharpe ``mean / sample stdev * sqrt(periods a year)`` and Sortino ``mean /
     downside deviation * sqrt(periods a year)`` (downside deviation ``sqrt(Σ min(r, 0)² / n)``,
@@ -165,14 +159,22 @@ def sharpe_sortino(returns: list[Fraction], period_ns: int) -> tuple[Decimal | N
     n = len(returns)
     if n < 2:
         return None, None
-    mean = sum(returns, Fraction(0)) / n
-    var = sum(((r - mean) ** 2 for r in returns), Fraction(0)) / (n - 1)
+    flat = all(r == returns[0] for r in returns)  # (exact: no variation, whatever the sums' digits)
+    # The sums in _SUM_PREC-digit decimals, not Fractions: each return has its own
+    # denominator (the previous equity), so an exact sum's grows with every term (a day of
+    # minute returns took 10 s of gcds). 80 digits keep the ratios' 8 decimals exact but
+    # where the true value lies within ~1e-70 of a rounding boundary.
+    with localcontext() as ctx:
+        ctx.prec = _SUM_PREC
+        rs = [Decimal(r.numerator) / r.denominator for r in returns]
+        mean = sum(rs, Decimal(0)) / n
+        var = Decimal(0) if flat else sum(((r - mean) ** 2 for r in rs), Decimal(0)) / (n - 1)
+        down = sum((r * r for r in rs if r < 0), Decimal(0)) / n
     year = _sqrt(Fraction(YEAR_NS, period_ns))
     with localcontext() as ctx:
         ctx.prec = _PREC
-        sharpe = _div(mean, _sqrt(var)) * year if var else None
-        down = sum((r * r for r in returns if r < 0), Fraction(0)) / n
-        sortino = _div(mean, _sqrt(down)) * year if down else None
+        sharpe = mean / var.sqrt() * year if var else None
+        sortino = mean / down.sqrt() * year if down else None
     return sharpe, sortino
 
 

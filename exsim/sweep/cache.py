@@ -102,6 +102,24 @@ class GroupSource:
 
     files: tuple[str, ...]
     caches: tuple[str | None, ...]
+    #: the caches' columns themselves, ``(meta, {column: array})`` per file (or None): what
+    #: a Ray driver puts in the object store (:func:`in_memory`), so a node without the
+    #: cache folder replays from the cluster's shared memory instead of re-parsing the file
+    columns: tuple[tuple[dict[str, Any], dict[str, Any]] | None, ...] = ()
+
+
+def in_memory(source: GroupSource) -> GroupSource:
+    """``source`` with its caches' columns loaded (checked) into memory, for Ray's object
+    store: numpy arrays there are shared by every worker of a node, zero-copy."""
+    columns = []
+    for folder in source.caches:
+        if folder is None:
+            columns.append(None)
+            continue
+        meta = check(folder)
+        columns.append((meta, {name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r", allow_pickle=False)
+                               for name in _COLUMNS}))
+    return attrs.evolve(source, columns=tuple(columns))
 
 
 @attrs.frozen
@@ -408,7 +426,8 @@ def replay_inputs(group: InputGroup, source: GroupSource | None) -> dict[str, An
     inputs: dict[str, Any] = {"files": list(group.files), "formats": list(group.formats)}
     if source is not None or group.window_ns is not None:
         caches = dict(zip(source.files, source.caches)) if source is not None else {}
-        inputs["row_opener"] = CacheOpener(caches, group.window_ns)
+        columns = dict(zip(source.files, source.columns)) if source is not None and source.columns else {}
+        inputs["row_opener"] = CacheOpener(caches, group.window_ns, columns)
     return inputs
 
 
@@ -420,19 +439,27 @@ class CacheOpener:
     A file read again without some of its lines (``skip_bad_rows``) is read from the file.
     """
 
-    def __init__(self, caches: dict[str, str | None], window_ns: tuple[int, int] | None = None) -> None:
+    def __init__(self, caches: dict[str, str | None], window_ns: tuple[int, int] | None = None,
+                 columns: dict[str, tuple[dict[str, Any], dict[str, Any]] | None] | None = None) -> None:
         self.caches = caches
         self.window_ns = window_ns
+        self.columns = columns or {}  # (in memory: Ray's object store)
         self._opened: dict[str, _Columns] = {}
 
     def _columns(self, path: str | Path, fmt: str | None, symbol: str | None) -> _Columns | None:
         key = str(path)
-        folder = self.caches.get(key)
-        if folder is None or SKIPPED_LINES.get(key) or not os.path.isdir(folder):
-            return None  # (no cache on this machine, e.g. a Ray node of another disk: the file is read)
+        if SKIPPED_LINES.get(key):
+            return None
         cols = self._opened.get(key)
         if cols is None:
-            cols = self._opened[key] = _Columns(folder)
+            held = self.columns.get(key)
+            folder = self.caches.get(key)
+            if held is not None:
+                cols = self._opened[key] = _Columns(None, held)
+            elif folder is None or not os.path.isdir(folder):
+                return None  # (no cache on this machine: the file is read)
+            else:
+                cols = self._opened[key] = _Columns(folder)
         if (fmt is not None and fmt != cols.format) or (symbol is not _ANY_SYMBOL and symbol != cols.symbol):
             return None  # (asked with other options than the cache was made with)
         return cols
@@ -463,11 +490,11 @@ def _within(rows: Iterator[Row], start: int, end: int) -> Iterator[Row]:
 
 
 class _Columns:
-    """One cache folder, opened memory-mapped (shapes and sizes checked)."""
+    """One cache folder, opened memory-mapped (shapes and sizes checked), or its columns
+    ``held`` in memory (:func:`in_memory`: checked when they were loaded)."""
 
-    def __init__(self, folder: str) -> None:
-        meta = check(folder)
-        self.folder = Path(folder)
+    def __init__(self, folder: str | None, held: tuple[dict[str, Any], dict[str, Any]] | None = None) -> None:
+        meta = check(folder) if held is None else held[0]
         self.format: str = meta["format"]
         self.symbol: str | None = meta["symbol"]
         self.path: str = meta["path"]
@@ -475,7 +502,11 @@ class _Columns:
         self.kinds: list[int] = meta["kinds"]
         self.sorted: bool = meta["sorted"]
         self.n: int = meta["rows"]
-        load = lambda name: np.load(self.folder / f"{name}.npy", mmap_mode="r", allow_pickle=False)  # noqa: E731
+        if held is None:
+            assert folder is not None
+            load = lambda name: np.load(Path(folder) / f"{name}.npy", mmap_mode="r", allow_pickle=False)  # noqa: E731
+        else:
+            load = held[1].__getitem__
         self.ts, self.kind, self.side, self.symbol_index = load("ts_ns"), load("kind"), load("side"), load("symbol")
         self.text, self.offsets = load("text"), load("offsets")
 

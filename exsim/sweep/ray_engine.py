@@ -3,11 +3,12 @@
 ``exsim sweep SWEEP.toml --ray`` starts a Ray of its own on this machine (``--jobs`` CPUs,
 no dashboard, every address on the loopback) and stops it at the end; ``--ray ADDRESS``
 joins a running cluster (``ray start --head`` on one machine, ``ray start --address ...``
-on the others; each needs exsim installed and the sweep's input files at the same paths,
-or the cache's). A Ray this process had already joined is used as it is and left running.
+on the others; each needs exsim installed; a strategy file and any input the cache could
+not hold must be at the same paths on every node). A Ray this process had already joined is used as it is and left running.
 
-The sweep and each input's cache handle are put in Ray's object store once; every task
-gets them by reference with its cell and returns the cell's row, which the driver writes
+The sweep and each input's cached columns are put in Ray's object store once (the days
+of one file share them); a node's workers read them from its shared memory, zero-copy,
+without the cache folder or the file. Every task gets them by reference with its cell and returns the cell's row, which the driver writes
 exactly as the local engine does (:mod:`.engine`): the rows are the same, whichever engine
 ran them. At most :data:`IN_FLIGHT_PER_CPU` tasks per CPU of the cluster are submitted at
 a time, so a million-cell grid is not a million tasks in the scheduler. A task whose
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Sequence
+from typing import Any, Iterable, Sequence
 
 from exsim.errors import InputError
 from exsim.sweep.cells import Cell
@@ -87,7 +88,7 @@ def run_on_ray(
         task = ray.remote(num_cpus=1, max_retries=0)(_cell_task)
         sweep_ref = ray.put(sweep)
         by_name = {g.name: g for g in groups}
-        source_refs = {name: ray.put(sources.get(name)) for name in by_name}
+        source_refs = _put_sources(ray, sources, by_name)
         cpus = int(ray.cluster_resources().get("CPU", jobs)) or jobs
         limit = IN_FLIGHT_PER_CPU * max(cpus, 1)
         # rows are collected a batch at a time: one ray.wait over n refs costs O(n), so a
@@ -116,6 +117,23 @@ def run_on_ray(
     finally:
         if started:
             ray.shutdown()
+
+
+def _put_sources(ray: Any, sources: dict[str, Any], names: Iterable[str]) -> dict[str, Any]:
+    """Each input's cached columns put in the object store once (the days of one file
+    share them), as references the tasks take: a node's workers read them from its
+    shared memory, zero-copy, whether or not it has the cache folder."""
+    from exsim.sweep.cache import GroupSource, in_memory
+
+    refs: dict[Any, Any] = {}
+    out = {}
+    for name in names:
+        source = sources.get(name)
+        key = (source.files, source.caches) if isinstance(source, GroupSource) else None
+        if key not in refs:
+            refs[key] = ray.put(in_memory(source) if isinstance(source, GroupSource) else source)
+        out[name] = refs[key]
+    return out
 
 
 def _row(ray: Any, ref: Any, cell: Cell) -> dict[str, Any]:

@@ -183,7 +183,7 @@ def parse_sweep(src: Source) -> Sweep:
     }
     fingerprint = hashlib.sha256(json.dumps(fixed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
     return Sweep(
-        name=name, source=src.name, kind=kind, split=split, inputs=tuple(groups), strategy=strategy, params=params,
+        name=name, source=str(Path(src.name).resolve()), kind=kind, split=split, inputs=tuple(groups), strategy=strategy, params=params,
         config=config, symbol=symbol, axes=axes, subset=subset, account=account, fingerprint=fingerprint,
     )
 

@@ -79,3 +79,15 @@ def test_a_month_of_bars_asks_for_its_symbol_then_its_grid(tmp_path: Path, capsy
     assert main(argv) == 0, capsys.readouterr().err
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert summary["complete"] is True and [p["symbol"] for p in summary["positions"]] == ["BTCUSDT"]
+
+
+def test_a_timer_made_at_the_datas_last_instant_ends_with_the_data(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The holder's entry timer, made in on_start on a one-instant snapshot (all rows at one time), stops at the
+    data's end like the run's own timers (it ran the clock on for ever: found by issue 20's sweeps)."""
+    argv = ["replay", str(NAUTILUS / "binance" / "btcusdt-depth-snap.csv"), "--strategy", "holder", "--no-progress",
+            "--out", str(tmp_path / "run")]
+    assert main(argv) == 0, capsys.readouterr().err
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["complete"] is True
+    assert summary["first_ts_ns"] == summary["last_ts_ns"]
+    assert summary["account"]["orders_sent"] == 0  # (the entry waits for a later look, which never comes)

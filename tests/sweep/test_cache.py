@@ -337,3 +337,21 @@ def test_a_source_is_plain_picklable_data() -> None:
 
     source = GroupSource(("a.csv",), ("/x/cache/k",))
     assert pickle.loads(pickle.dumps(source)) == source
+
+
+def test_a_node_without_the_cache_folder_replays_from_the_columns_in_memory(tmp_path: Path) -> None:
+    """What a Ray driver puts in the object store (cache.in_memory) replays to the golden hash with the folder gone."""
+    file_name = "binance-usdm-btcusdt-20240808.gz"
+    golden = json.loads((SHIPPED_REPLAYS / file_name).with_name("GOLDEN.json").read_text())[file_name]
+    (_, _, symbol, params, _) = next(r for r in DEMO_RUNS if r[1] == file_name)
+    prepared = prepare(sweep_of([SHIPPED_REPLAYS / file_name], symbol=symbol), tmp_path / "out")
+    group = prepared.groups[0]
+    import pickle  # (our own object, as Ray's serializer carries it to another node: not a data file)
+
+    held = pickle.loads(pickle.dumps(cache.in_memory(prepared.sources[group.name])))
+    cache_folder(tmp_path / "out").rename(tmp_path / "elsewhere")  # (another node: no cache folder)
+    opener = replay_inputs(group, held)["row_opener"]
+    assert opener._columns(str(SHIPPED_REPLAYS / file_name), None, symbol) is not None  # (the columns held, not the file)
+    summary = Replay(strategy=load_strategy("holder", params), config=ReplayConfig(balance="1000", symbol=symbol),
+                     **replay_inputs(group, held)).run()
+    assert (summary["state_hash"], summary["rows"]) == (golden["state_hash"], golden["rows"])
