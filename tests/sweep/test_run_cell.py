@@ -9,33 +9,16 @@ from pathlib import Path
 from exsim.cli import main
 from exsim.sweep.cells import OUTCOME_FIELDS, TIMING_FIELDS, columns, grid
 from exsim.sweep.run import run_cell
-from exsim.sweep.spec import load_sweep
+from exsim.sweep.spec import Sweep, load_sweep
 
-REPO = Path(__file__).resolve().parents[2]
-CRASH = REPO / "replays" / "btc-perp-20220121-1m.csv"
-HERE = Path(__file__).resolve().parent
+from .grids import CRASH, HERE, HOLDER_8, write_sweep
 
-SWEEP = f"""
-[inputs]
-files = ["{CRASH}"]
-symbol = "BTCUSDT"
-[strategy]
-name = "holder"
-params = {{ qty = "0.05" }}
-[config]
-balance = "1000"
-[axes]
-leverage = [125]
-margin_mode = ["isolated", "cross"]
-[axes.param]
-enter_after_s = [3600]
-"""
+#: the engine tests' holder sweep at 125x, entering at 21:00: its two margin modes
+SWEEP = HOLDER_8.replace("leverage = [20, 125]", "leverage = [125]").replace("[0, 3600]", "[3600]")
 
 
-def sweep_of(tmp_path: Path, text: str):
-    p = tmp_path / "s.toml"
-    p.write_text(text)
-    return load_sweep(p)
+def sweep_of(tmp_path: Path, text: str) -> Sweep:
+    return load_sweep(write_sweep(tmp_path, text, "s.toml"))
 
 
 def test_a_cell_is_the_replay_the_command_line_runs(tmp_path: Path, capsys) -> None:

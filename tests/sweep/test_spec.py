@@ -11,32 +11,15 @@ from exsim.errors import InputError
 from exsim.sweep.cells import cell_id, columns, grid
 from exsim.sweep.spec import MAX_CELLS, load_sweep
 
-REPO = Path(__file__).resolve().parents[2]
-CRASH = REPO / "replays" / "btc-perp-20220121-1m.csv"
-CAPTURE = REPO / "replays" / "binance-usdm-btcusdt-20240808.gz"
+from .grids import CRASH, HOLDER_8, write_sweep
 
-GOOD = f"""
-name = "crash"
-[inputs]
-files = ["{CRASH}"]
-symbol = "BTCUSDT"
-[strategy]
-name = "holder"
-params = {{ qty = "0.05" }}
-[config]
-balance = "1000"
-[axes]
-leverage = [20, 125]
-margin_mode = ["isolated", "cross"]
-[axes.param]
-enter_after_s = {{ from = 0, to = 3600, step = 1800 }}
-"""
+#: the engine tests' 8-cell holder sweep, its entry delay a range: 2 x 2 x 3 = 12 cells
+GOOD = HOLDER_8.replace('name = "holder-8"', 'name = "crash"').replace(
+    "enter_after_s = [0, 3600]", "enter_after_s = { from = 0, to = 3600, step = 1800 }")
 
 
 def write(tmp_path: Path, text: str, name: str = "sweep.toml") -> Path:
-    p = tmp_path / name
-    p.write_text(text)
-    return p
+    return write_sweep(tmp_path, text, name)
 
 
 def refused(tmp_path: Path, text: str) -> InputError:
