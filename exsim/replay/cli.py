@@ -51,7 +51,12 @@ def load_strategy(spec: str, params: list[str]) -> Any:
     is refused before it is imported (none holds a strategy). A ``.py`` file is the user's
     own code: it is imported (run) to find the class in it.
     """
-    cls = strategy_class(spec)
+    return new_strategy(strategy_class(spec), params)
+
+
+def new_strategy(cls: type, params: list[str]) -> Any:
+    """``cls`` (a class :func:`strategy_class` gave) called with the ``key=value`` texts
+    ``params`` as keyword arguments; a refusal is one line naming ``--param``."""
     kwargs: dict[str, str] = {}
     for p in params:
         key, eq, value = p.partition("=")

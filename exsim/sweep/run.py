@@ -62,18 +62,12 @@ _STRATEGY_CLASSES: dict[str, type] = {}  # this process's strategies, looked up 
 
 def make_strategy(sweep: Sweep, values: dict[str, int | str]) -> Any:
     """The cell's strategy object (its class imported once a process)."""
-    from exsim.replay.cli import strategy_class
+    from exsim.replay.cli import new_strategy, strategy_class
 
     assert sweep.strategy is not None
     if sweep.strategy not in _STRATEGY_CLASSES:
         _STRATEGY_CLASSES[sweep.strategy] = strategy_class(sweep.strategy)
-    cls = _STRATEGY_CLASSES[sweep.strategy]
-    params = strategy_params(sweep, values)
-    try:
-        return cls(**dict(p.split("=", 1) for p in params))
-    except (TypeError, ValueError) as exc:
-        # (the same words as the command line's --param: exsim.replay.cli.load_strategy)
-        raise InputError(f"{cls.__name__}({', '.join(params)}): {exc}", field="--param") from exc
+    return new_strategy(_STRATEGY_CLASSES[sweep.strategy], strategy_params(sweep, values))
 
 
 def _run_replay(sweep: Sweep, cell: Cell, group: InputGroup, source: Any, out_dir: Path | None) -> dict[str, Any]:

@@ -198,7 +198,6 @@ def _replay_inputs(inputs: Fields, base: Path) -> tuple[list[InputGroup], str, s
         raise inputs.error("formats", f"give one format per entry of files ({len(patterns)}), or none")
     files: list[tuple[str, str | None]] = []
     for i, pattern in enumerate(patterns):
-        field = f"files[{i}]"
         if not isinstance(pattern, str) or not pattern:
             raise inputs.error("files", f"entry {i + 1} is not a file name or glob (a non-empty string)")
         fmt = formats[i] if formats is not None else None
@@ -215,7 +214,6 @@ def _replay_inputs(inputs: Fields, base: Path) -> tuple[list[InputGroup], str, s
             raise inputs.error("files", f"{pattern!r} is not a regular file")
         else:
             matches = [full]
-        del field
         files.extend((m, fmt) for m in matches)
     seen: dict[str, str] = {}
     for path, _ in files:
@@ -455,8 +453,7 @@ def _strategy(root: Fields, axes: Sequence[Axis]) -> tuple[str, dict[str, str]]:
     axis_params = [a.name.partition(".")[2] for a in axes if a.name.startswith("param.")]
     for key in list(params) + axis_params:
         if takes is not None and key not in takes:
-            where = ("strategy", "params") if key in params else ("axes", "param")
-            f = table.table_of("params") if where == ("strategy", "params") else root.table_of("axes").table_of("param")
+            f = table.table_of("params") if key in params else root.table_of("axes").table_of("param")
             raise f.error(key, f"{name} takes no parameter {key!r}; it takes: {', '.join(sorted(takes)) or 'none'}")
         if key in params and key in axis_params:
             raise table.table_of("params").error(key, "is also an axis ([axes.param]): give it in one place")
