@@ -21,6 +21,8 @@ import json
 import os
 import re
 from bisect import bisect_right
+from functools import cache
+from importlib import resources
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any, Final
@@ -56,6 +58,10 @@ __all__ = [
     "load_binance_brackets",
     "COINM_FIELD_NAMES",
     "parse_binance_coinm_brackets",
+    "BRACKETS_FILE",
+    "COINM_BRACKETS_FILE",
+    "shipped_brackets",
+    "shipped_coinm_brackets",
 ]
 
 
@@ -641,3 +647,27 @@ def parse_binance_coinm_brackets(text: str, *, source: str = "") -> BracketTable
         validate_brackets(brackets, symbol=symbol, source=source, names=COINM_FIELD_NAMES)
         tables[symbol] = BracketTable(brackets, symbol=symbol, source=source)
     return BracketTables(tables, source=source)
+
+
+# ------------------------------------------------------------------ the shipped tables
+# (here, below the catalogue and the registry, which both read them)
+#: Name of the shipped bracket snapshot inside ``exsim/instruments/data/``.
+BRACKETS_FILE: Final = "binance_leverage_tiers_2024-10-24.json"
+#: Name of the shipped COIN-M bracket tables (``/dapi/v2/leverageBracket`` shape, coin).
+COINM_BRACKETS_FILE: Final = "binance_coinm_leverage_brackets_2021.json"
+
+
+@cache
+def shipped_brackets() -> BracketTables:
+    """The shipped bracket snapshot, loaded and validated once (cached)."""
+    ref = resources.files(__package__).joinpath("data", BRACKETS_FILE)
+    text = ref.read_text(encoding="utf-8")
+    return parse_binance_brackets(text, source=f"exsim/instruments/data/{BRACKETS_FILE}")
+
+
+@cache
+def shipped_coinm_brackets() -> BracketTables:
+    """The shipped COIN-M bracket tables (coin atoms), loaded and validated once (cached)."""
+    ref = resources.files(__package__).joinpath("data", COINM_BRACKETS_FILE)
+    text = ref.read_text(encoding="utf-8")
+    return parse_binance_coinm_brackets(text, source=f"exsim/instruments/data/{COINM_BRACKETS_FILE}")

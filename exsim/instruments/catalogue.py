@@ -34,7 +34,7 @@ from typing import Any, Final
 import attrs
 
 from exsim.errors import InputError, SpecError
-from exsim.instruments.brackets import BracketTable
+from exsim.instruments.brackets import BracketTable, shipped_brackets, shipped_coinm_brackets
 from exsim.instruments.instrument import Instrument
 from exsim.units import parse_decimal
 
@@ -135,8 +135,6 @@ class CatalogueEntry:
         a COIN-M symbol's from the shipped COIN-M tables (in coin atoms). InputError for a
         COIN-M symbol whose table is not shipped."""
         if self.inverse:
-            from exsim.instruments.registry import shipped_coinm_brackets
-
             if self.brackets_source == COINM_NO_BRACKETS:
                 raise InputError(
                     f"{self.symbol}: no leverage brackets are shipped for this COIN-M symbol "
@@ -146,8 +144,6 @@ class CatalogueEntry:
                 )
             return shipped_coinm_brackets()[self.symbol]
         if self.legacy_brackets is None:
-            from exsim.instruments.registry import shipped_brackets
-
             return shipped_brackets()[self.ccxt]
         maint, required, cap = self.legacy_brackets
         mmr = str(Decimal(maint) / 100)

@@ -24,15 +24,15 @@ symbols (``BTC/USDT:USDT``, ``BTC/USD:BTC``), case-insensitively.
 from __future__ import annotations
 
 from functools import cache
-from importlib import resources
 from typing import Final
 
 from exsim.errors import InputError
 from exsim.instruments.brackets import (
-    BracketTables,
+    BRACKETS_FILE,
+    COINM_BRACKETS_FILE,
     load_binance_brackets,
-    parse_binance_brackets,
-    parse_binance_coinm_brackets,
+    shipped_brackets,
+    shipped_coinm_brackets,
 )
 from exsim.instruments.catalogue import (
     COINM_NO_BRACKETS,
@@ -57,31 +57,11 @@ __all__ = [
     "catalogue_entry",
 ]
 
-#: Name of the shipped bracket snapshot inside ``exsim/instruments/data/``.
-BRACKETS_FILE: Final = "binance_leverage_tiers_2024-10-24.json"
-#: Name of the shipped COIN-M bracket tables (``/dapi/v2/leverageBracket`` shape, coin).
-COINM_BRACKETS_FILE: Final = "binance_coinm_leverage_brackets_2021.json"
 #: What :func:`list_symbols` lists: USDⓈ-M (linear), COIN-M (inverse) or both.
 MARKETS: Final = ("usdm", "coinm", "all")
 
 #: Users loading their own ``binance_leverage_tiers.json``-format file.
 load_brackets_file = load_binance_brackets
-
-
-@cache
-def shipped_brackets() -> BracketTables:
-    """The shipped bracket snapshot, loaded and validated once (cached)."""
-    ref = resources.files(__package__).joinpath("data", BRACKETS_FILE)
-    text = ref.read_text(encoding="utf-8")
-    return parse_binance_brackets(text, source=f"exsim/instruments/data/{BRACKETS_FILE}")
-
-
-@cache
-def shipped_coinm_brackets() -> BracketTables:
-    """The shipped COIN-M bracket tables (coin atoms), loaded and validated once (cached)."""
-    ref = resources.files(__package__).joinpath("data", COINM_BRACKETS_FILE)
-    text = ref.read_text(encoding="utf-8")
-    return parse_binance_coinm_brackets(text, source=f"exsim/instruments/data/{COINM_BRACKETS_FILE}")
 
 
 def list_symbols(market: str = "usdm") -> list[str]:

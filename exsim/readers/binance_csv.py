@@ -102,9 +102,9 @@ from pathlib import Path
 
 from exsim.book.orders import BUY, SELL
 from exsim.errors import InputError, OffGridError
-from exsim.readers.markets import COINM, symbol_market
 from exsim.readers.ohlcv import bar_path, check_bar, path_side
 from exsim.readers.opening import empty_file, numbered_lines
+from exsim.readers.symbols import COINM, symbol_market
 from exsim.readers.rows import (
     ANY,
     FUNDING,

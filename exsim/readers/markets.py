@@ -38,19 +38,19 @@ coin-margined candles name a pair (``BTC_USD_BTC``), not the contract, and stay 
 from __future__ import annotations
 
 import json
-import re
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 from exsim.errors import InputError
+from exsim.readers import arrow, format_kinds, open_rows
+from exsim.readers.binance_csv import COINM_TRADES_HEADER, HEADERS
 from exsim.readers.opening import head_lines
-from exsim.readers.rows import QUOTE
+from exsim.readers.rows import INDEX, QUOTE
+from exsim.readers.symbols import COINM, COINM_SYMBOL, SPOT, USDM, symbol_market  # (re-exported)
 
-USDM, SPOT, COINM = "usdm", "spot", "coinm"
 #: lines (or rows) looked at for evidence
 HEAD_LINES = 64
-COINM_SYMBOL = re.compile(r"[A-Z0-9]+USD_(?:PERP|\d{6})\Z")
 
 
 def _hftbacktest_evidence(lines: list[str]) -> tuple[str, str, int] | None:
@@ -106,8 +106,6 @@ def _tardis_evidence(lines: list[str]) -> tuple[str, str, int] | None:
 
 
 def _binance_csv_evidence(lines: list[str]) -> tuple[str, str, int] | None:
-    from exsim.readers.binance_csv import COINM_TRADES_HEADER, HEADERS
-
     first = lines[0].lstrip("\ufeff") if lines else ""
     if first == COINM_TRADES_HEADER:
         return COINM, "line 1: the COIN-M trades header (quantity in contracts, base_qty in coin)", 1
@@ -125,8 +123,6 @@ def market_of(path: str | Path, fmt: str) -> tuple[str, str]:
 
 def _market_where(path: str | Path, fmt: str) -> tuple[str, str, str]:
     """``(market, evidence, "path:line" of the evidence or the path)``."""
-    from exsim.readers import arrow, open_rows  # (the package imports this module)
-
     if fmt in arrow.READERS:
         market = arrow.market_of(path, fmt)
         what = "" if market == USDM else f"{fmt} data of a {'spot pair' if market == SPOT else 'coin-margined contract'}"
@@ -157,22 +153,11 @@ def _market_where(path: str | Path, fmt: str) -> tuple[str, str, str]:
     return USDM, "", str(path)
 
 
-def symbol_market(symbol: str) -> str:
-    """``coinm`` for a COIN-M contract's name, else ``usdm``.
-
-    >>> symbol_market("BTCUSD_PERP"), symbol_market("ethusd_240927"), symbol_market("BTCUSDT")
-    ('coinm', 'coinm', 'usdm')
-    """
-    return COINM if COINM_SYMBOL.match(symbol.upper()) else USDM
-
-
 def check_traded(path: str | Path, fmt: str, symbol: str | None = None) -> str:
     """The market of a file a replay trades (``usdm`` or ``coinm``); refuse a spot file,
     coin-margined candles that name no contract, and a file whose market is not the one of
     ``symbol`` (``--symbol``): a COIN-M file under ``BTCUSDT``, a USDⓈ-M file under
     ``BTCUSD_PERP``. The error names the line that showed the file's market."""
-    from exsim.readers import arrow
-
     market, evidence, where = _market_where(path, fmt)
     if market == SPOT:
         if _has_quotes(path, fmt):
@@ -211,8 +196,6 @@ def check_traded(path: str | Path, fmt: str, symbol: str | None = None) -> str:
 
 
 def _has_quotes(path: str | Path, fmt: str) -> bool:
-    from exsim.readers import format_kinds
-
     return QUOTE in format_kinds(path, fmt)
 
 
@@ -221,9 +204,6 @@ def check_index(path: str | Path, fmt: str, *, index_rows: bool = False) -> None
     quotes (only quotes make the proxy), or of COIN-M contracts. ``index_rows``: a format
     of index rows serves too (a collateral asset's index: Binance indexPriceKlines, a
     Tardis derivative_ticker)."""
-    from exsim.readers import format_kinds
-    from exsim.readers.rows import INDEX
-
     if index_rows and INDEX in format_kinds(path, fmt) and not _has_quotes(path, fmt):
         market, evidence = market_of(path, fmt)
         if market == COINM:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import csv
 import io
 import random
+from datetime import datetime, timezone
 from decimal import Decimal, localcontext
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
@@ -46,11 +47,11 @@ from typing import Any, Iterator, NamedTuple
 from exsim.errors import InputError
 from exsim.instruments import Instrument
 from exsim.readers import open_rows
-from exsim.readers.rows import MARK, TRADE
+from exsim.readers.rows import MARK, MAX_TS_NS, TRADE
 from exsim.replay.cli import SHIPPED_REPLAYS
 from exsim.replay.market import MAX_PRICE_TICKS
 from exsim.toml_fields import Fields, duration_ns, read_regular_file
-from exsim.units import NS_PER_MINUTE, nearest_ticks, to_ticks
+from exsim.units import NS_PER_MINUTE, NS_PER_SECOND, nearest_ticks, to_ticks
 
 MAX_POINTS = 1_000_000
 
@@ -201,10 +202,28 @@ def _resolve(f: Fields, key: str) -> Path:
                        f"{' and in replays/' if key == 'replay' else ''})")
 
 
+def utc_ns(text: str, f: Fields, key: str) -> int:
+    """The ns since the epoch of an ISO time with a zone (``2024-01-01T00:00:00Z``), in
+    [1970, 2099]; ``f``'s error naming ``key`` otherwise (the scenario's start and a
+    csv path's times are read alike)."""
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise f.error(key, f"{text!r} is not an ISO time like 2024-01-01T00:00:00Z") from None
+    if dt.tzinfo is None:
+        raise f.error(key, f"{text!r} has no time zone; end it with Z for UTC")
+    try:
+        delta = dt.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
+    except OverflowError:
+        raise f.error(key, f"{text!r} is out of range (years 1970 to 2099 in UTC)") from None
+    ns = (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1_000
+    if not 0 <= ns < MAX_TS_NS:  # (a scenario's times stay printable: start + at most 100 years of durations)
+        raise f.error(key, f"{text!r} is out of range (years 1970 to 2099 in UTC)")
+    return ns
+
+
 def _csv(f: Fields, inst: Instrument, start_ns: int) -> tuple[tuple[int, int], ...]:
     path = _resolve(f, "csv")
-    from exsim.scenario.spec import _utc_ns
-
     points = []
     with io.StringIO(_utf8(path), newline="") as fh:
         reader = csv.reader(fh, strict=True)  # strict: an unclosed quote is an error, not a value
@@ -222,7 +241,7 @@ def _csv(f: Fields, inst: Instrument, start_ns: int) -> tuple[tuple[int, int], .
             stub = Fields(f.source, "", {"time": t_text})
             try:
                 if t_text[:1].isdigit() and ("T" in t_text or "-" in t_text):
-                    t = _utc_ns(t_text, stub, "time") - start_ns
+                    t = utc_ns(t_text, stub, "time") - start_ns
                 else:
                     t = duration_ns(t_text, stub, "time")
             except InputError as exc:

@@ -8,7 +8,6 @@ path (``accounts[0].positions[1].qty``). Nothing later in the pipeline re-reads 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
 from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +20,6 @@ from exsim.instruments import Instrument
 from exsim.instruments.loader import instruments_from_tables
 from exsim.ledger.accounts import CROSS, ISOLATED
 from exsim.ledger.collateral import COLLATERAL_MODES, MULTI_ASSETS
-from exsim.readers.rows import MAX_TS_NS
 from exsim.replay.market import MAX_PRICE_TICKS, MAX_SIZE_LOTS
 from exsim.scenario.collateral import (
     CollateralSpec,
@@ -33,8 +31,9 @@ from exsim.scenario.collateral import (
     read_collateral,
     read_schedule,
 )
+from exsim.scenario.paths import RegimeSwitch, read_paths, utc_ns
 from exsim.toml_fields import Fields, Source
-from exsim.units import NS_PER_SECOND, ceil_div, format_atoms, mul_div_floor, to_atoms, to_lots, to_rate_e8, to_ticks
+from exsim.units import ceil_div, format_atoms, mul_div_floor, to_atoms, to_lots, to_rate_e8, to_ticks
 from exsim.venues.profile import VENUE_NAMES
 
 MODES = ("isolated", "cross")
@@ -267,11 +266,9 @@ def parse_scenario(src: Source) -> Scenario:
     venue, venue_where = _venue(root, head)
     name = head.text("name")
     start_text = head.text("start", DEFAULT_START)
-    start_ns = _utc_ns(start_text, head, "start")
+    start_ns = utc_ns(start_text, head, "start")
     instruments = _instruments(root, start_ns)
     by_symbol = {i.symbol: i for i in instruments}
-    from exsim.scenario.paths import RegimeSwitch, read_paths  # paths need the instruments
-
     generator = root.table_of("generator", None)
     tables, index_tables = collateral_tables(root)
     switches: list[RegimeSwitch] = []
@@ -336,23 +333,6 @@ def _venue(root: Fields, head: Fields) -> tuple[str | None, str]:
     if name not in VENUE_NAMES:
         raise f.error("venue", f"{f.table['venue']!r} is not a venue; expected one of {', '.join(VENUE_NAMES)}")
     return name, f.source.where(f.field("venue"))
-
-
-def _utc_ns(text: str, f: Fields, key: str) -> int:
-    try:
-        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise f.error(key, f"{text!r} is not an ISO time like 2024-01-01T00:00:00Z") from None
-    if dt.tzinfo is None:
-        raise f.error(key, f"{text!r} has no time zone; end it with Z for UTC")
-    try:
-        delta = dt.astimezone(timezone.utc) - datetime(1970, 1, 1, tzinfo=timezone.utc)
-    except OverflowError:
-        raise f.error(key, f"{text!r} is out of range (years 1970 to 2099 in UTC)") from None
-    ns = (delta.days * 86_400 + delta.seconds) * NS_PER_SECOND + delta.microseconds * 1_000
-    if not 0 <= ns < MAX_TS_NS:  # (a scenario's times stay printable: start + at most 100 years of durations)
-        raise f.error(key, f"{text!r} is out of range (years 1970 to 2099 in UTC)")
-    return ns
 
 
 def _atoms(f: Fields, key: str, default: Any = ..., **kw: bool) -> Any:

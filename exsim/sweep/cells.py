@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import attrs
 
@@ -93,3 +93,15 @@ def columns(sweep: Sweep) -> list[str]:
 def empty_outcome() -> dict[str, Any]:
     """The outcome fields of a row with no figures (a cell that failed): "" and 0."""
     return {name: 0 if kind == "int" else 0.0 if kind == "float" else "" for name, kind in ROW_FIELDS}
+
+
+#: where a finished cell's row goes (the local engine and the Ray one both hand rows to it)
+RowSink = Callable[[dict[str, Any]], None]
+
+
+def failed_row(cell: Cell, message: str) -> dict[str, Any]:
+    """The row of a cell that gave none (its process died): no figures, ``message``."""
+    row: dict[str, Any] = {"cell": cell.id, "input": cell.input, **cell.values, **empty_outcome()}
+    row["status"] = "error"
+    row["error"] = message
+    return row

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
 from exsim.errors import InputError
-from exsim.sweep.cells import Cell, columns, empty_outcome, grid
+from exsim.sweep.cells import Cell, RowSink, columns, failed_row, grid
 from exsim.sweep.spec import InputGroup, Sweep
 from exsim.sweep.table import CSV_FILE, PARQUET_FILE, ROWS_FILE, encode_row, scan_rows, write_results
 
@@ -49,9 +49,6 @@ OWN_DIRS = ("report", "cells")
 #: futures kept in flight per worker (enough to keep each busy; a million cells are not
 #: all submitted at once)
 IN_FLIGHT_PER_WORKER = 2
-
-RowSink = Callable[[dict[str, Any]], None]
-
 
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sweep: ``done`` of ``total`` cells have rows in ``out``'s journal."""
@@ -264,14 +261,6 @@ class RowLog:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-def failed_row(cell: Cell, message: str) -> dict[str, Any]:
-    """The row of a cell that gave none (its process died): no figures, ``message``."""
-    row: dict[str, Any] = {"cell": cell.id, "input": cell.input, **cell.values, **empty_outcome()}
-    row["status"] = "error"
-    row["error"] = message
-    return row
 
 
 def death(exitcode: int | None) -> str:

@@ -22,8 +22,7 @@ import os
 from typing import Any, Iterable, Sequence
 
 from exsim.errors import InputError
-from exsim.sweep.cells import Cell
-from exsim.sweep.engine import RowSink, failed_row
+from exsim.sweep.cells import Cell, RowSink, failed_row
 from exsim.sweep.spec import InputGroup, Sweep
 
 #: tasks in flight per CPU of the cluster (one running, one queued behind it)
