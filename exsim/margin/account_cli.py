@@ -358,7 +358,7 @@ def _rules(root: Any, held: list[str], haircuts: str | None, src: Any) -> dict[s
     shipped data with the file's index. USD stablecoins default to index 1."""
     shipped: dict[str, CollateralRule] = {}
     if haircuts is not None:
-        from exsim.instruments.collateral_data import VENUES, collateral_rules
+        from exsim.ledger.collateral_data import VENUES, collateral_rules
 
         if haircuts not in VENUES:
             raise InputError(f"{haircuts!r}; expected one of: {', '.join(VENUES)}", where="--haircuts")

@@ -1,4 +1,4 @@
-"""Specification of the shipped collateral data (exsim.instruments.collateral_data)."""
+"""Specification of the shipped collateral data (exsim.ledger.collateral_data)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from importlib import resources
 import pytest
 
 from exsim.errors import InputError
-from exsim.instruments.collateral_data import (
+from exsim.ledger.collateral_data import (
     COLLATERAL_FILES,
     collateral_rules,
     collateral_sources,

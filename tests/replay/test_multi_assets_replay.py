@@ -192,7 +192,7 @@ class TestShippedHaircuts:
     def test_binance_buffers_are_in_force_from_the_first_instant(self, tmp_path: Path) -> None:
         """--haircuts binance: the shipped BTC and USDT rules (exsim/instruments/data) are set
         at the first row, before the strategy trades, and the run says where they come from."""
-        from exsim.instruments.collateral_data import collateral_rules
+        from exsim.ledger.collateral_data import collateral_rules
 
         config = ReplayConfig(**MULTI, haircuts="binance")  # type: ignore[arg-type]
         summary = Replay([ETH], eth_long(), config, index_files=[SPOT], out_dir=tmp_path / "run").run()

@@ -1,7 +1,9 @@
 """Shipped collateral rules (buffers, tiered value ratios) with their provenance.
 
 Two dated snapshots of published figures live beside the leverage brackets, in
-``exsim/instruments/data``:
+``exsim/instruments/data`` (the shipped data's one folder); this loader sits in the ledger,
+beside :func:`~exsim.ledger.collateral.parse_rule` that reads each asset's table (the
+instruments package is below the ledger and does not import it):
 
 * ``collateral_binance_multi_assets.json`` — Binance Multi-Assets Mode: a bid buffer per
   asset (1 − the FAQ's "collateral value ratio") and, where published, an ask buffer;
@@ -46,7 +48,7 @@ def _text(venue: str) -> tuple[str, str]:
     if venue not in COLLATERAL_FILES:
         raise InputError(f"{venue!r} is not a shipped collateral data set; expected one of: {', '.join(VENUES)}", field="haircuts")
     name = COLLATERAL_FILES[venue]
-    return resources.files(__package__).joinpath("data", name).read_text(encoding="utf-8"), name
+    return resources.files("exsim.instruments").joinpath("data", name).read_text(encoding="utf-8"), name
 
 
 def parse_collateral_data(text: str, source: str) -> tuple[dict[str, CollateralRule], dict[str, Any]]:
