@@ -131,7 +131,7 @@ from exsim.readers.binance_ws import link_parts
 from exsim.readers.markets import COINM, check_index, check_traded, symbol_market
 from exsim.readers.opening import SKIPPED_LINES, repeated_file
 from exsim.readers.rows import FUNDING, INDEX, LEVEL, LIQUIDATION, MARK, PREMIUM, QUOTE, TRADE, Row
-from exsim.instruments.collateral_data import collateral_rules
+from exsim.ledger.collateral_data import collateral_rules
 from exsim.replay.market import DepthUpdateId, IndexQuote, MarketModel, index_quotes, ReplayedBar, ReplayedGap, ReplayedPremium, ReplayedQuote
 from exsim.replay.bars import BarAggregator, interval_ns
 from exsim.replay.checkpoint import SNAPSHOT_NAME, remove_stale_temporaries, restore, write_snapshot
