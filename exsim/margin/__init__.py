@@ -3,7 +3,7 @@
 Calculator API (exact ``Fraction``; Decimal/str in, 8-place strings out; linear and
 inverse (coin-margined) positions) and engine API
 (integer ticks, lots, atoms, e8 rates) live in :mod:`exsim.margin.liquidation`; the
-``exsim liq-price`` command in :mod:`exsim.margin.liq_price_cli`.
+``exsim liq-price`` command in :mod:`exsim.calculator.liq_price_cli`.
 """
 
 from exsim.margin.liquidation import (

@@ -15,7 +15,7 @@ shocks, :func:`exsim.ledger.collateral.haircut_shifted`); ``distance_fraction`` 
 rise in points. It is exact: the account's margin excess ``equity − MM`` (the ledger's
 figures, :func:`exsim.ledger.collateral.account_figures`, usd_e40) is linear in the points
 between the tiers' floors, and the root is found by ``exsim margin``'s walk
-(:func:`exsim.margin.account_cli.first_root`), then rounded down to e8 (the haircut that
+(:func:`exsim.calculator.account_cli.first_root`), then rounded down to e8 (the haircut that
 liquidates is at or above it). An asset whose equity is negative is valued without a
 haircut: no rise liquidates the account through it (empty ``haircut_at_liquidation``).
 
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from exsim.ledger import POSITION_SIDE_NAMES
 from exsim.ledger.collateral import account_figures, haircut_shifted
 from exsim.liquidation.risk import account_risk
-from exsim.margin.account_cli import first_root
+from exsim.calculator.account_cli import first_root
 from exsim.margin.liquidation import STATUS_ALWAYS, STATUS_NEVER, STATUS_PRICE
 from exsim.results.positions import DISTANCE_FIELDS, distance_e8, read_distances, write_distances
 from exsim.units import RATE_SCALE, floor_div, format_rate_e8

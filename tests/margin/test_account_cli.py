@@ -1,4 +1,4 @@
-"""Specification of ``exsim margin ACCOUNT.toml`` (exsim.margin.account_cli): the figures.
+"""Specification of ``exsim margin ACCOUNT.toml`` (exsim.calculator.account_cli): the figures.
 
 Every test runs the real ``exsim.cli.main`` on an account file (the shipped examples in
 ``examples/accounts`` or a small file written here) and reads the ``--json`` object.
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import exsim.cli
-from exsim.margin.account_cli import (
+from exsim.calculator.account_cli import (
     load_account,
     multi_assets_liquidation_price,
     single_asset_liquidation_price,

@@ -12,7 +12,7 @@ import pytest
 from exsim.book.orders import BUY, SELL
 from exsim.ledger import BOTH, EXTERNAL, Ledger
 from exsim.ledger.collateral import MULTI_ASSETS, AccountFigures
-from exsim.margin.account_cli import AccountSpec, Shock, base_state, load_account, portfolio_figures, shocked_state
+from exsim.calculator.account_cli import AccountSpec, Shock, base_state, load_account, portfolio_figures, shocked_state
 
 ACCOUNTS = Path(__file__).resolve().parents[2] / "examples" / "accounts"
 TRADER = 1

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 import exsim.cli
 from exsim.errors import InputError
 from exsim.instruments import BracketTable, get_instrument
-from exsim.margin.liq_price_cli import add_parser
+from exsim.calculator.liq_price_cli import add_parser
 from exsim.margin.liquidation import (
     CROSS,
     LONG,

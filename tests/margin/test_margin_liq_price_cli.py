@@ -1,4 +1,4 @@
-"""Specification of ``exsim liq-price`` (exsim.margin.liq_price_cli).
+"""Specification of ``exsim liq-price`` (exsim.calculator.liq_price_cli).
 
 The command is wired into a local parser here (``add_parser`` on a fresh
 ``argparse`` subparsers object) which ``exsim.cli.main`` is made to use, so these tests
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import exsim.cli
-from exsim.margin.liq_price_cli import add_parser, run_liq_price
+from exsim.calculator.liq_price_cli import add_parser, run_liq_price
 
 F = Fraction
 WB = "1535443.01"
