@@ -1,10 +1,10 @@
 """The ``exsim`` command line.
 
 Commands: ``exsim demo`` (the main job: the shipped real replay with a 125x long, a
-summary and plots), ``exsim replay``, ``exsim convert``, ``exsim report`` (in
-:mod:`exsim.replay.cli`), ``exsim liq-price`` (:mod:`exsim.margin.liq_price_cli`), ``exsim margin``
-(:mod:`exsim.margin.account_cli`),
-``exsim serve`` (:mod:`exsim.serve.cli`) and
+summary and plots), ``exsim replay``, ``exsim convert``, ``exsim report`` (their parsers in
+:mod:`exsim.replay.cli`; :func:`cmd_report` is here, as it joins the replay's plots with
+the pages), ``exsim liq-price`` (:mod:`exsim.calculator.liq_price_cli`), ``exsim margin``
+(:mod:`exsim.calculator.account_cli`), ``exsim serve`` (:mod:`exsim.serve.cli`) and
 ``exsim flow``: a seeded synthetic order flow through the exchange with a small story told
 by one account (a post-only order, a rejected post-only, a stop order triggered by the
 last price, self-trade prevention), a book ladder and an event summary.
@@ -13,6 +13,7 @@ last price, self-trade prevention), a book ladder and an event summary.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import sys
@@ -340,6 +341,76 @@ def _checked_demo(args: argparse.Namespace) -> int:
     return int(cmd_demo(args))
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """``exsim report RUN_DIR [--html FILE]``: a replay's plots, summary and trades, and the
+    teaching page of one or more runs. Here, above both, because it joins the replay's
+    report (:mod:`exsim.replay.report`) with the pages (:mod:`exsim.pages`), which read
+    the replay's run directories: the replay package does not import the pages."""
+    from exsim.replay.cli import print_summary, read_summary
+    from exsim.replay.report import write_report
+    from exsim.replay.rundir import check_finished
+
+    check_finished(args.run_dir)  # a partial run's figures are not a run's
+    html = report_page_target(args)
+    if html is not None and not _is_replay_run(args.run_dir):  # a folder of runs, a scenario's run: the page only
+        print(html_page(args, html))
+        return 0
+    if (Path(args.run_dir) / "summary.json").is_file():
+        read_summary(args.run_dir)  # a damaged one is an error before anything is drawn
+    from exsim.replay.progress import Bar
+
+    with Bar("report", show=True) as bar:
+        paths = write_report(args.run_dir, progress=bar.update)
+    for p in paths:
+        print(p)
+    summary = read_summary(args.run_dir)
+    from rich.console import Console
+
+    console = Console()
+    print_summary(console, summary, args.run_dir)
+    from exsim.results.show import trades_table
+
+    trades = Path(args.run_dir) / "trades.csv"
+    if trades.is_file():  # (a run written before trades.csv has none)
+        console.print(trades_table(trades))
+    if html is not None:
+        print(html_page(args, html))
+    return 0
+
+
+def report_page_target(args: argparse.Namespace) -> Path | None:
+    """``--html``'s file, checked before any work, and every run under RUN_DIR finished."""
+    if args.html is None:
+        return None
+    from exsim.pages.data import run_dirs_of
+    from exsim.pages.html import check_target
+    from exsim.replay.rundir import check_finished
+
+    target = check_target(args.html)
+    for _, run_dir in run_dirs_of(args.run_dir):
+        check_finished(run_dir)
+    return target
+
+
+def _is_replay_run(path: str | Path) -> bool:
+    """RUN_DIR is one replay's run directory (a scenario's summary names its scenario)."""
+    summary = Path(path) / "summary.json"
+    if not summary.is_file():
+        return False
+    try:
+        data = json.loads(summary.read_bytes())
+    except ValueError:
+        return True  # damaged: read_summary says how
+    return not (isinstance(data, dict) and "scenario" in data)
+
+
+def html_page(args: argparse.Namespace, target: Path) -> str:
+    from exsim.pages.data import run_dirs_of
+    from exsim.pages.html import write_runs_page
+
+    return write_runs_page(run_dirs_of(args.run_dir), target, f"exsim report {args.run_dir}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="exsim",
@@ -363,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     # checks of the replay module's commands that must come before any work or output
     sub.choices["convert"].set_defaults(func=_checked_convert)
     sub.choices["demo"].set_defaults(func=_checked_demo)
+    sub.choices["report"].set_defaults(func=cmd_report)
     from exsim.scenario.cli import add_parsers as add_scenario_parsers
 
     add_scenario_parsers(sub)
@@ -384,10 +456,10 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--symbol", default="BTCUSDT", help="shipped instrument to trade (default BTCUSDT)")
     demo.add_argument("--out", default="runs/flow", help="output folder (default runs/flow)")
     demo.set_defaults(func=cmd_flow)
-    from exsim.margin.liq_price_cli import add_parser as add_liq_price
+    from exsim.calculator.liq_price_cli import add_parser as add_liq_price
 
     add_liq_price(sub)
-    from exsim.margin.account_cli import add_parser as add_margin
+    from exsim.calculator.account_cli import add_parser as add_margin
 
     add_margin(sub)
     from exsim.serve.cli import add_parser as add_serve  # (imports no web library: the run does)
