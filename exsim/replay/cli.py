@@ -782,71 +782,6 @@ def read_summary(run_dir: str | Path) -> dict[str, Any]:
     return summary
 
 
-def cmd_report(args: argparse.Namespace) -> int:
-    from exsim.replay.report import write_report
-    from exsim.replay.rundir import check_finished
-
-    check_finished(args.run_dir)  # a partial run's figures are not a run's
-    html = report_page_target(args)
-    if html is not None and not _is_replay_run(args.run_dir):  # a folder of runs, a scenario's run: the page only
-        print(html_page(args, html))
-        return 0
-    if (Path(args.run_dir) / "summary.json").is_file():
-        read_summary(args.run_dir)  # a damaged one is an error before anything is drawn
-    from exsim.replay.progress import Bar
-
-    with Bar("report", show=True) as bar:
-        paths = write_report(args.run_dir, progress=bar.update)
-    for p in paths:
-        print(p)
-    summary = read_summary(args.run_dir)
-    from rich.console import Console
-
-    console = Console()
-    print_summary(console, summary, args.run_dir)
-    from exsim.results.show import trades_table
-
-    trades = Path(args.run_dir) / "trades.csv"
-    if trades.is_file():  # (a run written before trades.csv has none)
-        console.print(trades_table(trades))
-    if html is not None:
-        print(html_page(args, html))
-    return 0
-
-
-def report_page_target(args: argparse.Namespace) -> Path | None:
-    """``--html``'s file, checked before any work, and every run under RUN_DIR finished."""
-    if args.html is None:
-        return None
-    from exsim.pages.data import run_dirs_of
-    from exsim.pages.html import check_target
-    from exsim.replay.rundir import check_finished
-
-    target = check_target(args.html)
-    for _, run_dir in run_dirs_of(args.run_dir):
-        check_finished(run_dir)
-    return target
-
-
-def _is_replay_run(path: str | Path) -> bool:
-    """RUN_DIR is one replay's run directory (a scenario's summary names its scenario)."""
-    summary = Path(path) / "summary.json"
-    if not summary.is_file():
-        return False
-    try:
-        data = json.loads(summary.read_bytes())
-    except ValueError:
-        return True  # damaged: read_summary says how
-    return not (isinstance(data, dict) and "scenario" in data)
-
-
-def html_page(args: argparse.Namespace, target: Path) -> str:
-    from exsim.pages.data import run_dirs_of
-    from exsim.pages.html import write_runs_page
-
-    return write_runs_page(run_dirs_of(args.run_dir), target, f"exsim report {args.run_dir}")
-
-
 def cmd_explain(args: argparse.Namespace) -> int:
     from exsim.replay.explain import explain_run
     from exsim.replay.rundir import check_finished
@@ -942,7 +877,7 @@ def add_parsers(sub: Any) -> None:
         "also write a teaching page: one self-contained HTML file (works offline) to step through the run and click "
         "each liquidation (docs/pages.md); RUN_DIR may then be a folder of run directories (exsim demo's or compare's "
         "--out: side by side) or a scenario's run; an existing file is replaced only if it is an exsim page"))
-    rep.set_defaults(func=cmd_report)
+    # (its command, exsim.cli.cmd_report, joins the plots with exsim.pages: set there)
 
     ex = sub.add_parser(
         "explain",
