@@ -47,6 +47,7 @@ from exsim.book.orders import (
     SELL,
     STOP_LIMIT,
     STP_NAMES,
+    STP_EXPIRE_MAKER,
     STP_NONE,
     TAKE_PROFIT_LIMIT,
     TIF_NAMES,
@@ -1956,6 +1957,80 @@ class Exchange:
                 f"mark {mark}; {len(m.book)} resting, {len(m.triggers)} waiting"
             )
         return "\n".join(lines)
+
+    # ------------------------------------------------------------------ the liquidation engine's interface
+    # exsim.liquidation.interface.ExchangeForLiquidation, documented there: what the
+    # liquidation engine may ask (with ``ledger``, ``open_order`` and ``set_fund_seen``
+    # above). Each delegates to the step the exchange's own order path uses, so the
+    # events of a liquidation are those of any order. (Structural: no import of it here.)
+    @property
+    def command_seq(self) -> int:
+        """Commands submitted so far: the same value for every step of one command."""
+        return self._cmd_seq
+
+    def instrument(self, symbol: str) -> Instrument:
+        """The instrument traded under ``symbol``."""
+        return self.markets[symbol].instrument
+
+    def previous_mark_subticks(self, symbol: str) -> int:
+        """The mark before the last one of ``symbol`` (0: none yet)."""
+        return self.markets[symbol].prev_mark_subticks
+
+    def cancel_in_scope(self, ts: int, symbol: str, order_id: int) -> None:
+        """Cancel an open order of a liquidated scope (reason ``LIQUIDATION``)."""
+        self._cancel_internal(ts, symbol, order_id, "LIQUIDATION")
+
+    def submit_liquidation_order(
+        self,
+        ts: int,
+        symbol: str,
+        account_id: int,
+        side: int,
+        qty_lots: int,
+        limit_ticks: int | None,
+        position_side: int = 0,
+        label: str = "LIQUIDATION",
+        liquidation: bool = True,
+    ) -> tuple[int, int, list[tuple[int, int]]]:
+        """A reduce-only IOC order (``limit_ticks`` None: market) through the book, no
+        margin check; ``(order id, lots filled, each fill's (price ticks, lots))``."""
+        market = self.markets[symbol]
+        order_id = self.next_order_id
+        self.next_order_id = order_id + 1
+        order = Order(order_id, account_id, side, limit_ticks or 0, qty_lots, qty_lots, IOC, None, ts, True, position_side)
+        self._accept_internal(ts, market, order, market_order=limit_ticks is None, label=label)
+        fills = self._fills
+        book = market.book
+        if liquidation:
+            self._liquidating_order_id = order_id  # its fills are booked as a liquidation's
+        try:
+            left = book.match(order_id, account_id, side, qty_lots, limit_ticks, STP_EXPIRE_MAKER, fills)
+            order.leaves_lots = left
+            filled = [(px, q) for _, px, q in fills]
+            if fills or book.stp_expired:
+                self._report_fills(ts, market, order, qty_lots, fills)
+        finally:
+            if liquidation:
+                self._liquidating_order_id = 0
+        if left:
+            self._finish(order, ts, market, "IOC")
+        return order_id, qty_lots - left, filled
+
+    def report_transfer(self, ts: int, liquidated: Position, counterparty: Position) -> None:
+        """Report a takeover or ADL the engine booked: both positions; a deleveraged
+        account's resting closing orders trimmed to what it still holds."""
+        self._emit_position(ts, liquidated)
+        self._emit_position(ts, counterparty)
+        if counterparty.account_id > 0:
+            self._trim_closing_orders(ts, self.markets[counterparty.symbol], counterparty)
+
+    def emit_auto_exchange(self, ts: int, conversion: tuple[int, str, int, str, int, str]) -> None:
+        """Emit one auto-exchange conversion of the ledger, with both balances' changes."""
+        self._emit_auto_exchange(ts, conversion)
+
+    def emit_liquidation(self, ts: int, *fields: object) -> None:
+        """Emit the ``Liquidation`` event (``ts``, then its other fields in order)."""
+        self._emit_liquidation(ts, *fields)
 
 
 __all__ = ["Exchange", "RejectReason", "TIF_NAMES", "TRIGGER_NAMES", "ORDER_TYPE_NAMES"]

@@ -56,11 +56,12 @@ import heapq
 from fractions import Fraction
 from typing import TYPE_CHECKING, Callable, Final, NamedTuple
 
-from exsim.book.orders import BUY, IOC, SELL, STP_EXPIRE_MAKER, Order
+from exsim.book.orders import BUY, SELL
 from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger import CROSS, INSURANCE_FUND, POSITION_SIDE_NAMES, Account, Position
 from exsim.ledger.accounts import Portfolio
 from exsim.ledger.collateral import USD_E40_PER_USD_E8, AccountFigures, format_usd_e40
+from exsim.liquidation.interface import ExchangeForLiquidation, MarketView
 from exsim.ledger.risk_index import ALWAYS_SUBTICKS, LIQUIDATION_RATIO_E8, at_or_past_e8, isolated_threshold_subticks
 from exsim.margin.liquidation import format_price
 from exsim.venues.prices import dydx_fillable_price
@@ -97,7 +98,6 @@ from exsim.units import (
 )
 
 if TYPE_CHECKING:
-    from exsim.exchange.exchange import Exchange, _Market
     from exsim.instruments import Instrument
     from exsim.ledger import Ledger
 
@@ -162,13 +162,16 @@ def _pnl_pct_times_ratio_e8(ledger: "Ledger", acct: Account, pos: Position, *, b
 class LiquidationEngine:
     """Runs liquidations for an exchange that has a ledger.
 
+    It asks the exchange only what :class:`~exsim.liquidation.interface.ExchangeForLiquidation`
+    lists (cancel in scope, submit a liquidation order, report a takeover or ADL, emit).
+
     ``fund_unwind_lots``: per symbol, the most lots the insurance fund sends to the book
     per mark tick when it unwinds positions it took over (default: everything at once).
     """
 
     def __init__(
         self,
-        exchange: "Exchange",
+        exchange: ExchangeForLiquidation,
         *,
         fund_unwind_lots: dict[str, int] | None = None,
         adl_score: "Callable[[Ledger, Account, Position], int] | None" = None,
@@ -224,7 +227,7 @@ class LiquidationEngine:
                 key=lambda p: (p.symbol, p.position_side),
             )
         self._cancel_orders_in_scope(ts, acct, scope, isolated)
-        if any(ex.markets[p.symbol].instrument.partial_liquidation for p in positions):
+        if any(ex.instrument(p.symbol).partial_liquidation for p in positions):
             if self._partial(ts, acct, scope, positions, isolated, balance_atoms, mm_atoms, trigger_symbol, fund_before):
                 return  # reduced to a lower bracket and no longer liquidatable
             # a partial reduction never closes a position (it keeps the lots under the floor)
@@ -238,7 +241,7 @@ class LiquidationEngine:
         if fund_change:
             book.fund_history.append((ts, fund.wallet_atoms, fund_change, f"liquidation of account {acct.account_id}"))
         ex.set_fund_seen(book)
-        ex._emit_liquidation(
+        ex.emit_liquidation(
             ts, acct.account_id, "ISOLATED" if isolated else "CROSS",
             positions[0].symbol if isolated else trigger_symbol,
             balance_atoms, mm_atoms, tuple(results), clearance, fund_change, fund.wallet_atoms,
@@ -462,7 +465,7 @@ class LiquidationEngine:
         text = self.explain(isolated, balance_atoms, mm_atoms, symbol, results, clearance, fund_change, uncovered, adl_fills)
         if notes:
             text += "; " + "; ".join(notes)
-        ex._emit_liquidation(
+        ex.emit_liquidation(
             ts, acct.account_id, "ISOLATED" if isolated else "CROSS", symbol, balance_atoms, mm_atoms,
             tuple(results), clearance, fund_change, fund.wallet_atoms, uncovered, tuple(adl_fills),
             self._venue_said(text, rule), not closed,
@@ -504,7 +507,7 @@ class LiquidationEngine:
                 taken, adl_part = self._absorb_remainder(ts, pos, rest, bp, mark)
                 adl = rest - taken
                 adl_fills.extend(adl_part)
-                liquidated_notional += ex.markets[pos.symbol].instrument.fill_value_atoms(bp, rest)
+                liquidated_notional += ex.instrument(pos.symbol).fill_value_atoms(bp, rest)
             results.append(
                 LiquidatedPosition(pos.symbol, pos.position_side, qty0, mark, lp, bp, order_id, filled, notional, taken, adl)
             )
@@ -557,7 +560,7 @@ class LiquidationEngine:
             )
             money = _money_format(acct.asset)
             fund = ledger.book(acct.asset).fund
-            ex._emit_liquidation(
+            ex.emit_liquidation(
                 ts, acct.account_id, "ISOLATED" if isolated else "CROSS", symbol, balance_atoms, mm_atoms,
                 tuple(results), 0, fund.wallet_atoms - fund_before, fund.wallet_atoms, 0, (),
                 self._venue_said(text + f"; now margin balance {money(balance)} > maintenance {money(mm)}", "order"), True,
@@ -581,7 +584,7 @@ class LiquidationEngine:
         lps = self.liquidation_prices(acct, positions, isolated)
         results: list[LiquidatedPosition] = []
         for pos, bp, lp in zip(positions, bps, lps):
-            inst = ex.markets[pos.symbol].instrument
+            inst = ex.instrument(pos.symbol)
             if not inst.partial_liquidation:
                 continue
             mark = ledger.mark_subticks(pos.symbol, pos)
@@ -633,7 +636,7 @@ class LiquidationEngine:
                     continue
             elif ledger.margin_mode(acct, symbol) != CROSS:
                 continue
-            ex._cancel_internal(ts, symbol, order_id, "LIQUIDATION")
+            ex.cancel_in_scope(ts, symbol, order_id)
 
     def _bankruptcy_prices(
         self, acct: Account, positions: list[Position], isolated: bool, pool_e8: int | None = None
@@ -720,34 +723,19 @@ class LiquidationEngine:
         """Send the reduce-only IOC liquidation order for ``qty`` lots (default: all) at
         limit ``bp`` ticks (None: a market order); return (order id, filled lots,
         notional). ``fills_out`` receives each fill's ``(price ticks, lots)``."""
-        ex = self.exchange
-        market = ex.markets[pos.symbol]
+        inst = self.exchange.instrument(pos.symbol)
         qty = qty or abs(pos.qty_lots)
         side = SELL if pos.qty_lots > 0 else BUY
-        order_id = ex.next_order_id
-        ex.next_order_id = order_id + 1
-        order = Order(order_id, pos.account_id, side, bp or 0, qty, qty, IOC, None, ts, True, pos.position_side)
-        ex._accept_internal(ts, market, order, market_order=bp is None, label="LIQUIDATION")
-        fills = ex._fills
-        book = market.book
-        ex._liquidating_order_id = order_id
-        try:
-            left = book.match(order_id, pos.account_id, side, qty, bp, STP_EXPIRE_MAKER, fills)
-            order.leaves_lots = left
-            inst = market.instrument
-            if inst.inverse:  # each fill's coin value, rounded down as the ledger books it
-                notional = sum(inst.fill_value_atoms(px, q) for _, px, q in fills)
-            else:
-                notional = sum(px * q for _, px, q in fills) * inst.atoms_per_tick_lot
-            if fills_out is not None:
-                fills_out.extend((px, q) for _, px, q in fills)
-            if fills or book.stp_expired:
-                ex._report_fills(ts, market, order, qty, fills)
-        finally:
-            ex._liquidating_order_id = 0
-        if left:
-            ex._finish(order, ts, market, "IOC")
-        return order_id, qty - left, notional
+        order_id, filled, fills = self.exchange.submit_liquidation_order(
+            ts, pos.symbol, pos.account_id, side, qty, bp, pos.position_side
+        )
+        if inst.inverse:  # each fill's coin value, rounded down as the ledger books it
+            notional = sum(inst.fill_value_atoms(px, q) for px, q in fills)
+        else:
+            notional = sum(px * q for px, q in fills) * inst.atoms_per_tick_lot
+        if fills_out is not None:
+            fills_out.extend(fills)
+        return order_id, filled, notional
 
     def _absorb_remainder(
         self, ts: int, pos: Position, rest: int, bp: int, mark: int, takeover: bool = True
@@ -782,14 +770,13 @@ class LiquidationEngine:
         if self.venue.adl_price == ADL_AT_PREVIOUS_MARK:
             # the mark before the one that liquidated it (rounded in the deleveraged
             # counterparty's favour: it buys a long lower, sells a short higher)
-            market = ex.markets[pos.symbol]
-            prev = market.prev_mark_subticks or mark
+            prev = ex.previous_mark_subticks(pos.symbol) or mark
             per_tick = inst.subticks_per_tick
             price = max(1, subticks_floor_ticks(prev, per_tick) if long else subticks_ceil_ticks(prev, per_tick))
         bp = price
         fills: list[AdlFill] = []
         left = rest
-        queue = self._adl_queue(ex._cmd_seq, pos.symbol, long)
+        queue = self._adl_queue(ex.command_seq, pos.symbol, long)
         ranked = queue[1]
         i = queue[0]
         while left and i < len(ranked):
@@ -881,10 +868,7 @@ class LiquidationEngine:
         liq = ledger.apply_fill(pos.account_id, 0, symbol, close_side, lots, price, 0, pos.position_side, True)
         other_side = cand.position_side if cand is not None else 0
         other = ledger.apply_fill(to_account, 0, symbol, close_side ^ 1, lots, price, 0, other_side)
-        ex._emit_position(ts, liq)
-        ex._emit_position(ts, other)
-        if to_account > 0:  # a deleveraged position shrank: its resting closing orders too
-            ex._trim_closing_orders(ts, ex.markets[symbol], other)
+        ex.report_transfer(ts, liq, other)  # (a deleveraged position shrank: its resting closing orders too)
 
     def _settle_margin(
         self,
@@ -1009,7 +993,7 @@ class LiquidationEngine:
         ledger.liquidatable.pop(id(pf), None)
         ledger.refile(pf)
         for conversion in conversions:
-            ex._emit_auto_exchange(ts, conversion)
+            ex.emit_auto_exchange(ts, conversion)
         head = self._explain_portfolio(pf.account_id, figures, trigger)
         for acct, positions, results, _, adl_fills in per:
             book = ledger.book(acct.asset)
@@ -1021,7 +1005,7 @@ class LiquidationEngine:
             text = head + "; " + self.explain(
                 False, 0, 0, "", results, fees[acct.asset], change, uncovered.get(acct.asset, 0), adl_fills
             ).split("; ", 1)[1]
-            ex._emit_liquidation(
+            ex.emit_liquidation(
                 ts, pf.account_id, "MULTI_ASSETS", trigger, balance_usd_e8, mm_usd_e8, tuple(results),
                 fees[acct.asset], change, fund.wallet_atoms, uncovered.get(acct.asset, 0), tuple(adl_fills), text, False,
             )
@@ -1066,7 +1050,7 @@ class LiquidationEngine:
         )
 
     # ------------------------------------------------------------------ fund unwinding
-    def unwind_fund(self, ts: int, market: "_Market") -> None:
+    def unwind_fund(self, ts: int, market: MarketView) -> None:
         """Send the fund's positions on this instrument to the book, ``fund_unwind_lots`` at a time."""
         ex = self.exchange
         ledger = ex.ledger
@@ -1080,17 +1064,7 @@ class LiquidationEngine:
         if pace:
             qty = min(qty, pace)
         side = SELL if pos.qty_lots > 0 else BUY
-        order_id = ex.next_order_id
-        ex.next_order_id = order_id + 1
-        order = Order(order_id, INSURANCE_FUND, side, 0, qty, qty, IOC, None, ts, True, 0)
-        ex._accept_internal(ts, market, order, market_order=True, label="FUND_UNWIND")
-        fills = ex._fills
-        left = market.book.match(order_id, INSURANCE_FUND, side, qty, None, STP_EXPIRE_MAKER, fills)
-        order.leaves_lots = left
-        if fills:
-            ex._report_fills(ts, market, order, qty, fills)
-        if left:
-            ex._finish(order, ts, market, "IOC")
+        ex.submit_liquidation_order(ts, symbol, INSURANCE_FUND, side, qty, None, label="FUND_UNWIND", liquidation=False)
 
     # ------------------------------------------------------------------ words
     def explain(
@@ -1108,10 +1082,10 @@ class LiquidationEngine:
         """One line a person can read: why, at which mark, what was closed and who paid."""
         ex = self.exchange
         # every position of a scope settles in one asset (a pool is one asset's)
-        money = _money_format(ex.markets[results[0].symbol if results else symbol].instrument.margin_asset)
+        money = _money_format(ex.instrument(results[0].symbol if results else symbol).margin_asset)
         scope = "isolated bucket" if isolated else "cross pool"
         mark = next((r.mark_price_subticks for r in results if r.symbol == symbol), 0)
-        where = f" at {symbol} mark {ex.markets[symbol].instrument.mark_str(mark)}" if symbol and mark else ""
+        where = f" at {symbol} mark {ex.instrument(symbol).mark_str(mark)}" if symbol and mark else ""
         held, steps, done = len(results), "", "closed"  # (Binance's words, as they always were)
         if not self.venue.is_binance:
             held = len({(r.symbol, r.position_side) for r in results})
@@ -1124,7 +1098,7 @@ class LiquidationEngine:
             f"{held} position{'s' if held != 1 else ''} {done}{steps}"
         ]
         for r in results:
-            inst = ex.markets[r.symbol].instrument
+            inst = ex.instrument(r.symbol)
             side = "long" if r.qty_lots > 0 else "short"
             text = f"{r.symbol} {POSITION_SIDE_NAMES[r.position_side].lower()} {side} {inst.qty_str(abs(r.qty_lots))}"
             if r.liquidation_price_subticks:
