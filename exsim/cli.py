@@ -4,8 +4,8 @@ Commands: ``exsim demo`` (the main job: the shipped real replay with a 125x long
 summary and plots), ``exsim replay``, ``exsim convert``, ``exsim report`` (their parsers in
 :mod:`exsim.replay.cli`; :func:`cmd_report` is here, as it joins the replay's plots with
 the pages), ``exsim liq-price`` (:mod:`exsim.calculator.liq_price_cli`), ``exsim margin``
-(:mod:`exsim.calculator.account_cli`), ``exsim serve`` (:mod:`exsim.serve.cli`) and
-``exsim flow``: a seeded synthetic order flow through the exchange with a small story told
+(:mod:`exsim.calculator.account_cli`), ``exsim serve`` (:mod:`exsim.serve.cli`), ``exsim stress``
+(:mod:`exsim.testing.stress`) and ``exsim flow``: a seeded synthetic order flow through the exchange with a small story told
 by one account (a post-only order, a rejected post-only, a stop order triggered by the
 last price, self-trade prevention), a book ladder and an event summary.
 """
@@ -465,7 +465,21 @@ def build_parser() -> argparse.ArgumentParser:
     from exsim.serve.cli import add_parser as add_serve  # (imports no web library: the run does)
 
     add_serve(sub)
+    # listed here; its words go to its own parser (main), as it is a tool for testing
+    sub.add_parser(
+        "stress",
+        add_help=False,
+        help="the whole-engine stress fuzzer: a seeded run of every command kind, every invariant after every event",
+    )
     return parser
+
+
+def cmd_stress(words: Sequence[str]) -> int:
+    """``exsim stress ...``: the stress fuzzer of :mod:`exsim.testing.stress`, with its own
+    options (``exsim stress --help``); imported only when asked for."""
+    from exsim.testing.stress import main as stress_main
+
+    return stress_main(words)
 
 
 def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -484,6 +498,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     a traceback (``--debug`` or ``EXSIM_DEBUG=1`` adds it). Ctrl-C is one line and exit
     code 130.
     """
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["stress"]:
+        return cmd_stress(words[1:])
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

@@ -1,10 +1,10 @@
 """A hypothesis state machine over every command kind, every invariant checked after every rule.
 
-The machine reuses :mod:`exsim.stress`: :class:`~exsim.stress.StressRun` builds the engine
+The machine reuses :mod:`exsim.testing.stress`: :class:`~exsim.testing.stress.StressRun` builds the engine
 (ledger with an insurance fund per asset, exchange with computed marks and funding,
 liquidations, watched structures; the linear BTCUSDT, ETHUSDT and SOLUSDT beside the
 inverse BTCUSD_PERP and ETHUSD_PERP, so every account has USDT, BTC and ETH wallets and
-every invariant is checked per asset) and :class:`~exsim.stress.StressDriver`'s generators build each
+every invariant is checked per asset) and :class:`~exsim.testing.stress.StressDriver`'s generators build each
 command from ``random.Random(seed)`` with a seed that hypothesis draws, so a failing
 example shrinks to a short list of rules, each reproducible from its seed. One rule per
 command kind (orders of every
@@ -17,7 +17,7 @@ drawn at the start: USDT / USDC / BTC wallets, auto-exchange), and a burst rule 
 with 100 to 300 commands of that mix, so there are books, positions and waiting stops to
 work on. Every command is checked as it runs (liquidations, and the O(state) checks);
 the ``@invariant`` runs
-:meth:`~exsim.stress.StressChecker.check_state` with every structure's ``_check()``,
+:meth:`~exsim.testing.stress.StressChecker.check_state` with every structure's ``_check()``,
 the full liquidation scan and the stop-order scan.
 
 Bounded for CI: ``HYPOTHESIS_PROFILE=ci`` runs the settings below derandomized, a few
@@ -33,7 +33,7 @@ from typing import Any, Callable
 from hypothesis import settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from exsim.stress import StressRun
+from exsim.testing.stress import StressRun
 
 LONG = os.environ.get("HYPOTHESIS_PROFILE") == "long"
 SEEDS = st.integers(0, 2**32 - 1)

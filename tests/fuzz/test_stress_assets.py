@@ -1,6 +1,6 @@
 """The stress run with inverse contracts and several assets per account (issue 16).
 
-By default :mod:`exsim.stress` draws the inverse BTCUSD_PERP and ETHUSD_PERP beside the
+By default :mod:`exsim.testing.stress` draws the inverse BTCUSD_PERP and ETHUSD_PERP beside the
 linear instruments: every account has a USDT wallet and most a BTC and an ETH one, and
 every invariant (conservation, no negative balance, the full liquidation scan, ...) is
 checked per asset after every event. These tests pin that the run really trades and
@@ -16,7 +16,7 @@ import pytest
 
 from exsim.exchange import CommandRejected, OrderRejected
 from exsim.ledger import Reason
-from exsim.stress import StressRun, main
+from exsim.testing.stress import StressRun, main
 
 EVENTS = 20_000
 

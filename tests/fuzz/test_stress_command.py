@@ -1,6 +1,6 @@
-"""``python -m exsim.stress``: clean runs, same seed same hash, and a checker that catches breakage.
+"""``exsim stress``: clean runs, same seed same hash, and a checker that catches breakage.
 
-The command is run in-process (:func:`exsim.stress.main`) for 20,000 events per run. A
+The command is run in-process (:func:`exsim.testing.stress.main`) for 20,000 events per run. A
 checker that never fails proves nothing, so the last tests break the engine on purpose
 mid-run (an extra atom in a wallet, the liquidation engine switched off) and pin that
 the run stops with exit status 1, naming the event and the invariant.
@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from exsim import stress
+from exsim.testing import stress
 from exsim.book.orders import BUY, FOK, GTC, IOC, LIMIT, SELL, STOP_MARKET, TRIGGER_LAST
 from exsim.exchange import (
     AmendOrder,
@@ -40,7 +40,7 @@ from exsim.exchange import (
 from exsim.instruments import get_instrument
 from exsim.ledger import Ledger
 from exsim.sinks import MemorySink
-from exsim.stress import InvariantViolation, StressChecker, StressRun, WatchedLedger, main, watch
+from exsim.testing.stress import InvariantViolation, StressChecker, StressRun, WatchedLedger, main, watch
 
 USDT = 10**8
 EVENTS = 20_000
@@ -242,7 +242,7 @@ class TestLiquidationFiresStops:
 
         Before the fix the exchange fired stops only after the command's own orders, never
         after the liquidation orders it sends at the end of the command, so the stop kept
-        waiting with the last price through its trigger (found by ``python -m exsim.stress``,
+        waiting with the last price through its trigger (found by ``exsim stress``,
         seed 1, event 3,589: "stop orders fire when their trigger is reached").
         """
         eng = Engine()

@@ -7,7 +7,7 @@ from typing import Any
 
 from exsim.book.orders import TRAILING_STOP_MARKET
 from exsim.exchange import Fill, NewBracket, NewOco, OrderAccepted, OrderCancelled, OrderTriggered
-from exsim.stress import InvariantViolation, StressRun
+from exsim.testing.stress import InvariantViolation, StressRun
 
 EVENTS = 12_000
 

@@ -35,7 +35,7 @@ from exsim.exchange import (
 )
 from exsim.instruments import get_instrument
 from exsim.ledger import Ledger, Reason
-from exsim.stress import InvariantViolation, StressChecker, StressRun, main
+from exsim.testing.stress import InvariantViolation, StressChecker, StressRun, main
 
 EVENTS = 20_000
 USD = 10**8

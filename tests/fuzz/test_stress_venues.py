@@ -1,10 +1,10 @@
 """The stress run under every venue's rules (issue 18), with fixed seeds for CI.
 
-``python -m exsim.stress --venue binance|bybit|hyperliquid|dydx`` builds the instruments
+``exsim stress --venue binance|bybit|hyperliquid|dydx`` builds the instruments
 under the venue's terms, gives the exchange the venue, and checks every invariant after
 every event — conservation per asset to the atom, no negative balance (a Hyperliquid
 vault may carry a deficit in its own balance, never reported lost), positions netting to
-zero — plus each venue's own rules (:class:`~exsim.stress.VenueChecks`). These tests run
+zero — plus each venue's own rules (:class:`~exsim.testing.stress.VenueChecks`). These tests run
 a short seeded stress per venue, pin that it held every invariant AND that the venue's
 distinctive rule actually fired in it, and pin that the checker catches a run that breaks
 one of those rules.
@@ -20,14 +20,14 @@ from exsim.exchange import Exchange, Fill, Liquidation
 from exsim.instruments import get_instrument
 from exsim.ledger import BOTH, Ledger, Position
 from exsim.liquidation.engine import LiquidatedPosition
-from exsim.stress import InvariantViolation, StressRun, VenueChecks, main
+from exsim.testing.stress import InvariantViolation, StressRun, VenueChecks, main
 from exsim.venues import BYBIT, DYDX, HYPERLIQUID, VenueProfile
 
 #: events per CI seed: a few seconds each
 EVENTS = 4_000
 
 #: per venue: a seed whose short run fires the venue's distinctive rule (the driver's
-#: per-venue mix, ``exsim.stress.VENUE_DRIVES``, makes most seeds do)
+#: per-venue mix, ``exsim.testing.stress.VENUE_DRIVES``, makes most seeds do)
 SEEDS: dict[str, int] = {"binance": 1, "bybit": 2, "hyperliquid": 2, "dydx": 1}
 
 _RUNS: dict[str, Any] = {}

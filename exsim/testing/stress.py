@@ -1,6 +1,6 @@
 """Whole-engine stress: a seeded long run of every command kind, checked after every event.
 
-``python -m exsim.stress --events N --seed S [--venue binance|bybit|hyperliquid|dydx]
+``exsim stress --events N --seed S [--venue binance|bybit|hyperliquid|dydx]
 [--accounts K] [--symbols ...] [--inverse [SYMBOL ...]] [--check-every M]
 [--progress/--no-progress] [--report-every N]``
 
@@ -2695,7 +2695,7 @@ def _print_report(rows: list[tuple[str, str]], rich_table: bool) -> None:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m exsim.stress",
+        prog="exsim stress",
         description="Seeded whole-engine stress run: every command kind, invariants checked after every event.",
     )
     p.add_argument("--events", type=whole_arg, required=True, help="commands to submit (setup included)")
