@@ -120,7 +120,7 @@ def build_mixed(n_positions: int, seed: int = 1) -> tuple[Exchange, Ledger]:
     its own coin wallet: a BTC, an ETH and a SOL account of the same trader), 80 % linear.
     Isolated / cross as in :func:`build` (every fifth trader cross), independently of the
     kind; nobody near a trigger."""
-    from exsim.stress import inverse_instrument  # the stress run's BTCUSD_PERP-like contracts
+    from exsim.testing.stress import inverse_instrument  # the stress run's BTCUSD_PERP-like contracts
 
     linear = [get_instrument(s) for s in SYMBOLS]
     inverse = [inverse_instrument(s) for s in INVERSE_SYMBOLS]

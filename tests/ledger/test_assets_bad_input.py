@@ -18,7 +18,7 @@ from exsim.exchange import CommandRejected, Deposit, Exchange, NewOrder, OrderRe
 from exsim.instruments import get_instrument
 from exsim.ledger import Ledger, Reason
 from exsim.sinks import MemorySink
-from exsim.stress import inverse_instrument
+from exsim.testing.stress import inverse_instrument
 
 BTC = USDT = 10**8  # atoms per unit
 

@@ -43,7 +43,7 @@ from exsim.exchange import (
 from exsim.instruments import get_instrument
 from exsim.ledger import BOTH, Ledger
 from exsim.sinks import MemorySink
-from exsim.stress import inverse_instrument
+from exsim.testing.stress import inverse_instrument
 
 INSTRUMENTS = (get_instrument("BTCUSDT"), inverse_instrument("BTCUSD_PERP"), inverse_instrument("ETHUSD_PERP"))
 SYMBOLS = tuple(i.symbol for i in INSTRUMENTS)

@@ -36,7 +36,7 @@ from exsim.ledger.risk_index import (
     legs_at,
     portfolio_triggers,
 )
-from exsim.stress import inverse_instrument
+from exsim.testing.stress import inverse_instrument
 
 USD = 10**8  # index_usd_e8 of 1 USD
 ATOM = 10**8  # atoms per coin
