@@ -1,4 +1,8 @@
-"""The liquidation engine: through the book, clearance fee, insurance fund, takeover, ADL."""
+"""The liquidation engine: through the book, clearance fee, insurance fund, takeover, ADL.
+
+It asks the exchange only what :class:`~exsim.liquidation.interface.ExchangeForLiquidation`
+lists (``docs/architecture.md``).
+"""
 
 from exsim.liquidation.engine import AdlFill, LiquidatedPosition, LiquidationEngine
 

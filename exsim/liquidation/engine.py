@@ -61,8 +61,8 @@ from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger import CROSS, INSURANCE_FUND, POSITION_SIDE_NAMES, Account, Position
 from exsim.ledger.accounts import Portfolio
 from exsim.ledger.collateral import USD_E40_PER_USD_E8, AccountFigures, format_usd_e40
-from exsim.liquidation.interface import ExchangeForLiquidation, MarketView
 from exsim.ledger.risk_index import ALWAYS_SUBTICKS, LIQUIDATION_RATIO_E8, at_or_past_e8, isolated_threshold_subticks
+from exsim.liquidation.interface import ExchangeForLiquidation, MarketView
 from exsim.margin.liquidation import format_price
 from exsim.venues.prices import dydx_fillable_price
 from exsim.venues.profile import (
