@@ -27,7 +27,8 @@ itself (the ledger is below both), and asks the exchange only what this interfac
 :class:`exsim.exchange.Exchange` implements it (the block at the end of the class, each
 method delegating to the step the exchange's own order path uses). The exchange creates
 the engine, so it imports :mod:`exsim.liquidation.engine`; this module imports nothing of
-the exchange at run time, so the dependency goes one way (``docs/architecture.md``).
+the exchange, not even for its types, so the dependency goes one way
+(``docs/architecture.md``).
 """
 
 from __future__ import annotations
@@ -35,11 +36,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from exsim.book.orders import Order
-    from exsim.exchange.triggers import StopOrder
     from exsim.instruments import Instrument
     from exsim.ledger import Ledger, Position
     from exsim.ledger.ledger import AssetBook
+
+
+class OpenOrder(Protocol):
+    """What the engine reads of an open order (resting, or a stop waiting for its trigger)."""
+
+    @property
+    def position_side(self) -> int: ...
 
 
 class MarketView(Protocol):
@@ -70,7 +76,7 @@ class ExchangeForLiquidation(Protocol):
         """The mark before the last one (0: none yet)."""
         ...
 
-    def open_order(self, symbol: str, order_id: int) -> Order | StopOrder | None:
+    def open_order(self, symbol: str, order_id: int) -> OpenOrder | None:
         """The open order (resting, or waiting for its trigger), None if not open."""
         ...
 
@@ -121,4 +127,4 @@ class ExchangeForLiquidation(Protocol):
         ...
 
 
-__all__ = ["ExchangeForLiquidation", "MarketView"]
+__all__ = ["ExchangeForLiquidation", "MarketView", "OpenOrder"]
