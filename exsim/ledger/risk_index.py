@@ -551,9 +551,25 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
     module docstring). O(positions).
     """
     e8 = ATOMS_E8_PER_ATOM
+    instruments = ledger.instruments
+    if acct.cross_positions == 1 and len(acct.positions) == 1:
+        # the common pool of one position: its whole slack is that instrument's share
+        # (the general path's ``slack × w / w``), figures computed once
+        for pos in acct.positions.values():
+            _, upnl, mm = ledger.position_figures_e8(pos)
+            scale = RATE_SCALE * e8
+            slack = ratio_e8 * (acct.wallet_atoms * e8 + upnl) - scale * mm
+            if slack <= 0:
+                return None
+            inst = instruments[pos.symbol]
+            slack -= scale + 2 * RATE_SCALE if inst.inverse else scale
+            if slack <= 0:
+                return None
+            triggers: list[tuple[str, int, int]] = []
+            _symbol_triggers(inst, [pos], ledger.mark_subticks(pos.symbol, pos), slack, ratio_e8, triggers)
+            return triggers
     per: dict[str, list["Position"]] = {}
     upnl = mm = inverse_legs = 0
-    instruments = ledger.instruments
     for pos in acct.positions.values():
         if pos.isolated or not pos.qty_lots:
             continue
@@ -608,28 +624,45 @@ def _symbol_triggers(
             _inverse_triggers(inst, legs, mark, share, ratio_e8, out)
         return
     le8 = inst.lot_size_e8
-    q_net = sum(p.qty_lots for p in legs)
-    gross = sum(abs(p.qty_lots) for p in legs)
+    q_net = gross = short = 0  # net, gross and short lots of the legs
+    for p in legs:
+        q = p.qty_lots
+        q_net += q
+        if q < 0:
+            gross -= q
+            short -= q
+        else:
+            gross += q
     entry = inst.maint_margin_basis == "entry"
+    bracket_for = inst.brackets.bracket_for
+    rounds = len(inst.brackets.brackets) + 1
+    mmr_now = 0 if entry else bracket_for(gross * mark * le8 // e8).mmr_e8
     for direction in (DOWN, UP):
-        adverse_equity = max(0, -q_net) if direction == UP else max(0, q_net)
+        if direction == UP:
+            adverse_equity = -q_net if q_net < 0 else 0
+        else:
+            adverse_equity = q_net if q_net > 0 else 0
         if entry:
             # MM held at its entry value: the mark does not move it, only equity
             rate = ratio_e8 * adverse_equity * le8
-            d = floor_div(share, rate) if rate > 0 else -1
+            d = share // rate if rate > 0 else -1
         else:
-            # MM growth bound: MMR at the far end of the move (iterate to a fixed point)
-            mmr = inst.brackets.bracket_for(gross * mark * le8 // e8).mmr_e8
+            # MM growth bound: MMR at the far end of the move (iterate to a fixed point);
+            # a fall grows the MM of the short legs only, a rise that of every leg
+            growing = gross if direction == UP else short
+            mmr = mmr_now
             d = 0
-            for _ in range(len(inst.brackets.brackets) + 1):
-                mm_rate = gross * mmr if direction == UP else sum(p.qty_lots for p in legs if p.qty_lots < 0) * -mmr
-                rate = (ratio_e8 * adverse_equity + mm_rate) * le8
+            for _ in range(rounds):
+                rate = (ratio_e8 * adverse_equity + growing * mmr) * le8
                 if rate <= 0:
                     d = -1  # no adverse exposure in this direction: no trigger needed
                     break
-                d = floor_div(share, rate)
-                end = mark + d if direction == UP else max(1, mark - d)
-                end_mmr = inst.brackets.bracket_for(gross * end * le8 // e8).mmr_e8
+                d = share // rate  # floor
+                if direction == UP:
+                    end = mark + d
+                else:
+                    end = mark - d if mark - d > 1 else 1
+                end_mmr = bracket_for(gross * end * le8 // e8).mmr_e8
                 if end_mmr <= mmr:
                     break
                 mmr = end_mmr
