@@ -568,6 +568,14 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
             triggers: list[tuple[str, int, int]] = []
             _symbol_triggers(inst, [pos], ledger.mark_subticks(pos.symbol, pos), slack, ratio_e8, triggers)
             return triggers
+    return _pool_triggers(ledger, acct, ratio_e8)
+
+
+def _pool_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tuple[str, int, int]] | None:
+    """:func:`cross_triggers` over any number of cross positions: the slack shared by
+    notional. O(positions)."""
+    e8 = ATOMS_E8_PER_ATOM
+    instruments = ledger.instruments
     per: dict[str, list["Position"]] = {}
     upnl = mm = inverse_legs = 0
     for pos in acct.positions.values():
