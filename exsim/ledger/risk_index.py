@@ -101,6 +101,7 @@ decides: it is **flagged only when the exact condition holds and never later** t
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import TYPE_CHECKING, Final, Iterator
 
 from sortedcontainers import SortedList
@@ -350,7 +351,11 @@ def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int
     """
     inst = ledger.instruments[pos.symbol]
     le8 = inst.lot_size_e8
-    mm_of = inst.brackets.maint_margin_atoms_e8
+    # the maintenance margin of a notional in 1e-8 atoms, as Brackets.maint_margin_atoms_e8
+    # computes it (its bracket by the floor to the atom, rounded up once, never below 0),
+    # inlined in the predicate below: the search evaluates it some twenty times
+    steps = inst.brackets.brackets
+    floors = tuple(b.floor_atoms for b in steps)
     q = pos.qty_lots
     size = q if q > 0 else -q
     e8 = ATOMS_E8_PER_ATOM
@@ -370,7 +375,14 @@ def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int
             # inst.upnl_atoms_e8(q, cost, p) with the value computed once: long cost − V, short V − cost
             n = value(p, size)
             upnl = cost - n if long else n - cost
-            return ratio_e8 * (margin + upnl) <= scale * (mm_entry if entry else mm_of(n))
+            if entry:
+                mm = mm_entry
+            else:
+                b = steps[bisect_right(floors, n // e8) - 1]
+                mm = -(-(n * b.mmr_e8) // scale) - b.cum_atoms
+                if mm < 0:
+                    mm = 0
+            return ratio_e8 * (margin + upnl) <= scale * mm
 
         guess = _inverse_threshold_guess(
             long, size * inst.inverse_atoms_e8_per_lot_subtick, cost, margin,
@@ -381,7 +393,14 @@ def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int
         def hit(p: int) -> bool:
             n = size * p * le8
             upnl = n - cost if q > 0 else cost - n
-            return ratio_e8 * (margin + upnl) <= scale * (mm_entry if entry else mm_of(n))
+            if entry:
+                mm = mm_entry
+            else:
+                b = steps[bisect_right(floors, n // e8) - 1]
+                mm = -(-(n * b.mmr_e8) // scale) - b.cum_atoms
+                if mm < 0:
+                    mm = 0
+            return ratio_e8 * (margin + upnl) <= scale * mm
 
         if entry:
             guess = None  # the root is exact; the search below is only a fallback
