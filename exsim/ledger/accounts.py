@@ -11,6 +11,11 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Final, NoReturn
 
+# order sides, numbered as the exchange passes them (``exsim.book.orders.BUY`` / ``SELL``;
+# the ledger imports nothing from the book, so it names them itself)
+BUY: Final = 0
+SELL: Final = 1
+
 # margin modes
 CROSS: Final = 0
 ISOLATED: Final = 1

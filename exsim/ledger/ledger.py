@@ -38,12 +38,12 @@ from collections.abc import Iterator
 
 from typing import Final, Iterable
 
-from exsim.book.orders import BUY
 from exsim.errors import InputError, StateError
 from exsim.instruments import Instrument
 from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger.accounts import (
     BOTH,
+    BUY,
     CONVERSION_DESK,
     CROSS,
     EXTERNAL,

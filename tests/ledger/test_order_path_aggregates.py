@@ -213,3 +213,26 @@ def test_two_accounts_trading_keep_every_aggregate() -> None:
     assert most_closing >= 1  # the run did rest closing orders
     assert h.acct(ALICE).cross_positions == cross_count(h, ALICE)
     assert h.acct(BOB).cross_positions == 0
+
+
+def test_the_ledger_numbers_order_sides_as_the_book_does() -> None:
+    """The ledger names the sides itself (it imports nothing from the book): the same numbers."""
+    from exsim.book import orders
+    from exsim.ledger import accounts
+
+    assert (accounts.BUY, accounts.SELL) == (orders.BUY, orders.SELL)
+
+
+def test_the_ledger_imports_nothing_from_the_book() -> None:
+    """DESIGN.md's one-way pipeline: the ledger knows nothing of the order book."""
+    import ast
+    from pathlib import Path
+
+    import exsim.ledger
+
+    for path in Path(exsim.ledger.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not any(n == "exsim.book" or n.startswith("exsim.book.") for n in names), (path.name, names)
