@@ -819,7 +819,7 @@ class Exchange:
                 )
             )
         protecting = self.contingent.protecting
-        accounts = ledger.book_of(symbol).accounts
+        accounts = book.accounts
         for pos in changed.values():
             if pos.account_id > 0:
                 if protecting:
