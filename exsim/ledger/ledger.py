@@ -531,6 +531,16 @@ class Ledger:
         O(log brackets).
         """
         inst = self.instruments[pos.symbol]
+        n, upnl = self.position_value_e8(pos)
+        if inst.maint_margin_basis == "entry":
+            return n, upnl, inst.brackets.maint_margin_atoms(pos.cost_atoms)
+        return n, upnl, inst.brackets.maint_margin_atoms_e8(n)
+
+    def position_value_e8(self, pos: Position) -> tuple[int, int]:
+        """``(notional_atoms_e8, upnl_atoms_e8)`` at the mark, exact: the first two of
+        :meth:`position_figures_e8`, for the order hold and the cross figures, which need
+        no maintenance margin. O(1)."""
+        inst = self.instruments[pos.symbol]
         mark = self.marks.get(pos.symbol)
         if mark is None:
             mark = self.mark_subticks(pos.symbol, pos)
@@ -538,16 +548,12 @@ class Ledger:
         cost = pos.cost_atoms * ATOMS_E8_PER_ATOM
         if inst.inverse:
             if mark <= 0:
-                return 0, 0, inst.brackets.maint_margin_atoms(0)
+                return 0, 0
             # coin value of the contracts, rounded up (against a long, whose UPnL is cost − value)
             n = inst.value_atoms_e8(mark, q if q >= 0 else -q)
-            upnl = cost - n if q >= 0 else n - cost
-        else:
-            n = (q if q >= 0 else -q) * mark * inst.lot_size_e8
-            upnl = n - cost if q >= 0 else cost - n
-        if inst.maint_margin_basis == "entry":
-            return n, upnl, inst.brackets.maint_margin_atoms(pos.cost_atoms)
-        return n, upnl, inst.brackets.maint_margin_atoms_e8(n)
+            return n, (cost - n if q >= 0 else n - cost)
+        n = (q if q >= 0 else -q) * mark * inst.lot_size_e8
+        return n, (n - cost if q >= 0 else cost - n)
 
     def position_figures(self, pos: Position) -> tuple[int, int, int]:
         """``(notional, upnl, maint_margin)`` of a position at its mark, in atoms. O(log brackets).
@@ -810,7 +816,7 @@ class Ledger:
         else:
             total = notional_atoms
             if pos is not None:
-                total += self.position_figures(pos)[0]
+                total -= -self.position_value_e8(pos)[0] // ATOMS_E8_PER_ATOM  # its notional, rounded up
             if acct.order_ids:
                 total += self.open_order_notional(acct, symbol)
         if total > inst.max_notional_limit_atoms:
@@ -943,8 +949,15 @@ class Ledger:
         free = acct.wallet_atoms - acct.held_atoms
         if not acct.cross_positions:
             return free  # no cross position: no UPnL, no initial margin
-        upnl, im, _ = self.cross_figures(acct)
-        free -= im
+        upnl = 0
+        value = self.position_value_e8
+        e8 = ATOMS_E8_PER_ATOM
+        for pos in acct.positions.values():  # the cross UPnL and initial margin (cross_figures)
+            if not pos.isolated:
+                n, u = value(pos)
+                upnl += u
+                free += -n // (pos.leverage * e8)  # less the initial margin, rounded up
+        upnl //= e8  # floored to the atom
         if upnl >= 0:
             return free  # unrealized profit backs no payment: the wallet alone
         return free + upnl  # a loss counts for both
