@@ -808,28 +808,35 @@ class Exchange:
             # no mark yet: value positions at the last trade
             ledger.on_mark(symbol, fills[-1][1] * market.instrument.subticks_per_tick)
         append = out.append
-        asset = market.asset
+        book = ledger.book_of(symbol)
         for pos in changed.values():  # insertion order: deterministic
+            account_id = pos.account_id
+            acct = book.accounts.get(account_id) or book.special[account_id]
             append(
                 _new(
                     PositionChanged,
-                    (ts, pos.account_id, symbol, pos.position_side, pos.qty_lots, pos.cost_atoms, pos.margin_atoms,
-                     pos.realized_pnl_atoms, ledger.any_account(pos.account_id, asset).wallet_atoms),
+                    (ts, account_id, symbol, pos.position_side, pos.qty_lots, pos.cost_atoms, pos.margin_atoms,
+                     pos.realized_pnl_atoms, acct.wallet_atoms),
                 )
             )
         protecting = self.contingent.protecting
+        accounts = book.accounts
         for pos in changed.values():
             if pos.account_id > 0:
                 if protecting:
                     self._protect(ts, market, pos)
-                self._trim_closing_orders(ts, market, pos)
-                ledger.cover_bad_debt(ledger.account_for(pos.account_id, symbol))
+                acct = accounts[pos.account_id]
+                if acct.closing_holds:
+                    self._trim_closing_orders(ts, market, pos)
+                if acct.wallet_atoms < 0:
+                    ledger.cover_bad_debt(acct)
 
     def _trim_closing_orders(self, ts: int, market: _Market, pos: Position) -> None:
         """Keep an account's resting closing orders (reduce-only; hedge closes) within the
         position they close: when it shrank, the newest are reduced or cancelled (reason
         REDUCE_ONLY), so none can open or flip a position that holds no margin for it.
-        O(open orders of the account).
+        O(open orders of the account); called only for an account with closing holds
+        (:attr:`Account.closing_holds`).
         """
         ledger = self.ledger
         assert ledger is not None

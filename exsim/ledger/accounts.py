@@ -11,6 +11,11 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import Any, Final, NoReturn
 
+# order sides, numbered as the exchange passes them (``exsim.book.orders.BUY`` / ``SELL``;
+# the ledger imports nothing from the book, so it names them itself)
+BUY: Final = 0
+SELL: Final = 1
+
 # margin modes
 CROSS: Final = 0
 ISOLATED: Final = 1
@@ -167,6 +172,8 @@ class Account:
         "funding_atoms",
         "risk_seq",
         "wait_until_ns",
+        "cross_positions",
+        "closing_holds",
     )
 
     def __init__(self, account_id: int, asset: str = "") -> None:
@@ -190,6 +197,12 @@ class Account:
         self.funding_atoms = 0  # received (negative: paid)
         self.risk_seq = 0  # the risk index's number for its cross pool, 0 while not watched
         self.wait_until_ns = 0  # as Position.wait_until_ns, for the cross pool
+        #: how many of :attr:`positions` are cross (kept by the ledger as positions open and
+        #: close): the cross pool's "is there anything to watch" is O(1), not a walk
+        self.cross_positions = 0
+        #: how many of its open orders' holds are closing ones (kept by the ledger): the
+        #: exchange trims closing orders after a fill only for an account that has some
+        self.closing_holds = 0
 
     @property
     def open_orders(self) -> dict[str, int]:

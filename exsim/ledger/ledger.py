@@ -38,12 +38,12 @@ from collections.abc import Iterator
 
 from typing import Final, Iterable
 
-from exsim.book.orders import BUY
 from exsim.errors import InputError, StateError
 from exsim.instruments import Instrument
 from exsim.instruments.instrument import USD_ASSETS
 from exsim.ledger.accounts import (
     BOTH,
+    BUY,
     CONVERSION_DESK,
     CROSS,
     EXTERNAL,
@@ -115,21 +115,24 @@ class Reason:
     NO_INDEX_PRICE: Final = "NO_INDEX_PRICE"  # a multi-assets account holds an asset with no index price
 
 
-class OrderHold:
-    """Margin held on the cross wallet for one open order. Mutable, slotted."""
+#: :attr:`OrderHold.flags` bits (the side is bit 0: BUY 0, SELL 1; the position side bits 1-2)
+HOLD_SIDE: Final = 1
+HOLD_PSIDE_SHIFT: Final = 1
+HOLD_REDUCE_ONLY: Final = 8
+HOLD_CLOSING: Final = 16
+HOLD_MAY_REST: Final = 32
 
-    __slots__ = (
-        "account_id",
-        "symbol",
-        "held_atoms",
-        "open_lots",
-        "closing",
-        "side",
-        "reduce_only",
-        "position_side",
-        "notional_atoms",
-        "may_rest",
-    )
+
+class OrderHold:
+    """Margin held on the cross wallet for one open order. Mutable, slotted.
+
+    One lives per resting order, so it is kept small (80 B): the order's fixed
+    attributes (side, position side, reduce-only, whether it may rest) and whether it
+    closes a position are bits of one small int, :attr:`flags` (``HOLD_*``), read through
+    properties of the same names.
+    """
+
+    __slots__ = ("account_id", "symbol", "held_atoms", "open_lots", "notional_atoms", "flags")
 
     def __init__(
         self,
@@ -144,16 +147,45 @@ class OrderHold:
         notional_atoms: int = 0,
         may_rest: bool = True,
     ) -> None:
-        self.may_rest = may_rest  # False for orders that execute at once (IOC, FOK, market)
         self.account_id = account_id
         self.symbol = symbol
         self.held_atoms = held_atoms
-        self.notional_atoms = notional_atoms  # worst-case notional (for brackets)
         self.open_lots = open_lots
-        self.closing = closing
-        self.side = side
-        self.reduce_only = reduce_only
-        self.position_side = position_side
+        self.notional_atoms = notional_atoms  # worst-case notional (for brackets)
+        self.flags = (
+            side
+            | position_side << HOLD_PSIDE_SHIFT
+            | (HOLD_REDUCE_ONLY if reduce_only else 0)
+            | (HOLD_CLOSING if closing else 0)
+            | (HOLD_MAY_REST if may_rest else 0)  # False for orders that execute at once (IOC, FOK, market)
+        )
+
+    @property
+    def side(self) -> int:
+        return self.flags & HOLD_SIDE
+
+    @property
+    def position_side(self) -> int:
+        return self.flags >> HOLD_PSIDE_SHIFT & 3
+
+    @property
+    def reduce_only(self) -> bool:
+        return bool(self.flags & HOLD_REDUCE_ONLY)
+
+    @property
+    def closing(self) -> bool:
+        """Whether it only closes a position (it holds the fee only)."""
+        return bool(self.flags & HOLD_CLOSING)
+
+    @property
+    def may_rest(self) -> bool:
+        return bool(self.flags & HOLD_MAY_REST)
+
+    def __repr__(self) -> str:
+        return (
+            f"OrderHold(acct={self.account_id} {self.symbol} held={self.held_atoms} open={self.open_lots} "
+            f"notional={self.notional_atoms} flags={self.flags:#x})"
+        )
 
 
 class AssetBook:
@@ -173,6 +205,7 @@ class AssetBook:
         "total_in_atoms",
         "total_out_atoms",
         "fund_history",
+        "external_flat",
     )
 
     def __init__(self, asset: str, insurance_fund_atoms: int = 0) -> None:
@@ -194,6 +227,9 @@ class AssetBook:
         self.total_out_atoms = 0  # withdrawals
         #: (ts_ns, balance after, change, reason): every change of the insurance fund
         self.fund_history: list[tuple[int, int, int, str]] = []
+        #: EXTERNAL's positions that went flat, kept to be reused when they reopen (not
+        #: state: a flat position is no position; see :meth:`Ledger._book_special`)
+        self.external_flat: dict[tuple[str, int], Position] = {}
 
     def __repr__(self) -> str:
         return f"AssetBook({self.asset}, accounts={len(self.accounts)}, fund={self.fund.wallet_atoms})"
@@ -495,6 +531,16 @@ class Ledger:
         O(log brackets).
         """
         inst = self.instruments[pos.symbol]
+        n, upnl = self.position_value_e8(pos)
+        if inst.maint_margin_basis == "entry":
+            return n, upnl, inst.brackets.maint_margin_atoms(pos.cost_atoms)
+        return n, upnl, inst.brackets.maint_margin_atoms_e8(n)
+
+    def position_value_e8(self, pos: Position) -> tuple[int, int]:
+        """``(notional_atoms_e8, upnl_atoms_e8)`` at the mark, exact: the first two of
+        :meth:`position_figures_e8`, for the order hold and the cross figures, which need
+        no maintenance margin. O(1)."""
+        inst = self.instruments[pos.symbol]
         mark = self.marks.get(pos.symbol)
         if mark is None:
             mark = self.mark_subticks(pos.symbol, pos)
@@ -502,16 +548,12 @@ class Ledger:
         cost = pos.cost_atoms * ATOMS_E8_PER_ATOM
         if inst.inverse:
             if mark <= 0:
-                return 0, 0, inst.brackets.maint_margin_atoms(0)
+                return 0, 0
             # coin value of the contracts, rounded up (against a long, whose UPnL is cost − value)
             n = inst.value_atoms_e8(mark, q if q >= 0 else -q)
-            upnl = cost - n if q >= 0 else n - cost
-        else:
-            n = (q if q >= 0 else -q) * mark * inst.lot_size_e8
-            upnl = n - cost if q >= 0 else cost - n
-        if inst.maint_margin_basis == "entry":
-            return n, upnl, inst.brackets.maint_margin_atoms(pos.cost_atoms)
-        return n, upnl, inst.brackets.maint_margin_atoms_e8(n)
+            return n, (cost - n if q >= 0 else n - cost)
+        n = (q if q >= 0 else -q) * mark * inst.lot_size_e8
+        return n, (n - cost if q >= 0 else cost - n)
 
     def position_figures(self, pos: Position) -> tuple[int, int, int]:
         """``(notional, upnl, maint_margin)`` of a position at its mark, in atoms. O(log brackets).
@@ -529,14 +571,18 @@ class Ledger:
         """``(Σ UPnL, Σ initial margin, Σ maintenance margin)`` of the cross positions, in
         atoms: the exact UPnL sum rounded down, each initial margin rounded up. O(positions)."""
         upnl = im = mm = 0
+        if not acct.cross_positions:
+            return 0, 0, 0
+        figures = self.position_figures_e8
+        e8 = ATOMS_E8_PER_ATOM
         for pos in acct.positions.values():
-            if pos.isolated or not pos.qty_lots:
+            if pos.isolated:
                 continue
-            n, u, m = self.position_figures_e8(pos)
+            n, u, m = figures(pos)
             upnl += u
-            im += ceil_div(n, pos.leverage * ATOMS_E8_PER_ATOM)
+            im -= -n // (pos.leverage * e8)  # ceil
             mm += m
-        return atoms_e8_floor(upnl), im, mm
+        return upnl // e8, im, mm  # UPnL floored to the atom
 
     def available_atoms(self, acct: Account) -> int:
         """What new orders may use: ``wallet + cross UPnL − cross IM − held``. O(positions).
@@ -740,9 +786,10 @@ class Ledger:
         other closing orders on that position, within the position; one that executes
         now (IOC, FOK, market) need only fit by itself.
         """
-        problem = self.position_side_problem(acct, position_side)
-        if problem:
-            return problem, 0, False
+        if (position_side == LONG or position_side == SHORT) if acct.hedge_mode else position_side == BOTH:
+            pass
+        else:
+            return Reason.POSITION_SIDE_MISMATCH, 0, False
         inst = self.instruments[symbol]
         pos = acct.positions.get((symbol, position_side))
         pos_qty = pos.qty_lots if pos is not None else 0
@@ -760,15 +807,18 @@ class Ledger:
             # resting beside the account's other closing orders on this position, one taker
             # could fill them all and open or flip it
             return Reason.REDUCE_ONLY_WOULD_INCREASE, 0, False
-        fee = rate_ceil(notional_atoms, inst.taker_fee_e8)
+        fee = -(-(notional_atoms * inst.taker_fee_e8) // RATE_SCALE)  # rate_ceil
         if closing:
             return None, fee, True
-        lev = self.leverage(acct, symbol)
+        lev = acct.leverages.get(symbol, self.default_leverage)
         if self.tier_from_orders:
             total = self._tier_notional(acct, symbol, side, notional_atoms)
         else:
-            pos_notional = self.position_figures(pos)[0] if pos is not None else 0
-            total = pos_notional + self.open_order_notional(acct, symbol) + notional_atoms
+            total = notional_atoms
+            if pos is not None:
+                total -= -self.position_value_e8(pos)[0] // ATOMS_E8_PER_ATOM  # its notional, rounded up
+            if acct.order_ids:
+                total += self.open_order_notional(acct, symbol)
         if total > inst.max_notional_limit_atoms:
             return Reason.NOTIONAL_ABOVE_MAX, 0, False
         if lev > inst.brackets.max_leverage_for(total):
@@ -779,16 +829,13 @@ class Ledger:
         """Open lots of the account's resting closing orders on one position and side. O(its orders)."""
         holds = self.holds
         total = 0
+        # closing, may rest, this position side and this side; reduce-only either way
+        mask = HOLD_CLOSING | HOLD_MAY_REST | 3 << HOLD_PSIDE_SHIFT | HOLD_SIDE
+        resting_close = HOLD_CLOSING | HOLD_MAY_REST | position_side << HOLD_PSIDE_SHIFT | side
         for order_id, s in acct.order_ids.items():
             if s == symbol and order_id != exclude:
                 hold = holds.get(order_id)
-                if (
-                    hold is not None
-                    and hold.closing
-                    and hold.may_rest
-                    and hold.position_side == position_side
-                    and hold.side == side
-                ):
+                if hold is not None and hold.flags & mask == resting_close:
                     total += hold.open_lots
         return total
 
@@ -805,8 +852,8 @@ class Ledger:
         for order_id, s in acct.order_ids.items():
             if s == symbol:
                 hold = holds.get(order_id)
-                if hold is not None and not hold.closing:
-                    sides[0 if hold.side == BUY else 1] += hold.notional_atoms
+                if hold is not None and not hold.flags & HOLD_CLOSING:
+                    sides[hold.flags & HOLD_SIDE] += hold.notional_atoms  # BUY 0, SELL 1
         return max(sides)
 
     def open_order_notional(self, acct: Account, symbol: str) -> int:
@@ -817,7 +864,7 @@ class Ledger:
         for order_id, s in acct.order_ids.items():
             if s == symbol:
                 hold = holds.get(order_id)
-                if hold is not None and not hold.closing:
+                if hold is not None and not hold.flags & HOLD_CLOSING:
                     total += hold.notional_atoms
         return total
 
@@ -877,6 +924,8 @@ class Ledger:
         if hold > self._room_for_hold(acct, symbol, closing):
             return Reason.INSUFFICIENT_MARGIN
         acct.held_atoms += hold
+        if closing:
+            acct.closing_holds += 1
         order_ids = acct.order_ids
         if type(order_ids) is not dict:  # still the shared empty mapping: the account gets its own
             order_ids = acct.order_ids = dict(order_ids)
@@ -890,16 +939,28 @@ class Ledger:
         """How much a new hold may take. A hold is money set aside on the wallet (fees,
         and the margin an isolated fill moves into its bucket), so it must be covered by
         the wallet itself: unrealized profit can back cross margin, never a payment.
-        Cross openings also need the available balance (which counts unrealized PnL).
+        Cross openings also need the available balance (which counts unrealized PnL);
+        that is never less: ``wallet + min(0, UPnL) − IM − held``, the one figure for
+        every order. O(1) without cross positions, else O(cross positions).
         """
         if self.portfolios and acct.account_id in self.portfolios:
             # multi-assets: every asset backs the hold; the wallet of this one may go negative
             return self.available_atoms(acct)
-        upnl, im, _ = self.cross_figures(acct)
-        real = acct.wallet_atoms + min(0, upnl) - im - acct.held_atoms
-        if closing or self.margin_mode(acct, symbol) == ISOLATED:
-            return real
-        return min(real, acct.wallet_atoms + upnl - im - acct.held_atoms)
+        free = acct.wallet_atoms - acct.held_atoms
+        if not acct.cross_positions:
+            return free  # no cross position: no UPnL, no initial margin
+        upnl = 0
+        value = self.position_value_e8
+        e8 = ATOMS_E8_PER_ATOM
+        for pos in acct.positions.values():  # the cross UPnL and initial margin (cross_figures)
+            if not pos.isolated:
+                n, u = value(pos)
+                upnl += u
+                free += -n // (pos.leverage * e8)  # less the initial margin, rounded up
+        upnl //= e8  # floored to the atom
+        if upnl >= 0:
+            return free  # unrealized profit backs no payment: the wallet alone
+        return free + upnl  # a loss counts for both
 
     def rehold_order(self, order_id: int, open_lots: int, notional_atoms: int) -> str | None:
         """Re-size the hold of an amended order; refused (nothing changed) if margin is short.
@@ -930,7 +991,9 @@ class Ledger:
         acct.held_atoms += need - hold.held_atoms
         hold.held_atoms = need
         hold.open_lots = open_lots
-        hold.closing = closing
+        if closing != hold.closing:
+            hold.flags ^= HOLD_CLOSING
+            acct.closing_holds += 1 if closing else -1
         hold.notional_atoms = notional_atoms
         return None
 
@@ -941,6 +1004,8 @@ class Ledger:
             return
         acct = self._book_of[hold.symbol].accounts[hold.account_id]
         acct.held_atoms -= hold.held_atoms
+        if hold.flags & HOLD_CLOSING:
+            acct.closing_holds -= 1
         del acct.order_ids[order_id]
 
     # ------------------------------------------------------------------ fills
@@ -959,14 +1024,17 @@ class Ledger:
         """Book one side of a fill: release the order's hold pro rata, update the position,
         move realized PnL and margin, charge the fee. Returns the position (possibly flat).
 
-        ``account_id`` EXTERNAL books the replayed market's mirror side (no hold, no fee).
-        Cost: O(1) plus O(log brackets) for an isolated opening.
+        ``account_id`` EXTERNAL books the replayed market's mirror side and
+        INSURANCE_FUND the fund's (no hold, no fee, nothing to watch:
+        :meth:`_book_special`). Cost: O(1) plus O(log brackets) for an isolated opening,
+        plus the re-file of the trader's scopes (:meth:`refile`).
         """
+        if account_id <= 0:
+            return self._book_special(account_id, symbol, side, qty_lots, price_ticks, position_side)
         inst = self.instruments[symbol]
         book = self._book_of[symbol]
-        acct = book.accounts.get(account_id) or book.special[account_id]
-        trader = account_id > 0
-        hold = self.holds.get(order_id) if trader else None
+        acct = book.accounts[account_id]
+        hold = self.holds.get(order_id)
         if hold is not None:
             if qty_lots >= hold.open_lots:
                 release = hold.held_atoms
@@ -976,9 +1044,9 @@ class Ledger:
             hold.open_lots -= qty_lots
             acct.held_atoms -= release
         key = (symbol, position_side)
-        pos = acct.positions.get(key)
+        positions = acct.positions
+        pos = positions.get(key)
         if pos is None:
-            positions = acct.positions
             if type(positions) is not dict:  # still the shared empty mapping: the account gets its own
                 positions = acct.positions = dict(positions)
             # every account's position on (symbol, side) is keyed by the same tuple (56 B each)
@@ -987,6 +1055,8 @@ class Ledger:
             pos = positions[key] = Position(
                 account_id, symbol, position_side, isolated, acct.leverages.get(symbol, self.default_leverage)
             )
+            if not isolated:
+                acct.cross_positions += 1
         dq = qty_lots if side == BUY else -qty_lots
         q0 = pos.qty_lots
         if inst.inverse:  # the coin value, floored once for the whole fill (both sides book it)
@@ -1000,7 +1070,7 @@ class Ledger:
                 self._fund_bucket(acct, pos, value)
         else:
             self._close(acct, pos, q0, dq, value, inst.inverse, liquidation, book)
-        if fee_atoms and trader:
+        if fee_atoms:
             if liquidation and pos.isolated:
                 pos.margin_atoms -= fee_atoms  # a liquidation's fee comes out of the bucket
             else:
@@ -1009,16 +1079,64 @@ class Ledger:
             acct.fees_atoms += fee_atoms
             pos.fees_atoms += fee_atoms
         if not pos.qty_lots:
-            del acct.positions[key]  # a liquidated bucket's margin is settled by the engine
-        if trader:
-            if pos.isolated:
-                self.refile(pos)
-            pf = self.portfolios.get(account_id) if self.portfolios else None
-            if pf is not None:
-                self.exchange_due.add(account_id)
-                self.refile(pf)
-            else:
-                self.refile(acct)  # fees, realized PnL and margin moves change the cross pool
+            del positions[key]  # a liquidated bucket's margin is settled by the engine
+            if not pos.isolated:
+                acct.cross_positions -= 1
+        if pos.isolated:
+            self.refile(pos)
+        if self.portfolios and account_id in self.portfolios:
+            self.exchange_due.add(account_id)
+            self.refile(self.portfolios[account_id])
+        else:
+            self.refile(acct)  # fees, realized PnL and margin moves change the cross pool
+        return pos
+
+    def _book_special(
+        self, account_id: int, symbol: str, side: int, qty_lots: int, price_ticks: int, position_side: int
+    ) -> Position:
+        """:meth:`apply_fill` for EXTERNAL (the replayed market's mirror) or the insurance
+        fund: no hold, no fee, always cross, never watched by the risk index. O(1).
+
+        EXTERNAL's position on an instrument goes flat and reopens with every round trip
+        of the simulated traders against replayed liquidity: its flat :class:`Position`
+        is parked on the asset's book (:attr:`AssetBook.external_flat`) and reused, with
+        the figures a new one starts with, instead of built again. Nothing else holds
+        EXTERNAL's positions (no event reports them), so the reuse is unobservable.
+        """
+        book = self._book_of[symbol]
+        acct = book.special[account_id]
+        inst = self.instruments[symbol]
+        key = (symbol, position_side)
+        positions = acct.positions
+        pos = positions.get(key)
+        if pos is None:
+            if type(positions) is not dict:  # still the shared empty mapping: the account gets its own
+                positions = acct.positions = dict(positions)
+            key = self._position_keys.setdefault(key, key)
+            pos = book.external_flat.pop(key, None) if account_id == EXTERNAL else None
+            if pos is None:
+                pos = Position(account_id, symbol, position_side, False, self.default_leverage)
+            else:  # as new: flat positions have no size, cost nor margin left
+                pos.leverage = self.default_leverage
+                pos.realized_pnl_atoms = pos.funding_atoms = 0
+            positions[key] = pos
+            acct.cross_positions += 1
+        if inst.inverse:
+            value = inverse_value_floor(qty_lots, inst.inverse_atoms_per_lot_tick, price_ticks)
+        else:
+            value = qty_lots * price_ticks * inst.atoms_per_tick_lot
+        dq = qty_lots if side == BUY else -qty_lots
+        q0 = pos.qty_lots
+        if q0 == 0 or (q0 > 0) == (dq > 0):
+            pos.qty_lots = q0 + dq
+            pos.cost_atoms += value
+        else:
+            self._close(acct, pos, q0, dq, value, inst.inverse, False, book)
+            if not pos.qty_lots:
+                del positions[key]
+                acct.cross_positions -= 1
+                if account_id == EXTERNAL:
+                    book.external_flat[key] = pos
         return pos
 
     def _fund_bucket(self, acct: Account, pos: Position, value_atoms: int) -> None:
@@ -1095,7 +1213,7 @@ class Ledger:
         left to the risk index: the pool is liquidated if it is underwater.
         """
         debt = -acct.wallet_atoms
-        if debt <= 0 or acct.account_id <= 0 or any(not p.isolated for p in acct.positions.values()):
+        if debt <= 0 or acct.account_id <= 0 or acct.cross_positions:
             return 0
         if acct.account_id in self.portfolios:
             return 0  # the other assets back it: auto-exchange settles it (settle_auto_exchange)
@@ -1182,9 +1300,7 @@ class Ledger:
             self._refile_portfolio(scope)
             return
         if id(scope) in self.liquidatable:
-            alive = scope.qty_lots if type(scope) is Position else any(
-                not p.isolated for p in scope.positions.values()  # type: ignore[union-attr]
-            )
+            alive = scope.qty_lots if type(scope) is Position else scope.cross_positions  # type: ignore[union-attr]
             if alive:
                 self.pending.append(scope)  # flagged earlier: re-evaluate (it may have recovered)
                 return
@@ -1216,7 +1332,7 @@ class Ledger:
             return
         acct = scope
         assert type(acct) is Account
-        if not any(not p.isolated for p in acct.positions.values()):
+        if not acct.cross_positions:
             risk.forget(acct)
             self.liquidatable.pop(id(acct), None)
             return
@@ -1314,7 +1430,7 @@ class Ledger:
                 balance, mm = self.isolated_margin_balance_e8(scope)
             else:
                 balance, mm = self.cross_margin_balance_e8(scope)  # type: ignore[arg-type]
-                if not mm and not any(not p.isolated for p in scope.positions.values()):  # type: ignore[union-attr]
+                if not mm and not scope.cross_positions:  # type: ignore[union-attr]
                     continue
             if at_or_past_e8(LIQUIDATION_RATIO_E8, balance, mm):
                 risk.unfile(scope)
@@ -1345,7 +1461,7 @@ class Ledger:
                         floor_div(figures.equity_usd_e40, USD_E40_PER_USD_E8),
                         ceil_div(figures.maint_usd_e40, USD_E40_PER_USD_E8),
                     )
-        elif scope.qty_lots if type(scope) is Position else any(not p.isolated for p in scope.positions.values()):  # type: ignore[union-attr]
+        elif scope.qty_lots if type(scope) is Position else scope.cross_positions:  # type: ignore[union-attr]
             balance, mm = self.scope_balance_e8(scope)  # type: ignore[arg-type]
             if at_or_past_e8(LIQUIDATION_RATIO_E8, balance, mm):
                 return atoms_e8_floor(balance), mm
@@ -1596,10 +1712,13 @@ class Ledger:
                 raise StateError(f"insurance fund of {name} below zero: {book.fund.wallet_atoms}")
         net: dict[str, int] = {}
         held: dict[tuple[int, str], int] = {}
+        closing: dict[tuple[int, str], int] = {}
         for order_id, hold in self.holds.items():
             book = self._book_of[hold.symbol]
             key = (hold.account_id, book.asset)
             held[key] = held.get(key, 0) + hold.held_atoms
+            if hold.closing:
+                closing[key] = closing.get(key, 0) + 1
             owner = book.accounts.get(hold.account_id)
             if owner is None or owner.order_ids.get(order_id) != hold.symbol:
                 raise StateError(f"hold of order {order_id} missing from its account's open orders")
@@ -1608,6 +1727,11 @@ class Ledger:
         for book in self.assets.values():
             for acct in (*book.accounts.values(), book.external, book.fund, book.desk):
                 self._check_account(acct, book, held, net)
+                if acct.closing_holds != closing.get((acct.account_id, book.asset), 0):
+                    raise StateError(
+                        f"account {acct.account_id}: counts {acct.closing_holds} closing holds in {book.asset}, "
+                        f"has {closing.get((acct.account_id, book.asset), 0)}"
+                    )
             if book.desk.positions:
                 raise StateError(f"the {book.asset} exchange desk holds positions")
         for account_id, pf in self.portfolios.items():
@@ -1636,6 +1760,12 @@ class Ledger:
                 raise StateError(f"account {acct.account_id}: negative {book.asset} wallet {acct.wallet_atoms}")
             if acct.held_atoms != held.get((acct.account_id, book.asset), 0):
                 raise StateError(f"account {acct.account_id}: held {acct.held_atoms} {book.asset} != sum of holds")
+        cross = sum(1 for p in acct.positions.values() if not p.isolated)
+        if acct.cross_positions != cross:
+            raise StateError(f"account {acct.account_id}: counts {acct.cross_positions} cross positions, holds {cross}")
+        for key, pos in book.external_flat.items() if acct is book.external else ():
+            if key in acct.positions or pos.qty_lots or pos.cost_atoms or pos.margin_atoms or pos.isolated:
+                raise StateError(f"parked EXTERNAL position {pos!r} is not flat or is also open")
         for (symbol, pside), pos in acct.positions.items():
             if self._book_of[symbol] is not book:
                 raise StateError(f"position {pos!r} settles in {self._book_of[symbol].asset}, held in {book.asset}")

@@ -101,6 +101,7 @@ decides: it is **flagged only when the exact condition holds and never later** t
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from typing import TYPE_CHECKING, Final, Iterator
 
 from sortedcontainers import SortedList
@@ -350,7 +351,11 @@ def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int
     """
     inst = ledger.instruments[pos.symbol]
     le8 = inst.lot_size_e8
-    mm_of = inst.brackets.maint_margin_atoms_e8
+    # the maintenance margin of a notional in 1e-8 atoms, as Brackets.maint_margin_atoms_e8
+    # computes it (its bracket by the floor to the atom, rounded up once, never below 0),
+    # inlined in the predicate below: the search evaluates it some twenty times
+    steps = inst.brackets.brackets
+    floors = tuple(b.floor_atoms for b in steps)
     q = pos.qty_lots
     size = q if q > 0 else -q
     e8 = ATOMS_E8_PER_ATOM
@@ -370,7 +375,14 @@ def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int
             # inst.upnl_atoms_e8(q, cost, p) with the value computed once: long cost − V, short V − cost
             n = value(p, size)
             upnl = cost - n if long else n - cost
-            return ratio_e8 * (margin + upnl) <= scale * (mm_entry if entry else mm_of(n))
+            if entry:
+                mm = mm_entry
+            else:
+                b = steps[bisect_right(floors, n // e8) - 1]
+                mm = -(-(n * b.mmr_e8) // scale) - b.cum_atoms
+                if mm < 0:
+                    mm = 0
+            return ratio_e8 * (margin + upnl) <= scale * mm
 
         guess = _inverse_threshold_guess(
             long, size * inst.inverse_atoms_e8_per_lot_subtick, cost, margin,
@@ -381,7 +393,14 @@ def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int
         def hit(p: int) -> bool:
             n = size * p * le8
             upnl = n - cost if q > 0 else cost - n
-            return ratio_e8 * (margin + upnl) <= scale * (mm_entry if entry else mm_of(n))
+            if entry:
+                mm = mm_entry
+            else:
+                b = steps[bisect_right(floors, n // e8) - 1]
+                mm = -(-(n * b.mmr_e8) // scale) - b.cum_atoms
+                if mm < 0:
+                    mm = 0
+            return ratio_e8 * (margin + upnl) <= scale * mm
 
         if entry:
             guess = None  # the root is exact; the search below is only a fallback
@@ -551,9 +570,33 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
     module docstring). O(positions).
     """
     e8 = ATOMS_E8_PER_ATOM
+    instruments = ledger.instruments
+    if acct.cross_positions == 1 and len(acct.positions) == 1:
+        # the common pool of one position: its whole slack is that instrument's share
+        # (the general path's ``slack × w / w``), figures computed once
+        for pos in acct.positions.values():
+            _, upnl, mm = ledger.position_figures_e8(pos)
+            scale = RATE_SCALE * e8
+            slack = ratio_e8 * (acct.wallet_atoms * e8 + upnl) - scale * mm
+            if slack <= 0:
+                return None
+            inst = instruments[pos.symbol]
+            slack -= scale + 2 * RATE_SCALE if inst.inverse else scale
+            if slack <= 0:
+                return None
+            triggers: list[tuple[str, int, int]] = []
+            _symbol_triggers(inst, [pos], ledger.mark_subticks(pos.symbol, pos), slack, ratio_e8, triggers)
+            return triggers
+    return _pool_triggers(ledger, acct, ratio_e8)
+
+
+def _pool_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tuple[str, int, int]] | None:
+    """:func:`cross_triggers` over any number of cross positions: the slack shared by
+    notional. O(positions)."""
+    e8 = ATOMS_E8_PER_ATOM
+    instruments = ledger.instruments
     per: dict[str, list["Position"]] = {}
     upnl = mm = inverse_legs = 0
-    instruments = ledger.instruments
     for pos in acct.positions.values():
         if pos.isolated or not pos.qty_lots:
             continue
@@ -608,28 +651,45 @@ def _symbol_triggers(
             _inverse_triggers(inst, legs, mark, share, ratio_e8, out)
         return
     le8 = inst.lot_size_e8
-    q_net = sum(p.qty_lots for p in legs)
-    gross = sum(abs(p.qty_lots) for p in legs)
+    q_net = gross = short = 0  # net, gross and short lots of the legs
+    for p in legs:
+        q = p.qty_lots
+        q_net += q
+        if q < 0:
+            gross -= q
+            short -= q
+        else:
+            gross += q
     entry = inst.maint_margin_basis == "entry"
+    bracket_for = inst.brackets.bracket_for
+    rounds = len(inst.brackets.brackets) + 1
+    mmr_now = 0 if entry else bracket_for(gross * mark * le8 // e8).mmr_e8
     for direction in (DOWN, UP):
-        adverse_equity = max(0, -q_net) if direction == UP else max(0, q_net)
+        if direction == UP:
+            adverse_equity = -q_net if q_net < 0 else 0
+        else:
+            adverse_equity = q_net if q_net > 0 else 0
         if entry:
             # MM held at its entry value: the mark does not move it, only equity
             rate = ratio_e8 * adverse_equity * le8
-            d = floor_div(share, rate) if rate > 0 else -1
+            d = share // rate if rate > 0 else -1
         else:
-            # MM growth bound: MMR at the far end of the move (iterate to a fixed point)
-            mmr = inst.brackets.bracket_for(gross * mark * le8 // e8).mmr_e8
+            # MM growth bound: MMR at the far end of the move (iterate to a fixed point);
+            # a fall grows the MM of the short legs only, a rise that of every leg
+            growing = gross if direction == UP else short
+            mmr = mmr_now
             d = 0
-            for _ in range(len(inst.brackets.brackets) + 1):
-                mm_rate = gross * mmr if direction == UP else sum(p.qty_lots for p in legs if p.qty_lots < 0) * -mmr
-                rate = (ratio_e8 * adverse_equity + mm_rate) * le8
+            for _ in range(rounds):
+                rate = (ratio_e8 * adverse_equity + growing * mmr) * le8
                 if rate <= 0:
                     d = -1  # no adverse exposure in this direction: no trigger needed
                     break
-                d = floor_div(share, rate)
-                end = mark + d if direction == UP else max(1, mark - d)
-                end_mmr = inst.brackets.bracket_for(gross * end * le8 // e8).mmr_e8
+                d = share // rate  # floor
+                if direction == UP:
+                    end = mark + d
+                else:
+                    end = mark - d if mark - d > 1 else 1
+                end_mmr = bracket_for(gross * end * le8 // e8).mmr_e8
                 if end_mmr <= mmr:
                     break
                 mmr = end_mmr
