@@ -3,9 +3,11 @@
 
     python3 benchmarks/table.py RUN.json [RUN2.json]                       # print it
     python3 benchmarks/table.py RUN.json RUN2.json --readme benchmarks/README.md
+    python3 benchmarks/table.py BOOK.json,REPLAY.json,SCALE.json         # one run, file by file
 
 ``RUN.json`` is what ``pytest benchmarks/ --benchmark-only --benchmark-json=RUN.json``
-wrote. A benchmark names a figure in its ``extra_info`` with four keys (``timing.record``
+wrote; a run measured file by file is given as its files joined by commas (their
+benchmarks taken together; the first file's date and commit name the run). A benchmark names a figure in its ``extra_info`` with four keys (``timing.record``
 writes them): ``NAME`` (the value), ``NAME_target`` (``">= 0.5"``, ``"<= 10"``, or
 ``"report"`` for a figure that is reported, not judged), ``NAME_met`` (true / false /
 null) and, for a timed figure, ``NAME_spread`` (worst round over best). Every such
@@ -126,6 +128,14 @@ def table(runs: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def load_run(arg: str) -> dict[str, Any]:
+    """A run's JSON; ``A.json,B.json``: the benchmarks of several files as one run."""
+    parts = [json.loads(Path(p).read_text()) for p in arg.split(",")]
+    run = dict(parts[0])
+    run["benchmarks"] = [b for part in parts for b in part.get("benchmarks", [])]
+    return run
+
+
 def rewrite(readme: Path, text: str) -> None:
     """Replace what stands between the markers of ``readme`` with ``text``."""
     old = readme.read_text()
@@ -137,10 +147,10 @@ def rewrite(readme: Path, text: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="The targets table from benchmark runs' JSON.")
-    ap.add_argument("runs", nargs="+", type=Path, help="pytest-benchmark JSON files (--benchmark-json)")
+    ap.add_argument("runs", nargs="+", help="pytest-benchmark JSON files (--benchmark-json); A.json,B.json: one run in several files")
     ap.add_argument("--readme", type=Path, help="rewrite this file's marked section instead of printing")
     a = ap.parse_args(argv)
-    runs = [json.loads(p.read_text()) for p in a.runs]
+    runs = [load_run(r) for r in a.runs]
     text = table(runs)
     if a.readme is None:
         sys.stdout.write(text)

@@ -128,3 +128,12 @@ def test_without_readme_the_table_is_printed(run1: dict[str, Any], tmp_path: Pat
     run.write_text(json.dumps(run1))
     assert table.main([str(run)]) == 0
     assert capsys.readouterr().out == table.table([run1])
+
+
+def test_a_run_in_several_files_is_read_as_one(run1: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+    book = dict(run1, benchmarks=run1["benchmarks"][:1])
+    rest = dict(run1, benchmarks=run1["benchmarks"][1:], datetime="2026-12-07T18:00:00+00:00")
+    (tmp_path / "book.json").write_text(json.dumps(book))
+    (tmp_path / "rest.json").write_text(json.dumps(rest))
+    assert table.main([f"{tmp_path / 'book.json'},{tmp_path / 'rest.json'}"]) == 0
+    assert capsys.readouterr().out == table.table([run1])  # the first file's date names the run
