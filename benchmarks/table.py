@@ -65,6 +65,8 @@ def figures(run: dict[str, Any]) -> dict[str, Figure]:
             if name not in info:
                 continue
             row = f"{name}[{param}]" if param not in (None, "") else name
+            if row in out:  # two benchmarks name the same figure: the second says which it is
+                row = f"{row} ({bench.get('name', '?')})"
             out[row] = Figure(info[name], str(target), info.get(f"{name}_met"), info.get(f"{name}_spread"))
     return out
 

@@ -137,3 +137,10 @@ def test_a_run_in_several_files_is_read_as_one(run1: dict[str, Any], tmp_path: P
     (tmp_path / "rest.json").write_text(json.dumps(rest))
     assert table.main([f"{tmp_path / 'book.json'},{tmp_path / 'rest.json'}"]) == 0
     assert capsys.readouterr().out == table.table([run1])  # the first file's date names the run
+
+
+def test_a_figure_two_benchmarks_record_is_told_apart_by_the_second_ones_name(run1: dict[str, Any]) -> None:
+    twice = dict(run1, benchmarks=run1["benchmarks"] + [{"name": "test_again", "param": None, "extra_info": {
+        "book_vs_tuned": 1.01, "book_vs_tuned_target": ">= 1.0", "book_vs_tuned_met": True}}])
+    figs = table.figures(twice)
+    assert figs["book_vs_tuned"].value == 0.96 and figs["book_vs_tuned (test_again)"].value == 1.01
