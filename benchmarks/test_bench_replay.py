@@ -235,6 +235,8 @@ def test_marginal_market_order(benchmark: Any, workload_rows: list[Row], margin_
     got, passive, orders = ends
 
     summary = got["orders"].last
+    settings = summary["settings"]["symbols"]["BTCUSDT"]
+    assert (settings["margin_mode"], settings["leverage"]) == (margin_mode, 20)  # the case measured what it says
     assert got["subscribed"].last["account"]["fills"] == 0 and passive.levels == len(rows)
     assert summary["account"]["orders_sent"] == orders.sent > 0.8 * len(rows)
     assert orders.sent == passive.updates  # one order per book update
@@ -252,7 +254,7 @@ def test_marginal_market_order(benchmark: Any, workload_rows: list[Row], margin_
         **got["orders"].summary("orders"),
     )
     # the order's cost in replayed events' worth: an absolute CPU time still moves with the
-    # machine's load (a busy sibling core slows this one), this ratio much less
+    # machine's load (other processes on the same cores evict its caches), this ratio much less
     per_event = per_round(lambda s, o: (o - s) / orders.sent / (s / len(rows)), got["subscribed"], got["orders"])
     lines = [
         record(info, "marginal_market_order_us", us, "<= 10", us_spread, digits=2),
