@@ -44,3 +44,11 @@ def workload_1m() -> tuple[list[tuple[int, int, int, int, int]], list[Any], dict
 def workload_module() -> Any:
     """The shared bench's ``workload`` module (``generate``, ``book_digest``)."""
     return _import_reference()[0]
+
+
+@pytest.fixture(scope="session")
+def workload_rows(workload_1m: Any) -> list[Any]:
+    """The 1M-event workload's 1.2M market-by-order deltas as L2 level rows (``Row``), in memory."""
+    from test_bench_replay import delta_rows
+
+    return delta_rows(workload_1m[1])

@@ -1,22 +1,26 @@
 """Order book and exchange throughput on the shared 1,000,000-event reference workload.
 
 Run: ``pytest benchmarks/ --benchmark-only``. Each benchmark runs exsim and the shared
-reference books (``../shared/bench/run_reference.measure``) in this same process and
-records events/s and the ratios in ``extra_info``; each asserts it reproduced the
-workload's fill count, traded quantity and final book. Targets (issue 2): the book alone
-at least as fast as the *tuned* reference; the whole exchange at least as fast as the
-*straightforward* one; per-event cost at 100k resting orders no worse than at 1k; under
-400 bytes per resting order.
+reference books (``../shared/bench/run_reference.REFERENCES``) in this same process, in
+alternating rounds timed in CPU time (``timing.py``), and records events per CPU second
+and the ratios of the best rounds in ``extra_info``; each asserts it reproduced the
+workload's fill count, traded quantity and final book. Targets (issue 21): the book alone
+at least as fast as the *tuned* reference (``book_vs_tuned`` >= 1.0); the whole exchange
+at least half as fast as the *straightforward* one (``exchange_vs_straightforward`` >=
+0.5). Issue 2's: per-event cost at 100k resting orders no worse than at 1k; under 400
+bytes per resting order (the book alone).
 """
 
 from __future__ import annotations
 
 import gc
-import time
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import attrs
+
+from timing import ROUNDS, Rounds, alternate, per_round, record, spread
 
 from exsim.book import Order, OrderBook
 from exsim.book.orders import BUY, GTC, IOC, LIMIT, MARKET, SELL
@@ -83,65 +87,104 @@ def to_commands(events: list[tuple[int, int, int, int, int]], symbol: str) -> li
     return cmds
 
 
-def best_of(fn: Any, arg: Any, repeat: int = 3) -> tuple[float, Any]:
-    best = float("inf")
-    result = None
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        result = fn(arg)
-        best = min(best, time.perf_counter() - t0)
-    return best, result
+def reference_run(reference: Any, name: str, events: list[tuple[int, int, int, int, int]], meta: dict[str, Any]) -> Callable[[], None]:
+    """One round of the shared reference book ``name`` (``run_reference.REFERENCES``), checked
+    to reproduce the workload's fills, traded quantity and final book, as ``measure`` checks."""
+    run = reference.REFERENCES[name]
+
+    def one() -> None:
+        fills, digest = run(events)
+        assert len(fills) == meta["fills"] and sum(f[3] for f in fills) == meta["traded_qty"]
+        assert (digest() if callable(digest) else digest) == meta["final_book_digest"]
+
+    return one
+
+
+def rates(n: int, runs: dict[str, Rounds]) -> dict[str, int]:
+    """Events per CPU second of each run's best round."""
+    return {f"{name}_events_per_cpu_s": round(n / r.best_cpu_s) for name, r in runs.items()}
 
 
 class TestBookThroughput:
     def test_book_alone_vs_references(self, benchmark: Any, workload_1m: Any, reference: Any) -> None:
-        """The book alone on 1M events, side by side with the two reference books."""
+        """The book alone on 1M events, in alternating rounds with the two reference books.
+
+        ``book_vs_tuned``: the book's event rate over the tuned reference's, CPU time, each
+        side's best round (issue 21: at least 1.0).
+        """
         events, _deltas, meta = workload_1m
-        refs = reference.measure(events, meta, repeat=3)
-        book, n_fills, traded = benchmark.pedantic(run_book, args=(events,), rounds=3, iterations=1)
+        books: list[tuple[OrderBook, int, int]] = []
+
+        def book() -> None:
+            books[:] = [run_book(events)]
+
+        runs = {
+            "book": book,
+            "tuned": reference_run(reference, "tuned", events, meta),
+            "straightforward": reference_run(reference, "straightforward", events, meta),
+        }
+        got: dict[str, Rounds] = {}
+        benchmark.pedantic(lambda: got.update(alternate(runs)), rounds=1, iterations=1)
+
+        ob, n_fills, traded = books[0]
         assert n_fills == meta["fills"] and traded == meta["traded_qty"]
-        assert book_digest(book) == meta["final_book_digest"]
-        book._check()
-        eps = len(events) / benchmark.stats.stats.min
-        benchmark.extra_info.update(
-            events_per_s=round(eps),
-            straightforward_events_per_s=refs["straightforward"]["events_per_s"],
-            tuned_events_per_s=refs["tuned"]["events_per_s"],
-            ratio_vs_tuned=round(eps / refs["tuned"]["events_per_s"], 3),
-            ratio_vs_straightforward=round(eps / refs["straightforward"]["events_per_s"], 3),
-        )
+        assert book_digest(ob) == meta["final_book_digest"]
+        ob._check()
+        n = len(events)
+        info = benchmark.extra_info
+        info.update(events=n, rounds=ROUNDS, **rates(n, got))
+        for name, r in got.items():
+            info.update(r.summary(name))
+        vs_tuned = got["tuned"].best_cpu_s / got["book"].best_cpu_s
+        lines = [
+            record(info, "book_vs_tuned", vs_tuned, ">= 1.0", spread(per_round(lambda b, t: t / b, got["book"], got["tuned"]))),
+            record(info, "book_vs_straightforward", got["straightforward"].best_cpu_s / got["book"].best_cpu_s, None,
+                   spread(per_round(lambda b, s: s / b, got["book"], got["straightforward"]))),
+        ]
+        print(f"\nbook alone, {n:,} events, best of {ROUNDS} alternating rounds (CPU): " + "; ".join(lines))
 
     def test_exchange_vs_references(self, benchmark: Any, workload_1m: Any, reference: Any) -> None:
-        """The whole exchange (validation, book, events to a sink, STP and replay support) on 1M events."""
+        """The whole exchange (validation, book, events to a sink, STP and replay support) on
+        1M events, in alternating rounds with the straightforward reference book.
+
+        ``exchange_vs_straightforward``: the exchange's command rate over the reference's,
+        CPU time, each side's best round (issue 21: at least 0.5).
+        """
         events, _deltas, meta = workload_1m
         inst = bench_instrument()
         cmds = to_commands(events, inst.symbol)
-        refs = reference.measure(events, meta, repeat=3, names=("straightforward",))
         counted = [0]
+        exchanges: list[Exchange] = []
 
         def sink(batch: list[Any]) -> None:
             counted[0] += len(batch)
 
-        def run(cmds: list[Any]) -> Exchange:
+        def exchange() -> None:
+            counted[0] = 0
             ex = Exchange([inst], sinks=[sink])
             submit = ex.submit
             for c in cmds:
                 submit(c)
-            return ex
+            exchanges[:] = [ex]
 
-        ex = benchmark.pedantic(run, args=(cmds,), rounds=3, iterations=1)
+        runs = {"exchange": exchange, "straightforward": reference_run(reference, "straightforward", events, meta)}
+        got: dict[str, Rounds] = {}
+        benchmark.pedantic(lambda: got.update(alternate(runs)), rounds=1, iterations=1)
+
+        ex = exchanges[0]
         book = ex.book(inst.symbol)
         assert ex.next_trade_id - 1 == meta["fills"]
         assert book_digest(book) == meta["final_book_digest"]
         ex._check()
-        eps = len(cmds) / benchmark.stats.stats.min
-        benchmark.extra_info.update(
-            events_per_s=round(eps),
-            emitted_events_per_run=counted[0] // 3,
-            straightforward_events_per_s=refs["straightforward"]["events_per_s"],
-            ratio_vs_straightforward=round(eps / refs["straightforward"]["events_per_s"], 3),
-        )
+        n = len(cmds)
+        info = benchmark.extra_info
+        info.update(events=n, rounds=ROUNDS, emitted_events_per_run=counted[0], **rates(n, got))
+        for name, r in got.items():
+            info.update(r.summary(name))
+        ratio = got["straightforward"].best_cpu_s / got["exchange"].best_cpu_s
+        line = record(info, "exchange_vs_straightforward", ratio, ">= 0.5",
+                      spread(per_round(lambda e, s: s / e, got["exchange"], got["straightforward"])))
+        print(f"\nexchange, {n:,} commands, best of {ROUNDS} alternating rounds (CPU): {line}")
 
 
 def prefilled_book(n_orders: int) -> OrderBook:
@@ -160,17 +203,31 @@ def prefilled_book(n_orders: int) -> OrderBook:
 
 class TestScaling:
     def test_per_event_cost_100k_vs_1k_resting(self, benchmark: Any, workload_1m: Any) -> None:
-        """Per-event cost with 100k resting orders is no worse than with 1k."""
+        """Per-event cost with 100k resting orders is no worse than with 1k (alternating
+        rounds, CPU time; each round on a fresh prefilled book, built before the timing)."""
         events = workload_1m[0][:300_000]
-        small_t, _ = best_of(lambda ev: run_book(ev, prefilled_book(1_000)), events)
-        big = [prefilled_book(100_000) for _ in range(3)]
-        it = iter(big)
-        benchmark.pedantic(lambda: run_book(events, next(it)), rounds=3, iterations=1)
-        big_t = benchmark.stats.stats.min
+        books = {size: iter([prefilled_book(size) for _ in range(ROUNDS)]) for size in (1_000, 100_000)}
+        ends: dict[int, tuple[OrderBook, int, int]] = {}
+
+        def on(size: int) -> Callable[[], None]:
+            def one() -> None:
+                ends[size] = run_book(events, next(books[size]))
+
+            return one
+
+        got: dict[str, Rounds] = {}
+        benchmark.pedantic(lambda: got.update(alternate({"1k": on(1_000), "100k": on(100_000)})), rounds=1, iterations=1)
+        assert ends[1_000][1:] == ends[100_000][1:]  # the same fills and traded lots: the background never traded
+        assert len(ends[100_000][0]) - len(ends[1_000][0]) == 99_000
+        small, big = got["1k"], got["100k"]
         benchmark.extra_info.update(
-            events_per_s_1k_resting=round(len(events) / small_t),
-            events_per_s_100k_resting=round(len(events) / big_t),
-            cost_ratio_100k_over_1k=round(big_t / small_t, 3),
+            rounds=ROUNDS,
+            events_per_cpu_s_1k_resting=round(len(events) / small.best_cpu_s),
+            events_per_cpu_s_100k_resting=round(len(events) / big.best_cpu_s),
+            cost_ratio_100k_over_1k=round(big.best_cpu_s / small.best_cpu_s, 3),
+            cost_ratio_spread=round(spread(per_round(lambda s, b: b / s, small, big)), 3),
+            **small.summary("resting_1k"),
+            **big.summary("resting_100k"),
         )
 
     def test_memory_per_resting_order(self, benchmark: Any) -> None:

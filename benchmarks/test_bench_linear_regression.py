@@ -40,6 +40,7 @@ import gc, importlib.util, json, sys, time
 from pathlib import Path
 checkout = Path(sys.argv[1])
 shared = Path(sys.argv[2])
+sys.path.insert(0, str(checkout / "benchmarks"))  # the benchmarks' own helpers (timing.py)
 import exsim
 assert Path(exsim.__file__).resolve().is_relative_to(checkout.resolve()), exsim.__file__
 
