@@ -278,6 +278,9 @@ class Exchange:
         self._client_ids: dict[tuple[int, str], int] = {}  # open orders' client ids
         #: OCO groups and brackets (exsim.exchange.contingent)
         self.contingent = Contingent()
+        #: an OCO or bracket has been placed: every command's end settles contingent orders
+        #: from then on (:meth:`_settle`)
+        self._contingent_used = False
         self._filling: list[tuple[int, int]] = []  # contingent orders filling in the match being booked
         #: stops fired by the price and not yet sent to the book: an OCO sibling filling
         #: before their turn cancels them here (they are no longer in the trigger index)
@@ -323,6 +326,23 @@ class Exchange:
         """Run one command to completion, then hand its events to every sink."""
         self._cmd_seq += 1
         self._handlers[type(command)](command)
+        if self._contingent_used or self.ledger is not None:
+            self._settle(command)
+        out = self._out
+        if out:
+            for sink in self.sinks:
+                sink(out)
+            out.clear()
+
+    def _settle(self, command: Command) -> None:
+        """The end of a command that may have left work: contingent orders to settle,
+        scopes at risk to liquidate, negative balances to exchange, insurance funds to
+        record, links of orders that left to drop.
+
+        Only called with a ledger or once an OCO or bracket has been placed: before that
+        no contingent state can exist (only :meth:`_on_oco` and :meth:`_on_bracket` make
+        some), so a pure matching engine skips it whole.
+        """
         contingent = self.contingent
         # (Contingent.__bool__ spelled out: no call on the common path, nothing linked)
         if contingent.groups or contingent.brackets or contingent.grown or contingent.entry_cancels:
@@ -359,11 +379,6 @@ class Exchange:
                         self._fund_changed(command, book)
         if contingent.dirty:  # a linked order left in this command: drop its links
             contingent.prune(self._is_open)
-        out = self._out
-        if out:
-            for sink in self.sinks:
-                sink(out)
-            out.clear()
 
     def book(self, symbol: str) -> OrderBook:
         """The order book of ``symbol`` (read it; change it only through commands)."""
@@ -440,7 +455,8 @@ class Exchange:
         ):
             return self._place_order(market, cmd)
         order_id = self.next_order_id
-        if self.ledger is not None:
+        ledger = self.ledger
+        if ledger is not None:
             reason = self._hold(market, cmd, order_id)
             if reason:
                 return self._reject(cmd, reason)
@@ -448,10 +464,49 @@ class Exchange:
         if coid is not None:
             self._client_ids[(account, coid)] = order_id
         is_market = otype == MARKET
-        self._out.append(
+        out = self._out
+        out.append(
             _new(OrderAccepted, (ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig))
         )
-        self._execute(ts, market, Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside), is_market)
+        order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
+        # _execute, inline (FOK excepted): the order is matched and rests or expires
+        if tif == FOK:
+            self._execute(ts, market, order, is_market)
+        else:
+            book = market.book
+            fills = self._fills
+            stp_modes = self.stp_modes
+            stp = stp_modes.get(account, STP_NONE) if stp_modes else STP_NONE
+            if is_market:
+                left = order.leaves_lots = book.match(order_id, account, side, qty, None, stp, fills)
+                rested = 0
+            elif tif == IOC:
+                left = order.leaves_lots = book.match(order_id, account, side, qty, price, stp, fills)
+                rested = 0
+            else:  # GTC, GTX
+                rested = book.limit(order, stp, fills)  # the level's new size, 0 if not rested
+                left = order.leaves_lots
+            if fills or book.stp_expired:
+                self._report_fills(ts, market, order, qty, fills)
+            if rested:
+                if self.emit_book_deltas:
+                    out.append(_new(BookDelta, (ts, symbol, side, order.price_ticks, rested)))
+            elif left:
+                if book.taker_stp_expired:
+                    reason = "STP"
+                elif is_market and left == qty:
+                    reason = "NO_LIQUIDITY"
+                else:
+                    reason = "IOC"
+                self._finish(order, ts, market, reason)
+            else:  # filled: it leaves
+                watched = self.contingent.watched
+                if watched and order_id in watched:
+                    self.contingent.dirty = True
+                if coid is not None:
+                    self._client_ids.pop((account, coid), None)
+                if ledger is not None:
+                    ledger.release_order(order_id)
         if market.triggers.orders:
             self._fire_triggers(ts, market, TRIGGER_LAST)
         return None
@@ -1041,6 +1096,7 @@ class Exchange:
         at once cancels the others (a later book leg never reaches the book).
         """
         ts, account, symbol, legs = cmd
+        self._contingent_used = True
         market = self.markets.get(symbol)
         if type(legs) is not tuple or not legs or any(type(leg) is not NewOrder for leg in legs):
             self._out.append(_new(OrderRejected, (ts, symbol, account, None, 0, RejectReason.INVALID_OCO)))
@@ -1129,6 +1185,7 @@ class Exchange:
         again until they are placed.
         """
         ts, account, symbol, entry, exits = cmd
+        self._contingent_used = True
         market = self.markets.get(symbol)
         if type(entry) is not NewOrder or type(exits) is not tuple or any(type(x) is not NewOrder for x in exits):
             self._out.append(_new(OrderRejected, (ts, symbol, account, None, 0, RejectReason.INVALID_BRACKET)))
