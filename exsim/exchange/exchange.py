@@ -442,14 +442,14 @@ class Exchange:
             and not cb_rate
             and not cb_ticks
             and (
-                otype == MARKET
-                and price == 0
-                and (tif == IOC or tif == GTC or tif == FOK)
-                or otype == LIMIT
+                otype == LIMIT  # (first: the most common)
                 and type(price) is int
                 and price > 0
                 and (tif == GTC or tif == IOC or tif == FOK or tif == GTX and not market.book.would_take(side, price))
                 and (not market.min_notional_atoms or market.instrument.fill_value_atoms(price, qty) >= market.min_notional_atoms)
+                or otype == MARKET
+                and price == 0
+                and (tif == IOC or tif == GTC or tif == FOK)
             )
             and (coid is None or (account, coid) not in self._client_ids)
         ):
