@@ -119,7 +119,7 @@ from exsim.margin.funding import PremiumAverager, funding_rate_e8, next_funding_
 from exsim.margin.mark import MarkPriceCalculator
 from exsim.liquidation.engine import LiquidationEngine
 from exsim.venues.profile import BINANCE, VenueProfile
-from exsim.units import rate_ceil, subticks_ceil_ticks, subticks_floor_ticks
+from exsim.units import RATE_SCALE, subticks_ceil_ticks, subticks_floor_ticks
 
 if TYPE_CHECKING:
     from exsim.ledger.ledger import AssetBook
@@ -132,6 +132,10 @@ WAITING_TYPES: Final = STOP_TYPES | {TRAILING_STOP_MARKET}
 EXIT_TYPES: Final = WAITING_TYPES | {LIMIT}
 
 _new = tuple.__new__  # builds NamedTuple events without keyword handling (events.py)
+
+#: the plain-order path's maximum size for an instrument without one (an order above it
+#: is not refused: it takes the general path, which has no maximum either)
+NO_MAX_QTY_LOTS: Final = 1 << 62
 
 
 def _order_id(order: StopOrder) -> int:
@@ -189,10 +193,18 @@ class _Market:
         "premium",
         "funding_cap_e8",
         "asset",
+        "min_qty_lots",
+        "max_qty_lots",
+        "min_notional_atoms",
     )
 
     def __init__(self, instrument: Instrument, queue_model: str) -> None:
         self.instrument = instrument
+        # the instrument's order limits as the plain-order path compares them (the
+        # instrument is frozen): at least 1 lot, no maximum as a bound past any real size
+        self.min_qty_lots = max(1, instrument.min_qty_lots)
+        self.max_qty_lots = instrument.max_qty_lots or NO_MAX_QTY_LOTS
+        self.min_notional_atoms = instrument.min_notional_atoms
         self.asset = instrument.margin_asset  # the asset its money (fees, PnL, margin) is in
         self.book = OrderBook(queue_model)
         self.triggers = TriggerIndex()
@@ -267,6 +279,9 @@ class Exchange:
         self._client_ids: dict[tuple[int, str], int] = {}  # open orders' client ids
         #: OCO groups and brackets (exsim.exchange.contingent)
         self.contingent = Contingent()
+        #: an OCO or bracket has been placed: every command's end settles contingent orders
+        #: from then on (:meth:`_settle`)
+        self._contingent_used = False
         self._filling: list[tuple[int, int]] = []  # contingent orders filling in the match being booked
         #: stops fired by the price and not yet sent to the book: an OCO sibling filling
         #: before their turn cancels them here (they are no longer in the trigger index)
@@ -312,8 +327,26 @@ class Exchange:
         """Run one command to completion, then hand its events to every sink."""
         self._cmd_seq += 1
         self._handlers[type(command)](command)
+        if self._contingent_used or self.ledger is not None:
+            self._settle(command)
+        out = self._out
+        if out:
+            for sink in self.sinks:
+                sink(out)
+            out.clear()
+
+    def _settle(self, command: Command) -> None:
+        """The end of a command that may have left work: contingent orders to settle,
+        scopes at risk to liquidate, negative balances to exchange, insurance funds to
+        record, links of orders that left to drop.
+
+        Only called with a ledger or once an OCO or bracket has been placed: before that
+        no contingent state can exist (only :meth:`_on_oco` and :meth:`_on_bracket` make
+        some), so a pure matching engine skips it whole.
+        """
         contingent = self.contingent
-        if contingent:
+        # (Contingent.__bool__ spelled out: no call on the common path, nothing linked)
+        if contingent.groups or contingent.brackets or contingent.grown or contingent.entry_cancels:
             self._settle_contingent(command.ts_ns)
         ledger = self.ledger
         if ledger is not None:
@@ -347,11 +380,6 @@ class Exchange:
                         self._fund_changed(command, book)
         if contingent.dirty:  # a linked order left in this command: drop its links
             contingent.prune(self._is_open)
-        out = self._out
-        if out:
-            for sink in self.sinks:
-                sink(out)
-            out.clear()
 
     def book(self, symbol: str) -> OrderBook:
         """The order book of ``symbol`` (read it; change it only through commands)."""
@@ -392,10 +420,100 @@ class Exchange:
         )
 
     def _on_new_order(self, cmd: NewOrder) -> None:
-        """Validate a new order; rest it in the trigger index or send it to the book."""
-        market = self.markets.get(cmd.symbol)
+        """Validate a new order; rest it in the trigger index or send it to the book.
+
+        Most orders are plain: a limit or market order with no trigger and no callback,
+        whose every field passes. Those are checked, announced and executed here in one
+        pass (the fields unpacked once, no helper per check). Any other order, and any
+        order some check would refuse, goes through :meth:`_place_order`, the general
+        path that names the reject reason: the plain path only ever accepts what the
+        general one accepts, so the two cannot disagree on a verdict or an event.
+        """
+        ts, account, symbol, side, qty, price, otype, tif, coid, reduce_only, trig, trig_by, pside, cb_rate, cb_ticks = cmd
+        market = self.markets.get(symbol)
         if market is None:
             return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL)
+        if not (
+            type(account) is int
+            and account > 0
+            and (side == BUY or side == SELL)
+            and type(qty) is int
+            and market.min_qty_lots <= qty <= market.max_qty_lots
+            and trig == 0
+            and not cb_rate
+            and not cb_ticks
+            and (
+                otype == LIMIT  # (first: the most common)
+                and type(price) is int
+                and price > 0
+                and (tif == GTC or tif == IOC or tif == FOK or tif == GTX and not market.book.would_take(side, price))
+                and (not market.min_notional_atoms or market.instrument.fill_value_atoms(price, qty) >= market.min_notional_atoms)
+                or otype == MARKET
+                and price == 0
+                and (tif == IOC or tif == GTC or tif == FOK)
+            )
+            and (coid is None or (account, coid) not in self._client_ids)
+        ):
+            return self._place_order(market, cmd)
+        order_id = self.next_order_id
+        ledger = self.ledger
+        if ledger is not None:
+            reason = self._hold(market, cmd, order_id)
+            if reason:
+                return self._reject(cmd, reason)
+        self.next_order_id = order_id + 1
+        if coid is not None:
+            self._client_ids[(account, coid)] = order_id
+        is_market = otype == MARKET
+        out = self._out
+        out.append(
+            _new(OrderAccepted, (ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig))
+        )
+        order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
+        # _execute, inline (FOK excepted): the order is matched and rests or expires
+        if tif == FOK:
+            self._execute(ts, market, order, is_market)
+        else:
+            book = market.book
+            fills = self._fills
+            stp_modes = self.stp_modes
+            stp = stp_modes.get(account, STP_NONE) if stp_modes else STP_NONE
+            if is_market:
+                left = order.leaves_lots = book.match(order_id, account, side, qty, None, stp, fills)
+                rested = 0
+            elif tif == IOC:
+                left = order.leaves_lots = book.match(order_id, account, side, qty, price, stp, fills)
+                rested = 0
+            else:  # GTC, GTX
+                rested = book.limit(order, stp, fills)  # the level's new size, 0 if not rested
+                left = order.leaves_lots
+            if fills or book.stp_expired:
+                self._report_fills(ts, market, order, qty, fills)
+            if rested:
+                if self.emit_book_deltas:
+                    out.append(_new(BookDelta, (ts, symbol, side, order.price_ticks, rested)))
+            elif left:
+                if book.taker_stp_expired:
+                    reason = "STP"
+                elif is_market and left == qty:
+                    reason = "NO_LIQUIDITY"
+                else:
+                    reason = "IOC"
+                self._finish(order, ts, market, reason)
+            else:  # filled: it leaves
+                watched = self.contingent.watched
+                if watched and order_id in watched:
+                    self.contingent.dirty = True
+                if coid is not None:
+                    self._client_ids.pop((account, coid), None)
+                if ledger is not None:
+                    ledger.release_order(order_id)
+        if market.triggers.orders:
+            self._fire_triggers(ts, market, TRIGGER_LAST)
+        return None
+
+    def _place_order(self, market: _Market, cmd: NewOrder) -> None:
+        """The general path of a new order: every order type, every reject reason."""
         reason = self._new_order_problem(market, cmd)
         if reason:
             return self._reject(cmd, reason)
@@ -616,26 +734,33 @@ class Exchange:
         return None
 
     def _execute(self, ts: int, market: _Market, order: Order, is_market: bool) -> None:
-        """Match an accepted order, rest (GTC/GTX) or expire (IOC/FOK/market) the remainder."""
+        """Match an accepted order, rest (GTC/GTX) or expire (IOC/FOK/market) the remainder.
+
+        Hot path (every order that reaches the book): attributes read once, the common
+        outcomes (rested, or filled completely with nothing linked) handled inline.
+        """
         book = market.book
         fills = self._fills
         side = order.side
-        stp = self.stp_modes.get(order.account_id, STP_NONE)
+        account = order.account_id
+        stp_modes = self.stp_modes
+        stp = stp_modes.get(account, STP_NONE) if stp_modes else STP_NONE
         tif = order.tif
         qty = order.leaves_lots
-        if tif == FOK and book.fillable_lots(side, None if is_market else order.price_ticks, order.account_id, stp, qty) < qty:
-            self._finish(order, ts, market, "FOK")
-            return
         if is_market:
-            left = book.match(order.order_id, order.account_id, side, qty, None, stp, fills)
-            order.leaves_lots = left
+            if tif == FOK and book.fillable_lots(side, None, account, stp, qty) < qty:
+                self._finish(order, ts, market, "FOK")
+                return
+            left = order.leaves_lots = book.match(order.order_id, account, side, qty, None, stp, fills)
             rested = 0
         elif tif == GTC or tif == GTX:
             rested = book.limit(order, stp, fills)  # the level's new size, 0 if not rested
             left = order.leaves_lots
         else:
-            left = book.match(order.order_id, order.account_id, side, qty, order.price_ticks, stp, fills)
-            order.leaves_lots = left
+            if tif == FOK and book.fillable_lots(side, order.price_ticks, account, stp, qty) < qty:
+                self._finish(order, ts, market, "FOK")
+                return
+            left = order.leaves_lots = book.match(order.order_id, account, side, qty, order.price_ticks, stp, fills)
             rested = 0
         if fills or book.stp_expired:
             self._report_fills(ts, market, order, qty, fills)
@@ -650,11 +775,15 @@ class Exchange:
             else:
                 reason = "IOC"
             self._finish(order, ts, market, reason)
-        else:
-            self._left(order.order_id)
-            self._forget_client_id(order.account_id, order.client_order_id)
+        else:  # filled: it leaves (as _left, _forget_client_id and the release, inline)
+            order_id = order.order_id
+            watched = self.contingent.watched
+            if watched and order_id in watched:
+                self.contingent.dirty = True
+            if order.client_order_id is not None:
+                self._client_ids.pop((account, order.client_order_id), None)
             if self.ledger is not None:
-                self.ledger.release_order(order.order_id)
+                self.ledger.release_order(order_id)
 
     def _finish(self, order: Order, ts: int, market: _Market, reason: str) -> None:
         """Expire the unfilled remainder of an order that does not rest."""
@@ -690,7 +819,7 @@ class Exchange:
             t_acct = taker.account_id
             t_side = taker.side
             t_leaves = taker_qty
-            taker_fee = inst.taker_fee_e8
+            taker_fee = inst.taker_fee_e8 if t_acct > 0 else 0  # the house's own orders pay none
         else:
             t_id = t_acct = t_leaves = taker_fee = 0
             t_side = fills[0][0].side ^ 1 if fills else 0
@@ -705,7 +834,7 @@ class Exchange:
                 if watched and m_id in watched:
                     hits.append((m_id, q))
                 m_leaves = maker.leaves_lots
-                m_fee = rate_ceil(notional, maker_fee)
+                m_fee = -(-(notional * maker_fee) // RATE_SCALE)  # rate_ceil, inline
                 if not m_leaves and maker.client_order_id is not None:
                     self._forget_client_id(maker.account_id, maker.client_order_id)
             else:
@@ -725,7 +854,7 @@ class Exchange:
                         t_id,
                         t_acct,
                         t_leaves,
-                        rate_ceil(notional, taker_fee) if t_acct > 0 else 0,
+                        -(-(notional * taker_fee) // RATE_SCALE),  # rate_ceil, inline
                         m_id,
                         maker.account_id,
                         m_leaves,
@@ -975,6 +1104,7 @@ class Exchange:
         at once cancels the others (a later book leg never reaches the book).
         """
         ts, account, symbol, legs = cmd
+        self._contingent_used = True
         market = self.markets.get(symbol)
         if type(legs) is not tuple or not legs or any(type(leg) is not NewOrder for leg in legs):
             self._out.append(_new(OrderRejected, (ts, symbol, account, None, 0, RejectReason.INVALID_OCO)))
@@ -1063,6 +1193,7 @@ class Exchange:
         again until they are placed.
         """
         ts, account, symbol, entry, exits = cmd
+        self._contingent_used = True
         market = self.markets.get(symbol)
         if type(entry) is not NewOrder or type(exits) is not tuple or any(type(x) is not NewOrder for x in exits):
             self._out.append(_new(OrderRejected, (ts, symbol, account, None, 0, RejectReason.INVALID_BRACKET)))
@@ -1301,11 +1432,30 @@ class Exchange:
 
         Cancelling one leg of an OCO group (or one exit of a bracket) cancels the whole
         group, the other legs with reason ``OCO`` (Binance cancels an order list whole)."""
-        market = self.markets.get(cmd.symbol)
+        ts, account, symbol, order_id, coid = cmd
+        market = self.markets.get(symbol)
         if market is None:
-            return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL, cmd.order_id)
-        order_id = self._target_id(cmd)
-        order = market.book.orders.get(order_id) or market.triggers.orders.get(order_id)
+            return self._reject(cmd, RejectReason.UNKNOWN_SYMBOL, order_id)
+        if order_id == 0 and coid is not None:
+            order_id = self._client_ids.get((account, coid), 0)  # (as _target_id)
+        book = market.book
+        order = book.orders.get(order_id)
+        watched = self.contingent.watched
+        if order is not None and order.account_id == account and not (watched and order_id in watched):
+            # a resting order linked to nothing (the common cancel): _cancel_internal's
+            # resting case, inline
+            leaves = order.leaves_lots
+            level_lots = book.remove(order)
+            if order.client_order_id is not None:
+                self._client_ids.pop((order.account_id, order.client_order_id), None)
+            if self.ledger is not None:
+                self.ledger.release_order(order_id)
+            out = self._out
+            out.append(_new(OrderCancelled, (ts, symbol, order_id, order.account_id, leaves, "USER")))
+            if self.emit_book_deltas:
+                out.append(_new(BookDelta, (ts, symbol, order.side, order.price_ticks, level_lots)))
+            return None
+        order = order or market.triggers.orders.get(order_id)
         if order is None or order.account_id != cmd.account_id:
             return self._reject(cmd, RejectReason.UNKNOWN_ORDER, cmd.order_id)
         self._cancel_internal(cmd.ts_ns, cmd.symbol, order_id, "USER")
