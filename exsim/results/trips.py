@@ -414,7 +414,8 @@ class TripBook:
         lots = piece.qty_lots
         dq = lots if piece.side == 0 else -lots
         tally = self.tally(key[0])
-        value = _value(money, piece.price_ticks, lots)
+        k = money[1]  # (_value, inlined)
+        value = inverse_value_floor(lots, k, piece.price_ticks) if k else lots * piece.price_ticks * money[0]
         tally.traded_atoms += value
         rec = piece.record
         if rec is not None:
@@ -550,7 +551,8 @@ def _step(q: int, cost: int, realized: int, p: _Piece, money: tuple[int, int]) -
     ledger's arithmetic (no trip is touched)."""
     lots = p.qty_lots
     dq = lots if p.side == 0 else -lots
-    value = _value(money, p.price_ticks, lots)
+    k = money[1]  # (_value, inlined)
+    value = inverse_value_floor(lots, k, p.price_ticks) if k else lots * p.price_ticks * money[0]
     if q == 0 or (q > 0) == (dq > 0):
         return q + dq, cost + value, 0 if q == 0 else realized
     size = abs(q)
