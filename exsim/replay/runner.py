@@ -1601,15 +1601,15 @@ class Replay:
             self.exchange.submit(command)
 
     def _on_trade(self, cmd: ReplayedTrade) -> None:
-        rng = self.trade_ranges[cmd.symbol]  # the sampling interval's trade range, for the plots
-        px = cmd.price_ticks
+        symbol, px = cmd[1], cmd[3]  # (symbol, price_ticks: read once, this runs per replayed trade)
+        rng = self.trade_ranges[symbol]  # the sampling interval's trade range, for the plots
         if px < rng[0]:
             rng[0] = px
         if px > rng[1]:
             rng[1] = px
-        ladder = self.ladders.get(cmd.symbol)
+        ladder = self.ladders.get(symbol)
         if ladder is not None:
-            ladder.last_ticks = cmd.price_ticks
+            ladder.last_ticks = px
             ladder.version += 1
         self.exchange.submit(cmd)
         if self._bar_feed is not None:
@@ -1768,7 +1768,7 @@ class Replay:
             proxy = self.index_proxy.get(sym)
             if proxy is not None:
                 self._refresh_ladder(sym)
-                self.exchange.submit(SetIndexPrice(ts, sym, proxy))
+                self.exchange.submit(_new(SetIndexPrice, (ts, sym, proxy)))
                 continue
             ladder = self.ladders.get(sym)
             if ladder is not None:
@@ -1784,7 +1784,7 @@ class Replay:
                 # the mid in subticks (an index is finer than the tick): a half-subtick mid
                 # (only at a 1e-8 tick) rounds to the nearest, ties to even
                 per_tick = self.exchange.markets[sym].instrument.subticks_per_tick
-                self.exchange.submit(SetIndexPrice(ts, sym, div_half_even((bid + ask) * per_tick, 2)))
+                self.exchange.submit(_new(SetIndexPrice, (ts, sym, div_half_even((bid + ask) * per_tick, 2))))
 
     def _sampler(self, callback: Callable[[EventLoop, int], None], loop: EventLoop, ts: int) -> None:
         """A periodic sampler's firing: ``callback`` at ``ts``, unless ``ts`` is past the
