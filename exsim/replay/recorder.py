@@ -245,7 +245,7 @@ class Recorder:
     def log(self, events: list[Any]) -> None:
         """The end of one event batch: its fills (now that its liquidations are known), the
         samples it asks for, its round trips, and its events to events.jsonl."""
-        records, closed = self.trips.on_events(events)
+        records, closed = self.trips.on_events(events, self.fills_csv is not None)  # (no fills.csv: no records)
         if records and self.fills_csv is not None:
             row, inst, w = fill_row, self._inst, self.fills_csv.writerow
             for fr in records:

@@ -163,6 +163,7 @@ PRIORITY_CHECKPOINT = PRIORITY_TIMER + 1
 #: of the timer that stops a loop at the data's end (``stop_at_data_end``): after that too
 PRIORITY_DATA_END = PRIORITY_CHECKPOINT + 1
 _PROGRESS_ROWS = 1 << 14  # rows between two progress reports
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 QUEUE_MODELS = {"conservative": "conservative", "proportional": "proportional", "probabilistic": "proportional"}
 MARK_MODES = ("auto", "replayed", "computed")
 FUNDING_MODES = ("auto", "replayed", "computed", "none")
@@ -925,7 +926,7 @@ class Replay:
         }
         if self._hook_book is None:  # nobody listens: straight to the exchange
             self._dispatch[SetReplayedLevels] = self.exchange.submit
-        self._order_events = (OrderAccepted, OrderRejected, OrderCancelled, OrderExpired, OrderAmended, OrderTriggered)
+        self._handlers = self._event_handlers()
         if resume is not None:
             restore(self, resume)
 
@@ -1600,15 +1601,15 @@ class Replay:
             self.exchange.submit(command)
 
     def _on_trade(self, cmd: ReplayedTrade) -> None:
-        rng = self.trade_ranges[cmd.symbol]  # the sampling interval's trade range, for the plots
-        px = cmd.price_ticks
+        symbol, px = cmd[1], cmd[3]  # (symbol, price_ticks: read once, this runs per replayed trade)
+        rng = self.trade_ranges[symbol]  # the sampling interval's trade range, for the plots
         if px < rng[0]:
             rng[0] = px
         if px > rng[1]:
             rng[1] = px
-        ladder = self.ladders.get(cmd.symbol)
+        ladder = self.ladders.get(symbol)
         if ladder is not None:
-            ladder.last_ticks = cmd.price_ticks
+            ladder.last_ticks = px
             ladder.version += 1
         self.exchange.submit(cmd)
         if self._bar_feed is not None:
@@ -1767,7 +1768,7 @@ class Replay:
             proxy = self.index_proxy.get(sym)
             if proxy is not None:
                 self._refresh_ladder(sym)
-                self.exchange.submit(SetIndexPrice(ts, sym, proxy))
+                self.exchange.submit(_new(SetIndexPrice, (ts, sym, proxy)))
                 continue
             ladder = self.ladders.get(sym)
             if ladder is not None:
@@ -1783,7 +1784,7 @@ class Replay:
                 # the mid in subticks (an index is finer than the tick): a half-subtick mid
                 # (only at a 1e-8 tick) rounds to the nearest, ties to even
                 per_tick = self.exchange.markets[sym].instrument.subticks_per_tick
-                self.exchange.submit(SetIndexPrice(ts, sym, div_half_even((bid + ask) * per_tick, 2)))
+                self.exchange.submit(_new(SetIndexPrice, (ts, sym, div_half_even((bid + ask) * per_tick, 2))))
 
     def _sampler(self, callback: Callable[[EventLoop, int], None], loop: EventLoop, ts: int) -> None:
         """A periodic sampler's firing: ``callback`` at ``ts``, unless ``ts`` is past the
@@ -1920,23 +1921,25 @@ class Replay:
             ladder.qty_lots = self._synthetic_lots(inst, ladder.last_ticks or ladder.ask_ticks)
         step = cfg.synthetic_step_ticks
         qty = ladder.qty_lots
-        want: dict[tuple[int, int], int] = {}
-        for side, top, top_lots in tops:
-            delta = -step if side == BUY else step
-            px = top + first * delta
-            for k in range(first, first + cfg.synthetic_levels):
-                if px <= 0:
-                    break
-                want[(side, px)] = top_lots if (k == 0 and top_lots) else qty
-                px += delta
+        end = first + cfg.synthetic_levels
+        # (side, price) -> lots: each side from its top outward, the bids above 0
+        want = {(BUY, px): qty for px in range(tops[0][1] - first * step, max(tops[0][1] - end * step, 0), -step)}
+        if not first and tops[0][2] and want:
+            want[(BUY, tops[0][1])] = tops[0][2]  # (the quoted top keeps its size; its place stays first)
+        top = tops[1][1]
+        for px in range(top + first * step, top + end * step, step):
+            want[(SELL, px)] = qty
+        if not first and tops[1][2]:
+            want[(SELL, top)] = tops[1][2]
         anonymous_lots = self.exchange.book(symbol).anonymous_lots
         # stale levels go first, so no new level crosses one; then the levels that differ
         # from the book (trades may have eaten into a level since the last refresh)
-        changes = [(side, px, 0) for (side, px) in ladder.levels if (side, px) not in want]
+        old = ladder.levels
+        changes = [(side, px, 0) for (side, px) in old if (side, px) not in want] if old.keys() != want.keys() else []
         changes += [(side, px, lots) for (side, px), lots in want.items() if anonymous_lots(side, px) != lots]
         ladder.levels = want
         if changes:
-            self.exchange.submit(SetReplayedLevels(self.loop.now_ns, symbol, tuple(changes)))
+            self.exchange.submit(_new(SetReplayedLevels, (self.loop.now_ns, symbol, tuple(changes))))
 
     def _synthetic_lots(self, inst: Instrument, price_ticks: int) -> int:
         if self.config.synthetic_qty is not None:
@@ -1958,72 +1961,101 @@ class Replay:
         return int(lots)
 
     # ------------------------------------------------------------------ events → strategy, recorder
-    def _on_events(self, events: list[Any]) -> None:
-        rec = self.recorder
-        me = ACCOUNT_ID
-        for e in events:
-            t = type(e)
-            if t is Fill:
-                if e.taker_account_id == me or e.maker_account_id == me:
-                    self._own_fill(e)
-            elif t is MarkPriceUpdated:
-                follow = self.mark_followers.get(e.symbol) if self.mark_followers else None
-                if follow is not None:  # a collateral index following this mark (after this batch)
-                    self.loop.schedule(CollateralQuote(e.ts_ns, follow[0], follow[1], e.mark_price_subticks, FROM_MARK))
-                rec.on_mark(e)
-                if self._hook_mark is not None:
-                    self._hook_mark(self.ctx, e)
-            elif t is Liquidation:
-                rec.on_liquidation(e)
-                if self._hook_liq is not None and (e.account_id == me or any(a.account_id == me for a in e.adl)):
-                    self._hook_liq(self.ctx, e)
-            elif t is FundingPaid:
-                if e.account_id == me:
-                    rec.on_funding(e)
-                    if self._hook_funding is not None:
-                        self._hook_funding(self.ctx, e)
-            elif t is FundingSettled:
-                self.ctx._funding_e8[e.symbol] = e.rate_e8
-                if self._hook_funding_rate is not None:
-                    self._hook_funding_rate(self.ctx, e)
-            elif t is PositionChanged:
-                if e.account_id == me:
-                    rec.on_position(e)
-            elif t is AutoExchange or t is CollateralRuleSet:
-                rec.on_collateral(e)
-            elif t is SettingChanged:
-                if e.setting == "COLLATERAL_MODE":
-                    rec.on_collateral(e)
-            elif t is CommandRejected:
-                if e.account_id == me:  # a setting or margin move the venue refused: say so
-                    self.note(e.ts_ns, f"refused: {e.command} ({e.reason})")
-            elif t in self._order_events:
-                if getattr(e, "account_id", None) == me:
-                    self.ctx._order_event(e)  # the order's handle first: the hook reads it
-                    rec.on_order_event(e)
-                    if self._hook_order is not None:
-                        self._hook_order(self.ctx, e)
-                    self.ctx._event_handle = None
-        rec.log(events)
+    def _event_handlers(self) -> dict[type, Callable[[Any], None]]:
+        """What each event type the strategy or the recorder reads goes to (the others go
+        to the recorder's batch log only): one dict look-up an event. Bound methods of the
+        replay only (a snapshot saves them by name; the recorder is read when called)."""
+        handlers: dict[type, Callable[[Any], None]] = {
+            Fill: self._on_fill_event,
+            MarkPriceUpdated: self._on_mark_event,
+            Liquidation: self._on_liquidation_event,
+            FundingPaid: self._on_funding_paid,
+            FundingSettled: self._on_funding_settled,
+            PositionChanged: self._on_position_event,
+            AutoExchange: self._on_collateral_event,
+            CollateralRuleSet: self._on_collateral_event,
+            SettingChanged: self._on_setting_event,
+            CommandRejected: self._on_rejected_event,
+        }
+        for t in (OrderAccepted, OrderRejected, OrderCancelled, OrderExpired, OrderAmended, OrderTriggered):
+            handlers[t] = self._on_order_event
+        return handlers
 
-    def _own_fill(self, e: Fill) -> None:
+    def _on_events(self, events: list[Any]) -> None:
+        handlers = self._handlers
+        for e in events:
+            handler = handlers.get(type(e))
+            if handler is not None:
+                handler(e)
+        self.recorder.log(events)
+
+    def _on_mark_event(self, e: MarkPriceUpdated) -> None:
+        follow = self.mark_followers.get(e.symbol) if self.mark_followers else None
+        if follow is not None:  # a collateral index following this mark (after this batch)
+            self.loop.schedule(CollateralQuote(e.ts_ns, follow[0], follow[1], e.mark_price_subticks, FROM_MARK))
+        self.recorder.on_mark(e)
+        if self._hook_mark is not None:
+            self._hook_mark(self.ctx, e)
+
+    def _on_liquidation_event(self, e: Liquidation) -> None:
+        self.recorder.on_liquidation(e)
         me = ACCOUNT_ID
-        ctx = self.ctx
+        if self._hook_liq is not None and (e.account_id == me or any(a.account_id == me for a in e.adl)):
+            self._hook_liq(self.ctx, e)
+
+    def _on_funding_paid(self, e: FundingPaid) -> None:
+        if e.account_id == ACCOUNT_ID:
+            self.recorder.on_funding(e)
+            if self._hook_funding is not None:
+                self._hook_funding(self.ctx, e)
+
+    def _on_funding_settled(self, e: FundingSettled) -> None:
+        self.ctx._funding_e8[e.symbol] = e.rate_e8
+        if self._hook_funding_rate is not None:
+            self._hook_funding_rate(self.ctx, e)
+
+    def _on_position_event(self, e: PositionChanged) -> None:
+        if e.account_id == ACCOUNT_ID:
+            self.recorder.on_position(e)
+
+    def _on_collateral_event(self, e: AutoExchange | CollateralRuleSet) -> None:
+        self.recorder.on_collateral(e)
+
+    def _on_setting_event(self, e: SettingChanged) -> None:
+        if e.setting == "COLLATERAL_MODE":
+            self.recorder.on_collateral(e)
+
+    def _on_rejected_event(self, e: CommandRejected) -> None:
+        if e.account_id == ACCOUNT_ID:  # a setting or margin move the venue refused: say so
+            self.note(e.ts_ns, f"refused: {e.command} ({e.reason})")
+
+    def _on_order_event(self, e: Any) -> None:
+        if e.account_id == ACCOUNT_ID:
+            self.ctx._order_event(e)  # the order's handle first: the hook reads it
+            self.recorder.on_order_event(e)
+            if self._hook_order is not None:
+                self._hook_order(self.ctx, e)
+            self.ctx._event_handle = None
+
+    def _on_fill_event(self, e: Fill) -> None:
+        """A fill: to the strategy's handle, the recorder and ``on_fill`` when a side of it is
+        the strategy's (the taker side first)."""
+        me = ACCOUNT_ID
         if e.taker_account_id == me:
-            handle = ctx._fill(e.taker_order_id, e.price_ticks, e.qty_lots, e.taker_leaves_lots)
-            fill = OwnFill(
+            handle = self.ctx._fill(e.taker_order_id, e.price_ticks, e.qty_lots, e.taker_leaves_lots)
+            fill = _new(OwnFill, (
                 e.ts_ns, e.symbol, e.taker_order_id, e.aggressor_side, e.price_ticks, e.qty_lots, e.taker_fee_atoms, False,
                 e.taker_leaves_lots, e.trade_id, None if handle is None else handle.client_order_id, handle,
-            )
+            ))
             self.recorder.on_fill(fill)
             if self._hook_fill is not None:
                 self._hook_fill(self.ctx, fill)
         if e.maker_account_id == me:
-            handle = ctx._fill(e.maker_order_id, e.price_ticks, e.qty_lots, e.maker_leaves_lots)
-            fill = OwnFill(
+            handle = self.ctx._fill(e.maker_order_id, e.price_ticks, e.qty_lots, e.maker_leaves_lots)
+            fill = _new(OwnFill, (
                 e.ts_ns, e.symbol, e.maker_order_id, e.aggressor_side ^ 1, e.price_ticks, e.qty_lots, e.maker_fee_atoms, True,
                 e.maker_leaves_lots, e.trade_id, None if handle is None else handle.client_order_id, handle,
-            )
+            ))
             self.recorder.on_fill(fill)
             if self._hook_fill is not None:
                 self._hook_fill(self.ctx, fill)

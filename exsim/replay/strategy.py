@@ -130,6 +130,7 @@ if TYPE_CHECKING:
 MARGIN_MODES = {"cross": CROSS, "isolated": ISOLATED}
 _POSITION_MODES = {"hedge": True, "one-way": False, "one_way": False, "oneway": False}
 ACCOUNT_ID = 1  # the strategy's account in a replay
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
 
 #: ``ctx.mark_price_ticks`` roundings, each a units.py helper named by its direction
@@ -737,12 +738,33 @@ class Context:
     def buy(self, symbol: str, qty: Amount, price: Amount | None = None, **kw: Any) -> OrderHandle:
         """A market buy (``price`` None) or a GTC limit buy; ``post_only=True`` for GTX.
         Other keywords as :meth:`order`'s."""
+        if not kw and type(qty) is int and (price is None or type(price) is int):
+            return self._plain(symbol, BUY, qty, price)
         return self._simple(symbol, BUY, qty, price, **kw)
 
     def sell(self, symbol: str, qty: Amount, price: Amount | None = None, **kw: Any) -> OrderHandle:
         """A market sell (``price`` None) or a GTC limit sell; ``post_only=True`` for GTX.
         Other keywords as :meth:`order`'s."""
+        if not kw and type(qty) is int and (price is None or type(price) is int):
+            return self._plain(symbol, SELL, qty, price)
         return self._simple(symbol, SELL, qty, price, **kw)
+
+    def _plain(self, symbol: str, side: int, qty_lots: int, price_ticks: int | None) -> OrderHandle:
+        """:meth:`buy` / :meth:`sell` with int lots (and ticks) and no other option: the
+        :class:`NewOrder` :meth:`order` makes of them (a market order, or a GTC limit order;
+        every other field at its default), built in one step — a strategy's usual order."""
+        replay = self._replay
+        if symbol not in replay.exchange.markets:  # (the error order() gives)
+            return self._simple(symbol, side, qty_lots, price_ticks)
+        self._next_client_id += 1
+        cmd = _new(NewOrder, (
+            replay.loop.now_ns + replay.config.latency_ns, self.account_id, symbol, side, qty_lots,
+            0 if price_ticks is None else price_ticks, MARKET if price_ticks is None else LIMIT, GTC,
+            f"s{self._next_client_id}", False, 0, TRIGGER_LAST, BOTH, 0, 0,
+        ))
+        handle = self._track(cmd)
+        self._send(cmd)
+        return handle
 
     def _simple(self, symbol: str, side: int, qty: Amount, price: Amount | None, post_only: bool = False, **kw: Any) -> OrderHandle:
         if price is None:

@@ -70,6 +70,23 @@ END_REASONS: tuple[str, ...] = ("limit", "market", "stop", "take_profit", "trail
 _TYPE_NAMES: tuple[str, ...] = tuple(ORDER_TYPE_NAMES) if len(ORDER_TYPE_NAMES) > 6 else (*ORDER_TYPE_NAMES, "TRAILING_STOP_MARKET")
 
 
+#: what :meth:`TripBook.on_events` reads, by event type (every other type is skipped)
+_FILL, _POSITION, _ACCEPTED, _ENDED, _FUNDING, _MARGIN_CALL = range(6)
+_KINDS: dict[type, int] = {
+    Fill: _FILL,
+    PositionChanged: _POSITION,
+    OrderAccepted: _ACCEPTED,
+    OrderCancelled: _ENDED,
+    OrderExpired: _ENDED,
+    FundingPaid: _FUNDING,
+    MarginCall: _MARGIN_CALL,
+}
+_NO_TRANSFERS: dict[tuple[int, str, int], tuple[int, str]] = {}  # (a batch without a liquidation: never written)
+_NO_ORDERS: frozenset[int] = frozenset()
+_UNKNOWN_ORDER = (-1, None)
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+
+
 class TripMismatch(AssertionError):
     """The trips no longer follow the ledger: a broken invariant, never an expected outcome."""
 
@@ -211,82 +228,115 @@ class TripBook:
         return t
 
     # ------------------------------------------------------------------ events
-    def on_events(self, events: Iterable[Any]) -> tuple[list[FillRecord], list[Trip]]:
-        """Process one command's events. O(len(events))."""
-        events = list(events)
-        tracks = self.tracks
-        transfers: dict[tuple[int, str, int], tuple[int, str]] = {}
-        liquidation_orders: set[int] = set()
+    def on_events(self, events: Iterable[Any], records: bool = True) -> tuple[list[FillRecord], list[Trip]]:
+        """Process one command's events. O(len(events)).
+
+        ``records``: also return a :class:`FillRecord` for each fill side of a followed
+        account (a run that writes no ``fills.csv`` passes False: the trips and tallies are
+        the same, the records list is empty). An event of a type the trips do not read
+        costs one dict look-up; a fill side of an account not followed, one comparison.
+        """
+        if type(events) is not list:
+            events = list(events)
+        only = self.only_account
+        # a liquidation's fills come before its Liquidation event in the batch: read it first
+        transfers: dict[tuple[int, str, int], tuple[int, str]] = _NO_TRANSFERS
+        liquidation_orders: set[int] | frozenset[int] = _NO_ORDERS
         liquidations: list[Any] = []
         for e in events:
             if type(e) is Liquidation:
+                if not liquidations:
+                    transfers, liquidation_orders = {}, set()
                 liquidations.append(e)
                 for p in e.positions:
-                    liquidation_orders.add(p.order_id)
+                    liquidation_orders.add(p.order_id)  # type: ignore[union-attr]
                     transfers[(e.account_id, p.symbol, p.position_side)] = (p.bankruptcy_price_ticks, LIQUIDATION)
                 for a in e.adl:
                     transfers[(a.account_id, a.symbol, a.position_side)] = (a.price_ticks, ADL)
         closed: list[Trip] = []
-        records: list[FillRecord] = []
+        out: list[FillRecord] | None = [] if records else None
         pending: dict[tuple[int, str], list[_Piece]] = {}
         orders = self.orders
         done: list[int] = []
         fund = INSURANCE_FUND if self.fund_fills else 0
+        kinds = _KINDS
         for e in events:
-            t = type(e)
-            if t is Fill:
-                for acct, oid, side, fee, leaves, maker in (
-                    (e.taker_account_id, e.taker_order_id, e.aggressor_side, e.taker_fee_atoms, e.taker_leaves_lots, False),
-                    (e.maker_account_id, e.maker_order_id, e.aggressor_side ^ 1, e.maker_fee_atoms, e.maker_leaves_lots, True),
-                ):
-                    followed = acct > 0 and tracks(acct)
-                    if not followed and (acct != fund or not fund):
-                        continue
-                    liquidation = oid in liquidation_orders
-                    otype, client = orders.get(oid, (-1, None))
-                    if liquidation:
-                        type_name, reason = "LIQUIDATION", LIQUIDATION
-                    elif 0 <= otype < len(END_BY_ORDER_TYPE):
-                        type_name, reason = _TYPE_NAMES[otype], END_BY_ORDER_TYPE[otype]
-                    else:
-                        type_name, reason = "", "unknown"
-                    rec = FillRecord(e.ts_ns, acct, e.symbol, oid, client, type_name, side, e.price_ticks, e.qty_lots, fee,
-                                     maker, leaves, e.trade_id, liquidation)
-                    records.append(rec)
-                    if followed:
-                        pending.setdefault((acct, e.symbol), []).append(
-                            _Piece(e.ts_ns, oid, side, e.price_ticks, e.qty_lots, fee, reason, rec)
-                        )
-                    if not leaves:
-                        done.append(oid)
-            elif t is PositionChanged:
-                if tracks(e.account_id):
+            kind = kinds.get(type(e))
+            if kind is None:
+                continue
+            if kind == _FILL:
+                acct = e.taker_account_id
+                if (acct > 0 and (only is None or acct == only)) or (fund and acct == fund):
+                    self._fill_side(e, False, acct, liquidation_orders, pending, out, done)
+                acct = e.maker_account_id
+                if (acct > 0 and (only is None or acct == only)) or (fund and acct == fund):
+                    self._fill_side(e, True, acct, liquidation_orders, pending, out, done)
+            elif kind == _POSITION:
+                acct = e.account_id
+                if acct == only if only is not None else acct > 0:
                     self._position(e, pending, transfers, closed)
-            elif t is OrderAccepted:
-                if tracks(e.account_id):
+            elif kind == _ACCEPTED:
+                acct = e.account_id
+                if acct == only if only is not None else acct > 0:
                     orders[e.order_id] = (e.order_type, e.client_order_id)
-            elif t is OrderCancelled or t is OrderExpired:
+            elif kind == _ENDED:
                 done.append(e.order_id)
-            elif t is FundingPaid:
-                if tracks(e.account_id):
-                    trip = self.open.get((e.account_id, e.symbol, e.position_side))
+            elif kind == _FUNDING:
+                acct = e.account_id
+                if acct == only if only is not None else acct > 0:
+                    trip = self.open.get((acct, e.symbol, e.position_side))
                     if trip is None:
-                        raise TripMismatch(f"funding {e.amount_atoms} for {e.symbol} of account {e.account_id} with no open trip")
+                        raise TripMismatch(f"funding {e.amount_atoms} for {e.symbol} of account {acct} with no open trip")
                     trip.funding_atoms += e.amount_atoms
-                    self.tally(e.account_id).funding_atoms += e.amount_atoms
-            elif t is MarginCall:
-                if tracks(e.account_id):
-                    self.tally(e.account_id).margin_calls += 1
+                    self.tally(acct).funding_atoms += e.amount_atoms
+            elif kind == _MARGIN_CALL:
+                acct = e.account_id
+                if acct == only if only is not None else acct > 0:
+                    self.tally(acct).margin_calls += 1
         for oid in done:  # (after the batch: a fill's order may be named again in it)
             orders.pop(oid, None)
-        for key, left in pending.items():
-            if left:
-                raise TripMismatch(f"{len(left)} fill(s) of account {key[0]} on {key[1]} matched no position change")
+        if pending:
+            for key, left in pending.items():
+                if left:
+                    raise TripMismatch(f"{len(left)} fill(s) of account {key[0]} on {key[1]} matched no position change")
         for e in liquidations:
-            self._liquidation(e, closed, tracks)
+            self._liquidation(e, closed, self.tracks)
         for trip in closed:  # (counted once its clearance fee is known)
             self._count(trip)
-        return records, closed
+        return out if out is not None else [], closed
+
+    def _fill_side(self, e: Any, maker: bool, acct: int, liquidation_orders: set[int] | frozenset[int],
+                   pending: dict[tuple[int, str], list[_Piece]], out: list[FillRecord] | None, done: list[int]) -> None:
+        """One side of a Fill of a followed account (or of the fund, with ``fund_fills``):
+        its record, and the piece its position change will be matched with."""
+        if maker:
+            oid, side, fee, leaves = e.maker_order_id, e.aggressor_side ^ 1, e.maker_fee_atoms, e.maker_leaves_lots
+        else:
+            oid, side, fee, leaves = e.taker_order_id, e.aggressor_side, e.taker_fee_atoms, e.taker_leaves_lots
+        liquidation = oid in liquidation_orders
+        otype, client = self.orders.get(oid, _UNKNOWN_ORDER)
+        if liquidation:
+            type_name, reason = "LIQUIDATION", LIQUIDATION
+        elif 0 <= otype < len(END_BY_ORDER_TYPE):
+            type_name, reason = _TYPE_NAMES[otype], END_BY_ORDER_TYPE[otype]
+        else:
+            type_name, reason = "", "unknown"
+        rec = None
+        if out is not None:
+            rec = FillRecord(e.ts_ns, acct, e.symbol, oid, client, type_name, side, e.price_ticks, e.qty_lots, fee,
+                             maker, leaves, e.trade_id, liquidation)
+            out.append(rec)
+        only = self.only_account
+        if acct > 0 and (only is None or acct == only):  # (the fund's fills are records only)
+            key = (acct, e.symbol)
+            piece = _new(_Piece, (e.ts_ns, oid, side, e.price_ticks, e.qty_lots, fee, reason, rec))
+            pieces = pending.get(key)
+            if pieces is None:
+                pending[key] = [piece]
+            else:
+                pieces.append(piece)
+        if not leaves:
+            done.append(oid)
 
     def _liquidation(self, e: Any, closed: list[Trip], tracks: Callable[[int], bool]) -> None:
         """Count it; book its clearance fee to the liquidated trips (split as documented)."""
@@ -321,12 +371,17 @@ class TripBook:
         held = self.held.get(key)
         if held is None:
             held = self.held[key] = _Held()
-        target = (e.qty_lots, e.cost_atoms, e.realized_pnl_atoms)
-        if _same(held, target):
-            return  # a funding, a margin move: no size change
+        q, cost, realized = target = (e.qty_lots, e.cost_atoms, e.realized_pnl_atoms)
+        if held.qty_lots == q and held.cost_atoms == cost and (held.realized_atoms == realized or q == 0 and realized == 0):
+            return  # a funding, a margin move: no size change (_same, inlined)
         pieces = pending.get((e.account_id, e.symbol))
         money = self.money[e.symbol]
         if pieces:
+            if len(pieces) == 1:  # the usual case: one fill, its position change (_matching_prefix of one)
+                got = _step(held.qty_lots, held.cost_atoms, held.realized_atoms, pieces[0], money)
+                if got[0] == q and got[1] == cost and (got[2] == realized or q == 0 and realized == 0):
+                    self._apply(key, held, pieces.pop(), closed)
+                    return
             n = _matching_prefix(held, pieces, target, money)
             if n:
                 for piece in pieces[:n]:
@@ -359,7 +414,8 @@ class TripBook:
         lots = piece.qty_lots
         dq = lots if piece.side == 0 else -lots
         tally = self.tally(key[0])
-        value = _value(money, piece.price_ticks, lots)
+        k = money[1]  # (_value, inlined)
+        value = inverse_value_floor(lots, k, piece.price_ticks) if k else lots * piece.price_ticks * money[0]
         tally.traded_atoms += value
         rec = piece.record
         if rec is not None:
@@ -368,7 +424,7 @@ class TripBook:
         if q0 == 0 or (q0 > 0) == (dq > 0):
             if q0 == 0:
                 held.realized_atoms = 0  # the ledger's new Position object
-            self._open_lots(key, held, piece, lots, piece.fee_atoms, value)
+            self._open_lots(key, held, piece, lots, piece.fee_atoms, value, tally)
             return
         size = abs(q0)
         close = min(lots, size)
@@ -401,13 +457,13 @@ class TripBook:
             closed.append(trip)
         rest = lots - close
         if rest:  # a flip: the remainder opens the next trip
-            self._open_lots(key, held, piece, rest, piece.fee_atoms - fee_close, value - exit_value)
+            self._open_lots(key, held, piece, rest, piece.fee_atoms - fee_close, value - exit_value, tally)
 
-    def _open_lots(self, key: tuple[int, str, int], held: _Held, piece: _Piece, lots: int, fee: int, value: int) -> None:
+    def _open_lots(self, key: tuple[int, str, int], held: _Held, piece: _Piece, lots: int, fee: int, value: int,
+                   tally: AccountTally) -> None:
         held.qty_lots += lots if piece.side == 0 else -lots
         held.cost_atoms += value
         trip = self.open.get(key)
-        tally = self.tally(key[0])
         if trip is None:
             trip = self.open[key] = Trip(key[0], key[1], key[2], piece.side == 0, piece.ts_ns)
             if tally.open_positions == 0:
@@ -490,39 +546,43 @@ def _value(money: tuple[int, int], price_ticks: int, lots: int) -> int:
     return inverse_value_floor(lots, k, price_ticks) if k else lots * price_ticks * money[0]
 
 
+def _step(q: int, cost: int, realized: int, p: _Piece, money: tuple[int, int]) -> tuple[int, int, int]:
+    """``(size, entry cost, realized PnL)`` of a position after one more piece, with the
+    ledger's arithmetic (no trip is touched)."""
+    lots = p.qty_lots
+    dq = lots if p.side == 0 else -lots
+    k = money[1]  # (_value, inlined)
+    value = inverse_value_floor(lots, k, p.price_ticks) if k else lots * p.price_ticks * money[0]
+    if q == 0 or (q > 0) == (dq > 0):
+        return q + dq, cost + value, 0 if q == 0 else realized
+    size = abs(q)
+    close = min(lots, size)
+    share = cost if close == size else mul_div_floor(cost, close, size)
+    exit_value = value if close == lots else mul_div_floor(value, close, lots)
+    realized += exit_value - share if (q > 0) != bool(money[1]) else share - exit_value
+    rest = lots - close
+    if rest:  # a flip: the remainder opens the other way
+        return (rest if dq > 0 else -rest), value - exit_value, realized
+    return q + (close if dq > 0 else -close), cost - share, realized
+
+
 def _simulate(held: _Held, pieces: Iterable[_Piece], money: tuple[int, int]) -> tuple[int, int, int]:
     """The position after ``pieces``, with the ledger's arithmetic (no trip is touched)."""
     q, cost, realized = held.qty_lots, held.cost_atoms, held.realized_atoms
-    inverse = bool(money[1])
     for p in pieces:
-        dq = p.qty_lots if p.side == 0 else -p.qty_lots
-        value = _value(money, p.price_ticks, p.qty_lots)
-        if q == 0 or (q > 0) == (dq > 0):
-            if q == 0:
-                realized = 0
-            q += dq
-            cost += value
-            continue
-        size = abs(q)
-        close = min(p.qty_lots, size)
-        share = cost if close == size else mul_div_floor(cost, close, size)
-        exit_value = value if close == p.qty_lots else mul_div_floor(value, close, p.qty_lots)
-        realized += exit_value - share if (q > 0) != inverse else share - exit_value
-        cost -= share
-        q += close if dq > 0 else -close
-        rest = p.qty_lots - close
-        if rest:
-            q = rest if dq > 0 else -rest
-            cost = value - exit_value
+        q, cost, realized = _step(q, cost, realized, p, money)
     return q, cost, realized
 
 
 def _matching_prefix(held: _Held, pieces: list[_Piece], target: tuple[int, int, int], money: tuple[int, int]) -> int:
     """The shortest prefix of the pending fills that gives the ledger's position (0: none).
-    The shortest: a position closed and reopened in one sweep reports the closed one first."""
-    for n in range(1, len(pieces) + 1):
-        got = _simulate(held, pieces[:n], money)
-        if got[0] == target[0] and got[1] == target[1] and (got[2] == target[2] or got[0] == 0 and target[2] == 0):
+    The shortest: a position closed and reopened in one sweep reports the closed one first.
+    O(len(pieces)): each prefix is the previous one plus a piece."""
+    q, cost, realized = held.qty_lots, held.cost_atoms, held.realized_atoms
+    want_q, want_cost, want_realized = target
+    for n, p in enumerate(pieces, 1):
+        q, cost, realized = _step(q, cost, realized, p, money)
+        if q == want_q and cost == want_cost and (realized == want_realized or q == 0 and want_realized == 0):
             return n
     return 0
 

@@ -130,6 +130,25 @@ class TestOrdersByName:
         assert len(orders) == 3 and len({c[3:8] for c in orders}) == 1  # side, qty, price, type, tif
         assert orders[0].qty_lots == 10 and orders[0].order_type == LIMIT
 
+    def test_buy_and_sell_with_int_lots_send_what_order_sends(self, two_symbols: list[Path]) -> None:
+        """ctx.buy / ctx.sell with int lots (and ticks) and no option build their NewOrder in one
+        step: the same command as ctx.order's, client ids aside (each takes the next one)."""
+
+        def send(ctx: Any, seen: dict[str, Any]) -> None:
+            bid = ctx.best_bid("BTCUSDT") - 500
+            ctx.buy("BTCUSDT", 10)
+            ctx.order("BTCUSDT", "buy", 10, order_type="market")
+            ctx.sell("BTCUSDT", 7, bid + 1000)
+            ctx.order("BTCUSDT", "sell", 7, bid + 1000)
+
+        script, _ = run(two_symbols, send)
+        plain, full, plain_limit, full_limit = [c for c in script.seen["sent"] if type(c) is NewOrder]
+        assert (plain.client_order_id, full.client_order_id) == ("s1", "s2")
+        assert plain._replace(client_order_id="") == full._replace(client_order_id="")
+        assert plain_limit._replace(client_order_id="") == full_limit._replace(client_order_id="")
+        with pytest.raises(InputError, match="not one of the run's symbols"):
+            run(two_symbols, lambda ctx, seen: ctx.buy("XRPUSDT", 1))
+
     def test_an_off_grid_price_is_refused_with_the_grid_message(self, two_symbols: list[Path]) -> None:
         """A price off the tick grid is an error naming the field and the tick (never rounded)."""
         caught: list[Exception] = []

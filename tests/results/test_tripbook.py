@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import pytest
 
 from exsim.exchange import PositionChanged
@@ -126,3 +127,28 @@ class TestExitReasons:
         """LIMIT, MARKET, STOP_*, TAKE_PROFIT_* and TRAILING_STOP_MARKET (6) each name their exit."""
         trip = self.round_trip(order_type)
         assert (trip.exit_reason, trip.realized_atoms, trip.fees_atoms, trip.net_atoms) == (reason, 60, 7, 53)
+
+
+class TestWithoutRecords:
+    def test_without_fill_records_the_trips_and_tallies_are_the_same(self) -> None:
+        """on_events(records=False) (a run writing no fills.csv) returns no FillRecord, and the
+        book's trips, positions and account figures are those of a book that builds them."""
+        from exsim.exchange import Fill, OrderAccepted
+
+        batches = [
+            [OrderAccepted(1, "X", 10, 1, "in", 0, 1, 0, 0, 3, 0), Fill(1, "X", 1, 100, 3, 0, 10, 1, 0, 2, 0, 0, 0, 0),
+             PositionChanged(1, 1, "X", 0, 3, 300, 0, 0, 0)],
+            [OrderAccepted(2, "X", 11, 1, "flip", 1, 1, 0, 0, 5, 0), Fill(2, "X", 2, 90, 5, 1, 11, 1, 0, 4, 0, 0, 0, 0),
+             PositionChanged(2, 1, "X", 0, -2, 180, 0, -30, 0)],
+            [OrderAccepted(3, "X", 12, 1, "out", 0, 0, 0, 95, 2, 0), Fill(3, "X", 3, 95, 2, 0, 12, 1, 0, 1, 0, 0, 0, 0),
+             PositionChanged(3, 1, "X", 0, 0, 0, 0, -40, 0)],
+        ]
+        with_records, without = TripBook({"X": 1}, {"X": 1}), TripBook({"X": 1}, {"X": 1})
+        for events in batches:
+            records, closed = with_records.on_events(events)
+            none, closed_too = without.on_events(events, records=False)
+            assert len(records) == 1 and none == []
+            assert [attrs.asdict(t) for t in closed] == [attrs.asdict(t) for t in closed_too]
+        assert attrs.asdict(with_records.tally(1)) == attrs.asdict(without.tally(1)) and without.tally(1).closed == 2
+        assert {k: attrs.asdict(h) for k, h in with_records.held.items()} == {k: attrs.asdict(h) for k, h in without.held.items()}
+        assert with_records.open == without.open == {}
