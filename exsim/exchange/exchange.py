@@ -119,7 +119,7 @@ from exsim.margin.funding import PremiumAverager, funding_rate_e8, next_funding_
 from exsim.margin.mark import MarkPriceCalculator
 from exsim.liquidation.engine import LiquidationEngine
 from exsim.venues.profile import BINANCE, VenueProfile
-from exsim.units import RATE_SCALE, subticks_ceil_ticks, subticks_floor_ticks
+from exsim.units import rate_ceil, subticks_ceil_ticks, subticks_floor_ticks
 
 if TYPE_CHECKING:
     from exsim.ledger.ledger import AssetBook
@@ -834,7 +834,7 @@ class Exchange:
                 if watched and m_id in watched:
                     hits.append((m_id, q))
                 m_leaves = maker.leaves_lots
-                m_fee = -(-(notional * maker_fee) // RATE_SCALE)  # rate_ceil, inline
+                m_fee = rate_ceil(notional, maker_fee)
                 if not m_leaves and maker.client_order_id is not None:
                     self._forget_client_id(maker.account_id, maker.client_order_id)
             else:
@@ -854,7 +854,7 @@ class Exchange:
                         t_id,
                         t_acct,
                         t_leaves,
-                        -(-(notional * taker_fee) // RATE_SCALE),  # rate_ceil, inline
+                        rate_ceil(notional, taker_fee),
                         m_id,
                         maker.account_id,
                         m_leaves,

@@ -580,7 +580,7 @@ class Ledger:
                 continue
             n, u, m = figures(pos)
             upnl += u
-            im -= -n // (pos.leverage * e8)  # ceil
+            im += ceil_div(n, pos.leverage * e8)
             mm += m
         return upnl // e8, im, mm  # UPnL floored to the atom
 
@@ -807,7 +807,7 @@ class Ledger:
             # resting beside the account's other closing orders on this position, one taker
             # could fill them all and open or flip it
             return Reason.REDUCE_ONLY_WOULD_INCREASE, 0, False
-        fee = -(-(notional_atoms * inst.taker_fee_e8) // RATE_SCALE)  # rate_ceil
+        fee = rate_ceil(notional_atoms, inst.taker_fee_e8)
         if closing:
             return None, fee, True
         lev = acct.leverages.get(symbol, self.default_leverage)
@@ -816,7 +816,7 @@ class Ledger:
         else:
             total = notional_atoms
             if pos is not None:
-                total -= -self.position_value_e8(pos)[0] // ATOMS_E8_PER_ATOM  # its notional, rounded up
+                total += ceil_div(self.position_value_e8(pos)[0], ATOMS_E8_PER_ATOM)  # its notional, rounded up
             if acct.order_ids:
                 total += self.open_order_notional(acct, symbol)
         if total > inst.max_notional_limit_atoms:
@@ -956,7 +956,7 @@ class Ledger:
             if not pos.isolated:
                 n, u = value(pos)
                 upnl += u
-                free += -n // (pos.leverage * e8)  # less the initial margin, rounded up
+                free -= ceil_div(n, pos.leverage * e8)  # less the initial margin, rounded up
         upnl //= e8  # floored to the atom
         if upnl >= 0:
             return free  # unrealized profit backs no payment: the wallet alone
