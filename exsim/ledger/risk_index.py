@@ -113,7 +113,7 @@ if TYPE_CHECKING:
     from exsim.instruments import Instrument
     from exsim.ledger.accounts import Account, Portfolio, Position
     from exsim.ledger.collateral import CollateralRule
-    from exsim.ledger.ledger import Ledger
+    from exsim.ledger.risk_inputs import RiskInputs
 
 #: margin ratio (maintenance margin / margin balance) of the margin-call warning, e8
 DEFAULT_WARN_RATIO_E8: Final = 80_000_000
@@ -163,7 +163,7 @@ class RiskIndex:
     Memory: about 190 B per scope with one trigger (a million isolated positions: 190 MB).
     """
 
-    def __init__(self, ledger: "Ledger", warn_ratio_e8: int = DEFAULT_WARN_RATIO_E8) -> None:
+    def __init__(self, ledger: "RiskInputs", warn_ratio_e8: int = DEFAULT_WARN_RATIO_E8) -> None:
         self.ledger = ledger
         self.warn_ratio_e8 = warn_ratio_e8
         self._lists: dict[str, tuple[SortedList, SortedList]] = {s: (SortedList(), SortedList()) for s in ledger.instruments}
@@ -312,7 +312,7 @@ class RiskIndex:
 
 
 # ---------------------------------------------------------------------- trigger prices
-def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int) -> tuple[int, int] | None:
+def isolated_threshold_subticks(ledger: "RiskInputs", pos: "Position", ratio_e8: int) -> tuple[int, int] | None:
     """``(direction, price_subticks)`` where an isolated position first meets ``ratio`` exactly.
 
     Long: the highest subtick p with ``ratio × (margin + UPnL(p)) ≤ 1e8 × MM(p)`` (fires
@@ -560,7 +560,7 @@ def _inverse_threshold_guess(
     return face_e8 // n
 
 
-def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tuple[str, int, int]] | None:
+def cross_triggers(ledger: "RiskInputs", acct: "Account", ratio_e8: int) -> list[tuple[str, int, int]] | None:
     """Conservative per-instrument triggers (subticks) for a cross pool, or None if it is
     already at ``ratio``.
 
@@ -590,7 +590,7 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
     return _pool_triggers(ledger, acct, ratio_e8)
 
 
-def _pool_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tuple[str, int, int]] | None:
+def _pool_triggers(ledger: "RiskInputs", acct: "Account", ratio_e8: int) -> list[tuple[str, int, int]] | None:
     """:func:`cross_triggers` over any number of cross positions: the slack shared by
     notional. O(positions)."""
     e8 = ATOMS_E8_PER_ATOM
@@ -784,7 +784,7 @@ def collateral_key(asset: str) -> str:
 PORTFOLIO_ATTEMPTS: Final = 30
 
 
-def portfolio_triggers(ledger: "Ledger", pf: "Portfolio", ratio_e8: int) -> list[tuple[str, int, int]] | None:
+def portfolio_triggers(ledger: "RiskInputs", pf: "Portfolio", ratio_e8: int) -> list[tuple[str, int, int]] | None:
     """Conservative triggers for a multi-assets account (one scope over every asset of a
     trader), or None if it is at ``ratio`` (or so close that no band could be verified:
     the ledger then evaluates it exactly at the next event, as it does a scope at ratio).
