@@ -39,7 +39,7 @@ from exsim.units import RATE_SCALE, floor_div, format_rate_e8
 
 if TYPE_CHECKING:
     from exsim.ledger import Ledger
-    from exsim.scenario.runner import ScenarioRun
+    from exsim.scenario.interfaces import ScenarioForDistances
 
 def haircut_at_liquidation_e8(ledger: Ledger, account_id: int, asset: str) -> tuple[str, int | None]:
     """``(status, points e8)``: how many points every tier's haircut of ``asset`` may rise
@@ -66,7 +66,7 @@ def haircut_at_liquidation_e8(ledger: Ledger, account_id: int, asset: str) -> tu
     return status, floor_div(root.numerator, root.denominator)
 
 
-def run_distances(run: ScenarioRun) -> list[dict[str, str]]:
+def run_distances(run: ScenarioForDistances) -> list[dict[str, str]]:
     """The distance rows of every (non-population) account of ``run`` now."""
     ledger = run.ledger
     rec = run.recorder

@@ -91,7 +91,7 @@ from exsim.book.orders import BUY, SELL
 from exsim.units import ATOMS_E8_PER_ATOM, RATE_SCALE, ceil_div, format_atoms, format_rate_e8, format_scaled
 
 if TYPE_CHECKING:
-    from exsim.scenario.runner import ScenarioRun
+    from exsim.scenario.interfaces import ScenarioForRecorder
 
 SERIES_FIELDS = ("ts_ns", "time_utc", "account", "name", "equity", "wallet", "margin_balance", "maint_margin", "margin_ratio", "why")
 #: the columns a run with several assets adds to ``timeseries.csv``: the asset of the row's
@@ -110,7 +110,7 @@ UNBOUNDED_RATIO_E8 = 100 * RATE_SCALE  # margin ratio shown when the margin bala
 
 
 class ScenarioRecorder:
-    def __init__(self, run: ScenarioRun, out_dir: str | Path | None) -> None:
+    def __init__(self, run: ScenarioForRecorder, out_dir: str | Path | None) -> None:
         self.run = run
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.jsonl: JsonlSink | None = None
