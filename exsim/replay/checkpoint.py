@@ -81,7 +81,7 @@ from exsim.replay.recorder import CsvStream, config_dict
 from exsim.sinks import JsonlSink
 
 if TYPE_CHECKING:
-    from exsim.replay.runner import Replay
+    from exsim.replay.interfaces import ReplayForCheckpoint
 
 SNAPSHOT_NAME = "replay.snapshot"
 FORMAT = 6  # bump when the layout of the file or of the saved state changes (1: a pickle; 4: plain data, marks in subticks, run CSVs streamed; 5: the recorder's round trips and equity curve, trades.csv streamed; 6: the recorder's position tracks, positions.csv and depth.csv streamed; 2 and 3 were never released)
@@ -172,7 +172,7 @@ def _events_log_mark(path: Path) -> dict[str, Any]:
     return {"bytes": size, "tail_sha256": _sha256_range(path, max(0, size - _EDGE_BYTES), size)}
 
 
-def _options(replay: Replay) -> dict[str, Any]:
+def _options(replay: ReplayForCheckpoint) -> dict[str, Any]:
     """The options a resume must repeat (as they read back from JSON)."""
     strategy = type(replay.strategy)
     return _as_json({
@@ -189,7 +189,7 @@ def _as_json(value: Any) -> Any:
     return json.loads(json.dumps(value))
 
 
-def _model_counts(replay: Replay) -> dict[str, Any]:
+def _model_counts(replay: ReplayForCheckpoint) -> dict[str, Any]:
     model = replay.model
     return _as_json({
         "counts": list(model.counts),
@@ -278,7 +278,7 @@ def _running(pid: int) -> bool:
 
 
 # ---------------------------------------------------------------------- writing
-def _unsaveable(replay: Replay, exc: Unsaveable) -> InputError:
+def _unsaveable(replay: ReplayForCheckpoint, exc: Unsaveable) -> InputError:
     """The error for a run whose state cannot be saved: the strategy's fault, or exsim's."""
     where = exc.where()
     if where == "strategy" or where.startswith(("strategy.", "strategy[")):
@@ -293,7 +293,7 @@ def _unsaveable(replay: Replay, exc: Unsaveable) -> InputError:
     return InputError(f"the run's state cannot be saved in a snapshot ({exc})", where="checkpoint")
 
 
-def _state(replay: Replay) -> bytes:
+def _state(replay: ReplayForCheckpoint) -> bytes:
     """The run's state as the codec's JSON (see :mod:`exsim.replay.snapshot_codec`)."""
     state = {k: v for k, v in vars(replay).items() if k not in NOT_SAVED}
     state["wall_s"] = replay.wall_s + (time.perf_counter() - replay._wall0)
@@ -304,7 +304,7 @@ def _state(replay: Replay) -> bytes:
     return json.dumps(data, separators=(",", ":"), check_circular=False).encode()
 
 
-def write_snapshot(replay: Replay) -> dict[str, Any]:
+def write_snapshot(replay: ReplayForCheckpoint) -> dict[str, Any]:
     """Write the run's snapshot to ``replay.checkpoint_path`` (atomically); its summary.
 
     Called between two dispatches of the loop (the checkpoint timer). Returns ``{"path",
@@ -520,7 +520,7 @@ def _manifest_problem(manifest: Any) -> str | None:
     return None
 
 
-def _load_state(replay: Replay, manifest: dict[str, Any], payload: bytes, where: str) -> dict[str, Any]:
+def _load_state(replay: ReplayForCheckpoint, manifest: dict[str, Any], payload: bytes, where: str) -> dict[str, Any]:
     """The saved attributes of the replay, decoded (the strategy's set on ``replay.strategy``)."""
     size = manifest["state_bytes"]
     try:
@@ -548,7 +548,7 @@ def _load_state(replay: Replay, manifest: dict[str, Any], payload: bytes, where:
 
 
 # ---------------------------------------------------------------------- resuming
-def restore(replay: Replay, path: str | Path) -> None:
+def restore(replay: ReplayForCheckpoint, path: str | Path) -> None:
     """Continue ``replay`` (just built with the snapshot's files and options) from the
     snapshot at ``path``. Everything is checked before any file is touched.
 
@@ -620,7 +620,7 @@ def _skip(items: Iterator[Any], count: int, where: str) -> Any:
 _MISSING = object()
 
 
-def _check_inputs(replay: Replay, manifest: dict[str, Any], where: str) -> None:
+def _check_inputs(replay: ReplayForCheckpoint, manifest: dict[str, Any], where: str) -> None:
     """The same files (by content) and options as the snapshot's run, else an error."""
     for what, saved, paths in (
         ("input file", manifest["inputs"], [i["path"] for i in replay.inputs]),
@@ -683,7 +683,7 @@ def _strategy_changes(saved: dict[str, Any], now: dict[str, Any]) -> str:
     return ", ".join(edited) + (" differs" if len(edited) == 1 else " differ") if edited else ""
 
 
-def _check_events_log(replay: Replay, manifest: dict[str, Any], where: str) -> Path | None:
+def _check_events_log(replay: ReplayForCheckpoint, manifest: dict[str, Any], where: str) -> Path | None:
     """The run directory's events.jsonl holds at least what the snapshot counted.
 
     The run directory is the one given now: usually the snapshot's run's, but a copy of

@@ -75,7 +75,7 @@ from exsim.ledger.collateral import format_usd_e40, usd_e40_to_atoms_floor
 from exsim.units import RATE_SCALE, format_atoms, format_rate_e8, mul_div_floor
 
 if TYPE_CHECKING:
-    from exsim.replay.runner import Replay
+    from exsim.replay.interfaces import ReplayForRecorder
     from exsim.replay.strategy import OwnFill
 
 SERIES_FIELDS = (
@@ -180,7 +180,7 @@ class SymbolRecord:
 class Recorder:
     """Writes the strategy account's story during a run and sums it up at the end."""
 
-    def __init__(self, replay: Replay, out_dir: str | Path | None) -> None:
+    def __init__(self, replay: ReplayForRecorder, out_dir: str | Path | None) -> None:
         self.replay = replay
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.jsonl: JsonlSink | None = None

@@ -396,6 +396,7 @@ class _Recorder(Recorder):
     ``events.jsonl`` when the exchange emits them for another sink (``book_deltas``)
     but the run does not log them (``log_book``)."""
 
+    replay: Replay  # (the whole run: this summary reads more of it than ReplayForRecorder lists)
     drop_book_deltas = False
 
     def log(self, events: list[Any]) -> None:

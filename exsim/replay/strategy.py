@@ -125,7 +125,7 @@ from exsim.units import (
 )
 
 if TYPE_CHECKING:
-    from exsim.replay.runner import Replay
+    from exsim.replay.interfaces import ReplayForContext
 
 MARGIN_MODES = {"cross": CROSS, "isolated": ISOLATED}
 _POSITION_MODES = {"hedge": True, "one-way": False, "one_way": False, "oneway": False}
@@ -590,7 +590,7 @@ _LEG_KEYS = frozenset(
 class Context:
     """The strategy's door to the simulated venue: read state, send commands."""
 
-    def __init__(self, replay: Replay, account_id: int) -> None:
+    def __init__(self, replay: ReplayForContext, account_id: int) -> None:
         self._replay = replay
         self.account_id = account_id
         self._next_client_id = 0
