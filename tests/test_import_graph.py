@@ -1,9 +1,13 @@
 """The import graph of ``exsim/``: no cycle, and the packages in one-way layers.
 
 Every module of ``exsim/`` is parsed with :mod:`ast` (nothing is imported). An import
-counts wherever it is written — at the top, inside a function, inside ``try`` — because
-a lazy import that only hides a cycle is still a cycle; the one exception is an
-``if TYPE_CHECKING:`` block (annotations only, never run). Relative imports are resolved.
+counts wherever it is written — at the top, inside a function, inside ``try``, under
+``if TYPE_CHECKING:`` — because a lazy import that only hides a cycle is still a cycle,
+and so is one for annotations only: the module still names what sits above it (a lower
+module declares a small ``typing.Protocol`` for what it needs of an upper one instead,
+as ``exsim.ledger.risk_inputs``, ``exsim.replay.interfaces``,
+``exsim.scenario.interfaces`` and ``exsim.liquidation.interface`` do). Relative imports
+are resolved.
 
 The layers (lowest first) are the ones ``docs/architecture.md`` draws: a package (or a
 top-level module such as ``exsim.cli``) may import only packages of a *lower* layer.
@@ -48,9 +52,11 @@ class Import(NamedTuple):
     target: str  # the imported module of the tree, dotted
     path: Path
     line: int
+    annotations_only: bool = False  # written under ``if TYPE_CHECKING:`` (it still counts)
 
     def __str__(self) -> str:
-        return f"{self.path}:{self.line}: {self.source} imports {self.target}"
+        why = " (under TYPE_CHECKING: for annotations, still an import)" if self.annotations_only else ""
+        return f"{self.path}:{self.line}: {self.source} imports {self.target}{why}"
 
 
 def module_files(root: Path) -> dict[str, Path]:
@@ -71,8 +77,8 @@ def _is_type_checking(test: ast.expr) -> bool:
 
 
 def imports_of(root: Path) -> list[Import]:
-    """Every import between modules of the tree, function-level ones included, those
-    under ``if TYPE_CHECKING:`` left out (its ``else:`` counts)."""
+    """Every import between modules of the tree, function-level ones and those under
+    ``if TYPE_CHECKING:`` included (marked ``annotations_only``)."""
     files = module_files(root)
 
     def known(name: str) -> str | None:  # the module of the tree a dotted name lives in
@@ -85,26 +91,28 @@ def imports_of(root: Path) -> list[Import]:
     for module, path in files.items():
         package = module if path.name == "__init__.py" else module.rpartition(".")[0]
 
-        def add(name: str, node: ast.stmt) -> None:
+        def add(name: str, node: ast.stmt, guarded: bool) -> None:
             target = known(name)
             if target is not None and target != module:
-                imp = Import(module, target, path, node.lineno)
+                imp = Import(module, target, path, node.lineno, guarded)
                 if imp not in seen:  # (one line importing several names is one import)
                     seen.add(imp)
                     found.append(imp)
 
-        def visit(node: ast.AST) -> None:
+        def visit(node: ast.AST, guarded: bool) -> None:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, ast.If) and _is_type_checking(child.test):
+                    for stmt in child.body:
+                        visit_stmt(stmt, True)
                     for stmt in child.orelse:
-                        visit_stmt(stmt)
+                        visit_stmt(stmt, guarded)
                     continue
-                visit_stmt(child)
+                visit_stmt(child, guarded)
 
-        def visit_stmt(node: ast.AST) -> None:
+        def visit_stmt(node: ast.AST, guarded: bool) -> None:
             if isinstance(node, ast.Import):
                 for alias in node.names:
-                    add(alias.name, node)
+                    add(alias.name, node, guarded)
             elif isinstance(node, ast.ImportFrom):
                 if node.level:
                     base = package.split(".")[: len(package.split(".")) - (node.level - 1)]
@@ -113,10 +121,10 @@ def imports_of(root: Path) -> list[Import]:
                     origin = node.module or ""
                 for alias in node.names:  # ``from pkg import module`` imports the module
                     full = f"{origin}.{alias.name}"
-                    add(full if full in files else origin, node)
-            visit(node)
+                    add(full if full in files else origin, node, guarded)
+            visit(node, guarded)
 
-        visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)))
+        visit(ast.parse(path.read_text(encoding="utf-8"), filename=str(path)), False)
     return found
 
 
@@ -204,7 +212,7 @@ def test_every_package_and_top_level_module_has_a_layer(graph: list[Import]) -> 
 
 
 def test_no_module_imports_a_module_that_imports_it_back(graph: list[Import]) -> None:
-    """No cycle among modules, counting imports inside functions."""
+    """No cycle among modules, counting imports inside functions and for annotations."""
     report = cycle_report(graph, "module")
     assert not report, "\n" + "\n".join(report)
 
@@ -271,17 +279,41 @@ def test_the_checker_sees_an_import_inside_a_function_and_a_relative_one(tmp_pat
     assert "module cycle: pkg.c <-> pkg.d" in report
 
 
-def test_the_checker_leaves_out_type_checking_imports_only(tmp_path: Path) -> None:
-    """An ``if TYPE_CHECKING:`` import is no edge; its ``else:`` branch is."""
+def test_the_checker_counts_an_annotation_only_import(tmp_path: Path) -> None:
+    """A cycle closed by an ``if TYPE_CHECKING:`` import (the form the upper module's
+    type took in an annotation) is found and said to be one; its ``else:`` counts too."""
     tree = write_tree(tmp_path, {
         "__init__.py": "",
         "a.py": "from pkg.b import x\n",
-        "b.py": "from typing import TYPE_CHECKING\nx = 1\nif TYPE_CHECKING:\n    from pkg.a import A\n",
+        "b.py": "from typing import TYPE_CHECKING\nx = 1\nif TYPE_CHECKING:\n    from pkg.a import A\n\ndef f(a: 'A') -> None: ...\n",
         "c.py": "import typing\nfrom pkg.d import z\n",
         "d.py": "import typing\nz = 1\nif typing.TYPE_CHECKING:\n    pass\nelse:\n    import pkg.c\n",
     })  # fmt: skip
     report = cycle_report(imports_of(tree), "module")
-    assert report == ["module cycle: pkg.c <-> pkg.d", f"  {tree / 'c.py'}:2: pkg.c imports pkg.d", f"  {tree / 'd.py'}:6: pkg.d imports pkg.c"]
+    assert report == [
+        "module cycle: pkg.a <-> pkg.b",
+        f"  {tree / 'a.py'}:1: pkg.a imports pkg.b",
+        f"  {tree / 'b.py'}:4: pkg.b imports pkg.a (under TYPE_CHECKING: for annotations, still an import)",
+        "module cycle: pkg.c <-> pkg.d",
+        f"  {tree / 'c.py'}:2: pkg.c imports pkg.d",
+        f"  {tree / 'd.py'}:6: pkg.d imports pkg.c",
+    ]
+
+
+def test_a_protocol_in_the_lower_module_breaks_an_annotation_only_cycle(tmp_path: Path) -> None:
+    """The cure this tree uses: the lower module declares (in a module of its own) the
+    small Protocol it needs of the upper one, which implements it without importing it."""
+    tree = write_tree(tmp_path, {
+        "__init__.py": "",
+        "runner.py": "from pkg.recorder import Recorder\n\nclass Run:\n    seen = 0\n    def go(self) -> None:\n        Recorder(self)\n",
+        "interfaces.py": "from typing import Protocol\n\nclass RunForRecorder(Protocol):\n    seen: int\n",
+        "recorder.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from pkg.interfaces import RunForRecorder\n\n"
+                       "class Recorder:\n    def __init__(self, run: 'RunForRecorder') -> None:\n        self.run = run\n",
+    })  # fmt: skip
+    found = imports_of(tree)
+    assert cycle_report(found, "module") == []
+    assert sorted((i.source, i.target, i.annotations_only) for i in found) == [
+        ("pkg.recorder", "pkg.interfaces", True), ("pkg.runner", "pkg.recorder", False)]
 
 
 def test_an_upward_import_breaks_the_layering(tmp_path: Path) -> None:
@@ -296,3 +328,16 @@ def test_an_upward_import_breaks_the_layering(tmp_path: Path) -> None:
     bad = layer_violations(imports_of(tree))
     assert len(bad) == 1 and bad[0].startswith(f"{tree / 'ledger' / 'ledger.py'}:4: pkg.ledger.ledger imports pkg.exchange.exchange")
     assert cycle_report(imports_of(tree), "package")[0] == "package cycle: exchange <-> ledger"
+
+
+def test_an_annotation_only_upward_import_breaks_the_layering(tmp_path: Path) -> None:
+    """The ledger naming the exchange for a type (under ``if TYPE_CHECKING:``) is upward too."""
+    tree = write_tree(tmp_path, {
+        "__init__.py": "",
+        "ledger/__init__.py": "",
+        "ledger/ledger.py": "import typing\nif typing.TYPE_CHECKING:\n    from pkg.exchange.exchange import Exchange\n",
+        "exchange/__init__.py": "",
+        "exchange/exchange.py": "Exchange = 1\n",
+    })  # fmt: skip
+    bad = layer_violations(imports_of(tree))
+    assert len(bad) == 1 and bad[0].startswith(f"{tree / 'ledger' / 'ledger.py'}:3: pkg.ledger.ledger imports pkg.exchange.exchange (under TYPE_CHECKING")
