@@ -687,3 +687,60 @@ class TestBeforeTheFirstMark:
         balance, mm = h.ledger.isolated_margin_balance(pos)
         assert balance <= mm
         assert of_type(events, Liquidatable), "bucket at its maintenance margin not reported"
+
+
+class TestStaleEntries:
+    """A withdrawn trigger stays in its heap, stale, until it comes to the top or the heap
+    is compacted: it never pops its scope, and a heap never holds more than
+    ``2 × live + STALE_SLACK`` entries."""
+
+    @staticmethod
+    def index() -> tuple[Any, list[Position]]:
+        from exsim.ledger.risk_index import RiskIndex
+
+        risk = RiskIndex(Ledger([BTC]))
+        return risk, [Position(a, "BTCUSDT", BOTH, True, 20) for a in (1, 2, 3)]
+
+    def test_a_scope_refiled_many_times_pops_once_at_its_last_trigger(self) -> None:
+        from exsim.ledger.risk_index import DOWN, STALE_SLACK
+
+        risk, (pos, *_) = self.index()
+        for price in range(1_000, 2_000):  # each filing makes the one before stale
+            risk.file(pos, [("BTCUSDT", DOWN, price)])
+            risk._check()
+        down = risk._lists["BTCUSDT"][DOWN]
+        assert len(risk) == 1 and down.live == 1
+        assert len(down.entries) <= 2 + STALE_SLACK, "stale entries were never compacted"
+        assert risk.pop_crossed("BTCUSDT", 1_999) == [pos], "the live trigger (1,999) did not pop at 1,999"
+        risk.file(pos, [("BTCUSDT", DOWN, 500)])
+        assert risk.pop_crossed("BTCUSDT", 1_000) == [], "a stale trigger (1,000..1,998) popped its scope"
+        assert risk.pop_crossed("BTCUSDT", 500) == [pos]
+        risk._check()
+
+    def test_a_forgotten_scope_never_pops(self) -> None:
+        from exsim.ledger.risk_index import DOWN, UP
+
+        risk, (a, b, c) = self.index()
+        risk.file(a, [("BTCUSDT", DOWN, 900), ("BTCUSDT", UP, 1_100)])
+        risk.file(b, [("BTCUSDT", DOWN, 800)])
+        risk.file(c, [("BTCUSDT", UP, 1_200)])
+        risk.forget(a)
+        risk._check()
+        assert [s for *_, s in risk.entries()] == [b, c]
+        assert risk.pop_crossed("BTCUSDT", 850) == [] and risk.pop_crossed("BTCUSDT", 1_150) == []
+        assert risk.pop_crossed("BTCUSDT", 1_200) == [c] and risk.pop_crossed("BTCUSDT", 700) == [b]
+        assert len(risk) == 0
+        risk._check()
+
+    def test_refiled_at_the_same_price_pops_once(self) -> None:
+        from exsim.ledger.risk_index import DOWN, UP
+
+        risk, (a, b, _) = self.index()
+        for _ in range(3):  # the same entry value stale twice beside the live one
+            risk.file(a, [("BTCUSDT", DOWN, 900), ("BTCUSDT", UP, 1_100)])
+        risk.file(b, [("BTCUSDT", DOWN, 950)])
+        risk._check()
+        assert risk.pop_crossed("BTCUSDT", 900) == [a, b]  # in the order they were first filed (seq)
+        assert len(risk) == 0, "the popped pool's other trigger (UP 1,100) is still counted"
+        assert risk.pop_crossed("BTCUSDT", 1_100) == [], "the popped pool's other trigger still fires"
+        risk._check()
