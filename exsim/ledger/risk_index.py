@@ -752,6 +752,11 @@ def _symbol_triggers(
             # MM held at its entry value: the mark does not move it, only equity
             rate = ratio_e8 * adverse_equity * le8
             d = share // rate if rate > 0 else -1
+        elif not (gross if direction == UP else short):
+            # a fall with no short leg grows no MM: the equity alone bounds the move (what
+            # the fixed point below comes to, without its bracket lookups)
+            rate = ratio_e8 * adverse_equity * le8
+            d = share // rate if rate > 0 else -1
         else:
             # MM growth bound: MMR at the far end of the move (iterate to a fixed point);
             # a fall grows the MM of the short legs only, a rise that of every leg
