@@ -664,7 +664,7 @@ def cross_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
             if slack <= 0:
                 return None
             triggers: list[tuple[str, int, int]] = []
-            _symbol_triggers(inst, [pos], ledger.mark_subticks(pos.symbol, pos), slack, ratio_e8, triggers)
+            _symbol_triggers(inst, [pos], ledger.mark_subticks(pos.symbol, pos), slack, ratio_e8, triggers, True)
             return triggers
     return _pool_triggers(ledger, acct, ratio_e8)
 
@@ -708,12 +708,18 @@ def _pool_triggers(ledger: "Ledger", acct: "Account", ratio_e8: int) -> list[tup
         legs = per[symbol]
         mark = ledger.mark_subticks(symbol, legs[0])
         share = mul_div_floor(slack, weights[symbol], total_w)  # floor: shares never exceed the slack
-        _symbol_triggers(ledger.instruments[symbol], legs, mark, share, ratio_e8, triggers)
+        _symbol_triggers(ledger.instruments[symbol], legs, mark, share, ratio_e8, triggers, True)
     return triggers
 
 
 def _symbol_triggers(
-    inst: "Instrument", legs: list["Position"], mark: int, share: int, ratio_e8: int, out: list[tuple[str, int, int]]
+    inst: "Instrument",
+    legs: list["Position"],
+    mark: int,
+    share: int,
+    ratio_e8: int,
+    out: list[tuple[str, int, int]],
+    at_par: bool = False,
 ) -> None:
     """Append the conservative DOWN / UP triggers (subticks) of one instrument's legs in a
     cross pool that may use ``share`` of the pool's slack (units of ratio × 1e-8 atoms of
@@ -722,6 +728,11 @@ def _symbol_triggers(
     rounding per leg (and, inverse, the 1e-8 atom valuation rounding), which the caller
     keeps out of the share. No trigger in a direction with no adverse exposure.
     O(legs + brackets).
+
+    ``at_par``: the equity and the MM are counted in one asset at par (a single-asset
+    cross pool, not a multi-assets account's haircut collateral against its MM at the
+    ask rate), so a move that adds at least as much ratio × equity as MM cannot hurt:
+    no trigger that way for a linear pool whose legs are all on the winning side.
     """
     e8 = ATOMS_E8_PER_ATOM
     symbol = inst.symbol
@@ -743,10 +754,20 @@ def _symbol_triggers(
     bracket_for = inst.brackets.bracket_for
     rounds = len(inst.brackets.brackets) + 1
     mmr_now = 0 if entry else bracket_for(gross * mark * le8 // e8).mmr_e8
+    # legs all long: a rise adds ratio × q to the equity term for every MM term it adds,
+    # at most MMR × q (MMR at most the table's last): with MMR <= ratio it never eats the
+    # slack. Legs all short: a fall adds equity and lowers every leg's notional. Either
+    # way, no trigger in that direction (the MM's rounding is kept out of the share).
+    safe_up = at_par and not short and not entry and inst.brackets.brackets[-1].mmr_e8 <= ratio_e8
+    safe_down = at_par and short == gross and not entry
     for direction in (DOWN, UP):
         if direction == UP:
+            if safe_up:
+                continue
             adverse_equity = -q_net if q_net < 0 else 0
         else:
+            if safe_down:
+                continue
             adverse_equity = q_net if q_net > 0 else 0
         if entry:
             # MM held at its entry value: the mark does not move it, only equity

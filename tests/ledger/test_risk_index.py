@@ -744,3 +744,36 @@ class TestStaleEntries:
         assert len(risk) == 0, "the popped pool's other trigger (UP 1,100) is still counted"
         assert risk.pop_crossed("BTCUSDT", 1_100) == [], "the popped pool's other trigger still fires"
         risk._check()
+
+
+class TestOneSidedPools:
+    """A cross pool whose legs are all long cannot lose slack on a rise (the equity term
+    grows by ratio × q per subtick, the MM by at most MMR × q, and every MMR of the table
+    is below the ratio), and an all-short pool cannot on a fall (equity up, notional
+    down): each is watched in its adverse direction only, and still flagged at the exact
+    tick (the full-scan tests above)."""
+
+    @pytest.mark.parametrize("side", [BUY, SELL])
+    def test_a_lone_position_is_watched_against_itself_only(self, side: int) -> None:
+        from exsim.ledger.risk_index import DOWN, UP
+
+        h = LedgerHarness(exchange_kwargs={"liquidations": False})
+        h.deposit(1, 1_000 * USDT)
+        take(h, 1, side, 200, P)  # 12,000 USDT: a fall of about 8 % reaches a long's warning
+        acct = h.ledger.accounts[1]
+        assert BTC.brackets.brackets[-1].mmr_e8 <= WARN_E8  # the premise
+        watched = [(s, d) for s, d, _, scope in h.ledger.risk.entries() if scope is acct]
+        assert watched == [("BTCUSDT", DOWN if side == BUY else UP)]
+
+    def test_a_hedged_pool_is_watched_both_ways(self) -> None:
+        from exsim.ledger.risk_index import DOWN, UP
+
+        h = LedgerHarness(exchange_kwargs={"liquidations": False})
+        h.deposit(1, 1_000 * USDT)
+        h.ledger.set_position_mode(1, True)
+        take(h, 1, BUY, 200, P, pside=LONG)
+        take(h, 1, SELL, 80, P, pside=SHORT)
+        acct = h.ledger.accounts[1]
+        watched = sorted((s, d) for s, d, _, scope in h.ledger.risk.entries() if scope is acct)
+        assert watched == [("BTCUSDT", DOWN), ("BTCUSDT", UP)]
+
