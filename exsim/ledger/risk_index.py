@@ -494,6 +494,22 @@ def isolated_threshold_subticks(ledger: "Ledger", pos: "Position", ratio_e8: int
                     return UP, root
         else:
             guess = _threshold_guess(q > 0, size, cost, margin, inst.brackets.brackets, le8, ratio_e8)
+            if guess is not None and guess >= 1 and ratio_e8 > 0:
+                # the common case in two evaluations: solve for the boundary with the MM held
+                # at its value at the guess, and check it on the exact predicate (hit there,
+                # not one subtick further); the condition is monotone, so a boundary that
+                # checks is the one the search would find. It fails to check only where the
+                # MM steps (an atom of rounding, a bracket) between the guess and the
+                # boundary: the search below then decides.
+                n = size * guess * le8
+                b = steps[bisect_right(floors, n // e8) - 1]
+                mm = -(-(n * b.mmr_e8) // scale) - b.cum_atoms
+                root = _entry_threshold(q > 0, size * le8, cost, margin, (mm if mm > 0 else 0) * e8, ratio_e8)
+                if q > 0:
+                    if root >= 1 and hit(root) and not hit(root + 1):
+                        return DOWN, root
+                elif hit(root) and (root == 1 or not hit(root - 1)):
+                    return UP, root
     start = guess if guess is not None and guess >= 1 else max(1, ledger.mark_subticks(pos.symbol, pos))
     if q > 0:  # highest p that hits; hits are p <= boundary
         if hit(start):

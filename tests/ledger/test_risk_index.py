@@ -777,3 +777,45 @@ class TestOneSidedPools:
         watched = sorted((s, d) for s, d, _, scope in h.ledger.risk.entries() if scope is acct)
         assert watched == [("BTCUSDT", DOWN), ("BTCUSDT", UP)]
 
+
+class TestIsolatedThreshold:
+    """The isolated bucket's trigger is the exact boundary of the ledger's own check
+    (``ratio × balance <= MM`` on the exact figures at a subtick mark), whether the closed
+    form checks at once or the search decides: compared with a plain bisection of the
+    ledger's check over every positive price, on seeded positions of many sizes,
+    leverages and entry prices (across brackets)."""
+
+    @pytest.mark.parametrize("seed", [1, 2])
+    def test_the_trigger_is_the_bisected_boundary_of_the_exact_check(self, seed: int) -> None:
+        from exsim.ledger.risk_index import DOWN, UP, at_or_past_e8, isolated_threshold_subticks
+
+        rng = random.Random(seed)
+        for _ in range(40):
+            h = LedgerHarness(exchange_kwargs={"liquidations": False})
+            h.deposit(1, 10_000_000 * USDT)
+            h.margin_mode(1, ISOLATED)
+            h.leverage(1, rng.choice([2, 10, 20, 50, 100, 125]))
+            side = rng.choice([BUY, SELL])
+            take(h, 1, side, rng.choice([2, 17, 999, 5_000, 40_000]), P + rng.randrange(-300_000, 300_000))
+            ledger = h.ledger
+            pos = h.pos(1)
+            if pos is None:
+                continue  # refused (over the bracket's leverage): nothing to watch
+            for ratio in (WARN_E8, 100_000_000):
+
+                def hit(p: int) -> bool:
+                    ledger.marks["BTCUSDT"] = p
+                    return at_or_past_e8(ratio, *ledger.isolated_margin_balance_e8(pos))
+
+                lo, hi = 1, 10**16  # long: hit(lo) and not hit(hi); short: the reverse
+                if side == BUY and not hit(lo):
+                    assert isolated_threshold_subticks(ledger, pos, ratio) is None
+                    continue
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if hit(mid) == (side == BUY):
+                        lo = mid
+                    else:
+                        hi = mid
+                expected = (DOWN, lo) if side == BUY else (UP, hi)
+                assert isolated_threshold_subticks(ledger, pos, ratio) == expected
