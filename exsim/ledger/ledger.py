@@ -1088,7 +1088,7 @@ class Ledger:
             self.exchange_due.add(account_id)
             self.refile(self.portfolios[account_id])
         else:
-            self.refile(acct)  # fees, realized PnL and margin moves change the cross pool
+            self._refile_pool(acct)  # fees, realized PnL and margin moves change the cross pool
         return pos
 
     def _book_special(
@@ -1293,48 +1293,58 @@ class Ledger:
         A scope already at or past its next threshold goes to :attr:`pending` instead.
         Isolated: O(log P) price evaluations; cross: O(positions of the account).
         """
-        risk = self.risk
-        if type(scope) is Account and self.portfolios and scope.account_id in self.portfolios:
-            scope = self.portfolios[scope.account_id]  # a multi-assets trader is watched as one pool
+        if type(scope) is Account:
+            if self.portfolios and scope.account_id in self.portfolios:
+                self._refile_portfolio(self.portfolios[scope.account_id])  # a multi-assets trader is one pool
+            else:
+                self._refile_pool(scope)
+            return
         if type(scope) is Portfolio:
             self._refile_portfolio(scope)
             return
-        if id(scope) in self.liquidatable:
-            alive = scope.qty_lots if type(scope) is Position else scope.cross_positions  # type: ignore[union-attr]
-            if alive:
+        risk = self.risk
+        if self.liquidatable and id(scope) in self.liquidatable:
+            if scope.qty_lots:
                 self.pending.append(scope)  # flagged earlier: re-evaluate (it may have recovered)
                 return
+            del self.liquidatable[id(scope)]
+        if not scope.qty_lots or not scope.isolated:
+            risk.forget(scope)
             self.liquidatable.pop(id(scope), None)
-        if type(scope) is Position:
-            if not scope.qty_lots or not scope.isolated:
-                risk.forget(scope)
-                self.liquidatable.pop(id(scope), None)
-                return
-            ratio = risk.threshold_e8(scope)
-            hit = isolated_threshold_subticks(self, scope, ratio)
-            balance, mm = self.isolated_margin_balance_e8(scope)
-            if at_or_past_e8(ratio, balance, mm):
-                risk.unfile(scope)
-                self.pending.append(scope)
-            else:
-                triggers = [] if hit is None else [(scope.symbol, hit[0], hit[1])]
-                if ratio == LIQUIDATION_RATIO_E8:
-                    # warned: also watch the way back under the warning level, to re-arm it
-                    back = isolated_threshold_subticks(self, scope, risk.warn_ratio_e8)
-                    if back is not None:
-                        direction, price = back
-                        # long: warned at or below price, recovered above it (and vice versa)
-                        triggers.append((scope.symbol, 1 - direction, price + 1 if direction == 0 else price - 1))
-                if triggers:
-                    risk.file(scope, triggers)
-                else:
-                    risk.unfile(scope)  # no positive price reaches it
             return
-        acct = scope
-        assert type(acct) is Account
+        ratio = risk.threshold_e8(scope)
+        hit = isolated_threshold_subticks(self, scope, ratio)
+        balance, mm = self.isolated_margin_balance_e8(scope)
+        if at_or_past_e8(ratio, balance, mm):
+            risk.unfile(scope)
+            self.pending.append(scope)
+        else:
+            triggers = [] if hit is None else [(scope.symbol, hit[0], hit[1])]
+            if ratio == LIQUIDATION_RATIO_E8:
+                # warned: also watch the way back under the warning level, to re-arm it
+                back = isolated_threshold_subticks(self, scope, risk.warn_ratio_e8)
+                if back is not None:
+                    direction, price = back
+                    # long: warned at or below price, recovered above it (and vice versa)
+                    triggers.append((scope.symbol, 1 - direction, price + 1 if direction == 0 else price - 1))
+            if triggers:
+                risk.file(scope, triggers)
+            else:
+                risk.unfile(scope)  # no positive price reaches it
+
+    def _refile_pool(self, acct: Account) -> None:
+        """:meth:`refile` for a single-asset trader's cross pool (every fill of the trader
+        comes here). O(its cross positions); O(1) when it has none."""
+        liquidatable = self.liquidatable
+        if liquidatable and id(acct) in liquidatable:
+            if acct.cross_positions:
+                self.pending.append(acct)  # flagged earlier: re-evaluate (it may have recovered)
+                return
+            del liquidatable[id(acct)]
+        risk = self.risk
         if not acct.cross_positions:
-            risk.forget(acct)
-            self.liquidatable.pop(id(acct), None)
+            if acct.risk_seq:
+                risk.forget(acct)
             return
         triggers = cross_triggers(self, acct, risk.threshold_e8(acct))
         if triggers is None:

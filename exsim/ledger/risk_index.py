@@ -1,7 +1,7 @@
 """Which isolated buckets and cross pools a new mark price can put at risk, without a scan.
 
-``DESIGN.md`` §6. Per instrument and side, a ``SortedList`` holds each watched scope's
-*next threshold* price:
+``DESIGN.md`` §6. Per instrument and side, a heap (:class:`TriggerHeap`) holds each
+watched scope's *next threshold* price:
 
 * an **isolated bucket** is watched at its exact threshold price: the first subtick
   (1e-8 of the quote asset: marks are finer than the tick) at which
@@ -17,6 +17,13 @@
   condition, and is flagged only when the exact condition holds.
 
 A mark tick pops only the entries whose price it crossed: O(log N + k).
+
+Re-filing is the hot path (every fill of a trader re-files its pool or bucket, and a
+position that goes flat drops its triggers), so a withdrawn trigger is not searched for
+and removed: it is left in its heap, *stale*, and recognised as such when it comes to the
+top (its scope's filing record no longer lists it). Filing is a ``heappush``, withdrawing
+O(1); a heap is rebuilt from its live entries once the stale ones outnumber them
+(:meth:`TriggerHeap.compact`), so it never holds more than about twice what is watched.
 
 Conservative-trigger bound: moving instrument i's mark by d subticks against the pool
 changes its equity by at most ``|q_net| × d × lot_size_e8`` (1e-8 atoms) and its
@@ -35,7 +42,7 @@ thresholds stay exact integer subticks (the same monotone search on the ledger's
 figures, :func:`isolated_threshold_subticks`); a cross pool's inverse legs get their
 conservative triggers in value space, where the notional is linear (it is linear in
 ``1/price``), mapped back to a price rounded toward the mark (:func:`_inverse_triggers`).
-The sorted lists hold prices either way, so a mark tick stays O(log N + k) whatever the
+The heaps hold prices either way, so a mark tick stays O(log N + k) whatever the
 mix of linear and inverse positions.
 
 Multi-assets accounts (issue 17; :func:`portfolio_triggers`)
@@ -53,7 +60,7 @@ value of E at an index of one unit (bid rate through the tiers if E ≥ 0, ask r
 every rate is the index times a factor, so the value at I is exactly ``I × h_a(E)``) and
 ``c_a = 1e8 × (1 + ask buffer)`` per index unit. The account is at r iff S ≤ 0.
 
-Each index price gets its own key in the sorted lists, :func:`collateral_key` (``"@BTC"``;
+Each index price gets its own key in the heaps, :func:`collateral_key` (``"@BTC"``;
 prices in index_usd_e8, DOWN / UP as for a mark), so **a collateral index tick pops only
 the accounts whose band it left: O(log N + k)**, like a mark tick; an account holding BTC
 collateral and BTCUSDT has entries under both ``BTCUSDT`` and ``@BTC``, and a BTC move
@@ -104,7 +111,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from typing import TYPE_CHECKING, Final, Iterator
 
-from sortedcontainers import SortedList
+from heapq import heappop, heappush
 
 from exsim.errors import StateError
 from exsim.units import ATOMS_E8_PER_ATOM, RATE_SCALE, ceil_div, floor_div, mul_div_floor
@@ -126,7 +133,7 @@ ALWAYS_SUBTICKS: Final = 1 << 80
 DOWN: Final = 0  # watched for a mark at or below the trigger
 UP: Final = 1  # watched for a mark at or above the trigger
 
-#: an entry of the sorted lists is one int, ``key << SEQ_BITS | seq``: it sorts as the
+#: an entry of the heaps is one int, ``key << SEQ_BITS | seq``: it sorts as the
 #: pair ``(key, seq)`` would (``0 < seq < 2**SEQ_BITS``; ``key`` may be negative) and
 #: costs one int object instead of a tuple holding two (about 50 B less per entry)
 SEQ_BITS: Final = 48
@@ -151,6 +158,47 @@ def at_or_past_e8(ratio_e8: int, margin_balance_atoms_e8: int, maint_margin_atom
     return ratio_e8 * margin_balance_atoms_e8 <= RATE_SCALE * ATOMS_E8_PER_ATOM * maint_margin_atoms
 
 
+#: a heap is rebuilt when its stale entries outnumber its live ones by this many
+STALE_SLACK: Final = 32
+
+
+class TriggerHeap:
+    """The triggers of one (instrument or collateral index, direction): a min-heap of
+    entries (``key << SEQ_BITS | seq``, smallest = first to fire) that may also hold
+    stale ones, and how many of its entries are live (listed in a filing record).
+
+    An entry is live iff the filing record of its seq lists it in this heap; a scope
+    has at most one entry per heap, so a live entry is known by its value.
+    """
+
+    __slots__ = ("entries", "live")
+
+    def __init__(self) -> None:
+        self.entries: list[int] = []
+        self.live = 0
+
+    def compact(self, records: dict[int, tuple]) -> None:
+        """Drop the stale entries (a sorted list is a heap). O(n log n), amortized over
+        the at least :data:`STALE_SLACK` withdrawals that made them stale."""
+        self.entries = sorted({e for e in self.entries if _listed(records.get(e & SEQ_MASK), self, e)})
+
+    def __len__(self) -> int:
+        return self.live
+
+    def __repr__(self) -> str:
+        return f"TriggerHeap(live={self.live}, entries={len(self.entries)})"
+
+
+def _listed(record: tuple | None, heap: TriggerHeap, entry: int) -> bool:
+    """Whether a filing record lists ``entry`` in ``heap`` (the entry is live)."""
+    if record is None:
+        return False
+    for i in range(1, len(record), 2):
+        if record[i] is heap and record[i + 1] == entry:
+            return True
+    return False
+
+
 class RiskIndex:
     """Threshold triggers of every watched scope, by instrument and direction.
 
@@ -159,15 +207,17 @@ class RiskIndex:
     not watched): the pop order is deterministic. An entry sorts as ``(key, seq)``, where
     key grows away from firing (``-price`` for DOWN, ``price`` for UP); it is stored as
     the one int ``key << SEQ_BITS | seq``. Per scope the index keeps one record,
-    ``(scope, list, entry, list, entry, ...)``: the sorted lists its entries are in.
+    ``(scope, heap, entry, heap, entry, ...)``: the heaps its live entries are in (an
+    entry of a heap that its scope's record does not list is stale: see the module
+    docstring).
     Memory: about 190 B per scope with one trigger (a million isolated positions: 190 MB).
     """
 
     def __init__(self, ledger: "RiskInputs", warn_ratio_e8: int = DEFAULT_WARN_RATIO_E8) -> None:
         self.ledger = ledger
         self.warn_ratio_e8 = warn_ratio_e8
-        self._lists: dict[str, tuple[SortedList, SortedList]] = {s: (SortedList(), SortedList()) for s in ledger.instruments}
-        #: seq -> (scope, sorted list, entry, sorted list, entry, ...): what is filed for it
+        self._lists: dict[str, tuple[TriggerHeap, TriggerHeap]] = {s: (TriggerHeap(), TriggerHeap()) for s in ledger.instruments}
+        #: seq -> (scope, heap, entry, heap, entry, ...): what is filed for it
         self._records: dict[int, tuple] = {}
         self._next_seq = 1
         #: scopes that have had their margin-call warning (re-armed when they recover)
@@ -185,15 +235,20 @@ class RiskIndex:
         return seq
 
     def unfile(self, scope: "Account | Position") -> None:
-        """Stop watching ``scope`` (its position closed, or it is being re-filed). O(k log N)."""
+        """Stop watching ``scope`` (its position closed, or it is being re-filed): its
+        entries stay in their heaps, stale. O(k), amortized."""
         seq = scope.risk_seq
         if not seq:
             return
-        record = self._records[seq]
+        records = self._records
+        record = records[seq]
         if len(record) > 1:
+            records[seq] = (scope,)
             for i in range(1, len(record), 2):
-                record[i].remove(record[i + 1])
-            self._records[seq] = (scope,)
+                heap = record[i]
+                heap.live -= 1
+                if len(heap.entries) > 2 * heap.live + STALE_SLACK:
+                    heap.compact(records)
 
     def forget(self, scope: "Account | Position") -> None:
         """Drop ``scope`` entirely (a closed position or an emptied account)."""
@@ -215,11 +270,12 @@ class RiskIndex:
         for symbol, direction, price in triggers:
             entry = (-price if direction == DOWN else price) << SEQ_BITS | seq
             pair = lists.get(symbol)
-            if pair is None:  # a collateral index ("@BTC") gets its lists at its first trigger
-                pair = lists[symbol] = (SortedList(), SortedList())
-            lst = pair[direction]
-            lst.add(entry)
-            record.append(lst)
+            if pair is None:  # a collateral index ("@BTC") gets its heaps at its first trigger
+                pair = lists[symbol] = (TriggerHeap(), TriggerHeap())
+            heap = pair[direction]
+            heappush(heap.entries, entry)
+            heap.live += 1
+            record.append(heap)
             record.append(entry)
         self._records[seq] = tuple(record)
 
@@ -242,29 +298,39 @@ class RiskIndex:
         if pair is None:
             return []
         down, up = pair
+        downs, ups = down.entries, up.entries
         # DOWN fires when -key >= mark, i.e. key <= -mark; UP when key <= mark
-        if not (down and -(down[0] >> SEQ_BITS) >= mark_subticks or up and up[0] >> SEQ_BITS <= mark_subticks):
-            return []  # the common case, kept short: nothing crossed
+        if not (downs and -(downs[0] >> SEQ_BITS) >= mark_subticks or ups and ups[0] >> SEQ_BITS <= mark_subticks):
+            return []  # the common case, kept short: nothing crossed (or only a stale head)
         down_limit = -mark_subticks << SEQ_BITS | SEQ_MASK  # the largest entry with key <= -mark
         up_limit = mark_subticks << SEQ_BITS | SEQ_MASK
         popped_down = set()  # membership only
-        while down and down[0] <= down_limit:
-            popped_down.add(down.pop(0))
+        while downs and downs[0] <= down_limit:
+            popped_down.add(heappop(downs))
         popped_up = set()
-        while up and up[0] <= up_limit:
-            popped_up.add(up.pop(0))
+        while ups and ups[0] <= up_limit:
+            popped_up.add(heappop(ups))
         records = self._records
         out = []
         for seq in sorted({e & SEQ_MASK for e in popped_down} | {e & SEQ_MASK for e in popped_up}):
-            record = records[seq]
-            # drop the scope's other triggers too (other instruments / directions of a pool)
+            record = records.get(seq)
+            if record is None:
+                continue  # a stale entry of a scope forgotten since
+            # live iff its record lists one of the popped entries; the scope's other
+            # triggers (other instruments / directions of a pool) go stale where they are
             for i in range(1, len(record), 2):
-                lst, entry = record[i], record[i + 1]
-                if not ((lst is down and entry in popped_down) or (lst is up and entry in popped_up)):
-                    lst.remove(entry)
-            scope = record[0]
-            records[seq] = (scope,)
-            out.append(scope)
+                heap, entry = record[i], record[i + 1]
+                if (heap is down and entry in popped_down) or (heap is up and entry in popped_up):
+                    break
+            else:
+                continue  # only stale entries of a scope filed elsewhere now
+            records[seq] = (record[0],)
+            for i in range(1, len(record), 2):
+                heap = record[i]
+                heap.live -= 1
+                if len(heap.entries) > 2 * heap.live + STALE_SLACK:
+                    heap.compact(records)
+            out.append(record[0])
         return out
 
     def mark_warned(self, scope: "Account | Position", warned: bool) -> None:
@@ -275,40 +341,53 @@ class RiskIndex:
             self.warned.discard(seq)
 
     def __len__(self) -> int:
-        return sum(len(d) + len(u) for d, u in self._lists.values())
+        """How many triggers are filed (live entries; stale ones are not counted)."""
+        return sum(d.live + u.live for d, u in self._lists.values())
 
     def entries(self) -> Iterator[tuple[str, int, int, object]]:
-        """Every ``(symbol, direction, price_subticks, scope)`` filed, for checks and displays."""
+        """Every ``(symbol, direction, price_subticks, scope)`` filed, in firing order per
+        list, for checks and displays (stale entries left out)."""
+        records = self._records
         for symbol, pair in sorted(self._lists.items()):
-            for direction, lst in enumerate(pair):
-                for entry in lst:
+            for direction, heap in enumerate(pair):
+                for entry in sorted({e for e in heap.entries if _listed(records.get(e & SEQ_MASK), heap, e)}):
                     key = entry >> SEQ_BITS
-                    yield symbol, direction, (-key if direction == DOWN else key), self._records[entry & SEQ_MASK][0]
+                    yield symbol, direction, (-key if direction == DOWN else key), records[entry & SEQ_MASK][0]
 
     def _check(self) -> None:
-        """Lists and filing records agree; each record's scope carries its seq. O(N)."""
-        where = {id(lst): (symbol, d) for symbol, pair in self._lists.items() for d, lst in enumerate(pair)}
-        on_file: set[tuple[str, int, int]] = set()
+        """Heaps and filing records agree: every entry a record lists is in its heap, each
+        heap counts exactly its listed entries as live and keeps the heap order, stale
+        entries are at most :data:`STALE_SLACK` more than twice the live ones; each
+        record's scope carries its seq. O(N)."""
+        where = {id(heap): (symbol, d) for symbol, pair in self._lists.items() for d, heap in enumerate(pair)}
+        listed: dict[int, int] = {}  # id(heap) -> entries its records list
         for seq, record in self._records.items():
             carried = getattr(record[0], "risk_seq", None)
             if carried != seq:
                 raise StateError(f"risk index: scope {record[0]!r} filed as {seq} carries {carried}")
+            seen: set[int] = set()
             for i in range(1, len(record), 2):
-                lst, entry = record[i], record[i + 1]
-                if id(lst) not in where or entry & SEQ_MASK != seq:
-                    raise StateError(f"risk index: scope {seq} filed at {entry} in a list not its own")
-                on_file.add((*where[id(lst)], entry))
-        listed = 0
+                heap, entry = record[i], record[i + 1]
+                if id(heap) not in where or entry & SEQ_MASK != seq:
+                    raise StateError(f"risk index: scope {seq} filed at {entry} in a heap not its own")
+                if id(heap) in seen:
+                    raise StateError(f"risk index: scope {seq} filed twice in {where[id(heap)]}")
+                seen.add(id(heap))
+                listed[id(heap)] = listed.get(id(heap), 0) + 1
         for symbol, pair in self._lists.items():
-            for direction, lst in enumerate(pair):
-                lst._check()
-                for entry in lst:
-                    if (symbol, direction, entry) not in on_file:
-                        key, seq = entry >> SEQ_BITS, entry & SEQ_MASK
-                        raise StateError(f"risk index: entry {(symbol, direction, key, seq)} not on file")
-                    listed += 1
-        if listed != len(on_file):
-            raise StateError(f"risk index: {len(on_file)} entries on file, {listed} listed")
+            for direction, heap in enumerate(pair):
+                entries = heap.entries
+                for i in range(1, len(entries)):
+                    if entries[i] < entries[(i - 1) >> 1]:
+                        raise StateError(f"risk index: {symbol} {direction} is out of heap order at {i}")
+                live = {e for e in entries if _listed(self._records.get(e & SEQ_MASK), heap, e)}
+                if heap.live != len(live) or heap.live != listed.get(id(heap), 0):
+                    raise StateError(
+                        f"risk index: {symbol} {direction} counts {heap.live} live, holds {len(live)}, "
+                        f"records list {listed.get(id(heap), 0)}"
+                    )
+                if len(entries) > 2 * heap.live + STALE_SLACK:
+                    raise StateError(f"risk index: {symbol} {direction} holds {len(entries)} entries, {heap.live} live")
 
 
 # ---------------------------------------------------------------------- trigger prices
@@ -415,6 +494,22 @@ def isolated_threshold_subticks(ledger: "RiskInputs", pos: "Position", ratio_e8:
                     return UP, root
         else:
             guess = _threshold_guess(q > 0, size, cost, margin, inst.brackets.brackets, le8, ratio_e8)
+            if guess is not None and guess >= 1 and ratio_e8 > 0:
+                # the common case in two evaluations: solve for the boundary with the MM held
+                # at its value at the guess, and check it on the exact predicate (hit there,
+                # not one subtick further); the condition is monotone, so a boundary that
+                # checks is the one the search would find. It fails to check only where the
+                # MM steps (an atom of rounding, a bracket) between the guess and the
+                # boundary: the search below then decides.
+                n = size * guess * le8
+                b = steps[bisect_right(floors, n // e8) - 1]
+                mm = -(-(n * b.mmr_e8) // scale) - b.cum_atoms
+                root = _entry_threshold(q > 0, size * le8, cost, margin, (mm if mm > 0 else 0) * e8, ratio_e8)
+                if q > 0:
+                    if root >= 1 and hit(root) and not hit(root + 1):
+                        return DOWN, root
+                elif hit(root) and (root == 1 or not hit(root - 1)):
+                    return UP, root
     start = guess if guess is not None and guess >= 1 else max(1, ledger.mark_subticks(pos.symbol, pos))
     if q > 0:  # highest p that hits; hits are p <= boundary
         if hit(start):
@@ -585,7 +680,7 @@ def cross_triggers(ledger: "RiskInputs", acct: "Account", ratio_e8: int) -> list
             if slack <= 0:
                 return None
             triggers: list[tuple[str, int, int]] = []
-            _symbol_triggers(inst, [pos], ledger.mark_subticks(pos.symbol, pos), slack, ratio_e8, triggers)
+            _symbol_triggers(inst, [pos], ledger.mark_subticks(pos.symbol, pos), slack, ratio_e8, triggers, True)
             return triggers
     return _pool_triggers(ledger, acct, ratio_e8)
 
@@ -629,12 +724,18 @@ def _pool_triggers(ledger: "RiskInputs", acct: "Account", ratio_e8: int) -> list
         legs = per[symbol]
         mark = ledger.mark_subticks(symbol, legs[0])
         share = mul_div_floor(slack, weights[symbol], total_w)  # floor: shares never exceed the slack
-        _symbol_triggers(ledger.instruments[symbol], legs, mark, share, ratio_e8, triggers)
+        _symbol_triggers(ledger.instruments[symbol], legs, mark, share, ratio_e8, triggers, True)
     return triggers
 
 
 def _symbol_triggers(
-    inst: "Instrument", legs: list["Position"], mark: int, share: int, ratio_e8: int, out: list[tuple[str, int, int]]
+    inst: "Instrument",
+    legs: list["Position"],
+    mark: int,
+    share: int,
+    ratio_e8: int,
+    out: list[tuple[str, int, int]],
+    at_par: bool = False,
 ) -> None:
     """Append the conservative DOWN / UP triggers (subticks) of one instrument's legs in a
     cross pool that may use ``share`` of the pool's slack (units of ratio × 1e-8 atoms of
@@ -643,6 +744,11 @@ def _symbol_triggers(
     rounding per leg (and, inverse, the 1e-8 atom valuation rounding), which the caller
     keeps out of the share. No trigger in a direction with no adverse exposure.
     O(legs + brackets).
+
+    ``at_par``: the equity and the MM are counted in one asset at par (a single-asset
+    cross pool, not a multi-assets account's haircut collateral against its MM at the
+    ask rate), so a move that adds at least as much ratio × equity as MM cannot hurt:
+    no trigger that way for a linear pool whose legs are all on the winning side.
     """
     e8 = ATOMS_E8_PER_ATOM
     symbol = inst.symbol
@@ -664,13 +770,28 @@ def _symbol_triggers(
     bracket_for = inst.brackets.bracket_for
     rounds = len(inst.brackets.brackets) + 1
     mmr_now = 0 if entry else bracket_for(gross * mark * le8 // e8).mmr_e8
+    # legs all long: a rise adds ratio × q to the equity term for every MM term it adds,
+    # at most MMR × q (MMR at most the table's last): with MMR <= ratio it never eats the
+    # slack. Legs all short: a fall adds equity and lowers every leg's notional. Either
+    # way, no trigger in that direction (the MM's rounding is kept out of the share).
+    safe_up = at_par and not short and not entry and inst.brackets.brackets[-1].mmr_e8 <= ratio_e8
+    safe_down = at_par and short == gross and not entry
     for direction in (DOWN, UP):
         if direction == UP:
+            if safe_up:
+                continue
             adverse_equity = -q_net if q_net < 0 else 0
         else:
+            if safe_down:
+                continue
             adverse_equity = q_net if q_net > 0 else 0
         if entry:
             # MM held at its entry value: the mark does not move it, only equity
+            rate = ratio_e8 * adverse_equity * le8
+            d = share // rate if rate > 0 else -1
+        elif not (gross if direction == UP else short):
+            # a fall with no short leg grows no MM: the equity alone bounds the move (what
+            # the fixed point below comes to, without its bracket lookups)
             rate = ratio_e8 * adverse_equity * le8
             d = share // rate if rate > 0 else -1
         else:

@@ -94,6 +94,7 @@ ENTITY_CLASSES: Final = (
     "exsim.ledger.ledger:Ledger",
     "exsim.ledger.ledger:OrderHold",
     "exsim.ledger.risk_index:RiskIndex",
+    "exsim.ledger.risk_index:TriggerHeap",
     "exsim.liquidation.engine:LiquidationEngine",
     "exsim.loop.event_loop:EventLoop",
     "exsim.loop.event_loop:Timer",

@@ -687,3 +687,135 @@ class TestBeforeTheFirstMark:
         balance, mm = h.ledger.isolated_margin_balance(pos)
         assert balance <= mm
         assert of_type(events, Liquidatable), "bucket at its maintenance margin not reported"
+
+
+class TestStaleEntries:
+    """A withdrawn trigger stays in its heap, stale, until it comes to the top or the heap
+    is compacted: it never pops its scope, and a heap never holds more than
+    ``2 × live + STALE_SLACK`` entries."""
+
+    @staticmethod
+    def index() -> tuple[Any, list[Position]]:
+        from exsim.ledger.risk_index import RiskIndex
+
+        risk = RiskIndex(Ledger([BTC]))
+        return risk, [Position(a, "BTCUSDT", BOTH, True, 20) for a in (1, 2, 3)]
+
+    def test_a_scope_refiled_many_times_pops_once_at_its_last_trigger(self) -> None:
+        from exsim.ledger.risk_index import DOWN, STALE_SLACK
+
+        risk, (pos, *_) = self.index()
+        for price in range(1_000, 2_000):  # each filing makes the one before stale
+            risk.file(pos, [("BTCUSDT", DOWN, price)])
+            risk._check()
+        down = risk._lists["BTCUSDT"][DOWN]
+        assert len(risk) == 1 and down.live == 1
+        assert len(down.entries) <= 2 + STALE_SLACK, "stale entries were never compacted"
+        assert risk.pop_crossed("BTCUSDT", 1_999) == [pos], "the live trigger (1,999) did not pop at 1,999"
+        risk.file(pos, [("BTCUSDT", DOWN, 500)])
+        assert risk.pop_crossed("BTCUSDT", 1_000) == [], "a stale trigger (1,000..1,998) popped its scope"
+        assert risk.pop_crossed("BTCUSDT", 500) == [pos]
+        risk._check()
+
+    def test_a_forgotten_scope_never_pops(self) -> None:
+        from exsim.ledger.risk_index import DOWN, UP
+
+        risk, (a, b, c) = self.index()
+        risk.file(a, [("BTCUSDT", DOWN, 900), ("BTCUSDT", UP, 1_100)])
+        risk.file(b, [("BTCUSDT", DOWN, 800)])
+        risk.file(c, [("BTCUSDT", UP, 1_200)])
+        risk.forget(a)
+        risk._check()
+        assert [s for *_, s in risk.entries()] == [b, c]
+        assert risk.pop_crossed("BTCUSDT", 850) == [] and risk.pop_crossed("BTCUSDT", 1_150) == []
+        assert risk.pop_crossed("BTCUSDT", 1_200) == [c] and risk.pop_crossed("BTCUSDT", 700) == [b]
+        assert len(risk) == 0
+        risk._check()
+
+    def test_refiled_at_the_same_price_pops_once(self) -> None:
+        from exsim.ledger.risk_index import DOWN, UP
+
+        risk, (a, b, _) = self.index()
+        for _ in range(3):  # the same entry value stale twice beside the live one
+            risk.file(a, [("BTCUSDT", DOWN, 900), ("BTCUSDT", UP, 1_100)])
+        risk.file(b, [("BTCUSDT", DOWN, 950)])
+        risk._check()
+        assert risk.pop_crossed("BTCUSDT", 900) == [a, b]  # in the order they were first filed (seq)
+        assert len(risk) == 0, "the popped pool's other trigger (UP 1,100) is still counted"
+        assert risk.pop_crossed("BTCUSDT", 1_100) == [], "the popped pool's other trigger still fires"
+        risk._check()
+
+
+class TestOneSidedPools:
+    """A cross pool whose legs are all long cannot lose slack on a rise (the equity term
+    grows by ratio × q per subtick, the MM by at most MMR × q, and every MMR of the table
+    is below the ratio), and an all-short pool cannot on a fall (equity up, notional
+    down): each is watched in its adverse direction only, and still flagged at the exact
+    tick (the full-scan tests above)."""
+
+    @pytest.mark.parametrize("side", [BUY, SELL])
+    def test_a_lone_position_is_watched_against_itself_only(self, side: int) -> None:
+        from exsim.ledger.risk_index import DOWN, UP
+
+        h = LedgerHarness(exchange_kwargs={"liquidations": False})
+        h.deposit(1, 1_000 * USDT)
+        take(h, 1, side, 200, P)  # 12,000 USDT: a fall of about 8 % reaches a long's warning
+        acct = h.ledger.accounts[1]
+        assert BTC.brackets.brackets[-1].mmr_e8 <= WARN_E8  # the premise
+        watched = [(s, d) for s, d, _, scope in h.ledger.risk.entries() if scope is acct]
+        assert watched == [("BTCUSDT", DOWN if side == BUY else UP)]
+
+    def test_a_hedged_pool_is_watched_both_ways(self) -> None:
+        from exsim.ledger.risk_index import DOWN, UP
+
+        h = LedgerHarness(exchange_kwargs={"liquidations": False})
+        h.deposit(1, 1_000 * USDT)
+        h.ledger.set_position_mode(1, True)
+        take(h, 1, BUY, 200, P, pside=LONG)
+        take(h, 1, SELL, 80, P, pside=SHORT)
+        acct = h.ledger.accounts[1]
+        watched = sorted((s, d) for s, d, _, scope in h.ledger.risk.entries() if scope is acct)
+        assert watched == [("BTCUSDT", DOWN), ("BTCUSDT", UP)]
+
+
+class TestIsolatedThreshold:
+    """The isolated bucket's trigger is the exact boundary of the ledger's own check
+    (``ratio × balance <= MM`` on the exact figures at a subtick mark), whether the closed
+    form checks at once or the search decides: compared with a plain bisection of the
+    ledger's check over every positive price, on seeded positions of many sizes,
+    leverages and entry prices (across brackets)."""
+
+    @pytest.mark.parametrize("seed", [1, 2])
+    def test_the_trigger_is_the_bisected_boundary_of_the_exact_check(self, seed: int) -> None:
+        from exsim.ledger.risk_index import DOWN, UP, at_or_past_e8, isolated_threshold_subticks
+
+        rng = random.Random(seed)
+        for _ in range(40):
+            h = LedgerHarness(exchange_kwargs={"liquidations": False})
+            h.deposit(1, 10_000_000 * USDT)
+            h.margin_mode(1, ISOLATED)
+            h.leverage(1, rng.choice([2, 10, 20, 50, 100, 125]))
+            side = rng.choice([BUY, SELL])
+            take(h, 1, side, rng.choice([2, 17, 999, 5_000, 40_000]), P + rng.randrange(-300_000, 300_000))
+            ledger = h.ledger
+            pos = h.pos(1)
+            if pos is None:
+                continue  # refused (over the bracket's leverage): nothing to watch
+            for ratio in (WARN_E8, 100_000_000):
+
+                def hit(p: int) -> bool:
+                    ledger.marks["BTCUSDT"] = p
+                    return at_or_past_e8(ratio, *ledger.isolated_margin_balance_e8(pos))
+
+                lo, hi = 1, 10**16  # long: hit(lo) and not hit(hi); short: the reverse
+                if side == BUY and not hit(lo):
+                    assert isolated_threshold_subticks(ledger, pos, ratio) is None
+                    continue
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if hit(mid) == (side == BUY):
+                        lo = mid
+                    else:
+                        hi = mid
+                expected = (DOWN, lo) if side == BUY else (UP, hi)
+                assert isolated_threshold_subticks(ledger, pos, ratio) == expected
