@@ -1008,6 +1008,17 @@ class Ledger:
             acct.closing_holds -= 1
         del acct.order_ids[order_id]
 
+    def _release_filled(self, acct: Account, order_id: int, hold: OrderHold, qty_lots: int) -> None:
+        """Release the hold of an order that filled ``qty_lots`` pro rata (the rest stays
+        held for the lots still open)."""
+        if qty_lots >= hold.open_lots:
+            release = hold.held_atoms
+        else:
+            release = mul_div_floor(hold.held_atoms, qty_lots, hold.open_lots)
+        hold.held_atoms -= release
+        hold.open_lots -= qty_lots
+        acct.held_atoms -= release
+
     # ------------------------------------------------------------------ fills
     def apply_fill(
         self,
@@ -1036,13 +1047,7 @@ class Ledger:
         acct = book.accounts[account_id]
         hold = self.holds.get(order_id)
         if hold is not None:
-            if qty_lots >= hold.open_lots:
-                release = hold.held_atoms
-            else:
-                release = mul_div_floor(hold.held_atoms, qty_lots, hold.open_lots)  # the rest stays held
-            hold.held_atoms -= release
-            hold.open_lots -= qty_lots
-            acct.held_atoms -= release
+            self._release_filled(acct, order_id, hold, qty_lots)  # pro rata: the rest stays held
         key = (symbol, position_side)
         positions = acct.positions
         pos = positions.get(key)
