@@ -571,9 +571,14 @@ class Exchange:
                 return RejectReason.WOULD_IMMEDIATELY_TRIGGER
         return None
 
-    def _hold(self, market: _Market, cmd: NewOrder, order_id: int) -> str | None:
+    def _hold(self, market: _Market, cmd: NewOrder, order_id: int, store: bool = False) -> str | None:
         """Margin for an order about to be accepted (held now for a book order, checked
-        only for one that waits), or the refusal."""
+        only for one that waits), or the refusal.
+
+        An order that executes at once (market, IOC, FOK) is only checked, nothing held
+        (:meth:`Ledger.hold_for_order`'s ``store``), unless ``store``: the caller holds
+        margin for other orders before this one executes (OCO legs, bracket exits), and
+        their checks must see its hold."""
         ledger = self.ledger
         if ledger is None:
             return None
@@ -585,7 +590,7 @@ class Exchange:
         may_rest = not is_market and (cmd.tif == GTC or cmd.tif == GTX)
         return ledger.hold_for_order(
             order_id, cmd.account_id, cmd.symbol, cmd.side, cmd.qty_lots, notional, cmd.reduce_only, cmd.position_side,
-            may_rest,
+            may_rest, store,
         )
 
     def _accept(self, market: _Market, cmd: NewOrder, order_id: int, exit_of_bracket: bool = False) -> Order | None:
@@ -971,13 +976,12 @@ class Exchange:
         assert ledger is not None
         symbol = market.instrument.symbol
         acct = ledger.account_for(pos.account_id, symbol)
-        holds = ledger.holds
+        orders = market.book.orders
         book = market.book
         closing = [
-            book.orders[oid]
-            for oid, s in acct.order_ids.items()
-            if s == symbol and oid in book.orders and holds[oid].closing
-            and book.orders[oid].position_side == pos.position_side
+            orders[oid]
+            for oid in ledger.closing_order_ids(acct, symbol)
+            if oid in orders and orders[oid].position_side == pos.position_side
         ]
         if not closing:
             return
@@ -1145,7 +1149,7 @@ class Exchange:
             # the size of the position, must both pass)
             for i in sorted(range(len(legs)), key=lambda i: legs[i].order_type not in WAITING_TYPES):
                 leg = legs[i]
-                reason = self._hold(market, leg, first + i)
+                reason = self._hold(market, leg, first + i, store=True)
                 if reason:
                     reasons[i] = reason
                     break
@@ -1397,7 +1401,7 @@ class Exchange:
                 if coid is not None and (order.account_id, coid) in self._client_ids:
                     reason: str | None = RejectReason.DUPLICATE_CLIENT_ORDER_ID
                 else:
-                    reason = self._hold(market, order, self.next_order_id)
+                    reason = self._hold(market, order, self.next_order_id, store=True)
                 if reason:
                     self._reject(order, reason)
                     continue

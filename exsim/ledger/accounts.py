@@ -9,7 +9,10 @@ asset), leverage a plain int. A position keeps its **exact entry cost** — the 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
+
+if TYPE_CHECKING:
+    from exsim.ledger.holds import OpenOrders
 
 # order sides, numbered as the exchange passes them (``exsim.book.orders.BUY`` / ``SELL``;
 # the ledger imports nothing from the book, so it names them itself)
@@ -47,11 +50,11 @@ class SharedMap(dict[Any, Any]):
     """A read-only ``dict`` that several accounts may hold at once (copy-on-write).
 
     Every new :class:`Account` starts with the one shared empty instance,
-    :data:`NO_ENTRIES`, in place of each of its four dicts; the
+    :data:`NO_ENTRIES`, in place of each of its three dicts; the
     :class:`~exsim.ledger.Ledger`, their only writer, gives an account a dict of its own
     at its first write (it tests ``type(d) is not dict``). Without this a million accounts
-    would carry four million dicts (64 B each empty), most of which never get an entry
-    (``leverages``; ``order_ids`` of accounts that only hold positions). ``margin_modes``
+    would carry three million dicts (64 B each empty), most of which never get an entry
+    (``leverages``; ``positions`` of accounts that only place orders). ``margin_modes``
     stays shared: the ledger replaces it, on each change, with the one ``SharedMap`` it
     keeps for that set of modes (184 B less per account with one isolated instrument).
     Reads behave as on any dict; writes raise ``TypeError``, never a change that other
@@ -71,6 +74,9 @@ class SharedMap(dict[Any, Any]):
 
 #: the empty mapping every new account starts with (see :class:`SharedMap`)
 NO_ENTRIES: Final = SharedMap()
+#: the empty order list every new account starts with: an empty tuple, so a write to it
+#: fails (the ledger gives the account a list of its own at its first order)
+NO_ORDERS: Final = ()
 
 
 class Position:
@@ -164,7 +170,9 @@ class Account:
         "margin_modes",
         "leverages",
         "positions",
-        "order_ids",
+        "order_list",
+        "order_count",
+        "orders_index",
         "deposited_atoms",
         "withdrawn_atoms",
         "realized_pnl_atoms",
@@ -182,14 +190,19 @@ class Account:
         self.wallet_atoms = 0
         self.held_atoms = 0
         self.hedge_mode = False
-        # the four dicts start as the shared empty NO_ENTRIES; the ledger, their only
+        # the three dicts start as the shared empty NO_ENTRIES; the ledger, their only
         # writer, gives the account its own at the first write (see SharedMap)
         self.margin_modes: dict[str, int] = NO_ENTRIES  # symbol -> CROSS / ISOLATED (default CROSS)
         self.leverages: dict[str, int] = NO_ENTRIES  # symbol -> leverage (default: the ledger's)
         #: (symbol, position_side) -> Position; flat positions are removed
         self.positions: dict[tuple[str, int], Position] = NO_ENTRIES
-        #: order id -> symbol of every open order (resting or waiting), in arrival order
-        self.order_ids: dict[int, str] = NO_ENTRIES
+        #: the ids of its open orders (resting or waiting) in arrival order, and of some
+        #: that have left (pruned lazily by the ledger, its only writer; see
+        #: :mod:`exsim.ledger.holds`): read :attr:`order_ids` instead
+        self.order_list: list[int] = NO_ORDERS  # type: ignore[assignment]
+        self.order_count = 0  # how many open orders it has
+        #: the ledger's index of open orders (their holds and symbols); None until the first order
+        self.orders_index: OpenOrders | None = None
         self.deposited_atoms = 0
         self.withdrawn_atoms = 0
         self.realized_pnl_atoms = 0  # over every position, closed ones included
@@ -203,6 +216,16 @@ class Account:
         #: how many of its open orders' holds are closing ones (kept by the ledger): the
         #: exchange trims closing orders after a fill only for an account that has some
         self.closing_holds = 0
+
+    @property
+    def order_ids(self) -> dict[int, str]:
+        """Order id -> symbol of every open order (resting or waiting), in arrival order: a
+        new dict, built from :attr:`order_list` (:data:`NO_ENTRIES` when there is none).
+        O(open orders of the account)."""
+        index = self.orders_index
+        if not self.order_count or index is None:
+            return NO_ENTRIES
+        return index.listing(self.order_list)
 
     @property
     def open_orders(self) -> dict[str, int]:

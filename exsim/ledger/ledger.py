@@ -51,10 +51,31 @@ from exsim.ledger.accounts import (
     ISOLATED,
     LONG,
     SHORT,
+    NO_ORDERS,
     Account,
     Portfolio,
     Position,
     SharedMap,
+)
+from exsim.ledger.holds import (
+    ACCOUNT_SHIFT,
+    HELD_MASK,
+    HELD_SHIFT,
+    HOLD_CLOSING,
+    HOLD_MAY_REST,
+    HOLD_PSIDE_SHIFT,
+    HOLD_SIDE,
+    LOTS_MASK,
+    LOTS_SHIFT,
+    NOTIONAL_MASK,
+    NOTIONAL_SHIFT,
+    SYMBOL_MASK,
+    SYMBOL_SHIFT,
+    OpenOrders,
+    OrderHold,
+    fits,
+    hold_flags,
+    pack,
 )
 from exsim.ledger.collateral import (
     AUTO_EXCHANGE_THRESHOLD_USD_E8,
@@ -113,79 +134,6 @@ class Reason:
     INVALID_COLLATERAL_MODE: Final = "INVALID_COLLATERAL_MODE"  # not single-asset / multi-assets
     ISOLATED_IN_MULTI_ASSETS: Final = "ISOLATED_IN_MULTI_ASSETS"  # multi-assets mode is cross only
     NO_INDEX_PRICE: Final = "NO_INDEX_PRICE"  # a multi-assets account holds an asset with no index price
-
-
-#: :attr:`OrderHold.flags` bits (the side is bit 0: BUY 0, SELL 1; the position side bits 1-2)
-HOLD_SIDE: Final = 1
-HOLD_PSIDE_SHIFT: Final = 1
-HOLD_REDUCE_ONLY: Final = 8
-HOLD_CLOSING: Final = 16
-HOLD_MAY_REST: Final = 32
-
-
-class OrderHold:
-    """Margin held on the cross wallet for one open order. Mutable, slotted.
-
-    One lives per resting order, so it is kept small (80 B): the order's fixed
-    attributes (side, position side, reduce-only, whether it may rest) and whether it
-    closes a position are bits of one small int, :attr:`flags` (``HOLD_*``), read through
-    properties of the same names.
-    """
-
-    __slots__ = ("account_id", "symbol", "held_atoms", "open_lots", "notional_atoms", "flags")
-
-    def __init__(
-        self,
-        account_id: int,
-        symbol: str,
-        held_atoms: int,
-        open_lots: int,
-        closing: bool,
-        side: int,
-        reduce_only: bool,
-        position_side: int,
-        notional_atoms: int = 0,
-        may_rest: bool = True,
-    ) -> None:
-        self.account_id = account_id
-        self.symbol = symbol
-        self.held_atoms = held_atoms
-        self.open_lots = open_lots
-        self.notional_atoms = notional_atoms  # worst-case notional (for brackets)
-        self.flags = (
-            side
-            | position_side << HOLD_PSIDE_SHIFT
-            | (HOLD_REDUCE_ONLY if reduce_only else 0)
-            | (HOLD_CLOSING if closing else 0)
-            | (HOLD_MAY_REST if may_rest else 0)  # False for orders that execute at once (IOC, FOK, market)
-        )
-
-    @property
-    def side(self) -> int:
-        return self.flags & HOLD_SIDE
-
-    @property
-    def position_side(self) -> int:
-        return self.flags >> HOLD_PSIDE_SHIFT & 3
-
-    @property
-    def reduce_only(self) -> bool:
-        return bool(self.flags & HOLD_REDUCE_ONLY)
-
-    @property
-    def closing(self) -> bool:
-        """Whether it only closes a position (it holds the fee only)."""
-        return bool(self.flags & HOLD_CLOSING)
-
-    @property
-    def may_rest(self) -> bool:
-        return bool(self.flags & HOLD_MAY_REST)
-
-    def __repr__(self) -> str:
-        return (
-            f"OrderHold(acct={self.account_id} {self.symbol} held={self.held_atoms} open={self.open_lots} "
-            f"notional={self.notional_atoms} flags={self.flags:#x})"
-        )
 
 
 class AssetBook:
@@ -273,7 +221,11 @@ class Ledger:
         #: latest mark (or, before the first mark, last trade) price per symbol, in
         #: subticks (1e-8 of the quote asset: the venue's mark is finer than the tick)
         self.marks: dict[str, int] = {}
-        self.holds: dict[int, OrderHold] = {}  # order id -> hold
+        #: the open orders: their holds (packed ints, see :mod:`exsim.ledger.holds`) and
+        #: the symbols of those waiting for a trigger
+        self._orders = OpenOrders(list(self.instruments))
+        self._holds: dict[int, int] = self._orders.held  # order id -> packed hold
+        self._symbol_index: dict[str, int] = {s: i for i, s in enumerate(self._orders.symbols)}
         self._position_keys: dict[tuple[str, int], tuple[str, int]] = {}  # one key tuple per (symbol, side)
         self._shared_modes: dict[frozenset[tuple[str, int]], SharedMap] = {}  # margin modes -> the one shared copy
         self.risk = RiskIndex(self, warn_ratio_e8)
@@ -296,6 +248,18 @@ class Ledger:
         self.exchange_due: set[int] = set()
         #: the autoExchangeThreshold, 1e-8 USD (a USDⓈ wallet worth less is auto-exchanged)
         self.auto_exchange_threshold_usd_e8 = AUTO_EXCHANGE_THRESHOLD_USD_E8
+
+    @property
+    def holds(self) -> dict[int, OrderHold]:
+        """Order id -> its margin hold, unpacked: a new dict, for inspection and checks.
+        O(open orders); the ledger itself reads the packed holds."""
+        symbols = self._orders.symbols
+        return {order_id: OrderHold.unpack(packed, symbols) for order_id, packed in self._holds.items()}
+
+    def hold(self, order_id: int) -> OrderHold | None:
+        """The margin hold of one open order, unpacked (None: it holds nothing). O(1)."""
+        packed = self._holds.get(order_id)
+        return None if packed is None else OrderHold.unpack(packed, self._orders.symbols)
 
     # ------------------------------------------------------------------ the home asset's totals
     # one-asset views kept for callers that know only one asset (the home asset's book)
@@ -652,7 +616,7 @@ class Ledger:
 
     def _has_exposure(self, acct: Account, symbol: str | None) -> bool:
         if symbol is None:
-            return bool(acct.positions) or bool(acct.order_ids)
+            return bool(acct.positions) or acct.order_count > 0
         return symbol in acct.order_ids.values() or any(s == symbol for s, _ in acct.positions)
 
     def set_margin_mode(self, account_id: int, symbol: str, mode: int) -> str | None:
@@ -791,7 +755,7 @@ class Ledger:
         else:
             return Reason.POSITION_SIDE_MISMATCH, 0, False
         inst = self.instruments[symbol]
-        pos = acct.positions.get((symbol, position_side))
+        pos = acct.positions.get((symbol, position_side)) if acct.positions else None
         pos_qty = pos.qty_lots if pos is not None else 0
         buy = side == BUY
         if position_side == BOTH:
@@ -810,14 +774,14 @@ class Ledger:
         fee = rate_ceil(notional_atoms, inst.taker_fee_e8)
         if closing:
             return None, fee, True
-        lev = acct.leverages.get(symbol, self.default_leverage)
+        lev = acct.leverages.get(symbol, self.default_leverage) if acct.leverages else self.default_leverage
         if self.tier_from_orders:
             total = self._tier_notional(acct, symbol, side, notional_atoms)
         else:
             total = notional_atoms
             if pos is not None:
                 total += ceil_div(self.position_value_e8(pos)[0], ATOMS_E8_PER_ATOM)  # its notional, rounded up
-            if acct.order_ids:
+            if acct.order_count:
                 total += self.open_order_notional(acct, symbol)
         if total > inst.max_notional_limit_atoms:
             return Reason.NOTIONAL_ABOVE_MAX, 0, False
@@ -827,16 +791,18 @@ class Ledger:
 
     def _closing_lots(self, acct: Account, symbol: str, position_side: int, side: int, exclude: int) -> int:
         """Open lots of the account's resting closing orders on one position and side. O(its orders)."""
-        holds = self.holds
+        held = self._holds
         total = 0
-        # closing, may rest, this position side and this side; reduce-only either way
-        mask = HOLD_CLOSING | HOLD_MAY_REST | 3 << HOLD_PSIDE_SHIFT | HOLD_SIDE
-        resting_close = HOLD_CLOSING | HOLD_MAY_REST | position_side << HOLD_PSIDE_SHIFT | side
-        for order_id, s in acct.order_ids.items():
-            if s == symbol and order_id != exclude:
-                hold = holds.get(order_id)
-                if hold is not None and hold.flags & mask == resting_close:
-                    total += hold.open_lots
+        # this instrument, closing, may rest, this position side and this side; reduce-only either way
+        mask = SYMBOL_MASK << SYMBOL_SHIFT | HOLD_CLOSING | HOLD_MAY_REST | 3 << HOLD_PSIDE_SHIFT | HOLD_SIDE
+        want = (
+            self._symbol_index[symbol] << SYMBOL_SHIFT
+            | HOLD_CLOSING | HOLD_MAY_REST | position_side << HOLD_PSIDE_SHIFT | side
+        )
+        for order_id in acct.order_list:
+            packed = held.get(order_id)
+            if packed is not None and packed & mask == want and order_id != exclude:
+                total += packed >> LOTS_SHIFT & LOTS_MASK
         return total
 
     def _tier_notional(self, acct: Account, symbol: str, side: int, notional_atoms: int) -> int:
@@ -848,25 +814,40 @@ class Ledger:
         for (s, _), p in acct.positions.items():
             if s == symbol and p.qty_lots:
                 sides[0 if p.qty_lots > 0 else 1] += self.position_figures(p)[0]
-        holds = self.holds
-        for order_id, s in acct.order_ids.items():
-            if s == symbol:
-                hold = holds.get(order_id)
-                if hold is not None and not hold.flags & HOLD_CLOSING:
-                    sides[hold.flags & HOLD_SIDE] += hold.notional_atoms  # BUY 0, SELL 1
+        held = self._holds
+        mask = SYMBOL_MASK << SYMBOL_SHIFT | HOLD_CLOSING
+        want = self._symbol_index[symbol] << SYMBOL_SHIFT  # this instrument, not closing
+        for order_id in acct.order_list:
+            packed = held.get(order_id)
+            if packed is not None and packed & mask == want:
+                sides[packed & HOLD_SIDE] += packed >> NOTIONAL_SHIFT & NOTIONAL_MASK  # BUY 0, SELL 1
         return max(sides)
 
     def open_order_notional(self, acct: Account, symbol: str) -> int:
         """Worst-case notional of the account's open orders on ``symbol`` that may open
         positions (closing orders excluded). O(open orders of the account)."""
-        holds = self.holds
+        held = self._holds
         total = 0
-        for order_id, s in acct.order_ids.items():
-            if s == symbol:
-                hold = holds.get(order_id)
-                if hold is not None and not hold.flags & HOLD_CLOSING:
-                    total += hold.notional_atoms
+        mask = SYMBOL_MASK << SYMBOL_SHIFT | HOLD_CLOSING
+        want = self._symbol_index[symbol] << SYMBOL_SHIFT  # this instrument, not closing
+        for order_id in acct.order_list:
+            packed = held.get(order_id)
+            if packed is not None and packed & mask == want:
+                total += packed >> NOTIONAL_SHIFT & NOTIONAL_MASK
         return total
+
+    def closing_order_ids(self, acct: Account, symbol: str) -> list[int]:
+        """Ids of the account's open orders on ``symbol`` that hold as closing orders,
+        in arrival order. O(open orders of the account)."""
+        held = self._holds
+        mask = SYMBOL_MASK << SYMBOL_SHIFT | HOLD_CLOSING
+        want = self._symbol_index[symbol] << SYMBOL_SHIFT | HOLD_CLOSING
+        out = []
+        for order_id in acct.order_list:
+            packed = held.get(order_id)
+            if packed is not None and packed & mask == want:
+                out.append(order_id)
+        return out
 
     def order_problem(
         self, account_id: int, symbol: str, side: int, qty_lots: int, reduce_only: bool, position_side: int
@@ -879,15 +860,37 @@ class Ledger:
             acct = self.account_for(account_id, symbol)  # multi-assets: other assets back it
         return self._hold_needed(acct, symbol, side, qty_lots, 0, reduce_only, position_side)[0]
 
+    def _list_order(self, acct: Account, order_id: int) -> None:
+        """Add an open order to the account's list (see :mod:`exsim.ledger.holds`)."""
+        order_list = acct.order_list
+        if type(order_list) is not list:  # still the shared empty one: the account gets its own
+            order_list = acct.order_list = []
+            acct.orders_index = self._orders
+        order_list.append(order_id)
+        acct.order_count += 1
+
+    def _unlist_order(self, acct: Account) -> None:
+        """An open order of the account left (already gone from the index): its id stays
+        in the list until the list is mostly ids of orders that left, then those go.
+        O(1) amortized."""
+        count = acct.order_count = acct.order_count - 1
+        if not count:
+            acct.order_list = NO_ORDERS  # type: ignore[assignment]
+        elif len(acct.order_list) > 2 * count + 8:
+            acct.order_list = list(self._orders.listing(acct.order_list))
+
     def count_order(self, account_id: int, symbol: str, delta: int, order_id: int) -> None:
         """Count an open order that holds no margin (stop orders) in (+1) or out (−1)."""
         acct = self._book_of[symbol].accounts[account_id]
         if delta > 0:
-            if type(acct.order_ids) is not dict:  # still the shared empty mapping
-                acct.order_ids = dict(acct.order_ids)
-            acct.order_ids[order_id] = symbol
+            self._orders.waiting[order_id] = symbol
+            self._list_order(acct, order_id)
         else:
-            del acct.order_ids[order_id]
+            del self._orders.waiting[order_id]
+            # out of the list now, not lazily: a stop that triggered comes back as a book
+            # order and is listed again, last (it arrives again); an id is never listed twice
+            acct.order_list.remove(order_id)
+            self._unlist_order(acct)
 
     def hold_for_order(
         self,
@@ -900,6 +903,7 @@ class Ledger:
         reduce_only: bool,
         position_side: int,
         may_rest: bool = True,
+        store: bool = True,
     ) -> str | None:
         """Hold initial margin and the worst-case taker fee for a new order, or refuse it.
 
@@ -910,8 +914,15 @@ class Ledger:
         as if it opened a position — conservative; released as it fills or ends.
         The leverage must not exceed the max leverage of the bracket that the position's
         notional plus this order's falls in.
+
+        ``store=False`` with ``may_rest=False``: the order executes now and leaves before
+        anything else in the command checks or moves margin (a plain market, IOC or FOK
+        order), so it is checked only — the same verdict — and nothing is held for it:
+        the hold would be released, every atom of it, before anyone could see it. A
+        multi-assets account is always held (its figures span every asset).
         """
-        acct = self._book_of[symbol].accounts.get(account_id)
+        book = self._book_of[symbol]
+        acct = book.accounts.get(account_id)
         if acct is None:
             if account_id not in self.portfolios:
                 return Reason.NO_ACCOUNT
@@ -923,16 +934,22 @@ class Ledger:
             return problem
         if hold > self._room_for_hold(acct, symbol, closing):
             return Reason.INSUFFICIENT_MARGIN
+        if not (store or may_rest or self.portfolios and account_id in self.portfolios):
+            return None
+        if not fits(qty_lots, hold, notional_atoms):
+            return Reason.NOTIONAL_ABOVE_MAX  # beyond any venue's limits (see exsim.ledger.holds)
         acct.held_atoms += hold
         if closing:
             acct.closing_holds += 1
-        order_ids = acct.order_ids
-        if type(order_ids) is not dict:  # still the shared empty mapping: the account gets its own
-            order_ids = acct.order_ids = dict(order_ids)
-        order_ids[order_id] = symbol
-        self.holds[order_id] = OrderHold(
-            account_id, symbol, hold, qty_lots, closing, side, reduce_only, position_side, notional_atoms, may_rest
+        self._holds[order_id] = (
+            account_id << ACCOUNT_SHIFT
+            | notional_atoms << NOTIONAL_SHIFT
+            | hold << HELD_SHIFT
+            | qty_lots << LOTS_SHIFT
+            | self._symbol_index[symbol] << SYMBOL_SHIFT
+            | hold_flags(side, position_side, reduce_only, closing, may_rest)
         )
+        self._list_order(acct, order_id)
         return None
 
     def _room_for_hold(self, acct: Account, symbol: str, closing: bool) -> int:
@@ -962,12 +979,17 @@ class Ledger:
             return free  # unrealized profit backs no payment: the wallet alone
         return free + upnl  # a loss counts for both
 
+    def _hold_owner(self, packed: int) -> Account:
+        """The account a packed hold belongs to."""
+        symbol = self._orders.symbols[packed >> SYMBOL_SHIFT & SYMBOL_MASK]
+        return self._book_of[symbol].accounts[packed >> ACCOUNT_SHIFT]
+
     def rehold_order(self, order_id: int, open_lots: int, notional_atoms: int) -> str | None:
         """Re-size the hold of an amended order; refused (nothing changed) if margin is short.
 
         A reduction (no more lots, no more notional) is never refused.
         """
-        hold = self.holds[order_id]
+        hold = OrderHold.unpack(self._holds[order_id], self._orders.symbols)
         acct = self._book_of[hold.symbol].accounts[hold.account_id]
         problem, need, closing = self._hold_needed(
             acct, hold.symbol, hold.side, open_lots, notional_atoms, hold.reduce_only, hold.position_side, order_id
@@ -988,25 +1010,42 @@ class Ledger:
         # trims closing orders after fills and reduces amended orders relying on it)
         if grow > 0 and grow > self._room_for_hold(acct, hold.symbol, closing):
             return Reason.INSUFFICIENT_MARGIN
-        acct.held_atoms += need - hold.held_atoms
-        hold.held_atoms = need
-        hold.open_lots = open_lots
+        if not fits(open_lots, need, notional_atoms):
+            return Reason.NOTIONAL_ABOVE_MAX  # beyond any venue's limits (see exsim.ledger.holds)
+        acct.held_atoms += grow
         if closing != hold.closing:
-            hold.flags ^= HOLD_CLOSING
             acct.closing_holds += 1 if closing else -1
-        hold.notional_atoms = notional_atoms
+        flags = hold.flags & ~HOLD_CLOSING | (HOLD_CLOSING if closing else 0)
+        self._holds[order_id] = pack(
+            hold.account_id, self._symbol_index[hold.symbol], flags, open_lots, need, notional_atoms
+        )
         return None
 
     def release_order(self, order_id: int) -> None:
         """The order ended (cancelled, expired, filled): release what it still holds."""
-        hold = self.holds.pop(order_id, None)
-        if hold is None:
+        packed = self._holds.pop(order_id, None)
+        if packed is None:
             return
-        acct = self._book_of[hold.symbol].accounts[hold.account_id]
-        acct.held_atoms -= hold.held_atoms
-        if hold.flags & HOLD_CLOSING:
+        acct = self._hold_owner(packed)
+        acct.held_atoms -= packed >> HELD_SHIFT & HELD_MASK
+        if packed & HOLD_CLOSING:
             acct.closing_holds -= 1
-        del acct.order_ids[order_id]
+        self._unlist_order(acct)
+
+    def _release_filled(self, acct: Account, order_id: int, packed: int, qty_lots: int) -> None:
+        """Release the hold of an order that filled ``qty_lots`` pro rata (the rest stays
+        held for the lots still open)."""
+        open_lots = packed >> LOTS_SHIFT & LOTS_MASK
+        held = packed >> HELD_SHIFT & HELD_MASK
+        if qty_lots >= open_lots:
+            release = held
+        else:
+            release = mul_div_floor(held, qty_lots, open_lots)
+        if qty_lots > open_lots:
+            raise StateError(f"order {order_id} filled {qty_lots} lots with {open_lots} open")
+        # the fields hold at least what comes off them: no borrow into the next field
+        self._holds[order_id] = packed - (release << HELD_SHIFT) - (qty_lots << LOTS_SHIFT)
+        acct.held_atoms -= release
 
     # ------------------------------------------------------------------ fills
     def apply_fill(
@@ -1034,15 +1073,9 @@ class Ledger:
         inst = self.instruments[symbol]
         book = self._book_of[symbol]
         acct = book.accounts[account_id]
-        hold = self.holds.get(order_id)
+        hold = self._holds.get(order_id)
         if hold is not None:
-            if qty_lots >= hold.open_lots:
-                release = hold.held_atoms
-            else:
-                release = mul_div_floor(hold.held_atoms, qty_lots, hold.open_lots)  # the rest stays held
-            hold.held_atoms -= release
-            hold.open_lots -= qty_lots
-            acct.held_atoms -= release
+            self._release_filled(acct, order_id, hold, qty_lots)  # pro rata: the rest stays held
         key = (symbol, position_side)
         positions = acct.positions
         pos = positions.get(key)
@@ -1552,7 +1585,7 @@ class Ledger:
             return Reason.NO_ACCOUNT
         if (mode == MULTI_ASSETS) == (account_id in self.portfolios):
             return None
-        if any(a.positions or a.order_ids for a in accounts):
+        if any(a.positions or a.order_count for a in accounts):
             return Reason.HAS_POSITION_OR_ORDERS
         if mode == MULTI_ASSETS:
             if any(ISOLATED in a.margin_modes.values() for a in accounts):
@@ -1647,7 +1680,7 @@ class Ledger:
             pf = self.portfolios.get(account_id)
             if pf is None:
                 continue
-            idle = not any(a.positions or a.order_ids for a in pf.accounts.values())
+            idle = not any(a.positions or a.order_count for a in pf.accounts.values())
             wallets = {a: acct.wallet_atoms for a, acct in pf.accounts.items()}
             plan = plan_auto_exchange(
                 wallets, self.collateral, idle=idle, usd_assets=USD_ASSETS,
@@ -1723,6 +1756,7 @@ class Ledger:
         net: dict[str, int] = {}
         held: dict[tuple[int, str], int] = {}
         closing: dict[tuple[int, str], int] = {}
+        listed: dict[int, tuple[Account, dict[int, str]]] = {}  # id(account) -> its open orders
         for order_id, hold in self.holds.items():
             book = self._book_of[hold.symbol]
             key = (hold.account_id, book.asset)
@@ -1730,10 +1764,23 @@ class Ledger:
             if hold.closing:
                 closing[key] = closing.get(key, 0) + 1
             owner = book.accounts.get(hold.account_id)
-            if owner is None or owner.order_ids.get(order_id) != hold.symbol:
+            if owner is not None and id(owner) not in listed:
+                listed[id(owner)] = (owner, owner.order_ids)
+            if owner is None or listed[id(owner)][1].get(order_id) != hold.symbol:
                 raise StateError(f"hold of order {order_id} missing from its account's open orders")
-            if hold.held_atoms < 0 or hold.open_lots < 0:
-                raise StateError(f"negative hold {hold.held_atoms} / {hold.open_lots}")
+        for order_id, symbol in self._orders.waiting.items():
+            if order_id in self._holds or symbol not in self._book_of:
+                raise StateError(f"waiting order {order_id} ({symbol}) also holds margin, or has no instrument")
+        for book in self.assets.values():
+            for acct in book.accounts.values():
+                ids = acct.order_list
+                if len(set(ids)) != len(ids) or acct.order_count != len(acct.order_ids):
+                    raise StateError(
+                        f"account {acct.account_id}: lists {len(ids)} orders ({len(set(ids))} distinct), "
+                        f"counts {acct.order_count}, has {len(acct.order_ids)} open"
+                    )
+                if acct.order_count and acct.orders_index is not self._orders:
+                    raise StateError(f"account {acct.account_id}: its orders are indexed elsewhere")
         for book in self.assets.values():
             for acct in (*book.accounts.values(), book.external, book.fund, book.desk):
                 self._check_account(acct, book, held, net)

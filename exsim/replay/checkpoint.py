@@ -84,7 +84,7 @@ if TYPE_CHECKING:
     from exsim.replay.interfaces import ReplayForCheckpoint
 
 SNAPSHOT_NAME = "replay.snapshot"
-FORMAT = 6  # bump when the layout of the file or of the saved state changes (1: a pickle; 4: plain data, marks in subticks, run CSVs streamed; 5: the recorder's round trips and equity curve, trades.csv streamed; 6: the recorder's position tracks, positions.csv and depth.csv streamed; 2 and 3 were never released)
+FORMAT = 7  # bump when the layout of the file or of the saved state changes (1: a pickle; 4: plain data, marks in subticks, run CSVs streamed; 5: the recorder's round trips and equity curve, trades.csv streamed; 6: the recorder's position tracks, positions.csv and depth.csv streamed; 7: order holds packed into ints, accounts list their orders; 2 and 3 were never released)
 MAGIC = "EXSIM-SNAPSHOT"
 _EDGE_BYTES = 1 << 16  # hashed at each end of an input file, and before the events.jsonl offset
 #: Replay attributes a snapshot leaves out: the input streams and the model they drive

@@ -570,9 +570,8 @@ def _open_order_margin(ledger: Any, acct: Account) -> dict[tuple[str, int], int]
     Orders waiting outside the book (stops) hold no margin; they appear with 0 on the
     BOTH side (one-way) or on both sides (hedge), so they still count as open orders."""
     out: dict[tuple[str, int], int] = {}
-    holds = ledger.holds
     for oid, symbol in acct.order_ids.items():
-        hold = holds.get(oid)
+        hold = ledger.hold(oid)
         if hold is None:
             for side in _sides(acct):
                 out.setdefault((symbol, side), 0)

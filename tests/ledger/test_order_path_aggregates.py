@@ -11,15 +11,19 @@ one-position cross pool's direct triggers (the same as the general path's).
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exsim.errors import StateError
-from exsim.ledger import EXTERNAL, ISOLATED, LONG, SHORT, Ledger, OrderHold
+from exsim.book.orders import STOP_LIMIT, STOP_MARKET
+from exsim.ledger import EXTERNAL, ISOLATED, LONG, SHORT, Ledger, OrderHold, holds
+from exsim.ledger.accounts import NO_ENTRIES, NO_ORDERS
 from exsim.ledger.risk_index import DEFAULT_WARN_RATIO_E8, LIQUIDATION_RATIO_E8, _pool_triggers, cross_triggers
 
-from .harness import ALICE, BOB, BTC, BUY, ETH, P, SELL, SYM, LedgerHarness, USDT
+from .harness import ALICE, BOB, BTC, BUY, ETH, P, SELL, SYM, LedgerHarness, USDT, reasons
 
 
 def funded(*accounts: int) -> LedgerHarness:
@@ -125,9 +129,102 @@ class TestOrderHold:
             side, pside, reduce_only, closing, may_rest,
         )
 
-    def test_is_small(self) -> None:
-        assert not hasattr(OrderHold(1, SYM, 0, 1, False, BUY, False, 0), "__dict__")
-        assert len(OrderHold.__slots__) == 6
+    @pytest.mark.parametrize("flags", [0, 1, 0b111111])
+    def test_a_packed_hold_unpacks_to_its_figures_even_at_their_widest(self, flags: int) -> None:
+        lots, held, notional = holds.LOTS_MASK, holds.HELD_MASK, holds.NOTIONAL_MASK
+        assert holds.fits(lots, held, notional) and not holds.fits(lots + 1, 0, 0)
+        assert not holds.fits(0, held + 1, 0) and not holds.fits(0, 0, notional + 1)
+        for figures in ((lots, held, notional), (1, 2, 3), (0, 0, 0)):
+            packed = holds.pack(10**12, 2, flags, *figures)
+            hold = OrderHold.unpack(packed, ["A", "B", SYM])
+            assert (hold.account_id, hold.symbol, hold.flags) == (10**12, SYM, flags)
+            assert (hold.open_lots, hold.held_atoms, hold.notional_atoms) == figures
+
+    def test_a_resting_order_holds_one_small_int(self) -> None:
+        """The ledger stores one int per resting order (60 B for an account id below 2^24)."""
+        h = funded(ALICE)
+        h.new(ALICE, BUY, 2, P - 100)
+        packed = h.ledger._holds[h.last_order_id()]
+        assert type(packed) is int and sys.getsizeof(packed) <= 60
+        assert h.ledger.hold(h.last_order_id()) == h.ledger.holds[h.last_order_id()]
+
+    def test_an_order_beyond_the_fields_is_refused(self) -> None:
+        """A closing order skips the bracket cap that refuses such an opening first."""
+        ledger = Ledger([BTC])
+        ledger.deposit(ALICE, 10**30)
+        ledger.apply_fill(ALICE, 0, SYM, BUY, 10, P, 0, 0)
+        ledger.apply_fill(EXTERNAL, 0, SYM, SELL, 10, P, 0, 0)
+        too_big = holds.NOTIONAL_MASK + 1
+        assert ledger.hold_for_order(1, ALICE, SYM, SELL, 10, too_big, True, 0) == "NOTIONAL_ABOVE_MAX"
+        assert not ledger._holds and ledger.accounts[ALICE].held_atoms == 0
+        assert ledger.hold_for_order(1, ALICE, SYM, SELL, 10, too_big - 1, True, 0) is None
+        assert ledger.hold(1).notional_atoms == too_big - 1  # type: ignore[union-attr]
+
+
+class TestOrderList:
+    def test_lists_open_orders_in_arrival_order_and_prunes_those_that_left(self) -> None:
+        h = funded(ALICE)
+        ids = []
+        for i in range(40):
+            assert not reasons(h.new(ALICE, BUY, 2, P - 100 - i))
+            ids.append(h.last_order_id())
+        acct = h.acct(ALICE)
+        assert list(acct.order_ids) == ids and acct.order_count == 40
+        for oid in ids[:30]:
+            h.cancel(ALICE, oid)
+        # ids of orders that left go once they are most of the list: it stays O(open orders)
+        assert list(acct.order_ids) == ids[30:] and acct.order_count == 10
+        assert len(acct.order_list) <= 2 * 10 + 8
+        for oid in ids[30:]:
+            h.cancel(ALICE, oid)
+        assert acct.order_ids is NO_ENTRIES and acct.order_list is NO_ORDERS and acct.order_count == 0
+
+    def test_a_stop_that_triggers_is_listed_again_last(self) -> None:
+        """As the dict it replaces (deleted and inserted again): the triggered stop arrives
+        again after the orders placed while it waited."""
+        h = funded(ALICE)
+        assert not reasons(h.new(ALICE, SELL, 2, trigger=P - 50, order_type=STOP_MARKET))
+        stop = h.last_order_id()
+        assert not reasons(h.new(ALICE, BUY, 2, P - 100))
+        bid = h.last_order_id()
+        assert list(h.acct(ALICE).order_ids) == [stop, bid]
+        assert not reasons(h.new(ALICE, SELL, 2, P + 300, trigger=P - 2, order_type=STOP_LIMIT))  # rests when it fires
+        stop_limit = h.last_order_id()
+        h.mark(P)
+        h.tape(SELL, P - 2, 1)  # the last price reaches the stop limit's trigger, not the other's
+        assert stop_limit in h.ex.book(SYM).orders
+        assert list(h.acct(ALICE).order_ids) == [stop, bid, stop_limit]
+        assert h.acct(ALICE).order_ids[stop_limit] == SYM and h.ledger.hold(stop_limit) is not None
+
+    def test_a_wrong_count_fails_the_check(self) -> None:
+        h = funded(ALICE)
+        assert not reasons(h.new(ALICE, BUY, 2, P - 100))
+        h.acct(ALICE).order_count = 2
+        with pytest.raises(StateError, match="counts 2"):
+            h.ledger._check()
+
+
+class TestMarketOrdersHoldNothing:
+    def test_a_market_order_is_checked_with_the_same_verdict_and_holds_nothing(self) -> None:
+        h = funded(ALICE)
+        h.new(ALICE, BUY, 2)
+        assert h.pos(ALICE) is not None and h.held(ALICE) == 0 and not h.ledger._holds
+        assert h.acct(ALICE).order_count == 0
+        h.withdraw(ALICE, h.wallet(ALICE) - 10 * USDT)
+        events = h.new(ALICE, BUY, 10**4)  # far more than 10 USDT can margin
+        assert reasons(events) == ["INSUFFICIENT_MARGIN"]
+
+    def test_held_and_stored_alike_the_hold_for_an_order_that_executes_now(self) -> None:
+        """The ledger's check alone gives the verdict: the same with and without storing."""
+        for store in (True, False):
+            ledger = Ledger([BTC])
+            ledger.deposit(ALICE, 100 * USDT)
+            for notional in (10 * USDT, 10**4 * USDT, 5_000 * USDT):
+                got = ledger.hold_for_order(7, ALICE, SYM, BUY, 3, notional, False, 0, False, store)
+                if got is None:
+                    ledger.release_order(7)
+                assert got == (None if notional == 10 * USDT else "INSUFFICIENT_MARGIN")
+            assert not ledger._holds and ledger.accounts[ALICE].held_atoms == 0
 
 
 class TestExternalMirror:
