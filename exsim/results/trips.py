@@ -368,19 +368,20 @@ class TripBook:
 
     def _position(self, e: Any, pending: dict[tuple[int, str], list[_Piece]],
                   transfers: dict[tuple[int, str, int], tuple[int, str]], closed: list[Trip]) -> None:
-        key = (e.account_id, e.symbol, e.position_side)
+        acct, symbol = e.account_id, e.symbol
+        key = (acct, symbol, e.position_side)
         held = self.held.get(key)
         if held is None:
             held = self.held[key] = _Held()
         q, cost, realized = target = (e.qty_lots, e.cost_atoms, e.realized_pnl_atoms)
         if held.qty_lots == q and held.cost_atoms == cost and (held.realized_atoms == realized or q == 0 and realized == 0):
             return  # a funding, a margin move: no size change (_same, inlined)
-        pieces = pending.get((e.account_id, e.symbol))
-        money = self.money[e.symbol]
+        pieces = pending.get((acct, symbol))
         if pieces:
             if len(pieces) == 1 and self._apply(key, held, pieces[0], closed, target):
                 pieces.pop()  # the usual case: one fill, its position change (_matching_prefix of one)
                 return
+            money = self.money[symbol]
             n = _matching_prefix(held, pieces, target, money)
             if n:
                 for piece in pieces[:n]:
