@@ -282,14 +282,22 @@ class Recorder:
             rec.fees_atoms += fill.fee_atoms
 
     def _write_fills(self) -> None:
-        fills, self.pending_fills = self.pending_fills, []
-        liquidation_orders, self.liquidation_fill_orders = self.liquidation_fill_orders, set()
+        fills = self.pending_fills
+        liquidation_orders = self.liquidation_fill_orders
         # the position right after an order completed, at most once per sampling interval
-        # (a busy strategy's fills are in fills.csv; the series samples them)
-        done = [fl.ts_ns for fl in fills if not fl.leaves_lots and fl.order_id not in liquidation_orders]
-        if done and done[-1] >= self.last_fill_sample_ns + self.replay.config.sample_interval_ns:
-            self.last_fill_sample_ns = done[-1]
-            self._sample(done[-1], "fill")
+        # (a busy strategy's fills are in fills.csv; the series samples them): the time of
+        # the batch's last fill that completed an order, not a liquidation's
+        done_ns = None
+        for fl in reversed(fills):
+            if not fl.leaves_lots and fl.order_id not in liquidation_orders:
+                done_ns = fl.ts_ns
+                break
+        fills.clear()  # (emptied in place: one list for the run, not one per batch)
+        if liquidation_orders:
+            liquidation_orders.clear()
+        if done_ns is not None and done_ns >= self.last_fill_sample_ns + self.replay.config.sample_interval_ns:
+            self.last_fill_sample_ns = done_ns
+            self._sample(done_ns, "fill")
 
     def on_position(self, e: Any) -> None:
         """A PositionChanged of the strategy's account: its symbol's realized PnL."""

@@ -402,7 +402,7 @@ class _Recorder(Recorder):
     def log(self, events: list[Any]) -> None:
         if self.drop_book_deltas:
             events = [e for e in events if type(e) is not BookDelta]
-        super().log(events)
+        Recorder.log(self, events)  # (named, not super(): once per event batch)
 
     def summary(self) -> dict[str, Any]:
         summary = super().summary()
@@ -927,6 +927,9 @@ class Replay:
         }
         if self._hook_book is None:  # nobody listens: straight to the exchange
             self._dispatch[SetReplayedLevels] = self.exchange.submit
+        if not self.ladders:  # replayed depth: no synthetic ladder to bring up to date first
+            for t in (NewOrder, AmendOrder, NewOco, NewBracket):
+                self._dispatch[t] = self.exchange.submit
         self._handlers = self._event_handlers()
         if resume is not None:
             restore(self, resume)
@@ -2032,11 +2035,13 @@ class Replay:
 
     def _on_order_event(self, e: Any) -> None:
         if e.account_id == ACCOUNT_ID:
-            self.ctx._order_event(e)  # the order's handle first: the hook reads it
+            ctx = self.ctx
+            handle = ctx._order_event(e)  # the order's handle first: the hook reads it
             self.recorder.on_order_event(e)
             if self._hook_order is not None:
-                self._hook_order(self.ctx, e)
-            self.ctx._event_handle = None
+                ctx._event_handle = (e, handle)  # (ctx.handle_of(e) in the hook)
+                self._hook_order(ctx, e)
+                ctx._event_handle = None
 
     def _on_fill_event(self, e: Fill) -> None:
         """A fill: to the strategy's handle, the recorder and ``on_fill`` when a side of it is

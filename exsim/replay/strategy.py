@@ -754,15 +754,19 @@ class Context:
         :class:`NewOrder` :meth:`order` makes of them (a market order, or a GTC limit order;
         every other field at its default), built in one step — a strategy's usual order."""
         replay = self._replay
-        if symbol not in replay.exchange.markets:  # (the error order() gives)
+        market = replay.exchange.markets.get(symbol)
+        if market is None:  # (the error order() gives)
             return self._simple(symbol, side, qty_lots, price_ticks)
         self._next_client_id += 1
+        client_order_id = f"s{self._next_client_id}"
+        loop = replay.loop
         cmd = _new(NewOrder, (
-            replay.loop.now_ns + replay.config.latency_ns, self.account_id, symbol, side, qty_lots,
+            loop.now_ns + replay.config.latency_ns, self.account_id, symbol, side, qty_lots,
             0 if price_ticks is None else price_ticks, MARKET if price_ticks is None else LIMIT, GTC,
-            f"s{self._next_client_id}", False, 0, TRIGGER_LAST, BOTH, 0, 0,
+            client_order_id, False, 0, TRIGGER_LAST, BOTH, 0, 0,
         ))
-        handle = self._track(cmd)
+        inst = market.instrument
+        handle = self._live[client_order_id] = OrderHandle(cmd, inst.tick_size, inst.lot_size)  # (_track, inlined)
         self._send(cmd)
         return handle
 
@@ -1351,7 +1355,6 @@ class Context:
                 handle.triggered = True
         else:
             handle = None
-        self._event_handle = (e, handle)
         return handle
 
     def _fill(self, order_id: int, price_ticks: int, qty_lots: int, leaves_lots: int) -> OrderHandle | None:

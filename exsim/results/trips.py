@@ -84,6 +84,11 @@ _KINDS: dict[type, int] = {
 _NO_TRANSFERS: dict[tuple[int, str, int], tuple[int, str]] = {}  # (a batch without a liquidation: never written)
 _NO_ORDERS: frozenset[int] = frozenset()
 _UNKNOWN_ORDER = (-1, None)
+#: a fill's (order type name, how a close by it ends a trip), by its order's type; an
+#: order not seen accepted gets _UNKNOWN_END, the liquidation engine's _LIQUIDATION_END
+_END_OF_TYPE: dict[int, tuple[str, str]] = {t: (_TYPE_NAMES[t], END_BY_ORDER_TYPE[t]) for t in range(len(END_BY_ORDER_TYPE))}
+_UNKNOWN_END = ("", "unknown")
+_LIQUIDATION_END = ("LIQUIDATION", LIQUIDATION)
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
 
 
@@ -240,14 +245,12 @@ class TripBook:
             events = list(events)
         only = self.only_account
         # a liquidation's fills come before its Liquidation event in the batch: read it first
+        liquidations = [e for e in events if type(e) is Liquidation]
         transfers: dict[tuple[int, str, int], tuple[int, str]] = _NO_TRANSFERS
         liquidation_orders: set[int] | frozenset[int] = _NO_ORDERS
-        liquidations: list[Any] = []
-        for e in events:
-            if type(e) is Liquidation:
-                if not liquidations:
-                    transfers, liquidation_orders = {}, set()
-                liquidations.append(e)
+        if liquidations:
+            transfers, liquidation_orders = {}, set()
+            for e in liquidations:
                 for p in e.positions:
                     liquidation_orders.add(p.order_id)  # type: ignore[union-attr]
                     transfers[(e.account_id, p.symbol, p.position_side)] = (p.bankruptcy_price_ticks, LIQUIDATION)
@@ -266,11 +269,15 @@ class TripBook:
                 continue
             if kind == _FILL:
                 acct = e.taker_account_id
-                if (acct > 0 and (only is None or acct == only)) or (fund and acct == fund):
-                    self._fill_side(e, False, acct, liquidation_orders, pending, out, done)
+                if acct == only if only is not None else acct > 0:
+                    self._fill_side(e, False, acct, True, liquidation_orders, pending, out, done)
+                elif fund and acct == fund:
+                    self._fill_side(e, False, acct, False, liquidation_orders, pending, out, done)
                 acct = e.maker_account_id
-                if (acct > 0 and (only is None or acct == only)) or (fund and acct == fund):
-                    self._fill_side(e, True, acct, liquidation_orders, pending, out, done)
+                if acct == only if only is not None else acct > 0:
+                    self._fill_side(e, True, acct, True, liquidation_orders, pending, out, done)
+                elif fund and acct == fund:
+                    self._fill_side(e, True, acct, False, liquidation_orders, pending, out, done)
             elif kind == _POSITION:
                 acct = e.account_id
                 if acct == only if only is not None else acct > 0:
@@ -305,29 +312,23 @@ class TripBook:
             self._count(trip)
         return out if out is not None else [], closed
 
-    def _fill_side(self, e: Any, maker: bool, acct: int, liquidation_orders: set[int] | frozenset[int],
+    def _fill_side(self, e: Any, maker: bool, acct: int, followed: bool, liquidation_orders: set[int] | frozenset[int],
                    pending: dict[tuple[int, str], list[_Piece]], out: list[FillRecord] | None, done: list[int]) -> None:
-        """One side of a Fill of a followed account (or of the fund, with ``fund_fills``):
-        its record, and the piece its position change will be matched with."""
+        """One side of a Fill of a followed account (or, not ``followed``, of the fund, with
+        ``fund_fills``): its record, and the piece its position change will be matched with."""
         if maker:
             oid, side, fee, leaves = e.maker_order_id, e.aggressor_side ^ 1, e.maker_fee_atoms, e.maker_leaves_lots
         else:
             oid, side, fee, leaves = e.taker_order_id, e.aggressor_side, e.taker_fee_atoms, e.taker_leaves_lots
-        liquidation = oid in liquidation_orders
         otype, client = self.orders.get(oid, _UNKNOWN_ORDER)
-        if liquidation:
-            type_name, reason = "LIQUIDATION", LIQUIDATION
-        elif 0 <= otype < len(END_BY_ORDER_TYPE):
-            type_name, reason = _TYPE_NAMES[otype], END_BY_ORDER_TYPE[otype]
-        else:
-            type_name, reason = "", "unknown"
+        liquidation = oid in liquidation_orders
+        type_name, reason = _LIQUIDATION_END if liquidation else _END_OF_TYPE.get(otype, _UNKNOWN_END)
         rec = None
         if out is not None:
             rec = FillRecord(e.ts_ns, acct, e.symbol, oid, client, type_name, side, e.price_ticks, e.qty_lots, fee,
                              maker, leaves, e.trade_id, liquidation)
             out.append(rec)
-        only = self.only_account
-        if acct > 0 and (only is None or acct == only):  # (the fund's fills are records only)
+        if followed:  # (the fund's fills are records only)
             key = (acct, e.symbol)
             piece = _new(_Piece, (e.ts_ns, oid, side, e.price_ticks, e.qty_lots, fee, reason, rec))
             pieces = pending.get(key)
@@ -367,21 +368,20 @@ class TripBook:
 
     def _position(self, e: Any, pending: dict[tuple[int, str], list[_Piece]],
                   transfers: dict[tuple[int, str, int], tuple[int, str]], closed: list[Trip]) -> None:
-        key = (e.account_id, e.symbol, e.position_side)
+        acct, symbol = e.account_id, e.symbol
+        key = (acct, symbol, e.position_side)
         held = self.held.get(key)
         if held is None:
             held = self.held[key] = _Held()
         q, cost, realized = target = (e.qty_lots, e.cost_atoms, e.realized_pnl_atoms)
         if held.qty_lots == q and held.cost_atoms == cost and (held.realized_atoms == realized or q == 0 and realized == 0):
             return  # a funding, a margin move: no size change (_same, inlined)
-        pieces = pending.get((e.account_id, e.symbol))
-        money = self.money[e.symbol]
+        pieces = pending.get((acct, symbol))
         if pieces:
-            if len(pieces) == 1:  # the usual case: one fill, its position change (_matching_prefix of one)
-                got = _step(held.qty_lots, held.cost_atoms, held.realized_atoms, pieces[0], money)
-                if got[0] == q and got[1] == cost and (got[2] == realized or q == 0 and realized == 0):
-                    self._apply(key, held, pieces.pop(), closed)
-                    return
+            if len(pieces) == 1 and self._apply(key, held, pieces[0], closed, target):
+                pieces.pop()  # the usual case: one fill, its position change (_matching_prefix of one)
+                return
+            money = self.money[symbol]
             n = _matching_prefix(held, pieces, target, money)
             if n:
                 for piece in pieces[:n]:
@@ -407,37 +407,56 @@ class TripBook:
         if not _same(held, target):
             raise TripMismatch(f"account {e.account_id} {e.symbol}: a {reason} transfer does not give the ledger's {target}")
 
-    def _apply(self, key: tuple[int, str, int], held: _Held, piece: _Piece, closed: list[Trip]) -> None:
-        """Book one fill (or transfer) on the position and its trip(s), as the ledger does."""
+    def _apply(self, key: tuple[int, str, int], held: _Held, piece: _Piece, closed: list[Trip],
+               target: tuple[int, int, int] | None = None) -> bool:
+        """Book one fill (or transfer) on the position and its trip(s), as the ledger does.
+
+        With ``target`` (the ledger's ``(size, entry cost, realized PnL)`` after it), only
+        when the piece gives exactly that: False and nothing touched otherwise. The
+        position's new figures are worked out before anything changes, so checking a
+        single fill against its position change costs no second pass (``_step``'s
+        arithmetic, which this repeats on the pieces it books)."""
         money = self.money[key[1]]
         q0 = held.qty_lots
         lots = piece.qty_lots
-        dq = lots if piece.side == 0 else -lots
-        tally = self.tally(key[0])
+        buy = piece.side == 0
         k = money[1]  # (_value, inlined)
         value = inverse_value_floor(lots, k, piece.price_ticks) if k else lots * piece.price_ticks * money[0]
-        tally.traded_atoms += value
-        rec = piece.record
-        if rec is not None:
-            rec.position_side = key[2]
-            rec.realized_atoms = 0
-        if q0 == 0 or (q0 > 0) == (dq > 0):
-            if q0 == 0:
-                held.realized_atoms = 0  # the ledger's new Position object
-            self._open_lots(key, held, piece, lots, piece.fee_atoms, value, tally)
-            return
+        if q0 == 0 or (q0 > 0) == buy:  # opens or adds
+            q = q0 + lots if buy else q0 - lots
+            cost = held.cost_atoms + value
+            realized = held.realized_atoms if q0 else 0  # (0: the ledger's new Position object)
+            if target is not None and not (q == target[0] and cost == target[1] and realized == target[2]):
+                return False
+            held.qty_lots, held.cost_atoms, held.realized_atoms = q, cost, realized
+            tally = self.tallies.get(key[0]) or self.tally(key[0])
+            tally.traded_atoms += value
+            rec = piece.record
+            if rec is not None:
+                rec.position_side = key[2]
+                rec.realized_atoms = 0
+            self._opened(key, piece, lots, piece.fee_atoms, value, q, cost, tally)
+            return True
         size = abs(q0)
         close = min(lots, size)
         share = held.cost_atoms if close == size else mul_div_floor(held.cost_atoms, close, size)
         exit_value = value if close == lots else mul_div_floor(value, close, lots)
-        pnl = exit_value - share if (q0 > 0) != bool(money[1]) else share - exit_value
+        pnl = exit_value - share if (q0 > 0) != bool(k) else share - exit_value
+        rest = lots - close  # > 0: a flip, the remainder opens the next trip
+        realized = held.realized_atoms + pnl
+        if rest:
+            q, cost = (rest if buy else -rest), value - exit_value
+        else:
+            q, cost = q0 + (close if buy else -close), held.cost_atoms - share
+        if target is not None and not (
+            q == target[0] and cost == target[1] and (realized == target[2] or q == 0 and target[2] == 0)
+        ):
+            return False
         fee_close = piece.fee_atoms if close == lots else mul_div_floor(piece.fee_atoms, close, lots)
-        held.cost_atoms -= share
-        held.qty_lots = q0 + (close if dq > 0 else -close)
-        held.realized_atoms += pnl
+        held.qty_lots, held.cost_atoms, held.realized_atoms = q, cost, realized
+        tally = self.tallies.get(key[0]) or self.tally(key[0])
+        tally.traded_atoms += value
         trip = self.open[key]
-        trip.qty_lots = held.qty_lots
-        trip.cost_atoms = held.cost_atoms
         trip.exit_lots += close
         trip.exit_value_atoms += exit_value
         trip.realized_atoms += pnl
@@ -445,9 +464,13 @@ class TripBook:
         trip.fills += 1
         tally.realized_atoms += pnl
         tally.fees_atoms += fee_close
+        rec = piece.record
         if rec is not None:
+            rec.position_side = key[2]
             rec.realized_atoms = pnl
-        if held.qty_lots == 0:
+        if rest or not q:  # the trip ends (the position reached zero, or flipped through it)
+            trip.qty_lots = 0
+            trip.cost_atoms = 0
             trip.exit_ts_ns = piece.ts_ns
             trip.exit_reason = piece.reason or "unknown"
             del self.open[key]
@@ -455,25 +478,29 @@ class TripBook:
             if tally.open_positions == 0:
                 tally.exposed_ns += piece.ts_ns - tally.exposed_since_ns
             closed.append(trip)
-        rest = lots - close
-        if rest:  # a flip: the remainder opens the next trip
-            self._open_lots(key, held, piece, rest, piece.fee_atoms - fee_close, value - exit_value, tally)
+            if rest:
+                self._opened(key, piece, rest, piece.fee_atoms - fee_close, value - exit_value, q, cost, tally)
+        else:
+            trip.qty_lots = q
+            trip.cost_atoms = cost
+        return True
 
-    def _open_lots(self, key: tuple[int, str, int], held: _Held, piece: _Piece, lots: int, fee: int, value: int,
-                   tally: AccountTally) -> None:
-        held.qty_lots += lots if piece.side == 0 else -lots
-        held.cost_atoms += value
+    def _opened(self, key: tuple[int, str, int], piece: _Piece, lots: int, fee: int, value: int, q: int, cost: int,
+                tally: AccountTally) -> None:
+        """``lots`` of ``piece`` (``value`` atoms, ``fee``) opened or added to the position,
+        now ``q`` lots at entry cost ``cost``: its trip, started if there is none."""
         trip = self.open.get(key)
         if trip is None:
             trip = self.open[key] = Trip(key[0], key[1], key[2], piece.side == 0, piece.ts_ns)
             if tally.open_positions == 0:
                 tally.exposed_since_ns = piece.ts_ns
             tally.open_positions += 1
-        trip.qty_lots = held.qty_lots
-        trip.cost_atoms = held.cost_atoms
+        trip.qty_lots = q
+        trip.cost_atoms = cost
         trip.entry_lots += lots
         trip.entry_value_atoms += value
-        trip.max_lots = max(trip.max_lots, abs(held.qty_lots))
+        if abs(q) > trip.max_lots:
+            trip.max_lots = abs(q)
         trip.fees_atoms += fee
         trip.fills += 1
         tally.fees_atoms += fee

@@ -87,6 +87,21 @@ class TestInvariant:
         with pytest.raises(TripMismatch, match="account 1 BTCUSDT"):
             book.on_events([PositionChanged(1, 1, "BTCUSDT", 0, 5, 500, 0, 0, 0)])
 
+    def test_a_fill_its_position_change_does_not_match_is_not_booked(self) -> None:
+        """One fill checked against a position change it does not give (here: 3 lots at 100, the
+        ledger says 3 lots at cost 301) raises TripMismatch and books nothing of it: the
+        position, its trip and the account's figures are those before the batch."""
+        from exsim.exchange import Fill, OrderAccepted
+
+        book = TripBook({"X": 1}, {"X": 1})
+        book.on_events([OrderAccepted(1, "X", 10, 1, "in", 0, 1, 0, 0, 2, 0), Fill(1, "X", 1, 100, 2, 0, 10, 1, 0, 2, 0, 0, 0, 0),
+                        PositionChanged(1, 1, "X", 0, 2, 200, 0, 0, 0)])
+        before = (attrs.asdict(book.held[(1, "X", 0)]), attrs.asdict(book.open[(1, "X", 0)]), attrs.asdict(book.tally(1)))
+        with pytest.raises(TripMismatch, match="the ledger says"):
+            book.on_events([OrderAccepted(2, "X", 11, 1, "add", 0, 1, 0, 0, 1, 0), Fill(2, "X", 2, 100, 1, 0, 11, 1, 0, 1, 0, 0, 0, 0),
+                            PositionChanged(2, 1, "X", 0, 3, 301, 0, 0, 0)])
+        assert (attrs.asdict(book.held[(1, "X", 0)]), attrs.asdict(book.open[(1, "X", 0)]), attrs.asdict(book.tally(1))) == before
+
     def test_totals_that_differ_from_the_ledger_raise(self) -> None:
         """check() compares realized PnL, fees and funding with the ledger's, to the atom."""
         book = TripBook({"BTCUSDT": 1}, {"BTCUSDT": 1})
