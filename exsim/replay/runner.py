@@ -388,6 +388,8 @@ class _Ladder:
     version: int = 0  # bumped by every quote / trade
     built_version: int = -1
     levels: dict[tuple[int, int], int] = attrs.Factory(dict)  # (side, price) -> lots wanted at the last build
+    #: what ``levels`` was built from: (bid prices, ask prices, quoted bid lots, quoted ask lots, lots a level)
+    shape: tuple[range, range, int, int, int] | None = None
 
 
 class _Recorder(Recorder):
@@ -1902,42 +1904,56 @@ class Replay:
             self._refresh_ladder(symbol)
 
     def _refresh_ladder(self, symbol: str) -> None:
-        """Bring the synthetic ladder up to date (only the levels that changed)."""
+        """Bring the synthetic ladder up to date (only the levels that changed).
+
+        Runs before every mark and index sample (once a simulated second) and every
+        trader's order, so it is kept cheap: the ladder's shape (its two price ranges and
+        sizes) is compared first, and the wanted levels are rebuilt only when it moved;
+        the book is then asked level by level what trades or orders took from it since
+        the last build. O(levels a side)."""
         ladder = self.ladders.get(symbol)
         if ladder is None or ladder.built_version == ladder.version:
             return
         ladder.built_version = ladder.version
-        cfg = self.config
-        inst = self.exchange.markets[symbol].instrument
-        if ladder.bid_ticks and ladder.ask_ticks:
-            tops = ((BUY, ladder.bid_ticks, ladder.bid_lots), (SELL, ladder.ask_ticks, ladder.ask_lots))
-            first = 0
-        elif ladder.last_ticks:
-            tops = ((BUY, ladder.last_ticks, 0), (SELL, ladder.last_ticks, 0))
-            first = 1
+        bid, ask = ladder.bid_ticks, ladder.ask_ticks
+        if bid and ask:  # the quoted tops, each keeping its quoted size
+            first, bid_lots, ask_lots = 0, ladder.bid_lots, ladder.ask_lots
+        elif ladder.last_ticks:  # around the last trade, one step off it each side
+            bid = ask = ladder.last_ticks
+            first, bid_lots, ask_lots = 1, 0, 0
         else:
             return
         if not ladder.qty_lots:
-            ladder.qty_lots = self._synthetic_lots(inst, ladder.last_ticks or ladder.ask_ticks)
+            ladder.qty_lots = self._synthetic_lots(self.exchange.markets[symbol].instrument, ladder.last_ticks or ask)
+        cfg = self.config
         step = cfg.synthetic_step_ticks
         qty = ladder.qty_lots
         end = first + cfg.synthetic_levels
-        # (side, price) -> lots: each side from its top outward, the bids above 0
-        want = {(BUY, px): qty for px in range(tops[0][1] - first * step, max(tops[0][1] - end * step, 0), -step)}
-        if not first and tops[0][2] and want:
-            want[(BUY, tops[0][1])] = tops[0][2]  # (the quoted top keeps its size; its place stays first)
-        top = tops[1][1]
-        for px in range(top + first * step, top + end * step, step):
-            want[(SELL, px)] = qty
-        if not first and tops[1][2]:
-            want[(SELL, top)] = tops[1][2]
-        anonymous_lots = self.exchange.book(symbol).anonymous_lots
-        # stale levels go first, so no new level crosses one; then the levels that differ
-        # from the book (trades may have eaten into a level since the last refresh)
+        # each side from its top outward, the bids above 0
+        bids = range(bid - first * step, max(bid - end * step, 0), -step)
+        asks = range(ask + first * step, ask + end * step, step)
+        shape = (bids, asks, bid_lots, ask_lots, qty)
         old = ladder.levels
-        changes = [(side, px, 0) for (side, px) in old if (side, px) not in want] if old.keys() != want.keys() else []
+        changes: list[tuple[int, int, int]]
+        if shape == ladder.shape:  # the same levels wanted as at the last build
+            want = old
+            changes = []
+        else:
+            # (side, price) -> lots
+            want = {(BUY, px): qty for px in bids}
+            if bid_lots and bids:
+                want[(BUY, bid)] = bid_lots  # (the quoted top keeps its size; its place stays first)
+            for px in asks:
+                want[(SELL, px)] = qty
+            if ask_lots:
+                want[(SELL, ask)] = ask_lots
+            ladder.levels = want
+            ladder.shape = shape
+            # stale levels go first, so no new level crosses one
+            changes = [(side, px, 0) for (side, px) in old if (side, px) not in want] if old.keys() != want.keys() else []
+        # then the levels that differ from the book (trades may have eaten into a level since the last refresh)
+        anonymous_lots = self.exchange.book(symbol).anonymous_lots
         changes += [(side, px, lots) for (side, px), lots in want.items() if anonymous_lots(side, px) != lots]
-        ladder.levels = want
         if changes:
             self.exchange.submit(_new(SetReplayedLevels, (self.loop.now_ns, symbol, tuple(changes))))
 
