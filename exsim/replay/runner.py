@@ -387,9 +387,10 @@ class _Ladder:
     last_ticks: int = 0  # last trade
     version: int = 0  # bumped by every quote / trade
     built_version: int = -1
-    levels: dict[tuple[int, int], int] = attrs.Factory(dict)  # (side, price) -> lots wanted at the last build
-    #: what ``levels`` was built from: (bid prices, ask prices, quoted bid lots, quoted ask lots, lots a level)
-    shape: tuple[range, range, int, int, int] | None = None
+    #: the ladder of the last build: (bid top, ask top, steps from the tops to the first
+    #: level (0 quoted, 1 around the last trade), quoted bid lots, quoted ask lots);
+    #: None before the first. Its levels are :meth:`Replay._ladder_ranges`.
+    shape: tuple[int, int, int, int, int] | None = None
 
 
 class _Recorder(Recorder):
@@ -1907,55 +1908,52 @@ class Replay:
         """Bring the synthetic ladder up to date (only the levels that changed).
 
         Runs before every mark and index sample (once a simulated second) and every
-        trader's order, so it is kept cheap: the ladder's shape (its two price ranges and
-        sizes) is compared first, and the wanted levels are rebuilt only when it moved;
-        the book is then asked level by level what trades or orders took from it since
-        the last build. O(levels a side)."""
+        trader's order, so it is kept cheap: the levels wanted are two price ranges (the
+        ladder's shape), so the levels the ladder left are found from the ranges, not from
+        a dict of every level; the book is then asked level by level what trades or orders
+        took from it since the last build. O(levels a side)."""
         ladder = self.ladders.get(symbol)
         if ladder is None or ladder.built_version == ladder.version:
             return
         ladder.built_version = ladder.version
         bid, ask = ladder.bid_ticks, ladder.ask_ticks
-        if bid and ask:  # the quoted tops, each keeping its quoted size
-            first, bid_lots, ask_lots = 0, ladder.bid_lots, ladder.ask_lots
+        if bid and ask:  # from the quoted tops, each keeping its quoted size
+            shape = (bid, ask, 0, ladder.bid_lots, ladder.ask_lots)
         elif ladder.last_ticks:  # around the last trade, one step off it each side
-            bid = ask = ladder.last_ticks
-            first, bid_lots, ask_lots = 1, 0, 0
+            shape = (ladder.last_ticks, ladder.last_ticks, 1, 0, 0)
         else:
             return
         if not ladder.qty_lots:
             ladder.qty_lots = self._synthetic_lots(self.exchange.markets[symbol].instrument, ladder.last_ticks or ask)
-        cfg = self.config
-        step = cfg.synthetic_step_ticks
-        qty = ladder.qty_lots
-        end = first + cfg.synthetic_levels
-        # each side from its top outward, the bids above 0
-        bids = range(bid - first * step, max(bid - end * step, 0), -step)
-        asks = range(ask + first * step, ask + end * step, step)
-        shape = (bids, asks, bid_lots, ask_lots, qty)
-        old = ladder.levels
-        changes: list[tuple[int, int, int]]
-        if shape == ladder.shape:  # the same levels wanted as at the last build
-            want = old
-            changes = []
-        else:
-            # (side, price) -> lots
-            want = {(BUY, px): qty for px in bids}
-            if bid_lots and bids:
-                want[(BUY, bid)] = bid_lots  # (the quoted top keeps its size; its place stays first)
-            for px in asks:
-                want[(SELL, px)] = qty
-            if ask_lots:
-                want[(SELL, ask)] = ask_lots
-            ladder.levels = want
+        bids, asks = self._ladder_ranges(shape)
+        changes: list[tuple[int, int, int]] = []
+        old = ladder.shape
+        if old != shape:
+            if old is not None:  # levels the ladder left go first, so no new level crosses one
+                old_bids, old_asks = self._ladder_ranges(old)
+                changes = [(BUY, px, 0) for px in old_bids if px not in bids]
+                changes += [(SELL, px, 0) for px in old_asks if px not in asks]
             ladder.shape = shape
-            # stale levels go first, so no new level crosses one
-            changes = [(side, px, 0) for (side, px) in old if (side, px) not in want] if old.keys() != want.keys() else []
-        # then the levels that differ from the book (trades may have eaten into a level since the last refresh)
+        # then the levels that differ from the book (trades may have eaten into a level
+        # since the last refresh), each side from its top outward; a quoted top keeps its size
         anonymous_lots = self.exchange.book(symbol).anonymous_lots
-        changes += [(side, px, lots) for (side, px), lots in want.items() if anonymous_lots(side, px) != lots]
+        qty = ladder.qty_lots
+        for side, prices, top_lots in ((BUY, bids, shape[3]), (SELL, asks, shape[4])):
+            if top_lots and prices:
+                if anonymous_lots(side, prices[0]) != top_lots:
+                    changes.append((side, prices[0], top_lots))
+                prices = prices[1:]
+            changes += [(side, px, qty) for px in prices if anonymous_lots(side, px) != qty]
         if changes:
             self.exchange.submit(_new(SetReplayedLevels, (self.loop.now_ns, symbol, tuple(changes))))
+
+    def _ladder_ranges(self, shape: tuple[int, int, int, int, int]) -> tuple[range, range]:
+        """The bid and ask prices (ticks) of a ladder of ``shape``, each side from its top
+        outward, the bids above 0."""
+        bid, ask, first = shape[0], shape[1], shape[2]
+        step = self.config.synthetic_step_ticks
+        end = first + self.config.synthetic_levels
+        return range(bid - first * step, max(bid - end * step, 0), -step), range(ask + first * step, ask + end * step, step)
 
     def _synthetic_lots(self, inst: Instrument, price_ticks: int) -> int:
         if self.config.synthetic_qty is not None:
