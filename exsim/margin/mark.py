@@ -193,6 +193,11 @@ class MarkPriceCalculator:
         """Take every pending basis sample stamped ``<= ts_ns``, with the state in force
         before ``ts_ns``'s updates. O(1 + min(g, N))."""
         prev = self._ts_ns
+        if ts_ns == prev:
+            # a second input at the same instant (the exchange feeds index, mid and last
+            # and asks for the mark at each index sample): every grid point <= ts_ns was
+            # taken at the first one, so there is nothing to sample
+            return
         if prev is not None and ts_ns < prev:
             raise InputError(
                 f"timestamp {ts_ns} is before the previous update at {prev}", field="ts_ns"

@@ -387,7 +387,10 @@ class _Ladder:
     last_ticks: int = 0  # last trade
     version: int = 0  # bumped by every quote / trade
     built_version: int = -1
-    levels: dict[tuple[int, int], int] = attrs.Factory(dict)  # (side, price) -> lots wanted at the last build
+    #: the ladder of the last build: (bid top, ask top, steps from the tops to the first
+    #: level (0 quoted, 1 around the last trade), quoted bid lots, quoted ask lots);
+    #: None before the first. Its levels are :meth:`Replay._ladder_ranges`.
+    shape: tuple[int, int, int, int, int] | None = None
 
 
 class _Recorder(Recorder):
@@ -1906,44 +1909,55 @@ class Replay:
             self._refresh_ladder(symbol)
 
     def _refresh_ladder(self, symbol: str) -> None:
-        """Bring the synthetic ladder up to date (only the levels that changed)."""
+        """Bring the synthetic ladder up to date (only the levels that changed).
+
+        Runs before every mark and index sample (once a simulated second) and every
+        trader's order, so it is kept cheap: the levels wanted are two price ranges (the
+        ladder's shape), so the levels the ladder left are found from the ranges, not from
+        a dict of every level; the book is then asked level by level what trades or orders
+        took from it since the last build. O(levels a side)."""
         ladder = self.ladders.get(symbol)
         if ladder is None or ladder.built_version == ladder.version:
             return
         ladder.built_version = ladder.version
-        cfg = self.config
-        inst = self.exchange.markets[symbol].instrument
-        if ladder.bid_ticks and ladder.ask_ticks:
-            tops = ((BUY, ladder.bid_ticks, ladder.bid_lots), (SELL, ladder.ask_ticks, ladder.ask_lots))
-            first = 0
-        elif ladder.last_ticks:
-            tops = ((BUY, ladder.last_ticks, 0), (SELL, ladder.last_ticks, 0))
-            first = 1
+        bid, ask = ladder.bid_ticks, ladder.ask_ticks
+        if bid and ask:  # from the quoted tops, each keeping its quoted size
+            shape = (bid, ask, 0, ladder.bid_lots, ladder.ask_lots)
+        elif ladder.last_ticks:  # around the last trade, one step off it each side
+            shape = (ladder.last_ticks, ladder.last_ticks, 1, 0, 0)
         else:
             return
         if not ladder.qty_lots:
-            ladder.qty_lots = self._synthetic_lots(inst, ladder.last_ticks or ladder.ask_ticks)
-        step = cfg.synthetic_step_ticks
-        qty = ladder.qty_lots
-        end = first + cfg.synthetic_levels
-        # (side, price) -> lots: each side from its top outward, the bids above 0
-        want = {(BUY, px): qty for px in range(tops[0][1] - first * step, max(tops[0][1] - end * step, 0), -step)}
-        if not first and tops[0][2] and want:
-            want[(BUY, tops[0][1])] = tops[0][2]  # (the quoted top keeps its size; its place stays first)
-        top = tops[1][1]
-        for px in range(top + first * step, top + end * step, step):
-            want[(SELL, px)] = qty
-        if not first and tops[1][2]:
-            want[(SELL, top)] = tops[1][2]
+            ladder.qty_lots = self._synthetic_lots(self.exchange.markets[symbol].instrument, ladder.last_ticks or ask)
+        bids, asks = self._ladder_ranges(shape)
+        changes: list[tuple[int, int, int]] = []
+        old = ladder.shape
+        if old != shape:
+            if old is not None:  # levels the ladder left go first, so no new level crosses one
+                old_bids, old_asks = self._ladder_ranges(old)
+                changes = [(BUY, px, 0) for px in old_bids if px not in bids]
+                changes += [(SELL, px, 0) for px in old_asks if px not in asks]
+            ladder.shape = shape
+        # then the levels that differ from the book (trades may have eaten into a level
+        # since the last refresh), each side from its top outward; a quoted top keeps its size
         anonymous_lots = self.exchange.book(symbol).anonymous_lots
-        # stale levels go first, so no new level crosses one; then the levels that differ
-        # from the book (trades may have eaten into a level since the last refresh)
-        old = ladder.levels
-        changes = [(side, px, 0) for (side, px) in old if (side, px) not in want] if old.keys() != want.keys() else []
-        changes += [(side, px, lots) for (side, px), lots in want.items() if anonymous_lots(side, px) != lots]
-        ladder.levels = want
+        qty = ladder.qty_lots
+        for side, prices, top_lots in ((BUY, bids, shape[3]), (SELL, asks, shape[4])):
+            if top_lots and prices:
+                if anonymous_lots(side, prices[0]) != top_lots:
+                    changes.append((side, prices[0], top_lots))
+                prices = prices[1:]
+            changes += [(side, px, qty) for px in prices if anonymous_lots(side, px) != qty]
         if changes:
             self.exchange.submit(_new(SetReplayedLevels, (self.loop.now_ns, symbol, tuple(changes))))
+
+    def _ladder_ranges(self, shape: tuple[int, int, int, int, int]) -> tuple[range, range]:
+        """The bid and ask prices (ticks) of a ladder of ``shape``, each side from its top
+        outward, the bids above 0."""
+        bid, ask, first = shape[0], shape[1], shape[2]
+        step = self.config.synthetic_step_ticks
+        end = first + self.config.synthetic_levels
+        return range(bid - first * step, max(bid - end * step, 0), -step), range(ask + first * step, ask + end * step, step)
 
     def _synthetic_lots(self, inst: Instrument, price_ticks: int) -> int:
         if self.config.synthetic_qty is not None:
