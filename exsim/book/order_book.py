@@ -321,12 +321,14 @@ class OrderBook:
         side = order.side
         key = -order.price_ticks if side == BUY else order.price_ticks
         lv = self._levels[side][key]
-        lv.total_lots -= order.leaves_lots
+        total = lv.total_lots - order.leaves_lots
+        lv.total_lots = total
         order.leaves_lots = 0
-        lv.count -= 1
-        if not lv.count or len(lv.queue) > 2 * lv.count + 16:
+        count = lv.count - 1
+        lv.count = count
+        if not count or len(lv.queue) > 2 * count + 16:
             self._after_level_shrank(side, key, lv)
-        return lv.total_lots
+        return total
 
     def cancel(self, order_id: int) -> int:
         """Remove the resting order ``order_id``; return the lots removed (0 if unknown).

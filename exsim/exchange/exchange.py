@@ -107,6 +107,7 @@ from exsim.exchange.events import (
     OrderExpired,
     OrderRejected,
     OrderTriggered,
+    fast_constructor,
 )
 from exsim.exchange.contingent import Bracket, Contingent, OcoGroup
 from exsim.exchange.triggers import FALLING, STOP_TYPES, StopOrder, TriggerIndex, direction_of, fires
@@ -132,6 +133,12 @@ WAITING_TYPES: Final = STOP_TYPES | {TRAILING_STOP_MARKET}
 EXIT_TYPES: Final = WAITING_TYPES | {LIMIT}
 
 _new = tuple.__new__  # builds NamedTuple events without keyword handling (events.py)
+# the hot path's events, built from one tuple of their fields (events.py: ``_of``)
+_accepted = fast_constructor(OrderAccepted)
+_book_delta = fast_constructor(BookDelta)
+_fill = fast_constructor(Fill)
+_cancelled = fast_constructor(OrderCancelled)
+_expired = fast_constructor(OrderExpired)
 
 #: the plain-order path's maximum size for an instrument without one (an order above it
 #: is not refused: it takes the general path, which has no maximum either)
@@ -196,10 +203,23 @@ class _Market:
         "min_qty_lots",
         "max_qty_lots",
         "min_notional_atoms",
+        "symbol",
+        "atoms_per_tick_lot",
+        "fill_value",
+        "maker_fee_e8",
+        "taker_fee_e8",
     )
 
     def __init__(self, instrument: Instrument, queue_model: str) -> None:
         self.instrument = instrument
+        # what every fill reads (the instrument is frozen): one slot read each
+        self.symbol = instrument.symbol
+        self.atoms_per_tick_lot = instrument.atoms_per_tick_lot
+        #: a fill's money value: None for a linear contract (price × lots × atoms per
+        #: tick-lot, computed inline), the instrument's rounding for an inverse one
+        self.fill_value = instrument.fill_value_atoms if instrument.inverse else None
+        self.maker_fee_e8 = instrument.maker_fee_e8
+        self.taker_fee_e8 = instrument.taker_fee_e8
         # the instrument's order limits as the plain-order path compares them (the
         # instrument is frozen): at least 1 lot, no maximum as a bound past any real size
         self.min_qty_lots = max(1, instrument.min_qty_lots)
@@ -464,25 +484,21 @@ class Exchange:
         self.next_order_id = order_id + 1
         if coid is not None:
             self._client_ids[(account, coid)] = order_id
-        is_market = otype == MARKET
         out = self._out
+        is_market = otype == MARKET
         out.append(
-            _new(OrderAccepted, (ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig))
+            _accepted((ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig))
         )
         order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
-        # _execute, inline (FOK excepted): the order is matched and rests or expires
         if tif == FOK:
             self._execute(ts, market, order, is_market)
-        else:
+        else:  # _execute, inline: the order is matched, and rests or expires
             book = market.book
             fills = self._fills
             stp_modes = self.stp_modes
             stp = stp_modes.get(account, STP_NONE) if stp_modes else STP_NONE
-            if is_market:
-                left = order.leaves_lots = book.match(order_id, account, side, qty, None, stp, fills)
-                rested = 0
-            elif tif == IOC:
-                left = order.leaves_lots = book.match(order_id, account, side, qty, price, stp, fills)
+            if is_market or tif == IOC:
+                left = order.leaves_lots = book.match(order_id, account, side, qty, None if is_market else price, stp, fills)
                 rested = 0
             else:  # GTC, GTX
                 rested = book.limit(order, stp, fills)  # the level's new size, 0 if not rested
@@ -491,7 +507,7 @@ class Exchange:
                 self._report_fills(ts, market, order, qty, fills)
             if rested:
                 if self.emit_book_deltas:
-                    out.append(_new(BookDelta, (ts, symbol, side, order.price_ticks, rested)))
+                    out.append(_book_delta((ts, symbol, side, order.price_ticks, rested)))
             elif left:
                 if book.taker_stp_expired:
                     reason = "STP"
@@ -766,7 +782,7 @@ class Exchange:
             self._report_fills(ts, market, order, qty, fills)
         if rested:
             if self.emit_book_deltas:
-                self._out.append(_new(BookDelta, (ts, market.instrument.symbol, side, order.price_ticks, rested)))
+                self._out.append(_book_delta((ts, market.symbol, side, order.price_ticks, rested)))
         elif left:
             if book.taker_stp_expired:
                 reason = "STP"
@@ -787,12 +803,7 @@ class Exchange:
 
     def _finish(self, order: Order, ts: int, market: _Market, reason: str) -> None:
         """Expire the unfilled remainder of an order that does not rest."""
-        self._out.append(
-            _new(
-                OrderExpired,
-                (ts, market.instrument.symbol, order.order_id, order.account_id, order.leaves_lots, reason),
-            )
-        )
+        self._out.append(_expired((ts, market.symbol, order.order_id, order.account_id, order.leaves_lots, reason)))
         order.leaves_lots = 0
         self._left(order.order_id)
         self._forget_client_id(order.account_id, order.client_order_id)
@@ -803,15 +814,13 @@ class Exchange:
         """Emit Fill / STP-cancel / BookDelta events for the book's last match.
 
         ``taker`` is None for an anonymous (replayed) aggressor. Clears ``fills``.
-        Hot path: one pass, locals bound, events built with ``tuple.__new__``.
+        Hot path: one pass, locals bound, events built from one tuple (``_fill``).
         """
         append = self._out.append
-        inst = market.instrument
-        symbol = inst.symbol
-        atpl = inst.atoms_per_tick_lot
-        # fees are a rate of the fill's money value; an inverse fill's is its coin value
-        value = inst.fill_value_atoms if inst.inverse else None
-        maker_fee = inst.maker_fee_e8
+        symbol = market.symbol
+        atpl = market.atoms_per_tick_lot
+        value = market.fill_value  # None: linear, the value inline
+        maker_fee = market.maker_fee_e8
         trade_id = self.next_trade_id
         book = market.book
         if taker is not None:
@@ -819,7 +828,7 @@ class Exchange:
             t_acct = taker.account_id
             t_side = taker.side
             t_leaves = taker_qty
-            taker_fee = inst.taker_fee_e8 if t_acct > 0 else 0  # the house's own orders pay none
+            taker_fee = market.taker_fee_e8 if t_acct > 0 else 0  # the house's own orders pay none
         else:
             t_id = t_acct = t_leaves = taker_fee = 0
             t_side = fills[0][0].side ^ 1 if fills else 0
@@ -836,32 +845,13 @@ class Exchange:
                 m_leaves = maker.leaves_lots
                 m_fee = rate_ceil(notional, maker_fee)
                 if not m_leaves and maker.client_order_id is not None:
-                    self._forget_client_id(maker.account_id, maker.client_order_id)
-            else:
+                    self._client_ids.pop((maker.account_id, maker.client_order_id), None)
+            else:  # replayed size: no account, no fee
                 m_leaves = m_fee = 0
             if t_id:
                 t_leaves -= q
-            append(
-                _new(
-                    Fill,
-                    (
-                        ts,
-                        symbol,
-                        trade_id,
-                        px,
-                        q,
-                        t_side,
-                        t_id,
-                        t_acct,
-                        t_leaves,
-                        rate_ceil(notional, taker_fee),
-                        m_id,
-                        maker.account_id,
-                        m_leaves,
-                        m_fee,
-                    ),
-                )
-            )
+            append(_fill((ts, symbol, trade_id, px, q, t_side, t_id, t_acct, t_leaves, rate_ceil(notional, taker_fee),
+                          m_id, maker.account_id, m_leaves, m_fee)))
             trade_id += 1
             if px != last_px:
                 touched.append(px)
@@ -879,7 +869,7 @@ class Exchange:
         self.next_trade_id = trade_id
         stp_expired = book.stp_expired
         for maker, cancelled_lots in stp_expired:
-            append(_new(OrderCancelled, (ts, symbol, maker.order_id, maker.account_id, cancelled_lots, "STP")))
+            append(_cancelled((ts, symbol, maker.order_id, maker.account_id, cancelled_lots, "STP")))
             self._left(maker.order_id)
             self._forget_client_id(maker.account_id, maker.client_order_id)
             if self.ledger is not None:
@@ -899,7 +889,7 @@ class Exchange:
         if self.emit_book_deltas:
             level_lots = book.level_lots
             for px in touched:
-                append(_new(BookDelta, (ts, symbol, maker_side, px, level_lots(maker_side, px))))
+                append(_book_delta((ts, symbol, maker_side, px, level_lots(maker_side, px))))
         if hits:
             # bracket entries that filled: their exits are placed or grown at command end
             self._contingent_filled(ts, market, hits, t_id, groups=False)
@@ -1451,9 +1441,9 @@ class Exchange:
             if self.ledger is not None:
                 self.ledger.release_order(order_id)
             out = self._out
-            out.append(_new(OrderCancelled, (ts, symbol, order_id, order.account_id, leaves, "USER")))
+            out.append(_cancelled((ts, symbol, order_id, order.account_id, leaves, "USER")))
             if self.emit_book_deltas:
-                out.append(_new(BookDelta, (ts, symbol, order.side, order.price_ticks, level_lots)))
+                out.append(_book_delta((ts, symbol, order.side, order.price_ticks, level_lots)))
             return None
         order = order or market.triggers.orders.get(order_id)
         if order is None or order.account_id != cmd.account_id:
