@@ -107,7 +107,6 @@ from exsim.exchange.events import (
     OrderExpired,
     OrderRejected,
     OrderTriggered,
-    fast_constructor,
 )
 from exsim.exchange.contingent import Bracket, Contingent, OcoGroup
 from exsim.exchange.triggers import FALLING, STOP_TYPES, StopOrder, TriggerIndex, direction_of, fires
@@ -133,12 +132,6 @@ WAITING_TYPES: Final = STOP_TYPES | {TRAILING_STOP_MARKET}
 EXIT_TYPES: Final = WAITING_TYPES | {LIMIT}
 
 _new = tuple.__new__  # builds NamedTuple events without keyword handling (events.py)
-# the hot path's events, built from one tuple of their fields (events.py: ``_of``)
-_accepted = fast_constructor(OrderAccepted)
-_book_delta = fast_constructor(BookDelta)
-_fill = fast_constructor(Fill)
-_cancelled = fast_constructor(OrderCancelled)
-_expired = fast_constructor(OrderExpired)
 
 #: the plain-order path's maximum size for an instrument without one (an order above it
 #: is not refused: it takes the general path, which has no maximum either)
@@ -299,9 +292,9 @@ class Exchange:
         self._client_ids: dict[tuple[int, str], int] = {}  # open orders' client ids
         #: OCO groups and brackets (exsim.exchange.contingent)
         self.contingent = Contingent()
-        #: an OCO or bracket has been placed: every command's end settles contingent orders
-        #: from then on (:meth:`_settle`)
-        self._contingent_used = False
+        #: every command ends in :meth:`_settle`: there is a ledger, or an OCO or bracket
+        #: has been placed (contingent orders to settle from then on)
+        self._settles = ledger is not None
         self._filling: list[tuple[int, int]] = []  # contingent orders filling in the match being booked
         #: stops fired by the price and not yet sent to the book: an OCO sibling filling
         #: before their turn cancels them here (they are no longer in the trigger index)
@@ -347,7 +340,7 @@ class Exchange:
         """Run one command to completion, then hand its events to every sink."""
         self._cmd_seq += 1
         self._handlers[type(command)](command)
-        if self._contingent_used or self.ledger is not None:
+        if self._settles:
             self._settle(command)
         out = self._out
         if out:
@@ -487,7 +480,7 @@ class Exchange:
         out = self._out
         is_market = otype == MARKET
         out.append(
-            _accepted((ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig))
+            _new(OrderAccepted, (ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig))
         )
         order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
         if tif == FOK:
@@ -507,7 +500,7 @@ class Exchange:
                 self._report_fills(ts, market, order, qty, fills)
             if rested:
                 if self.emit_book_deltas:
-                    out.append(_book_delta((ts, symbol, side, order.price_ticks, rested)))
+                    out.append(_new(BookDelta, (ts, symbol, side, order.price_ticks, rested)))
             elif left:
                 if book.taker_stp_expired:
                     reason = "STP"
@@ -782,7 +775,7 @@ class Exchange:
             self._report_fills(ts, market, order, qty, fills)
         if rested:
             if self.emit_book_deltas:
-                self._out.append(_book_delta((ts, market.symbol, side, order.price_ticks, rested)))
+                self._out.append(_new(BookDelta, (ts, market.symbol, side, order.price_ticks, rested)))
         elif left:
             if book.taker_stp_expired:
                 reason = "STP"
@@ -803,7 +796,7 @@ class Exchange:
 
     def _finish(self, order: Order, ts: int, market: _Market, reason: str) -> None:
         """Expire the unfilled remainder of an order that does not rest."""
-        self._out.append(_expired((ts, market.symbol, order.order_id, order.account_id, order.leaves_lots, reason)))
+        self._out.append(_new(OrderExpired, (ts, market.symbol, order.order_id, order.account_id, order.leaves_lots, reason)))
         order.leaves_lots = 0
         self._left(order.order_id)
         self._forget_client_id(order.account_id, order.client_order_id)
@@ -814,7 +807,7 @@ class Exchange:
         """Emit Fill / STP-cancel / BookDelta events for the book's last match.
 
         ``taker`` is None for an anonymous (replayed) aggressor. Clears ``fills``.
-        Hot path: one pass, locals bound, events built from one tuple (``_fill``).
+        Hot path: one pass, locals bound, events built with ``tuple.__new__``.
         """
         append = self._out.append
         symbol = market.symbol
@@ -850,7 +843,7 @@ class Exchange:
                 m_leaves = m_fee = 0
             if t_id:
                 t_leaves -= q
-            append(_fill((ts, symbol, trade_id, px, q, t_side, t_id, t_acct, t_leaves, rate_ceil(notional, taker_fee),
+            append(_new(Fill, (ts, symbol, trade_id, px, q, t_side, t_id, t_acct, t_leaves, rate_ceil(notional, taker_fee),
                           m_id, maker.account_id, m_leaves, m_fee)))
             trade_id += 1
             if px != last_px:
@@ -869,7 +862,7 @@ class Exchange:
         self.next_trade_id = trade_id
         stp_expired = book.stp_expired
         for maker, cancelled_lots in stp_expired:
-            append(_cancelled((ts, symbol, maker.order_id, maker.account_id, cancelled_lots, "STP")))
+            append(_new(OrderCancelled, (ts, symbol, maker.order_id, maker.account_id, cancelled_lots, "STP")))
             self._left(maker.order_id)
             self._forget_client_id(maker.account_id, maker.client_order_id)
             if self.ledger is not None:
@@ -889,7 +882,7 @@ class Exchange:
         if self.emit_book_deltas:
             level_lots = book.level_lots
             for px in touched:
-                append(_book_delta((ts, symbol, maker_side, px, level_lots(maker_side, px))))
+                append(_new(BookDelta, (ts, symbol, maker_side, px, level_lots(maker_side, px))))
         if hits:
             # bracket entries that filled: their exits are placed or grown at command end
             self._contingent_filled(ts, market, hits, t_id, groups=False)
@@ -1094,7 +1087,7 @@ class Exchange:
         at once cancels the others (a later book leg never reaches the book).
         """
         ts, account, symbol, legs = cmd
-        self._contingent_used = True
+        self._settles = True
         market = self.markets.get(symbol)
         if type(legs) is not tuple or not legs or any(type(leg) is not NewOrder for leg in legs):
             self._out.append(_new(OrderRejected, (ts, symbol, account, None, 0, RejectReason.INVALID_OCO)))
@@ -1183,7 +1176,7 @@ class Exchange:
         again until they are placed.
         """
         ts, account, symbol, entry, exits = cmd
-        self._contingent_used = True
+        self._settles = True
         market = self.markets.get(symbol)
         if type(entry) is not NewOrder or type(exits) is not tuple or any(type(x) is not NewOrder for x in exits):
             self._out.append(_new(OrderRejected, (ts, symbol, account, None, 0, RejectReason.INVALID_BRACKET)))
@@ -1441,9 +1434,9 @@ class Exchange:
             if self.ledger is not None:
                 self.ledger.release_order(order_id)
             out = self._out
-            out.append(_cancelled((ts, symbol, order_id, order.account_id, leaves, "USER")))
+            out.append(_new(OrderCancelled, (ts, symbol, order_id, order.account_id, leaves, "USER")))
             if self.emit_book_deltas:
-                out.append(_book_delta((ts, symbol, order.side, order.price_ticks, level_lots)))
+                out.append(_new(BookDelta, (ts, symbol, order.side, order.price_ticks, level_lots)))
             return None
         order = order or market.triggers.orders.get(order_id)
         if order is None or order.account_id != cmd.account_id:
