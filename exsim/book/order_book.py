@@ -258,7 +258,7 @@ class OrderBook:
         """
         side = order.side
         price = order.price_ticks
-        key = -price if side == BUY else price
+        key = price if side else -price  # (side is BUY 0 or SELL 1)
         if self._best[side ^ 1] <= -key:  # crosses: take liquidity first
             left = self.match(order.order_id, order.account_id, side, order.leaves_lots, price, stp_mode, fills)
             order.leaves_lots = left
@@ -267,10 +267,9 @@ class OrderBook:
         elif self.taker_stp_expired or self.stp_expired:  # no match: no STP outcome either
             self.taker_stp_expired = False
             self.stp_expired = []
-        levels = self._levels[side]
-        lv = levels.get(key)
+        lv = self._levels[side].get(key)
         if lv is None:
-            lv = levels[key] = Level(price)
+            lv = self._levels[side][key] = Level(price)
             self._keys[side].add(-key)
             if key < self._best[side]:
                 self._best[side] = key
@@ -319,14 +318,16 @@ class OrderBook:
         """
         del self.orders[order.order_id]
         side = order.side
-        key = -order.price_ticks if side == BUY else order.price_ticks
+        key = order.price_ticks if side else -order.price_ticks
         lv = self._levels[side][key]
-        lv.total_lots -= order.leaves_lots
+        total = lv.total_lots - order.leaves_lots
+        lv.total_lots = total
         order.leaves_lots = 0
-        lv.count -= 1
-        if not lv.count or len(lv.queue) > 2 * lv.count + 16:
+        count = lv.count - 1
+        lv.count = count
+        if not count or len(lv.queue) > 2 * count + 16:
             self._after_level_shrank(side, key, lv)
-        return lv.total_lots
+        return total
 
     def cancel(self, order_id: int) -> int:
         """Remove the resting order ``order_id``; return the lots removed (0 if unknown).
@@ -337,13 +338,14 @@ class OrderBook:
         if order is None:
             return 0
         side = order.side
-        key = -order.price_ticks if side == BUY else order.price_ticks
+        key = order.price_ticks if side else -order.price_ticks
         lv = self._levels[side][key]
         lots = order.leaves_lots
         lv.total_lots -= lots
         order.leaves_lots = 0
-        lv.count -= 1
-        if not lv.count or len(lv.queue) > 2 * lv.count + 16:
+        count = lv.count - 1
+        lv.count = count
+        if not count or len(lv.queue) > 2 * count + 16:
             self._after_level_shrank(side, key, lv)
         return lots
 

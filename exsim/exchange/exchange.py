@@ -196,10 +196,23 @@ class _Market:
         "min_qty_lots",
         "max_qty_lots",
         "min_notional_atoms",
+        "symbol",
+        "atoms_per_tick_lot",
+        "fill_value",
+        "maker_fee_e8",
+        "taker_fee_e8",
     )
 
     def __init__(self, instrument: Instrument, queue_model: str) -> None:
         self.instrument = instrument
+        # what every fill reads (the instrument is frozen): one slot read each
+        self.symbol = instrument.symbol
+        self.atoms_per_tick_lot = instrument.atoms_per_tick_lot
+        #: a fill's money value: None for a linear contract (price × lots × atoms per
+        #: tick-lot, computed inline), the instrument's rounding for an inverse one
+        self.fill_value = instrument.fill_value_atoms if instrument.inverse else None
+        self.maker_fee_e8 = instrument.maker_fee_e8
+        self.taker_fee_e8 = instrument.taker_fee_e8
         # the instrument's order limits as the plain-order path compares them (the
         # instrument is frozen): at least 1 lot, no maximum as a bound past any real size
         self.min_qty_lots = max(1, instrument.min_qty_lots)
@@ -279,9 +292,9 @@ class Exchange:
         self._client_ids: dict[tuple[int, str], int] = {}  # open orders' client ids
         #: OCO groups and brackets (exsim.exchange.contingent)
         self.contingent = Contingent()
-        #: an OCO or bracket has been placed: every command's end settles contingent orders
-        #: from then on (:meth:`_settle`)
-        self._contingent_used = False
+        #: every command ends in :meth:`_settle`: there is a ledger, or an OCO or bracket
+        #: has been placed (contingent orders to settle from then on)
+        self._settles = ledger is not None
         self._filling: list[tuple[int, int]] = []  # contingent orders filling in the match being booked
         #: stops fired by the price and not yet sent to the book: an OCO sibling filling
         #: before their turn cancels them here (they are no longer in the trigger index)
@@ -327,7 +340,7 @@ class Exchange:
         """Run one command to completion, then hand its events to every sink."""
         self._cmd_seq += 1
         self._handlers[type(command)](command)
-        if self._contingent_used or self.ledger is not None:
+        if self._settles:
             self._settle(command)
         out = self._out
         if out:
@@ -464,25 +477,21 @@ class Exchange:
         self.next_order_id = order_id + 1
         if coid is not None:
             self._client_ids[(account, coid)] = order_id
-        is_market = otype == MARKET
         out = self._out
+        is_market = otype == MARKET
         out.append(
             _new(OrderAccepted, (ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig))
         )
         order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
-        # _execute, inline (FOK excepted): the order is matched and rests or expires
         if tif == FOK:
             self._execute(ts, market, order, is_market)
-        else:
+        else:  # _execute, inline: the order is matched, and rests or expires
             book = market.book
             fills = self._fills
             stp_modes = self.stp_modes
             stp = stp_modes.get(account, STP_NONE) if stp_modes else STP_NONE
-            if is_market:
-                left = order.leaves_lots = book.match(order_id, account, side, qty, None, stp, fills)
-                rested = 0
-            elif tif == IOC:
-                left = order.leaves_lots = book.match(order_id, account, side, qty, price, stp, fills)
+            if is_market or tif == IOC:
+                left = order.leaves_lots = book.match(order_id, account, side, qty, None if is_market else price, stp, fills)
                 rested = 0
             else:  # GTC, GTX
                 rested = book.limit(order, stp, fills)  # the level's new size, 0 if not rested
@@ -771,7 +780,7 @@ class Exchange:
             self._report_fills(ts, market, order, qty, fills)
         if rested:
             if self.emit_book_deltas:
-                self._out.append(_new(BookDelta, (ts, market.instrument.symbol, side, order.price_ticks, rested)))
+                self._out.append(_new(BookDelta, (ts, market.symbol, side, order.price_ticks, rested)))
         elif left:
             if book.taker_stp_expired:
                 reason = "STP"
@@ -792,12 +801,7 @@ class Exchange:
 
     def _finish(self, order: Order, ts: int, market: _Market, reason: str) -> None:
         """Expire the unfilled remainder of an order that does not rest."""
-        self._out.append(
-            _new(
-                OrderExpired,
-                (ts, market.instrument.symbol, order.order_id, order.account_id, order.leaves_lots, reason),
-            )
-        )
+        self._out.append(_new(OrderExpired, (ts, market.symbol, order.order_id, order.account_id, order.leaves_lots, reason)))
         order.leaves_lots = 0
         self._left(order.order_id)
         self._forget_client_id(order.account_id, order.client_order_id)
@@ -811,12 +815,10 @@ class Exchange:
         Hot path: one pass, locals bound, events built with ``tuple.__new__``.
         """
         append = self._out.append
-        inst = market.instrument
-        symbol = inst.symbol
-        atpl = inst.atoms_per_tick_lot
-        # fees are a rate of the fill's money value; an inverse fill's is its coin value
-        value = inst.fill_value_atoms if inst.inverse else None
-        maker_fee = inst.maker_fee_e8
+        symbol = market.symbol
+        atpl = market.atoms_per_tick_lot
+        value = market.fill_value  # None: linear, the value inline
+        maker_fee = market.maker_fee_e8
         trade_id = self.next_trade_id
         book = market.book
         if taker is not None:
@@ -824,7 +826,7 @@ class Exchange:
             t_acct = taker.account_id
             t_side = taker.side
             t_leaves = taker_qty
-            taker_fee = inst.taker_fee_e8 if t_acct > 0 else 0  # the house's own orders pay none
+            taker_fee = market.taker_fee_e8 if t_acct > 0 else 0  # the house's own orders pay none
         else:
             t_id = t_acct = t_leaves = taker_fee = 0
             t_side = fills[0][0].side ^ 1 if fills else 0
@@ -841,32 +843,13 @@ class Exchange:
                 m_leaves = maker.leaves_lots
                 m_fee = rate_ceil(notional, maker_fee)
                 if not m_leaves and maker.client_order_id is not None:
-                    self._forget_client_id(maker.account_id, maker.client_order_id)
-            else:
+                    self._client_ids.pop((maker.account_id, maker.client_order_id), None)
+            else:  # replayed size: no account, no fee
                 m_leaves = m_fee = 0
             if t_id:
                 t_leaves -= q
-            append(
-                _new(
-                    Fill,
-                    (
-                        ts,
-                        symbol,
-                        trade_id,
-                        px,
-                        q,
-                        t_side,
-                        t_id,
-                        t_acct,
-                        t_leaves,
-                        rate_ceil(notional, taker_fee),
-                        m_id,
-                        maker.account_id,
-                        m_leaves,
-                        m_fee,
-                    ),
-                )
-            )
+            append(_new(Fill, (ts, symbol, trade_id, px, q, t_side, t_id, t_acct, t_leaves, rate_ceil(notional, taker_fee),
+                          m_id, maker.account_id, m_leaves, m_fee)))
             trade_id += 1
             if px != last_px:
                 touched.append(px)
@@ -1108,7 +1091,7 @@ class Exchange:
         at once cancels the others (a later book leg never reaches the book).
         """
         ts, account, symbol, legs = cmd
-        self._contingent_used = True
+        self._settles = True
         market = self.markets.get(symbol)
         if type(legs) is not tuple or not legs or any(type(leg) is not NewOrder for leg in legs):
             self._out.append(_new(OrderRejected, (ts, symbol, account, None, 0, RejectReason.INVALID_OCO)))
@@ -1197,7 +1180,7 @@ class Exchange:
         again until they are placed.
         """
         ts, account, symbol, entry, exits = cmd
-        self._contingent_used = True
+        self._settles = True
         market = self.markets.get(symbol)
         if type(entry) is not NewOrder or type(exits) is not tuple or any(type(x) is not NewOrder for x in exits):
             self._out.append(_new(OrderRejected, (ts, symbol, account, None, 0, RejectReason.INVALID_BRACKET)))
