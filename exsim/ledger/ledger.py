@@ -941,13 +941,9 @@ class Ledger:
         acct.held_atoms += hold
         if closing:
             acct.closing_holds += 1
-        self._holds[order_id] = (
-            account_id << ACCOUNT_SHIFT
-            | notional_atoms << NOTIONAL_SHIFT
-            | hold << HELD_SHIFT
-            | qty_lots << LOTS_SHIFT
-            | self._symbol_index[symbol] << SYMBOL_SHIFT
-            | hold_flags(side, position_side, reduce_only, closing, may_rest)
+        self._holds[order_id] = pack(
+            account_id, self._symbol_index[symbol], hold_flags(side, position_side, reduce_only, closing, may_rest),
+            qty_lots, hold, notional_atoms,
         )
         self._list_order(acct, order_id)
         return None

@@ -431,8 +431,9 @@ def isolated_threshold_subticks(ledger: "RiskInputs", pos: "Position", ratio_e8:
     inst = ledger.instruments[pos.symbol]
     le8 = inst.lot_size_e8
     # the maintenance margin of a notional in 1e-8 atoms, as Brackets.maint_margin_atoms_e8
-    # computes it (its bracket by the floor to the atom, rounded up once, never below 0),
-    # inlined in the predicate below: the search evaluates it some twenty times
+    # computes it (its bracket by the floor to the atom, rounded up once by units.ceil_div,
+    # never below 0), the bracket lookup inlined in the predicate below: the closed form
+    # evaluates it twice, the fallback search some twenty times
     steps = inst.brackets.brackets
     floors = tuple(b.floor_atoms for b in steps)
     q = pos.qty_lots
@@ -458,7 +459,7 @@ def isolated_threshold_subticks(ledger: "RiskInputs", pos: "Position", ratio_e8:
                 mm = mm_entry
             else:
                 b = steps[bisect_right(floors, n // e8) - 1]
-                mm = -(-(n * b.mmr_e8) // scale) - b.cum_atoms
+                mm = ceil_div(n * b.mmr_e8, scale) - b.cum_atoms
                 if mm < 0:
                     mm = 0
             return ratio_e8 * (margin + upnl) <= scale * mm
@@ -476,7 +477,7 @@ def isolated_threshold_subticks(ledger: "RiskInputs", pos: "Position", ratio_e8:
                 mm = mm_entry
             else:
                 b = steps[bisect_right(floors, n // e8) - 1]
-                mm = -(-(n * b.mmr_e8) // scale) - b.cum_atoms
+                mm = ceil_div(n * b.mmr_e8, scale) - b.cum_atoms
                 if mm < 0:
                     mm = 0
             return ratio_e8 * (margin + upnl) <= scale * mm
@@ -503,7 +504,7 @@ def isolated_threshold_subticks(ledger: "RiskInputs", pos: "Position", ratio_e8:
                 # boundary: the search below then decides.
                 n = size * guess * le8
                 b = steps[bisect_right(floors, n // e8) - 1]
-                mm = -(-(n * b.mmr_e8) // scale) - b.cum_atoms
+                mm = ceil_div(n * b.mmr_e8, scale) - b.cum_atoms
                 root = _entry_threshold(q > 0, size * le8, cost, margin, (mm if mm > 0 else 0) * e8, ratio_e8)
                 if q > 0:
                     if root >= 1 and hit(root) and not hit(root + 1):
