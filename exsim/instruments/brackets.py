@@ -276,6 +276,11 @@ class BracketTable:
     def __attrs_post_init__(self) -> None:
         validate_brackets(self.brackets, symbol=self.symbol, source=self.source)
 
+    @property
+    def floors(self) -> tuple[int, ...]:
+        """The brackets' floors in atoms, ascending (what :meth:`bracket_for` bisects). O(1)."""
+        return self._floors
+
     @classmethod
     def from_tiers(
         cls,

@@ -176,7 +176,7 @@ class AssetBook:
         #: (ts_ns, balance after, change, reason): every change of the insurance fund
         self.fund_history: list[tuple[int, int, int, str]] = []
         #: EXTERNAL's positions that went flat, kept to be reused when they reopen (not
-        #: state: a flat position is no position; see :meth:`Ledger._book_special`)
+        #: state: a flat position is no position; see :meth:`Ledger.apply_external_fill`)
         self.external_flat: dict[tuple[str, int], Position] = {}
 
     def __repr__(self) -> str:
@@ -785,7 +785,7 @@ class Ledger:
                 total += self.open_order_notional(acct, symbol)
         if total > inst.max_notional_limit_atoms:
             return Reason.NOTIONAL_ABOVE_MAX, 0, False
-        if lev > inst.brackets.max_leverage_for(total):
+        if lev > inst.brackets.bracket_for(total).max_leverage:  # the bracket's max leverage
             return Reason.LEVERAGE_ABOVE_BRACKET_MAX, 0, False
         return None, ceil_div(notional_atoms, lev) + fee, False
 
@@ -932,9 +932,13 @@ class Ledger:
         )
         if problem:
             return problem
-        if hold > self._room_for_hold(acct, symbol, closing):
+        multi = self.portfolios and account_id in self.portfolios
+        if acct.cross_positions or multi:
+            if hold > self._room_for_hold(acct, symbol, closing):
+                return Reason.INSUFFICIENT_MARGIN
+        elif hold > acct.wallet_atoms - acct.held_atoms:  # no cross position: the room is the free wallet
             return Reason.INSUFFICIENT_MARGIN
-        if not (store or may_rest or self.portfolios and account_id in self.portfolios):
+        if not (store or may_rest or multi):
             return None
         if not fits(qty_lots, hold, notional_atoms):
             return Reason.NOTIONAL_ABOVE_MAX  # beyond any venue's limits (see exsim.ledger.holds)
@@ -1061,11 +1065,11 @@ class Ledger:
 
         ``account_id`` EXTERNAL books the replayed market's mirror side and
         INSURANCE_FUND the fund's (no hold, no fee, nothing to watch:
-        :meth:`_book_special`). Cost: O(1) plus O(log brackets) for an isolated opening,
+        :meth:`apply_external_fill`). Cost: O(1) plus O(log brackets) for an isolated opening,
         plus the re-file of the trader's scopes (:meth:`refile`).
         """
         if account_id <= 0:
-            return self._book_special(account_id, symbol, side, qty_lots, price_ticks, position_side)
+            return self.apply_external_fill(symbol, side, qty_lots, price_ticks, position_side, account_id)
         inst = self.instruments[symbol]
         book = self._book_of[symbol]
         acct = book.accounts[account_id]
@@ -1116,15 +1120,19 @@ class Ledger:
         if self.portfolios and account_id in self.portfolios:
             self.exchange_due.add(account_id)
             self.refile(self.portfolios[account_id])
-        else:
-            self._refile_pool(acct)  # fees, realized PnL and margin moves change the cross pool
+        elif acct.cross_positions or acct.risk_seq or self.liquidatable:
+            # fees, realized PnL and margin moves change the cross pool (a pool with no
+            # cross position, not watched and not flagged has nothing to re-file)
+            self._refile_pool(acct)
         return pos
 
-    def _book_special(
-        self, account_id: int, symbol: str, side: int, qty_lots: int, price_ticks: int, position_side: int
+    def apply_external_fill(
+        self, symbol: str, side: int, qty_lots: int, price_ticks: int, position_side: int, account_id: int = EXTERNAL
     ) -> Position:
-        """:meth:`apply_fill` for EXTERNAL (the replayed market's mirror) or the insurance
-        fund: no hold, no fee, always cross, never watched by the risk index. O(1).
+        """:meth:`apply_fill` for EXTERNAL (the replayed market's mirror side of a fill
+        against replayed size) or, with ``account_id``, the insurance fund: no hold, no
+        fee, always cross, never watched by the risk index. O(1). The exchange calls it
+        directly for the mirror side, the common case: one call, no dispatch.
 
         EXTERNAL's position on an instrument goes flat and reopens with every round trip
         of the simulated traders against replayed liquidity: its flat :class:`Position`

@@ -189,6 +189,19 @@ class TriggerHeap:
         return f"TriggerHeap(live={self.live}, entries={len(self.entries)})"
 
 
+def _withdraw(record: tuple, records: dict[int, tuple]) -> None:
+    """The entries a filing record lists went stale (its scope is no longer listed with
+    them in ``records``): count them out of their heaps. A heap left with no live entry
+    is emptied (every entry in it is stale), one with too many stale ones compacted."""
+    for i in range(1, len(record), 2):
+        heap = record[i]
+        live = heap.live = heap.live - 1
+        if not live:
+            heap.entries = []
+        elif len(heap.entries) > 2 * live + STALE_SLACK:
+            heap.compact(records)
+
+
 def _listed(record: tuple | None, heap: TriggerHeap, entry: int) -> bool:
     """Whether a filing record lists ``entry`` in ``heap`` (the entry is live)."""
     if record is None:
@@ -244,25 +257,27 @@ class RiskIndex:
         record = records[seq]
         if len(record) > 1:
             records[seq] = (scope,)
-            for i in range(1, len(record), 2):
-                heap = record[i]
-                heap.live -= 1
-                if len(heap.entries) > 2 * heap.live + STALE_SLACK:
-                    heap.compact(records)
+            _withdraw(record, records)
 
     def forget(self, scope: "Account | Position") -> None:
-        """Drop ``scope`` entirely (a closed position or an emptied account)."""
+        """Drop ``scope`` entirely (a closed position or an emptied account). O(k), amortized."""
         seq = scope.risk_seq
         if seq:
-            self.unfile(scope)
-            del self._records[seq]
-            self.warned.discard(seq)
+            records = self._records
+            record = records.pop(seq)
+            if len(record) > 1:
+                _withdraw(record, records)
+            if self.warned:
+                self.warned.discard(seq)
             scope.risk_seq = 0
 
     def file(self, scope: "Account | Position", triggers: list[tuple[str, int, int]]) -> None:
         """Watch ``scope`` at ``(symbol, direction, price_subticks)`` triggers (replacing old ones)."""
-        self.unfile(scope)
-        seq = self._seq(scope)
+        seq = scope.risk_seq
+        if seq:
+            self.unfile(scope)
+        else:  # (a pool that reopened, a new bucket: nothing filed to withdraw)
+            seq = self._seq(scope)
         if not triggers:
             return
         record: list[object] = [scope]
@@ -325,11 +340,7 @@ class RiskIndex:
             else:
                 continue  # only stale entries of a scope filed elsewhere now
             records[seq] = (record[0],)
-            for i in range(1, len(record), 2):
-                heap = record[i]
-                heap.live -= 1
-                if len(heap.entries) > 2 * heap.live + STALE_SLACK:
-                    heap.compact(records)
+            _withdraw(record, records)
             out.append(record[0])
         return out
 
@@ -435,7 +446,7 @@ def isolated_threshold_subticks(ledger: "RiskInputs", pos: "Position", ratio_e8:
     # never below 0), the bracket lookup inlined in the predicate below: the closed form
     # evaluates it twice, the fallback search some twenty times
     steps = inst.brackets.brackets
-    floors = tuple(b.floor_atoms for b in steps)
+    floors = inst.brackets.floors
     q = pos.qty_lots
     size = q if q > 0 else -q
     e8 = ATOMS_E8_PER_ATOM
@@ -525,13 +536,17 @@ def isolated_threshold_subticks(ledger: "RiskInputs", pos: "Position", ratio_e8:
                     return DOWN, ALWAYS_SUBTICKS
             hi = lo + step  # hit(lo) and not hit(hi)
         else:
-            hi, step = start, 1  # not hit(hi): gallop down to a hit
+            # not hit(start): gallop down to a hit. Hits are p <= boundary, so none at all
+            # when the lowest price misses: asked first, as a well-backed long (a cross
+            # pool's stand-in, the recorder's liquidation price each sample) has no
+            # boundary, and galloping down to 1 to learn it costs ~log2(start) evaluations
+            if not hit(1):
+                return None
+            hi, step = start, 1
             while True:
                 lo = hi - step
                 if lo <= 1:
-                    if not hit(1):
-                        return None
-                    lo = 1
+                    lo = 1  # (hit: asked above)
                     break
                 if hit(lo):
                     break
@@ -768,9 +783,11 @@ def _symbol_triggers(
         else:
             gross += q
     entry = inst.maint_margin_basis == "entry"
-    bracket_for = inst.brackets.bracket_for
-    rounds = len(inst.brackets.brackets) + 1
-    mmr_now = 0 if entry else bracket_for(gross * mark * le8 // e8).mmr_e8
+    # a notional's bracket as BracketTable.bracket_for finds it (notionals here are >= 0),
+    # the lookup inlined: the fixed point below makes up to one per bracket
+    steps = inst.brackets.brackets
+    floors = inst.brackets.floors
+    mmr_now = -1  # the MMR at the mark: looked up only by a move that grows the MM
     # legs all long: a rise adds ratio × q to the equity term for every MM term it adds,
     # at most MMR × q (MMR at most the table's last): with MMR <= ratio it never eats the
     # slack. Legs all short: a fall adds equity and lowers every leg's notional. Either
@@ -799,9 +816,11 @@ def _symbol_triggers(
             # MM growth bound: MMR at the far end of the move (iterate to a fixed point);
             # a fall grows the MM of the short legs only, a rise that of every leg
             growing = gross if direction == UP else short
+            if mmr_now < 0:
+                mmr_now = steps[bisect_right(floors, gross * mark * le8 // e8) - 1].mmr_e8
             mmr = mmr_now
             d = 0
-            for _ in range(rounds):
+            for _ in range(len(steps) + 1):
                 rate = (ratio_e8 * adverse_equity + growing * mmr) * le8
                 if rate <= 0:
                     d = -1  # no adverse exposure in this direction: no trigger needed
@@ -811,7 +830,7 @@ def _symbol_triggers(
                     end = mark + d
                 else:
                     end = mark - d if mark - d > 1 else 1
-                end_mmr = bracket_for(gross * end * le8 // e8).mmr_e8
+                end_mmr = steps[bisect_right(floors, gross * end * le8 // e8) - 1].mmr_e8
                 if end_mmr <= mmr:
                     break
                 mmr = end_mmr

@@ -265,6 +265,55 @@ class TestExternalMirror:
         ledger._check()
 
 
+    def test_the_direct_mirror_call_books_as_apply_fill_does(self) -> None:
+        """The exchange books the mirror side with ``apply_external_fill`` (one call, no
+        dispatch): round trips, a flip and a partial close leave the same state as
+        ``apply_fill(EXTERNAL, ...)``."""
+        fills = [(BUY, 2, P), (SELL, 5, P + 30), (BUY, 1, P - 7), (BUY, 2, P + 11), (SELL, 4, P)]
+        ledgers = []
+        for direct in (False, True):
+            ledger = Ledger([BTC])
+            ledger.deposit(ALICE, 1_000 * USDT)
+            for side, qty, px in fills:
+                ledger.apply_fill(ALICE, 0, SYM, side, qty, px, 3, 0)
+                if direct:
+                    ledger.apply_external_fill(SYM, side ^ 1, qty, px, 0)
+                else:
+                    ledger.apply_fill(EXTERNAL, 0, SYM, side ^ 1, qty, px, 0, 0)
+            ledger._check()
+            ledgers.append(list(ledger.state_lines()))
+        assert ledgers[0] == ledgers[1]
+
+
+class TestRiskIndexUpkeep:
+    def test_a_heap_left_with_no_live_entry_is_emptied(self) -> None:
+        """A pool that opens and goes flat over and over leaves no stale entry behind: a
+        heap whose last live entry is withdrawn holds nothing (every entry in it was stale)."""
+        h = funded(ALICE)
+        heaps = h.ledger.risk._lists[SYM]
+        for _ in range(5):
+            h.new(ALICE, SELL, 2)  # a short pool: watched upward
+            assert sum(heap.live for heap in heaps) == 1 and sum(len(heap.entries) for heap in heaps) == 1
+            h.new(ALICE, BUY, 2)  # flat: forgotten
+            assert [heap.entries for heap in heaps] == [[], []] and not h.acct(ALICE).risk_seq
+        h.ledger.risk._check()
+
+    @pytest.mark.parametrize("symbol", ["BTCUSDT", "ETHUSDT", "BTCUSD_PERP"])
+    def test_the_inlined_bracket_lookup_finds_bracket_for_s_bracket(self, symbol: str) -> None:
+        """The pool's fixed point looks brackets up by bisecting ``BracketTable.floors``:
+        the same bracket as ``bracket_for`` at, just below and just above every floor."""
+        from bisect import bisect_right
+
+        from exsim.instruments import get_instrument
+
+        table = get_instrument(symbol).brackets
+        assert table.floors == tuple(b.floor_atoms for b in table.brackets)
+        for floor in table.floors:
+            for n in (floor - 1, floor, floor + 1, 2 * floor + 1):
+                if n >= 0:
+                    assert table.brackets[bisect_right(table.floors, n) - 1] is table.bracket_for(n)
+
+
 class TestOnePositionPoolTriggers:
     @settings(max_examples=150, deadline=None)
     @given(

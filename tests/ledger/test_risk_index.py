@@ -819,3 +819,43 @@ class TestIsolatedThreshold:
                         hi = mid
                 expected = (DOWN, lo) if side == BUY else (UP, hi)
                 assert isolated_threshold_subticks(ledger, pos, ratio) == expected
+
+    def test_a_long_backed_past_its_cost_has_no_trigger_and_one_just_short_of_it_a_low_one(self) -> None:
+        """A long whose margin covers its cost (a cross pool's stand-in backed by the rest of
+        the pool, as the recorder's liquidation price asks each sample) meets the ratio at
+        no positive price: None. Just short of its cost it meets it only at the lowest
+        prices: the exact boundary there, as the plain bisection finds it."""
+        from exsim.ledger.risk_index import DOWN, at_or_past_e8, isolated_threshold_subticks
+
+        h = LedgerHarness(exchange_kwargs={"liquidations": False})
+        h.deposit(1, 10_000_000 * USDT)
+        take(h, 1, BUY, 999, P)
+        pos = h.pos(1)
+        ledger = h.ledger
+        seen_none = seen_low = 0
+        for shortfall in (-10**12, -1, 0, 1, 10**3, 10**6, 10**8, 10**9):
+            stand_in = Position(pos.account_id, pos.symbol, pos.position_side, True, pos.leverage)
+            stand_in.qty_lots = pos.qty_lots
+            stand_in.cost_atoms = pos.cost_atoms
+            stand_in.margin_atoms = pos.cost_atoms - shortfall
+            for ratio in (WARN_E8, 100_000_000):
+
+                def hit(p: int) -> bool:
+                    ledger.marks["BTCUSDT"] = p
+                    return at_or_past_e8(ratio, *ledger.isolated_margin_balance_e8(stand_in))
+
+                got = isolated_threshold_subticks(ledger, stand_in, ratio)
+                if not hit(1):
+                    assert got is None
+                    seen_none += 1
+                    continue
+                lo, hi = 1, 10**16
+                while hi - lo > 1:
+                    mid = (lo + hi) // 2
+                    if hit(mid):
+                        lo = mid
+                    else:
+                        hi = mid
+                assert got == (DOWN, lo)
+                seen_low += lo < P
+        assert seen_none and seen_low  # both cases met
