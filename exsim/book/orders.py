@@ -80,6 +80,10 @@ class Order:
     ``leaves_lots`` is what is still open; ``0`` marks an entry the book has removed but
     not yet dropped from its queue (lazy deletion, see :class:`~exsim.book.OrderBook`).
     Anonymous chunks have ``order_id == 0`` and ``account_id == ANONYMOUS``.
+
+    The exchange's plain-order path sets these slots itself instead of calling
+    ``__init__`` (``Exchange._on_new_order``): a slot added here is set there too
+    (tests/exchange/test_plain_path.py fails until it is).
     """
 
     __slots__ = (

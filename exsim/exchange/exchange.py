@@ -107,6 +107,7 @@ from exsim.exchange.events import (
     OrderExpired,
     OrderRejected,
     OrderTriggered,
+    fast_constructor,
 )
 from exsim.exchange.contingent import Bracket, Contingent, OcoGroup
 from exsim.exchange.triggers import FALLING, STOP_TYPES, StopOrder, TriggerIndex, direction_of, fires
@@ -132,6 +133,13 @@ WAITING_TYPES: Final = STOP_TYPES | {TRAILING_STOP_MARKET}
 EXIT_TYPES: Final = WAITING_TYPES | {LIMIT}
 
 _new = tuple.__new__  # builds NamedTuple events without keyword handling (events.py)
+_bare = object.__new__  # an Order with no slot set yet (the plain-order path sets them)
+# the hot path's events, built from one tuple of their fields (events.py: ``_of``)
+_accepted = fast_constructor(OrderAccepted)
+_book_delta = fast_constructor(BookDelta)
+_fill = fast_constructor(Fill)
+_cancelled = fast_constructor(OrderCancelled)
+_expired = fast_constructor(OrderExpired)
 
 #: the plain-order path's maximum size for an instrument without one (an order above it
 #: is not refused: it takes the general path, which has no maximum either)
@@ -480,9 +488,22 @@ class Exchange:
         out = self._out
         is_market = otype == MARKET
         out.append(
-            _new(OrderAccepted, (ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig))
+            _accepted((ts, symbol, order_id, account, coid, side, otype, tif, 0 if is_market else price, qty, trig))
         )
-        order = Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
+        # Order(order_id, account, side, price, qty, qty, tif, coid, ts, reduce_only, pside)
+        # with its slots set here: no __init__ frame (0.1-0.2 us of a ~2 us command);
+        # tests/exchange/test_plain_path.py checks that every slot of Order is set
+        order = _bare(Order)
+        order.order_id = order_id
+        order.account_id = account
+        order.side = side
+        order.price_ticks = price
+        order.leaves_lots = order.qty_lots = qty
+        order.tif = tif
+        order.client_order_id = coid
+        order.ts_ns = ts
+        order.reduce_only = reduce_only
+        order.position_side = pside
         if tif == FOK:
             self._execute(ts, market, order, is_market)
         else:  # _execute, inline: the order is matched, and rests or expires
@@ -500,7 +521,7 @@ class Exchange:
                 self._report_fills(ts, market, order, qty, fills)
             if rested:
                 if self.emit_book_deltas:
-                    out.append(_new(BookDelta, (ts, symbol, side, order.price_ticks, rested)))
+                    out.append(_book_delta((ts, symbol, side, order.price_ticks, rested)))
             elif left:
                 if book.taker_stp_expired:
                     reason = "STP"
@@ -591,16 +612,13 @@ class Exchange:
         ledger = self.ledger
         if ledger is None:
             return None
-        otype = cmd.order_type
+        _ts, account, symbol, side, qty, price, otype, tif, _coid, reduce_only, _trig, _trig_by, pside, _cb, _cbt = cmd
         if otype in WAITING_TYPES:  # no margin is held until the order triggers
-            return ledger.order_problem(cmd.account_id, cmd.symbol, cmd.side, cmd.qty_lots, cmd.reduce_only, cmd.position_side)
+            return ledger.order_problem(account, symbol, side, qty, reduce_only, pside)
         is_market = otype == MARKET
-        notional = self._worst_notional(market, cmd.side, cmd.qty_lots, None if is_market else cmd.price_ticks)
-        may_rest = not is_market and (cmd.tif == GTC or cmd.tif == GTX)
-        return ledger.hold_for_order(
-            order_id, cmd.account_id, cmd.symbol, cmd.side, cmd.qty_lots, notional, cmd.reduce_only, cmd.position_side,
-            may_rest, store,
-        )
+        notional = self._worst_notional(market, side, qty, None if is_market else price)
+        may_rest = not is_market and (tif == GTC or tif == GTX)
+        return ledger.hold_for_order(order_id, account, symbol, side, qty, notional, reduce_only, pside, may_rest, store)
 
     def _accept(self, market: _Market, cmd: NewOrder, order_id: int, exit_of_bracket: bool = False) -> Order | None:
         """Announce an order that passed every check; file a waiting one in the trigger
@@ -780,7 +798,7 @@ class Exchange:
             self._report_fills(ts, market, order, qty, fills)
         if rested:
             if self.emit_book_deltas:
-                self._out.append(_new(BookDelta, (ts, market.symbol, side, order.price_ticks, rested)))
+                self._out.append(_book_delta((ts, market.symbol, side, order.price_ticks, rested)))
         elif left:
             if book.taker_stp_expired:
                 reason = "STP"
@@ -801,7 +819,7 @@ class Exchange:
 
     def _finish(self, order: Order, ts: int, market: _Market, reason: str) -> None:
         """Expire the unfilled remainder of an order that does not rest."""
-        self._out.append(_new(OrderExpired, (ts, market.symbol, order.order_id, order.account_id, order.leaves_lots, reason)))
+        self._out.append(_expired((ts, market.symbol, order.order_id, order.account_id, order.leaves_lots, reason)))
         order.leaves_lots = 0
         self._left(order.order_id)
         self._forget_client_id(order.account_id, order.client_order_id)
@@ -812,7 +830,7 @@ class Exchange:
         """Emit Fill / STP-cancel / BookDelta events for the book's last match.
 
         ``taker`` is None for an anonymous (replayed) aggressor. Clears ``fills``.
-        Hot path: one pass, locals bound, events built with ``tuple.__new__``.
+        Hot path: one pass, locals bound, events built from one tuple (``_fill``).
         """
         append = self._out.append
         symbol = market.symbol
@@ -848,7 +866,7 @@ class Exchange:
                 m_leaves = m_fee = 0
             if t_id:
                 t_leaves -= q
-            append(_new(Fill, (ts, symbol, trade_id, px, q, t_side, t_id, t_acct, t_leaves, rate_ceil(notional, taker_fee),
+            append(_fill((ts, symbol, trade_id, px, q, t_side, t_id, t_acct, t_leaves, rate_ceil(notional, taker_fee),
                           m_id, maker.account_id, m_leaves, m_fee)))
             trade_id += 1
             if px != last_px:
@@ -867,7 +885,7 @@ class Exchange:
         self.next_trade_id = trade_id
         stp_expired = book.stp_expired
         for maker, cancelled_lots in stp_expired:
-            append(_new(OrderCancelled, (ts, symbol, maker.order_id, maker.account_id, cancelled_lots, "STP")))
+            append(_cancelled((ts, symbol, maker.order_id, maker.account_id, cancelled_lots, "STP")))
             self._left(maker.order_id)
             self._forget_client_id(maker.account_id, maker.client_order_id)
             if self.ledger is not None:
@@ -887,7 +905,7 @@ class Exchange:
         if self.emit_book_deltas:
             level_lots = book.level_lots
             for px in touched:
-                append(_new(BookDelta, (ts, symbol, maker_side, px, level_lots(maker_side, px))))
+                append(_book_delta((ts, symbol, maker_side, px, level_lots(maker_side, px))))
         if hits:
             # bracket entries that filled: their exits are placed or grown at command end
             self._contingent_filled(ts, market, hits, t_id, groups=False)
@@ -896,7 +914,9 @@ class Exchange:
         """Apply the last ``n`` matches to the ledger (both sides) and report positions.
 
         Reads the Fill events just emitted (the last ``n`` of the buffer), so the ledger
-        sees exactly what the events say. Anonymous sides are booked to EXTERNAL.
+        sees exactly what the events say. Anonymous sides are booked to EXTERNAL (the
+        common case, a trader against replayed size: the mirror goes straight to
+        :meth:`Ledger.apply_external_fill`, no trader bookkeeping to skip).
         """
         ledger = self.ledger
         assert ledger is not None
@@ -905,30 +925,29 @@ class Exchange:
         t_pside = taker.position_side if taker is not None else 0
         changed: dict[int, Position] = {}  # id(position) -> position, in first-touched order
         liquidating = self._liquidating_order_id
+        apply_fill = ledger.apply_fill
         for (maker, _px, _q), ev in zip(fills, out[len(out) - n :]):
-            t_side = ev.aggressor_side
-            pos = ledger.apply_fill(
-                ev.taker_account_id, ev.taker_order_id, symbol, t_side, ev.qty_lots, ev.price_ticks,
-                ev.taker_fee_atoms, t_pside, liquidating != 0 and ev.taker_order_id == liquidating,
-            )
-            if ev.taker_account_id:
+            # a Fill's fields, in its order (exsim.exchange.events.Fill)
+            _ts, _sym, _trade, px, q, t_side, t_id, t_acct, _t_leaves, t_fee, m_id, m_acct, m_leaves, m_fee = ev
+            pos = apply_fill(t_acct, t_id, symbol, t_side, q, px, t_fee, t_pside, liquidating != 0 and t_id == liquidating)
+            if t_acct:
                 changed[id(pos)] = pos
-            pos = ledger.apply_fill(
-                ev.maker_account_id, ev.maker_order_id, symbol, t_side ^ 1, ev.qty_lots, ev.price_ticks,
-                ev.maker_fee_atoms, maker.position_side,
-            )
-            if ev.maker_account_id:
+            if m_acct:
+                pos = apply_fill(m_acct, m_id, symbol, t_side ^ 1, q, px, m_fee, maker.position_side)
                 changed[id(pos)] = pos
-            if ev.maker_order_id and not ev.maker_leaves_lots:
-                ledger.release_order(ev.maker_order_id)
+            else:  # replayed size: the world outside's mirror side
+                ledger.apply_external_fill(symbol, t_side ^ 1, q, px, maker.position_side)
+            if m_id and not m_leaves:
+                ledger.release_order(m_id)
         if not market.mark_price_subticks and fills:
             # no mark yet: value positions at the last trade
             ledger.on_mark(symbol, fills[-1][1] * market.instrument.subticks_per_tick)
         append = out.append
         book = ledger.book_of(symbol)
+        accounts = book.accounts
         for pos in changed.values():  # insertion order: deterministic
             account_id = pos.account_id
-            acct = book.accounts.get(account_id) or book.special[account_id]
+            acct = accounts.get(account_id) or book.special[account_id]
             append(
                 _new(
                     PositionChanged,
@@ -937,7 +956,6 @@ class Exchange:
                 )
             )
         protecting = self.contingent.protecting
-        accounts = book.accounts
         for pos in changed.values():
             if pos.account_id > 0:
                 if protecting:
@@ -1438,9 +1456,9 @@ class Exchange:
             if self.ledger is not None:
                 self.ledger.release_order(order_id)
             out = self._out
-            out.append(_new(OrderCancelled, (ts, symbol, order_id, order.account_id, leaves, "USER")))
+            out.append(_cancelled((ts, symbol, order_id, order.account_id, leaves, "USER")))
             if self.emit_book_deltas:
-                out.append(_new(BookDelta, (ts, symbol, order.side, order.price_ticks, level_lots)))
+                out.append(_book_delta((ts, symbol, order.side, order.price_ticks, level_lots)))
             return None
         order = order or market.triggers.orders.get(order_id)
         if order is None or order.account_id != cmd.account_id:
@@ -1635,14 +1653,14 @@ class Exchange:
         if side != BUY and side != SELL or type(price) is not int or price <= 0 or type(qty) is not int or qty <= 0:
             raise ValueError(f"replayed trade at ts {ts} for {symbol}: bad side/price/qty {side!r}/{price!r}/{qty!r}")
         fills = self._fills
-        market.book.match(0, ANONYMOUS, side, qty, price, STP_NONE, fills)
+        book = market.book
+        book.match(0, ANONYMOUS, side, qty, price, STP_NONE, fills)
         if fills:
             # the print consuming the venue's own replayed size is the venue's trade, already
             # on the tape: only fills of simulated orders are new (events and ledger)
             own = [f for f in fills if f[0].order_id]
             if len(own) != len(fills):
                 if self.emit_book_deltas:
-                    book = market.book
                     maker_side = side ^ 1
                     for px in sorted({f[1] for f in fills if not f[0].order_id}, reverse=maker_side == BUY):
                         if not any(f[1] == px for f in own):  # those are reported with the fills

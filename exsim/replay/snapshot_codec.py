@@ -266,6 +266,8 @@ class _Encoder:
             types.FunctionType: self._function,
             type: self._type,
         }
+        for cls in self.messages:  # classes with a metaclass of their own (the events')
+            self.by_type.setdefault(type(cls), self._type)
 
     def enc(self, v: Any) -> Any:
         t = type(v)

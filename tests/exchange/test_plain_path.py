@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import pytest
 
-from exsim.book.orders import BUY, FOK, GTC, GTX, IOC, LIMIT, MARKET, SELL, STOP_MARKET
+from exsim.book.orders import BUY, FOK, GTC, GTX, IOC, LIMIT, MARKET, SELL, STOP_MARKET, Order
 from exsim.exchange import Exchange, NewOrder, SetSelfTradePrevention
 from exsim.instruments import get_instrument
 from exsim.ledger import Ledger
@@ -130,3 +130,20 @@ def test_edge_orders_agree(with_ledger: bool) -> None:
         want.clear()
     assert fast.state_hash() == general.state_hash()
     fast._check()
+
+
+@pytest.mark.parametrize("coid", [None, "c1"])
+def test_resting_orders_are_the_same_objects(coid: str | None) -> None:
+    """The plain path sets an Order's slots itself (no ``__init__`` frame): every slot of
+    :class:`~exsim.book.orders.Order` holds what ``Order(...)`` on the general path gives
+    (a slot added to Order and not set there fails here)."""
+    inst = [attrs.evolve(get_instrument(BTC), min_notional_atoms=0)]
+    fast, _, general, _ = pair(inst)
+    for ex in (fast, general):
+        ex.submit(NewOrder(7, 3, BTC, BUY, 4, 599_000, LIMIT, GTC, coid))
+        ex.submit(NewOrder(8, 3, BTC, SELL, 2, 601_000, LIMIT, GTX, None, True))
+    for order_id in (1, 2):
+        a, b = fast.open_order(BTC, order_id), general.open_order(BTC, order_id)
+        assert type(a) is type(b) is Order
+        assert {s: getattr(a, s) for s in Order.__slots__} == {s: getattr(b, s) for s in Order.__slots__}
+    assert fast.open_order(BTC, 2).reduce_only is True  # (the fields are not all defaults)

@@ -88,6 +88,19 @@ class TestQueueingBehindReplayedSize:
         ]
         assert h.queue(BUY, P) == [(1, 1)] and h.ex.last_price(SYM) == P
 
+    def test_without_book_deltas_a_print_still_fills_the_last_simulated_order(self) -> None:
+        """Without book deltas, a print that takes the book's only simulated order whole
+        reports its fill (the order leaves the book in the match, the fill stays); one that
+        takes replayed size only reports nothing."""
+        h = Harness(BTC, emit_book_deltas=False)
+        h.level(BUY, P, 2)
+        h.new(ALICE, BUY, 3, P)
+        assert h.tape(SELL, P, 1) == []  # replayed size ahead only: the venue's own trade
+        ev = h.tape(SELL, P, 4)
+        t = h.ts
+        assert ev == [Fill(t, SYM, 1, P, 3, SELL, 0, 0, 0, 0, 1, ALICE, 0, maker_fee(P, 3))]
+        assert h.queue(BUY, P) == [] and h.ex.last_price(SYM) == P
+
     def test_print_stops_at_its_price(self, h: Harness) -> None:
         """A print consumes only levels at or better than its price; the rest of its size is dropped."""
         h.new(ALICE, SELL, 2, P)
