@@ -245,14 +245,7 @@ class Recorder:
     def log(self, events: list[Any]) -> None:
         """The end of one event batch: its fills (now that its liquidations are known), the
         samples it asks for, its round trips, and its events to events.jsonl."""
-        records, closed = self.trips.on_events(events, self.fills_csv is not None)  # (no fills.csv: no records)
-        if records and self.fills_csv is not None:
-            row, inst, w = fill_row, self._inst, self.fills_csv.writerow
-            for fr in records:
-                w(row(fr, inst(fr.symbol)))
-        if closed and self.trades_csv is not None:
-            for trip in closed:
-                self.trades_csv.writerow(trip_row(trip, self._inst(trip.symbol)))
+        self._write_trips(events)
         if self.pending_fills:
             self._write_fills()
         if self.after_liquidation:
@@ -272,8 +265,46 @@ class Recorder:
                     kept.append(e)
             self.jsonl(kept)
 
+    def _write_trips(self, events: list[Any]) -> None:
+        """A batch through the round-trip book: its fills to fills.csv, the trips it closed
+        to trades.csv."""
+        records, closed = self.trips.on_events(events, self.fills_csv is not None)  # (no fills.csv: no records)
+        if records and self.fills_csv is not None:
+            row, inst, w = fill_row, self._inst, self.fills_csv.writerow
+            for fr in records:
+                w(row(fr, inst(fr.symbol)))
+        if closed and self.trades_csv is not None:
+            for trip in closed:
+                self.trades_csv.writerow(trip_row(trip, self._inst(trip.symbol)))
+
+    def count_filled_at_once(self, accepted: Any, fill: OwnFill) -> None:
+        """``on_order_event(accepted)`` and ``on_fill(fill)`` of the batch of an order that
+        filled completely on arrival (``Replay._filled_at_once``: the batch is ``[accepted,
+        the Fill, a PositionChanged]``), before the strategy's ``on_fill`` as one by one;
+        :meth:`log_filled_at_once` takes the rest of the batch after it. The fill is not
+        kept pending: it is the batch's only one and completes its order."""
+        self.order_events["OrderAccepted"] = self.order_events.get("OrderAccepted", 0) + 1  # (type(accepted).__name__)
+        self._count_fill(fill)
+
+    def log_filled_at_once(self, fill: OwnFill, position: Any, events: list[Any]) -> None:
+        """``on_position(position)`` then ``log(events)`` of that batch (see
+        :meth:`count_filled_at_once`). It has no liquidation, no index price and no book
+        delta: its fill is the one ``_write_fills`` would sample, and its events go to
+        events.jsonl as they are."""
+        self.on_position(position)
+        self._write_trips(events)
+        if fill.ts_ns >= self.last_fill_sample_ns + self.replay.config.sample_interval_ns:  # (_write_fills)
+            self.last_fill_sample_ns = fill.ts_ns
+            self._sample(fill.ts_ns, "fill")
+        if self.jsonl is not None:
+            self.jsonl(events)
+
     def on_fill(self, fill: OwnFill) -> None:
         self.pending_fills.append(fill)
+        self._count_fill(fill)
+
+    def _count_fill(self, fill: OwnFill) -> None:
+        """One of the strategy's fills in the run's counts and fees, and its symbol's."""
         self.fill_count += 1
         self.fees_atoms += fill.fee_atoms
         rec = self.symbols.get(fill.symbol)

@@ -1316,15 +1316,18 @@ class Replay:
 
     def _commands(self, rows: Iterable[Row]) -> Iterator[Any]:
         """The market model's commands, counting rows for the progress report and the
-        checkpoints; at the end of the data, stops the periodic timers so the run ends
-        there."""
-        model = self.model
+        checkpoints; at the end of the data, :meth:`_data_end`. (A chain, not a generator
+        around the model's: the commands pass through no Python frame of the replay.)"""
         checked = self.config.skip_bad_rows  # (__init__ left out each file's bad lines already)
         rows = self._note_gaps(rows)
-        if self.progress is None and self.checkpoint_every is None:
-            yield from model.commands(rows, lines_checked=checked)
-        else:
-            yield from model.commands(self._count_rows(rows), lines_checked=checked)
+        if self.progress is not None or self.checkpoint_every is not None:
+            rows = self._count_rows(rows)
+        return itertools.chain(self.model.commands(rows, lines_checked=checked), self._data_end())
+
+    def _data_end(self) -> Iterator[Any]:
+        """Nothing, once the market model's commands are through: stops the periodic timers
+        so the run ends there (read as the market data's end, in the same step)."""
+        model = self.model
         self.rows_done = sum(model.counts)
         self.last_ts_ns = now = self.loop.now_ns
         for timer in self.timers:
@@ -1335,6 +1338,7 @@ class Replay:
         for agg in self.bar_aggregators:  # a bar that closes at the data's last nanosecond is whole: delivered
             if (now + 1) % agg.span_ns == 0:
                 self.loop.call_at(now, functools.partial(self._bar_close, agg))
+        yield from ()
 
     def _note_gaps(self, rows: Iterable[Row]) -> Iterator[Row]:
         """``rows``, noting in :attr:`data_gaps` each gap between two of them longer than
@@ -1930,24 +1934,28 @@ class Replay:
         if not ladder.qty_lots:
             ladder.qty_lots = self._synthetic_lots(self.exchange.markets[symbol].instrument, ladder.last_ticks or ask)
         bids, asks = self._ladder_ranges(shape)
-        changes: list[tuple[int, int, int]] = []
         old = ladder.shape
-        if old != shape:
+        if old == shape:
+            changes: list[tuple[int, int, int]] = []
+        else:
             if old is not None:  # levels the ladder left go first, so no new level crosses one
                 old_bids, old_asks = self._ladder_ranges(old)
                 changes = [(BUY, px, 0) for px in old_bids if px not in bids]
                 changes += [(SELL, px, 0) for px in old_asks if px not in asks]
+            else:
+                changes = []
             ladder.shape = shape
         # then the levels that differ from the book (trades may have eaten into a level
         # since the last refresh), each side from its top outward; a quoted top keeps its size
-        anonymous_lots = self.exchange.book(symbol).anonymous_lots
+        anonymous_lots = self.exchange.markets[symbol].book.anonymous_lots
         qty = ladder.qty_lots
+        add = changes.append
         for side, prices, top_lots in ((BUY, bids, shape[3]), (SELL, asks, shape[4])):
-            if top_lots and prices:
-                if anonymous_lots(side, prices[0]) != top_lots:
-                    changes.append((side, prices[0], top_lots))
-                prices = prices[1:]
-            changes += [(side, px, qty) for px in prices if anonymous_lots(side, px) != qty]
+            want = top_lots or qty
+            for px in prices:
+                if anonymous_lots(side, px) != want:
+                    add((side, px, want))
+                want = qty
         if changes:
             self.exchange.submit(_new(SetReplayedLevels, (self.loop.now_ns, symbol, tuple(changes))))
 
@@ -2000,12 +2008,47 @@ class Replay:
         return handlers
 
     def _on_events(self, events: list[Any]) -> None:
+        """One command's events: each to its handler (the strategy's handles and hooks, the
+        recorder's figures), then the batch to the recorder's log."""
+        if len(events) == 3 and self._filled_at_once(events):
+            return
         handlers = self._handlers
         for e in events:
             handler = handlers.get(type(e))
             if handler is not None:
                 handler(e)
         self.recorder.log(events)
+
+    def _filled_at_once(self, events: list[Any]) -> bool:
+        """The batch of a strategy's order that filled completely on arrival against
+        another account (``OrderAccepted``, one ``Fill``, its ``PositionChanged``: a market
+        order's, the usual batch) handled in one step, in the order the handlers take its
+        events one by one; False, with nothing done, for any other batch. With an
+        ``on_order`` hook the events go one by one (the hook sees the handle open)."""
+        accepted, fill, position = events
+        if type(fill) is not Fill or type(accepted) is not OrderAccepted or type(position) is not PositionChanged:
+            return False
+        me = ACCOUNT_ID
+        if (
+            accepted.account_id != me or fill.taker_account_id != me or fill.maker_account_id == me
+            or fill.taker_order_id != accepted.order_id or fill.taker_leaves_lots or position.account_id != me
+            or self._hook_order is not None
+        ):
+            return False
+        ctx = self.ctx
+        handle = ctx._filled_at_once(accepted, fill.price_ticks, fill.qty_lots)
+        if handle is None:
+            return False
+        own = _new(OwnFill, (
+            fill.ts_ns, fill.symbol, fill.taker_order_id, fill.aggressor_side, fill.price_ticks, fill.qty_lots,
+            fill.taker_fee_atoms, False, 0, fill.trade_id, handle.client_order_id, handle,
+        ))
+        recorder = self.recorder
+        recorder.count_filled_at_once(accepted, own)
+        if self._hook_fill is not None:
+            self._hook_fill(ctx, own)
+        recorder.log_filled_at_once(own, position, events)
+        return True
 
     def _on_mark_event(self, e: MarkPriceUpdated) -> None:
         follow = self.mark_followers.get(e.symbol) if self.mark_followers else None

@@ -131,6 +131,7 @@ MARGIN_MODES = {"cross": CROSS, "isolated": ISOLATED}
 _POSITION_MODES = {"hedge": True, "one-way": False, "one_way": False, "oneway": False}
 ACCOUNT_ID = 1  # the strategy's account in a replay
 _new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (hot path)
+_new_object = object.__new__  # an instance without __init__ (OrderHandle._plain sets every slot)
 
 
 #: ``ctx.mark_price_ticks`` roundings, each a units.py helper named by its direction
@@ -316,6 +317,34 @@ class OrderHandle:
         self.tick_size = tick_size
         self.lot_size = lot_size
         self.bracket: BracketHandle | None = None
+
+    @classmethod
+    def _plain(cls, client_order_id: str, symbol: str, side: int, order_type: int, qty_lots: int, price_ticks: int,
+               tick_size: Decimal, lot_size: Decimal) -> OrderHandle:
+        """The handle ``__init__`` makes of :meth:`Context._plain`'s order (a market or GTC
+        limit order, every other field at its default), from its values rather than read
+        back from the ``NewOrder``: a strategy's usual order, built once per order."""
+        h = _new_object(cls)
+        h.client_order_id = client_order_id
+        h.symbol = symbol
+        h.side = side
+        h.order_type = order_type
+        h.qty_lots = qty_lots
+        h.price_ticks = price_ticks
+        h.trigger_price_ticks = 0
+        h.trigger_by = TRIGGER_LAST
+        h.position_side = BOTH
+        h.reduce_only = False
+        h.order_id = 0
+        h.status = "new"
+        h.reason = ""
+        h.triggered = False
+        h.filled_lots = 0
+        h.filled_cost_ticks_lots = 0
+        h.tick_size = tick_size
+        h.lot_size = lot_size
+        h.bracket = None
+        return h
 
     @property
     def is_open(self) -> bool:
@@ -760,13 +789,16 @@ class Context:
         self._next_client_id += 1
         client_order_id = f"s{self._next_client_id}"
         loop = replay.loop
+        order_type = MARKET if price_ticks is None else LIMIT
+        if price_ticks is None:
+            price_ticks = 0
         cmd = _new(NewOrder, (
-            loop.now_ns + replay.config.latency_ns, self.account_id, symbol, side, qty_lots,
-            0 if price_ticks is None else price_ticks, MARKET if price_ticks is None else LIMIT, GTC,
+            loop.now_ns + replay.config.latency_ns, self.account_id, symbol, side, qty_lots, price_ticks, order_type, GTC,
             client_order_id, False, 0, TRIGGER_LAST, BOTH, 0, 0,
         ))
         inst = market.instrument
-        handle = self._live[client_order_id] = OrderHandle(cmd, inst.tick_size, inst.lot_size)  # (_track, inlined)
+        handle = self._live[client_order_id] = OrderHandle._plain(  # (_track, inlined)
+            client_order_id, symbol, side, order_type, qty_lots, price_ticks, inst.tick_size, inst.lot_size)
         self._send(cmd)
         return handle
 
@@ -1355,6 +1387,24 @@ class Context:
                 handle.triggered = True
         else:
             handle = None
+        return handle
+
+    def _filled_at_once(self, accepted: OrderAccepted, price_ticks: int, qty_lots: int) -> OrderHandle | None:
+        """:meth:`_order_event` of ``accepted`` then :meth:`_fill` of the fill that completes
+        the order (one batch, nothing in between: no ``on_order`` hook), for the usual
+        market order; the handle ends as those two leave it, without the by-order-id
+        entry the fill would remove at once. None, with nothing changed, when the batch is
+        not that (no live handle of this client id, or one accepted already): the replay
+        then takes the two events one by one."""
+        cid = accepted.client_order_id
+        handle = self._live.get(cid) if cid is not None else None
+        if handle is None or handle.order_id:
+            return None
+        handle.order_id = accepted.order_id
+        handle.qty_lots = accepted.qty_lots
+        handle.filled_lots += qty_lots
+        handle.filled_cost_ticks_lots += price_ticks * qty_lots
+        self._done(handle, "filled")
         return handle
 
     def _fill(self, order_id: int, price_ticks: int, qty_lots: int, leaves_lots: int) -> OrderHandle | None:

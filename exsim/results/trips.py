@@ -243,6 +243,10 @@ class TripBook:
         """
         if type(events) is not list:
             events = list(events)
+        if len(events) == 3:  # (a followed account's order that filled at once: the usual batch)
+            done_at_once = self._filled_at_once(events, records)
+            if done_at_once is not None:
+                return done_at_once
         only = self.only_account
         # a liquidation's fills come before its Liquidation event in the batch: read it first
         liquidations = [e for e in events if type(e) is Liquidation]
@@ -311,6 +315,49 @@ class TripBook:
         for trip in closed:  # (counted once its clearance fee is known)
             self._count(trip)
         return out if out is not None else [], closed
+
+    def _filled_at_once(self, events: list[Any], records: bool) -> tuple[list[FillRecord], list[Trip]] | None:
+        """``on_events`` of the batch a followed account's order makes when it fills
+        completely on arrival against a side not followed — ``OrderAccepted``, one ``Fill``,
+        the ``PositionChanged`` — in one step: what the general pass does with it, without
+        the per-event dispatch, the pending pieces and the working-order entry (added and
+        dropped in the same batch). None, with nothing changed, for any other batch (or a
+        position change this fill does not give: the general pass then says what is wrong)."""
+        accepted, fill, position = events
+        if type(fill) is not Fill or type(accepted) is not OrderAccepted or type(position) is not PositionChanged:
+            return None
+        acct = accepted.account_id
+        oid = accepted.order_id
+        symbol = fill.symbol
+        only = self.only_account
+        maker = fill.maker_account_id
+        if (
+            fill.taker_account_id != acct or fill.taker_order_id != oid or fill.taker_leaves_lots
+            or position.account_id != acct or position.symbol != symbol
+            or not (acct == only if only is not None else acct > 0)
+            or (maker == only if only is not None else maker > 0) or (self.fund_fills and maker == INSURANCE_FUND)
+        ):
+            return None
+        key = (acct, symbol, position.position_side)
+        held = self.held.get(key)
+        if held is None:
+            held = self.held[key] = _Held()
+        type_name, reason = _END_OF_TYPE.get(accepted.order_type, _UNKNOWN_END)
+        ts, side, price, lots, fee = fill.ts_ns, fill.aggressor_side, fill.price_ticks, fill.qty_lots, fill.taker_fee_atoms
+        rec = None
+        if records:
+            rec = FillRecord(ts, acct, symbol, oid, accepted.client_order_id, type_name, side, price, lots, fee, False, 0,
+                             fill.trade_id, False)
+        piece = _new(_Piece, (ts, oid, side, price, lots, fee, reason, rec))
+        target = (position.qty_lots, position.cost_atoms, position.realized_pnl_atoms)
+        closed: list[Trip] = []
+        if not self._apply(key, held, piece, closed, target):  # (touches nothing when it does not match)
+            return None
+        if self.orders:  # (an order accepted again, a triggered stop: its entry goes, as the general pass drops it)
+            self.orders.pop(oid, None)
+        for trip in closed:
+            self._count(trip)
+        return [rec] if rec is not None else [], closed
 
     def _fill_side(self, e: Any, maker: bool, acct: int, followed: bool, liquidation_orders: set[int] | frozenset[int],
                    pending: dict[tuple[int, str], list[_Piece]], out: list[FillRecord] | None, done: list[int]) -> None:
@@ -506,7 +553,7 @@ class TripBook:
         tally.fees_atoms += fee
 
     def _count(self, trip: Trip) -> None:
-        tally = self.tally(trip.account_id)
+        tally = self.tallies.get(trip.account_id) or self.tally(trip.account_id)
         self.trips_closed += 1
         tally.closed += 1
         net = trip.net_atoms

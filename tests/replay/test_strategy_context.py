@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from exsim.book.orders import BUY, GTX, LIMIT, SELL, STOP_MARKET, TRAILING_STOP_MARKET, TRIGGER_MARK
+from exsim.book.orders import BUY, GTX, LIMIT, MARKET, SELL, STOP_MARKET, TRAILING_STOP_MARKET, TRIGGER_MARK
 from exsim.errors import InputError, OffGridError
 from exsim.exchange import NewBracket, NewOco, NewOrder, OrderAccepted, OrderCancelled
 from exsim.readers import open_rows
@@ -148,6 +148,20 @@ class TestOrdersByName:
         assert plain_limit._replace(client_order_id="") == full_limit._replace(client_order_id="")
         with pytest.raises(InputError, match="not one of the run's symbols"):
             run(two_symbols, lambda ctx, seen: ctx.buy("XRPUSDT", 1))
+
+    def test_buy_and_sell_with_int_lots_make_the_handle_order_makes(self, two_symbols: list[Path]) -> None:
+        """The handle of ctx.buy / ctx.sell with int lots (built from the order's values) is,
+        slot by slot, the one OrderHandle(order) makes of the NewOrder sent."""
+
+        def send(ctx: Any, seen: dict[str, Any]) -> None:
+            handles = [ctx.buy("BTCUSDT", 10), ctx.sell("ETHUSDT", 7, ctx.best_ask("ETHUSDT") + 100)]
+            seen["slots"] = [{k: getattr(h, k) for k in OrderHandle.__slots__} for h in handles]
+
+        script, replay = run(two_symbols, send)
+        sent = [c for c in script.seen["sent"] if type(c) is NewOrder]
+        made = [OrderHandle(c, replay.ctx.instrument(c.symbol).tick_size, replay.ctx.instrument(c.symbol).lot_size) for c in sent]
+        assert script.seen["slots"] == [{k: getattr(h, k) for k in OrderHandle.__slots__} for h in made]
+        assert [s["order_type"] for s in script.seen["slots"]] == [MARKET, LIMIT]
 
     def test_an_off_grid_price_is_refused_with_the_grid_message(self, two_symbols: list[Path]) -> None:
         """A price off the tick grid is an error naming the field and the tick (never rounded)."""
@@ -587,3 +601,67 @@ def test_order_events_of_a_handle_are_the_engine_events(two_symbols: list[Path])
 
     script, _ = run(two_symbols, send)
     assert [type(e) for e, _ in script.events] == [OrderAccepted, OrderCancelled]
+
+
+class MarketEverySecond(Strategy):
+    """A market order of one lot every second on both symbols, buys and sells in turn; keeps
+    every fill and handle. Its ``on_order``-less form is the replay's one-step path for an
+    order that fills at once (:meth:`Replay._filled_at_once`)."""
+
+    def __init__(self) -> None:
+        self.handles: list[OrderHandle] = []
+        self.fills: list[Any] = []
+        self.n = 0
+
+    def on_start(self, ctx: Any) -> None:
+        ctx.call_every(S, "go")
+
+    def on_timer(self, ctx: Any, name: str) -> None:
+        self.n += 1
+        for symbol in ("BTCUSDT", "ETHUSDT"):
+            self.handles.append(ctx.buy(symbol, 1) if self.n & 1 else ctx.sell(symbol, 1))
+
+    def on_fill(self, ctx: Any, fill: Any) -> None:
+        self.fills.append(fill)
+
+
+class MarketEverySecondHeard(MarketEverySecond):
+    """The same orders with an ``on_order`` hook: the replay hands each event over one by one."""
+
+    def on_order(self, ctx: Any, event: Any) -> None:
+        pass
+
+
+@pytest.mark.parametrize("margin_mode", ["cross", "isolated"])
+def test_an_order_filled_at_once_is_told_as_its_events_one_by_one(two_symbols: list[Path], tmp_path: Path, margin_mode: str,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A market order that fills on arrival (OrderAccepted, Fill, PositionChanged in one batch)
+    is handled in one step; the run's files, summary, handles and fills are those of the same
+    run whose events go to the handlers one by one."""
+    one_step = Replay._filled_at_once
+    taken: list[bool] = []
+
+    def counted(self: Replay, events: list[Any]) -> bool:
+        taken.append(one_step(self, events))
+        return taken[-1]
+
+    monkeypatch.setattr(Replay, "_filled_at_once", counted)
+    told = {}
+    for name, cls in (("one_step", MarketEverySecond), ("one_by_one", MarketEverySecondHeard)):
+        taken.clear()
+        strategy = cls()
+        replay = Replay(two_symbols, strategy, ReplayConfig(balance="100000", leverage=10, margin_mode=margin_mode), out_dir=tmp_path / name)
+        summary = replay.run()
+        told[name] = (
+            {f.name: f.read_bytes() for f in sorted((tmp_path / name).iterdir()) if f.name != "summary.json"},
+            {k: v for k, v in summary.items() if k not in ("run_key", "rows_per_s", "wall_s", "strategy")},  # (names and speed)
+            [(h.client_order_id, h.order_id, h.status, h.reason, h.qty_lots, h.filled_lots, h.filled_cost_ticks_lots) for h in strategy.handles],
+            [(*f[:-1], f.handle.client_order_id) for f in strategy.fills],
+            sum(taken),
+        )
+    (files, summary, handles, fills, one_steps), (files_too, summary_too, handles_too, fills_too, none) = told["one_step"], told["one_by_one"]
+    assert one_steps >= 40 and none == 0  # (the first form took the one-step path, the second never)
+    assert len(handles) >= 40 and all(h[2] == "filled" for h in handles)
+    assert handles == handles_too and fills == fills_too
+    assert files.keys() == files_too.keys() and files == files_too
+    assert summary == summary_too

@@ -8,7 +8,7 @@ from typing import Any
 import attrs
 import pytest
 
-from exsim.exchange import PositionChanged
+from exsim.exchange import Fill, IndexPriceUpdated, OrderAccepted, PositionChanged
 from exsim.ledger import LONG, SHORT
 from exsim.results.trips import Trip, TripBook, TripMismatch
 from liquidation import test_adl
@@ -167,3 +167,51 @@ class TestWithoutRecords:
         assert attrs.asdict(with_records.tally(1)) == attrs.asdict(without.tally(1)) and without.tally(1).closed == 2
         assert {k: attrs.asdict(h) for k, h in with_records.held.items()} == {k: attrs.asdict(h) for k, h in without.held.items()}
         assert with_records.open == without.open == {}
+
+
+class TestOrderFilledAtOnce:
+    """The usual batch — an order accepted and filled completely on arrival against an account
+    not followed, then its position change — is booked in one step: exactly what the
+    general pass over the same events books (events built by hand: tick x lot = 1 atom)."""
+
+    BATCHES = [  # open 3 at 100 (market), add 2 at 110 (limit), flip to -2 at 90 (a stop), close at 95 (market)
+        [OrderAccepted(1, "X", 10, 1, "in", 0, 1, 0, 0, 3, 0), Fill(1, "X", 1, 100, 3, 0, 10, 1, 0, 2, 0, 0, 0, 0),
+         PositionChanged(1, 1, "X", 0, 3, 300, 0, 0, 0)],
+        [OrderAccepted(2, "X", 11, 1, "add", 0, 0, 0, 110, 2, 0), Fill(2, "X", 2, 110, 2, 0, 11, 1, 0, 1, 0, 0, 0, 0),
+         PositionChanged(2, 1, "X", 0, 5, 520, 0, 0, 0)],
+        [OrderAccepted(3, "X", 12, 1, "flip", 1, 2, 0, 0, 7, 95), Fill(3, "X", 3, 90, 7, 1, 12, 1, 0, 5, 0, 0, 0, 0),
+         PositionChanged(3, 1, "X", 0, -2, 180, 0, -70, 0)],
+        [OrderAccepted(4, "X", 13, 1, "out", 0, 1, 0, 0, 2, 0), Fill(4, "X", 4, 95, 2, 0, 13, 1, 0, 1, 0, 0, 0, 0),
+         PositionChanged(4, 1, "X", 0, 0, 0, 0, -80, 0)],
+    ]
+
+    @staticmethod
+    def state(book: TripBook) -> tuple[Any, ...]:
+        return ({k: attrs.asdict(h) for k, h in book.held.items()}, {k: attrs.asdict(t) for k, t in book.open.items()},
+                {a: attrs.asdict(t) for a, t in book.tallies.items()}, dict(book.orders), book.trips_closed)
+
+    @pytest.mark.parametrize("only_account", [1, None])
+    def test_it_books_what_the_general_pass_books(self, only_account: int | None) -> None:
+        """Each batch alone (one step) and with an event the trips do not read appended (the
+        general pass): the same records, trips, positions, tallies and working orders."""
+        one_step, general = TripBook({"X": 1}, {"X": 1}, only_account), TripBook({"X": 1}, {"X": 1}, only_account)
+        for events in self.BATCHES:
+            records, closed = one_step.on_events(events)
+            records_too, closed_too = general.on_events([*events, IndexPriceUpdated(events[0].ts_ns, "X", 1)])
+            assert [attrs.asdict(r) for r in records] == [attrs.asdict(r) for r in records_too]
+            assert [attrs.asdict(t) for t in closed] == [attrs.asdict(t) for t in closed_too]
+            assert self.state(one_step) == self.state(general)
+        assert one_step.tally(1).by_reason == {"stop": 1, "market": 1} and one_step.open == {}
+        one_step.check(1, -80, 9, 0)
+
+    def test_an_order_accepted_again_and_filled_at_once_leaves_no_working_entry(self) -> None:
+        """A stop accepted earlier (a working entry), accepted again when it triggers and
+        filled at once: its entry goes, and the close is named by its type, as the general
+        pass does it."""
+        book = TripBook({"X": 1}, {"X": 1})
+        book.on_events(self.BATCHES[0])
+        book.on_events([OrderAccepted(2, "X", 20, 1, "sl", 1, 2, 0, 0, 3, 95)])
+        assert book.orders == {20: (2, "sl")}
+        _, (trip,) = book.on_events([OrderAccepted(3, "X", 20, 1, "sl", 1, 2, 0, 0, 3, 95), Fill(3, "X", 2, 95, 3, 1, 20, 1, 0, 1, 0, 0, 0, 0),
+                                     PositionChanged(3, 1, "X", 0, 0, 0, 0, -15, 0)])
+        assert book.orders == {} and (trip.exit_reason, trip.realized_atoms) == ("stop", -15)
