@@ -321,8 +321,10 @@ class TripBook:
         completely on arrival against a side not followed — ``OrderAccepted``, one ``Fill``,
         the ``PositionChanged`` — in one step: what the general pass does with it, without
         the per-event dispatch, the pending pieces and the working-order entry (added and
-        dropped in the same batch). None, with nothing changed, for any other batch (or a
-        position change this fill does not give: the general pass then says what is wrong)."""
+        dropped in the same batch). None for any other batch, with nothing changed; and None
+        for a position change this fill does not give, with nothing booked (the position's
+        empty entry in :attr:`held` stays, as the general pass makes it too, before it says
+        what is wrong)."""
         accepted, fill, position = events
         if type(fill) is not Fill or type(accepted) is not OrderAccepted or type(position) is not PositionChanged:
             return None
